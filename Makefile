@@ -1,0 +1,59 @@
+# habox — build, test, run. `make` builds build/habox (static musl, stripped).
+# `make test` installs what it needs on a fresh Debian 12 machine, then runs every test layer.
+
+SHELL        := /bin/bash
+TARGET       := x86_64-unknown-linux-musl
+CARGO        ?= cargo
+export CC_x86_64_unknown_linux_musl := musl-gcc
+RELEASE_BIN  := target/$(TARGET)/release/habox
+
+# Debian packages the build and the tests use (installed by `make deps` when missing).
+DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-system-x86 \
+        conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
+        ldirectord hyperfine strace python3 socat procps
+
+.PHONY: all build deps test unit-test lint run image rootfs qemu-test bench install clean
+
+all: build
+
+build: build/habox
+
+build/habox: deps-rust $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+	$(CARGO) build --release --locked
+	@mkdir -p build
+	cp $(RELEASE_BIN) build/habox
+	@ls -l build/habox | awk '{ printf "build/habox: %d bytes\n", $$5 }'
+
+# The musl target, installed with rustup when missing.
+.PHONY: deps-rust
+deps-rust:
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+
+# Debian packages, installed only when one is missing (idempotent, no network when all are there).
+deps: deps-rust
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+lint: deps-rust
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Unit tests and the host integration tests (namespaces; needs root).
+unit-test: deps
+	$(CARGO) test --locked
+
+test: deps lint unit-test
+
+install: build
+	install -d $(DESTDIR)/usr/sbin
+	install -m 0755 build/habox $(DESTDIR)/usr/sbin/habox
+	$(DESTDIR)/usr/sbin/habox --install -s $(DESTDIR)/usr/sbin
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,1 @@
+//! Shared config tokenizer: tokens with `file:line:col` spans, collected errors.

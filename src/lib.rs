@@ -1,0 +1,15 @@
+//! habox: the high-availability layer of a minimal firewall appliance, as one multicall binary.
+//!
+//! Layers, bottom up (nothing below imports from above):
+//! `sys` (the only `unsafe`) → `wire` (bytes ⇄ values, no I/O) → `net` (owned sockets) →
+//! `event` (the poll loop) → `applets`. `conf` is the shared config tokenizer and `logging`
+//! the `log` backend every applet uses.
+#![deny(unsafe_code)]
+
+pub mod applets;
+pub mod conf;
+pub mod event;
+pub mod logging;
+pub mod net;
+pub mod sys;
+pub mod wire;

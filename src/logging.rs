@@ -1,0 +1,1 @@
+//! The `log` backend: stderr in the foreground, syslog (daemon facility) when daemonized.

@@ -1,0 +1,2 @@
+//! The only place with `unsafe`: process title, setns, ioctls, pid-file locks, fork helpers.
+#![allow(unsafe_code)]
