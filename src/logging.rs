@@ -1,1 +1,192 @@
-//! The `log` backend: stderr in the foreground, syslog (daemon facility) when daemonized.
+//! The `log` backend every applet uses: stderr in the foreground (or with `-d`), syslog
+//! (daemon facility) when daemonized. Syslog goes over a non-blocking datagram socket to
+//! /dev/log: a full or absent syslogd drops the line (and counts it) — logging never blocks
+//! the loop and never falls back to /dev/console.
+//!
+//! Kernun debug levels 3..9 map to `log` levels: 3 error, 4 warn, 5–6 info (notice/info),
+//! 7 debug, 8–9 trace. SIGUSR1/SIGUSR2 move the level up/down one step (`raise`, `lower`).
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Lowest and highest Kernun debug levels.
+pub const MIN_LEVEL: u8 = 3;
+pub const MAX_LEVEL: u8 = 9;
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Stderr,
+    Syslog,
+}
+
+static KERNUN_LEVEL: AtomicU8 = AtomicU8::new(6);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The `log` filter for a Kernun debug level (clamped to 3..9).
+pub fn filter_for(level: u8) -> LevelFilter {
+    match level.clamp(MIN_LEVEL, MAX_LEVEL) {
+        3 => LevelFilter::Error,
+        4 => LevelFilter::Warn,
+        5 | 6 => LevelFilter::Info,
+        7 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+/// Syslog severity (RFC 5424 §6.2.1) for a `log` level; Kernun 5 (notice) has no `log` level of
+/// its own and is logged as info.
+pub fn severity(level: Level) -> u8 {
+    match level {
+        Level::Error => 3,
+        Level::Warn => 4,
+        Level::Info => 6,
+        Level::Debug | Level::Trace => 7,
+    }
+}
+
+const FACILITY_DAEMON: u8 = 3;
+
+struct Logger {
+    ident: String,
+    target: Target,
+    syslog: Mutex<Option<UnixDatagram>>,
+}
+
+impl Logger {
+    fn syslog_line(&self, record: &Record) {
+        let pri = FACILITY_DAEMON * 8 + severity(record.level());
+        let line = format!(
+            "<{pri}>{}[{}]: {}",
+            self.ident,
+            std::process::id(),
+            record.args()
+        );
+        let Ok(mut guard) = self.syslog.lock() else {
+            return;
+        };
+        if guard.is_none() {
+            *guard = connect_syslog();
+        }
+        let sent = match guard.as_ref() {
+            Some(sock) => sock.send(line.as_bytes()).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // syslogd restarted or is busy: reconnect next time, drop this line.
+            *guard = None;
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn connect_syslog() -> Option<UnixDatagram> {
+    let sock = UnixDatagram::unbound().ok()?;
+    sock.connect("/dev/log").ok()?;
+    sock.set_nonblocking(true).ok()?;
+    Some(sock)
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        match self.target {
+            Target::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{}: {}", self.ident, record.args());
+            }
+            Target::Syslog => self.syslog_line(record),
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger once per process; later calls only change the level.
+/// `ident` is the syslog tag and the stderr prefix (the applet name).
+pub fn init(ident: &str, target: Target, kernun_level: u8) {
+    set_level(kernun_level);
+    let logger = Logger {
+        ident: ident.to_string(),
+        target,
+        syslog: Mutex::new(None),
+    };
+    // A second init (e.g. after fork in tests) keeps the first logger.
+    let _ = log::set_boxed_logger(Box::new(logger));
+}
+
+/// Sets the Kernun debug level (3..9).
+pub fn set_level(level: u8) {
+    let level = level.clamp(MIN_LEVEL, MAX_LEVEL);
+    KERNUN_LEVEL.store(level, Ordering::SeqCst);
+    log::set_max_level(filter_for(level));
+}
+
+/// The current Kernun debug level.
+pub fn level() -> u8 {
+    KERNUN_LEVEL.load(Ordering::SeqCst)
+}
+
+/// One step more verbose (SIGUSR1); returns the new level.
+pub fn raise() -> u8 {
+    set_level(level().saturating_add(1));
+    level()
+}
+
+/// One step less verbose (SIGUSR2); returns the new level.
+pub fn lower() -> u8 {
+    set_level(level().saturating_sub(1));
+    level()
+}
+
+/// Lines dropped because syslog could not take them.
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernun_levels_map_as_designed() {
+        assert_eq!(filter_for(0), LevelFilter::Error);
+        assert_eq!(filter_for(3), LevelFilter::Error);
+        assert_eq!(filter_for(4), LevelFilter::Warn);
+        assert_eq!(filter_for(5), LevelFilter::Info);
+        assert_eq!(filter_for(6), LevelFilter::Info);
+        assert_eq!(filter_for(7), LevelFilter::Debug);
+        assert_eq!(filter_for(8), LevelFilter::Trace);
+        assert_eq!(filter_for(9), LevelFilter::Trace);
+        assert_eq!(filter_for(200), LevelFilter::Trace);
+    }
+
+    #[test]
+    fn raise_and_lower_stay_in_range() {
+        set_level(9);
+        assert_eq!(raise(), 9);
+        set_level(3);
+        assert_eq!(lower(), 3);
+        set_level(6);
+        assert_eq!(raise(), 7);
+        assert_eq!(lower(), 6);
+    }
+
+    #[test]
+    fn syslog_severity_follows_rfc5424() {
+        assert_eq!(severity(Level::Error), 3);
+        assert_eq!(severity(Level::Warn), 4);
+        assert_eq!(severity(Level::Info), 6);
+        assert_eq!(severity(Level::Trace), 7);
+    }
+}

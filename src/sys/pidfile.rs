@@ -1,0 +1,152 @@
+//! Pid file held with an exclusive `flock` for the daemon's whole life, so a second instance
+//! can say `already running [pid N]` and a stale file from a crash is simply taken over.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// Why a pid file could not be taken.
+#[derive(Debug)]
+pub enum PidFileError {
+    /// Another live process holds the lock; its pid as written in the file.
+    AlreadyRunning(Option<i32>),
+    Io(PathBuf, io::Error),
+}
+
+impl fmt::Display for PidFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PidFileError::AlreadyRunning(Some(pid)) => write!(f, "already running [pid {pid}]"),
+            PidFileError::AlreadyRunning(None) => write!(f, "already running"),
+            PidFileError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for PidFileError {}
+
+/// A held pid file; the lock is released (and the file removed) on drop.
+pub struct PidFile {
+    path: PathBuf,
+    lock: Option<Flock<File>>,
+}
+
+impl PidFile {
+    /// Takes the lock and writes our pid. Fails with `AlreadyRunning` if another process
+    /// holds it.
+    pub fn acquire(path: &Path) -> Result<PidFile, PidFileError> {
+        let io_err = |e| PidFileError::Io(path.to_path_buf(), e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
+        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(PidFileError::AlreadyRunning(read_pid(&mut file)));
+            }
+            Err((_, e)) => return Err(io_err(e.into())),
+        };
+        lock.set_len(0).map_err(io_err)?;
+        lock.rewind().map_err(io_err)?;
+        writeln!(lock, "{}", std::process::id()).map_err(io_err)?;
+        lock.sync_all().map_err(io_err)?;
+        Ok(PidFile {
+            path: path.to_path_buf(),
+            lock: Some(lock),
+        })
+    }
+
+    /// The pid of the live process holding `path`, if any (without taking the lock).
+    pub fn holder(path: &Path) -> Option<i32> {
+        let file = File::open(path).ok()?;
+        match Flock::lock(file, FlockArg::LockSharedNonblock) {
+            Ok(_) => None,
+            Err((mut file, _)) => read_pid(&mut file),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the lock across `exec`-less forks: the child inherits the open description.
+    /// Rewrites the pid (after daemonizing the pid changes).
+    pub fn rewrite_pid(&mut self) -> io::Result<()> {
+        if let Some(lock) = self.lock.as_mut() {
+            lock.set_len(0)?;
+            lock.rewind()?;
+            writeln!(lock, "{}", std::process::id())?;
+            lock.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Gives up the lock without removing the file (a successor reuses it).
+    pub fn release_keep_file(mut self) {
+        self.lock = None;
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.lock = None;
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<i32> {
+    let mut s = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_reports_the_holder() {
+        let dir = std::env::temp_dir().join(format!("habox-pid-{}", std::process::id()));
+        let path = dir.join("t.pid");
+        let held = PidFile::acquire(&path).unwrap();
+        // A second open file description conflicts with the first lock even in one process.
+        match PidFile::acquire(&path) {
+            Err(PidFileError::AlreadyRunning(Some(pid))) => {
+                assert_eq!(pid, std::process::id() as i32)
+            }
+            other => panic!("expected AlreadyRunning, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(PidFile::holder(&path), Some(std::process::id() as i32));
+        drop(held);
+        assert!(!path.exists());
+        assert_eq!(PidFile::holder(&path), None);
+        let again = PidFile::acquire(&path).unwrap();
+        drop(again);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    #[test]
+    fn stale_file_without_lock_is_taken_over() {
+        let dir = std::env::temp_dir().join(format!("habox-pid2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stale.pid");
+        std::fs::write(&path, "999999\n").unwrap();
+        let held = PidFile::acquire(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        drop(held);
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
