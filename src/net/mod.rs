@@ -2,3 +2,4 @@
 //! Every socket here is non-blocking and exposes its fd for the event loop.
 pub mod garp;
 pub mod packet;
+pub mod rtnl;
