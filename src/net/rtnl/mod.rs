@@ -29,7 +29,7 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-pub use addr::Ipv4Address;
+pub use addr::{same_net, Ipv4Address};
 pub use link::{Link, OperState};
 pub use monitor::{RtnlEvent, RtnlMonitor};
 pub use route::Route;
