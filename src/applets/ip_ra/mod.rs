@@ -8,6 +8,7 @@ mod actions;
 mod connectivity;
 mod ocf;
 mod params;
+mod steps;
 
 use std::process::ExitCode;
 use std::sync::mpsc;
