@@ -11,7 +11,7 @@ use habox::wire::arp::{ArpRepr, Operation};
 use habox::wire::ethernet::MacAddr;
 
 use crate::common::{veth, Netns};
-use crate::rig::{in_ns, ip_out};
+use crate::rig::{capture_arp, captured_frames, in_ns, ip_out};
 
 #[test]
 fn rtnl_links_addresses_routes_macvlan_and_events() {
@@ -227,4 +227,42 @@ fn packet_socket_garps_and_probe() {
     });
     assert_eq!(hit, Some(b_mac));
     assert_eq!(miss, None);
+}
+
+#[test]
+fn garps_are_what_arping_sends() {
+    let a = Netns::new("ga");
+    let b = Netns::new("gb");
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["addr", "add", "198.51.100.10/24", "dev", "eth0"]);
+    let tcpdump = capture_arp(&b);
+    // The kit's four sends with iputils arping (Debian: iputils-arping) ...
+    for args in [
+        ["-U", "198.51.100.10", "", ""],
+        ["-A", "198.51.100.10", "", ""],
+        ["-U", "-s", "198.51.100.10", "198.51.100.255"],
+        ["-A", "-s", "198.51.100.10", "198.51.100.255"],
+    ] {
+        let mut full = vec!["arping", "-q", "-c1", "-w1", "-I", "eth0"];
+        full.extend(args.iter().filter(|s| !s.is_empty()));
+        let out = a.run(&full);
+        assert!(
+            out.status.code().is_some(),
+            "arping (iputils-arping) did not run: {out:?}"
+        );
+    }
+    // ... then ours.
+    let vip = Ipv4Addr::new(198, 51, 100, 10);
+    in_ns(&a, move || {
+        let mut rt = Rtnl::open().unwrap();
+        let l = rt.link_by_name("eth0").unwrap().unwrap();
+        let sock = PacketSocket::bind(l.index, ETHERTYPE_ARP).unwrap();
+        garp::send_garps(&sock, l.mac.unwrap(), vip, garp::broadcast_of(vip, 24)).unwrap();
+    });
+    let frames: Vec<_> = captured_frames(tcpdump)
+        .into_iter()
+        .filter(|(_, arp)| arp.source_protocol_addr == vip)
+        .collect();
+    assert_eq!(frames.len(), 8, "{frames:?}");
+    assert_eq!(frames[..4], frames[4..]);
 }
