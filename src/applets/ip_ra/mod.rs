@@ -36,7 +36,7 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
   -p LIST          hosts to ping, separated by spaces or commas (PingList)
   -o NAME=VALUE    any parameter by its kit name
   -D LEVEL         log level 3..9 (default 6)
-Exit: 0 success, 1 failure, 2 bad parameters.
+Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
 (ip_nolinkcheck, ...; see meta-data). Exit codes: 0 success, 1 generic error, 2 bad

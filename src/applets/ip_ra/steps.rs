@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::net::garp::{self, ArpProbe};
 use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
-use crate::net::rtnl::{same_net, Link, Route};
+use crate::net::rtnl::{same_net, Link, Route, RT_TABLE_MAIN as MAIN_TABLE};
 use crate::wire::ethernet::MacAddr;
 
 use super::actions::{is_physical, label_for, Failure, Resource};
@@ -19,8 +19,6 @@ const LINK_UP_WAIT: Duration = Duration::from_secs(1);
 /// The duplicate check: this many ARP requests, this far apart (about 1 s in all).
 const DUP_PROBES: u32 = 3;
 const DUP_INTERVAL: Duration = Duration::from_millis(300);
-/// The main routing table.
-const MAIN_TABLE: u32 = 254;
 
 impl Resource {
     pub(super) fn refresh_link(&mut self, action: &str, step: &str) -> Result<Link, Failure> {

@@ -32,7 +32,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 pub use addr::{same_net, Ipv4Address};
 pub use link::{Link, OperState};
 pub use monitor::{RtnlEvent, RtnlMonitor};
-pub use route::Route;
+pub use route::{Route, RT_TABLE_MAIN};
 
 /// Receive buffer: large enough for any single rtnetlink datagram the kernel sends
 /// (dumps are cut at 32 KiB).
