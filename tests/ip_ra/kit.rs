@@ -10,9 +10,19 @@ use crate::rig::*;
 #[test]
 fn restore_adds_address_flushes_neighbours_and_sends_four_garps() {
     let p = pair();
-    // A neighbour entry that restore must flush.
-    p.a.run(&["ping", "-c1", "-W1", "198.51.100.3"]);
-    assert!(ip_out(&p.a, &["neigh", "show", "dev", "eth0"]).contains("198.51.100.3"));
+    // A learned (not permanent) neighbour entry that restore must flush.
+    p.a.ip(&[
+        "neigh",
+        "add",
+        "198.51.100.99",
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth0",
+        "nud",
+        "stale",
+    ]);
+    assert!(ip_out(&p.a, &["neigh", "show", "dev", "eth0"]).contains("198.51.100.99"));
     let tcpdump = capture_arp(&p.b);
     let out = ip_ra(
         &p.a,
@@ -20,7 +30,13 @@ fn restore_adds_address_flushes_neighbours_and_sends_four_garps() {
         &[("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let frames = captured_frames(tcpdump);
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let frames = tcpdump.until(|f| {
+        f.iter()
+            .filter(|(_, a)| a.source_protocol_addr == vip)
+            .count()
+            >= 4
+    });
     let log = stderr(&out);
     for step in [
         "physical-IP check",
@@ -40,11 +56,11 @@ fn restore_adds_address_flushes_neighbours_and_sends_four_garps() {
         "{text}"
     );
     assert!(text.contains("eth0:ra"), "{text}");
-    assert!(!ip_out(&p.a, &["neigh", "show", "dev", "eth0"]).contains("198.51.100.3"));
+    let neigh = ip_out(&p.a, &["neigh", "show", "dev", "eth0"]);
+    assert!(!neigh.contains("198.51.100.99"), "{neigh}");
 
     // The peer saw the four gratuitous ARPs, exactly as arping -U / -A send them.
     let mac = mac_of(&p.a);
-    let vip: Ipv4Addr = VIP.parse().unwrap();
     let garps: Vec<_> = frames
         .iter()
         .filter(|(_, a)| a.source_protocol_addr == vip)

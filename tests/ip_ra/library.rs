@@ -10,14 +10,14 @@ use habox::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 use habox::wire::arp::{ArpRepr, Operation};
 use habox::wire::ethernet::MacAddr;
 
-use crate::common::{veth, Netns};
-use crate::rig::{capture_arp, captured_frames, in_ns, ip_out};
+use crate::common::Netns;
+use crate::rig::{capture_arp, in_ns, ip_out, wire};
 
 #[test]
 fn rtnl_links_addresses_routes_macvlan_and_events() {
     let a = Netns::new("rl");
     let b = Netns::new("rl");
-    veth(&a, "eth0", &b, "eth0");
+    wire(&a, &b);
     in_ns(&a, || {
         let mut rt = Rtnl::open().unwrap();
         let mut mon = RtnlMonitor::open().unwrap();
@@ -136,7 +136,7 @@ fn rtnl_links_addresses_routes_macvlan_and_events() {
 fn packet_socket_garps_and_probe() {
     let a = Netns::new("pk");
     let b = Netns::new("pk");
-    veth(&a, "eth0", &b, "eth0");
+    wire(&a, &b);
     b.ip(&["addr", "add", "198.51.100.20/24", "dev", "eth0"]);
     let vip = Ipv4Addr::new(198, 51, 100, 10);
     // A listener in b, then four GARPs from a.
@@ -233,7 +233,7 @@ fn packet_socket_garps_and_probe() {
 fn garps_are_what_arping_sends() {
     let a = Netns::new("ga");
     let b = Netns::new("gb");
-    veth(&a, "eth0", &b, "eth0");
+    wire(&a, &b);
     a.ip(&["addr", "add", "198.51.100.10/24", "dev", "eth0"]);
     let tcpdump = capture_arp(&b);
     // The kit's four sends with iputils arping (Debian: iputils-arping) ...
@@ -259,10 +259,73 @@ fn garps_are_what_arping_sends() {
         let sock = PacketSocket::bind(l.index, ETHERTYPE_ARP).unwrap();
         garp::send_garps(&sock, l.mac.unwrap(), vip, garp::broadcast_of(vip, 24)).unwrap();
     });
-    let frames: Vec<_> = captured_frames(tcpdump)
+    let errtext = tcpdump.errtext.clone();
+    let frames: Vec<_> = tcpdump
+        .until(|f| {
+            f.iter()
+                .filter(|(_, a)| a.source_protocol_addr == vip)
+                .count()
+                >= 8
+        })
         .into_iter()
         .filter(|(_, arp)| arp.source_protocol_addr == vip)
         .collect();
-    assert_eq!(frames.len(), 8, "{frames:?}");
+    assert_eq!(frames.len(), 8, "{frames:?} {errtext:?}");
     assert_eq!(frames[..4], frames[4..]);
+}
+
+#[test]
+fn packet_socket_joins_a_group_and_carries_pike_frames() {
+    use habox::net::packet::PacketKind;
+    use habox::wire::ethernet::{EtherType, EthernetRepr};
+    let a = Netns::new("mc");
+    let b = Netns::new("mc");
+    wire(&a, &b);
+    let group = MacAddr([0x03, 0x50, 0x49, 0x4b, 0x45, 0x00]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    let b_name = b.name.clone();
+    let receiver = std::thread::spawn(move || {
+        habox::sys::netns::enter(&b_name).unwrap();
+        let mut rt = Rtnl::open().unwrap();
+        let l = rt.link_by_name("eth0").unwrap().unwrap();
+        let sock = PacketSocket::bind(l.index, 0x88b5).unwrap();
+        sock.join_multicast(group).unwrap();
+        joined_tx.send(()).unwrap();
+        let end = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < end {
+            if let Some(got) = sock.recv().unwrap() {
+                tx.send(got).unwrap();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        sock.leave_multicast(group).unwrap();
+    });
+    joined_rx.recv().unwrap();
+    assert!(ip_out(&b, &["maddr", "show", "dev", "eth0"]).contains("03:50:49:4b:45:00"));
+    let a_mac = in_ns(&a, move || {
+        let mut rt = Rtnl::open().unwrap();
+        let l = rt.link_by_name("eth0").unwrap().unwrap();
+        let sock = PacketSocket::bind(l.index, 0x88b5).unwrap();
+        let mac = l.mac.unwrap();
+        let frame = EthernetRepr {
+            destination: group,
+            source: mac,
+            ethertype: EtherType::Pike,
+        }
+        .frame_with(b"PIKE hello");
+        sock.send(&frame).unwrap();
+        mac
+    });
+    let (frame, source) = rx.recv_timeout(Duration::from_secs(5)).expect("a frame");
+    receiver.join().unwrap();
+    assert_eq!(source.kind, PacketKind::Multicast);
+    assert_eq!(source.mac, Some(a_mac));
+    let f = habox::wire::ethernet::Frame::new_checked(&frame[..]).unwrap();
+    assert_eq!(f.destination(), group);
+    assert_eq!(f.ethertype(), EtherType::Pike);
+    assert!(f.payload().starts_with(b"PIKE hello"));
+    // The membership went with leave_multicast.
+    assert!(!ip_out(&b, &["maddr", "show", "dev", "eth0"]).contains("03:50:49:4b:45:00"));
 }

@@ -1,7 +1,9 @@
 //! The test rig of ip-ra: a host and a peer namespace, running the applet, snapshots,
 //! tcpdump captures decoded with our ARP parser, link up/down watching.
 
+use std::io::Read;
 use std::process::{Child, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use habox::net::rtnl::{RtnlEvent, RtnlMonitor};
@@ -50,10 +52,27 @@ pub struct Pair {
     pub b: Netns,
 }
 
+/// Waits (at most 5 s) until eth0 of `ns` is operationally up: the kernel attaches the
+/// queueing discipline only then (linkwatch, up to a second late), and drops what is sent
+/// before.
+pub fn wait_link_up(ns: &Netns) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while !ip_out(ns, &["link", "show", "eth0"]).contains("state UP") && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `veth` between `a` and `b` (both eth0), returning once both ends are up.
+pub fn wire(a: &Netns, b: &Netns) {
+    veth(a, "eth0", b, "eth0");
+    wait_link_up(a);
+    wait_link_up(b);
+}
+
 pub fn pair() -> Pair {
     let a = Netns::new("ra");
     let b = Netns::new("rb");
-    veth(&a, "eth0", &b, "eth0");
+    wire(&a, &b);
     a.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
     b.ip(&["addr", "add", "198.51.100.3/24", "dev", "eth0"]);
     b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "0");
@@ -96,8 +115,17 @@ pub fn snapshot(ns: &Netns) -> String {
     .join("\n")
 }
 
-/// tcpdump in `ns` printing ARP frames in hex; returns once it listens.
-pub fn capture_arp(ns: &Netns) -> Child {
+/// tcpdump running in a namespace, printing ARP frames in hex (`-xx`), read by a thread.
+pub struct Capture {
+    child: Child,
+    text: Arc<Mutex<String>>,
+    /// What tcpdump said on stderr (for failure messages).
+    pub errtext: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts tcpdump on eth0 of `ns`; returns once it listens.
+pub fn capture_arp(ns: &Netns) -> Capture {
     let mut child = ns
         .cmd("tcpdump")
         .args(["-i", "eth0", "-n", "-l", "--immediate-mode", "-xx", "arp"])
@@ -111,7 +139,6 @@ pub fn capture_arp(ns: &Netns) -> Child {
     let mut byte = [0u8; 1];
     let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
-        use std::io::Read;
         match err.read(&mut byte) {
             Ok(1) => {
                 seen.push(byte[0]);
@@ -122,17 +149,71 @@ pub fn capture_arp(ns: &Netns) -> Child {
             _ => break,
         }
     }
-    child
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    let errtext = Arc::new(Mutex::new(String::from_utf8_lossy(&seen).into_owned()));
+    let errsink = errtext.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut t) = errsink.lock() {
+                t.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    let mut out = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut t) = sink.lock() {
+                t.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+    });
+    Capture {
+        child,
+        text,
+        errtext,
+        reader: Some(reader),
+    }
 }
 
-/// Stops tcpdump and decodes the frames it printed with `-xx`.
-pub fn captured_frames(child: Child) -> Vec<(EthernetRepr, ArpRepr)> {
-    std::thread::sleep(Duration::from_millis(300));
-    // SIGINT: tcpdump ends its loop and exits cleanly (`ip netns exec` exec'd into it).
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-    let out = child.wait_with_output().expect("tcpdump output");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+impl Capture {
+    /// The ARP frames printed so far.
+    pub fn frames(&self) -> Vec<(EthernetRepr, ArpRepr)> {
+        let text = self.text.lock().map(|t| t.clone()).unwrap_or_default();
+        decode_hex_dump(&text)
+    }
+
+    /// Waits (at most 10 s) until `done` holds for the frames seen, stops tcpdump and returns
+    /// them.
+    pub fn until(
+        mut self,
+        done: impl Fn(&[(EthernetRepr, ArpRepr)]) -> bool,
+    ) -> Vec<(EthernetRepr, ArpRepr)> {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !done(&self.frames()) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SIGINT: tcpdump ends its loop and exits cleanly (`ip netns exec` exec'd into it).
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        self.frames()
+    }
+}
+
+/// Decodes tcpdump's `-xx` hex lines into ARP frames.
+fn decode_hex_dump(text: &str) -> Vec<(EthernetRepr, ArpRepr)> {
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for line in text.lines() {
         let t = line.trim_start();
@@ -142,7 +223,7 @@ pub fn captured_frames(child: Child) -> Vec<(EthernetRepr, ArpRepr)> {
                 .split_whitespace()
                 .flat_map(|w| {
                     (0..w.len() / 2)
-                        .filter_map(move |i| u8::from_str_radix(&w[2 * i..2 * i + 2], 16).ok())
+                        .filter_map(move |i| u8::from_str_radix(w.get(2 * i..2 * i + 2)?, 16).ok())
                 })
                 .collect::<Vec<u8>>();
             if let Some(f) = frames.last_mut().filter(|_| !t.starts_with("0x0000")) {
@@ -178,8 +259,14 @@ pub fn link_cycles(ns: &Netns, f: impl FnOnce()) -> Vec<bool> {
     let watcher = std::thread::spawn(move || {
         habox::sys::netns::enter(&name).unwrap();
         let mut mon = RtnlMonitor::open().unwrap();
+        // Only changes count: start from the state the link is in now (carrier changes come
+        // late through the kernel's linkwatch and repeat the admin state).
+        let mut last = habox::net::rtnl::Rtnl::open()
+            .unwrap()
+            .link_by_name("eth0")
+            .unwrap()
+            .map(|l| l.is_up());
         ready_tx.send(()).unwrap();
-        let mut last = None;
         while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
             for e in mon.recv().unwrap() {
                 if let RtnlEvent::Link(l) = e {
