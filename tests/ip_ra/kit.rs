@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use habox::wire::arp::Operation;
 use habox::wire::ethernet::MacAddr;
 
+use crate::common::Netns;
 use crate::rig::*;
 
 #[test]
@@ -460,4 +461,29 @@ fn bad_input_exits_2_and_changes_nothing() {
         assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
     }
     assert_eq!(before, snapshot(&p.a));
+}
+
+#[test]
+fn restore_on_a_link_without_arp_skips_the_arp_steps() {
+    let a = Netns::new("na");
+    // Loopback: IFF_NOARP and an all-zero MAC (no dummy module on this kernel).
+    let env = [
+        ("IP", "203.0.113.10/24"),
+        ("DEVICE", "lo"),
+        ("NOBCASTPING", "1"),
+    ];
+    let out = ip_ra(&a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("duplicate check: lo does not use ARP: skipped"),
+        "{log}"
+    );
+    assert!(
+        log.contains("gratuitous ARP: lo does not use ARP: skipped"),
+        "{log}"
+    );
+    assert!(ip_out(&a, &["addr", "show", "dev", "lo"]).contains("inet 203.0.113.10/24"));
+    assert_eq!(code(&ip_ra(&a, &["remove"], &env)), 0);
+    assert!(!ip_out(&a, &["addr", "show", "dev", "lo"]).contains("203.0.113.10"));
 }
