@@ -487,3 +487,28 @@ fn restore_on_a_link_without_arp_skips_the_arp_steps() {
     assert_eq!(code(&ip_ra(&a, &["remove"], &env)), 0);
     assert!(!ip_out(&a, &["addr", "show", "dev", "lo"]).contains("203.0.113.10"));
 }
+
+#[test]
+fn restore_failing_its_connectivity_check_takes_everything_back() {
+    let p = pair();
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
+    let before = snapshot(&p.a);
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-o", "IP_PINGTIME=0.3", "-o", "IP_PINGTRIES=2"],
+        &[
+            ("IP", VIP24),
+            ("DEVICE", "eth0"),
+            ("SOURCE_ADDRESS", "enable"),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("restore: connectivity check: nobody answers the broadcast ping of 198.51.100.255 on eth0 (198.51.100.10/24 on eth0)"),
+        "{log}"
+    );
+    assert!(log.contains("rolling back"), "{log}");
+    assert!(!has_vip(&p.a));
+    assert_eq!(before, snapshot(&p.a));
+}

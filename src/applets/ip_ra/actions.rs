@@ -222,8 +222,10 @@ impl Resource {
         } else {
             self.duplicate_check(action)?;
         }
-        self.add_and_announce(action)?;
+        self.add_address(action)?;
+        // From here on a failure takes the address away again.
         let rest = (|| {
+            self.announce(action)?;
             if self.p.source_address {
                 self.source_address_set(action)?;
             } else {

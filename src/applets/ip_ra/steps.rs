@@ -183,7 +183,8 @@ impl Resource {
         }
     }
 
-    pub(super) fn add_and_announce(&mut self, action: &str) -> Result<(), Failure> {
+    /// Adds the address with its broadcast and the `DEV:ra` label.
+    pub(super) fn add_address(&mut self, action: &str) -> Result<(), Failure> {
         let step = "add address";
         let label = label_for(&self.link.name);
         let brd = (self.prefix < 31).then(|| garp::broadcast_of(self.ip, self.prefix));
@@ -195,6 +196,12 @@ impl Resource {
             "{action}: {step}: {ip}/{prefix} added to {} (label {label})",
             self.link.name
         );
+        Ok(())
+    }
+
+    /// Flushes the device's neighbour table and sends the four gratuitous ARPs.
+    pub(super) fn announce(&mut self, action: &str) -> Result<(), Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
         let step = "neighbour flush";
         let n = self
             .rt
