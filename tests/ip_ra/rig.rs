@@ -105,11 +105,12 @@ pub fn has_vip(ns: &Netns) -> bool {
     addrs(ns).contains(&format!("inet {VIP24}"))
 }
 
-/// Everything ip-ra could change: addresses, routes, links, neighbours.
+/// Everything ip-ra could change: IPv4 addresses and routes, links (IPv6 is left out: its
+/// link-local address finishes DAD on its own time).
 pub fn snapshot(ns: &Netns) -> String {
     [
-        ip_out(ns, &["addr"]),
-        ip_out(ns, &["route", "show", "table", "all"]),
+        ip_out(ns, &["-4", "addr"]),
+        ip_out(ns, &["-4", "route", "show", "table", "all"]),
         ip_out(ns, &["link"]),
     ]
     .join("\n")
