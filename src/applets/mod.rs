@@ -4,6 +4,8 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod conntrack_ra;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -60,7 +62,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "conntrack-ra",
-        entry: not_implemented,
+        entry: conntrack_ra::main,
         summary: "OCF promotable resource agent for conntrackd",
     },
 ];
