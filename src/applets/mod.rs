@@ -5,6 +5,7 @@
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
 pub mod conntrack_ra;
+pub mod ifcheckd;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -47,7 +48,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ifcheckd",
-        entry: not_implemented,
+        entry: ifcheckd::main,
         summary: "heart-beat ring monitor publishing ringnumber_N attributes",
     },
     Applet {

@@ -1,0 +1,552 @@
+//! ifcheckd: heart-beat ring monitor. Publishes `ringnumber_N` = `ADDR is UP|FAULTY` per ring
+//! (a state file always, Pacemaker's attrd when installed), from pikemon's heart-beat path file
+//! (default) or from Corosync 3's knet link statistics (`-c`), plus link carrier from
+//! rtnetlink. Options and log messages follow the original (pm_extras' ifcheckd for corosync).
+//!
+//! `ifcheckd -s` prints the attributes in `crm_mon -A1`'s "Node Attributes:" layout.
+
+mod attributes;
+pub mod corosync;
+pub mod pikemon;
+pub mod tracker;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::event::{Event, EventLoop, Token};
+use crate::logging;
+use crate::sys::pidfile::{PidFile, PidFileError};
+use tracker::{Action, Input, OnLoss, RingTracker};
+
+const NAME: &str = "ifcheckd";
+const DEFAULT_PID_FILE: &str = "/var/run/ifcheckd.pid";
+
+/// A pikemon report older than this means pikemon is gone (it rewrites the file every second).
+const PIKEMON_STALE: Duration = Duration::from_secs(3);
+/// How often the path file is looked at (a stat; read only when it changed).
+const PIKEMON_POLL: Duration = Duration::from_millis(200);
+/// How often corosync's maps are read (the original retried its connection every second).
+const COROSYNC_POLL: Duration = Duration::from_secs(1);
+/// A corosync-cmapctl that takes longer than this is killed and counts as "corosync lost".
+const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
+/// Bound of one attrd_updater call.
+const ATTRD_LIMIT: Duration = Duration::from_secs(5);
+
+const USAGE: &str = "\
+Usage: ifcheckd [options]
+Daemon for updating attribute by tracing heart-beat ring (link) status.
+
+  -?, --help              This text
+  -$, --version           Version information
+  -V, --verbose           Increase debug output (and log to stderr)
+  -p, --pid-file=FILE     (Advanced) Daemon pid file location [/var/run/ifcheckd.pid]
+  -f, --foreground        Start application in foreground
+  -s, --show              Print the ring attributes (crm_mon -A1 layout) and exit
+  -P, --paths=FILE        pikemon heart-beat path file [/run/pikemon/paths]
+  -c, --corosync          Read the rings from Corosync 3 (corosync-cmapctl) instead of pikemon
+  -a, --attributes=FILE   Attribute state file [/run/ifcheckd/attributes]
+
+Exit: 0 after SIGTERM/SIGINT (attributes deleted), 1 already running or cannot start,
+2 usage error.
+";
+
+/// Where the rings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Pikemon(PathBuf),
+    Corosync,
+}
+
+/// The validated command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    pid_file: PathBuf,
+    foreground: bool,
+    verbose: u8,
+    show: bool,
+    source: Source,
+    state_file: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+fn parse_args(args: &[String]) -> Result<Parsed, String> {
+    let mut o = Options {
+        pid_file: PathBuf::from(DEFAULT_PID_FILE),
+        foreground: false,
+        verbose: 0,
+        show: false,
+        source: Source::Pikemon(PathBuf::from(pikemon::DEFAULT_PATH)),
+        state_file: PathBuf::from(attributes::DEFAULT_STATE_FILE),
+    };
+    let mut corosync = false;
+    let mut paths = None;
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("option {what} needs a value"))
+        };
+        match flag {
+            "-?" | "--help" => return Ok(Parsed::Help),
+            "-$" | "--version" => return Ok(Parsed::Version),
+            "-V" | "--verbose" => o.verbose += 1,
+            "-VV" => o.verbose += 2,
+            "-f" | "--foreground" => o.foreground = true,
+            "-s" | "--show" => o.show = true,
+            "-c" | "--corosync" => corosync = true,
+            "-p" | "--pid-file" => o.pid_file = PathBuf::from(value(flag)?),
+            "-P" | "--paths" => paths = Some(PathBuf::from(value(flag)?)),
+            "-a" | "--attributes" => o.state_file = PathBuf::from(value(flag)?),
+            _ => return Err(format!("unknown argument '{a}'")),
+        }
+    }
+    o.source = match (corosync, paths) {
+        (true, Some(_)) => return Err("-c and -P exclude each other".into()),
+        (true, None) => Source::Corosync,
+        (false, Some(p)) => Source::Pikemon(p),
+        (false, None) => o.source,
+    };
+    Ok(Parsed::Run(o))
+}
+
+/// Entry point of the applet.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse_args(args) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("{NAME} (habox) {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{NAME}: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.show {
+        return show(&opts);
+    }
+    let target = if opts.foreground || opts.verbose > 0 {
+        logging::Target::Stderr
+    } else {
+        logging::Target::Syslog
+    };
+    logging::init(NAME, target, 6 + opts.verbose.min(3));
+    let mut pid = match PidFile::acquire(&opts.pid_file) {
+        Ok(p) => p,
+        Err(PidFileError::AlreadyRunning(pid)) => {
+            let pid = pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            let msg = format!(
+                "{NAME}: already running [pid {pid} in {}]",
+                opts.pid_file.display()
+            );
+            log::error!("{msg}");
+            if target == logging::Target::Syslog {
+                eprintln!("{msg}");
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            let msg = format!(
+                "Could not lock '{}' for {NAME}: {e}",
+                opts.pid_file.display()
+            );
+            log::error!("{msg}");
+            if target == logging::Target::Syslog {
+                eprintln!("{msg}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if !opts.foreground {
+        if let Err(e) = crate::sys::daemon::daemonize() {
+            eprintln!("{NAME}: cannot daemonize: {e}");
+            return ExitCode::from(1);
+        }
+        if let Err(e) = pid.rewrite_pid() {
+            log::error!("{}: {e}", opts.pid_file.display());
+        }
+    }
+    log::info!("Starting {NAME}");
+    let code = match Daemon::new(&opts).and_then(|mut d| d.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(1)
+        }
+    };
+    drop(pid);
+    log::info!("Exiting {NAME}");
+    code
+}
+
+/// `-s`: this node from the state file, other nodes from attrd when it is there.
+fn show(opts: &Options) -> ExitCode {
+    let mut nodes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let text = match std::fs::read_to_string(&opts.state_file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{NAME}: {}: {e} (is ifcheckd running?)",
+                opts.state_file.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let (node, attrs) = attributes::read_state(&text);
+    nodes.entry(node).or_default().extend(attrs.clone());
+    if let Some(tool) = attributes::attrd_updater() {
+        for (name, _) in &attrs {
+            // attrd answers for the nodes it knows to be up: offline nodes are not shown.
+            if let Ok(out) = attributes::run_attrd(&tool, &["-Q", "-A", "-n", name], ATTRD_LIMIT) {
+                for (host, n, v) in attributes::parse_query(&out) {
+                    nodes.entry(host).or_default().insert(n, v);
+                }
+            }
+        }
+    }
+    print!("{}", attributes::show(&nodes));
+    ExitCode::SUCCESS
+}
+
+const TOKEN_POLL: Token = Token(1);
+const TOKEN_COROSYNC: Token = Token(2);
+
+/// The running daemon: event loop, source, tracker and where attributes go.
+struct Daemon {
+    ev: EventLoop,
+    tracker: RingTracker,
+    source: Source,
+    state_file: PathBuf,
+    node: String,
+    attrd: Option<PathBuf>,
+    /// (mtime, inode, length) of the path file last read.
+    seen: Option<(SystemTime, u64, u64)>,
+    poll: Option<(corosync::Poll, Instant)>,
+}
+
+impl Daemon {
+    fn new(opts: &Options) -> Result<Daemon, String> {
+        let mut ev = EventLoop::new();
+        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT])
+            .map_err(|e| format!("signals: {e}"))?;
+        let on_loss = match opts.source {
+            Source::Pikemon(_) => OnLoss::Faulty,
+            Source::Corosync => OnLoss::Withdraw,
+        };
+        let attrd = attributes::attrd_updater();
+        if attrd.is_none() {
+            log::debug!("attrd_updater not installed: attributes go to the state file only");
+        }
+        Ok(Daemon {
+            ev,
+            tracker: RingTracker::new(PIKEMON_STALE, on_loss),
+            source: opts.source.clone(),
+            state_file: opts.state_file.clone(),
+            node: node_name(),
+            attrd,
+            seen: None,
+            poll: None,
+        })
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        let interval = match self.source {
+            Source::Pikemon(_) => PIKEMON_POLL,
+            Source::Corosync => COROSYNC_POLL,
+        };
+        self.ev.set_timer_in(Duration::ZERO, TOKEN_POLL);
+        let mut events = Vec::new();
+        loop {
+            self.ev
+                .wait(&mut events, None)
+                .map_err(|e| format!("event loop: {e}"))?;
+            for e in events.clone() {
+                match e {
+                    Event::Signal(sig) => {
+                        log::debug!("mainloop shutdown. SIGNAL is {sig}");
+                        self.finish();
+                        return Ok(());
+                    }
+                    Event::Timer(TOKEN_POLL, _) => {
+                        self.poll_source();
+                        self.ev.set_timer_in(interval, TOKEN_POLL);
+                    }
+                    Event::Readable(TOKEN_COROSYNC) => self.corosync_readable(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let actions = self.tracker.handle(Instant::now(), input);
+        if actions.is_empty() {
+            return;
+        }
+        for a in &actions {
+            match a {
+                Action::Monitoring { active: true } => log::info!("Start to monitor interface"),
+                Action::Monitoring { active: false } => {
+                    log::info!("Stop monitoring interface. corosync is not reachable (cmap)")
+                }
+                Action::Publish { ring, state, value } => {
+                    match self.attrd_call(&["-n", &attributes::name(*ring), "-U", value]) {
+                        Ok(()) => log::info!(
+                            "Interface link status changed [ring id={ring}, state={state}]"
+                        ),
+                        Err(e) => {
+                            log::debug!("{e}");
+                            log::error!(
+                                "Failed to change link status [ring id={ring}, expected state={state}]"
+                            );
+                        }
+                    }
+                }
+                Action::Withdraw { ring } => {
+                    if let Err(e) = self.attrd_call(&["-n", &attributes::name(*ring), "-D"]) {
+                        log::debug!("Could not delete {}: {e}", attributes::name(*ring));
+                    }
+                }
+            }
+        }
+        self.write_state();
+    }
+
+    fn attrd_call(&self, args: &[&str]) -> Result<(), String> {
+        match &self.attrd {
+            // One short call per ring change, like the original's synchronous attrd update.
+            Some(tool) => attributes::run_attrd(tool, args, ATTRD_LIMIT).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn write_state(&self) {
+        let attrs: BTreeMap<u32, String> = self
+            .tracker
+            .published()
+            .map(|(r, v)| (*r, v.clone()))
+            .collect();
+        if let Err(e) =
+            attributes::write_atomic(&self.state_file, &attributes::render(&self.node, &attrs))
+        {
+            log::error!("{}: {e}", self.state_file.display());
+        }
+    }
+
+    fn poll_source(&mut self) {
+        match self.source.clone() {
+            Source::Pikemon(path) => self.poll_pikemon(&path),
+            Source::Corosync => self.poll_corosync(),
+        }
+    }
+
+    fn poll_pikemon(&mut self, path: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(_) => {
+                if self.seen.take().is_some() {
+                    log::info!(
+                        "Stop monitoring interface. {} is gone (pikemon stopped)",
+                        path.display()
+                    );
+                    self.feed(Input::SourceLost);
+                } else {
+                    self.feed(Input::Tick);
+                }
+                return;
+            }
+        };
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let id = (mtime, meta.ino(), meta.len());
+        if self.seen == Some(id) {
+            self.feed(Input::Tick);
+            return;
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                return;
+            }
+        };
+        self.seen = Some(id);
+        let (rings, errors) = pikemon::parse(&path.display().to_string(), &text);
+        for e in errors {
+            log::warn!("{e}");
+        }
+        let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
+        self.feed(Input::Report { rings, age });
+    }
+
+    fn poll_corosync(&mut self) {
+        if let Some((poll, started)) = self.poll.take() {
+            if started.elapsed() < COROSYNC_LIMIT {
+                self.poll = Some((poll, started));
+                return;
+            }
+            self.ev.deregister(poll.fd());
+            poll.abort();
+            self.feed(Input::SourceLost);
+        }
+        match corosync::Poll::start("corosync-cmapctl") {
+            Ok(p) => {
+                self.ev
+                    .register(p.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                self.poll = Some((p, Instant::now()));
+            }
+            Err(e) => {
+                log::debug!("corosync-cmapctl: {e}");
+                self.feed(Input::SourceLost);
+            }
+        }
+    }
+
+    fn corosync_readable(&mut self) {
+        let Some((mut poll, started)) = self.poll.take() else {
+            return;
+        };
+        let old_fd = poll.fd();
+        match poll.readable() {
+            None => {
+                if poll.fd() != old_fd {
+                    self.ev.deregister(old_fd);
+                    self.ev
+                        .register(poll.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                }
+                self.poll = Some((poll, started));
+            }
+            Some(result) => {
+                self.ev.deregister(old_fd);
+                match result {
+                    corosync::PollResult::Rings(rings) => self.feed(Input::Report {
+                        rings,
+                        age: Duration::ZERO,
+                    }),
+                    corosync::PollResult::Lost(why) => {
+                        log::debug!("{why}");
+                        self.feed(Input::SourceLost);
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: delete every attribute, remove the state file.
+    fn finish(&mut self) {
+        if let Some((poll, _)) = self.poll.take() {
+            self.ev.deregister(poll.fd());
+            poll.abort();
+        }
+        let rings: Vec<u32> = self.tracker.published().map(|(r, _)| *r).collect();
+        for ring in rings {
+            if let Err(e) = self.attrd_call(&["-n", &attributes::name(ring), "-D"]) {
+                log::debug!("Could not delete {}: {e}", attributes::name(ring));
+            }
+        }
+        match std::fs::remove_file(&self.state_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("{}: {e}", self.state_file.display()),
+        }
+    }
+}
+
+/// This node's name as Pacemaker knows it (`crm_node -n`), else the kernel's node name.
+fn node_name() -> String {
+    let crm = std::process::Command::new("crm_node")
+        .arg("-n")
+        .stderr(std::process::Stdio::null())
+        .output();
+    if let Ok(out) = crm {
+        let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !name.is_empty() {
+            return name;
+        }
+    }
+    nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let Parsed::Run(o) = parse_args(&args(&["ifcheckd"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.pid_file, PathBuf::from("/var/run/ifcheckd.pid"));
+        assert!(!o.foreground);
+        assert_eq!(
+            o.source,
+            Source::Pikemon(PathBuf::from("/run/pikemon/paths"))
+        );
+    }
+
+    #[test]
+    fn options_short_and_long() {
+        let Parsed::Run(o) = parse_args(&args(&[
+            "ifcheckd",
+            "-f",
+            "-V",
+            "--pid-file=/tmp/x.pid",
+            "-P",
+            "/tmp/paths",
+            "-a",
+            "/tmp/attrs",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert!(o.foreground);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.pid_file, PathBuf::from("/tmp/x.pid"));
+        assert_eq!(o.source, Source::Pikemon(PathBuf::from("/tmp/paths")));
+        assert_eq!(o.state_file, PathBuf::from("/tmp/attrs"));
+        assert_eq!(
+            parse_args(&args(&["ifcheckd", "-?"])).unwrap(),
+            Parsed::Help
+        );
+        assert_eq!(
+            parse_args(&args(&["ifcheckd", "-$"])).unwrap(),
+            Parsed::Version
+        );
+        let Parsed::Run(o) = parse_args(&args(&["ifcheckd", "--corosync", "-s"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.source, Source::Corosync);
+        assert!(o.show);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(parse_args(&args(&["ifcheckd", "-x"])).is_err());
+        assert!(parse_args(&args(&["ifcheckd", "-p"])).is_err());
+        assert!(parse_args(&args(&["ifcheckd", "-c", "-P", "/p"])).is_err());
+    }
+}
