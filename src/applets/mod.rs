@@ -6,6 +6,7 @@
 
 pub mod conntrack_ra;
 pub mod ifcheckd;
+pub mod lkping;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -53,7 +54,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "lkping",
-        entry: not_implemented,
+        entry: lkping::main,
         summary: "ping (iputils output) with LifeKeeper's -b -z -w -I options",
     },
     Applet {
