@@ -366,13 +366,22 @@ fn corosync_knet_links_become_ring_attributes() {
         s.contains("ringnumber_0 198.51.100.1 is UP")
             && s.contains("ringnumber_1 203.0.113.1 is UP")
     });
-    // Cut ring 1: knet marks the link down, the attribute follows; ring 0 stays UP.
-    b.ip(&["link", "set", "ring1", "down"]);
+    // Cut ring 1 with a firewall (the carrier stays up, so only knet can tell): knet marks
+    // the link down, the attribute follows; ring 0 stays UP.
+    let nft = |args: &str| {
+        let out = b.run(&["nft", args]);
+        assert!(out.status.success(), "nft {args}: {out:?}");
+    };
+    nft("add table inet cut");
+    nft("add chain inet cut in { type filter hook input priority 0; }");
+    nft("add chain inet cut out { type filter hook output priority 0; }");
+    nft("add rule inet cut in iifname ring1 drop");
+    nft("add rule inet cut out oifname ring1 drop");
     wait_for("ring 1 FAULTY", Duration::from_secs(15), || {
         attrs(&state).contains("ringnumber_1 203.0.113.1 is FAULTY")
     });
     assert!(attrs(&state).contains("ringnumber_0 198.51.100.1 is UP"));
-    b.ip(&["link", "set", "ring1", "up"]);
+    nft("delete table inet cut");
     wait_for("ring 1 UP again", Duration::from_secs(20), || {
         attrs(&state).contains("ringnumber_1 203.0.113.1 is UP")
     });
@@ -394,5 +403,55 @@ fn corosync_knet_links_become_ring_attributes() {
     wait_for("attributes withdrawn", Duration::from_secs(15), || {
         let s = attrs(&state);
         s.contains("\nnode ") && !s.contains("\nringnumber_")
+    });
+}
+
+/// Waits for `cond` while keeping the path file fresh (as a live pikemon would).
+fn wait_fresh(paths: &Path, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        write_paths(paths, "UP", "UP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn lost_carrier_makes_the_ring_faulty_before_pikemon_notices() {
+    let dir = TempDir::new("l");
+    let a = Netns::new("ifa");
+    let b = Netns::new("ifb");
+    veth(&a, "hb0", &b, "hb0");
+    veth(&a, "hb1", &b, "hb1");
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    write_paths(&paths, "UP", "UP");
+    let _d = Running(
+        a.cmd(applet("ifcheckd"))
+            .arg("-f")
+            .arg("-P")
+            .arg(&paths)
+            .arg("-p")
+            .arg(dir.path("ifcheckd.pid"))
+            .arg("-a")
+            .arg(&state)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "both rings UP", || {
+        let s = attrs(&state);
+        s.contains("ringnumber_0 198.51.100.1 is UP") && s.contains("ringnumber_1 hb1 is UP")
+    });
+    // The peer's end goes down: hb0 loses its carrier. pikemon still says UP (its
+    // dead-interval has not passed); ifcheckd reports the ring FAULTY from rtnetlink at once.
+    b.ip(&["link", "set", "hb0", "down"]);
+    wait_fresh(&paths, "ring 0 FAULTY from carrier", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is FAULTY")
+    });
+    assert!(attrs(&state).contains("ringnumber_1 hb1 is UP"));
+    b.ip(&["link", "set", "hb0", "up"]);
+    wait_fresh(&paths, "ring 0 UP with carrier back", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
     });
 }

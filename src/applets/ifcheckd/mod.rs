@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::event::{Event, EventLoop, Token};
 use crate::logging;
+use crate::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 use crate::sys::pidfile::{PidFile, PidFileError};
 use tracker::{Action, Input, OnLoss, RingTracker};
 
@@ -228,6 +229,7 @@ fn show(opts: &Options) -> ExitCode {
 
 const TOKEN_POLL: Token = Token(1);
 const TOKEN_COROSYNC: Token = Token(2);
+const TOKEN_RTNL: Token = Token(3);
 
 /// The running daemon: event loop, source, tracker and where attributes go.
 struct Daemon {
@@ -240,6 +242,9 @@ struct Daemon {
     /// (mtime, inode, length) of the path file last read.
     seen: Option<(SystemTime, u64, u64)>,
     poll: Option<(corosync::Poll, Instant)>,
+    /// Link carrier: change events, and requests for dumps and address lookups.
+    monitor: Option<RtnlMonitor>,
+    rtnl: Option<Rtnl>,
 }
 
 impl Daemon {
@@ -264,7 +269,88 @@ impl Daemon {
             attrd,
             seen: None,
             poll: None,
+            monitor: None,
+            rtnl: None,
         })
+    }
+
+    /// Subscribes to link changes and learns every link's carrier. Without rtnetlink the
+    /// daemon still works from its source alone.
+    fn watch_links(&mut self) {
+        match (RtnlMonitor::open(), Rtnl::open()) {
+            (Ok(monitor), Ok(rtnl)) => {
+                self.ev.register(
+                    crate::event::raw(&monitor),
+                    TOKEN_RTNL,
+                    crate::event::Interest::Read,
+                );
+                self.monitor = Some(monitor);
+                self.rtnl = Some(rtnl);
+                self.load_links();
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                log::warn!("link carrier is not watched: {e}");
+            }
+        }
+    }
+
+    fn load_links(&mut self) {
+        let links = match self.rtnl.as_mut().map(|r| r.links()) {
+            Some(Ok(links)) => links,
+            Some(Err(e)) => {
+                log::warn!("{e}");
+                return;
+            }
+            None => return,
+        };
+        for l in links {
+            let up = l.has_carrier();
+            self.feed(Input::Carrier { ifname: l.name, up });
+        }
+    }
+
+    fn rtnl_readable(&mut self) {
+        let events = match self.monitor.as_mut().map(|m| m.recv()) {
+            Some(Ok(events)) => events,
+            Some(Err(e)) => {
+                log::warn!("{e}");
+                return;
+            }
+            None => return,
+        };
+        for e in events {
+            match e {
+                RtnlEvent::Link(l) => {
+                    let up = l.has_carrier();
+                    log::debug!("{}: carrier {}", l.name, if up { "up" } else { "down" });
+                    self.feed(Input::Carrier { ifname: l.name, up });
+                }
+                RtnlEvent::LinkRemoved(l) => self.feed(Input::Carrier {
+                    ifname: l.name,
+                    up: false,
+                }),
+                RtnlEvent::Overrun => self.load_links(),
+                RtnlEvent::AddressAdded(_) | RtnlEvent::AddressRemoved(_) => {}
+            }
+        }
+    }
+
+    /// Corosync names rings by address: find the interface carrying each one.
+    fn name_interfaces(&mut self, rings: &mut [tracker::RingReport]) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let (Ok(addrs), Ok(links)) = (rtnl.addresses(None), rtnl.links()) else {
+            return;
+        };
+        for r in rings.iter_mut().filter(|r| r.ifname.is_none()) {
+            let index = addrs
+                .iter()
+                .find(|a| a.address.to_string() == r.addr)
+                .map(|a| a.index);
+            r.ifname =
+                index.and_then(|i| links.iter().find(|l| l.index == i).map(|l| l.name.clone()));
+        }
     }
 
     fn run(&mut self) -> Result<(), String> {
@@ -272,6 +358,7 @@ impl Daemon {
             Source::Pikemon(_) => PIKEMON_POLL,
             Source::Corosync => COROSYNC_POLL,
         };
+        self.watch_links();
         self.ev.set_timer_in(Duration::ZERO, TOKEN_POLL);
         let mut events = Vec::new();
         loop {
@@ -290,6 +377,7 @@ impl Daemon {
                         self.ev.set_timer_in(interval, TOKEN_POLL);
                     }
                     Event::Readable(TOKEN_COROSYNC) => self.corosync_readable(),
+                    Event::Readable(TOKEN_RTNL) => self.rtnl_readable(),
                     _ => {}
                 }
             }
@@ -437,10 +525,13 @@ impl Daemon {
             Some(result) => {
                 self.ev.deregister(old_fd);
                 match result {
-                    corosync::PollResult::Rings(rings) => self.feed(Input::Report {
-                        rings,
-                        age: Duration::ZERO,
-                    }),
+                    corosync::PollResult::Rings(mut rings) => {
+                        self.name_interfaces(&mut rings);
+                        self.feed(Input::Report {
+                            rings,
+                            age: Duration::ZERO,
+                        })
+                    }
                     corosync::PollResult::Lost(why) => {
                         log::debug!("{why}");
                         self.feed(Input::SourceLost);
