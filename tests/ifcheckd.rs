@@ -130,6 +130,17 @@ fn pikemon_rings_are_published_and_follow_the_path_file() {
         a.contains("ringnumber_0 198.51.100.1 is FAULTY")
             && a.contains("ringnumber_1 hb1 is FAULTY")
     });
+    // pikemon is back: monitoring resumes.
+    let start = Instant::now();
+    while !attrs(&state).contains("ringnumber_0 198.51.100.1 is UP") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            attrs(&state)
+        );
+        write_paths(&paths, "UP", "UP");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     // SIGTERM: attributes deleted, pid file removed, exit 0, the original's messages.
     sigterm(d.0.id());
     let status = d.0.wait().unwrap();
@@ -144,6 +155,8 @@ fn pikemon_rings_are_published_and_follow_the_path_file() {
         "Start to monitor interface",
         "Interface link status changed [ring id=1, state=UP]",
         "Interface link status changed [ring id=0, state=FAULTY]",
+        "Stop monitoring interface. pikemon's heart-beat path file is stale or gone",
+        "Start to monitor interface after pikemon restarted",
         "Exiting ifcheckd",
     ] {
         assert!(log.contains(line), "missing '{line}' in:\n{log}");

@@ -41,7 +41,7 @@ Daemon for updating attribute by tracing heart-beat ring (link) status.
 
   -?, --help              This text
   -$, --version           Version information
-  -V, --verbose           Increase debug output (and log to stderr)
+  -V, --verbose           Increase debug output (stderr with -f, else syslog)
   -p, --pid-file=FILE     (Advanced) Daemon pid file location [/var/run/ifcheckd.pid]
   -f, --foreground        Start application in foreground
   -s, --show              Print the ring attributes (crm_mon -A1 layout) and exit
@@ -144,7 +144,8 @@ pub fn main(args: &[String]) -> ExitCode {
     if opts.show {
         return show(&opts);
     }
-    let target = if opts.foreground || opts.verbose > 0 {
+    // A daemon's stderr is /dev/null: it logs to syslog; -V raises the level either way.
+    let target = if opts.foreground {
         logging::Target::Stderr
     } else {
         logging::Target::Syslog
@@ -245,6 +246,8 @@ struct Daemon {
     /// Link carrier: change events, and requests for dumps and address lookups.
     monitor: Option<RtnlMonitor>,
     rtnl: Option<Rtnl>,
+    /// Monitoring has started once (later starts are "after ... restarted").
+    started: bool,
 }
 
 impl Daemon {
@@ -271,6 +274,7 @@ impl Daemon {
             poll: None,
             monitor: None,
             rtnl: None,
+            started: false,
         })
     }
 
@@ -389,14 +393,28 @@ impl Daemon {
         if actions.is_empty() {
             return;
         }
-        for a in &actions {
+        for a in actions {
             match a {
-                Action::Monitoring { active: true } => log::info!("Start to monitor interface"),
-                Action::Monitoring { active: false } => {
-                    log::info!("Stop monitoring interface. corosync is not reachable (cmap)")
+                Action::Monitoring { active: true } if !self.started => {
+                    self.started = true;
+                    log::info!("Start to monitor interface");
                 }
+                Action::Monitoring { active: true } => {
+                    log::info!(
+                        "Start to monitor interface after {} restarted",
+                        self.source_name()
+                    )
+                }
+                Action::Monitoring { active: false } => match self.source {
+                    Source::Pikemon(_) => log::info!(
+                        "Stop monitoring interface. pikemon's heart-beat path file is stale or gone"
+                    ),
+                    Source::Corosync => {
+                        log::info!("Stop monitoring interface. cmap connection is destroyed")
+                    }
+                },
                 Action::Publish { ring, state, value } => {
-                    match self.attrd_call(&["-n", &attributes::name(*ring), "-U", value]) {
+                    match self.attrd_call(&["-n", &attributes::name(ring), "-U", &value]) {
                         Ok(()) => log::info!(
                             "Interface link status changed [ring id={ring}, state={state}]"
                         ),
@@ -409,13 +427,20 @@ impl Daemon {
                     }
                 }
                 Action::Withdraw { ring } => {
-                    if let Err(e) = self.attrd_call(&["-n", &attributes::name(*ring), "-D"]) {
-                        log::debug!("Could not delete {}: {e}", attributes::name(*ring));
+                    if let Err(e) = self.attrd_call(&["-n", &attributes::name(ring), "-D"]) {
+                        log::debug!("Could not delete {}: {e}", attributes::name(ring));
                     }
                 }
             }
         }
         self.write_state();
+    }
+
+    fn source_name(&self) -> &'static str {
+        match self.source {
+            Source::Pikemon(_) => "pikemon",
+            Source::Corosync => "corosync",
+        }
     }
 
     fn attrd_call(&self, args: &[&str]) -> Result<(), String> {
@@ -452,10 +477,7 @@ impl Daemon {
             Ok(m) => m,
             Err(_) => {
                 if self.seen.take().is_some() {
-                    log::info!(
-                        "Stop monitoring interface. {} is gone (pikemon stopped)",
-                        path.display()
-                    );
+                    log::debug!("{} is gone", path.display());
                     self.feed(Input::SourceLost);
                 } else {
                     self.feed(Input::Tick);

@@ -74,7 +74,7 @@ pub enum Action {
     },
     /// Delete `ringnumber_<ring>`.
     Withdraw { ring: u32 },
-    /// Monitoring started (first report) or stopped (source lost, attributes withdrawn).
+    /// Monitoring started (a fresh report) or stopped (source lost or its report stale).
     Monitoring { active: bool },
 }
 
@@ -112,19 +112,11 @@ impl RingTracker {
                 let base = now.checked_sub(age).unwrap_or(now);
                 self.fresh_until = Some(base + self.stale_after);
                 self.rings = rings.into_iter().map(|r| (r.ring, r)).collect();
-                if !self.monitoring {
-                    self.monitoring = true;
-                    actions.push(Action::Monitoring { active: true });
-                }
             }
             Input::SourceLost => {
                 self.fresh_until = None;
                 if self.on_loss == OnLoss::Withdraw {
                     self.rings.clear();
-                    if self.monitoring {
-                        self.monitoring = false;
-                        actions.push(Action::Monitoring { active: false });
-                    }
                 }
             }
             Input::Carrier { ifname, up } => {
@@ -135,6 +127,11 @@ impl RingTracker {
         // A report that went stale has no deadline left (the loop must not spin on it).
         if self.fresh_until.is_some_and(|f| now >= f) {
             self.fresh_until = None;
+        }
+        let fresh = self.fresh_until.is_some();
+        if fresh != self.monitoring {
+            self.monitoring = fresh;
+            actions.push(Action::Monitoring { active: fresh });
         }
         self.diff(now, &mut actions);
         actions
@@ -290,7 +287,11 @@ mod tests {
         let a = t.handle(now + STALE, Input::Tick);
         assert_eq!(
             a,
-            vec![publish(0, "a is FAULTY"), publish(1, "b is FAULTY")]
+            vec![
+                Action::Monitoring { active: false },
+                publish(0, "a is FAULTY"),
+                publish(1, "b is FAULTY")
+            ]
         );
         assert_eq!(t.next_deadline(), None);
         // A fresh report brings them back.
@@ -302,7 +303,14 @@ mod tests {
                 ring(1, "b", "hb1", RingState::Up),
             ]),
         );
-        assert_eq!(a, vec![publish(0, "a is UP"), publish(1, "b is UP")]);
+        assert_eq!(
+            a,
+            vec![
+                Action::Monitoring { active: true },
+                publish(0, "a is UP"),
+                publish(1, "b is UP")
+            ]
+        );
     }
 
     #[test]
@@ -316,13 +324,8 @@ mod tests {
                 age: Duration::from_secs(60),
             },
         );
-        assert_eq!(
-            a,
-            vec![
-                Action::Monitoring { active: true },
-                publish(0, "a is FAULTY")
-            ]
-        );
+        // Never fresh: published as FAULTY, monitoring never started.
+        assert_eq!(a, vec![publish(0, "a is FAULTY")]);
     }
 
     #[test]
@@ -393,7 +396,13 @@ mod tests {
         let now = Instant::now();
         t.handle(now, report(vec![ring(0, "a", "hb0", RingState::Up)]));
         let a = t.handle(now, Input::SourceLost);
-        assert_eq!(a, vec![publish(0, "a is FAULTY")]);
+        assert_eq!(
+            a,
+            vec![
+                Action::Monitoring { active: false },
+                publish(0, "a is FAULTY")
+            ]
+        );
         assert_eq!(t.states(now), vec![(0, "a".into(), RingState::Faulty)]);
     }
 
