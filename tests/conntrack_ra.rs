@@ -602,3 +602,55 @@ fn invocation_without_pacemaker() {
     assert_eq!(run("monitor"), Some(0));
     assert_eq!(run("stop"), Some(0));
 }
+
+#[test]
+fn promotion_score_goes_through_crm_attribute_or_crm_master() {
+    // Mock: crm_attribute and crm_master need a running Pacemaker cluster, which these host
+    // tests do not run. These record how they were called (and the resource they act on).
+    let tmp = TempDir::new("p");
+    let a = single(&tmp);
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = tmp.0.join("calls");
+    for tool in ["crm_attribute", "crm_master"] {
+        let script = format!(
+            "#!/bin/sh\necho \"{tool} $* [$OCF_RESOURCE_INSTANCE]\" >> {}\n",
+            calls.display()
+        );
+        std::fs::write(bin.join(tool), script).unwrap();
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(bin.join(tool))
+            .status()
+            .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
+    let calls_text = || std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(a.rc("start", &env), 0);
+    assert_eq!(a.rc("promote", &env), 0);
+    assert_eq!(
+        a.rc("monitor", &[env[0], ("OCF_RESKEY_CRM_meta_interval", "0")]),
+        8
+    );
+    // A recurring monitor does not touch the score.
+    assert_eq!(a.rc("monitor", &env), 8);
+    assert_eq!(a.rc("stop", &env), 0);
+    assert_eq!(
+        calls_text(),
+        "crm_attribute --promotion -q -v 100 [ct:0]\n\
+         crm_attribute --promotion -q -v 1000 [ct:0]\n\
+         crm_attribute --promotion -q -v 1000 [ct:0]\n\
+         crm_attribute --promotion -q -D [ct:0]\n"
+    );
+    // A DC older than feature set 3.10.0 has no --promotion: crm_master.
+    std::fs::remove_file(&calls).unwrap();
+    let old = [env[0], ("OCF_RESKEY_crm_feature_set", "3.2.0")];
+    assert_eq!(a.rc("start", &old), 0);
+    assert_eq!(calls_text(), "crm_master -l reboot -q -v 100 [ct:0]\n");
+    stop_all(&[&a]);
+}
