@@ -654,3 +654,36 @@ fn promotion_score_goes_through_crm_attribute_or_crm_master() {
     assert_eq!(calls_text(), "crm_master -l reboot -q -v 100 [ct:0]\n");
     stop_all(&[&a]);
 }
+
+#[test]
+fn small_hashsize_flush_quirk_is_detected_and_logged() {
+    // conntrackd 1.4.x with HashSize <= 8192 commits in one step and then ignores every flush
+    // ("commit still in progress"). Promote still commits, notices the ignored flush, says so.
+    let tmp = TempDir::new("q");
+    let (a, b) = pair(&tmp);
+    for n in [&a, &b] {
+        let conf = std::fs::read_to_string(n.config()).unwrap();
+        std::fs::write(n.config(), conf.replace("HashSize 16384", "HashSize 8192")).unwrap();
+    }
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    insert_entry(&a);
+    wait_for(
+        "the entry in b's external cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-e").contains(ENTRY),
+    );
+    let out = b.ra("promote", &[]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("conntrackd ignored the cache flush"), "{err}");
+    assert!(err.contains("set HashSize above 8192"), "{err}");
+    assert!(b
+        .log()
+        .contains("ignoring flush command, commit still in progress"));
+    assert!(b.kernel_table().contains(ENTRY));
+    // validate-all warns about it before anything happens.
+    let (_, err) = text(&b.ra("validate-all", &[]));
+    assert!(err.contains("HashSize 8192 <= 8192"), "{err}");
+    stop_all(&[&a, &b]);
+}
