@@ -134,6 +134,18 @@ path hb1 ring 1 local - peer 2 state FAULTY age-ms 4100
     }
 
     #[test]
+    fn a_path_that_never_saw_its_peer() {
+        // pikemon writes `-` for an unknown peer and a HELLO that never came.
+        let (rings, errors) = parse(
+            "p",
+            "path hb2 ring 2 local - peer - state FAULTY age-ms -\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(rings[0].addr, "hb2");
+        assert_eq!(rings[0].state, RingState::Faulty);
+    }
+
+    #[test]
     fn one_faulty_peer_makes_the_ring_faulty() {
         let text = "path hb0 ring 0 local 198.51.100.1 peer 2 state UP\n\
                     path hb0 ring 0 local 198.51.100.1 peer 3 state FAULTY\n";
