@@ -70,9 +70,26 @@ fn attrs(file: &Path) -> String {
     std::fs::read_to_string(file).unwrap_or_default()
 }
 
+/// A PATH holding only `tools` (linked from the system): Pacemaker tools installed on the
+/// host (attrd_updater, crm_node) must not change what these tests see.
+fn isolated_path(dir: &TempDir, tools: &[&str]) -> String {
+    let bin = dir.path("sys-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for t in tools {
+        let real = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(t))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{t} is not installed"));
+        let _ = std::os::unix::fs::symlink(real, bin.join(t));
+    }
+    bin.display().to_string()
+}
+
 fn ifcheckd(dir: &TempDir, extra: &[&str]) -> Command {
     let mut c = Command::new(applet("ifcheckd"));
-    c.arg("-p")
+    c.env("PATH", isolated_path(dir, &[]))
+        .arg("-p")
         .arg(dir.path("ifcheckd.pid"))
         .arg("-a")
         .arg(dir.path("attributes"))
@@ -364,6 +381,7 @@ fn corosync_knet_links_become_ring_attributes() {
     let state = dir.path("attributes");
     let _d = Running(
         a.cmd(applet("ifcheckd"))
+            .env("PATH", isolated_path(&dir, &["ip", "corosync-cmapctl"]))
             .arg("-f")
             .arg("-c")
             .arg("-p")
@@ -441,6 +459,7 @@ fn lost_carrier_makes_the_ring_faulty_before_pikemon_notices() {
     write_paths(&paths, "UP", "UP");
     let _d = Running(
         a.cmd(applet("ifcheckd"))
+            .env("PATH", isolated_path(&dir, &["ip"]))
             .arg("-f")
             .arg("-P")
             .arg(&paths)
