@@ -242,7 +242,13 @@ fn stop_all(nodes: &[&Node]) {
 fn ocf_tester_passes_with_a_real_conntrackd() {
     let tmp = TempDir::new("t");
     let a = single(&tmp);
-    // ocf-tester checks meta-data as nobody: the agent's path must be reachable for it.
+    // ocf-tester checks meta-data as nobody: the agent must be reachable for that user,
+    // wherever the checkout lives, so it runs from a copy in the test's own directory.
+    let agent = tmp.0.join("conntrack-ra");
+    std::fs::copy(common::habox(), &agent).unwrap();
+    for p in [&tmp.0, &agent] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
     let out =
         a.ns.cmd("ocf-tester")
             .args(["-v", "-n", "ct", "-o"])
@@ -255,7 +261,7 @@ fn ocf_tester_passes_with_a_real_conntrackd() {
                 "-o",
                 "CRM_meta_clone_node_max=1",
             ])
-            .arg(applet("conntrack-ra"))
+            .arg(&agent)
             .env("HA_RSCTMP", a.dir.join("rsc"))
             .output()
             .unwrap();
