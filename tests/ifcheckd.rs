@@ -487,3 +487,61 @@ fn lost_carrier_makes_the_ring_faulty_before_pikemon_notices() {
         attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
     });
 }
+
+#[test]
+fn changes_attrd_refused_are_retried_until_it_takes_them() {
+    // Mock as above (no cluster stack here): this attrd_updater fails while `down` exists, as
+    // the real one does before Pacemaker runs.
+    let dir = TempDir::new("t");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let down = dir.path("down");
+    std::fs::write(&down, "").unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ -e {} ] && exit 1\necho \"$*\" >> {}\n",
+        down.display(),
+        calls.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("attrd_updater"))
+        .status()
+        .unwrap();
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "FAULTY");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &bin)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The state file has them at once; attrd does not.
+    wait_for("the state file", Duration::from_secs(5), || {
+        attrs(&dir.path("attributes")).contains("ringnumber_1 hb1 is FAULTY")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!calls.exists());
+    // attrd comes up: both changes arrive.
+    std::fs::remove_file(&down).unwrap();
+    wait_for("the retried updates", Duration::from_secs(5), || {
+        let c = std::fs::read_to_string(&calls).unwrap_or_default();
+        c.contains("-n ringnumber_0 -U 198.51.100.1 is UP")
+            && c.contains("-n ringnumber_1 -U hb1 is FAULTY")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("Failed to change link status [ring id=0, expected state=UP]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Interface link status changed [ring id=0, state=UP]"),
+        "{log}"
+    );
+}

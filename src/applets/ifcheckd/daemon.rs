@@ -9,6 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use super::tracker::{self, Action, Input, OnLoss, RingTracker};
 use super::{attributes, corosync, pikemon, Options, Source};
 use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_STALE};
+
+/// How often attribute changes attrd refused are offered again.
+const ATTRD_RETRY: Duration = Duration::from_secs(1);
 use crate::event::{Event, EventLoop, Token};
 use crate::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 
@@ -32,6 +35,9 @@ pub(super) struct Daemon {
     rtnl: Option<Rtnl>,
     /// Monitoring has started once (later starts are "after ... restarted").
     started: bool,
+    /// Attribute changes attrd has not taken yet (None = delete), and the next retry.
+    attrd_pending: BTreeMap<u32, Option<(tracker::RingState, String)>>,
+    attrd_retry: Instant,
 }
 
 impl Daemon {
@@ -59,6 +65,8 @@ impl Daemon {
             monitor: None,
             rtnl: None,
             started: false,
+            attrd_pending: BTreeMap::new(),
+            attrd_retry: Instant::now(),
         })
     }
 
@@ -162,6 +170,7 @@ impl Daemon {
                     }
                     Event::Timer(TOKEN_POLL, _) => {
                         self.poll_source();
+                        self.retry_attrd();
                         self.ev.set_timer_in(interval, TOKEN_POLL);
                     }
                     Event::Readable(TOKEN_COROSYNC) => self.corosync_readable(),
@@ -198,26 +207,59 @@ impl Daemon {
                     }
                 },
                 Action::Publish { ring, state, value } => {
-                    match self.attrd_call(&["-n", &attributes::name(ring), "-U", &value]) {
-                        Ok(()) => log::info!(
-                            "Interface link status changed [ring id={ring}, state={state}]"
-                        ),
-                        Err(e) => {
-                            log::debug!("{e}");
-                            log::error!(
-                                "Failed to change link status [ring id={ring}, expected state={state}]"
-                            );
-                        }
-                    }
+                    self.attrd_pending.insert(ring, Some((state, value)));
+                    self.push_attrd(ring, true);
                 }
                 Action::Withdraw { ring } => {
-                    if let Err(e) = self.attrd_call(&["-n", &attributes::name(ring), "-D"]) {
-                        log::debug!("Could not delete {}: {e}", attributes::name(ring));
-                    }
+                    self.attrd_pending.insert(ring, None);
+                    self.push_attrd(ring, true);
                 }
             }
         }
         self.write_state();
+    }
+
+    /// Hands one pending change of `ring` to attrd. A failure leaves it pending: attrd may not
+    /// run yet (Pacemaker started after us) and the change is retried once a second, as the
+    /// original retried its initialisation.
+    fn push_attrd(&mut self, ring: u32, first: bool) {
+        let Some(change) = self.attrd_pending.get(&ring).cloned() else {
+            return;
+        };
+        let name = attributes::name(ring);
+        match change {
+            Some((state, value)) => match self.attrd_call(&["-n", &name, "-U", &value]) {
+                Ok(()) => {
+                    self.attrd_pending.remove(&ring);
+                    log::info!("Interface link status changed [ring id={ring}, state={state}]");
+                }
+                Err(e) => {
+                    log::debug!("{e}");
+                    if first {
+                        log::error!(
+                            "Failed to change link status [ring id={ring}, expected state={state}]"
+                        );
+                    }
+                }
+            },
+            None => match self.attrd_call(&["-n", &name, "-D"]) {
+                Ok(()) => {
+                    self.attrd_pending.remove(&ring);
+                }
+                Err(e) => log::debug!("Could not delete {name}: {e}"),
+            },
+        }
+    }
+
+    fn retry_attrd(&mut self) {
+        if self.attrd_pending.is_empty() || self.attrd_retry > Instant::now() {
+            return;
+        }
+        self.attrd_retry = Instant::now() + ATTRD_RETRY;
+        let rings: Vec<u32> = self.attrd_pending.keys().copied().collect();
+        for ring in rings {
+            self.push_attrd(ring, false);
+        }
     }
 
     fn source_name(&self) -> &'static str {
@@ -275,14 +317,16 @@ impl Daemon {
             self.feed(Input::Tick);
             return;
         }
+        // Once per version of the file, also when it cannot be read (no log flood).
+        self.seen = Some(id);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
                 log::warn!("{}: {e}", path.display());
+                self.feed(Input::Tick);
                 return;
             }
         };
-        self.seen = Some(id);
         let (rings, errors) = pikemon::parse(&path.display().to_string(), &text);
         for e in errors {
             log::warn!("{e}");
