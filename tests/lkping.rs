@@ -371,6 +371,14 @@ fn broadcast_counts_every_host_and_z_ignores_the_listed_ones() {
         assert_eq!(p.summary.duplicates, p.replies.len() as u64 - 2);
     }
 
+    // -v marks the duplicates, one (DUP!) per extra answer.
+    let v = lkping(a, &["-v", "-b", "-c", "2", "-w", "2", "-i", "0.5", bcast]);
+    assert_eq!(code(&v), 0, "{v:?}");
+    let pv = parse(&text(&v).0);
+    let dups = pv.replies.iter().filter(|r| r.dup).count() as u64;
+    assert!(dups >= 2, "{pv:?}");
+    assert_eq!(dups, pv.summary.duplicates);
+
     // -z with our own address: our own replies vanish, the peers' still count.
     let z = lkping(
         a,
