@@ -567,3 +567,47 @@ fn sigint_prints_the_statistics_and_exits_like_ping() {
     assert_eq!(p.summary.received as usize, p.replies.len());
     assert_sane_rtt(&p.summary, "lkping");
 }
+
+#[test]
+fn without_root_no_raw_socket_and_no_short_interval() {
+    use std::os::unix::fs::PermissionsExt;
+    let (a, _b) = pair();
+    // A copy nobody can execute wherever the checkout lives (/root is 0700 on CI machines).
+    let dir = std::env::temp_dir().join(format!("hb-lkping-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let exe = dir.join("habox");
+    std::fs::copy(common::habox(), &exe).expect("copy habox");
+    for p in [&dir, &exe] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let as_nobody = |args: &[&str]| {
+        a.cmd("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&exe)
+            .arg("lkping")
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    for (args, msg) in [
+        (
+            &["-c", "1", "198.51.100.2"][..],
+            "lkping: socket: Operation not permitted\n",
+        ),
+        (
+            &["-i", "0.1", "198.51.100.2"][..],
+            "lkping: cannot flood; minimal interval allowed for user is 200ms\n",
+        ),
+    ] {
+        let out = as_nobody(args);
+        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert_eq!(text(&out), (String::new(), msg.to_string()), "{args:?}");
+    }
+}
