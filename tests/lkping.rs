@@ -50,20 +50,24 @@ fn field<'a>(word: &'a str, key: &str) -> &'a str {
 }
 
 fn parse_reply(line: &str) -> Reply {
-    let w: Vec<&str> = line.split(' ').collect();
-    assert!(
-        w.len() >= 6 && w[1] == "bytes" && w[2] == "from",
-        "reply line: {line:?}"
-    );
+    // "N bytes from ADDR: ..." or, for names, "N bytes from NAME (ADDR): ...".
+    let (head, tail) = line
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("reply line: {line:?}"));
+    let (bytes, from) = head
+        .split_once(" bytes from ")
+        .unwrap_or_else(|| panic!("reply line: {line:?}"));
+    let w: Vec<&str> = tail.split(' ').collect();
+    assert!(w.len() >= 2, "reply line: {line:?}");
     let mut r = Reply {
-        bytes: w[0].parse().expect("bytes"),
-        from: w[3].trim_end_matches(':').to_string(),
-        seq: field(w[4], "icmp_seq=").parse().expect("seq"),
-        ttl: field(w[5], "ttl=").parse().expect("ttl"),
+        bytes: bytes.parse().expect("bytes"),
+        from: from.to_string(),
+        seq: field(w[0], "icmp_seq=").parse().expect("seq"),
+        ttl: field(w[1], "ttl=").parse().expect("ttl"),
         time_ms: None,
         dup: false,
     };
-    let mut rest = w[6..].iter();
+    let mut rest = w[2..].iter();
     while let Some(word) = rest.next() {
         match *word {
             "(DUP!)" => r.dup = true,
@@ -610,4 +614,24 @@ fn without_root_no_raw_socket_and_no_short_interval() {
         assert_eq!(code(&out), 2, "{args:?}: {out:?}");
         assert_eq!(text(&out), (String::new(), msg.to_string()), "{args:?}");
     }
+}
+
+#[test]
+fn host_names_are_resolved() {
+    // /etc/hosts only: the namespace has no route for a DNS query to leave by.
+    let ns = Netns::new("lpn");
+    let args = ["-c", "1", "localhost"];
+    let (o, t) = (lkping(&ns, &args), ping(&ns, &args));
+    assert_eq!((code(&o), code(&t)), (0, 0), "{o:?}");
+    let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+    assert_eq!(po.header, pt.header);
+    assert_eq!(
+        po.header,
+        "PING localhost (127.0.0.1) 56(84) bytes of data."
+    );
+    // ping names the replier by reverse lookup ("localhost (127.0.0.1)"); lkping prints the
+    // address, as `ping -n` does.
+    assert_eq!(po.replies.len(), 1);
+    assert_eq!(po.replies[0].from, "127.0.0.1");
+    assert_eq!(po.summary.received, pt.summary.received);
 }
