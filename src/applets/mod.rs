@@ -4,6 +4,7 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod ip_ra;
 pub mod lkping;
 
 use std::path::Path;
@@ -57,7 +58,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ip-ra",
-        entry: not_implemented,
+        entry: ip_ra::main,
         summary: "virtual-IP resource: restore/remove/quickCheck/recover, OCF agent",
     },
     Applet {
