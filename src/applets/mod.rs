@@ -4,6 +4,8 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod pikemon;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -35,7 +37,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "test-pikemon",
-        entry: not_implemented,
+        entry: pikemon::check::main,
         summary: "check a pikemon configuration and run test expressions",
     },
     Applet {
