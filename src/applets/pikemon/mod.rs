@@ -6,5 +6,8 @@
 
 pub mod check;
 pub mod config;
+pub mod election;
+pub mod node;
+pub mod peer;
 pub mod show;
 pub mod values;
