@@ -33,7 +33,7 @@ fn not_implemented(args: &[String]) -> ExitCode {
 pub const APPLETS: &[Applet] = &[
     Applet {
         name: "pikemon",
-        entry: not_implemented,
+        entry: pikemon::main,
         summary: "master/backup cluster daemon for a firewall pair (PIKE protocol)",
     },
     Applet {
