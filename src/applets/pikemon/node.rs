@@ -122,6 +122,9 @@ pub struct VcStatus {
     preempt_since: Option<Instant>,
     /// An answered probe: do not probe again before this.
     probe_after: Option<Instant>,
+    /// Master resumed from the status file, not yet compared with a live peer: if the peer
+    /// took over meanwhile, the resumed side yields (a restart never steals the role).
+    resumed: bool,
 }
 
 /// The worker's core.
@@ -157,6 +160,7 @@ impl Node {
                     reason: reason.to_string(),
                     preempt_since: None,
                     probe_after: None,
+                    resumed: role == VcRole::Master,
                 }
             })
             .collect();
@@ -503,7 +507,15 @@ impl Node {
                 .preempt_since
                 .is_some_and(|t| now >= t + s.preempt_delay)
         };
-        let Verdict { winner, reason } = decide(&me, peer, s.preemptive, preempt_due);
+        let resumed = std::mem::take(&mut self.vcs[i].resumed);
+        let Verdict { winner, reason } = if resumed && me.master && peer.master {
+            Verdict {
+                winner: Winner::Peer,
+                reason: "the peer took over while we were away",
+            }
+        } else {
+            decide(&me, peer, s.preemptive, preempt_due)
+        };
         let role = self.vcs[i].role;
         match winner {
             Winner::Me if role != VcRole::Master && !peer.master => {

@@ -61,6 +61,7 @@ struct Sim {
     path_events: Vec<(usize, usize, bool)>,
     boots: [u32; 2],
     preemptive: bool,
+    allow_two_masters: bool,
 }
 
 impl Sim {
@@ -77,6 +78,7 @@ impl Sim {
             path_events: Vec::new(),
             boots: [0; 2],
             preemptive,
+            allow_two_masters: false,
         };
         s.start(0, None);
         s.start(1, None);
@@ -174,7 +176,8 @@ impl Sim {
                     self.input(i, Input::Tick);
                 }
             }
-            if self.links.iter().any(|l| *l) && self.nodes.iter().all(Option::is_some) {
+            let connected = self.links.iter().any(|l| *l) && self.nodes.iter().all(Option::is_some);
+            if connected && !self.allow_two_masters {
                 assert!(
                     !(self.master[0] && self.master[1]),
                     "two masters at {:?} with a connected pair",
@@ -630,4 +633,24 @@ fn alone_at_start_probes_then_takes_over_after_dead_interval() {
         master: true,
         reason: "peer silent, probe unanswered".into()
     }));
+}
+
+#[test]
+fn restarted_daemon_resuming_master_yields_to_a_peer_that_took_over() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    // A comes back with "Master" in its status file (its addresses were never removed):
+    // two masters until the first exchange, then A yields although it is the primary.
+    s.allow_two_masters = true;
+    s.start(0, Some(true));
+    s.master[0] = true;
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    assert_eq!(
+        s.node(0).vc(0).unwrap().reason,
+        "the peer took over while we were away"
+    );
+    assert_eq!(s.takeovers, [1, 1]);
 }

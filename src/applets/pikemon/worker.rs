@@ -638,6 +638,15 @@ impl Worker {
             let c = &self.ctls[ci];
             let vi = c.vc;
             let vmac = c.c.vmac;
+            if self.vcs[vi].master {
+                if let (Some(reply), Some(s)) =
+                    (takeover::arp_reply_for(&frame, vmac, &c.c.vips), &c.arp)
+                {
+                    if let Err(e) = s.send(&reply) {
+                        debug!("ARP reply on {}: {e}", c.c.ifname);
+                    }
+                }
+            }
             let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
             for (p, _) in &c.probes {
                 match p.on_frame(&frame) {
