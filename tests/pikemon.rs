@@ -332,17 +332,34 @@ fn no_failover_when_one_of_two_heart_beat_paths_is_cut() {
 }
 
 #[test]
-fn all_heart_beat_paths_cut_no_second_master() {
+fn all_paths_silent_but_the_master_answers_arp_no_second_master() {
     let rig = Rig::new().started_pair();
+    // Both heart-beat links cut and every PIKE frame dropped by the LAN switch (nftables on
+    // the bridge), while ARP still passes: B hears nothing, probes the VIP, A's daemon
+    // answers from the virtual MAC, and B stays Backup.
     rig.a.ip(&["link", "set", "hb0", "down"]);
     rig.a.ip(&["link", "set", "hb1", "down"]);
+    let rules = rig.dir.join("drop-pike.nft");
+    std::fs::write(
+        &rules,
+        "table bridge pikef {\n chain fw {\n  type filter hook forward priority 0;\n  ether type 0x88b5 drop\n }\n}\n",
+    )
+    .unwrap();
+    let out = rig.sw.ns.run(&["nft", "-f", &rules.display().to_string()]);
+    assert!(out.status.success(), "{out:?}");
     std::thread::sleep(Duration::from_millis(1500));
-    // The LAN still carries HELLOs and the VIP answers: B stays Backup.
     assert_eq!(
         (rig.role(1), rig.role(2)),
         ("Master".into(), "Backup".into())
     );
     assert!(!rig.macvlan_up(2));
+    let log = rig.log(2);
+    assert!(log.contains("peer silent, ARP-probing the VIPs"), "{log}");
+    assert!(
+        log.contains("VIP answered from the virtual MAC elsewhere; staying Backup"),
+        "{log}"
+    );
+    assert!(!log.contains("=> Master"), "{log}");
 }
 
 #[test]
