@@ -42,6 +42,7 @@ pikemon {{
         id 1; primary node 1;
         interface lan0 {{ ipv4 [{VIP}]/24; }}
         ping-group GW {{ host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2; }}
+        ping-group LO {{ host localhost; interval 100ms; timeout 100ms; }}
         notify-master "echo master >> {d}/notify{node}";
         notify-backup "echo backup >> {d}/notify{node}";
     }}
@@ -249,9 +250,24 @@ fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() 
         paths.contains("path hb1 ring 1 local - peer 1 state UP"),
         "{paths}"
     );
-    // notify-master ran on A.
+    // notify-master ran on A, and its exit was logged.
     let notify = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
     assert_eq!(notify, "master\n");
+    assert!(rig.log(1).contains("/notify1' exited 0"), "{}", rig.log(1));
+    // The ACR resolved the ping group's host name for the worker.
+    assert_eq!(rig.pids(1, "pikemon: acr").len(), 1);
+    let start = Instant::now();
+    while !text(&rig.control(1, &["status"]))
+        .0
+        .contains("host localhost addr 127.0.0.1 up")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            rig.control(1, &["status"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // JSON status.
     let out = rig.control(1, &["status", "-j"]);
     let (so, _) = text(&out);
@@ -557,6 +573,35 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
         ("Master".into(), "Backup".into())
     );
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+#[test]
+fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
+    let rig = Rig::new().started_pair();
+    let sup = rig.pids(1, "pikemon: supervisor");
+    rig.signal(&sup, "-USR1");
+    rig.signal(&sup, "-PWR");
+    let start = Instant::now();
+    loop {
+        let log = rig.log(1);
+        if log.contains("log level 6")
+            && log.contains("status: worker pid ")
+            && log.contains("status: node 1 boot 1 cluster 1")
+            && log.contains("status:     host 198.51.100.1 addr 198.51.100.1 up")
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.signal(&sup, "-USR2");
+    rig.signal(&sup, "-USR2");
+    let start = Instant::now();
+    while !rig.log(1).contains("log level 4") {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.role(1), "Master");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! A ping group as a pure state machine: which echo requests to send when, which replies
 //! count, and whether at least `min-up` hosts answer. Per host, `fall` missed replies in a row
 //! make it down and `rise` replies in a row make it up again. Hosts start up, so a restarted
-//! worker does not give its role away before the first replies.
+//! worker does not give its role away before the first replies; a host name counts as up
+//! until the ACR reports that it does not resolve.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -77,9 +78,15 @@ impl PingGroupState {
     /// Sets the address of the member configured as host name `name` (from the ACR).
     pub fn resolved(&mut self, name: &str, addr: Option<Ipv4Addr>) {
         for m in &mut self.members {
-            if matches!(&m.host, Host::Name(n) if n == name) && m.addr != addr {
-                m.addr = addr;
-                m.outstanding = None;
+            if matches!(&m.host, Host::Name(n) if n == name) {
+                if m.addr != addr {
+                    m.addr = addr;
+                    m.outstanding = None;
+                }
+                if addr.is_none() {
+                    // A name that does not resolve cannot answer.
+                    m.up = false;
+                }
             }
         }
     }
@@ -101,10 +108,6 @@ impl PingGroupState {
                     m.outstanding = None;
                     Self::miss(m, fall);
                 }
-            }
-            // A member without an address (name not resolved) cannot answer.
-            if m.addr.is_none() {
-                m.up = false;
             }
         }
         if now < self.next_send {
@@ -212,15 +215,18 @@ mod tests {
     }
 
     #[test]
-    fn unresolved_names_are_down_and_min_up_counts() {
+    fn names_count_once_resolved_and_are_down_when_they_do_not_resolve() {
         let t0 = Instant::now();
-        let mut cfg = group(1);
+        let mut cfg = group(2);
         cfg.hosts[1] = Host::Name("gw.example".into());
         let mut g = PingGroupState::new(cfg, t0);
         let echoes = g.on_timer(t0);
-        assert_eq!(echoes.len(), 1);
-        assert!(g.up());
+        assert_eq!(echoes.len(), 1, "nothing to ping before the ACR answered");
+        assert!(g.up(), "optimistic until the ACR reports");
         g.resolved("gw.example", Some(Ipv4Addr::new(198, 51, 100, 9)));
         assert_eq!(g.on_timer(t0 + Duration::from_secs(1)).len(), 2);
+        g.resolved("gw.example", None);
+        assert!(!g.members[1].up);
+        assert!(!g.up(), "min-up 2 with one host left");
     }
 }
