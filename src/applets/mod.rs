@@ -6,6 +6,7 @@
 
 pub mod ip_ra;
 pub mod lkping;
+pub mod pikemon;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,12 +34,12 @@ fn not_implemented(args: &[String]) -> ExitCode {
 pub const APPLETS: &[Applet] = &[
     Applet {
         name: "pikemon",
-        entry: not_implemented,
+        entry: pikemon::main,
         summary: "master/backup cluster daemon for a firewall pair (PIKE protocol)",
     },
     Applet {
         name: "test-pikemon",
-        entry: not_implemented,
+        entry: pikemon::check::main,
         summary: "check a pikemon configuration and run test expressions",
     },
     Applet {
