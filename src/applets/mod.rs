@@ -4,6 +4,8 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod ldirectord;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -40,7 +42,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ldirectord",
-        entry: not_implemented,
+        entry: ldirectord::main,
         summary: "health checks of real servers, programs the IPVS load balancer",
     },
     Applet {
