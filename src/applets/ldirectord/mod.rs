@@ -7,6 +7,7 @@ mod config_read;
 mod config_real;
 #[cfg(test)]
 mod config_tests;
+pub mod core;
 pub mod ipvs;
 pub mod resolve;
 
