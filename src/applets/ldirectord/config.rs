@@ -179,9 +179,12 @@ impl Service {
     pub fn unsupported_reason(self) -> Option<&'static str> {
         match self {
             Service::Http | Service::HttpProxy | Service::None | Service::SimpleTcp => None,
-            Service::Smtp | Service::Submission | Service::Nntp => None,
-            Service::Https if cfg!(feature = "https") => None,
-            Service::Https => Some("this build has no TLS (cargo feature \"https\" is off)"),
+            Service::Smtp | Service::Submission | Service::Nntp | Service::Dns => None,
+            Service::Pop | Service::Imap => None,
+            Service::Https | Service::Pops | Service::Imaps if cfg!(feature = "https") => None,
+            Service::Https | Service::Pops | Service::Imaps => {
+                Some("this build has no TLS (cargo feature \"https\" is off)")
+            }
             Service::Oracle => Some(
                 "Oracle's network protocol (TNS) is closed; no implementation exists here \
                  (use checktype=connect or an external check)",

@@ -2,6 +2,7 @@
 //! the Perl ldirectord's ldirectord.cf and command line; IPVS is programmed over generic
 //! netlink, every check runs concurrently in one poll loop.
 
+pub mod check;
 pub mod config;
 mod config_read;
 mod config_real;
