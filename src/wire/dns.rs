@@ -31,7 +31,10 @@ pub fn question_for(name: &str) -> (String, u16) {
     match name.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => {
             let o = ip.octets();
-            (format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0]), TYPE_PTR)
+            (
+                format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0]),
+                TYPE_PTR,
+            )
         }
         _ => (name.trim_end_matches('.').to_string(), TYPE_A),
     }
@@ -106,7 +109,9 @@ pub fn parse_response(msg: &[u8]) -> Option<Response> {
         let rdata_at = next + 10;
         let rdata = msg.get(rdata_at..rdata_at + rdlen)?;
         answers.push(match rtype {
-            TYPE_A if rdlen == 4 => Answer::A(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3])),
+            TYPE_A if rdlen == 4 => {
+                Answer::A(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]))
+            }
             TYPE_PTR => Answer::Ptr(read_name(msg, rdata_at)?.0),
             t => Answer::Other(t),
         });
@@ -134,7 +139,10 @@ mod tests {
         .concat();
         assert_eq!(q, want);
         assert_eq!(emit_query(1, "a..b", TYPE_A), None);
-        assert_eq!(question_for("198.51.100.7"), ("7.100.51.198.in-addr.arpa".into(), TYPE_PTR));
+        assert_eq!(
+            question_for("198.51.100.7"),
+            ("7.100.51.198.in-addr.arpa".into(), TYPE_PTR)
+        );
     }
 
     #[test]
@@ -144,12 +152,17 @@ mod tests {
         // A answer, name = pointer to offset 12.
         m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7]);
         // PTR answer whose target is "host." + pointer to "example".
-        m.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60, 0, 7, 4, b'h', b'o', b's', b't', 0xc0, 16]);
+        m.extend_from_slice(&[
+            0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60, 0, 7, 4, b'h', b'o', b's', b't', 0xc0, 16,
+        ]);
         let r = parse_response(&m);
         let want = Response {
             id: 0x1234,
             rcode: 0,
-            answers: vec![Answer::A(Ipv4Addr::new(198, 51, 100, 7)), Answer::Ptr("host.example".into())],
+            answers: vec![
+                Answer::A(Ipv4Addr::new(198, 51, 100, 7)),
+                Answer::Ptr("host.example".into()),
+            ],
         };
         assert_eq!(r, Some(want));
     }

@@ -1,4 +1,4 @@
 //! Packet and message formats: bytes ⇄ values, no I/O. One file per protocol, smoltcp-style
 //! (`Packet` view over a buffer + parsed `Repr` with `parse` / `buffer_len` / `emit`).
-pub mod ipvs;
 pub mod dns;
+pub mod ipvs;

@@ -125,7 +125,9 @@ impl Check for Dns {
                         return Poll::Ready(o);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Wait(Interest::Read),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Poll::Wait(Interest::Read)
+                }
                 Err(e) => return Poll::Ready(Outcome::Down(format!("DNS: {e}"))),
             }
         }

@@ -72,7 +72,10 @@ impl Drop for External {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::SIGKILL,
+                );
             }
             if !matches!(child.try_wait(), Ok(Some(_))) {
                 if let Ok(mut list) = KILLED.lock() {

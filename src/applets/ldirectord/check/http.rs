@@ -23,7 +23,11 @@ pub struct Http {
 
 impl Http {
     pub fn new(v: &Virtual, r: &Real) -> Http {
-        let scheme = if v.service == Service::Https { "https" } else { "http" };
+        let scheme = if v.service == Service::Https {
+            "https"
+        } else {
+            "http"
+        };
         let (req, receive) = match (&r.request, &r.receive) {
             (Some(q), Some(rc)) => (q.clone(), rc.clone()),
             _ => (v.request.clone(), v.receive.clone()),
@@ -59,7 +63,9 @@ impl Http {
         Http {
             request,
             head: v.httpmethod == "HEAD",
-            receive: (!receive.is_empty()).then(|| Regex::new(&receive).ok()).flatten(),
+            receive: (!receive.is_empty())
+                .then(|| Regex::new(&receive).ok())
+                .flatten(),
             receive_text: receive,
         }
     }
@@ -80,7 +86,11 @@ fn parse_head(input: &[u8]) -> Option<Head> {
     let text = String::from_utf8_lossy(&input[..end]);
     let mut lines = text.split("\r\n");
     let status = lines.next().unwrap_or("").to_string();
-    let code = status.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let mut head = Head {
         code,
         status,
@@ -90,7 +100,9 @@ fn parse_head(input: &[u8]) -> Option<Head> {
         location: None,
     };
     for l in lines {
-        let Some((k, val)) = l.split_once(':') else { continue };
+        let Some((k, val)) = l.split_once(':') else {
+            continue;
+        };
         let val = val.trim();
         match k.trim().to_ascii_lowercase().as_str() {
             "content-length" => head.length = val.parse().ok(),
@@ -108,7 +120,8 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n")?;
         let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
+        let size =
+            usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Some(out);
@@ -170,9 +183,10 @@ impl Dialogue for Http {
                     )))
                 }
             }
-            None if !self.receive_text.is_empty() => {
-                Step::Done(Outcome::Down(format!("invalid receive regex {:?}", self.receive_text)))
-            }
+            None if !self.receive_text.is_empty() => Step::Done(Outcome::Down(format!(
+                "invalid receive regex {:?}",
+                self.receive_text
+            ))),
             None => Step::Done(Outcome::Up(head.status)),
         }
     }
@@ -199,10 +213,16 @@ mod tests {
         let mut h = http("\trequest=\"index.html\"\n\tvirtualhost=www.example\n");
         let (req, _) = h.opening();
         let req = String::from_utf8_lossy(&req).to_string();
-        assert!(req.starts_with("GET /index.html HTTP/1.1\r\nHost: www.example\r\n"), "{req}");
+        assert!(
+            req.starts_with("GET /index.html HTTP/1.1\r\nHost: www.example\r\n"),
+            "{req}"
+        );
         let mut h = http("\thttpmethod=head\n");
         let req = String::from_utf8_lossy(&h.opening().0).to_string();
-        assert!(req.starts_with("HEAD / HTTP/1.1\r\nHost: 198.51.100.21\r\n"), "{req}");
+        assert!(
+            req.starts_with("HEAD / HTTP/1.1\r\nHost: 198.51.100.21\r\n"),
+            "{req}"
+        );
     }
 
     #[test]
@@ -210,12 +230,21 @@ mod tests {
         let mut h = http("\treceive=\"Test Pa.e\"\n");
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nA Test Page!!!";
         assert_eq!(outcome(&mut h, &ok[..40], false), Step::More);
-        assert_eq!(outcome(&mut h, ok, false), Step::Done(Outcome::Up("HTTP/1.1 200 OK".into())));
+        assert_eq!(
+            outcome(&mut h, ok, false),
+            Step::Done(Outcome::Up("HTTP/1.1 200 OK".into()))
+        );
         let miss = b"HTTP/1.1 200 OK\r\n\r\nnothing";
-        assert!(matches!(outcome(&mut h, miss, true), Step::Done(Outcome::Down(_))));
+        assert!(matches!(
+            outcome(&mut h, miss, true),
+            Step::Done(Outcome::Down(_))
+        ));
         let mut h = http("");
         let e = b"HTTP/1.0 503 Busy\r\n\r\n";
-        assert_eq!(outcome(&mut h, e, true), Step::Done(Outcome::Down("HTTP/1.0 503 Busy".into())));
+        assert_eq!(
+            outcome(&mut h, e, true),
+            Step::Done(Outcome::Down("HTTP/1.0 503 Busy".into()))
+        );
     }
 
     #[test]
@@ -223,7 +252,10 @@ mod tests {
         let mut h = http("\treceive=\"hello world\"\n");
         let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
         assert_eq!(outcome(&mut h, &r[..60], false), Step::More);
-        assert!(matches!(outcome(&mut h, r, false), Step::Done(Outcome::Up(_))));
+        assert!(matches!(
+            outcome(&mut h, r, false),
+            Step::Done(Outcome::Up(_))
+        ));
     }
 
     #[test]
@@ -240,7 +272,13 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let mut h = http("\treceive=\"x\"\n");
-        for s in [&b""[..], b"\r\n\r\n", b"HTTP/1.1 200\r\nContent-Length: 99999999999999999999\r\n\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n"] {
+        for s in [
+            &b""[..],
+            b"\r\n\r\n",
+            b"HTTP/1.1 200\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
+        ] {
             let _ = h.received(s, true);
             let _ = h.received(s, false);
         }

@@ -46,12 +46,22 @@ impl Dialogue for Imap {
             if self.login.is_empty() {
                 return Step::Finish(b"a1 LOGOUT\r\n".to_vec(), Outcome::Up(line));
             }
-            let cmd = format!("a1 LOGIN {} {}\r\n", quoted(&self.login), quoted(&self.passwd));
+            let cmd = format!(
+                "a1 LOGIN {} {}\r\n",
+                quoted(&self.login),
+                quoted(&self.passwd)
+            );
             return Step::Send(cmd.into_bytes());
         }
         // Untagged lines may come first; the tagged answer decides.
-        match last.lines().map(str::trim_end).find(|l| l.starts_with("a1 ")) {
-            Some(l) if l.starts_with("a1 OK") => Step::Finish(b"a2 LOGOUT\r\n".to_vec(), Outcome::Up(l.to_string())),
+        match last
+            .lines()
+            .map(str::trim_end)
+            .find(|l| l.starts_with("a1 "))
+        {
+            Some(l) if l.starts_with("a1 OK") => {
+                Step::Finish(b"a2 LOGOUT\r\n".to_vec(), Outcome::Up(l.to_string()))
+            }
             Some(l) => Step::Done(Outcome::Down(l.to_string())),
             None => Step::More,
         }
@@ -63,19 +73,38 @@ mod tests {
     use super::*;
 
     fn imap(login: &str) -> Imap {
-        Imap { greeted: false, login: login.into(), passwd: "p\"w".into() }
+        Imap {
+            greeted: false,
+            login: login.into(),
+            passwd: "p\"w".into(),
+        }
     }
 
     #[test]
     fn greeting_and_login() {
-        assert!(matches!(imap("").received(b"* OK ready\r\n", false), Step::Finish(_, Outcome::Up(_))));
-        assert!(matches!(imap("").received(b"* BYE busy\r\n", false), Step::Done(Outcome::Down(_))));
+        assert!(matches!(
+            imap("").received(b"* OK ready\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        assert!(matches!(
+            imap("").received(b"* BYE busy\r\n", false),
+            Step::Done(Outcome::Down(_))
+        ));
         let mut i = imap("u");
-        assert_eq!(i.received(b"* OK hi\r\n", false), Step::Send(b"a1 LOGIN \"u\" \"p\\\"w\"\r\n".to_vec()));
+        assert_eq!(
+            i.received(b"* OK hi\r\n", false),
+            Step::Send(b"a1 LOGIN \"u\" \"p\\\"w\"\r\n".to_vec())
+        );
         assert_eq!(i.received(b"* CAPABILITY IMAP4rev1\r\n", false), Step::More);
-        assert!(matches!(i.received(b"* CAPABILITY IMAP4rev1\r\na1 OK done\r\n", false), Step::Finish(_, Outcome::Up(_))));
+        assert!(matches!(
+            i.received(b"* CAPABILITY IMAP4rev1\r\na1 OK done\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
         let mut i = imap("u");
         i.received(b"* OK hi\r\n", false);
-        assert!(matches!(i.received(b"a1 NO bad\r\n", false), Step::Done(Outcome::Down(_))));
+        assert!(matches!(
+            i.received(b"a1 NO bad\r\n", false),
+            Step::Done(Outcome::Down(_))
+        ));
     }
 }

@@ -23,7 +23,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
-use nix::sys::socket::{connect as nix_connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    connect as nix_connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
 
 use super::config::{CheckType, Real, Service, Virtual, VirtualAddr};
 use super::core::{Outcome, Probe};
@@ -71,7 +73,12 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     } else {
         AddressFamily::Inet6
     };
-    let fd = socket(fam, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
+    let fd = socket(
+        fam,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
     match nix_connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => Ok(TcpStream::from(fd)),
         Err(e) => Err(e.into()),
@@ -123,7 +130,11 @@ impl<D: Dialogue> TcpCheck<D> {
     pub fn start(addr: SocketAddr, dialogue: D, tls: bool) -> io::Result<Self> {
         let stream = connect_nonblocking(addr)?;
         #[cfg(feature = "https")]
-        let tls = if tls { Some(tls::Session::new(addr.ip())?) } else { None };
+        let tls = if tls {
+            Some(tls::Session::new(addr.ip())?)
+        } else {
+            None
+        };
         #[cfg(not(feature = "https"))]
         if tls {
             return Err(io::Error::other("built without TLS"));
@@ -268,7 +279,11 @@ impl<D: Dialogue> Check for TcpCheck<D> {
 /// The first complete line of `input` (without CR LF), if one has arrived.
 pub fn first_line(input: &[u8]) -> Option<String> {
     let end = input.iter().position(|&b| b == b'\n')?;
-    Some(String::from_utf8_lossy(&input[..end]).trim_end().to_string())
+    Some(
+        String::from_utf8_lossy(&input[..end])
+            .trim_end()
+            .to_string(),
+    )
 }
 
 /// A complete SMTP-style reply (`NNN-...` lines ending with `NNN ...`): its code and last line.
@@ -298,7 +313,9 @@ pub fn build(v: &Virtual, r: &Real, probe: Probe, host: &str) -> Box<dyn Check> 
     let addr = target(v, r);
     let res: io::Result<Box<dyn Check>> = match probe {
         Probe::Connect => connect::Connect::start(addr).map(|c| Box::new(c) as Box<dyn Check>),
-        Probe::Ping => ping::Ping::start(r.addr, v.checkcount).map(|c| Box::new(c) as Box<dyn Check>),
+        Probe::Ping => {
+            ping::Ping::start(r.addr, v.checkcount).map(|c| Box::new(c) as Box<dyn Check>)
+        }
         Probe::External => external::External::start(v, r).map(|c| Box::new(c) as Box<dyn Check>),
         Probe::Negotiate if v.checktype == CheckType::On => {
             Ok(Box::new(Done(Some(Outcome::Up("checktype=on".into())))))
@@ -325,7 +342,10 @@ fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<
         Service::SimpleTcp => tcp(addr, simpletcp::SimpleTcp::new(v, r), false),
         Service::Dns => dns::Dns::start(v, addr),
         Service::None => Ok(Box::new(Done(Some(Outcome::Up("service=none".into()))))),
-        other => Err(io::Error::other(format!("service {} not implemented", other.name()))),
+        other => Err(io::Error::other(format!(
+            "service {} not implemented",
+            other.name()
+        ))),
     }
 }
 

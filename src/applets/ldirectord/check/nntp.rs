@@ -29,7 +29,13 @@ mod tests {
 
     #[test]
     fn greeting_decides() {
-        assert!(matches!(Nntp.received(b"200 news ready\r\n", false), Step::Done(Outcome::Up(_))));
-        assert!(matches!(Nntp.received(b"502 no\r\n", false), Step::Done(Outcome::Down(_))));
+        assert!(matches!(
+            Nntp.received(b"200 news ready\r\n", false),
+            Step::Done(Outcome::Up(_))
+        ));
+        assert!(matches!(
+            Nntp.received(b"502 no\r\n", false),
+            Step::Done(Outcome::Down(_))
+        ));
     }
 }

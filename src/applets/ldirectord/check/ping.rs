@@ -7,7 +7,10 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvfrom, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    recvfrom, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+    SockaddrStorage,
+};
 
 use super::{Check, Poll};
 use crate::applets::ldirectord::core::Outcome;
@@ -67,11 +70,21 @@ impl Ping {
         } else {
             (AddressFamily::Inet, SockProtocol::Icmp)
         };
-        let sock = socket(fam, SockType::Raw, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, proto)?;
+        let sock = socket(
+            fam,
+            SockType::Raw,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            proto,
+        )?;
         let id = (std::process::id() as u16) ^ 0x4c44;
         let dest = SockaddrStorage::from(SocketAddr::new(target, 0));
         for seq in 0..count.clamp(1, 16) {
-            sendto(sock.as_raw_fd(), &echo_request(v6, id, seq as u16), &dest, MsgFlags::empty())?;
+            sendto(
+                sock.as_raw_fd(),
+                &echo_request(v6, id, seq as u16),
+                &dest,
+                MsgFlags::empty(),
+            )?;
         }
         Ok(Ping { sock, target, id })
     }
@@ -92,7 +105,9 @@ impl Check for Ping {
                             .map(|s| IpAddr::V4(s.ip()))
                             .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
                     });
-                    if from_ip == Some(self.target) && is_reply(&buf[..n], self.target.is_ipv6(), self.id) {
+                    if from_ip == Some(self.target)
+                        && is_reply(&buf[..n], self.target.is_ipv6(), self.id)
+                    {
                         return Poll::Ready(Outcome::Up("echo reply".into()));
                     }
                 }

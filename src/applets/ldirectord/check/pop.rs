@@ -42,7 +42,9 @@ impl Dialogue for Pop {
             return Step::Done(Outcome::Down(line));
         }
         match self.stage {
-            Stage::Greeting if self.login.is_empty() => Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line)),
+            Stage::Greeting if self.login.is_empty() => {
+                Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line))
+            }
             Stage::Greeting => {
                 self.stage = Stage::User;
                 Step::Send(format!("USER {}\r\n", self.login).into_bytes())
@@ -61,15 +63,31 @@ mod tests {
     use super::*;
 
     fn pop(login: &str) -> Pop {
-        Pop { stage: Stage::Greeting, login: login.into(), passwd: "pw".into() }
+        Pop {
+            stage: Stage::Greeting,
+            login: login.into(),
+            passwd: "pw".into(),
+        }
     }
 
     #[test]
     fn greeting_only_and_login() {
-        assert!(matches!(pop("").received(b"+OK POP3 ready\r\n", false), Step::Finish(_, Outcome::Up(_))));
+        assert!(matches!(
+            pop("").received(b"+OK POP3 ready\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
         let mut p = pop("u");
-        assert_eq!(p.received(b"+OK hi\r\n", false), Step::Send(b"USER u\r\n".to_vec()));
-        assert_eq!(p.received(b"+OK\r\n", false), Step::Send(b"PASS pw\r\n".to_vec()));
-        assert_eq!(p.received(b"-ERR auth\r\n", false), Step::Done(Outcome::Down("-ERR auth".into())));
+        assert_eq!(
+            p.received(b"+OK hi\r\n", false),
+            Step::Send(b"USER u\r\n".to_vec())
+        );
+        assert_eq!(
+            p.received(b"+OK\r\n", false),
+            Step::Send(b"PASS pw\r\n".to_vec())
+        );
+        assert_eq!(
+            p.received(b"-ERR auth\r\n", false),
+            Step::Done(Outcome::Down("-ERR auth".into()))
+        );
     }
 }

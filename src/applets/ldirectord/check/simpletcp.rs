@@ -40,7 +40,11 @@ impl Dialogue for SimpleTcp {
             Err(e) => return Step::Done(Outcome::Down(format!("invalid receive regex: {e}"))),
         };
         let text = String::from_utf8_lossy(input);
-        let complete = if eof { text.as_ref() } else { text.rsplit_once('\n').map(|x| x.0).unwrap_or("") };
+        let complete = if eof {
+            text.as_ref()
+        } else {
+            text.rsplit_once('\n').map(|x| x.0).unwrap_or("")
+        };
         for line in complete.lines() {
             if re.is_match(line) {
                 return Step::Done(Outcome::Up(line.to_string()));
@@ -61,7 +65,9 @@ mod tests {
     use crate::applets::ldirectord::resolve::SystemResolver;
 
     fn check(extra: &str) -> SimpleTcp {
-        let text = format!("virtual=198.51.100.10:7\n\tservice=simpletcp\n\treal=198.51.100.21 masq\n{extra}");
+        let text = format!(
+            "virtual=198.51.100.10:7\n\tservice=simpletcp\n\treal=198.51.100.21 masq\n{extra}"
+        );
         let c = parse("t", &text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"));
         SimpleTcp::new(&c.virtuals[0], &c.virtuals[0].reals[0])
     }
@@ -71,14 +77,26 @@ mod tests {
         let mut c = check("\trequest=\"PING\\n\"\n\treceive=\"^PONG\"\n");
         assert_eq!(c.opening(), (b"PING\n".to_vec(), true));
         assert_eq!(c.received(b"hello\nPO", false), Step::More);
-        assert_eq!(c.received(b"hello\nPONG 1\n", false), Step::Done(Outcome::Up("PONG 1".into())));
-        assert!(matches!(c.received(b"nope\n", true), Step::Done(Outcome::Down(_))));
+        assert_eq!(
+            c.received(b"hello\nPONG 1\n", false),
+            Step::Done(Outcome::Up("PONG 1".into()))
+        );
+        assert!(matches!(
+            c.received(b"nope\n", true),
+            Step::Done(Outcome::Down(_))
+        ));
     }
 
     #[test]
     fn b12_empty_receive_matches_the_first_line() {
         let mut c = check("\trequest=\"x\"\n");
-        assert_eq!(c.received(b"anything\n", false), Step::Done(Outcome::Up("anything".into())));
-        assert!(matches!(c.received(b"", true), Step::Done(Outcome::Down(_))));
+        assert_eq!(
+            c.received(b"anything\n", false),
+            Step::Done(Outcome::Up("anything".into()))
+        );
+        assert!(matches!(
+            c.received(b"", true),
+            Step::Done(Outcome::Down(_))
+        ));
     }
 }

@@ -46,7 +46,9 @@ impl Dialogue for Smtp {
                 self.stage = Stage::Helo;
                 Step::Send(format!("HELO {}\r\n", self.host).into_bytes())
             }
-            (Stage::Ehlo | Stage::Helo, true) => Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line)),
+            (Stage::Ehlo | Stage::Helo, true) => {
+                Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line))
+            }
             (_, false) => Step::Done(Outcome::Down(line)),
         }
     }
@@ -60,17 +62,32 @@ mod tests {
     fn greeting_ehlo_quit() {
         let mut s = Smtp::new("lb");
         assert_eq!(s.received(b"220-mx ESMTP\r\n", false), Step::More);
-        assert_eq!(s.received(b"220-mx ESMTP\r\n220 ready\r\n", false), Step::Send(b"EHLO lb\r\n".to_vec()));
-        assert_eq!(s.received(b"250-mx\r\n250 8BITMIME\r\n", false), Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up("250 8BITMIME".into())));
+        assert_eq!(
+            s.received(b"220-mx ESMTP\r\n220 ready\r\n", false),
+            Step::Send(b"EHLO lb\r\n".to_vec())
+        );
+        assert_eq!(
+            s.received(b"250-mx\r\n250 8BITMIME\r\n", false),
+            Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up("250 8BITMIME".into()))
+        );
     }
 
     #[test]
     fn helo_fallback_and_refusals() {
         let mut s = Smtp::new("lb");
         s.received(b"220 ready\r\n", false);
-        assert_eq!(s.received(b"502 no\r\n", false), Step::Send(b"HELO lb\r\n".to_vec()));
-        assert!(matches!(s.received(b"250 hi\r\n", false), Step::Finish(_, Outcome::Up(_))));
+        assert_eq!(
+            s.received(b"502 no\r\n", false),
+            Step::Send(b"HELO lb\r\n".to_vec())
+        );
+        assert!(matches!(
+            s.received(b"250 hi\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
         let mut s = Smtp::new("lb");
-        assert_eq!(s.received(b"554 go away\r\n", false), Step::Done(Outcome::Down("554 go away".into())));
+        assert_eq!(
+            s.received(b"554 go away\r\n", false),
+            Step::Done(Outcome::Down("554 go away".into()))
+        );
     }
 }

@@ -34,7 +34,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -43,7 +48,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -75,7 +85,8 @@ pub struct Session {
 
 impl Session {
     pub fn new(ip: IpAddr) -> io::Result<Session> {
-        let conn = ClientConnection::new(config()?, ServerName::IpAddress(ip.into())).map_err(io::Error::other)?;
+        let conn = ClientConnection::new(config()?, ServerName::IpAddress(ip.into()))
+            .map_err(io::Error::other)?;
         Ok(Session { conn })
     }
 
@@ -105,7 +116,12 @@ impl Session {
     }
 
     /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF.
-    pub fn read(&mut self, stream: &mut TcpStream, input: &mut Vec<u8>, max: usize) -> io::Result<bool> {
+    pub fn read(
+        &mut self,
+        stream: &mut TcpStream,
+        input: &mut Vec<u8>,
+        max: usize,
+    ) -> io::Result<bool> {
         let mut eof = false;
         loop {
             match self.conn.read_tls(stream) {
