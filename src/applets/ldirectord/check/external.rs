@@ -92,3 +92,11 @@ pub fn reap() {
         list.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
     }
 }
+
+/// Takes a child the daemon does not wait for (fallbackcommand, callback, sendmail) so it
+/// is reaped when it exits.
+pub fn adopt(child: Child) {
+    if let Ok(mut list) = KILLED.lock() {
+        list.push(child);
+    }
+}
