@@ -5,6 +5,7 @@
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
 pub mod ip_ra;
+pub mod ldirectord;
 pub mod lkping;
 pub mod pikemon;
 
@@ -44,7 +45,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ldirectord",
-        entry: not_implemented,
+        entry: ldirectord::main,
         summary: "health checks of real servers, programs the IPVS load balancer",
     },
     Applet {

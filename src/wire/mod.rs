@@ -5,3 +5,5 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod pike;
+pub mod dns;
+pub mod ipvs;
