@@ -4,6 +4,8 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod conntrack_ra;
+pub mod ifcheckd;
 pub mod ip_ra;
 pub mod ldirectord;
 pub mod lkping;
@@ -50,7 +52,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ifcheckd",
-        entry: not_implemented,
+        entry: ifcheckd::main,
         summary: "heart-beat ring monitor publishing ringnumber_N attributes",
     },
     Applet {
@@ -65,7 +67,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "conntrack-ra",
-        entry: not_implemented,
+        entry: conntrack_ra::main,
         summary: "OCF promotable resource agent for conntrackd",
     },
 ];
