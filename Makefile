@@ -28,6 +28,7 @@ build/habox: deps-rust $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 .PHONY: deps-rust
 deps-rust:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@for c in rustfmt clippy; do rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; done
 
 # Debian packages, installed only when one is missing (idempotent, no network when all are there).
 deps: deps-rust

@@ -4,6 +4,8 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod lkping;
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -50,7 +52,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "lkping",
-        entry: not_implemented,
+        entry: lkping::main,
         summary: "ping (iputils output) with LifeKeeper's -b -z -w -I options",
     },
     Applet {

@@ -1,2 +1,6 @@
 //! Packet and message formats: bytes ⇄ values, no I/O. One file per protocol, smoltcp-style
 //! (`Packet` view over a buffer + parsed `Repr` with `parse` / `buffer_len` / `emit`).
+pub mod arp;
+pub mod ethernet;
+pub mod icmp;
+pub mod ipv4;

@@ -1,0 +1,351 @@
+//! lkping's command line: getopt-style parsing (clustered flags, `-c3` or `-c 3`, options
+//! after the destination, `--`) into a validated `Options`. Pure: no sockets.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Usage text for `-h`.
+pub const USAGE: &str = "\
+Usage: lkping [options] <destination>
+
+Send ICMP echo requests to <destination> (IPv4 address or host name) and print the replies
+the way iputils ping does.
+
+Options:
+  -b                 allow pinging a broadcast address
+  -c <count>         stop after <count> replies (with -w) or requests
+  -h                 print this help and exit
+  -I <ifname|addr>   send from this interface (SO_BINDTODEVICE) or source address
+  -i <interval>      seconds between requests (default 1; below 0.2 only for root)
+  -n                 numeric output (the default; accepted for ping compatibility)
+  -q                 quiet: only the header and the statistics
+  -s <size>          data bytes per request (default 56)
+  -t <ttl>           IP time to live
+  -V                 print version and exit
+  -v                 verbose: also mark duplicate replies to broadcasts
+  -W <timeout>       seconds to wait for replies after the last request (default 10)
+  -w <deadline>      stop after <deadline> seconds whatever was received
+  -z <a[,b...]>      ignore replies from these addresses (not printed, not counted)
+
+Exit status: 0 a reply came, 1 no reply, 2 error.
+";
+
+/// Default data bytes (ping's 64 − 8).
+pub const DEFAULT_SIZE: usize = 56;
+/// Largest data size an IPv4 datagram can carry (65535 − 20 − 8).
+pub const MAX_SIZE: usize = 65507;
+/// Shortest interval a user without root may ask for (LifeKeeper's and older iputils' 200 ms).
+pub const MIN_USER_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Where requests leave from (`-I`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interface {
+    /// An interface name: SO_BINDTODEVICE.
+    Device(String),
+    /// A local address: bind(2) the socket to it.
+    Address(Ipv4Addr),
+}
+
+/// Everything that shapes one ping run. `Default` is plain `ping TARGET` (count unlimited:
+/// set `count` or `deadline` when calling `run` from a daemon).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Host name or dotted IPv4 address.
+    pub target: String,
+    /// `-c`: stop after this many replies (plus errors); without a deadline, also after this
+    /// many requests and the wait for their replies.
+    pub count: Option<u64>,
+    /// `-w`: stop this long after the start, whatever was received.
+    pub deadline: Option<Duration>,
+    /// `-W`: how long to wait for replies after the last request when none came yet.
+    pub linger: Duration,
+    /// `-i`: time between requests.
+    pub interval: Duration,
+    /// `-s`: data bytes per request (≥ 16 carries the send time, so rtt can be shown).
+    pub size: usize,
+    /// `-t`: IP TTL of the requests.
+    pub ttl: Option<u8>,
+    /// `-q`: print only the header and the statistics.
+    pub quiet: bool,
+    /// `-v`: also mark duplicates of broadcast pings.
+    pub verbose: bool,
+    /// `-b`: a broadcast destination is allowed.
+    pub broadcast: bool,
+    /// `-I`: leave through this interface or from this address.
+    pub interface: Option<Interface>,
+    /// `-z`: replies (and ICMP errors) from these addresses are dropped unseen.
+    pub ignore_from: Vec<Ipv4Addr>,
+    /// Ends the run on SIGINT, printing the statistics, as ping does. Only the command line
+    /// sets it: a daemon keeps its own signal handling.
+    pub stop_on_sigint: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            target: String::new(),
+            count: None,
+            deadline: None,
+            linger: Duration::from_secs(10),
+            interval: Duration::from_secs(1),
+            size: DEFAULT_SIZE,
+            ttl: None,
+            quiet: false,
+            verbose: false,
+            broadcast: false,
+            interface: None,
+            ignore_from: Vec::new(),
+            stop_on_sigint: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Ping(Options),
+    Help,
+    Version,
+}
+
+/// A bad command line; displayed after `lkping: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+/// An integer in `min..=max`, with ping's messages.
+fn int_in(arg: &str, min: i64, max: i64) -> Result<i64, UsageError> {
+    match arg.trim().parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Ok(v),
+        Ok(_) => err(format!(
+            "invalid argument: '{arg}': out of range: {min} <= value <= {max}"
+        )),
+        Err(_) => err(format!("invalid argument: '{arg}'")),
+    }
+}
+
+/// Seconds as a finite, non-negative decimal number.
+fn seconds(arg: &str, what: &str) -> Result<Duration, UsageError> {
+    match arg.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=f64::from(i32::MAX / 1000)).contains(&v) => {
+            Ok(Duration::from_secs_f64(v))
+        }
+        _ => err(format!("{what}: {arg}")),
+    }
+}
+
+/// Parses `args` (without the program name). `privileged` lifts the minimum interval.
+pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageError> {
+    let mut o = Options {
+        stop_on_sigint: true,
+        ..Options::default()
+    };
+    let mut targets = Vec::new();
+    let mut it = args.iter();
+    let mut only_operands = false;
+    while let Some(arg) = it.next() {
+        if only_operands || arg == "-" || !arg.starts_with('-') {
+            targets.push(arg.clone());
+            continue;
+        }
+        if arg == "--" {
+            only_operands = true;
+            continue;
+        }
+        let flags = arg[1..].char_indices();
+        for (i, flag) in flags {
+            let takes_value = matches!(flag, 'c' | 'w' | 'W' | 'i' | 's' | 't' | 'I' | 'z');
+            if !takes_value {
+                match flag {
+                    'b' => o.broadcast = true,
+                    'q' => o.quiet = true,
+                    'v' => o.verbose = true,
+                    'n' => {}
+                    'h' => return Ok(Command::Help),
+                    'V' => return Ok(Command::Version),
+                    other => return err(format!("invalid option -- '{other}'")),
+                }
+                continue;
+            }
+            // The value is the rest of this word or the next word.
+            let rest = &arg[1 + i + flag.len_utf8()..];
+            let value = if !rest.is_empty() {
+                rest.to_string()
+            } else {
+                match it.next() {
+                    Some(v) => v.clone(),
+                    None => return err(format!("option requires an argument -- '{flag}'")),
+                }
+            };
+            apply(&mut o, flag, &value)?;
+            break;
+        }
+    }
+    if !privileged && o.interval < MIN_USER_INTERVAL {
+        return err(format!(
+            "cannot flood; minimal interval allowed for user is {}ms",
+            MIN_USER_INTERVAL.as_millis()
+        ));
+    }
+    match targets.len() {
+        0 => err("usage error: Destination address required"),
+        1 => {
+            o.target = targets.remove(0);
+            Ok(Command::Ping(o))
+        }
+        _ => err(format!(
+            "only one destination is supported, got {}",
+            targets.join(" ")
+        )),
+    }
+}
+
+fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
+    match flag {
+        'c' => o.count = Some(int_in(value, 1, i64::MAX)? as u64),
+        'w' => {
+            let secs = int_in(value, 0, i64::from(i32::MAX))? as u64;
+            o.deadline = (secs > 0).then(|| Duration::from_secs(secs));
+        }
+        'W' => {
+            let d = seconds(value, "bad linger time")?;
+            if d < Duration::from_millis(1) {
+                return err(format!("bad linger time: {value}"));
+            }
+            o.linger = d;
+        }
+        'i' => o.interval = seconds(value, "bad timing interval")?,
+        's' => o.size = int_in(value, 0, MAX_SIZE as i64)? as usize,
+        't' => o.ttl = Some(int_in(value, 0, 255)? as u8),
+        'I' => {
+            o.interface = Some(match value.parse::<Ipv4Addr>() {
+                Ok(a) => Interface::Address(a),
+                Err(_) if value.is_empty() || value.len() > 15 || value.contains('/') => {
+                    return err(format!("invalid interface name: '{value}'"))
+                }
+                Err(_) => Interface::Device(value.to_string()),
+            })
+        }
+        'z' => {
+            for a in value.split(',') {
+                match a.trim().parse::<Ipv4Addr>() {
+                    Ok(addr) => o.ignore_from.push(addr),
+                    Err(_) => return err(format!("invalid -z address: '{a}'")),
+                }
+            }
+        }
+        _ => return err(format!("invalid option -- '{flag}'")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn ping(s: &str) -> Options {
+        match parse_args(&args(s), true) {
+            Ok(Command::Ping(o)) => o,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn bad(s: &str, privileged: bool) -> String {
+        match parse_args(&args(s), privileged) {
+            Err(e) => e.to_string(),
+            other => panic!("{s}: accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lifekeeper_options_are_parsed() {
+        let o =
+            ping("-c 3 -w5 -W 0.5 -i 0.2 -s 100 -t 9 -qbv -I eth0 -z 198.51.100.1,198.51.100.2 h");
+        assert_eq!(o.target, "h");
+        assert_eq!(o.count, Some(3));
+        assert_eq!(o.deadline, Some(Duration::from_secs(5)));
+        assert_eq!(o.linger, Duration::from_millis(500));
+        assert_eq!(o.interval, Duration::from_millis(200));
+        assert_eq!(o.size, 100);
+        assert_eq!(o.ttl, Some(9));
+        assert!(o.quiet && o.broadcast && o.verbose && o.stop_on_sigint);
+        assert_eq!(o.interface, Some(Interface::Device("eth0".into())));
+        assert_eq!(
+            o.ignore_from,
+            vec![
+                Ipv4Addr::new(198, 51, 100, 1),
+                Ipv4Addr::new(198, 51, 100, 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn options_may_follow_the_destination() {
+        let o = ping("198.51.100.2 -c1 -I 198.51.100.1");
+        assert_eq!(o.count, Some(1));
+        assert_eq!(
+            o.interface,
+            Some(Interface::Address(Ipv4Addr::new(198, 51, 100, 1)))
+        );
+        assert_eq!(ping("-- -x").target, "-x");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_ping_messages() {
+        assert_eq!(
+            bad("-c 0 h", true),
+            "invalid argument: '0': out of range: 1 <= value <= 9223372036854775807"
+        );
+        assert_eq!(bad("-c abc h", true), "invalid argument: 'abc'");
+        assert_eq!(bad("-Y h", true), "invalid option -- 'Y'");
+        assert_eq!(bad("-c", true), "option requires an argument -- 'c'");
+        assert_eq!(bad("-i abc h", true), "bad timing interval: abc");
+        assert_eq!(bad("-W 0 h", true), "bad linger time: 0");
+        assert_eq!(
+            bad("-t 256 h", true),
+            "invalid argument: '256': out of range: 0 <= value <= 255"
+        );
+        assert_eq!(
+            bad("-s 70000 h", true),
+            "invalid argument: '70000': out of range: 0 <= value <= 65507"
+        );
+        assert_eq!(bad("-z 1.2.3 h", true), "invalid -z address: '1.2.3'");
+        assert_eq!(bad("-q", true), "usage error: Destination address required");
+        assert!(bad("a b", true).starts_with("only one destination"));
+    }
+
+    #[test]
+    fn short_interval_needs_root() {
+        assert_eq!(
+            bad("-i 0.1 h", false),
+            "cannot flood; minimal interval allowed for user is 200ms"
+        );
+        assert_eq!(ping("-i 0.01 h").interval, Duration::from_millis(10));
+        assert!(matches!(
+            parse_args(&args("-i 0.2 h"), false),
+            Ok(Command::Ping(_))
+        ));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_args(&args("-h"), false), Ok(Command::Help));
+        assert_eq!(parse_args(&args("-V"), false), Ok(Command::Version));
+    }
+}

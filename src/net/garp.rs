@@ -1,0 +1,253 @@
+//! Gratuitous ARP and ARP duplicate-address probes over a `PacketSocket`.
+//!
+//! The four gratuitous ARP frames are what the LifeKeeper kit sends with iputils `arping -U`
+//! and `arping -A`, once with the VIP as target and once with the network's broadcast address
+//! (checked against frames `arping` puts on the wire): Ethernet destination ff:ff:ff:ff:ff:ff,
+//! sender = (MAC, VIP); the request (`-U`) carries target hardware address ff:ff:ff:ff:ff:ff,
+//! the reply (`-A`) carries the sender MAC as target hardware address.
+//!
+//! The probe asks "who has IP?" and reports the MAC of any other host that claims it (RFC 5227
+//! conflict: an ARP packet whose sender protocol address is the probed IP). It is a small state
+//! machine (`ArpProbe`) for event loops, plus `probe_blocking` for one-shot tools.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::packet::PacketSocket;
+use crate::wire::arp::{ArpRepr, Operation};
+use crate::wire::ethernet::MacAddr;
+
+/// The subnet broadcast address of `ip/prefix` (255.255.255.255 for /31 and /32, which have
+/// none).
+pub fn broadcast_of(ip: Ipv4Addr, prefix: u8) -> Ipv4Addr {
+    if prefix >= 31 {
+        return Ipv4Addr::BROADCAST;
+    }
+    let host_mask = u32::MAX >> prefix;
+    Ipv4Addr::from(u32::from(ip) | host_mask)
+}
+
+/// The four gratuitous ARP frames for `vip` owned by `mac`, in sending order:
+/// request to the VIP, reply to the VIP, request to `broadcast`, reply to `broadcast`.
+pub fn garp_frames(mac: MacAddr, vip: Ipv4Addr, broadcast: Ipv4Addr) -> [Vec<u8>; 4] {
+    let frame = |op: Operation, target: Ipv4Addr| {
+        let tha = match op {
+            Operation::Reply => mac,
+            _ => MacAddr::BROADCAST,
+        };
+        ArpRepr {
+            operation: op,
+            source_hardware_addr: mac,
+            source_protocol_addr: vip,
+            target_hardware_addr: tha,
+            target_protocol_addr: target,
+        }
+        .to_frame(MacAddr::BROADCAST, mac)
+    };
+    [
+        frame(Operation::Request, vip),
+        frame(Operation::Reply, vip),
+        frame(Operation::Request, broadcast),
+        frame(Operation::Reply, broadcast),
+    ]
+}
+
+/// Sends the four gratuitous ARP frames on the socket's interface.
+pub fn send_garps(
+    sock: &PacketSocket,
+    mac: MacAddr,
+    vip: Ipv4Addr,
+    broadcast: Ipv4Addr,
+) -> io::Result<()> {
+    for frame in garp_frames(mac, vip, broadcast) {
+        sock.send(&frame)?;
+    }
+    Ok(())
+}
+
+/// What an `ArpProbe` wants done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeStep {
+    /// Send this frame now, then call `on_timer` again at the given instant.
+    Send(Vec<u8>, Instant),
+    /// Nothing to send; call `on_timer` at this instant.
+    Wait(Instant),
+    /// The probe ran out of time and nobody answered.
+    Unanswered,
+}
+
+/// A duplicate-address probe: `tries` ARP requests for `target`, `interval` apart, from
+/// (`mac`, `sender_ip`). `sender_ip` 0.0.0.0 makes it an RFC 5227 probe.
+#[derive(Debug, Clone)]
+pub struct ArpProbe {
+    mac: MacAddr,
+    sender_ip: Ipv4Addr,
+    target: Ipv4Addr,
+    interval: Duration,
+    tries_left: u32,
+    next: Option<Instant>,
+}
+
+impl ArpProbe {
+    /// A probe that sends `tries` requests and gives up `interval` after the last one.
+    pub fn new(
+        mac: MacAddr,
+        sender_ip: Ipv4Addr,
+        target: Ipv4Addr,
+        tries: u32,
+        interval: Duration,
+    ) -> ArpProbe {
+        ArpProbe {
+            mac,
+            sender_ip,
+            target,
+            interval,
+            tries_left: tries.max(1),
+            next: None,
+        }
+    }
+
+    /// The request frame (broadcast "who has TARGET? tell SENDER").
+    pub fn request_frame(&self) -> Vec<u8> {
+        ArpRepr {
+            operation: Operation::Request,
+            source_hardware_addr: self.mac,
+            source_protocol_addr: self.sender_ip,
+            target_hardware_addr: MacAddr::ZERO,
+            target_protocol_addr: self.target,
+        }
+        .to_frame(MacAddr::BROADCAST, self.mac)
+    }
+
+    /// Advances the probe at `now` (call it first right away, then at the instant it names).
+    pub fn on_timer(&mut self, now: Instant) -> ProbeStep {
+        match self.next {
+            Some(at) if now < at => ProbeStep::Wait(at),
+            _ if self.tries_left == 0 => ProbeStep::Unanswered,
+            _ => {
+                self.tries_left -= 1;
+                let at = now + self.interval;
+                self.next = Some(at);
+                ProbeStep::Send(self.request_frame(), at)
+            }
+        }
+    }
+
+    /// The MAC of whoever claims the target in `frame`, if it does: any ARP packet whose
+    /// sender protocol address is the target, from a hardware address other than ours.
+    pub fn on_frame(&self, frame: &[u8]) -> Option<MacAddr> {
+        let (_, arp) = ArpRepr::from_frame(frame)?;
+        if arp.source_protocol_addr == self.target && arp.source_hardware_addr != self.mac {
+            Some(arp.source_hardware_addr)
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs an `ArpProbe` on `sock` until someone answers (their MAC) or it gives up (`None`).
+/// Blocks the calling thread for at most `tries × interval`.
+pub fn probe_blocking(sock: &PacketSocket, mut probe: ArpProbe) -> io::Result<Option<MacAddr>> {
+    // Drop what queued before the first request went out.
+    while sock.recv()?.is_some() {}
+    loop {
+        let until = match probe.on_timer(Instant::now()) {
+            ProbeStep::Send(frame, at) => {
+                sock.send(&frame)?;
+                at
+            }
+            ProbeStep::Wait(at) => at,
+            ProbeStep::Unanswered => return Ok(None),
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Some((frame, _)) = sock.recv()? {
+            if let Some(mac) = probe.on_frame(&frame) {
+                return Ok(Some(mac));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([0x1a, 0xd2, 0x35, 0xa2, 0xde, 0x6b]);
+    const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+
+    // The four frames as tcpdump -xx showed `arping -U/-A -c1 -I eth0 [-s VIP] VIP|BCAST`.
+    fn captured(op: u8, tha: [u8; 6], tpa_last: u8) -> Vec<u8> {
+        let mut v = vec![0xff; 6];
+        v.extend_from_slice(&MAC.0);
+        v.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, op]);
+        v.extend_from_slice(&MAC.0);
+        v.extend_from_slice(&[198, 51, 100, 10]);
+        v.extend_from_slice(&tha);
+        v.extend_from_slice(&[198, 51, 100, tpa_last]);
+        v
+    }
+
+    #[test]
+    fn garp_frames_match_arping() {
+        let f = garp_frames(MAC, VIP, broadcast_of(VIP, 24));
+        assert_eq!(f[0], captured(1, [0xff; 6], 10));
+        assert_eq!(f[1], captured(2, MAC.0, 10));
+        assert_eq!(f[2], captured(1, [0xff; 6], 255));
+        assert_eq!(f[3], captured(2, MAC.0, 255));
+    }
+
+    #[test]
+    fn broadcast_addresses() {
+        assert_eq!(broadcast_of(VIP, 24), Ipv4Addr::new(198, 51, 100, 255));
+        assert_eq!(broadcast_of(VIP, 26), Ipv4Addr::new(198, 51, 100, 63));
+        assert_eq!(broadcast_of(VIP, 0), Ipv4Addr::BROADCAST);
+        assert_eq!(broadcast_of(VIP, 31), Ipv4Addr::BROADCAST);
+        assert_eq!(broadcast_of(VIP, 32), Ipv4Addr::BROADCAST);
+    }
+
+    #[test]
+    fn probe_sends_tries_then_gives_up() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(100);
+        let mut p = ArpProbe::new(MAC, Ipv4Addr::new(198, 51, 100, 2), VIP, 2, ms);
+        let ProbeStep::Send(frame, at) = p.on_timer(t0) else {
+            panic!("first call must send")
+        };
+        let (_, arp) = ArpRepr::from_frame(&frame).unwrap();
+        assert_eq!(arp.operation, Operation::Request);
+        assert_eq!(arp.target_protocol_addr, VIP);
+        assert_eq!(at, t0 + ms);
+        assert_eq!(p.on_timer(t0 + ms / 2), ProbeStep::Wait(t0 + ms));
+        assert!(matches!(p.on_timer(t0 + ms), ProbeStep::Send(..)));
+        assert_eq!(p.on_timer(t0 + ms * 2), ProbeStep::Unanswered);
+    }
+
+    #[test]
+    fn probe_recognises_claims_but_not_itself() {
+        let p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::ZERO);
+        let other = MacAddr([2, 0, 0, 0, 0, 1]);
+        let claim = ArpRepr {
+            operation: Operation::Reply,
+            source_hardware_addr: other,
+            source_protocol_addr: VIP,
+            target_hardware_addr: MAC,
+            target_protocol_addr: Ipv4Addr::UNSPECIFIED,
+        };
+        assert_eq!(p.on_frame(&claim.to_frame(MAC, other)), Some(other));
+        assert_eq!(p.on_frame(&p.request_frame()), None);
+        let mut unrelated = claim;
+        unrelated.source_protocol_addr = Ipv4Addr::new(198, 51, 100, 3);
+        assert_eq!(p.on_frame(&unrelated.to_frame(MAC, other)), None);
+        assert_eq!(p.on_frame(&[1, 2, 3]), None);
+    }
+}

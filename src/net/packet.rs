@@ -1,0 +1,155 @@
+//! An owned, non-blocking AF_PACKET socket bound to one interface and one EtherType:
+//! sends whole Ethernet frames and receives them with where they came from (packet(7)).
+//! Used for ARP (gratuitous ARP, duplicate-address probes) and PIKE frames.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvfrom, send, LinkAddr, MsgFlags};
+
+use crate::sys;
+use crate::wire::ethernet::MacAddr;
+
+/// EtherType of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+
+/// Largest frame we read (Ethernet MTU 1500 + header; bigger frames are truncated).
+const MAX_FRAME: usize = 1518;
+
+/// How the kernel classified a received frame (`sll_pkttype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketKind {
+    /// Addressed to this host.
+    Host,
+    Broadcast,
+    Multicast,
+    /// Addressed to another host (seen in promiscuous mode).
+    OtherHost,
+    /// Sent by this host (looped back to packet sockets).
+    Outgoing,
+    Unknown(u8),
+}
+
+impl From<u8> for PacketKind {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => PacketKind::Host,
+            1 => PacketKind::Broadcast,
+            2 => PacketKind::Multicast,
+            3 => PacketKind::OtherHost,
+            4 => PacketKind::Outgoing,
+            other => PacketKind::Unknown(other),
+        }
+    }
+}
+
+/// Where a received frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSource {
+    /// Interface it arrived on.
+    pub ifindex: u32,
+    /// Link-layer source address (from `sockaddr_ll`).
+    pub mac: Option<MacAddr>,
+    pub kind: PacketKind,
+}
+
+/// A non-blocking packet socket bound to `(ifindex, ethertype)`.
+#[derive(Debug)]
+pub struct PacketSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+    ethertype: u16,
+}
+
+impl PacketSocket {
+    /// Opens a socket receiving and sending frames of `ethertype` (host order) on `ifindex`.
+    pub fn bind(ifindex: u32, ethertype: u16) -> io::Result<PacketSocket> {
+        let fd = sys::packet::open(ethertype)?;
+        sys::packet::bind(&fd, ifindex, ethertype)?;
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            ethertype,
+        })
+    }
+
+    /// The interface this socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The EtherType this socket is bound to (host order).
+    pub fn ethertype(&self) -> u16 {
+        self.ethertype
+    }
+
+    /// Also receives frames sent to the link-layer multicast group `mac` (PACKET_ADD_MEMBERSHIP;
+    /// the membership ends with the socket).
+    pub fn join_multicast(&self, mac: MacAddr) -> io::Result<()> {
+        sys::packet::multicast_membership(&self.fd, self.ifindex, mac.0, true)
+    }
+
+    /// Stops receiving the group `mac`.
+    pub fn leave_multicast(&self, mac: MacAddr) -> io::Result<()> {
+        sys::packet::multicast_membership(&self.fd, self.ifindex, mac.0, false)
+    }
+
+    /// Sends one whole Ethernet frame (header included) out of the bound interface.
+    /// `WouldBlock` when the device queue is full.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            match send(self.fd.as_raw_fd(), frame, MsgFlags::empty()) {
+                Ok(n) if n == frame.len() => return Ok(()),
+                Ok(n) => {
+                    return Err(io::Error::other(format!(
+                        "short send: {n} of {} bytes",
+                        frame.len()
+                    )))
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Receives one frame (header included); `Ok(None)` when nothing is queued.
+    pub fn recv(&self) -> io::Result<Option<(Vec<u8>, FrameSource)>> {
+        let mut buf = vec![0u8; MAX_FRAME];
+        loop {
+            match recvfrom::<LinkAddr>(self.fd.as_raw_fd(), &mut buf) {
+                Ok((n, addr)) => {
+                    buf.truncate(n);
+                    let source = match addr {
+                        Some(a) => FrameSource {
+                            ifindex: u32::try_from(a.ifindex()).unwrap_or(0),
+                            mac: a.addr().map(MacAddr),
+                            kind: PacketKind::from(a.pkttype()),
+                        },
+                        None => FrameSource {
+                            ifindex: self.ifindex,
+                            mac: None,
+                            kind: PacketKind::Unknown(255),
+                        },
+                    };
+                    return Ok(Some((buf, source)));
+                }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl AsRawFd for PacketSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for PacketSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,550 @@
+//! lkping against iputils ping, in network namespaces: replies from a peer, silence until the
+//! deadline, unreachable neighbours, broadcast on a bridge with and without `-z`, `-I` by
+//! device and by address, bad command lines, SIGINT. Every output is parsed field by field and
+//! compared with what iputils `ping` prints for the same target in the same test.
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{applet, text, veth, Netns, Switch};
+
+/// One `N bytes from A: icmp_seq=S ttl=T [time=X ms] [(DUP!)]` line.
+#[derive(Debug, Clone, PartialEq)]
+struct Reply {
+    bytes: u32,
+    from: String,
+    seq: u32,
+    ttl: u32,
+    time_ms: Option<f64>,
+    dup: bool,
+}
+
+/// The statistics block.
+#[derive(Debug, Clone, PartialEq)]
+struct Summary {
+    transmitted: u64,
+    received: u64,
+    duplicates: u64,
+    errors: u64,
+    loss: String,
+    time_ms: u64,
+    rtt: Option<[f64; 4]>,
+    pipe: Option<u64>,
+}
+
+/// A whole ping output, parsed strictly: any line of another shape fails the test.
+#[derive(Debug, Clone)]
+struct Parsed {
+    header: String,
+    replies: Vec<Reply>,
+    /// `(from, seq, text)` of `From A icmp_seq=N TEXT` lines.
+    errors: Vec<(String, u32, String)>,
+    summary: Summary,
+}
+
+fn field<'a>(word: &'a str, key: &str) -> &'a str {
+    word.strip_prefix(key)
+        .unwrap_or_else(|| panic!("expected {key}… in {word:?}"))
+}
+
+fn parse_reply(line: &str) -> Reply {
+    let w: Vec<&str> = line.split(' ').collect();
+    assert!(
+        w.len() >= 6 && w[1] == "bytes" && w[2] == "from",
+        "reply line: {line:?}"
+    );
+    let mut r = Reply {
+        bytes: w[0].parse().expect("bytes"),
+        from: w[3].trim_end_matches(':').to_string(),
+        seq: field(w[4], "icmp_seq=").parse().expect("seq"),
+        ttl: field(w[5], "ttl=").parse().expect("ttl"),
+        time_ms: None,
+        dup: false,
+    };
+    let mut rest = w[6..].iter();
+    while let Some(word) = rest.next() {
+        match *word {
+            "(DUP!)" => r.dup = true,
+            t if t.starts_with("time=") => {
+                r.time_ms = Some(field(t, "time=").parse().expect("time"));
+                assert_eq!(rest.next(), Some(&"ms"), "{line:?}");
+            }
+            other => panic!("unexpected {other:?} in {line:?}"),
+        }
+    }
+    r
+}
+
+fn parse_counts(line: &str, s: &mut Summary) {
+    for part in line.split(", ") {
+        let (num, what) = part.split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        match what {
+            "packets transmitted" => s.transmitted = num.parse().expect("tx"),
+            "received" => s.received = num.parse().expect("rx"),
+            "duplicates" => s.duplicates = field(num, "+").parse().expect("dups"),
+            "errors" => s.errors = field(num, "+").parse().expect("errors"),
+            "packet loss" => s.loss = num.to_string(),
+            t if num == "time" => {
+                s.time_ms = t.strip_suffix("ms").expect("ms").parse().expect("time")
+            }
+            _ => panic!("unexpected {part:?} in {line:?}"),
+        }
+    }
+}
+
+fn parse(out: &str) -> Parsed {
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines.first().expect("header").to_string();
+    assert!(
+        header.starts_with("PING ") && header.ends_with(" bytes of data."),
+        "header {header:?}"
+    );
+    let stats_at = lines
+        .iter()
+        .position(|l| l.starts_with("--- ") && l.ends_with(" ping statistics ---"))
+        .unwrap_or_else(|| panic!("no statistics in {out:?}"));
+    assert_eq!(lines[stats_at - 1], "", "empty line before statistics");
+    let mut replies = Vec::new();
+    let mut errors = Vec::new();
+    for l in &lines[1..stats_at - 1] {
+        if let Some(rest) = l.strip_prefix("From ") {
+            let w: Vec<&str> = rest.splitn(3, ' ').collect();
+            let seq = field(w[1], "icmp_seq=").parse().expect("seq");
+            errors.push((w[0].to_string(), seq, w[2].to_string()));
+        } else {
+            replies.push(parse_reply(l));
+        }
+    }
+    let mut summary = Summary {
+        transmitted: 0,
+        received: 0,
+        duplicates: 0,
+        errors: 0,
+        loss: String::new(),
+        time_ms: 0,
+        rtt: None,
+        pipe: None,
+    };
+    parse_counts(lines.get(stats_at + 1).expect("counts"), &mut summary);
+    let last = lines.get(stats_at + 2).copied().unwrap_or("");
+    assert_eq!(lines.len(), stats_at + 3, "trailing lines in {out:?}");
+    for part in last.split(", ").filter(|p| !p.is_empty()) {
+        if let Some(v) = part.strip_prefix("rtt min/avg/max/mdev = ") {
+            let nums: Vec<f64> = v
+                .strip_suffix(" ms")
+                .expect("ms")
+                .split('/')
+                .map(|n| n.parse().expect("rtt"))
+                .collect();
+            summary.rtt = Some([nums[0], nums[1], nums[2], nums[3]]);
+        } else if let Some(p) = part.strip_prefix("pipe ") {
+            summary.pipe = Some(p.parse().expect("pipe"));
+        } else {
+            panic!("unexpected {part:?} in {last:?}");
+        }
+    }
+    Parsed {
+        header,
+        replies,
+        errors,
+        summary,
+    }
+}
+
+fn lkping(ns: &Netns, args: &[&str]) -> Output {
+    ns.cmd(applet("lkping"))
+        .args(args)
+        .output()
+        .expect("run lkping")
+}
+
+fn ping(ns: &Netns, args: &[&str]) -> Output {
+    ns.cmd("ping").args(args).output().expect("run ping")
+}
+
+/// Two hosts on a veth pair: a = 198.51.100.1, b = 198.51.100.2.
+fn pair() -> (Netns, Netns) {
+    let a = Netns::new("lpa");
+    let b = Netns::new("lpb");
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"]);
+    b.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    (a, b)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// The same rtt sanity for both programs: positive, ordered, under a second on a veth.
+fn assert_sane_rtt(s: &Summary, who: &str) {
+    let [min, avg, max, mdev] = s.rtt.unwrap_or_else(|| panic!("{who}: no rtt line"));
+    assert!(
+        0.0 < min && min <= avg && avg <= max && max < 1000.0 && mdev <= max,
+        "{who}: rtt {min}/{avg}/{max}/{mdev}"
+    );
+}
+
+#[test]
+fn replies_from_a_peer_match_iputils_field_by_field() {
+    let (a, _b) = pair();
+    let args = ["-c", "3", "-i", "0.2", "198.51.100.2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.header, t.header);
+    assert_eq!(
+        o.header,
+        "PING 198.51.100.2 (198.51.100.2) 56(84) bytes of data."
+    );
+    assert_eq!(o.replies.len(), 3);
+    assert_eq!(o.replies.len(), t.replies.len());
+    for (i, (mine, real)) in o.replies.iter().zip(&t.replies).enumerate() {
+        assert_eq!(mine.seq, i as u32 + 1);
+        assert_eq!(
+            (mine.bytes, &mine.from, mine.seq, mine.ttl, mine.dup),
+            (real.bytes, &real.from, real.seq, real.ttl, real.dup)
+        );
+        let ms = mine.time_ms.expect("time");
+        assert!(ms > 0.0 && ms < 1000.0, "time {ms}");
+    }
+    let (os, ts) = (&o.summary, &t.summary);
+    assert_eq!(
+        (os.transmitted, os.received, os.errors, &os.loss, os.pipe),
+        (ts.transmitted, ts.received, ts.errors, &ts.loss, ts.pipe)
+    );
+    assert_eq!(os.loss, "0%");
+    // Two intervals between three requests, as ping reports it.
+    for s in [os, ts] {
+        assert!((390..=1000).contains(&s.time_ms), "time {}ms", s.time_ms);
+    }
+    assert_sane_rtt(os, "lkping");
+    assert_sane_rtt(ts, "ping");
+    assert_eq!(text(&ours).1, "", "nothing on stderr");
+}
+
+#[test]
+fn quiet_and_small_payloads_print_like_iputils() {
+    let (a, _b) = pair();
+    for args in [
+        &["-q", "-c", "2", "-i", "0.2", "198.51.100.2"][..],
+        &["-c", "1", "-s", "8", "198.51.100.2"][..],
+        &["-c", "1", "-s", "100", "-t", "9", "198.51.100.2"][..],
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (0, 0), "{args:?}");
+        let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+        assert_eq!(po.header, pt.header, "{args:?}");
+        let strip = |r: &Reply| (r.bytes, r.from.clone(), r.seq, r.ttl, r.time_ms.is_some());
+        assert_eq!(
+            po.replies.iter().map(strip).collect::<Vec<_>>(),
+            pt.replies.iter().map(strip).collect::<Vec<_>>(),
+            "{args:?}"
+        );
+        assert_eq!(
+            (
+                po.summary.transmitted,
+                po.summary.received,
+                po.summary.rtt.is_some()
+            ),
+            (
+                pt.summary.transmitted,
+                pt.summary.received,
+                pt.summary.rtt.is_some()
+            ),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn no_reply_exits_1_after_the_deadline() {
+    let (a, b) = pair();
+    // The peer is there (no ARP errors) but answers no echo request.
+    b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let args = ["-w", "2", "198.51.100.2"];
+    let started = Instant::now();
+    let ours = lkping(&a, &args);
+    let took = started.elapsed();
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(8),
+        "lkping -w 2 took {took:?}"
+    );
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert!(o.replies.is_empty() && t.replies.is_empty());
+    assert_eq!(o.summary.received, 0);
+    assert_eq!(o.summary.loss, "100%");
+    assert_eq!(
+        (o.summary.transmitted, &o.summary.loss, o.summary.rtt),
+        (t.summary.transmitted, &t.summary.loss, t.summary.rtt)
+    );
+}
+
+#[test]
+fn unreachable_neighbour_gives_host_unreachable_errors_like_iputils() {
+    let (a, _b) = pair();
+    // Two absent neighbours, one for each program, so ARP state of one cannot help the other.
+    let ours = std::thread::scope(|s| {
+        let h = s.spawn(|| lkping(&a, &["-c", "2", "-i", "0.2", "198.51.100.9"]));
+        let theirs = ping(&a, &["-c", "2", "-i", "0.2", "198.51.100.10"]);
+        (h.join().expect("lkping thread"), theirs)
+    });
+    let (ours, theirs) = ours;
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert!(o.replies.is_empty());
+    assert_eq!(o.errors.len(), t.errors.len(), "{o:?} vs {t:?}");
+    for ((of, os, ot), (tf, ts, tt)) in o.errors.iter().zip(&t.errors) {
+        assert_eq!((of, os, ot), (tf, ts, tt));
+    }
+    assert_eq!(
+        o.errors.first().map(|e| e.2.as_str()),
+        Some("Destination Host Unreachable")
+    );
+    assert_eq!(
+        (
+            o.summary.transmitted,
+            o.summary.errors,
+            &o.summary.loss,
+            o.summary.pipe
+        ),
+        (
+            t.summary.transmitted,
+            t.summary.errors,
+            &t.summary.loss,
+            t.summary.pipe
+        )
+    );
+}
+
+/// Three hosts on one bridge, all answering broadcast pings (their own included).
+fn bridge_of_three() -> (Switch, Vec<Netns>) {
+    let sw = Switch::new();
+    let hosts: Vec<Netns> = (1..=3)
+        .map(|i| {
+            let h = Netns::new("lpz");
+            sw.attach(&h, "eth0");
+            h.ip(&["addr", "add", &format!("198.51.100.{i}/24"), "dev", "eth0"]);
+            h.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "0");
+            h
+        })
+        .collect();
+    (sw, hosts)
+}
+
+fn count_from(p: &Parsed, addr: &str) -> usize {
+    p.replies.iter().filter(|r| r.from == addr).count()
+}
+
+#[test]
+fn broadcast_counts_every_host_and_z_ignores_the_listed_ones() {
+    let (_sw, hosts) = bridge_of_three();
+    let a = &hosts[0];
+    let bcast = "198.51.100.255";
+
+    let refused = lkping(a, &["-c", "1", bcast]);
+    assert_eq!(code(&refused), 2);
+    assert_eq!(
+        text(&refused).1,
+        "lkping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n"
+    );
+
+    let args = ["-b", "-c", "2", "-w", "2", "-i", "0.5", bcast];
+    let ours = lkping(a, &args);
+    let theirs = ping(a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    assert_eq!(text(&ours).1, "WARNING: pinging broadcast address\n");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.header, t.header);
+    for p in [&o, &t] {
+        // Every request answered by all three hosts; only the first answer counts.
+        for h in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+            assert!(count_from(p, h) >= 1, "no reply from {h}: {p:?}");
+        }
+        assert!(p.replies.iter().all(|r| !r.dup), "(DUP!) only with -v");
+        assert_eq!(p.summary.received, 2);
+        assert_eq!(p.summary.duplicates, p.replies.len() as u64 - 2);
+    }
+
+    // -z with our own address: our own replies vanish, the peers' still count.
+    let z = lkping(
+        a,
+        &[
+            "-b",
+            "-c",
+            "2",
+            "-w",
+            "2",
+            "-i",
+            "0.5",
+            "-z",
+            "198.51.100.1",
+            bcast,
+        ],
+    );
+    assert_eq!(code(&z), 0, "{z:?}");
+    let pz = parse(&text(&z).0);
+    assert_eq!(count_from(&pz, "198.51.100.1"), 0, "{pz:?}");
+    assert!(count_from(&pz, "198.51.100.2") >= 1 && count_from(&pz, "198.51.100.3") >= 1);
+    assert_eq!(pz.summary.received, 2);
+    assert_eq!(pz.summary.duplicates, pz.replies.len() as u64 - 2);
+
+    // Excluding every answering host: nothing printed, nothing counted, exit 1.
+    let all = lkping(
+        a,
+        &[
+            "-b",
+            "-w",
+            "1",
+            "-i",
+            "0.5",
+            "-z",
+            "198.51.100.1,198.51.100.2,198.51.100.3",
+            bcast,
+        ],
+    );
+    assert_eq!(code(&all), 1, "{all:?}");
+    let pall = parse(&text(&all).0);
+    assert!(pall.replies.is_empty());
+    assert_eq!((pall.summary.received, pall.summary.duplicates), (0, 0));
+}
+
+#[test]
+fn interface_binding_by_device_and_by_address() {
+    // a: eth0 198.51.100.1 → b 198.51.100.2; eth1 203.0.113.1 → c 203.0.113.2.
+    let (a, b) = pair();
+    let c = Netns::new("lpc");
+    veth(&a, "eth1", &c, "eth0");
+    a.ip(&["addr", "add", "203.0.113.1/24", "dev", "eth1"]);
+    c.ip(&["addr", "add", "203.0.113.2/24", "dev", "eth0"]);
+    let _ = &b;
+
+    // By device: the header names it, replies come.
+    let args = ["-c", "1", "-I", "eth0", "198.51.100.2"];
+    let (o, t) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&o), code(&t)), (0, 0), "{o:?}");
+    let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+    assert_eq!(po.header, pt.header);
+    assert_eq!(
+        po.header,
+        "PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 eth0: 56(84) bytes of data."
+    );
+    assert_eq!(po.summary.received, 1);
+
+    // Bound to the other device, the destination is looked for on that link, where nobody
+    // answers ARP: host unreachable from eth1's address, exit 1, as ping.
+    let args = ["-c", "1", "-I", "eth1", "198.51.100.2"];
+    let (o, t) = std::thread::scope(|s| {
+        let h = s.spawn(|| lkping(&a, &args));
+        let t = ping(&a, &args);
+        (h.join().expect("lkping thread"), t)
+    });
+    assert_eq!((code(&o), code(&t)), (1, 1), "{o:?}");
+    let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+    assert_eq!(po.header, pt.header);
+    assert_eq!(
+        po.header,
+        "PING 198.51.100.2 (198.51.100.2) from 203.0.113.1 eth1: 56(84) bytes of data."
+    );
+    assert!(po.replies.is_empty());
+    assert_eq!(po.summary.received, 0);
+
+    // By address: the source is that address.
+    let args = ["-c", "1", "-I", "198.51.100.1", "198.51.100.2"];
+    let (o, t) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&o), code(&t)), (0, 0), "{o:?}");
+    let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+    assert_eq!(po.header, pt.header);
+    assert_eq!(
+        po.header,
+        "PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 : 56(84) bytes of data."
+    );
+    // From 203.0.113.1, b has no route back: no reply, for both programs.
+    let args = ["-c", "1", "-W", "1", "-I", "203.0.113.1", "198.51.100.2"];
+    let (o, t) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&o), code(&t)), (1, 1), "{o:?}");
+    assert_eq!(parse(&text(&o).0).summary.transmitted, 1);
+
+    for (args, msg) in [
+        (
+            &["-I", "198.51.100.77", "198.51.100.2"][..],
+            "lkping: bind: Cannot assign requested address\n",
+        ),
+        (
+            &["-I", "nosuchdev", "198.51.100.2"][..],
+            "lkping: SO_BINDTODEVICE nosuchdev: No such device\n",
+        ),
+    ] {
+        let o = lkping(&a, args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert_eq!(text(&o), (String::new(), msg.to_string()));
+        assert_eq!(code(&ping(&a, args)), 2, "ping {args:?}");
+    }
+}
+
+#[test]
+fn bad_options_and_unknown_hosts_exit_2_with_one_line() {
+    // In a namespace without routes: the host lookup cannot leave the machine.
+    let ns = Netns::new("lpe");
+    for (args, prefix) in [
+        (&["-Y", "198.51.100.2"][..], "lkping: invalid option -- 'Y'"),
+        (
+            &["-c", "0", "198.51.100.2"][..],
+            "lkping: invalid argument: '0'",
+        ),
+        (&["-c"][..], "lkping: option requires an argument -- 'c'"),
+        (&[][..], "lkping: usage error: Destination address required"),
+        (
+            &["-s", "70000", "h"][..],
+            "lkping: invalid argument: '70000'",
+        ),
+        (
+            &["-z", "nope", "h"][..],
+            "lkping: invalid -z address: 'nope'",
+        ),
+        (&["-W", "x", "h"][..], "lkping: bad linger time: x"),
+        (&["nosuch.invalid"][..], "lkping: nosuch.invalid: "),
+        (
+            &["198.51.100.2"][..],
+            "lkping: connect: Network is unreachable",
+        ),
+    ] {
+        let out = lkping(&ns, args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert_eq!(stdout, "", "{args:?}");
+        assert!(stderr.starts_with(prefix), "{args:?}: {stderr:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr:?}");
+    }
+    let help = lkping(&ns, &["-h"]);
+    assert_eq!(code(&help), 0);
+    assert!(text(&help).0.starts_with("Usage: lkping"));
+}
+
+#[test]
+fn sigint_prints_the_statistics_and_exits_like_ping() {
+    let (a, _b) = pair();
+    let child = a
+        .cmd(applet("lkping"))
+        .args(["-i", "0.2", "198.51.100.2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn lkping");
+    std::thread::sleep(Duration::from_millis(900));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(code(&out), 0, "{out:?}");
+    let p = parse(&text(&out).0);
+    assert!(p.summary.transmitted >= 2, "{p:?}");
+    assert_eq!(p.summary.received as usize, p.replies.len());
+    assert_sane_rtt(&p.summary, "lkping");
+}
