@@ -6,7 +6,10 @@
 
 pub mod conntrack_ra;
 pub mod ifcheckd;
+pub mod ip_ra;
+pub mod ldirectord;
 pub mod lkping;
+pub mod pikemon;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,17 +37,17 @@ fn not_implemented(args: &[String]) -> ExitCode {
 pub const APPLETS: &[Applet] = &[
     Applet {
         name: "pikemon",
-        entry: not_implemented,
+        entry: pikemon::main,
         summary: "master/backup cluster daemon for a firewall pair (PIKE protocol)",
     },
     Applet {
         name: "test-pikemon",
-        entry: not_implemented,
+        entry: pikemon::check::main,
         summary: "check a pikemon configuration and run test expressions",
     },
     Applet {
         name: "ldirectord",
-        entry: not_implemented,
+        entry: ldirectord::main,
         summary: "health checks of real servers, programs the IPVS load balancer",
     },
     Applet {
@@ -59,7 +62,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "ip-ra",
-        entry: not_implemented,
+        entry: ip_ra::main,
         summary: "virtual-IP resource: restore/remove/quickCheck/recover, OCF agent",
     },
     Applet {

@@ -4,3 +4,4 @@ pub mod garp;
 pub mod icmp;
 pub mod packet;
 pub mod rtnl;
+pub mod genl;

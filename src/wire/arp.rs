@@ -113,30 +113,39 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    /// Hardware type (1 = Ethernet).
     pub fn hardware_type(&self) -> u16 {
         be16(&self.buffer.as_ref()[field::HTYPE])
     }
+    /// Protocol type (0x0800 = IPv4).
     pub fn protocol_type(&self) -> u16 {
         be16(&self.buffer.as_ref()[field::PTYPE])
     }
+    /// Hardware address length (6 for Ethernet).
     pub fn hardware_len(&self) -> u8 {
         self.buffer.as_ref()[field::HLEN]
     }
+    /// Protocol address length (4 for IPv4).
     pub fn protocol_len(&self) -> u8 {
         self.buffer.as_ref()[field::PLEN]
     }
+    /// Operation (request, reply, other).
     pub fn operation(&self) -> Operation {
         Operation::from(be16(&self.buffer.as_ref()[field::OPER]))
     }
+    /// Sender hardware address (SHA).
     pub fn sender_hardware_addr(&self) -> MacAddr {
         MacAddr::from_slice(&self.buffer.as_ref()[field::SHA]).unwrap_or_default()
     }
+    /// Sender protocol address (SPA).
     pub fn sender_protocol_addr(&self) -> Ipv4Addr {
         ipv4(&self.buffer.as_ref()[field::SPA])
     }
+    /// Target hardware address (THA).
     pub fn target_hardware_addr(&self) -> MacAddr {
         MacAddr::from_slice(&self.buffer.as_ref()[field::THA]).unwrap_or_default()
     }
+    /// Target protocol address (TPA).
     pub fn target_protocol_addr(&self) -> Ipv4Addr {
         ipv4(&self.buffer.as_ref()[field::TPA])
     }
@@ -146,30 +155,39 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     fn put(&mut self, r: std::ops::Range<usize>, v: &[u8]) {
         self.buffer.as_mut()[r].copy_from_slice(v);
     }
+    /// Sets the hardware type.
     pub fn set_hardware_type(&mut self, v: u16) {
         self.put(field::HTYPE, &v.to_be_bytes());
     }
+    /// Sets the protocol type.
     pub fn set_protocol_type(&mut self, v: u16) {
         self.put(field::PTYPE, &v.to_be_bytes());
     }
+    /// Sets the hardware address length.
     pub fn set_hardware_len(&mut self, v: u8) {
         self.buffer.as_mut()[field::HLEN] = v;
     }
+    /// Sets the protocol address length.
     pub fn set_protocol_len(&mut self, v: u8) {
         self.buffer.as_mut()[field::PLEN] = v;
     }
+    /// Sets the operation.
     pub fn set_operation(&mut self, v: Operation) {
         self.put(field::OPER, &u16::from(v).to_be_bytes());
     }
+    /// Sets the sender hardware address.
     pub fn set_sender_hardware_addr(&mut self, v: MacAddr) {
         self.put(field::SHA, &v.0);
     }
+    /// Sets the sender protocol address.
     pub fn set_sender_protocol_addr(&mut self, v: Ipv4Addr) {
         self.put(field::SPA, &v.octets());
     }
+    /// Sets the target hardware address.
     pub fn set_target_hardware_addr(&mut self, v: MacAddr) {
         self.put(field::THA, &v.0);
     }
+    /// Sets the target protocol address.
     pub fn set_target_protocol_addr(&mut self, v: Ipv4Addr) {
         self.put(field::TPA, &v.octets());
     }

@@ -4,3 +4,6 @@ pub mod arp;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod pike;
+pub mod dns;
+pub mod ipvs;

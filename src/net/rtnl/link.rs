@@ -71,6 +71,12 @@ impl Link {
         self.is_up() && !self.has_carrier()
     }
 
+    /// The link resolves addresses with ARP: not `IFF_NOARP` (loopback, point-to-point
+    /// tunnels) and it has a non-zero MAC.
+    pub fn uses_arp(&self) -> bool {
+        self.flags & LinkFlags::Noarp.bits() == 0 && self.mac.is_some_and(|m| m != MacAddr::ZERO)
+    }
+
     /// Builds a `Link` from a kernel message.
     pub(super) fn from_message(m: &LinkMessage) -> Link {
         let mut link = Link {
@@ -171,8 +177,8 @@ impl Rtnl {
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>, RtnlError> {
         match self.exchange(get_by_name(name), netlink_packet_core::NLM_F_ACK) {
             Ok(msgs) => Ok(first_link(msgs)),
-            Err(super::RtnlErrorKind::Kernel(libc::ENODEV)) => Ok(None),
-            Err(kind) => Err(RtnlError::new(format!("query link {name}"), kind)),
+            Err(f) if f.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(f) => Err(RtnlError::from_failure(format!("query link {name}"), f)),
         }
     }
 
@@ -180,8 +186,11 @@ impl Rtnl {
     pub fn link_by_index(&mut self, index: u32) -> Result<Option<Link>, RtnlError> {
         match self.exchange(get_by_index(index), netlink_packet_core::NLM_F_ACK) {
             Ok(msgs) => Ok(first_link(msgs)),
-            Err(super::RtnlErrorKind::Kernel(libc::ENODEV)) => Ok(None),
-            Err(kind) => Err(RtnlError::new(format!("query link index {index}"), kind)),
+            Err(f) if f.errno() == Some(libc::ENODEV) => Ok(None),
+            Err(f) => Err(RtnlError::from_failure(
+                format!("query link index {index}"),
+                f,
+            )),
         }
     }
 
@@ -313,6 +322,7 @@ mod tests {
         let l = Link::from_message(&m);
         assert_eq!(l.name, "eth0");
         assert!(l.is_up() && !l.has_carrier() && l.no_carrier());
+        assert!(l.uses_arp());
         assert_eq!(l.operstate, OperState::LowerLayerDown);
         assert_eq!(l.kind.as_deref(), Some("veth"));
         assert_eq!(l.mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));

@@ -29,10 +29,10 @@ use netlink_packet_core::{
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-pub use addr::Ipv4Address;
+pub use addr::{same_net, Ipv4Address};
 pub use link::{Link, OperState};
 pub use monitor::{RtnlEvent, RtnlMonitor};
-pub use route::Route;
+pub use route::{Route, RT_TABLE_MAIN};
 
 /// Receive buffer: large enough for any single rtnetlink datagram the kernel sends
 /// (dumps are cut at 32 KiB).
@@ -55,6 +55,8 @@ pub struct RtnlError {
     /// E.g. `add address 198.51.100.10/24 to eth0 (index 3)`.
     pub what: String,
     pub kind: RtnlErrorKind,
+    /// The kernel's own explanation (extended ACK message), when it gave one.
+    pub detail: Option<String>,
 }
 
 impl RtnlError {
@@ -62,6 +64,15 @@ impl RtnlError {
         RtnlError {
             what: what.into(),
             kind,
+            detail: None,
+        }
+    }
+
+    fn from_failure(what: impl Into<String>, failure: Failure) -> RtnlError {
+        RtnlError {
+            what: what.into(),
+            kind: failure.kind,
+            detail: failure.detail,
         }
     }
 
@@ -83,11 +94,73 @@ impl fmt::Display for RtnlError {
                 "{}: {} (errno {e})",
                 self.what,
                 nix::errno::Errno::from_raw(*e).desc()
-            ),
-            RtnlErrorKind::Io(e) => write!(f, "{}: {e}", self.what),
-            RtnlErrorKind::Decode(m) => write!(f, "{}: bad netlink answer: {m}", self.what),
+            )?,
+            RtnlErrorKind::Io(e) => write!(f, "{}: {e}", self.what)?,
+            RtnlErrorKind::Decode(m) => write!(f, "{}: bad netlink answer: {m}", self.what)?,
+        }
+        match &self.detail {
+            Some(d) => write!(f, ": {d}"),
+            None => Ok(()),
         }
     }
+}
+
+/// What `exchange` failed with, before the caller adds what it attempted.
+#[derive(Debug)]
+struct Failure {
+    kind: RtnlErrorKind,
+    detail: Option<String>,
+}
+
+impl Failure {
+    fn errno(&self) -> Option<i32> {
+        match self.kind {
+            RtnlErrorKind::Kernel(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<RtnlErrorKind> for Failure {
+    fn from(kind: RtnlErrorKind) -> Failure {
+        Failure { kind, detail: None }
+    }
+}
+
+/// `NLM_F_CAPPED` on an error: the quoted request is only its header.
+const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS` on an error: extended-ACK attributes follow the quoted request.
+const NLM_F_ACK_TLVS: u16 = 0x200;
+/// `NLMSGERR_ATTR_MSG`: a NUL-terminated explanation.
+const NLMSGERR_ATTR_MSG: u16 = 1;
+
+/// The kernel's extended-ACK message in an NLMSG_ERROR payload (after the errno), if any.
+fn ext_ack_message(flags: u16, payload: &[u8]) -> Option<String> {
+    if flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    let quoted = if flags & NLM_F_CAPPED != 0 {
+        16
+    } else {
+        let len = payload.get(..4)?;
+        u32::from_ne_bytes([len[0], len[1], len[2], len[3]]) as usize
+    };
+    let mut tlvs = payload.get(quoted..)?;
+    while tlvs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([tlvs[0], tlvs[1]]));
+        let kind = u16::from_ne_bytes([tlvs[2], tlvs[3]]) & 0x3fff;
+        if len < 4 {
+            return None;
+        }
+        let value = tlvs.get(4..len)?;
+        if kind == NLMSGERR_ATTR_MSG {
+            let text = value.split(|&b| b == 0).next().unwrap_or(&[]);
+            let text = String::from_utf8_lossy(text).trim().to_string();
+            return (!text.is_empty()).then_some(text);
+        }
+        tlvs = tlvs.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    None
 }
 
 impl std::error::Error for RtnlError {}
@@ -106,6 +179,9 @@ impl Rtnl {
         let mut sock = Socket::new(NETLINK_ROUTE).map_err(io_err)?;
         sock.bind_auto().map_err(io_err)?;
         sock.connect(&SocketAddr::new(0, 0)).map_err(io_err)?;
+        // Extended ACKs carry the kernel's reason with an error; old kernels lack them.
+        let _ = sock.set_ext_ack(true);
+        let _ = sock.set_cap_ack(true);
         Ok(Rtnl {
             sock,
             seq: 0,
@@ -122,7 +198,7 @@ impl Rtnl {
     ) -> Result<(), RtnlError> {
         self.exchange(msg, NLM_F_ACK | flags)
             .map(|_| ())
-            .map_err(|kind| RtnlError::new(what(), kind))
+            .map_err(|f| RtnlError::from_failure(what(), f))
     }
 
     /// Sends a dump request for `msg` and collects every answer.
@@ -132,7 +208,7 @@ impl Rtnl {
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>, RtnlError> {
         self.exchange(msg, NLM_F_DUMP)
-            .map_err(|kind| RtnlError::new(what(), kind))
+            .map_err(|f| RtnlError::from_failure(what(), f))
     }
 
     /// Sends one request and reads until its ACK/error or, for dumps, NLMSG_DONE.
@@ -140,7 +216,7 @@ impl Rtnl {
         &mut self,
         msg: RouteNetlinkMessage,
         flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, RtnlErrorKind> {
+    ) -> Result<Vec<RouteNetlinkMessage>, Failure> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let bytes = serialize(msg, NLM_F_REQUEST | flags, seq);
@@ -152,7 +228,7 @@ impl Rtnl {
                 match self.sock.recv(&mut &mut self.buf[..], 0) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(RtnlErrorKind::Io(e)),
+                    Err(e) => return Err(RtnlErrorKind::Io(e).into()),
                 }
             };
             let data = self.buf.get(..n).unwrap_or(&[]);
@@ -165,7 +241,10 @@ impl Rtnl {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
                             None => Ok(out),
-                            Some(code) => Err(RtnlErrorKind::Kernel(code.get().abs())),
+                            Some(code) => Err(Failure {
+                                kind: RtnlErrorKind::Kernel(code.get().abs()),
+                                detail: ext_ack_message(m.header.flags, &e.header),
+                            }),
                         }
                     }
                     NetlinkPayload::Done(_) if dump => return Ok(out),
@@ -229,6 +308,28 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "add address 198.51.100.10/24 to eth0 (index 3): File exists (errno 17)"
+        );
+    }
+
+    #[test]
+    fn ext_ack_message_is_read_after_the_capped_header() {
+        let mut payload = vec![0u8; 16];
+        // NLMSGERR_ATTR_MSG "Invalid prefix\0", padded; then NLMSGERR_ATTR_OFFS.
+        let msg = b"Invalid prefix\0";
+        payload.extend_from_slice(&((4 + msg.len()) as u16).to_ne_bytes());
+        payload.extend_from_slice(&1u16.to_ne_bytes());
+        payload.extend_from_slice(msg);
+        payload.push(0);
+        payload.extend_from_slice(&[8, 0, 2, 0, 20, 0, 0, 0]);
+        assert_eq!(
+            ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &payload).as_deref(),
+            Some("Invalid prefix")
+        );
+        assert_eq!(ext_ack_message(NLM_F_CAPPED, &payload), None);
+        assert_eq!(ext_ack_message(NLM_F_ACK_TLVS, &[1, 2]), None);
+        assert_eq!(
+            ext_ack_message(NLM_F_CAPPED | NLM_F_ACK_TLVS, &[0; 19]),
+            None
         );
     }
 

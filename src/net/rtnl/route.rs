@@ -216,11 +216,11 @@ impl Rtnl {
             match self.exchange(delete_neighbour(index, dst), netlink_packet_core::NLM_F_ACK) {
                 Ok(_) => flushed += 1,
                 // Gone meanwhile (expired or deleted by someone else): that is what we wanted.
-                Err(super::RtnlErrorKind::Kernel(libc::ENOENT)) => {}
-                Err(kind) => {
-                    return Err(RtnlError::new(
+                Err(f) if f.errno() == Some(libc::ENOENT) => {}
+                Err(f) => {
+                    return Err(RtnlError::from_failure(
                         format!("delete neighbour {dst} on link index {index}"),
-                        kind,
+                        f,
                     ))
                 }
             }

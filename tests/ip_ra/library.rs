@@ -1,32 +1,17 @@
-//! ip-ra and the library under it (rtnetlink, AF_PACKET, gratuitous ARP), on real namespaces.
-//! Addresses: 198.51.100.0/24 and 203.0.113.0/24 only.
-
-mod common;
+//! The library under ip-ra, on real namespaces: rtnetlink, AF_PACKET, gratuitous ARP and
+//! the ARP probe.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{veth, Netns};
 use habox::net::garp::{self, ArpProbe};
 use habox::net::packet::{PacketSocket, ETHERTYPE_ARP};
 use habox::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 use habox::wire::arp::{ArpRepr, Operation};
 use habox::wire::ethernet::MacAddr;
 
-/// Runs `f` on a fresh thread inside namespace `ns` (setns is per thread).
-fn in_ns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let name = ns.name.clone();
-    std::thread::spawn(move || {
-        habox::sys::netns::enter(&name).expect("setns");
-        f()
-    })
-    .join()
-    .expect("thread in namespace panicked")
-}
-
-fn ip_out(ns: &Netns, args: &[&str]) -> String {
-    common::text(&ns.ip(args)).0
-}
+use crate::common::{veth, Netns};
+use crate::rig::{capture_arp, captured_frames, in_ns, ip_out};
 
 #[test]
 fn rtnl_links_addresses_routes_macvlan_and_events() {
@@ -84,6 +69,25 @@ fn rtnl_links_addresses_routes_macvlan_and_events() {
         rt.set_route_source(&changed, Some(ip)).unwrap();
 
         rt.delete_address(eth.index, vip, 24).unwrap();
+        // Changing a route that does not exist fails with ENOENT and names it.
+        let mut absent = changed.clone();
+        absent.destination = Ipv4Addr::new(203, 0, 113, 0);
+        let err = rt
+            .set_route_source(&absent, Some(ip))
+            .expect_err("no route");
+        assert_eq!(err.errno(), Some(libc::ENOENT));
+        assert!(
+            err.to_string().starts_with("change route 203.0.113.0/24"),
+            "{err}"
+        );
+        let err = rt.delete_route(&absent).expect_err("no route");
+        assert_eq!(err.errno(), Some(libc::ESRCH));
+        // The kernel's extended-ACK text comes along where it gives one.
+        let err = rt
+            .add_address(eth.index, vip, 40, None, None)
+            .expect_err("prefix 40");
+        assert_eq!(err.errno(), Some(libc::EINVAL));
+        assert_eq!(err.detail.as_deref(), Some("ipv4: Invalid prefix length"));
         let err = rt.delete_address(eth.index, vip, 24).expect_err("gone");
         assert_eq!(err.errno(), Some(libc::EADDRNOTAVAIL));
 
@@ -223,4 +227,42 @@ fn packet_socket_garps_and_probe() {
     });
     assert_eq!(hit, Some(b_mac));
     assert_eq!(miss, None);
+}
+
+#[test]
+fn garps_are_what_arping_sends() {
+    let a = Netns::new("ga");
+    let b = Netns::new("gb");
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["addr", "add", "198.51.100.10/24", "dev", "eth0"]);
+    let tcpdump = capture_arp(&b);
+    // The kit's four sends with iputils arping (Debian: iputils-arping) ...
+    for args in [
+        ["-U", "198.51.100.10", "", ""],
+        ["-A", "198.51.100.10", "", ""],
+        ["-U", "-s", "198.51.100.10", "198.51.100.255"],
+        ["-A", "-s", "198.51.100.10", "198.51.100.255"],
+    ] {
+        let mut full = vec!["arping", "-q", "-c1", "-w1", "-I", "eth0"];
+        full.extend(args.iter().filter(|s| !s.is_empty()));
+        let out = a.run(&full);
+        assert!(
+            out.status.code().is_some(),
+            "arping (iputils-arping) did not run: {out:?}"
+        );
+    }
+    // ... then ours.
+    let vip = Ipv4Addr::new(198, 51, 100, 10);
+    in_ns(&a, move || {
+        let mut rt = Rtnl::open().unwrap();
+        let l = rt.link_by_name("eth0").unwrap().unwrap();
+        let sock = PacketSocket::bind(l.index, ETHERTYPE_ARP).unwrap();
+        garp::send_garps(&sock, l.mac.unwrap(), vip, garp::broadcast_of(vip, 24)).unwrap();
+    });
+    let frames: Vec<_> = captured_frames(tcpdump)
+        .into_iter()
+        .filter(|(_, arp)| arp.source_protocol_addr == vip)
+        .collect();
+    assert_eq!(frames.len(), 8, "{frames:?}");
+    assert_eq!(frames[..4], frames[4..]);
 }

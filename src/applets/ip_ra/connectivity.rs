@@ -1,0 +1,84 @@
+//! The kit's connectivity check, pinging in-process with lkping from the virtual address:
+//! the PingList hosts one by one (any reply is success); when none answers, a broadcast ping
+//! of the VIP's subnet that ignores our own addresses (lkping `-b -z`) — unless NOBCASTPING=1,
+//! which makes it a failure. No PingList: the broadcast ping alone, or with NOBCASTPING=1
+//! success without a check.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::applets::lkping::{self, Interface, Options};
+use crate::net::garp::broadcast_of;
+
+use super::params::Params;
+
+/// Shortest time between two echo requests, whatever IP_PINGTIME says.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Pings `target` from `vip` until one reply or `p.ping_timeout`; true when a reply came.
+fn answered(
+    p: &Params,
+    vip: Ipv4Addr,
+    target: Ipv4Addr,
+    broadcast: bool,
+    ignore: &[Ipv4Addr],
+) -> Result<bool, String> {
+    let opts = Options {
+        target: target.to_string(),
+        count: Some(1),
+        deadline: Some(p.ping_timeout),
+        linger: p.ping_time,
+        interval: p.ping_time.max(MIN_INTERVAL),
+        quiet: true,
+        broadcast,
+        interface: Some(Interface::Address(vip)),
+        ignore_from: ignore.to_vec(),
+        ..Options::default()
+    };
+    let mut out = Vec::new();
+    let result = lkping::run(&opts, &mut out);
+    for line in String::from_utf8_lossy(&out).lines() {
+        log::debug!("lkping: {line}");
+    }
+    match result {
+        Ok(stats) => Ok(stats.received > 0),
+        Err(e) => Err(format!("ping {target} from {vip}: {e}")),
+    }
+}
+
+/// Runs the check; `Ok` says how it succeeded, `Err` why it failed.
+pub fn check(
+    p: &Params,
+    vip: Ipv4Addr,
+    prefix: u8,
+    device: &str,
+    own: &[Ipv4Addr],
+) -> Result<String, String> {
+    for &host in &p.ping_list {
+        match answered(p, vip, host, false, &[]) {
+            Ok(true) => return Ok(format!("{host} (PingList) answers {vip}")),
+            Ok(false) => log::info!("connectivity check: {host} (PingList) does not answer"),
+            Err(e) => log::warn!("connectivity check: {e}"),
+        }
+    }
+    if p.no_bcast_ping {
+        return if p.ping_list.is_empty() {
+            Ok("no PingList and NOBCASTPING=1: not checked".to_string())
+        } else {
+            Err("no PingList host answers and NOBCASTPING=1".to_string())
+        };
+    }
+    let bcast = broadcast_of(vip, prefix);
+    match answered(p, vip, bcast, true, own)? {
+        true => Ok(format!(
+            "another host answers the broadcast ping of {bcast} on {device}"
+        )),
+        false => Err(if p.ping_list.is_empty() {
+            format!("nobody answers the broadcast ping of {bcast} on {device}")
+        } else {
+            format!(
+                "no PingList host answers and nobody answers the broadcast ping of {bcast} on {device}"
+            )
+        }),
+    }
+}

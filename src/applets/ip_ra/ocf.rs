@@ -1,0 +1,146 @@
+//! ip-ra as an OCF resource agent: start/stop/monitor/meta-data/validate-all over the kit's
+//! restore/remove/quickCheck, parameters from `OCF_RESKEY_*`, OCF exit codes, and meta-data
+//! inside the subset of ra-api-1.dtd that ocf-tester validates against.
+
+use std::fmt::Write as _;
+
+use super::params::{Kind, SPECS};
+
+/// OCF exit codes used here (OCF Resource Agent API 1.1).
+pub const SUCCESS: u8 = 0;
+pub const ERR_GENERIC: u8 = 1;
+pub const ERR_ARGS: u8 = 2;
+pub const ERR_UNIMPLEMENTED: u8 = 3;
+pub const ERR_CONFIGURED: u8 = 6;
+pub const NOT_RUNNING: u8 = 7;
+
+/// The OCF actions ip-ra answers.
+pub const ACTIONS: &[&str] = &[
+    "start",
+    "stop",
+    "monitor",
+    "meta-data",
+    "validate-all",
+    "usage",
+    "help",
+];
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The meta-data document (resource type `ip-ra`).
+pub fn meta_data() -> String {
+    let mut x = String::new();
+    x.push_str("<?xml version=\"1.0\"?>\n");
+    x.push_str("<!DOCTYPE resource-agent SYSTEM \"ra-api-1.dtd\">\n");
+    let _ = writeln!(
+        x,
+        "<resource-agent name=\"ip-ra\" version=\"{}\">",
+        env!("CARGO_PKG_VERSION")
+    );
+    x.push_str("<version>1.0</version>\n");
+    x.push_str(
+        "<longdesc lang=\"en\">\
+Virtual IPv4 address with the semantics of the LifeKeeper IP Recovery Kit, over rtnetlink: \
+start checks that the address is not a physical one, the link carrier (one down/up cycle), \
+that nobody else answers for the address (ARP), adds it, flushes the neighbour table, sends \
+gratuitous ARP (requests and replies to the address and to the subnet broadcast), optionally \
+makes it the source of the subnet's routes, and checks connectivity by pinging the PingList \
+hosts, else the subnet broadcast address. monitor checks the address, the link and \
+connectivity within ip_quickcheck_timeout; stop reverts the route sources and deletes the \
+address.</longdesc>\n",
+    );
+    x.push_str(
+        "<shortdesc lang=\"en\">Virtual IPv4 address (LifeKeeper IP kit semantics)</shortdesc>\n",
+    );
+    x.push_str("<parameters>\n");
+    for s in SPECS {
+        let _ = writeln!(
+            x,
+            "<parameter name=\"{}\" unique=\"{}\" required=\"{}\">",
+            s.ocf,
+            u8::from(s.ocf == "ip"),
+            u8::from(s.required)
+        );
+        let long = match s.kit {
+            Some(k) => format!("{} (LifeKeeper: {k})", s.long),
+            None => s.long.to_string(),
+        };
+        let _ = writeln!(x, "<longdesc lang=\"en\">{}</longdesc>", escape(&long));
+        let _ = writeln!(x, "<shortdesc lang=\"en\">{}</shortdesc>", escape(s.short));
+        let kind = match s.kind {
+            Kind::String => "string",
+            Kind::Integer => "integer",
+            Kind::Boolean => "boolean",
+            Kind::Time => "integer",
+        };
+        if s.default.is_empty() {
+            let _ = writeln!(x, "<content type=\"{kind}\"/>");
+        } else {
+            let _ = writeln!(
+                x,
+                "<content type=\"{kind}\" default=\"{}\"/>",
+                escape(s.default)
+            );
+        }
+        x.push_str("</parameter>\n");
+    }
+    x.push_str("</parameters>\n");
+    x.push_str(
+        "<actions>\n\
+<action name=\"start\" timeout=\"40s\"/>\n\
+<action name=\"stop\" timeout=\"20s\"/>\n\
+<action name=\"monitor\" timeout=\"20s\" interval=\"10s\" depth=\"0\"/>\n\
+<action name=\"meta-data\" timeout=\"5s\"/>\n\
+<action name=\"validate-all\" timeout=\"20s\"/>\n\
+</actions>\n",
+    );
+    x.push_str("</resource-agent>\n");
+    x
+}
+
+/// The exit-reason line Pacemaker shows (`OCF_EXIT_REASON_PREFIX`, default
+/// `ocf-exit-reason:`).
+pub fn exit_reason(msg: &str) -> String {
+    let prefix = std::env::var("OCF_EXIT_REASON_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "ocf-exit-reason:".to_string());
+    format!("{prefix}{msg}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_data_has_every_parameter_and_action() {
+        let m = meta_data();
+        for s in SPECS {
+            assert!(
+                m.contains(&format!("<parameter name=\"{}\"", s.ocf)),
+                "{}",
+                s.ocf
+            );
+        }
+        for a in ["start", "stop", "monitor", "meta-data", "validate-all"] {
+            assert!(m.contains(&format!("<action name=\"{a}\"")), "{a}");
+        }
+        assert!(m.contains("<resource-agent name=\"ip-ra\""));
+        // ra-api-1.dtd knows only these content types.
+        assert!(!m.contains("type=\"select\""));
+        assert_eq!(
+            m.matches("<parameter ").count(),
+            m.matches("</parameter>").count()
+        );
+    }
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
+    }
+}

@@ -1,0 +1,483 @@
+//! ip-ra's parameters: one table of the kit's names (environment, `-o NAME=VALUE`), their OCF
+//! names (`OCF_RESKEY_name`), defaults and descriptions, and a pure parser into `Params`.
+//! The same table writes the OCF meta-data.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Ip,
+    Netmask,
+    Device,
+    PingList,
+    NoLinkCheck,
+    WaitLinkDown,
+    NoIpUnique,
+    PingTime,
+    PingTries,
+    PingTimeout,
+    NoBcastPing,
+    QuickCheckTimeout,
+    RestoreAndRecover,
+    SourceAddress,
+}
+
+/// What kind of value a parameter takes (for parsing and the meta-data `content type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Boolean,
+    Time,
+}
+
+/// A row of the parameter table.
+pub struct Spec {
+    pub key: Key,
+    /// The LifeKeeper kit's name (environment variable, `-o` name); `None` when only OCF has it.
+    pub kit: Option<&'static str>,
+    /// The OCF instance parameter (`OCF_RESKEY_<ocf>`).
+    pub ocf: &'static str,
+    pub kind: Kind,
+    /// Default as written in the meta-data; `""` when there is none.
+    pub default: &'static str,
+    pub required: bool,
+    pub short: &'static str,
+    pub long: &'static str,
+}
+
+/// Every parameter, in meta-data order.
+pub const SPECS: &[Spec] = &[
+    Spec {
+        key: Key::Ip,
+        kit: Some("IP"),
+        ocf: "ip",
+        kind: Kind::String,
+        default: "",
+        required: true,
+        short: "IPv4 virtual address",
+        long: "The virtual IPv4 address to bring into service, optionally with its prefix \
+               length (198.51.100.10/24).",
+    },
+    Spec {
+        key: Key::Netmask,
+        kit: None,
+        ocf: "cidr_netmask",
+        kind: Kind::Integer,
+        default: "",
+        required: false,
+        short: "Prefix length",
+        long: "Prefix length of the virtual address (1..32). When neither this nor a /prefix \
+               on ip is given, the prefix of the interface address whose subnet holds ip.",
+    },
+    Spec {
+        key: Key::Device,
+        kit: Some("DEVICE"),
+        ocf: "nic",
+        kind: Kind::String,
+        default: "",
+        required: false,
+        short: "Network interface",
+        long: "The interface that carries the address. When empty, the interface with an \
+               address in the subnet of ip.",
+    },
+    Spec {
+        key: Key::PingList,
+        kit: Some("PingList"),
+        ocf: "pinglist",
+        kind: Kind::String,
+        default: "",
+        required: false,
+        short: "Hosts to ping",
+        long: "IPv4 addresses (separated by spaces or commas) pinged from the virtual address \
+               by the connectivity check; any reply is success.",
+    },
+    Spec {
+        key: Key::NoLinkCheck,
+        kit: Some("IP_NOLINKCHECK"),
+        ocf: "ip_nolinkcheck",
+        kind: Kind::Boolean,
+        default: "0",
+        required: false,
+        short: "Skip the link check",
+        long: "1 skips the carrier check (and the down/up cycle) of restore and quickCheck.",
+    },
+    Spec {
+        key: Key::WaitLinkDown,
+        kit: Some("IP_WAIT_LINKDOWN"),
+        ocf: "ip_wait_linkdown",
+        kind: Kind::Time,
+        default: "5",
+        required: false,
+        short: "Seconds between link down and up",
+        long: "Seconds the interface stays down in the down/up cycle of the link check.",
+    },
+    Spec {
+        key: Key::NoIpUnique,
+        kit: Some("NOIPUNIQUE"),
+        ocf: "noipunique",
+        kind: Kind::Boolean,
+        default: "0",
+        required: false,
+        short: "Skip the duplicate check",
+        long: "1 skips the check that nobody else answers for the address before it is added.",
+    },
+    Spec {
+        key: Key::PingTime,
+        kit: Some("IP_PINGTIME"),
+        ocf: "ip_pingtime",
+        kind: Kind::Time,
+        default: "1",
+        required: false,
+        short: "Seconds to wait for one ping reply",
+        long: "Seconds the connectivity check waits for a reply to one echo request.",
+    },
+    Spec {
+        key: Key::PingTries,
+        kit: Some("IP_PINGTRIES"),
+        ocf: "ip_pingtries",
+        kind: Kind::Integer,
+        default: "3",
+        required: false,
+        short: "Echo requests per host",
+        long: "Echo requests sent to each host (and to the broadcast address) before it \
+               counts as not answering.",
+    },
+    Spec {
+        key: Key::PingTimeout,
+        kit: Some("IP_PINGTIMEOUT"),
+        ocf: "ip_pingtimeout",
+        kind: Kind::Time,
+        default: "",
+        required: false,
+        short: "Seconds per pinged host",
+        long: "Upper bound in seconds for pinging one host; default IP_PINGTRIES times \
+               IP_PINGTIME.",
+    },
+    Spec {
+        key: Key::NoBcastPing,
+        kit: Some("NOBCASTPING"),
+        ocf: "nobcastping",
+        kind: Kind::Boolean,
+        default: "0",
+        required: false,
+        short: "No broadcast ping",
+        long: "1 disables the broadcast ping of the virtual address's subnet: without a \
+               PingList the connectivity check then always succeeds, with one it fails when \
+               no host answers.",
+    },
+    Spec {
+        key: Key::QuickCheckTimeout,
+        kit: Some("IP_QUICKCHECK_TIMEOUT"),
+        ocf: "ip_quickcheck_timeout",
+        kind: Kind::Time,
+        default: "12",
+        required: false,
+        short: "quickCheck time limit",
+        long: "Seconds quickCheck (monitor) may take; running over is a failure.",
+    },
+    Spec {
+        key: Key::RestoreAndRecover,
+        kit: Some("RESTORE_AND_RECOVER"),
+        ocf: "restore_and_recover",
+        kind: Kind::String,
+        default: "enable",
+        required: false,
+        short: "Restore and recover",
+        long: "disable makes restore succeed without configuring the address.",
+    },
+    Spec {
+        key: Key::SourceAddress,
+        kit: Some("SOURCE_ADDRESS"),
+        ocf: "source_address",
+        kind: Kind::String,
+        default: "disable",
+        required: false,
+        short: "Use as source address",
+        long: "enable makes the virtual address the preferred source (src) of the routes \
+               through the interface into its subnet or via a gateway in it; remove \
+               reverts them.",
+    },
+];
+
+/// The validated parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub ip: Ipv4Addr,
+    /// `None`: take it from the interface address whose subnet holds `ip`.
+    pub prefix: Option<u8>,
+    /// `None`: the interface with an address in the subnet of `ip`.
+    pub device: Option<String>,
+    pub ping_list: Vec<Ipv4Addr>,
+    pub no_link_check: bool,
+    pub wait_linkdown: Duration,
+    pub no_ip_unique: bool,
+    pub ping_time: Duration,
+    pub ping_tries: u32,
+    /// Per pinged host; `ping_tries × ping_time` when not set.
+    pub ping_timeout: Duration,
+    pub no_bcast_ping: bool,
+    pub quickcheck_timeout: Duration,
+    pub restore_and_recover: bool,
+    pub source_address: bool,
+}
+
+/// A bad parameter: its name (as the caller spelled it) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError(pub String);
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// Which names the values are looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// The kit's names (IP, DEVICE, PingList, IP_NOLINKCHECK, ...).
+    Kit,
+    /// OCF instance parameters (ip, cidr_netmask, nic, pinglist, ip_nolinkcheck, ...).
+    Ocf,
+}
+
+fn spec(key: Key) -> &'static Spec {
+    SPECS.iter().find(|s| s.key == key).unwrap_or(&SPECS[0])
+}
+
+/// The name a parameter goes by under `naming`.
+pub fn name(key: Key, naming: Naming) -> &'static str {
+    let s = spec(key);
+    match naming {
+        Naming::Kit => s.kit.unwrap_or(s.ocf),
+        Naming::Ocf => s.ocf,
+    }
+}
+
+fn bool_value(name: &str, v: &str) -> Result<bool, ParamError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" | "enable" | "enabled" => Ok(true),
+        "0" | "no" | "false" | "off" | "disable" | "disabled" | "" => Ok(false),
+        _ => Err(ParamError(format!("{name}={v}: expected 0 or 1"))),
+    }
+}
+
+fn switch_value(name: &str, v: &str) -> Result<bool, ParamError> {
+    bool_value(name, v).map_err(|_| ParamError(format!("{name}={v}: expected enable or disable")))
+}
+
+/// Seconds, integer or decimal, 0..=3600.
+fn seconds_value(name: &str, v: &str) -> Result<Duration, ParamError> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=3600.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ParamError(format!(
+            "{name}={v}: expected seconds between 0 and 3600"
+        ))),
+    }
+}
+
+fn prefix_value(name: &str, v: &str) -> Result<u8, ParamError> {
+    match v.trim().parse::<u8>() {
+        Ok(p) if (1..=32).contains(&p) => Ok(p),
+        _ => Err(ParamError(format!(
+            "{name}={v}: prefix length must be 1..32"
+        ))),
+    }
+}
+
+fn ipv4_value(name: &str, v: &str) -> Result<Ipv4Addr, ParamError> {
+    v.trim()
+        .parse::<Ipv4Addr>()
+        .map_err(|_| ParamError(format!("{name}={v}: not an IPv4 address")))
+}
+
+/// Parses the parameters; `get` returns the value for a name (already merged from the
+/// environment and the options). Empty values count as unset.
+pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Params, ParamError> {
+    let val = |key: Key| -> Option<(&'static str, String)> {
+        let n = name(key, naming);
+        get(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v))
+    };
+    let or_default = |key: Key| -> (&'static str, String) {
+        val(key).unwrap_or_else(|| (name(key, naming), spec(key).default.to_string()))
+    };
+
+    let Some((ip_name, ip_text)) = val(Key::Ip) else {
+        return Err(ParamError(format!(
+            "{}: missing (the virtual IPv4 address)",
+            name(Key::Ip, naming)
+        )));
+    };
+    let (ip, mut prefix) = match ip_text.trim().split_once('/') {
+        Some((a, p)) => (
+            ipv4_value(ip_name, a)
+                .map_err(|_| ParamError(format!("{ip_name}={ip_text}: not an IPv4 address")))?,
+            Some(prefix_value(ip_name, p).map_err(|_| {
+                ParamError(format!("{ip_name}={ip_text}: prefix length must be 1..32"))
+            })?),
+        ),
+        None => (ipv4_value(ip_name, &ip_text)?, None),
+    };
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+        return Err(ParamError(format!(
+            "{ip_name}={ip_text}: not a unicast address"
+        )));
+    }
+    if let Some((n, v)) = val(Key::Netmask) {
+        let p = prefix_value(n, &v)?;
+        if prefix.is_some_and(|q| q != p) {
+            return Err(ParamError(format!(
+                "{n}={v} contradicts {ip_name}={ip_text}"
+            )));
+        }
+        prefix = Some(p);
+    }
+    let device = match val(Key::Device) {
+        Some((n, d)) => {
+            let d = d.trim().to_string();
+            if d.len() > 15 || d.contains(['/', ' ', ':']) {
+                return Err(ParamError(format!("{n}={d}: not an interface name")));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+    let ping_list = match val(Key::PingList) {
+        Some((n, list)) => list
+            .split([' ', ',', '\t', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(|s| ipv4_value(n, s))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let flag = |key: Key| {
+        let (n, v) = or_default(key);
+        bool_value(n, &v)
+    };
+    let secs = |key: Key| {
+        let (n, v) = or_default(key);
+        seconds_value(n, &v)
+    };
+    let switch = |key: Key| {
+        let (n, v) = or_default(key);
+        switch_value(n, &v)
+    };
+    let ping_time = secs(Key::PingTime)?;
+    let ping_tries = {
+        let (n, v) = or_default(Key::PingTries);
+        match v.trim().parse::<u32>() {
+            Ok(t) if (1..=100).contains(&t) => t,
+            _ => return Err(ParamError(format!("{n}={v}: expected 1..100"))),
+        }
+    };
+    let ping_timeout = match val(Key::PingTimeout) {
+        Some((n, v)) => seconds_value(n, &v)?,
+        None => ping_time * ping_tries,
+    };
+    Ok(Params {
+        ip,
+        prefix,
+        device,
+        ping_list,
+        no_link_check: flag(Key::NoLinkCheck)?,
+        wait_linkdown: secs(Key::WaitLinkDown)?,
+        no_ip_unique: flag(Key::NoIpUnique)?,
+        ping_time,
+        ping_tries,
+        ping_timeout,
+        no_bcast_ping: flag(Key::NoBcastPing)?,
+        quickcheck_timeout: secs(Key::QuickCheckTimeout)?,
+        restore_and_recover: switch(Key::RestoreAndRecover)?,
+        source_address: switch(Key::SourceAddress)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn kit(pairs: &[(&str, &str)]) -> Result<Params, ParamError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(|n| m.get(n).cloned(), Naming::Kit)
+    }
+
+    #[test]
+    fn defaults_follow_the_kit() {
+        let p = kit(&[("IP", "198.51.100.10/24"), ("DEVICE", "eth0")]).unwrap();
+        assert_eq!(p.ip, Ipv4Addr::new(198, 51, 100, 10));
+        assert_eq!(p.prefix, Some(24));
+        assert_eq!(p.device.as_deref(), Some("eth0"));
+        assert!(p.ping_list.is_empty());
+        assert!(!p.no_link_check && !p.no_ip_unique && !p.no_bcast_ping);
+        assert_eq!(p.wait_linkdown, Duration::from_secs(5));
+        assert_eq!(p.quickcheck_timeout, Duration::from_secs(12));
+        assert_eq!(p.ping_timeout, Duration::from_secs(3));
+        assert!(p.restore_and_recover);
+        assert!(!p.source_address);
+    }
+
+    #[test]
+    fn ping_list_and_tunables() {
+        let p = kit(&[
+            ("IP", "203.0.113.7"),
+            ("PingList", "203.0.113.1, 203.0.113.2 203.0.113.3"),
+            ("IP_NOLINKCHECK", "1"),
+            ("NOBCASTPING", "1"),
+            ("IP_WAIT_LINKDOWN", "0.5"),
+            ("SOURCE_ADDRESS", "enable"),
+            ("RESTORE_AND_RECOVER", "disable"),
+            ("IP_PINGTIMEOUT", "2"),
+        ])
+        .unwrap();
+        assert_eq!(p.prefix, None);
+        assert_eq!(p.ping_list.len(), 3);
+        assert!(p.no_link_check && p.no_bcast_ping && p.source_address);
+        assert!(!p.restore_and_recover);
+        assert_eq!(p.wait_linkdown, Duration::from_millis(500));
+        assert_eq!(p.ping_timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = |pairs: &[(&str, &str)]| kit(pairs).unwrap_err().to_string();
+        assert!(e(&[]).starts_with("IP: missing"));
+        assert_eq!(
+            e(&[("IP", "198.51.100.10/33")]),
+            "IP=198.51.100.10/33: prefix length must be 1..32"
+        );
+        assert!(e(&[("IP", "198.51.100.300/24")]).contains("not an IPv4 address"));
+        assert!(e(&[("IP", "224.0.0.1/24")]).contains("not a unicast"));
+        assert!(e(&[("IP", "198.51.100.10/24"), ("PingList", "x")]).starts_with("PingList=x"));
+        assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
+        assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));
+        assert!(e(&[("IP", "198.51.100.10/24"), ("IP_WAIT_LINKDOWN", "-1")]).contains("seconds"));
+    }
+
+    #[test]
+    fn ocf_names_and_netmask() {
+        let m: HashMap<&str, &str> = [
+            ("ip", "198.51.100.10"),
+            ("cidr_netmask", "24"),
+            ("nic", "eth0"),
+            ("nobcastping", "1"),
+        ]
+        .into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert_eq!(p.prefix, Some(24));
+        assert!(p.no_bcast_ping);
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10/25"), ("cidr_netmask", "24")].into();
+        assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
+            .unwrap_err()
+            .0
+            .contains("contradicts"));
+    }
+}

@@ -1,0 +1,362 @@
+//! The steps the actions are made of: link checks, the duplicate check, adding and
+//! announcing the address, the connectivity check, source-address routes, host route and
+//! route-cache cleanup. Each logs what it did and fails naming the step.
+
+use std::net::Ipv4Addr;
+use std::thread::sleep;
+use std::time::Duration;
+
+use crate::net::garp::{self, ArpProbe};
+use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
+use crate::net::rtnl::{same_net, Link, Route, RT_TABLE_MAIN as MAIN_TABLE};
+use crate::wire::ethernet::MacAddr;
+
+use super::actions::{is_physical, label_for, Failure, Resource};
+use super::connectivity;
+
+/// How long the link check waits after setting the interface up again (the kit's 1 s).
+const LINK_UP_WAIT: Duration = Duration::from_secs(1);
+/// The duplicate check: this many ARP requests, this far apart (about 1 s in all).
+const DUP_PROBES: u32 = 3;
+const DUP_INTERVAL: Duration = Duration::from_millis(300);
+
+impl Resource {
+    pub(super) fn refresh_link(&mut self, action: &str, step: &str) -> Result<Link, Failure> {
+        match self.rt.link_by_index(self.link.index) {
+            Ok(Some(l)) => {
+                self.link = l.clone();
+                Ok(l)
+            }
+            Ok(None) => Err(self.fail(action, step, "the interface disappeared")),
+            Err(e) => Err(self.rt_fail(action, step, e)),
+        }
+    }
+
+    pub(super) fn set_up(&mut self, action: &str, step: &str, up: bool) -> Result<(), Failure> {
+        let index = self.link.index;
+        self.rt
+            .set_link_up(index, up)
+            .map_err(|e| self.rt_fail(action, step, e))
+    }
+
+    /// restore's link check: up if it is down; NO-CARRIER → one down, wait, up, wait 1 s,
+    /// re-check; still no carrier → failure.
+    pub(super) fn link_check_restore(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "link check";
+        let mut link = self.refresh_link(action, step)?;
+        if !link.is_up() {
+            log::info!("{action}: {step}: {} is down, setting it up", link.name);
+            self.set_up(action, step, true)?;
+            sleep(LINK_UP_WAIT);
+            link = self.refresh_link(action, step)?;
+        }
+        if link.has_carrier() {
+            log::info!("{action}: {step}: {} is up with carrier", link.name);
+            return Ok(());
+        }
+        log::warn!(
+            "{action}: {step}: {} has no carrier: down, wait {:?}, up",
+            link.name,
+            self.p.wait_linkdown
+        );
+        self.set_up(action, step, false)?;
+        sleep(self.p.wait_linkdown);
+        self.set_up(action, step, true)?;
+        sleep(LINK_UP_WAIT);
+        let link = self.refresh_link(action, step)?;
+        if link.has_carrier() {
+            log::info!("{action}: {step}: {} has carrier again", link.name);
+            Ok(())
+        } else {
+            Err(self.fail(
+                action,
+                step,
+                format!("{} has no carrier after a down/up cycle", link.name),
+            ))
+        }
+    }
+
+    /// quickCheck's link check: up with carrier, nothing changed.
+    pub(super) fn link_check_quick(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "link check";
+        let link = self.refresh_link(action, step)?;
+        if !link.is_up() {
+            return Err(self.fail(action, step, format!("{} is down", link.name)));
+        }
+        if !link.has_carrier() {
+            return Err(self.fail(action, step, format!("{} has no carrier", link.name)));
+        }
+        log::info!("{action}: {step}: {} is up with carrier", link.name);
+        Ok(())
+    }
+
+    /// Our addresses, excluded from the broadcast ping's answers.
+    pub(super) fn own_addresses(&mut self, action: &str) -> Result<Vec<Ipv4Addr>, Failure> {
+        match self.rt.addresses(None) {
+            Ok(a) => Ok(a.into_iter().map(|a| a.address).collect()),
+            Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
+        }
+    }
+
+    pub(super) fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "connectivity check";
+        let own = self.own_addresses(action)?;
+        match connectivity::check(&self.p, self.ip, self.prefix, &self.link.name, &own) {
+            Ok(msg) => {
+                log::info!("{action}: {step}: {msg}");
+                Ok(())
+            }
+            Err(msg) => Err(self.fail(action, step, msg)),
+        }
+    }
+
+    /// The checks of quickCheck after "assigned?": link (unless IP_NOLINKCHECK), connectivity.
+    pub(super) fn monitor_checks(&mut self, action: &str) -> Result<(), Failure> {
+        if self.p.no_link_check {
+            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
+        } else {
+            self.link_check_quick(action)?;
+        }
+        self.connectivity_check(action)
+    }
+
+    /// The sender address of our ARP probes: a physical address of the device in the VIP's
+    /// subnet, else its first physical address, else 0.0.0.0 (an RFC 5227 probe).
+    pub(super) fn probe_source(&mut self, action: &str, step: &str) -> Result<Ipv4Addr, Failure> {
+        let index = self.link.index;
+        let ip = self.ip;
+        let prefix = self.prefix;
+        let addrs = self
+            .rt
+            .addresses(Some(index))
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let phys: Vec<_> = addrs
+            .iter()
+            .filter(|a| is_physical(a) && a.address != ip)
+            .collect();
+        Ok(phys
+            .iter()
+            .find(|a| same_net(a.address, ip, prefix))
+            .or(phys.first())
+            .map(|a| a.address)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED))
+    }
+
+    pub(super) fn mac(&self, action: &str, step: &str) -> Result<MacAddr, Failure> {
+        self.link.mac.ok_or_else(|| {
+            self.fail(
+                action,
+                step,
+                format!("{} has no MAC address", self.link.name),
+            )
+        })
+    }
+
+    pub(super) fn duplicate_check(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "duplicate check";
+        if !self.link.uses_arp() {
+            log::info!(
+                "{action}: {step}: {} does not use ARP: skipped",
+                self.link.name
+            );
+            return Ok(());
+        }
+        let src = self.probe_source(action, step)?;
+        let mac = self.mac(action, step)?;
+        let sock = PacketSocket::bind(self.link.index, ETHERTYPE_ARP)
+            .map_err(|e| self.fail(action, step, format!("packet socket: {e}")))?;
+        let probe = ArpProbe::new(mac, src, self.ip, DUP_PROBES, DUP_INTERVAL);
+        match garp::probe_blocking(&sock, probe) {
+            Ok(None) => {
+                log::info!(
+                    "{action}: {step}: nobody answers for {} (asked from {src})",
+                    self.ip
+                );
+                Ok(())
+            }
+            Ok(Some(owner)) => Err(self.fail(
+                action,
+                step,
+                format!("{} is already in use by {owner}", self.ip),
+            )),
+            Err(e) => Err(self.fail(action, step, format!("ARP probe: {e}"))),
+        }
+    }
+
+    pub(super) fn add_and_announce(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "add address";
+        let label = label_for(&self.link.name);
+        let brd = (self.prefix < 31).then(|| garp::broadcast_of(self.ip, self.prefix));
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        self.rt
+            .add_address(index, ip, prefix, brd, Some(&label))
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        log::info!(
+            "{action}: {step}: {ip}/{prefix} added to {} (label {label})",
+            self.link.name
+        );
+        let step = "neighbour flush";
+        let n = self
+            .rt
+            .flush_neighbours(index)
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        log::info!(
+            "{action}: {step}: {n} entries of {} flushed",
+            self.link.name
+        );
+        let step = "gratuitous ARP";
+        if !self.link.uses_arp() {
+            log::info!(
+                "{action}: {step}: {} does not use ARP: skipped",
+                self.link.name
+            );
+            return Ok(());
+        }
+        let mac = self.mac(action, step)?;
+        let bcast = garp::broadcast_of(ip, prefix);
+        let sent = PacketSocket::bind(index, ETHERTYPE_ARP)
+            .and_then(|s| garp::send_garps(&s, mac, ip, bcast));
+        match sent {
+            Ok(()) => {
+                log::info!(
+                    "{action}: {step}: request and reply for {ip} from {mac} to {ip} and {bcast}"
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.fail(action, step, e)),
+        }
+    }
+
+    /// Routes through our device into the VIP's subnet or via a gateway in it.
+    pub(super) fn source_routes(
+        &mut self,
+        action: &str,
+        step: &str,
+    ) -> Result<Vec<Route>, Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        let routes = self
+            .rt
+            .routes()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let net = |a: Ipv4Addr| same_net(a, ip, prefix);
+        Ok(routes
+            .into_iter()
+            .filter(|r| r.table == MAIN_TABLE && r.oif == Some(index) && r.kind == 1)
+            .filter(|r| {
+                (r.prefix_len == prefix && net(r.destination)) || r.gateway.is_some_and(net)
+            })
+            .collect())
+    }
+
+    pub(super) fn source_address_set(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "source address";
+        let ip = self.ip;
+        for r in self.source_routes(action, step)? {
+            if r.source == Some(ip) {
+                continue;
+            }
+            self.rt
+                .set_route_source(&r, Some(ip))
+                .map_err(|e| self.rt_fail(action, step, e))?;
+            log::info!(
+                "{action}: {step}: route {}/{} src {ip} (was {})",
+                r.destination,
+                r.prefix_len,
+                r.source.map_or("none".to_string(), |s| s.to_string())
+            );
+        }
+        Ok(())
+    }
+
+    /// Gives every main-table route whose source is the VIP its source back: the device's
+    /// physical address in that subnet, or none. Done whatever SOURCE_ADDRESS says: the kernel
+    /// would delete such routes with the address.
+    pub(super) fn source_address_revert(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "source-address revert";
+        let (index, ip) = (self.link.index, self.ip);
+        let routes = self
+            .rt
+            .routes()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let addrs = self
+            .rt
+            .addresses(Some(index))
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let mut changed = 0;
+        for r in routes
+            .into_iter()
+            .filter(|r| r.table == MAIN_TABLE && r.source == Some(ip))
+        {
+            // A connected subnet route gets the device's primary physical address of that
+            // subnet back (what the kernel gave it); other routes had no source.
+            let back = if r.gateway.is_none() {
+                let primary = addrs
+                    .iter()
+                    .filter(|a| is_physical(a) && a.address != ip && !a.is_secondary())
+                    .find(|a| a.contains(r.destination) && a.prefix_len == r.prefix_len)
+                    .map(|a| a.address);
+                let Some(primary) = primary else {
+                    // The subnet exists only through the VIP: the route goes with it.
+                    continue;
+                };
+                Some(primary)
+            } else {
+                None
+            };
+            self.rt
+                .set_route_source(&r, back)
+                .map_err(|e| self.rt_fail(action, step, e))?;
+            log::info!(
+                "{action}: {step}: route {}/{} src {} (was {ip})",
+                r.destination,
+                r.prefix_len,
+                back.map_or("none".to_string(), |b| b.to_string())
+            );
+            changed += 1;
+        }
+        if changed == 0 {
+            log::info!("{action}: {step}: no route uses {ip} as source");
+        }
+        Ok(())
+    }
+
+    /// Deletes a main-table host route to the VIP through our device, if one is left.
+    pub(super) fn delete_host_route(&mut self, action: &str) {
+        let step = "host route";
+        let (index, ip) = (self.link.index, self.ip);
+        let routes = match self.rt.routes() {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("{action}: {step}: {e}");
+                return;
+            }
+        };
+        let host: Vec<_> = routes
+            .into_iter()
+            .filter(|r| {
+                r.table == MAIN_TABLE
+                    && r.prefix_len == 32
+                    && r.destination == ip
+                    && r.oif == Some(index)
+            })
+            .collect();
+        if host.is_empty() {
+            log::info!("{action}: {step}: no host route to {ip}");
+        }
+        for r in host {
+            match self.rt.delete_route(&r) {
+                Ok(()) => log::info!("{action}: {step}: deleted {ip}/32"),
+                Err(e) => log::warn!("{action}: {step}: {e}"),
+            }
+        }
+    }
+}
+
+/// The kit flushes the IPv4 route cache after deleting; modern kernels keep none, but the
+/// knob still exists per namespace and invalidates cached dsts.
+pub(super) fn flush_route_cache(action: &str) {
+    match std::fs::write("/proc/sys/net/ipv4/route/flush", "1") {
+        Ok(()) => log::info!("{action}: route cache flushed"),
+        Err(e) => log::warn!("{action}: route cache flush: {e}"),
+    }
+}

@@ -1,0 +1,447 @@
+//! The kit's actions (restore, remove, quickCheck, recover), every branch of the issue.
+
+use std::net::Ipv4Addr;
+
+use habox::wire::arp::Operation;
+use habox::wire::ethernet::MacAddr;
+
+use crate::rig::*;
+
+#[test]
+fn restore_adds_address_flushes_neighbours_and_sends_four_garps() {
+    let p = pair();
+    // A neighbour entry that restore must flush.
+    p.a.run(&["ping", "-c1", "-W1", "198.51.100.3"]);
+    assert!(ip_out(&p.a, &["neigh", "show", "dev", "eth0"]).contains("198.51.100.3"));
+    let tcpdump = capture_arp(&p.b);
+    let out = ip_ra(
+        &p.a,
+        &["restore"],
+        &[("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let frames = captured_frames(tcpdump);
+    let log = stderr(&out);
+    for step in [
+        "physical-IP check",
+        "link check",
+        "pre-assignment check",
+        "duplicate check",
+        "add address",
+        "neighbour flush: 1 entries",
+        "gratuitous ARP",
+        "connectivity check",
+    ] {
+        assert!(log.contains(step), "no '{step}' in:\n{log}");
+    }
+    let text = addrs(&p.a);
+    assert!(
+        text.contains("inet 198.51.100.10/24 brd 198.51.100.255"),
+        "{text}"
+    );
+    assert!(text.contains("eth0:ra"), "{text}");
+    assert!(!ip_out(&p.a, &["neigh", "show", "dev", "eth0"]).contains("198.51.100.3"));
+
+    // The peer saw the four gratuitous ARPs, exactly as arping -U / -A send them.
+    let mac = mac_of(&p.a);
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let garps: Vec<_> = frames
+        .iter()
+        .filter(|(_, a)| a.source_protocol_addr == vip)
+        .collect();
+    assert_eq!(garps.len(), 4, "{frames:?}");
+    let bcast = Ipv4Addr::new(198, 51, 100, 255);
+    let expect = [
+        (Operation::Request, MacAddr::BROADCAST, vip),
+        (Operation::Reply, mac, vip),
+        (Operation::Request, MacAddr::BROADCAST, bcast),
+        (Operation::Reply, mac, bcast),
+    ];
+    for ((eth, arp), (op, tha, tpa)) in garps.iter().zip(expect) {
+        assert_eq!(eth.source, mac);
+        assert_eq!(eth.destination, MacAddr::BROADCAST);
+        assert_eq!(arp.operation, op);
+        assert_eq!(arp.source_hardware_addr, mac);
+        assert_eq!(arp.target_hardware_addr, tha);
+        assert_eq!(arp.target_protocol_addr, tpa);
+    }
+    // The duplicate check asked from our physical address before.
+    assert!(frames.iter().any(|(_, a)| a.operation == Operation::Request
+        && a.source_protocol_addr == Ipv4Addr::new(198, 51, 100, 2)
+        && a.target_protocol_addr == vip));
+
+    // Restore again: already assigned, so the monitor checks decide (and nothing is added).
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-i", VIP24, "-d", "eth0", "-o", "NOBCASTPING=1"],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("already assigned"));
+}
+
+#[test]
+fn restore_refuses_an_address_someone_else_answers_for() {
+    let p = pair();
+    p.b.ip(&["addr", "add", VIP24, "dev", "eth0"]);
+    let before = snapshot(&p.a);
+    let out = ip_ra(&p.a, &["restore", "-i", VIP24, "-d", "eth0"], &[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "restore: duplicate check: {VIP} is already in use by {}",
+            mac_of(&p.b)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("(198.51.100.10/24 on eth0)"), "{err}");
+    assert!(!has_vip(&p.a));
+    assert_eq!(before, snapshot(&p.a));
+    // NOIPUNIQUE=1 skips the check.
+    let out = ip_ra(
+        &p.a,
+        &[
+            "restore",
+            "-i",
+            VIP24,
+            "-d",
+            "eth0",
+            "-o",
+            "NOIPUNIQUE=1",
+            "-o",
+            "NOBCASTPING=1",
+        ],
+        &[],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("duplicate check: skipped"));
+    assert!(has_vip(&p.a));
+}
+
+#[test]
+fn restore_without_carrier_cycles_the_link_once_then_fails() {
+    let p = pair();
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let mut out = None;
+    let changes = link_cycles(&p.a, || {
+        out = Some(ip_ra(
+            &p.a,
+            &[
+                "restore",
+                "-i",
+                VIP24,
+                "-d",
+                "eth0",
+                "-o",
+                "IP_WAIT_LINKDOWN=1",
+            ],
+            &[],
+        ))
+    });
+    let out = out.unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    // Exactly one down/up cycle.
+    assert_eq!(changes, vec![false, true]);
+    assert!(
+        stderr(&out).contains("restore: link check: eth0 has no carrier after a down/up cycle (198.51.100.10/24 on eth0)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a));
+}
+
+#[test]
+fn ip_nolinkcheck_skips_the_link_check() {
+    let p = pair();
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let mut out = None;
+    let changes = link_cycles(&p.a, || {
+        out = Some(ip_ra(
+            &p.a,
+            &["restore"],
+            &[
+                ("IP", VIP24),
+                ("DEVICE", "eth0"),
+                ("IP_NOLINKCHECK", "1"),
+                ("NOBCASTPING", "1"),
+            ],
+        ))
+    });
+    let out = out.unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(changes.is_empty(), "{changes:?}");
+    assert!(stderr(&out).contains("link check: skipped (IP_NOLINKCHECK=1)"));
+    assert!(has_vip(&p.a));
+    // quickCheck with IP_NOLINKCHECK passes despite the missing carrier, without it fails.
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    let out = ip_ra(&p.a, &["quickCheck", "-o", "IP_NOLINKCHECK=1"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn remove_when_present_and_when_absent() {
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    assert!(has_vip(&p.a));
+    let out = ip_ra(&p.a, &["remove"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("remove: delete address: 198.51.100.10/24 deleted from eth0"));
+    assert!(!has_vip(&p.a));
+    assert!(addrs(&p.a).contains("198.51.100.2/24"));
+    let out = ip_ra(&p.a, &["remove"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not assigned to eth0: nothing to do"));
+}
+
+#[test]
+fn physical_address_and_restore_and_recover_disabled_change_nothing() {
+    let p = pair();
+    let before = snapshot(&p.a);
+    let phys = [("IP", "198.51.100.2/24"), ("DEVICE", "eth0")];
+    for action in ["restore", "remove"] {
+        let out = ip_ra(&p.a, &[action], &phys);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr(&out).contains("is a physical address of eth0"));
+    }
+    let out = ip_ra(&p.a, &["recover"], &phys);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("recover: physical-IP check"));
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-o", "RESTORE_AND_RECOVER=disable"],
+        &[("IP", VIP24), ("DEVICE", "eth0")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a));
+    assert_eq!(before, snapshot(&p.a));
+}
+
+#[test]
+fn quickcheck_fails_when_the_address_is_removed_behind_its_back() {
+    let p = pair();
+    let env = [
+        ("IP", VIP24),
+        ("DEVICE", "eth0"),
+        ("PingList", "198.51.100.3"),
+    ];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("198.51.100.3 (PingList) answers 198.51.100.10"));
+    p.a.ip(&["addr", "del", VIP24, "dev", "eth0"]);
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out)
+            .contains("quickCheck: assignment check: 198.51.100.10 is not assigned to eth0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn quickcheck_fails_when_the_link_drops() {
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out)
+            .contains("quickCheck: link check: eth0 has no carrier (198.51.100.10/24 on eth0)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn quickcheck_connectivity_by_pinglist_then_broadcast() {
+    let p = pair();
+    let base = [("IP", VIP24), ("DEVICE", "eth0")];
+    assert_eq!(
+        code(&ip_ra(&p.a, &["restore", "-o", "NOBCASTPING=1"], &base)),
+        0
+    );
+    let quick = |extra: &[&str]| {
+        let mut args = vec![
+            "quickCheck",
+            "-o",
+            "IP_PINGTIME=0.3",
+            "-o",
+            "IP_PINGTRIES=2",
+        ];
+        args.extend_from_slice(extra);
+        ip_ra(&p.a, &args, &base)
+    };
+    // Nobody at .99: no PingList answer and NOBCASTPING=1 → failure.
+    let out = quick(&["-p", "198.51.100.99", "-o", "NOBCASTPING=1"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no PingList host answers and NOBCASTPING=1"));
+    // The same with the broadcast ping allowed: the peer answers it.
+    let out = quick(&["-p", "198.51.100.99"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("answers the broadcast ping of 198.51.100.255"));
+    // Any PingList host answering is enough.
+    let out = quick(&["-p", "198.51.100.99,198.51.100.3", "-o", "NOBCASTPING=1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // No PingList and NOBCASTPING=1: success without a check.
+    let out = quick(&["-o", "NOBCASTPING=1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not checked"));
+    // No PingList, broadcast ping only; with the peer ignoring broadcasts it fails.
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
+    let out = quick(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nobody answers the broadcast ping of 198.51.100.255 on eth0"));
+}
+
+#[test]
+fn quickcheck_fails_when_it_runs_past_the_timeout() {
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    // The peer stays silent to pings, so each PingList ping waits its full 5 s.
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let out = ip_ra(
+        &p.a,
+        &[
+            "quickCheck",
+            "-p",
+            "198.51.100.3",
+            "-o",
+            "IP_PINGTIMEOUT=5",
+            "-o",
+            "IP_QUICKCHECK_TIMEOUT=1",
+        ],
+        &env,
+    );
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("quickCheck: ran over IP_QUICKCHECK_TIMEOUT (1s) (198.51.100.10 on eth0)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn recover_removes_and_restores() {
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    // Recover of an address that is not there: remove is a no-op, restore adds it.
+    let out = ip_ra(&p.a, &["recover"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip(&p.a));
+    let out = ip_ra(&p.a, &["recover"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = stderr(&out);
+    let del = log.find("recover: delete address").expect("deleted");
+    let add = log.find("recover: add address").expect("added");
+    assert!(del < add, "{log}");
+    assert!(has_vip(&p.a));
+}
+
+#[test]
+fn source_address_routes_are_set_and_reverted() {
+    let p = pair();
+    p.a.ip(&[
+        "route",
+        "add",
+        "203.0.113.0/24",
+        "via",
+        "198.51.100.1",
+        "dev",
+        "eth0",
+    ]);
+    let routes = || ip_out(&p.a, &["route", "show", "dev", "eth0"]);
+    let before = routes();
+    let env = [
+        ("IP", VIP24),
+        ("DEVICE", "eth0"),
+        ("NOBCASTPING", "1"),
+        ("SOURCE_ADDRESS", "enable"),
+    ];
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let during = routes();
+    assert!(
+        during.contains("198.51.100.0/24 proto kernel scope link src 198.51.100.10"),
+        "{during}"
+    );
+    assert!(
+        during.contains("203.0.113.0/24 via 198.51.100.1 src 198.51.100.10"),
+        "{during}"
+    );
+    // Traffic into the subnet now leaves from the VIP.
+    let get = ip_out(&p.a, &["route", "get", "198.51.100.3"]);
+    assert!(get.contains("src 198.51.100.10"), "{get}");
+    let out = ip_ra(&p.a, &["remove"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("source-address revert"));
+    assert_eq!(routes(), before);
+    assert!(!has_vip(&p.a));
+}
+
+#[test]
+fn bad_input_exits_2_and_changes_nothing() {
+    let p = pair();
+    let before = snapshot(&p.a);
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (&["restore"], &[("DEVICE", "eth0")], "IP: missing"),
+        (
+            &["restore", "-i", "198.51.100.10/33", "-d", "eth0"],
+            &[],
+            "prefix length must be 1..32",
+        ),
+        (
+            &["restore"],
+            &[("IP", "198.51.100.10/x"), ("DEVICE", "eth0")],
+            "prefix length",
+        ),
+        (
+            &["restore", "-i", VIP24, "-d", "nosuch0"],
+            &[],
+            "DEVICE nosuch0: no such interface",
+        ),
+        (
+            &["quickCheck", "-i", VIP24, "-d", "nosuch0"],
+            &[],
+            "no such interface",
+        ),
+        (
+            &["remove", "-i", "198.51.100.999/24", "-d", "eth0"],
+            &[],
+            "not an IPv4 address",
+        ),
+        (
+            &[
+                "restore",
+                "-i",
+                VIP24,
+                "-d",
+                "eth0",
+                "-o",
+                "NOIPUNIQUE=maybe",
+            ],
+            &[],
+            "NOIPUNIQUE=maybe",
+        ),
+        (
+            &["restore", "-i", VIP24, "-x"],
+            &[],
+            "unexpected argument -x",
+        ),
+    ];
+    for (args, env, msg) in cases {
+        let out = ip_ra(&p.a, args, env);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(before, snapshot(&p.a));
+}

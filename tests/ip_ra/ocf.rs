@@ -1,0 +1,104 @@
+//! ip-ra as an OCF resource agent: exit codes, meta-data against the DTD as `nobody`,
+//! ocf-tester in a namespace.
+
+use std::process::{Command, Stdio};
+
+use crate::common;
+use crate::rig::*;
+
+#[test]
+fn ocf_actions_and_exit_codes() {
+    let p = pair();
+    let params = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "eth0")];
+    assert_eq!(code(&ocf(&p.a, "validate-all", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip(&p.a));
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert!(!has_vip(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+    // nic and cidr_netmask found from the physical address in the subnet.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    assert!(has_vip(&p.a));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+    // Errors: 6 without ip, 2 for an unknown nic, 3 for an unknown action, with a reason.
+    let out = ocf(&p.a, "validate-all", &[]);
+    assert_eq!(code(&out), 6);
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:ip: missing"),
+        "{}",
+        stderr(&out)
+    );
+    let bad_nic = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "nosuch0")];
+    assert_eq!(code(&ocf(&p.a, "validate-all", &bad_nic)), 2);
+    assert_eq!(code(&ocf(&p.a, "start", &bad_nic)), 2);
+    assert_eq!(code(&ocf(&p.a, "monitor", &bad_nic)), 7);
+    assert_eq!(code(&ocf(&p.a, "stop", &bad_nic)), 0);
+    assert_eq!(code(&ocf(&p.a, "promote", &params)), 3);
+    // A failing start (duplicate) is a generic error, with the reason.
+    p.b.ip(&["addr", "add", VIP24, "dev", "eth0"]);
+    let out = ocf(&p.a, "start", &params);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:start: duplicate check"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ocf_meta_data_is_valid_and_works_as_nobody() {
+    let out = Command::new("su")
+        .args(["nobody", "-s", "/bin/sh", "-c"])
+        .arg(format!("{} meta-data", common::applet("ip-ra").display()))
+        .output()
+        .expect("su nobody");
+    assert_eq!(code(&out), 0, "{out:?}");
+    let xml = common::text(&out).0;
+    let mut lint = Command::new("xmllint")
+        .args(["--noout", "--valid", "-"])
+        .current_dir("/usr/share/resource-agents")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xmllint");
+    use std::io::Write;
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(xml.as_bytes())
+        .unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
+#[test]
+fn ocf_tester_passes_in_a_namespace() {
+    let p = pair();
+    let out =
+        p.a.cmd("/usr/sbin/ocf-tester")
+            .args([
+                "-n",
+                "ipra",
+                "-o",
+                &format!("ip={VIP}"),
+                "-o",
+                "cidr_netmask=24",
+                "-o",
+                "nic=eth0",
+            ])
+            .arg(common::applet("ip-ra"))
+            .output()
+            .expect("ocf-tester");
+    let (o, e) = common::text(&out);
+    assert!(out.status.success(), "{o}{e}");
+    assert!(o.contains("passed all tests"), "{o}{e}");
+    assert!(!has_vip(&p.a));
+}
