@@ -545,3 +545,132 @@ fn changes_attrd_refused_are_retried_until_it_takes_them() {
         "{log}"
     );
 }
+
+/// pikemon's config for the two-node ring test: two heart-beat paths, one virtual cluster on
+/// a LAN veth, hello every 100 ms (dead-interval 300 ms).
+fn pikemon_config(dir: &Path, node: u32) -> String {
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/status{node}"; pid-file "{d}/pikemon{node}.pid";
+    control-socket "{d}/ctl{node}"; paths-file "{d}/paths{node}";
+    hmac key "0123456789abcdef0123";
+    heart-beat {{ interface hb0; interface hb1; }}
+    hello-interval 100ms;
+    virtual-cluster LAN {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [198.51.100.10]/24; }}
+    }}
+}}
+"#,
+        d = dir.display()
+    )
+}
+
+/// Drops (or lets through again) every frame arriving on `ifname` in `ns`: the link keeps its
+/// carrier, only pikemon's HELLOs stop.
+fn cut_ingress(ns: &Netns, ifname: &str, cut: bool) {
+    let cmds: Vec<String> = if cut {
+        vec![
+            "add table netdev cut".into(),
+            format!("add chain netdev cut in {{ type filter hook ingress device {ifname} priority 0; }}"),
+            "add rule netdev cut in drop".into(),
+        ]
+    } else {
+        vec!["delete table netdev cut".into()]
+    };
+    for c in cmds {
+        let out = ns.run(&["nft", &c]);
+        assert!(out.status.success(), "nft {c}: {out:?}");
+    }
+}
+
+#[test]
+fn two_pikemon_nodes_cut_heart_beat_path_is_faulty_on_both_sides() {
+    let dir = TempDir::new("k");
+    let a = Netns::new("ka");
+    let b = Netns::new("kb");
+    veth(&a, "lan0", &b, "lan0");
+    veth(&a, "hb0", &b, "hb0");
+    veth(&a, "hb1", &b, "hb1");
+    a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    a.ip(&["addr", "add", "203.0.113.1/30", "dev", "hb0"]);
+    b.ip(&["addr", "add", "203.0.113.2/30", "dev", "hb0"]);
+    let mut kids = Vec::new();
+    for (n, ns) in [(1, &a), (2, &b)] {
+        let cfg = dir.path(&format!("pikemon{n}.cfg"));
+        std::fs::write(&cfg, pikemon_config(&dir.0, n)).unwrap();
+        kids.push(Running(
+            ns.cmd(applet("pikemon"))
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-d")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        kids.push(Running(
+            ns.cmd(applet("ifcheckd"))
+                .env("PATH", isolated_path(&dir, &["ip"]))
+                .arg("-f")
+                .arg("-P")
+                .arg(dir.path(&format!("paths{n}")))
+                .arg("-a")
+                .arg(dir.path(&format!("attributes{n}")))
+                .arg("-p")
+                .arg(dir.path(&format!("ifcheckd{n}.pid")))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let both = |ring0: [&str; 2], ring1: &str| {
+        let (sa, sb) = (
+            attrs(&dir.path("attributes1")),
+            attrs(&dir.path("attributes2")),
+        );
+        sa.contains(&format!("ringnumber_0 203.0.113.1 is {}", ring0[0]))
+            && sb.contains(&format!("ringnumber_0 203.0.113.2 is {}", ring0[1]))
+            && sa.contains(&format!("ringnumber_1 hb1 is {ring1}"))
+            && sb.contains(&format!("ringnumber_1 hb1 is {ring1}"))
+    };
+    wait_for(
+        "every ring UP on both nodes",
+        Duration::from_secs(10),
+        || both(["UP", "UP"], "UP"),
+    );
+    // HELLOs stop on hb1 in both directions (carrier stays): pikemon marks the path FAULTY
+    // after its dead-interval (300 ms), ifcheckd follows on both sides; ring 0 stays UP.
+    // Designed for dead-interval + 1 s; the limit leaves room for a loaded test machine.
+    cut_ingress(&a, "hb1", true);
+    cut_ingress(&b, "hb1", true);
+    let cut = Instant::now();
+    wait_for(
+        "ring 1 FAULTY on both nodes",
+        Duration::from_secs(5),
+        || both(["UP", "UP"], "FAULTY"),
+    );
+    eprintln!(
+        "ring 1 FAULTY on both sides {:?} after the cut",
+        cut.elapsed()
+    );
+    cut_ingress(&a, "hb1", false);
+    cut_ingress(&b, "hb1", false);
+    wait_for("ring 1 UP again", Duration::from_secs(5), || {
+        both(["UP", "UP"], "UP")
+    });
+    // A cable cut: the carrier goes on both ends.
+    a.ip(&["link", "set", "hb1", "down"]);
+    wait_for(
+        "ring 1 FAULTY after the cable cut",
+        Duration::from_secs(5),
+        || both(["UP", "UP"], "FAULTY"),
+    );
+    a.ip(&["link", "set", "hb1", "up"]);
+    wait_for("ring 1 UP after the repair", Duration::from_secs(5), || {
+        both(["UP", "UP"], "UP")
+    });
+}
