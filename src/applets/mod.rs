@@ -24,15 +24,6 @@ pub struct Applet {
     pub summary: &'static str,
 }
 
-/// Exit code of an applet that is in the table but not written yet.
-const NOT_IMPLEMENTED: u8 = 2;
-
-fn not_implemented(args: &[String]) -> ExitCode {
-    let name = args.first().map(String::as_str).unwrap_or("habox");
-    eprintln!("{name}: not implemented yet");
-    ExitCode::from(NOT_IMPLEMENTED)
-}
-
 /// Every applet habox provides, in the order `--list` prints them.
 pub const APPLETS: &[Applet] = &[
     Applet {
