@@ -2,9 +2,9 @@
 //! mode, SIGTERM cleanup, attrd_updater calls and `-s`; and the Corosync source with two real
 //! corosync 3 instances (knet) over veth pairs in namespaces.
 //!
-//! The pikemon tests write pikemon's heart-beat path file themselves, in pikemon's documented
-//! format and the way pikemon writes it (temp file + rename): pikemon is built on another
-//! branch; once it is merged, a two-node pikemon test replaces this writer.
+//! Most pikemon-source tests write pikemon's heart-beat path file themselves, in pikemon's
+//! format and the way pikemon writes it (temp file + rename), to control exactly what ifcheckd
+//! reads (a stale file, a faulty path); `two_pikemon_nodes_...` runs the real pikemon pair.
 
 mod common;
 
