@@ -693,3 +693,110 @@ fn small_hashsize_flush_quirk_is_detected_and_logged() {
     assert!(err.contains("HashSize 8192 <= 8192"), "{err}");
     stop_all(&[&a, &b]);
 }
+
+/// pikemon's config for the hook test: the notify hooks call conntrack-ra as the appliance does.
+fn pikemon_config(n: &Node, node: u32) -> String {
+    let ra = format!(
+        "{} -C {} -S {}",
+        applet("conntrack-ra").display(),
+        n.config().display(),
+        n.statefile().display()
+    );
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/pk-status"; pid-file "{d}/pk.pid";
+    control-socket "{d}/pk.ctl"; paths-file "{d}/pk-paths";
+    hmac key "0123456789abcdef0123";
+    heart-beat {{ interface hb0; }}
+    hello-interval 100ms;
+    virtual-cluster LAN {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [198.51.100.10]/24; }}
+        notify-master "{ra} promote";
+        notify-backup "{ra} demote";
+    }}
+}}
+"#,
+        d = n.dir.display()
+    )
+}
+
+#[test]
+fn pikemon_hooks_promote_the_new_master_which_commits_the_peer_connections() {
+    let tmp = TempDir::new("pk");
+    let (a, b) = pair(&tmp);
+    veth(&a.ns, "lan0", &b.ns, "lan0");
+    veth(&a.ns, "hb0", &b.ns, "hb0");
+    a.ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    b.ns.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    // conntrackd runs from the boot scripts; pikemon only promotes and demotes it.
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    let mut pikemons = Vec::new();
+    for (n, id) in [(&a, 1), (&b, 2)] {
+        let cfg = n.dir.join("pikemon.cfg");
+        std::fs::write(&cfg, pikemon_config(n, id)).unwrap();
+        pikemons.push(
+            n.ns.cmd(applet("pikemon"))
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-d")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    wait_for(
+        "a promoted by pikemon's notify-master",
+        Duration::from_secs(10),
+        || a.statefile().exists(),
+    );
+    assert_eq!(a.rc("monitor", &[]), 8);
+    assert!(!b.statefile().exists());
+    insert_entry(&a);
+    wait_for(
+        "the entry in b's external cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-e").contains(ENTRY),
+    );
+    // The master's pikemon dies: b takes over and its hook commits a's connections.
+    for mut p in pikemons.drain(..1) {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    for pid in text(
+        &std::process::Command::new("ip")
+            .args(["netns", "pids", &a.ns.name])
+            .output()
+            .unwrap(),
+    )
+    .0
+    .split_whitespace()
+    {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd.starts_with(b"pikemon") {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status();
+        }
+    }
+    wait_for(
+        "b promoted by pikemon's notify-master",
+        Duration::from_secs(10),
+        || b.statefile().exists(),
+    );
+    wait_for(
+        "a's connection in b's kernel table",
+        Duration::from_secs(5),
+        || b.kernel_table().contains(ENTRY),
+    );
+    assert_eq!(b.rc("monitor", &[]), 8);
+    for mut p in pikemons {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    stop_all(&[&a, &b]);
+}
