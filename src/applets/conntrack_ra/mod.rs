@@ -97,7 +97,8 @@ pub struct Params {
     pub instance: String,
     /// `CRM_meta_interval` in ms; 0 = probe (or not given).
     pub interval_ms: u64,
-    /// Every loop of the action ends here (90 % of `CRM_meta_timeout`).
+    /// Every loop of the action ends here (75 % of `CRM_meta_timeout`: the rest covers process
+    /// start-up and reporting on a loaded node).
     pub deadline: Instant,
     /// `crm_feature_set` of the DC.
     pub feature_set: Option<String>,
@@ -206,7 +207,7 @@ impl Params {
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(20_000);
         // Finish (and report) before Pacemaker's own timeout kills us.
-        let budget = Duration::from_millis(timeout_ms.saturating_mul(9) / 10);
+        let budget = Duration::from_millis(timeout_ms.saturating_mul(3) / 4);
         Params {
             binary,
             config: PathBuf::from(config),
