@@ -10,7 +10,7 @@ RELEASE_BIN  := target/$(TARGET)/release/habox
 # Debian packages the build and the tests use (installed by `make deps` when missing).
 DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-system-x86 \
         conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
-        ldirectord hyperfine strace python3 socat procps
+        ldirectord hyperfine strace python3 socat procps time corosync iputils-arping
 
 .PHONY: all build deps test unit-test lint run image rootfs qemu-test bench install clean
 
@@ -37,7 +37,12 @@ deps: deps-rust
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\n# habox make deps: packages must not start host services\nexit 101\n' > /usr/sbin/policy-rc.d; \
+	    chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+	  fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  rc=$$?; [ -n "$$guard" ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
 
 lint: deps-rust
