@@ -4,8 +4,12 @@
 //! stripped, as a login shell would be called). `habox --list`, `habox --install [-s] DIR`,
 //! `habox --help`. An unknown applet is `habox: NAME: applet not found`, exit 127.
 
+pub mod conntrack_ra;
+pub mod ifcheckd;
 pub mod ip_ra;
+pub mod ldirectord;
 pub mod lkping;
+pub mod pikemon;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,35 +24,26 @@ pub struct Applet {
     pub summary: &'static str,
 }
 
-/// Exit code of an applet that is in the table but not written yet.
-const NOT_IMPLEMENTED: u8 = 2;
-
-fn not_implemented(args: &[String]) -> ExitCode {
-    let name = args.first().map(String::as_str).unwrap_or("habox");
-    eprintln!("{name}: not implemented yet");
-    ExitCode::from(NOT_IMPLEMENTED)
-}
-
 /// Every applet habox provides, in the order `--list` prints them.
 pub const APPLETS: &[Applet] = &[
     Applet {
         name: "pikemon",
-        entry: not_implemented,
+        entry: pikemon::main,
         summary: "master/backup cluster daemon for a firewall pair (PIKE protocol)",
     },
     Applet {
         name: "test-pikemon",
-        entry: not_implemented,
+        entry: pikemon::check::main,
         summary: "check a pikemon configuration and run test expressions",
     },
     Applet {
         name: "ldirectord",
-        entry: not_implemented,
+        entry: ldirectord::main,
         summary: "health checks of real servers, programs the IPVS load balancer",
     },
     Applet {
         name: "ifcheckd",
-        entry: not_implemented,
+        entry: ifcheckd::main,
         summary: "heart-beat ring monitor publishing ringnumber_N attributes",
     },
     Applet {
@@ -63,7 +58,7 @@ pub const APPLETS: &[Applet] = &[
     },
     Applet {
         name: "conntrack-ra",
-        entry: not_implemented,
+        entry: conntrack_ra::main,
         summary: "OCF promotable resource agent for conntrackd",
     },
 ];

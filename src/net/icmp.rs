@@ -228,3 +228,112 @@ impl From<OwnedFd> for IcmpSocket {
         IcmpSocket { fd }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+    /// A namespace of its own (deleted on drop): the socket test sends only on its loopback.
+    struct TempNs(String);
+
+    impl Drop for TempNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    fn ip(args: &[&str]) {
+        let ok = Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+    }
+
+    #[test]
+    fn echo_over_loopback_is_read_parsed_and_matched() {
+        let ns = TempNs(format!("hbicmp{}", std::process::id()));
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        let name = ns.0.clone();
+        // setns moves only this thread; it ends with the test.
+        let seen = std::thread::spawn(move || {
+            crate::sys::netns::enter(&name).expect("enter netns");
+            let sock = IcmpSocket::new().expect("raw socket (needs root)");
+            let mut buf = vec![0u8; MAX_DATAGRAM];
+            assert!(
+                sock.recv(&mut buf).expect("recv").is_none(),
+                "nothing queued yet"
+            );
+            sock.set_ttl(7).expect("ttl");
+            let dst = Ipv4Addr::LOCALHOST;
+            sock.send_echo(dst, 0x4242, 9, b"habox").expect("send");
+            let mut seen = Vec::new();
+            for _ in 0..20 {
+                let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::from(100u16)).expect("poll");
+                while let Some(r) = sock.recv(&mut buf).expect("recv") {
+                    let reply = r.echo_reply(0x4242).map(|(s, d)| (s, d.to_vec()));
+                    let other = r.echo_reply(0x4243).is_some();
+                    seen.push((r.datagram.icmp_len, r.datagram.ttl, reply, other));
+                }
+                if seen.iter().any(|s| s.2.is_some()) {
+                    break;
+                }
+            }
+            seen
+        })
+        .join()
+        .expect("socket thread");
+        // Loopback shows the raw socket our own request (TTL 7) and the kernel's reply.
+        assert!(seen.contains(&(13, 7, None, false)), "{seen:?}");
+        assert!(
+            seen.iter()
+                .any(|s| s.2 == Some((9, b"habox".to_vec())) && s.0 == 13 && !s.3),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn error_for_matches_only_our_ident_and_destination() {
+        use crate::wire::icmp::Quoted;
+        let dst = Ipv4Addr::new(198, 51, 100, 9);
+        let repr = Repr::Error {
+            kind: ErrorKind::DstUnreachable,
+            code: 1,
+            info: 0,
+            quoted: Some(Quoted {
+                src_addr: Ipv4Addr::new(198, 51, 100, 1),
+                dst_addr: dst,
+                protocol: 1,
+                echo: Some((0x77, 5)),
+            }),
+        };
+        let mut d = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 198, 51, 100, 1, 198, 51, 100, 1,
+        ];
+        let mut icmp_buf = vec![0; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut icmp_buf[..]));
+        d.extend_from_slice(&icmp_buf);
+        let r = Received {
+            datagram: icmp::parse_datagram(&d).expect("parse"),
+            at: SystemTime::now(),
+            read_at: Instant::now(),
+        };
+        assert_eq!(
+            r.error_for(0x77, dst),
+            Some(EchoError {
+                kind: ErrorKind::DstUnreachable,
+                code: 1,
+                info: 0,
+                seq_no: 5
+            })
+        );
+        assert_eq!(r.error_for(0x78, dst), None);
+        assert_eq!(r.error_for(0x77, Ipv4Addr::new(198, 51, 100, 8)), None);
+        assert_eq!(r.echo_reply(0x77), None);
+    }
+}

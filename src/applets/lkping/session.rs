@@ -145,6 +145,12 @@ pub fn run_with(
             })?;
     }
 
+    let mut ev = EventLoop::new();
+    ev.register(sock.as_raw_fd(), SOCKET, Interest::Read);
+    if opts.stop_on_sigint {
+        ev.watch_signals(&[libc::SIGINT])
+            .map_err(LkpingError::EventLoop)?;
+    }
     let mut header = format!("PING {} ({dst}) ", opts.target);
     if opts.interface.is_some() {
         header += &format!("from {source} {}: ", device.unwrap_or(""));
@@ -153,12 +159,6 @@ pub fn run_with(
     let _ = out.write_all(header.as_bytes());
     let _ = out.flush();
 
-    let mut ev = EventLoop::new();
-    ev.register(sock.as_raw_fd(), SOCKET, Interest::Read);
-    if opts.stop_on_sigint {
-        ev.watch_signals(&[libc::SIGINT])
-            .map_err(LkpingError::EventLoop)?;
-    }
     let start = Instant::now();
     if let Some(d) = opts.deadline {
         ev.set_timer(start + d, DEADLINE);

@@ -1,0 +1,372 @@
+//! Scenarios of the habox daemons on the pair: pikemon's election and failovers, conntrackd
+//! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd. Each one first asks
+//! the image's habox whether the applets it needs are real; while one is still a placeholder
+//! ("not implemented yet") the scenario prints why it is skipped and asserts nothing.
+
+use crate::console::Console;
+use crate::lab::{self, note, top, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
+use crate::scenarios::{pair, send, step, Stream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why the scenario cannot run yet: an applet missing from, or a placeholder in, the image.
+fn missing(applets: &[&str]) -> Option<String> {
+    let habox = top().join("build/appliance/habox");
+    let list = Command::new(&habox).arg("--list").output().ok()?;
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    for applet in applets {
+        if !list.lines().any(|l| l == *applet) {
+            return Some(format!("{applet} is not in `habox --list` of the image"));
+        }
+        let help = if *applet == "ifcheckd" { "-?" } else { "-h" };
+        let out = Command::new(&habox).args([applet, help]).output().ok()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("not implemented yet") {
+            return Some(format!(
+                "`{applet} {help}` in the image says: {}",
+                err.trim()
+            ));
+        }
+    }
+    None
+}
+
+/// True (and a printed reason) when the scenario has to wait for its applets.
+fn skipped(test: &str, applets: &[&str]) -> bool {
+    match missing(applets) {
+        Some(why) => {
+            note(&format!("{test}: SKIPPED: {why}"));
+            true
+        }
+        None => false,
+    }
+}
+
+const ELECTION: Duration = Duration::from_secs(30);
+const FAILOVER: Duration = Duration::from_secs(20);
+/// The virtual MAC of the LAN VIP: 02:<IPv4 bytes>:00 (DESIGN.md §3).
+const LAN_VMAC: &str = "02:c6:33:64:01:00";
+
+/// Whether this guest has the LAN VIP on an interface that is up (the master's macvlan).
+fn holds_vip(sh: &mut Console) -> bool {
+    let out = step(sh.run("ip -o -4 addr show up", Duration::from_secs(20))).1;
+    out.contains(&format!(" {LAN_VIP}/"))
+}
+
+/// The names of the running guests that hold the VIP.
+fn masters(lab: &mut Lab) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for g in lab.guests.iter_mut().filter(|g| g.console.is_some()) {
+        if holds_vip(g.sh()) {
+            found.push(g.node.name);
+        }
+    }
+    found
+}
+
+/// Waits until exactly one guest (and, when given, that one) holds the VIP.
+fn one_master(lab: &mut Lab, want: Option<&str>, timeout: Duration) -> &'static str {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let m = masters(lab);
+        if let [one] = m.as_slice() {
+            if want.is_none_or(|w| w == *one) {
+                return one;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single master{} within {timeout:?}: {m:?}",
+            want.map(|w| format!(" {w}")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn other(name: &str) -> &'static str {
+    NODES
+        .iter()
+        .map(|n| n.name)
+        .find(|n| *n != name)
+        .unwrap_or("fw-b")
+}
+
+/// The client reaches the VIP (a bounded number of pings).
+fn client_reaches_vip(lab: &Lab, timeout: Duration) -> bool {
+    lab::poll(timeout, || {
+        lab.on_client(&["ping", "-c", "1", "-W", "1", LAN_VIP])
+            .status
+            .success()
+    })
+}
+
+/// Boots the pair with client and server routed through the VIPs and waits for the election.
+fn cluster(test: &str) -> (Lab, &'static str) {
+    let mut lab = pair(test);
+    step(lab.route_via(LAN_VIP, WAN_VIP));
+    let master = one_master(&mut lab, None, ELECTION);
+    note(&format!("{test}: {master} is master"));
+    (lab, master)
+}
+
+#[test]
+fn pair_elects_one_master_and_the_client_sees_the_virtual_mac() {
+    if skipped("election", &["pikemon"]) {
+        return;
+    }
+    let (lab, _) = cluster("election");
+    assert!(
+        client_reaches_vip(&lab, Duration::from_secs(10)),
+        "client cannot ping {LAN_VIP}"
+    );
+    let neigh = lab.on_client(&["ip", "neigh", "show", LAN_VIP]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout);
+    assert!(
+        neigh.contains(LAN_VMAC),
+        "client's neighbour entry of the VIP: {neigh}"
+    );
+}
+
+#[test]
+fn drop_and_take_typed_on_the_console_move_the_role() {
+    if skipped("droptake", &["pikemon"]) {
+        return;
+    }
+    let (mut lab, master) = cluster("droptake");
+    let backup = other(master);
+    step(
+        lab.guest(master)
+            .sh()
+            .ok("pikemon -f /etc/habox/pikemon.cfg -c drop 1"),
+    );
+    one_master(&mut lab, Some(backup), FAILOVER);
+    assert!(
+        client_reaches_vip(&lab, Duration::from_secs(10)),
+        "VIP unreachable after drop"
+    );
+    step(
+        lab.guest(master)
+            .sh()
+            .ok("pikemon -f /etc/habox/pikemon.cfg -c take 1"),
+    );
+    one_master(&mut lab, Some(master), FAILOVER);
+    assert!(
+        client_reaches_vip(&lab, Duration::from_secs(10)),
+        "VIP unreachable after take"
+    );
+}
+
+#[test]
+fn killing_the_master_fails_over_to_the_backup() {
+    if skipped("hardfail", &["pikemon"]) {
+        return;
+    }
+    let (mut lab, master) = cluster("hardfail");
+    lab.kill_guest(master);
+    let start = Instant::now();
+    one_master(&mut lab, Some(other(master)), FAILOVER);
+    assert!(
+        client_reaches_vip(&lab, FAILOVER),
+        "client's pings did not resume"
+    );
+    note(&format!(
+        "hardfail: client reaches the VIP again after {:.1}s",
+        start.elapsed().as_secs_f64()
+    ));
+}
+
+#[test]
+fn heartbeat_cable_cut_keeps_exactly_one_master() {
+    if skipped("hbcut", &["pikemon"]) {
+        return;
+    }
+    let (mut lab, master) = cluster("hbcut");
+    step(lab.cable(&NODES[0], "hb", false));
+    // HELLOs still flow over the controlled interfaces: no failover, no second master.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            masters(&mut lab),
+            [master],
+            "heart-beat cut changed the masters"
+        );
+    }
+    assert!(
+        client_reaches_vip(&lab, Duration::from_secs(5)),
+        "VIP unreachable with hb cut"
+    );
+    step(lab.cable(&NODES[0], "hb", true));
+    one_master(&mut lab, Some(master), Duration::from_secs(5));
+}
+
+#[test]
+fn lan_cable_cut_on_the_master_fails_over() {
+    if skipped("lancut", &["pikemon"]) {
+        return;
+    }
+    let (mut lab, master) = cluster("lancut");
+    let node = NODES.iter().find(|n| n.name == master).unwrap_or(&NODES[0]);
+    step(lab.cable(node, "lan", false));
+    let backup = other(master);
+    let deadline = Instant::now() + FAILOVER;
+    while !holds_vip(lab.guest(backup).sh()) {
+        assert!(
+            Instant::now() < deadline,
+            "{backup} did not take over after {master}'s LAN cut"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        client_reaches_vip(&lab, FAILOVER),
+        "client cannot reach the VIP through {backup}"
+    );
+}
+
+/// An established stream through the master; the master dies; returns what the server got after
+/// `after` was sent through the new master.
+fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool) {
+    let (mut lab, master) = cluster(test);
+    if stop_conntrackd {
+        for node in &NODES {
+            step(lab.guest(node.name).sh().ok("conntrackd -k"));
+        }
+    }
+    let (stream, mut input) = Stream::open(&mut lab, 5010);
+    send(&mut input, "before-failover\n");
+    assert!(
+        stream.wait_for("before-failover", Duration::from_secs(20)),
+        "stream did not start"
+    );
+    // Give the sync a moment to carry the established state to the backup.
+    std::thread::sleep(Duration::from_secs(2));
+    lab.kill_guest(master);
+    one_master(&mut lab, Some(other(master)), FAILOVER);
+    send(&mut input, "after-failover\n");
+    let arrived = stream.wait_for("after-failover", Duration::from_secs(15));
+    (stream.received(), arrived)
+}
+
+#[test]
+fn established_tcp_stream_survives_master_failure() {
+    if skipped("ctfail", &["pikemon", "conntrack-ra"]) {
+        return;
+    }
+    let (got, arrived) = stream_across_failover("ctfail", false);
+    assert!(arrived, "stream broke across the failover: {got:?}");
+    assert_eq!(
+        got, "before-failover\nafter-failover\n",
+        "bytes lost or changed"
+    );
+}
+
+#[test]
+fn without_conntrackd_the_stream_breaks_on_failover() {
+    if skipped("ctctl", &["pikemon", "conntrack-ra"]) {
+        return;
+    }
+    let (got, arrived) = stream_across_failover("ctctl", true);
+    assert!(
+        !arrived,
+        "stream survived without conntrackd: the firewall is not stateful: {got:?}"
+    );
+}
+
+#[test]
+fn ldirectord_balances_and_removes_a_dead_real_server() {
+    if skipped("ldirectord", &["pikemon", "ldirectord"]) {
+        return;
+    }
+    let (mut lab, master) = cluster("ldirectord");
+    let server = lab.server.clone();
+    for rs in REAL_SERVERS {
+        let listen = format!("TCP-LISTEN:80,bind={rs},reuseaddr,fork");
+        let reply = format!("SYSTEM:echo {rs}");
+        step(
+            lab.spawn(&server, &["socat", &listen, &reply], Stdio::null())
+                .map(|_| ()),
+        );
+    }
+    let vs = format!("{LAN_VIP}:80");
+    let sh = lab.guest(master).sh();
+    let table = step(sh.until(
+        "ipvsadm -Ln",
+        &format!("-> {}:80", REAL_SERVERS[1]),
+        Duration::from_secs(20),
+    ));
+    assert!(
+        table.contains(&format!("-> {}:80", REAL_SERVERS[0])),
+        "{table}"
+    );
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let out = lab.on_client(&[
+            "socat",
+            "-t",
+            "5",
+            "-T",
+            "10",
+            "-",
+            &format!("TCP:{vs},connect-timeout=5"),
+        ]);
+        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for rs in REAL_SERVERS {
+        assert!(
+            answers.iter().any(|a| a == rs),
+            "{rs} never answered: {answers:?}"
+        );
+    }
+    // Kill the second real server's listener: ldirectord removes it (quiescent=no).
+    let pids = lab.on_server(&[
+        "sh",
+        "-c",
+        &format!(
+            "ss -Hltnp 'sport = :80' src {} | grep -o 'pid=[0-9]*' | cut -d= -f2",
+            REAL_SERVERS[1]
+        ),
+    ]);
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").arg(pid).status();
+    }
+    let dead = format!("-> {}:80", REAL_SERVERS[1]);
+    let sh = lab.guest(master).sh();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let table = step(sh.ok("ipvsadm -Ln"));
+        let gone = !table.contains(&dead)
+            || table
+                .lines()
+                .any(|l| l.contains(&dead) && l.split_whitespace().nth(3) == Some("0"));
+        if gone {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead real server still active:\n{table}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn ifcheckd_shows_the_heartbeat_ring_faulty_when_cut_and_up_after() {
+    if skipped("ifcheckd", &["pikemon", "ifcheckd"]) {
+        return;
+    }
+    let (mut lab, _) = cluster("ifcheckd");
+    let sh = lab.guest("fw-a").sh();
+    step(sh.until("ifcheckd -s", "is UP", Duration::from_secs(20)));
+    step(lab.cable(&NODES[0], "hb", false));
+    step(
+        lab.guest("fw-a")
+            .sh()
+            .until("ifcheckd -s", "is FAULTY", Duration::from_secs(15)),
+    );
+    step(lab.cable(&NODES[0], "hb", true));
+    let out = step(
+        lab.guest("fw-a")
+            .sh()
+            .until("ifcheckd -s", "is UP", Duration::from_secs(15)),
+    );
+    assert!(!out.contains("FAULTY"), "{out}");
+}

@@ -1,0 +1,474 @@
+//! The QEMU cluster-pair rig: a private network namespace holding the bridges `lan`, `wan` and
+//! `hb` with one tap per guest NIC, the two appliance guests fw-a and fw-b (TCG by default,
+//! `QEMU_ACCEL=kvm` opts in to KVM), a client namespace on `lan` and a server namespace on `wan`.
+//!
+//! Addresses: lan 198.51.100.0/24, wan 203.0.113.0/24, heart-beat 198.18.0.0/24. Nothing is ever
+//! configured in the root namespace. Dropping a `Lab` kills every process it started, deletes its
+//! namespaces and, when the test is failing, keeps the consoles' logs under build/qemu-logs/.
+
+// Shared by the test target and the `make run` example, each of which uses a part.
+#![allow(dead_code)]
+
+use crate::console::Console;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// One appliance node and its addresses (the kernel command line configures them).
+pub struct Node {
+    pub name: &'static str,
+    pub id: u32,
+    /// Short tag used in tap names.
+    pub tag: &'static str,
+    pub lan: &'static str,
+    pub wan: &'static str,
+    pub hb: &'static str,
+}
+
+/// The pair, as in rootfs/etc/habox/network.
+pub const NODES: [Node; 2] = [
+    Node {
+        name: "fw-a",
+        id: 1,
+        tag: "fa",
+        lan: "198.51.100.2",
+        wan: "203.0.113.2",
+        hb: "198.18.0.1",
+    },
+    Node {
+        name: "fw-b",
+        id: 2,
+        tag: "fb",
+        lan: "198.51.100.3",
+        wan: "203.0.113.3",
+        hb: "198.18.0.2",
+    },
+];
+pub const CLIENT: &str = "198.51.100.100";
+pub const SERVER: &str = "203.0.113.100";
+/// The real servers of the default ldirectord.cf (extra addresses of the server namespace).
+pub const REAL_SERVERS: [&str; 2] = ["203.0.113.101", "203.0.113.102"];
+pub const LAN_VIP: &str = "198.51.100.1";
+pub const WAN_VIP: &str = "203.0.113.1";
+/// The guests' NICs in PCI order: name, bridge.
+pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
+
+/// Bound on a guest's boot (TCG on a loaded 2-core machine; a boot takes a few seconds).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One pair at a time: TCG guests are CPU-bound and CI has 2 cores.
+static ONE_PAIR: Mutex<()> = Mutex::new(());
+
+/// The top of the source tree (artifacts are found relative to it).
+pub fn top() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running guest.
+pub struct Guest {
+    pub node: &'static Node,
+    qemu: Option<Child>,
+    pub console: Option<Console>,
+    pub boot_time: Duration,
+}
+
+impl Guest {
+    /// The console of a running guest (panics when it was closed or the guest killed).
+    pub fn sh(&mut self) -> &mut Console {
+        match self.console.as_mut() {
+            Some(c) => c,
+            None => panic!("{}: console not connected", self.node.name),
+        }
+    }
+}
+
+/// The whole rig of one test.
+pub struct Lab {
+    pub test: String,
+    pub lab: String,
+    pub client: String,
+    pub server: String,
+    dir: PathBuf,
+    pub guests: Vec<Guest>,
+    helpers: Vec<Child>,
+    _one: MutexGuard<'static, ()>,
+}
+
+fn run(args: &[&str]) -> Result<Output, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Lab {
+    /// Builds the namespaces, bridges, taps, client and server (not the guests yet).
+    pub fn new(test: &str) -> Result<Lab, String> {
+        let one = ONE_PAIR.lock().unwrap_or_else(|e| e.into_inner());
+        for f in ["vmlinuz", "initramfs.img"] {
+            let p = top().join("build/appliance").join(f);
+            if !p.exists() {
+                return Err(format!("{} missing: run `make image` first", p.display()));
+            }
+        }
+        let id = std::process::id() % 100_000;
+        let dir = std::env::temp_dir().join(format!("habox-qemu-{id}-{test}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let lab = Lab {
+            test: test.to_string(),
+            lab: format!("hq{id}lab"),
+            client: format!("hq{id}cli"),
+            server: format!("hq{id}srv"),
+            dir,
+            guests: Vec::new(),
+            helpers: Vec::new(),
+            _one: one,
+        };
+        // Registered for cleanup before anything can fail half-way.
+        for ns in [&lab.lab, &lab.client, &lab.server] {
+            run(&["ip", "netns", "add", ns])?;
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        }
+        for br in NICS {
+            lab.ip(&["link", "add", br, "type", "bridge", "forward_delay", "0"])?;
+            lab.ip(&["link", "set", br, "up"])?;
+            for node in &NODES {
+                let tap = format!("{}-{br}", node.tag);
+                lab.ip(&["tuntap", "add", &tap, "mode", "tap"])?;
+                lab.ip(&["link", "set", &tap, "master", br, "up"])?;
+            }
+        }
+        for (ns, br, addrs) in [
+            (&lab.client, "lan", vec![CLIENT]),
+            (
+                &lab.server,
+                "wan",
+                vec![SERVER, REAL_SERVERS[0], REAL_SERVERS[1]],
+            ),
+        ] {
+            let port = format!("{br}-host");
+            lab.ip(&[
+                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+            ])?;
+            lab.ip(&["link", "set", &port, "master", br, "up"])?;
+            run(&["ip", "-n", ns, "link", "set", "eth0", "up"])?;
+            for a in addrs {
+                let prefix = format!("{}/24", a);
+                run(&["ip", "-n", ns, "addr", "add", &prefix, "dev", "eth0"])?;
+            }
+        }
+        Ok(lab)
+    }
+
+    /// `ip -n LAB ARGS`.
+    pub fn ip(&self, args: &[&str]) -> Result<Output, String> {
+        let mut full = vec!["ip", "-n", &self.lab];
+        full.extend_from_slice(args);
+        run(&full)
+    }
+
+    /// Runs a command in the client namespace (whatever its exit status).
+    pub fn on_client(&self, args: &[&str]) -> Output {
+        netns_output(&self.client, args)
+    }
+
+    /// Runs a command in the server namespace (whatever its exit status).
+    pub fn on_server(&self, args: &[&str]) -> Output {
+        netns_output(&self.server, args)
+    }
+
+    /// Starts a long-running helper in a namespace; killed at teardown.
+    pub fn spawn(&mut self, ns: &str, args: &[&str], stdin: Stdio) -> Result<&mut Child, String> {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{args:?}: {e}"))?;
+        self.helpers.push(child);
+        let last = self.helpers.len() - 1;
+        Ok(&mut self.helpers[last])
+    }
+
+    /// Default routes of client and server through `lan_gw` / `wan_gw`.
+    pub fn route_via(&self, lan_gw: &str, wan_gw: &str) -> Result<(), String> {
+        run(&[
+            "ip",
+            "-n",
+            &self.client,
+            "route",
+            "replace",
+            "default",
+            "via",
+            lan_gw,
+        ])?;
+        run(&[
+            "ip",
+            "-n",
+            &self.server,
+            "route",
+            "replace",
+            "default",
+            "via",
+            wan_gw,
+        ])?;
+        Ok(())
+    }
+
+    /// Starts both guests, waits until both consoles give a shell; prints the boot times.
+    pub fn boot_pair(&mut self) -> Result<(), String> {
+        // Each console is connected right after its QEMU starts: a serial socket without a
+        // client drops what the guest prints.
+        for node in &NODES {
+            let qemu = self.start_qemu(node)?;
+            self.guests.push(Guest {
+                node,
+                qemu: Some(qemu),
+                console: None,
+                boot_time: Duration::ZERO,
+            });
+            let sock = self.dir.join(format!("{}.console", node.name));
+            let log = self.dir.join(format!("{}.log", node.name));
+            let console = Console::connect(node.name, &sock, &log, Duration::from_secs(20))?;
+            if let Some(g) = self.guests.last_mut() {
+                g.console = Some(console);
+            }
+        }
+        // Both boot at once; each boot time is measured from its QEMU start to its shell prompt.
+        let started = Instant::now();
+        let results: Vec<Result<Duration, String>> = std::thread::scope(|s| {
+            let waits: Vec<_> = self
+                .guests
+                .iter_mut()
+                .map(|g| s.spawn(move || g.sh().login(BOOT_TIMEOUT).map(|_| started.elapsed())))
+                .collect();
+            waits
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err("login thread panicked".into()))
+                })
+                .collect()
+        });
+        for (g, r) in self.guests.iter_mut().zip(results) {
+            g.boot_time = r?;
+        }
+        let times: Vec<String> = self
+            .guests
+            .iter()
+            .map(|g| format!("{} {:.1}s", g.node.name, g.boot_time.as_secs_f64()))
+            .collect();
+        note(&format!("{}: booted ({})", self.test, times.join(", ")));
+        Ok(())
+    }
+
+    fn start_qemu(&self, node: &Node) -> Result<Child, String> {
+        let top = top();
+        let accel = std::env::var("QEMU_ACCEL").unwrap_or_else(|_| "tcg".to_string());
+        let cpu = if accel == "kvm" { "host" } else { "max" };
+        let mut append = format!(
+            "console=ttyS0 quiet loglevel=3 panic=-1 habox.node={} habox.name={}",
+            node.id, node.name
+        );
+        for (n, (nic, addr)) in NICS.iter().zip([node.lan, node.wan, node.hb]).enumerate() {
+            append.push_str(&format!(" habox.if={nic}0,{},{addr}/24", mac(node, n)));
+        }
+        let peer = NODES
+            .iter()
+            .find(|p| p.id != node.id)
+            .map(|p| p.hb)
+            .unwrap_or_default();
+        append.push_str(&format!(" habox.peer={peer}"));
+        let console = self.dir.join(format!("{}.console", node.name));
+        let mut args: Vec<String> = vec![
+            "netns".into(),
+            "exec".into(),
+            self.lab.clone(),
+            "qemu-system-x86_64".into(),
+            "-accel".into(),
+            accel,
+            "-cpu".into(),
+            cpu.into(),
+            "-m".into(),
+            "256".into(),
+            "-smp".into(),
+            "1".into(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-display".into(),
+            "none".into(),
+            "-no-reboot".into(),
+            "-kernel".into(),
+            top.join("build/appliance/vmlinuz").display().to_string(),
+            "-initrd".into(),
+            top.join("build/appliance/initramfs.img")
+                .display()
+                .to_string(),
+            "-append".into(),
+            append,
+            "-serial".into(),
+            format!("unix:{},server=on,wait=off", console.display()),
+        ];
+        for (n, nic) in NICS.iter().enumerate() {
+            args.push("-netdev".into());
+            args.push(format!(
+                "tap,id={nic},ifname={}-{nic},script=no,downscript=no",
+                node.tag
+            ));
+            args.push("-device".into());
+            args.push(format!("virtio-net-pci,netdev={nic},mac={}", mac(node, n)));
+        }
+        let err = std::fs::File::create(self.dir.join(format!("{}.qemu", node.name)))
+            .map_err(|e| format!("qemu log: {e}"))?;
+        Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("qemu-system-x86_64: {e}"))
+    }
+
+    /// The guest named `name`.
+    pub fn guest(&mut self, name: &str) -> &mut Guest {
+        match self.guests.iter_mut().find(|g| g.node.name == name) {
+            Some(g) => g,
+            None => panic!("no guest {name}"),
+        }
+    }
+
+    /// Pulls (`up = false`) or plugs a guest's cable: its tap on the bridge goes down or up.
+    pub fn cable(&self, node: &Node, nic: &str, up: bool) -> Result<(), String> {
+        let tap = format!("{}-{nic}", node.tag);
+        self.ip(&["link", "set", &tap, if up { "up" } else { "down" }])
+            .map(|_| ())
+    }
+
+    /// Hard failure: kills the guest's QEMU process.
+    pub fn kill_guest(&mut self, name: &str) {
+        let g = self.guest(name);
+        g.console = None;
+        if let Some(mut q) = g.qemu.take() {
+            let _ = q.kill();
+            let _ = q.wait();
+        }
+    }
+
+    /// The console socket of a guest (for attaching a terminal).
+    pub fn console_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.console"))
+    }
+
+    /// Where the consoles' logs of this run are written.
+    pub fn log_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for g in &mut self.guests {
+            g.console = None;
+            if let Some(mut q) = g.qemu.take() {
+                let _ = q.kill();
+                let _ = q.wait();
+            }
+        }
+        for h in &mut self.helpers {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
+        for ns in [&self.client, &self.server, &self.lab] {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        if std::thread::panicking() {
+            let keep = top().join("build/qemu-logs").join(&self.test);
+            let _ = std::fs::remove_dir_all(&keep);
+            if std::fs::create_dir_all(&keep).is_ok() {
+                for f in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+                    let p = f.path();
+                    if matches!(p.extension().and_then(|e| e.to_str()), Some("log" | "qemu")) {
+                        let _ = std::fs::copy(&p, keep.join(f.file_name()));
+                    }
+                }
+                note(&format!(
+                    "{}: guest logs kept in {}",
+                    self.test,
+                    keep.display()
+                ));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Tears down the namespaces (and so every QEMU and helper inside) of this process's lab without
+/// the `Lab` value: for a signal handler, when the owner cannot unwind.
+pub fn emergency_teardown() {
+    let id = std::process::id() % 100_000;
+    for ns in [
+        format!("hq{id}cli"),
+        format!("hq{id}srv"),
+        format!("hq{id}lab"),
+    ] {
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    }
+}
+
+/// The MAC of a guest NIC: 52:54:00:NODE:00:NIC.
+pub fn mac(node: &Node, nic: usize) -> String {
+    format!("52:54:00:{:02x}:00:{:02x}", node.id, nic + 1)
+}
+
+fn netns_output(ns: &str, args: &[&str]) -> Output {
+    match Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => panic!("{args:?} in {ns}: {e}"),
+    }
+}
+
+/// A progress line on the real stderr (not captured by the test harness).
+pub fn note(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Waits until `check` returns true, polling; false on timeout.
+pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,231 @@
+//! `make run`: boots the appliance pair (fw-a, fw-b) with the default configuration, plus the
+//! client and server namespaces, shows the cluster state, then attaches the terminal to fw-a's
+//! serial console (Ctrl-] detaches and shuts the pair down). Without a terminal it runs a short
+//! scripted demonstration and exits 0.
+
+mod console;
+mod lab;
+
+use lab::{note, top, Lab, CLIENT, LAN_VIP, NODES, SERVER, WAN_VIP};
+use std::io::{IsTerminal, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether the image's habox has a real `applet` (not the "not implemented yet" placeholder).
+fn implemented(applet: &str) -> bool {
+    let out = Command::new(top().join("build/appliance/habox"))
+        .args([applet, "-h"])
+        .output();
+    matches!(out, Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("not implemented yet"))
+}
+
+fn show(lab: &mut Lab, node: &str, command: &str) -> Result<(), String> {
+    let (_, out) = lab.guest(node).sh().run(command, Duration::from_secs(30))?;
+    println!("{node}# {command}");
+    for line in out.lines() {
+        println!("    {line}");
+    }
+    Ok(())
+}
+
+fn cluster_state(lab: &mut Lab, pikemon: bool) -> Result<(), String> {
+    println!("\n=== cluster state ===");
+    for node in &NODES {
+        if pikemon {
+            show(
+                lab,
+                node.name,
+                "pikemon -f /etc/habox/pikemon.cfg -c status",
+            )?;
+        }
+        show(
+            lab,
+            node.name,
+            "ip -o -4 addr show | awk '{ print $2, $4 }'",
+        )?;
+        show(lab, node.name, "logread | grep -o 'rcS: .*'")?;
+    }
+    Ok(())
+}
+
+/// Which guest holds the LAN VIP on an interface that is up.
+fn vip_holder(lab: &mut Lab) -> Result<Option<&'static str>, String> {
+    for g in lab.guests.iter_mut().filter(|g| g.console.is_some()) {
+        let (_, out) = g
+            .sh()
+            .run("ip -o -4 addr show up", Duration::from_secs(20))?;
+        if out.contains(&format!(" {LAN_VIP}/")) {
+            return Ok(Some(g.node.name));
+        }
+    }
+    Ok(None)
+}
+
+/// The longest silence between two replies in `ping -D` output, in seconds.
+fn longest_gap(ping_output: &str) -> Option<f64> {
+    let stamps: Vec<f64> = ping_output
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect();
+    stamps
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .fold(None, |m, g| Some(m.map_or(g, |m: f64| m.max(g))))
+}
+
+fn failover_demo(lab: &mut Lab) -> Result<(), String> {
+    lab.route_via(LAN_VIP, WAN_VIP)?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let master = loop {
+        if let Some(m) = vip_holder(lab)? {
+            break m;
+        }
+        if Instant::now() > deadline {
+            return Err("no master elected within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    println!("\n=== election: {master} is master of {LAN_VIP} ===");
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.client,
+            "ping",
+            "-D",
+            "-n",
+            "-i",
+            "0.2",
+            "-W",
+            "1",
+            "-w",
+            "40",
+            LAN_VIP,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("ping: {e}"))?;
+    std::thread::sleep(Duration::from_secs(3));
+    println!("=== failover: killing {master}'s QEMU (hard failure) ===");
+    lab.kill_guest(master);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while vip_holder(lab)?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = Command::new("kill")
+        .args(["-INT", &ping.id().to_string()])
+        .status();
+    let out = ping.wait_with_output().map_err(|e| format!("ping: {e}"))?;
+    let out = String::from_utf8_lossy(&out.stdout);
+    match (vip_holder(lab)?, longest_gap(&out)) {
+        (Some(new), Some(gap)) => {
+            println!("=== {new} took over; the client's pings stopped for {gap:.2} s ===")
+        }
+        (new, _) => println!("=== after the failure: master {new:?}; pings:\n{out}"),
+    }
+    Ok(())
+}
+
+fn sync_demo(lab: &mut Lab) -> Result<(), String> {
+    println!(
+        "\n=== pikemon is not implemented in this build yet: no election or failover to show ==="
+    );
+    println!("=== a TCP connection client {CLIENT} -> server {SERVER}:7 through fw-a, synced by conntrackd ===");
+    lab.route_via(NODES[0].lan, NODES[0].wan)?;
+    let server = lab.server.clone();
+    lab.spawn(
+        &server,
+        &["socat", "TCP-LISTEN:7,reuseaddr,fork", "PIPE"],
+        Stdio::null(),
+    )?;
+    let client = lab.client.clone();
+    let target = format!("TCP:{SERVER}:7,retry=20,interval=0.5");
+    lab.spawn(
+        &client,
+        &["socat", "-u", "EXEC:sleep 60", &target],
+        Stdio::null(),
+    )?;
+    let flow = "dport=7 ";
+    lab.guest("fw-a")
+        .sh()
+        .until("conntrack -L -p tcp", flow, Duration::from_secs(20))?;
+    show(lab, "fw-a", "conntrack -L -p tcp")?;
+    lab.guest("fw-b")
+        .sh()
+        .until("conntrackd -e", flow, Duration::from_secs(20))?;
+    show(lab, "fw-b", "conntrackd -e")?;
+    show(lab, "fw-a", "nft list chain inet filter forward")?;
+    Ok(())
+}
+
+fn attach(lab: &mut Lab) -> Result<(), String> {
+    let g = lab.guest("fw-a");
+    let sh = g.sh();
+    sh.type_text("stty echo\n")?;
+    if let Some(c) = g.console.take() {
+        c.close();
+    }
+    let path = lab.console_path("fw-a");
+    println!("\n=== fw-a's serial console. Detach with Ctrl-] (the pair is then shut down). ===");
+    println!(
+        "=== fw-b's console: socat -,raw,echo=0,escape=0x1d UNIX-CONNECT:{} ===",
+        lab.console_path("fw-b").display()
+    );
+    println!(
+        "=== client: ip netns exec {} sh    server: ip netns exec {} sh ===\n",
+        lab.client, lab.server
+    );
+    let _ = std::io::stdout().flush();
+    let status = Command::new("socat")
+        .arg("-,raw,echo=0,escape=0x1d")
+        .arg(format!("UNIX-CONNECT:{}", path.display()))
+        .status()
+        .map_err(|e| format!("socat: {e}"))?;
+    println!("\ndetached ({status}); shutting the pair down");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Ctrl-C / kill while the pair runs: take the namespaces (and the guests) down, then exit.
+    if let Ok(mut signals) =
+        signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+    {
+        std::thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                lab::emergency_teardown();
+                std::process::exit(130);
+            }
+        });
+    }
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let result = (|| -> Result<(), String> {
+        println!(
+            "booting fw-a and fw-b (QEMU, {}) ...",
+            std::env::var("QEMU_ACCEL").unwrap_or_else(|_| "tcg".into())
+        );
+        let mut lab = Lab::new("run")?;
+        lab.boot_pair()?;
+        for g in &lab.guests {
+            println!("{} up in {:.1} s", g.node.name, g.boot_time.as_secs_f64());
+        }
+        let pikemon = implemented("pikemon");
+        cluster_state(&mut lab, pikemon)?;
+        if tty {
+            attach(&mut lab)
+        } else if pikemon {
+            failover_demo(&mut lab)
+        } else {
+            sync_demo(&mut lab)
+        }
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            note(&format!("make run: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}

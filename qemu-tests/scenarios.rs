@@ -1,0 +1,272 @@
+//! The scenarios that run against the image as it is today (kernel, busybox, conntrackd, nft,
+//! ipvsadm), plus those of the habox daemons, each skipped with a reason while its applet is
+//! still a placeholder in the image.
+
+use crate::lab::{self, Lab, CLIENT, LAN_VIP, NODES, REAL_SERVERS, SERVER};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// Boots the pair for `test` or fails the test with the reason.
+pub fn pair(test: &str) -> Lab {
+    let mut lab = Lab::new(test).unwrap_or_else(|e| panic!("{test}: {e}"));
+    if let Err(e) = lab.boot_pair() {
+        panic!("{test}: {e}");
+    }
+    lab
+}
+
+/// Unwraps a harness step, failing the test with its error text.
+pub fn step<T>(r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
+    let mut lab = pair("boot");
+    for node in &NODES {
+        let sh = lab.guest(node.name).sh();
+        assert_eq!(step(sh.ok("hostname")).trim(), node.name);
+        let addrs = step(sh.ok("ip -4 -o addr show"));
+        for (nic, addr) in [("lan0", node.lan), ("wan0", node.wan), ("hb0", node.hb)] {
+            let want = format!("{nic}    inet {addr}/24");
+            assert!(
+                addrs.contains(&want),
+                "{}: no {want:?} in\n{addrs}",
+                node.name
+            );
+        }
+        let links = step(sh.ok("ip -o link show"));
+        for (n, nic) in ["lan0", "wan0", "hb0"].iter().enumerate() {
+            let mac = lab::mac(node, n);
+            assert!(
+                links.lines().any(|l| l.contains(&format!(": {nic}:"))
+                    && l.contains(&mac)
+                    && l.contains("UP")),
+                "{}: {nic} not up with {mac}:\n{links}",
+                node.name
+            );
+        }
+        // The shipped configs were localised for this node.
+        let cfg = step(sh.ok("grep node-id /etc/habox/pikemon.cfg"));
+        assert!(cfg.contains(&format!("node-id {};", node.id)), "{cfg}");
+        let sync = step(sh.ok("grep IPv4_Destination_Address /etc/habox/conntrackd.conf"));
+        let peer = NODES
+            .iter()
+            .find(|p| p.id != node.id)
+            .map(|p| p.hb)
+            .unwrap_or_default();
+        assert!(sync.contains(peer), "{}: {sync}", node.name);
+        let sysctl =
+            step(sh.ok("sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward"));
+        assert_eq!(sysctl.split_whitespace().collect::<Vec<_>>(), ["0", "1"]);
+    }
+}
+
+#[test]
+fn client_server_and_nodes_reach_each_other() {
+    let mut lab = pair("reach");
+    for node in &NODES {
+        let out = lab.on_client(&["ping", "-c", "1", "-W", "3", node.lan]);
+        assert!(
+            out.status.success(),
+            "client -> {} {}: {out:?}",
+            node.name,
+            node.lan
+        );
+        let out = lab.on_server(&["ping", "-c", "1", "-W", "3", node.wan]);
+        assert!(
+            out.status.success(),
+            "server -> {} {}: {out:?}",
+            node.name,
+            node.wan
+        );
+    }
+    let sh = lab.guest("fw-a").sh();
+    step(sh.ok(&format!("ping -c 1 -W 3 {}", NODES[1].hb)));
+    step(sh.ok(&format!("ping -c 1 -W 3 {CLIENT}")));
+    step(sh.ok(&format!("ping -c 1 -W 3 {SERVER}")));
+}
+
+/// A TCP stream from the client to the server through fw-a: the server writes what it gets to
+/// a file; the client's socat reads from a pipe the test writes to.
+pub struct Stream {
+    file: std::path::PathBuf,
+    port: u16,
+}
+
+impl Stream {
+    pub fn open(lab: &mut Lab, port: u16) -> (Stream, std::process::ChildStdin) {
+        let file =
+            std::env::temp_dir().join(format!("habox-qemu-{}-{port}.out", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let listen = format!("TCP-LISTEN:{port},reuseaddr");
+        let sink = format!("CREATE:{}", file.display());
+        let server = lab.server.clone();
+        step(
+            lab.spawn(&server, &["socat", "-u", &listen, &sink], Stdio::null())
+                .map(|_| ()),
+        );
+        // The listener needs a moment; connect attempts are retried by socat's `retry`.
+        let target = format!("TCP:{SERVER}:{port},retry=20,interval=0.5");
+        let client = lab.client.clone();
+        let child = step(lab.spawn(&client, &["socat", "-u", "STDIN", &target], Stdio::piped()));
+        let stdin = child.stdin.take().unwrap_or_else(|| panic!("socat stdin"));
+        (Stream { file, port }, stdin)
+    }
+
+    pub fn received(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap_or_default()
+    }
+
+    pub fn wait_for(&self, text: &str, timeout: Duration) -> bool {
+        lab::poll(timeout, || self.received().contains(text))
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+pub fn send(stdin: &mut std::process::ChildStdin, text: &str) {
+    step(
+        stdin
+            .write_all(text.as_bytes())
+            .and_then(|_| stdin.flush())
+            .map_err(|e| e.to_string()),
+    );
+}
+
+#[test]
+fn conntrackd_runs_on_both_nodes_and_syncs_over_heartbeat() {
+    let mut lab = pair("ctsync");
+    step(lab.route_via(NODES[0].lan, NODES[0].wan));
+    for node in &NODES {
+        step(lab.guest(node.name).sh().ok("pidof conntrackd"));
+    }
+    let (stream, mut input) = Stream::open(&mut lab, 5001);
+    send(&mut input, "hello\n");
+    assert!(
+        stream.wait_for("hello", Duration::from_secs(20)),
+        "no data through fw-a: {:?}",
+        stream.received()
+    );
+    let flow = format!("dport={}", stream.port);
+    // fw-a tracks the flow in the kernel and in conntrackd's internal cache ...
+    let a = lab.guest("fw-a").sh();
+    let kernel = step(a.until("conntrack -L -p tcp", &flow, Duration::from_secs(10)));
+    assert!(
+        kernel.contains("ESTABLISHED") && kernel.contains(CLIENT),
+        "{kernel}"
+    );
+    step(a.until("conntrackd -i", &flow, Duration::from_secs(10)));
+    // ... and fw-b received it over hb0 into its external cache, not into its kernel table.
+    let b = lab.guest("fw-b").sh();
+    let external = step(b.until("conntrackd -e", &flow, Duration::from_secs(15)));
+    assert!(external.contains(&format!("src={CLIENT}")), "{external}");
+    let (_, b_kernel) = step(b.run("conntrack -L -p tcp", Duration::from_secs(10)));
+    assert!(
+        !b_kernel.contains(&flow),
+        "fw-b kernel table already has the flow:\n{b_kernel}"
+    );
+}
+
+#[test]
+fn stateful_firewall_drops_a_midstream_packet_without_conntrack_state() {
+    let mut lab = pair("stateful");
+    step(lab.route_via(NODES[0].lan, NODES[0].wan));
+    let (stream, mut input) = Stream::open(&mut lab, 5002);
+    send(&mut input, "before\n");
+    assert!(
+        stream.wait_for("before", Duration::from_secs(20)),
+        "stream did not pass fw-a"
+    );
+    let a = lab.guest("fw-a").sh();
+    let count = |sh: &mut crate::console::Console| -> u64 {
+        let out = step(sh.ok("nft list counter inet filter forward_dropped"));
+        out.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {out}"))
+    };
+    let dropped_before = count(a);
+    // Forget the connection on fw-a, as a node that never saw it would (no conntrackd sync).
+    step(a.ok("conntrack -D -p tcp --dport 5002"));
+    send(&mut input, "after\n");
+    let passed = stream.wait_for("after", Duration::from_secs(6));
+    let dropped_after = count(lab.guest("fw-a").sh());
+    assert!(
+        !passed,
+        "a mid-stream segment without state was forwarded: {:?}",
+        stream.received()
+    );
+    assert!(
+        dropped_after > dropped_before,
+        "forward_dropped did not count the segment ({dropped_before} -> {dropped_after})"
+    );
+    // Control: a new connection (SYN first) is still forwarded.
+    let (fresh, mut input2) = Stream::open(&mut lab, 5003);
+    send(&mut input2, "fresh\n");
+    assert!(
+        fresh.wait_for("fresh", Duration::from_secs(20)),
+        "a new connection was not forwarded"
+    );
+}
+
+#[test]
+fn ipvs_typed_on_the_console_balances_to_real_servers() {
+    let mut lab = pair("ipvs");
+    step(lab.route_via(NODES[0].lan, NODES[0].wan));
+    // Two real servers in the server namespace, each answering its own address.
+    for rs in REAL_SERVERS {
+        let listen = format!("TCP-LISTEN:80,bind={rs},reuseaddr,fork");
+        let reply = format!("SYSTEM:echo {rs}");
+        let server = lab.server.clone();
+        step(
+            lab.spawn(&server, &["socat", &listen, &reply], Stdio::null())
+                .map(|_| ()),
+        );
+    }
+    let vs = format!("{LAN_VIP}:80");
+    let a = lab.guest("fw-a").sh();
+    step(a.ok(&format!("ip addr add {LAN_VIP}/32 dev lan0")));
+    step(a.ok(&format!("ipvsadm -A -t {vs} -s rr")));
+    for rs in REAL_SERVERS {
+        step(a.ok(&format!("ipvsadm -a -t {vs} -r {rs}:80 -m")));
+    }
+    let table = step(a.ok("ipvsadm -Ln"));
+    assert!(table.contains(&format!("TCP  {vs} rr")), "{table}");
+    for rs in REAL_SERVERS {
+        assert!(
+            table.contains(&format!("-> {rs}:80")) && table.contains("Masq"),
+            "{table}"
+        );
+    }
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let out = lab.on_client(&[
+            "socat",
+            "-t",
+            "5",
+            "-T",
+            "10",
+            "-",
+            &format!("TCP:{vs},connect-timeout=5"),
+        ]);
+        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for rs in REAL_SERVERS {
+        assert!(
+            answers.iter().any(|a| a == rs),
+            "{rs} never answered through the VIP: {answers:?}"
+        );
+    }
+    // The connections went through IPVS NAT to both real servers.
+    let conns = step(lab.guest("fw-a").sh().ok("ipvsadm -Lnc"));
+    for rs in REAL_SERVERS {
+        assert!(conns.contains(&format!("{rs}:80")), "{conns}");
+    }
+}

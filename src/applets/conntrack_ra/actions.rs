@@ -1,0 +1,409 @@
+//! The OCF actions. Every wait is bounded by `Params::deadline`; the checks of validate-all
+//! run before start, promote, demote and validate-all, never before stop, and a probe of an
+//! unconfigured resource is "not running", not a failure.
+
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::config::{self, DaemonConfig};
+use super::control::{self, ControlError, Request};
+use super::host;
+use super::notify::{Bulk, Notification};
+use super::{meta, Failure, Params, Status};
+
+/// Promotion scores (resource-agents' conntrackd uses the same).
+const SCORE_PROMOTED: u32 = 1000;
+const SCORE_UNPROMOTED: u32 = 100;
+
+/// Runs one action.
+pub fn run(action: &str, p: &Params) -> Result<Status, Failure> {
+    match action {
+        "start" => {
+            let cfg = validate(p)?;
+            start(p, &cfg)
+        }
+        "stop" => stop(p),
+        "promote" => {
+            let cfg = validate(p)?;
+            promote(p, &cfg)
+        }
+        "demote" => {
+            let cfg = validate(p)?;
+            demote(p, &cfg)
+        }
+        "notify" => Ok(notify(p)),
+        "monitor" | "status" => monitor(p),
+        "validate-all" => validate(p).map(|_| Status::Success),
+        other => Err(Failure::Unimplemented(format!(
+            "action '{other}' is not implemented"
+        ))),
+    }
+}
+
+/// What the control socket says about the daemon.
+enum Daemon {
+    Running,
+    /// No socket, or a stale one (connection refused).
+    Stopped {
+        stale: bool,
+    },
+}
+
+fn probe(cfg: &DaemonConfig, deadline: Instant) -> Result<Daemon, Failure> {
+    match control::request(&cfg.socket, Request::Stats, deadline) {
+        Ok(_) => Ok(Daemon::Running),
+        Err(ControlError::Absent(_)) => Ok(Daemon::Stopped { stale: false }),
+        Err(ControlError::Refused(_)) => Ok(Daemon::Stopped { stale: true }),
+        Err(e @ ControlError::Timeout(..)) => Err(Failure::Generic(format!(
+            "conntrackd is running but does not answer: {e}"
+        ))),
+        Err(e) => Err(Failure::Generic(format!("conntrackd control socket: {e}"))),
+    }
+}
+
+fn send(cfg: &DaemonConfig, req: Request, p: &Params) -> Result<String, Failure> {
+    control::request(&cfg.socket, req, p.deadline)
+        .map_err(|e| Failure::Generic(format!("conntrackd {} failed: {e}", req.option())))
+}
+
+/// Reads conntrackd.conf: missing → 5, unreadable → 2, unusable → 6.
+fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
+    let name = p.config.display().to_string();
+    let text = std::fs::read_to_string(&p.config).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            Failure::Installed(format!("conntrackd config {name} does not exist"))
+        }
+        _ => Failure::Args(format!("conntrackd config {name} cannot be read: {e}")),
+    })?;
+    config::parse(&name, &text).map_err(|e| Failure::Configured(e.to_string()))
+}
+
+/// validate-all: meta attributes, binary, config.
+fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
+    for (name, legacy) in [
+        ("promoted_max", "master_max"),
+        ("promoted_node_max", "master_node_max"),
+        ("clone_node_max", "clone_node_max"),
+    ] {
+        if let Some(v) = meta(name).or_else(|| meta(legacy)) {
+            if v.trim() != "1" {
+                return Err(Failure::Configured(format!(
+                    "meta attribute {} must be 1, found {v}",
+                    name.replace('_', "-")
+                )));
+            }
+        }
+    }
+    if host::which(&p.binary, &[]).is_none() {
+        return Err(Failure::Installed(format!(
+            "conntrackd binary '{}' not found",
+            p.binary
+        )));
+    }
+    let cfg = load_config(p)?;
+    if cfg.hashsize.is_some_and(|h| h <= 8192) {
+        log::warn!(
+            "{}: HashSize {} <= 8192: conntrackd 1.4.x then ignores the cache flush after a commit",
+            p.config.display(),
+            cfg.hashsize.unwrap_or_default()
+        );
+    }
+    Ok(cfg)
+}
+
+fn promoted(p: &Params) -> bool {
+    p.statefile.exists()
+}
+
+fn set_promoted(p: &Params) -> Result<(), Failure> {
+    let fail = |e: io::Error| {
+        Failure::Generic(format!(
+            "cannot write promoted state {}: {e}",
+            p.statefile.display()
+        ))
+    };
+    if let Some(dir) = p.statefile.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    std::fs::write(&p.statefile, format!("{}\n", p.instance)).map_err(fail)
+}
+
+fn clear_promoted(p: &Params) {
+    match std::fs::remove_file(&p.statefile) {
+        Ok(()) => log::info!("promoted state {} removed", p.statefile.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("cannot remove {}: {e}", p.statefile.display()),
+    }
+}
+
+fn score(p: &Params, value: Option<u32>) {
+    host::promotion_score(value, p.feature_set.as_deref(), &p.sbin, p.deadline);
+}
+
+fn monitor(p: &Params) -> Result<Status, Failure> {
+    let is_probe = p.interval_ms == 0;
+    let cfg = match load_config(p) {
+        Ok(c) => c,
+        // A probe of a resource that cannot be configured here: it is not running.
+        Err(f) if is_probe => {
+            log::info!("probe: {f}: not running");
+            return Ok(Status::NotRunning);
+        }
+        Err(f) => return Err(f),
+    };
+    match probe(&cfg, p.deadline)? {
+        Daemon::Stopped { stale } => {
+            if stale {
+                log::info!("{}: stale control socket", cfg.socket.display());
+            }
+            if is_probe {
+                score(p, None);
+            }
+            Ok(Status::NotRunning)
+        }
+        Daemon::Running if promoted(p) => {
+            if is_probe {
+                score(p, Some(SCORE_PROMOTED));
+            }
+            Ok(Status::RunningPromoted)
+        }
+        Daemon::Running => {
+            if is_probe {
+                score(p, Some(SCORE_UNPROMOTED));
+            }
+            Ok(Status::Success)
+        }
+    }
+}
+
+fn remove_if_exists(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => log::info!("removed stale {}", path.display()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => log::warn!("cannot remove {}: {e}", path.display()),
+    }
+}
+
+fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
+    if let Daemon::Running = probe(cfg, p.deadline)? {
+        if promoted(p) {
+            log::warn!("conntrackd already running promoted: start ends unpromoted");
+            clear_promoted(p);
+        }
+        score(p, Some(SCORE_UNPROMOTED));
+        send(cfg, Request::RequestResync, p)?;
+        return Ok(Status::Success);
+    }
+    clear_promoted(p);
+    let leftovers = host::daemon_pids(&p.config);
+    if !leftovers.is_empty() {
+        return Err(Failure::Generic(format!(
+            "conntrackd {leftovers:?} runs with {} but its socket {} does not answer",
+            p.config.display(),
+            cfg.socket.display()
+        )));
+    }
+    // A crashed daemon leaves both behind, and conntrackd -d refuses to start over its lock.
+    remove_if_exists(&cfg.socket);
+    remove_if_exists(&cfg.lockfile);
+    log::info!("starting {} -C {} -d", p.binary, p.config.display());
+    let mut cmd = Command::new(&p.binary);
+    cmd.arg("-C").arg(&p.config).arg("-d");
+    let run = host::run_bounded(cmd, p.deadline)
+        .map_err(|e| Failure::Generic(format!("{} -C {} -d: {e}", p.binary, p.config.display())))?;
+    if !run.status.success() {
+        return Err(Failure::Generic(format!(
+            "{} -C {} -d failed ({}): {}",
+            p.binary,
+            p.config.display(),
+            run.status,
+            run.stderr.lines().last().unwrap_or("see conntrackd's log")
+        )));
+    }
+    loop {
+        match control::request(&cfg.socket, Request::Stats, p.deadline) {
+            Ok(_) => break,
+            Err(e) if Instant::now() >= p.deadline => {
+                return Err(Failure::Generic(format!(
+                    "conntrackd started but does not answer in time: {e}"
+                )))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    score(p, Some(SCORE_UNPROMOTED));
+    send(cfg, Request::RequestResync, p)?;
+    log::info!("conntrackd started");
+    Ok(Status::Success)
+}
+
+fn stop(p: &Params) -> Result<Status, Failure> {
+    if promoted(p) {
+        log::info!("stopping while promoted: dropping the promoted state first");
+        clear_promoted(p);
+    }
+    let cfg = match load_config(p) {
+        Ok(c) => Some(c),
+        Err(f) => {
+            log::info!("stop: {f}; looking for a conntrackd with that config only");
+            None
+        }
+    };
+    // Leave time for signals if the socket does not do it.
+    let soft_deadline = p
+        .deadline
+        .checked_sub(Duration::from_secs(3))
+        .filter(|d| *d > Instant::now())
+        .unwrap_or_else(|| Instant::now() + Duration::from_millis(500))
+        .min(p.deadline);
+    if let Some(cfg) = &cfg {
+        match control::request(&cfg.socket, Request::Kill, soft_deadline) {
+            Ok(_) => log::info!("conntrackd asked to exit"),
+            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => {}
+            Err(e) => log::warn!("kill request: {e}"),
+        }
+        loop {
+            let gone = matches!(
+                control::request(&cfg.socket, Request::Stats, soft_deadline),
+                Err(ControlError::Absent(_)) | Err(ControlError::Refused(_))
+            );
+            if gone || Instant::now() >= soft_deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let alive = terminate(host::daemon_pids(&p.config), p.deadline);
+    if !alive.is_empty() {
+        return Err(Failure::Generic(format!(
+            "conntrackd {alive:?} does not exit"
+        )));
+    }
+    if let Some(cfg) = &cfg {
+        if !matches!(probe(cfg, p.deadline), Ok(Daemon::Running)) {
+            remove_if_exists(&cfg.socket);
+            remove_if_exists(&cfg.lockfile);
+        }
+    }
+    score(p, None);
+    Ok(Status::Success)
+}
+
+/// SIGTERM, a second, then SIGKILL; returns the pids still alive at `deadline`.
+fn terminate(pids: Vec<i32>, deadline: Instant) -> Vec<i32> {
+    if pids.is_empty() {
+        return pids;
+    }
+    log::warn!("conntrackd {pids:?} still runs: SIGTERM");
+    let wait = |pids: &[i32], until: Instant| -> Vec<i32> {
+        loop {
+            let left: Vec<i32> = pids.iter().copied().filter(|&p| host::alive(p)).collect();
+            if left.is_empty() || Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for &pid in &pids {
+        host::signal(pid, Signal::SIGTERM);
+    }
+    let left = wait(
+        &pids,
+        (Instant::now() + Duration::from_secs(1)).min(deadline),
+    );
+    if left.is_empty() {
+        return left;
+    }
+    log::warn!("conntrackd {left:?} ignores SIGTERM: SIGKILL");
+    for &pid in &left {
+        host::signal(pid, Signal::SIGKILL);
+    }
+    wait(
+        &left,
+        deadline.max(Instant::now() + Duration::from_millis(500)),
+    )
+}
+
+fn promote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
+    if let Daemon::Stopped { .. } = probe(cfg, p.deadline)? {
+        return Err(Failure::Generic(
+            "cannot promote: conntrackd is not running".into(),
+        ));
+    }
+    if promoted(p) {
+        log::info!("already promoted");
+        return Ok(Status::Success);
+    }
+    // Synchronous: the daemon closes the connection when the commit is done.
+    send(cfg, Request::CommitAll, p)?;
+    send(cfg, Request::FlushAll, p)?;
+    let stats = send(cfg, Request::Stats, p)?;
+    if let Some(n) = control::external_entries(&stats).filter(|&n| n > 0) {
+        // conntrackd 1.4.x: after a commit done in one step (HashSize <= CommitSteps, 8192)
+        // the daemon still believes the commit runs and ignores every flush. The internal
+        // flush is not guarded: do that part at least.
+        log::warn!(
+            "conntrackd ignored the cache flush (\"commit still in progress\"): {n} external \
+             entries stay; set HashSize above 8192 in {}",
+            p.config.display()
+        );
+        send(cfg, Request::FlushInternal, p)?;
+    }
+    send(cfg, Request::ResyncAll, p)?;
+    send(cfg, Request::SendBulk, p)?;
+    set_promoted(p)?;
+    score(p, Some(SCORE_PROMOTED));
+    log::info!("promoted: external cache committed, caches resynced, bulk update sent");
+    Ok(Status::Success)
+}
+
+fn demote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
+    if !promoted(p) {
+        return Ok(Status::Success);
+    }
+    let result = match probe(cfg, p.deadline) {
+        Ok(Daemon::Running) => send(cfg, Request::ResetTimers, p)
+            .and_then(|_| send(cfg, Request::RequestResync, p))
+            .map(|_| ()),
+        Ok(Daemon::Stopped { .. }) => {
+            log::info!("demote: conntrackd is not running");
+            Ok(())
+        }
+        Err(f) => Err(f),
+    };
+    clear_promoted(p);
+    score(p, Some(SCORE_UNPROMOTED));
+    result.map(|()| Status::Success)
+}
+
+fn notify(p: &Params) -> Status {
+    let note = Notification::from_env(meta);
+    let me = host::node_name(meta("on_node"), p.deadline);
+    let Some(bulk) = note.decide(&me) else {
+        log::debug!(
+            "notify {}-{} on {me}: nothing to do",
+            note.kind,
+            note.operation
+        );
+        return Status::Success;
+    };
+    let why = match bulk {
+        Bulk::PostStart => "post-start: a peer started while we are promoted",
+        Bulk::PrePromote => "pre-promote: a peer is about to be promoted",
+    };
+    log::info!("{why}: sending a bulk update");
+    // Notify never fails (Pacemaker ignores it anyway); problems are logged.
+    match load_config(p) {
+        Ok(cfg) => {
+            if let Err(e) = send(&cfg, Request::SendBulk, p) {
+                log::warn!("{e}");
+            }
+        }
+        Err(f) => log::warn!("notify: {f}"),
+    }
+    Status::Success
+}

@@ -1,0 +1,290 @@
+//! The agent's dealings with the rest of the host: finding programs, running them with a
+//! deadline, finding the conntrackd process of a config, the promotion score and the node name.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Finds `prog` as a shell would: a name with `/` is taken as is, others are searched in PATH
+/// (then `extra` directories, e.g. HA_SBIN_DIR). Only executable regular files count.
+pub fn which(prog: &str, extra: &[&Path]) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if prog.is_empty() {
+        return None;
+    }
+    if prog.contains('/') {
+        let p = PathBuf::from(prog);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .chain(extra.iter().map(|p| p.to_path_buf()))
+        .map(|dir| dir.join(prog))
+        .find(|p| executable(p))
+}
+
+/// What a bounded run produced.
+pub struct Finished {
+    pub status: ExitStatus,
+    /// stderr, for exit reasons.
+    pub stderr: String,
+}
+
+/// Runs `cmd` (stdin and stdout to /dev/null) until it exits or `deadline` passes; on timeout
+/// the child is killed. stderr goes to a temporary file, not a pipe: a daemon that forks keeps
+/// the write end of a pipe open, and reading it would wait for the daemon's death.
+pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> {
+    let errfile = tempfile()?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(errfile.try_clone()?);
+    let mut child = cmd.spawn()?;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stderr = read_back(errfile);
+    Ok(Finished { status, stderr })
+}
+
+fn tempfile() -> io::Result<std::fs::File> {
+    // An unlinked file in the temp dir: nothing to clean up, nothing left behind.
+    let dir = std::env::temp_dir();
+    for n in 0..100u32 {
+        let path = dir.join(format!(".conntrack-ra.{}.{n}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no temporary file"))
+}
+
+fn read_back(mut f: std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    let mut s = String::new();
+    let _ = f.rewind();
+    let _ = f.take(4096).read_to_string(&mut s);
+    s.trim().to_string()
+}
+
+/// Pids of processes running `conntrackd ... -C CONFIG ...` (found through /proc/PID/cmdline),
+/// the fallback when the control socket cannot stop a daemon.
+pub fn daemon_pids(config: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id() as i32;
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| cmdline_runs(&c, config))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Whether a NUL-separated command line is a conntrackd daemon for `config`.
+pub fn cmdline_runs(cmdline: &[u8], config: &Path) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let Some(prog) = args.first() else {
+        return false;
+    };
+    let is_conntrackd = prog
+        .rsplit(|&b| b == b'/')
+        .next()
+        .is_some_and(|name| name.starts_with(b"conntrackd"));
+    let cfg = config.as_os_str().as_encoded_bytes();
+    is_conntrackd
+        && args.iter().any(|a| *a == b"-d")
+        && args.windows(2).any(|w| w[0] == b"-C" && w[1] == cfg)
+}
+
+/// Whether `pid` still exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next()),
+            Some(Some('Z')) | Some(Some('X'))
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Sends `sig` to `pid`, ignoring a process that is already gone.
+pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+/// The local node's name for comparisons with notify lists: `CRM_meta_on_node`, else
+/// `crm_node -n`, else the kernel's node name.
+pub fn node_name(on_node: Option<String>, deadline: Instant) -> String {
+    if let Some(n) = on_node.filter(|n| !n.trim().is_empty()) {
+        return n.trim().to_string();
+    }
+    if let Some(crm_node) = which("crm_node", &[]) {
+        let out = Command::new(crm_node)
+            .arg("-n")
+            .stderr(Stdio::null())
+            .output();
+        if let Ok(out) = out {
+            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if out.status.success() && !name.is_empty() && Instant::now() < deadline {
+                return name;
+            }
+        }
+    }
+    nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Sets (`Some`) or deletes (`None`) this node's promotion score for the resource, with
+/// `crm_attribute --promotion` (Pacemaker feature set ≥ 3.10.0 or unknown) or the older
+/// `crm_master -l reboot`. Without those tools (no Pacemaker, e.g. called from pikemon's notify
+/// hooks) or when they fail, the score is logged and left alone: that is not an error.
+pub fn promotion_score(
+    score: Option<u32>,
+    feature_set: Option<&str>,
+    sbin: &Path,
+    deadline: Instant,
+) {
+    let modern = feature_set
+        .map(|f| version_at_least(f, &[3, 10, 0]))
+        .unwrap_or(true);
+    let order: [&str; 2] = if modern {
+        ["crm_attribute", "crm_master"]
+    } else {
+        ["crm_master", "crm_attribute"]
+    };
+    let Some((tool, path)) = order
+        .iter()
+        .find_map(|t| which(t, &[sbin]).map(|p| (*t, p)))
+    else {
+        log::info!(
+            "promotion score {} not recorded: neither crm_attribute nor crm_master is installed",
+            describe(score)
+        );
+        return;
+    };
+    let mut cmd = Command::new(&path);
+    if tool == "crm_attribute" {
+        cmd.arg("--promotion");
+    } else {
+        cmd.args(["-l", "reboot"]);
+    }
+    cmd.arg("-q");
+    match score {
+        Some(v) => cmd.args(["-v", &v.to_string()]),
+        None => cmd.arg("-D"),
+    };
+    match run_bounded(cmd, deadline) {
+        Ok(f) if f.status.success() => log::debug!("promotion score {} set", describe(score)),
+        Ok(f) => log::warn!(
+            "{tool}: promotion score {} not set ({}): {}",
+            describe(score),
+            f.status,
+            f.stderr
+        ),
+        Err(e) => log::warn!("{tool}: promotion score {} not set: {e}", describe(score)),
+    }
+}
+
+fn describe(score: Option<u32>) -> String {
+    score.map_or_else(|| "(delete)".to_string(), |v| v.to_string())
+}
+
+/// `3.19.0` ≥ `[3, 10, 0]`, comparing numerically part by part (missing parts are 0).
+pub fn version_at_least(v: &str, min: &[u32]) -> bool {
+    let parts: Vec<u32> = v
+        .trim()
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
+    for (i, m) in min.iter().enumerate() {
+        let p = parts.get(i).copied().unwrap_or(0);
+        if p != *m {
+            return p > *m;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_set_comparison() {
+        assert!(version_at_least("3.10.0", &[3, 10, 0]));
+        assert!(version_at_least("3.19.6", &[3, 10, 0]));
+        assert!(version_at_least("4.0", &[3, 10, 0]));
+        assert!(!version_at_least("3.9.9", &[3, 10, 0]));
+        assert!(!version_at_least("3.2", &[3, 10, 0]));
+        assert!(!version_at_least("garbage", &[3, 10, 0]));
+    }
+
+    #[test]
+    fn cmdline_match_needs_program_config_and_daemon_mode() {
+        let cfg = Path::new("/run/t/ct.conf");
+        assert!(cmdline_runs(
+            b"/usr/sbin/conntrackd\0-C\0/run/t/ct.conf\0-d\0",
+            cfg
+        ));
+        assert!(cmdline_runs(b"conntrackd\0-d\0-C\0/run/t/ct.conf\0", cfg));
+        assert!(!cmdline_runs(b"conntrackd\0-C\0/run/t/ct.conf\0-s\0", cfg));
+        assert!(!cmdline_runs(
+            b"conntrackd\0-C\0/run/t/other.conf\0-d\0",
+            cfg
+        ));
+        assert!(!cmdline_runs(b"vi\0-C\0/run/t/ct.conf\0-d\0", cfg));
+        assert!(!cmdline_runs(b"", cfg));
+    }
+
+    #[test]
+    fn which_finds_sh_and_rejects_missing() {
+        assert!(which("sh", &[]).is_some());
+        assert!(which("/nonexistent/conntrackd", &[]).is_none());
+        assert!(which("", &[]).is_none());
+    }
+
+    #[test]
+    fn bounded_run_reports_status_and_stderr() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo oops >&2; exit 3"]);
+        let f = run_bounded(cmd, Instant::now() + Duration::from_secs(5)).unwrap();
+        assert_eq!(f.status.code(), Some(3));
+        assert_eq!(f.stderr, "oops");
+        let mut cmd = Command::new("sleep");
+        cmd.arg("5");
+        let start = Instant::now();
+        let r = run_bounded(cmd, start + Duration::from_millis(100));
+        assert!(r.is_err());
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -1,0 +1,180 @@
+//! Where the `ringnumber_N` attributes go: a state file, always (rewritten atomically on every
+//! change, removed on exit), and Pacemaker's attrd through `attrd_updater -n NAME -U VALUE`
+//! when that tool is installed (`-D` on exit). `ifcheckd -s` prints them in the layout of
+//! `crm_mon -A1`'s "Node Attributes:" section.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Default state file.
+pub const DEFAULT_STATE_FILE: &str = "/run/ifcheckd/attributes";
+
+const HEADER: &str = "# ifcheckd ring attributes: ringnumber_N ADDR is UP|FAULTY";
+
+/// The attribute name of ring `n`.
+pub fn name(ring: u32) -> String {
+    format!("ringnumber_{ring}")
+}
+
+/// The state file's text for `node` and its attributes.
+pub fn render(node: &str, attrs: &BTreeMap<u32, String>) -> String {
+    let mut s = format!("{HEADER}\nnode {node}\n");
+    for (ring, value) in attrs {
+        let _ = writeln!(s, "{} {value}", name(*ring));
+    }
+    s
+}
+
+/// Reads a state file back: the node name and its attributes by name.
+pub fn read_state(text: &str) -> (String, Vec<(String, String)>) {
+    let mut node = String::new();
+    let mut attrs = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(n) = line.strip_prefix("node ") {
+            node = n.trim().to_string();
+        } else if let Some((k, v)) = line.split_once(' ') {
+            if k.starts_with("ringnumber_") {
+                attrs.push((k.to_string(), v.trim().to_string()));
+            }
+        }
+    }
+    (node, attrs)
+}
+
+/// Writes `text` to `path` through a temporary file and a rename (readers never see half).
+pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// `attrd_updater` when installed.
+pub fn attrd_updater() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join("attrd_updater"))
+        .find(|p| p.is_file())
+}
+
+/// Runs attrd_updater with `args`, at most `limit` long.
+pub fn run_attrd(tool: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", tool.display()))?;
+    let end = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} timed out", tool.display()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{} {}: {}",
+            tool.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// `name="ringnumber_0" host="fw-b" value="198.51.100.2 is UP"` lines of `attrd_updater -Q -A`
+/// as (host, name, value).
+pub fn parse_query(text: &str) -> Vec<(String, String, String)> {
+    let field = |line: &str, key: &str| -> Option<String> {
+        let start = line.find(&format!("{key}=\""))? + key.len() + 2;
+        let rest = line.get(start..)?;
+        Some(rest.get(..rest.find('"')?)?.to_string())
+    };
+    text.lines()
+        .filter_map(|l| Some((field(l, "host")?, field(l, "name")?, field(l, "value")?)))
+        .collect()
+}
+
+/// The `crm_mon -A1` layout: `Node Attributes:`, one `* Node: NAME:` list per node, one
+/// `* NAME<pad to 32>\t: VALUE` item per attribute.
+pub fn show(nodes: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    let mut s = String::from("Node Attributes:\n");
+    for (node, attrs) in nodes {
+        let _ = writeln!(s, "  * Node: {node}:");
+        for (name, value) in attrs {
+            let _ = writeln!(s, "    * {name:<32}\t: {value:<10}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_file_round_trip() {
+        let mut attrs = BTreeMap::new();
+        attrs.insert(0, "198.51.100.1 is UP".to_string());
+        attrs.insert(1, "hb1 is FAULTY".to_string());
+        let text = render("fw-a", &attrs);
+        assert!(text.starts_with("# ifcheckd"));
+        let (node, read) = read_state(&text);
+        assert_eq!(node, "fw-a");
+        assert_eq!(
+            read,
+            vec![
+                ("ringnumber_0".into(), "198.51.100.1 is UP".into()),
+                ("ringnumber_1".into(), "hb1 is FAULTY".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn show_uses_crm_mon_layout() {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(
+            "fw-a".to_string(),
+            BTreeMap::from([("ringnumber_0".to_string(), "198.51.100.1 is UP".to_string())]),
+        );
+        assert_eq!(
+            show(&nodes),
+            "Node Attributes:\n  * Node: fw-a:\n    * ringnumber_0                    \t: 198.51.100.1 is UP\n"
+        );
+    }
+
+    #[test]
+    fn attrd_query_lines() {
+        let q = "name=\"ringnumber_0\" host=\"fw-b\" value=\"198.51.100.2 is UP\"\n\
+                 garbage\nname=\"x\" host=\"h\"\n";
+        assert_eq!(
+            parse_query(q),
+            vec![(
+                "fw-b".to_string(),
+                "ringnumber_0".to_string(),
+                "198.51.100.2 is UP".to_string()
+            )]
+        );
+    }
+}

@@ -1,0 +1,429 @@
+//! The running ifcheckd: one event loop over the ring source (pikemon's path file polled by
+//! stat, or corosync-cmapctl children read through pipes), rtnetlink link events and
+//! SIGTERM/SIGINT; the tracker decides, this file publishes and logs (the original's texts).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::tracker::{self, Action, Input, OnLoss, RingTracker};
+use super::{attributes, corosync, pikemon, Options, Source};
+use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_STALE};
+
+/// How often attribute changes attrd refused are offered again.
+const ATTRD_RETRY: Duration = Duration::from_secs(1);
+use crate::event::{Event, EventLoop, Token};
+use crate::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
+
+const TOKEN_POLL: Token = Token(1);
+const TOKEN_COROSYNC: Token = Token(2);
+const TOKEN_RTNL: Token = Token(3);
+
+/// The running daemon: event loop, source, tracker and where attributes go.
+pub(super) struct Daemon {
+    ev: EventLoop,
+    tracker: RingTracker,
+    source: Source,
+    state_file: PathBuf,
+    node: String,
+    attrd: Option<PathBuf>,
+    /// (mtime, inode, length) of the path file last read.
+    seen: Option<(SystemTime, u64, u64)>,
+    poll: Option<(corosync::Poll, Instant)>,
+    /// Link carrier: change events, and requests for dumps and address lookups.
+    monitor: Option<RtnlMonitor>,
+    rtnl: Option<Rtnl>,
+    /// Monitoring has started once (later starts are "after ... restarted").
+    started: bool,
+    /// Attribute changes attrd has not taken yet (None = delete), and the next retry.
+    attrd_pending: BTreeMap<u32, Option<(tracker::RingState, String)>>,
+    attrd_retry: Instant,
+}
+
+impl Daemon {
+    pub(super) fn new(opts: &Options) -> Result<Daemon, String> {
+        let mut ev = EventLoop::new();
+        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT])
+            .map_err(|e| format!("signals: {e}"))?;
+        let on_loss = match opts.source {
+            Source::Pikemon(_) => OnLoss::Faulty,
+            Source::Corosync => OnLoss::Withdraw,
+        };
+        let attrd = attributes::attrd_updater();
+        if attrd.is_none() {
+            log::debug!("attrd_updater not installed: attributes go to the state file only");
+        }
+        Ok(Daemon {
+            ev,
+            tracker: RingTracker::new(PIKEMON_STALE, on_loss),
+            source: opts.source.clone(),
+            state_file: opts.state_file.clone(),
+            node: node_name(),
+            attrd,
+            seen: None,
+            poll: None,
+            monitor: None,
+            rtnl: None,
+            started: false,
+            attrd_pending: BTreeMap::new(),
+            attrd_retry: Instant::now(),
+        })
+    }
+
+    /// Subscribes to link changes and learns every link's carrier. Without rtnetlink the
+    /// daemon still works from its source alone.
+    fn watch_links(&mut self) {
+        match (RtnlMonitor::open(), Rtnl::open()) {
+            (Ok(monitor), Ok(rtnl)) => {
+                self.ev.register(
+                    crate::event::raw(&monitor),
+                    TOKEN_RTNL,
+                    crate::event::Interest::Read,
+                );
+                self.monitor = Some(monitor);
+                self.rtnl = Some(rtnl);
+                self.load_links();
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                log::warn!("link carrier is not watched: {e}");
+            }
+        }
+    }
+
+    fn load_links(&mut self) {
+        let links = match self.rtnl.as_mut().map(|r| r.links()) {
+            Some(Ok(links)) => links,
+            Some(Err(e)) => {
+                log::warn!("{e}");
+                return;
+            }
+            None => return,
+        };
+        for l in links {
+            let up = l.has_carrier();
+            self.feed(Input::Carrier { ifname: l.name, up });
+        }
+    }
+
+    fn rtnl_readable(&mut self) {
+        let events = match self.monitor.as_mut().map(|m| m.recv()) {
+            Some(Ok(events)) => events,
+            Some(Err(e)) => {
+                log::warn!("{e}");
+                return;
+            }
+            None => return,
+        };
+        for e in events {
+            match e {
+                RtnlEvent::Link(l) => {
+                    let up = l.has_carrier();
+                    log::debug!("{}: carrier {}", l.name, if up { "up" } else { "down" });
+                    self.feed(Input::Carrier { ifname: l.name, up });
+                }
+                RtnlEvent::LinkRemoved(l) => self.feed(Input::Carrier {
+                    ifname: l.name,
+                    up: false,
+                }),
+                RtnlEvent::Overrun => self.load_links(),
+                RtnlEvent::AddressAdded(_) | RtnlEvent::AddressRemoved(_) => {}
+            }
+        }
+    }
+
+    /// Corosync names rings by address: find the interface carrying each one.
+    fn name_interfaces(&mut self, rings: &mut [tracker::RingReport]) {
+        let Some(rtnl) = self.rtnl.as_mut() else {
+            return;
+        };
+        let (Ok(addrs), Ok(links)) = (rtnl.addresses(None), rtnl.links()) else {
+            return;
+        };
+        for r in rings.iter_mut().filter(|r| r.ifname.is_none()) {
+            let index = addrs
+                .iter()
+                .find(|a| a.address.to_string() == r.addr)
+                .map(|a| a.index);
+            r.ifname =
+                index.and_then(|i| links.iter().find(|l| l.index == i).map(|l| l.name.clone()));
+        }
+    }
+
+    pub(super) fn run(&mut self) -> Result<(), String> {
+        let interval = match self.source {
+            Source::Pikemon(_) => PIKEMON_POLL,
+            Source::Corosync => COROSYNC_POLL,
+        };
+        self.watch_links();
+        self.ev.set_timer_in(Duration::ZERO, TOKEN_POLL);
+        let mut events = Vec::new();
+        loop {
+            self.ev
+                .wait(&mut events, None)
+                .map_err(|e| format!("event loop: {e}"))?;
+            for e in events.clone() {
+                match e {
+                    Event::Signal(sig) => {
+                        log::debug!("mainloop shutdown. SIGNAL is {sig}");
+                        self.finish();
+                        return Ok(());
+                    }
+                    Event::Timer(TOKEN_POLL, _) => {
+                        self.poll_source();
+                        self.retry_attrd();
+                        self.ev.set_timer_in(interval, TOKEN_POLL);
+                    }
+                    Event::Readable(TOKEN_COROSYNC) => self.corosync_readable(),
+                    Event::Readable(TOKEN_RTNL) => self.rtnl_readable(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let actions = self.tracker.handle(Instant::now(), input);
+        if actions.is_empty() {
+            return;
+        }
+        for a in actions {
+            match a {
+                Action::Monitoring { active: true } if !self.started => {
+                    self.started = true;
+                    log::info!("Start to monitor interface");
+                }
+                Action::Monitoring { active: true } => {
+                    log::info!(
+                        "Start to monitor interface after {} restarted",
+                        self.source_name()
+                    )
+                }
+                Action::Monitoring { active: false } => match self.source {
+                    Source::Pikemon(_) => log::info!(
+                        "Stop monitoring interface. pikemon's heart-beat path file is stale or gone"
+                    ),
+                    Source::Corosync => {
+                        log::info!("Stop monitoring interface. cmap connection is destroyed")
+                    }
+                },
+                Action::Publish { ring, state, value } => {
+                    self.attrd_pending.insert(ring, Some((state, value)));
+                    self.push_attrd(ring, true);
+                }
+                Action::Withdraw { ring } => {
+                    self.attrd_pending.insert(ring, None);
+                    self.push_attrd(ring, true);
+                }
+            }
+        }
+        self.write_state();
+    }
+
+    /// Hands one pending change of `ring` to attrd. A failure leaves it pending: attrd may not
+    /// run yet (Pacemaker started after us) and the change is retried once a second, as the
+    /// original retried its initialisation.
+    fn push_attrd(&mut self, ring: u32, first: bool) {
+        let Some(change) = self.attrd_pending.get(&ring).cloned() else {
+            return;
+        };
+        let name = attributes::name(ring);
+        match change {
+            Some((state, value)) => match self.attrd_call(&["-n", &name, "-U", &value]) {
+                Ok(()) => {
+                    self.attrd_pending.remove(&ring);
+                    log::info!("Interface link status changed [ring id={ring}, state={state}]");
+                }
+                Err(e) => {
+                    log::debug!("{e}");
+                    if first {
+                        log::error!(
+                            "Failed to change link status [ring id={ring}, expected state={state}]"
+                        );
+                    }
+                }
+            },
+            None => match self.attrd_call(&["-n", &name, "-D"]) {
+                Ok(()) => {
+                    self.attrd_pending.remove(&ring);
+                }
+                Err(e) => log::debug!("Could not delete {name}: {e}"),
+            },
+        }
+    }
+
+    fn retry_attrd(&mut self) {
+        if self.attrd_pending.is_empty() || self.attrd_retry > Instant::now() {
+            return;
+        }
+        self.attrd_retry = Instant::now() + ATTRD_RETRY;
+        let rings: Vec<u32> = self.attrd_pending.keys().copied().collect();
+        for ring in rings {
+            self.push_attrd(ring, false);
+        }
+    }
+
+    fn source_name(&self) -> &'static str {
+        match self.source {
+            Source::Pikemon(_) => "pikemon",
+            Source::Corosync => "corosync",
+        }
+    }
+
+    fn attrd_call(&self, args: &[&str]) -> Result<(), String> {
+        match &self.attrd {
+            // One short call per ring change, like the original's synchronous attrd update.
+            Some(tool) => attributes::run_attrd(tool, args, ATTRD_LIMIT).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn write_state(&self) {
+        let attrs: BTreeMap<u32, String> = self
+            .tracker
+            .published()
+            .map(|(r, v)| (*r, v.clone()))
+            .collect();
+        if let Err(e) =
+            attributes::write_atomic(&self.state_file, &attributes::render(&self.node, &attrs))
+        {
+            log::error!("{}: {e}", self.state_file.display());
+        }
+    }
+
+    fn poll_source(&mut self) {
+        match self.source.clone() {
+            Source::Pikemon(path) => self.poll_pikemon(&path),
+            Source::Corosync => self.poll_corosync(),
+        }
+    }
+
+    fn poll_pikemon(&mut self, path: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(_) => {
+                if self.seen.take().is_some() {
+                    log::debug!("{} is gone", path.display());
+                    self.feed(Input::SourceLost);
+                } else {
+                    self.feed(Input::Tick);
+                }
+                return;
+            }
+        };
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let id = (mtime, meta.ino(), meta.len());
+        if self.seen == Some(id) {
+            self.feed(Input::Tick);
+            return;
+        }
+        // Once per version of the file, also when it cannot be read (no log flood).
+        self.seen = Some(id);
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                log::warn!("{}: {e}", path.display());
+                self.feed(Input::Tick);
+                return;
+            }
+        };
+        let (rings, errors) = pikemon::parse(&path.display().to_string(), &text);
+        for e in errors {
+            log::warn!("{e}");
+        }
+        let age = SystemTime::now().duration_since(mtime).unwrap_or_default();
+        self.feed(Input::Report { rings, age });
+    }
+
+    fn poll_corosync(&mut self) {
+        if let Some((poll, started)) = self.poll.take() {
+            if started.elapsed() < COROSYNC_LIMIT {
+                self.poll = Some((poll, started));
+                return;
+            }
+            self.ev.deregister(poll.fd());
+            poll.abort();
+            self.feed(Input::SourceLost);
+        }
+        match corosync::Poll::start("corosync-cmapctl") {
+            Ok(p) => {
+                self.ev
+                    .register(p.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                self.poll = Some((p, Instant::now()));
+            }
+            Err(e) => {
+                log::debug!("corosync-cmapctl: {e}");
+                self.feed(Input::SourceLost);
+            }
+        }
+    }
+
+    fn corosync_readable(&mut self) {
+        let Some((mut poll, started)) = self.poll.take() else {
+            return;
+        };
+        let old_fd = poll.fd();
+        match poll.readable() {
+            None => {
+                if poll.fd() != old_fd {
+                    self.ev.deregister(old_fd);
+                    self.ev
+                        .register(poll.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                }
+                self.poll = Some((poll, started));
+            }
+            Some(result) => {
+                self.ev.deregister(old_fd);
+                match result {
+                    corosync::PollResult::Rings(mut rings) => {
+                        self.name_interfaces(&mut rings);
+                        self.feed(Input::Report {
+                            rings,
+                            age: Duration::ZERO,
+                        })
+                    }
+                    corosync::PollResult::Lost(why) => {
+                        log::debug!("{why}");
+                        self.feed(Input::SourceLost);
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: delete every attribute, remove the state file.
+    fn finish(&mut self) {
+        if let Some((poll, _)) = self.poll.take() {
+            self.ev.deregister(poll.fd());
+            poll.abort();
+        }
+        let rings: Vec<u32> = self.tracker.published().map(|(r, _)| *r).collect();
+        for ring in rings {
+            if let Err(e) = self.attrd_call(&["-n", &attributes::name(ring), "-D"]) {
+                log::debug!("Could not delete {}: {e}", attributes::name(ring));
+            }
+        }
+        match std::fs::remove_file(&self.state_file) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("{}: {e}", self.state_file.display()),
+        }
+    }
+}
+
+/// This node's name as Pacemaker knows it (`crm_node -n`), else the kernel's node name.
+fn node_name() -> String {
+    let crm = std::process::Command::new("crm_node")
+        .arg("-n")
+        .stderr(std::process::Stdio::null())
+        .output();
+    if let Ok(out) = crm {
+        let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !name.is_empty() {
+            return name;
+        }
+    }
+    nix::sys::utsname::uname()
+        .map(|u| u.nodename().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}

@@ -1,0 +1,292 @@
+//! ifcheckd: heart-beat ring monitor. Publishes `ringnumber_N` = `ADDR is UP|FAULTY` per ring
+//! (a state file always, Pacemaker's attrd when installed), from pikemon's heart-beat path file
+//! (default) or from Corosync 3's knet link statistics (`-c`), plus link carrier from
+//! rtnetlink. Options and log messages follow the original (pm_extras' ifcheckd for corosync).
+//!
+//! `ifcheckd -s` prints the attributes in `crm_mon -A1`'s "Node Attributes:" layout.
+
+mod attributes;
+pub mod corosync;
+mod daemon;
+pub mod pikemon;
+pub mod tracker;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::logging;
+use crate::sys::pidfile::{PidFile, PidFileError};
+use daemon::Daemon;
+
+const NAME: &str = "ifcheckd";
+const DEFAULT_PID_FILE: &str = "/var/run/ifcheckd.pid";
+
+/// A pikemon report older than this means pikemon is gone (it rewrites the file every second).
+const PIKEMON_STALE: Duration = Duration::from_secs(3);
+/// How often the path file is looked at (a stat; read only when it changed).
+const PIKEMON_POLL: Duration = Duration::from_millis(200);
+/// How often corosync's maps are read (the original retried its connection every second).
+const COROSYNC_POLL: Duration = Duration::from_secs(1);
+/// A corosync-cmapctl that takes longer than this is killed and counts as "corosync lost".
+const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
+/// Bound of one attrd_updater call.
+const ATTRD_LIMIT: Duration = Duration::from_secs(5);
+
+const USAGE: &str = "\
+Usage: ifcheckd [options]
+Daemon for updating attribute by tracing heart-beat ring (link) status.
+
+  -?, --help              This text
+  -$, --version           Version information
+  -V, --verbose           Increase debug output (stderr with -f, else syslog)
+  -p, --pid-file=FILE     (Advanced) Daemon pid file location [/var/run/ifcheckd.pid]
+  -f, --foreground        Start application in foreground
+  -s, --show              Print the ring attributes (crm_mon -A1 layout) and exit
+  -P, --paths=FILE        pikemon heart-beat path file [/run/pikemon/paths]
+  -c, --corosync          Read the rings from Corosync 3 (corosync-cmapctl) instead of pikemon
+  -a, --attributes=FILE   Attribute state file [/run/ifcheckd/attributes]
+
+Exit: 0 after SIGTERM/SIGINT (attributes deleted), 1 already running or cannot start,
+2 usage error.
+";
+
+/// Where the rings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    Pikemon(PathBuf),
+    Corosync,
+}
+
+/// The validated command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    pid_file: PathBuf,
+    foreground: bool,
+    verbose: u8,
+    show: bool,
+    source: Source,
+    state_file: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+fn parse_args(args: &[String]) -> Result<Parsed, String> {
+    let mut o = Options {
+        pid_file: PathBuf::from(DEFAULT_PID_FILE),
+        foreground: false,
+        verbose: 0,
+        show: false,
+        source: Source::Pikemon(PathBuf::from(pikemon::DEFAULT_PATH)),
+        state_file: PathBuf::from(attributes::DEFAULT_STATE_FILE),
+    };
+    let mut corosync = false;
+    let mut paths = None;
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("option {what} needs a value"))
+        };
+        match flag {
+            "-?" | "--help" => return Ok(Parsed::Help),
+            "-$" | "--version" => return Ok(Parsed::Version),
+            "-V" | "--verbose" => o.verbose += 1,
+            "-VV" => o.verbose += 2,
+            "-f" | "--foreground" => o.foreground = true,
+            "-s" | "--show" => o.show = true,
+            "-c" | "--corosync" => corosync = true,
+            "-p" | "--pid-file" => o.pid_file = PathBuf::from(value(flag)?),
+            "-P" | "--paths" => paths = Some(PathBuf::from(value(flag)?)),
+            "-a" | "--attributes" => o.state_file = PathBuf::from(value(flag)?),
+            _ => return Err(format!("unknown argument '{a}'")),
+        }
+    }
+    o.source = match (corosync, paths) {
+        (true, Some(_)) => return Err("-c and -P exclude each other".into()),
+        (true, None) => Source::Corosync,
+        (false, Some(p)) => Source::Pikemon(p),
+        (false, None) => o.source,
+    };
+    Ok(Parsed::Run(o))
+}
+
+/// Entry point of the applet.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse_args(args) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("{NAME} (habox) {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{NAME}: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.show {
+        return show(&opts);
+    }
+    // A daemon's stderr is /dev/null: it logs to syslog; -V raises the level either way.
+    let target = if opts.foreground {
+        logging::Target::Stderr
+    } else {
+        logging::Target::Syslog
+    };
+    logging::init(NAME, target, 6 + opts.verbose.min(3));
+    let mut pid = match PidFile::acquire(&opts.pid_file) {
+        Ok(p) => p,
+        Err(PidFileError::AlreadyRunning(pid)) => {
+            let pid = pid.map_or_else(|| "?".to_string(), |p| p.to_string());
+            let msg = format!(
+                "{NAME}: already running [pid {pid} in {}]",
+                opts.pid_file.display()
+            );
+            log::error!("{msg}");
+            if target == logging::Target::Syslog {
+                eprintln!("{msg}");
+            }
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            let msg = format!(
+                "Could not lock '{}' for {NAME}: {e}",
+                opts.pid_file.display()
+            );
+            log::error!("{msg}");
+            if target == logging::Target::Syslog {
+                eprintln!("{msg}");
+            }
+            return ExitCode::from(1);
+        }
+    };
+    if !opts.foreground {
+        if let Err(e) = crate::sys::daemon::daemonize() {
+            eprintln!("{NAME}: cannot daemonize: {e}");
+            return ExitCode::from(1);
+        }
+        if let Err(e) = pid.rewrite_pid() {
+            log::error!("{}: {e}", opts.pid_file.display());
+        }
+    }
+    log::info!("Starting {NAME}");
+    let code = match Daemon::new(&opts).and_then(|mut d| d.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::from(1)
+        }
+    };
+    drop(pid);
+    log::info!("Exiting {NAME}");
+    code
+}
+
+/// `-s`: this node from the state file, other nodes from attrd when it is there.
+fn show(opts: &Options) -> ExitCode {
+    let mut nodes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let text = match std::fs::read_to_string(&opts.state_file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!(
+                "{NAME}: {}: {e} (is ifcheckd running?)",
+                opts.state_file.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let (node, attrs) = attributes::read_state(&text);
+    nodes.entry(node).or_default().extend(attrs.clone());
+    if let Some(tool) = attributes::attrd_updater() {
+        for (name, _) in &attrs {
+            // attrd answers for the nodes it knows to be up: offline nodes are not shown.
+            if let Ok(out) = attributes::run_attrd(&tool, &["-Q", "-A", "-n", name], ATTRD_LIMIT) {
+                for (host, n, v) in attributes::parse_query(&out) {
+                    nodes.entry(host).or_default().insert(n, v);
+                }
+            }
+        }
+    }
+    print!("{}", attributes::show(&nodes));
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_originals() {
+        let Parsed::Run(o) = parse_args(&args(&["ifcheckd"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.pid_file, PathBuf::from("/var/run/ifcheckd.pid"));
+        assert!(!o.foreground);
+        assert_eq!(
+            o.source,
+            Source::Pikemon(PathBuf::from("/run/pikemon/paths"))
+        );
+    }
+
+    #[test]
+    fn options_short_and_long() {
+        let Parsed::Run(o) = parse_args(&args(&[
+            "ifcheckd",
+            "-f",
+            "-V",
+            "--pid-file=/tmp/x.pid",
+            "-P",
+            "/tmp/paths",
+            "-a",
+            "/tmp/attrs",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert!(o.foreground);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.pid_file, PathBuf::from("/tmp/x.pid"));
+        assert_eq!(o.source, Source::Pikemon(PathBuf::from("/tmp/paths")));
+        assert_eq!(o.state_file, PathBuf::from("/tmp/attrs"));
+        assert_eq!(
+            parse_args(&args(&["ifcheckd", "-?"])).unwrap(),
+            Parsed::Help
+        );
+        assert_eq!(
+            parse_args(&args(&["ifcheckd", "-$"])).unwrap(),
+            Parsed::Version
+        );
+        let Parsed::Run(o) = parse_args(&args(&["ifcheckd", "--corosync", "-s"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.source, Source::Corosync);
+        assert!(o.show);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(parse_args(&args(&["ifcheckd", "-x"])).is_err());
+        assert!(parse_args(&args(&["ifcheckd", "-p"])).is_err());
+        assert!(parse_args(&args(&["ifcheckd", "-c", "-P", "/p"])).is_err());
+    }
+}

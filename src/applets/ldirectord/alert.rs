@@ -1,0 +1,220 @@
+//! E-mail alerts (emailalert=): the message the original sends and our own small SMTP client
+//! (RFC 5321: EHLO, MAIL FROM, RCPT TO per address, DATA with dot-stuffing, QUIT), run as a
+//! non-blocking dialogue in the daemon's loop like a check. Without `smtp=` the message is
+//! handed to `/usr/sbin/sendmail -t` as the original's Mail::Send does.
+
+use super::check::{reply_code, Dialogue, Step};
+use super::core::Outcome;
+
+/// The text of one alert.
+pub struct Message {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Message {
+    /// The original's body: host, log message, daemon status, service name and comment.
+    pub fn new(
+        host: &str,
+        from: Option<&str>,
+        to: &str,
+        subject: &str,
+        status: &str,
+        servicename: Option<&str>,
+        comment: Option<&str>,
+    ) -> Message {
+        let mut body = format!(
+            "ldirectord host: {host}\r\nLog-Message: {subject}\r\nDaemon-Status: {status}\r\n"
+        );
+        if let Some(s) = servicename {
+            body.push_str(&format!("Service-Name: {s}\r\n"));
+        }
+        if let Some(c) = comment {
+            body.push_str(&format!("Comment: {c}\r\n"));
+        }
+        Message {
+            from: from
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("root@{host}")),
+            to: to
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            subject: subject.to_string(),
+            body,
+        }
+    }
+
+    /// Headers and body as sent after DATA (without the final dot).
+    pub fn text(&self) -> String {
+        format!(
+            "From: {}\r\nTo: {}\r\nSubject: {}\r\n\r\n{}",
+            self.from,
+            self.to.join(", "),
+            self.subject.replace(['\r', '\n'], " "),
+            self.body
+        )
+    }
+
+    /// The address part of `from` (`Name <a@b>` → `a@b`).
+    fn envelope_from(&self) -> String {
+        match (self.from.find('<'), self.from.rfind('>')) {
+            (Some(a), Some(b)) if a < b => self.from[a + 1..b].to_string(),
+            _ => self.from.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Greeting,
+    Ehlo,
+    Mail,
+    Rcpt(usize),
+    Data,
+    Body,
+}
+
+/// Sends one message over an SMTP connection.
+pub struct SmtpSend {
+    msg: Message,
+    host: String,
+    stage: Stage,
+}
+
+impl SmtpSend {
+    pub fn new(msg: Message, host: &str) -> SmtpSend {
+        SmtpSend {
+            msg,
+            host: host.to_string(),
+            stage: Stage::Greeting,
+        }
+    }
+}
+
+impl Dialogue for SmtpSend {
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        (Vec::new(), false)
+    }
+
+    fn received(&mut self, input: &[u8], _eof: bool) -> Step {
+        let Some((code, line)) = reply_code(input) else {
+            return Step::More;
+        };
+        let ok = match self.stage {
+            Stage::Data => code == 354,
+            _ => (200..300).contains(&code),
+        };
+        if !ok {
+            return Step::Done(Outcome::Down(line));
+        }
+        let send = |s: String| Step::Send(s.into_bytes());
+        match self.stage {
+            Stage::Greeting => {
+                self.stage = Stage::Ehlo;
+                send(format!("EHLO {}\r\n", self.host))
+            }
+            Stage::Ehlo => {
+                self.stage = Stage::Mail;
+                send(format!("MAIL FROM:<{}>\r\n", self.msg.envelope_from()))
+            }
+            Stage::Mail | Stage::Rcpt(_) => {
+                let next = match self.stage {
+                    Stage::Rcpt(i) => i + 1,
+                    _ => 0,
+                };
+                match self.msg.to.get(next) {
+                    Some(to) => {
+                        self.stage = Stage::Rcpt(next);
+                        send(format!("RCPT TO:<{to}>\r\n"))
+                    }
+                    None => {
+                        self.stage = Stage::Data;
+                        send("DATA\r\n".into())
+                    }
+                }
+            }
+            Stage::Data => {
+                self.stage = Stage::Body;
+                let mut text = String::new();
+                for l in self.msg.text().split("\r\n") {
+                    // Dot-stuffing (RFC 5321 §4.5.2).
+                    if l.starts_with('.') {
+                        text.push('.');
+                    }
+                    text.push_str(l);
+                    text.push_str("\r\n");
+                }
+                text.push_str(".\r\n");
+                send(text)
+            }
+            Stage::Body => Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_transaction() {
+        let m = Message::new(
+            "lb1",
+            Some("LD <ld@x.example>"),
+            "a@x.example, b@x.example",
+            "Deleted real server",
+            "running",
+            Some("Web"),
+            None,
+        );
+        let mut s = SmtpSend::new(m, "lb1");
+        let mut sent = Vec::new();
+        for reply in [
+            "220 hi\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued\r\n",
+        ] {
+            match s.received(reply.as_bytes(), false) {
+                Step::Send(b) => sent.push(String::from_utf8_lossy(&b).to_string()),
+                Step::Finish(b, Outcome::Up(_)) => {
+                    sent.push(String::from_utf8_lossy(&b).to_string())
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            &sent[..5],
+            [
+                "EHLO lb1\r\n",
+                "MAIL FROM:<ld@x.example>\r\n",
+                "RCPT TO:<a@x.example>\r\n",
+                "RCPT TO:<b@x.example>\r\n",
+                "DATA\r\n"
+            ]
+        );
+        assert!(sent[5].starts_with("From: LD <ld@x.example>\r\nTo: a@x.example, b@x.example\r\nSubject: Deleted real server\r\n\r\nldirectord host: lb1\r\n"));
+        assert!(sent[5].contains("Service-Name: Web\r\n"));
+        assert!(sent[5].ends_with("\r\n.\r\n"));
+        assert_eq!(sent[6], "QUIT\r\n");
+    }
+
+    #[test]
+    fn refusal_is_reported() {
+        let m = Message::new("h", None, "a@x", "s", "running", None, None);
+        let mut s = SmtpSend::new(m, "h");
+        s.received(b"220 hi\r\n", false);
+        s.received(b"250 ok\r\n", false);
+        assert_eq!(
+            s.received(b"550 no\r\n", false),
+            Step::Done(Outcome::Down("550 no".into()))
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! service=imap / imaps: what Net::IMAP::Simple does: an `* OK` (or `* PREAUTH`) greeting
+//! and, if login is set, `LOGIN` answered `OK`; then LOGOUT. imaps runs inside TLS.
+
+use super::{Dialogue, Step};
+use crate::applets::ldirectord::config::Virtual;
+use crate::applets::ldirectord::core::Outcome;
+
+/// The IMAP check.
+pub struct Imap {
+    greeted: bool,
+    login: String,
+    passwd: String,
+}
+
+impl Imap {
+    pub fn new(v: &Virtual) -> Imap {
+        Imap {
+            greeted: false,
+            login: v.login.clone(),
+            passwd: v.passwd.clone(),
+        }
+    }
+}
+
+/// An IMAP quoted string (RFC 3501 §4.3).
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Dialogue for Imap {
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        (Vec::new(), false)
+    }
+
+    fn received(&mut self, input: &[u8], _eof: bool) -> Step {
+        let text = String::from_utf8_lossy(input);
+        let Some(last) = text.rfind('\n').map(|i| &text[..i]) else {
+            return Step::More;
+        };
+        if !self.greeted {
+            let line = last.lines().next().unwrap_or("").trim_end().to_string();
+            if !(line.starts_with("* OK") || line.starts_with("* PREAUTH")) {
+                return Step::Done(Outcome::Down(line));
+            }
+            self.greeted = true;
+            if self.login.is_empty() {
+                return Step::Finish(b"a1 LOGOUT\r\n".to_vec(), Outcome::Up(line));
+            }
+            let cmd = format!(
+                "a1 LOGIN {} {}\r\n",
+                quoted(&self.login),
+                quoted(&self.passwd)
+            );
+            return Step::Send(cmd.into_bytes());
+        }
+        // Untagged lines may come first; the tagged answer decides.
+        match last
+            .lines()
+            .map(str::trim_end)
+            .find(|l| l.starts_with("a1 "))
+        {
+            Some(l) if l.starts_with("a1 OK") => {
+                Step::Finish(b"a2 LOGOUT\r\n".to_vec(), Outcome::Up(l.to_string()))
+            }
+            Some(l) => Step::Done(Outcome::Down(l.to_string())),
+            None => Step::More,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn imap(login: &str) -> Imap {
+        Imap {
+            greeted: false,
+            login: login.into(),
+            passwd: "p\"w".into(),
+        }
+    }
+
+    #[test]
+    fn greeting_and_login() {
+        assert!(matches!(
+            imap("").received(b"* OK ready\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        assert!(matches!(
+            imap("").received(b"* BYE busy\r\n", false),
+            Step::Done(Outcome::Down(_))
+        ));
+        let mut i = imap("u");
+        assert_eq!(
+            i.received(b"* OK hi\r\n", false),
+            Step::Send(b"a1 LOGIN \"u\" \"p\\\"w\"\r\n".to_vec())
+        );
+        assert_eq!(i.received(b"* CAPABILITY IMAP4rev1\r\n", false), Step::More);
+        assert!(matches!(
+            i.received(b"* CAPABILITY IMAP4rev1\r\na1 OK done\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        let mut i = imap("u");
+        i.received(b"* OK hi\r\n", false);
+        assert!(matches!(
+            i.received(b"a1 NO bad\r\n", false),
+            Step::Done(Outcome::Down(_))
+        ));
+    }
+}

@@ -1,0 +1,366 @@
+//! Health checks as non-blocking state machines driven by the daemon's one poll loop.
+//!
+//! A check owns at most one fd; `advance` is called once at start and again whenever that fd
+//! is ready, and says what to wait for next or gives the outcome. The daemon bounds each check
+//! by its timeout (dropping it closes the socket). Protocol checks over TCP (and TLS) are a
+//! `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`; each service
+//! lives in its own file with the Perl original's request and success rule.
+
+pub mod connect;
+pub mod dns;
+pub mod external;
+pub mod http;
+pub mod imap;
+pub mod nntp;
+pub mod ping;
+pub mod pop;
+pub mod simpletcp;
+pub mod smtp;
+#[cfg(feature = "https")]
+pub mod tls;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::sys::socket::{
+    connect as nix_connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
+};
+
+use super::config::{CheckType, Real, Service, Virtual, VirtualAddr};
+use super::core::{Outcome, Probe};
+use crate::event::Interest;
+
+/// What a check needs next.
+#[derive(Debug)]
+pub enum Poll {
+    /// Wait until the fd is ready for this.
+    Wait(Interest),
+    /// Nothing to wait on by fd (a child process): call `advance` again on SIGCHLD.
+    Child,
+    Ready(Outcome),
+}
+
+/// A running health check.
+pub trait Check {
+    /// The fd to wait on, if any.
+    fn fd(&self) -> Option<RawFd>;
+    /// Makes progress; never blocks.
+    fn advance(&mut self) -> Poll;
+}
+
+/// An outcome that is already known (checktype=on, service=none).
+pub struct Done(pub Option<Outcome>);
+
+impl Check for Done {
+    fn fd(&self) -> Option<RawFd> {
+        None
+    }
+    fn advance(&mut self) -> Poll {
+        Poll::Ready(self.0.take().unwrap_or(Outcome::Up(String::new())))
+    }
+}
+
+/// Where a check goes: the real's address and the check port.
+pub fn target(v: &Virtual, r: &Real) -> SocketAddr {
+    SocketAddr::new(r.addr, v.check_port(r))
+}
+
+/// Starts a TCP connect without waiting for it.
+pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+    let fam = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(
+        fam,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    match nix_connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => Ok(TcpStream::from(fd)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The next move of a protocol dialogue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Wait for more bytes.
+    More,
+    /// Send these bytes; the input seen so far is consumed.
+    Send(Vec<u8>),
+    /// Send these bytes as a courtesy (QUIT, LOGOUT) without waiting, and finish.
+    Finish(Vec<u8>, Outcome),
+    Done(Outcome),
+}
+
+/// A service's protocol logic: pure, driven by what arrives.
+pub trait Dialogue {
+    /// Bytes to send once connected (may be empty), and whether to shut down writing after.
+    fn opening(&mut self) -> (Vec<u8>, bool);
+    /// Everything received since the last `Send` (`eof`: the peer closed).
+    fn received(&mut self, input: &[u8], eof: bool) -> Step;
+}
+
+/// The most a check reads; a bigger answer is judged on its first part.
+const MAX_INPUT: usize = 1 << 20;
+
+enum Phase {
+    Connecting,
+    Talking,
+}
+
+/// Drives a `Dialogue` over TCP, optionally wrapped in TLS.
+pub struct TcpCheck<D: Dialogue> {
+    stream: TcpStream,
+    phase: Phase,
+    dialogue: D,
+    out: Vec<u8>,
+    shutdown_after: bool,
+    input: Vec<u8>,
+    #[cfg(feature = "https")]
+    tls: Option<tls::Session>,
+}
+
+impl<D: Dialogue> TcpCheck<D> {
+    /// Connects to `addr`; with `tls` the dialogue runs inside TLS (server name `sni`).
+    pub fn start(addr: SocketAddr, dialogue: D, tls: bool) -> io::Result<Self> {
+        let stream = connect_nonblocking(addr)?;
+        #[cfg(feature = "https")]
+        let tls = if tls {
+            Some(tls::Session::new(addr.ip())?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "https"))]
+        if tls {
+            return Err(io::Error::other("built without TLS"));
+        }
+        Ok(TcpCheck {
+            stream,
+            phase: Phase::Connecting,
+            dialogue,
+            out: Vec::new(),
+            shutdown_after: false,
+            input: Vec::new(),
+            #[cfg(feature = "https")]
+            tls,
+        })
+    }
+
+    fn down(msg: impl std::fmt::Display) -> Poll {
+        Poll::Ready(Outcome::Down(msg.to_string()))
+    }
+
+    fn wants_write(&self) -> bool {
+        #[cfg(feature = "https")]
+        if let Some(t) = &self.tls {
+            return t.wants_write() || !self.out.is_empty();
+        }
+        !self.out.is_empty()
+    }
+
+    fn interest(&self) -> Interest {
+        if self.wants_write() {
+            Interest::ReadWrite
+        } else {
+            Interest::Read
+        }
+    }
+
+    /// Writes what is pending; Err on a broken connection.
+    fn flush(&mut self) -> io::Result<()> {
+        #[cfg(feature = "https")]
+        if let Some(t) = self.tls.as_mut() {
+            if !self.out.is_empty() {
+                t.write_plain(&self.out)?;
+                self.out.clear();
+                if self.shutdown_after {
+                    t.close();
+                }
+            }
+            return t.write_tls(&mut self.stream);
+        }
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.shutdown_after {
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            self.shutdown_after = false;
+        }
+        Ok(())
+    }
+
+    /// Reads what is there; returns whether the peer closed.
+    fn fill(&mut self) -> io::Result<bool> {
+        #[cfg(feature = "https")]
+        if let Some(t) = self.tls.as_mut() {
+            return t.read(&mut self.stream, &mut self.input, MAX_INPUT);
+        }
+        let mut buf = [0u8; 16384];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    let room = MAX_INPUT.saturating_sub(self.input.len());
+                    self.input.extend_from_slice(&buf[..n.min(room)]);
+                    if room <= n {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<D: Dialogue> Check for TcpCheck<D> {
+    fn fd(&self) -> Option<RawFd> {
+        Some(self.stream.as_raw_fd())
+    }
+
+    fn advance(&mut self) -> Poll {
+        if let Phase::Connecting = self.phase {
+            match self.stream.take_error() {
+                Ok(Some(e)) | Err(e) => return Self::down(format!("connect: {e}")),
+                Ok(None) => {}
+            }
+            if let Err(e) = self.stream.peer_addr() {
+                if e.kind() == io::ErrorKind::NotConnected {
+                    return Poll::Wait(Interest::Write);
+                }
+                return Self::down(format!("connect: {e}"));
+            }
+            self.phase = Phase::Talking;
+            let (bytes, shutdown) = self.dialogue.opening();
+            self.out = bytes;
+            self.shutdown_after = shutdown;
+        }
+        loop {
+            if let Err(e) = self.flush() {
+                return Self::down(format!("send: {e}"));
+            }
+            let eof = match self.fill() {
+                Ok(eof) => eof,
+                Err(e) => return Self::down(format!("receive: {e}")),
+            };
+            if self.input.is_empty() && !eof {
+                return Poll::Wait(self.interest());
+            }
+            match self.dialogue.received(&self.input, eof) {
+                Step::Done(o) => return Poll::Ready(o),
+                Step::Finish(bytes, o) => {
+                    self.out.extend_from_slice(&bytes);
+                    let _ = self.flush();
+                    return Poll::Ready(o);
+                }
+                Step::More if eof => return Self::down("connection closed"),
+                Step::More => return Poll::Wait(self.interest()),
+                Step::Send(bytes) => {
+                    self.input.clear();
+                    self.out.extend_from_slice(&bytes);
+                }
+            }
+        }
+    }
+}
+
+/// The first complete line of `input` (without CR LF), if one has arrived.
+pub fn first_line(input: &[u8]) -> Option<String> {
+    let end = input.iter().position(|&b| b == b'\n')?;
+    Some(
+        String::from_utf8_lossy(&input[..end])
+            .trim_end()
+            .to_string(),
+    )
+}
+
+/// A complete SMTP-style reply (`NNN-...` lines ending with `NNN ...`): its code and last line.
+pub fn reply_code(input: &[u8]) -> Option<(u16, String)> {
+    let text = String::from_utf8_lossy(input);
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.len() < 3 || l.as_bytes().get(3) == Some(&b'-') {
+            continue;
+        }
+        let code = l.get(..3)?.parse().ok()?;
+        return Some((code, l.to_string()));
+    }
+    None
+}
+
+/// Why a check could not even start (becomes a down result with this message).
+fn start_failed(e: io::Error) -> Box<dyn Check> {
+    Box::new(Done(Some(Outcome::Down(e.to_string()))))
+}
+
+/// Builds the check for real `r` of virtual `v`.
+pub fn build(v: &Virtual, r: &Real, probe: Probe, host: &str) -> Box<dyn Check> {
+    let addr = target(v, r);
+    let res: io::Result<Box<dyn Check>> = match probe {
+        Probe::Connect => connect::Connect::start(addr).map(|c| Box::new(c) as Box<dyn Check>),
+        Probe::Ping => {
+            ping::Ping::start(r.addr, v.checkcount).map(|c| Box::new(c) as Box<dyn Check>)
+        }
+        Probe::External => external::External::start(v, r).map(|c| Box::new(c) as Box<dyn Check>),
+        Probe::Negotiate if v.checktype == CheckType::On => {
+            Ok(Box::new(Done(Some(Outcome::Up("checktype=on".into())))))
+        }
+        Probe::Negotiate => negotiate(v, r, addr, host),
+    };
+    res.unwrap_or_else(start_failed)
+}
+
+fn tcp<D: Dialogue + 'static>(addr: SocketAddr, d: D, tls: bool) -> io::Result<Box<dyn Check>> {
+    Ok(Box::new(TcpCheck::start(addr, d, tls)?))
+}
+
+fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<Box<dyn Check>> {
+    match v.service {
+        Service::Http | Service::HttpProxy => tcp(addr, http::Http::new(v, r), false),
+        Service::Https => tcp(addr, http::Http::new(v, r), true),
+        Service::Smtp | Service::Submission => tcp(addr, smtp::Smtp::new(host), false),
+        Service::Pop => tcp(addr, pop::Pop::new(v), false),
+        Service::Pops => tcp(addr, pop::Pop::new(v), true),
+        Service::Imap => tcp(addr, imap::Imap::new(v), false),
+        Service::Imaps => tcp(addr, imap::Imap::new(v), true),
+        Service::Nntp => tcp(addr, nntp::Nntp, false),
+        Service::SimpleTcp => tcp(addr, simpletcp::SimpleTcp::new(v, r), false),
+        Service::Dns => dns::Dns::start(v, addr),
+        Service::None => Ok(Box::new(Done(Some(Outcome::Up("service=none".into()))))),
+        other => Err(io::Error::other(format!(
+            "service {} not implemented",
+            other.name()
+        ))),
+    }
+}
+
+/// The real's address as the Perl original writes it in URLs and Host headers.
+pub fn host_text(r: &Real) -> String {
+    match r.addr {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    }
+}
+
+/// The virtual's address and port as an external check's first two arguments.
+pub fn virtual_args(v: &Virtual) -> (String, String) {
+    match v.addr {
+        VirtualAddr::Inet(ip, port) => (ip.to_string(), port.to_string()),
+        VirtualAddr::Fwmark(m, _) => (m.to_string(), "0".to_string()),
+    }
+}

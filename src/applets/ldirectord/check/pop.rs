@@ -1,0 +1,93 @@
+//! service=pop / pops: what Mail::POP3Client does: a `+OK` greeting and, if login is set,
+//! `USER`/`PASS` both answered `+OK`; then QUIT. pops runs the same inside TLS.
+
+use super::{first_line, Dialogue, Step};
+use crate::applets::ldirectord::config::Virtual;
+use crate::applets::ldirectord::core::Outcome;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Greeting,
+    User,
+    Pass,
+}
+
+/// The POP3 check.
+pub struct Pop {
+    stage: Stage,
+    login: String,
+    passwd: String,
+}
+
+impl Pop {
+    pub fn new(v: &Virtual) -> Pop {
+        Pop {
+            stage: Stage::Greeting,
+            login: v.login.clone(),
+            passwd: v.passwd.clone(),
+        }
+    }
+}
+
+impl Dialogue for Pop {
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        (Vec::new(), false)
+    }
+
+    fn received(&mut self, input: &[u8], _eof: bool) -> Step {
+        let Some(line) = first_line(input) else {
+            return Step::More;
+        };
+        if !line.starts_with("+OK") {
+            return Step::Done(Outcome::Down(line));
+        }
+        match self.stage {
+            Stage::Greeting if self.login.is_empty() => {
+                Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line))
+            }
+            Stage::Greeting => {
+                self.stage = Stage::User;
+                Step::Send(format!("USER {}\r\n", self.login).into_bytes())
+            }
+            Stage::User => {
+                self.stage = Stage::Pass;
+                Step::Send(format!("PASS {}\r\n", self.passwd).into_bytes())
+            }
+            Stage::Pass => Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pop(login: &str) -> Pop {
+        Pop {
+            stage: Stage::Greeting,
+            login: login.into(),
+            passwd: "pw".into(),
+        }
+    }
+
+    #[test]
+    fn greeting_only_and_login() {
+        assert!(matches!(
+            pop("").received(b"+OK POP3 ready\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        let mut p = pop("u");
+        assert_eq!(
+            p.received(b"+OK hi\r\n", false),
+            Step::Send(b"USER u\r\n".to_vec())
+        );
+        assert_eq!(
+            p.received(b"+OK\r\n", false),
+            Step::Send(b"PASS pw\r\n".to_vec())
+        );
+        assert_eq!(
+            p.received(b"-ERR auth\r\n", false),
+            Step::Done(Outcome::Down("-ERR auth".into()))
+        );
+    }
+}

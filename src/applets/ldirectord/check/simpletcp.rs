@@ -1,0 +1,102 @@
+//! service=simpletcp: connect, send the request (its leading `/` dropped, `\n` written as a
+//! newline), shut down writing, read lines until one matches receive. Down at EOF without a
+//! match. An empty receive matches the first line (the original's empty Perl pattern reuses
+//! whatever regex matched last: bug B12).
+
+use regex_lite::Regex;
+
+use super::{Dialogue, Step};
+use crate::applets::ldirectord::config::{Real, Virtual};
+use crate::applets::ldirectord::core::Outcome;
+
+/// The simpletcp check.
+pub struct SimpleTcp {
+    request: Vec<u8>,
+    receive: Result<Regex, String>,
+}
+
+impl SimpleTcp {
+    pub fn new(v: &Virtual, r: &Real) -> SimpleTcp {
+        let (req, rcv) = match (&r.request, &r.receive) {
+            (Some(q), Some(rc)) => (q.as_str(), rc.as_str()),
+            _ => (v.request.as_str(), v.receive.as_str()),
+        };
+        let req = req.strip_prefix('/').unwrap_or(req).replace("\\n", "\n");
+        SimpleTcp {
+            request: req.into_bytes(),
+            receive: Regex::new(rcv).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl Dialogue for SimpleTcp {
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        (std::mem::take(&mut self.request), true)
+    }
+
+    fn received(&mut self, input: &[u8], eof: bool) -> Step {
+        let re = match &self.receive {
+            Ok(re) => re,
+            Err(e) => return Step::Done(Outcome::Down(format!("invalid receive regex: {e}"))),
+        };
+        let text = String::from_utf8_lossy(input);
+        let complete = if eof {
+            text.as_ref()
+        } else {
+            text.rsplit_once('\n').map(|x| x.0).unwrap_or("")
+        };
+        for line in complete.lines() {
+            if re.is_match(line) {
+                return Step::Done(Outcome::Up(line.to_string()));
+            }
+        }
+        if eof {
+            Step::Done(Outcome::Down("no line matched receive".into()))
+        } else {
+            Step::More
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applets::ldirectord::config::parse;
+    use crate::applets::ldirectord::resolve::SystemResolver;
+
+    fn check(extra: &str) -> SimpleTcp {
+        let text = format!(
+            "virtual=198.51.100.10:7\n\tservice=simpletcp\n\treal=198.51.100.21 masq\n{extra}"
+        );
+        let c = parse("t", &text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"));
+        SimpleTcp::new(&c.virtuals[0], &c.virtuals[0].reals[0])
+    }
+
+    #[test]
+    fn request_unescaped_and_lines_matched() {
+        let mut c = check("\trequest=\"PING\\n\"\n\treceive=\"^PONG\"\n");
+        assert_eq!(c.opening(), (b"PING\n".to_vec(), true));
+        assert_eq!(c.received(b"hello\nPO", false), Step::More);
+        assert_eq!(
+            c.received(b"hello\nPONG 1\n", false),
+            Step::Done(Outcome::Up("PONG 1".into()))
+        );
+        assert!(matches!(
+            c.received(b"nope\n", true),
+            Step::Done(Outcome::Down(_))
+        ));
+    }
+
+    #[test]
+    fn b12_empty_receive_matches_the_first_line() {
+        let mut c = check("\trequest=\"x\"\n");
+        assert_eq!(
+            c.received(b"anything\n", false),
+            Step::Done(Outcome::Up("anything".into()))
+        );
+        assert!(matches!(
+            c.received(b"", true),
+            Step::Done(Outcome::Down(_))
+        ));
+    }
+}

@@ -1,0 +1,93 @@
+//! service=smtp / submission: what Net::SMTP->new does: a 2xx greeting, then EHLO (HELO if
+//! EHLO is refused) accepted with 2xx; then QUIT. Up when the greeting and EHLO/HELO are.
+
+use super::{reply_code, Dialogue, Step};
+use crate::applets::ldirectord::core::Outcome;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Greeting,
+    Ehlo,
+    Helo,
+}
+
+/// The SMTP check.
+pub struct Smtp {
+    stage: Stage,
+    host: String,
+}
+
+impl Smtp {
+    /// `host`: the name given in EHLO (this machine's).
+    pub fn new(host: &str) -> Smtp {
+        Smtp {
+            stage: Stage::Greeting,
+            host: host.to_string(),
+        }
+    }
+}
+
+impl Dialogue for Smtp {
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        (Vec::new(), false)
+    }
+
+    fn received(&mut self, input: &[u8], _eof: bool) -> Step {
+        let Some((code, line)) = reply_code(input) else {
+            return Step::More;
+        };
+        let ok = (200..300).contains(&code);
+        match (self.stage, ok) {
+            (Stage::Greeting, true) => {
+                self.stage = Stage::Ehlo;
+                Step::Send(format!("EHLO {}\r\n", self.host).into_bytes())
+            }
+            (Stage::Ehlo, false) => {
+                self.stage = Stage::Helo;
+                Step::Send(format!("HELO {}\r\n", self.host).into_bytes())
+            }
+            (Stage::Ehlo | Stage::Helo, true) => {
+                Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line))
+            }
+            (_, false) => Step::Done(Outcome::Down(line)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greeting_ehlo_quit() {
+        let mut s = Smtp::new("lb");
+        assert_eq!(s.received(b"220-mx ESMTP\r\n", false), Step::More);
+        assert_eq!(
+            s.received(b"220-mx ESMTP\r\n220 ready\r\n", false),
+            Step::Send(b"EHLO lb\r\n".to_vec())
+        );
+        assert_eq!(
+            s.received(b"250-mx\r\n250 8BITMIME\r\n", false),
+            Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up("250 8BITMIME".into()))
+        );
+    }
+
+    #[test]
+    fn helo_fallback_and_refusals() {
+        let mut s = Smtp::new("lb");
+        s.received(b"220 ready\r\n", false);
+        assert_eq!(
+            s.received(b"502 no\r\n", false),
+            Step::Send(b"HELO lb\r\n".to_vec())
+        );
+        assert!(matches!(
+            s.received(b"250 hi\r\n", false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        let mut s = Smtp::new("lb");
+        assert_eq!(
+            s.received(b"554 go away\r\n", false),
+            Step::Done(Outcome::Down("554 go away".into()))
+        );
+    }
+}

@@ -1,0 +1,186 @@
+//! The command line of the Perl ldirectord:
+//! `ldirectord [-d|--debug] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status`,
+//! `-h|-?|--help`, `-v|--version`; and how the config file is found (a bare name is looked up
+//! in /etc/ha.d, then /etc/ha.d/conf, then taken as a path; default ldirectord.cf).
+
+use std::path::{Path, PathBuf};
+
+/// What to do with the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Stop,
+    Restart,
+    TryRestart,
+    Reload,
+    Status,
+}
+
+impl Command {
+    pub fn from_word(w: &str) -> Option<Command> {
+        match w {
+            "start" => Some(Command::Start),
+            "stop" => Some(Command::Stop),
+            "restart" => Some(Command::Restart),
+            "try-restart" => Some(Command::TryRestart),
+            "reload" | "force-reload" => Some(Command::Reload),
+            "status" => Some(Command::Status),
+            _ => None,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Command::Start => "start",
+            Command::Stop => "stop",
+            Command::Restart => "restart",
+            Command::TryRestart => "try-restart",
+            Command::Reload => "reload",
+            Command::Status => "status",
+        }
+    }
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    Help,
+    Version,
+    Run {
+        debug: bool,
+        config: String,
+        command: Command,
+    },
+}
+
+/// Usage text (the original prints its POD synopsis, exit 255).
+pub const USAGE: &str = "\
+Usage: ldirectord [-d|--debug] [--] [ldirectord.cf] start|stop|restart|try-restart|reload|force-reload|status
+       ldirectord -h|--help
+       ldirectord -v|--version
+
+Health-checks the real servers of the IPVS virtual services in ldirectord.cf and programs the
+kernel's IPVS table over generic netlink. A bare config name is looked up in /etc/ha.d and
+/etc/ha.d/conf. -d stays in the foreground and logs to stderr.
+Environment: LDIRECTORD_IPVS_RECORD=FILE records IPVS changes (ipvsadm syntax) in FILE
+instead of programming the kernel.
+";
+
+/// Parses the arguments (without argv[0]); Err is the message for a bad command line.
+pub fn parse(args: &[String]) -> Result<Cli, String> {
+    let mut debug = false;
+    let mut rest: Vec<&str> = Vec::new();
+    let mut options = true;
+    for a in args {
+        match a.as_str() {
+            "--" if options => options = false,
+            "-d" | "--debug" if options => debug = true,
+            "-h" | "-?" | "--help" if options => return Ok(Cli::Help),
+            "-v" | "--version" if options => return Ok(Cli::Version),
+            o if options && o.starts_with('-') && o.len() > 1 => {
+                return Err(format!("Unknown option: {}", o.trim_start_matches('-')))
+            }
+            other => rest.push(other),
+        }
+    }
+    let (config, word) = match rest.as_slice() {
+        [cmd] => ("ldirectord.cf".to_string(), *cmd),
+        [cfg, cmd] => (cfg.to_string(), *cmd),
+        [] => return Err("no command given".into()),
+        _ => return Err("too many arguments".into()),
+    };
+    let command = Command::from_word(word).ok_or_else(|| format!("unknown command {word:?}"))?;
+    Ok(Cli::Run {
+        debug,
+        config,
+        command,
+    })
+}
+
+/// The config file for `name`, as the original looks it up; None if none exists.
+pub fn resolve_config(name: &str) -> Option<PathBuf> {
+    resolve_config_in(Path::new("/etc/ha.d"), name)
+}
+
+/// `resolve_config` with another base directory (tests).
+pub fn resolve_config_in(base: &Path, name: &str) -> Option<PathBuf> {
+    let candidates = [
+        base.join(name),
+        base.join("conf").join(name),
+        PathBuf::from(name),
+    ];
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The name that tags the pid file and log lines: the config's file name.
+pub fn config_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ldirectord.cf".into())
+}
+
+/// `/var/run/ldirectord.NAME.pid`.
+pub fn pid_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/var/run/ldirectord.{name}.pid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            parse(&args("start")),
+            Ok(Cli::Run {
+                debug: false,
+                config: "ldirectord.cf".into(),
+                command: Command::Start
+            })
+        );
+        assert_eq!(
+            parse(&args("-d -- my.cf force-reload")),
+            Ok(Cli::Run {
+                debug: true,
+                config: "my.cf".into(),
+                command: Command::Reload
+            })
+        );
+        assert_eq!(parse(&args("--help")), Ok(Cli::Help));
+        assert_eq!(parse(&args("-v start")), Ok(Cli::Version));
+        assert!(parse(&args("")).is_err());
+        assert!(parse(&args("a.cf bogus")).is_err());
+        assert!(parse(&args("-x start")).is_err());
+        assert!(parse(&args("a b c")).is_err());
+    }
+
+    #[test]
+    fn config_lookup_order() {
+        let dir = std::env::temp_dir().join(format!("ldcli-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(dir.join("conf"));
+        let _ = std::fs::write(dir.join("conf").join("x.cf"), "");
+        assert_eq!(
+            resolve_config_in(&dir, "x.cf"),
+            Some(dir.join("conf").join("x.cf"))
+        );
+        let _ = std::fs::write(dir.join("x.cf"), "");
+        assert_eq!(resolve_config_in(&dir, "x.cf"), Some(dir.join("x.cf")));
+        let abs = dir.join("x.cf");
+        let abs = abs.to_string_lossy();
+        assert_eq!(
+            resolve_config_in(Path::new("/nonexistent"), &abs),
+            Some(PathBuf::from(abs.as_ref()))
+        );
+        assert_eq!(resolve_config_in(&dir, "missing.cf"), None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(config_name(Path::new("/etc/ha.d/web.cf")), "web.cf");
+        assert_eq!(
+            pid_path("web.cf"),
+            PathBuf::from("/var/run/ldirectord.web.cf.pid")
+        );
+    }
+}

@@ -1,0 +1,323 @@
+//! The check scheduler without sockets or sleeps: failurecount, quiescent, fallback,
+//! fallbackcommand, maintenance, combined checks, reload diffs, clean stop, e-mail resend,
+//! and the Perl bugs B2/B5/B6/B14 that live here.
+
+use super::*;
+use crate::applets::ldirectord::config::parse;
+use crate::applets::ldirectord::resolve::SystemResolver;
+
+fn cfg(text: &str) -> Config {
+    parse("t.cf", text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const TWO: &str = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 3\n\treal=198.51.100.22:80 masq 1\n";
+
+fn id(virt: usize, real: usize) -> RealId {
+    RealId { virt, real }
+}
+
+fn ops(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Ipvs(IpvsOp::AddService(s)) => Some(format!("A {}", s.key)),
+            Action::Ipvs(IpvsOp::EditService(s)) => Some(format!("E {}", s.key)),
+            Action::Ipvs(IpvsOp::DelService(s)) => Some(format!("D {}", s.key)),
+            Action::Ipvs(IpvsOp::AddDest(_, d)) => Some(format!("a {} w{}", d.addr, d.weight)),
+            Action::Ipvs(IpvsOp::EditDest(_, d)) => Some(format!("e {} w{}", d.addr, d.weight)),
+            Action::Ipvs(IpvsOp::DelDest(_, d)) => Some(format!("d {}", d.addr)),
+            Action::FallbackCommand { start, .. } => Some(format!("cmd {start}")),
+            Action::Alert { subject, .. } => Some(format!("mail {subject}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn up() -> Outcome {
+    Outcome::Up("200 OK".into())
+}
+
+fn down() -> Outcome {
+    Outcome::Down("refused".into())
+}
+
+#[test]
+fn b5_start_adds_the_service_but_no_unchecked_real() {
+    let t0 = Instant::now();
+    let (mut core, actions) = Core::new(cfg(TWO), &[], t0);
+    assert_eq!(ops(&actions), vec!["A -t 198.51.100.10:80"]);
+    let started = core.handle(t0, Input::Tick);
+    assert_eq!(
+        started,
+        vec![
+            Action::Start(id(0, 0), Probe::Negotiate),
+            Action::Start(id(0, 1), Probe::Negotiate)
+        ]
+    );
+    // A dead real is never added, not even for a moment.
+    assert!(ops(&core.handle(t0, Input::Done(id(0, 0), down()))).is_empty());
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 1), up()))),
+        vec!["a 198.51.100.22 w1"]
+    );
+}
+
+#[test]
+fn reals_already_in_the_kernel_stay_until_checked() {
+    let t0 = Instant::now();
+    let c = cfg(TWO);
+    let svc = service_of(&c.virtuals[0]);
+    let d1 = dest_of(&c.virtuals[0], &c.virtuals[0].reals[0], 3);
+    let stray = Dest {
+        addr: "198.51.100.99".parse().unwrap_or(d1.addr),
+        ..d1.clone()
+    };
+    let (mut core, actions) = Core::new(c, &[(svc, vec![d1, stray])], t0);
+    // Service identical: nothing to edit; the stray destination is removed.
+    assert_eq!(ops(&actions), vec!["d 198.51.100.99"]);
+    core.handle(t0, Input::Tick);
+    // Up already: a success changes nothing; a failure removes it.
+    assert!(ops(&core.handle(t0, Input::Done(id(0, 0), up()))).is_empty());
+    let t1 = t0 + Duration::from_secs(2);
+    core.handle(t1, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t1, Input::Done(id(0, 0), down()))),
+        vec!["d 198.51.100.21"]
+    );
+}
+
+#[test]
+fn failurecount_needs_consecutive_failures_and_success_resets() {
+    let text = format!("failurecount=3\n{TWO}");
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t);
+    core.handle(t, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.21 w3"]
+    );
+    let mut step = |core: &mut Core, o: Outcome| {
+        t += Duration::from_secs(2);
+        core.handle(t, Input::Tick);
+        ops(&core.handle(t, Input::Done(id(0, 0), o)))
+    };
+    assert!(step(&mut core, down()).is_empty());
+    assert!(step(&mut core, down()).is_empty());
+    assert!(step(&mut core, up()).is_empty(), "success resets the count");
+    assert!(step(&mut core, down()).is_empty());
+    assert!(step(&mut core, down()).is_empty());
+    assert_eq!(step(&mut core, down()), vec!["d 198.51.100.21"]);
+}
+
+#[test]
+fn quiescent_sets_weight_zero_and_restores() {
+    let text = format!("quiescent=yes\n{TWO}");
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t);
+    core.handle(t, Input::Tick);
+    // First result down: in the table at weight 0 (never at full weight).
+    assert_eq!(
+        ops(&core.handle(t, Input::Done(id(0, 0), down()))),
+        vec!["a 198.51.100.21 w0"]
+    );
+    t += Duration::from_secs(2);
+    core.handle(t, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t, Input::Done(id(0, 0), up()))),
+        vec!["e 198.51.100.21 w3"]
+    );
+    t += Duration::from_secs(2);
+    core.handle(t, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t, Input::Done(id(0, 0), down()))),
+        vec!["e 198.51.100.21 w0"]
+    );
+}
+
+#[test]
+fn b6_fallback_and_fallbackcommand_fire_once_without_flapping() {
+    let text = "fallbackcommand=/bin/fb\nvirtual=198.51.100.10:80\n\tfallback=198.51.100.99:8080\n\
+                \treal=198.51.100.21:80 masq\n\treal=198.51.100.22:80 masq\n\treal=198.51.100.23:80 masq\n";
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t);
+    core.handle(t, Input::Tick);
+    let mut all = Vec::new();
+    for r in 0..3 {
+        all.extend(ops(&core.handle(t, Input::Done(id(0, r), down()))));
+    }
+    assert_eq!(all, vec!["a 198.51.100.99 w1", "cmd true"]);
+    t += Duration::from_secs(10);
+    core.handle(t, Input::Tick);
+    let got = ops(&core.handle(t, Input::Done(id(0, 1), up())));
+    assert_eq!(
+        got,
+        vec!["a 198.51.100.22 w1", "d 198.51.100.99", "cmd false"]
+    );
+    assert!(ops(&core.handle(t, Input::Done(id(0, 0), down()))).is_empty());
+}
+
+#[test]
+fn maintenance_forces_down_without_failurecount() {
+    let text = format!("failurecount=5\n{TWO}");
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t);
+    core.handle(t, Input::Tick);
+    core.handle(t, Input::Done(id(0, 0), up()));
+    t += Duration::from_secs(2);
+    core.handle(t, Input::Tick);
+    let got = core.handle(t, Input::Done(id(0, 0), Outcome::Maintenance));
+    assert_eq!(ops(&got), vec!["d 198.51.100.21"]);
+}
+
+#[test]
+fn combined_checktype_negotiates_first_then_every_nth() {
+    let text = "virtual=198.51.100.10:80\n\tchecktype=2\n\tcheckinterval=1\n\treal=198.51.100.21:80 masq\n";
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t);
+    let mut probes = Vec::new();
+    let results = [up(), up(), up(), down(), up(), up()];
+    for o in results {
+        let started = core.handle(t, Input::Tick);
+        if let Some(Action::Start(_, p)) = started.first() {
+            probes.push(*p);
+        }
+        core.handle(t, Input::Done(id(0, 0), o));
+        t += Duration::from_secs(1);
+    }
+    use Probe::*;
+    assert_eq!(
+        probes,
+        vec![Negotiate, Connect, Connect, Negotiate, Negotiate, Connect]
+    );
+}
+
+#[test]
+fn b14_a_slow_check_delays_nobody() {
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(TWO), &[], t0);
+    core.handle(t0, Input::Tick);
+    // Real 0 hangs; real 1 answers at once and is due again after checkinterval (2 s).
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    assert_eq!(core.next_deadline(), Some(t0 + Duration::from_secs(2)));
+    let t2 = t0 + Duration::from_secs(2);
+    assert_eq!(
+        core.handle(t2, Input::Tick),
+        vec![Action::Start(id(0, 1), Probe::Negotiate)]
+    );
+    assert!(core.is_running(id(0, 0)));
+}
+
+#[test]
+fn reload_applies_only_the_difference() {
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(TWO), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    // Same file: nothing changes at all.
+    assert!(ops(&core.reload(cfg(TWO), t0)).is_empty());
+    // Weight of real 1 changed, real 2 removed, real 3 added, a new virtual.
+    let new = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 7\n\
+               \treal=198.51.100.23:80 masq 1\nvirtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n";
+    let got = ops(&core.reload(cfg(new), t0));
+    assert_eq!(
+        got,
+        vec![
+            "e 198.51.100.21 w7",
+            "d 198.51.100.22",
+            "A -t 198.51.100.11:80"
+        ]
+    );
+    // The kept real is still up: a success adds nothing.
+    let t2 = t0 + Duration::from_secs(2);
+    let started = core.handle(t2, Input::Tick);
+    assert_eq!(started.len(), 3);
+    assert!(ops(&core.handle(t2, Input::Done(id(0, 0), up()))).is_empty());
+    // Virtual removed from the config: deleted.
+    let got = ops(&core.reload(
+        cfg("virtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n"),
+        t2,
+    ));
+    assert_eq!(got, vec!["D -t 198.51.100.10:80"]);
+}
+
+#[test]
+fn cleanstop_removes_only_the_virtuals_that_ask() {
+    let text = "virtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq\n\
+                virtual=198.51.100.11:80\n\tcleanstop=no\n\treal=198.51.100.21:80 masq\n";
+    let (mut core, _) = Core::new(cfg(text), &[], Instant::now());
+    assert_eq!(ops(&core.stop()), vec!["D -t 198.51.100.10:80"]);
+}
+
+#[test]
+fn email_alerts_respect_status_and_resend_frequency() {
+    let text = format!(
+        "emailalert=ops@example.org\nemailalertfreq=60\nemailalertstatus=running\n{}\tservicename=Web\n",
+        TWO
+    );
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t0);
+    core.handle(t0, Input::Tick);
+    let got = ops(&core.handle(t0, Input::Done(id(0, 0), up())));
+    assert_eq!(
+        got[1],
+        "mail [Web] Added real server: 198.51.100.21:80 (tcp:198.51.100.10:80)"
+    );
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    let got = ops(&core.handle(t2, Input::Done(id(0, 0), down())));
+    assert_eq!(
+        got[1],
+        "mail [Web] Deleted real server: 198.51.100.21:80 (tcp:198.51.100.10:80) (refused)"
+    );
+    let t62 = t2 + Duration::from_secs(60);
+    let got = ops(&core.handle(t62, Input::Tick));
+    assert_eq!(
+        got,
+        vec!["mail [Web] Inaccessible real server: 198.51.100.21:80 (tcp:198.51.100.10:80)"]
+    );
+    // Stopping is not in emailalertstatus: no mail.
+    assert_eq!(ops(&core.stop()), vec!["D -t 198.51.100.10:80"]);
+}
+
+#[test]
+fn checktype_on_adds_without_probing_and_off_never_adds() {
+    let text = "virtual=198.51.100.10:80\n\tchecktype=on\n\treal=198.51.100.21:80 masq\n\
+                virtual=198.51.100.11:80\n\tchecktype=off\n\treal=198.51.100.21:80 masq\n";
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t0);
+    let got = core.handle(t0, Input::Tick);
+    assert_eq!(ops(&got), vec!["a 198.51.100.21 w1"]);
+    assert!(!got.iter().any(|a| matches!(a, Action::Start(..))));
+}
+
+#[test]
+fn udp_connect_is_a_ping_and_gate_uses_the_virtual_port() {
+    let text = "virtual=198.51.100.10:53\n\tchecktype=connect\n\treal=198.51.100.21:5353 gate\n";
+    let c = cfg(text);
+    assert_eq!(dest_of(&c.virtuals[0], &c.virtuals[0].reals[0], 1).port, 53);
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(c, &[], t0);
+    assert_eq!(
+        core.handle(t0, Input::Tick),
+        vec![Action::Start(id(0, 0), Probe::Ping)]
+    );
+}
+
+#[test]
+fn monitor_lines_for_every_result() {
+    let text =
+        "virtual=198.51.100.10:80\n\tmonitorfile=\"/dev/null\"\n\treal=198.51.100.21:80 masq\n";
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t0);
+    core.handle(t0, Input::Tick);
+    let got = core.handle(t0, Input::Done(id(0, 0), down()));
+    assert_eq!(
+        got,
+        vec![Action::Monitor {
+            id: id(0, 0),
+            up: false,
+            message: "refused".into()
+        }]
+    );
+}

@@ -1,0 +1,530 @@
+//! The running daemon: one poll loop that starts the checks the core asks for, bounds each
+//! by its timeout, applies the core's IPVS changes, and handles TERM (stop), HUP (reload),
+//! CHLD (external checks), autoreload, maintenancedir, monitorfile, fallbackcommand,
+//! callback and e-mail alerts. Nothing here blocks except the kernel's netlink answers.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::alert::{Message, SmtpSend};
+use super::check::{self, Check, Poll, TcpCheck};
+use super::config::{Config, Virtual};
+use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
+use super::ipvs::{Director, IpvsError};
+use super::logfile::now_text;
+use super::resolve::SystemResolver;
+use crate::event::{Event, EventLoop, TimerId, Token};
+use crate::net::genl::GenlError;
+
+/// First token used for checks and mails; lower ones are reserved.
+const FIRST_TOKEN: usize = 16;
+/// How long an e-mail may take.
+const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a running job is for.
+enum Job {
+    Check(RealId),
+    Mail,
+}
+
+struct Running {
+    job: Job,
+    check: Box<dyn Check>,
+    fd: Option<RawFd>,
+    timer: TimerId,
+    timeout: Duration,
+}
+
+/// The daemon's whole state.
+pub struct Daemon {
+    core: Core,
+    ipvs: Box<dyn Director>,
+    ev: EventLoop,
+    running: HashMap<usize, Running>,
+    next_token: usize,
+    config_path: PathBuf,
+    config_stamp: Option<(SystemTime, u64)>,
+    host: String,
+}
+
+/// A cheap fingerprint of the config text (autoreload compares it after an mtime change).
+fn fingerprint(text: &str) -> u64 {
+    // FNV-1a: enough to tell "changed" from "touched".
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    Some((mtime, fingerprint(&text)))
+}
+
+/// Reads and parses the config at `path`.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cfg = super::config::parse(&path.to_string_lossy(), &text, &SystemResolver)
+        .map_err(|e| e.to_string())?;
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
+    Ok(cfg)
+}
+
+/// Runs `command` through /bin/sh without waiting (children are reaped on SIGCHLD).
+fn spawn_shell(command: &str) {
+    match Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => check::external::adopt(child),
+        Err(e) => log::error!("{command}: {e}"),
+    }
+}
+
+fn errno_of(e: &IpvsError) -> Option<i32> {
+    match e {
+        IpvsError::Genl(GenlError::Kernel(n)) => Some(*n),
+        IpvsError::Exists => Some(libc::EEXIST),
+        IpvsError::NotFound => Some(libc::ENOENT),
+        _ => None,
+    }
+}
+
+impl Daemon {
+    /// Reconciles the kernel table with `cfg` and prepares the loop.
+    pub fn new(
+        cfg: Config,
+        config_path: PathBuf,
+        mut ipvs: Box<dyn Director>,
+    ) -> Result<Daemon, String> {
+        let table = ipvs
+            .list()
+            .map_err(|e| format!("reading the IPVS table: {e}"))?;
+        let now = Instant::now();
+        let (mut core, actions) = Core::new(cfg, &table, now);
+        core.set_status(DaemonStatus::Starting);
+        let mut ev = EventLoop::new();
+        ev.watch_signals(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGCHLD,
+        ])
+        .map_err(|e| format!("signals: {e}"))?;
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let mut d = Daemon {
+            core,
+            ipvs,
+            ev,
+            running: HashMap::new(),
+            next_token: FIRST_TOKEN,
+            config_stamp: stamp(&config_path),
+            config_path,
+            host,
+        };
+        d.apply(actions);
+        d.core.set_status(DaemonStatus::Running);
+        Ok(d)
+    }
+
+    /// Runs until TERM/INT/QUIT; returns after the clean stop.
+    pub fn run(&mut self) {
+        let mut events = Vec::new();
+        loop {
+            let now = Instant::now();
+            if self.core.next_deadline().is_some_and(|d| d <= now) {
+                let actions = self.core.handle(now, Input::Tick);
+                self.apply(actions);
+            }
+            let mut wait = self
+                .core
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(1));
+            if self.core.config().globals.autoreload {
+                wait = wait.min(Duration::from_secs(1));
+            }
+            events.clear();
+            if let Err(e) = self.ev.wait(&mut events, Some(wait)) {
+                log::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            for ev in events.drain(..) {
+                match ev {
+                    Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
+                        self.stop();
+                        return;
+                    }
+                    Event::Signal(libc::SIGHUP) => self.reload("SIGHUP"),
+                    Event::Signal(libc::SIGCHLD) => self.children(),
+                    Event::Signal(_) => {}
+                    Event::Timer(Token(t), _) => self.timed_out(t),
+                    Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
+                }
+            }
+            if self.core.config().globals.autoreload {
+                self.autoreload();
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        log::info!("Exiting on signal");
+        let tokens: Vec<usize> = self.running.keys().copied().collect();
+        for t in tokens {
+            self.finish(t);
+        }
+        let actions = self.core.stop();
+        self.apply(actions);
+    }
+
+    fn autoreload(&mut self) {
+        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
+            return;
+        };
+        if self.config_stamp.is_some_and(|(t, _)| t == mtime) {
+            return;
+        }
+        let new = stamp(&self.config_path);
+        let changed = match (self.config_stamp, new) {
+            (Some((_, a)), Some((_, b))) => a != b,
+            _ => true,
+        };
+        self.config_stamp = new;
+        if changed {
+            self.reload("configuration file changed");
+        }
+    }
+
+    /// Re-reads the config; a broken one is reported and the running one kept whole (B2).
+    fn reload(&mut self, why: &str) {
+        log::info!("Reloading configuration ({why})");
+        let cfg = match load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                for line in e.lines() {
+                    log::error!("{line}");
+                }
+                log::error!("Reload failed: keeping the running configuration");
+                return;
+            }
+        };
+        self.config_stamp = stamp(&self.config_path);
+        if let Some(cb) = cfg.globals.callback.clone() {
+            spawn_shell(&format!("{cb} {}", self.config_path.display()));
+        }
+        // Results of checks started under the old config could be mistaken for new reals.
+        let tokens: Vec<usize> = self
+            .running
+            .iter()
+            .filter(|(_, r)| matches!(r.job, Job::Check(_)))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens {
+            self.finish(t);
+        }
+        let actions = self.core.reload(cfg, Instant::now());
+        self.apply(actions);
+    }
+
+    fn children(&mut self) {
+        check::external::reap();
+        let tokens: Vec<usize> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.fd.is_none())
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens {
+            self.advance(t);
+        }
+    }
+
+    fn timed_out(&mut self, token: usize) {
+        let Some(r) = self.running.get(&token) else {
+            return;
+        };
+        let secs = r.timeout.as_secs();
+        match self.finish(token) {
+            Some(Job::Check(id)) => {
+                let actions = self.core.handle(
+                    Instant::now(),
+                    Input::Done(id, Outcome::Down(format!("timed out after {secs} s"))),
+                );
+                self.apply(actions);
+            }
+            Some(Job::Mail) => log::error!("e-mail alert: timed out after {secs} s"),
+            None => {}
+        }
+    }
+
+    /// Removes a job: deregisters its fd, cancels its timer, drops (closes/kills) it.
+    fn finish(&mut self, token: usize) -> Option<Job> {
+        let r = self.running.remove(&token)?;
+        if let Some(fd) = r.fd {
+            self.ev.deregister(fd);
+        }
+        self.ev.cancel_timer(r.timer);
+        Some(r.job)
+    }
+
+    fn advance(&mut self, token: usize) {
+        let Some(r) = self.running.get_mut(&token) else {
+            return;
+        };
+        match r.check.advance() {
+            Poll::Wait(interest) => {
+                if let Some(fd) = r.fd {
+                    self.ev.deregister(fd);
+                    self.ev.register(fd, Token(token), interest);
+                }
+            }
+            Poll::Child => {}
+            Poll::Ready(outcome) => match self.finish(token) {
+                Some(Job::Check(id)) => {
+                    let actions = self.core.handle(Instant::now(), Input::Done(id, outcome));
+                    self.apply(actions);
+                }
+                Some(Job::Mail) => match outcome {
+                    Outcome::Up(_) => log::debug!("e-mail alert sent"),
+                    Outcome::Down(m) => log::error!("e-mail alert: {m}"),
+                    Outcome::Maintenance => {}
+                },
+                None => {}
+            },
+        }
+    }
+
+    /// Puts a started job into the loop.
+    fn launch(&mut self, job: Job, check: Box<dyn Check>, timeout: Duration) {
+        let token = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1).max(FIRST_TOKEN);
+        let timer = self.ev.set_timer_in(timeout, Token(token));
+        let fd = check.fd();
+        self.running.insert(
+            token,
+            Running {
+                job,
+                check,
+                fd,
+                timer,
+                timeout,
+            },
+        );
+        if let Some(fd) = fd {
+            self.ev
+                .register(fd, Token(token), crate::event::Interest::Write);
+        }
+        self.advance(token);
+    }
+
+    fn in_maintenance(&self, v: &Virtual, id: RealId) -> bool {
+        let Some(dir) = &self.core.config().globals.maintenancedir else {
+            return false;
+        };
+        let r = &v.reals[id.real];
+        let port = v.check_port(r);
+        // The original also tries the real's reverse-DNS names; a blocking lookup per check
+        // has no place in the loop, so only the address forms are looked for.
+        [format!("{}:{port}", r.addr), r.addr.to_string()]
+            .iter()
+            .any(|name| dir.join(name).exists())
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::Start(id, probe) => {
+                    let v = self.core.config().virtuals[id.virt].clone();
+                    if self.in_maintenance(&v, id) {
+                        let more = self
+                            .core
+                            .handle(Instant::now(), Input::Done(id, Outcome::Maintenance));
+                        queue.extend(more);
+                        continue;
+                    }
+                    let secs = match probe {
+                        Probe::Negotiate => v.negotiatetimeout,
+                        Probe::Ping => v.checktimeout.saturating_mul(v.checkcount.max(1)),
+                        Probe::Connect | Probe::External => v.checktimeout,
+                    };
+                    let c = check::build(&v, &v.reals[id.real], probe, &self.host);
+                    self.launch(
+                        Job::Check(id),
+                        c,
+                        Duration::from_secs(u64::from(secs.max(1))),
+                    );
+                }
+                Action::Ipvs(op) => self.ipvs_op(op),
+                Action::FallbackCommand {
+                    command,
+                    start,
+                    virt,
+                } => {
+                    let v = &self.core.config().virtuals[virt];
+                    let (vip, vport) = check::virtual_args(v);
+                    let word = if start { "start" } else { "stop" };
+                    spawn_shell(&format!(
+                        "{command} {word} {vip}:{vport} {}",
+                        v.protocol.name()
+                    ));
+                }
+                Action::Alert { virt, subject } => self.mail(virt, &subject),
+                Action::Monitor { id, up, message } => self.monitor(id, up, &message),
+            }
+        }
+    }
+
+    fn ipvs_op(&mut self, op: IpvsOp) {
+        let res = match &op {
+            IpvsOp::AddService(s) => self.ipvs.add_service(s).or_else(|e| match errno_of(&e) {
+                Some(libc::EEXIST) => self.ipvs.edit_service(s),
+                _ => Err(e),
+            }),
+            IpvsOp::EditService(s) => self.ipvs.edit_service(s),
+            IpvsOp::DelService(s) => self.ipvs.del_service(s),
+            IpvsOp::AddDest(s, d) => self.ipvs.add_dest(s, d).or_else(|e| match errno_of(&e) {
+                Some(libc::EEXIST) => self.ipvs.edit_dest(s, d),
+                _ => Err(e),
+            }),
+            IpvsOp::EditDest(s, d) => self.ipvs.edit_dest(s, d).or_else(|e| match errno_of(&e) {
+                // An administrator removed it meanwhile: put it back.
+                Some(libc::ENOENT) => self.ipvs.add_dest(s, d),
+                _ => Err(e),
+            }),
+            IpvsOp::DelDest(s, d) => self.ipvs.del_dest(s, d),
+        };
+        match res {
+            Ok(()) => {}
+            // Already gone is what a delete wants.
+            Err(e)
+                if matches!(op, IpvsOp::DelDest(..) | IpvsOp::DelService(_))
+                    && errno_of(&e) == Some(libc::ENOENT) => {}
+            Err(e) => log::error!("IPVS {op:?}: {e}"),
+        }
+    }
+
+    fn mail(&mut self, virt: usize, subject: &str) {
+        let v = &self.core.config().virtuals[virt];
+        let Some(to) = v.emailalert.clone() else {
+            return;
+        };
+        let g = &self.core.config().globals;
+        let msg = Message::new(
+            &self.host,
+            g.emailalertfrom.as_deref(),
+            &to,
+            subject,
+            "running",
+            v.servicename.as_deref(),
+            v.comment.as_deref(),
+        );
+        match v.smtp.clone() {
+            Some(server) => {
+                let addr = server
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 25))
+                    .ok()
+                    .or_else(|| {
+                        std::net::ToSocketAddrs::to_socket_addrs(&(server.as_str(), 25))
+                            .ok()?
+                            .next()
+                    });
+                let Some(addr) = addr else {
+                    log::error!("e-mail alert: cannot resolve smtp server {server}");
+                    return;
+                };
+                match TcpCheck::start(addr, SmtpSend::new(msg, &self.host), false) {
+                    Ok(c) => self.launch(Job::Mail, Box::new(c), MAIL_TIMEOUT),
+                    Err(e) => log::error!("e-mail alert: {e}"),
+                }
+            }
+            None => {
+                let child = Command::new("/usr/sbin/sendmail")
+                    .arg("-t")
+                    .stdin(Stdio::piped())
+                    .spawn();
+                match child {
+                    Ok(mut c) => {
+                        if let Some(mut stdin) = c.stdin.take() {
+                            let _ = stdin.write_all(msg.text().replace("\r\n", "\n").as_bytes());
+                        }
+                        check::external::adopt(c);
+                    }
+                    Err(e) => log::error!("e-mail alert: /usr/sbin/sendmail: {e}"),
+                }
+            }
+        }
+    }
+
+    fn monitor(&mut self, id: RealId, up: bool, message: &str) {
+        let v = &self.core.config().virtuals[id.virt];
+        let Some(path) = &v.monitorfile else { return };
+        let line = monitor_line(v, id.real, up, message);
+        let res = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = res {
+            // The original dies here; a monitor file is not worth the service.
+            log::error!("monitorfile {}: {e}", path.display());
+        }
+    }
+}
+
+/// `[TIME] [PID] <real id> [up|down] message` as the original writes it; `%`, `|`, CR and
+/// LF in the message %-escaped.
+pub fn monitor_line(v: &Virtual, real: usize, up: bool, message: &str) -> String {
+    let r = &v.reals[real];
+    let mut parts: Vec<String> = vec![
+        v.checktype.name().to_string(),
+        v.service.name().to_string(),
+        v.protocol.name().to_string(),
+        r.addr.to_string(),
+        r.port.to_string(),
+    ];
+    if let Some(h) = &v.virtualhost {
+        parts.push(h.clone());
+    }
+    if let Some(p) = v.checkport {
+        parts.push(p.to_string());
+    }
+    parts.push(r.weight.to_string());
+    parts.push(r.forward.name().to_string());
+    parts.push(r.request.clone().unwrap_or_else(|| v.request.clone()));
+    let rcv = r.receive.clone().unwrap_or_else(|| v.receive.clone());
+    if !rcv.is_empty() {
+        parts.push(rcv);
+    }
+    let mut escaped = String::new();
+    for c in message.chars() {
+        match c {
+            '%' | '|' | '\r' | '\n' => escaped.push_str(&format!("%{:02X}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    format!(
+        "[{}] [{}] {} [{}] {}\n",
+        now_text(),
+        std::process::id(),
+        parts.join(" "),
+        if up { "up" } else { "down" },
+        escaped
+    )
+}

@@ -1,0 +1,246 @@
+//! ldirectord: health checks of real servers behind IPVS virtual services, compatible with
+//! the Perl ldirectord's ldirectord.cf and command line; IPVS is programmed over generic
+//! netlink, every check runs concurrently in one poll loop.
+//!
+//! Exit codes as the original: 0 success; 1 config file not found, `reload` of a daemon that
+//! is not running, a stale pid file at `status`, or a start that failed; 2 config error;
+//! 3 `status` of a stopped daemon; 255 bad command line.
+
+mod alert;
+pub mod check;
+pub mod cli;
+pub mod config;
+mod config_read;
+mod config_real;
+#[cfg(test)]
+mod config_tests;
+pub mod core;
+pub mod daemon;
+pub mod ipvs;
+pub mod logfile;
+pub mod resolve;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use cli::{Cli, Command};
+use config::LogTarget;
+
+use crate::sys::pidfile::{PidFile, PidFileError};
+
+/// The version line (the original prints "Linux Director v1.186-ha").
+const VERSION: &str = concat!(
+    "Linux Director (habox ldirectord) ",
+    env!("CARGO_PKG_VERSION")
+);
+/// How long `stop` and `restart` wait for the daemon to go.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// Entry point (`ldirectord [-d] [--] [configfile] COMMAND`).
+pub fn main(args: &[String]) -> ExitCode {
+    let cli = match cli::parse(args.get(1..).unwrap_or(&[])) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ldirectord: {e}");
+            eprint!("{}", cli::USAGE);
+            return ExitCode::from(255);
+        }
+    };
+    let (debug, config, command) = match cli {
+        Cli::Help => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Cli::Version => {
+            println!("{VERSION}");
+            return ExitCode::SUCCESS;
+        }
+        Cli::Run {
+            debug,
+            config,
+            command,
+        } => (debug, config, command),
+    };
+    let Some(path) = cli::resolve_config(&config) else {
+        eprintln!("Config file {config} not found");
+        return ExitCode::from(1);
+    };
+    // Parsed for every command, as the original; an error never touches the pid file (B1).
+    let cfg = match daemon::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = cli::config_name(&path);
+    let pid_path = cli::pid_path(&name);
+    let code = run_command(command, debug, &path, &name, &pid_path, cfg.clone());
+    for other in &cfg.globals.execute {
+        let Ok(exe) = std::env::current_exe() else {
+            continue;
+        };
+        let mut c = std::process::Command::new(exe);
+        c.arg("ldirectord");
+        if debug {
+            c.arg("-d");
+        }
+        if let Err(e) = c.arg(other).arg(command.word()).status() {
+            eprintln!("ldirectord: execute={other}: {e}");
+        }
+    }
+    code
+}
+
+fn running_pid(pid_path: &Path) -> Option<i32> {
+    PidFile::holder(pid_path)
+}
+
+fn signal(pid: i32, sig: nix::sys::signal::Signal) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
+}
+
+/// Sends TERM and waits (bounded) until the pid file's lock is released.
+fn stop_and_wait(pid: i32, pid_path: &Path) -> bool {
+    signal(pid, nix::sys::signal::Signal::SIGTERM);
+    let until = Instant::now() + STOP_WAIT;
+    while Instant::now() < until {
+        if running_pid(pid_path).is_none() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn run_command(
+    command: Command,
+    debug: bool,
+    path: &Path,
+    name: &str,
+    pid_path: &Path,
+    cfg: config::Config,
+) -> ExitCode {
+    let shown = path.display();
+    match command {
+        Command::Status => match running_pid(pid_path) {
+            Some(pid) => {
+                eprintln!("ldirectord for {shown} is running with pid: {pid}");
+                ExitCode::SUCCESS
+            }
+            None if pid_path.exists() => {
+                eprintln!(
+                    "ldirectord stale pid file {} for {shown}",
+                    pid_path.display()
+                );
+                println!("ldirectord is stopped for {shown}");
+                ExitCode::from(1)
+            }
+            None => {
+                println!("ldirectord is stopped for {shown}");
+                ExitCode::from(3)
+            }
+        },
+        Command::Stop => {
+            if let Some(pid) = running_pid(pid_path) {
+                if !stop_and_wait(pid, pid_path) {
+                    eprintln!(
+                        "ldirectord for {shown} [pid {pid}] did not stop within {} s",
+                        STOP_WAIT.as_secs()
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Reload => match running_pid(pid_path) {
+            Some(pid) => {
+                signal(pid, nix::sys::signal::Signal::SIGHUP);
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("ldirectord for {shown} is not running");
+                ExitCode::from(1)
+            }
+        },
+        Command::TryRestart | Command::Restart => {
+            match running_pid(pid_path) {
+                Some(pid) if !stop_and_wait(pid, pid_path) => {
+                    eprintln!("ldirectord for {shown} [pid {pid}] did not stop");
+                    return ExitCode::from(1);
+                }
+                Some(_) => {}
+                None if command == Command::TryRestart => return ExitCode::SUCCESS,
+                None => {}
+            }
+            start(debug, path, name, pid_path, cfg)
+        }
+        Command::Start => start(debug, path, name, pid_path, cfg),
+    }
+}
+
+fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Config) -> ExitCode {
+    let foreground = debug || cfg.globals.supervised;
+    // supervised=yes writes no pid file in the original; we keep one for the lock only
+    // when daemonizing or with -d, so `status` works in every mode.
+    let mut pidfile = match PidFile::acquire(pid_path) {
+        Ok(p) => p,
+        Err(PidFileError::AlreadyRunning(pid)) => {
+            let pid = pid.map(|p| p.to_string()).unwrap_or_default();
+            eprintln!(
+                "ldirectord for {} is already running with pid: {pid}",
+                path.display()
+            );
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("ldirectord: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let ipvs = match ipvs::open_from_env() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ldirectord: IPVS: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let sink = if debug {
+        logfile::Sink::Stderr
+    } else if cfg.globals.supervised {
+        logfile::Sink::Stdout
+    } else {
+        match &cfg.globals.logfile {
+            LogTarget::File(p) => logfile::Sink::File(p.clone()),
+            LogTarget::Syslog(_) => {
+                crate::logging::init("ldirectord", crate::logging::Target::Syslog, 6);
+                logfile::Sink::Stderr
+            }
+        }
+    };
+    if !foreground {
+        if let Err(e) = crate::sys::daemon::daemonize() {
+            eprintln!("ldirectord: daemonize: {e}");
+            return ExitCode::from(1);
+        }
+        if let Err(e) = pidfile.rewrite_pid() {
+            eprintln!("ldirectord: {e}");
+        }
+    }
+    logfile::init(sink, name, debug);
+    let _ = crate::sys::proctitle::set(&format!("ldirectord {name}"));
+    log::info!("Starting Linux Director (habox) with {}", path.display());
+    let mut d = match daemon::Daemon::new(cfg, path.to_path_buf(), ipvs) {
+        Ok(d) => d,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("ldirectord: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    d.run();
+    log::info!("Linux Director stopped");
+    drop(pidfile);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,249 @@
+//! `test-pikemon`: checks a pikemon config (syntax and semantics, every error printed as
+//! `FILE:LINE:COL: error: ...`), optionally resolves host names (`-r`) and runs test
+//! expressions (`-t 'show-config all; show-vc LAN;'`).
+//!
+//! Exit codes: 0 the config is valid (and every expression ran), 1 an expression failed
+//! (e.g. an unknown virtual cluster), 2 the config has errors or the command line is wrong.
+
+use std::process::ExitCode;
+
+use super::config::{self, Config, ReadOptions};
+use super::show;
+
+/// Default config path, shared with the daemon.
+pub const DEFAULT_CONFIG: &str = "/etc/habox/pikemon.cfg";
+
+const USAGE: &str = "\
+Usage: test-pikemon [-f CFG] [-r] [-t EXPR]
+  -f CFG   config file (default /etc/habox/pikemon.cfg)
+  -r       also resolve host names (ping-group hosts)
+  -t EXPR  run test expressions, ';'-separated:
+             show-config [all];  the config (all: with defaults)
+             show-vc NAME;       one virtual cluster, with its virtual MACs
+             show-mac;           VC, interface, macvlan and virtual MAC per line
+             help;               this list
+  -h       help    -v  version
+Exit: 0 valid, 1 an expression failed, 2 config errors or usage.
+";
+
+const EXPR_HELP: &str = "\
+show-config [all];  print the config (all: with defaults)
+show-vc NAME;       print one virtual cluster and its virtual MACs
+show-mac;           print VC, interface, macvlan and virtual MAC per line
+help;               print this list
+";
+
+/// Command line of test-pikemon, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub config: String,
+    pub resolve: bool,
+    pub expr: Option<String>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Run(Options),
+    Help,
+    Version,
+}
+
+/// Parses the arguments (without argv[0]).
+pub fn parse_args(args: &[String]) -> Result<Command, String> {
+    let mut o = Options {
+        config: DEFAULT_CONFIG.into(),
+        resolve: false,
+        expr: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => o.config = it.next().ok_or("-f needs a file")?.clone(),
+            "-r" => o.resolve = true,
+            "-t" => o.expr = Some(it.next().ok_or("-t needs an expression")?.clone()),
+            "-h" | "--help" => return Ok(Command::Help),
+            "-v" | "--version" => return Ok(Command::Version),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    Ok(Command::Run(o))
+}
+
+/// Runs the test expressions against a valid config; returns the output or an error message.
+pub fn eval(c: &Config, expr: &str) -> Result<String, String> {
+    let (nodes, errors) = crate::conf::tree::parse("-t", expr);
+    if !errors.is_empty() {
+        return Err(errors.to_string());
+    }
+    let mut out = String::new();
+    for n in &nodes {
+        if n.body.is_some() {
+            return Err(format!(
+                "{}: error: '{}' takes no '{{ }}'",
+                n.span(),
+                n.key()
+            ));
+        }
+        let args: Vec<&str> = n.args.iter().map(|t| t.text.as_str()).collect();
+        match (n.key(), args.as_slice()) {
+            ("show-config", []) => out.push_str(&show::config(c, false)),
+            ("show-config", ["all"]) => out.push_str(&show::config(c, true)),
+            ("show-vc", [name]) => {
+                let vc = c
+                    .virtual_clusters
+                    .iter()
+                    .find(|v| v.name == *name)
+                    .ok_or_else(|| format!("{}: error: no virtual-cluster '{name}'", n.span()))?;
+                out.push_str(&show::virtual_cluster(vc, true));
+                for ci in &vc.interfaces {
+                    out.push_str(&format!(
+                        "# {}: macvlan {} mac {}\n",
+                        ci.name,
+                        ci.macvlan_name(vc.id),
+                        super::values::show_mac(&ci.virtual_mac())
+                    ));
+                }
+            }
+            ("show-mac", []) => out.push_str(&show::macs(c)),
+            ("help", []) => out.push_str(EXPR_HELP),
+            (key, _) => {
+                return Err(format!(
+                    "{}: error: unknown test expression '{key}{}' (try 'help;')",
+                    n.span(),
+                    args.iter().map(|a| format!(" {a}")).collect::<String>()
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Entry point of the `test-pikemon` applet.
+pub fn main(args: &[String]) -> ExitCode {
+    let name = args.first().map(String::as_str).unwrap_or("test-pikemon");
+    let opts = match parse_args(args.get(1..).unwrap_or(&[])) {
+        Ok(Command::Run(o)) => o,
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("{name} (habox) {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match config::load(
+        &opts.config,
+        ReadOptions {
+            resolve: opts.resolve,
+        },
+    ) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{name}: {}: {} error(s)", opts.config, errors.len());
+            return ExitCode::from(2);
+        }
+    };
+    match opts.expr {
+        None => {
+            println!("{}: configuration OK", opts.config);
+            ExitCode::SUCCESS
+        }
+        Some(expr) => match eval(&config, &expr) {
+            Ok(out) => {
+                print!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CFG: &str = "version PIKEMON-1; pikemon { node-id 2; hmac key \"0123456789abcdef\";
+        heart-beat { interface hb0; }
+        virtual-cluster LAN { id 3; interface lan0 { ipv4 [198.51.100.10]/24; } }
+        virtual-cluster WAN { id 4; interface wan0 { ipv4 [203.0.113.5]/24; mac 02:00:00:00:00:04; } } }";
+
+    fn cfg() -> Config {
+        config::read("c", CFG, ReadOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn show_mac_lists_every_controlled_interface() {
+        assert_eq!(
+            eval(&cfg(), "show-mac;").unwrap(),
+            "LAN lan0 pk3-lan0 02:c6:33:64:0a:00\nWAN wan0 pk4-wan0 02:00:00:00:00:04\n"
+        );
+    }
+
+    #[test]
+    fn show_vc_and_show_config() {
+        let out = eval(&cfg(), "show-vc WAN; show-config;").unwrap();
+        assert!(
+            out.starts_with("virtual-cluster WAN {\n    id 4;\n    preemptive no;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# wan0: macvlan pk4-wan0 mac 02:00:00:00:00:04\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("version PIKEMON-1;\npikemon {\n    node-id 2;\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("0123456789abcdef"),
+            "the key must never be shown: {out}"
+        );
+        assert!(
+            !out.contains("garp-repeat"),
+            "defaults are shown only with 'all': {out}"
+        );
+        assert!(eval(&cfg(), "show-config all;")
+            .unwrap()
+            .contains("    garp-repeat 3;\n"));
+    }
+
+    #[test]
+    fn bad_expressions_name_their_position() {
+        assert_eq!(
+            eval(&cfg(), "help; show-vc DMZ;").unwrap_err(),
+            "-t:1:7: error: no virtual-cluster 'DMZ'"
+        );
+        assert_eq!(
+            eval(&cfg(), "show-config some;").unwrap_err(),
+            "-t:1:1: error: unknown test expression 'show-config some' (try 'help;')"
+        );
+        assert!(eval(&cfg(), "help").is_err());
+        assert!(eval(&cfg(), "help;").unwrap().contains("show-vc NAME;"));
+    }
+
+    #[test]
+    fn arguments() {
+        let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            a(&["-f", "x.cfg", "-r", "-t", "help;"]),
+            Ok(Command::Run(Options {
+                config: "x.cfg".into(),
+                resolve: true,
+                expr: Some("help;".into())
+            }))
+        );
+        assert!(a(&["-f"]).is_err());
+        assert!(a(&["-x"]).is_err());
+        assert_eq!(a(&["-h"]), Ok(Command::Help));
+    }
+}

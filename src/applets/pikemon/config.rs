@@ -1,0 +1,883 @@
+//! pikemon's configuration: the model (`Config`, `VirtualCluster`, `ControlledInterface`,
+//! `PingGroup`) and its reader over the Kernun-style statement tree of `conf::tree`.
+//!
+//! Every item is range-checked; every problem is collected with its `FILE:LINE:COL` and the
+//! whole list is returned, so `test-pikemon` and `pikemon` print all of them at once. The
+//! items are documented in doc/pikemon.cfg.5.md.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::conf::tree::{parse, Node};
+use crate::conf::{Errors, Span, Token};
+
+use super::values;
+
+/// The first line every config carries.
+pub const VERSION: &str = "PIKEMON-1";
+/// Shortest HMAC key accepted (bytes): 128 bits.
+pub const MIN_KEY_LEN: usize = 16;
+/// Most virtual clusters one pair runs (they all ride in one HELLO).
+pub const MAX_VCS: usize = 32;
+
+/// A whole pikemon configuration, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub node_id: u32,
+    pub cluster_id: u32,
+    pub status_file: PathBuf,
+    pub pid_file: PathBuf,
+    pub control_socket: PathBuf,
+    pub paths_file: PathBuf,
+    pub log_level: u8,
+    /// HMAC keys; the first one signs, every one verifies (key rotation).
+    pub keys: Vec<HmacKey>,
+    /// Heart-beat interfaces in ring order.
+    pub heart_beat: Vec<String>,
+    pub hello_interval: Duration,
+    pub dead_interval: Duration,
+    pub garp_repeat: u32,
+    pub garp_interval: Duration,
+    /// Zero: no keep-alive GARPs.
+    pub garp_keepalive: Duration,
+    pub resolve_interval: Duration,
+    pub virtual_clusters: Vec<VirtualCluster>,
+}
+
+/// Where an HMAC key came from (only the source is ever shown, never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    Inline,
+}
+
+/// One HMAC-SHA256 key with its id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HmacKey {
+    pub id: u16,
+    pub source: KeySource,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log or a debug dump.
+        f.debug_struct("HmacKey")
+            .field("id", &self.id)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One virtual cluster: a set of addresses that move together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualCluster {
+    pub name: String,
+    pub id: u16,
+    /// The node that wants to be Master (`primary node N`), if any.
+    pub primary: Option<u32>,
+    pub preemptive: bool,
+    pub preempt_delay: Duration,
+    pub priority: u8,
+    pub interfaces: Vec<ControlledInterface>,
+    pub ping_groups: Vec<PingGroup>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+}
+
+/// An interface whose virtual addresses the Master carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlledInterface {
+    pub name: String,
+    pub ipv4: Vec<(Ipv4Addr, u8)>,
+    pub nomadic: bool,
+    pub mac: Option<[u8; 6]>,
+}
+
+impl ControlledInterface {
+    /// The virtual MAC: the configured `mac`, else `02:<first VIP's bytes>:00`.
+    pub fn virtual_mac(&self) -> [u8; 6] {
+        if let Some(m) = self.mac {
+            return m;
+        }
+        let o = self
+            .ipv4
+            .first()
+            .map(|(a, _)| a.octets())
+            .unwrap_or_default();
+        [0x02, o[0], o[1], o[2], o[3], 0x00]
+    }
+
+    /// The macvlan's name: `pk` + vcid + `-` + parent, cut to IFNAMSIZ.
+    pub fn macvlan_name(&self, vcid: u16) -> String {
+        let mut n = format!("pk{vcid}-{}", self.name);
+        n.truncate(15);
+        n
+    }
+}
+
+/// A ping target: an address, or a host name the ACR resolves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    Addr(Ipv4Addr),
+    Name(String),
+}
+
+/// Witnesses: the node is healthy for this group while `min_up` hosts answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingGroup {
+    pub name: String,
+    pub hosts: Vec<Host>,
+    pub min_up: u32,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub fall: u32,
+    pub rise: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            node_id: 0,
+            cluster_id: 1,
+            status_file: PathBuf::from("/var/lib/pikemon/status"),
+            pid_file: PathBuf::from("/run/pikemon.pid"),
+            control_socket: PathBuf::from("/run/pikemon.sock"),
+            paths_file: PathBuf::from("/run/pikemon/paths"),
+            log_level: 5,
+            keys: Vec::new(),
+            heart_beat: Vec::new(),
+            hello_interval: Duration::from_secs(1),
+            dead_interval: Duration::from_secs(3),
+            garp_repeat: 3,
+            garp_interval: Duration::from_millis(100),
+            garp_keepalive: Duration::from_secs(60),
+            resolve_interval: Duration::from_secs(60),
+            virtual_clusters: Vec::new(),
+        }
+    }
+}
+
+impl VirtualCluster {
+    fn new(name: String) -> VirtualCluster {
+        VirtualCluster {
+            name,
+            id: 0,
+            primary: None,
+            preemptive: false,
+            preempt_delay: Duration::ZERO,
+            priority: 100,
+            interfaces: Vec::new(),
+            ping_groups: Vec::new(),
+            notify_master: None,
+            notify_backup: None,
+        }
+    }
+}
+
+impl PingGroup {
+    fn new(name: String) -> PingGroup {
+        PingGroup {
+            name,
+            hosts: Vec::new(),
+            min_up: 1,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            fall: 3,
+            rise: 2,
+        }
+    }
+}
+
+/// How to read a config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Resolve ping-group host names now; a name that does not resolve is an error.
+    pub resolve: bool,
+}
+
+/// Reads the config file at `path`.
+pub fn load(path: &str, opts: ReadOptions) -> Result<Config, Errors> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => read(path, &text, opts),
+        Err(e) => {
+            let mut errors = Errors::new();
+            let span = Span::new(&std::rc::Rc::from(path), 0, 0);
+            errors.push(&span, format!("cannot read: {e}"));
+            Err(errors)
+        }
+    }
+}
+
+/// Reads config text; `file` names it in errors.
+pub fn read(file: &str, text: &str, opts: ReadOptions) -> Result<Config, Errors> {
+    let (nodes, mut errors) = parse(file, text);
+    let mut r = Reader {
+        errors: &mut errors,
+        opts,
+    };
+    let config = r.top(file, &nodes);
+    errors.into_result(config)
+}
+
+struct Reader<'e> {
+    errors: &'e mut Errors,
+    opts: ReadOptions,
+}
+
+/// Singleton items seen in one section, for "duplicate" errors.
+#[derive(Default)]
+struct Seen(HashMap<String, Span>);
+
+impl Reader<'_> {
+    fn err(&mut self, span: &Span, msg: impl Into<String>) {
+        self.errors.push(span, msg);
+    }
+
+    /// An item with exactly `n` arguments and no body.
+    fn item(&mut self, node: &Node, n: usize) -> bool {
+        if node.body.is_some() {
+            self.err(
+                node.span(),
+                format!("'{}' is an item, not a section", node.key()),
+            );
+            return false;
+        }
+        if node.args.len() != n {
+            self.err(
+                node.span(),
+                format!(
+                    "'{}' takes {n} argument{}, found {}",
+                    node.key(),
+                    if n == 1 { "" } else { "s" },
+                    node.args.len()
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A section with exactly `n` arguments (its name) and a body.
+    fn section(&mut self, node: &Node, n: usize) -> bool {
+        if node.body.is_none() {
+            self.err(
+                node.span(),
+                format!("'{}' is a section: expected '{{ ... }}'", node.key()),
+            );
+            return false;
+        }
+        if node.args.len() != n {
+            let what = if n == 0 { "no name" } else { "one name" };
+            self.err(
+                node.span(),
+                format!("section '{}' takes {what}", node.key()),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Records a singleton item; reports the second one.
+    fn once(&mut self, seen: &mut Seen, node: &Node) -> bool {
+        if let Some(first) = seen.0.get(node.key()) {
+            let msg = format!("duplicate '{}' (first at {first})", node.key());
+            self.err(node.span(), msg);
+            return false;
+        }
+        seen.0.insert(node.key().to_string(), node.span().clone());
+        true
+    }
+
+    fn value<T>(&mut self, tok: &Token, f: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        match f(&tok.text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(&tok.span, e);
+                None
+            }
+        }
+    }
+
+    /// A one-argument singleton item's value.
+    fn single<T>(
+        &mut self,
+        seen: &mut Seen,
+        node: &Node,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        if !self.once(seen, node) || !self.item(node, 1) {
+            return None;
+        }
+        self.value(&node.args[0], f)
+    }
+
+    fn unknown(&mut self, node: &Node, within: &str) {
+        self.err(
+            node.span(),
+            format!("unknown item '{}' in {within}", node.key()),
+        );
+    }
+
+    fn top(&mut self, file: &str, nodes: &[Node]) -> Config {
+        let mut config = Config::default();
+        let mut version: Option<&Node> = None;
+        let mut section: Option<&Node> = None;
+        for node in nodes {
+            match node.key() {
+                "version" => {
+                    if version.is_some() {
+                        self.err(node.span(), "duplicate 'version'");
+                    } else if self.item(node, 1) {
+                        if node.args[0].text != VERSION {
+                            self.err(
+                                &node.args[0].span,
+                                format!(
+                                    "unsupported version '{}' (expected {VERSION})",
+                                    node.args[0].text
+                                ),
+                            );
+                        }
+                        version = Some(node);
+                    } else {
+                        version = Some(node);
+                    }
+                    if section.is_some() {
+                        self.err(node.span(), "'version' must come before 'pikemon'");
+                    }
+                }
+                "pikemon" => {
+                    if section.is_some() {
+                        self.err(node.span(), "duplicate section 'pikemon'");
+                    } else if self.section(node, 0) {
+                        self.pikemon(node, &mut config);
+                    }
+                    section = Some(node);
+                }
+                _ => self.unknown(node, "the top level (expected 'version' and 'pikemon')"),
+            }
+        }
+        let start = Span::new(&std::rc::Rc::from(file), 1, 1);
+        if version.is_none() {
+            self.err(&start, format!("missing 'version {VERSION};' line"));
+        }
+        if section.is_none() {
+            self.err(&start, "missing section 'pikemon { ... }'");
+        }
+        config
+    }
+
+    fn pikemon(&mut self, sect: &Node, c: &mut Config) {
+        let mut seen = Seen::default();
+        let mut key_spans: HashMap<u16, Span> = HashMap::new();
+        let mut hmac_items = 0;
+        let mut hello_ok = true;
+        let mut dead_set: Option<&Node> = None;
+        let mut vc_names: HashMap<String, Span> = HashMap::new();
+        let mut vc_ids: HashMap<u16, Span> = HashMap::new();
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        for node in sect.children() {
+            match node.key() {
+                "node-id" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| {
+                        values::number(t, 1, u64::from(u32::MAX))
+                    }) {
+                        c.node_id = v as u32;
+                    }
+                }
+                "cluster-id" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| {
+                        values::number(t, 1, u64::from(u32::MAX))
+                    }) {
+                        c.cluster_id = v as u32;
+                    }
+                }
+                "status-file" | "pid-file" | "control-socket" | "paths-file" => {
+                    if let Some(p) = self.single(&mut seen, node, absolute_path) {
+                        match node.key() {
+                            "status-file" => c.status_file = p,
+                            "pid-file" => c.pid_file = p,
+                            "control-socket" => c.control_socket = p,
+                            _ => c.paths_file = p,
+                        }
+                    }
+                }
+                "log-level" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| values::number(t, 3, 9)) {
+                        c.log_level = v as u8;
+                    }
+                }
+                "hmac" => {
+                    hmac_items += 1;
+                    if let Some(key) = self.hmac(node) {
+                        if let Some(first) = key_spans.get(&key.id) {
+                            let msg = format!("duplicate key-id {} (first at {first})", key.id);
+                            self.err(node.span(), msg);
+                        } else {
+                            key_spans.insert(key.id, node.span().clone());
+                            c.keys.push(key);
+                        }
+                    }
+                }
+                "heart-beat" => {
+                    if self.once(&mut seen, node) && self.section(node, 0) {
+                        self.heart_beat(node, c);
+                    }
+                }
+                "hello-interval" => {
+                    match self.single(&mut seen, node, |t| values::duration(t, ms(10), s(60))) {
+                        Some(d) => c.hello_interval = d,
+                        None => hello_ok = false,
+                    }
+                }
+                "dead-interval" => {
+                    if let Some(d) =
+                        self.single(&mut seen, node, |t| values::duration(t, ms(20), s(600)))
+                    {
+                        c.dead_interval = d;
+                        dead_set = Some(node);
+                    }
+                }
+                "garp-repeat" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| values::number(t, 1, 100)) {
+                        c.garp_repeat = v as u32;
+                    }
+                }
+                "garp-interval" => {
+                    if let Some(d) =
+                        self.single(&mut seen, node, |t| values::duration(t, ms(1), s(10)))
+                    {
+                        c.garp_interval = d;
+                    }
+                }
+                "garp-keepalive" => {
+                    if let Some(d) = self.single(&mut seen, node, |t| {
+                        values::duration(t, Duration::ZERO, s(86_400))
+                    }) {
+                        c.garp_keepalive = d;
+                    }
+                }
+                "resolve-interval" => {
+                    if let Some(d) =
+                        self.single(&mut seen, node, |t| values::duration(t, s(1), s(86_400)))
+                    {
+                        c.resolve_interval = d;
+                    }
+                }
+                "virtual-cluster" => {
+                    if !self.section(node, 1) {
+                        continue;
+                    }
+                    let name_tok = &node.args[0];
+                    let Some(name) = self.value(name_tok, values::name) else {
+                        continue;
+                    };
+                    if let Some(first) = vc_names.get(&name) {
+                        let msg = format!("duplicate virtual-cluster '{name}' (first at {first})");
+                        self.err(&name_tok.span, msg);
+                        continue;
+                    }
+                    vc_names.insert(name.clone(), name_tok.span.clone());
+                    if let Some(vc) = self.virtual_cluster(node, name) {
+                        if let Some(first) = vc_ids.get(&vc.id) {
+                            let msg = format!("duplicate id {} (first at {first})", vc.id);
+                            self.err(node.span(), msg);
+                        } else {
+                            vc_ids.insert(vc.id, node.span().clone());
+                            c.virtual_clusters.push(vc);
+                        }
+                    }
+                }
+                _ => self.unknown(node, "section 'pikemon'"),
+            }
+        }
+        if !seen.0.contains_key("node-id") {
+            self.err(sect.span(), "missing mandatory item 'node-id'");
+        }
+        if hmac_items == 0 {
+            self.err(sect.span(), "missing mandatory item 'hmac'");
+        }
+        if !seen.0.contains_key("heart-beat") {
+            self.err(
+                sect.span(),
+                "missing mandatory section 'heart-beat { interface NAME; }'",
+            );
+        }
+        if vc_names.is_empty() && !sect.children().iter().any(|n| n.key() == "virtual-cluster") {
+            self.err(
+                sect.span(),
+                "missing mandatory section 'virtual-cluster NAME { ... }'",
+            );
+        }
+        if c.virtual_clusters.len() > MAX_VCS {
+            self.err(
+                sect.span(),
+                format!("at most {MAX_VCS} virtual clusters are supported"),
+            );
+        }
+        match dead_set {
+            Some(node) if hello_ok && c.dead_interval < c.hello_interval * 2 => self.err(
+                node.span(),
+                format!(
+                    "dead-interval {} must be at least twice hello-interval {}",
+                    values::show_duration(c.dead_interval),
+                    values::show_duration(c.hello_interval)
+                ),
+            ),
+            Some(_) => {}
+            None => c.dead_interval = c.hello_interval * 3,
+        }
+    }
+
+    fn hmac(&mut self, node: &Node) -> Option<HmacKey> {
+        if node.body.is_some() {
+            self.err(node.span(), "'hmac' is an item, not a section");
+            return None;
+        }
+        let usage =
+            "expected 'hmac file \"PATH\" [key-id N];' or 'hmac key \"SECRET\" [key-id N];'";
+        let (kind, arg, rest) = match node.args.as_slice() {
+            [kind, arg, rest @ ..] => (kind, arg, rest),
+            _ => {
+                self.err(node.span(), usage);
+                return None;
+            }
+        };
+        let id = match rest {
+            [] => 1,
+            [k, v] if k.text == "key-id" => self.value(v, |t| values::number(t, 1, 65_535))? as u16,
+            _ => {
+                self.err(node.span(), usage);
+                return None;
+            }
+        };
+        let (source, secret) = match kind.text.as_str() {
+            "file" => {
+                let path = self.value(arg, absolute_path)?;
+                match std::fs::read(&path) {
+                    Ok(bytes) => (KeySource::File(path), trim_key(&bytes)),
+                    Err(e) => {
+                        self.err(&arg.span, format!("cannot read key file: {e}"));
+                        return None;
+                    }
+                }
+            }
+            "key" => (KeySource::Inline, arg.text.as_bytes().to_vec()),
+            _ => {
+                self.err(&kind.span, usage);
+                return None;
+            }
+        };
+        if secret.len() < MIN_KEY_LEN {
+            self.err(
+                &arg.span,
+                format!(
+                    "the key is {} bytes, at least {MIN_KEY_LEN} are needed",
+                    secret.len()
+                ),
+            );
+            return None;
+        }
+        Some(HmacKey { id, source, secret })
+    }
+
+    fn heart_beat(&mut self, sect: &Node, c: &mut Config) {
+        for node in sect.children() {
+            if node.key() != "interface" {
+                self.unknown(node, "section 'heart-beat' (expected 'interface')");
+                continue;
+            }
+            if !self.item(node, 1) {
+                continue;
+            }
+            let Some(name) = self.value(&node.args[0], values::ifname) else {
+                continue;
+            };
+            if c.heart_beat.contains(&name) {
+                let msg = format!("heart-beat interface '{name}' is listed twice");
+                self.err(node.span(), msg);
+                continue;
+            }
+            c.heart_beat.push(name);
+        }
+        if c.heart_beat.is_empty() {
+            self.err(sect.span(), "'heart-beat' needs at least one 'interface'");
+        }
+    }
+
+    fn virtual_cluster(&mut self, sect: &Node, name: String) -> Option<VirtualCluster> {
+        let mut vc = VirtualCluster::new(name);
+        let mut seen = Seen::default();
+        let mut ok = true;
+        for node in sect.children() {
+            match node.key() {
+                "id" => match self.single(&mut seen, node, |t| values::number(t, 1, 65_535)) {
+                    Some(v) => vc.id = v as u16,
+                    None => ok = false,
+                },
+                "primary" => {
+                    if !self.once(&mut seen, node) || !self.item(node, 2) {
+                        continue;
+                    }
+                    if node.args[0].text != "node" {
+                        self.err(&node.args[0].span, "expected 'primary node N;'");
+                        continue;
+                    }
+                    vc.primary = self
+                        .value(&node.args[1], |t| values::number(t, 1, u64::from(u32::MAX)))
+                        .map(|v| v as u32);
+                }
+                "preemptive" => {
+                    if let Some(b) = self.single(&mut seen, node, values::boolean) {
+                        vc.preemptive = b;
+                    }
+                }
+                "preempt-delay" => {
+                    if let Some(d) = self.single(&mut seen, node, |t| {
+                        values::duration(t, Duration::ZERO, Duration::from_secs(3600))
+                    }) {
+                        vc.preempt_delay = d;
+                    }
+                }
+                "priority" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| values::number(t, 1, 255)) {
+                        vc.priority = v as u8;
+                    }
+                }
+                "interface" => {
+                    if !self.section(node, 1) {
+                        continue;
+                    }
+                    let Some(ifname) = self.value(&node.args[0], values::ifname) else {
+                        continue;
+                    };
+                    if vc.interfaces.iter().any(|i| i.name == ifname) {
+                        let msg = format!("interface '{ifname}' is listed twice");
+                        self.err(node.span(), msg);
+                        continue;
+                    }
+                    if let Some(ci) = self.controlled_interface(node, ifname) {
+                        vc.interfaces.push(ci);
+                    }
+                }
+                "ping-group" => {
+                    if !self.section(node, 1) {
+                        continue;
+                    }
+                    let Some(gname) = self.value(&node.args[0], values::name) else {
+                        continue;
+                    };
+                    if vc.ping_groups.iter().any(|g| g.name == gname) {
+                        let msg = format!("ping-group '{gname}' is listed twice");
+                        self.err(node.span(), msg);
+                        continue;
+                    }
+                    if let Some(g) = self.ping_group(node, gname) {
+                        vc.ping_groups.push(g);
+                    }
+                }
+                "notify-master" | "notify-backup" => {
+                    if !self.once(&mut seen, node) || !self.item(node, 1) {
+                        continue;
+                    }
+                    let cmd = node.args[0].text.trim().to_string();
+                    if cmd.is_empty() {
+                        self.err(&node.args[0].span, "empty command");
+                        continue;
+                    }
+                    if node.key() == "notify-master" {
+                        vc.notify_master = Some(cmd);
+                    } else {
+                        vc.notify_backup = Some(cmd);
+                    }
+                }
+                _ => self.unknown(node, "section 'virtual-cluster'"),
+            }
+        }
+        if !seen.0.contains_key("id") {
+            self.err(sect.span(), "missing mandatory item 'id' (1..65535)");
+            ok = false;
+        }
+        if !sect.children().iter().any(|n| n.key() == "interface") {
+            self.err(
+                sect.span(),
+                "a virtual-cluster needs at least one 'interface NAME { ipv4 ...; }'",
+            );
+        }
+        ok.then_some(vc)
+    }
+
+    fn controlled_interface(&mut self, sect: &Node, name: String) -> Option<ControlledInterface> {
+        let mut ci = ControlledInterface {
+            name,
+            ipv4: Vec::new(),
+            nomadic: false,
+            mac: None,
+        };
+        let mut seen = Seen::default();
+        for node in sect.children() {
+            match node.key() {
+                "ipv4" => {
+                    if !self.item(node, 1) {
+                        continue;
+                    }
+                    if let Some(a) = self.value(&node.args[0], values::ipv4_prefix) {
+                        if ci.ipv4.iter().any(|(x, _)| *x == a.0) {
+                            self.err(node.span(), format!("address {} is listed twice", a.0));
+                        } else {
+                            ci.ipv4.push(a);
+                        }
+                    }
+                }
+                "nomadic" => {
+                    if let Some(b) = self.single(&mut seen, node, values::boolean) {
+                        ci.nomadic = b;
+                    }
+                }
+                "mac" => {
+                    if let Some(m) = self.single(&mut seen, node, values::mac) {
+                        ci.mac = Some(m);
+                    }
+                }
+                _ => self.unknown(node, "section 'interface'"),
+            }
+        }
+        if ci.ipv4.is_empty() {
+            if sect.children().iter().any(|n| n.key() == "ipv4") {
+                return None;
+            }
+            self.err(
+                sect.span(),
+                "an interface needs at least one 'ipv4 [a.b.c.d]/len;'",
+            );
+            return None;
+        }
+        Some(ci)
+    }
+
+    fn ping_group(&mut self, sect: &Node, name: String) -> Option<PingGroup> {
+        let mut g = PingGroup::new(name);
+        let mut seen = Seen::default();
+        let mut min_up: Option<&Node> = None;
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        for node in sect.children() {
+            match node.key() {
+                "host" => {
+                    if !self.item(node, 1) {
+                        continue;
+                    }
+                    if let Some(h) = self.host(&node.args[0]) {
+                        g.hosts.push(h);
+                    }
+                }
+                "min-up" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| values::number(t, 1, 64)) {
+                        g.min_up = v as u32;
+                        min_up = Some(node);
+                    }
+                }
+                "interval" => {
+                    if let Some(d) =
+                        self.single(&mut seen, node, |t| values::duration(t, ms(10), s(3600)))
+                    {
+                        g.interval = d;
+                    }
+                }
+                "timeout" => {
+                    if let Some(d) =
+                        self.single(&mut seen, node, |t| values::duration(t, ms(10), s(60)))
+                    {
+                        g.timeout = d;
+                    }
+                }
+                "fall" | "rise" => {
+                    if let Some(v) = self.single(&mut seen, node, |t| values::number(t, 1, 100)) {
+                        if node.key() == "fall" {
+                            g.fall = v as u32;
+                        } else {
+                            g.rise = v as u32;
+                        }
+                    }
+                }
+                _ => self.unknown(node, "section 'ping-group'"),
+            }
+        }
+        if g.hosts.is_empty() {
+            self.err(sect.span(), "a ping-group needs at least one 'host'");
+            return None;
+        }
+        if let Some(node) = min_up {
+            if g.min_up as usize > g.hosts.len() {
+                let msg = format!(
+                    "min-up {} is more than the {} host(s) of the group",
+                    g.min_up,
+                    g.hosts.len()
+                );
+                self.err(node.span(), msg);
+                return None;
+            }
+        }
+        Some(g)
+    }
+
+    fn host(&mut self, tok: &Token) -> Option<Host> {
+        if tok.text.starts_with('[') || tok.text.parse::<Ipv4Addr>().is_ok() {
+            let a = self.value(tok, values::ipv4)?;
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                self.err(&tok.span, format!("{a} cannot be pinged as a host"));
+                return None;
+            }
+            return Some(Host::Addr(a));
+        }
+        let name = self.value(tok, values::hostname)?;
+        if self.opts.resolve && resolve(&name).is_empty() {
+            self.err(
+                &tok.span,
+                format!("host name '{name}' does not resolve to an IPv4 address"),
+            );
+            return None;
+        }
+        Some(Host::Name(name))
+    }
+}
+
+/// Resolves a host name to its IPv4 addresses (getaddrinfo through std).
+pub fn resolve(name: &str) -> Vec<Ipv4Addr> {
+    use std::net::{SocketAddr, ToSocketAddrs};
+    match (name, 0u16).to_socket_addrs() {
+        Ok(it) => it
+            .filter_map(|sa| match sa {
+                SocketAddr::V4(v4) => Some(*v4.ip()),
+                SocketAddr::V6(_) => None,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn absolute_path(text: &str) -> Result<PathBuf, String> {
+    if !text.starts_with('/') {
+        return Err(format!("'{text}' is not an absolute path"));
+    }
+    if text.contains('\0') {
+        return Err("a path cannot contain NUL".into());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// A key file holds the secret; a trailing newline is not part of it.
+fn trim_key(bytes: &[u8]) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        v.pop();
+    }
+    v
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

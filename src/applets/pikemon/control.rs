@@ -1,0 +1,149 @@
+//! The control protocol between `pikemon -c ...` and the running worker, over a root-only
+//! UNIX stream socket: one request line, then the reply `ok` or `refused: why`, a body, and
+//! the worker closes the connection.
+//!
+//! Requests: `take [VC]`, `drop [VC]`, `status`, `status-json` (VC: a virtual cluster's name
+//! or id; none = all).
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+/// A control request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Take(Option<String>),
+    Drop(Option<String>),
+    Status { json: bool },
+}
+
+impl Request {
+    /// Parses one request line.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["take"] => Ok(Request::Take(None)),
+            ["take", vc] => Ok(Request::Take(Some(vc.to_string()))),
+            ["drop"] => Ok(Request::Drop(None)),
+            ["drop", vc] => Ok(Request::Drop(Some(vc.to_string()))),
+            ["status"] => Ok(Request::Status { json: false }),
+            ["status-json"] => Ok(Request::Status { json: true }),
+            _ => Err(format!("unknown request '{}'", line.trim())),
+        }
+    }
+
+    /// The request line sent.
+    pub fn line(&self) -> String {
+        match self {
+            Request::Take(None) => "take\n".into(),
+            Request::Take(Some(v)) => format!("take {v}\n"),
+            Request::Drop(None) => "drop\n".into(),
+            Request::Drop(Some(v)) => format!("drop {v}\n"),
+            Request::Status { json: false } => "status\n".into(),
+            Request::Status { json: true } => "status-json\n".into(),
+        }
+    }
+}
+
+/// The reply to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub ok: bool,
+    /// For a refusal, why; else the body.
+    pub text: String,
+}
+
+impl Reply {
+    /// The bytes sent.
+    pub fn render(&self) -> String {
+        if self.ok {
+            format!("ok\n{}", self.text)
+        } else {
+            format!("refused: {}\n", self.text.trim_end())
+        }
+    }
+
+    /// Parses what the worker sent.
+    pub fn parse(text: &str) -> Result<Reply, String> {
+        if let Some(body) = text.strip_prefix("ok\n") {
+            return Ok(Reply {
+                ok: true,
+                text: body.to_string(),
+            });
+        }
+        if let Some(why) = text.strip_prefix("refused: ") {
+            return Ok(Reply {
+                ok: false,
+                text: why.trim_end().to_string(),
+            });
+        }
+        Err("garbled reply from the daemon".into())
+    }
+}
+
+/// Sends `req` to the daemon at `socket` and returns its reply.
+pub fn call(socket: &Path, req: &Request, timeout: Duration) -> io::Result<Reply> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(req.line().as_bytes())?;
+    let mut buf = String::new();
+    s.take(1 << 20).read_to_string(&mut buf)?;
+    Reply::parse(&buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Escapes a string for JSON.
+pub fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        for r in [
+            Request::Take(None),
+            Request::Take(Some("LAN".into())),
+            Request::Drop(Some("2".into())),
+            Request::Drop(None),
+            Request::Status { json: false },
+            Request::Status { json: true },
+        ] {
+            assert_eq!(Request::parse(&r.line()), Ok(r));
+        }
+        assert!(Request::parse("reboot").is_err());
+        assert!(Request::parse("take a b").is_err());
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let ok = Reply {
+            ok: true,
+            text: "node 1\n".into(),
+        };
+        assert_eq!(Reply::parse(&ok.render()), Ok(ok));
+        let no = Reply {
+            ok: false,
+            text: "no virtual-cluster 'X'".into(),
+        };
+        assert_eq!(no.render(), "refused: no virtual-cluster 'X'\n");
+        assert_eq!(Reply::parse(&no.render()), Ok(no));
+        assert!(Reply::parse("").is_err());
+        assert_eq!(json_str("a\"b\\\n\u{1}"), "\"a\\\"b\\\\\\n\\u0001\"");
+    }
+}

@@ -1,0 +1,283 @@
+//! The election rule of DESIGN.md §3 for one virtual cluster when both nodes are alive: which
+//! side should hold the role, and why. Both nodes evaluate the same function on the same
+//! announced facts, so they agree; the loser releases, the winner takes over once the loser
+//! no longer claims Master.
+//!
+//! In order: (1) health Up beats Down — an admin command never overrides health; (2) admin
+//! `take` pins, `drop` yields, when health is equal; (3) both Down: the current master keeps
+//! it; (4) `preemptive yes`: the primary wins once its preempt-delay has run; (5) otherwise
+//! the current master keeps it; (6) nobody or both are master (start, healed partition):
+//! the primary, else higher priority, fewer failures, lower node-id.
+
+/// An administrator's standing order for a virtual cluster on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Admin {
+    #[default]
+    None,
+    Take,
+    Drop,
+}
+
+/// One side's announced facts for a virtual cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Side {
+    pub node_id: u32,
+    pub up: bool,
+    pub admin: Admin,
+    pub preferred: bool,
+    pub master: bool,
+    pub priority: u8,
+    pub fail_count: u8,
+}
+
+/// Who should hold the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Winner {
+    Me,
+    Peer,
+}
+
+/// The decision and the rule that made it (logged with every transition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub winner: Winner,
+    pub reason: &'static str,
+}
+
+fn pick(me_wins: bool, reason: &'static str) -> Verdict {
+    Verdict {
+        winner: if me_wins { Winner::Me } else { Winner::Peer },
+        reason,
+    }
+}
+
+/// Decides between `me` and `peer`. `preempt_due` says the preferred side's preempt-delay
+/// has run (only consulted with `preemptive`).
+pub fn decide(me: &Side, peer: &Side, preemptive: bool, preempt_due: bool) -> Verdict {
+    if me.up != peer.up {
+        return pick(me.up, "health");
+    }
+    let (mt, pt) = (me.admin == Admin::Take, peer.admin == Admin::Take);
+    if mt != pt {
+        return pick(mt, "admin take");
+    }
+    let (md, pd) = (me.admin == Admin::Drop, peer.admin == Admin::Drop);
+    if md != pd {
+        return pick(pd, "admin drop");
+    }
+    let one_master = me.master != peer.master;
+    if !me.up && one_master {
+        return pick(me.master, "both down, master keeps");
+    }
+    if preemptive && me.preferred != peer.preferred {
+        let preferred_is_master = if me.preferred { me.master } else { peer.master };
+        if preferred_is_master || preempt_due {
+            return pick(me.preferred, "preemptive primary");
+        }
+    }
+    if one_master {
+        return pick(me.master, "master keeps");
+    }
+    if me.preferred != peer.preferred {
+        return pick(me.preferred, "primary");
+    }
+    if me.priority != peer.priority {
+        return pick(me.priority > peer.priority, "tie: priority");
+    }
+    if me.fail_count != peer.fail_count {
+        return pick(me.fail_count < peer.fail_count, "tie: fewer failures");
+    }
+    pick(me.node_id < peer.node_id, "tie: lower node-id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(node_id: u32) -> Side {
+        Side {
+            node_id,
+            up: true,
+            admin: Admin::None,
+            preferred: false,
+            master: false,
+            priority: 100,
+            fail_count: 0,
+        }
+    }
+
+    #[test]
+    fn health_beats_everything_even_admin() {
+        let me = Side {
+            admin: Admin::Take,
+            master: true,
+            preferred: true,
+            up: false,
+            ..side(1)
+        };
+        let v = decide(&me, &side(2), true, true);
+        assert_eq!(v, pick(false, "health"));
+    }
+
+    #[test]
+    fn admin_applies_when_health_is_equal_even_both_down() {
+        let me = Side {
+            admin: Admin::Take,
+            ..side(2)
+        };
+        let peer = Side {
+            master: true,
+            preferred: true,
+            ..side(1)
+        };
+        assert_eq!(decide(&me, &peer, true, true).reason, "admin take");
+        let me = Side {
+            admin: Admin::Drop,
+            master: true,
+            up: false,
+            ..side(1)
+        };
+        let peer = Side {
+            up: false,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &peer, false, false), pick(false, "admin drop"));
+        // Both take: the order cancels out and the other rules decide.
+        let me = Side {
+            admin: Admin::Take,
+            ..side(1)
+        };
+        let peer = Side {
+            admin: Admin::Take,
+            master: true,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &peer, false, false).reason, "master keeps");
+    }
+
+    #[test]
+    fn both_down_master_keeps() {
+        let me = Side {
+            up: false,
+            ..side(2)
+        };
+        let peer = Side {
+            up: false,
+            master: true,
+            ..side(1)
+        };
+        assert_eq!(
+            decide(&me, &peer, false, false),
+            pick(false, "both down, master keeps")
+        );
+    }
+
+    #[test]
+    fn preemptive_primary_waits_for_its_delay() {
+        let me = Side {
+            preferred: true,
+            ..side(1)
+        };
+        let peer = Side {
+            master: true,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &peer, true, false), pick(false, "master keeps"));
+        assert_eq!(
+            decide(&me, &peer, true, true),
+            pick(true, "preemptive primary")
+        );
+        // Not preemptive: the master keeps it.
+        assert_eq!(decide(&me, &peer, false, true), pick(false, "master keeps"));
+    }
+
+    #[test]
+    fn nobody_master_primary_then_ties() {
+        let me = side(2);
+        let peer = Side {
+            preferred: true,
+            ..side(1)
+        };
+        assert_eq!(decide(&me, &peer, false, false), pick(false, "primary"));
+        let me = Side {
+            priority: 200,
+            ..side(2)
+        };
+        assert_eq!(
+            decide(&me, &side(1), false, false),
+            pick(true, "tie: priority")
+        );
+        let me = Side {
+            fail_count: 1,
+            ..side(1)
+        };
+        assert_eq!(
+            decide(&me, &side(2), false, false),
+            pick(false, "tie: fewer failures")
+        );
+        assert_eq!(
+            decide(&side(1), &side(2), false, false),
+            pick(true, "tie: lower node-id")
+        );
+        assert_eq!(
+            decide(&side(2), &side(1), false, false),
+            pick(false, "tie: lower node-id")
+        );
+    }
+
+    #[test]
+    fn two_masters_after_a_partition_use_the_tie_rule() {
+        let me = Side {
+            master: true,
+            ..side(2)
+        };
+        let peer = Side {
+            master: true,
+            ..side(1)
+        };
+        assert_eq!(
+            decide(&me, &peer, false, false),
+            pick(false, "tie: lower node-id")
+        );
+        assert_eq!(
+            decide(&peer, &me, false, false),
+            pick(true, "tie: lower node-id")
+        );
+    }
+
+    #[test]
+    fn both_sides_always_agree() {
+        // Exhaustive over the facts: the two views never both win or both lose.
+        let admins = [Admin::None, Admin::Take, Admin::Drop];
+        for bits in 0..(1u32 << 8) {
+            for a in admins {
+                for b in admins {
+                    let b0 = |i: u32| bits & (1 << i) != 0;
+                    let x = Side {
+                        node_id: 1,
+                        up: b0(0),
+                        admin: a,
+                        preferred: b0(1),
+                        master: b0(2),
+                        priority: 100,
+                        fail_count: u8::from(b0(6)),
+                    };
+                    let y = Side {
+                        node_id: 2,
+                        up: b0(3),
+                        admin: b,
+                        preferred: b0(4) && !b0(1),
+                        master: b0(5),
+                        priority: 100,
+                        fail_count: 0,
+                    };
+                    let pre = b0(7);
+                    let vx = decide(&x, &y, pre, true);
+                    let vy = decide(&y, &x, pre, true);
+                    assert_ne!(vx.winner, vy.winner, "{x:?} {y:?} {pre}");
+                    assert_eq!(vx.reason, vy.reason);
+                }
+            }
+        }
+    }
+}

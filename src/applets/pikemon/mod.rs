@@ -1,0 +1,296 @@
+//! pikemon: the PIKE cluster daemon of a firewall pair (DESIGN.md §2–3) and its config checker
+//! `test-pikemon`.
+//!
+//! `config` reads and validates the Kernun-style config, `show` renders it back, `check` is the
+//! `test-pikemon` applet.
+
+pub mod acr;
+pub mod check;
+pub mod config;
+pub mod control;
+pub mod election;
+pub mod node;
+pub mod paths_file;
+pub mod peer;
+pub mod ping_group;
+pub mod show;
+pub mod status_file;
+mod status_view;
+pub mod supervisor;
+pub mod takeover;
+pub mod values;
+pub mod worker;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::logging::{self, Target};
+use crate::sys::pidfile::PidFile;
+use config::ReadOptions;
+
+const USAGE: &str = "\
+Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, log to stderr)
+       pikemon [-f CFG] -c take [VC]          take the Master role (all virtual clusters or VC)
+       pikemon [-f CFG] -c drop [VC]          hand the Master role to the peer
+       pikemon [-f CFG] -c status [-j] [-r SEC]  show the state (-j JSON, -r refresh every SEC)
+       pikemon -h | -v
+  -f CFG  config file (default /etc/habox/pikemon.cfg)
+Exit: 0 ok, 1 refused or runtime error, 2 config or usage error, 3 daemon unreachable.
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Daemon {
+        foreground: bool,
+    },
+    Worker {
+        foreground: bool,
+    },
+    Acr {
+        foreground: bool,
+    },
+    Control {
+        request: control::Request,
+        refresh: Option<Duration>,
+    },
+    Help,
+    Version,
+}
+
+/// The parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub config: String,
+    pub mode: Mode,
+}
+
+/// Parses pikemon's arguments (without argv[0]).
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut config = check::DEFAULT_CONFIG.to_string();
+    let mut foreground = false;
+    let mut role: Option<&str> = None;
+    let mut cmd: Option<Vec<String>> = None;
+    let mut json = false;
+    let mut refresh = None;
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => config = it.next().ok_or("-f needs a file")?.clone(),
+            "-d" => foreground = true,
+            "-j" => json = true,
+            "-r" => {
+                let s = it.next().ok_or("-r needs seconds")?;
+                let n = values::number(s, 1, 3600).map_err(|e| format!("-r: {e}"))?;
+                refresh = Some(Duration::from_secs(n));
+            }
+            "-c" => {
+                let mut words = vec![it.next().ok_or("-c needs a command")?.clone()];
+                if let Some(next) = it.peek() {
+                    if !next.starts_with('-') {
+                        words.extend(it.next().cloned());
+                    }
+                }
+                cmd = Some(words);
+            }
+            "--worker" => role = Some("worker"),
+            "--acr" => role = Some("acr"),
+            "-h" | "--help" => {
+                return Ok(Options {
+                    config,
+                    mode: Mode::Help,
+                })
+            }
+            "-v" | "--version" => {
+                return Ok(Options {
+                    config,
+                    mode: Mode::Version,
+                })
+            }
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    let mode = match (role, cmd) {
+        (Some("worker"), None) => Mode::Worker { foreground },
+        (Some(_), None) => Mode::Acr { foreground },
+        (Some(_), Some(_)) => return Err("-c cannot be combined with an internal role".into()),
+        (None, Some(words)) => {
+            let request = control::Request::parse(&words.join(" "))?;
+            let request = match request {
+                control::Request::Status { .. } => control::Request::Status { json },
+                r if json || refresh.is_some() => {
+                    return Err(format!(
+                        "-j and -r go with -c status, not {}",
+                        r.line().trim()
+                    ))
+                }
+                r => r,
+            };
+            Mode::Control { request, refresh }
+        }
+        (None, None) if json || refresh.is_some() => {
+            return Err("-j and -r go with -c status".into())
+        }
+        (None, None) => Mode::Daemon { foreground },
+    };
+    Ok(Options { config, mode })
+}
+
+/// Entry point of the `pikemon` applet.
+pub fn main(args: &[String]) -> ExitCode {
+    let opts = match parse_args(args.get(1..).unwrap_or(&[])) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("pikemon: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (foreground, role) = match &opts.mode {
+        Mode::Help => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Mode::Version => {
+            println!("pikemon (habox) {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Mode::Daemon { foreground } => (*foreground, "daemon"),
+        Mode::Worker { foreground } => (*foreground, "worker"),
+        Mode::Acr { foreground } => (*foreground, "acr"),
+        Mode::Control { .. } => (true, "control"),
+    };
+    let cfg = match config::load(&opts.config, ReadOptions::default()) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "pikemon: {}: {} error(s); nothing started",
+                opts.config,
+                errors.len()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if let Mode::Control { request, refresh } = &opts.mode {
+        return control_main(&cfg, request, *refresh);
+    }
+    if role != "daemon" {
+        let target = if foreground {
+            Target::Stderr
+        } else {
+            Target::Syslog
+        };
+        logging::init("pikemon", target, cfg.log_level);
+        return if role == "worker" {
+            worker::run(cfg)
+        } else {
+            acr::run(&cfg)
+        };
+    }
+    // The pid file first, so "already running" reaches the terminal.
+    let mut pidfile = match PidFile::acquire(&cfg.pid_file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pikemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !foreground {
+        if let Err(e) = crate::sys::daemon::daemonize() {
+            eprintln!("pikemon: daemonize: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let target = if foreground {
+        Target::Stderr
+    } else {
+        Target::Syslog
+    };
+    logging::init("pikemon", target, cfg.log_level);
+    if let Err(e) = pidfile.rewrite_pid() {
+        log::error!("{}: {e}", cfg.pid_file.display());
+    }
+    let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+    let spawn = supervisor::Spawn {
+        exe,
+        config: opts.config.clone(),
+        foreground,
+    };
+    supervisor::run(&cfg, &spawn, pidfile)
+}
+
+fn control_main(
+    cfg: &config::Config,
+    req: &control::Request,
+    refresh: Option<Duration>,
+) -> ExitCode {
+    loop {
+        match control::call(&cfg.control_socket, req, Duration::from_secs(5)) {
+            Ok(r) if r.ok => print!("{}", r.text),
+            Ok(r) => {
+                eprintln!("pikemon: refused: {}", r.text);
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!(
+                    "pikemon: cannot reach the daemon at {}: {e}",
+                    cfg.control_socket.display()
+                );
+                return ExitCode::from(3);
+            }
+        }
+        match refresh {
+            Some(d) => {
+                println!();
+                std::thread::sleep(d);
+            }
+            None => return ExitCode::SUCCESS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: &[&str]) -> Result<Options, String> {
+        parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            p(&["-f", "x", "-d"]).unwrap().mode,
+            Mode::Daemon { foreground: true }
+        );
+        assert_eq!(
+            p(&["-c", "take", "LAN"]).unwrap().mode,
+            Mode::Control {
+                request: control::Request::Take(Some("LAN".into())),
+                refresh: None
+            }
+        );
+        assert_eq!(
+            p(&["-c", "status", "-j", "-r", "2"]).unwrap().mode,
+            Mode::Control {
+                request: control::Request::Status { json: true },
+                refresh: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            p(&["-c", "drop"]).unwrap().mode,
+            Mode::Control {
+                request: control::Request::Drop(None),
+                refresh: None
+            }
+        );
+        assert!(p(&["-c", "reboot"]).is_err());
+        assert!(p(&["-c", "take", "-j"]).is_err());
+        assert!(p(&["-j"]).is_err());
+        assert!(p(&["-r", "0", "-c", "status"]).is_err());
+        assert_eq!(
+            p(&["--worker", "-f", "c"]).unwrap().mode,
+            Mode::Worker { foreground: false }
+        );
+    }
+}

@@ -1,0 +1,656 @@
+//! The election core driven with a fake clock: two nodes, three paths (hb0, hb1, lan), frames
+//! built and signed exactly as the worker does, one rule per test.
+
+use std::collections::VecDeque;
+
+use super::*;
+
+const KEY: &[u8] = b"0123456789abcdef";
+const HELLO: Duration = Duration::from_millis(100);
+const DEAD: Duration = Duration::from_millis(300);
+const STEP: Duration = Duration::from_millis(5);
+const PATHS: usize = 3;
+const LAN: usize = 2;
+
+fn settings(node_id: u32, preemptive: bool) -> Settings {
+    Settings {
+        node_id,
+        cluster_id: 1,
+        hello: HELLO,
+        dead: DEAD,
+        keys: vec![(1, KEY.to_vec())],
+        paths: PATHS,
+        vcs: vec![VcSettings {
+            vcid: 1,
+            name: "LAN".into(),
+            preferred: node_id == 1,
+            preemptive,
+            preempt_delay: Duration::from_millis(500),
+            priority: 100,
+        }],
+    }
+}
+
+fn mac_of(node: usize) -> [u8; 6] {
+    [2, 0, 0, 0, 0, node as u8 + 1]
+}
+
+/// Frame for `repr` on `path` from `node`, signed as the worker signs it.
+fn frame_for(repr: &Repr, path: usize, node: usize, key: &[u8]) -> Vec<u8> {
+    let mut r = repr.clone();
+    r.path_id = path as u8;
+    pike::build_frame(&r, key, &mac_of(node))
+}
+
+enum Ev {
+    Frame(usize, Vec<u8>),
+    Probe(usize),
+}
+
+struct Sim {
+    t0: Instant,
+    now: Instant,
+    nodes: [Option<Node>; 2],
+    /// What each node was last told to play (true = Master).
+    master: [bool; 2],
+    /// Times each node was told to become Master.
+    takeovers: [u32; 2],
+    links: [bool; PATHS],
+    /// Every frame node 0 sent, for replay tests.
+    captured: Vec<Vec<u8>>,
+    path_events: Vec<(usize, usize, bool)>,
+    boots: [u32; 2],
+    preemptive: bool,
+    allow_two_masters: bool,
+}
+
+impl Sim {
+    fn new(preemptive: bool) -> Sim {
+        let t0 = Instant::now();
+        let mut s = Sim {
+            t0,
+            now: t0,
+            nodes: [None, None],
+            master: [false; 2],
+            takeovers: [0; 2],
+            links: [true; PATHS],
+            captured: Vec::new(),
+            path_events: Vec::new(),
+            boots: [0; 2],
+            preemptive,
+            allow_two_masters: false,
+        };
+        s.start(0, None);
+        s.start(1, None);
+        s
+    }
+
+    fn start(&mut self, i: usize, resume: Option<bool>) {
+        self.boots[i] += 1;
+        self.nodes[i] = Some(Node::new(
+            self.now,
+            settings(i as u32 + 1, self.preemptive),
+            self.boots[i],
+            &[resume],
+        ));
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.master[i] = false;
+    }
+
+    fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().expect("node running")
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        let Some(n) = self.nodes[i].as_mut() else {
+            return;
+        };
+        let actions = n.handle(self.now, input);
+        self.apply(i, actions);
+    }
+
+    fn apply(&mut self, i: usize, actions: Vec<Action>) {
+        let mut queue: VecDeque<(usize, Ev)> = VecDeque::new();
+        let mut pending = vec![(i, actions)];
+        while let Some((from, actions)) = pending.pop() {
+            for a in actions {
+                match a {
+                    Action::Send(repr) => {
+                        for path in 0..PATHS {
+                            let f = frame_for(&repr, path, from, KEY);
+                            if from == 0 {
+                                self.captured.push(f.clone());
+                            }
+                            if self.links[path] {
+                                queue.push_back((1 - from, Ev::Frame(path, f)));
+                            }
+                        }
+                    }
+                    Action::Become { master, .. } => {
+                        self.master[from] = master;
+                        if master {
+                            self.takeovers[from] += 1;
+                        }
+                    }
+                    Action::Probe { vc } => queue.push_back((from, Ev::Probe(vc))),
+                    Action::Garp { .. } => {}
+                    Action::Path { path, up } => self.path_events.push((from, path, up)),
+                }
+            }
+            while let Some((to, ev)) = queue.pop_front() {
+                let now = self.now;
+                // The probe is answered when the other node is master and the LAN connects them.
+                let answered = self.links[LAN] && self.master[1 - to];
+                let Some(n) = self.nodes[to].as_mut() else {
+                    continue;
+                };
+                let acts = match &ev {
+                    Ev::Frame(path, f) => n.handle(
+                        now,
+                        Input::Frame {
+                            path: *path,
+                            frame: f,
+                        },
+                    ),
+                    Ev::Probe(vc) => n.handle(now, Input::ProbeDone { vc: *vc, answered }),
+                };
+                pending.push((to, acts));
+            }
+        }
+    }
+
+    /// Advances the clock in 5 ms steps, ticking a node only when its deadline is due.
+    fn run(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now += STEP;
+            for i in 0..2 {
+                let due = self.nodes[i]
+                    .as_ref()
+                    .and_then(Node::next_deadline)
+                    .is_some_and(|t| t <= self.now);
+                if due {
+                    self.input(i, Input::Tick);
+                }
+            }
+            let connected = self.links.iter().any(|l| *l) && self.nodes.iter().all(Option::is_some);
+            if connected && !self.allow_two_masters {
+                assert!(
+                    !(self.master[0] && self.master[1]),
+                    "two masters at {:?} with a connected pair",
+                    self.now - self.t0
+                );
+            }
+        }
+    }
+
+    /// Runs until `cond` holds; returns the time it took.
+    fn until(&mut self, limit: Duration, cond: impl Fn(&Sim) -> bool) -> Duration {
+        let start = self.now;
+        while !cond(self) {
+            assert!(
+                self.now - start < limit,
+                "condition not reached in {limit:?}"
+            );
+            self.run(STEP);
+        }
+        self.now - start
+    }
+}
+
+#[test]
+fn both_start_together_primary_becomes_master_without_probing() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(100));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+    assert_eq!(s.node(1).vc(0).unwrap().role, VcRole::Backup);
+    assert_eq!(s.node(0).vc(0).unwrap().reason, "primary");
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.takeovers, [1, 0], "no flapping");
+}
+
+#[test]
+fn peer_dies_backup_takes_over_after_dead_interval_and_skew() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(500));
+    let last_hello = s.node(1).peer().unwrap().confirmed_at.unwrap();
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    let took = s.now - last_hello;
+    // Non-preferred side: dead-interval plus one hello of skew, within one tick.
+    assert!(took >= DEAD + HELLO, "{took:?}");
+    assert!(took <= DEAD + HELLO + STEP, "{took:?}");
+    assert_eq!(
+        s.node(1).vc(0).unwrap().reason,
+        "peer silent, probe unanswered"
+    );
+}
+
+#[test]
+fn preferred_side_takes_over_without_skew() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(50));
+    assert_eq!(s.master, [false, true]);
+    let last = s.node(0).peer().unwrap().confirmed_at.unwrap();
+    s.kill(1);
+    s.until(Duration::from_secs(2), |s| s.master[0]);
+    assert!(s.now - last <= DEAD + STEP, "{:?}", s.now - last);
+}
+
+#[test]
+fn peer_returns_preemptive_primary_takes_back_after_delay() {
+    let mut s = Sim::new(true);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    s.run(Duration::from_millis(200));
+    s.start(0, None);
+    // Preempt-delay is 500 ms; the hand-over waits for it and never overlaps.
+    let took = s.until(Duration::from_secs(3), |s| s.master[0]);
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(!s.master[1]);
+    assert_eq!(s.node(1).vc(0).unwrap().reason, "preemptive primary");
+}
+
+#[test]
+fn peer_returns_not_preemptive_master_keeps() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    s.start(0, None);
+    s.run(Duration::from_secs(3));
+    assert_eq!(s.master, [false, true]);
+    assert_eq!(s.node(0).vc(0).unwrap().reason, "master keeps");
+}
+
+#[test]
+fn health_lost_on_master_hands_over_within_one_frame() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let before = s.node(1).counters().received;
+    s.input(0, Input::Health { vc: 0, up: false });
+    // No clock advance: the frames sent at once carry the hand-over.
+    assert_eq!(s.master, [false, true]);
+    assert!(s.node(1).counters().received - before <= 2 * PATHS as u64);
+    assert_eq!(s.node(1).vc(0).unwrap().reason, "health");
+    assert_eq!(s.node(0).vc(0).unwrap().fail_count, 1);
+    // Health back: not preemptive, so B keeps it.
+    s.input(0, Input::Health { vc: 0, up: true });
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.master, [false, true]);
+}
+
+#[test]
+fn both_unhealthy_master_keeps() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(1, Input::Health { vc: 0, up: false });
+    s.input(0, Input::Health { vc: 0, up: false });
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(0).vc(0).unwrap().reason, "primary");
+    assert_eq!(s.takeovers, [1, 0]);
+}
+
+#[test]
+fn admin_take_and_drop_with_a_healthy_peer() {
+    let mut s = Sim::new(true);
+    s.run(Duration::from_millis(300));
+    s.input(
+        1,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Take,
+        },
+    );
+    assert_eq!(
+        s.master,
+        [false, true],
+        "take pins even over a preemptive primary"
+    );
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [false, true]);
+    s.input(
+        1,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Drop,
+        },
+    );
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(0).vc(0).unwrap().reason, "admin drop");
+}
+
+#[test]
+fn admin_never_overrides_health() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(1, Input::Health { vc: 0, up: false });
+    s.input(
+        1,
+        Input::Admin {
+            vc: None,
+            order: Admin::Take,
+        },
+    );
+    s.run(Duration::from_millis(500));
+    assert_eq!(s.master, [true, false], "an unhealthy node cannot take");
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(500));
+    assert_eq!(
+        s.master,
+        [true, false],
+        "drop does not hand over to an unhealthy peer"
+    );
+    // The peer down too: then the admin order applies.
+    s.input(0, Input::Health { vc: 0, up: false });
+    assert_eq!(s.master, [false, true]);
+}
+
+#[test]
+fn admin_drop_without_a_live_peer_keeps_the_role() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(1);
+    s.run(Duration::from_millis(600));
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(600));
+    assert!(s.master[0], "nobody to hand over to");
+    // The peer returns: the standing drop hands over.
+    s.start(1, None);
+    s.until(Duration::from_secs(1), |s| s.master[1]);
+    assert!(!s.master[0]);
+}
+
+#[test]
+fn partition_heals_with_two_masters_tie_rule_keeps_one() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.links = [false; PATHS];
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.master, [true, true], "split brain while fully cut");
+    s.links = [true; PATHS];
+    s.run(Duration::from_millis(200));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(1).vc(0).unwrap().reason, "primary");
+}
+
+#[test]
+fn all_paths_silent_but_vip_answered_no_second_master() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    // Every frame lost, but ARP on the LAN still works: B's probe finds A's virtual MAC.
+    s.links = [false; PATHS];
+    let now = s.now + DEAD + HELLO;
+    let n = s.nodes[1].as_mut().unwrap();
+    let acts = n.handle(now, Input::Tick);
+    assert!(acts.contains(&Action::Probe { vc: 0 }), "{acts:?}");
+    let acts = n.handle(
+        now,
+        Input::ProbeDone {
+            vc: 0,
+            answered: true,
+        },
+    );
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Become { master: true, .. })),
+        "{acts:?}"
+    );
+    assert_eq!(n.vc(0).unwrap().role, VcRole::Backup);
+    // It probes again one dead-interval later, not before.
+    assert!(!n
+        .handle(now + DEAD / 2, Input::Tick)
+        .contains(&Action::Probe { vc: 0 }));
+    assert!(n
+        .handle(now + DEAD, Input::Tick)
+        .contains(&Action::Probe { vc: 0 }));
+}
+
+#[test]
+fn master_seeing_its_mac_elsewhere_resends_garps() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[0].as_mut().unwrap();
+    let acts = n.handle(now, Input::Conflict { vc: 0 });
+    assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::Send(_))),
+        "{acts:?}"
+    );
+    let n = s.nodes[1].as_mut().unwrap();
+    assert!(n
+        .handle(now, Input::Conflict { vc: 0 })
+        .iter()
+        .all(|a| !matches!(a, Action::Garp { .. })));
+}
+
+#[test]
+fn one_heart_beat_path_cut_is_an_alarm_not_a_failover() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.links[0] = false;
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+    assert!(
+        s.path_events.contains(&(1, 0, false)),
+        "{:?}",
+        s.path_events
+    );
+    assert!(!s.path_events.contains(&(1, 1, false)));
+    let p = s.node(1).peer().unwrap();
+    assert!(!p.paths[0].up && p.paths[1].up && p.paths[2].up);
+    s.links[0] = true;
+    s.run(Duration::from_millis(200));
+    assert!(s.node(1).peer().unwrap().paths[0].up);
+    let down = s
+        .path_events
+        .iter()
+        .position(|e| *e == (1, 0, false))
+        .unwrap();
+    assert!(
+        s.path_events[down..].contains(&(1, 0, true)),
+        "{:?}",
+        s.path_events
+    );
+}
+
+#[test]
+fn replayed_and_forged_frames_are_counted_and_ignored() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let old = s.captured[3].clone();
+    // A has gone away; the replayed frames must not keep it alive.
+    s.kill(0);
+    let before = s.node(1).counters();
+    for _ in 0..100 {
+        s.run(Duration::from_millis(10));
+        s.apply(0, Vec::new());
+        let now = s.now;
+        let n = s.nodes[1].as_mut().unwrap();
+        let _ = n.handle(
+            now,
+            Input::Frame {
+                path: 0,
+                frame: &old,
+            },
+        );
+    }
+    let c = s.node(1).counters();
+    assert!(c.replays - before.replays >= 100, "{c:?}");
+    assert!(s.master[1], "replays kept a dead peer alive");
+    // Forged: right format, wrong key, from a third party.
+    let mut r = s.node(1).peer().unwrap().vcs.clone();
+    r[0].role = Role::Master;
+    let forged = Repr {
+        msg_type: MessageType::Hello,
+        flags: 0,
+        cluster_id: 1,
+        node_id: 1,
+        boot: 99,
+        seq: 1,
+        ack_boot: 1,
+        ack_seq: 1_000_000,
+        hello_ms: 100,
+        dead_ms: 300,
+        path_id: 0,
+        key_id: 1,
+        vcs: r,
+    };
+    let f = frame_for(&forged, 0, 0, b"the wrong key 123");
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let acts = n.handle(now, Input::Frame { path: 0, frame: &f });
+    assert!(!acts.iter().any(|a| matches!(a, Action::Become { .. })));
+    assert_eq!(n.counters().auth_failures, 1);
+    assert_eq!(n.vc(0).unwrap().role, VcRole::Master);
+    // Garbage is counted as malformed.
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 0,
+            frame: &f[..40],
+        },
+    );
+    assert_eq!(n.counters().malformed, 1);
+}
+
+#[test]
+fn frame_from_an_older_boot_is_stale_while_the_peer_lives() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let boot1 = s.captured.last().unwrap().clone();
+    // A restarts (boot 2), B accepts it.
+    s.kill(0);
+    s.start(0, Some(false));
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.node(1).peer().unwrap().boot, 2);
+    let replays = s.node(1).counters().replays;
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 1,
+            frame: &boot1,
+        },
+    );
+    assert_eq!(n.counters().replays, replays + 1);
+    assert_eq!(n.peer().unwrap().boot, 2);
+}
+
+#[test]
+fn peer_that_lost_its_boot_counter_is_accepted_after_proving_it_hears_us() {
+    let mut s = Sim::new(false);
+    s.boots[0] = 5;
+    s.kill(0);
+    s.start(0, None); // boot 6
+    s.run(Duration::from_millis(500));
+    assert_eq!(s.node(1).peer().unwrap().boot, 6);
+    s.kill(0);
+    s.run(Duration::from_millis(600));
+    assert!(s.master[1]);
+    s.boots[0] = 0;
+    s.start(0, None); // boot 1: its status file was lost
+    s.run(Duration::from_millis(500));
+    assert_eq!(s.node(1).peer().unwrap().boot, 1);
+    assert!(s.node(1).peer_alive(s.now, Some(0)));
+    assert_eq!(s.master, [false, true]);
+}
+
+#[test]
+fn goodbye_hands_over_within_one_frame() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(0, Input::Shutdown);
+    assert_eq!(s.master, [false, true]);
+    assert_eq!(s.node(1).vc(0).unwrap().reason, "peer said GOODBYE");
+    assert_eq!(s.node(0).next_deadline(), None);
+}
+
+#[test]
+fn worker_restart_resumes_master_without_a_transition() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.master[0] = true; // the addresses stay while the worker restarts
+    s.run(Duration::from_millis(100));
+    s.start(0, Some(true));
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+    assert_eq!(s.node(0).vc(0).unwrap().reason, "resumed from status file");
+}
+
+#[test]
+fn alone_at_start_probes_then_takes_over_after_dead_interval() {
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(2, false), 1, &[None]);
+    let acts = n.handle(t0, Input::Tick);
+    assert!(matches!(acts.as_slice(), [Action::Send(r)] if r.vcs[0].role == Role::Init));
+    assert_eq!(n.next_deadline(), Some(t0 + HELLO));
+    let acts = n.handle(t0 + DEAD, Input::Tick);
+    assert!(!acts.contains(&Action::Probe { vc: 0 }));
+    let acts = n.handle(t0 + DEAD + HELLO, Input::Tick);
+    assert!(acts.contains(&Action::Probe { vc: 0 }), "{acts:?}");
+    let acts = n.handle(
+        t0 + DEAD + HELLO,
+        Input::ProbeDone {
+            vc: 0,
+            answered: false,
+        },
+    );
+    assert!(acts.contains(&Action::Become {
+        vc: 0,
+        master: true,
+        reason: "peer silent, probe unanswered".into()
+    }));
+}
+
+#[test]
+fn restarted_daemon_resuming_master_yields_to_a_peer_that_took_over() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    // A comes back with "Master" in its status file (its addresses were never removed):
+    // two masters until the first exchange, then A yields although it is the primary.
+    s.allow_two_masters = true;
+    s.start(0, Some(true));
+    s.master[0] = true;
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    assert_eq!(
+        s.node(0).vc(0).unwrap().reason,
+        "the peer took over while we were away"
+    );
+    assert_eq!(s.takeovers, [1, 1]);
+}

@@ -1,0 +1,232 @@
+//! A ping group as a pure state machine: which echo requests to send when, which replies
+//! count, and whether at least `min-up` hosts answer. Per host, `fall` missed replies in a row
+//! make it down and `rise` replies in a row make it up again. Hosts start up, so a restarted
+//! worker does not give its role away before the first replies; a host name counts as up
+//! until the ACR reports that it does not resolve.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use super::config::{Host, PingGroup};
+
+/// One member of a group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// As configured (a name is shown as such).
+    pub host: Host,
+    /// The address pinged: configured, or resolved by the ACR.
+    pub addr: Option<Ipv4Addr>,
+    pub up: bool,
+    hits: u32,
+    misses: u32,
+    /// The request in flight: (seq, sent at).
+    outstanding: Option<(u16, Instant)>,
+    pub last_rtt: Option<Duration>,
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// A request the worker must send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Echo {
+    pub addr: Ipv4Addr,
+    pub seq: u16,
+}
+
+/// A ping group's state.
+#[derive(Debug, Clone)]
+pub struct PingGroupState {
+    pub config: PingGroup,
+    pub members: Vec<Member>,
+    next_send: Instant,
+    seq: u16,
+}
+
+impl PingGroupState {
+    pub fn new(config: PingGroup, now: Instant) -> PingGroupState {
+        let members = config
+            .hosts
+            .iter()
+            .map(|h| Member {
+                host: h.clone(),
+                addr: match h {
+                    Host::Addr(a) => Some(*a),
+                    Host::Name(_) => None,
+                },
+                up: true,
+                hits: 0,
+                misses: 0,
+                outstanding: None,
+                last_rtt: None,
+                sent: 0,
+                received: 0,
+            })
+            .collect();
+        PingGroupState {
+            config,
+            members,
+            next_send: now,
+            seq: 0,
+        }
+    }
+
+    /// At least `min-up` members answer.
+    pub fn up(&self) -> bool {
+        self.members.iter().filter(|m| m.up).count() >= self.config.min_up as usize
+    }
+
+    /// Sets the address of the member configured as host name `name` (from the ACR).
+    pub fn resolved(&mut self, name: &str, addr: Option<Ipv4Addr>) {
+        for m in &mut self.members {
+            if matches!(&m.host, Host::Name(n) if n == name) {
+                if m.addr != addr {
+                    m.addr = addr;
+                    m.outstanding = None;
+                }
+                if addr.is_none() {
+                    // A name that does not resolve cannot answer.
+                    m.up = false;
+                }
+            }
+        }
+    }
+
+    fn miss(m: &mut Member, fall: u32) {
+        m.hits = 0;
+        m.misses = m.misses.saturating_add(1);
+        if m.misses >= fall {
+            m.up = false;
+        }
+    }
+
+    /// Timeouts and the next round of requests due at `now`.
+    pub fn on_timer(&mut self, now: Instant) -> Vec<Echo> {
+        let (timeout, fall) = (self.config.timeout, self.config.fall);
+        for m in &mut self.members {
+            if let Some((_, sent)) = m.outstanding {
+                if now >= sent + timeout {
+                    m.outstanding = None;
+                    Self::miss(m, fall);
+                }
+            }
+        }
+        if now < self.next_send {
+            return Vec::new();
+        }
+        self.next_send = now + self.config.interval;
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut out = Vec::new();
+        for m in &mut self.members {
+            let Some(addr) = m.addr else { continue };
+            if m.outstanding.is_some() {
+                // Still unanswered at the next round: that is a miss too.
+                Self::miss(m, fall);
+            }
+            m.outstanding = Some((seq, now));
+            m.sent += 1;
+            out.push(Echo { addr, seq });
+        }
+        out
+    }
+
+    /// An echo reply from `addr` with `seq`; true when it was ours.
+    pub fn on_reply(&mut self, addr: Ipv4Addr, seq: u16, now: Instant) -> bool {
+        let rise = self.config.rise;
+        for m in &mut self.members {
+            if m.addr != Some(addr) {
+                continue;
+            }
+            if let Some((s, sent)) = m.outstanding {
+                if s == seq {
+                    m.outstanding = None;
+                    m.received += 1;
+                    m.last_rtt = Some(now.saturating_duration_since(sent));
+                    m.misses = 0;
+                    m.hits = m.hits.saturating_add(1);
+                    if m.hits >= rise {
+                        m.up = true;
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// When `on_timer` has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        self.members
+            .iter()
+            .filter_map(|m| m.outstanding.map(|(_, t)| t + self.config.timeout))
+            .fold(self.next_send, Instant::min)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(min_up: u32) -> PingGroup {
+        PingGroup {
+            name: "GW".into(),
+            hosts: vec![
+                Host::Addr(Ipv4Addr::new(198, 51, 100, 1)),
+                Host::Addr(Ipv4Addr::new(198, 51, 100, 2)),
+            ],
+            min_up,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            fall: 3,
+            rise: 2,
+        }
+    }
+
+    #[test]
+    fn falls_after_fall_misses_and_rises_after_rise_replies() {
+        let t0 = Instant::now();
+        let mut g = PingGroupState::new(group(2), t0);
+        let gw1 = Ipv4Addr::new(198, 51, 100, 1);
+        let s = Duration::from_secs;
+        let mut t = t0;
+        for round in 0..3 {
+            let echoes = g.on_timer(t);
+            assert_eq!(echoes.len(), 2);
+            // Only .2 answers.
+            assert!(g.on_reply(echoes[1].addr, echoes[1].seq, t + Duration::from_millis(3)));
+            assert_eq!(g.next_deadline(), t + Duration::from_millis(500));
+            g.on_timer(t + Duration::from_millis(500));
+            assert_eq!(g.up(), round < 2, "round {round}");
+            t += s(1);
+        }
+        assert!(!g.members[0].up && g.members[1].up);
+        // .1 answers again: up after two replies.
+        for round in 0..2 {
+            let echoes = g.on_timer(t);
+            for e in echoes {
+                assert!(g.on_reply(e.addr, e.seq, t));
+            }
+            assert_eq!(g.members[0].up, round == 1);
+            t += s(1);
+        }
+        assert!(g.up());
+        assert!(!g.on_reply(gw1, 999, t), "a stray reply is not ours");
+        assert_eq!(g.members[1].last_rtt, Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn names_count_once_resolved_and_are_down_when_they_do_not_resolve() {
+        let t0 = Instant::now();
+        let mut cfg = group(2);
+        cfg.hosts[1] = Host::Name("gw.example".into());
+        let mut g = PingGroupState::new(cfg, t0);
+        let echoes = g.on_timer(t0);
+        assert_eq!(echoes.len(), 1, "nothing to ping before the ACR answered");
+        assert!(g.up(), "optimistic until the ACR reports");
+        g.resolved("gw.example", Some(Ipv4Addr::new(198, 51, 100, 9)));
+        assert_eq!(g.on_timer(t0 + Duration::from_secs(1)).len(), 2);
+        g.resolved("gw.example", None);
+        assert!(!g.members[1].up);
+        assert!(!g.up(), "min-up 2 with one host left");
+    }
+}

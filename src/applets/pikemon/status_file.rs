@@ -1,0 +1,175 @@
+//! The status file: the boot counter and, per virtual cluster, the role, since when and why.
+//! Written atomically (temp + fsync + rename) on every change; read at start to resume the
+//! role (Kernun semantics: a restarted worker keeps playing Master without a gap). A corrupt
+//! or missing file means: start as Backup and listen for a dead-interval.
+//!
+//! ```text
+//! # pikemon status
+//! boot 7
+//! vc 1 Master 1763900000 peer silent, probe unanswered
+//! ```
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// One virtual cluster's saved role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedRole {
+    pub vcid: u16,
+    pub master: bool,
+    /// Seconds since the epoch.
+    pub since: u64,
+    pub reason: String,
+}
+
+/// The whole status file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    pub boot: u32,
+    pub roles: Vec<SavedRole>,
+}
+
+impl Status {
+    /// Parses the text; None when anything is off (the file is then ignored as corrupt).
+    pub fn parse(text: &str) -> Option<Status> {
+        let mut st = Status::default();
+        let mut boot = None;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut w = line.splitn(5, ' ');
+            match w.next()? {
+                "boot" => boot = Some(w.next()?.parse().ok()?),
+                "vc" => {
+                    let vcid = w.next()?.parse().ok()?;
+                    let master = match w.next()? {
+                        "Master" => true,
+                        "Backup" => false,
+                        _ => return None,
+                    };
+                    let since = w.next()?.parse().ok()?;
+                    let reason = w.next().unwrap_or("").to_string();
+                    st.roles.push(SavedRole {
+                        vcid,
+                        master,
+                        since,
+                        reason,
+                    });
+                }
+                _ => return None,
+            }
+        }
+        st.boot = boot?;
+        Some(st)
+    }
+
+    /// The text written to disk.
+    pub fn render(&self) -> String {
+        let mut s = String::from("# pikemon status\n");
+        let _ = writeln!(s, "boot {}", self.boot);
+        for r in &self.roles {
+            let role = if r.master { "Master" } else { "Backup" };
+            let reason = r.reason.replace(['\n', '\r'], " ");
+            let _ = writeln!(s, "vc {} {role} {} {reason}", r.vcid, r.since);
+        }
+        s
+    }
+
+    /// The saved role of `vcid`.
+    pub fn role(&self, vcid: u16) -> Option<bool> {
+        self.roles.iter().find(|r| r.vcid == vcid).map(|r| r.master)
+    }
+
+    /// Reads `path`; None when missing or corrupt.
+    pub fn load(path: &Path) -> Option<Status> {
+        fs::read_to_string(path)
+            .ok()
+            .and_then(|t| Status::parse(&t))
+    }
+
+    /// Writes `path` atomically.
+    pub fn store(&self, path: &Path) -> io::Result<()> {
+        write_atomic(path, self.render().as_bytes())
+    }
+}
+
+/// Increments the boot counter in `path` and writes it back *before* it is used, so a
+/// crash can never reuse a boot number. Returns the new boot and the previous status.
+pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
+    let old = Status::load(path);
+    let mut st = old.clone().unwrap_or_default();
+    st.boot = st.boot.wrapping_add(1).max(1);
+    st.store(path)?;
+    Ok((st.boot, old))
+}
+
+/// Writes a file atomically: a temporary file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            fs::create_dir_all(dir)?;
+        }
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let st = Status {
+            boot: 7,
+            roles: vec![SavedRole {
+                vcid: 1,
+                master: true,
+                since: 1_763_900_000,
+                reason: "peer silent, probe unanswered".into(),
+            }],
+        };
+        let text = st.render();
+        assert_eq!(
+            text,
+            "# pikemon status\nboot 7\nvc 1 Master 1763900000 peer silent, probe unanswered\n"
+        );
+        assert_eq!(Status::parse(&text), Some(st));
+        assert_eq!(Status::parse("boot x\n"), None);
+        assert_eq!(Status::parse("vc 1 Master 5 r\n"), None, "no boot line");
+        assert_eq!(Status::parse("boot 1\nvc 1 King 5\n"), None);
+        assert_eq!(Status::parse("boot 1\ngarbage\n"), None);
+        for n in 0..text.len() {
+            let _ = Status::parse(&text[..n]);
+        }
+    }
+
+    #[test]
+    fn boot_counter_is_persisted_before_use() {
+        let dir = std::env::temp_dir().join(format!("pikest{}", std::process::id()));
+        let path = dir.join("sub/status");
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(next_boot(&path).unwrap(), (1, None));
+        let (b, old) = next_boot(&path).unwrap();
+        assert_eq!((b, old.map(|o| o.boot)), (2, Some(1)));
+        assert_eq!(Status::load(&path).unwrap().boot, 2);
+        fs::write(&path, "rubbish").unwrap();
+        assert_eq!(next_boot(&path).unwrap(), (1, None));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

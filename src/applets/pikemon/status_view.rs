@@ -1,0 +1,252 @@
+//! The monitor view of a running worker (`pikemon -c status [-j]`, SIGPWR): this node, the
+//! peer with the age of the last HELLO per path, every virtual cluster with its VIPs,
+//! virtual MACs and ping groups (per member state, RTT, loss), and the frame counters.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use super::config::Host;
+use super::control::json_str;
+use super::worker::Worker;
+
+fn host_name(h: &Host) -> String {
+    match h {
+        Host::Addr(a) => a.to_string(),
+        Host::Name(n) => n.clone(),
+    }
+}
+
+fn loss(sent: u64, received: u64) -> u64 {
+    (sent.saturating_sub(received) * 100)
+        .checked_div(sent)
+        .unwrap_or(0)
+}
+
+impl Worker {
+    /// Plain-text status.
+    pub(super) fn status_text(&self) -> String {
+        let now = Instant::now();
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "node {} boot {} cluster {} up {}s {}",
+            self.cfg.node_id,
+            self.node.boot(),
+            self.cfg.cluster_id,
+            now.duration_since(self.started).as_secs(),
+            self.letters()
+        );
+        match self.node.peer() {
+            Some(p) => {
+                let _ = writeln!(
+                    o,
+                    "peer {} boot {} {} last HELLO {} ms ago",
+                    p.node_id,
+                    p.boot,
+                    if self.node.peer_alive(now, None) {
+                        "alive"
+                    } else {
+                        "dead"
+                    },
+                    now.saturating_duration_since(p.last_seen).as_millis()
+                );
+            }
+            None => o.push_str("peer unknown (no HELLO yet)\n"),
+        }
+        for (i, path) in self.paths.iter().enumerate() {
+            let st = self.node.peer().and_then(|p| p.paths.get(i));
+            let age = st.and_then(|s| s.last).map_or("-".to_string(), |t| {
+                now.saturating_duration_since(t).as_millis().to_string()
+            });
+            let _ = writeln!(
+                o,
+                "path {} {} {} last-hello-ms {age}",
+                i,
+                path.ifname,
+                if st.is_some_and(|s| s.up) {
+                    "UP"
+                } else {
+                    "FAULTY"
+                }
+            );
+        }
+        for (i, vc) in self.cfg.virtual_clusters.iter().enumerate() {
+            let v = &self.vcs[i];
+            let st = self.node.vc(i);
+            let _ = writeln!(
+                o,
+                "vc {} id {} role {} health {} admin {:?} since {}s reason {}",
+                vc.name,
+                vc.id,
+                self.role_name(i),
+                if v.health { "Up" } else { "Down" },
+                st.map(|s| s.admin).unwrap_or_default(),
+                st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
+                st.map_or("", |s| s.reason.as_str())
+            );
+            for &ci in &v.ctls {
+                let c = &self.ctls[ci].c;
+                let vips: Vec<String> = c.vips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                let _ = writeln!(
+                    o,
+                    "  interface {} link {} macvlan {} vmac {} vip {}",
+                    c.ifname,
+                    if c.link_up { "up" } else { "down" },
+                    c.macvlan,
+                    c.vmac,
+                    vips.join(",")
+                );
+            }
+            for g in &v.groups {
+                let _ = writeln!(
+                    o,
+                    "  ping-group {} {}",
+                    g.config.name,
+                    if g.up() { "Up" } else { "Down" }
+                );
+                for m in &g.members {
+                    let _ = writeln!(
+                        o,
+                        "    host {} addr {} {} rtt-ms {} loss {}%",
+                        host_name(&m.host),
+                        m.addr.map_or("-".to_string(), |a| a.to_string()),
+                        if m.up { "up" } else { "down" },
+                        m.last_rtt.map_or("-".to_string(), |r| format!(
+                            "{:.3}",
+                            r.as_secs_f64() * 1000.0
+                        )),
+                        loss(m.sent, m.received)
+                    );
+                }
+            }
+            let _ = writeln!(o, "  garp-bursts {}", v.garps_sent);
+        }
+        let c = self.node.counters();
+        let _ = writeln!(
+            o,
+            "frames sent {} received {} malformed {} auth-failures {} replays {} foreign {} transitions {}",
+            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions
+        );
+        o
+    }
+
+    /// The same as JSON.
+    pub(super) fn status_json(&self) -> String {
+        let now = Instant::now();
+        let mut o = String::from("{");
+        let _ = write!(
+            o,
+            "\"node\":{},\"boot\":{},\"cluster\":{},\"title\":{}",
+            self.cfg.node_id,
+            self.node.boot(),
+            self.cfg.cluster_id,
+            json_str(&self.letters())
+        );
+        match self.node.peer() {
+            Some(p) => {
+                let _ = write!(
+                    o,
+                    ",\"peer\":{{\"node\":{},\"boot\":{},\"alive\":{},\"last_hello_ms\":{}}}",
+                    p.node_id,
+                    p.boot,
+                    self.node.peer_alive(now, None),
+                    now.saturating_duration_since(p.last_seen).as_millis()
+                );
+            }
+            None => o.push_str(",\"peer\":null"),
+        }
+        o.push_str(",\"paths\":[");
+        for (i, path) in self.paths.iter().enumerate() {
+            let st = self.node.peer().and_then(|p| p.paths.get(i));
+            let age = st.and_then(|s| s.last).map_or("null".to_string(), |t| {
+                now.saturating_duration_since(t).as_millis().to_string()
+            });
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"id\":{i},\"interface\":{},\"up\":{},\"last_hello_ms\":{age}}}",
+                json_str(&path.ifname),
+                st.is_some_and(|s| s.up)
+            );
+        }
+        o.push_str("],\"virtual_clusters\":[");
+        for (i, vc) in self.cfg.virtual_clusters.iter().enumerate() {
+            let v = &self.vcs[i];
+            let st = self.node.vc(i);
+            if i > 0 {
+                o.push(',');
+            }
+            let _ = write!(
+                o,
+                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"reason\":{},\"garp_bursts\":{},\"interfaces\":[",
+                json_str(&vc.name),
+                vc.id,
+                json_str(self.role_name(i)),
+                v.health,
+                json_str(st.map_or("", |s| s.reason.as_str())),
+                v.garps_sent
+            );
+            for (k, &ci) in v.ctls.iter().enumerate() {
+                let c = &self.ctls[ci].c;
+                if k > 0 {
+                    o.push(',');
+                }
+                let vips: Vec<String> = c
+                    .vips
+                    .iter()
+                    .map(|(a, l)| json_str(&format!("{a}/{l}")))
+                    .collect();
+                let _ = write!(
+                    o,
+                    "{{\"name\":{},\"link_up\":{},\"macvlan\":{},\"vmac\":{},\"vips\":[{}]}}",
+                    json_str(&c.ifname),
+                    c.link_up,
+                    json_str(&c.macvlan),
+                    json_str(&c.vmac.to_string()),
+                    vips.join(",")
+                );
+            }
+            o.push_str("],\"ping_groups\":[");
+            for (k, g) in v.groups.iter().enumerate() {
+                if k > 0 {
+                    o.push(',');
+                }
+                let _ = write!(
+                    o,
+                    "{{\"name\":{},\"up\":{},\"hosts\":[",
+                    json_str(&g.config.name),
+                    g.up()
+                );
+                for (j, m) in g.members.iter().enumerate() {
+                    if j > 0 {
+                        o.push(',');
+                    }
+                    let _ = write!(
+                        o,
+                        "{{\"host\":{},\"addr\":{},\"up\":{},\"rtt_ms\":{},\"loss_pct\":{}}}",
+                        json_str(&host_name(&m.host)),
+                        m.addr
+                            .map_or("null".to_string(), |a| json_str(&a.to_string())),
+                        m.up,
+                        m.last_rtt.map_or("null".to_string(), |r| format!(
+                            "{:.3}",
+                            r.as_secs_f64() * 1000.0
+                        )),
+                        loss(m.sent, m.received)
+                    );
+                }
+                o.push_str("]}");
+            }
+            o.push_str("]}");
+        }
+        let c = self.node.counters();
+        let _ = writeln!(
+            o,
+            "],\"counters\":{{\"sent\":{},\"received\":{},\"malformed\":{},\"auth_failures\":{},\"replays\":{},\"foreign\":{},\"transitions\":{}}}}}",
+            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions
+        );
+        o
+    }
+}

@@ -1,0 +1,296 @@
+//! The main pikemon process: holds the pid file, starts the ACR and the worker (this binary
+//! re-executed with `--acr` / `--worker`), forwards the ACR's resolutions to the worker,
+//! restarts a dead child with back-off (the worker resumes its role from the status file) and
+//! handles the signals of DESIGN.md §2:
+//! USR1/USR2 log level (forwarded), PWR status to the log (forwarded to the worker), HUP
+//! hand-over to a new instance (release the pid file, the worker keeps role and addresses
+//! until the new worker kills it), INT/QUIT/TERM stop (the worker drops Master and says
+//! GOODBYE).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::config::Config;
+use crate::event::{Event, EventLoop, Interest, Token};
+use crate::logging;
+use crate::sys::pidfile::PidFile;
+
+const ACR_OUT: Token = Token(1);
+const RESTART_WORKER: Token = Token(2);
+const RESTART_ACR: Token = Token(3);
+const STOP_DEADLINE: Token = Token(4);
+
+/// Back-off before restarting a child: doubles from 100 ms to 10 s; a child that ran for a
+/// minute starts over at 100 ms.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
+}
+
+/// The file naming the processes of an instance that was told HUP (hand-over pending).
+pub fn handover_path(pid_file: &Path) -> PathBuf {
+    let mut p = pid_file.as_os_str().to_owned();
+    p.push(".old");
+    PathBuf::from(p)
+}
+
+struct Kid {
+    child: Option<Child>,
+    started: Instant,
+    failures: u32,
+    restarts: u32,
+}
+
+impl Kid {
+    fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+    fn signal(&self, sig: Signal) {
+        if let Some(pid) = self.pid() {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+}
+
+/// How the supervisor starts its children.
+pub struct Spawn {
+    pub exe: PathBuf,
+    pub config: String,
+    pub foreground: bool,
+}
+
+impl Spawn {
+    fn command(&self, role: &str) -> Command {
+        let mut c = Command::new(&self.exe);
+        c.arg0("pikemon");
+        c.args([role, "-f", &self.config]);
+        if self.foreground {
+            c.arg("-d");
+        }
+        c
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+/// Runs the supervisor until stopped; the pid file is already held.
+pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
+    let _ = crate::sys::proctitle::set("pikemon: supervisor");
+    let mut ev = EventLoop::new();
+    let sigs = [
+        libc::SIGCHLD,
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGPWR,
+    ];
+    if let Err(e) = ev.watch_signals(&sigs) {
+        error!("signals: {e}");
+        return ExitCode::from(1);
+    }
+    let mut pidfile = Some(pidfile);
+    let mut worker = Kid {
+        child: None,
+        started: Instant::now(),
+        failures: 0,
+        restarts: 0,
+    };
+    let mut acr = Kid {
+        child: None,
+        started: Instant::now(),
+        failures: 0,
+        restarts: 0,
+    };
+    let mut worker_in: Option<ChildStdin> = None;
+    let mut acr_out: Option<ChildStdout> = None;
+    let mut acr_buf = Vec::new();
+    let mut resolved: BTreeMap<String, String> = BTreeMap::new();
+    let mut stopping = false;
+    let mut detached = false;
+
+    let start_worker = |worker: &mut Kid,
+                        worker_in: &mut Option<ChildStdin>,
+                        resolved: &BTreeMap<String, String>| {
+        match spawn.command("--worker").stdin(Stdio::piped()).spawn() {
+            Ok(mut c) => {
+                *worker_in = c.stdin.take();
+                if let Some(w) = worker_in.as_mut() {
+                    for line in resolved.values() {
+                        let _ = w.write_all(line.as_bytes());
+                    }
+                }
+                info!("worker started [pid {}]", c.id());
+                worker.child = Some(c);
+                worker.started = Instant::now();
+            }
+            Err(e) => error!("cannot start the worker: {e}"),
+        }
+    };
+    let start_acr =
+        |acr: &mut Kid, acr_out: &mut Option<ChildStdout>, ev: &mut EventLoop| match spawn
+            .command("--acr")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+        {
+            Ok(mut c) => {
+                if let Some(o) = c.stdout.take() {
+                    ev.register(o.as_raw_fd(), ACR_OUT, Interest::Read);
+                    *acr_out = Some(o);
+                }
+                acr.child = Some(c);
+                acr.started = Instant::now();
+            }
+            Err(e) => error!("cannot start the ACR: {e}"),
+        };
+
+    start_worker(&mut worker, &mut worker_in, &resolved);
+    if !super::acr::names(config).is_empty() {
+        start_acr(&mut acr, &mut acr_out, &mut ev);
+    }
+
+    let mut events = Vec::new();
+    loop {
+        if stopping && worker.child.is_none() && acr.child.is_none() {
+            break;
+        }
+        if let Err(e) = ev.wait(&mut events, None) {
+            error!("event loop: {e}");
+            return ExitCode::from(1);
+        }
+        for e in events.drain(..) {
+            match e {
+                Event::Readable(ACR_OUT) => {
+                    let mut buf = [0u8; 4096];
+                    let n = acr_out.as_mut().map(|o| o.read(&mut buf)).unwrap_or(Ok(0));
+                    match n {
+                        Ok(0) | Err(_) => {
+                            if let Some(o) = acr_out.take() {
+                                ev.deregister(o.as_raw_fd());
+                            }
+                        }
+                        Ok(n) => {
+                            acr_buf.extend_from_slice(&buf[..n]);
+                            while let Some(pos) = acr_buf.iter().position(|b| *b == b'\n') {
+                                let line: Vec<u8> = acr_buf.drain(..=pos).collect();
+                                let line = String::from_utf8_lossy(&line).into_owned();
+                                if let Some((name, _)) = super::acr::parse_line(&line) {
+                                    if let Some(w) = worker_in.as_mut() {
+                                        let _ = w.write_all(line.as_bytes());
+                                    }
+                                    resolved.insert(name, line);
+                                }
+                            }
+                        }
+                    }
+                }
+                Event::Signal(libc::SIGCHLD) => {
+                    for (kid, name) in [(&mut worker, "worker"), (&mut acr, "acr")] {
+                        let done = kid.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                        if let Some(status) = done {
+                            kid.child = None;
+                            let ran = kid.started.elapsed();
+                            if stopping || detached {
+                                info!("{name} exited ({status})");
+                                continue;
+                            }
+                            if ran > Duration::from_secs(60) {
+                                kid.failures = 0;
+                            }
+                            let wait = backoff(kid.failures);
+                            kid.failures += 1;
+                            kid.restarts += 1;
+                            warn!("{name} exited ({status}); restarting in {wait:?}");
+                            let token = if name == "worker" {
+                                RESTART_WORKER
+                            } else {
+                                RESTART_ACR
+                            };
+                            ev.set_timer_in(wait, token);
+                        }
+                    }
+                    if detached && worker.child.is_none() {
+                        stopping = true;
+                        acr.signal(Signal::SIGTERM);
+                    }
+                }
+                Event::Timer(RESTART_WORKER, _) if !stopping && !detached => {
+                    start_worker(&mut worker, &mut worker_in, &resolved)
+                }
+                Event::Timer(RESTART_ACR, _) if !stopping && !detached => {
+                    start_acr(&mut acr, &mut acr_out, &mut ev)
+                }
+                Event::Timer(STOP_DEADLINE, _) => {
+                    warn!("children did not stop in time; killing them");
+                    worker.signal(Signal::SIGKILL);
+                    acr.signal(Signal::SIGKILL);
+                }
+                Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) if !stopping => {
+                    info!("stopping");
+                    stopping = true;
+                    worker.signal(Signal::SIGTERM);
+                    acr.signal(Signal::SIGTERM);
+                    ev.set_timer_in(Duration::from_secs(10), STOP_DEADLINE);
+                }
+                Event::Signal(libc::SIGHUP) if !stopping && !detached => {
+                    // Hand-over: a new instance may start now; the worker keeps the role
+                    // and addresses until the new worker kills it.
+                    detached = true;
+                    let mut text = format!("supervisor {}\n", std::process::id());
+                    if let Some(pid) = worker.pid() {
+                        text.push_str(&format!("worker {pid}\n"));
+                    }
+                    if let Some(pf) = pidfile.take() {
+                        let path = handover_path(pf.path());
+                        if let Err(e) = super::status_file::write_atomic(&path, text.as_bytes()) {
+                            error!("{}: {e}", path.display());
+                        }
+                        pf.release_keep_file();
+                    }
+                    acr.signal(Signal::SIGTERM);
+                    worker.signal(Signal::SIGHUP);
+                    info!(
+                        "SIGHUP: leaving the service to a new instance; the worker keeps its role"
+                    );
+                }
+                Event::Signal(libc::SIGUSR1) => {
+                    info!("log level {}", logging::raise());
+                    worker.signal(Signal::SIGUSR1);
+                    acr.signal(Signal::SIGUSR1);
+                }
+                Event::Signal(libc::SIGUSR2) => {
+                    let l = logging::lower();
+                    worker.signal(Signal::SIGUSR2);
+                    acr.signal(Signal::SIGUSR2);
+                    log::warn!("log level {l}");
+                }
+                Event::Signal(libc::SIGPWR) => {
+                    for (kid, name) in [(&worker, "worker"), (&acr, "acr")] {
+                        match kid.pid() {
+                            Some(pid) => info!(
+                                "status: {name} pid {pid}, up {}s, {} restart(s)",
+                                kid.started.elapsed().as_secs(),
+                                kid.restarts
+                            ),
+                            None => info!("status: {name} not running"),
+                        }
+                    }
+                    worker.signal(Signal::SIGPWR);
+                }
+                _ => {}
+            }
+        }
+    }
+    drop(pidfile);
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,802 @@
+//! conntrack-ra against real conntrackd daemons in network namespaces: ocf-tester, a two-node
+//! pair over a veth link (failover, failback with Pacemaker's notify environment), stop while
+//! promoted, a SIGKILLed and a SIGSTOPped daemon, bad parameters.
+//!
+//! Each test has its own namespaces and its own directory for conntrackd's socket, lock file,
+//! log and config, and for the agent's promoted-state file (HA_RSCTMP).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{applet, text, unique, veth, Netns};
+
+/// A per-test directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = PathBuf::from("/tmp").join(unique(&format!("habox-ct-{tag}")));
+        std::fs::create_dir_all(&dir).unwrap();
+        // ocf-tester runs meta-data as nobody; nothing else needs other users.
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One firewall: a namespace with a conntrackd config and the agent's environment.
+struct Node {
+    ns: Netns,
+    dir: PathBuf,
+    name: &'static str,
+}
+
+impl Node {
+    fn config(&self) -> PathBuf {
+        self.dir.join("conntrackd.conf")
+    }
+    fn socket(&self) -> PathBuf {
+        self.dir.join("conntrackd.ctl")
+    }
+    fn lock(&self) -> PathBuf {
+        self.dir.join("conntrackd.lock")
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("conntrackd.log")).unwrap_or_default()
+    }
+    fn statefile(&self) -> PathBuf {
+        self.dir.join("rsc").join("conntrack-ra-ct.promoted")
+    }
+
+    /// Runs `conntrack-ra ACTION` in the namespace with the OCF environment plus `extra`.
+    fn ra(&self, action: &str, extra: &[(&str, &str)]) -> Output {
+        let mut cmd = self.ns.cmd(applet("conntrack-ra"));
+        cmd.arg(action)
+            .env("OCF_ROOT", "/usr/lib/ocf")
+            .env("OCF_RESOURCE_INSTANCE", "ct:0")
+            .env("OCF_RESKEY_config", self.config())
+            .env("OCF_RESKEY_CRM_meta_timeout", "20000")
+            .env("OCF_RESKEY_CRM_meta_interval", "10000")
+            .env("OCF_RESKEY_CRM_meta_on_node", self.name)
+            .env("HA_RSCTMP", self.dir.join("rsc"));
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn rc(&self, action: &str, extra: &[(&str, &str)]) -> i32 {
+        let out = self.ra(action, extra);
+        let (o, e) = text(&out);
+        eprintln!(
+            "[{}] {action} -> {:?}\n{o}{e}",
+            self.name,
+            out.status.code()
+        );
+        out.status.code().unwrap_or(-1)
+    }
+
+    /// conntrackd's own client, for what the test observes (caches).
+    fn conntrackd(&self, opt: &str) -> String {
+        let out = self
+            .ns
+            .run(&["conntrackd", "-C", self.config().to_str().unwrap(), opt]);
+        text(&out).0
+    }
+
+    fn kernel_table(&self) -> String {
+        let out = self.ns.run(&["conntrack", "-L"]);
+        let (o, e) = text(&out);
+        o + &e
+    }
+
+    fn daemon_pid(&self) -> Option<i32> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", &self.ns.name])
+            .output()
+            .unwrap();
+        text(&out)
+            .0
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .find(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| {
+                        c.starts_with(b"conntrackd\0")
+                            || c.windows(11).any(|w| w == b"conntrackd\0")
+                    })
+                    .unwrap_or(false)
+            })
+    }
+
+    fn bulk_updates(&self) -> usize {
+        self.log().matches("sending bulk update").count()
+    }
+}
+
+fn write_config(dir: &Path, local: &str, peer: &str, ifname: &str) {
+    let d = dir.display();
+    let conf = format!(
+        "Sync {{
+\tMode FTFW {{
+\t\tDisableExternalCache Off
+\t}}
+\tUDP {{
+\t\tIPv4_address {local}
+\t\tIPv4_Destination_Address {peer}
+\t\tPort 3780
+\t\tInterface {ifname}
+\t\tChecksum on
+\t}}
+}}
+General {{
+\tSystemd off
+\tHashSize 16384
+\tHashLimit 65535
+\tLogFile {d}/conntrackd.log
+\tSyslog off
+\tLockFile {d}/conntrackd.lock
+\tUNIX {{
+\t\tPath {d}/conntrackd.ctl
+\t}}
+\tNetlinkBufferSize 2097152
+\tNetlinkBufferSizeMaxGrowth 8388608
+}}
+"
+    );
+    std::fs::write(dir.join("conntrackd.conf"), conf).unwrap();
+}
+
+/// Two nodes, fw-a (203.0.113.1) and fw-b (203.0.113.2), on one veth link `sync0`.
+fn pair(tmp: &TempDir) -> (Node, Node) {
+    let a = Node {
+        ns: Netns::new("cta"),
+        dir: tmp.0.join("a"),
+        name: "fw-a",
+    };
+    let b = Node {
+        ns: Netns::new("ctb"),
+        dir: tmp.0.join("b"),
+        name: "fw-b",
+    };
+    veth(&a.ns, "sync0", &b.ns, "sync0");
+    a.ns.ip(&["addr", "add", "203.0.113.1/24", "dev", "sync0"]);
+    b.ns.ip(&["addr", "add", "203.0.113.2/24", "dev", "sync0"]);
+    for (n, local, peer) in [
+        (&a, "203.0.113.1", "203.0.113.2"),
+        (&b, "203.0.113.2", "203.0.113.1"),
+    ] {
+        std::fs::create_dir_all(&n.dir).unwrap();
+        write_config(&n.dir, local, peer, "sync0");
+    }
+    (a, b)
+}
+
+/// One node whose peer address has nobody behind it (enough for single-node behaviour): both
+/// ends of its veth link stay in its own namespace.
+fn single(tmp: &TempDir) -> Node {
+    let a = Node {
+        ns: Netns::new("cts"),
+        dir: tmp.0.join("a"),
+        name: "fw-a",
+    };
+    a.ns.ip(&[
+        "link", "add", "sync0", "type", "veth", "peer", "name", "sync1",
+    ]);
+    a.ns.ip(&["link", "set", "sync0", "up"]);
+    a.ns.ip(&["link", "set", "sync1", "up"]);
+    a.ns.ip(&["addr", "add", "203.0.113.1/24", "dev", "sync0"]);
+    std::fs::create_dir_all(&a.dir).unwrap();
+    write_config(&a.dir, "203.0.113.1", "203.0.113.2", "sync0");
+    a
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const ENTRY: &str = "src=198.51.100.10 dst=203.0.113.20 sport=40000 dport=80";
+
+fn insert_entry(n: &Node) {
+    let out = n.ns.run(&[
+        "conntrack",
+        "-I",
+        "-p",
+        "tcp",
+        "-s",
+        "198.51.100.10",
+        "-d",
+        "203.0.113.20",
+        "--sport",
+        "40000",
+        "--dport",
+        "80",
+        "--state",
+        "ESTABLISHED",
+        "-t",
+        "300",
+        "-u",
+        "ASSURED",
+    ]);
+    assert!(out.status.success(), "conntrack -I: {out:?}");
+}
+
+fn stop_all(nodes: &[&Node]) {
+    for n in nodes {
+        n.ra("stop", &[]);
+    }
+}
+
+#[test]
+fn ocf_tester_passes_with_a_real_conntrackd() {
+    let tmp = TempDir::new("t");
+    let a = single(&tmp);
+    // ocf-tester checks meta-data as nobody: the agent must be reachable for that user,
+    // wherever the checkout lives, so it runs from a copy in the test's own directory.
+    let agent = tmp.0.join("conntrack-ra");
+    std::fs::copy(common::habox(), &agent).unwrap();
+    for p in [&tmp.0, &agent] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let out =
+        a.ns.cmd("ocf-tester")
+            .args(["-v", "-n", "ct", "-o"])
+            .arg(format!("config={}", a.config().display()))
+            .args([
+                "-o",
+                "CRM_meta_master_max=1",
+                "-o",
+                "CRM_meta_master_node_max=1",
+                "-o",
+                "CRM_meta_clone_node_max=1",
+            ])
+            .arg(&agent)
+            .env("HA_RSCTMP", a.dir.join("rsc"))
+            .output()
+            .unwrap();
+    let (o, e) = text(&out);
+    stop_all(&[&a]);
+    assert!(out.status.success(), "ocf-tester failed:\n{o}\n{e}");
+    assert!(o.contains("passed all tests"), "{o}");
+}
+
+#[test]
+fn entry_on_a_reaches_b_and_promote_on_b_commits_it() {
+    let tmp = TempDir::new("f");
+    let (a, b) = pair(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 8);
+    assert_eq!(b.rc("monitor", &[]), 0);
+    insert_entry(&a);
+    wait_for(
+        "the entry in b's external cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-e").contains(ENTRY),
+    );
+    assert!(!b.kernel_table().contains(ENTRY), "not committed yet");
+    // Failover: a steps down, b takes the role and commits a's connections to its kernel.
+    assert_eq!(a.rc("demote", &[]), 0);
+    assert_eq!(b.rc("promote", &[]), 0);
+    assert_eq!(b.rc("monitor", &[]), 8);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    let table = b.kernel_table();
+    assert!(table.contains(ENTRY), "b's kernel table: {table}");
+    // The flush after the commit took effect (HashSize > 8192), so no stale external entries.
+    assert!(!b.conntrackd("-e").contains(ENTRY));
+    stop_all(&[&a, &b]);
+}
+
+#[test]
+fn failback_with_notifications_sends_bulk_updates() {
+    let tmp = TempDir::new("b");
+    let (a, b) = pair(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    assert_eq!(b.rc("promote", &[]), 0);
+    insert_entry(&b);
+    wait_for(
+        "the entry in b's internal cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-i").contains(ENTRY),
+    );
+    // a fails and comes back.
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 7);
+    assert_eq!(a.rc("start", &[]), 0);
+    let post_start = [
+        ("OCF_RESKEY_CRM_meta_notify_type", "post"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "start"),
+        ("OCF_RESKEY_CRM_meta_notify_start_uname", "fw-a"),
+        ("OCF_RESKEY_CRM_meta_notify_promoted_uname", "fw-b"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", " "),
+    ];
+    // Only the promoted node sends: a gets the notification too and does nothing.
+    let (a_bulk, b_bulk) = (a.bulk_updates(), b.bulk_updates());
+    assert_eq!(a.rc("notify", &post_start), 0);
+    assert_eq!(b.rc("notify", &post_start), 0);
+    wait_for("b's post-start bulk update", Duration::from_secs(5), || {
+        b.bulk_updates() == b_bulk + 1
+    });
+    assert_eq!(a.bulk_updates(), a_bulk);
+    wait_for(
+        "the entry in a's external cache",
+        Duration::from_secs(10),
+        || a.conntrackd("-e").contains(ENTRY),
+    );
+    // Failback: b demotes, gets pre-promote for a and sends its freshest state, a promotes.
+    assert_eq!(b.rc("demote", &[]), 0);
+    let pre_promote = [
+        ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", "fw-a"),
+        ("OCF_RESKEY_CRM_meta_notify_promoted_uname", " "),
+        ("OCF_RESKEY_CRM_meta_notify_start_uname", " "),
+    ];
+    let (a_bulk, b_bulk) = (a.bulk_updates(), b.bulk_updates());
+    assert_eq!(a.rc("notify", &pre_promote), 0);
+    assert_eq!(b.rc("notify", &pre_promote), 0);
+    wait_for(
+        "b's pre-promote bulk update",
+        Duration::from_secs(5),
+        || b.bulk_updates() == b_bulk + 1,
+    );
+    assert_eq!(
+        a.bulk_updates(),
+        a_bulk,
+        "the node to be promoted does not send"
+    );
+    assert_eq!(a.rc("promote", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 8);
+    let table = a.kernel_table();
+    assert!(table.contains(ENTRY), "a's kernel table: {table}");
+    stop_all(&[&a, &b]);
+}
+
+#[test]
+fn notify_compares_pacemaker_node_names_not_the_hostname() {
+    let tmp = TempDir::new("n");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let before = a.bulk_updates();
+    // The node to be promoted is this node under its Pacemaker name: nothing to send,
+    // whatever the kernel's host name is.
+    let me = [
+        ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", "fw-a"),
+    ];
+    assert_eq!(a.rc("notify", &me), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.bulk_updates(), before);
+    // Another node named like this host's kernel name is still another node.
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let other = [
+        ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", host.as_str()),
+    ];
+    assert_eq!(a.rc("notify", &other), 0);
+    wait_for("the bulk update", Duration::from_secs(5), || {
+        a.bulk_updates() == before + 1
+    });
+    stop_all(&[&a]);
+    // Notify never fails, even with conntrackd gone.
+    assert_eq!(a.rc("notify", &other), 0);
+}
+
+#[test]
+fn stop_while_promoted_stops_and_forgets_the_role() {
+    let tmp = TempDir::new("s");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    assert!(a.statefile().exists());
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(!a.statefile().exists());
+    assert!(!a.socket().exists());
+    assert!(!a.lock().exists());
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(a.rc("monitor", &[]), 7);
+    assert_eq!(a.rc("stop", &[]), 0);
+    // A start after that is unpromoted.
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}
+
+#[test]
+fn killed_daemon_is_not_running_then_stops_and_starts_cleanly() {
+    let tmp = TempDir::new("k");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    let pid = a.daemon_pid().expect("conntrackd pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("conntrackd to die", Duration::from_secs(5), || {
+        !Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.is_empty())
+                .unwrap_or(true)
+    });
+    // Its socket and lock file are left behind.
+    assert!(a.socket().exists() && a.lock().exists());
+    assert_eq!(
+        a.rc("monitor", &[]),
+        7,
+        "promoted state file but dead daemon"
+    );
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(!a.socket().exists() && !a.lock().exists());
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}
+
+#[test]
+fn killed_daemon_start_cleans_the_stale_socket_and_lock() {
+    let tmp = TempDir::new("l");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let pid = a.daemon_pid().expect("conntrackd pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("conntrackd to die", Duration::from_secs(5), || {
+        a.daemon_pid().is_none()
+    });
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}
+
+#[test]
+fn hung_daemon_fails_monitor_within_the_timeout() {
+    let tmp = TempDir::new("h");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let timeout = [("OCF_RESKEY_CRM_meta_timeout", "3000")];
+    let start = Instant::now();
+    let out = a.ra("monitor", &timeout);
+    let took = start.elapsed();
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(took < Duration::from_secs(3), "monitor took {took:?}");
+    assert!(
+        e.contains("ocf-exit-reason:conntrackd is running but does not answer"),
+        "{e}"
+    );
+    // Repeated monitors of the stuck daemon (its accept queue fills up) still return 1.
+    for _ in 0..3 {
+        assert_eq!(a.ra("monitor", &timeout).status.code(), Some(1));
+    }
+    // stop gets rid of it with signals.
+    assert_eq!(a.rc("stop", &timeout), 0);
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(a.rc("monitor", &[]), 7);
+}
+
+#[test]
+fn bad_config_is_not_configured() {
+    let tmp = TempDir::new("c");
+    let a = single(&tmp);
+    std::fs::write(a.config(), "General {\n\tHashSize 16384\n}\n").unwrap();
+    for action in ["validate-all", "start", "promote"] {
+        let out = a.ra(action, &[]);
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+        assert!(e.contains("no UNIX { Path ... }"), "{e}");
+    }
+    std::fs::write(a.config(), "General {\n}\n}\n").unwrap();
+    let out = a.ra("validate-all", &[]);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(text(&out).1.contains(":3:1: error:"), "{:?}", text(&out).1);
+    // Promotable-clone meta attributes other than 1 are fatal too.
+    write_config(&a.dir, "203.0.113.1", "203.0.113.2", "sync0");
+    assert_eq!(
+        a.rc("validate-all", &[("OCF_RESKEY_CRM_meta_promoted_max", "2")]),
+        6
+    );
+    assert_eq!(
+        a.rc(
+            "validate-all",
+            &[("OCF_RESKEY_CRM_meta_master_node_max", "2")]
+        ),
+        6
+    );
+    assert_eq!(
+        a.rc(
+            "validate-all",
+            &[("OCF_RESKEY_CRM_meta_clone_node_max", "1")]
+        ),
+        0
+    );
+    // stop never validates, and a probe of what cannot run here is "not running".
+    std::fs::write(a.config(), "nonsense {").unwrap();
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
+}
+
+#[test]
+fn missing_binary_or_config_is_not_installed() {
+    let tmp = TempDir::new("m");
+    let a = single(&tmp);
+    let missing = [("OCF_RESKEY_binary", "/nonexistent/conntrackd")];
+    assert_eq!(a.rc("validate-all", &missing), 5);
+    assert_eq!(a.rc("start", &missing), 5);
+    // The deprecated alias works the same way.
+    assert_eq!(
+        a.rc("start", &[("OCF_RESKEY_conntrackd", "no-such-conntrackd")]),
+        5
+    );
+    let no_config = [("OCF_RESKEY_config", "/nonexistent/conntrackd.conf")];
+    assert_eq!(a.rc("validate-all", &no_config), 5);
+    assert_eq!(
+        a.rc(
+            "monitor",
+            &[("OCF_RESKEY_CRM_meta_interval", "0"), no_config[0]]
+        ),
+        7
+    );
+    assert_eq!(a.rc("stop", &no_config), 0);
+}
+
+#[test]
+fn invocation_without_pacemaker() {
+    let tmp = TempDir::new("i");
+    let a = single(&tmp);
+    let ra = applet("conntrack-ra");
+    // No action: usage, 2. Unknown action: 3. meta-data needs nothing.
+    let out = std::process::Command::new(&ra).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = std::process::Command::new(&ra)
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let out = std::process::Command::new(&ra)
+        .arg("meta-data")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out)
+        .0
+        .contains("<resource-agent name=\"conntrack-ra\""));
+    // pikemon's hooks: options instead of OCF_RESKEY_*, no Pacemaker tools, no meta.
+    let state = a.dir.join("hook.promoted");
+    let run = |action: &str| {
+        a.ns.cmd(&ra)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .arg("-C")
+            .arg(a.config())
+            .arg("--statefile")
+            .arg(&state)
+            .arg(action)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(run("start"), Some(0));
+    assert_eq!(run("promote"), Some(0));
+    assert!(state.exists());
+    assert_eq!(run("monitor"), Some(8));
+    assert_eq!(run("demote"), Some(0));
+    assert!(!state.exists());
+    assert_eq!(run("monitor"), Some(0));
+    assert_eq!(run("stop"), Some(0));
+}
+
+#[test]
+fn promotion_score_goes_through_crm_attribute_or_crm_master() {
+    // Mock: crm_attribute and crm_master need a running Pacemaker cluster, which these host
+    // tests do not run. These record how they were called (and the resource they act on).
+    let tmp = TempDir::new("p");
+    let a = single(&tmp);
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = tmp.0.join("calls");
+    for tool in ["crm_attribute", "crm_master"] {
+        let script = format!(
+            "#!/bin/sh\necho \"{tool} $* [$OCF_RESOURCE_INSTANCE]\" >> {}\n",
+            calls.display()
+        );
+        std::fs::write(bin.join(tool), script).unwrap();
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(bin.join(tool))
+            .status()
+            .unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
+    let calls_text = || std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(a.rc("start", &env), 0);
+    assert_eq!(a.rc("promote", &env), 0);
+    assert_eq!(
+        a.rc("monitor", &[env[0], ("OCF_RESKEY_CRM_meta_interval", "0")]),
+        8
+    );
+    // A recurring monitor does not touch the score.
+    assert_eq!(a.rc("monitor", &env), 8);
+    assert_eq!(a.rc("stop", &env), 0);
+    assert_eq!(
+        calls_text(),
+        "crm_attribute --promotion -q -v 100 [ct:0]\n\
+         crm_attribute --promotion -q -v 1000 [ct:0]\n\
+         crm_attribute --promotion -q -v 1000 [ct:0]\n\
+         crm_attribute --promotion -q -D [ct:0]\n"
+    );
+    // A DC older than feature set 3.10.0 has no --promotion: crm_master.
+    std::fs::remove_file(&calls).unwrap();
+    let old = [env[0], ("OCF_RESKEY_crm_feature_set", "3.2.0")];
+    assert_eq!(a.rc("start", &old), 0);
+    assert_eq!(calls_text(), "crm_master -l reboot -q -v 100 [ct:0]\n");
+    stop_all(&[&a]);
+}
+
+#[test]
+fn small_hashsize_flush_quirk_is_detected_and_logged() {
+    // conntrackd 1.4.x with HashSize <= 8192 commits in one step and then ignores every flush
+    // ("commit still in progress"). Promote still commits, notices the ignored flush, says so.
+    let tmp = TempDir::new("q");
+    let (a, b) = pair(&tmp);
+    for n in [&a, &b] {
+        let conf = std::fs::read_to_string(n.config()).unwrap();
+        std::fs::write(n.config(), conf.replace("HashSize 16384", "HashSize 8192")).unwrap();
+    }
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    insert_entry(&a);
+    wait_for(
+        "the entry in b's external cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-e").contains(ENTRY),
+    );
+    let out = b.ra("promote", &[]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("conntrackd ignored the cache flush"), "{err}");
+    assert!(err.contains("set HashSize above 8192"), "{err}");
+    assert!(b
+        .log()
+        .contains("ignoring flush command, commit still in progress"));
+    assert!(b.kernel_table().contains(ENTRY));
+    // validate-all warns about it before anything happens.
+    let (_, err) = text(&b.ra("validate-all", &[]));
+    assert!(err.contains("HashSize 8192 <= 8192"), "{err}");
+    stop_all(&[&a, &b]);
+}
+
+/// pikemon's config for the hook test: the notify hooks call conntrack-ra as the appliance does.
+fn pikemon_config(n: &Node, node: u32) -> String {
+    let ra = format!(
+        "{} -C {} -S {}",
+        applet("conntrack-ra").display(),
+        n.config().display(),
+        n.statefile().display()
+    );
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/pk-status"; pid-file "{d}/pk.pid";
+    control-socket "{d}/pk.ctl"; paths-file "{d}/pk-paths";
+    hmac key "0123456789abcdef0123";
+    heart-beat {{ interface hb0; }}
+    hello-interval 100ms;
+    virtual-cluster LAN {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [198.51.100.10]/24; }}
+        notify-master "{ra} promote";
+        notify-backup "{ra} demote";
+    }}
+}}
+"#,
+        d = n.dir.display()
+    )
+}
+
+#[test]
+fn pikemon_hooks_promote_the_new_master_which_commits_the_peer_connections() {
+    let tmp = TempDir::new("pk");
+    let (a, b) = pair(&tmp);
+    veth(&a.ns, "lan0", &b.ns, "lan0");
+    veth(&a.ns, "hb0", &b.ns, "hb0");
+    a.ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    b.ns.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    // conntrackd runs from the boot scripts; pikemon only promotes and demotes it.
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(b.rc("start", &[]), 0);
+    let mut pikemons = Vec::new();
+    for (n, id) in [(&a, 1), (&b, 2)] {
+        let cfg = n.dir.join("pikemon.cfg");
+        std::fs::write(&cfg, pikemon_config(n, id)).unwrap();
+        pikemons.push(
+            n.ns.cmd(applet("pikemon"))
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-d")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    wait_for(
+        "a promoted by pikemon's notify-master",
+        Duration::from_secs(10),
+        || a.statefile().exists(),
+    );
+    assert_eq!(a.rc("monitor", &[]), 8);
+    assert!(!b.statefile().exists());
+    insert_entry(&a);
+    wait_for(
+        "the entry in b's external cache",
+        Duration::from_secs(10),
+        || b.conntrackd("-e").contains(ENTRY),
+    );
+    // The master's pikemon dies: b takes over and its hook commits a's connections.
+    for mut p in pikemons.drain(..1) {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    for pid in text(
+        &std::process::Command::new("ip")
+            .args(["netns", "pids", &a.ns.name])
+            .output()
+            .unwrap(),
+    )
+    .0
+    .split_whitespace()
+    {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd.starts_with(b"pikemon") {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid])
+                .status();
+        }
+    }
+    wait_for(
+        "b promoted by pikemon's notify-master",
+        Duration::from_secs(10),
+        || b.statefile().exists(),
+    );
+    wait_for(
+        "a's connection in b's kernel table",
+        Duration::from_secs(5),
+        || b.kernel_table().contains(ENTRY),
+    );
+    assert_eq!(b.rc("monitor", &[]), 8);
+    for mut p in pikemons {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    stop_all(&[&a, &b]);
+}

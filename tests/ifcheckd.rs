@@ -1,0 +1,676 @@
+//! ifcheckd on this host: the pikemon source, pid file and already-running detection, daemon
+//! mode, SIGTERM cleanup, attrd_updater calls and `-s`; and the Corosync source with two real
+//! corosync 3 instances (knet) over veth pairs in namespaces.
+//!
+//! Most pikemon-source tests write pikemon's heart-beat path file themselves, in pikemon's
+//! format and the way pikemon writes it (temp file + rename), to control exactly what ifcheckd
+//! reads (a stale file, a faulty path); `two_pikemon_nodes_...` runs the real pikemon pair.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{applet, text, unique, veth, Netns};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = PathBuf::from("/tmp").join(unique(&format!("habox-ifc-{tag}")));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running ifcheckd, killed on drop if the test did not stop it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Writes the path file as pikemon does: a temporary file renamed over the old one.
+fn write_paths(path: &Path, hb0: &str, hb1: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        format!(
+            "# pikemon heart-beat paths\nnode 1\n\
+             path hb0 ring 0 local 198.51.100.1 peer 2 state {hb0} age-ms 120\n\
+             path hb1 ring 1 local - peer 2 state {hb1} age-ms 300\n"
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn attrs(file: &Path) -> String {
+    std::fs::read_to_string(file).unwrap_or_default()
+}
+
+/// A PATH holding only `tools` (linked from the system): Pacemaker tools installed on the
+/// host (attrd_updater, crm_node) must not change what these tests see.
+fn isolated_path(dir: &TempDir, tools: &[&str]) -> String {
+    let bin = dir.path("sys-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for t in tools {
+        let real = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(t))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{t} is not installed"));
+        let _ = std::os::unix::fs::symlink(real, bin.join(t));
+    }
+    bin.display().to_string()
+}
+
+fn ifcheckd(dir: &TempDir, extra: &[&str]) -> Command {
+    let mut c = Command::new(applet("ifcheckd"));
+    c.env("PATH", isolated_path(dir, &[]))
+        .arg("-p")
+        .arg(dir.path("ifcheckd.pid"))
+        .arg("-a")
+        .arg(dir.path("attributes"))
+        .args(extra);
+    c
+}
+
+fn sigterm(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+#[test]
+fn pikemon_rings_are_published_and_follow_the_path_file() {
+    let dir = TempDir::new("p");
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    write_paths(&paths, "UP", "FAULTY");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("both rings", Duration::from_secs(5), || {
+        let a = attrs(&state);
+        a.contains("ringnumber_0 198.51.100.1 is UP") && a.contains("ringnumber_1 hb1 is FAULTY")
+    });
+    // -s shows them in crm_mon -A1's layout.
+    let out = ifcheckd(&dir, &["-s"]).output().unwrap();
+    let (shown, _) = text(&out);
+    assert!(shown.starts_with("Node Attributes:\n  * Node: "), "{shown}");
+    assert!(
+        shown.contains("    * ringnumber_0                    \t: 198.51.100.1 is UP\n"),
+        "{shown}"
+    );
+    // pikemon sees hb1 come back: rewritten file, attribute follows. Keep it fresh meanwhile.
+    let start = Instant::now();
+    while !attrs(&state).contains("ringnumber_1 hb1 is UP") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            attrs(&state)
+        );
+        write_paths(&paths, "UP", "UP");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(attrs(&state).contains("ringnumber_0 198.51.100.1 is UP"));
+    // pikemon stops writing: after a few seconds every ring is FAULTY.
+    wait_for("stale file → FAULTY", Duration::from_secs(8), || {
+        let a = attrs(&state);
+        a.contains("ringnumber_0 198.51.100.1 is FAULTY")
+            && a.contains("ringnumber_1 hb1 is FAULTY")
+    });
+    // pikemon is back: monitoring resumes.
+    let start = Instant::now();
+    while !attrs(&state).contains("ringnumber_0 198.51.100.1 is UP") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{}",
+            attrs(&state)
+        );
+        write_paths(&paths, "UP", "UP");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // SIGTERM: attributes deleted, pid file removed, exit 0, the original's messages.
+    sigterm(d.0.id());
+    let status = d.0.wait().unwrap();
+    assert!(status.success());
+    assert!(!state.exists());
+    assert!(!dir.path("ifcheckd.pid").exists());
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    for line in [
+        "Starting ifcheckd",
+        "Start to monitor interface",
+        "Interface link status changed [ring id=1, state=UP]",
+        "Interface link status changed [ring id=0, state=FAULTY]",
+        "Stop monitoring interface. pikemon's heart-beat path file is stale or gone",
+        "Start to monitor interface after pikemon restarted",
+        "Exiting ifcheckd",
+    ] {
+        assert!(log.contains(line), "missing '{line}' in:\n{log}");
+    }
+}
+
+#[test]
+fn a_second_instance_says_already_running() {
+    let dir = TempDir::new("r");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid_file = dir.path("ifcheckd.pid");
+    wait_for("the pid file", Duration::from_secs(5), || {
+        std::fs::read_to_string(&pid_file)
+            .map(|s| s.trim() == d.0.id().to_string())
+            .unwrap_or(false)
+    });
+    let out = ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let (_, err) = text(&out);
+    assert!(
+        err.contains(&format!(
+            "ifcheckd: already running [pid {} in {}]",
+            d.0.id(),
+            pid_file.display()
+        )),
+        "{err}"
+    );
+    // The running one is untouched.
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        d.0.id().to_string()
+    );
+}
+
+#[test]
+fn daemon_mode_detaches_writes_its_pid_and_cleans_up_on_sigterm() {
+    let dir = TempDir::new("d");
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    let pid_file = dir.path("ifcheckd.pid");
+    write_paths(&paths, "UP", "UP");
+    let out = ifcheckd(&dir, &["-P", paths.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    wait_for("the attributes", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_1 hb1 is UP")
+    });
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(comm.contains("ifcheckd"), "{comm}");
+    // Detached: its own session, not our child.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_ne!(
+        fields[1],
+        std::process::id().to_string(),
+        "parent is the test"
+    );
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own_session = own
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    assert_ne!(
+        fields[3], own_session,
+        "still in the test's session: {stat}"
+    );
+    sigterm(pid);
+    wait_for("the daemon to exit", Duration::from_secs(5), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(!pid_file.exists());
+    assert!(!state.exists());
+}
+
+#[test]
+fn attrd_updater_gets_each_change_and_deletes_on_exit() {
+    // Mock: Pacemaker's attrd needs a whole running cluster stack (corosync + pacemakerd), which
+    // these host tests do not run. This attrd_updater records its arguments and answers -Q
+    // for a peer the way Pacemaker 2.1's does.
+    let dir = TempDir::new("a");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\n\
+         case \"$*\" in *-Q*) echo \"name=\\\"$4\\\" host=\\\"fw-b\\\" value=\\\"198.51.100.2 is UP\\\"\";; esac\n",
+        calls.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("attrd_updater"))
+        .status()
+        .unwrap();
+    let path_var = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "FAULTY");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &path_var)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("two updates", Duration::from_secs(5), || {
+        let c = std::fs::read_to_string(&calls).unwrap_or_default();
+        c.contains("-n ringnumber_0 -U 198.51.100.1 is UP")
+            && c.contains("-n ringnumber_1 -U hb1 is FAULTY")
+    });
+    let out = ifcheckd(&dir, &["-s"])
+        .env("PATH", &path_var)
+        .output()
+        .unwrap();
+    let (shown, _) = text(&out);
+    assert!(
+        shown.contains("  * Node: fw-b:\n    * ringnumber_0"),
+        "{shown}"
+    );
+    assert!(shown.contains(": 198.51.100.2 is UP"), "{shown}");
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let c = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        c.contains("-n ringnumber_0 -D") && c.contains("-n ringnumber_1 -D"),
+        "{c}"
+    );
+}
+
+/// A corosync 3 node in its own namespace; a private /run keeps its pid file off the host.
+fn corosync(ns: &Netns, dir: &Path) -> Child {
+    let conf = dir.join("corosync.conf");
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "totem {{\n version: 2\n cluster_name: habox\n transport: knet\n\
+             crypto_cipher: none\n crypto_hash: none\n token: 1000\n}}\n\
+             nodelist {{\n\
+              node {{\n  ring0_addr: 198.51.100.1\n  ring1_addr: 203.0.113.1\n  nodeid: 1\n  name: fw-a\n }}\n\
+              node {{\n  ring0_addr: 198.51.100.2\n  ring1_addr: 203.0.113.2\n  nodeid: 2\n  name: fw-b\n }}\n\
+             }}\n\
+             quorum {{\n provider: corosync_votequorum\n two_node: 1\n}}\n\
+             logging {{\n to_stderr: no\n to_syslog: no\n to_logfile: yes\n logfile: {d}/corosync.log\n}}\n\
+             system {{\n run_dir: {d}/run\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    ns.cmd("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs tmpfs /run && exec corosync -f -c {}",
+            conf.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn corosync_knet_links_become_ring_attributes() {
+    if Command::new("corosync").arg("-v").output().is_err() {
+        panic!("corosync is not installed (apt-get install corosync)");
+    }
+    let dir = TempDir::new("c");
+    let a = Netns::new("cca");
+    let b = Netns::new("ccb");
+    veth(&a, "ring0", &b, "ring0");
+    veth(&a, "ring1", &b, "ring1");
+    a.ip(&["addr", "add", "198.51.100.1/24", "dev", "ring0"]);
+    b.ip(&["addr", "add", "198.51.100.2/24", "dev", "ring0"]);
+    a.ip(&["addr", "add", "203.0.113.1/24", "dev", "ring1"]);
+    b.ip(&["addr", "add", "203.0.113.2/24", "dev", "ring1"]);
+    let _ca = Running(corosync(&a, &dir.path("a")));
+    let _cb = Running(corosync(&b, &dir.path("b")));
+    let state = dir.path("attributes");
+    let _d = Running(
+        a.cmd(applet("ifcheckd"))
+            .env("PATH", isolated_path(&dir, &["ip", "corosync-cmapctl"]))
+            .arg("-f")
+            .arg("-c")
+            .arg("-p")
+            .arg(dir.path("ifcheckd.pid"))
+            .arg("-a")
+            .arg(&state)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("both rings UP", Duration::from_secs(20), || {
+        let s = attrs(&state);
+        s.contains("ringnumber_0 198.51.100.1 is UP")
+            && s.contains("ringnumber_1 203.0.113.1 is UP")
+    });
+    // Cut ring 1 with a firewall (the carrier stays up, so only knet can tell): knet marks
+    // the link down, the attribute follows; ring 0 stays UP.
+    let nft = |args: &str| {
+        let out = b.run(&["nft", args]);
+        assert!(out.status.success(), "nft {args}: {out:?}");
+    };
+    nft("add table inet cut");
+    nft("add chain inet cut in { type filter hook input priority 0; }");
+    nft("add chain inet cut out { type filter hook output priority 0; }");
+    nft("add rule inet cut in iifname ring1 drop");
+    nft("add rule inet cut out oifname ring1 drop");
+    wait_for("ring 1 FAULTY", Duration::from_secs(15), || {
+        attrs(&state).contains("ringnumber_1 203.0.113.1 is FAULTY")
+    });
+    assert!(attrs(&state).contains("ringnumber_0 198.51.100.1 is UP"));
+    nft("delete table inet cut");
+    wait_for("ring 1 UP again", Duration::from_secs(20), || {
+        attrs(&state).contains("ringnumber_1 203.0.113.1 is UP")
+    });
+    // corosync stops: the attributes are withdrawn (the original's cmap-destroyed behaviour).
+    for pid in text(
+        &Command::new("ip")
+            .args(["netns", "pids", &a.name])
+            .output()
+            .unwrap(),
+    )
+    .0
+    .split_whitespace()
+    {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "corosync" {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+    }
+    wait_for("attributes withdrawn", Duration::from_secs(15), || {
+        let s = attrs(&state);
+        s.contains("\nnode ") && !s.contains("\nringnumber_")
+    });
+}
+
+/// Waits for `cond` while keeping the path file fresh (as a live pikemon would).
+fn wait_fresh(paths: &Path, what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        write_paths(paths, "UP", "UP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn lost_carrier_makes_the_ring_faulty_before_pikemon_notices() {
+    let dir = TempDir::new("l");
+    let a = Netns::new("ifa");
+    let b = Netns::new("ifb");
+    veth(&a, "hb0", &b, "hb0");
+    veth(&a, "hb1", &b, "hb1");
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    write_paths(&paths, "UP", "UP");
+    let _d = Running(
+        a.cmd(applet("ifcheckd"))
+            .env("PATH", isolated_path(&dir, &["ip"]))
+            .arg("-f")
+            .arg("-P")
+            .arg(&paths)
+            .arg("-p")
+            .arg(dir.path("ifcheckd.pid"))
+            .arg("-a")
+            .arg(&state)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "both rings UP", || {
+        let s = attrs(&state);
+        s.contains("ringnumber_0 198.51.100.1 is UP") && s.contains("ringnumber_1 hb1 is UP")
+    });
+    // The peer's end goes down: hb0 loses its carrier. pikemon still says UP (its
+    // dead-interval has not passed); ifcheckd reports the ring FAULTY from rtnetlink at once.
+    b.ip(&["link", "set", "hb0", "down"]);
+    wait_fresh(&paths, "ring 0 FAULTY from carrier", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is FAULTY")
+    });
+    assert!(attrs(&state).contains("ringnumber_1 hb1 is UP"));
+    b.ip(&["link", "set", "hb0", "up"]);
+    wait_fresh(&paths, "ring 0 UP with carrier back", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+}
+
+#[test]
+fn changes_attrd_refused_are_retried_until_it_takes_them() {
+    // Mock as above (no cluster stack here): this attrd_updater fails while `down` exists, as
+    // the real one does before Pacemaker runs.
+    let dir = TempDir::new("t");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let down = dir.path("down");
+    std::fs::write(&down, "").unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ -e {} ] && exit 1\necho \"$*\" >> {}\n",
+        down.display(),
+        calls.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("attrd_updater"))
+        .status()
+        .unwrap();
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "FAULTY");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &bin)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The state file has them at once; attrd does not.
+    wait_for("the state file", Duration::from_secs(5), || {
+        attrs(&dir.path("attributes")).contains("ringnumber_1 hb1 is FAULTY")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!calls.exists());
+    // attrd comes up: both changes arrive.
+    std::fs::remove_file(&down).unwrap();
+    wait_for("the retried updates", Duration::from_secs(5), || {
+        let c = std::fs::read_to_string(&calls).unwrap_or_default();
+        c.contains("-n ringnumber_0 -U 198.51.100.1 is UP")
+            && c.contains("-n ringnumber_1 -U hb1 is FAULTY")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("Failed to change link status [ring id=0, expected state=UP]"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Interface link status changed [ring id=0, state=UP]"),
+        "{log}"
+    );
+}
+
+/// pikemon's config for the two-node ring test: two heart-beat paths, one virtual cluster on
+/// a LAN veth, hello every 100 ms (dead-interval 300 ms).
+fn pikemon_config(dir: &Path, node: u32) -> String {
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/status{node}"; pid-file "{d}/pikemon{node}.pid";
+    control-socket "{d}/ctl{node}"; paths-file "{d}/paths{node}";
+    hmac key "0123456789abcdef0123";
+    heart-beat {{ interface hb0; interface hb1; }}
+    hello-interval 100ms;
+    virtual-cluster LAN {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [198.51.100.10]/24; }}
+    }}
+}}
+"#,
+        d = dir.display()
+    )
+}
+
+/// Drops (or lets through again) every frame arriving on `ifname` in `ns`: the link keeps its
+/// carrier, only pikemon's HELLOs stop.
+fn cut_ingress(ns: &Netns, ifname: &str, cut: bool) {
+    let cmds: Vec<String> = if cut {
+        vec![
+            "add table netdev cut".into(),
+            format!("add chain netdev cut in {{ type filter hook ingress device {ifname} priority 0; }}"),
+            "add rule netdev cut in drop".into(),
+        ]
+    } else {
+        vec!["delete table netdev cut".into()]
+    };
+    for c in cmds {
+        let out = ns.run(&["nft", &c]);
+        assert!(out.status.success(), "nft {c}: {out:?}");
+    }
+}
+
+#[test]
+fn two_pikemon_nodes_cut_heart_beat_path_is_faulty_on_both_sides() {
+    let dir = TempDir::new("k");
+    let a = Netns::new("ka");
+    let b = Netns::new("kb");
+    veth(&a, "lan0", &b, "lan0");
+    veth(&a, "hb0", &b, "hb0");
+    veth(&a, "hb1", &b, "hb1");
+    a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    a.ip(&["addr", "add", "203.0.113.1/30", "dev", "hb0"]);
+    b.ip(&["addr", "add", "203.0.113.2/30", "dev", "hb0"]);
+    let mut kids = Vec::new();
+    for (n, ns) in [(1, &a), (2, &b)] {
+        let cfg = dir.path(&format!("pikemon{n}.cfg"));
+        std::fs::write(&cfg, pikemon_config(&dir.0, n)).unwrap();
+        kids.push(Running(
+            ns.cmd(applet("pikemon"))
+                .arg("-f")
+                .arg(&cfg)
+                .arg("-d")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+        kids.push(Running(
+            ns.cmd(applet("ifcheckd"))
+                .env("PATH", isolated_path(&dir, &["ip"]))
+                .arg("-f")
+                .arg("-P")
+                .arg(dir.path(&format!("paths{n}")))
+                .arg("-a")
+                .arg(dir.path(&format!("attributes{n}")))
+                .arg("-p")
+                .arg(dir.path(&format!("ifcheckd{n}.pid")))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        ));
+    }
+    let both = |ring0: [&str; 2], ring1: &str| {
+        let (sa, sb) = (
+            attrs(&dir.path("attributes1")),
+            attrs(&dir.path("attributes2")),
+        );
+        sa.contains(&format!("ringnumber_0 203.0.113.1 is {}", ring0[0]))
+            && sb.contains(&format!("ringnumber_0 203.0.113.2 is {}", ring0[1]))
+            && sa.contains(&format!("ringnumber_1 hb1 is {ring1}"))
+            && sb.contains(&format!("ringnumber_1 hb1 is {ring1}"))
+    };
+    wait_for(
+        "every ring UP on both nodes",
+        Duration::from_secs(10),
+        || both(["UP", "UP"], "UP"),
+    );
+    // HELLOs stop on hb1 in both directions (carrier stays): pikemon marks the path FAULTY
+    // after its dead-interval (300 ms), ifcheckd follows on both sides; ring 0 stays UP.
+    // Designed for dead-interval + 1 s; the limit leaves room for a loaded test machine.
+    cut_ingress(&a, "hb1", true);
+    cut_ingress(&b, "hb1", true);
+    let cut = Instant::now();
+    wait_for(
+        "ring 1 FAULTY on both nodes",
+        Duration::from_secs(5),
+        || both(["UP", "UP"], "FAULTY"),
+    );
+    eprintln!(
+        "ring 1 FAULTY on both sides {:?} after the cut",
+        cut.elapsed()
+    );
+    cut_ingress(&a, "hb1", false);
+    cut_ingress(&b, "hb1", false);
+    wait_for("ring 1 UP again", Duration::from_secs(5), || {
+        both(["UP", "UP"], "UP")
+    });
+    // A cable cut: the carrier goes on both ends.
+    a.ip(&["link", "set", "hb1", "down"]);
+    wait_for(
+        "ring 1 FAULTY after the cable cut",
+        Duration::from_secs(5),
+        || both(["UP", "UP"], "FAULTY"),
+    );
+    a.ip(&["link", "set", "hb1", "up"]);
+    wait_for("ring 1 UP after the repair", Duration::from_secs(5), || {
+        both(["UP", "UP"], "UP")
+    });
+}

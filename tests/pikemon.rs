@@ -1,0 +1,627 @@
+//! pikemon in network namespaces: node A (primary, node-id 1) and node B, each with `lan0` on
+//! a LAN bridge that also holds a client (198.51.100.50) and a gateway (198.51.100.1, the
+//! ping-group witness), and two heart-beat veths `hb0`/`hb1` between A and B. The VIP is
+//! 198.51.100.10/24 with virtual MAC 02:c6:33:64:0a:00. The real binary runs in foreground
+//! mode (`-d`) inside the namespaces; the client uses iputils ping and the kernel ARP table.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{applet, text, unique, veth, Netns, Switch};
+
+const VIP: &str = "198.51.100.10";
+const VMAC: &str = "02:c6:33:64:0a:00";
+const KEY: &str = "0123456789abcdef0123";
+
+struct Rig {
+    sw: Switch,
+    a: Netns,
+    b: Netns,
+    client: Netns,
+    gw: Netns,
+    a_port: String,
+    dir: PathBuf,
+    kids: Vec<Child>,
+}
+
+fn config(dir: &Path, node: u32, key: &str) -> String {
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/status{node}"; pid-file "{d}/pid{node}";
+    control-socket "{d}/ctl{node}"; paths-file "{d}/paths{node}";
+    hmac key "{key}";
+    heart-beat {{ interface hb0; interface hb1; }}
+    hello-interval 100ms;
+    garp-interval 20ms;
+    virtual-cluster LAN {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [{VIP}]/24; }}
+        ping-group GW {{ host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2; }}
+        ping-group LO {{ host localhost; interval 100ms; timeout 100ms; }}
+        notify-master "echo master >> {d}/notify{node}";
+        notify-backup "echo backup >> {d}/notify{node}";
+    }}
+}}
+"#,
+        d = dir.display()
+    )
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let sw = Switch::new();
+        let a = Netns::new("a");
+        let b = Netns::new("b");
+        let client = Netns::new("c");
+        let gw = Netns::new("g");
+        let a_port = sw.attach(&a, "lan0");
+        sw.attach(&b, "lan0");
+        sw.attach(&client, "lan0");
+        sw.attach(&gw, "lan0");
+        veth(&a, "hb0", &b, "hb0");
+        veth(&a, "hb1", &b, "hb1");
+        a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+        b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+        client.ip(&["addr", "add", "198.51.100.50/24", "dev", "lan0"]);
+        gw.ip(&["addr", "add", "198.51.100.1/24", "dev", "lan0"]);
+        a.ip(&["addr", "add", "203.0.113.1/30", "dev", "hb0"]);
+        b.ip(&["addr", "add", "203.0.113.2/30", "dev", "hb0"]);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("pk"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in [1, 2] {
+            std::fs::write(dir.join(format!("n{n}.cfg")), config(&dir, n, KEY)).unwrap();
+        }
+        Rig {
+            sw,
+            a,
+            b,
+            client,
+            gw,
+            a_port,
+            dir,
+            kids: Vec::new(),
+        }
+    }
+
+    fn ns(&self, node: u32) -> &Netns {
+        if node == 1 {
+            &self.a
+        } else {
+            &self.b
+        }
+    }
+
+    fn cfg(&self, node: u32) -> String {
+        self.dir.join(format!("n{node}.cfg")).display().to_string()
+    }
+
+    /// Starts pikemon in the foreground on `node`; its log goes to `log<node>`.
+    fn start(&mut self, node: u32) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("log{node}")))
+            .unwrap();
+        let child = self
+            .ns(node)
+            .cmd(applet("pikemon"))
+            .args(["-f", &self.cfg(node), "-d"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.kids.push(child);
+    }
+
+    fn log(&self, node: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("log{node}"))).unwrap_or_default()
+    }
+
+    fn control(&self, node: u32, args: &[&str]) -> Output {
+        self.ns(node)
+            .cmd(applet("pikemon"))
+            .args(["-f", &self.cfg(node), "-c"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// The role of the virtual cluster as `-c status` reports it.
+    fn role(&self, node: u32) -> String {
+        let out = self.control(node, &["status"]);
+        let (so, _) = text(&out);
+        so.lines()
+            .find_map(|l| l.strip_prefix("vc LAN id 1 role "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("unreachable")
+            .to_string()
+    }
+
+    fn wait_roles(&self, a: &str, b: &str, limit: Duration) {
+        let start = Instant::now();
+        loop {
+            let (ra, rb) = (self.role(1), self.role(2));
+            if ra == a && rb == b {
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "roles {ra}/{rb}, wanted {a}/{b}\nA:\n{}\nB:\n{}",
+                self.log(1),
+                self.log(2)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The MAC the client resolves the VIP to after a fresh ARP exchange (None: no answer).
+    fn client_vip_mac(&self) -> Option<String> {
+        self.client.ip(&["neigh", "flush", "dev", "lan0"]);
+        let ok = self
+            .client
+            .run(&["ping", "-c", "1", "-W", "1", VIP])
+            .status
+            .success();
+        if !ok {
+            return None;
+        }
+        let out = self.client.ip(&["neigh", "show", VIP]);
+        let (so, _) = text(&out);
+        so.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .map(str::to_string)
+    }
+
+    fn macvlan_up(&self, node: u32) -> bool {
+        let out = self.ns(node).ip(&["-br", "link", "show", "pk1-lan0"]);
+        let (so, _) = text(&out);
+        so.split_whitespace().nth(1) == Some("UP")
+    }
+
+    /// Pids of processes in `node`'s namespace whose title starts with `title`.
+    fn pids(&self, node: u32, title: &str) -> Vec<i32> {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &self.ns(node).name])
+            .output()
+            .unwrap();
+        text(&out)
+            .0
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .map(|c| c.starts_with(title.as_bytes()))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    fn signal(&self, pids: &[i32], sig: &str) {
+        for p in pids {
+            let _ = Command::new("kill").args([sig, &p.to_string()]).status();
+        }
+    }
+
+    fn started_pair(mut self) -> Rig {
+        self.start(1);
+        self.start(2);
+        self.wait_roles("Master", "Backup", Duration::from_secs(5));
+        self
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for k in &mut self.kids {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() {
+    let rig = Rig::new().started_pair();
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert!(rig.macvlan_up(1));
+    assert!(!rig.macvlan_up(2), "the backup's macvlan is down");
+    // Process titles carry the letters.
+    assert_eq!(rig.pids(1, "pikemon: worker vc1=PMU").len(), 1);
+    assert_eq!(rig.pids(2, "pikemon: worker vc1=SBU").len(), 1);
+    assert_eq!(rig.pids(1, "pikemon: supervisor").len(), 1);
+    // The paths file for ifcheckd.
+    let paths = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
+    assert!(
+        paths.starts_with("# pikemon heart-beat paths\nnode 2\n"),
+        "{paths}"
+    );
+    assert!(
+        paths.contains("path hb0 ring 0 local 203.0.113.2 peer 1 state UP age-ms "),
+        "{paths}"
+    );
+    assert!(
+        paths.contains("path hb1 ring 1 local - peer 1 state UP"),
+        "{paths}"
+    );
+    // notify-master ran on A, and its exit was logged.
+    let notify = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
+    assert_eq!(notify, "master\n");
+    assert!(rig.log(1).contains("/notify1' exited 0"), "{}", rig.log(1));
+    // The ACR resolved the ping group's host name for the worker.
+    assert_eq!(rig.pids(1, "pikemon: acr").len(), 1);
+    let start = Instant::now();
+    while !text(&rig.control(1, &["status"]))
+        .0
+        .contains("host localhost addr 127.0.0.1 up")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            rig.control(1, &["status"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // JSON status.
+    let out = rig.control(1, &["status", "-j"]);
+    let (so, _) = text(&out);
+    assert!(so.starts_with("{\"node\":1,"), "{so}");
+    assert!(so.contains("\"role\":\"Master\""), "{so}");
+}
+
+#[test]
+fn failover_when_the_master_daemon_is_sigkilled() {
+    let rig = Rig::new().started_pair();
+    let all = rig.pids(1, "pikemon");
+    assert!(all.len() >= 2, "{all:?}");
+    rig.signal(&all, "-KILL");
+    let start = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A's addresses are still configured, but only B's daemon answers ARP for the VIP.
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert!(
+        rig.log(2).contains("(peer silent, probe unanswered)"),
+        "{}",
+        rig.log(2)
+    );
+}
+
+#[test]
+fn failover_when_the_master_lan_link_is_cut() {
+    let rig = Rig::new().started_pair();
+    rig.sw.ns.ip(&["link", "set", &rig.a_port, "down"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    assert!(rig.log(1).contains("link lan0 down"), "{}", rig.log(1));
+    assert!(rig.log(2).contains("(health)"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert_eq!(rig.pids(1, "pikemon: worker vc1=PBD").len(), 1);
+}
+
+#[test]
+fn failover_when_the_gateway_stops_answering_the_master() {
+    let rig = Rig::new().started_pair();
+    // The gateway stops answering A only (its replies to A are prohibited).
+    rig.gw.ip(&["route", "add", "prohibit", "198.51.100.2/32"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    assert!(rig.log(1).contains("health Down"), "{}", rig.log(1));
+    let out = rig.control(1, &["status"]);
+    assert!(
+        text(&out)
+            .0
+            .contains("host 198.51.100.1 addr 198.51.100.1 down"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn no_failover_when_one_of_two_heart_beat_paths_is_cut() {
+    let rig = Rig::new().started_pair();
+    rig.a.ip(&["link", "set", "hb1", "down"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let paths = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
+    assert!(
+        paths.contains("path hb0 ring 0 local 203.0.113.2 peer 1 state UP"),
+        "{paths}"
+    );
+    assert!(
+        paths.contains("path hb1 ring 1 local - peer 1 state FAULTY"),
+        "{paths}"
+    );
+    assert!(
+        rig.log(2).contains("heart-beat path hb1 FAULTY"),
+        "{}",
+        rig.log(2)
+    );
+}
+
+#[test]
+fn all_paths_silent_but_the_master_answers_arp_no_second_master() {
+    let rig = Rig::new().started_pair();
+    // Both heart-beat links cut and every PIKE frame dropped by the LAN switch (nftables on
+    // the bridge), while ARP still passes: B hears nothing, probes the VIP, A's daemon
+    // answers from the virtual MAC, and B stays Backup.
+    rig.a.ip(&["link", "set", "hb0", "down"]);
+    rig.a.ip(&["link", "set", "hb1", "down"]);
+    let rules = rig.dir.join("drop-pike.nft");
+    std::fs::write(
+        &rules,
+        "table bridge pikef {\n chain fw {\n  type filter hook forward priority 0;\n  ether type 0x88b5 drop\n }\n}\n",
+    )
+    .unwrap();
+    let out = rig.sw.ns.run(&["nft", "-f", &rules.display().to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.macvlan_up(2));
+    let log = rig.log(2);
+    assert!(log.contains("peer silent, ARP-probing the VIPs"), "{log}");
+    assert!(
+        log.contains("VIP answered from the virtual MAC elsewhere; staying Backup"),
+        "{log}"
+    );
+    assert!(!log.contains("=> Master"), "{log}");
+}
+
+#[test]
+fn take_and_drop() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN Drop: Backup\n");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    let out = rig.control(1, &["take", "LAN"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    let out = rig.control(1, &["take", "DMZ"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out).1, "pikemon: refused: no virtual-cluster 'DMZ'\n");
+    // Without a peer, drop is refused.
+    rig.signal(&rig.pids(2, "pikemon"), "-KILL");
+    std::thread::sleep(Duration::from_millis(600));
+    let out = rig.control(1, &["drop"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).1.contains("no healthy peer"), "{out:?}");
+    assert_eq!(rig.role(1), "Master");
+    // A daemon that does not run: exit 3.
+    let out = rig.control(2, &["status"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+#[test]
+fn sigterm_hands_over_at_once_with_goodbye() {
+    let rig = Rig::new().started_pair();
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rig.log(2).contains("(peer said GOODBYE)"), "{}", rig.log(2));
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(3));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!rig.macvlan_up(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
+fn worker_sigkill_is_restarted_without_a_role_change() {
+    let rig = Rig::new().started_pair();
+    let old = rig.pids(1, "pikemon: worker");
+    assert_eq!(old.len(), 1);
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert!(
+        rig.log(1).contains("resumed from status file"),
+        "{}",
+        rig.log(1)
+    );
+    assert!(rig.log(1).contains("worker exited"), "{}", rig.log(1));
+}
+
+#[test]
+fn forged_and_replayed_frames_are_counted_and_ignored() {
+    let rig = Rig::new().started_pair();
+    // A third host on the LAN: captures one of A's HELLOs (node-id 1 at byte 26), then replays it and sends forged
+    // HELLOs (wrong key) that claim node 1 gave up the role.
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let capture = evil.run(&[
+        "python3",
+        "-c",
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+         s.bind(('lan0',0))\n\
+         s.settimeout(3)\n\
+         f=s.recv(2048)\n\
+         while f[26:30]!=bytes([0,0,0,1]): f=s.recv(2048)\n\
+         sys.stdout.write(f.hex())",
+    ]);
+    let frame_hex = text(&capture).0;
+    assert!(frame_hex.len() > 100, "{capture:?}");
+    use habox::wire::pike::{build_frame, MessageType, Repr, Role, VcState};
+    let forged = Repr {
+        msg_type: MessageType::Goodbye,
+        flags: 0,
+        cluster_id: 1,
+        node_id: 1,
+        boot: 1_000_000,
+        seq: 1,
+        ack_boot: 1,
+        ack_seq: 1_000_000,
+        hello_ms: 100,
+        dead_ms: 300,
+        path_id: 2,
+        key_id: 1,
+        vcs: vec![VcState {
+            vcid: 1,
+            role: Role::Backup,
+            flags: 0x20,
+            priority: 100,
+            fail_count: 0,
+        }],
+    };
+    let forged_hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let send = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         for i in range(20):\n\
+         \x20   s.send(bytes.fromhex('{frame_hex}'))\n\
+         \x20   s.send(bytes.fromhex('{forged_hex}'))\n\
+         \x20   time.sleep(0.02)\n"
+    );
+    let out = evil.run(&["python3", "-c", &send]);
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let out = rig.control(2, &["status"]);
+    let (so, _) = text(&out);
+    let counters = so.lines().find(|l| l.starts_with("frames ")).unwrap_or("");
+    let field = |name: &str| -> u64 {
+        counters
+            .split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(field("auth-failures") >= 20, "{counters}");
+    assert!(field("replays") >= 20, "{counters}");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+#[test]
+fn sighup_upgrade_hands_over_without_a_vip_outage() {
+    let mut rig = Rig::new().started_pair();
+    // The client pings the VIP every 10 ms through the upgrade.
+    let ping = rig
+        .client
+        .cmd("ping")
+        .args(["-i", "0.01", "-c", "250", "-W", "1", VIP])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let old = rig.pids(1, "pikemon");
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
+    std::thread::sleep(Duration::from_millis(200));
+    rig.start(1);
+    let start = Instant::now();
+    loop {
+        let still: Vec<i32> = rig
+            .pids(1, "pikemon")
+            .into_iter()
+            .filter(|p| old.contains(p))
+            .collect();
+        if still.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "old instance still runs\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ping.wait_with_output().unwrap();
+    let (so, _) = text(&out);
+    assert!(
+        so.contains("250 packets transmitted, 250 received, 0% packet loss"),
+        "{so}"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+#[test]
+fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
+    let rig = Rig::new().started_pair();
+    let sup = rig.pids(1, "pikemon: supervisor");
+    rig.signal(&sup, "-USR1");
+    rig.signal(&sup, "-PWR");
+    let start = Instant::now();
+    loop {
+        let log = rig.log(1);
+        if log.contains("log level 6")
+            && log.contains("status: worker pid ")
+            && log.contains("status: node 1 boot 1 cluster 1")
+            && log.contains("status:     host 198.51.100.1 addr 198.51.100.1 up")
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.signal(&sup, "-USR2");
+    rig.signal(&sup, "-USR2");
+    let start = Instant::now();
+    while !rig.log(1).contains("log level 4") {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.role(1), "Master");
+}
+
+#[test]
+fn config_errors_start_nothing() {
+    let rig = Rig::new();
+    let bad = rig.dir.join("bad.cfg");
+    std::fs::write(&bad, "version PIKEMON-1;\npikemon { node-id 1; }\n").unwrap();
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", &bad.display().to_string(), "-d"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let (_, se) = text(&out);
+    assert!(
+        se.contains(":2:1: error: missing mandatory item 'hmac'"),
+        "{se}"
+    );
+    assert!(se.contains("nothing started"), "{se}");
+    assert!(rig.pids(1, "pikemon").is_empty());
+    assert!(!rig.dir.join("pid1").exists());
+}
