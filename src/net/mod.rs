@@ -1,5 +1,7 @@
 //! Owned sockets: AF_PACKET, raw ICMP, netlink (route, generic/IPVS), TCP/UDP health checks.
-//! Every socket here is non-blocking and exposes its fd for the event loop.
+//! Sockets read in an event loop (ICMP, AF_PACKET, the rtnetlink monitor, checks) are non-blocking
+//! and expose their fd; request/answer netlink calls (`rtnl::Rtnl`, `genl`) block until the kernel
+//! answers, which it does at once.
 pub mod garp;
 pub mod genl;
 pub mod icmp;

@@ -148,7 +148,9 @@ pub fn habox() -> PathBuf {
 pub fn applet_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("applets");
+        // One directory per test process: several test binaries may install at once.
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("applets-{}", std::process::id()));
         let out = Command::new(habox())
             .args(["--install", "-s"])
             .arg(&dir)
