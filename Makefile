@@ -94,6 +94,15 @@ qemu-test: image
 run: deps image
 	$(CARGO) run --locked --quiet --example pair
 
+# Side-by-side benchmarks against the real peers (not tests: they print medians and ratios).
+# `make bench BENCH=lkping` runs one.
+BENCH ?= $(notdir $(wildcard bench/*))
+bench: deps build
+	@for b in $(BENCH); do \
+	  s=bench/$$b; [ -d "$$s" ] && s="$$s/run.sh"; [ -x "$$s" ] || continue; \
+	  echo "=== bench/$$b"; "$$s" || exit 1; \
+	done
+
 install: build
 	install -d $(DESTDIR)/usr/sbin
 	install -m 0755 build/habox $(DESTDIR)/usr/sbin/habox
