@@ -10,7 +10,8 @@ RELEASE_BIN  := target/$(TARGET)/release/habox
 # Debian packages the build and the tests use (installed by `make deps` when missing).
 DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-system-x86 \
         conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
-        ldirectord hyperfine strace python3 socat procps time corosync iputils-arping
+        ldirectord hyperfine strace python3 socat procps time corosync iputils-arping \
+        dnsmasq-base openssl
 
 .PHONY: all build deps test unit-test lint run image rootfs qemu-test bench install clean
 

@@ -186,6 +186,7 @@ impl Daemon {
         if actions.is_empty() {
             return;
         }
+        let mut changed = Vec::new();
         for a in actions {
             match a {
                 Action::Monitoring { active: true } if !self.started => {
@@ -208,15 +209,20 @@ impl Daemon {
                 },
                 Action::Publish { ring, state, value } => {
                     self.attrd_pending.insert(ring, Some((state, value)));
-                    self.push_attrd(ring, true);
+                    changed.push(ring);
                 }
                 Action::Withdraw { ring } => {
                     self.attrd_pending.insert(ring, None);
-                    self.push_attrd(ring, true);
+                    changed.push(ring);
                 }
             }
         }
+        // The state file first: it is the record `ifcheckd -s` reads, and attrd calls may take
+        // their time (or fail and stay pending).
         self.write_state();
+        for ring in changed {
+            self.push_attrd(ring, true);
+        }
     }
 
     /// Hands one pending change of `ring` to attrd. A failure leaves it pending: attrd may not
