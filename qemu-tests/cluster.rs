@@ -1,46 +1,11 @@
 //! Scenarios of the habox daemons on the pair: pikemon's election and failovers, conntrackd
-//! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd. Each one first asks
-//! the image's habox whether the applets it needs are real; while one is still a placeholder
-//! ("not implemented yet") the scenario prints why it is skipped and asserts nothing.
+//! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd.
 
 use crate::console::Console;
 use crate::lab::{self, note, top, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
 use crate::scenarios::{pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Why the scenario cannot run yet: an applet missing from, or a placeholder in, the image.
-fn missing(applets: &[&str]) -> Option<String> {
-    let habox = top().join("build/appliance/habox");
-    let list = Command::new(&habox).arg("--list").output().ok()?;
-    let list = String::from_utf8_lossy(&list.stdout).into_owned();
-    for applet in applets {
-        if !list.lines().any(|l| l == *applet) {
-            return Some(format!("{applet} is not in `habox --list` of the image"));
-        }
-        let help = if *applet == "ifcheckd" { "-?" } else { "-h" };
-        let out = Command::new(&habox).args([applet, help]).output().ok()?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("not implemented yet") {
-            return Some(format!(
-                "`{applet} {help}` in the image says: {}",
-                err.trim()
-            ));
-        }
-    }
-    None
-}
-
-/// True (and a printed reason) when the scenario has to wait for its applets.
-fn skipped(test: &str, applets: &[&str]) -> bool {
-    match missing(applets) {
-        Some(why) => {
-            note(&format!("{test}: SKIPPED: {why}"));
-            true
-        }
-        None => false,
-    }
-}
 
 const ELECTION: Duration = Duration::from_secs(30);
 const FAILOVER: Duration = Duration::from_secs(20);
@@ -49,8 +14,7 @@ const LAN_VMAC: &str = "02:c6:33:64:01:00";
 
 /// Whether this guest has the LAN VIP on an interface that is up (the master's macvlan).
 fn holds_vip(sh: &mut Console) -> bool {
-    let out = step(sh.run("ip -o -4 addr show up", Duration::from_secs(20))).1;
-    out.contains(&format!(" {LAN_VIP}/"))
+    step(lab::holds_vip(sh))
 }
 
 /// The names of the running guests that hold the VIP.
@@ -111,9 +75,6 @@ fn cluster(test: &str) -> (Lab, &'static str) {
 
 #[test]
 fn pair_elects_one_master_and_the_client_sees_the_virtual_mac() {
-    if skipped("election", &["pikemon"]) {
-        return;
-    }
     let (lab, _) = cluster("election");
     assert!(
         client_reaches_vip(&lab, Duration::from_secs(10)),
@@ -129,9 +90,6 @@ fn pair_elects_one_master_and_the_client_sees_the_virtual_mac() {
 
 #[test]
 fn drop_and_take_typed_on_the_console_move_the_role() {
-    if skipped("droptake", &["pikemon"]) {
-        return;
-    }
     let (mut lab, master) = cluster("droptake");
     let backup = other(master);
     step(
@@ -158,9 +116,6 @@ fn drop_and_take_typed_on_the_console_move_the_role() {
 
 #[test]
 fn killing_the_master_fails_over_to_the_backup() {
-    if skipped("hardfail", &["pikemon"]) {
-        return;
-    }
     let (mut lab, master) = cluster("hardfail");
     lab.kill_guest(master);
     let start = Instant::now();
@@ -177,9 +132,6 @@ fn killing_the_master_fails_over_to_the_backup() {
 
 #[test]
 fn heartbeat_cable_cut_keeps_exactly_one_master() {
-    if skipped("hbcut", &["pikemon"]) {
-        return;
-    }
     let (mut lab, master) = cluster("hbcut");
     step(lab.cable(&NODES[0], "hb", false));
     // HELLOs still flow over the controlled interfaces: no failover, no second master.
@@ -201,9 +153,6 @@ fn heartbeat_cable_cut_keeps_exactly_one_master() {
 
 #[test]
 fn lan_cable_cut_on_the_master_fails_over() {
-    if skipped("lancut", &["pikemon"]) {
-        return;
-    }
     let (mut lab, master) = cluster("lancut");
     let node = NODES.iter().find(|n| n.name == master).unwrap_or(&NODES[0]);
     step(lab.cable(node, "lan", false));
@@ -248,9 +197,6 @@ fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool) {
 
 #[test]
 fn established_tcp_stream_survives_master_failure() {
-    if skipped("ctfail", &["pikemon", "conntrack-ra"]) {
-        return;
-    }
     let (got, arrived) = stream_across_failover("ctfail", false);
     assert!(arrived, "stream broke across the failover: {got:?}");
     assert_eq!(
@@ -261,9 +207,6 @@ fn established_tcp_stream_survives_master_failure() {
 
 #[test]
 fn without_conntrackd_the_stream_breaks_on_failover() {
-    if skipped("ctctl", &["pikemon", "conntrack-ra"]) {
-        return;
-    }
     let (got, arrived) = stream_across_failover("ctctl", true);
     assert!(
         !arrived,
@@ -273,9 +216,6 @@ fn without_conntrackd_the_stream_breaks_on_failover() {
 
 #[test]
 fn ldirectord_balances_and_removes_a_dead_real_server() {
-    if skipped("ldirectord", &["pikemon", "ldirectord"]) {
-        return;
-    }
     let (mut lab, master) = cluster("ldirectord");
     let server = lab.server.clone();
     for rs in REAL_SERVERS {
@@ -350,9 +290,6 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
 
 #[test]
 fn ifcheckd_shows_the_heartbeat_ring_faulty_when_cut_and_up_after() {
-    if skipped("ifcheckd", &["pikemon", "ifcheckd"]) {
-        return;
-    }
     let (mut lab, _) = cluster("ifcheckd");
     let sh = lab.guest("fw-a").sh();
     step(sh.until("ifcheckd -s", "is UP", Duration::from_secs(20)));

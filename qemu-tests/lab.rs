@@ -472,3 +472,30 @@ pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Whether the guest behind `sh` has the LAN VIP on an interface that is up (the master's
+/// macvlan). busybox `ip addr show up` ignores `up`, so the link flags are read separately: a
+/// Backup keeps its non-nomadic VIPs configured on a macvlan that is down.
+pub fn holds_vip(sh: &mut Console) -> Result<bool, String> {
+    let addrs = sh.run("ip -o -4 addr show", Duration::from_secs(20))?.1;
+    let links = sh.run("ip -o link show", Duration::from_secs(20))?.1;
+    Ok(addrs
+        .lines()
+        .filter(|l| l.contains(&format!(" inet {LAN_VIP}/")))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .any(|dev| link_is_up(&links, dev)))
+}
+
+/// Whether `ip -o link show` output lists `dev` (possibly as `dev@parent`) with the UP flag.
+fn link_is_up(links: &str, dev: &str) -> bool {
+    links.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        let name = f.nth(1).unwrap_or("").trim_end_matches(':');
+        let flags = f.next().unwrap_or("");
+        name.split('@').next() == Some(dev)
+            && flags
+                .trim_matches(|c| c == '<' || c == '>')
+                .split(',')
+                .any(|x| x == "UP")
+    })
+}

@@ -1,23 +1,16 @@
 //! `make run`: boots the appliance pair (fw-a, fw-b) with the default configuration, plus the
 //! client and server namespaces, shows the cluster state, then attaches the terminal to fw-a's
 //! serial console (Ctrl-] detaches and shuts the pair down). Without a terminal it runs a short
-//! scripted demonstration and exits 0.
+//! scripted demonstration (election, a hard failure of the master, the outage the client saw)
+//! and exits 0.
 
 mod console;
 mod lab;
 
-use lab::{note, top, Lab, CLIENT, LAN_VIP, NODES, SERVER, WAN_VIP};
+use lab::{note, Lab, LAN_VIP, NODES, WAN_VIP};
 use std::io::{IsTerminal, Write};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
-
-/// Whether the image's habox has a real `applet` (not the "not implemented yet" placeholder).
-fn implemented(applet: &str) -> bool {
-    let out = Command::new(top().join("build/appliance/habox"))
-        .args([applet, "-h"])
-        .output();
-    matches!(out, Ok(o) if !String::from_utf8_lossy(&o.stderr).contains("not implemented yet"))
-}
 
 fn show(lab: &mut Lab, node: &str, command: &str) -> Result<(), String> {
     let (_, out) = lab.guest(node).sh().run(command, Duration::from_secs(30))?;
@@ -28,16 +21,14 @@ fn show(lab: &mut Lab, node: &str, command: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn cluster_state(lab: &mut Lab, pikemon: bool) -> Result<(), String> {
+fn cluster_state(lab: &mut Lab) -> Result<(), String> {
     println!("\n=== cluster state ===");
     for node in &NODES {
-        if pikemon {
-            show(
-                lab,
-                node.name,
-                "pikemon -f /etc/habox/pikemon.cfg -c status",
-            )?;
-        }
+        show(
+            lab,
+            node.name,
+            "pikemon -f /etc/habox/pikemon.cfg -c status",
+        )?;
         show(
             lab,
             node.name,
@@ -51,10 +42,7 @@ fn cluster_state(lab: &mut Lab, pikemon: bool) -> Result<(), String> {
 /// Which guest holds the LAN VIP on an interface that is up.
 fn vip_holder(lab: &mut Lab) -> Result<Option<&'static str>, String> {
     for g in lab.guests.iter_mut().filter(|g| g.console.is_some()) {
-        let (_, out) = g
-            .sh()
-            .run("ip -o -4 addr show up", Duration::from_secs(20))?;
-        if out.contains(&format!(" {LAN_VIP}/")) {
+        if lab::holds_vip(g.sh())? {
             return Ok(Some(g.node.name));
         }
     }
@@ -129,38 +117,6 @@ fn failover_demo(lab: &mut Lab) -> Result<(), String> {
     Ok(())
 }
 
-fn sync_demo(lab: &mut Lab) -> Result<(), String> {
-    println!(
-        "\n=== pikemon is not implemented in this build yet: no election or failover to show ==="
-    );
-    println!("=== a TCP connection client {CLIENT} -> server {SERVER}:7 through fw-a, synced by conntrackd ===");
-    lab.route_via(NODES[0].lan, NODES[0].wan)?;
-    let server = lab.server.clone();
-    lab.spawn(
-        &server,
-        &["socat", "TCP-LISTEN:7,reuseaddr,fork", "PIPE"],
-        Stdio::null(),
-    )?;
-    let client = lab.client.clone();
-    let target = format!("TCP:{SERVER}:7,retry=20,interval=0.5");
-    lab.spawn(
-        &client,
-        &["socat", "-u", "EXEC:sleep 60", &target],
-        Stdio::null(),
-    )?;
-    let flow = "dport=7 ";
-    lab.guest("fw-a")
-        .sh()
-        .until("conntrack -L -p tcp", flow, Duration::from_secs(20))?;
-    show(lab, "fw-a", "conntrack -L -p tcp")?;
-    lab.guest("fw-b")
-        .sh()
-        .until("conntrackd -e", flow, Duration::from_secs(20))?;
-    show(lab, "fw-b", "conntrackd -e")?;
-    show(lab, "fw-a", "nft list chain inet filter forward")?;
-    Ok(())
-}
-
 fn attach(lab: &mut Lab) -> Result<(), String> {
     let g = lab.guest("fw-a");
     let sh = g.sh();
@@ -211,14 +167,11 @@ fn main() -> ExitCode {
         for g in &lab.guests {
             println!("{} up in {:.1} s", g.node.name, g.boot_time.as_secs_f64());
         }
-        let pikemon = implemented("pikemon");
-        cluster_state(&mut lab, pikemon)?;
+        cluster_state(&mut lab)?;
         if tty {
             attach(&mut lab)
-        } else if pikemon {
-            failover_demo(&mut lab)
         } else {
-            sync_demo(&mut lab)
+            failover_demo(&mut lab)
         }
     })();
     match result {

@@ -230,6 +230,18 @@ fn ipvs_typed_on_the_console_balances_to_real_servers() {
                 .map(|_| ()),
         );
     }
+    // The administrator takes the service over by hand: ldirectord (which owns this virtual
+    // service) and pikemon (which owns the VIP) are stopped on both nodes first.
+    for node in &NODES {
+        let sh = lab.guest(node.name).sh();
+        step(sh.ok("ldirectord /etc/habox/ldirectord.cf stop"));
+        step(sh.ok("kill $(cat /run/pikemon.pid)"));
+        step(sh.until(
+            "ipvsadm -Ln; ip -o link show; test -e /run/pikemon.pid || echo pikemon-gone",
+            "pikemon-gone",
+            Duration::from_secs(20),
+        ));
+    }
     let vs = format!("{LAN_VIP}:80");
     let a = lab.guest("fw-a").sh();
     step(a.ok(&format!("ip addr add {LAN_VIP}/32 dev lan0")));
