@@ -54,7 +54,8 @@ lint: deps-rust
 unit-test: deps
 	$(CARGO) test --locked
 
-test: deps lint unit-test
+# Every layer: lint, unit + host tests, then the appliance pair under QEMU.
+test: deps lint unit-test qemu-test
 
 # --- The appliance (image/, rootfs/) and its QEMU pair (qemu-tests/) -----------------------------
 APPLIANCE    := build/appliance
