@@ -603,6 +603,8 @@ fn dns_against_dnsmasq() {
         "--address=/www.example.test/198.51.100.77",
         "--pid-file=",
     ]);
+    // The first failure is the one logged: dnsmasq must be listening before the checks start.
+    lab.wait_port("5353");
     let c = cfg(
         &lab,
         &unique("dn.cf"),
