@@ -312,12 +312,13 @@ impl Message {
     /// Decodes the message at the front of `stream`, and how many bytes it took.
     /// `Ok(None)`: the message is not complete yet.
     pub fn parse(stream: &[u8]) -> Result<Option<(Message, usize)>, LdapError> {
+        // Judge the first byte at once: a non-LDAP peer is not waited on.
+        if stream.first().is_some_and(|&t| t != tag::SEQUENCE) {
+            return Err(LdapError::NotLdap);
+        }
         let Some(outer) = read_tlv(stream)? else {
             return Ok(None);
         };
-        if outer.tag != tag::SEQUENCE {
-            return Err(LdapError::NotLdap);
-        }
         let mut f = Fields(outer.body);
         let id = integer(f.expect(tag::INTEGER)?)?;
         let op = f.next()?;
@@ -451,13 +452,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_ber() {
-        // Indefinite length, high tag number, not a SEQUENCE, length past the end of a field.
+        // Indefinite length, high tag number, not a SEQUENCE (known from the first byte),
+        // length past the end of a field.
         assert_eq!(
             Message::parse(&[0x30, 0x80, 0, 0]),
             Err(LdapError::BadEncoding)
         );
-        assert_eq!(Message::parse(&[0x1f, 1, 0]), Err(LdapError::BadEncoding));
+        assert_eq!(
+            Message::parse(&[0x30, 3, 0x1f, 1, 0]),
+            Err(LdapError::BadEncoding)
+        );
         assert_eq!(Message::parse(&[0x04, 1, 0]), Err(LdapError::NotLdap));
+        assert_eq!(Message::parse(b"H"), Err(LdapError::NotLdap));
         assert_eq!(
             Message::parse(&hex("3005020101610a")),
             Err(LdapError::BadEncoding)
