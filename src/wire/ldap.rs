@@ -3,7 +3,8 @@
 //! `(objectClass=*)`, Unbind) and the responses it reads (BindResponse, SearchResultEntry,
 //! SearchResultDone; anything else is `Response::Other(tag)`). A message is decoded from the
 //! front of a byte stream: `Ok(None)` means "not all of it has arrived yet". Malformed BER is
-//! an error, never a panic.
+//! an error, never a panic. BER has no fixed layout, so there is no `Packet` view over a
+//! buffer: `Request::emit` and `Message::parse` play the smoltcp `Repr` roles.
 
 use std::fmt;
 
