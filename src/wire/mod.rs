@@ -6,4 +6,6 @@ pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
 pub mod ipvs;
+pub mod ldap;
 pub mod pike;
+pub mod radius;

@@ -181,8 +181,13 @@ impl Service {
             Service::Http | Service::HttpProxy | Service::None | Service::SimpleTcp => None,
             Service::Smtp | Service::Submission | Service::Nntp | Service::Dns => None,
             Service::Pop | Service::Imap => None,
-            Service::Https | Service::Pops | Service::Imaps if cfg!(feature = "https") => None,
-            Service::Https | Service::Pops | Service::Imaps => {
+            Service::Ldap | Service::Radius | Service::Sip => None,
+            Service::Https | Service::Pops | Service::Imaps | Service::Ldaps
+                if cfg!(feature = "https") =>
+            {
+                None
+            }
+            Service::Https | Service::Pops | Service::Imaps | Service::Ldaps => {
                 Some("this build has no TLS (cargo feature \"https\" is off)")
             }
             Service::Oracle => Some(
@@ -356,6 +361,17 @@ impl Virtual {
             return real.port;
         }
         self.service.default_port()
+    }
+
+    /// How long one negotiate check may take. The original bounds most services by
+    /// alarm(negotiatetimeout), but check_ldap by alarm(checktimeout), and check_radius by
+    /// alarm(checktimeout) around an Authen::Radius receive of negotiatetimeout.
+    pub fn negotiate_timeout(&self) -> u32 {
+        match self.service {
+            Service::Ldap | Service::Ldaps => self.checktimeout,
+            Service::Radius => self.checktimeout.min(self.negotiatetimeout),
+            _ => self.negotiatetimeout,
+        }
     }
 
     /// The virtual's port (0 for a firewall mark).

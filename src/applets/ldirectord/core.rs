@@ -55,7 +55,7 @@ impl DaemonStatus {
 /// Which probe a check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// The service's protocol (negotiate), bounded by negotiatetimeout.
+    /// The service's protocol (negotiate), bounded by `Virtual::negotiate_timeout`.
     Negotiate,
     /// TCP connect (or ping for UDP), bounded by checktimeout.
     Connect,

@@ -359,7 +359,7 @@ impl Daemon {
                         continue;
                     }
                     let secs = match probe {
-                        Probe::Negotiate => v.negotiatetimeout,
+                        Probe::Negotiate => v.negotiate_timeout(),
                         Probe::Ping => v.checktimeout.saturating_mul(v.checkcount.max(1)),
                         Probe::Connect | Probe::External => v.checktimeout,
                     };

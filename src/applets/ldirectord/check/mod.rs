@@ -11,10 +11,13 @@ pub mod dns;
 pub mod external;
 pub mod http;
 pub mod imap;
+pub mod ldap;
 pub mod nntp;
 pub mod ping;
 pub mod pop;
+pub mod radius;
 pub mod simpletcp;
+pub mod sip;
 pub mod smtp;
 #[cfg(feature = "https")]
 pub mod tls;
@@ -99,6 +102,8 @@ pub enum Step {
 
 /// A service's protocol logic: pure, driven by what arrives.
 pub trait Dialogue {
+    /// Told the local address once connected, before `opening` (SIP names it in Via).
+    fn connected(&mut self, _local: SocketAddr) {}
     /// Bytes to send once connected (may be empty), and whether to shut down writing after.
     fn opening(&mut self) -> (Vec<u8>, bool);
     /// Everything received since the last `Send` (`eof`: the peer closed).
@@ -243,6 +248,9 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 return Self::down(format!("connect: {e}"));
             }
             self.phase = Phase::Talking;
+            if let Ok(local) = self.stream.local_addr() {
+                self.dialogue.connected(local);
+            }
             let (bytes, shutdown) = self.dialogue.opening();
             self.out = bytes;
             self.shutdown_after = shutdown;
@@ -341,6 +349,10 @@ fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<
         Service::Nntp => tcp(addr, nntp::Nntp, false),
         Service::SimpleTcp => tcp(addr, simpletcp::SimpleTcp::new(v, r), false),
         Service::Dns => dns::Dns::start(v, addr),
+        Service::Ldap => tcp(addr, ldap::Ldap::new(v, r), false),
+        Service::Ldaps => tcp(addr, ldap::Ldap::new(v, r), true),
+        Service::Radius => Ok(Box::new(radius::Radius::start(v, addr)?)),
+        Service::Sip => sip::start(v, addr),
         Service::None => Ok(Box::new(Done(Some(Outcome::Up("service=none".into()))))),
         other => Err(io::Error::other(format!(
             "service {} not implemented",
@@ -363,4 +375,26 @@ pub fn virtual_args(v: &Virtual) -> (String, String) {
         VirtualAddr::Inet(ip, port) => (ip.to_string(), port.to_string()),
         VirtualAddr::Fwmark(m, _) => (m.to_string(), "0".to_string()),
     }
+}
+
+/// `N` unpredictable bytes (RADIUS authenticators, SIP Call-IDs), from the kernel's
+/// generator; if /dev/urandom cannot be read, from std's randomly keyed hasher.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if read.is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in b.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            for (d, s) in chunk.iter_mut().zip(h.finish().to_le_bytes()) {
+                *d = s;
+            }
+        }
+    }
+    b
 }

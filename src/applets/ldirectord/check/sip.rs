@@ -1,0 +1,231 @@
+//! service=sip: the original's check_sip. An `OPTIONS sip:<login> SIP/2.0` request (RFC 3261
+//! §11) with the same Via, Max-Forwards, To, From, Call-ID, CSeq, Contact, Accept and
+//! Content-Length: 0 headers, over UDP for protocol=udp and TCP otherwise. Up: the first
+//! line of the answer matches `^SIP/2.0 200 OK`. Bounded by negotiatetimeout.
+//! Two differences, both fixes: the Via names the transport really used (the original
+//! always writes `SIP/2.0/UDP`, against §18.1.1, even over TCP), and nothing is printed on
+//! stdout (the original prints request and reply there, a debug leftover: bug B10).
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+
+use regex_lite::Regex;
+
+use super::{first_line, random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
+use crate::applets::ldirectord::config::{Protocol, Virtual};
+use crate::applets::ldirectord::core::Outcome;
+use crate::event::Interest;
+
+/// The OPTIONS request, headers as the original writes them.
+fn request(login: &str, transport: &str, local: SocketAddr, call_id: &str) -> Vec<u8> {
+    let host = match local {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    };
+    let port = local.port();
+    format!(
+        "OPTIONS sip:{login} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bKhjhs8ass877\r\n\
+         Max-Forwards: 70\r\n\
+         To: <sip:{login}>\r\n\
+         From: <sip:{login}>;tag=1928301774\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 63104 OPTIONS\r\n\
+         Contact: <sip:{login}>\r\n\
+         Accept: application/sdp\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// 8 random bytes in hex, as the original's Call-ID.
+fn call_id() -> String {
+    random_bytes::<8>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The original's success rule for a status line.
+fn status_ok(line: &str) -> bool {
+    Regex::new(r"^SIP/2.0 200 OK").is_ok_and(|re| re.is_match(line))
+}
+
+/// Starts the check of the SIP server at `addr`.
+pub fn start(v: &Virtual, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
+    if v.protocol == Protocol::Udp {
+        return Ok(Box::new(SipUdp::start(v, addr)?));
+    }
+    let d = SipTcp {
+        login: v.login.clone(),
+        local: None,
+    };
+    Ok(Box::new(TcpCheck::start(addr, d, false)?))
+}
+
+/// The TCP form: the answer's head is read on the connection.
+pub struct SipTcp {
+    login: String,
+    local: Option<SocketAddr>,
+}
+
+impl Dialogue for SipTcp {
+    fn connected(&mut self, local: SocketAddr) {
+        self.local = Some(local);
+    }
+
+    fn opening(&mut self) -> (Vec<u8>, bool) {
+        let local = self
+            .local
+            .unwrap_or_else(|| (Ipv4Addr::UNSPECIFIED, 0).into());
+        (request(&self.login, "TCP", local, &call_id()), false)
+    }
+
+    fn received(&mut self, input: &[u8], eof: bool) -> Step {
+        let Some(line) = first_line(input) else {
+            return Step::More;
+        };
+        if !status_ok(&line) {
+            return Step::Done(Outcome::Down(line));
+        }
+        // Like the original, read on to the end of the head (or the peer's close).
+        let head_done =
+            input.windows(4).any(|w| w == b"\r\n\r\n") || input.windows(2).any(|w| w == b"\n\n");
+        if head_done || eof {
+            Step::Done(Outcome::Up(line))
+        } else {
+            Step::More
+        }
+    }
+}
+
+/// The UDP form: the first datagram's first line decides.
+pub struct SipUdp {
+    sock: UdpSocket,
+}
+
+impl SipUdp {
+    fn start(v: &Virtual, addr: SocketAddr) -> io::Result<SipUdp> {
+        let bind: SocketAddr = if addr.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let sock = UdpSocket::bind(bind)?;
+        sock.set_nonblocking(true)?;
+        sock.connect(addr)?;
+        let local = sock.local_addr()?;
+        sock.send(&request(&v.login, "UDP", local, &call_id()))?;
+        Ok(SipUdp { sock })
+    }
+}
+
+/// The verdict on one datagram.
+fn judge_datagram(d: &[u8]) -> Outcome {
+    let line = first_line(d).unwrap_or_else(|| String::from_utf8_lossy(d).trim_end().to_string());
+    if status_ok(&line) {
+        Outcome::Up(line)
+    } else {
+        Outcome::Down(line)
+    }
+}
+
+impl Check for SipUdp {
+    fn fd(&self) -> Option<RawFd> {
+        Some(self.sock.as_raw_fd())
+    }
+
+    fn advance(&mut self) -> Poll {
+        let mut buf = [0u8; 8192];
+        match self.sock.recv(&mut buf) {
+            Ok(n) => Poll::Ready(judge_datagram(buf.get(..n).unwrap_or_default())),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Wait(Interest::Read),
+            Err(e) => Poll::Ready(Outcome::Down(format!("SIP: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // sipp 3.6.1's answer to the request below (scenario: 200 OK echoing the headers).
+    const SIPP_OK: &[u8] = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:46902;branch=z9hG4bKhjhs8ass877\r\nFrom: <sip:ld@test>;tag=1928301774\r\nTo: <sip:ld@test>;tag=27287SIPpTag011\r\nCall-ID: 30fe4891a3d291db\r\nCSeq: 63104 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn request_headers_as_the_original() {
+        let local: SocketAddr = "127.0.0.1:46902".parse().unwrap();
+        let r = request("ld@test", "UDP", local, "30fe4891a3d291db");
+        assert_eq!(
+            String::from_utf8(r).unwrap(),
+            "OPTIONS sip:ld@test SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:46902;branch=z9hG4bKhjhs8ass877\r\n\
+             Max-Forwards: 70\r\n\
+             To: <sip:ld@test>\r\n\
+             From: <sip:ld@test>;tag=1928301774\r\n\
+             Call-ID: 30fe4891a3d291db\r\n\
+             CSeq: 63104 OPTIONS\r\n\
+             Contact: <sip:ld@test>\r\n\
+             Accept: application/sdp\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let v6 = request("x", "TCP", "[2001:db8::1]:5060".parse().unwrap(), "c");
+        assert!(String::from_utf8(v6)
+            .unwrap()
+            .contains("Via: SIP/2.0/TCP [2001:db8::1]:5060;"));
+        assert_eq!(call_id().len(), 16);
+    }
+
+    #[test]
+    fn first_line_decides() {
+        assert_eq!(
+            judge_datagram(SIPP_OK),
+            Outcome::Up("SIP/2.0 200 OK".into())
+        );
+        assert_eq!(
+            judge_datagram(b"SIP/2.0 404 Not Found\r\n\r\n"),
+            Outcome::Down("SIP/2.0 404 Not Found".into())
+        );
+        // The original's regex is unanchored at the end and its '.' matches anything.
+        assert!(status_ok("SIP/2.0 200 OK but more"));
+        assert!(status_ok("SIP/2x0 200 OK"));
+        assert!(!status_ok(" SIP/2.0 200 OK"));
+        assert!(matches!(
+            judge_datagram(b"\xff\x00garbage"),
+            Outcome::Down(_)
+        ));
+        assert!(matches!(judge_datagram(b""), Outcome::Down(_)));
+    }
+
+    #[test]
+    fn tcp_reads_to_the_end_of_the_head() {
+        let mut d = SipTcp {
+            login: "ld@test".into(),
+            local: None,
+        };
+        d.connected("127.0.0.1:40000".parse().unwrap());
+        let (req, shut) = d.opening();
+        assert!(!shut);
+        assert!(
+            req.starts_with(b"OPTIONS sip:ld@test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:40000;")
+        );
+        assert_eq!(d.received(b"SIP/2.0 200", false), Step::More);
+        assert_eq!(
+            d.received(b"SIP/2.0 200 OK\r\nVia: x\r\n", false),
+            Step::More
+        );
+        assert_eq!(
+            d.received(SIPP_OK, false),
+            Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
+        );
+        assert_eq!(
+            d.received(b"SIP/2.0 200 OK\r\n", true),
+            Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
+        );
+        assert_eq!(
+            d.received(b"SIP/2.0 503 Service Unavailable\r\n", false),
+            Step::Done(Outcome::Down("SIP/2.0 503 Service Unavailable".into()))
+        );
+    }
+}
