@@ -3,7 +3,7 @@
 
 use crate::console::Console;
 use crate::lab::{self, note, top, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
-use crate::scenarios::{pair, send, step, Stream};
+use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -237,25 +237,7 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
         table.contains(&format!("-> {}:80", REAL_SERVERS[0])),
         "{table}"
     );
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        let out = lab.on_client(&[
-            "socat",
-            "-t",
-            "5",
-            "-T",
-            "10",
-            "-",
-            &format!("TCP:{vs},connect-timeout=5"),
-        ]);
-        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
-    }
-    for rs in REAL_SERVERS {
-        assert!(
-            answers.iter().any(|a| a == rs),
-            "{rs} never answered: {answers:?}"
-        );
-    }
+    assert_every_real_server_answers(&lab, &vs);
     // Kill the second real server's listener: ldirectord removes it (quiescent=no).
     let pids = lab.on_server(&[
         "sh",

@@ -16,6 +16,30 @@ pub fn pair(test: &str) -> Lab {
     lab
 }
 
+/// Four connections from the client to the virtual service `vs`: each real server (they
+/// answer with their own address) must have answered at least one.
+pub fn assert_every_real_server_answers(lab: &Lab, vs: &str) {
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let out = lab.on_client(&[
+            "socat",
+            "-t",
+            "5",
+            "-T",
+            "10",
+            "-",
+            &format!("TCP:{vs},connect-timeout=5"),
+        ]);
+        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for rs in REAL_SERVERS {
+        assert!(
+            answers.iter().any(|a| a == rs),
+            "{rs} never answered through {vs}: {answers:?}"
+        );
+    }
+}
+
 /// Unwraps a harness step, failing the test with its error text.
 pub fn step<T>(r: Result<T, String>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
@@ -257,25 +281,7 @@ fn ipvs_typed_on_the_console_balances_to_real_servers() {
             "{table}"
         );
     }
-    let mut answers = Vec::new();
-    for _ in 0..4 {
-        let out = lab.on_client(&[
-            "socat",
-            "-t",
-            "5",
-            "-T",
-            "10",
-            "-",
-            &format!("TCP:{vs},connect-timeout=5"),
-        ]);
-        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
-    }
-    for rs in REAL_SERVERS {
-        assert!(
-            answers.iter().any(|a| a == rs),
-            "{rs} never answered through the VIP: {answers:?}"
-        );
-    }
+    assert_every_real_server_answers(&lab, &vs);
     // The connections went through IPVS NAT to both real servers.
     let conns = step(lab.guest("fw-a").sh().ok("ipvsadm -Lnc"));
     for rs in REAL_SERVERS {
