@@ -181,6 +181,7 @@ impl Service {
             Service::Http | Service::HttpProxy | Service::None | Service::SimpleTcp => None,
             Service::Smtp | Service::Submission | Service::Nntp | Service::Dns => None,
             Service::Pop | Service::Imap => None,
+            Service::Ftp | Service::Mysql | Service::Pgsql => None,
             Service::Https | Service::Pops | Service::Imaps if cfg!(feature = "https") => None,
             Service::Https | Service::Pops | Service::Imaps => {
                 Some("this build has no TLS (cargo feature \"https\" is off)")

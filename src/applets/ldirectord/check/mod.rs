@@ -1,7 +1,8 @@
 //! Health checks as non-blocking state machines driven by the daemon's one poll loop.
 //!
-//! A check owns at most one fd; `advance` is called once at start and again whenever that fd
-//! is ready, and says what to wait for next or gives the outcome. The daemon bounds each check
+//! A check waits on one fd at a time; `advance` is called once at start and again whenever
+//! that fd is ready, and says what to wait for next or gives the outcome (`fd` is asked again
+//! after every wait: ftp moves from its control to its data connection). The daemon bounds each check
 //! by its timeout (dropping it closes the socket). Protocol checks over TCP (and TLS) are a
 //! `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`; each service
 //! lives in its own file with the Perl original's request and success rule.
@@ -9,9 +10,12 @@
 pub mod connect;
 pub mod dns;
 pub mod external;
+pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod mysql;
 pub mod nntp;
+pub mod pgsql;
 pub mod ping;
 pub mod pop;
 pub mod simpletcp;
@@ -43,7 +47,7 @@ pub enum Poll {
 
 /// A running health check.
 pub trait Check {
-    /// The fd to wait on, if any.
+    /// The fd to wait on now, if any.
     fn fd(&self) -> Option<RawFd>;
     /// Makes progress; never blocks.
     fn advance(&mut self) -> Poll;
@@ -341,6 +345,9 @@ fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<
         Service::Nntp => tcp(addr, nntp::Nntp, false),
         Service::SimpleTcp => tcp(addr, simpletcp::SimpleTcp::new(v, r), false),
         Service::Dns => dns::Dns::start(v, addr),
+        Service::Ftp => Ok(Box::new(ftp::Ftp::start(v, r, addr)?)),
+        Service::Mysql => mysql::Mysql::start(v, r, addr),
+        Service::Pgsql => pgsql::Pgsql::start(v, r, addr),
         Service::None => Ok(Box::new(Done(Some(Outcome::Up("service=none".into()))))),
         other => Err(io::Error::other(format!(
             "service {} not implemented",
