@@ -415,7 +415,7 @@ fn ftp_retr_content_decides_and_a_dead_server_is_removed() {
 }
 
 #[test]
-fn mysql_rows_decide_and_b8_a_stopped_server_times_out() {
+fn mysql_rows_decide_and_b8_a_stopped_server_times_out_blocking_nobody() {
     let mut lab = Lab::new("my");
     let db = lab.mariadb(3306);
     let mut c = String::from("checkinterval=1\nnegotiatetimeout=2\n");
@@ -424,7 +424,11 @@ fn mysql_rows_decide_and_b8_a_stopped_server_times_out() {
         3306,
         3306,
         "mysql",
-        &[&good[..], &["request=\"SELECT x FROM t\""]].concat(),
+        &[
+            &good[..],
+            &["request=\"SELECT x FROM t\"", "negotiatetimeout=10"],
+        ]
+        .concat(),
     );
     c += &block(
         3307,
@@ -438,6 +442,17 @@ fn mysql_rows_decide_and_b8_a_stopped_server_times_out() {
         "mysql",
         &[&good[..], &["request=\"SELECT x FROM t WHERE x < 0\""]].concat(),
     );
+    // A witness on the same loop: one monitorfile line per check, every second.
+    let mon = lab.path("on.mon");
+    c += &block(
+        80,
+        8080,
+        "none",
+        &[
+            "checktype=on",
+            &format!("monitorfile=\"{}\"", mon.display()),
+        ],
+    );
     lab.daemon(&c);
     wait_rec(&lab, &add(3306, 3306), 1);
     wait_log(
@@ -447,10 +462,16 @@ fn mysql_rows_decide_and_b8_a_stopped_server_times_out() {
     wait_log(&lab, &down_line(3308, 3306, "the query returned no rows"));
     record_has_no_real(&lab, 3307);
     record_has_no_real(&lab, 3308);
-    // A hung server: the Perl original would block forever (B8); here negotiatetimeout ends it.
+    // A hung server: the Perl original blocks in it forever (B8). Here the other checks go
+    // on meanwhile, and negotiatetimeout (10 s) ends it.
     lab.signal(db, "STOP");
+    let witnessed = lab.read("on.mon").lines().count();
+    wait("3 more witness checks", 30, || {
+        lab.read("on.mon").lines().count() >= witnessed + 3
+    });
+    assert!(!lab.rec().contains(&del(3306, 3306)), "{}", lab.rec());
     wait_rec(&lab, &del(3306, 3306), 1);
-    wait_log(&lab, "(timed out after 2 s)");
+    wait_log(&lab, "(timed out after 10 s)");
     lab.signal(db, "CONT");
     wait_rec(&lab, &add(3306, 3306), 2);
     lab.kill(db);
