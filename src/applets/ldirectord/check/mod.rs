@@ -2,10 +2,10 @@
 //!
 //! A check waits on one fd at a time; `advance` is called once at start and again whenever
 //! that fd is ready, and says what to wait for next or gives the outcome (`fd` is asked again
-//! after every wait: ftp moves from its control to its data connection). The daemon bounds each check
-//! by its timeout (dropping it closes the socket). Protocol checks over TCP (and TLS) are a
-//! `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`; each service
-//! lives in its own file with the Perl original's request and success rule.
+//! after every wait: ftp moves from its control to its data connection). The daemon bounds
+//! each check by its timeout (dropping it closes the socket). Protocol checks over TCP (and
+//! TLS) are a `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`;
+//! each service lives in its own file with the Perl original's request and success rule.
 
 pub mod connect;
 pub mod dns;
