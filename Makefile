@@ -11,7 +11,8 @@ RELEASE_BIN  := target/$(TARGET)/release/habox
 DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-system-x86 \
         conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
         ldirectord hyperfine strace python3 socat procps time corosync iputils-arping \
-        dnsmasq-base openssl slapd ldap-utils freeradius sip-tester
+        dnsmasq-base openssl slapd ldap-utils freeradius sip-tester python3-pyftpdlib \
+        mariadb-server postgresql
 
 .PHONY: all build deps test unit-test lint run image rootfs qemu-test bench install clean
 

@@ -182,6 +182,7 @@ impl Service {
             Service::Smtp | Service::Submission | Service::Nntp | Service::Dns => None,
             Service::Pop | Service::Imap => None,
             Service::Ldap | Service::Radius | Service::Sip => None,
+            Service::Ftp | Service::Mysql | Service::Pgsql => None,
             Service::Https | Service::Pops | Service::Imaps | Service::Ldaps
                 if cfg!(feature = "https") =>
             {
@@ -194,7 +195,6 @@ impl Service {
                 "Oracle's network protocol (TNS) is closed; no implementation exists here \
                  (use checktype=connect or an external check)",
             ),
-            _ => Some("not implemented yet (use checktype=connect or checktype=external)"),
         }
     }
 }

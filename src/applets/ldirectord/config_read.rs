@@ -817,6 +817,19 @@ fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Option<Virtual> 
             return None;
         }
     }
+    if d.checktype.negotiates() && matches!(service, Service::Mysql | Service::Pgsql) {
+        // The original accepts this file but never checks (nor adds) the reals.
+        let no_request = reals
+            .iter()
+            .map(|x| x.request.as_deref().unwrap_or(&d.request))
+            .any(|q| q.trim_start_matches('/').is_empty());
+        if login.is_empty() || no_request {
+            r.warnings.push(format!(
+                "{span}: warning: service={} needs login= and request=; its reals stay down",
+                service.name()
+            ));
+        }
+    }
     Some(Virtual {
         line: d.line,
         addr,

@@ -87,7 +87,6 @@ fn debian_example_samples_uncommented() {
         let known = line.contains("service=oracle")
             || line.contains("(wrong format)")
             || line.contains("ADDRESS[:PORT]")
-            || line.contains("not implemented yet")
             || line.contains("duplicate virtual server");
         assert!(known, "unexpected: {line}");
     }

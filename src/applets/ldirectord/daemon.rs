@@ -288,8 +288,12 @@ impl Daemon {
         };
         match r.check.advance() {
             Poll::Wait(interest) => {
+                // A check may move to another fd (ftp: control, then data connection).
                 if let Some(fd) = r.fd {
                     self.ev.deregister(fd);
+                }
+                r.fd = r.check.fd();
+                if let Some(fd) = r.fd {
                     self.ev.register(fd, Token(token), interest);
                 }
             }

@@ -1,18 +1,22 @@
 //! Health checks as non-blocking state machines driven by the daemon's one poll loop.
 //!
-//! A check owns at most one fd; `advance` is called once at start and again whenever that fd
-//! is ready, and says what to wait for next or gives the outcome. The daemon bounds each check
-//! by its timeout (dropping it closes the socket). Protocol checks over TCP (and TLS) are a
-//! `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`; each service
-//! lives in its own file with the Perl original's request and success rule.
+//! A check waits on one fd at a time; `advance` is called once at start and again whenever
+//! that fd is ready, and says what to wait for next or gives the outcome (`fd` is asked again
+//! after every wait: ftp moves from its control to its data connection). The daemon bounds
+//! each check by its timeout (dropping it closes the socket). Protocol checks over TCP (and
+//! TLS) are a `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`;
+//! each service lives in its own file with the Perl original's request and success rule.
 
 pub mod connect;
 pub mod dns;
 pub mod external;
+pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod ldap;
+pub mod mysql;
 pub mod nntp;
+pub mod pgsql;
 pub mod ping;
 pub mod pop;
 pub mod radius;
@@ -46,7 +50,7 @@ pub enum Poll {
 
 /// A running health check.
 pub trait Check {
-    /// The fd to wait on, if any.
+    /// The fd to wait on now, if any.
     fn fd(&self) -> Option<RawFd>;
     /// Makes progress; never blocks.
     fn advance(&mut self) -> Poll;
@@ -353,11 +357,12 @@ fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<
         Service::Ldaps => tcp(addr, ldap::Ldap::new(v, r), true),
         Service::Radius => Ok(Box::new(radius::Radius::start(v, addr)?)),
         Service::Sip => sip::start(v, addr),
+        Service::Ftp => Ok(Box::new(ftp::Ftp::start(v, r, addr)?)),
+        Service::Mysql => mysql::Mysql::start(v, r, addr),
+        Service::Pgsql => pgsql::Pgsql::start(v, r, addr),
         Service::None => Ok(Box::new(Done(Some(Outcome::Up("service=none".into()))))),
-        other => Err(io::Error::other(format!(
-            "service {} not implemented",
-            other.name()
-        ))),
+        // Refused when the config is loaded; never reaches a check.
+        Service::Oracle => Err(io::Error::other("service oracle is not supported")),
     }
 }
 
