@@ -301,28 +301,28 @@ fn unreachable_neighbour_gives_host_unreachable_errors_like_iputils() {
     let (ours, theirs) = ours;
     assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
     let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
-    assert!(o.replies.is_empty());
-    assert_eq!(o.errors.len(), t.errors.len(), "{o:?} vs {t:?}");
-    for ((of, os, ot), (tf, ts, tt)) in o.errors.iter().zip(&t.errors) {
-        assert_eq!((of, os, ot), (tf, ts, tt));
+    assert!(o.replies.is_empty() && t.replies.is_empty());
+    // How many of the queued requests the kernel reports back once ARP gives up is a matter of
+    // timing (iputils itself printed one or two here, run to run): each program must report at
+    // least one, at most one per request sent, all worded and attributed alike, and its
+    // statistics must count exactly the errors it printed.
+    for p in [&o, &t] {
+        assert!(
+            (1..=p.summary.transmitted).contains(&(p.errors.len() as u64)),
+            "{o:?} vs {t:?}"
+        );
+        assert_eq!(p.summary.errors, p.errors.len() as u64, "{p:?}");
+    }
+    for (from, _, what) in o.errors.iter().chain(&t.errors) {
+        assert_eq!(
+            (from.as_str(), what.as_str()),
+            ("198.51.100.1", "Destination Host Unreachable"),
+            "{o:?} vs {t:?}"
+        );
     }
     assert_eq!(
-        o.errors.first().map(|e| e.2.as_str()),
-        Some("Destination Host Unreachable")
-    );
-    assert_eq!(
-        (
-            o.summary.transmitted,
-            o.summary.errors,
-            &o.summary.loss,
-            o.summary.pipe
-        ),
-        (
-            t.summary.transmitted,
-            t.summary.errors,
-            &t.summary.loss,
-            t.summary.pipe
-        )
+        (o.summary.transmitted, &o.summary.loss, o.summary.rtt),
+        (t.summary.transmitted, &t.summary.loss, t.summary.rtt)
     );
 }
 
