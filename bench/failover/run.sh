@@ -97,10 +97,10 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     local pg p ns
+    # A group still listed was not seen gone; its leader may not have reached setsid yet.
     for pg in "${PGIDS[@]}"; do
-        for ns in "$NA" "$NB"; do
-            [ -n "$(group_members "$ns" "$pg")" ] && kill -KILL -- "-$pg" 2>/dev/null
-        done
+        kill -KILL -- "-$pg" 2>/dev/null
+        [ -e "/proc/$pg" ] && kill -KILL "$pg" 2>/dev/null
     done
     for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
     for pg in "${PGIDS[@]}" "${PIDS[@]}"; do wait "$pg" 2>/dev/null; done
