@@ -623,3 +623,33 @@ fn dns_against_dnsmasq() {
     });
     assert!(!lab.rec().contains("198.51.100.10:54 -r"));
 }
+
+#[test]
+fn more_reals_than_checks_in_flight_are_all_checked_and_added() {
+    // 1100 reals due at once: more than the default limit of 1024 open files, and more than the
+    // 512 checks the daemon runs at a time; the rest queue and every real is checked and added.
+    let mut lab = Lab::new("mq");
+    let server = lab.write(
+        "accept.py",
+        "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0', 8093))\ns.listen(4096)\nwhile True:\n    c, _ = s.accept()\n    c.close()\n",
+    );
+    lab.serve(&["python3", server.to_str().unwrap_or_default()]);
+    lab.wait_port("8093");
+    let c = cfg(
+        &lab,
+        &unique("mq.cf"),
+        &format!(
+            "checkinterval=5\nchecktimeout=5\nvirtual={VIP}:80\n\treal=127.0.1.1->127.0.5.76:8093 masq\n\tchecktype=connect\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("1100 reals added", || {
+        lab.rec()
+            .lines()
+            .filter(|l| l.starts_with("-a -t 198.51.100.10:80 -r 127.0."))
+            .count()
+            == 1100
+    });
+    assert!(!lab.read("log").contains("Too many open files"));
+}

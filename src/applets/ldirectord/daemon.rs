@@ -3,7 +3,7 @@
 //! CHLD (external checks), autoreload, maintenancedir, monitorfile, fallbackcommand,
 //! callback and e-mail alerts. Nothing here blocks except the kernel's netlink answers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
@@ -25,6 +25,10 @@ use crate::net::genl::GenlError;
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The most checks in flight at once; the rest wait their turn in order. Each check holds a
+/// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
+/// would otherwise open 1000 sockets at once.
+const MAX_CHECKS_IN_FLIGHT: usize = 512;
 
 /// What a running job is for.
 enum Job {
@@ -46,6 +50,8 @@ pub struct Daemon {
     ipvs: Box<dyn Director>,
     ev: EventLoop,
     running: HashMap<usize, Running>,
+    /// Checks due while `MAX_CHECKS_IN_FLIGHT` were running, started as others finish.
+    queued: VecDeque<(RealId, Probe)>,
     next_token: usize,
     config_path: PathBuf,
     config_stamp: Option<(SystemTime, u64)>,
@@ -130,6 +136,7 @@ impl Daemon {
             ipvs,
             ev,
             running: HashMap::new(),
+            queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
             config_stamp: stamp(&config_path),
             config_path,
@@ -149,6 +156,7 @@ impl Daemon {
                 let actions = self.core.handle(now, Input::Tick);
                 self.apply(actions);
             }
+            self.start_queued();
             let mut wait = self
                 .core
                 .next_deadline()
@@ -182,8 +190,19 @@ impl Daemon {
         }
     }
 
+    /// Starts queued checks while there is room.
+    fn start_queued(&mut self) {
+        while self.running.len() < MAX_CHECKS_IN_FLIGHT {
+            let Some((id, probe)) = self.queued.pop_front() else {
+                break;
+            };
+            self.apply(vec![Action::Start(id, probe)]);
+        }
+    }
+
     fn stop(&mut self) {
         log::info!("Exiting on signal");
+        self.queued.clear();
         let tokens: Vec<usize> = self.running.keys().copied().collect();
         for t in tokens {
             self.finish(t);
@@ -228,6 +247,7 @@ impl Daemon {
             spawn_shell(&format!("{cb} {}", self.config_path.display()));
         }
         // Results of checks started under the old config could be mistaken for new reals.
+        self.queued.clear();
         let tokens: Vec<usize> = self
             .running
             .iter()
@@ -353,6 +373,9 @@ impl Daemon {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(a) = queue.pop_front() {
             match a {
+                Action::Start(id, probe) if self.running.len() >= MAX_CHECKS_IN_FLIGHT => {
+                    self.queued.push_back((id, probe));
+                }
                 Action::Start(id, probe) => {
                     // Borrowed, not cloned: a copy of the virtual (all its reals) per check was
                     // 40 % of the daemon's CPU at 1000 reals (bench/ldirectord).
