@@ -61,7 +61,8 @@ Usage: ldirectord [-d|--debug] [--] [ldirectord.cf] start|stop|restart|try-resta
 
 Health-checks the real servers of the IPVS virtual services in ldirectord.cf and programs the
 kernel's IPVS table over generic netlink. A bare config name is looked up in /etc/ha.d and
-/etc/ha.d/conf. -d stays in the foreground and logs to stderr.
+/etc/ha.d/conf. -d stays in the foreground and logs to stderr. quiescent defaults to no (a
+down real is deleted; the Perl code's default, although its man page says yes).
 Environment: LDIRECTORD_IPVS_RECORD=FILE records IPVS changes (ipvsadm syntax) in FILE
 instead of programming the kernel.
 ";

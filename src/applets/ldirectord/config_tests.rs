@@ -360,3 +360,27 @@ fn garbage_never_panics() {
         let _ = parse(s);
     }
 }
+
+#[test]
+fn b16_man_page_checktype_form_and_undocumented_schedflags_and_load_are_accepted() {
+    // ldirectord(8) spells the combined check `checktype=checktimeoutN` (it means N connects,
+    // then one negotiate); the code also takes a bare N. schedflags (ipvsadm -b) and load
+    // ("parsed, never used") are in the code only; files using them load here too.
+    let text = "virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tchecktype=checktimeout4\n\
+                \tschedflags=sh-fallback,sh-port\n\tload=\"anything\"\n\
+                virtual=198.51.100.1:81\n\treal=198.51.100.2 gate\n\tchecktype=4\n";
+    let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.virtuals[0].checktype, CheckType::Combined(4));
+    assert_eq!(c.virtuals[1].checktype, CheckType::Combined(4));
+    assert_eq!(
+        c.virtuals[0].schedflags.as_deref(),
+        Some("sh-fallback,sh-port")
+    );
+    let flags = super::core::service_of(&c.virtuals[0]).flags;
+    use crate::wire::ipvs::{SVC_F_SCHED1, SVC_F_SCHED2};
+    assert_eq!(
+        flags & (SVC_F_SCHED1 | SVC_F_SCHED2),
+        SVC_F_SCHED1 | SVC_F_SCHED2
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

@@ -321,3 +321,143 @@ fn monitor_lines_for_every_result() {
         }]
     );
 }
+
+#[test]
+fn b7_quiescent_defaults_to_no_as_the_code_does_and_usage_says_so() {
+    // The Perl man page says yes, its code says no; ours follows the code, and says so.
+    let c = cfg(TWO);
+    assert!(!c.globals.quiescent && !c.virtuals[0].quiescent);
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(c, &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), down()))),
+        vec!["d 198.51.100.21"],
+        "a down real is deleted, not set to weight 0"
+    );
+    let usage = crate::applets::ldirectord::cli::USAGE;
+    assert!(usage.contains("quiescent defaults to no"), "{usage}");
+    let readme = include_str!("../../../README.md");
+    assert!(readme.contains("`quiescent` defaults to **no**"));
+}
+
+#[test]
+fn b9_repeated_timeouts_remove_the_real_once() {
+    let text = format!("emailalert=ops@example.org\n{TWO}");
+    let mut t = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t);
+    core.handle(t, Input::Tick);
+    core.handle(t, Input::Done(id(0, 0), up()));
+    let mut all = Vec::new();
+    for _ in 0..4 {
+        t += Duration::from_secs(2);
+        core.handle(t, Input::Tick);
+        let timeout = Outcome::Down("timed out after 1 s".into());
+        all.extend(ops(&core.handle(t, Input::Done(id(0, 0), timeout))));
+    }
+    assert_eq!(
+        all,
+        vec![
+            "d 198.51.100.21",
+            "mail Deleted real server: 198.51.100.21:80 (tcp:198.51.100.10:80) (timed out after 1 s)"
+        ]
+    );
+}
+
+#[test]
+fn b15_ipvs_work_per_check_does_not_grow_with_the_number_of_reals() {
+    // The original lists the whole IPVS table and scans every real to change one (O(N) per
+    // check, O(N²) at start). Here the table is read once, by the shell, before `Core::new`;
+    // the core never asks for it again, and a result costs at most one IPVS change whatever
+    // N is. (Comparisons of deadlines are not counted: that would need timing.)
+    for n in [10u32, 1000] {
+        let mut text = String::from("checkinterval=2\nvirtual=198.51.100.10:80\n");
+        text.push_str(&format!(
+            "\treal=198.18.0.1->198.18.{}.{}:80 masq\n",
+            n / 256,
+            n % 256
+        ));
+        let c = cfg(&text);
+        assert_eq!(c.virtuals[0].reals.len(), n as usize);
+        let t0 = Instant::now();
+        let (mut core, actions) = Core::new(c, &[], t0);
+        assert_eq!(ops(&actions), vec!["A -t 198.51.100.10:80"], "n={n}");
+        let started = core.handle(t0, Input::Tick);
+        assert_eq!(started.len(), n as usize);
+        for r in 0..n as usize {
+            let got = core.handle(t0, Input::Done(id(0, r), up()));
+            assert_eq!(got.len(), 1, "n={n} real {r}: {got:?}");
+        }
+        // Steady state: a success of an up real, and a failure after it, one change at most.
+        let t2 = t0 + Duration::from_secs(2);
+        assert_eq!(core.handle(t2, Input::Tick).len(), n as usize);
+        assert!(core.handle(t2, Input::Done(id(0, 7), up())).is_empty());
+        assert_eq!(core.handle(t2, Input::Done(id(0, 8), down())).len(), 1);
+    }
+}
+
+/// A resolver whose answer for `web1.example` the test changes, as DNS does between reloads.
+struct Moving {
+    web1: std::cell::Cell<Option<[u8; 4]>>,
+    asked: std::cell::Cell<u32>,
+}
+
+impl crate::applets::ldirectord::resolve::Resolve for Moving {
+    fn host(&self, host: &str, v6: bool) -> Option<std::net::IpAddr> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return (ip.is_ipv6() == v6).then_some(ip);
+        }
+        self.asked.set(self.asked.get() + 1);
+        match host {
+            "web1.example" if !v6 => self.web1.get().map(std::net::IpAddr::from),
+            _ => None,
+        }
+    }
+    fn service(&self, name: &str, _proto: &str) -> Option<u16> {
+        name.parse().ok()
+    }
+}
+
+#[test]
+fn b19_a_reload_resolves_host_names_again_and_a_failing_name_is_refused() {
+    let text = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=web1.example:80 masq\n";
+    let dns = Moving {
+        web1: std::cell::Cell::new(Some([198, 51, 100, 21])),
+        asked: std::cell::Cell::new(0),
+    };
+    let load = |dns: &Moving| parse("t.cf", text, dns).map_err(|e| e.to_string());
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(load(&dns).unwrap_or_else(|e| panic!("{e}")), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.21 w1"]
+    );
+    // The name moved: the reload (the same file) asks again and follows it.
+    dns.web1.set(Some([198, 51, 100, 22]));
+    let asked = dns.asked.get();
+    let moved = load(&dns).unwrap_or_else(|e| panic!("{e}"));
+    assert!(dns.asked.get() > asked, "the name is resolved again");
+    assert_eq!(ops(&core.reload(moved, t0)), vec!["d 198.51.100.21"]);
+    let t2 = t0 + Duration::from_secs(2);
+    assert_eq!(
+        core.handle(t2, Input::Tick),
+        vec![Action::Start(id(0, 0), Probe::Negotiate)]
+    );
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.22 w1"]
+    );
+    // The name no longer resolves: the file is refused with the reason, so the daemon keeps
+    // the running config whole (Daemon::reload; B2 host test) instead of dropping the real.
+    dns.web1.set(None);
+    let e = load(&dns).err().unwrap_or_default();
+    assert!(e.contains("t.cf:3:") && e.contains("web1.example"), "{e}");
+    assert_eq!(
+        core.config().virtuals[0].reals[0].addr,
+        std::net::IpAddr::from([198, 51, 100, 22])
+    );
+}

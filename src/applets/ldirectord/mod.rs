@@ -101,12 +101,26 @@ fn signal(pid: i32, sig: nix::sys::signal::Signal) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
 }
 
-/// Sends TERM and waits (bounded) until the pid file's lock is released.
+/// Whether `pid` is a process that has not exited yet. A zombie has exited (only its
+/// parent's wait is left), and so has a pid that is gone.
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S ...`: comm may hold spaces and parentheses, the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state != "Z" && state != "X")
+}
+
+/// Sends TERM and waits (bounded) until the pid file's lock is released and the daemon has
+/// exited: it gives the lock up before its last clean-up, and a `start` right after `stop`
+/// must not meet it (the original returns at once, B17).
 fn stop_and_wait(pid: i32, pid_path: &Path) -> bool {
     signal(pid, nix::sys::signal::Signal::SIGTERM);
     let until = Instant::now() + STOP_WAIT;
     while Instant::now() < until {
-        if running_pid(pid_path).is_none() {
+        if running_pid(pid_path).is_none() && !alive(pid) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
