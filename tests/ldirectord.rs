@@ -167,6 +167,7 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+        common::clean_ldirectord_pid_files(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
     }
 }
@@ -974,5 +975,57 @@ fn b18_a_stopped_server_negotiate_removes_it_connect_only_once_its_backlog_is_fu
             .last()
             .is_some_and(|l| l.contains("[down] timed out after 1 s")),
         "{after:?}"
+    );
+}
+
+#[test]
+fn execute_starts_stops_and_reports_the_other_instance_along_with_this_one() {
+    let lab = Lab::new("ex");
+    let other = unique("exb.cf");
+    let oc = cfg(
+        &lab,
+        &other,
+        &format!("checkinterval=1\nvirtual={VIP}:81\n\treal=127.0.0.1:8081 masq\n\tchecktype=on\n"),
+    );
+    let main = unique("exa.cf");
+    let mc = cfg(
+        &lab,
+        &main,
+        &format!(
+            "checkinterval=1\nexecute={}\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=on\n",
+            oc.display()
+        ),
+    );
+    let ms = mc.to_str().unwrap_or("");
+    // A plain start daemonizes both, and returns.
+    let (code, out) = lab.ld_bounded(&[ms, "start"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("both pid files", || {
+        !daemon_pid(&main).is_empty() && !daemon_pid(&other).is_empty()
+    });
+    let (a, b) = (daemon_pid(&main), daemon_pid(&other));
+    assert!(alive(&a) && alive(&b), "{a} {b}");
+    wait("both services programmed", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+            && r.contains("-a -t 198.51.100.10:81 -r 127.0.0.1:8081")
+    });
+    let (code, out) = lab.ld_bounded(&[ms, "status"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("running with pid: {a}"))
+            && out.contains(&format!("running with pid: {b}")),
+        "{out}"
+    );
+    let (code, out) = lab.ld_bounded(&[ms, "stop"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!alive(&a) && !alive(&b), "stop left one running: {a} {b}");
+    // And nothing starts the other instance again as the stopped daemon exits.
+    std::thread::sleep(Duration::from_secs(1));
+    let oc = oc.to_str().unwrap_or("");
+    assert_eq!(
+        lab.ld_bounded(&[oc, "status"]).0,
+        Some(3),
+        "{other} runs again"
     );
 }

@@ -280,6 +280,7 @@ impl Drop for Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        common::clean_ldirectord_pid_files(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

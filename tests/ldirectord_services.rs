@@ -139,6 +139,7 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+        common::clean_ldirectord_pid_files(&self.dir);
         let _ = fs::remove_dir_all(&self.dir);
     }
 }

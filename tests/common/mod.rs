@@ -173,3 +173,27 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// After an ldirectord test: for every config file in `dir`, a daemon still holding its pid
+/// file `/var/run/ldirectord.NAME.pid` (a daemonized one a failed test left, or one killed
+/// before it could remove the file) is killed when its command line names `dir`, and the pid
+/// file is removed.
+pub fn clean_ldirectord_pid_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid_file = PathBuf::from(format!("/var/run/ldirectord.{name}.pid"));
+        let Ok(text) = std::fs::read_to_string(&pid_file) else {
+            continue;
+        };
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy()) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = std::fs::remove_file(&pid_file);
+    }
+}

@@ -76,7 +76,10 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let name = cli::config_name(&path);
     let pid_path = cli::pid_path(&name);
-    let code = run_command(command, debug, &path, &name, &pid_path, cfg.clone());
+    // The `execute=` instances first: `start` only returns when this daemon stops (with -d, or
+    // in the daemonized child), so they must not wait for it. A started instance runs on its
+    // own (it daemonizes, or stays in the foreground with -d or supervised=yes); the other
+    // commands are waited for.
     for other in &cfg.globals.execute {
         let Ok(exe) = std::env::current_exe() else {
             continue;
@@ -86,11 +89,21 @@ pub fn main(args: &[String]) -> ExitCode {
         if debug {
             c.arg("-d");
         }
-        if let Err(e) = c.arg(other).arg(command.word()).status() {
+        c.arg(other).arg(command.word());
+        let r = if matches!(
+            command,
+            Command::Start | Command::Restart | Command::TryRestart
+        ) {
+            // Reaped by the daemon's SIGCHLD handling if it stays our child.
+            c.spawn().map(check::external::adopt)
+        } else {
+            c.status().map(|_| ())
+        };
+        if let Err(e) = r {
             eprintln!("ldirectord: execute={other}: {e}");
         }
     }
-    code
+    run_command(command, debug, &path, &name, &pid_path, cfg)
 }
 
 fn running_pid(pid_path: &Path) -> Option<i32> {
