@@ -194,11 +194,26 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    fn tmp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ctra-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("ctl")
+    /// A socket path in a directory of its own, removed when the test ends.
+    struct Tmp(PathBuf);
+
+    impl Tmp {
+        fn new(name: &str) -> Tmp {
+            let dir = std::env::temp_dir().join(format!("ctra-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Tmp(dir)
+        }
+
+        fn ctl(&self) -> PathBuf {
+            self.0.join("ctl")
+        }
+    }
+
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
@@ -222,7 +237,8 @@ mod tests {
 
     #[test]
     fn sends_native_int_and_reads_to_eof() {
-        let path = tmp("eof");
+        let tmp = Tmp::new("eof");
+        let path = tmp.ctl();
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
@@ -244,7 +260,8 @@ mod tests {
 
     #[test]
     fn absent_and_refused_sockets_are_told_apart() {
-        let path = tmp("stale");
+        let tmp = Tmp::new("stale");
+        let path = tmp.ctl();
         let soon = Instant::now() + Duration::from_secs(1);
         assert!(matches!(
             request(&path, Request::Stats, soon),
@@ -260,7 +277,8 @@ mod tests {
 
     #[test]
     fn silent_daemon_times_out() {
-        let path = tmp("hung");
+        let tmp = Tmp::new("hung");
+        let path = tmp.ctl();
         let _listener = UnixListener::bind(&path).unwrap();
         let start = Instant::now();
         let r = request(&path, Request::Stats, start + Duration::from_millis(200));
