@@ -525,7 +525,10 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
             .unwrap_or(0)
     };
     assert!(field("auth-failures") >= 20, "{counters}");
-    assert!(field("replays") >= 20, "{counters}");
+    // The first copy of the captured frame can reach B before A's own copy on the LAN path:
+    // the same (boot, seq) on another path counts as path liveness, not as a replay
+    // (DESIGN.md §3); every later copy is a replay.
+    assert!(field("replays") >= 19, "{counters}");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
