@@ -7,44 +7,13 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{applet, text, unique, Netns};
-
-/// One test's world: a namespace, a directory for configs and records.
-struct Lab {
-    ns: Netns,
-    dir: PathBuf,
-    children: Vec<Child>,
-}
+use common::ldlab::Lab;
+use common::{applet, text, unique};
 
 impl Lab {
-    fn new(prefix: &str) -> Lab {
-        let ns = Netns::new(prefix);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique(&format!("ld{prefix}")));
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        Lab {
-            ns,
-            dir,
-            children: Vec::new(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        p
-    }
-
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
     /// Runs `ldirectord ARGS` in the namespace, record mode, and waits for it.
     fn ld(&self, args: &[&str]) -> Output {
         self.ns
@@ -149,26 +118,6 @@ impl Lab {
             let out = self.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
             !text(&out).0.trim().is_empty()
         });
-    }
-
-    fn kill(&mut self, i: usize) {
-        let _ = self.children[i].kill();
-        let _ = self.children[i].wait();
-    }
-
-    fn rec(&self) -> String {
-        self.read("ipvs.rec")
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        common::clean_ldirectord_pid_files(&self.dir);
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

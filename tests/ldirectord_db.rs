@@ -6,52 +6,17 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{applet, text, unique, Netns};
+use common::ldlab::Lab;
+use common::{applet, text, unique};
 
 const VIP: &str = "198.51.100.10";
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-/// One test's world: a namespace, a directory for configs, records and server data.
-struct Lab {
-    ns: Netns,
-    dir: PathBuf,
-    children: Vec<Child>,
-}
-
 impl Lab {
-    fn new(prefix: &str) -> Lab {
-        let ns = Netns::new(prefix);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique(&format!("ld{prefix}")));
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        Lab {
-            ns,
-            dir,
-            children: Vec::new(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn write(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.path(name);
-        fs::write(&p, body).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        p
-    }
-
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.path(name)).unwrap_or_default()
-    }
-
-    fn rec(&self) -> String {
-        self.read("ipvs.rec")
-    }
-
     fn log(&self) -> String {
         self.read("log")
     }
@@ -108,11 +73,6 @@ impl Lab {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "kill -{sig} {}", self.pid(i));
-    }
-
-    fn kill(&mut self, i: usize) {
-        let _ = self.children[i].kill();
-        let _ = self.children[i].wait();
     }
 
     /// Anonymous (or `user`/`password`) pyftpdlib serving `pub/` on 127.0.0.1:`port`.
@@ -256,32 +216,6 @@ impl Lab {
         let out = psql.output().unwrap_or_else(|e| panic!("psql: {e}"));
         assert!(out.status.success(), "psql setup: {:?}", text(&out));
         i
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        // A server's own children (PostgreSQL's backends) live in our namespace only: end
-        // them before the directory goes, so none writes into it afterwards.
-        for _ in 0..50 {
-            let out = Command::new("ip")
-                .args(["netns", "pids", &self.ns.name])
-                .output();
-            let list = out.map(|o| text(&o).0).unwrap_or_default();
-            if list.trim().is_empty() {
-                break;
-            }
-            for pid in list.split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        common::clean_ldirectord_pid_files(&self.dir);
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -9,47 +9,16 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{applet, text, unique, Netns};
-
-/// One test's world: a namespace, a directory for configs, records and server files.
-struct Lab {
-    ns: Netns,
-    dir: PathBuf,
-    children: Vec<Child>,
-}
+use common::ldlab::Lab;
+use common::{applet, text, unique};
 
 impl Lab {
-    fn new(prefix: &str) -> Lab {
-        let ns = Netns::new(prefix);
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique(&format!("ls{prefix}")));
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        Lab {
-            ns,
-            dir,
-            children: Vec::new(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
     fn path_text(&self, name: &str) -> String {
         self.path(name).to_string_lossy().into_owned()
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path(name);
-        fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        p
-    }
-
-    fn read(&self, name: &str) -> String {
-        fs::read_to_string(self.path(name)).unwrap_or_default()
     }
 
     /// Starts `ldirectord -d CFG start` in the background: stderr to `log`, stdout to `out`.
@@ -110,15 +79,6 @@ impl Lab {
         assert!(out.status.success(), "{args:?}: {out:?}");
     }
 
-    fn kill(&mut self, i: usize) {
-        let _ = self.children[i].kill();
-        let _ = self.children[i].wait();
-    }
-
-    fn rec(&self) -> String {
-        self.read("ipvs.rec")
-    }
-
     /// Waits until the record has a line containing `line`.
     fn wait_rec(&self, what: &str, line: &str) {
         wait(what, || self.rec().lines().any(|l| l.contains(line)));
@@ -130,17 +90,6 @@ impl Lab {
             self.read(name).lines().count() >= n
         });
         self.read(name)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        common::clean_ldirectord_pid_files(&self.dir);
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -3,6 +3,8 @@
 //! applet links. Addresses used by tests: 198.51.100.0/24, 203.0.113.0/24, 198.18.0.0/15 only.
 #![allow(dead_code)]
 
+pub mod ldlab;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
