@@ -366,6 +366,36 @@ fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<
     }
 }
 
+/// What a database check (mysql, pgsql) logs in with and runs: the virtual's login, passwd
+/// and database, and the request (per real or the virtual's, leading `/` stripped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlLogin {
+    pub login: String,
+    pub passwd: String,
+    pub database: String,
+    pub query: String,
+}
+
+impl SqlLogin {
+    /// Without a login or a request there is nothing to check: the original logs the same
+    /// and leaves the real down.
+    pub fn of(v: &Virtual, r: &Real, service: &str) -> io::Result<SqlLogin> {
+        let req = r.request.as_ref().unwrap_or(&v.request);
+        let sql = SqlLogin {
+            login: v.login.clone(),
+            passwd: v.passwd.clone(),
+            database: v.database.clone(),
+            query: req.strip_prefix('/').unwrap_or(req).to_string(),
+        };
+        if sql.login.is_empty() || sql.query.is_empty() {
+            return Err(io::Error::other(format!(
+                "Must specify a login and request string for {service} checks"
+            )));
+        }
+        Ok(sql)
+    }
+}
+
 /// The real's address as the Perl original writes it in URLs and Host headers.
 pub fn host_text(r: &Real) -> String {
     match r.addr {

@@ -14,7 +14,7 @@ use sha1::{Digest, Sha1};
 use std::io;
 use std::net::SocketAddr;
 
-use super::{Check, Dialogue, Step, TcpCheck, MAX_INPUT};
+use super::{Check, Dialogue, SqlLogin, Step, TcpCheck, MAX_INPUT};
 use crate::applets::ldirectord::config::{Real, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 
@@ -201,37 +201,20 @@ enum Stage {
 /// The MySQL check.
 pub struct Mysql {
     stage: Stage,
-    login: String,
-    passwd: String,
-    database: String,
-    query: String,
+    sql: SqlLogin,
     /// Bytes of the current input already handled.
     seen: usize,
 }
 
 impl Mysql {
-    /// Connects to the real; without a login or a request there is nothing to check (the
-    /// original logs the same and leaves the real down).
+    /// Connects to the real (a missing login or request fails the check, see `SqlLogin`).
     pub fn start(v: &Virtual, r: &Real, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
-        let d = Mysql::new(v, r);
-        if d.login.is_empty() || d.query.is_empty() {
-            return Err(io::Error::other(
-                "Must specify a login and request string for mysql checks",
-            ));
-        }
-        Ok(Box::new(TcpCheck::start(addr, d, false)?))
-    }
-
-    fn new(v: &Virtual, r: &Real) -> Mysql {
-        let req = r.request.as_ref().unwrap_or(&v.request);
-        Mysql {
+        let d = Mysql {
             stage: Stage::Handshake,
-            login: v.login.clone(),
-            passwd: v.passwd.clone(),
-            database: v.database.clone(),
-            query: req.strip_prefix('/').unwrap_or(req).to_string(),
+            sql: SqlLogin::of(v, r, "mysql")?,
             seen: 0,
-        }
+        };
+        Ok(Box::new(TcpCheck::start(addr, d, false)?))
     }
 
     fn send(&mut self, bytes: Vec<u8>) -> Step {
@@ -250,14 +233,14 @@ impl Mysql {
             | CLIENT_TRANSACTIONS
             | CLIENT_SECURE_CONNECTION
             | CLIENT_PLUGIN_AUTH;
-        if !self.database.is_empty() {
+        if !self.sql.database.is_empty() {
             caps |= CLIENT_CONNECT_WITH_DB;
         }
         caps &= hs.capabilities;
         // Whatever the server proposes, the answer is mysql_native_password; the server
         // asks for a switch if the account uses another plugin.
         let scramble = if hs.plugin == NATIVE_PASSWORD || caps & CLIENT_PLUGIN_AUTH == 0 {
-            native_scramble(self.passwd.as_bytes(), &hs.nonce)
+            native_scramble(self.sql.passwd.as_bytes(), &hs.nonce)
         } else {
             Vec::new()
         };
@@ -265,12 +248,12 @@ impl Mysql {
         p.extend_from_slice(&(1u32 << 24).to_le_bytes()); // max packet size
         p.push(CHARSET);
         p.extend_from_slice(&[0; 23]);
-        p.extend_from_slice(self.login.as_bytes());
+        p.extend_from_slice(self.sql.login.as_bytes());
         p.push(0);
         p.push(scramble.len() as u8);
         p.extend_from_slice(&scramble);
         if caps & CLIENT_CONNECT_WITH_DB != 0 {
-            p.extend_from_slice(self.database.as_bytes());
+            p.extend_from_slice(self.sql.database.as_bytes());
             p.push(0);
         }
         if caps & CLIENT_PLUGIN_AUTH != 0 {
@@ -303,7 +286,7 @@ impl Mysql {
                 Some(0x00) => {
                     self.stage = Stage::Query;
                     let mut q = vec![COM_QUERY];
-                    q.extend_from_slice(self.query.as_bytes());
+                    q.extend_from_slice(self.sql.query.as_bytes());
                     Some(self.send(emit_packet(0, &q)))
                 }
                 Some(0xFE) => {
@@ -313,7 +296,7 @@ impl Mysql {
                         return down(format!("authentication plugin {plugin:?} not supported"));
                     }
                     let nonce = r.rest.strip_suffix(&[0]).unwrap_or(r.rest);
-                    let scramble = native_scramble(self.passwd.as_bytes(), nonce);
+                    let scramble = native_scramble(self.sql.passwd.as_bytes(), nonce);
                     Some(self.send(emit_packet(seq.wrapping_add(1), &scramble)))
                 }
                 _ => down("unexpected authentication reply (plugin not supported)".into()),
@@ -396,10 +379,12 @@ mod tests {
     fn check(passwd: &str, database: &str) -> Mysql {
         Mysql {
             stage: Stage::Handshake,
-            login: "ld".into(),
-            passwd: passwd.into(),
-            database: database.into(),
-            query: "SELECT 1".into(),
+            sql: SqlLogin {
+                login: "ld".into(),
+                passwd: passwd.into(),
+                database: database.into(),
+                query: "SELECT 1".into(),
+            },
             seen: 0,
         }
     }

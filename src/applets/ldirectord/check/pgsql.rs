@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use std::io;
 use std::net::SocketAddr;
 
-use super::{Check, Dialogue, Step, TcpCheck, MAX_INPUT};
+use super::{Check, Dialogue, SqlLogin, Step, TcpCheck, MAX_INPUT};
 use crate::applets::ldirectord::config::{Real, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 
@@ -260,39 +260,22 @@ enum Stage {
 /// The PostgreSQL check.
 pub struct Pgsql {
     stage: Stage,
-    login: String,
-    passwd: String,
-    database: String,
-    query: String,
+    sql: SqlLogin,
     scram: Option<Scram>,
     /// Bytes of the current input already handled.
     seen: usize,
 }
 
 impl Pgsql {
-    /// Connects to the real; without a login or a request there is nothing to check (the
-    /// original logs the same and leaves the real down).
+    /// Connects to the real (a missing login or request fails the check, see `SqlLogin`).
     pub fn start(v: &Virtual, r: &Real, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
-        let d = Pgsql::new(v, r);
-        if d.login.is_empty() || d.query.is_empty() {
-            return Err(io::Error::other(
-                "Must specify a login and request string for pgsql checks",
-            ));
-        }
-        Ok(Box::new(TcpCheck::start(addr, d, false)?))
-    }
-
-    fn new(v: &Virtual, r: &Real) -> Pgsql {
-        let req = r.request.as_ref().unwrap_or(&v.request);
-        Pgsql {
+        let d = Pgsql {
             stage: Stage::Startup,
-            login: v.login.clone(),
-            passwd: v.passwd.clone(),
-            database: v.database.clone(),
-            query: req.strip_prefix('/').unwrap_or(req).to_string(),
+            sql: SqlLogin::of(v, r, "pgsql")?,
             scram: None,
             seen: 0,
-        }
+        };
+        Ok(Box::new(TcpCheck::start(addr, d, false)?))
     }
 
     fn send(&mut self, bytes: Vec<u8>) -> Option<Step> {
@@ -313,12 +296,12 @@ impl Pgsql {
         match be_u32(body) {
             Some(0) => None,
             Some(3) => {
-                let pw = self.passwd.clone();
+                let pw = self.sql.passwd.clone();
                 self.password(&pw)
             }
             Some(5) => match data.get(..4) {
                 Some(salt) => {
-                    let pw = md5_password(&self.login, &self.passwd, salt);
+                    let pw = md5_password(&self.sql.login, &self.sql.passwd, salt);
                     self.password(&pw)
                 }
                 None => down("md5 authentication without salt".into()),
@@ -328,7 +311,7 @@ impl Pgsql {
                 if !offered {
                     return down("no supported SASL mechanism offered".into());
                 }
-                let scram = Scram::new("", &self.passwd, client_nonce());
+                let scram = Scram::new("", &self.sql.passwd, client_nonce());
                 let first = scram.client_first();
                 self.scram = Some(scram);
                 let mut b = SCRAM.as_bytes().to_vec();
@@ -366,7 +349,7 @@ impl Pgsql {
             (Stage::Startup, b'R') => self.authentication(body),
             (Stage::Startup, b'Z') => {
                 self.stage = Stage::Query(0);
-                let mut q = self.query.as_bytes().to_vec();
+                let mut q = self.sql.query.as_bytes().to_vec();
                 q.push(0);
                 self.send(emit(b'Q', &q))
             }
@@ -390,7 +373,7 @@ impl Pgsql {
 
 impl Dialogue for Pgsql {
     fn opening(&mut self) -> (Vec<u8>, bool) {
-        (startup(&self.login, &self.database), false)
+        (startup(&self.sql.login, &self.sql.database), false)
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
@@ -416,10 +399,12 @@ mod tests {
     fn check() -> Pgsql {
         Pgsql {
             stage: Stage::Startup,
-            login: "bob".into(),
-            passwd: "pw".into(),
-            database: "app".into(),
-            query: "SELECT 1".into(),
+            sql: SqlLogin {
+                login: "bob".into(),
+                passwd: "pw".into(),
+                database: "app".into(),
+                query: "SELECT 1".into(),
+            },
             scram: None,
             seen: 0,
         }
@@ -447,7 +432,7 @@ mod tests {
             b"\0\0\0\x1f\0\x03\0\0user\0bob\0database\0app\0\0".to_vec()
         );
         let mut c = check();
-        c.database.clear();
+        c.sql.database.clear();
         assert_eq!(c.opening().0, b"\0\0\0\x12\0\x03\0\0user\0bob\0\0".to_vec());
     }
 
