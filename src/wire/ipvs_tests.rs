@@ -4,13 +4,7 @@
 //! include/uapi/linux/ip_vs.h and libipvs's attribute order.
 
 use super::*;
-
-fn hex(s: &str) -> Vec<u8> {
-    let clean: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-    (0..clean.len() / 2)
-        .map(|i| u8::from_str_radix(&clean[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect()
-}
+use crate::wire::testing::hex;
 
 fn svc() -> Service {
     Service {

@@ -338,13 +338,7 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::wire::testing::{hex, Xorshift32};
 
     #[test]
     fn bind_request_bytes() {
@@ -480,13 +474,8 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut x: u32 = 0x1234_5678;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = Xorshift32(0x1234_5678);
+        let mut next = || rng.next_u32();
         let seed = hex(ENTRY_AND_DONE);
         for _ in 0..20_000 {
             let len = (next() % 96) as usize;

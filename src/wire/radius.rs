@@ -373,13 +373,7 @@ pub fn hide_password(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::wire::testing::{hex, Xorshift32};
 
     const AUTH: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
@@ -476,13 +470,8 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut x: u32 = 0x9e37_79b9;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
+        let mut rng = Xorshift32(0x9e37_79b9);
+        let mut next = || rng.next_u32();
         let seed = hex(REQUEST);
         for _ in 0..20_000 {
             let mut b: Vec<u8> = (0..(next() % 80)).map(|_| next() as u8).collect();

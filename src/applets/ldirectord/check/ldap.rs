@@ -138,13 +138,7 @@ mod tests {
     use super::*;
     use crate::applets::ldirectord::config::parse;
     use crate::applets::ldirectord::resolve::SystemResolver;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::wire::testing::hex;
 
     // Captured from OpenLDAP slapd 2.5.13, as in wire::ldap.
     const BIND_OK: &str = "300c02010161070a010004000400";

@@ -124,13 +124,7 @@ mod tests {
     use super::*;
     use crate::applets::ldirectord::config::parse;
     use crate::applets::ldirectord::resolve::SystemResolver;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::wire::testing::hex;
 
     const AUTH: [u8; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
     // As in wire::radius: FreeRADIUS 3.2.1's answers to id 42, authenticator 00..0f,
