@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ldlab::Lab;
+use common::ldlab::{wait, Lab};
 use common::{applet, text, unique};
 
 impl Lab {
@@ -119,18 +119,6 @@ impl Lab {
             !text(&out).0.trim().is_empty()
         });
     }
-}
-
-/// Polls `cond` every 50 ms for up to 20 s.
-fn wait(what: &str, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn cfg(lab: &Lab, name: &str, body: &str) -> PathBuf {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ldlab::Lab;
+use common::ldlab::{wait_secs, Lab};
 use common::{applet, text, unique};
 
 const VIP: &str = "198.51.100.10";
@@ -56,7 +56,7 @@ impl Lab {
     }
 
     fn wait_port(&self, port: u16) {
-        wait(&format!("port {port}"), 60, || {
+        wait_secs(&format!("port {port}"), 60, || {
             let out = self.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
             !text(&out).0.trim().is_empty()
         });
@@ -191,7 +191,7 @@ impl Lab {
         let i = self.serve("postgres", &mut cmd);
         self.wait_port(port);
         // Listening comes before accepting ("the database system is starting up").
-        wait("postgres ready", 60, || {
+        wait_secs("postgres ready", 60, || {
             let dir = dir.to_string_lossy();
             let isready = format!("{PG_BIN}/pg_isready");
             let out = self
@@ -217,18 +217,6 @@ impl Lab {
         assert!(out.status.success(), "psql setup: {:?}", text(&out));
         i
     }
-}
-
-/// Polls `cond` every 50 ms for up to `secs` seconds.
-fn wait(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Waits for the log line of a check result, showing the log if it never comes.
@@ -401,7 +389,7 @@ fn mysql_rows_decide_and_b8_a_stopped_server_times_out_blocking_nobody() {
     // on meanwhile, and negotiatetimeout (10 s) ends it.
     lab.signal(db, "STOP");
     let witnessed = lab.read("on.mon").lines().count();
-    wait("3 more witness checks", 30, || {
+    wait_secs("3 more witness checks", 30, || {
         lab.read("on.mon").lines().count() >= witnessed + 3
     });
     assert!(!lab.rec().contains(&del(3306, 3306)), "{}", lab.rec());

@@ -11,9 +11,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::ldlab::Lab;
+use common::ldlab::{wait, Lab};
 use common::{applet, text, unique};
 
 impl Lab {
@@ -91,18 +90,6 @@ impl Lab {
         });
         self.read(name)
     }
-}
-
-/// Polls `cond` every 50 ms for up to 20 s.
-fn wait(what: &str, mut cond: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Fails the test at once, naming the package, when a server program is missing.

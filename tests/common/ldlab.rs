@@ -6,9 +6,26 @@
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{clean_ldirectord_pid_files, text, unique, Netns};
+
+/// Polls `cond` every 50 ms for up to `secs` seconds; fails the test naming `what`.
+pub fn wait_secs(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `wait_secs` for up to 20 s.
+pub fn wait(what: &str, cond: impl FnMut() -> bool) {
+    wait_secs(what, 20, cond)
+}
 
 pub struct Lab {
     pub ns: Netns,
