@@ -73,6 +73,10 @@ pub enum Input<'a> {
     ProbeDone { vc: usize, answered: bool },
     /// The master saw its virtual MAC or VIP answered by someone else.
     Conflict { vc: usize },
+    /// The death-watch connection to the peer's daemon closed: its process is gone (or the
+    /// connection broke). A hint, never proof: the peer counts as silent and the VIP probe
+    /// decides, exactly as after a dead-interval.
+    PeerExited,
     /// SIGINT/SIGQUIT/SIGTERM: drop Master at once, say GOODBYE.
     Shutdown,
 }
@@ -122,6 +126,9 @@ pub struct VcStatus {
     preempt_since: Option<Instant>,
     /// An answered probe: do not probe again before this.
     probe_after: Option<Instant>,
+    /// The role a probe started from (Backup or Init): where an answered or interrupted
+    /// probe returns to.
+    before_probe: VcRole,
     /// Master resumed from the status file, not yet compared with a live peer: if the peer
     /// took over meanwhile, the resumed side yields (a restart never steals the role).
     resumed: bool,
@@ -160,6 +167,7 @@ impl Node {
                     reason: reason.to_string(),
                     preempt_since: None,
                     probe_after: None,
+                    before_probe: role,
                     resumed: role == VcRole::Master,
                 }
             })
@@ -198,16 +206,23 @@ impl Node {
         self.counters
     }
 
-    /// Whether the peer is alive: confirmed, no GOODBYE, heard within dead-interval (plus one
-    /// hello of skew for the non-preferred side of virtual cluster `vc`).
+    /// Whether the peer is alive: confirmed, no GOODBYE, no exit seen by the death-watch,
+    /// heard within dead-interval (plus the skew of virtual cluster `vc`).
     pub fn peer_alive(&self, now: Instant, vc: Option<usize>) -> bool {
         let Some(p) = &self.peer else { return false };
-        !p.departed && p.confirmed_at.is_some_and(|t| now < t + self.dead_for(vc))
+        !p.departed
+            && p.exited.is_none()
+            && p.confirmed_at.is_some_and(|t| now < t + self.dead_for(vc))
     }
 
+    /// Dead-interval, plus one hello of skew on the non-preferred side of virtual cluster
+    /// `vc` while both sides could claim it. A peer last heard as its Master has no rival
+    /// claimant (if it is alive it keeps the role and answers the probe), so no skew then.
     fn dead_for(&self, vc: Option<usize>) -> Duration {
-        let skew = match vc.and_then(|i| self.settings.vcs.get(i)) {
-            Some(v) if !v.preferred => self.settings.hello,
+        let skew = match vc.and_then(|i| self.settings.vcs.get(i).map(|v| (i, v))) {
+            Some((i, v)) if !v.preferred && !self.peer_side(i).is_some_and(|p| p.master) => {
+                self.settings.hello
+            }
             _ => Duration::ZERO,
         };
         self.settings.dead + skew
@@ -220,7 +235,7 @@ impl Node {
         }
         let mut d = self.next_hello;
         if let Some(p) = &self.peer {
-            if let (Some(t), false) = (p.confirmed_at, p.departed) {
+            if let (Some(t), false, None) = (p.confirmed_at, p.departed, p.exited) {
                 for i in 0..self.vcs.len() {
                     d = d.min(t + self.dead_for(Some(i)));
                 }
@@ -284,13 +299,13 @@ impl Node {
                             v.role = VcRole::Backup;
                             v.probe_after = Some(now + self.settings.dead);
                         } else {
-                            self.set_role(
-                                now,
-                                vc,
-                                VcRole::Master,
-                                "peer silent, probe unanswered",
-                                &mut out,
-                            );
+                            let exited = self.peer.as_ref().is_some_and(|p| p.exited.is_some());
+                            let reason = if exited {
+                                "peer's daemon exited, probe unanswered"
+                            } else {
+                                "peer silent, probe unanswered"
+                            };
+                            self.set_role(now, vc, VcRole::Master, reason, &mut out);
                         }
                     }
                 }
@@ -303,6 +318,17 @@ impl Node {
                     );
                     self.next_hello = now;
                     out.push(Action::Garp { vc });
+                }
+            }
+            Input::PeerExited => {
+                if let Some(p) = self.peer.as_mut() {
+                    if !p.departed && p.exited.is_none() {
+                        info!(
+                            "death-watch: the daemon of peer node {} exited; probing",
+                            p.node_id
+                        );
+                        p.exited = Some((p.boot, p.seq));
+                    }
                 }
             }
             Input::Shutdown => {
@@ -479,6 +505,7 @@ impl Node {
                     self.set_role(now, i, VcRole::Master, "peer said GOODBYE", out);
                 } else if self.vcs[i].probe_after.is_none_or(|t| now >= t) {
                     self.vcs[i].probe_after = None;
+                    self.vcs[i].before_probe = self.vcs[i].role;
                     self.vcs[i].role = VcRole::Probing;
                     info!(
                         "vc {}: peer silent, ARP-probing the VIPs",
@@ -522,6 +549,13 @@ impl Node {
                 self.set_role(now, i, VcRole::Master, reason, out);
             }
             Winner::Me => {}
+            Winner::Peer
+                if role == VcRole::Probing && self.vcs[i].before_probe == VcRole::Backup =>
+            {
+                // Heard again while probing: still Backup, nothing to carry out.
+                self.vcs[i].role = VcRole::Backup;
+                self.vcs[i].probe_after = None;
+            }
             Winner::Peer if role != VcRole::Backup => {
                 self.set_role(now, i, VcRole::Backup, reason, out);
             }

@@ -49,6 +49,10 @@ pub struct Peer {
     pub confirmed_at: Option<Instant>,
     /// A GOODBYE arrived and nothing newer since.
     pub departed: bool,
+    /// The death-watch saw the peer's daemon exit while (boot, seq) was the newest frame:
+    /// the peer counts as silent until it is heard from a new boot, or two frames past that
+    /// seq (one frame sent just before the exit may still be on its way).
+    pub exited: Option<(u32, u64)>,
     pub hello_ms: u32,
     pub dead_ms: u32,
     pub vcs: Vec<VcState>,
@@ -67,6 +71,7 @@ impl Peer {
             last_seen: now,
             confirmed_at: None,
             departed: false,
+            exited: None,
             hello_ms: frame.hello_ms,
             dead_ms: frame.dead_ms,
             vcs: frame.vcs.clone(),
@@ -96,6 +101,11 @@ impl Peer {
 
     /// Takes the state of a fresh frame.
     pub fn accept(&mut self, frame: &Repr, now: Instant, our_boot: u32) {
+        if let Some((boot, seq)) = self.exited {
+            if frame.boot != boot || frame.seq > seq.saturating_add(1) {
+                self.exited = None;
+            }
+        }
         self.boot = frame.boot;
         self.seq = frame.seq;
         if (frame.ack_boot, frame.ack_seq) > self.acked || frame.ack_boot == our_boot {
