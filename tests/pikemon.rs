@@ -27,7 +27,16 @@ struct Rig {
     kids: Vec<Child>,
 }
 
-fn config(dir: &Path, node: u32, key: &str) -> String {
+/// Node `node`'s config; `watch`: with the death-watch over hb0's addresses.
+fn config(dir: &Path, node: u32, key: &str, watch: bool) -> String {
+    let watch = if watch {
+        format!(
+            "death-watch local [203.0.113.{node}] peer [203.0.113.{}];",
+            3 - node
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"version PIKEMON-1;
 pikemon {{
@@ -35,7 +44,7 @@ pikemon {{
     status-file "{d}/status{node}"; pid-file "{d}/pid{node}";
     control-socket "{d}/ctl{node}"; paths-file "{d}/paths{node}";
     hmac key "{key}";
-    heart-beat {{ interface hb0; interface hb1; }}
+    heart-beat {{ interface hb0; interface hb1; {watch} }}
     hello-interval 100ms;
     garp-interval 20ms;
     virtual-cluster LAN {{
@@ -53,7 +62,17 @@ pikemon {{
 }
 
 impl Rig {
+    /// The rig with the death-watch configured (as an operator would).
     fn new() -> Rig {
+        Rig::build(true)
+    }
+
+    /// The rig without the death-watch: only HELLOs tell the nodes apart from the dead.
+    fn without_death_watch() -> Rig {
+        Rig::build(false)
+    }
+
+    fn build(watch: bool) -> Rig {
         let sw = Switch::new();
         let a = Netns::new("a");
         let b = Netns::new("b");
@@ -74,7 +93,7 @@ impl Rig {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("pk"));
         std::fs::create_dir_all(&dir).unwrap();
         for n in [1, 2] {
-            std::fs::write(dir.join(format!("n{n}.cfg")), config(&dir, n, KEY)).unwrap();
+            std::fs::write(dir.join(format!("n{n}.cfg")), config(&dir, n, KEY, watch)).unwrap();
         }
         Rig {
             sw,
@@ -277,7 +296,7 @@ fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() 
 
 #[test]
 fn failover_when_the_master_daemon_is_sigkilled() {
-    let rig = Rig::new().started_pair();
+    let rig = Rig::without_death_watch().started_pair();
     let all = rig.pids(1, "pikemon");
     assert!(all.len() >= 2, "{all:?}");
     rig.signal(&all, "-KILL");
@@ -293,6 +312,45 @@ fn failover_when_the_master_daemon_is_sigkilled() {
         "{}",
         rig.log(2)
     );
+}
+
+#[test]
+fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
+    let rig = Rig::new().started_pair();
+    let wait_log = |node: u32, what: &str| {
+        let start = Instant::now();
+        while !rig.log(node).contains(what) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no '{what}' in\n{}",
+                rig.log(node)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Both directions are up: A connected to B and B to A.
+    for node in [1, 2] {
+        wait_log(node, "death-watch: connected to 203.0.113.");
+        wait_log(node, "death-watch: connection from 203.0.113.");
+    }
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    let start = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // B did not wait for the dead-interval: the closed connection started the probe.
+    let log = rig.log(2);
+    assert!(
+        log.contains("death-watch: the daemon of peer node 1 exited; probing"),
+        "{log}"
+    );
+    assert!(
+        log.contains("(peer's daemon exited, probe unanswered)"),
+        "{log}"
+    );
+    assert!(!log.contains("(peer silent, probe unanswered)"), "{log}");
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
 #[test]
@@ -574,6 +632,24 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
     assert_eq!(
         (rig.role(1), rig.role(2)),
         ("Master".into(), "Backup".into())
+    );
+    let log = rig.log(2);
+    assert!(!log.contains("=> Master"), "{log}");
+    // The old instance's exit closed its death-watch connections: B probed, the new
+    // instance answered from the virtual MAC, B stayed Backup.
+    let start = Instant::now();
+    while !rig
+        .log(2)
+        .contains("VIP answered from the virtual MAC elsewhere; staying Backup")
+    {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rig.log(2)
+            .contains("death-watch: the daemon of peer node 1 exited; probing"),
+        "{}",
+        rig.log(2)
     );
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }

@@ -36,6 +36,9 @@ pub struct Config {
     pub keys: Vec<HmacKey>,
     /// Heart-beat interfaces in ring order.
     pub heart_beat: Vec<String>,
+    /// `death-watch local [A] peer [B] [port N];` in `heart-beat`: a TCP connection between
+    /// the two supervisors whose close tells the peer at once that this daemon died.
+    pub death_watch: Option<DeathWatch>,
     pub hello_interval: Duration,
     pub dead_interval: Duration,
     pub garp_repeat: u32,
@@ -45,6 +48,17 @@ pub struct Config {
     pub resolve_interval: Duration,
     pub virtual_clusters: Vec<VirtualCluster>,
 }
+
+/// The death-watch endpoints (see `Config::death_watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeathWatch {
+    pub local: Ipv4Addr,
+    pub peer: Ipv4Addr,
+    pub port: u16,
+}
+
+/// The death-watch's TCP port unless `port N` says otherwise.
+pub const DEATH_WATCH_PORT: u16 = 7013;
 
 /// Where an HMAC key came from (only the source is ever shown, never the key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +163,7 @@ impl Default for Config {
             log_level: 5,
             keys: Vec::new(),
             heart_beat: Vec::new(),
+            death_watch: None,
             hello_interval: Duration::from_secs(1),
             dead_interval: Duration::from_secs(3),
             garp_repeat: 3,
@@ -585,9 +600,19 @@ impl Reader<'_> {
     }
 
     fn heart_beat(&mut self, sect: &Node, c: &mut Config) {
+        let mut seen = Seen::default();
         for node in sect.children() {
+            if node.key() == "death-watch" {
+                if self.once(&mut seen, node) {
+                    c.death_watch = self.death_watch(node);
+                }
+                continue;
+            }
             if node.key() != "interface" {
-                self.unknown(node, "section 'heart-beat' (expected 'interface')");
+                self.unknown(
+                    node,
+                    "section 'heart-beat' (expected 'interface' or 'death-watch')",
+                );
                 continue;
             }
             if !self.item(node, 1) {
@@ -606,6 +631,44 @@ impl Reader<'_> {
         if c.heart_beat.is_empty() {
             self.err(sect.span(), "'heart-beat' needs at least one 'interface'");
         }
+    }
+
+    /// `death-watch local [A] peer [B] [port N];`
+    fn death_watch(&mut self, node: &Node) -> Option<DeathWatch> {
+        const USAGE: &str = "expected 'death-watch local [ADDR] peer [ADDR] [port N];'";
+        if node.body.is_some() {
+            self.err(node.span(), "'death-watch' is an item, not a section");
+            return None;
+        }
+        let a = &node.args;
+        let shape_ok = (a.len() == 4 || a.len() == 6)
+            && a[0].text == "local"
+            && a[2].text == "peer"
+            && (a.len() == 4 || a[4].text == "port");
+        if !shape_ok {
+            self.err(node.span(), USAGE);
+            return None;
+        }
+        let local = self.value(&a[1], values::ipv4);
+        let peer = self.value(&a[3], values::ipv4);
+        let port = match a.get(5) {
+            Some(t) => self
+                .value(t, |x| values::number(x, 1, 65535))
+                .and_then(|n| u16::try_from(n).ok()),
+            None => Some(DEATH_WATCH_PORT),
+        };
+        let (local, peer, port) = (local?, peer?, port?);
+        for (addr, tok) in [(local, &a[1]), (peer, &a[3])] {
+            if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+                self.err(&tok.span, format!("{addr} is not a unicast address"));
+                return None;
+            }
+        }
+        if local == peer {
+            self.err(&a[3].span, "the peer address is the local address");
+            return None;
+        }
+        Some(DeathWatch { local, peer, port })
     }
 
     fn virtual_cluster(&mut self, sect: &Node, name: String) -> Option<VirtualCluster> {

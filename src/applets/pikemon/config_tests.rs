@@ -239,3 +239,48 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn death_watch_reads_with_and_without_a_port_and_shows_back() {
+    let c = read("t.cfg", SAMPLE, ReadOptions::default()).unwrap();
+    assert_eq!(c.death_watch, None);
+    let text = SAMPLE.replace(
+        "interface hb1; }",
+        "interface hb1; death-watch local [203.0.113.1] peer [203.0.113.2]; }",
+    );
+    let c = read("t.cfg", &text, ReadOptions::default()).unwrap();
+    let w = c.death_watch.expect("death-watch");
+    assert_eq!(w.local, Ipv4Addr::new(203, 0, 113, 1));
+    assert_eq!(w.peer, Ipv4Addr::new(203, 0, 113, 2));
+    assert_eq!(w.port, DEATH_WATCH_PORT);
+    let text = text.replace("[203.0.113.2];", "[203.0.113.2] port 7100;");
+    let c = read("t.cfg", &text, ReadOptions::default()).unwrap();
+    assert_eq!(c.death_watch.map(|w| w.port), Some(7100));
+    for all in [false, true] {
+        let shown =
+            super::super::show::config(&c, all).replace("\"(hidden)\"", "\"0123456789abcdef0123\"");
+        assert_eq!(read("shown", &shown, ReadOptions::default()).unwrap(), c);
+    }
+}
+
+#[test]
+fn death_watch_errors() {
+    let with = |item: &str| {
+        errors_of(&SAMPLE.replace("interface hb1; }", &format!("interface hb1; {item} }}")))
+    };
+    let e = with("death-watch [203.0.113.1] [203.0.113.2];");
+    assert!(
+        e.contains("t.cfg:6:48: error: expected 'death-watch local [ADDR] peer [ADDR] [port N];'"),
+        "{e}"
+    );
+    let e = with("death-watch local [203.0.113.1] peer [203.0.113.1];");
+    assert!(e.contains("the peer address is the local address"), "{e}");
+    let e = with("death-watch local [203.0.113.1] peer [203.0.113.2] port 0;");
+    assert!(e.contains("0 is out of range 1..65535"), "{e}");
+    let e = with("death-watch local [0.0.0.0] peer [203.0.113.2];");
+    assert!(e.contains("0.0.0.0 is not a unicast address"), "{e}");
+    let e = with(
+        "death-watch local [203.0.113.1] peer [203.0.113.2]; death-watch local [203.0.113.1] peer [203.0.113.2];",
+    );
+    assert!(e.contains("duplicate 'death-watch'"), "{e}");
+}

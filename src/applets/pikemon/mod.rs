@@ -8,6 +8,7 @@ pub mod acr;
 pub mod check;
 pub mod config;
 pub mod control;
+pub mod death_watch;
 pub mod election;
 pub mod node;
 pub mod paths_file;

@@ -76,6 +76,13 @@ pub fn config(c: &Config, all: bool) -> String {
     for hb in &c.heart_beat {
         let _ = write!(o, " interface {hb};");
     }
+    if let Some(w) = &c.death_watch {
+        let _ = write!(o, " death-watch local [{}] peer [{}]", w.local, w.peer);
+        if all || w.port != super::config::DEATH_WATCH_PORT {
+            let _ = write!(o, " port {}", w.port);
+        }
+        o.push(';');
+    }
     o.push_str(" }\n");
     let dur = |x| show_duration(x);
     opt(

@@ -19,6 +19,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::config::Config;
+use super::death_watch::{DeathWatch, Outcome};
 use crate::event::{Event, EventLoop, Interest, Token};
 use crate::logging;
 use crate::sys::pidfile::PidFile;
@@ -158,6 +159,10 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
     }
+    let mut watch = config.death_watch.map(DeathWatch::new);
+    if let Some(w) = watch.as_mut() {
+        w.start(&mut ev);
+    }
 
     let mut events = Vec::new();
     loop {
@@ -169,6 +174,18 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             return ExitCode::from(1);
         }
         for e in events.drain(..) {
+            if let Some(w) = watch.as_mut() {
+                match w.handle(&mut ev, &e) {
+                    Outcome::NotMine => {}
+                    Outcome::Nothing => continue,
+                    Outcome::PeerGone => {
+                        if let Some(wi) = worker_in.as_mut() {
+                            let _ = wi.write_all(b"peer-exited\n");
+                        }
+                        continue;
+                    }
+                }
+            }
             match e {
                 Event::Readable(ACR_OUT) => {
                     let mut buf = [0u8; 4096];
@@ -259,6 +276,9 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     }
                     acr.signal(Signal::SIGTERM);
                     worker.signal(Signal::SIGHUP);
+                    if let Some(w) = watch.as_mut() {
+                        w.detach(&mut ev);
+                    }
                     info!(
                         "SIGHUP: leaving the service to a new instance; the worker keeps its role"
                     );

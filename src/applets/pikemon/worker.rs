@@ -757,7 +757,7 @@ impl Worker {
         }
     }
 
-    fn read_stdin(&mut self, _now: Instant) {
+    fn read_stdin(&mut self, now: Instant) {
         let mut buf = [0u8; 4096];
         match std::io::stdin().lock().read(&mut buf) {
             Ok(0) => self.ev.deregister(0),
@@ -766,6 +766,11 @@ impl Worker {
                 while let Some(pos) = self.stdin_buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = self.stdin_buf.drain(..=pos).collect();
                     let line = String::from_utf8_lossy(&line);
+                    if line.trim() == "peer-exited" {
+                        let acts = self.node.handle(now, Input::PeerExited);
+                        self.apply(now, acts);
+                        continue;
+                    }
                     if let Some((name, addr)) = super::acr::parse_line(&line) {
                         debug!("ACR: {name} -> {addr:?}");
                         for v in &mut self.vcs {
