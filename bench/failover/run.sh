@@ -6,6 +6,7 @@
 #   RUNS=1 INTERVALS=10 SCENARIOS="kill term" bench/failover/run.sh   # a quick look
 #
 # Knobs: RUNS (5), INTERVALS ("1000 100 10", ms), SCENARIOS ("kill link term worker"),
+# DEATH_WATCH (1: pikemon's supervisors keep a death-watch connection over hb0; 0: HELLOs only),
 # DAEMONS ("pikemon keepalived"), PROBE_MS (2, the client's echo interval, probe.py), CPU_SECS
 # (10, the idle period of the CPU figure; 0 skips RSS/CPU), HABOX (build/habox), KEEP=1 keeps the temp
 # directory (configs, daemon logs with timestamps, captures) and prints its path; STRACE=1
@@ -18,6 +19,7 @@ cd "$HERE/../.."
 RUNS=${RUNS:-5}
 INTERVALS=${INTERVALS:-"1000 100 10"}
 SCENARIOS=${SCENARIOS:-"kill link term worker"}
+DEATH_WATCH=${DEATH_WATCH:-1}
 DAEMONS=${DAEMONS:-"pikemon keepalived"}
 PROBE_MS=${PROBE_MS:-2}
 CPU_SECS=${CPU_SECS:-10}
@@ -197,7 +199,7 @@ pikemon {
     status-file "$1/status$2"; pid-file "$1/pid$2";
     control-socket "$1/ctl$2"; paths-file "$1/paths$2";
     hmac key "bench-failover-key-0123456789";
-    heart-beat { interface hb0; }
+    heart-beat { interface hb0; $( [ "$DEATH_WATCH" = 1 ] && echo "death-watch local [203.0.113.$2] peer [203.0.113.$((3 - $2))];" ) }
     hello-interval $3ms; dead-interval $(($3 * 3))ms;
     virtual-cluster LAN {
         id 1; primary node 1;
