@@ -443,6 +443,17 @@ fn take_and_drop() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(text(&out).0, "vc LAN Drop: Backup\n");
     rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    let start = Instant::now();
+    while rig.macvlan_up(1) {
+        assert!(start.elapsed() < Duration::from_secs(2), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rig.log(1)
+            .contains("vc LAN: the peer's addresses are up; ours released"),
+        "{}",
+        rig.log(1)
+    );
     let out = rig.control(1, &["take", "LAN"]);
     assert!(out.status.success(), "{out:?}");
     rig.wait_roles("Master", "Backup", Duration::from_secs(2));
@@ -478,6 +489,21 @@ fn sigterm_hands_over_at_once_with_goodbye() {
     }
     assert!(!rig.macvlan_up(1));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // Make-before-break: A let its addresses go only once B reported its own up.
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc LAN: Backup (shutdown); addresses kept until the peer's are up"),
+        "{log}"
+    );
+    assert!(
+        log.contains("vc LAN: the peer's addresses are up; ours released"),
+        "{log}"
+    );
+    let notify = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
+    assert_eq!(
+        notify, "master\nbackup\n",
+        "one notify each, backup after the release"
+    );
 }
 
 #[test]

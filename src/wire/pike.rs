@@ -163,6 +163,9 @@ pub mod vc_flags {
     pub const PREEMPTIVE: u8 = 0x10;
     /// The sender is Master and hands the role over now.
     pub const RELEASING: u8 = 0x20;
+    /// The sender is Master with its addresses up: an old master releasing the role keeps
+    /// its own until it sees this (make-before-break hand-over).
+    pub const ACTIVE: u8 = 0x40;
 }
 
 /// One virtual cluster's state as announced.

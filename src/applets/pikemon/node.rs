@@ -73,6 +73,9 @@ pub enum Input<'a> {
     ProbeDone { vc: usize, answered: bool },
     /// The master saw its virtual MAC or VIP answered by someone else.
     Conflict { vc: usize },
+    /// The worker has the addresses of virtual cluster `vc` up as Master: the HELLOs say
+    /// ACTIVE from now on (one goes out at once).
+    Active { vc: usize },
     /// The death-watch connection to the peer's daemon closed: its process is gone (or the
     /// connection broke). A hint, never proof: the peer counts as silent and the VIP probe
     /// decides, exactly as after a dead-interval.
@@ -129,6 +132,8 @@ pub struct VcStatus {
     /// The role a probe started from (Backup or Init): where an answered or interrupted
     /// probe returns to.
     before_probe: VcRole,
+    /// Master with the addresses up (the worker said `Active`); cleared by any role change.
+    active: bool,
     /// Master resumed from the status file, not yet compared with a live peer: if the peer
     /// took over meanwhile, the resumed side yields (a restart never steals the role).
     resumed: bool,
@@ -168,6 +173,7 @@ impl Node {
                     preempt_since: None,
                     probe_after: None,
                     before_probe: role,
+                    active: false,
                     resumed: role == VcRole::Master,
                 }
             })
@@ -197,6 +203,17 @@ impl Node {
     pub fn peer(&self) -> Option<&Peer> {
         self.peer.as_ref()
     }
+    /// Whether the peer announces virtual cluster `i` as Master with its addresses up.
+    pub fn peer_active(&self, i: usize) -> bool {
+        let Some(s) = self.settings.vcs.get(i) else {
+            return false;
+        };
+        self.peer
+            .as_ref()
+            .and_then(|p| p.vc(s.vcid))
+            .is_some_and(|v| v.role == Role::Master && v.has(vc_flags::ACTIVE))
+    }
+
     /// The state of virtual cluster `i`.
     pub fn vc(&self, i: usize) -> Option<&VcStatus> {
         self.vcs.get(i)
@@ -262,6 +279,11 @@ impl Node {
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
         if self.shutting_down {
+            // Still listening (the worker waits for the peer's ACTIVE before it lets the
+            // addresses go), but no election and nothing sent.
+            if let Input::Frame { path, frame } = input {
+                self.frame(now, path, frame, &mut Vec::new());
+            }
             return out;
         }
         match input {
@@ -318,6 +340,14 @@ impl Node {
                     );
                     self.next_hello = now;
                     out.push(Action::Garp { vc });
+                }
+            }
+            Input::Active { vc } => {
+                if let Some(v) = self.vcs.get_mut(vc) {
+                    if v.role == VcRole::Master && !v.active {
+                        v.active = true;
+                        self.next_hello = now;
+                    }
                 }
             }
             Input::PeerExited => {
@@ -582,6 +612,7 @@ impl Node {
             self.settings.vcs[i].name, v.role, role
         );
         v.role = role;
+        v.active = false;
         v.since = now;
         v.reason = reason.to_string();
         v.probe_after = None;
@@ -622,6 +653,7 @@ impl Node {
                 set(v.admin == Admin::Drop, vc_flags::ADMIN_DROP);
                 set(s.preemptive, vc_flags::PREEMPTIVE);
                 set(releasing, vc_flags::RELEASING);
+                set(v.active && v.role == VcRole::Master, vc_flags::ACTIVE);
                 VcState {
                     vcid: s.vcid,
                     role: v.role.wire(),

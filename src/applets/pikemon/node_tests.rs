@@ -719,3 +719,53 @@ fn restarted_daemon_resuming_master_yields_to_a_peer_that_took_over() {
     );
     assert_eq!(s.takeovers, [1, 1]);
 }
+
+#[test]
+fn active_flag_follows_the_worker_and_is_cleared_by_a_role_change() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    assert!(!s.node(1).peer_active(0), "not before the worker says so");
+    s.input(0, Input::Active { vc: 0 });
+    // The HELLO with ACTIVE goes out at once.
+    assert!(s.node(1).peer_active(0));
+    // A Backup cannot be active.
+    s.input(1, Input::Active { vc: 0 });
+    s.run(Duration::from_millis(200));
+    assert!(!s.node(0).peer_active(0));
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(20));
+    assert_eq!(s.master, [false, true]);
+    assert!(!s.node(1).peer_active(0), "cleared by the hand-over");
+    assert!(!s.node(0).peer_active(0), "the new master is not up yet");
+    s.input(1, Input::Active { vc: 0 });
+    assert!(s.node(0).peer_active(0));
+}
+
+#[test]
+fn after_shutdown_frames_are_still_heard_but_nothing_is_sent() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(0, Input::Shutdown);
+    assert_eq!(
+        s.master,
+        [false, true],
+        "GOODBYE: the peer takes over at once"
+    );
+    assert_eq!(s.node(1).vc(0).unwrap().reason, "peer said GOODBYE");
+    let sent = s.node(0).counters().sent;
+    s.input(1, Input::Active { vc: 0 });
+    // The stopping node learns that the peer's addresses are up...
+    assert!(s.node(0).peer_active(0));
+    s.run(Duration::from_millis(500));
+    // ...and never sends again nor claims anything.
+    assert_eq!(s.node(0).counters().sent, sent);
+    assert_eq!(s.node(0).next_deadline(), None);
+    assert_eq!(s.master, [false, true]);
+}

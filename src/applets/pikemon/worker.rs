@@ -71,6 +71,10 @@ pub(super) struct VcRun {
     pub probe_answered: bool,
     pub probing: bool,
     pub garps_sent: u64,
+    /// Backup already, but the addresses stay until the peer announces its own up (ACTIVE)
+    /// or this deadline passes: make-before-break, and no two nodes fighting over the
+    /// kernel's rtnl lock at the moment of the hand-over.
+    pub release_at: Option<Instant>,
 }
 
 pub(super) struct Worker {
@@ -92,6 +96,8 @@ pub(super) struct Worker {
     pub paths_dirty: bool,
     pub stdin_buf: Vec<u8>,
     pub started: Instant,
+    /// SIGTERM/INT/QUIT seen: GOODBYE sent, exiting once the pending releases are done.
+    pub stopping: bool,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
@@ -154,6 +160,7 @@ impl Worker {
                 probe_answered: false,
                 probing: false,
                 garps_sent: 0,
+                release_at: None,
             };
             let mut all_up = true;
             for ci in &vc.interfaces {
@@ -251,6 +258,7 @@ impl Worker {
             paths_dirty: true,
             stdin_buf: Vec::new(),
             started: now,
+            stopping: false,
         };
         for (i, r) in resume.iter().enumerate() {
             if *r == Some(true) {
@@ -291,13 +299,13 @@ impl Worker {
                     Event::Readable(T_MONITOR) => self.read_monitor(now),
                     Event::Readable(T_CONTROL) => self.accept_control(),
                     Event::Readable(T_STDIN) => self.read_stdin(now),
-                    Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
+                    Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+                        if !self.stopping =>
+                    {
                         info!("stopping: dropping Master, sending GOODBYE");
+                        self.stopping = true;
                         let acts = self.node.handle(now, Input::Shutdown);
                         self.apply(now, acts);
-                        self.write_status();
-                        let _ = std::fs::remove_file(&self.cfg.paths_file);
-                        return ExitCode::SUCCESS;
                     }
                     Event::Signal(libc::SIGHUP) => self.detach(),
                     Event::Signal(libc::SIGUSR1) => info!("log level {}", logging::raise()),
@@ -312,6 +320,11 @@ impl Worker {
                 }
             }
             self.tick(Instant::now());
+            if self.stopping && self.vcs.iter().all(|v| v.release_at.is_none()) {
+                self.write_status();
+                let _ = std::fs::remove_file(&self.cfg.paths_file);
+                return ExitCode::SUCCESS;
+            }
         }
     }
 
@@ -324,6 +337,9 @@ impl Worker {
                 min(g.next_deadline());
             }
             if let Some(t) = v.next_garp {
+                min(t);
+            }
+            if let Some(t) = v.release_at {
                 min(t);
             }
         }
@@ -360,6 +376,7 @@ impl Worker {
             self.garp_tick(now, vi);
         }
         self.probe_tick(now);
+        self.release_tick(now);
         let any_up = self
             .node
             .peer()
@@ -428,26 +445,70 @@ impl Worker {
     fn become_role(&mut self, now: Instant, vi: usize, master: bool, reason: &str) {
         let name = self.cfg.virtual_clusters[vi].name.clone();
         if master {
+            let pending = self.vcs[vi].release_at.take().is_some();
+            let mut ok = true;
             for &ci in &self.vcs[vi].ctls {
                 if let Err(e) = takeover::to_master(&mut self.rt, &self.ctls[ci].c) {
                     error!("vc {name}: takeover on {}: {e}", self.ctls[ci].c.ifname);
+                    ok = false;
                 }
             }
             self.vcs[vi].master = true;
             self.vcs[vi].garp_left = self.cfg.garp_repeat;
             self.vcs[vi].next_garp = Some(now);
             info!("vc {name}: Master ({reason})");
-            self.notify(vi, true);
+            // A release still pending means the addresses never went and Backup was never
+            // announced to the hooks.
+            if !pending {
+                self.notify(vi, true);
+            }
+            if ok {
+                let acts = self.node.handle(now, Input::Active { vc: vi });
+                self.apply(now, acts);
+            }
         } else {
             let was = self.vcs[vi].master;
-            self.release(vi);
-            info!("vc {name}: Backup ({reason})");
-            if was || reason != "start" {
-                self.notify(vi, false);
+            if was && self.node.peer_alive(now, Some(vi)) && !self.node.peer_active(vi) {
+                // The peer takes over on the frame just sent; keep serving until it has the
+                // addresses up (its next HELLO says ACTIVE), at most a dead-interval.
+                let v = &mut self.vcs[vi];
+                v.master = false;
+                v.garp_left = 0;
+                v.next_garp = None;
+                v.release_at = Some(now + self.cfg.dead_interval);
+                info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
+            } else {
+                self.release(vi);
+                info!("vc {name}: Backup ({reason})");
+                if was || reason != "start" {
+                    self.notify(vi, false);
+                }
             }
         }
         self.write_status();
         self.set_title();
+    }
+
+    /// Lets the addresses of a pending release go once the peer has its own up.
+    fn release_tick(&mut self, now: Instant) {
+        for vi in 0..self.vcs.len() {
+            let Some(t) = self.vcs[vi].release_at else {
+                continue;
+            };
+            let active = self.node.peer_active(vi);
+            if !active && now < t {
+                continue;
+            }
+            self.vcs[vi].release_at = None;
+            self.release(vi);
+            let name = &self.cfg.virtual_clusters[vi].name;
+            if active {
+                info!("vc {name}: the peer's addresses are up; ours released");
+            } else {
+                warn!("vc {name}: the peer did not report its addresses up; ours released");
+            }
+            self.notify(vi, false);
+        }
     }
 
     fn release(&mut self, vi: usize) {
@@ -608,6 +669,9 @@ impl Worker {
                         },
                     );
                     self.apply(now, acts);
+                    if self.vcs.iter().any(|v| v.release_at.is_some()) {
+                        self.release_tick(now);
+                    }
                 }
                 Ok(None) => return,
                 Err(e) => {
