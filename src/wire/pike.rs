@@ -166,6 +166,9 @@ pub mod vc_flags {
     /// The sender is Master with its addresses up: an old master releasing the role keeps
     /// its own until it sees this (make-before-break hand-over).
     pub const ACTIVE: u8 = 0x40;
+    /// The sender's Master was resumed from the status file by a restarted daemon and not
+    /// yet compared with a live peer: a peer that took over meanwhile keeps the role.
+    pub const RESUMED: u8 = 0x80;
 }
 
 /// One virtual cluster's state as announced.

@@ -565,10 +565,22 @@ impl Node {
                 .is_some_and(|t| now >= t + s.preempt_delay)
         };
         let resumed = std::mem::take(&mut self.vcs[i].resumed);
-        let Verdict { winner, reason } = if resumed && me.master && peer.master {
+        let peer_resumed = self
+            .peer
+            .as_ref()
+            .and_then(|p| p.vc(s.vcid))
+            .is_some_and(|v| v.has(vc_flags::RESUMED));
+        // A restart never steals the role: both sides apply the same rule, whichever of
+        // them compares first.
+        let Verdict { winner, reason } = if resumed && !peer_resumed && me.master && peer.master {
             Verdict {
                 winner: Winner::Peer,
                 reason: "the peer took over while we were away",
+            }
+        } else if peer_resumed && !resumed && me.master && peer.master {
+            Verdict {
+                winner: Winner::Me,
+                reason: "the peer resumed after a restart; we took over meanwhile",
             }
         } else {
             decide(&me, peer, s.preemptive, preempt_due)
@@ -654,6 +666,7 @@ impl Node {
                 set(s.preemptive, vc_flags::PREEMPTIVE);
                 set(releasing, vc_flags::RELEASING);
                 set(v.active && v.role == VcRole::Master, vc_flags::ACTIVE);
+                set(v.resumed && v.role == VcRole::Master, vc_flags::RESUMED);
                 VcState {
                     vcid: s.vcid,
                     role: v.role.wire(),

@@ -769,3 +769,46 @@ fn after_shutdown_frames_are_still_heard_but_nothing_is_sent() {
     assert_eq!(s.node(0).next_deadline(), None);
     assert_eq!(s.master, [false, true]);
 }
+
+#[test]
+fn peer_that_took_over_keeps_the_role_when_the_resumed_side_is_compared_first() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    // A HELLO of B's from while A was away: it acknowledges A's old boot.
+    let n1 = s.nodes[1].as_mut().unwrap();
+    let acts = n1.handle(
+        s.now,
+        Input::Admin {
+            vc: None,
+            order: Admin::None,
+        },
+    );
+    let old = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Send(r) => Some(frame_for(r, 0, 1, KEY)),
+            _ => None,
+        })
+        .expect("a hello");
+    s.allow_two_masters = true;
+    s.start(0, Some(true));
+    s.master[0] = true;
+    // A hears that frame first (not a confirmation), so A's next HELLO — Master, resumed,
+    // acknowledging B — reaches B before A has compared anything: B must keep the role.
+    s.input(
+        0,
+        Input::Frame {
+            path: 0,
+            frame: &old,
+        },
+    );
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    assert_eq!(s.takeovers, [1, 1], "B never yielded");
+    assert_eq!(
+        s.node(0).vc(0).unwrap().reason,
+        "the peer took over while we were away"
+    );
+}

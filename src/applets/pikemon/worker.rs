@@ -39,6 +39,9 @@ const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
 const T_CONN: usize = 5000;
 
+/// The reason of a Master resumed from the status file.
+const RESUMED: &str = "resumed from status file";
+
 /// How long a VIP probe listens after each of its requests, and how many it sends.
 const PROBE_TRIES: u32 = 3;
 
@@ -262,7 +265,7 @@ impl Worker {
         };
         for (i, r) in resume.iter().enumerate() {
             if *r == Some(true) {
-                w.become_role(now, i, true, "resumed from status file");
+                w.become_role(now, i, true, RESUMED);
             } else {
                 w.release(i);
             }
@@ -455,7 +458,15 @@ impl Worker {
             }
             self.vcs[vi].master = true;
             self.vcs[vi].garp_left = self.cfg.garp_repeat;
-            self.vcs[vi].next_garp = Some(now);
+            // Resumed by a restarted worker: the addresses never went, the switches still
+            // point here — unless the peer took over meanwhile, which the first HELLOs tell.
+            // GARPs now would pull the traffic back from a peer that is about to keep it.
+            let resumed = reason == RESUMED;
+            self.vcs[vi].next_garp = Some(if resumed {
+                now + self.cfg.dead_interval
+            } else {
+                now
+            });
             info!("vc {name}: Master ({reason})");
             // A release still pending means the addresses never went and Backup was never
             // announced to the hooks.
