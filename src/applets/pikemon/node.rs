@@ -139,6 +139,13 @@ pub struct VcStatus {
     resumed: bool,
 }
 
+impl VcStatus {
+    /// Master resumed from the status file and not yet compared with a live peer.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+}
+
 /// The worker's core.
 pub struct Node {
     settings: Settings,

@@ -430,10 +430,25 @@ impl Worker {
         for (i, p) in self.paths.iter().enumerate() {
             let Some(sock) = &p.sock else { continue };
             // The master sends on a controlled interface from the virtual MAC, which keeps
-            // the switches' tables pointing at it.
+            // the switches' tables pointing at it — not while its role is only resumed (a
+            // peer that took over meanwhile keeps the traffic until that is settled), nor
+            // in the frame that yields the role.
             let src = match p.ctl {
-                Some(c) if self.vcs[self.ctls[c].vc].master => self.ctls[c].c.vmac.0,
-                _ => p.mac,
+                Some(c) => {
+                    let vi = self.ctls[c].vc;
+                    // The core's role: a frame announcing a hand-over goes out before
+                    // the worker has carried the new role out.
+                    let claims = self
+                        .node
+                        .vc(vi)
+                        .is_some_and(|v| v.role == VcRole::Master && !v.resumed());
+                    if self.vcs[vi].master && claims {
+                        self.ctls[c].c.vmac.0
+                    } else {
+                        p.mac
+                    }
+                }
+                None => p.mac,
             };
             let mut r = repr.clone();
             r.path_id = u8::try_from(i).unwrap_or(u8::MAX);
