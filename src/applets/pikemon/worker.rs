@@ -39,6 +39,10 @@ const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
 const T_CONN: usize = 5000;
 
+/// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
+/// supervisor gives a stopping worker 10 s).
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
 /// The reason of a Master resumed from the status file.
 const RESUMED: &str = "resumed from status file";
 
@@ -496,12 +500,13 @@ impl Worker {
             let was = self.vcs[vi].master;
             if was && self.node.peer_alive(now, Some(vi)) && !self.node.peer_active(vi) {
                 // The peer takes over on the frame just sent; keep serving until it has the
-                // addresses up (its next HELLO says ACTIVE), at most a dead-interval.
+                // addresses up (its next HELLO says ACTIVE): a live peer does within
+                // milliseconds; at most a dead-interval, and never more than RELEASE_WAIT.
                 let v = &mut self.vcs[vi];
                 v.master = false;
                 v.garp_left = 0;
                 v.next_garp = None;
-                v.release_at = Some(now + self.cfg.dead_interval);
+                v.release_at = Some(now + self.cfg.dead_interval.min(RELEASE_WAIT));
                 info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
             } else {
                 self.release(vi);
