@@ -346,7 +346,12 @@ impl Node {
                         self.settings.vcs[vc].name
                     );
                     self.next_hello = now;
-                    out.push(Action::Garp { vc });
+                    // A role only resumed from the status file is most likely the one the
+                    // peer took over meanwhile: no GARPs to pull the traffic back before the
+                    // HELLOs have settled it.
+                    if !self.vcs[vc].resumed {
+                        out.push(Action::Garp { vc });
+                    }
                 }
             }
             Input::Active { vc } => {

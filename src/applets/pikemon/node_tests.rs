@@ -812,3 +812,28 @@ fn peer_that_took_over_keeps_the_role_when_the_resumed_side_is_compared_first() 
         "the peer took over while we were away"
     );
 }
+
+#[test]
+fn a_resumed_master_seeing_its_mac_elsewhere_sends_no_garps_before_the_election() {
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(1, false), 2, &[Some(true)]);
+    let acts = n.handle(t0, Input::Conflict { vc: 0 });
+    assert!(!acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::Send(_))),
+        "a HELLO at once"
+    );
+    // Once it is master for real, a conflict re-sends GARPs.
+    let mut n = Node::new(t0, settings(1, false), 2, &[None]);
+    n.handle(t0 + DEAD, Input::Tick);
+    n.handle(
+        t0 + DEAD,
+        Input::ProbeDone {
+            vc: 0,
+            answered: false,
+        },
+    );
+    assert_eq!(n.vc(0).unwrap().role, VcRole::Master);
+    let acts = n.handle(t0 + DEAD, Input::Conflict { vc: 0 });
+    assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
+}

@@ -481,8 +481,9 @@ impl Worker {
             // point here — unless the peer took over meanwhile, which the first HELLOs tell.
             // GARPs now would pull the traffic back from a peer that is about to keep it.
             let resumed = reason == RESUMED;
+            // (`now` of a resume is the start of the worker's setup: take the clock again.)
             self.vcs[vi].next_garp = Some(if resumed {
-                now + self.cfg.dead_interval
+                Instant::now() + self.cfg.dead_interval
             } else {
                 now
             });
@@ -596,6 +597,12 @@ impl Worker {
         }
         let Some(at) = v.next_garp else { return };
         if now < at {
+            return;
+        }
+        // A resumed role with a live peer is settled by the next HELLOs, not by GARPs.
+        let resumed = self.node.vc(vi).is_some_and(|s| s.resumed());
+        if resumed && self.node.peer_alive(now, Some(vi)) {
+            v.next_garp = Some(now + self.cfg.hello_interval);
             return;
         }
         for &ci in &v.ctls {
