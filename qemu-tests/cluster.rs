@@ -2,7 +2,7 @@
 //! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd.
 
 use crate::console::Console;
-use crate::lab::{self, note, top, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
+use crate::lab::{self, note, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
 use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,6 +128,41 @@ fn killing_the_master_fails_over_to_the_backup() {
         "hardfail: client reaches the VIP again after {:.1}s",
         start.elapsed().as_secs_f64()
     ));
+}
+
+#[test]
+fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
+    let (mut lab, master) = cluster("deathwatch");
+    let backup = other(master);
+    // Both supervisors hold their death-watch connections over hb0 (rcS filled in the
+    // addresses; the firewall lets hb0 in).
+    for node in [master, backup] {
+        step(lab.guest(node).sh().until(
+            "logread | grep -q 'death-watch: connected to' && echo watching",
+            "watching",
+            Duration::from_secs(20),
+        ));
+    }
+    // The whole daemon dies at once (supervisor and worker; the OOM killer or a crash).
+    step(lab.guest(master).sh().ok(
+        "kill -9 $(ps -o pid,args | awk '/pikemon: (supervisor|worker)/ && !/awk/ { print $1 }')",
+    ));
+    // The dead daemon's macvlan and VIP stay configured on the old master (nothing is left
+    // to remove them; its kernel does not answer ARP for them): wait for the backup's.
+    assert!(
+        lab::poll(FAILOVER, || holds_vip(lab.guest(backup).sh())),
+        "{backup} never took the VIP"
+    );
+    let log = step(lab.guest(backup).sh().until(
+        "logread | grep 'vc FW:' | tail -n 3",
+        "(peer's daemon exited, probe unanswered)",
+        Duration::from_secs(10),
+    ));
+    assert!(!log.contains("(peer silent, probe unanswered)"), "{log}");
+    assert!(
+        client_reaches_vip(&lab, FAILOVER),
+        "client's pings did not resume"
+    );
 }
 
 #[test]
