@@ -334,3 +334,84 @@ fn start_connect(local: Ipv4Addr, peer: SocketAddrV4) -> io::Result<TcpStream> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn settings(local: u8, peer: u8, port: u16) -> Settings {
+        Settings {
+            local: Ipv4Addr::new(127, 0, 0, local),
+            peer: Ipv4Addr::new(127, 0, 0, peer),
+            port,
+        }
+    }
+
+    /// Runs the sides' loops for `limit` or until `stop` says so; returns what each reported.
+    fn drive(
+        sides: &mut [(&mut DeathWatch, &mut EventLoop)],
+        limit: Duration,
+        mut stop: impl FnMut(&[Vec<Outcome>]) -> bool,
+    ) -> Vec<Vec<Outcome>> {
+        let mut seen = vec![Vec::new(); sides.len()];
+        let end = Instant::now() + limit;
+        while Instant::now() < end && !stop(&seen) {
+            for (i, (w, ev)) in sides.iter_mut().enumerate() {
+                let mut events = Vec::new();
+                ev.wait(&mut events, Some(Duration::from_millis(5)))
+                    .unwrap();
+                for e in events {
+                    let o = w.handle(ev, &e);
+                    if o != Outcome::Nothing {
+                        seen[i].push(o);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    fn connected(w: &DeathWatch) -> bool {
+        matches!(w.out, Out::Up(_)) && w.inbound.iter().any(Option::is_some)
+    }
+
+    #[test]
+    fn a_closed_process_is_reported_once_per_connection_and_strangers_are_refused() {
+        let port = 20000 + (std::process::id() % 20000) as u16;
+        let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
+        a.start(&mut ea);
+        b.start(&mut eb);
+        let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
+        // B's connect succeeds at once; A's first one was refused (B was not listening yet)
+        // and is retried after a second.
+        drive(&mut sides, Duration::from_millis(1500), |_| false);
+        drop(sides);
+        assert!(connected(&a) && connected(&b), "both directions connect");
+
+        // A stranger (127.0.0.3) is refused; bytes from the peer are dropped; nothing is
+        // reported for either.
+        let stranger = start_connect(
+            Ipv4Addr::new(127, 0, 0, 3),
+            SocketAddrV4::new(a.cfg.local, port),
+        );
+        assert!(stranger.is_ok());
+        if let Out::Up(s) = &mut b.out {
+            use std::io::Write;
+            let _ = s.write_all(b"garbage the peer should never send");
+        }
+        let mut sides = [(&mut a, &mut ea)];
+        let seen = drive(&mut sides, Duration::from_millis(300), |_| false);
+        assert!(seen[0].is_empty(), "{:?}", seen[0]);
+        assert_eq!(a.inbound.iter().filter(|c| c.is_some()).count(), 1);
+
+        // B's process goes: A sees both connections close.
+        drop(b);
+        drop(eb);
+        let mut sides = [(&mut a, &mut ea)];
+        let seen = drive(&mut sides, Duration::from_secs(2), |s| s[0].len() >= 2);
+        assert_eq!(seen[0], [Outcome::PeerGone, Outcome::PeerGone]);
+        assert!(!connected(&a));
+    }
+}
