@@ -383,11 +383,12 @@ mod tests {
         let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
         a.start(&mut ea);
         b.start(&mut eb);
-        let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
-        // B's connect succeeds at once; A's first one was refused (B was not listening yet)
-        // and is retried after a second.
-        drive(&mut sides, Duration::from_millis(1500), |_| false);
-        drop(sides);
+        {
+            let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
+            // B's connect succeeds at once; A's first one was refused (B was not listening
+            // yet) and is retried after a second.
+            drive(&mut sides, Duration::from_millis(1500), |_| false);
+        }
         assert!(connected(&a) && connected(&b), "both directions connect");
 
         // A stranger (127.0.0.3) is refused; bytes from the peer are dropped; nothing is
