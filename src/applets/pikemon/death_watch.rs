@@ -340,6 +340,9 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// The default port: the namespace is the test's own.
+    const DEATH_WATCH_PORT_FOR_TEST: u16 = crate::applets::pikemon::config::DEATH_WATCH_PORT;
+
     fn settings(local: u8, peer: u8, port: u16) -> Settings {
         Settings {
             local: Ipv4Addr::new(127, 0, 0, local),
@@ -376,9 +379,33 @@ mod tests {
         matches!(w.out, Out::Up(_)) && w.inbound.iter().any(Option::is_some)
     }
 
+    /// Runs `f` on a thread of its own in a new, unnamed network namespace with only `lo`
+    /// up: the test's sockets never touch the host's namespace, and the namespace goes with
+    /// the thread.
+    fn in_private_netns(f: impl FnOnce() + Send + 'static) {
+        let t = std::thread::spawn(move || {
+            // The network namespace is per thread: this one only.
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET) (needs root): {e}"));
+            let mut rt =
+                crate::net::rtnl::Rtnl::open().unwrap_or_else(|e| panic!("rtnetlink: {e}"));
+            // `lo` is index 1 in a new namespace.
+            rt.set_link_up(1, true)
+                .unwrap_or_else(|e| panic!("lo up: {e}"));
+            f();
+        });
+        if let Err(e) = t.join() {
+            std::panic::resume_unwind(e);
+        }
+    }
+
     #[test]
     fn a_closed_process_is_reported_once_per_connection_and_strangers_are_refused() {
-        let port = 20000 + (std::process::id() % 20000) as u16;
+        in_private_netns(closed_process_and_strangers);
+    }
+
+    fn closed_process_and_strangers() {
+        let port = DEATH_WATCH_PORT_FOR_TEST;
         let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
         let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
         a.start(&mut ea);
