@@ -264,7 +264,8 @@ impl Worker {
             paths_written: None,
             paths_dirty: true,
             stdin_buf: Vec::new(),
-            started: now,
+            // Once the sockets are bound (setup takes ~50 ms): from here the worker hears.
+            started: Instant::now(),
             stopping: false,
         };
         for (i, r) in resume.iter().enumerate() {
@@ -477,16 +478,7 @@ impl Worker {
             }
             self.vcs[vi].master = true;
             self.vcs[vi].garp_left = self.cfg.garp_repeat;
-            // Resumed by a restarted worker: the addresses never went, the switches still
-            // point here — unless the peer took over meanwhile, which the first HELLOs tell.
-            // GARPs now would pull the traffic back from a peer that is about to keep it.
-            let resumed = reason == RESUMED;
-            // (`now` of a resume is the start of the worker's setup: take the clock again.)
-            self.vcs[vi].next_garp = Some(if resumed {
-                Instant::now() + self.cfg.dead_interval
-            } else {
-                now
-            });
+            self.vcs[vi].next_garp = Some(now);
             info!("vc {name}: Master ({reason})");
             // A release still pending means the addresses never went and Backup was never
             // announced to the hooks.
@@ -503,11 +495,8 @@ impl Worker {
                 // The peer takes over on the frame just sent; keep serving until it has the
                 // addresses up (its next HELLO says ACTIVE): a live peer does within
                 // milliseconds; at most a dead-interval, and never more than RELEASE_WAIT.
-                let v = &mut self.vcs[vi];
-                v.master = false;
-                v.garp_left = 0;
-                v.next_garp = None;
-                v.release_at = Some(now + self.cfg.dead_interval.min(RELEASE_WAIT));
+                self.stop_claiming(vi);
+                self.vcs[vi].release_at = Some(now + self.cfg.dead_interval.min(RELEASE_WAIT));
                 info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
             } else {
                 self.release(vi);
@@ -543,10 +532,16 @@ impl Worker {
         }
     }
 
+    /// Stops answering ARP, sending GARPs and PIKE frames from the virtual MAC.
+    fn stop_claiming(&mut self, vi: usize) {
+        let v = &mut self.vcs[vi];
+        v.master = false;
+        v.garp_left = 0;
+        v.next_garp = None;
+    }
+
     fn release(&mut self, vi: usize) {
-        self.vcs[vi].master = false;
-        self.vcs[vi].garp_left = 0;
-        self.vcs[vi].next_garp = None;
+        self.stop_claiming(vi);
         for &ci in &self.vcs[vi].ctls {
             if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
                 error!("release on {}: {e}", self.ctls[ci].c.ifname);
@@ -599,9 +594,13 @@ impl Worker {
         if now < at {
             return;
         }
-        // A resumed role with a live peer is settled by the next HELLOs, not by GARPs.
+        // A role resumed by a restarted worker: the addresses never went and the switches
+        // still point here, unless the peer took over meanwhile — which its HELLOs tell
+        // within a dead-interval, and the election settles. GARPs before that would pull
+        // the traffic back from a peer that is about to keep it.
         let resumed = self.node.vc(vi).is_some_and(|s| s.resumed());
-        if resumed && self.node.peer_alive(now, Some(vi)) {
+        let listening = now < self.started + self.cfg.dead_interval;
+        if resumed && (listening || self.node.peer_alive(now, Some(vi))) {
             v.next_garp = Some(now + self.cfg.hello_interval);
             return;
         }
