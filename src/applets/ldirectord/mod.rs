@@ -134,6 +134,11 @@ fn stop_and_wait(pid: i32, pid_path: &Path) -> bool {
     let until = Instant::now() + STOP_WAIT;
     while Instant::now() < until {
         if running_pid(pid_path).is_none() && !alive(pid) {
+            // A daemon TERMed while still starting (before its handlers) dies without its
+            // clean-up: its pid file, unlocked now, is stale.
+            if pid_path.exists() && running_pid(pid_path).is_none() {
+                let _ = std::fs::remove_file(pid_path);
+            }
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
