@@ -162,6 +162,26 @@ impl Sim {
         }
     }
 
+    /// A HELLO node `i` sends now (on path 0), kept from the peer: a frame still in flight
+    /// or one captured for later.
+    fn undelivered_hello(&mut self, i: usize) -> Vec<u8> {
+        let n = self.nodes[i].as_mut().expect("node running");
+        // An admin order without effect makes the node send at once.
+        let acts = n.handle(
+            self.now,
+            Input::Admin {
+                vc: None,
+                order: Admin::None,
+            },
+        );
+        acts.iter()
+            .find_map(|a| match a {
+                Action::Send(r) => Some(frame_for(r, 0, i, KEY)),
+                _ => None,
+            })
+            .expect("a hello")
+    }
+
     /// Advances the clock in 5 ms steps, ticking a node only when its deadline is due.
     fn run(&mut self, d: Duration) {
         let end = self.now + d;
@@ -267,20 +287,8 @@ fn peer_daemon_exit_hint_survives_one_frame_in_flight() {
     s.run(Duration::from_millis(500));
     // The hint arrives, then one last frame the dead daemon had sent (seq + 1).
     s.input(1, Input::PeerExited);
-    let n0 = s.nodes[0].as_mut().unwrap();
-    let acts = n0.handle(
-        s.now,
-        Input::Admin {
-            vc: None,
-            order: Admin::None,
-        },
-    );
-    let frame = acts.iter().find_map(|a| match a {
-        Action::Send(r) => Some(frame_for(r, 0, 0, KEY)),
-        _ => None,
-    });
+    let frame = s.undelivered_hello(0);
     s.kill(0);
-    let frame = frame.expect("a hello");
     s.input(
         1,
         Input::Frame {
@@ -777,21 +785,7 @@ fn peer_that_took_over_keeps_the_role_when_the_resumed_side_is_compared_first() 
     s.kill(0);
     s.until(Duration::from_secs(2), |s| s.master[1]);
     // A HELLO of B's from while A was away: it acknowledges A's old boot.
-    let n1 = s.nodes[1].as_mut().unwrap();
-    let acts = n1.handle(
-        s.now,
-        Input::Admin {
-            vc: None,
-            order: Admin::None,
-        },
-    );
-    let old = acts
-        .iter()
-        .find_map(|a| match a {
-            Action::Send(r) => Some(frame_for(r, 0, 1, KEY)),
-            _ => None,
-        })
-        .expect("a hello");
+    let old = s.undelivered_hello(1);
     s.allow_two_masters = true;
     s.start(0, Some(true));
     s.master[0] = true;
