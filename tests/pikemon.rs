@@ -23,6 +23,7 @@ struct Rig {
     client: Netns,
     gw: Netns,
     a_port: String,
+    b_port: String,
     dir: PathBuf,
     kids: Vec<Child>,
 }
@@ -79,7 +80,7 @@ impl Rig {
         let client = Netns::new("c");
         let gw = Netns::new("g");
         let a_port = sw.attach(&a, "lan0");
-        sw.attach(&b, "lan0");
+        let b_port = sw.attach(&b, "lan0");
         sw.attach(&client, "lan0");
         sw.attach(&gw, "lan0");
         veth(&a, "hb0", &b, "hb0");
@@ -102,6 +103,7 @@ impl Rig {
             client,
             gw,
             a_port,
+            b_port,
             dir,
             kids: Vec::new(),
         }
@@ -195,6 +197,42 @@ impl Rig {
             .skip_while(|w| *w != "lladdr")
             .nth(1)
             .map(str::to_string)
+    }
+
+    /// The `frames ...` line of `-c status` on `node`.
+    fn counters(&self, node: u32) -> String {
+        let out = self.control(node, &["status"]);
+        let (so, _) = text(&out);
+        so.lines()
+            .find(|l| l.starts_with("frames "))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Counter `name` of a `frames ...` line (0 when absent).
+    fn counter(line: &str, name: &str) -> u64 {
+        line.split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Loads an nftables ruleset into the switch namespace.
+    fn switch_rules(&self, name: &str, rules: &str) {
+        let path = self.dir.join(name);
+        std::fs::write(&path, rules).unwrap();
+        let out = self.sw.ns.run(&["nft", "-f", &path.display().to_string()]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// The switch port the bridge's table sends `mac` to.
+    fn switch_port_of(&self, mac: &str) -> Option<String> {
+        let out = self.sw.ns.run(&["bridge", "fdb", "show", "br", "br0"]);
+        let (so, _) = text(&out);
+        so.lines()
+            .find(|l| l.starts_with(mac) && !l.contains("permanent"))
+            .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
     }
 
     fn macvlan_up(&self, node: u32) -> bool {
@@ -413,14 +451,10 @@ fn all_paths_silent_but_the_master_answers_arp_no_second_master() {
     // answers from the virtual MAC, and B stays Backup.
     rig.a.ip(&["link", "set", "hb0", "down"]);
     rig.a.ip(&["link", "set", "hb1", "down"]);
-    let rules = rig.dir.join("drop-pike.nft");
-    std::fs::write(
-        &rules,
+    rig.switch_rules(
+        "drop-pike.nft",
         "table bridge pikef {\n chain fw {\n  type filter hook forward priority 0;\n  ether type 0x88b5 drop\n }\n}\n",
-    )
-    .unwrap();
-    let out = rig.sw.ns.run(&["nft", "-f", &rules.display().to_string()]);
-    assert!(out.status.success(), "{out:?}");
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         (rig.role(1), rig.role(2)),
@@ -434,6 +468,47 @@ fn all_paths_silent_but_the_master_answers_arp_no_second_master() {
         "{log}"
     );
     assert!(!log.contains("=> Master"), "{log}");
+}
+
+#[test]
+fn healed_lan_partition_settles_to_one_master_on_the_lan_alone() {
+    let rig = Rig::without_death_watch().started_pair();
+    // A full partition: both heart-beat links down and the switch drops everything between
+    // A's and B's ports (each still reaches the client and the gateway). B's probe goes
+    // unanswered, so both become Master.
+    for hb in ["hb0", "hb1"] {
+        rig.a.ip(&["link", "set", hb, "down"]);
+    }
+    let (pa, pb) = (&rig.a_port, &rig.b_port);
+    rig.switch_rules(
+        "partition.nft",
+        &format!(
+            "table bridge part {{\n chain fw {{\n  type filter hook forward priority 0;\n  \
+             iifname \"{pa}\" oifname \"{pb}\" drop\n  iifname \"{pb}\" oifname \"{pa}\" drop\n }}\n}}\n"
+        ),
+    );
+    rig.wait_roles("Master", "Master", Duration::from_secs(5));
+    // Only the LAN heals; the heart-beat stays down. Each Master sends its LAN HELLOs from
+    // the shared virtual MAC, which the other's macvlan would swallow: they must still hear
+    // each other there and settle within about a dead-interval (300 ms).
+    let out = rig.sw.ns.run(&["nft", "delete", "table", "bridge", "part"]);
+    assert!(out.status.success(), "{out:?}");
+    let healed = Instant::now();
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    let settled = healed.elapsed();
+    assert!(!rig.macvlan_up(2));
+    // The winner's frames and GARPs point the switch and the client back at it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        rig.switch_port_of(VMAC).as_deref(),
+        Some(rig.a_port.as_str())
+    );
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    let ok = rig
+        .client
+        .run(&["ping", "-c", "3", "-i", "0.2", "-W", "1", VIP]);
+    assert!(ok.status.success(), "{ok:?}");
+    eprintln!("two Masters settled {settled:?} after the LAN healed");
 }
 
 #[test]
@@ -561,9 +636,9 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
         flags: 0,
         cluster_id: 1,
         node_id: 1,
-        boot: 1_000_000,
+        incarnation: 1_000_000,
         seq: 1,
-        ack_boot: 1,
+        ack_incarnation: 1,
         ack_seq: 1_000_000,
         hello_ms: 100,
         dead_ms: 300,
@@ -597,23 +672,72 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
         (rig.role(1), rig.role(2)),
         ("Master".into(), "Backup".into())
     );
-    let out = rig.control(2, &["status"]);
-    let (so, _) = text(&out);
-    let counters = so.lines().find(|l| l.starts_with("frames ")).unwrap_or("");
-    let field = |name: &str| -> u64 {
-        counters
-            .split_whitespace()
-            .skip_while(|w| *w != name)
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let counters = rig.counters(2);
+    let field = |name: &str| Rig::counter(&counters, name);
     assert!(field("auth-failures") >= 20, "{counters}");
     // The first copy of the captured frame can reach B before A's own copy on the LAN path:
     // the same (boot, seq) on another path counts as path liveness, not as a replay
     // (DESIGN.md §3); every later copy is a replay.
     assert!(field("replays") >= 19, "{counters}");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+#[test]
+fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
+    let rig = Rig::without_death_watch().started_pair();
+    // A host on the LAN records A's HELLOs; once A falls silent (a power loss: no GOODBYE,
+    // no FIN) it replays A's newest one every 20 ms for 4 s.
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let replayer = evil
+        .cmd("python3")
+        .args([
+            "-c",
+            "import socket,time\n\
+             s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+             s.bind(('lan0',0))\n\
+             s.settimeout(0.05)\n\
+             last=None\n\
+             seen=time.time()\n\
+             while time.time()-seen<(0.15 if last else 5):\n\
+             \x20   try:\n\
+             \x20       f=s.recv(2048)\n\
+             \x20   except socket.timeout:\n\
+             \x20       continue\n\
+             \x20   if f[26:30]==bytes([0,0,0,1]):\n\
+             \x20       last=f\n\
+             \x20       seen=time.time()\n\
+             for i in range(200):\n\
+             \x20   s.send(last)\n\
+             \x20   time.sleep(0.02)\n",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    let killed = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "the replayed HELLO keeps a dead master alive\n{}",
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = killed.elapsed();
+    // The replays did reach B (and were counted, not believed).
+    std::thread::sleep(Duration::from_millis(200));
+    let counters = rig.counters(2);
+    assert!(Rig::counter(&counters, "replays") >= 5, "{counters}");
+    let mut replayer = replayer;
+    let _ = replayer.kill();
+    let _ = replayer.wait();
+    assert!(
+        rig.log(2).contains("(peer silent, probe unanswered)"),
+        "{}",
+        rig.log(2)
+    );
+    eprintln!("B took over {took:?} after A died, with the replays going on");
 }
 
 #[test]
@@ -661,13 +785,17 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
     );
     let log = rig.log(2);
     assert!(!log.contains("=> Master"), "{log}");
-    // The old instance's exit closed its death-watch connections: B probed, the new
-    // instance answered from the virtual MAC, B stayed Backup.
+    // The old instance's exit closed its death-watch connections: B probed, and either the
+    // new instance answered from the virtual MAC or its first proven HELLO ended the probe;
+    // B stayed Backup.
+    let settled = |log: &str| {
+        log.contains("VIP answered from the virtual MAC elsewhere; staying Backup")
+            || log
+                .split_once("ARP-probing the VIPs")
+                .is_some_and(|(_, after)| after.contains("peer node 1 (incarnation"))
+    };
     let start = Instant::now();
-    while !rig
-        .log(2)
-        .contains("VIP answered from the virtual MAC elsewhere; staying Backup")
-    {
+    while !settled(&rig.log(2)) {
         assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -74,6 +74,24 @@ impl PacketSocket {
         })
     }
 
+    /// Opens a socket receiving frames of `ethertype` on `ifindex` as a tap (ETH_P_ALL with an
+    /// in-kernel filter on the EtherType). A tap sees a frame before any upper device takes
+    /// it: a macvlan on `ifindex` that owns the frame's *source* MAC consumes multicast and
+    /// broadcast frames from it as its own looped-back traffic, so a plain socket on the
+    /// parent never sees the other node's frames from the shared virtual MAC. Frames this
+    /// host sends are not looped back (and `recv` still marks any as `Outgoing`).
+    pub fn tap(ifindex: u32, ethertype: u16) -> io::Result<PacketSocket> {
+        let fd = sys::packet::open_unbound()?;
+        sys::packet::accept_only_ethertype(&fd, ethertype)?;
+        sys::packet::ignore_outgoing(&fd);
+        sys::packet::bind(&fd, ifindex, libc::ETH_P_ALL as u16)?;
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            ethertype,
+        })
+    }
+
     /// The interface this socket is bound to.
     pub fn ifindex(&self) -> u32 {
         self.ifindex

@@ -88,3 +88,60 @@ pub fn multicast_membership(
         Ok(())
     }
 }
+
+/// Opens a packet socket that receives nothing until it is bound (protocol 0, packet(7)):
+/// a filter can be attached before the first frame queues.
+pub fn open_unbound() -> io::Result<OwnedFd> {
+    open(0)
+}
+
+/// Attaches a classic BPF program that accepts only frames of EtherType `ethertype` (host
+/// order; untagged frames) and drops the rest in the kernel (socket(7) SO_ATTACH_FILTER).
+pub fn accept_only_ethertype(fd: &OwnedFd, ethertype: u16) -> io::Result<()> {
+    const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        insn(LD_H_ABS, 0, 0, 12),
+        insn(JEQ_K, 0, 1, u32::from(ethertype)),
+        insn(RET_K, 0, 0, 0xffff),
+        insn(RET_K, 0, 0, 0),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // fprog points at `prog`, which lives until setsockopt returns (the kernel copies it).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const libc::sock_fprog as *const libc::c_void,
+            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Stops frames this host sends from being looped back to the socket (PACKET_IGNORE_OUTGOING,
+/// Linux 4.20). Best effort: the caller also drops `PACKET_OUTGOING` frames itself.
+pub fn ignore_outgoing(fd: &OwnedFd) {
+    // linux/if_packet.h; not in the libc crate's Linux module.
+    const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+    let one: libc::c_int = 1;
+    // We pass a pointer to a live c_int and its exact size.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            &one as *const libc::c_int as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}

@@ -173,7 +173,9 @@ impl Worker {
             for ci in &vc.interfaces {
                 let c = takeover::prepare(&mut rt, ci, vc.id)?;
                 all_up &= macvlan_up(&mut rt, &c);
-                let arp = match PacketSocket::bind(c.parent, ETHERTYPE_ARP) {
+                // A tap: the other Master's ARP from the shared virtual MAC would otherwise go
+                // to our macvlan, not to this socket (see PacketSocket::tap).
+                let arp = match PacketSocket::tap(c.parent, ETHERTYPE_ARP) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         warn!("{}: ARP socket: {e}", c.ifname);
@@ -240,9 +242,14 @@ impl Worker {
                 })
                 .collect(),
         };
-        let node = Node::new(now, settings, boot, &resume);
+        // A fresh incarnation per start: the peer's freshness rules key on it, not on the
+        // persisted boot counter, which a restored or reset status file can roll back.
+        let incarnation = crate::sys::random::u32()
+            .map_err(err("random incarnation"))?
+            .max(1);
+        let node = Node::new(now, settings, boot, incarnation, &resume);
         info!(
-            "worker boot {boot}: {} path(s), {} virtual cluster(s)",
+            "worker boot {boot} (incarnation {incarnation:08x}): {} path(s), {} virtual cluster(s)",
             paths.len(),
             vcs.len()
         );
@@ -1147,8 +1154,13 @@ fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>) -> PathIo {
         }
     };
     let sock = link.as_ref().and_then(|l| {
-        let s = PacketSocket::bind(l.index, pike::ETHERTYPE)
-            .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s));
+        // On a controlled interface a tap: two Masters send from the same virtual MAC, and
+        // each kernel hands the other's frames to its own macvlan instead of the parent.
+        let s = match ctl {
+            Some(_) => PacketSocket::tap(l.index, pike::ETHERTYPE),
+            None => PacketSocket::bind(l.index, pike::ETHERTYPE),
+        }
+        .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s));
         match s {
             Ok(s) => Some(s),
             Err(e) => {
