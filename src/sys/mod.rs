@@ -7,6 +7,7 @@ pub mod netns;
 pub mod packet;
 pub mod pidfile;
 pub mod proctitle;
+pub mod random;
 
 use std::os::fd::{BorrowedFd, RawFd};
 

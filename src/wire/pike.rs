@@ -4,13 +4,19 @@
 //! Payload layout (big-endian), after the 14-byte Ethernet header:
 //!
 //! ```text
-//!  0 magic "PIKE"   4 version (1)   5 type   6 flags (u16)   8 cluster-id (u32)
-//! 12 node-id (u32) 16 boot (u32)   20 seq (u64)              28 ack-boot (u32)
-//! 32 ack-seq (u64) 40 hello-ms (u32) 44 dead-ms (u32)       48 path-id (u8)
-//! 49 key-id (u16)  51 n-vc (u8)
+//!  0 magic "PIKE"       4 version (2)   5 type   6 flags (u16)   8 cluster-id (u32)
+//! 12 node-id (u32)     16 incarnation (u32)    20 seq (u64)
+//! 28 ack-incarnation (u32)                     32 ack-seq (u64)
+//! 40 hello-ms (u32)    44 dead-ms (u32)        48 path-id (u8)
+//! 49 key-id (u16)      51 n-vc (u8)
 //! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8 }
 //!    HMAC-SHA256 (32 bytes) over dst MAC, src MAC, EtherType and every payload byte before it
 //! ```
+//!
+//! Version 2 replaced version 1's persisted boot counter with the *incarnation*: a random
+//! number drawn at every daemon start, with seq counting from 1 within it. The ack fields
+//! echo the newest (incarnation, seq) heard from the peer, which is what proves a frame from
+//! a new incarnation fresh (see `applets::pikemon::peer`).
 //!
 //! `Packet` is a zero-copy view (smoltcp style), `Repr` the parsed value; `sign` / `verify`
 //! compute and check the HMAC, the check in constant time (`hmac`'s `verify_slice`).
@@ -27,7 +33,7 @@ pub const GROUP_MAC: [u8; 6] = [0x03, 0x50, 0x49, 0x4b, 0x45, 0x00];
 /// `PIKE`.
 pub const MAGIC: [u8; 4] = *b"PIKE";
 /// The only version this code speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const HMAC_LEN: usize = 32;
 /// Bytes per virtual-cluster entry.
@@ -45,9 +51,9 @@ mod field {
     pub const FLAGS: Range<usize> = 6..8;
     pub const CLUSTER_ID: Range<usize> = 8..12;
     pub const NODE_ID: Range<usize> = 12..16;
-    pub const BOOT: Range<usize> = 16..20;
+    pub const INCARNATION: Range<usize> = 16..20;
     pub const SEQ: Range<usize> = 20..28;
-    pub const ACK_BOOT: Range<usize> = 28..32;
+    pub const ACK_INCARNATION: Range<usize> = 28..32;
     pub const ACK_SEQ: Range<usize> = 32..40;
     pub const HELLO_MS: Range<usize> = 40..44;
     pub const DEAD_MS: Range<usize> = 44..48;
@@ -259,14 +265,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn node_id(&self) -> u32 {
         be32(&self.buffer.as_ref()[field::NODE_ID])
     }
-    pub fn boot(&self) -> u32 {
-        be32(&self.buffer.as_ref()[field::BOOT])
+    pub fn incarnation(&self) -> u32 {
+        be32(&self.buffer.as_ref()[field::INCARNATION])
     }
     pub fn seq(&self) -> u64 {
         be64(&self.buffer.as_ref()[field::SEQ])
     }
-    pub fn ack_boot(&self) -> u32 {
-        be32(&self.buffer.as_ref()[field::ACK_BOOT])
+    pub fn ack_incarnation(&self) -> u32 {
+        be32(&self.buffer.as_ref()[field::ACK_INCARNATION])
     }
     pub fn ack_seq(&self) -> u64 {
         be64(&self.buffer.as_ref()[field::ACK_SEQ])
@@ -333,14 +339,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_node_id(&mut self, v: u32) {
         self.bytes()[field::NODE_ID].copy_from_slice(&v.to_be_bytes());
     }
-    pub fn set_boot(&mut self, v: u32) {
-        self.bytes()[field::BOOT].copy_from_slice(&v.to_be_bytes());
+    pub fn set_incarnation(&mut self, v: u32) {
+        self.bytes()[field::INCARNATION].copy_from_slice(&v.to_be_bytes());
     }
     pub fn set_seq(&mut self, v: u64) {
         self.bytes()[field::SEQ].copy_from_slice(&v.to_be_bytes());
     }
-    pub fn set_ack(&mut self, boot: u32, seq: u64) {
-        self.bytes()[field::ACK_BOOT].copy_from_slice(&boot.to_be_bytes());
+    pub fn set_ack(&mut self, incarnation: u32, seq: u64) {
+        self.bytes()[field::ACK_INCARNATION].copy_from_slice(&incarnation.to_be_bytes());
         self.bytes()[field::ACK_SEQ].copy_from_slice(&seq.to_be_bytes());
     }
     pub fn set_timers(&mut self, hello_ms: u32, dead_ms: u32) {
@@ -413,9 +419,9 @@ pub struct Repr {
     pub flags: u16,
     pub cluster_id: u32,
     pub node_id: u32,
-    pub boot: u32,
+    pub incarnation: u32,
     pub seq: u64,
-    pub ack_boot: u32,
+    pub ack_incarnation: u32,
     pub ack_seq: u64,
     pub hello_ms: u32,
     pub dead_ms: u32,
@@ -439,9 +445,9 @@ impl Repr {
             flags: p.flags(),
             cluster_id: p.cluster_id(),
             node_id: p.node_id(),
-            boot: p.boot(),
+            incarnation: p.incarnation(),
             seq: p.seq(),
-            ack_boot: p.ack_boot(),
+            ack_incarnation: p.ack_incarnation(),
             ack_seq: p.ack_seq(),
             hello_ms: p.hello_ms(),
             dead_ms: p.dead_ms(),
@@ -463,9 +469,9 @@ impl Repr {
         p.set_flags(self.flags);
         p.set_cluster_id(self.cluster_id);
         p.set_node_id(self.node_id);
-        p.set_boot(self.boot);
+        p.set_incarnation(self.incarnation);
         p.set_seq(self.seq);
-        p.set_ack(self.ack_boot, self.ack_seq);
+        p.set_ack(self.ack_incarnation, self.ack_seq);
         p.set_timers(self.hello_ms, self.dead_ms);
         p.set_path_id(self.path_id);
         p.set_key_id(self.key_id);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::election::{decide, Admin, Side, Verdict, Winner};
-use super::peer::{Freshness, Peer};
+use super::peer::{Freshness, Peer, Proof};
 use crate::wire::pike::{self, vc_flags, MessageType, Packet, Repr, Role, VcState};
 
 /// What the core needs to know about one virtual cluster.
@@ -137,6 +137,11 @@ pub struct VcStatus {
     /// Master resumed from the status file, not yet compared with a live peer: if the peer
     /// took over meanwhile, the resumed side yields (a restart never steals the role).
     resumed: bool,
+    /// Both sides claim Master and we keep it (a healed partition): our GARPs went out when
+    /// the rival was first heard.
+    rival: bool,
+    /// The peer counted as alive at the last election (to see it come back).
+    peer_was_alive: bool,
 }
 
 impl VcStatus {
@@ -149,8 +154,16 @@ impl VcStatus {
 /// The worker's core.
 pub struct Node {
     settings: Settings,
+    /// The persisted start counter (shown to operators; not on the wire).
     boot: u32,
+    /// Random per start: what the peer's freshness rules key on (PIKE version 2).
+    incarnation: u32,
     seq: u64,
+    /// Our recent frames, against which the peer's acknowledgements are checked.
+    proof: Proof,
+    /// The newest (incarnation, seq) heard from the peer, believed or not: what our frames
+    /// acknowledge, so a new incarnation of the peer can prove itself.
+    heard: Option<(u32, u64)>,
     started: Instant,
     next_hello: Instant,
     peer: Option<Peer>,
@@ -160,9 +173,16 @@ pub struct Node {
 }
 
 impl Node {
-    /// A core for `boot` (already persisted). `resume[i]` is the role saved in the status
-    /// file: Some(true) Master, Some(false) Backup, None missing (listen first).
-    pub fn new(now: Instant, settings: Settings, boot: u32, resume: &[Option<bool>]) -> Node {
+    /// A core for start `boot` (already persisted) and the random `incarnation` of this
+    /// start. `resume[i]` is the role saved in the status file: Some(true) Master,
+    /// Some(false) Backup, None missing (listen first).
+    pub fn new(
+        now: Instant,
+        settings: Settings,
+        boot: u32,
+        incarnation: u32,
+        resume: &[Option<bool>],
+    ) -> Node {
         let vcs = (0..settings.vcs.len())
             .map(|i| {
                 let (role, reason) = match resume.get(i).copied().flatten() {
@@ -182,13 +202,18 @@ impl Node {
                     before_probe: role,
                     active: false,
                     resumed: role == VcRole::Master,
+                    rival: false,
+                    peer_was_alive: false,
                 }
             })
             .collect();
         Node {
             settings,
             boot,
+            incarnation,
             seq: 0,
+            proof: Proof::default(),
+            heard: None,
             started: now,
             next_hello: now,
             peer: None,
@@ -205,6 +230,10 @@ impl Node {
     /// This node's boot counter.
     pub fn boot(&self) -> u32 {
         self.boot
+    }
+    /// This start's incarnation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
     }
     /// The peer, once heard.
     pub fn peer(&self) -> Option<&Peer> {
@@ -369,7 +398,7 @@ impl Node {
                             "death-watch: the daemon of peer node {} exited; probing",
                             p.node_id
                         );
-                        p.exited = Some((p.boot, p.seq));
+                        p.exited = Some((p.incarnation, p.seq));
                     }
                 }
             }
@@ -379,7 +408,7 @@ impl Node {
                         self.set_role(now, i, VcRole::Backup, "shutdown", &mut out);
                     }
                 }
-                out.push(Action::Send(self.message(MessageType::Goodbye, true)));
+                out.push(Action::Send(self.message(now, MessageType::Goodbye, true)));
                 self.shutting_down = true;
                 return out;
             }
@@ -387,7 +416,7 @@ impl Node {
         self.expire(now, &mut out);
         self.elect(now, &mut out);
         if now >= self.next_hello {
-            out.push(Action::Send(self.message(MessageType::Hello, false)));
+            out.push(Action::Send(self.message(now, MessageType::Hello, false)));
             self.next_hello = now + self.settings.hello;
         }
         out
@@ -412,28 +441,64 @@ impl Node {
                 return;
             }
         }
-        let alive = self.peer_alive(now, None);
+        // A frame of another incarnation must acknowledge a frame of ours from within the
+        // proof window: our dead-interval plus the peer's own hello-interval (its answer
+        // may wait that long), the latter capped.
+        let peer_hello = Duration::from_millis(u64::from(repr.hello_ms)).min(MAX_PEER_HELLO);
+        let proven = repr.ack_incarnation == self.incarnation
+            && self
+                .proof
+                .proves(now, self.settings.dead + peer_hello, repr.ack_seq);
+        let hello = self.settings.hello;
         let fresh = match &self.peer {
-            None => Freshness::Fresh,
-            Some(p) => p.freshness(&repr, alive, self.boot),
+            None if proven => Freshness::Fresh,
+            None => Freshness::Unproven,
+            Some(p) => p.freshness(&repr, path, proven, now, hello),
         };
         self.counters.received += 1;
         match fresh {
             Freshness::Stale => {
                 self.counters.replays += 1;
-                debug!("stale frame (boot {} seq {}) dropped", repr.boot, repr.seq);
+                debug!(
+                    "stale frame (incarnation {:08x} seq {}) dropped",
+                    repr.incarnation, repr.seq
+                );
+                return;
+            }
+            Freshness::Unproven => {
+                // Acknowledge it so that its next frame can prove itself; answer at once the
+                // first time this incarnation is heard.
+                let first = self.heard.is_none_or(|(i, _)| i != repr.incarnation);
+                if first || self.heard.is_some_and(|(_, s)| repr.seq > s) {
+                    self.heard = Some((repr.incarnation, repr.seq));
+                }
+                if first {
+                    self.next_hello = now;
+                }
+                debug!(
+                    "node {} incarnation {:08x} heard, not yet proven fresh",
+                    repr.node_id, repr.incarnation
+                );
                 return;
             }
             Freshness::Duplicate => {}
             Freshness::Fresh => {
                 let n = self.settings.paths;
-                let boot = self.boot;
-                let peer = self.peer.get_or_insert_with(|| Peer::new(&repr, now, n));
-                let was_confirmed = peer.confirmed && !peer.departed;
-                peer.accept(&repr, now, boot);
-                if peer.confirmed && !was_confirmed {
-                    info!("peer node {} (boot {}) is alive", peer.node_id, peer.boot);
-                    // Answer at once so the peer confirms us within one frame.
+                self.heard = Some((repr.incarnation, repr.seq));
+                let known = self.peer.as_ref().map(|p| p.incarnation);
+                let peer = match self.peer.as_mut() {
+                    Some(p) => {
+                        p.accept(&repr, path, now);
+                        p
+                    }
+                    None => self.peer.insert(Peer::new(&repr, path, now, n)),
+                };
+                if known != Some(repr.incarnation) {
+                    info!(
+                        "peer node {} (incarnation {:08x}) is alive",
+                        peer.node_id, peer.incarnation
+                    );
+                    // Answer at once so the peer hears our acknowledgement within one frame.
                     self.next_hello = now;
                 }
                 if repr.msg_type == MessageType::Goodbye {
@@ -441,13 +506,10 @@ impl Node {
                 }
             }
         }
-        // Liveness of the path counts for duplicates too (the same seq on another path).
+        // A duplicate marks only its path alive (once per path, within one hello).
         if let Some(p) = self.peer.as_mut() {
             if fresh == Freshness::Duplicate {
-                p.last_seen = now;
-                if p.confirmed {
-                    p.confirmed_at = Some(now);
-                }
+                p.delivered_on(path);
             }
             if p.path_seen(path, now) {
                 out.push(Action::Path { path, up: true });
@@ -528,8 +590,10 @@ impl Node {
     fn elect(&mut self, now: Instant, out: &mut Vec<Action>) {
         for i in 0..self.vcs.len() {
             let alive = self.peer_alive(now, Some(i));
+            let back = alive && !self.vcs[i].peer_was_alive;
+            self.vcs[i].peer_was_alive = alive;
             match (alive, self.peer_side(i)) {
-                (true, Some(peer)) => self.elect_with_peer(now, i, &peer, out),
+                (true, Some(peer)) => self.elect_with_peer(now, i, &peer, back, out),
                 _ => self.elect_alone(now, i, out),
             }
         }
@@ -559,7 +623,15 @@ impl Node {
         }
     }
 
-    fn elect_with_peer(&mut self, now: Instant, i: usize, peer: &Side, out: &mut Vec<Action>) {
+    /// `back`: the peer was not alive at the last election (a start, a healed partition).
+    fn elect_with_peer(
+        &mut self,
+        now: Instant,
+        i: usize,
+        peer: &Side,
+        back: bool,
+        out: &mut Vec<Action>,
+    ) {
         let me = self.side(i);
         let s = &self.settings.vcs[i];
         // The master side times the preempt-delay of a healthy preferred peer.
@@ -598,6 +670,24 @@ impl Node {
             decide(&me, peer, s.preemptive, preempt_due)
         };
         let role = self.vcs[i].role;
+        let keep = winner == Winner::Me && role == VcRole::Master;
+        let rival = keep && peer.master;
+        if rival && !self.vcs[i].rival {
+            // Two Masters (a healed partition): the peer yields on our next frame.
+            info!(
+                "vc {}: the peer claims Master too; keeping the role ({reason})",
+                self.settings.vcs[i].name
+            );
+            self.next_hello = now;
+        }
+        // A peer heard again after a partition may have been Master meanwhile, and may have
+        // yielded before we heard it claim: either way GARPs point the switches and hosts
+        // back at us at once (not for a role only resumed, whose GARPs wait for the
+        // election to settle).
+        if ((rival && !self.vcs[i].rival) || (keep && back)) && !resumed {
+            out.push(Action::Garp { vc: i });
+        }
+        self.vcs[i].rival = rival;
         match winner {
             Winner::Me if role != VcRole::Master && !peer.master => {
                 self.set_role(now, i, VcRole::Master, reason, out);
@@ -652,14 +742,11 @@ impl Node {
     }
 
     /// The next message, with a new sequence number.
-    fn message(&mut self, t: MessageType, releasing: bool) -> Repr {
+    fn message(&mut self, now: Instant, t: MessageType, releasing: bool) -> Repr {
         self.seq += 1;
         self.counters.sent += 1;
-        let (ack_boot, ack_seq) = self
-            .peer
-            .as_ref()
-            .map(|p| (p.boot, p.seq))
-            .unwrap_or((0, 0));
+        self.proof.sent(now, self.seq);
+        let (ack_incarnation, ack_seq) = self.heard.unwrap_or((0, 0));
         let vcs = self
             .vcs
             .iter()
@@ -693,9 +780,9 @@ impl Node {
             flags: 0,
             cluster_id: self.settings.cluster_id,
             node_id: self.settings.node_id,
-            boot: self.boot,
+            incarnation: self.incarnation,
             seq: self.seq,
-            ack_boot,
+            ack_incarnation,
             ack_seq,
             hello_ms: ms(self.settings.hello),
             dead_ms: ms(self.settings.dead),
@@ -714,6 +801,9 @@ impl Node {
             .unwrap_or(&[])
     }
 }
+
+/// The longest peer hello-interval the proof window allows for.
+const MAX_PEER_HELLO: Duration = Duration::from_secs(10);
 
 fn ms(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)

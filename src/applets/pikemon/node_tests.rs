@@ -60,6 +60,10 @@ struct Sim {
     captured: Vec<Vec<u8>>,
     path_events: Vec<(usize, usize, bool)>,
     boots: [u32; 2],
+    /// Starts so far, both nodes: each start draws a new incarnation from it.
+    starts: u32,
+    /// GARP bursts each node was told to send.
+    garps: [u32; 2],
     preemptive: bool,
     allow_two_masters: bool,
 }
@@ -77,6 +81,8 @@ impl Sim {
             captured: Vec::new(),
             path_events: Vec::new(),
             boots: [0; 2],
+            starts: 0,
+            garps: [0; 2],
             preemptive,
             allow_two_masters: false,
         };
@@ -87,10 +93,12 @@ impl Sim {
 
     fn start(&mut self, i: usize, resume: Option<bool>) {
         self.boots[i] += 1;
+        self.starts += 1;
         self.nodes[i] = Some(Node::new(
             self.now,
             settings(i as u32 + 1, self.preemptive),
             self.boots[i],
+            0xa000_0000 + self.starts,
             &[resume],
         ));
     }
@@ -136,7 +144,7 @@ impl Sim {
                         }
                     }
                     Action::Probe { vc } => queue.push_back((from, Ev::Probe(vc))),
-                    Action::Garp { .. } => {}
+                    Action::Garp { .. } => self.garps[from] += 1,
                     Action::Path { path, up } => self.path_events.push((from, path, up)),
                 }
             }
@@ -467,10 +475,13 @@ fn partition_heals_with_two_masters_tie_rule_keeps_one() {
     s.links = [false; PATHS];
     s.run(Duration::from_secs(1));
     assert_eq!(s.master, [true, true], "split brain while fully cut");
+    let garps = s.garps;
     s.links = [true; PATHS];
     s.run(Duration::from_millis(200));
     assert_eq!(s.master, [true, false]);
     assert_eq!(s.node(1).vc(0).unwrap().reason, "primary");
+    // The winner re-announces itself once, the loser not at all.
+    assert_eq!(s.garps, [garps[0] + 1, garps[1]]);
 }
 
 #[test]
@@ -588,9 +599,9 @@ fn replayed_and_forged_frames_are_counted_and_ignored() {
         flags: 0,
         cluster_id: 1,
         node_id: 1,
-        boot: 99,
+        incarnation: 99,
         seq: 1,
-        ack_boot: 1,
+        ack_incarnation: 1,
         ack_seq: 1_000_000,
         hello_ms: 100,
         dead_ms: 300,
@@ -617,15 +628,17 @@ fn replayed_and_forged_frames_are_counted_and_ignored() {
 }
 
 #[test]
-fn frame_from_an_older_boot_is_stale_while_the_peer_lives() {
+fn frame_of_an_incarnation_left_behind_is_stale() {
     let mut s = Sim::new(false);
     s.run(Duration::from_millis(300));
-    let boot1 = s.captured.last().unwrap().clone();
-    // A restarts (boot 2), B accepts it.
+    let old = s.captured.last().unwrap().clone();
+    let first = s.node(1).peer().unwrap().incarnation;
+    // A restarts (a new incarnation), B accepts it.
     s.kill(0);
     s.start(0, Some(false));
     s.run(Duration::from_millis(300));
-    assert_eq!(s.node(1).peer().unwrap().boot, 2);
+    let second = s.node(1).peer().unwrap().incarnation;
+    assert_ne!(first, second);
     let replays = s.node(1).counters().replays;
     let now = s.now;
     let n = s.nodes[1].as_mut().unwrap();
@@ -633,30 +646,129 @@ fn frame_from_an_older_boot_is_stale_while_the_peer_lives() {
         now,
         Input::Frame {
             path: 1,
-            frame: &boot1,
+            frame: &old,
         },
     );
     assert_eq!(n.counters().replays, replays + 1);
-    assert_eq!(n.peer().unwrap().boot, 2);
+    assert_eq!(n.peer().unwrap().incarnation, second);
 }
 
 #[test]
-fn peer_that_lost_its_boot_counter_is_accepted_after_proving_it_hears_us() {
+fn rolled_back_status_file_does_not_silence_a_node() {
     let mut s = Sim::new(false);
     s.boots[0] = 5;
     s.kill(0);
     s.start(0, None); // boot 6
     s.run(Duration::from_millis(500));
-    assert_eq!(s.node(1).peer().unwrap().boot, 6);
+    // A restarts with its status file restored from an old backup (boot 1): it is heard
+    // and believed as soon as it acknowledges one of B's frames, while its old
+    // incarnation still counts as alive — no dead-interval, let alone hours, of silence.
     s.kill(0);
-    s.run(Duration::from_millis(600));
-    assert!(s.master[1]);
     s.boots[0] = 0;
-    s.start(0, None); // boot 1: its status file was lost
-    s.run(Duration::from_millis(500));
-    assert_eq!(s.node(1).peer().unwrap().boot, 1);
+    s.start(0, None);
+    let mine = s.node(0).incarnation();
+    let took = s.until(HELLO * 2, |s| {
+        s.node(1).peer().is_some_and(|p| p.incarnation == mine)
+    });
+    assert!(took < DEAD, "{took:?}");
     assert!(s.node(1).peer_alive(s.now, Some(0)));
-    assert_eq!(s.master, [false, true]);
+    s.run(Duration::from_millis(500));
+    // The restarted primary is elected again; B never saw A as dead.
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers[1], 0);
+}
+
+#[test]
+fn frames_of_a_lost_incarnation_are_not_replayable_after_a_restart() {
+    let mut s = Sim::new(false);
+    // Incarnation 1 of A runs long; its frames (high seqs) are captured.
+    s.run(Duration::from_secs(2));
+    let lost: Vec<Vec<u8>> = s.captured.iter().rev().take(20).cloned().collect();
+    // A restarts twice (its status file is lost each time): B follows each incarnation.
+    for _ in 0..2 {
+        s.kill(0);
+        s.start(0, None);
+        s.run(Duration::from_millis(400));
+    }
+    let now_incarnation = s.node(0).incarnation();
+    assert_eq!(s.node(1).peer().unwrap().incarnation, now_incarnation);
+    // The first incarnation's frames carry higher seqs than anything A sends now: none is
+    // believed, neither state nor liveness.
+    let before = s.node(1).peer().unwrap().seq;
+    s.kill(0);
+    for f in &lost {
+        let now = s.now;
+        let n = s.nodes[1].as_mut().unwrap();
+        let _ = n.handle(now, Input::Frame { path: 0, frame: f });
+        s.run(Duration::from_millis(20));
+    }
+    let p = s.node(1).peer().unwrap();
+    assert_eq!((p.incarnation, p.seq), (now_incarnation, before));
+    assert!(s.master[1], "the replays kept a dead A alive");
+}
+
+#[test]
+fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(500));
+    // A's newest HELLO, recorded on the LAN by a third host (or looped by a switch).
+    let newest = s.captured[s.captured.len() - 1].clone();
+    let last = s.node(1).peer().unwrap().last_seen;
+    s.kill(0);
+    // Replayed every 10 ms on every path until B takes over.
+    let start = s.now;
+    while !s.master[1] {
+        assert!(
+            s.now - start < Duration::from_secs(2),
+            "replays keep A alive"
+        );
+        for path in 0..PATHS {
+            let now = s.now;
+            let n = s.nodes[1].as_mut().unwrap();
+            let _ = n.handle(
+                now,
+                Input::Frame {
+                    path,
+                    frame: &newest,
+                },
+            );
+        }
+        s.run(Duration::from_millis(10));
+    }
+    // Exactly as without the replays: a dead-interval after A's last genuine frame.
+    let took = s.now - last;
+    assert!(took <= DEAD + Duration::from_millis(10), "{took:?}");
+    assert!(s.node(1).counters().replays > 50);
+}
+
+#[test]
+fn a_duplicate_marks_only_a_new_path_alive_and_only_within_one_hello() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    // A's HELLO reaches B on hb0 only.
+    let f = s.undelivered_hello(0);
+    let t = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let _ = n.handle(t, Input::Frame { path: 0, frame: &f });
+    let seen = n.peer().unwrap().last_seen;
+    let replays = n.counters().replays;
+    // The same frame on hb1 within one hello: path liveness, not peer liveness.
+    let _ = n.handle(t + HELLO / 2, Input::Frame { path: 1, frame: &f });
+    assert_eq!(n.peer().unwrap().paths[1].last, Some(t + HELLO / 2));
+    assert_eq!(n.peer().unwrap().last_seen, seen);
+    assert_eq!(n.counters().replays, replays);
+    // Again on hb1, or on the LAN a hello later: a replay, nothing marked.
+    let _ = n.handle(t + HELLO / 2, Input::Frame { path: 1, frame: &f });
+    let _ = n.handle(
+        t + HELLO,
+        Input::Frame {
+            path: LAN,
+            frame: &f,
+        },
+    );
+    assert_eq!(n.counters().replays, replays + 2);
+    assert_ne!(n.peer().unwrap().paths[LAN].last, Some(t + HELLO));
+    assert_eq!(n.peer().unwrap().last_seen, seen);
 }
 
 #[test]
@@ -686,7 +798,7 @@ fn worker_restart_resumes_master_without_a_transition() {
 #[test]
 fn alone_at_start_probes_then_takes_over_after_dead_interval() {
     let t0 = Instant::now();
-    let mut n = Node::new(t0, settings(2, false), 1, &[None]);
+    let mut n = Node::new(t0, settings(2, false), 1, 0xb1, &[None]);
     let acts = n.handle(t0, Input::Tick);
     assert!(matches!(acts.as_slice(), [Action::Send(r)] if r.vcs[0].role == Role::Init));
     assert_eq!(n.next_deadline(), Some(t0 + HELLO));
@@ -810,7 +922,7 @@ fn peer_that_took_over_keeps_the_role_when_the_resumed_side_is_compared_first() 
 #[test]
 fn a_resumed_master_seeing_its_mac_elsewhere_sends_no_garps_before_the_election() {
     let t0 = Instant::now();
-    let mut n = Node::new(t0, settings(1, false), 2, &[Some(true)]);
+    let mut n = Node::new(t0, settings(1, false), 2, 0xb2, &[Some(true)]);
     let acts = n.handle(t0, Input::Conflict { vc: 0 });
     assert!(!acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
     assert!(
@@ -818,7 +930,7 @@ fn a_resumed_master_seeing_its_mac_elsewhere_sends_no_garps_before_the_election(
         "a HELLO at once"
     );
     // Once it is master for real, a conflict re-sends GARPs.
-    let mut n = Node::new(t0, settings(1, false), 2, &[None]);
+    let mut n = Node::new(t0, settings(1, false), 2, 0xb3, &[None]);
     n.handle(t0 + DEAD, Input::Tick);
     n.handle(
         t0 + DEAD,

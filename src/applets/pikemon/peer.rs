@@ -1,12 +1,21 @@
-//! What this node knows about its peer: the freshest (boot, seq) accepted, its announced
-//! per-virtual-cluster state, and per heart-beat path liveness.
+//! What this node knows about its peer: the (incarnation, seq) of its newest accepted frame,
+//! its announced per-virtual-cluster state, and per heart-beat path liveness.
 //!
-//! Freshness (DESIGN.md §3): state is taken only from a newer (boot, seq); the same (boot,
-//! seq) on another path is path liveness only; anything older is a replay. A peer is only
-//! *confirmed* once a frame acknowledges our current boot: a frame captured before we started
-//! cannot carry that, so a replayed frame never makes a dead peer look alive. A peer that lost
-//! its boot counter (older boot) is accepted once its frames acknowledge our current boot with
-//! a sequence number beyond anything acknowledged before.
+//! Freshness (DESIGN.md §3, PIKE version 2). Every daemon start draws a random incarnation
+//! and counts seq from 1 within it; nothing about ordering is persisted, so a status file
+//! restored from a backup, reset after corruption or whose rename was lost cannot silence a
+//! node or make its frames look old.
+//! - Within the accepted incarnation, a higher seq is fresh (its state is taken, the peer is
+//!   alive); a lower one is a replay.
+//! - The same seq again is a duplicate: it proves nothing about *now*. It may only mark a
+//!   path alive, only a path that had not delivered that seq yet, and only within one
+//!   hello-interval of the seq's first arrival; it never refreshes the peer's liveness. So a
+//!   replayed (or looped) last HELLO cannot keep a dead peer alive.
+//! - Another incarnation (a restart, or the first frame ever heard) is accepted only when the
+//!   frame proves it was made recently: it acknowledges one of the frames *we* sent within
+//!   the proof window (`Proof`). Frames captured from an earlier incarnation acknowledge our
+//!   old frames and are dropped, whatever their numbers; an incarnation we have already left
+//!   is never taken back.
 
 use std::time::{Duration, Instant};
 
@@ -15,12 +24,17 @@ use crate::wire::pike::{MessageType, Repr, VcState};
 /// How a received, authentic frame relates to what we know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
-    /// Newer (boot, seq): take its state.
+    /// Newer seq of the accepted incarnation, or a proven new incarnation: take its state.
     Fresh,
-    /// The same (boot, seq) seen on another path: path liveness only.
+    /// The seq already accepted, on a path that had not delivered it, within one hello of
+    /// its first arrival: path liveness only.
     Duplicate,
-    /// Older than what was accepted: a replay (or a reordered frame); dropped and counted.
+    /// Older than what was accepted, a copy that proves nothing, or an incarnation left
+    /// behind: a replay (or a reordered frame); dropped and counted.
     Stale,
+    /// Another incarnation that does not (yet) acknowledge a recent frame of ours: heard
+    /// (we acknowledge it, so it can prove itself with its next frame) but not believed.
+    Unproven,
 }
 
 /// One heart-beat path (or controlled interface) as seen from the peer's frames.
@@ -36,22 +50,22 @@ pub struct PathState {
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub node_id: u32,
-    pub boot: u32,
+    pub incarnation: u32,
     pub seq: u64,
-    /// Highest (boot, seq) of ours the peer acknowledged.
-    pub acked: (u32, u64),
-    /// The frame acknowledged our current boot: it was made after we started.
-    pub confirmed: bool,
-    /// The last fresh or duplicate frame, any path.
+    /// The incarnation accepted before this one (never taken back).
+    pub previous: Option<u32>,
+    /// When the current seq first arrived, and the paths (bits) that delivered it since.
+    seq_first: Instant,
+    seq_paths: u64,
+    /// The last fresh frame: liveness counts from here.
     pub last_seen: Instant,
-    /// The last frame that acknowledged our current boot: liveness counts from here, so a
-    /// replay can never make the peer look alive.
+    /// The same instant, kept for the callers that ask when the peer was last confirmed.
     pub confirmed_at: Option<Instant>,
     /// A GOODBYE arrived and nothing newer since.
     pub departed: bool,
-    /// The death-watch saw the peer's daemon exit while (boot, seq) was the newest frame:
-    /// the peer counts as silent until it is heard from a new boot, or two frames past that
-    /// seq (one frame sent just before the exit may still be on its way).
+    /// The death-watch saw the peer's daemon exit while (incarnation, seq) was the newest
+    /// frame: the peer counts as silent until it is heard from a new incarnation, or two
+    /// frames past that seq (one frame sent just before the exit may still be on its way).
     pub exited: Option<(u32, u64)>,
     pub hello_ms: u32,
     pub dead_ms: u32,
@@ -60,66 +74,85 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// A peer first heard of through `frame`.
-    pub fn new(frame: &Repr, now: Instant, n_paths: usize) -> Peer {
-        Peer {
+    /// A peer first heard of (and proven) through `frame`, which arrived on `path`.
+    pub fn new(frame: &Repr, path: usize, now: Instant, n_paths: usize) -> Peer {
+        let mut p = Peer {
             node_id: frame.node_id,
-            boot: frame.boot,
+            incarnation: frame.incarnation,
             seq: frame.seq,
-            acked: (frame.ack_boot, frame.ack_seq),
-            confirmed: false,
+            previous: None,
+            seq_first: now,
+            seq_paths: 0,
             last_seen: now,
-            confirmed_at: None,
+            confirmed_at: Some(now),
             departed: false,
             exited: None,
             hello_ms: frame.hello_ms,
             dead_ms: frame.dead_ms,
             vcs: frame.vcs.clone(),
             paths: vec![PathState::default(); n_paths],
-        }
+        };
+        p.delivered_on(path);
+        p
     }
 
-    /// Classifies `frame`; `alive` says whether the peer is currently considered alive,
-    /// `our_boot` is this node's boot counter.
-    pub fn freshness(&self, frame: &Repr, alive: bool, our_boot: u32) -> Freshness {
-        let theirs = (frame.boot, frame.seq);
-        let known = (self.boot, self.seq);
-        if theirs > known {
+    /// Classifies `frame`, which arrived on `path` at `now`. `proven`: it acknowledges a
+    /// frame we sent within the proof window; `hello`: our hello-interval.
+    pub fn freshness(
+        &self,
+        frame: &Repr,
+        path: usize,
+        proven: bool,
+        now: Instant,
+        hello: Duration,
+    ) -> Freshness {
+        if frame.incarnation != self.incarnation {
+            return if self.previous == Some(frame.incarnation) {
+                Freshness::Stale
+            } else if proven {
+                Freshness::Fresh
+            } else {
+                Freshness::Unproven
+            };
+        }
+        if frame.seq > self.seq {
             return Freshness::Fresh;
         }
-        if theirs == known {
+        let new_path = path < 64 && self.seq_paths & (1 << path) == 0;
+        if frame.seq == self.seq && new_path && now < self.seq_first + hello {
             return Freshness::Duplicate;
-        }
-        // An older boot: the peer lost its counter. Only believable when it proves it heard
-        // us after the last frame we accepted from it, and the old incarnation is gone.
-        let proves_new = frame.ack_boot == our_boot && (frame.ack_boot, frame.ack_seq) > self.acked;
-        if frame.boot < self.boot && !alive && proves_new {
-            return Freshness::Fresh;
         }
         Freshness::Stale
     }
 
-    /// Takes the state of a fresh frame.
-    pub fn accept(&mut self, frame: &Repr, now: Instant, our_boot: u32) {
-        if let Some((boot, seq)) = self.exited {
-            if frame.boot != boot || frame.seq > seq.saturating_add(1) {
+    /// Takes the state of a fresh frame that arrived on `path`.
+    pub fn accept(&mut self, frame: &Repr, path: usize, now: Instant) {
+        if let Some((incarnation, seq)) = self.exited {
+            if frame.incarnation != incarnation || frame.seq > seq.saturating_add(1) {
                 self.exited = None;
             }
         }
-        self.boot = frame.boot;
+        if frame.incarnation != self.incarnation {
+            self.previous = Some(self.incarnation);
+            self.incarnation = frame.incarnation;
+        }
         self.seq = frame.seq;
-        if (frame.ack_boot, frame.ack_seq) > self.acked || frame.ack_boot == our_boot {
-            self.acked = (frame.ack_boot, frame.ack_seq);
-        }
-        self.confirmed = frame.ack_boot == our_boot;
+        self.seq_first = now;
+        self.seq_paths = 0;
+        self.delivered_on(path);
         self.last_seen = now;
-        if self.confirmed {
-            self.confirmed_at = Some(now);
-        }
+        self.confirmed_at = Some(now);
         self.departed = frame.msg_type == MessageType::Goodbye;
         self.hello_ms = frame.hello_ms;
         self.dead_ms = frame.dead_ms;
         self.vcs = frame.vcs.clone();
+    }
+
+    /// Notes that `path` delivered the current seq (a duplicate counts once per path).
+    pub fn delivered_on(&mut self, path: usize) {
+        if path < 64 {
+            self.seq_paths |= 1 << path;
+        }
     }
 
     /// Records liveness of `path`; returns true when the path came up.
@@ -159,5 +192,38 @@ impl Peer {
     /// The peer's announced state of virtual cluster `vcid`.
     pub fn vc(&self, vcid: u16) -> Option<&VcState> {
         self.vcs.iter().find(|v| v.vcid == vcid)
+    }
+}
+
+/// The record of our own recent frames that lets a peer's frame prove it is fresh: a frame
+/// that acknowledges (our incarnation, a seq we sent at or after `now - window`) was made
+/// after that moment. Bounded: the oldest entries go first, which only narrows the window.
+#[derive(Debug, Clone, Default)]
+pub struct Proof {
+    sent: std::collections::VecDeque<(Instant, u64)>,
+}
+
+/// At most this many of our frames are remembered (a window of 256 hellos).
+const PROOF_ENTRIES: usize = 256;
+
+impl Proof {
+    /// Notes that seq `seq` went out at `now`.
+    pub fn sent(&mut self, now: Instant, seq: u64) {
+        if self.sent.len() == PROOF_ENTRIES {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((now, seq));
+    }
+
+    /// Whether `ack_seq` names a frame we sent within `window` before `now`.
+    pub fn proves(&self, now: Instant, window: Duration, ack_seq: u64) -> bool {
+        let oldest = self
+            .sent
+            .iter()
+            .find(|(t, _)| now.saturating_duration_since(*t) <= window);
+        match (oldest, self.sent.back()) {
+            (Some((_, oldest)), Some((_, newest))) => (*oldest..=*newest).contains(&ack_seq),
+            _ => false,
+        }
     }
 }

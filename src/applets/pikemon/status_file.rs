@@ -97,8 +97,10 @@ impl Status {
     }
 }
 
-/// Increments the boot counter in `path` and writes it back *before* it is used, so a
-/// crash can never reuse a boot number. Returns the new boot and the previous status.
+/// Increments the boot counter in `path` and writes it back *before* it is used. The
+/// counter only tells operators how often the daemon started: freshness on the wire keys on
+/// a random incarnation per start (PIKE version 2), so a rolled-back file is harmless.
+/// Returns the new boot and the previous status.
 pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
     let old = Status::load(path);
     let mut st = old.clone().unwrap_or_default();
@@ -107,7 +109,8 @@ pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
     Ok((st.boot, old))
 }
 
-/// Writes a file atomically: a temporary file in the same directory, fsync, rename.
+/// Writes a file atomically: a temporary file in the same directory, fsync, rename, then
+/// fsync of the directory, so a power cut cannot lose the rename (and with it the write).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
@@ -121,7 +124,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        fs::File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -29,10 +29,11 @@ impl Worker {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "node {} boot {} cluster {} up {}s {}",
+            "node {} boot {} cluster {} incarnation {:08x} up {}s {}",
             self.cfg.node_id,
             self.node.boot(),
             self.cfg.cluster_id,
+            self.node.incarnation(),
             now.duration_since(self.started).as_secs(),
             self.letters()
         );
@@ -40,9 +41,9 @@ impl Worker {
             Some(p) => {
                 let _ = writeln!(
                     o,
-                    "peer {} boot {} {} last HELLO {} ms ago",
+                    "peer {} incarnation {:08x} {} last HELLO {} ms ago",
                     p.node_id,
-                    p.boot,
+                    p.incarnation,
                     if self.node.peer_alive(now, None) {
                         "alive"
                     } else {
@@ -136,19 +137,20 @@ impl Worker {
         let mut o = String::from("{");
         let _ = write!(
             o,
-            "\"node\":{},\"boot\":{},\"cluster\":{},\"title\":{}",
+            "\"node\":{},\"boot\":{},\"cluster\":{},\"incarnation\":{},\"title\":{}",
             self.cfg.node_id,
             self.node.boot(),
             self.cfg.cluster_id,
+            self.node.incarnation(),
             json_str(&self.letters())
         );
         match self.node.peer() {
             Some(p) => {
                 let _ = write!(
                     o,
-                    ",\"peer\":{{\"node\":{},\"boot\":{},\"alive\":{},\"last_hello_ms\":{}}}",
+                    ",\"peer\":{{\"node\":{},\"incarnation\":{},\"alive\":{},\"last_hello_ms\":{}}}",
                     p.node_id,
-                    p.boot,
+                    p.incarnation,
                     self.node.peer_alive(now, None),
                     now.saturating_duration_since(p.last_seen).as_millis()
                 );
