@@ -741,6 +741,44 @@ fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
 }
 
 #[test]
+fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
+    let rig = Rig::without_death_watch().started_pair();
+    // A dead master, and a host on the LAN that keeps sending the master's gratuitous ARPs
+    // (request and reply, sender = target = VIP, from the virtual MAC) every 20 ms: they
+    // claim the VIP but answer nobody's probe, so B must still take over.
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let garps = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         vmac=bytes.fromhex('{}')\n\
+         vip=bytes([198,51,100,10])\n\
+         def arp(op,tha): return b'\\xff'*6+vmac+bytes([8,6,0,1,8,0,6,4,0,op])+vmac+vip+tha+vip\n\
+         for i in range(200):\n\
+         \x20   s.send(arp(1,b'\\xff'*6))\n\
+         \x20   s.send(arp(2,vmac))\n\
+         \x20   time.sleep(0.02)\n",
+        VMAC.replace(':', "")
+    );
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    let mut sender = evil.cmd("python3").args(["-c", &garps]).spawn().unwrap();
+    let killed = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "GARPs from the virtual MAC answered the probe\n{}",
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = sender.kill();
+    let _ = sender.wait();
+    let log = rig.log(2);
+    assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
+}
+
+#[test]
 fn sighup_upgrade_hands_over_without_a_vip_outage() {
     let mut rig = Rig::new().started_pair();
     // The client pings the VIP every 10 ms through the upgrade.

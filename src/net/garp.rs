@@ -147,6 +147,22 @@ impl ArpProbe {
             None
         }
     }
+
+    /// The MAC of whoever *answered this probe* in `frame`: an ARP reply for the target,
+    /// addressed to us (Ethernet destination and target hardware address are our MAC), after
+    /// our first request went out. A gratuitous ARP or any other claim of the address does
+    /// not count: pikemon's split-brain probe asks "is a live Master there now?", and a
+    /// replayed or stray claim must not keep a Backup from taking over.
+    pub fn answer(&self, frame: &[u8]) -> Option<MacAddr> {
+        let (eth, arp) = ArpRepr::from_frame(frame)?;
+        let to_us = eth.destination == self.mac && arp.target_hardware_addr == self.mac;
+        let answered = self.next.is_some()
+            && arp.operation == Operation::Reply
+            && arp.source_protocol_addr == self.target
+            && arp.source_hardware_addr != self.mac
+            && to_us;
+        answered.then_some(arp.source_hardware_addr)
+    }
 }
 
 /// Runs an `ArpProbe` on `sock` until someone answers (their MAC) or it gives up (`None`).
@@ -230,6 +246,37 @@ mod tests {
         assert_eq!(p.on_timer(t0 + ms / 2), ProbeStep::Wait(t0 + ms));
         assert!(matches!(p.on_timer(t0 + ms), ProbeStep::Send(..)));
         assert_eq!(p.on_timer(t0 + ms * 2), ProbeStep::Unanswered);
+    }
+
+    #[test]
+    fn probe_answers_are_replies_to_us_after_a_request_not_gratuitous_arps() {
+        let mut p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::from_secs(1));
+        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let reply = ArpRepr {
+            operation: Operation::Reply,
+            source_hardware_addr: vmac,
+            source_protocol_addr: VIP,
+            target_hardware_addr: MAC,
+            target_protocol_addr: Ipv4Addr::UNSPECIFIED,
+        };
+        let answer = reply.to_frame(MAC, vmac);
+        assert_eq!(p.answer(&answer), None, "no request sent yet");
+        assert!(matches!(p.on_timer(Instant::now()), ProbeStep::Send(..)));
+        assert_eq!(p.answer(&answer), Some(vmac));
+        // The four gratuitous ARPs of a Master (or a replay of them) are no answer.
+        for garp in garp_frames(vmac, VIP, broadcast_of(VIP, 24)) {
+            assert_eq!(p.answer(&garp), None);
+            assert_eq!(p.on_frame(&garp), Some(vmac), "still a claim for ip-ra");
+        }
+        // A reply for another address, or to another host, is no answer either.
+        let mut other = reply;
+        other.source_protocol_addr = Ipv4Addr::new(198, 51, 100, 11);
+        assert_eq!(p.answer(&other.to_frame(MAC, vmac)), None);
+        let elsewhere = MacAddr([2, 0, 0, 0, 0, 9]);
+        let mut to_other = reply;
+        to_other.target_hardware_addr = elsewhere;
+        assert_eq!(p.answer(&to_other.to_frame(elsewhere, vmac)), None);
+        assert_eq!(p.answer(&reply.to_frame(MacAddr::BROADCAST, vmac)), None);
     }
 
     #[test]

@@ -757,7 +757,7 @@ impl Worker {
             }
             let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
             for (p, _) in &c.probes {
-                match p.on_frame(&frame) {
+                match p.answer(&frame) {
                     Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
                     Some(mac) => warn!("probe: a VIP is answered by {mac}, not our virtual MAC"),
                     None => {}
