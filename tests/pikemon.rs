@@ -512,6 +512,43 @@ fn healed_lan_partition_settles_to_one_master_on_the_lan_alone() {
 }
 
 #[test]
+fn hooks_run_one_at_a_time_in_transition_order_and_stop_runs_last() {
+    let mut rig = Rig::without_death_watch();
+    // A slow notify-master on A (a conntrackd commit that takes a second), a drop right
+    // after it started: the Backup hook must run after it, never beside or before it.
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("notify-master \"echo master >> {d}/notify1\";"),
+        &format!(
+            "notify-master \"sleep 1; echo \\\"$2 $1 $PIKEMON_REASON\\\" >> {d}/notify1\";\n\
+             notify-stop \"echo \\\"$PIKEMON_ROLE $PIKEMON_VC\\\" >> {d}/notify1\";\n\
+             notify-timeout 5s;"
+        ),
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let notify = rig.dir.join("notify1");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&notify)
+        .unwrap_or_default()
+        .contains("STOP")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&notify).unwrap(),
+        "MASTER LAN primary\nbackup\nSTOP LAN\n"
+    );
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

@@ -99,7 +99,16 @@ pub struct VirtualCluster {
     pub ping_groups: Vec<PingGroup>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
+    /// Run when the virtual cluster's health goes Down.
+    pub notify_fault: Option<String>,
+    /// Run when pikemon stops (after the Backup hook of a Master it gave up).
+    pub notify_stop: Option<String>,
+    /// A hook still running after this is killed (with its process group).
+    pub notify_timeout: Duration,
 }
+
+/// Default `notify-timeout`.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An interface whose virtual addresses the Master carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +197,9 @@ impl VirtualCluster {
             ping_groups: Vec::new(),
             notify_master: None,
             notify_backup: None,
+            notify_fault: None,
+            notify_stop: None,
+            notify_timeout: NOTIFY_TIMEOUT,
         }
     }
 }
@@ -742,7 +754,14 @@ impl Reader<'_> {
                         vc.ping_groups.push(g);
                     }
                 }
-                "notify-master" | "notify-backup" => {
+                "notify-timeout" => {
+                    if let Some(d) = self.single(&mut seen, node, |t| {
+                        values::duration(t, Duration::from_millis(100), Duration::from_secs(3600))
+                    }) {
+                        vc.notify_timeout = d;
+                    }
+                }
+                "notify-master" | "notify-backup" | "notify-fault" | "notify-stop" => {
                     if !self.once(&mut seen, node) || !self.item(node, 1) {
                         continue;
                     }
@@ -751,11 +770,13 @@ impl Reader<'_> {
                         self.err(&node.args[0].span, "empty command");
                         continue;
                     }
-                    if node.key() == "notify-master" {
-                        vc.notify_master = Some(cmd);
-                    } else {
-                        vc.notify_backup = Some(cmd);
-                    }
+                    let slot = match node.key() {
+                        "notify-master" => &mut vc.notify_master,
+                        "notify-backup" => &mut vc.notify_backup,
+                        "notify-fault" => &mut vc.notify_fault,
+                        _ => &mut vc.notify_stop,
+                    };
+                    *slot = Some(cmd);
                 }
                 _ => self.unknown(node, "section 'virtual-cluster'"),
             }

@@ -16,6 +16,9 @@ pikemon {
         ping-group GW { host [198.51.100.1]; host [198.51.100.2]; min-up 1; interval 1s; timeout 1s; fall 3; rise 2; }
         notify-master "/sbin/conntrack-ra promote";
         notify-backup "/sbin/conntrack-ra demote";
+        notify-fault "logger fault";
+        notify-stop "logger \"$2\"";
+        notify-timeout 3s;
     }
 }
 "#;
@@ -51,6 +54,9 @@ fn design_sample_reads() {
         vc.notify_master.as_deref(),
         Some("/sbin/conntrack-ra promote")
     );
+    assert_eq!(vc.notify_fault.as_deref(), Some("logger fault"));
+    assert_eq!(vc.notify_stop.as_deref(), Some("logger \"$2\""));
+    assert_eq!(vc.notify_timeout, Duration::from_secs(3));
 }
 
 #[test]

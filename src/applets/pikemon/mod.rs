@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod death_watch;
 pub mod election;
+pub mod hooks;
 pub mod node;
 pub mod paths_file;
 pub mod peer;

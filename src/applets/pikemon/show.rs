@@ -4,7 +4,9 @@
 
 use std::fmt::Write;
 
-use super::config::{Config, ControlledInterface, Host, KeySource, PingGroup, VirtualCluster};
+use super::config::{
+    Config, ControlledInterface, Host, KeySource, PingGroup, VirtualCluster, NOTIFY_TIMEOUT,
+};
 use super::values::{show_bool, show_duration, show_mac};
 
 /// Writes `item value;` when `all` or the value differs from the default.
@@ -184,12 +186,25 @@ fn virtual_cluster_into(o: &mut String, ind: &str, vc: &VirtualCluster, all: boo
     for g in &vc.ping_groups {
         ping_group_into(o, &i, g, all);
     }
-    if let Some(cmd) = &vc.notify_master {
-        let _ = writeln!(o, "{i}notify-master {};", quote(cmd));
+    let hooks = [
+        ("notify-master", &vc.notify_master),
+        ("notify-backup", &vc.notify_backup),
+        ("notify-fault", &vc.notify_fault),
+        ("notify-stop", &vc.notify_stop),
+    ];
+    for (key, cmd) in hooks {
+        if let Some(cmd) = cmd {
+            let _ = writeln!(o, "{i}{key} {};", quote(cmd));
+        }
     }
-    if let Some(cmd) = &vc.notify_backup {
-        let _ = writeln!(o, "{i}notify-backup {};", quote(cmd));
-    }
+    opt(
+        o,
+        &i,
+        all,
+        "notify-timeout",
+        show_duration(vc.notify_timeout),
+        show_duration(NOTIFY_TIMEOUT),
+    );
     let _ = writeln!(o, "{ind}}}");
 }
 

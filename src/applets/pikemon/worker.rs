@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use log::{debug, error, info, warn};
@@ -17,6 +17,7 @@ use log::{debug, error, info, warn};
 use super::config::Config;
 use super::control::{Reply, Request};
 use super::election::Admin;
+use super::hooks::{HookJob, HookKind, Hooks};
 use super::node::{Action, Input, Node, Settings, VcRole, VcSettings};
 use super::paths_file::{self, PathLine};
 use super::ping_group::PingGroupState;
@@ -42,6 +43,9 @@ const T_CONN: usize = 5000;
 /// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
 /// supervisor gives a stopping worker 10 s).
 const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a stopping worker waits for its notify hooks.
+const STOP_HOOK_WAIT: Duration = Duration::from_secs(8);
 
 /// The reason of a Master resumed from the status file.
 const RESUMED: &str = "resumed from status file";
@@ -97,14 +101,18 @@ pub(super) struct Worker {
     pub monitor: Option<RtnlMonitor>,
     pub control: Option<UnixListener>,
     pub conns: Vec<Option<(UnixStream, Vec<u8>)>>,
-    pub children: Vec<(Child, String)>,
+    /// The notify hooks, one queue per virtual cluster.
+    pub hooks: Hooks,
     pub detached: bool,
     pub paths_written: Option<Instant>,
     pub paths_dirty: bool,
     pub stdin_buf: Vec<u8>,
     pub started: Instant,
-    /// SIGTERM/INT/QUIT seen: GOODBYE sent, exiting once the pending releases are done.
+    /// SIGTERM/INT/QUIT seen: GOODBYE sent, exiting once the pending releases and the
+    /// hooks are done.
     pub stopping: bool,
+    pub stopped_at: Option<Instant>,
+    pub stop_hooks_queued: bool,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
@@ -253,6 +261,12 @@ impl Worker {
             paths.len(),
             vcs.len()
         );
+        let hooks = Hooks::new(
+            cfg.virtual_clusters
+                .iter()
+                .map(|v| v.notify_timeout)
+                .collect(),
+        );
         let mut w = Worker {
             cfg,
             node,
@@ -266,7 +280,7 @@ impl Worker {
             monitor: Some(monitor),
             control,
             conns: Vec::new(),
-            children: Vec::new(),
+            hooks,
             detached: false,
             paths_written: None,
             paths_dirty: true,
@@ -274,6 +288,8 @@ impl Worker {
             // Once the sockets are bound (setup takes ~50 ms): from here the worker hears.
             started: Instant::now(),
             stopping: false,
+            stopped_at: None,
+            stop_hooks_queued: false,
         };
         for (i, r) in resume.iter().enumerate() {
             if *r == Some(true) {
@@ -319,6 +335,7 @@ impl Worker {
                     {
                         info!("stopping: dropping Master, sending GOODBYE");
                         self.stopping = true;
+                        self.stopped_at = Some(now);
                         let acts = self.node.handle(now, Input::Shutdown);
                         self.apply(now, acts);
                     }
@@ -330,15 +347,31 @@ impl Worker {
                             info!("status: {line}");
                         }
                     }
-                    Event::Signal(libc::SIGCHLD) => self.reap(),
+                    Event::Signal(libc::SIGCHLD) => self.hooks.tick(now),
                     _ => {}
                 }
             }
             self.tick(Instant::now());
             if self.stopping && self.vcs.iter().all(|v| v.release_at.is_none()) {
-                self.write_status();
-                let _ = std::fs::remove_file(&self.cfg.paths_file);
-                return ExitCode::SUCCESS;
+                if !self.stop_hooks_queued {
+                    // After every Backup hook the releases queued: notify-stop last.
+                    self.stop_hooks_queued = true;
+                    let now = Instant::now();
+                    for vi in 0..self.vcs.len() {
+                        self.notify(now, vi, HookKind::Stop);
+                    }
+                    self.write_status();
+                    let _ = std::fs::remove_file(&self.cfg.paths_file);
+                }
+                // The supervisor gives a stopping worker 10 s: hooks still busy after
+                // STOP_HOOK_WAIT keep running on their own.
+                let waited = self.stopped_at.map_or(Duration::ZERO, |t| t.elapsed());
+                if self.hooks.idle() || waited >= STOP_HOOK_WAIT {
+                    if !self.hooks.idle() {
+                        warn!("exiting with notify hooks still running");
+                    }
+                    return ExitCode::SUCCESS;
+                }
             }
         }
     }
@@ -365,6 +398,12 @@ impl Worker {
         }
         if let Some(t) = self.paths_written {
             min(t + Duration::from_secs(1));
+        }
+        if let Some(t) = self.hooks.next_deadline() {
+            min(t);
+        }
+        if let Some(t) = self.stopped_at.filter(|_| self.stop_hooks_queued) {
+            min(t + STOP_HOOK_WAIT);
         }
         d
     }
@@ -490,7 +529,7 @@ impl Worker {
             // A release still pending means the addresses never went and Backup was never
             // announced to the hooks.
             if !pending {
-                self.notify(vi, true);
+                self.notify(now, vi, HookKind::Master);
             }
             if ok {
                 let acts = self.node.handle(now, Input::Active { vc: vi });
@@ -509,7 +548,7 @@ impl Worker {
                 self.release(vi);
                 info!("vc {name}: Backup ({reason})");
                 if was || reason != "start" {
-                    self.notify(vi, false);
+                    self.notify(now, vi, HookKind::Backup);
                 }
             }
         }
@@ -535,7 +574,7 @@ impl Worker {
             } else {
                 warn!("vc {name}: the peer did not report its addresses up; ours released");
             }
-            self.notify(vi, false);
+            self.notify(now, vi, HookKind::Backup);
         }
     }
 
@@ -556,40 +595,28 @@ impl Worker {
         }
     }
 
-    fn notify(&mut self, vi: usize, master: bool) {
+    /// Queues the hook of `kind` for virtual cluster `vi` (hooks::Hooks runs them in order).
+    fn notify(&mut self, now: Instant, vi: usize, kind: HookKind) {
         let vc = &self.cfg.virtual_clusters[vi];
-        let cmd = if master {
-            &vc.notify_master
-        } else {
-            &vc.notify_backup
+        let cmd = match kind {
+            HookKind::Master => &vc.notify_master,
+            HookKind::Backup => &vc.notify_backup,
+            HookKind::Fault => &vc.notify_fault,
+            HookKind::Stop => &vc.notify_stop,
         };
-        let Some(cmd) = cmd.clone() else { return };
-        match Command::new("/bin/sh")
-            .args(["-c", &cmd])
-            .stdin(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => {
-                debug!("notify [{}]: {cmd}", c.id());
-                self.children.push((c, cmd));
-            }
-            Err(e) => error!("notify {cmd}: {e}"),
-        }
-    }
-
-    fn reap(&mut self) {
-        self.children.retain_mut(|(c, cmd)| match c.try_wait() {
-            Ok(Some(st)) if st.success() => {
-                info!("notify '{cmd}' exited 0");
-                false
-            }
-            Ok(Some(st)) => {
-                warn!("notify '{cmd}' failed: {st}");
-                false
-            }
-            Ok(None) => true,
-            Err(_) => false,
-        });
+        let Some(command) = cmd.clone() else { return };
+        let reason = self
+            .node
+            .vc(vi)
+            .map_or_else(String::new, |v| v.reason.clone());
+        let job = HookJob {
+            kind,
+            command,
+            vc: vc.name.clone(),
+            vcid: vc.id,
+            reason,
+        };
+        self.hooks.push(now, vi, job);
     }
 
     fn garp_tick(&mut self, now: Instant, vi: usize) {
@@ -861,6 +888,9 @@ impl Worker {
             self.vcs[vi].health = up;
             let acts = self.node.handle(now, Input::Health { vc: vi, up });
             self.apply(now, acts);
+            if !up {
+                self.notify(now, vi, HookKind::Fault);
+            }
             self.set_title();
         }
     }

@@ -1,0 +1,240 @@
+//! The notify hooks of the virtual clusters, run one at a time per virtual cluster in the
+//! order of the transitions that asked for them (a slow `notify-master` followed by a drop
+//! can no longer leave its work behind the `notify-backup` that undoes it).
+//!
+//! Each hook runs as `/bin/sh -c CMD pikemon VC ROLE REASON` — the command sees the virtual
+//! cluster's name, the new role (`MASTER`, `BACKUP`, `FAULT`, `STOP`) and the reason as `$1`
+//! `$2` `$3` (write `"$@"` in the command to pass them on), and in the environment as
+//! `PIKEMON_VC`, `PIKEMON_VCID`, `PIKEMON_ROLE`, `PIKEMON_REASON` (keepalived's notify
+//! scripts get instance, state and priority the same way). A hook still running after
+//! `notify-timeout` is killed with its process group, logged, and the next one starts.
+
+use std::collections::VecDeque;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+/// Which hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    Master,
+    Backup,
+    Fault,
+    Stop,
+}
+
+impl HookKind {
+    /// The role word passed to the hook.
+    pub fn word(self) -> &'static str {
+        match self {
+            HookKind::Master => "MASTER",
+            HookKind::Backup => "BACKUP",
+            HookKind::Fault => "FAULT",
+            HookKind::Stop => "STOP",
+        }
+    }
+}
+
+/// One hook to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookJob {
+    pub kind: HookKind,
+    pub command: String,
+    pub vc: String,
+    pub vcid: u16,
+    pub reason: String,
+}
+
+struct Running {
+    child: Child,
+    job: HookJob,
+    deadline: Instant,
+}
+
+/// The queues of every virtual cluster.
+pub struct Hooks {
+    queues: Vec<VecDeque<HookJob>>,
+    running: Vec<Option<Running>>,
+    timeouts: Vec<Duration>,
+}
+
+impl Hooks {
+    /// One queue per virtual cluster, each with its `notify-timeout`.
+    pub fn new(timeouts: Vec<Duration>) -> Hooks {
+        Hooks {
+            queues: timeouts.iter().map(|_| VecDeque::new()).collect(),
+            running: timeouts.iter().map(|_| None).collect(),
+            timeouts,
+        }
+    }
+
+    /// Queues `job` for virtual cluster `vc`; it starts at once when the queue was idle.
+    pub fn push(&mut self, now: Instant, vc: usize, job: HookJob) {
+        if let Some(q) = self.queues.get_mut(vc) {
+            q.push_back(job);
+        }
+        self.tick(now);
+    }
+
+    /// Reaps finished hooks, kills the ones past their timeout, starts the next ones.
+    pub fn tick(&mut self, now: Instant) {
+        for vc in 0..self.queues.len() {
+            self.reap(now, vc);
+            while self.running[vc].is_none() {
+                let Some(job) = self.queues[vc].pop_front() else {
+                    break;
+                };
+                self.running[vc] = spawn(now, job, self.timeouts[vc]);
+            }
+        }
+    }
+
+    fn reap(&mut self, now: Instant, vc: usize) {
+        let Some(r) = self.running[vc].as_mut() else {
+            return;
+        };
+        let cmd = &r.job.command;
+        match r.child.try_wait() {
+            Ok(Some(st)) if st.success() => info!("notify '{cmd}' exited 0"),
+            Ok(Some(st)) => warn!("notify '{cmd}' failed: {st}"),
+            Ok(None) if now >= r.deadline => {
+                warn!("notify '{cmd}' still running after its timeout: killed");
+                if let Ok(pid) = i32::try_from(r.child.id()) {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = r.child.wait();
+            }
+            Ok(None) => return,
+            Err(e) => error!("notify '{cmd}': {e}"),
+        }
+        self.running[vc] = None;
+    }
+
+    /// The next timeout to enforce.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.running.iter().flatten().map(|r| r.deadline).min()
+    }
+
+    /// Nothing running, nothing queued.
+    pub fn idle(&self) -> bool {
+        self.running.iter().all(Option::is_none) && self.queues.iter().all(VecDeque::is_empty)
+    }
+}
+
+fn spawn(now: Instant, job: HookJob, timeout: Duration) -> Option<Running> {
+    let vcid = job.vcid.to_string();
+    let spawned = Command::new("/bin/sh")
+        .args([
+            "-c",
+            &job.command,
+            "pikemon",
+            &job.vc,
+            job.kind.word(),
+            &job.reason,
+        ])
+        .env("PIKEMON_VC", &job.vc)
+        .env("PIKEMON_VCID", &vcid)
+        .env("PIKEMON_ROLE", job.kind.word())
+        .env("PIKEMON_REASON", &job.reason)
+        .stdin(Stdio::null())
+        // Its own process group, so a timeout kills whatever the command started too.
+        .process_group(0)
+        .spawn();
+    match spawned {
+        Ok(child) => {
+            debug!(
+                "notify [{}] {}: {}",
+                child.id(),
+                job.kind.word(),
+                job.command
+            );
+            Some(Running {
+                child,
+                job,
+                deadline: now + timeout,
+            })
+        }
+        Err(e) => {
+            error!("notify {}: {e}", job.command);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(kind: HookKind, command: &str) -> HookJob {
+        HookJob {
+            kind,
+            command: command.to_string(),
+            vc: "LAN".into(),
+            vcid: 1,
+            reason: "peer said GOODBYE".into(),
+        }
+    }
+
+    fn drain(h: &mut Hooks, limit: Duration) {
+        let end = Instant::now() + limit;
+        while !h.idle() {
+            assert!(Instant::now() < end, "hooks still busy");
+            std::thread::sleep(Duration::from_millis(5));
+            h.tick(Instant::now());
+        }
+    }
+
+    #[test]
+    fn hooks_run_one_at_a_time_in_transition_order_with_their_arguments() {
+        let dir = std::env::temp_dir().join(format!("pkhooks{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("order");
+        let o = out.display();
+        let mut h = Hooks::new(vec![Duration::from_secs(5)]);
+        let now = Instant::now();
+        // A slow Master hook, then a fast Backup hook: the Backup one must wait.
+        h.push(
+            now,
+            0,
+            job(
+                HookKind::Master,
+                &format!("sleep 0.3; echo \"$2 $1 $PIKEMON_VCID\" >> {o}"),
+            ),
+        );
+        h.push(
+            now,
+            0,
+            job(
+                HookKind::Backup,
+                &format!("echo \"$PIKEMON_ROLE $3\" >> {o}"),
+            ),
+        );
+        assert!(!h.idle());
+        drain(&mut h, Duration::from_secs(5));
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, "MASTER LAN 1\nBACKUP peer said GOODBYE\n");
+    }
+
+    #[test]
+    fn a_hook_past_its_timeout_is_killed_and_the_next_one_runs() {
+        let dir = std::env::temp_dir().join(format!("pkhookt{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let o = out.display();
+        let mut h = Hooks::new(vec![Duration::from_millis(200)]);
+        let start = Instant::now();
+        h.push(start, 0, job(HookKind::Master, "sleep 30; sleep 30"));
+        h.push(start, 0, job(HookKind::Stop, &format!("echo \"$2\" > {o}")));
+        assert_eq!(h.next_deadline(), Some(start + Duration::from_millis(200)));
+        drain(&mut h, Duration::from_secs(5));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let got = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, "STOP\n");
+    }
+}
