@@ -549,6 +549,45 @@ fn hooks_run_one_at_a_time_in_transition_order_and_stop_runs_last() {
 }
 
 #[test]
+fn failed_takeover_is_reported_retried_and_handed_to_a_healthy_peer() {
+    let mut rig = Rig::without_death_watch().started_pair();
+    // On B, a stray macvlan (an operator's leftover) is up with the virtual MAC: B's own
+    // cannot come up when it takes over (EADDRINUSE).
+    rig.b.ip(&["link", "del", "pk1-lan0"]);
+    rig.b.ip(&[
+        "link", "add", "link", "lan0", "name", "stray", "address", VMAC, "type", "macvlan",
+    ]);
+    rig.b.ip(&["link", "set", "stray", "up"]);
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    // B never reports Master without the addresses: it says Failed, and why.
+    let start = Instant::now();
+    while rig.role(2) != "Failed" {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (so, _) = text(&rig.control(2, &["status"]));
+    assert!(so.contains("  takeover failed: lan0: "), "{so}");
+    let (json, _) = text(&rig.control(2, &["status", "-j"]));
+    assert!(json.contains("\"role\":\"Failed\""), "{json}");
+    assert!(json.contains("\"takeover_error\":\"lan0: "), "{json}");
+    // A healthy peer comes back: it gets the virtual cluster, although not preemptive.
+    rig.start(1);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // Without a peer, the retry succeeds once the stray macvlan is gone.
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.wait_roles("unreachable", "Failed", Duration::from_secs(3));
+    rig.b.ip(&["link", "del", "stray"]);
+    rig.wait_roles("unreachable", "Master", Duration::from_secs(3));
+    assert!(
+        rig.log(2).contains("takeover succeeded on retry"),
+        "{}",
+        rig.log(2)
+    );
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

@@ -92,3 +92,53 @@ fn config_errors_are_all_printed_with_positions_and_exit_2() {
     );
     assert!(err.contains("3 error(s)"), "{err}");
 }
+
+#[test]
+fn vip_outside_every_subnet_of_its_interface_is_refused_unless_onlink() {
+    // On the node (a namespace whose lan0 holds 198.51.100.2/24): a VIP in another subnet
+    // would be unreachable for the hosts on lan0.
+    let ns = common::Netns::new("cf");
+    ns.ip(&[
+        "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+    ]);
+    ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    let check = |name: &str, body: &str| {
+        let p = write(name, body);
+        let out = ns
+            .cmd(applet("test-pikemon"))
+            .arg("-f")
+            .arg(&p)
+            .output()
+            .unwrap();
+        (p, out)
+    };
+    let (_, out) = check("in-subnet.cfg", GOOD);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let outside = GOOD.replace("[198.51.100.10]/24", "[203.0.113.10]/24");
+    let (p, out) = check("outside.cfg", &outside);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = text(&out).1;
+    assert!(
+        err.contains(&format!(
+            "{}:9:31: error: 203.0.113.10 is outside every subnet of lan0 (198.51.100.2/24)",
+            p.display()
+        )),
+        "{err}"
+    );
+    // The daemon refuses it the same way, before it starts anything.
+    let out = ns
+        .cmd(applet("pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .arg("-d")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out).1.contains("outside every subnet of lan0"),
+        "{out:?}"
+    );
+    let onlink = outside.replace("/24; }", "/24; onlink yes; }");
+    let (_, out) = check("onlink.cfg", &onlink);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

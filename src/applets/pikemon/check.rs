@@ -141,6 +141,7 @@ pub fn main(args: &[String]) -> ExitCode {
         &opts.config,
         ReadOptions {
             resolve: opts.resolve,
+            check_host: true,
         },
     ) {
         Ok(c) => c,

@@ -117,6 +117,8 @@ pub struct ControlledInterface {
     pub ipv4: Vec<(Ipv4Addr, u8)>,
     pub nomadic: bool,
     pub mac: Option<[u8; 6]>,
+    /// The VIPs may lie outside every subnet of the interface (`onlink yes;`).
+    pub onlink: bool,
 }
 
 impl ControlledInterface {
@@ -223,6 +225,8 @@ impl PingGroup {
 pub struct ReadOptions {
     /// Resolve ping-group host names now; a name that does not resolve is an error.
     pub resolve: bool,
+    /// Check the VIPs against this host's interfaces (pikemon and test-pikemon on the node).
+    pub check_host: bool,
 }
 
 /// Reads the config file at `path`.
@@ -404,6 +408,7 @@ impl Reader<'_> {
         let mut dead_set: Option<&Node> = None;
         let mut vc_names: HashMap<String, Span> = HashMap::new();
         let mut vc_ids: HashMap<u16, Span> = HashMap::new();
+        let mut claims = checks::Claims::default();
         let ms = Duration::from_millis;
         let s = Duration::from_secs;
         for node in sect.children() {
@@ -509,6 +514,10 @@ impl Reader<'_> {
                     }
                     vc_names.insert(name.clone(), name_tok.span.clone());
                     if let Some(vc) = self.virtual_cluster(node, name) {
+                        self.cross_check(node, &vc, &mut claims);
+                        if self.opts.check_host {
+                            self.host_check(node, &vc);
+                        }
                         if let Some(first) = vc_ids.get(&vc.id) {
                             let msg = format!("duplicate id {} (first at {first})", vc.id);
                             self.err(node.span(), msg);
@@ -800,6 +809,7 @@ impl Reader<'_> {
             ipv4: Vec::new(),
             nomadic: false,
             mac: None,
+            onlink: false,
         };
         let mut seen = Seen::default();
         for node in sect.children() {
@@ -824,6 +834,11 @@ impl Reader<'_> {
                 "mac" => {
                     if let Some(m) = self.single(&mut seen, node, values::mac) {
                         ci.mac = Some(m);
+                    }
+                }
+                "onlink" => {
+                    if let Some(b) = self.single(&mut seen, node, values::boolean) {
+                        ci.onlink = b;
                     }
                 }
                 _ => self.unknown(node, "section 'interface'"),
@@ -961,6 +976,9 @@ fn trim_key(bytes: &[u8]) -> Vec<u8> {
     }
     v
 }
+
+#[path = "config_checks.rs"]
+mod checks;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -211,9 +211,16 @@ fn host_names_and_resolution() {
         Host::Name("gw.invalid".into())
     );
     // .invalid never resolves (RFC 6761).
-    let e = read("t.cfg", &text, ReadOptions { resolve: true })
-        .unwrap_err()
-        .to_string();
+    let e = read(
+        "t.cfg",
+        &text,
+        ReadOptions {
+            resolve: true,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("t.cfg:12:51: error: host name 'gw.invalid' does not resolve"),
         "{e}"
@@ -289,4 +296,56 @@ fn death_watch_errors() {
         "death-watch local [203.0.113.1] peer [203.0.113.2]; death-watch local [203.0.113.1] peer [203.0.113.2];",
     );
     assert!(e.contains("duplicate 'death-watch'"), "{e}");
+}
+
+/// SAMPLE with a second virtual cluster `WAN` (id 2) whose body is `body`.
+fn with_second_vc(body: &str) -> String {
+    SAMPLE.replacen(
+        "    }\n}\n",
+        &format!("    }}\n    virtual-cluster WAN {{\n        id 2;\n{body}\n    }}\n}}\n"),
+        1,
+    )
+}
+
+#[test]
+fn same_vip_in_two_virtual_clusters_is_refused() {
+    let e = errors_of(&with_second_vc(
+        "        interface lan1 { ipv4 [198.51.100.10]/24; }",
+    ));
+    assert!(
+        e.contains(
+            "t.cfg:21:31: error: 198.51.100.10 is already a virtual address of \
+             virtual-cluster 'LAN' (at t.cfg:11:31)"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn macvlan_names_colliding_after_truncation_are_refused() {
+    let text = SAMPLE.replace(
+        "interface lan0 { ipv4 [198.51.100.10]/24; nomadic no; }",
+        "interface lan-uplink-0a { ipv4 [198.51.100.10]/24; }\n        \
+         interface lan-uplink-0b { ipv4 [198.51.100.11]/24; }",
+    );
+    let e = errors_of(&text);
+    assert!(
+        e.contains("t.cfg:12:9: error: macvlan name 'pk1-lan-uplink-' (names are cut to 15"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_virtual_mac_twice_on_a_parent_is_refused() {
+    let text = with_second_vc(
+        "        interface lan0 { ipv4 [198.51.100.20]/24; mac 02:c6:33:64:0a:00; }",
+    );
+    let e = errors_of(&text);
+    assert!(
+        e.contains("t.cfg:21:9: error: virtual MAC 02:c6:33:64:0a:00 on lan0 is already"),
+        "{e}"
+    );
+    // The same interface in two virtual clusters with their own MACs is fine.
+    let ok = with_second_vc("        interface lan0 { ipv4 [198.51.100.20]/24; }");
+    read("t.cfg", &ok, ReadOptions::default()).unwrap();
 }

@@ -161,7 +161,13 @@ pub fn main(args: &[String]) -> ExitCode {
         Mode::Acr { foreground } => (*foreground, "acr"),
         Mode::Control { .. } => (true, "control"),
     };
-    let cfg = match config::load(&opts.config, ReadOptions::default()) {
+    // The daemon checks the VIPs against this host's interfaces (as test-pikemon does); its
+    // worker and the other modes read the config it already accepted.
+    let read = ReadOptions {
+        check_host: matches!(opts.mode, Mode::Daemon { .. }),
+        ..ReadOptions::default()
+    };
+    let cfg = match config::load(&opts.config, read) {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");

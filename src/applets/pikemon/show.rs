@@ -225,6 +225,14 @@ fn interface_into(o: &mut String, ind: &str, ci: &ControlledInterface, all: bool
     if let Some(m) = &ci.mac {
         let _ = writeln!(o, "{i}mac {};", show_mac(m));
     }
+    opt(
+        o,
+        &i,
+        all,
+        "onlink",
+        show_bool(ci.onlink).into(),
+        "no".into(),
+    );
     let _ = writeln!(o, "{ind}}}");
 }
 

@@ -85,6 +85,9 @@ impl Worker {
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
                 st.map_or("", |s| s.reason.as_str())
             );
+            if let Some(e) = &v.takeover_error {
+                let _ = writeln!(o, "  takeover failed: {e} (retried every second)");
+            }
             for &ci in &v.ctls {
                 let c = &self.ctls[ci].c;
                 let vips: Vec<String> = c.vips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
@@ -182,12 +185,15 @@ impl Worker {
             }
             let _ = write!(
                 o,
-                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"reason\":{},\"garp_bursts\":{},\"interfaces\":[",
+                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"admin\":{},\"since_s\":{},\"reason\":{},\"takeover_error\":{},\"garp_bursts\":{},\"interfaces\":[",
                 json_str(&vc.name),
                 vc.id,
                 json_str(self.role_name(i)),
                 v.health,
+                json_str(&format!("{:?}", st.map(|s| s.admin).unwrap_or_default())),
+                st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
                 json_str(st.map_or("", |s| s.reason.as_str())),
+                v.takeover_error.as_deref().map_or("null".to_string(), json_str),
                 v.garps_sent
             );
             for (k, &ci) in v.ctls.iter().enumerate() {

@@ -44,6 +44,9 @@ const T_CONN: usize = 5000;
 /// supervisor gives a stopping worker 10 s).
 const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
+/// How often a failed takeover is tried again.
+const TAKEOVER_RETRY: Duration = Duration::from_secs(1);
+
 /// How long a stopping worker waits for its notify hooks.
 const STOP_HOOK_WAIT: Duration = Duration::from_secs(8);
 
@@ -86,6 +89,10 @@ pub(super) struct VcRun {
     /// or this deadline passes: make-before-break, and no two nodes fighting over the
     /// kernel's rtnl lock at the moment of the hand-over.
     pub release_at: Option<Instant>,
+    /// The last takeover failed (the error): the virtual cluster counts as unhealthy, so a
+    /// healthy peer takes it over, and the takeover is retried every TAKEOVER_RETRY.
+    pub takeover_error: Option<String>,
+    pub retry_at: Option<Instant>,
 }
 
 pub(super) struct Worker {
@@ -176,6 +183,8 @@ impl Worker {
                 probing: false,
                 garps_sent: 0,
                 release_at: None,
+                takeover_error: None,
+                retry_at: None,
             };
             let mut all_up = true;
             for ci in &vc.interfaces {
@@ -390,6 +399,9 @@ impl Worker {
             if let Some(t) = v.release_at {
                 min(t);
             }
+            if let Some(t) = v.retry_at {
+                min(t);
+            }
         }
         for c in &self.ctls {
             for (_, t) in &c.probes {
@@ -431,6 +443,7 @@ impl Worker {
         }
         self.probe_tick(now);
         self.release_tick(now);
+        self.retry_tick(now);
         let any_up = self
             .node
             .peer()
@@ -515,13 +528,7 @@ impl Worker {
         let name = self.cfg.virtual_clusters[vi].name.clone();
         if master {
             let pending = self.vcs[vi].release_at.take().is_some();
-            let mut ok = true;
-            for &ci in &self.vcs[vi].ctls {
-                if let Err(e) = takeover::to_master(&mut self.rt, &self.ctls[ci].c) {
-                    error!("vc {name}: takeover on {}: {e}", self.ctls[ci].c.ifname);
-                    ok = false;
-                }
-            }
+            let ok = self.take_addresses(now, vi);
             self.vcs[vi].master = true;
             self.vcs[vi].garp_left = self.cfg.garp_repeat;
             self.vcs[vi].next_garp = Some(now);
@@ -536,6 +543,8 @@ impl Worker {
                 self.apply(now, acts);
             }
         } else {
+            self.vcs[vi].takeover_error = None;
+            self.vcs[vi].retry_at = None;
             let was = self.vcs[vi].master;
             if was && self.node.peer_alive(now, Some(vi)) && !self.node.peer_active(vi) {
                 // The peer takes over on the frame just sent; keep serving until it has the
@@ -554,6 +563,55 @@ impl Worker {
         }
         self.write_status();
         self.set_title();
+    }
+
+    /// Brings the addresses of virtual cluster `vi` up on every controlled interface. A
+    /// failure is remembered: the virtual cluster counts as unhealthy (a healthy peer takes
+    /// it over), the status says so, and `retry_tick` tries again.
+    fn take_addresses(&mut self, now: Instant, vi: usize) -> bool {
+        let mut failed = None;
+        for &ci in &self.vcs[vi].ctls {
+            let c = &self.ctls[ci].c;
+            if let Err(e) = takeover::to_master(&mut self.rt, c) {
+                let name = &self.cfg.virtual_clusters[vi].name;
+                error!("vc {name}: takeover on {}: {e}", c.ifname);
+                failed = Some(format!("{}: {e}", c.ifname));
+            }
+        }
+        let ok = failed.is_none();
+        let was_failed = self.vcs[vi].takeover_error.is_some();
+        self.vcs[vi].takeover_error = failed;
+        self.vcs[vi].retry_at = (!ok).then_some(now + TAKEOVER_RETRY);
+        if ok && was_failed {
+            info!(
+                "vc {}: takeover succeeded on retry",
+                self.cfg.virtual_clusters[vi].name
+            );
+        }
+        // The health change reaches the core from `tick` (never from inside a role change).
+        ok
+    }
+
+    /// Retries failed takeovers of virtual clusters the core still has us play Master for.
+    fn retry_tick(&mut self, now: Instant) {
+        for vi in 0..self.vcs.len() {
+            if self.vcs[vi].retry_at.is_none_or(|t| now < t) {
+                continue;
+            }
+            let master = self.node.vc(vi).is_some_and(|v| v.role == VcRole::Master);
+            if !master {
+                self.vcs[vi].retry_at = None;
+                continue;
+            }
+            if self.take_addresses(now, vi) {
+                self.vcs[vi].garp_left = self.cfg.garp_repeat;
+                self.vcs[vi].next_garp = Some(now);
+                let acts = self.node.handle(now, Input::Active { vc: vi });
+                self.apply(now, acts);
+                self.write_status();
+                self.set_title();
+            }
+        }
     }
 
     /// Lets the addresses of a pending release go once the peer has its own up.
@@ -883,7 +941,8 @@ impl Worker {
     fn update_health(&mut self, now: Instant, vi: usize) {
         let v = &self.vcs[vi];
         let up = v.groups.iter().all(PingGroupState::up)
-            && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up);
+            && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up)
+            && v.takeover_error.is_none();
         if up != v.health {
             self.vcs[vi].health = up;
             let acts = self.node.handle(now, Input::Health { vc: vi, up });
@@ -1163,6 +1222,8 @@ impl Worker {
 
     pub(super) fn role_name(&self, i: usize) -> &'static str {
         match self.node.vc(i).map(|v| v.role) {
+            // Never "Master" without the addresses: the takeover failed and is retried.
+            Some(VcRole::Master) if self.vcs[i].takeover_error.is_some() => "Failed",
             Some(VcRole::Master) => "Master",
             Some(VcRole::Init) => "Init",
             Some(VcRole::Probing) => "Probing",

@@ -1,0 +1,163 @@
+//! Checks across virtual clusters and against this host, for configs that read well item by
+//! item but cannot work: the same VIP in two virtual clusters, two macvlans whose names
+//! collide once cut to 15 characters, one virtual MAC twice on a parent (the kernel refuses
+//! the second macvlan), and — on the host that runs pikemon — a VIP outside every subnet of
+//! its interface unless the interface says `onlink yes;`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use super::{values, ControlledInterface, Reader, VirtualCluster};
+use crate::conf::tree::Node;
+use crate::conf::Span;
+use crate::net::rtnl::Rtnl;
+
+/// What earlier virtual clusters claimed, with where.
+#[derive(Default)]
+pub(super) struct Claims {
+    vips: HashMap<Ipv4Addr, (String, Span)>,
+    macvlans: HashMap<String, Span>,
+    vmacs: HashMap<(String, [u8; 6]), (String, Span)>,
+}
+
+impl Reader<'_> {
+    /// Checks virtual cluster `vc` (read from `sect`) against the ones before it.
+    pub(super) fn cross_check(&mut self, sect: &Node, vc: &VirtualCluster, claims: &mut Claims) {
+        for (node, ci) in interfaces(sect, vc) {
+            let macvlan = ci.macvlan_name(vc.id);
+            match claims.macvlans.get(&macvlan) {
+                Some(first) => {
+                    let msg = format!(
+                        "macvlan name '{macvlan}' (names are cut to 15 characters) is already \
+                         used at {first}: use a shorter interface name or another id"
+                    );
+                    self.err(node.span(), msg);
+                }
+                None => {
+                    claims.macvlans.insert(macvlan, node.span().clone());
+                }
+            }
+            let vmac = ci.virtual_mac();
+            let key = (ci.name.clone(), vmac);
+            if let Some((other, first)) = claims.vmacs.get(&key) {
+                if *other != vc.name {
+                    let msg = format!(
+                        "virtual MAC {} on {} is already virtual-cluster '{other}''s (at \
+                         {first}): the kernel allows one macvlan per MAC on a parent",
+                        values::show_mac(&vmac),
+                        ci.name
+                    );
+                    self.err(node.span(), msg);
+                }
+            } else {
+                claims
+                    .vmacs
+                    .insert(key, (vc.name.clone(), node.span().clone()));
+            }
+            let items = node.children().iter().filter(|n| n.key() == "ipv4");
+            for item in items {
+                let Some(tok) = item.args.first() else {
+                    continue;
+                };
+                let Ok((vip, _)) = values::ipv4_prefix(&tok.text) else {
+                    continue;
+                };
+                match claims.vips.get(&vip) {
+                    Some((other, first)) if *other != vc.name => {
+                        let msg = format!(
+                            "{vip} is already a virtual address of virtual-cluster '{other}' \
+                             (at {first}): an address can move with one virtual cluster only"
+                        );
+                        self.err(&tok.span, msg);
+                    }
+                    Some(_) => {}
+                    None => {
+                        claims.vips.insert(vip, (vc.name.clone(), tok.span.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// On the host that runs pikemon: every VIP lies in a subnet of its interface, unless
+    /// the interface says `onlink yes;`. An interface that does not exist here is not
+    /// checked (test-pikemon may run elsewhere; the daemon reports it when it starts).
+    pub(super) fn host_check(&mut self, sect: &Node, vc: &VirtualCluster) {
+        let Ok(mut rt) = Rtnl::open() else {
+            return;
+        };
+        for (node, ci) in interfaces(sect, vc) {
+            if ci.onlink {
+                continue;
+            }
+            let Ok(Some(link)) = rt.link_by_name(&ci.name) else {
+                continue;
+            };
+            let Ok(addrs) = rt.addresses(Some(link.index)) else {
+                continue;
+            };
+            let subnets: Vec<(Ipv4Addr, u8)> =
+                addrs.iter().map(|a| (a.address, a.prefix_len)).collect();
+            let items = node.children().iter().filter(|n| n.key() == "ipv4");
+            for item in items {
+                let Some(tok) = item.args.first() else {
+                    continue;
+                };
+                let Ok((vip, _)) = values::ipv4_prefix(&tok.text) else {
+                    continue;
+                };
+                if !subnets.iter().any(|&(a, len)| same_subnet(vip, a, len)) {
+                    let have: Vec<String> =
+                        subnets.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                    let have = if have.is_empty() {
+                        "no IPv4 address".to_string()
+                    } else {
+                        have.join(", ")
+                    };
+                    let msg = format!(
+                        "{vip} is outside every subnet of {} ({have}): hosts there cannot \
+                         reach it; add 'onlink yes;' to the interface if that is intended",
+                        ci.name
+                    );
+                    self.err(&tok.span, msg);
+                }
+            }
+        }
+    }
+}
+
+/// The `interface` sections of `sect` with what was read from each.
+fn interfaces<'a>(
+    sect: &'a Node,
+    vc: &'a VirtualCluster,
+) -> impl Iterator<Item = (&'a Node, &'a ControlledInterface)> {
+    sect.children()
+        .iter()
+        .filter(|n| n.key() == "interface")
+        .filter_map(|n| {
+            let name = &n.args.first()?.text;
+            Some((n, vc.interfaces.iter().find(|ci| ci.name == *name)?))
+        })
+}
+
+/// Whether `a` lies in `net/len`.
+pub(super) fn same_subnet(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(len.min(32)))
+        .unwrap_or(0);
+    u32::from(a) & mask == u32::from(net) & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert!(same_subnet(ip("198.51.100.10"), ip("198.51.100.2"), 24));
+        assert!(!same_subnet(ip("198.51.101.10"), ip("198.51.100.2"), 24));
+        assert!(same_subnet(ip("203.0.113.9"), ip("198.51.100.2"), 0));
+        assert!(!same_subnet(ip("198.51.100.3"), ip("198.51.100.2"), 32));
+    }
+}
