@@ -102,8 +102,10 @@ impl Log for Logger {
         }
         match self.target {
             Target::Stderr => {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{}: {}", self.ident, record.args());
+                // One write(2) per line: pikemon's supervisor and worker share stderr, and a
+                // line formatted piecewise interleaved with the other process's.
+                let line = format!("{}: {}\n", self.ident, record.args());
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
             }
             Target::Syslog => self.syslog_line(record),
         }

@@ -655,6 +655,8 @@ fn sigterm_hands_over_at_once_with_goodbye() {
         notify, "master\nbackup\n",
         "one notify each, backup after the release"
     );
+    // Nothing left behind: the control socket went with the daemon.
+    assert!(!rig.dir.join("ctl1").exists());
 }
 
 #[test]
@@ -949,6 +951,11 @@ fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rig.role(1), "Master");
+    // Supervisor and worker share stderr and both logged at once: every line is whole.
+    let log = rig.log(1);
+    for line in log.lines() {
+        assert!(line.starts_with("pikemon: "), "a torn line {line:?} in\n{log}");
+    }
 }
 
 #[test]

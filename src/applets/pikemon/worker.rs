@@ -371,6 +371,10 @@ impl Worker {
                     }
                     self.write_status();
                     let _ = std::fs::remove_file(&self.cfg.paths_file);
+                    // After SIGHUP the socket path is the new instance's already.
+                    if self.control.take().is_some() {
+                        let _ = std::fs::remove_file(&self.cfg.control_socket);
+                    }
                 }
                 // The supervisor gives a stopping worker 10 s: hooks still busy after
                 // STOP_HOOK_WAIT keep running on their own.
@@ -863,9 +867,12 @@ impl Worker {
                 Ok(Some(r)) => {
                     if let Some((seq, _)) = r.echo_reply(self.ident) {
                         let from = r.datagram.src_addr;
+                        // A fresh clock per reply: the loop's `now` is one instant for every
+                        // reply drained here, which gave every ping group the same RTT.
+                        let arrived = Instant::now();
                         for v in &mut self.vcs {
                             for g in &mut v.groups {
-                                g.on_reply(from, seq, now);
+                                g.on_reply(from, seq, arrived);
                             }
                         }
                     }
