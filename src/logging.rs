@@ -192,3 +192,72 @@ mod tests {
         assert_eq!(severity(Level::Trace), 7);
     }
 }
+
+/// At most one log line per key (a source address, a kind of event) per interval, for lines
+/// anyone on the network can trigger; the lines held back are counted and reported with the
+/// next one. Remembers at most `THROTTLE_KEYS` keys (the oldest is forgotten first), so
+/// spoofed sources cannot grow it.
+pub struct Throttle<K> {
+    interval: std::time::Duration,
+    seen: std::collections::HashMap<K, (std::time::Instant, u64)>,
+}
+
+const THROTTLE_KEYS: usize = 64;
+
+impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
+    pub fn new(interval: std::time::Duration) -> Throttle<K> {
+        Throttle {
+            interval,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Whether a line for `key` may be written at `now`; `Some(n)`: yes, and `n` lines were
+    /// held back since the last one.
+    pub fn allow(&mut self, key: K, now: std::time::Instant) -> Option<u64> {
+        if let Some((last, held)) = self.seen.get_mut(&key) {
+            if now < *last + self.interval {
+                *held += 1;
+                return None;
+            }
+            let n = std::mem::take(held);
+            *last = now;
+            return Some(n);
+        }
+        if self.seen.len() >= THROTTLE_KEYS {
+            let oldest = self
+                .seen
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.seen.remove(&k);
+            }
+        }
+        self.seen.insert(key, (now, 0));
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::Throttle;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn one_line_per_key_per_interval_with_the_count_held_back() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut t = Throttle::new(s);
+        assert_eq!(t.allow("a", t0), Some(0));
+        assert_eq!(t.allow("a", t0), None);
+        assert_eq!(t.allow("a", t0 + s / 2), None);
+        assert_eq!(t.allow("b", t0), Some(0), "keys are independent");
+        assert_eq!(t.allow("a", t0 + s), Some(2));
+        // Spoofed sources do not grow it past its bound.
+        for i in 0..1000u32 {
+            t.allow("x".repeat(1 + (i % 200) as usize).leak() as &str, t0);
+        }
+        assert!(t.seen.len() <= super::THROTTLE_KEYS);
+    }
+}

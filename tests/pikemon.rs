@@ -857,6 +857,76 @@ fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
 }
 
 #[test]
+fn lan_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
+    let rig = Rig::new().started_pair();
+    // A host on the LAN sends 40,000 PIKE frames that claim node 1 with the configured key-id
+    // (each would cost an HMAC; the tag is wrong) and as many ARP requests for the VIP, over
+    // about two seconds, while the client pings the VIP.
+    use habox::wire::pike::{build_frame, MessageType, Repr, Role, VcState};
+    let forged = Repr {
+        msg_type: MessageType::Goodbye,
+        flags: 0,
+        cluster_id: 1,
+        node_id: 1,
+        incarnation: 7,
+        seq: 1,
+        ack_incarnation: 0,
+        ack_seq: 0,
+        hello_ms: 100,
+        dead_ms: 300,
+        path_id: 2,
+        key_id: 1,
+        vcs: vec![VcState {
+            vcid: 1,
+            role: Role::Backup,
+            flags: 0x20,
+            priority: 100,
+            fail_count: 0,
+        }],
+    };
+    let hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let flood = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         pike=bytes.fromhex('{hex}')\n\
+         me=bytes([2,0,0,0,0,0x66])\n\
+         arp=b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,1])+me+bytes([198,51,100,66])+bytes(6)+bytes([198,51,100,10])\n\
+         for i in range(200):\n\
+         \x20   for j in range(200):\n\
+         \x20       s.send(pike)\n\
+         \x20       s.send(arp)\n\
+         \x20   time.sleep(0.01)\n"
+    );
+    let ping = rig
+        .client
+        .cmd("ping")
+        .args(["-c", "30", "-i", "0.1", "-W", "1", VIP])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = evil.run(&["python3", "-c", &flood]);
+    assert!(out.status.success(), "{out:?}");
+    let out = ping.wait_with_output().unwrap();
+    let (so, _) = text(&out);
+    assert!(so.contains("30 packets transmitted, 30 received"), "{so}");
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert!(!rig.log(1).contains("=> Backup"), "{}", rig.log(1));
+    // B verified at most its budget of them; the rest were dropped before the HMAC.
+    let counters = rig.counters(2);
+    assert!(Rig::counter(&counters, "throttled") > 1000, "{counters}");
+}
+
+#[test]
 fn sighup_upgrade_hands_over_without_a_vip_outage() {
     let mut rig = Rig::new().started_pair();
     // The client pings the VIP every 10 ms through the upgrade.
@@ -954,7 +1024,10 @@ fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
     // Supervisor and worker share stderr and both logged at once: every line is whole.
     let log = rig.log(1);
     for line in log.lines() {
-        assert!(line.starts_with("pikemon: "), "a torn line {line:?} in\n{log}");
+        assert!(
+            line.starts_with("pikemon: "),
+            "a torn line {line:?} in\n{log}"
+        );
     }
 }
 

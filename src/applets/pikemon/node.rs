@@ -113,6 +113,8 @@ pub struct Counters {
     pub replays: u64,
     pub foreign: u64,
     pub transitions: u64,
+    /// Frames dropped unverified: their path was over its verification budget (a flood).
+    pub throttled: u64,
 }
 
 /// Per-virtual-cluster state.
@@ -142,6 +144,8 @@ pub struct VcStatus {
     rival: bool,
     /// The peer counted as alive at the last election (to see it come back).
     peer_was_alive: bool,
+    /// When a conflict (our virtual MAC seen elsewhere) was last acted on.
+    last_conflict: Option<Instant>,
 }
 
 impl VcStatus {
@@ -164,6 +168,8 @@ pub struct Node {
     /// The newest (incarnation, seq) heard from the peer, believed or not: what our frames
     /// acknowledge, so a new incarnation of the peer can prove itself.
     heard: Option<(u32, u64)>,
+    /// Per path: the start of the current verification window and the HMACs checked in it.
+    budgets: Vec<(Instant, u32)>,
     started: Instant,
     next_hello: Instant,
     peer: Option<Peer>,
@@ -204,9 +210,11 @@ impl Node {
                     resumed: role == VcRole::Master,
                     rival: false,
                     peer_was_alive: false,
+                    last_conflict: None,
                 }
             })
             .collect();
+        let paths = settings.paths;
         Node {
             settings,
             boot,
@@ -214,6 +222,7 @@ impl Node {
             seq: 0,
             proof: Proof::default(),
             heard: None,
+            budgets: vec![(now, 0); paths],
             started: now,
             next_hello: now,
             peer: None,
@@ -369,6 +378,16 @@ impl Node {
                 }
             }
             Input::Conflict { vc } => {
+                // Anyone on the LAN can send frames from the virtual MAC: one reaction (log,
+                // HELLO, GARPs) per hello-interval, however many arrive.
+                let hello = self.settings.hello;
+                let quiet = self.vcs.get(vc).and_then(|v| v.last_conflict);
+                if quiet.is_some_and(|t| now < t + hello) {
+                    return out;
+                }
+                if let Some(v) = self.vcs.get_mut(vc) {
+                    v.last_conflict = Some(now);
+                }
                 if self.vcs.get(vc).is_some_and(|v| v.role == VcRole::Master) {
                     warn!(
                         "vc {}: virtual MAC seen elsewhere; re-running the election",
@@ -423,24 +442,10 @@ impl Node {
     }
 
     fn frame(&mut self, now: Instant, path: usize, bytes: &[u8], out: &mut Vec<Action>) {
-        let repr = match self.authentic(bytes) {
+        let repr = match self.authentic(now, path, bytes) {
             Some(r) => r,
             None => return,
         };
-        if repr.cluster_id != self.settings.cluster_id || repr.node_id == self.settings.node_id {
-            self.counters.foreign += 1;
-            return;
-        }
-        if let Some(p) = &self.peer {
-            if p.node_id != repr.node_id {
-                self.counters.foreign += 1;
-                debug!(
-                    "frame from node {} ignored: the peer is node {}",
-                    repr.node_id, p.node_id
-                );
-                return;
-            }
-        }
         // A frame of another incarnation must acknowledge a frame of ours from within the
         // proof window: our dead-interval plus the peer's own hello-interval (its answer
         // may wait that long), the latter capped.
@@ -517,8 +522,11 @@ impl Node {
         }
     }
 
-    /// Parses and verifies; counts what fails.
-    fn authentic(&mut self, bytes: &[u8]) -> Option<Repr> {
+    /// Parses and verifies; counts what fails. Everything that can be rejected without the
+    /// HMAC is rejected first, and each path verifies at most `VERIFY_BUDGET` frames per
+    /// `VERIFY_WINDOW`: a flood of well-formed frames with the right key-id costs an HMAC
+    /// each, and on one path (the LAN) it must not starve the others or the HELLOs.
+    fn authentic(&mut self, now: Instant, path: usize, bytes: &[u8]) -> Option<Repr> {
         let parsed = pike::split_frame(bytes).and_then(|f| {
             let p = Packet::new_checked(f.payload)?;
             let r = Repr::parse(&p)?;
@@ -532,14 +540,42 @@ impl Node {
                 return None;
             }
         };
+        if r.cluster_id != self.settings.cluster_id
+            || r.node_id == self.settings.node_id
+            || self.peer.as_ref().is_some_and(|p| p.node_id != r.node_id)
+        {
+            self.counters.foreign += 1;
+            debug!(
+                "frame from node {} of cluster {} ignored",
+                r.node_id, r.cluster_id
+            );
+            return None;
+        }
         let key = self.settings.keys.iter().find(|(id, _)| *id == r.key_id);
-        match key {
-            Some((_, secret)) if pike::verify(&p, secret, &f.dst, &f.src) => Some(r),
-            _ => {
-                self.counters.auth_failures += 1;
-                debug!("PIKE frame from node {} failed authentication", r.node_id);
-                None
+        let Some((_, secret)) = key else {
+            self.counters.auth_failures += 1;
+            debug!(
+                "PIKE frame from node {} with unknown key-id {}",
+                r.node_id, r.key_id
+            );
+            return None;
+        };
+        if let Some(b) = self.budgets.get_mut(path) {
+            if now >= b.0 + VERIFY_WINDOW {
+                *b = (now, 0);
             }
+            if b.1 >= VERIFY_BUDGET {
+                self.counters.throttled += 1;
+                return None;
+            }
+            b.1 += 1;
+        }
+        if pike::verify(&p, secret, &f.dst, &f.src) {
+            Some(r)
+        } else {
+            self.counters.auth_failures += 1;
+            debug!("PIKE frame from node {} failed authentication", r.node_id);
+            None
         }
     }
 
@@ -801,6 +837,11 @@ impl Node {
             .unwrap_or(&[])
     }
 }
+
+/// Each path verifies at most `VERIFY_BUDGET` frames per `VERIFY_WINDOW` (800 a second:
+/// eight times what a peer at the shortest hello-interval sends).
+const VERIFY_WINDOW: Duration = Duration::from_millis(10);
+const VERIFY_BUDGET: u32 = 8;
 
 /// The longest peer hello-interval the proof window allows for.
 const MAX_PEER_HELLO: Duration = Duration::from_secs(10);

@@ -943,3 +943,66 @@ fn a_resumed_master_seeing_its_mac_elsewhere_sends_no_garps_before_the_election(
     let acts = n.handle(t0 + DEAD, Input::Conflict { vc: 0 });
     assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
 }
+
+#[test]
+fn a_flood_of_well_formed_frames_is_throttled_per_path_and_the_peer_stays_alive() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    // Well-formed frames claiming node 1 with the configured key-id but a wrong HMAC, 1000
+    // per 5 ms on the LAN path, for a second: each would cost an HMAC.
+    let mut forged = s.node(1).peer().unwrap().vcs.clone();
+    forged[0].role = Role::Backup;
+    let repr = Repr {
+        msg_type: MessageType::Goodbye,
+        flags: 0,
+        cluster_id: 1,
+        node_id: 1,
+        incarnation: 7,
+        seq: 1,
+        ack_incarnation: 0,
+        ack_seq: 0,
+        hello_ms: 100,
+        dead_ms: 300,
+        path_id: 0,
+        key_id: 1,
+        vcs: forged,
+    };
+    let f = frame_for(&repr, LAN, 0, b"not the key at all");
+    for _ in 0..200 {
+        let now = s.now;
+        let n = s.nodes[1].as_mut().unwrap();
+        for _ in 0..1000 {
+            let _ = n.handle(
+                now,
+                Input::Frame {
+                    path: LAN,
+                    frame: &f,
+                },
+            );
+        }
+        s.run(STEP);
+    }
+    let c = s.node(1).counters();
+    // 8 verifications per 10 ms window on the flooded path, the rest dropped unverified.
+    assert!(c.auth_failures <= 8 * 101, "{c:?}");
+    assert!(c.throttled >= 199_000 - 8 * 101, "{c:?}");
+    // The heart-beat paths were never throttled: the peer is alive, nothing moved.
+    assert!(s.node(1).peer_alive(s.now, Some(0)));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+}
+
+#[test]
+fn conflicts_are_acted_on_once_per_hello() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[0].as_mut().unwrap();
+    let garps = (0..100)
+        .flat_map(|_| n.handle(now, Input::Conflict { vc: 0 }))
+        .filter(|a| matches!(a, Action::Garp { .. }))
+        .count();
+    assert_eq!(garps, 1);
+    let again = n.handle(now + HELLO, Input::Conflict { vc: 0 });
+    assert!(again.contains(&Action::Garp { vc: 0 }), "{again:?}");
+}

@@ -128,8 +128,8 @@ impl Worker {
         let c = self.node.counters();
         let _ = writeln!(
             o,
-            "frames sent {} received {} malformed {} auth-failures {} replays {} foreign {} transitions {}",
-            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions
+            "frames sent {} received {} malformed {} auth-failures {} replays {} foreign {} transitions {} throttled {}",
+            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions, c.throttled
         );
         o
     }
@@ -252,8 +252,8 @@ impl Worker {
         let c = self.node.counters();
         let _ = writeln!(
             o,
-            "],\"counters\":{{\"sent\":{},\"received\":{},\"malformed\":{},\"auth_failures\":{},\"replays\":{},\"foreign\":{},\"transitions\":{}}}}}",
-            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions
+            "],\"counters\":{{\"sent\":{},\"received\":{},\"malformed\":{},\"auth_failures\":{},\"replays\":{},\"foreign\":{},\"transitions\":{},\"throttled\":{}}}}}",
+            c.sent, c.received, c.malformed, c.auth_failures, c.replays, c.foreign, c.transitions, c.throttled
         );
         o
     }

@@ -44,6 +44,9 @@ const T_CONN: usize = 5000;
 /// supervisor gives a stopping worker 10 s).
 const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
+/// Frames read from one socket per wake-up.
+const MAX_PER_WAKE: usize = 64;
+
 /// How often a failed takeover is tried again.
 const TAKEOVER_RETRY: Duration = Duration::from_secs(1);
 
@@ -110,6 +113,8 @@ pub(super) struct Worker {
     pub conns: Vec<Option<(UnixStream, Vec<u8>)>>,
     /// The notify hooks, one queue per virtual cluster.
     pub hooks: Hooks,
+    /// Log lines a remote party can trigger: one per source per second.
+    pub throttle: logging::Throttle<MacAddr>,
     pub detached: bool,
     pub paths_written: Option<Instant>,
     pub paths_dirty: bool,
@@ -290,6 +295,7 @@ impl Worker {
             control,
             conns: Vec::new(),
             hooks,
+            throttle: logging::Throttle::new(Duration::from_secs(1)),
             detached: false,
             paths_written: None,
             paths_dirty: true,
@@ -784,7 +790,9 @@ impl Worker {
     }
 
     fn read_path(&mut self, now: Instant, path: usize) {
-        loop {
+        // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
+        // their turn under a flood (poll reports the rest again at once).
+        for _ in 0..MAX_PER_WAKE {
             let got = match self.paths.get(path).and_then(|p| p.sock.as_ref()) {
                 Some(s) => s.recv(),
                 None => return,
@@ -816,7 +824,9 @@ impl Worker {
     }
 
     fn read_arp(&mut self, now: Instant, ci: usize) {
-        loop {
+        // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
+        // their turn under a flood (poll reports the rest again at once).
+        for _ in 0..MAX_PER_WAKE {
             let got = match self.ctls.get(ci).and_then(|c| c.arp.as_ref()) {
                 Some(s) => s.recv(),
                 None => return,
@@ -848,7 +858,14 @@ impl Worker {
             for (p, _) in &c.probes {
                 match p.answer(&frame) {
                     Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
-                    Some(mac) => warn!("probe: a VIP is answered by {mac}, not our virtual MAC"),
+                    Some(mac) => {
+                        if let Some(held) = self.throttle.allow(mac, now) {
+                            warn!(
+                                "probe: a VIP is answered by {mac}, not our virtual MAC \
+                                 ({held} more such lines held back)"
+                            );
+                        }
+                    }
                     None => {}
                 }
             }
@@ -862,7 +879,7 @@ impl Worker {
     fn read_icmp(&mut self, now: Instant) {
         let Some(s) = &self.icmp else { return };
         let mut buf = vec![0u8; 2048];
-        loop {
+        for _ in 0..MAX_PER_WAKE {
             match s.recv(&mut buf) {
                 Ok(Some(r)) => {
                     if let Some((seq, _)) = r.echo_reply(self.ident) {
