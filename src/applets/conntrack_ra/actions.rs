@@ -199,6 +199,7 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
         return Ok(Status::Success);
     }
     clear_promoted(p);
+    // Only a daemon in our own namespaces is in the way; another container's is not.
     let leftovers = host::daemon_pids(&p.config);
     if !leftovers.is_empty() {
         return Err(Failure::Generic(format!(
@@ -260,24 +261,38 @@ fn stop(p: &Params) -> Result<Status, Failure> {
         .filter(|d| *d > Instant::now())
         .unwrap_or_else(|| Instant::now() + Duration::from_millis(500))
         .min(p.deadline);
+    // The daemon the socket answered for and that then went away: nothing left to signal.
+    let mut killed_by_socket = false;
     if let Some(cfg) = &cfg {
-        match control::request(&cfg.socket, Request::Kill, soft_deadline) {
-            Ok(_) => log::info!("conntrackd asked to exit"),
-            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => {}
-            Err(e) => log::warn!("kill request: {e}"),
-        }
+        let asked = match control::request(&cfg.socket, Request::Kill, soft_deadline) {
+            Ok(_) => {
+                log::info!("conntrackd asked to exit");
+                true
+            }
+            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => false,
+            Err(e) => {
+                log::warn!("kill request: {e}");
+                false
+            }
+        };
         loop {
             let gone = matches!(
                 control::request(&cfg.socket, Request::Stats, soft_deadline),
                 Err(ControlError::Absent(_)) | Err(ControlError::Refused(_))
             );
             if gone || Instant::now() >= soft_deadline {
+                killed_by_socket = asked && gone;
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let alive = terminate(host::daemon_pids(&p.config), p.deadline);
+    // Signals only when the socket did not do it, and only to a daemon of our namespaces.
+    let alive = if killed_by_socket {
+        Vec::new()
+    } else {
+        terminate(host::daemon_pids(&p.config), p.deadline)
+    };
     if !alive.is_empty() {
         return Err(Failure::Generic(format!(
             "conntrackd {alive:?} does not exit"
