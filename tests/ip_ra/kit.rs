@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use habox::wire::arp::Operation;
 use habox::wire::ethernet::MacAddr;
 
-use crate::common::Netns;
+use crate::common::{self, Netns};
 use crate::rig::*;
 
 #[test]
@@ -166,6 +166,90 @@ fn restore_without_carrier_cycles_the_link_once_then_fails() {
         stderr(&out)
     );
     assert!(!has_vip(&p.a));
+}
+
+#[test]
+fn link_cycle_no_longer_deletes_the_static_routes_through_the_device() {
+    // Regression: after a LAN cut and repair, restore's one down/up cycle had taken
+    // `203.0.113.0/24 via ... dev eth0` (and every other route through eth0) away for good.
+    let p = pair();
+    let configured: [&[&str]; 4] = [
+        &[
+            "route",
+            "add",
+            "203.0.113.0/24",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "eth0",
+        ],
+        &[
+            "route",
+            "add",
+            "198.18.0.0/15",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "eth0",
+            "table",
+            "100",
+        ],
+        &[
+            "route",
+            "add",
+            "198.18.5.0/24",
+            "via",
+            "203.0.113.254",
+            "dev",
+            "eth0",
+            "onlink",
+        ],
+        &["addr", "add", "198.51.100.20/24", "dev", "eth0"],
+    ];
+    for c in configured {
+        p.a.ip(c);
+    }
+    let routes = || ip_out(&p.a, &["-4", "route", "show", "table", "all"]);
+    let before = routes();
+    // The cut: no carrier; repaired while restore holds the link down.
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let b_name = p.b.name.clone();
+    let repair = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        common::sh(&["ip", "-n", &b_name, "link", "set", "eth0", "up"]);
+    });
+    let mut out = None;
+    let changes = link_cycles(&p.a, || {
+        out = Some(ip_ra(
+            &p.a,
+            &["restore", "-o", "IP_WAIT_LINKDOWN=1"],
+            &[("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")],
+        ))
+    });
+    repair.join().unwrap();
+    let out = out.unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(changes, vec![false, true], "one down/up cycle");
+    assert!(has_vip(&p.a));
+    let after = routes();
+    for line in [
+        "203.0.113.0/24 via 198.51.100.3 dev eth0",
+        "198.18.0.0/15 via 198.51.100.3 dev eth0 table 100",
+        "198.18.5.0/24 via 203.0.113.254 dev eth0 onlink",
+    ] {
+        assert!(before.contains(line), "{line} missing before: {before}");
+        assert!(
+            after.contains(line),
+            "{line} lost in the cycle:\n{after}\n{err}"
+        );
+    }
+    assert!(addrs(&p.a).contains("inet 198.51.100.20/24"));
+    assert!(
+        err.contains("route 203.0.113.0/24 via 198.51.100.3 put back after the down/up cycle"),
+        "{err}"
+    );
+    assert!(!err.contains("lost in the down/up cycle"), "{err}");
 }
 
 #[test]

@@ -46,7 +46,8 @@ pub fn meta_data() -> String {
     x.push_str(
         "<longdesc lang=\"en\">\
 Virtual IPv4 address with the semantics of the LifeKeeper IP Recovery Kit, over rtnetlink: \
-start checks that the address is not a physical one, the link carrier (one down/up cycle), \
+start checks that the address is not a physical one, the link carrier (one down/up cycle, \
+after which the routes and addresses configured through the interface are put back), \
 that nobody else answers for the address (ARP), adds it, flushes the neighbour table, sends \
 gratuitous ARP (requests and replies to the address and to the subnet broadcast), optionally \
 makes it the source of the subnet's routes, and checks connectivity by pinging the PingList \

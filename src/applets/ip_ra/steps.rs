@@ -59,9 +59,23 @@ impl Resource {
             link.name,
             self.p.wait_linkdown
         );
+        // The down takes every route through the device with it, and IPv6 addresses; the up
+        // brings back only what the kernel makes itself. What was configured is put back.
+        let index = self.link.index;
+        let setup = self
+            .rt
+            .link_setup(index)
+            .map_err(|e| self.rt_fail(action, step, e))?;
         self.set_up(action, step, false)?;
         sleep(self.p.wait_linkdown);
         self.set_up(action, step, true)?;
+        let restored = self.rt.restore_link_setup(&setup);
+        for what in &restored.added {
+            log::info!("{action}: {step}: {what} put back after the down/up cycle");
+        }
+        for e in &restored.failed {
+            log::warn!("{action}: {step}: lost in the down/up cycle: {e}");
+        }
         sleep(LINK_UP_WAIT);
         let link = self.refresh_link(action, step)?;
         if link.has_carrier() {
