@@ -864,3 +864,55 @@ fn bystander_conntrackd_with_the_same_config_path_in_another_namespace_survives(
     assert!(by.socket().exists());
     assert_eq!(a.rc("monitor", &[]), 7);
 }
+
+/// An agent's stderr as lines; its stdout must be empty.
+fn stderr_lines(out: &Output) -> Vec<String> {
+    let (o, e) = text(out);
+    assert_eq!(o, "", "stdout of a monitor");
+    e.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn monitor_is_quiet_when_all_is_well_and_says_one_reason_line_when_not() {
+    // Pacemaker logs an agent's stderr on every monitor: success says nothing, a failure says
+    // one line, the exit reason.
+    let tmp = TempDir::new("w");
+    let a = single(&tmp);
+    let probe = [("OCF_RESKEY_CRM_meta_interval", "0")];
+    assert_eq!(a.rc("start", &[]), 0);
+    for extra in [&[][..], &probe[..]] {
+        let out = a.ra("monitor", extra);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+    }
+    assert_eq!(a.rc("promote", &[]), 0);
+    let out = a.ra("monitor", &[]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+    // Hung: one line.
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let timeout = [("OCF_RESKEY_CRM_meta_timeout", "2000")];
+    let out = a.ra("monitor", &timeout);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("ocf-exit-reason:conntrackd is running but does not answer"),
+        "{lines:?}"
+    );
+    assert_eq!(a.rc("stop", &timeout), 0);
+    // Stopped: a recurring monitor says why in one line, a probe says nothing.
+    let out = a.ra("monitor", &[]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(
+        stderr_lines(&out),
+        [format!(
+            "ocf-exit-reason:conntrackd is not running (no control socket {})",
+            a.socket().display()
+        )]
+    );
+    let out = a.ra("monitor", &probe);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+}

@@ -49,6 +49,47 @@ fn ocf_actions_and_exit_codes() {
     );
 }
 
+/// The lines an agent wrote on stderr; stdout must be empty.
+fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+    let (o, e) = common::text(out);
+    assert_eq!(o, "", "stdout of a monitor");
+    e.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn monitor_wrote_lines_on_every_successful_run_and_now_is_quiet() {
+    // Regression: every monitor wrote three lines on stderr (assignment, link and
+    // connectivity checks), which Pacemaker logs every interval.
+    let p = pair();
+    let probe = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "eth0")];
+    let recurring = [probe[0], probe[1], probe[2], ("CRM_meta_interval", "10000")];
+    assert_eq!(code(&ocf(&p.a, "start", &probe)), 0);
+    for params in [&probe[..], &recurring[..]] {
+        let out = ocf(&p.a, "monitor", params);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr_lines(&out).is_empty(), "{}", stderr(&out));
+    }
+    // A failure: one line, the exit reason.
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let out = ocf(&p.a, "monitor", &recurring);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stderr_lines(&out),
+        ["ocf-exit-reason:monitor: link check: eth0 has no carrier (198.51.100.10/24 on eth0)"]
+    );
+    assert_eq!(code(&ocf(&p.a, "stop", &probe)), 0);
+    // Not running: a recurring monitor says why in one line, a probe says nothing.
+    let out = ocf(&p.a, "monitor", &recurring);
+    assert_eq!(code(&out), 7);
+    assert_eq!(
+        stderr_lines(&out),
+        ["ocf-exit-reason:monitor: assignment check: 198.51.100.10 is not assigned to eth0"]
+    );
+    let out = ocf(&p.a, "monitor", &probe);
+    assert_eq!(code(&out), 7);
+    assert!(stderr_lines(&out).is_empty(), "{}", stderr(&out));
+}
+
 #[test]
 fn ocf_meta_data_is_valid_and_works_as_nobody() {
     let out = Command::new("su")

@@ -150,18 +150,25 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
         Ok(c) => c,
         // A probe of a resource that cannot be configured here: it is not running.
         Err(f) if is_probe => {
-            log::info!("probe: {f}: not running");
+            log::debug!("probe: {f}: not running");
             return Ok(Status::NotRunning);
         }
         Err(f) => return Err(f),
     };
     match probe(&cfg, p.deadline)? {
         Daemon::Stopped { stale } => {
-            if stale {
-                log::info!("{}: stale control socket", cfg.socket.display());
-            }
+            let why = format!(
+                "conntrackd is not running ({} control socket {})",
+                if stale { "stale" } else { "no" },
+                cfg.socket.display()
+            );
             if is_probe {
+                // The answer a probe expects of a stopped resource: nothing to report.
+                log::debug!("probe: {why}");
                 score(p, None);
+            } else {
+                // A recurring monitor: Pacemaker will recover it; say why, once.
+                super::exit_reason(&why);
             }
             Ok(Status::NotRunning)
         }
