@@ -133,7 +133,9 @@ pub const SPECS: &[Spec] = &[
         default: "1",
         required: false,
         short: "Seconds to wait for one ping reply",
-        long: "Seconds the connectivity check waits for a reply to one echo request.",
+        long: "Seconds the connectivity check waits for a reply to one echo request. A PingList \
+               host that does not answer costs this much (one request), or IP_PINGTRIES times \
+               this when IP_PINGTRIES is set.",
     },
     Spec {
         key: Key::PingTries,
@@ -143,8 +145,9 @@ pub const SPECS: &[Spec] = &[
         default: "3",
         required: false,
         short: "Echo requests per host",
-        long: "Echo requests sent to each host (and to the broadcast address) before it \
-               counts as not answering.",
+        long: "Echo requests sent to the broadcast address, IP_PINGTIME apart, before nobody \
+               counts as answering; when set, also to each PingList host (else one request \
+               each). Also the number of ARP requests of the duplicate check.",
     },
     Spec {
         key: Key::PingTimeout,
@@ -153,9 +156,10 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Time,
         default: "",
         required: false,
-        short: "Seconds per pinged host",
-        long: "Upper bound in seconds for pinging one host; default IP_PINGTRIES times \
-               IP_PINGTIME.",
+        short: "Seconds the duplicate check waits",
+        long: "How long the duplicate check of restore asks (ARP) whether another host has \
+               the address: IP_PINGTRIES ARP requests spread over this time, and an answer \
+               counts until it ends. Default IP_PINGTRIES times IP_PINGTIME.",
     },
     Spec {
         key: Key::NoBcastPing,
@@ -187,7 +191,8 @@ pub const SPECS: &[Spec] = &[
         default: "enable",
         required: false,
         short: "Restore and recover",
-        long: "disable makes restore succeed without configuring the address.",
+        long: "disable makes restore succeed without configuring the address, and \
+               quickCheck (monitor) succeed without checking anything.",
     },
     Spec {
         key: Key::SourceAddress,
@@ -217,7 +222,10 @@ pub struct Params {
     pub no_ip_unique: bool,
     pub ping_time: Duration,
     pub ping_tries: u32,
-    /// Per pinged host; `ping_tries × ping_time` when not set.
+    /// IP_PINGTRIES was given (else a PingList host gets one request, as the kit's one
+    /// `lkping -w IP_PINGTIME`).
+    pub ping_tries_given: bool,
+    /// The duplicate check's time; `ping_tries × ping_time` when not set.
     pub ping_timeout: Duration,
     pub no_bcast_ping: bool,
     pub quickcheck_timeout: Duration,
@@ -368,6 +376,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         switch_value(n, &v)
     };
     let ping_time = secs(Key::PingTime)?;
+    let ping_tries_given = val(Key::PingTries).is_some();
     let ping_tries = {
         let (n, v) = or_default(Key::PingTries);
         match v.trim().parse::<u32>() {
@@ -389,6 +398,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         no_ip_unique: flag(Key::NoIpUnique)?,
         ping_time,
         ping_tries,
+        ping_tries_given,
         ping_timeout,
         no_bcast_ping: flag(Key::NoBcastPing)?,
         quickcheck_timeout: secs(Key::QuickCheckTimeout)?,
@@ -421,6 +431,8 @@ mod tests {
         assert_eq!(p.wait_linkdown, Duration::from_secs(5));
         assert_eq!(p.quickcheck_timeout, Duration::from_secs(12));
         assert_eq!(p.ping_timeout, Duration::from_secs(3));
+        assert_eq!(p.ping_tries, 3);
+        assert!(!p.ping_tries_given);
         assert!(p.restore_and_recover);
         assert!(!p.source_address);
     }
@@ -444,6 +456,8 @@ mod tests {
         assert!(!p.restore_and_recover);
         assert_eq!(p.wait_linkdown, Duration::from_millis(500));
         assert_eq!(p.ping_timeout, Duration::from_secs(2));
+        let p = kit(&[("IP", "203.0.113.7"), ("IP_PINGTRIES", "3")]).unwrap();
+        assert!(p.ping_tries_given);
     }
 
     #[test]
