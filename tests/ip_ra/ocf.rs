@@ -91,6 +91,44 @@ fn monitor_wrote_lines_on_every_successful_run_and_now_is_quiet() {
 }
 
 #[test]
+fn ocf_start_with_only_ip_failed_on_a_linux_subnet_that_ignores_broadcast_pings() {
+    // Regression: the kit's default connectivity check is a broadcast ping, which Linux hosts
+    // ignore (icmp_echo_ignore_broadcasts=1 by default): OCF start with only ip failed on an
+    // ordinary Linux subnet. The OCF face skips it by default; the kit's face keeps it.
+    let p = pair();
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
+    for params in [
+        &[("ip", VIP)][..],
+        &[("ip", VIP), ("nic", "eth0"), ("cidr_netmask", "24")][..],
+    ] {
+        let out = ocf(&p.a, "start", params);
+        assert_eq!(code(&out), 0, "{params:?}: {}", stderr(&out));
+        assert!(has_vip(&p.a));
+        assert_eq!(code(&ocf(&p.a, "monitor", params)), 0);
+        assert_eq!(code(&ocf(&p.a, "stop", params)), 0);
+        assert!(!has_vip(&p.a));
+    }
+    // The kit's checks stay available as parameters: the broadcast ping fails here, the
+    // pinglist host answers.
+    let out = ocf(&p.a, "start", &[("ip", VIP), ("nobcastping", "0")]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("nobody answers the broadcast ping of 198.51.100.255 on eth0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a));
+    let out = ocf(&p.a, "start", &[("ip", VIP), ("pinglist", "198.51.100.3")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+    // The LifeKeeper face keeps the kit's default: the broadcast ping, which fails here.
+    let out = ip_ra(&p.a, &["restore"], &[("IP", VIP24), ("DEVICE", "eth0")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nobody answers the broadcast ping"));
+    assert!(!has_vip(&p.a));
+}
+
+#[test]
 fn ocf_meta_data_is_valid_and_works_as_nobody() {
     let out = Command::new("su")
         .args(["nobody", "-s", "/bin/sh", "-c"])
@@ -123,6 +161,8 @@ fn ocf_meta_data_is_valid_and_works_as_nobody() {
 #[test]
 fn ocf_tester_passes_in_a_namespace() {
     let p = pair();
+    // The peer is an ordinary Linux host: it ignores broadcast pings.
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
     let out =
         p.a.cmd("/usr/sbin/ocf-tester")
             .args([

@@ -39,8 +39,9 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
 Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
-(ip_nolinkcheck, ...; see meta-data). Exit codes: 0 success, 1 generic error, 2 bad
-arguments, 3 unimplemented, 6 not configured, 7 not running.
+(ip_nolinkcheck, ...; see meta-data); nobcastping defaults to 1 there (Linux hosts ignore
+broadcast pings). Exit codes: 0 success, 1 generic error, 2 bad arguments,
+3 unimplemented, 6 not configured, 7 not running.
 ";
 
 /// Kit exit codes.

@@ -171,7 +171,11 @@ pub const SPECS: &[Spec] = &[
         short: "No broadcast ping",
         long: "1 disables the broadcast ping of the virtual address's subnet: without a \
                PingList the connectivity check then always succeeds, with one it fails when \
-               no host answers.",
+               no host answers. The OCF default is 1: Linux hosts ignore broadcast pings \
+               (net.ipv4.icmp_echo_ignore_broadcasts=1), so the kit's default check (0) fails \
+               on an ordinary Linux subnet. Set 0, with a host on the subnet that answers \
+               broadcast pings, or give a pinglist, to check connectivity; the LifeKeeper \
+               face keeps the kit's default 0.",
     },
     Spec {
         key: Key::QuickCheckTimeout,
@@ -254,6 +258,20 @@ pub enum Naming {
     Ocf,
 }
 
+/// Where the OCF face's default differs from the kit's (and why: see the parameter's text).
+const OCF_DEFAULTS: &[(Key, &str)] = &[(Key::NoBcastPing, "1")];
+
+/// The default of a parameter under `naming`; `""` when there is none.
+pub fn default_for(s: &Spec, naming: Naming) -> &'static str {
+    match naming {
+        Naming::Kit => s.default,
+        Naming::Ocf => OCF_DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == s.key)
+            .map_or(s.default, |(_, d)| d),
+    }
+}
+
 fn spec(key: Key) -> &'static Spec {
     SPECS.iter().find(|s| s.key == key).unwrap_or(&SPECS[0])
 }
@@ -312,7 +330,12 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         get(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v))
     };
     let or_default = |key: Key| -> (&'static str, String) {
-        val(key).unwrap_or_else(|| (name(key, naming), spec(key).default.to_string()))
+        val(key).unwrap_or_else(|| {
+            (
+                name(key, naming),
+                default_for(spec(key), naming).to_string(),
+            )
+        })
     };
 
     let Some((ip_name, ip_text)) = val(Key::Ip) else {
@@ -488,6 +511,14 @@ mod tests {
         let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
         assert_eq!(p.prefix, Some(24));
         assert!(p.no_bcast_ping);
+        // The OCF face does without the broadcast ping by default, the kit's face does not.
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10")].into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert!(p.no_bcast_ping);
+        assert!(!kit(&[("IP", "198.51.100.10")]).unwrap().no_bcast_ping);
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10"), ("nobcastping", "0")].into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert!(!p.no_bcast_ping);
         let m: HashMap<&str, &str> = [("ip", "198.51.100.10/25"), ("cidr_netmask", "24")].into();
         assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
             .unwrap_err()
