@@ -173,7 +173,9 @@ fn link_cycle_no_longer_deletes_the_static_routes_through_the_device() {
     // Regression: after a LAN cut and repair, restore's one down/up cycle had taken
     // `203.0.113.0/24 via ... dev eth0` (and every other route through eth0) away for good.
     let p = pair();
-    let configured: [&[&str]; 4] = [
+    // IPv6 too (the down deletes its addresses as well), written as IPv4-mapped addresses of
+    // the test ranges.
+    let configured: [&[&str]; 6] = [
         &[
             "route",
             "add",
@@ -205,6 +207,22 @@ fn link_cycle_no_longer_deletes_the_static_routes_through_the_device() {
             "onlink",
         ],
         &["addr", "add", "198.51.100.20/24", "dev", "eth0"],
+        &[
+            "addr",
+            "add",
+            "::ffff:198.51.100.30/128",
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+        &[
+            "-6",
+            "route",
+            "add",
+            "::ffff:203.0.113.0/120",
+            "dev",
+            "eth0",
+        ],
     ];
     for c in configured {
         p.a.ip(c);
@@ -245,10 +263,26 @@ fn link_cycle_no_longer_deletes_the_static_routes_through_the_device() {
         );
     }
     assert!(addrs(&p.a).contains("inet 198.51.100.20/24"));
+    let v6 = ip_out(&p.a, &["-6", "addr", "show", "dev", "eth0"]);
+    assert!(v6.contains("inet6 ::ffff:198.51.100.30/128"), "{v6}\n{err}");
+    let v6 = ip_out(&p.a, &["-6", "route", "show"]);
+    assert!(
+        v6.contains("::ffff:203.0.113.0/120 dev eth0"),
+        "{v6}\n{err}"
+    );
     assert!(
         err.contains("route 203.0.113.0/24 via 198.51.100.3 put back after the down/up cycle"),
         "{err}"
     );
+    for what in [
+        "address ::ffff:198.51.100.30/128",
+        "route ::ffff:203.0.113.0/120",
+    ] {
+        assert!(
+            err.contains(&format!("{what} put back after the down/up cycle")),
+            "{what}: {err}"
+        );
+    }
     assert!(!err.contains("lost in the down/up cycle"), "{err}");
 }
 
