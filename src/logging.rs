@@ -127,6 +127,14 @@ pub fn init(ident: &str, target: Target, kernun_level: u8) {
     let _ = log::set_boxed_logger(Box::new(logger));
 }
 
+/// Whether the cluster asks resource agents for debug output: `HA_debug`, `HA_DEBUG` or
+/// `PCMK_debug` set to anything but empty, 0, no or false.
+pub fn ha_debug() -> bool {
+    ["HA_debug", "HA_DEBUG", "PCMK_debug"].iter().any(|name| {
+        std::env::var(name).is_ok_and(|v| !matches!(v.trim(), "" | "0" | "no" | "false"))
+    })
+}
+
 /// Sets the Kernun debug level (3..9).
 pub fn set_level(level: u8) {
     let level = level.clamp(MIN_LEVEL, MAX_LEVEL);

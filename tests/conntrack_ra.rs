@@ -56,9 +56,14 @@ impl Node {
     }
 
     /// Runs `conntrack-ra ACTION` in the namespace with the OCF environment plus `extra`.
+    /// Only the network namespace is entered (nsenter, not `ip netns exec`, which makes a new
+    /// mount namespace for every call): every action runs, as under Pacemaker, in the same
+    /// mount namespace as the conntrackd an earlier start left.
     fn ra(&self, action: &str, extra: &[(&str, &str)]) -> Output {
-        let mut cmd = self.ns.cmd(applet("conntrack-ra"));
-        cmd.arg(action)
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.ns.name))
+            .arg(applet("conntrack-ra"))
+            .arg(action)
             .env("OCF_ROOT", "/usr/lib/ocf")
             .env("OCF_RESOURCE_INSTANCE", "ct:0")
             .env("OCF_RESKEY_config", self.config())
@@ -182,9 +187,14 @@ fn pair(tmp: &TempDir) -> (Node, Node) {
 /// One node whose peer address has nobody behind it (enough for single-node behaviour): both
 /// ends of its veth link stay in its own namespace.
 fn single(tmp: &TempDir) -> Node {
+    single_at(tmp.0.join("a"), "cts")
+}
+
+/// `single` with its files in `dir`.
+fn single_at(dir: PathBuf, prefix: &str) -> Node {
     let a = Node {
-        ns: Netns::new("cts"),
-        dir: tmp.0.join("a"),
+        ns: Netns::new(prefix),
+        dir,
         name: "fw-a",
     };
     a.ns.ip(&[
@@ -799,4 +809,110 @@ fn pikemon_hooks_promote_the_new_master_which_commits_the_peer_connections() {
         let _ = p.wait();
     }
     stop_all(&[&a, &b]);
+}
+
+#[test]
+fn bystander_conntrackd_with_the_same_config_path_in_another_namespace_survives() {
+    // Regression: the agent found conntrackd processes through /proc by their command line
+    // alone, so another namespace's (a container's) daemon started with the same config path
+    // made start refuse ("runs with ... but its socket ... does not answer") and was SIGTERMed
+    // by stop.
+    let tmp = TempDir::new("y");
+    let shared = tmp.0.join("shared");
+    let a = single_at(shared.clone(), "cty");
+    // The bystander: its own network namespace, and a mount namespace of its own in which
+    // the same path shows its own directory with the same config text.
+    let by = single_at(tmp.0.join("b"), "ctz");
+    std::fs::copy(a.config(), by.config()).unwrap();
+    let script = format!(
+        "mount --bind {b} {s} && exec conntrackd -C {s}/conntrackd.conf -d",
+        b = by.dir.display(),
+        s = shared.display()
+    );
+    let out = by.ns.run(&["sh", "-c", &script]);
+    assert!(out.status.success(), "bystander: {out:?}");
+    wait_for("the bystander's socket", Duration::from_secs(5), || {
+        by.socket().exists()
+    });
+    let bystander = by.daemon_pid().expect("bystander conntrackd");
+    let cmdline = std::fs::read(format!("/proc/{bystander}/cmdline")).unwrap();
+    let config = a.config();
+    assert!(
+        cmdline
+            .windows(config.as_os_str().len())
+            .any(|w| w == config.as_os_str().as_encoded_bytes()),
+        "the bystander runs with the same config path"
+    );
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{bystander}/stat"))
+            .map(|s| !s.contains(") Z"))
+            .unwrap_or(false)
+    };
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(
+        alive(),
+        "stop of a stopped resource signalled the bystander"
+    );
+    assert_eq!(a.rc("start", &[]), 0);
+    assert!(a.daemon_pid().is_some());
+    assert_eq!(a.rc("promote", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 8);
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(a.daemon_pid().is_none());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(alive(), "stop signalled the bystander");
+    assert!(by.socket().exists());
+    assert_eq!(a.rc("monitor", &[]), 7);
+}
+
+/// An agent's stderr as lines; its stdout must be empty.
+fn stderr_lines(out: &Output) -> Vec<String> {
+    let (o, e) = text(out);
+    assert_eq!(o, "", "stdout of a monitor");
+    e.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn monitor_is_quiet_when_all_is_well_and_says_one_reason_line_when_not() {
+    // Pacemaker logs an agent's stderr on every monitor: success says nothing, a failure says
+    // one line, the exit reason.
+    let tmp = TempDir::new("w");
+    let a = single(&tmp);
+    let probe = [("OCF_RESKEY_CRM_meta_interval", "0")];
+    assert_eq!(a.rc("start", &[]), 0);
+    for extra in [&[][..], &probe[..]] {
+        let out = a.ra("monitor", extra);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+        assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+    }
+    assert_eq!(a.rc("promote", &[]), 0);
+    let out = a.ra("monitor", &[]);
+    assert_eq!(out.status.code(), Some(8));
+    assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+    // Hung: one line.
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let timeout = [("OCF_RESKEY_CRM_meta_timeout", "2000")];
+    let out = a.ra("monitor", &timeout);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("ocf-exit-reason:conntrackd is running but does not answer"),
+        "{lines:?}"
+    );
+    assert_eq!(a.rc("stop", &timeout), 0);
+    // Stopped: a recurring monitor says why in one line, a probe says nothing.
+    let out = a.ra("monitor", &[]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(
+        stderr_lines(&out),
+        [format!(
+            "ocf-exit-reason:conntrackd is not running (no control socket {})",
+            a.socket().display()
+        )]
+    );
+    let out = a.ra("monitor", &probe);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
 }

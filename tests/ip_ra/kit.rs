@@ -2,10 +2,10 @@
 
 use std::net::Ipv4Addr;
 
-use habox::wire::arp::Operation;
-use habox::wire::ethernet::MacAddr;
+use habox::wire::arp::{ArpRepr, Operation};
+use habox::wire::ethernet::{EthernetRepr, MacAddr};
 
-use crate::common::Netns;
+use crate::common::{self, Netns};
 use crate::rig::*;
 
 #[test]
@@ -166,6 +166,124 @@ fn restore_without_carrier_cycles_the_link_once_then_fails() {
         stderr(&out)
     );
     assert!(!has_vip(&p.a));
+}
+
+#[test]
+fn link_cycle_no_longer_deletes_the_static_routes_through_the_device() {
+    // Regression: after a LAN cut and repair, restore's one down/up cycle had taken
+    // `203.0.113.0/24 via ... dev eth0` (and every other route through eth0) away for good.
+    let p = pair();
+    // IPv6 too (the down deletes its addresses as well), written as IPv4-mapped addresses of
+    // the test ranges.
+    let configured: [&[&str]; 6] = [
+        &[
+            "route",
+            "add",
+            "203.0.113.0/24",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "eth0",
+        ],
+        &[
+            "route",
+            "add",
+            "198.18.0.0/15",
+            "via",
+            "198.51.100.3",
+            "dev",
+            "eth0",
+            "table",
+            "100",
+        ],
+        &[
+            "route",
+            "add",
+            "198.18.5.0/24",
+            "via",
+            "203.0.113.254",
+            "dev",
+            "eth0",
+            "onlink",
+        ],
+        &["addr", "add", "198.51.100.20/24", "dev", "eth0"],
+        &[
+            "addr",
+            "add",
+            "::ffff:198.51.100.30/128",
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+        &[
+            "-6",
+            "route",
+            "add",
+            "::ffff:203.0.113.0/120",
+            "dev",
+            "eth0",
+        ],
+    ];
+    for c in configured {
+        p.a.ip(c);
+    }
+    let routes = || ip_out(&p.a, &["-4", "route", "show", "table", "all"]);
+    let before = routes();
+    // The cut: no carrier; repaired while restore holds the link down.
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let b_name = p.b.name.clone();
+    let repair = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        common::sh(&["ip", "-n", &b_name, "link", "set", "eth0", "up"]);
+    });
+    let mut out = None;
+    let changes = link_cycles(&p.a, || {
+        out = Some(ip_ra(
+            &p.a,
+            &["restore", "-o", "IP_WAIT_LINKDOWN=1"],
+            &[("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")],
+        ))
+    });
+    repair.join().unwrap();
+    let out = out.unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(changes, vec![false, true], "one down/up cycle");
+    assert!(has_vip(&p.a));
+    let after = routes();
+    for line in [
+        "203.0.113.0/24 via 198.51.100.3 dev eth0",
+        "198.18.0.0/15 via 198.51.100.3 dev eth0 table 100",
+        "198.18.5.0/24 via 203.0.113.254 dev eth0 onlink",
+    ] {
+        assert!(before.contains(line), "{line} missing before: {before}");
+        assert!(
+            after.contains(line),
+            "{line} lost in the cycle:\n{after}\n{err}"
+        );
+    }
+    assert!(addrs(&p.a).contains("inet 198.51.100.20/24"));
+    let v6 = ip_out(&p.a, &["-6", "addr", "show", "dev", "eth0"]);
+    assert!(v6.contains("inet6 ::ffff:198.51.100.30/128"), "{v6}\n{err}");
+    let v6 = ip_out(&p.a, &["-6", "route", "show"]);
+    assert!(
+        v6.contains("::ffff:203.0.113.0/120 dev eth0"),
+        "{v6}\n{err}"
+    );
+    assert!(
+        err.contains("route 203.0.113.0/24 via 198.51.100.3 put back after the down/up cycle"),
+        "{err}"
+    );
+    for what in [
+        "address ::ffff:198.51.100.30/128",
+        "route ::ffff:203.0.113.0/120",
+    ] {
+        assert!(
+            err.contains(&format!("{what} put back after the down/up cycle")),
+            "{what}: {err}"
+        );
+    }
+    assert!(!err.contains("lost in the down/up cycle"), "{err}");
 }
 
 #[test]
@@ -331,7 +449,7 @@ fn quickcheck_fails_when_it_runs_past_the_timeout() {
             "-p",
             "198.51.100.3",
             "-o",
-            "IP_PINGTIMEOUT=5",
+            "IP_PINGTIME=5",
             "-o",
             "IP_QUICKCHECK_TIMEOUT=1",
         ],
@@ -344,6 +462,105 @@ fn quickcheck_fails_when_it_runs_past_the_timeout() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn quickcheck_with_restore_and_recover_disabled_failed_its_assignment_check() {
+    // Regression: the kit's quickCheck succeeds without further checks when
+    // RESTORE_AND_RECOVER=disable (restore did not configure the address either); ours failed
+    // with "assignment check: ... is not assigned".
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0")];
+    let out = ip_ra(
+        &p.a,
+        &["quickCheck", "-o", "RESTORE_AND_RECOVER=disable"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("RESTORE_AND_RECOVER=disable: nothing to check"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a));
+    // Enabled, the same quickCheck fails.
+    assert_eq!(code(&ip_ra(&p.a, &["quickCheck"], &env)), 1);
+}
+
+/// ARP requests from a's physical address for the VIP: the duplicate check's.
+fn duplicate_probes(frames: &[(EthernetRepr, ArpRepr)]) -> usize {
+    frames
+        .iter()
+        .filter(|(_, a)| {
+            a.operation == Operation::Request
+                && a.source_protocol_addr == Ipv4Addr::new(198, 51, 100, 2)
+                && a.target_protocol_addr == Ipv4Addr::new(198, 51, 100, 10)
+        })
+        .count()
+}
+
+#[test]
+fn duplicate_check_took_three_arp_requests_whatever_ip_pingtimeout_said() {
+    // Regression: the duplicate check always sent three ARP requests 0.3 s apart; it now asks
+    // IP_PINGTRIES times within IP_PINGTIMEOUT.
+    let p = pair();
+    let env = [
+        ("IP", VIP24),
+        ("DEVICE", "eth0"),
+        ("NOBCASTPING", "1"),
+        ("IP_NOLINKCHECK", "1"),
+    ];
+    for (timeout, tries, slowest, fastest) in [("0.2", "2", 0.8, 0.2), ("2", "4", 4.0, 2.0)] {
+        let cap = capture_arp(&p.b);
+        let start = std::time::Instant::now();
+        let out = ip_ra(
+            &p.a,
+            &[
+                "restore",
+                "-o",
+                &format!("IP_PINGTIMEOUT={timeout}"),
+                "-o",
+                &format!("IP_PINGTRIES={tries}"),
+            ],
+            &env,
+        );
+        let took = start.elapsed().as_secs_f64();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            (fastest..slowest).contains(&took),
+            "IP_PINGTIMEOUT={timeout}: restore took {took:.2}s\n{}",
+            stderr(&out)
+        );
+        let want: usize = tries.parse().unwrap();
+        let frames = cap.until(|f| duplicate_probes(f) >= want);
+        assert_eq!(duplicate_probes(&frames), want, "IP_PINGTRIES={tries}");
+        assert_eq!(code(&ip_ra(&p.a, &["remove"], &env)), 0);
+    }
+}
+
+#[test]
+fn dead_pinglist_host_cost_ip_pingtries_times_ip_pingtime_by_default() {
+    // Regression: the kit runs one `lkping -w IP_PINGTIME` per PingList host; a host that did
+    // not answer cost us IP_PINGTRIES × IP_PINGTIME (3 s by default) instead.
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let quick = |extra: &[&str]| {
+        let mut args = vec!["quickCheck", "-p", "198.51.100.3", "-o", "IP_PINGTIME=0.5"];
+        args.extend_from_slice(extra);
+        let start = std::time::Instant::now();
+        let out = ip_ra(&p.a, &args, &env);
+        (out, start.elapsed().as_secs_f64())
+    };
+    let (out, took) = quick(&[]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("198.51.100.3 (PingList) does not answer"));
+    assert!((0.5..1.2).contains(&took), "one request: {took:.2}s");
+    // IP_PINGTRIES given: that many requests, IP_PINGTIME apart.
+    let (out, took) = quick(&["-o", "IP_PINGTRIES=3"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!((1.5..2.5).contains(&took), "three requests: {took:.2}s");
 }
 
 #[test]

@@ -49,6 +49,85 @@ fn ocf_actions_and_exit_codes() {
     );
 }
 
+/// The lines an agent wrote on stderr; stdout must be empty.
+fn stderr_lines(out: &std::process::Output) -> Vec<String> {
+    let (o, e) = common::text(out);
+    assert_eq!(o, "", "stdout of a monitor");
+    e.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn monitor_wrote_lines_on_every_successful_run_and_now_is_quiet() {
+    // Regression: every monitor wrote three lines on stderr (assignment, link and
+    // connectivity checks), which Pacemaker logs every interval.
+    let p = pair();
+    let probe = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "eth0")];
+    let recurring = [probe[0], probe[1], probe[2], ("CRM_meta_interval", "10000")];
+    assert_eq!(code(&ocf(&p.a, "start", &probe)), 0);
+    for params in [&probe[..], &recurring[..]] {
+        let out = ocf(&p.a, "monitor", params);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stderr_lines(&out).is_empty(), "{}", stderr(&out));
+    }
+    // A failure: one line, the exit reason.
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let out = ocf(&p.a, "monitor", &recurring);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stderr_lines(&out),
+        ["ocf-exit-reason:monitor: link check: eth0 has no carrier (198.51.100.10/24 on eth0)"]
+    );
+    assert_eq!(code(&ocf(&p.a, "stop", &probe)), 0);
+    // Not running: a recurring monitor says why in one line, a probe says nothing.
+    let out = ocf(&p.a, "monitor", &recurring);
+    assert_eq!(code(&out), 7);
+    assert_eq!(
+        stderr_lines(&out),
+        ["ocf-exit-reason:monitor: assignment check: 198.51.100.10 is not assigned to eth0"]
+    );
+    let out = ocf(&p.a, "monitor", &probe);
+    assert_eq!(code(&out), 7);
+    assert!(stderr_lines(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn ocf_start_with_only_ip_failed_on_a_linux_subnet_that_ignores_broadcast_pings() {
+    // Regression: the kit's default connectivity check is a broadcast ping, which Linux hosts
+    // ignore (icmp_echo_ignore_broadcasts=1 by default): OCF start with only ip failed on an
+    // ordinary Linux subnet. The OCF face skips it by default; the kit's face keeps it.
+    let p = pair();
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
+    for params in [
+        &[("ip", VIP)][..],
+        &[("ip", VIP), ("nic", "eth0"), ("cidr_netmask", "24")][..],
+    ] {
+        let out = ocf(&p.a, "start", params);
+        assert_eq!(code(&out), 0, "{params:?}: {}", stderr(&out));
+        assert!(has_vip(&p.a));
+        assert_eq!(code(&ocf(&p.a, "monitor", params)), 0);
+        assert_eq!(code(&ocf(&p.a, "stop", params)), 0);
+        assert!(!has_vip(&p.a));
+    }
+    // The kit's checks stay available as parameters: the broadcast ping fails here, the
+    // pinglist host answers.
+    let out = ocf(&p.a, "start", &[("ip", VIP), ("nobcastping", "0")]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("nobody answers the broadcast ping of 198.51.100.255 on eth0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a));
+    let out = ocf(&p.a, "start", &[("ip", VIP), ("pinglist", "198.51.100.3")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+    // The LifeKeeper face keeps the kit's default: the broadcast ping, which fails here.
+    let out = ip_ra(&p.a, &["restore"], &[("IP", VIP24), ("DEVICE", "eth0")]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("nobody answers the broadcast ping"));
+    assert!(!has_vip(&p.a));
+}
+
 #[test]
 fn ocf_meta_data_is_valid_and_works_as_nobody() {
     let out = Command::new("su")
@@ -82,6 +161,8 @@ fn ocf_meta_data_is_valid_and_works_as_nobody() {
 #[test]
 fn ocf_tester_passes_in_a_namespace() {
     let p = pair();
+    // The peer is an ordinary Linux host: it ignores broadcast pings.
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_broadcasts", "1");
     let out =
         p.a.cmd("/usr/sbin/ocf-tester")
             .args([

@@ -150,18 +150,25 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
         Ok(c) => c,
         // A probe of a resource that cannot be configured here: it is not running.
         Err(f) if is_probe => {
-            log::info!("probe: {f}: not running");
+            log::debug!("probe: {f}: not running");
             return Ok(Status::NotRunning);
         }
         Err(f) => return Err(f),
     };
     match probe(&cfg, p.deadline)? {
         Daemon::Stopped { stale } => {
-            if stale {
-                log::info!("{}: stale control socket", cfg.socket.display());
-            }
+            let why = format!(
+                "conntrackd is not running ({} control socket {})",
+                if stale { "stale" } else { "no" },
+                cfg.socket.display()
+            );
             if is_probe {
+                // The answer a probe expects of a stopped resource: nothing to report.
+                log::debug!("probe: {why}");
                 score(p, None);
+            } else {
+                // A recurring monitor: Pacemaker will recover it; say why, once.
+                super::exit_reason(&why);
             }
             Ok(Status::NotRunning)
         }
@@ -199,6 +206,7 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
         return Ok(Status::Success);
     }
     clear_promoted(p);
+    // Only a daemon in our own namespaces is in the way; another container's is not.
     let leftovers = host::daemon_pids(&p.config);
     if !leftovers.is_empty() {
         return Err(Failure::Generic(format!(
@@ -260,24 +268,38 @@ fn stop(p: &Params) -> Result<Status, Failure> {
         .filter(|d| *d > Instant::now())
         .unwrap_or_else(|| Instant::now() + Duration::from_millis(500))
         .min(p.deadline);
+    // The daemon the socket answered for and that then went away: nothing left to signal.
+    let mut killed_by_socket = false;
     if let Some(cfg) = &cfg {
-        match control::request(&cfg.socket, Request::Kill, soft_deadline) {
-            Ok(_) => log::info!("conntrackd asked to exit"),
-            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => {}
-            Err(e) => log::warn!("kill request: {e}"),
-        }
+        let asked = match control::request(&cfg.socket, Request::Kill, soft_deadline) {
+            Ok(_) => {
+                log::info!("conntrackd asked to exit");
+                true
+            }
+            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => false,
+            Err(e) => {
+                log::warn!("kill request: {e}");
+                false
+            }
+        };
         loop {
             let gone = matches!(
                 control::request(&cfg.socket, Request::Stats, soft_deadline),
                 Err(ControlError::Absent(_)) | Err(ControlError::Refused(_))
             );
             if gone || Instant::now() >= soft_deadline {
+                killed_by_socket = asked && gone;
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let alive = terminate(host::daemon_pids(&p.config), p.deadline);
+    // Signals only when the socket did not do it, and only to a daemon of our namespaces.
+    let alive = if killed_by_socket {
+        Vec::new()
+    } else {
+        terminate(host::daemon_pids(&p.config), p.deadline)
+    };
     if !alive.is_empty() {
         return Err(Failure::Generic(format!(
             "conntrackd {alive:?} does not exit"

@@ -90,9 +90,39 @@ fn read_back(mut f: std::fs::File) -> String {
     s.trim().to_string()
 }
 
-/// Pids of processes running `conntrackd ... -C CONFIG ...` (found through /proc/PID/cmdline),
-/// the fallback when the control socket cannot stop a daemon.
+/// The network and mount namespaces of a process: (device, inode) of `/proc/PID/ns/net` and
+/// `/proc/PID/ns/mnt` (namespaces(7): two processes share a namespace when these are equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Namespaces {
+    net: (u64, u64),
+    mnt: (u64, u64),
+}
+
+impl Namespaces {
+    /// `proc` is `self` or a pid; `None` when the process is gone or not ours to inspect.
+    pub fn of(proc: &str) -> Option<Namespaces> {
+        use std::os::unix::fs::MetadataExt;
+        let id = |ns: &str| {
+            std::fs::metadata(format!("/proc/{proc}/ns/{ns}"))
+                .ok()
+                .map(|m| (m.dev(), m.ino()))
+        };
+        Some(Namespaces {
+            net: id("net")?,
+            mnt: id("mnt")?,
+        })
+    }
+}
+
+/// Pids of processes running `conntrackd ... -C CONFIG ...` (found through /proc/PID/cmdline)
+/// in our own network and mount namespaces, the fallback when the control socket cannot stop
+/// a daemon. Another namespace or container may run its own conntrackd with the same config
+/// path: that one is not ours, and it is never counted (nor signalled).
 pub fn daemon_pids(config: &Path) -> Vec<i32> {
+    let Some(mine) = Namespaces::of("self") else {
+        log::warn!("cannot read /proc/self/ns: no conntrackd process counts as ours");
+        return Vec::new();
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -104,6 +134,13 @@ pub fn daemon_pids(config: &Path) -> Vec<i32> {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .map(|c| cmdline_runs(&c, config))
                 .unwrap_or(false)
+        })
+        .filter(|&pid| {
+            let ours = Namespaces::of(&pid.to_string()) == Some(mine);
+            if !ours {
+                log::debug!("conntrackd {pid} runs with the same config in another namespace");
+            }
+            ours
         })
         .collect()
 }
@@ -264,6 +301,14 @@ mod tests {
         ));
         assert!(!cmdline_runs(b"vi\0-C\0/run/t/ct.conf\0-d\0", cfg));
         assert!(!cmdline_runs(b"", cfg));
+    }
+
+    #[test]
+    fn namespaces_of_self_match_our_pid_and_not_a_missing_process() {
+        let mine = Namespaces::of("self");
+        assert!(mine.is_some());
+        assert_eq!(Namespaces::of(&std::process::id().to_string()), mine);
+        assert_eq!(Namespaces::of("0"), None);
     }
 
     #[test]

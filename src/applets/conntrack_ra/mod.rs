@@ -223,20 +223,26 @@ impl Params {
     }
 }
 
-fn log_setup() {
-    // Pacemaker captures stderr into its log; with a configured facility we use syslog.
+/// Sets up logging for `action`; returns where it goes. Pacemaker logs what an agent writes on
+/// stderr, and monitor runs every few seconds: monitor says only what is wrong (warnings and
+/// the exit reason), unless the cluster asks for debug output.
+fn log_setup(action: &str) -> logging::Target {
+    // With a configured facility we use syslog.
     let facility = env("HA_LOGFACILITY").or_else(|| env("PCMK_LOGFACILITY"));
     let target = match facility.as_deref() {
         Some("none") | None => logging::Target::Stderr,
         Some(_) => logging::Target::Syslog,
     };
-    let debug = env("HA_debug")
-        .or_else(|| env("HA_DEBUG"))
-        .or_else(|| env("PCMK_debug"))
-        .is_some_and(|v| v != "0" && v != "no" && v != "false");
-    logging::init("conntrack-ra", target, if debug { 7 } else { 6 });
+    let level = match (logging::ha_debug(), action) {
+        (true, _) => 7,
+        (false, "monitor" | "status") => 4,
+        (false, _) => 6,
+    };
+    logging::init("conntrack-ra", target, level);
+    target
 }
 
+/// The one exit-reason line on stderr (OCF: `${OCF_EXIT_REASON_PREFIX:-ocf-exit-reason:}TEXT`).
 fn exit_reason(text: &str) {
     let prefix =
         std::env::var("OCF_EXIT_REASON_PREFIX").unwrap_or_else(|_| "ocf-exit-reason:".to_string());
@@ -281,13 +287,16 @@ pub fn main(args: &[String]) -> ExitCode {
         }
         _ => {}
     }
-    log_setup();
+    let target = log_setup(&action);
     let params = Params::gather(overrides, Instant::now());
     let result = actions::run(&action, &params);
     match result {
         Ok(status) => ExitCode::from(status as u8),
         Err(failure) => {
-            log::error!("{action}: {failure}");
+            // On stderr the exit-reason line says it; syslog gets its own line.
+            if target == logging::Target::Syslog {
+                log::error!("{action}: {failure}");
+            }
             exit_reason(&failure.to_string());
             ExitCode::from(failure.code())
         }

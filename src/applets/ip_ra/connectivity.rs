@@ -3,6 +3,10 @@
 //! of the VIP's subnet that ignores our own addresses (lkping `-b -z`) — unless NOBCASTPING=1,
 //! which makes it a failure. No PingList: the broadcast ping alone, or with NOBCASTPING=1
 //! success without a check.
+//!
+//! What a host that does not answer costs: a PingList host gets the kit's one
+//! `lkping -w IP_PINGTIME` (IP_PINGTRIES requests IP_PINGTIME apart when IP_PINGTRIES is set);
+//! the broadcast ping gets IP_PINGTRIES requests IP_PINGTIME apart.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -15,18 +19,20 @@ use super::params::Params;
 /// Shortest time between two echo requests, whatever IP_PINGTIME says.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Pings `target` from `vip` until one reply or `p.ping_timeout`; true when a reply came.
+/// Pings `target` from `vip` with up to `tries` requests `p.ping_time` apart, until one reply
+/// or `tries × p.ping_time`; true when a reply came.
 fn answered(
     p: &Params,
     vip: Ipv4Addr,
     target: Ipv4Addr,
+    tries: u32,
     broadcast: bool,
     ignore: &[Ipv4Addr],
 ) -> Result<bool, String> {
     let opts = Options {
         target: target.to_string(),
         count: Some(1),
-        deadline: Some(p.ping_timeout),
+        deadline: Some(p.ping_time.max(MIN_INTERVAL) * tries.max(1)),
         linger: p.ping_time,
         interval: p.ping_time.max(MIN_INTERVAL),
         quiet: true,
@@ -54,8 +60,9 @@ pub fn check(
     device: &str,
     own: &[Ipv4Addr],
 ) -> Result<String, String> {
+    let host_tries = if p.ping_tries_given { p.ping_tries } else { 1 };
     for &host in &p.ping_list {
-        match answered(p, vip, host, false, &[]) {
+        match answered(p, vip, host, host_tries, false, &[]) {
             Ok(true) => return Ok(format!("{host} (PingList) answers {vip}")),
             Ok(false) => log::info!("connectivity check: {host} (PingList) does not answer"),
             Err(e) => log::warn!("connectivity check: {e}"),
@@ -69,7 +76,7 @@ pub fn check(
         };
     }
     let bcast = broadcast_of(vip, prefix);
-    match answered(p, vip, bcast, true, own)? {
+    match answered(p, vip, bcast, p.ping_tries, true, own)? {
         true => Ok(format!(
             "another host answers the broadcast ping of {bcast} on {device}"
         )),

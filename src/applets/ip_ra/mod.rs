@@ -39,8 +39,9 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
 Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
-(ip_nolinkcheck, ...; see meta-data). Exit codes: 0 success, 1 generic error, 2 bad
-arguments, 3 unimplemented, 6 not configured, 7 not running.
+(ip_nolinkcheck, ...; see meta-data); nobcastping defaults to 1 there (Linux hosts ignore
+broadcast pings). Exit codes: 0 success, 1 generic error, 2 bad arguments,
+3 unimplemented, 6 not configured, 7 not running.
 ";
 
 /// Kit exit codes.
@@ -220,10 +221,25 @@ fn ocf_params() -> Result<Params, Failure> {
     .map_err(|e| Failure::Config(e.to_string()))
 }
 
+/// A failure: the one exit-reason line on stderr (ip-ra logs to stderr, so no second line).
 fn ocf_fail(code: u8, f: &Failure) -> ExitCode {
-    log::error!("{f}");
     eprintln!("{}", ocf::exit_reason(&f.to_string()));
     ExitCode::from(code)
+}
+
+/// monitor found the address not in service: a probe (`CRM_meta_interval` 0 or unset)
+/// expects that of a stopped resource and hears nothing; a recurring monitor hears why.
+fn ocf_not_running(why: &str) -> ExitCode {
+    let interval = std::env::var("OCF_RESKEY_CRM_meta_interval")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if interval == 0 {
+        log::debug!("probe: {why}: not running");
+    } else {
+        eprintln!("{}", ocf::exit_reason(why));
+    }
+    ExitCode::from(ocf::NOT_RUNNING)
 }
 
 fn ocf_main(action: &str) -> ExitCode {
@@ -238,7 +254,14 @@ fn ocf_main(action: &str) -> ExitCode {
         }
         _ => {}
     }
-    logging::init("ip-ra", Target::Stderr, 6);
+    // Pacemaker logs what an agent writes on stderr, and monitor runs every few seconds:
+    // monitor says only what is wrong unless the cluster asks for debug output.
+    let level = match (logging::ha_debug(), action) {
+        (true, _) => 7,
+        (false, "monitor") => 4,
+        (false, _) => 6,
+    };
+    logging::init("ip-ra", Target::Stderr, level);
     let p = match ocf_params() {
         Ok(p) => p,
         Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
@@ -251,20 +274,17 @@ fn ocf_main(action: &str) -> ExitCode {
         _ => return ExitCode::from(ocf::ERR_UNIMPLEMENTED),
     };
     match (action, result) {
+        ("monitor", Ok(())) => {
+            log::debug!("monitor: in service");
+            ExitCode::from(ocf::SUCCESS)
+        }
         (_, Ok(())) => ExitCode::from(ocf::SUCCESS),
         // The device is not here, so neither is the address.
         ("stop", Err(Failure::Host(m))) => {
             log::info!("stop: {m}: nothing to remove");
             ExitCode::from(ocf::SUCCESS)
         }
-        ("monitor", Err(Failure::Host(m))) => {
-            log::info!("monitor: {m}: not running");
-            ExitCode::from(ocf::NOT_RUNNING)
-        }
-        ("monitor", Err(Failure::NotRunning(m))) => {
-            log::info!("{m}");
-            ExitCode::from(ocf::NOT_RUNNING)
-        }
+        ("monitor", Err(Failure::Host(m) | Failure::NotRunning(m))) => ocf_not_running(&m),
         (_, Err(f @ Failure::Config(_))) => ocf_fail(ocf::ERR_CONFIGURED, &f),
         (_, Err(f @ Failure::Host(_))) => ocf_fail(ocf::ERR_ARGS, &f),
         (_, Err(f)) => ocf_fail(ocf::ERR_GENERIC, &f),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::params::{Kind, SPECS};
+use super::params::{default_for, Kind, Naming, SPECS};
 
 /// OCF exit codes used here (OCF Resource Agent API 1.1).
 pub const SUCCESS: u8 = 0;
@@ -46,13 +46,18 @@ pub fn meta_data() -> String {
     x.push_str(
         "<longdesc lang=\"en\">\
 Virtual IPv4 address with the semantics of the LifeKeeper IP Recovery Kit, over rtnetlink: \
-start checks that the address is not a physical one, the link carrier (one down/up cycle), \
+start checks that the address is not a physical one, the link carrier (one down/up cycle, \
+after which the routes and addresses configured through the interface are put back), \
 that nobody else answers for the address (ARP), adds it, flushes the neighbour table, sends \
 gratuitous ARP (requests and replies to the address and to the subnet broadcast), optionally \
-makes it the source of the subnet's routes, and checks connectivity by pinging the PingList \
+makes it the source of the subnet's routes, and checks connectivity by pinging the pinglist \
 hosts, else the subnet broadcast address. monitor checks the address, the link and \
 connectivity within ip_quickcheck_timeout; stop reverts the route sources and deletes the \
-address.</longdesc>\n",
+address. Defaults for Pacemaker: unlike the kit, nobcastping defaults to 1, because Linux \
+hosts ignore broadcast pings and the kit's broadcast check would fail on an ordinary Linux \
+subnet; with only ip (and nic, cidr_netmask) the connectivity check is then skipped. Give a \
+pinglist, or nobcastping=0 with a host that answers broadcast pings, to check connectivity \
+as the kit does.</longdesc>\n",
     );
     x.push_str(
         "<shortdesc lang=\"en\">Virtual IPv4 address (LifeKeeper IP kit semantics)</shortdesc>\n",
@@ -78,13 +83,14 @@ address.</longdesc>\n",
             Kind::Boolean => "boolean",
             Kind::Time => "integer",
         };
-        if s.default.is_empty() {
+        let default = default_for(s, Naming::Ocf);
+        if default.is_empty() {
             let _ = writeln!(x, "<content type=\"{kind}\"/>");
         } else {
             let _ = writeln!(
                 x,
                 "<content type=\"{kind}\" default=\"{}\"/>",
-                escape(s.default)
+                escape(default)
             );
         }
         x.push_str("</parameter>\n");
@@ -131,6 +137,20 @@ mod tests {
             assert!(m.contains(&format!("<action name=\"{a}\"")), "{a}");
         }
         assert!(m.contains("<resource-agent name=\"ip-ra\""));
+        // The OCF default of nobcastping, not the kit's.
+        assert!(m.contains("<parameter name=\"nobcastping\" unique=\"0\" required=\"0\">"));
+        let nobcast = m
+            .split("<parameter name=\"nobcastping\"")
+            .nth(1)
+            .unwrap_or("");
+        assert!(
+            nobcast
+                .split("</parameter>")
+                .next()
+                .unwrap_or("")
+                .contains("default=\"1\""),
+            "{nobcast}"
+        );
         // ra-api-1.dtd knows only these content types.
         assert!(!m.contains("type=\"select\""));
         assert_eq!(

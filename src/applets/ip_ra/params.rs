@@ -133,7 +133,9 @@ pub const SPECS: &[Spec] = &[
         default: "1",
         required: false,
         short: "Seconds to wait for one ping reply",
-        long: "Seconds the connectivity check waits for a reply to one echo request.",
+        long: "Seconds the connectivity check waits for a reply to one echo request. A PingList \
+               host that does not answer costs this much (one request), or IP_PINGTRIES times \
+               this when IP_PINGTRIES is set.",
     },
     Spec {
         key: Key::PingTries,
@@ -143,8 +145,9 @@ pub const SPECS: &[Spec] = &[
         default: "3",
         required: false,
         short: "Echo requests per host",
-        long: "Echo requests sent to each host (and to the broadcast address) before it \
-               counts as not answering.",
+        long: "Echo requests sent to the broadcast address, IP_PINGTIME apart, before nobody \
+               counts as answering; when set, also to each PingList host (else one request \
+               each). Also the number of ARP requests of the duplicate check.",
     },
     Spec {
         key: Key::PingTimeout,
@@ -153,9 +156,10 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::Time,
         default: "",
         required: false,
-        short: "Seconds per pinged host",
-        long: "Upper bound in seconds for pinging one host; default IP_PINGTRIES times \
-               IP_PINGTIME.",
+        short: "Seconds the duplicate check waits",
+        long: "How long the duplicate check of restore asks (ARP) whether another host has \
+               the address: IP_PINGTRIES ARP requests spread over this time, and an answer \
+               counts until it ends. Default IP_PINGTRIES times IP_PINGTIME.",
     },
     Spec {
         key: Key::NoBcastPing,
@@ -167,7 +171,11 @@ pub const SPECS: &[Spec] = &[
         short: "No broadcast ping",
         long: "1 disables the broadcast ping of the virtual address's subnet: without a \
                PingList the connectivity check then always succeeds, with one it fails when \
-               no host answers.",
+               no host answers. The OCF default is 1: Linux hosts ignore broadcast pings \
+               (net.ipv4.icmp_echo_ignore_broadcasts=1), so the kit's default check (0) fails \
+               on an ordinary Linux subnet. Set 0, with a host on the subnet that answers \
+               broadcast pings, or give a pinglist, to check connectivity; the LifeKeeper \
+               face keeps the kit's default 0.",
     },
     Spec {
         key: Key::QuickCheckTimeout,
@@ -187,7 +195,8 @@ pub const SPECS: &[Spec] = &[
         default: "enable",
         required: false,
         short: "Restore and recover",
-        long: "disable makes restore succeed without configuring the address.",
+        long: "disable makes restore succeed without configuring the address, and \
+               quickCheck (monitor) succeed without checking anything.",
     },
     Spec {
         key: Key::SourceAddress,
@@ -217,7 +226,10 @@ pub struct Params {
     pub no_ip_unique: bool,
     pub ping_time: Duration,
     pub ping_tries: u32,
-    /// Per pinged host; `ping_tries × ping_time` when not set.
+    /// IP_PINGTRIES was given (else a PingList host gets one request, as the kit's one
+    /// `lkping -w IP_PINGTIME`).
+    pub ping_tries_given: bool,
+    /// The duplicate check's time; `ping_tries × ping_time` when not set.
     pub ping_timeout: Duration,
     pub no_bcast_ping: bool,
     pub quickcheck_timeout: Duration,
@@ -244,6 +256,20 @@ pub enum Naming {
     Kit,
     /// OCF instance parameters (ip, cidr_netmask, nic, pinglist, ip_nolinkcheck, ...).
     Ocf,
+}
+
+/// Where the OCF face's default differs from the kit's (and why: see the parameter's text).
+const OCF_DEFAULTS: &[(Key, &str)] = &[(Key::NoBcastPing, "1")];
+
+/// The default of a parameter under `naming`; `""` when there is none.
+pub fn default_for(s: &Spec, naming: Naming) -> &'static str {
+    match naming {
+        Naming::Kit => s.default,
+        Naming::Ocf => OCF_DEFAULTS
+            .iter()
+            .find(|(k, _)| *k == s.key)
+            .map_or(s.default, |(_, d)| d),
+    }
 }
 
 fn spec(key: Key) -> &'static Spec {
@@ -304,7 +330,12 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         get(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v))
     };
     let or_default = |key: Key| -> (&'static str, String) {
-        val(key).unwrap_or_else(|| (name(key, naming), spec(key).default.to_string()))
+        val(key).unwrap_or_else(|| {
+            (
+                name(key, naming),
+                default_for(spec(key), naming).to_string(),
+            )
+        })
     };
 
     let Some((ip_name, ip_text)) = val(Key::Ip) else {
@@ -368,6 +399,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         switch_value(n, &v)
     };
     let ping_time = secs(Key::PingTime)?;
+    let ping_tries_given = val(Key::PingTries).is_some();
     let ping_tries = {
         let (n, v) = or_default(Key::PingTries);
         match v.trim().parse::<u32>() {
@@ -389,6 +421,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         no_ip_unique: flag(Key::NoIpUnique)?,
         ping_time,
         ping_tries,
+        ping_tries_given,
         ping_timeout,
         no_bcast_ping: flag(Key::NoBcastPing)?,
         quickcheck_timeout: secs(Key::QuickCheckTimeout)?,
@@ -421,6 +454,8 @@ mod tests {
         assert_eq!(p.wait_linkdown, Duration::from_secs(5));
         assert_eq!(p.quickcheck_timeout, Duration::from_secs(12));
         assert_eq!(p.ping_timeout, Duration::from_secs(3));
+        assert_eq!(p.ping_tries, 3);
+        assert!(!p.ping_tries_given);
         assert!(p.restore_and_recover);
         assert!(!p.source_address);
     }
@@ -444,6 +479,8 @@ mod tests {
         assert!(!p.restore_and_recover);
         assert_eq!(p.wait_linkdown, Duration::from_millis(500));
         assert_eq!(p.ping_timeout, Duration::from_secs(2));
+        let p = kit(&[("IP", "203.0.113.7"), ("IP_PINGTRIES", "3")]).unwrap();
+        assert!(p.ping_tries_given);
     }
 
     #[test]
@@ -474,6 +511,14 @@ mod tests {
         let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
         assert_eq!(p.prefix, Some(24));
         assert!(p.no_bcast_ping);
+        // The OCF face does without the broadcast ping by default, the kit's face does not.
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10")].into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert!(p.no_bcast_ping);
+        assert!(!kit(&[("IP", "198.51.100.10")]).unwrap().no_bcast_ping);
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10"), ("nobcastping", "0")].into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert!(!p.no_bcast_ping);
         let m: HashMap<&str, &str> = [("ip", "198.51.100.10/25"), ("cidr_netmask", "24")].into();
         assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
             .unwrap_err()

@@ -16,9 +16,8 @@ use super::connectivity;
 
 /// How long the link check waits after setting the interface up again (the kit's 1 s).
 const LINK_UP_WAIT: Duration = Duration::from_secs(1);
-/// The duplicate check: this many ARP requests, this far apart (about 1 s in all).
-const DUP_PROBES: u32 = 3;
-const DUP_INTERVAL: Duration = Duration::from_millis(300);
+/// The duplicate check never sends two ARP requests closer together than this.
+const DUP_MIN_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Resource {
     pub(super) fn refresh_link(&mut self, action: &str, step: &str) -> Result<Link, Failure> {
@@ -59,9 +58,23 @@ impl Resource {
             link.name,
             self.p.wait_linkdown
         );
+        // The down takes every route through the device with it, and IPv6 addresses; the up
+        // brings back only what the kernel makes itself. What was configured is put back.
+        let index = self.link.index;
+        let setup = self
+            .rt
+            .link_setup(index)
+            .map_err(|e| self.rt_fail(action, step, e))?;
         self.set_up(action, step, false)?;
         sleep(self.p.wait_linkdown);
         self.set_up(action, step, true)?;
+        let restored = self.rt.restore_link_setup(&setup);
+        for what in &restored.added {
+            log::info!("{action}: {step}: {what} put back after the down/up cycle");
+        }
+        for e in &restored.failed {
+            log::warn!("{action}: {step}: lost in the down/up cycle: {e}");
+        }
         sleep(LINK_UP_WAIT);
         let link = self.refresh_link(action, step)?;
         if link.has_carrier() {
@@ -165,12 +178,19 @@ impl Resource {
         let mac = self.mac(action, step)?;
         let sock = PacketSocket::bind(self.link.index, ETHERTYPE_ARP)
             .map_err(|e| self.fail(action, step, format!("packet socket: {e}")))?;
-        let probe = ArpProbe::new(mac, src, self.ip, DUP_PROBES, DUP_INTERVAL);
+        // The kit asks for IP_PINGTIMEOUT; we ask by ARP (a host that ignores pings still
+        // answers ARP): IP_PINGTRIES requests spread evenly over that time, each followed by
+        // its share of the wait, so the check ends at IP_PINGTIMEOUT when nobody answers.
+        let (tries, within) = (self.p.ping_tries.max(1), self.p.ping_timeout);
+        let interval = (within / tries).max(DUP_MIN_INTERVAL);
+        let probe = ArpProbe::new(mac, src, self.ip, tries, interval);
         match garp::probe_blocking(&sock, probe) {
             Ok(None) => {
                 log::info!(
-                    "{action}: {step}: nobody answers for {} (asked from {src})",
-                    self.ip
+                    "{action}: {step}: nobody answers for {} within {:?} ({tries} ARP requests \
+                     from {src})",
+                    self.ip,
+                    interval * tries
                 );
                 Ok(())
             }

@@ -1,5 +1,5 @@
 //! Synchronous rtnetlink (NETLINK_ROUTE) client: links, IPv4 addresses, routes, neighbours,
-//! and a non-blocking change subscription for event loops (`RtnlMonitor`).
+//! what is configured through a link (`LinkSetup`, both families), and a non-blocking change subscription for event loops (`RtnlMonitor`).
 //!
 //! Message types come from `netlink-packet-route`; this module owns the socket, sequence
 //! numbers, acknowledgements and dumps, and turns kernel answers into small plain types
@@ -16,6 +16,7 @@
 
 mod addr;
 mod link;
+mod link_setup;
 mod monitor;
 mod route;
 
@@ -31,6 +32,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 pub use addr::{same_net, Ipv4Address};
 pub use link::{Link, OperState};
+pub use link_setup::{LinkSetup, Restored};
 pub use monitor::{RtnlEvent, RtnlMonitor};
 pub use route::{Route, RT_TABLE_MAIN};
 
