@@ -588,6 +588,69 @@ fn failed_takeover_is_reported_retried_and_handed_to_a_healthy_peer() {
 }
 
 #[test]
+fn realtime_runs_the_worker_sched_fifo_with_memory_locked_and_its_hooks_normal() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1))
+        .unwrap()
+        .replace(
+            "garp-interval 20ms;",
+            "garp-interval 20ms;\n    realtime 10;",
+        )
+        .replace(
+            &format!("notify-master \"echo master >> {d}/notify1\";"),
+            &format!("notify-master \"chrt -p $$ > {d}/hook-sched\";"),
+        );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    let rig = {
+        rig.start(1);
+        rig.start(2);
+        rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+        rig
+    };
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1, "{worker:?}");
+    let out = Command::new("chrt")
+        .args(["-p", &worker[0].to_string()])
+        .output()
+        .unwrap();
+    let (so, _) = text(&out);
+    assert!(
+        so.contains("SCHED_FIFO|SCHED_RESET_ON_FORK"),
+        "{so}\n{}",
+        rig.log(1)
+    );
+    assert!(so.contains("priority: 10"), "{so}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+    let locked: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(locked > 0, "{status}");
+    // The hooks it forks run with the normal policy.
+    let hook = rig.dir.join("hook-sched");
+    let start = Instant::now();
+    while std::fs::read_to_string(&hook)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(start.elapsed() < Duration::from_secs(3));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hook = std::fs::read_to_string(&hook).unwrap();
+    assert!(hook.contains("SCHED_OTHER"), "{hook}");
+    // B runs without the item: normal scheduling.
+    let b = rig.pids(2, "pikemon: worker");
+    let out = Command::new("chrt")
+        .args(["-p", &b[0].to_string()])
+        .output()
+        .unwrap();
+    assert!(text(&out).0.contains("SCHED_OTHER"), "{out:?}");
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

@@ -8,6 +8,7 @@ pub mod packet;
 pub mod pidfile;
 pub mod proctitle;
 pub mod random;
+pub mod sched;
 
 use std::os::fd::{BorrowedFd, RawFd};
 

@@ -32,6 +32,8 @@ pub struct Config {
     pub control_socket: PathBuf,
     pub paths_file: PathBuf,
     pub log_level: u8,
+    /// SCHED_FIFO priority of the worker (with its memory locked), None: normal scheduling.
+    pub realtime: Option<u8>,
     /// HMAC keys; the first one signs, every one verifies (key rotation).
     pub keys: Vec<HmacKey>,
     /// Heart-beat interfaces in ring order.
@@ -172,6 +174,7 @@ impl Default for Config {
             control_socket: PathBuf::from("/run/pikemon.sock"),
             paths_file: PathBuf::from("/run/pikemon/paths"),
             log_level: 5,
+            realtime: None,
             keys: Vec::new(),
             heart_beat: Vec::new(),
             death_watch: None,
@@ -435,6 +438,11 @@ impl Reader<'_> {
                             "control-socket" => c.control_socket = p,
                             _ => c.paths_file = p,
                         }
+                    }
+                }
+                "realtime" => {
+                    if let Some(v) = self.single(&mut seen, node, values::realtime) {
+                        c.realtime = v;
                     }
                 }
                 "log-level" => {

@@ -349,3 +349,28 @@ fn one_virtual_mac_twice_on_a_parent_is_refused() {
     let ok = with_second_vc("        interface lan0 { ipv4 [198.51.100.20]/24; }");
     read("t.cfg", &ok, ReadOptions::default()).unwrap();
 }
+
+#[test]
+fn realtime_is_no_yes_or_a_priority() {
+    let with = |v: &str| {
+        SAMPLE.replace(
+            "garp-keepalive 60s;",
+            &format!("garp-keepalive 60s; realtime {v};"),
+        )
+    };
+    let rt = |v: &str| read("t.cfg", &with(v), ReadOptions::default()).map(|c| c.realtime);
+    assert_eq!(rt("no").unwrap(), None);
+    assert_eq!(rt("yes").unwrap(), Some(50));
+    assert_eq!(rt("99").unwrap(), Some(99));
+    let e = errors_of(&with("100"));
+    assert!(
+        e.contains("t.cfg:8:34: error: expected 'yes', 'no' or a priority 1..99, found '100'"),
+        "{e}"
+    );
+    assert_eq!(
+        read("t.cfg", SAMPLE, ReadOptions::default())
+            .unwrap()
+            .realtime,
+        None
+    );
+}

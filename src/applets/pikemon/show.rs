@@ -59,6 +59,14 @@ pub fn config(c: &Config, all: bool) -> String {
         c.log_level.to_string(),
         d.log_level.to_string(),
     );
+    opt(
+        &mut o,
+        i,
+        all,
+        "realtime",
+        c.realtime.map_or("no".to_string(), |p| p.to_string()),
+        "no".to_string(),
+    );
     for k in &c.keys {
         match &k.source {
             KeySource::File(p) => {

@@ -61,6 +61,23 @@ pub fn show_duration(d: Duration) -> String {
     }
 }
 
+/// `realtime`: `no`, `yes` (priority `REALTIME_DEFAULT`) or a SCHED_FIFO priority 1..99.
+pub fn realtime(text: &str) -> Result<Option<u8>, String> {
+    match text {
+        "no" => Ok(None),
+        "yes" => Ok(Some(REALTIME_DEFAULT)),
+        _ => match text.parse::<u8>() {
+            Ok(n @ 1..=99) => Ok(Some(n)),
+            _ => Err(format!(
+                "expected 'yes', 'no' or a priority 1..99, found '{text}'"
+            )),
+        },
+    }
+}
+
+/// The SCHED_FIFO priority of `realtime yes;`.
+pub const REALTIME_DEFAULT: u8 = 50;
+
 /// Reads `yes` or `no`.
 pub fn boolean(text: &str) -> Result<bool, String> {
     match text {

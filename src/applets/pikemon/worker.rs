@@ -145,6 +145,17 @@ pub fn run(cfg: Config) -> ExitCode {
 
 impl Worker {
     fn setup(cfg: Config) -> Result<Worker, String> {
+        if let Some(priority) = cfg.realtime {
+            // CPU starvation must not delay HELLOs into a false failover (keepalived's
+            // vrrp_rt_priority / vrrp_no_swap). Without the privilege, run normally.
+            match crate::sys::sched::fifo(priority) {
+                Ok(()) => info!("worker: SCHED_FIFO priority {priority}"),
+                Err(e) => warn!("worker: SCHED_FIFO priority {priority}: {e}"),
+            }
+            if let Err(e) = crate::sys::sched::lock_memory() {
+                warn!("worker: mlockall: {e}");
+            }
+        }
         let now = Instant::now();
         // The boot counter is persisted before any frame carries it.
         let (boot, old) = status_file::next_boot(&cfg.status_file)
