@@ -83,7 +83,7 @@ impl Worker {
                 if v.health { "Up" } else { "Down" },
                 st.map(|s| s.admin).unwrap_or_default(),
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
-                st.map_or("", |s| s.reason.as_str())
+                st.map_or(String::new(), |s| s.reason.to_string())
             );
             if let Some(e) = &v.takeover_error {
                 let _ = writeln!(o, "  takeover failed: {e} (retried every second)");
@@ -192,7 +192,7 @@ impl Worker {
                 v.health,
                 json_str(&format!("{:?}", st.map(|s| s.admin).unwrap_or_default())),
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
-                json_str(st.map_or("", |s| s.reason.as_str())),
+                json_str(&st.map_or(String::new(), |s| s.reason.to_string())),
                 v.takeover_error.as_deref().map_or("null".to_string(), json_str),
                 v.garps_sent
             );

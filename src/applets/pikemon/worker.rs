@@ -16,9 +16,9 @@ use log::{debug, error, info, warn};
 
 use super::config::Config;
 use super::control::{Reply, Request};
-use super::election::Admin;
+use super::core::election::Admin;
+use super::core::{Action, Input, Node, Reason, Settings, VcSettings};
 use super::hooks::{HookJob, HookKind, Hooks};
-use super::node::{Action, Input, Node, Settings, VcRole, VcSettings};
 use super::paths_file::{self, PathLine};
 use super::ping_group::PingGroupState;
 use super::status_file::{self, SavedRole, Status};
@@ -40,21 +40,11 @@ const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
 const T_CONN: usize = 5000;
 
-/// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
-/// supervisor gives a stopping worker 10 s).
-const RELEASE_WAIT: Duration = Duration::from_secs(1);
-
 /// Frames read from one socket per wake-up.
 const MAX_PER_WAKE: usize = 64;
 
-/// How often a failed takeover is tried again.
-const TAKEOVER_RETRY: Duration = Duration::from_secs(1);
-
 /// How long a stopping worker waits for its notify hooks.
 const STOP_HOOK_WAIT: Duration = Duration::from_secs(8);
-
-/// The reason of a Master resumed from the status file.
-const RESUMED: &str = "resumed from status file";
 
 /// How long a VIP probe listens after each of its requests, and how many it sends.
 const PROBE_TRIES: u32 = 3;
@@ -81,21 +71,12 @@ pub(super) struct Ctl {
 pub(super) struct VcRun {
     pub ctls: Vec<usize>,
     pub groups: Vec<PingGroupState>,
-    pub master: bool,
     pub health: bool,
-    pub garp_left: u32,
-    pub next_garp: Option<Instant>,
     pub probe_answered: bool,
     pub probing: bool,
     pub garps_sent: u64,
-    /// Backup already, but the addresses stay until the peer announces its own up (ACTIVE)
-    /// or this deadline passes: make-before-break, and no two nodes fighting over the
-    /// kernel's rtnl lock at the moment of the hand-over.
-    pub release_at: Option<Instant>,
-    /// The last takeover failed (the error): the virtual cluster counts as unhealthy, so a
-    /// healthy peer takes it over, and the takeover is retried every TAKEOVER_RETRY.
+    /// Why the last takeover failed, for the status (the core retries it).
     pub takeover_error: Option<String>,
-    pub retry_at: Option<Instant>,
 }
 
 pub(super) struct Worker {
@@ -191,16 +172,11 @@ impl Worker {
                     .iter()
                     .map(|g| PingGroupState::new(g.clone(), now))
                     .collect(),
-                master: false,
                 health: true,
-                garp_left: 0,
-                next_garp: None,
                 probe_answered: false,
                 probing: false,
                 garps_sent: 0,
-                release_at: None,
                 takeover_error: None,
-                retry_at: None,
             };
             let mut all_up = true;
             for ci in &vc.interfaces {
@@ -274,6 +250,9 @@ impl Worker {
                     priority: v.priority,
                 })
                 .collect(),
+            garp_repeat: cfg.garp_repeat,
+            garp_interval: cfg.garp_interval,
+            garp_keepalive: cfg.garp_keepalive,
         };
         // A fresh incarnation per start: the peer's freshness rules key on it, not on the
         // persisted boot counter, which a restored or reset status file can roll back.
@@ -317,13 +296,8 @@ impl Worker {
             stopped_at: None,
             stop_hooks_queued: false,
         };
-        for (i, r) in resume.iter().enumerate() {
-            if *r == Some(true) {
-                w.become_role(now, i, true, RESUMED);
-            } else {
-                w.release(i);
-            }
-        }
+        let acts = w.node.start();
+        w.apply(now, acts);
         w.write_status();
         w.set_title();
         w.finish_handover();
@@ -378,7 +352,7 @@ impl Worker {
                 }
             }
             self.tick(Instant::now());
-            if self.stopping && self.vcs.iter().all(|v| v.release_at.is_none()) {
+            if self.stopping && !self.node.releasing() {
                 if !self.stop_hooks_queued {
                     // After every Backup hook the releases queued: notify-stop last.
                     self.stop_hooks_queued = true;
@@ -413,15 +387,6 @@ impl Worker {
         for v in &self.vcs {
             for g in &v.groups {
                 min(g.next_deadline());
-            }
-            if let Some(t) = v.next_garp {
-                min(t);
-            }
-            if let Some(t) = v.release_at {
-                min(t);
-            }
-            if let Some(t) = v.retry_at {
-                min(t);
             }
         }
         for c in &self.ctls {
@@ -460,11 +425,8 @@ impl Worker {
                 }
             }
             self.update_health(now, vi);
-            self.garp_tick(now, vi);
         }
         self.probe_tick(now);
-        self.release_tick(now);
-        self.retry_tick(now);
         let any_up = self
             .node
             .peer()
@@ -477,26 +439,33 @@ impl Worker {
         }
     }
 
+    /// Carries out the core's actions, frames first (a GOODBYE or a release reaches the
+    /// peer before the addresses go). What a takeover did goes back to the core, and what
+    /// that answers is carried out in turn.
     fn apply(&mut self, now: Instant, actions: Vec<Action>) {
-        // Frames first: a GOODBYE or a release reaches the peer before the addresses go.
-        let (sends, rest): (Vec<_>, Vec<_>) = actions
-            .into_iter()
-            .partition(|a| matches!(a, Action::Send(_)));
-        for a in sends.into_iter().chain(rest) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        let mut roles_changed = false;
+        while !queue.is_empty() {
+            if let Some(i) = queue.iter().position(|a| matches!(a, Action::Send(_))) {
+                if let Some(Action::Send(repr)) = queue.remove(i) {
+                    self.send(&repr);
+                }
+                continue;
+            }
+            let Some(a) = queue.pop_front() else { break };
             match a {
-                Action::Send(repr) => self.send(&repr),
-                Action::Become { vc, master, reason } => {
-                    if master {
-                        self.become_role(now, vc, true, &reason);
-                    } else {
-                        self.become_role(now, vc, false, &reason);
-                    }
+                Action::Send(_) => {}
+                Action::TakeOver { vc, reason, hook } => {
+                    let ok = self.take_over(vc, reason, hook, now);
+                    queue.extend(self.node.handle(now, Input::TookOver { vc, ok }));
+                    roles_changed = true;
+                }
+                Action::Release { vc, reason, hook } => {
+                    self.release(now, vc, reason, hook);
+                    roles_changed = true;
                 }
                 Action::Probe { vc } => self.start_probe(now, vc),
-                Action::Garp { vc } => {
-                    self.vcs[vc].garp_left = self.cfg.garp_repeat;
-                    self.vcs[vc].next_garp = Some(now);
-                }
+                Action::Garp { vc } => self.send_garps(vc),
                 Action::Path { path, up } => {
                     let name = self.paths.get(path).map_or("?", |p| p.ifname.as_str());
                     if up {
@@ -507,6 +476,10 @@ impl Worker {
                     self.paths_dirty = true;
                 }
             }
+        }
+        if roles_changed {
+            self.write_status();
+            self.set_title();
         }
     }
 
@@ -519,20 +492,8 @@ impl Worker {
             // peer that took over meanwhile keeps the traffic until that is settled), nor
             // in the frame that yields the role.
             let src = match p.ctl {
-                Some(c) => {
-                    let vi = self.ctls[c].vc;
-                    // The core's role: a frame announcing a hand-over goes out before
-                    // the worker has carried the new role out.
-                    let claims = self
-                        .node
-                        .vc(vi)
-                        .is_some_and(|v| v.role == VcRole::Master && !v.resumed());
-                    if self.vcs[vi].master && claims {
-                        self.ctls[c].c.vmac.0
-                    } else {
-                        p.mac
-                    }
-                }
+                Some(c) if self.node.sends_from_vmac(self.ctls[c].vc) => self.ctls[c].c.vmac.0,
+                Some(_) => p.mac,
                 None => p.mac,
             };
             let mut r = repr.clone();
@@ -544,134 +505,60 @@ impl Worker {
         }
     }
 
-    /// Carries out a role change for virtual cluster `vi`.
-    fn become_role(&mut self, now: Instant, vi: usize, master: bool, reason: &str) {
+    /// Brings the addresses of virtual cluster `vi` up on every controlled interface (the
+    /// Master hook first when `hook`). A failure is kept for the status; the core counts
+    /// the virtual cluster as unhealthy and asks again.
+    fn take_over(&mut self, vi: usize, reason: Reason, hook: bool, now: Instant) -> bool {
         let name = self.cfg.virtual_clusters[vi].name.clone();
-        if master {
-            let pending = self.vcs[vi].release_at.take().is_some();
-            let ok = self.take_addresses(now, vi);
-            self.vcs[vi].master = true;
-            self.vcs[vi].garp_left = self.cfg.garp_repeat;
-            self.vcs[vi].next_garp = Some(now);
-            info!("vc {name}: Master ({reason})");
-            // A release still pending means the addresses never went and Backup was never
-            // announced to the hooks.
-            if !pending {
-                self.notify(now, vi, HookKind::Master);
-            }
-            if ok {
-                let acts = self.node.handle(now, Input::Active { vc: vi });
-                self.apply(now, acts);
-            }
-        } else {
-            self.vcs[vi].takeover_error = None;
-            self.vcs[vi].retry_at = None;
-            let was = self.vcs[vi].master;
-            if was && self.node.peer_alive(now, Some(vi)) && !self.node.peer_active(vi) {
-                // The peer takes over on the frame just sent; keep serving until it has the
-                // addresses up (its next HELLO says ACTIVE): a live peer does within
-                // milliseconds; at most a dead-interval, and never more than RELEASE_WAIT.
-                self.stop_claiming(vi);
-                self.vcs[vi].release_at = Some(now + self.cfg.dead_interval.min(RELEASE_WAIT));
-                info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
-            } else {
-                self.release(vi);
-                info!("vc {name}: Backup ({reason})");
-                if was || reason != "start" {
-                    self.notify(now, vi, HookKind::Backup);
-                }
-            }
-        }
-        self.write_status();
-        self.set_title();
-    }
-
-    /// Brings the addresses of virtual cluster `vi` up on every controlled interface. A
-    /// failure is remembered: the virtual cluster counts as unhealthy (a healthy peer takes
-    /// it over), the status says so, and `retry_tick` tries again.
-    fn take_addresses(&mut self, now: Instant, vi: usize) -> bool {
         let mut failed = None;
         for &ci in &self.vcs[vi].ctls {
             let c = &self.ctls[ci].c;
             if let Err(e) = takeover::to_master(&mut self.rt, c) {
-                let name = &self.cfg.virtual_clusters[vi].name;
                 error!("vc {name}: takeover on {}: {e}", c.ifname);
                 failed = Some(format!("{}: {e}", c.ifname));
             }
         }
-        let ok = failed.is_none();
-        let was_failed = self.vcs[vi].takeover_error.is_some();
-        self.vcs[vi].takeover_error = failed;
-        self.vcs[vi].retry_at = (!ok).then_some(now + TAKEOVER_RETRY);
-        if ok && was_failed {
-            info!(
-                "vc {}: takeover succeeded on retry",
-                self.cfg.virtual_clusters[vi].name
-            );
+        if reason != Reason::Retry {
+            info!("vc {name}: Master ({reason})");
         }
-        // The health change reaches the core from `tick` (never from inside a role change).
+        if hook {
+            self.notify(now, vi, HookKind::Master);
+        }
+        let ok = failed.is_none();
+        self.vcs[vi].takeover_error = failed;
         ok
     }
 
-    /// Retries failed takeovers of virtual clusters the core still has us play Master for.
-    fn retry_tick(&mut self, now: Instant) {
-        for vi in 0..self.vcs.len() {
-            if self.vcs[vi].retry_at.is_none_or(|t| now < t) {
-                continue;
-            }
-            let master = self.node.vc(vi).is_some_and(|v| v.role == VcRole::Master);
-            if !master {
-                self.vcs[vi].retry_at = None;
-                continue;
-            }
-            if self.take_addresses(now, vi) {
-                self.vcs[vi].garp_left = self.cfg.garp_repeat;
-                self.vcs[vi].next_garp = Some(now);
-                let acts = self.node.handle(now, Input::Active { vc: vi });
-                self.apply(now, acts);
-                self.write_status();
-                self.set_title();
-            }
-        }
-    }
-
-    /// Lets the addresses of a pending release go once the peer has its own up.
-    fn release_tick(&mut self, now: Instant) {
-        for vi in 0..self.vcs.len() {
-            let Some(t) = self.vcs[vi].release_at else {
-                continue;
-            };
-            let active = self.node.peer_active(vi);
-            if !active && now < t {
-                continue;
-            }
-            self.vcs[vi].release_at = None;
-            self.release(vi);
-            let name = &self.cfg.virtual_clusters[vi].name;
-            if active {
-                info!("vc {name}: the peer's addresses are up; ours released");
-            } else {
-                warn!("vc {name}: the peer did not report its addresses up; ours released");
-            }
-            self.notify(now, vi, HookKind::Backup);
-        }
-    }
-
-    /// Stops answering ARP, sending GARPs and PIKE frames from the virtual MAC.
-    fn stop_claiming(&mut self, vi: usize) {
-        let v = &mut self.vcs[vi];
-        v.master = false;
-        v.garp_left = 0;
-        v.next_garp = None;
-    }
-
-    fn release(&mut self, vi: usize) {
-        self.stop_claiming(vi);
+    /// Lets the addresses of virtual cluster `vi` go (the Backup hook after, when `hook`).
+    fn release(&mut self, now: Instant, vi: usize, reason: Reason, hook: bool) {
+        self.vcs[vi].takeover_error = None;
         for &ci in &self.vcs[vi].ctls {
             if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
                 error!("release on {}: {e}", self.ctls[ci].c.ifname);
             }
         }
+        if reason != Reason::Start {
+            info!(
+                "vc {}: Backup ({reason})",
+                self.cfg.virtual_clusters[vi].name
+            );
+        }
+        if hook {
+            self.notify(now, vi, HookKind::Backup);
+        }
+    }
+
+    /// One burst of gratuitous ARPs on every controlled interface of `vi`.
+    fn send_garps(&mut self, vi: usize) {
+        for &ci in &self.vcs[vi].ctls {
+            let c = &self.ctls[ci];
+            if let Some(s) = &c.arp {
+                if let Err(e) = takeover::garp(s, &c.c) {
+                    debug!("GARP on {}: {e}", c.c.ifname);
+                }
+            }
+        }
+        self.vcs[vi].garps_sent += 1;
     }
 
     /// Queues the hook of `kind` for virtual cluster `vi` (hooks::Hooks runs them in order).
@@ -687,7 +574,7 @@ impl Worker {
         let reason = self
             .node
             .vc(vi)
-            .map_or_else(String::new, |v| v.reason.clone());
+            .map_or_else(String::new, |v| v.reason.to_string());
         let job = HookJob {
             kind,
             command,
@@ -696,45 +583,6 @@ impl Worker {
             reason,
         };
         self.hooks.push(now, vi, job);
-    }
-
-    fn garp_tick(&mut self, now: Instant, vi: usize) {
-        let v = &mut self.vcs[vi];
-        if !v.master {
-            return;
-        }
-        let Some(at) = v.next_garp else { return };
-        if now < at {
-            return;
-        }
-        // A role resumed by a restarted worker: the addresses never went and the switches
-        // still point here, unless the peer took over meanwhile — which its HELLOs tell
-        // within a dead-interval, and the election settles. GARPs before that would pull
-        // the traffic back from a peer that is about to keep it.
-        let resumed = self.node.vc(vi).is_some_and(|s| s.resumed());
-        let listening = now < self.started + self.cfg.dead_interval;
-        if resumed && (listening || self.node.peer_alive(now, Some(vi))) {
-            v.next_garp = Some(now + self.cfg.hello_interval);
-            return;
-        }
-        for &ci in &v.ctls {
-            let c = &self.ctls[ci];
-            if let Some(s) = &c.arp {
-                if let Err(e) = takeover::garp(s, &c.c) {
-                    debug!("GARP on {}: {e}", c.c.ifname);
-                }
-            }
-        }
-        v.garps_sent += 1;
-        v.garp_left = v.garp_left.saturating_sub(1);
-        v.next_garp = if v.garp_left > 0 {
-            Some(now + self.cfg.garp_interval)
-        } else if !self.cfg.garp_keepalive.is_zero() {
-            v.garp_left = 1;
-            Some(now + self.cfg.garp_keepalive)
-        } else {
-            None
-        };
     }
 
     fn start_probe(&mut self, now: Instant, vi: usize) {
@@ -821,9 +669,6 @@ impl Worker {
                         },
                     );
                     self.apply(now, acts);
-                    if self.vcs.iter().any(|v| v.release_at.is_some()) {
-                        self.release_tick(now);
-                    }
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -856,7 +701,7 @@ impl Worker {
             let c = &self.ctls[ci];
             let vi = c.vc;
             let vmac = c.c.vmac;
-            if self.vcs[vi].master {
+            if self.node.claims(vi) {
                 if let (Some(reply), Some(s)) =
                     (takeover::arp_reply_for(&frame, vmac, &c.c.vips), &c.arp)
                 {
@@ -880,7 +725,7 @@ impl Worker {
                     None => {}
                 }
             }
-            if from_vmac && self.vcs[vi].master {
+            if from_vmac && self.node.claims(vi) {
                 let acts = self.node.handle(now, Input::Conflict { vc: vi });
                 self.apply(now, acts);
             }
@@ -1099,24 +944,11 @@ impl Worker {
             },
         };
         for &i in &targets {
-            let peer = self.node.peer_alive(now, Some(i));
-            let peer_up = peer
-                && self
-                    .node
-                    .peer()
-                    .and_then(|p| p.vc(self.cfg.virtual_clusters[i].id))
-                    .is_some_and(|s| s.has(pike::vc_flags::HEALTH_UP));
-            let name = &self.cfg.virtual_clusters[i].name;
-            if order == Admin::Drop && !peer_up && self.vcs[i].health {
+            if let Some(refusal) = self.node.admin_refusal(now, i, order) {
+                let name = &self.cfg.virtual_clusters[i].name;
                 return Reply {
                     ok: false,
-                    text: format!("vc {name}: no healthy peer to hand over to"),
-                };
-            }
-            if order == Admin::Take && !self.vcs[i].health && peer_up {
-                return Reply {
-                    ok: false,
-                    text: format!("vc {name}: this node is Down and the peer is Up"),
+                    text: format!("vc {name}: {refusal}"),
                 };
             }
         }
@@ -1132,7 +964,7 @@ impl Worker {
                 "vc {} {:?}: {}\n",
                 self.cfg.virtual_clusters[i].name,
                 order,
-                if self.vcs[i].master {
+                if self.node.claims(i) {
                     "Master"
                 } else {
                     "Backup"
@@ -1189,9 +1021,12 @@ impl Worker {
             .enumerate()
             .map(|(i, vc)| SavedRole {
                 vcid: vc.id,
-                master: self.vcs[i].master,
+                master: self.node.claims(i),
                 since,
-                reason: self.node.vc(i).map_or(String::new(), |v| v.reason.clone()),
+                reason: self
+                    .node
+                    .vc(i)
+                    .map_or(String::new(), |v| v.reason.to_string()),
             })
             .collect();
         let st = Status {
@@ -1243,7 +1078,7 @@ impl Worker {
                 } else {
                     'S'
                 };
-                let m = if self.vcs[i].master { 'M' } else { 'B' };
+                let m = if self.node.claims(i) { 'M' } else { 'B' };
                 let u = if self.vcs[i].health { 'U' } else { 'D' };
                 format!("vc{}={p}{m}{u}", vc.id)
             })
@@ -1256,14 +1091,8 @@ impl Worker {
     }
 
     pub(super) fn role_name(&self, i: usize) -> &'static str {
-        match self.node.vc(i).map(|v| v.role) {
-            // Never "Master" without the addresses: the takeover failed and is retried.
-            Some(VcRole::Master) if self.vcs[i].takeover_error.is_some() => "Failed",
-            Some(VcRole::Master) => "Master",
-            Some(VcRole::Init) => "Init",
-            Some(VcRole::Probing) => "Probing",
-            _ => "Backup",
-        }
+        // Never "Master" without the addresses: a failed takeover says "Failed".
+        self.node.vc(i).map_or("Init", |v| v.role.name())
     }
 }
 

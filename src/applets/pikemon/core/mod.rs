@@ -1,0 +1,15 @@
+//! The pure core of the pikemon worker: time and input in, actions out. It owns every
+//! decision — frame freshness and authentication (`frames`, `peer`), the election
+//! (`election`), the role of each virtual cluster with its make-before-break release, GARP
+//! schedule, takeover retries and admin refusals (`claim`) — and the worker
+//! (`super::worker`) only carries the actions out. Tests drive it with a fake clock
+//! (`node_tests`).
+
+mod claim;
+pub mod election;
+mod frames;
+mod node;
+pub mod peer;
+
+pub use claim::{Mastership, Reason, Refusal, VcRole};
+pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus};

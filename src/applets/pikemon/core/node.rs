@@ -1,0 +1,377 @@
+//! The core's entry points: `handle(now, input) -> Vec<Action>` and `next_deadline()`, the
+//! types they speak, and the state they keep. Frames are handled in `frames`, roles in
+//! `claim`. Time is a parameter: the tests drive it with a fake clock.
+
+use std::time::{Duration, Instant};
+
+use log::info;
+
+use super::claim::{Reason, VcRole};
+use super::election::Admin;
+use super::peer::{Peer, Proof};
+use crate::wire::pike::{MessageType, Repr};
+
+/// What the core needs to know about one virtual cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VcSettings {
+    pub vcid: u16,
+    pub name: String,
+    /// This node is the cluster's `primary node`.
+    pub preferred: bool,
+    pub preemptive: bool,
+    pub preempt_delay: Duration,
+    pub priority: u8,
+}
+
+/// What the core needs to know about this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub node_id: u32,
+    pub cluster_id: u32,
+    pub hello: Duration,
+    pub dead: Duration,
+    /// (key-id, secret); the first signs, all verify.
+    pub keys: Vec<(u16, Vec<u8>)>,
+    /// Heart-beat paths first, then controlled interfaces.
+    pub paths: usize,
+    pub vcs: Vec<VcSettings>,
+    /// GARP bursts on becoming Master, their spacing, and the keep-alive burst interval
+    /// (zero: none).
+    pub garp_repeat: u32,
+    pub garp_interval: Duration,
+    pub garp_keepalive: Duration,
+}
+
+/// An event for the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A deadline passed (or anything else woke the loop).
+    Tick,
+    /// A whole Ethernet frame received on a path.
+    Frame { path: usize, frame: &'a [u8] },
+    /// The health of virtual cluster `vc` (index) changed: all ping groups and links up or not.
+    Health { vc: usize, up: bool },
+    /// `pikemon -c take|drop`; `vc` None means all. Ask `admin_refusal` first.
+    Admin { vc: Option<usize>, order: Admin },
+    /// The ARP probe asked for by `Action::Probe` finished.
+    ProbeDone { vc: usize, answered: bool },
+    /// The master saw its virtual MAC or VIP answered by someone else.
+    Conflict { vc: usize },
+    /// The worker carried out `Action::TakeOver`: the addresses are up (`ok`; the HELLOs say
+    /// ACTIVE from now on, one goes out at once) or could not be brought up (the virtual
+    /// cluster counts as unhealthy and the takeover is retried).
+    TookOver { vc: usize, ok: bool },
+    /// The death-watch connection to the peer's daemon closed: its process is gone (or the
+    /// connection broke). A hint, never proof: the peer counts as silent and the VIP probe
+    /// decides, exactly as after a dead-interval.
+    PeerExited,
+    /// SIGINT/SIGQUIT/SIGTERM: drop Master at once, say GOODBYE.
+    Shutdown,
+}
+
+/// What the worker must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this message on every path (the worker sets path-id and signs per path).
+    Send(Repr),
+    /// Bring the addresses of `vc` up (macvlan up, VIPs, neighbour flush) and answer with
+    /// `Input::TookOver`; run the Master hook when `hook`.
+    TakeOver {
+        vc: usize,
+        reason: Reason,
+        hook: bool,
+    },
+    /// Let the addresses of `vc` go; run the Backup hook when `hook`.
+    Release {
+        vc: usize,
+        reason: Reason,
+        hook: bool,
+    },
+    /// ARP-probe the VIPs of `vc` and answer with `Input::ProbeDone`.
+    Probe { vc: usize },
+    /// Send one burst of gratuitous ARPs for `vc` now.
+    Garp { vc: usize },
+    /// A heart-beat path changed state (for the paths file and the log).
+    Path { path: usize, up: bool },
+}
+
+/// Frame and error counters (shown by `-c status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub sent: u64,
+    pub received: u64,
+    pub malformed: u64,
+    pub auth_failures: u64,
+    pub replays: u64,
+    pub foreign: u64,
+    pub transitions: u64,
+    /// Frames dropped unverified: their path was over its verification budget (a flood).
+    pub throttled: u64,
+}
+
+/// Per-virtual-cluster state.
+#[derive(Debug, Clone)]
+pub struct VcStatus {
+    pub role: VcRole,
+    pub up: bool,
+    pub admin: Admin,
+    pub fail_count: u8,
+    pub since: Instant,
+    pub reason: Reason,
+    /// When the preferred side was first seen alive and healthy while we are master (for
+    /// preempt-delay).
+    pub(super) preempt_since: Option<Instant>,
+    /// The peer counted as alive at the last election (to see it come back).
+    pub(super) peer_was_alive: bool,
+    /// When a conflict (our virtual MAC seen elsewhere) was last acted on.
+    pub(super) last_conflict: Option<Instant>,
+}
+
+/// The worker's core.
+pub struct Node {
+    pub(super) settings: Settings,
+    /// The persisted start counter (shown to operators; not on the wire).
+    pub(super) boot: u32,
+    /// Random per start: what the peer's freshness rules key on (PIKE version 2).
+    pub(super) incarnation: u32,
+    pub(super) seq: u64,
+    /// Our recent frames, against which the peer's acknowledgements are checked.
+    pub(super) proof: Proof,
+    /// The newest (incarnation, seq) heard from the peer, believed or not: what our frames
+    /// acknowledge, so a new incarnation of the peer can prove itself.
+    pub(super) heard: Option<(u32, u64)>,
+    /// Per path: the start of the current verification window and the HMACs checked in it.
+    pub(super) budgets: Vec<(Instant, u32)>,
+    pub(super) started: Instant,
+    pub(super) next_hello: Instant,
+    pub(super) peer: Option<Peer>,
+    pub(super) vcs: Vec<VcStatus>,
+    pub(super) counters: Counters,
+    pub(super) shutting_down: bool,
+}
+
+impl Node {
+    /// A core for start `boot` (already persisted) and the random `incarnation` of this
+    /// start. `resume[i]` is the role saved in the status file: Some(true) Master,
+    /// Some(false) Backup, None missing (listen first). `start()` gives the first actions.
+    pub fn new(
+        now: Instant,
+        settings: Settings,
+        boot: u32,
+        incarnation: u32,
+        resume: &[Option<bool>],
+    ) -> Node {
+        let paths = settings.paths;
+        let mut node = Node {
+            settings,
+            boot,
+            incarnation,
+            seq: 0,
+            proof: Proof::default(),
+            heard: None,
+            budgets: vec![(now, 0); paths],
+            started: now,
+            next_hello: now,
+            peer: None,
+            vcs: Vec::new(),
+            counters: Counters::default(),
+            shutting_down: false,
+        };
+        node.vcs = (0..node.settings.vcs.len())
+            .map(|i| {
+                let (role, reason) = match resume.get(i).copied().flatten() {
+                    Some(true) => (node.master_role(now, true), Reason::Resumed),
+                    Some(false) => (VcRole::Backup { probe_after: None }, Reason::Resumed),
+                    None => (VcRole::Init, Reason::Start),
+                };
+                VcStatus {
+                    role,
+                    up: true,
+                    admin: Admin::None,
+                    fail_count: 0,
+                    since: now,
+                    reason,
+                    preempt_since: None,
+                    peer_was_alive: false,
+                    last_conflict: None,
+                }
+            })
+            .collect();
+        node
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    /// This node's boot counter.
+    pub fn boot(&self) -> u32 {
+        self.boot
+    }
+    /// This start's incarnation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    /// The peer, once heard.
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
+    }
+    /// The state of virtual cluster `i`.
+    pub fn vc(&self, i: usize) -> Option<&VcStatus> {
+        self.vcs.get(i)
+    }
+    /// Counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Whether the peer is alive: confirmed, no GOODBYE, no exit seen by the death-watch,
+    /// heard within dead-interval (plus the skew of virtual cluster `vc`).
+    pub fn peer_alive(&self, now: Instant, vc: Option<usize>) -> bool {
+        let Some(p) = &self.peer else { return false };
+        !p.departed
+            && p.exited.is_none()
+            && p.confirmed_at.is_some_and(|t| now < t + self.dead_for(vc))
+    }
+
+    /// Dead-interval, plus one hello of skew on the non-preferred side of virtual cluster
+    /// `vc` while both sides could claim it. A peer last heard as its Master has no rival
+    /// claimant (if it is alive it keeps the role and answers the probe), so no skew then.
+    pub(super) fn dead_for(&self, vc: Option<usize>) -> Duration {
+        let skew = match vc.and_then(|i| self.settings.vcs.get(i).map(|v| (i, v))) {
+            Some((i, v)) if !v.preferred && !self.peer_side(i).is_some_and(|p| p.master) => {
+                self.settings.hello
+            }
+            _ => Duration::ZERO,
+        };
+        self.settings.dead + skew
+    }
+
+    /// The earliest moment `handle(Tick)` has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let roles = self.next_role_deadline();
+        if self.shutting_down {
+            return roles;
+        }
+        let mut d = self.next_hello;
+        if let Some(p) = &self.peer {
+            if let (Some(t), false, None) = (p.confirmed_at, p.departed, p.exited) {
+                for i in 0..self.vcs.len() {
+                    d = d.min(t + self.dead_for(Some(i)));
+                }
+            }
+            if let Some(t) = p.next_path_expiry(self.settings.dead) {
+                d = d.min(t);
+            }
+        }
+        for (i, v) in self.vcs.iter().enumerate() {
+            match v.role {
+                VcRole::Init => d = d.min(self.started + self.dead_for(Some(i))),
+                VcRole::Backup {
+                    probe_after: Some(t),
+                } => d = d.min(t),
+                _ => {}
+            }
+            if let (Some(t), Some(s)) = (v.preempt_since, self.settings.vcs.get(i)) {
+                d = d.min(t + s.preempt_delay);
+            }
+        }
+        Some(roles.map_or(d, |r| r.min(d)))
+    }
+
+    /// Handles one event.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.shutting_down {
+            // Still listening (a release waits for the peer's ACTIVE before the addresses
+            // go), but no election and no HELLOs.
+            match input {
+                Input::Frame { path, frame } => self.frame(now, path, frame, &mut Vec::new()),
+                Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
+                _ => {}
+            }
+            self.role_timers(now, &mut out);
+            return out;
+        }
+        match input {
+            Input::Tick => {}
+            Input::Frame { path, frame } => self.frame(now, path, frame, &mut out),
+            Input::Health { vc, up } => {
+                if let Some(v) = self.vcs.get_mut(vc) {
+                    if v.up && !up {
+                        v.fail_count = v.fail_count.saturating_add(1);
+                    }
+                    if v.up != up {
+                        info!("vc {}: health {}", self.settings.vcs[vc].name, updown(up));
+                        v.up = up;
+                        // The peer must learn at once (fast hand-over).
+                        self.next_hello = now;
+                    }
+                }
+            }
+            Input::Admin { vc, order } => {
+                for (i, v) in self.vcs.iter_mut().enumerate() {
+                    if vc.is_none_or(|x| x == i) {
+                        v.admin = order;
+                    }
+                }
+                self.next_hello = now;
+            }
+            Input::ProbeDone { vc, answered } => self.probe_done(now, vc, answered, &mut out),
+            Input::Conflict { vc } => self.conflict(now, vc),
+            Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
+            Input::PeerExited => {
+                if let Some(p) = self.peer.as_mut() {
+                    if !p.departed && p.exited.is_none() {
+                        info!(
+                            "death-watch: the daemon of peer node {} exited; probing",
+                            p.node_id
+                        );
+                        p.exited = Some((p.incarnation, p.seq));
+                    }
+                }
+            }
+            Input::Shutdown => {
+                for i in 0..self.vcs.len() {
+                    if self.vcs[i].role.is_master() {
+                        let backup = VcRole::Backup { probe_after: None };
+                        self.set_role(now, i, backup, Reason::Shutdown, &mut out);
+                    }
+                }
+                out.push(Action::Send(self.message(now, MessageType::Goodbye, true)));
+                self.shutting_down = true;
+                self.role_timers(now, &mut out);
+                return out;
+            }
+        }
+        self.expire(now, &mut out);
+        self.elect(now, &mut out);
+        self.role_timers(now, &mut out);
+        if now >= self.next_hello {
+            out.push(Action::Send(self.message(now, MessageType::Hello, false)));
+            self.next_hello = now + self.settings.hello;
+        }
+        out
+    }
+
+    fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let dead = self.settings.dead;
+        if let Some(p) = self.peer.as_mut() {
+            for path in p.expire_paths(now, dead) {
+                out.push(Action::Path { path, up: false });
+            }
+        }
+    }
+}
+
+fn updown(up: bool) -> &'static str {
+    if up {
+        "Up"
+    } else {
+        "Down"
+    }
+}
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;
