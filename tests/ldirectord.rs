@@ -690,6 +690,71 @@ fn dns_against_dnsmasq() {
     assert!(!lab.rec().contains("198.51.100.10:54 -r"));
 }
 
+/// A hostile name server on 127.0.0.1:PORT (python3). `mixed`: to every query it first sends
+/// answers that are not ours — another id, our id with another question, our id and question
+/// from another source address (127.0.0.2) — all saying 198.51.100.66, then the real answer
+/// 198.51.100.77. `wrong`: only the ones that are not ours, saying 198.51.100.77.
+const DNS_LIAR: &str = r#"import socket, struct, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', port))
+other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+other.bind(('127.0.0.2', 0))
+def answer(qid, question, ip):
+    head = struct.pack('>HHHHHH', qid, 0x8180, 1, 1, 0, 0)
+    rr = b'\xc0\x0c' + struct.pack('>HHIH', 1, 1, 60, 4) + socket.inet_aton(ip)
+    return head + question + rr
+bogus = b'\x05other\x04test\x00\x00\x01\x00\x01'
+while True:
+    q, peer = s.recvfrom(512)
+    qid, question = struct.unpack('>H', q[:2])[0], q[12:]
+    ip = '198.51.100.66' if mode == 'mixed' else '198.51.100.77'
+    s.sendto(answer(qid ^ 0x5a5a, question, ip), peer)
+    s.sendto(answer(qid, bogus, ip), peer)
+    other.sendto(answer(qid, question, ip), peer)
+    if mode == 'mixed':
+        s.sendto(answer(qid, question, '198.51.100.77'), peer)
+"#;
+
+/// Issue 16: query ids were predictable and any reply with the id was judged, whatever its
+/// question. Now a reply counts only with our random id, our question and the server's
+/// address; anything else is ignored and the check waits on — for the real answer (up), or
+/// until negotiatetimeout when it never comes (down).
+#[test]
+fn dns_replies_with_wrong_id_or_question_are_ignored() {
+    let mut lab = Lab::new("dl");
+    let liar = lab.write("liar.py", DNS_LIAR);
+    let l = liar.to_string_lossy().to_string();
+    lab.serve(&["python3", &l, "5300", "mixed"]);
+    lab.serve(&["python3", &l, "5301", "wrong"]);
+    for port in ["5300", "5301"] {
+        wait(&format!("udp port {port}"), || {
+            let out = lab.ns.run(&["ss", "-Hlun", &format!("sport = :{port}")]);
+            !text(&out).0.trim().is_empty()
+        });
+    }
+    let c = cfg(
+        &lab,
+        &unique("dl.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=2\n\
+             virtual={VIP}:53\n\treal=127.0.0.1:5300 masq\n\tservice=dns\n\trequest=\"www.example.test\"\n\treceive=\"198.51.100.77\"\n\
+             virtual={VIP}:54\n\tprotocol=udp\n\treal=127.0.0.1:5301 masq\n\tservice=dns\n\trequest=\"www.example.test\"\n\treceive=\"198.51.100.77\"\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("the real answer after the others", || {
+        lab.rec()
+            .contains("-a -u 198.51.100.10:53 -r 127.0.0.1:5300")
+    });
+    wait("only wrong answers: timed out", || {
+        lab.read("log").contains("127.0.0.1:5301") && lab.read("log").contains("timed out")
+    });
+    let log = lab.read("log");
+    assert!(!log.contains("Response mismatch"), "{log}");
+    assert!(!lab.rec().contains("198.51.100.10:54 -r"), "{}", lab.rec());
+}
+
 #[test]
 fn more_reals_than_checks_in_flight_are_all_checked_and_added() {
     // 1100 reals due at once: more than the default limit of 1024 open files, and more than the
