@@ -277,6 +277,62 @@ fn monitorfile_lines_for_up_and_down() {
     assert!(m.starts_with('['));
 }
 
+/// An HTTP server on 127.0.0.1:PORT whose status line carries a bare LF, a CR, terminal
+/// escapes and 5000 bytes of text.
+const EVIL_STATUS: &str = r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+while True:
+    c = s.accept()[0]
+    try:
+        c.recv(4096)
+        c.sendall(b'HTTP/1.0 500 x\nForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// Issue 16: a server's reply went into the log and the monitorfile as it came — a bare LF
+/// made a forged log line, escapes reached the terminal, a 5000-byte status line went whole.
+/// It is capped at 200 bytes with its control characters escaped.
+#[test]
+fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
+    let mut lab = Lab::new("ev");
+    let srv = lab.write("evil.py", EVIL_STATUS);
+    lab.serve(&["python3", &srv.to_string_lossy(), "8081"]);
+    lab.wait_port("8081");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("ev.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("a down result", || lab.read("mon.log").contains("[down]"));
+    wait("logged", || lab.read("log").contains("Forged"));
+    let escaped = "HTTP/1.0 500 x\\nForged: line\\r\\x1b[2J\\x07AAA";
+    let m = lab.read("mon.log");
+    let line = m.lines().next().unwrap_or_default();
+    assert!(line.contains(escaped), "{m}");
+    assert!(
+        line.len() < 400 && line.ends_with("AAA..."),
+        "{}",
+        line.len()
+    );
+    let log = lab.read("log");
+    for l in log.lines().filter(|l| l.contains("Forged")) {
+        assert!(l.contains(escaped), "{l}");
+        assert!(l.len() < 400, "{}", l.len());
+    }
+    assert!(!log.lines().any(|l| l.starts_with("Forged")), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log}");
+}
+
 #[test]
 fn autoreload_applies_only_the_difference() {
     let mut lab = Lab::new("ar");

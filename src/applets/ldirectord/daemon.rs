@@ -18,6 +18,7 @@ use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, Rea
 use super::ipvs::{Director, IpvsError};
 use super::logfile::now_text;
 use super::resolve::SystemResolver;
+use super::server_text::printable;
 use crate::event::{Event, EventLoop, TimerId, Token};
 use crate::net::genl::GenlError;
 
@@ -325,7 +326,7 @@ impl Daemon {
                 }
                 Some(Job::Mail) => match outcome {
                     Outcome::Up(_) => log::debug!("e-mail alert sent"),
-                    Outcome::Down(m) => log::error!("e-mail alert: {m}"),
+                    Outcome::Down(m) => log::error!("e-mail alert: {}", printable(&m)),
                     Outcome::Maintenance => {}
                 },
                 None => {}
@@ -492,13 +493,13 @@ impl Daemon {
             }
             None => {
                 let child = Command::new("/usr/sbin/sendmail")
-                    .arg("-t")
+                    .args(["-t", "-i"])
                     .stdin(Stdio::piped())
                     .spawn();
                 match child {
                     Ok(mut c) => {
                         if let Some(mut stdin) = c.stdin.take() {
-                            let _ = stdin.write_all(msg.text().replace("\r\n", "\n").as_bytes());
+                            let _ = stdin.write_all(msg.sendmail_text().as_bytes());
                         }
                         check::external::adopt(c);
                     }

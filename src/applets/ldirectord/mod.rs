@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod ipvs;
 pub mod logfile;
 pub mod resolve;
+pub mod server_text;
 
 use std::path::Path;
 use std::process::ExitCode;
