@@ -355,6 +355,60 @@ fn autoreload_applies_only_the_difference() {
     assert!(!rec.contains("-D ") && !rec.contains("-d "), "{rec}");
 }
 
+/// Starts a daemon whose config has `callback=` (a script appending its argument to
+/// `called`) and `autoreload=<autoreload>`, then rewrites the config with weight 5 and a
+/// newer mtime; returns the config's path.
+fn callback_lab(lab: &mut Lab, autoreload: &str) -> PathBuf {
+    lab.http(8081);
+    let called = lab.path("called");
+    let script = lab.write(
+        "callback.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", called.display()),
+    );
+    let chmod = Command::new("chmod").arg("755").arg(&script).status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let name = unique("cb.cf");
+    let body = |w: u32| {
+        format!(
+            "checkinterval=1\nautoreload={autoreload}\ncallback=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tservice=http\n",
+            script.display()
+        )
+    };
+    let c = cfg(lab, &name, &body(1));
+    lab.daemon(&c);
+    wait("added", || lab.rec().contains("-a -t"));
+    std::thread::sleep(Duration::from_millis(1100));
+    lab.write(&name, &body(5));
+    c
+}
+
+/// Issue 16: with autoreload=no a changed config ran nothing; the man page runs the callback
+/// whenever the file changes, and the original looks at the file on every loop whatever
+/// autoreload says. The new config itself is not applied.
+#[test]
+fn callback_runs_on_a_changed_config_with_autoreload_no() {
+    let mut lab = Lab::new("cn");
+    let c = callback_lab(&mut lab, "no");
+    wait("callback ran", || !lab.read("called").is_empty());
+    assert_eq!(lab.read("called"), format!("{}\n", c.display()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!lab.rec().contains("-w 5"), "{}", lab.rec());
+    assert_eq!(lab.read("called").lines().count(), 1, "once per change");
+}
+
+#[test]
+fn callback_runs_on_a_changed_config_with_autoreload_yes() {
+    let mut lab = Lab::new("cy");
+    let c = callback_lab(&mut lab, "yes");
+    wait("callback ran", || !lab.read("called").is_empty());
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 5")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.read("called"), format!("{}\n", c.display()));
+}
+
 #[test]
 fn b2_broken_reload_keeps_the_running_config_working() {
     let mut lab = Lab::new("b2");

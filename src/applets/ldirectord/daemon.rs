@@ -26,6 +26,8 @@ use crate::net::genl::GenlError;
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the config file is looked at (the original: once per loop).
+const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The most checks in flight at once; the rest wait their turn in order. Each check holds a
 /// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
 /// would otherwise open 1000 sockets at once.
@@ -56,6 +58,8 @@ pub struct Daemon {
     next_token: usize,
     config_path: PathBuf,
     config_stamp: Option<(SystemTime, u64)>,
+    /// When the config file is looked at next.
+    next_config_look: Instant,
     host: String,
 }
 
@@ -140,6 +144,7 @@ impl Daemon {
             queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
             config_stamp: stamp(&config_path),
+            next_config_look: now + CONFIG_LOOK_INTERVAL,
             config_path,
             host,
         };
@@ -158,14 +163,13 @@ impl Daemon {
                 self.apply(actions);
             }
             self.start_queued();
-            let mut wait = self
+            // At least once a second: the config file is looked at whatever autoreload says.
+            let wait = self
                 .core
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(1));
-            if self.core.config().globals.autoreload {
-                wait = wait.min(Duration::from_secs(1));
-            }
+                .unwrap_or(CONFIG_LOOK_INTERVAL)
+                .min(CONFIG_LOOK_INTERVAL);
             events.clear();
             if let Err(e) = self.ev.wait(&mut events, Some(wait)) {
                 log::error!("poll: {e}");
@@ -178,15 +182,23 @@ impl Daemon {
                         self.stop();
                         return;
                     }
-                    Event::Signal(libc::SIGHUP) => self.reload("SIGHUP"),
+                    Event::Signal(libc::SIGHUP) => {
+                        // An edit not seen yet still gets its callback.
+                        let changed = self.config_file_changed();
+                        self.reload("SIGHUP");
+                        if changed {
+                            self.callback();
+                        }
+                    }
                     Event::Signal(libc::SIGCHLD) => self.children(),
                     Event::Signal(_) => {}
                     Event::Timer(Token(t), _) => self.timed_out(t),
                     Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
                 }
             }
-            if self.core.config().globals.autoreload {
-                self.autoreload();
+            if Instant::now() >= self.next_config_look {
+                self.next_config_look = Instant::now() + CONFIG_LOOK_INTERVAL;
+                self.watch_config();
             }
         }
     }
@@ -212,12 +224,31 @@ impl Daemon {
         self.apply(actions);
     }
 
-    fn autoreload(&mut self) {
-        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
+    /// The original's check_cfgfile, on every loop whatever autoreload says: a changed file
+    /// is reloaded with autoreload=yes, and runs the callback either way (man page:
+    /// "calls the executable after the configuration file has changed on disk").
+    fn watch_config(&mut self) {
+        if !self.config_file_changed() {
             return;
+        }
+        if self.core.config().globals.autoreload {
+            self.reload("configuration file changed");
+        } else {
+            log::info!(
+                "Configuration file {} has changed on disk: autoreload=no, not reloaded",
+                self.config_path.display()
+            );
+        }
+        self.callback();
+    }
+
+    /// Whether the config file changed since last seen: a newer mtime, then other content.
+    fn config_file_changed(&mut self) -> bool {
+        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
+            return false;
         };
         if self.config_stamp.is_some_and(|(t, _)| t == mtime) {
-            return;
+            return false;
         }
         let new = stamp(&self.config_path);
         let changed = match (self.config_stamp, new) {
@@ -225,8 +256,13 @@ impl Daemon {
             _ => true,
         };
         self.config_stamp = new;
-        if changed {
-            self.reload("configuration file changed");
+        changed
+    }
+
+    /// Runs `callback CONFIG` (the running config's) without waiting.
+    fn callback(&self) {
+        if let Some(cb) = &self.core.config().globals.callback {
+            spawn_shell(&format!("{cb} {}", self.config_path.display()));
         }
     }
 
@@ -243,10 +279,6 @@ impl Daemon {
                 return;
             }
         };
-        self.config_stamp = stamp(&self.config_path);
-        if let Some(cb) = cfg.globals.callback.clone() {
-            spawn_shell(&format!("{cb} {}", self.config_path.display()));
-        }
         // Results of checks started under the old config could be mistaken for new reals.
         self.queued.clear();
         let tokens: Vec<usize> = self
