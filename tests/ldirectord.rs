@@ -761,6 +761,75 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
     assert!(mail.contains("Log-Message: "), "{mail}");
 }
 
+/// `/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over /etc/resolv.conf for the
+/// processes of that namespace; removed on drop.
+struct NetnsResolvConf(PathBuf);
+
+impl NetnsResolvConf {
+    fn new(ns: &str, text: &str) -> NetnsResolvConf {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let guard = NetnsResolvConf(dir);
+        fs::write(guard.0.join("resolv.conf"), text).unwrap_or_else(|e| panic!("{e}"));
+        guard
+    }
+}
+
+impl Drop for NetnsResolvConf {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Issue 16: the smtp= host name was resolved with a blocking getaddrinfo inside the loop;
+/// with a name server that never answers, every alert stopped all checks for the resolver's
+/// timeout (30 s here). The lookup runs off the loop: a real that dies right after the alert
+/// for its addition is removed at once.
+#[test]
+fn smtp_host_lookup_that_never_answers_does_not_stall_checks() {
+    let mut lab = Lab::new("sl");
+    let _resolv = NetnsResolvConf::new(
+        &lab.ns.name,
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+    );
+    let silent = lab.write(
+        "silent.py",
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('127.0.0.1', 53))\nwhile True:\n    s.recv(4096)\n",
+    );
+    lab.serve(&["python3", &silent.to_string_lossy()]);
+    wait("silent name server", || {
+        let out = lab.ns.run(&["ss", "-Hlun", "sport = :53"]);
+        !text(&out).0.trim().is_empty()
+    });
+    let web = lab.http(8081);
+    let c = cfg(
+        &lab,
+        &unique("sl.cf"),
+        &format!(
+            "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=mail.example.test\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n"
+        ),
+    );
+    lab.daemon(&c);
+    // The addition sends the first alert: its lookup now hangs.
+    wait("added", || lab.rec().contains("-a -t"));
+    lab.kill(web);
+    let killed = Instant::now();
+    wait("removed while the lookup hangs", || {
+        lab.rec().contains("-d -t")
+    });
+    eprintln!(
+        "removed {} ms after the kill, the smtp lookup still hanging",
+        killed.elapsed().as_millis()
+    );
+    assert!(
+        !lab.read("log").contains("cannot resolve"),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn dns_against_dnsmasq() {
     if Command::new("dnsmasq").arg("--version").output().is_err() {

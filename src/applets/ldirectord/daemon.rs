@@ -1,18 +1,19 @@
 //! The running daemon: one poll loop that starts the checks the core asks for, bounds each
 //! by its timeout, applies the core's IPVS changes, and handles TERM (stop), HUP (reload),
 //! CHLD (external checks), autoreload, maintenancedir, monitorfile, fallbackcommand,
-//! callback and e-mail alerts. Nothing here blocks except the kernel's netlink answers.
+//! callback and e-mail alerts (delivered as jobs too: alert_delivery). Nothing here blocks
+//! except the kernel's netlink answers.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::alert::{Message, SmtpSend};
-use super::check::{self, Check, Poll, TcpCheck};
+use super::alert::Message;
+use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
+use super::check::{self, Check, Poll};
 use super::config::{Config, Virtual};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
@@ -503,41 +504,15 @@ impl Daemon {
             v.servicename.as_deref(),
             v.comment.as_deref(),
         );
-        match v.smtp.clone() {
+        let job: std::io::Result<Box<dyn Check>> = match &v.smtp {
             Some(server) => {
-                let addr = server
-                    .parse::<std::net::IpAddr>()
-                    .map(|ip| SocketAddr::new(ip, 25))
-                    .ok()
-                    .or_else(|| {
-                        std::net::ToSocketAddrs::to_socket_addrs(&(server.as_str(), 25))
-                            .ok()?
-                            .next()
-                    });
-                let Some(addr) = addr else {
-                    log::error!("e-mail alert: cannot resolve smtp server {server}");
-                    return;
-                };
-                match TcpCheck::start(addr, SmtpSend::new(msg, &self.host), false) {
-                    Ok(c) => self.launch(Job::Mail, Box::new(c), MAIL_TIMEOUT),
-                    Err(e) => log::error!("e-mail alert: {e}"),
-                }
+                SmtpDelivery::start(server, msg, &self.host).map(|d| Box::new(d) as Box<dyn Check>)
             }
-            None => {
-                let child = Command::new("/usr/sbin/sendmail")
-                    .args(["-t", "-i"])
-                    .stdin(Stdio::piped())
-                    .spawn();
-                match child {
-                    Ok(mut c) => {
-                        if let Some(mut stdin) = c.stdin.take() {
-                            let _ = stdin.write_all(msg.sendmail_text().as_bytes());
-                        }
-                        check::external::adopt(c);
-                    }
-                    Err(e) => log::error!("e-mail alert: /usr/sbin/sendmail: {e}"),
-                }
-            }
+            None => SendmailDelivery::start(&msg).map(|d| Box::new(d) as Box<dyn Check>),
+        };
+        match job {
+            Ok(d) => self.launch(Job::Mail, d, MAIL_TIMEOUT),
+            Err(e) => log::error!("e-mail alert: {}", printable(&e.to_string())),
         }
     }
 

@@ -7,6 +7,7 @@
 //! 3 `status` of a stopped daemon; 255 bad command line.
 
 mod alert;
+mod alert_delivery;
 pub mod check;
 pub mod cli;
 pub mod config;
