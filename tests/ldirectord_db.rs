@@ -333,7 +333,13 @@ fn ftp_retr_content_decides_and_a_dead_server_is_removed() {
     }
     lab.kill(anon);
     wait_rec(&lab, &del(21, 2121), 1);
-    wait_log(&lab, "connect: Connection refused");
+    // The check that finds the server gone is refused at connect, or, when it was in flight
+    // at the kill, reset by the dying server (seen once in CI): both are "gone".
+    let log = lab.log();
+    assert!(
+        log.contains("connect: Connection refused") || log.contains("Connection reset by peer"),
+        "{log}"
+    );
     assert!(!lab.rec().contains(&del(2021, 2122)), "{}", lab.rec());
 }
 
