@@ -808,16 +808,23 @@ fn smtp_host_lookup_that_never_answers_does_not_stall_checks() {
         &unique("sl.cf"),
         &format!(
             "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=mail.example.test\n\
-             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n"
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\
+             virtual={VIP}:82\n\treal=127.0.0.1:8081 masq\n\tservice=http\n"
         ),
     );
     lab.daemon(&c);
-    // The addition sends the first alert: its lookup now hangs.
-    wait("added", || lab.rec().contains("-a -t"));
+    let daemon = lab.children[lab.children.len() - 1].id();
+    // Each addition sends an alert: the lookup of the smtp server now hangs.
+    wait("added", || lab.rec().matches("-a -t").count() == 3);
+    // Three alerts wait for one lookup: the daemon has one thread besides its own.
+    let tasks = PathBuf::from(format!("/proc/{daemon}/task"));
+    let threads = fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(threads, 2, "{}", tasks.display());
     lab.kill(web);
     let killed = Instant::now();
     wait("removed while the lookup hangs", || {
-        lab.rec().contains("-d -t")
+        lab.rec().matches("-d -t").count() == 3
     });
     eprintln!(
         "removed {} ms after the kill, the smtp lookup still hanging",

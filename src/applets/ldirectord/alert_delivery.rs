@@ -1,31 +1,65 @@
 //! Delivering an alert without stalling the loop: each delivery is a job like a check.
-//! `smtp=`: a host name is resolved by getaddrinfo in a thread of its own that writes the
-//! answer to a socket pair the loop waits on (a resolver that never answers costs the mail,
-//! never the checks), then the SMTP dialogue runs as a `TcpCheck`. Without `smtp=`: the
-//! message goes to `sendmail -t -i` through a non-blocking pipe, written as it drains.
+//! `smtp=`: a host name is resolved by getaddrinfo in a thread that sends the answer to a
+//! socket pair the loop waits on (a resolver that never answers costs the mail, never the
+//! checks); one thread per name at a time, its answer going to every alert that waits for
+//! it, so a burst of alerts is one lookup. Then the SMTP dialogue runs as a `TcpCheck`.
+//! Without `smtp=`: the message goes to `sendmail -t -i` through a non-blocking pipe,
+//! written as it drains.
 
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use super::alert::{Message, SmtpSend};
 use super::check::{self, Check, Poll, TcpCheck};
 use super::core::Outcome;
 use crate::event::Interest;
 
-/// Host name lookups running at once; more alerts while the resolver hangs fail at once
-/// instead of piling up threads.
-const MAX_LOOKUPS: usize = 8;
-static LOOKUPS: AtomicUsize = AtomicUsize::new(0);
-
 /// The mail port (the original's Net::SMTP default).
 const SMTP_PORT: u16 = 25;
 
+/// Names being looked up, each with the socket ends of the alerts waiting for the answer.
+static LOOKUPS: Mutex<Vec<(String, Vec<UnixDatagram>)>> = Mutex::new(Vec::new());
+
+/// Waits for the answer about `name`: joins its running lookup, or starts one.
+fn look_up(name: &str) -> io::Result<UnixDatagram> {
+    let (ours, theirs) = UnixDatagram::pair()?;
+    ours.set_nonblocking(true)?;
+    let mut lookups = LOOKUPS
+        .lock()
+        .map_err(|_| io::Error::other("lookup table poisoned"))?;
+    if let Some((_, waiting)) = lookups.iter_mut().find(|(n, _)| n == name) {
+        waiting.push(theirs);
+        return Ok(ours);
+    }
+    let owned = name.to_string();
+    std::thread::Builder::new()
+        .name("smtp-lookup".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let addr = (owned.as_str(), SMTP_PORT)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next());
+            let text = addr.map(|a| a.to_string()).unwrap_or_default();
+            let waiting = LOOKUPS.lock().ok().and_then(|mut l| {
+                let i = l.iter().position(|(n, _)| *n == owned)?;
+                Some(l.swap_remove(i).1)
+            });
+            for w in waiting.unwrap_or_default() {
+                // An alert that timed out meanwhile has closed its end: nobody to tell.
+                let _ = w.send(text.as_bytes());
+            }
+        })?;
+    lookups.push((name.to_string(), vec![theirs]));
+    Ok(ours)
+}
+
 enum Phase {
-    /// Waiting for the lookup thread's answer (`"ADDR:PORT"`, empty when none).
+    /// Waiting for the lookup's answer (`"ADDR:PORT"`, empty when none).
     Resolving {
         answer: UnixDatagram,
         server: String,
@@ -39,26 +73,6 @@ pub struct SmtpDelivery {
     phase: Phase,
 }
 
-/// Counts a lookup thread for as long as it lives.
-struct LookupSlot;
-
-impl LookupSlot {
-    fn take() -> Option<LookupSlot> {
-        let prev = LOOKUPS.fetch_add(1, Ordering::SeqCst);
-        if prev >= MAX_LOOKUPS {
-            LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(LookupSlot)
-    }
-}
-
-impl Drop for LookupSlot {
-    fn drop(&mut self) {
-        LOOKUPS.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 impl SmtpDelivery {
     /// Starts delivering `msg` to `server` (an address, or a name looked up off the loop).
     pub fn start(server: &str, msg: Message, host: &str) -> io::Result<SmtpDelivery> {
@@ -69,30 +83,9 @@ impl SmtpDelivery {
                 phase: Phase::Sending(Box::new(c)),
             });
         }
-        let slot = LookupSlot::take().ok_or_else(|| {
-            io::Error::other(format!(
-                "{MAX_LOOKUPS} lookups of smtp servers still running"
-            ))
-        })?;
-        let (answer, theirs) = UnixDatagram::pair()?;
-        answer.set_nonblocking(true)?;
-        let name = server.to_string();
-        std::thread::Builder::new()
-            .name("smtp-lookup".into())
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let _slot = slot;
-                let addr = (name.as_str(), SMTP_PORT)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next());
-                let text = addr.map(|a| a.to_string()).unwrap_or_default();
-                // The loop may have given up (timeout): nobody to tell then.
-                let _ = theirs.send(text.as_bytes());
-            })?;
         Ok(SmtpDelivery {
             phase: Phase::Resolving {
-                answer,
+                answer: look_up(server)?,
                 server: server.to_string(),
                 send: Some(send),
             },
@@ -235,6 +228,24 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(d.advance(), Poll::Ready(Outcome::Up(_))));
         assert_eq!(d.fd(), None);
+    }
+
+    #[test]
+    fn every_alert_waiting_for_a_name_gets_the_answer() {
+        let name = "localhost";
+        let a = look_up(name).unwrap_or_else(|e| panic!("{e}"));
+        let b = look_up(name).unwrap_or_else(|e| panic!("{e}"));
+        for s in [a, b] {
+            s.set_nonblocking(false).unwrap_or_else(|e| panic!("{e}"));
+            let mut buf = [0u8; 128];
+            let n = s.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            let addr: SocketAddr = text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(addr.port(), SMTP_PORT);
+            assert!(addr.ip().is_loopback(), "{addr}");
+        }
+        let left = LOOKUPS.lock().map(|l| l.len()).unwrap_or(1);
+        assert_eq!(left, 0);
     }
 
     #[test]
