@@ -118,7 +118,7 @@ impl Session {
     /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF or once
     /// `max` is reached (the plain path's rule). The plaintext is drained after every record
     /// batch: rustls refuses to read more TLS ("received plaintext buffer full") while 16 KiB
-    /// of it wait, so a bigger page would otherwise stall until the check times out.
+    /// of it wait, which made every bigger page a failed check.
     pub fn read(
         &mut self,
         stream: &mut TcpStream,
