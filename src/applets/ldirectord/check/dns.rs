@@ -147,7 +147,10 @@ impl Check for Dns {
         let mut buf = [0u8; 4096];
         loop {
             match self.sock.recv_from(&mut buf) {
-                Ok((n, from)) if from == self.server => {
+                // Address and port only: an IPv6 source may carry a flow label or scope id.
+                Ok((n, from))
+                    if (from.ip(), from.port()) == (self.server.ip(), self.server.port()) =>
+                {
                     let msg = buf.get(..n).unwrap_or_default();
                     if let Some(o) = judge(msg, &self.asked, &self.receive) {
                         return Poll::Ready(o);
