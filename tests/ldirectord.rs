@@ -762,7 +762,7 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
 }
 
 /// `/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over /etc/resolv.conf for the
-/// processes of that namespace; removed on drop.
+/// processes of that namespace; removed on drop, with /etc/netns when nothing else is in it.
 struct NetnsResolvConf(PathBuf);
 
 impl NetnsResolvConf {
@@ -778,6 +778,7 @@ impl NetnsResolvConf {
 impl Drop for NetnsResolvConf {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
+        let _ = fs::remove_dir("/etc/netns");
     }
 }
 
