@@ -277,6 +277,62 @@ fn monitorfile_lines_for_up_and_down() {
     assert!(m.starts_with('['));
 }
 
+/// An HTTP server on 127.0.0.1:PORT whose status line carries a bare LF, a CR, terminal
+/// escapes and 5000 bytes of text.
+const EVIL_STATUS: &str = r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+while True:
+    c = s.accept()[0]
+    try:
+        c.recv(4096)
+        c.sendall(b'HTTP/1.0 500 x\nForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// Issue 16: a server's reply went into the log and the monitorfile as it came — a bare LF
+/// made a forged log line, escapes reached the terminal, a 5000-byte status line went whole.
+/// It is capped at 200 bytes with its control characters escaped.
+#[test]
+fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
+    let mut lab = Lab::new("ev");
+    let srv = lab.write("evil.py", EVIL_STATUS);
+    lab.serve(&["python3", &srv.to_string_lossy(), "8081"]);
+    lab.wait_port("8081");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("ev.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("a down result", || lab.read("mon.log").contains("[down]"));
+    wait("logged", || lab.read("log").contains("Forged"));
+    let escaped = "HTTP/1.0 500 x\\nForged: line\\r\\x1b[2J\\x07AAA";
+    let m = lab.read("mon.log");
+    let line = m.lines().next().unwrap_or_default();
+    assert!(line.contains(escaped), "{m}");
+    assert!(
+        line.len() < 400 && line.ends_with("AAA..."),
+        "{}",
+        line.len()
+    );
+    let log = lab.read("log");
+    for l in log.lines().filter(|l| l.contains("Forged")) {
+        assert!(l.contains(escaped), "{l}");
+        assert!(l.len() < 400, "{}", l.len());
+    }
+    assert!(!log.lines().any(|l| l.starts_with("Forged")), "{log}");
+    assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log}");
+}
+
 #[test]
 fn autoreload_applies_only_the_difference() {
     let mut lab = Lab::new("ar");
@@ -297,6 +353,60 @@ fn autoreload_applies_only_the_difference() {
     let rec = lab.rec();
     assert_eq!(rec.matches("-A ").count(), 1, "{rec}");
     assert!(!rec.contains("-D ") && !rec.contains("-d "), "{rec}");
+}
+
+/// Starts a daemon whose config has `callback=` (a script appending its argument to
+/// `called`) and `autoreload=<autoreload>`, then rewrites the config with weight 5 and a
+/// newer mtime; returns the config's path.
+fn callback_lab(lab: &mut Lab, autoreload: &str) -> PathBuf {
+    lab.http(8081);
+    let called = lab.path("called");
+    let script = lab.write(
+        "callback.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", called.display()),
+    );
+    let chmod = Command::new("chmod").arg("755").arg(&script).status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let name = unique("cb.cf");
+    let body = |w: u32| {
+        format!(
+            "checkinterval=1\nautoreload={autoreload}\ncallback=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tservice=http\n",
+            script.display()
+        )
+    };
+    let c = cfg(lab, &name, &body(1));
+    lab.daemon(&c);
+    wait("added", || lab.rec().contains("-a -t"));
+    std::thread::sleep(Duration::from_millis(1100));
+    lab.write(&name, &body(5));
+    c
+}
+
+/// Issue 16: with autoreload=no a changed config ran nothing; the man page runs the callback
+/// whenever the file changes, and the original looks at the file on every loop whatever
+/// autoreload says. The new config itself is not applied.
+#[test]
+fn callback_runs_on_a_changed_config_with_autoreload_no() {
+    let mut lab = Lab::new("cn");
+    let c = callback_lab(&mut lab, "no");
+    wait("callback ran", || !lab.read("called").is_empty());
+    assert_eq!(lab.read("called"), format!("{}\n", c.display()));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!lab.rec().contains("-w 5"), "{}", lab.rec());
+    assert_eq!(lab.read("called").lines().count(), 1, "once per change");
+}
+
+#[test]
+fn callback_runs_on_a_changed_config_with_autoreload_yes() {
+    let mut lab = Lab::new("cy");
+    let c = callback_lab(&mut lab, "yes");
+    wait("callback ran", || !lab.read("called").is_empty());
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 5")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.read("called"), format!("{}\n", c.display()));
 }
 
 #[test]
@@ -521,6 +631,84 @@ fn https_against_openssl_s_server() {
     assert!(!lab.rec().contains("8444"));
 }
 
+/// An HTTPS server (python3 ssl): `/page100k` is 100 KiB ending in `END100K`, `/page2m`
+/// 2 MiB starting with `START2M`, both with a Content-Length; the connection then stays open,
+/// so only the 1 MiB input cap can end the 2 MiB read before the check's timeout.
+const TLS_PAGES: &str = r#"import socket, ssl, sys, threading, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+pages = {b'/page100k': b'x' * (100 * 1024 - 7) + b'END100K',
+         b'/page2m': b'START2M' + b'y' * (2 * 1024 * 1024 - 7)}
+def serve(c):
+    try:
+        c = ctx.wrap_socket(c, server_side=True)
+        req = b''
+        while b'\r\n\r\n' not in req:
+            d = c.recv(4096)
+            if not d:
+                return
+            req += d
+        body = pages.get(req.split(b' ')[1], b'none')
+        c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+        time.sleep(60)
+    except Exception:
+        pass
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// Issue 16: rustls keeps at most 16 KiB of plaintext; an https page bigger than that failed
+/// with "received plaintext buffer full" and the real went down. A 100 KiB page is read to its
+/// end (receive matches its last bytes); a 2 MiB page is judged on its first MiB when the cap
+/// is reached, well before negotiatetimeout (30 s).
+#[test]
+fn https_page_over_16k_stays_up() {
+    let mut lab = Lab::new("tb");
+    let (key, crt) = (lab.path("key.pem"), lab.path("crt.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    let server = lab.write("pages.py", TLS_PAGES);
+    let arg = |p: &Path| p.to_string_lossy().to_string();
+    lab.serve(&["python3", &arg(&server), "8443", &arg(&crt), &arg(&key)]);
+    lab.wait_port("8443");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("tb.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=30\n\
+             virtual={VIP}:443\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page100k\"\n\treceive=\"END100K$\"\n\tmonitorfile=\"{m}\"\n\
+             virtual={VIP}:444\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page2m\"\n\treceive=\"^START2M\"\n\tmonitorfile=\"{m}\"\n",
+            m = mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("100 KiB page up", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8443")
+    });
+    wait("2 MiB page up", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:444 -r 127.0.0.1:8443")
+    });
+    let m = lab.read("mon.log");
+    assert!(!m.contains("[down]"), "{m}");
+    assert!(m.contains("[up] HTTP/1.1 200 OK"), "{m}");
+}
+
 /// A minimal SMTP server for the tests: python3's smtpd (deprecated but shipped with 3.11),
 /// writing each message to FILE.
 const SMTP_SINK: &str = r#"import smtpd, asyncore, sys
@@ -573,6 +761,83 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
     assert!(mail.contains("Log-Message: "), "{mail}");
 }
 
+/// `/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over /etc/resolv.conf for the
+/// processes of that namespace; removed on drop, with /etc/netns when nothing else is in it.
+struct NetnsResolvConf(PathBuf);
+
+impl NetnsResolvConf {
+    fn new(ns: &str, text: &str) -> NetnsResolvConf {
+        let dir = PathBuf::from("/etc/netns").join(ns);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let guard = NetnsResolvConf(dir);
+        fs::write(guard.0.join("resolv.conf"), text).unwrap_or_else(|e| panic!("{e}"));
+        guard
+    }
+}
+
+impl Drop for NetnsResolvConf {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+        let _ = fs::remove_dir("/etc/netns");
+    }
+}
+
+/// Issue 16: the smtp= host name was resolved with a blocking getaddrinfo inside the loop;
+/// with a name server that never answers, every alert stopped all checks for the resolver's
+/// timeout (30 s here). The lookup runs off the loop: a real that dies right after the alert
+/// for its addition is removed at once.
+#[test]
+fn smtp_host_lookup_that_never_answers_does_not_stall_checks() {
+    let mut lab = Lab::new("sl");
+    let _resolv = NetnsResolvConf::new(
+        &lab.ns.name,
+        "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
+    );
+    let silent = lab.write(
+        "silent.py",
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('127.0.0.1', 53))\nwhile True:\n    s.recv(4096)\n",
+    );
+    lab.serve(&["python3", &silent.to_string_lossy()]);
+    wait("silent name server", || {
+        let out = lab.ns.run(&["ss", "-Hlun", "sport = :53"]);
+        !text(&out).0.trim().is_empty()
+    });
+    let web = lab.http(8081);
+    let c = cfg(
+        &lab,
+        &unique("sl.cf"),
+        &format!(
+            "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=mail.example.test\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\
+             virtual={VIP}:82\n\treal=127.0.0.1:8081 masq\n\tservice=http\n"
+        ),
+    );
+    lab.daemon(&c);
+    let daemon = lab.children[lab.children.len() - 1].id();
+    // Each addition sends an alert: the lookup of the smtp server now hangs.
+    wait("added", || lab.rec().matches("-a -t").count() == 3);
+    // Three alerts wait for one lookup: the daemon has one thread besides its own.
+    let tasks = PathBuf::from(format!("/proc/{daemon}/task"));
+    let threads = fs::read_dir(&tasks).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(threads, 2, "{}", tasks.display());
+    lab.kill(web);
+    let killed = Instant::now();
+    wait("removed while the lookup hangs", || {
+        lab.rec().matches("-d -t").count() == 3
+    });
+    eprintln!(
+        "removed {} ms after the kill, the smtp lookup still hanging",
+        killed.elapsed().as_millis()
+    );
+    assert!(
+        !lab.read("log").contains("cannot resolve"),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn dns_against_dnsmasq() {
     if Command::new("dnsmasq").arg("--version").output().is_err() {
@@ -610,6 +875,73 @@ fn dns_against_dnsmasq() {
         lab.read("log").contains("Response mismatch")
     });
     assert!(!lab.rec().contains("198.51.100.10:54 -r"));
+}
+
+/// A hostile name server on 127.0.0.1:PORT (python3). `mixed`: to every query it first sends
+/// answers that are not ours — another id, our id with another question, our id and question
+/// from another source address (127.0.0.2) — all saying 198.51.100.66, then the real answer
+/// 198.51.100.77. `wrong`: only the ones that are not ours, saying 198.51.100.77.
+const DNS_LIAR: &str = r#"import socket, struct, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', port))
+other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+other.bind(('127.0.0.2', 0))
+def answer(qid, question, ip):
+    head = struct.pack('>HHHHHH', qid, 0x8180, 1, 1, 0, 0)
+    rr = b'\xc0\x0c' + struct.pack('>HHIH', 1, 1, 60, 4) + socket.inet_aton(ip)
+    return head + question + rr
+bogus = b'\x05other\x04test\x00\x00\x01\x00\x01'
+while True:
+    q, peer = s.recvfrom(512)
+    qid, question = struct.unpack('>H', q[:2])[0], q[12:]
+    ip = '198.51.100.66' if mode == 'mixed' else '198.51.100.77'
+    s.sendto(answer(qid ^ 0x5a5a, question, ip), peer)
+    s.sendto(answer(qid, bogus, ip), peer)
+    other.sendto(answer(qid, question, ip), peer)
+    if mode == 'mixed':
+        s.sendto(answer(qid, question, '198.51.100.77'), peer)
+"#;
+
+/// Issue 16: query ids were predictable and any reply with the id was judged, whatever its
+/// question. Now a reply counts only with our random id, our question and the server's
+/// address; anything else is ignored and the check waits on — for the real answer (up), or
+/// until negotiatetimeout when it never comes (down).
+#[test]
+fn dns_replies_with_wrong_id_or_question_are_ignored() {
+    let mut lab = Lab::new("dl");
+    let liar = lab.write("liar.py", DNS_LIAR);
+    let l = liar.to_string_lossy().to_string();
+    lab.serve(&["python3", &l, "5300", "mixed"]);
+    lab.serve(&["python3", &l, "5301", "wrong"]);
+    for port in ["5300", "5301"] {
+        wait(&format!("udp port {port}"), || {
+            let out = lab.ns.run(&["ss", "-Hlun", &format!("sport = :{port}")]);
+            !text(&out).0.trim().is_empty()
+        });
+    }
+    let c = cfg(
+        &lab,
+        &unique("dl.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=2\n\
+             virtual={VIP}:53\n\treal=127.0.0.1:5300 masq\n\tservice=dns\n\trequest=\"www.example.test\"\n\treceive=\"198.51.100.77\"\n\
+             virtual={VIP}:54\n\tprotocol=udp\n\treal=127.0.0.1:5301 masq\n\tservice=dns\n\trequest=\"www.example.test\"\n\treceive=\"198.51.100.77\"\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("the real answer after the others", || {
+        lab.rec()
+            .contains("-a -u 198.51.100.10:53 -r 127.0.0.1:5300")
+    });
+    wait("only wrong answers: timed out", || {
+        lab.read("log")
+            .lines()
+            .any(|l| l.contains("127.0.0.1:5301") && l.contains("timed out"))
+    });
+    let log = lab.read("log");
+    assert!(!log.contains("Response mismatch"), "{log}");
+    assert!(!lab.rec().contains("198.51.100.10:54 -r"), "{}", lab.rec());
 }
 
 #[test]

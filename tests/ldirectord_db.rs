@@ -343,6 +343,86 @@ fn ftp_retr_content_decides_and_a_dead_server_is_removed() {
     assert!(!lab.rec().contains(&del(2021, 2122)), "{}", lab.rec());
 }
 
+/// A hostile FTP server on 127.0.0.1:2121: its 227 reply names 127.0.0.2:2200, where a decoy
+/// logs every connection to FILE and serves `EVIL`; the real's own 127.0.0.1:2200 serves
+/// `GOOD data`.
+const HOSTILE_FTP: &str = r#"import socket, sys, threading
+def listener(addr):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(addr)
+    s.listen(8)
+    return s
+ctl = listener(('127.0.0.1', 2121))
+data = listener(('127.0.0.1', 2200))
+data.settimeout(5)
+decoy = listener(('127.0.0.2', 2200))
+def serve_decoy():
+    while True:
+        c, peer = decoy.accept()
+        with open(sys.argv[1], 'a') as f:
+            f.write('connected from %s\n' % peer[0])
+        c.sendall(b'EVIL\n')
+        c.close()
+def session(c):
+    f = c.makefile('rb')
+    say = lambda t: c.sendall(t.encode() + b'\r\n')
+    say('220 hostile')
+    for line in f:
+        cmd = line.decode(errors='replace').strip().split(' ')[0].upper()
+        if cmd == 'USER':
+            say('331 pw')
+        elif cmd == 'PASS':
+            say('230 ok')
+        elif cmd == 'PASV':
+            say('227 Entering Passive Mode (127,0,0,2,8,152)')
+        elif cmd == 'RETR':
+            say('150 here')
+            try:
+                d = data.accept()[0]
+                d.sendall(b'GOOD data\n')
+                d.close()
+                say('226 done')
+            except OSError:
+                say('425 no data connection')
+        elif cmd == 'QUIT':
+            say('221 bye')
+            break
+        else:
+            say('200 ok')
+    c.close()
+threading.Thread(target=serve_decoy, daemon=True).start()
+while True:
+    threading.Thread(target=session, args=(ctl.accept()[0],), daemon=True).start()
+"#;
+
+/// Issue 16: the data connection went to whatever address the 227 reply named (FTP bounce,
+/// RFC 2577). It goes to the real's own address, with the reply's port.
+#[test]
+fn ftp_pasv_naming_another_address_connects_to_the_real_only() {
+    let mut lab = Lab::new("fb");
+    let script = lab.write("hostile.py", HOSTILE_FTP);
+    let decoy = lab.path("decoy.log");
+    let mut cmd = lab.ns.cmd("python3");
+    cmd.arg(&script).arg(&decoy);
+    lab.serve("hostile", &mut cmd);
+    lab.wait_port(2121);
+    lab.wait_port(2200);
+    let mut c = String::from("checkinterval=1\nnegotiatetimeout=3\n");
+    c += &block(
+        21,
+        2121,
+        "ftp",
+        &["request=\"index.html\"", "receive=\"GOOD\""],
+    );
+    lab.daemon(&c);
+    wait_rec(&lab, &add(21, 2121), 1);
+    // Two more rounds: none of them reaches the decoy.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(lab.read("decoy.log"), "", "{}", lab.log());
+    assert!(!lab.rec().contains("-d -t"), "{}", lab.rec());
+}
+
 #[test]
 fn mysql_rows_decide_and_b8_a_stopped_server_times_out_blocking_nobody() {
     let mut lab = Lab::new("my");

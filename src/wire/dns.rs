@@ -17,11 +17,45 @@ pub enum Answer {
     Other(u16),
 }
 
+/// A question: name (labels joined by dots, as sent), type and class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub name: String,
+    pub qtype: u16,
+    pub qclass: u16,
+}
+
+impl Question {
+    /// The question a query for `name` / `qtype` asks (class IN).
+    pub fn new(name: &str, qtype: u16) -> Question {
+        Question {
+            name: name.to_string(),
+            qtype,
+            qclass: CLASS_IN,
+        }
+    }
+
+    /// Whether a response's question is this one; names compare without regard to ASCII
+    /// case (RFC 1035 §2.3.3; some servers echo the name in another case).
+    pub fn answers(&self, other: &Question) -> bool {
+        self.qtype == other.qtype
+            && self.qclass == other.qclass
+            && self
+                .name
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(other.name.trim_end_matches('.'))
+    }
+}
+
 /// The parts of a response the check looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub id: u16,
+    /// The QR bit: set in a response, clear in a query.
+    pub is_response: bool,
     pub rcode: u8,
+    /// The questions it repeats (normally the one that was asked).
+    pub questions: Vec<Question>,
     pub answers: Vec<Answer>,
 }
 
@@ -97,8 +131,14 @@ pub fn parse_response(msg: &[u8]) -> Option<Response> {
     let qd = be16(msg, 4)?;
     let an = be16(msg, 6)?;
     let mut at = 12;
+    let mut questions = Vec::new();
     for _ in 0..qd {
-        let (_, next) = read_name(msg, at)?;
+        let (name, next) = read_name(msg, at)?;
+        questions.push(Question {
+            name,
+            qtype: be16(msg, next)?,
+            qclass: be16(msg, next + 2)?,
+        });
         at = next + 4;
     }
     let mut answers = Vec::new();
@@ -119,7 +159,9 @@ pub fn parse_response(msg: &[u8]) -> Option<Response> {
     }
     Some(Response {
         id,
+        is_response: flags & 0x8000 != 0,
         rcode: (flags & 0xf) as u8,
+        questions,
         answers,
     })
 }
@@ -158,13 +200,28 @@ mod tests {
         let r = parse_response(&m);
         let want = Response {
             id: 0x1234,
+            is_response: true,
             rcode: 0,
+            questions: vec![Question::new("www.example", TYPE_A)],
             answers: vec![
                 Answer::A(Ipv4Addr::new(198, 51, 100, 7)),
                 Answer::Ptr("host.example".into()),
             ],
         };
         assert_eq!(r, Some(want));
+    }
+
+    #[test]
+    fn questions_match_by_name_in_any_case_type_and_class() {
+        let q = Question::new("www.example", TYPE_A);
+        assert!(q.answers(&Question::new("WWW.Example.", TYPE_A)));
+        assert!(!q.answers(&Question::new("www.example", TYPE_PTR)));
+        assert!(!q.answers(&Question::new("www.other", TYPE_A)));
+        let chaos = Question {
+            qclass: 3,
+            ..q.clone()
+        };
+        assert!(!q.answers(&chaos));
     }
 
     #[test]

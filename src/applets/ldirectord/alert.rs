@@ -59,6 +59,37 @@ impl Message {
         )
     }
 
+    /// The text's lines, any line end (CR LF, a bare LF, a bare CR) taken as a break: a bare
+    /// LF or CR passed on as it is would be a line end to some servers and not to others (SMTP
+    /// smuggling), and `\n.\n` would end the DATA early.
+    fn lines(&self) -> Vec<String> {
+        let text = self.text().replace("\r\n", "\n").replace('\r', "\n");
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        text.split('\n').map(str::to_string).collect()
+    }
+
+    /// What follows DATA: every line ended by CR LF and dot-stuffed (RFC 5321 §4.5.2), then
+    /// the final dot.
+    pub fn data(&self) -> String {
+        let mut out = String::new();
+        for l in self.lines() {
+            if l.starts_with('.') {
+                out.push('.');
+            }
+            out.push_str(&l);
+            out.push_str("\r\n");
+        }
+        out.push_str(".\r\n");
+        out
+    }
+
+    /// What sendmail reads on stdin (`-i`: a lone dot is text, not the end): LF line ends.
+    pub fn sendmail_text(&self) -> String {
+        let mut out = self.lines().join("\n");
+        out.push('\n');
+        out
+    }
+
     /// The address part of `from` (`Name <a@b>` → `a@b`).
     fn envelope_from(&self) -> String {
         match (self.from.find('<'), self.from.rfind('>')) {
@@ -139,17 +170,7 @@ impl Dialogue for SmtpSend {
             }
             Stage::Data => {
                 self.stage = Stage::Body;
-                let mut text = String::new();
-                for l in self.msg.text().split("\r\n") {
-                    // Dot-stuffing (RFC 5321 §4.5.2).
-                    if l.starts_with('.') {
-                        text.push('.');
-                    }
-                    text.push_str(l);
-                    text.push_str("\r\n");
-                }
-                text.push_str(".\r\n");
-                send(text)
+                send(self.msg.data())
             }
             Stage::Body => Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up(line)),
         }
@@ -204,6 +225,40 @@ mod tests {
         assert!(sent[5].contains("Service-Name: Web\r\n"));
         assert!(sent[5].ends_with("\r\n.\r\n"));
         assert_eq!(sent[6], "QUIT\r\n");
+    }
+
+    #[test]
+    fn bare_line_ends_never_reach_data_unescaped() {
+        let m = Message::new(
+            "h",
+            None,
+            "a@x",
+            "s",
+            "running",
+            Some("Web\n.\nMAIL FROM:<evil@x>"),
+            Some("one\rtwo\r\n.three"),
+        );
+        let data = m.data();
+        assert!(data.ends_with("\r\n.\r\n"), "{data:?}");
+        let body = data.strip_suffix(".\r\n").unwrap_or_default();
+        assert!(!body.contains("\r\n.\r\n"), "{data:?}");
+        for (i, b) in body.bytes().enumerate() {
+            match b {
+                b'\n' => assert_eq!(body.as_bytes().get(i.wrapping_sub(1)), Some(&b'\r')),
+                b'\r' => assert_eq!(body.as_bytes().get(i + 1), Some(&b'\n')),
+                _ => {}
+            }
+        }
+        assert!(
+            body.contains("\r\n..\r\nMAIL FROM:<evil@x>\r\n"),
+            "{data:?}"
+        );
+        assert!(
+            body.contains("Comment: one\r\ntwo\r\n..three\r\n"),
+            "{data:?}"
+        );
+        let sm = m.sendmail_text();
+        assert!(!sm.contains('\r') && sm.ends_with("\n.three\n"), "{sm:?}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::config::{alert_status, CheckType, Config, Forward, Real, Virtual, VirtualAddr};
+use super::server_text::printable;
 use crate::wire::ipvs::{
     Dest, FwdMethod, Service, ServiceKey, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET,
     SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
@@ -453,9 +454,11 @@ impl Core {
                 _ => n,
             };
         }
+        // The message may carry what the server sent: from here on it goes into logs, the
+        // monitorfile and alert mails.
         let (up, message, forced) = match &outcome {
-            Outcome::Up(m) => (true, m.clone(), false),
-            Outcome::Down(m) => (false, m.clone(), false),
+            Outcome::Up(m) => (true, printable(m), false),
+            Outcome::Down(m) => (false, printable(m), false),
             Outcome::Maintenance => (false, "Server in maintenance".to_string(), true),
         };
         if v.monitorfile.is_some() {

@@ -323,6 +323,33 @@ fn monitor_lines_for_every_result() {
 }
 
 #[test]
+fn server_text_reaches_monitor_and_alert_capped_and_escaped() {
+    let text = "emailalert=\"ops@example.org\"\nvirtual=198.51.100.10:80\n\tmonitorfile=\"/dev/null\"\n\treal=198.51.100.21:80 masq\n";
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    let t1 = t0 + Duration::from_secs(10);
+    core.handle(t1, Input::Tick);
+    let evil = format!("HTTP/1.0 500 x\nForged line\r\x1b[2J{}", "A".repeat(5000));
+    let got = core.handle(t1, Input::Done(id(0, 0), Outcome::Down(evil)));
+    let texts: Vec<&String> = got
+        .iter()
+        .filter_map(|a| match a {
+            Action::Monitor { message, .. } => Some(message),
+            Action::Alert { subject, .. } => Some(subject),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 2, "{got:?}");
+    for t in texts {
+        assert!(t.contains("HTTP/1.0 500 x\\nForged line\\r\\x1b[2J"), "{t}");
+        assert!(!t.chars().any(char::is_control), "{t}");
+        assert!(t.len() < 300, "{}", t.len());
+    }
+}
+
+#[test]
 fn b7_quiescent_defaults_to_no_as_the_code_does_and_usage_says_so() {
     // The Perl man page says yes, its code says no; ours follows the code, and says so.
     let c = cfg(TWO);

@@ -1,23 +1,25 @@
 //! The running daemon: one poll loop that starts the checks the core asks for, bounds each
 //! by its timeout, applies the core's IPVS changes, and handles TERM (stop), HUP (reload),
 //! CHLD (external checks), autoreload, maintenancedir, monitorfile, fallbackcommand,
-//! callback and e-mail alerts. Nothing here blocks except the kernel's netlink answers.
+//! callback and e-mail alerts (delivered as jobs too: alert_delivery). Nothing here blocks
+//! except the kernel's netlink answers.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::alert::{Message, SmtpSend};
-use super::check::{self, Check, Poll, TcpCheck};
+use super::alert::Message;
+use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
+use super::check::{self, Check, Poll};
 use super::config::{Config, Virtual};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
 use super::logfile::now_text;
 use super::resolve::SystemResolver;
+use super::server_text::printable;
 use crate::event::{Event, EventLoop, TimerId, Token};
 use crate::net::genl::GenlError;
 
@@ -25,6 +27,8 @@ use crate::net::genl::GenlError;
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the config file is looked at (the original: once per loop).
+const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The most checks in flight at once; the rest wait their turn in order. Each check holds a
 /// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
 /// would otherwise open 1000 sockets at once.
@@ -55,6 +59,8 @@ pub struct Daemon {
     next_token: usize,
     config_path: PathBuf,
     config_stamp: Option<(SystemTime, u64)>,
+    /// When the config file is looked at next.
+    next_config_look: Instant,
     host: String,
 }
 
@@ -139,6 +145,7 @@ impl Daemon {
             queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
             config_stamp: stamp(&config_path),
+            next_config_look: now + CONFIG_LOOK_INTERVAL,
             config_path,
             host,
         };
@@ -157,14 +164,13 @@ impl Daemon {
                 self.apply(actions);
             }
             self.start_queued();
-            let mut wait = self
+            // At least once a second: the config file is looked at whatever autoreload says.
+            let wait = self
                 .core
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(1));
-            if self.core.config().globals.autoreload {
-                wait = wait.min(Duration::from_secs(1));
-            }
+                .unwrap_or(CONFIG_LOOK_INTERVAL)
+                .min(CONFIG_LOOK_INTERVAL);
             events.clear();
             if let Err(e) = self.ev.wait(&mut events, Some(wait)) {
                 log::error!("poll: {e}");
@@ -177,15 +183,23 @@ impl Daemon {
                         self.stop();
                         return;
                     }
-                    Event::Signal(libc::SIGHUP) => self.reload("SIGHUP"),
+                    Event::Signal(libc::SIGHUP) => {
+                        // An edit not seen yet still gets its callback.
+                        let changed = self.config_file_changed();
+                        self.reload("SIGHUP");
+                        if changed {
+                            self.callback();
+                        }
+                    }
                     Event::Signal(libc::SIGCHLD) => self.children(),
                     Event::Signal(_) => {}
                     Event::Timer(Token(t), _) => self.timed_out(t),
                     Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
                 }
             }
-            if self.core.config().globals.autoreload {
-                self.autoreload();
+            if Instant::now() >= self.next_config_look {
+                self.next_config_look = Instant::now() + CONFIG_LOOK_INTERVAL;
+                self.watch_config();
             }
         }
     }
@@ -211,12 +225,31 @@ impl Daemon {
         self.apply(actions);
     }
 
-    fn autoreload(&mut self) {
-        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
+    /// The original's check_cfgfile, on every loop whatever autoreload says: a changed file
+    /// is reloaded with autoreload=yes, and runs the callback either way (man page:
+    /// "calls the executable after the configuration file has changed on disk").
+    fn watch_config(&mut self) {
+        if !self.config_file_changed() {
             return;
+        }
+        if self.core.config().globals.autoreload {
+            self.reload("configuration file changed");
+        } else {
+            log::info!(
+                "Configuration file {} has changed on disk: autoreload=no, not reloaded",
+                self.config_path.display()
+            );
+        }
+        self.callback();
+    }
+
+    /// Whether the config file changed since last seen: a newer mtime, then other content.
+    fn config_file_changed(&mut self) -> bool {
+        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
+            return false;
         };
         if self.config_stamp.is_some_and(|(t, _)| t == mtime) {
-            return;
+            return false;
         }
         let new = stamp(&self.config_path);
         let changed = match (self.config_stamp, new) {
@@ -224,8 +257,13 @@ impl Daemon {
             _ => true,
         };
         self.config_stamp = new;
-        if changed {
-            self.reload("configuration file changed");
+        changed
+    }
+
+    /// Runs `callback CONFIG` (the running config's) without waiting.
+    fn callback(&self) {
+        if let Some(cb) = &self.core.config().globals.callback {
+            spawn_shell(&format!("{cb} {}", self.config_path.display()));
         }
     }
 
@@ -242,10 +280,6 @@ impl Daemon {
                 return;
             }
         };
-        self.config_stamp = stamp(&self.config_path);
-        if let Some(cb) = cfg.globals.callback.clone() {
-            spawn_shell(&format!("{cb} {}", self.config_path.display()));
-        }
         // Results of checks started under the old config could be mistaken for new reals.
         self.queued.clear();
         let tokens: Vec<usize> = self
@@ -325,7 +359,7 @@ impl Daemon {
                 }
                 Some(Job::Mail) => match outcome {
                     Outcome::Up(_) => log::debug!("e-mail alert sent"),
-                    Outcome::Down(m) => log::error!("e-mail alert: {m}"),
+                    Outcome::Down(m) => log::error!("e-mail alert: {}", printable(&m)),
                     Outcome::Maintenance => {}
                 },
                 None => {}
@@ -470,41 +504,15 @@ impl Daemon {
             v.servicename.as_deref(),
             v.comment.as_deref(),
         );
-        match v.smtp.clone() {
+        let job: std::io::Result<Box<dyn Check>> = match &v.smtp {
             Some(server) => {
-                let addr = server
-                    .parse::<std::net::IpAddr>()
-                    .map(|ip| SocketAddr::new(ip, 25))
-                    .ok()
-                    .or_else(|| {
-                        std::net::ToSocketAddrs::to_socket_addrs(&(server.as_str(), 25))
-                            .ok()?
-                            .next()
-                    });
-                let Some(addr) = addr else {
-                    log::error!("e-mail alert: cannot resolve smtp server {server}");
-                    return;
-                };
-                match TcpCheck::start(addr, SmtpSend::new(msg, &self.host), false) {
-                    Ok(c) => self.launch(Job::Mail, Box::new(c), MAIL_TIMEOUT),
-                    Err(e) => log::error!("e-mail alert: {e}"),
-                }
+                SmtpDelivery::start(server, msg, &self.host).map(|d| Box::new(d) as Box<dyn Check>)
             }
-            None => {
-                let child = Command::new("/usr/sbin/sendmail")
-                    .arg("-t")
-                    .stdin(Stdio::piped())
-                    .spawn();
-                match child {
-                    Ok(mut c) => {
-                        if let Some(mut stdin) = c.stdin.take() {
-                            let _ = stdin.write_all(msg.text().replace("\r\n", "\n").as_bytes());
-                        }
-                        check::external::adopt(c);
-                    }
-                    Err(e) => log::error!("e-mail alert: /usr/sbin/sendmail: {e}"),
-                }
-            }
+            None => SendmailDelivery::start(&msg).map(|d| Box::new(d) as Box<dyn Check>),
+        };
+        match job {
+            Ok(d) => self.launch(Job::Mail, d, MAIL_TIMEOUT),
+            Err(e) => log::error!("e-mail alert: {}", printable(&e.to_string())),
         }
     }
 

@@ -7,6 +7,7 @@
 //! 3 `status` of a stopped daemon; 255 bad command line.
 
 mod alert;
+mod alert_delivery;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod daemon;
 pub mod ipvs;
 pub mod logfile;
 pub mod resolve;
+pub mod server_text;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,7 +1,9 @@
 //! service=dns: the request (leading `/` dropped) asked of the real as a name server — an
 //! A query, or PTR for an IPv4 address (Net::DNS `search`) — over UDP, or TCP when
 //! protocol=tcp. Up: an A address or PTR name in the answer matches receive (an empty
-//! receive never matches, as in the original).
+//! receive never matches, as in the original). The query id is random; a reply counts only
+//! with that id, the question asked and the server's address, anything else is ignored and
+//! the check waits on until its timeout.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -9,17 +11,29 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use regex_lite::Regex;
 
-use super::{Check, Dialogue, Poll, Step, TcpCheck};
+use super::{random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
 use crate::applets::ldirectord::config::{Protocol, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
-use crate::wire::dns::{emit_query, parse_response, question_for, Answer};
+use crate::wire::dns::{emit_query, parse_response, question_for, Answer, Question};
 
-/// Judges a response against receive.
-fn judge(msg: &[u8], id: u16, receive: &str) -> Option<Outcome> {
+/// What a reply must repeat to be the answer to our query (RFC 5452 §4.3: id and question;
+/// the id is random so that an off-path sender has to guess it).
+struct Asked {
+    id: u16,
+    question: Question,
+}
+
+/// Judges a reply; None when it is not the answer to our query (malformed, not a response,
+/// another id or question): such a reply is ignored and the check waits on.
+fn judge(msg: &[u8], asked: &Asked, receive: &str) -> Option<Outcome> {
     let r = parse_response(msg)?;
-    if r.id != id {
+    if !r.is_response || r.id != asked.id {
         return None;
+    }
+    match r.questions.as_slice() {
+        [q] if asked.question.answers(q) => {}
+        _ => return None,
     }
     let re = Regex::new(receive).ok();
     let hit = r.answers.iter().any(|a| {
@@ -37,24 +51,32 @@ fn judge(msg: &[u8], id: u16, receive: &str) -> Option<Outcome> {
     })
 }
 
-fn query(v: &Virtual, id: u16) -> io::Result<Vec<u8>> {
+/// The query for the virtual's request under a fresh random id.
+fn query(v: &Virtual) -> io::Result<(Vec<u8>, Asked)> {
     let name = v.request.strip_prefix('/').unwrap_or(&v.request);
     let (qname, qtype) = question_for(name);
-    emit_query(id, &qname, qtype).ok_or_else(|| io::Error::other(format!("bad DNS name {name:?}")))
+    let id = u16::from_ne_bytes(random_bytes::<2>());
+    let q = emit_query(id, &qname, qtype)
+        .ok_or_else(|| io::Error::other(format!("bad DNS name {name:?}")))?;
+    let question = Question::new(&qname, qtype);
+    Ok((q, Asked { id, question }))
 }
 
 /// The DNS check over UDP (`Dns::start` returns the TCP form for protocol=tcp).
 pub struct Dns {
     sock: UdpSocket,
-    id: u16,
+    server: SocketAddr,
+    asked: Asked,
     receive: String,
 }
 
 /// The TCP form: 2-byte length prefix (RFC 1035 §4.2.2).
 pub struct DnsTcp {
     query: Vec<u8>,
-    id: u16,
+    asked: Asked,
     receive: String,
+    /// Input bytes already taken by replies that were not ours.
+    skipped: usize,
 }
 
 impl Dialogue for DnsTcp {
@@ -65,17 +87,21 @@ impl Dialogue for DnsTcp {
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
-        let len = match input {
-            [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
-            _ => return Step::More,
-        };
-        match input.get(2..2 + len) {
-            Some(msg) => match judge(msg, self.id, &self.receive) {
-                Some(o) => Step::Done(o),
-                None => Step::Done(Outcome::Down("malformed DNS response".into())),
-            },
-            None if eof => Step::Done(Outcome::Down("truncated DNS response".into())),
-            None => Step::More,
+        loop {
+            let rest = input.get(self.skipped..).unwrap_or_default();
+            let len = match rest {
+                [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+                _ if eof => return Step::Done(Outcome::Down("no DNS answer".into())),
+                _ => return Step::More,
+            };
+            match rest.get(2..2 + len) {
+                Some(msg) => match judge(msg, &self.asked, &self.receive) {
+                    Some(o) => return Step::Done(o),
+                    None => self.skipped += 2 + len,
+                },
+                None if eof => return Step::Done(Outcome::Down("truncated DNS response".into())),
+                None => return Step::More,
+            }
         }
     }
 }
@@ -83,13 +109,13 @@ impl Dialogue for DnsTcp {
 impl Dns {
     /// Starts the check of the name server at `addr`.
     pub fn start(v: &Virtual, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
-        let id = (std::process::id() as u16) ^ (addr.port().rotate_left(7));
-        let q = query(v, id)?;
+        let (q, asked) = query(v)?;
         if v.protocol == Protocol::Tcp {
             let d = DnsTcp {
                 query: q,
-                id,
+                asked,
                 receive: v.receive.clone(),
+                skipped: 0,
             };
             return Ok(Box::new(TcpCheck::start(addr, d, false)?));
         }
@@ -100,11 +126,13 @@ impl Dns {
         };
         let sock = UdpSocket::bind(bind)?;
         sock.set_nonblocking(true)?;
+        // Connected: the kernel passes on only datagrams from the server (checked again below).
         sock.connect(addr)?;
         sock.send(&q)?;
         Ok(Box::new(Dns {
             sock,
-            id,
+            server: addr,
+            asked,
             receive: v.receive.clone(),
         }))
     }
@@ -116,20 +144,111 @@ impl Check for Dns {
     }
 
     fn advance(&mut self) -> Poll {
-        let Dns { sock, id, receive } = self;
         let mut buf = [0u8; 4096];
         loop {
-            match sock.recv(&mut buf) {
-                Ok(n) => {
-                    if let Some(o) = judge(&buf[..n], *id, receive) {
+            match self.sock.recv_from(&mut buf) {
+                // Address and port only: an IPv6 source may carry a flow label or scope id.
+                Ok((n, from))
+                    if (from.ip(), from.port()) == (self.server.ip(), self.server.port()) =>
+                {
+                    let msg = buf.get(..n).unwrap_or_default();
+                    if let Some(o) = judge(msg, &self.asked, &self.receive) {
                         return Poll::Ready(o);
                     }
                 }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Poll::Wait(Interest::Read)
                 }
                 Err(e) => return Poll::Ready(Outcome::Down(format!("DNS: {e}"))),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applets::ldirectord::config::parse;
+    use crate::applets::ldirectord::resolve::SystemResolver;
+    use crate::wire::dns::TYPE_A;
+
+    fn asked() -> Asked {
+        Asked {
+            id: 0x4a2f,
+            question: Question::new("www.example.test", TYPE_A),
+        }
+    }
+
+    /// A response with `id`, one question `name` (type A) and one A answer 198.51.100.77.
+    fn response(id: u16, name: &str) -> Vec<u8> {
+        let mut m = id.to_be_bytes().to_vec();
+        m.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 77]);
+        m
+    }
+
+    #[test]
+    fn only_the_answer_to_our_id_and_question_counts() {
+        let a = asked();
+        let good = response(0x4a2f, "WWW.example.test");
+        assert_eq!(
+            judge(&good, &a, "198.51.100.77"),
+            Some(Outcome::Up("Success".into()))
+        );
+        assert_eq!(judge(&response(0x4a2e, "www.example.test"), &a, "77"), None);
+        assert_eq!(judge(&response(0x4a2f, "www.other.test"), &a, "77"), None);
+        let mut query = good.clone();
+        query[2] &= 0x7f;
+        assert_eq!(judge(&query, &a, "77"), None);
+        assert!(matches!(
+            judge(&good, &a, "198.51.100.99"),
+            Some(Outcome::Down(_))
+        ));
+    }
+
+    #[test]
+    fn tcp_skips_replies_that_are_not_ours() {
+        let mut d = DnsTcp {
+            query: Vec::new(),
+            asked: asked(),
+            receive: "198.51.100.77".into(),
+            skipped: 0,
+        };
+        let mut input = Vec::new();
+        for m in [response(1, "www.example.test"), response(0x4a2f, "x.test")] {
+            input.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            input.extend_from_slice(&m);
+        }
+        assert_eq!(d.received(&input, false), Step::More);
+        assert!(matches!(
+            d.received(&input, true),
+            Step::Done(Outcome::Down(_))
+        ));
+        let m = response(0x4a2f, "www.example.test");
+        input.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        input.extend_from_slice(&m);
+        assert_eq!(
+            d.received(&input, false),
+            Step::Done(Outcome::Up("Success".into()))
+        );
+    }
+
+    #[test]
+    fn query_ids_are_random() {
+        let text =
+            "virtual=198.51.100.10:53\n\treal=198.51.100.21 masq\n\trequest=\"www.example.test\"\n";
+        let c = parse("t", text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"));
+        let v = &c.virtuals[0];
+        let ids: std::collections::HashSet<u16> = (0..16)
+            .filter_map(|_| query(v).ok())
+            .map(|(_, a)| a.id)
+            .collect();
+        assert!(ids.len() > 8, "{ids:?}");
     }
 }

@@ -5,8 +5,10 @@
 //!
 //! Like Net::FTP called without checking results, a failed `CWD` or `TYPE` does not stop
 //! the check; a failed login, `PASV` or `RETR` is down at once (the original would go on and
-//! fetch nothing, which is down too). The data address is the one in the 227 reply, as
-//! Net::FTP uses it; an IPv6 real is asked `EPSV` (RFC 2428) instead, which has no address.
+//! fetch nothing, which is down too). The data connection goes to the real's own address
+//! and the port of the 227 reply, never to the address the reply names (Net::FTP trusts it:
+//! a hostile or NATed server could point the check at any host, the FTP bounce of RFC 2577
+//! §3); an IPv6 real is asked `EPSV` (RFC 2428) instead, which names only a port.
 //!
 //! Two sockets, one at a time: the control connection until the server accepts `RETR`, then
 //! the data connection until the server closes it (RFC 959 §3.2: end of file in stream mode).
@@ -179,7 +181,8 @@ impl Session {
             }
             Stage::Passive => {
                 let addr = match code {
-                    227 => parse_pasv(line.get(3..).unwrap_or("")),
+                    227 => parse_pasv(line.get(3..).unwrap_or(""))
+                        .map(|named| SocketAddr::new(self.peer.ip(), named.port())),
                     229 => parse_epsv(line).map(|p| SocketAddr::new(self.peer.ip(), p)),
                     _ => return Self::down("passive mode", line),
                 };
@@ -493,6 +496,17 @@ mod tests {
             Action::OpenData("127.0.0.1:1024".parse().unwrap_or_else(|e| panic!("{e}")))
         );
         assert_eq!(s.retr_command(), b"RETR /index.html\r\n".to_vec());
+        assert_eq!(s.reply(150, "150 opening"), Action::Transfer);
+    }
+
+    #[test]
+    fn pasv_naming_another_host_still_connects_to_the_real() {
+        let mut s = session();
+        s.stage = Stage::Passive;
+        assert_eq!(
+            s.reply(227, "227 Entering Passive Mode (198,51,100,99,0,22)"),
+            Action::OpenData("127.0.0.1:22".parse().unwrap_or_else(|e| panic!("{e}")))
+        );
         assert_eq!(s.reply(150, "150 opening"), Action::Transfer);
     }
 

@@ -115,36 +115,49 @@ impl Session {
         Ok(())
     }
 
-    /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF.
+    /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF or once
+    /// `max` is reached (the plain path's rule). The plaintext is drained after every record
+    /// batch: rustls refuses to read more TLS ("received plaintext buffer full") while 16 KiB
+    /// of it wait, which made every bigger page a failed check.
     pub fn read(
         &mut self,
         stream: &mut TcpStream,
         input: &mut Vec<u8>,
         max: usize,
     ) -> io::Result<bool> {
-        let mut eof = false;
         loop {
+            if self.drain(input, max)? {
+                return Ok(true);
+            }
             match self.conn.read_tls(stream) {
                 Ok(0) => {
-                    eof = true;
-                    break;
+                    self.drain(input, max)?;
+                    return Ok(true);
                 }
                 Ok(_) => {
                     self.conn.process_new_packets().map_err(io::Error::other)?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Moves the decrypted plaintext into `input` (up to `max`); true at the end of the
+    /// stream or when `max` is reached.
+    fn drain(&mut self, input: &mut Vec<u8>, max: usize) -> io::Result<bool> {
         let mut buf = [0u8; 16384];
         loop {
+            if input.len() >= max {
+                return Ok(true);
+            }
             match self.conn.reader().read(&mut buf) {
                 Ok(0) => return Ok(true),
                 Ok(n) => {
                     let room = max.saturating_sub(input.len());
-                    input.extend_from_slice(&buf[..n.min(room)]);
+                    input.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(eof),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 // The peer closed without close_notify (common for HTTP): that is the end.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),
                 Err(e) => return Err(e),
