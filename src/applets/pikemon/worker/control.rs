@@ -1,0 +1,193 @@
+//! The worker's control side: `pikemon -c` requests on the UNIX socket, the supervisor's
+//! lines on stdin (death-watch), and the SIGHUP hand-over to a new instance.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use log::{debug, info};
+
+use super::super::control::{Reply, Request};
+use super::super::core::election::Admin;
+use super::super::core::Input;
+use crate::event::{Interest, Token};
+
+use super::*;
+
+impl Worker {
+    pub(super) fn read_stdin(&mut self, now: Instant) {
+        let mut buf = [0u8; 4096];
+        match std::io::stdin().lock().read(&mut buf) {
+            Ok(0) => self.ev.deregister(0),
+            Ok(n) => {
+                self.stdin_buf.extend_from_slice(&buf[..n]);
+                while let Some(pos) = self.stdin_buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = self.stdin_buf.drain(..=pos).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    if line.trim() == "peer-exited" {
+                        let acts = self.node.handle(now, Input::PeerExited);
+                        self.apply(now, acts);
+                        continue;
+                    }
+                    if let Some((name, addr)) = super::super::acr::parse_line(&line) {
+                        debug!("ACR: {name} -> {addr:?}");
+                        for v in &mut self.vcs {
+                            for g in &mut v.groups {
+                                g.resolved(&name, addr);
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => self.ev.deregister(0),
+        }
+    }
+
+    pub(super) fn accept_control(&mut self) {
+        let Some(l) = &self.control else { return };
+        while let Ok((s, _)) = l.accept() {
+            if s.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let slot = self
+                .conns
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or_else(|| {
+                    self.conns.push(None);
+                    self.conns.len() - 1
+                });
+            self.ev
+                .register(s.as_raw_fd(), Token(T_CONN + slot), Interest::Read);
+            self.conns[slot] = Some((s, Vec::new()));
+        }
+    }
+
+    pub(super) fn read_conn(&mut self, now: Instant, slot: usize) {
+        let Some(Some((s, buf))) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let mut tmp = [0u8; 512];
+        let done = match s.read(&mut tmp) {
+            Ok(0) => true,
+            Ok(n) => {
+                buf.extend_from_slice(&tmp[..n]);
+                buf.contains(&b'\n') || buf.len() > 256
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(_) => true,
+        };
+        if !done {
+            return;
+        }
+        let Some((mut s, buf)) = self.conns[slot].take() else {
+            return;
+        };
+        self.ev.deregister(s.as_raw_fd());
+        let line = String::from_utf8_lossy(&buf).into_owned();
+        let reply = match Request::parse(line.lines().next().unwrap_or("")) {
+            Ok(r) => self.control_request(now, r),
+            Err(e) => Reply { ok: false, text: e },
+        };
+        // The reply fits the socket buffer; a client that does not read loses it.
+        let _ = s.write_all(reply.render().as_bytes());
+    }
+
+    pub(super) fn control_request(&mut self, now: Instant, req: Request) -> Reply {
+        let (vc, order) = match req {
+            Request::Status { json } => {
+                let text = if json {
+                    self.status_json()
+                } else {
+                    self.status_text()
+                };
+                return Reply { ok: true, text };
+            }
+            Request::Take(vc) => (vc, Admin::Take),
+            Request::Drop(vc) => (vc, Admin::Drop),
+        };
+        let targets: Vec<usize> = match &vc {
+            None => (0..self.vcs.len()).collect(),
+            Some(name) => match self
+                .cfg
+                .virtual_clusters
+                .iter()
+                .position(|v| &v.name == name || v.id.to_string() == *name)
+            {
+                Some(i) => vec![i],
+                None => {
+                    return Reply {
+                        ok: false,
+                        text: format!("no virtual-cluster '{name}'"),
+                    }
+                }
+            },
+        };
+        for &i in &targets {
+            if let Some(refusal) = self.node.admin_refusal(now, i, order) {
+                let name = &self.cfg.virtual_clusters[i].name;
+                return Reply {
+                    ok: false,
+                    text: format!("vc {name}: {refusal}"),
+                };
+            }
+        }
+        let mut text = String::new();
+        for &i in &targets {
+            info!(
+                "control: {order:?} vc {}",
+                self.cfg.virtual_clusters[i].name
+            );
+            let acts = self.node.handle(now, Input::Admin { vc: Some(i), order });
+            self.apply(now, acts);
+            text.push_str(&format!(
+                "vc {} {:?}: {}\n",
+                self.cfg.virtual_clusters[i].name,
+                order,
+                if self.node.claims(i) {
+                    "Master"
+                } else {
+                    "Backup"
+                }
+            ));
+        }
+        Reply { ok: true, text }
+    }
+
+    pub(super) fn detach(&mut self) {
+        if self.detached {
+            return;
+        }
+        self.detached = true;
+        if let Some(l) = self.control.take() {
+            self.ev.deregister(l.as_raw_fd());
+            let _ = std::fs::remove_file(&self.cfg.control_socket);
+        }
+        info!("SIGHUP: keeping the role and addresses until a new instance takes over");
+    }
+
+    /// A new instance after SIGHUP: the old processes go once this worker plays its role.
+    pub(super) fn finish_handover(&mut self) {
+        let path = super::super::supervisor::handover_path(&self.cfg.pid_file);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        for line in text.lines() {
+            let mut w = line.split_whitespace();
+            let (Some(_), Some(pid)) = (w.next(), w.next().and_then(|p| p.parse::<i32>().ok()))
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if pid > 1 && cmdline.starts_with(b"pikemon") {
+                info!("hand-over: stopping the old instance [pid {pid}]");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}

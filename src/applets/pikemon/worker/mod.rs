@@ -1,0 +1,303 @@
+//! The worker process: the only one that touches the network. It owns the PIKE sockets (one
+//! per heart-beat interface and per controlled interface), the ARP sockets of the controlled
+//! interfaces, the ICMP socket of the ping groups, the rtnetlink subscription and the control
+//! socket, feeds everything into the pure `Node` core and carries out its actions (frames,
+//! takeover/release, probes, GARPs, notify hooks, status file, paths file, process title).
+
+use std::net::Ipv4Addr;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+
+use super::config::Config;
+use super::core::{Action, Input, Node};
+use super::hooks::{HookKind, Hooks};
+use super::ping_group::PingGroupState;
+use super::takeover::Controlled;
+use crate::event::{Event, EventLoop, Token};
+use crate::logging;
+use crate::net::garp::ArpProbe;
+use crate::net::icmp::IcmpSocket;
+use crate::net::packet::PacketSocket;
+use crate::net::rtnl::{Rtnl, RtnlMonitor};
+use crate::wire::ethernet::MacAddr;
+
+mod control;
+mod net;
+mod roles;
+mod setup;
+
+const T_ICMP: Token = Token(1);
+const T_MONITOR: Token = Token(2);
+const T_CONTROL: Token = Token(3);
+const T_STDIN: Token = Token(4);
+const T_PATH: usize = 100;
+const T_ARP: usize = 1000;
+const T_CONN: usize = 5000;
+
+/// Frames read from one socket per wake-up.
+const MAX_PER_WAKE: usize = 64;
+
+/// How long a stopping worker waits for its notify hooks.
+const STOP_HOOK_WAIT: Duration = Duration::from_secs(8);
+
+/// How long a VIP probe listens after each of its requests, and how many it sends.
+const PROBE_TRIES: u32 = 3;
+
+/// One heart-beat path or controlled interface carrying PIKE frames.
+pub(super) struct PathIo {
+    pub ifname: String,
+    pub mac: [u8; 6],
+    pub sock: Option<PacketSocket>,
+    pub local: Option<Ipv4Addr>,
+    /// For a controlled interface: its index in `ctls`.
+    pub ctl: Option<usize>,
+}
+
+/// A controlled interface at run time.
+pub(super) struct Ctl {
+    pub vc: usize,
+    pub c: Controlled,
+    pub arp: Option<PacketSocket>,
+    pub probes: Vec<(ArpProbe, Instant)>,
+}
+
+/// A virtual cluster at run time.
+pub(super) struct VcRun {
+    pub ctls: Vec<usize>,
+    pub groups: Vec<PingGroupState>,
+    pub health: bool,
+    pub probe_answered: bool,
+    pub probing: bool,
+    pub garps_sent: u64,
+    /// Why the last takeover failed, for the status (the core retries it).
+    pub takeover_error: Option<String>,
+}
+
+pub(super) struct Worker {
+    pub cfg: Config,
+    pub node: Node,
+    pub rt: Rtnl,
+    pub ev: EventLoop,
+    pub paths: Vec<PathIo>,
+    pub ctls: Vec<Ctl>,
+    pub vcs: Vec<VcRun>,
+    pub icmp: Option<IcmpSocket>,
+    pub ident: u16,
+    pub monitor: Option<RtnlMonitor>,
+    pub control: Option<UnixListener>,
+    pub conns: Vec<Option<(UnixStream, Vec<u8>)>>,
+    /// The notify hooks, one queue per virtual cluster.
+    pub hooks: Hooks,
+    /// Log lines a remote party can trigger: one per source per second.
+    pub throttle: logging::Throttle<MacAddr>,
+    pub detached: bool,
+    pub paths_written: Option<Instant>,
+    pub paths_dirty: bool,
+    pub stdin_buf: Vec<u8>,
+    pub started: Instant,
+    /// SIGTERM/INT/QUIT seen: GOODBYE sent, exiting once the pending releases and the
+    /// hooks are done.
+    pub stopping: bool,
+    pub stopped_at: Option<Instant>,
+    pub stop_hooks_queued: bool,
+}
+
+fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// Runs the worker; returns on SIGTERM/INT/QUIT (after GOODBYE) or a fatal setup error.
+pub fn run(cfg: Config) -> ExitCode {
+    let mut w = match Worker::setup(cfg) {
+        Ok(w) => w,
+        Err(e) => {
+            error!("worker: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    w.main_loop()
+}
+
+impl Worker {
+    fn main_loop(&mut self) -> ExitCode {
+        let mut events = Vec::new();
+        loop {
+            let now = Instant::now();
+            let wait = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now));
+            if let Err(e) = self.ev.wait(&mut events, wait) {
+                error!("event loop: {e}");
+                return ExitCode::from(1);
+            }
+            let list: Vec<Event> = std::mem::take(&mut events);
+            for e in list {
+                let now = Instant::now();
+                match e {
+                    Event::Readable(Token(t)) if (T_PATH..T_ARP).contains(&t) => {
+                        self.read_path(now, t - T_PATH)
+                    }
+                    Event::Readable(Token(t)) if (T_ARP..T_CONN).contains(&t) => {
+                        self.read_arp(now, t - T_ARP)
+                    }
+                    Event::Readable(Token(t)) if t >= T_CONN => self.read_conn(now, t - T_CONN),
+                    Event::Readable(T_ICMP) => self.read_icmp(now),
+                    Event::Readable(T_MONITOR) => self.read_monitor(now),
+                    Event::Readable(T_CONTROL) => self.accept_control(),
+                    Event::Readable(T_STDIN) => self.read_stdin(now),
+                    Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+                        if !self.stopping =>
+                    {
+                        info!("stopping: dropping Master, sending GOODBYE");
+                        self.stopping = true;
+                        self.stopped_at = Some(now);
+                        let acts = self.node.handle(now, Input::Shutdown);
+                        self.apply(now, acts);
+                    }
+                    Event::Signal(libc::SIGHUP) => self.detach(),
+                    Event::Signal(libc::SIGUSR1) => info!("log level {}", logging::raise()),
+                    Event::Signal(libc::SIGUSR2) => warn!("log level {}", logging::lower()),
+                    Event::Signal(libc::SIGPWR) => {
+                        for line in self.status_text().lines() {
+                            info!("status: {line}");
+                        }
+                    }
+                    Event::Signal(libc::SIGCHLD) => self.hooks.tick(now),
+                    _ => {}
+                }
+            }
+            self.tick(Instant::now());
+            if self.stopping && !self.node.releasing() {
+                if !self.stop_hooks_queued {
+                    // After every Backup hook the releases queued: notify-stop last.
+                    self.stop_hooks_queued = true;
+                    let now = Instant::now();
+                    for vi in 0..self.vcs.len() {
+                        self.notify(now, vi, HookKind::Stop);
+                    }
+                    self.write_status();
+                    let _ = std::fs::remove_file(&self.cfg.paths_file);
+                    // After SIGHUP the socket path is the new instance's already.
+                    if self.control.take().is_some() {
+                        let _ = std::fs::remove_file(&self.cfg.control_socket);
+                    }
+                }
+                // The supervisor gives a stopping worker 10 s: hooks still busy after
+                // STOP_HOOK_WAIT keep running on their own.
+                let waited = self.stopped_at.map_or(Duration::ZERO, |t| t.elapsed());
+                if self.hooks.idle() || waited >= STOP_HOOK_WAIT {
+                    if !self.hooks.idle() {
+                        warn!("exiting with notify hooks still running");
+                    }
+                    return ExitCode::SUCCESS;
+                }
+            }
+        }
+    }
+
+    /// The earliest moment something is due.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut d = self.node.next_deadline();
+        let mut min = |t: Instant| d = Some(d.map_or(t, |x| x.min(t)));
+        for v in &self.vcs {
+            for g in &v.groups {
+                min(g.next_deadline());
+            }
+        }
+        for c in &self.ctls {
+            for (_, t) in &c.probes {
+                min(*t);
+            }
+        }
+        if let Some(t) = self.paths_written {
+            min(t + Duration::from_secs(1));
+        }
+        if let Some(t) = self.hooks.next_deadline() {
+            min(t);
+        }
+        if let Some(t) = self.stopped_at.filter(|_| self.stop_hooks_queued) {
+            min(t + STOP_HOOK_WAIT);
+        }
+        d
+    }
+
+    /// Everything time-driven: the core, ping groups, GARPs, probes, the paths file.
+    fn tick(&mut self, now: Instant) {
+        if self.node.next_deadline().is_some_and(|d| d <= now) {
+            let acts = self.node.handle(now, Input::Tick);
+            self.apply(now, acts);
+        }
+        for vi in 0..self.vcs.len() {
+            let mut echoes = Vec::new();
+            for g in &mut self.vcs[vi].groups {
+                echoes.extend(g.on_timer(now));
+            }
+            if let Some(s) = &self.icmp {
+                for e in echoes {
+                    if let Err(err) = s.send_echo(e.addr, self.ident, e.seq, b"pikemon") {
+                        debug!("ping {}: {err}", e.addr);
+                    }
+                }
+            }
+            self.update_health(now, vi);
+        }
+        self.probe_tick(now);
+        let any_up = self
+            .node
+            .peer()
+            .is_some_and(|p| p.paths.iter().any(|x| x.up));
+        let due = self
+            .paths_written
+            .is_none_or(|t| now >= t + Duration::from_secs(1));
+        if self.paths_dirty || (any_up && due) {
+            self.write_paths(now);
+        }
+    }
+
+    /// Carries out the core's actions, frames first (a GOODBYE or a release reaches the
+    /// peer before the addresses go). What a takeover did goes back to the core, and what
+    /// that answers is carried out in turn.
+    fn apply(&mut self, now: Instant, actions: Vec<Action>) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
+        let mut roles_changed = false;
+        while !queue.is_empty() {
+            if let Some(i) = queue.iter().position(|a| matches!(a, Action::Send(_))) {
+                if let Some(Action::Send(repr)) = queue.remove(i) {
+                    self.send(&repr);
+                }
+                continue;
+            }
+            let Some(a) = queue.pop_front() else { break };
+            match a {
+                Action::Send(_) => {}
+                Action::TakeOver { vc, reason, hook } => {
+                    let ok = self.take_over(vc, reason, hook, now);
+                    queue.extend(self.node.handle(now, Input::TookOver { vc, ok }));
+                    roles_changed = true;
+                }
+                Action::Release { vc, reason, hook } => {
+                    self.release(now, vc, reason, hook);
+                    roles_changed = true;
+                }
+                Action::Probe { vc } => self.start_probe(now, vc),
+                Action::Garp { vc } => self.send_garps(vc),
+                Action::Path { path, up } => {
+                    let name = self.paths.get(path).map_or("?", |p| p.ifname.as_str());
+                    if up {
+                        info!("heart-beat path {name} UP");
+                    } else {
+                        warn!("heart-beat path {name} FAULTY (no HELLO within dead-interval)");
+                    }
+                    self.paths_dirty = true;
+                }
+            }
+        }
+        if roles_changed {
+            self.write_status();
+            self.set_title();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The worker's network side: PIKE frames out and in, ARP (answers for the VIPs, GARP
+//! bursts, the split-brain probe), ICMP replies of the ping groups, rtnetlink link events.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+
+use super::super::core::Input;
+use super::super::takeover;
+use crate::net::garp::{ArpProbe, ProbeStep};
+use crate::net::packet::PacketKind;
+use crate::net::rtnl::{RtnlEvent, RtnlMonitor};
+use crate::wire::pike;
+
+use super::*;
+
+impl Worker {
+    pub(super) fn send(&mut self, repr: &pike::Repr) {
+        let key = self.node.signing_key().to_vec();
+        for (i, p) in self.paths.iter().enumerate() {
+            let Some(sock) = &p.sock else { continue };
+            // The master sends on a controlled interface from the virtual MAC, which keeps
+            // the switches' tables pointing at it — not while its role is only resumed (a
+            // peer that took over meanwhile keeps the traffic until that is settled), nor
+            // in the frame that yields the role.
+            let src = match p.ctl {
+                Some(c) if self.node.sends_from_vmac(self.ctls[c].vc) => self.ctls[c].c.vmac.0,
+                Some(_) => p.mac,
+                None => p.mac,
+            };
+            let mut r = repr.clone();
+            r.path_id = u8::try_from(i).unwrap_or(u8::MAX);
+            let frame = pike::build_frame(&r, &key, &src);
+            if let Err(e) = sock.send(&frame) {
+                debug!("send on {}: {e}", p.ifname);
+            }
+        }
+    }
+
+    /// One burst of gratuitous ARPs on every controlled interface of `vi`.
+    pub(super) fn send_garps(&mut self, vi: usize) {
+        for &ci in &self.vcs[vi].ctls {
+            let c = &self.ctls[ci];
+            if let Some(s) = &c.arp {
+                if let Err(e) = takeover::garp(s, &c.c) {
+                    debug!("GARP on {}: {e}", c.c.ifname);
+                }
+            }
+        }
+        self.vcs[vi].garps_sent += 1;
+    }
+
+    pub(super) fn start_probe(&mut self, now: Instant, vi: usize) {
+        let interval = (self.cfg.hello_interval / 4)
+            .clamp(Duration::from_millis(5), Duration::from_millis(200));
+        self.vcs[vi].probe_answered = false;
+        self.vcs[vi].probing = true;
+        for &ci in &self.vcs[vi].ctls.clone() {
+            let c = &mut self.ctls[ci];
+            for (vip, _) in &c.c.vips {
+                let p = ArpProbe::new(
+                    c.c.parent_mac,
+                    Ipv4Addr::UNSPECIFIED,
+                    *vip,
+                    PROBE_TRIES,
+                    interval,
+                );
+                c.probes.push((p, now));
+            }
+        }
+        self.probe_tick(now);
+    }
+
+    pub(super) fn probe_tick(&mut self, now: Instant) {
+        for ci in 0..self.ctls.len() {
+            let c = &mut self.ctls[ci];
+            let mut keep = Vec::new();
+            for (mut p, at) in std::mem::take(&mut c.probes) {
+                if now < at {
+                    keep.push((p, at));
+                    continue;
+                }
+                match p.on_timer(now) {
+                    ProbeStep::Send(frame, next) => {
+                        if let Some(s) = &c.arp {
+                            let _ = s.send(&frame);
+                        }
+                        keep.push((p, next));
+                    }
+                    ProbeStep::Wait(next) => keep.push((p, next)),
+                    ProbeStep::Unanswered => {}
+                }
+            }
+            c.probes = keep;
+        }
+        for vi in 0..self.vcs.len() {
+            if !self.vcs[vi].probing {
+                continue;
+            }
+            let pending = self.vcs[vi]
+                .ctls
+                .iter()
+                .any(|&ci| !self.ctls[ci].probes.is_empty());
+            if !pending || self.vcs[vi].probe_answered {
+                self.vcs[vi].probing = false;
+                for &ci in &self.vcs[vi].ctls {
+                    self.ctls[ci].probes.clear();
+                }
+                let answered = self.vcs[vi].probe_answered;
+                let acts = self.node.handle(now, Input::ProbeDone { vc: vi, answered });
+                self.apply(now, acts);
+            }
+        }
+    }
+
+    pub(super) fn read_path(&mut self, now: Instant, path: usize) {
+        // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
+        // their turn under a flood (poll reports the rest again at once).
+        for _ in 0..MAX_PER_WAKE {
+            let got = match self.paths.get(path).and_then(|p| p.sock.as_ref()) {
+                Some(s) => s.recv(),
+                None => return,
+            };
+            match got {
+                Ok(Some((frame, src))) => {
+                    if src.kind == PacketKind::Outgoing {
+                        continue;
+                    }
+                    let acts = self.node.handle(
+                        now,
+                        Input::Frame {
+                            path,
+                            frame: &frame,
+                        },
+                    );
+                    self.apply(now, acts);
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    debug!("recv on path {path}: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(super) fn read_arp(&mut self, now: Instant, ci: usize) {
+        // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
+        // their turn under a flood (poll reports the rest again at once).
+        for _ in 0..MAX_PER_WAKE {
+            let got = match self.ctls.get(ci).and_then(|c| c.arp.as_ref()) {
+                Some(s) => s.recv(),
+                None => return,
+            };
+            let (frame, src) = match got {
+                Ok(Some(x)) => x,
+                Ok(None) => return,
+                Err(e) => {
+                    debug!("ARP recv: {e}");
+                    return;
+                }
+            };
+            if src.kind == PacketKind::Outgoing {
+                continue;
+            }
+            let c = &self.ctls[ci];
+            let vi = c.vc;
+            let vmac = c.c.vmac;
+            if self.node.claims(vi) {
+                if let (Some(reply), Some(s)) =
+                    (takeover::arp_reply_for(&frame, vmac, &c.c.vips), &c.arp)
+                {
+                    if let Err(e) = s.send(&reply) {
+                        debug!("ARP reply on {}: {e}", c.c.ifname);
+                    }
+                }
+            }
+            let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
+            for (p, _) in &c.probes {
+                match p.answer(&frame) {
+                    Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
+                    Some(mac) => {
+                        if let Some(held) = self.throttle.allow(mac, now) {
+                            warn!(
+                                "probe: a VIP is answered by {mac}, not our virtual MAC \
+                                 ({held} more such lines held back)"
+                            );
+                        }
+                    }
+                    None => {}
+                }
+            }
+            if from_vmac && self.node.claims(vi) {
+                let acts = self.node.handle(now, Input::Conflict { vc: vi });
+                self.apply(now, acts);
+            }
+        }
+    }
+
+    pub(super) fn read_icmp(&mut self, now: Instant) {
+        let Some(s) = &self.icmp else { return };
+        let mut buf = vec![0u8; 2048];
+        for _ in 0..MAX_PER_WAKE {
+            match s.recv(&mut buf) {
+                Ok(Some(r)) => {
+                    if let Some((seq, _)) = r.echo_reply(self.ident) {
+                        let from = r.datagram.src_addr;
+                        // A fresh clock per reply: the loop's `now` is one instant for every
+                        // reply drained here, which gave every ping group the same RTT.
+                        let arrived = Instant::now();
+                        for v in &mut self.vcs {
+                            for g in &mut v.groups {
+                                g.on_reply(from, seq, arrived);
+                            }
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    debug!("ICMP recv: {e}");
+                    break;
+                }
+            }
+        }
+        for vi in 0..self.vcs.len() {
+            self.update_health(now, vi);
+        }
+    }
+
+    pub(super) fn read_monitor(&mut self, now: Instant) {
+        let events = match self.monitor.as_mut().map(RtnlMonitor::recv) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                warn!("rtnetlink events: {e}");
+                return;
+            }
+            None => return,
+        };
+        let mut refresh = false;
+        for e in events {
+            match e {
+                RtnlEvent::Link(l) => {
+                    for c in &mut self.ctls {
+                        if c.c.parent == l.index {
+                            let up = l.is_up() && l.has_carrier();
+                            if up != c.c.link_up {
+                                info!("link {} {}", c.c.ifname, if up { "up" } else { "down" });
+                                c.c.link_up = up;
+                            }
+                        }
+                    }
+                }
+                RtnlEvent::LinkRemoved(l) => {
+                    for c in &mut self.ctls {
+                        if c.c.parent == l.index {
+                            warn!("link {} removed", c.c.ifname);
+                            c.c.link_up = false;
+                        }
+                    }
+                }
+                RtnlEvent::AddressAdded(_) | RtnlEvent::AddressRemoved(_) => refresh = true,
+                RtnlEvent::Overrun => {
+                    refresh = true;
+                    if let Ok(links) = self.rt.links() {
+                        for c in &mut self.ctls {
+                            if let Some(l) = links.iter().find(|l| l.index == c.c.parent) {
+                                c.c.link_up = l.is_up() && l.has_carrier();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if refresh {
+            for i in 0..self.paths.len() {
+                let name = self.paths[i].ifname.clone();
+                self.paths[i].local = super::setup::first_ipv4(&mut self.rt, &name);
+            }
+            self.paths_dirty = true;
+        }
+        for vi in 0..self.vcs.len() {
+            self.update_health(now, vi);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Carrying out the core's role actions (addresses up or down, hooks) and what follows a
+//! change: health fed to the core, the status and paths files, the process title.
+
+use std::time::{Instant, SystemTime};
+
+use log::{debug, error, info};
+
+use super::super::core::{Input, Reason};
+use super::super::hooks::{HookJob, HookKind};
+use super::super::paths_file::{self, PathLine};
+use super::super::ping_group::PingGroupState;
+use super::super::status_file::{self, SavedRole, Status};
+use super::super::takeover;
+
+use super::*;
+
+impl Worker {
+    /// Brings the addresses of virtual cluster `vi` up on every controlled interface (the
+    /// Master hook first when `hook`). A failure is kept for the status; the core counts
+    /// the virtual cluster as unhealthy and asks again.
+    pub(super) fn take_over(
+        &mut self,
+        vi: usize,
+        reason: Reason,
+        hook: bool,
+        now: Instant,
+    ) -> bool {
+        let name = self.cfg.virtual_clusters[vi].name.clone();
+        let mut failed = None;
+        for &ci in &self.vcs[vi].ctls {
+            let c = &self.ctls[ci].c;
+            if let Err(e) = takeover::to_master(&mut self.rt, c) {
+                error!("vc {name}: takeover on {}: {e}", c.ifname);
+                failed = Some(format!("{}: {e}", c.ifname));
+            }
+        }
+        if reason != Reason::Retry {
+            info!("vc {name}: Master ({reason})");
+        }
+        if hook {
+            self.notify(now, vi, HookKind::Master);
+        }
+        let ok = failed.is_none();
+        self.vcs[vi].takeover_error = failed;
+        ok
+    }
+
+    /// Lets the addresses of virtual cluster `vi` go (the Backup hook after, when `hook`).
+    pub(super) fn release(&mut self, now: Instant, vi: usize, reason: Reason, hook: bool) {
+        self.vcs[vi].takeover_error = None;
+        for &ci in &self.vcs[vi].ctls {
+            if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
+                error!("release on {}: {e}", self.ctls[ci].c.ifname);
+            }
+        }
+        if reason != Reason::Start {
+            info!(
+                "vc {}: Backup ({reason})",
+                self.cfg.virtual_clusters[vi].name
+            );
+        }
+        if hook {
+            self.notify(now, vi, HookKind::Backup);
+        }
+    }
+
+    /// Queues the hook of `kind` for virtual cluster `vi` (hooks::Hooks runs them in order).
+    pub(super) fn notify(&mut self, now: Instant, vi: usize, kind: HookKind) {
+        let vc = &self.cfg.virtual_clusters[vi];
+        let cmd = match kind {
+            HookKind::Master => &vc.notify_master,
+            HookKind::Backup => &vc.notify_backup,
+            HookKind::Fault => &vc.notify_fault,
+            HookKind::Stop => &vc.notify_stop,
+        };
+        let Some(command) = cmd.clone() else { return };
+        let reason = self
+            .node
+            .vc(vi)
+            .map_or_else(String::new, |v| v.reason.to_string());
+        let job = HookJob {
+            kind,
+            command,
+            vc: vc.name.clone(),
+            vcid: vc.id,
+            reason,
+        };
+        self.hooks.push(now, vi, job);
+    }
+
+    pub(super) fn update_health(&mut self, now: Instant, vi: usize) {
+        let v = &self.vcs[vi];
+        let up = v.groups.iter().all(PingGroupState::up)
+            && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up)
+            && v.takeover_error.is_none();
+        if up != v.health {
+            self.vcs[vi].health = up;
+            let acts = self.node.handle(now, Input::Health { vc: vi, up });
+            self.apply(now, acts);
+            if !up {
+                self.notify(now, vi, HookKind::Fault);
+            }
+            self.set_title();
+        }
+    }
+
+    pub(super) fn write_status(&mut self) {
+        let since = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let roles = self
+            .cfg
+            .virtual_clusters
+            .iter()
+            .enumerate()
+            .map(|(i, vc)| SavedRole {
+                vcid: vc.id,
+                master: self.node.claims(i),
+                since,
+                reason: self
+                    .node
+                    .vc(i)
+                    .map_or(String::new(), |v| v.reason.to_string()),
+            })
+            .collect();
+        let st = Status {
+            boot: self.node.boot(),
+            roles,
+        };
+        if let Err(e) = st.store(&self.cfg.status_file) {
+            error!("{}: {e}", self.cfg.status_file.display());
+        }
+    }
+
+    pub(super) fn write_paths(&mut self, now: Instant) {
+        let peer = self.node.peer();
+        let lines: Vec<PathLine> = self
+            .paths
+            .iter()
+            .take(self.cfg.heart_beat.len())
+            .enumerate()
+            .map(|(i, p)| {
+                let st = peer.and_then(|x| x.paths.get(i));
+                PathLine {
+                    ifname: p.ifname.clone(),
+                    local: p.local,
+                    peer: peer.map(|x| x.node_id),
+                    up: st.is_some_and(|s| s.up),
+                    age: st
+                        .and_then(|s| s.last)
+                        .map(|t| now.saturating_duration_since(t)),
+                }
+            })
+            .collect();
+        let text = paths_file::render(self.cfg.node_id, &lines);
+        if let Err(e) = status_file::write_atomic(&self.cfg.paths_file, text.as_bytes()) {
+            debug!("{}: {e}", self.cfg.paths_file.display());
+        }
+        self.paths_written = Some(now);
+        self.paths_dirty = false;
+    }
+
+    /// `pikemon: worker vc1=PMU vc2=SBD`.
+    pub(in crate::applets::pikemon) fn letters(&self) -> String {
+        self.cfg
+            .virtual_clusters
+            .iter()
+            .enumerate()
+            .map(|(i, vc)| {
+                let p = if vc.primary == Some(self.cfg.node_id) {
+                    'P'
+                } else {
+                    'S'
+                };
+                let m = if self.node.claims(i) { 'M' } else { 'B' };
+                let u = if self.vcs[i].health { 'U' } else { 'D' };
+                format!("vc{}={p}{m}{u}", vc.id)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub(super) fn set_title(&self) {
+        let _ = crate::sys::proctitle::set(&format!("pikemon: worker {}", self.letters()));
+    }
+
+    pub(in crate::applets::pikemon) fn role_name(&self, i: usize) -> &'static str {
+        // Never "Master" without the addresses: a failed takeover says "Failed".
+        self.node.vc(i).map_or("Init", |v| v.role.name())
+    }
+}

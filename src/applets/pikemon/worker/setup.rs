@@ -1,0 +1,287 @@
+//! Setting the worker up: the status file's boot counter, one socket per heart-beat
+//! interface and controlled interface (PIKE and ARP taps), the macvlans, the ICMP socket,
+//! the rtnetlink subscription, the control socket, and the core with its resumed roles.
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+
+use super::super::config::Config;
+use super::super::core::{Node, Settings, VcSettings};
+use super::super::hooks::Hooks;
+use super::super::ping_group::PingGroupState;
+use super::super::status_file;
+use super::super::takeover::{self, Controlled};
+use crate::event::{EventLoop, Interest, Token};
+use crate::logging;
+use crate::net::icmp::IcmpSocket;
+use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
+use crate::net::rtnl::{Rtnl, RtnlMonitor};
+use crate::wire::ethernet::MacAddr;
+use crate::wire::pike;
+
+use super::*;
+
+impl Worker {
+    pub(super) fn setup(cfg: Config) -> Result<Worker, String> {
+        if let Some(priority) = cfg.realtime {
+            // CPU starvation must not delay HELLOs into a false failover (keepalived's
+            // vrrp_rt_priority / vrrp_no_swap). Without the privilege, run normally.
+            match crate::sys::sched::fifo(priority) {
+                Ok(()) => info!("worker: SCHED_FIFO priority {priority}"),
+                Err(e) => warn!("worker: SCHED_FIFO priority {priority}: {e}"),
+            }
+            if let Err(e) = crate::sys::sched::lock_memory() {
+                warn!("worker: mlockall: {e}");
+            }
+        }
+        let now = Instant::now();
+        // The boot counter is persisted before any frame carries it.
+        let (boot, old) = status_file::next_boot(&cfg.status_file)
+            .map_err(err(&cfg.status_file.display().to_string()))?;
+        let mut rt = Rtnl::open().map_err(|e| e.to_string())?;
+        let monitor = RtnlMonitor::open().map_err(|e| e.to_string())?;
+        let mut ev = EventLoop::new();
+        ev.watch_signals(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGPWR,
+            libc::SIGCHLD,
+        ])
+        .map_err(err("signals"))?;
+        ev.register(monitor.as_raw_fd(), T_MONITOR, Interest::Read);
+
+        let mut paths = Vec::new();
+        for name in &cfg.heart_beat {
+            paths.push(open_path(&mut rt, name, None));
+        }
+        let mut ctls = Vec::new();
+        let mut vcs = Vec::new();
+        let mut resume = Vec::new();
+        for (vi, vc) in cfg.virtual_clusters.iter().enumerate() {
+            let mut run = VcRun {
+                ctls: Vec::new(),
+                groups: vc
+                    .ping_groups
+                    .iter()
+                    .map(|g| PingGroupState::new(g.clone(), now))
+                    .collect(),
+                health: true,
+                probe_answered: false,
+                probing: false,
+                garps_sent: 0,
+                takeover_error: None,
+            };
+            let mut all_up = true;
+            for ci in &vc.interfaces {
+                let c = takeover::prepare(&mut rt, ci, vc.id)?;
+                all_up &= macvlan_up(&mut rt, &c);
+                // A tap: the other Master's ARP from the shared virtual MAC would otherwise go
+                // to our macvlan, not to this socket (see PacketSocket::tap).
+                let arp = match PacketSocket::tap(c.parent, ETHERTYPE_ARP) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        warn!("{}: ARP socket: {e}", c.ifname);
+                        None
+                    }
+                };
+                let idx = ctls.len();
+                paths.push(open_path(&mut rt, &c.ifname, Some(idx)));
+                run.ctls.push(idx);
+                ctls.push(Ctl {
+                    vc: vi,
+                    c,
+                    arp,
+                    probes: Vec::new(),
+                });
+            }
+            // Resume Master only when the saved role says so *and* the addresses are still
+            // up (a worker restart or an upgrade); after a reboot, listen first.
+            let saved = old.as_ref().and_then(|s| s.role(vc.id));
+            resume.push((saved == Some(true) && all_up).then_some(true));
+            vcs.push(run);
+        }
+        for (i, p) in paths.iter().enumerate() {
+            if let Some(s) = &p.sock {
+                ev.register(s.as_raw_fd(), Token(T_PATH + i), Interest::Read);
+            }
+        }
+        for (i, c) in ctls.iter().enumerate() {
+            if let Some(s) = &c.arp {
+                ev.register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
+            }
+        }
+        let icmp = if vcs.iter().any(|v| !v.groups.is_empty()) {
+            let s = IcmpSocket::new().map_err(err("ICMP socket"))?;
+            ev.register(s.as_raw_fd(), T_ICMP, Interest::Read);
+            Some(s)
+        } else {
+            None
+        };
+        let control = bind_control(&cfg)?;
+        if let Some(l) = &control {
+            ev.register(l.as_raw_fd(), T_CONTROL, Interest::Read);
+        }
+        if set_nonblocking_stdin() {
+            ev.register(0, T_STDIN, Interest::Read);
+        }
+        let settings = Settings {
+            node_id: cfg.node_id,
+            cluster_id: cfg.cluster_id,
+            hello: cfg.hello_interval,
+            dead: cfg.dead_interval,
+            keys: cfg.keys.iter().map(|k| (k.id, k.secret.clone())).collect(),
+            paths: paths.len(),
+            vcs: cfg
+                .virtual_clusters
+                .iter()
+                .map(|v| VcSettings {
+                    vcid: v.id,
+                    name: v.name.clone(),
+                    preferred: v.primary == Some(cfg.node_id),
+                    preemptive: v.preemptive,
+                    preempt_delay: v.preempt_delay,
+                    priority: v.priority,
+                })
+                .collect(),
+            garp_repeat: cfg.garp_repeat,
+            garp_interval: cfg.garp_interval,
+            garp_keepalive: cfg.garp_keepalive,
+        };
+        // A fresh incarnation per start: the peer's freshness rules key on it, not on the
+        // persisted boot counter, which a restored or reset status file can roll back.
+        let incarnation = crate::sys::random::u32()
+            .map_err(err("random incarnation"))?
+            .max(1);
+        let node = Node::new(now, settings, boot, incarnation, &resume);
+        info!(
+            "worker boot {boot} (incarnation {incarnation:08x}): {} path(s), {} virtual cluster(s)",
+            paths.len(),
+            vcs.len()
+        );
+        let hooks = Hooks::new(
+            cfg.virtual_clusters
+                .iter()
+                .map(|v| v.notify_timeout)
+                .collect(),
+        );
+        let mut w = Worker {
+            cfg,
+            node,
+            rt,
+            ev,
+            paths,
+            ctls,
+            vcs,
+            icmp,
+            ident: (std::process::id() & 0xffff) as u16,
+            monitor: Some(monitor),
+            control,
+            conns: Vec::new(),
+            hooks,
+            throttle: logging::Throttle::new(Duration::from_secs(1)),
+            detached: false,
+            paths_written: None,
+            paths_dirty: true,
+            stdin_buf: Vec::new(),
+            // Once the sockets are bound (setup takes ~50 ms): from here the worker hears.
+            started: Instant::now(),
+            stopping: false,
+            stopped_at: None,
+            stop_hooks_queued: false,
+        };
+        let acts = w.node.start();
+        w.apply(now, acts);
+        w.write_status();
+        w.set_title();
+        w.finish_handover();
+        Ok(w)
+    }
+}
+
+fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>) -> PathIo {
+    let link = match rt.link_by_name(name) {
+        Ok(Some(l)) => Some(l),
+        Ok(None) => {
+            error!("heart-beat interface {name} does not exist");
+            None
+        }
+        Err(e) => {
+            error!("{name}: {e}");
+            None
+        }
+    };
+    let sock = link.as_ref().and_then(|l| {
+        // On a controlled interface a tap: two Masters send from the same virtual MAC, and
+        // each kernel hands the other's frames to its own macvlan instead of the parent.
+        let s = match ctl {
+            Some(_) => PacketSocket::tap(l.index, pike::ETHERTYPE),
+            None => PacketSocket::bind(l.index, pike::ETHERTYPE),
+        }
+        .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s));
+        match s {
+            Ok(s) => Some(s),
+            Err(e) => {
+                error!("{name}: PIKE socket: {e}");
+                None
+            }
+        }
+    });
+    PathIo {
+        ifname: name.to_string(),
+        mac: link.as_ref().and_then(|l| l.mac).map_or([0; 6], |m| m.0),
+        sock,
+        local: first_ipv4(rt, name),
+        ctl,
+    }
+}
+
+pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
+    let link = rt.link_by_name(name).ok().flatten()?;
+    rt.addresses(Some(link.index))
+        .ok()?
+        .into_iter()
+        .find(|a| !a.is_secondary())
+        .map(|a| a.address)
+}
+
+fn macvlan_up(rt: &mut Rtnl, c: &Controlled) -> bool {
+    rt.link_by_name(&c.macvlan)
+        .ok()
+        .flatten()
+        .is_some_and(|l| l.is_up())
+}
+
+fn bind_control(cfg: &Config) -> Result<Option<UnixListener>, String> {
+    let path = &cfg.control_socket;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    // A stale socket of a dead instance (the pid file says we are the only one).
+    let _ = std::fs::remove_file(path);
+    let l = UnixListener::bind(path).map_err(err(&path.display().to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(err(&path.display().to_string()))?;
+    l.set_nonblocking(true).map_err(err("control socket"))?;
+    Ok(Some(l))
+}
+
+fn set_nonblocking_stdin() -> bool {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let fd = crate::sys::borrow_fd(0);
+    match fcntl(fd, FcntlArg::F_GETFL) {
+        Ok(fl) => {
+            let fl = OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK;
+            fcntl(fd, FcntlArg::F_SETFL(fl)).is_ok()
+        }
+        Err(_) => false,
+    }
+}
