@@ -60,6 +60,18 @@ impl Kid {
     }
 }
 
+/// Where the supervisor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Children run and are restarted when they die.
+    Serving,
+    /// After SIGHUP: a new instance takes over; the worker keeps the role until the new
+    /// worker kills it, nothing is restarted, and its exit ends this instance.
+    HandedOver,
+    /// SIGTERM/INT/QUIT (or the hand-over done): the children are stopping; no restarts.
+    Stopping,
+}
+
 /// How the supervisor starts its children.
 pub struct Spawn {
     pub exe: PathBuf,
@@ -116,8 +128,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let mut acr_out: Option<ChildStdout> = None;
     let mut acr_buf = Vec::new();
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
-    let mut stopping = false;
-    let mut detached = false;
+    let mut phase = Phase::Serving;
 
     let start_worker = |worker: &mut Kid,
                         worker_in: &mut Option<ChildStdin>,
@@ -166,7 +177,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
 
     let mut events = Vec::new();
     loop {
-        if stopping && worker.child.is_none() && acr.child.is_none() {
+        if phase == Phase::Stopping && worker.child.is_none() && acr.child.is_none() {
             break;
         }
         if let Err(e) = ev.wait(&mut events, None) {
@@ -217,7 +228,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                         if let Some(status) = done {
                             kid.child = None;
                             let ran = kid.started.elapsed();
-                            if stopping || detached {
+                            if phase != Phase::Serving {
                                 info!("{name} exited ({status})");
                                 continue;
                             }
@@ -236,15 +247,15 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                             ev.set_timer_in(wait, token);
                         }
                     }
-                    if detached && worker.child.is_none() {
-                        stopping = true;
+                    if phase == Phase::HandedOver && worker.child.is_none() {
+                        phase = Phase::Stopping;
                         acr.signal(Signal::SIGTERM);
                     }
                 }
-                Event::Timer(RESTART_WORKER, _) if !stopping && !detached => {
+                Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => {
                     start_worker(&mut worker, &mut worker_in, &resolved)
                 }
-                Event::Timer(RESTART_ACR, _) if !stopping && !detached => {
+                Event::Timer(RESTART_ACR, _) if phase == Phase::Serving => {
                     start_acr(&mut acr, &mut acr_out, &mut ev)
                 }
                 Event::Timer(STOP_DEADLINE, _) => {
@@ -252,17 +263,19 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     worker.signal(Signal::SIGKILL);
                     acr.signal(Signal::SIGKILL);
                 }
-                Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) if !stopping => {
+                Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+                    if phase != Phase::Stopping =>
+                {
                     info!("stopping");
-                    stopping = true;
+                    phase = Phase::Stopping;
                     worker.signal(Signal::SIGTERM);
                     acr.signal(Signal::SIGTERM);
                     ev.set_timer_in(Duration::from_secs(10), STOP_DEADLINE);
                 }
-                Event::Signal(libc::SIGHUP) if !stopping && !detached => {
+                Event::Signal(libc::SIGHUP) if phase == Phase::Serving => {
                     // Hand-over: a new instance may start now; the worker keeps the role
                     // and addresses until the new worker kills it.
-                    detached = true;
+                    phase = Phase::HandedOver;
                     let mut text = format!("supervisor {}\n", std::process::id());
                     if let Some(pid) = worker.pid() {
                         text.push_str(&format!("worker {pid}\n"));
