@@ -29,10 +29,15 @@ const RESTART_WORKER: Token = Token(2);
 const RESTART_ACR: Token = Token(3);
 const STOP_DEADLINE: Token = Token(4);
 
-/// Back-off before restarting a child: doubles from 100 ms to 10 s; a child that ran for a
-/// minute starts over at 100 ms.
+/// Back-off before restarting a child: none the first time, then doubling from 100 ms to
+/// 10 s; a child that ran for a minute starts over.
 fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(10))
+    // The first restart at once: a worker that crashed once is back before the peer's
+    // dead-interval ends (the status file keeps its role); a crash loop backs off.
+    match failures {
+        0 => Duration::ZERO,
+        n => Duration::from_millis(100u64 << (n - 1).min(7)).min(Duration::from_secs(10)),
+    }
 }
 
 /// The file naming the processes of an instance that was told HUP (hand-over pending).
@@ -326,4 +331,18 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     }
     drop(pidfile);
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_restart_is_immediate_then_the_back_off_doubles_up_to_ten_seconds() {
+        let ms = |n| backoff(n).as_millis();
+        assert_eq!(
+            (0..10).map(ms).collect::<Vec<_>>(),
+            [0, 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000]
+        );
+    }
 }
