@@ -652,6 +652,43 @@ fn realtime_runs_the_worker_sched_fifo_with_memory_locked_and_its_hooks_normal()
 }
 
 #[test]
+fn heart_beat_carrier_loss_moves_nothing_with_a_live_master_and_takes_over_a_dead_one() {
+    let rig = Rig::without_death_watch().started_pair();
+    // A pulls its end of hb0: B's end loses its carrier, B probes, A answers.
+    rig.a.ip(&["link", "set", "hb0", "down"]);
+    let start = Instant::now();
+    while !rig
+        .log(2)
+        .contains("VIP answered from the virtual MAC elsewhere")
+    {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rig.log(2).contains("heart-beat link hb0 lost its carrier"),
+        "{}",
+        rig.log(2)
+    );
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    // The machine dies: its daemon stops and its other cable goes dark at once. B does not
+    // wait for the dead-interval: the carrier loss starts the probe.
+    rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.a.ip(&["link", "set", "hb1", "down"]);
+    let start = Instant::now();
+    while rig.role(2) != "Master" {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.log(2);
+    assert!(
+        log.contains("(heart-beat carrier lost, probe unanswered)"),
+        "{log}"
+    );
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

@@ -10,6 +10,7 @@ use log::{info, warn};
 
 use super::election::{decide, Admin, Side, Verdict, Winner};
 use super::node::{Action, Node};
+use super::peer::Hint;
 use crate::wire::pike::{vc_flags, Role};
 
 /// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
@@ -120,9 +121,12 @@ pub enum Reason {
     PeerResumedAfterRestart,
     PeerSilent,
     PeerExited,
-    /// The probe started because the peer fell silent / its daemon exited.
+    CarrierLost,
+    /// The probe started because the peer fell silent / its daemon exited / a heart-beat
+    /// link lost its carrier.
     ProbingSilent,
     ProbingExited,
+    ProbingCarrier,
     ProbeAnswered,
     Goodbye,
     Shutdown,
@@ -143,6 +147,8 @@ impl fmt::Display for Reason {
             Reason::PeerExited => "peer's daemon exited, probe unanswered",
             Reason::ProbingSilent => "peer silent",
             Reason::ProbingExited => "peer's daemon exited",
+            Reason::CarrierLost => "heart-beat carrier lost, probe unanswered",
+            Reason::ProbingCarrier => "heart-beat carrier lost",
             Reason::ProbeAnswered => "VIP answered from the virtual MAC elsewhere",
             Reason::Goodbye => "peer said GOODBYE",
             Reason::Shutdown => "shutdown",
@@ -283,7 +289,11 @@ impl Node {
     fn elect_alone(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) {
         self.vcs[i].preempt_since = None;
         let departed = self.peer.as_ref().is_some_and(|p| p.departed);
-        let exited = self.peer.as_ref().is_some_and(|p| p.exited.is_some());
+        let hint = self
+            .peer
+            .as_ref()
+            .filter(|p| p.exited.is_some())
+            .map(|p| p.hint);
         match self.vcs[i].role {
             VcRole::Master(_) | VcRole::Probing { .. } => {}
             // The peer we were handing over to is gone before its addresses came up: the
@@ -306,10 +316,10 @@ impl Node {
             } if now < t => {}
             role @ (VcRole::Init | VcRole::Backup { .. }) => {
                 let from_init = role == VcRole::Init;
-                let reason = if exited {
-                    Reason::ProbingExited
-                } else {
-                    Reason::ProbingSilent
+                let reason = match hint {
+                    Some(Hint::DaemonExited) => Reason::ProbingExited,
+                    Some(Hint::CarrierLost) => Reason::ProbingCarrier,
+                    None => Reason::ProbingSilent,
                 };
                 info!(
                     "vc {}: peer silent, ARP-probing the VIPs",
@@ -493,11 +503,15 @@ impl Node {
             };
             self.set_role(now, vc, backup, Reason::ProbeAnswered, out);
         } else {
-            let exited = self.peer.as_ref().is_some_and(|p| p.exited.is_some());
-            let reason = if exited {
-                Reason::PeerExited
-            } else {
-                Reason::PeerSilent
+            let hint = self
+                .peer
+                .as_ref()
+                .filter(|p| p.exited.is_some())
+                .map(|p| p.hint);
+            let reason = match hint {
+                Some(Hint::DaemonExited) => Reason::PeerExited,
+                Some(Hint::CarrierLost) => Reason::CarrierLost,
+                None => Reason::PeerSilent,
             };
             self.set_role(now, vc, self.master_role(now, false), reason, out);
         }

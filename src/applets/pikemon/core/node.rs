@@ -8,7 +8,7 @@ use log::info;
 
 use super::claim::{Reason, VcRole};
 use super::election::Admin;
-use super::peer::{Peer, Proof};
+use super::peer::{Hint, Peer, Proof};
 use crate::wire::pike::{MessageType, Repr};
 
 /// What the core needs to know about one virtual cluster.
@@ -65,6 +65,10 @@ pub enum Input<'a> {
     /// connection broke). A hint, never proof: the peer counts as silent and the VIP probe
     /// decides, exactly as after a dead-interval.
     PeerExited,
+    /// Heart-beat path `path` (a point-to-point link) lost its carrier: when the machine at
+    /// the other end dies, this is the first sign. A hint like `PeerExited`; a pulled cable
+    /// with a live peer moves nothing (the probe is answered).
+    CarrierLost { path: usize },
     /// SIGINT/SIGQUIT/SIGTERM: drop Master at once, say GOODBYE.
     Shutdown,
 }
@@ -320,15 +324,10 @@ impl Node {
             Input::ProbeDone { vc, answered } => self.probe_done(now, vc, answered, &mut out),
             Input::Conflict { vc } => self.conflict(now, vc),
             Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
-            Input::PeerExited => {
-                if let Some(p) = self.peer.as_mut() {
-                    if !p.departed && p.exited.is_none() {
-                        info!(
-                            "death-watch: the daemon of peer node {} exited; probing",
-                            p.node_id
-                        );
-                        p.exited = Some((p.incarnation, p.seq));
-                    }
+            Input::PeerExited => self.silent_hint(Hint::DaemonExited),
+            Input::CarrierLost { path } => {
+                if path < self.settings.paths && self.peer_alive(now, None) {
+                    self.silent_hint(Hint::CarrierLost);
                 }
             }
             Input::Shutdown => {
@@ -352,6 +351,26 @@ impl Node {
             self.next_hello = now + self.settings.hello;
         }
         out
+    }
+
+    /// The peer counts as silent from now until a new incarnation or two newer frames are
+    /// heard (one frame sent just before may still be on its way): the probe decides.
+    fn silent_hint(&mut self, hint: Hint) {
+        let Some(p) = self.peer.as_mut() else { return };
+        if p.departed || p.exited.is_some() {
+            return;
+        }
+        match hint {
+            Hint::DaemonExited => {
+                info!(
+                    "death-watch: the daemon of peer node {} exited; probing",
+                    p.node_id
+                )
+            }
+            Hint::CarrierLost => info!("a heart-beat link lost its carrier; probing"),
+        }
+        p.exited = Some((p.incarnation, p.seq));
+        p.hint = hint;
     }
 
     fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -1115,3 +1115,37 @@ fn conflicts_are_acted_on_once_per_hello() {
     let again = n.handle(now + HELLO, Input::Conflict { vc: 0 });
     assert!(again.contains(&Action::Garp { vc: 0 }), "{again:?}");
 }
+
+#[test]
+fn heart_beat_carrier_loss_with_a_dead_master_is_taken_over_at_once() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(500));
+    s.kill(0);
+    let t = s.now;
+    s.input(1, Input::CarrierLost { path: 0 });
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    assert!(s.now - t <= STEP, "{:?}", s.now - t);
+    assert_eq!(
+        s.node(1).vc(0).unwrap().reason.to_string(),
+        "heart-beat carrier lost, probe unanswered"
+    );
+}
+
+#[test]
+fn heart_beat_carrier_loss_with_a_live_master_moves_nothing() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(500));
+    // The cable is pulled: the hint makes B probe, A answers, and its next frames on the
+    // other paths clear the hint.
+    s.links[0] = false;
+    s.input(1, Input::CarrierLost { path: 0 });
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+    assert!(s.node(1).peer_alive(s.now, Some(0)));
+    // A hint for a path that does not exist is ignored.
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let acts = n.handle(now, Input::CarrierLost { path: 99 });
+    assert!(!acts.contains(&Action::Probe { vc: 0 }));
+}

@@ -37,6 +37,16 @@ pub enum Freshness {
     Unproven,
 }
 
+/// What made the peer count as silent before its dead-interval ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// The death-watch connection to its daemon closed.
+    DaemonExited,
+    /// A point-to-point heart-beat link lost its carrier (the machine at the other end went
+    /// dark, or the cable was pulled).
+    CarrierLost,
+}
+
 /// One heart-beat path (or controlled interface) as seen from the peer's frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PathState {
@@ -67,6 +77,8 @@ pub struct Peer {
     /// frame: the peer counts as silent until it is heard from a new incarnation, or two
     /// frames past that seq (one frame sent just before the exit may still be on its way).
     pub exited: Option<(u32, u64)>,
+    /// Why `exited` was set.
+    pub hint: Hint,
     pub hello_ms: u32,
     pub dead_ms: u32,
     pub vcs: Vec<VcState>,
@@ -87,6 +99,7 @@ impl Peer {
             confirmed_at: Some(now),
             departed: false,
             exited: None,
+            hint: Hint::DaemonExited,
             hello_ms: frame.hello_ms,
             dead_ms: frame.dead_ms,
             vcs: frame.vcs.clone(),

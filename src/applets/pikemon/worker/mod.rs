@@ -54,6 +54,10 @@ pub(super) struct PathIo {
     pub local: Option<Ipv4Addr>,
     /// For a controlled interface: its index in `ctls`.
     pub ctl: Option<usize>,
+    /// The interface's index and whether it is up with a carrier (heart-beat links: a lost
+    /// carrier is a hint that the machine at the other end died).
+    pub index: Option<u32>,
+    pub carrier: bool,
 }
 
 /// A controlled interface at run time.

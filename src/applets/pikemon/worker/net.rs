@@ -241,6 +241,23 @@ impl Worker {
         for e in events {
             match e {
                 RtnlEvent::Link(l) => {
+                    let carrier = l.is_up() && l.has_carrier();
+                    let hb = self
+                        .paths
+                        .iter()
+                        .position(|p| p.ctl.is_none() && p.index == Some(l.index));
+                    if let Some(path) = hb {
+                        let lost = self.paths[path].carrier && !carrier;
+                        self.paths[path].carrier = carrier;
+                        if lost {
+                            warn!(
+                                "heart-beat link {} lost its carrier",
+                                self.paths[path].ifname
+                            );
+                            let acts = self.node.handle(now, Input::CarrierLost { path });
+                            self.apply(now, acts);
+                        }
+                    }
                     for c in &mut self.ctls {
                         if c.c.parent == l.index {
                             let up = l.is_up() && l.has_carrier();

@@ -241,6 +241,8 @@ fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>) -> PathIo {
         sock,
         local: first_ipv4(rt, name),
         ctl,
+        index: link.as_ref().map(|l| l.index),
+        carrier: link.as_ref().is_some_and(|l| l.is_up() && l.has_carrier()),
     }
 }
 
