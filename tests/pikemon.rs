@@ -24,6 +24,8 @@ struct Rig {
     gw: Netns,
     a_port: String,
     b_port: String,
+    /// hb1 through a switch of its own (a shared heart-beat segment) instead of a veth.
+    hb_sw: Option<Switch>,
     dir: PathBuf,
     kids: Vec<Child>,
 }
@@ -73,6 +75,18 @@ impl Rig {
         Rig::build(false)
     }
 
+    /// The rig with hb1 on a switch that a third host can join (a shared heart-beat
+    /// segment, as a VLAN or a dedicated switch would be).
+    fn with_shared_heart_beat() -> Rig {
+        let mut rig = Rig::build(true);
+        rig.a.ip(&["link", "del", "hb1"]);
+        let hb_sw = Switch::new();
+        hb_sw.attach(&rig.a, "hb1");
+        hb_sw.attach(&rig.b, "hb1");
+        rig.hb_sw = Some(hb_sw);
+        rig
+    }
+
     fn build(watch: bool) -> Rig {
         let sw = Switch::new();
         let a = Netns::new("a");
@@ -104,6 +118,7 @@ impl Rig {
             gw,
             a_port,
             b_port,
+            hb_sw: None,
             dir,
             kids: Vec::new(),
         }
@@ -965,8 +980,8 @@ fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
 }
 
 #[test]
-fn lan_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
-    let rig = Rig::new().started_pair();
+fn lan_and_heart_beat_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
+    let rig = Rig::with_shared_heart_beat().started_pair();
     // A host on the LAN sends 40,000 PIKE frames that claim node 1 with the configured key-id
     // (each would cost an HMAC; the tag is wrong) and as many ARP requests for the VIP, over
     // about two seconds, while the client pings the VIP.
@@ -998,6 +1013,11 @@ fn lan_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
         .collect();
     let evil = Netns::new("e");
     rig.sw.attach(&evil, "lan0");
+    // A second one on the shared heart-beat segment sends the same PIKE frames there.
+    let evil_hb = Netns::new("h");
+    if let Some(hb) = &rig.hb_sw {
+        hb.attach(&evil_hb, "lan0");
+    }
     let flood = format!(
         "import socket,time\n\
          s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
@@ -1018,7 +1038,15 @@ fn lan_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let hb_flood = evil_hb
+        .cmd("python3")
+        .args(["-c", &flood])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let out = evil.run(&["python3", "-c", &flood]);
+    assert!(out.status.success(), "{out:?}");
+    let out = hb_flood.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let out = ping.wait_with_output().unwrap();
     let (so, _) = text(&out);
