@@ -54,6 +54,16 @@ impl Mastership {
     }
 }
 
+/// A probe started one probe-span before the peer's dead-interval ends, so that its answer
+/// is known when the interval ends (before, the takeover waited dead-interval + probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlyProbe {
+    /// When it started: a fresh frame of the peer after this cancels it.
+    pub since: Instant,
+    /// It went unanswered: take over the moment the dead-interval ends.
+    pub clear: bool,
+}
+
 /// The role this node plays for one virtual cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VcRole {
@@ -64,9 +74,10 @@ pub enum VcRole {
         probe_after: Option<Instant>,
     },
     /// ARP-probing the VIPs before taking over; an answered or interrupted probe returns
-    /// to Init (`from_init`) or Backup.
+    /// to Init (`from_init`) or Backup. `early`: started before the dead-interval ran out.
     Probing {
         from_init: bool,
+        early: Option<EarlyProbe>,
     },
     Master(Mastership),
     /// Gave the role to a live peer (the HELLOs say Backup) but keeps the addresses until
@@ -279,10 +290,51 @@ impl Node {
             let alive = self.peer_alive(now, Some(i));
             let back = alive && !self.vcs[i].peer_was_alive;
             self.vcs[i].peer_was_alive = alive;
+            if alive && self.early_probe(now, i, out) {
+                continue;
+            }
             match (alive, self.peer_side(i)) {
                 (true, Some(peer)) => self.elect_with_peer(now, i, &peer, back, out),
                 _ => self.elect_alone(now, i, out),
             }
+        }
+    }
+
+    /// The peer's dead-interval for virtual cluster `i` ends within one probe-span (it sent
+    /// nothing for a while): probe now, so that the answer is in when the interval ends.
+    /// True while such a probe runs and nothing newer was heard (the election waits).
+    fn early_probe(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) -> bool {
+        let Some(p) = &self.peer else { return false };
+        let Some(last) = p.confirmed_at else {
+            return false;
+        };
+        match self.vcs[i].role {
+            // Heard again since it started: the peer lives; the election puts us back.
+            VcRole::Probing { early: Some(e), .. } => last <= e.since,
+            VcRole::Backup { probe_after } => {
+                let peer_master = self.peer_side(i).is_some_and(|s| s.master);
+                let start = (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span());
+                let due = start.is_some_and(|t| now >= t);
+                if !peer_master || !due || probe_after.is_some_and(|t| now < t) || p.departed {
+                    return false;
+                }
+                info!(
+                    "vc {}: peer silent for a while, ARP-probing the VIPs before its dead-interval ends",
+                    self.settings.vcs[i].name
+                );
+                let early = Some(EarlyProbe {
+                    since: now,
+                    clear: false,
+                });
+                let probing = VcRole::Probing {
+                    from_init: false,
+                    early,
+                };
+                self.set_role(now, i, probing, Reason::ProbingSilent, out);
+                out.push(Action::Probe { vc: i });
+                true
+            }
+            _ => false,
         }
     }
 
@@ -295,6 +347,18 @@ impl Node {
             .filter(|p| p.exited.is_some())
             .map(|p| p.hint);
         match self.vcs[i].role {
+            // An early probe went unanswered and the dead-interval is over now.
+            VcRole::Probing {
+                early: Some(EarlyProbe { clear: true, .. }),
+                ..
+            } => {
+                let reason = match hint {
+                    Some(Hint::DaemonExited) => Reason::PeerExited,
+                    Some(Hint::CarrierLost) => Reason::CarrierLost,
+                    None => Reason::PeerSilent,
+                };
+                self.set_role(now, i, self.master_role(now, false), reason, out);
+            }
             VcRole::Master(_) | VcRole::Probing { .. } => {}
             // The peer we were handing over to is gone before its addresses came up: the
             // addresses never went, keep serving.
@@ -325,7 +389,11 @@ impl Node {
                     "vc {}: peer silent, ARP-probing the VIPs",
                     self.settings.vcs[i].name
                 );
-                self.set_role(now, i, VcRole::Probing { from_init }, reason, out);
+                let probing = VcRole::Probing {
+                    from_init,
+                    early: None,
+                };
+                self.set_role(now, i, probing, reason, out);
                 out.push(Action::Probe { vc: i });
             }
         }
@@ -470,7 +538,9 @@ impl Node {
                 VcRole::Master(_)
                 | VcRole::Releasing { .. }
                 | VcRole::Init
-                | VcRole::Probing { from_init: true },
+                | VcRole::Probing {
+                    from_init: true, ..
+                },
                 VcRole::Backup { .. },
             ) => out.push(Action::Release {
                 vc: i,
@@ -490,18 +560,34 @@ impl Node {
         answered: bool,
         out: &mut Vec<Action>,
     ) {
-        let Some(VcRole::Probing { .. }) = self.vcs.get(vc).map(|v| v.role) else {
+        let Some(VcRole::Probing { early, .. }) = self.vcs.get(vc).map(|v| v.role) else {
             return;
         };
+        let alive = self.peer_alive(now, Some(vc));
         if answered {
             warn!(
                 "vc {}: VIP answered from the virtual MAC elsewhere; staying Backup",
                 self.settings.vcs[vc].name
             );
-            let backup = VcRole::Backup {
-                probe_after: Some(now + self.settings.dead),
+            // An early probe answered while the peer still counts as alive holds off only
+            // until its dead-interval ends: if it dies now, the next probe must not wait
+            // another dead-interval.
+            let deadline = self
+                .peer
+                .as_ref()
+                .and_then(|p| p.confirmed_at)
+                .map(|t| t + self.dead_for(Some(vc)));
+            let probe_after = match (alive, deadline) {
+                (true, Some(t)) => Some(t),
+                _ => Some(now + self.settings.dead),
             };
+            let backup = VcRole::Backup { probe_after };
             self.set_role(now, vc, backup, Reason::ProbeAnswered, out);
+        } else if let (Some(e), true) = (early, alive) {
+            // Unanswered before the interval ran out: the takeover waits for its end.
+            if let VcRole::Probing { early, .. } = &mut self.vcs[vc].role {
+                *early = Some(EarlyProbe { clear: true, ..e });
+            }
         } else {
             let hint = self
                 .peer
@@ -632,6 +718,22 @@ impl Node {
         }
     }
 
+    /// When an early probe is due (one probe-span before the peer's dead-interval ends).
+    fn next_early_probe(&self) -> Option<Instant> {
+        let p = self
+            .peer
+            .as_ref()
+            .filter(|p| !p.departed && p.exited.is_none())?;
+        if self.shutting_down {
+            return None;
+        }
+        let last = p.confirmed_at?;
+        (0..self.vcs.len())
+            .filter(|&i| matches!(self.vcs[i].role, VcRole::Backup { .. }))
+            .filter_map(|i| (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span()))
+            .min()
+    }
+
     /// The next moment `role_timers` has something to do.
     pub(super) fn next_role_deadline(&self) -> Option<Instant> {
         self.vcs
@@ -644,6 +746,7 @@ impl Node {
                 VcRole::Releasing { until } => Some(until),
                 _ => None,
             })
+            .chain(self.next_early_probe())
             .min()
     }
 }

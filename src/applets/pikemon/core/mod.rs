@@ -12,4 +12,4 @@ mod node;
 pub mod peer;
 
 pub use claim::{Mastership, Reason, Refusal, VcRole};
-pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus};
+pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES};

@@ -23,6 +23,9 @@ pub struct VcSettings {
     pub priority: u8,
 }
 
+/// ARP requests per split-brain probe.
+pub const PROBE_TRIES: u32 = 3;
+
 /// What the core needs to know about this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -152,6 +155,19 @@ pub struct Node {
     pub(super) vcs: Vec<VcStatus>,
     pub(super) counters: Counters,
     pub(super) shutting_down: bool,
+}
+
+impl Settings {
+    /// The spacing of the probe's ARP requests (and the wait after the last one):
+    /// a quarter hello, 5..200 ms.
+    pub fn probe_interval(&self) -> Duration {
+        (self.hello / 4).clamp(Duration::from_millis(5), Duration::from_millis(200))
+    }
+
+    /// How long a probe takes from its first request to "unanswered".
+    pub fn probe_span(&self) -> Duration {
+        self.probe_interval() * PROBE_TRIES
+    }
 }
 
 impl Node {

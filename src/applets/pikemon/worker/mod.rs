@@ -43,9 +43,6 @@ const MAX_PER_WAKE: usize = 64;
 /// How long a stopping worker waits for its notify hooks.
 const STOP_HOOK_WAIT: Duration = Duration::from_secs(8);
 
-/// How long a VIP probe listens after each of its requests, and how many it sends.
-const PROBE_TRIES: u32 = 3;
-
 /// One heart-beat path or controlled interface carrying PIKE frames.
 pub(super) struct PathIo {
     pub ifname: String,

@@ -2,7 +2,7 @@
 //! bursts, the split-brain probe), ICMP replies of the ping groups, rtnetlink link events.
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use log::{debug, info, warn};
 
@@ -52,8 +52,7 @@ impl Worker {
     }
 
     pub(super) fn start_probe(&mut self, now: Instant, vi: usize) {
-        let interval = (self.cfg.hello_interval / 4)
-            .clamp(Duration::from_millis(5), Duration::from_millis(200));
+        let interval = self.node.settings().probe_interval();
         self.vcs[vi].probe_answered = false;
         self.vcs[vi].probing = true;
         for &ci in &self.vcs[vi].ctls.clone() {
@@ -63,7 +62,7 @@ impl Worker {
                     c.c.parent_mac,
                     Ipv4Addr::UNSPECIFIED,
                     *vip,
-                    PROBE_TRIES,
+                    super::super::core::PROBE_TRIES,
                     interval,
                 );
                 c.probes.push((p, now));
