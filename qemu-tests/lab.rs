@@ -278,8 +278,10 @@ impl Lab {
         let top = top();
         let accel = std::env::var("QEMU_ACCEL").unwrap_or_else(|_| "tcg".to_string());
         let cpu = if accel == "kvm" { "host" } else { "max" };
+        // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can
+        // time out and panic the boot (seen once in a full run beside other load).
         let mut append = format!(
-            "console=ttyS0 quiet loglevel=3 panic=-1 habox.node={} habox.name={}",
+            "console=ttyS0 quiet loglevel=3 panic=-1 no_timer_check habox.node={} habox.name={}",
             node.id, node.name
         );
         for (n, (nic, addr)) in NICS.iter().zip([node.lan, node.wan, node.hb]).enumerate() {
