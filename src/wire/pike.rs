@@ -9,7 +9,7 @@
 //! 28 ack-incarnation (u32)                     32 ack-seq (u64)
 //! 40 hello-ms (u32)    44 dead-ms (u32)        48 path-id (u8)
 //! 49 key-id (u16)      51 n-vc (u8)
-//! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8 }
+//! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8, config-digest u32 }
 //!    HMAC-SHA256 (32 bytes) over dst MAC, src MAC, EtherType and every payload byte before it
 //! ```
 //!
@@ -37,7 +37,7 @@ pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const HMAC_LEN: usize = 32;
 /// Bytes per virtual-cluster entry.
-pub const VC_LEN: usize = 6;
+pub const VC_LEN: usize = 10;
 /// Most virtual-cluster entries a frame may carry.
 pub const MAX_VCS: usize = 32;
 /// Length of the Ethernet header in front of the payload.
@@ -185,6 +185,9 @@ pub struct VcState {
     pub flags: u8,
     pub priority: u8,
     pub fail_count: u8,
+    /// A digest of the virtual cluster's cluster-relevant configuration (its addresses,
+    /// virtual MACs, timers, cluster-id, preemption): a mismatch is a config drift alarm.
+    pub digest: u32,
 }
 
 impl VcState {
@@ -303,6 +306,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             flags: b[3],
             priority: b[4],
             fail_count: b[5],
+            digest: be32(&b[6..10]),
         }
     }
 
@@ -371,6 +375,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         b[3] = vc.flags;
         b[4] = vc.priority;
         b[5] = vc.fail_count;
+        b[6..10].copy_from_slice(&vc.digest.to_be_bytes());
     }
     /// Computes the HMAC over `dst`, `src`, the EtherType and the payload, and stores it.
     pub fn sign(&mut self, key: &[u8], dst: &[u8; 6], src: &[u8; 6]) {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod death_watch;
+pub mod digest;
 pub mod hooks;
 pub mod paths_file;
 pub mod ping_group;

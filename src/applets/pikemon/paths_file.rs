@@ -8,7 +8,11 @@
 //! node 1
 //! path hb0 ring 0 local 198.51.100.1 peer 2 state UP age-ms 120
 //! path hb1 ring 1 local - peer 2 state FAULTY age-ms 4100
+//! config LAN drift digest 5d41402a peer 7d793037
 //! ```
+//!
+//! A `config` line per virtual cluster once the peer is heard: `match` or `drift` of the
+//! configuration digests (readers of the `path` lines skip it).
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -24,8 +28,16 @@ pub struct PathLine {
     pub age: Option<Duration>,
 }
 
+/// One virtual cluster's config digests: ours and the peer's as announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigLine {
+    pub vc: String,
+    pub digest: u32,
+    pub peer: u32,
+}
+
 /// The file's text; the ring number is the index in `paths`.
-pub fn render(node_id: u32, paths: &[PathLine]) -> String {
+pub fn render(node_id: u32, paths: &[PathLine], configs: &[ConfigLine]) -> String {
     let mut s = String::from("# pikemon heart-beat paths\n");
     let _ = writeln!(s, "node {node_id}");
     for (ring, p) in paths.iter().enumerate() {
@@ -37,6 +49,14 @@ pub fn render(node_id: u32, paths: &[PathLine]) -> String {
             s,
             "path {} ring {ring} local {local} peer {peer} state {state} age-ms {age}",
             p.ifname
+        );
+    }
+    for c in configs {
+        let state = if c.digest == c.peer { "match" } else { "drift" };
+        let _ = writeln!(
+            s,
+            "config {} {state} digest {:08x} peer {:08x}",
+            c.vc, c.digest, c.peer
         );
     }
     s
@@ -73,13 +93,19 @@ mod tests {
                     age: None,
                 },
             ],
+            &[ConfigLine {
+                vc: "LAN".into(),
+                digest: 0x5d41_402a,
+                peer: 0x7d79_3037,
+            }],
         );
         assert_eq!(
             text,
             "# pikemon heart-beat paths\nnode 1\n\
              path hb0 ring 0 local 198.51.100.1 peer 2 state UP age-ms 120\n\
              path hb1 ring 1 local - peer 2 state FAULTY age-ms 4100\n\
-             path hb2 ring 2 local - peer - state FAULTY age-ms -\n"
+             path hb2 ring 2 local - peer - state FAULTY age-ms -\n\
+             config LAN drift digest 5d41402a peer 7d793037\n"
         );
     }
 }

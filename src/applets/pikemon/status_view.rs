@@ -85,6 +85,13 @@ impl Worker {
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
                 st.map_or(String::new(), |s| s.reason.to_string())
             );
+            if let Some(d) = st.and_then(|s| s.drift) {
+                let ours = self.node.settings().vcs[i].digest;
+                let _ = writeln!(
+                    o,
+                    "  config drift: digest {ours:08x} here, {d:08x} on the peer"
+                );
+            }
             if let Some(e) = &v.takeover_error {
                 let _ = writeln!(o, "  takeover failed: {e} (retried every second)");
             }
@@ -185,7 +192,7 @@ impl Worker {
             }
             let _ = write!(
                 o,
-                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"admin\":{},\"since_s\":{},\"reason\":{},\"takeover_error\":{},\"garp_bursts\":{},\"interfaces\":[",
+                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"admin\":{},\"since_s\":{},\"reason\":{},\"takeover_error\":{},\"config_digest\":\"{:08x}\",\"config_drift\":{},\"garp_bursts\":{},\"interfaces\":[",
                 json_str(&vc.name),
                 vc.id,
                 json_str(self.role_name(i)),
@@ -194,6 +201,9 @@ impl Worker {
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
                 json_str(&st.map_or(String::new(), |s| s.reason.to_string())),
                 v.takeover_error.as_deref().map_or("null".to_string(), json_str),
+                self.node.settings().vcs[i].digest,
+                st.and_then(|s| s.drift)
+                    .map_or("null".to_string(), |d| format!("\"{d:08x}\"")),
                 v.garps_sent
             );
             for (k, &ci) in v.ctls.iter().enumerate() {

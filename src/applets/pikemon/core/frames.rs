@@ -89,6 +89,7 @@ impl Node {
                 if repr.msg_type == MessageType::Goodbye {
                     info!("peer node {} said GOODBYE", repr.node_id);
                 }
+                self.check_drift();
             }
         }
         // A duplicate marks only its path alive (once per path, within one hello).
@@ -194,6 +195,7 @@ impl Node {
                     flags,
                     priority: s.priority,
                     fail_count: v.fail_count,
+                    digest: s.digest,
                 }
             })
             .collect();

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{info, warn};
 
 use super::claim::{Reason, VcRole};
 use super::election::Admin;
@@ -21,6 +21,8 @@ pub struct VcSettings {
     pub preemptive: bool,
     pub preempt_delay: Duration,
     pub priority: u8,
+    /// Digest of the cluster-relevant configuration (compared with the peer's).
+    pub digest: u32,
 }
 
 /// ARP requests per split-brain probe.
@@ -125,6 +127,9 @@ pub struct VcStatus {
     pub fail_count: u8,
     pub since: Instant,
     pub reason: Reason,
+    /// The peer announces another config digest for this virtual cluster: an alarm only,
+    /// it never moves the role.
+    pub drift: Option<u32>,
     /// When the preferred side was first seen alive and healthy while we are master (for
     /// preempt-delay).
     pub(super) preempt_since: Option<Instant>,
@@ -211,6 +216,7 @@ impl Node {
                     fail_count: 0,
                     since: now,
                     reason,
+                    drift: None,
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
@@ -367,6 +373,28 @@ impl Node {
             self.next_hello = now + self.settings.hello;
         }
         out
+    }
+
+    /// Compares the peer's announced config digests with ours; logs each change once.
+    pub(super) fn check_drift(&mut self) {
+        let Some(p) = &self.peer else { return };
+        for (i, s) in self.settings.vcs.iter().enumerate() {
+            let theirs = p.vc(s.vcid).map(|v| v.digest);
+            let drift = theirs.filter(|d| *d != s.digest);
+            let v = &mut self.vcs[i];
+            if drift == v.drift {
+                continue;
+            }
+            match drift {
+                Some(d) => warn!(
+                    "vc {}: configuration differs from the peer's (digest {:08x} here, {d:08x} there): \
+                     addresses, virtual MACs, timers, cluster-id or preemption",
+                    s.name, s.digest
+                ),
+                None => info!("vc {}: configuration matches the peer's again", s.name),
+            }
+            v.drift = drift;
+        }
     }
 
     /// The peer counts as silent from now until a new incarnation or two newer frames are

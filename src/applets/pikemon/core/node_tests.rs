@@ -28,6 +28,7 @@ fn settings(node_id: u32, preemptive: bool) -> Settings {
             preemptive,
             preempt_delay: Duration::from_millis(500),
             priority: 100,
+            digest: 0x1234_5678,
         }],
         garp_repeat: 3,
         garp_interval: Duration::from_millis(20),
@@ -1241,4 +1242,23 @@ fn an_early_probe_is_cancelled_by_a_late_frame_and_an_answered_one_holds_nothing
     assert!(n
         .handle(last + DEAD, Input::Tick)
         .contains(&Action::Probe { vc: 0 }));
+}
+
+#[test]
+fn config_drift_is_shown_on_both_sides_once_and_moves_no_role() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.node(0).vc(0).unwrap().drift, None);
+    // B restarts with another VIP: another digest.
+    s.kill(1);
+    let mut other = settings(2, false);
+    other.vcs[0].digest = 0x0bad_cafe;
+    s.nodes[1] = Some(Node::new(s.now, other, 2, 0xc1, &[None]));
+    let acts = s.node(1).start();
+    s.apply(1, acts);
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.node(0).vc(0).unwrap().drift, Some(0x0bad_cafe));
+    assert_eq!(s.node(1).vc(0).unwrap().drift, Some(0x1234_5678));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
 }

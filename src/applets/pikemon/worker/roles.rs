@@ -7,7 +7,7 @@ use log::{debug, error, info};
 
 use super::super::core::{Input, Reason};
 use super::super::hooks::{HookJob, HookKind};
-use super::super::paths_file::{self, PathLine};
+use super::super::paths_file::{self, ConfigLine, PathLine};
 use super::super::ping_group::PingGroupState;
 use super::super::status_file::{self, SavedRole, Status};
 use super::super::takeover;
@@ -152,7 +152,21 @@ impl Worker {
                 }
             })
             .collect();
-        let text = paths_file::render(self.cfg.node_id, &lines);
+        let configs: Vec<ConfigLine> = self
+            .node
+            .settings()
+            .vcs
+            .iter()
+            .filter_map(|s| {
+                let theirs = peer.and_then(|p| p.vc(s.vcid))?.digest;
+                Some(ConfigLine {
+                    vc: s.name.clone(),
+                    digest: s.digest,
+                    peer: theirs,
+                })
+            })
+            .collect();
+        let text = paths_file::render(self.cfg.node_id, &lines, &configs);
         if let Err(e) = status_file::write_atomic(&self.cfg.paths_file, text.as_bytes()) {
             debug!("{}: {e}", self.cfg.paths_file.display());
         }

@@ -150,6 +150,7 @@ impl Worker {
                     preemptive: v.preemptive,
                     preempt_delay: v.preempt_delay,
                     priority: v.priority,
+                    digest: super::super::digest::of(&cfg, v),
                 })
                 .collect(),
             garp_repeat: cfg.garp_repeat,
