@@ -1,9 +1,8 @@
-//! The role of each virtual cluster and everything that follows from it: the election with
-//! and without a live peer, the one `set_role` every change goes through, the make-before-
-//! break release (`Releasing`), the GARP schedule, takeover failures and their retries, the
-//! split-brain probe's outcome, conflicts, and which admin orders are refused.
+//! What follows from the role of each virtual cluster: the election with and without a live
+//! peer, the one `set_role` every change goes through, the make-before-break release
+//! (`Releasing`), the GARP schedule, takeover failures and their retries, conflicts, and which
+//! admin orders are refused. The role types live in `role`, the probe in `probe`.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
@@ -11,6 +10,7 @@ use log::{info, warn};
 use super::election::{decide, Admin, Side, Verdict, Winner};
 use super::node::{Action, Node};
 use super::peer::Hint;
+use super::role::{EarlyProbe, Mastership, Reason, Refusal, VcRole};
 use crate::wire::pike::{vc_flags, Role};
 
 /// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
@@ -19,172 +19,6 @@ const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
 /// How often a failed takeover is tried again.
 const TAKEOVER_RETRY: Duration = Duration::from_secs(1);
-
-/// Master's own state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mastership {
-    /// The addresses are up (the worker said `Active`): the HELLOs say ACTIVE.
-    pub active: bool,
-    /// Resumed from the status file, not yet compared with a live peer: if the peer took
-    /// over meanwhile, the resumed side yields (a restart never steals the role), and sends
-    /// no GARPs or frames from the virtual MAC until that is settled.
-    pub resumed: bool,
-    /// The peer claims Master too and we keep it (a healed partition).
-    pub rival: bool,
-    /// The takeover failed: the virtual cluster counts as unhealthy, and the takeover is
-    /// tried again at this instant (None while a try is under way or none failed).
-    pub failed: bool,
-    pub retry_at: Option<Instant>,
-    /// GARP bursts still to send, and when the next one is due.
-    pub garps_left: u32,
-    pub next_garp: Option<Instant>,
-}
-
-impl Mastership {
-    fn new(now: Instant, resumed: bool, garps: u32) -> Mastership {
-        Mastership {
-            active: false,
-            resumed,
-            rival: false,
-            failed: false,
-            retry_at: None,
-            garps_left: garps,
-            next_garp: Some(now),
-        }
-    }
-}
-
-/// A probe started one probe-span before the peer's dead-interval ends, so that its answer
-/// is known when the interval ends (before, the takeover waited dead-interval + probe).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EarlyProbe {
-    /// When it started: a fresh frame of the peer after this cancels it.
-    pub since: Instant,
-    /// It went unanswered: take over the moment the dead-interval ends.
-    pub clear: bool,
-}
-
-/// The role this node plays for one virtual cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VcRole {
-    /// Just started without a saved role: listening for a dead-interval.
-    Init,
-    /// Backup; after an answered probe, no new probe before `probe_after`.
-    Backup {
-        probe_after: Option<Instant>,
-    },
-    /// ARP-probing the VIPs before taking over; an answered or interrupted probe returns
-    /// to Init (`from_init`) or Backup. `early`: started before the dead-interval ran out.
-    Probing {
-        from_init: bool,
-        early: Option<EarlyProbe>,
-    },
-    Master(Mastership),
-    /// Gave the role to a live peer (the HELLOs say Backup) but keeps the addresses until
-    /// the peer's HELLO says ACTIVE, at most until `until`: make-before-break.
-    Releasing {
-        until: Instant,
-    },
-}
-
-impl VcRole {
-    /// The role as announced on the wire.
-    pub fn wire(self) -> Role {
-        match self {
-            VcRole::Init => Role::Init,
-            VcRole::Backup { .. } | VcRole::Probing { .. } | VcRole::Releasing { .. } => {
-                Role::Backup
-            }
-            VcRole::Master(_) => Role::Master,
-        }
-    }
-
-    /// The name shown in logs and the status.
-    pub fn name(self) -> &'static str {
-        match self {
-            VcRole::Init => "Init",
-            VcRole::Backup { .. } => "Backup",
-            VcRole::Probing { .. } => "Probing",
-            VcRole::Master(m) if m.failed => "Failed",
-            VcRole::Master(_) => "Master",
-            VcRole::Releasing { .. } => "Releasing",
-        }
-    }
-
-    /// Master (the addresses are ours, or being taken).
-    pub fn is_master(self) -> bool {
-        matches!(self, VcRole::Master(_))
-    }
-
-    fn same_kind(self, other: VcRole) -> bool {
-        std::mem::discriminant(&self) == std::mem::discriminant(&other)
-    }
-}
-
-/// Why a role changed: logged, kept in the status, passed to the hooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Start,
-    Resumed,
-    /// A rule of the election (`election::decide`).
-    Rule(&'static str),
-    PeerTookOverMeanwhile,
-    PeerResumedAfterRestart,
-    PeerSilent,
-    PeerExited,
-    CarrierLost,
-    /// The probe started because the peer fell silent / its daemon exited / a heart-beat
-    /// link lost its carrier.
-    ProbingSilent,
-    ProbingExited,
-    ProbingCarrier,
-    ProbeAnswered,
-    Goodbye,
-    Shutdown,
-    Retry,
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Reason::Start => "start",
-            Reason::Resumed => "resumed from status file",
-            Reason::Rule(r) => r,
-            Reason::PeerTookOverMeanwhile => "the peer took over while we were away",
-            Reason::PeerResumedAfterRestart => {
-                "the peer resumed after a restart; we took over meanwhile"
-            }
-            Reason::PeerSilent => "peer silent, probe unanswered",
-            Reason::PeerExited => "peer's daemon exited, probe unanswered",
-            Reason::ProbingSilent => "peer silent",
-            Reason::ProbingExited => "peer's daemon exited",
-            Reason::CarrierLost => "heart-beat carrier lost, probe unanswered",
-            Reason::ProbingCarrier => "heart-beat carrier lost",
-            Reason::ProbeAnswered => "VIP answered from the virtual MAC elsewhere",
-            Reason::Goodbye => "peer said GOODBYE",
-            Reason::Shutdown => "shutdown",
-            Reason::Retry => "takeover retried",
-        })
-    }
-}
-
-/// Why an admin order is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `drop` with no healthy peer alive: nobody would serve the addresses.
-    NoHealthyPeer,
-    /// `take` on a Down node while the peer is Up: health beats admin.
-    DownWhilePeerUp,
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Refusal::NoHealthyPeer => "no healthy peer to hand over to",
-            Refusal::DownWhilePeerUp => "this node is Down and the peer is Up",
-        })
-    }
-}
 
 impl Node {
     /// The initial actions: a role resumed as Master takes its addresses (they are still up
@@ -297,44 +131,6 @@ impl Node {
                 (true, Some(peer)) => self.elect_with_peer(now, i, &peer, back, out),
                 _ => self.elect_alone(now, i, out),
             }
-        }
-    }
-
-    /// The peer's dead-interval for virtual cluster `i` ends within one probe-span (it sent
-    /// nothing for a while): probe now, so that the answer is in when the interval ends.
-    /// True while such a probe runs and nothing newer was heard (the election waits).
-    fn early_probe(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) -> bool {
-        let Some(p) = &self.peer else { return false };
-        let Some(last) = p.confirmed_at else {
-            return false;
-        };
-        match self.vcs[i].role {
-            // Heard again since it started: the peer lives; the election puts us back.
-            VcRole::Probing { early: Some(e), .. } => last <= e.since,
-            VcRole::Backup { probe_after } => {
-                let peer_master = self.peer_side(i).is_some_and(|s| s.master);
-                let start = (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span());
-                let due = start.is_some_and(|t| now >= t);
-                if !peer_master || !due || probe_after.is_some_and(|t| now < t) || p.departed {
-                    return false;
-                }
-                info!(
-                    "vc {}: peer silent for a while, ARP-probing the VIPs before its dead-interval ends",
-                    self.settings.vcs[i].name
-                );
-                let early = Some(EarlyProbe {
-                    since: now,
-                    clear: false,
-                });
-                let probing = VcRole::Probing {
-                    from_init: false,
-                    early,
-                };
-                self.set_role(now, i, probing, Reason::ProbingSilent, out);
-                out.push(Action::Probe { vc: i });
-                true
-            }
-            _ => false,
         }
     }
 
@@ -552,57 +348,6 @@ impl Node {
         }
     }
 
-    /// The ARP probe of virtual cluster `vc` finished.
-    pub(super) fn probe_done(
-        &mut self,
-        now: Instant,
-        vc: usize,
-        answered: bool,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(VcRole::Probing { early, .. }) = self.vcs.get(vc).map(|v| v.role) else {
-            return;
-        };
-        let alive = self.peer_alive(now, Some(vc));
-        if answered {
-            warn!(
-                "vc {}: VIP answered from the virtual MAC elsewhere; staying Backup",
-                self.settings.vcs[vc].name
-            );
-            // An early probe answered while the peer still counts as alive holds off only
-            // until its dead-interval ends: if it dies now, the next probe must not wait
-            // another dead-interval.
-            let deadline = self
-                .peer
-                .as_ref()
-                .and_then(|p| p.confirmed_at)
-                .map(|t| t + self.dead_for(Some(vc)));
-            let probe_after = match (alive, deadline) {
-                (true, Some(t)) => Some(t),
-                _ => Some(now + self.settings.dead),
-            };
-            let backup = VcRole::Backup { probe_after };
-            self.set_role(now, vc, backup, Reason::ProbeAnswered, out);
-        } else if let (Some(e), true) = (early, alive) {
-            // Unanswered before the interval ran out: the takeover waits for its end.
-            if let VcRole::Probing { early, .. } = &mut self.vcs[vc].role {
-                *early = Some(EarlyProbe { clear: true, ..e });
-            }
-        } else {
-            let hint = self
-                .peer
-                .as_ref()
-                .filter(|p| p.exited.is_some())
-                .map(|p| p.hint);
-            let reason = match hint {
-                Some(Hint::DaemonExited) => Reason::PeerExited,
-                Some(Hint::CarrierLost) => Reason::CarrierLost,
-                None => Reason::PeerSilent,
-            };
-            self.set_role(now, vc, self.master_role(now, false), reason, out);
-        }
-    }
-
     /// Our virtual MAC or VIP was seen elsewhere: anyone on the LAN can send such frames,
     /// so one reaction (log, HELLO, GARPs) per hello-interval, however many arrive.
     pub(super) fn conflict(&mut self, now: Instant, vc: usize) {
@@ -716,22 +461,6 @@ impl Node {
                 _ => {}
             }
         }
-    }
-
-    /// When an early probe is due (one probe-span before the peer's dead-interval ends).
-    fn next_early_probe(&self) -> Option<Instant> {
-        let p = self
-            .peer
-            .as_ref()
-            .filter(|p| !p.departed && p.exited.is_none())?;
-        if self.shutting_down {
-            return None;
-        }
-        let last = p.confirmed_at?;
-        (0..self.vcs.len())
-            .filter(|&i| matches!(self.vcs[i].role, VcRole::Backup { .. }))
-            .filter_map(|i| (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span()))
-            .min()
     }
 
     /// The next moment `role_timers` has something to do.

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 
-use super::claim::VcRole;
 use super::election::Admin;
 use super::node::{Action, Node};
 use super::peer::{Freshness, Peer};
+use super::role::VcRole;
 use crate::wire::pike::{self, vc_flags, MessageType, Packet, Repr, VcState};
 
 /// Each path verifies at most `VERIFY_BUDGET` frames per `VERIFY_WINDOW` (800 a second:

@@ -10,6 +10,8 @@ pub mod election;
 mod frames;
 mod node;
 pub mod peer;
+mod probe;
+mod role;
 
-pub use claim::{Mastership, Reason, Refusal, VcRole};
 pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES};
+pub use role::{EarlyProbe, Mastership, Reason, Refusal, VcRole};

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
-use super::claim::{Reason, VcRole};
 use super::election::Admin;
 use super::peer::{Hint, Peer, Proof};
+use super::role::{Reason, VcRole};
 use crate::wire::pike::{MessageType, Repr};
 
 /// What the core needs to know about one virtual cluster.

@@ -1,0 +1,118 @@
+//! The split-brain probe as the core sees it: started when the peer falls silent, or one
+//! probe-span before its dead-interval ends (an early probe, so that the answer is in when the
+//! interval ends); its outcome moves the role.
+
+use std::time::Instant;
+
+use log::{info, warn};
+
+use super::node::{Action, Node};
+use super::peer::Hint;
+use super::role::{EarlyProbe, Reason, VcRole};
+
+impl Node {
+    /// The peer's dead-interval for virtual cluster `i` ends within one probe-span (it sent
+    /// nothing for a while): probe now, so that the answer is in when the interval ends.
+    /// True while such a probe runs and nothing newer was heard (the election waits).
+    pub(super) fn early_probe(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) -> bool {
+        let Some(p) = &self.peer else { return false };
+        let Some(last) = p.confirmed_at else {
+            return false;
+        };
+        match self.vcs[i].role {
+            // Heard again since it started: the peer lives; the election puts us back.
+            VcRole::Probing { early: Some(e), .. } => last <= e.since,
+            VcRole::Backup { probe_after } => {
+                let peer_master = self.peer_side(i).is_some_and(|s| s.master);
+                let start = (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span());
+                let due = start.is_some_and(|t| now >= t);
+                if !peer_master || !due || probe_after.is_some_and(|t| now < t) || p.departed {
+                    return false;
+                }
+                info!(
+                    "vc {}: peer silent for a while, ARP-probing the VIPs before its dead-interval ends",
+                    self.settings.vcs[i].name
+                );
+                let early = Some(EarlyProbe {
+                    since: now,
+                    clear: false,
+                });
+                let probing = VcRole::Probing {
+                    from_init: false,
+                    early,
+                };
+                self.set_role(now, i, probing, Reason::ProbingSilent, out);
+                out.push(Action::Probe { vc: i });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The ARP probe of virtual cluster `vc` finished.
+    pub(super) fn probe_done(
+        &mut self,
+        now: Instant,
+        vc: usize,
+        answered: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(VcRole::Probing { early, .. }) = self.vcs.get(vc).map(|v| v.role) else {
+            return;
+        };
+        let alive = self.peer_alive(now, Some(vc));
+        if answered {
+            warn!(
+                "vc {}: VIP answered from the virtual MAC elsewhere; staying Backup",
+                self.settings.vcs[vc].name
+            );
+            // An early probe answered while the peer still counts as alive holds off only
+            // until its dead-interval ends: if it dies now, the next probe must not wait
+            // another dead-interval.
+            let deadline = self
+                .peer
+                .as_ref()
+                .and_then(|p| p.confirmed_at)
+                .map(|t| t + self.dead_for(Some(vc)));
+            let probe_after = match (alive, deadline) {
+                (true, Some(t)) => Some(t),
+                _ => Some(now + self.settings.dead),
+            };
+            let backup = VcRole::Backup { probe_after };
+            self.set_role(now, vc, backup, Reason::ProbeAnswered, out);
+        } else if let (Some(e), true) = (early, alive) {
+            // Unanswered before the interval ran out: the takeover waits for its end.
+            if let VcRole::Probing { early, .. } = &mut self.vcs[vc].role {
+                *early = Some(EarlyProbe { clear: true, ..e });
+            }
+        } else {
+            let hint = self
+                .peer
+                .as_ref()
+                .filter(|p| p.exited.is_some())
+                .map(|p| p.hint);
+            let reason = match hint {
+                Some(Hint::DaemonExited) => Reason::PeerExited,
+                Some(Hint::CarrierLost) => Reason::CarrierLost,
+                None => Reason::PeerSilent,
+            };
+            self.set_role(now, vc, self.master_role(now, false), reason, out);
+        }
+    }
+
+    /// When an early probe is due (one probe-span before the peer's dead-interval ends).
+    pub(super) fn next_early_probe(&self) -> Option<Instant> {
+        let p = self
+            .peer
+            .as_ref()
+            .filter(|p| !p.departed && p.exited.is_none())?;
+        if self.shutting_down {
+            return None;
+        }
+        let last = p.confirmed_at?;
+        (0..self.vcs.len())
+            .filter(|&i| matches!(self.vcs[i].role, VcRole::Backup { .. }))
+            .filter_map(|i| (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span()))
+            .min()
+    }
+}

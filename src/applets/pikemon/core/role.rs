@@ -1,0 +1,173 @@
+//! The state of a virtual cluster's role (`VcRole`, with what each role carries), why it
+//! changed (`Reason`), and why an admin order is refused (`Refusal`).
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::wire::pike::Role;
+
+/// Master's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mastership {
+    /// The addresses are up (the worker said `Active`): the HELLOs say ACTIVE.
+    pub active: bool,
+    /// Resumed from the status file, not yet compared with a live peer: if the peer took
+    /// over meanwhile, the resumed side yields (a restart never steals the role), and sends
+    /// no GARPs or frames from the virtual MAC until that is settled.
+    pub resumed: bool,
+    /// The peer claims Master too and we keep it (a healed partition).
+    pub rival: bool,
+    /// The takeover failed: the virtual cluster counts as unhealthy, and the takeover is
+    /// tried again at this instant (None while a try is under way or none failed).
+    pub failed: bool,
+    pub retry_at: Option<Instant>,
+    /// GARP bursts still to send, and when the next one is due.
+    pub garps_left: u32,
+    pub next_garp: Option<Instant>,
+}
+
+impl Mastership {
+    pub(super) fn new(now: Instant, resumed: bool, garps: u32) -> Mastership {
+        Mastership {
+            active: false,
+            resumed,
+            rival: false,
+            failed: false,
+            retry_at: None,
+            garps_left: garps,
+            next_garp: Some(now),
+        }
+    }
+}
+
+/// A probe started one probe-span before the peer's dead-interval ends, so that its answer
+/// is known when the interval ends (before, the takeover waited dead-interval + probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlyProbe {
+    /// When it started: a fresh frame of the peer after this cancels it.
+    pub since: Instant,
+    /// It went unanswered: take over the moment the dead-interval ends.
+    pub clear: bool,
+}
+
+/// The role this node plays for one virtual cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VcRole {
+    /// Just started without a saved role: listening for a dead-interval.
+    Init,
+    /// Backup; after an answered probe, no new probe before `probe_after`.
+    Backup {
+        probe_after: Option<Instant>,
+    },
+    /// ARP-probing the VIPs before taking over; an answered or interrupted probe returns
+    /// to Init (`from_init`) or Backup. `early`: started before the dead-interval ran out.
+    Probing {
+        from_init: bool,
+        early: Option<EarlyProbe>,
+    },
+    Master(Mastership),
+    /// Gave the role to a live peer (the HELLOs say Backup) but keeps the addresses until
+    /// the peer's HELLO says ACTIVE, at most until `until`: make-before-break.
+    Releasing {
+        until: Instant,
+    },
+}
+
+impl VcRole {
+    /// The role as announced on the wire.
+    pub fn wire(self) -> Role {
+        match self {
+            VcRole::Init => Role::Init,
+            VcRole::Backup { .. } | VcRole::Probing { .. } | VcRole::Releasing { .. } => {
+                Role::Backup
+            }
+            VcRole::Master(_) => Role::Master,
+        }
+    }
+
+    /// The name shown in logs and the status.
+    pub fn name(self) -> &'static str {
+        match self {
+            VcRole::Init => "Init",
+            VcRole::Backup { .. } => "Backup",
+            VcRole::Probing { .. } => "Probing",
+            VcRole::Master(m) if m.failed => "Failed",
+            VcRole::Master(_) => "Master",
+            VcRole::Releasing { .. } => "Releasing",
+        }
+    }
+
+    /// Master (the addresses are ours, or being taken).
+    pub fn is_master(self) -> bool {
+        matches!(self, VcRole::Master(_))
+    }
+
+    pub(super) fn same_kind(self, other: VcRole) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
+/// Why a role changed: logged, kept in the status, passed to the hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Start,
+    Resumed,
+    /// A rule of the election (`election::decide`).
+    Rule(&'static str),
+    PeerTookOverMeanwhile,
+    PeerResumedAfterRestart,
+    PeerSilent,
+    PeerExited,
+    CarrierLost,
+    /// The probe started because the peer fell silent / its daemon exited / a heart-beat
+    /// link lost its carrier.
+    ProbingSilent,
+    ProbingExited,
+    ProbingCarrier,
+    ProbeAnswered,
+    Goodbye,
+    Shutdown,
+    Retry,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Start => "start",
+            Reason::Resumed => "resumed from status file",
+            Reason::Rule(r) => r,
+            Reason::PeerTookOverMeanwhile => "the peer took over while we were away",
+            Reason::PeerResumedAfterRestart => {
+                "the peer resumed after a restart; we took over meanwhile"
+            }
+            Reason::PeerSilent => "peer silent, probe unanswered",
+            Reason::PeerExited => "peer's daemon exited, probe unanswered",
+            Reason::ProbingSilent => "peer silent",
+            Reason::ProbingExited => "peer's daemon exited",
+            Reason::CarrierLost => "heart-beat carrier lost, probe unanswered",
+            Reason::ProbingCarrier => "heart-beat carrier lost",
+            Reason::ProbeAnswered => "VIP answered from the virtual MAC elsewhere",
+            Reason::Goodbye => "peer said GOODBYE",
+            Reason::Shutdown => "shutdown",
+            Reason::Retry => "takeover retried",
+        })
+    }
+}
+
+/// Why an admin order is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `drop` with no healthy peer alive: nobody would serve the addresses.
+    NoHealthyPeer,
+    /// `take` on a Down node while the peer is Up: health beats admin.
+    DownWhilePeerUp,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::NoHealthyPeer => "no healthy peer to hand over to",
+            Refusal::DownWhilePeerUp => "this node is Down and the peer is Up",
+        })
+    }
+}
