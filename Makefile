@@ -110,10 +110,31 @@ $(APPLIANCE)/habox: build/habox
 	@mkdir -p $(APPLIANCE)
 	@cmp -s build/habox $@ || cp build/habox $@
 
+# The cluster's HMAC key in the image: PIKE_KEY=FILE, else one generated once for this build tree
+# (build/pike.key: 32 random bytes in hex, mode 0600, never in git; `make clean` forgets it).
+# `make run` and the QEMU suite give the guests a fresh key per run over fw_cfg, which rcS prefers.
+PIKE_KEY ?=
+GENERATED_KEY := build/pike.key
+$(GENERATED_KEY):
+	@mkdir -p $(@D)
+	@(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $@.tmp && echo >> $@.tmp && mv -f $@.tmp $@)
+	@echo "$@: a new random HMAC key for the image"
+
+# The key going into the image, changed only when its bytes do (so is the image).
+KEY_SOURCE := $(or $(PIKE_KEY),$(GENERATED_KEY))
+$(APPLIANCE)/pike.key: $(if $(PIKE_KEY),,$(GENERATED_KEY)) FORCE
+	@[ -r "$(KEY_SOURCE)" ] && [ "$$(tr -d '\r\n' < "$(KEY_SOURCE)" | wc -c)" -ge 16 ] \
+	  || { echo "make: PIKE_KEY=$(KEY_SOURCE): no readable key of at least 16 bytes" >&2; exit 1; }
+	@mkdir -p $(@D)
+	@cmp -s "$(KEY_SOURCE)" $@ || (umask 077 && cp "$(KEY_SOURCE)" $@.tmp && chmod 0600 $@.tmp && mv -f $@.tmp $@)
+
+.PHONY: FORCE
+FORCE:
+
 # The staged root file system (kernel modules, busybox, habox, conntrackd/nft/ipvsadm + libraries).
 rootfs: $(ROOTFS_STAMP)
-$(ROOTFS_STAMP): $(APPLIANCE)/habox $(KERNEL_DEB) $(ROOTFS_INPUTS) | deps-run
-	image/mkrootfs.sh $(APPLIANCE)/rootfs $(KERNEL_DEB) $(APPLIANCE)/habox $(APPLIANCE)
+$(ROOTFS_STAMP): $(APPLIANCE)/habox $(APPLIANCE)/pike.key $(KERNEL_DEB) $(ROOTFS_INPUTS) | deps-run
+	image/mkrootfs.sh $(APPLIANCE)/rootfs $(KERNEL_DEB) $(APPLIANCE)/habox $(APPLIANCE) $(APPLIANCE)/pike.key
 	touch $@
 
 image: $(APPLIANCE)/initramfs.img

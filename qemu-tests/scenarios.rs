@@ -85,6 +85,38 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             step(sh.ok("sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward"));
         assert_eq!(sysctl.split_whitespace().collect::<Vec<_>>(), ["0", "1"]);
     }
+    // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
+    let key = lab
+        .key
+        .clone()
+        .unwrap_or_else(|| panic!("the lab has no key"));
+    let host = std::process::Command::new("sha256sum")
+        .arg(&key)
+        .output()
+        .unwrap_or_else(|e| panic!("sha256sum: {e}"));
+    let want = String::from_utf8_lossy(&host.stdout);
+    let want = want.split_whitespace().next().unwrap_or("?").to_string();
+    for node in &NODES {
+        let sh = lab.guest(node.name).sh();
+        assert!(
+            sh.transcript()
+                .contains("rcS: HMAC key: from the host (fw_cfg opt/habox/pike.key)"),
+            "{}: no fw_cfg key at boot",
+            node.name
+        );
+        let got = step(sh.ok("sha256sum /etc/habox/pike.key; stat -c '%a %u' /etc/habox/pike.key"));
+        assert!(
+            got.starts_with(&want),
+            "{}: not the run's key: {got}",
+            node.name
+        );
+        assert!(got.trim_end().ends_with("\n600 0"), "{}: {got}", node.name);
+        assert!(
+            !step(sh.ok("cat /proc/cmdline")).contains("key"),
+            "{}: a key on the kernel command line",
+            node.name
+        );
+    }
 }
 
 #[test]
