@@ -119,6 +119,46 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
     }
 }
 
+/// `sh -c SCRIPT` on the host; its stdout (the test fails with stderr when it fails).
+fn host_sh(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("sh -c {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "sh -c {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_image_holds_the_build_key_readable_by_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let image = lab::top().join("build/appliance/initramfs.img");
+    let mode = std::fs::metadata(&image)
+        .unwrap_or_else(|e| panic!("{}: {e} (make image)", image.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{} is not root-only", image.display());
+    let listing = host_sh(&format!(
+        "zcat {} | cpio -itv --quiet etc/habox/pike.key",
+        image.display()
+    ));
+    assert!(listing.starts_with("-rw------- "), "{listing}");
+    let inside = host_sh(&format!(
+        "zcat {} | cpio -i --quiet --to-stdout etc/habox/pike.key",
+        image.display()
+    ));
+    let built = std::fs::read_to_string(lab::top().join("build/appliance/pike.key"))
+        .unwrap_or_else(|e| panic!("build/appliance/pike.key: {e}"));
+    assert!(inside.trim_end().len() >= 16, "a short key in the image");
+    assert_eq!(inside, built, "the image's key is not the build's");
+    // The repository carries no key for the overlay to copy.
+    assert!(!lab::top().join("rootfs/etc/habox/pike.key").exists());
+}
+
 #[test]
 fn client_server_and_nodes_reach_each_other() {
     let mut lab = pair("reach");
