@@ -75,7 +75,9 @@ for p in musl-tools qemu-system-x86 mariadb-server postgresql slapd freeradius s
 done
 pass "make test installs everything ($(wc -l <<< "$got") packages)"
 
-# --- a running build/habox is replaced, not written into
+# --- a running build/habox is replaced, not written into. The copy runs on every make
+# (build/habox depends on the phony deps-build), so no source needs touching to exercise it; the
+# new inode proves it ran.
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 "$MAKE" build > "$tmp/out" 2>&1 || { cat "$tmp/out"; fail "make build"; exit 1; }
