@@ -7,47 +7,75 @@ CARGO        ?= cargo
 export CC_x86_64_unknown_linux_musl := musl-gcc
 RELEASE_BIN  := target/$(TARGET)/release/habox
 
-# Debian packages the build and the tests use (installed by `make deps` when missing).
+# Debian packages, by the target that needs them; each deps-* target installs what is missing.
+# The build (`make`): musl-gcc for ring's C code, gcc as the linker of build scripts.
+DEBS_BUILD := musl-tools gcc
+# The appliance image and its QEMU pair (`make image`, `make run`, `make qemu-test`): what goes into
+# the image, QEMU, and the host side of the pair (namespaces, the client's ping, console attach).
+DEBS_RUN := busybox-static cpio kmod conntrackd conntrack nftables ipvsadm qemu-system-x86 \
+        iproute2 iputils-ping socat procps
+# Everything `make test` and `make bench` use, the real peers and test-only servers included.
 DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-system-x86 \
         conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
         ldirectord hyperfine strace python3 socat procps time corosync iputils-arping \
         dnsmasq-base openssl slapd ldap-utils freeradius sip-tester python3-pyftpdlib \
         mariadb-server postgresql
 
-.PHONY: all build deps test unit-test lint run image rootfs qemu-test bench install clean
+.PHONY: all build deps test unit-test make-test lint run image rootfs qemu-test bench install clean
 
 all: build
 
 build: build/habox
 
-build/habox: deps-rust $(shell find src -name '*.rs') Cargo.toml Cargo.lock
+# The copy is a new file renamed over the old one: a build/habox that is running keeps its own
+# inode (copying over it fails with "Text file busy").
+build/habox: deps-build $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 	$(CARGO) build --release --locked
 	@mkdir -p build
-	cp $(RELEASE_BIN) build/habox
+	@t=$$(mktemp build/.habox.XXXXXX) && cp $(RELEASE_BIN) $$t && chmod 0755 $$t && mv -f $$t $@ \
+	  || { rm -f "$$t"; exit 1; }
 	@ls -l build/habox | awk '{ printf "build/habox: %d bytes\n", $$5 }'
 
-# The musl target, installed with rustup when missing.
-.PHONY: deps-rust
+# The musl target and the lint components, installed with rustup when missing.
+.PHONY: deps-rust deps-build deps-run
 deps-rust:
+	@command -v rustup >/dev/null && command -v $(CARGO) >/dev/null || { \
+	  echo "make: rustup and cargo are needed: install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@for c in rustfmt clippy; do rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; done
 
-# Debian packages, installed only when one is missing (idempotent, no network when all are there).
-deps: deps-rust
-	@missing=""; for p in $(DEBS); do \
+# Installs the Debian packages of $(1) that are missing (idempotent, no network when all are
+# there). Packages must not start services on the host: a policy-rc.d refuses while apt-get runs.
+POLICY_RC_D ?= /usr/sbin/policy-rc.d
+define install-debs
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  guard=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
-	    printf '#!/bin/sh\n# habox make deps: packages must not start host services\nexit 101\n' > /usr/sbin/policy-rc.d; \
-	    chmod 755 /usr/sbin/policy-rc.d; guard=1; \
+	  guard=""; if [ ! -e $(POLICY_RC_D) ]; then \
+	    printf '#!/bin/sh\n# habox make deps: packages must not start host services\nexit 101\n' > $(POLICY_RC_D); \
+	    chmod 755 $(POLICY_RC_D); guard=1; \
 	  fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	  rc=$$?; [ -n "$$guard" ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	  rc=$$?; [ -n "$$guard" ] && rm -f $(POLICY_RC_D); \
+	  [ $$rc -eq 0 ] || echo "make: installing$$missing failed (apt-get needs root)" >&2; exit $$rc; \
 	fi
+endef
 
-lint: deps-rust
+# `make`: the Rust target and the C toolchain of the build.
+deps-build: deps-rust
+	$(call install-debs,$(DEBS_BUILD))
+
+# `make image` and `make run`: the above and what the pair needs to boot.
+deps-run: deps-build
+	$(call install-debs,$(DEBS_RUN))
+
+# `make test`: everything.
+deps: deps-run
+	$(call install-debs,$(DEBS))
+
+lint: deps-build
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
@@ -55,8 +83,13 @@ lint: deps-rust
 unit-test: deps
 	$(CARGO) test --locked
 
-# Every layer: lint, unit + host tests, then the appliance pair under QEMU.
-test: deps lint unit-test qemu-test
+# The Makefile itself: what each target installs, replacing a running build/habox and a running
+# installed habox (needs root: the running habox is lkping in a namespace of its own).
+make-test: build
+	tests/make.sh
+
+# Every layer: lint, unit + host tests, the Makefile, then the appliance pair under QEMU.
+test: deps lint unit-test make-test qemu-test
 
 # --- The appliance (image/, rootfs/) and its QEMU pair (qemu-tests/) -----------------------------
 APPLIANCE    := build/appliance
@@ -69,7 +102,7 @@ ROOTFS_INPUTS := $(shell find rootfs -type f -o -type l) image/mkrootfs.sh image
 QEMU_TEST_ARGS ?=
 
 # The Debian cloud kernel .deb, downloaded once into the cache (a cached .deb is always reused).
-$(KERNEL_DEB): | deps
+$(KERNEL_DEB): | deps-run
 	image/fetch-kernel.sh $(IMAGE_CACHE)
 
 # A copy of build/habox that changes only when its bytes do (build/habox is re-copied on every make).
@@ -77,10 +110,31 @@ $(APPLIANCE)/habox: build/habox
 	@mkdir -p $(APPLIANCE)
 	@cmp -s build/habox $@ || cp build/habox $@
 
+# The cluster's HMAC key in the image: PIKE_KEY=FILE, else one generated once for this build tree
+# (build/pike.key: 32 random bytes in hex, mode 0600, never in git; `make clean` forgets it).
+# `make run` and the QEMU suite give the guests a fresh key per run over fw_cfg, which rcS prefers.
+PIKE_KEY ?=
+GENERATED_KEY := build/pike.key
+$(GENERATED_KEY):
+	@mkdir -p $(@D)
+	@(umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' > $@.tmp && echo >> $@.tmp && mv -f $@.tmp $@)
+	@echo "$@: a new random HMAC key for the image"
+
+# The key going into the image, changed only when its bytes do (so is the image).
+KEY_SOURCE := $(or $(PIKE_KEY),$(GENERATED_KEY))
+$(APPLIANCE)/pike.key: $(if $(PIKE_KEY),,$(GENERATED_KEY)) FORCE
+	@[ -r "$(KEY_SOURCE)" ] && [ "$$(tr -d '\r\n' < "$(KEY_SOURCE)" | wc -c)" -ge 16 ] \
+	  || { echo "make: PIKE_KEY=$(KEY_SOURCE): no readable key of at least 16 bytes" >&2; exit 1; }
+	@mkdir -p $(@D)
+	@cmp -s "$(KEY_SOURCE)" $@ || (umask 077 && cp "$(KEY_SOURCE)" $@.tmp && chmod 0600 $@.tmp && mv -f $@.tmp $@)
+
+.PHONY: FORCE
+FORCE:
+
 # The staged root file system (kernel modules, busybox, habox, conntrackd/nft/ipvsadm + libraries).
 rootfs: $(ROOTFS_STAMP)
-$(ROOTFS_STAMP): $(APPLIANCE)/habox $(KERNEL_DEB) $(ROOTFS_INPUTS) | deps
-	image/mkrootfs.sh $(APPLIANCE)/rootfs $(KERNEL_DEB) $(APPLIANCE)/habox $(APPLIANCE)
+$(ROOTFS_STAMP): $(APPLIANCE)/habox $(APPLIANCE)/pike.key $(KERNEL_DEB) $(ROOTFS_INPUTS) | deps-run
+	image/mkrootfs.sh $(APPLIANCE)/rootfs $(KERNEL_DEB) $(APPLIANCE)/habox $(APPLIANCE) $(APPLIANCE)/pike.key
 	touch $@
 
 image: $(APPLIANCE)/initramfs.img
@@ -94,7 +148,7 @@ qemu-test: image
 
 # Boots the pair with the default configuration; attaches to fw-a's console on a terminal,
 # runs a short scripted demonstration without one.
-run: deps image
+run: deps-run image
 	$(CARGO) run --locked --quiet --example pair
 
 # Side-by-side benchmarks against the real peers (not tests: they print medians and ratios).
@@ -106,10 +160,14 @@ bench: deps build
 	  echo "=== bench/$$b"; "$$s" || exit 1; \
 	done
 
+# A new file renamed over the old one, as for build/habox: a running /usr/sbin/habox is replaced,
+# not written into. The applet links are relative (right under any DESTDIR).
 install: build
 	install -d $(DESTDIR)/usr/sbin
-	install -m 0755 build/habox $(DESTDIR)/usr/sbin/habox
-	$(DESTDIR)/usr/sbin/habox --install -s $(DESTDIR)/usr/sbin
+	@t=$$(mktemp $(DESTDIR)/usr/sbin/.habox.XXXXXX) && cp build/habox $$t && chmod 0755 $$t \
+	  && mv -f $$t $(DESTDIR)/usr/sbin/habox || { rm -f "$$t"; exit 1; }
+	@for a in $$(build/habox --list); do ln -sfn habox $(DESTDIR)/usr/sbin/$$a || exit 1; done
+	@echo "installed $(DESTDIR)/usr/sbin/habox and its applet links"
 
 clean:
 	$(CARGO) clean

@@ -2,10 +2,11 @@
 # Assembles the appliance root file system in STAGE: the rootfs/ overlay, busybox (busybox-static)
 # with its links, habox with its applet links, conntrackd/conntrack/nft/ipvsadm with the shared
 # libraries ldd lists, and the kernel modules of image/modules.list plus their dependencies from
-# the Debian cloud kernel package (which also gives OUT/vmlinuz).
-# Usage: image/mkrootfs.sh STAGE KERNEL_DEB HABOX OUT
+# the Debian cloud kernel package (which also gives OUT/vmlinuz), and the cluster's HMAC key KEY
+# as /etc/habox/pike.key (mode 0600).
+# Usage: image/mkrootfs.sh STAGE KERNEL_DEB HABOX OUT KEY
 set -euo pipefail
-stage=$1 deb=$2 habox=$3 out=$4
+stage=$1 deb=$2 habox=$3 out=$4 key=$5
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 
@@ -20,6 +21,7 @@ for d in bin sbin usr/bin usr/sbin lib lib64 proc sys dev run tmp var/log var/li
          var/lib/conntrackd etc/conntrackd root; do
     mkdir -p "$stage/$d"
 done
+install -m 0600 "$key" "$stage/etc/habox/pike.key"
 ln -sfn ../run "$stage/var/run"
 ln -sfn ../run/lock "$stage/var/lock"
 chmod 1777 "$stage/tmp"

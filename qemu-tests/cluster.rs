@@ -89,6 +89,36 @@ fn pair_elects_one_master_and_the_client_sees_the_virtual_mac() {
 }
 
 #[test]
+fn a_node_without_a_key_says_so_on_the_console_and_starts_no_pikemon() {
+    let mut lab = Lab::new("nokey").unwrap_or_else(|e| panic!("nokey: {e}"));
+    step(lab.without_a_key());
+    step(lab.boot_pair());
+    for node in &NODES {
+        let sh = lab.guest(node.name).sh();
+        let boot = sh.transcript();
+        assert!(
+            boot.contains("rcS: NO HMAC KEY: /etc/habox/pike.key is missing or empty"),
+            "{}: the console does not say the key is missing:\n{boot}",
+            node.name
+        );
+        assert!(!boot.contains("pikemon started"), "{}: {boot}", node.name);
+        // Nothing of pikemon runs, and the other daemons are up as usual.
+        let ps = step(sh.ok("ps -o args"));
+        assert!(
+            !ps.contains("pikemon"),
+            "{}: pikemon runs:\n{ps}",
+            node.name
+        );
+        step(sh.ok("pidof conntrackd"));
+        assert!(
+            !holds_vip(sh),
+            "{}: holds the VIP without pikemon",
+            node.name
+        );
+    }
+}
+
+#[test]
 fn drop_and_take_typed_on_the_console_move_the_role() {
     let (mut lab, master) = cluster("droptake");
     let backup = other(master);

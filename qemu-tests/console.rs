@@ -130,6 +130,13 @@ impl Console {
         }
     }
 
+    /// Everything the guest printed so far, from the first byte of its boot.
+    pub fn transcript(&self) -> String {
+        let (lock, _) = &*self.received;
+        let r = lock.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&r.data).replace('\r', "")
+    }
+
     /// Types `text` (no newline added).
     pub fn type_text(&mut self, text: &str) -> Result<(), String> {
         self.stream

@@ -2,6 +2,10 @@
 //! `hb` with one tap per guest NIC, the two appliance guests fw-a and fw-b (TCG by default,
 //! `QEMU_ACCEL=kvm` opts in to KVM), a client namespace on `lan` and a server namespace on `wan`.
 //!
+//! Each lab makes a fresh random HMAC key and hands it to both guests as the QEMU fw_cfg file
+//! `opt/habox/pike.key` (rcS installs it in place of the image's key); `without_a_key` boots
+//! guests that have none at all.
+//!
 //! Addresses: lan 198.51.100.0/24, wan 203.0.113.0/24, heart-beat 198.18.0.0/24. Nothing is ever
 //! configured in the root namespace. Dropping a `Lab` kills every process it started, deletes its
 //! namespaces and, when the test is failing, keeps the consoles' logs under build/qemu-logs/.
@@ -90,6 +94,10 @@ pub struct Lab {
     pub client: String,
     pub server: String,
     dir: PathBuf,
+    /// The cluster key both guests get over fw_cfg (None: the guests get no key).
+    pub key: Option<PathBuf>,
+    /// The initramfs the guests boot.
+    initrd: PathBuf,
     pub guests: Vec<Guest>,
     helpers: Vec<Child>,
     _one: MutexGuard<'static, ()>,
@@ -124,12 +132,16 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("habox-qemu-{id}-{test}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let key = dir.join("pike.key");
+        write_random_key(&key)?;
         let lab = Lab {
             test: test.to_string(),
             lab: format!("hq{id}lab"),
             client: format!("hq{id}cli"),
             server: format!("hq{id}srv"),
             dir,
+            key: Some(key),
+            initrd: top().join("build/appliance/initramfs.img"),
             guests: Vec::new(),
             helpers: Vec::new(),
             _one: one,
@@ -168,6 +180,26 @@ impl Lab {
             }
         }
         Ok(lab)
+    }
+
+    /// The guests booted after this get no HMAC key: no fw_cfg file, and an initramfs whose
+    /// /etc/habox/pike.key is empty (a second cpio archive appended to the image's overwrites it;
+    /// the kernel unpacks concatenated archives in order).
+    pub fn without_a_key(&mut self) -> Result<(), String> {
+        let tree = self.dir.join("keyless");
+        std::fs::create_dir_all(tree.join("etc/habox")).map_err(|e| format!("keyless: {e}"))?;
+        std::fs::write(tree.join("etc/habox/pike.key"), "").map_err(|e| format!("keyless: {e}"))?;
+        let initrd = self.dir.join("keyless.img");
+        std::fs::copy(&self.initrd, &initrd).map_err(|e| format!("keyless.img: {e}"))?;
+        let script = format!(
+            "cd {} && echo etc/habox/pike.key | cpio --quiet -o -H newc -R 0:0 | gzip >> {}",
+            tree.display(),
+            initrd.display()
+        );
+        run(&["sh", "-c", &script])?;
+        self.key = None;
+        self.initrd = initrd;
+        Ok(())
     }
 
     /// `ip -n LAB ARGS`.
@@ -315,14 +347,17 @@ impl Lab {
             "-kernel".into(),
             top.join("build/appliance/vmlinuz").display().to_string(),
             "-initrd".into(),
-            top.join("build/appliance/initramfs.img")
-                .display()
-                .to_string(),
+            self.initrd.display().to_string(),
             "-append".into(),
             append,
             "-serial".into(),
             format!("unix:{},server=on,wait=off", console.display()),
         ];
+        // The key as a fw_cfg file, never on the command line (/proc/cmdline is world-readable).
+        if let Some(key) = &self.key {
+            args.push("-fw_cfg".into());
+            args.push(format!("name=opt/habox/pike.key,file={}", key.display()));
+        }
         for (n, nic) in NICS.iter().enumerate() {
             args.push("-netdev".into());
             args.push(format!(
@@ -437,6 +472,24 @@ pub fn emergency_teardown() {
         }
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     }
+}
+
+/// Writes 32 random bytes, in hex, as a key file readable by its owner only.
+fn write_random_key(path: &Path) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{hex}"))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The MAC of a guest NIC: 52:54:00:NODE:00:NIC.

@@ -85,6 +85,78 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             step(sh.ok("sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward"));
         assert_eq!(sysctl.split_whitespace().collect::<Vec<_>>(), ["0", "1"]);
     }
+    // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
+    let key = lab
+        .key
+        .clone()
+        .unwrap_or_else(|| panic!("the lab has no key"));
+    let host = std::process::Command::new("sha256sum")
+        .arg(&key)
+        .output()
+        .unwrap_or_else(|e| panic!("sha256sum: {e}"));
+    let want = String::from_utf8_lossy(&host.stdout);
+    let want = want.split_whitespace().next().unwrap_or("?").to_string();
+    for node in &NODES {
+        let sh = lab.guest(node.name).sh();
+        assert!(
+            sh.transcript()
+                .contains("rcS: HMAC key: from the host (fw_cfg opt/habox/pike.key)"),
+            "{}: no fw_cfg key at boot",
+            node.name
+        );
+        let got = step(sh.ok("sha256sum /etc/habox/pike.key; stat -c '%a %u' /etc/habox/pike.key"));
+        assert!(
+            got.starts_with(&want),
+            "{}: not the run's key: {got}",
+            node.name
+        );
+        assert!(got.trim_end().ends_with("\n600 0"), "{}: {got}", node.name);
+        assert!(
+            !step(sh.ok("cat /proc/cmdline")).contains("key"),
+            "{}: a key on the kernel command line",
+            node.name
+        );
+    }
+}
+
+/// `sh -c SCRIPT` on the host; its stdout (the test fails with stderr when it fails).
+fn host_sh(script: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("sh -c {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "sh -c {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_image_holds_the_build_key_readable_by_root_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let image = lab::top().join("build/appliance/initramfs.img");
+    let mode = std::fs::metadata(&image)
+        .unwrap_or_else(|e| panic!("{}: {e} (make image)", image.display()))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{} is not root-only", image.display());
+    let listing = host_sh(&format!(
+        "zcat {} | cpio -itv --quiet etc/habox/pike.key",
+        image.display()
+    ));
+    assert!(listing.starts_with("-rw------- "), "{listing}");
+    let inside = host_sh(&format!(
+        "zcat {} | cpio -i --quiet --to-stdout etc/habox/pike.key",
+        image.display()
+    ));
+    let built = std::fs::read_to_string(lab::top().join("build/appliance/pike.key"))
+        .unwrap_or_else(|e| panic!("build/appliance/pike.key: {e}"));
+    assert!(inside.trim_end().len() >= 16, "a short key in the image");
+    assert_eq!(inside, built, "the image's key is not the build's");
+    // The repository carries no key for the overlay to copy.
+    assert!(!lab::top().join("rootfs/etc/habox/pike.key").exists());
 }
 
 #[test]

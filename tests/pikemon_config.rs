@@ -64,6 +64,44 @@ fn valid_config_is_ok_and_expressions_run() {
 }
 
 #[test]
+fn key_file_readable_by_group_or_others_is_warned_about_and_the_exit_stays_0() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = write("loose.key", "a-secret-of-20-bytes\n");
+    let cfg = write(
+        "keyfile.cfg",
+        &GOOD.replace(
+            "hmac key \"0123456789abcdef0123\" key-id 7;",
+            &format!("hmac file \"{}\";", key.display()),
+        ),
+    );
+    let check = || {
+        let out = Command::new(applet("test-pikemon"))
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(text(&out).0.ends_with("configuration OK\n"), "{out:?}");
+        text(&out).1
+    };
+    for mode in [0o400, 0o600] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(check(), "", "mode {mode:o}");
+    }
+    for (mode, shown) in [(0o644, "644"), (0o640, "640"), (0o604, "604")] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        assert_eq!(
+            check(),
+            format!(
+                "test-pikemon: warning: key file {} is readable by group or others \
+                 (mode {shown}): chmod 600 it\n",
+                key.display()
+            )
+        );
+    }
+}
+
+#[test]
 fn config_errors_are_all_printed_with_positions_and_exit_2() {
     let bad = GOOD
         .replace("node-id 1;", "node-id x;")

@@ -4,10 +4,12 @@
 //!
 //! Exit codes: 0 the config is valid (and every expression ran), 1 an expression failed
 //! (e.g. an unknown virtual cluster), 2 the config has errors or the command line is wrong.
+//! A key file that group or others can read is warned about on stderr; the exit code stays.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::ExitCode;
 
-use super::config::{self, Config, ReadOptions};
+use super::config::{self, Config, KeySource, ReadOptions};
 use super::show;
 
 /// Default config path, shared with the daemon.
@@ -119,6 +121,27 @@ pub fn eval(c: &Config, expr: &str) -> Result<String, String> {
     Ok(out)
 }
 
+/// One warning per HMAC key file that group or others can read: the key is the cluster's only
+/// secret (anyone who reads it can forge HELLOs and take the VIPs).
+pub fn key_file_warnings(c: &Config) -> Vec<String> {
+    c.keys
+        .iter()
+        .filter_map(|k| match &k.source {
+            KeySource::File(path) => {
+                let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+                (mode & 0o044 != 0).then(|| {
+                    format!(
+                        "warning: key file {} is readable by group or others (mode {mode:03o}): \
+                         chmod 600 it",
+                        path.display()
+                    )
+                })
+            }
+            KeySource::Inline => None,
+        })
+        .collect()
+}
+
 /// Entry point of the `test-pikemon` applet.
 pub fn main(args: &[String]) -> ExitCode {
     let name = args.first().map(String::as_str).unwrap_or("test-pikemon");
@@ -151,6 +174,9 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for w in key_file_warnings(&config) {
+        eprintln!("{name}: {w}");
+    }
     match opts.expr {
         None => {
             println!("{}: configuration OK", opts.config);
