@@ -916,3 +916,35 @@ fn monitor_is_quiet_when_all_is_well_and_says_one_reason_line_when_not() {
     assert_eq!(out.status.code(), Some(7));
     assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
 }
+
+#[test]
+fn monitor_stays_quiet_when_pacemaker_is_installed_but_no_cluster_runs() {
+    // Mock (as above): a crm_attribute that answers as Pacemaker's does on a host where the
+    // tools are installed but no cluster runs (seen: exit 102, "Could not connect to the
+    // CIB"). That is no failure and worth no warning on every monitor.
+    let tmp = TempDir::new("n");
+    let a = single(&tmp);
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = "#!/bin/sh\necho 'crm_attribute: Could not connect to the CIB: Transport endpoint is not connected' >&2\nexit 102\n";
+    std::fs::write(bin.join("crm_attribute"), script).unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("crm_attribute"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [
+        ("PATH", path.as_str()),
+        ("OCF_RESKEY_CRM_meta_interval", "0"),
+    ];
+    assert_eq!(a.rc("start", &env[..1]), 0);
+    let out = a.ra("monitor", &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
+    assert_eq!(a.rc("stop", &env[..1]), 0);
+}

@@ -242,6 +242,12 @@ pub fn promotion_score(
     };
     match run_bounded(cmd, deadline) {
         Ok(f) if f.status.success() => log::debug!("promotion score {} set", describe(score)),
+        // CRM_EX_NOT_CONNECTED: Pacemaker's tools are installed but no cluster runs here
+        // (called by hand, or from pikemon's hooks): nothing to record, nothing to warn about.
+        Ok(f) if f.status.code() == Some(CRM_EX_NOT_CONNECTED) => log::debug!(
+            "{tool}: promotion score {} not recorded: no cluster is running here",
+            describe(score)
+        ),
         Ok(f) => log::warn!(
             "{tool}: promotion score {} not set ({}): {}",
             describe(score),
@@ -251,6 +257,9 @@ pub fn promotion_score(
         Err(e) => log::warn!("{tool}: promotion score {} not set: {e}", describe(score)),
     }
 }
+
+/// Pacemaker's exit status for "could not connect to the cluster" (crm_exit_t).
+const CRM_EX_NOT_CONNECTED: i32 = 102;
 
 fn describe(score: Option<u32>) -> String {
     score.map_or_else(|| "(delete)".to_string(), |v| v.to_string())
