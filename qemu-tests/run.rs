@@ -110,7 +110,19 @@ fn failover_demo(lab: &mut Lab) -> Result<(), String> {
     let out = String::from_utf8_lossy(&out.stdout);
     match (vip_holder(lab)?, longest_gap(&out)) {
         (Some(new), Some(gap)) => {
-            println!("=== {new} took over; the client's pings stopped for {gap:.2} s ===")
+            println!("=== {new} took over; the client's pings stopped for {gap:.2} s ===");
+            // What told the new master that the old one was gone: the reason of its role
+            // (a silent peer after dead-interval, the carrier of a heart-beat cable, or the
+            // death-watch), as its status reports it.
+            let (_, status) = lab.guest(new).sh().run(
+                "pikemon -f /etc/habox/pikemon.cfg -c status",
+                Duration::from_secs(30),
+            )?;
+            let reason = status
+                .lines()
+                .find_map(|l| l.split_once(" reason ").map(|(_, r)| r.trim().to_string()))
+                .unwrap_or_else(|| "unknown".to_string());
+            println!("=== detected by: {reason} ===");
         }
         (new, _) => println!("=== after the failure: master {new:?}; pings:\n{out}"),
     }
