@@ -765,6 +765,58 @@ fn config_drift_of_one_vip_is_shown_on_both_nodes_and_moves_no_role() {
 }
 
 #[test]
+fn notify_fifo_streams_every_transition_in_order() {
+    let mut rig = Rig::without_death_watch();
+    let fifo = rig.dir.join("events1");
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        "garp-interval 20ms;",
+        &format!(
+            "garp-interval 20ms;\n    notify-fifo \"{}\";",
+            fifo.display()
+        ),
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    // A reader that is there before pikemon (as a monitoring script would be).
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let log = rig.dir.join("events1.log");
+    let reader = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat '{}' > '{}'", fifo.display(), log.display()))
+        .spawn()
+        .unwrap();
+    rig.kids.push(reader);
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("STOP")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let events = std::fs::read_to_string(&log).unwrap();
+    let kinds: Vec<&str> = events
+        .lines()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|l| match l.as_str() {
+            "VC LAN MASTER" => "MASTER",
+            "VC LAN BACKUP" => "BACKUP",
+            "VC LAN STOP" => "STOP",
+            _ => "?",
+        })
+        .collect();
+    assert_eq!(kinds, ["MASTER", "BACKUP", "STOP"], "{events}");
+    assert!(events.starts_with("VC LAN MASTER primary\n"), "{events}");
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

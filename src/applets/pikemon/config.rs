@@ -31,6 +31,9 @@ pub struct Config {
     pub pid_file: PathBuf,
     pub control_socket: PathBuf,
     pub paths_file: PathBuf,
+    /// Every transition as a line `VC NAME ROLE REASON`, in order (keepalived's
+    /// notify_fifo), for monitoring and for scripts that must not race the hooks.
+    pub notify_fifo: Option<PathBuf>,
     pub log_level: u8,
     /// SCHED_FIFO priority of the worker (with its memory locked), None: normal scheduling.
     pub realtime: Option<u8>,
@@ -173,6 +176,7 @@ impl Default for Config {
             pid_file: PathBuf::from("/run/pikemon.pid"),
             control_socket: PathBuf::from("/run/pikemon.sock"),
             paths_file: PathBuf::from("/run/pikemon/paths"),
+            notify_fifo: None,
             log_level: 5,
             realtime: None,
             keys: Vec::new(),
@@ -428,6 +432,11 @@ impl Reader<'_> {
                         values::number(t, 1, u64::from(u32::MAX))
                     }) {
                         c.cluster_id = v as u32;
+                    }
+                }
+                "notify-fifo" => {
+                    if let Some(p) = self.single(&mut seen, node, absolute_path) {
+                        c.notify_fifo = Some(p);
                     }
                 }
                 "status-file" | "pid-file" | "control-socket" | "paths-file" => {

@@ -8,7 +8,7 @@ pikemon {
     status-file "/var/lib/pikemon/status";
     hmac key "0123456789abcdef0123" key-id 7;
     heart-beat { interface hb0; interface hb1; }
-    hello-interval 100ms;  dead-interval 300ms;
+    hello-interval 100ms;  dead-interval 300ms; notify-fifo "/run/pikemon/events";
     garp-keepalive 60s;
     virtual-cluster LAN {
         id 1; primary node 1; preemptive yes; preempt-delay 5s;
@@ -57,6 +57,7 @@ fn design_sample_reads() {
     assert_eq!(vc.notify_fault.as_deref(), Some("logger fault"));
     assert_eq!(vc.notify_stop.as_deref(), Some("logger \"$2\""));
     assert_eq!(vc.notify_timeout, Duration::from_secs(3));
+    assert_eq!(c.notify_fifo, Some(PathBuf::from("/run/pikemon/events")));
 }
 
 #[test]

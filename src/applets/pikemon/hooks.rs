@@ -125,6 +125,60 @@ impl Hooks {
     }
 }
 
+/// The ordered event stream of `notify-fifo`: one line per transition, `VC NAME ROLE
+/// REASON`, written without blocking. Without a reader (or with a full pipe) the line is
+/// dropped and counted; the FIFO is made (0600) when it does not exist.
+pub struct EventFifo {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    pub dropped: u64,
+}
+
+impl EventFifo {
+    pub fn new(path: &std::path::Path) -> EventFifo {
+        if !path.exists() {
+            if let Err(e) =
+                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            {
+                warn!("notify-fifo {}: {e}", path.display());
+            }
+        }
+        EventFifo {
+            path: path.to_path_buf(),
+            file: None,
+            dropped: 0,
+        }
+    }
+
+    /// Writes the line of `job`'s transition.
+    pub fn write(&mut self, job: &HookJob) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let line = format!("VC {} {} {}\n", job.vc, job.kind.word(), job.reason);
+        if self.file.is_none() {
+            // ENXIO: nobody reads the FIFO now.
+            self.file = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&self.path)
+                .ok();
+        }
+        let written = self.file.as_mut().map(|f| f.write_all(line.as_bytes()));
+        match written {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                // EPIPE: the reader went away; EAGAIN: it does not keep up.
+                debug!("notify-fifo {}: {e}", self.path.display());
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    self.file = None;
+                }
+                self.dropped += 1;
+            }
+            None => self.dropped += 1,
+        }
+    }
+}
+
 fn spawn(now: Instant, job: HookJob, timeout: Duration) -> Option<Running> {
     let vcid = job.vcid.to_string();
     let spawned = Command::new("/bin/sh")

@@ -36,6 +36,9 @@ pub fn config(c: &Config, all: bool) -> String {
         c.cluster_id.to_string(),
         d.cluster_id.to_string(),
     );
+    if let Some(p) = &c.notify_fifo {
+        let _ = writeln!(o, "{i}notify-fifo {};", quote(&p.to_string_lossy()));
+    }
     for (item, v, dv) in [
         ("status-file", &c.status_file, &d.status_file),
         ("pid-file", &c.pid_file, &d.pid_file),

@@ -13,7 +13,7 @@ use log::{debug, error, info, warn};
 
 use super::config::Config;
 use super::core::{Action, Input, Node};
-use super::hooks::{HookKind, Hooks};
+use super::hooks::{EventFifo, HookKind, Hooks};
 use super::ping_group::PingGroupState;
 use super::takeover::Controlled;
 use crate::event::{Event, EventLoop, Token};
@@ -92,6 +92,8 @@ pub(super) struct Worker {
     pub conns: Vec<Option<(UnixStream, Vec<u8>)>>,
     /// The notify hooks, one queue per virtual cluster.
     pub hooks: Hooks,
+    /// `notify-fifo`: every transition as a line, in order.
+    pub fifo: Option<EventFifo>,
     /// Log lines a remote party can trigger: one per source per second.
     pub throttle: logging::Throttle<MacAddr>,
     pub detached: bool,

@@ -73,19 +73,24 @@ impl Worker {
             HookKind::Fault => &vc.notify_fault,
             HookKind::Stop => &vc.notify_stop,
         };
-        let Some(command) = cmd.clone() else { return };
         let reason = self
             .node
             .vc(vi)
             .map_or_else(String::new, |v| v.reason.to_string());
         let job = HookJob {
             kind,
-            command,
+            command: cmd.clone().unwrap_or_default(),
             vc: vc.name.clone(),
             vcid: vc.id,
             reason,
         };
-        self.hooks.push(now, vi, job);
+        // The stream gets every transition, in the same order as the hooks.
+        if let Some(f) = self.fifo.as_mut() {
+            f.write(&job);
+        }
+        if cmd.is_some() {
+            self.hooks.push(now, vi, job);
+        }
     }
 
     pub(super) fn update_health(&mut self, now: Instant, vi: usize) {

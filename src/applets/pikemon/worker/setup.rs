@@ -174,6 +174,7 @@ impl Worker {
                 .map(|v| v.notify_timeout)
                 .collect(),
         );
+        let fifo = cfg.notify_fifo.as_deref().map(EventFifo::new);
         let mut w = Worker {
             cfg,
             node,
@@ -188,6 +189,7 @@ impl Worker {
             control,
             conns: Vec::new(),
             hooks,
+            fifo,
             throttle: logging::Throttle::new(Duration::from_secs(1)),
             detached: false,
             paths_written: None,
