@@ -817,6 +817,49 @@ fn notify_fifo_streams_every_transition_in_order() {
 }
 
 #[test]
+fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
+    let mut rig = Rig::new().started_pair();
+    let out = rig.control(1, &["maintenance", "on"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN maintenance on: Backup\n");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    let (a, _) = text(&rig.control(1, &["status"]));
+    assert!(a.contains("  maintenance: on"), "{a}");
+    let (b, _) = text(&rig.control(2, &["status"]));
+    assert!(b.contains("  peer: in maintenance"), "{b}");
+    // A restart of A's daemon (as after a reboot with its status file) keeps it Backup,
+    // although it is the primary and B could be preempted.
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.start(1);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Backup".into(), "Master".into())
+    );
+    let (json, _) = text(&rig.control(1, &["status", "-j"]));
+    assert!(json.contains("\"maintenance\":true"), "{json}");
+    // Not even a dead peer moves it.
+    rig.signal(&rig.pids(2, "pikemon: worker"), "-KILL");
+    rig.signal(&rig.pids(2, "pikemon"), "-KILL");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(rig.role(1), "Backup");
+    // Off: A takes over.
+    let out = rig.control(1, &["maintenance", "off"]);
+    assert!(out.status.success(), "{out:?}");
+    let start = Instant::now();
+    while rig.role(1) != "Master" {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);
@@ -958,6 +1001,7 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
             priority: 100,
             fail_count: 0,
             digest: 0,
+            more: 0,
         }],
     };
     let forged_hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
@@ -1120,6 +1164,7 @@ fn lan_and_heart_beat_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
             priority: 100,
             fail_count: 0,
             digest: 0,
+            more: 0,
         }],
     };
     let hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])

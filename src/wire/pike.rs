@@ -9,7 +9,8 @@
 //! 28 ack-incarnation (u32)                     32 ack-seq (u64)
 //! 40 hello-ms (u32)    44 dead-ms (u32)        48 path-id (u8)
 //! 49 key-id (u16)      51 n-vc (u8)
-//! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8, config-digest u32 }
+//! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8, config-digest u32,
+//!              more-flags u8 }
 //!    HMAC-SHA256 (32 bytes) over dst MAC, src MAC, EtherType and every payload byte before it
 //! ```
 //!
@@ -37,7 +38,7 @@ pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const HMAC_LEN: usize = 32;
 /// Bytes per virtual-cluster entry.
-pub const VC_LEN: usize = 10;
+pub const VC_LEN: usize = 11;
 /// Most virtual-cluster entries a frame may carry.
 pub const MAX_VCS: usize = 32;
 /// Length of the Ethernet header in front of the payload.
@@ -188,6 +189,15 @@ pub struct VcState {
     /// A digest of the virtual cluster's cluster-relevant configuration (its addresses,
     /// virtual MACs, timers, cluster-id, preemption): a mismatch is a config drift alarm.
     pub digest: u32,
+    /// `vc_more_flags` bits.
+    pub more: u8,
+}
+
+/// Bits of the second flags byte of a virtual-cluster entry.
+pub mod vc_more_flags {
+    /// The sender's administrator put it in maintenance: it stays Backup (across restarts)
+    /// until told otherwise.
+    pub const MAINTENANCE: u8 = 0x01;
 }
 
 impl VcState {
@@ -307,6 +317,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             priority: b[4],
             fail_count: b[5],
             digest: be32(&b[6..10]),
+            more: b[10],
         }
     }
 
@@ -376,6 +387,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         b[4] = vc.priority;
         b[5] = vc.fail_count;
         b[6..10].copy_from_slice(&vc.digest.to_be_bytes());
+        b[10] = vc.more;
     }
     /// Computes the HMAC over `dst`, `src`, the EtherType and the payload, and stores it.
     pub fn sign(&mut self, key: &[u8], dst: &[u8; 6], src: &[u8; 6]) {

@@ -2,8 +2,8 @@
 //! UNIX stream socket: one request line, then the reply `ok` or `refused: why`, a body, and
 //! the worker closes the connection.
 //!
-//! Requests: `take [VC]`, `drop [VC]`, `status`, `status-json` (VC: a virtual cluster's name
-//! or id; none = all).
+//! Requests: `take [VC]`, `drop [VC]`, `maintenance on|off [VC]`, `status`, `status-json`
+//! (VC: a virtual cluster's name or id; none = all).
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -15,7 +15,15 @@ use std::time::Duration;
 pub enum Request {
     Take(Option<String>),
     Drop(Option<String>),
-    Status { json: bool },
+    /// `maintenance on|off [VC]`: hand the role over and stay Backup (kept across
+    /// restarts) until `off`.
+    Maintenance {
+        on: bool,
+        vc: Option<String>,
+    },
+    Status {
+        json: bool,
+    },
 }
 
 impl Request {
@@ -27,6 +35,14 @@ impl Request {
             ["take", vc] => Ok(Request::Take(Some(vc.to_string()))),
             ["drop"] => Ok(Request::Drop(None)),
             ["drop", vc] => Ok(Request::Drop(Some(vc.to_string()))),
+            ["maintenance", on @ ("on" | "off")] => Ok(Request::Maintenance {
+                on: *on == "on",
+                vc: None,
+            }),
+            ["maintenance", on @ ("on" | "off"), vc] => Ok(Request::Maintenance {
+                on: *on == "on",
+                vc: Some(vc.to_string()),
+            }),
             ["status"] => Ok(Request::Status { json: false }),
             ["status-json"] => Ok(Request::Status { json: true }),
             _ => Err(format!("unknown request '{}'", line.trim())),
@@ -40,6 +56,11 @@ impl Request {
             Request::Take(Some(v)) => format!("take {v}\n"),
             Request::Drop(None) => "drop\n".into(),
             Request::Drop(Some(v)) => format!("drop {v}\n"),
+            Request::Maintenance { on, vc } => format!(
+                "maintenance {}{}\n",
+                if *on { "on" } else { "off" },
+                vc.as_ref().map_or(String::new(), |v| format!(" {v}"))
+            ),
             Request::Status { json: false } => "status\n".into(),
             Request::Status { json: true } => "status-json\n".into(),
         }
@@ -123,10 +144,16 @@ mod tests {
             Request::Drop(None),
             Request::Status { json: false },
             Request::Status { json: true },
+            Request::Maintenance { on: true, vc: None },
+            Request::Maintenance {
+                on: false,
+                vc: Some("LAN".into()),
+            },
         ] {
             assert_eq!(Request::parse(&r.line()), Ok(r));
         }
         assert!(Request::parse("reboot").is_err());
+        assert!(Request::parse("maintenance maybe").is_err());
         assert!(Request::parse("take a b").is_err());
     }
 

@@ -33,6 +33,8 @@ const USAGE: &str = "\
 Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, log to stderr)
        pikemon [-f CFG] -c take [VC]          take the Master role (all virtual clusters or VC)
        pikemon [-f CFG] -c drop [VC]          hand the Master role to the peer
+       pikemon [-f CFG] -c maintenance on|off [VC]  hand over and stay Backup (kept
+                                              across restarts) until off
        pikemon [-f CFG] -c status [-j] [-r SEC]  show the state (-j JSON, -r refresh every SEC)
        pikemon -h | -v
   -f CFG  config file (default /etc/habox/pikemon.cfg)

@@ -7,6 +7,7 @@
 //! # pikemon status
 //! boot 7
 //! vc 1 Master 1763900000 peer silent, probe unanswered
+//! maintenance 1
 //! ```
 
 use std::fmt::Write as _;
@@ -29,6 +30,8 @@ pub struct SavedRole {
 pub struct Status {
     pub boot: u32,
     pub roles: Vec<SavedRole>,
+    /// Virtual clusters (ids) the administrator put in maintenance: kept across restarts.
+    pub maintenance: Vec<u16>,
 }
 
 impl Status {
@@ -44,6 +47,7 @@ impl Status {
             let mut w = line.splitn(5, ' ');
             match w.next()? {
                 "boot" => boot = Some(w.next()?.parse().ok()?),
+                "maintenance" => st.maintenance.push(w.next()?.parse().ok()?),
                 "vc" => {
                     let vcid = w.next()?.parse().ok()?;
                     let master = match w.next()? {
@@ -75,6 +79,9 @@ impl Status {
             let role = if r.master { "Master" } else { "Backup" };
             let reason = r.reason.replace(['\n', '\r'], " ");
             let _ = writeln!(s, "vc {} {role} {} {reason}", r.vcid, r.since);
+        }
+        for vcid in &self.maintenance {
+            let _ = writeln!(s, "maintenance {vcid}");
         }
         s
     }
@@ -151,12 +158,15 @@ mod tests {
                 since: 1_763_900_000,
                 reason: "peer silent, probe unanswered".into(),
             }],
+            maintenance: vec![2],
         };
         let text = st.render();
         assert_eq!(
             text,
-            "# pikemon status\nboot 7\nvc 1 Master 1763900000 peer silent, probe unanswered\n"
+            "# pikemon status\nboot 7\nvc 1 Master 1763900000 peer silent, probe unanswered\n\
+             maintenance 2\n"
         );
+        assert_eq!(Status::parse("boot 1\nmaintenance x\n"), None);
         assert_eq!(Status::parse(&text), Some(st));
         assert_eq!(Status::parse("boot x\n"), None);
         assert_eq!(Status::parse("vc 1 Master 5 r\n"), None, "no boot line");

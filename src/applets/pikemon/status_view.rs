@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::config::Host;
 use super::control::json_str;
 use super::worker::Worker;
+use crate::wire::pike;
 
 fn host_name(h: &Host) -> String {
     match h {
@@ -85,6 +86,15 @@ impl Worker {
                 st.map_or(0, |s| now.saturating_duration_since(s.since).as_secs()),
                 st.map_or(String::new(), |s| s.reason.to_string())
             );
+            if st.is_some_and(|s| s.maintenance) {
+                o.push_str(
+                    "  maintenance: on (Backup until 'maintenance off'; kept across restarts)\n",
+                );
+            }
+            let peer_vc = self.node.peer().and_then(|p| p.vc(vc.id));
+            if peer_vc.is_some_and(|p| p.more & pike::vc_more_flags::MAINTENANCE != 0) {
+                o.push_str("  peer: in maintenance\n");
+            }
             if let Some(d) = st.and_then(|s| s.drift) {
                 let ours = self.node.settings().vcs[i].digest;
                 let _ = writeln!(
@@ -192,7 +202,7 @@ impl Worker {
             }
             let _ = write!(
                 o,
-                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"admin\":{},\"since_s\":{},\"reason\":{},\"takeover_error\":{},\"config_digest\":\"{:08x}\",\"config_drift\":{},\"garp_bursts\":{},\"interfaces\":[",
+                "{{\"name\":{},\"id\":{},\"role\":{},\"health\":{},\"admin\":{},\"since_s\":{},\"reason\":{},\"takeover_error\":{},\"config_digest\":\"{:08x}\",\"config_drift\":{},\"maintenance\":{},\"peer_maintenance\":{},\"garp_bursts\":{},\"interfaces\":[",
                 json_str(&vc.name),
                 vc.id,
                 json_str(self.role_name(i)),
@@ -204,6 +214,11 @@ impl Worker {
                 self.node.settings().vcs[i].digest,
                 st.and_then(|s| s.drift)
                     .map_or("null".to_string(), |d| format!("\"{d:08x}\"")),
+                st.is_some_and(|s| s.maintenance),
+                self.node
+                    .peer()
+                    .and_then(|p| p.vc(vc.id))
+                    .is_some_and(|p| p.more & pike::vc_more_flags::MAINTENANCE != 0),
                 v.garps_sent
             );
             for (k, &ci) in v.ctls.iter().enumerate() {

@@ -11,7 +11,7 @@ use super::election::{decide, Admin, Side, Verdict, Winner};
 use super::node::{Action, Node};
 use super::peer::Hint;
 use super::role::{EarlyProbe, Mastership, Reason, Refusal, VcRole};
-use crate::wire::pike::{vc_flags, Role};
+use crate::wire::pike::{vc_flags, vc_more_flags, Role};
 
 /// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
 /// supervisor gives a stopping worker 10 s).
@@ -77,6 +77,9 @@ impl Node {
         let peer_up = self.peer_alive(now, Some(i)) && self.peer_side(i).is_some_and(|p| p.up);
         let up = self.side(i).up;
         match order {
+            Admin::Drop | Admin::Maintenance if !peer_up && self.claims(i) => {
+                Some(Refusal::NoHealthyPeer)
+            }
             Admin::Drop if !peer_up && up => Some(Refusal::NoHealthyPeer),
             Admin::Take if !up && peer_up => Some(Refusal::DownWhilePeerUp),
             _ => None,
@@ -89,7 +92,7 @@ impl Node {
         let failed = matches!(v.role, VcRole::Master(m) if m.failed);
         Side {
             node_id: self.settings.node_id,
-            up: v.up && !failed,
+            up: v.up && !failed && !v.maintenance,
             admin: v.admin,
             preferred: s.preferred,
             master: v.role.is_master(),
@@ -136,6 +139,14 @@ impl Node {
 
     fn elect_alone(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) {
         self.vcs[i].preempt_since = None;
+        if self.vcs[i].maintenance {
+            // In maintenance nothing is claimed, whatever became of the peer.
+            if matches!(self.vcs[i].role, VcRole::Master(_) | VcRole::Probing { .. }) {
+                let backup = VcRole::Backup { probe_after: None };
+                self.set_role(now, i, backup, Reason::Maintenance, out);
+            }
+            return;
+        }
         let departed = self.peer.as_ref().is_some_and(|p| p.departed);
         let hint = self
             .peer
@@ -229,7 +240,16 @@ impl Node {
             .is_some_and(|v| v.has(vc_flags::RESUMED));
         // A restart never steals the role: both sides apply the same rule, whichever of
         // them compares first.
-        let (winner, reason) = if resumed && !peer_resumed && me.master && peer.master {
+        let peer_maintenance = self
+            .peer
+            .as_ref()
+            .and_then(|p| p.vc(s.vcid))
+            .is_some_and(|v| v.more & vc_more_flags::MAINTENANCE != 0);
+        let (winner, reason) = if self.vcs[i].maintenance {
+            (Winner::Peer, Reason::Maintenance)
+        } else if peer_maintenance {
+            (Winner::Me, Reason::PeerMaintenance)
+        } else if resumed && !peer_resumed && me.master && peer.master {
             (Winner::Peer, Reason::PeerTookOverMeanwhile)
         } else if peer_resumed && !resumed && me.master && peer.master {
             (Winner::Me, Reason::PeerResumedAfterRestart)

@@ -16,6 +16,9 @@ pub enum Admin {
     None,
     Take,
     Drop,
+    /// Not a standing order of the election: only asked of `admin_refusal` before
+    /// `maintenance on` (the same rule as a drop by a Master).
+    Maintenance,
 }
 
 /// One side's announced facts for a virtual cluster.

@@ -10,7 +10,7 @@ use super::election::Admin;
 use super::node::{Action, Node};
 use super::peer::{Freshness, Peer};
 use super::role::VcRole;
-use crate::wire::pike::{self, vc_flags, MessageType, Packet, Repr, VcState};
+use crate::wire::pike::{self, vc_flags, vc_more_flags, MessageType, Packet, Repr, VcState};
 
 /// Each path verifies at most `VERIFY_BUDGET` frames per `VERIFY_WINDOW` (800 a second:
 /// eight times what a peer at the shortest hello-interval sends).
@@ -181,7 +181,7 @@ impl Node {
                     VcRole::Master(m) => (m.active, m.resumed, m.failed),
                     _ => (false, false, false),
                 };
-                set(v.up && !failed, vc_flags::HEALTH_UP);
+                set(v.up && !failed && !v.maintenance, vc_flags::HEALTH_UP);
                 set(s.preferred, vc_flags::PREFERRED);
                 set(v.admin == Admin::Take, vc_flags::ADMIN_TAKE);
                 set(v.admin == Admin::Drop, vc_flags::ADMIN_DROP);
@@ -196,6 +196,11 @@ impl Node {
                     priority: s.priority,
                     fail_count: v.fail_count,
                     digest: s.digest,
+                    more: if v.maintenance {
+                        vc_more_flags::MAINTENANCE
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();

@@ -58,6 +58,9 @@ pub enum Input<'a> {
     Health { vc: usize, up: bool },
     /// `pikemon -c take|drop`; `vc` None means all. Ask `admin_refusal` first.
     Admin { vc: Option<usize>, order: Admin },
+    /// `pikemon -c maintenance on|off` (or the status file at start): hand the role over and
+    /// stay Backup until `off`, whatever the peer does.
+    Maintenance { vc: Option<usize>, on: bool },
     /// The ARP probe asked for by `Action::Probe` finished.
     ProbeDone { vc: usize, answered: bool },
     /// The master saw its virtual MAC or VIP answered by someone else.
@@ -130,6 +133,8 @@ pub struct VcStatus {
     /// The peer announces another config digest for this virtual cluster: an alarm only,
     /// it never moves the role.
     pub drift: Option<u32>,
+    /// In maintenance: Backup until the administrator says otherwise.
+    pub maintenance: bool,
     /// When the preferred side was first seen alive and healthy while we are master (for
     /// preempt-delay).
     pub(super) preempt_since: Option<Instant>,
@@ -217,6 +222,7 @@ impl Node {
                     since: now,
                     reason,
                     drift: None,
+                    maintenance: false,
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
@@ -339,6 +345,16 @@ impl Node {
                 for (i, v) in self.vcs.iter_mut().enumerate() {
                     if vc.is_none_or(|x| x == i) {
                         v.admin = order;
+                    }
+                }
+                self.next_hello = now;
+            }
+            Input::Maintenance { vc, on } => {
+                for (i, v) in self.vcs.iter_mut().enumerate() {
+                    if vc.is_none_or(|x| x == i) && v.maintenance != on {
+                        v.maintenance = on;
+                        let name = &self.settings.vcs[i].name;
+                        info!("vc {name}: maintenance {}", if on { "on" } else { "off" });
                     }
                 }
                 self.next_hello = now;

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use super::super::role::Refusal;
 use super::*;
 use crate::wire::pike::{self, Role};
 
@@ -1261,4 +1262,58 @@ fn config_drift_is_shown_on_both_sides_once_and_moves_no_role() {
     assert_eq!(s.node(1).vc(0).unwrap().drift, Some(0x1234_5678));
     assert_eq!(s.master, [true, false]);
     assert_eq!(s.takeovers, [1, 0]);
+}
+
+#[test]
+fn maintenance_hands_over_and_stays_backup_even_when_the_peer_dies() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    // A Master with no healthy peer may not go into maintenance (checked first).
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: true,
+        },
+    );
+    s.run(Duration::from_millis(100));
+    assert_eq!(s.master, [false, true], "handed over at once");
+    assert!(s.node(0).vc(0).unwrap().maintenance);
+    // The primary stays Backup: no preemption, no takeover when the peer dies.
+    s.kill(1);
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [false, false]);
+    assert!(matches!(
+        s.node(0).vc(0).unwrap().role,
+        VcRole::Backup { .. }
+    ));
+    // Off: it probes and takes over.
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: false,
+        },
+    );
+    s.until(Duration::from_secs(2), |s| s.master[0]);
+}
+
+#[test]
+fn maintenance_on_a_master_without_a_healthy_peer_is_refused() {
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(1, false), 1, 0xd1, &[None]);
+    n.handle(t0 + DEAD, Input::Tick);
+    n.handle(
+        t0 + DEAD,
+        Input::ProbeDone {
+            vc: 0,
+            answered: false,
+        },
+    );
+    assert!(n.claims(0));
+    assert_eq!(
+        n.admin_refusal(t0 + DEAD, 0, Admin::Maintenance),
+        Some(Refusal::NoHealthyPeer)
+    );
 }

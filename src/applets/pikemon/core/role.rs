@@ -128,6 +128,8 @@ pub enum Reason {
     Goodbye,
     Shutdown,
     Retry,
+    Maintenance,
+    PeerMaintenance,
 }
 
 impl fmt::Display for Reason {
@@ -150,6 +152,8 @@ impl fmt::Display for Reason {
             Reason::Goodbye => "peer said GOODBYE",
             Reason::Shutdown => "shutdown",
             Reason::Retry => "takeover retried",
+            Reason::Maintenance => "maintenance",
+            Reason::PeerMaintenance => "the peer is in maintenance",
         })
     }
 }

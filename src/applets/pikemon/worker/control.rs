@@ -106,6 +106,8 @@ impl Worker {
             }
             Request::Take(vc) => (vc, Admin::Take),
             Request::Drop(vc) => (vc, Admin::Drop),
+            Request::Maintenance { on: true, vc } => (vc, Admin::Maintenance),
+            Request::Maintenance { on: false, vc } => (vc, Admin::None),
         };
         let targets: Vec<usize> = match &vc {
             None => (0..self.vcs.len()).collect(),
@@ -139,12 +141,31 @@ impl Worker {
                 "control: {order:?} vc {}",
                 self.cfg.virtual_clusters[i].name
             );
-            let acts = self.node.handle(now, Input::Admin { vc: Some(i), order });
+            let (input, what) = match order {
+                Admin::Maintenance => (
+                    Input::Maintenance {
+                        vc: Some(i),
+                        on: true,
+                    },
+                    "maintenance on",
+                ),
+                Admin::None => (
+                    Input::Maintenance {
+                        vc: Some(i),
+                        on: false,
+                    },
+                    "maintenance off",
+                ),
+                _ => (
+                    Input::Admin { vc: Some(i), order },
+                    if order == Admin::Take { "Take" } else { "Drop" },
+                ),
+            };
+            let acts = self.node.handle(now, input);
             self.apply(now, acts);
             text.push_str(&format!(
-                "vc {} {:?}: {}\n",
+                "vc {} {what}: {}\n",
                 self.cfg.virtual_clusters[i].name,
-                order,
                 if self.node.claims(i) {
                     "Master"
                 } else {
@@ -152,6 +173,8 @@ impl Worker {
                 }
             ));
         }
+        // Maintenance is kept across restarts and reboots.
+        self.write_status();
         Reply { ok: true, text }
     }
 

@@ -128,9 +128,14 @@ impl Worker {
                     .map_or(String::new(), |v| v.reason.to_string()),
             })
             .collect();
+        let maintenance = (0..self.vcs.len())
+            .filter(|&i| self.node.vc(i).is_some_and(|v| v.maintenance))
+            .map(|i| self.cfg.virtual_clusters[i].id)
+            .collect();
         let st = Status {
             boot: self.node.boot(),
             roles,
+            maintenance,
         };
         if let Err(e) = st.store(&self.cfg.status_file) {
             error!("{}: {e}", self.cfg.status_file.display());

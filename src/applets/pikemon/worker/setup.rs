@@ -201,6 +201,23 @@ impl Worker {
             stopped_at: None,
             stop_hooks_queued: false,
         };
+        // Maintenance set before a restart or a reboot stays.
+        let kept = old.as_ref().map_or(&[][..], |s| &s.maintenance[..]);
+        let mut pending = Vec::new();
+        for (i, vc) in w.cfg.virtual_clusters.iter().enumerate() {
+            if kept.contains(&vc.id) {
+                info!("vc {}: in maintenance (status file)", vc.name);
+                let acts = w.node.handle(
+                    now,
+                    Input::Maintenance {
+                        vc: Some(i),
+                        on: true,
+                    },
+                );
+                pending.extend(acts);
+            }
+        }
+        w.apply(now, pending);
         let acts = w.node.start();
         w.apply(now, acts);
         w.write_status();
