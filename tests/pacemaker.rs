@@ -622,8 +622,14 @@ fn three_node_cluster_moves_vip_and_conntrackd_and_publishes_ring_faults() {
         "TIMING standby of {master} -> VIP answering on {new_master}: {moved_vip:?}; \
          everything (promoted conntrackd, VIP, ldirectord) started there: {moved_all:?}"
     );
-    // The agent stopped the old master's ldirectord (ocf:heartbeat:ldirectord's stop).
+    // The agent stopped the old master's ldirectord (ocf:heartbeat:ldirectord's stop), which
+    // took its virtual service out of IPVS.
     assert_eq!(c.node(&master).pid_of("ldirectord"), None);
+    let rec = std::fs::read_to_string(c.node(&master).dir.join("ipvs.rec")).unwrap_or_default();
+    assert!(
+        rec.ends_with("-D -t 198.18.0.100:80\n"),
+        "{master}'s IPVS record: {rec}"
+    );
     assert!(c.node(&new_master).pid_of("ldirectord").is_some());
     c.nodes[0].ok(&format!("crm_attribute -N {master} -n standby -v off"));
     wait_for(
@@ -700,6 +706,20 @@ fn three_node_cluster_moves_vip_and_conntrackd_and_publishes_ring_faults() {
             Duration::from_secs(30),
         );
     }
+    // ldirectord's and the VIP's monitors never failed: the one failed action is the killed
+    // conntrackd's.
+    let mon = c.crm_mon();
     c.dump();
+    let failed: Vec<&str> = mon
+        .lines()
+        .skip_while(|l| !l.starts_with("Failed Resource Actions"))
+        .skip(1)
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .all(|l| !l.contains("* ld ") && !l.contains("* vip ")),
+        "{mon}"
+    );
     eprintln!("whole test: {:?}", t0.elapsed());
 }
