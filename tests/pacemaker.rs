@@ -706,6 +706,59 @@ fn three_node_cluster_moves_vip_and_conntrackd_and_publishes_ring_faults() {
             Duration::from_secs(30),
         );
     }
+    // A short cut (fw-2's ring 0 cable out for 1.5 s, longer than knet's 500 ms ping timeout
+    // with token 1000): FAULTY at once from the carrier, then UP once. Regression (issue 17):
+    // a knet report read before the repair (the link still connected) was published as UP on
+    // the repair while knet already had the link down, then FAULTY, then UP again.
+    const CUT: Duration = Duration::from_millis(1500);
+    let short = &c.nodes[1];
+    let port = short.ports[0].clone();
+    let state = short.dir.join("ifcheckd.attributes");
+    let ring0 = || {
+        std::fs::read_to_string(&state)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("ringnumber_0 ").map(str::to_string))
+            .unwrap_or_default()
+    };
+    let mut seen: Vec<(Duration, String)> = Vec::new();
+    let t = Instant::now();
+    c.switches[0].ns.ip(&["link", "set", &port, "down"]);
+    let mut repaired = false;
+    while t.elapsed() < Duration::from_secs(8) {
+        if !repaired && t.elapsed() >= CUT {
+            c.switches[0].ns.ip(&["link", "set", &port, "up"]);
+            repaired = true;
+        }
+        let v = ring0();
+        if seen.last().map(|(_, l)| l) != Some(&v) {
+            seen.push((t.elapsed(), v));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let states: Vec<&str> = seen
+        .iter()
+        .map(|(_, v)| v.rsplit(' ').next().unwrap_or_default())
+        .skip_while(|v| *v == "UP")
+        .collect();
+    assert_eq!(
+        states,
+        ["FAULTY", "UP"],
+        "{}'s ring 0: {seen:?}",
+        short.name
+    );
+    let up_after = seen.last().map(|(at, _)| *at).unwrap_or_default();
+    assert!(up_after > CUT, "UP before the repair: {seen:?}");
+    eprintln!(
+        "TIMING {}'s ring 0 cut for {CUT:?}: FAULTY after {:?}, UP again {:?} after the repair",
+        short.name,
+        seen.iter()
+            .find(|(_, v)| v.ends_with("FAULTY"))
+            .map(|(at, _)| *at)
+            .unwrap_or_default(),
+        up_after - CUT
+    );
+
     // ldirectord's and the VIP's monitors never failed: the one failed action is the killed
     // conntrackd's.
     let mon = c.crm_mon();
