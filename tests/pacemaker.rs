@@ -124,9 +124,11 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Pacemaker first, politely and briefly (its children are ours too); then everything
-        // left in the namespace goes with Netns's drop, the holder with it, and with the last
-        // process the mount namespace and its mounts.
+        // The daemons we started (corosync, pacemakerd, ifcheckd) and the holder are killed
+        // here; what they started (Pacemaker's daemons, conntrackd, ldirectord) goes with
+        // Netns's drop, which kills every process of the namespace; with the last one the
+        // mount namespace and its mounts are gone. Nothing needs a clean cluster shutdown:
+        // the whole cluster disappears together.
         for c in &mut self.daemons {
             let _ = c.kill();
             let _ = c.wait();
@@ -417,7 +419,7 @@ impl Cluster {
         text(&self.nodes[0].sh("crm_mon -1 -A -r 2>&1")).0
     }
 
-    /// The node running the VIP and the node whose conntrackd is promoted, as crm_mon says.
+    /// The node running the VIP and the nodes whose conntrackd is promoted (crm_resource -W).
     fn placement(&self) -> (Option<String>, Vec<String>) {
         let out = text(
             &self.nodes[0]
