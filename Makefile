@@ -19,6 +19,7 @@ DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-s
         conntrackd conntrack nftables ipvsadm resource-agents libxml2-utils keepalived \
         ldirectord hyperfine strace python3 socat procps time corosync iputils-arping \
         dnsmasq-base openssl slapd ldap-utils freeradius sip-tester python3-pyftpdlib \
+        pacemaker pacemaker-cli-utils \
         mariadb-server postgresql
 
 .PHONY: all build deps test unit-test make-test lint run image rootfs qemu-test bench install clean

@@ -70,7 +70,11 @@ impl Node {
             .env("OCF_RESKEY_CRM_meta_timeout", "20000")
             .env("OCF_RESKEY_CRM_meta_interval", "10000")
             .env("OCF_RESKEY_CRM_meta_on_node", self.name)
-            .env("HA_RSCTMP", self.dir.join("rsc"));
+            .env("HA_RSCTMP", self.dir.join("rsc"))
+            // No Pacemaker runs here: its tools, when installed on the host, would only fail
+            // to reach a CIB (tests that want them pass mocks in PATH).
+            .env("PATH", no_pacemaker_path())
+            .env("HA_SBIN_DIR", "/nonexistent");
         for (k, v) in extra {
             cmd.env(k, v);
         }
@@ -124,6 +128,22 @@ impl Node {
     fn bulk_updates(&self) -> usize {
         self.log().matches("sending bulk update").count()
     }
+}
+
+/// A PATH with conntrackd and conntrack but none of the host's Pacemaker tools (which live in
+/// /usr/sbin beside them).
+fn no_pacemaker_path() -> String {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("ct-sbin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for tool in ["conntrackd", "conntrack"] {
+            let _ = std::os::unix::fs::symlink(Path::new("/usr/sbin").join(tool), dir.join(tool));
+        }
+        dir
+    });
+    format!("{}:/usr/bin:/bin", dir.display())
 }
 
 fn write_config(dir: &Path, local: &str, peer: &str, ifname: &str) {

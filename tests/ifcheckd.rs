@@ -546,6 +546,79 @@ fn changes_attrd_refused_are_retried_until_it_takes_them() {
     );
 }
 
+#[test]
+fn a_hung_attrd_updater_does_not_hold_back_the_loop() {
+    // Regression: each attrd_updater call was waited for (a 5 ms sleep-poll for up to 5 s), so
+    // a hung attrd held back every later change, the state file's too. Mock as above: this
+    // attrd_updater hangs while `slow` exists.
+    let dir = TempDir::new("h");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let slow = dir.path("slow");
+    let script = format!(
+        "#!/bin/sh\n[ -e {} ] && exec /bin/sleep 30\necho \"$*\" >> {}\n",
+        slow.display(),
+        calls.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("attrd_updater"))
+        .status()
+        .unwrap();
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    write_paths(&paths, "UP", "FAULTY");
+    let _d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &bin)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let called = |what: &str| {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .contains(what)
+    };
+    wait_for("the first updates", Duration::from_secs(5), || {
+        called("-n ringnumber_1 -U hb1 is FAULTY")
+    });
+    // attrd hangs on ring 1's next change.
+    std::fs::write(&slow, "").unwrap();
+    wait_fresh(&paths, "ring 1 UP in the state file", || {
+        attrs(&state).contains("ringnumber_1 hb1 is UP")
+    });
+    // While that call hangs, ring 0 changes: the state file has it at once.
+    let t = Instant::now();
+    let mut seen = None;
+    while t.elapsed() < Duration::from_secs(4) {
+        write_paths(&paths, "FAULTY", "UP");
+        if attrs(&state).contains("ringnumber_0 198.51.100.1 is FAULTY") {
+            seen = Some(t.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = seen.expect("ring 0 FAULTY in the state file");
+    assert!(seen < Duration::from_secs(1), "took {seen:?}");
+    // attrd recovers: the hung call is killed at its bound, both changes are taken.
+    std::fs::remove_file(&slow).unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !(called("-n ringnumber_1 -U hb1 is UP")
+        && called("-n ringnumber_0 -U 198.51.100.1 is FAULTY"))
+    {
+        assert!(
+            Instant::now() < end,
+            "{}",
+            std::fs::read_to_string(&calls).unwrap_or_default()
+        );
+        write_paths(&paths, "FAULTY", "UP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// pikemon's config for the two-node ring test: two heart-beat paths, one virtual cluster on
 /// a LAN veth, hello every 100 ms (dead-interval 300 ms).
 fn pikemon_config(dir: &Path, node: u32) -> String {

@@ -1,14 +1,12 @@
 //! Where the `ringnumber_N` attributes go: a state file, always (rewritten atomically on every
 //! change, removed on exit), and Pacemaker's attrd through `attrd_updater -n NAME -U VALUE`
-//! when that tool is installed (`-D` on exit). `ifcheckd -s` prints them in the layout of
-//! `crm_mon -A1`'s "Node Attributes:" section.
+//! when that tool is installed (`-D` on exit; the calls themselves are `attrd.rs`).
+//! `ifcheckd -s` prints them in the layout of `crm_mon -A1`'s "Node Attributes:" section.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 /// Default state file.
 pub const DEFAULT_STATE_FILE: &str = "/run/ifcheckd/attributes";
@@ -58,49 +56,6 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
-}
-
-/// `attrd_updater` when installed.
-pub fn attrd_updater() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join("attrd_updater"))
-        .find(|p| p.is_file())
-}
-
-/// Runs attrd_updater with `args`, at most `limit` long.
-pub fn run_attrd(tool: &Path, args: &[&str], limit: Duration) -> Result<String, String> {
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", tool.display()))?;
-    let end = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{} timed out", tool.display()));
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{} {}: {}",
-            tool.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 /// `name="ringnumber_0" host="fw-b" value="198.51.100.2 is UP"` lines of `attrd_updater -Q -A`

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::Instant;
 
 use super::tracker::{RingReport, RingState};
 
@@ -85,7 +86,9 @@ pub fn rings(
 
 /// What one finished poll produced.
 pub enum PollResult {
-    Rings(Vec<RingReport>),
+    /// The rings, and when their link states were read (the stats command's start: the
+    /// report is no newer than that).
+    Rings(Vec<RingReport>, Instant),
     /// corosync is not reachable (a command failed) or the maps do not name this node.
     Lost(String),
 }
@@ -103,13 +106,17 @@ pub struct Poll {
     step: Step,
     config: BTreeMap<String, String>,
     tool: String,
+    /// When the current command was started.
+    started: Instant,
 }
 
 impl Poll {
     /// Starts a poll with `tool` (corosync-cmapctl, or a path to it).
     pub fn start(tool: &str) -> io::Result<Poll> {
+        let started = Instant::now();
         let (child, stdout) = spawn(tool, &[])?;
         Ok(Poll {
+            started,
             child,
             stdout,
             out: Vec::new(),
@@ -149,6 +156,7 @@ impl Poll {
         match self.step {
             Step::Config => {
                 self.config = parse_cmap(&text);
+                self.started = Instant::now();
                 match spawn(&self.tool, &["-m", "stats", "stats.knet."]) {
                     Ok((child, stdout)) => {
                         self.child = child;
@@ -160,7 +168,7 @@ impl Poll {
                 }
             }
             Step::Stats => Some(match rings(&self.config, &parse_cmap(&text)) {
-                Some(r) => PollResult::Rings(r),
+                Some(r) => PollResult::Rings(r, self.started),
                 None => PollResult::Lost("the cmap does not name this node".into()),
             }),
         }

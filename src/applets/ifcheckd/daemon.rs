@@ -6,18 +6,20 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::attrd::{self, AttrdQueue};
 use super::tracker::{self, Action, Input, OnLoss, RingTracker};
 use super::{attributes, corosync, pikemon, Options, Source};
 use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_STALE};
 
 /// How often attribute changes attrd refused are offered again.
 const ATTRD_RETRY: Duration = Duration::from_secs(1);
-use crate::event::{Event, EventLoop, Token};
+use crate::event::{Event, EventLoop, TimerId, Token};
 use crate::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 
 const TOKEN_POLL: Token = Token(1);
 const TOKEN_COROSYNC: Token = Token(2);
 const TOKEN_RTNL: Token = Token(3);
+const TOKEN_ATTRD: Token = Token(4);
 
 /// The running daemon: event loop, source, tracker and where attributes go.
 pub(super) struct Daemon {
@@ -26,7 +28,10 @@ pub(super) struct Daemon {
     source: Source,
     state_file: PathBuf,
     node: String,
-    attrd: Option<PathBuf>,
+    attrd: AttrdQueue,
+    /// The attrd call's fd in the poll set and its timer, as last registered.
+    attrd_fd: Option<std::os::fd::RawFd>,
+    attrd_timer: Option<(Instant, TimerId)>,
     /// (mtime, inode, length) of the path file last read.
     seen: Option<(SystemTime, u64, u64)>,
     poll: Option<(corosync::Poll, Instant)>,
@@ -35,9 +40,6 @@ pub(super) struct Daemon {
     rtnl: Option<Rtnl>,
     /// Monitoring has started once (later starts are "after ... restarted").
     started: bool,
-    /// Attribute changes attrd has not taken yet (None = delete), and the next retry.
-    attrd_pending: BTreeMap<u32, Option<(tracker::RingState, String)>>,
-    attrd_retry: Instant,
 }
 
 impl Daemon {
@@ -49,7 +51,7 @@ impl Daemon {
             Source::Pikemon(_) => OnLoss::Faulty,
             Source::Corosync => OnLoss::Withdraw,
         };
-        let attrd = attributes::attrd_updater();
+        let attrd = attrd::attrd_updater();
         if attrd.is_none() {
             log::debug!("attrd_updater not installed: attributes go to the state file only");
         }
@@ -59,14 +61,14 @@ impl Daemon {
             source: opts.source.clone(),
             state_file: opts.state_file.clone(),
             node: node_name(),
-            attrd,
+            attrd: AttrdQueue::new(attrd, ATTRD_LIMIT, ATTRD_RETRY),
+            attrd_fd: None,
+            attrd_timer: None,
             seen: None,
             poll: None,
             monitor: None,
             rtnl: None,
             started: false,
-            attrd_pending: BTreeMap::new(),
-            attrd_retry: Instant::now(),
         })
     }
 
@@ -170,8 +172,14 @@ impl Daemon {
                     }
                     Event::Timer(TOKEN_POLL, _) => {
                         self.poll_source();
-                        self.retry_attrd();
                         self.ev.set_timer_in(interval, TOKEN_POLL);
+                    }
+                    Event::Readable(TOKEN_ATTRD) | Event::Timer(TOKEN_ATTRD, _) => {
+                        if let Event::Timer(..) = e {
+                            self.attrd_timer = None;
+                        }
+                        self.attrd.progress(Instant::now());
+                        self.watch_attrd();
                     }
                     Event::Readable(TOKEN_COROSYNC) => self.corosync_readable(),
                     Event::Readable(TOKEN_RTNL) => self.rtnl_readable(),
@@ -208,63 +216,43 @@ impl Daemon {
                     }
                 },
                 Action::Publish { ring, state, value } => {
-                    self.attrd_pending.insert(ring, Some((state, value)));
-                    changed.push(ring);
+                    changed.push((ring, Some((state, value))))
                 }
-                Action::Withdraw { ring } => {
-                    self.attrd_pending.insert(ring, None);
-                    changed.push(ring);
-                }
+                Action::Withdraw { ring } => changed.push((ring, None)),
             }
         }
-        // The state file first: it is the record `ifcheckd -s` reads, and attrd calls may take
-        // their time (or fail and stay pending).
+        // The state file first: it is the record `ifcheckd -s` reads; attrd calls take their
+        // time (or fail and are retried once a second, as the original retried its
+        // initialisation: Pacemaker may start after us) while the loop goes on.
         self.write_state();
-        for ring in changed {
-            self.push_attrd(ring, true);
+        for (ring, change) in changed {
+            self.attrd.set(Instant::now(), ring, change);
         }
+        self.watch_attrd();
     }
 
-    /// Hands one pending change of `ring` to attrd. A failure leaves it pending: attrd may not
-    /// run yet (Pacemaker started after us) and the change is retried once a second, as the
-    /// original retried its initialisation.
-    fn push_attrd(&mut self, ring: u32, first: bool) {
-        let Some(change) = self.attrd_pending.get(&ring).cloned() else {
-            return;
-        };
-        let name = attributes::name(ring);
-        match change {
-            Some((state, value)) => match self.attrd_call(&["-n", &name, "-U", &value]) {
-                Ok(()) => {
-                    self.attrd_pending.remove(&ring);
-                    log::info!("Interface link status changed [ring id={ring}, state={state}]");
-                }
-                Err(e) => {
-                    log::debug!("{e}");
-                    if first {
-                        log::error!(
-                            "Failed to change link status [ring id={ring}, expected state={state}]"
-                        );
-                    }
-                }
-            },
-            None => match self.attrd_call(&["-n", &name, "-D"]) {
-                Ok(()) => {
-                    self.attrd_pending.remove(&ring);
-                }
-                Err(e) => log::debug!("Could not delete {name}: {e}"),
-            },
+    /// Puts the running attrd call's fd in the poll set (and takes a finished one out) and arms
+    /// the queue's next deadline.
+    fn watch_attrd(&mut self) {
+        let fd = self.attrd.fd();
+        if fd != self.attrd_fd {
+            if let Some(old) = self.attrd_fd.take() {
+                self.ev.deregister(old);
+            }
+            if let Some(new) = fd {
+                self.ev
+                    .register(new, TOKEN_ATTRD, crate::event::Interest::Read);
+            }
+            self.attrd_fd = fd;
         }
-    }
-
-    fn retry_attrd(&mut self) {
-        if self.attrd_pending.is_empty() || self.attrd_retry > Instant::now() {
-            return;
-        }
-        self.attrd_retry = Instant::now() + ATTRD_RETRY;
-        let rings: Vec<u32> = self.attrd_pending.keys().copied().collect();
-        for ring in rings {
-            self.push_attrd(ring, false);
+        let due = self.attrd.next_deadline();
+        if due != self.attrd_timer.map(|(at, _)| at) {
+            if let Some((_, id)) = self.attrd_timer.take() {
+                self.ev.cancel_timer(id);
+            }
+            if let Some(at) = due {
+                self.attrd_timer = Some((at, self.ev.set_timer(at, TOKEN_ATTRD)));
+            }
         }
     }
 
@@ -272,14 +260,6 @@ impl Daemon {
         match self.source {
             Source::Pikemon(_) => "pikemon",
             Source::Corosync => "corosync",
-        }
-    }
-
-    fn attrd_call(&self, args: &[&str]) -> Result<(), String> {
-        match &self.attrd {
-            // One short call per ring change, like the original's synchronous attrd update.
-            Some(tool) => attributes::run_attrd(tool, args, ATTRD_LIMIT).map(|_| ()),
-            None => Ok(()),
         }
     }
 
@@ -381,11 +361,11 @@ impl Daemon {
             Some(result) => {
                 self.ev.deregister(old_fd);
                 match result {
-                    corosync::PollResult::Rings(mut rings) => {
+                    corosync::PollResult::Rings(mut rings, taken) => {
                         self.name_interfaces(&mut rings);
                         self.feed(Input::Report {
                             rings,
-                            age: Duration::ZERO,
+                            age: taken.elapsed(),
                         })
                     }
                     corosync::PollResult::Lost(why) => {
@@ -403,12 +383,11 @@ impl Daemon {
             self.ev.deregister(poll.fd());
             poll.abort();
         }
-        let rings: Vec<u32> = self.tracker.published().map(|(r, _)| *r).collect();
-        for ring in rings {
-            if let Err(e) = self.attrd_call(&["-n", &attributes::name(ring), "-D"]) {
-                log::debug!("Could not delete {}: {e}", attributes::name(ring));
-            }
+        if let Some(fd) = self.attrd_fd.take() {
+            self.ev.deregister(fd);
         }
+        let rings: Vec<u32> = self.tracker.published().map(|(r, _)| *r).collect();
+        self.attrd.delete_all(&rings);
         match std::fs::remove_file(&self.state_file) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -5,6 +5,7 @@
 //!
 //! `ifcheckd -s` prints the attributes in `crm_mon -A1`'s "Node Attributes:" layout.
 
+mod attrd;
 mod attributes;
 pub mod corosync;
 mod daemon;
@@ -213,10 +214,10 @@ fn show(opts: &Options) -> ExitCode {
     };
     let (node, attrs) = attributes::read_state(&text);
     nodes.entry(node).or_default().extend(attrs.clone());
-    if let Some(tool) = attributes::attrd_updater() {
+    if let Some(tool) = attrd::attrd_updater() {
         for (name, _) in &attrs {
             // attrd answers for the nodes it knows to be up: offline nodes are not shown.
-            if let Ok(out) = attributes::run_attrd(&tool, &["-Q", "-A", "-n", name], ATTRD_LIMIT) {
+            if let Ok(out) = attrd::AttrdCall::wait(&tool, &["-Q", "-A", "-n", name], ATTRD_LIMIT) {
                 for (host, n, v) in attributes::parse_query(&out) {
                     nodes.entry(host).or_default().insert(n, v);
                 }

@@ -5,6 +5,13 @@
 //!
 //! A ring is FAULTY when its interface has no carrier, when the source says so, or when the
 //! source's report is older than `stale_after` (the source is gone); UP otherwise.
+//!
+//! A report is as old as the data it was taken from (`age`), not as old as its arrival: a
+//! corosync poll started before a carrier change may arrive after it. Such a report says
+//! nothing about the link after the change, so a ring whose interface changed carrier after
+//! the report was taken stays FAULTY until a report taken after the change says otherwise
+//! (without this, a knet report read before a short cut was published as UP on the repair,
+//! while knet already had the link down: UP, FAULTY, UP within a few seconds).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -50,7 +57,8 @@ pub enum OnLoss {
 /// Something the tracker is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// A complete report from the source; `age` is how old its data already is.
+    /// A complete report from the source; `age` is how old its data already is (the time
+    /// since it was taken).
     Report {
         rings: Vec<RingReport>,
         age: Duration,
@@ -86,7 +94,11 @@ pub struct RingTracker {
     rings: BTreeMap<u32, RingReport>,
     /// Until when the last report counts as fresh; None when the source is lost.
     fresh_until: Option<Instant>,
+    /// When the last report's data was taken.
+    taken: Option<Instant>,
     carrier: HashMap<String, bool>,
+    /// When each interface last changed carrier (first learning it is no change).
+    carrier_changed: HashMap<String, Instant>,
     published: BTreeMap<u32, String>,
     monitoring: bool,
 }
@@ -98,7 +110,9 @@ impl RingTracker {
             on_loss,
             rings: BTreeMap::new(),
             fresh_until: None,
+            taken: None,
             carrier: HashMap::new(),
+            carrier_changed: HashMap::new(),
             published: BTreeMap::new(),
             monitoring: false,
         }
@@ -111,6 +125,7 @@ impl RingTracker {
             Input::Report { rings, age } => {
                 let base = now.checked_sub(age).unwrap_or(now);
                 self.fresh_until = Some(base + self.stale_after);
+                self.taken = Some(base);
                 self.rings = rings.into_iter().map(|r| (r.ring, r)).collect();
             }
             Input::SourceLost => {
@@ -120,6 +135,9 @@ impl RingTracker {
                 }
             }
             Input::Carrier { ifname, up } => {
+                if self.carrier.get(&ifname).is_some_and(|was| *was != up) {
+                    self.carrier_changed.insert(ifname.clone(), now);
+                }
                 self.carrier.insert(ifname, up);
             }
             Input::Tick => {}
@@ -160,7 +178,13 @@ impl RingTracker {
             .as_ref()
             .and_then(|i| self.carrier.get(i))
             .is_some_and(|up| !up);
-        if no_carrier || !self.is_fresh(now) {
+        // The report predates the last carrier change of this ring's interface.
+        let outdated = r
+            .ifname
+            .as_ref()
+            .and_then(|i| self.carrier_changed.get(i))
+            .is_some_and(|changed| self.taken.is_none_or(|taken| taken < *changed));
+        if no_carrier || outdated || !self.is_fresh(now) {
             RingState::Faulty
         } else {
             r.state
@@ -359,6 +383,105 @@ mod tests {
             },
         );
         assert_eq!(a, vec![publish(0, "a is UP")]);
+    }
+
+    fn carrier(ifname: &str, up: bool) -> Input {
+        Input::Carrier {
+            ifname: ifname.into(),
+            up,
+        }
+    }
+
+    fn taken(rings: Vec<RingReport>, age: Duration) -> Input {
+        Input::Report { rings, age }
+    }
+
+    #[test]
+    fn knet_report_taken_before_a_repair_does_not_publish_up() {
+        // Seen: a short cut of hb0, repaired; the poll read before the cut (link connected)
+        // arrived after the repair and was published as UP while knet already showed
+        // `connected = 0`; then FAULTY, then UP again within 2.5 s.
+        let mut t = RingTracker::new(STALE, OnLoss::Withdraw);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        t.handle(t0, carrier("hb0", true));
+        t.handle(t0, report(vec![ring(0, "a", "hb0", RingState::Up)]));
+        // Cut at t0+100ms: FAULTY from the carrier at once.
+        let a = t.handle(t0 + ms(100), carrier("hb0", false));
+        assert_eq!(a, vec![publish(0, "a is FAULTY")]);
+        // Repaired at t0+300ms: the last report is older than that, so nothing changes.
+        assert!(t.handle(t0 + ms(300), carrier("hb0", true)).is_empty());
+        // A poll taken at t0+50ms (before the cut) arrives at t0+400ms: still FAULTY.
+        assert!(t
+            .handle(
+                t0 + ms(400),
+                taken(vec![ring(0, "a", "hb0", RingState::Up)], ms(350))
+            )
+            .is_empty());
+        // The first poll taken after the repair says knet has the link down: no change.
+        assert!(t
+            .handle(
+                t0 + ms(1400),
+                taken(vec![ring(0, "a", "hb0", RingState::Faulty)], ms(100))
+            )
+            .is_empty());
+        // knet reconnects: UP, once.
+        let a = t.handle(
+            t0 + ms(2400),
+            taken(vec![ring(0, "a", "hb0", RingState::Up)], ms(100)),
+        );
+        assert_eq!(a, vec![publish(0, "a is UP")]);
+    }
+
+    #[test]
+    fn report_taken_before_a_cut_cannot_undo_it() {
+        let mut t = RingTracker::new(STALE, OnLoss::Withdraw);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        t.handle(t0, carrier("hb0", true));
+        t.handle(t0, report(vec![ring(0, "a", "hb0", RingState::Up)]));
+        t.handle(t0 + ms(100), carrier("hb0", false));
+        // The carrier came back, but the only report that arrives was taken during the cut's
+        // first moments (knet had not noticed): FAULTY until a newer report.
+        t.handle(t0 + ms(150), carrier("hb0", true));
+        assert!(t
+            .handle(
+                t0 + ms(500),
+                taken(vec![ring(0, "a", "hb0", RingState::Up)], ms(380))
+            )
+            .is_empty());
+        assert_eq!(t.states(t0 + ms(500))[0].2, RingState::Faulty);
+        // Other rings are not held back by hb0's change.
+        let a = t.handle(
+            t0 + ms(600),
+            taken(
+                vec![
+                    ring(0, "a", "hb0", RingState::Up),
+                    ring(1, "b", "hb1", RingState::Up),
+                ],
+                ms(500),
+            ),
+        );
+        assert_eq!(a, vec![publish(1, "b is UP")]);
+    }
+
+    #[test]
+    fn first_learned_carrier_is_not_a_change() {
+        let mut t = RingTracker::new(STALE, OnLoss::Withdraw);
+        let now = Instant::now();
+        t.handle(now, carrier("hb0", true));
+        // Learned after the report was taken, but it changed nothing.
+        let a = t.handle(
+            now + Duration::from_millis(10),
+            taken(
+                vec![ring(0, "a", "hb0", RingState::Up)],
+                Duration::from_millis(500),
+            ),
+        );
+        assert_eq!(
+            a,
+            vec![Action::Monitoring { active: true }, publish(0, "a is UP")]
+        );
     }
 
     #[test]

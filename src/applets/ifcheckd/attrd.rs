@@ -1,0 +1,395 @@
+//! Pacemaker's attrd through `attrd_updater`, without blocking the daemon. `AttrdCall` is one
+//! running call: the child's stderr is a non-blocking pipe in the event loop's poll set, its
+//! end (EOF) is when the child is reaped, and a call still running at its deadline is killed.
+//! `AttrdQueue` holds the changes attrd has not taken yet, one call in flight at a time (the
+//! changes of one ring stay in order), a refused change offered again after `retry`.
+//! `AttrdCall::wait` is the blocking form for the exit cleanup and `ifcheckd -s`, bounded by
+//! poll(2) on the same pipes.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::attributes;
+use super::tracker::RingState;
+
+/// A change of one ring's attribute: set it (state for the log, value) or delete it.
+pub type Change = Option<(RingState, String)>;
+
+struct Pending {
+    change: Change,
+    /// Offered once already (and refused): the next offer waits for the retry time.
+    tried: bool,
+}
+
+/// Attribute changes on their way to attrd.
+pub struct AttrdQueue {
+    tool: Option<PathBuf>,
+    limit: Duration,
+    retry: Duration,
+    pending: BTreeMap<u32, Pending>,
+    in_flight: Option<(u32, Change, AttrdCall)>,
+    retry_at: Instant,
+}
+
+impl AttrdQueue {
+    /// Changes go to `tool` (None: attrd_updater is not installed and changes are dropped).
+    pub fn new(tool: Option<PathBuf>, limit: Duration, retry: Duration) -> AttrdQueue {
+        AttrdQueue {
+            tool,
+            limit,
+            retry,
+            pending: BTreeMap::new(),
+            in_flight: None,
+            retry_at: Instant::now(),
+        }
+    }
+
+    /// Queues a change of `ring` (replacing one not yet sent) and starts a call if none runs.
+    pub fn set(&mut self, now: Instant, ring: u32, change: Change) {
+        if self.tool.is_none() {
+            // The state file is the whole record: the change is made.
+            if let Some((state, _)) = &change {
+                log::info!("Interface link status changed [ring id={ring}, state={state}]");
+            }
+            return;
+        }
+        self.pending.insert(
+            ring,
+            Pending {
+                change,
+                tried: false,
+            },
+        );
+        self.pump(now);
+    }
+
+    /// The running call's fd, for the poll set.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.in_flight.as_ref().and_then(|(_, _, c)| c.fd())
+    }
+
+    /// When `progress` has to be called even without the fd becoming readable: the running
+    /// call's deadline, or soon when its pipe is closed and the child not reaped yet, or the
+    /// next retry of refused changes.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match &self.in_flight {
+            Some((_, _, c)) if c.fd().is_none() => Some(Instant::now() + Duration::from_millis(5)),
+            Some((_, _, c)) => Some(c.deadline()),
+            None if self.pending.is_empty() => None,
+            None => Some(self.retry_at),
+        }
+    }
+
+    /// The fd was readable or a deadline passed: finishes the running call when it is over,
+    /// then starts the next one that is due.
+    pub fn progress(&mut self, now: Instant) {
+        if let Some((ring, change, mut call)) = self.in_flight.take() {
+            match call.progress(now) {
+                None => {
+                    self.in_flight = Some((ring, change, call));
+                    return;
+                }
+                Some(result) => self.finished(now, ring, change, result),
+            }
+        }
+        self.pump(now);
+    }
+
+    fn finished(&mut self, now: Instant, ring: u32, sent: Change, result: Result<(), AttrdError>) {
+        let name = attributes::name(ring);
+        let current = self.pending.get_mut(&ring);
+        match result {
+            Ok(()) => {
+                if let Some((state, _)) = &sent {
+                    log::info!("Interface link status changed [ring id={ring}, state={state}]");
+                }
+                // A newer change that came in meanwhile stays queued.
+                if current.is_some_and(|p| p.change == sent) {
+                    self.pending.remove(&ring);
+                }
+            }
+            Err(e) => {
+                log::debug!("{name}: {e}");
+                let Some(p) = current else { return };
+                if p.change != sent {
+                    return;
+                }
+                if !p.tried {
+                    if let Some((state, _)) = &sent {
+                        log::error!(
+                            "Failed to change link status [ring id={ring}, expected state={state}]"
+                        );
+                    }
+                }
+                p.tried = true;
+                self.retry_at = now + self.retry;
+            }
+        }
+    }
+
+    /// Starts the next call when none runs: a new change at once, a refused one at retry time.
+    fn pump(&mut self, now: Instant) {
+        let Some(tool) = self.tool.clone() else {
+            return;
+        };
+        while self.in_flight.is_none() {
+            let retry_due = now >= self.retry_at;
+            let Some((&ring, p)) = self
+                .pending
+                .iter()
+                .find(|(_, p)| !p.tried)
+                .or_else(|| self.pending.iter().next().filter(|_| retry_due))
+            else {
+                return;
+            };
+            let change = p.change.clone();
+            let name = attributes::name(ring);
+            let args: Vec<&str> = match &change {
+                Some((_, value)) => vec!["-n", &name, "-U", value],
+                None => vec!["-n", &name, "-D"],
+            };
+            match AttrdCall::start(&tool, &args, self.limit) {
+                Ok(call) => self.in_flight = Some((ring, change, call)),
+                Err(e) => self.finished(now, ring, change, Err(e)),
+            }
+        }
+    }
+
+    /// Exit: ends a running call and deletes `rings` (blocking, each call bounded).
+    pub fn delete_all(&mut self, rings: &[u32]) {
+        if let Some((_, _, mut call)) = self.in_flight.take() {
+            call.kill();
+        }
+        self.pending.clear();
+        let Some(tool) = &self.tool else { return };
+        for ring in rings {
+            let name = attributes::name(*ring);
+            if let Err(e) = AttrdCall::wait(tool, &["-n", &name, "-D"], self.limit) {
+                log::debug!("Could not delete {name}: {e}");
+            }
+        }
+    }
+}
+
+/// `attrd_updater` when installed.
+pub fn attrd_updater() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join("attrd_updater"))
+        .find(|p| p.is_file())
+}
+
+/// Why a call did not succeed.
+#[derive(Debug)]
+pub enum AttrdError {
+    Spawn(String, io::Error),
+    TimedOut(String),
+    Failed(String, String),
+}
+
+impl std::fmt::Display for AttrdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttrdError::Spawn(tool, e) => write!(f, "{tool}: {e}"),
+            AttrdError::TimedOut(tool) => write!(f, "{tool} timed out"),
+            AttrdError::Failed(tool, why) => write!(f, "{tool} {why}"),
+        }
+    }
+}
+
+/// A started call.
+pub struct AttrdCall {
+    child: Child,
+    /// stdout is read only by `wait` (`-Q` answers); the event loop's calls send it nowhere.
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    tool: String,
+    deadline: Instant,
+}
+
+impl AttrdCall {
+    /// Starts `tool args`; it has `limit` to finish.
+    pub fn start(tool: &Path, args: &[&str], limit: Duration) -> Result<AttrdCall, AttrdError> {
+        Self::spawn(tool, args, limit, false)
+    }
+
+    fn spawn(
+        tool: &Path,
+        args: &[&str],
+        limit: Duration,
+        with_stdout: bool,
+    ) -> Result<AttrdCall, AttrdError> {
+        let name = tool.display().to_string();
+        let mut child = Command::new(tool)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(if with_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| AttrdError::Spawn(name.clone(), e))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        if let Some(e) = &stderr {
+            set_nonblocking(e).map_err(|e| AttrdError::Spawn(name.clone(), e))?;
+        }
+        if let Some(o) = &stdout {
+            set_nonblocking(o).map_err(|e| AttrdError::Spawn(name.clone(), e))?;
+        }
+        Ok(AttrdCall {
+            child,
+            stdout,
+            stderr,
+            out: Vec::new(),
+            err: Vec::new(),
+            tool: name,
+            deadline: Instant::now() + limit,
+        })
+    }
+
+    /// The fd to wait on (stderr; None once it reached EOF).
+    pub fn fd(&self) -> Option<RawFd> {
+        self.stderr.as_ref().map(|e| e.as_raw_fd())
+    }
+
+    /// When the call is killed if it has not ended.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Reads what is there and reaps the child once its pipes are closed; `Some` when the call
+    /// is over. Past the deadline the child is killed.
+    pub fn progress(&mut self, now: Instant) -> Option<Result<(), AttrdError>> {
+        drain(&mut self.stderr, &mut self.err);
+        drain(&mut self.stdout, &mut self.out);
+        if self.stderr.is_none() && self.stdout.is_none() {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Some(Ok(())),
+                Ok(Some(status)) => {
+                    let why = format!("{status}: {}", String::from_utf8_lossy(&self.err).trim());
+                    return Some(Err(AttrdError::Failed(self.tool.clone(), why)));
+                }
+                Ok(None) => {}
+                Err(e) => return Some(Err(AttrdError::Failed(self.tool.clone(), e.to_string()))),
+            }
+        }
+        if now >= self.deadline {
+            self.kill();
+            return Some(Err(AttrdError::TimedOut(self.tool.clone())));
+        }
+        None
+    }
+
+    /// Runs the call to its end, blocking at most until the deadline; returns its stdout.
+    pub fn wait(tool: &Path, args: &[&str], limit: Duration) -> Result<String, AttrdError> {
+        let mut call = Self::spawn(tool, args, limit, true)?;
+        loop {
+            if let Some(result) = call.progress(Instant::now()) {
+                return result.map(|()| String::from_utf8_lossy(&call.out).into_owned());
+            }
+            let left = call.deadline.saturating_duration_since(Instant::now());
+            let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX).max(1);
+            let fds: Vec<_> = [call.stderr.as_ref().map(|e| e.as_fd())]
+                .into_iter()
+                .chain([call.stdout.as_ref().map(|o| o.as_fd())])
+                .flatten()
+                .collect();
+            if fds.is_empty() {
+                // Both pipes closed, the child not yet reaped: it is exiting.
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            let mut pfds: Vec<PollFd> = fds
+                .into_iter()
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            match poll(&mut pfds, PollTimeout::from(ms)) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(AttrdError::Failed(call.tool.clone(), e.to_string())),
+            }
+        }
+    }
+
+    /// Ends a call that is still running (exit, timeout).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr = None;
+        self.stdout = None;
+    }
+}
+
+/// Reads a non-blocking pipe empty; drops it at EOF or on an error.
+fn drain<R: Read>(pipe: &mut Option<R>, into: &mut Vec<u8>) {
+    let Some(p) = pipe.as_mut() else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        match p.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                // attrd_updater says little; a runaway output is cut.
+                if into.len() < 1 << 20 {
+                    into.extend_from_slice(buf.get(..n).unwrap_or_default());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(_) => break,
+        }
+    }
+    *pipe = None;
+}
+
+fn set_nonblocking<F: AsFd>(f: &F) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(f, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    fcntl(
+        f,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(io::Error::from)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_is_reaped_when_its_pipe_closes() {
+        let sh = Path::new("/bin/sh");
+        assert_eq!(
+            AttrdCall::wait(sh, &["-c", "echo hi"], Duration::from_secs(5)).unwrap(),
+            "hi\n"
+        );
+        let e = AttrdCall::wait(sh, &["-c", "echo no >&2; exit 3"], Duration::from_secs(5))
+            .unwrap_err();
+        assert!(e.to_string().contains("no"), "{e}");
+    }
+
+    #[test]
+    fn a_hung_call_is_killed_at_its_deadline() {
+        let t = Instant::now();
+        let e = AttrdCall::wait(
+            Path::new("/bin/sh"),
+            &["-c", "exec sleep 10"],
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert!(matches!(e, AttrdError::TimedOut(_)), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
+}
