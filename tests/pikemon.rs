@@ -316,6 +316,39 @@ impl Drop for Rig {
     }
 }
 
+/// A GOODBYE that claims node 1 gave the role up, well formed with the configured key-id but
+/// signed with the wrong key, as hex for the python senders.
+fn forged_goodbye_hex(incarnation: u32, ack_incarnation: u32, ack_seq: u64) -> String {
+    use habox::wire::pike::{build_frame, MessageType, Repr, Role, VcState};
+    let forged = Repr {
+        msg_type: MessageType::Goodbye,
+        flags: 0,
+        cluster_id: 1,
+        node_id: 1,
+        incarnation,
+        seq: 1,
+        ack_incarnation,
+        ack_seq,
+        hello_ms: 100,
+        dead_ms: 300,
+        path_id: 2,
+        key_id: 1,
+        vcs: vec![VcState {
+            vcid: 1,
+            role: Role::Backup,
+            flags: 0x20,
+            priority: 100,
+            fail_count: 0,
+            digest: 0,
+            more: 0,
+        }],
+    };
+    build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[test]
 fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() {
     let rig = Rig::new().started_pair();
@@ -980,34 +1013,7 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     ]);
     let frame_hex = text(&capture).0;
     assert!(frame_hex.len() > 100, "{capture:?}");
-    use habox::wire::pike::{build_frame, MessageType, Repr, Role, VcState};
-    let forged = Repr {
-        msg_type: MessageType::Goodbye,
-        flags: 0,
-        cluster_id: 1,
-        node_id: 1,
-        incarnation: 1_000_000,
-        seq: 1,
-        ack_incarnation: 1,
-        ack_seq: 1_000_000,
-        hello_ms: 100,
-        dead_ms: 300,
-        path_id: 2,
-        key_id: 1,
-        vcs: vec![VcState {
-            vcid: 1,
-            role: Role::Backup,
-            flags: 0x20,
-            priority: 100,
-            fail_count: 0,
-            digest: 0,
-            more: 0,
-        }],
-    };
-    let forged_hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let forged_hex = forged_goodbye_hex(1_000_000, 1, 1_000_000);
     let send = format!(
         "import socket,time\n\
          s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
@@ -1143,34 +1149,7 @@ fn lan_and_heart_beat_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
     // A host on the LAN sends 40,000 PIKE frames that claim node 1 with the configured key-id
     // (each would cost an HMAC; the tag is wrong) and as many ARP requests for the VIP, over
     // about two seconds, while the client pings the VIP.
-    use habox::wire::pike::{build_frame, MessageType, Repr, Role, VcState};
-    let forged = Repr {
-        msg_type: MessageType::Goodbye,
-        flags: 0,
-        cluster_id: 1,
-        node_id: 1,
-        incarnation: 7,
-        seq: 1,
-        ack_incarnation: 0,
-        ack_seq: 0,
-        hello_ms: 100,
-        dead_ms: 300,
-        path_id: 2,
-        key_id: 1,
-        vcs: vec![VcState {
-            vcid: 1,
-            role: Role::Backup,
-            flags: 0x20,
-            priority: 100,
-            fail_count: 0,
-            digest: 0,
-            more: 0,
-        }],
-    };
-    let hex: String = build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = forged_goodbye_hex(7, 0, 0);
     let evil = Netns::new("e");
     rig.sw.attach(&evil, "lan0");
     // A second one on the shared heart-beat segment sends the same PIKE frames there.
