@@ -12,7 +12,8 @@
 # the attacker's port), KINDS ("garbage forged"), DAEMONS ("pikemon keepalived"), STEP (10, s
 # of flood per step), REALTIME (no: pikemon `realtime`, keepalived vrrp_rt_priority 50 +
 # vrrp_no_swap when yes), PING_GROUP (0; 1 gives pikemon a ping group on the gateway),
-# DEATH_WATCH (1), GEN_CPUS (1: trafgen processes), HABOX (build/habox, else cargo build), KEEP=1 keeps the temp directory.
+# DEATH_WATCH (1), GEN_CPUS (1: trafgen processes), HABOX (build/habox, else cargo build),
+# KEEP=1 keeps the temp directory.
 # Needs root, iproute2, tcpdump, python3, keepalived, trafgen (netsniff-ng), setsid, timeout.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -62,9 +63,11 @@ pike_counters() { # node dir
              END { if (!f) print "0 0 0 0" }'
 }
 
-# Writes the trafgen config of KIND for daemon D attacking at PLACE (interface IF of $NX).
-flood_config() { # daemon kind place interval dir -> prints the config path
-    local d=$1 kind=$2 place=$3 iv=$4 dir=$5 ifn=lan0 src cfg i
+# Writes the trafgen config of KIND for daemon D attacking at PLACE; sets CFG to its path. Not
+# to be called in $(...): a capture it starts must stay known to cleanup.
+flood_config() { # daemon kind place interval dir
+    local d=$1 kind=$2 place=$3 iv=$4 dir=$5 ifn=lan0 src cfg
+    CFG=
     [ "$place" = hb ] && ifn=hb0
     src=$(ip netns exec "$NX" cat "/sys/class/net/$ifn/address")
     cfg=$dir/$kind-$place.trafgen
@@ -72,17 +75,14 @@ flood_config() { # daemon kind place interval dir -> prints the config path
         pikemon-garbage) python3 "$HERE/frames.py" pike-garbage "$src" >"$cfg" ;;
         pikemon-forged)
             # A real HELLO of node 1 (A, the master) as the attacker sees it on that link.
-            ip netns exec "$NX" timeout 5 tcpdump -n -i "$ifn" -c 5 -w "$dir/hello-$place.pcap" \
-                "ether proto 0x88b5 and not ether src $src" >/dev/null 2>&1 &
-            PIDS+=($!); i=$!
-            wait "$i" 2>/dev/null || true
-            forget_pid "$i"
+            run_group "$NX" timeout 5 tcpdump -n -i "$ifn" -c 5 -w "$dir/hello-$place.pcap" \
+                "ether proto 0x88b5 and not ether src $src" >/dev/null 2>&1
             python3 "$HERE/frames.py" pike-forged "$src" "$dir/hello-$place.pcap" >"$cfg" ;;
         keepalived-garbage) python3 "$HERE/frames.py" vrrp-garbage "$src" 198.51.100.66 >"$cfg" ;;
         keepalived-forged)
             python3 "$HERE/frames.py" vrrp-forged "$src" 198.51.100.2 51 200 $((iv / 10)) "$VIP" >"$cfg" ;;
     esac
-    echo "$cfg"
+    CFG=$cfg
 }
 
 # keepalived's log lines of one flooded frame each.
@@ -96,7 +96,7 @@ RESULTS=$TMP/results.tsv
 step() { # daemon interval place kind rate run dir cfg
     local d=$1 iv=$2 place=$3 kind=$4 rate=$5 run=$6 dir=$7 cfg=$8 ifn=lan0
     [ "$place" = hb ] && ifn=hb0
-    local j0 j1 wa wb ta0 tb0 ta1 tb1 tx0 tx1 rx0 rx1 mb0 mb1 ba0 ba1 t0 t1 pc0 pc1 lb0 lb1 count args gen
+    local j0 j1 wa wb ta0 tb0 ta1 tb1 tx0 tx1 rx0 rx1 mb0 mb1 ba0 ba1 t0 t1 pc0 pc1 lb0 lb1 count args
     wa=$(worker_pid "$d" A "$dir"); wb=$(worker_pid "$d" B "$dir")
     [ -n "$wa" ] && [ -n "$wb" ] || die "$d: no worker found"
     mb0=$(masters_logged "$d" "$dir/B.log")
@@ -114,11 +114,7 @@ step() { # daemon interval place kind rate run dir cfg
         sleep "$STEP"
     else
         # Bounded twice: -n frames and a SIGINT after STEP seconds.
-        ip netns exec "$NX" timeout -s INT -k 2 "$STEP" trafgen "${args[@]}" -n "$count" >"$dir/trafgen.out" 2>&1 &
-        gen=$!
-        PIDS+=("$gen")
-        wait "$gen" 2>/dev/null || true
-        forget_pid "$gen"
+        run_group "$NX" timeout -s INT -k 2 "$STEP" trafgen "${args[@]}" -n "$count" >"$dir/trafgen.out" 2>&1
     fi
     t1=$EPOCHREALTIME
     j1=$(machine_jiffies)
@@ -166,7 +162,7 @@ for place in $PLACES; do
             dir=$TMP/$d-$iv-$place
             start_pair "$d" "$iv" "$dir" "$REALTIME" || die "$d $iv ms: setup failed: $SETUP_ERR"
             for kind in $KINDS; do
-                cfg=$(flood_config "$d" "$kind" "$place" "$iv" "$dir")
+                flood_config "$d" "$kind" "$place" "$iv" "$dir"
                 for rate in $RATES; do
                     for run in $(seq "$RUNS"); do
                         if ! settle_pair "$d" "$iv" "$dir"; then
@@ -175,9 +171,9 @@ for place in $PLACES; do
                             n=$((n + 1))
                             dir=$TMP/$d-$iv-$place.$n
                             start_pair "$d" "$iv" "$dir" "$REALTIME" || die "$d $iv ms: setup failed: $SETUP_ERR"
-                            cfg=$(flood_config "$d" "$kind" "$place" "$iv" "$dir")
+                            flood_config "$d" "$kind" "$place" "$iv" "$dir"
                         fi
-                        step "$d" "$iv" "$place" "$kind" "$rate" "$run" "$dir" "$cfg"
+                        step "$d" "$iv" "$place" "$kind" "$rate" "$run" "$dir" "$CFG"
                     done
                 done
             done

@@ -83,6 +83,20 @@ forget_pid() {
     PIDS=("${keep[@]}")
 }
 
+# Runs a bounded command in namespace $1 in a process group of its own and waits for it; an
+# interrupt meanwhile kills the whole group (a `timeout` and its child alike).
+run_group() { # namespace command...
+    local ns=$1 pg
+    shift
+    setsid ip netns exec "$ns" "$@" &
+    pg=$!
+    PGIDS+=("$pg")
+    wait "$pg" 2>/dev/null || true
+    local keep=() g
+    for g in "${PGIDS[@]}"; do [ "$g" = "$pg" ] || keep+=("$g"); done
+    PGIDS=("${keep[@]}")
+}
+
 cleanup() {
     set +e
     trap - EXIT INT TERM

@@ -134,16 +134,16 @@ print("FF/N SCHED_FIFO, RR/N SCHED_RR; CPU = that process on A / on B, % of one 
 print("runs); idle = the whole machine's idle % over the stress (min over the runs); load = the 1-min")
 print("load average at the end of each run.")
 print()
-print("%-18s %5s %-10s %8s %4s %6s %6s %6s %6s %6s %4s  %s" % ("stressor", "iv ms", "daemon", "realtime", "runs",
+print("%-22s %5s %-10s %8s %4s %6s %6s %6s %6s %6s %4s  %s" % ("stressor", "iv ms", "daemon", "realtime", "runs",
       "false", "A left", "sched", "CPU A", "CPU B", "idle", "roles after / load"))
 for k in order:
     runs = by[k]
     ok = [r for r in runs if len(r) >= 14]
     bad = [r[5] for r in runs if len(r) < 14]
     if not ok:
-        print("%-18s %5s %-10s %8s %4d  %s" % (names.get(k[0], k[0]), k[1], k[2], k[3], len(runs), " ".join(bad)))
+        print("%-22s %5s %-10s %8s %4d  %s" % (names.get(k[0], k[0]), k[1], k[2], k[3], len(runs), " ".join(bad)))
         continue
-    print("%-18s %5s %-10s %8s %4d %6d %6d %6s %6.1f %6.1f %4d  %s" % (
+    print("%-22s %5s %-10s %8s %4d %6d %6d %6s %6.1f %6.1f %4d  %s" % (
         names.get(k[0], k[0]), k[1], k[2], k[3], len(runs), sum(int(r[5]) for r in ok), sum(int(r[6]) for r in ok),
         ok[0][7], max(float(r[8]) for r in ok), max(float(r[9]) for r in ok), min(int(r[13]) for r in ok),
         " ".join("%s/%s" % (r[11], r[12]) for r in ok) + (" " + " ".join(bad) if bad else "")))
