@@ -893,6 +893,37 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
 }
 
 #[test]
+fn track_file_saying_not_zero_makes_the_master_down_and_hands_over() {
+    let mut rig = Rig::new();
+    let ok = rig.dir.join("ok1");
+    std::fs::write(&ok, "0\n").unwrap();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        "ping-group LO {",
+        &format!(
+            "track-file \"{}\" interval 100ms fall 1 rise 1;\n        ping-group LO {{",
+            ok.display()
+        ),
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    // What the operator's watchdog writes when the firewall's own check fails.
+    std::fs::write(&ok, "1\n").unwrap();
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(
+        so.contains(&format!("  track-file {} Down", ok.display())),
+        "{so}"
+    );
+    let (json, _) = text(&rig.control(1, &["status", "-j"]));
+    assert!(json.contains("\"item\":\"track-file\""), "{json}");
+    assert!(json.contains("\"up\":false}"), "{json}");
+    assert!(rig.log(2).contains("(health)"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
 fn take_and_drop() {
     let rig = Rig::new().started_pair();
     let out = rig.control(1, &["drop"]);

@@ -102,6 +102,8 @@ pub struct VirtualCluster {
     pub priority: u8,
     pub interfaces: Vec<ControlledInterface>,
     pub ping_groups: Vec<PingGroup>,
+    /// More witnesses of the node's health (`track-process`, `track-file`, `track-script`).
+    pub tracks: Vec<Track>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     /// Run when the virtual cluster's health goes Down.
@@ -204,6 +206,7 @@ impl VirtualCluster {
             priority: 100,
             interfaces: Vec::new(),
             ping_groups: Vec::new(),
+            tracks: Vec::new(),
             notify_master: None,
             notify_backup: None,
             notify_fault: None,
@@ -780,6 +783,11 @@ impl Reader<'_> {
                         vc.ping_groups.push(g);
                     }
                 }
+                "track-process" | "track-file" | "track-script" => {
+                    if let Some(t) = self.track(node) {
+                        vc.tracks.push(t);
+                    }
+                }
                 "notify-timeout" => {
                     if let Some(d) = self.single(&mut seen, node, |t| {
                         values::duration(t, Duration::from_millis(100), Duration::from_secs(3600))
@@ -996,6 +1004,9 @@ fn trim_key(bytes: &[u8]) -> Vec<u8> {
 
 #[path = "config_checks.rs"]
 mod checks;
+#[path = "config_track.rs"]
+mod track;
+pub use track::{Track, TrackKind};
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

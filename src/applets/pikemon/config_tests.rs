@@ -18,7 +18,7 @@ pikemon {
         notify-backup "/sbin/conntrack-ra demote";
         notify-fault "logger fault";
         notify-stop "logger \"$2\"";
-        notify-timeout 3s;
+        notify-timeout 3s; track-process conntrackd; track-file "/run/fw/ok" interval 500ms fall 1 rise 1; track-script "test -e /run/up" interval 2s timeout 1s;
     }
 }
 "#;
@@ -373,5 +373,39 @@ fn realtime_is_no_yes_or_a_priority() {
             .unwrap()
             .realtime,
         None
+    );
+}
+
+#[test]
+fn tracks_read_with_their_options_and_bad_ones_are_refused_with_positions() {
+    let c = read("t.cfg", SAMPLE, ReadOptions::default()).unwrap();
+    let t = &c.virtual_clusters[0].tracks;
+    assert_eq!(t.len(), 3);
+    assert_eq!(t[0].kind, TrackKind::Process("conntrackd".into()));
+    assert_eq!(
+        (t[0].interval, t[0].fall, t[0].rise),
+        (Duration::from_secs(1), 2, 2)
+    );
+    assert_eq!(t[1].kind, TrackKind::File(PathBuf::from("/run/fw/ok")));
+    assert_eq!(
+        (t[1].interval, t[1].fall, t[1].rise),
+        (Duration::from_millis(500), 1, 1)
+    );
+    assert_eq!(t[2].kind, TrackKind::Script("test -e /run/up".into()));
+    assert_eq!(t[2].timeout, Duration::from_secs(1));
+    let bad = SAMPLE
+        .replace(
+            "track-process conntrackd;",
+            "track-process /sbin/conntrackd;",
+        )
+        .replace("interval 500ms fall 1", "timeout 500ms fall 1");
+    let e = errors_of(&bad);
+    assert!(
+        e.contains("t.cfg:17:42: error: '/sbin/conntrackd' is not a process name"),
+        "{e}"
+    );
+    assert!(
+        e.contains("unknown option 'timeout' (expected interval, fall, rise)"),
+        "{e}"
     );
 }

@@ -19,6 +19,7 @@ pub mod status_file;
 mod status_view;
 pub mod supervisor;
 pub mod takeover;
+pub mod track;
 pub mod values;
 pub mod worker;
 

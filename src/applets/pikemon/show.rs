@@ -5,7 +5,8 @@
 use std::fmt::Write;
 
 use super::config::{
-    Config, ControlledInterface, Host, KeySource, PingGroup, VirtualCluster, NOTIFY_TIMEOUT,
+    Config, ControlledInterface, Host, KeySource, PingGroup, TrackKind, VirtualCluster,
+    NOTIFY_TIMEOUT,
 };
 use super::values::{show_bool, show_duration, show_mac};
 
@@ -196,6 +197,21 @@ fn virtual_cluster_into(o: &mut String, ind: &str, vc: &VirtualCluster, all: boo
     }
     for g in &vc.ping_groups {
         ping_group_into(o, &i, g, all);
+    }
+    for t in &vc.tracks {
+        let timeout = match t.kind {
+            TrackKind::Script(_) => format!(" timeout {}", show_duration(t.timeout)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "{i}{} {} interval {}{timeout} fall {} rise {};",
+            t.item(),
+            quote(&t.target()),
+            show_duration(t.interval),
+            t.fall,
+            t.rise
+        );
     }
     let hooks = [
         ("notify-master", &vc.notify_master),

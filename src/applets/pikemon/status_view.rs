@@ -140,6 +140,15 @@ impl Worker {
                     );
                 }
             }
+            for t in &v.tracks {
+                let _ = writeln!(
+                    o,
+                    "  {} {} {}",
+                    t.track.item(),
+                    t.track.target(),
+                    if t.up { "Up" } else { "Down" }
+                );
+            }
             let _ = writeln!(o, "  garp-bursts {}", v.garps_sent);
         }
         let c = self.node.counters();
@@ -271,6 +280,19 @@ impl Worker {
                     );
                 }
                 o.push_str("]}");
+            }
+            o.push_str("],\"tracks\":[");
+            for (k, t) in v.tracks.iter().enumerate() {
+                if k > 0 {
+                    o.push(',');
+                }
+                let _ = write!(
+                    o,
+                    "{{\"item\":{},\"target\":{},\"up\":{}}}",
+                    json_str(t.track.item()),
+                    json_str(&t.track.target()),
+                    t.up
+                );
             }
             o.push_str("]}");
         }

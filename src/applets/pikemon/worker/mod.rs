@@ -16,6 +16,7 @@ use super::core::{Action, Input, Node};
 use super::hooks::{EventFifo, HookKind, Hooks};
 use super::ping_group::PingGroupState;
 use super::takeover::Controlled;
+use super::track::TrackState;
 use crate::event::{Event, EventLoop, Token};
 use crate::logging;
 use crate::net::garp::ArpProbe;
@@ -69,6 +70,8 @@ pub(super) struct Ctl {
 pub(super) struct VcRun {
     pub ctls: Vec<usize>,
     pub groups: Vec<PingGroupState>,
+    /// `track-process`, `track-file`, `track-script`.
+    pub tracks: Vec<TrackState>,
     pub health: bool,
     pub probe_answered: bool,
     pub probing: bool,
@@ -209,6 +212,9 @@ impl Worker {
             for g in &v.groups {
                 min(g.next_deadline());
             }
+            for t in &v.tracks {
+                min(t.next_deadline());
+            }
         }
         for c in &self.ctls {
             for (_, t) in &c.probes {
@@ -237,6 +243,16 @@ impl Worker {
             let mut echoes = Vec::new();
             for g in &mut self.vcs[vi].groups {
                 echoes.extend(g.on_timer(now));
+            }
+            for t in &mut self.vcs[vi].tracks {
+                if t.on_timer(now) {
+                    let what = format!("{} {}", t.track.item(), t.track.target());
+                    if t.up {
+                        info!("vc {}: {what} up", self.cfg.virtual_clusters[vi].name);
+                    } else {
+                        warn!("vc {}: {what} down", self.cfg.virtual_clusters[vi].name);
+                    }
+                }
             }
             if let Some(s) = &self.icmp {
                 for e in echoes {

@@ -96,6 +96,7 @@ impl Worker {
     pub(super) fn update_health(&mut self, now: Instant, vi: usize) {
         let v = &self.vcs[vi];
         let up = v.groups.iter().all(PingGroupState::up)
+            && v.tracks.iter().all(|t| t.up)
             && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up)
             && v.takeover_error.is_none();
         if up != v.health {

@@ -74,6 +74,11 @@ impl Worker {
                     .iter()
                     .map(|g| PingGroupState::new(g.clone(), now))
                     .collect(),
+                tracks: vc
+                    .tracks
+                    .iter()
+                    .map(|t| TrackState::new(t.clone(), now))
+                    .collect(),
                 health: true,
                 probe_answered: false,
                 probing: false,

@@ -1,0 +1,206 @@
+//! The tracked witnesses of a virtual cluster at run time (`config::Track`): a process that
+//! must run, a file that must say 0, a script that must exit 0 in time. Checked every
+//! `interval` without blocking the loop (a script runs as a child in its own process group,
+//! reaped from the loop, killed at its timeout); `fall` failures in a row make it Down,
+//! `rise` successes Up. It starts Up, like a ping-group host, so a restarted worker does not
+//! give its role away before the first check.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use super::config::{Track, TrackKind};
+
+/// One witness's state.
+pub struct TrackState {
+    pub track: Track,
+    pub up: bool,
+    hits: u32,
+    misses: u32,
+    next: Instant,
+    /// A script under way and when it times out.
+    running: Option<(Child, Instant)>,
+}
+
+impl TrackState {
+    pub fn new(track: Track, now: Instant) -> TrackState {
+        TrackState {
+            track,
+            up: true,
+            hits: 0,
+            misses: 0,
+            next: now,
+            running: None,
+        }
+    }
+
+    /// The next moment `on_timer` has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        match &self.running {
+            Some((_, deadline)) => (*deadline).min(self.next),
+            None => self.next,
+        }
+    }
+
+    /// Checks when due (and reaps a script); returns true when `up` changed.
+    pub fn on_timer(&mut self, now: Instant) -> bool {
+        if let Some((child, deadline)) = self.running.as_mut() {
+            let result = match child.try_wait() {
+                Ok(Some(st)) => Some(st.success()),
+                Ok(None) if now >= *deadline => {
+                    if let Ok(pid) = i32::try_from(child.id()) {
+                        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                    }
+                    let _ = child.wait();
+                    Some(false)
+                }
+                Ok(None) => None,
+                Err(_) => Some(false),
+            };
+            match result {
+                Some(ok) => {
+                    self.running = None;
+                    return self.result(ok);
+                }
+                None => return false,
+            }
+        }
+        if now < self.next {
+            return false;
+        }
+        self.next = now + self.track.interval;
+        match &self.track.kind {
+            TrackKind::Process(name) => self.result(process_runs(name)),
+            TrackKind::File(path) => {
+                let zero = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i64>().ok())
+                    == Some(0);
+                self.result(zero)
+            }
+            TrackKind::Script(cmd) => {
+                let spawned = Command::new("/bin/sh")
+                    .args(["-c", cmd])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .process_group(0)
+                    .spawn();
+                match spawned {
+                    Ok(child) => {
+                        self.running = Some((child, now + self.track.timeout));
+                        false
+                    }
+                    Err(_) => self.result(false),
+                }
+            }
+        }
+    }
+
+    fn result(&mut self, ok: bool) -> bool {
+        let was = self.up;
+        if ok {
+            self.misses = 0;
+            self.hits = self.hits.saturating_add(1);
+            if self.hits >= self.track.rise {
+                self.up = true;
+            }
+        } else {
+            self.hits = 0;
+            self.misses = self.misses.saturating_add(1);
+            if self.misses >= self.track.fall {
+                self.up = false;
+            }
+        }
+        was != self.up
+    }
+}
+
+/// Whether a process whose `comm` is `name` runs (in this PID namespace).
+fn process_runs(name: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .any(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn track(kind: TrackKind, fall: u32, rise: u32) -> Track {
+        Track {
+            kind,
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(300),
+            fall,
+            rise,
+        }
+    }
+
+    #[test]
+    fn a_file_saying_zero_is_up_anything_else_falls_after_fall_checks() {
+        let dir = std::env::temp_dir().join(format!("pktrack{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("ok");
+        std::fs::write(&f, "0\n").unwrap();
+        let t0 = Instant::now();
+        let mut t = TrackState::new(track(TrackKind::File(f.clone()), 2, 1), t0);
+        assert!(!t.on_timer(t0));
+        assert!(t.up);
+        std::fs::write(&f, "1\n").unwrap();
+        let step = Duration::from_millis(100);
+        assert!(!t.on_timer(t0 + step), "one failure is not enough");
+        assert!(t.on_timer(t0 + step * 2));
+        assert!(!t.up);
+        std::fs::remove_file(&f).unwrap();
+        assert!(!t.on_timer(t0 + step * 3), "missing: still down");
+        std::fs::write(&f, "0").unwrap();
+        assert!(t.on_timer(t0 + step * 4));
+        assert!(t.up);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_process_is_found_by_its_name() {
+        assert!(process_runs(
+            &std::fs::read_to_string("/proc/self/comm")
+                .unwrap()
+                .trim_end()
+                .to_string()
+        ));
+        assert!(!process_runs("no-such-proc-x"));
+    }
+
+    #[test]
+    fn a_script_runs_without_blocking_and_a_hung_one_is_killed_at_its_timeout() {
+        let t0 = Instant::now();
+        let mut t = TrackState::new(track(TrackKind::Script("sleep 30".into()), 1, 1), t0);
+        let started = Instant::now();
+        assert!(!t.on_timer(t0), "started, not waited for");
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert_eq!(t.next_deadline(), t0 + Duration::from_millis(100));
+        assert!(t.on_timer(t0 + Duration::from_millis(300)), "killed: down");
+        assert!(!t.up);
+        let mut ok = TrackState::new(track(TrackKind::Script("exit 0".into()), 1, 1), t0);
+        ok.up = false;
+        ok.on_timer(t0);
+        let end = Instant::now() + Duration::from_secs(5);
+        while !ok.up {
+            assert!(Instant::now() < end);
+            std::thread::sleep(Duration::from_millis(10));
+            ok.on_timer(t0 + Duration::from_millis(50));
+        }
+    }
+}
