@@ -174,12 +174,8 @@ mod tests {
 
     #[test]
     fn a_process_is_found_by_its_name() {
-        assert!(process_runs(
-            &std::fs::read_to_string("/proc/self/comm")
-                .unwrap()
-                .trim_end()
-                .to_string()
-        ));
+        let me = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert!(process_runs(me.trim_end()));
         assert!(!process_runs("no-such-proc-x"));
     }
 
