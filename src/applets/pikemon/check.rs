@@ -142,6 +142,22 @@ pub fn key_file_warnings(c: &Config) -> Vec<String> {
         .collect()
 }
 
+/// A hello-interval under 100 ms without `realtime`: measured here (bench/starve), a loaded
+/// machine delays a normal-priority worker past dead-interval + probe and the backup takes
+/// over a live master; with `realtime` it did not happen.
+pub fn timing_warnings(c: &Config) -> Vec<String> {
+    let fast = c.hello_interval < std::time::Duration::from_millis(100);
+    if fast && c.realtime.is_none() {
+        vec![format!(
+            "warning: hello-interval {} without 'realtime yes;': CPU starvation can make \
+             the backup take over a live master",
+            super::values::show_duration(c.hello_interval)
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Entry point of the `test-pikemon` applet.
 pub fn main(args: &[String]) -> ExitCode {
     let name = args.first().map(String::as_str).unwrap_or("test-pikemon");
@@ -174,7 +190,10 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for w in key_file_warnings(&config) {
+    for w in key_file_warnings(&config)
+        .into_iter()
+        .chain(timing_warnings(&config))
+    {
         eprintln!("{name}: {w}");
     }
     match opts.expr {
@@ -272,5 +291,22 @@ mod tests {
         assert!(a(&["-f"]).is_err());
         assert!(a(&["-x"]).is_err());
         assert_eq!(a(&["-h"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn a_fast_hello_without_realtime_is_warned_about() {
+        let mut c = cfg();
+        c.hello_interval = std::time::Duration::from_millis(10);
+        let w = timing_warnings(&c);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].contains("hello-interval 10ms without 'realtime yes;'"),
+            "{w:?}"
+        );
+        c.realtime = Some(50);
+        assert!(timing_warnings(&c).is_empty());
+        c.realtime = None;
+        c.hello_interval = std::time::Duration::from_millis(100);
+        assert!(timing_warnings(&c).is_empty());
     }
 }

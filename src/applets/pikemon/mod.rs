@@ -184,6 +184,11 @@ pub fn main(args: &[String]) -> ExitCode {
     if let Mode::Control { request, refresh } = &opts.mode {
         return control_main(&cfg, request, *refresh);
     }
+    if matches!(opts.mode, Mode::Daemon { .. }) {
+        for w in check::timing_warnings(&cfg) {
+            eprintln!("pikemon: {w}");
+        }
+    }
     if role != "daemon" {
         let target = if foreground {
             Target::Stderr
