@@ -1049,11 +1049,18 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
         "import socket,time\n\
          s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
          s.bind(('lan0',0))\n\
+         junk=bytes([3,0x50,0x49,0x4b,0x45,0,2,0,0,0,0,0x66,0x88,0xb5])+b'PIKX'+bytes(80)\n\
+         other=bytearray.fromhex('{forged_hex}')\n\
+         other[22:26]=bytes([0,0,0,9])\n\
          for i in range(20):\n\
          \x20   s.send(bytes.fromhex('{frame_hex}'))\n\
          \x20   s.send(bytes.fromhex('{forged_hex}'))\n\
+         \x20   s.send(junk)\n\
+         \x20   s.send(bytes(other))\n\
          \x20   time.sleep(0.02)\n"
     );
+    // Also garbage of PIKE's EtherType and a frame of another cluster-id: the kernel drops
+    // those before they reach the worker (socket filter), so B does not even count them.
     let out = evil.run(&["python3", "-c", &send]);
     assert!(out.status.success(), "{out:?}");
     std::thread::sleep(Duration::from_millis(300));
@@ -1068,6 +1075,8 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     // the same (boot, seq) on another path counts as path liveness, not as a replay
     // (DESIGN.md §3); every later copy is a replay.
     assert!(field("replays") >= 19, "{counters}");
+    assert_eq!(field("malformed"), 0, "{counters}");
+    assert_eq!(field("foreign"), 0, "{counters}");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 

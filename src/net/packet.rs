@@ -92,6 +92,35 @@ impl PacketSocket {
         })
     }
 
+    /// A tap like `tap` that also takes only frames carrying every one of `fields` (checked
+    /// in the kernel: garbage never wakes the reader).
+    pub fn tap_matching(
+        ifindex: u32,
+        ethertype: u16,
+        fields: &[sys::packet::FieldEq],
+    ) -> io::Result<PacketSocket> {
+        let fd = sys::packet::open_unbound()?;
+        let mut all = vec![sys::packet::FieldEq {
+            offset: 12,
+            width: 2,
+            value: u32::from(ethertype),
+        }];
+        all.extend_from_slice(fields);
+        sys::packet::accept_only(&fd, &all)?;
+        sys::packet::ignore_outgoing(&fd);
+        sys::packet::bind(&fd, ifindex, libc::ETH_P_ALL as u16)?;
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            ethertype,
+        })
+    }
+
+    /// Takes only frames carrying every one of `fields` from now on (in the kernel).
+    pub fn filter(&self, fields: &[sys::packet::FieldEq]) -> io::Result<()> {
+        sys::packet::accept_only(&self.fd, fields)
+    }
+
     /// The interface this socket is bound to.
     pub fn ifindex(&self) -> u32 {
         self.ifindex

@@ -95,19 +95,59 @@ pub fn open_unbound() -> io::Result<OwnedFd> {
     open(0)
 }
 
+/// One field a frame must carry to reach the socket: `width` (1, 2 or 4) big-endian bytes at
+/// `offset` from the start of the Ethernet header, equal to `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldEq {
+    pub offset: u32,
+    pub width: u8,
+    pub value: u32,
+}
+
 /// Attaches a classic BPF program that accepts only frames of EtherType `ethertype` (host
 /// order; untagged frames) and drops the rest in the kernel (socket(7) SO_ATTACH_FILTER).
 pub fn accept_only_ethertype(fd: &OwnedFd, ethertype: u16) -> io::Result<()> {
-    const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+    accept_only(
+        fd,
+        &[FieldEq {
+            offset: 12,
+            width: 2,
+            value: u32::from(ethertype),
+        }],
+    )
+}
+
+/// Attaches a classic BPF program that accepts only frames carrying every field of `fields`
+/// and drops the rest in the kernel, before they wake anybody (socket(7) SO_ATTACH_FILTER).
+pub fn accept_only(fd: &OwnedFd, fields: &[FieldEq]) -> io::Result<()> {
     const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
     let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
-    let prog = [
-        insn(LD_H_ABS, 0, 0, 12),
-        insn(JEQ_K, 0, 1, u32::from(ethertype)),
-        insn(RET_K, 0, 0, 0xffff),
-        insn(RET_K, 0, 0, 0),
-    ];
+    if fields.len() > 60 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many fields",
+        ));
+    }
+    let mut prog = Vec::with_capacity(fields.len() * 2 + 2);
+    for (i, f) in fields.iter().enumerate() {
+        let size = match f.width {
+            1 => libc::BPF_B,
+            2 => libc::BPF_H,
+            _ => libc::BPF_W,
+        };
+        prog.push(insn(
+            (libc::BPF_LD | size | libc::BPF_ABS) as u16,
+            0,
+            0,
+            f.offset,
+        ));
+        // On a mismatch jump over the remaining checks and the accept, to the drop.
+        let to_drop = ((fields.len() - i - 1) * 2 + 1) as u8;
+        prog.push(insn(JEQ_K, 0, to_drop, f.value));
+    }
+    prog.push(insn(RET_K, 0, 0, 0xffff));
+    prog.push(insn(RET_K, 0, 0, 0));
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,

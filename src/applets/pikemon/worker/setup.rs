@@ -21,6 +21,7 @@ use crate::logging;
 use crate::net::icmp::IcmpSocket;
 use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
+use crate::sys::packet::FieldEq;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::pike;
 
@@ -61,7 +62,7 @@ impl Worker {
 
         let mut paths = Vec::new();
         for name in &cfg.heart_beat {
-            paths.push(open_path(&mut rt, name, None));
+            paths.push(open_path(&mut rt, name, None, cfg.cluster_id));
         }
         let mut ctls = Vec::new();
         let mut vcs = Vec::new();
@@ -99,7 +100,7 @@ impl Worker {
                     }
                 };
                 let idx = ctls.len();
-                paths.push(open_path(&mut rt, &c.ifname, Some(idx)));
+                paths.push(open_path(&mut rt, &c.ifname, Some(idx), cfg.cluster_id));
                 run.ctls.push(idx);
                 ctls.push(Ctl {
                     vc: vi,
@@ -232,7 +233,30 @@ impl Worker {
     }
 }
 
-fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>) -> PathIo {
+/// What a frame must carry for the kernel to hand it to a PIKE socket: the magic, this
+/// version and our cluster-id (Ethernet header 14 bytes, then the layout of `wire::pike`).
+/// Garbage and other clusters' frames are dropped before they wake the worker.
+fn pike_fields(cluster_id: u32) -> [FieldEq; 3] {
+    [
+        FieldEq {
+            offset: 14,
+            width: 4,
+            value: u32::from_be_bytes(pike::MAGIC),
+        },
+        FieldEq {
+            offset: 18,
+            width: 1,
+            value: u32::from(pike::VERSION),
+        },
+        FieldEq {
+            offset: 22,
+            width: 4,
+            value: cluster_id,
+        },
+    ]
+}
+
+fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>, cluster_id: u32) -> PathIo {
     let link = match rt.link_by_name(name) {
         Ok(Some(l)) => Some(l),
         Ok(None) => {
@@ -247,9 +271,18 @@ fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>) -> PathIo {
     let sock = link.as_ref().and_then(|l| {
         // On a controlled interface a tap: two Masters send from the same virtual MAC, and
         // each kernel hands the other's frames to its own macvlan instead of the parent.
+        let fields = pike_fields(cluster_id);
         let s = match ctl {
-            Some(_) => PacketSocket::tap(l.index, pike::ETHERTYPE),
-            None => PacketSocket::bind(l.index, pike::ETHERTYPE),
+            Some(_) => PacketSocket::tap_matching(l.index, pike::ETHERTYPE, &fields),
+            None => PacketSocket::bind(l.index, pike::ETHERTYPE).and_then(|s| {
+                let mut all = vec![FieldEq {
+                    offset: 12,
+                    width: 2,
+                    value: u32::from(pike::ETHERTYPE),
+                }];
+                all.extend_from_slice(&fields);
+                s.filter(&all).map(|_| s)
+            }),
         }
         .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s));
         match s {
