@@ -14,7 +14,10 @@ mod text;
 use crate::wire::{arp, dns, ethernet, icmp, ipv4, ipvs, ldap, pike, radius};
 
 pub use services::{ftp, http, imap, mysql, nntp, pgsql, pop, sip, smtp};
-pub use text::{conntrackd_control, corosync_cmapctl, ldirectord_config, pikemon_config};
+pub use text::{
+    conntrackd_config, conntrackd_control, corosync_cmapctl, ldirectord_config, pikemon_config,
+    pikemon_control, pikemon_paths_file, pikemon_status_file,
+};
 
 /// A fuzz body: any bytes in, a panic only on a bug.
 pub type Body = fn(&[u8]);
@@ -43,6 +46,10 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("corosync_cmapctl", corosync_cmapctl),
     ("pikemon_config", pikemon_config),
     ("ldirectord_config", ldirectord_config),
+    ("conntrackd_config", conntrackd_config),
+    ("pikemon_control", pikemon_control),
+    ("pikemon_status_file", pikemon_status_file),
+    ("pikemon_paths_file", pikemon_paths_file),
 ];
 
 /// The key the PIKE body verifies HMACs with.
