@@ -164,9 +164,10 @@ bench: deps build
 # Every target under fuzz/fuzz_targets/ with cargo-fuzz (nightly; both installed when missing)
 # for FUZZ_SECONDS each, one after the other; prints executions and crashes per target and
 # fails if any crashed. `make fuzz FUZZ_TARGETS="pike http" FUZZ_SECONDS=60` runs a few. New
-# inputs go to build/fuzz/corpus/<target>/, crashing ones to build/fuzz/artifacts/<target>/ and
-# libFuzzer's output to build/fuzz/<target>.log; fuzz/corpus/<target>/ (seeds, regressions) is
-# only read. `make test` runs the same bodies on stable (src/fuzzing/smoke.rs).
+# inputs go to build/fuzz/corpus/<target>/, crashing ones to build/fuzz/artifacts/<target>/
+# (emptied when the target starts) and libFuzzer's output to build/fuzz/<target>.log; the smoke
+# test's samples (written to build/fuzz/seeds/) and fuzz/corpus/<target>/ (regressions) are only
+# read. `make test` runs the same bodies on stable (src/fuzzing/smoke.rs).
 FUZZ_SECONDS   ?= 600
 FUZZ_TARGETS   ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 FUZZ_SANITIZER ?= none
@@ -175,10 +176,11 @@ fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cargo +nightly fuzz build --sanitizer $(FUZZ_SANITIZER) $(if $(filter 1,$(words $(FUZZ_TARGETS))),$(FUZZ_TARGETS))
+	HABOX_FUZZ_SEEDS=$(FUZZ_DIR)/seeds $(CARGO) test --lib --quiet fuzzing::smoke::write_fuzz_seeds
 	@mkdir -p $(FUZZ_DIR); summary=$(FUZZ_DIR)/summary.txt; : > $$summary; failed=0; \
 	for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
-	  seeds=""; [ -d fuzz/corpus/$$t ] && seeds=$(CURDIR)/fuzz/corpus/$$t; \
+	  rm -rf $(FUZZ_DIR)/artifacts/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  seeds=$(FUZZ_DIR)/seeds/$$t; [ -d fuzz/corpus/$$t ] && seeds="$$seeds $(CURDIR)/fuzz/corpus/$$t"; \
 	  echo "=== fuzz $$t for $(FUZZ_SECONDS) s"; \
 	  cargo +nightly fuzz run --sanitizer $(FUZZ_SANITIZER) $$t $(FUZZ_DIR)/corpus/$$t $$seeds -- \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \

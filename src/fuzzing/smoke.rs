@@ -482,3 +482,21 @@ fn every_target_has_a_fuzz_target_file_and_every_file_a_body() {
         );
     }
 }
+
+/// With `HABOX_FUZZ_SEEDS` set, writes every target's samples to
+/// `$HABOX_FUZZ_SEEDS/<target>/sample-N`: `make fuzz` starts libFuzzer from them. Without it,
+/// does nothing.
+#[test]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("HABOX_FUZZ_SEEDS") else {
+        return;
+    };
+    for (name, _) in TARGETS {
+        let dir = Path::new(&dir).join(name);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for (i, s) in samples(name).iter().enumerate() {
+            let file = dir.join(format!("sample-{i}"));
+            std::fs::write(&file, s).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+    }
+}
