@@ -22,7 +22,7 @@ DEBS := musl-tools iproute2 iputils-ping tcpdump busybox-static cpio kmod qemu-s
         pacemaker pacemaker-cli-utils \
         mariadb-server postgresql
 
-.PHONY: all build deps test unit-test make-test lint run image rootfs qemu-test bench install clean
+.PHONY: all build deps test unit-test make-test lint run image rootfs qemu-test bench install clean fuzz
 
 all: build
 
@@ -160,6 +160,39 @@ bench: deps build
 	  s=bench/$$b; [ -d "$$s" ] && s="$$s/run.sh"; [ -x "$$s" ] || continue; \
 	  echo "=== bench/$$b"; "$$s" || exit 1; \
 	done
+
+# --- Fuzzing (fuzz/, src/fuzzing/) ---------------------------------------------------------------
+# Every target under fuzz/fuzz_targets/ with cargo-fuzz (nightly; both installed when missing)
+# for FUZZ_SECONDS each, one after the other; prints executions and crashes per target and
+# fails if any crashed. `make fuzz FUZZ_TARGETS="pike http" FUZZ_SECONDS=60` runs a few. New
+# inputs go to build/fuzz/corpus/<target>/, crashing ones to build/fuzz/artifacts/<target>/
+# (emptied when the target starts) and libFuzzer's output to build/fuzz/<target>.log; the smoke
+# test's samples (written to build/fuzz/seeds/) and fuzz/corpus/<target>/ (regressions) are only
+# read. `make test` runs the same bodies on stable (src/fuzzing/smoke.rs).
+FUZZ_SECONDS   ?= 600
+FUZZ_TARGETS   ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+FUZZ_SANITIZER ?= none
+FUZZ_DIR       := $(CURDIR)/build/fuzz
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cargo +nightly fuzz build --sanitizer $(FUZZ_SANITIZER) $(if $(filter 1,$(words $(FUZZ_TARGETS))),$(FUZZ_TARGETS))
+	HABOX_FUZZ_SEEDS=$(FUZZ_DIR)/seeds $(CARGO) test --lib --quiet fuzzing::smoke::write_fuzz_seeds
+	@mkdir -p $(FUZZ_DIR); summary=$(FUZZ_DIR)/summary.txt; : > $$summary; failed=0; \
+	for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_DIR)/artifacts/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  seeds=$(FUZZ_DIR)/seeds/$$t; [ -d fuzz/corpus/$$t ] && seeds="$$seeds $(CURDIR)/fuzz/corpus/$$t"; \
+	  echo "=== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  cargo +nightly fuzz run --sanitizer $(FUZZ_SANITIZER) $$t $(FUZZ_DIR)/corpus/$$t $$seeds -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ > $(FUZZ_DIR)/$$t.log 2>&1; \
+	  execs=$$(awk '/stat::number_of_executed_units/ { n = $$2 } END { print n + 0 }' $(FUZZ_DIR)/$$t.log); \
+	  crashes=$$(find $(FUZZ_DIR)/artifacts/$$t -type f | wc -l); \
+	  [ "$$crashes" -eq 0 ] || failed=1; \
+	  printf '%-20s %12s executions %4s crashes\n' $$t $$execs $$crashes | tee -a $$summary; \
+	done; \
+	echo "=== fuzz summary ($(FUZZ_SECONDS) s per target; crashes in $(FUZZ_DIR)/artifacts)"; \
+	cat $$summary; exit $$failed
 
 # A new file renamed over the old one, as for build/habox: a running /usr/sbin/habox is replaced,
 # not written into. The applet links are relative (right under any DESTDIR).

@@ -1,12 +1,4 @@
-//! Fuzz target: any bytes as an LDAP byte stream, decoded message after message.
+//! Fuzz target `ldap`: libFuzzer's input through `habox::fuzzing::ldap`, the body `cargo test` also runs.
 #![no_main]
 
-use habox::wire::ldap::Message;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let mut rest = data;
-    while let Ok(Some((_, n))) = Message::parse(rest) {
-        rest = &rest[n..];
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| habox::fuzzing::ldap(data));

@@ -1,11 +1,4 @@
-//! Fuzz target: any text through pikemon's config reader.
+//! Fuzz target `pikemon_config`: libFuzzer's input through `habox::fuzzing::pikemon_config`, the body `cargo test` also runs.
 #![no_main]
 
-use habox::applets::pikemon::config::{read, ReadOptions};
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = read("fuzz.cfg", text, ReadOptions::default());
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| habox::fuzzing::pikemon_config(data));

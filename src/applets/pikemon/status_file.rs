@@ -56,7 +56,8 @@ impl Status {
                         _ => return None,
                     };
                     let since = w.next()?.parse().ok()?;
-                    let reason = w.next().unwrap_or("").to_string();
+                    // A lone CR is not a line end to `lines()`; `render` writes it as a space.
+                    let reason = w.next().unwrap_or("").replace('\r', " ");
                     st.roles.push(SavedRole {
                         vcid,
                         master,
@@ -147,6 +148,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carriage_return_in_a_reason_reads_as_render_writes_it() {
+        // Found by the pikemon_status_file fuzz target: the reason read back had a CR that
+        // `render` turns into a space, so the next save changed what was read.
+        let st = Status::parse("boot 7\nvc 1 Master 5 peer\rsilent\n");
+        let st = st.unwrap_or_else(|| panic!("does not parse"));
+        assert_eq!(st.roles[0].reason, "peer silent");
+        assert_eq!(Status::parse(&st.render()), Some(st));
+    }
 
     #[test]
     fn round_trip_and_corruption() {

@@ -186,6 +186,24 @@ fn describe_route(m: &RouteMessage) -> String {
     s
 }
 
+/// What `link_setup` and `restore_link_setup` make of one dumped message (for
+/// `super::digest`, the rtnetlink fuzz target's entry).
+pub(super) fn digest(m: &RouteNetlinkMessage) {
+    match m {
+        RouteNetlinkMessage::NewAddress(a) => {
+            let _ = (
+                configured_address(a, 1),
+                address_request(a),
+                describe_address(a),
+            );
+        }
+        RouteNetlinkMessage::NewRoute(r) => {
+            let _ = (configured_route(r, 1), route_request(r), describe_route(r));
+        }
+        _ => {}
+    }
+}
+
 impl Rtnl {
     /// The configured addresses and routes (IPv4 and IPv6) through interface `index`.
     pub fn link_setup(&mut self, index: u32) -> Result<LinkSetup, RtnlError> {

@@ -296,6 +296,79 @@ fn split_messages(mut data: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
     out
 }
 
+/// Reads one datagram as every reader here would: a request's or a dump's answer (links,
+/// addresses, routes, what a link carries, the extended ACK of an error) and monitor events.
+/// The socket-free part of this module, for `crate::fuzzing`.
+pub(crate) fn digest(data: &[u8]) {
+    for m in split_messages(data) {
+        match &m.payload {
+            NetlinkPayload::InnerMessage(inner) => {
+                match inner {
+                    RouteNetlinkMessage::NewLink(l) => {
+                        let _ = Link::from_message(l);
+                    }
+                    RouteNetlinkMessage::NewAddress(a) => {
+                        let _ = Ipv4Address::from_message(a);
+                    }
+                    RouteNetlinkMessage::NewRoute(r) => {
+                        let _ = Route::from_message(r);
+                    }
+                    _ => {}
+                }
+                link_setup::digest(inner);
+            }
+            NetlinkPayload::Error(e) => {
+                let _ = ext_ack_message(m.header.flags, &e.header);
+            }
+            _ => {}
+        }
+    }
+    let _ = monitor::decode(data);
+}
+
+/// Datagrams as the kernel sends them (an address, a macvlan link, a route, an error ACK),
+/// the smoke test's seeds for `digest`.
+#[cfg(test)]
+pub(crate) fn sample_datagrams() -> Vec<Vec<u8>> {
+    use std::net::Ipv4Addr;
+    let ip = Ipv4Addr::new(198, 51, 100, 2);
+    let route = Route {
+        table: RT_TABLE_MAIN,
+        destination: Ipv4Addr::new(198, 51, 100, 0),
+        prefix_len: 24,
+        tos: 0,
+        gateway: Some(Ipv4Addr::new(198, 51, 100, 1)),
+        oif: Some(3),
+        source: Some(ip),
+        priority: Some(10),
+        protocol: 2,
+        scope: 253,
+        kind: 1,
+    };
+    let mac = crate::wire::ethernet::MacAddr([2, 0, 0, 0, 0, 1]);
+    let mut all = vec![
+        serialize(addr::new_address(2, ip, 24, Some(ip), Some("lan0")), 0, 1),
+        serialize(link::new_macvlan("vc1", 2, mac), 0, 1),
+        serialize(route::change_source(&route, Some(ip)), 0, 1),
+    ];
+    // NLMSG_ERROR -EEXIST with NLM_F_CAPPED | NLM_F_ACK_TLVS and an NLMSGERR_ATTR_MSG.
+    let mut err = vec![0u8; 16];
+    err[4..6].copy_from_slice(&2u16.to_ne_bytes());
+    err[6..8].copy_from_slice(&(NLM_F_CAPPED | NLM_F_ACK_TLVS).to_ne_bytes());
+    err[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    err.extend_from_slice(&(-17i32).to_ne_bytes());
+    err.extend_from_slice(&all[0][..16]);
+    err.extend_from_slice(&12u16.to_ne_bytes());
+    err.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+    err.extend_from_slice(b"exists\0\0");
+    let len = err.len() as u32;
+    err[..4].copy_from_slice(&len.to_ne_bytes());
+    all.push(err);
+    let joined = all.concat();
+    all.push(joined);
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

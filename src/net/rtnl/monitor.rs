@@ -78,7 +78,7 @@ impl RtnlMonitor {
 }
 
 /// The events in one datagram.
-fn decode(data: &[u8]) -> Vec<RtnlEvent> {
+pub(super) fn decode(data: &[u8]) -> Vec<RtnlEvent> {
     split_messages(data)
         .into_iter()
         .filter_map(|m| match m.payload {

@@ -39,7 +39,7 @@ pub struct Route {
 }
 
 impl Route {
-    fn from_message(m: &RouteMessage) -> Option<Route> {
+    pub(super) fn from_message(m: &RouteMessage) -> Option<Route> {
         if m.header.address_family != AddressFamily::Inet {
             return None;
         }

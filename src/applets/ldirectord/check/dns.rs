@@ -106,6 +106,25 @@ impl Dialogue for DnsTcp {
     }
 }
 
+/// Feeds `input` to the TCP form and judges it as a UDP reply, for a query with id
+/// 0x1234 for `name`: the socket-free part of the check, for `crate::fuzzing`.
+pub(crate) fn replay(input: &[u8], name: &str, receive: &str) -> Vec<Step> {
+    let (qname, qtype) = question_for(name);
+    let asked = || Asked {
+        id: 0x1234,
+        question: Question::new(&qname, qtype),
+    };
+    let _ = judge(input, &asked(), receive);
+    let mut d = DnsTcp {
+        query: emit_query(0x1234, &qname, qtype).unwrap_or_default(),
+        asked: asked(),
+        receive: receive.to_string(),
+        skipped: 0,
+    };
+    let _ = d.opening();
+    vec![d.received(input, false), d.received(input, true)]
+}
+
 impl Dns {
     /// Starts the check of the name server at `addr`.
     pub fn start(v: &Virtual, addr: SocketAddr) -> io::Result<Box<dyn Check>> {

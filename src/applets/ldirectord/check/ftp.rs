@@ -219,6 +219,29 @@ fn judge(content: &[u8], receive: &Result<Option<Regex>, String>) -> Outcome {
     }
 }
 
+/// Replays `input` as one server's control replies, then judges it as the retrieved file
+/// against `receive`: the socket-free part of the check, for `crate::fuzzing`.
+pub(crate) fn replay(input: &[u8], peer: SocketAddr, receive: &str) {
+    let mut session = Session {
+        stage: Stage::Greeting,
+        login: "anonymous".into(),
+        passwd: "ldirectord@fw".into(),
+        request: "/index.html".into(),
+        peer,
+    };
+    let mut rest = input;
+    while let Parsed::Reply(code, line, used) = parse_reply(rest) {
+        // A reply takes at least its line break, and never more than there is.
+        assert!(used > 0 && used <= rest.len(), "reply of {used} bytes");
+        rest = rest.get(used..).unwrap_or_default();
+        if let Action::Done(_) | Action::Transfer = session.reply(code, &line) {
+            break;
+        }
+    }
+    let receive = Regex::new(receive).map(Some).map_err(|e| e.to_string());
+    let _ = judge(input, &receive);
+}
+
 enum Phase {
     Connecting,
     Control,

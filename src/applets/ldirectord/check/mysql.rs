@@ -209,12 +209,17 @@ pub struct Mysql {
 impl Mysql {
     /// Connects to the real (a missing login or request fails the check, see `SqlLogin`).
     pub fn start(v: &Virtual, r: &Real, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
-        let d = Mysql {
-            stage: Stage::Handshake,
-            sql: SqlLogin::of(v, r, "mysql")?,
-            seen: 0,
-        };
+        let d = Mysql::new(SqlLogin::of(v, r, "mysql")?);
         Ok(Box::new(TcpCheck::start(addr, d, false)?))
+    }
+
+    /// The dialogue alone, before the server's handshake.
+    pub(crate) fn new(sql: SqlLogin) -> Mysql {
+        Mysql {
+            stage: Stage::Handshake,
+            sql,
+            seen: 0,
+        }
     }
 
     fn send(&mut self, bytes: Vec<u8>) -> Step {

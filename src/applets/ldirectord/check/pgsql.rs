@@ -269,13 +269,18 @@ pub struct Pgsql {
 impl Pgsql {
     /// Connects to the real (a missing login or request fails the check, see `SqlLogin`).
     pub fn start(v: &Virtual, r: &Real, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
-        let d = Pgsql {
+        let d = Pgsql::new(SqlLogin::of(v, r, "pgsql")?);
+        Ok(Box::new(TcpCheck::start(addr, d, false)?))
+    }
+
+    /// The dialogue alone, before the startup message.
+    pub(crate) fn new(sql: SqlLogin) -> Pgsql {
+        Pgsql {
             stage: Stage::Startup,
-            sql: SqlLogin::of(v, r, "pgsql")?,
+            sql,
             scram: None,
             seen: 0,
-        };
-        Ok(Box::new(TcpCheck::start(addr, d, false)?))
+        }
     }
 
     fn send(&mut self, bytes: Vec<u8>) -> Option<Step> {

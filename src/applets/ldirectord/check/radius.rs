@@ -42,7 +42,7 @@ fn access_request(v: &Virtual, local: IpAddr, id: u8, auth: [u8; 16]) -> Result<
 }
 
 /// Judges the first datagram that came back.
-fn judge(reply: &[u8], id: u8, auth: &[u8; 16], secret: &[u8]) -> Outcome {
+pub(crate) fn judge(reply: &[u8], id: u8, auth: &[u8; 16], secret: &[u8]) -> Outcome {
     let p = match Packet::new_checked(reply) {
         Ok(p) => p,
         Err(e) => return Outcome::Down(format!("RADIUS: {e}")),

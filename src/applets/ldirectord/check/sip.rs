@@ -57,17 +57,27 @@ pub fn start(v: &Virtual, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
     if v.protocol == Protocol::Udp {
         return Ok(Box::new(SipUdp::start(v, addr)?));
     }
-    let d = SipTcp {
-        login: v.login.clone(),
-        local: None,
-    };
-    Ok(Box::new(TcpCheck::start(addr, d, false)?))
+    Ok(Box::new(TcpCheck::start(
+        addr,
+        SipTcp::new(&v.login),
+        false,
+    )?))
 }
 
 /// The TCP form: the answer's head is read on the connection.
 pub struct SipTcp {
     login: String,
     local: Option<SocketAddr>,
+}
+
+impl SipTcp {
+    /// The dialogue alone (`start` connects it); `login` names the OPTIONS request's user.
+    pub(crate) fn new(login: &str) -> SipTcp {
+        SipTcp {
+            login: login.to_string(),
+            local: None,
+        }
+    }
 }
 
 impl Dialogue for SipTcp {
@@ -122,7 +132,7 @@ impl SipUdp {
 }
 
 /// The verdict on one datagram.
-fn judge_datagram(d: &[u8]) -> Outcome {
+pub(crate) fn judge_datagram(d: &[u8]) -> Outcome {
     let line = first_line(d).unwrap_or_else(|| String::from_utf8_lossy(d).trim_end().to_string());
     if status_ok(&line) {
         Outcome::Up(line)

@@ -1,0 +1,170 @@
+//! ldirectord's service checks as a real server would answer them: each body builds the
+//! check's pure dialogue (no socket) and feeds it the bytes.
+
+use std::net::SocketAddr;
+
+use crate::applets::ldirectord::check::{
+    ftp as ftp_check, http::Http, imap::Imap, ldap::Ldap, mysql::Mysql, nntp::Nntp, pgsql::Pgsql,
+    pop::Pop, sip as sip_check, smtp::Smtp, Dialogue, SqlLogin, Step,
+};
+use crate::applets::ldirectord::config::{parse, Config};
+use crate::applets::ldirectord::resolve::Resolve;
+
+/// At most this many reads per input: a read ends at each line break, as a server's
+/// replies often arrive.
+const MAX_READS: usize = 64;
+
+/// Literal addresses and numeric ports only: a fuzz body never asks the network.
+pub(crate) struct Literal;
+
+impl Resolve for Literal {
+    fn host(&self, host: &str, v6: bool) -> Option<std::net::IpAddr> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = bare.parse().ok()?;
+        (ip.is_ipv6() == v6).then_some(ip)
+    }
+
+    fn service(&self, name: &str, _proto: &str) -> Option<u16> {
+        name.parse().ok()
+    }
+}
+
+/// One virtual per dialogue that needs one, with a request and a receive pattern each.
+pub(crate) const CHECKS_CF: &str = "\
+virtual=192.0.2.10:80
+\treal=192.0.2.21:80 masq
+\tservice=http
+\trequest=\"index.html\"
+\treceive=\"Test Pa.e\"
+virtual=192.0.2.10:110
+\treal=192.0.2.21:110 masq
+\tservice=pop
+\tlogin=\"user\"
+\tpasswd=\"pw\"
+virtual=192.0.2.10:143
+\treal=192.0.2.21:143 masq
+\tservice=imap
+\tlogin=\"user\"
+\tpasswd=\"pw\"
+virtual=192.0.2.10:389
+\treal=192.0.2.21:389 masq
+\tservice=ldap
+\tlogin=\"cn=admin,dc=example,dc=test\"
+\tpasswd=\"pw\"
+\trequest=\"dc=example,dc=test\"
+\treceive=\"ou=web\"
+";
+
+thread_local! {
+    static CHECKS: Option<Config> = parse("checks.cf", CHECKS_CF, &Literal).ok();
+}
+
+/// Runs `make` on the virtual and real of `port` in `CHECKS_CF`, then feeds `data` to the
+/// dialogue it returns.
+fn with_virtual<D: Dialogue>(port: u16, data: &[u8], make: impl Fn(&Config, usize) -> D) {
+    CHECKS.with(|c| {
+        let Some(c) = c else {
+            panic!("checks.cf does not parse");
+        };
+        let i = c
+            .virtuals
+            .iter()
+            .position(|v| v.port() == port)
+            .unwrap_or_else(|| panic!("no virtual for port {port}"));
+        converse(&mut make(c, i), data);
+    });
+}
+
+/// Feeds `data` to `d` as the server's answer: reads ending at each line break, then the
+/// rest with the peer's close. A `Send` consumes what was read, as `TcpCheck` does.
+fn converse(d: &mut dyn Dialogue, data: &[u8]) {
+    d.connected(SocketAddr::from(([192, 0, 2, 1], 40000)));
+    let _ = d.opening();
+    let breaks = data
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+        .take(MAX_READS);
+    let mut start = 0;
+    for (end, eof) in breaks.map(|e| (e, false)).chain([(data.len(), true)]) {
+        let input = data.get(start..end).unwrap_or_default();
+        if input.is_empty() && !eof {
+            continue;
+        }
+        match d.received(input, eof) {
+            Step::More => {}
+            Step::Send(_) => start = end,
+            Step::Finish(..) | Step::Done(_) => return,
+        }
+    }
+}
+
+/// An HTTP response (status line, headers, a body by length, chunked or to the close).
+pub fn http(data: &[u8]) {
+    with_virtual(80, data, |c, i| {
+        Http::new(&c.virtuals[i], &c.virtuals[i].reals[0])
+    });
+}
+
+/// FTP control replies (multi-line, PASV and EPSV addresses), then a retrieved file.
+pub fn ftp(data: &[u8]) {
+    ftp_check::replay(data, SocketAddr::from(([192, 0, 2, 21], 21)), "Test Pa.e");
+    ftp_check::replay(
+        data,
+        "[2001:db8::21]:21".parse().unwrap_or(([0; 4], 21).into()),
+        "",
+    );
+}
+
+/// SMTP replies (greeting, EHLO) as the smtp check reads them.
+pub fn smtp(data: &[u8]) {
+    converse(&mut Smtp::new("lb.example.test"), data);
+}
+
+/// POP3 replies through USER and PASS.
+pub fn pop(data: &[u8]) {
+    with_virtual(110, data, |c, i| Pop::new(&c.virtuals[i]));
+}
+
+/// IMAP replies through LOGIN.
+pub fn imap(data: &[u8]) {
+    with_virtual(143, data, |c, i| Imap::new(&c.virtuals[i]));
+}
+
+/// An NNTP greeting.
+pub fn nntp(data: &[u8]) {
+    converse(&mut Nntp, data);
+}
+
+/// A SIP answer to OPTIONS, over TCP and as a UDP datagram.
+pub fn sip(data: &[u8]) {
+    converse(&mut sip_check::SipTcp::new("ldirectord"), data);
+    let _ = sip_check::judge_datagram(data);
+}
+
+fn sql() -> SqlLogin {
+    SqlLogin {
+        login: "ld".into(),
+        passwd: "secret".into(),
+        database: "app".into(),
+        query: "SELECT 1".into(),
+    }
+}
+
+/// MySQL packets: handshake, authentication switch and result, the query's result set.
+pub fn mysql(data: &[u8]) {
+    converse(&mut Mysql::new(sql()), data);
+}
+
+/// PostgreSQL messages: authentication (cleartext, MD5, SCRAM-SHA-256), the query's rows.
+pub fn pgsql(data: &[u8]) {
+    converse(&mut Pgsql::new(sql()), data);
+}
+
+/// LDAP responses to the ldap check's bind and search.
+pub(crate) fn ldap_check(data: &[u8]) {
+    with_virtual(389, data, |c, i| {
+        Ldap::new(&c.virtuals[i], &c.virtuals[i].reals[0])
+    });
+}
