@@ -31,23 +31,23 @@ impl Resolve for Literal {
 
 /// One virtual per dialogue that needs one, with a request and a receive pattern each.
 pub(crate) const CHECKS_CF: &str = "\
-virtual=192.0.2.10:80
-\treal=192.0.2.21:80 masq
+virtual=198.51.100.10:80
+\treal=198.51.100.21:80 masq
 \tservice=http
 \trequest=\"index.html\"
 \treceive=\"Test Pa.e\"
-virtual=192.0.2.10:110
-\treal=192.0.2.21:110 masq
+virtual=198.51.100.10:110
+\treal=198.51.100.21:110 masq
 \tservice=pop
 \tlogin=\"user\"
 \tpasswd=\"pw\"
-virtual=192.0.2.10:143
-\treal=192.0.2.21:143 masq
+virtual=198.51.100.10:143
+\treal=198.51.100.21:143 masq
 \tservice=imap
 \tlogin=\"user\"
 \tpasswd=\"pw\"
-virtual=192.0.2.10:389
-\treal=192.0.2.21:389 masq
+virtual=198.51.100.10:389
+\treal=198.51.100.21:389 masq
 \tservice=ldap
 \tlogin=\"cn=admin,dc=example,dc=test\"
 \tpasswd=\"pw\"

@@ -323,15 +323,15 @@ fn samples(target: &str) -> Vec<Vec<u8>> {
         "pop" => text(&["+OK ready\r\n+OK user\r\n+OK logged in\r\n", "-ERR no\r\n"]),
         "imap" => text(&["* OK ready\r\na001 OK LOGIN done\r\n", "* BYE\r\n"]),
         "nntp" => text(&["200 news ready\r\n", "502 no\r\n"]),
-        "sip" => text(&["SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 192.0.2.1\r\nContent-Length: 0\r\n\r\n"]),
+        "sip" => text(&["SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 198.51.100.1\r\nContent-Length: 0\r\n\r\n"]),
         "mysql" => mysql_samples(),
         "pgsql" => pgsql_samples(),
         "conntrackd_control" => text(&[
             "cache internal:\ncurrent active connections:\t12\n\ncache external:\ncurrent active connections:\t4\nconnections created:\t9\tfailed:\t0\n",
         ]),
         "corosync_cmapctl" => text(&[
-            "nodelist.local_node_pos (u32) = 0\nnodelist.node.0.nodeid (u32) = 1\nnodelist.node.0.ring0_addr (str) = 10.0.0.1\nnodelist.node.0.ring1_addr (str) = 10.1.0.1\nnodelist.node.1.nodeid (u32) = 2\nnodelist.node.1.ring0_addr (str) = 10.0.0.2\n\0stats.knet.node2.link0.connected (u8) = 1\nstats.knet.node2.link1.connected (u8) = 0\n",
-            "runtime.votequorum.this_node_id (u32) = 2\nnodelist.node.1.nodeid (u32) = 2\nnodelist.node.1.ring0_addr (str) = 10.0.0.2\n",
+            "nodelist.local_node_pos (u32) = 0\nnodelist.node.0.nodeid (u32) = 1\nnodelist.node.0.ring0_addr (str) = 198.51.100.1\nnodelist.node.0.ring1_addr (str) = 203.0.113.1\nnodelist.node.1.nodeid (u32) = 2\nnodelist.node.1.ring0_addr (str) = 198.51.100.2\n\0stats.knet.node2.link0.connected (u8) = 1\nstats.knet.node2.link1.connected (u8) = 0\n",
+            "runtime.votequorum.this_node_id (u32) = 2\nnodelist.node.1.nodeid (u32) = 2\nnodelist.node.1.ring0_addr (str) = 198.51.100.2\n",
         ]),
         "pikemon_config" => text(&[include_str!("../../rootfs/etc/habox/pikemon.cfg")]),
         "ldirectord_config" => text(&[
