@@ -148,22 +148,13 @@ impl Node {
             return;
         }
         let departed = self.peer.as_ref().is_some_and(|p| p.departed);
-        let hint = self
-            .peer
-            .as_ref()
-            .filter(|p| p.exited.is_some())
-            .map(|p| p.hint);
         match self.vcs[i].role {
             // An early probe went unanswered and the dead-interval is over now.
             VcRole::Probing {
                 early: Some(EarlyProbe { clear: true, .. }),
                 ..
             } => {
-                let reason = match hint {
-                    Some(Hint::DaemonExited) => Reason::PeerExited,
-                    Some(Hint::CarrierLost) => Reason::CarrierLost,
-                    None => Reason::PeerSilent,
-                };
+                let reason = self.unanswered_reason();
                 self.set_role(now, i, self.master_role(now, false), reason, out);
             }
             VcRole::Master(_) | VcRole::Probing { .. } => {}
@@ -187,7 +178,7 @@ impl Node {
             } if now < t => {}
             role @ (VcRole::Init | VcRole::Backup { .. }) => {
                 let from_init = role == VcRole::Init;
-                let reason = match hint {
+                let reason = match self.silence_hint() {
                     Some(Hint::DaemonExited) => Reason::ProbingExited,
                     Some(Hint::CarrierLost) => Reason::ProbingCarrier,
                     None => Reason::ProbingSilent,

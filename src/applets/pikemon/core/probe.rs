@@ -24,7 +24,9 @@ impl Node {
             VcRole::Probing { early: Some(e), .. } => last <= e.since,
             VcRole::Backup { probe_after } => {
                 let peer_master = self.peer_side(i).is_some_and(|s| s.master);
-                let start = (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span());
+                let start = self
+                    .peer_deadline(i)
+                    .and_then(|t| t.checked_sub(self.settings.probe_span()));
                 let due = start.is_some_and(|t| now >= t);
                 if !peer_master || !due || probe_after.is_some_and(|t| now < t) || p.departed {
                     return false;
@@ -69,12 +71,7 @@ impl Node {
             // An early probe answered while the peer still counts as alive holds off only
             // until its dead-interval ends: if it dies now, the next probe must not wait
             // another dead-interval.
-            let deadline = self
-                .peer
-                .as_ref()
-                .and_then(|p| p.confirmed_at)
-                .map(|t| t + self.dead_for(Some(vc)));
-            let probe_after = match (alive, deadline) {
+            let probe_after = match (alive, self.peer_deadline(vc)) {
                 (true, Some(t)) => Some(t),
                 _ => Some(now + self.settings.dead),
             };
@@ -86,33 +83,50 @@ impl Node {
                 *early = Some(EarlyProbe { clear: true, ..e });
             }
         } else {
-            let hint = self
-                .peer
-                .as_ref()
-                .filter(|p| p.exited.is_some())
-                .map(|p| p.hint);
-            let reason = match hint {
-                Some(Hint::DaemonExited) => Reason::PeerExited,
-                Some(Hint::CarrierLost) => Reason::CarrierLost,
-                None => Reason::PeerSilent,
-            };
+            let reason = self.unanswered_reason();
             self.set_role(now, vc, self.master_role(now, false), reason, out);
         }
     }
 
+    /// What made the peer count as silent before its dead-interval ran out, if anything.
+    pub(super) fn silence_hint(&self) -> Option<Hint> {
+        self.peer
+            .as_ref()
+            .filter(|p| p.exited.is_some())
+            .map(|p| p.hint)
+    }
+
+    /// The reason of a takeover after an unanswered probe.
+    pub(super) fn unanswered_reason(&self) -> Reason {
+        match self.silence_hint() {
+            Some(Hint::DaemonExited) => Reason::PeerExited,
+            Some(Hint::CarrierLost) => Reason::CarrierLost,
+            None => Reason::PeerSilent,
+        }
+    }
+
+    /// When the peer's dead-interval for virtual cluster `i` ends, counted from its last
+    /// fresh frame.
+    pub(super) fn peer_deadline(&self, i: usize) -> Option<Instant> {
+        let last = self.peer.as_ref()?.confirmed_at?;
+        Some(last + self.dead_for(Some(i)))
+    }
+
     /// When an early probe is due (one probe-span before the peer's dead-interval ends).
     pub(super) fn next_early_probe(&self) -> Option<Instant> {
-        let p = self
+        let quiet = self
             .peer
             .as_ref()
-            .filter(|p| !p.departed && p.exited.is_none())?;
-        if self.shutting_down {
+            .is_none_or(|p| p.departed || p.exited.is_some());
+        if quiet || self.shutting_down {
             return None;
         }
-        let last = p.confirmed_at?;
         (0..self.vcs.len())
             .filter(|&i| matches!(self.vcs[i].role, VcRole::Backup { .. }))
-            .filter_map(|i| (last + self.dead_for(Some(i))).checked_sub(self.settings.probe_span()))
+            .filter_map(|i| {
+                self.peer_deadline(i)?
+                    .checked_sub(self.settings.probe_span())
+            })
             .min()
     }
 }
