@@ -196,6 +196,15 @@ impl Rig {
             .to_string()
     }
 
+    /// Waits until `node` reports `role`, showing its log if it never does.
+    fn wait_role(&self, node: u32, role: &str, limit: Duration) {
+        let start = Instant::now();
+        while self.role(node) != role {
+            assert!(start.elapsed() < limit, "{}", self.log(node));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn wait_roles(&self, a: &str, b: &str, limit: Duration) {
         let start = Instant::now();
         loop {
@@ -404,11 +413,7 @@ fn failover_when_the_master_daemon_is_sigkilled() {
     let all = rig.pids(1, "pikemon");
     assert!(all.len() >= 2, "{all:?}");
     rig.signal(&all, "-KILL");
-    let start = Instant::now();
-    while rig.role(2) != "Master" {
-        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.wait_role(2, "Master", Duration::from_secs(5));
     // A's addresses are still configured, but only B's daemon answers ARP for the VIP.
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
     assert!(
@@ -441,11 +446,7 @@ fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
     // the probe the closed connection starts (correctly: it is alive).
     rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
-    let start = Instant::now();
-    while rig.role(2) != "Master" {
-        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_role(2, "Master", Duration::from_secs(5));
     // B did not wait for the dead-interval: the closed connection started the probe.
     let log = rig.log(2);
     assert!(
@@ -627,11 +628,7 @@ fn failed_takeover_is_reported_retried_and_handed_to_a_healthy_peer() {
     rig.b.ip(&["link", "set", "stray", "up"]);
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
     // B never reports Master without the addresses: it says Failed, and why.
-    let start = Instant::now();
-    while rig.role(2) != "Failed" {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_role(2, "Failed", Duration::from_secs(3));
     let (so, _) = text(&rig.control(2, &["status"]));
     assert!(so.contains("  takeover failed: lan0: "), "{so}");
     let (json, _) = text(&rig.control(2, &["status", "-j"]));
@@ -741,11 +738,7 @@ fn heart_beat_carrier_loss_moves_nothing_with_a_live_master_and_takes_over_a_dea
     rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
     rig.a.ip(&["link", "set", "hb1", "down"]);
-    let start = Instant::now();
-    while rig.role(2) != "Master" {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_role(2, "Master", Duration::from_secs(3));
     let log = rig.log(2);
     assert!(
         log.contains("(heart-beat carrier lost, probe unanswered)"),
@@ -884,11 +877,7 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     // Off: A takes over.
     let out = rig.control(1, &["maintenance", "off"]);
     assert!(out.status.success(), "{out:?}");
-    let start = Instant::now();
-    while rig.role(1) != "Master" {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_role(1, "Master", Duration::from_secs(3));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
@@ -963,11 +952,7 @@ fn take_and_drop() {
 fn sigterm_hands_over_at_once_with_goodbye() {
     let rig = Rig::new().started_pair();
     rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
-    let start = Instant::now();
-    while rig.role(2) != "Master" {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_role(2, "Master", Duration::from_secs(3));
     assert!(rig.log(2).contains("(peer said GOODBYE)"), "{}", rig.log(2));
     let start = Instant::now();
     while !rig.pids(1, "pikemon").is_empty() {
