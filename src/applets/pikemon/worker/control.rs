@@ -95,7 +95,8 @@ impl Worker {
     }
 
     pub(super) fn control_request(&mut self, now: Instant, req: Request) -> Reply {
-        let (vc, order) = match req {
+        // The order as the core takes it, what admin_refusal is asked, and its name.
+        let (vc, input, ask, what): (_, fn(usize) -> Input<'static>, _, _) = match req {
             Request::Status { json } => {
                 let text = if json {
                     self.status_json()
@@ -104,10 +105,17 @@ impl Worker {
                 };
                 return Reply { ok: true, text };
             }
-            Request::Take(vc) => (vc, Admin::Take),
-            Request::Drop(vc) => (vc, Admin::Drop),
-            Request::Maintenance { on: true, vc } => (vc, Admin::Maintenance),
-            Request::Maintenance { on: false, vc } => (vc, Admin::None),
+            Request::Take(vc) => (vc, |i| admin(i, Admin::Take), Some(Admin::Take), "Take"),
+            Request::Drop(vc) => (vc, |i| admin(i, Admin::Drop), Some(Admin::Drop), "Drop"),
+            Request::Maintenance { on: true, vc } => (
+                vc,
+                |i| maintenance(i, true),
+                Some(Admin::Maintenance),
+                "maintenance on",
+            ),
+            Request::Maintenance { on: false, vc } => {
+                (vc, |i| maintenance(i, false), None, "maintenance off")
+            }
         };
         let targets: Vec<usize> = match &vc {
             None => (0..self.vcs.len()).collect(),
@@ -127,7 +135,7 @@ impl Worker {
             },
         };
         for &i in &targets {
-            if let Some(refusal) = self.node.admin_refusal(now, i, order) {
+            if let Some(refusal) = ask.and_then(|a| self.node.admin_refusal(now, i, a)) {
                 let name = &self.cfg.virtual_clusters[i].name;
                 return Reply {
                     ok: false,
@@ -137,31 +145,8 @@ impl Worker {
         }
         let mut text = String::new();
         for &i in &targets {
-            info!(
-                "control: {order:?} vc {}",
-                self.cfg.virtual_clusters[i].name
-            );
-            let (input, what) = match order {
-                Admin::Maintenance => (
-                    Input::Maintenance {
-                        vc: Some(i),
-                        on: true,
-                    },
-                    "maintenance on",
-                ),
-                Admin::None => (
-                    Input::Maintenance {
-                        vc: Some(i),
-                        on: false,
-                    },
-                    "maintenance off",
-                ),
-                _ => (
-                    Input::Admin { vc: Some(i), order },
-                    if order == Admin::Take { "Take" } else { "Drop" },
-                ),
-            };
-            let acts = self.node.handle(now, input);
+            info!("control: {what} vc {}", self.cfg.virtual_clusters[i].name);
+            let acts = self.node.handle(now, input(i));
             self.apply(now, acts);
             text.push_str(&format!(
                 "vc {} {what}: {}\n",
@@ -213,4 +198,15 @@ impl Worker {
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+fn admin(vc: usize, order: Admin) -> Input<'static> {
+    Input::Admin {
+        vc: Some(vc),
+        order,
+    }
+}
+
+fn maintenance(vc: usize, on: bool) -> Input<'static> {
+    Input::Maintenance { vc: Some(vc), on }
 }
