@@ -99,6 +99,24 @@ impl Rig {
         rig
     }
 
+    /// The rig alone on the machine (no other pikemon test runs meanwhile), at `hello`
+    /// intervals (dead-interval 3 hellos) and `realtime yes;` (as pikemon asks for fast
+    /// hellos): for timing that load would blur.
+    fn alone_at(hello: &str) -> Rig {
+        let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
+        let rig = Rig::build_with(true, load);
+        for n in [1, 2] {
+            let path = rig.dir.join(format!("n{n}.cfg"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace(
+                "hello-interval 100ms;",
+                &format!("hello-interval {hello}; realtime yes;"),
+            );
+            std::fs::write(&path, text).unwrap();
+        }
+        rig
+    }
+
     fn build(watch: bool) -> Rig {
         let load = LoadGuard::Shared(LOAD.read().unwrap_or_else(|e| e.into_inner()));
         Rig::build_with(watch, load)
@@ -1007,6 +1025,46 @@ fn worker_sigkill_is_restarted_without_a_role_change() {
         rig.log(1)
     );
     assert!(rig.log(1).contains("worker exited"), "{}", rig.log(1));
+}
+
+/// At 10 ms hellos the peer declares a node dead 30 ms after its last HELLO. A restarted
+/// worker used to need 51–78 ms (the dead worker's exit waited a kernel grace period per
+/// packet socket, the new one bound them again), so the peer took over and handed back.
+/// Now the supervisor holds the sockets: the new worker is up in a few ms.
+#[test]
+fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_role() {
+    let rig = Rig::alone_at("10ms").started_pair();
+    let old = rig.pids(1, "pikemon: worker");
+    assert_eq!(old.len(), 1, "{}", rig.log(1));
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (a, b) = (rig.log(1), rig.log(2));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into()),
+        "A:\n{a}\nB:\n{b}"
+    );
+    // The peer may have started its early probe (it begins 7.5 ms before the dead-interval
+    // ends), but the new worker's HELLOs came before the interval ended.
+    assert!(!b.contains("=> Master"), "{b}");
+    assert!(!a.contains("took over while we were away"), "{a}");
+    // The restarted worker took the supervisor's sockets (2 heart-beats, the LAN's PIKE and
+    // ARP taps), as the first one did.
+    assert_eq!(
+        a.matches("4 of 4 packet socket(s) taken from the supervisor")
+            .count(),
+        2,
+        "{a}"
+    );
 }
 
 #[test]

@@ -6,7 +6,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{recvfrom, send, LinkAddr, MsgFlags};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{getsockname, recvfrom, send, LinkAddr, MsgFlags, SockaddrStorage};
 
 use crate::sys;
 use crate::wire::ethernet::MacAddr;
@@ -109,6 +110,31 @@ impl PacketSocket {
         sys::packet::accept_only(&fd, &all)?;
         sys::packet::ignore_outgoing(&fd);
         sys::packet::bind(&fd, ifindex, libc::ETH_P_ALL as u16)?;
+        Ok(PacketSocket {
+            fd,
+            ifindex,
+            ethertype,
+        })
+    }
+
+    /// A socket opened and bound by another process (the pikemon supervisor), as it is
+    /// bound: an error unless `fd` is a packet socket bound to an interface.
+    pub fn from_inherited(fd: OwnedFd, ethertype: u16) -> io::Result<PacketSocket> {
+        // Storage, not LinkAddr: the kernel returns a sockaddr_ll shortened to its address.
+        let addr = getsockname::<SockaddrStorage>(fd.as_raw_fd())?;
+        let addr = addr
+            .as_link_addr()
+            .ok_or_else(|| io::Error::other("not a packet socket"))?;
+        let ifindex = u32::try_from(addr.ifindex())
+            .ok()
+            .filter(|i| *i > 0)
+            .ok_or_else(|| io::Error::other("a packet socket bound to no interface"))?;
+        // The flag lives in the shared file description: the supervisor's copy has it.
+        let fl = fcntl(&fd, FcntlArg::F_GETFL)?;
+        fcntl(
+            &fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK),
+        )?;
         Ok(PacketSocket {
             fd,
             ifindex,

@@ -17,3 +17,16 @@ pub fn borrow_fd(fd: RawFd) -> BorrowedFd<'static> {
     // The event loop's callers keep registered fds open until they deregister them.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// Takes ownership of `raw`, an fd this process inherited and was told about (by its
+/// parent, in the environment), after checking that it is open; sets close-on-exec so that
+/// the process's own children do not inherit it in turn.
+pub fn adopt_inherited(raw: RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    if raw <= 2 {
+        return Err(std::io::Error::other("not a socket (a standard stream)"));
+    }
+    fcntl(borrow_fd(raw), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    // F_SETFD succeeded, so `raw` is open; the parent named it to this process alone.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
+}

@@ -1,6 +1,7 @@
 //! The main pikemon process: holds the pid file, starts the ACR and the worker (this binary
 //! re-executed with `--acr` / `--worker`), forwards the ACR's resolutions to the worker,
-//! restarts a dead child with back-off (the worker resumes its role from the status file) and
+//! restarts a dead child with back-off (the worker resumes its role from the status file and
+//! takes the packet sockets the supervisor holds for it, see `sockets`) and
 //! handles the signals of DESIGN.md §2:
 //! USR1/USR2 log level (forwarded), PWR status to the log (forwarded to the worker), HUP
 //! hand-over to a new instance (release the pid file, the worker keeps role and addresses
@@ -20,6 +21,7 @@ use nix::unistd::Pid;
 
 use super::config::Config;
 use super::death_watch::{DeathWatch, Outcome};
+use super::sockets::Held;
 use crate::event::{Event, EventLoop, Interest, Token};
 use crate::logging;
 use crate::sys::pidfile::PidFile;
@@ -101,6 +103,16 @@ use std::os::unix::process::CommandExt;
 /// Runs the supervisor until stopped; the pid file is already held.
 pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let _ = crate::sys::proctitle::set("pikemon: supervisor");
+    if let Some(priority) = config.realtime {
+        // A worker that dies is restarted from here: a starved supervisor would let the
+        // peer's dead-interval run out first. Children start with the normal policy.
+        if let Err(e) = crate::sys::sched::fifo(priority) {
+            warn!("supervisor: SCHED_FIFO priority {priority}: {e}");
+        }
+        if let Err(e) = crate::sys::sched::lock_memory() {
+            warn!("supervisor: mlockall: {e}");
+        }
+    }
     let mut ev = EventLoop::new();
     let sigs = [
         libc::SIGCHLD,
@@ -135,10 +147,19 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
     let mut phase = Phase::Serving;
 
+    // The worker's packet sockets live here, so that a restarted worker finds them bound and
+    // a dead one's exit closes none (see `sockets`).
+    let mut held = Held::default();
     let start_worker = |worker: &mut Kid,
                         worker_in: &mut Option<ChildStdin>,
+                        held: &mut Held,
                         resolved: &BTreeMap<String, String>| {
-        match spawn.command("--worker").stdin(Stdio::piped()).spawn() {
+        held.refresh(config);
+        let mut cmd = spawn.command("--worker");
+        let copies = held.hand_to(&mut cmd);
+        let started = cmd.stdin(Stdio::piped()).spawn();
+        drop(copies);
+        match started {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
                 if let Some(w) = worker_in.as_mut() {
@@ -171,7 +192,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             Err(e) => error!("cannot start the ACR: {e}"),
         };
 
-    start_worker(&mut worker, &mut worker_in, &resolved);
+    start_worker(&mut worker, &mut worker_in, &mut held, &resolved);
     if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
     }
@@ -258,7 +279,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     }
                 }
                 Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => {
-                    start_worker(&mut worker, &mut worker_in, &resolved)
+                    start_worker(&mut worker, &mut worker_in, &mut held, &resolved)
                 }
                 Event::Timer(RESTART_ACR, _) if phase == Phase::Serving => {
                     start_acr(&mut acr, &mut acr_out, &mut ev)

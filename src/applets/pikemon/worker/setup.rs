@@ -14,15 +14,14 @@ use super::super::config::Config;
 use super::super::core::{Node, Settings, VcSettings};
 use super::super::hooks::Hooks;
 use super::super::ping_group::PingGroupState;
+use super::super::sockets::{self, Inherited, Kind};
 use super::super::status_file;
 use super::super::takeover::{self, Controlled};
 use crate::event::{EventLoop, Interest, Token};
 use crate::logging;
 use crate::net::icmp::IcmpSocket;
-use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
+use crate::net::packet::ETHERTYPE_ARP;
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
-use crate::sys::packet::FieldEq;
-use crate::wire::ethernet::MacAddr;
 use crate::wire::pike;
 
 use super::*;
@@ -44,6 +43,8 @@ impl Worker {
         // The boot counter is persisted before any frame carries it.
         let (boot, old) = status_file::next_boot(&cfg.status_file)
             .map_err(err(&cfg.status_file.display().to_string()))?;
+        // The supervisor's sockets, when it passed them (see `sockets`).
+        let mut inherited = Inherited::from_env();
         let mut rt = Rtnl::open().map_err(|e| e.to_string())?;
         let monitor = RtnlMonitor::open().map_err(|e| e.to_string())?;
         let mut ev = EventLoop::new();
@@ -62,7 +63,13 @@ impl Worker {
 
         let mut paths = Vec::new();
         for name in &cfg.heart_beat {
-            paths.push(open_path(&mut rt, name, None, cfg.cluster_id));
+            paths.push(open_path(
+                &mut rt,
+                &mut inherited,
+                name,
+                None,
+                cfg.cluster_id,
+            ));
         }
         let mut ctls = Vec::new();
         let mut vcs = Vec::new();
@@ -92,7 +99,9 @@ impl Worker {
                 all_up &= macvlan_up(&mut rt, &c);
                 // A tap: the other Master's ARP from the shared virtual MAC would otherwise go
                 // to our macvlan, not to this socket (see PacketSocket::tap).
-                let arp = match PacketSocket::tap(c.parent, ETHERTYPE_ARP) {
+                let held =
+                    inherited.take(&sockets::key(Kind::Arp, &c.ifname), c.parent, ETHERTYPE_ARP);
+                let arp = match held.map_or_else(|| sockets::open(Kind::Arp, c.parent, 0), Ok) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         warn!("{}: ARP socket: {e}", c.ifname);
@@ -100,7 +109,13 @@ impl Worker {
                     }
                 };
                 let idx = ctls.len();
-                paths.push(open_path(&mut rt, &c.ifname, Some(idx), cfg.cluster_id));
+                paths.push(open_path(
+                    &mut rt,
+                    &mut inherited,
+                    &c.ifname,
+                    Some(idx),
+                    cfg.cluster_id,
+                ));
                 run.ctls.push(idx);
                 ctls.push(Ctl {
                     vc: vi,
@@ -115,6 +130,14 @@ impl Worker {
             resume.push((saved == Some(true) && all_up).then_some(true));
             vcs.push(run);
         }
+        if inherited.count() > 0 {
+            info!(
+                "{} of {} packet socket(s) taken from the supervisor",
+                inherited.taken(),
+                inherited.count()
+            );
+        }
+        drop(inherited);
         for (i, p) in paths.iter().enumerate() {
             if let Some(s) = &p.sock {
                 ev.register(s.as_raw_fd(), Token(T_PATH + i), Interest::Read);
@@ -233,30 +256,13 @@ impl Worker {
     }
 }
 
-/// What a frame must carry for the kernel to hand it to a PIKE socket: the magic, this
-/// version and our cluster-id (Ethernet header 14 bytes, then the layout of `wire::pike`).
-/// Garbage and other clusters' frames are dropped before they wake the worker.
-fn pike_fields(cluster_id: u32) -> [FieldEq; 3] {
-    [
-        FieldEq {
-            offset: 14,
-            width: 4,
-            value: u32::from_be_bytes(pike::MAGIC),
-        },
-        FieldEq {
-            offset: 18,
-            width: 1,
-            value: u32::from(pike::VERSION),
-        },
-        FieldEq {
-            offset: 22,
-            width: 4,
-            value: cluster_id,
-        },
-    ]
-}
-
-fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>, cluster_id: u32) -> PathIo {
+fn open_path(
+    rt: &mut Rtnl,
+    inherited: &mut Inherited,
+    name: &str,
+    ctl: Option<usize>,
+    cluster_id: u32,
+) -> PathIo {
     let link = match rt.link_by_name(name) {
         Ok(Some(l)) => Some(l),
         Ok(None) => {
@@ -268,24 +274,15 @@ fn open_path(rt: &mut Rtnl, name: &str, ctl: Option<usize>, cluster_id: u32) -> 
             None
         }
     };
+    let kind = match ctl {
+        Some(_) => Kind::PikeTap,
+        None => Kind::Pike,
+    };
     let sock = link.as_ref().and_then(|l| {
-        // On a controlled interface a tap: two Masters send from the same virtual MAC, and
-        // each kernel hands the other's frames to its own macvlan instead of the parent.
-        let fields = pike_fields(cluster_id);
-        let s = match ctl {
-            Some(_) => PacketSocket::tap_matching(l.index, pike::ETHERTYPE, &fields),
-            None => PacketSocket::bind(l.index, pike::ETHERTYPE).and_then(|s| {
-                let mut all = vec![FieldEq {
-                    offset: 12,
-                    width: 2,
-                    value: u32::from(pike::ETHERTYPE),
-                }];
-                all.extend_from_slice(&fields);
-                s.filter(&all).map(|_| s)
-            }),
+        if let Some(s) = inherited.take(&sockets::key(kind, name), l.index, pike::ETHERTYPE) {
+            return Some(s);
         }
-        .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s));
-        match s {
+        match sockets::open(kind, l.index, cluster_id) {
             Ok(s) => Some(s),
             Err(e) => {
                 error!("{name}: PIKE socket: {e}");

@@ -1,0 +1,300 @@
+//! The packet sockets of the heart-beat and controlled interfaces: opened by the supervisor,
+//! held for its whole life and handed to every worker it starts. A restarted worker then
+//! finds its sockets bound, filtered and joined (no bind, no RCU grace period per socket),
+//! and the dead worker's exit closes nothing (the last reference of a packet socket waits
+//! for a grace period in the kernel: about 13 ms each). Frames that arrive while no worker
+//! runs wait in the sockets' queues instead of being lost. A worker started without them
+//! (`--worker` by hand, an interface that appeared later) opens its own, as before.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::process::Command;
+
+use log::{debug, warn};
+
+use super::config::Config;
+use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
+use crate::net::rtnl::Rtnl;
+use crate::sys::packet::FieldEq;
+use crate::wire::ethernet::MacAddr;
+use crate::wire::pike;
+
+/// The environment variable naming the inherited sockets: `KEY=FD` items separated by
+/// spaces, KEY being `KIND:IFNAME` (interface names hold neither spaces nor colons).
+pub const ENV: &str = "PIKEMON_SOCKETS";
+
+/// What a socket is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PIKE on a heart-beat interface: bound to the EtherType, filtered.
+    Pike,
+    /// PIKE on a controlled interface: a filtered tap (see `PacketSocket::tap`).
+    PikeTap,
+    /// ARP on a controlled interface: a tap.
+    Arp,
+}
+
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Pike => "pike",
+            Kind::PikeTap => "pike-tap",
+            Kind::Arp => "arp",
+        }
+    }
+}
+
+/// The key of a socket in the hand-over.
+pub fn key(kind: Kind, ifname: &str) -> String {
+    format!("{}:{ifname}", kind.word())
+}
+
+/// What a frame must carry for the kernel to hand it to a PIKE socket: the magic, this
+/// version and our cluster-id (Ethernet header 14 bytes, then the layout of `wire::pike`).
+/// Garbage and other clusters' frames are dropped before they wake the worker.
+fn pike_fields(cluster_id: u32) -> [FieldEq; 3] {
+    [
+        FieldEq {
+            offset: 14,
+            width: 4,
+            value: u32::from_be_bytes(pike::MAGIC),
+        },
+        FieldEq {
+            offset: 18,
+            width: 1,
+            value: u32::from(pike::VERSION),
+        },
+        FieldEq {
+            offset: 22,
+            width: 4,
+            value: cluster_id,
+        },
+    ]
+}
+
+/// Opens the socket of `kind` on `ifindex`.
+pub fn open(kind: Kind, ifindex: u32, cluster_id: u32) -> io::Result<PacketSocket> {
+    let fields = pike_fields(cluster_id);
+    match kind {
+        Kind::Arp => PacketSocket::tap(ifindex, ETHERTYPE_ARP),
+        // On a controlled interface a tap: two Masters send from the same virtual MAC, and
+        // each kernel hands the other's frames to its own macvlan instead of the parent.
+        Kind::PikeTap => PacketSocket::tap_matching(ifindex, pike::ETHERTYPE, &fields)
+            .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s)),
+        Kind::Pike => PacketSocket::bind(ifindex, pike::ETHERTYPE).and_then(|s| {
+            let mut all = vec![FieldEq {
+                offset: 12,
+                width: 2,
+                value: u32::from(pike::ETHERTYPE),
+            }];
+            all.extend_from_slice(&fields);
+            s.filter(&all)?;
+            s.join_multicast(MacAddr(pike::GROUP_MAC))?;
+            Ok(s)
+        }),
+    }
+}
+
+/// Every socket a worker of `cfg` opens, by kind and interface name.
+pub fn wanted(cfg: &Config) -> Vec<(Kind, String)> {
+    let mut out: Vec<(Kind, String)> = cfg
+        .heart_beat
+        .iter()
+        .map(|n| (Kind::Pike, n.clone()))
+        .collect();
+    for vc in &cfg.virtual_clusters {
+        for ci in &vc.interfaces {
+            for kind in [Kind::PikeTap, Kind::Arp] {
+                if !out.iter().any(|(k, n)| *k == kind && *n == ci.name) {
+                    out.push((kind, ci.name.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The sockets the supervisor holds.
+#[derive(Debug, Default)]
+pub struct Held {
+    items: Vec<(Kind, String, PacketSocket)>,
+}
+
+impl Held {
+    /// Opens what is missing or stale: a socket whose interface is gone or was re-created
+    /// (another index) is replaced. Called before each worker start.
+    pub fn refresh(&mut self, cfg: &Config) {
+        let mut rt = match Rtnl::open() {
+            Ok(rt) => rt,
+            Err(e) => {
+                warn!("sockets for the worker: rtnetlink: {e}");
+                return;
+            }
+        };
+        let mut items = Vec::new();
+        for (kind, name) in wanted(cfg) {
+            let index = match rt.link_by_name(&name) {
+                Ok(Some(l)) => l.index,
+                // The worker reports a missing interface.
+                _ => continue,
+            };
+            let old = self
+                .items
+                .iter()
+                .position(|(k, n, s)| *k == kind && *n == name && s.ifindex() == index);
+            match old {
+                Some(i) => items.push(self.items.swap_remove(i)),
+                None => match open(kind, index, cfg.cluster_id) {
+                    Ok(s) => items.push((kind, name, s)),
+                    // The worker tries again and reports it.
+                    Err(e) => debug!("{name}: {} socket: {e}", kind.word()),
+                },
+            }
+        }
+        self.items = items;
+    }
+
+    /// Makes the held sockets visible to the process `cmd` starts: an inheritable copy of
+    /// each and their names in the environment. The copies are closed by dropping what this
+    /// returns once the child is started.
+    pub fn hand_to(&self, cmd: &mut Command) -> Vec<OwnedFd> {
+        let mut fds = Vec::new();
+        let mut names = Vec::new();
+        for (kind, name, s) in &self.items {
+            // dup(2) leaves close-on-exec clear on the copy: the child inherits it.
+            match nix::unistd::dup(s.as_fd()) {
+                Ok(fd) => {
+                    names.push(format!("{}={}", key(*kind, name), fd.as_raw_fd()));
+                    fds.push(fd);
+                }
+                Err(e) => warn!("{name}: cannot pass the {} socket: {e}", kind.word()),
+            }
+        }
+        if names.is_empty() {
+            cmd.env_remove(ENV);
+        } else {
+            cmd.env(ENV, names.join(" "));
+        }
+        fds
+    }
+}
+
+/// The sockets a worker inherited from its supervisor.
+#[derive(Debug, Default)]
+pub struct Inherited {
+    items: Vec<(String, OwnedFd)>,
+    count: usize,
+    taken: usize,
+}
+
+impl Inherited {
+    /// Takes the sockets `ENV` names (and removes it, so hooks neither see it nor inherit
+    /// the sockets). A malformed item or an fd that is not open is skipped.
+    pub fn from_env() -> Inherited {
+        let Some(text) = std::env::var_os(ENV) else {
+            return Inherited::default();
+        };
+        std::env::remove_var(ENV);
+        let items: Vec<(String, OwnedFd)> = parse(&text.to_string_lossy())
+            .into_iter()
+            .filter_map(|(k, raw)| match crate::sys::adopt_inherited(raw) {
+                Ok(fd) => Some((k, fd)),
+                Err(e) => {
+                    warn!("inherited socket {k} (fd {raw}): {e}");
+                    None
+                }
+            })
+            .collect();
+        Inherited {
+            count: items.len(),
+            items,
+            taken: 0,
+        }
+    }
+
+    /// The inherited socket `key`, when it is a packet socket bound to `ifindex`.
+    pub fn take(&mut self, key: &str, ifindex: u32, ethertype: u16) -> Option<PacketSocket> {
+        let i = self.items.iter().position(|(k, _)| k == key)?;
+        let (_, fd) = self.items.swap_remove(i);
+        match PacketSocket::from_inherited(fd, ethertype) {
+            Ok(s) if s.ifindex() == ifindex => {
+                self.taken += 1;
+                Some(s)
+            }
+            Ok(s) => {
+                debug!(
+                    "inherited {key} is bound to index {}, not {ifindex}",
+                    s.ifindex()
+                );
+                None
+            }
+            Err(e) => {
+                warn!("inherited {key}: {e}");
+                None
+            }
+        }
+    }
+
+    /// How many sockets were inherited (taken or not).
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// How many were taken by `take`.
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
+}
+
+/// `KEY=FD` items; a malformed one is skipped.
+fn parse(text: &str) -> Vec<(String, RawFd)> {
+    text.split_ascii_whitespace()
+        .filter_map(|item| {
+            let (k, fd) = item.rsplit_once('=')?;
+            let fd: RawFd = fd.parse().ok()?;
+            (fd > 2 && k.contains(':')).then(|| (k.to_string(), fd))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_over_names_parse_and_junk_is_skipped() {
+        assert_eq!(
+            parse("pike:hb0=5 arp:lan0=7  pike-tap:lan0=6"),
+            [
+                ("pike:hb0".to_string(), 5),
+                ("arp:lan0".to_string(), 7),
+                ("pike-tap:lan0".to_string(), 6)
+            ]
+        );
+        // No fd, not a number, stdin..stderr, no kind: skipped.
+        assert!(parse("pike:hb0= x=1 arp:lan0=zz pike:hb1=2 hb0=9").is_empty());
+    }
+
+    #[test]
+    fn every_heart_beat_and_controlled_interface_gets_its_sockets_once() {
+        use crate::applets::pikemon::config::{read, ReadOptions};
+        let cfg = read(
+            "t.cfg",
+            "version PIKEMON-1;\npikemon { node-id 1; hmac key \"0123456789abcdef\";\n\
+             heart-beat { interface hb0; interface lan0; }\n\
+             virtual-cluster A { id 1; interface lan0 { ipv4 [198.51.100.10]/24; } }\n\
+             virtual-cluster B { id 2; interface lan0 { ipv4 [198.51.100.11]/24; } }\n}\n",
+            ReadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            wanted(&cfg),
+            [
+                (Kind::Pike, "hb0".to_string()),
+                (Kind::Pike, "lan0".to_string()),
+                (Kind::PikeTap, "lan0".to_string()),
+                (Kind::Arp, "lan0".to_string()),
+            ]
+        );
+    }
+}
