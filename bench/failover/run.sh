@@ -5,7 +5,9 @@
 #   bench/failover/run.sh                                  # everything (about 20 minutes)
 #   RUNS=1 INTERVALS=10 SCENARIOS="kill term" bench/failover/run.sh   # a quick look
 #
-# Knobs: RUNS (5), INTERVALS ("1000 100 10", ms), SCENARIOS ("kill link term worker"),
+# Knobs: RUNS (5), INTERVALS ("1000 100 10", ms), SCENARIOS ("kill link term worker"; also
+# "cable": the master's daemons SIGKILLed and its end of the direct hb0 cable down at once,
+# a machine death as the peer sees it on a point-to-point heart-beat link),
 # DEATH_WATCH (1: pikemon's supervisors keep a death-watch connection over hb0; 0: HELLOs only),
 # DAEMONS ("pikemon keepalived"), PROBE_MS (2, the client's echo interval, probe.py), CPU_SECS
 # (10, the idle period of the CPU figure; 0 skips RSS/CPU), HABOX (build/habox), KEEP=1 keeps the temp
@@ -348,6 +350,23 @@ trial() { # daemon interval scenario run
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${TRIAL_RESULT// /	}" | tee -a "$RESULTS" >&2
 }
 
+# An `ip -batch` in namespace $1 waiting for its line on $IPB_FD: the fault is then one write,
+# without a fork.
+ipb_start() {
+    local i
+    coproc IPB { exec ip -n "$1" -batch - >/dev/null 2>&1; }
+    IPB_PID_=$IPB_PID IPB_FD=${IPB[1]}
+    for i in $(seq 60); do # until `ip` itself waits for its line
+        [ "$(readlink "/proc/$IPB_PID_/exe")" = "$(readlink -f "$(command -v ip)")" ] &&
+            [ "$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$IPB_PID_/stat")" = S ] && break
+        sleep 0.05
+    done
+}
+ipb_end() {
+    eval "exec $IPB_FD>&-"
+    wait "$IPB_PID_" 2>/dev/null || true
+}
+
 trial_once() { # daemon interval scenario run try
     local d=$1 iv=$2 sc=$3 run=$4 dir=$TMP/$1-$2-$3-$4-$5 expect=B target t_fault t_end res i
     reset_nodes
@@ -356,7 +375,7 @@ trial_once() { # daemon interval scenario run try
         TRIAL_RESULT="fail setup:${SETUP_ERR// /_}"
         return
     fi
-    [ "$sc" = kill ] && expect=B-only
+    case "$sc" in kill | cable) expect=B-only ;; esac
     if [ "$sc" = worker ]; then
         expect=any
         target=$(worker_pid "$d" "$dir")
@@ -393,17 +412,17 @@ trial_once() { # daemon interval scenario run try
         term) t_fault=$EPOCHREALTIME; kill -TERM -- "-$PG_A" ;;
         worker) t_fault=$EPOCHREALTIME; kill -KILL "$target" ;;
         link)
-            coproc IPB { exec ip -n "$NA" -batch - >/dev/null 2>&1; }
-            local ipb_pid=$IPB_PID ipb_fd=${IPB[1]}
-            for i in $(seq 60); do # until `ip` itself waits for its line
-                [ "$(readlink "/proc/$ipb_pid/exe")" = "$(readlink -f "$(command -v ip)")" ] &&
-                    [ "$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$ipb_pid/stat")" = S ] && break
-                sleep 0.05
-            done
+            ipb_start "$NA"
             t_fault=$EPOCHREALTIME
-            echo "link set lan0 down" >&"$ipb_fd"
-            eval "exec $ipb_fd>&-"
-            wait "$ipb_pid" 2>/dev/null || true
+            echo "link set lan0 down" >&"$IPB_FD"
+            ipb_end
+            ;;
+        cable) # machine death on a direct heart-beat cable: the daemon dies, the carrier drops
+            ipb_start "$NA"
+            t_fault=$EPOCHREALTIME
+            kill -KILL -- "-$PG_A"
+            echo "link set hb0 down" >&"$IPB_FD"
+            ipb_end
             ;;
     esac
     echo "$t_fault" >"$dir/fault"
@@ -478,7 +497,7 @@ python3 - "$RESULTS" "$IDLE" "$SCENARIOS" "$INTERVALS" <<'EOF'
 import statistics, sys
 results, idle, scenarios, intervals = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 names = {"kill": "master SIGKILL", "link": "master LAN link down", "term": "graceful stop (TERM)",
-         "worker": "worker SIGKILL"}
+         "worker": "worker SIGKILL", "cable": "master dies, hb cable"}
 by, stalled = {}, {}
 for line in open(results):
     f = line.rstrip("\n").split("\t")

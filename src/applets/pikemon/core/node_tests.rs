@@ -1317,3 +1317,23 @@ fn maintenance_on_a_master_without_a_healthy_peer_is_refused() {
         Some(Refusal::NoHealthyPeer)
     );
 }
+
+/// Machine death on a direct heart-beat cable drops its carrier at once; the probe that
+/// followed the hint used to space its requests a quarter hello apart (600 ms to
+/// "unanswered" at 1 s hellos). After a hint it is at most 10 ms whatever the hello.
+#[test]
+fn a_hint_probed_a_quarter_hello_apart_and_now_probes_at_most_10ms_apart() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(500));
+    let normal = s.node(1).settings().probe_interval();
+    assert_eq!(s.node(1).probe_interval(), normal);
+    assert!(
+        normal > super::super::probe::HINT_PROBE_INTERVAL,
+        "{normal:?}"
+    );
+    s.input(1, Input::CarrierLost { path: 0 });
+    assert_eq!(s.node(1).probe_interval(), Duration::from_millis(10));
+    // A frame from the live peer clears the hint: back to the hello's spacing.
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.node(1).probe_interval(), normal);
+}

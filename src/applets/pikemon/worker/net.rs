@@ -52,7 +52,7 @@ impl Worker {
     }
 
     pub(super) fn start_probe(&mut self, now: Instant, vi: usize) {
-        let interval = self.node.settings().probe_interval();
+        let interval = self.node.probe_interval();
         self.vcs[vi].probe_answered = false;
         self.vcs[vi].probing = true;
         for &ci in &self.vcs[vi].ctls.clone() {
