@@ -202,6 +202,39 @@ impl Lab {
         Ok(())
     }
 
+    /// The guests booted after this also get the files of directory `tree` (a cpio archive of
+    /// it appended to their initramfs: files of the same path replace the image's).
+    pub fn with_extra_tree(&mut self, tree: &Path) -> Result<(), String> {
+        let initrd = self.dir.join("extra.img");
+        if self.initrd != initrd {
+            std::fs::copy(&self.initrd, &initrd).map_err(|e| format!("extra.img: {e}"))?;
+        }
+        let script = format!(
+            "cd {} && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip >> {}",
+            tree.display(),
+            initrd.display()
+        );
+        run(&["sh", "-c", &script])?;
+        self.initrd = initrd;
+        Ok(())
+    }
+
+    /// Boots a guest again after `kill_guest` and waits for its shell.
+    pub fn restart_guest(&mut self, name: &str) -> Result<(), String> {
+        let node = self.guest(name).node;
+        let qemu = self.start_qemu(node)?;
+        let sock = self.dir.join(format!("{name}.console"));
+        let log = self.dir.join(format!("{name}.log"));
+        let g = self.guest(name);
+        g.qemu = Some(qemu);
+        let started = Instant::now();
+        let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
+        console.login(BOOT_TIMEOUT)?;
+        g.console = Some(console);
+        g.boot_time = started.elapsed();
+        Ok(())
+    }
+
     /// `ip -n LAB ARGS`.
     pub fn ip(&self, args: &[&str]) -> Result<Output, String> {
         let mut full = vec!["ip", "-n", &self.lab];
