@@ -12,8 +12,10 @@ pub mod dns;
 pub mod external;
 pub mod ftp;
 pub mod http;
+pub mod http_response;
 pub mod imap;
 pub mod ldap;
+pub mod lines;
 pub mod mysql;
 pub mod nntp;
 pub mod pgsql;
@@ -110,7 +112,10 @@ pub trait Dialogue {
     fn connected(&mut self, _local: SocketAddr) {}
     /// Bytes to send once connected (may be empty), and whether to shut down writing after.
     fn opening(&mut self) -> (Vec<u8>, bool);
-    /// Everything received since the last `Send` (`eof`: the peer closed).
+    /// Everything received since the last `Send` (`eof`: the peer closed). Until the next
+    /// `Send` the input only grows, so a dialogue resumes where its last call stopped
+    /// (`lines::Lines`, a parser state) instead of scanning it again from the start: each
+    /// byte is examined a bounded number of times however the server splits its answer.
     fn received(&mut self, input: &[u8], eof: bool) -> Step;
 }
 
@@ -296,23 +301,6 @@ pub fn first_line(input: &[u8]) -> Option<String> {
             .trim_end()
             .to_string(),
     )
-}
-
-/// A complete SMTP-style reply (`NNN-...` lines ending with `NNN ...`): its code and last line.
-pub fn reply_code(input: &[u8]) -> Option<(u16, String)> {
-    let text = String::from_utf8_lossy(input);
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            return None;
-        }
-        let l = line.trim_end();
-        if l.len() < 3 || l.as_bytes().get(3) == Some(&b'-') {
-            continue;
-        }
-        let code = l.get(..3)?.parse().ok()?;
-        return Some((code, l.to_string()));
-    }
-    None
 }
 
 /// Why a check could not even start (becomes a down result with this message).
