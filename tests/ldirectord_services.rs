@@ -499,3 +499,107 @@ fn sip_over_udp_and_tcp_against_sipp() {
     // The original prints every request and reply on stdout (bug B10); this one does not.
     assert_eq!(lab.read("out"), "", "nothing on stdout");
 }
+
+/// Servers that dribble their answer one byte per segment (TCP_NODELAY, a pause after each
+/// byte): HTTP with a Content-Length body (port 8091), HTTP with a chunked body (8092), an
+/// HTTP 500 whose body never ends (8093), an SMTP server with long multi-line replies (8094).
+/// At most 3000 bytes per answer, then the connection is closed.
+const DRIBBLER: &str = r#"import socket, sys, threading, time
+PAUSE = float(sys.argv[1])
+fill = b''.join(b'X-Filler-%d: %s\r\n' % (i, b'f' * 40) for i in range(15))
+body = b'd' * 1000 + b'DRIBBLED OK'
+chunks = b''.join(b'%x\r\n%s\r\n' % (len(body[i:i + 100]), body[i:i + 100]) for i in range(0, len(body), 100))
+ANSWERS = {
+    8091: b'HTTP/1.1 200 OK\r\n' + fill + b'Content-Length: %d\r\n\r\n' % len(body) + body,
+    8092: b'HTTP/1.1 200 OK\r\n' + fill + b'Transfer-Encoding: chunked\r\n\r\n' + chunks + b'0\r\n\r\n',
+    8093: b'HTTP/1.1 500 Broken\r\n' + fill + b'\r\n' + b'e' * 1500,
+}
+SMTP_GREETING = b''.join(b'220-line %d %s\r\n' % (i, b'g' * 40) for i in range(10)) + b'220 ready\r\n'
+SMTP_EHLO = b''.join(b'250-EXT%d %s\r\n' % (i, b'e' * 40) for i in range(10)) + b'250 OK\r\n'
+def dribble(c, data):
+    for i in range(len(data)):
+        c.sendall(data[i:i + 1])
+        time.sleep(PAUSE)
+def serve(c, port):
+    try:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if port == 8094:
+            dribble(c, SMTP_GREETING)
+            c.recv(4096)
+            dribble(c, SMTP_EHLO)
+            c.recv(4096)
+        else:
+            c.recv(4096)
+            dribble(c, ANSWERS[port])
+    except OSError:
+        pass
+    c.close()
+def listen(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('127.0.0.1', port))
+    s.listen(16)
+    while True:
+        threading.Thread(target=serve, args=(s.accept()[0], port), daemon=True).start()
+for p in (8091, 8092, 8093, 8094):
+    threading.Thread(target=listen, args=(p,), daemon=True).start()
+while True:
+    time.sleep(3600)
+"#;
+
+/// Issue 16 item 3: the http and smtp checks re-scanned everything received on every segment;
+/// they now read on from where they stopped. Against servers that dribble their answers a
+/// byte at a time, the check still reads every answer to its end and judges it as a whole:
+/// the Content-Length and the chunked page are up (receive matches the last bytes), the 500
+/// is down as soon as its head is there (its body never ends in time), the SMTP server with
+/// multi-line replies is up.
+#[test]
+fn answers_dribbled_a_byte_at_a_time_are_read_whole_and_judged() {
+    let mut lab = Lab::new("dr");
+    lab.write("dribbler.py", DRIBBLER);
+    lab.serve(
+        "dribbler.log",
+        &["python3", &lab.path_text("dribbler.py"), "0.001"],
+    );
+    for port in [8091, 8092, 8093, 8094] {
+        lab.wait_port("-t", port);
+    }
+    let m = |name: &str| format!("\tmonitorfile=\"{}\"\n", lab.path_text(name));
+    let http = |port: u16, mon: &str| {
+        format!(
+            "virtual={VIP}:{port}\n\treal=127.0.0.1:{port} masq\n\tservice=http\n\
+             \trequest=\"/\"\n\treceive=\"DRIBBLED OK$\"\n{}",
+            m(mon)
+        )
+    };
+    let conf = lab.write(
+        &unique("dr.cf"),
+        &format!(
+            "checkinterval=2\nnegotiatetimeout=20\n{}{}{}\
+             virtual={VIP}:25\n\treal=127.0.0.1:8094 masq\n\tservice=smtp\n{}",
+            http(8091, "length.mon"),
+            http(8092, "chunked.mon"),
+            http(8093, "error.mon"),
+            m("smtp.mon"),
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "Content-Length page up",
+        "-a -t 198.51.100.10:8091 -r 127.0.0.1:8091",
+    );
+    lab.wait_rec(
+        "chunked page up",
+        "-a -t 198.51.100.10:8092 -r 127.0.0.1:8092",
+    );
+    lab.wait_rec("smtp up", "-a -t 198.51.100.10:25 -r 127.0.0.1:8094");
+    for mon in ["length.mon", "chunked.mon"] {
+        let r = lab.wait_results(mon, 1);
+        assert!(r.contains("[up] HTTP/1.1 200 OK"), "{mon}: {r}");
+        assert!(!r.contains("[down]"), "{mon}: {r}");
+    }
+    assert!(lab.wait_results("smtp.mon", 1).contains("[up] 250 OK"));
+    let r = lab.wait_results("error.mon", 1);
+    assert!(r.contains("[down] HTTP/1.1 500 Broken"), "{r}");
+    assert!(!lab.rec().contains(":8093 -r"), "{}", lab.rec());
+}

@@ -101,10 +101,72 @@ fn converse(d: &mut dyn Dialogue, data: &[u8]) {
 }
 
 /// An HTTP response (status line, headers, a body by length, chunked or to the close).
+/// The check reads incrementally: the same bytes split at points drawn from the input (and
+/// byte by byte, for short inputs) must give the same result as in one piece, with and
+/// without the peer's close at the end.
 pub fn http(data: &[u8]) {
     with_virtual(80, data, |c, i| {
         Http::new(&c.virtuals[i], &c.virtuals[i].reals[0])
     });
+    CHECKS.with(|c| {
+        let Some(c) = c else {
+            panic!("checks.cf does not parse");
+        };
+        let Some(v) = c.virtuals.iter().find(|v| v.port() == 80) else {
+            panic!("no virtual for port 80");
+        };
+        let check = || Http::new(v, &v.reals[0]);
+        let mut cuts = split_points(data);
+        for eof in [false, true] {
+            let whole = in_pieces(&mut check(), data, &[], eof);
+            assert_eq!(
+                in_pieces(&mut check(), data, &cuts, eof),
+                whole,
+                "cuts {cuts:?}"
+            );
+            if data.len() <= 256 {
+                cuts = (0..data.len()).collect();
+                assert_eq!(
+                    in_pieces(&mut check(), data, &cuts, eof),
+                    whole,
+                    "byte by byte"
+                );
+            }
+        }
+    });
+}
+
+/// Up to 8 increasing points in `0..data.len()`, drawn from the data itself (a fuzz body
+/// must be deterministic).
+fn split_points(data: &[u8]) -> Vec<usize> {
+    let mut seed = data
+        .iter()
+        .fold(0x9e37_79b9_u32 ^ data.len() as u32, |h, &b| {
+            h.rotate_left(5) ^ u32::from(b)
+        })
+        | 1;
+    let mut cuts: Vec<usize> = (0..8)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize % data.len().max(1)
+        })
+        .collect();
+    cuts.sort_unstable();
+    cuts
+}
+
+/// Feeds `d` the growing prefixes of `data` ending at `cuts`, then all of `data` (`eof`:
+/// with the peer's close); the first answer that is not `More`.
+fn in_pieces(d: &mut dyn Dialogue, data: &[u8], cuts: &[usize], eof: bool) -> Step {
+    for &cut in cuts {
+        match d.received(data.get(..cut).unwrap_or_default(), false) {
+            Step::More => {}
+            step => return step,
+        }
+    }
+    d.received(data, eof)
 }
 
 /// FTP control replies (multi-line, PASV and EPSV addresses), then a retrieved file.

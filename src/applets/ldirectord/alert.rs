@@ -3,7 +3,8 @@
 //! non-blocking dialogue in the daemon's loop like a check. Without `smtp=` the message is
 //! handed to `/usr/sbin/sendmail -t` as the original's Mail::Send does.
 
-use super::check::{reply_code, Dialogue, Step};
+use super::check::lines::{Replies, Reply};
+use super::check::{Dialogue, Step};
 use super::core::Outcome;
 
 /// The text of one alert.
@@ -114,6 +115,7 @@ pub struct SmtpSend {
     msg: Message,
     host: String,
     stage: Stage,
+    replies: Replies,
 }
 
 impl SmtpSend {
@@ -122,6 +124,7 @@ impl SmtpSend {
             msg,
             host: host.to_string(),
             stage: Stage::Greeting,
+            replies: Replies::default(),
         }
     }
 }
@@ -132,9 +135,15 @@ impl Dialogue for SmtpSend {
     }
 
     fn received(&mut self, input: &[u8], _eof: bool) -> Step {
-        let Some((code, line)) = reply_code(input) else {
-            return Step::More;
+        let (code, line) = match self.replies.next(input) {
+            Reply::Incomplete => return Step::More,
+            Reply::Garbage(l) => {
+                return Step::Done(Outcome::Down(format!("not an SMTP reply: {l}")))
+            }
+            Reply::Complete(code, line) => (code, line),
         };
+        // Whatever comes next is an answer to what we send now.
+        self.replies.restart();
         let ok = match self.stage {
             Stage::Data => code == 354,
             _ => (200..300).contains(&code),

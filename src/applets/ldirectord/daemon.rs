@@ -44,7 +44,11 @@ struct Running {
     job: Job,
     check: Box<dyn Check>,
     fd: Option<RawFd>,
+    /// What `fd` is registered for.
+    interest: crate::event::Interest,
     timer: TimerId,
+    /// The timer after which a paced check (`Poll::Later`) reads again.
+    pace: Option<TimerId>,
     timeout: Duration,
 }
 
@@ -193,7 +197,7 @@ impl Daemon {
                     }
                     Event::Signal(libc::SIGCHLD) => self.children(),
                     Event::Signal(_) => {}
-                    Event::Timer(Token(t), _) => self.timed_out(t),
+                    Event::Timer(Token(t), id) => self.timer(t, id),
                     Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
                 }
             }
@@ -300,12 +304,24 @@ impl Daemon {
         let tokens: Vec<usize> = self
             .running
             .iter()
-            .filter(|(_, r)| r.fd.is_none())
+            .filter(|(_, r)| r.fd.is_none() && r.pace.is_none())
             .map(|(t, _)| *t)
             .collect();
         for t in tokens {
             self.advance(t);
         }
+    }
+
+    /// A job's timer fired: its pause ended (paced check) or its time is up.
+    fn timer(&mut self, token: usize, id: TimerId) {
+        if let Some(r) = self.running.get_mut(&token) {
+            if r.pace == Some(id) {
+                r.pace = None;
+                self.advance(token);
+                return;
+            }
+        }
+        self.timed_out(token);
     }
 
     fn timed_out(&mut self, token: usize) {
@@ -333,6 +349,9 @@ impl Daemon {
             self.ev.deregister(fd);
         }
         self.ev.cancel_timer(r.timer);
+        if let Some(p) = r.pace {
+            self.ev.cancel_timer(p);
+        }
         Some(r.job)
     }
 
@@ -342,14 +361,33 @@ impl Daemon {
         };
         match r.check.advance() {
             Poll::Wait(interest) => {
-                // A check may move to another fd (ftp: control, then data connection).
-                if let Some(fd) = r.fd {
-                    self.ev.deregister(fd);
+                // A check may move to another fd (ftp: control, then data connection). The
+                // usual case, the same fd waiting for the same thing again (a server sending
+                // its answer in many segments), leaves the registration alone: both calls
+                // walk every registered fd.
+                let fd = r.check.fd();
+                if fd == r.fd && interest == r.interest {
+                    return;
                 }
-                r.fd = r.check.fd();
-                if let Some(fd) = r.fd {
+                if let Some(old) = r.fd.filter(|_| fd != r.fd) {
+                    self.ev.deregister(old);
+                }
+                r.fd = fd;
+                r.interest = interest;
+                if let Some(fd) = fd {
                     self.ev.register(fd, Token(token), interest);
                 }
+            }
+            Poll::Later(interest, after) => {
+                // Not watched until the pause ends; then `advance` reads what piled up.
+                if let Some(fd) = r.fd.take() {
+                    self.ev.deregister(fd);
+                }
+                r.interest = interest;
+                if let Some(p) = r.pace.take() {
+                    self.ev.cancel_timer(p);
+                }
+                r.pace = Some(self.ev.set_timer_in(after, Token(token)));
             }
             Poll::Child => {}
             Poll::Ready(outcome) => match self.finish(token) {
@@ -379,7 +417,9 @@ impl Daemon {
                 job,
                 check,
                 fd,
+                interest: crate::event::Interest::Write,
                 timer,
+                pace: None,
                 timeout,
             },
         );

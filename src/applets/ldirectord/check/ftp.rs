@@ -19,6 +19,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use regex_lite::Regex;
 
+use super::lines::{text, Lines};
 use super::{connect_nonblocking, Check, Poll, MAX_INPUT};
 use crate::applets::ldirectord::config::{Real, Virtual};
 use crate::applets::ldirectord::core::Outcome;
@@ -31,7 +32,7 @@ const MAX_REPLY: usize = 64 * 1024;
 #[derive(Debug, PartialEq, Eq)]
 enum Parsed {
     Incomplete,
-    /// Code, last line, bytes used.
+    /// Code, last line, and where the reply ends in the input.
     Reply(u16, String, usize),
     Garbage(String),
 }
@@ -51,27 +52,58 @@ fn line_code(line: &str) -> Option<(u16, bool)> {
 }
 
 /// RFC 959 §4.2: a reply is one `NNN text` line, or `NNN-` … up to a line `NNN text`.
+/// Read as it arrives: each call resumes where the last one stopped, so a reply dribbled a
+/// byte per segment is not scanned again from its start every time.
+#[derive(Debug, Default)]
+struct ReplyReader {
+    lines: Lines,
+    /// The code of the multi-line reply being read.
+    first: Option<u16>,
+    /// Where the reply being read starts.
+    start: usize,
+}
+
+impl ReplyReader {
+    /// The next reply in `input` (everything received, minus what `forget` dropped).
+    fn next(&mut self, input: &[u8]) -> Parsed {
+        while let Some(raw) = self.lines.next_line(input) {
+            let line = text(raw);
+            match (self.first, line_code(&line)) {
+                (None, Some((code, false))) => return self.complete(code, line),
+                (None, Some((code, true))) => self.first = Some(code),
+                (None, None) => return Parsed::Garbage(line),
+                (Some(c), Some((code, false))) if code == c => return self.complete(code, line),
+                (Some(_), _) => {}
+            }
+        }
+        if input.len().saturating_sub(self.start) > MAX_REPLY {
+            return Parsed::Garbage("reply too long".into());
+        }
+        Parsed::Incomplete
+    }
+
+    fn complete(&mut self, code: u16, line: String) -> Parsed {
+        self.first = None;
+        self.start = self.lines.offset();
+        Parsed::Reply(code, line, self.start)
+    }
+
+    /// The replies read so far take this many bytes at the start of the input.
+    fn used(&self) -> usize {
+        self.start
+    }
+
+    /// The caller dropped the first `used()` bytes of the input.
+    fn forget_used(&mut self) {
+        self.lines.forget(self.start);
+        self.start = 0;
+    }
+}
+
+/// The first reply of `input`.
+#[cfg(test)]
 fn parse_reply(input: &[u8]) -> Parsed {
-    let mut used = 0;
-    let mut first: Option<u16> = None;
-    for raw in input.split_inclusive(|&b| b == b'\n') {
-        if raw.last() != Some(&b'\n') {
-            break;
-        }
-        used += raw.len();
-        let line = String::from_utf8_lossy(raw).trim_end().to_string();
-        match (first, line_code(&line)) {
-            (None, Some((code, false))) => return Parsed::Reply(code, line, used),
-            (None, Some((code, true))) => first = Some(code),
-            (None, None) => return Parsed::Garbage(line),
-            (Some(c), Some((code, false))) if code == c => return Parsed::Reply(code, line, used),
-            (Some(_), _) => {}
-        }
-    }
-    if input.len() > MAX_REPLY {
-        return Parsed::Garbage("reply too long".into());
-    }
-    Parsed::Incomplete
+    ReplyReader::default().next(input)
 }
 
 /// RFC 959 / RFC 1123 §4.1.2.6: the `h1,h2,h3,h4,p1,p2` anywhere in a 227 reply.
@@ -229,11 +261,12 @@ pub(crate) fn replay(input: &[u8], peer: SocketAddr, receive: &str) {
         request: "/index.html".into(),
         peer,
     };
-    let mut rest = input;
-    while let Parsed::Reply(code, line, used) = parse_reply(rest) {
+    let mut replies = ReplyReader::default();
+    let mut end = 0;
+    while let Parsed::Reply(code, line, next) = replies.next(input) {
         // A reply takes at least its line break, and never more than there is.
-        assert!(used > 0 && used <= rest.len(), "reply of {used} bytes");
-        rest = rest.get(used..).unwrap_or_default();
+        assert!(next > end && next <= input.len(), "reply ends at {next}");
+        end = next;
         if let Action::Done(_) | Action::Transfer = session.reply(code, &line) {
             break;
         }
@@ -258,6 +291,7 @@ pub struct Ftp {
     receive: Result<Option<Regex>, String>,
     out: Vec<u8>,
     input: Vec<u8>,
+    replies: ReplyReader,
     content: Vec<u8>,
 }
 
@@ -340,6 +374,7 @@ impl Ftp {
             receive,
             out: Vec::new(),
             input: Vec::new(),
+            replies: ReplyReader::default(),
             content: Vec::new(),
         })
     }
@@ -361,16 +396,23 @@ impl Ftp {
             Err(e) => return Some(down(format!("receive: {e}"))),
         };
         loop {
-            let (code, line, used) = match parse_reply(&self.input) {
-                Parsed::Reply(c, l, u) => (c, l, u),
+            let (code, line) = match self.replies.next(&self.input) {
+                Parsed::Reply(c, l, _) => (c, l),
                 Parsed::Garbage(l) => return Some(down(format!("not an FTP reply: {l}"))),
                 Parsed::Incomplete if eof => return Some(down("connection closed")),
-                Parsed::Incomplete if self.out.is_empty() => {
-                    return Some(Poll::Wait(Interest::Read))
+                Parsed::Incomplete => {
+                    // Drop the replies handled, once per wait (not per reply: a burst of
+                    // short replies would move the rest of the input each time).
+                    self.input
+                        .drain(..self.replies.used().min(self.input.len()));
+                    self.replies.forget_used();
+                    return Some(Poll::Wait(if self.out.is_empty() {
+                        Interest::Read
+                    } else {
+                        Interest::ReadWrite
+                    }));
                 }
-                Parsed::Incomplete => return Some(Poll::Wait(Interest::ReadWrite)),
             };
-            self.input.drain(..used.min(self.input.len()));
             match self.session.reply(code, &line) {
                 Action::More => {}
                 Action::Send(bytes) => {
@@ -485,6 +527,38 @@ mod tests {
             Parsed::Garbage(_)
         ));
         assert!(matches!(parse_reply(b"22\r\n"), Parsed::Garbage(_)));
+    }
+
+    /// Issue 16 item 3: a long multi-line reply dribbled a byte per segment was parsed again
+    /// from its start on every segment; now each byte is looked at a bounded number of times.
+    #[test]
+    fn a_dribbled_multi_line_reply_is_read_in_bounded_work_per_byte() {
+        let mut reply = Vec::new();
+        for i in 0..500 {
+            reply.extend_from_slice(format!("230-line {i} {}\r\n", "w".repeat(60)).as_bytes());
+        }
+        reply.extend_from_slice(b"230 done\r\n");
+        let mut r = ReplyReader::default();
+        for end in 0..reply.len() {
+            assert_eq!(r.next(&reply[..end]), Parsed::Incomplete);
+        }
+        assert_eq!(
+            r.next(&reply),
+            Parsed::Reply(230, "230 done".into(), reply.len())
+        );
+        assert!(
+            r.lines.examined() <= 2 * reply.len(),
+            "{}",
+            r.lines.examined()
+        );
+        // What was used can be dropped; the next reply is read from there.
+        reply.extend_from_slice(b"331 pw");
+        r.forget_used();
+        let rest = reply.split_off(reply.len() - 6);
+        assert_eq!(r.next(&rest), Parsed::Incomplete);
+        let mut rest = rest;
+        rest.extend_from_slice(b"\r\n");
+        assert_eq!(r.next(&rest), Parsed::Reply(331, "331 pw".into(), 8));
     }
 
     #[test]

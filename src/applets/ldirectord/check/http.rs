@@ -9,6 +9,7 @@
 
 use regex_lite::Regex;
 
+use super::http_response::{Progress, ResponseReader};
 use super::{host_text, Dialogue, Step};
 use crate::applets::ldirectord::config::{Real, Service, Virtual};
 use crate::applets::ldirectord::core::Outcome;
@@ -16,9 +17,9 @@ use crate::applets::ldirectord::core::Outcome;
 /// The HTTP check of one real.
 pub struct Http {
     request: Vec<u8>,
-    head: bool,
     receive: Option<Regex>,
     receive_text: String,
+    response: ResponseReader,
 }
 
 impl Http {
@@ -62,7 +63,7 @@ impl Http {
         .into_bytes();
         Http {
             request,
-            head: v.httpmethod == "HEAD",
+            response: ResponseReader::new(v.httpmethod == "HEAD"),
             receive: (!receive.is_empty())
                 .then(|| Regex::new(&receive).ok())
                 .flatten(),
@@ -71,64 +72,10 @@ impl Http {
     }
 }
 
-/// A parsed response head: status code, status line, header end offset, framing.
-struct Head {
-    code: u16,
-    status: String,
-    body_start: usize,
-    length: Option<usize>,
-    chunked: bool,
-    location: Option<String>,
-}
-
-fn parse_head(input: &[u8]) -> Option<Head> {
-    let end = input.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let text = String::from_utf8_lossy(&input[..end]);
-    let mut lines = text.split("\r\n");
-    let status = lines.next().unwrap_or("").to_string();
-    let code = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let mut head = Head {
-        code,
-        status,
-        body_start: end + 4,
-        length: None,
-        chunked: false,
-        location: None,
-    };
-    for l in lines {
-        let Some((k, val)) = l.split_once(':') else {
-            continue;
-        };
-        let val = val.trim();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-length" => head.length = val.parse().ok(),
-            "transfer-encoding" => head.chunked = val.to_ascii_lowercase().contains("chunked"),
-            "location" => head.location = Some(val.to_string()),
-            _ => {}
-        }
-    }
-    Some(head)
-}
-
-/// Decodes a chunked body; None until the last chunk has arrived.
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = String::from_utf8_lossy(&data[..line_end]);
-        let size =
-            usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        let chunk = data.get(..size)?;
-        out.extend_from_slice(chunk);
-        data = data.get(size + 2..)?;
+impl Http {
+    /// Bytes of the answer examined so far (each a bounded number of times).
+    pub fn examined(&self) -> usize {
+        self.response.examined()
     }
 }
 
@@ -138,48 +85,32 @@ impl Dialogue for Http {
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
-        let Some(head) = parse_head(input) else {
-            return if eof {
-                Step::Done(Outcome::Down("malformed or truncated HTTP response".into()))
-            } else {
-                Step::More
-            };
-        };
-        let rest = &input[head.body_start..];
-        let body: Vec<u8> = if self.head || head.code == 204 || head.code == 304 {
-            Vec::new()
-        } else if head.chunked {
-            match dechunk(rest) {
-                Some(b) => b,
-                None if eof => rest.to_vec(),
-                None => return Step::More,
-            }
-        } else if let Some(n) = head.length {
-            if rest.len() < n && !eof {
-                return Step::More;
-            }
-            rest[..n.min(rest.len())].to_vec()
-        } else if eof {
-            rest.to_vec()
-        } else {
-            return Step::More;
-        };
-        if !(200..300).contains(&head.code) {
-            let mut msg = head.status;
-            if let Some(l) = head.location {
+        let progress = self.response.feed(input, eof);
+        let head = self.response.head();
+        // Anything but 2xx is down whatever the body says: no need to wait for it.
+        let decided = progress == Progress::Complete || self.response.head_done();
+        if decided && !(200..300).contains(&head.code) {
+            let mut msg = head.status.clone();
+            if let Some(l) = &head.location {
                 msg.push_str(&format!(" (redirect to {l} not followed)"));
             }
             return Step::Done(Outcome::Down(msg));
         }
+        match progress {
+            Progress::More => return Step::More,
+            Progress::Malformed(m) => return Step::Done(Outcome::Down(m)),
+            Progress::Complete => {}
+        }
+        let status = head.status.clone();
         match &self.receive {
             Some(re) => {
-                let text = String::from_utf8_lossy(&body);
+                let text = String::from_utf8_lossy(self.response.body(input));
                 if re.is_match(&text) {
-                    Step::Done(Outcome::Up(head.status))
+                    Step::Done(Outcome::Up(status))
                 } else {
                     Step::Done(Outcome::Down(format!(
-                        "{}: body does not match receive {:?}",
-                        head.status, self.receive_text
+                        "{status}: body does not match receive {:?}",
+                        self.receive_text
                     )))
                 }
             }
@@ -187,7 +118,7 @@ impl Dialogue for Http {
                 "invalid receive regex {:?}",
                 self.receive_text
             ))),
-            None => Step::Done(Outcome::Up(head.status)),
+            None => Step::Done(Outcome::Up(status)),
         }
     }
 }
@@ -235,6 +166,7 @@ mod tests {
             Step::Done(Outcome::Up("HTTP/1.1 200 OK".into()))
         );
         let miss = b"HTTP/1.1 200 OK\r\n\r\nnothing";
+        let mut h = http("\treceive=\"Test Pa.e\"\n");
         assert!(matches!(
             outcome(&mut h, miss, true),
             Step::Done(Outcome::Down(_))
@@ -271,7 +203,6 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut h = http("\treceive=\"x\"\n");
         for s in [
             &b""[..],
             b"\r\n\r\n",
@@ -279,8 +210,47 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n",
         ] {
-            let _ = h.received(s, true);
+            let _ = http("\treceive=\"x\"\n").received(s, true);
+            let mut h = http("\treceive=\"x\"\n");
             let _ = h.received(s, false);
+            let _ = h.received(s, true);
         }
+    }
+
+    /// A redirect or an error is down as soon as the head is there: the body is not awaited.
+    #[test]
+    fn a_non_2xx_head_decides_without_its_body() {
+        let mut h = http("");
+        let r = b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 1000\r\n\r\n";
+        assert_eq!(
+            h.received(r, false),
+            Step::Done(Outcome::Down(
+                "HTTP/1.1 302 Found (redirect to /elsewhere not followed)".into()
+            ))
+        );
+    }
+
+    /// Issue 16 item 3: the check re-scanned the whole answer on every segment; a 64 KiB
+    /// answer dribbled one byte per segment now costs a bounded number of looks per byte and
+    /// gives the same result as in one piece.
+    #[test]
+    fn dribbled_answer_costs_bounded_work_per_byte_and_the_same_result() {
+        let mut a = b"HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n".to_vec();
+        a.extend(std::iter::repeat_n(b'z', 65536 - 9));
+        a.extend_from_slice(b"Test Page");
+        let mut whole = http("\treceive=\"Test Pa.e$\"\n");
+        let one = whole.received(&a, false);
+        assert_eq!(one, Step::Done(Outcome::Up("HTTP/1.1 200 OK".into())));
+        let mut h = http("\treceive=\"Test Pa.e$\"\n");
+        for end in 1..a.len() {
+            assert_eq!(h.received(&a[..end], false), Step::More, "at {end}");
+        }
+        assert_eq!(h.received(&a, false), one);
+        assert!(
+            h.examined() <= 2 * a.len(),
+            "{} looks for {} bytes",
+            h.examined(),
+            a.len()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! service=imap / imaps: what Net::IMAP::Simple does: an `* OK` (or `* PREAUTH`) greeting
 //! and, if login is set, `LOGIN` answered `OK`; then LOGOUT. imaps runs inside TLS.
 
+use super::lines::{text, Lines};
 use super::{Dialogue, Step};
 use crate::applets::ldirectord::config::Virtual;
 use crate::applets::ldirectord::core::Outcome;
@@ -10,6 +11,7 @@ pub struct Imap {
     greeted: bool,
     login: String,
     passwd: String,
+    lines: Lines,
 }
 
 impl Imap {
@@ -18,6 +20,7 @@ impl Imap {
             greeted: false,
             login: v.login.clone(),
             passwd: v.passwd.clone(),
+            lines: Lines::new(),
         }
     }
 }
@@ -33,38 +36,33 @@ impl Dialogue for Imap {
     }
 
     fn received(&mut self, input: &[u8], _eof: bool) -> Step {
-        let text = String::from_utf8_lossy(input);
-        let Some(last) = text.rfind('\n').map(|i| &text[..i]) else {
-            return Step::More;
-        };
-        if !self.greeted {
-            let line = last.lines().next().unwrap_or("").trim_end().to_string();
-            if !(line.starts_with("* OK") || line.starts_with("* PREAUTH")) {
+        while let Some(raw) = self.lines.next_line(input) {
+            let line = text(raw);
+            if !self.greeted {
+                if !(line.starts_with("* OK") || line.starts_with("* PREAUTH")) {
+                    return Step::Done(Outcome::Down(line));
+                }
+                self.greeted = true;
+                self.lines.restart();
+                if self.login.is_empty() {
+                    return Step::Finish(b"a1 LOGOUT\r\n".to_vec(), Outcome::Up(line));
+                }
+                let cmd = format!(
+                    "a1 LOGIN {} {}\r\n",
+                    quoted(&self.login),
+                    quoted(&self.passwd)
+                );
+                return Step::Send(cmd.into_bytes());
+            }
+            // Untagged lines may come first; the tagged answer decides.
+            if line.starts_with("a1 OK") {
+                return Step::Finish(b"a2 LOGOUT\r\n".to_vec(), Outcome::Up(line));
+            }
+            if line.starts_with("a1 ") {
                 return Step::Done(Outcome::Down(line));
             }
-            self.greeted = true;
-            if self.login.is_empty() {
-                return Step::Finish(b"a1 LOGOUT\r\n".to_vec(), Outcome::Up(line));
-            }
-            let cmd = format!(
-                "a1 LOGIN {} {}\r\n",
-                quoted(&self.login),
-                quoted(&self.passwd)
-            );
-            return Step::Send(cmd.into_bytes());
         }
-        // Untagged lines may come first; the tagged answer decides.
-        match last
-            .lines()
-            .map(str::trim_end)
-            .find(|l| l.starts_with("a1 "))
-        {
-            Some(l) if l.starts_with("a1 OK") => {
-                Step::Finish(b"a2 LOGOUT\r\n".to_vec(), Outcome::Up(l.to_string()))
-            }
-            Some(l) => Step::Done(Outcome::Down(l.to_string())),
-            None => Step::More,
-        }
+        Step::More
     }
 }
 
@@ -77,6 +75,7 @@ mod tests {
             greeted: false,
             login: login.into(),
             passwd: "p\"w".into(),
+            lines: Lines::new(),
         }
     }
 

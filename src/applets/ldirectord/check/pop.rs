@@ -1,7 +1,8 @@
 //! service=pop / pops: what Mail::POP3Client does: a `+OK` greeting and, if login is set,
 //! `USER`/`PASS` both answered `+OK`; then QUIT. pops runs the same inside TLS.
 
-use super::{first_line, Dialogue, Step};
+use super::lines::{text, Lines};
+use super::{Dialogue, Step};
 use crate::applets::ldirectord::config::Virtual;
 use crate::applets::ldirectord::core::Outcome;
 
@@ -17,6 +18,7 @@ pub struct Pop {
     stage: Stage,
     login: String,
     passwd: String,
+    lines: Lines,
 }
 
 impl Pop {
@@ -25,6 +27,7 @@ impl Pop {
             stage: Stage::Greeting,
             login: v.login.clone(),
             passwd: v.passwd.clone(),
+            lines: Lines::new(),
         }
     }
 }
@@ -35,9 +38,10 @@ impl Dialogue for Pop {
     }
 
     fn received(&mut self, input: &[u8], _eof: bool) -> Step {
-        let Some(line) = first_line(input) else {
+        let Some(line) = self.lines.next_line(input).map(text) else {
             return Step::More;
         };
+        self.lines.restart();
         if !line.starts_with("+OK") {
             return Step::Done(Outcome::Down(line));
         }
@@ -67,6 +71,7 @@ mod tests {
             stage: Stage::Greeting,
             login: login.into(),
             passwd: "pw".into(),
+            lines: Lines::new(),
         }
     }
 

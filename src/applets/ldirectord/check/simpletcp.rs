@@ -5,6 +5,7 @@
 
 use regex_lite::Regex;
 
+use super::lines::Lines;
 use super::{Dialogue, Step};
 use crate::applets::ldirectord::config::{Real, Virtual};
 use crate::applets::ldirectord::core::Outcome;
@@ -13,6 +14,7 @@ use crate::applets::ldirectord::core::Outcome;
 pub struct SimpleTcp {
     request: Vec<u8>,
     receive: Result<Regex, String>,
+    lines: Lines,
 }
 
 impl SimpleTcp {
@@ -25,6 +27,7 @@ impl SimpleTcp {
         SimpleTcp {
             request: req.into_bytes(),
             receive: Regex::new(rcv).map_err(|e| e.to_string()),
+            lines: Lines::new(),
         }
     }
 }
@@ -39,23 +42,31 @@ impl Dialogue for SimpleTcp {
             Ok(re) => re,
             Err(e) => return Step::Done(Outcome::Down(format!("invalid receive regex: {e}"))),
         };
-        let text = String::from_utf8_lossy(input);
-        let complete = if eof {
-            text.as_ref()
-        } else {
-            text.rsplit_once('\n').map(|x| x.0).unwrap_or("")
-        };
-        for line in complete.lines() {
-            if re.is_match(line) {
-                return Step::Done(Outcome::Up(line.to_string()));
+        while let Some(raw) = self.lines.next_line(input) {
+            if let Some(up) = matching(re, raw) {
+                return up;
             }
         }
-        if eof {
-            Step::Done(Outcome::Down("no line matched receive".into()))
-        } else {
-            Step::More
+        if !eof {
+            return Step::More;
+        }
+        // At the end, a last line without its line break counts too.
+        let rest = self.lines.rest(input);
+        match (!rest.is_empty()).then(|| matching(re, rest)).flatten() {
+            Some(up) => up,
+            None => Step::Done(Outcome::Down("no line matched receive".into())),
         }
     }
+}
+
+/// Up with the line if it matches (the line without `\n` or `\r\n`, as Perl's chomp'd
+/// line).
+fn matching(re: &Regex, raw: &[u8]) -> Option<Step> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let line = String::from_utf8_lossy(raw);
+    re.is_match(&line)
+        .then(|| Step::Done(Outcome::Up(line.into_owned())))
 }
 
 #[cfg(test)]
@@ -81,10 +92,18 @@ mod tests {
             c.received(b"hello\nPONG 1\n", false),
             Step::Done(Outcome::Up("PONG 1".into()))
         );
+        let mut c = check("\trequest=\"PING\\n\"\n\treceive=\"^PONG\"\n");
         assert!(matches!(
             c.received(b"nope\n", true),
             Step::Done(Outcome::Down(_))
         ));
+        // A last line without its line break is read at the end.
+        let mut c = check("\trequest=\"PING\\n\"\n\treceive=\"^PONG\"\n");
+        assert_eq!(c.received(b"nope\nPONG 2", false), Step::More);
+        assert_eq!(
+            c.received(b"nope\nPONG 2", true),
+            Step::Done(Outcome::Up("PONG 2".into()))
+        );
     }
 
     #[test]
@@ -95,7 +114,7 @@ mod tests {
             Step::Done(Outcome::Up("anything".into()))
         );
         assert!(matches!(
-            c.received(b"", true),
+            check("\trequest=\"x\"\n").received(b"", true),
             Step::Done(Outcome::Down(_))
         ));
     }

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use regex_lite::Regex;
 
+use super::lines::{text, Lines};
 use super::{first_line, random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
 use crate::applets::ldirectord::config::{Protocol, Virtual};
 use crate::applets::ldirectord::core::Outcome;
@@ -68,6 +69,9 @@ pub fn start(v: &Virtual, addr: SocketAddr) -> io::Result<Box<dyn Check>> {
 pub struct SipTcp {
     login: String,
     local: Option<SocketAddr>,
+    lines: Lines,
+    /// The status line, once it arrived and said 200 OK.
+    status: Option<String>,
 }
 
 impl SipTcp {
@@ -76,6 +80,8 @@ impl SipTcp {
         SipTcp {
             login: login.to_string(),
             local: None,
+            lines: Lines::new(),
+            status: None,
         }
     }
 }
@@ -93,19 +99,28 @@ impl Dialogue for SipTcp {
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
-        let Some(line) = first_line(input) else {
-            return Step::More;
-        };
-        if !status_ok(&line) {
-            return Step::Done(Outcome::Down(line));
+        while let Some(raw) = self.lines.next_line(input) {
+            match self.status.take() {
+                None => {
+                    let line = text(raw);
+                    if !status_ok(&line) {
+                        return Step::Done(Outcome::Down(line));
+                    }
+                    self.status = Some(line);
+                }
+                // Like the original, read on to the end of the head (an empty line).
+                Some(status) if raw == b"\r\n" || raw == b"\n" => {
+                    return Step::Done(Outcome::Up(status))
+                }
+                Some(status) => self.status = Some(status),
+            }
         }
-        // Like the original, read on to the end of the head (or the peer's close).
-        let head_done =
-            input.windows(4).any(|w| w == b"\r\n\r\n") || input.windows(2).any(|w| w == b"\n\n");
-        if head_done || eof {
-            Step::Done(Outcome::Up(line))
-        } else {
-            Step::More
+        match self.status.take() {
+            Some(status) if eof => Step::Done(Outcome::Up(status)),
+            status => {
+                self.status = status;
+                Step::More
+            }
         }
     }
 }
@@ -210,10 +225,7 @@ mod tests {
 
     #[test]
     fn tcp_reads_to_the_end_of_the_head() {
-        let mut d = SipTcp {
-            login: "ld@test".into(),
-            local: None,
-        };
+        let mut d = SipTcp::new("ld@test");
         d.connected("127.0.0.1:40000".parse().unwrap());
         let (req, shut) = d.opening();
         assert!(!shut);
@@ -221,21 +233,27 @@ mod tests {
             req.starts_with(b"OPTIONS sip:ld@test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:40000;")
         );
         assert_eq!(d.received(b"SIP/2.0 200", false), Step::More);
-        assert_eq!(
-            d.received(b"SIP/2.0 200 OK\r\nVia: x\r\n", false),
-            Step::More
-        );
+        assert_eq!(d.received(&SIPP_OK[..25], false), Step::More);
         assert_eq!(
             d.received(SIPP_OK, false),
             Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
         );
         assert_eq!(
-            d.received(b"SIP/2.0 200 OK\r\n", true),
+            SipTcp::new("x").received(b"SIP/2.0 200 OK\r\n", true),
             Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
         );
         assert_eq!(
-            d.received(b"SIP/2.0 503 Service Unavailable\r\n", false),
+            SipTcp::new("x").received(b"SIP/2.0 503 Service Unavailable\r\n", false),
             Step::Done(Outcome::Down("SIP/2.0 503 Service Unavailable".into()))
+        );
+        let mut bare = SipTcp::new("x");
+        assert_eq!(
+            bare.received(b"SIP/2.0 200 OK\nVia: x\n", false),
+            Step::More
+        );
+        assert_eq!(
+            bare.received(b"SIP/2.0 200 OK\nVia: x\n\n", false),
+            Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
         );
     }
 }

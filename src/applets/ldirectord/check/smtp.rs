@@ -1,7 +1,8 @@
 //! service=smtp / submission: what Net::SMTP->new does: a 2xx greeting, then EHLO (HELO if
 //! EHLO is refused) accepted with 2xx; then QUIT. Up when the greeting and EHLO/HELO are.
 
-use super::{reply_code, Dialogue, Step};
+use super::lines::{Replies, Reply};
+use super::{Dialogue, Step};
 use crate::applets::ldirectord::core::Outcome;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +16,7 @@ enum Stage {
 pub struct Smtp {
     stage: Stage,
     host: String,
+    replies: Replies,
 }
 
 impl Smtp {
@@ -23,6 +25,7 @@ impl Smtp {
         Smtp {
             stage: Stage::Greeting,
             host: host.to_string(),
+            replies: Replies::default(),
         }
     }
 }
@@ -33,9 +36,15 @@ impl Dialogue for Smtp {
     }
 
     fn received(&mut self, input: &[u8], _eof: bool) -> Step {
-        let Some((code, line)) = reply_code(input) else {
-            return Step::More;
+        let (code, line) = match self.replies.next(input) {
+            Reply::Incomplete => return Step::More,
+            Reply::Garbage(l) => {
+                return Step::Done(Outcome::Down(format!("not an SMTP reply: {l}")))
+            }
+            Reply::Complete(code, line) => (code, line),
         };
+        // Whatever comes next is an answer to what we send now.
+        self.replies.restart();
         let ok = (200..300).contains(&code);
         match (self.stage, ok) {
             (Stage::Greeting, true) => {
