@@ -178,6 +178,10 @@ pub struct Node {
     pub(super) vcs: Vec<VcStatus>,
     pub(super) counters: Counters,
     pub(super) shutting_down: bool,
+    /// The time of the last `handle`: the preempt timers at or before it have been acted
+    /// on, and are not due again (while the preferred peer is pinned by `drop`, or after the
+    /// hand-over, they stay set and would keep the loop spinning).
+    pub(super) handled_at: Instant,
 }
 
 impl Settings {
@@ -219,6 +223,7 @@ impl Node {
             vcs: Vec::new(),
             counters: Counters::default(),
             shutting_down: false,
+            handled_at: now,
         };
         node.vcs = (0..node.settings.vcs.len())
             .map(|i| {
@@ -321,14 +326,14 @@ impl Node {
                 } => d = d.min(t),
                 _ => {}
             }
-            if let (Some(t), Some(s)) = (v.preempt_since, self.settings.vcs.get(i)) {
-                d = d.min(t + s.preempt_delay);
-            }
-            if let Some(t) = self
-                .state_wait_deadline(i)
-                .filter(|_| v.preempt_since.is_some())
-            {
-                d = d.min(t);
+            let preempt = match (v.preempt_since, self.settings.vcs.get(i)) {
+                (Some(t), Some(s)) => Some(t + s.preempt_delay),
+                _ => None,
+            };
+            for t in preempt.into_iter().chain(self.state_wait_deadline(i)) {
+                if t > self.handled_at {
+                    d = d.min(t);
+                }
             }
         }
         Some(roles.map_or(d, |r| r.min(d)))
@@ -337,6 +342,7 @@ impl Node {
     /// Handles one event.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        self.handled_at = self.handled_at.max(now);
         if self.shutting_down {
             // Still listening (a release waits for the peer's ACTIVE before the addresses
             // go), but no election and no HELLOs.

@@ -2,6 +2,7 @@
 //! the commit-timeout path, and the failback gated on the peer's bulk update.
 
 use super::*;
+use crate::applets::pikemon::core::election::Admin;
 use crate::applets::pikemon::core::state_wait;
 
 const COMMIT: Duration = Duration::from_millis(200);
@@ -182,4 +183,54 @@ fn state_sync_flags_are_announced_only_with_conntrack_configured() {
         .map(|v| v.more)
         .unwrap();
     assert_eq!(flags, 0);
+}
+
+/// Regression: a preempt-delay (or state wait) already run out stayed the core's next
+/// deadline while the preferred peer was pinned by `drop` or after the hand-over, so the
+/// worker's loop spun on a deadline in the past (HELLOs late under load, paths flapping).
+#[test]
+fn preempt_deadlines_already_handled_are_not_due_again() {
+    for commit_timeout in [None, Some(COMMIT)] {
+        let mut s = Sim::build(true, commit_timeout);
+        s.run(Duration::from_millis(300));
+        s.input(
+            0,
+            Input::Admin {
+                vc: Some(0),
+                order: Admin::Drop,
+            },
+        );
+        s.until(Duration::from_secs(2), |s| s.master[1] && !s.master[0]);
+        s.run(Duration::from_secs(2));
+        for i in 0..2 {
+            let d = s.node(i).next_deadline().unwrap();
+            assert!(d > s.now, "node {i}: deadline {:?} in the past", s.now - d);
+        }
+        // The pin goes: the primary takes back over after preempt-delay, then nothing is due
+        // in the past either.
+        s.input(
+            0,
+            Input::Admin {
+                vc: Some(0),
+                order: Admin::None,
+            },
+        );
+        if commit_timeout.is_some() {
+            for _ in 0..2 {
+                s.input(
+                    0,
+                    Input::ConntrackStats {
+                        vc: 0,
+                        external: Some(7),
+                    },
+                );
+            }
+        }
+        s.until(Duration::from_secs(3), |s| s.master[0] && !s.master[1]);
+        s.run(Duration::from_secs(2));
+        for i in 0..2 {
+            let d = s.node(i).next_deadline().unwrap();
+            assert!(d > s.now, "node {i}: deadline {:?} in the past", s.now - d);
+        }
+    }
 }

@@ -94,6 +94,11 @@ impl SyncRun {
         }
     }
 
+    /// Nothing queued or on its way.
+    pub(super) fn idle(&self) -> bool {
+        self.current.is_none() && self.queue.is_empty() && self.done.is_empty()
+    }
+
     /// Whether the node counts as Down for `required yes`.
     pub(super) fn down(&self) -> bool {
         self.conf.required && self.reachable == Some(false)
@@ -154,7 +159,9 @@ impl Worker {
             let Some(run) = self.vcs[vi].sync.as_mut() else {
                 continue;
             };
-            if run.current.is_none() && run.queue.is_empty() && now >= run.next_poll {
+            // A stopping worker only finishes what the core asked for (`-t -n`).
+            let poll = !self.stopping && now >= run.next_poll;
+            if poll && run.current.is_none() && run.queue.is_empty() {
                 run.next_poll = now + run.poll_every;
                 run.queue.push_back(Job {
                     step: None,

@@ -201,9 +201,14 @@ impl Worker {
                 // The supervisor gives a stopping worker 10 s: hooks still busy after
                 // STOP_HOOK_WAIT keep running on their own.
                 let waited = self.stopped_at.map_or(Duration::ZERO, |t| t.elapsed());
-                if self.hooks.idle() || waited >= STOP_HOOK_WAIT {
+                // The release's `-t -n` too: each request is bounded by commit-timeout.
+                let conntrack_idle = self.vcs.iter().flat_map(|v| &v.sync).all(|s| s.idle());
+                if (self.hooks.idle() && conntrack_idle) || waited >= STOP_HOOK_WAIT {
                     if !self.hooks.idle() {
                         warn!("exiting with notify hooks still running");
+                    }
+                    if !conntrack_idle {
+                        warn!("exiting with conntrackd requests unanswered");
                     }
                     return ExitCode::SUCCESS;
                 }
