@@ -3,13 +3,13 @@
 //! two config readers.
 
 use crate::applets::conntrack_ra::config::parse as parse_conntrackd;
-use crate::applets::conntrack_ra::control::external_entries;
 use crate::applets::ifcheckd::corosync::{parse_cmap, rings};
 use crate::applets::ifcheckd::pikemon::parse as parse_paths;
 use crate::applets::ldirectord::config::parse as parse_ldirectord;
 use crate::applets::pikemon::config::{read as read_pikemon, ReadOptions};
 use crate::applets::pikemon::control::{Reply, Request};
 use crate::applets::pikemon::status_file::Status;
+use crate::net::conntrackd::external_entries;
 
 use super::services::Literal;
 

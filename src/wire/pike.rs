@@ -198,6 +198,14 @@ pub mod vc_more_flags {
     /// The sender's administrator put it in maintenance: it stays Backup (across restarts)
     /// until told otherwise.
     pub const MAINTENANCE: u8 = 0x01;
+    /// The sender drives conntrackd (`conntrack { ... }`): a failback to it waits for
+    /// `SYNCED`.
+    pub const STATE_SYNC: u8 = 0x02;
+    /// The sender is Master and has sent a conntrackd bulk update to the receiver's current
+    /// incarnation.
+    pub const BULK_SENT: u8 = 0x04;
+    /// The sender's external cache has settled after the master's bulk update.
+    pub const SYNCED: u8 = 0x08;
 }
 
 impl VcState {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::config::{self, DaemonConfig};
-use super::control::{self, ControlError, Request};
 use super::host;
 use super::notify::{Bulk, Notification};
 use super::{meta, Failure, Params, Status};
+use crate::net::conntrackd::{self as control, ControlError, Request};
 
 /// Promotion scores (resource-agents' conntrackd uses the same).
 const SCORE_PROMOTED: u32 = 1000;

@@ -11,7 +11,6 @@
 
 mod actions;
 pub mod config;
-pub mod control;
 mod host;
 mod metadata;
 pub mod notify;

@@ -51,6 +51,8 @@ pub struct Config {
     /// Zero: no keep-alive GARPs.
     pub garp_keepalive: Duration,
     pub resolve_interval: Duration,
+    /// `conntrack { ... }` for every virtual cluster without its own.
+    pub conntrack: Option<Conntrack>,
     pub virtual_clusters: Vec<VirtualCluster>,
 }
 
@@ -112,6 +114,8 @@ pub struct VirtualCluster {
     pub notify_stop: Option<String>,
     /// A hook still running after this is killed (with its process group).
     pub notify_timeout: Duration,
+    /// `conntrack { ... }` of this virtual cluster (overrides the node's).
+    pub conntrack: Option<Conntrack>,
 }
 
 /// Default `notify-timeout`.
@@ -190,8 +194,17 @@ impl Default for Config {
             garp_interval: Duration::from_millis(100),
             garp_keepalive: Duration::from_secs(60),
             resolve_interval: Duration::from_secs(60),
+            conntrack: None,
             virtual_clusters: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// How virtual cluster `vi` reaches conntrackd: its own section, else the node's.
+    pub fn conntrack_of(&self, vi: usize) -> Option<&Conntrack> {
+        let vc = self.virtual_clusters.get(vi)?;
+        vc.conntrack.as_ref().or(self.conntrack.as_ref())
     }
 }
 
@@ -212,6 +225,7 @@ impl VirtualCluster {
             notify_fault: None,
             notify_stop: None,
             notify_timeout: NOTIFY_TIMEOUT,
+            conntrack: None,
         }
     }
 }
@@ -519,6 +533,11 @@ impl Reader<'_> {
                         c.resolve_interval = d;
                     }
                 }
+                "conntrack" => {
+                    if self.once(&mut seen, node) && self.section(node, 0) {
+                        c.conntrack = self.conntrack(node);
+                    }
+                }
                 "virtual-cluster" => {
                     if !self.section(node, 1) {
                         continue;
@@ -788,6 +807,11 @@ impl Reader<'_> {
                         vc.tracks.push(t);
                     }
                 }
+                "conntrack" => {
+                    if self.once(&mut seen, node) && self.section(node, 0) {
+                        vc.conntrack = self.conntrack(node);
+                    }
+                }
                 "notify-timeout" => {
                     if let Some(d) = self.single(&mut seen, node, |t| {
                         values::duration(t, Duration::from_millis(100), Duration::from_secs(3600))
@@ -1004,6 +1028,9 @@ fn trim_key(bytes: &[u8]) -> Vec<u8> {
 
 #[path = "config_checks.rs"]
 mod checks;
+#[path = "config_conntrack.rs"]
+mod conntrack;
+pub use conntrack::{Conntrack, COMMIT_TIMEOUT, CONNTRACKD_SOCKET};
 #[path = "config_track.rs"]
 mod track;
 pub use track::{Track, TrackKind};

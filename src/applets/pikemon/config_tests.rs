@@ -409,3 +409,70 @@ fn tracks_read_with_their_options_and_bad_ones_are_refused_with_positions() {
         "{e}"
     );
 }
+
+#[test]
+fn conntrack_section_per_node_and_per_virtual_cluster_reads_and_shows_back() {
+    let c = read("t.cfg", SAMPLE, ReadOptions::default()).unwrap();
+    assert_eq!(c.conntrack_of(0), None);
+    let text = SAMPLE.replace(
+        "garp-keepalive 60s;",
+        "garp-keepalive 60s; conntrack { socket \"/run/ct.ctl\"; required yes; }",
+    );
+    let c = read("t.cfg", &text, ReadOptions::default()).unwrap();
+    let node = c.conntrack_of(0).expect("node's conntrack");
+    assert_eq!(node.socket, PathBuf::from("/run/ct.ctl"));
+    assert_eq!(node.commit_timeout, COMMIT_TIMEOUT);
+    assert!(node.required);
+    let text = text.replace(
+        "notify-timeout 3s;",
+        "notify-timeout 3s; conntrack { commit-timeout 500ms; }",
+    );
+    let c = read("t.cfg", &text, ReadOptions::default()).unwrap();
+    let vc = c.conntrack_of(0).expect("the vc's own conntrack");
+    assert_eq!(vc.socket, PathBuf::from(CONNTRACKD_SOCKET));
+    assert_eq!(vc.commit_timeout, Duration::from_millis(500));
+    assert!(!vc.required);
+    for all in [false, true] {
+        let shown =
+            super::super::show::config(&c, all).replace("\"(hidden)\"", "\"0123456789abcdef0123\"");
+        assert!(shown.contains("conntrack {"), "{shown}");
+        assert_eq!(read("shown", &shown, ReadOptions::default()).unwrap(), c);
+    }
+}
+
+#[test]
+fn bad_conntrack_items_are_refused_with_positions() {
+    let with = |body: &str| {
+        errors_of(&SAMPLE.replace(
+            "garp-keepalive 60s;",
+            &format!("garp-keepalive 60s; conntrack {{ {body} }}"),
+        ))
+    };
+    let e = with("commit-timeout 5m;");
+    assert!(
+        e.contains("t.cfg:8:52: error: 5m is out of range 10ms..1m"),
+        "{e}"
+    );
+    let e = with("socket relative.ctl;");
+    assert!(
+        e.contains("t.cfg:8:44: error: 'relative.ctl' is not an absolute path"),
+        "{e}"
+    );
+    let e = with("required maybe;");
+    assert!(e.contains("t.cfg:8:46: error:"), "{e}");
+    let e = with("sockets \"/x\";");
+    assert!(
+        e.contains("t.cfg:8:37: error: unknown item 'sockets' in section 'conntrack'"),
+        "{e}"
+    );
+    let e = with("required yes; required no;");
+    assert!(e.contains("duplicate 'required'"), "{e}");
+    let e = errors_of(&SAMPLE.replace(
+        "garp-keepalive 60s;",
+        "garp-keepalive 60s; conntrack \"/x\";",
+    ));
+    assert!(
+        e.contains("t.cfg:8:25: error: 'conntrack' is a section"),
+        "{e}"
+    );
+}

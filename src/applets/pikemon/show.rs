@@ -147,6 +147,9 @@ pub fn config(c: &Config, all: bool) -> String {
         dur(c.resolve_interval),
         dur(d.resolve_interval),
     );
+    if let Some(ct) = &c.conntrack {
+        let _ = writeln!(o, "{i}{}", ct.show(all));
+    }
     for vc in &c.virtual_clusters {
         virtual_cluster_into(&mut o, i, vc, all);
     }
@@ -232,6 +235,9 @@ fn virtual_cluster_into(o: &mut String, ind: &str, vc: &VirtualCluster, all: boo
         show_duration(vc.notify_timeout),
         show_duration(NOTIFY_TIMEOUT),
     );
+    if let Some(ct) = &vc.conntrack {
+        let _ = writeln!(o, "{i}{}", ct.show(all));
+    }
     let _ = writeln!(o, "{ind}}}");
 }
 

@@ -23,7 +23,70 @@ fn loss(sent: u64, received: u64) -> u64 {
         .unwrap_or(0)
 }
 
+fn or_dash<T: ToString>(v: Option<T>) -> String {
+    v.map_or("-".to_string(), |x| x.to_string())
+}
+
+fn or_null<T: ToString>(v: Option<T>) -> String {
+    v.map_or("null".to_string(), |x| x.to_string())
+}
+
 impl Worker {
+    /// conntrackd as virtual cluster `i` sees it (None: no `conntrack` section applies).
+    fn conntrack_text(&self, i: usize) -> Option<String> {
+        let s = self.vcs[i].sync.as_ref()?;
+        let sync = self.node.vc(i).map(|v| v.sync).unwrap_or_default();
+        let reachable = match s.reachable {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        let commit = match &s.last_commit {
+            Some(c) => format!(
+                "{} ms {}",
+                c.took.as_millis(),
+                c.error.as_deref().unwrap_or("ok")
+            ),
+            None => "-".to_string(),
+        };
+        let mut line = format!(
+            "conntrackd {} reachable {reachable} external {} internal {} last-commit {commit} bulk-sent {} bulk-received {}{}",
+            s.conf.socket.display(),
+            or_dash(s.external),
+            or_dash(s.internal),
+            sync.bulk_sent,
+            sync.bulk_received,
+            if s.conf.required { " required" } else { "" }
+        );
+        if let Some(e) = &s.last_error {
+            line.push_str(&format!(" error {e}"));
+        }
+        Some(line)
+    }
+
+    fn conntrack_json(&self, i: usize) -> String {
+        let Some(s) = self.vcs[i].sync.as_ref() else {
+            return "null".to_string();
+        };
+        let sync = self.node.vc(i).map(|v| v.sync).unwrap_or_default();
+        format!(
+            "{{\"socket\":{},\"required\":{},\"reachable\":{},\"external\":{},\"internal\":{},\"last_commit_ms\":{},\"last_commit_error\":{},\"bulk_sent\":{},\"bulk_received\":{},\"error\":{}}}",
+            json_str(&s.conf.socket.to_string_lossy()),
+            s.conf.required,
+            or_null(s.reachable),
+            or_null(s.external),
+            or_null(s.internal),
+            or_null(s.last_commit.as_ref().map(|c| c.took.as_millis())),
+            s.last_commit
+                .as_ref()
+                .and_then(|c| c.error.as_deref())
+                .map_or("null".to_string(), json_str),
+            sync.bulk_sent,
+            sync.bulk_received,
+            s.last_error.as_deref().map_or("null".to_string(), json_str),
+        )
+    }
+
     /// Plain-text status.
     pub(super) fn status_text(&self) -> String {
         let now = Instant::now();
@@ -148,6 +211,9 @@ impl Worker {
                     t.track.target(),
                     if t.up { "Up" } else { "Down" }
                 );
+            }
+            if let Some(line) = self.conntrack_text(i) {
+                let _ = writeln!(o, "  {line}");
             }
             let _ = writeln!(o, "  garp-bursts {}", v.garps_sent);
         }
@@ -294,7 +360,7 @@ impl Worker {
                     t.up
                 );
             }
-            o.push_str("]}");
+            let _ = write!(o, "],\"conntrack\":{}}}", self.conntrack_json(i));
         }
         let c = self.node.counters();
         let _ = writeln!(

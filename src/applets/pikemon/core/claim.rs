@@ -215,10 +215,12 @@ impl Node {
         } else {
             self.vcs[i].preempt_since = None;
         }
+        // A failback also waits for the preferred peer's conntrack state (state_sync).
         let preempt_due = me.preferred
-            || self.vcs[i]
+            || (self.vcs[i]
                 .preempt_since
-                .is_some_and(|t| now >= t + s.preempt_delay);
+                .is_some_and(|t| now >= t + s.preempt_delay)
+                && self.peer_state_ready(now, i));
         // The comparison settles a resumed role: from here on it is an ordinary Master.
         let resumed = match &mut self.vcs[i].role {
             VcRole::Master(m) => std::mem::take(&mut m.resumed),
@@ -333,11 +335,7 @@ impl Node {
                     hook: false,
                 });
             }
-            (_, VcRole::Master(_)) => out.push(Action::TakeOver {
-                vc: i,
-                reason,
-                hook: true,
-            }),
+            (_, VcRole::Master(_)) => self.begin_takeover(now, i, reason, true, out),
             (VcRole::Master(_), VcRole::Releasing { .. }) => {
                 info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
             }
@@ -349,11 +347,16 @@ impl Node {
                     from_init: true, ..
                 },
                 VcRole::Backup { .. },
-            ) => out.push(Action::Release {
-                vc: i,
-                reason,
-                hook: true,
-            }),
+            ) => {
+                out.push(Action::Release {
+                    vc: i,
+                    reason,
+                    hook: true,
+                });
+                if matches!(old, VcRole::Master(_) | VcRole::Releasing { .. }) {
+                    self.after_release(i, out);
+                }
+            }
             // Backup => Probing => Backup: nothing to carry out.
             _ => {}
         }

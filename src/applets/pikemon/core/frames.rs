@@ -166,11 +166,13 @@ impl Node {
         self.counters.sent += 1;
         self.proof.sent(now, self.seq);
         let (ack_incarnation, ack_seq) = self.heard.unwrap_or((0, 0));
+        let sync_flags: Vec<u8> = (0..self.vcs.len()).map(|i| self.sync_flags(i)).collect();
         let vcs = self
             .vcs
             .iter()
             .zip(&self.settings.vcs)
-            .map(|(v, s)| {
+            .enumerate()
+            .map(|(i, (v, s))| {
                 let mut flags = 0;
                 let mut set = |c: bool, f: u8| {
                     if c {
@@ -200,7 +202,7 @@ impl Node {
                         vc_more_flags::MAINTENANCE
                     } else {
                         0
-                    },
+                    } | sync_flags[i],
                 }
             })
             .collect();

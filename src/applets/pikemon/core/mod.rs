@@ -12,6 +12,8 @@ mod node;
 pub mod peer;
 mod probe;
 mod role;
+mod state_sync;
 
 pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES};
-pub use role::{EarlyProbe, Mastership, Reason, Refusal, VcRole};
+pub use role::{CommitWait, EarlyProbe, Mastership, Reason, Refusal, VcRole};
+pub use state_sync::{state_wait, SyncState, SyncStep};

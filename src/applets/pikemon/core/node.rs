@@ -9,6 +9,7 @@ use log::{info, warn};
 use super::election::Admin;
 use super::peer::{Hint, Peer, Proof};
 use super::role::{Reason, VcRole};
+use super::state_sync::{SyncState, SyncStep};
 use crate::wire::pike::{MessageType, Repr};
 
 /// What the core needs to know about one virtual cluster.
@@ -23,6 +24,8 @@ pub struct VcSettings {
     pub priority: u8,
     /// Digest of the cluster-relevant configuration (compared with the peer's).
     pub digest: u32,
+    /// `conntrack { commit-timeout }`: the cluster drives conntrackd (None: it does not).
+    pub commit_timeout: Option<Duration>,
 }
 
 /// ARP requests per split-brain probe.
@@ -77,6 +80,11 @@ pub enum Input<'a> {
     /// the other end dies, this is the first sign. A hint like `PeerExited`; a pulled cable
     /// with a live peer moves nothing (the probe is answered).
     CarrierLost { path: usize },
+    /// The worker finished `Action::Conntrack` (`ok`: conntrackd answered every request).
+    ConntrackDone { vc: usize, step: SyncStep, ok: bool },
+    /// A poll of conntrackd's statistics for `vc`: the external cache's entries (None:
+    /// conntrackd did not answer).
+    ConntrackStats { vc: usize, external: Option<u64> },
     /// SIGINT/SIGQUIT/SIGTERM: drop Master at once, say GOODBYE.
     Shutdown,
 }
@@ -105,6 +113,9 @@ pub enum Action {
     Garp { vc: usize },
     /// A heart-beat path changed state (for the paths file and the log).
     Path { path: usize, up: bool },
+    /// Send conntrackd the requests of `step` without blocking, one after the other, each
+    /// bounded by commit-timeout; answer with `Input::ConntrackDone`.
+    Conntrack { vc: usize, step: SyncStep },
 }
 
 /// Frame and error counters (shown by `-c status`).
@@ -142,6 +153,8 @@ pub struct VcStatus {
     pub(super) peer_was_alive: bool,
     /// When a conflict (our virtual MAC seen elsewhere) was last acted on.
     pub(super) last_conflict: Option<Instant>,
+    /// conntrackd bulk updates and the failback gate.
+    pub sync: SyncState,
 }
 
 /// The worker's core.
@@ -165,6 +178,10 @@ pub struct Node {
     pub(super) vcs: Vec<VcStatus>,
     pub(super) counters: Counters,
     pub(super) shutting_down: bool,
+    /// The time of the last `handle`: the preempt timers at or before it have been acted
+    /// on, and are not due again (while the preferred peer is pinned by `drop`, or after the
+    /// hand-over, they stay set and would keep the loop spinning).
+    pub(super) handled_at: Instant,
 }
 
 impl Settings {
@@ -206,6 +223,7 @@ impl Node {
             vcs: Vec::new(),
             counters: Counters::default(),
             shutting_down: false,
+            handled_at: now,
         };
         node.vcs = (0..node.settings.vcs.len())
             .map(|i| {
@@ -226,6 +244,7 @@ impl Node {
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
+                    sync: SyncState::default(),
                 }
             })
             .collect();
@@ -281,7 +300,10 @@ impl Node {
 
     /// The earliest moment `handle(Tick)` has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let roles = self.next_role_deadline();
+        let roles = match (self.next_role_deadline(), self.next_commit_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if self.shutting_down {
             return roles;
         }
@@ -304,8 +326,14 @@ impl Node {
                 } => d = d.min(t),
                 _ => {}
             }
-            if let (Some(t), Some(s)) = (v.preempt_since, self.settings.vcs.get(i)) {
-                d = d.min(t + s.preempt_delay);
+            let preempt = match (v.preempt_since, self.settings.vcs.get(i)) {
+                (Some(t), Some(s)) => Some(t + s.preempt_delay),
+                _ => None,
+            };
+            for t in preempt.into_iter().chain(self.state_wait_deadline(i)) {
+                if t > self.handled_at {
+                    d = d.min(t);
+                }
             }
         }
         Some(roles.map_or(d, |r| r.min(d)))
@@ -314,12 +342,16 @@ impl Node {
     /// Handles one event.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
+        self.handled_at = self.handled_at.max(now);
         if self.shutting_down {
             // Still listening (a release waits for the peer's ACTIVE before the addresses
             // go), but no election and no HELLOs.
             match input {
                 Input::Frame { path, frame } => self.frame(now, path, frame, &mut Vec::new()),
                 Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
+                Input::ConntrackDone { vc, step, ok } => {
+                    self.conntrack_done(now, vc, step, ok, &mut out)
+                }
                 _ => {}
             }
             self.role_timers(now, &mut out);
@@ -362,6 +394,10 @@ impl Node {
             Input::ProbeDone { vc, answered } => self.probe_done(now, vc, answered, &mut out),
             Input::Conflict { vc } => self.conflict(now, vc),
             Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
+            Input::ConntrackDone { vc, step, ok } => {
+                self.conntrack_done(now, vc, step, ok, &mut out)
+            }
+            Input::ConntrackStats { vc, external } => self.conntrack_stats(now, vc, external),
             Input::PeerExited => self.silent_hint(Hint::DaemonExited),
             Input::CarrierLost { path } => {
                 if path < self.settings.paths && self.peer_alive(now, None) {
@@ -384,6 +420,7 @@ impl Node {
         self.expire(now, &mut out);
         self.elect(now, &mut out);
         self.role_timers(now, &mut out);
+        self.sync_timers(now, &mut out);
         if now >= self.next_hello {
             out.push(Action::Send(self.message(now, MessageType::Hello, false)));
             self.next_hello = now + self.settings.hello;

@@ -30,6 +30,7 @@ fn settings(node_id: u32, preemptive: bool) -> Settings {
             preempt_delay: Duration::from_millis(500),
             priority: 100,
             digest: 0x1234_5678,
+            commit_timeout: None,
         }],
         garp_repeat: 3,
         garp_interval: Duration::from_millis(20),
@@ -53,6 +54,8 @@ enum Ev {
     Probe(usize),
     /// The worker carried a takeover out (its addresses are up).
     TookOver(usize),
+    /// The worker finished a conntrackd step.
+    Conntrack(usize, SyncStep),
 }
 
 struct Sim {
@@ -76,10 +79,22 @@ struct Sim {
     allow_two_masters: bool,
     /// The simulated worker answers every takeover with its addresses up at once.
     auto_active: bool,
+    /// `conntrack { commit-timeout }` of both nodes (None: no state sync).
+    commit_timeout: Option<Duration>,
+    /// conntrackd answers every step at once (false: it hangs and never answers).
+    conntrackd_answers: bool,
+    /// What each node was told to carry out, in order: "takeover", "release", "commit",
+    /// "after-takeover", "after-release", "bulk".
+    log: [Vec<&'static str>; 2],
 }
 
 impl Sim {
     fn new(preemptive: bool) -> Sim {
+        Sim::build(preemptive, None)
+    }
+
+    /// Both nodes with `conntrack { commit-timeout }` when `commit_timeout`.
+    fn build(preemptive: bool, commit_timeout: Option<Duration>) -> Sim {
         let t0 = Instant::now();
         let mut s = Sim {
             t0,
@@ -96,6 +111,9 @@ impl Sim {
             preemptive,
             allow_two_masters: false,
             auto_active: true,
+            commit_timeout,
+            conntrackd_answers: true,
+            log: [Vec::new(), Vec::new()],
         };
         s.start(0, None);
         s.start(1, None);
@@ -105,9 +123,11 @@ impl Sim {
     fn start(&mut self, i: usize, resume: Option<bool>) {
         self.boots[i] += 1;
         self.starts += 1;
+        let mut settings = settings(i as u32 + 1, self.preemptive);
+        settings.vcs[0].commit_timeout = self.commit_timeout;
         self.nodes[i] = Some(Node::new(
             self.now,
-            settings(i as u32 + 1, self.preemptive),
+            settings,
             self.boots[i],
             0xa000_0000 + self.starts,
             &[resume],
@@ -151,6 +171,7 @@ impl Sim {
                         }
                     }
                     Action::TakeOver { vc, reason, .. } => {
+                        self.log[from].push("takeover");
                         self.master[from] = true;
                         if !matches!(reason, Reason::Resumed | Reason::Retry) {
                             self.takeovers[from] += 1;
@@ -159,7 +180,21 @@ impl Sim {
                             queue.push_back((from, Ev::TookOver(vc)));
                         }
                     }
-                    Action::Release { .. } => self.master[from] = false,
+                    Action::Release { .. } => {
+                        self.log[from].push("release");
+                        self.master[from] = false;
+                    }
+                    Action::Conntrack { vc, step } => {
+                        self.log[from].push(match step {
+                            SyncStep::Commit => "commit",
+                            SyncStep::AfterTakeover => "after-takeover",
+                            SyncStep::AfterRelease => "after-release",
+                            SyncStep::Bulk => "bulk",
+                        });
+                        if self.conntrackd_answers {
+                            queue.push_back((from, Ev::Conntrack(vc, step)));
+                        }
+                    }
                     Action::Probe { vc } => queue.push_back((from, Ev::Probe(vc))),
                     Action::Garp { .. } => self.garps[from] += 1,
                     Action::Path { path, up } => self.path_events.push((from, path, up)),
@@ -182,6 +217,14 @@ impl Sim {
                     ),
                     Ev::Probe(vc) => n.handle(now, Input::ProbeDone { vc: *vc, answered }),
                     Ev::TookOver(vc) => n.handle(now, Input::TookOver { vc: *vc, ok: true }),
+                    Ev::Conntrack(vc, step) => n.handle(
+                        now,
+                        Input::ConntrackDone {
+                            vc: *vc,
+                            step: *step,
+                            ok: true,
+                        },
+                    ),
                 };
                 pending.push((to, acts));
             }
@@ -1337,3 +1380,6 @@ fn a_hint_probed_a_quarter_hello_apart_and_now_probes_at_most_10ms_apart() {
     s.run(Duration::from_secs(1));
     assert_eq!(s.node(1).probe_interval(), normal);
 }
+
+#[path = "state_sync_tests.rs"]
+mod state_sync_tests;

@@ -24,6 +24,16 @@ pub struct Mastership {
     /// GARP bursts still to send, and when the next one is due.
     pub garps_left: u32,
     pub next_garp: Option<Instant>,
+    /// Waiting for conntrackd's commit before the addresses come up.
+    pub commit: Option<CommitWait>,
+}
+
+/// A takeover held back until conntrackd has committed its external cache (or `until`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitWait {
+    pub until: Instant,
+    pub reason: Reason,
+    pub hook: bool,
 }
 
 impl Mastership {
@@ -36,6 +46,7 @@ impl Mastership {
             retry_at: None,
             garps_left: garps,
             next_garp: Some(now),
+            commit: None,
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
 use crate::wire::ethernet::MacAddr;
 
+pub(super) mod conntrack;
 mod control;
 mod net;
 mod roles;
@@ -36,6 +37,7 @@ const T_CONTROL: Token = Token(3);
 const T_STDIN: Token = Token(4);
 const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
+const T_CT: usize = 4000;
 const T_CONN: usize = 5000;
 
 /// Frames read from one socket per wake-up.
@@ -78,6 +80,8 @@ pub(super) struct VcRun {
     pub garps_sent: u64,
     /// Why the last takeover failed, for the status (the core retries it).
     pub takeover_error: Option<String>,
+    /// conntrackd, when `conntrack { ... }` applies.
+    pub sync: Option<conntrack::SyncRun>,
 }
 
 pub(super) struct Worker {
@@ -146,8 +150,11 @@ impl Worker {
                     Event::Readable(Token(t)) if (T_PATH..T_ARP).contains(&t) => {
                         self.read_path(now, t - T_PATH)
                     }
-                    Event::Readable(Token(t)) if (T_ARP..T_CONN).contains(&t) => {
+                    Event::Readable(Token(t)) if (T_ARP..T_CT).contains(&t) => {
                         self.read_arp(now, t - T_ARP)
+                    }
+                    Event::Readable(Token(t)) if (T_CT..T_CONN).contains(&t) => {
+                        self.read_conntrack(now, t - T_CT)
                     }
                     Event::Readable(Token(t)) if t >= T_CONN => self.read_conn(now, t - T_CONN),
                     Event::Readable(T_ICMP) => self.read_icmp(now),
@@ -194,9 +201,14 @@ impl Worker {
                 // The supervisor gives a stopping worker 10 s: hooks still busy after
                 // STOP_HOOK_WAIT keep running on their own.
                 let waited = self.stopped_at.map_or(Duration::ZERO, |t| t.elapsed());
-                if self.hooks.idle() || waited >= STOP_HOOK_WAIT {
+                // The release's `-t -n` too: each request is bounded by commit-timeout.
+                let conntrack_idle = self.vcs.iter().flat_map(|v| &v.sync).all(|s| s.idle());
+                if (self.hooks.idle() && conntrack_idle) || waited >= STOP_HOOK_WAIT {
                     if !self.hooks.idle() {
                         warn!("exiting with notify hooks still running");
+                    }
+                    if !conntrack_idle {
+                        warn!("exiting with conntrackd requests unanswered");
                     }
                     return ExitCode::SUCCESS;
                 }
@@ -214,6 +226,9 @@ impl Worker {
             }
             for t in &v.tracks {
                 min(t.next_deadline());
+            }
+            if let Some(s) = &v.sync {
+                min(s.next_deadline(Instant::now()));
             }
         }
         for c in &self.ctls {
@@ -264,6 +279,7 @@ impl Worker {
             self.update_health(now, vi);
         }
         self.probe_tick(now);
+        self.conntrack_tick(now);
         let any_up = self
             .node
             .peer()
@@ -302,6 +318,7 @@ impl Worker {
                     roles_changed = true;
                 }
                 Action::Probe { vc } => self.start_probe(now, vc),
+                Action::Conntrack { vc, step } => self.conntrack_step(now, vc, step),
                 Action::Garp { vc } => self.send_garps(vc),
                 Action::Path { path, up } => {
                     let name = self.paths.get(path).map_or("?", |p| p.ifname.as_str());

@@ -98,7 +98,8 @@ impl Worker {
         let up = v.groups.iter().all(PingGroupState::up)
             && v.tracks.iter().all(|t| t.up)
             && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up)
-            && v.takeover_error.is_none();
+            && v.takeover_error.is_none()
+            && !v.sync.as_ref().is_some_and(|s| s.down());
         if up != v.health {
             self.vcs[vi].health = up;
             let acts = self.node.handle(now, Input::Health { vc: vi, up });

@@ -92,6 +92,9 @@ impl Worker {
                 probing: false,
                 garps_sent: 0,
                 takeover_error: None,
+                sync: cfg
+                    .conntrack_of(vi)
+                    .map(|c| conntrack::SyncRun::new(c.clone(), now, cfg.hello_interval)),
             };
             let mut all_up = true;
             for ci in &vc.interfaces {
@@ -180,6 +183,11 @@ impl Worker {
                     preempt_delay: v.preempt_delay,
                     priority: v.priority,
                     digest: super::super::digest::of(&cfg, v),
+                    commit_timeout: v
+                        .conntrack
+                        .as_ref()
+                        .or(cfg.conntrack.as_ref())
+                        .map(|c| c.commit_timeout),
                 })
                 .collect(),
             garp_repeat: cfg.garp_repeat,

@@ -9,9 +9,14 @@
 //!
 //! The connect is non-blocking: a stopped (SIGSTOP) daemon with a full accept queue would
 //! otherwise block `connect` forever; `EAGAIN` there means "hung", like a reply that never comes.
+//!
+//! Two ways to use it: `request` blocks until the reply or the deadline (conntrack-ra, a
+//! one-shot command), `Exchange` never blocks and is driven from an event loop (pikemon's
+//! worker, which must not stall on a hung daemon).
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -162,7 +167,7 @@ fn connect_nonblocking(path: &Path) -> Result<UnixStream, ControlError> {
         None,
     )
     .map_err(io_err)?;
-    match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+    match connect(fd.as_raw_fd(), &addr) {
         Ok(()) => Ok(UnixStream::from(fd)),
         Err(Errno::ENOENT) => Err(ControlError::Absent(path.to_path_buf())),
         Err(Errno::ECONNREFUSED) => Err(ControlError::Refused(path.to_path_buf())),
@@ -172,15 +177,117 @@ fn connect_nonblocking(path: &Path) -> Result<UnixStream, ControlError> {
     }
 }
 
+/// One request in flight on a non-blocking socket: `start` connects and sends the code,
+/// `advance` (when the fd is readable, or at the deadline) reads what arrived and says
+/// whether the reply is complete. Nothing in it ever blocks.
+#[derive(Debug)]
+pub struct Exchange {
+    path: PathBuf,
+    req: Request,
+    stream: UnixStream,
+    deadline: Instant,
+    reply: Vec<u8>,
+}
+
+/// What `Exchange::advance` found.
+#[derive(Debug)]
+pub enum Progress {
+    /// The daemon has not finished; wait for the fd or the deadline.
+    Pending,
+    /// The reply text (the daemon closed the connection) or why there is none.
+    Done(Result<String, ControlError>),
+}
+
+impl Exchange {
+    /// Connects to `path` and sends `req`. An absent, refused or full socket fails at once.
+    pub fn start(path: &Path, req: Request, deadline: Instant) -> Result<Exchange, ControlError> {
+        let mut stream = connect_nonblocking(path).map_err(|e| match e {
+            ControlError::Timeout(p, _) => ControlError::Timeout(p, req),
+            e => e,
+        })?;
+        // Four bytes on a fresh connection always fit the socket buffer.
+        stream
+            .write_all(&req.code().to_ne_bytes())
+            .map_err(|e| timeout_or_io(path, req, e))?;
+        Ok(Exchange {
+            path: path.to_path_buf(),
+            req,
+            stream,
+            deadline,
+            reply: Vec::new(),
+        })
+    }
+
+    /// The request in flight.
+    pub fn request(&self) -> Request {
+        self.req
+    }
+
+    /// When it counts as unanswered.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Reads what is there without blocking; past the deadline an unfinished reply is a
+    /// timeout.
+    pub fn advance(&mut self, now: Instant) -> Progress {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Progress::Done(Ok(self.text())),
+                Ok(n) => {
+                    let room = MAX_REPLY.saturating_sub(self.reply.len());
+                    let take = buf.get(..n.min(room)).unwrap_or_default();
+                    self.reply.extend_from_slice(take);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Progress::Done(Ok(self.text()))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if now >= self.deadline {
+                        return Progress::Done(Err(ControlError::Timeout(
+                            self.path.clone(),
+                            self.req,
+                        )));
+                    }
+                    return Progress::Pending;
+                }
+                Err(e) => return Progress::Done(Err(ControlError::Io(self.path.clone(), e))),
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.reply).into_owned()
+    }
+}
+
+impl AsRawFd for Exchange {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}
+
 /// `current active connections` of the `cache external:` block of a STATS reply.
 pub fn external_entries(stats: &str) -> Option<u64> {
-    let mut in_external = false;
+    cache_entries(stats, "external")
+}
+
+/// `current active connections` of the `cache internal:` block of a STATS reply.
+pub fn internal_entries(stats: &str) -> Option<u64> {
+    cache_entries(stats, "internal")
+}
+
+fn cache_entries(stats: &str, which: &str) -> Option<u64> {
+    let header = format!("cache {which}:");
+    let mut in_block = false;
     for line in stats.lines() {
         if line.starts_with("cache ") {
-            in_external = line.trim_end() == "cache external:";
+            in_block = line.trim_end() == header;
             continue;
         }
-        if in_external {
+        if in_block {
             if let Some(rest) = line.trim().strip_prefix("current active connections:") {
                 return rest.trim().parse().ok();
             }
@@ -199,7 +306,7 @@ mod tests {
 
     impl Tmp {
         fn new(name: &str) -> Tmp {
-            let dir = std::env::temp_dir().join(format!("ctra-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("ctd-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Tmp(dir)
@@ -291,6 +398,49 @@ mod tests {
         let stats = "cache internal:\ncurrent active connections:\t  7\n\n\
                      cache external:\ncurrent active connections:\t  0\n";
         assert_eq!(external_entries(stats), Some(0));
+        assert_eq!(internal_entries(stats), Some(7));
         assert_eq!(external_entries("garbage\n\u{0}"), None);
+    }
+
+    #[test]
+    fn exchange_never_blocks_and_completes_on_eof() {
+        let tmp = Tmp::new("xeof");
+        let path = tmp.ctl();
+        let listener = UnixListener::bind(&path).unwrap();
+        let start = Instant::now();
+        let mut x =
+            Exchange::start(&path, Request::CommitAll, start + Duration::from_secs(5)).unwrap();
+        // Nobody has accepted yet: pending, at once.
+        assert!(matches!(x.advance(Instant::now()), Progress::Pending));
+        let (mut s, _) = listener.accept().unwrap();
+        let mut code = [0u8; 4];
+        s.read_exact(&mut code).unwrap();
+        assert_eq!(i32::from_ne_bytes(code), 46);
+        s.write_all(b"done\n").unwrap();
+        drop(s);
+        match x.advance(Instant::now()) {
+            Progress::Done(Ok(t)) => assert_eq!(t, "done\n"),
+            other => panic!("{other:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn exchange_with_a_silent_daemon_times_out_at_its_deadline() {
+        let tmp = Tmp::new("xhung");
+        let path = tmp.ctl();
+        let _listener = UnixListener::bind(&path).unwrap();
+        let start = Instant::now();
+        let deadline = start + Duration::from_millis(50);
+        let mut x = Exchange::start(&path, Request::CommitAll, deadline).unwrap();
+        assert!(matches!(x.advance(start), Progress::Pending));
+        assert!(matches!(
+            x.advance(deadline),
+            Progress::Done(Err(ControlError::Timeout(_, Request::CommitAll)))
+        ));
+        assert!(matches!(
+            Exchange::start(&tmp.0.join("none"), Request::Stats, deadline),
+            Err(ControlError::Absent(_))
+        ));
     }
 }

@@ -1,0 +1,342 @@
+//! Connection-tracking state around role changes (`conntrack { ... }`), in the order of
+//! conntrackd's `primary-backup.sh` but driven by the core instead of by hooks that run some
+//! time later:
+//!
+//! 1. Takeover: commit the external cache into the kernel (`-c`) *before* the addresses come
+//!    up, bounded by commit-timeout (a conntrackd that does not answer is logged and the
+//!    takeover goes on); then `-f -R -B` (`SyncStep::AfterTakeover`).
+//! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`).
+//! 3. Failback gated on state: a Master sends a bulk update (`-B`) to every new incarnation
+//!    of the peer and says so (`BULK_SENT`); that peer watches its external cache settle and
+//!    says `SYNCED`; a preemptive primary is only handed the role once `SYNCED` (or at the
+//!    latest preempt-delay + max(preempt-delay, commit-timeout) after it came back).
+
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+
+use super::node::{Action, Node};
+use super::role::{CommitWait, Reason, VcRole};
+use crate::wire::pike::{vc_more_flags, Role};
+
+/// What conntrackd is asked at one point of a role change (the worker sends the requests of
+/// a step one after the other and answers with `Input::ConntrackDone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStep {
+    /// `-c`: commit the external cache to the kernel table.
+    Commit,
+    /// `-f`, `-R`, `-B`: flush the caches, resync with the kernel, bulk update to the peer.
+    AfterTakeover,
+    /// `-t`, `-n`: shorten the kernel timers, ask the peer for a resync.
+    AfterRelease,
+    /// `-B`: a bulk update for a peer that joined.
+    Bulk,
+}
+
+/// The state-sync bookkeeping of one virtual cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncState {
+    /// Master side: the peer incarnation a bulk update went to, and one under way.
+    pub(super) bulk_for: Option<u32>,
+    pub(super) bulk_pending: Option<u32>,
+    /// Backup side: the master's incarnation whose bulk update has settled here.
+    pub(super) synced_with: Option<u32>,
+    /// The external cache count at the last poll after the master's bulk update.
+    pub(super) settling: Option<u64>,
+    /// Bulk updates this node sent (`-B` answered), and received (settled here).
+    pub bulk_sent: u64,
+    pub bulk_received: u64,
+}
+
+impl Node {
+    /// Whether virtual cluster `i` drives conntrackd.
+    pub(super) fn syncs(&self, i: usize) -> bool {
+        self.settings
+            .vcs
+            .get(i)
+            .is_some_and(|s| s.commit_timeout.is_some())
+    }
+
+    /// Becoming Master: with state sync the commit comes first and the addresses wait for
+    /// it (at most commit-timeout); without, the addresses come up at once.
+    pub(super) fn begin_takeover(
+        &mut self,
+        now: Instant,
+        i: usize,
+        reason: Reason,
+        hook: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let timeout = self.settings.vcs[i].commit_timeout;
+        match (timeout, &mut self.vcs[i].role) {
+            (Some(t), VcRole::Master(m)) => {
+                m.commit = Some(CommitWait {
+                    until: now + t,
+                    reason,
+                    hook,
+                });
+                out.push(Action::Conntrack {
+                    vc: i,
+                    step: SyncStep::Commit,
+                });
+            }
+            _ => out.push(Action::TakeOver {
+                vc: i,
+                reason,
+                hook,
+            }),
+        }
+    }
+
+    /// The addresses of `i` went: with state sync, `-t -n`.
+    pub(super) fn after_release(&self, i: usize, out: &mut Vec<Action>) {
+        if self.syncs(i) {
+            out.push(Action::Conntrack {
+                vc: i,
+                step: SyncStep::AfterRelease,
+            });
+        }
+    }
+
+    /// The worker finished `step` for `vc`; `ok`: conntrackd answered every request.
+    pub(super) fn conntrack_done(
+        &mut self,
+        now: Instant,
+        vc: usize,
+        step: SyncStep,
+        ok: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(name) = self.settings.vcs.get(vc).map(|s| s.name.clone()) else {
+            return;
+        };
+        match step {
+            SyncStep::Commit => {
+                if !ok {
+                    warn!("vc {name}: conntrackd did not commit its external cache; taking over anyway");
+                }
+                self.end_commit(now, vc, out);
+            }
+            SyncStep::Bulk => {
+                let sync = &mut self.vcs[vc].sync;
+                let target = sync.bulk_pending.take();
+                if ok {
+                    sync.bulk_for = target;
+                    sync.bulk_sent += 1;
+                    info!("vc {name}: bulk update sent to the peer");
+                    self.next_hello = now;
+                } else {
+                    // Not retried for this incarnation: the peer's wait is bounded.
+                    sync.bulk_for = target;
+                    warn!("vc {name}: conntrackd did not send the bulk update");
+                }
+            }
+            SyncStep::AfterTakeover => {
+                let sync = &mut self.vcs[vc].sync;
+                let target = sync.bulk_pending.take();
+                if ok {
+                    sync.bulk_for = target;
+                    sync.bulk_sent += 1;
+                    self.next_hello = now;
+                } else {
+                    warn!("vc {name}: conntrackd did not answer -f -R -B after the takeover");
+                }
+            }
+            SyncStep::AfterRelease => {
+                if !ok {
+                    warn!("vc {name}: conntrackd did not answer -t -n after the release");
+                }
+            }
+        }
+    }
+
+    /// The commit is over (answered, failed or timed out): the addresses come up, then
+    /// `-f -R -B`.
+    fn end_commit(&mut self, now: Instant, vc: usize, out: &mut Vec<Action>) {
+        let VcRole::Master(m) = &mut self.vcs[vc].role else {
+            return;
+        };
+        let Some(w) = m.commit.take() else { return };
+        // The -B of `AfterTakeover` is the bulk update of a peer alive now.
+        let peer = self
+            .peer
+            .as_ref()
+            .map(|p| p.incarnation)
+            .filter(|_| self.peer_alive(now, Some(vc)));
+        self.vcs[vc].sync.bulk_pending = peer;
+        out.push(Action::TakeOver {
+            vc,
+            reason: w.reason,
+            hook: w.hook,
+        });
+        out.push(Action::Conntrack {
+            vc,
+            step: SyncStep::AfterTakeover,
+        });
+    }
+
+    /// A poll of conntrackd's statistics: on a Backup waiting for the master's bulk update,
+    /// two equal external-cache counts in a row after `BULK_SENT` mean it has settled.
+    pub(super) fn conntrack_stats(&mut self, now: Instant, vc: usize, external: Option<u64>) {
+        if !self.syncs(vc) || self.vcs[vc].role.is_master() {
+            return;
+        }
+        let master = self
+            .peer_master_incarnation(now, vc)
+            .filter(|_| self.bulk_announced(vc));
+        let sync = &mut self.vcs[vc].sync;
+        let Some(inc) = master else {
+            sync.settling = None;
+            return;
+        };
+        if sync.synced_with == Some(inc) {
+            return;
+        }
+        match (sync.settling, external) {
+            (Some(a), Some(b)) if a == b => {
+                sync.synced_with = Some(inc);
+                sync.bulk_received += 1;
+                info!(
+                    "vc {}: bulk update from the master settled ({b} external entries)",
+                    self.settings.vcs[vc].name
+                );
+                self.next_hello = now;
+            }
+            _ => sync.settling = external,
+        }
+    }
+
+    /// The peer's incarnation while it is alive and announces Master for `vc`.
+    fn peer_master_incarnation(&self, now: Instant, vc: usize) -> Option<u32> {
+        let vcid = self.settings.vcs.get(vc)?.vcid;
+        let p = self.peer.as_ref()?;
+        let master = p.vc(vcid).is_some_and(|v| v.role == Role::Master);
+        (master && self.peer_alive(now, Some(vc))).then_some(p.incarnation)
+    }
+
+    /// The peer says it sent a bulk update to this incarnation (its frames are only
+    /// believed when they acknowledge ours).
+    fn bulk_announced(&self, vc: usize) -> bool {
+        let vcid = self.settings.vcs[vc].vcid;
+        self.peer
+            .as_ref()
+            .and_then(|p| p.vc(vcid))
+            .is_some_and(|v| v.more & vc_more_flags::BULK_SENT != 0)
+    }
+
+    /// The second flags byte's state-sync bits for our HELLO.
+    pub(super) fn sync_flags(&self, vc: usize) -> u8 {
+        if !self.syncs(vc) {
+            return 0;
+        }
+        let sync = &self.vcs[vc].sync;
+        let peer = self.heard.map(|h| h.0);
+        let believed = self.peer.as_ref().map(|p| p.incarnation);
+        let mut more = vc_more_flags::STATE_SYNC;
+        if self.vcs[vc].role.is_master()
+            && sync.bulk_for.is_some()
+            && sync.bulk_for == peer
+            && peer == believed
+        {
+            more |= vc_more_flags::BULK_SENT;
+        }
+        if !self.vcs[vc].role.is_master()
+            && sync.synced_with.is_some()
+            && sync.synced_with == believed
+        {
+            more |= vc_more_flags::SYNCED;
+        }
+        more
+    }
+
+    /// Whether the preferred peer may be handed virtual cluster `i` as far as state goes:
+    /// it said `SYNCED`, or does not sync, or we do not, or it waited long enough.
+    pub(super) fn peer_state_ready(&self, now: Instant, i: usize) -> bool {
+        let s = &self.settings.vcs[i];
+        let Some(timeout) = s.commit_timeout else {
+            return true;
+        };
+        let more = self
+            .peer
+            .as_ref()
+            .and_then(|p| p.vc(s.vcid))
+            .map_or(0, |v| v.more);
+        if more & vc_more_flags::STATE_SYNC == 0 || more & vc_more_flags::SYNCED != 0 {
+            return true;
+        }
+        let bound = state_wait(s.preempt_delay, timeout);
+        self.vcs[i].preempt_since.is_some_and(|t| now >= t + bound)
+    }
+
+    /// The latest moment `peer_state_ready` turns true by itself (for `next_deadline`).
+    pub(super) fn state_wait_deadline(&self, i: usize) -> Option<Instant> {
+        let s = &self.settings.vcs[i];
+        let timeout = s.commit_timeout?;
+        let since = self.vcs[i].preempt_since?;
+        Some(since + state_wait(s.preempt_delay, timeout))
+    }
+
+    /// Per role change and tick: a Master sends a bulk update to each new incarnation of a
+    /// live peer; a commit that outlived commit-timeout lets the takeover go on.
+    pub(super) fn sync_timers(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for i in 0..self.vcs.len() {
+            if !self.syncs(i) {
+                continue;
+            }
+            let timed_out = match self.vcs[i].role {
+                VcRole::Master(m) => m.commit.is_some_and(|w| now >= w.until),
+                _ => false,
+            };
+            if timed_out {
+                let t = self.settings.vcs[i].commit_timeout.unwrap_or_default();
+                warn!(
+                    "vc {}: conntrackd did not commit within {}; taking over anyway",
+                    self.settings.vcs[i].name,
+                    crate::applets::pikemon::values::show_duration(t)
+                );
+                self.end_commit(now, i, out);
+            }
+            let active = matches!(self.vcs[i].role, VcRole::Master(m) if m.active);
+            let peer = self
+                .peer
+                .as_ref()
+                .map(|p| p.incarnation)
+                .filter(|_| self.peer_alive(now, Some(i)));
+            let is_master = self.vcs[i].role.is_master();
+            let sync = &mut self.vcs[i].sync;
+            if !is_master {
+                sync.bulk_for = None;
+                sync.bulk_pending = None;
+            }
+            if let (true, Some(inc)) = (active, peer) {
+                if sync.bulk_for != Some(inc) && sync.bulk_pending.is_none() {
+                    info!(
+                        "vc {}: the peer joined; sending it a bulk update",
+                        self.settings.vcs[i].name
+                    );
+                    sync.bulk_pending = Some(inc);
+                    out.push(Action::Conntrack {
+                        vc: i,
+                        step: SyncStep::Bulk,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next commit deadline, if a takeover waits for one.
+    pub(super) fn next_commit_deadline(&self) -> Option<Instant> {
+        self.vcs
+            .iter()
+            .filter_map(|v| match v.role {
+                VcRole::Master(m) => m.commit.map(|w| w.until),
+                _ => None,
+            })
+            .min()
+    }
+}
+
+/// How long the state of a joining preferred node may hold up a failback, at most.
+pub fn state_wait(preempt_delay: Duration, commit_timeout: Duration) -> Duration {
+    preempt_delay + preempt_delay.max(commit_timeout)
+}

@@ -1,0 +1,236 @@
+//! State sync in the core: the order of conntrackd steps around a takeover and a release,
+//! the commit-timeout path, and the failback gated on the peer's bulk update.
+
+use super::*;
+use crate::applets::pikemon::core::election::Admin;
+use crate::applets::pikemon::core::state_wait;
+
+const COMMIT: Duration = Duration::from_millis(200);
+
+fn pos(log: &[&str], what: &str) -> usize {
+    log.iter()
+        .position(|x| *x == what)
+        .unwrap_or_else(|| panic!("no {what} in {log:?}"))
+}
+
+#[test]
+fn takeover_commits_before_the_addresses_then_flushes_resyncs_and_sends_bulk() {
+    let mut s = Sim::build(false, Some(COMMIT));
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    let log = s.log[0].clone();
+    assert!(pos(&log, "commit") < pos(&log, "takeover"), "{log:?}");
+    assert!(
+        pos(&log, "takeover") < pos(&log, "after-takeover"),
+        "{log:?}"
+    );
+    // The -B of after-takeover was the peer's bulk update: no second one.
+    assert!(!log.contains(&"bulk"), "{log:?}");
+    // The master dies: the backup commits first as well.
+    s.log[1].clear();
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    assert_eq!(s.log[1], ["commit", "takeover", "after-takeover"]);
+}
+
+#[test]
+fn without_state_sync_the_addresses_come_up_at_once() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    assert!(!s.log[0]
+        .iter()
+        .any(|x| x.contains("commit") || x.contains("bulk")));
+}
+
+#[test]
+fn hung_conntrackd_holds_the_takeover_for_commit_timeout_then_takes_over_anyway() {
+    let mut s = Sim::build(false, Some(COMMIT));
+    s.run(Duration::from_millis(300));
+    s.conntrackd_answers = false;
+    s.log[1].clear();
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.log[1].contains(&"commit"));
+    let asked = s.now;
+    assert!(!s.master[1], "addresses before the commit");
+    assert!(s.node(1).claims(0), "Master while committing");
+    let waited = s.until(Duration::from_secs(2), |s| s.master[1]);
+    assert!(waited >= COMMIT - STEP, "{waited:?}");
+    assert!(waited <= COMMIT + STEP, "{waited:?}");
+    assert_eq!(s.log[1], ["commit", "takeover", "after-takeover"]);
+    assert!(s.now - asked <= COMMIT + STEP);
+    // A late answer to the abandoned commit changes nothing.
+    let takeovers = s.takeovers[1];
+    s.input(
+        1,
+        Input::ConntrackDone {
+            vc: 0,
+            step: SyncStep::Commit,
+            ok: true,
+        },
+    );
+    s.run(Duration::from_millis(100));
+    assert_eq!(s.takeovers[1], takeovers);
+    assert_eq!(s.log[1].iter().filter(|x| **x == "takeover").count(), 1);
+}
+
+#[test]
+fn release_resets_timers_and_asks_for_a_resync_after_the_addresses_go() {
+    let mut s = Sim::build(false, Some(COMMIT));
+    s.run(Duration::from_millis(300));
+    s.log[0].clear();
+    s.input(0, Input::Health { vc: 0, up: false });
+    s.until(Duration::from_secs(2), |s| !s.master[0] && s.master[1]);
+    s.run(Duration::from_millis(50));
+    let log = s.log[0].clone();
+    assert!(pos(&log, "release") < pos(&log, "after-release"), "{log:?}");
+    assert!(!log.contains(&"commit"), "{log:?}");
+}
+
+/// Node 0 (the preemptive primary) fails, node 1 takes over, node 0 comes back.
+fn failback_rig() -> Sim {
+    let mut s = Sim::build(true, Some(COMMIT));
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    s.run(Duration::from_millis(200));
+    s.log[1].clear();
+    s.start(0, None);
+    s
+}
+
+#[test]
+fn master_sends_a_bulk_update_to_a_peer_that_joins_once_per_incarnation() {
+    let mut s = failback_rig();
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.log[1], ["bulk"]);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.log[1], ["bulk"], "once per incarnation");
+    assert_eq!(s.node(1).vc(0).unwrap().sync.bulk_sent, 2);
+}
+
+#[test]
+fn failback_waits_until_the_joining_primary_has_the_bulk_update_settled() {
+    let mut s = failback_rig();
+    let back = s.now;
+    // Preempt-delay (500 ms) passes, but node 0 has not reported its state settled.
+    s.run(Duration::from_millis(700));
+    assert_eq!(s.master, [false, true], "failback before the state arrived");
+    // Its external cache settles: two equal counts in a row.
+    s.input(
+        0,
+        Input::ConntrackStats {
+            vc: 0,
+            external: Some(40),
+        },
+    );
+    s.input(
+        0,
+        Input::ConntrackStats {
+            vc: 0,
+            external: Some(42),
+        },
+    );
+    assert_eq!(s.node(0).vc(0).unwrap().sync.bulk_received, 0);
+    s.input(
+        0,
+        Input::ConntrackStats {
+            vc: 0,
+            external: Some(42),
+        },
+    );
+    assert_eq!(s.node(0).vc(0).unwrap().sync.bulk_received, 1);
+    s.until(Duration::from_secs(1), |s| s.master[0]);
+    assert!(!s.master[1]);
+    assert!(
+        s.now - back < Duration::from_millis(1000),
+        "{:?}",
+        s.now - back
+    );
+    assert!(pos(&s.log[0], "commit") < pos(&s.log[0], "takeover"));
+}
+
+#[test]
+fn failback_without_settled_state_happens_at_the_bound() {
+    let mut s = failback_rig();
+    let back = s.now;
+    let took = s.until(Duration::from_secs(3), |s| s.master[0]);
+    // preempt-delay + max(preempt-delay, commit-timeout) after the peer was seen back.
+    let bound = state_wait(Duration::from_millis(500), COMMIT);
+    assert!(took >= bound, "{took:?}");
+    assert!(took <= bound + DEAD + COMMIT, "{took:?}");
+    assert!(s.now - back >= bound);
+}
+
+#[test]
+fn state_sync_flags_are_announced_only_with_conntrack_configured() {
+    let mut s = Sim::build(false, Some(COMMIT));
+    s.run(Duration::from_millis(300));
+    let flags = s
+        .node(1)
+        .peer()
+        .and_then(|p| p.vc(1))
+        .map(|v| v.more)
+        .unwrap();
+    assert_ne!(flags & pike::vc_more_flags::STATE_SYNC, 0);
+    assert_ne!(flags & pike::vc_more_flags::BULK_SENT, 0);
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let flags = s
+        .node(1)
+        .peer()
+        .and_then(|p| p.vc(1))
+        .map(|v| v.more)
+        .unwrap();
+    assert_eq!(flags, 0);
+}
+
+/// Regression: a preempt-delay (or state wait) already run out stayed the core's next
+/// deadline while the preferred peer was pinned by `drop` or after the hand-over, so the
+/// worker's loop spun on a deadline in the past (HELLOs late under load, paths flapping).
+#[test]
+fn preempt_deadlines_already_handled_are_not_due_again() {
+    for commit_timeout in [None, Some(COMMIT)] {
+        let mut s = Sim::build(true, commit_timeout);
+        s.run(Duration::from_millis(300));
+        s.input(
+            0,
+            Input::Admin {
+                vc: Some(0),
+                order: Admin::Drop,
+            },
+        );
+        s.until(Duration::from_secs(2), |s| s.master[1] && !s.master[0]);
+        s.run(Duration::from_secs(2));
+        for i in 0..2 {
+            let d = s.node(i).next_deadline().unwrap();
+            assert!(d > s.now, "node {i}: deadline {:?} in the past", s.now - d);
+        }
+        // The pin goes: the primary takes back over after preempt-delay, then nothing is due
+        // in the past either.
+        s.input(
+            0,
+            Input::Admin {
+                vc: Some(0),
+                order: Admin::None,
+            },
+        );
+        if commit_timeout.is_some() {
+            for _ in 0..2 {
+                s.input(
+                    0,
+                    Input::ConntrackStats {
+                        vc: 0,
+                        external: Some(7),
+                    },
+                );
+            }
+        }
+        s.until(Duration::from_secs(3), |s| s.master[0] && !s.master[1]);
+        s.run(Duration::from_secs(2));
+        for i in 0..2 {
+            let d = s.node(i).next_deadline().unwrap();
+            assert!(d > s.now, "node {i}: deadline {:?} in the past", s.now - d);
+        }
+    }
+}

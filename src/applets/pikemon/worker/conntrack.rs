@@ -1,0 +1,303 @@
+//! Carrying out `Action::Conntrack`: conntrackd's control socket driven from the poll loop
+//! (`net::conntrackd::Exchange`), one request at a time per virtual cluster, each bounded by
+//! commit-timeout, so a hung conntrackd never holds the loop. Between steps, a statistics
+//! poll (`-s`) every hello (100 ms..1 s) feeds the status view, `required yes` and the
+//! core's failback gate.
+
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+
+use super::super::config::Conntrack;
+use super::super::core::{Input, SyncStep};
+use crate::event::{Interest, Token};
+use crate::net::conntrackd::{self, ControlError, Exchange, Progress, Request};
+
+use super::*;
+
+/// The requests of one step, in conntrackd's `primary-backup.sh` order.
+fn requests(step: Option<SyncStep>) -> &'static [Request] {
+    match step {
+        Some(SyncStep::Commit) => &[Request::CommitAll],
+        Some(SyncStep::AfterTakeover) => {
+            &[Request::FlushAll, Request::ResyncAll, Request::SendBulk]
+        }
+        Some(SyncStep::AfterRelease) => &[Request::ResetTimers, Request::RequestResync],
+        Some(SyncStep::Bulk) => &[Request::SendBulk],
+        None => &[Request::Stats],
+    }
+}
+
+/// One step (None: a statistics poll) on its way.
+#[derive(Debug)]
+struct Job {
+    step: Option<SyncStep>,
+    next: usize,
+    started: Instant,
+    error: Option<ControlError>,
+    reply: String,
+}
+
+/// The last commit, for the status.
+#[derive(Debug, Clone)]
+pub(in crate::applets::pikemon) struct CommitResult {
+    pub took: Duration,
+    /// None: committed; Some: why not.
+    pub error: Option<String>,
+}
+
+/// conntrackd as one virtual cluster drives it.
+#[derive(Debug)]
+pub(in crate::applets::pikemon) struct SyncRun {
+    pub conf: Conntrack,
+    queue: VecDeque<Job>,
+    current: Option<(Job, Exchange)>,
+    /// Finished jobs not yet told to the core (never told from inside `apply`).
+    done: VecDeque<Job>,
+    next_poll: Instant,
+    poll_every: Duration,
+    /// conntrackd answered the last request (None: not asked yet).
+    pub reachable: Option<bool>,
+    pub external: Option<u64>,
+    pub internal: Option<u64>,
+    pub last_commit: Option<CommitResult>,
+    pub last_error: Option<String>,
+}
+
+impl SyncRun {
+    pub(super) fn new(conf: Conntrack, now: Instant, hello: Duration) -> SyncRun {
+        SyncRun {
+            conf,
+            queue: VecDeque::new(),
+            current: None,
+            done: VecDeque::new(),
+            next_poll: now,
+            poll_every: hello.clamp(Duration::from_millis(100), Duration::from_secs(1)),
+            reachable: None,
+            external: None,
+            internal: None,
+            last_commit: None,
+            last_error: None,
+        }
+    }
+
+    /// When something is due: a finished job, a reply's deadline or the next poll.
+    pub(super) fn next_deadline(&self, now: Instant) -> Instant {
+        if !self.done.is_empty() {
+            return now;
+        }
+        match &self.current {
+            Some((_, x)) => x.deadline(),
+            None => self.next_poll,
+        }
+    }
+
+    /// Nothing queued or on its way.
+    pub(super) fn idle(&self) -> bool {
+        self.current.is_none() && self.queue.is_empty() && self.done.is_empty()
+    }
+
+    /// Whether the node counts as Down for `required yes`.
+    pub(super) fn down(&self) -> bool {
+        self.conf.required && self.reachable == Some(false)
+    }
+}
+
+/// The event-loop token of virtual cluster `vi`'s conntrackd exchange.
+pub(super) fn token(vi: usize) -> Token {
+    Token(T_CT + vi)
+}
+
+impl Worker {
+    /// `Action::Conntrack`: queue the step (a commit goes first) and start it if idle.
+    pub(super) fn conntrack_step(&mut self, now: Instant, vi: usize, step: SyncStep) {
+        let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
+            return;
+        };
+        let job = Job {
+            step: Some(step),
+            next: 0,
+            started: now,
+            error: None,
+            reply: String::new(),
+        };
+        if step == SyncStep::Commit {
+            info!(
+                "vc {}: committing conntrackd's external cache before the addresses come up",
+                self.cfg.virtual_clusters[vi].name
+            );
+            run.queue.push_front(job);
+        } else {
+            run.queue.push_back(job);
+        }
+        self.conntrack_pump(now, vi);
+    }
+
+    /// The exchange of `vi` is readable.
+    pub(super) fn read_conntrack(&mut self, now: Instant, vi: usize) {
+        self.conntrack_advance(now, vi);
+        self.conntrack_drain(now, vi);
+    }
+
+    /// Tells the core (and the status) about the finished jobs of `vi`.
+    fn conntrack_drain(&mut self, now: Instant, vi: usize) {
+        while let Some(job) = self
+            .vcs
+            .get_mut(vi)
+            .and_then(|v| v.sync.as_mut())
+            .and_then(|r| r.done.pop_front())
+        {
+            self.conntrack_finished(now, vi, job);
+        }
+    }
+
+    /// Deadlines and polls of every virtual cluster's conntrackd.
+    pub(super) fn conntrack_tick(&mut self, now: Instant) {
+        for vi in 0..self.vcs.len() {
+            let Some(run) = self.vcs[vi].sync.as_mut() else {
+                continue;
+            };
+            // A stopping worker only finishes what the core asked for (`-t -n`).
+            let poll = !self.stopping && now >= run.next_poll;
+            if poll && run.current.is_none() && run.queue.is_empty() {
+                run.next_poll = now + run.poll_every;
+                run.queue.push_back(Job {
+                    step: None,
+                    next: 0,
+                    started: now,
+                    error: None,
+                    reply: String::new(),
+                });
+                self.conntrack_pump(now, vi);
+            } else if run
+                .current
+                .as_ref()
+                .is_some_and(|(_, x)| now >= x.deadline())
+            {
+                self.conntrack_advance(now, vi);
+            }
+            self.conntrack_drain(now, vi);
+        }
+    }
+
+    fn conntrack_advance(&mut self, now: Instant, vi: usize) {
+        let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
+            return;
+        };
+        let Some((_, x)) = run.current.as_mut() else {
+            return;
+        };
+        let result = match x.advance(now) {
+            Progress::Pending => return,
+            Progress::Done(r) => r,
+        };
+        let Some((mut job, x)) = run.current.take() else {
+            return;
+        };
+        self.ev.deregister(x.as_raw_fd());
+        match result {
+            Ok(text) => job.reply = text,
+            Err(e) => job.error = Some(e),
+        }
+        if let Some(run) = self.vcs[vi].sync.as_mut() {
+            run.queue.push_front(job);
+        }
+        self.conntrack_pump(now, vi);
+    }
+
+    /// Starts the next request of the first job, or moves it to `done`; never blocks.
+    fn conntrack_pump(&mut self, now: Instant, vi: usize) {
+        loop {
+            let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
+                return;
+            };
+            if run.current.is_some() {
+                return;
+            }
+            let Some(mut job) = run.queue.pop_front() else {
+                return;
+            };
+            let reqs = requests(job.step);
+            if job.error.is_none() && job.next < reqs.len() {
+                let req = reqs[job.next];
+                job.next += 1;
+                let deadline = now + run.conf.commit_timeout;
+                match Exchange::start(&run.conf.socket, req, deadline) {
+                    Ok(x) => {
+                        self.ev.register(x.as_raw_fd(), token(vi), Interest::Read);
+                        run.current = Some((job, x));
+                        return;
+                    }
+                    Err(e) => {
+                        job.error = Some(e);
+                        run.queue.push_front(job);
+                        continue;
+                    }
+                }
+            }
+            run.done.push_back(job);
+        }
+    }
+
+    fn conntrack_finished(&mut self, now: Instant, vi: usize, job: Job) {
+        let name = self.cfg.virtual_clusters[vi].name.clone();
+        let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
+            return;
+        };
+        let ok = job.error.is_none();
+        let was = run.reachable;
+        run.reachable = Some(ok);
+        match &job.error {
+            Some(e) => {
+                let text = e.to_string();
+                if run.last_error.as_ref() != Some(&text) || was != Some(false) {
+                    warn!("vc {name}: conntrackd: {text}");
+                }
+                run.last_error = Some(text);
+            }
+            None => {
+                if was == Some(false) {
+                    info!("vc {name}: conntrackd answers again");
+                }
+                run.last_error = None;
+            }
+        }
+        match job.step {
+            None => {
+                if ok {
+                    run.external = conntrackd::external_entries(&job.reply);
+                    run.internal = conntrackd::internal_entries(&job.reply);
+                }
+                let external = if ok { run.external } else { None };
+                let acts = self
+                    .node
+                    .handle(now, Input::ConntrackStats { vc: vi, external });
+                self.apply(now, acts);
+            }
+            Some(step) => {
+                let took = now.saturating_duration_since(job.started);
+                if step == SyncStep::Commit {
+                    run.last_commit = Some(CommitResult {
+                        took,
+                        error: job.error.as_ref().map(|e| e.to_string()),
+                    });
+                    if ok {
+                        info!("vc {name}: conntrackd committed in {} ms", took.as_millis());
+                    }
+                } else {
+                    debug!(
+                        "vc {name}: conntrackd {step:?} done in {} ms",
+                        took.as_millis()
+                    );
+                }
+                let acts = self
+                    .node
+                    .handle(now, Input::ConntrackDone { vc: vi, step, ok });
+                self.apply(now, acts);
+            }
+        }
+        self.update_health(now, vi);
+    }
+}

@@ -1,0 +1,448 @@
+//! pikemon driving real conntrackd daemons (FTFW over the heart-beat link) on a pair of
+//! stateful firewalls in network namespaces: client (198.51.100.50) — LAN switch — fw A / fw B
+//! (VIPs 198.51.100.10 and 203.0.113.10, one virtual cluster) — WAN switch — server
+//! (203.0.113.50). The firewalls forward with nftables `ct state established,related accept`,
+//! `ct state invalid drop` and `nf_conntrack_tcp_loose=0`: a flow the new master's kernel does
+//! not know is dropped, so a connection survives a failover only if conntrackd's external
+//! cache is in the kernel table when the VIPs move. The flows are bench/statesync/flows.py.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{applet, text, unique, veth, Netns, Switch};
+
+const KEY: &str = "0123456789abcdef0123";
+const PORT: &str = "7000";
+
+struct Fw {
+    ns: Netns,
+    node: u32,
+}
+
+struct Rig {
+    _lan: Switch,
+    _wan: Switch,
+    fw: [Fw; 2],
+    client: Netns,
+    server: Netns,
+    dir: PathBuf,
+    kids: Vec<Child>,
+}
+
+fn flows_py() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/statesync/flows.py")
+}
+
+fn conntrackd_conf(d: &Path, node: u32) -> String {
+    let (local, peer) = if node == 1 {
+        ("198.18.0.1", "198.18.0.2")
+    } else {
+        ("198.18.0.2", "198.18.0.1")
+    };
+    format!(
+        "Sync {{
+\tMode FTFW {{
+\t\tDisableExternalCache Off
+\t}}
+\tUDP {{
+\t\tIPv4_address {local}
+\t\tIPv4_Destination_Address {peer}
+\t\tPort 3780
+\t\tInterface hb0
+\t\tChecksum on
+\t}}
+}}
+General {{
+\tSystemd off
+\tHashSize 16384
+\tHashLimit 65535
+\tLogFile {d}/conntrackd{node}.log
+\tSyslog off
+\tLockFile {d}/conntrackd{node}.lock
+\tUNIX {{
+\t\tPath {d}/conntrackd{node}.ctl
+\t}}
+\tNetlinkBufferSize 2097152
+\tNetlinkBufferSizeMaxGrowth 8388608
+\tFilter From Userspace {{
+\t\tAddress Ignore {{
+\t\t\tIPv4_address 127.0.0.1
+\t\t\tIPv4_address 198.18.0.0/30
+\t\t}}
+\t}}
+}}
+",
+        d = d.display()
+    )
+}
+
+fn pikemon_conf(d: &Path, node: u32, commit_timeout: &str) -> String {
+    format!(
+        r#"version PIKEMON-1;
+pikemon {{
+    node-id {node};
+    status-file "{d}/status{node}"; pid-file "{d}/pid{node}";
+    control-socket "{d}/ctl{node}"; paths-file "{d}/paths{node}";
+    hmac key "{KEY}";
+    heart-beat {{ interface hb0; }}
+    hello-interval 100ms;
+    garp-interval 20ms;
+    conntrack {{ socket "{d}/conntrackd{node}.ctl"; commit-timeout {commit_timeout}; }}
+    virtual-cluster FW {{
+        id 1; primary node 1;
+        interface lan0 {{ ipv4 [198.51.100.10]/24; }}
+        interface wan0 {{ ipv4 [203.0.113.10]/24; }}
+    }}
+}}
+"#,
+        d = d.display()
+    )
+}
+
+const RULES: &str = "table inet hctfw {
+    chain forward {
+        type filter hook forward priority 0; policy drop;
+        ct state established,related accept
+        ct state invalid drop
+        ip saddr 198.51.100.0/24 tcp flags & (syn | ack) == syn ct state new accept
+    }
+}
+";
+
+impl Rig {
+    fn new(commit_timeout: &str) -> Rig {
+        let lan = Switch::new();
+        let wan = Switch::new();
+        let fw = [1, 2].map(|node| Fw {
+            ns: Netns::new("hct"),
+            node,
+        });
+        let client = Netns::new("hctc");
+        let server = Netns::new("hcts");
+        lan.attach(&client, "lan0");
+        wan.attach(&server, "wan0");
+        veth(&fw[0].ns, "hb0", &fw[1].ns, "hb0");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("hct"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in &fw {
+            let n = f.node;
+            lan.attach(&f.ns, "lan0");
+            wan.attach(&f.ns, "wan0");
+            f.ns.ip(&[
+                "addr",
+                "add",
+                &format!("198.51.100.{}/24", n + 1),
+                "dev",
+                "lan0",
+            ]);
+            f.ns.ip(&[
+                "addr",
+                "add",
+                &format!("203.0.113.{}/24", n + 1),
+                "dev",
+                "wan0",
+            ]);
+            f.ns.ip(&["addr", "add", &format!("198.18.0.{n}/30"), "dev", "hb0"]);
+            f.ns.sysctl("net.ipv4.ip_forward", "1");
+            let rules = dir.join(format!("rules{n}.nft"));
+            std::fs::write(&rules, RULES).unwrap();
+            let out = f.ns.run(&["nft", "-f", rules.to_str().unwrap()]);
+            assert!(out.status.success(), "{out:?}");
+            // After the ruleset: nf_conntrack is loaded in the namespace now.
+            f.ns.sysctl("net.netfilter.nf_conntrack_tcp_loose", "0");
+            std::fs::write(
+                dir.join(format!("conntrackd{n}.conf")),
+                conntrackd_conf(&dir, n),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join(format!("pikemon{n}.cfg")),
+                pikemon_conf(&dir, n, commit_timeout),
+            )
+            .unwrap();
+        }
+        client.ip(&["addr", "add", "198.51.100.50/24", "dev", "lan0"]);
+        client.ip(&["route", "add", "default", "via", "198.51.100.10"]);
+        server.ip(&["addr", "add", "203.0.113.50/24", "dev", "wan0"]);
+        server.ip(&["route", "add", "default", "via", "203.0.113.10"]);
+        Rig {
+            _lan: lan,
+            _wan: wan,
+            fw,
+            client,
+            server,
+            dir,
+            kids: Vec::new(),
+        }
+    }
+
+    fn ns(&self, node: u32) -> &Netns {
+        &self.fw[node as usize - 1].ns
+    }
+
+    fn conntrackd(&self, node: u32, opt: &str) -> String {
+        let conf = self.dir.join(format!("conntrackd{node}.conf"));
+        text(
+            &self
+                .ns(node)
+                .run(&["conntrackd", "-C", conf.to_str().unwrap(), opt]),
+        )
+        .0
+    }
+
+    fn start_conntrackd(&self, node: u32) {
+        let conf = self.dir.join(format!("conntrackd{node}.conf"));
+        let out = self
+            .ns(node)
+            .run(&["conntrackd", "-C", conf.to_str().unwrap(), "-d"]);
+        assert!(out.status.success(), "{out:?}");
+        let sock = self.dir.join(format!("conntrackd{node}.ctl"));
+        wait_for("conntrackd's socket", Duration::from_secs(5), || {
+            sock.exists()
+        });
+    }
+
+    fn start_pikemon(&mut self, node: u32) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("log{node}")))
+            .unwrap();
+        let cfg = self.dir.join(format!("pikemon{node}.cfg"));
+        let child = self
+            .ns(node)
+            .cmd(applet("pikemon"))
+            .args(["-f", cfg.to_str().unwrap(), "-d"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.kids.push(child);
+    }
+
+    fn log(&self, node: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("log{node}"))).unwrap_or_default()
+    }
+
+    fn status(&self, node: u32, json: bool) -> String {
+        let cfg = self.dir.join(format!("pikemon{node}.cfg"));
+        let mut args = vec!["-f", cfg.to_str().unwrap(), "-c", "status"];
+        if json {
+            args.push("-j");
+        }
+        text(
+            &self
+                .ns(node)
+                .cmd(applet("pikemon"))
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+        .0
+    }
+
+    fn role(&self, node: u32) -> String {
+        self.status(node, false)
+            .lines()
+            .find_map(|l| l.strip_prefix("vc FW id 1 role "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("unreachable")
+            .to_string()
+    }
+
+    fn wait_role(&self, node: u32, role: &str, limit: Duration) {
+        wait_for(&format!("node {node} {role}"), limit, || {
+            self.role(node) == role
+        });
+    }
+
+    /// Pids in `node`'s namespace whose command line starts with `prefix`.
+    fn pids(&self, node: u32, prefix: &str) -> Vec<i32> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "pids", &self.ns(node).name])
+            .output()
+            .unwrap();
+        text(&out)
+            .0
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .map(|c| c.starts_with(prefix.as_bytes()))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    fn signal(&self, pids: &[i32], sig: &str) {
+        for p in pids {
+            let _ = std::process::Command::new("kill")
+                .args([sig, &p.to_string()])
+                .status();
+        }
+    }
+
+    /// Server, then `n` client flows for `seconds`; returns the client and its stdout once
+    /// every flow is established.
+    fn flows(&mut self, n: usize, seconds: u32) -> (Child, BufReader<ChildStdout>) {
+        let py = flows_py();
+        let mut server = self
+            .server
+            .cmd("python3")
+            .args([py.to_str().unwrap(), "server", PORT])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening");
+        self.kids.push(server);
+        let mut client = self
+            .client
+            .cmd("python3")
+            .args([
+                py.to_str().unwrap(),
+                "client",
+                "203.0.113.50",
+                PORT,
+                &n.to_string(),
+                &seconds.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(client.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        (client, out)
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for k in &mut self.kids {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `"key":N` of the flows' JSON summary.
+fn field(json: &str, key: &str) -> i64 {
+    let pat = format!("\"{key}\": ");
+    json.split(&pat)
+        .nth(1)
+        .and_then(|r| r.split([',', '}']).next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+}
+
+/// The pair up, A Master, both conntrackds syncing.
+fn started(commit_timeout: &str) -> Rig {
+    let mut rig = Rig::new(commit_timeout);
+    for n in [1, 2] {
+        rig.start_conntrackd(n);
+    }
+    rig.start_pikemon(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    rig.start_pikemon(2);
+    rig.wait_role(2, "Backup", Duration::from_secs(5));
+    rig
+}
+
+#[test]
+fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
+    let mut rig = started("2s");
+    let (mut client, mut out) = rig.flows(20, 8);
+    // The flows run through A; B's conntrackd holds them in its external cache only.
+    wait_for("B's external cache", Duration::from_secs(5), || {
+        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
+    });
+    let b_kernel = text(
+        &rig.ns(2)
+            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
+    )
+    .0;
+    assert!(!b_kernel.contains("dport=7000"), "{b_kernel}");
+    std::thread::sleep(Duration::from_secs(1));
+    let a = rig.pids(1, "pikemon");
+    assert!(!a.is_empty());
+    rig.signal(&a, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let b_kernel = text(
+        &rig.ns(2)
+            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
+    )
+    .0;
+    assert!(
+        b_kernel.matches("dport=7000").count() >= 20,
+        "B's kernel table after the takeover:\n{b_kernel}"
+    );
+    let log = rig.log(2);
+    let committed = log.find("conntrackd committed in").expect(&log);
+    let addresses = log.find("vc FW: Master (").expect(&log);
+    assert!(committed < addresses, "{log}");
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    let _ = client.wait();
+    assert_eq!(field(&summary, "connected"), 20, "{summary}");
+    assert_eq!(field(&summary, "reset"), 0, "{summary}");
+    assert_eq!(field(&summary, "stalled"), 0, "{summary}");
+    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+    assert_eq!(field(&summary, "misordered"), 0, "{summary}");
+    // The status shows conntrackd and the commit.
+    let st = rig.status(2, false);
+    assert!(st.contains("reachable yes"), "{st}");
+    assert!(st.contains("last-commit ") && st.contains(" ms ok"), "{st}");
+    let j = rig.status(2, true);
+    assert!(j.contains("\"conntrack\":{\"socket\":"), "{j}");
+    assert!(j.contains("\"last_commit_error\":null"), "{j}");
+}
+
+#[test]
+fn hung_conntrackd_takeover_goes_on_after_commit_timeout_and_says_so() {
+    let rig = started("500ms");
+    let ctd = rig.pids(2, "conntrackd");
+    assert!(!ctd.is_empty());
+    rig.signal(&ctd, "-STOP");
+    let a = rig.pids(1, "pikemon");
+    rig.signal(&a, "-KILL");
+    let t = Instant::now();
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    // Master from the start of the commit; the addresses (the macvlan up) only after it.
+    wait_for("the addresses on B", Duration::from_secs(3), || {
+        let out = rig.ns(2).ip(&["-br", "link", "show", "dev", "pk1-lan0"]);
+        text(&out).0.split_whitespace().nth(1) == Some("UP")
+    });
+    let took = t.elapsed();
+    rig.signal(&ctd, "-CONT");
+    let log = rig.log(2);
+    assert!(
+        log.contains("conntrackd did not commit within 500ms; taking over anyway"),
+        "{log}"
+    );
+    // Dead-interval (300 ms) + the commit-timeout, with room for a loaded machine.
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let waited = log.find("taking over anyway").expect(&log);
+    assert!(waited < log.find("vc FW: Master (").expect(&log), "{log}");
+    // The loop never stalled: the status answered during the wait (wait_role polled it).
+    let st = rig.status(2, false);
+    assert!(st.contains("last-commit "), "{st}");
+}
