@@ -10,7 +10,7 @@
 //! 40 hello-ms (u32)    44 dead-ms (u32)        48 path-id (u8)
 //! 49 key-id (u16)      51 n-vc (u8)
 //! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8, config-digest u32,
-//!              more-flags u8 }
+//!              more-flags u8, penalty u8 }
 //!    HMAC-SHA256 (32 bytes) over dst MAC, src MAC, EtherType and every payload byte before it
 //! ```
 //!
@@ -38,7 +38,7 @@ pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const HMAC_LEN: usize = 32;
 /// Bytes per virtual-cluster entry.
-pub const VC_LEN: usize = 11;
+pub const VC_LEN: usize = 12;
 /// Most virtual-cluster entries a frame may carry.
 pub const MAX_VCS: usize = 32;
 /// Length of the Ethernet header in front of the payload.
@@ -191,6 +191,9 @@ pub struct VcState {
     pub digest: u32,
     /// `vc_more_flags` bits.
     pub more: u8,
+    /// The weights of the sender's failing weighted witnesses (`track-* ... weight N`),
+    /// summed (saturating): between two healthy nodes the lower penalty holds the role.
+    pub penalty: u8,
 }
 
 /// Bits of the second flags byte of a virtual-cluster entry.
@@ -318,6 +321,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             fail_count: b[5],
             digest: be32(&b[6..10]),
             more: b[10],
+            penalty: b[11],
         }
     }
 
@@ -388,6 +392,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         b[5] = vc.fail_count;
         b[6..10].copy_from_slice(&vc.digest.to_be_bytes());
         b[10] = vc.more;
+        b[11] = vc.penalty;
     }
     /// Computes the HMAC over `dst`, `src`, the EtherType and the payload, and stores it.
     pub fn sign(&mut self, key: &[u8], dst: &[u8; 6], src: &[u8; 6]) {

@@ -201,6 +201,7 @@ impl Node {
                     } else {
                         0
                     },
+                    penalty: v.penalty,
                 }
             })
             .collect();
