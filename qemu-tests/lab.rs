@@ -558,6 +558,15 @@ pub fn emergency_teardown() {
         }
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
     }
+    let disks = top().join("build/qemu-disks");
+    for d in std::fs::read_dir(&disks).into_iter().flatten().flatten() {
+        if d.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{id}-"))
+        {
+            let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
 }
 
 /// Writes 32 random bytes, in hex, as a key file readable by its owner only.
