@@ -333,6 +333,18 @@ impl Lab {
         Ok(path)
     }
 
+    /// Gives the guest a disk that holds something else (its first MiB not zeros, no file
+    /// system): rcS must leave it alone. Call before booting.
+    pub fn foreign_disk(&self, node: &Node) -> Result<(), String> {
+        use std::io::Write;
+        let path = self.disk(node)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&[0xa5; 1 << 20]))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Reboots a guest as its administrator would (`reboot` on the console: rcK stops the
     /// daemons and unmounts the disk). QEMU runs with -no-reboot, so it exits; a new QEMU boots
     /// on the same disk. Returns the time from `reboot` to the new shell prompt.

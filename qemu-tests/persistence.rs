@@ -159,6 +159,11 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
         Duration::from_secs(30),
     ));
     one_master(&mut lab, Some("fw-a"), Duration::from_secs(5));
+    // `habox-save -r` forgets the saved configuration (the next boot takes the defaults).
+    let b = lab.guest("fw-b").sh();
+    let out = step(b.ok("habox-save -r"));
+    assert!(out.contains("saved configuration removed"), "{out}");
+    step(b.ok("test ! -e /persist/etc/habox"));
     std::thread::sleep(Duration::from_secs(2));
     let p = stop_ping(ping);
     note(&format!(
