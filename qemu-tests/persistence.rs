@@ -245,7 +245,15 @@ fn maintenance_on_survives_a_reboot_and_the_node_stays_backup() {
         one_master(&mut lab, Some("fw-b"), Duration::from_secs(1));
         std::thread::sleep(Duration::from_millis(500));
     }
+    // `habox-save -n` saves without reloading: the same pikemon runs on.
     let a = lab.guest("fw-a").sh();
+    let before = step(a.ok("cat /run/pikemon.pid"));
+    let out = step(a.ok("habox-save -n"));
+    assert!(
+        out.contains("/etc/habox saved") && !out.contains("reloaded"),
+        "{out}"
+    );
+    assert_eq!(step(a.ok("cat /run/pikemon.pid")), before);
     step(a.ok(&format!("pikemon -f {CFG} -c maintenance off")));
     let view = step(a.ok(&format!("pikemon -f {CFG} -c status")));
     assert!(!view.contains("maintenance: on"), "{view}");
