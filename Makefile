@@ -97,7 +97,9 @@ APPLIANCE    := build/appliance
 IMAGE_CACHE  := build/cache
 KERNEL_DEB   := $(IMAGE_CACHE)/kernel.deb
 ROOTFS_STAMP := $(APPLIANCE)/rootfs.stamp
-ROOTFS_INPUTS := $(shell find rootfs -type f -o -type l) image/mkrootfs.sh image/modules.list
+# resource-agents' ldirectord agent goes into the image when the host has it (`make deps`).
+ROOTFS_INPUTS := $(shell find rootfs -type f -o -type l) image/mkrootfs.sh image/modules.list \
+        $(wildcard /usr/lib/ocf/resource.d/heartbeat/ldirectord)
 # `make qemu-test QEMU_TEST_ARGS=name` runs one scenario; QEMU_ACCEL=kvm is an opt-in (KVM hangs
 # guests on some hosts, TCG is the default).
 QEMU_TEST_ARGS ?=

@@ -2,8 +2,8 @@
 # Assembles the appliance root file system in STAGE: the rootfs/ overlay, busybox (busybox-static)
 # with its links, habox with its applet links, conntrackd/conntrack/nft/ipvsadm with the shared
 # libraries ldd lists, and the kernel modules of image/modules.list plus their dependencies from
-# the Debian cloud kernel package (which also gives OUT/vmlinuz), and the cluster's HMAC key KEY
-# as /etc/habox/pike.key (mode 0600).
+# the Debian cloud kernel package (which also gives OUT/vmlinuz), the cluster's HMAC key KEY
+# as /etc/habox/pike.key (mode 0600), and resource-agents' ldirectord OCF agent when installed.
 # Usage: image/mkrootfs.sh STAGE KERNEL_DEB HABOX OUT KEY
 set -euo pipefail
 stage=$1 deb=$2 habox=$3 out=$4 key=$5
@@ -60,6 +60,20 @@ for tool in conntrackd conntrack nft ipvsadm; do
     [ -e "$stage/usr/sbin/$tool" ] || ln -s "$(realpath "$path")" "$stage/usr/sbin/$tool"
 done
 for f in /etc/protocols /etc/services; do [ -e "$f" ] && cp "$f" "$stage$f"; done
+
+# --- resource-agents' ocf:heartbeat:ldirectord and the shell library it sources, when the host
+# has them (Debian resource-agents, installed by `make deps`): they run under busybox sh, so
+# an administrator can drive habox's ldirectord as Pacemaker would (OCF_ROOT=/usr/lib/ocf).
+ocf=/usr/lib/ocf
+if [ -f "$ocf/resource.d/heartbeat/ldirectord" ]; then
+    mkdir -p "$stage$ocf/resource.d/heartbeat" "$stage$ocf/lib/heartbeat"
+    cp "$ocf/resource.d/heartbeat/ldirectord" "$stage$ocf/resource.d/heartbeat/"
+    for f in ocf-shellfuncs ocf-binaries ocf-returncodes ocf-directories ocf-rarun ocf-distro; do
+        cp "$ocf/lib/heartbeat/$f" "$stage$ocf/lib/heartbeat/"
+    done
+else
+    echo "mkrootfs: no $ocf/resource.d/heartbeat/ldirectord (resource-agents): the image has no OCF agent" >&2
+fi
 
 # --- kernel and modules
 mkdir -p "$stage.kernel"

@@ -7,18 +7,18 @@ use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Strea
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ELECTION: Duration = Duration::from_secs(30);
-const FAILOVER: Duration = Duration::from_secs(20);
+pub const ELECTION: Duration = Duration::from_secs(30);
+pub const FAILOVER: Duration = Duration::from_secs(20);
 /// The virtual MAC of the LAN VIP: 02:<IPv4 bytes>:00 (DESIGN.md §3).
 const LAN_VMAC: &str = "02:c6:33:64:01:00";
 
 /// Whether this guest has the LAN VIP on an interface that is up (the master's macvlan).
-fn holds_vip(sh: &mut Console) -> bool {
+pub fn holds_vip(sh: &mut Console) -> bool {
     step(lab::holds_vip(sh))
 }
 
 /// The names of the running guests that hold the VIP.
-fn masters(lab: &mut Lab) -> Vec<&'static str> {
+pub fn masters(lab: &mut Lab) -> Vec<&'static str> {
     let mut found = Vec::new();
     for g in lab.guests.iter_mut().filter(|g| g.console.is_some()) {
         if holds_vip(g.sh()) {
@@ -29,7 +29,7 @@ fn masters(lab: &mut Lab) -> Vec<&'static str> {
 }
 
 /// Waits until exactly one guest (and, when given, that one) holds the VIP.
-fn one_master(lab: &mut Lab, want: Option<&str>, timeout: Duration) -> &'static str {
+pub fn one_master(lab: &mut Lab, want: Option<&str>, timeout: Duration) -> &'static str {
     let deadline = Instant::now() + timeout;
     loop {
         let m = masters(lab);
@@ -47,7 +47,7 @@ fn one_master(lab: &mut Lab, want: Option<&str>, timeout: Duration) -> &'static 
     }
 }
 
-fn other(name: &str) -> &'static str {
+pub fn other(name: &str) -> &'static str {
     NODES
         .iter()
         .map(|n| n.name)
@@ -65,7 +65,7 @@ fn client_reaches_vip(lab: &Lab, timeout: Duration) -> bool {
 }
 
 /// Boots the pair with client and server routed through the VIPs and waits for the election.
-fn cluster(test: &str) -> (Lab, &'static str) {
+pub fn cluster(test: &str) -> (Lab, &'static str) {
     let mut lab = pair(test);
     step(lab.route_via(LAN_VIP, WAN_VIP));
     let master = one_master(&mut lab, None, ELECTION);

@@ -6,6 +6,10 @@
 //! `opt/habox/pike.key` (rcS installs it in place of the image's key); `without_a_key` boots
 //! guests that have none at all.
 //!
+//! Each guest has a configuration disk: a blank raw image of `DISK_BYTES` per node and lab under
+//! build/qemu-disks/ (virtio-blk; rcS formats it at the first boot), kept across the guest's
+//! reboots within the lab and deleted with it.
+//!
 //! Addresses: lan 198.51.100.0/24, wan 203.0.113.0/24, heart-beat 198.18.0.0/24. Nothing is ever
 //! configured in the root namespace. Dropping a `Lab` kills every process it started, deletes its
 //! namespaces and, when the test is failing, keeps the consoles' logs under build/qemu-logs/.
@@ -61,6 +65,9 @@ pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
 /// Bound on a guest's boot (TCG on a loaded 2-core machine; a boot takes a few seconds).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The size of a guest's configuration disk (sparse: blank until the guest formats it).
+pub const DISK_BYTES: u64 = 8 << 20;
+
 /// One pair at a time: TCG guests are CPU-bound and CI has 2 cores.
 static ONE_PAIR: Mutex<()> = Mutex::new(());
 
@@ -75,6 +82,8 @@ pub struct Guest {
     qemu: Option<Child>,
     pub console: Option<Console>,
     pub boot_time: Duration,
+    /// Boots so far (a reboot starts a new QEMU on the same disk).
+    pub boots: u32,
 }
 
 impl Guest {
@@ -94,6 +103,8 @@ pub struct Lab {
     pub client: String,
     pub server: String,
     dir: PathBuf,
+    /// The guests' configuration disks (under build/qemu-disks/).
+    disks: PathBuf,
     /// The cluster key both guests get over fw_cfg (None: the guests get no key).
     pub key: Option<PathBuf>,
     /// The initramfs the guests boot.
@@ -134,12 +145,16 @@ impl Lab {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let key = dir.join("pike.key");
         write_random_key(&key)?;
+        let disks = top().join("build/qemu-disks").join(format!("{id}-{test}"));
+        let _ = std::fs::remove_dir_all(&disks);
+        std::fs::create_dir_all(&disks).map_err(|e| format!("{}: {e}", disks.display()))?;
         let lab = Lab {
             test: test.to_string(),
             lab: format!("hq{id}lab"),
             client: format!("hq{id}cli"),
             server: format!("hq{id}srv"),
             dir,
+            disks,
             key: Some(key),
             initrd: top().join("build/appliance/initramfs.img"),
             guests: Vec::new(),
@@ -303,6 +318,7 @@ impl Lab {
                 qemu: Some(qemu),
                 console: None,
                 boot_time: Duration::ZERO,
+                boots: 1,
             });
             let sock = self.dir.join(format!("{}.console", node.name));
             let log = self.dir.join(format!("{}.log", node.name));
@@ -339,8 +355,82 @@ impl Lab {
         Ok(())
     }
 
+    /// The guest's configuration disk, created blank (sparse) on first use.
+    pub fn disk(&self, node: &Node) -> Result<PathBuf, String> {
+        let path = self.disks.join(format!("{}.img", node.name));
+        if !path.exists() {
+            std::fs::File::create(&path)
+                .and_then(|f| f.set_len(DISK_BYTES))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// Gives the guest a disk that holds something else (its first MiB not zeros, no file
+    /// system): rcS must leave it alone. Call before booting.
+    pub fn foreign_disk(&self, node: &Node) -> Result<(), String> {
+        use std::io::Write;
+        let path = self.disk(node)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&[0xa5; 1 << 20]))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Reboots a guest as its administrator would (`reboot` on the console: rcK stops the
+    /// daemons and unmounts the disk). QEMU runs with -no-reboot, so it exits; a new QEMU boots
+    /// on the same disk. Returns the time from `reboot` to the new shell prompt.
+    pub fn reboot_guest(&mut self, name: &str) -> Result<Duration, String> {
+        let started = Instant::now();
+        let g = self.guest(name);
+        let node = g.node;
+        g.sh().type_text("reboot\n")?;
+        let mut qemu = g
+            .qemu
+            .take()
+            .ok_or_else(|| format!("{name}: not running"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match qemu.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Ok(None) => {
+                    let _ = qemu.kill();
+                    let _ = qemu.wait();
+                    return Err(format!("{name}: did not shut down within 60 s of `reboot`"));
+                }
+                Err(e) => return Err(format!("{name}: qemu: {e}")),
+            }
+        }
+        if let Some(c) = self.guest(name).console.take() {
+            c.close();
+        }
+        let qemu = self.start_qemu(node)?;
+        let boots = self.guest(name).boots + 1;
+        let sock = self.dir.join(format!("{name}.console"));
+        let log = self.dir.join(format!("{name}.boot{boots}.log"));
+        let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
+        let g = self.guest(name);
+        g.qemu = Some(qemu);
+        g.boots = boots;
+        console.login(BOOT_TIMEOUT)?;
+        g.console = Some(console);
+        let took = started.elapsed();
+        g.boot_time = took;
+        note(&format!(
+            "{}: {name} rebooted in {:.1}s",
+            self.test,
+            took.as_secs_f64()
+        ));
+        Ok(took)
+    }
+
     fn start_qemu(&self, node: &Node) -> Result<Child, String> {
         let top = top();
+        let disk = self.disk(node)?;
         let accel = std::env::var("QEMU_ACCEL").unwrap_or_else(|_| "tcg".to_string());
         let cpu = if accel == "kvm" { "host" } else { "max" };
         // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can
@@ -391,6 +481,13 @@ impl Lab {
             args.push("-fw_cfg".into());
             args.push(format!("name=opt/habox/pike.key,file={}", key.display()));
         }
+        args.push("-drive".into());
+        args.push(format!(
+            "if=none,id=config,format=raw,file={}",
+            disk.display()
+        ));
+        args.push("-device".into());
+        args.push("virtio-blk-pci,drive=config".into());
         for (n, nic) in NICS.iter().enumerate() {
             args.push("-netdev".into());
             args.push(format!(
@@ -486,6 +583,7 @@ impl Drop for Lab {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.disks);
     }
 }
 
@@ -504,6 +602,15 @@ pub fn emergency_teardown() {
             }
         }
         let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+    }
+    let disks = top().join("build/qemu-disks");
+    for d in std::fs::read_dir(&disks).into_iter().flatten().flatten() {
+        if d.file_name()
+            .to_string_lossy()
+            .starts_with(&format!("{id}-"))
+        {
+            let _ = std::fs::remove_dir_all(d.path());
+        }
     }
 }
 

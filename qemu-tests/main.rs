@@ -6,4 +6,6 @@
 mod cluster;
 mod console;
 mod lab;
+mod ldirectord_ocf;
+mod persistence;
 mod scenarios;

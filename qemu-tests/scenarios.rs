@@ -47,7 +47,32 @@ pub fn step<T>(r: Result<T, String>) -> T {
 
 #[test]
 fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
-    let mut lab = pair("boot");
+    let mut lab = Lab::new("boot").unwrap_or_else(|e| panic!("boot: {e}"));
+    // fw-a's configuration disk is blank (formatted at boot), fw-b's holds something else
+    // (left alone: the node runs on the built-in defaults, nothing is kept).
+    step(lab.foreign_disk(&NODES[1]));
+    step(lab.boot_pair());
+    let a = lab.guest("fw-a").sh();
+    assert!(
+        a.transcript()
+            .contains("rcS: config disk: /dev/vda was blank, formatted (ext2)"),
+        "{}",
+        a.transcript()
+    );
+    step(a.ok("grep -q ' /persist ' /proc/mounts && grep -q ' /var/lib/pikemon ' /proc/mounts"));
+    let b = lab.guest("fw-b").sh();
+    assert!(
+        b.transcript().contains(
+            "rcS: config disk: /dev/vda holds no ext2/ext4 file system and is not blank: left alone"
+        ),
+        "{}",
+        b.transcript()
+    );
+    step(b.ok("! grep -q ' /persist ' /proc/mounts"));
+    step(b.ok("test \"$(head -c 4 /dev/vda | od -An -tx1 | tr -d ' ')\" = a5a5a5a5"));
+    let (rc, out) = step(b.run("habox-save", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("no configuration disk is mounted"), "{out}");
     for node in &NODES {
         let sh = lab.guest(node.name).sh();
         assert_eq!(step(sh.ok("hostname")).trim(), node.name);

@@ -368,6 +368,7 @@ fn forged_goodbye_hex(incarnation: u32, ack_incarnation: u32, ack_seq: u64) -> S
             fail_count: 0,
             digest: 0,
             more: 0,
+            penalty: 0,
         }],
     };
     build_frame(&forged, b"the wrong key 1234", &[2, 0, 0, 0, 0, 0x66])
@@ -927,6 +928,59 @@ fn track_file_saying_not_zero_makes_the_master_down_and_hands_over() {
     assert!(json.contains("\"item\":\"track-file\""), "{json}");
     assert!(json.contains("\"up\":false}"), "{json}");
     assert!(rig.log(2).contains("(health)"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
+fn weighted_track_failing_hands_the_role_to_the_peer_with_the_lower_penalty() {
+    let mut rig = Rig::new();
+    let mut flags = Vec::new();
+    for n in [1, 2] {
+        let ok = rig.dir.join(format!("weighted{n}"));
+        std::fs::write(&ok, "0\n").unwrap();
+        let cfg = std::fs::read_to_string(rig.cfg(n)).unwrap().replace(
+            "ping-group LO {",
+            &format!(
+                "track-file \"{}\" interval 100ms fall 1 rise 1 weight 50;\n        ping-group LO {{",
+                ok.display()
+            ),
+        );
+        std::fs::write(rig.cfg(n), cfg).unwrap();
+        flags.push(ok);
+    }
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    // A's weighted witness fails: A stays healthy but hands over to B (penalty 50 > 0).
+    std::fs::write(&flags[0], "1\n").unwrap();
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains(" role Backup health Up "), "{so}");
+    assert!(
+        so.contains(&format!(
+            "  track-file {} Down (weight 50)",
+            flags[0].display()
+        )),
+        "{so}"
+    );
+    assert!(
+        so.contains("  penalty 50 (failing weighted witnesses)"),
+        "{so}"
+    );
+    let (json, _) = text(&rig.control(1, &["status", "-j"]));
+    assert!(json.contains("\"penalty\":50,"), "{json}");
+    assert!(json.contains("\"weight\":50,\"up\":false}"), "{json}");
+    assert!(rig.log(2).contains("(lower penalty)"), "{}", rig.log(2));
+    // B's fails too: equal penalties, the master keeps the role.
+    std::fs::write(&flags[1], "1\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Backup".into(), "Master".into())
+    );
+    // A's answers again: A has the lower penalty and takes the role back.
+    std::fs::write(&flags[0], "0\n").unwrap();
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 

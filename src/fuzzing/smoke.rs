@@ -125,6 +125,7 @@ fn pike_frame() -> Vec<u8> {
             fail_count: 0,
             digest: 0x0102_0304,
             more: 0,
+            penalty: 0,
         }],
     };
     pike::build_frame(&repr, super::PIKE_KEY, &[2, 0, 0, 0, 0, 1])

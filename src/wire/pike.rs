@@ -10,7 +10,7 @@
 //! 40 hello-ms (u32)    44 dead-ms (u32)        48 path-id (u8)
 //! 49 key-id (u16)      51 n-vc (u8)
 //! 52 n-vc × { vcid u16, role u8, flags u8, priority u8, fail-count u8, config-digest u32,
-//!              more-flags u8 }
+//!              more-flags u8, penalty u8 }
 //!    HMAC-SHA256 (32 bytes) over dst MAC, src MAC, EtherType and every payload byte before it
 //! ```
 //!
@@ -37,8 +37,12 @@ pub const MAGIC: [u8; 4] = *b"PIKE";
 pub const VERSION: u8 = 2;
 /// Length of the HMAC-SHA256 tag.
 pub const HMAC_LEN: usize = 32;
-/// Bytes per virtual-cluster entry.
-pub const VC_LEN: usize = 11;
+/// Bytes per virtual-cluster entry, as this release writes them.
+pub const VC_LEN: usize = 12;
+/// The shortest entry read (the first version-2 release wrote 11 bytes: no penalty).
+pub const VC_LEN_MIN: usize = 11;
+/// The longest entry read (a later release may append fields; they are skipped).
+pub const VC_LEN_MAX: usize = 64;
 /// Most virtual-cluster entries a frame may carry.
 pub const MAX_VCS: usize = 32;
 /// Length of the Ethernet header in front of the payload.
@@ -191,6 +195,9 @@ pub struct VcState {
     pub digest: u32,
     /// `vc_more_flags` bits.
     pub more: u8,
+    /// The weights of the sender's failing weighted witnesses (`track-* ... weight N`),
+    /// summed (saturating): between two healthy nodes the lower penalty holds the role.
+    pub penalty: u8,
 }
 
 /// Bits of the second flags byte of a virtual-cluster entry.
@@ -264,7 +271,32 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Header + entries + HMAC, as announced by n-vc.
     pub fn total_len(&self) -> usize {
-        HEADER_LEN + usize::from(self.vc_count()) * VC_LEN + HMAC_LEN
+        HEADER_LEN + usize::from(self.vc_count()) * self.entry_len() + HMAC_LEN
+    }
+
+    /// Bytes per entry in this frame: `VC_LEN`, or, when the frame is exactly as long as
+    /// entries of another length (`VC_LEN_MIN..=VC_LEN_MAX`) make it, that length. A peer
+    /// of an earlier or a later release stays readable during a rolling upgrade: fields it
+    /// did not write read as 0, fields this release does not know are skipped. The HMAC
+    /// still covers every byte.
+    pub fn entry_len(&self) -> usize {
+        let n = usize::from(self.vc_count());
+        let body = self
+            .buffer
+            .as_ref()
+            .len()
+            .checked_sub(HEADER_LEN + HMAC_LEN);
+        match body {
+            Some(body) if n > 0 && body != n * VC_LEN && body % n == 0 => {
+                let e = body / n;
+                if (VC_LEN_MIN..=VC_LEN_MAX).contains(&e) {
+                    e
+                } else {
+                    VC_LEN
+                }
+            }
+            _ => VC_LEN,
+        }
     }
 
     pub fn magic(&self) -> [u8; 4] {
@@ -316,8 +348,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Entry `i` (< `vc_count`).
     pub fn vc(&self, i: usize) -> VcState {
-        let at = field::VCS + i * VC_LEN;
-        let b = &self.buffer.as_ref()[at..at + VC_LEN];
+        let e = self.entry_len();
+        let at = field::VCS + i * e;
+        // A shorter entry of an earlier release: the missing fields are 0.
+        let mut b = [0u8; VC_LEN];
+        let have = e.min(VC_LEN);
+        b[..have].copy_from_slice(&self.buffer.as_ref()[at..at + have]);
         VcState {
             vcid: be16(&b[0..2]),
             role: b[2].into(),
@@ -326,6 +362,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             fail_count: b[5],
             digest: be32(&b[6..10]),
             more: b[10],
+            penalty: b[11],
         }
     }
 
@@ -396,6 +433,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         b[5] = vc.fail_count;
         b[6..10].copy_from_slice(&vc.digest.to_be_bytes());
         b[10] = vc.more;
+        b[11] = vc.penalty;
     }
     /// Computes the HMAC over `dst`, `src`, the EtherType and the payload, and stores it.
     pub fn sign(&mut self, key: &[u8], dst: &[u8; 6], src: &[u8; 6]) {

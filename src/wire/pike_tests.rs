@@ -27,12 +27,13 @@ fn repr() -> Repr {
             fail_count: 3,
             digest: 0xdead_beef,
             more: vc_more_flags::MAINTENANCE,
+            penalty: 40,
         }],
     }
 }
 
 #[rustfmt::skip]
-const PAYLOAD: [u8; 63] = [
+const PAYLOAD: [u8; 64] = [
     b'P', b'I', b'K', b'E', 0x02, 0x01, 0x00, 0x01,
     0x01, 0x02, 0x03, 0x04, // cluster-id
     0x00, 0x00, 0x00, 0x02, // node-id
@@ -43,7 +44,7 @@ const PAYLOAD: [u8; 63] = [
     0x00, 0x00, 0x00, 0x64, // hello-ms
     0x00, 0x00, 0x01, 0x2c, // dead-ms
     0x01, 0x0a, 0x0b, 0x01, // path-id, key-id, n-vc
-    0x01, 0x02, 0x02, 0x03, 0x64, 0x03, 0xde, 0xad, 0xbe, 0xef, 0x01, // vc entry
+    0x01, 0x02, 0x02, 0x03, 0x64, 0x03, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x28, // vc entry
 ];
 
 #[test]
@@ -108,8 +109,10 @@ fn hmac_matches_rfc4231_construction() {
 fn errors() {
     let mut buf = PAYLOAD.to_vec();
     buf.extend_from_slice(&[0u8; HMAC_LEN]);
+    // One byte short reads as an earlier release's 11-byte entry (the HMAC then decides);
+    // two bytes short is no entry length at all.
     assert_eq!(
-        Packet::new_checked(&buf[..buf.len() - 1]).unwrap_err(),
+        Packet::new_checked(&buf[..buf.len() - 2]).unwrap_err(),
         Error::Truncated
     );
     let mut b = buf.clone();
@@ -184,4 +187,44 @@ fn garbage_never_panics() {
             let _ = Repr::parse(&p);
         }
     }
+}
+
+/// The payload `entry` (the documented one, cut or extended) signed as a sender would.
+fn signed_with_entry(entry: &[u8]) -> Vec<u8> {
+    let mut buf = PAYLOAD[..HEADER_LEN].to_vec();
+    buf.extend_from_slice(entry);
+    buf.extend_from_slice(&[0u8; HMAC_LEN]);
+    if Packet::new_checked(&buf[..]).is_ok() {
+        Packet::new_unchecked(&mut buf[..]).sign(KEY, &GROUP_MAC, &SRC);
+    }
+    buf
+}
+
+/// A rolling upgrade: the first version-2 release wrote 11-byte entries (no penalty). Its
+/// frames failed the HMAC here once the entry grew to 12 bytes, and the two nodes were deaf
+/// to each other until both ran the same release.
+#[test]
+fn an_earlier_release_s_11_byte_entries_failed_the_hmac_and_now_read_with_penalty_0() {
+    let buf = signed_with_entry(&PAYLOAD[HEADER_LEN..HEADER_LEN + 11]);
+    let p = Packet::new_checked(&buf[..]).unwrap();
+    assert_eq!(p.entry_len(), 11);
+    assert!(verify(&p, KEY, &GROUP_MAC, &SRC));
+    let mut want = repr();
+    want.vcs[0].penalty = 0;
+    assert_eq!(Repr::parse(&p).unwrap(), want);
+}
+
+#[test]
+fn a_later_release_s_longer_entries_are_read_by_their_known_prefix() {
+    let mut entry = PAYLOAD[HEADER_LEN..].to_vec();
+    entry.extend_from_slice(&[0xaa, 0xbb, 0xcc]);
+    let buf = signed_with_entry(&entry);
+    let p = Packet::new_checked(&buf[..]).unwrap();
+    assert_eq!(p.entry_len(), VC_LEN + 3);
+    assert!(verify(&p, KEY, &GROUP_MAC, &SRC));
+    assert_eq!(Repr::parse(&p).unwrap(), repr());
+    // Entries shorter than the first release's, or a length that is no whole number of
+    // entries, are read as this release's: the HMAC then fails.
+    let short = signed_with_entry(&PAYLOAD[HEADER_LEN..HEADER_LEN + 10]);
+    assert!(Packet::new_checked(&short[..]).is_err());
 }

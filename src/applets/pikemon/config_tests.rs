@@ -18,7 +18,7 @@ pikemon {
         notify-backup "/sbin/conntrack-ra demote";
         notify-fault "logger fault";
         notify-stop "logger \"$2\"";
-        notify-timeout 3s; track-process conntrackd; track-file "/run/fw/ok" interval 500ms fall 1 rise 1; track-script "test -e /run/up" interval 2s timeout 1s;
+        notify-timeout 3s; track-process conntrackd; track-file "/run/fw/ok" interval 500ms fall 1 rise 1; track-script "test -e /run/up" interval 2s timeout 1s weight 50;
     }
 }
 "#;
@@ -393,6 +393,11 @@ fn tracks_read_with_their_options_and_bad_ones_are_refused_with_positions() {
     );
     assert_eq!(t[2].kind, TrackKind::Script("test -e /run/up".into()));
     assert_eq!(t[2].timeout, Duration::from_secs(1));
+    // Without a weight a failing witness is a hard Down; with one it adds to the penalty.
+    assert_eq!(
+        (t[0].weight, t[1].weight, t[2].weight),
+        (None, None, Some(50))
+    );
     let bad = SAMPLE
         .replace(
             "track-process conntrackd;",
@@ -405,9 +410,32 @@ fn tracks_read_with_their_options_and_bad_ones_are_refused_with_positions() {
         "{e}"
     );
     assert!(
-        e.contains("unknown option 'timeout' (expected interval, fall, rise)"),
+        e.contains("unknown option 'timeout' (expected interval, fall, rise, weight)"),
         "{e}"
     );
+    for (weight, why) in [
+        ("0", "0 is out of range 1..254"),
+        ("255", "255 is out of range 1..254"),
+    ] {
+        let bad = SAMPLE.replace("weight 50;", &format!("weight {weight};"));
+        let line = bad
+            .lines()
+            .position(|l| l.contains("track-script"))
+            .unwrap()
+            + 1;
+        let col = bad
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .find(&format!("weight {weight}"))
+            .unwrap()
+            + 8;
+        let e = errors_of(&bad);
+        assert!(
+            e.contains(&format!("t.cfg:{line}:{col}: error: {why}")),
+            "{e}"
+        );
+    }
 }
 
 #[test]

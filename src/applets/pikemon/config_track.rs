@@ -1,12 +1,15 @@
 //! The `track-process`, `track-file` and `track-script` items of a virtual cluster: more
 //! witnesses of a node's health beside its ping groups (keepalived's track_process,
-//! track_file and track_script). Each one failing `fall` times in a row makes the virtual
-//! cluster Down (a hard Down: no weights), `rise` successes in a row make it Up again.
+//! track_file and track_script). Each one failing `fall` times in a row fails, `rise`
+//! successes in a row make it answer again. A failing witness without a weight makes the
+//! virtual cluster Down (a hard Down, as a ping group does); one with `weight N` adds N to
+//! the virtual cluster's penalty instead, which the election compares between two healthy
+//! nodes (the lower penalty holds the role; keepalived's priority adjustment).
 //!
 //! ```text
 //! track-process conntrackd;
 //! track-file "/run/fw/ok" interval 500ms fall 1 rise 1;
-//! track-script "/usr/local/bin/check-uplink" interval 2s timeout 1s fall 2 rise 2;
+//! track-script "/usr/local/bin/check-uplink" interval 2s timeout 1s fall 2 rise 2 weight 50;
 //! ```
 
 use std::path::PathBuf;
@@ -34,6 +37,8 @@ pub struct Track {
     pub timeout: Duration,
     pub fall: u32,
     pub rise: u32,
+    /// None: a failure makes the virtual cluster Down; Some(N): it adds N to its penalty.
+    pub weight: Option<u8>,
 }
 
 impl Track {
@@ -106,6 +111,7 @@ impl Reader<'_> {
             timeout: Duration::from_secs(1),
             fall: 2,
             rise: 2,
+            weight: None,
         };
         let ms = Duration::from_millis;
         let rest = &node.args[1..];
@@ -135,11 +141,15 @@ impl Reader<'_> {
                     Some(n) => t.rise = n as u32,
                     None => ok = false,
                 },
+                "weight" => match self.value(val, |v| values::number(v, 1, 254)) {
+                    Some(n) => t.weight = Some(n as u8),
+                    None => ok = false,
+                },
                 other => {
                     let allowed = if matches!(t.kind, TrackKind::Script(_)) {
-                        "interval, timeout, fall, rise"
+                        "interval, timeout, fall, rise, weight"
                     } else {
-                        "interval, fall, rise"
+                        "interval, fall, rise, weight"
                     };
                     self.err(
                         &key.span,

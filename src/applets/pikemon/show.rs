@@ -206,9 +206,10 @@ fn virtual_cluster_into(o: &mut String, ind: &str, vc: &VirtualCluster, all: boo
             TrackKind::Script(_) => format!(" timeout {}", show_duration(t.timeout)),
             _ => String::new(),
         };
+        let weight = t.weight.map_or(String::new(), |w| format!(" weight {w}"));
         let _ = writeln!(
             o,
-            "{i}{} {} interval {}{timeout} fall {} rise {};",
+            "{i}{} {} interval {}{timeout} fall {} rise {}{weight};",
             t.item(),
             quote(&t.target()),
             show_duration(t.interval),

@@ -206,14 +206,20 @@ impl Worker {
             for t in &v.tracks {
                 let _ = writeln!(
                     o,
-                    "  {} {} {}",
+                    "  {} {} {}{}",
                     t.track.item(),
                     t.track.target(),
-                    if t.up { "Up" } else { "Down" }
+                    if t.up { "Up" } else { "Down" },
+                    t.track
+                        .weight
+                        .map_or(String::new(), |w| format!(" (weight {w})"))
                 );
             }
             if let Some(line) = self.conntrack_text(i) {
                 let _ = writeln!(o, "  {line}");
+            }
+            if v.penalty > 0 {
+                let _ = writeln!(o, "  penalty {} (failing weighted witnesses)", v.penalty);
             }
             let _ = writeln!(o, "  garp-bursts {}", v.garps_sent);
         }
@@ -347,16 +353,17 @@ impl Worker {
                 }
                 o.push_str("]}");
             }
-            o.push_str("],\"tracks\":[");
+            let _ = write!(o, "],\"penalty\":{},\"tracks\":[", v.penalty);
             for (k, t) in v.tracks.iter().enumerate() {
                 if k > 0 {
                     o.push(',');
                 }
                 let _ = write!(
                     o,
-                    "{{\"item\":{},\"target\":{},\"up\":{}}}",
+                    "{{\"item\":{},\"target\":{},\"weight\":{},\"up\":{}}}",
                     json_str(t.track.item()),
                     json_str(&t.track.target()),
+                    t.track.weight.map_or("null".to_string(), |w| w.to_string()),
                     t.up
                 );
             }

@@ -146,6 +146,7 @@ mod tests {
             timeout: Duration::from_millis(300),
             fall,
             rise,
+            weight: None,
         }
     }
 

@@ -98,6 +98,7 @@ impl Node {
             master: v.role.is_master(),
             priority: s.priority,
             fail_count: v.fail_count,
+            penalty: v.penalty,
         }
     }
 
@@ -119,6 +120,7 @@ impl Node {
             master: s.role == Role::Master && !s.has(vc_flags::RELEASING),
             priority: s.priority,
             fail_count: s.fail_count,
+            penalty: s.penalty,
         })
     }
 

@@ -5,9 +5,11 @@
 //!
 //! In order: (1) health Up beats Down — an admin command never overrides health; (2) admin
 //! `take` pins, `drop` yields, when health is equal; (3) both Down: the current master keeps
-//! it; (4) `preemptive yes`: the primary wins once its preempt-delay has run; (5) otherwise
-//! the current master keeps it; (6) nobody or both are master (start, healed partition):
-//! the primary, else higher priority, fewer failures, lower node-id.
+//! it; (4) both Up: the lower penalty (the summed weights of failing weighted witnesses,
+//! keepalived's priority adjustment) wins; (5) `preemptive yes`: the primary wins once its
+//! preempt-delay has run; (6) otherwise the current master keeps it; (7) nobody or both are
+//! master (start, healed partition): the primary, else higher priority, fewer failures,
+//! lower node-id.
 
 /// An administrator's standing order for a virtual cluster on one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,6 +33,8 @@ pub struct Side {
     pub master: bool,
     pub priority: u8,
     pub fail_count: u8,
+    /// Summed weights of the failing weighted witnesses (0: all of them answer).
+    pub penalty: u8,
 }
 
 /// Who should hold the role.
@@ -72,6 +76,9 @@ pub fn decide(me: &Side, peer: &Side, preemptive: bool, preempt_due: bool) -> Ve
     if !me.up && one_master {
         return pick(me.master, "both down, master keeps");
     }
+    if me.up && me.penalty != peer.penalty {
+        return pick(me.penalty < peer.penalty, "lower penalty");
+    }
     if preemptive && me.preferred != peer.preferred {
         let preferred_is_master = if me.preferred { me.master } else { peer.master };
         if preferred_is_master || preempt_due {
@@ -106,7 +113,72 @@ mod tests {
             master: false,
             priority: 100,
             fail_count: 0,
+            penalty: 0,
         }
+    }
+
+    #[test]
+    fn lower_penalty_wins_over_the_master_and_the_preemptive_primary() {
+        let me = Side {
+            master: true,
+            preferred: true,
+            penalty: 30,
+            ..side(1)
+        };
+        let peer = Side {
+            penalty: 10,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &peer, true, true), pick(false, "lower penalty"));
+        assert_eq!(decide(&peer, &me, true, true), pick(true, "lower penalty"));
+    }
+
+    #[test]
+    fn equal_penalties_leave_the_role_to_the_usual_rules() {
+        let me = Side {
+            master: true,
+            penalty: 30,
+            ..side(1)
+        };
+        let peer = Side {
+            penalty: 30,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &peer, false, false), pick(true, "master keeps"));
+    }
+
+    #[test]
+    fn a_hard_down_loses_to_any_penalty_and_admin_beats_penalty() {
+        let me = Side {
+            penalty: 255,
+            ..side(1)
+        };
+        let down = Side {
+            up: false,
+            master: true,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &down, false, false), pick(true, "health"));
+        let taker = Side {
+            admin: Admin::Take,
+            penalty: 100,
+            ..side(2)
+        };
+        assert_eq!(decide(&me, &taker, false, false), pick(false, "admin take"));
+        // Both Down: penalties are not compared, the master keeps it.
+        let me_down = Side {
+            up: false,
+            penalty: 0,
+            ..side(1)
+        };
+        let peer_down = Side {
+            penalty: 50,
+            ..down
+        };
+        assert_eq!(
+            decide(&me_down, &peer_down, false, false),
+            pick(false, "both down, master keeps")
+        );
     }
 
     #[test]
@@ -252,7 +324,7 @@ mod tests {
     fn both_sides_always_agree() {
         // Exhaustive over the facts: the two views never both win or both lose.
         let admins = [Admin::None, Admin::Take, Admin::Drop];
-        for bits in 0..(1u32 << 8) {
+        for bits in 0..(1u32 << 10) {
             for a in admins {
                 for b in admins {
                     let b0 = |i: u32| bits & (1 << i) != 0;
@@ -264,6 +336,7 @@ mod tests {
                         master: b0(2),
                         priority: 100,
                         fail_count: u8::from(b0(6)),
+                        penalty: if b0(8) { 20 } else { 0 },
                     };
                     let y = Side {
                         node_id: 2,
@@ -273,6 +346,7 @@ mod tests {
                         master: b0(5),
                         priority: 100,
                         fail_count: 0,
+                        penalty: if b0(9) { 20 } else { 0 },
                     };
                     let pre = b0(7);
                     let vx = decide(&x, &y, pre, true);

@@ -203,6 +203,7 @@ impl Node {
                     } else {
                         0
                     } | sync_flags[i],
+                    penalty: v.penalty,
                 }
             })
             .collect();

@@ -59,6 +59,8 @@ pub enum Input<'a> {
     Frame { path: usize, frame: &'a [u8] },
     /// The health of virtual cluster `vc` (index) changed: all ping groups and links up or not.
     Health { vc: usize, up: bool },
+    /// The summed weights of virtual cluster `vc`'s failing weighted witnesses changed.
+    Penalty { vc: usize, penalty: u8 },
     /// `pikemon -c take|drop`; `vc` None means all. Ask `admin_refusal` first.
     Admin { vc: Option<usize>, order: Admin },
     /// `pikemon -c maintenance on|off` (or the status file at start): hand the role over and
@@ -146,6 +148,8 @@ pub struct VcStatus {
     pub drift: Option<u32>,
     /// In maintenance: Backup until the administrator says otherwise.
     pub maintenance: bool,
+    /// The summed weights of the failing weighted witnesses (announced; election rule 4).
+    pub penalty: u8,
     /// When the preferred side was first seen alive and healthy while we are master (for
     /// preempt-delay).
     pub(super) preempt_since: Option<Instant>,
@@ -241,6 +245,7 @@ impl Node {
                     reason,
                     drift: None,
                     maintenance: false,
+                    penalty: 0,
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
@@ -369,6 +374,18 @@ impl Node {
                         info!("vc {}: health {}", self.settings.vcs[vc].name, updown(up));
                         v.up = up;
                         // The peer must learn at once (fast hand-over).
+                        self.next_hello = now;
+                    }
+                }
+            }
+            Input::Penalty { vc, penalty } => {
+                if let Some(v) = self.vcs.get_mut(vc) {
+                    if v.penalty != penalty {
+                        info!(
+                            "vc {}: penalty {} => {penalty}",
+                            self.settings.vcs[vc].name, v.penalty
+                        );
+                        v.penalty = penalty;
                         self.next_hello = now;
                     }
                 }

@@ -75,6 +75,8 @@ pub(super) struct VcRun {
     /// `track-process`, `track-file`, `track-script`.
     pub tracks: Vec<TrackState>,
     pub health: bool,
+    /// The summed weights of the failing weighted witnesses, as the core last heard it.
+    pub penalty: u8,
     pub probe_answered: bool,
     pub probing: bool,
     pub garps_sent: u64,

@@ -96,10 +96,17 @@ impl Worker {
     pub(super) fn update_health(&mut self, now: Instant, vi: usize) {
         let v = &self.vcs[vi];
         let up = v.groups.iter().all(PingGroupState::up)
-            && v.tracks.iter().all(|t| t.up)
+            && v.tracks.iter().all(|t| t.up || t.track.weight.is_some())
             && v.ctls.iter().all(|&ci| self.ctls[ci].c.link_up)
             && v.takeover_error.is_none()
             && !v.sync.as_ref().is_some_and(|s| s.down());
+        let penalty = penalty(&v.tracks);
+        if penalty != v.penalty {
+            self.vcs[vi].penalty = penalty;
+            let acts = self.node.handle(now, Input::Penalty { vc: vi, penalty });
+            self.apply(now, acts);
+        }
+        let v = &self.vcs[vi];
         if up != v.health {
             self.vcs[vi].health = up;
             let acts = self.node.handle(now, Input::Health { vc: vi, up });
@@ -214,4 +221,13 @@ impl Worker {
         // Never "Master" without the addresses: a failed takeover says "Failed".
         self.node.vc(i).map_or("Init", |v| v.role.name())
     }
+}
+
+/// The summed weights (saturating) of the weighted witnesses that fail.
+fn penalty(tracks: &[TrackState]) -> u8 {
+    tracks
+        .iter()
+        .filter(|t| !t.up)
+        .filter_map(|t| t.track.weight)
+        .fold(0u8, u8::saturating_add)
 }

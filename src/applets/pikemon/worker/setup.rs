@@ -88,6 +88,7 @@ impl Worker {
                     .map(|t| TrackState::new(t.clone(), now))
                     .collect(),
                 health: true,
+                penalty: 0,
                 probe_answered: false,
                 probing: false,
                 garps_sent: 0,
