@@ -867,7 +867,7 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     let out = rig.control(1, &["maintenance", "on"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(text(&out).0, "vc LAN maintenance on: Backup\n");
-    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
     let (a, _) = text(&rig.control(1, &["status"]));
     assert!(a.contains("  maintenance: on"), "{a}");
     let (b, _) = text(&rig.control(2, &["status"]));
@@ -918,7 +918,7 @@ fn track_file_saying_not_zero_makes_the_master_down_and_hands_over() {
     rig.wait_roles("Master", "Backup", Duration::from_secs(5));
     // What the operator's watchdog writes when the firewall's own check fails.
     std::fs::write(&ok, "1\n").unwrap();
-    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
     let (so, _) = text(&rig.control(1, &["status"]));
     assert!(
         so.contains(&format!("  track-file {} Down", ok.display())),
