@@ -80,7 +80,7 @@ General {{
     )
 }
 
-fn pikemon_conf(d: &Path, node: u32, commit_timeout: &str) -> String {
+fn pikemon_conf(d: &Path, node: u32, conntrack: &str) -> String {
     format!(
         r#"version PIKEMON-1;
 pikemon {{
@@ -91,7 +91,7 @@ pikemon {{
     heart-beat {{ interface hb0; }}
     hello-interval 100ms;
     garp-interval 20ms;
-    conntrack {{ socket "{d}/conntrackd{node}.ctl"; commit-timeout {commit_timeout}; }}
+    conntrack {{ socket "{d}/conntrackd{node}.ctl"; {conntrack} }}
     virtual-cluster FW {{
         id 1; primary node 1;
         interface lan0 {{ ipv4 [198.51.100.10]/24; }}
@@ -114,7 +114,8 @@ const RULES: &str = "table inet hctfw {
 ";
 
 impl Rig {
-    fn new(commit_timeout: &str) -> Rig {
+    /// `conntrack`: the items of the `conntrack` section after `socket`.
+    fn new(conntrack: &str) -> Rig {
         let lan = Switch::new();
         let wan = Switch::new();
         let fw = [1, 2].map(|node| Fw {
@@ -161,7 +162,7 @@ impl Rig {
             .unwrap();
             std::fs::write(
                 dir.join(format!("pikemon{n}.cfg")),
-                pikemon_conf(&dir, n, commit_timeout),
+                pikemon_conf(&dir, n, conntrack),
             )
             .unwrap();
         }
@@ -354,8 +355,8 @@ fn field(json: &str, key: &str) -> i64 {
 }
 
 /// The pair up, A Master, both conntrackds syncing.
-fn started(commit_timeout: &str) -> Rig {
-    let mut rig = Rig::new(commit_timeout);
+fn started(conntrack: &str) -> Rig {
+    let mut rig = Rig::new(conntrack);
     for n in [1, 2] {
         rig.start_conntrackd(n);
     }
@@ -368,7 +369,7 @@ fn started(commit_timeout: &str) -> Rig {
 
 #[test]
 fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
-    let mut rig = started("2s");
+    let mut rig = started("commit-timeout 2s;");
     let (mut client, mut out) = rig.flows(20, 8);
     // The flows run through A; B's conntrackd holds them in its external cache only.
     wait_for("B's external cache", Duration::from_secs(5), || {
@@ -417,7 +418,7 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
 
 #[test]
 fn hung_conntrackd_takeover_goes_on_after_commit_timeout_and_says_so() {
-    let rig = started("500ms");
+    let rig = started("commit-timeout 500ms;");
     let ctd = rig.pids(2, "conntrackd");
     assert!(!ctd.is_empty());
     rig.signal(&ctd, "-STOP");
@@ -445,4 +446,29 @@ fn hung_conntrackd_takeover_goes_on_after_commit_timeout_and_says_so() {
     // The loop never stalled: the status answered during the wait (wait_role polled it).
     let st = rig.status(2, false);
     assert!(st.contains("last-commit "), "{st}");
+}
+
+#[test]
+fn required_conntrackd_gone_makes_the_master_down_and_it_hands_over() {
+    let rig = started("required yes;");
+    let st = rig.status(1, false);
+    assert!(
+        st.contains("reachable yes") && st.contains(" required"),
+        "{st}"
+    );
+    let ctd = rig.pids(1, "conntrackd");
+    assert!(!ctd.is_empty());
+    rig.signal(&ctd, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    rig.wait_role(1, "Backup", Duration::from_secs(5));
+    let st = rig.status(1, false);
+    assert!(st.contains("health Down"), "{st}");
+    assert!(st.contains("reachable no"), "{st}");
+    let j = rig.status(1, true);
+    assert!(j.contains("\"reachable\":false"), "{j}");
+    let log = rig.log(1);
+    assert!(
+        log.contains("conntrackd: ") && log.contains("health Down"),
+        "{log}"
+    );
 }
