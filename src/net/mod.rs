@@ -5,5 +5,6 @@
 pub mod garp;
 pub mod genl;
 pub mod icmp;
+pub mod icmp6;
 pub mod packet;
 pub mod rtnl;
