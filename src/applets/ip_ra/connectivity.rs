@@ -37,8 +37,8 @@ fn answered(
         interval: p.ping_time.max(MIN_INTERVAL),
         quiet: true,
         broadcast,
-        interface: Some(Interface::Address(vip)),
-        ignore_from: ignore.to_vec(),
+        interface: Some(Interface::Address(vip.into())),
+        ignore_from: ignore.iter().map(|a| (*a).into()).collect(),
         ..Options::default()
     };
     let mut out = Vec::new();
