@@ -32,7 +32,7 @@ mod stats;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-pub use options::{parse_args, Command, Family, Interface, Options, UsageError, USAGE};
+pub use options::{parse_args, Command, Family, Interface, Options, UsageError, ALL_NODES, USAGE};
 pub use session::{run, run_with, LkpingError};
 pub use stats::{Rtt, Stats};
 
