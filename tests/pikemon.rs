@@ -1352,3 +1352,117 @@ fn config_errors_start_nothing() {
     assert!(rig.pids(1, "pikemon").is_empty());
     assert!(!rig.dir.join("pid1").exists());
 }
+
+const VIP6: &str = "2001:db8::10";
+/// The virtual link-local address both nodes derive from the virtual MAC (EUI-64).
+const VLL: &str = "fe80::c6:33ff:fe64:a00";
+
+/// The dual-stack variant of the rig: the same virtual cluster also carries 2001:db8::10/64
+/// (its vMAC still from the IPv4 VIP); A, B and the client get 2001:db8::2, ::3, ::50.
+impl Rig {
+    fn with_ipv6(self) -> Rig {
+        for n in [1, 2] {
+            let path = self.dir.join(format!("n{n}.cfg"));
+            let cfg = std::fs::read_to_string(&path).unwrap();
+            let dual = cfg.replace(
+                &format!("ipv4 [{VIP}]/24;"),
+                &format!("ipv4 [{VIP}]/24; ipv6 [{VIP6}]/64;"),
+            );
+            assert_ne!(cfg, dual);
+            std::fs::write(&path, dual).unwrap();
+        }
+        for (ns, addr) in [(&self.a, "2"), (&self.b, "3"), (&self.client, "50")] {
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("2001:db8::{addr}/64"),
+                "dev",
+                "lan0",
+                "nodad",
+            ]);
+        }
+        self
+    }
+
+    /// The client's neighbour entry for `addr` (`lladdr` and state), if any.
+    fn client_neigh6(&self, addr: &str) -> String {
+        text(
+            &self
+                .client
+                .ip(&["-6", "neigh", "show", addr, "dev", "lan0"]),
+        )
+        .0
+    }
+
+    fn client_ping6(&self, target: &str) -> bool {
+        self.client
+            .run(&["ping", "-6", "-c", "1", "-W", "1", target])
+            .status
+            .success()
+    }
+}
+
+#[test]
+fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertisement() {
+    let rig = Rig::without_death_watch().with_ipv6().started_pair();
+    // The master carries the IPv6 VIP and the virtual link-local address on its macvlan,
+    // without DAD; both answer the client from the virtual MAC.
+    let addrs = text(&rig.a.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(
+        addrs.contains(&format!("inet6 {VIP6}/64 scope global nodad")),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("inet6 {VLL}/64 scope link")),
+        "{addrs}"
+    );
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_ping6(&format!("{VLL}%lan0")));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC}")));
+    // -c status lists the IPv6 VIP and the link-local address.
+    let status = text(&rig.control(1, &["status"])).0;
+    assert!(
+        status.contains(&format!("vip {VIP}/24,{VIP6}/64,{VLL} (link-local)")),
+        "{status}"
+    );
+    assert!(text(&rig.control(1, &["status", "-j"]))
+        .0
+        .contains(&format!("\"link_local\":\"{VLL}\"")),);
+
+    // The client's entry is made stale and wrong: only B's unsolicited advertisement
+    // (Override set) can put the virtual MAC back, since nothing solicits it meanwhile.
+    rig.client.ip(&[
+        "-6",
+        "neigh",
+        "replace",
+        VIP6,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "lan0",
+        "nud",
+        "stale",
+    ]);
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let start = Instant::now();
+    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{}\n{}",
+            rig.client_neigh6(VIP6),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The switch learned the virtual MAC on B's port from the advertisements and the VIP
+    // answers from B.
+    assert_eq!(
+        rig.switch_port_of(VMAC).as_deref(),
+        Some(rig.b_port.as_str())
+    );
+    let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
+}
