@@ -1358,20 +1358,32 @@ const VIP6: &str = "2001:db8::10";
 const VLL: &str = "fe80::c6:33ff:fe64:a00";
 
 /// The dual-stack variant of the rig: the same virtual cluster also carries 2001:db8::10/64
-/// (its vMAC still from the IPv4 VIP); A, B and the client get 2001:db8::2, ::3, ::50.
+/// (its vMAC still from the IPv4 VIP) and a ping group GW6 on the gateway's 2001:db8::1; A, B
+/// and the client get 2001:db8::2, ::3, ::50.
 impl Rig {
     fn with_ipv6(self) -> Rig {
         for n in [1, 2] {
             let path = self.dir.join(format!("n{n}.cfg"));
             let cfg = std::fs::read_to_string(&path).unwrap();
-            let dual = cfg.replace(
-                &format!("ipv4 [{VIP}]/24;"),
-                &format!("ipv4 [{VIP}]/24; ipv6 [{VIP6}]/64;"),
-            );
+            let dual = cfg
+                .replace(
+                    &format!("ipv4 [{VIP}]/24;"),
+                    &format!("ipv4 [{VIP}]/24; ipv6 [{VIP6}]/64;"),
+                )
+                .replace(
+                    "ping-group LO {",
+                    "ping-group GW6 { host [2001:db8::1]; interval 100ms; timeout 100ms; \
+                     fall 2; rise 2; }\n        ping-group LO {",
+                );
             assert_ne!(cfg, dual);
             std::fs::write(&path, dual).unwrap();
         }
-        for (ns, addr) in [(&self.a, "2"), (&self.b, "3"), (&self.client, "50")] {
+        for (ns, addr) in [
+            (&self.a, "2"),
+            (&self.b, "3"),
+            (&self.client, "50"),
+            (&self.gw, "1"),
+        ] {
             ns.ip(&[
                 "addr",
                 "add",
@@ -1465,4 +1477,36 @@ fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertis
     let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
     assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
     assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
+}
+
+#[test]
+fn ipv6_ping_group_failover_when_the_gateway_stops_answering_the_master() {
+    let rig = Rig::new().with_ipv6().started_pair();
+    let start = Instant::now();
+    while !text(&rig.control(1, &["status"]))
+        .0
+        .contains("host 2001:db8::1 addr 2001:db8::1 up rtt-ms")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            rig.control(1, &["status"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The gateway stops answering A's ICMPv6 only (its IPv6 replies to A are prohibited; the
+    // IPv4 group keeps answering).
+    rig.gw
+        .ip(&["-6", "route", "add", "prohibit", "2001:db8::2/128"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    assert!(rig.log(1).contains("health Down"), "{}", rig.log(1));
+    let status = text(&rig.control(1, &["status"])).0;
+    assert!(
+        status.contains("host 2001:db8::1 addr 2001:db8::1 down"),
+        "{status}"
+    );
+    assert!(
+        status.contains("host 198.51.100.1 addr 198.51.100.1 up"),
+        "{status}"
+    );
 }

@@ -2,6 +2,7 @@
 //! Sockets read in an event loop (ICMP, AF_PACKET, the rtnetlink monitor, checks) are non-blocking
 //! and expose their fd; request/answer netlink calls (`rtnl::Rtnl`, `genl`) block until the kernel
 //! answers, which it does at once.
+pub mod echo;
 pub mod garp;
 pub mod genl;
 pub mod icmp;

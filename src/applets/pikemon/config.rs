@@ -6,7 +6,7 @@
 //! items are documented in doc/pikemon.cfg.5.md.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -169,7 +169,8 @@ impl ControlledInterface {
 /// A ping target: an address, or a host name the ACR resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
-    Addr(Ipv4Addr),
+    /// An IPv4 or IPv6 address (pinged over ICMP or ICMPv6).
+    Addr(IpAddr),
     Name(String),
 }
 
@@ -988,13 +989,25 @@ impl Reader<'_> {
     }
 
     fn host(&mut self, tok: &Token) -> Option<Host> {
+        let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
+        if inner.contains(':') && (tok.text.starts_with('[') || inner.parse::<Ipv6Addr>().is_ok()) {
+            let a = self.value(tok, values::ipv6)?;
+            if a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80 {
+                self.err(
+                    &tok.span,
+                    format!("{a} cannot be pinged as a host (a global unicast address is needed)"),
+                );
+                return None;
+            }
+            return Some(Host::Addr(IpAddr::V6(a)));
+        }
         if tok.text.starts_with('[') || tok.text.parse::<Ipv4Addr>().is_ok() {
             let a = self.value(tok, values::ipv4)?;
             if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
                 self.err(&tok.span, format!("{a} cannot be pinged as a host"));
                 return None;
             }
-            return Some(Host::Addr(a));
+            return Some(Host::Addr(IpAddr::V4(a)));
         }
         let name = self.value(tok, values::hostname)?;
         if self.opts.resolve && resolve(&name).is_empty() {

@@ -420,6 +420,7 @@ pikemon {
         id 1;
         interface lan0 { ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; ipv6 [2001:db8:1::10]/64; }
         interface dmz0 { ipv6 [2001:db8:2::a:b]/64; link-local [fe80::1]; }
+        ping-group GW { host [2001:db8::1]; host 2001:db8::2; host [198.51.100.1]; }
     }
 }
 "#;
@@ -449,6 +450,15 @@ fn ipv6_items_mix_with_ipv4_in_one_virtual_cluster() {
     assert_eq!(
         dmz.virtual_link_local(),
         "fe80::1".parse::<Ipv6Addr>().unwrap()
+    );
+    let hosts = &vc.ping_groups[0].hosts;
+    assert_eq!(
+        hosts,
+        &[
+            Host::Addr("2001:db8::1".parse().unwrap()),
+            Host::Addr("2001:db8::2".parse().unwrap()),
+            Host::Addr("198.51.100.1".parse().unwrap())
+        ]
     );
     // show-config prints the items and reads back to the same configuration.
     let shown = super::super::show::config(&c, false);
@@ -495,6 +505,11 @@ fn bad_ipv6_items_are_reported_with_their_position() {
         lines.contains(
             &"t.cfg:9:61: error: 2001:db8::1 is not a link-local unicast address (fe80::/10)"
         ),
+        "{e}"
+    );
+    let e = errors_of(&DUAL_STACK.replace("host 2001:db8::2;", "host [fe80::2];"));
+    assert!(
+        e.contains("fe80::2 cannot be pinged as a host (a global unicast address is needed)"),
         "{e}"
     );
     let e = errors_of(&DUAL_STACK.replace(
