@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lkping vs iputils ping to a host in a network namespace: median wall time (hyperfine) and
-# median of the max RSS (GNU time, %M) for `-c 1` and `-c 100 -i 0.01`, and lkping/ping ratios.
-# Creates and deletes its own two namespaces (198.18.0.0/24 on a veth pair). Needs root,
+# median of the max RSS (GNU time, %M) for `-c 1` and `-c 100 -i 0.01`, over IPv4 and over
+# IPv6 (`ping -6`), and lkping/ping ratios. Creates and deletes its own two namespaces
+# (198.18.0.0/24 and 2001:db8::/64 without DAD on a veth pair). Needs root,
 # hyperfine and GNU time (Debian: hyperfine, time).
 #
 #   bench/lkping.sh                 # uses build/habox, else builds the release binary
@@ -37,6 +38,8 @@ ip link set "hbbva$$" netns "$A" name eth0
 ip link set "hbbvb$$" netns "$B" name eth0
 ip -n "$A" addr add 198.18.0.1/24 dev eth0
 ip -n "$B" addr add 198.18.0.2/24 dev eth0
+ip -n "$A" addr add 2001:db8::1/64 dev eth0 nodad
+ip -n "$B" addr add 2001:db8::2/64 dev eth0 nodad
 for ns in "$A" "$B"; do
     ip -n "$ns" link set lo up
     ip -n "$ns" link set eth0 up
@@ -45,6 +48,7 @@ ln -s "$HABOX" "$TMP/lkping"
 PING=$(command -v ping)
 # Warm the neighbour cache so neither program pays for ARP.
 ip netns exec "$A" "$PING" -c 1 -q 198.18.0.2 >/dev/null
+ip netns exec "$A" "$PING" -6 -c 1 -q 2001:db8::2 >/dev/null
 
 # median wall time (ms) of one command, run inside namespace A
 wall_ms() {
@@ -67,15 +71,16 @@ ratio() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys
 
 printf 'lkping: %s (%s bytes)   ping: %s (%s)   runs: %s\n' "$HABOX" "$(stat -c %s "$HABOX")" \
     "$PING" "$("$PING" -V | head -n 1)" "$RUNS"
-printf '%-26s %12s %12s %8s\n' "case" "lkping" "ping" "ratio"
-for args in "-c 1 198.18.0.2" "-c 100 -i 0.01 198.18.0.2"; do
+printf '%-30s %12s %12s %8s\n' "case" "lkping" "ping" "ratio"
+for args in "-c 1 198.18.0.2" "-c 100 -i 0.01 198.18.0.2" "-6 -c 1 2001:db8::2" \
+    "-6 -c 100 -i 0.01 2001:db8::2"; do
     # shellcheck disable=SC2086 # word splitting of the argument string is intended
     {
         ours=$(wall_ms "$TMP/lkping" $args)
         theirs=$(wall_ms "$PING" $args)
-        printf '%-26s %12s %12s %8s\n' "${args% *} wall ms" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
+        printf '%-30s %12s %12s %8s\n' "${args% *} wall ms" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
         ours=$(rss_kib "$TMP/lkping" $args)
         theirs=$(rss_kib "$PING" $args)
-        printf '%-26s %12s %12s %8s\n' "${args% *} max RSS KiB" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
+        printf '%-30s %12s %12s %8s\n' "${args% *} max RSS KiB" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
     }
 done

@@ -1,6 +1,7 @@
 //! lkping against iputils ping, in network namespaces: replies from a peer, silence until the
 //! deadline, unreachable neighbours, broadcast on a bridge with and without `-z`, `-I` by
-//! device and by address, bad command lines, SIGINT. Every output is parsed field by field and
+//! device and by address, bad command lines, SIGINT; and the same over IPv6 against
+//! `ping -6` (2001:db8::/64 without DAD, the all-nodes group for `-b`). Every output is parsed field by field and
 //! compared with what iputils `ping` prints for the same target in the same test.
 mod common;
 
@@ -101,8 +102,10 @@ fn parse_counts(line: &str, s: &mut Summary) {
 fn parse(out: &str) -> Parsed {
     let lines: Vec<&str> = out.lines().collect();
     let header = lines.first().expect("header").to_string();
+    // ping: "... 56(84) bytes of data."; ping -6: "... 56 data bytes".
     assert!(
-        header.starts_with("PING ") && header.ends_with(" bytes of data."),
+        header.starts_with("PING ")
+            && (header.ends_with(" bytes of data.") || header.ends_with(" data bytes")),
         "header {header:?}"
     );
     let stats_at = lines
@@ -634,4 +637,228 @@ fn host_names_are_resolved() {
     assert_eq!(po.replies.len(), 1);
     assert_eq!(po.replies[0].from, "127.0.0.1");
     assert_eq!(po.summary.received, pt.summary.received);
+}
+
+/// Two hosts on a veth pair over IPv6: a = 2001:db8::1, b = 2001:db8::2 (no DAD wait).
+fn pair6() -> (Netns, Netns) {
+    let a = Netns::new("hv6a");
+    let b = Netns::new("hv6b");
+    veth(&a, "eth0", &b, "eth0");
+    a.ip(&["addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "2001:db8::2/64", "dev", "eth0", "nodad"]);
+    (a, b)
+}
+
+#[test]
+fn ipv6_replies_from_a_peer_match_ping6_field_by_field() {
+    let (a, _b) = pair6();
+    for args in [
+        &["-c", "3", "-i", "0.2", "2001:db8::2"][..],
+        &["-6", "-c", "3", "-i", "0.2", "2001:db8::2"][..],
+    ] {
+        let ours = lkping(&a, args);
+        let theirs = ping(&a, args);
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+        let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+        assert_eq!(o.header, t.header);
+        assert_eq!(o.header, "PING 2001:db8::2(2001:db8::2) 56 data bytes");
+        let shape = |p: &Parsed| {
+            p.replies
+                .iter()
+                .map(|r| (r.bytes, r.from.clone(), r.seq, r.ttl, r.dup))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&o), shape(&t));
+        assert_eq!(shape(&o)[0], (64, "2001:db8::2".to_string(), 1, 64, false));
+        assert_sane_rtt(&o.summary, "lkping");
+        assert_sane_rtt(&t.summary, "ping");
+        let counts = |s: &Summary| (s.transmitted, s.received, s.errors, s.loss.clone(), s.pipe);
+        assert_eq!(counts(&o.summary), counts(&t.summary));
+        assert!((380..=480).contains(&o.summary.time_ms), "{o:?}");
+    }
+    // Small payloads: no time field, no rtt line, as ping -6.
+    let args = ["-c", "1", "-s", "4", "2001:db8::2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!(text(&ours).0.replace("lkping", "ping"), text(&theirs).0);
+}
+
+#[test]
+fn ipv6_silence_and_unreachable_neighbours_exit_1_like_ping6() {
+    let (a, _b) = pair6();
+    // A peer without a route for the destination answers "no route", as ping -6 shows it.
+    a.ip(&["route", "add", "2001:db8:5::/64", "via", "2001:db8::2"]);
+    let args = ["-c", "1", "-w", "2", "2001:db8:5::9"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
+    assert_eq!(text(&ours).0, text(&theirs).0);
+    assert!(text(&ours)
+        .0
+        .contains("From 2001:db8::2 icmp_seq=1 Destination unreachable: No route\n"));
+
+    // Silence to the deadline: b ignores echo requests.
+    _b.sysctl("net.ipv6.icmp.echo_ignore_all", "1");
+    let (ours, theirs) = std::thread::scope(|s| {
+        let h = s.spawn(|| lkping(&a, &["-w", "2", "2001:db8::2"]));
+        let t = ping(&a, &["-w", "2", "2001:db8::2"]);
+        (h.join().expect("lkping thread"), t)
+    });
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.header, t.header);
+    assert!(o.replies.is_empty() && o.errors.is_empty());
+    assert_eq!(
+        (o.summary.transmitted, o.summary.received, &o.summary.loss),
+        (t.summary.transmitted, 0, &"100%".to_string())
+    );
+
+    // Neighbour resolution fails after three seconds: the kernel's "address unreachable"
+    // errors, from our own address, worded as ping -6 words them (two absent neighbours, one
+    // for each program).
+    let (ours, theirs) = std::thread::scope(|s| {
+        let h = s.spawn(|| lkping(&a, &["-c", "2", "-w", "6", "2001:db8::9"]));
+        let t = ping(&a, &["-c", "2", "-w", "6", "2001:db8::a"]);
+        (h.join().expect("lkping thread"), t)
+    });
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    for p in [&o, &t] {
+        assert!(p.replies.is_empty());
+        assert!(
+            (1..=p.summary.transmitted).contains(&(p.errors.len() as u64)),
+            "{o:?} vs {t:?}"
+        );
+        assert_eq!(p.summary.errors, p.errors.len() as u64, "{p:?}");
+        // ping6 counts these errors without acknowledging the request: no pipe figure.
+        assert_eq!(p.summary.pipe, None, "{p:?}");
+        for (from, _, what) in &p.errors {
+            assert_eq!(
+                (from.as_str(), what.as_str()),
+                (
+                    "2001:db8::1",
+                    "Destination unreachable: Address unreachable"
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn ipv6_interface_by_device_and_address_and_unroutable_exit_2() {
+    let (a, _b) = pair6();
+    for (args, header) in [
+        (
+            &["-c", "1", "-I", "eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "2001:db8::1", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 : 56 data bytes",
+        ),
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (0, 0), "{o:?}");
+        let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+        assert_eq!((po.header.as_str(), pt.header.as_str()), (header, header));
+        assert_eq!((po.summary.received, pt.summary.received), (1, 1));
+    }
+    let args = ["-c", "1", "2001:db8:1::9"];
+    let (o, t) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&o), code(&t)), (2, 2), "{o:?}");
+    assert_eq!(text(&o).1, "lkping: connect: Network is unreachable\n");
+    assert_eq!(text(&t).1, "ping: connect: Network is unreachable\n");
+    let o = lkping(&a, &["-c", "1", "-4", "2001:db8::2"]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        text(&o).1,
+        "lkping: 2001:db8::2: Address family for hostname not supported\n"
+    );
+}
+
+#[test]
+fn ipv6_all_nodes_ping_counts_every_host_and_z_ignores_our_own() {
+    let sw = Switch::new();
+    let hosts: Vec<Netns> = (1..=3)
+        .map(|i| {
+            let h = Netns::new("hv6z");
+            sw.attach(&h, "eth0");
+            h.ip(&[
+                "addr",
+                "add",
+                &format!("2001:db8::{i}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+            h
+        })
+        .collect();
+    // The link-local addresses answer; wait until each host has its own (DAD on fe80::).
+    let link_local = |h: &Netns| -> String {
+        for _ in 0..50 {
+            let out = h.ip(&["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]);
+            let t = String::from_utf8_lossy(&out.stdout).to_string();
+            if !t.contains("tentative") {
+                if let Some(a) = t.split_whitespace().skip_while(|w| *w != "inet6").nth(1) {
+                    return format!("{}%eth0", a.split('/').next().unwrap_or(a));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no link-local address on {}", h.name);
+    };
+    let ll: Vec<String> = hosts.iter().map(link_local).collect();
+    let a = &hosts[0];
+
+    let ours = lkping(a, &["-6", "-b", "-I", "eth0", "-c", "2", "-i", "0.5"]);
+    let theirs = ping(a, &["-6", "-I", "eth0", "-c", "2", "-i", "0.5", "ff02::1"]);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.header, t.header);
+    assert_eq!(
+        o.header,
+        "PING ff02::1(ff02::1) from :: eth0: 56 data bytes"
+    );
+    for p in [&o, &t] {
+        // The first request is answered by all three (our own host too).
+        for h in &ll {
+            assert!(
+                p.replies.iter().any(|r| &r.from == h && r.seq == 1),
+                "no reply from {h}: {p:?}"
+            );
+        }
+        assert!(p.replies.iter().all(|r| !r.dup), "(DUP!) only with -v");
+        assert_eq!(p.summary.received, 2);
+        assert_eq!(p.summary.duplicates, p.replies.len() as u64 - 2);
+    }
+
+    // -z with our own link-local address: our replies are neither printed nor counted.
+    let own = ll[0].split('%').next().unwrap_or_default().to_string();
+    let z = lkping(
+        a,
+        &["-6", "-b", "-I", "eth0", "-c", "2", "-i", "0.5", "-z", &own],
+    );
+    assert_eq!(code(&z), 0, "{z:?}");
+    let pz = parse(&text(&z).0);
+    assert!(pz.replies.iter().all(|r| r.from != ll[0]), "{pz:?}");
+    assert!(
+        pz.replies.iter().any(|r| r.from == ll[1]) && pz.replies.iter().any(|r| r.from == ll[2])
+    );
+    assert_eq!(pz.summary.received, 2);
+
+    // Every answering address excluded (the three hosts and the bridge's own link-local):
+    // nothing counted, exit 1.
+    let mut repliers: Vec<&str> = o
+        .replies
+        .iter()
+        .map(|r| r.from.split('%').next().unwrap_or_default())
+        .collect();
+    repliers.sort();
+    repliers.dedup();
+    let all = repliers.join(",");
+    let none = lkping(
+        a,
+        &["-6", "-b", "-I", "eth0", "-w", "1", "-i", "0.5", "-z", &all],
+    );
+    assert_eq!(code(&none), 1, "{none:?}");
+    assert_eq!(parse(&text(&none).0).summary.received, 0);
 }

@@ -325,6 +325,16 @@ impl Rig {
         }
     }
 
+    /// SIGKILLs `node`'s worker, then its supervisor, which is stopped first: it restarts a
+    /// dead worker within milliseconds.
+    fn kill_daemon(&self, node: u32) {
+        let supervisor = self.pids(node, "pikemon: supervisor");
+        assert_eq!(supervisor.len(), 1, "{}", self.log(node));
+        self.signal(&supervisor, "-STOP");
+        self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
+        self.signal(&supervisor, "-KILL");
+    }
+
     fn started_pair(mut self) -> Rig {
         self.start(1);
         self.start(2);
@@ -462,9 +472,9 @@ fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
         wait_log(node, "death-watch: connection from 203.0.113.");
     }
     // The worker first: a worker that outlives its supervisor by a moment still answers
-    // the probe the closed connection starts (correctly: it is alive).
-    rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
-    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    // the probe the closed connection starts (correctly: it is alive). The supervisor is
+    // stopped meanwhile: it restarts a dead worker within milliseconds.
+    rig.kill_daemon(1);
     rig.wait_role(2, "Master", Duration::from_secs(5));
     // B did not wait for the dead-interval: the closed connection started the probe.
     let log = rig.log(2);
@@ -754,8 +764,7 @@ fn heart_beat_carrier_loss_moves_nothing_with_a_live_master_and_takes_over_a_dea
     rig.wait_roles("Master", "Backup", Duration::from_secs(2));
     // The machine dies: its daemon stops and its other cable goes dark at once. B does not
     // wait for the dead-interval: the carrier loss starts the probe.
-    rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
-    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.kill_daemon(1);
     rig.a.ip(&["link", "set", "hb1", "down"]);
     rig.wait_role(2, "Master", Duration::from_secs(3));
     let log = rig.log(2);
@@ -889,8 +898,7 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     let (json, _) = text(&rig.control(1, &["status", "-j"]));
     assert!(json.contains("\"maintenance\":true"), "{json}");
     // Not even a dead peer moves it.
-    rig.signal(&rig.pids(2, "pikemon: worker"), "-KILL");
-    rig.signal(&rig.pids(2, "pikemon"), "-KILL");
+    rig.kill_daemon(2);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(rig.role(1), "Backup");
     // Off: A takes over.
@@ -1463,4 +1471,162 @@ fn config_errors_start_nothing() {
     assert!(se.contains("nothing started"), "{se}");
     assert!(rig.pids(1, "pikemon").is_empty());
     assert!(!rig.dir.join("pid1").exists());
+}
+
+const VIP6: &str = "2001:db8::10";
+/// The virtual link-local address both nodes derive from the virtual MAC (EUI-64).
+const VLL: &str = "fe80::c6:33ff:fe64:a00";
+
+/// The dual-stack variant of the rig: the same virtual cluster also carries 2001:db8::10/64
+/// (its vMAC still from the IPv4 VIP) and a ping group GW6 on the gateway's 2001:db8::1; A, B
+/// and the client get 2001:db8::2, ::3, ::50.
+impl Rig {
+    fn with_ipv6(self) -> Rig {
+        for n in [1, 2] {
+            let path = self.dir.join(format!("n{n}.cfg"));
+            let cfg = std::fs::read_to_string(&path).unwrap();
+            let dual = cfg
+                .replace(
+                    &format!("ipv4 [{VIP}]/24;"),
+                    &format!("ipv4 [{VIP}]/24; ipv6 [{VIP6}]/64;"),
+                )
+                .replace(
+                    "ping-group LO {",
+                    "ping-group GW6 { host [2001:db8::1]; interval 100ms; timeout 100ms; \
+                     fall 2; rise 2; }\n        ping-group LO {",
+                );
+            assert_ne!(cfg, dual);
+            std::fs::write(&path, dual).unwrap();
+        }
+        for (ns, addr) in [
+            (&self.a, "2"),
+            (&self.b, "3"),
+            (&self.client, "50"),
+            (&self.gw, "1"),
+        ] {
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("2001:db8::{addr}/64"),
+                "dev",
+                "lan0",
+                "nodad",
+            ]);
+        }
+        self
+    }
+
+    /// The client's neighbour entry for `addr` (`lladdr` and state), if any.
+    fn client_neigh6(&self, addr: &str) -> String {
+        text(
+            &self
+                .client
+                .ip(&["-6", "neigh", "show", addr, "dev", "lan0"]),
+        )
+        .0
+    }
+
+    fn client_ping6(&self, target: &str) -> bool {
+        self.client
+            .run(&["ping", "-6", "-c", "1", "-W", "1", target])
+            .status
+            .success()
+    }
+}
+
+#[test]
+fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertisement() {
+    let rig = Rig::without_death_watch().with_ipv6().started_pair();
+    // The master carries the IPv6 VIP and the virtual link-local address on its macvlan,
+    // without DAD; both answer the client from the virtual MAC.
+    let addrs = text(&rig.a.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(
+        addrs.contains(&format!("inet6 {VIP6}/64 scope global nodad")),
+        "{addrs}"
+    );
+    assert!(
+        addrs.contains(&format!("inet6 {VLL}/64 scope link")),
+        "{addrs}"
+    );
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_ping6(&format!("{VLL}%lan0")));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC}")));
+    // -c status lists the IPv6 VIP and the link-local address.
+    let status = text(&rig.control(1, &["status"])).0;
+    assert!(
+        status.contains(&format!("vip {VIP}/24,{VIP6}/64,{VLL} (link-local)")),
+        "{status}"
+    );
+    assert!(text(&rig.control(1, &["status", "-j"]))
+        .0
+        .contains(&format!("\"link_local\":\"{VLL}\"")),);
+
+    // The client's entry is made stale and wrong: only B's unsolicited advertisement
+    // (Override set) can put the virtual MAC back, since nothing solicits it meanwhile.
+    rig.client.ip(&[
+        "-6",
+        "neigh",
+        "replace",
+        VIP6,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "lan0",
+        "nud",
+        "stale",
+    ]);
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let start = Instant::now();
+    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{}\n{}",
+            rig.client_neigh6(VIP6),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The switch learned the virtual MAC on B's port from the advertisements and the VIP
+    // answers from B.
+    assert_eq!(
+        rig.switch_port_of(VMAC).as_deref(),
+        Some(rig.b_port.as_str())
+    );
+    let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
+}
+
+#[test]
+fn ipv6_ping_group_failover_when_the_gateway_stops_answering_the_master() {
+    let rig = Rig::new().with_ipv6().started_pair();
+    let start = Instant::now();
+    while !text(&rig.control(1, &["status"]))
+        .0
+        .contains("host 2001:db8::1 addr 2001:db8::1 up rtt-ms")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            rig.control(1, &["status"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The gateway stops answering A's ICMPv6 only (its IPv6 replies to A are prohibited; the
+    // IPv4 group keeps answering).
+    rig.gw
+        .ip(&["-6", "route", "add", "prohibit", "2001:db8::2/128"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    assert!(rig.log(1).contains("health Down"), "{}", rig.log(1));
+    let status = text(&rig.control(1, &["status"])).0;
+    assert!(
+        status.contains("host 2001:db8::1 addr 2001:db8::1 down"),
+        "{status}"
+    );
+    assert!(
+        status.contains("host 198.51.100.1 addr 198.51.100.1 up"),
+        "{status}"
+    );
 }

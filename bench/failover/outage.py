@@ -23,9 +23,11 @@ around the fault): the machine, not the daemon, was busy; run.sh repeats such a 
 import re
 import sys
 
-CLIENT = re.compile(r"^(\d+\.\d+) (\S+) > \S+, .*ICMP echo reply, id \d+, seq (\d+)")
-REQUEST = re.compile(r"^(\d+\.\d+)\s+p-c\s+\S+\s+IP \S+ > \S+: ICMP echo request, id \d+, seq (\d+)")
-SWITCH = re.compile(r"^(\d+\.\d+)\s+(\S+)\s+(?:In|P|B|M)\s+IP .*ICMP echo reply, id \d+, seq (\d+)")
+# tcpdump prints ICMP as "ICMP echo reply, id N, seq N" and ICMPv6 as "ICMP6, echo reply, id
+# N, seq N" (IP6 instead of IP before the addresses).
+CLIENT = re.compile(r"^(\d+\.\d+) (\S+) > \S+, .*ICMP6?,? echo reply, id \d+, seq (\d+)")
+REQUEST = re.compile(r"^(\d+\.\d+)\s+p-c\s+\S+\s+IP6? \S+ > \S+: ICMP6?,? echo request, id \d+, seq (\d+)")
+SWITCH = re.compile(r"^(\d+\.\d+)\s+(\S+)\s+(?:In|P|B|M)\s+IP6? .*ICMP6?,? echo reply, id \d+, seq (\d+)")
 
 
 def read(path, pattern):

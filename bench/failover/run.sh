@@ -13,6 +13,8 @@
 # (10, the idle period of the CPU figure; 0 skips RSS/CPU), HABOX (build/habox), KEEP=1 keeps the temp
 # directory (configs, daemon logs with timestamps, captures) and prints its path; STRACE=1
 # (with KEEP=1) records every syscall of both daemons during each trial, for diagnosis only.
+# FAMILY (4; 6: the VIP is 2001:db8::10/64 — pikemon an IPv6-only virtual cluster with an IPv6
+# ping-group host, keepalived a VRRPv3 IPv6 instance — and the client probes it with ICMPv6).
 # Needs root, iproute2, tcpdump, iputils ping, python3, keepalived, setsid.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +30,7 @@ CPU_SECS=${CPU_SECS:-10}
 KEEP=${KEEP:-}
 STRACE=${STRACE:-}
 HABOX=${HABOX:-build/habox}
+FAMILY=${FAMILY:-4}
 
 die() { echo "bench/failover: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
@@ -42,7 +45,11 @@ HABOX=$(realpath "$HABOX")
 KEEPALIVED=$(command -v keepalived)
 OUTAGE="$HERE/outage.py"
 
-VIP=198.51.100.10
+case "$FAMILY" in
+    4) VIP=198.51.100.10 VLEN=24 GW=198.51.100.1 PING=(ping) ;;
+    6) VIP=2001:db8::10 VLEN=64 GW=2001:db8::1 PING=(ping -6) ;;
+    *) die "FAMILY must be 4 or 6" ;;
+esac
 P=fo$$
 NA=$P-a NB=$P-b NSW=$P-sw NC=$P-c NG=$P-g
 NSS=("$NA" "$NB" "$NSW" "$NC" "$NG")
@@ -156,7 +163,12 @@ cpu_ticks() {
 for ns in "${NSS[@]}"; do
     ip netns add "$ns"
     ip -n "$ns" link set lo up
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    if [ "$FAMILY" = 6 ]; then
+        # No DAD wait on the LAN addresses and link-locals (keepalived adverts from the latter).
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+    else
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    fi
 done
 ip -n "$NSW" link add br0 type bridge mcast_snooping 0
 ip -n "$NSW" link set br0 up
@@ -164,6 +176,8 @@ lan() { # namespace port-name address
     ip -n "$1" link add lan0 type veth peer name "$2" netns "$NSW"
     ip -n "$NSW" link set "$2" master br0 up
     ip -n "$1" addr add "$3/24" dev lan0
+    # IPv6: the same host number in 2001:db8::/64.
+    [ "$FAMILY" = 6 ] && ip -n "$1" addr add "2001:db8::${3##*.}/64" dev lan0 nodad
     ip -n "$1" link set lan0 up
 }
 lan "$NA" p-a 198.51.100.2
@@ -183,12 +197,14 @@ reset_nodes() {
     local ns
     for ns in "$NA" "$NB"; do
         ip -n "$ns" link del pk1-lan0 2>/dev/null || true
-        ip -n "$ns" addr del "$VIP/24" dev lan0 2>/dev/null || true
+        ip -n "$ns" addr del "$VIP/$VLEN" dev lan0 2>/dev/null || true
         ip netns exec "$ns" sysctl -qw net.ipv4.conf.lan0.arp_ignore=0 net.ipv4.conf.lan0.arp_announce=0
         ip -n "$ns" link set lan0 up
         ip -n "$ns" link set hb0 up # after `cable`
     done
     ip -n "$NC" neigh flush dev lan0
+    [ "$FAMILY" = 6 ] && ip -n "$NC" -6 neigh flush dev lan0
+    return 0
 }
 
 # --- the daemons -------------------------------------------------------------------------------
@@ -206,8 +222,8 @@ pikemon {
     hello-interval $3ms; dead-interval $(($3 * 3))ms;
     virtual-cluster LAN {
         id 1; primary node 1;
-        interface lan0 { ipv4 [$VIP]/24; }
-        ping-group GW { host [198.51.100.1]; }
+        interface lan0 { ipv$FAMILY [$VIP]/$VLEN; }
+        ping-group GW { host [$GW]; }
     }
 }
 EOF
@@ -228,7 +244,7 @@ vrrp_instance VI_1 {
     priority $3
     advert_int $(ms "$4")
     virtual_ipaddress {
-        $VIP/24 dev lan0
+        $VIP/$VLEN dev lan0
     }
 }
 EOF
@@ -305,7 +321,7 @@ start_pair() {
     # One more interval so that B has heard A as Master, then the client's ARP entry.
     sleep "$(ms $((iv + 200)))"
     for i in $(seq 20); do
-        ip netns exec "$NC" ping -n -q -c 1 -W 0.2 "$VIP" >/dev/null 2>&1 && return 0
+        ip netns exec "$NC" "${PING[@]}" -n -q -c 1 -W 0.2 "$VIP" >/dev/null 2>&1 && return 0
     done
     SETUP_ERR="the client cannot reach the VIP"
     return 1
@@ -385,10 +401,14 @@ trial_once() { # daemon interval scenario run try
     local window=$((6 * iv + 1000)) pre=300
     local count=$(( (pre + window + 8000) / PROBE_MS ))
     local deadline=$(( (pre + window) / 1000 + 8 ))
-    ip netns exec "$NC" tcpdump -l -n -e -tt --immediate-mode -i lan0 'icmp[icmptype] = icmp-echoreply' \
+    local f_reply='icmp[icmptype] = icmp-echoreply' f_echo='icmp[icmptype] = icmp-echo'
+    if [ "$FAMILY" = 6 ]; then # ICMPv6 right after the fixed header (no extension headers here)
+        f_reply='icmp6 and ip6[40] = 129' f_echo='icmp6 and ip6[40] = 128'
+    fi
+    ip netns exec "$NC" tcpdump -l -n -e -tt --immediate-mode -i lan0 "$f_reply" \
         >"$dir/client.cap" 2>"$dir/client.err" &
     PIDS+=($!); local cap1=$!
-    ip netns exec "$NSW" tcpdump -l -n -tt --immediate-mode -i any -Q in 'icmp[icmptype] = icmp-echoreply or icmp[icmptype] = icmp-echo' \
+    ip netns exec "$NSW" tcpdump -l -n -tt --immediate-mode -i any -Q in "($f_reply) or ($f_echo)" \
         >"$dir/switch.cap" 2>"$dir/switch.err" &
     PIDS+=($!); local cap2=$!
     wait_listening "$dir/client.err" && wait_listening "$dir/switch.err" || die "tcpdump did not start"
@@ -486,7 +506,7 @@ idle_cost() { # daemon
 
 # --- main --------------------------------------------------------------------------------------
 echo "pikemon: $HABOX ($(stat -c %s "$HABOX") bytes)   keepalived: $("$KEEPALIVED" --version 2>&1 | head -n 1)"
-echo "runs $RUNS, intervals (ms) $INTERVALS, scenarios $SCENARIOS, probe every $PROBE_MS ms; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "IPv$FAMILY, VIP $VIP/$VLEN; runs $RUNS, intervals (ms) $INTERVALS, scenarios $SCENARIOS, probe every $PROBE_MS ms; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for iv in $INTERVALS; do
     for sc in $SCENARIOS; do
         for run in $(seq "$RUNS"); do

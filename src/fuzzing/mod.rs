@@ -11,7 +11,7 @@ mod services;
 mod smoke;
 mod text;
 
-use crate::wire::{arp, dns, ethernet, icmp, ipv4, ipvs, ldap, pike, radius};
+use crate::wire::{arp, dns, ethernet, icmp, icmpv6, ipv4, ipvs, ldap, ndisc, pike, radius};
 
 pub use services::{ftp, http, imap, mysql, nntp, pgsql, pop, sip, smtp};
 pub use text::{
@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("pike", pike),
     ("arp", arp),
     ("icmp", icmp),
+    ("icmpv6_ndisc", icmpv6_ndisc),
     ("ethernet_ipv4", ethernet_ipv4),
     ("ipvs", ipvs),
     ("rtnetlink", rtnetlink),
@@ -123,6 +124,32 @@ pub fn icmp(data: &[u8]) {
     let q = icmp::Packet::new_unchecked(&out[..]);
     assert!(q.verify_checksum(), "emitted ICMP has a bad checksum");
     assert_eq!(icmp::Repr::parse(&q), repr, "ICMP round trip");
+}
+
+/// An ICMPv6 message (what a raw ICMPv6 socket returns) and an Ethernet frame carrying
+/// Neighbor Discovery; a parsed message emits with a good checksum and parses back the same
+/// (errors are emitted without their quote, so only their kind and code survive).
+pub fn icmpv6_ndisc(data: &[u8]) {
+    if let Some(f) = ndisc::parse_frame(data) {
+        let _ = f.claims(f.src);
+    }
+    let Ok(repr) = icmpv6::Repr::parse(data) else {
+        return;
+    };
+    let (src, dst) = (std::net::Ipv6Addr::LOCALHOST, ndisc::ALL_NODES);
+    let out = repr.to_bytes(src, dst);
+    assert!(
+        icmpv6::checksum_ok(&out, src, dst),
+        "emitted ICMPv6 has a bad checksum"
+    );
+    let back = icmpv6::Repr::parse(&out);
+    match repr {
+        icmpv6::Repr::Error { kind, code, .. } => assert!(
+            matches!(back, Ok(icmpv6::Repr::Error { kind: k, code: c, .. }) if k == kind && c == code),
+            "ICMPv6 error round trip"
+        ),
+        _ => assert_eq!(back, Ok(repr), "ICMPv6 round trip"),
+    }
 }
 
 /// An Ethernet frame and the IPv4 header it carries; the Ethernet header re-emits to the same

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::TARGETS;
 use crate::wire::testing::{hex, Xorshift32};
-use crate::wire::{arp, dns, ethernet::MacAddr, icmp, ipvs, pike};
+use crate::wire::{arp, dns, ethernet::MacAddr, icmp, icmpv6, ipvs, ndisc, pike};
 
 /// Inputs per target: small enough for the whole test to stay well under a minute in debug.
 const INPUTS_PER_TARGET: u32 = 20_000;
@@ -289,6 +289,19 @@ fn samples(target: &str) -> Vec<Vec<u8>> {
             vec![f[14..].to_vec(), f]
         }
         "icmp" => icmp_samples(),
+        "icmpv6_ndisc" => {
+            let vmac = MacAddr([2, 0, 0, 0, 0, 1]);
+            let vip = "2001:db8::10".parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST);
+            let na = ndisc::unsolicited_advertisement(vmac, vip, true);
+            let ns = ndisc::solicitation(vmac, std::net::Ipv6Addr::UNSPECIFIED, vip);
+            let echo = icmpv6::Repr::EchoReply {
+                ident: 1,
+                seq_no: 2,
+                data: b"habox",
+            }
+            .to_bytes(vip, vip);
+            vec![na[54..].to_vec(), ns[54..].to_vec(), na, ns, echo]
+        }
         "ethernet_ipv4" => icmp_samples()
             .into_iter()
             .map(|ip| [hex("ffffffffffff 020000000001 0800"), ip].concat())
@@ -414,6 +427,7 @@ survives_random_and_mutated_inputs!(
     pike,
     arp,
     icmp,
+    icmpv6_ndisc,
     ethernet_ipv4,
     ipvs,
     rtnetlink,

@@ -4,8 +4,10 @@
 //! and expose their fd; request/answer netlink calls (`rtnl::Rtnl`, `genl`) block until the kernel
 //! answers, which it does at once.
 pub mod conntrackd;
+pub mod echo;
 pub mod garp;
 pub mod genl;
 pub mod icmp;
+pub mod icmp6;
 pub mod packet;
 pub mod rtnl;

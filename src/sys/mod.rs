@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 pub mod daemon;
+pub mod icmp6;
 pub mod netns;
 pub mod packet;
 pub mod pidfile;

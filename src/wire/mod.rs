@@ -4,9 +4,11 @@ pub mod arp;
 pub mod dns;
 pub mod ethernet;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipvs;
 pub mod ldap;
+pub mod ndisc;
 pub mod pike;
 pub mod radius;
 

@@ -651,7 +651,7 @@ fn bad_input_exits_2_and_changes_nothing() {
         (
             &["remove", "-i", "198.51.100.999/24", "-d", "eth0"],
             &[],
-            "not an IPv4 address",
+            "not an IPv4 or IPv6 address",
         ),
         (
             &[

@@ -31,11 +31,13 @@ impl fmt::Display for Failure {
     }
 }
 
-/// One virtual address on one device, with the netlink socket that manages it.
-pub struct Resource {
+/// One virtual address on one device, with the netlink socket that manages it. `A` is the
+/// address type: the IPv4 steps are below and in `steps`, the IPv6 ones in `inet6`; the
+/// link checks are shared.
+pub struct Resource<A = Ipv4Addr> {
     pub(super) rt: Rtnl,
     pub(super) p: Params,
-    pub ip: Ipv4Addr,
+    pub ip: A,
     pub prefix: u8,
     pub link: Link,
 }
@@ -51,12 +53,24 @@ pub(super) fn is_physical(a: &Ipv4Address) -> bool {
     !a.label.contains(':')
 }
 
+impl<A: fmt::Display> Resource<A> {
+    pub(super) fn fail(&self, action: &str, step: &str, what: impl fmt::Display) -> Failure {
+        Failure::Failed(format!(
+            "{action}: {step}: {what} ({}/{} on {})",
+            self.ip, self.prefix, self.link.name
+        ))
+    }
+
+    pub(super) fn rt_fail(&self, action: &str, step: &str, e: RtnlError) -> Failure {
+        self.fail(action, step, e)
+    }
+}
+
 impl Resource {
     /// Finds the device and prefix; an unknown device or an undeterminable prefix is
     /// `Failure::Host`.
-    pub fn resolve(p: Params) -> Result<Resource, Failure> {
+    pub fn resolve(p: Params, ip: Ipv4Addr) -> Result<Resource, Failure> {
         let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
-        let ip = p.ip;
         let addrs = rt
             .addresses(None)
             .map_err(|e| Failure::Failed(e.to_string()))?;
@@ -108,17 +122,6 @@ impl Resource {
             prefix,
             link,
         })
-    }
-
-    pub(super) fn fail(&self, action: &str, step: &str, what: impl fmt::Display) -> Failure {
-        Failure::Failed(format!(
-            "{action}: {step}: {what} ({}/{} on {})",
-            self.ip, self.prefix, self.link.name
-        ))
-    }
-
-    pub(super) fn rt_fail(&self, action: &str, step: &str, e: RtnlError) -> Failure {
-        self.fail(action, step, e)
     }
 
     /// Every address entry equal to the VIP, on any device.

@@ -1,15 +1,18 @@
 //! ip-ra: the virtual-IP resource with LifeKeeper IP Recovery Kit semantics — the kit's
 //! `restore | remove | quickCheck | recover` (parameters from the environment or `-o`, exit
 //! 0 / 1 / 2) and the same as an OCF agent (`start | stop | monitor | meta-data |
-//! validate-all`, `OCF_RESKEY_*`, OCF exit codes). Everything runs in-process: rtnetlink for
-//! links, addresses and routes, AF_PACKET for ARP, lkping for the pings.
+//! validate-all`, `OCF_RESKEY_*`, OCF exit codes), for an IPv4 or an IPv6 address (`inet6`).
+//! Everything runs in-process: rtnetlink for links, addresses and routes, AF_PACKET for ARP
+//! and Neighbor Advertisements, lkping for the pings.
 
 mod actions;
 mod connectivity;
+mod inet6;
 mod ocf;
 mod params;
 mod steps;
 
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -37,6 +40,9 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
   -o NAME=VALUE    any parameter by its kit name
   -D LEVEL         log level 3..9 (default 6)
 Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
+
+IP may be IPv6 (2001:db8::10/64): DAD is the duplicate check, unsolicited Neighbor
+Advertisements replace the gratuitous ARPs, the all-nodes group ff02::1 the broadcast ping.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
 (ip_nolinkcheck, ...; see meta-data); nobcastping defaults to 1 there (Linux hosts ignore
@@ -153,12 +159,25 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
     let timeout = p.quickcheck_timeout;
     let (ip, dev) = (p.ip, p.device.clone().unwrap_or_default());
     let run = move || -> Result<(), Failure> {
-        let mut r = Resource::resolve(p)?;
-        match action {
-            KitAction::Restore => r.restore(label),
-            KitAction::Remove => r.remove(label),
-            KitAction::QuickCheck => r.quick_check(label),
-            KitAction::Recover => r.recover(label),
+        match p.ip {
+            IpAddr::V4(ip) => {
+                let mut r = Resource::resolve(p, ip)?;
+                match action {
+                    KitAction::Restore => r.restore(label),
+                    KitAction::Remove => r.remove(label),
+                    KitAction::QuickCheck => r.quick_check(label),
+                    KitAction::Recover => r.recover(label),
+                }
+            }
+            IpAddr::V6(ip) => {
+                let mut r = Resource::resolve6(p, ip)?;
+                match action {
+                    KitAction::Restore => r.restore6(label),
+                    KitAction::Remove => r.remove6(label),
+                    KitAction::QuickCheck => r.quick_check6(label),
+                    KitAction::Recover => r.recover6(label),
+                }
+            }
         }
     };
     if action != KitAction::QuickCheck {
@@ -267,7 +286,10 @@ fn ocf_main(action: &str) -> ExitCode {
         Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
     };
     let result = match action {
-        "validate-all" => Resource::resolve(p).map(|_| ()),
+        "validate-all" => match p.ip {
+            IpAddr::V4(ip) => Resource::resolve(p, ip).map(|_| ()),
+            IpAddr::V6(ip) => Resource::resolve6(p, ip).map(|_| ()),
+        },
         "start" => perform(KitAction::Restore, "start", p),
         "stop" => perform(KitAction::Remove, "stop", p),
         "monitor" => perform(KitAction::QuickCheck, "monitor", p),

@@ -3,7 +3,7 @@
 //! The same table writes the OCF meta-data.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One parameter.
@@ -58,9 +58,9 @@ pub const SPECS: &[Spec] = &[
         kind: Kind::String,
         default: "",
         required: true,
-        short: "IPv4 virtual address",
-        long: "The virtual IPv4 address to bring into service, optionally with its prefix \
-               length (198.51.100.10/24).",
+        short: "IPv4 or IPv6 virtual address",
+        long: "The virtual IPv4 or IPv6 address to bring into service, optionally with its \
+               prefix length (198.51.100.10/24, 2001:db8::10/64).",
     },
     Spec {
         key: Key::Netmask,
@@ -70,8 +70,9 @@ pub const SPECS: &[Spec] = &[
         default: "",
         required: false,
         short: "Prefix length",
-        long: "Prefix length of the virtual address (1..32). When neither this nor a /prefix \
-               on ip is given, the prefix of the interface address whose subnet holds ip.",
+        long: "Prefix length of the virtual address (1..32, IPv6 1..128). When neither this \
+               nor a /prefix on ip is given, the prefix of the interface address whose subnet \
+               holds ip.",
     },
     Spec {
         key: Key::Device,
@@ -92,8 +93,9 @@ pub const SPECS: &[Spec] = &[
         default: "",
         required: false,
         short: "Hosts to ping",
-        long: "IPv4 addresses (separated by spaces or commas) pinged from the virtual address \
-               by the connectivity check; any reply is success.",
+        long: "Addresses of the virtual address's family (separated by spaces or commas) \
+               pinged from the virtual address by the connectivity check; any reply is \
+               success.",
     },
     Spec {
         key: Key::NoLinkCheck,
@@ -215,12 +217,13 @@ pub const SPECS: &[Spec] = &[
 /// The validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// `None`: take it from the interface address whose subnet holds `ip`.
     pub prefix: Option<u8>,
     /// `None`: the interface with an address in the subnet of `ip`.
     pub device: Option<String>,
-    pub ping_list: Vec<Ipv4Addr>,
+    /// Of `ip`'s family.
+    pub ping_list: Vec<IpAddr>,
     pub no_link_check: bool,
     pub wait_linkdown: Duration,
     pub no_ip_unique: bool,
@@ -307,19 +310,45 @@ fn seconds_value(name: &str, v: &str) -> Result<Duration, ParamError> {
     }
 }
 
-fn prefix_value(name: &str, v: &str) -> Result<u8, ParamError> {
+/// The longest prefix of `ip`'s family.
+fn max_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+fn prefix_value(name: &str, v: &str, max: u8) -> Result<u8, ParamError> {
     match v.trim().parse::<u8>() {
-        Ok(p) if (1..=32).contains(&p) => Ok(p),
+        Ok(p) if (1..=max).contains(&p) => Ok(p),
         _ => Err(ParamError(format!(
-            "{name}={v}: prefix length must be 1..32"
+            "{name}={v}: prefix length must be 1..{max}"
         ))),
     }
 }
 
-fn ipv4_value(name: &str, v: &str) -> Result<Ipv4Addr, ParamError> {
+fn ip_value(name: &str, v: &str) -> Result<IpAddr, ParamError> {
     v.trim()
-        .parse::<Ipv4Addr>()
-        .map_err(|_| ParamError(format!("{name}={v}: not an IPv4 address")))
+        .parse::<IpAddr>()
+        .map_err(|_| ParamError(format!("{name}={v}: not an IPv4 or IPv6 address")))
+}
+
+/// A unicast address a host may carry as a virtual address (link-local IPv6 excluded: it
+/// cannot be reached from another link and every interface has its own).
+fn is_usable_vip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+        }
+        IpAddr::V6(a) => {
+            !(a.is_unspecified()
+                || a.is_multicast()
+                || a.is_loopback()
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped().is_some())
+        }
+    }
 }
 
 /// Parses the parameters; `get` returns the value for a name (already merged from the
@@ -340,27 +369,32 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
 
     let Some((ip_name, ip_text)) = val(Key::Ip) else {
         return Err(ParamError(format!(
-            "{}: missing (the virtual IPv4 address)",
+            "{}: missing (the virtual IPv4 or IPv6 address)",
             name(Key::Ip, naming)
         )));
     };
     let (ip, mut prefix) = match ip_text.trim().split_once('/') {
-        Some((a, p)) => (
-            ipv4_value(ip_name, a)
-                .map_err(|_| ParamError(format!("{ip_name}={ip_text}: not an IPv4 address")))?,
-            Some(prefix_value(ip_name, p).map_err(|_| {
-                ParamError(format!("{ip_name}={ip_text}: prefix length must be 1..32"))
-            })?),
-        ),
-        None => (ipv4_value(ip_name, &ip_text)?, None),
+        Some((a, p)) => {
+            let ip = ip_value(ip_name, a).map_err(|_| {
+                ParamError(format!("{ip_name}={ip_text}: not an IPv4 or IPv6 address"))
+            })?;
+            let max = max_prefix(ip);
+            let prefix = prefix_value(ip_name, p, max).map_err(|_| {
+                ParamError(format!(
+                    "{ip_name}={ip_text}: prefix length must be 1..{max}"
+                ))
+            })?;
+            (ip, Some(prefix))
+        }
+        None => (ip_value(ip_name, &ip_text)?, None),
     };
-    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback() {
+    if !is_usable_vip(ip) {
         return Err(ParamError(format!(
             "{ip_name}={ip_text}: not a unicast address"
         )));
     }
     if let Some((n, v)) = val(Key::Netmask) {
-        let p = prefix_value(n, &v)?;
+        let p = prefix_value(n, &v, max_prefix(ip))?;
         if prefix.is_some_and(|q| q != p) {
             return Err(ParamError(format!(
                 "{n}={v} contradicts {ip_name}={ip_text}"
@@ -382,7 +416,13 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         Some((n, list)) => list
             .split([' ', ',', '\t', '\n'])
             .filter(|s| !s.is_empty())
-            .map(|s| ipv4_value(n, s))
+            .map(|s| match ip_value(n, s) {
+                Ok(a) if a.is_ipv4() == ip.is_ipv4() => Ok(a),
+                Ok(_) => Err(ParamError(format!(
+                    "{n}: {s} is not of the family of {ip_name}={ip_text}"
+                ))),
+                Err(e) => Err(e),
+            })
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
@@ -434,6 +474,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::net::Ipv4Addr;
 
     fn kit(pairs: &[(&str, &str)]) -> Result<Params, ParamError> {
         let m: HashMap<String, String> = pairs
@@ -446,7 +487,7 @@ mod tests {
     #[test]
     fn defaults_follow_the_kit() {
         let p = kit(&[("IP", "198.51.100.10/24"), ("DEVICE", "eth0")]).unwrap();
-        assert_eq!(p.ip, Ipv4Addr::new(198, 51, 100, 10));
+        assert_eq!(p.ip, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10)));
         assert_eq!(p.prefix, Some(24));
         assert_eq!(p.device.as_deref(), Some("eth0"));
         assert!(p.ping_list.is_empty());
@@ -491,12 +532,46 @@ mod tests {
             e(&[("IP", "198.51.100.10/33")]),
             "IP=198.51.100.10/33: prefix length must be 1..32"
         );
-        assert!(e(&[("IP", "198.51.100.300/24")]).contains("not an IPv4 address"));
+        assert!(e(&[("IP", "198.51.100.300/24")]).contains("not an IPv4 or IPv6 address"));
         assert!(e(&[("IP", "224.0.0.1/24")]).contains("not a unicast"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("PingList", "x")]).starts_with("PingList=x"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("IP_WAIT_LINKDOWN", "-1")]).contains("seconds"));
+    }
+
+    #[test]
+    fn ipv6_addresses_take_prefixes_up_to_128_and_a_ping_list_of_their_family() {
+        let p = kit(&[
+            ("IP", "2001:db8::10/64"),
+            ("PingList", "2001:db8::1,2001:db8::2"),
+        ])
+        .unwrap();
+        assert_eq!(p.ip, "2001:db8::10".parse::<IpAddr>().unwrap());
+        assert_eq!((p.prefix, p.ping_list.len()), (Some(64), 2));
+        assert_eq!(
+            kit(&[("IP", "2001:db8::10/128")]).unwrap().prefix,
+            Some(128)
+        );
+        let e = |pairs: &[(&str, &str)]| kit(pairs).unwrap_err().to_string();
+        assert_eq!(
+            e(&[("IP", "2001:db8::10/129")]),
+            "IP=2001:db8::10/129: prefix length must be 1..128"
+        );
+        assert!(e(&[("IP", "fe80::10/64")]).contains("not a unicast"));
+        assert!(e(&[("IP", "ff02::1")]).contains("not a unicast"));
+        assert_eq!(
+            e(&[("IP", "2001:db8::10/64"), ("PingList", "198.51.100.1")]),
+            "PingList: 198.51.100.1 is not of the family of IP=2001:db8::10/64"
+        );
+        let m: HashMap<&str, &str> = [("ip", "2001:db8::10"), ("cidr_netmask", "64")].into();
+        let p = parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf).unwrap();
+        assert_eq!(p.prefix, Some(64));
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.10"), ("cidr_netmask", "64")].into();
+        assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
+            .unwrap_err()
+            .0
+            .contains("prefix length must be 1..32"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! announcing the address, the connectivity check, source-address routes, host route and
 //! route-cache cleanup. Each logs what it did and fails naming the step.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ const LINK_UP_WAIT: Duration = Duration::from_secs(1);
 /// The duplicate check never sends two ARP requests closer together than this.
 const DUP_MIN_INTERVAL: Duration = Duration::from_millis(20);
 
-impl Resource {
+impl<A: std::fmt::Display> Resource<A> {
     pub(super) fn refresh_link(&mut self, action: &str, step: &str) -> Result<Link, Failure> {
         match self.rt.link_by_index(self.link.index) {
             Ok(Some(l)) => {
@@ -103,10 +103,22 @@ impl Resource {
         Ok(())
     }
 
+    pub(super) fn mac(&self, action: &str, step: &str) -> Result<MacAddr, Failure> {
+        self.link.mac.ok_or_else(|| {
+            self.fail(
+                action,
+                step,
+                format!("{} has no MAC address", self.link.name),
+            )
+        })
+    }
+}
+
+impl Resource {
     /// Our addresses, excluded from the broadcast ping's answers.
-    pub(super) fn own_addresses(&mut self, action: &str) -> Result<Vec<Ipv4Addr>, Failure> {
+    pub(super) fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure> {
         match self.rt.addresses(None) {
-            Ok(a) => Ok(a.into_iter().map(|a| a.address).collect()),
+            Ok(a) => Ok(a.into_iter().map(|a| a.address.into()).collect()),
             Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
         }
     }
@@ -114,7 +126,8 @@ impl Resource {
     pub(super) fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
         let step = "connectivity check";
         let own = self.own_addresses(action)?;
-        match connectivity::check(&self.p, self.ip, self.prefix, &self.link.name, &own) {
+        let target = connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix));
+        match connectivity::check(&self.p, self.ip.into(), target, &self.link.name, &own) {
             Ok(msg) => {
                 log::info!("{action}: {step}: {msg}");
                 Ok(())
@@ -153,16 +166,6 @@ impl Resource {
             .or(phys.first())
             .map(|a| a.address)
             .unwrap_or(Ipv4Addr::UNSPECIFIED))
-    }
-
-    pub(super) fn mac(&self, action: &str, step: &str) -> Result<MacAddr, Failure> {
-        self.link.mac.ok_or_else(|| {
-            self.fail(
-                action,
-                step,
-                format!("{} has no MAC address", self.link.name),
-            )
-        })
     }
 
     pub(super) fn duplicate_check(&mut self, action: &str) -> Result<(), Failure> {

@@ -1,5 +1,6 @@
-//! lkping: ping over a raw ICMPv4 socket with iputils ping's output and LifeKeeper's options
-//! (`-b` broadcast, `-z` ignored sources, `-w` deadline, `-I` device or address).
+//! lkping: ping over a raw ICMPv4 or ICMPv6 socket with iputils ping's (and `ping -6`'s)
+//! output and LifeKeeper's options (`-b` broadcast — with IPv6 the all-nodes group —, `-z`
+//! ignored sources, `-w` deadline, `-I` device or address).
 //!
 //! Two entries: `main` for the command line, and `run` / `run_with` for code that pings
 //! in-process (ip-ra's duplicate and connectivity checks, pikemon's ping groups):
@@ -24,13 +25,14 @@
 //! ends a run that has a deadline. Exit status is LifeKeeper's: 0 when a reply was counted.
 
 mod options;
+mod pinger;
 mod session;
 mod stats;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-pub use options::{parse_args, Command, Interface, Options, UsageError, USAGE};
+pub use options::{parse_args, Command, Family, Interface, Options, UsageError, ALL_NODES, USAGE};
 pub use session::{run, run_with, LkpingError};
 pub use stats::{Rtt, Stats};
 

@@ -2,18 +2,22 @@
 //! after the destination, `--`) into a validated `Options`. Pure: no sockets.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Usage text for `-h`.
 pub const USAGE: &str = "\
 Usage: lkping [options] <destination>
 
-Send ICMP echo requests to <destination> (IPv4 address or host name) and print the replies
-the way iputils ping does.
+Send ICMP (IPv4) or ICMPv6 echo requests to <destination> (IPv4 or IPv6 address, an IPv6
+address may carry %interface, or host name) and print the replies the way iputils ping
+and ping -6 do.
 
 Options:
-  -b                 allow pinging a broadcast address
+  -4                 IPv4 only
+  -6                 IPv6 only
+  -b                 allow pinging a broadcast address; with -6 and no destination, ping
+                     the all-nodes group ff02::1 on the -I interface
   -c <count>         stop after <count> replies (with -w) or requests
   -h                 print this help and exit
   -I <ifname|addr>   send from this interface (SO_BINDTODEVICE) or source address
@@ -21,7 +25,7 @@ Options:
   -n                 numeric output (the default; accepted for ping compatibility)
   -q                 quiet: only the header and the statistics
   -s <size>          data bytes per request (default 56)
-  -t <ttl>           IP time to live
+  -t <ttl>           IP time to live (IPv6: hop limit)
   -V                 print version and exit
   -v                 verbose: also mark duplicate replies to broadcasts
   -W <timeout>       seconds to wait for replies after the last request (default 10)
@@ -38,21 +42,33 @@ pub const MAX_SIZE: usize = 65507;
 /// Shortest interval a user without root may ask for (LifeKeeper's and older iputils' 200 ms).
 pub const MIN_USER_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The address family forced by `-4` / `-6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// The IPv6 all-nodes group `-6 -b` pings when no destination is given.
+pub const ALL_NODES: &str = "ff02::1";
+
 /// Where requests leave from (`-I`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interface {
     /// An interface name: SO_BINDTODEVICE.
     Device(String),
     /// A local address: bind(2) the socket to it.
-    Address(Ipv4Addr),
+    Address(IpAddr),
 }
 
 /// Everything that shapes one ping run. `Default` is plain `ping TARGET` (count unlimited:
 /// set `count` or `deadline` when calling `run` from a daemon).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
-    /// Host name or dotted IPv4 address.
+    /// Host name, IPv4 address or IPv6 address (with an optional `%interface`).
     pub target: String,
+    /// `-4` / `-6`: only this family (a name resolves to it, a literal of the other fails).
+    pub family: Option<Family>,
     /// `-c`: stop after this many replies (plus errors); without a deadline, also after this
     /// many requests and the wait for their replies.
     pub count: Option<u64>,
@@ -75,7 +91,7 @@ pub struct Options {
     /// `-I`: leave through this interface or from this address.
     pub interface: Option<Interface>,
     /// `-z`: replies (and ICMP errors) from these addresses are dropped unseen.
-    pub ignore_from: Vec<Ipv4Addr>,
+    pub ignore_from: Vec<IpAddr>,
     /// Ends the run on SIGINT, printing the statistics, as ping does. Only the command line
     /// sets it: a daemon keeps its own signal handling.
     pub stop_on_sigint: bool,
@@ -85,6 +101,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             target: String::new(),
+            family: None,
             count: None,
             deadline: None,
             linger: Duration::from_secs(10),
@@ -170,6 +187,8 @@ pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageErr
             if !takes_value {
                 match flag {
                     'b' => o.broadcast = true,
+                    '4' => o.family = Some(Family::V4),
+                    '6' => o.family = Some(Family::V6),
                     'q' => o.quiet = true,
                     'v' => o.verbose = true,
                     'n' => {}
@@ -200,6 +219,10 @@ pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageErr
         ));
     }
     match targets.len() {
+        0 if o.broadcast && o.family == Some(Family::V6) => {
+            o.target = ALL_NODES.to_string();
+            Ok(Command::Ping(o))
+        }
         0 => err("usage error: Destination address required"),
         1 => {
             o.target = targets.remove(0);
@@ -230,7 +253,7 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
         's' => o.size = int_in(value, 0, MAX_SIZE as i64)? as usize,
         't' => o.ttl = Some(int_in(value, 0, 255)? as u8),
         'I' => {
-            o.interface = Some(match value.parse::<Ipv4Addr>() {
+            o.interface = Some(match value.parse::<IpAddr>() {
                 Ok(a) => Interface::Address(a),
                 Err(_) if value.is_empty() || value.len() > 15 || value.contains('/') => {
                     return err(format!("invalid interface name: '{value}'"))
@@ -240,7 +263,7 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
         }
         'z' => {
             for a in value.split(',') {
-                match a.trim().parse::<Ipv4Addr>() {
+                match a.trim().parse::<IpAddr>() {
                     Ok(addr) => o.ignore_from.push(addr),
                     Err(_) => return err(format!("invalid -z address: '{a}'")),
                 }
@@ -254,6 +277,7 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -289,8 +313,8 @@ mod tests {
         assert_eq!(
             o.ignore_from,
             vec![
-                Ipv4Addr::new(198, 51, 100, 1),
-                Ipv4Addr::new(198, 51, 100, 2)
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
+                IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2))
             ]
         );
     }
@@ -301,7 +325,7 @@ mod tests {
         assert_eq!(o.count, Some(1));
         assert_eq!(
             o.interface,
-            Some(Interface::Address(Ipv4Addr::new(198, 51, 100, 1)))
+            Some(Interface::Address(Ipv4Addr::new(198, 51, 100, 1).into()))
         );
         assert_eq!(ping("-- -x").target, "-x");
     }
@@ -341,6 +365,33 @@ mod tests {
             parse_args(&args("-i 0.2 h"), false),
             Ok(Command::Ping(_))
         ));
+    }
+
+    #[test]
+    fn ipv6_options_and_the_all_nodes_default_of_dash_b() {
+        let o = ping("-6 -c 2 -I 2001:db8::1 -z 2001:db8::1,198.51.100.1 2001:db8::2");
+        assert_eq!(o.family, Some(Family::V6));
+        assert_eq!(o.target, "2001:db8::2");
+        assert_eq!(
+            o.interface,
+            Some(Interface::Address("2001:db8::1".parse().unwrap()))
+        );
+        assert_eq!(
+            o.ignore_from,
+            vec![
+                "2001:db8::1".parse::<IpAddr>().unwrap(),
+                "198.51.100.1".parse::<IpAddr>().unwrap()
+            ]
+        );
+        let b = ping("-6 -b -I v0 -c 1");
+        assert_eq!((b.target.as_str(), b.broadcast), ("ff02::1", true));
+        assert_eq!(ping("-4 h").family, Some(Family::V4));
+        assert_eq!(ping("fe80::1%v0").target, "fe80::1%v0");
+        assert_eq!(bad("-b", true), "usage error: Destination address required");
+        assert_eq!(
+            bad("-z 2001:db8::x h", true),
+            "invalid -z address: '2001:db8::x'"
+        );
     }
 
     #[test]

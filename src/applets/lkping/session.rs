@@ -1,20 +1,21 @@
-//! One ping run: resolve the destination, set the socket up as ping4_run does (broadcast
-//! probe, device or source binding, TTL), then the event loop — send timer, deadline and
+//! One ping run: resolve the destination, set the socket up as ping4_run / ping6_run do
+//! (broadcast probe, device or source binding, TTL or hop limit), then the event loop — send timer, deadline and
 //! linger timers, socket reads, SIGINT — and finally the statistics block.
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{setsockopt, sockopt};
 
-use super::options::{Interface, Options};
+use super::options::{Family, Interface, Options};
+use super::pinger::{Destination, Incoming, Pinger};
 use super::stats::{reply_time, ReplyClass, Stats, Tally};
 use crate::event::{Event, EventLoop, Interest, TimerId, Token};
-use crate::net::icmp::{IcmpSocket, Received};
-use crate::wire::icmp::ErrorKind;
+use crate::net::icmp::IcmpSocket;
+use crate::net::icmp6::Icmp6Socket;
 
 /// Why a run could not start (or its event loop failed). Display is ping's message.
 #[derive(Debug)]
@@ -105,57 +106,52 @@ pub fn run_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Stats, LkpingError> {
-    let dst = resolve(&opts.target)?;
-    let sock = IcmpSocket::new().map_err(LkpingError::Socket)?;
     let device = match &opts.interface {
         Some(Interface::Device(d)) => Some(d.as_str()),
         _ => None,
     };
-    if let Some(d) = device {
-        sock.bind_device(d)
-            .map_err(|source| LkpingError::BindDevice {
-                device: d.to_string(),
-                source,
-            })?;
-    }
-    let source = match &opts.interface {
-        Some(Interface::Address(a)) => {
-            sock.bind_addr(*a).map_err(LkpingError::Bind)?;
-            *a
-        }
-        _ => probe_source(dst, device, opts.broadcast, err)?,
+    let dst = resolve(&opts.target, opts.family, device)?;
+    let (sock, source) = match dst {
+        Destination::V4(d) => open_v4(opts, d, device, err)?,
+        Destination::V6(d) => open_v6(opts, d, device)?,
     };
     let privileged = nix::unistd::geteuid().is_root();
-    let multicast = opts.broadcast || dst.is_multicast();
+    let multicast = opts.broadcast || dst.ip().is_multicast();
     if multicast && !privileged && opts.interval < MIN_USER_BROADCAST_INTERVAL {
         return Err(LkpingError::BroadcastInterval(opts.interval));
     }
-    if opts.broadcast {
-        sock.set_broadcast(true)
-            .map_err(|source| LkpingError::SocketOption {
-                what: "cannot set broadcasting",
-                source,
-            })?;
-    }
-    if let Some(ttl) = opts.ttl {
-        sock.set_ttl(ttl)
-            .map_err(|source| LkpingError::SocketOption {
-                what: "cannot set unicast time-to-live",
-                source,
-            })?;
-    }
 
     let mut ev = EventLoop::new();
-    ev.register(sock.as_raw_fd(), SOCKET, Interest::Read);
+    ev.register(sock_fd(&sock), SOCKET, Interest::Read);
     if opts.stop_on_sigint {
         ev.watch_signals(&[libc::SIGINT])
             .map_err(LkpingError::EventLoop)?;
     }
-    let mut header = format!("PING {} ({dst}) ", opts.target);
-    if opts.interface.is_some() {
-        header += &format!("from {source} {}: ", device.unwrap_or(""));
-    }
-    header += &format!("{}({}) bytes of data.\n", opts.size, opts.size + 8 + 20);
+    let from = match (&opts.interface, device) {
+        (Some(_), d) => format!("from {source} {}: ", d.unwrap_or("")),
+        (None, _) => String::new(),
+    };
+    // ping4: "PING t (a) [from s d: ]56(84) bytes of data."; ping6: "PING t(a) ... 56 data bytes".
+    let header = match dst {
+        Destination::V4(a) => format!(
+            "PING {} ({a}) {from}{}({}) bytes of data.\n",
+            opts.target,
+            opts.size,
+            opts.size + 8 + 20
+        ),
+        // The scope is shown only when the destination named it (`fe80::1%v0`), not when it
+        // came from -I.
+        Destination::V6(a) => format!(
+            "PING {}({}) {from}{} data bytes\n",
+            opts.target,
+            if opts.target.contains('%') {
+                dst.text()
+            } else {
+                a.ip().to_string()
+            },
+            opts.size
+        ),
+    };
     let _ = out.write_all(header.as_bytes());
     let _ = out.flush();
 
@@ -191,32 +187,168 @@ pub fn run_with(
     Ok(s.tally.stats(s.timing, time))
 }
 
-/// The destination as an IPv4 address: dotted quad, or the first IPv4 address of a name.
-fn resolve(target: &str) -> Result<Ipv4Addr, LkpingError> {
-    if let Ok(a) = target.parse::<Ipv4Addr>() {
-        return Ok(a);
+fn sock_fd(p: &Pinger) -> std::os::fd::RawFd {
+    match p {
+        Pinger::V4(s) => s.as_raw_fd(),
+        Pinger::V6(s) => s.as_raw_fd(),
     }
-    let unknown = |reason: String| LkpingError::UnknownHost {
-        host: target.to_string(),
-        reason,
+}
+
+/// ping4_run's socket set-up: device, source (bound or found by the UDP probe), broadcast,
+/// TTL. Returns the socket and the source address as the header prints it.
+fn open_v4(
+    opts: &Options,
+    dst: Ipv4Addr,
+    device: Option<&str>,
+    err: &mut dyn Write,
+) -> Result<(Pinger, String), LkpingError> {
+    let sock = IcmpSocket::new().map_err(LkpingError::Socket)?;
+    if let Some(d) = device {
+        sock.bind_device(d)
+            .map_err(|source| LkpingError::BindDevice {
+                device: d.to_string(),
+                source,
+            })?;
+    }
+    let source = match &opts.interface {
+        Some(Interface::Address(IpAddr::V4(a))) => {
+            sock.bind_addr(*a).map_err(LkpingError::Bind)?;
+            *a
+        }
+        Some(Interface::Address(IpAddr::V6(_))) => {
+            return Err(LkpingError::Bind(io::Error::from_raw_os_error(
+                libc::EAFNOSUPPORT,
+            )))
+        }
+        _ => probe_source(dst, device, opts.broadcast, err)?,
     };
-    if target.is_empty() {
-        return Err(unknown("Name or service not known".into()));
+    if opts.broadcast {
+        sock.set_broadcast(true)
+            .map_err(|source| LkpingError::SocketOption {
+                what: "cannot set broadcasting",
+                source,
+            })?;
     }
-    let addrs = (target, 0).to_socket_addrs().map_err(|e| {
-        let text = e.to_string();
-        let text = text
-            .strip_prefix("failed to lookup address information: ")
-            .unwrap_or(&text);
-        unknown(text.to_string())
-    })?;
-    addrs
-        .filter_map(|a| match a {
-            SocketAddr::V4(v4) => Some(*v4.ip()),
-            SocketAddr::V6(_) => None,
-        })
-        .next()
-        .ok_or_else(|| unknown("Address family for hostname not supported".into()))
+    if let Some(ttl) = opts.ttl {
+        sock.set_ttl(ttl)
+            .map_err(|source| LkpingError::SocketOption {
+                what: "cannot set unicast time-to-live",
+                source,
+            })?;
+    }
+    Ok((Pinger::V4(sock), source.to_string()))
+}
+
+/// ping6_run's socket set-up: device, source (bound, or found by the UDP probe for a unicast
+/// destination; ping6 prints `::` for a multicast one), hop limit.
+fn open_v6(
+    opts: &Options,
+    dst: SocketAddrV6,
+    device: Option<&str>,
+) -> Result<(Pinger, String), LkpingError> {
+    let sock = Icmp6Socket::new().map_err(LkpingError::Socket)?;
+    if let Some(d) = device {
+        sock.bind_device(d)
+            .map_err(|source| LkpingError::BindDevice {
+                device: d.to_string(),
+                source,
+            })?;
+    }
+    let source = match &opts.interface {
+        Some(Interface::Address(IpAddr::V6(a))) => {
+            sock.bind_addr(*a, dst.scope_id())
+                .map_err(LkpingError::Bind)?;
+            *a
+        }
+        Some(Interface::Address(IpAddr::V4(_))) => {
+            return Err(LkpingError::Bind(io::Error::from_raw_os_error(
+                libc::EAFNOSUPPORT,
+            )))
+        }
+        _ if dst.ip().is_multicast() => Ipv6Addr::UNSPECIFIED,
+        _ => probe_source_v6(dst, device)?,
+    };
+    if let Some(hops) = opts.ttl {
+        sock.set_hop_limit(hops)
+            .map_err(|source| LkpingError::SocketOption {
+                what: "cannot set unicast hop limit",
+                source,
+            })?;
+    }
+    Ok((Pinger::V6(sock), source.to_string()))
+}
+
+/// The destination: a literal address of the asked family (IPv6 with an optional `%ifname`
+/// scope; a link-local or multicast one without it takes `-I`'s device), or the first address
+/// of a name (IPv4 first unless `-6`).
+fn resolve(
+    target: &str,
+    family: Option<Family>,
+    device: Option<&str>,
+) -> Result<Destination, LkpingError> {
+    let unknown = |reason: &str| LkpingError::UnknownHost {
+        host: target.to_string(),
+        reason: reason.to_string(),
+    };
+    let unsupported = || unknown("Address family for hostname not supported");
+    let (addr_text, scope_name) = match target.split_once('%') {
+        Some((a, s)) => (a, Some(s)),
+        None => (target, None),
+    };
+    if let Ok(a) = target.parse::<Ipv4Addr>() {
+        return match family {
+            Some(Family::V6) => Err(unsupported()),
+            _ => Ok(Destination::V4(a)),
+        };
+    }
+    if let Ok(a) = addr_text.parse::<Ipv6Addr>() {
+        if family == Some(Family::V4) {
+            return Err(unsupported());
+        }
+        let scope = match scope_name.or(device) {
+            Some(name) if scope_name.is_some() || needs_scope(a) => {
+                nix::net::if_::if_nametoindex(name)
+                    .map_err(|_| unknown("Name or service not known"))?
+            }
+            _ => 0,
+        };
+        return Ok(Destination::V6(SocketAddrV6::new(a, 0, 0, scope)));
+    }
+    if target.is_empty() {
+        return Err(unknown("Name or service not known"));
+    }
+    let addrs: Vec<SocketAddr> = (target, 0)
+        .to_socket_addrs()
+        .map_err(|e| {
+            let text = e.to_string();
+            let text = text
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&text)
+                .to_string();
+            unknown(&text)
+        })?
+        .collect();
+    let v4 = addrs.iter().find_map(|a| match a {
+        SocketAddr::V4(v4) => Some(Destination::V4(*v4.ip())),
+        SocketAddr::V6(_) => None,
+    });
+    let v6 = addrs.iter().find_map(|a| match a {
+        SocketAddr::V6(v6) => Some(Destination::V6(SocketAddrV6::new(*v6.ip(), 0, 0, 0))),
+        SocketAddr::V4(_) => None,
+    });
+    match family {
+        Some(Family::V4) => v4,
+        Some(Family::V6) => v6,
+        None => v4.or(v6),
+    }
+    .ok_or_else(unsupported)
+}
+
+/// Link-local unicast and link- or interface-local multicast addresses mean nothing without
+/// an interface.
+fn needs_scope(a: Ipv6Addr) -> bool {
+    let s = a.segments();
+    (s[0] & 0xffc0) == 0xfe80 || (a.is_multicast() && matches!(s[0] & 0x000f, 1 | 2))
 }
 
 /// ping's UDP probe: connecting a UDP socket finds the source address the kernel would use,
@@ -259,6 +391,27 @@ fn probe_source(
     }
 }
 
+/// ping6's UDP probe: the source address the kernel would use for `dst`, and an error for
+/// an unroutable one.
+fn probe_source_v6(dst: SocketAddrV6, device: Option<&str>) -> Result<Ipv6Addr, LkpingError> {
+    let probe = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).map_err(LkpingError::Socket)?;
+    if let Some(d) = device {
+        setsockopt(&probe, sockopt::BindToDevice, &d.into()).map_err(|e| {
+            LkpingError::BindDevice {
+                device: d.to_string(),
+                source: io::Error::from_raw_os_error(e as i32),
+            }
+        })?;
+    }
+    let mut to = dst;
+    to.set_port(1025);
+    probe.connect(to).map_err(LkpingError::Connect)?;
+    match probe.local_addr().map_err(LkpingError::Connect)? {
+        SocketAddr::V6(a) => Ok(*a.ip()),
+        SocketAddr::V4(_) => Ok(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 /// A per-run echo identifier (ping: `rand() & 0xFFFF`), so concurrent pings on one host
 /// tell their replies apart.
 fn random_ident() -> u16 {
@@ -278,8 +431,8 @@ struct Session<'a> {
     opts: &'a Options,
     out: &'a mut dyn Write,
     err: &'a mut dyn Write,
-    sock: IcmpSocket,
-    dst: Ipv4Addr,
+    sock: Pinger,
+    dst: Destination,
     ident: u16,
     /// The payload carries the send time (size ≥ 16), so rtt is measured and shown.
     timing: bool,
@@ -362,10 +515,7 @@ impl Session<'_> {
             self.payload[8..STAMP_LEN].copy_from_slice(&usecs.to_ne_bytes());
         }
         let seq = (self.tally.transmitted + 1) as u16;
-        match self
-            .sock
-            .send_echo(self.dst, self.ident, seq, &self.payload)
-        {
+        match self.sock.send(self.dst, self.ident, seq, &self.payload) {
             Ok(()) => {}
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock
@@ -409,8 +559,15 @@ impl Session<'_> {
 
     fn read_all(&mut self, buf: &mut [u8]) {
         loop {
-            match self.sock.recv(buf) {
-                Ok(Some(r)) => self.handle(&r),
+            match self.sock.recv(buf, self.ident, self.dst) {
+                Ok(Some(m)) => {
+                    self.handle(m);
+                    // ping's receive loop goes back to its exit checks as soon as nothing is in
+                    // flight (ping_common.c main_loop); the rest stays queued.
+                    if self.tally.in_flight() == 0 {
+                        return;
+                    }
+                }
                 Ok(None) => return,
                 Err(e) => {
                     log::debug!("lkping: recv: {e}");
@@ -421,114 +578,65 @@ impl Session<'_> {
     }
 
     /// One ICMP message: our echo reply, an error quoting our request, or someone else's.
-    fn handle(&mut self, r: &Received<'_>) {
-        let from = r.datagram.src_addr;
-        if self.opts.ignore_from.contains(&from) {
-            return;
-        }
-        if let Some((seq, data)) = r.echo_reply(self.ident) {
-            let cc = r.datagram.icmp_len;
-            let rtt = if self.timing && cc >= 8 + STAMP_LEN {
-                Some(rtt_us(data, r.at))
-            } else {
-                None
-            };
-            let class = self.tally.reply(seq, rtt, r.datagram.checksum_ok);
-            if self.opts.quiet {
-                return;
-            }
-            let mut line = format!(
-                "{cc} bytes from {from}: icmp_seq={seq} ttl={}",
-                r.datagram.ttl
-            );
-            if cc < self.opts.size + 8 {
-                line += " (truncated)";
-            } else {
-                if self.timing {
-                    line += &format!(" time={} ms", reply_time(rtt.unwrap_or(0)));
+    fn handle(&mut self, m: Incoming) {
+        match m {
+            Incoming::Reply {
+                from,
+                from_text,
+                ttl,
+                icmp_len: cc,
+                checksum_ok,
+                seq,
+                rtt_us,
+            } => {
+                if self.opts.ignore_from.contains(&from) {
+                    return;
                 }
-                if class == ReplyClass::Duplicate && (!self.multicast || self.opts.verbose) {
-                    line += " (DUP!)";
+                let rtt = (self.timing && cc >= 8 + STAMP_LEN).then_some(rtt_us);
+                let class = self.tally.reply(seq, rtt, checksum_ok);
+                if self.opts.quiet {
+                    return;
                 }
-                if class == ReplyClass::BadChecksum {
-                    line += " (BAD CHECKSUM!)";
-                }
-            }
-            let _ = writeln!(self.out, "{line}");
-        } else if let Some(e) = r.error_for(self.ident, self.dst) {
-            let text = describe(e.kind, e.code, e.info);
-            match e.kind {
-                // Advice, not a failure: shown, not counted.
-                ErrorKind::Redirect | ErrorKind::SourceQuench => {
-                    if !self.opts.quiet {
-                        let _ = writeln!(self.out, "From {from}: icmp_seq={} {text}", e.seq_no);
+                let mut line = format!("{cc} bytes from {from_text}: icmp_seq={seq} ttl={ttl}");
+                if cc < self.opts.size + 8 {
+                    line += " (truncated)";
+                } else {
+                    if self.timing {
+                        line += &format!(" time={} ms", reply_time(rtt.unwrap_or(0)));
+                    }
+                    if class == ReplyClass::Duplicate && (!self.multicast || self.opts.verbose) {
+                        line += " (DUP!)";
+                    }
+                    if class == ReplyClass::BadChecksum {
+                        line += " (BAD CHECKSUM!)";
                     }
                 }
-                _ => {
-                    self.tally.error(e.seq_no);
-                    if !self.opts.quiet {
-                        let _ = writeln!(self.out, "From {from} icmp_seq={} {text}", e.seq_no);
-                    }
+                let _ = writeln!(self.out, "{line}");
+            }
+            Incoming::Error {
+                from,
+                from_text,
+                seq,
+                text,
+                counted,
+                acknowledges,
+            } => {
+                if self.opts.ignore_from.contains(&from) {
+                    return;
+                }
+                match (counted, acknowledges) {
+                    (true, true) => self.tally.error(seq),
+                    (true, false) => self.tally.error_unacknowledged(),
+                    (false, _) => {}
+                }
+                if !self.opts.quiet {
+                    // Advice (redirect, source quench) is printed with a colon, not counted.
+                    let colon = if counted { "" } else { ":" };
+                    let _ = writeln!(self.out, "From {from_text}{colon} icmp_seq={seq} {text}");
                 }
             }
+            Incoming::Other => {}
         }
-    }
-}
-
-/// Round trip from the send time in the payload to the kernel's receive time, µs. A clock
-/// step backwards gives 0 rather than a negative time (ping warns and does the same).
-fn rtt_us(data: &[u8], at: SystemTime) -> i64 {
-    let field = |r: std::ops::Range<usize>| {
-        data.get(r)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(0, i64::from_ne_bytes)
-    };
-    let (secs, usecs) = (field(0..8), field(8..16));
-    let now = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let now_us = i64::try_from(now.as_micros()).unwrap_or(i64::MAX);
-    let sent_us = secs.saturating_mul(1_000_000).saturating_add(usecs);
-    now_us.saturating_sub(sent_us).max(0)
-}
-
-/// ping's pr_icmph() wording for an ICMP error.
-fn describe(kind: ErrorKind, code: u8, info: u32) -> String {
-    match kind {
-        ErrorKind::DstUnreachable => match code {
-            0 => "Destination Net Unreachable".into(),
-            1 => "Destination Host Unreachable".into(),
-            2 => "Destination Protocol Unreachable".into(),
-            3 => "Destination Port Unreachable".into(),
-            4 => format!("Frag needed and DF set (mtu = {})", info & 0xffff),
-            5 => "Source Route Failed".into(),
-            6 => "Destination Net Unknown".into(),
-            7 => "Destination Host Unknown".into(),
-            8 => "Source Host Isolated".into(),
-            9 => "Destination Net Prohibited".into(),
-            10 => "Destination Host Prohibited".into(),
-            11 => "Destination Net Unreachable for Type of Service".into(),
-            12 => "Destination Host Unreachable for Type of Service".into(),
-            13 => "Packet filtered".into(),
-            14 => "Precedence Violation".into(),
-            15 => "Precedence Cutoff".into(),
-            c => format!("Dest Unreachable, Bad Code: {c}"),
-        },
-        ErrorKind::SourceQuench => "Source Quench".into(),
-        ErrorKind::Redirect => {
-            let what = match code {
-                0 => "Redirect Network".to_string(),
-                1 => "Redirect Host".to_string(),
-                2 => "Redirect Type of Service and Network".to_string(),
-                3 => "Redirect Type of Service and Host".to_string(),
-                c => format!("Redirect, Bad Code: {c}"),
-            };
-            format!("{what}(New nexthop: {})", Ipv4Addr::from(info))
-        }
-        ErrorKind::TimeExceeded => match code {
-            0 => "Time to live exceeded".into(),
-            1 => "Frag reassembly time exceeded".into(),
-            c => format!("Time exceeded, Bad Code: {c}"),
-        },
-        ErrorKind::ParamProblem => format!("Parameter problem: pointer = {}", info >> 24),
     }
 }
 
@@ -537,46 +645,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_are_worded_as_ping() {
-        assert_eq!(
-            describe(ErrorKind::DstUnreachable, 1, 0),
-            "Destination Host Unreachable"
-        );
-        assert_eq!(
-            describe(ErrorKind::DstUnreachable, 4, 1400),
-            "Frag needed and DF set (mtu = 1400)"
-        );
-        assert_eq!(
-            describe(ErrorKind::TimeExceeded, 0, 0),
-            "Time to live exceeded"
-        );
-        assert_eq!(
-            describe(ErrorKind::Redirect, 1, 0xc633_6401),
-            "Redirect Host(New nexthop: 198.51.100.1)"
-        );
-        assert_eq!(
-            describe(ErrorKind::ParamProblem, 0, 0x1400_0000),
-            "Parameter problem: pointer = 20"
-        );
-    }
-
-    #[test]
-    fn rtt_comes_from_the_payload_stamp() {
-        let sent = UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000);
-        let mut data = vec![0u8; 56];
-        data[..8].copy_from_slice(&1_700_000_000i64.to_ne_bytes());
-        data[8..16].copy_from_slice(&250_000i64.to_ne_bytes());
-        assert_eq!(rtt_us(&data, sent + Duration::from_micros(1234)), 1234);
-        // A clock step back, or a stamp from the future, is 0, never negative.
-        assert_eq!(rtt_us(&data, sent - Duration::from_secs(1)), 0);
-    }
-
-    #[test]
     fn numeric_targets_resolve_without_dns() {
         assert_eq!(
-            resolve("198.51.100.7").unwrap(),
-            Ipv4Addr::new(198, 51, 100, 7)
+            resolve("198.51.100.7", None, None).unwrap(),
+            Destination::V4(Ipv4Addr::new(198, 51, 100, 7))
         );
-        assert!(matches!(resolve(""), Err(LkpingError::UnknownHost { .. })));
+        assert!(matches!(
+            resolve("", None, None),
+            Err(LkpingError::UnknownHost { .. })
+        ));
+    }
+
+    #[test]
+    fn ipv6_targets_take_their_scope_from_percent_or_the_device() {
+        let lo = nix::net::if_::if_nametoindex("lo").expect("lo");
+        let v6 =
+            |a: &str, scope| Destination::V6(SocketAddrV6::new(a.parse().unwrap(), 0, 0, scope));
+        assert_eq!(
+            resolve("2001:db8::2", None, Some("lo")).unwrap(),
+            v6("2001:db8::2", 0)
+        );
+        assert_eq!(
+            resolve("fe80::1%lo", None, None).unwrap(),
+            v6("fe80::1", lo)
+        );
+        assert_eq!(
+            resolve("ff02::1", None, Some("lo")).unwrap(),
+            v6("ff02::1", lo)
+        );
+        assert_eq!(
+            resolve("ff02::1", Some(Family::V6), None).unwrap(),
+            v6("ff02::1", 0)
+        );
+        let wrong = |t, f| match resolve(t, Some(f), None) {
+            Err(e) => e.to_string(),
+            Ok(d) => panic!("{t}: {d:?}"),
+        };
+        assert_eq!(
+            wrong("2001:db8::2", Family::V4),
+            "2001:db8::2: Address family for hostname not supported"
+        );
+        assert_eq!(
+            wrong("198.51.100.1", Family::V6),
+            "198.51.100.1: Address family for hostname not supported"
+        );
+        assert!(resolve("fe80::1%nosuchif0", None, None).is_err());
     }
 }

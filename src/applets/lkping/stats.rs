@@ -177,6 +177,12 @@ impl Tally {
         self.errors += 1;
     }
 
+    /// An ICMPv6 error arrived: ping6_parse_reply counts it without acknowledging `seq`, so
+    /// it neither moves the pipe size nor frees a flood slot.
+    pub fn error_unacknowledged(&mut self) {
+        self.errors += 1;
+    }
+
     /// Largest rtt seen, µs (0 before any).
     pub fn tmax_us(&self) -> i64 {
         self.tmax

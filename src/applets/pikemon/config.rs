@@ -6,7 +6,7 @@
 //! items are documented in doc/pikemon.cfg.5.md.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -126,6 +126,10 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ControlledInterface {
     pub name: String,
     pub ipv4: Vec<(Ipv4Addr, u8)>,
+    /// Virtual IPv6 addresses (added without DAD on the macvlan).
+    pub ipv6: Vec<(Ipv6Addr, u8)>,
+    /// The virtual link-local address (`link-local`); `None`: derived from the virtual MAC.
+    pub link_local: Option<Ipv6Addr>,
     pub nomadic: bool,
     pub mac: Option<[u8; 6]>,
     /// The VIPs may lie outside every subnet of the interface (`onlink yes;`).
@@ -133,17 +137,29 @@ pub struct ControlledInterface {
 }
 
 impl ControlledInterface {
-    /// The virtual MAC: the configured `mac`, else `02:<first VIP's bytes>:00`.
+    /// The virtual MAC: the configured `mac`, else `02:<first IPv4 VIP's bytes>:00`, else (an
+    /// IPv6-only interface) `02:<last four bytes of the first IPv6 VIP>:00`.
     pub fn virtual_mac(&self) -> [u8; 6] {
         if let Some(m) = self.mac {
             return m;
         }
-        let o = self
-            .ipv4
-            .first()
-            .map(|(a, _)| a.octets())
-            .unwrap_or_default();
+        let o = match (self.ipv4.first(), self.ipv6.first()) {
+            (Some((a, _)), _) => a.octets(),
+            (None, Some((a, _))) => {
+                let b = a.octets();
+                [b[12], b[13], b[14], b[15]]
+            }
+            (None, None) => [0; 4],
+        };
         [0x02, o[0], o[1], o[2], o[3], 0x00]
+    }
+
+    /// The virtual link-local address: the configured one, else the modified EUI-64 address of
+    /// the virtual MAC (RFC 4291), the same on both nodes.
+    pub fn virtual_link_local(&self) -> Ipv6Addr {
+        self.link_local.unwrap_or_else(|| {
+            crate::wire::ndisc::link_local_of(crate::wire::ethernet::MacAddr(self.virtual_mac()))
+        })
     }
 
     /// The macvlan's name: `pk` + vcid + `-` + parent, cut to IFNAMSIZ.
@@ -157,7 +173,8 @@ impl ControlledInterface {
 /// A ping target: an address, or a host name the ACR resolves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
-    Addr(Ipv4Addr),
+    /// An IPv4 or IPv6 address (pinged over ICMP or ICMPv6).
+    Addr(IpAddr),
     Name(String),
 }
 
@@ -856,6 +873,8 @@ impl Reader<'_> {
         let mut ci = ControlledInterface {
             name,
             ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            link_local: None,
             nomadic: false,
             mac: None,
             onlink: false,
@@ -873,6 +892,23 @@ impl Reader<'_> {
                         } else {
                             ci.ipv4.push(a);
                         }
+                    }
+                }
+                "ipv6" => {
+                    if !self.item(node, 1) {
+                        continue;
+                    }
+                    if let Some(a) = self.value(&node.args[0], values::ipv6_prefix) {
+                        if ci.ipv6.iter().any(|(x, _)| *x == a.0) {
+                            self.err(node.span(), format!("address {} is listed twice", a.0));
+                        } else {
+                            ci.ipv6.push(a);
+                        }
+                    }
+                }
+                "link-local" => {
+                    if let Some(a) = self.single(&mut seen, node, values::link_local) {
+                        ci.link_local = Some(a);
                     }
                 }
                 "nomadic" => {
@@ -893,13 +929,17 @@ impl Reader<'_> {
                 _ => self.unknown(node, "section 'interface'"),
             }
         }
-        if ci.ipv4.is_empty() {
-            if sect.children().iter().any(|n| n.key() == "ipv4") {
+        if ci.ipv4.is_empty() && ci.ipv6.is_empty() {
+            if sect
+                .children()
+                .iter()
+                .any(|n| n.key() == "ipv4" || n.key() == "ipv6")
+            {
                 return None;
             }
             self.err(
                 sect.span(),
-                "an interface needs at least one 'ipv4 [a.b.c.d]/len;'",
+                "an interface needs at least one 'ipv4 [a.b.c.d]/len;' or 'ipv6 [2001:db8::1]/len;'",
             );
             return None;
         }
@@ -973,13 +1013,25 @@ impl Reader<'_> {
     }
 
     fn host(&mut self, tok: &Token) -> Option<Host> {
+        let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
+        if inner.contains(':') && (tok.text.starts_with('[') || inner.parse::<Ipv6Addr>().is_ok()) {
+            let a = self.value(tok, values::ipv6)?;
+            if a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80 {
+                self.err(
+                    &tok.span,
+                    format!("{a} cannot be pinged as a host (a global unicast address is needed)"),
+                );
+                return None;
+            }
+            return Some(Host::Addr(IpAddr::V6(a)));
+        }
         if tok.text.starts_with('[') || tok.text.parse::<Ipv4Addr>().is_ok() {
             let a = self.value(tok, values::ipv4)?;
             if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
                 self.err(&tok.span, format!("{a} cannot be pinged as a host"));
                 return None;
             }
-            return Some(Host::Addr(a));
+            return Some(Host::Addr(IpAddr::V4(a)));
         }
         let name = self.value(tok, values::hostname)?;
         if self.opts.resolve && resolve(&name).is_empty() {

@@ -1,6 +1,7 @@
 //! Tests of the config reader: the DESIGN.md sample, every error with its position, defaults.
 
 use super::*;
+use std::net::Ipv6Addr;
 
 const SAMPLE: &str = r#"version PIKEMON-1;
 pikemon {
@@ -501,6 +502,119 @@ fn bad_conntrack_items_are_refused_with_positions() {
     ));
     assert!(
         e.contains("t.cfg:8:25: error: 'conntrack' is a section"),
+        "{e}"
+    );
+}
+
+const DUAL_STACK: &str = r#"version PIKEMON-1;
+pikemon {
+    node-id 1;
+    hmac key "0123456789abcdef0123";
+    heart-beat { interface hb0; }
+    virtual-cluster LAN {
+        id 1;
+        interface lan0 { ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; ipv6 [2001:db8:1::10]/64; }
+        interface dmz0 { ipv6 [2001:db8:2::a:b]/64; link-local [fe80::1]; }
+        ping-group GW { host [2001:db8::1]; host 2001:db8::2; host [198.51.100.1]; }
+    }
+}
+"#;
+
+#[test]
+fn ipv6_items_mix_with_ipv4_in_one_virtual_cluster() {
+    let c = read("t.cfg", DUAL_STACK, ReadOptions::default()).unwrap();
+    let vc = &c.virtual_clusters[0];
+    let lan = &vc.interfaces[0];
+    assert_eq!(lan.ipv4, [("198.51.100.10".parse().unwrap(), 24)]);
+    assert_eq!(
+        lan.ipv6,
+        [
+            ("2001:db8::10".parse().unwrap(), 64),
+            ("2001:db8:1::10".parse().unwrap(), 64)
+        ]
+    );
+    // The vMAC still comes from the first IPv4 VIP; the link-local from the vMAC (EUI-64).
+    assert_eq!(lan.virtual_mac(), [2, 198, 51, 100, 10, 0]);
+    assert_eq!(
+        lan.virtual_link_local(),
+        "fe80::c6:33ff:fe64:a00".parse::<Ipv6Addr>().unwrap()
+    );
+    // IPv6 only: the vMAC takes the last four bytes of the first IPv6 VIP.
+    let dmz = &vc.interfaces[1];
+    assert_eq!(dmz.virtual_mac(), [2, 0, 0x0a, 0, 0x0b, 0]);
+    assert_eq!(
+        dmz.virtual_link_local(),
+        "fe80::1".parse::<Ipv6Addr>().unwrap()
+    );
+    let hosts = &vc.ping_groups[0].hosts;
+    assert_eq!(
+        hosts,
+        &[
+            Host::Addr("2001:db8::1".parse().unwrap()),
+            Host::Addr("2001:db8::2".parse().unwrap()),
+            Host::Addr("198.51.100.1".parse().unwrap())
+        ]
+    );
+    // show-config prints the items and reads back to the same configuration.
+    let shown = super::super::show::config(&c, false);
+    assert!(shown.contains("ipv6 [2001:db8::10]/64;"), "{shown}");
+    assert!(shown.contains("link-local [fe80::1];"), "{shown}");
+    let all = super::super::show::config(&c, true);
+    assert!(
+        all.contains("# link-local [fe80::c6:33ff:fe64:a00]; (derived from the virtual MAC)"),
+        "{all}"
+    );
+    for text in [shown, all] {
+        let text = text.replace("\"(hidden)\"", "\"0123456789abcdef0123\"");
+        let back = read("t.cfg", &text, ReadOptions::default()).unwrap();
+        assert_eq!(back.virtual_clusters, c.virtual_clusters);
+    }
+}
+
+#[test]
+fn bad_ipv6_items_are_reported_with_their_position() {
+    let text = DUAL_STACK
+        .replace(
+            "ipv6 [2001:db8:1::10]/64;",
+            "ipv6 [2001:db8::10]/64; ipv6 [fe80::5]/64;",
+        )
+        .replace("[2001:db8:2::a:b]/64", "[2001:db8::zz]/64")
+        .replace("link-local [fe80::1]", "link-local [2001:db8::1]");
+    let e = errors_of(&text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(
+        lines.contains(&"t.cfg:8:75: error: address 2001:db8::10 is listed twice"),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("t.cfg:8:104: error: fe80::5 is not a global unicast")),
+        "{e}"
+    );
+    assert!(
+        lines.contains(&"t.cfg:9:31: error: '[2001:db8::zz]' is not an IPv6 address"),
+        "{e}"
+    );
+    assert!(
+        lines.contains(
+            &"t.cfg:9:61: error: 2001:db8::1 is not a link-local unicast address (fe80::/10)"
+        ),
+        "{e}"
+    );
+    let e = errors_of(&DUAL_STACK.replace("host 2001:db8::2;", "host [fe80::2];"));
+    assert!(
+        e.contains("fe80::2 cannot be pinged as a host (a global unicast address is needed)"),
+        "{e}"
+    );
+    let e = errors_of(&DUAL_STACK.replace(
+        "interface dmz0 { ipv6 [2001:db8:2::a:b]/64; link-local [fe80::1]; }",
+        "interface dmz0 { link-local [fe80::1]; }",
+    ));
+    assert!(
+        e.contains(
+            "an interface needs at least one 'ipv4 [a.b.c.d]/len;' or 'ipv6 [2001:db8::1]/len;'"
+        ),
         "{e}"
     );
 }

@@ -34,6 +34,12 @@ pub fn of(cfg: &Config, vc: &VirtualCluster) -> u32 {
         .iter()
         .map(|ci| {
             let mut vips: Vec<String> = ci.ipv4.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+            // IPv6 addresses and the link-local address enter the digest only when there
+            // are IPv6 addresses, so an IPv4-only configuration keeps its digest.
+            vips.extend(ci.ipv6.iter().map(|(a, l)| format!("{a}/{l}")));
+            if !ci.ipv6.is_empty() {
+                vips.push(format!("ll {}", ci.virtual_link_local()));
+            }
             vips.sort();
             let mac = ci.virtual_mac();
             format!(

@@ -4,7 +4,7 @@
 //! worker does not give its role away before the first replies; a host name counts as up
 //! until the ACR reports that it does not resolve.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::config::{Host, PingGroup};
@@ -14,8 +14,8 @@ use super::config::{Host, PingGroup};
 pub struct Member {
     /// As configured (a name is shown as such).
     pub host: Host,
-    /// The address pinged: configured, or resolved by the ACR.
-    pub addr: Option<Ipv4Addr>,
+    /// The address pinged: configured (IPv4 or IPv6), or resolved by the ACR.
+    pub addr: Option<IpAddr>,
     pub up: bool,
     hits: u32,
     misses: u32,
@@ -29,7 +29,7 @@ pub struct Member {
 /// A request the worker must send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Echo {
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     pub seq: u16,
 }
 
@@ -77,6 +77,7 @@ impl PingGroupState {
 
     /// Sets the address of the member configured as host name `name` (from the ACR).
     pub fn resolved(&mut self, name: &str, addr: Option<Ipv4Addr>) {
+        let addr = addr.map(IpAddr::V4);
         for m in &mut self.members {
             if matches!(&m.host, Host::Name(n) if n == name) {
                 if m.addr != addr {
@@ -131,7 +132,7 @@ impl PingGroupState {
     }
 
     /// An echo reply from `addr` with `seq`; true when it was ours.
-    pub fn on_reply(&mut self, addr: Ipv4Addr, seq: u16, now: Instant) -> bool {
+    pub fn on_reply(&mut self, addr: IpAddr, seq: u16, now: Instant) -> bool {
         let rise = self.config.rise;
         for m in &mut self.members {
             if m.addr != Some(addr) {
@@ -171,8 +172,8 @@ mod tests {
         PingGroup {
             name: "GW".into(),
             hosts: vec![
-                Host::Addr(Ipv4Addr::new(198, 51, 100, 1)),
-                Host::Addr(Ipv4Addr::new(198, 51, 100, 2)),
+                Host::Addr(Ipv4Addr::new(198, 51, 100, 1).into()),
+                Host::Addr(Ipv4Addr::new(198, 51, 100, 2).into()),
             ],
             min_up,
             interval: Duration::from_secs(1),
@@ -186,7 +187,7 @@ mod tests {
     fn falls_after_fall_misses_and_rises_after_rise_replies() {
         let t0 = Instant::now();
         let mut g = PingGroupState::new(group(2), t0);
-        let gw1 = Ipv4Addr::new(198, 51, 100, 1);
+        let gw1 = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
         let s = Duration::from_secs;
         let mut t = t0;
         for round in 0..3 {
@@ -228,5 +229,20 @@ mod tests {
         g.resolved("gw.example", None);
         assert!(!g.members[1].up);
         assert!(!g.up(), "min-up 2 with one host left");
+    }
+
+    #[test]
+    fn ipv6_hosts_are_pinged_and_answer_like_ipv4_ones() {
+        let t0 = Instant::now();
+        let mut cfg = group(2);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        cfg.hosts[1] = Host::Addr(v6);
+        let mut g = PingGroupState::new(cfg, t0);
+        let echoes = g.on_timer(t0);
+        assert_eq!(echoes.iter().map(|e| e.addr).nth(1), Some(v6));
+        assert!(g.on_reply(v6, echoes[1].seq, t0));
+        // An IPv4 reply with the same bits of sequence is not the IPv6 host's.
+        assert!(!g.on_reply(Ipv4Addr::new(198, 51, 100, 9).into(), echoes[1].seq, t0));
+        assert_eq!(g.members[1].received, 1);
     }
 }

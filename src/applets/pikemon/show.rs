@@ -248,6 +248,18 @@ fn interface_into(o: &mut String, ind: &str, ci: &ControlledInterface, all: bool
     for (a, len) in &ci.ipv4 {
         let _ = writeln!(o, "{i}ipv4 [{a}]/{len};");
     }
+    for (a, len) in &ci.ipv6 {
+        let _ = writeln!(o, "{i}ipv6 [{a}]/{len};");
+    }
+    if let Some(ll) = ci.link_local {
+        let _ = writeln!(o, "{i}link-local [{ll}];");
+    } else if all && !ci.ipv6.is_empty() {
+        let _ = writeln!(
+            o,
+            "{i}# link-local [{}]; (derived from the virtual MAC)",
+            ci.virtual_link_local()
+        );
+    }
     opt(
         o,
         &i,

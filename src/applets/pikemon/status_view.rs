@@ -170,7 +170,12 @@ impl Worker {
             }
             for &ci in &v.ctls {
                 let c = &self.ctls[ci].c;
-                let vips: Vec<String> = c.vips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                let mut vips: Vec<String> =
+                    c.vips.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                vips.extend(c.vips6.iter().map(|(a, l)| format!("{a}/{l}")));
+                if !c.vips6.is_empty() {
+                    vips.push(format!("{} (link-local)", c.link_local));
+                }
                 let _ = writeln!(
                     o,
                     "  interface {} link {} macvlan {} vmac {} vip {}",
@@ -311,15 +316,23 @@ impl Worker {
                     .vips
                     .iter()
                     .map(|(a, l)| json_str(&format!("{a}/{l}")))
+                    .chain(c.vips6.iter().map(|(a, l)| json_str(&format!("{a}/{l}"))))
                     .collect();
+                let link_local = if c.vips6.is_empty() {
+                    "null".to_string()
+                } else {
+                    json_str(&c.link_local.to_string())
+                };
                 let _ = write!(
                     o,
-                    "{{\"name\":{},\"link_up\":{},\"macvlan\":{},\"vmac\":{},\"vips\":[{}]}}",
+                    "{{\"name\":{},\"link_up\":{},\"macvlan\":{},\"vmac\":{},\"vips\":[{}],\
+                     \"link_local\":{}}}",
                     json_str(&c.ifname),
                     c.link_up,
                     json_str(&c.macvlan),
                     json_str(&c.vmac.to_string()),
-                    vips.join(",")
+                    vips.join(","),
+                    link_local
                 );
             }
             o.push_str("],\"ping_groups\":[");

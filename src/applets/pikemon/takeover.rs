@@ -4,12 +4,20 @@
 //! present, neighbours flushed, gratuitous ARPs. Backup: macvlan down, nomadic addresses
 //! deleted, the others stay configured.
 //!
+//! IPv6 (DESIGN.md §3): the IPv6 VIPs and the virtual link-local address (configured, or the
+//! EUI-64 address of the virtual MAC, the same on both nodes, so hosts using the pair as
+//! gateway keep their router across a failover) go on the macvlan without DAD (`accept_dad=0`
+//! on it: both nodes own them by design); each burst also carries one unsolicited Neighbor
+//! Advertisement per address (Override, to ff02::1, from the virtual MAC; Router when the parent
+//! forwards). The kernel drops IPv6 addresses from a link that goes down, so a Backup's
+//! macvlan carries none whatever `nomadic` says; the Master adds them again.
+//!
 //! The kernel never answers ARP for the VIPs (`arp_ignore=8` on the macvlan): the worker of
 //! the Master does (`arp_reply_for`). So a node whose daemon died does not answer any more,
 //! even though its addresses are still configured, and the peer's ARP probe tells a live
 //! master (answers) from a dead one (silent) before taking over.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use log::{debug, warn};
 
@@ -19,6 +27,7 @@ use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{Rtnl, RtnlError};
 use crate::wire::arp::{ArpRepr, Operation};
 use crate::wire::ethernet::MacAddr;
+use crate::wire::ndisc;
 
 /// A controlled interface resolved against the kernel.
 #[derive(Debug, Clone)]
@@ -29,6 +38,10 @@ pub struct Controlled {
     pub vmac: MacAddr,
     pub macvlan: String,
     pub vips: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 VIPs (none: the interface is IPv4 only).
+    pub vips6: Vec<(Ipv6Addr, u8)>,
+    /// The virtual link-local address, carried with the IPv6 VIPs.
+    pub link_local: Ipv6Addr,
     pub nomadic: bool,
     /// Parent administratively up with carrier.
     pub link_up: bool,
@@ -39,6 +52,23 @@ fn sysctl(ifname: &str, key: &str, value: &str) {
     if let Err(e) = std::fs::write(&path, value) {
         warn!("{path}: {e}");
     }
+}
+
+fn sysctl6(ifname: &str, key: &str, value: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{ifname}/{key}");
+    if let Err(e) = std::fs::write(&path, value) {
+        warn!("{path}: {e}");
+    }
+}
+
+/// The IPv6 addresses of the macvlan: the VIPs and the virtual link-local address (/64).
+fn addresses6(c: &Controlled) -> Vec<(Ipv6Addr, u8)> {
+    if c.vips6.is_empty() {
+        return Vec::new();
+    }
+    let mut all = c.vips6.clone();
+    all.push((c.link_local, 64));
+    all
 }
 
 fn errno_is(e: &RtnlError, errno: i32) -> bool {
@@ -60,11 +90,16 @@ pub fn prepare(rt: &mut Rtnl, ci: &ControlledInterface, vcid: u16) -> Result<Con
         vmac: MacAddr(ci.virtual_mac()),
         macvlan: ci.macvlan_name(vcid),
         vips: ci.ipv4.clone(),
+        vips6: ci.ipv6.clone(),
+        link_local: ci.virtual_link_local(),
         nomadic: ci.nomadic,
         link_up: parent.is_up() && parent.has_carrier(),
     };
     macvlan_index(rt, &c)?;
     sysctl(&c.macvlan, "arp_ignore", "8");
+    if !c.vips6.is_empty() {
+        sysctl6(&c.macvlan, "accept_dad", "0");
+    }
     Ok(c)
 }
 
@@ -109,14 +144,34 @@ fn add_vips(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
     Ok(())
 }
 
+/// The IPv6 addresses, without DAD; only on an up macvlan (the kernel drops them on down).
+fn add_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
+    for (ip, len) in addresses6(c) {
+        match rt.add_address6(index, ip, len, true, 0) {
+            Ok(()) => debug!("{}: added {ip}/{len}", c.macvlan),
+            Err(e) if errno_is(&e, libc::EEXIST) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
 /// Plays Master on this interface: macvlan up with the VIPs, neighbours flushed.
 pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
     let index = macvlan_index(rt, c)?;
     sysctl(&c.macvlan, "arp_ignore", "8");
+    if !c.vips6.is_empty() {
+        sysctl6(&c.macvlan, "accept_dad", "0");
+    }
     add_vips(rt, index, c)?;
     rt.set_link_up(index, true).map_err(|e| e.to_string())?;
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
+    if !c.vips6.is_empty() {
+        add_vips6(rt, index, c)?;
+        rt.flush_neighbours6(c.parent).map_err(|e| e.to_string())?;
+        rt.flush_neighbours6(index).map_err(|e| e.to_string())?;
+    }
     Ok(())
 }
 
@@ -132,16 +187,30 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
                 Err(e) => return Err(e.to_string()),
             }
         }
+        for (ip, len) in addresses6(c) {
+            match rt.delete_address6(index, ip, len) {
+                Ok(()) => {}
+                Err(e) if errno_is(&e, libc::EADDRNOTAVAIL) || errno_is(&e, libc::ENODEV) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     } else {
         add_vips(rt, index, c)?;
     }
     Ok(())
 }
 
-/// One burst of gratuitous ARPs (the four frames per VIP) from the virtual MAC.
+/// One burst of gratuitous ARPs (the four frames per VIP) and unsolicited Neighbor
+/// Advertisements (one per IPv6 VIP and the virtual link-local address) from the virtual MAC.
 pub fn garp(sock: &PacketSocket, c: &Controlled) -> std::io::Result<()> {
     for (ip, len) in &c.vips {
         send_garps(sock, c.vmac, *ip, broadcast_of(*ip, *len))?;
+    }
+    let router = !c.vips6.is_empty()
+        && std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/forwarding", c.ifname))
+            .is_ok_and(|v| v.trim() == "1");
+    for (ip, _) in addresses6(c) {
+        sock.send(&ndisc::unsolicited_advertisement(c.vmac, ip, router))?;
     }
     Ok(())
 }

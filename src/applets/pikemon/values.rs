@@ -3,7 +3,7 @@
 //! notation with an optional `/len`, MAC addresses and names. Each returns a message; the
 //! caller attaches the token's span.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// Reads an unsigned integer in `min..=max`.
@@ -118,6 +118,53 @@ pub fn ipv4_prefix(text: &str) -> Result<(Ipv4Addr, u8), String> {
         return Err(format!("{addr} is not a unicast host address"));
     }
     Ok((addr, len))
+}
+
+/// Reads an IPv6 address, `[2001:db8::1]` (Kernun) or bare.
+pub fn ipv6(text: &str) -> Result<Ipv6Addr, String> {
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    inner
+        .parse()
+        .map_err(|_| format!("'{text}' is not an IPv6 address"))
+}
+
+fn is_link_local(a: Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}
+
+/// Reads `[2001:db8::10]/len` (len 1..128); a global unicast address (link-local ones go in
+/// `link-local`).
+pub fn ipv6_prefix(text: &str) -> Result<(Ipv6Addr, u8), String> {
+    let (addr, len) = text
+        .rsplit_once('/')
+        .ok_or_else(|| format!("'{text}' lacks a prefix length (e.g. [2001:db8::10]/64)"))?;
+    let addr = ipv6(addr)?;
+    let len = number(len, 1, 128).map_err(|e| format!("prefix length: {e}"))? as u8;
+    if addr.is_unspecified()
+        || addr.is_multicast()
+        || addr.is_loopback()
+        || is_link_local(addr)
+        || addr.to_ipv4_mapped().is_some()
+    {
+        return Err(format!(
+            "{addr} is not a global unicast address (a link-local one goes in 'link-local')"
+        ));
+    }
+    Ok((addr, len))
+}
+
+/// Reads a link-local unicast address `[fe80::1]`.
+pub fn link_local(text: &str) -> Result<Ipv6Addr, String> {
+    let a = ipv6(text)?;
+    if !is_link_local(a) || a.is_multicast() {
+        return Err(format!(
+            "{a} is not a link-local unicast address (fe80::/10)"
+        ));
+    }
+    Ok(a)
 }
 
 /// Reads a MAC address `02:00:5e:00:01:01`; it must be unicast.

@@ -1,4 +1,5 @@
-//! Synchronous rtnetlink (NETLINK_ROUTE) client: links, IPv4 addresses, routes, neighbours,
+//! Synchronous rtnetlink (NETLINK_ROUTE) client: links, IPv4 and IPv6 addresses, routes,
+//! neighbours,
 //! what is configured through a link (`LinkSetup`, both families), and a non-blocking change subscription for event loops (`RtnlMonitor`).
 //!
 //! Message types come from `netlink-packet-route`; this module owns the socket, sequence
@@ -15,6 +16,7 @@
 //! ```
 
 mod addr;
+mod inet6;
 mod link;
 mod link_setup;
 mod monitor;
@@ -31,6 +33,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 pub use addr::{same_net, Ipv4Address};
+pub use inet6::{same_prefix6, Ipv6Address, Route6};
 pub use link::{Link, OperState};
 pub use link_setup::{LinkSetup, Restored};
 pub use monitor::{RtnlEvent, RtnlMonitor};

@@ -19,8 +19,8 @@ use super::takeover::Controlled;
 use super::track::TrackState;
 use crate::event::{Event, EventLoop, Token};
 use crate::logging;
+use crate::net::echo::EchoSockets;
 use crate::net::garp::ArpProbe;
-use crate::net::icmp::IcmpSocket;
 use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
 use crate::wire::ethernet::MacAddr;
@@ -94,7 +94,7 @@ pub(super) struct Worker {
     pub paths: Vec<PathIo>,
     pub ctls: Vec<Ctl>,
     pub vcs: Vec<VcRun>,
-    pub icmp: Option<IcmpSocket>,
+    pub icmp: Option<EchoSockets>,
     pub ident: u16,
     pub monitor: Option<RtnlMonitor>,
     pub control: Option<UnixListener>,

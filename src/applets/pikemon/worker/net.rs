@@ -200,25 +200,12 @@ impl Worker {
     pub(super) fn read_icmp(&mut self, now: Instant) {
         let Some(s) = &self.icmp else { return };
         let mut buf = vec![0u8; 2048];
-        for _ in 0..MAX_PER_WAKE {
-            match s.recv(&mut buf) {
-                Ok(Some(r)) => {
-                    if let Some((seq, _)) = r.echo_reply(self.ident) {
-                        let from = r.datagram.src_addr;
-                        // A fresh clock per reply: the loop's `now` is one instant for every
-                        // reply drained here, which gave every ping group the same RTT.
-                        let arrived = Instant::now();
-                        for v in &mut self.vcs {
-                            for g in &mut v.groups {
-                                g.on_reply(from, seq, arrived);
-                            }
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    debug!("ICMP recv: {e}");
-                    break;
+        // Each reply carries the instant it was read: the loop's `now` is one instant for
+        // every reply drained here, which gave every ping group the same RTT.
+        for r in s.drain_replies(&mut buf, self.ident, MAX_PER_WAKE) {
+            for v in &mut self.vcs {
+                for g in &mut v.groups {
+                    g.on_reply(r.from, r.seq, r.at);
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! interface and controlled interface (PIKE and ARP taps), the macvlans, the ICMP socket,
 //! the rtnetlink subscription, the control socket, and the core with its resumed roles.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 
-use super::super::config::Config;
+use super::super::config::{Config, Host};
 use super::super::core::{Node, Settings, VcSettings};
 use super::super::hooks::Hooks;
 use super::super::ping_group::PingGroupState;
@@ -19,7 +19,7 @@ use super::super::status_file;
 use super::super::takeover::{self, Controlled};
 use crate::event::{EventLoop, Interest, Token};
 use crate::logging;
-use crate::net::icmp::IcmpSocket;
+use crate::net::echo::EchoSockets;
 use crate::net::packet::ETHERTYPE_ARP;
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
 use crate::wire::pike;
@@ -152,9 +152,19 @@ impl Worker {
                 ev.register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
             }
         }
-        let icmp = if vcs.iter().any(|v| !v.groups.is_empty()) {
-            let s = IcmpSocket::new().map_err(err("ICMP socket"))?;
-            ev.register(s.as_raw_fd(), T_ICMP, Interest::Read);
+        // One raw socket per family that some ping-group host needs (names resolve to IPv4).
+        let hosts = || {
+            vcs.iter()
+                .flat_map(|v| v.groups.iter())
+                .flat_map(|g| g.config.hosts.iter())
+        };
+        let v6 = hosts().any(|h| matches!(h, Host::Addr(IpAddr::V6(_))));
+        let v4 = hosts().any(|h| !matches!(h, Host::Addr(IpAddr::V6(_))));
+        let icmp = if v4 || v6 {
+            let s = EchoSockets::open(v4, v6).map_err(err("ICMP socket"))?;
+            for fd in s.fds() {
+                ev.register(fd, T_ICMP, Interest::Read);
+            }
             Some(s)
         } else {
             None

@@ -1,0 +1,448 @@
+//! The kit's actions for an IPv6 address, step for step in their IPv6 form (the kit's text
+//! "uses the case of protecting IPv4 addresses as an example"):
+//!
+//! - physical-address check: the VIP is on some interface without ip-ra's owner mark
+//!   (`IFA_PROTO` = `IP_RA_PROTO`; IPv6 addresses have no labels to tell ours apart);
+//! - link check: shared with IPv4;
+//! - pre-assignment check: ours on another interface fails, ours on the device is checked;
+//! - duplicate check by DAD (RFC 4862 §5.4): the address is added with DAD and watched while
+//!   tentative; `dadfailed` means another node owns it (the address is deleted again and the
+//!   action fails). NOIPUNIQUE=1 adds it without DAD (`nodad`);
+//! - neighbour flush and unsolicited Neighbor Advertisements (Override set, to ff02::1, from
+//!   the device's MAC; RFC 4861 §7.2.6 allows MAX_NEIGHBOR_ADVERTISEMENT = 3) in place of the
+//!   four gratuitous ARPs;
+//! - source-address routes (SOURCE_ADDRESS): the preferred source of the device's routes into
+//!   the VIP's prefix or via a gateway in it, reverted by remove;
+//! - connectivity check: PingList, then the all-nodes ping on the device (NOBCASTPING skips it).
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::net::packet::PacketSocket;
+use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RT_TABLE_MAIN};
+use crate::wire::ndisc;
+
+use super::actions::{Failure, Resource};
+use super::connectivity::{self, Group};
+use super::params::Params;
+
+/// ip-ra's owner mark on the IPv6 addresses it adds (`IFA_PROTO`, `ip -6 addr show` prints it
+/// as `proto 82`; the kernel's own marks are 1..3).
+pub const IP_RA_PROTO: u8 = 82;
+/// Unsolicited Neighbor Advertisements sent per restore (RFC 4861 MAX_NEIGHBOR_ADVERTISEMENT).
+const ADVERTISEMENTS: usize = 3;
+/// EtherType of IPv6.
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// How often the DAD state is read while the address is tentative.
+const DAD_POLL: Duration = Duration::from_millis(50);
+/// The longest DAD watch: the kernel's DupAddrDetectTransmits × RetransTimer (1 × 1 s by
+/// default) plus its random start delay (up to 1 s), with room to spare.
+const DAD_LIMIT: Duration = Duration::from_secs(10);
+
+impl Resource<Ipv6Addr> {
+    /// Finds the device and prefix: DEVICE, else the interface with a global address whose
+    /// prefix holds the VIP (longest prefix).
+    pub fn resolve6(p: Params, ip: Ipv6Addr) -> Result<Resource<Ipv6Addr>, Failure> {
+        let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
+        let addrs = rt
+            .addresses6(None)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let covering = addrs
+            .iter()
+            .filter(|a| a.protocol != IP_RA_PROTO && a.address != ip && a.contains(ip))
+            .filter(|a| a.prefix_len < 128)
+            .max_by_key(|a| a.prefix_len)
+            .cloned();
+        let link = match &p.device {
+            Some(name) => match rt.link_by_name(name) {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    return Err(Failure::Host(format!(
+                        "DEVICE {name}: no such interface (for {ip})"
+                    )))
+                }
+                Err(e) => return Err(Failure::Failed(e.to_string())),
+            },
+            None => {
+                let Some(c) = &covering else {
+                    return Err(Failure::Host(format!(
+                        "no DEVICE given and no interface has an address in the prefix of {ip}"
+                    )));
+                };
+                match rt.link_by_index(c.index) {
+                    Ok(Some(l)) => l,
+                    Ok(None) => return Err(Failure::Host(format!("no interface for {ip}"))),
+                    Err(e) => return Err(Failure::Failed(e.to_string())),
+                }
+            }
+        };
+        let prefix = match p.prefix {
+            Some(pfx) => pfx,
+            None => match covering.filter(|c| c.index == link.index) {
+                Some(c) => c.prefix_len,
+                None => {
+                    return Err(Failure::Host(format!(
+                        "no prefix given for {ip} and {} has no address in its prefix",
+                        link.name
+                    )))
+                }
+            },
+        };
+        Ok(Resource {
+            rt,
+            p,
+            ip,
+            prefix,
+            link,
+        })
+    }
+
+    fn entries6(&mut self, action: &str, step: &str) -> Result<Vec<Ipv6Address>, Failure> {
+        let ip = self.ip;
+        match self.rt.addresses6(None) {
+            Ok(all) => Ok(all.into_iter().filter(|a| a.address == ip).collect()),
+            Err(e) => Err(self.rt_fail(action, step, e)),
+        }
+    }
+
+    /// The physical-address check: the VIP carried by an interface without our mark.
+    fn physical6(&mut self, action: &str) -> Result<Option<String>, Failure> {
+        let step = "physical-address check";
+        let Some(found) = self
+            .entries6(action, step)?
+            .into_iter()
+            .find(|a| a.protocol != IP_RA_PROTO)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(match self.rt.link_by_index(found.index) {
+            Ok(Some(l)) => l.name,
+            _ => format!("link index {}", found.index),
+        }))
+    }
+
+    fn assigned6(&mut self, action: &str, step: &str) -> Result<Option<Ipv6Address>, Failure> {
+        let index = self.link.index;
+        Ok(self
+            .entries6(action, step)?
+            .into_iter()
+            .find(|a| a.index == index))
+    }
+
+    /// Adds the address: with DAD as the duplicate check (watched until it is no longer
+    /// tentative), or without it under NOIPUNIQUE.
+    fn add_with_duplicate_check(&mut self, action: &str) -> Result<(), Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        let nodad = self.p.no_ip_unique;
+        self.rt
+            .add_address6(index, ip, prefix, nodad, IP_RA_PROTO)
+            .map_err(|e| self.rt_fail(action, "add address", e))?;
+        let step = "duplicate check";
+        if nodad {
+            log::info!("{action}: {step}: skipped (NOIPUNIQUE=1): {ip}/{prefix} added without DAD");
+            return Ok(());
+        }
+        let started = Instant::now();
+        loop {
+            let state = self.assigned6(action, step)?;
+            match state {
+                Some(a) if a.dad_failed() => {
+                    let _ = self.rt.delete_address6(index, ip, prefix);
+                    return Err(self.fail(
+                        action,
+                        step,
+                        format!("{ip} is already in use on the link (DAD failed)"),
+                    ));
+                }
+                Some(a) if a.is_tentative() => {}
+                Some(_) => {
+                    log::info!(
+                        "{action}: {step}: DAD for {ip} passed after {:?}; {ip}/{prefix} added \
+                         to {}",
+                        started.elapsed(),
+                        self.link.name
+                    );
+                    return Ok(());
+                }
+                None => {
+                    return Err(self.fail(action, step, "the address vanished during DAD"));
+                }
+            }
+            if started.elapsed() > DAD_LIMIT {
+                let _ = self.rt.delete_address6(index, ip, prefix);
+                return Err(self.fail(action, step, "still tentative: DAD did not end"));
+            }
+            sleep(DAD_POLL);
+        }
+    }
+
+    /// Flushes the device's neighbour cache and sends the unsolicited advertisements.
+    fn announce6(&mut self, action: &str) -> Result<(), Failure> {
+        let (index, ip) = (self.link.index, self.ip);
+        let step = "neighbour flush";
+        let n = self
+            .rt
+            .flush_neighbours6(index)
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        log::info!(
+            "{action}: {step}: {n} entries of {} flushed",
+            self.link.name
+        );
+        let step = "unsolicited neighbor advertisement";
+        if !self.link.uses_arp() {
+            log::info!(
+                "{action}: {step}: {} does not do neighbour discovery: skipped",
+                self.link.name
+            );
+            return Ok(());
+        }
+        let mac = self.mac(action, step)?;
+        let router = std::fs::read_to_string(format!(
+            "/proc/sys/net/ipv6/conf/{}/forwarding",
+            self.link.name
+        ))
+        .is_ok_and(|v| v.trim() == "1");
+        let frame = ndisc::unsolicited_advertisement(mac, ip, router);
+        let sent = PacketSocket::bind(index, ETHERTYPE_IPV6)
+            .and_then(|s| (0..ADVERTISEMENTS).try_for_each(|_| s.send(&frame)));
+        match sent {
+            Ok(()) => {
+                log::info!(
+                    "{action}: {step}: {ADVERTISEMENTS} × {ip} is at {mac} (override{}) to {}",
+                    if router { ", router" } else { "" },
+                    ndisc::ALL_NODES
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.fail(action, step, e)),
+        }
+    }
+
+    fn source_routes6(&mut self, action: &str, step: &str) -> Result<Vec<Route6>, Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        let routes = self
+            .rt
+            .routes6()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let inside = |a: Ipv6Addr| same_prefix6(a, ip, prefix);
+        Ok(routes
+            .into_iter()
+            .filter(|r| r.table == RT_TABLE_MAIN && r.oif == Some(index) && r.kind == 1)
+            .filter(|r| {
+                (r.prefix_len == prefix && inside(r.destination)) || r.gateway.is_some_and(inside)
+            })
+            .collect())
+    }
+
+    fn source_address_set6(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "source address";
+        let ip = self.ip;
+        for r in self.source_routes6(action, step)? {
+            if r.source == Some(ip) {
+                continue;
+            }
+            self.rt
+                .set_route6_source(&r, Some(ip))
+                .map_err(|e| self.rt_fail(action, step, e))?;
+            log::info!("{action}: {step}: route {} src {ip}", r.describe());
+        }
+        Ok(())
+    }
+
+    fn source_address_revert6(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "source-address revert";
+        let ip = self.ip;
+        let routes = self
+            .rt
+            .routes6()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let mine: Vec<Route6> = routes
+            .into_iter()
+            .filter(|r| r.table == RT_TABLE_MAIN && r.source == Some(ip))
+            .collect();
+        if mine.is_empty() {
+            log::info!("{action}: {step}: no route uses {ip} as source");
+        }
+        for r in mine {
+            self.rt
+                .set_route6_source(&r, None)
+                .map_err(|e| self.rt_fail(action, step, e))?;
+            log::info!("{action}: {step}: route {} without src", r.describe());
+        }
+        Ok(())
+    }
+
+    fn connectivity_check6(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "connectivity check";
+        let own: Vec<IpAddr> = match self.rt.addresses6(None) {
+            Ok(a) => a.into_iter().map(|a| a.address.into()).collect(),
+            Err(e) => return Err(self.rt_fail(action, step, e)),
+        };
+        let (vip, device) = (IpAddr::V6(self.ip), self.link.name.clone());
+        match connectivity::check(&self.p, vip, Group::AllNodes, &device, &own) {
+            Ok(msg) => {
+                log::info!("{action}: {step}: {msg}");
+                Ok(())
+            }
+            Err(msg) => Err(self.fail(action, step, msg)),
+        }
+    }
+
+    fn monitor_checks6(&mut self, action: &str) -> Result<(), Failure> {
+        if self.p.no_link_check {
+            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
+        } else {
+            self.link_check_quick(action)?;
+        }
+        self.connectivity_check6(action)
+    }
+
+    fn roll_back6(&mut self, action: &str) {
+        log::warn!("{action}: rolling back: removing {} again", self.ip);
+        if let Err(e) = self.source_address_revert6(action) {
+            log::warn!("{e}");
+        }
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        if let Err(e) = self.rt.delete_address6(index, ip, prefix) {
+            log::warn!("{action}: roll back: {e}");
+        }
+    }
+
+    /// restore (OCF start).
+    pub fn restore6(&mut self, action: &str) -> Result<(), Failure> {
+        if let Some(dev) = self.physical6(action)? {
+            log::info!(
+                "{action}: physical-address check: {} is a physical address of {dev}: nothing \
+                 to do",
+                self.ip
+            );
+            return Ok(());
+        }
+        log::info!(
+            "{action}: physical-address check: {} is not physical",
+            self.ip
+        );
+        if !self.p.restore_and_recover {
+            log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to do");
+            return Ok(());
+        }
+        if self.p.no_link_check {
+            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
+        } else {
+            self.link_check_restore(action)?;
+        }
+        let step = "pre-assignment check";
+        let entries = self.entries6(action, step)?;
+        if let Some(other) = entries.iter().find(|a| a.index != self.link.index) {
+            return Err(self.fail(
+                action,
+                step,
+                format!(
+                    "{} is assigned to another interface (link index {})",
+                    self.ip, other.index
+                ),
+            ));
+        }
+        if !entries.is_empty() {
+            log::info!(
+                "{action}: {step}: {} is already assigned to {}: checking it",
+                self.ip,
+                self.link.name
+            );
+            return self.monitor_checks6(action);
+        }
+        log::info!("{action}: {step}: {} is not assigned yet", self.ip);
+        self.add_with_duplicate_check(action)?;
+        let rest = (|| {
+            self.announce6(action)?;
+            if self.p.source_address {
+                self.source_address_set6(action)?;
+            } else {
+                log::info!("{action}: source address: disabled");
+            }
+            self.connectivity_check6(action)
+        })();
+        if rest.is_err() {
+            self.roll_back6(action);
+        }
+        rest
+    }
+
+    /// remove (OCF stop).
+    pub fn remove6(&mut self, action: &str) -> Result<(), Failure> {
+        if let Some(dev) = self.physical6(action)? {
+            log::info!(
+                "{action}: physical-address check: {} is a physical address of {dev}: left \
+                 alone",
+                self.ip
+            );
+            return Ok(());
+        }
+        let Some(entry) = self.assigned6(action, "assignment check")? else {
+            log::info!(
+                "{action}: {} is not assigned to {}: nothing to do",
+                self.ip,
+                self.link.name
+            );
+            return Ok(());
+        };
+        self.source_address_revert6(action)?;
+        let step = "delete address";
+        let (index, ip) = (self.link.index, self.ip);
+        self.rt
+            .delete_address6(index, ip, entry.prefix_len)
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        log::info!(
+            "{action}: {step}: {ip}/{} deleted from {}",
+            entry.prefix_len,
+            self.link.name
+        );
+        Ok(())
+    }
+
+    /// quickCheck (OCF monitor): assigned (and not a failed duplicate)? link? connectivity?
+    pub fn quick_check6(&mut self, action: &str) -> Result<(), Failure> {
+        if !self.p.restore_and_recover {
+            log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to check");
+            return Ok(());
+        }
+        match self.assigned6(action, "assignment check")? {
+            None => {
+                return Err(Failure::NotRunning(format!(
+                    "{action}: assignment check: {} is not assigned to {}",
+                    self.ip, self.link.name
+                )))
+            }
+            Some(a) if a.dad_failed() => {
+                return Err(self.fail(
+                    action,
+                    "assignment check",
+                    format!("{} failed DAD: another node owns it", self.ip),
+                ))
+            }
+            Some(_) => log::info!(
+                "{action}: assignment check: {} is assigned to {}",
+                self.ip,
+                self.link.name
+            ),
+        }
+        self.monitor_checks6(action)
+    }
+
+    /// recover: a physical address cannot be recovered; else remove, then restore.
+    pub fn recover6(&mut self, action: &str) -> Result<(), Failure> {
+        if self.physical6(action)?.is_some() {
+            return Err(self.fail(
+                action,
+                "physical-address check",
+                format!(
+                    "{} is a physical address, not a recoverable resource",
+                    self.ip
+                ),
+            ));
+        }
+        self.remove6(action)?;
+        self.restore6(action)
+    }
+}

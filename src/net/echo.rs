@@ -1,0 +1,184 @@
+//! Echo requests to IPv4 and IPv6 hosts side by side, for a daemon that pings a mixed list of
+//! hosts from one event loop (pikemon's ping groups): a raw ICMPv4 socket, a raw ICMPv6
+//! socket, or both, each opened only when a host of its family is pinged. Register every fd
+//! of `fds()` for reading and call `drain_replies` when one is readable.
+
+use std::io;
+use std::net::{IpAddr, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use super::icmp::IcmpSocket;
+use super::icmp6::Icmp6Socket;
+
+/// The raw sockets of both families (each optional), closed on drop.
+#[derive(Debug)]
+pub struct EchoSockets {
+    v4: Option<IcmpSocket>,
+    v6: Option<Icmp6Socket>,
+}
+
+/// An echo reply that carries our identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    pub from: IpAddr,
+    pub seq: u16,
+    /// When it was read (monotonic).
+    pub at: Instant,
+}
+
+impl EchoSockets {
+    /// Opens the sockets of the families asked for (CAP_NET_RAW).
+    pub fn open(v4: bool, v6: bool) -> io::Result<EchoSockets> {
+        Ok(EchoSockets {
+            v4: if v4 { Some(IcmpSocket::new()?) } else { None },
+            v6: if v6 { Some(Icmp6Socket::new()?) } else { None },
+        })
+    }
+
+    /// The fds to watch for reading.
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut fds = Vec::new();
+        if let Some(s) = &self.v4 {
+            fds.push(s.as_raw_fd());
+        }
+        if let Some(s) = &self.v6 {
+            fds.push(s.as_raw_fd());
+        }
+        fds
+    }
+
+    /// Sends one echo request to `dst` (a global IPv6 address; no scope).
+    pub fn send_echo(&self, dst: IpAddr, ident: u16, seq: u16, data: &[u8]) -> io::Result<()> {
+        let unsupported = || io::Error::from_raw_os_error(libc::EAFNOSUPPORT);
+        match dst {
+            IpAddr::V4(a) => self
+                .v4
+                .as_ref()
+                .ok_or_else(unsupported)?
+                .send_echo(a, ident, seq, data),
+            IpAddr::V6(a) => self.v6.as_ref().ok_or_else(unsupported)?.send_echo(
+                SocketAddrV6::new(a, 0, 0, 0),
+                ident,
+                seq,
+                data,
+            ),
+        }
+    }
+
+    /// Reads what is queued (at most `max` messages per socket) and returns the echo replies
+    /// carrying `ident`; everything else is dropped. A read error ends that socket's turn.
+    pub fn drain_replies(&self, buf: &mut [u8], ident: u16, max: usize) -> Vec<EchoReply> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.v4 {
+            for _ in 0..max {
+                match s.recv(buf) {
+                    Ok(Some(r)) => {
+                        if let Some((seq, _)) = r.echo_reply(ident) {
+                            out.push(EchoReply {
+                                from: r.datagram.src_addr.into(),
+                                seq,
+                                at: r.read_at,
+                            });
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        log::debug!("ICMP recv: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(s) = &self.v6 {
+            for _ in 0..max {
+                match s.recv(buf) {
+                    Ok(Some(r)) => {
+                        if let Some((seq, _)) = r.echo_reply(ident) {
+                            out.push(EchoReply {
+                                from: IpAddr::V6(*r.src.ip()),
+                                seq,
+                                at: r.read_at,
+                            });
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        log::debug!("ICMPv6 recv: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::process::Command;
+
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+    struct TempNs(String);
+
+    impl Drop for TempNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    #[test]
+    fn both_families_are_pinged_and_their_replies_drained_together() {
+        let ns = TempNs(format!("hv6echo{}", std::process::id()));
+        for args in [
+            vec!["netns", "add", &ns.0],
+            vec!["-n", &ns.0, "link", "set", "lo", "up"],
+        ] {
+            assert!(Command::new("ip")
+                .args(&args)
+                .status()
+                .is_ok_and(|s| s.success()));
+        }
+        let name = ns.0.clone();
+        let got = std::thread::spawn(move || {
+            crate::sys::netns::enter(&name).expect("enter netns");
+            let s = EchoSockets::open(true, true).expect("raw sockets (needs root)");
+            assert_eq!(s.fds().len(), 2);
+            s.send_echo(Ipv4Addr::LOCALHOST.into(), 0x77, 1, b"pikemon")
+                .expect("v4");
+            s.send_echo(Ipv6Addr::LOCALHOST.into(), 0x77, 2, b"pikemon")
+                .expect("v6");
+            let mut buf = vec![0u8; 2048];
+            let mut got = Vec::new();
+            for _ in 0..20 {
+                let fds = s.fds();
+                let mut pfds: Vec<PollFd> = fds
+                    .iter()
+                    .map(|fd| PollFd::new(crate::sys::borrow_fd(*fd), PollFlags::POLLIN))
+                    .collect();
+                poll(&mut pfds, PollTimeout::from(100u16)).expect("poll");
+                got.extend(
+                    s.drain_replies(&mut buf, 0x77, 8)
+                        .into_iter()
+                        .map(|r| (r.from, r.seq)),
+                );
+                if got.len() >= 2 {
+                    break;
+                }
+            }
+            got
+        })
+        .join()
+        .expect("socket thread");
+        assert!(got.contains(&(Ipv4Addr::LOCALHOST.into(), 1)), "{got:?}");
+        assert!(got.contains(&(Ipv6Addr::LOCALHOST.into(), 2)), "{got:?}");
+        // Only v4 open: an IPv6 destination is refused, not sent.
+        let only4 = EchoSockets { v4: None, v6: None };
+        assert!(only4
+            .send_echo(Ipv6Addr::LOCALHOST.into(), 1, 1, b"")
+            .is_err());
+    }
+}

@@ -1,0 +1,406 @@
+//! IPv6 over rtnetlink: addresses (list with their DAD state, add with or without DAD and
+//! with an `IFA_PROTO` owner mark, delete), routes (list, change the preferred source) and
+//! the neighbour (ND cache) flush of one device.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
+    AddressScope,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use super::{Rtnl, RtnlError, RT_TABLE_MAIN};
+
+/// `IFA_F_NODAD`: added without duplicate address detection.
+pub const IFA_F_NODAD: u32 = 0x02;
+/// `IFA_F_DADFAILED`: DAD found another owner; the address is unusable.
+pub const IFA_F_DADFAILED: u32 = 0x08;
+/// `IFA_F_TENTATIVE`: DAD still running.
+pub const IFA_F_TENTATIVE: u32 = 0x40;
+
+/// One IPv6 address of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv6Address {
+    pub index: u32,
+    pub address: Ipv6Addr,
+    pub prefix_len: u8,
+    /// `IFA_F_*` flags (`IFA_FLAGS` when present, else the header byte).
+    pub flags: u32,
+    /// `IFA_PROTO`: who added it (kernel 6.3+; 0 when unset).
+    pub protocol: u8,
+}
+
+impl Ipv6Address {
+    pub fn is_tentative(&self) -> bool {
+        self.flags & IFA_F_TENTATIVE != 0
+    }
+
+    /// Added with `nodad`.
+    pub fn without_dad(&self) -> bool {
+        self.flags & IFA_F_NODAD != 0
+    }
+
+    pub fn dad_failed(&self) -> bool {
+        self.flags & IFA_F_DADFAILED != 0
+    }
+
+    /// Whether `ip` lies in this address's prefix.
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        same_prefix6(self.address, ip, self.prefix_len)
+    }
+
+    fn from_message(m: &AddressMessage) -> Option<Ipv6Address> {
+        if m.header.family != AddressFamily::Inet6 {
+            return None;
+        }
+        let mut a = Ipv6Address {
+            index: m.header.index,
+            address: Ipv6Addr::UNSPECIFIED,
+            prefix_len: m.header.prefix_len,
+            flags: u32::from(m.header.flags.bits()),
+            protocol: 0,
+        };
+        let (mut local, mut address) = (None, None);
+        for attr in &m.attributes {
+            match attr {
+                AddressAttribute::Local(IpAddr::V6(ip)) => local = Some(*ip),
+                AddressAttribute::Address(IpAddr::V6(ip)) => address = Some(*ip),
+                AddressAttribute::Flags(f) => a.flags = f.bits(),
+                AddressAttribute::Protocol(p) => a.protocol = u8::from(*p),
+                _ => {}
+            }
+        }
+        a.address = local.or(address)?;
+        Some(a)
+    }
+}
+
+/// Whether `a` and `b` share the first `prefix` bits.
+pub fn same_prefix6(a: Ipv6Addr, b: Ipv6Addr, prefix: u8) -> bool {
+    let mask = match prefix {
+        0 => 0,
+        p if p >= 128 => u128::MAX,
+        p => u128::MAX << (128 - u32::from(p)),
+    };
+    u128::from(a) & mask == u128::from(b) & mask
+}
+
+fn address_message(index: u32, ip: Ipv6Addr, prefix_len: u8) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet6;
+    m.header.prefix_len = prefix_len;
+    m.header.index = index;
+    m.header.scope = if (ip.segments()[0] & 0xffc0) == 0xfe80 {
+        AddressScope::Link
+    } else {
+        AddressScope::Universe
+    };
+    m.attributes.push(AddressAttribute::Local(IpAddr::V6(ip)));
+    m
+}
+
+/// RTM_NEWADDR for `ip/prefix_len` on `index`: permanent, DAD unless `nodad`, marked with
+/// `protocol` (`IFA_PROTO`) when not 0.
+pub(super) fn new_address6(
+    index: u32,
+    ip: Ipv6Addr,
+    prefix_len: u8,
+    nodad: bool,
+    protocol: u8,
+) -> RouteNetlinkMessage {
+    let mut m = address_message(index, ip, prefix_len);
+    let mut flags = AddressFlags::Permanent;
+    let mut header = AddressHeaderFlags::Permanent;
+    if nodad {
+        flags |= AddressFlags::Nodad;
+        header |= AddressHeaderFlags::Nodad;
+    }
+    m.header.flags = header;
+    m.attributes.push(AddressAttribute::Flags(flags));
+    if protocol != 0 {
+        m.attributes
+            .push(AddressAttribute::Protocol(AddressProtocol::from(protocol)));
+    }
+    RouteNetlinkMessage::NewAddress(m)
+}
+
+/// One IPv6 route (the fields that identify it and the preferred source we change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    pub table: u32,
+    pub destination: Ipv6Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv6Addr>,
+    pub oif: Option<u32>,
+    pub source: Option<Ipv6Addr>,
+    pub priority: Option<u32>,
+    pub protocol: u8,
+    pub scope: u8,
+    /// `RTN_*` (1 = unicast, 2 = local, 5 = multicast).
+    pub kind: u8,
+}
+
+impl Route6 {
+    fn from_message(m: &RouteMessage) -> Option<Route6> {
+        if m.header.address_family != AddressFamily::Inet6 {
+            return None;
+        }
+        let mut r = Route6 {
+            table: u32::from(m.header.table),
+            destination: Ipv6Addr::UNSPECIFIED,
+            prefix_len: m.header.destination_prefix_length,
+            gateway: None,
+            oif: None,
+            source: None,
+            priority: None,
+            protocol: m.header.protocol.into(),
+            scope: m.header.scope.into(),
+            kind: m.header.kind.into(),
+        };
+        for a in &m.attributes {
+            match a {
+                RouteAttribute::Table(t) => r.table = *t,
+                RouteAttribute::Destination(RouteAddress::Inet6(ip)) => r.destination = *ip,
+                RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => r.gateway = Some(*ip),
+                RouteAttribute::PrefSource(RouteAddress::Inet6(ip)) => r.source = Some(*ip),
+                RouteAttribute::Oif(i) => r.oif = Some(*i),
+                RouteAttribute::Priority(p) => r.priority = Some(*p),
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+
+    fn to_message(&self, source: Option<Ipv6Addr>) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        m.header = RouteHeader {
+            address_family: AddressFamily::Inet6,
+            destination_prefix_length: self.prefix_len,
+            source_prefix_length: 0,
+            tos: 0,
+            table: u8::try_from(self.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
+            protocol: RouteProtocol::from(self.protocol),
+            scope: RouteScope::from(self.scope),
+            kind: RouteType::from(self.kind),
+            flags: Default::default(),
+        };
+        m.attributes.push(RouteAttribute::Table(self.table));
+        if self.prefix_len > 0 {
+            m.attributes
+                .push(RouteAttribute::Destination(RouteAddress::Inet6(
+                    self.destination,
+                )));
+        }
+        if let Some(g) = self.gateway {
+            m.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet6(g)));
+        }
+        if let Some(o) = self.oif {
+            m.attributes.push(RouteAttribute::Oif(o));
+        }
+        if let Some(p) = self.priority {
+            m.attributes.push(RouteAttribute::Priority(p));
+        }
+        if let Some(s) = source {
+            m.attributes
+                .push(RouteAttribute::PrefSource(RouteAddress::Inet6(s)));
+        }
+        m
+    }
+
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}/{}", self.destination, self.prefix_len);
+        if let Some(g) = self.gateway {
+            s.push_str(&format!(" via {g}"));
+        }
+        if let Some(o) = self.oif {
+            s.push_str(&format!(" dev index {o}"));
+        }
+        if self.table != RT_TABLE_MAIN {
+            s.push_str(&format!(" table {}", self.table));
+        }
+        s
+    }
+}
+
+impl Rtnl {
+    /// IPv6 addresses, of one interface (`Some(index)`) or of all.
+    pub fn addresses6(&mut self, index: Option<u32>) -> Result<Vec<Ipv6Address>, RtnlError> {
+        let mut req = AddressMessage::default();
+        req.header.family = AddressFamily::Inet6;
+        let msgs = self.dump(
+            || "list IPv6 addresses".to_string(),
+            RouteNetlinkMessage::GetAddress(req),
+        )?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Ipv6Address::from_message(a),
+                _ => None,
+            })
+            .filter(|a| index.is_none_or(|i| a.index == i))
+            .collect())
+    }
+
+    /// Adds `ip/prefix_len` to interface `index` (`ip -6 addr add IP/P dev X [nodad]
+    /// [proto N]`). EEXIST when it is already there.
+    pub fn add_address6(
+        &mut self,
+        index: u32,
+        ip: Ipv6Addr,
+        prefix_len: u8,
+        nodad: bool,
+        protocol: u8,
+    ) -> Result<(), RtnlError> {
+        self.execute(
+            || format!("add address {ip}/{prefix_len} to link index {index}"),
+            new_address6(index, ip, prefix_len, nodad, protocol),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Deletes `ip/prefix_len` from interface `index`. EADDRNOTAVAIL when it is not there.
+    pub fn delete_address6(
+        &mut self,
+        index: u32,
+        ip: Ipv6Addr,
+        prefix_len: u8,
+    ) -> Result<(), RtnlError> {
+        self.execute(
+            || format!("delete address {ip}/{prefix_len} from link index {index}"),
+            RouteNetlinkMessage::DelAddress(address_message(index, ip, prefix_len)),
+            0,
+        )
+    }
+
+    /// Every IPv6 route of every table.
+    pub fn routes6(&mut self) -> Result<Vec<Route6>, RtnlError> {
+        let mut req = RouteMessage::default();
+        req.header.address_family = AddressFamily::Inet6;
+        let msgs = self.dump(
+            || "list IPv6 routes".to_string(),
+            RouteNetlinkMessage::GetRoute(req),
+        )?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => Route6::from_message(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Sets or clears the preferred source of an existing IPv6 route (`ip -6 route change
+    /// ... src IP`).
+    pub fn set_route6_source(
+        &mut self,
+        route: &Route6,
+        source: Option<Ipv6Addr>,
+    ) -> Result<(), RtnlError> {
+        let what = || match source {
+            Some(s) => format!("change route {} src {s}", route.describe()),
+            None => format!("change route {} without src", route.describe()),
+        };
+        self.execute(
+            what,
+            RouteNetlinkMessage::NewRoute(route.to_message(source)),
+            NLM_F_REPLACE,
+        )
+    }
+
+    /// Deletes the IPv6 neighbour entries of interface `index` that `ip -6 neigh flush dev`
+    /// deletes (all but PERMANENT and NOARP); returns how many went.
+    pub fn flush_neighbours6(&mut self, index: u32) -> Result<usize, RtnlError> {
+        let mut req = NeighbourMessage::default();
+        req.header.family = AddressFamily::Inet6;
+        let msgs = self.dump(
+            || format!("list IPv6 neighbours of link index {index}"),
+            RouteNetlinkMessage::GetNeighbour(req),
+        )?;
+        let mut flushed = 0;
+        for m in msgs {
+            let RouteNetlinkMessage::NewNeighbour(n) = m else {
+                continue;
+            };
+            if n.header.ifindex != index
+                || matches!(
+                    n.header.state,
+                    NeighbourState::Permanent | NeighbourState::Noarp
+                )
+            {
+                continue;
+            }
+            let Some(dst) = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(*ip),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let mut del = NeighbourMessage::default();
+            del.header.family = AddressFamily::Inet6;
+            del.header.ifindex = index;
+            del.attributes
+                .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(
+                    dst,
+                )));
+            match self.exchange(
+                RouteNetlinkMessage::DelNeighbour(del),
+                netlink_packet_core::NLM_F_ACK,
+            ) {
+                Ok(_) => flushed += 1,
+                Err(f) if f.errno() == Some(libc::ENOENT) => {}
+                Err(f) => {
+                    return Err(RtnlError::from_failure(
+                        format!("delete neighbour {dst} on link index {index}"),
+                        f,
+                    ))
+                }
+            }
+        }
+        Ok(flushed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10);
+
+    #[test]
+    fn prefixes_compare_bitwise() {
+        assert!(same_prefix6(VIP, "2001:db8::1".parse().unwrap(), 64));
+        assert!(!same_prefix6(VIP, "2001:db8:1::1".parse().unwrap(), 64));
+        assert!(same_prefix6(VIP, "fe80::1".parse().unwrap(), 0));
+        assert!(!same_prefix6(VIP, "2001:db8::11".parse().unwrap(), 128));
+    }
+
+    #[test]
+    fn new_address_carries_nodad_and_the_owner_mark() {
+        let RouteNetlinkMessage::NewAddress(m) = new_address6(3, VIP, 64, true, 99) else {
+            panic!("not an address message");
+        };
+        assert_eq!(m.header.family, AddressFamily::Inet6);
+        assert!(m.attributes.contains(&AddressAttribute::Flags(
+            AddressFlags::Permanent | AddressFlags::Nodad
+        )));
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Protocol(AddressProtocol::Other(99))));
+        let back = Ipv6Address::from_message(&m).expect("parses back");
+        assert_eq!(
+            (back.address, back.prefix_len, back.protocol),
+            (VIP, 64, 99)
+        );
+        assert!(!back.is_tentative() && !back.dad_failed());
+        assert!(back.without_dad());
+    }
+}

@@ -1,0 +1,33 @@
+//! The ICMPv6 socket option nix does not wrap: `ICMP6_FILTER` (RFC 3542 §3.2), the per-type
+//! filter of a raw ICMPv6 socket, so a pinger is not woken by every Neighbor Discovery and
+//! MLD message on the link.
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd};
+
+/// `ICMP6_FILTER` at level `IPPROTO_ICMPV6` (linux/icmpv6.h).
+const ICMP6_FILTER: libc::c_int = 1;
+
+/// Lets only the ICMPv6 types in `pass` through to the socket (Linux: a set bit blocks).
+pub fn pass_only(fd: impl AsFd, pass: &[u8]) -> io::Result<()> {
+    let mut filter = [u32::MAX; 8];
+    for &t in pass {
+        filter[usize::from(t >> 5)] &= !(1u32 << (t & 31));
+    }
+    // We pass a pointer to a live `struct icmp6_filter` (eight u32) and its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::IPPROTO_ICMPV6,
+            ICMP6_FILTER,
+            filter.as_ptr().cast(),
+            mem::size_of_val(&filter) as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! ip-ra with an IPv6 address: the kit's steps in their IPv6 form on a namespace pair
+//! (2001:db8::/64, the physical addresses without DAD): DAD as the duplicate check, the
+//! unsolicited Neighbor Advertisement moving the peer's neighbour entry, the physical-address
+//! check, source-address routes, the PingList and all-nodes connectivity checks, the OCF face
+//! and ocf-tester.
+
+use crate::common::{self, Netns};
+use crate::rig::*;
+
+const VIP6: &str = "2001:db8::10";
+const VIP6_64: &str = "2001:db8::10/64";
+
+/// a = 2001:db8::2, b = 2001:db8::3 on eth0.
+fn pair6() -> Pair {
+    let a = Netns::new("hv6ra");
+    let b = Netns::new("hv6rb");
+    wire(&a, &b);
+    a.ip(&["addr", "add", "2001:db8::2/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "2001:db8::3/64", "dev", "eth0", "nodad"]);
+    Pair { a, b }
+}
+
+fn addrs6(ns: &Netns) -> String {
+    ip_out(ns, &["-6", "addr", "show", "dev", "eth0"])
+}
+
+fn has_vip6(ns: &Netns) -> bool {
+    addrs6(ns).contains(&format!("inet6 {VIP6_64}"))
+}
+
+fn kit6(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut env = vec![("IP", VIP6_64), ("DEVICE", "eth0")];
+    env.extend_from_slice(extra);
+    env
+}
+
+#[test]
+fn ipv6_restore_passes_dad_advertises_and_the_peer_entry_follows_then_remove() {
+    let p = pair6();
+    // The peer knows the VIP at a stale, wrong MAC: the Override flag must replace it.
+    p.b.ip(&[
+        "-6",
+        "neigh",
+        "add",
+        VIP6,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "eth0",
+        "nud",
+        "stale",
+    ]);
+    let out = ip_ra(&p.a, &["restore"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let log = stderr(&out);
+    assert!(
+        log.contains("duplicate check: DAD for 2001:db8::10 passed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("unsolicited neighbor advertisement: 3 × 2001:db8::10 is at"),
+        "{log}"
+    );
+    assert!(
+        log.contains("another host answers the all-nodes ping of ff02::1 on eth0"),
+        "{log}"
+    );
+    assert!(has_vip6(&p.a), "{}", addrs6(&p.a));
+    let mac = mac_of(&p.a).to_string();
+    let neigh = ip_out(&p.b, &["-6", "neigh", "show", VIP6, "dev", "eth0"]);
+    assert!(neigh.contains(&format!("lladdr {mac}")), "{neigh}");
+
+    let out = ip_ra(&p.a, &["quickCheck"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A second restore finds it assigned and only checks it.
+    let out = ip_ra(&p.a, &["restore"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is already assigned to eth0: checking it"));
+
+    let out = ip_ra(&p.a, &["remove"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip6(&p.a));
+    let out = ip_ra(&p.a, &["quickCheck"], &kit6(&[]));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("2001:db8::10 is not assigned to eth0"));
+    // recover = remove + restore.
+    let out = ip_ra(&p.a, &["recover"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip6(&p.a));
+}
+
+#[test]
+fn ipv6_duplicate_found_by_dad_fails_restore_unless_noipunique() {
+    let p = pair6();
+    p.b.ip(&["addr", "add", VIP6_64, "dev", "eth0", "nodad"]);
+    let out = ip_ra(&p.a, &["restore"], &kit6(&[]));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "restore: duplicate check: 2001:db8::10 is already in use on the link (DAD failed)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!addrs6(&p.a).contains(VIP6), "{}", addrs6(&p.a));
+    // NOIPUNIQUE=1: no DAD, the address goes on (nodad) whatever the link says (no ping: the
+    // peer owning the VIP would answer itself).
+    let env = kit6(&[("NOIPUNIQUE", "1"), ("NOBCASTPING", "1")]);
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("duplicate check: skipped (NOIPUNIQUE=1)"));
+    assert!(addrs6(&p.a).contains("inet6 2001:db8::10/64 scope global nodad"));
+}
+
+#[test]
+fn ipv6_physical_address_is_left_alone_and_not_recoverable() {
+    let p = pair6();
+    p.a.ip(&["addr", "add", VIP6_64, "dev", "eth0", "nodad"]);
+    let out = ip_ra(&p.a, &["restore"], &kit6(&[]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a physical address of eth0: nothing to do"));
+    let out = ip_ra(&p.a, &["remove"], &kit6(&[]));
+    assert_eq!(code(&out), 0);
+    assert!(has_vip6(&p.a), "remove must leave a physical address");
+    let out = ip_ra(&p.a, &["recover"], &kit6(&[]));
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("not a recoverable resource"));
+}
+
+#[test]
+fn ipv6_source_address_routes_take_the_vip_and_remove_gives_them_back() {
+    let p = pair6();
+    p.a.ip(&[
+        "-6",
+        "route",
+        "add",
+        "2001:db8:7::/64",
+        "via",
+        "2001:db8::3",
+    ]);
+    let env = kit6(&[("SOURCE_ADDRESS", "enable"), ("NOIPUNIQUE", "1")]);
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let routes = ip_out(&p.a, &["-6", "route", "show", "table", "main"]);
+    for dst in ["2001:db8::/64", "2001:db8:7::/64"] {
+        let line = routes
+            .lines()
+            .find(|l| l.starts_with(dst))
+            .unwrap_or_else(|| panic!("no {dst} in {routes}"));
+        assert!(line.contains("src 2001:db8::10"), "{line}");
+    }
+    let out = ip_ra(&p.a, &["remove"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let routes = ip_out(&p.a, &["-6", "route", "show", "table", "main"]);
+    assert!(!routes.contains("src 2001:db8::10"), "{routes}");
+    assert!(
+        routes.contains("2001:db8:7::/64 via 2001:db8::3"),
+        "{routes}"
+    );
+}
+
+#[test]
+fn ipv6_connectivity_by_pinglist_then_all_nodes_and_its_failures_roll_back() {
+    let p = pair6();
+    let base = [("NOIPUNIQUE", "1"), ("IP_PINGTIME", "0.3")];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut e = kit6(&base);
+        e.extend_from_slice(extra);
+        e
+    };
+    let out = ip_ra(&p.a, &["restore"], &with(&[("PingList", "2001:db8::3")]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("2001:db8::3 (PingList) answers 2001:db8::10"));
+    assert_eq!(code(&ip_ra(&p.a, &["remove"], &kit6(&[]))), 0);
+
+    // Nobody in the PingList answers and NOBCASTPING=1: failure, the address goes again.
+    let env = with(&[("PingList", "2001:db8::99"), ("NOBCASTPING", "1")]);
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no PingList host answers and NOBCASTPING=1"));
+    assert!(!has_vip6(&p.a));
+
+    // The peer ignores every echo request: the all-nodes ping finds nobody but ourselves.
+    p.b.sysctl("net.ipv6.icmp.echo_ignore_all", "1");
+    let out = ip_ra(&p.a, &["restore"], &with(&[]));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nobody answers the all-nodes ping of ff02::1 on eth0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip6(&p.a));
+}
+
+#[test]
+fn ipv6_ocf_face_and_ocf_tester_pass() {
+    let p = pair6();
+    let params = [("ip", VIP6), ("cidr_netmask", "64"), ("nic", "eth0")];
+    assert_eq!(code(&ocf(&p.a, "validate-all", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+    let out = ocf(&p.a, "start", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip6(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert!(!has_vip6(&p.a));
+    // nic and cidr_netmask found from the physical address whose prefix holds ip.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP6)])), 0);
+    assert!(has_vip6(&p.a));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP6)])), 0);
+    let bad = [("ip", VIP6), ("cidr_netmask", "129")];
+    assert_eq!(code(&ocf(&p.a, "validate-all", &bad)), 6);
+
+    let out =
+        p.a.cmd("/usr/sbin/ocf-tester")
+            .args([
+                "-n",
+                "ipra6",
+                "-o",
+                &format!("ip={VIP6}"),
+                "-o",
+                "cidr_netmask=64",
+                "-o",
+                "nic=eth0",
+            ])
+            .arg(common::applet("ip-ra"))
+            .output()
+            .expect("ocf-tester");
+    let (o, e) = common::text(&out);
+    assert!(out.status.success(), "{o}{e}");
+    assert!(o.contains("passed all tests"), "{o}{e}");
+    assert!(!has_vip6(&p.a));
+}
