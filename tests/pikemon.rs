@@ -1464,3 +1464,73 @@ fn config_errors_start_nothing() {
     assert!(rig.pids(1, "pikemon").is_empty());
     assert!(!rig.dir.join("pid1").exists());
 }
+
+/// A track-file that is a FIFO without a writer blocked the worker in open(2); one that is
+/// /dev/zero or a huge file was read whole into memory, every interval. The worker must keep
+/// answering, hold little memory, and count such a witness Down.
+#[test]
+fn track_file_on_a_fifo_dev_zero_or_huge_file_stalls_nothing_and_is_down() {
+    let mut rig = Rig::new();
+    let fifo = rig.dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = rig.dir.join("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    // Sparse: 2 GiB of zero bytes that take no disk.
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    let tracks: String = [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        huge.display().to_string(),
+    ]
+    .iter()
+    .map(|p| format!("track-file \"{p}\" interval 100ms fall 1 rise 1;\n        "))
+    .collect();
+    let cfg = std::fs::read_to_string(rig.cfg(1))
+        .unwrap()
+        .replace("ping-group LO {", &format!("{tracks}ping-group LO {{"));
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    let start = Instant::now();
+    let so = loop {
+        let out = rig.control(1, &["status"]);
+        let (so, _) = text(&out);
+        if out.status.success() && so.matches(" Down").count() >= 3 {
+            break so;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the worker does not answer or counts the witnesses Up: {so}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for p in [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        huge.display().to_string(),
+    ] {
+        assert!(so.contains(&format!("  track-file {p} Down")), "{so}");
+    }
+    // Still answering a second later, and small.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        rig.control(1, &["status"]).status.success(),
+        "{}",
+        rig.log(1)
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(rss_kb < 64 * 1024, "worker peak RSS {rss_kb} kB");
+}

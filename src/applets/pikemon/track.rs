@@ -75,10 +75,7 @@ impl TrackState {
         match &self.track.kind {
             TrackKind::Process(name) => self.result(process_runs(name)),
             TrackKind::File(path) => {
-                let zero = std::fs::read_to_string(path)
-                    .ok()
-                    .and_then(|t| t.trim().parse::<i64>().ok())
-                    == Some(0);
+                let zero = file_head(path).and_then(|t| t.trim().parse::<i64>().ok()) == Some(0);
                 self.result(zero)
             }
             TrackKind::Script(cmd) => {
@@ -117,6 +114,28 @@ impl TrackState {
         }
         was != self.up
     }
+}
+
+/// The bytes a track-file may hold: a number and white space.
+const FILE_HEAD: u64 = 64;
+
+/// The first `FILE_HEAD` bytes of the regular file `path`, without ever blocking: opened
+/// non-blocking (a FIFO without a writer would block open(2) itself) and read only when it
+/// is a regular file (a FIFO, a device such as /dev/zero or a socket is no witness: Down).
+fn file_head(path: &std::path::Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    f.take(FILE_HEAD).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 /// Whether a process whose `comm` is `name` runs (in this PID namespace).
