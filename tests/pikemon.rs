@@ -1534,3 +1534,55 @@ fn track_file_on_a_fifo_dev_zero_or_huge_file_stalls_nothing_and_is_down() {
         .unwrap();
     assert!(rss_kb < 64 * 1024, "worker peak RSS {rss_kb} kB");
 }
+
+/// The worker holds packet sockets handed over by the supervisor (inheritable copies), the
+/// supervisor holds the death-watch connections: none of them, and none of the worker's
+/// own sockets, pipes or event fds, may reach a notify hook or a track script (a hook that
+/// forks a long-lived child would keep them open, and read frames meant for the worker).
+#[test]
+fn notify_hooks_and_track_scripts_inherit_no_socket_pipe_or_event_fd() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let list = |name: &str| {
+        format!("sleep 0; ls -l /proc/$$/fd > {d}/{name}.tmp; mv {d}/{name}.tmp {d}/{name}")
+    };
+    for n in [1, 2] {
+        let cfg = std::fs::read_to_string(rig.cfg(n))
+            .unwrap()
+            .replace(
+                &format!("notify-master \"echo master >> {d}/notify{n}\";"),
+                &format!("notify-master \"{}\";", list(&format!("hookfds{n}"))),
+            )
+            .replace(
+                "ping-group LO {",
+                &format!(
+                    "track-script \"{}\" interval 100ms;\n        ping-group LO {{",
+                    list(&format!("trackfds{n}"))
+                ),
+            );
+        std::fs::write(rig.cfg(n), cfg).unwrap();
+    }
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    // A worker restarted by the supervisor gets the held sockets through the environment.
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let _ = std::fs::remove_file(rig.dir.join("trackfds1"));
+    let start = Instant::now();
+    while !rig.dir.join("trackfds1").exists() || !rig.dir.join("hookfds1").exists() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rig.log(1).contains("taken from the supervisor"),
+        "{}",
+        rig.log(1)
+    );
+    for f in ["hookfds1", "trackfds1", "trackfds2"] {
+        let fds = std::fs::read_to_string(rig.dir.join(f)).unwrap();
+        for bad in ["socket:", "pipe:", "anon_inode:"] {
+            assert!(!fds.contains(bad), "{f}: {bad}\n{fds}");
+        }
+    }
+}
