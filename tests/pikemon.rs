@@ -1586,3 +1586,127 @@ fn notify_hooks_and_track_scripts_inherit_no_socket_pipe_or_event_fd() {
         }
     }
 }
+
+/// A node for `habox-save`: a namespace with the interfaces of its config, a directory
+/// standing for / (`HABOX_ROOT`) with etc/habox and the applets in sbin, and a script run
+/// in a private mount namespace where `persist` is a small tmpfs (the configuration disk).
+struct SaveNode {
+    ns: Netns,
+    root: PathBuf,
+}
+
+impl SaveNode {
+    fn new(heart_beat: &str) -> SaveNode {
+        let ns = Netns::new("hrv");
+        for dev in ["hb0", "lan0"] {
+            // No dummy module on every kernel: a veth pair inside the namespace.
+            let peer = format!("{dev}p");
+            ns.ip(&["link", "add", dev, "type", "veth", "peer", "name", &peer]);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+        ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("hrvsave"));
+        let r = root.display().to_string();
+        for d in ["etc/habox", "sbin", "persist", "run"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for a in ["test-pikemon", "pikemon"] {
+            std::os::unix::fs::symlink(applet(a), root.join("sbin").join(a)).unwrap();
+        }
+        std::fs::write(
+            root.join("etc/habox/pikemon.cfg"),
+            format!(
+                "version PIKEMON-1;\npikemon {{\n    node-id 1;\n    status-file \"{r}/status\";\n    \
+                 hmac key \"{KEY}\";\n    heart-beat {{ {heart_beat} }}\n    \
+                 virtual-cluster LAN {{ id 1; interface lan0 {{ ipv4 [{VIP}]/24; }} }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        // Something sizeable beside it, so that a full disk cannot take the copy.
+        std::fs::write(root.join("etc/habox/blob"), vec![b'x'; 64 * 1024]).unwrap();
+        SaveNode { ns, root }
+    }
+
+    /// Runs `body` (sh) with `$R` the root, `$SAVE` the script and persist mounted.
+    fn run(&self, body: &str) -> (String, String) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/sbin/habox-save");
+        let full = format!(
+            "R={r}; SAVE='sh {s}'; mount -t tmpfs -o size=256k hrvpersist $R/persist || exit 99\n{body}",
+            r = self.root.display(),
+            s = script.display()
+        );
+        let out = self
+            .ns
+            .cmd("unshare")
+            .args(["-m", "sh", "-c", &full])
+            .env("HABOX_ROOT", &self.root)
+            .output()
+            .unwrap();
+        text(&out)
+    }
+}
+
+impl Drop for SaveNode {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// habox-save deleted habox.old — the only saved copy after a save interrupted between its
+/// two renames — before making the new one, so a failure then (a full disk) left nothing
+/// saved; it saved configs naming interfaces the node does not have, let two runs rename
+/// the same directories at once, ignored a second option, and said "nothing changed" (exit
+/// 1) when it had saved but the reload failed.
+#[test]
+fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_the_saved_copy() {
+    let node = SaveNode::new("interface hb0;");
+    // An interrupted save, then a full disk: the previous copy is still the saved one.
+    let (so, se) = node.run(
+        "mkdir -p $R/persist/etc/habox.old && echo previous > $R/persist/etc/habox.old/marker\n\
+         mkdir -p $R/persist/etc/habox.new && echo partial > $R/persist/etc/habox.new/marker\n\
+         dd if=/dev/zero of=$R/persist/fill bs=4k 2>/dev/null\n\
+         $SAVE -n; echo \"rc=$?\"; ls $R/persist/etc; cat $R/persist/etc/habox/marker",
+    );
+    assert!(so.starts_with("rc=1\nhabox\nprevious\n"), "{so}\n{se}");
+    assert!(
+        se.contains("cannot copy /etc/habox") && se.contains("the previous copy is kept"),
+        "{se}"
+    );
+    // Room again: saved.
+    let (so, se) = node.run("$SAVE -n; echo \"rc=$?\"; ls $R/persist/etc/habox");
+    assert!(
+        so.contains("saved to") && so.contains("rc=0\nblob\npikemon.cfg\n"),
+        "{so}\n{se}"
+    );
+
+    // Two options: refused, nothing saved.
+    let (so, se) = node.run("$SAVE -n -r; echo \"rc=$?\"; ls $R/persist");
+    assert_eq!(so, "rc=1\n", "{se}");
+    assert!(se.contains("one option at most"), "{se}");
+
+    // A reload that fails after the save: exit 2; a second run meanwhile is refused.
+    let (so, se) = node.run(
+        "sh -c 'trap \"\" HUP; exec sleep 8' & echo $! > $R/run/pikemon.pid\n\
+         $SAVE > $R/first.out 2>&1 & first=$!\n\
+         sleep 1; $SAVE; echo \"second rc=$?\"\n\
+         wait $first; echo \"first rc=$?\"; cat $R/first.out; ls $R/persist/etc\n\
+         kill $(cat $R/run/pikemon.pid)",
+    );
+    assert!(so.contains("second rc=1\nfirst rc=2\n"), "{so}\n{se}");
+    assert!(se.contains("another habox-save is running (pid "), "{se}");
+    assert!(
+        so.contains("saved to")
+            && so.contains("saved, but pikemon (pid ")
+            && so.ends_with("habox\n"),
+        "{so}"
+    );
+
+    // A config naming an interface this node lacks: refused, nothing saved.
+    let node = SaveNode::new("interface hb0; interface hrvnone0;");
+    let (so, se) = node.run("$SAVE -n; echo \"rc=$?\"; ls $R/persist");
+    assert_eq!(so, "rc=1\n", "{se}");
+    assert!(
+        se.contains("names interfaces this node does not have: hrvnone0: nothing saved"),
+        "{se}"
+    );
+}
