@@ -1710,3 +1710,52 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
         "{se}"
     );
 }
+
+/// Any LAN host can reach the death-watch port (the heart-beat address is a local address of
+/// the node, and Linux answers for it on every interface). Each refused connection was a
+/// warning, so a connection flood became a log flood; the supervisor must shrug it off and
+/// still restart its worker at once.
+#[test]
+fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothing() {
+    let rig = Rig::new().started_pair();
+    rig.client
+        .ip(&["route", "add", "203.0.113.0/30", "via", "198.51.100.2"]);
+    let flood = rig.client.run(&[
+        "python3",
+        "-c",
+        "import socket, time\n\
+         end = time.monotonic() + 5\n\
+         n = 0\n\
+         while n < 1000 and time.monotonic() < end:\n\
+         \x20   s = socket.create_connection(('203.0.113.1', 7013), timeout=1)\n\
+         \x20   s.close()\n\
+         \x20   n += 1\n\
+         print(n)",
+    ]);
+    let (so, se) = text(&flood);
+    assert!(flood.status.success(), "{so}{se}");
+    let made: u32 = so.trim().parse().unwrap();
+    assert!(made >= 200, "only {made} connections");
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = rig.log(1).matches("refused: not the peer").count();
+    assert!(
+        (1..=2).contains(&refused),
+        "{made} connections, {refused} log lines"
+    );
+    // The supervisor still does its job at once.
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
