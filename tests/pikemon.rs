@@ -1759,3 +1759,86 @@ fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothin
         ("Master".into(), "Backup".into())
     );
 }
+
+/// Control connections that never send a request were kept forever, each an fd of the
+/// worker: enough of them (a status poller that hangs, a leaking script) used up its fd
+/// limit, and then accept(2) failed with EMFILE on a listener that stayed readable — the
+/// worker spun and no `-c status` got through. The worker keeps a bounded number, drops the
+/// oldest, and stays idle and answering.
+#[test]
+fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
+    let mut rig = Rig::new();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    // The fd limit of a daemon started by busybox init, made small to reach it quickly.
+    let child = rig
+        .a
+        .cmd("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 128; exec {} -f {} -d",
+                applet("pikemon").display(),
+                rig.cfg(1)
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let ctl = rig.dir.join("ctl1").display().to_string();
+    let mut hog = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket, sys, time\n\
+                 held = []\n\
+                 for i in range(300):\n\
+                 \x20   s = socket.socket(socket.AF_UNIX)\n\
+                 \x20   s.connect('{ctl}')\n\
+                 \x20   held.append(s)\n\
+                 print('ready', flush=True)\n\
+                 time.sleep(4)"
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(hog.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", worker[0])).unwrap();
+        let after = stat.rsplit_once(')').unwrap().1;
+        let f: Vec<u64> = after
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // utime and stime (fields 14 and 15; 12 and 13 after the name).
+        f[11] + f[12]
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu() - before;
+    assert!(
+        ticks < 30,
+        "the worker used {ticks} ticks of CPU in one second"
+    );
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    assert_eq!(rig.role(2), "Backup");
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", worker[0]))
+        .unwrap()
+        .count();
+    assert!(fds < 100, "the worker holds {fds} fds");
+    let _ = hog.kill();
+    let _ = hog.wait();
+}
