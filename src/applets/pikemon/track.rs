@@ -1,7 +1,7 @@
 //! The tracked witnesses of a virtual cluster at run time (`config::Track`): a process that
 //! must run, a file that must say 0, a script that must exit 0 in time. Checked every
 //! `interval` without blocking the loop (a script runs as a child in its own process group,
-//! reaped from the loop, killed at its timeout); `fall` failures in a row make it Down,
+//! reaped from the loop, killed with its group at its timeout or when it ends); `fall` failures in a row make it Down,
 //! `rise` successes Up. It starts Up, like a ping-group host, so a restarted worker does not
 //! give its role away before the first check.
 
@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use nix::sys::signal::{killpg, Signal};
+use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::config::{Track, TrackKind};
@@ -48,25 +49,24 @@ impl TrackState {
     /// Checks when due (and reaps a script); returns true when `up` changed.
     pub fn on_timer(&mut self, now: Instant) -> bool {
         if let Some((child, deadline)) = self.running.as_mut() {
-            let result = match child.try_wait() {
-                Ok(Some(st)) => Some(st.success()),
-                Ok(None) if now >= *deadline => {
-                    if let Ok(pid) = i32::try_from(child.id()) {
-                        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                    }
-                    let _ = child.wait();
-                    Some(false)
-                }
-                Ok(None) => None,
-                Err(_) => Some(false),
-            };
-            match result {
-                Some(ok) => {
-                    self.running = None;
-                    return self.result(ok);
-                }
-                None => return false,
+            let pid = i32::try_from(child.id()).map(Pid::from_raw).ok();
+            // Has the script ended? Looked at without reaping it: until it is reaped its
+            // pid — its process group's id — cannot be reused, so the group is killed safely.
+            let ended = pid.is_none_or(|p| {
+                let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+                !matches!(waitid(Id::Pid(p), flags), Ok(WaitStatus::StillAlive))
+            });
+            if !ended && now < *deadline {
+                return false;
             }
+            // Whatever the script left behind (a background child) goes with it, at its end
+            // or at the timeout: a check must not pile up processes interval after interval.
+            if let Some(p) = pid {
+                let _ = killpg(p, Signal::SIGKILL);
+            }
+            let status = child.wait();
+            self.running = None;
+            return self.result(ended && status.is_ok_and(|s| s.success()));
         }
         if now < self.next {
             return false;
@@ -138,7 +138,7 @@ fn file_head(path: &std::path::Path) -> Option<String> {
     Some(text)
 }
 
-/// Whether a process whose `comm` is `name` runs (in this PID namespace).
+/// Whether a process whose `comm` is `name` runs (in this PID namespace); a zombie does not.
 fn process_runs(name: &str) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return false;
@@ -150,7 +150,20 @@ fn process_runs(name: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit())
         })
-        .any(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+                && !zombie(&e.path())
+        })
+}
+
+/// A process that exited but was not reaped by its parent (state Z in /proc/PID/stat):
+/// its name stays listed, but it runs no more.
+fn zombie(proc_dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|st| {
+        st.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            == Some("Z")
+    })
 }
 
 #[cfg(test)]
@@ -218,5 +231,56 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
             ok.on_timer(t0 + Duration::from_millis(50));
         }
+    }
+
+    /// A script that started a background child and exited left it running; at every
+    /// interval another one joined it.
+    #[test]
+    fn a_track_script_leaves_no_process_behind() {
+        let dir = std::env::temp_dir().join(format!("pktrackbg{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("pid");
+        let cmd = format!("sleep 30 & echo $! > {}; exit 0", f.display());
+        let t0 = Instant::now();
+        let mut t = TrackState::new(track(TrackKind::Script(cmd), 1, 1), t0);
+        t.on_timer(t0);
+        let end = Instant::now() + Duration::from_secs(5);
+        while t.running.is_some() {
+            assert!(Instant::now() < end, "the script never ended");
+            std::thread::sleep(Duration::from_millis(10));
+            t.on_timer(t0 + Duration::from_millis(50));
+        }
+        assert!(t.up, "exit 0 is a success");
+        let pid = std::fs::read_to_string(&f).unwrap();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+        while proc_dir.exists() && !zombie(&proc_dir) {
+            assert!(
+                Instant::now() < end,
+                "the script's background child still runs"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_zombie_does_not_count_as_a_running_process() {
+        let dir = std::env::temp_dir().join(format!("pktrackz{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let name = format!("hrvz{}", std::process::id() % 100_000);
+        let exe = dir.join(&name);
+        std::fs::copy("/bin/true", &exe).unwrap();
+        // Not waited for until the end: it stays a zombie of this process.
+        let mut child = Command::new(&exe).spawn().unwrap();
+        let proc_dir = std::path::PathBuf::from(format!("/proc/{}", child.id()));
+        let end = Instant::now() + Duration::from_secs(5);
+        while !zombie(&proc_dir) {
+            assert!(Instant::now() < end);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let runs = process_runs(&name);
+        let _ = child.wait();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!runs, "a zombie {name} counted as running");
     }
 }
