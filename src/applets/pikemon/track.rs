@@ -2,8 +2,8 @@
 //! must run, a file that must say 0, a script that must exit 0 in time. Checked every
 //! `interval` without blocking the loop (a script runs as a child in its own process group,
 //! reaped from the loop, its group killed at its timeout or when it ends); `fall` failures
-//! in a row make it Down, `rise` successes Up. It starts Up, like a ping-group host, so a restarted worker does not
-//! give its role away before the first check.
+//! in a row make it Down, `rise` successes Up. It starts Up, like a ping-group host, so a
+//! restarted worker does not give its role away before the first check.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
