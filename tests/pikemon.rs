@@ -1842,3 +1842,54 @@ fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
     let _ = hog.kill();
     let _ = hog.wait();
 }
+
+/// A heart-beat interface deleted and made again (a new index): the supervisor's held socket
+/// is replaced for a restarted worker (A), and a running worker (B) kept its socket on the
+/// index that was gone and stayed deaf on that path until restarted. Both must hear it again.
+#[test]
+fn heart_beat_interface_recreated_is_heard_again_by_a_running_and_a_restarted_worker() {
+    let rig = Rig::new().started_pair();
+    rig.a.ip(&["link", "del", "hb1"]);
+    veth(&rig.a, "hb1", &rig.b, "hb1");
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let p1 = std::fs::read_to_string(rig.dir.join("paths1")).unwrap_or_default();
+        let p2 = std::fs::read_to_string(rig.dir.join("paths2")).unwrap_or_default();
+        let now = rig.pids(1, "pikemon: worker");
+        if now.len() == 1
+            && now != old
+            && p1.contains("path hb1 ring 1 local - peer 2 state UP")
+            && p2.contains("path hb1 ring 1 local - peer 1 state UP")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{p1}\n{p2}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Well past a dead-interval: B still hears the new worker on the new hb1.
+    std::thread::sleep(Duration::from_secs(1));
+    let p2 = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
+    assert!(
+        p2.contains("path hb1 ring 1 local - peer 1 state UP"),
+        "{p2}\nA:\n{}\nB:\n{}",
+        rig.log(1),
+        rig.log(2)
+    );
+    // Both workers took every socket from the supervisor (hb1's made anew for the second).
+    let log = rig.log(1);
+    assert_eq!(
+        log.matches("4 of 4 packet socket(s) taken").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
