@@ -1630,3 +1630,432 @@ fn ipv6_ping_group_failover_when_the_gateway_stops_answering_the_master() {
         "{status}"
     );
 }
+
+/// A track-file that is a FIFO without a writer blocked the worker in open(2); one that is
+/// /dev/zero or a huge file was read whole into memory, every interval. The worker must keep
+/// answering, hold little memory, and count such a witness Down.
+#[test]
+fn track_file_on_a_fifo_dev_zero_or_huge_file_stalls_nothing_and_is_down() {
+    let mut rig = Rig::new();
+    let fifo = rig.dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let huge = rig.dir.join("huge");
+    let f = std::fs::File::create(&huge).unwrap();
+    // Sparse: 2 GiB of zero bytes that take no disk.
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    let tracks: String = [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        huge.display().to_string(),
+    ]
+    .iter()
+    .map(|p| format!("track-file \"{p}\" interval 100ms fall 1 rise 1;\n        "))
+    .collect();
+    let cfg = std::fs::read_to_string(rig.cfg(1))
+        .unwrap()
+        .replace("ping-group LO {", &format!("{tracks}ping-group LO {{"));
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    let start = Instant::now();
+    let so = loop {
+        let out = rig.control(1, &["status"]);
+        let (so, _) = text(&out);
+        if out.status.success() && so.matches(" Down").count() >= 3 {
+            break so;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the worker does not answer or counts the witnesses Up: {so}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for p in [
+        fifo.display().to_string(),
+        "/dev/zero".into(),
+        huge.display().to_string(),
+    ] {
+        assert!(so.contains(&format!("  track-file {p} Down")), "{so}");
+    }
+    // Still answering a second later, and small.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        rig.control(1, &["status"]).status.success(),
+        "{}",
+        rig.log(1)
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(rss_kb < 64 * 1024, "worker peak RSS {rss_kb} kB");
+}
+
+/// The worker holds packet sockets handed over by the supervisor (inheritable copies), the
+/// supervisor holds the death-watch connections: none of them, and none of the worker's
+/// own sockets, pipes or event fds, may reach a notify hook or a track script (a hook that
+/// forks a long-lived child would keep them open, and read frames meant for the worker).
+#[test]
+fn notify_hooks_and_track_scripts_inherit_no_socket_pipe_or_event_fd() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let list = |name: &str| {
+        format!("sleep 0; ls -l /proc/$$/fd > {d}/{name}.tmp; mv {d}/{name}.tmp {d}/{name}")
+    };
+    for n in [1, 2] {
+        let cfg = std::fs::read_to_string(rig.cfg(n))
+            .unwrap()
+            .replace(
+                &format!("notify-master \"echo master >> {d}/notify{n}\";"),
+                &format!("notify-master \"{}\";", list(&format!("hookfds{n}"))),
+            )
+            .replace(
+                "ping-group LO {",
+                &format!(
+                    "track-script \"{}\" interval 100ms;\n        ping-group LO {{",
+                    list(&format!("trackfds{n}"))
+                ),
+            );
+        std::fs::write(rig.cfg(n), cfg).unwrap();
+    }
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    // A worker restarted by the supervisor gets the held sockets through the environment.
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let _ = std::fs::remove_file(rig.dir.join("trackfds1"));
+    let start = Instant::now();
+    while !rig.dir.join("trackfds1").exists() || !rig.dir.join("hookfds1").exists() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rig.log(1).contains("taken from the supervisor"),
+        "{}",
+        rig.log(1)
+    );
+    for f in ["hookfds1", "trackfds1", "trackfds2"] {
+        let fds = std::fs::read_to_string(rig.dir.join(f)).unwrap();
+        for bad in ["socket:", "pipe:", "anon_inode:"] {
+            assert!(!fds.contains(bad), "{f}: {bad}\n{fds}");
+        }
+    }
+}
+
+/// A node for `habox-save`: a namespace with the interfaces of its config, a directory
+/// standing for / (`HABOX_ROOT`) with etc/habox and the applets in sbin, and a script run
+/// in a private mount namespace where `persist` is a small tmpfs (the configuration disk).
+struct SaveNode {
+    ns: Netns,
+    root: PathBuf,
+}
+
+impl SaveNode {
+    fn new(heart_beat: &str) -> SaveNode {
+        let ns = Netns::new("hrv");
+        for dev in ["hb0", "lan0"] {
+            // No dummy module on every kernel: a veth pair inside the namespace.
+            let peer = format!("{dev}p");
+            ns.ip(&["link", "add", dev, "type", "veth", "peer", "name", &peer]);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+        ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("hrvsave"));
+        let r = root.display().to_string();
+        for d in ["etc/habox", "sbin", "persist", "run"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for a in ["test-pikemon", "pikemon"] {
+            std::os::unix::fs::symlink(applet(a), root.join("sbin").join(a)).unwrap();
+        }
+        std::fs::write(
+            root.join("etc/habox/pikemon.cfg"),
+            format!(
+                "version PIKEMON-1;\npikemon {{\n    node-id 1;\n    status-file \"{r}/status\";\n    \
+                 hmac key \"{KEY}\";\n    heart-beat {{ {heart_beat} }}\n    \
+                 virtual-cluster LAN {{ id 1; interface lan0 {{ ipv4 [{VIP}]/24; }} }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        // Something sizeable beside it, so that a full disk cannot take the copy.
+        std::fs::write(root.join("etc/habox/blob"), vec![b'x'; 64 * 1024]).unwrap();
+        SaveNode { ns, root }
+    }
+
+    /// Runs `body` (sh) with `$R` the root, `$SAVE` the script and persist mounted.
+    fn run(&self, body: &str) -> (String, String) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/sbin/habox-save");
+        let full = format!(
+            "R={r}; SAVE='sh {s}'; mount -t tmpfs -o size=256k hrvpersist $R/persist || exit 99\n{body}",
+            r = self.root.display(),
+            s = script.display()
+        );
+        let out = self
+            .ns
+            .cmd("unshare")
+            .args(["-m", "sh", "-c", &full])
+            .env("HABOX_ROOT", &self.root)
+            .output()
+            .unwrap();
+        text(&out)
+    }
+}
+
+impl Drop for SaveNode {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// habox-save deleted habox.old — the only saved copy after a save interrupted between its
+/// two renames — before making the new one, so a failure then (a full disk) left nothing
+/// saved; it saved configs naming interfaces the node does not have, let two runs rename
+/// the same directories at once, ignored a second option, and said "nothing changed" (exit
+/// 1) when it had saved but the reload failed.
+#[test]
+fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_the_saved_copy() {
+    let node = SaveNode::new("interface hb0;");
+    // An interrupted save, then a full disk: the previous copy is still the saved one.
+    let (so, se) = node.run(
+        "mkdir -p $R/persist/etc/habox.old && echo previous > $R/persist/etc/habox.old/marker\n\
+         mkdir -p $R/persist/etc/habox.new && echo partial > $R/persist/etc/habox.new/marker\n\
+         dd if=/dev/zero of=$R/persist/fill bs=4k 2>/dev/null\n\
+         $SAVE -n; echo \"rc=$?\"; ls $R/persist/etc; cat $R/persist/etc/habox/marker",
+    );
+    assert!(so.starts_with("rc=1\nhabox\nprevious\n"), "{so}\n{se}");
+    assert!(
+        se.contains("cannot copy /etc/habox") && se.contains("the previous copy is kept"),
+        "{se}"
+    );
+    // Room again: saved.
+    let (so, se) = node.run("$SAVE -n; echo \"rc=$?\"; ls $R/persist/etc/habox");
+    assert!(
+        so.contains("saved to") && so.contains("rc=0\nblob\npikemon.cfg\n"),
+        "{so}\n{se}"
+    );
+
+    // Two options: refused, nothing saved.
+    let (so, se) = node.run("$SAVE -n -r; echo \"rc=$?\"; ls $R/persist");
+    assert_eq!(so, "rc=1\n", "{se}");
+    assert!(se.contains("one option at most"), "{se}");
+
+    // A reload that fails after the save: exit 2; a second run meanwhile is refused.
+    let (so, se) = node.run(
+        "sh -c 'trap \"\" HUP; exec sleep 8' & echo $! > $R/run/pikemon.pid\n\
+         $SAVE > $R/first.out 2>&1 & first=$!\n\
+         sleep 1; $SAVE; echo \"second rc=$?\"\n\
+         wait $first; echo \"first rc=$?\"; cat $R/first.out; ls $R/persist/etc\n\
+         kill $(cat $R/run/pikemon.pid)",
+    );
+    assert!(so.contains("second rc=1\nfirst rc=2\n"), "{so}\n{se}");
+    assert!(se.contains("another habox-save is running (pid "), "{se}");
+    assert!(
+        so.contains("saved to")
+            && so.contains("saved, but pikemon (pid ")
+            && so.ends_with("habox\n"),
+        "{so}"
+    );
+
+    // A config naming an interface this node lacks: refused, nothing saved.
+    let node = SaveNode::new("interface hb0; interface hrvnone0;");
+    let (so, se) = node.run("$SAVE -n; echo \"rc=$?\"; ls $R/persist");
+    assert_eq!(so, "rc=1\n", "{se}");
+    assert!(
+        se.contains("names interfaces this node does not have: hrvnone0: nothing saved"),
+        "{se}"
+    );
+}
+
+/// Any LAN host can reach the death-watch port (the heart-beat address is a local address of
+/// the node, and Linux answers for it on every interface). Each refused connection was a
+/// warning, so a connection flood became a log flood; the supervisor must shrug it off and
+/// still restart its worker at once.
+#[test]
+fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothing() {
+    let rig = Rig::new().started_pair();
+    rig.client
+        .ip(&["route", "add", "203.0.113.0/30", "via", "198.51.100.2"]);
+    let flood = rig.client.run(&[
+        "python3",
+        "-c",
+        "import socket, time\n\
+         end = time.monotonic() + 5\n\
+         n = 0\n\
+         while n < 1000 and time.monotonic() < end:\n\
+         \x20   s = socket.create_connection(('203.0.113.1', 7013), timeout=1)\n\
+         \x20   s.close()\n\
+         \x20   n += 1\n\
+         print(n)",
+    ]);
+    let (so, se) = text(&flood);
+    assert!(flood.status.success(), "{so}{se}");
+    let made: u32 = so.trim().parse().unwrap();
+    assert!(made >= 200, "only {made} connections");
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = rig.log(1).matches("refused: not the peer").count();
+    assert!(
+        (1..=2).contains(&refused),
+        "{made} connections, {refused} log lines"
+    );
+    // The supervisor still does its job at once.
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(2), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
+
+/// Control connections that never send a request were kept forever, each an fd of the
+/// worker: enough of them (a status poller that hangs, a leaking script) used up its fd
+/// limit, and then accept(2) failed with EMFILE on a listener that stayed readable — the
+/// worker spun and no `-c status` got through. The worker keeps a bounded number, drops the
+/// oldest, and stays idle and answering.
+#[test]
+fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
+    let mut rig = Rig::new();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    // The fd limit of a daemon started by busybox init, made small to reach it quickly.
+    let child = rig
+        .a
+        .cmd("sh")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 128; exec {} -f {} -d",
+                applet("pikemon").display(),
+                rig.cfg(1)
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let ctl = rig.dir.join("ctl1").display().to_string();
+    let mut hog = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket, sys, time\n\
+                 held = []\n\
+                 for i in range(300):\n\
+                 \x20   s = socket.socket(socket.AF_UNIX)\n\
+                 \x20   s.connect('{ctl}')\n\
+                 \x20   held.append(s)\n\
+                 print('ready', flush=True)\n\
+                 time.sleep(4)"
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(hog.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", worker[0])).unwrap();
+        let after = stat.rsplit_once(')').unwrap().1;
+        let f: Vec<u64> = after
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // utime and stime (fields 14 and 15; 12 and 13 after the name).
+        f[11] + f[12]
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu() - before;
+    assert!(
+        ticks < 30,
+        "the worker used {ticks} ticks of CPU in one second"
+    );
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    assert_eq!(rig.role(2), "Backup");
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", worker[0]))
+        .unwrap()
+        .count();
+    assert!(fds < 100, "the worker holds {fds} fds");
+    let _ = hog.kill();
+    let _ = hog.wait();
+}
+
+/// A heart-beat interface deleted and made again (a new index): the supervisor's held socket
+/// is replaced for a restarted worker (A), and a running worker (B) kept its socket on the
+/// index that was gone and stayed deaf on that path until restarted. Both must hear it again.
+#[test]
+fn heart_beat_interface_recreated_is_heard_again_by_a_running_and_a_restarted_worker() {
+    let rig = Rig::new().started_pair();
+    rig.a.ip(&["link", "del", "hb1"]);
+    veth(&rig.a, "hb1", &rig.b, "hb1");
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let p1 = std::fs::read_to_string(rig.dir.join("paths1")).unwrap_or_default();
+        let p2 = std::fs::read_to_string(rig.dir.join("paths2")).unwrap_or_default();
+        let now = rig.pids(1, "pikemon: worker");
+        if now.len() == 1
+            && now != old
+            && p1.contains("path hb1 ring 1 local - peer 2 state UP")
+            && p2.contains("path hb1 ring 1 local - peer 1 state UP")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{p1}\n{p2}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Well past a dead-interval: B still hears the new worker on the new hb1.
+    std::thread::sleep(Duration::from_secs(1));
+    let p2 = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
+    assert!(
+        p2.contains("path hb1 ring 1 local - peer 1 state UP"),
+        "{p2}\nA:\n{}\nB:\n{}",
+        rig.log(1),
+        rig.log(2)
+    );
+    // Both workers took every socket from the supervisor (hb1's made anew for the second).
+    let log = rig.log(1);
+    assert_eq!(
+        log.matches("4 of 4 packet socket(s) taken").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}

@@ -88,6 +88,18 @@ impl Reader<'_> {
                     );
                     return None;
                 }
+                // pikemon's own processes are named so (the binary, or its link): such a
+                // witness would find the daemon itself and never fail.
+                if what == "pikemon" || what == "habox" {
+                    self.err(
+                        &first.span,
+                        format!(
+                            "'{what}' names pikemon's own processes: that witness would never fail \
+                             (expected the name of another daemon, e.g. conntrackd)"
+                        ),
+                    );
+                    return None;
+                }
                 TrackKind::Process(what)
             }
             "track-file" => match super::absolute_path(&what) {
@@ -160,5 +172,32 @@ impl Reader<'_> {
             }
         }
         ok.then_some(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::applets::pikemon::config::{read, ReadOptions};
+
+    #[test]
+    fn track_process_naming_pikemon_itself_is_refused_with_its_position() {
+        for name in ["pikemon", "habox"] {
+            let text = format!(
+                "version PIKEMON-1;\npikemon {{ node-id 1; hmac key \"0123456789abcdef\";\n\
+                 heart-beat {{ interface hb0; }}\n\
+                 virtual-cluster A {{ id 1; interface lan0 {{ ipv4 [198.51.100.10]/24; }}\n\
+                 track-process {name}; }}\n}}\n"
+            );
+            let e = match read("t.cfg", &text, ReadOptions::default()) {
+                Ok(_) => panic!("track-process {name} accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                e.contains(&format!(
+                    "t.cfg:5:15: error: '{name}' names pikemon's own processes"
+                )),
+                "{e}"
+            );
+        }
     }
 }

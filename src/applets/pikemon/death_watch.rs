@@ -12,7 +12,7 @@
 use std::io::{self, ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use nix::sys::socket::{
@@ -35,6 +35,12 @@ pub const T_IN: usize = 110;
 const SLOTS: usize = 4;
 /// Between connect or bind attempts.
 const RETRY: Duration = Duration::from_secs(1);
+/// At most one warning about refused strangers per this period: any host that routes to
+/// the heart-beat address reaches the port, and a flood must not become a log flood.
+const REFUSED_REPORT: Duration = Duration::from_secs(60);
+/// Connections accepted per readiness event: a flood cannot hold the supervisor in its
+/// accept loop (the listener stays readable and is served again after the other events).
+const ACCEPTS_PER_EVENT: usize = 32;
 
 enum Out {
     Idle,
@@ -53,6 +59,9 @@ pub struct DeathWatch {
     /// An error was logged for the current run of failed attempts.
     bind_warned: bool,
     retry_armed: bool,
+    /// Strangers refused since the last warning, and when it was logged.
+    refused: u64,
+    refused_reported: Option<Instant>,
 }
 
 /// What one event meant.
@@ -75,6 +84,8 @@ impl DeathWatch {
             detached: false,
             bind_warned: false,
             retry_armed: false,
+            refused: 0,
+            refused_reported: None,
         }
     }
 
@@ -236,7 +247,7 @@ impl DeathWatch {
 
     fn accept(&mut self, ev: &mut EventLoop) {
         let Some(l) = &self.listener else { return };
-        loop {
+        for _ in 0..ACCEPTS_PER_EVENT {
             let (s, from) = match l.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -246,7 +257,20 @@ impl DeathWatch {
                 }
             };
             if from.ip() != self.cfg.peer {
-                warn!("death-watch: connection from {from} refused: not the peer");
+                self.refused += 1;
+                let now = Instant::now();
+                if self
+                    .refused_reported
+                    .is_none_or(|t| now.duration_since(t) >= REFUSED_REPORT)
+                {
+                    warn!(
+                        "death-watch: connection from {from} refused: not the peer \
+                         ({} refused since the last report; next report in a minute at the earliest)",
+                        self.refused
+                    );
+                    self.refused = 0;
+                    self.refused_reported = Some(now);
+                }
                 continue;
             }
             if s.set_nonblocking(true).is_err() {
@@ -338,7 +362,6 @@ fn start_connect(local: Ipv4Addr, peer: SocketAddrV4) -> io::Result<TcpStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     /// The default port: the namespace is the test's own.
     const DEATH_WATCH_PORT_FOR_TEST: u16 = crate::applets::pikemon::config::DEATH_WATCH_PORT;

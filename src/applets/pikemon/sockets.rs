@@ -11,6 +11,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::Command;
 
 use log::{debug, warn};
+use nix::sys::socket::{getsockname, AddressFamily, SockaddrLike, SockaddrStorage};
 
 use super::config::Config;
 use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
@@ -189,14 +190,32 @@ pub struct Inherited {
 
 impl Inherited {
     /// Takes the sockets `ENV` names (and removes it, so hooks neither see it nor inherit
-    /// the sockets). A malformed item or an fd that is not open is skipped.
+    /// the sockets). A malformed item, an fd that is not open or not a packet socket, and
+    /// an fd named a second time are skipped and left as they are.
     pub fn from_env() -> Inherited {
         let Some(text) = std::env::var_os(ENV) else {
             return Inherited::default();
         };
         std::env::remove_var(ENV);
+        let mut seen = Vec::new();
         let items: Vec<(String, OwnedFd)> = parse(&text.to_string_lossy())
             .into_iter()
+            // Only a packet socket is taken, each fd once: an fd named twice would be closed
+            // twice, and one that is not a packet socket may be this process's own (its
+            // syslog socket) — adopting it would close it when it is found wrong.
+            .filter(|(k, raw)| {
+                if seen.contains(raw) {
+                    warn!("inherited socket {k} (fd {raw}): named twice, ignored");
+                    return false;
+                }
+                seen.push(*raw);
+                let packet = getsockname::<SockaddrStorage>(*raw)
+                    .is_ok_and(|a| a.family() == Some(AddressFamily::Packet));
+                if !packet {
+                    warn!("inherited socket {k} (fd {raw}): not a packet socket, ignored");
+                }
+                packet
+            })
             .filter_map(|(k, raw)| match crate::sys::adopt_inherited(raw) {
                 Ok(fd) => Some((k, fd)),
                 Err(e) => {
@@ -296,5 +315,46 @@ mod tests {
                 (Kind::Arp, "lan0".to_string()),
             ]
         );
+    }
+
+    /// A worker started by hand with a hostile or mistaken `PIKEMON_SOCKETS` (one fd named
+    /// twice, an fd that is the worker's own, e.g. its syslog socket) closed a socket it
+    /// kept using: the duplicate's drop closed the taken packet socket, and a non-packet
+    /// fd was closed after the check failed.
+    #[test]
+    fn hostile_socket_names_close_none_of_the_workers_own_fds() {
+        use std::os::fd::IntoRawFd;
+        let t = std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .unwrap_or_else(|e| panic!("unshare(CLONE_NEWNET) (needs root): {e}"));
+            let pike = PacketSocket::bind(1, pike::ETHERTYPE).unwrap();
+            // The inheritable copy a supervisor would pass, and an fd the worker owns.
+            let named = nix::unistd::dup(pike.as_fd()).unwrap().into_raw_fd();
+            drop(pike);
+            let (own, _other) = std::os::unix::net::UnixDatagram::pair().unwrap();
+            let own_fd = own.as_raw_fd();
+            std::env::set_var(
+                ENV,
+                format!("pike:lo={named} pike-tap:lo={named} arp:lo={own_fd}"),
+            );
+            let mut inherited = Inherited::from_env();
+            assert!(std::env::var_os(ENV).is_none());
+            let taken = inherited.take(&key(Kind::Pike, "lo"), 1, pike::ETHERTYPE);
+            let taken = taken.expect("the named packet socket is taken");
+            assert!(inherited
+                .take(&key(Kind::Arp, "lo"), 1, ETHERTYPE_ARP)
+                .is_none());
+            drop(inherited);
+            let open = |fd: RawFd| std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists();
+            assert!(
+                open(taken.as_fd().as_raw_fd()),
+                "the taken socket was closed"
+            );
+            assert!(open(own_fd), "the worker's own socket was closed");
+            drop(own);
+        });
+        if let Err(e) = t.join() {
+            std::panic::resume_unwind(e);
+        }
     }
 }

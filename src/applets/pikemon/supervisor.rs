@@ -42,6 +42,28 @@ fn backoff(failures: u32) -> Duration {
     }
 }
 
+/// Marks close-on-exec every fd above stderr that this process got from whoever started it
+/// (a shell's or a management tool's pipe, a jobserver): without it the worker, the ACR and
+/// every notify hook and track script held it for the daemon's whole life, and a caller
+/// waiting for EOF on such a pipe waited forever. The worker's packet sockets are passed as
+/// fresh copies after this.
+fn keep_strays_from_children() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for raw in fds {
+        // Sets FD_CLOEXEC (the directory's own fd is gone by now: EBADF, skipped); the
+        // fd stays open and owned by whoever held it.
+        if let Ok(fd) = crate::sys::adopt_inherited(raw) {
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        }
+    }
+}
+
 /// The file naming the processes of an instance that was told HUP (hand-over pending).
 pub fn handover_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
@@ -103,6 +125,7 @@ use std::os::unix::process::CommandExt;
 /// Runs the supervisor until stopped; the pid file is already held.
 pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let _ = crate::sys::proctitle::set("pikemon: supervisor");
+    keep_strays_from_children();
     if let Some(priority) = config.realtime {
         // A worker that dies is restarted from here: a starved supervisor would let the
         // peer's dead-interval run out first. Children start with the normal policy.

@@ -14,6 +14,11 @@ use crate::event::{Interest, Token};
 
 use super::*;
 
+/// Control connections kept while they wait for their request line.
+const CONTROL_CONNS: usize = 16;
+/// Connections accepted per wake-up of the listener.
+const CONTROL_ACCEPTS_PER_WAKE: usize = 16;
+
 impl Worker {
     pub(super) fn read_stdin(&mut self, now: Instant) {
         let mut buf = [0u8; 4096];
@@ -44,28 +49,53 @@ impl Worker {
         }
     }
 
-    pub(super) fn accept_control(&mut self) {
+    pub(super) fn accept_control(&mut self, now: Instant) {
         let Some(l) = &self.control else { return };
-        while let Ok((s, _)) = l.accept() {
+        // Bounded per wake-up; a failing accept (EMFILE) is logged, not retried in a spin.
+        for _ in 0..CONTROL_ACCEPTS_PER_WAKE {
+            let s = match l.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    debug!("control: accept: {e}");
+                    return;
+                }
+            };
             if s.set_nonblocking(true).is_err() {
                 continue;
             }
-            let slot = self
-                .conns
-                .iter()
-                .position(Option::is_none)
-                .unwrap_or_else(|| {
+            let free = self.conns.iter().position(Option::is_none);
+            let slot = match free {
+                Some(slot) => slot,
+                None if self.conns.len() < CONTROL_CONNS => {
                     self.conns.push(None);
                     self.conns.len() - 1
-                });
+                }
+                // Full: the connection that waited longest for its request goes (a client
+                // sends its line at once; one that does not is stale or hostile).
+                None => {
+                    let oldest = self
+                        .conns
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, c)| c.as_ref().map(|c| (i, c.2)))
+                        .min_by_key(|&(_, at)| at)
+                        .map_or(0, |(i, _)| i);
+                    if let Some((old, _, _)) = self.conns[oldest].take() {
+                        self.ev.deregister(old.as_raw_fd());
+                    }
+                    debug!("control: {CONTROL_CONNS} connections wait for a request; the oldest dropped");
+                    oldest
+                }
+            };
             self.ev
                 .register(s.as_raw_fd(), Token(T_CONN + slot), Interest::Read);
-            self.conns[slot] = Some((s, Vec::new()));
+            self.conns[slot] = Some((s, Vec::new(), now));
         }
     }
 
     pub(super) fn read_conn(&mut self, now: Instant, slot: usize) {
-        let Some(Some((s, buf))) = self.conns.get_mut(slot) else {
+        let Some(Some((s, buf, _))) = self.conns.get_mut(slot) else {
             return;
         };
         let mut tmp = [0u8; 512];
@@ -81,7 +111,7 @@ impl Worker {
         if !done {
             return;
         }
-        let Some((mut s, buf)) = self.conns[slot].take() else {
+        let Some((mut s, buf, _)) = self.conns[slot].take() else {
             return;
         };
         self.ev.deregister(s.as_raw_fd());

@@ -98,7 +98,8 @@ pub(super) struct Worker {
     pub ident: u16,
     pub monitor: Option<RtnlMonitor>,
     pub control: Option<UnixListener>,
-    pub conns: Vec<Option<(UnixStream, Vec<u8>)>>,
+    /// Control connections waiting for their request: stream, bytes so far, accepted at.
+    pub conns: Vec<Option<(UnixStream, Vec<u8>, Instant)>>,
     /// The notify hooks, one queue per virtual cluster.
     pub hooks: Hooks,
     /// `notify-fifo`: every transition as a line, in order.
@@ -161,7 +162,7 @@ impl Worker {
                     Event::Readable(Token(t)) if t >= T_CONN => self.read_conn(now, t - T_CONN),
                     Event::Readable(T_ICMP) => self.read_icmp(now),
                     Event::Readable(T_MONITOR) => self.read_monitor(now),
-                    Event::Readable(T_CONTROL) => self.accept_control(),
+                    Event::Readable(T_CONTROL) => self.accept_control(now),
                     Event::Readable(T_STDIN) => self.read_stdin(now),
                     Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
                         if !self.stopping =>

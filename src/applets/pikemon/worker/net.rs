@@ -2,12 +2,14 @@
 //! bursts, the split-brain probe), ICMP replies of the ping groups, rtnetlink link events.
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use log::{debug, info, warn};
 
 use super::super::core::Input;
 use super::super::takeover;
+use crate::event::Interest;
 use crate::net::garp::{ArpProbe, ProbeStep};
 use crate::net::packet::PacketKind;
 use crate::net::rtnl::{RtnlEvent, RtnlMonitor};
@@ -227,6 +229,7 @@ impl Worker {
         for e in events {
             match e {
                 RtnlEvent::Link(l) => {
+                    self.follow_recreated_heart_beat(&l);
                     let carrier = l.is_up() && l.has_carrier();
                     let hb = self
                         .paths
@@ -285,5 +288,46 @@ impl Worker {
         for vi in 0..self.vcs.len() {
             self.update_health(now, vi);
         }
+    }
+
+    /// A heart-beat interface made anew (deleted and created again: another index) gets a
+    /// new socket: the old one stays bound to the index that is gone and hears nothing.
+    fn follow_recreated_heart_beat(&mut self, l: &crate::net::rtnl::Link) {
+        let Some(i) = self
+            .paths
+            .iter()
+            .position(|p| p.ctl.is_none() && p.ifname == l.name && p.index != Some(l.index))
+        else {
+            return;
+        };
+        let socket = match super::super::sockets::open(
+            super::super::sockets::Kind::Pike,
+            l.index,
+            self.cfg.cluster_id,
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(
+                    "heart-beat interface {} (index {}): PIKE socket: {e}",
+                    l.name, l.index
+                );
+                return;
+            }
+        };
+        let p = &mut self.paths[i];
+        if let Some(old) = p.sock.take() {
+            self.ev.deregister(old.as_raw_fd());
+        }
+        self.ev
+            .register(socket.as_raw_fd(), Token(T_PATH + i), Interest::Read);
+        info!(
+            "heart-beat interface {} is back (index {}): listening on it again",
+            l.name, l.index
+        );
+        p.sock = Some(socket);
+        p.index = Some(l.index);
+        p.mac = l.mac.map_or([0; 6], |m| m.0);
+        p.carrier = l.is_up() && l.has_carrier();
+        self.paths_dirty = true;
     }
 }
