@@ -1430,14 +1430,14 @@ fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
         {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(3), "{log}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{log}");
         std::thread::sleep(Duration::from_millis(50));
     }
     rig.signal(&sup, "-USR2");
     rig.signal(&sup, "-USR2");
     let start = Instant::now();
     while !rig.log(1).contains("log level 4") {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", rig.log(1));
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rig.role(1), "Master");
