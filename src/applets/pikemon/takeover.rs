@@ -144,7 +144,7 @@ fn add_vips(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
     Ok(())
 }
 
-/// The IPv6 addresses, without DAD; only on an up macvlan (the kernel drops them on down).
+/// The IPv6 addresses, without DAD (they survive the link coming up, not going down).
 fn add_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
     for (ip, len) in addresses6(c) {
         match rt.add_address6(index, ip, len, true, 0) {
@@ -164,10 +164,15 @@ pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
         sysctl6(&c.macvlan, "accept_dad", "0");
     }
     add_vips(rt, index, c)?;
+    // The IPv6 addresses go on before the link comes up, as the IPv4 ones: the peer's first
+    // HELLO from the virtual MAC moves the switch to this node, and a packet for an IPv6 VIP
+    // that arrives before the address is there is lost (measured: one probe at TERM).
+    add_vips6(rt, index, c)?;
     rt.set_link_up(index, true).map_err(|e| e.to_string())?;
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
     if !c.vips6.is_empty() {
+        // Again, in case the link was cycled meanwhile (EEXIST when they are there).
         add_vips6(rt, index, c)?;
         rt.flush_neighbours6(c.parent).map_err(|e| e.to_string())?;
         rt.flush_neighbours6(index).map_err(|e| e.to_string())?;
