@@ -1,5 +1,6 @@
 //! Scenarios of the habox daemons on the pair: pikemon's election and failovers, conntrackd
-//! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd.
+//! state surviving a failover (pikemon commits conntrackd's external cache itself), ldirectord,
+//! ifcheckd.
 
 use crate::console::Console;
 use crate::lab::{self, note, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
@@ -237,8 +238,8 @@ fn lan_cable_cut_on_the_master_fails_over() {
 }
 
 /// An established stream through the master; the master dies; returns what the server got after
-/// `after` was sent through the new master.
-fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool) {
+/// `after` was sent through the new master, and the new master's `pikemon -c status`.
+fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool, String) {
     let (mut lab, master) = cluster(test);
     if stop_conntrackd {
         for node in &NODES {
@@ -257,22 +258,33 @@ fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool) {
     one_master(&mut lab, Some(other(master)), FAILOVER);
     send(&mut input, "after-failover\n");
     let arrived = stream.wait_for("after-failover", Duration::from_secs(15));
-    (stream.received(), arrived)
+    let status = step(
+        lab.guest(other(master))
+            .sh()
+            .ok("pikemon -f /etc/habox/pikemon.cfg -c status"),
+    );
+    (stream.received(), arrived, status)
 }
 
 #[test]
 fn established_tcp_stream_survives_master_failure() {
-    let (got, arrived) = stream_across_failover("ctfail", false);
+    let (got, arrived, status) = stream_across_failover("ctfail", false);
     assert!(arrived, "stream broke across the failover: {got:?}");
     assert_eq!(
         got, "before-failover\nafter-failover\n",
         "bytes lost or changed"
     );
+    // The appliance's pikemon committed conntrackd's cache itself (no conntrack-ra hook).
+    assert!(
+        status.contains("conntrackd /var/run/conntrackd.ctl reachable yes")
+            && status.contains(" ms ok "),
+        "{status}"
+    );
 }
 
 #[test]
 fn without_conntrackd_the_stream_breaks_on_failover() {
-    let (got, arrived) = stream_across_failover("ctctl", true);
+    let (got, arrived, _) = stream_across_failover("ctctl", true);
     assert!(
         !arrived,
         "stream survived without conntrackd: the firewall is not stateful: {got:?}"

@@ -36,6 +36,7 @@ HABOX=${HABOX:-$(ls -t build/habox target/x86_64-unknown-linux-musl/release/habo
 [ -x "$HABOX" ] || { echo "no habox binary (make)" >&2; exit 1; }
 HABOX=$(readlink -f "$HABOX")
 FLOWS=$(readlink -f bench/statesync/flows.py)
+FLOWS_C=$(readlink -f bench/statesync/flows.c)
 PB=/usr/share/doc/conntrackd/examples/sync/primary-backup.sh
 for t in ip nft conntrackd conntrack keepalived python3; do
     command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
@@ -176,6 +177,13 @@ keepalived_conf 2 100 >"$TMP/keepalived2.conf"
 conntrackd_conf 1 198.18.0.1 198.18.0.2 >"$TMP/conntrackd1.conf"
 conntrackd_conf 2 198.18.0.2 198.18.0.1 >"$TMP/conntrackd2.conf"
 mkdir -p "$TMP/bin" && "$HABOX" --install -s "$TMP/bin" >/dev/null
+# The flows: flows.c (one epoll loop) when a C compiler is there, else flows.py (same
+# protocol and summary, far more CPU per line).
+if command -v cc >/dev/null && cc -O2 -o "$TMP/flows" "$FLOWS_C" 2>/dev/null; then
+    GEN="$TMP/flows"
+else
+    GEN="python3 $FLOWS"
+fi
 
 setup() {
     cleanup
@@ -253,7 +261,7 @@ daemon_pids() { # daemon node
 one_run() { # daemon n fault
     local d=$1 n=$2 f=$3 new
     setup
-    ip netns exec "$NS_" python3 "$FLOWS" server 7000 >/dev/null 2>&1 &
+    ip netns exec "$NS_" $GEN server 7000 >/dev/null 2>&1 &
     disown
     if [ "$f" = failback ]; then
         start_conntrackd 2; start_daemon "$d" 2
@@ -266,7 +274,7 @@ one_run() { # daemon n fault
         new=2
     fi
     sleep 0.5
-    exec 3< <(ip netns exec "$NC" python3 "$FLOWS" client 203.0.113.50 7000 "$n" "$SECS")
+    exec 3< <(ip netns exec "$NC" $GEN client 203.0.113.50 7000 "$n" "$SECS")
     local line
     read -r -t 60 line <&3 || { OUT="error flows not ready"; exec 3<&-; return; }
     sleep 3
@@ -279,6 +287,7 @@ one_run() { # daemon n fault
                 kill -TERM $(daemon_pids "$d" 1) 2>/dev/null
             fi ;;
         failback) start_conntrackd 1; start_daemon "$d" 1 ;;
+        none) ;; # the control: the same flows without a fault
     esac
     read -r -t $((SECS + 60)) line <&3 || line=""
     exec 3<&-
@@ -300,7 +309,7 @@ EOF2
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else print a[int((NR + 1) / 2)] }'; }
 
-echo "habox: $HABOX   keepalived: $(keepalived --version 2>&1 | head -n 1)   conntrackd: $(conntrackd -v 2>&1 | head -n 1)"
+echo "flows: $GEN   habox: $HABOX   keepalived: $(keepalived --version 2>&1 | head -n 1)   conntrackd: $(conntrackd -v 2>&1 | head -n 1)"
 printf "%-10s %6s %-9s %3s %6s %7s %8s %9s %9s %9s\n" daemon N fault run reset stalled lost commit_ms outage_ms connected
 RES="$TMP/results"
 : >"$RES"
