@@ -146,17 +146,63 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-/// PBKDF2-HMAC-SHA-256 (RFC 8018 §5.2), one 32-byte block: SCRAM's Hi().
+/// PBKDF2-HMAC-SHA-256 (RFC 8018 §5.2), one 32-byte block: SCRAM's Hi(). The keyed HMAC
+/// state is set up once and cloned per iteration (two SHA-256 blocks per iteration instead
+/// of four).
 fn pbkdf2(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut first = salt.to_vec();
-    first.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password, &first);
+    let keyed = match <Hmac<Sha256> as KeyInit>::new_from_slice(password) {
+        Ok(m) => m,
+        // HMAC takes keys of any length.
+        Err(_) => return [0; 32],
+    };
+    let mut m = keyed.clone();
+    m.update(salt);
+    m.update(&1u32.to_be_bytes());
+    let mut u: [u8; 32] = m.finalize().into_bytes().into();
     let mut out = u;
     for _ in 1..iterations {
-        u = hmac(password, &u);
+        let mut m = keyed.clone();
+        m.update(&u);
+        u = m.finalize().into_bytes().into();
         out.iter_mut().zip(u.iter()).for_each(|(o, x)| *o ^= x);
     }
     out
+}
+
+/// Salted passwords already computed, keyed by a digest of (password, salt, iterations): a
+/// server keeps a user's salt and iteration count, so each real costs one PBKDF2 (up to
+/// `MAX_ITERATIONS` inside the loop) when first checked, not at every check. Bounded: the
+/// oldest entry goes.
+const SALTED_CACHE: usize = 64;
+
+thread_local! {
+    static SALTED: std::cell::RefCell<Vec<([u8; 32], [u8; 32])>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// PBKDF2 runs so far (for the tests).
+    static PBKDF2_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `pbkdf2`, from the cache when the same password, salt and count were seen.
+fn salted_password(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+    let mut id = Sha256::new();
+    for part in [password, salt, &iterations.to_be_bytes()[..]] {
+        id.update((part.len() as u64).to_be_bytes());
+        id.update(part);
+    }
+    let id: [u8; 32] = id.finalize().into();
+    if let Some(hit) = SALTED.with(|c| c.borrow().iter().find(|(k, _)| *k == id).map(|e| e.1)) {
+        return hit;
+    }
+    let salted = pbkdf2(password, salt, iterations);
+    PBKDF2_RUNS.with(|n| n.set(n.get() + 1));
+    SALTED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= SALTED_CACHE {
+            c.remove(0);
+        }
+        c.push((id, salted));
+    });
+    salted
 }
 
 /// The client side of one SCRAM-SHA-256 exchange (RFC 5802 §3).
@@ -200,7 +246,7 @@ impl Scram {
             .filter(|i| (1..=MAX_ITERATIONS).contains(i))
             .ok_or("SCRAM: bad or too large iteration count")?;
         // SASLprep (RFC 4013) is not applied: it changes only non-ASCII passwords.
-        let salted = pbkdf2(self.password.as_bytes(), &salt, iterations);
+        let salted = salted_password(self.password.as_bytes(), &salt, iterations);
         let client_key = hmac(&salted, b"Client Key");
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let without_proof = format!("c=biws,r={nonce}");
@@ -528,6 +574,33 @@ mod tests {
         let mut s = Scram::new("", "pencil", "abc".into());
         assert!(s.client_final("r=xyz,s=AAAA,i=4096").is_err());
         assert!(s.client_final("r=abcd,s=AAAA,i=99999999").is_err());
+    }
+
+    /// Every check of a pgsql real with SCRAM ran PBKDF2 again inside the daemon's loop (up
+    /// to 100,000 iterations, tens of ms each): now once per password, salt and count.
+    #[test]
+    fn pbkdf2_ran_at_every_check_and_now_once_per_salt_and_iteration_count() {
+        let runs = || PBKDF2_RUNS.with(|n| n.get());
+        let before = runs();
+        let first = "r=abcdXYZ,s=c2FsdHNhbHQ=,i=4096";
+        for _ in 0..5 {
+            let mut s = Scram::new("u", "cache-test-password", "abcd".into());
+            assert!(s.client_final(first).is_ok());
+        }
+        assert_eq!(runs() - before, 1);
+        // Another salt is another PBKDF2; the cache stays bounded.
+        for i in 0..(SALTED_CACHE + 10) {
+            let mut s = Scram::new("u", "cache-test-password", "abcd".into());
+            let salt = b64_encode(format!("salt{i}").as_bytes());
+            assert!(s.client_final(&format!("r=abcdXYZ,s={salt},i=16")).is_ok());
+        }
+        assert_eq!(runs() - before, 1 + SALTED_CACHE as u64 + 10);
+        assert!(SALTED.with(|c| c.borrow().len()) <= SALTED_CACHE);
+        // The result is RFC 7677's whether computed or cached (see the example test).
+        assert_eq!(
+            pbkdf2(b"pencil", b"salt", 2),
+            salted_password(b"pencil", b"salt", 2)
+        );
     }
 
     #[test]
