@@ -7,6 +7,10 @@ for = getsockname()). An address can be made to fail: a datagram `dead ADDR` on 
 socket CTL makes every later request to ADDR get `500`, `alive ADDR` undoes it; the server
 answers the sender with the time the change took effect and logs `<time> DEAD|ALIVE ADDR`.
 
+`dribble ADDR` makes ADDR a hostile server: its answer (a 200 head announcing a 10 MB body)
+goes out one byte per segment every 10 ms, until the client closes or 60 s have passed;
+`steady ADDR` undoes it. `stats -` answers the number of bytes dribbled so far.
+
     realservers.py PORT LOG CTL
 """
 
@@ -19,6 +23,9 @@ import time
 OK = (b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 24\r\n\r\n"
       b"habox bench: real is OK\n")
 FAIL = b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+DRIBBLE_HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: 10000000\r\n\r\n"
+DRIBBLE_EVERY = 0.010
+DRIBBLE_MAX_S = 60.0
 
 
 def main():
@@ -43,16 +50,37 @@ def main():
     sel.register(ctl, selectors.EVENT_READ, "ctl")
 
     dead = set()
+    dribble = set()
     bufs = {}
+    dribbling = {}  # conn -> [bytes sent, start time]
+    dribbled = 0
+    next_drip = time.time()
 
     def close(conn):
         sel.unregister(conn)
         bufs.pop(conn, None)
+        dribbling.pop(conn, None)
         conn.close()
 
     while True:  # until SIGTERM (default action)
+        now = time.time()
+        if dribbling and now >= next_drip:
+            next_drip = now + DRIBBLE_EVERY
+            for conn, state in list(dribbling.items()):
+                sent, since = state
+                byte = DRIBBLE_HEAD[sent:sent + 1] or b"d"
+                try:
+                    if now - since > DRIBBLE_MAX_S or conn.send(byte) != 1:
+                        close(conn)
+                        continue
+                except OSError:
+                    close(conn)
+                    continue
+                state[0] += 1
+                dribbled += 1
+        timeout = max(0.0, next_drip - time.time()) if dribbling else 1.0
         try:
-            events = sel.select(1.0)
+            events = sel.select(timeout)
         except InterruptedError:
             continue
         for key, _ in events:
@@ -71,7 +99,14 @@ def main():
                 except BlockingIOError:
                     continue
                 verb, addr = msg.decode().split()
-                (dead.add if verb == "dead" else dead.discard)(addr)
+                if verb == "stats":
+                    if peer:
+                        ctl.sendto(b"%d" % dribbled, peer)
+                    continue
+                if verb in ("dead", "alive"):
+                    (dead.add if verb == "dead" else dead.discard)(addr)
+                else:
+                    (dribble.add if verb == "dribble" else dribble.discard)(addr)
                 now = time.time()
                 log.write("%.6f %s %s\n" % (now, verb.upper(), addr))
                 log.flush()
@@ -92,12 +127,18 @@ def main():
                 if not data:
                     close(conn)
                     continue
+                if conn in dribbling:
+                    continue
                 buf = bufs[conn] + data
                 if b"\r\n\r\n" not in buf:
                     bufs[conn] = buf
                     continue
                 addr = conn.getsockname()[0]
                 log.write("%.6f %s\n" % (time.time(), addr))
+                if addr in dribble:
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    dribbling[conn] = [0, time.time()]
+                    continue
                 try:
                     conn.send(FAIL if addr in dead else OK)
                 except OSError:

@@ -13,6 +13,9 @@
 #   bench/ldirectord/run.sh                       # N = 10 100 1000, ~9 minutes
 #   NS="10 100" RUNS=3 WINDOW=20 REACTS=2 HABOX=build/habox bench/ldirectord/run.sh
 #   KEEP=1 ...                                    # keep the temp dir (logs, record files)
+#   NS=1000 DRIBBLE="0 0.1" PERL_RUNS=1 PERL_REACTS=1 ...  # also with 10 % of the reals dribbling
+#   NS=10000 RUNS=1 PERL_RUNS=1 PERL_STARTUP_MAX=300 ...    # the Perl cut off after 300 s
+# (measure.py lists the other knobs: IMPLS, PERL_RUNS, PERL_REACTS, PERL_STARTUP_MAX)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE/../.."

@@ -384,3 +384,33 @@ fn b16_man_page_checktype_form_and_undocumented_schedflags_and_load_are_accepted
     );
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+/// Issue 16 item 8: the core parsed the netmask text again with a silent default
+/// (`unwrap_or(128)`) and dropped unknown schedflags without a word. Both are typed when read:
+/// the netmask reaches IPVS as read, and an unknown flag is an error at its position.
+#[test]
+fn netmask_and_schedflags_are_typed_when_read() {
+    let text = "virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tpersistent=300\n\
+                \tnetmask=255.255.255.0\n\tschedflags=mh-port\n\
+                virtual6=[2001:db8::1]:80\n\treal6=[2001:db8::2] gate\n\tpersistent=300\n\tnetmask=64\n";
+    let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    let s = super::core::service_of(&c.virtuals[0]);
+    assert_eq!(s.netmask, 0xffff_ff00);
+    assert_eq!(
+        s.flags & crate::wire::ipvs::SVC_F_SCHED2,
+        crate::wire::ipvs::SVC_F_SCHED2
+    );
+    assert_eq!(super::core::service_of(&c.virtuals[1]).netmask, 64);
+    let e =
+        parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tschedflags=sh-port,sh-bogus\n")
+            .err()
+            .unwrap_or_default();
+    assert!(
+        e.contains("t.cf:3:") && e.contains("invalid schedflags: \"sh-bogus\""),
+        "{e}"
+    );
+    let e = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tnetmask=24\n")
+        .err()
+        .unwrap_or_default();
+    assert!(e.contains("dotted quad"), "{e}");
+}

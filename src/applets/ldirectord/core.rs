@@ -14,7 +14,7 @@ use super::config::{alert_status, CheckType, Config, Forward, Real, Virtual, Vir
 use super::server_text::printable;
 use crate::wire::ipvs::{
     Dest, FwdMethod, Service, ServiceKey, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET,
-    SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3,
+    SVC_F_PERSISTENT,
 };
 
 /// Index of a virtual in the config, and of a real inside it.
@@ -167,31 +167,24 @@ pub fn service_of(v: &Virtual) -> Service {
     let v6 = key.af() == crate::wire::ipvs::AF_INET6;
     let mut flags = 0;
     let mut timeout = 0;
+    // Without persistence, or without a netmask, the host's own: /32 or /128.
     let mut netmask = if v6 { 128 } else { u32::MAX };
     if let Some(p) = v.persistent {
         flags |= SVC_F_PERSISTENT;
         timeout = p;
-        if let Some(m) = &v.netmask {
-            netmask = if v6 {
-                m.parse().unwrap_or(128)
-            } else {
-                m.parse::<std::net::Ipv4Addr>()
-                    .map(u32::from)
-                    .unwrap_or(u32::MAX)
-            };
+        if let Some(m) = v.netmask {
+            netmask = m;
         }
     }
     if v.ops && v.protocol == super::config::Protocol::Udp {
         flags |= SVC_F_ONEPACKET;
     }
-    // ipvsadm -b: sh-fallback,sh-port,flag-1..3.
-    for f in v.schedflags.as_deref().unwrap_or("").split(',') {
-        flags |= match f {
-            "sh-fallback" | "flag-1" => SVC_F_SCHED1,
-            "sh-port" | "flag-2" => SVC_F_SCHED2,
-            "flag-3" => SVC_F_SCHED3,
-            _ => 0,
-        };
+    // ipvsadm -b; the names were checked when the config was read.
+    if let Some(names) = &v.schedflags {
+        flags |= names
+            .split(',')
+            .filter_map(super::config::sched_flag)
+            .fold(0, |a, b| a | b);
     }
     Service {
         key,

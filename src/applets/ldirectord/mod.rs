@@ -11,8 +11,6 @@ mod alert_delivery;
 pub mod check;
 pub mod cli;
 pub mod config;
-mod config_read;
-mod config_real;
 #[cfg(test)]
 mod config_tests;
 pub mod core;

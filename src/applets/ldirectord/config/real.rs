@@ -7,8 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use super::config::{Fallback, Forward, Real};
-use super::config_read::Reader;
+use super::lines::Reader;
+use super::model::{Fallback, Forward, Real};
 use crate::conf::Span;
 
 /// The largest range `a->b` expands to (a /16); beyond it is surely a typo.

@@ -1,6 +1,6 @@
 //! ldirectord.cf: the values every directive of the Perl ldirectord's man page produces, with
 //! its defaults and override rules (a virtual's value, else the global one, else the built-in
-//! default), and the line reader for the file (`parse`).
+//! default). The reader is the rest of `config` (`parse`).
 //!
 //! Syntax (as the Perl original, ldirectord(8)): `directive=value` lines; a `virtual=` line opens
 //! a block of lines indented by a tab or at least 4 spaces. Differences, all accepting files
@@ -11,8 +11,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-
-pub use super::config_read::parse;
 
 /// How a real server is reached (ipvsadm -g / -m / -i).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +305,18 @@ pub struct Real {
     pub upper: u32,
 }
 
+/// The IPVS service flag of one `schedflags` name (ipvsadm -b: sh-fallback,sh-port, their
+/// mh- twins and flag-1..3), None for a name ipvsadm does not know.
+pub fn sched_flag(name: &str) -> Option<u32> {
+    use crate::wire::ipvs::{SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3};
+    match name {
+        "sh-fallback" | "mh-fallback" | "flag-1" => Some(SVC_F_SCHED1),
+        "sh-port" | "mh-port" | "flag-2" => Some(SVC_F_SCHED2),
+        "flag-3" => Some(SVC_F_SCHED3),
+        _ => None,
+    }
+}
+
 /// One `virtual=` block with every value resolved against the globals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Virtual {
@@ -328,7 +338,9 @@ pub struct Virtual {
     pub secret: String,
     pub scheduler: String,
     pub persistent: Option<u32>,
-    pub netmask: Option<String>,
+    /// The persistence netmask as IPVS takes it: an IPv4 mask as a number, an IPv6 prefix
+    /// length; checked when read.
+    pub netmask: Option<u32>,
     pub schedflags: Option<String>,
     pub ops: bool,
     pub checktimeout: u32,

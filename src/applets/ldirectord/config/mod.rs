@@ -1,0 +1,114 @@
+//! ldirectord.cf, read into typed values. Layout, bottom up (each module imports only those
+//! before it, so the reader has no import cycle): `model` (the values, their defaults and
+//! override rules), `lines` (directives with their columns, the loose value readers, the
+//! error list), `real` (the `virtual=`, `real=` and `fallback=` address syntaxes), `globals`
+//! and `virtuals` (the directives of each level; a virtual is resolved against the globals
+//! when its block ends); `parse` here ties them together.
+
+mod globals;
+mod lines;
+mod model;
+mod real;
+mod virtuals;
+
+use std::rc::Rc;
+
+pub use model::*;
+
+use super::resolve::Resolve;
+use crate::conf::Errors;
+use globals::global_directive;
+use lines::{lines, Reader};
+use real::parse_fallback;
+use virtuals::{finish, new_draft, virtual_directive, Draft};
+
+/// The machine's host name, for the ftp password and sip login defaults.
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Reads a whole ldirectord.cf. `file` names it in messages.
+pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, Errors> {
+    let mut r = Reader {
+        file: Rc::from(file),
+        errors: Errors::new(),
+        warnings: Vec::new(),
+        resolver,
+    };
+    let mut g = Globals::default();
+    let mut g_fallback: Vec<(u32, u32, String, bool)> = Vec::new();
+    let mut drafts: Vec<Draft> = Vec::new();
+    for (no, d) in lines(text) {
+        let Some(d) = d else {
+            let span = r.span(no, 1);
+            r.errors.push(
+                &span,
+                "indent the lines of a virtual block by a tab or 4 spaces; global lines start in column 1",
+            );
+            continue;
+        };
+        if d.indented {
+            match drafts.last_mut() {
+                Some(v) => virtual_directive(&mut r, v, &d),
+                None => r.error(&d, format!("\"{}\" outside a virtual block", d.name)),
+            }
+            continue;
+        }
+        if !d.has_eq && d.name != "supervised" {
+            r.error(&d, format!("Unknown command \"{}{}\"", d.name, d.value));
+            continue;
+        }
+        match d.name.as_str() {
+            "virtual" | "virtual6" => {
+                let v6 = d.name == "virtual6";
+                drafts.push(new_draft(&mut r, &d, v6));
+            }
+            _ => global_directive(&mut r, &mut g, &mut g_fallback, &d),
+        }
+    }
+    for (line, col, text, v6) in g_fallback {
+        let span = r.span(line, col);
+        if let Some(fb) = parse_fallback(&mut r, &span, &text, v6, "") {
+            if v6 {
+                g.fallback6 = Some(fb);
+            } else {
+                g.fallback = Some(fb);
+            }
+        }
+    }
+    let host = hostname();
+    let mut virtuals: Vec<Virtual> = Vec::new();
+    for draft in drafts {
+        if let Some(v) = finish(&mut r, &g, draft, &host) {
+            if virtuals
+                .iter()
+                .any(|o| o.addr == v.addr && o.protocol == v.protocol)
+            {
+                let span = r.span(v.line, 1);
+                r.errors.push(&span, "duplicate virtual server");
+                continue;
+            }
+            virtuals.push(v);
+        }
+    }
+    if !g.fork {
+        for v in &virtuals {
+            if v.checkinterval != g.checkinterval {
+                let span = r.span(v.line, 1);
+                r.warnings.push(format!(
+                    "{span}: warning: checkinterval of {} is honoured (the original ignores it when fork=no)",
+                    v.id()
+                ));
+            }
+        }
+    }
+    let warnings = std::mem::take(&mut r.warnings);
+    r.errors.into_result(Config {
+        globals: g,
+        virtuals,
+        warnings,
+    })
+}
