@@ -1893,3 +1893,47 @@ fn heart_beat_interface_recreated_is_heard_again_by_a_running_and_a_restarted_wo
         ("Master".into(), "Backup".into())
     );
 }
+
+/// The status file lives on the small configuration disk: when that disk was full (or
+/// read-only), writing the boot counter failed and the worker exited at once, again and again
+/// with back-off, so the node never served. The counter only counts starts (freshness keys on
+/// the random incarnation): the worker runs, warns, and the pair forms.
+#[test]
+fn full_status_file_disk_warns_and_the_worker_still_serves() {
+    let mut rig = Rig::new();
+    let full = rig.dir.join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("status-file \"{}/status1\";", rig.dir.display()),
+        &format!("status-file \"{}/status1\";", full.display()),
+    );
+    assert!(cfg.contains("/full/status1"));
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    let child = rig
+        .a
+        .cmd("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            &format!(
+                "mount -t tmpfs -o size=4k hrvfull {f} || exit 99\n\
+                 dd if=/dev/zero of={f}/fill bs=1k 2>/dev/null\n\
+                 exec {p} -f {c} -d",
+                f = full.display(),
+                p = applet("pikemon").display(),
+                c = rig.cfg(1)
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let log = rig.log(1);
+    assert!(!log.contains("worker exited"), "{log}");
+    assert!(log.contains("the boot counter is not saved"), "{log}");
+}
