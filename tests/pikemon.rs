@@ -1937,3 +1937,68 @@ fn full_status_file_disk_warns_and_the_worker_still_serves() {
     assert!(!log.contains("worker exited"), "{log}");
     assert!(log.contains("the boot counter is not saved"), "{log}");
 }
+
+/// The supervisor passes each closed death-watch connection to the worker as a line on its
+/// stdin, with a blocking write: a worker that did not read (stopped, or hung in a system
+/// call) filled the pipe and the supervisor hung in write(2) — no signal, no restart, no
+/// stop. Connections from the peer's address that open and close stand for the many events.
+#[test]
+fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
+    // A flood of seconds: alone on the machine, as the frame flood test.
+    let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
+    let mut rig = Rig::build_with(true, load);
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    rig.signal(&worker, "-STOP");
+    // 12 bytes per closed connection reported: 24000 connections, about half of them
+    // reported (the rest pushed out of the four slots), are more than a 64 KiB pipe holds.
+    let flood = rig.b.run(&[
+        "python3",
+        "-c",
+        "import socket, time\n\
+         end = time.monotonic() + 15\n\
+         n = 0\n\
+         while n < 24000 and time.monotonic() < end:\n\
+         \x20   try:\n\
+         \x20       s = socket.create_connection(('203.0.113.1', 7013), timeout=1, source_address=('203.0.113.2', 0))\n\
+         \x20       s.close()\n\
+         \x20       n += 1\n\
+         \x20   except OSError:\n\
+         \x20       time.sleep(0.01)\n\
+         print(n)",
+    ]);
+    let (so, se) = text(&flood);
+    assert!(flood.status.success(), "{so}{se}");
+    let closed: u32 = so.trim().parse().unwrap();
+    assert!(closed >= 5000, "only {closed} connections");
+    // More reported than 64 KiB of 12-byte lines: the pipe was full.
+    let reported = rig.log(1).matches("the peer's daemon is gone").count();
+    assert!(
+        reported > 5500,
+        "only {reported} closed connections reported"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // A supervisor that still runs its loop logs its status on SIGPWR at once.
+    let sup = rig.pids(1, "pikemon: supervisor");
+    let before = rig.log(1).matches("status: worker pid").count();
+    rig.signal(&sup, "-PWR");
+    let start = Instant::now();
+    while rig.log(1).matches("status: worker pid").count() == before {
+        let tail: String = rig
+            .log(1)
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the supervisor does not answer after {} closed connections: {tail}",
+            so.trim()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.signal(&worker, "-CONT");
+}

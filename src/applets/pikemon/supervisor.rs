@@ -64,6 +64,22 @@ fn keep_strays_from_children() {
     }
 }
 
+/// Writes one line to the worker's stdin without waiting: a worker that does not read
+/// (stopped, hung in a system call) once filled the pipe and held the supervisor in write(2)
+/// — no restart, no stop, no signal handled. A line (far below PIPE_BUF) goes in whole or
+/// not at all; one that does not fit is dropped: a death-watch hint the dead-interval
+/// replaces, or a resolution the next worker gets again from `resolved`.
+fn to_worker(w: &mut ChildStdin, line: &[u8]) {
+    match w.write(line) {
+        Ok(n) if n == line.len() => {}
+        Ok(_) => warn!("worker stdin: a line was cut short"),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            log::debug!("worker stdin full (the worker does not read): a line dropped")
+        }
+        Err(e) => log::debug!("worker stdin: {e}"),
+    }
+}
+
 /// The file naming the processes of an instance that was told HUP (hand-over pending).
 pub fn handover_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
@@ -186,8 +202,20 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
                 if let Some(w) = worker_in.as_mut() {
+                    // Never wait for a worker that does not read (see `to_worker`).
+                    let nonblocking = nix::fcntl::fcntl(&*w, nix::fcntl::FcntlArg::F_GETFL)
+                        .and_then(|fl| {
+                            let fl = nix::fcntl::OFlag::from_bits_truncate(fl);
+                            nix::fcntl::fcntl(
+                                &*w,
+                                nix::fcntl::FcntlArg::F_SETFL(fl | nix::fcntl::OFlag::O_NONBLOCK),
+                            )
+                        });
+                    if let Err(e) = nonblocking {
+                        warn!("worker stdin: O_NONBLOCK: {e}");
+                    }
                     for line in resolved.values() {
-                        let _ = w.write_all(line.as_bytes());
+                        to_worker(w, line.as_bytes());
                     }
                 }
                 info!("worker started [pid {}]", c.id());
@@ -240,7 +268,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     Outcome::Nothing => continue,
                     Outcome::PeerGone => {
                         if let Some(wi) = worker_in.as_mut() {
-                            let _ = wi.write_all(b"peer-exited\n");
+                            to_worker(wi, b"peer-exited\n");
                         }
                         continue;
                     }
@@ -263,7 +291,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                                 let line = String::from_utf8_lossy(&line).into_owned();
                                 if let Some((name, _)) = super::acr::parse_line(&line) {
                                     if let Some(w) = worker_in.as_mut() {
-                                        let _ = w.write_all(line.as_bytes());
+                                        to_worker(w, line.as_bytes());
                                     }
                                     resolved.insert(name, line);
                                 }
