@@ -1717,7 +1717,9 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
 /// still restart its worker at once.
 #[test]
 fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothing() {
-    let rig = Rig::new().started_pair();
+    // A flood: alone on the machine, as the frame flood test.
+    let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
+    let rig = Rig::build_with(true, load).started_pair();
     rig.client
         .ip(&["route", "add", "203.0.113.0/30", "via", "198.51.100.2"]);
     let flood = rig.client.run(&[
