@@ -54,6 +54,7 @@ fn keep_strays_from_children() {
     let fds: Vec<i32> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
         .collect();
     for raw in fds {
         // Sets FD_CLOEXEC (the directory's own fd is gone by now: EBADF, skipped); the
