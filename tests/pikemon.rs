@@ -1686,7 +1686,8 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
 
     // A reload that fails after the save: exit 2; a second run meanwhile is refused.
     let (so, se) = node.run(
-        "sh -c 'trap \"\" HUP; exec sleep 8' & echo $! > $R/run/pikemon.pid\n\
+        "ln -s \"$(command -v sleep)\" $R/pikemon-hangs\n\
+         sh -c \"trap '' HUP; exec $R/pikemon-hangs 8\" & echo $! > $R/run/pikemon.pid\n\
          $SAVE > $R/first.out 2>&1 & first=$!\n\
          sleep 1; $SAVE; echo \"second rc=$?\"\n\
          wait $first; echo \"first rc=$?\"; cat $R/first.out; ls $R/persist/etc\n\
@@ -1699,6 +1700,17 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
             && so.contains("saved, but pikemon (pid ")
             && so.ends_with("habox\n"),
         "{so}"
+    );
+
+    // A pid file left behind, naming a process that is not pikemon: not signalled.
+    let (so, se) = node.run(
+        "sleep 8 & echo $! > $R/run/pikemon.pid\n\
+         $SAVE; echo \"rc=$?\"; kill -0 $(cat $R/run/pikemon.pid) && echo alive\n\
+         kill $(cat $R/run/pikemon.pid)",
+    );
+    assert!(
+        so.contains("pikemon is not running: not reloaded\nrc=0\nalive\n"),
+        "{so}\n{se}"
     );
 
     // A config naming an interface this node lacks: refused, nothing saved.
