@@ -2025,3 +2025,32 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     );
     rig.signal(&worker, "-CONT");
 }
+
+/// A controlled interface deleted and made again (another index) on the backup: its worker
+/// kept the old index, so its health stayed Down, and when the master died the takeover
+/// failed every second ("create macvlan ... on link index N: No such device") — no VIP at
+/// all. The worker follows the new interface: health Up again, and it takes over.
+#[test]
+fn controlled_interface_recreated_on_the_backup_is_followed_and_taken_over() {
+    let rig = Rig::new().started_pair();
+    rig.b.ip(&["link", "del", "lan0"]);
+    rig.sw.attach(&rig.b, "lan0");
+    rig.b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    let start = Instant::now();
+    loop {
+        let (so, _) = text(&rig.control(2, &["status"]));
+        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{so}\n{}",
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("No such device"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
