@@ -2054,3 +2054,32 @@ fn controlled_interface_recreated_on_the_backup_is_followed_and_taken_over() {
     assert!(!rig.log(2).contains("No such device"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
+
+/// The same on the master: the role goes to the peer at once (its LAN link went away), the
+/// client keeps the VIP, and the old master is a healthy Backup on the new interface.
+#[test]
+fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_healthy() {
+    let rig = Rig::new().started_pair();
+    rig.a.ip(&["link", "del", "lan0"]);
+    rig.sw.attach(&rig.a, "lan0");
+    rig.a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    let start = Instant::now();
+    loop {
+        let (so, _) = text(&rig.control(1, &["status"]));
+        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{so}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // And back: B's daemon dies, A takes the role on its new lan0.
+    rig.signal(&rig.pids(2, "pikemon"), "-KILL");
+    rig.wait_role(1, "Master", Duration::from_secs(3));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
