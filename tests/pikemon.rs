@@ -2083,3 +2083,56 @@ fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_health
     rig.wait_role(1, "Master", Duration::from_secs(3));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
+
+/// Hostile control clients: a request line of megabytes, one that never ends, a client that
+/// asks for the status in a loop and never reads the replies. The worker answers the others
+/// and keeps its role; nothing of it grows.
+#[test]
+fn huge_endless_and_unread_control_requests_never_stall_the_worker() {
+    let rig = Rig::new().started_pair();
+    let ctl = rig.dir.join("ctl1").display().to_string();
+    let mut hog = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket, time\n\
+                 held = []\n\
+                 big = socket.socket(socket.AF_UNIX); big.connect('{ctl}')\n\
+                 try:\n\
+                 \x20   big.sendall(b'status ' + b'x' * 8000000 + b'\\n')\n\
+                 except OSError:\n\
+                 \x20   pass\n\
+                 endless = socket.socket(socket.AF_UNIX); endless.connect('{ctl}')\n\
+                 endless.send(b'stat')\n\
+                 held.append(endless)\n\
+                 for i in range(200):\n\
+                 \x20   s = socket.socket(socket.AF_UNIX); s.connect('{ctl}')\n\
+                 \x20   s.send(b'status -j\\n')\n\
+                 \x20   held.append(s)\n\
+                 print('ready', flush=True)\n\
+                 time.sleep(3)"
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(hog.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", worker[0]))
+        .unwrap()
+        .count();
+    assert!(fds < 100, "the worker holds {fds} fds");
+    let _ = hog.kill();
+    let _ = hog.wait();
+}
