@@ -2136,3 +2136,43 @@ fn huge_endless_and_unread_control_requests_never_stall_the_worker() {
     let _ = hog.kill();
     let _ = hog.wait();
 }
+
+/// An operator's `kill -9` of the supervisor (or the OOM killer) left its worker running on
+/// its own, and starting pikemon again added a second worker beside it: two workers of one
+/// node, each sending HELLOs with its own incarnation. The new instance takes over from the
+/// orphan as after SIGHUP: one worker, no role change, no VIP gap.
+#[test]
+fn worker_of_a_killed_supervisor_is_taken_over_by_the_next_instance() {
+    let mut rig = Rig::new().started_pair();
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-KILL");
+    std::thread::sleep(Duration::from_millis(300));
+    let orphan = rig.pids(1, "pikemon: worker");
+    assert_eq!(orphan.len(), 1);
+    rig.start(1);
+    let start = Instant::now();
+    loop {
+        let workers = rig.pids(1, "pikemon: worker");
+        if workers.len() == 1 && workers != orphan {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "workers {workers:?} (orphan {orphan:?})\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rig.log(1)
+            .contains("the worker of a killed supervisor still runs"),
+        "{}",
+        rig.log(1)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}

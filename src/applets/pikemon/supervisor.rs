@@ -81,6 +81,51 @@ fn to_worker(w: &mut ChildStdin, line: &[u8]) {
     }
 }
 
+/// The file naming the running worker (`PID_FILE.worker`), for the next instance.
+fn worker_path(pid_file: &Path) -> PathBuf {
+    let mut p = pid_file.as_os_str().to_owned();
+    p.push(".worker");
+    PathBuf::from(p)
+}
+
+/// A worker whose supervisor was killed (SIGKILL, the OOM killer) runs on, alone: it keeps the
+/// role, but a new instance's worker then ran beside it — two workers of one node, each with
+/// its own incarnation. The new instance takes over from it as after SIGHUP: it is named in
+/// the hand-over file, and the new worker ends it once it plays its role.
+fn hand_over_orphan(pid_file: &Path) {
+    let Some(pid) = std::fs::read_to_string(worker_path(pid_file))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+    else {
+        return;
+    };
+    let cmdline = |pid: i32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !cmdline(pid).starts_with(b"pikemon: worker") {
+        return;
+    }
+    // Its parent: a supervisor still running means it is no orphan (another instance's).
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            let (_, rest) = st.rsplit_once(')')?;
+            rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+        })
+        .unwrap_or(0);
+    if cmdline(ppid).starts_with(b"pikemon: supervisor") {
+        return;
+    }
+    let path = handover_path(pid_file);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(&format!("worker {pid}\n"));
+    match super::status_file::write_atomic(&path, text.as_bytes()) {
+        Ok(()) => warn!(
+            "the worker of a killed supervisor still runs [pid {pid}]: the new worker takes over from it"
+        ),
+        Err(e) => error!("{}: {e}", path.display()),
+    }
+}
+
 /// The file naming the processes of an instance that was told HUP (hand-over pending).
 pub fn handover_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
@@ -90,6 +135,8 @@ pub fn handover_path(pid_file: &Path) -> PathBuf {
 
 struct Kid {
     child: Option<Child>,
+    /// The pid of the last one started.
+    last_pid: u32,
     started: Instant,
     failures: u32,
     restarts: u32,
@@ -171,12 +218,14 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let mut pidfile = Some(pidfile);
     let mut worker = Kid {
         child: None,
+        last_pid: 0,
         started: Instant::now(),
         failures: 0,
         restarts: 0,
     };
     let mut acr = Kid {
         child: None,
+        last_pid: 0,
         started: Instant::now(),
         failures: 0,
         restarts: 0,
@@ -220,6 +269,9 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     }
                 }
                 info!("worker started [pid {}]", c.id());
+                worker.last_pid = c.id();
+                // Read by the next instance should this supervisor be killed.
+                let _ = std::fs::write(worker_path(&config.pid_file), format!("{}\n", c.id()));
                 worker.child = Some(c);
                 worker.started = Instant::now();
             }
@@ -244,6 +296,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             Err(e) => error!("cannot start the ACR: {e}"),
         };
 
+    hand_over_orphan(&config.pid_file);
     start_worker(&mut worker, &mut worker_in, &mut held, &resolved);
     if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
