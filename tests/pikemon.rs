@@ -462,7 +462,11 @@ fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
         wait_log(node, "death-watch: connection from 203.0.113.");
     }
     // The worker first: a worker that outlives its supervisor by a moment still answers
-    // the probe the closed connection starts (correctly: it is alive).
+    // the probe the closed connection starts (correctly: it is alive). The supervisor is
+    // stopped meanwhile: it would restart the worker at once, and a worker started after
+    // the list of pids below was taken would live on and answer.
+    let supervisor = rig.pids(1, "pikemon: supervisor");
+    rig.signal(&supervisor, "-STOP");
     rig.signal(&rig.pids(1, "pikemon: worker"), "-KILL");
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
     rig.wait_role(2, "Master", Duration::from_secs(5));
