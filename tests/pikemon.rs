@@ -1852,7 +1852,8 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
 
     // A reload that fails after the save: exit 2; a second run meanwhile is refused.
     let (so, se) = node.run(
-        "sh -c 'trap \"\" HUP; exec sleep 8' & echo $! > $R/run/pikemon.pid\n\
+        "ln -s \"$(command -v sleep)\" $R/pikemon-hangs\n\
+         sh -c \"trap '' HUP; exec $R/pikemon-hangs 8\" & echo $! > $R/run/pikemon.pid\n\
          $SAVE > $R/first.out 2>&1 & first=$!\n\
          sleep 1; $SAVE; echo \"second rc=$?\"\n\
          wait $first; echo \"first rc=$?\"; cat $R/first.out; ls $R/persist/etc\n\
@@ -1865,6 +1866,17 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
             && so.contains("saved, but pikemon (pid ")
             && so.ends_with("habox\n"),
         "{so}"
+    );
+
+    // A pid file left behind, naming a process that is not pikemon: not signalled.
+    let (so, se) = node.run(
+        "sleep 8 & echo $! > $R/run/pikemon.pid\n\
+         $SAVE; echo \"rc=$?\"; kill -0 $(cat $R/run/pikemon.pid) && echo alive\n\
+         kill $(cat $R/run/pikemon.pid)",
+    );
+    assert!(
+        so.contains("pikemon is not running: not reloaded\nrc=0\nalive\n"),
+        "{so}\n{se}"
     );
 
     // A config naming an interface this node lacks: refused, nothing saved.
@@ -1883,7 +1895,9 @@ fn habox_save_interrupted_full_disk_missing_interface_and_concurrent_runs_keep_t
 /// still restart its worker at once.
 #[test]
 fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothing() {
-    let rig = Rig::new().started_pair();
+    // A flood: alone on the machine, as the frame flood test.
+    let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
+    let rig = Rig::build_with(true, load).started_pair();
     rig.client
         .ip(&["route", "add", "203.0.113.0/30", "via", "198.51.100.2"]);
     let flood = rig.client.run(&[
@@ -1898,7 +1912,7 @@ fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothin
          \x20       s.close()\n\
          \x20       n += 1\n\
          \x20   except OSError:\n\
-         \x20       pass\n\
+         \x20       time.sleep(0.01)\n\
          print(n)",
     ]);
     let (so, se) = text(&flood);
@@ -2061,4 +2075,270 @@ fn heart_beat_interface_recreated_is_heard_again_by_a_running_and_a_restarted_wo
         (rig.role(1), rig.role(2)),
         ("Master".into(), "Backup".into())
     );
+}
+
+/// The status file lives on the small configuration disk: when that disk was full (or
+/// read-only), writing the boot counter failed and the worker exited at once, again and again
+/// with back-off, so the node never served. The counter only counts starts (freshness keys on
+/// the random incarnation): the worker runs, warns, and the pair forms.
+#[test]
+fn full_status_file_disk_warns_and_the_worker_still_serves() {
+    let mut rig = Rig::new();
+    let full = rig.dir.join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("status-file \"{}/status1\";", rig.dir.display()),
+        &format!("status-file \"{}/status1\";", full.display()),
+    );
+    assert!(cfg.contains("/full/status1"));
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    let child = rig
+        .a
+        .cmd("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            &format!(
+                "mount -t tmpfs -o size=4k hrvfull {f} || exit 99\n\
+                 dd if=/dev/zero of={f}/fill bs=1k 2>/dev/null\n\
+                 exec {p} -f {c} -d",
+                f = full.display(),
+                p = applet("pikemon").display(),
+                c = rig.cfg(1)
+            ),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let log = rig.log(1);
+    assert!(!log.contains("worker exited"), "{log}");
+    assert!(log.contains("the boot counter is not saved"), "{log}");
+}
+
+/// The supervisor passes each closed death-watch connection to the worker as a line on its
+/// stdin, with a blocking write: a worker that did not read (stopped, or hung in a system
+/// call) filled the pipe and the supervisor hung in write(2) — no signal, no restart, no
+/// stop. Connections from the peer's address that open and close stand for the many events.
+#[test]
+fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
+    // A flood of seconds: alone on the machine, as the frame flood test.
+    let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
+    let mut rig = Rig::build_with(true, load);
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    rig.signal(&worker, "-STOP");
+    // 12 bytes per closed connection the supervisor reports (some are pushed out of its
+    // four slots unreported): connect and close until 6000 are reported — more than a
+    // 64 KiB pipe holds — or 40 s pass (a supervisor blocked in write(2) reports no more).
+    let log = rig.dir.join("log1").display().to_string();
+    let flood = rig.b.run(&[
+        "python3",
+        "-c",
+        &format!(
+            "import socket, time\n\
+             end = time.monotonic() + 40\n\
+             n = 0\n\
+             def reported():\n\
+             \x20   return open('{log}').read().count(\"the peer's daemon is gone\")\n\
+             while time.monotonic() < end and (n % 500 or reported() < 6000):\n\
+             \x20   try:\n\
+             \x20       s = socket.create_connection(('203.0.113.1', 7013), timeout=1, source_address=('203.0.113.2', 0))\n\
+             \x20       s.close()\n\
+             \x20       n += 1\n\
+             \x20   except OSError:\n\
+             \x20       time.sleep(0.01)\n\
+             print(n, reported())"
+        ),
+    ]);
+    let (so, se) = text(&flood);
+    assert!(flood.status.success(), "{so}{se}");
+    let reported: u32 = so
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(500));
+    // A supervisor that still runs its loop logs its status on SIGPWR at once.
+    let sup = rig.pids(1, "pikemon: supervisor");
+    let before = rig.log(1).matches("status: worker pid").count();
+    rig.signal(&sup, "-PWR");
+    let start = Instant::now();
+    while rig.log(1).matches("status: worker pid").count() == before {
+        let tail: String = rig
+            .log(1)
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the supervisor does not answer after {reported} closed connections reported: {tail}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        reported >= 6000,
+        "the pipe was never full: {reported} reported"
+    );
+    rig.signal(&worker, "-CONT");
+}
+
+/// A controlled interface deleted and made again (another index) on the backup: its worker
+/// kept the old index, so its health stayed Down, and when the master died the takeover
+/// failed every second ("create macvlan ... on link index N: No such device") — no VIP at
+/// all. The worker follows the new interface: health Up again, and it takes over.
+#[test]
+fn controlled_interface_recreated_on_the_backup_is_followed_and_taken_over() {
+    let rig = Rig::new().started_pair();
+    rig.b.ip(&["link", "del", "lan0"]);
+    rig.sw.attach(&rig.b, "lan0");
+    rig.b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    let start = Instant::now();
+    loop {
+        let (so, _) = text(&rig.control(2, &["status"]));
+        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{so}\n{}",
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("No such device"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// The same on the master: the role goes to the peer at once (its LAN link went away), the
+/// client keeps the VIP, and the old master is a healthy Backup on the new interface.
+#[test]
+fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_healthy() {
+    let rig = Rig::new().started_pair();
+    rig.a.ip(&["link", "del", "lan0"]);
+    rig.sw.attach(&rig.a, "lan0");
+    rig.a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    let start = Instant::now();
+    loop {
+        let (so, _) = text(&rig.control(1, &["status"]));
+        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{so}\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // And back: B's daemon dies, A takes the role on its new lan0.
+    rig.signal(&rig.pids(2, "pikemon"), "-KILL");
+    rig.wait_role(1, "Master", Duration::from_secs(3));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// Hostile control clients: a request line of megabytes, one that never ends, a client that
+/// asks for the status in a loop and never reads the replies. The worker answers the others
+/// and keeps its role; nothing of it grows.
+#[test]
+fn huge_endless_and_unread_control_requests_never_stall_the_worker() {
+    let rig = Rig::new().started_pair();
+    let ctl = rig.dir.join("ctl1").display().to_string();
+    let mut hog = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import socket, time\n\
+                 held = []\n\
+                 big = socket.socket(socket.AF_UNIX); big.connect('{ctl}')\n\
+                 try:\n\
+                 \x20   big.sendall(b'status ' + b'x' * 8000000 + b'\\n')\n\
+                 except OSError:\n\
+                 \x20   pass\n\
+                 endless = socket.socket(socket.AF_UNIX); endless.connect('{ctl}')\n\
+                 endless.send(b'stat')\n\
+                 held.append(endless)\n\
+                 for i in range(200):\n\
+                 \x20   s = socket.socket(socket.AF_UNIX); s.connect('{ctl}')\n\
+                 \x20   s.send(b'status -j\\n')\n\
+                 \x20   held.append(s)\n\
+                 print('ready', flush=True)\n\
+                 time.sleep(3)"
+            ),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(hog.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", worker[0]))
+        .unwrap()
+        .count();
+    assert!(fds < 100, "the worker holds {fds} fds");
+    let _ = hog.kill();
+    let _ = hog.wait();
+}
+
+/// An operator's `kill -9` of the supervisor (or the OOM killer) left its worker running on
+/// its own, and starting pikemon again added a second worker beside it: two workers of one
+/// node, each sending HELLOs with its own incarnation. The new instance takes over from the
+/// orphan as after SIGHUP: one worker, no role change, no VIP gap.
+#[test]
+fn worker_of_a_killed_supervisor_is_taken_over_by_the_next_instance() {
+    let mut rig = Rig::new().started_pair();
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-KILL");
+    std::thread::sleep(Duration::from_millis(300));
+    let orphan = rig.pids(1, "pikemon: worker");
+    assert_eq!(orphan.len(), 1);
+    rig.start(1);
+    let start = Instant::now();
+    loop {
+        let workers = rig.pids(1, "pikemon: worker");
+        if workers.len() == 1 && workers != orphan {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "workers {workers:?} (orphan {orphan:?})\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        rig.log(1)
+            .contains("the worker of a killed supervisor still runs"),
+        "{}",
+        rig.log(1)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }

@@ -108,12 +108,20 @@ impl Status {
 /// Increments the boot counter in `path` and writes it back *before* it is used. The
 /// counter only tells operators how often the daemon started: freshness on the wire keys on
 /// a random incarnation per start (PIKE version 2), so a rolled-back file is harmless.
-/// Returns the new boot and the previous status.
+/// Returns the new boot and the previous status. A file that cannot be written (a full or
+/// read-only disk) is warned about, not fatal: a worker that refused to start for it left the
+/// node out of service, again at every restart, for a number that only counts starts.
 pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
     let old = Status::load(path);
     let mut st = old.clone().unwrap_or_default();
     st.boot = st.boot.wrapping_add(1).max(1);
-    st.store(path)?;
+    if let Err(e) = st.store(path) {
+        log::warn!(
+            "{}: {e}: the boot counter is not saved, and neither will roles or maintenance \
+             be until the file can be written",
+            path.display()
+        );
+    }
     Ok((st.boot, old))
 }
 

@@ -54,6 +54,7 @@ fn keep_strays_from_children() {
     let fds: Vec<i32> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
         .collect();
     for raw in fds {
         // Sets FD_CLOEXEC (the directory's own fd is gone by now: EBADF, skipped); the
@@ -61,6 +62,67 @@ fn keep_strays_from_children() {
         if let Ok(fd) = crate::sys::adopt_inherited(raw) {
             let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
         }
+    }
+}
+
+/// Writes one line to the worker's stdin without waiting: a worker that does not read
+/// (stopped, hung in a system call) once filled the pipe and held the supervisor in write(2)
+/// — no restart, no stop, no signal handled. A line (far below PIPE_BUF) goes in whole or
+/// not at all; one that does not fit is dropped: a death-watch hint the dead-interval
+/// replaces, or a resolution the next worker gets again from `resolved`.
+fn to_worker(w: &mut ChildStdin, line: &[u8]) {
+    match w.write(line) {
+        Ok(n) if n == line.len() => {}
+        Ok(_) => warn!("worker stdin: a line was cut short"),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            log::debug!("worker stdin full (the worker does not read): a line dropped")
+        }
+        Err(e) => log::debug!("worker stdin: {e}"),
+    }
+}
+
+/// The file naming the running worker (`PID_FILE.worker`), for the next instance.
+fn worker_path(pid_file: &Path) -> PathBuf {
+    let mut p = pid_file.as_os_str().to_owned();
+    p.push(".worker");
+    PathBuf::from(p)
+}
+
+/// A worker whose supervisor was killed (SIGKILL, the OOM killer) runs on, alone: it keeps the
+/// role, but a new instance's worker then ran beside it — two workers of one node, each with
+/// its own incarnation. The new instance takes over from it as after SIGHUP: it is named in
+/// the hand-over file, and the new worker ends it once it plays its role.
+fn hand_over_orphan(pid_file: &Path) {
+    let Some(pid) = std::fs::read_to_string(worker_path(pid_file))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+    else {
+        return;
+    };
+    let cmdline = |pid: i32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if !cmdline(pid).starts_with(b"pikemon: worker") {
+        return;
+    }
+    // Its parent: a supervisor still running means it is no orphan (another instance's).
+    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            let (_, rest) = st.rsplit_once(')')?;
+            rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+        })
+        .unwrap_or(0);
+    if cmdline(ppid).starts_with(b"pikemon: supervisor") {
+        return;
+    }
+    let path = handover_path(pid_file);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(&format!("worker {pid}\n"));
+    match super::status_file::write_atomic(&path, text.as_bytes()) {
+        Ok(()) => warn!(
+            "the worker of a killed supervisor still runs [pid {pid}]: the new worker takes over from it"
+        ),
+        Err(e) => error!("{}: {e}", path.display()),
     }
 }
 
@@ -73,6 +135,8 @@ pub fn handover_path(pid_file: &Path) -> PathBuf {
 
 struct Kid {
     child: Option<Child>,
+    /// The pid of the last one started.
+    last_pid: u32,
     started: Instant,
     failures: u32,
     restarts: u32,
@@ -154,12 +218,14 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let mut pidfile = Some(pidfile);
     let mut worker = Kid {
         child: None,
+        last_pid: 0,
         started: Instant::now(),
         failures: 0,
         restarts: 0,
     };
     let mut acr = Kid {
         child: None,
+        last_pid: 0,
         started: Instant::now(),
         failures: 0,
         restarts: 0,
@@ -186,11 +252,26 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
                 if let Some(w) = worker_in.as_mut() {
+                    // Never wait for a worker that does not read (see `to_worker`).
+                    let nonblocking = nix::fcntl::fcntl(&*w, nix::fcntl::FcntlArg::F_GETFL)
+                        .and_then(|fl| {
+                            let fl = nix::fcntl::OFlag::from_bits_truncate(fl);
+                            nix::fcntl::fcntl(
+                                &*w,
+                                nix::fcntl::FcntlArg::F_SETFL(fl | nix::fcntl::OFlag::O_NONBLOCK),
+                            )
+                        });
+                    if let Err(e) = nonblocking {
+                        warn!("worker stdin: O_NONBLOCK: {e}");
+                    }
                     for line in resolved.values() {
-                        let _ = w.write_all(line.as_bytes());
+                        to_worker(w, line.as_bytes());
                     }
                 }
                 info!("worker started [pid {}]", c.id());
+                worker.last_pid = c.id();
+                // Read by the next instance should this supervisor be killed.
+                let _ = std::fs::write(worker_path(&config.pid_file), format!("{}\n", c.id()));
                 worker.child = Some(c);
                 worker.started = Instant::now();
             }
@@ -215,6 +296,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
             Err(e) => error!("cannot start the ACR: {e}"),
         };
 
+    hand_over_orphan(&config.pid_file);
     start_worker(&mut worker, &mut worker_in, &mut held, &resolved);
     if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
@@ -240,7 +322,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                     Outcome::Nothing => continue,
                     Outcome::PeerGone => {
                         if let Some(wi) = worker_in.as_mut() {
-                            let _ = wi.write_all(b"peer-exited\n");
+                            to_worker(wi, b"peer-exited\n");
                         }
                         continue;
                     }
@@ -263,7 +345,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                                 let line = String::from_utf8_lossy(&line).into_owned();
                                 if let Some((name, _)) = super::acr::parse_line(&line) {
                                     if let Some(w) = worker_in.as_mut() {
-                                        let _ = w.write_all(line.as_bytes());
+                                        to_worker(w, line.as_bytes());
                                     }
                                     resolved.insert(name, line);
                                 }

@@ -283,4 +283,20 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(!runs, "a zombie {name} counted as running");
     }
+
+    /// Its output goes nowhere: a script that prints megabytes never waits on a full pipe.
+    #[test]
+    fn a_track_script_printing_megabytes_ends_and_counts() {
+        let t0 = Instant::now();
+        let cmd = "head -c 20000000 /dev/zero; head -c 20000000 /dev/zero >&2; exit 0";
+        let mut t = TrackState::new(track(TrackKind::Script(cmd.into()), 1, 1), t0);
+        t.up = false;
+        t.on_timer(t0);
+        let end = Instant::now() + Duration::from_secs(10);
+        while !t.up {
+            assert!(Instant::now() < end, "the script never ended");
+            std::thread::sleep(Duration::from_millis(10));
+            t.on_timer(t0 + Duration::from_millis(50));
+        }
+    }
 }

@@ -230,6 +230,7 @@ impl Worker {
             match e {
                 RtnlEvent::Link(l) => {
                     self.follow_recreated_heart_beat(&l);
+                    self.follow_recreated_controlled(&l);
                     let carrier = l.is_up() && l.has_carrier();
                     let hb = self
                         .paths
@@ -329,5 +330,59 @@ impl Worker {
         p.mac = l.mac.map_or([0; 6], |m| m.0);
         p.carrier = l.is_up() && l.has_carrier();
         self.paths_dirty = true;
+    }
+
+    /// A controlled interface made anew (another index): its sysctls, the macvlan on the new
+    /// parent and the ARP and PIKE taps are made again. Before, its health stayed Down and a
+    /// takeover failed forever ("create macvlan ... on link index N: No such device").
+    fn follow_recreated_controlled(&mut self, l: &crate::net::rtnl::Link) {
+        use super::super::sockets::{open, Kind};
+        for i in 0..self.ctls.len() {
+            if self.ctls[i].c.ifname != l.name || self.ctls[i].c.parent == l.index {
+                continue;
+            }
+            let vc = &self.cfg.virtual_clusters[self.ctls[i].vc];
+            let Some(ci) = vc.interfaces.iter().find(|ci| ci.name == l.name) else {
+                continue;
+            };
+            match takeover::prepare(&mut self.rt, ci, vc.id) {
+                Ok(c) => self.ctls[i].c = c,
+                Err(e) => {
+                    warn!("controlled interface {} is back: {e}", l.name);
+                    continue;
+                }
+            }
+            if let Some(old) = self.ctls[i].arp.take() {
+                self.ev.deregister(old.as_raw_fd());
+            }
+            match open(Kind::Arp, l.index, 0) {
+                Ok(s) => {
+                    self.ev
+                        .register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
+                    self.ctls[i].arp = Some(s);
+                }
+                Err(e) => warn!("{}: ARP socket: {e}", l.name),
+            }
+            if let Some(p) = self.paths.iter().position(|p| p.ctl == Some(i)) {
+                if let Some(old) = self.paths[p].sock.take() {
+                    self.ev.deregister(old.as_raw_fd());
+                }
+                match open(Kind::PikeTap, l.index, self.cfg.cluster_id) {
+                    Ok(s) => {
+                        self.ev
+                            .register(s.as_raw_fd(), Token(T_PATH + p), Interest::Read);
+                        self.paths[p].sock = Some(s);
+                    }
+                    Err(e) => warn!("{}: PIKE socket: {e}", l.name),
+                }
+                self.paths[p].index = Some(l.index);
+                self.paths[p].mac = l.mac.map_or([0; 6], |m| m.0);
+                self.paths_dirty = true;
+            }
+            info!(
+                "controlled interface {} is back (index {}): macvlan and sockets made again",
+                l.name, l.index
+            );
+        }
     }
 }
