@@ -366,3 +366,72 @@ fn ifcheckd_shows_the_heartbeat_ring_faulty_when_cut_and_up_after() {
     );
     assert!(!out.contains("FAULTY"), "{out}");
 }
+
+/// A thousand established TCP connections through the stateful pair (nf_conntrack_tcp_loose=0
+/// on the nodes: a packet of a flow the kernel table does not hold is dropped) survive the
+/// master's death: conntrackd synced them to the backup and its pikemon committed them before
+/// the VIPs came up. Each connection sends a numbered line every 3 s (bench/statesync's
+/// flows.py; a TCG guest on a loaded host forwarded well under 1,000 packets a second, so
+/// 1,000 lines a second fell behind with or without a failover) and checks every echo: no
+/// connection reset, every byte echoed in order. ("stalled" is not asserted: a flow that sent
+/// during the outage resumes when its TCP retransmission timer fires, seconds after the VIP is
+/// back, which flows.py's outage + 1 s criterion counts as stalled.)
+#[test]
+#[ignore = "fails today: conntrackd commits all 1,000 entries and the new master's forward chain \
+            drops nothing, yet some flows never resume (see the issue notes); run with --ignored"]
+fn a_thousand_tcp_flows_survive_the_masters_death() {
+    let (mut lab, master) = cluster("ctflows");
+    let flows = lab::top().join("bench/statesync/flows.py");
+    let flows = flows.display().to_string();
+    let server = lab.server.clone();
+    step(lab.spawn(
+        &server,
+        &["python3", &flows, "server", "5020"],
+        Stdio::null(),
+    ));
+    std::thread::sleep(Duration::from_secs(1));
+    let mut client = match Command::new("ip")
+        .args(["netns", "exec", &lab.client, "python3", &flows, "client"])
+        .args([lab::SERVER, "5020", "1000", "30", "3000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("flows client: {e}"),
+    };
+    let Some(out) = client.stdout.take() else {
+        panic!("flows client: no stdout")
+    };
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    let ready = lines.next().and_then(Result::ok);
+    assert_eq!(ready.as_deref(), Some("ready"), "the flows did not start");
+    // The sync carries the established entries to the backup meanwhile.
+    std::thread::sleep(Duration::from_secs(4));
+    lab.kill_guest(master);
+    one_master(&mut lab, Some(other(master)), FAILOVER);
+    let report = lines.next().and_then(Result::ok).unwrap_or_default();
+    let _ = client.wait();
+    note(&format!("ctflows: {report}"));
+    let new = other(master);
+    let (_, diag) = step(lab.guest(new).sh().run(
+        "pikemon -f /etc/habox/pikemon.cfg -c status | grep -i conntrack; \
+         conntrackd -C /etc/conntrackd/conntrackd.conf -s | head -n 30; \
+         cat /proc/sys/net/netfilter/nf_conntrack_count; \
+         logread | grep -iE 'conntrack|commit' | tail -n 15; nft list counters",
+        Duration::from_secs(30),
+    ));
+    note(&format!("ctflows: {new} after the failover:\n{diag}"));
+    let field = |name: &str| -> i64 {
+        report
+            .split(&format!("\"{name}\": "))
+            .nth(1)
+            .and_then(|r| r.split([',', '}']).next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1)
+    };
+    assert_eq!(field("connected"), 1000, "{report}");
+    for bad in ["reset", "lost", "misordered"] {
+        assert_eq!(field(bad), 0, "{bad}: {report}");
+    }
+}
