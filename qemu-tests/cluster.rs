@@ -2,7 +2,7 @@
 //! state surviving a failover (conntrack-ra promote), ldirectord, ifcheckd.
 
 use crate::console::Console;
-use crate::lab::{self, note, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
+use crate::lab::{self, note, Lab, LAN_VIP, LAN_VIP6, NODES, REAL_SERVERS, WAN_VIP};
 use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -156,6 +156,45 @@ fn killing_the_master_fails_over_to_the_backup() {
     );
     note(&format!(
         "hardfail: client reaches the VIP again after {:.1}s",
+        start.elapsed().as_secs_f64()
+    ));
+}
+
+/// The client reaches the IPv6 VIP (a bounded number of pings).
+fn client_reaches_vip6(lab: &Lab, timeout: Duration) -> bool {
+    lab::poll(timeout, || {
+        lab.on_client(&["ping", "-6", "-c", "1", "-W", "1", LAN_VIP6])
+            .status
+            .success()
+    })
+}
+
+/// Whether this guest has the IPv6 VIP on an interface that is up.
+fn holds_vip6(sh: &mut Console) -> bool {
+    step(lab::holds_vip6(sh))
+}
+
+#[test]
+fn ipv6_vip_fails_over_when_the_master_is_killed() {
+    let (mut lab, master) = cluster("v6fail");
+    assert!(
+        client_reaches_vip6(&lab, FAILOVER),
+        "client cannot reach the IPv6 VIP on {master}"
+    );
+    let neigh = lab.on_client(&["ip", "-6", "neigh", "show", LAN_VIP6]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout).to_string();
+    assert!(neigh.contains(&format!("lladdr {LAN_VMAC}")), "{neigh}");
+    assert!(holds_vip6(lab.guest(master).sh()));
+    lab.kill_guest(master);
+    let start = Instant::now();
+    let new = one_master(&mut lab, Some(other(master)), FAILOVER);
+    assert!(holds_vip6(lab.guest(new).sh()), "{new} has no IPv6 VIP");
+    assert!(
+        client_reaches_vip6(&lab, FAILOVER),
+        "client's IPv6 pings did not resume"
+    );
+    note(&format!(
+        "v6fail: client reaches the IPv6 VIP on {new} again after {:.1}s",
         start.elapsed().as_secs_f64()
     ));
 }

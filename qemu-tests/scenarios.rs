@@ -85,6 +85,14 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
                 node.name
             );
         }
+        // Dual-stack LAN: the static IPv6 address, without DAD (never tentative).
+        let addrs6 = step(sh.ok("ip -6 -o addr show dev lan0"));
+        assert!(
+            addrs6.contains(&format!("inet6 {}/64", node.lan6)) && !addrs6.contains("tentative"),
+            "{}: no usable {} in\n{addrs6}",
+            node.name,
+            node.lan6
+        );
         let links = step(sh.ok("ip -o link show"));
         for (n, nic) in ["lan0", "wan0", "hb0"].iter().enumerate() {
             let mac = lab::mac(node, n);
@@ -106,9 +114,14 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             .map(|p| p.hb)
             .unwrap_or_default();
         assert!(sync.contains(peer), "{}: {sync}", node.name);
-        let sysctl =
-            step(sh.ok("sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward"));
-        assert_eq!(sysctl.split_whitespace().collect::<Vec<_>>(), ["0", "1"]);
+        let sysctl = step(sh.ok(
+            "sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward \
+             net.ipv6.conf.all.forwarding",
+        ));
+        assert_eq!(
+            sysctl.split_whitespace().collect::<Vec<_>>(),
+            ["0", "1", "1"]
+        );
     }
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
