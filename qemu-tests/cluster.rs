@@ -374,6 +374,91 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
     }
 }
 
+/// ldirectord with an IPv6 virtual service (`virtual6=`) on the LAN's IPv6 VIP: programmed into
+/// the master's IPVS as AF_INET6 (`ipvsadm -Ln` lists it and both reals), checked over IPv6
+/// (connect) and balancing the client's IPv6 connections over two IPv6 real servers behind the
+/// WAN (masq). The master's WAN IPv6 address, the service and the hosts' routes are added for
+/// this test only (typed on the console as an administrator would); the image's WAN is IPv4.
+#[test]
+fn ldirectord_balances_an_ipv6_virtual_service() {
+    let (mut lab, master) = cluster("ldv6");
+    let wan6 = if master == "fw-a" {
+        "2001:db8:200::2"
+    } else {
+        "2001:db8:200::3"
+    };
+    let reals = ["2001:db8:200::101", "2001:db8:200::102"];
+    let server = lab.server.clone();
+    for rs in reals {
+        let out = lab.on_server(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{rs}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let routes = [
+        lab.on_server(&["ip", "-6", "route", "replace", "default", "via", wan6]),
+        lab.on_client(&["ip", "-6", "route", "replace", "default", "via", LAN_VIP6]),
+    ];
+    for out in routes {
+        assert!(out.status.success(), "{out:?}");
+    }
+    // Each real answers with its last group (socat takes ':' in SYSTEM: as a separator).
+    let tag = |rs: &str| rs.rsplit(':').next().unwrap_or("?").to_string();
+    for rs in reals {
+        let listen = format!("TCP6-LISTEN:80,bind=[{rs}],reuseaddr,fork");
+        let reply = format!("SYSTEM:echo real-{}", tag(rs));
+        step(
+            lab.spawn(&server, &["socat", &listen, &reply], Stdio::null())
+                .map(|_| ()),
+        );
+    }
+    let sh = lab.guest(master).sh();
+    step(sh.ok(&format!(
+        "echo 0 > /proc/sys/net/ipv6/conf/wan0/accept_dad && ip -6 addr add {wan6}/64 dev wan0"
+    )));
+    step(sh.ok(&format!(
+        "printf 'virtual6=[{LAN_VIP6}]:80\\n\\treal6=[{}]:80 masq\\n\\treal6=[{}]:80 masq\\n\\t\
+         scheduler=rr\\n\\tprotocol=tcp\\n\\tchecktype=connect\\n' >> /etc/habox/ldirectord.cf \
+         && ldirectord /etc/habox/ldirectord.cf reload",
+        reals[0], reals[1]
+    )));
+    let table = step(sh.until(
+        "ipvsadm -Ln",
+        &format!("-> [{}]:80", reals[1]),
+        Duration::from_secs(30),
+    ));
+    assert!(
+        table.contains(&format!("TCP  [{LAN_VIP6}]:80 rr")),
+        "{table}"
+    );
+    assert!(table.contains(&format!("-> [{}]:80", reals[0])), "{table}");
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let out = lab.on_client(&[
+            "socat",
+            "-t",
+            "5",
+            "-T",
+            "10",
+            "-",
+            &format!("TCP6:[{LAN_VIP6}]:80,connect-timeout=5"),
+        ]);
+        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for rs in reals {
+        assert!(
+            answers.iter().any(|a| *a == format!("real-{}", tag(rs))),
+            "{rs} never answered through [{LAN_VIP6}]:80: {answers:?}"
+        );
+    }
+}
+
 #[test]
 fn ifcheckd_shows_the_heartbeat_ring_faulty_when_cut_and_up_after() {
     let (mut lab, _) = cluster("ifcheckd");
