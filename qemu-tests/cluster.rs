@@ -278,13 +278,19 @@ fn lan_cable_cut_on_the_master_fails_over() {
 /// An established stream through the master; the master dies; returns what the server got after
 /// `after` was sent through the new master.
 fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool) {
+    stream_to_across_failover(test, lab::SERVER, stop_conntrackd)
+}
+
+/// `stream_across_failover` to `server` (IPv4 or IPv6, through the VIPs of its family).
+fn stream_to_across_failover(test: &str, server: &str, stop_conntrackd: bool) -> (String, bool) {
     let (mut lab, master) = cluster(test);
+    step(lab.route6_via_vips());
     if stop_conntrackd {
         for node in &NODES {
             step(lab.guest(node.name).sh().ok("conntrackd -k"));
         }
     }
-    let (stream, mut input) = Stream::open(&mut lab, 5010);
+    let (stream, mut input) = Stream::open_to(&mut lab, server, 5010);
     send(&mut input, "before-failover\n");
     assert!(
         stream.wait_for("before-failover", Duration::from_secs(20)),
@@ -306,6 +312,28 @@ fn established_tcp_stream_survives_master_failure() {
     assert_eq!(
         got, "before-failover\nafter-failover\n",
         "bytes lost or changed"
+    );
+}
+
+/// The same over IPv6: the client's TCP stream to the server's IPv6 address through the
+/// IPv6 VIPs survives the master's death byte for byte (conntrackd synced its state).
+#[test]
+fn established_ipv6_tcp_stream_survives_master_failure() {
+    let (got, arrived) = stream_to_across_failover("ct6fail", lab::SERVER6, false);
+    assert!(arrived, "IPv6 stream broke across the failover: {got:?}");
+    assert_eq!(
+        got, "before-failover\nafter-failover\n",
+        "bytes lost or changed"
+    );
+}
+
+/// The control of the IPv6 stream: without conntrackd it breaks (strict TCP tracking).
+#[test]
+fn without_conntrackd_the_ipv6_stream_breaks_on_failover() {
+    let (got, arrived) = stream_to_across_failover("ct6ctl", lab::SERVER6, true);
+    assert!(
+        !arrived,
+        "IPv6 stream survived without conntrackd: the firewall is not stateful: {got:?}"
     );
 }
 
@@ -377,16 +405,11 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
 /// ldirectord with an IPv6 virtual service (`virtual6=`) on the LAN's IPv6 VIP: programmed into
 /// the master's IPVS as AF_INET6 (`ipvsadm -Ln` lists it and both reals), checked over IPv6
 /// (connect) and balancing the client's IPv6 connections over two IPv6 real servers behind the
-/// WAN (masq). The master's WAN IPv6 address, the service and the hosts' routes are added for
-/// this test only (typed on the console as an administrator would); the image's WAN is IPv4.
+/// WAN (masq; they route back through the WAN's IPv6 VIP). The service is added for this test
+/// only, typed on the console as an administrator would.
 #[test]
 fn ldirectord_balances_an_ipv6_virtual_service() {
     let (mut lab, master) = cluster("ldv6");
-    let wan6 = if master == "fw-a" {
-        "2001:db8:200::2"
-    } else {
-        "2001:db8:200::3"
-    };
     let reals = ["2001:db8:200::101", "2001:db8:200::102"];
     let server = lab.server.clone();
     for rs in reals {
@@ -401,13 +424,7 @@ fn ldirectord_balances_an_ipv6_virtual_service() {
         ]);
         assert!(out.status.success(), "{out:?}");
     }
-    let routes = [
-        lab.on_server(&["ip", "-6", "route", "replace", "default", "via", wan6]),
-        lab.on_client(&["ip", "-6", "route", "replace", "default", "via", LAN_VIP6]),
-    ];
-    for out in routes {
-        assert!(out.status.success(), "{out:?}");
-    }
+    step(lab.route6_via_vips());
     // Each real answers with its last group (socat takes ':' in SYSTEM: as a separator).
     let tag = |rs: &str| rs.rsplit(':').next().unwrap_or("?").to_string();
     for rs in reals {
@@ -419,9 +436,6 @@ fn ldirectord_balances_an_ipv6_virtual_service() {
         );
     }
     let sh = lab.guest(master).sh();
-    step(sh.ok(&format!(
-        "echo 0 > /proc/sys/net/ipv6/conf/wan0/accept_dad && ip -6 addr add {wan6}/64 dev wan0"
-    )));
     step(sh.ok(&format!(
         "printf 'virtual6=[{LAN_VIP6}]:80\\n\\treal6=[{}]:80 masq\\n\\treal6=[{}]:80 masq\\n\\t\
          scheduler=rr\\n\\tprotocol=tcp\\n\\tchecktype=connect\\n' >> /etc/habox/ldirectord.cf \

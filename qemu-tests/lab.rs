@@ -10,8 +10,8 @@
 //! build/qemu-disks/ (virtio-blk; rcS formats it at the first boot), kept across the guest's
 //! reboots within the lab and deleted with it.
 //!
-//! Addresses: lan 198.51.100.0/24 and 2001:db8:100::/64, wan 203.0.113.0/24, heart-beat
-//! 198.18.0.0/24. Nothing is ever
+//! Addresses: lan 198.51.100.0/24 and 2001:db8:100::/64, wan 203.0.113.0/24 and
+//! 2001:db8:200::/64, heart-beat 198.18.0.0/24. Nothing is ever
 //! configured in the root namespace. Dropping a `Lab` kills every process it started, deletes its
 //! namespaces and, when the test is failing, keeps the consoles' logs under build/qemu-logs/.
 
@@ -34,6 +34,8 @@ pub struct Node {
     /// The node's static IPv6 address on lan (2001:db8:100::/64).
     pub lan6: &'static str,
     pub wan: &'static str,
+    /// The node's static IPv6 address on wan (2001:db8:200::/64).
+    pub wan6: &'static str,
     pub hb: &'static str,
 }
 
@@ -46,6 +48,7 @@ pub const NODES: [Node; 2] = [
         lan: "198.51.100.2",
         lan6: "2001:db8:100::2",
         wan: "203.0.113.2",
+        wan6: "2001:db8:200::2",
         hb: "198.18.0.1",
     },
     Node {
@@ -55,6 +58,7 @@ pub const NODES: [Node; 2] = [
         lan: "198.51.100.3",
         lan6: "2001:db8:100::3",
         wan: "203.0.113.3",
+        wan6: "2001:db8:200::3",
         hb: "198.18.0.2",
     },
 ];
@@ -66,6 +70,9 @@ pub const LAN_VIP: &str = "198.51.100.1";
 /// The LAN's IPv6 VIP (rootfs/etc/habox/pikemon.cfg) and the client's IPv6 address.
 pub const LAN_VIP6: &str = "2001:db8:100::1";
 pub const CLIENT6: &str = "2001:db8:100::100";
+/// The WAN's IPv6 VIP and the server's IPv6 address.
+pub const WAN_VIP6: &str = "2001:db8:200::1";
+pub const SERVER6: &str = "2001:db8:200::100";
 pub const WAN_VIP: &str = "203.0.113.1";
 /// The guests' NICs in PCI order: name, bridge.
 pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
@@ -202,18 +209,12 @@ impl Lab {
                 run(&["ip", "-n", ns, "addr", "add", &prefix, "dev", "eth0"])?;
             }
         }
-        let client6 = format!("{CLIENT6}/64");
-        run(&[
-            "ip",
-            "-n",
-            &lab.client,
-            "addr",
-            "add",
-            &client6,
-            "dev",
-            "eth0",
-            "nodad",
-        ])?;
+        for (ns, addr) in [(&lab.client, CLIENT6), (&lab.server, SERVER6)] {
+            let prefix = format!("{addr}/64");
+            run(&[
+                "ip", "-n", ns, "addr", "add", &prefix, "dev", "eth0", "nodad",
+            ])?;
+        }
         Ok(lab)
     }
 
@@ -324,6 +325,16 @@ impl Lab {
             "via",
             wan_gw,
         ])?;
+        Ok(())
+    }
+
+    /// IPv6 default routes of client and server through the pair's IPv6 VIPs.
+    pub fn route6_via_vips(&self) -> Result<(), String> {
+        for (ns, gw) in [(&self.client, LAN_VIP6), (&self.server, WAN_VIP6)] {
+            run(&[
+                "ip", "-n", ns, "-6", "route", "replace", "default", "via", gw,
+            ])?;
+        }
         Ok(())
     }
 
@@ -461,9 +472,11 @@ impl Lab {
         );
         for (n, (nic, addr)) in NICS.iter().zip([node.lan, node.wan, node.hb]).enumerate() {
             append.push_str(&format!(" habox.if={nic}0,{},{addr}/24", mac(node, n)));
-            // Dual-stack LAN: the node's static IPv6 address beside the IPv4 one.
-            if *nic == "lan" {
-                append.push_str(&format!(",{}/64", node.lan6));
+            // Dual-stack LAN and WAN: the node's static IPv6 address beside the IPv4 one.
+            match *nic {
+                "lan" => append.push_str(&format!(",{}/64", node.lan6)),
+                "wan" => append.push_str(&format!(",{}/64", node.wan6)),
+                _ => {}
             }
         }
         let peer = NODES
