@@ -3,7 +3,7 @@
 //! ifcheckd.
 
 use crate::console::Console;
-use crate::lab::{self, note, Lab, LAN_VIP, NODES, REAL_SERVERS, WAN_VIP};
+use crate::lab::{self, note, Lab, LAN_VIP, LAN_VIP6, NODES, REAL_SERVERS, WAN_VIP};
 use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -161,6 +161,45 @@ fn killing_the_master_fails_over_to_the_backup() {
     ));
 }
 
+/// The client reaches the IPv6 VIP (a bounded number of pings).
+fn client_reaches_vip6(lab: &Lab, timeout: Duration) -> bool {
+    lab::poll(timeout, || {
+        lab.on_client(&["ping", "-6", "-c", "1", "-W", "1", LAN_VIP6])
+            .status
+            .success()
+    })
+}
+
+/// Whether this guest has the IPv6 VIP on an interface that is up.
+fn holds_vip6(sh: &mut Console) -> bool {
+    step(lab::holds_vip6(sh))
+}
+
+#[test]
+fn ipv6_vip_fails_over_when_the_master_is_killed() {
+    let (mut lab, master) = cluster("v6fail");
+    assert!(
+        client_reaches_vip6(&lab, FAILOVER),
+        "client cannot reach the IPv6 VIP on {master}"
+    );
+    let neigh = lab.on_client(&["ip", "-6", "neigh", "show", LAN_VIP6]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout).to_string();
+    assert!(neigh.contains(&format!("lladdr {LAN_VMAC}")), "{neigh}");
+    assert!(holds_vip6(lab.guest(master).sh()));
+    lab.kill_guest(master);
+    let start = Instant::now();
+    let new = one_master(&mut lab, Some(other(master)), FAILOVER);
+    assert!(holds_vip6(lab.guest(new).sh()), "{new} has no IPv6 VIP");
+    assert!(
+        client_reaches_vip6(&lab, FAILOVER),
+        "client's IPv6 pings did not resume"
+    );
+    note(&format!(
+        "v6fail: client reaches the IPv6 VIP on {new} again after {:.1}s",
+        start.elapsed().as_secs_f64()
+    ));
+}
+
 #[test]
 fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
     let (mut lab, master) = cluster("deathwatch");
@@ -240,13 +279,23 @@ fn lan_cable_cut_on_the_master_fails_over() {
 /// An established stream through the master; the master dies; returns what the server got after
 /// `after` was sent through the new master, and the new master's `pikemon -c status`.
 fn stream_across_failover(test: &str, stop_conntrackd: bool) -> (String, bool, String) {
+    stream_to_across_failover(test, lab::SERVER, stop_conntrackd)
+}
+
+/// `stream_across_failover` to `server` (IPv4 or IPv6, through the VIPs of its family).
+fn stream_to_across_failover(
+    test: &str,
+    server: &str,
+    stop_conntrackd: bool,
+) -> (String, bool, String) {
     let (mut lab, master) = cluster(test);
+    step(lab.route6_via_vips());
     if stop_conntrackd {
         for node in &NODES {
             step(lab.guest(node.name).sh().ok("conntrackd -k"));
         }
     }
-    let (stream, mut input) = Stream::open(&mut lab, 5010);
+    let (stream, mut input) = Stream::open_to(&mut lab, server, 5010);
     send(&mut input, "before-failover\n");
     assert!(
         stream.wait_for("before-failover", Duration::from_secs(20)),
@@ -279,6 +328,28 @@ fn established_tcp_stream_survives_master_failure() {
         status.contains("conntrackd /var/run/conntrackd.ctl reachable yes")
             && status.contains(" ms ok "),
         "{status}"
+    );
+}
+
+/// The same over IPv6: the client's TCP stream to the server's IPv6 address through the
+/// IPv6 VIPs survives the master's death byte for byte (conntrackd synced its state).
+#[test]
+fn established_ipv6_tcp_stream_survives_master_failure() {
+    let (got, arrived, _) = stream_to_across_failover("ct6fail", lab::SERVER6, false);
+    assert!(arrived, "IPv6 stream broke across the failover: {got:?}");
+    assert_eq!(
+        got, "before-failover\nafter-failover\n",
+        "bytes lost or changed"
+    );
+}
+
+/// The control of the IPv6 stream: without conntrackd it breaks (strict TCP tracking).
+#[test]
+fn without_conntrackd_the_ipv6_stream_breaks_on_failover() {
+    let (got, arrived, _) = stream_to_across_failover("ct6ctl", lab::SERVER6, true);
+    assert!(
+        !arrived,
+        "IPv6 stream survived without conntrackd: the firewall is not stateful: {got:?}"
     );
 }
 
@@ -344,6 +415,77 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
             "dead real server still active:\n{table}"
         );
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// ldirectord with an IPv6 virtual service (`virtual6=`) on the LAN's IPv6 VIP: programmed into
+/// the master's IPVS as AF_INET6 (`ipvsadm -Ln` lists it and both reals), checked over IPv6
+/// (connect) and balancing the client's IPv6 connections over two IPv6 real servers behind the
+/// WAN (masq; they route back through the WAN's IPv6 VIP). The service is added for this test
+/// only, typed on the console as an administrator would.
+#[test]
+fn ldirectord_balances_an_ipv6_virtual_service() {
+    let (mut lab, master) = cluster("ldv6");
+    let reals = ["2001:db8:200::101", "2001:db8:200::102"];
+    let server = lab.server.clone();
+    for rs in reals {
+        let out = lab.on_server(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{rs}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    step(lab.route6_via_vips());
+    // Each real answers with its last group (socat takes ':' in SYSTEM: as a separator).
+    let tag = |rs: &str| rs.rsplit(':').next().unwrap_or("?").to_string();
+    for rs in reals {
+        let listen = format!("TCP6-LISTEN:80,bind=[{rs}],reuseaddr,fork");
+        let reply = format!("SYSTEM:echo real-{}", tag(rs));
+        step(
+            lab.spawn(&server, &["socat", &listen, &reply], Stdio::null())
+                .map(|_| ()),
+        );
+    }
+    let sh = lab.guest(master).sh();
+    step(sh.ok(&format!(
+        "printf 'virtual6=[{LAN_VIP6}]:80\\n\\treal6=[{}]:80 masq\\n\\treal6=[{}]:80 masq\\n\\t\
+         scheduler=rr\\n\\tprotocol=tcp\\n\\tchecktype=connect\\n' >> /etc/habox/ldirectord.cf \
+         && ldirectord /etc/habox/ldirectord.cf reload",
+        reals[0], reals[1]
+    )));
+    let table = step(sh.until(
+        "ipvsadm -Ln",
+        &format!("-> [{}]:80", reals[1]),
+        Duration::from_secs(30),
+    ));
+    assert!(
+        table.contains(&format!("TCP  [{LAN_VIP6}]:80 rr")),
+        "{table}"
+    );
+    assert!(table.contains(&format!("-> [{}]:80", reals[0])), "{table}");
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let out = lab.on_client(&[
+            "socat",
+            "-t",
+            "5",
+            "-T",
+            "10",
+            "-",
+            &format!("TCP6:[{LAN_VIP6}]:80,connect-timeout=5"),
+        ]);
+        answers.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    for rs in reals {
+        assert!(
+            answers.iter().any(|a| *a == format!("real-{}", tag(rs))),
+            "{rs} never answered through [{LAN_VIP6}]:80: {answers:?}"
+        );
     }
 }
 

@@ -10,7 +10,8 @@
 //! build/qemu-disks/ (virtio-blk; rcS formats it at the first boot), kept across the guest's
 //! reboots within the lab and deleted with it.
 //!
-//! Addresses: lan 198.51.100.0/24, wan 203.0.113.0/24, heart-beat 198.18.0.0/24. Nothing is ever
+//! Addresses: lan 198.51.100.0/24 and 2001:db8:100::/64, wan 203.0.113.0/24 and
+//! 2001:db8:200::/64, heart-beat 198.18.0.0/24. Nothing is ever
 //! configured in the root namespace. Dropping a `Lab` kills every process it started, deletes its
 //! namespaces and, when the test is failing, keeps the consoles' logs under build/qemu-logs/.
 
@@ -30,7 +31,11 @@ pub struct Node {
     /// Short tag used in tap names.
     pub tag: &'static str,
     pub lan: &'static str,
+    /// The node's static IPv6 address on lan (2001:db8:100::/64).
+    pub lan6: &'static str,
     pub wan: &'static str,
+    /// The node's static IPv6 address on wan (2001:db8:200::/64).
+    pub wan6: &'static str,
     pub hb: &'static str,
 }
 
@@ -41,7 +46,9 @@ pub const NODES: [Node; 2] = [
         id: 1,
         tag: "fa",
         lan: "198.51.100.2",
+        lan6: "2001:db8:100::2",
         wan: "203.0.113.2",
+        wan6: "2001:db8:200::2",
         hb: "198.18.0.1",
     },
     Node {
@@ -49,7 +56,9 @@ pub const NODES: [Node; 2] = [
         id: 2,
         tag: "fb",
         lan: "198.51.100.3",
+        lan6: "2001:db8:100::3",
         wan: "203.0.113.3",
+        wan6: "2001:db8:200::3",
         hb: "198.18.0.2",
     },
 ];
@@ -58,6 +67,12 @@ pub const SERVER: &str = "203.0.113.100";
 /// The real servers of the default ldirectord.cf (extra addresses of the server namespace).
 pub const REAL_SERVERS: [&str; 2] = ["203.0.113.101", "203.0.113.102"];
 pub const LAN_VIP: &str = "198.51.100.1";
+/// The LAN's IPv6 VIP (rootfs/etc/habox/pikemon.cfg) and the client's IPv6 address.
+pub const LAN_VIP6: &str = "2001:db8:100::1";
+pub const CLIENT6: &str = "2001:db8:100::100";
+/// The WAN's IPv6 VIP and the server's IPv6 address.
+pub const WAN_VIP6: &str = "2001:db8:200::1";
+pub const SERVER6: &str = "2001:db8:200::100";
 pub const WAN_VIP: &str = "203.0.113.1";
 /// The guests' NICs in PCI order: name, bridge.
 pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
@@ -194,6 +209,12 @@ impl Lab {
                 run(&["ip", "-n", ns, "addr", "add", &prefix, "dev", "eth0"])?;
             }
         }
+        for (ns, addr) in [(&lab.client, CLIENT6), (&lab.server, SERVER6)] {
+            let prefix = format!("{addr}/64");
+            run(&[
+                "ip", "-n", ns, "addr", "add", &prefix, "dev", "eth0", "nodad",
+            ])?;
+        }
         Ok(lab)
     }
 
@@ -304,6 +325,16 @@ impl Lab {
             "via",
             wan_gw,
         ])?;
+        Ok(())
+    }
+
+    /// IPv6 default routes of client and server through the pair's IPv6 VIPs.
+    pub fn route6_via_vips(&self) -> Result<(), String> {
+        for (ns, gw) in [(&self.client, LAN_VIP6), (&self.server, WAN_VIP6)] {
+            run(&[
+                "ip", "-n", ns, "-6", "route", "replace", "default", "via", gw,
+            ])?;
+        }
         Ok(())
     }
 
@@ -441,6 +472,12 @@ impl Lab {
         );
         for (n, (nic, addr)) in NICS.iter().zip([node.lan, node.wan, node.hb]).enumerate() {
             append.push_str(&format!(" habox.if={nic}0,{},{addr}/24", mac(node, n)));
+            // Dual-stack LAN and WAN: the node's static IPv6 address beside the IPv4 one.
+            match *nic {
+                "lan" => append.push_str(&format!(",{}/64", node.lan6)),
+                "wan" => append.push_str(&format!(",{}/64", node.wan6)),
+                _ => {}
+            }
         }
         let peer = NODES
             .iter()
@@ -677,6 +714,17 @@ pub fn holds_vip(sh: &mut Console) -> Result<bool, String> {
     Ok(addrs
         .lines()
         .filter(|l| l.contains(&format!(" inet {LAN_VIP}/")))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .any(|dev| link_is_up(&links, dev)))
+}
+
+/// Whether this guest has the LAN's IPv6 VIP on an interface that is up (the master's macvlan).
+pub fn holds_vip6(sh: &mut Console) -> Result<bool, String> {
+    let addrs = sh.run("ip -o -6 addr show", Duration::from_secs(20))?.1;
+    let links = sh.run("ip -o link show", Duration::from_secs(20))?.1;
+    Ok(addrs
+        .lines()
+        .filter(|l| l.contains(&format!(" inet6 {LAN_VIP6}/")))
         .filter_map(|l| l.split_whitespace().nth(1))
         .any(|dev| link_is_up(&links, dev)))
 }

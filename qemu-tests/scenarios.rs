@@ -85,6 +85,15 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
                 node.name
             );
         }
+        // Dual-stack LAN and WAN: the static IPv6 addresses, without DAD (never tentative).
+        for (nic, addr) in [("lan0", node.lan6), ("wan0", node.wan6)] {
+            let addrs6 = step(sh.ok(&format!("ip -6 -o addr show dev {nic}")));
+            assert!(
+                addrs6.contains(&format!("inet6 {addr}/64")) && !addrs6.contains("tentative"),
+                "{}: no usable {addr} on {nic} in\n{addrs6}",
+                node.name
+            );
+        }
         let links = step(sh.ok("ip -o link show"));
         for (n, nic) in ["lan0", "wan0", "hb0"].iter().enumerate() {
             let mac = lab::mac(node, n);
@@ -106,9 +115,14 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             .map(|p| p.hb)
             .unwrap_or_default();
         assert!(sync.contains(peer), "{}: {sync}", node.name);
-        let sysctl =
-            step(sh.ok("sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward"));
-        assert_eq!(sysctl.split_whitespace().collect::<Vec<_>>(), ["0", "1"]);
+        let sysctl = step(sh.ok(
+            "sysctl -n net.netfilter.nf_conntrack_tcp_loose net.ipv4.ip_forward \
+             net.ipv6.conf.all.forwarding",
+        ));
+        assert_eq!(
+            sysctl.split_whitespace().collect::<Vec<_>>(),
+            ["0", "1", "1"]
+        );
     }
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
@@ -218,18 +232,32 @@ pub struct Stream {
 
 impl Stream {
     pub fn open(lab: &mut Lab, port: u16) -> (Stream, std::process::ChildStdin) {
+        Stream::open_to(lab, SERVER, port)
+    }
+
+    /// The same stream to `server` (an IPv4 or IPv6 address of the server namespace).
+    pub fn open_to(lab: &mut Lab, server: &str, port: u16) -> (Stream, std::process::ChildStdin) {
+        let v6 = server.contains(':');
         let file =
             std::env::temp_dir().join(format!("habox-qemu-{}-{port}.out", std::process::id()));
         let _ = std::fs::remove_file(&file);
-        let listen = format!("TCP-LISTEN:{port},reuseaddr");
+        let listen = if v6 {
+            format!("TCP6-LISTEN:{port},reuseaddr")
+        } else {
+            format!("TCP-LISTEN:{port},reuseaddr")
+        };
         let sink = format!("CREATE:{}", file.display());
-        let server = lab.server.clone();
+        let server_ns = lab.server.clone();
         step(
-            lab.spawn(&server, &["socat", "-u", &listen, &sink], Stdio::null())
+            lab.spawn(&server_ns, &["socat", "-u", &listen, &sink], Stdio::null())
                 .map(|_| ()),
         );
         // The listener needs a moment; connect attempts are retried by socat's `retry`.
-        let target = format!("TCP:{SERVER}:{port},retry=20,interval=0.5");
+        let target = if v6 {
+            format!("TCP6:[{server}]:{port},retry=20,interval=0.5")
+        } else {
+            format!("TCP:{server}:{port},retry=20,interval=0.5")
+        };
         let client = lab.client.clone();
         let child = step(lab.spawn(&client, &["socat", "-u", "STDIN", &target], Stdio::piped()));
         let stdin = child.stdin.take().unwrap_or_else(|| panic!("socat stdin"));

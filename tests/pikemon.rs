@@ -2342,3 +2342,127 @@ fn worker_of_a_killed_supervisor_is_taken_over_by_the_next_instance() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
+
+/// The virtual MAC of the IPv6-only cluster: 02, the last four bytes of 2001:db8::10, 00.
+const VMAC6: &str = "02:00:00:00:10:00";
+
+/// The IPv6-only variant of the rig: the virtual cluster carries 2001:db8::10/64 and no IPv4
+/// address (so its split-brain probe is a Neighbor Solicitation alone); A, B and the client
+/// get 2001:db8::2, ::3, ::50. The ping groups stay as they are.
+impl Rig {
+    fn with_ipv6_only(self) -> Rig {
+        for n in [1, 2] {
+            let path = self.dir.join(format!("n{n}.cfg"));
+            let cfg = std::fs::read_to_string(&path).unwrap();
+            let only = cfg.replace(&format!("ipv4 [{VIP}]/24;"), &format!("ipv6 [{VIP6}]/64;"));
+            assert_ne!(cfg, only);
+            std::fs::write(&path, only).unwrap();
+        }
+        for (ns, addr) in [(&self.a, "2"), (&self.b, "3"), (&self.client, "50")] {
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("2001:db8::{addr}/64"),
+                "dev",
+                "lan0",
+                "nodad",
+            ]);
+        }
+        self
+    }
+}
+
+/// An IPv6-only cluster took over without any probe. Now it probes with a Neighbor
+/// Solicitation carrying a nonce: the SIGKILLed master's kernel still holds the VIP on its
+/// macvlan and answers the solicitation, but without the nonce, so it is no answer.
+#[test]
+fn ipv6_only_probe_ignores_the_kernel_of_a_sigkilled_master_and_takes_over() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
+    let all = rig.pids(1, "pikemon");
+    assert!(all.len() >= 2, "{all:?}");
+    rig.signal(&all, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let log = rig.log(2);
+    assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
+    // A's macvlan and VIP stayed up and its kernel did answer the probe.
+    assert!(rig.macvlan_up(1));
+    assert!(
+        log.contains(&format!(
+            "probe: {VIP6} advertised by {VMAC6} without our nonce (a kernel's answer, not counted"
+        )),
+        "{log}"
+    );
+    // B's daemon answers now: the switch learned the virtual MAC on B's port.
+    let start = Instant::now();
+    while rig.switch_port_of(VMAC6).as_deref() != Some(rig.b_port.as_str()) {
+        assert!(start.elapsed() < Duration::from_secs(3), "{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
+}
+
+/// With HELLOs still on another path, a hint (heart-beat carrier loss) makes the backup of
+/// an IPv6-only cluster probe: the live master's worker echoes the nonce from the virtual
+/// MAC and nothing moves.
+#[test]
+fn ipv6_only_probe_is_answered_by_a_live_master_and_moves_nothing() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    rig.a.ip(&["link", "set", "hb0", "down"]);
+    let start = Instant::now();
+    while !rig
+        .log(2)
+        .contains("VIP answered from the virtual MAC elsewhere")
+    {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rig.log(2).contains("heart-beat link hb0 lost its carrier"),
+        "{}",
+        rig.log(2)
+    );
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    assert!(!rig.macvlan_up(2));
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
+
+    // A restarted worker inherits the ND tap from the supervisor (2 heart-beats, the LAN's
+    // PIKE, ARP and ND taps) and answers the next probe (B's hb1 carrier goes too; HELLOs
+    // still come over the LAN).
+    let old = rig.pids(1, "pikemon: worker");
+    assert_eq!(old.len(), 1, "{}", rig.log(1));
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let a = rig.log(1);
+    assert_eq!(
+        a.matches("5 of 5 packet socket(s) taken from the supervisor")
+            .count(),
+        2,
+        "{a}"
+    );
+    rig.a.ip(&["link", "set", "hb1", "down"]);
+    let start = Instant::now();
+    while rig
+        .log(2)
+        .matches("VIP answered from the virtual MAC elsewhere")
+        .count()
+        < 2
+    {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}

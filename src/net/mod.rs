@@ -9,5 +9,6 @@ pub mod garp;
 pub mod genl;
 pub mod icmp;
 pub mod icmp6;
+pub mod nd_probe;
 pub mod packet;
 pub mod rtnl;

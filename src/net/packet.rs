@@ -14,6 +14,8 @@ use crate::wire::ethernet::MacAddr;
 
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
+/// EtherType of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Largest frame we read (Ethernet MTU 1500 + header; bigger frames are truncated).
 const MAX_FRAME: usize = 1518;

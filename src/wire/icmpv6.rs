@@ -1,6 +1,7 @@
 //! ICMPv6 (RFC 4443) and the two Neighbor Discovery messages habox uses (RFC 4861 §4.3,
 //! §4.4): echo request/reply, the error messages that quote one of our echo requests, and
-//! Neighbor Solicitation/Advertisement with their source/target link-layer address options.
+//! Neighbor Solicitation/Advertisement with their source/target link-layer address options
+//! and the Nonce option (RFC 3971 §5.3.2, 6 bytes as RFC 7527 sends it).
 //! Parsing and checksums are `etherparse`'s; this module only gives them the shape the
 //! rest of habox reads (`Repr`, smoltcp-style). Any other type is `Repr::Unknown`, never a
 //! parse failure. No I/O.
@@ -30,6 +31,8 @@ pub const TYPE_ECHO_REQUEST: u8 = 128;
 pub const TYPE_ECHO_REPLY: u8 = 129;
 pub const TYPE_NEIGHBOR_SOLICITATION: u8 = 135;
 pub const TYPE_NEIGHBOR_ADVERTISEMENT: u8 = 136;
+/// The Nonce option's type (RFC 3971 §5.3.2).
+pub const OPTION_NONCE: u8 = 14;
 
 /// Why bytes are not an ICMPv6 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,16 +113,20 @@ pub enum Repr<'a> {
         info: u32,
         quoted: Option<Quoted>,
     },
-    /// "Who has `target`?"; the source link-layer address option when present.
+    /// "Who has `target`?"; the source link-layer address option and a 6-byte Nonce option
+    /// when present.
     NeighborSolicitation {
         target: Ipv6Addr,
         source_lladdr: Option<[u8; 6]>,
+        nonce: Option<[u8; 6]>,
     },
-    /// "`target` is at ..."; the target link-layer address option when present.
+    /// "`target` is at ..."; the target link-layer address option and a 6-byte Nonce option
+    /// (the echo of a solicitation's) when present.
     NeighborAdvertisement {
         flags: NaFlags,
         target: Ipv6Addr,
         target_lladdr: Option<[u8; 6]>,
+        nonce: Option<[u8; 6]>,
     },
     /// A type this module does not interpret (router messages, MLD, redirect ...).
     Unknown { msg_type: u8, code: u8 },
@@ -138,6 +145,23 @@ fn lladdr_option(options: &[u8], want_source: bool) -> Option<[u8; 6]> {
         };
         if let Some(mac) = bytes.get(..6).and_then(|b| <[u8; 6]>::try_from(b).ok()) {
             return Some(mac);
+        }
+    }
+    None
+}
+
+/// The first Nonce option of 6 bytes (one 8-byte unit); a malformed option list ends the
+/// search. Longer nonces (SEND's own) are not ours and are skipped.
+fn nonce_option(options: &[u8]) -> Option<[u8; 6]> {
+    for opt in NdpOptionsIterator::from_slice(options) {
+        match opt {
+            Ok(NdpOptionSlice::Unknown(o)) if o.option_type().0 == OPTION_NONCE => {
+                if let Ok(n) = <[u8; 6]>::try_from(o.data()) {
+                    return Some(n);
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => return None,
         }
     }
     None
@@ -203,6 +227,7 @@ impl<'a> Repr<'a> {
                 Repr::NeighborSolicitation {
                     target,
                     source_lladdr: lladdr_option(options, true),
+                    nonce: nonce_option(options),
                 }
             }
             Icmpv6Type::NeighborAdvertisement(h) => {
@@ -215,6 +240,7 @@ impl<'a> Repr<'a> {
                     },
                     target,
                     target_lladdr: lladdr_option(options, false),
+                    nonce: nonce_option(options),
                 }
             }
             _ => Repr::Unknown { msg_type: t, code },
@@ -228,6 +254,14 @@ impl<'a> Repr<'a> {
             mac.map_or(Vec::new(), |m| {
                 let mut o = vec![kind, 1];
                 o.extend_from_slice(&m);
+                o
+            })
+        };
+        let nonce_option = |nonce: Option<[u8; 6]>| -> Vec<u8> {
+            // RFC 3971 §5.3.2: type 14, length 1, six bytes of nonce.
+            nonce.map_or(Vec::new(), |n| {
+                let mut o = vec![OPTION_NONCE, 1];
+                o.extend_from_slice(&n);
                 o
             })
         };
@@ -284,18 +318,22 @@ impl<'a> Repr<'a> {
             Repr::NeighborSolicitation {
                 target,
                 source_lladdr,
+                nonce,
             } => {
                 let mut p = target.octets().to_vec();
                 p.extend(lladdr_option(1, source_lladdr));
+                p.extend(nonce_option(nonce));
                 (Icmpv6Type::NeighborSolicitation, p)
             }
             Repr::NeighborAdvertisement {
                 flags,
                 target,
                 target_lladdr,
+                nonce,
             } => {
                 let mut p = target.octets().to_vec();
                 p.extend(lladdr_option(2, target_lladdr));
+                p.extend(nonce_option(nonce));
                 (
                     Icmpv6Type::NeighborAdvertisement(NeighborAdvertisementHeader {
                         router: flags.router,
@@ -438,6 +476,7 @@ mod tests {
                 },
                 target: A,
                 target_lladdr: Some([0x02, 0xc6, 0x33, 0x64, 0x00, 0x0a]),
+                nonce: None,
             }
         );
         let out = repr.to_bytes(A, "ff02::1".parse().unwrap());
@@ -451,11 +490,49 @@ mod tests {
             let repr = Repr::NeighborSolicitation {
                 target: B,
                 source_lladdr: lladdr,
+                nonce: None,
             };
             let bytes = repr.to_bytes(A, B);
             assert_eq!(bytes.len(), 24 + if lladdr.is_some() { 8 } else { 0 });
             assert_eq!(Repr::parse(&bytes), Ok(repr));
         }
+    }
+
+    #[test]
+    fn nonce_option_is_type_14_of_one_unit_and_round_trips_in_ns_and_na() {
+        let nonce = [1, 2, 3, 4, 5, 6];
+        let ns = Repr::NeighborSolicitation {
+            target: B,
+            source_lladdr: None,
+            nonce: Some(nonce),
+        };
+        let bytes = ns.to_bytes(Ipv6Addr::UNSPECIFIED, B);
+        assert_eq!(&bytes[24..], &hex("0e01 010203040506")[..]);
+        assert_eq!(Repr::parse(&bytes), Ok(ns));
+        let na = Repr::NeighborAdvertisement {
+            flags: NaFlags::default(),
+            target: B,
+            target_lladdr: Some([2, 0, 0, 0, 0, 1]),
+            nonce: Some(nonce),
+        };
+        let bytes = na.to_bytes(B, A);
+        assert_eq!(
+            &bytes[24..],
+            &hex("0201 020000000001 0e01 010203040506")[..]
+        );
+        assert_eq!(Repr::parse(&bytes), Ok(na));
+        // A longer nonce (SEND's, two units) is not ours: no nonce read.
+        let mut long = Repr::NeighborSolicitation {
+            target: B,
+            source_lladdr: None,
+            nonce: None,
+        }
+        .to_bytes(Ipv6Addr::UNSPECIFIED, B);
+        long.extend(hex("0e02 0102030405060708090a0b0c0d0e"));
+        assert!(matches!(
+            Repr::parse(&long),
+            Ok(Repr::NeighborSolicitation { nonce: None, .. })
+        ));
     }
 
     #[test]

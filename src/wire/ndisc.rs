@@ -90,6 +90,7 @@ pub fn unsolicited_advertisement(mac: MacAddr, addr: Ipv6Addr, router: bool) -> 
             },
             target: addr,
             target_lladdr: Some(mac.0),
+            nonce: None,
         },
     )
 }
@@ -107,6 +108,48 @@ pub fn solicitation(mac: MacAddr, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
         Repr::NeighborSolicitation {
             target,
             source_lladdr: (!src.is_unspecified()).then_some(mac.0),
+            nonce: None,
+        },
+    )
+}
+
+/// pikemon's split-brain probe for `target`: a solicitation from the unspecified address
+/// (the prober holds no address of the cluster) carrying a Nonce option (RFC 3971 §5.3.2).
+/// The Linux kernel answers it for an address it holds but does not echo the nonce; only a
+/// live pikemon worker does (`probe_answer`), so an NA with the nonce proves a live master.
+pub fn probe_solicitation(mac: MacAddr, target: Ipv6Addr, nonce: [u8; 6]) -> Vec<u8> {
+    let group = solicited_node(target);
+    frame(
+        mac,
+        multicast_mac(group),
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        Repr::NeighborSolicitation {
+            target,
+            source_lladdr: None,
+            nonce: Some(nonce),
+        },
+    )
+}
+
+/// The live master's answer to a `probe_solicitation`: an NA for `target` from `vmac`, to
+/// all-nodes as for any solicitation from the unspecified address (RFC 4861 §7.2.4: Solicited
+/// clear), Override set, and the probe's nonce echoed.
+pub fn probe_answer(vmac: MacAddr, target: Ipv6Addr, router: bool, nonce: [u8; 6]) -> Vec<u8> {
+    frame(
+        vmac,
+        multicast_mac(ALL_NODES),
+        target,
+        ALL_NODES,
+        Repr::NeighborAdvertisement {
+            flags: NaFlags {
+                router,
+                solicited: false,
+                override_cache: true,
+            },
+            target,
+            target_lladdr: Some(vmac.0),
+            nonce: Some(nonce),
         },
     )
 }
@@ -128,15 +171,44 @@ pub enum NdMessage {
     Solicitation {
         target: Ipv6Addr,
         source_lladdr: Option<MacAddr>,
+        nonce: Option<[u8; 6]>,
     },
     Advertisement {
         flags: NaFlags,
         target: Ipv6Addr,
         target_lladdr: Option<MacAddr>,
+        nonce: Option<[u8; 6]>,
     },
 }
 
 impl NdFrame {
+    /// The nonce of a `probe_solicitation` for one of `addrs`: a solicitation from the
+    /// unspecified address with a Nonce option, and the solicited address.
+    pub fn probe_for(&self, addrs: &[Ipv6Addr]) -> Option<(Ipv6Addr, [u8; 6])> {
+        match self.message {
+            NdMessage::Solicitation {
+                target,
+                nonce: Some(n),
+                ..
+            } if self.src.is_unspecified() && addrs.contains(&target) => Some((target, n)),
+            _ => None,
+        }
+    }
+
+    /// The link-layer address of an advertisement for `addr` that echoes `nonce`: the answer
+    /// to our probe. An NA without the nonce (a kernel's) or with another is no answer.
+    pub fn answers_probe(&self, addr: Ipv6Addr, nonce: [u8; 6]) -> Option<MacAddr> {
+        match self.message {
+            NdMessage::Advertisement {
+                target,
+                target_lladdr,
+                nonce: Some(n),
+                ..
+            } if target == addr && n == nonce => Some(target_lladdr.unwrap_or(self.eth_src)),
+            _ => None,
+        }
+    }
+
     /// The link-layer address this frame says owns `addr`: an NA's target option (or its
     /// Ethernet source without one), or a solicitation's source option when it solicits from
     /// `addr` itself.
@@ -177,18 +249,22 @@ pub fn parse_frame(frame: &[u8]) -> Option<NdFrame> {
         Repr::NeighborSolicitation {
             target,
             source_lladdr,
+            nonce,
         } => NdMessage::Solicitation {
             target,
             source_lladdr: source_lladdr.map(MacAddr),
+            nonce,
         },
         Repr::NeighborAdvertisement {
             flags,
             target,
             target_lladdr,
+            nonce,
         } => NdMessage::Advertisement {
             flags,
             target,
             target_lladdr: target_lladdr.map(MacAddr),
+            nonce,
         },
         _ => return None,
     };
@@ -251,6 +327,7 @@ mod tests {
                 },
                 target: VIP,
                 target_lladdr: Some(VMAC),
+                nonce: None,
             }
         );
         let r = parse_frame(&unsolicited_advertisement(VMAC, VIP, true)).unwrap();
@@ -267,13 +344,42 @@ mod tests {
             p.message,
             NdMessage::Solicitation {
                 target: VIP,
-                source_lladdr: None
+                source_lladdr: None,
+                nonce: None,
             }
         );
         // A solicitation from the unspecified address claims nothing.
         assert_eq!(p.claims(VIP), None);
         let from_vip = parse_frame(&solicitation(VMAC, VIP, VIP)).unwrap();
         assert_eq!(from_vip.claims(VIP), Some(VMAC));
+    }
+
+    #[test]
+    fn only_an_advertisement_echoing_the_probes_nonce_answers_it() {
+        const PARENT: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x0b]);
+        let nonce = [9, 8, 7, 6, 5, 4];
+        let ns = parse_frame(&probe_solicitation(PARENT, VIP, nonce)).expect("probe parses");
+        assert!(ns.src.is_unspecified());
+        assert_eq!(ns.dst, solicited_node(VIP));
+        assert_eq!(ns.probe_for(&[VIP]), Some((VIP, nonce)));
+        let other = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x11);
+        assert_eq!(ns.probe_for(&[other]), None);
+        // A plain duplicate-address solicitation (no nonce) is no probe of ours.
+        let dad = parse_frame(&solicitation(PARENT, Ipv6Addr::UNSPECIFIED, VIP)).unwrap();
+        assert_eq!(dad.probe_for(&[VIP]), None);
+
+        let na = parse_frame(&probe_answer(VMAC, VIP, false, nonce)).expect("answer parses");
+        assert_eq!(na.dst, ALL_NODES);
+        assert_eq!(na.answers_probe(VIP, nonce), Some(VMAC));
+        assert_eq!(na.answers_probe(VIP, [0; 6]), None);
+        assert_eq!(na.answers_probe(other, nonce), None);
+        // What a kernel sends for the address (no nonce) answers nothing.
+        let kernel = parse_frame(&unsolicited_advertisement(VMAC, VIP, false)).unwrap();
+        assert_eq!(kernel.answers_probe(VIP, nonce), None);
+        assert!(matches!(
+            na.message,
+            NdMessage::Advertisement { flags, .. } if flags.override_cache && !flags.solicited
+        ));
     }
 
     #[test]

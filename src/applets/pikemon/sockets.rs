@@ -14,7 +14,7 @@ use log::{debug, warn};
 use nix::sys::socket::{getsockname, AddressFamily, SockaddrLike, SockaddrStorage};
 
 use super::config::Config;
-use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
+use crate::net::packet::{PacketSocket, ETHERTYPE_ARP, ETHERTYPE_IPV6};
 use crate::net::rtnl::Rtnl;
 use crate::sys::packet::FieldEq;
 use crate::wire::ethernet::MacAddr;
@@ -33,6 +33,9 @@ pub enum Kind {
     PikeTap,
     /// ARP on a controlled interface: a tap.
     Arp,
+    /// Neighbor Discovery on a controlled interface (the IPv6 split-brain probe and its
+    /// answer): a tap on IPv6 frames filtered to ICMPv6 with hop limit 255.
+    Nd,
 }
 
 impl Kind {
@@ -41,6 +44,7 @@ impl Kind {
             Kind::Pike => "pike",
             Kind::PikeTap => "pike-tap",
             Kind::Arp => "arp",
+            Kind::Nd => "nd",
         }
     }
 }
@@ -73,11 +77,29 @@ fn pike_fields(cluster_id: u32) -> [FieldEq; 3] {
     ]
 }
 
+/// What an IPv6 frame must carry to reach the ND tap: next header ICMPv6 and hop limit 255
+/// (RFC 4861 §7.1; offsets 20 and 21 from the Ethernet header). The worker's traffic on a
+/// busy IPv6 LAN never wakes it; ND messages behind extension headers are not read.
+const ND_FIELDS: [FieldEq; 2] = [
+    FieldEq {
+        offset: 20,
+        width: 1,
+        value: crate::wire::icmpv6::PROTO_ICMPV6 as u32,
+    },
+    FieldEq {
+        offset: 21,
+        width: 1,
+        value: crate::wire::ndisc::ND_HOP_LIMIT as u32,
+    },
+];
+
 /// Opens the socket of `kind` on `ifindex`.
 pub fn open(kind: Kind, ifindex: u32, cluster_id: u32) -> io::Result<PacketSocket> {
     let fields = pike_fields(cluster_id);
     match kind {
         Kind::Arp => PacketSocket::tap(ifindex, ETHERTYPE_ARP),
+        // A tap for the same reason as ARP: frames from the shared virtual MAC.
+        Kind::Nd => PacketSocket::tap_matching(ifindex, ETHERTYPE_IPV6, &ND_FIELDS),
         // On a controlled interface a tap: two Masters send from the same virtual MAC, and
         // each kernel hands the other's frames to its own macvlan instead of the parent.
         Kind::PikeTap => PacketSocket::tap_matching(ifindex, pike::ETHERTYPE, &fields)
@@ -105,7 +127,8 @@ pub fn wanted(cfg: &Config) -> Vec<(Kind, String)> {
         .collect();
     for vc in &cfg.virtual_clusters {
         for ci in &vc.interfaces {
-            for kind in [Kind::PikeTap, Kind::Arp] {
+            let nd = (!ci.ipv6.is_empty()).then_some(Kind::Nd);
+            for kind in [Kind::PikeTap, Kind::Arp].into_iter().chain(nd) {
                 if !out.iter().any(|(k, n)| *k == kind && *n == ci.name) {
                     out.push((kind, ci.name.clone()));
                 }
@@ -295,14 +318,16 @@ mod tests {
     }
 
     #[test]
-    fn every_heart_beat_and_controlled_interface_gets_its_sockets_once() {
+    fn every_heart_beat_and_controlled_interface_gets_its_sockets_once_and_ipv6_ones_an_nd_tap() {
         use crate::applets::pikemon::config::{read, ReadOptions};
         let cfg = read(
             "t.cfg",
             "version PIKEMON-1;\npikemon { node-id 1; hmac key \"0123456789abcdef\";\n\
              heart-beat { interface hb0; interface lan0; }\n\
              virtual-cluster A { id 1; interface lan0 { ipv4 [198.51.100.10]/24; } }\n\
-             virtual-cluster B { id 2; interface lan0 { ipv4 [198.51.100.11]/24; } }\n}\n",
+             virtual-cluster B { id 2; interface lan0 { ipv4 [198.51.100.11]/24; } }\n\
+             virtual-cluster C { id 3; interface lan1 { ipv6 [2001:db8::10]/64; } }\n\
+             virtual-cluster D { id 4; interface lan1 { ipv6 [2001:db8::11]/64; } }\n}\n",
             ReadOptions::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -313,6 +338,9 @@ mod tests {
                 (Kind::Pike, "lan0".to_string()),
                 (Kind::PikeTap, "lan0".to_string()),
                 (Kind::Arp, "lan0".to_string()),
+                (Kind::PikeTap, "lan1".to_string()),
+                (Kind::Arp, "lan1".to_string()),
+                (Kind::Nd, "lan1".to_string()),
             ]
         );
     }

@@ -211,13 +211,30 @@ pub fn garp(sock: &PacketSocket, c: &Controlled) -> std::io::Result<()> {
     for (ip, len) in &c.vips {
         send_garps(sock, c.vmac, *ip, broadcast_of(*ip, *len))?;
     }
-    let router = !c.vips6.is_empty()
-        && std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/forwarding", c.ifname))
-            .is_ok_and(|v| v.trim() == "1");
+    let router = forwards6(c);
     for (ip, _) in addresses6(c) {
         sock.send(&ndisc::unsolicited_advertisement(c.vmac, ip, router))?;
     }
     Ok(())
+}
+
+/// The answer the Master sends to a peer's IPv6 split-brain probe for one of its IPv6 VIPs
+/// (`ndisc::probe_answer`: the nonce echoed from the virtual MAC); `None` for any other frame.
+pub fn nd_probe_answer(frame: &[u8], c: &Controlled) -> Option<Vec<u8>> {
+    let nd = ndisc::parse_frame(frame)?;
+    if nd.eth_src == c.vmac {
+        return None;
+    }
+    let vips: Vec<Ipv6Addr> = c.vips6.iter().map(|(ip, _)| *ip).collect();
+    let (target, nonce) = nd.probe_for(&vips)?;
+    Some(ndisc::probe_answer(c.vmac, target, forwards6(c), nonce))
+}
+
+/// Whether the parent forwards IPv6 (then our advertisements carry the Router flag).
+fn forwards6(c: &Controlled) -> bool {
+    !c.vips6.is_empty()
+        && std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/forwarding", c.ifname))
+            .is_ok_and(|v| v.trim() == "1")
 }
 
 /// The ARP reply the Master sends for an ARP request asking for one of `vips` (RFC 826: to

@@ -1,6 +1,6 @@
 //! The worker process: the only one that touches the network. It owns the PIKE sockets (one
-//! per heart-beat interface and per controlled interface), the ARP sockets of the controlled
-//! interfaces, the ICMP socket of the ping groups, the rtnetlink subscription and the control
+//! per heart-beat interface and per controlled interface), the ARP and ND sockets of the
+//! controlled interfaces, the ICMP socket of the ping groups, the rtnetlink subscription and the control
 //! socket, feeds everything into the pure `Node` core and carries out its actions (frames,
 //! takeover/release, probes, GARPs, notify hooks, status file, paths file, process title).
 
@@ -21,6 +21,7 @@ use crate::event::{Event, EventLoop, Token};
 use crate::logging;
 use crate::net::echo::EchoSockets;
 use crate::net::garp::ArpProbe;
+use crate::net::nd_probe::NdProbe;
 use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
 use crate::wire::ethernet::MacAddr;
@@ -37,6 +38,7 @@ const T_CONTROL: Token = Token(3);
 const T_STDIN: Token = Token(4);
 const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
+const T_ND: usize = 2500;
 const T_CT: usize = 4000;
 const T_CONN: usize = 5000;
 
@@ -65,7 +67,10 @@ pub(super) struct Ctl {
     pub vc: usize,
     pub c: Controlled,
     pub arp: Option<PacketSocket>,
+    /// The ND tap (an interface with IPv6 VIPs).
+    pub nd: Option<PacketSocket>,
     pub probes: Vec<(ArpProbe, Instant)>,
+    pub probes6: Vec<(NdProbe, Instant)>,
 }
 
 /// A virtual cluster at run time.
@@ -153,8 +158,11 @@ impl Worker {
                     Event::Readable(Token(t)) if (T_PATH..T_ARP).contains(&t) => {
                         self.read_path(now, t - T_PATH)
                     }
-                    Event::Readable(Token(t)) if (T_ARP..T_CT).contains(&t) => {
+                    Event::Readable(Token(t)) if (T_ARP..T_ND).contains(&t) => {
                         self.read_arp(now, t - T_ARP)
+                    }
+                    Event::Readable(Token(t)) if (T_ND..T_CT).contains(&t) => {
+                        self.read_nd(now, t - T_ND)
                     }
                     Event::Readable(Token(t)) if (T_CT..T_CONN).contains(&t) => {
                         self.read_conntrack(now, t - T_CT)
@@ -235,8 +243,13 @@ impl Worker {
             }
         }
         for c in &self.ctls {
-            for (_, t) in &c.probes {
-                min(*t);
+            for t in c
+                .probes
+                .iter()
+                .map(|p| p.1)
+                .chain(c.probes6.iter().map(|p| p.1))
+            {
+                min(t);
             }
         }
         if let Some(t) = self.paths_written {

@@ -1,5 +1,6 @@
 //! The worker's network side: PIKE frames out and in, ARP (answers for the VIPs, GARP
-//! bursts, the split-brain probe), ICMP replies of the ping groups, rtnetlink link events.
+//! bursts, the split-brain probe), Neighbor Discovery (the IPv6 probe and the Master's
+//! answer to it), ICMP replies of the ping groups, rtnetlink link events.
 
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -11,6 +12,7 @@ use super::super::core::Input;
 use super::super::takeover;
 use crate::event::Interest;
 use crate::net::garp::{ArpProbe, ProbeStep};
+use crate::net::nd_probe::NdProbe;
 use crate::net::packet::PacketKind;
 use crate::net::rtnl::{RtnlEvent, RtnlMonitor};
 use crate::wire::pike;
@@ -69,6 +71,21 @@ impl Worker {
                 );
                 c.probes.push((p, now));
             }
+            for (vip, _) in &c.c.vips6 {
+                // A fresh nonce per probe: an answer proves a worker alive now, not before.
+                let mut nonce = [0u8; 6];
+                if let Err(e) = crate::sys::random::fill(&mut nonce) {
+                    warn!("probe nonce: {e}");
+                }
+                let p = NdProbe::new(
+                    c.c.parent_mac,
+                    *vip,
+                    nonce,
+                    super::super::core::PROBE_TRIES,
+                    interval,
+                );
+                c.probes6.push((p, now));
+            }
         }
         self.probe_tick(now);
     }
@@ -94,6 +111,24 @@ impl Worker {
                 }
             }
             c.probes = keep;
+            let mut keep = Vec::new();
+            for (mut p, at) in std::mem::take(&mut c.probes6) {
+                if now < at {
+                    keep.push((p, at));
+                    continue;
+                }
+                match p.on_timer(now) {
+                    ProbeStep::Send(frame, next) => {
+                        if let Some(s) = &c.nd {
+                            let _ = s.send(&frame);
+                        }
+                        keep.push((p, next));
+                    }
+                    ProbeStep::Wait(next) => keep.push((p, next)),
+                    ProbeStep::Unanswered => {}
+                }
+            }
+            c.probes6 = keep;
         }
         for vi in 0..self.vcs.len() {
             if !self.vcs[vi].probing {
@@ -102,11 +137,12 @@ impl Worker {
             let pending = self.vcs[vi]
                 .ctls
                 .iter()
-                .any(|&ci| !self.ctls[ci].probes.is_empty());
+                .any(|&ci| !self.ctls[ci].probes.is_empty() || !self.ctls[ci].probes6.is_empty());
             if !pending || self.vcs[vi].probe_answered {
                 self.vcs[vi].probing = false;
                 for &ci in &self.vcs[vi].ctls {
                     self.ctls[ci].probes.clear();
+                    self.ctls[ci].probes6.clear();
                 }
                 let answered = self.vcs[vi].probe_answered;
                 let acts = self.node.handle(now, Input::ProbeDone { vc: vi, answered });
@@ -195,6 +231,61 @@ impl Worker {
             if from_vmac && self.node.claims(vi) {
                 let acts = self.node.handle(now, Input::Conflict { vc: vi });
                 self.apply(now, acts);
+            }
+        }
+    }
+
+    /// Neighbor Discovery on a controlled interface: the Master answers a peer's probe
+    /// (echoing its nonce from the virtual MAC), the prober looks for that echo.
+    pub(super) fn read_nd(&mut self, now: Instant, ci: usize) {
+        for _ in 0..MAX_PER_WAKE {
+            let got = match self.ctls.get(ci).and_then(|c| c.nd.as_ref()) {
+                Some(s) => s.recv(),
+                None => return,
+            };
+            let (frame, src) = match got {
+                Ok(Some(x)) => x,
+                Ok(None) => return,
+                Err(e) => {
+                    debug!("ND recv: {e}");
+                    return;
+                }
+            };
+            if src.kind == PacketKind::Outgoing {
+                continue;
+            }
+            let c = &self.ctls[ci];
+            let vi = c.vc;
+            let vmac = c.c.vmac;
+            if self.node.claims(vi) {
+                if let (Some(answer), Some(s)) = (takeover::nd_probe_answer(&frame, &c.c), &c.nd) {
+                    if let Err(e) = s.send(&answer) {
+                        debug!("probe answer on {}: {e}", c.c.ifname);
+                    }
+                }
+            }
+            for (p, _) in &c.probes6 {
+                if let Some(mac) = p.unechoed(&frame) {
+                    if let Some(held) = self.throttle.allow(mac, now) {
+                        info!(
+                            "probe: {} advertised by {mac} without our nonce (a kernel's \
+                             answer, not counted; {held} more such lines held back)",
+                            p.target()
+                        );
+                    }
+                }
+                match p.answer(&frame) {
+                    Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
+                    Some(mac) => {
+                        if let Some(held) = self.throttle.allow(mac, now) {
+                            warn!(
+                                "probe: an IPv6 VIP is answered by {mac}, not our virtual MAC \
+                                 ({held} more such lines held back)"
+                            );
+                        }
+                    }
+                    None => {}
+                }
             }
         }
     }

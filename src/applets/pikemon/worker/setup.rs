@@ -20,7 +20,7 @@ use super::super::takeover::{self, Controlled};
 use crate::event::{EventLoop, Interest, Token};
 use crate::logging;
 use crate::net::echo::EchoSockets;
-use crate::net::packet::ETHERTYPE_ARP;
+use crate::net::packet::{ETHERTYPE_ARP, ETHERTYPE_IPV6};
 use crate::net::rtnl::{Rtnl, RtnlMonitor};
 use crate::wire::pike;
 
@@ -112,6 +112,22 @@ impl Worker {
                         None
                     }
                 };
+                let nd = if c.vips6.is_empty() {
+                    None
+                } else {
+                    let held = inherited.take(
+                        &sockets::key(Kind::Nd, &c.ifname),
+                        c.parent,
+                        ETHERTYPE_IPV6,
+                    );
+                    match held.map_or_else(|| sockets::open(Kind::Nd, c.parent, 0), Ok) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            warn!("{}: ND socket: {e}", c.ifname);
+                            None
+                        }
+                    }
+                };
                 let idx = ctls.len();
                 paths.push(open_path(
                     &mut rt,
@@ -125,7 +141,9 @@ impl Worker {
                     vc: vi,
                     c,
                     arp,
+                    nd,
                     probes: Vec::new(),
+                    probes6: Vec::new(),
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
@@ -150,6 +168,9 @@ impl Worker {
         for (i, c) in ctls.iter().enumerate() {
             if let Some(s) = &c.arp {
                 ev.register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
+            }
+            if let Some(s) = &c.nd {
+                ev.register(s.as_raw_fd(), Token(T_ND + i), Interest::Read);
             }
         }
         // One raw socket per family that some ping-group host needs (names resolve to IPv4).
