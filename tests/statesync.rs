@@ -472,3 +472,65 @@ fn required_conntrackd_gone_makes_the_master_down_and_it_hands_over() {
         "{log}"
     );
 }
+
+#[test]
+fn parallel_takeover_sigkilled_master_flows_survive_the_commit_beside_the_vip_move() {
+    let mut rig = started("commit-timeout 2s; takeover parallel;");
+    let (mut client, mut out) = rig.flows(20, 8);
+    wait_for("B's external cache", Duration::from_secs(5), || {
+        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let a = rig.pids(1, "pikemon");
+    assert!(!a.is_empty());
+    rig.signal(&a, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    wait_for("the commit on B", Duration::from_secs(3), || {
+        rig.log(2).contains("conntrackd committed in")
+    });
+    let b_kernel = text(
+        &rig.ns(2)
+            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
+    )
+    .0;
+    assert!(
+        b_kernel.matches("dport=7000").count() >= 20,
+        "B's kernel table after the takeover:\n{b_kernel}"
+    );
+    let log = rig.log(2);
+    assert!(
+        log.contains("committing conntrackd's external cache while the addresses come up"),
+        "{log}"
+    );
+    // The ruleset drops the packets that came before the commit; TCP sends them again.
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    let _ = client.wait();
+    assert_eq!(field(&summary, "connected"), 20, "{summary}");
+    assert_eq!(field(&summary, "reset"), 0, "{summary}");
+    assert_eq!(field(&summary, "stalled"), 0, "{summary}");
+    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+    assert_eq!(field(&summary, "misordered"), 0, "{summary}");
+}
+
+#[test]
+fn parallel_takeover_with_a_hung_conntrackd_brings_the_addresses_up_at_once() {
+    let rig = started("commit-timeout 4s; takeover parallel;");
+    let ctd = rig.pids(2, "conntrackd");
+    assert!(!ctd.is_empty());
+    rig.signal(&ctd, "-STOP");
+    let a = rig.pids(1, "pikemon");
+    rig.signal(&a, "-KILL");
+    let t = Instant::now();
+    wait_for("the addresses on B", Duration::from_secs(3), || {
+        let out = rig.ns(2).ip(&["-br", "link", "show", "dev", "pk1-lan0"]);
+        text(&out).0.split_whitespace().nth(1) == Some("UP")
+    });
+    let took = t.elapsed();
+    let log = rig.log(2);
+    rig.signal(&ctd, "-CONT");
+    // Dead-interval (300 ms) and the probe, well before the 4 s commit-timeout.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(!log.contains("did not commit"), "{log}");
+    assert!(log.contains("vc FW: Master ("), "{log}");
+}

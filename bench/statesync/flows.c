@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,25 @@
 #include <unistd.h>
 
 #define LINE 9
+/* The window after the fault (SIGUSR1 from run.sh) in which the failover's gaps are counted. */
+#define WINDOW 5.0
+
+static volatile sig_atomic_t fault_signal;
+static void on_fault(int sig) {
+    (void)sig;
+    fault_signal = 1;
+}
 
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Wall-clock time, to set the outage beside the daemons' timestamped logs. */
+static double wall(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
@@ -68,10 +84,17 @@ struct flow {
     long sent, echoed;
     char buf[LINE];
     int have;
-    double last, gap;
+    double last, gap, gap_at; /* gap_at: when the longest gap ended */
+    double fgap;              /* the longest gap that overlaps the fault window */
 };
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int client(const char *addr, int port, int n, double seconds, int interval_ms) {
+    signal(SIGUSR1, on_fault);
     double interval = interval_ms / 1000.0;
     struct flow *f = calloc(n, sizeof *f);
     int ep = epoll_create1(0), one = 1;
@@ -121,7 +144,7 @@ static int client(const char *addr, int port, int n, double seconds, int interva
     printf("ready\n");
     fflush(stdout);
     double start = now(), stop = start + seconds, drain_end = stop + 3, last_any = start,
-           outage = 0, *due = malloc((live ? live : 1) * sizeof *due);
+           outage = 0, outage_from = 0, *due = malloc((live ? live : 1) * sizeof *due);
     long misordered = 0;
     for (int k = 0; k < live; k++) {
         due[k] = start + interval * k / live;
@@ -129,8 +152,11 @@ static int client(const char *addr, int port, int n, double seconds, int interva
     }
     int k = 0;
     char buf[65536];
+    double fault = 0, fault_outage = 0;
     for (;;) {
         double t = now();
+        if (fault_signal && fault == 0)
+            fault = t;
         if (t >= drain_end)
             break;
         int m = epoll_wait(ep, evs, 1024, 1);
@@ -156,11 +182,20 @@ static int client(const char *addr, int port, int n, double seconds, int interva
                 }
             }
             double tr = now();
-            if (tr - g->last > g->gap)
+            /* A gap counts for the fault when it overlaps [fault, fault + WINDOW]. */
+            if (fault > 0 && tr > fault && g->last < fault + WINDOW && tr - g->last > g->fgap)
+                g->fgap = tr - g->last;
+            if (tr - g->last > g->gap) {
                 g->gap = tr - g->last;
+                g->gap_at = tr;
+            }
             g->last = tr;
-            if (tr - last_any > outage)
+            if (fault > 0 && tr > fault && last_any < fault + WINDOW && tr - last_any > fault_outage)
+                fault_outage = tr - last_any;
+            if (tr - last_any > outage) {
                 outage = tr - last_any;
+                outage_from = last_any;
+            }
             last_any = tr;
         }
         t = now();
@@ -188,25 +223,53 @@ static int client(const char *addr, int port, int n, double seconds, int interva
                 break;
         }
     }
-    double end = now();
-    long reset = 0, stalled = 0, lost = 0;
+    double end = now(), to_wall = wall() - end;
+    long reset = 0, stalled = 0, lost = 0, fault_stalled = 0;
     double max_gap = 0;
     for (int i = 0; i < n; i++)
         if (f[i].dead)
             reset++;
     for (int c = 0; c < live; c++) {
         struct flow *g = &f[order[c]];
-        if (g->echoed < g->sent && end - g->last > g->gap)
+        if (g->echoed < g->sent && end - g->last > g->gap) {
             g->gap = end - g->last;
-        if (!g->dead && g->gap > outage + 1.0)
+            g->gap_at = end;
+        }
+        if (fault > 0 && g->echoed < g->sent && g->last < fault + WINDOW && end - g->last > g->fgap)
+            g->fgap = end - g->last;
+        /* A stall is the gap beyond the flow's own interval. */
+        if (fault > 0 && !g->dead && g->fgap - interval > fault_outage + 1.0)
+            fault_stalled++;
+        if (!g->dead && g->gap - interval > outage + 1.0)
             stalled++;
         lost += g->sent - g->echoed;
         if (g->gap > max_gap)
             max_gap = g->gap;
     }
+    /* Where the per-flow gaps lie: their median and 99th percentile, and the median moment
+     * (seconds after the start) at which each flow's longest gap ended. */
+    double *gaps = malloc((live ? live : 1) * sizeof *gaps), *ats = malloc((live ? live : 1) * sizeof *ats);
+    for (int c = 0; c < live; c++) {
+        gaps[c] = f[order[c]].gap;
+        ats[c] = f[order[c]].gap_at - start;
+    }
+    double *fgaps = malloc((live ? live : 1) * sizeof *fgaps);
+    for (int c = 0; c < live; c++)
+        fgaps[c] = f[order[c]].fgap;
+    qsort(fgaps, live, sizeof *fgaps, cmp_double);
+    qsort(gaps, live, sizeof *gaps, cmp_double);
+    qsort(ats, live, sizeof *ats, cmp_double);
+    double gap50 = live ? gaps[live / 2] : 0, gap99 = live ? gaps[live * 99 / 100] : 0,
+           at50 = live ? ats[live / 2] : 0;
     printf("{\"n\": %d, \"connected\": %d, \"reset\": %ld, \"stalled\": %ld, \"lost\": %ld, "
-           "\"outage_ms\": %.0f, \"max_gap_ms\": %.0f, \"misordered\": %ld}\n",
-           n, connected, reset, stalled, lost, outage * 1000, max_gap * 1000, misordered);
+           "\"outage_ms\": %.0f, \"max_gap_ms\": %.0f, \"misordered\": %ld, \"outage_from\": %.3f, "
+           "\"gap_p50_ms\": %.0f, \"gap_p99_ms\": %.0f, \"gap_at_p50_s\": %.2f, \"start\": %.3f, "
+           "\"fault_s\": %.2f, \"fault_outage_ms\": %.0f, \"fault_stalled\": %ld, "
+           "\"fault_gap_p50_ms\": %.0f, \"fault_gap_max_ms\": %.0f}\n",
+           n, connected, reset, stalled, lost, outage * 1000, max_gap * 1000, misordered,
+           outage_from + to_wall, gap50 * 1000, gap99 * 1000, at50, start + to_wall,
+           fault > 0 ? fault - start : -1.0, fault_outage * 1000, fault_stalled,
+           live ? fgaps[live / 2] * 1000 : 0, live ? fgaps[live - 1] * 1000 : 0);
     fflush(stdout);
     return 0;
 }

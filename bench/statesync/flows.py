@@ -12,7 +12,8 @@ client ADDR PORT N SECONDS [INTERVAL_MS]
     reset: connections that saw RST/EOF/an error; lost: bytes sent but never echoed
     (a reset or stalled connection keeps them); outage_ms: the longest time no echo
     arrived on any connection (the VIP outage as the clients saw it); stalled:
-    connections whose own longest gap between echoes exceeds outage_ms + 1000.
+    connections whose own longest gap between echoes, less the line interval, exceeds
+    outage_ms + 1000.
     Prints "ready" on its own line once every connection is established.
 Bounded: the client stops after SECONDS; connections and messages are counted.
 """
@@ -178,7 +179,7 @@ def client(addr, port, n, seconds, interval_ms=100):
         if f.echoed < f.sent and end - f.last > f.gap:
             f.gap = end - f.last
     reset = sum(1 for f in flows if f.dead)
-    stalled = sum(1 for f in live if not f.dead and f.gap > outage + 1.0)
+    stalled = sum(1 for f in live if not f.dead and f.gap - interval > outage + 1.0)
     lost = sum(f.sent - f.echoed for f in live)
     print(json.dumps({
         "n": n, "connected": connected, "reset": reset, "stalled": stalled,

@@ -19,9 +19,11 @@
 # (pikemon: its log; keepalived: `conntrackd -c` timed in primary-backup.sh).
 #
 # Knobs: N ("1000 10000"), RUNS (3), FAULTS ("kill drop failback"), DAEMONS ("pikemon
-# keepalived"), SECONDS_PER_RUN (12, the flows' lifetime; the fault comes 3 s in).
+# keepalived"), DEATH_WATCH (0; 1: pikemon with a death-watch on hb0), INTERVAL_MS (100), SECONDS_PER_RUN (12, the flows' lifetime; the fault comes 3 s in), ORDERS
+# (pikemon's `conntrack { takeover }` orders to run, e.g. "commit-first parallel"; unset: its
+# default, shown as `pikemon`, else each as `pikemon/ORDER`).
 # Output: a table per run, then one line per daemon, N and fault (medians over the runs):
-#   statesync DAEMON N FAULT reset=R stalled=S lost=BYTES commit_ms=MS
+#   statesync DAEMON N FAULT reset=R stalled=S lost=BYTES commit_ms=MS outage_ms=MS
 # Needs root, iproute2, nft, conntrackd, conntrack, keepalived, python3; build/habox or
 # target/x86_64-unknown-linux-musl/release/habox (the newer). Every namespace is its own (prefix hct) and deleted at the end.
 set -u
@@ -31,6 +33,12 @@ RUNS=${RUNS:-3}
 FAULTS=${FAULTS:-"kill drop failback"}
 DAEMONS=${DAEMONS:-"pikemon keepalived"}
 SECS=${SECONDS_PER_RUN:-12}
+ORDERS=${ORDERS:-}
+# INTERVAL_MS: each flow's line interval (100 ms; 10,000 flows at 100 ms are 100,000 lines a
+# second, more than this rig forwards: see README).
+INTERVAL_MS=${INTERVAL_MS:-100}
+# DEATH_WATCH=1: pikemon's supervisors watch each other over hb0 (as on the appliance).
+DEATH_WATCH=${DEATH_WATCH:-0}
 # The newer of `make`'s artifact and cargo's release build.
 HABOX=${HABOX:-$(ls -t build/habox target/x86_64-unknown-linux-musl/release/habox 2>/dev/null | head -n 1)}
 [ -x "$HABOX" ] || { echo "no habox binary (make)" >&2; exit 1; }
@@ -108,7 +116,11 @@ General {
 EOF2
 }
 
-pikemon_conf() { # node
+pikemon_conf() { # node [order]
+    local order=""
+    [ -n "${2:-}" ] && order=" takeover $2;"
+    local dw=""
+    [ "$DEATH_WATCH" = 1 ] && dw=" death-watch local [198.18.0.$1] peer [198.18.0.$((3 - $1))];"
     cat <<EOF2
 version PIKEMON-1;
 pikemon {
@@ -116,9 +128,9 @@ pikemon {
     status-file "$TMP/status$1"; pid-file "$TMP/pid$1";
     control-socket "$TMP/ctl$1"; paths-file "$TMP/paths$1";
     hmac key "0123456789abcdef0123";
-    heart-beat { interface hb0; }
+    heart-beat { interface hb0;$dw }
     hello-interval 100ms;
-    conntrack { socket "$TMP/conntrackd$1.ctl"; commit-timeout 2s; }
+    conntrack { socket "$TMP/conntrackd$1.ctl"; commit-timeout 2s;$order }
     virtual-cluster FW {
         id 1; primary node 1; preemptive yes; preempt-delay 1s;
         interface lan0 { ipv4 [198.51.100.10]/24; }
@@ -170,7 +182,17 @@ for n in 1 2; do
         -e "s|^CONNTRACKD_LOCK=.*|CONNTRACKD_LOCK=$TMP/conntrackd$n.lock|" \
         -e "s|^CONNTRACKD_CONFIG=.*|CONNTRACKD_CONFIG=$TMP/conntrackd$n.conf|" "$PB" >"$TMP/pb$n.sh"
     chmod 755 "$TMP/pb$n.sh"
-    pikemon_conf "$n" >"$TMP/pikemon$n.cfg"
+    pikemon_conf "$n" >"$TMP/pikemon$n.default.cfg"
+    for o in $ORDERS; do pikemon_conf "$n" "$o" >"$TMP/pikemon$n.$o.cfg"; done
+done
+# The daemons to run: pikemon once per order.
+VARIANTS=""
+for d in $DAEMONS; do
+    if [ "$d" = pikemon ] && [ -n "$ORDERS" ]; then
+        for o in $ORDERS; do VARIANTS="$VARIANTS pikemon/$o"; done
+    else
+        VARIANTS="$VARIANTS $d"
+    fi
 done
 keepalived_conf 1 200 >"$TMP/keepalived1.conf"
 keepalived_conf 2 100 >"$TMP/keepalived2.conf"
@@ -230,7 +252,9 @@ start_conntrackd() { ip netns exec "$(ns_of "$1")" conntrackd -C "$TMP/conntrack
 start_daemon() { # daemon node
     local ns; ns=$(ns_of "$2")
     if [ "$1" = pikemon ]; then
-        ip netns exec "$ns" "$TMP/bin/pikemon" -f "$TMP/pikemon$2.cfg" -d </dev/null >/dev/null 2>>"$TMP/log$2" &
+        # Each log line with the wall-clock time (to set it beside the flows' outage).
+        ip netns exec "$ns" "$TMP/bin/pikemon" -f "$TMP/pikemon$2.cfg" -d </dev/null 2>&1 >/dev/null |
+            while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >>"$TMP/log$2" &
         disown
     else
         ip netns exec "$ns" keepalived -f "$TMP/keepalived$2.conf" -p "$TMP/ka$2.pid" \
@@ -258,9 +282,12 @@ daemon_pids() { # daemon node
 
 # One run: sets OUT to "reset stalled lost commit_ms outage_ms connected misordered" or
 # "error TEXT". Not run in $(...): the namespaces and daemons belong to this shell.
-one_run() { # daemon n fault
-    local d=$1 n=$2 f=$3 new
+one_run() { # daemon[/order] n fault
+    local d=${1%%/*} n=$2 f=$3 new order=default
+    [ "$1" != "$d" ] && order=${1#*/}
     setup
+    cp "$TMP/pikemon1.$order.cfg" "$TMP/pikemon1.cfg"
+    cp "$TMP/pikemon2.$order.cfg" "$TMP/pikemon2.cfg"
     ip netns exec "$NS_" $GEN server 7000 >/dev/null 2>&1 &
     disown
     if [ "$f" = failback ]; then
@@ -274,10 +301,14 @@ one_run() { # daemon n fault
         new=2
     fi
     sleep 0.5
-    exec 3< <(ip netns exec "$NC" $GEN client 203.0.113.50 7000 "$n" "$SECS")
+    exec 3< <(ip netns exec "$NC" $GEN client 203.0.113.50 7000 "$n" "$SECS" "$INTERVAL_MS")
     local line
     read -r -t 60 line <&3 || { OUT="error flows not ready"; exec 3<&-; return; }
     sleep 3
+    echo "$EPOCHREALTIME fault $f" >>"$TMP/log$new"
+    echo "$1 $n $f fault_at=$EPOCHREALTIME" >>"$TMP/faults"
+    # flows.c counts the gaps that overlap the 5 s after this signal (the control too).
+    [ "$GEN" = "$TMP/flows" ] && kill -USR1 $(ip netns pids "$NC") 2>/dev/null
     case "$f" in
         kill) kill -9 $(daemon_pids "$d" 1) 2>/dev/null ;;
         drop)
@@ -292,6 +323,8 @@ one_run() { # daemon n fault
     read -r -t $((SECS + 60)) line <&3 || line=""
     exec 3<&-
     [ -n "$line" ] || { OUT="error no summary"; return; }
+    echo "$1 $n $f $line" >>"$TMP/flows.json"
+    [ "$d" = pikemon ] && echo "$1 $n $f addresses_at=$(grep -a "vc FW: Master (" "$TMP/log$new" | tail -n 1 | cut -d ' ' -f 1)" >>"$TMP/faults"
     local commit=-
     if [ "$d" = pikemon ]; then
         commit=$(grep -a -o 'conntrackd committed in [0-9]* ms' "$TMP/log$new" | tail -n 1 | awk '{print $4}')
@@ -302,7 +335,9 @@ one_run() { # daemon n fault
     OUT=$(python3 - "$line" "${commit:--}" <<'EOF2'
 import json, sys
 s = json.loads(sys.argv[1])
-print(s["reset"], s["stalled"], s["lost"], sys.argv[2], s["outage_ms"], s["connected"], s["misordered"])
+# flows.c: the stall and the outage within 5 s of the fault; flows.py: over the whole run.
+print(s["reset"], s.get("fault_stalled", s["stalled"]), s["lost"], sys.argv[2],
+      s.get("fault_outage_ms", s["outage_ms"]), s["connected"], s["misordered"])
 EOF2
 )
 }
@@ -310,23 +345,23 @@ EOF2
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else print a[int((NR + 1) / 2)] }'; }
 
 echo "flows: $GEN   habox: $HABOX   keepalived: $(keepalived --version 2>&1 | head -n 1)   conntrackd: $(conntrackd -v 2>&1 | head -n 1)"
-printf "%-10s %6s %-9s %3s %6s %7s %8s %9s %9s %9s\n" daemon N fault run reset stalled lost commit_ms outage_ms connected
+printf "%-22s %6s %-9s %3s %6s %7s %8s %9s %9s %9s %5s\n" daemon N fault run reset stalled lost commit_ms outage_ms connected load
 RES="$TMP/results"
 : >"$RES"
 for n in $N; do
     for f in $FAULTS; do
-        for d in $DAEMONS; do
+        for d in $VARIANTS; do
             for r in $(seq "$RUNS"); do
                 OUT=""
                 one_run "$d" "$n" "$f" 2>>"$TMP/errors"
                 out=$OUT
                 cleanup
                 if [ "${out%% *}" = error ]; then
-                    printf "%-10s %6s %-9s %3s %s\n" "$d" "$n" "$f" "$r" "$out"
+                    printf "%-22s %6s %-9s %3s %s\n" "$d" "$n" "$f" "$r" "$out"
                     continue
                 fi
                 set -- $out
-                printf "%-10s %6s %-9s %3s %6s %7s %8s %9s %9s %9s\n" "$d" "$n" "$f" "$r" "$1" "$2" "$3" "$4" "$5" "$6"
+                printf "%-22s %6s %-9s %3s %6s %7s %8s %9s %9s %9s %5s\n" "$d" "$n" "$f" "$r" "$1" "$2" "$3" "$4" "$5" "$6" "$(cut -d ' ' -f 1 /proc/loadavg)"
                 echo "$d $n $f $*" >>"$RES"
             done
         done
@@ -334,10 +369,10 @@ for n in $N; do
 done
 for n in $N; do
     for f in $FAULTS; do
-        for d in $DAEMONS; do
+        for d in $VARIANTS; do
             rows=$(awk -v d="$d" -v n="$n" -v f="$f" '$1 == d && $2 == n && $3 == f' "$RES")
             [ -n "$rows" ] || continue
-            echo "statesync $d $n $f reset=$(echo "$rows" | awk '{print $4}' | median) stalled=$(echo "$rows" | awk '{print $5}' | median) lost=$(echo "$rows" | awk '{print $6}' | median) commit_ms=$(echo "$rows" | awk '$7 ~ /^[0-9]+$/ {print $7}' | median)"
+            echo "statesync $d $n $f reset=$(echo "$rows" | awk '{print $4}' | median) stalled=$(echo "$rows" | awk '{print $5}' | median) lost=$(echo "$rows" | awk '{print $6}' | median) commit_ms=$(echo "$rows" | awk '$7 ~ /^[0-9]+$/ {print $7}' | median) outage_ms=$(echo "$rows" | awk '{print $8}' | median)"
         done
     done
 done

@@ -3,7 +3,7 @@
 //! joins), per node (section `pikemon`) or per virtual cluster (which overrides the node's).
 //!
 //! ```text
-//! conntrack { socket "/var/run/conntrackd.ctl"; commit-timeout 2s; required no; }
+//! conntrack { socket "/var/run/conntrackd.ctl"; commit-timeout 2s; takeover commit-first; required no; }
 //! ```
 
 use std::fmt::Write;
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{absolute_path, values, Reader, Seen};
+use crate::applets::pikemon::core::TakeoverOrder;
 use crate::conf::tree::Node;
 
 /// conntrackd's default control socket (`General { UNIX { Path } }` in its sample config).
@@ -26,6 +27,8 @@ pub struct Conntrack {
     /// The longest a takeover waits for the commit of the external cache (and the longest
     /// any other request may take) before going on without it.
     pub commit_timeout: Duration,
+    /// Whether the addresses wait for the commit or come up with it.
+    pub takeover: TakeoverOrder,
     /// A conntrackd that does not answer makes the node's health Down.
     pub required: bool,
 }
@@ -35,6 +38,7 @@ impl Default for Conntrack {
         Conntrack {
             socket: PathBuf::from(CONNTRACKD_SOCKET),
             commit_timeout: COMMIT_TIMEOUT,
+            takeover: TakeoverOrder::default(),
             required: false,
         }
     }
@@ -51,6 +55,9 @@ impl Conntrack {
         if all || self.commit_timeout != d.commit_timeout {
             let t = values::show_duration(self.commit_timeout);
             let _ = write!(o, " commit-timeout {t};");
+        }
+        if all || self.takeover != d.takeover {
+            let _ = write!(o, " takeover {};", self.takeover.as_str());
         }
         if all || self.required != d.required {
             let _ = write!(o, " required {};", values::show_bool(self.required));
@@ -81,6 +88,10 @@ impl Reader<'_> {
                         None => ok = false,
                     }
                 }
+                "takeover" => match self.single(&mut seen, node, takeover_order) {
+                    Some(t) => c.takeover = t,
+                    None => ok = false,
+                },
                 "required" => match self.single(&mut seen, node, values::boolean) {
                     Some(b) => c.required = b,
                     None => ok = false,
@@ -88,12 +99,23 @@ impl Reader<'_> {
                 _ => {
                     self.unknown(
                         node,
-                        "section 'conntrack' (expected 'socket', 'commit-timeout' or 'required')",
+                        "section 'conntrack' (expected 'socket', 'commit-timeout', 'takeover' or 'required')",
                     );
                     ok = false;
                 }
             }
         }
         ok.then_some(c)
+    }
+}
+
+/// `takeover commit-first|parallel`.
+fn takeover_order(word: &str) -> Result<TakeoverOrder, String> {
+    match word {
+        "commit-first" => Ok(TakeoverOrder::CommitFirst),
+        "parallel" => Ok(TakeoverOrder::Parallel),
+        _ => Err(format!(
+            "expected 'commit-first' or 'parallel', found '{word}'"
+        )),
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of the config reader: the DESIGN.md sample, every error with its position, defaults.
 
 use super::*;
+use crate::applets::pikemon::core::TakeoverOrder;
 use std::net::Ipv6Addr;
 
 const SAMPLE: &str = r#"version PIKEMON-1;
@@ -454,12 +455,14 @@ fn conntrack_section_per_node_and_per_virtual_cluster_reads_and_shows_back() {
     assert!(node.required);
     let text = text.replace(
         "notify-timeout 3s;",
-        "notify-timeout 3s; conntrack { commit-timeout 500ms; }",
+        "notify-timeout 3s; conntrack { commit-timeout 500ms; takeover parallel; }",
     );
     let c = read("t.cfg", &text, ReadOptions::default()).unwrap();
     let vc = c.conntrack_of(0).expect("the vc's own conntrack");
     assert_eq!(vc.socket, PathBuf::from(CONNTRACKD_SOCKET));
     assert_eq!(vc.commit_timeout, Duration::from_millis(500));
+    assert_eq!(vc.takeover, TakeoverOrder::Parallel);
+    assert_eq!(node.takeover, TakeoverOrder::CommitFirst);
     assert!(!vc.required);
     for all in [false, true] {
         let shown =
@@ -487,6 +490,13 @@ fn bad_conntrack_items_are_refused_with_positions() {
         e.contains("t.cfg:8:44: error: 'relative.ctl' is not an absolute path"),
         "{e}"
     );
+    let e = with("takeover later;");
+    assert!(
+        e.contains("t.cfg:8:46: error: expected 'commit-first' or 'parallel', found 'later'"),
+        "{e}"
+    );
+    let e = with("takeover parallel; takeover parallel;");
+    assert!(e.contains("duplicate 'takeover'"), "{e}");
     let e = with("required maybe;");
     assert!(e.contains("t.cfg:8:46: error:"), "{e}");
     let e = with("sockets \"/x\";");

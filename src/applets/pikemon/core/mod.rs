@@ -16,4 +16,4 @@ mod state_sync;
 
 pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES};
 pub use role::{CommitWait, EarlyProbe, Mastership, Reason, Refusal, VcRole};
-pub use state_sync::{state_wait, SyncState, SyncStep};
+pub use state_sync::{state_wait, SyncState, SyncStep, TakeoverOrder};

@@ -9,7 +9,7 @@ use log::{info, warn};
 use super::election::Admin;
 use super::peer::{Hint, Peer, Proof};
 use super::role::{Reason, VcRole};
-use super::state_sync::{SyncState, SyncStep};
+use super::state_sync::{SyncState, SyncStep, TakeoverOrder};
 use crate::wire::pike::{MessageType, Repr};
 
 /// What the core needs to know about one virtual cluster.
@@ -26,6 +26,8 @@ pub struct VcSettings {
     pub digest: u32,
     /// `conntrack { commit-timeout }`: the cluster drives conntrackd (None: it does not).
     pub commit_timeout: Option<Duration>,
+    /// `conntrack { takeover }`: the addresses after the commit or with it.
+    pub takeover: TakeoverOrder,
 }
 
 /// ARP requests per split-brain probe.

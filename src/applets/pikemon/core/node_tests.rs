@@ -31,6 +31,7 @@ fn settings(node_id: u32, preemptive: bool) -> Settings {
             priority: 100,
             digest: 0x1234_5678,
             commit_timeout: None,
+            takeover: TakeoverOrder::CommitFirst,
         }],
         garp_repeat: 3,
         garp_interval: Duration::from_millis(20),
@@ -81,6 +82,8 @@ struct Sim {
     auto_active: bool,
     /// `conntrack { commit-timeout }` of both nodes (None: no state sync).
     commit_timeout: Option<Duration>,
+    /// `conntrack { takeover }` of both nodes.
+    takeover: TakeoverOrder,
     /// conntrackd answers every step at once (false: it hangs and never answers).
     conntrackd_answers: bool,
     /// What each node was told to carry out, in order: "takeover", "release", "commit",
@@ -95,6 +98,15 @@ impl Sim {
 
     /// Both nodes with `conntrack { commit-timeout }` when `commit_timeout`.
     fn build(preemptive: bool, commit_timeout: Option<Duration>) -> Sim {
+        Sim::build_ordered(preemptive, commit_timeout, TakeoverOrder::CommitFirst)
+    }
+
+    /// As `build`, with `conntrack { takeover ORDER; }` on both nodes.
+    fn build_ordered(
+        preemptive: bool,
+        commit_timeout: Option<Duration>,
+        takeover: TakeoverOrder,
+    ) -> Sim {
         let t0 = Instant::now();
         let mut s = Sim {
             t0,
@@ -112,6 +124,7 @@ impl Sim {
             allow_two_masters: false,
             auto_active: true,
             commit_timeout,
+            takeover,
             conntrackd_answers: true,
             log: [Vec::new(), Vec::new()],
         };
@@ -125,6 +138,7 @@ impl Sim {
         self.starts += 1;
         let mut settings = settings(i as u32 + 1, self.preemptive);
         settings.vcs[0].commit_timeout = self.commit_timeout;
+        settings.vcs[0].takeover = self.takeover;
         self.nodes[i] = Some(Node::new(
             self.now,
             settings,

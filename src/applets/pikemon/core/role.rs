@@ -28,12 +28,15 @@ pub struct Mastership {
     pub commit: Option<CommitWait>,
 }
 
-/// A takeover held back until conntrackd has committed its external cache (or `until`).
+/// A takeover held back until conntrackd has committed its external cache (or `until`);
+/// with `parallel` only the flush, resync and bulk update wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitWait {
     pub until: Instant,
     pub reason: Reason,
     pub hook: bool,
+    /// `parallel`: the addresses went up with the request; only `-f -R -B` waits.
+    pub addresses_up: bool,
 }
 
 impl Mastership {

@@ -2,9 +2,12 @@
 //! conntrackd's `primary-backup.sh` but driven by the core instead of by hooks that run some
 //! time later:
 //!
-//! 1. Takeover: commit the external cache into the kernel (`-c`) *before* the addresses come
-//!    up, bounded by commit-timeout (a conntrackd that does not answer is logged and the
-//!    takeover goes on); then `-f -R -B` (`SyncStep::AfterTakeover`).
+//! 1. Takeover (`TakeoverOrder`): `commit-first` commits the external cache into the kernel
+//!    (`-c`) *before* the addresses come up, bounded by commit-timeout (a conntrackd that
+//!    does not answer is logged and the takeover goes on); `parallel` asks for the commit and
+//!    brings the addresses up at once (a ruleset that drops packets of unknown flows lets TCP
+//!    retransmit them once the commit is in). Either way `-f -R -B`
+//!    (`SyncStep::AfterTakeover`) follows the end of the commit.
 //! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`).
 //! 3. Failback gated on state: a Master sends a bulk update (`-B`) to every new incarnation
 //!    of the peer and says so (`BULK_SENT`); that peer watches its external cache settle and
@@ -33,6 +36,26 @@ pub enum SyncStep {
     Bulk,
 }
 
+/// Where the addresses come up relative to conntrackd's commit (`conntrack { takeover }`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TakeoverOrder {
+    /// The commit first (at most commit-timeout), then the addresses and GARPs.
+    #[default]
+    CommitFirst,
+    /// The addresses and GARPs at once, the commit at the same time.
+    Parallel,
+}
+
+impl TakeoverOrder {
+    /// The config word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TakeoverOrder::CommitFirst => "commit-first",
+            TakeoverOrder::Parallel => "parallel",
+        }
+    }
+}
+
 /// The state-sync bookkeeping of one virtual cluster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncState {
@@ -57,8 +80,10 @@ impl Node {
             .is_some_and(|s| s.commit_timeout.is_some())
     }
 
-    /// Becoming Master: with state sync the commit comes first and the addresses wait for
-    /// it (at most commit-timeout); without, the addresses come up at once.
+    /// Becoming Master: with state sync and `commit-first` the commit comes first and the
+    /// addresses wait for it (at most commit-timeout); with `parallel` the commit is asked
+    /// for and the addresses come up in the same breath; without state sync the addresses
+    /// come up at once.
     pub(super) fn begin_takeover(
         &mut self,
         now: Instant,
@@ -68,17 +93,26 @@ impl Node {
         out: &mut Vec<Action>,
     ) {
         let timeout = self.settings.vcs[i].commit_timeout;
+        let parallel = self.settings.vcs[i].takeover == TakeoverOrder::Parallel;
         match (timeout, &mut self.vcs[i].role) {
             (Some(t), VcRole::Master(m)) => {
                 m.commit = Some(CommitWait {
                     until: now + t,
                     reason,
                     hook,
+                    addresses_up: parallel,
                 });
                 out.push(Action::Conntrack {
                     vc: i,
                     step: SyncStep::Commit,
                 });
+                if parallel {
+                    out.push(Action::TakeOver {
+                        vc: i,
+                        reason,
+                        hook,
+                    });
+                }
             }
             _ => out.push(Action::TakeOver {
                 vc: i,
@@ -150,8 +184,8 @@ impl Node {
         }
     }
 
-    /// The commit is over (answered, failed or timed out): the addresses come up, then
-    /// `-f -R -B`.
+    /// The commit is over (answered, failed or timed out): the addresses come up (unless
+    /// `parallel` brought them up already), then `-f -R -B`.
     fn end_commit(&mut self, now: Instant, vc: usize, out: &mut Vec<Action>) {
         let VcRole::Master(m) = &mut self.vcs[vc].role else {
             return;
@@ -164,11 +198,13 @@ impl Node {
             .map(|p| p.incarnation)
             .filter(|_| self.peer_alive(now, Some(vc)));
         self.vcs[vc].sync.bulk_pending = peer;
-        out.push(Action::TakeOver {
-            vc,
-            reason: w.reason,
-            hook: w.hook,
-        });
+        if !w.addresses_up {
+            out.push(Action::TakeOver {
+                vc,
+                reason: w.reason,
+                hook: w.hook,
+            });
+        }
         out.push(Action::Conntrack {
             vc,
             step: SyncStep::AfterTakeover,

@@ -34,6 +34,90 @@ fn takeover_commits_before_the_addresses_then_flushes_resyncs_and_sends_bulk() {
 }
 
 #[test]
+fn parallel_takeover_brings_the_addresses_up_with_the_commit_and_flushes_after_it() {
+    let mut s = Sim::build_ordered(false, Some(COMMIT), TakeoverOrder::Parallel);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    let log = s.log[0].clone();
+    let c = pos(&log, "commit");
+    assert_eq!(
+        log.get(c..c + 3),
+        Some(&["commit", "takeover", "after-takeover"][..]),
+        "{log:?}"
+    );
+    assert!(!log.contains(&"bulk"), "{log:?}");
+    // The master dies: the backup asks for the commit and brings its addresses up at once.
+    s.log[1].clear();
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    assert_eq!(s.log[1], ["commit", "takeover", "after-takeover"]);
+}
+
+#[test]
+fn parallel_takeover_with_a_hung_conntrackd_does_not_wait_for_the_commit() {
+    let mut s = Sim::build_ordered(false, Some(COMMIT), TakeoverOrder::Parallel);
+    s.run(Duration::from_millis(300));
+    s.conntrackd_answers = false;
+    s.log[1].clear();
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.log[1].contains(&"commit"));
+    // Addresses in the same breath as the request, before any answer.
+    assert!(s.master[1], "{:?}", s.log[1]);
+    assert_eq!(s.log[1], ["commit", "takeover"]);
+    // -f -R -B waits for the end of the commit: here its timeout.
+    let waited = s.until(Duration::from_secs(2), |s| {
+        s.log[1].contains(&"after-takeover")
+    });
+    assert!(waited >= COMMIT - STEP, "{waited:?}");
+    assert!(waited <= COMMIT + STEP, "{waited:?}");
+    assert_eq!(s.log[1], ["commit", "takeover", "after-takeover"]);
+    // A late answer to the abandoned commit brings nothing up twice.
+    s.input(
+        1,
+        Input::ConntrackDone {
+            vc: 0,
+            step: SyncStep::Commit,
+            ok: true,
+        },
+    );
+    s.run(Duration::from_millis(100));
+    assert_eq!(s.log[1].iter().filter(|x| **x == "takeover").count(), 1);
+    assert_eq!(
+        s.log[1].iter().filter(|x| **x == "after-takeover").count(),
+        1
+    );
+}
+
+#[test]
+fn parallel_failback_still_waits_for_the_settled_bulk_update() {
+    let mut s = Sim::build_ordered(true, Some(COMMIT), TakeoverOrder::Parallel);
+    s.run(Duration::from_millis(300));
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    s.run(Duration::from_millis(200));
+    s.start(0, None);
+    s.run(Duration::from_millis(700));
+    assert_eq!(s.master, [false, true], "failback before the state arrived");
+    for _ in 0..2 {
+        s.input(
+            0,
+            Input::ConntrackStats {
+                vc: 0,
+                external: Some(42),
+            },
+        );
+    }
+    s.until(Duration::from_secs(1), |s| s.master[0]);
+    let log = &s.log[0];
+    let commit = log.iter().rposition(|x| *x == "commit").unwrap();
+    assert_eq!(
+        &log[commit..commit + 3],
+        ["commit", "takeover", "after-takeover"],
+        "{log:?}"
+    );
+}
+
+#[test]
 fn without_state_sync_the_addresses_come_up_at_once() {
     let mut s = Sim::new(false);
     s.run(Duration::from_millis(300));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::super::config::Conntrack;
-use super::super::core::{Input, SyncStep};
+use super::super::core::{Input, SyncStep, TakeoverOrder};
 use crate::event::{Interest, Token};
 use crate::net::conntrackd::{self, ControlError, Exchange, Progress, Request};
 
@@ -124,8 +124,12 @@ impl Worker {
             reply: String::new(),
         };
         if step == SyncStep::Commit {
+            let when = match run.conf.takeover {
+                TakeoverOrder::CommitFirst => "before the addresses come up",
+                TakeoverOrder::Parallel => "while the addresses come up",
+            };
             info!(
-                "vc {}: committing conntrackd's external cache before the addresses come up",
+                "vc {}: committing conntrackd's external cache {when}",
                 self.cfg.virtual_clusters[vi].name
             );
             run.queue.push_front(job);

@@ -220,6 +220,12 @@ impl Worker {
                         .as_ref()
                         .or(cfg.conntrack.as_ref())
                         .map(|c| c.commit_timeout),
+                    takeover: v
+                        .conntrack
+                        .as_ref()
+                        .or(cfg.conntrack.as_ref())
+                        .map(|c| c.takeover)
+                        .unwrap_or_default(),
                 })
                 .collect(),
             garp_repeat: cfg.garp_repeat,
