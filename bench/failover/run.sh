@@ -399,6 +399,10 @@ trial_once() { # daemon interval scenario run try
         [ -n "$target" ] || die "$d: no worker process found"
     fi
     local window=$((6 * iv + 1000)) pre=300
+    # Linux reports a carrier change through its link-watch, which handles a non-urgent event
+    # at most once a second: the daemons' own link changes at start-up (macvlans) would hold
+    # the carrier loss back by up to a second. A link-quiet second before the cable fault.
+    [ "$sc" = cable ] && pre=1500
     local count=$(( (pre + window + 8000) / PROBE_MS ))
     local deadline=$(( (pre + window) / 1000 + 8 ))
     local f_reply='icmp[icmptype] = icmp-echoreply' f_echo='icmp[icmptype] = icmp-echo'
