@@ -117,31 +117,14 @@ impl EchoSockets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::test_ns::TempNs;
     use std::net::{Ipv4Addr, Ipv6Addr};
-    use std::process::Command;
 
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-    struct TempNs(String);
-
-    impl Drop for TempNs {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-
     #[test]
     fn both_families_are_pinged_and_their_replies_drained_together() {
-        let ns = TempNs(format!("hv6echo{}", std::process::id()));
-        for args in [
-            vec!["netns", "add", &ns.0],
-            vec!["-n", &ns.0, "link", "set", "lo", "up"],
-        ] {
-            assert!(Command::new("ip")
-                .args(&args)
-                .status()
-                .is_ok_and(|s| s.success()));
-        }
+        let ns = TempNs::new("hv6echo");
         let name = ns.0.clone();
         let got = std::thread::spawn(move || {
             crate::sys::netns::enter(&name).expect("enter netns");

@@ -232,32 +232,13 @@ impl From<OwnedFd> for IcmpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use crate::net::test_ns::TempNs;
 
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-    /// A namespace of its own (deleted on drop): the socket test sends only on its loopback.
-    struct TempNs(String);
-
-    impl Drop for TempNs {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-
-    fn ip(args: &[&str]) {
-        let ok = Command::new("ip")
-            .args(args)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip {args:?}");
-    }
-
     #[test]
     fn echo_over_loopback_is_read_parsed_and_matched() {
-        let ns = TempNs(format!("hbicmp{}", std::process::id()));
-        ip(&["netns", "add", &ns.0]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        let ns = TempNs::new("hbicmp");
         let name = ns.0.clone();
         // setns moves only this thread; it ends with the test.
         let seen = std::thread::spawn(move || {

@@ -260,31 +260,13 @@ impl AsFd for Icmp6Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
+    use crate::net::test_ns::TempNs;
 
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-    struct TempNs(String);
-
-    impl Drop for TempNs {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-
-    fn ip(args: &[&str]) {
-        let ok = Command::new("ip")
-            .args(args)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "ip {args:?}");
-    }
-
     #[test]
     fn echo6_over_loopback_is_read_with_hop_limit_and_filtered() {
-        let ns = TempNs(format!("hv6icmp{}", std::process::id()));
-        ip(&["netns", "add", &ns.0]);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        let ns = TempNs::new("hv6icmp");
         let name = ns.0.clone();
         // setns moves only this thread; it ends with the test.
         let seen = std::thread::spawn(move || {

@@ -12,3 +12,5 @@ pub mod icmp6;
 pub mod nd_probe;
 pub mod packet;
 pub mod rtnl;
+#[cfg(test)]
+mod test_ns;
