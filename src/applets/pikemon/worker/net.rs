@@ -13,7 +13,7 @@ use super::super::takeover;
 use crate::event::Interest;
 use crate::net::garp::{ArpProbe, ProbeStep};
 use crate::net::nd_probe::NdProbe;
-use crate::net::packet::PacketKind;
+use crate::net::packet::{PacketKind, PacketSocket};
 use crate::net::rtnl::{RtnlEvent, RtnlMonitor};
 use crate::wire::pike;
 
@@ -155,30 +155,20 @@ impl Worker {
         // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
         // their turn under a flood (poll reports the rest again at once).
         for _ in 0..MAX_PER_WAKE {
-            let got = match self.paths.get(path).and_then(|p| p.sock.as_ref()) {
-                Some(s) => s.recv(),
-                None => return,
+            let sock = self.paths.get(path).and_then(|p| p.sock.as_ref());
+            let frame = match recv_one(sock, &format_args!("path {path}")) {
+                Got::Frame(f) => f,
+                Got::Own => continue,
+                Got::Done => return,
             };
-            match got {
-                Ok(Some((frame, src))) => {
-                    if src.kind == PacketKind::Outgoing {
-                        continue;
-                    }
-                    let acts = self.node.handle(
-                        now,
-                        Input::Frame {
-                            path,
-                            frame: &frame,
-                        },
-                    );
-                    self.apply(now, acts);
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    debug!("recv on path {path}: {e}");
-                    return;
-                }
-            }
+            let acts = self.node.handle(
+                now,
+                Input::Frame {
+                    path,
+                    frame: &frame,
+                },
+            );
+            self.apply(now, acts);
         }
     }
 
@@ -186,21 +176,12 @@ impl Worker {
         // At most MAX_PER_WAKE frames per wake-up: the HELLOs and the other sockets get
         // their turn under a flood (poll reports the rest again at once).
         for _ in 0..MAX_PER_WAKE {
-            let got = match self.ctls.get(ci).and_then(|c| c.arp.as_ref()) {
-                Some(s) => s.recv(),
-                None => return,
+            let sock = self.ctls.get(ci).and_then(|c| c.arp.as_ref());
+            let frame = match recv_one(sock, &"ARP socket") {
+                Got::Frame(f) => f,
+                Got::Own => continue,
+                Got::Done => return,
             };
-            let (frame, src) = match got {
-                Ok(Some(x)) => x,
-                Ok(None) => return,
-                Err(e) => {
-                    debug!("ARP recv: {e}");
-                    return;
-                }
-            };
-            if src.kind == PacketKind::Outgoing {
-                continue;
-            }
             let c = &self.ctls[ci];
             let vi = c.vc;
             let vmac = c.c.vmac;
@@ -239,21 +220,12 @@ impl Worker {
     /// (echoing its nonce from the virtual MAC), the prober looks for that echo.
     pub(super) fn read_nd(&mut self, now: Instant, ci: usize) {
         for _ in 0..MAX_PER_WAKE {
-            let got = match self.ctls.get(ci).and_then(|c| c.nd.as_ref()) {
-                Some(s) => s.recv(),
-                None => return,
+            let sock = self.ctls.get(ci).and_then(|c| c.nd.as_ref());
+            let frame = match recv_one(sock, &"ND socket") {
+                Got::Frame(f) => f,
+                Got::Own => continue,
+                Got::Done => return,
             };
-            let (frame, src) = match got {
-                Ok(Some(x)) => x,
-                Ok(None) => return,
-                Err(e) => {
-                    debug!("ND recv: {e}");
-                    return;
-                }
-            };
-            if src.kind == PacketKind::Outgoing {
-                continue;
-            }
             let c = &self.ctls[ci];
             let vi = c.vc;
             let vmac = c.c.vmac;
@@ -474,6 +446,28 @@ impl Worker {
                 "controlled interface {} is back (index {}): macvlan and sockets made again",
                 l.name, l.index
             );
+        }
+    }
+}
+
+/// One read of a packet socket within a wake-up's budget.
+enum Got {
+    /// A frame another host sent.
+    Frame(Vec<u8>),
+    /// One of this host's own frames (skipped; it counts in the budget).
+    Own,
+    /// Nothing queued, no socket, or an error (logged).
+    Done,
+}
+
+fn recv_one(sock: Option<&PacketSocket>, what: &dyn std::fmt::Display) -> Got {
+    match sock.map(PacketSocket::recv) {
+        None | Some(Ok(None)) => Got::Done,
+        Some(Ok(Some((_, src)))) if src.kind == PacketKind::Outgoing => Got::Own,
+        Some(Ok(Some((frame, _)))) => Got::Frame(frame),
+        Some(Err(e)) => {
+            debug!("recv on {what}: {e}");
+            Got::Done
         }
     }
 }
