@@ -214,6 +214,19 @@ impl Rig {
             .to_string()
     }
 
+    /// Waits until `node`'s log holds `what`, showing the log if it never does.
+    fn wait_log(&self, node: u32, what: &str, limit: Duration) {
+        let start = Instant::now();
+        while !self.log(node).contains(what) {
+            assert!(
+                start.elapsed() < limit,
+                "no '{what}' in\n{}",
+                self.log(node)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `node` reports `role`, showing its log if it never does.
     fn wait_role(&self, node: u32, role: &str, limit: Duration) {
         let start = Instant::now();
@@ -455,17 +468,7 @@ fn failover_when_the_master_daemon_is_sigkilled() {
 #[test]
 fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
     let rig = Rig::new().started_pair();
-    let wait_log = |node: u32, what: &str| {
-        let start = Instant::now();
-        while !rig.log(node).contains(what) {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "no '{what}' in\n{}",
-                rig.log(node)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let wait_log = |node: u32, what: &str| rig.wait_log(node, what, Duration::from_secs(5));
     // Both directions are up: A connected to B and B to A.
     for node in [1, 2] {
         wait_log(node, "death-watch: connected to 203.0.113.");
@@ -748,14 +751,11 @@ fn heart_beat_carrier_loss_moves_nothing_with_a_live_master_and_takes_over_a_dea
     let rig = Rig::without_death_watch().started_pair();
     // A pulls its end of hb0: B's end loses its carrier, B probes, A answers.
     rig.a.ip(&["link", "set", "hb0", "down"]);
-    let start = Instant::now();
-    while !rig
-        .log(2)
-        .contains("VIP answered from the virtual MAC elsewhere")
-    {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_log(
+        2,
+        "VIP answered from the virtual MAC elsewhere",
+        Duration::from_secs(3),
+    );
     assert!(
         rig.log(2).contains("heart-beat link hb0 lost its carrier"),
         "{}",
@@ -1435,11 +1435,7 @@ fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
     }
     rig.signal(&sup, "-USR2");
     rig.signal(&sup, "-USR2");
-    let start = Instant::now();
-    while !rig.log(1).contains("log level 4") {
-        assert!(start.elapsed() < Duration::from_secs(10), "{}", rig.log(1));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.wait_log(1, "log level 4", Duration::from_secs(10));
     assert_eq!(rig.role(1), "Master");
     // Supervisor and worker share stderr and both logged at once: every line is whole.
     let log = rig.log(1);
@@ -2412,14 +2408,11 @@ fn ipv6_only_probe_ignores_the_kernel_of_a_sigkilled_master_and_takes_over() {
 fn ipv6_only_probe_is_answered_by_a_live_master_and_moves_nothing() {
     let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
     rig.a.ip(&["link", "set", "hb0", "down"]);
-    let start = Instant::now();
-    while !rig
-        .log(2)
-        .contains("VIP answered from the virtual MAC elsewhere")
-    {
-        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(2));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_log(
+        2,
+        "VIP answered from the virtual MAC elsewhere",
+        Duration::from_secs(3),
+    );
     assert!(
         rig.log(2).contains("heart-beat link hb0 lost its carrier"),
         "{}",
