@@ -196,18 +196,15 @@ impl Worker {
             }
             let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
             for (p, _) in &c.probes {
-                match p.answer(&frame) {
-                    Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
-                    Some(mac) => {
-                        if let Some(held) = self.throttle.allow(mac, now) {
-                            warn!(
-                                "probe: a VIP is answered by {mac}, not our virtual MAC \
-                                 ({held} more such lines held back)"
-                            );
-                        }
-                    }
-                    None => {}
-                }
+                let answered = &mut self.vcs[vi].probe_answered;
+                take_answer(
+                    p.answer(&frame),
+                    vmac,
+                    answered,
+                    &mut self.throttle,
+                    now,
+                    "a VIP",
+                );
             }
             if from_vmac && self.node.claims(vi) {
                 let acts = self.node.handle(now, Input::Conflict { vc: vi });
@@ -246,18 +243,15 @@ impl Worker {
                         );
                     }
                 }
-                match p.answer(&frame) {
-                    Some(mac) if mac == vmac => self.vcs[vi].probe_answered = true,
-                    Some(mac) => {
-                        if let Some(held) = self.throttle.allow(mac, now) {
-                            warn!(
-                                "probe: an IPv6 VIP is answered by {mac}, not our virtual MAC \
-                                 ({held} more such lines held back)"
-                            );
-                        }
-                    }
-                    None => {}
-                }
+                let answered = &mut self.vcs[vi].probe_answered;
+                take_answer(
+                    p.answer(&frame),
+                    vmac,
+                    answered,
+                    &mut self.throttle,
+                    now,
+                    "an IPv6 VIP",
+                );
             }
         }
     }
@@ -447,6 +441,30 @@ impl Worker {
                 l.name, l.index
             );
         }
+    }
+}
+
+/// A probe's answer (`what` names the address asked for): from our virtual MAC it counts,
+/// from another MAC it is logged (throttled per MAC) and does not.
+fn take_answer(
+    answer: Option<MacAddr>,
+    vmac: MacAddr,
+    answered: &mut bool,
+    throttle: &mut logging::Throttle<MacAddr>,
+    now: Instant,
+    what: &str,
+) {
+    match answer {
+        Some(mac) if mac == vmac => *answered = true,
+        Some(mac) => {
+            if let Some(held) = throttle.allow(mac, now) {
+                warn!(
+                    "probe: {what} is answered by {mac}, not our virtual MAC \
+                     ({held} more such lines held back)"
+                );
+            }
+        }
+        None => {}
     }
 }
 
