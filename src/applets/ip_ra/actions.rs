@@ -66,6 +66,55 @@ impl<A: fmt::Display> Resource<A> {
     }
 }
 
+/// The VIP's interface and prefix length: DEVICE and the given prefix when set, else those
+/// of `covering` (the interface index and prefix length of the node's own address whose
+/// `net` — "subnet", "prefix" — holds `ip`). An unknown device or an undeterminable prefix
+/// is `Failure::Host`.
+pub(super) fn link_and_prefix(
+    rt: &mut Rtnl,
+    p: &Params,
+    ip: &dyn fmt::Display,
+    covering: Option<(u32, u8)>,
+    net: &str,
+) -> Result<(Link, u8), Failure> {
+    let link = match &p.device {
+        Some(name) => match rt.link_by_name(name) {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                return Err(Failure::Host(format!(
+                    "DEVICE {name}: no such interface (for {ip})"
+                )))
+            }
+            Err(e) => return Err(Failure::Failed(e.to_string())),
+        },
+        None => {
+            let Some((index, _)) = covering else {
+                return Err(Failure::Host(format!(
+                    "no DEVICE given and no interface has an address in the {net} of {ip}"
+                )));
+            };
+            match rt.link_by_index(index) {
+                Ok(Some(l)) => l,
+                Ok(None) => return Err(Failure::Host(format!("no interface for {ip}"))),
+                Err(e) => return Err(Failure::Failed(e.to_string())),
+            }
+        }
+    };
+    let prefix = match p.prefix {
+        Some(pfx) => pfx,
+        None => match covering.filter(|(index, _)| *index == link.index) {
+            Some((_, len)) => len,
+            None => {
+                return Err(Failure::Host(format!(
+                    "no prefix given for {ip} and {} has no address in its {net}",
+                    link.name
+                )))
+            }
+        },
+    };
+    Ok((link, prefix))
+}
+
 impl Resource {
     /// Finds the device and prefix; an unknown device or an undeterminable prefix is
     /// `Failure::Host`.
@@ -80,41 +129,8 @@ impl Resource {
             .filter(|a| is_physical(a) && a.address != ip && a.contains(ip))
             .max_by_key(|a| a.prefix_len)
             .cloned();
-        let link = match &p.device {
-            Some(name) => match rt.link_by_name(name) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    return Err(Failure::Host(format!(
-                        "DEVICE {name}: no such interface (for {ip})"
-                    )))
-                }
-                Err(e) => return Err(Failure::Failed(e.to_string())),
-            },
-            None => {
-                let Some(c) = &covering else {
-                    return Err(Failure::Host(format!(
-                        "no DEVICE given and no interface has an address in the subnet of {ip}"
-                    )));
-                };
-                match rt.link_by_index(c.index) {
-                    Ok(Some(l)) => l,
-                    Ok(None) => return Err(Failure::Host(format!("no interface for {ip}"))),
-                    Err(e) => return Err(Failure::Failed(e.to_string())),
-                }
-            }
-        };
-        let prefix = match p.prefix {
-            Some(pfx) => pfx,
-            None => match covering.filter(|c| c.index == link.index) {
-                Some(c) => c.prefix_len,
-                None => {
-                    return Err(Failure::Host(format!(
-                        "no prefix given for {ip} and {} has no address in its subnet",
-                        link.name
-                    )))
-                }
-            },
-        };
+        let covering = covering.map(|c| (c.index, c.prefix_len));
+        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
         Ok(Resource {
             rt,
             p,

@@ -23,7 +23,7 @@ use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RT_TABLE_MAIN};
 use crate::wire::ndisc;
 
-use super::actions::{Failure, Resource};
+use super::actions::{link_and_prefix, Failure, Resource};
 use super::connectivity::{self, Group};
 use super::params::Params;
 
@@ -54,41 +54,8 @@ impl Resource<Ipv6Addr> {
             .filter(|a| a.prefix_len < 128)
             .max_by_key(|a| a.prefix_len)
             .cloned();
-        let link = match &p.device {
-            Some(name) => match rt.link_by_name(name) {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    return Err(Failure::Host(format!(
-                        "DEVICE {name}: no such interface (for {ip})"
-                    )))
-                }
-                Err(e) => return Err(Failure::Failed(e.to_string())),
-            },
-            None => {
-                let Some(c) = &covering else {
-                    return Err(Failure::Host(format!(
-                        "no DEVICE given and no interface has an address in the prefix of {ip}"
-                    )));
-                };
-                match rt.link_by_index(c.index) {
-                    Ok(Some(l)) => l,
-                    Ok(None) => return Err(Failure::Host(format!("no interface for {ip}"))),
-                    Err(e) => return Err(Failure::Failed(e.to_string())),
-                }
-            }
-        };
-        let prefix = match p.prefix {
-            Some(pfx) => pfx,
-            None => match covering.filter(|c| c.index == link.index) {
-                Some(c) => c.prefix_len,
-                None => {
-                    return Err(Failure::Host(format!(
-                        "no prefix given for {ip} and {} has no address in its prefix",
-                        link.name
-                    )))
-                }
-            },
-        };
+        let covering = covering.map(|c| (c.index, c.prefix_len));
+        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "prefix")?;
         Ok(Resource {
             rt,
             p,
