@@ -1994,19 +1994,9 @@ fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
     std::thread::sleep(Duration::from_millis(300));
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1);
-    let cpu = || {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", worker[0])).unwrap();
-        let after = stat.rsplit_once(')').unwrap().1;
-        let f: Vec<u64> = after
-            .split_whitespace()
-            .map(|v| v.parse().unwrap_or(0))
-            .collect();
-        // utime and stime (fields 14 and 15; 12 and 13 after the name).
-        f[11] + f[12]
-    };
-    let before = cpu();
+    let before = cpu_ticks(worker[0]);
     std::thread::sleep(Duration::from_secs(1));
-    let ticks = cpu() - before;
+    let ticks = cpu_ticks(worker[0]) - before;
     assert!(
         ticks < 30,
         "the worker used {ticks} ticks of CPU in one second"
@@ -2020,6 +2010,18 @@ fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
     assert!(fds < 100, "the worker holds {fds} fds");
     let _ = hog.kill();
     let _ = hog.wait();
+}
+
+/// The CPU time process `pid` used so far, in clock ticks (utime + stime).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15; 12 and 13 after the name.
+    f[11] + f[12]
 }
 
 /// A heart-beat interface deleted and made again (a new index): the supervisor's held socket
@@ -2458,4 +2460,70 @@ fn ipv6_only_probe_is_answered_by_a_live_master_and_moves_nothing() {
     }
     rig.wait_roles("Master", "Backup", Duration::from_secs(2));
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// A notify hook that outlives notify-timeout: it was killed only when it ended by itself
+/// (the timeout was looked at on SIGCHLD alone), and until then its deadline, in the past,
+/// woke the worker's loop without pause: 100 % of a CPU, SCHED_FIFO with `realtime`.
+#[test]
+fn hook_past_its_timeout_was_never_killed_and_spun_the_worker() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("notify-master \"echo master >> {d}/notify1\";"),
+        "notify-master \"sleep 30\";\n    notify-timeout 1s;",
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    rig.wait_log(
+        1,
+        "still running after its timeout: killed",
+        Duration::from_secs(3),
+    );
+    // Past the timeout: the worker is idle again (a HELLO every 100 ms costs little).
+    let before = cpu_ticks(worker[0]);
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu_ticks(worker[0]) - before;
+    assert!(
+        ticks < 30,
+        "the worker used {ticks} ticks of CPU in one second"
+    );
+    assert_eq!(rig.role(2), "Backup");
+}
+
+/// A stopping worker polls conntrackd no more, but the poll's deadline, in the past, still
+/// woke its loop without pause while a notify-stop hook ran (up to 10 s at full CPU).
+#[test]
+fn stopping_worker_spun_on_the_conntrackd_poll_while_its_stop_hook_ran() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("notify-master \"echo master >> {d}/notify1\";"),
+        &format!(
+            "notify-stop \"sleep 3\";\n    \
+             conntrack {{ socket \"{d}/no-conntrackd.ctl\"; commit-timeout 200ms; }}"
+        ),
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    rig.wait_log(1, "stopping: dropping Master", Duration::from_secs(3));
+    // The release's `-t -n` fail at once (no socket): only the stop hook is left.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(worker[0]);
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = cpu_ticks(worker[0]) - before;
+    assert!(
+        ticks < 30,
+        "the stopping worker used {ticks} ticks of CPU in one second\n{}",
+        rig.log(1)
+    );
 }

@@ -192,6 +192,7 @@ impl EventLoop {
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
         let ready = self.poll_fds(timeout)?;
+        let mut closed = Vec::new();
         for (i, revents) in ready {
             match self.watched.get(i) {
                 Some(w) => {
@@ -204,13 +205,17 @@ impl EventLoop {
                         events.push(Event::Writable(w.token));
                     }
                     if revents.contains(PollFlags::POLLNVAL) {
+                        // A caller closed it without deregistering: reported once, then out
+                        // of the set (left in, every wait returns at once: a busy loop).
                         log::error!("event loop: fd {} is not open (token {:?})", w.fd, w.token);
                         events.push(Event::Readable(w.token));
+                        closed.push(w.fd);
                     }
                 }
                 None => self.drain_signals(events),
             }
         }
+        self.watched.retain(|w| !closed.contains(&w.fd));
         let now = Instant::now();
         while let Some(Reverse((at, id, token))) = self.timers.peek().copied() {
             if at > now {
@@ -341,6 +346,23 @@ mod tests {
             .unwrap();
         assert!(events.is_empty());
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn closed_fd_still_registered_is_reported_once_then_dropped_not_spun_on() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut ev = EventLoop::new();
+        ev.register(b.as_raw_fd(), Token(7), Interest::Read);
+        drop(b);
+        let mut events = Vec::new();
+        ev.wait(&mut events, Some(Duration::from_millis(20))).unwrap();
+        assert!(events.contains(&Event::Readable(Token(7))), "{events:?}");
+        assert_eq!(ev.registered(), 0);
+        let start = Instant::now();
+        ev.wait(&mut events, Some(Duration::from_millis(20))).unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        drop(a);
     }
 
     #[test]

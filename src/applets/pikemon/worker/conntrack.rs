@@ -84,13 +84,15 @@ impl SyncRun {
     }
 
     /// When something is due: a finished job, a reply's deadline or the next poll.
-    pub(super) fn next_deadline(&self, now: Instant) -> Instant {
+    /// `polling`: whether statistics polls are due at all (not while stopping: its
+    /// `next_poll`, left in the past, would wake the loop without end).
+    pub(super) fn next_deadline(&self, now: Instant, polling: bool) -> Option<Instant> {
         if !self.done.is_empty() {
-            return now;
+            return Some(now);
         }
         match &self.current {
-            Some((_, x)) => x.deadline(),
-            None => self.next_poll,
+            Some((_, x)) => Some(x.deadline()),
+            None => polling.then_some(self.next_poll),
         }
     }
 

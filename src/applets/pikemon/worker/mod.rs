@@ -5,6 +5,7 @@
 //! takeover/release, probes, GARPs, notify hooks, status file, paths file, process title).
 
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -205,7 +206,10 @@ impl Worker {
                     self.write_status();
                     let _ = std::fs::remove_file(&self.cfg.paths_file);
                     // After SIGHUP the socket path is the new instance's already.
-                    if self.control.take().is_some() {
+                    // Out of the poll set before it closes: a closed fd there is POLLNVAL
+                    // on every wait, and the stop hook's seconds became a busy loop.
+                    if let Some(l) = self.control.take() {
+                        self.ev.deregister(l.as_raw_fd());
                         let _ = std::fs::remove_file(&self.cfg.control_socket);
                     }
                 }
@@ -238,8 +242,12 @@ impl Worker {
             for t in &v.tracks {
                 min(t.next_deadline());
             }
-            if let Some(s) = &v.sync {
-                min(s.next_deadline(Instant::now()));
+            if let Some(t) = v
+                .sync
+                .as_ref()
+                .and_then(|s| s.next_deadline(Instant::now(), !self.stopping))
+            {
+                min(t);
             }
         }
         for c in &self.ctls {
@@ -266,6 +274,11 @@ impl Worker {
 
     /// Everything time-driven: the core, ping groups, GARPs, probes, the paths file.
     fn tick(&mut self, now: Instant) {
+        // A hook past its notify-timeout is killed here: its end (SIGCHLD) may never come,
+        // and its deadline, left in the past, would wake the loop without end.
+        if self.hooks.next_deadline().is_some_and(|d| d <= now) {
+            self.hooks.tick(now);
+        }
         if self.node.next_deadline().is_some_and(|d| d <= now) {
             let acts = self.node.handle(now, Input::Tick);
             self.apply(now, acts);
