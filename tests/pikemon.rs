@@ -2527,3 +2527,45 @@ fn stopping_worker_spun_on_the_conntrackd_poll_while_its_stop_hook_ran() {
         rig.log(1)
     );
 }
+
+/// With no heart-beat path UP (a peer that died, or none yet) the paths file was not
+/// refreshed, and its refresh deadline, left in the past, woke the worker's loop without
+/// pause: under QEMU the SCHED_FIFO worker of a new Master took the one vCPU from the
+/// kernel's network processing until RT throttling, and its echo replies left in bursts once
+/// a second (the bench's 100 ms machine-death outage of 1.1–1.5 s).
+#[test]
+fn worker_without_a_path_up_spun_at_full_cpu_and_stalled_its_own_replies() {
+    let mut rig = Rig::new();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    let idle = |what: &str| {
+        let before = cpu_ticks(worker[0]);
+        std::thread::sleep(Duration::from_secs(2));
+        let ticks = cpu_ticks(worker[0]) - before;
+        assert!(
+            ticks < 30,
+            "{what}: the worker used {ticks} ticks of CPU in two seconds"
+        );
+    };
+    idle("alone");
+    // The peer comes and dies (its daemon SIGKILLed: every path goes FAULTY).
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    rig.kill_daemon(2);
+    rig.wait_log(1, "heart-beat path hb1 FAULTY", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(500));
+    idle("after the peer's death");
+    // The paths file stays fresh for ifcheckd, every path FAULTY.
+    let paths = rig.dir.join("paths1");
+    let age = std::fs::metadata(&paths)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .elapsed()
+        .unwrap();
+    assert!(age < Duration::from_secs(2), "paths file {age:?} old");
+    let text = std::fs::read_to_string(&paths).unwrap();
+    assert!(!text.contains("state UP"), "{text}");
+}

@@ -355,11 +355,13 @@ mod tests {
         ev.register(b.as_raw_fd(), Token(7), Interest::Read);
         drop(b);
         let mut events = Vec::new();
-        ev.wait(&mut events, Some(Duration::from_millis(20))).unwrap();
+        ev.wait(&mut events, Some(Duration::from_millis(20)))
+            .unwrap();
         assert!(events.contains(&Event::Readable(Token(7))), "{events:?}");
         assert_eq!(ev.registered(), 0);
         let start = Instant::now();
-        ev.wait(&mut events, Some(Duration::from_millis(20))).unwrap();
+        ev.wait(&mut events, Some(Duration::from_millis(20)))
+            .unwrap();
         assert!(events.is_empty(), "{events:?}");
         assert!(start.elapsed() >= Duration::from_millis(20));
         drop(a);

@@ -1,7 +1,7 @@
 //! The heart-beat paths file read by ifcheckd: per heart-beat interface (ring = its order in
 //! `heart-beat { }`), its first IPv4 address, the peer, UP while a valid HELLO arrived within
 //! the dead-interval, and the age of the last one. Written atomically on every path change and
-//! at least once a second while any path is UP.
+//! at least once a second (a file older than a few seconds means pikemon is gone).
 //!
 //! ```text
 //! # pikemon heart-beat paths

@@ -36,6 +36,8 @@ mod setup;
 const T_ICMP: Token = Token(1);
 const T_MONITOR: Token = Token(2);
 const T_CONTROL: Token = Token(3);
+/// The paths file is written at least this often (ifcheckd's freshness test).
+const PATHS_REFRESH: Duration = Duration::from_secs(1);
 const T_STDIN: Token = Token(4);
 const T_PATH: usize = 100;
 const T_ARP: usize = 1000;
@@ -261,7 +263,7 @@ impl Worker {
             }
         }
         if let Some(t) = self.paths_written {
-            min(t + Duration::from_secs(1));
+            min(t + PATHS_REFRESH);
         }
         if let Some(t) = self.hooks.next_deadline() {
             min(t);
@@ -309,14 +311,12 @@ impl Worker {
         }
         self.probe_tick(now);
         self.conntrack_tick(now);
-        let any_up = self
-            .node
-            .peer()
-            .is_some_and(|p| p.paths.iter().any(|x| x.up));
-        let due = self
-            .paths_written
-            .is_none_or(|t| now >= t + Duration::from_secs(1));
-        if self.paths_dirty || (any_up && due) {
+        // Once a second whatever the paths say: a file left unwritten while no path was up
+        // kept its deadline in the past (the loop spun at full CPU, SCHED_FIFO with
+        // `realtime`, for as long as the peer was gone), and ifcheckd took it for a
+        // vanished pikemon.
+        let due = self.paths_written.is_none_or(|t| now >= t + PATHS_REFRESH);
+        if self.paths_dirty || due {
             self.write_paths(now);
         }
     }
