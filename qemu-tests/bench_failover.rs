@@ -300,6 +300,10 @@ fn trial(lab: &mut Lab, daemon: Daemon, iv: u64, scenario: &str) -> Result<f64, 
             "  {backup}'s log after the fault (fault at {fault:.3}):\n{log}"
         ));
     }
+    if let Ok(cmd) = std::env::var("GUEST_CMD") {
+        let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
+        note(&format!("  {backup}$ {cmd}\n{out}"));
+    }
     let now = settle(lab, Duration::from_secs(90))?;
     std::thread::sleep(Duration::from_secs(2));
     if before == 0 || after == 0 {
