@@ -491,7 +491,8 @@ impl Node {
                 VcRole::Releasing { until } => Some(until),
                 _ => None,
             })
-            .chain(self.next_early_probe())
+            // Passed and handled without a probe (maintenance, no health): not due again.
+            .chain(self.next_early_probe().filter(|t| *t > self.handled_at))
             .min()
     }
 }

@@ -314,23 +314,33 @@ impl Node {
         if self.shutting_down {
             return roles;
         }
+        // Moments when something changes (the peer's dead-interval ends, a path expires, a
+        // probe or a preemption is due). One already passed at a `handle` is no longer due:
+        // every input looks at the time (expire, elect, timers). Left in, a moment that
+        // changed nothing — the dead-interval of a peer that stays silent — was the next
+        // deadline for ever, and the worker's loop spun on it at full CPU.
         let mut d = self.next_hello;
+        let mut due = |t: Instant| {
+            if t > self.handled_at {
+                d = d.min(t);
+            }
+        };
         if let Some(p) = &self.peer {
             if let (Some(t), false, None) = (p.confirmed_at, p.departed, p.exited) {
                 for i in 0..self.vcs.len() {
-                    d = d.min(t + self.dead_for(Some(i)));
+                    due(t + self.dead_for(Some(i)));
                 }
             }
             if let Some(t) = p.next_path_expiry(self.settings.dead) {
-                d = d.min(t);
+                due(t);
             }
         }
         for (i, v) in self.vcs.iter().enumerate() {
             match v.role {
-                VcRole::Init => d = d.min(self.started + self.dead_for(Some(i))),
+                VcRole::Init => due(self.started + self.dead_for(Some(i))),
                 VcRole::Backup {
                     probe_after: Some(t),
-                } => d = d.min(t),
+                } => due(t),
                 _ => {}
             }
             let preempt = match (v.preempt_since, self.settings.vcs.get(i)) {
@@ -338,9 +348,7 @@ impl Node {
                 _ => None,
             };
             for t in preempt.into_iter().chain(self.state_wait_deadline(i)) {
-                if t > self.handled_at {
-                    d = d.min(t);
-                }
+                due(t);
             }
         }
         Some(roles.map_or(d, |r| r.min(d)))

@@ -277,6 +277,15 @@ impl Sim {
                     .is_some_and(|t| t <= self.now);
                 if due {
                     self.input(i, Input::Tick);
+                    // The worker sleeps until this deadline: one at or before the moment
+                    // just handled wakes it at once, again and again (a busy loop).
+                    let next = self.nodes[i].as_ref().and_then(Node::next_deadline);
+                    assert!(
+                        next.is_none_or(|t| t > self.now),
+                        "node {i}: next deadline {:?} not after the tick at {:?}",
+                        next.map(|t| t - self.t0),
+                        self.now - self.t0
+                    );
                 }
             }
             let connected = self.links.iter().any(|l| *l) && self.nodes.iter().all(Option::is_some);
