@@ -2576,3 +2576,61 @@ fn worker_spun_at_full_cpu_alone_and_after_its_peer_fell_silent() {
     let text = std::fs::read_to_string(&paths).unwrap();
     assert!(!text.contains("state UP"), "{text}");
 }
+
+/// IPv6 had no conflict detection: Neighbor Discovery from the Master's virtual MAC sent by
+/// another host (a stale node, a second pair on the LAN with the same MAC) went unnoticed,
+/// where the same on ARP re-runs the election and re-sends the advertisements.
+#[test]
+fn ipv6_advertisement_from_our_virtual_mac_elsewhere_went_unnoticed() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    let stray = Netns::new("e");
+    rig.sw.attach(&stray, "lan0");
+    // Unsolicited Neighbor Advertisements (Override) for the VIP from the virtual MAC, as
+    // a node that still believes it is Master sends them.
+    let na = format!(
+        "import socket,struct,time\n\
+         def csum(b):\n\
+         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
+         \x20   return (~s)&0xffff\n\
+         vmac=bytes.fromhex('{mac}')\n\
+         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
+         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
+         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+vmac\n\
+         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
+         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
+         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         for i in range(10):\n\
+         \x20   s.send(bytes.fromhex('333300000001')+vmac+bytes([0x86,0xdd])+ip6+body)\n\
+         \x20   time.sleep(0.05)\n",
+        mac = VMAC6.replace(':', ""),
+        vip = VIP6,
+    );
+    let out = stray.cmd("python3").args(["-c", &na]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_log(
+        1,
+        "virtual MAC seen elsewhere; re-running the election",
+        Duration::from_secs(2),
+    );
+    // Once per hello at most, and no role moves.
+    let seen = rig.log(1).matches("virtual MAC seen elsewhere").count();
+    assert!(
+        (1..=6).contains(&seen),
+        "{seen} reactions to 10 frames in 0.5 s"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
+    // The Backup is not Master: the same frames are nothing to it.
+    assert!(
+        !rig.log(2).contains("virtual MAC seen elsewhere"),
+        "{}",
+        rig.log(2)
+    );
+}

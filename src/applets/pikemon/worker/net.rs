@@ -253,6 +253,14 @@ impl Worker {
                     "an IPv6 VIP",
                 );
             }
+            // IPv6's conflict detection, as the ARP tap's: Neighbor Discovery from our
+            // virtual MAC that this host did not send (a stale node, a second pair with the
+            // same MAC) while we are Master.
+            let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
+            if from_vmac && self.node.claims(vi) {
+                let acts = self.node.handle(now, Input::Conflict { vc: vi });
+                self.apply(now, acts);
+            }
         }
     }
 
