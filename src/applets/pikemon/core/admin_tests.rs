@@ -1,0 +1,159 @@
+//! Operator orders in the core: take, drop and maintenance against health and a live or
+//! dead peer, and the config drift alarm (which moves no role).
+
+use super::*;
+
+#[test]
+fn admin_take_and_drop_with_a_healthy_peer() {
+    let mut s = Sim::new(true);
+    s.run(Duration::from_millis(300));
+    s.input(
+        1,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Take,
+        },
+    );
+    assert_eq!(
+        s.master,
+        [false, true],
+        "take pins even over a preemptive primary"
+    );
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [false, true]);
+    s.input(
+        1,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Drop,
+        },
+    );
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(0).vc(0).unwrap().reason.to_string(), "admin drop");
+}
+
+#[test]
+fn admin_never_overrides_health() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(1, Input::Health { vc: 0, up: false });
+    s.input(
+        1,
+        Input::Admin {
+            vc: None,
+            order: Admin::Take,
+        },
+    );
+    s.run(Duration::from_millis(500));
+    assert_eq!(s.master, [true, false], "an unhealthy node cannot take");
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(500));
+    assert_eq!(
+        s.master,
+        [true, false],
+        "drop does not hand over to an unhealthy peer"
+    );
+    // The peer down too: then the admin order applies.
+    s.input(0, Input::Health { vc: 0, up: false });
+    assert_eq!(s.master, [false, true]);
+}
+
+#[test]
+fn admin_drop_without_a_live_peer_keeps_the_role() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.kill(1);
+    s.run(Duration::from_millis(600));
+    s.input(
+        0,
+        Input::Admin {
+            vc: None,
+            order: Admin::Drop,
+        },
+    );
+    s.run(Duration::from_millis(600));
+    assert!(s.master[0], "nobody to hand over to");
+    // The peer returns: the standing drop hands over.
+    s.start(1, None);
+    s.until(Duration::from_secs(1), |s| s.master[1]);
+    assert!(!s.master[0]);
+}
+
+#[test]
+fn config_drift_is_shown_on_both_sides_once_and_moves_no_role() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.node(0).vc(0).unwrap().drift, None);
+    // B restarts with another VIP: another digest.
+    s.kill(1);
+    let mut other = settings(2, false);
+    other.vcs[0].digest = 0x0bad_cafe;
+    s.nodes[1] = Some(Node::new(s.now, other, 2, 0xc1, &[None]));
+    let acts = s.node(1).start();
+    s.apply(1, acts);
+    s.run(Duration::from_secs(1));
+    assert_eq!(s.node(0).vc(0).unwrap().drift, Some(0x0bad_cafe));
+    assert_eq!(s.node(1).vc(0).unwrap().drift, Some(0x1234_5678));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.takeovers, [1, 0]);
+}
+
+#[test]
+fn maintenance_hands_over_and_stays_backup_even_when_the_peer_dies() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    // A Master with no healthy peer may not go into maintenance (checked first).
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: true,
+        },
+    );
+    s.run(Duration::from_millis(100));
+    assert_eq!(s.master, [false, true], "handed over at once");
+    assert!(s.node(0).vc(0).unwrap().maintenance);
+    // The primary stays Backup: no preemption, no takeover when the peer dies.
+    s.kill(1);
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [false, false]);
+    assert!(matches!(
+        s.node(0).vc(0).unwrap().role,
+        VcRole::Backup { .. }
+    ));
+    // Off: it probes and takes over.
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: false,
+        },
+    );
+    s.until(Duration::from_secs(2), |s| s.master[0]);
+}
+
+#[test]
+fn maintenance_on_a_master_without_a_healthy_peer_is_refused() {
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(1, false), 1, 0xd1, &[None]);
+    n.handle(t0 + DEAD, Input::Tick);
+    n.handle(
+        t0 + DEAD,
+        Input::ProbeDone {
+            vc: 0,
+            answered: false,
+        },
+    );
+    assert!(n.claims(0));
+    assert_eq!(
+        n.admin_refusal(t0 + DEAD, 0, Admin::Maintenance),
+        Some(Refusal::NoHealthyPeer)
+    );
+}
