@@ -45,10 +45,13 @@ impl Node {
         self.vcs.get(i).is_some_and(|v| v.role.is_master())
     }
 
-    /// Whether frames on `i`'s controlled interfaces go out from the virtual MAC: Master and
-    /// settled (not only resumed), so the switches are never pulled to a side about to yield.
+    /// Whether frames on `i`'s controlled interfaces go out from the virtual MAC: Master,
+    /// settled (not only resumed) and with its addresses up, so the switches are never pulled
+    /// to a side about to yield, nor to one that cannot answer yet (its HELLO at the decision
+    /// moved the switch while the peer still served, and an IPv6 takeover's ~10 ms of link-up
+    /// were lost).
     pub fn sends_from_vmac(&self, i: usize) -> bool {
-        matches!(self.vcs.get(i).map(|v| v.role), Some(VcRole::Master(m)) if !m.resumed)
+        matches!(self.vcs.get(i).map(|v| v.role), Some(VcRole::Master(m)) if !m.resumed && m.active)
     }
 
     /// Whether a release is still waiting for the peer's addresses.

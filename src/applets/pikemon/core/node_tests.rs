@@ -833,6 +833,26 @@ fn a_resumed_master_seeing_its_mac_elsewhere_sends_no_garps_before_the_election(
     assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
 }
 
+/// The new Master's HELLO at the decision went out from the virtual MAC before its worker had
+/// the addresses up: the switch moved to it while the yielding peer still served, and the
+/// ~10 ms an IPv6 link-up takes were lost (bench/failover, IPv6, TERM at 10 ms: 14 ms).
+#[test]
+fn new_master_pulled_the_switch_before_its_addresses_were_up() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.auto_active = false;
+    s.input(0, Input::Shutdown);
+    assert!(s.node(1).claims(0));
+    assert!(
+        !s.node(1).sends_from_vmac(0),
+        "Master without its addresses: frames from its own MAC"
+    );
+    assert_eq!(s.master, [true, true], "the yielding side still serves");
+    s.input(1, Input::TookOver { vc: 0, ok: true });
+    assert!(s.node(1).sends_from_vmac(0));
+    assert_eq!(s.master, [false, true]);
+}
+
 #[path = "admin_tests.rs"]
 mod admin_tests;
 #[path = "frames_tests.rs"]
