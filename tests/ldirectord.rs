@@ -409,6 +409,56 @@ fn callback_runs_on_a_changed_config_with_autoreload_yes() {
     assert_eq!(lab.read("called"), format!("{}\n", c.display()));
 }
 
+/// A config file that exists but cannot be read (bytes that are not UTF-8 here; a directory
+/// or a permission do the same) was judged changed on every look, once a second: a reload
+/// that failed, three error lines and a callback process, every second for as long as it
+/// stayed. Each version of the file is judged once now; the next edit is seen as before.
+#[test]
+fn unreadable_config_was_reloaded_and_its_callback_run_every_second() {
+    let mut lab = Lab::new("ur");
+    let called = lab.path("called");
+    let script = lab.write(
+        "callback.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", called.display()),
+    );
+    let chmod = Command::new("chmod").arg("755").arg(&script).status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let name = unique("ur.cf");
+    let body = |w: u32| {
+        format!(
+            "checkinterval=1\nautoreload=yes\ncallback=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tchecktype=on\n",
+            script.display()
+        )
+    };
+    let c = cfg(&lab, &name, &body(1));
+    lab.daemon(&c);
+    wait("added", || lab.rec().contains("-a -t"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut bad = body(1).into_bytes();
+    bad.extend_from_slice(b"# \xff\xfe\n");
+    fs::write(&c, bad).unwrap_or_else(|e| panic!("{e}"));
+    let failed = || lab.read("log").matches("Reload failed").count();
+    wait("the reload refused", || failed() >= 1);
+    wait("the callback", || !lab.read("called").is_empty());
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(failed(), 1, "{}", lab.read("log"));
+    assert_eq!(
+        lab.read("called").lines().count(),
+        1,
+        "{}",
+        lab.read("called")
+    );
+    // Fixed: the next version is read and applied, and runs the callback once more.
+    lab.write(&name, &body(5));
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 5")
+    });
+    wait("the second callback", || {
+        lab.read("called").lines().count() == 2
+    });
+}
+
 #[test]
 fn b2_broken_reload_keeps_the_running_config_working() {
     let mut lab = Lab::new("b2");

@@ -9,12 +9,13 @@ use std::io::Write;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
 use super::check::{self, Check, Poll};
 use super::config::{Config, Virtual};
+use super::config_watch::{fingerprint, ConfigWatch, Version};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
 use super::logfile::now_text;
@@ -62,24 +63,18 @@ pub struct Daemon {
     queued: VecDeque<(RealId, Probe)>,
     next_token: usize,
     config_path: PathBuf,
-    config_stamp: Option<(SystemTime, u64)>,
+    config_watch: ConfigWatch,
     /// When the config file is looked at next.
     next_config_look: Instant,
     host: String,
 }
 
-/// A cheap fingerprint of the config text (autoreload compares it after an mtime change).
-fn fingerprint(text: &str) -> u64 {
-    // FNV-1a: enough to tell "changed" from "touched".
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// The config file's version now (None when it cannot be stat'ed); its fingerprint is None
+/// when it cannot be read.
+fn version(path: &Path) -> Option<Version> {
     let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    Some((mtime, fingerprint(&text)))
+    let fingerprint = std::fs::read_to_string(path).ok().map(|t| fingerprint(&t));
+    Some(Version { mtime, fingerprint })
 }
 
 /// Reads and parses the config at `path`.
@@ -148,7 +143,7 @@ impl Daemon {
             running: HashMap::new(),
             queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
-            config_stamp: stamp(&config_path),
+            config_watch: ConfigWatch::new(version(&config_path)),
             next_config_look: now + CONFIG_LOOK_INTERVAL,
             config_path,
             host,
@@ -247,21 +242,17 @@ impl Daemon {
         self.callback();
     }
 
-    /// Whether the config file changed since last seen: a newer mtime, then other content.
+    /// Whether the config file changed since last seen: a newer mtime, then other content
+    /// (or none that can be read). Each version is judged once.
     fn config_file_changed(&mut self) -> bool {
-        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
-            return false;
-        };
-        if self.config_stamp.is_some_and(|(t, _)| t == mtime) {
+        let mtime = std::fs::metadata(&self.config_path).and_then(|m| m.modified());
+        if !self.config_watch.is_new(mtime.ok()) {
             return false;
         }
-        let new = stamp(&self.config_path);
-        let changed = match (self.config_stamp, new) {
-            (Some((_, a)), Some((_, b))) => a != b,
-            _ => true,
-        };
-        self.config_stamp = new;
-        changed
+        match version(&self.config_path) {
+            Some(v) => self.config_watch.judge(v),
+            None => false,
+        }
     }
 
     /// Runs `callback CONFIG` (the running config's) without waiting.
