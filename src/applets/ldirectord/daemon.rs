@@ -34,6 +34,11 @@ const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
 /// would otherwise open 1000 sockets at once.
 const MAX_CHECKS_IN_FLIGHT: usize = 512;
+/// The most e-mail alerts being sent at once; more are dropped (and logged). Mails to an
+/// smtp host that never answers each take MAIL_TIMEOUT: with emailalertfreq=1 and 40 reals
+/// down, 1,200 were in flight, and as they held the check slots, no check ran any more (a
+/// dead real stayed in the table). Mails have slots of their own now, and few.
+const MAX_MAILS_IN_FLIGHT: usize = 16;
 
 /// What a running job is for.
 enum Job {
@@ -59,6 +64,8 @@ pub struct Daemon {
     ipvs: Box<dyn Director>,
     ev: EventLoop,
     running: HashMap<usize, Running>,
+    /// How many of `running` are mails (the rest are checks).
+    mails: usize,
     /// Checks due while `MAX_CHECKS_IN_FLIGHT` were running, started as others finish.
     queued: VecDeque<(RealId, Probe)>,
     next_token: usize,
@@ -141,6 +148,7 @@ impl Daemon {
             ipvs,
             ev,
             running: HashMap::new(),
+            mails: 0,
             queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
             config_watch: ConfigWatch::new(version(&config_path)),
@@ -203,9 +211,13 @@ impl Daemon {
         }
     }
 
+    fn checks_in_flight(&self) -> usize {
+        self.running.len().saturating_sub(self.mails)
+    }
+
     /// Starts queued checks while there is room.
     fn start_queued(&mut self) {
-        while self.running.len() < MAX_CHECKS_IN_FLIGHT {
+        while self.checks_in_flight() < MAX_CHECKS_IN_FLIGHT {
             let Some((id, probe)) = self.queued.pop_front() else {
                 break;
             };
@@ -336,6 +348,9 @@ impl Daemon {
     /// Removes a job: deregisters its fd, cancels its timer, drops (closes/kills) it.
     fn finish(&mut self, token: usize) -> Option<Job> {
         let r = self.running.remove(&token)?;
+        if let Job::Mail = r.job {
+            self.mails = self.mails.saturating_sub(1);
+        }
         if let Some(fd) = r.fd {
             self.ev.deregister(fd);
         }
@@ -398,6 +413,9 @@ impl Daemon {
 
     /// Puts a started job into the loop.
     fn launch(&mut self, job: Job, check: Box<dyn Check>, timeout: Duration) {
+        if let Job::Mail = job {
+            self.mails += 1;
+        }
         let token = self.next_token;
         self.next_token = self.next_token.wrapping_add(1).max(FIRST_TOKEN);
         let timer = self.ev.set_timer_in(timeout, Token(token));
@@ -438,7 +456,7 @@ impl Daemon {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(a) = queue.pop_front() {
             match a {
-                Action::Start(id, probe) if self.running.len() >= MAX_CHECKS_IN_FLIGHT => {
+                Action::Start(id, probe) if self.checks_in_flight() >= MAX_CHECKS_IN_FLIGHT => {
                     self.queued.push_back((id, probe));
                 }
                 Action::Start(id, probe) => {
@@ -525,6 +543,14 @@ impl Daemon {
         let Some(to) = v.emailalert.clone() else {
             return;
         };
+        if self.mails >= MAX_MAILS_IN_FLIGHT {
+            log::error!(
+                "e-mail alert not sent, {} are still being sent: {}",
+                self.mails,
+                printable(subject)
+            );
+            return;
+        }
         let g = &self.core.config().globals;
         let msg = Message::new(
             &self.host,
