@@ -1,6 +1,7 @@
 //! The running ifcheckd: one event loop over the ring source (pikemon's path file polled by
 //! stat, or corosync-cmapctl children read through pipes), rtnetlink link events and
-//! SIGTERM/SIGINT; the tracker decides, this file publishes and logs (the original's texts).
+//! SIGTERM/SIGINT (SIGCHLD: an attrd_updater call ended); the tracker decides, this file
+//! publishes and logs (the original's texts).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,8 @@ pub(super) struct Daemon {
 impl Daemon {
     pub(super) fn new(opts: &Options) -> Result<Daemon, String> {
         let mut ev = EventLoop::new();
-        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT])
+        // SIGCHLD: an attrd_updater call ended (its pipe may have closed before).
+        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
         let on_loss = match opts.source {
             Source::Pikemon(_) => OnLoss::Faulty,
@@ -165,6 +167,10 @@ impl Daemon {
                 .map_err(|e| format!("event loop: {e}"))?;
             for e in events.clone() {
                 match e {
+                    Event::Signal(libc::SIGCHLD) => {
+                        self.attrd.progress(Instant::now());
+                        self.watch_attrd();
+                    }
                     Event::Signal(sig) => {
                         log::debug!("mainloop shutdown. SIGNAL is {sig}");
                         self.finish();
