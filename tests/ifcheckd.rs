@@ -675,6 +675,47 @@ fn attrd_updater_that_closed_its_stderr_woke_the_loop_every_5ms_until_reaped() {
     });
 }
 
+/// A corosync-cmapctl that closed its output but did not exit (yet) held the whole loop:
+/// after the end of its output the poll waited for the process, blocking. SIGTERM (and every
+/// carrier change) waited with it. Mock: this corosync-cmapctl closes its stdout, then lives
+/// on for twenty seconds.
+#[test]
+fn corosync_cmapctl_that_closed_its_output_blocked_the_loop_until_it_exited() {
+    let dir = TempDir::new("c");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\nexec >&-\nexec /bin/sleep 20\n",
+        calls.display()
+    );
+    std::fs::write(bin.join("corosync-cmapctl"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("corosync-cmapctl"))
+        .status()
+        .unwrap();
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-c"])
+            .env("PATH", &bin)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the first poll", Duration::from_secs(5), || calls.exists());
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    sigterm(d.0.id());
+    wait_for("the exit after SIGTERM", Duration::from_secs(10), || {
+        matches!(d.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
+}
+
 /// pikemon's config for the two-node ring test: two heart-beat paths, one virtual cluster on
 /// a LAN veth, hello every 100 ms (dead-interval 300 ms).
 fn pikemon_config(dir: &Path, node: u32) -> String {
