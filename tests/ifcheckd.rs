@@ -619,6 +619,103 @@ fn a_hung_attrd_updater_does_not_hold_back_the_loop() {
     }
 }
 
+/// The voluntary context switches of process `pid` so far: one per wake-up of its loop.
+fn wake_ups(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// An attrd_updater call whose stderr had closed while the process lived on (not reaped
+/// yet) was looked at again every 5 ms until its 5 s bound: 200 wake-ups a second. It is
+/// reaped on SIGCHLD now (or killed at the bound), and the loop sleeps meanwhile. Mock as
+/// above: this attrd_updater closes its stderr, then lives on for four seconds.
+#[test]
+fn attrd_updater_that_closed_its_stderr_woke_the_loop_every_5ms_until_reaped() {
+    let dir = TempDir::new("w");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\nexec 2>&-\nexec /bin/sleep 4\n",
+        calls.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("attrd_updater"))
+        .status()
+        .unwrap();
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "FAULTY");
+    let d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &bin)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the first call", Duration::from_secs(5), || calls.exists());
+    std::thread::sleep(Duration::from_millis(200));
+    let before = wake_ups(d.0.id());
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = wake_ups(d.0.id()) - before;
+    // The path file is looked at every 200 ms: about 10 in two seconds.
+    assert!(woke < 60, "the loop woke {woke} times in two seconds");
+    // The call ends (the child exits): the next change goes out.
+    wait_for("the second call", Duration::from_secs(8), || {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 2
+    });
+}
+
+/// A corosync-cmapctl that closed its output but did not exit (yet) held the whole loop:
+/// after the end of its output the poll waited for the process, blocking. SIGTERM (and every
+/// carrier change) waited with it. Mock: this corosync-cmapctl closes its stdout, then lives
+/// on for twenty seconds.
+#[test]
+fn corosync_cmapctl_that_closed_its_output_blocked_the_loop_until_it_exited() {
+    let dir = TempDir::new("c");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\nexec >&-\nexec /bin/sleep 20\n",
+        calls.display()
+    );
+    std::fs::write(bin.join("corosync-cmapctl"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("corosync-cmapctl"))
+        .status()
+        .unwrap();
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-c"])
+            .env("PATH", &bin)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the first poll", Duration::from_secs(5), || calls.exists());
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    sigterm(d.0.id());
+    wait_for("the exit after SIGTERM", Duration::from_secs(10), || {
+        matches!(d.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
+}
+
 /// pikemon's config for the two-node ring test: two heart-beat paths, one virtual cluster on
 /// a LAN veth, hello every 100 ms (dead-interval 300 ms).
 fn pikemon_config(dir: &Path, node: u32) -> String {

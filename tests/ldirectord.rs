@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::ldlab::{wait, Lab};
+use common::ldlab::{wait, wait_secs, Lab};
 use common::{applet, text, unique};
 
 impl Lab {
@@ -407,6 +407,117 @@ fn callback_runs_on_a_changed_config_with_autoreload_yes() {
     });
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(lab.read("called"), format!("{}\n", c.display()));
+}
+
+/// A config file that exists but cannot be read (bytes that are not UTF-8 here; a directory
+/// or a permission do the same) was judged changed on every look, once a second: a reload
+/// that failed, three error lines and a callback process, every second for as long as it
+/// stayed. Each version of the file is judged once now; the next edit is seen as before.
+#[test]
+fn unreadable_config_was_reloaded_and_its_callback_run_every_second() {
+    let mut lab = Lab::new("ur");
+    let called = lab.path("called");
+    let script = lab.write(
+        "callback.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", called.display()),
+    );
+    let chmod = Command::new("chmod").arg("755").arg(&script).status();
+    assert!(chmod.is_ok_and(|s| s.success()));
+    let name = unique("ur.cf");
+    let body = |w: u32| {
+        format!(
+            "checkinterval=1\nautoreload=yes\ncallback=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tchecktype=on\n",
+            script.display()
+        )
+    };
+    let c = cfg(&lab, &name, &body(1));
+    lab.daemon(&c);
+    wait("added", || lab.rec().contains("-a -t"));
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut bad = body(1).into_bytes();
+    bad.extend_from_slice(b"# \xff\xfe\n");
+    fs::write(&c, bad).unwrap_or_else(|e| panic!("{e}"));
+    let failed = || lab.read("log").matches("Reload failed").count();
+    wait("the reload refused", || failed() >= 1);
+    wait("the callback", || !lab.read("called").is_empty());
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(failed(), 1, "{}", lab.read("log"));
+    assert_eq!(
+        lab.read("called").lines().count(),
+        1,
+        "{}",
+        lab.read("called")
+    );
+    // Fixed: the next version is read and applied, and runs the callback once more.
+    lab.write(&name, &body(5));
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 5")
+    });
+    wait("the second callback", || {
+        lab.read("called").lines().count() == 2
+    });
+}
+
+/// E-mail alerts to an smtp host that never answers each wait MAIL_TIMEOUT (30 s). With
+/// emailalertfreq=1 and 100 reals down, thousands were in flight; they counted against the
+/// 512 check slots, so once those were full no check ran again: a real that died stayed in
+/// the table. The smtp host here is an address with a static neighbour entry on a veth whose
+/// other end drops everything (no answer, no error).
+#[test]
+fn mails_to_a_silent_smtp_host_held_every_check_slot_and_a_dead_real_stayed_in_the_table() {
+    let mut lab = Lab::new("ms");
+    lab.ns
+        .ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+    lab.ns.ip(&["link", "set", "v0", "up"]);
+    lab.ns.ip(&["link", "set", "v1", "up"]);
+    lab.ns.ip(&["addr", "add", "198.51.100.1/24", "dev", "v0"]);
+    lab.ns.ip(&[
+        "neigh",
+        "add",
+        "198.51.100.97",
+        "lladdr",
+        "02:00:00:00:00:97",
+        "dev",
+        "v0",
+        "nud",
+        "permanent",
+    ]);
+    let web = lab.http(8081);
+    let mut text = String::from(
+        "checkinterval=1\nchecktimeout=1\nemailalert=\"ops@example.org\"\nemailalertfreq=1\n\
+         smtp=198.51.100.97\nvirtual=198.51.100.20:80\n\tchecktype=connect\n",
+    );
+    for port in 9100..9200 {
+        text.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    text.push_str(&format!(
+        "virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
+    ));
+    let c = cfg(&lab, &unique("ms.cf"), &text);
+    lab.daemon(&c);
+    wait("the live real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    // 100 resends a second: past 512 in flight after about six seconds.
+    std::thread::sleep(Duration::from_secs(8));
+    let pid = lab.children[1].id();
+    let fds = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    lab.kill(web);
+    wait_secs("the dead real removed", 10, || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    assert!(fds < 200, "the daemon holds {fds} fds");
+    assert!(
+        lab.read("log")
+            .contains("e-mail alert not sent, 16 are still being sent"),
+        "{}",
+        lab.read("log")
+    );
 }
 
 #[test]

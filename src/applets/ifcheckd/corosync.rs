@@ -4,7 +4,9 @@
 //! connected; its address is this node's `nodelist.node.X.ringN_addr`.
 //!
 //! Both tools are run as children whose stdout the event loop reads (nothing blocks); one
-//! poll is the two commands in a row.
+//! poll is the two commands in a row. A command is over when its output ended and it was
+//! reaped: one that closed its output and lives on is waited for by SIGCHLD, not by a
+//! blocking wait (which held the whole loop, SIGTERM included, for as long as it lived).
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -101,7 +103,8 @@ enum Step {
 /// A poll in progress: the running child and what it printed so far.
 pub struct Poll {
     child: Child,
-    stdout: ChildStdout,
+    /// None once the output ended (out of the poll set: at EOF it would be ready for ever).
+    stdout: Option<ChildStdout>,
     out: Vec<u8>,
     step: Step,
     config: BTreeMap<String, String>,
@@ -118,7 +121,7 @@ impl Poll {
         Ok(Poll {
             started,
             child,
-            stdout,
+            stdout: Some(stdout),
             out: Vec::new(),
             step: Step::Config,
             config: BTreeMap::new(),
@@ -126,29 +129,28 @@ impl Poll {
         })
     }
 
-    /// The fd to wait on.
-    pub fn fd(&self) -> RawFd {
-        self.stdout.as_raw_fd()
+    /// The fd to wait on; None between the end of a command's output and its exit.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.stdout.as_ref().map(|s| s.as_raw_fd())
     }
 
-    /// Reads what is there; `Some` when the poll is complete.
+    /// Reads what is there (the fd was readable, or SIGCHLD came); `Some` when the poll is
+    /// complete.
     pub fn readable(&mut self) -> Option<PollResult> {
-        let mut buf = [0u8; 8192];
-        loop {
-            match self.stdout.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    // The maps are small; a runaway output is cut.
-                    if self.out.len() < 1 << 20 {
-                        self.out.extend_from_slice(buf.get(..n).unwrap_or_default());
-                    }
+        if let Some(stdout) = self.stdout.as_mut() {
+            if let Err(e) = read_to_end(stdout, &mut self.out) {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    return None;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) => return Some(PollResult::Lost(format!("{}: {e}", self.tool))),
+                return Some(PollResult::Lost(format!("{}: {e}", self.tool)));
             }
+            self.stdout = None;
         }
-        let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        let ok = match self.child.try_wait() {
+            Ok(Some(status)) => status.success(),
+            Ok(None) => return None,
+            Err(_) => false,
+        };
         let text = String::from_utf8_lossy(&std::mem::take(&mut self.out)).into_owned();
         if !ok {
             return Some(PollResult::Lost(format!("{} failed", self.tool)));
@@ -160,7 +162,7 @@ impl Poll {
                 match spawn(&self.tool, &["-m", "stats", "stats.knet."]) {
                     Ok((child, stdout)) => {
                         self.child = child;
-                        self.stdout = stdout;
+                        self.stdout = Some(stdout);
                         self.step = Step::Stats;
                         None
                     }
@@ -178,6 +180,24 @@ impl Poll {
     pub fn abort(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Reads `from` to its end into `into` (Ok at EOF; WouldBlock when nothing more is there yet).
+fn read_to_end(from: &mut ChildStdout, into: &mut Vec<u8>) -> io::Result<()> {
+    let mut buf = [0u8; 8192];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                // The maps are small; a runaway output is cut.
+                if into.len() < 1 << 20 {
+                    into.extend_from_slice(buf.get(..n).unwrap_or_default());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The running ifcheckd: one event loop over the ring source (pikemon's path file polled by
 //! stat, or corosync-cmapctl children read through pipes), rtnetlink link events and
-//! SIGTERM/SIGINT; the tracker decides, this file publishes and logs (the original's texts).
+//! SIGTERM/SIGINT (SIGCHLD: a child ended); the tracker decides, this file
+//! publishes and logs (the original's texts).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,7 +46,9 @@ pub(super) struct Daemon {
 impl Daemon {
     pub(super) fn new(opts: &Options) -> Result<Daemon, String> {
         let mut ev = EventLoop::new();
-        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT])
+        // SIGCHLD: an attrd_updater call or a corosync-cmapctl ended (its pipe may have
+        // closed before).
+        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
         let on_loss = match opts.source {
             Source::Pikemon(_) => OnLoss::Faulty,
@@ -165,6 +168,11 @@ impl Daemon {
                 .map_err(|e| format!("event loop: {e}"))?;
             for e in events.clone() {
                 match e {
+                    Event::Signal(libc::SIGCHLD) => {
+                        self.attrd.progress(Instant::now());
+                        self.watch_attrd();
+                        self.corosync_readable();
+                    }
                     Event::Signal(sig) => {
                         log::debug!("mainloop shutdown. SIGNAL is {sig}");
                         self.finish();
@@ -327,14 +335,18 @@ impl Daemon {
                 self.poll = Some((poll, started));
                 return;
             }
-            self.ev.deregister(poll.fd());
+            if let Some(fd) = poll.fd() {
+                self.ev.deregister(fd);
+            }
             poll.abort();
             self.feed(Input::SourceLost);
         }
         match corosync::Poll::start("corosync-cmapctl") {
             Ok(p) => {
-                self.ev
-                    .register(p.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                if let Some(fd) = p.fd() {
+                    self.ev
+                        .register(fd, TOKEN_COROSYNC, crate::event::Interest::Read);
+                }
                 self.poll = Some((p, Instant::now()));
             }
             Err(e) => {
@@ -352,14 +364,20 @@ impl Daemon {
         match poll.readable() {
             None => {
                 if poll.fd() != old_fd {
-                    self.ev.deregister(old_fd);
-                    self.ev
-                        .register(poll.fd(), TOKEN_COROSYNC, crate::event::Interest::Read);
+                    if let Some(old) = old_fd {
+                        self.ev.deregister(old);
+                    }
+                    if let Some(new) = poll.fd() {
+                        self.ev
+                            .register(new, TOKEN_COROSYNC, crate::event::Interest::Read);
+                    }
                 }
                 self.poll = Some((poll, started));
             }
             Some(result) => {
-                self.ev.deregister(old_fd);
+                if let Some(old) = old_fd {
+                    self.ev.deregister(old);
+                }
                 match result {
                     corosync::PollResult::Rings(mut rings, taken) => {
                         self.name_interfaces(&mut rings);
@@ -380,7 +398,9 @@ impl Daemon {
     /// SIGTERM/SIGINT: delete every attribute, remove the state file.
     fn finish(&mut self) {
         if let Some((poll, _)) = self.poll.take() {
-            self.ev.deregister(poll.fd());
+            if let Some(fd) = poll.fd() {
+                self.ev.deregister(fd);
+            }
             poll.abort();
         }
         if let Some(fd) = self.attrd_fd.take() {

@@ -537,4 +537,52 @@ mod tests {
         assert!(t.handle(now, Input::Tick).is_empty());
         assert_eq!(t.next_deadline(), None);
     }
+
+    /// The daemon's invariant over a random run (reports fresh, old and already stale, the
+    /// source lost, carrier changes, ticks): whatever was handled at `now`, the next deadline
+    /// is not at or before `now` (a handled moment offered again is a busy loop).
+    #[test]
+    fn a_handled_input_never_leaves_its_moment_as_the_next_deadline() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for on_loss in [OnLoss::Faulty, OnLoss::Withdraw] {
+            let mut t = RingTracker::new(STALE, on_loss);
+            let t0 = Instant::now();
+            let mut now = t0;
+            for step in 0..5000 {
+                now += Duration::from_millis(rand(2000));
+                let state = if rand(2) == 0 {
+                    RingState::Up
+                } else {
+                    RingState::Faulty
+                };
+                let input = match rand(4) {
+                    0 => Input::Report {
+                        rings: vec![ring(0, "a", "hb0", state)],
+                        // Up to twice the stale time: some arrive stale already.
+                        age: Duration::from_millis(rand(2 * STALE.as_millis() as u64)),
+                    },
+                    1 => Input::SourceLost,
+                    2 => Input::Carrier {
+                        ifname: "hb0".into(),
+                        up: rand(2) == 0,
+                    },
+                    _ => Input::Tick,
+                };
+                t.handle(now, input);
+                let next = t.next_deadline();
+                assert!(
+                    next.is_none_or(|d| d > now),
+                    "step {step}: handled at +{:?}, next deadline +{:?}",
+                    now - t0,
+                    next.map(|d| d - t0)
+                );
+            }
+        }
+    }
 }

@@ -9,12 +9,13 @@ use std::io::Write;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
 use super::check::{self, Check, Poll};
 use super::config::{Config, Virtual};
+use super::config_watch::{fingerprint, ConfigWatch, Version};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
 use super::logfile::now_text;
@@ -33,6 +34,11 @@ const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
 /// would otherwise open 1000 sockets at once.
 const MAX_CHECKS_IN_FLIGHT: usize = 512;
+/// The most e-mail alerts being sent at once; more are dropped (and logged). Mails to an
+/// smtp host that never answers each take MAIL_TIMEOUT: with emailalertfreq=1 and 40 reals
+/// down, 1,200 were in flight, and as they held the check slots, no check ran any more (a
+/// dead real stayed in the table). Mails have slots of their own now, and few.
+const MAX_MAILS_IN_FLIGHT: usize = 16;
 
 /// What a running job is for.
 enum Job {
@@ -58,28 +64,24 @@ pub struct Daemon {
     ipvs: Box<dyn Director>,
     ev: EventLoop,
     running: HashMap<usize, Running>,
+    /// How many of `running` are mails (the rest are checks).
+    mails: usize,
     /// Checks due while `MAX_CHECKS_IN_FLIGHT` were running, started as others finish.
     queued: VecDeque<(RealId, Probe)>,
     next_token: usize,
     config_path: PathBuf,
-    config_stamp: Option<(SystemTime, u64)>,
+    config_watch: ConfigWatch,
     /// When the config file is looked at next.
     next_config_look: Instant,
     host: String,
 }
 
-/// A cheap fingerprint of the config text (autoreload compares it after an mtime change).
-fn fingerprint(text: &str) -> u64 {
-    // FNV-1a: enough to tell "changed" from "touched".
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// The config file's version now (None when it cannot be stat'ed); its fingerprint is None
+/// when it cannot be read.
+fn version(path: &Path) -> Option<Version> {
     let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    Some((mtime, fingerprint(&text)))
+    let fingerprint = std::fs::read_to_string(path).ok().map(|t| fingerprint(&t));
+    Some(Version { mtime, fingerprint })
 }
 
 /// Reads and parses the config at `path`.
@@ -146,9 +148,10 @@ impl Daemon {
             ipvs,
             ev,
             running: HashMap::new(),
+            mails: 0,
             queued: VecDeque::new(),
             next_token: FIRST_TOKEN,
-            config_stamp: stamp(&config_path),
+            config_watch: ConfigWatch::new(version(&config_path)),
             next_config_look: now + CONFIG_LOOK_INTERVAL,
             config_path,
             host,
@@ -208,9 +211,13 @@ impl Daemon {
         }
     }
 
+    fn checks_in_flight(&self) -> usize {
+        self.running.len().saturating_sub(self.mails)
+    }
+
     /// Starts queued checks while there is room.
     fn start_queued(&mut self) {
-        while self.running.len() < MAX_CHECKS_IN_FLIGHT {
+        while self.checks_in_flight() < MAX_CHECKS_IN_FLIGHT {
             let Some((id, probe)) = self.queued.pop_front() else {
                 break;
             };
@@ -247,21 +254,17 @@ impl Daemon {
         self.callback();
     }
 
-    /// Whether the config file changed since last seen: a newer mtime, then other content.
+    /// Whether the config file changed since last seen: a newer mtime, then other content
+    /// (or none that can be read). Each version is judged once.
     fn config_file_changed(&mut self) -> bool {
-        let Ok(mtime) = std::fs::metadata(&self.config_path).and_then(|m| m.modified()) else {
-            return false;
-        };
-        if self.config_stamp.is_some_and(|(t, _)| t == mtime) {
+        let mtime = std::fs::metadata(&self.config_path).and_then(|m| m.modified());
+        if !self.config_watch.is_new(mtime.ok()) {
             return false;
         }
-        let new = stamp(&self.config_path);
-        let changed = match (self.config_stamp, new) {
-            (Some((_, a)), Some((_, b))) => a != b,
-            _ => true,
-        };
-        self.config_stamp = new;
-        changed
+        match version(&self.config_path) {
+            Some(v) => self.config_watch.judge(v),
+            None => false,
+        }
     }
 
     /// Runs `callback CONFIG` (the running config's) without waiting.
@@ -345,6 +348,9 @@ impl Daemon {
     /// Removes a job: deregisters its fd, cancels its timer, drops (closes/kills) it.
     fn finish(&mut self, token: usize) -> Option<Job> {
         let r = self.running.remove(&token)?;
+        if let Job::Mail = r.job {
+            self.mails = self.mails.saturating_sub(1);
+        }
         if let Some(fd) = r.fd {
             self.ev.deregister(fd);
         }
@@ -407,6 +413,9 @@ impl Daemon {
 
     /// Puts a started job into the loop.
     fn launch(&mut self, job: Job, check: Box<dyn Check>, timeout: Duration) {
+        if let Job::Mail = job {
+            self.mails += 1;
+        }
         let token = self.next_token;
         self.next_token = self.next_token.wrapping_add(1).max(FIRST_TOKEN);
         let timer = self.ev.set_timer_in(timeout, Token(token));
@@ -447,7 +456,7 @@ impl Daemon {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(a) = queue.pop_front() {
             match a {
-                Action::Start(id, probe) if self.running.len() >= MAX_CHECKS_IN_FLIGHT => {
+                Action::Start(id, probe) if self.checks_in_flight() >= MAX_CHECKS_IN_FLIGHT => {
                     self.queued.push_back((id, probe));
                 }
                 Action::Start(id, probe) => {
@@ -534,6 +543,14 @@ impl Daemon {
         let Some(to) = v.emailalert.clone() else {
             return;
         };
+        if self.mails >= MAX_MAILS_IN_FLIGHT {
+            log::error!(
+                "e-mail alert not sent, {} are still being sent: {}",
+                self.mails,
+                printable(subject)
+            );
+            return;
+        }
         let g = &self.core.config().globals;
         let msg = Message::new(
             &self.host,

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 #[cfg(test)]
 mod config_tests;
+mod config_watch;
 pub mod core;
 pub mod daemon;
 pub mod ipvs;
