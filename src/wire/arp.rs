@@ -1,16 +1,14 @@
-//! ARP for IPv4 over Ethernet (RFC 826; gratuitous ARP and probes per RFC 5227): a `Packet`
-//! view over the 28-byte body and a parsed `Repr`. Other hardware or protocol types are
-//! rejected by `Repr::parse`; an unknown operation is `Operation::Unknown(raw)`.
+//! ARP for IPv4 over Ethernet (RFC 826; gratuitous ARP and probes per RFC 5227). The packet
+//! is read and written by `etherparse` (`ArpPacket::try_eth_ipv4`, `ArpEthIpv4Packet`);
+//! this module gives it the `Repr` shape the rest of habox reads. Other hardware or protocol
+//! types are rejected by `Repr::parse`; an unknown operation is `Operation::Unknown(raw)`.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::ethernet::{EtherType, EthernetRepr, MacAddr};
+use etherparse::{ArpEthIpv4Packet, ArpOperation, ArpPacket};
 
-/// Hardware type Ethernet (RFC 826 / IANA).
-const HTYPE_ETHERNET: u16 = 1;
-/// Protocol type IPv4.
-const PTYPE_IPV4: u16 = 0x0800;
+use super::ethernet::{EtherType, EthernetRepr, MacAddr};
 
 /// ARP operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +20,10 @@ pub enum Operation {
 
 impl From<u16> for Operation {
     fn from(v: u16) -> Self {
-        match v {
-            1 => Operation::Request,
-            2 => Operation::Reply,
-            other => Operation::Unknown(other),
+        match ArpOperation(v) {
+            ArpOperation::REQUEST => Operation::Request,
+            ArpOperation::REPLY => Operation::Reply,
+            other => Operation::Unknown(other.0),
         }
     }
 }
@@ -33,29 +31,15 @@ impl From<u16> for Operation {
 impl From<Operation> for u16 {
     fn from(v: Operation) -> u16 {
         match v {
-            Operation::Request => 1,
-            Operation::Reply => 2,
+            Operation::Request => ArpOperation::REQUEST.0,
+            Operation::Reply => ArpOperation::REPLY.0,
             Operation::Unknown(other) => other,
         }
     }
 }
 
-mod field {
-    use std::ops::Range;
-    pub const HTYPE: Range<usize> = 0..2;
-    pub const PTYPE: Range<usize> = 2..4;
-    pub const HLEN: usize = 4;
-    pub const PLEN: usize = 5;
-    pub const OPER: Range<usize> = 6..8;
-    // The offsets below hold for Ethernet/IPv4 (hlen 6, plen 4), the only kind we parse.
-    pub const SHA: Range<usize> = 8..14;
-    pub const SPA: Range<usize> = 14..18;
-    pub const THA: Range<usize> = 18..24;
-    pub const TPA: Range<usize> = 24..28;
-}
-
 /// Length of an Ethernet/IPv4 ARP packet.
-pub const PACKET_LEN: usize = field::TPA.end;
+pub const PACKET_LEN: usize = ArpEthIpv4Packet::LEN;
 
 /// Why bytes are not an Ethernet/IPv4 ARP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,19 +61,17 @@ impl fmt::Display for ArpError {
 
 impl std::error::Error for ArpError {}
 
-/// A view of an ARP packet in a buffer.
+/// An ARP packet in a buffer. Parsing goes through `etherparse`; the two fixed-offset fields
+/// below stay hand-written because `etherparse` has no in-place view of a buffer whose header
+/// does not (yet) say Ethernet/IPv4 — which is what a buffer being filled in looks like.
 #[derive(Debug, Clone)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
-fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-fn ipv4(b: &[u8]) -> Ipv4Addr {
-    Ipv4Addr::new(b[0], b[1], b[2], b[3])
-}
+/// Offsets of the operation and the target protocol address (RFC 826, hlen 6 and plen 4).
+const OPER: std::ops::Range<usize> = 6..8;
+const TPA: std::ops::Range<usize> = 24..28;
 
 impl<T: AsRef<[u8]>> Packet<T> {
     /// Wraps a buffer without checks (for emitting into a buffer of `PACKET_LEN` bytes).
@@ -113,83 +95,35 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
-    /// Hardware type (1 = Ethernet).
-    pub fn hardware_type(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::HTYPE])
-    }
-    /// Protocol type (0x0800 = IPv4).
-    pub fn protocol_type(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::PTYPE])
-    }
-    /// Hardware address length (6 for Ethernet).
-    pub fn hardware_len(&self) -> u8 {
-        self.buffer.as_ref()[field::HLEN]
-    }
-    /// Protocol address length (4 for IPv4).
-    pub fn protocol_len(&self) -> u8 {
-        self.buffer.as_ref()[field::PLEN]
-    }
-    /// Operation (request, reply, other).
+    /// Operation (request, reply, other); `Unknown(0)` when the buffer is too short.
     pub fn operation(&self) -> Operation {
-        Operation::from(be16(&self.buffer.as_ref()[field::OPER]))
+        let b = self.buffer.as_ref().get(OPER).unwrap_or(&[0, 0]);
+        Operation::from(u16::from_be_bytes([b[0], b[1]]))
     }
-    /// Sender hardware address (SHA).
-    pub fn sender_hardware_addr(&self) -> MacAddr {
-        MacAddr::from_slice(&self.buffer.as_ref()[field::SHA]).unwrap_or_default()
-    }
-    /// Sender protocol address (SPA).
-    pub fn sender_protocol_addr(&self) -> Ipv4Addr {
-        ipv4(&self.buffer.as_ref()[field::SPA])
-    }
-    /// Target hardware address (THA).
-    pub fn target_hardware_addr(&self) -> MacAddr {
-        MacAddr::from_slice(&self.buffer.as_ref()[field::THA]).unwrap_or_default()
-    }
-    /// Target protocol address (TPA).
+
+    /// Target protocol address (TPA); unspecified when the buffer is too short.
     pub fn target_protocol_addr(&self) -> Ipv4Addr {
-        ipv4(&self.buffer.as_ref()[field::TPA])
+        self.buffer
+            .as_ref()
+            .get(TPA)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(Ipv4Addr::UNSPECIFIED, Ipv4Addr::from)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn put(&mut self, r: std::ops::Range<usize>, v: &[u8]) {
-        self.buffer.as_mut()[r].copy_from_slice(v);
+    fn put(&mut self, at: std::ops::Range<usize>, v: &[u8]) {
+        if let Some(b) = self.buffer.as_mut().get_mut(at) {
+            b.copy_from_slice(v);
+        }
     }
-    /// Sets the hardware type.
-    pub fn set_hardware_type(&mut self, v: u16) {
-        self.put(field::HTYPE, &v.to_be_bytes());
-    }
-    /// Sets the protocol type.
-    pub fn set_protocol_type(&mut self, v: u16) {
-        self.put(field::PTYPE, &v.to_be_bytes());
-    }
-    /// Sets the hardware address length.
-    pub fn set_hardware_len(&mut self, v: u8) {
-        self.buffer.as_mut()[field::HLEN] = v;
-    }
-    /// Sets the protocol address length.
-    pub fn set_protocol_len(&mut self, v: u8) {
-        self.buffer.as_mut()[field::PLEN] = v;
-    }
-    /// Sets the operation.
+    /// Sets the operation (a buffer too short for it is left as it is).
     pub fn set_operation(&mut self, v: Operation) {
-        self.put(field::OPER, &u16::from(v).to_be_bytes());
+        self.put(OPER, &u16::from(v).to_be_bytes());
     }
-    /// Sets the sender hardware address.
-    pub fn set_sender_hardware_addr(&mut self, v: MacAddr) {
-        self.put(field::SHA, &v.0);
-    }
-    /// Sets the sender protocol address.
-    pub fn set_sender_protocol_addr(&mut self, v: Ipv4Addr) {
-        self.put(field::SPA, &v.octets());
-    }
-    /// Sets the target hardware address.
-    pub fn set_target_hardware_addr(&mut self, v: MacAddr) {
-        self.put(field::THA, &v.0);
-    }
-    /// Sets the target protocol address.
+    /// Sets the target protocol address (a buffer too short for it is left as it is).
     pub fn set_target_protocol_addr(&mut self, v: Ipv4Addr) {
-        self.put(field::TPA, &v.octets());
+        self.put(TPA, &v.octets());
     }
 }
 
@@ -206,20 +140,20 @@ pub struct ArpRepr {
 impl ArpRepr {
     /// Parses a checked packet; other than Ethernet/IPv4 is `Unsupported`.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<ArpRepr, ArpError> {
+        // 28 bytes first, so that a short buffer is `Truncated` whatever its lengths say.
         packet.check_len()?;
-        if packet.hardware_type() != HTYPE_ETHERNET
-            || packet.protocol_type() != PTYPE_IPV4
-            || packet.hardware_len() != 6
-            || packet.protocol_len() != 4
-        {
-            return Err(ArpError::Unsupported);
-        }
+        // With 28 bytes present, etherparse can only fail on lengths other than 6/4 (which
+        // would need more or fewer bytes) or on the types: all of that is "not Ethernet/IPv4".
+        let p = ArpPacket::from_slice(packet.buffer.as_ref())
+            .ok()
+            .and_then(|p| p.try_eth_ipv4().ok())
+            .ok_or(ArpError::Unsupported)?;
         Ok(ArpRepr {
-            operation: packet.operation(),
-            source_hardware_addr: packet.sender_hardware_addr(),
-            source_protocol_addr: packet.sender_protocol_addr(),
-            target_hardware_addr: packet.target_hardware_addr(),
-            target_protocol_addr: packet.target_protocol_addr(),
+            operation: Operation::from(p.operation.0),
+            source_hardware_addr: MacAddr(p.sender_mac),
+            source_protocol_addr: p.sender_ipv4_addr(),
+            target_hardware_addr: MacAddr(p.target_mac),
+            target_protocol_addr: p.target_ipv4_addr(),
         })
     }
 
@@ -228,23 +162,29 @@ impl ArpRepr {
         PACKET_LEN
     }
 
-    /// Writes the packet into a buffer of at least `PACKET_LEN` bytes.
+    /// Writes the packet into the first `PACKET_LEN` bytes of a buffer (a shorter buffer is
+    /// left as it is).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
-        packet.set_hardware_type(HTYPE_ETHERNET);
-        packet.set_protocol_type(PTYPE_IPV4);
-        packet.set_hardware_len(6);
-        packet.set_protocol_len(4);
-        packet.set_operation(self.operation);
-        packet.set_sender_hardware_addr(self.source_hardware_addr);
-        packet.set_sender_protocol_addr(self.source_protocol_addr);
-        packet.set_target_hardware_addr(self.target_hardware_addr);
-        packet.set_target_protocol_addr(self.target_protocol_addr);
+        if let Some(b) = packet.buffer.as_mut().get_mut(..PACKET_LEN) {
+            b.copy_from_slice(&self.to_bytes());
+        }
+    }
+
+    /// The 28 bytes of this packet.
+    pub fn to_bytes(&self) -> [u8; PACKET_LEN] {
+        ArpEthIpv4Packet {
+            operation: ArpOperation(u16::from(self.operation)),
+            sender_mac: self.source_hardware_addr.0,
+            sender_ipv4: self.source_protocol_addr.octets(),
+            target_mac: self.target_hardware_addr.0,
+            target_ipv4: self.target_protocol_addr.octets(),
+        }
+        .to_bytes()
     }
 
     /// A whole Ethernet frame carrying this packet, from `source` to `destination`.
     pub fn to_frame(&self, destination: MacAddr, source: MacAddr) -> Vec<u8> {
-        let mut body = [0u8; PACKET_LEN];
-        self.emit(&mut Packet::new_unchecked(&mut body[..]));
+        let body = self.to_bytes();
         EthernetRepr {
             destination,
             source,
@@ -336,6 +276,42 @@ mod tests {
         let mut ip = ARPING_A;
         ip[13] = 0x00; // EtherType IPv4
         assert!(ArpRepr::from_frame(&ip).is_none());
+    }
+
+    #[test]
+    fn other_hardware_or_lengths_are_unsupported_and_short_is_truncated() {
+        let body = &ARPING_A[14..];
+        for (at, value) in [(1, 6), (4, 8), (4, 5), (5, 16), (5, 0), (4, 255)] {
+            let mut b = body.to_vec();
+            b[at] = value;
+            let p = Packet::new_checked(&b[..]).unwrap();
+            assert_eq!(ArpRepr::parse(&p), Err(ArpError::Unsupported), "byte {at}");
+        }
+        // Lengths that would make the packet fit in fewer bytes do not rescue a short one.
+        let mut short = body[..20].to_vec();
+        short[4] = 1;
+        short[5] = 1;
+        let p = Packet::new_unchecked(&short[..]);
+        assert_eq!(ArpRepr::parse(&p), Err(ArpError::Truncated));
+        // A longer buffer (Ethernet padding) parses the first 28 bytes.
+        let mut padded = body.to_vec();
+        padded.extend_from_slice(&[0xee; 18]);
+        let p = Packet::new_checked(&padded[..]).unwrap();
+        assert_eq!(ArpRepr::parse(&p), Ok(reply()));
+    }
+
+    #[test]
+    fn emit_fills_the_first_28_bytes_and_leaves_a_short_buffer_alone() {
+        let mut buf = [0xeeu8; PACKET_LEN + 2];
+        reply().emit(&mut Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(&buf[..PACKET_LEN], &ARPING_A[14..]);
+        assert_eq!(&buf[PACKET_LEN..], &[0xee, 0xee]);
+        let mut short = [0u8; PACKET_LEN - 1];
+        reply().emit(&mut Packet::new_unchecked(&mut short[..]));
+        assert_eq!(short, [0u8; PACKET_LEN - 1]);
+        let p = Packet::new_unchecked(&short[..3]);
+        assert_eq!(p.operation(), Operation::Unknown(0));
+        assert_eq!(p.target_protocol_addr(), Ipv4Addr::UNSPECIFIED);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Ethernet II frame header (IEEE 802.3 with an EtherType ≥ 0x0600): destination, source,
 //! EtherType, payload. No VLAN tags here: AF_PACKET hands frames over with the tag stripped.
+//! The header is read and written by `etherparse`; this module keeps the `MacAddr` and
+//! `EtherType` values the rest of habox speaks, and the smoltcp-style `Frame`/`EthernetRepr`
+//! shape around it.
 
 use std::fmt;
+
+use etherparse::{Ethernet2Header, Ethernet2HeaderSlice};
 
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -84,16 +89,8 @@ impl From<EtherType> for u16 {
     }
 }
 
-mod field {
-    use std::ops::{Range, RangeFrom};
-    pub const DESTINATION: Range<usize> = 0..6;
-    pub const SOURCE: Range<usize> = 6..12;
-    pub const ETHERTYPE: Range<usize> = 12..14;
-    pub const PAYLOAD: RangeFrom<usize> = 14..;
-}
-
 /// Length of the Ethernet II header.
-pub const HEADER_LEN: usize = field::PAYLOAD.start;
+pub const HEADER_LEN: usize = Ethernet2Header::LEN;
 
 /// The buffer is too short for what it claims to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +104,7 @@ impl fmt::Display for Truncated {
 
 impl std::error::Error for Truncated {}
 
-/// A read/write view of an Ethernet II frame in a buffer.
+/// A frame in a buffer: the header (read and written by `etherparse`) and the payload after it.
 #[derive(Debug, Clone)]
 pub struct Frame<T: AsRef<[u8]>> {
     buffer: T,
@@ -128,54 +125,35 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// Fails when the buffer is shorter than the header.
     pub fn check_len(&self) -> Result<(), Truncated> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
-            Err(Truncated)
-        } else {
-            Ok(())
-        }
+        Ethernet2HeaderSlice::from_slice(self.buffer.as_ref())
+            .map(|_| ())
+            .map_err(|_| Truncated)
     }
 
-    /// The destination address.
+    fn header(&self) -> Ethernet2Header {
+        Ethernet2HeaderSlice::from_slice(self.buffer.as_ref())
+            .map(|h| h.to_header())
+            .unwrap_or_default()
+    }
+
+    /// The destination address (zero when the buffer is shorter than the header).
     pub fn destination(&self) -> MacAddr {
-        MacAddr::from_slice(&self.buffer.as_ref()[field::DESTINATION]).unwrap_or_default()
+        MacAddr(self.header().destination)
     }
 
-    /// The source address.
+    /// The source address (zero when the buffer is shorter than the header).
     pub fn source(&self) -> MacAddr {
-        MacAddr::from_slice(&self.buffer.as_ref()[field::SOURCE]).unwrap_or_default()
+        MacAddr(self.header().source)
     }
 
     /// The EtherType.
     pub fn ethertype(&self) -> EtherType {
-        let b = &self.buffer.as_ref()[field::ETHERTYPE];
-        EtherType::from(u16::from_be_bytes([b[0], b[1]]))
+        EtherType::from(self.header().ether_type.0)
     }
 
-    /// Everything after the header.
+    /// Everything after the header (empty when the buffer is shorter than the header).
     pub fn payload(&self) -> &[u8] {
-        &self.buffer.as_ref()[field::PAYLOAD]
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
-    /// Sets the destination address.
-    pub fn set_destination(&mut self, mac: MacAddr) {
-        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&mac.0);
-    }
-
-    /// Sets the source address.
-    pub fn set_source(&mut self, mac: MacAddr) {
-        self.buffer.as_mut()[field::SOURCE].copy_from_slice(&mac.0);
-    }
-
-    /// Sets the EtherType.
-    pub fn set_ethertype(&mut self, t: EtherType) {
-        self.buffer.as_mut()[field::ETHERTYPE].copy_from_slice(&u16::from(t).to_be_bytes());
-    }
-
-    /// The payload, writable.
-    pub fn payload_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer.as_mut()[field::PAYLOAD]
+        self.buffer.as_ref().get(HEADER_LEN..).unwrap_or(&[])
     }
 }
 
@@ -203,19 +181,24 @@ impl EthernetRepr {
         HEADER_LEN
     }
 
-    /// Writes the header into a frame whose buffer holds at least `HEADER_LEN` bytes.
+    fn header(&self) -> Ethernet2Header {
+        Ethernet2Header {
+            destination: self.destination.0,
+            source: self.source.0,
+            ether_type: etherparse::EtherType(u16::from(self.ethertype)),
+        }
+    }
+
+    /// Writes the header into a frame; a buffer shorter than `HEADER_LEN` is left as it is.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut Frame<T>) {
-        frame.set_destination(self.destination);
-        frame.set_source(self.source);
-        frame.set_ethertype(self.ethertype);
+        let _ = self.header().write_to_slice(frame.buffer.as_mut());
     }
 
     /// A whole frame: this header followed by `payload`.
     pub fn frame_with(&self, payload: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; HEADER_LEN + payload.len()];
-        let mut frame = Frame::new_unchecked(&mut buf[..]);
-        self.emit(&mut frame);
-        frame.payload_mut().copy_from_slice(payload);
+        let mut buf = Vec::with_capacity(HEADER_LEN + payload.len());
+        buf.extend_from_slice(&self.header().to_bytes());
+        buf.extend_from_slice(payload);
         buf
     }
 }
@@ -265,6 +248,29 @@ mod tests {
         assert_eq!(MacAddr::parse("03:50:49:4b:45:00:11"), None);
         assert_eq!(MacAddr::parse("zz:50:49:4b:45:00"), None);
         assert_eq!(MacAddr::parse("123:50:49:4b:45:00"), None);
+    }
+
+    #[test]
+    fn unchecked_short_frame_is_truncated_not_a_panic() {
+        let short = Frame::new_unchecked(&BYTES[..HEADER_LEN - 1]);
+        assert_eq!(EthernetRepr::parse(&short), Err(Truncated));
+        assert_eq!(short.payload(), &[] as &[u8]);
+        let whole = Frame::new_unchecked(&BYTES[..HEADER_LEN]);
+        assert!(EthernetRepr::parse(&whole).is_ok());
+        assert_eq!(whole.payload(), &[] as &[u8]);
+        let mut buf = [0u8; HEADER_LEN - 1];
+        let r = EthernetRepr::parse(&Frame::new_checked(&BYTES[..]).unwrap()).unwrap();
+        r.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, [0u8; HEADER_LEN - 1]);
+    }
+
+    #[test]
+    fn emit_writes_the_header_in_place() {
+        let r = EthernetRepr::parse(&Frame::new_checked(&BYTES[..]).unwrap()).unwrap();
+        let mut buf = [0u8; 16];
+        buf[14..].copy_from_slice(&[0xaa, 0xbb]);
+        r.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, BYTES);
     }
 
     #[test]

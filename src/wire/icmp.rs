@@ -4,9 +4,21 @@
 //!
 //! `parse_datagram` reads what a raw `AF_INET`/`IPPROTO_ICMP` socket delivers: the IPv4
 //! header (source, TTL) followed by the ICMP message.
+//!
+//! `etherparse` computes the checksum and builds the echo header and the IPv4 header an error
+//! message quotes; IPv4 headers are read through `ipv4` (etherparse's `Ipv4HeaderSlice`).
+//! The ICMP message itself keeps a hand-written view, because etherparse's `Icmpv4Slice`
+//! refuses a timestamp message (type 13/14) that is not exactly 20 bytes, where habox reads
+//! any type as `Unknown`; its `Icmpv4Type` turns an echo with a non-zero code into `Unknown`,
+//! where ping still reads it as an echo; and lkping describes errors from the raw
+//! rest-of-header word as iputils does, which etherparse splits into per-type fields and
+//! drops for codes it does not know.
 
 use std::fmt;
 use std::net::Ipv4Addr;
+
+use etherparse::checksum::Sum16BitWords;
+use etherparse::{IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpNumber, Ipv4Header};
 
 use super::ipv4::{self, Ipv4Error};
 
@@ -100,18 +112,29 @@ pub const HEADER_LEN: usize = field::HEADER_END;
 /// The Internet checksum (RFC 1071) of `data`: the ones' complement of the ones' complement
 /// sum of its 16-bit big-endian words, an odd last byte padded with zero.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut words = data.chunks_exact(2);
-    for w in &mut words {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = words.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    // etherparse sums native-endian words; the ones' complement sum does not care about byte
+    // order, so swapping the result gives the big-endian value.
+    Sum16BitWords::new()
+        .add_slice(data)
+        .ones_complement()
+        .to_be()
+}
+
+/// The 20-byte IPv4 header an error message quotes: no options, no flags, TTL 64.
+fn quoted_ipv4_header(q: &Quoted, total_len: u16) -> [u8; 20] {
+    let mut h = Ipv4Header {
+        total_len,
+        dont_fragment: false,
+        time_to_live: 64,
+        protocol: IpNumber(q.protocol),
+        source: q.src_addr.octets(),
+        destination: q.dst_addr.octets(),
+        ..Ipv4Header::default()
+    };
+    h.header_checksum = h.calc_header_checksum();
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&h.to_bytes());
+    out
 }
 
 /// A view of an ICMP message over a buffer.
@@ -368,15 +391,19 @@ impl<'a> Repr<'a> {
                 seq_no,
                 data,
             } => {
-                let m = if matches!(self, Repr::EchoRequest { .. }) {
-                    Message::EchoRequest
-                } else {
-                    Message::EchoReply
+                let echo = IcmpEchoHeader {
+                    id: ident,
+                    seq: seq_no,
                 };
-                packet.set_msg_type(m);
-                packet.set_msg_code(0);
-                packet.set_echo_ident(ident);
-                packet.set_echo_seq_no(seq_no);
+                let icmp_type = if matches!(self, Repr::EchoRequest { .. }) {
+                    Icmpv4Type::EchoRequest(echo)
+                } else {
+                    Icmpv4Type::EchoReply(echo)
+                };
+                // Type, code 0, a zero checksum (filled below, over the whole buffer) and the
+                // identifier and sequence number.
+                let header = Icmpv4Header::new(icmp_type).to_bytes();
+                packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&header);
                 packet.data_mut()[..data.len()].copy_from_slice(data);
             }
             Repr::Error {
@@ -391,15 +418,7 @@ impl<'a> Repr<'a> {
                 if let Some(q) = quoted {
                     let echo_len = if q.echo.is_some() { HEADER_LEN } else { 0 };
                     let d = packet.data_mut();
-                    d[..20].copy_from_slice(&[0; 20]);
-                    d[0] = 0x45;
-                    d[2..4].copy_from_slice(&(20 + echo_len as u16).to_be_bytes());
-                    d[8] = 64;
-                    d[9] = q.protocol;
-                    d[12..16].copy_from_slice(&q.src_addr.octets());
-                    d[16..20].copy_from_slice(&q.dst_addr.octets());
-                    let c = checksum(&d[..20]);
-                    d[10..12].copy_from_slice(&c.to_be_bytes());
+                    d[..20].copy_from_slice(&quoted_ipv4_header(&q, 20 + echo_len as u16));
                     if let Some((ident, seq_no)) = q.echo {
                         let mut inner = Packet::new_unchecked(&mut d[20..28]);
                         Repr::EchoRequest {
@@ -609,6 +628,57 @@ mod tests {
             parse_datagram(&icmp_short[..24]).unwrap_err(),
             IcmpError::Truncated
         );
+    }
+
+    #[test]
+    fn checksum_agrees_with_a_plain_rfc1071_sum() {
+        fn rfc1071(data: &[u8]) -> u16 {
+            let mut sum: u32 = data
+                .chunks(2)
+                .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            !(sum as u16)
+        }
+        let mut rng = crate::wire::testing::Xorshift32(0x0bad_cafe);
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
+            assert_eq!(checksum(&data), rfc1071(&data), "length {len}");
+        }
+        assert_eq!(checksum(&[0xff; 64]), 0);
+    }
+
+    #[test]
+    fn quoted_header_is_the_one_emitted_before() {
+        // What the hand-written emitter wrote for 203.0.113.1 → .200, ICMP, 28 bytes.
+        let q = Quoted {
+            src_addr: Ipv4Addr::new(203, 0, 113, 1),
+            dst_addr: Ipv4Addr::new(203, 0, 113, 200),
+            protocol: 1,
+            echo: Some((1, 2)),
+        };
+        let h = quoted_ipv4_header(&q, 28);
+        let before = [
+            0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0x02, 0x17, 203, 0, 113, 1, 203, 0, 113, 200,
+        ];
+        assert_eq!(h, before);
+        assert_eq!(checksum(&h), 0);
+    }
+
+    #[test]
+    fn echo_reply_bytes_and_excess_covered_by_the_checksum() {
+        let repr = Repr::EchoReply {
+            ident: 0x1234,
+            seq_no: 1,
+            data: &[0, 1, 2, 3],
+        };
+        let mut buf = vec![0xa5; repr.buffer_len() + 3];
+        repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(buf[..8], [0, 0, buf[2], buf[3], 0x12, 0x34, 0, 1]);
+        assert_eq!(buf[8..], [0, 1, 2, 3, 0xa5, 0xa5, 0xa5]);
+        assert!(Packet::new_checked(&buf[..]).unwrap().verify_checksum());
     }
 
     #[test]

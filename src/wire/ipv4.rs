@@ -7,6 +7,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use etherparse::err::ipv4::{HeaderError, HeaderSliceError};
+use etherparse::Ipv4HeaderSlice;
+
 /// Why a buffer is not an IPv4 header this view can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ipv4Error {
@@ -33,31 +36,24 @@ impl std::error::Error for Ipv4Error {}
 /// The protocol number of ICMP.
 pub const PROTO_ICMP: u8 = 1;
 
-mod field {
-    use std::ops::Range;
-    pub const VER_IHL: usize = 0;
-    pub const LENGTH: Range<usize> = 2..4;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Range<usize> = 10..12;
-    pub const SRC_ADDR: Range<usize> = 12..16;
-    pub const DST_ADDR: Range<usize> = 16..20;
-    pub const MIN_HEADER_LEN: usize = 20;
-}
-
-/// A read-only view of an IPv4 header over a buffer.
+/// A read-only view of an IPv4 header over a buffer. The header is read by `etherparse`
+/// (`Ipv4HeaderSlice`); what stays here is the version test on a buffer shorter than the fixed
+/// header (etherparse reports length first, habox has always said "not IPv4" first) and the
+/// payload clamped to the buffer, since an ICMP error quotes only a prefix of the datagram and
+/// etherparse's own `Ipv4Slice` rejects a total length longer than the buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Packet<T: AsRef<[u8]>> {
     buffer: T,
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Wraps `buffer` without checking it; every getter may then panic on a short buffer.
+    /// Wraps `buffer` without checking it; getters then read zeros from a buffer that is not
+    /// a whole IPv4 header.
     pub fn new_unchecked(buffer: T) -> Packet<T> {
         Packet { buffer }
     }
 
-    /// Wraps `buffer` after `check_len`: every getter is then safe.
+    /// Wraps `buffer` after `check_len`.
     pub fn new_checked(buffer: T) -> Result<Packet<T>, Ipv4Error> {
         let p = Packet::new_unchecked(buffer);
         p.check_len()?;
@@ -67,72 +63,70 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Checks that the fixed header and the options the IHL announces are all there.
     /// The total length may exceed the buffer (ICMP errors quote only a prefix).
     pub fn check_len(&self) -> Result<(), Ipv4Error> {
-        let data = self.buffer.as_ref();
-        let Some(&ver_ihl) = data.get(field::VER_IHL) else {
-            return Err(Ipv4Error::Truncated);
-        };
-        if ver_ihl >> 4 != 4 {
-            return Err(Ipv4Error::NotIpv4);
+        match self.buffer.as_ref().first() {
+            None => return Err(Ipv4Error::Truncated),
+            Some(ver_ihl) if ver_ihl >> 4 != 4 => return Err(Ipv4Error::NotIpv4),
+            Some(_) => {}
         }
-        if data.len() < field::MIN_HEADER_LEN {
-            return Err(Ipv4Error::Truncated);
-        }
-        let hlen = usize::from(ver_ihl & 0x0f) * 4;
-        if hlen < field::MIN_HEADER_LEN {
-            return Err(Ipv4Error::BadHeaderLen);
-        }
-        if data.len() < hlen {
-            return Err(Ipv4Error::Truncated);
-        }
-        Ok(())
+        self.header().map(|_| ())
     }
 
-    fn b(&self) -> &[u8] {
-        self.buffer.as_ref()
+    fn header(&self) -> Result<Ipv4HeaderSlice<'_>, Ipv4Error> {
+        Ipv4HeaderSlice::from_slice(self.buffer.as_ref()).map_err(|e| match e {
+            HeaderSliceError::Len(_) => Ipv4Error::Truncated,
+            HeaderSliceError::Content(HeaderError::UnexpectedVersion { .. }) => Ipv4Error::NotIpv4,
+            HeaderSliceError::Content(HeaderError::HeaderLengthSmallerThanHeader { .. }) => {
+                Ipv4Error::BadHeaderLen
+            }
+        })
+    }
+
+    fn read<V: Default>(&self, f: impl FnOnce(Ipv4HeaderSlice<'_>) -> V) -> V {
+        self.header().map(f).unwrap_or_default()
     }
 
     /// Header length in bytes (IHL × 4).
     pub fn header_len(&self) -> usize {
-        usize::from(self.b()[field::VER_IHL] & 0x0f) * 4
+        self.read(|h| h.slice().len())
     }
 
     /// The total-length field (header + payload), as the sender wrote it.
     pub fn total_len(&self) -> u16 {
-        u16::from_be_bytes([
-            self.b()[field::LENGTH.start],
-            self.b()[field::LENGTH.start + 1],
-        ])
+        self.read(|h| h.total_len())
     }
 
     pub fn ttl(&self) -> u8 {
-        self.b()[field::TTL]
+        self.read(|h| h.ttl())
     }
 
     pub fn protocol(&self) -> u8 {
-        self.b()[field::PROTOCOL]
+        self.read(|h| h.protocol().0)
     }
 
     pub fn checksum(&self) -> u16 {
-        let c = &self.b()[field::CHECKSUM];
-        u16::from_be_bytes([c[0], c[1]])
+        self.read(|h| h.header_checksum())
     }
 
     pub fn src_addr(&self) -> Ipv4Addr {
-        let a = &self.b()[field::SRC_ADDR];
-        Ipv4Addr::new(a[0], a[1], a[2], a[3])
+        self.header()
+            .map_or(Ipv4Addr::UNSPECIFIED, |h| h.source_addr())
     }
 
     pub fn dst_addr(&self) -> Ipv4Addr {
-        let a = &self.b()[field::DST_ADDR];
-        Ipv4Addr::new(a[0], a[1], a[2], a[3])
+        self.header()
+            .map_or(Ipv4Addr::UNSPECIFIED, |h| h.destination_addr())
     }
 
     /// The bytes after the header: up to the total length, or to the end of the buffer when
-    /// the buffer holds less (a quoted prefix).
+    /// the buffer holds less (a quoted prefix). Empty when the header is unreadable.
     pub fn payload(&self) -> &[u8] {
-        let data = self.b();
-        let end = usize::from(self.total_len()).clamp(self.header_len(), data.len());
-        &data[self.header_len()..end]
+        let data = self.buffer.as_ref();
+        let Ok(h) = self.header() else {
+            return &[];
+        };
+        let start = h.slice().len();
+        let end = usize::from(h.total_len()).clamp(start, data.len());
+        data.get(start..end).unwrap_or(&[])
     }
 }
 
@@ -218,6 +212,39 @@ mod tests {
             Packet::new_checked(&d[..]).unwrap_err(),
             Ipv4Error::Truncated
         );
+    }
+
+    #[test]
+    fn short_buffer_with_another_version_is_not_ipv4_before_truncated() {
+        assert_eq!(
+            Packet::new_checked(&[0x65u8][..]).unwrap_err(),
+            Ipv4Error::NotIpv4
+        );
+        assert_eq!(
+            Packet::new_checked(&[0x60u8; 19][..]).unwrap_err(),
+            Ipv4Error::NotIpv4
+        );
+        assert_eq!(
+            Packet::new_checked(&[0x45u8][..]).unwrap_err(),
+            Ipv4Error::Truncated
+        );
+        // A short IHL in a short buffer is still "truncated", as it always was.
+        assert_eq!(
+            Packet::new_checked(&[0x44u8; 19][..]).unwrap_err(),
+            Ipv4Error::Truncated
+        );
+    }
+
+    #[test]
+    fn total_length_below_header_gives_an_empty_payload() {
+        let mut d = DATAGRAM;
+        d[2..4].copy_from_slice(&4u16.to_be_bytes());
+        let p = Packet::new_checked(&d[..]).unwrap();
+        assert_eq!(p.total_len(), 4);
+        assert_eq!(p.payload(), &[] as &[u8]);
+        let unchecked = Packet::new_unchecked(&d[..10]);
+        assert_eq!((unchecked.ttl(), unchecked.payload()), (0, &[] as &[u8]));
+        assert_eq!(unchecked.src_addr(), Ipv4Addr::UNSPECIFIED);
     }
 
     #[test]
