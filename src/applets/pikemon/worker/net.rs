@@ -194,7 +194,6 @@ impl Worker {
                     }
                 }
             }
-            let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
             for (p, _) in &c.probes {
                 let answered = &mut self.vcs[vi].probe_answered;
                 take_answer(
@@ -206,10 +205,17 @@ impl Worker {
                     "a VIP",
                 );
             }
-            if from_vmac && self.node.claims(vi) {
-                let acts = self.node.handle(now, Input::Conflict { vc: vi });
-                self.apply(now, acts);
-            }
+            self.conflict_check(now, vi, vmac, &frame);
+        }
+    }
+
+    /// Conflict detection on a controlled interface's ARP or ND tap: a frame from our
+    /// virtual MAC that this host did not send (a stale node, a second pair with the same
+    /// MAC) while we are Master re-runs the election.
+    fn conflict_check(&mut self, now: Instant, vi: usize, vmac: MacAddr, frame: &[u8]) {
+        if frame.get(6..12) == Some(&vmac.0[..]) && self.node.claims(vi) {
+            let acts = self.node.handle(now, Input::Conflict { vc: vi });
+            self.apply(now, acts);
         }
     }
 
@@ -253,14 +259,7 @@ impl Worker {
                     "an IPv6 VIP",
                 );
             }
-            // IPv6's conflict detection, as the ARP tap's: Neighbor Discovery from our
-            // virtual MAC that this host did not send (a stale node, a second pair with the
-            // same MAC) while we are Master.
-            let from_vmac = frame.get(6..12) == Some(&vmac.0[..]);
-            if from_vmac && self.node.claims(vi) {
-                let acts = self.node.handle(now, Input::Conflict { vc: vi });
-                self.apply(now, acts);
-            }
+            self.conflict_check(now, vi, vmac, &frame);
         }
     }
 
