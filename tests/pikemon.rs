@@ -1994,9 +1994,7 @@ fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
     std::thread::sleep(Duration::from_millis(300));
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1);
-    let before = cpu_ticks(worker[0]);
-    std::thread::sleep(Duration::from_secs(1));
-    let ticks = cpu_ticks(worker[0]) - before;
+    let ticks = cpu_ticks_over(worker[0], Duration::from_secs(1));
     assert!(
         ticks < 30,
         "the worker used {ticks} ticks of CPU in one second"
@@ -2010,6 +2008,13 @@ fn idle_control_connections_cannot_exhaust_the_workers_fds_or_spin_it() {
     assert!(fds < 100, "the worker holds {fds} fds");
     let _ = hog.kill();
     let _ = hog.wait();
+}
+
+/// The CPU time process `pid` uses during the next `window`, in clock ticks.
+fn cpu_ticks_over(pid: i32, window: Duration) -> u64 {
+    let before = cpu_ticks(pid);
+    std::thread::sleep(window);
+    cpu_ticks(pid) - before
 }
 
 /// The CPU time process `pid` used so far, in clock ticks (utime + stime).
@@ -2485,9 +2490,7 @@ fn hook_past_its_timeout_was_never_killed_and_spun_the_worker() {
         Duration::from_secs(3),
     );
     // Past the timeout: the worker is idle again (a HELLO every 100 ms costs little).
-    let before = cpu_ticks(worker[0]);
-    std::thread::sleep(Duration::from_secs(1));
-    let ticks = cpu_ticks(worker[0]) - before;
+    let ticks = cpu_ticks_over(worker[0], Duration::from_secs(1));
     assert!(
         ticks < 30,
         "the worker used {ticks} ticks of CPU in one second"
@@ -2518,9 +2521,7 @@ fn stopping_worker_spun_on_the_conntrackd_poll_while_its_stop_hook_ran() {
     rig.wait_log(1, "stopping: dropping Master", Duration::from_secs(3));
     // The release's `-t -n` fail at once (no socket): only the stop hook is left.
     std::thread::sleep(Duration::from_millis(300));
-    let before = cpu_ticks(worker[0]);
-    std::thread::sleep(Duration::from_secs(1));
-    let ticks = cpu_ticks(worker[0]) - before;
+    let ticks = cpu_ticks_over(worker[0], Duration::from_secs(1));
     assert!(
         ticks < 30,
         "the stopping worker used {ticks} ticks of CPU in one second\n{}",
@@ -2540,9 +2541,7 @@ fn worker_spun_at_full_cpu_alone_and_after_its_peer_fell_silent() {
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1);
     let idle = |what: &str| {
-        let before = cpu_ticks(worker[0]);
-        std::thread::sleep(Duration::from_secs(2));
-        let ticks = cpu_ticks(worker[0]) - before;
+        let ticks = cpu_ticks_over(worker[0], Duration::from_secs(2));
         assert!(
             ticks < 30,
             "{what}: the worker used {ticks} ticks of CPU in two seconds"
