@@ -87,10 +87,6 @@ impl Received<'_> {
     }
 }
 
-fn io_err(e: Errno) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 impl IcmpSocket {
     /// Opens a non-blocking, close-on-exec raw ICMP socket with receive timestamps on.
     /// Fails with EPERM without CAP_NET_RAW.
@@ -101,14 +97,15 @@ impl IcmpSocket {
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
             SockProtocol::Icmp,
         )
-        .map_err(io_err)?;
-        setsockopt(&fd, sockopt::ReceiveTimestamp, &true).map_err(io_err)?;
+        .map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::ReceiveTimestamp, &true).map_err(io::Error::from)?;
         Ok(IcmpSocket { fd })
     }
 
     /// Sends and receives only through `ifname` (SO_BINDTODEVICE).
     pub fn bind_device(&self, ifname: &str) -> io::Result<()> {
-        setsockopt(&self.fd, sockopt::BindToDevice, &OsString::from(ifname)).map_err(io_err)
+        setsockopt(&self.fd, sockopt::BindToDevice, &OsString::from(ifname))
+            .map_err(io::Error::from)
     }
 
     /// Uses `addr` as the source address (it must be local).
@@ -117,18 +114,18 @@ impl IcmpSocket {
             self.fd.as_raw_fd(),
             &SockaddrIn::from(SocketAddrV4::new(addr, 0)),
         )
-        .map_err(io_err)
+        .map_err(io::Error::from)
     }
 
     /// Sets the TTL of unicast and multicast requests.
     pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
-        setsockopt(&self.fd, sockopt::IpMulticastTtl, &ttl).map_err(io_err)?;
-        setsockopt(&self.fd, sockopt::Ipv4Ttl, &i32::from(ttl)).map_err(io_err)
+        setsockopt(&self.fd, sockopt::IpMulticastTtl, &ttl).map_err(io::Error::from)?;
+        setsockopt(&self.fd, sockopt::Ipv4Ttl, &i32::from(ttl)).map_err(io::Error::from)
     }
 
     /// Allows (or forbids) sending to broadcast addresses (SO_BROADCAST).
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
-        setsockopt(&self.fd, sockopt::Broadcast, &on).map_err(io_err)
+        setsockopt(&self.fd, sockopt::Broadcast, &on).map_err(io::Error::from)
     }
 
     /// Sends one echo request; the kernel adds the IP header. `WouldBlock` when the socket
@@ -142,7 +139,8 @@ impl IcmpSocket {
         let mut buf = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
         let to = SockaddrIn::from(SocketAddrV4::new(dst, 0));
-        let sent = sendto(self.fd.as_raw_fd(), &buf, &to, MsgFlags::empty()).map_err(io_err)?;
+        let sent =
+            sendto(self.fd.as_raw_fd(), &buf, &to, MsgFlags::empty()).map_err(io::Error::from)?;
         if sent != buf.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -189,7 +187,7 @@ impl IcmpSocket {
                 Ok(m) => m,
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => continue,
-                Err(e) => return Err(io_err(e)),
+                Err(e) => return Err(e.into()),
             };
             let mut at = None;
             if let Ok(cmsgs) = msg.cmsgs() {

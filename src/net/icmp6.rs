@@ -94,10 +94,6 @@ impl Received<'_> {
     }
 }
 
-fn io_err(e: Errno) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
 impl Icmp6Socket {
     /// Opens a non-blocking, close-on-exec raw ICMPv6 socket with receive timestamps and hop
     /// limits on, filtered to echo replies and errors. Fails with EPERM without CAP_NET_RAW.
@@ -108,9 +104,9 @@ impl Icmp6Socket {
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
             SockProtocol::IcmpV6,
         )
-        .map_err(io_err)?;
-        setsockopt(&fd, sockopt::ReceiveTimestamp, &true).map_err(io_err)?;
-        setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).map_err(io_err)?;
+        .map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::ReceiveTimestamp, &true).map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).map_err(io::Error::from)?;
         crate::sys::icmp6::pass_only(
             &fd,
             &[
@@ -126,7 +122,8 @@ impl Icmp6Socket {
 
     /// Sends and receives only through `ifname` (SO_BINDTODEVICE).
     pub fn bind_device(&self, ifname: &str) -> io::Result<()> {
-        setsockopt(&self.fd, sockopt::BindToDevice, &OsString::from(ifname)).map_err(io_err)
+        setsockopt(&self.fd, sockopt::BindToDevice, &OsString::from(ifname))
+            .map_err(io::Error::from)
     }
 
     /// Uses `addr` as the source address (it must be local; a link-local one needs `scope`).
@@ -135,13 +132,14 @@ impl Icmp6Socket {
             self.fd.as_raw_fd(),
             &SockaddrIn6::from(SocketAddrV6::new(addr, 0, 0, scope)),
         )
-        .map_err(io_err)
+        .map_err(io::Error::from)
     }
 
     /// Sets the hop limit of unicast and multicast requests.
     pub fn set_hop_limit(&self, hops: u8) -> io::Result<()> {
-        setsockopt(&self.fd, sockopt::Ipv6MulticastHops, &i32::from(hops)).map_err(io_err)?;
-        setsockopt(&self.fd, sockopt::Ipv6Ttl, &i32::from(hops)).map_err(io_err)
+        setsockopt(&self.fd, sockopt::Ipv6MulticastHops, &i32::from(hops))
+            .map_err(io::Error::from)?;
+        setsockopt(&self.fd, sockopt::Ipv6Ttl, &i32::from(hops)).map_err(io::Error::from)
     }
 
     /// Sends one echo request to `dst` (its scope id picks the interface of a link-local or
@@ -161,7 +159,8 @@ impl Icmp6Socket {
         // The kernel computes the checksum with the source it picks (RFC 3542 §3.1).
         let buf = repr.to_bytes(Ipv6Addr::UNSPECIFIED, *dst.ip());
         let to = SockaddrIn6::from(dst);
-        let sent = sendto(self.fd.as_raw_fd(), &buf, &to, MsgFlags::empty()).map_err(io_err)?;
+        let sent =
+            sendto(self.fd.as_raw_fd(), &buf, &to, MsgFlags::empty()).map_err(io::Error::from)?;
         if sent != buf.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -213,7 +212,7 @@ impl Icmp6Socket {
                 Ok(m) => m,
                 Err(Errno::EAGAIN) => return Ok(None),
                 Err(Errno::EINTR) => continue,
-                Err(e) => return Err(io_err(e)),
+                Err(e) => return Err(e.into()),
             };
             let (mut at, mut hops) = (None, 0u8);
             if let Ok(cmsgs) = msg.cmsgs() {

@@ -365,7 +365,7 @@ fn probe_source(
         setsockopt(&probe, sockopt::BindToDevice, &d.into()).map_err(|e| {
             LkpingError::BindDevice {
                 device: d.to_string(),
-                source: io::Error::from_raw_os_error(e as i32),
+                source: e.into(),
             }
         })?;
     }
@@ -399,7 +399,7 @@ fn probe_source_v6(dst: SocketAddrV6, device: Option<&str>) -> Result<Ipv6Addr, 
         setsockopt(&probe, sockopt::BindToDevice, &d.into()).map_err(|e| {
             LkpingError::BindDevice {
                 device: d.to_string(),
-                source: io::Error::from_raw_os_error(e as i32),
+                source: e.into(),
             }
         })?;
     }
