@@ -494,8 +494,6 @@ impl Node {
                 VcRole::Releasing { until } => Some(until),
                 _ => None,
             })
-            // Passed and handled without a probe (maintenance, no health): not due again.
-            .chain(self.next_early_probe().filter(|t| *t > self.handled_at))
             .min()
     }
 }

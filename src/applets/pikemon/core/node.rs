@@ -314,8 +314,8 @@ impl Node {
         if self.shutting_down {
             return roles;
         }
-        // Moments when something changes (the peer's dead-interval ends, a path expires, a
-        // probe or a preemption is due). One already passed at a `handle` is no longer due:
+        // Moments when something changes (the peer's dead-interval ends, the early probe
+        // starts, a path expires, a probe or a preemption is due). One already passed at a `handle` is no longer due:
         // every input looks at the time (expire, elect, timers). Left in, a moment that
         // changed nothing — the dead-interval of a peer that stays silent — was the next
         // deadline for ever, and the worker's loop spun on it at full CPU.
@@ -325,6 +325,9 @@ impl Node {
                 d = d.min(t);
             }
         };
+        if let Some(t) = self.next_early_probe() {
+            due(t);
+        }
         if let Some(p) = &self.peer {
             if let (Some(t), false, None) = (p.confirmed_at, p.departed, p.exited) {
                 for i in 0..self.vcs.len() {
