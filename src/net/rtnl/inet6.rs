@@ -9,9 +9,6 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
     AddressScope,
 };
-use netlink_packet_route::neighbour::{
-    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
-};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -319,53 +316,7 @@ impl Rtnl {
     /// Deletes the IPv6 neighbour entries of interface `index` that `ip -6 neigh flush dev`
     /// deletes (all but PERMANENT and NOARP); returns how many went.
     pub fn flush_neighbours6(&mut self, index: u32) -> Result<usize, RtnlError> {
-        let mut req = NeighbourMessage::default();
-        req.header.family = AddressFamily::Inet6;
-        let msgs = self.dump(
-            || format!("list IPv6 neighbours of link index {index}"),
-            RouteNetlinkMessage::GetNeighbour(req),
-        )?;
-        let mut flushed = 0;
-        for m in msgs {
-            let RouteNetlinkMessage::NewNeighbour(n) = m else {
-                continue;
-            };
-            if n.header.ifindex != index
-                || matches!(
-                    n.header.state,
-                    NeighbourState::Permanent | NeighbourState::Noarp
-                )
-            {
-                continue;
-            }
-            let Some(dst) = n.attributes.iter().find_map(|a| match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip)) => Some(*ip),
-                _ => None,
-            }) else {
-                continue;
-            };
-            let mut del = NeighbourMessage::default();
-            del.header.family = AddressFamily::Inet6;
-            del.header.ifindex = index;
-            del.attributes
-                .push(NeighbourAttribute::Destination(NeighbourAddress::Inet6(
-                    dst,
-                )));
-            match self.exchange(
-                RouteNetlinkMessage::DelNeighbour(del),
-                netlink_packet_core::NLM_F_ACK,
-            ) {
-                Ok(_) => flushed += 1,
-                Err(f) if f.errno() == Some(libc::ENOENT) => {}
-                Err(f) => {
-                    return Err(RtnlError::from_failure(
-                        format!("delete neighbour {dst} on link index {index}"),
-                        f,
-                    ))
-                }
-            }
-        }
-        Ok(flushed)
+        self.flush_neighbours_of(index, AddressFamily::Inet6, "IPv6 neighbours")
     }
 }
 

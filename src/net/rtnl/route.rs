@@ -1,6 +1,6 @@
 //! IPv4 routes (list, change the preferred source, delete) and neighbour flush per device.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::NLM_F_REPLACE;
 use netlink_packet_route::neighbour::{
@@ -134,13 +134,16 @@ pub(super) fn delete(route: &Route) -> RouteNetlinkMessage {
     RouteNetlinkMessage::DelRoute(route.to_message(None))
 }
 
-/// RTM_DELNEIGH for one entry.
-fn delete_neighbour(ifindex: u32, dst: Ipv4Addr) -> RouteNetlinkMessage {
+/// RTM_DELNEIGH for one entry (IPv4 or IPv6).
+fn delete_neighbour(ifindex: u32, dst: IpAddr) -> RouteNetlinkMessage {
     let mut m = NeighbourMessage::default();
-    m.header.family = AddressFamily::Inet;
     m.header.ifindex = ifindex;
-    m.attributes
-        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+    let (family, dst) = match dst {
+        IpAddr::V4(ip) => (AddressFamily::Inet, NeighbourAddress::Inet(ip)),
+        IpAddr::V6(ip) => (AddressFamily::Inet6, NeighbourAddress::Inet6(ip)),
+    };
+    m.header.family = family;
+    m.attributes.push(NeighbourAttribute::Destination(dst));
     RouteNetlinkMessage::DelNeighbour(m)
 }
 
@@ -188,10 +191,21 @@ impl Rtnl {
     /// Deletes the IPv4 neighbour (ARP) entries of interface `index` that `ip neigh flush dev`
     /// deletes (all but PERMANENT and NOARP); returns how many went.
     pub fn flush_neighbours(&mut self, index: u32) -> Result<usize, RtnlError> {
+        self.flush_neighbours_of(index, AddressFamily::Inet, "neighbours")
+    }
+
+    /// The neighbour entries of `family` on interface `index`, as `ip [-6] neigh flush dev`
+    /// deletes them (all but PERMANENT and NOARP); returns how many went.
+    pub(super) fn flush_neighbours_of(
+        &mut self,
+        index: u32,
+        family: AddressFamily,
+        what: &str,
+    ) -> Result<usize, RtnlError> {
         let mut req = NeighbourMessage::default();
-        req.header.family = AddressFamily::Inet;
+        req.header.family = family;
         let msgs = self.dump(
-            || format!("list neighbours of link index {index}"),
+            || format!("list {what} of link index {index}"),
             RouteNetlinkMessage::GetNeighbour(req),
         )?;
         let mut flushed = 0;
@@ -208,7 +222,16 @@ impl Rtnl {
                 continue;
             }
             let Some(dst) = n.attributes.iter().find_map(|a| match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip))
+                    if family == AddressFamily::Inet =>
+                {
+                    Some(IpAddr::V4(*ip))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(ip))
+                    if family == AddressFamily::Inet6 =>
+                {
+                    Some(IpAddr::V6(*ip))
+                }
                 _ => None,
             }) else {
                 continue;
@@ -286,7 +309,7 @@ mod tests {
     #[test]
     fn delete_neighbour_names_destination() {
         let bytes = serialize(
-            delete_neighbour(3, Ipv4Addr::new(198, 51, 100, 2)),
+            delete_neighbour(3, Ipv4Addr::new(198, 51, 100, 2).into()),
             NLM_F_REQUEST | NLM_F_ACK,
             1,
         );
