@@ -151,6 +151,44 @@ fn b5_http_negotiate_adds_live_real_and_never_the_dead_one() {
     assert!(lab.rec().starts_with("-A -t 198.51.100.10:80 -s wrr\n"));
 }
 
+/// Every http check closed with a FIN, and whichever side closed first kept a TIME_WAIT
+/// socket for 60 s: a thousand checks a second left 60,000 of them on the director or the
+/// reals. A judged answer is now closed with a reset; the real stays up (the check still
+/// works), and the namespace holds no TIME_WAIT socket after several checks.
+#[test]
+fn http_checks_left_a_time_wait_socket_per_check() {
+    let mut lab = Lab::new("tw");
+    lab.write("index.html", "hello Test Page\n");
+    let log = fs::File::create(lab.path("http.log")).unwrap_or_else(|e| panic!("{e}"));
+    let server = lab
+        .ns
+        .cmd("python3")
+        .args(["-m", "http.server", "8081", "--bind", "127.0.0.1"])
+        .current_dir(&lab.dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("http.server: {e}"));
+    lab.children.push(server);
+    lab.wait_port("8081");
+    let c = cfg(
+        &lab,
+        &unique("tw.cf"),
+        &format!("checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\trequest=\"index.html\"\n\treceive=\"Test Page\"\n"),
+    );
+    lab.daemon(&c);
+    wait("real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 1")
+    });
+    wait_secs("four checks", 15, || {
+        lab.read("http.log").matches("GET /index.html").count() >= 4
+    });
+    let out = lab.ns.run(&["ss", "-Htan", "state", "time-wait"]);
+    assert_eq!(text(&out).0.trim(), "", "TIME_WAIT sockets left by the checks");
+    assert!(!lab.rec().contains("-d -t"), "{}", lab.rec());
+}
+
 #[test]
 fn failurecount_soft_failures_then_removal() {
     let mut lab = Lab::new("fc");

@@ -222,7 +222,9 @@ pub fn dns(data: &[u8]) {
             let _ = asked.answers(q);
         }
     }
-    let _ = crate::applets::ldirectord::check::dns::replay(data, "www.example.test", "192");
+    let receive = crate::applets::ldirectord::config::Receive::new("192").ok();
+    let _ =
+        crate::applets::ldirectord::check::dns::replay(data, "www.example.test", receive.as_ref());
 }
 
 /// An LDAP byte stream, message after message, and the same bytes as ldirectord's ldap check

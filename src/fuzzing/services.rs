@@ -7,7 +7,7 @@ use crate::applets::ldirectord::check::{
     ftp as ftp_check, http::Http, imap::Imap, ldap::Ldap, mysql::Mysql, nntp::Nntp, pgsql::Pgsql,
     pop::Pop, sip as sip_check, smtp::Smtp, Dialogue, SqlLogin, Step,
 };
-use crate::applets::ldirectord::config::{parse, Config};
+use crate::applets::ldirectord::config::{parse, Config, Receive};
 use crate::applets::ldirectord::resolve::Resolve;
 
 /// At most this many reads per input: a read ends at each line break, as a server's
@@ -171,11 +171,16 @@ fn in_pieces(d: &mut dyn Dialogue, data: &[u8], cuts: &[usize], eof: bool) -> St
 
 /// FTP control replies (multi-line, PASV and EPSV addresses), then a retrieved file.
 pub fn ftp(data: &[u8]) {
-    ftp_check::replay(data, SocketAddr::from(([192, 0, 2, 21], 21)), "Test Pa.e");
+    let receive = Receive::new("Test Pa.e").ok();
+    ftp_check::replay(
+        data,
+        SocketAddr::from(([192, 0, 2, 21], 21)),
+        receive.as_ref(),
+    );
     ftp_check::replay(
         data,
         "[2001:db8::21]:21".parse().unwrap_or(([0; 4], 21).into()),
-        "",
+        None,
     );
 }
 

@@ -60,7 +60,7 @@ fn debian_example_file_parses_with_its_values() {
     assert_eq!(v.scheduler, "rr");
     assert_eq!(v.service, Service::Http);
     assert_eq!(v.request, "/index.html");
-    assert_eq!(v.receive, "Test Page");
+    assert_eq!(v.receive.as_ref().map(Receive::as_str), Some("Test Page"));
     assert_eq!(v.virtualhost.as_deref(), Some("www.x.y.z"));
     assert_eq!(v.checkport, Some(80));
     // checktimeout=3 globally: both timeouts take it.
@@ -163,7 +163,7 @@ fn b3_per_real_request_receive_with_leading_slash_is_honoured() {
     let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
     let r = &c.virtuals[0].reals[0];
     assert_eq!(r.request.as_deref(), Some("/missing.html"));
-    assert_eq!(r.receive.as_deref(), Some("NOPE"));
+    assert_eq!(r.receive.as_ref().map(Receive::as_str), Some("NOPE"));
     assert_eq!(r.weight, 2);
 }
 
@@ -250,6 +250,37 @@ fn errors_carry_file_line_col_and_all_are_reported() {
     );
 }
 
+/// A receive pattern the regex engine rejects was accepted, and every check of the virtual
+/// then marked its real down ("invalid receive regex") and deleted it from the table. It is a
+/// config error at its line now, whether on `receive=` or in a real's quoted pair, and a
+/// reload with it keeps the running config.
+#[test]
+fn invalid_receive_regex_was_accepted_and_every_real_marked_down() {
+    let e = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\treceive=\"OK(\"\n")
+        .err()
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("t.cf:3:10: error: receive: invalid regular expression \"OK(\""),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    let e = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2:80 gate 2 \"/\", \"[a-\"\n")
+        .err()
+        .unwrap_or_default();
+    assert!(
+        e.starts_with("t.cf:2:") && e.contains("invalid regular expression \"[a-\""),
+        "{e}"
+    );
+    // What the engine accepts is compiled once and matched as before.
+    let c = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\treceive=\"^HTTP.*OK$\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rc = c.virtuals[0]
+        .receive
+        .as_ref()
+        .map(|r| r.is_match("HTTP/1.0 200 OK"));
+    assert_eq!(rc, Some(true));
+}
+
 #[test]
 fn deprecated_and_refused_directives() {
     let e = parse("connecttimeout=3\ntimeout=3\n")
@@ -284,7 +315,10 @@ fn oracle_and_unknown_services_are_refused_at_load() {
 fn blank_line_inside_a_block_does_not_end_it_and_hash_in_quotes_is_kept() {
     let text = "virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\n\treceive=\"O#K\" # why\n";
     let c = parse(text).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(c.virtuals[0].receive, "O#K");
+    assert_eq!(
+        c.virtuals[0].receive.as_ref().map(Receive::as_str),
+        Some("O#K")
+    );
 }
 
 #[test]

@@ -609,9 +609,8 @@ pub fn monitor_line(v: &Virtual, real: usize, up: bool, message: &str) -> String
     parts.push(r.weight.to_string());
     parts.push(r.forward.name().to_string());
     parts.push(r.request.clone().unwrap_or_else(|| v.request.clone()));
-    let rcv = r.receive.clone().unwrap_or_else(|| v.receive.clone());
-    if !rcv.is_empty() {
-        parts.push(rcv);
+    if let Some(rcv) = r.receive.as_ref().or(v.receive.as_ref()) {
+        parts.push(rcv.as_str().to_string());
     }
     let mut escaped = String::new();
     for c in message.chars() {

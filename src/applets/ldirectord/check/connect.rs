@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{connect_nonblocking, Check, Poll};
+use super::{connect_finished, connect_nonblocking, Check, Poll};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
 
@@ -28,13 +28,9 @@ impl Check for Connect {
     }
 
     fn advance(&mut self) -> Poll {
-        match self.stream.take_error() {
-            Ok(Some(e)) | Err(e) => return Poll::Ready(Outcome::Down(format!("connect: {e}"))),
-            Ok(None) => {}
-        }
-        match self.stream.peer_addr() {
-            Ok(_) => Poll::Ready(Outcome::Up("connected".into())),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Wait(Interest::Write),
+        match connect_finished(&self.stream) {
+            Ok(true) => Poll::Ready(Outcome::Up("connected".into())),
+            Ok(false) => Poll::Wait(Interest::Write),
             Err(e) => Poll::Ready(Outcome::Down(format!("connect: {e}"))),
         }
     }

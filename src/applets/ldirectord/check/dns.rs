@@ -9,10 +9,8 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use regex_lite::Regex;
-
 use super::{random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
-use crate::applets::ldirectord::config::{Protocol, Virtual};
+use crate::applets::ldirectord::config::{Protocol, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
 use crate::wire::dns::{emit_query, parse_response, question_for, Answer, Question};
@@ -26,7 +24,7 @@ struct Asked {
 
 /// Judges a reply; None when it is not the answer to our query (malformed, not a response,
 /// another id or question): such a reply is ignored and the check waits on.
-fn judge(msg: &[u8], asked: &Asked, receive: &str) -> Option<Outcome> {
+fn judge(msg: &[u8], asked: &Asked, receive: Option<&Receive>) -> Option<Outcome> {
     let r = parse_response(msg)?;
     if !r.is_response || r.id != asked.id {
         return None;
@@ -35,14 +33,13 @@ fn judge(msg: &[u8], asked: &Asked, receive: &str) -> Option<Outcome> {
         [q] if asked.question.answers(q) => {}
         _ => return None,
     }
-    let re = Regex::new(receive).ok();
     let hit = r.answers.iter().any(|a| {
         let text = match a {
             Answer::A(ip) => ip.to_string(),
             Answer::Ptr(name) => name.clone(),
             Answer::Other(_) => return false,
         };
-        !receive.is_empty() && re.as_ref().is_some_and(|re| re.is_match(&text))
+        receive.is_some_and(|re| re.is_match(&text))
     });
     Some(if hit {
         Outcome::Up("Success".into())
@@ -67,14 +64,14 @@ pub struct Dns {
     sock: UdpSocket,
     server: SocketAddr,
     asked: Asked,
-    receive: String,
+    receive: Option<Receive>,
 }
 
 /// The TCP form: 2-byte length prefix (RFC 1035 §4.2.2).
 pub struct DnsTcp {
     query: Vec<u8>,
     asked: Asked,
-    receive: String,
+    receive: Option<Receive>,
     /// Input bytes already taken by replies that were not ours.
     skipped: usize,
 }
@@ -95,7 +92,7 @@ impl Dialogue for DnsTcp {
                 _ => return Step::More,
             };
             match rest.get(2..2 + len) {
-                Some(msg) => match judge(msg, &self.asked, &self.receive) {
+                Some(msg) => match judge(msg, &self.asked, self.receive.as_ref()) {
                     Some(o) => return Step::Done(o),
                     None => self.skipped += 2 + len,
                 },
@@ -108,7 +105,7 @@ impl Dialogue for DnsTcp {
 
 /// Feeds `input` to the TCP form and judges it as a UDP reply, for a query with id
 /// 0x1234 for `name`: the socket-free part of the check, for `crate::fuzzing`.
-pub(crate) fn replay(input: &[u8], name: &str, receive: &str) -> Vec<Step> {
+pub(crate) fn replay(input: &[u8], name: &str, receive: Option<&Receive>) -> Vec<Step> {
     let (qname, qtype) = question_for(name);
     let asked = || Asked {
         id: 0x1234,
@@ -118,7 +115,7 @@ pub(crate) fn replay(input: &[u8], name: &str, receive: &str) -> Vec<Step> {
     let mut d = DnsTcp {
         query: emit_query(0x1234, &qname, qtype).unwrap_or_default(),
         asked: asked(),
-        receive: receive.to_string(),
+        receive: receive.cloned(),
         skipped: 0,
     };
     let _ = d.opening();
@@ -171,7 +168,7 @@ impl Check for Dns {
                     if (from.ip(), from.port()) == (self.server.ip(), self.server.port()) =>
                 {
                     let msg = buf.get(..n).unwrap_or_default();
-                    if let Some(o) = judge(msg, &self.asked, &self.receive) {
+                    if let Some(o) = judge(msg, &self.asked, self.receive.as_ref()) {
                         return Poll::Ready(o);
                     }
                 }
@@ -212,21 +209,39 @@ mod tests {
         m
     }
 
+    fn receive(text: &str) -> Receive {
+        Receive::new(text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn only_the_answer_to_our_id_and_question_counts() {
         let a = asked();
         let good = response(0x4a2f, "WWW.example.test");
         assert_eq!(
-            judge(&good, &a, "198.51.100.77"),
+            judge(&good, &a, Some(&receive("198.51.100.77"))),
             Some(Outcome::Up("Success".into()))
         );
-        assert_eq!(judge(&response(0x4a2e, "www.example.test"), &a, "77"), None);
-        assert_eq!(judge(&response(0x4a2f, "www.other.test"), &a, "77"), None);
+        assert_eq!(
+            judge(
+                &response(0x4a2e, "www.example.test"),
+                &a,
+                Some(&receive("77"))
+            ),
+            None
+        );
+        assert_eq!(
+            judge(
+                &response(0x4a2f, "www.other.test"),
+                &a,
+                Some(&receive("77"))
+            ),
+            None
+        );
         let mut query = good.clone();
         query[2] &= 0x7f;
-        assert_eq!(judge(&query, &a, "77"), None);
+        assert_eq!(judge(&query, &a, Some(&receive("77"))), None);
         assert!(matches!(
-            judge(&good, &a, "198.51.100.99"),
+            judge(&good, &a, Some(&receive("198.51.100.99"))),
             Some(Outcome::Down(_))
         ));
     }
@@ -236,7 +251,7 @@ mod tests {
         let mut d = DnsTcp {
             query: Vec::new(),
             asked: asked(),
-            receive: "198.51.100.77".into(),
+            receive: Some(receive("198.51.100.77")),
             skipped: 0,
         };
         let mut input = Vec::new();

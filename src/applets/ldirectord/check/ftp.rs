@@ -17,11 +17,9 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
-use regex_lite::Regex;
-
 use super::lines::{text, Lines};
-use super::{connect_nonblocking, Check, Poll, MAX_INPUT};
-use crate::applets::ldirectord::config::{Real, Virtual};
+use super::{connect_finished, connect_nonblocking, Check, Poll, MAX_INPUT};
+use crate::applets::ldirectord::config::{Real, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
 
@@ -237,14 +235,13 @@ impl Session {
 }
 
 /// Judges the retrieved file.
-fn judge(content: &[u8], receive: &Result<Option<Regex>, String>) -> Outcome {
+fn judge(content: &[u8], receive: Option<&Receive>) -> Outcome {
     match receive {
-        Err(e) => Outcome::Down(format!("invalid receive regex: {e}")),
-        Ok(None) => Outcome::Up(format!("retrieved {} bytes", content.len())),
-        Ok(Some(re)) if re.is_match(&String::from_utf8_lossy(content)) => {
+        None => Outcome::Up(format!("retrieved {} bytes", content.len())),
+        Some(re) if re.is_match(&String::from_utf8_lossy(content)) => {
             Outcome::Up("content matched receive".into())
         }
-        Ok(Some(_)) => Outcome::Down(format!(
+        Some(_) => Outcome::Down(format!(
             "content ({} bytes) does not match receive",
             content.len()
         )),
@@ -253,7 +250,7 @@ fn judge(content: &[u8], receive: &Result<Option<Regex>, String>) -> Outcome {
 
 /// Replays `input` as one server's control replies, then judges it as the retrieved file
 /// against `receive`: the socket-free part of the check, for `crate::fuzzing`.
-pub(crate) fn replay(input: &[u8], peer: SocketAddr, receive: &str) {
+pub(crate) fn replay(input: &[u8], peer: SocketAddr, receive: Option<&Receive>) {
     let mut session = Session {
         stage: Stage::Greeting,
         login: "anonymous".into(),
@@ -271,8 +268,7 @@ pub(crate) fn replay(input: &[u8], peer: SocketAddr, receive: &str) {
             break;
         }
     }
-    let receive = Regex::new(receive).map(Some).map_err(|e| e.to_string());
-    let _ = judge(input, &receive);
+    let _ = judge(input, receive);
 }
 
 enum Phase {
@@ -288,7 +284,7 @@ pub struct Ftp {
     data: Option<TcpStream>,
     phase: Phase,
     session: Session,
-    receive: Result<Option<Regex>, String>,
+    receive: Option<Receive>,
     out: Vec<u8>,
     input: Vec<u8>,
     replies: ReplyReader,
@@ -329,18 +325,6 @@ fn read_some(s: &mut TcpStream, into: &mut Vec<u8>, max: usize) -> io::Result<bo
     }
 }
 
-/// Whether a non-blocking connect finished: Ok(false) while it is pending.
-fn connected(s: &TcpStream) -> io::Result<bool> {
-    if let Some(e) = s.take_error()? {
-        return Err(e);
-    }
-    match s.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn down(msg: impl std::fmt::Display) -> Poll {
     Poll::Ready(Outcome::Down(msg.to_string()))
 }
@@ -349,17 +333,12 @@ impl Ftp {
     /// Connects to the real's control port.
     pub fn start(v: &Virtual, r: &Real, addr: SocketAddr) -> io::Result<Ftp> {
         let (request, receive) = match (&r.request, &r.receive) {
-            (Some(q), Some(rc)) => (q.clone(), rc.clone()),
+            (Some(q), Some(rc)) => (q.clone(), Some(rc.clone())),
             _ => (v.request.clone(), v.receive.clone()),
         };
         if request.contains(['\r', '\n']) {
             return Err(io::Error::other("ftp request contains a line break"));
         }
-        let receive = if receive.is_empty() {
-            Ok(None)
-        } else {
-            Regex::new(&receive).map(Some).map_err(|e| e.to_string())
-        };
         Ok(Ftp {
             control: connect_nonblocking(addr)?,
             data: None,
@@ -450,7 +429,7 @@ impl Check for Ftp {
     fn advance(&mut self) -> Poll {
         loop {
             match self.phase {
-                Phase::Connecting => match connected(&self.control) {
+                Phase::Connecting => match connect_finished(&self.control) {
                     Ok(true) => self.phase = Phase::Control,
                     Ok(false) => return Poll::Wait(Interest::Write),
                     Err(e) => return down(format!("connect: {e}")),
@@ -464,7 +443,7 @@ impl Check for Ftp {
                     let Some(d) = &self.data else {
                         return down("no data connection");
                     };
-                    match connected(d) {
+                    match connect_finished(d) {
                         Ok(true) => {
                             self.out = self.session.retr_command();
                             self.phase = Phase::Control;
@@ -480,7 +459,7 @@ impl Check for Ftp {
                     return match read_some(d, &mut self.content, MAX_INPUT) {
                         Ok(false) => Poll::Wait(Interest::Read),
                         Ok(true) => {
-                            let o = judge(&self.content, &self.receive);
+                            let o = judge(&self.content, self.receive.as_ref());
                             self.quit(o)
                         }
                         Err(e) => self.quit(Outcome::Down(format!("data: {e}"))),
@@ -638,13 +617,10 @@ mod tests {
 
     #[test]
     fn content_judged_by_receive() {
-        let re = Ok(Some(
-            Regex::new("Test Page").unwrap_or_else(|e| panic!("{e}")),
-        ));
-        assert!(matches!(judge(b"a Test Page\n", &re), Outcome::Up(_)));
-        assert!(matches!(judge(b"other", &re), Outcome::Down(_)));
-        assert!(matches!(judge(b"", &Ok(None)), Outcome::Up(_)));
-        assert!(matches!(judge(b"x", &Err("bad".into())), Outcome::Down(_)));
+        let re = Receive::new("Test Page").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(judge(b"a Test Page\n", Some(&re)), Outcome::Up(_)));
+        assert!(matches!(judge(b"other", Some(&re)), Outcome::Down(_)));
+        assert!(matches!(judge(b"", None), Outcome::Up(_)));
     }
 
     #[test]

@@ -7,18 +7,15 @@
 //! status line. Redirects are not followed (LWP follows up to 7): a 3xx is down, saying where
 //! it points.
 
-use regex_lite::Regex;
-
 use super::http_response::{Progress, ResponseReader};
 use super::{host_text, Dialogue, Step};
-use crate::applets::ldirectord::config::{Real, Service, Virtual};
+use crate::applets::ldirectord::config::{Real, Receive, Service, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 
 /// The HTTP check of one real.
 pub struct Http {
     request: Vec<u8>,
-    receive: Option<Regex>,
-    receive_text: String,
+    receive: Option<Receive>,
     response: ResponseReader,
 }
 
@@ -30,8 +27,8 @@ impl Http {
             "http"
         };
         let (req, receive) = match (&r.request, &r.receive) {
-            (Some(q), Some(rc)) => (q.clone(), rc.clone()),
-            _ => (v.request.clone(), v.receive.clone()),
+            (Some(q), Some(rc)) => (q.as_str(), Some(rc)),
+            _ => (v.request.as_str(), v.receive.as_ref()),
         };
         let uri = req.trim_start_matches('/');
         let port = v.check_port(r);
@@ -64,10 +61,7 @@ impl Http {
         Http {
             request,
             response: ResponseReader::new(v.httpmethod == "HEAD"),
-            receive: (!receive.is_empty())
-                .then(|| Regex::new(&receive).ok())
-                .flatten(),
-            receive_text: receive,
+            receive: receive.cloned(),
         }
     }
 }
@@ -110,14 +104,10 @@ impl Dialogue for Http {
                 } else {
                     Step::Done(Outcome::Down(format!(
                         "{status}: body does not match receive {:?}",
-                        self.receive_text
+                        re.as_str()
                     )))
                 }
             }
-            None if !self.receive_text.is_empty() => Step::Done(Outcome::Down(format!(
-                "invalid receive regex {:?}",
-                self.receive_text
-            ))),
             None => Step::Done(Outcome::Up(status)),
         }
     }

@@ -5,10 +5,8 @@
 //! ldaps is the same inside TLS. The daemon bounds it by checktimeout (the original's alarm),
 //! not negotiatetimeout. An Unbind is sent as a courtesy when done.
 
-use regex_lite::Regex;
-
 use super::{Dialogue, Step};
-use crate::applets::ldirectord::config::{Real, Virtual};
+use crate::applets::ldirectord::config::{Real, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::wire::ldap::{Message, Request, Response, ResultCode};
 
@@ -28,7 +26,7 @@ pub struct Ldap {
     stage: Stage,
     bind: Request,
     base: String,
-    receive: String,
+    receive: Option<Receive>,
     /// DNs of the entries received so far.
     entries: Vec<String>,
     /// Bytes of the current input already decoded.
@@ -38,8 +36,8 @@ pub struct Ldap {
 impl Ldap {
     pub fn new(v: &Virtual, r: &Real) -> Ldap {
         let (req, rcv) = match (&r.request, &r.receive) {
-            (Some(q), Some(rc)) => (q.as_str(), rc.as_str()),
-            _ => (v.request.as_str(), v.receive.as_str()),
+            (Some(q), Some(rc)) => (q.as_str(), Some(rc)),
+            _ => (v.request.as_str(), v.receive.as_ref()),
         };
         let (name, password) = if !v.login.is_empty() && !v.passwd.is_empty() {
             (v.login.clone(), v.passwd.clone())
@@ -50,7 +48,7 @@ impl Ldap {
             stage: Stage::Bind,
             bind: Request::Bind { name, password },
             base: req.strip_prefix('/').unwrap_or(req).to_string(),
-            receive: rcv.to_string(),
+            receive: rcv.cloned(),
             entries: Vec::new(),
             seen: 0,
         }
@@ -68,13 +66,9 @@ impl Ldap {
                 self.entries.len()
             ));
         };
-        if self.receive.is_empty() {
-            return Outcome::Up(format!("Success ({dn})"));
-        }
-        match Regex::new(&self.receive) {
-            Ok(re) if re.is_match(dn) => Outcome::Up(format!("Success ({dn})")),
-            Ok(_) => Outcome::Down(format!("Response mismatch ({dn})")),
-            Err(e) => Outcome::Down(format!("invalid receive regex: {e}")),
+        match &self.receive {
+            Some(re) if !re.is_match(dn) => Outcome::Down(format!("Response mismatch ({dn})")),
+            _ => Outcome::Up(format!("Success ({dn})")),
         }
     }
 

@@ -3,30 +3,29 @@
 //! match. An empty receive matches the first line (the original's empty Perl pattern reuses
 //! whatever regex matched last: bug B12).
 
-use regex_lite::Regex;
-
 use super::lines::Lines;
 use super::{Dialogue, Step};
-use crate::applets::ldirectord::config::{Real, Virtual};
+use crate::applets::ldirectord::config::{Real, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 
 /// The simpletcp check.
 pub struct SimpleTcp {
     request: Vec<u8>,
-    receive: Result<Regex, String>,
+    /// None (no receive) matches any line.
+    receive: Option<Receive>,
     lines: Lines,
 }
 
 impl SimpleTcp {
     pub fn new(v: &Virtual, r: &Real) -> SimpleTcp {
         let (req, rcv) = match (&r.request, &r.receive) {
-            (Some(q), Some(rc)) => (q.as_str(), rc.as_str()),
-            _ => (v.request.as_str(), v.receive.as_str()),
+            (Some(q), Some(rc)) => (q.as_str(), Some(rc)),
+            _ => (v.request.as_str(), v.receive.as_ref()),
         };
         let req = req.strip_prefix('/').unwrap_or(req).replace("\\n", "\n");
         SimpleTcp {
             request: req.into_bytes(),
-            receive: Regex::new(rcv).map_err(|e| e.to_string()),
+            receive: rcv.cloned(),
             lines: Lines::new(),
         }
     }
@@ -38,10 +37,7 @@ impl Dialogue for SimpleTcp {
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
-        let re = match &self.receive {
-            Ok(re) => re,
-            Err(e) => return Step::Done(Outcome::Down(format!("invalid receive regex: {e}"))),
-        };
+        let re = self.receive.as_ref();
         while let Some(raw) = self.lines.next_line(input) {
             if let Some(up) = matching(re, raw) {
                 return up;
@@ -61,11 +57,11 @@ impl Dialogue for SimpleTcp {
 
 /// Up with the line if it matches (the line without `\n` or `\r\n`, as Perl's chomp'd
 /// line).
-fn matching(re: &Regex, raw: &[u8]) -> Option<Step> {
+fn matching(re: Option<&Receive>, raw: &[u8]) -> Option<Step> {
     let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
     let line = String::from_utf8_lossy(raw);
-    re.is_match(&line)
+    re.is_none_or(|re| re.is_match(&line))
         .then(|| Step::Done(Outcome::Up(line.into_owned())))
 }
 

@@ -87,6 +87,10 @@ impl SipTcp {
 }
 
 impl Dialogue for SipTcp {
+    fn needs_local_addr(&self) -> bool {
+        true
+    }
+
     fn connected(&mut self, local: SocketAddr) {
         self.local = Some(local);
     }

@@ -11,6 +11,50 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use regex_lite::Regex;
+
+/// A `receive` pattern: the text as written and its regex, compiled once when the config is
+/// read. A pattern the regex engine rejects is a config error at that line, not a check that
+/// marks every real of the virtual down, and no check compiles it again.
+#[derive(Debug, Clone)]
+pub struct Receive {
+    text: String,
+    regex: Arc<Regex>,
+}
+
+impl Receive {
+    pub fn new(text: &str) -> Result<Receive, String> {
+        match Regex::new(text) {
+            Ok(re) => Ok(Receive {
+                text: text.to_string(),
+                regex: Arc::new(re),
+            }),
+            Err(e) => Err(format!(
+                "receive: invalid regular expression {text:?}: {}",
+                e.to_string().replace('\n', " ")
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
+/// Two patterns are the same when their texts are (a reload compares configs).
+impl PartialEq for Receive {
+    fn eq(&self, other: &Receive) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Receive {}
 
 /// How a real server is reached (ipvsadm -g / -m / -i).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +343,7 @@ pub struct Real {
     pub weight: u32,
     /// Per-real `"request", "receive"` (a leading `/` added to the request).
     pub request: Option<String>,
-    pub receive: Option<String>,
+    pub receive: Option<Receive>,
     /// `l:N` / `u:N` connection thresholds (0: none).
     pub lower: u32,
     pub upper: u32,
@@ -329,7 +373,8 @@ pub struct Virtual {
     pub checkcommand: String,
     pub checkport: Option<u16>,
     pub request: String,
-    pub receive: String,
+    /// None: no `receive=` (or an empty one).
+    pub receive: Option<Receive>,
     pub httpmethod: String,
     pub virtualhost: Option<String>,
     pub login: String,

@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::lines::Reader;
-use super::model::{Fallback, Forward, Real};
+use super::model::{Fallback, Forward, Real, Receive};
 use crate::conf::Span;
 
 /// The largest range `a->b` expands to (a /16); beyond it is surely a typo.
@@ -90,7 +90,7 @@ pub(super) struct RealDraft {
     forward: Forward,
     weight: u32,
     request: Option<String>,
-    receive: Option<String>,
+    receive: Option<Receive>,
     lower: u32,
     upper: u32,
 }
@@ -122,7 +122,7 @@ struct Flags {
     forward: Forward,
     weight: u32,
     request: Option<String>,
-    receive: Option<String>,
+    receive: Option<Receive>,
     lower: u32,
     upper: u32,
 }
@@ -161,7 +161,7 @@ fn parse_flags(text: &str) -> Result<Flags, String> {
             } else {
                 format!("/{first}")
             });
-            flags.receive = Some(second.to_string());
+            flags.receive = Some(Receive::new(second)?);
             rest = after.trim_start();
         }
     }

@@ -20,7 +20,7 @@ pub(super) struct Draft {
     checkcommand: String,
     checkport: Option<u16>,
     request: String,
-    receive: String,
+    receive: Option<Receive>,
     httpmethod: String,
     virtualhost: Option<String>,
     login: String,
@@ -64,7 +64,7 @@ pub(super) fn new_draft(r: &mut Reader, d: &Directive, v6: bool) -> Draft {
         checkcommand: "/bin/true".into(),
         checkport: None,
         request: "/".into(),
-        receive: String::new(),
+        receive: None,
         httpmethod: "GET".into(),
         virtualhost: None,
         login: String::new(),
@@ -148,7 +148,10 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         }
         "receive" => {
             if let Some(s) = r.quoted(d) {
-                v.receive = s;
+                match Receive::new(&s) {
+                    Ok(rc) => v.receive = Some(rc),
+                    Err(e) => r.error(d, e),
+                }
             }
         }
         "checktype" => {
