@@ -198,7 +198,9 @@ pub struct TcpCheck<D: Dialogue> {
     /// closed with a reset (`reset_on_close`).
     answered: bool,
     #[cfg(feature = "https")]
-    tls: Option<tls::Session>,
+    /// Boxed: a rustls connection is over a kilobyte, and inline it made every plain check's
+    /// allocation one of a size class that musl's allocator maps and unmaps a page for.
+    tls: Option<Box<tls::Session>>,
 }
 
 impl<D: Dialogue> TcpCheck<D> {
@@ -207,7 +209,7 @@ impl<D: Dialogue> TcpCheck<D> {
         let stream = connect_nonblocking(addr)?;
         #[cfg(feature = "https")]
         let tls = if tls {
-            Some(tls::Session::new(addr.ip())?)
+            Some(Box::new(tls::Session::new(addr.ip())?))
         } else {
             None
         };
