@@ -81,6 +81,11 @@ impl Dialogue for Http {
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
         let progress = self.response.feed(input, eof);
         let head = self.response.head();
+        // Without a status line (cut, or not HTTP) the status is empty: say what was wrong.
+        // With one, a non-2xx head decides below, however much of a bad body came with it.
+        if let (Progress::Malformed(m), 0) = (&progress, head.code) {
+            return Step::Done(Outcome::Down(m.clone()));
+        }
         // Anything but 2xx is down whatever the body says: no need to wait for it.
         let decided = progress == Progress::Complete || self.response.head_done();
         if decided && !(200..300).contains(&head.code) {
@@ -127,6 +132,30 @@ mod tests {
 
     fn outcome(h: &mut Http, input: &[u8], eof: bool) -> Step {
         h.received(input, eof)
+    }
+
+    /// A server that closed in the middle of its status line (or sent something else) was
+    /// reported down with an empty reason: the empty status of an unfinished head was the
+    /// message, not what was wrong.
+    #[test]
+    fn a_cut_status_line_was_reported_down_with_an_empty_reason() {
+        for (input, says) in [
+            (&b"HTTP/1.1 20"[..], "malformed or truncated HTTP response"),
+            (b"", "malformed or truncated HTTP response"),
+            (
+                b"RTSP/1.0 200 OK\r\n\r\n",
+                "not an HTTP status line: \"RTSP/1.0 200 OK\"",
+            ),
+        ] {
+            let mut h = http("");
+            let _ = h.opening();
+            assert_eq!(
+                outcome(&mut h, input, true),
+                Step::Done(Outcome::Down(says.into())),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
     }
 
     #[test]

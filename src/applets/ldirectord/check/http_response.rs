@@ -169,13 +169,26 @@ impl ResponseReader {
             return false;
         };
         let status = text(line);
-        self.head.code = status
-            .split_whitespace()
-            .nth(1)
+        // RFC 9112 §4: HTTP-version SP 3DIGIT [SP reason], the first digit 1-9 (RFC 9110
+        // §15). Anything else is not an HTTP answer, whatever number it carries second
+        // ("RTSP/1.0 200 OK" is not up); code 0 stays "no status line".
+        let mut words = status.split_whitespace();
+        let version = words.next().unwrap_or_default();
+        let code = words
+            .next()
+            .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        self.head.status = status;
-        self.state = State::Fields;
+            .filter(|&c: &u16| c >= 100);
+        match code {
+            Some(code) if version.starts_with("HTTP/") => {
+                self.head.code = code;
+                self.head.status = status;
+                self.state = State::Fields;
+            }
+            _ => {
+                self.state = State::Malformed(format!("not an HTTP status line: {status:?}"));
+            }
+        }
         true
     }
 
@@ -281,6 +294,30 @@ mod tests {
         let p = r.feed(input, eof);
         let body = r.body(input).to_vec();
         (p, r.head().clone(), body)
+    }
+
+    /// The code was read as the second word of whatever came first, so a server of another
+    /// protocol answering "RTSP/1.0 200 OK" (or any line with 200 second) counted as up.
+    #[test]
+    fn a_non_http_answer_with_200_second_was_read_as_its_status() {
+        for line in [
+            &b"RTSP/1.0 200 OK\r\n\r\n"[..],
+            b"hello 200 there\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 +20 OK\r\n\r\n",
+            b"HTTP/1.1 000 OK\r\n\r\n",
+        ] {
+            let (p, h, _) = feed_split(line, &[], true);
+            assert!(
+                matches!(&p, Progress::Malformed(m) if m.starts_with("not an HTTP status line")),
+                "{:?}: {p:?}",
+                String::from_utf8_lossy(line)
+            );
+            assert_eq!(h.code, 0);
+        }
+        // No reason phrase is still a status line (RFC 9112 allows it).
+        let (p, h, _) = feed_split(b"HTTP/1.0 204\r\n\r\n", &[], true);
+        assert_eq!((p, h.code), (Progress::Complete, 204));
     }
 
     #[test]
