@@ -399,6 +399,7 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
     let committed = log.find("conntrackd committed in").expect(&log);
     let addresses = log.find("vc FW: Master (").expect(&log);
     assert!(committed < addresses, "{log}");
+    assert!(!log.contains("ignored the cache flush"), "{log}");
     let mut summary = String::new();
     out.read_line(&mut summary).unwrap();
     let _ = client.wait();
@@ -414,6 +415,49 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
     let j = rig.status(2, true);
     assert!(j.contains("\"conntrack\":{\"socket\":"), "{j}");
     assert!(j.contains("\"last_commit_error\":null"), "{j}");
+}
+
+/// With HashSize 8192 (what the appliance's conntrackd.conf had) conntrackd 1.4.x commits
+/// in one step and then ignores the flush pikemon sends after the takeover ("commit still in
+/// progress"): the external cache kept its entries without a word, to be committed again at
+/// the next takeover as flows that may have ended long ago. pikemon now checks the external
+/// cache after the flush, says so with the fix, and flushes the internal cache at least.
+#[test]
+fn ignored_flush_after_the_takeover_commit_left_stale_external_entries_unsaid() {
+    let mut rig = Rig::new("commit-timeout 2s;");
+    for n in [1, 2] {
+        let conf = rig.dir.join(format!("conntrackd{n}.conf"));
+        let text = std::fs::read_to_string(&conf).unwrap();
+        std::fs::write(&conf, text.replace("HashSize 16384", "HashSize 8192")).unwrap();
+        rig.start_conntrackd(n);
+    }
+    rig.start_pikemon(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    rig.start_pikemon(2);
+    rig.wait_role(2, "Backup", Duration::from_secs(5));
+    let (mut client, mut out) = rig.flows(5, 4);
+    wait_for("B's external cache", Duration::from_secs(5), || {
+        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 5
+    });
+    let a = rig.pids(1, "pikemon");
+    rig.signal(&a, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    wait_for("the warning", Duration::from_secs(5), || {
+        rig.log(2).contains("ignored the cache flush")
+    });
+    let log = rig.log(2);
+    assert!(log.contains("set HashSize above 8192"), "{log}");
+    let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+    assert!(
+        ctd.contains("ignoring flush command, commit still in progress"),
+        "{ctd}"
+    );
+    // The takeover itself went through: the flows were committed and carry on.
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    let _ = client.wait();
+    assert_eq!(field(&summary, "reset"), 0, "{summary}");
+    assert_eq!(field(&summary, "lost"), 0, "{summary}");
 }
 
 #[test]

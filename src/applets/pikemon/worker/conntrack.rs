@@ -17,13 +17,22 @@ use crate::net::conntrackd::{self, ControlError, Exchange, Progress, Request};
 
 use super::*;
 
-/// The requests of one step, in conntrackd's `primary-backup.sh` order.
+/// The requests of one step, in conntrackd's `primary-backup.sh` order. After the flush of a
+/// takeover, a statistics request checks that the external cache is empty: conntrackd 1.4.x
+/// ignores the flush while it believes a commit is still running ("ignoring flush command,
+/// commit still in progress": always with HashSize <= 8192, where the commit is done in one
+/// step). Its stale entries would be committed again at the next takeover, as established
+/// flows that ended long ago; then the internal cache is flushed at least (that flush is not
+/// guarded), and the operator is told.
 fn requests(step: Option<SyncStep>) -> &'static [Request] {
     match step {
         Some(SyncStep::Commit) => &[Request::CommitAll],
-        Some(SyncStep::AfterTakeover) => {
-            &[Request::FlushAll, Request::ResyncAll, Request::SendBulk]
-        }
+        Some(SyncStep::AfterTakeover) => &[
+            Request::FlushAll,
+            Request::Stats,
+            Request::ResyncAll,
+            Request::SendBulk,
+        ],
         Some(SyncStep::AfterRelease) => &[Request::ResetTimers, Request::RequestResync],
         Some(SyncStep::Bulk) => &[Request::SendBulk],
         None => &[Request::Stats],
@@ -34,6 +43,8 @@ fn requests(step: Option<SyncStep>) -> &'static [Request] {
 #[derive(Debug)]
 struct Job {
     step: Option<SyncStep>,
+    /// The requests (`requests(step)`, and a `-f internal` when a flush was ignored).
+    reqs: Vec<Request>,
     next: usize,
     started: Instant,
     error: Option<ControlError>,
@@ -120,6 +131,7 @@ impl Worker {
         };
         let job = Job {
             step: Some(step),
+            reqs: requests(Some(step)).to_vec(),
             next: 0,
             started: now,
             error: None,
@@ -171,6 +183,7 @@ impl Worker {
                 run.next_poll = now + run.poll_every;
                 run.queue.push_back(Job {
                     step: None,
+                    reqs: requests(None).to_vec(),
                     next: 0,
                     started: now,
                     error: None,
@@ -204,7 +217,22 @@ impl Worker {
         };
         self.ev.deregister(x.as_raw_fd());
         match result {
-            Ok(text) => job.reply = text,
+            Ok(text) => {
+                if job.step == Some(SyncStep::AfterTakeover) && x.request() == Request::Stats {
+                    let stale = conntrackd::external_entries(&text).unwrap_or(0);
+                    if stale > 0 {
+                        warn!(
+                            "vc {}: conntrackd ignored the cache flush (\"commit still in \
+                             progress\"): {stale} external entries stay and would be committed \
+                             again at the next takeover; set HashSize above 8192 in \
+                             conntrackd.conf; flushing the internal cache",
+                            self.cfg.virtual_clusters[vi].name
+                        );
+                        job.reqs.insert(job.next, Request::FlushInternal);
+                    }
+                }
+                job.reply = text;
+            }
             Err(e) => job.error = Some(e),
         }
         if let Some(run) = self.vcs[vi].sync.as_mut() {
@@ -225,9 +253,7 @@ impl Worker {
             let Some(mut job) = run.queue.pop_front() else {
                 return;
             };
-            let reqs = requests(job.step);
-            if job.error.is_none() && job.next < reqs.len() {
-                let req = reqs[job.next];
+            if let (None, Some(&req)) = (&job.error, job.reqs.get(job.next)) {
                 job.next += 1;
                 let deadline = now + run.conf.commit_timeout;
                 match Exchange::start(&run.conf.socket, req, deadline) {
