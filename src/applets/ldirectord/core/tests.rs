@@ -2,6 +2,8 @@
 //! fallbackcommand, maintenance, combined checks, reload diffs, clean stop, e-mail resend,
 //! and the Perl bugs B2/B5/B6/B14 that live here.
 
+use std::time::Duration;
+
 use super::*;
 use crate::applets::ldirectord::config::parse;
 use crate::applets::ldirectord::resolve::SystemResolver;
@@ -367,7 +369,7 @@ fn b7_quiescent_defaults_to_no_as_the_code_does_and_usage_says_so() {
     );
     let usage = crate::applets::ldirectord::cli::USAGE;
     assert!(usage.contains("quiescent defaults to no"), "{usage}");
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     assert!(readme.contains("`quiescent` defaults to **no**"));
 }
 
