@@ -185,7 +185,11 @@ fn http_checks_left_a_time_wait_socket_per_check() {
         lab.read("http.log").matches("GET /index.html").count() >= 4
     });
     let out = lab.ns.run(&["ss", "-Htan", "state", "time-wait"]);
-    assert_eq!(text(&out).0.trim(), "", "TIME_WAIT sockets left by the checks");
+    assert_eq!(
+        text(&out).0.trim(),
+        "",
+        "TIME_WAIT sockets left by the checks"
+    );
     assert!(!lab.rec().contains("-d -t"), "{}", lab.rec());
 }
 
