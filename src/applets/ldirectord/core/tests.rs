@@ -1,6 +1,14 @@
 //! The check scheduler without sockets or sleeps: failurecount, quiescent, fallback,
-//! fallbackcommand, maintenance, combined checks, reload diffs, clean stop, e-mail resend,
-//! and the Perl bugs B2/B5/B6/B14 that live here.
+//! fallbackcommand, maintenance, combined checks, clean stop, e-mail resend, and the Perl
+//! bugs B2/B5/B6/B14 that live here. Reloads are in `reload_tests.rs`, the deadline
+//! simulation in `deadline_tests.rs`; both use the helpers below.
+
+#[path = "deadline_tests.rs"]
+mod deadline;
+#[path = "reload_tests.rs"]
+mod reload;
+
+use std::time::Duration;
 
 use super::*;
 use crate::applets::ldirectord::config::parse;
@@ -208,40 +216,6 @@ fn b14_a_slow_check_delays_nobody() {
 }
 
 #[test]
-fn reload_applies_only_the_difference() {
-    let t0 = Instant::now();
-    let (mut core, _) = Core::new(cfg(TWO), &[], t0);
-    core.handle(t0, Input::Tick);
-    core.handle(t0, Input::Done(id(0, 0), up()));
-    core.handle(t0, Input::Done(id(0, 1), up()));
-    // Same file: nothing changes at all.
-    assert!(ops(&core.reload(cfg(TWO), t0)).is_empty());
-    // Weight of real 1 changed, real 2 removed, real 3 added, a new virtual.
-    let new = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 7\n\
-               \treal=198.51.100.23:80 masq 1\nvirtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n";
-    let got = ops(&core.reload(cfg(new), t0));
-    assert_eq!(
-        got,
-        vec![
-            "e 198.51.100.21 w7",
-            "d 198.51.100.22",
-            "A -t 198.51.100.11:80"
-        ]
-    );
-    // The kept real is still up: a success adds nothing.
-    let t2 = t0 + Duration::from_secs(2);
-    let started = core.handle(t2, Input::Tick);
-    assert_eq!(started.len(), 3);
-    assert!(ops(&core.handle(t2, Input::Done(id(0, 0), up()))).is_empty());
-    // Virtual removed from the config: deleted.
-    let got = ops(&core.reload(
-        cfg("virtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n"),
-        t2,
-    ));
-    assert_eq!(got, vec!["D -t 198.51.100.10:80"]);
-}
-
-#[test]
 fn cleanstop_removes_only_the_virtuals_that_ask() {
     let text = "virtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq\n\
                 virtual=198.51.100.11:80\n\tcleanstop=no\n\treal=198.51.100.21:80 masq\n";
@@ -367,7 +341,7 @@ fn b7_quiescent_defaults_to_no_as_the_code_does_and_usage_says_so() {
     );
     let usage = crate::applets::ldirectord::cli::USAGE;
     assert!(usage.contains("quiescent defaults to no"), "{usage}");
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     assert!(readme.contains("`quiescent` defaults to **no**"));
 }
 
@@ -423,147 +397,5 @@ fn b15_ipvs_work_per_check_does_not_grow_with_the_number_of_reals() {
         assert_eq!(core.handle(t2, Input::Tick).len(), n as usize);
         assert!(core.handle(t2, Input::Done(id(0, 7), up())).is_empty());
         assert_eq!(core.handle(t2, Input::Done(id(0, 8), down())).len(), 1);
-    }
-}
-
-/// A resolver whose answer for `web1.example` the test changes, as DNS does between reloads.
-struct Moving {
-    web1: std::cell::Cell<Option<[u8; 4]>>,
-    asked: std::cell::Cell<u32>,
-}
-
-impl crate::applets::ldirectord::resolve::Resolve for Moving {
-    fn host(&self, host: &str, v6: bool) -> Option<std::net::IpAddr> {
-        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-            return (ip.is_ipv6() == v6).then_some(ip);
-        }
-        self.asked.set(self.asked.get() + 1);
-        match host {
-            "web1.example" if !v6 => self.web1.get().map(std::net::IpAddr::from),
-            _ => None,
-        }
-    }
-    fn service(&self, name: &str, _proto: &str) -> Option<u16> {
-        name.parse().ok()
-    }
-}
-
-#[test]
-fn b19_a_reload_resolves_host_names_again_and_a_failing_name_is_refused() {
-    let text = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=web1.example:80 masq\n";
-    let dns = Moving {
-        web1: std::cell::Cell::new(Some([198, 51, 100, 21])),
-        asked: std::cell::Cell::new(0),
-    };
-    let load = |dns: &Moving| parse("t.cf", text, dns).map_err(|e| e.to_string());
-    let t0 = Instant::now();
-    let (mut core, _) = Core::new(load(&dns).unwrap_or_else(|e| panic!("{e}")), &[], t0);
-    core.handle(t0, Input::Tick);
-    assert_eq!(
-        ops(&core.handle(t0, Input::Done(id(0, 0), up()))),
-        vec!["a 198.51.100.21 w1"]
-    );
-    // The name moved: the reload (the same file) asks again and follows it.
-    dns.web1.set(Some([198, 51, 100, 22]));
-    let asked = dns.asked.get();
-    let moved = load(&dns).unwrap_or_else(|e| panic!("{e}"));
-    assert!(dns.asked.get() > asked, "the name is resolved again");
-    assert_eq!(ops(&core.reload(moved, t0)), vec!["d 198.51.100.21"]);
-    let t2 = t0 + Duration::from_secs(2);
-    assert_eq!(
-        core.handle(t2, Input::Tick),
-        vec![Action::Start(id(0, 0), Probe::Negotiate)]
-    );
-    assert_eq!(
-        ops(&core.handle(t2, Input::Done(id(0, 0), up()))),
-        vec!["a 198.51.100.22 w1"]
-    );
-    // The name no longer resolves: the file is refused with the reason, so the daemon keeps
-    // the running config whole (Daemon::reload; B2 host test) instead of dropping the real.
-    dns.web1.set(None);
-    let e = load(&dns).err().unwrap_or_default();
-    assert!(e.contains("t.cf:3:") && e.contains("web1.example"), "{e}");
-    assert_eq!(
-        core.config().virtuals[0].reals[0].addr,
-        std::net::IpAddr::from([198, 51, 100, 22])
-    );
-}
-
-/// The configs the simulation below switches between: every deadline source of the core
-/// (checks of every kind, checktype=off/on, e-mail resends, quiescent, fallback, a virtual
-/// without reals).
-const SIMULATED: [&str; 4] = [
-    "checkinterval=1\nfailurecount=2\nquiescent=yes\nemailalert=ops@example.org\nemailalertfreq=1\n\
-     virtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq\n\treal=198.51.100.22:80 masq\n\
-     \tfallback=198.51.100.99:80\n\tfallbackcommand=\"/bin/true\"\n\tservice=http\n\
-     virtual=198.51.100.11:80\n\tchecktype=off\n\treal=198.51.100.21:80 masq\n\
-     virtual=198.51.100.12:80\n\tchecktype=on\n\treal=198.51.100.23:80 masq\n\
-     virtual=198.51.100.13:80\n\tfallback=198.51.100.99:80\n",
-    "checkinterval=1\nemailalert=ops@example.org\nemailalertfreq=3\n\
-     virtual=198.51.100.10:80\n\tchecktype=3\n\treal=198.51.100.21:80 masq\n\treal=198.51.100.24:80 masq\n\
-     virtual=198.51.100.11:80\n\tchecktype=connect\n\treal=198.51.100.21:80 masq\n",
-    "checkinterval=2\nquiescent=no\n\
-     virtual=198.51.100.11:80\n\tchecktype=off\n\treal=198.51.100.21:80 masq\n\
-     virtual=198.51.100.13:80\n\tfallback=198.51.100.99:80\n",
-    "checkinterval=1\nemailalert=ops@example.org\nemailalertfreq=2\n\
-     virtual=198.51.100.10:80\n\tchecktype=on\n\treal=198.51.100.21:80 masq\n\
-     virtual=198.51.100.12:53\n\tprotocol=udp\n\tchecktype=ping\n\treal=198.51.100.23:53 masq\n",
-];
-
-/// The loop's invariant, checked over a long random run of results, timeouts, instant
-/// failures and reloads: a tick handled at `now` leaves no deadline at or before `now`.
-/// A handled moment offered again is a busy loop (the daemon waits until the next deadline,
-/// here at once, for ever).
-#[test]
-fn a_handled_tick_never_leaves_its_moment_as_the_next_deadline() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut rand = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n.max(1)
-    };
-    let t0 = Instant::now();
-    let (mut core, _) = Core::new(cfg(SIMULATED[0]), &[], t0);
-    let mut now = t0;
-    // Checks in flight: which real, and when its result comes.
-    let mut running: Vec<(RealId, Instant)> = Vec::new();
-    for step in 0..5000 {
-        now += Duration::from_millis(rand(1500));
-        if rand(200) == 0 {
-            // The daemon ends the checks in flight, then reloads.
-            running.clear();
-            let text = SIMULATED[rand(SIMULATED.len() as u64) as usize];
-            core.reload(cfg(text), now);
-        }
-        let (due, later): (Vec<_>, Vec<_>) = running.drain(..).partition(|(_, at)| *at <= now);
-        running = later;
-        for (id, _) in due {
-            let outcome = match rand(10) {
-                0 => Outcome::Maintenance,
-                1..=4 => down(),
-                _ => up(),
-            };
-            core.handle(now, Input::Done(id, outcome));
-        }
-        if core.next_deadline().is_some_and(|d| d <= now) {
-            for a in core.handle(now, Input::Tick) {
-                if let Action::Start(id, _) = a {
-                    // A third fail at once (refused, maintenancedir): handled at this `now`.
-                    if rand(3) == 0 {
-                        core.handle(now, Input::Done(id, down()));
-                    } else {
-                        running.push((id, now + Duration::from_millis(rand(4000))));
-                    }
-                }
-            }
-            let next = core.next_deadline();
-            assert!(
-                next.is_none_or(|d| d > now),
-                "step {step}: after a tick at +{:?} the next deadline is +{:?}",
-                now - t0,
-                next.map(|d| d - t0)
-            );
-        }
     }
 }

@@ -1,0 +1,286 @@
+//! The pure heart of ldirectord: when each real server is checked, what a result changes
+//! (failurecount, quiescent, fallback, fallbackcommand, e-mail alerts, monitor lines) and
+//! the IPVS operations that follow. No sockets, no clock: `handle(now, input) -> actions`.
+//!
+//! Differences from the Perl original, on purpose: a real server is never put in the table
+//! before its first successful check (B5); the fallback server and fallbackcommand are only
+//! decided once every real has a first result, so they never flap during start-up (B6);
+//! every real runs on its own timer, so a slow check delays nobody (B14); a reload keeps the
+//! state of unchanged reals and only applies the difference.
+//!
+//! The core is split by concern: `table` maps the config onto IPVS services and
+//! destinations, `schedule` decides when each real is checked, `outcome` applies a result,
+//! `alerts` and `fallback` follow from it, and `reload` diffs an old config against a new
+//! one. This file holds the types, start-up, `handle` and the clean stop.
+
+mod alerts;
+mod fallback;
+mod outcome;
+mod reload;
+mod schedule;
+mod table;
+
+use std::time::Instant;
+
+use super::config::{alert_status, CheckType, Config};
+use crate::wire::ipvs::{Dest, Service};
+
+use table::fallback_dest;
+pub use table::{dest_of, real_name, service_of, IpvsOp};
+
+/// Index of a virtual in the config, and of a real inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RealId {
+    pub virt: usize,
+    pub real: usize,
+}
+
+/// What the daemon is doing (emailalertstatus filters on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonStatus {
+    Starting,
+    Running,
+    Stopping,
+    Reloading,
+}
+
+impl DaemonStatus {
+    fn bit(self) -> u8 {
+        match self {
+            DaemonStatus::Starting => alert_status::STARTING,
+            DaemonStatus::Running => alert_status::RUNNING,
+            DaemonStatus::Stopping => alert_status::STOPPING,
+            DaemonStatus::Reloading => alert_status::RELOADING,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DaemonStatus::Starting => "starting",
+            DaemonStatus::Running => "running",
+            DaemonStatus::Stopping => "stopping",
+            DaemonStatus::Reloading => "reloading",
+        }
+    }
+}
+
+/// Which probe a check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The service's protocol (negotiate), bounded by `Virtual::negotiate_timeout`.
+    Negotiate,
+    /// TCP connect (or ping for UDP), bounded by checktimeout.
+    Connect,
+    Ping,
+    External,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Up(String),
+    Down(String),
+    /// A file in maintenancedir names the real: down at once, no failurecount.
+    Maintenance,
+}
+
+/// What happened, as the shell reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A timer is due: start the checks that are.
+    Tick,
+    Done(RealId, Outcome),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Start(RealId, Probe),
+    Ipvs(IpvsOp),
+    /// `fallbackcommand start|stop VIP:VPORT PROTO`, run through the shell.
+    FallbackCommand {
+        command: String,
+        start: bool,
+        virt: usize,
+    },
+    /// Send `subject` to the virtual's emailalert addresses.
+    Alert {
+        virt: usize,
+        subject: String,
+    },
+    /// Append a line to the virtual's monitorfile.
+    Monitor {
+        id: RealId,
+        up: bool,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not checked yet (and not in the table unless it was at start).
+    Unknown,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+struct RealState {
+    state: State,
+    failcount: u32,
+    /// checktype=N: connects since the last negotiate (starts at N: negotiate first).
+    connects: u32,
+    next_due: Instant,
+    running: bool,
+    /// The weight it has in the table, if it is there.
+    in_table: Option<u32>,
+    /// For emailalertfreq: when the last "Inaccessible" alert went out.
+    last_alert: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct VirtualState {
+    reals: Vec<RealState>,
+    fallback_on: bool,
+}
+
+/// The daemon's state: the config it runs and where every real stands.
+pub struct Core {
+    cfg: Config,
+    virtuals: Vec<VirtualState>,
+    status: DaemonStatus,
+}
+
+impl Core {
+    /// Starts from `cfg` and what the kernel table holds now (`table`). Returns the changes
+    /// that make the table match: services added or edited, unknown reals of our services
+    /// removed. Reals already in the table keep their place until checked (no B5 flash).
+    pub fn new(cfg: Config, table: &[(Service, Vec<Dest>)], now: Instant) -> (Core, Vec<Action>) {
+        let mut core = Core {
+            cfg,
+            virtuals: Vec::new(),
+            status: DaemonStatus::Starting,
+        };
+        let mut actions = Vec::new();
+        for vi in 0..core.cfg.virtuals.len() {
+            let vs = core.fresh_virtual(vi, table, now, &mut actions);
+            core.virtuals.push(vs);
+        }
+        core.status = DaemonStatus::Running;
+        (core, actions)
+    }
+
+    fn fresh_virtual(
+        &self,
+        vi: usize,
+        table: &[(Service, Vec<Dest>)],
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) -> VirtualState {
+        let v = &self.cfg.virtuals[vi];
+        let svc = service_of(v);
+        let existing = table.iter().find(|(s, _)| s.key == svc.key);
+        match existing {
+            Some((s, _)) if *s == svc => {}
+            Some(_) => actions.push(Action::Ipvs(IpvsOp::EditService(svc.clone()))),
+            None => actions.push(Action::Ipvs(IpvsOp::AddService(svc.clone()))),
+        }
+        let dests: &[Dest] = existing.map(|(_, d)| d.as_slice()).unwrap_or(&[]);
+        let fb = fallback_dest(v);
+        let mut fallback_on = false;
+        for d in dests {
+            let ours = v
+                .reals
+                .iter()
+                .any(|r| dest_of(v, r, 0).addr == d.addr && dest_of(v, r, 0).port == d.port);
+            let is_fb = fb
+                .as_ref()
+                .is_some_and(|f| f.addr == d.addr && f.port == d.port);
+            if is_fb && !ours {
+                fallback_on = true;
+            } else if !ours {
+                actions.push(Action::Ipvs(IpvsOp::DelDest(svc.clone(), d.clone())));
+            }
+        }
+        let reals = v
+            .reals
+            .iter()
+            .map(|r| {
+                let want = dest_of(v, r, r.weight);
+                let found = dests
+                    .iter()
+                    .find(|d| d.addr == want.addr && d.port == want.port);
+                let state = match found {
+                    Some(d) if d.weight > 0 => State::Up,
+                    Some(_) => State::Down,
+                    None => State::Unknown,
+                };
+                if let Some(d) = found {
+                    if d.weight > 0 && (d.weight != want.weight || d.fwd != want.fwd) {
+                        actions.push(Action::Ipvs(IpvsOp::EditDest(svc.clone(), want.clone())));
+                    }
+                }
+                RealState {
+                    state,
+                    failcount: 0,
+                    connects: match v.checktype {
+                        CheckType::Combined(n) => n,
+                        _ => 0,
+                    },
+                    next_due: now,
+                    running: false,
+                    in_table: found.map(|d| if d.weight > 0 { want.weight } else { 0 }),
+                    last_alert: None,
+                }
+            })
+            .collect();
+        VirtualState { reals, fallback_on }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn set_status(&mut self, s: DaemonStatus) {
+        self.status = s;
+    }
+
+    /// Reacts to one input.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match input {
+            Input::Tick => self.tick(now, &mut actions),
+            Input::Done(id, outcome) => self.done(now, id, outcome, &mut actions),
+        }
+        actions
+    }
+
+    /// The changes of a clean stop: every virtual with cleanstop=yes is removed.
+    pub fn stop(&mut self) -> Vec<Action> {
+        self.status = DaemonStatus::Stopping;
+        let mut actions = Vec::new();
+        for (vi, v) in self.cfg.virtuals.iter().enumerate() {
+            if v.cleanstop {
+                actions.push(Action::Ipvs(IpvsOp::DelService(service_of(v))));
+                if v.emailalert.is_some() && v.emailalertstatus & alert_status::STOPPING != 0 {
+                    actions.push(Action::Alert {
+                        virt: vi,
+                        subject: format!("Removed virtual service {} (stopping)", v.id()),
+                    });
+                }
+            }
+        }
+        actions
+    }
+
+    /// Whether a check of `id` is in flight (for the shell's bookkeeping).
+    pub fn is_running(&self, id: RealId) -> bool {
+        self.virtuals
+            .get(id.virt)
+            .and_then(|v| v.reals.get(id.real))
+            .is_some_and(|r| r.running)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! Reloads: only the difference reaches the table, and a reload resolves host names again
+//! (B19).
+
+use std::time::{Duration, Instant};
+
+use super::{cfg, id, ops, up, TWO};
+use crate::applets::ldirectord::config::parse;
+use crate::applets::ldirectord::core::{Action, Core, Input, Probe};
+
+#[test]
+fn reload_applies_only_the_difference() {
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(TWO), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    // Same file: nothing changes at all.
+    assert!(ops(&core.reload(cfg(TWO), t0)).is_empty());
+    // Weight of real 1 changed, real 2 removed, real 3 added, a new virtual.
+    let new = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 7\n\
+               \treal=198.51.100.23:80 masq 1\nvirtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n";
+    let got = ops(&core.reload(cfg(new), t0));
+    assert_eq!(
+        got,
+        vec![
+            "e 198.51.100.21 w7",
+            "d 198.51.100.22",
+            "A -t 198.51.100.11:80"
+        ]
+    );
+    // The kept real is still up: a success adds nothing.
+    let t2 = t0 + Duration::from_secs(2);
+    let started = core.handle(t2, Input::Tick);
+    assert_eq!(started.len(), 3);
+    assert!(ops(&core.handle(t2, Input::Done(id(0, 0), up()))).is_empty());
+    // Virtual removed from the config: deleted.
+    let got = ops(&core.reload(
+        cfg("virtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n"),
+        t2,
+    ));
+    assert_eq!(got, vec!["D -t 198.51.100.10:80"]);
+}
+
+/// A resolver whose answer for `web1.example` the test changes, as DNS does between reloads.
+struct Moving {
+    web1: std::cell::Cell<Option<[u8; 4]>>,
+    asked: std::cell::Cell<u32>,
+}
+
+impl crate::applets::ldirectord::resolve::Resolve for Moving {
+    fn host(&self, host: &str, v6: bool) -> Option<std::net::IpAddr> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return (ip.is_ipv6() == v6).then_some(ip);
+        }
+        self.asked.set(self.asked.get() + 1);
+        match host {
+            "web1.example" if !v6 => self.web1.get().map(std::net::IpAddr::from),
+            _ => None,
+        }
+    }
+    fn service(&self, name: &str, _proto: &str) -> Option<u16> {
+        name.parse().ok()
+    }
+}
+
+#[test]
+fn b19_a_reload_resolves_host_names_again_and_a_failing_name_is_refused() {
+    let text = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=web1.example:80 masq\n";
+    let dns = Moving {
+        web1: std::cell::Cell::new(Some([198, 51, 100, 21])),
+        asked: std::cell::Cell::new(0),
+    };
+    let load = |dns: &Moving| parse("t.cf", text, dns).map_err(|e| e.to_string());
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(load(&dns).unwrap_or_else(|e| panic!("{e}")), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.21 w1"]
+    );
+    // The name moved: the reload (the same file) asks again and follows it.
+    dns.web1.set(Some([198, 51, 100, 22]));
+    let asked = dns.asked.get();
+    let moved = load(&dns).unwrap_or_else(|e| panic!("{e}"));
+    assert!(dns.asked.get() > asked, "the name is resolved again");
+    assert_eq!(ops(&core.reload(moved, t0)), vec!["d 198.51.100.21"]);
+    let t2 = t0 + Duration::from_secs(2);
+    assert_eq!(
+        core.handle(t2, Input::Tick),
+        vec![Action::Start(id(0, 0), Probe::Negotiate)]
+    );
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.22 w1"]
+    );
+    // The name no longer resolves: the file is refused with the reason, so the daemon keeps
+    // the running config whole (Daemon::reload; B2 host test) instead of dropping the real.
+    dns.web1.set(None);
+    let e = load(&dns).err().unwrap_or_default();
+    assert!(e.contains("t.cf:3:") && e.contains("web1.example"), "{e}");
+    assert_eq!(
+        core.config().virtuals[0].reals[0].addr,
+        std::net::IpAddr::from([198, 51, 100, 22])
+    );
+}

@@ -1,0 +1,118 @@
+//! How the config maps onto the kernel's IPVS table: the service of a virtual, the
+//! destination of a real or of the fallback server, and the table changes (`IpvsOp`) the
+//! core asks for. Pure functions of the config; no state.
+
+use crate::applets::ldirectord::config::{
+    sched_flag, Forward, Protocol, Real, Virtual, VirtualAddr,
+};
+use crate::wire::ipvs::{
+    Dest, FwdMethod, Service, ServiceKey, IPPROTO_TCP, IPPROTO_UDP, SVC_F_ONEPACKET,
+    SVC_F_PERSISTENT,
+};
+
+/// One change of the IPVS table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsOp {
+    AddService(Service),
+    EditService(Service),
+    DelService(Service),
+    AddDest(Service, Dest),
+    EditDest(Service, Dest),
+    DelDest(Service, Dest),
+}
+
+/// The IPVS service a virtual maps to.
+pub fn service_of(v: &Virtual) -> Service {
+    let key = match v.addr {
+        VirtualAddr::Inet(ip, port) => {
+            let proto = if v.protocol == Protocol::Udp {
+                IPPROTO_UDP
+            } else {
+                IPPROTO_TCP
+            };
+            ServiceKey::Inet(proto, ip, port)
+        }
+        VirtualAddr::Fwmark(m, v6) => ServiceKey::Fwmark(m, v6),
+    };
+    let v6 = key.af() == crate::wire::ipvs::AF_INET6;
+    let mut flags = 0;
+    let mut timeout = 0;
+    // Without persistence, or without a netmask, the host's own: /32 or /128.
+    let mut netmask = if v6 { 128 } else { u32::MAX };
+    if let Some(p) = v.persistent {
+        flags |= SVC_F_PERSISTENT;
+        timeout = p;
+        if let Some(m) = v.netmask {
+            netmask = m;
+        }
+    }
+    if v.ops && v.protocol == Protocol::Udp {
+        flags |= SVC_F_ONEPACKET;
+    }
+    // ipvsadm -b; the names were checked when the config was read.
+    if let Some(names) = &v.schedflags {
+        flags |= names
+            .split(',')
+            .filter_map(sched_flag)
+            .fold(0, |a, b| a | b);
+    }
+    Service {
+        key,
+        scheduler: v.scheduler.clone(),
+        flags,
+        timeout,
+        netmask,
+    }
+}
+
+fn fwd_of(f: Forward) -> FwdMethod {
+    match f {
+        Forward::Gate => FwdMethod::Route,
+        Forward::Masq => FwdMethod::Masq,
+        Forward::Ipip => FwdMethod::Tunnel,
+    }
+}
+
+/// The IPVS destination of a real at `weight`. With gate/ipip the kernel uses the virtual's
+/// port (as ipvsadm rewrites it); a real without a port takes the virtual's.
+pub fn dest_of(v: &Virtual, r: &Real, weight: u32) -> Dest {
+    let port = if r.port == 0 || (r.forward != Forward::Masq && v.port() != 0) {
+        v.port()
+    } else {
+        r.port
+    };
+    Dest {
+        addr: r.addr,
+        port,
+        fwd: fwd_of(r.forward),
+        weight,
+        u_thresh: r.upper,
+        l_thresh: r.lower,
+        active_conns: 0,
+        inact_conns: 0,
+        persist_conns: 0,
+    }
+}
+pub(super) fn fallback_dest(v: &Virtual) -> Option<Dest> {
+    let fb = v.fallback.as_ref()?;
+    Some(Dest {
+        addr: fb.addr,
+        port: fb.port.unwrap_or_else(|| v.port()),
+        fwd: fwd_of(fb.forward),
+        weight: 1,
+        u_thresh: 0,
+        l_thresh: 0,
+        active_conns: 0,
+        inact_conns: 0,
+        persist_conns: 0,
+    })
+}
+
+/// `RIP:PORT (VIP:VPORT)`-style name for logs.
+pub fn real_name(v: &Virtual, r: &Real) -> String {
+    let d = dest_of(v, r, 0);
+    match d.addr {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", d.port),
+        std::net::IpAddr::V4(ip) => format!("{ip}:{}", d.port),
+    }
+}
