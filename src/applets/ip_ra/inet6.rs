@@ -190,7 +190,7 @@ impl Resource<Ipv6Addr> {
         let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
         let routes = self
             .rt
-            .routes6()
+            .routes::<Ipv6Addr>()
             .map_err(|e| self.rt_fail(action, step, e))?;
         let inside = |a: Ipv6Addr| same_prefix6(a, ip, prefix);
         Ok(routes
@@ -210,7 +210,7 @@ impl Resource<Ipv6Addr> {
                 continue;
             }
             self.rt
-                .set_route6_source(&r, Some(ip))
+                .set_route_source(&r, Some(ip))
                 .map_err(|e| self.rt_fail(action, step, e))?;
             log::info!("{action}: {step}: route {} src {ip}", r.describe());
         }
@@ -222,7 +222,7 @@ impl Resource<Ipv6Addr> {
         let ip = self.ip;
         let routes = self
             .rt
-            .routes6()
+            .routes::<Ipv6Addr>()
             .map_err(|e| self.rt_fail(action, step, e))?;
         let mine: Vec<Route6> = routes
             .into_iter()
@@ -233,7 +233,7 @@ impl Resource<Ipv6Addr> {
         }
         for r in mine {
             self.rt
-                .set_route6_source(&r, None)
+                .set_route_source(&r, None)
                 .map_err(|e| self.rt_fail(action, step, e))?;
             log::info!("{action}: {step}: route {} without src", r.describe());
         }

@@ -354,7 +354,7 @@ impl Resource {
     pub(super) fn delete_host_route(&mut self, action: &str) {
         let step = "host route";
         let (index, ip) = (self.link.index, self.ip);
-        let routes = match self.rt.routes() {
+        let routes = match self.rt.routes::<Ipv4Addr>() {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("{action}: {step}: {e}");

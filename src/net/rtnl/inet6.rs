@@ -4,17 +4,14 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
     AddressScope,
 };
-use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::{Rtnl, RtnlError, RT_TABLE_MAIN};
+use super::{Rtnl, RtnlError};
 
 /// `IFA_F_NODAD`: added without duplicate address detection.
 pub const IFA_F_NODAD: u32 = 0x02;
@@ -129,105 +126,6 @@ pub(super) fn new_address6(
     RouteNetlinkMessage::NewAddress(m)
 }
 
-/// One IPv6 route (the fields that identify it and the preferred source we change).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route6 {
-    pub table: u32,
-    pub destination: Ipv6Addr,
-    pub prefix_len: u8,
-    pub gateway: Option<Ipv6Addr>,
-    pub oif: Option<u32>,
-    pub source: Option<Ipv6Addr>,
-    pub priority: Option<u32>,
-    pub protocol: u8,
-    pub scope: u8,
-    /// `RTN_*` (1 = unicast, 2 = local, 5 = multicast).
-    pub kind: u8,
-}
-
-impl Route6 {
-    fn from_message(m: &RouteMessage) -> Option<Route6> {
-        if m.header.address_family != AddressFamily::Inet6 {
-            return None;
-        }
-        let mut r = Route6 {
-            table: u32::from(m.header.table),
-            destination: Ipv6Addr::UNSPECIFIED,
-            prefix_len: m.header.destination_prefix_length,
-            gateway: None,
-            oif: None,
-            source: None,
-            priority: None,
-            protocol: m.header.protocol.into(),
-            scope: m.header.scope.into(),
-            kind: m.header.kind.into(),
-        };
-        for a in &m.attributes {
-            match a {
-                RouteAttribute::Table(t) => r.table = *t,
-                RouteAttribute::Destination(RouteAddress::Inet6(ip)) => r.destination = *ip,
-                RouteAttribute::Gateway(RouteAddress::Inet6(ip)) => r.gateway = Some(*ip),
-                RouteAttribute::PrefSource(RouteAddress::Inet6(ip)) => r.source = Some(*ip),
-                RouteAttribute::Oif(i) => r.oif = Some(*i),
-                RouteAttribute::Priority(p) => r.priority = Some(*p),
-                _ => {}
-            }
-        }
-        Some(r)
-    }
-
-    fn to_message(&self, source: Option<Ipv6Addr>) -> RouteMessage {
-        let mut m = RouteMessage::default();
-        m.header = RouteHeader {
-            address_family: AddressFamily::Inet6,
-            destination_prefix_length: self.prefix_len,
-            source_prefix_length: 0,
-            tos: 0,
-            table: u8::try_from(self.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC),
-            protocol: RouteProtocol::from(self.protocol),
-            scope: RouteScope::from(self.scope),
-            kind: RouteType::from(self.kind),
-            flags: Default::default(),
-        };
-        m.attributes.push(RouteAttribute::Table(self.table));
-        if self.prefix_len > 0 {
-            m.attributes
-                .push(RouteAttribute::Destination(RouteAddress::Inet6(
-                    self.destination,
-                )));
-        }
-        if let Some(g) = self.gateway {
-            m.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::Inet6(g)));
-        }
-        if let Some(o) = self.oif {
-            m.attributes.push(RouteAttribute::Oif(o));
-        }
-        if let Some(p) = self.priority {
-            m.attributes.push(RouteAttribute::Priority(p));
-        }
-        if let Some(s) = source {
-            m.attributes
-                .push(RouteAttribute::PrefSource(RouteAddress::Inet6(s)));
-        }
-        m
-    }
-
-    pub fn describe(&self) -> String {
-        let mut s = format!("{}/{}", self.destination, self.prefix_len);
-        if let Some(g) = self.gateway {
-            s.push_str(&format!(" via {g}"));
-        }
-        if let Some(o) = self.oif {
-            s.push_str(&format!(" dev index {o}"));
-        }
-        if self.table != RT_TABLE_MAIN {
-            s.push_str(&format!(" table {}", self.table));
-        }
-        s
-    }
-}
-
 impl Rtnl {
     /// IPv6 addresses, of one interface (`Some(index)`) or of all.
     pub fn addresses6(&mut self, index: Option<u32>) -> Result<Vec<Ipv6Address>, RtnlError> {
@@ -275,41 +173,6 @@ impl Rtnl {
             || format!("delete address {ip}/{prefix_len} from link index {index}"),
             RouteNetlinkMessage::DelAddress(address_message(index, ip, prefix_len)),
             0,
-        )
-    }
-
-    /// Every IPv6 route of every table.
-    pub fn routes6(&mut self) -> Result<Vec<Route6>, RtnlError> {
-        let mut req = RouteMessage::default();
-        req.header.address_family = AddressFamily::Inet6;
-        let msgs = self.dump(
-            || "list IPv6 routes".to_string(),
-            RouteNetlinkMessage::GetRoute(req),
-        )?;
-        Ok(msgs
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Route6::from_message(r),
-                _ => None,
-            })
-            .collect())
-    }
-
-    /// Sets or clears the preferred source of an existing IPv6 route (`ip -6 route change
-    /// ... src IP`).
-    pub fn set_route6_source(
-        &mut self,
-        route: &Route6,
-        source: Option<Ipv6Addr>,
-    ) -> Result<(), RtnlError> {
-        let what = || match source {
-            Some(s) => format!("change route {} src {s}", route.describe()),
-            None => format!("change route {} without src", route.describe()),
-        };
-        self.execute(
-            what,
-            RouteNetlinkMessage::NewRoute(route.to_message(source)),
-            NLM_F_REPLACE,
         )
     }
 

@@ -33,11 +33,11 @@ use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 pub use addr::{same_net, Ipv4Address};
-pub use inet6::{same_prefix6, Ipv6Address, Route6};
+pub use inet6::{same_prefix6, Ipv6Address};
 pub use link::{Link, OperState};
 pub use link_setup::{LinkSetup, Restored};
 pub use monitor::{RtnlEvent, RtnlMonitor};
-pub use route::{Route, RT_TABLE_MAIN};
+pub use route::{Route, Route6, RouteFamily, RT_TABLE_MAIN};
 
 /// Receive buffer: large enough for any single rtnetlink datagram the kernel sends
 /// (dumps are cut at 32 KiB).
@@ -314,7 +314,8 @@ pub(crate) fn digest(data: &[u8]) {
                         let _ = Ipv4Address::from_message(a);
                     }
                     RouteNetlinkMessage::NewRoute(r) => {
-                        let _ = Route::from_message(r);
+                        let _ = Route::<std::net::Ipv4Addr>::from_message(r);
+                        let _ = Route6::from_message(r);
                     }
                     _ => {}
                 }

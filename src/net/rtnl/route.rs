@@ -1,6 +1,8 @@
-//! IPv4 routes (list, change the preferred source, delete) and neighbour flush per device.
+//! Routes of either family (list, change the preferred source, delete) and the neighbour
+//! flush of one device.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::NLM_F_REPLACE;
 use netlink_packet_route::neighbour::{
@@ -16,36 +18,81 @@ use super::{Rtnl, RtnlError};
 /// The main routing table.
 pub const RT_TABLE_MAIN: u32 = 254;
 
-/// One IPv4 route (the fields that identify it and the ones we change).
+/// The address type of a route's family: `Ipv4Addr` or `Ipv6Addr`. A route is the same
+/// message in both families; only the family code and the address attributes differ.
+pub trait RouteFamily: Copy + Eq + fmt::Debug + fmt::Display {
+    const FAMILY: AddressFamily;
+    const UNSPECIFIED: Self;
+    /// For messages: "IPv4" / "IPv6".
+    const NAME: &'static str;
+    fn from_route(a: &RouteAddress) -> Option<Self>;
+    fn to_route(self) -> RouteAddress;
+}
+
+impl RouteFamily for Ipv4Addr {
+    const FAMILY: AddressFamily = AddressFamily::Inet;
+    const UNSPECIFIED: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+    const NAME: &'static str = "IPv4";
+    fn from_route(a: &RouteAddress) -> Option<Ipv4Addr> {
+        match a {
+            RouteAddress::Inet(ip) => Some(*ip),
+            _ => None,
+        }
+    }
+    fn to_route(self) -> RouteAddress {
+        RouteAddress::Inet(self)
+    }
+}
+
+impl RouteFamily for Ipv6Addr {
+    const FAMILY: AddressFamily = AddressFamily::Inet6;
+    const UNSPECIFIED: Ipv6Addr = Ipv6Addr::UNSPECIFIED;
+    const NAME: &'static str = "IPv6";
+    fn from_route(a: &RouteAddress) -> Option<Ipv6Addr> {
+        match a {
+            RouteAddress::Inet6(ip) => Some(*ip),
+            _ => None,
+        }
+    }
+    fn to_route(self) -> RouteAddress {
+        RouteAddress::Inet6(self)
+    }
+}
+
+/// One route (the fields that identify it and the ones we change), IPv4 by default.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
+pub struct Route<A: RouteFamily = Ipv4Addr> {
     pub table: u32,
-    pub destination: Ipv4Addr,
+    pub destination: A,
     pub prefix_len: u8,
+    /// TOS (IPv4) or traffic class (IPv6; 0 in practice): part of the kernel's fib key.
     pub tos: u8,
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<A>,
     /// Output interface index.
     pub oif: Option<u32>,
     /// Preferred source address (`src`).
-    pub source: Option<Ipv4Addr>,
+    pub source: Option<A>,
     /// Metric.
     pub priority: Option<u32>,
     /// `RTPROT_*` (2 = kernel, 3 = boot, 4 = static).
     pub protocol: u8,
     /// `RT_SCOPE_*` (0 = universe, 253 = link, 254 = host).
     pub scope: u8,
-    /// `RTN_*` (1 = unicast, 2 = local, 3 = broadcast).
+    /// `RTN_*` (1 = unicast, 2 = local, 3 = broadcast, 5 = multicast).
     pub kind: u8,
 }
 
-impl Route {
-    pub(super) fn from_message(m: &RouteMessage) -> Option<Route> {
-        if m.header.address_family != AddressFamily::Inet {
+/// An IPv6 route.
+pub type Route6 = Route<Ipv6Addr>;
+
+impl<A: RouteFamily> Route<A> {
+    pub(super) fn from_message(m: &RouteMessage) -> Option<Route<A>> {
+        if m.header.address_family != A::FAMILY {
             return None;
         }
         let mut r = Route {
             table: u32::from(m.header.table),
-            destination: Ipv4Addr::UNSPECIFIED,
+            destination: A::UNSPECIFIED,
             prefix_len: m.header.destination_prefix_length,
             tos: m.header.tos,
             gateway: None,
@@ -59,9 +106,11 @@ impl Route {
         for a in &m.attributes {
             match a {
                 RouteAttribute::Table(t) => r.table = *t,
-                RouteAttribute::Destination(RouteAddress::Inet(ip)) => r.destination = *ip,
-                RouteAttribute::Gateway(RouteAddress::Inet(ip)) => r.gateway = Some(*ip),
-                RouteAttribute::PrefSource(RouteAddress::Inet(ip)) => r.source = Some(*ip),
+                RouteAttribute::Destination(ip) => {
+                    r.destination = A::from_route(ip).unwrap_or(r.destination)
+                }
+                RouteAttribute::Gateway(ip) => r.gateway = A::from_route(ip).or(r.gateway),
+                RouteAttribute::PrefSource(ip) => r.source = A::from_route(ip).or(r.source),
                 RouteAttribute::Oif(i) => r.oif = Some(*i),
                 RouteAttribute::Priority(p) => r.priority = Some(*p),
                 _ => {}
@@ -72,10 +121,10 @@ impl Route {
 
     /// The message identifying this route (the kernel's fib key: table, destination, tos,
     /// priority) plus its next hop, with `source` as preferred source.
-    fn to_message(&self, source: Option<Ipv4Addr>) -> RouteMessage {
+    fn to_message(&self, source: Option<A>) -> RouteMessage {
         let mut m = RouteMessage::default();
         m.header = RouteHeader {
-            address_family: AddressFamily::Inet,
+            address_family: A::FAMILY,
             destination_prefix_length: self.prefix_len,
             source_prefix_length: 0,
             tos: self.tos,
@@ -88,13 +137,10 @@ impl Route {
         m.attributes.push(RouteAttribute::Table(self.table));
         if self.prefix_len > 0 {
             m.attributes
-                .push(RouteAttribute::Destination(RouteAddress::Inet(
-                    self.destination,
-                )));
+                .push(RouteAttribute::Destination(self.destination.to_route()));
         }
         if let Some(g) = self.gateway {
-            m.attributes
-                .push(RouteAttribute::Gateway(RouteAddress::Inet(g)));
+            m.attributes.push(RouteAttribute::Gateway(g.to_route()));
         }
         if let Some(o) = self.oif {
             m.attributes.push(RouteAttribute::Oif(o));
@@ -103,13 +149,12 @@ impl Route {
             m.attributes.push(RouteAttribute::Priority(p));
         }
         if let Some(s) = source {
-            m.attributes
-                .push(RouteAttribute::PrefSource(RouteAddress::Inet(s)));
+            m.attributes.push(RouteAttribute::PrefSource(s.to_route()));
         }
         m
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut s = format!("{}/{}", self.destination, self.prefix_len);
         if let Some(g) = self.gateway {
             s.push_str(&format!(" via {g}"));
@@ -125,12 +170,15 @@ impl Route {
 }
 
 /// RTM_NEWROUTE (to be sent with NLM_F_REPLACE) setting the preferred source of `route`.
-pub(super) fn change_source(route: &Route, source: Option<Ipv4Addr>) -> RouteNetlinkMessage {
+pub(super) fn change_source<A: RouteFamily>(
+    route: &Route<A>,
+    source: Option<A>,
+) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewRoute(route.to_message(source))
 }
 
 /// RTM_DELROUTE for `route`.
-pub(super) fn delete(route: &Route) -> RouteNetlinkMessage {
+pub(super) fn delete<A: RouteFamily>(route: &Route<A>) -> RouteNetlinkMessage {
     RouteNetlinkMessage::DelRoute(route.to_message(None))
 }
 
@@ -148,12 +196,12 @@ fn delete_neighbour(ifindex: u32, dst: IpAddr) -> RouteNetlinkMessage {
 }
 
 impl Rtnl {
-    /// Every IPv4 route of every table.
-    pub fn routes(&mut self) -> Result<Vec<Route>, RtnlError> {
+    /// Every route of family `A` (`Ipv4Addr`, `Ipv6Addr`) in every table.
+    pub fn routes<A: RouteFamily>(&mut self) -> Result<Vec<Route<A>>, RtnlError> {
         let mut req = RouteMessage::default();
-        req.header.address_family = AddressFamily::Inet;
+        req.header.address_family = A::FAMILY;
         let msgs = self.dump(
-            || "list IPv4 routes".to_string(),
+            || format!("list {} routes", A::NAME),
             RouteNetlinkMessage::GetRoute(req),
         )?;
         Ok(msgs
@@ -166,11 +214,11 @@ impl Rtnl {
     }
 
     /// Sets (`Some`) or clears (`None`) the preferred source of an existing route
-    /// (`ip route change ... src IP`). ENOENT when the route is gone.
-    pub fn set_route_source(
+    /// (`ip [-6] route change ... src IP`). ENOENT when the route is gone.
+    pub fn set_route_source<A: RouteFamily>(
         &mut self,
-        route: &Route,
-        source: Option<Ipv4Addr>,
+        route: &Route<A>,
+        source: Option<A>,
     ) -> Result<(), RtnlError> {
         let what = || match source {
             Some(s) => format!("change route {} src {s}", route.describe()),
@@ -179,8 +227,8 @@ impl Rtnl {
         self.execute(what, change_source(route, source), NLM_F_REPLACE)
     }
 
-    /// Deletes a route (`ip route del`). ESRCH when it is not there.
-    pub fn delete_route(&mut self, route: &Route) -> Result<(), RtnlError> {
+    /// Deletes a route (`ip [-6] route del`). ESRCH when it is not there.
+    pub fn delete_route<A: RouteFamily>(&mut self, route: &Route<A>) -> Result<(), RtnlError> {
         self.execute(
             || format!("delete route {}", route.describe()),
             delete(route),
@@ -298,6 +346,47 @@ mod tests {
         assert_eq!(r.source, Some(vip));
         assert_eq!(r.oif, Some(3));
         assert_eq!(r.destination, Ipv4Addr::new(198, 51, 100, 0));
+    }
+
+    /// The same code serves IPv6: family 10, 16-byte addresses, and an IPv4 message is not
+    /// read as an IPv6 route (nor the other way round).
+    #[test]
+    fn ipv6_route_round_trips_and_families_stay_apart() {
+        let route = Route6 {
+            table: RT_TABLE_MAIN,
+            destination: "2001:db8:1::".parse().unwrap(),
+            prefix_len: 64,
+            tos: 0,
+            gateway: Some("2001:db8:1::1".parse().unwrap()),
+            oif: Some(4),
+            source: None,
+            priority: Some(256),
+            protocol: 2,
+            scope: 0,
+            kind: 1,
+        };
+        let vip: Ipv6Addr = "2001:db8:1::10".parse().unwrap();
+        let bytes = serialize(change_source(&route, Some(vip)), NLM_F_REQUEST, 1);
+        assert_eq!(bytes[16], 10); // AF_INET6
+        let back = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&bytes).unwrap();
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) = back.payload else {
+            panic!("not NewRoute")
+        };
+        let r = Route6::from_message(&m).unwrap();
+        assert_eq!(
+            r,
+            Route {
+                source: Some(vip),
+                ..route
+            }
+        );
+        assert_eq!(Route::<Ipv4Addr>::from_message(&m), None);
+        let v4 = serialize(change_source(&subnet_route(), None), NLM_F_REQUEST, 1);
+        let back = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&v4).unwrap();
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)) = back.payload else {
+            panic!("not NewRoute")
+        };
+        assert_eq!(Route6::from_message(&m), None);
     }
 
     #[test]
