@@ -1,5 +1,6 @@
-//! The kit's four actions, step for step: restore, remove, quickCheck, recover. Every step
-//! logs what it did; every failure names the action, the step, the address and the device.
+//! The kit's four actions, step for step: restore, remove, quickCheck, recover, written once
+//! for both families over the `Steps` whose IPv4 and IPv6 forms differ. Every step logs what
+//! it did; every failure names the action, the step, the address and the device.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -32,8 +33,8 @@ impl fmt::Display for Failure {
 }
 
 /// One virtual address on one device, with the netlink socket that manages it. `A` is the
-/// address type: the IPv4 steps are below and in `steps`, the IPv6 ones in `inet6`; the
-/// link checks are shared.
+/// address type: the IPv4 steps are in `steps`, the IPv6 ones in `inet6`; the link checks
+/// (`steps`) and the actions (below) are shared.
 pub struct Resource<A = Ipv4Addr> {
     pub(super) rt: Rtnl,
     pub(super) p: Params,
@@ -115,97 +116,78 @@ pub(super) fn link_and_prefix(
     Ok((link, prefix))
 }
 
-impl Resource {
-    /// Finds the device and prefix; an unknown device or an undeterminable prefix is
-    /// `Failure::Host`.
-    pub fn resolve(p: Params, ip: Ipv4Addr) -> Result<Resource, Failure> {
-        let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
-        let addrs = rt
-            .addresses(None)
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        // The physical address whose subnet holds ip (longest prefix), for the defaults.
-        let covering = addrs
-            .iter()
-            .filter(|a| is_physical(a) && a.address != ip && a.contains(ip))
-            .max_by_key(|a| a.prefix_len)
-            .cloned();
-        let covering = covering.map(|c| (c.index, c.prefix_len));
-        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
-        Ok(Resource {
-            rt,
-            p,
-            ip,
-            prefix,
-            link,
-        })
-    }
+/// The VIP as found on our device.
+pub(super) struct Assigned {
+    pub prefix_len: u8,
+    /// IPv6: duplicate address detection found another owner (the address is unusable).
+    pub dad_failed: bool,
+}
 
-    /// Every address entry equal to the VIP, on any device.
-    pub(super) fn vip_entries(
-        &mut self,
-        action: &str,
-        step: &str,
-    ) -> Result<Vec<Ipv4Address>, Failure> {
-        let ip = self.ip;
-        match self.rt.addresses(None) {
-            Ok(all) => Ok(all.into_iter().filter(|a| a.address == ip).collect()),
-            Err(e) => Err(self.rt_fail(action, step, e)),
-        }
-    }
+/// The steps whose IPv4 and IPv6 forms differ (`steps` has the IPv4 ones, `inet6` the IPv6
+/// ones). The actions below run them in the kit's order for both families.
+pub(super) trait Steps {
+    /// The physical-address check's name in messages ("physical-IP check", as the kit says,
+    /// for IPv4).
+    const PHYSICAL_CHECK: &'static str;
+    /// The interface that carries the VIP as a physical address (not one of ours), if any.
+    fn physical(&mut self, action: &str) -> Result<Option<String>, Failure>;
+    /// Every entry of the VIP on any interface: its index and how a message names it.
+    fn entries(&mut self, action: &str, step: &str) -> Result<Vec<(u32, String)>, Failure>;
+    /// The VIP on our device, if it is there.
+    fn assigned(&mut self, action: &str, step: &str) -> Result<Option<Assigned>, Failure>;
+    /// The duplicate check and the address added (IPv4: ARP probe, then add; IPv6: added
+    /// with DAD, watched until it ends); NOIPUNIQUE skips the check.
+    fn add_unique(&mut self, action: &str) -> Result<(), Failure>;
+    /// Neighbour flush and the announcement (gratuitous ARPs, unsolicited NAs).
+    fn announce(&mut self, action: &str) -> Result<(), Failure>;
+    /// SOURCE_ADDRESS: the VIP as preferred source of the device's routes into its subnet.
+    fn source_address_set(&mut self, action: &str) -> Result<(), Failure>;
+    /// Every route with the VIP as source gets its source back.
+    fn source_address_revert(&mut self, action: &str) -> Result<(), Failure>;
+    /// PingList, then the broadcast or all-nodes ping (NOBCASTPING skips it).
+    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure>;
+    /// Deletes the VIP with `prefix_len` from our device.
+    fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError>;
+    /// After remove deleted the address (IPv4: the host route and the route cache).
+    fn after_delete(&mut self, _action: &str) {}
+}
 
-    /// The physical-IP check: the VIP is a plain (non-alias) address of some interface;
-    /// returns that interface's name.
-    pub(super) fn physical_ip(&mut self, action: &str) -> Result<Option<String>, Failure> {
-        let step = "physical-IP check";
-        let Some(found) = self
-            .vip_entries(action, step)?
-            .into_iter()
-            .find(is_physical)
-        else {
-            return Ok(None);
-        };
-        let name = match self.rt.link_by_index(found.index) {
-            Ok(Some(l)) => l.name,
-            _ => found.label,
-        };
-        Ok(Some(name))
-    }
-
-    /// The VIP as configured on our device (by us or anyone), if it is.
-    pub(super) fn assigned(
-        &mut self,
-        action: &str,
-        step: &str,
-    ) -> Result<Option<Ipv4Address>, Failure> {
-        let index = self.link.index;
-        Ok(self
-            .vip_entries(action, step)?
-            .into_iter()
-            .find(|a| a.index == index))
-    }
-
+impl<A: fmt::Display + Copy> Resource<A>
+where
+    Resource<A>: Steps,
+{
     /// Takes the address away again after a failed restore (best effort, logged).
     fn roll_back(&mut self, action: &str) {
         log::warn!("{action}: rolling back: removing {} again", self.ip);
         if let Err(e) = self.source_address_revert(action) {
             log::warn!("{e}");
         }
-        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
-        if let Err(e) = self.rt.delete_address(index, ip, prefix) {
+        if let Err(e) = self.delete_address(self.prefix) {
             log::warn!("{action}: roll back: {e}");
         }
     }
 
+    /// The checks of quickCheck after "assigned?": link (unless IP_NOLINKCHECK), connectivity.
+    fn monitor_checks(&mut self, action: &str) -> Result<(), Failure> {
+        if self.p.no_link_check {
+            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
+        } else {
+            self.link_check_quick(action)?;
+        }
+        self.connectivity_check(action)
+    }
+
     /// restore (OCF start).
     pub fn restore(&mut self, action: &str) -> Result<(), Failure> {
-        if let Some(dev) = self.physical_ip(action)? {
+        let check = Self::PHYSICAL_CHECK;
+        if let Some(dev) = self.physical(action)? {
             log::info!(
-                "{action}: physical-IP check: {} is a physical address of {dev}: nothing to do",
+                "{action}: {check}: {} is a physical address of {dev}: nothing to do",
                 self.ip
             );
             return Ok(());
         }
-        log::info!("{action}: physical-IP check: {} is not physical", self.ip);
+        log::info!("{action}: {check}: {} is not physical", self.ip);
         if !self.p.restore_and_recover {
             log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to do");
             return Ok(());
@@ -216,15 +198,12 @@ impl Resource {
             self.link_check_restore(action)?;
         }
         let step = "pre-assignment check";
-        let entries = self.vip_entries(action, step)?;
-        if let Some(other) = entries.iter().find(|a| a.index != self.link.index) {
+        let entries = self.entries(action, step)?;
+        if let Some((_, other)) = entries.iter().find(|(i, _)| *i != self.link.index) {
             return Err(self.fail(
                 action,
                 step,
-                format!(
-                    "{} is assigned to another interface ({})",
-                    self.ip, other.label
-                ),
+                format!("{} is assigned to another interface ({other})", self.ip),
             ));
         }
         if !entries.is_empty() {
@@ -236,12 +215,7 @@ impl Resource {
             return self.monitor_checks(action);
         }
         log::info!("{action}: {step}: {} is not assigned yet", self.ip);
-        if self.p.no_ip_unique {
-            log::info!("{action}: duplicate check: skipped (NOIPUNIQUE=1)");
-        } else {
-            self.duplicate_check(action)?;
-        }
-        self.add_address(action)?;
+        self.add_unique(action)?;
         // From here on a failure takes the address away again.
         let rest = (|| {
             self.announce(action)?;
@@ -260,9 +234,10 @@ impl Resource {
 
     /// remove (OCF stop).
     pub fn remove(&mut self, action: &str) -> Result<(), Failure> {
-        if let Some(dev) = self.physical_ip(action)? {
+        if let Some(dev) = self.physical(action)? {
             log::info!(
-                "{action}: physical-IP check: {} is a physical address of {dev}: left alone",
+                "{action}: {}: {} is a physical address of {dev}: left alone",
+                Self::PHYSICAL_CHECK,
                 self.ip
             );
             return Ok(());
@@ -277,48 +252,58 @@ impl Resource {
         };
         self.source_address_revert(action)?;
         let step = "delete address";
-        let (index, ip) = (self.link.index, self.ip);
-        let deleted = self.rt.delete_address(index, ip, entry.prefix_len);
+        let deleted = self.delete_address(entry.prefix_len);
         match &deleted {
             Ok(()) => log::info!(
-                "{action}: {step}: {ip}/{} deleted from {}",
+                "{action}: {step}: {}/{} deleted from {}",
+                self.ip,
                 entry.prefix_len,
                 self.link.name
             ),
             Err(e) => log::error!("{action}: {step}: {e}"),
         }
-        self.delete_host_route(action);
-        super::steps::flush_route_cache(action);
+        self.after_delete(action);
         deleted.map_err(|e| self.rt_fail(action, step, e))
     }
 
-    /// quickCheck (OCF monitor): assigned? link? connectivity? With RESTORE_AND_RECOVER
-    /// disabled the kit checks nothing: restore did not configure the address either.
+    /// quickCheck (OCF monitor): assigned (and not a failed duplicate)? link? connectivity?
+    /// With RESTORE_AND_RECOVER disabled the kit checks nothing: restore did not configure
+    /// the address either.
     pub fn quick_check(&mut self, action: &str) -> Result<(), Failure> {
         if !self.p.restore_and_recover {
             log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to check");
             return Ok(());
         }
-        if self.assigned(action, "assignment check")?.is_none() {
-            return Err(Failure::NotRunning(format!(
-                "{action}: assignment check: {} is not assigned to {}",
-                self.ip, self.link.name
-            )));
+        let step = "assignment check";
+        match self.assigned(action, step)? {
+            None => {
+                return Err(Failure::NotRunning(format!(
+                    "{action}: {step}: {} is not assigned to {}",
+                    self.ip, self.link.name
+                )))
+            }
+            Some(a) if a.dad_failed => {
+                return Err(self.fail(
+                    action,
+                    step,
+                    format!("{} failed DAD: another node owns it", self.ip),
+                ))
+            }
+            Some(_) => log::info!(
+                "{action}: {step}: {} is assigned to {}",
+                self.ip,
+                self.link.name
+            ),
         }
-        log::info!(
-            "{action}: assignment check: {} is assigned to {}",
-            self.ip,
-            self.link.name
-        );
         self.monitor_checks(action)
     }
 
     /// recover: a physical address cannot be recovered; else remove, then restore.
     pub fn recover(&mut self, action: &str) -> Result<(), Failure> {
-        if self.physical_ip(action)?.is_some() {
+        if self.physical(action)?.is_some() {
             return Err(self.fail(
                 action,
-                "physical-IP check",
+                Self::PHYSICAL_CHECK,
                 format!(
                     "{} is a physical address, not a recoverable resource",
                     self.ip

@@ -20,10 +20,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::net::packet::PacketSocket;
-use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RT_TABLE_MAIN};
+use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RtnlError, RT_TABLE_MAIN};
 use crate::wire::ndisc;
 
-use super::actions::{link_and_prefix, Failure, Resource};
+use super::actions::{link_and_prefix, Assigned, Failure, Resource, Steps};
 use super::connectivity::{self, Group};
 use super::params::Params;
 
@@ -73,8 +73,36 @@ impl Resource<Ipv6Addr> {
         }
     }
 
+    fn assigned6(&mut self, action: &str, step: &str) -> Result<Option<Ipv6Address>, Failure> {
+        let index = self.link.index;
+        Ok(self
+            .entries6(action, step)?
+            .into_iter()
+            .find(|a| a.index == index))
+    }
+
+    fn source_routes6(&mut self, action: &str, step: &str) -> Result<Vec<Route6>, Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        let routes = self
+            .rt
+            .routes::<Ipv6Addr>()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let inside = |a: Ipv6Addr| same_prefix6(a, ip, prefix);
+        Ok(routes
+            .into_iter()
+            .filter(|r| r.table == RT_TABLE_MAIN && r.oif == Some(index) && r.kind == 1)
+            .filter(|r| {
+                (r.prefix_len == prefix && inside(r.destination)) || r.gateway.is_some_and(inside)
+            })
+            .collect())
+    }
+}
+
+impl Steps for Resource<Ipv6Addr> {
+    const PHYSICAL_CHECK: &'static str = "physical-address check";
+
     /// The physical-address check: the VIP carried by an interface without our mark.
-    fn physical6(&mut self, action: &str) -> Result<Option<String>, Failure> {
+    fn physical(&mut self, action: &str) -> Result<Option<String>, Failure> {
         let step = "physical-address check";
         let Some(found) = self
             .entries6(action, step)?
@@ -89,17 +117,24 @@ impl Resource<Ipv6Addr> {
         }))
     }
 
-    fn assigned6(&mut self, action: &str, step: &str) -> Result<Option<Ipv6Address>, Failure> {
-        let index = self.link.index;
+    fn entries(&mut self, action: &str, step: &str) -> Result<Vec<(u32, String)>, Failure> {
         Ok(self
             .entries6(action, step)?
             .into_iter()
-            .find(|a| a.index == index))
+            .map(|a| (a.index, format!("link index {}", a.index)))
+            .collect())
+    }
+
+    fn assigned(&mut self, action: &str, step: &str) -> Result<Option<Assigned>, Failure> {
+        Ok(self.assigned6(action, step)?.map(|a| Assigned {
+            prefix_len: a.prefix_len,
+            dad_failed: a.dad_failed(),
+        }))
     }
 
     /// Adds the address: with DAD as the duplicate check (watched until it is no longer
     /// tentative), or without it under NOIPUNIQUE.
-    fn add_with_duplicate_check(&mut self, action: &str) -> Result<(), Failure> {
+    fn add_unique(&mut self, action: &str) -> Result<(), Failure> {
         let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
         let nodad = self.p.no_ip_unique;
         self.rt
@@ -145,7 +180,7 @@ impl Resource<Ipv6Addr> {
     }
 
     /// Flushes the device's neighbour cache and sends the unsolicited advertisements.
-    fn announce6(&mut self, action: &str) -> Result<(), Failure> {
+    fn announce(&mut self, action: &str) -> Result<(), Failure> {
         let (index, ip) = (self.link.index, self.ip);
         let step = "neighbour flush";
         let n = self
@@ -186,23 +221,7 @@ impl Resource<Ipv6Addr> {
         }
     }
 
-    fn source_routes6(&mut self, action: &str, step: &str) -> Result<Vec<Route6>, Failure> {
-        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
-        let routes = self
-            .rt
-            .routes::<Ipv6Addr>()
-            .map_err(|e| self.rt_fail(action, step, e))?;
-        let inside = |a: Ipv6Addr| same_prefix6(a, ip, prefix);
-        Ok(routes
-            .into_iter()
-            .filter(|r| r.table == RT_TABLE_MAIN && r.oif == Some(index) && r.kind == 1)
-            .filter(|r| {
-                (r.prefix_len == prefix && inside(r.destination)) || r.gateway.is_some_and(inside)
-            })
-            .collect())
-    }
-
-    fn source_address_set6(&mut self, action: &str) -> Result<(), Failure> {
+    fn source_address_set(&mut self, action: &str) -> Result<(), Failure> {
         let step = "source address";
         let ip = self.ip;
         for r in self.source_routes6(action, step)? {
@@ -217,7 +236,7 @@ impl Resource<Ipv6Addr> {
         Ok(())
     }
 
-    fn source_address_revert6(&mut self, action: &str) -> Result<(), Failure> {
+    fn source_address_revert(&mut self, action: &str) -> Result<(), Failure> {
         let step = "source-address revert";
         let ip = self.ip;
         let routes = self
@@ -240,7 +259,7 @@ impl Resource<Ipv6Addr> {
         Ok(())
     }
 
-    fn connectivity_check6(&mut self, action: &str) -> Result<(), Failure> {
+    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
         let step = "connectivity check";
         let own: Vec<IpAddr> = match self.rt.addresses6(None) {
             Ok(a) => a.into_iter().map(|a| a.address.into()).collect(),
@@ -256,160 +275,8 @@ impl Resource<Ipv6Addr> {
         }
     }
 
-    fn monitor_checks6(&mut self, action: &str) -> Result<(), Failure> {
-        if self.p.no_link_check {
-            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
-        } else {
-            self.link_check_quick(action)?;
-        }
-        self.connectivity_check6(action)
-    }
-
-    fn roll_back6(&mut self, action: &str) {
-        log::warn!("{action}: rolling back: removing {} again", self.ip);
-        if let Err(e) = self.source_address_revert6(action) {
-            log::warn!("{e}");
-        }
-        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
-        if let Err(e) = self.rt.delete_address6(index, ip, prefix) {
-            log::warn!("{action}: roll back: {e}");
-        }
-    }
-
-    /// restore (OCF start).
-    pub fn restore6(&mut self, action: &str) -> Result<(), Failure> {
-        if let Some(dev) = self.physical6(action)? {
-            log::info!(
-                "{action}: physical-address check: {} is a physical address of {dev}: nothing \
-                 to do",
-                self.ip
-            );
-            return Ok(());
-        }
-        log::info!(
-            "{action}: physical-address check: {} is not physical",
-            self.ip
-        );
-        if !self.p.restore_and_recover {
-            log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to do");
-            return Ok(());
-        }
-        if self.p.no_link_check {
-            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
-        } else {
-            self.link_check_restore(action)?;
-        }
-        let step = "pre-assignment check";
-        let entries = self.entries6(action, step)?;
-        if let Some(other) = entries.iter().find(|a| a.index != self.link.index) {
-            return Err(self.fail(
-                action,
-                step,
-                format!(
-                    "{} is assigned to another interface (link index {})",
-                    self.ip, other.index
-                ),
-            ));
-        }
-        if !entries.is_empty() {
-            log::info!(
-                "{action}: {step}: {} is already assigned to {}: checking it",
-                self.ip,
-                self.link.name
-            );
-            return self.monitor_checks6(action);
-        }
-        log::info!("{action}: {step}: {} is not assigned yet", self.ip);
-        self.add_with_duplicate_check(action)?;
-        let rest = (|| {
-            self.announce6(action)?;
-            if self.p.source_address {
-                self.source_address_set6(action)?;
-            } else {
-                log::info!("{action}: source address: disabled");
-            }
-            self.connectivity_check6(action)
-        })();
-        if rest.is_err() {
-            self.roll_back6(action);
-        }
-        rest
-    }
-
-    /// remove (OCF stop).
-    pub fn remove6(&mut self, action: &str) -> Result<(), Failure> {
-        if let Some(dev) = self.physical6(action)? {
-            log::info!(
-                "{action}: physical-address check: {} is a physical address of {dev}: left \
-                 alone",
-                self.ip
-            );
-            return Ok(());
-        }
-        let Some(entry) = self.assigned6(action, "assignment check")? else {
-            log::info!(
-                "{action}: {} is not assigned to {}: nothing to do",
-                self.ip,
-                self.link.name
-            );
-            return Ok(());
-        };
-        self.source_address_revert6(action)?;
-        let step = "delete address";
+    fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {
         let (index, ip) = (self.link.index, self.ip);
-        self.rt
-            .delete_address6(index, ip, entry.prefix_len)
-            .map_err(|e| self.rt_fail(action, step, e))?;
-        log::info!(
-            "{action}: {step}: {ip}/{} deleted from {}",
-            entry.prefix_len,
-            self.link.name
-        );
-        Ok(())
-    }
-
-    /// quickCheck (OCF monitor): assigned (and not a failed duplicate)? link? connectivity?
-    pub fn quick_check6(&mut self, action: &str) -> Result<(), Failure> {
-        if !self.p.restore_and_recover {
-            log::info!("{action}: RESTORE_AND_RECOVER=disable: nothing to check");
-            return Ok(());
-        }
-        match self.assigned6(action, "assignment check")? {
-            None => {
-                return Err(Failure::NotRunning(format!(
-                    "{action}: assignment check: {} is not assigned to {}",
-                    self.ip, self.link.name
-                )))
-            }
-            Some(a) if a.dad_failed() => {
-                return Err(self.fail(
-                    action,
-                    "assignment check",
-                    format!("{} failed DAD: another node owns it", self.ip),
-                ))
-            }
-            Some(_) => log::info!(
-                "{action}: assignment check: {} is assigned to {}",
-                self.ip,
-                self.link.name
-            ),
-        }
-        self.monitor_checks6(action)
-    }
-
-    /// recover: a physical address cannot be recovered; else remove, then restore.
-    pub fn recover6(&mut self, action: &str) -> Result<(), Failure> {
-        if self.physical6(action)?.is_some() {
-            return Err(self.fail(
-                action,
-                "physical-address check",
-                format!(
-                    "{} is a physical address, not a recoverable resource",
-                    self.ip
-                ),
-            ));
-        }
-        self.remove6(action)?;
-        self.restore6(action)
+        self.rt.delete_address6(index, ip, prefix_len)
     }
 }

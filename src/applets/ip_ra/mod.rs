@@ -172,10 +172,10 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
             IpAddr::V6(ip) => {
                 let mut r = Resource::resolve6(p, ip)?;
                 match action {
-                    KitAction::Restore => r.restore6(label),
-                    KitAction::Remove => r.remove6(label),
-                    KitAction::QuickCheck => r.quick_check6(label),
-                    KitAction::Recover => r.recover6(label),
+                    KitAction::Restore => r.restore(label),
+                    KitAction::Remove => r.remove(label),
+                    KitAction::QuickCheck => r.quick_check(label),
+                    KitAction::Recover => r.recover(label),
                 }
             }
         }

@@ -1,6 +1,7 @@
-//! The steps the actions are made of: link checks, the duplicate check, adding and
-//! announcing the address, the connectivity check, source-address routes, host route and
-//! route-cache cleanup. Each logs what it did and fails naming the step.
+//! The steps the actions are made of: the link checks (both families), and the IPv4 forms of
+//! the `Steps`: the duplicate check by ARP, adding and announcing the address, the
+//! connectivity check, source-address routes, host route and route-cache cleanup. Each logs
+//! what it did and fails naming the step.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::thread::sleep;
@@ -8,11 +9,14 @@ use std::time::Duration;
 
 use crate::net::garp::{self, ArpProbe};
 use crate::net::packet::{PacketSocket, ETHERTYPE_ARP};
-use crate::net::rtnl::{same_net, Link, Route, RT_TABLE_MAIN as MAIN_TABLE};
+use crate::net::rtnl::{
+    same_net, Ipv4Address, Link, Route, Rtnl, RtnlError, RT_TABLE_MAIN as MAIN_TABLE,
+};
 use crate::wire::ethernet::MacAddr;
 
-use super::actions::{is_physical, label_for, Failure, Resource};
+use super::actions::{is_physical, label_for, link_and_prefix, Assigned, Failure, Resource, Steps};
 use super::connectivity;
+use super::params::Params;
 
 /// How long the link check waits after setting the interface up again (the kit's 1 s).
 const LINK_UP_WAIT: Duration = Duration::from_secs(1);
@@ -115,35 +119,72 @@ impl<A: std::fmt::Display> Resource<A> {
 }
 
 impl Resource {
+    /// Finds the device and prefix; an unknown device or an undeterminable prefix is
+    /// `Failure::Host`.
+    pub fn resolve(p: Params, ip: Ipv4Addr) -> Result<Resource, Failure> {
+        let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
+        let addrs = rt
+            .addresses(None)
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        // The physical address whose subnet holds ip (longest prefix), for the defaults.
+        let covering = addrs
+            .iter()
+            .filter(|a| is_physical(a) && a.address != ip && a.contains(ip))
+            .max_by_key(|a| a.prefix_len)
+            .cloned();
+        let covering = covering.map(|c| (c.index, c.prefix_len));
+        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
+        Ok(Resource {
+            rt,
+            p,
+            ip,
+            prefix,
+            link,
+        })
+    }
+
+    /// Every address entry equal to the VIP, on any device.
+    fn vip_entries(&mut self, action: &str, step: &str) -> Result<Vec<Ipv4Address>, Failure> {
+        let ip = self.ip;
+        match self.rt.addresses(None) {
+            Ok(all) => Ok(all.into_iter().filter(|a| a.address == ip).collect()),
+            Err(e) => Err(self.rt_fail(action, step, e)),
+        }
+    }
+
+    /// The physical-IP check: the VIP is a plain (non-alias) address of some interface;
+    /// returns that interface's name.
+    fn physical_ip(&mut self, action: &str) -> Result<Option<String>, Failure> {
+        let step = "physical-IP check";
+        let Some(found) = self
+            .vip_entries(action, step)?
+            .into_iter()
+            .find(is_physical)
+        else {
+            return Ok(None);
+        };
+        let name = match self.rt.link_by_index(found.index) {
+            Ok(Some(l)) => l.name,
+            _ => found.label,
+        };
+        Ok(Some(name))
+    }
+
+    /// The VIP as configured on our device (by us or anyone), if it is.
+    fn assigned_entry(&mut self, action: &str, step: &str) -> Result<Option<Ipv4Address>, Failure> {
+        let index = self.link.index;
+        Ok(self
+            .vip_entries(action, step)?
+            .into_iter()
+            .find(|a| a.index == index))
+    }
+
     /// Our addresses, excluded from the broadcast ping's answers.
     pub(super) fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure> {
         match self.rt.addresses(None) {
             Ok(a) => Ok(a.into_iter().map(|a| a.address.into()).collect()),
             Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
         }
-    }
-
-    pub(super) fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
-        let step = "connectivity check";
-        let own = self.own_addresses(action)?;
-        let target = connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix));
-        match connectivity::check(&self.p, self.ip.into(), target, &self.link.name, &own) {
-            Ok(msg) => {
-                log::info!("{action}: {step}: {msg}");
-                Ok(())
-            }
-            Err(msg) => Err(self.fail(action, step, msg)),
-        }
-    }
-
-    /// The checks of quickCheck after "assigned?": link (unless IP_NOLINKCHECK), connectivity.
-    pub(super) fn monitor_checks(&mut self, action: &str) -> Result<(), Failure> {
-        if self.p.no_link_check {
-            log::info!("{action}: link check: skipped (IP_NOLINKCHECK=1)");
-        } else {
-            self.link_check_quick(action)?;
-        }
-        self.connectivity_check(action)
     }
 
     /// The sender address of our ARP probes: a physical address of the device in the VIP's
@@ -222,8 +263,92 @@ impl Resource {
         Ok(())
     }
 
+    /// Routes through our device into the VIP's subnet or via a gateway in it.
+    pub(super) fn source_routes(
+        &mut self,
+        action: &str,
+        step: &str,
+    ) -> Result<Vec<Route>, Failure> {
+        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
+        let routes = self
+            .rt
+            .routes()
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let net = |a: Ipv4Addr| same_net(a, ip, prefix);
+        Ok(routes
+            .into_iter()
+            .filter(|r| r.table == MAIN_TABLE && r.oif == Some(index) && r.kind == 1)
+            .filter(|r| {
+                (r.prefix_len == prefix && net(r.destination)) || r.gateway.is_some_and(net)
+            })
+            .collect())
+    }
+
+    /// Deletes a main-table host route to the VIP through our device, if one is left.
+    pub(super) fn delete_host_route(&mut self, action: &str) {
+        let step = "host route";
+        let (index, ip) = (self.link.index, self.ip);
+        let routes = match self.rt.routes::<Ipv4Addr>() {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("{action}: {step}: {e}");
+                return;
+            }
+        };
+        let host: Vec<_> = routes
+            .into_iter()
+            .filter(|r| {
+                r.table == MAIN_TABLE
+                    && r.prefix_len == 32
+                    && r.destination == ip
+                    && r.oif == Some(index)
+            })
+            .collect();
+        if host.is_empty() {
+            log::info!("{action}: {step}: no host route to {ip}");
+        }
+        for r in host {
+            match self.rt.delete_route(&r) {
+                Ok(()) => log::info!("{action}: {step}: deleted {ip}/32"),
+                Err(e) => log::warn!("{action}: {step}: {e}"),
+            }
+        }
+    }
+}
+
+impl Steps for Resource {
+    const PHYSICAL_CHECK: &'static str = "physical-IP check";
+
+    fn physical(&mut self, action: &str) -> Result<Option<String>, Failure> {
+        self.physical_ip(action)
+    }
+
+    fn entries(&mut self, action: &str, step: &str) -> Result<Vec<(u32, String)>, Failure> {
+        Ok(self
+            .vip_entries(action, step)?
+            .into_iter()
+            .map(|a| (a.index, a.label))
+            .collect())
+    }
+
+    fn assigned(&mut self, action: &str, step: &str) -> Result<Option<Assigned>, Failure> {
+        Ok(self.assigned_entry(action, step)?.map(|a| Assigned {
+            prefix_len: a.prefix_len,
+            dad_failed: false,
+        }))
+    }
+
+    fn add_unique(&mut self, action: &str) -> Result<(), Failure> {
+        if self.p.no_ip_unique {
+            log::info!("{action}: duplicate check: skipped (NOIPUNIQUE=1)");
+        } else {
+            self.duplicate_check(action)?;
+        }
+        self.add_address(action)
+    }
+
     /// Flushes the device's neighbour table and sends the four gratuitous ARPs.
-    pub(super) fn announce(&mut self, action: &str) -> Result<(), Failure> {
+    fn announce(&mut self, action: &str) -> Result<(), Failure> {
         let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
         let step = "neighbour flush";
         let n = self
@@ -257,28 +382,7 @@ impl Resource {
         }
     }
 
-    /// Routes through our device into the VIP's subnet or via a gateway in it.
-    pub(super) fn source_routes(
-        &mut self,
-        action: &str,
-        step: &str,
-    ) -> Result<Vec<Route>, Failure> {
-        let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
-        let routes = self
-            .rt
-            .routes()
-            .map_err(|e| self.rt_fail(action, step, e))?;
-        let net = |a: Ipv4Addr| same_net(a, ip, prefix);
-        Ok(routes
-            .into_iter()
-            .filter(|r| r.table == MAIN_TABLE && r.oif == Some(index) && r.kind == 1)
-            .filter(|r| {
-                (r.prefix_len == prefix && net(r.destination)) || r.gateway.is_some_and(net)
-            })
-            .collect())
-    }
-
-    pub(super) fn source_address_set(&mut self, action: &str) -> Result<(), Failure> {
+    fn source_address_set(&mut self, action: &str) -> Result<(), Failure> {
         let step = "source address";
         let ip = self.ip;
         for r in self.source_routes(action, step)? {
@@ -301,7 +405,7 @@ impl Resource {
     /// Gives every main-table route whose source is the VIP its source back: the device's
     /// physical address in that subnet, or none. Done whatever SOURCE_ADDRESS says: the kernel
     /// would delete such routes with the address.
-    pub(super) fn source_address_revert(&mut self, action: &str) -> Result<(), Failure> {
+    fn source_address_revert(&mut self, action: &str) -> Result<(), Failure> {
         let step = "source-address revert";
         let (index, ip) = (self.link.index, self.ip);
         let routes = self
@@ -350,35 +454,27 @@ impl Resource {
         Ok(())
     }
 
-    /// Deletes a main-table host route to the VIP through our device, if one is left.
-    pub(super) fn delete_host_route(&mut self, action: &str) {
-        let step = "host route";
+    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "connectivity check";
+        let own = self.own_addresses(action)?;
+        let target = connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix));
+        match connectivity::check(&self.p, self.ip.into(), target, &self.link.name, &own) {
+            Ok(msg) => {
+                log::info!("{action}: {step}: {msg}");
+                Ok(())
+            }
+            Err(msg) => Err(self.fail(action, step, msg)),
+        }
+    }
+
+    fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {
         let (index, ip) = (self.link.index, self.ip);
-        let routes = match self.rt.routes::<Ipv4Addr>() {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn!("{action}: {step}: {e}");
-                return;
-            }
-        };
-        let host: Vec<_> = routes
-            .into_iter()
-            .filter(|r| {
-                r.table == MAIN_TABLE
-                    && r.prefix_len == 32
-                    && r.destination == ip
-                    && r.oif == Some(index)
-            })
-            .collect();
-        if host.is_empty() {
-            log::info!("{action}: {step}: no host route to {ip}");
-        }
-        for r in host {
-            match self.rt.delete_route(&r) {
-                Ok(()) => log::info!("{action}: {step}: deleted {ip}/32"),
-                Err(e) => log::warn!("{action}: {step}: {e}"),
-            }
-        }
+        self.rt.delete_address(index, ip, prefix_len)
+    }
+
+    fn after_delete(&mut self, action: &str) {
+        self.delete_host_route(action);
+        flush_route_cache(action);
     }
 }
 
