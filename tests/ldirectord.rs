@@ -637,6 +637,54 @@ fn b1_bad_config_exits_2_with_file_line_and_leaves_daemon_and_pidfile() {
     );
 }
 
+/// An operator could only find out whether an edited ldirectord.cf was valid by reloading
+/// the daemon with it. `-t` reads it as `start` would, reports every error with its
+/// FILE:LINE:COL (exit 2), says "syntax OK" otherwise (exit 0), and touches neither the
+/// running daemon nor IPVS.
+#[test]
+fn config_test_without_a_daemon_or_ipvs_change() {
+    let mut lab = Lab::new("ct");
+    lab.http(8081);
+    let good = cfg(
+        &lab,
+        &unique("ct.cf"),
+        &format!("checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\treal=127.0.0.1:8082 masq\n\tservice=http\n"),
+    );
+    lab.daemon(&good);
+    wait("real added", || lab.rec().contains("-r 127.0.0.1:8081"));
+    let rec = lab.rec();
+    let out = lab.ld(&["-t", good.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("syntax OK (virtual services: 1, real servers: 2)"),
+        "{stdout}"
+    );
+    let bad = lab.write(
+        "bad.cf",
+        &format!(
+            "checkinterval=0\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 tunnel\n\treceive=\"(\"\n"
+        ),
+    );
+    let out = lab.ld(&["--config-test", bad.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let name = bad.display().to_string();
+    assert!(stderr.contains(&format!("{name}:1:15: error:")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{name}:4:10: error: receive:")),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    let out = lab.ld(&["-t", "/nonexistent/ld.cf"]);
+    assert_eq!(out.status.code(), Some(1));
+    // The daemon runs on with what it had; IPVS saw nothing new.
+    assert!(alive(&lab.children[1].id().to_string()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.rec().starts_with(&rec), "{}", lab.rec());
+    assert!(!lab.rec().contains("-D -t"), "{}", lab.rec());
+}
+
 #[test]
 fn status_stop_and_exit_codes() {
     let mut lab = Lab::new("st");

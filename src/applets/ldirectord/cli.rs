@@ -1,6 +1,8 @@
 //! The command line of the Perl ldirectord:
 //! `ldirectord [-d|--debug] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status`,
-//! `-h|-?|--help`, `-v|--version`; and how the config file is found (a bare name is looked up
+//! `-h|-?|--help`, `-v|--version`; `-t|--config-test [configfile]` (not in the original: the
+//! config check keepalived's `-t` and `nginx -t` give, before a reload); and how the config
+//! file is found (a bare name is looked up
 //! in /etc/ha.d, then /etc/ha.d/conf, then taken as a path; default ldirectord.cf).
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,10 @@ impl Command {
 pub enum Cli {
     Help,
     Version,
+    /// `-t`: read the config, report every error, touch nothing.
+    ConfigTest {
+        config: String,
+    },
     Run {
         debug: bool,
         config: String,
@@ -56,12 +62,15 @@ pub enum Cli {
 /// Usage text (the original prints its POD synopsis, exit 255).
 pub const USAGE: &str = "\
 Usage: ldirectord [-d|--debug] [--] [ldirectord.cf] start|stop|restart|try-restart|reload|force-reload|status
+       ldirectord -t|--config-test [ldirectord.cf]
        ldirectord -h|--help
        ldirectord -v|--version
 
 Health-checks the real servers of the IPVS virtual services in ldirectord.cf and programs the
 kernel's IPVS table over generic netlink. A bare config name is looked up in /etc/ha.d and
-/etc/ha.d/conf. -d stays in the foreground and logs to stderr. quiescent defaults to no (a
+/etc/ha.d/conf. -d stays in the foreground and logs to stderr. -t reads the config and reports
+every error (FILE:LINE:COL) without touching the daemon or IPVS: exit 0 if it is valid, 2 if
+not, 1 if it is not found. quiescent defaults to no (a
 down real is deleted; the Perl code's default, although its man page says yes).
 Environment: LDIRECTORD_IPVS_RECORD=FILE records IPVS changes (ipvsadm syntax) in FILE
 instead of programming the kernel.
@@ -70,12 +79,14 @@ instead of programming the kernel.
 /// Parses the arguments (without argv[0]); Err is the message for a bad command line.
 pub fn parse(args: &[String]) -> Result<Cli, String> {
     let mut debug = false;
+    let mut test = false;
     let mut rest: Vec<&str> = Vec::new();
     let mut options = true;
     for a in args {
         match a.as_str() {
             "--" if options => options = false,
             "-d" | "--debug" if options => debug = true,
+            "-t" | "--config-test" if options => test = true,
             "-h" | "-?" | "--help" if options => return Ok(Cli::Help),
             "-v" | "--version" if options => return Ok(Cli::Version),
             o if options && o.starts_with('-') && o.len() > 1 => {
@@ -83,6 +94,17 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
             }
             other => rest.push(other),
         }
+    }
+    if test {
+        return match rest.as_slice() {
+            [] => Ok(Cli::ConfigTest {
+                config: "ldirectord.cf".into(),
+            }),
+            [cfg] => Ok(Cli::ConfigTest {
+                config: cfg.to_string(),
+            }),
+            _ => Err("-t takes one config file and no command".into()),
+        };
     }
     let (config, word) = match rest.as_slice() {
         [cmd] => ("ldirectord.cf".to_string(), *cmd),
@@ -131,6 +153,23 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn config_test_takes_an_optional_file_and_no_command() {
+        assert_eq!(
+            parse(&args("-t")),
+            Ok(Cli::ConfigTest {
+                config: "ldirectord.cf".into()
+            })
+        );
+        assert_eq!(
+            parse(&args("--config-test /etc/x.cf")),
+            Ok(Cli::ConfigTest {
+                config: "/etc/x.cf".into()
+            })
+        );
+        assert!(parse(&args("-t x.cf start")).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! Exit codes as the original: 0 success; 1 config file not found, `reload` of a daemon that
 //! is not running, a stale pid file at `status`, or a start that failed; 2 config error;
-//! 3 `status` of a stopped daemon; 255 bad command line.
+//! 3 `status` of a stopped daemon; 255 bad command line. `-t` (config test): 0 valid, 1 not
+//! found, 2 errors.
 
 mod alert;
 mod alert_delivery;
@@ -57,6 +58,7 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("{VERSION}");
             return ExitCode::SUCCESS;
         }
+        Cli::ConfigTest { config } => return config_test(&config),
         Cli::Run {
             debug,
             config,
@@ -105,6 +107,29 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     run_command(command, debug, &path, &name, &pid_path, cfg)
+}
+
+/// `-t`: the config read as `start` would read it; nothing else happens.
+fn config_test(config: &str) -> ExitCode {
+    let Some(path) = cli::resolve_config(config) else {
+        eprintln!("Config file {config} not found");
+        return ExitCode::from(1);
+    };
+    match daemon::load(&path) {
+        Ok(c) => {
+            let reals: usize = c.virtuals.iter().map(|v| v.reals.len()).sum();
+            println!(
+                "{}: syntax OK (virtual services: {}, real servers: {reals})",
+                path.display(),
+                c.virtuals.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn running_pid(pid_path: &Path) -> Option<i32> {
