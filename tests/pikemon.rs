@@ -2124,6 +2124,46 @@ fn full_status_file_disk_warns_and_the_worker_still_serves() {
     assert!(log.contains("the boot counter is not saved"), "{log}");
 }
 
+/// A status file that is a link to /dev/zero was read until memory ran out (the worker
+/// grew by gigabytes a second and never sent a HELLO); one that is a FIFO blocked the
+/// worker in open(2). Both now count as corrupt: warned about, replaced by the first write,
+/// and the pair elects as usual.
+#[test]
+fn status_file_on_dev_zero_ate_the_workers_memory_and_on_a_fifo_hung_it() {
+    let mut rig = Rig::new();
+    std::os::unix::fs::symlink("/dev/zero", rig.dir.join("status1")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(rig.dir.join("status2"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert!(
+            log.contains(&format!(
+                "/status{node}: not a regular file: ignored as corrupt"
+            )),
+            "{log}"
+        );
+        assert!(!log.contains("worker exited"), "{log}");
+        let worker = rig.pids(node, "pikemon: worker");
+        assert_eq!(worker.len(), 1, "{log}");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(u64::MAX);
+        assert!(rss_kb < 64 * 1024, "worker of node {node}: {rss_kb} kB");
+        // The first write replaced the link or the FIFO with a regular file.
+        let meta = std::fs::symlink_metadata(rig.dir.join(format!("status{node}"))).unwrap();
+        assert!(meta.is_file(), "{meta:?}");
+    }
+}
+
 /// The supervisor passes each closed death-watch connection to the worker as a line on its
 /// stdin, with a blocking write: a worker that did not read (stopped, or hung in a system
 /// call) filled the pipe and the supervisor hung in write(2) — no signal, no restart, no

@@ -180,3 +180,73 @@ fn vip_outside_every_subnet_of_its_interface_is_refused_unless_onlink() {
     let (_, out) = check("onlink.cfg", &onlink);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// Runs `cmd` for at most 5 s; a command still running then is killed and None returned.
+fn output_within_5s(mut cmd: Command) -> Option<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// `-f /dev/zero` read on until memory ran out (the daemon and test-pikemon alike) and
+/// `-f FIFO` blocked in open(2) for good: now both are an error at once, with exit 2.
+#[test]
+fn config_on_dev_zero_grew_without_bound_and_on_a_fifo_hung_and_now_both_are_errors() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pikemon-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(format!("fifo{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    for path in ["/dev/zero", fifo.as_str()] {
+        for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+            let mut cmd = Command::new(applet(applet_name));
+            cmd.args(["-f", path]).args(extra);
+            let out = output_within_5s(cmd)
+                .unwrap_or_else(|| panic!("{applet_name} -f {path} still runs after 5 s"));
+            assert_eq!(out.status.code(), Some(2), "{out:?}");
+            assert!(
+                text(&out).1.starts_with(&format!(
+                    "{path}:0:0: error: cannot read: not a regular file\n"
+                )),
+                "{out:?}"
+            );
+        }
+    }
+    // The same for `hmac file`: an error at the file name's position.
+    for path in ["/dev/zero", fifo.as_str()] {
+        let cfg = write(
+            "keydev.cfg",
+            &GOOD.replace(
+                "hmac key \"0123456789abcdef0123\" key-id 7;",
+                &format!("hmac file \"{path}\";"),
+            ),
+        );
+        let mut cmd = Command::new(applet("test-pikemon"));
+        cmd.arg("-f").arg(&cfg);
+        let out = output_within_5s(cmd)
+            .unwrap_or_else(|| panic!("test-pikemon with hmac file {path} still runs after 5 s"));
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            text(&out)
+                .1
+                .contains("keydev.cfg:4:15: error: cannot read key file: not a regular file\n"),
+            "{out:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&fifo);
+}
