@@ -908,6 +908,41 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// `-c maintenance on LAN`, as the usage and the README write it, was refused as "unknown
+/// argument 'LAN'" (exit 2): the option parser took one word after the command. And
+/// `-c take "$VC"` with VC unset or empty took every virtual cluster: the empty name
+/// vanished when the words were joined and split again.
+#[test]
+fn maintenance_on_a_named_vc_was_refused_and_take_of_an_empty_name_took_every_vc() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take", ""]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out)
+            .1
+            .starts_with("pikemon: -c: an empty argument in 'take '\n"),
+        "{out:?}"
+    );
+    let out = rig.control(2, &["drop", " "]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("control:"), "{}", rig.log(2));
+    let out = rig.control(1, &["maintenance", "on", "LAN"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN maintenance on: Backup\n");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    let out = rig.control(1, &["maintenance", "off", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN maintenance off: Backup\n");
+    let out = rig.control(1, &["maintenance", "on", "DMZ"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(text(&out).1, "pikemon: refused: no virtual-cluster 'DMZ'\n");
+}
+
 #[test]
 fn track_file_saying_not_zero_makes_the_master_down_and_hands_over() {
     let mut rig = Rig::new();
