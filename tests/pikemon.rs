@@ -1063,6 +1063,42 @@ fn take_and_drop() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
+/// `take` on both nodes: the second was answered "Take: Backup" with exit 0 and never
+/// happened (the two standing orders cancel out, the current master keeps the role); the
+/// same for `drop` on both. Now the order that would do nothing is refused, exit 1, with
+/// what to do instead.
+#[test]
+fn take_on_both_nodes_was_accepted_and_ignored_on_the_second() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let out = rig.control(1, &["take", "LAN"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        "pikemon: refused: vc LAN: the peer holds a take order of its own: give it drop there first\n"
+    );
+    // As told: drop there; then A's take is accepted (and A is Master already).
+    let out = rig.control(2, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    let out = rig.control(1, &["drop"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        "pikemon: refused: vc LAN: the peer holds a drop order of its own: give it take there instead\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let out = rig.control(2, &["take"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+}
+
 #[test]
 fn sigterm_hands_over_at_once_with_goodbye() {
     let rig = Rig::new().started_pair();

@@ -77,14 +77,20 @@ impl Node {
         if i >= self.vcs.len() {
             return None;
         }
-        let peer_up = self.peer_alive(now, Some(i)) && self.peer_side(i).is_some_and(|p| p.up);
+        let peer = self.peer_side(i).filter(|_| self.peer_alive(now, Some(i)));
+        let peer_up = peer.is_some_and(|p| p.up);
         let up = self.side(i).up;
+        // The peer's standing order equal to this one, at equal health: the two cancel out
+        // in the election (rule 2) and the order would be accepted and do nothing.
+        let cancelled = peer.is_some_and(|p| p.up == up && p.admin == order);
         match order {
             Admin::Drop | Admin::Maintenance if !peer_up && self.claims(i) => {
                 Some(Refusal::NoHealthyPeer)
             }
             Admin::Drop if !peer_up && up => Some(Refusal::NoHealthyPeer),
             Admin::Take if !up && peer_up => Some(Refusal::DownWhilePeerUp),
+            Admin::Take if cancelled && !self.claims(i) => Some(Refusal::PeerTakes),
+            Admin::Drop if cancelled && self.claims(i) => Some(Refusal::PeerDrops),
             _ => None,
         }
     }
