@@ -250,3 +250,45 @@ fn config_on_dev_zero_grew_without_bound_and_on_a_fifo_hung_and_now_both_are_err
     }
     let _ = std::fs::remove_file(&fifo);
 }
+
+/// A VIP on its subnet's broadcast address (or its network address) was "configuration OK":
+/// the master carried it, and the clients sent to it as a broadcast, never to the vMAC.
+#[test]
+fn vip_on_the_broadcast_or_network_address_of_its_prefix_was_accepted() {
+    // In a namespace of its own: were the address accepted, pikemon would start there.
+    let ns = common::Netns::new("cv");
+    for (vip, what) in [("198.51.100.255", "broadcast"), ("198.51.100.0", "network")] {
+        let p = write(
+            "vip-bcast.cfg",
+            &GOOD.replace("[198.51.100.10]/24", &format!("[{vip}]/24")),
+        );
+        for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+            let out = ns
+                .cmd(applet(applet_name))
+                .arg("-f")
+                .arg(&p)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{applet_name}: {out:?}");
+            assert!(
+                text(&out).1.starts_with(&format!(
+                    "{}:9:31: error: {vip} is the {what} address of /24, not a host's\n",
+                    p.display()
+                )),
+                "{applet_name}: {out:?}"
+            );
+        }
+    }
+    // /31 has neither (RFC 3021): both of its addresses are hosts'.
+    let p = write(
+        "vip-31.cfg",
+        &GOOD.replace("[198.51.100.10]/24", "[198.51.100.0]/31"),
+    );
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
