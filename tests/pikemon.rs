@@ -1254,6 +1254,40 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     assert_eq!(field("malformed"), 0, "{counters}");
     assert_eq!(field("foreign"), 0, "{counters}");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    // A got its own frame back: a loop, not a second node with its node-id.
+    assert!(
+        !rig.log(1).contains("carries our node-id"),
+        "{}",
+        rig.log(1)
+    );
+}
+
+/// Both nodes configured with node-id 1: each dropped the other's frames as its own, said
+/// nothing (the drops were counted as "foreign" at debug level), and both stayed Master.
+/// Now each reports the other's incarnation once, as an error. (Both still play Master: a
+/// frame with our own node-id cannot be told from a replay of an earlier run of this
+/// daemon, so it may move no role.)
+#[test]
+fn same_node_id_on_both_nodes_was_never_reported() {
+    let mut rig = Rig::new();
+    let cfg = std::fs::read_to_string(rig.cfg(2))
+        .unwrap()
+        .replace("node-id 2;", "node-id 1;");
+    std::fs::write(rig.cfg(2), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    for node in [1, 2] {
+        rig.wait_log(
+            node,
+            "another node is configured with node-id 1",
+            Duration::from_secs(5),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert_eq!(log.matches("carries our node-id 1").count(), 1, "{log}");
+    }
 }
 
 #[test]

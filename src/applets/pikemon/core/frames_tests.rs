@@ -272,3 +272,67 @@ fn conflicts_are_acted_on_once_per_hello() {
     let again = n.handle(now + HELLO, Input::Conflict { vc: 0 });
     assert!(again.contains(&Action::Garp { vc: 0 }), "{again:?}");
 }
+
+#[test]
+fn a_second_node_with_our_node_id_is_reported_once_and_our_own_looped_frame_never() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    // B's own frame looped back to it: dropped without a report.
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let mut own = n.message(now, MessageType::Hello, false);
+    let looped = frame_for(&own, 0, 1, KEY);
+    let before = n.counters();
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 0,
+            frame: &looped,
+        },
+    );
+    assert!(n.twins.is_empty());
+    assert_eq!(n.counters().foreign, before.foreign + 1);
+    // The same node-id from another incarnation, signed with our key: a second node
+    // configured with it. Reported (kept once), dropped; B's role does not move.
+    own.incarnation ^= 0x5a5a_5a5a;
+    let twin = frame_for(&own, 0, 1, KEY);
+    for _ in 0..3 {
+        let acts = n.handle(
+            now,
+            Input::Frame {
+                path: 0,
+                frame: &twin,
+            },
+        );
+        assert!(!acts
+            .iter()
+            .any(|a| matches!(a, Action::TakeOver { .. } | Action::Release { .. })));
+    }
+    assert_eq!(n.twins, vec![own.incarnation]);
+    assert_eq!(n.counters().foreign, before.foreign + 4);
+    assert_eq!(n.counters().auth_failures, before.auth_failures);
+    // The same claim with a wrong key is a forgery, not a report.
+    own.incarnation ^= 1;
+    let forged = frame_for(&own, 0, 1, b"the wrong key 123");
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 0,
+            frame: &forged,
+        },
+    );
+    assert_eq!(n.twins.len(), 1);
+    assert_eq!(n.counters().auth_failures, before.auth_failures + 1);
+    // Many incarnations (replays of earlier runs): remembered up to a bound, and reported
+    // at most once per TWIN_REPORT_GAP.
+    let reported = n.twin_reported;
+    for i in 0..20u32 {
+        own.incarnation = 0x7000_0000 + i;
+        let f = frame_for(&own, 0, 1, KEY);
+        // Past each verification window: none is throttled.
+        let at = now + Duration::from_millis(20 * u64::from(i + 1));
+        let _ = n.handle(at, Input::Frame { path: 0, frame: &f });
+    }
+    assert_eq!(n.twins.len(), 8);
+    assert_eq!(n.twin_reported, reported);
+}

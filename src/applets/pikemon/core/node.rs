@@ -183,6 +183,11 @@ pub struct Node {
     pub(super) peer: Option<Peer>,
     pub(super) vcs: Vec<VcStatus>,
     pub(super) counters: Counters,
+    /// Incarnations other than ours seen in authentic frames that carry our node-id (a
+    /// second node configured with it): each is reported once; the newest few are kept.
+    pub(super) twins: Vec<u32>,
+    /// When such a report was last logged (at most one per `TWIN_REPORT_GAP`).
+    pub(super) twin_reported: Option<Instant>,
     pub(super) shutting_down: bool,
     /// The time of the last `handle`: the preempt timers at or before it have been acted
     /// on, and are not due again (while the preferred peer is pinned by `drop`, or after the
@@ -228,6 +233,8 @@ impl Node {
             peer: None,
             vcs: Vec::new(),
             counters: Counters::default(),
+            twins: Vec::new(),
+            twin_reported: None,
             shutting_down: false,
             handled_at: now,
         };
