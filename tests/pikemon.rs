@@ -1262,6 +1262,37 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     );
 }
 
+/// A peer that signs with another key was only "silent" in the log (the failed frames were
+/// dropped at debug level) while the Backup probed and logged four lines every
+/// dead-interval. Now the failures are summed up in a warning, once per 10 s.
+#[test]
+fn peer_with_another_key_was_only_silent_in_the_log() {
+    let mut rig = Rig::new();
+    let cfg = std::fs::read_to_string(rig.cfg(2))
+        .unwrap()
+        .replace(KEY, "another-key-of-20-b");
+    std::fs::write(rig.cfg(2), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    for (node, other) in [(1, 2), (2, 1)] {
+        rig.wait_log(
+            node,
+            &format!("failed authentication (the last claims node {other}"),
+            Duration::from_secs(5),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert_eq!(log.matches("failed authentication").count(), 1, "{log}");
+    }
+    // The probe still keeps a second Master away.
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
+
 /// Both nodes configured with node-id 1: each dropped the other's frames as its own, said
 /// nothing (the drops were counted as "foreign" at debug level), and both stayed Master.
 /// Now each reports the other's incarnation once, as an error. (Both still play Master: a

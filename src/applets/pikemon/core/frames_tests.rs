@@ -336,3 +336,37 @@ fn a_second_node_with_our_node_id_is_reported_once_and_our_own_looped_frame_neve
     assert_eq!(n.twins.len(), 8);
     assert_eq!(n.twin_reported, reported);
 }
+
+#[test]
+fn frames_failing_authentication_are_warned_about_once_per_gap() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let mut r = n.message(now, MessageType::Hello, false);
+    r.node_id = 1;
+    let forged = frame_for(&r, 0, 0, b"another key 12345");
+    assert_eq!(n.auth_reported, None);
+    for i in 0..50u64 {
+        let at = now + Duration::from_millis(20 * i);
+        let _ = n.handle(
+            at,
+            Input::Frame {
+                path: 0,
+                frame: &forged,
+            },
+        );
+    }
+    // One warning at the first (count 1), none for the other 49 within 10 s.
+    assert_eq!(n.auth_reported, Some((now, 1)));
+    assert_eq!(n.counters().auth_failures, 50);
+    let later = now + Duration::from_secs(11);
+    let _ = n.handle(
+        later,
+        Input::Frame {
+            path: 0,
+            frame: &forged,
+        },
+    );
+    assert_eq!(n.auth_reported, Some((later, 51)));
+}

@@ -188,6 +188,8 @@ pub struct Node {
     pub(super) twins: Vec<u32>,
     /// When such a report was last logged (at most one per `TWIN_REPORT_GAP`).
     pub(super) twin_reported: Option<Instant>,
+    /// When frames failing authentication were last warned about, and the count then.
+    pub(super) auth_reported: Option<(Instant, u64)>,
     pub(super) shutting_down: bool,
     /// The time of the last `handle`: the preempt timers at or before it have been acted
     /// on, and are not due again (while the preferred peer is pinned by `drop`, or after the
@@ -235,6 +237,7 @@ impl Node {
             counters: Counters::default(),
             twins: Vec::new(),
             twin_reported: None,
+            auth_reported: None,
             shutting_down: false,
             handled_at: now,
         };
