@@ -292,3 +292,53 @@ fn vip_on_the_broadcast_or_network_address_of_its_prefix_was_accepted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// `control-socket` mistyped onto an existing file: the worker deleted the file and bound
+/// its socket there. Now that is an error at the path's position (pikemon and test-pikemon
+/// on the node, exit 2) and the file stays; a stale socket is still fine.
+#[test]
+fn control_socket_path_on_an_existing_file_deleted_the_file() {
+    // In a namespace of its own: were the path accepted, pikemon would start there.
+    let ns = common::Netns::new("cs");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pikemon-ctl{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let precious = dir.join("precious");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    let d = dir.display();
+    let line = format!(
+        "    node-id 1; control-socket \"{}\"; status-file \"{d}/status\"; pid-file \"{d}/pid\";",
+        precious.display()
+    );
+    let col = line.find('"').unwrap() + 1;
+    let cfg = dir.join("ctl.cfg");
+    std::fs::write(&cfg, GOOD.replace("    node-id 1;", &line)).unwrap();
+    for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+        let mut cmd = ns.cmd(applet(applet_name));
+        cmd.arg("-f").arg(&cfg).args(extra);
+        let out = output_within_5s(cmd).unwrap_or_else(|| panic!("{applet_name} started"));
+        assert_eq!(out.status.code(), Some(2), "{applet_name}: {out:?}");
+        assert!(
+            text(&out).1.starts_with(&format!(
+                "{}:3:{col}: error: {} exists and is not a socket: pikemon would replace it; \
+                 name a free path\n",
+                cfg.display(),
+                precious.display()
+            )),
+            "{applet_name}: {out:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+    }
+    // A stale socket (a dead instance's) is no error.
+    std::fs::remove_file(&precious).unwrap();
+    let stale = std::os::unix::net::UnixListener::bind(&precious).unwrap();
+    drop(stale);
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -481,7 +481,12 @@ impl Reader<'_> {
                         match node.key() {
                             "status-file" => c.status_file = p,
                             "pid-file" => c.pid_file = p,
-                            "control-socket" => c.control_socket = p,
+                            "control-socket" => {
+                                if self.opts.check_host {
+                                    self.control_socket_check(node, &p);
+                                }
+                                c.control_socket = p
+                            }
                             _ => c.paths_file = p,
                         }
                     }
