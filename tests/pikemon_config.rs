@@ -342,3 +342,29 @@ fn control_socket_path_on_an_existing_file_deleted_the_file() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A ping-group host that is the virtual cluster's own VIP was "configuration OK": the
+/// Master pinged itself and stayed Up whatever became of its network.
+#[test]
+fn ping_group_host_on_its_own_vip_was_accepted_and_witnessed_nothing() {
+    let line = "        ping-group GW { host [198.51.100.10]; }";
+    let col = line.find('[').unwrap() + 1;
+    let p = write(
+        "witness-vip.cfg",
+        &GOOD.replace("        ping-group GW { host [198.51.100.1]; }", line),
+    );
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out).1.starts_with(&format!(
+            "{}:10:{col}: error: 198.51.100.10 is a VIP of this virtual cluster: the Master \
+             answers it itself, so it witnesses nothing; ping a gateway or another host\n",
+            p.display()
+        )),
+        "{out:?}"
+    );
+}
