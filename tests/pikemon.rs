@@ -1424,6 +1424,55 @@ fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
     assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
 }
 
+/// A host on the LAN claims the VIP with its own MAC (a gratuitous ARP, as a host with the
+/// same address or a spoofer sends): the gateway moved the VIP to that MAC and the Master
+/// said and did nothing — only its virtual MAC seen elsewhere was a conflict. Now the
+/// Master logs the claim and re-sends its gratuitous ARPs, also after the last of a burst.
+#[test]
+fn vip_claimed_by_another_mac_went_unanswered_and_the_gateway_kept_the_rogue_mac() {
+    let rig = Rig::new().started_pair();
+    let gw_entry = || text(&rig.gw.ip(&["neigh", "show", VIP, "dev", "lan0"])).0;
+    let ok = rig.gw.run(&["ping", "-c", "1", "-W", "1", VIP]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(gw_entry().contains(VMAC), "{}", gw_entry());
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // 300 claims (request and reply) over about 0.3 s, then silence.
+    let claims = "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         me=bytes([2,0,0,0,0,0x66])\n\
+         vip=bytes([198,51,100,10])\n\
+         for i in range(150):\n\
+         \x20   s.send(b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,1])+me+vip+b'\\xff'*6+vip)\n\
+         \x20   s.send(b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,2])+me+vip+me+vip)\n\
+         \x20   time.sleep(0.002)\n";
+    let out = evil.run(&["python3", "-c", claims]);
+    assert!(out.status.success(), "{out:?}");
+    // The Master's answer to the last claims comes within a hello (100 ms) plus its burst.
+    let start = Instant::now();
+    while !gw_entry().contains(VMAC) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the gateway still sends the VIP's traffic to {}\n{}",
+            gw_entry(),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66; re-sending gratuitous ARPs"),
+        "{log}"
+    );
+    // One reaction per hello at most: a handful of lines for the burst, not hundreds.
+    assert!(log.matches("a VIP claimed by").count() <= 10, "{log}");
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
+
 #[test]
 fn lan_and_heart_beat_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
     let rig = Rig::with_shared_heart_beat().started_pair();

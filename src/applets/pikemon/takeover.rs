@@ -257,9 +257,54 @@ pub fn arp_reply_for(frame: &[u8], vmac: MacAddr, vips: &[(Ipv4Addr, u8)]) -> Op
     Some(reply.to_frame(arp.source_hardware_addr, vmac))
 }
 
+/// The MAC of another host that claims one of `vips` in `frame`: an ARP request or reply
+/// whose sender is a VIP, sent by anyone but the virtual MAC (a gratuitous ARP of a host
+/// with the same address, or a spoofer). Hosts that hear it move the VIP to that MAC.
+pub fn vip_claimed_by(frame: &[u8], vmac: MacAddr, vips: &[(Ipv4Addr, u8)]) -> Option<MacAddr> {
+    let (eth, arp) = ArpRepr::from_frame(frame)?;
+    let claimed = vips.iter().any(|(ip, _)| *ip == arp.source_protocol_addr)
+        && arp.source_hardware_addr != vmac
+        && eth.source != vmac;
+    claimed.then_some(arp.source_hardware_addr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vip_claimed_from_another_mac_is_seen_and_ours_or_other_addresses_are_not() {
+        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let rogue = MacAddr([2, 0, 0, 0, 0, 0x66]);
+        let vip = Ipv4Addr::new(198, 51, 100, 10);
+        let vips = [(vip, 24)];
+        let arp = |op, mac: MacAddr, sender: Ipv4Addr| {
+            ArpRepr {
+                operation: op,
+                source_hardware_addr: mac,
+                source_protocol_addr: sender,
+                target_hardware_addr: MacAddr([0xff; 6]),
+                target_protocol_addr: vip,
+            }
+            .to_frame(MacAddr([0xff; 6]), mac)
+        };
+        for op in [Operation::Request, Operation::Reply] {
+            assert_eq!(
+                vip_claimed_by(&arp(op, rogue, vip), vmac, &vips),
+                Some(rogue)
+            );
+            assert_eq!(vip_claimed_by(&arp(op, vmac, vip), vmac, &vips), None);
+        }
+        // A probe (0.0.0.0) or a request from the peer's own address claims nothing.
+        let peer = Ipv4Addr::new(198, 51, 100, 3);
+        assert_eq!(
+            vip_claimed_by(&arp(Operation::Request, rogue, peer), vmac, &vips),
+            None
+        );
+        let probe = arp(Operation::Request, rogue, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(vip_claimed_by(&probe, vmac, &vips), None);
+        assert_eq!(vip_claimed_by(&[0u8; 20], vmac, &vips), None);
+    }
 
     #[test]
     fn master_answers_requests_and_probes_for_its_vips_only() {

@@ -373,23 +373,33 @@ impl Node {
         }
     }
 
-    /// Our virtual MAC or VIP was seen elsewhere: anyone on the LAN can send such frames,
-    /// so one reaction (log, HELLO, GARPs) per hello-interval, however many arrive.
-    pub(super) fn conflict(&mut self, now: Instant, vc: usize) {
+    /// Our virtual MAC was seen elsewhere, or a VIP claimed by another MAC (`by`): anyone
+    /// on the LAN can send such frames, so one reaction (log, HELLO, GARPs) per
+    /// hello-interval, however many arrive. The GARPs point the hosts back at us.
+    pub(super) fn conflict(&mut self, now: Instant, vc: usize, by: Option<[u8; 6]>) {
         let hello = self.settings.hello;
         let garps = self.settings.garp_repeat;
         let Some(v) = self.vcs.get_mut(vc) else {
             return;
         };
         if v.last_conflict.is_some_and(|t| now < t + hello) {
+            // The newest claim is what the hosts heard last: answer it once the hello ends.
+            if v.role.is_master() {
+                v.conflict_pending = Some(by);
+            }
             return;
         }
         v.last_conflict = Some(now);
+        v.conflict_pending = None;
         if let VcRole::Master(m) = &mut v.role {
-            warn!(
-                "vc {}: virtual MAC seen elsewhere; re-running the election",
-                self.settings.vcs[vc].name
-            );
+            let name = &self.settings.vcs[vc].name;
+            match by {
+                None => warn!("vc {name}: virtual MAC seen elsewhere; re-running the election"),
+                Some(mac) => warn!(
+                    "vc {name}: a VIP claimed by {}; re-sending gratuitous ARPs",
+                    crate::wire::ethernet::MacAddr(mac)
+                ),
+            }
             self.next_hello = now;
             // A role only resumed from the status file is most likely the one the peer
             // took over meanwhile: no GARPs to pull the traffic back before the HELLOs have

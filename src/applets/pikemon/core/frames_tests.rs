@@ -274,6 +274,33 @@ fn conflicts_are_acted_on_once_per_hello() {
 }
 
 #[test]
+fn a_burst_of_vip_claims_is_answered_again_after_the_hello_without_more_input() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[0].as_mut().unwrap();
+    let claim = Input::VipClaimed {
+        vc: 0,
+        by: [2, 0, 0, 0, 0, 0x66],
+    };
+    let garps = (0..100)
+        .flat_map(|_| n.handle(now, claim))
+        .filter(|a| matches!(a, Action::Garp { .. }))
+        .count();
+    assert_eq!(garps, 1, "one reaction per hello");
+    // The claims after the first had the last word with the hosts: once the hello has
+    // passed, the core answers them by itself (the loop wakes for it).
+    let due = n.next_deadline().unwrap();
+    assert!(due <= now + HELLO, "{due:?}");
+    let acts = n.handle(now + HELLO, Input::Tick);
+    assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
+    // Nothing pending any more: no further reaction (the burst's repeats aside).
+    assert_eq!(n.vcs[0].conflict_pending, None);
+    let _ = n.handle(now + HELLO * 3, Input::Tick);
+    assert_eq!(n.vcs[0].last_conflict, Some(now + HELLO));
+}
+
+#[test]
 fn a_second_node_with_our_node_id_is_reported_once_and_our_own_looped_frame_never() {
     let mut s = Sim::new(false);
     s.run(Duration::from_millis(300));
