@@ -1462,7 +1462,7 @@ fn vip_claimed_by_another_mac_went_unanswered_and_the_gateway_kept_the_rogue_mac
     }
     let log = rig.log(1);
     assert!(
-        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66; re-sending gratuitous ARPs"),
+        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66; re-sending our gratuitous ARPs"),
         "{log}"
     );
     // One reaction per hello at most: a handful of lines for the burst, not hundreds.
@@ -2799,6 +2799,59 @@ fn worker_spun_at_full_cpu_alone_and_after_its_peer_fell_silent() {
     assert!(age < Duration::from_secs(2), "paths file {age:?} old");
     let text = std::fs::read_to_string(&paths).unwrap();
     assert!(!text.contains("state UP"), "{text}");
+}
+
+/// The IPv6 form of `vip_claimed_by_another_mac_...`: an unsolicited advertisement
+/// (Override) for the VIP from another MAC moved the client's neighbour entry there, and
+/// the Master said and did nothing. Now it logs the claim and advertises again.
+#[test]
+fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
+    let rogue = Netns::new("e");
+    rig.sw.attach(&rogue, "lan0");
+    let na = format!(
+        "import socket,struct,time\n\
+         def csum(b):\n\
+         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
+         \x20   return (~s)&0xffff\n\
+         mac=bytes([2,0,0,0,0,0x66])\n\
+         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
+         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
+         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+mac\n\
+         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
+         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
+         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         for i in range(20):\n\
+         \x20   s.send(bytes.fromhex('333300000001')+mac+bytes([0x86,0xdd])+ip6+body)\n\
+         \x20   time.sleep(0.005)\n",
+        vip = VIP6,
+    );
+    let out = rogue.cmd("python3").args(["-c", &na]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let start = Instant::now();
+    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the client still sends the VIP's traffic to {}\n{}",
+            rig.client_neigh6(VIP6),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66"),
+        "{log}"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
 }
 
 /// IPv6 had no conflict detection: Neighbor Discovery from the Master's virtual MAC sent by

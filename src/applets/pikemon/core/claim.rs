@@ -396,7 +396,7 @@ impl Node {
             match by {
                 None => warn!("vc {name}: virtual MAC seen elsewhere; re-running the election"),
                 Some(mac) => warn!(
-                    "vc {name}: a VIP claimed by {}; re-sending gratuitous ARPs",
+                    "vc {name}: a VIP claimed by {}; re-sending our gratuitous ARPs and advertisements",
                     crate::wire::ethernet::MacAddr(mac)
                 ),
             }
