@@ -908,6 +908,41 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// `-c maintenance on LAN`, as the usage and the README write it, was refused as "unknown
+/// argument 'LAN'" (exit 2): the option parser took one word after the command. And
+/// `-c take "$VC"` with VC unset or empty took every virtual cluster: the empty name
+/// vanished when the words were joined and split again.
+#[test]
+fn maintenance_on_a_named_vc_was_refused_and_take_of_an_empty_name_took_every_vc() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take", ""]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out)
+            .1
+            .starts_with("pikemon: -c: an empty argument in 'take '\n"),
+        "{out:?}"
+    );
+    let out = rig.control(2, &["drop", " "]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    assert!(!rig.log(2).contains("control:"), "{}", rig.log(2));
+    let out = rig.control(1, &["maintenance", "on", "LAN"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN maintenance on: Backup\n");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    let out = rig.control(1, &["maintenance", "off", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN maintenance off: Backup\n");
+    let out = rig.control(1, &["maintenance", "on", "DMZ"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(text(&out).1, "pikemon: refused: no virtual-cluster 'DMZ'\n");
+}
+
 #[test]
 fn track_file_saying_not_zero_makes_the_master_down_and_hands_over() {
     let mut rig = Rig::new();
@@ -1026,6 +1061,42 @@ fn take_and_drop() {
     // A daemon that does not run: exit 3.
     let out = rig.control(2, &["status"]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
+}
+
+/// `take` on both nodes: the second was answered "Take: Backup" with exit 0 and never
+/// happened (the two standing orders cancel out, the current master keeps the role); the
+/// same for `drop` on both. Now the order that would do nothing is refused, exit 1, with
+/// what to do instead.
+#[test]
+fn take_on_both_nodes_was_accepted_and_ignored_on_the_second() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let out = rig.control(1, &["take", "LAN"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        "pikemon: refused: vc LAN: the peer holds a take order of its own: give it drop there first\n"
+    );
+    // As told: drop there; then A's take is accepted (and A is Master already).
+    let out = rig.control(2, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    let out = rig.control(1, &["drop"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        "pikemon: refused: vc LAN: the peer holds a drop order of its own: give it take there instead\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+    let out = rig.control(2, &["take"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
 }
 
 #[test]
@@ -1183,6 +1254,71 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     assert_eq!(field("malformed"), 0, "{counters}");
     assert_eq!(field("foreign"), 0, "{counters}");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    // A got its own frame back: a loop, not a second node with its node-id.
+    assert!(
+        !rig.log(1).contains("carries our node-id"),
+        "{}",
+        rig.log(1)
+    );
+}
+
+/// A peer that signs with another key was only "silent" in the log (the failed frames were
+/// dropped at debug level) while the Backup probed and logged four lines every
+/// dead-interval. Now the failures are summed up in a warning, once per 10 s.
+#[test]
+fn peer_with_another_key_was_only_silent_in_the_log() {
+    let mut rig = Rig::new();
+    let cfg = std::fs::read_to_string(rig.cfg(2))
+        .unwrap()
+        .replace(KEY, "another-key-of-20-b");
+    std::fs::write(rig.cfg(2), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    for (node, other) in [(1, 2), (2, 1)] {
+        rig.wait_log(
+            node,
+            &format!("failed authentication (the last claims node {other}"),
+            Duration::from_secs(5),
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert_eq!(log.matches("failed authentication").count(), 1, "{log}");
+    }
+    // The probe still keeps a second Master away.
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
+}
+
+/// Both nodes configured with node-id 1: each dropped the other's frames as its own, said
+/// nothing (the drops were counted as "foreign" at debug level), and both stayed Master.
+/// Now each reports the other's incarnation once, as an error. (Both still play Master: a
+/// frame with our own node-id cannot be told from a replay of an earlier run of this
+/// daemon, so it may move no role.)
+#[test]
+fn same_node_id_on_both_nodes_was_never_reported() {
+    let mut rig = Rig::new();
+    let cfg = std::fs::read_to_string(rig.cfg(2))
+        .unwrap()
+        .replace("node-id 2;", "node-id 1;");
+    std::fs::write(rig.cfg(2), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    for node in [1, 2] {
+        rig.wait_log(
+            node,
+            "another node is configured with node-id 1",
+            Duration::from_secs(5),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert_eq!(log.matches("carries our node-id 1").count(), 1, "{log}");
+    }
 }
 
 #[test]
@@ -1286,6 +1422,55 @@ fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
     let _ = sender.wait();
     let log = rig.log(2);
     assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
+}
+
+/// A host on the LAN claims the VIP with its own MAC (a gratuitous ARP, as a host with the
+/// same address or a spoofer sends): the gateway moved the VIP to that MAC and the Master
+/// said and did nothing — only its virtual MAC seen elsewhere was a conflict. Now the
+/// Master logs the claim and re-sends its gratuitous ARPs, also after the last of a burst.
+#[test]
+fn vip_claimed_by_another_mac_went_unanswered_and_the_gateway_kept_the_rogue_mac() {
+    let rig = Rig::new().started_pair();
+    let gw_entry = || text(&rig.gw.ip(&["neigh", "show", VIP, "dev", "lan0"])).0;
+    let ok = rig.gw.run(&["ping", "-c", "1", "-W", "1", VIP]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(gw_entry().contains(VMAC), "{}", gw_entry());
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // 300 claims (request and reply) over about 0.3 s, then silence.
+    let claims = "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         me=bytes([2,0,0,0,0,0x66])\n\
+         vip=bytes([198,51,100,10])\n\
+         for i in range(150):\n\
+         \x20   s.send(b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,1])+me+vip+b'\\xff'*6+vip)\n\
+         \x20   s.send(b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,2])+me+vip+me+vip)\n\
+         \x20   time.sleep(0.002)\n";
+    let out = evil.run(&["python3", "-c", claims]);
+    assert!(out.status.success(), "{out:?}");
+    // The Master's answer to the last claims comes within a hello (100 ms) plus its burst.
+    let start = Instant::now();
+    while !gw_entry().contains(VMAC) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the gateway still sends the VIP's traffic to {}\n{}",
+            gw_entry(),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66; re-sending our gratuitous ARPs"),
+        "{log}"
+    );
+    // One reaction per hello at most: a handful of lines for the burst, not hundreds.
+    assert!(log.matches("a VIP claimed by").count() <= 10, "{log}");
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
 }
 
 #[test]
@@ -2124,6 +2309,46 @@ fn full_status_file_disk_warns_and_the_worker_still_serves() {
     assert!(log.contains("the boot counter is not saved"), "{log}");
 }
 
+/// A status file that is a link to /dev/zero was read until memory ran out (the worker
+/// grew by gigabytes a second and never sent a HELLO); one that is a FIFO blocked the
+/// worker in open(2). Both now count as corrupt: warned about, replaced by the first write,
+/// and the pair elects as usual.
+#[test]
+fn status_file_on_dev_zero_ate_the_workers_memory_and_on_a_fifo_hung_it() {
+    let mut rig = Rig::new();
+    std::os::unix::fs::symlink("/dev/zero", rig.dir.join("status1")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(rig.dir.join("status2"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    for node in [1, 2] {
+        let log = rig.log(node);
+        assert!(
+            log.contains(&format!(
+                "/status{node}: not a regular file: ignored as corrupt"
+            )),
+            "{log}"
+        );
+        assert!(!log.contains("worker exited"), "{log}");
+        let worker = rig.pids(node, "pikemon: worker");
+        assert_eq!(worker.len(), 1, "{log}");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(u64::MAX);
+        assert!(rss_kb < 64 * 1024, "worker of node {node}: {rss_kb} kB");
+        // The first write replaced the link or the FIFO with a regular file.
+        let meta = std::fs::symlink_metadata(rig.dir.join(format!("status{node}"))).unwrap();
+        assert!(meta.is_file(), "{meta:?}");
+    }
+}
+
 /// The supervisor passes each closed death-watch connection to the worker as a line on its
 /// stdin, with a blocking write: a worker that did not read (stopped, or hung in a system
 /// call) filled the pipe and the supervisor hung in write(2) — no signal, no restart, no
@@ -2574,6 +2799,59 @@ fn worker_spun_at_full_cpu_alone_and_after_its_peer_fell_silent() {
     assert!(age < Duration::from_secs(2), "paths file {age:?} old");
     let text = std::fs::read_to_string(&paths).unwrap();
     assert!(!text.contains("state UP"), "{text}");
+}
+
+/// The IPv6 form of `vip_claimed_by_another_mac_...`: an unsolicited advertisement
+/// (Override) for the VIP from another MAC moved the client's neighbour entry there, and
+/// the Master said and did nothing. Now it logs the claim and advertises again.
+#[test]
+fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
+    let rogue = Netns::new("e");
+    rig.sw.attach(&rogue, "lan0");
+    let na = format!(
+        "import socket,struct,time\n\
+         def csum(b):\n\
+         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
+         \x20   return (~s)&0xffff\n\
+         mac=bytes([2,0,0,0,0,0x66])\n\
+         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
+         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
+         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+mac\n\
+         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
+         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
+         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         for i in range(20):\n\
+         \x20   s.send(bytes.fromhex('333300000001')+mac+bytes([0x86,0xdd])+ip6+body)\n\
+         \x20   time.sleep(0.005)\n",
+        vip = VIP6,
+    );
+    let out = rogue.cmd("python3").args(["-c", &na]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let start = Instant::now();
+    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the client still sends the VIP's traffic to {}\n{}",
+            rig.client_neigh6(VIP6),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66"),
+        "{log}"
+    );
+    assert_eq!(
+        (rig.role(1), rig.role(2)),
+        ("Master".into(), "Backup".into())
+    );
 }
 
 /// IPv6 had no conflict detection: Neighbor Discovery from the Master's virtual MAC sent by

@@ -180,3 +180,191 @@ fn vip_outside_every_subnet_of_its_interface_is_refused_unless_onlink() {
     let (_, out) = check("onlink.cfg", &onlink);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// Runs `cmd` for at most 5 s; a command still running then is killed and None returned.
+fn output_within_5s(mut cmd: Command) -> Option<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// `-f /dev/zero` read on until memory ran out (the daemon and test-pikemon alike) and
+/// `-f FIFO` blocked in open(2) for good: now both are an error at once, with exit 2.
+#[test]
+fn config_on_dev_zero_grew_without_bound_and_on_a_fifo_hung_and_now_both_are_errors() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pikemon-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join(format!("fifo{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    for path in ["/dev/zero", fifo.as_str()] {
+        for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+            let mut cmd = Command::new(applet(applet_name));
+            cmd.args(["-f", path]).args(extra);
+            let out = output_within_5s(cmd)
+                .unwrap_or_else(|| panic!("{applet_name} -f {path} still runs after 5 s"));
+            assert_eq!(out.status.code(), Some(2), "{out:?}");
+            assert!(
+                text(&out).1.starts_with(&format!(
+                    "{path}:0:0: error: cannot read: not a regular file\n"
+                )),
+                "{out:?}"
+            );
+        }
+    }
+    // The same for `hmac file`: an error at the file name's position.
+    for path in ["/dev/zero", fifo.as_str()] {
+        let cfg = write(
+            "keydev.cfg",
+            &GOOD.replace(
+                "hmac key \"0123456789abcdef0123\" key-id 7;",
+                &format!("hmac file \"{path}\";"),
+            ),
+        );
+        let mut cmd = Command::new(applet("test-pikemon"));
+        cmd.arg("-f").arg(&cfg);
+        let out = output_within_5s(cmd)
+            .unwrap_or_else(|| panic!("test-pikemon with hmac file {path} still runs after 5 s"));
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(
+            text(&out)
+                .1
+                .contains("keydev.cfg:4:15: error: cannot read key file: not a regular file\n"),
+            "{out:?}"
+        );
+    }
+    let _ = std::fs::remove_file(&fifo);
+}
+
+/// A VIP on its subnet's broadcast address (or its network address) was "configuration OK":
+/// the master carried it, and the clients sent to it as a broadcast, never to the vMAC.
+#[test]
+fn vip_on_the_broadcast_or_network_address_of_its_prefix_was_accepted() {
+    // In a namespace of its own: were the address accepted, pikemon would start there.
+    let ns = common::Netns::new("cv");
+    for (vip, what) in [("198.51.100.255", "broadcast"), ("198.51.100.0", "network")] {
+        let p = write(
+            "vip-bcast.cfg",
+            &GOOD.replace("[198.51.100.10]/24", &format!("[{vip}]/24")),
+        );
+        for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+            let out = ns
+                .cmd(applet(applet_name))
+                .arg("-f")
+                .arg(&p)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{applet_name}: {out:?}");
+            assert!(
+                text(&out).1.starts_with(&format!(
+                    "{}:9:31: error: {vip} is the {what} address of /24, not a host's\n",
+                    p.display()
+                )),
+                "{applet_name}: {out:?}"
+            );
+        }
+    }
+    // /31 has neither (RFC 3021): both of its addresses are hosts'.
+    let p = write(
+        "vip-31.cfg",
+        &GOOD.replace("[198.51.100.10]/24", "[198.51.100.0]/31"),
+    );
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// `control-socket` mistyped onto an existing file: the worker deleted the file and bound
+/// its socket there. Now that is an error at the path's position (pikemon and test-pikemon
+/// on the node, exit 2) and the file stays; a stale socket is still fine.
+#[test]
+fn control_socket_path_on_an_existing_file_deleted_the_file() {
+    // In a namespace of its own: were the path accepted, pikemon would start there.
+    let ns = common::Netns::new("cs");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pikemon-ctl{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let precious = dir.join("precious");
+    std::fs::write(&precious, "keep me\n").unwrap();
+    let d = dir.display();
+    let line = format!(
+        "    node-id 1; control-socket \"{}\"; status-file \"{d}/status\"; pid-file \"{d}/pid\";",
+        precious.display()
+    );
+    let col = line.find('"').unwrap() + 1;
+    let cfg = dir.join("ctl.cfg");
+    std::fs::write(&cfg, GOOD.replace("    node-id 1;", &line)).unwrap();
+    for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+        let mut cmd = ns.cmd(applet(applet_name));
+        cmd.arg("-f").arg(&cfg).args(extra);
+        let out = output_within_5s(cmd).unwrap_or_else(|| panic!("{applet_name} started"));
+        assert_eq!(out.status.code(), Some(2), "{applet_name}: {out:?}");
+        assert!(
+            text(&out).1.starts_with(&format!(
+                "{}:3:{col}: error: {} exists and is not a socket: pikemon would replace it; \
+                 name a free path\n",
+                cfg.display(),
+                precious.display()
+            )),
+            "{applet_name}: {out:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "keep me\n");
+    }
+    // A stale socket (a dead instance's) is no error.
+    std::fs::remove_file(&precious).unwrap();
+    let stale = std::os::unix::net::UnixListener::bind(&precious).unwrap();
+    drop(stale);
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A ping-group host that is the virtual cluster's own VIP was "configuration OK": the
+/// Master pinged itself and stayed Up whatever became of its network.
+#[test]
+fn ping_group_host_on_its_own_vip_was_accepted_and_witnessed_nothing() {
+    let line = "        ping-group GW { host [198.51.100.10]; }";
+    let col = line.find('[').unwrap() + 1;
+    let p = write(
+        "witness-vip.cfg",
+        &GOOD.replace("        ping-group GW { host [198.51.100.1]; }", line),
+    );
+    let out = Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out).1.starts_with(&format!(
+            "{}:10:{col}: error: 198.51.100.10 is a VIP of this virtual cluster: the Master \
+             answers it itself, so it witnesses nothing; ping a gateway or another host\n",
+            p.display()
+        )),
+        "{out:?}"
+    );
+}

@@ -39,9 +39,11 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `habox-PREFIX…` with loopback up.
+    /// Creates `hbPREFIX…` with loopback up (`HABOX_TEST_NETNS` replaces `hb`, so that
+    /// people testing on one machine at once can tell their namespaces apart).
     pub fn new(prefix: &str) -> Netns {
-        let name = unique(&format!("hb{prefix}"));
+        let base = std::env::var("HABOX_TEST_NETNS").unwrap_or_else(|_| "hb".into());
+        let name = unique(&format!("{base}{prefix}"));
         sh(&["ip", "netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);

@@ -270,9 +270,12 @@ pub struct ReadOptions {
     pub check_host: bool,
 }
 
+/// The longest config file read (a FIFO, a device or a runaway file is an error, not a hang).
+const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
+
 /// Reads the config file at `path`.
 pub fn load(path: &str, opts: ReadOptions) -> Result<Config, Errors> {
-    match std::fs::read_to_string(path) {
+    match super::small_file::read(std::path::Path::new(path), MAX_CONFIG_LEN) {
         Ok(text) => read(path, &text, opts),
         Err(e) => {
             let mut errors = Errors::new();
@@ -478,7 +481,12 @@ impl Reader<'_> {
                         match node.key() {
                             "status-file" => c.status_file = p,
                             "pid-file" => c.pid_file = p,
-                            "control-socket" => c.control_socket = p,
+                            "control-socket" => {
+                                if self.opts.check_host {
+                                    self.control_socket_check(node, &p);
+                                }
+                                c.control_socket = p
+                            }
                             _ => c.paths_file = p,
                         }
                     }

@@ -2,7 +2,8 @@
 //! item but cannot work: the same VIP in two virtual clusters, two macvlans whose names
 //! collide once cut to 15 characters, one virtual MAC twice on a parent (the kernel refuses
 //! the second macvlan), and — on the host that runs pikemon — a VIP outside every subnet of
-//! its interface unless the interface says `onlink yes;`.
+//! its interface unless the interface says `onlink yes;`, and a control socket path that
+//! holds something other than a socket.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -123,6 +124,29 @@ impl Reader<'_> {
                 }
             }
         }
+    }
+}
+
+impl Reader<'_> {
+    /// On the host that runs pikemon: the control socket's path holds nothing, or a socket
+    /// (a dead instance's, which the worker replaces). Anything else there — a file the
+    /// path was mistyped onto — the worker used to delete unasked.
+    pub(super) fn control_socket_check(&mut self, item: &Node, path: &std::path::Path) {
+        use std::os::unix::fs::FileTypeExt;
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.file_type().is_socket() {
+            return;
+        }
+        let Some(tok) = item.args.first() else {
+            return;
+        };
+        let msg = format!(
+            "{} exists and is not a socket: pikemon would replace it; name a free path",
+            path.display()
+        );
+        self.err(&tok.span, msg);
     }
 }
 

@@ -9,6 +9,10 @@ use super::{
     DEATH_WATCH_PORT, MIN_KEY_LEN,
 };
 
+/// The longest key file read: a FIFO, a device such as /dev/zero or a runaway file is an
+/// error at its position, not a hang or an endless read.
+const MAX_KEY_FILE_LEN: u64 = 64 * 1024;
+
 impl Reader<'_> {
     pub(super) fn hmac(&mut self, node: &Node) -> Option<HmacKey> {
         if node.body.is_some() {
@@ -35,7 +39,7 @@ impl Reader<'_> {
         let (source, secret) = match kind.text.as_str() {
             "file" => {
                 let path = self.value(arg, absolute_path)?;
-                match std::fs::read(&path) {
+                match super::super::small_file::read_bytes(&path, MAX_KEY_FILE_LEN) {
                     Ok(bytes) => (KeySource::File(path), trim_key(&bytes)),
                     Err(e) => {
                         self.err(&arg.span, format!("cannot read key file: {e}"));

@@ -128,7 +128,42 @@ impl Reader<'_> {
                 "a virtual-cluster needs at least one 'interface NAME { ipv4 ...; }'",
             );
         }
+        self.witness_check(sect, &vc);
         ok.then_some(vc)
+    }
+
+    /// A ping-group host that is one of the virtual cluster's own VIPs witnesses nothing:
+    /// the Master answers it itself (Up whatever became of its network) and the Backup
+    /// hears the Master.
+    fn witness_check(&mut self, sect: &Node, vc: &VirtualCluster) {
+        let vips: Vec<IpAddr> = vc
+            .interfaces
+            .iter()
+            .flat_map(|ci| {
+                let v4 = ci.ipv4.iter().map(|(a, _)| IpAddr::V4(*a));
+                v4.chain(ci.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
+            })
+            .collect();
+        let hosts = sect
+            .children()
+            .iter()
+            .filter(|n| n.key() == "ping-group")
+            .flat_map(|g| g.children().iter().filter(|n| n.key() == "host"));
+        for item in hosts {
+            let Some(tok) = item.args.first() else {
+                continue;
+            };
+            let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(a) = inner.parse::<IpAddr>() {
+                if vips.contains(&a) {
+                    let msg = format!(
+                        "{a} is a VIP of this virtual cluster: the Master answers it itself, \
+                         so it witnesses nothing; ping a gateway or another host"
+                    );
+                    self.err(&tok.span, msg);
+                }
+            }
+        }
     }
 
     fn controlled_interface(&mut self, sect: &Node, name: String) -> Option<ControlledInterface> {

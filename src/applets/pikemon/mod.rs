@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod paths_file;
 pub mod ping_group;
 pub mod show;
+pub mod small_file;
 pub mod sockets;
 pub mod status_file;
 mod status_view;
@@ -90,11 +91,14 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 refresh = Some(Duration::from_secs(n));
             }
             "-c" => {
+                // The command and its arguments, up to the next option: `maintenance on LAN`
+                // has two. An empty one (an unset shell variable) is an error, not "all".
                 let mut words = vec![it.next().ok_or("-c needs a command")?.clone()];
-                if let Some(next) = it.peek() {
-                    if !next.starts_with('-') {
-                        words.extend(it.next().cloned());
-                    }
+                while let Some(next) = it.next_if(|w| !w.starts_with('-')) {
+                    words.push(next.clone());
+                }
+                if words.iter().any(|w| w.trim().is_empty()) {
+                    return Err(format!("-c: an empty argument in '{}'", words.join(" ")));
                 }
                 cmd = Some(words);
             }
@@ -302,6 +306,22 @@ mod tests {
         );
         assert!(p(&["-c", "reboot"]).is_err());
         assert!(p(&["-c", "take", "-j"]).is_err());
+        assert_eq!(
+            p(&["-c", "maintenance", "on", "LAN"]).unwrap().mode,
+            Mode::Control {
+                request: control::Request::Maintenance {
+                    on: true,
+                    vc: Some("LAN".into())
+                },
+                refresh: None
+            }
+        );
+        assert_eq!(
+            p(&["-c", "take", ""]).unwrap_err(),
+            "-c: an empty argument in 'take '"
+        );
+        assert!(p(&["-c", "drop", " "]).is_err());
+        assert!(p(&["-c", "", "LAN"]).is_err());
         assert!(p(&["-j"]).is_err());
         assert!(p(&["-r", "0", "-c", "status"]).is_err());
         assert_eq!(

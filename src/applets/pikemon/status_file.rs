@@ -15,6 +15,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::small_file;
+
+/// The longest status file read: a line per virtual cluster is far less.
+const MAX_LEN: u64 = 64 * 1024;
+
 /// One virtual cluster's saved role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedRole {
@@ -92,11 +97,17 @@ impl Status {
         self.roles.iter().find(|r| r.vcid == vcid).map(|r| r.master)
     }
 
-    /// Reads `path`; None when missing or corrupt.
+    /// Reads `path`; None when missing or corrupt. Anything but a missing file is warned
+    /// about: a FIFO, a device (/dev/zero) or a runaway file is corrupt, never read on and on.
     pub fn load(path: &Path) -> Option<Status> {
-        fs::read_to_string(path)
-            .ok()
-            .and_then(|t| Status::parse(&t))
+        match small_file::read(path, MAX_LEN) {
+            Ok(t) => Status::parse(&t),
+            Err(small_file::Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => {
+                log::warn!("{}: {e}: ignored as corrupt", path.display());
+                None
+            }
+        }
     }
 
     /// Writes `path` atomically.

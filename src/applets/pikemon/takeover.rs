@@ -257,9 +257,97 @@ pub fn arp_reply_for(frame: &[u8], vmac: MacAddr, vips: &[(Ipv4Addr, u8)]) -> Op
     Some(reply.to_frame(arp.source_hardware_addr, vmac))
 }
 
+/// The MAC of another host that claims one of `vips` in `frame`: an ARP request or reply
+/// whose sender is a VIP, sent by anyone but the virtual MAC (a gratuitous ARP of a host
+/// with the same address, or a spoofer). Hosts that hear it move the VIP to that MAC.
+pub fn vip_claimed_by(frame: &[u8], vmac: MacAddr, vips: &[(Ipv4Addr, u8)]) -> Option<MacAddr> {
+    let (eth, arp) = ArpRepr::from_frame(frame)?;
+    let claimed = vips.iter().any(|(ip, _)| *ip == arp.source_protocol_addr)
+        && arp.source_hardware_addr != vmac
+        && eth.source != vmac;
+    claimed.then_some(arp.source_hardware_addr)
+}
+
+/// The MAC of another host that claims one of the IPv6 addresses of `c` (its VIPs and the
+/// virtual link-local address) in `frame`: a Neighbor Advertisement for one, or a
+/// solicitation sent from one, from anyone but the virtual MAC.
+pub fn vip6_claimed_by(frame: &[u8], c: &Controlled) -> Option<MacAddr> {
+    let nd = ndisc::parse_frame(frame)?;
+    if nd.eth_src == c.vmac {
+        return None;
+    }
+    addresses6(c)
+        .iter()
+        .find_map(|(a, _)| nd.claims(*a))
+        .filter(|mac| *mac != c.vmac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_vip_advertised_from_another_mac_is_seen_and_ours_and_probes_are_not() {
+        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let rogue = MacAddr([2, 0, 0, 0, 0, 0x66]);
+        let vip6: Ipv6Addr = "2001:db8::10".parse().unwrap();
+        let c = Controlled {
+            ifname: "lan0".into(),
+            parent: 2,
+            parent_mac: MacAddr([2, 0, 0, 0, 0, 2]),
+            vmac,
+            macvlan: "pk1-lan0".into(),
+            vips: Vec::new(),
+            vips6: vec![(vip6, 64)],
+            link_local: ndisc::link_local_of(vmac),
+            nomadic: false,
+            link_up: true,
+        };
+        let na = |mac, addr| ndisc::unsolicited_advertisement(mac, addr, false);
+        assert_eq!(vip6_claimed_by(&na(rogue, vip6), &c), Some(rogue));
+        assert_eq!(vip6_claimed_by(&na(rogue, c.link_local), &c), Some(rogue));
+        assert_eq!(vip6_claimed_by(&na(vmac, vip6), &c), None);
+        let other: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        assert_eq!(vip6_claimed_by(&na(rogue, other), &c), None);
+        // The peer's duplicate-address probe claims nothing.
+        let probe = ndisc::probe_solicitation(rogue, vip6, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(vip6_claimed_by(&probe, &c), None);
+        assert_eq!(vip6_claimed_by(&[0u8; 60], &c), None);
+    }
+
+    #[test]
+    fn a_vip_claimed_from_another_mac_is_seen_and_ours_or_other_addresses_are_not() {
+        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let rogue = MacAddr([2, 0, 0, 0, 0, 0x66]);
+        let vip = Ipv4Addr::new(198, 51, 100, 10);
+        let vips = [(vip, 24)];
+        let arp = |op, mac: MacAddr, sender: Ipv4Addr| {
+            ArpRepr {
+                operation: op,
+                source_hardware_addr: mac,
+                source_protocol_addr: sender,
+                target_hardware_addr: MacAddr([0xff; 6]),
+                target_protocol_addr: vip,
+            }
+            .to_frame(MacAddr([0xff; 6]), mac)
+        };
+        for op in [Operation::Request, Operation::Reply] {
+            assert_eq!(
+                vip_claimed_by(&arp(op, rogue, vip), vmac, &vips),
+                Some(rogue)
+            );
+            assert_eq!(vip_claimed_by(&arp(op, vmac, vip), vmac, &vips), None);
+        }
+        // A probe (0.0.0.0) or a request from the peer's own address claims nothing.
+        let peer = Ipv4Addr::new(198, 51, 100, 3);
+        assert_eq!(
+            vip_claimed_by(&arp(Operation::Request, rogue, peer), vmac, &vips),
+            None
+        );
+        let probe = arp(Operation::Request, rogue, Ipv4Addr::UNSPECIFIED);
+        assert_eq!(vip_claimed_by(&probe, vmac, &vips), None);
+        assert_eq!(vip_claimed_by(&[0u8; 20], vmac, &vips), None);
+    }
 
     #[test]
     fn master_answers_requests_and_probes_for_its_vips_only() {

@@ -117,6 +117,25 @@ pub fn ipv4_prefix(text: &str) -> Result<(Ipv4Addr, u8), String> {
     if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() || addr.is_loopback() {
         return Err(format!("{addr} is not a unicast host address"));
     }
+    // A host part of all zeros or all ones is the subnet's network or broadcast address,
+    // never a host's (RFC 1122 §3.2.1.3; /31 and /32 have no such addresses, RFC 3021):
+    // clients send to the broadcast one as a broadcast, and neither may be a source.
+    if len <= 30 {
+        let host = u32::MAX >> len;
+        match u32::from(addr) & host {
+            0 => {
+                return Err(format!(
+                    "{addr} is the network address of /{len}, not a host's"
+                ))
+            }
+            h if h == host => {
+                return Err(format!(
+                    "{addr} is the broadcast address of /{len}, not a host's"
+                ))
+            }
+            _ => {}
+        }
+    }
     Ok((addr, len))
 }
 
@@ -282,6 +301,18 @@ mod tests {
         assert!(ipv4_prefix("[198.51.100.10]").is_err());
         assert!(ipv4_prefix("[198.51.100.10]/33").is_err());
         assert!(ipv4_prefix("[224.0.0.1]/4").is_err());
+        assert_eq!(
+            ipv4_prefix("[198.51.100.255]/24").unwrap_err(),
+            "198.51.100.255 is the broadcast address of /24, not a host's"
+        );
+        assert_eq!(
+            ipv4_prefix("[198.51.100.0]/24").unwrap_err(),
+            "198.51.100.0 is the network address of /24, not a host's"
+        );
+        assert!(ipv4_prefix("[198.51.100.3]/30").is_err());
+        assert!(ipv4_prefix("[198.51.100.2]/30").is_ok());
+        assert!(ipv4_prefix("[198.51.100.0]/31").is_ok());
+        assert!(ipv4_prefix("[198.51.100.255]/32").is_ok());
         assert_eq!(mac("02:c6:33:64:0a:00"), Ok([2, 0xc6, 0x33, 0x64, 10, 0]));
         assert!(mac("03:00:00:00:00:01").unwrap_err().contains("multicast"));
         assert!(mac("02:00:00:00:00").is_err());

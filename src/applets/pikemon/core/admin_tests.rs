@@ -157,3 +157,45 @@ fn maintenance_on_a_master_without_a_healthy_peer_is_refused() {
         Some(Refusal::NoHealthyPeer)
     );
 }
+
+#[test]
+fn take_against_the_peers_take_and_drop_against_the_peers_drop_are_refused() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    let take = |vc| Input::Admin {
+        vc,
+        order: Admin::Take,
+    };
+    let drop = |vc| Input::Admin {
+        vc,
+        order: Admin::Drop,
+    };
+    // B takes; A's take would meet B's and change nothing: refused, B keeps the role.
+    s.input(1, take(Some(0)));
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    let now = s.now;
+    assert_eq!(
+        s.node(0).admin_refusal(now, 0, Admin::Take),
+        Some(Refusal::PeerTakes)
+    );
+    // B drops there instead: A's take is no longer refused, and A already wins.
+    s.input(1, drop(Some(0)));
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(0).admin_refusal(s.now, 0, Admin::Take), None);
+    // A drops too: B holds a drop, A is Master; A's drop would change nothing.
+    assert_eq!(
+        s.node(0).admin_refusal(s.now, 0, Admin::Drop),
+        Some(Refusal::PeerDrops)
+    );
+    // The Backup may repeat its own orders (nothing to cancel), and health still rules.
+    assert_eq!(s.node(1).admin_refusal(s.now, 0, Admin::Drop), None);
+    s.input(1, Input::Health { vc: 0, up: false });
+    s.run(Duration::from_millis(300));
+    assert_eq!(
+        s.node(0).admin_refusal(s.now, 0, Admin::Drop),
+        Some(Refusal::NoHealthyPeer)
+    );
+}

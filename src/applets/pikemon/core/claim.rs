@@ -77,14 +77,20 @@ impl Node {
         if i >= self.vcs.len() {
             return None;
         }
-        let peer_up = self.peer_alive(now, Some(i)) && self.peer_side(i).is_some_and(|p| p.up);
+        let peer = self.peer_side(i).filter(|_| self.peer_alive(now, Some(i)));
+        let peer_up = peer.is_some_and(|p| p.up);
         let up = self.side(i).up;
+        // The peer's standing order equal to this one, at equal health: the two cancel out
+        // in the election (rule 2) and the order would be accepted and do nothing.
+        let cancelled = peer.is_some_and(|p| p.up == up && p.admin == order);
         match order {
             Admin::Drop | Admin::Maintenance if !peer_up && self.claims(i) => {
                 Some(Refusal::NoHealthyPeer)
             }
             Admin::Drop if !peer_up && up => Some(Refusal::NoHealthyPeer),
             Admin::Take if !up && peer_up => Some(Refusal::DownWhilePeerUp),
+            Admin::Take if cancelled && !self.claims(i) => Some(Refusal::PeerTakes),
+            Admin::Drop if cancelled && self.claims(i) => Some(Refusal::PeerDrops),
             _ => None,
         }
     }
@@ -367,23 +373,33 @@ impl Node {
         }
     }
 
-    /// Our virtual MAC or VIP was seen elsewhere: anyone on the LAN can send such frames,
-    /// so one reaction (log, HELLO, GARPs) per hello-interval, however many arrive.
-    pub(super) fn conflict(&mut self, now: Instant, vc: usize) {
+    /// Our virtual MAC was seen elsewhere, or a VIP claimed by another MAC (`by`): anyone
+    /// on the LAN can send such frames, so one reaction (log, HELLO, GARPs) per
+    /// hello-interval, however many arrive. The GARPs point the hosts back at us.
+    pub(super) fn conflict(&mut self, now: Instant, vc: usize, by: Option<[u8; 6]>) {
         let hello = self.settings.hello;
         let garps = self.settings.garp_repeat;
         let Some(v) = self.vcs.get_mut(vc) else {
             return;
         };
         if v.last_conflict.is_some_and(|t| now < t + hello) {
+            // The newest claim is what the hosts heard last: answer it once the hello ends.
+            if v.role.is_master() {
+                v.conflict_pending = Some(by);
+            }
             return;
         }
         v.last_conflict = Some(now);
+        v.conflict_pending = None;
         if let VcRole::Master(m) = &mut v.role {
-            warn!(
-                "vc {}: virtual MAC seen elsewhere; re-running the election",
-                self.settings.vcs[vc].name
-            );
+            let name = &self.settings.vcs[vc].name;
+            match by {
+                None => warn!("vc {name}: virtual MAC seen elsewhere; re-running the election"),
+                Some(mac) => warn!(
+                    "vc {name}: a VIP claimed by {}; re-sending our gratuitous ARPs and advertisements",
+                    crate::wire::ethernet::MacAddr(mac)
+                ),
+            }
             self.next_hello = now;
             // A role only resumed from the status file is most likely the one the peer
             // took over meanwhile: no GARPs to pull the traffic back before the HELLOs have

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::{debug, info};
+use log::{debug, error, info, warn};
 
 use super::election::Admin;
 use super::node::{Action, Node};
@@ -16,6 +16,14 @@ use crate::wire::pike::{self, vc_flags, vc_more_flags, MessageType, Packet, Repr
 /// eight times what a peer at the shortest hello-interval sends).
 const VERIFY_WINDOW: Duration = Duration::from_millis(10);
 const VERIFY_BUDGET: u32 = 8;
+
+/// The shortest time between two warnings about frames that fail authentication.
+const AUTH_REPORT_GAP: Duration = Duration::from_secs(10);
+
+/// How many incarnations carrying our node-id are remembered (each is reported once).
+const MAX_TWINS: usize = 8;
+/// The shortest time between two such reports.
+const TWIN_REPORT_GAP: Duration = Duration::from_secs(10);
 
 /// The longest peer hello-interval the proof window allows for.
 const MAX_PEER_HELLO: Duration = Duration::from_secs(10);
@@ -121,9 +129,18 @@ impl Node {
                 return None;
             }
         };
-        if r.cluster_id != self.settings.cluster_id
-            || r.node_id == self.settings.node_id
-            || self.peer.as_ref().is_some_and(|p| p.node_id != r.node_id)
+        // Our node-id: our own frame looped back (our incarnation) is dropped at once; from
+        // another incarnation it is a second node configured with our node-id, or a replay
+        // of an earlier run of this daemon. Verified like any frame, then reported (once per
+        // incarnation) and dropped: the two could not tell each other apart.
+        let twin = r.cluster_id == self.settings.cluster_id
+            && r.node_id == self.settings.node_id
+            && r.incarnation != self.incarnation
+            && !self.twins.contains(&r.incarnation);
+        if !twin
+            && (r.cluster_id != self.settings.cluster_id
+                || r.node_id == self.settings.node_id
+                || self.peer.as_ref().is_some_and(|p| p.node_id != r.node_id))
         {
             self.counters.foreign += 1;
             debug!(
@@ -139,6 +156,7 @@ impl Node {
                 "PIKE frame from node {} with unknown key-id {}",
                 r.node_id, r.key_id
             );
+            self.report_auth_failures(now, path, r.node_id);
             return None;
         };
         if let Some(b) = self.budgets.get_mut(path) {
@@ -152,12 +170,54 @@ impl Node {
             b.1 += 1;
         }
         if pike::verify(&p, secret, &f.dst, &f.src) {
+            if twin {
+                self.counters.foreign += 1;
+                if self.twins.len() == MAX_TWINS {
+                    self.twins.remove(0);
+                }
+                self.twins.push(r.incarnation);
+                // Replays of many earlier runs must not flood the log.
+                if self
+                    .twin_reported
+                    .is_some_and(|t| now < t + TWIN_REPORT_GAP)
+                {
+                    return None;
+                }
+                self.twin_reported = Some(now);
+                error!(
+                    "an authentic frame carries our node-id {} from incarnation {:08x} (ours is \
+                     {:08x}) on path {path}: another node is configured with node-id {}, or \
+                     frames of an earlier run of this daemon are replayed; ignored",
+                    r.node_id, r.incarnation, self.incarnation, r.node_id
+                );
+                return None;
+            }
             Some(r)
         } else {
             self.counters.auth_failures += 1;
             debug!("PIKE frame from node {} failed authentication", r.node_id);
+            self.report_auth_failures(now, path, r.node_id);
             None
         }
+    }
+
+    /// Frames that fail authentication are dropped one by one at debug level; a peer with
+    /// another key (or key-id) is then only "silent". So they are also summed up as a
+    /// warning, at most once per `AUTH_REPORT_GAP` however many arrive.
+    fn report_auth_failures(&mut self, now: Instant, path: usize, node_id: u32) {
+        if self
+            .auth_reported
+            .is_some_and(|(t, _)| now < t + AUTH_REPORT_GAP)
+        {
+            return;
+        }
+        let since = self.auth_reported.map_or(0, |(_, n)| n);
+        let n = self.counters.auth_failures - since;
+        self.auth_reported = Some((now, self.counters.auth_failures));
+        warn!(
+            "{n} PIKE frame(s) failed authentication (the last claims node {node_id}, on path \
+             {path}): the peer signs with another key or key-id, or someone forges frames"
+        );
     }
 
     /// The next message, with a new sequence number.

@@ -272,3 +272,128 @@ fn conflicts_are_acted_on_once_per_hello() {
     let again = n.handle(now + HELLO, Input::Conflict { vc: 0 });
     assert!(again.contains(&Action::Garp { vc: 0 }), "{again:?}");
 }
+
+#[test]
+fn a_burst_of_vip_claims_is_answered_again_after_the_hello_without_more_input() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[0].as_mut().unwrap();
+    let claim = Input::VipClaimed {
+        vc: 0,
+        by: [2, 0, 0, 0, 0, 0x66],
+    };
+    let garps = (0..100)
+        .flat_map(|_| n.handle(now, claim))
+        .filter(|a| matches!(a, Action::Garp { .. }))
+        .count();
+    assert_eq!(garps, 1, "one reaction per hello");
+    // The claims after the first had the last word with the hosts: once the hello has
+    // passed, the core answers them by itself (the loop wakes for it).
+    let due = n.next_deadline().unwrap();
+    assert!(due <= now + HELLO, "{due:?}");
+    let acts = n.handle(now + HELLO, Input::Tick);
+    assert!(acts.contains(&Action::Garp { vc: 0 }), "{acts:?}");
+    // Nothing pending any more: no further reaction (the burst's repeats aside).
+    assert_eq!(n.vcs[0].conflict_pending, None);
+    let _ = n.handle(now + HELLO * 3, Input::Tick);
+    assert_eq!(n.vcs[0].last_conflict, Some(now + HELLO));
+}
+
+#[test]
+fn a_second_node_with_our_node_id_is_reported_once_and_our_own_looped_frame_never() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    // B's own frame looped back to it: dropped without a report.
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let mut own = n.message(now, MessageType::Hello, false);
+    let looped = frame_for(&own, 0, 1, KEY);
+    let before = n.counters();
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 0,
+            frame: &looped,
+        },
+    );
+    assert!(n.twins.is_empty());
+    assert_eq!(n.counters().foreign, before.foreign + 1);
+    // The same node-id from another incarnation, signed with our key: a second node
+    // configured with it. Reported (kept once), dropped; B's role does not move.
+    own.incarnation ^= 0x5a5a_5a5a;
+    let twin = frame_for(&own, 0, 1, KEY);
+    for _ in 0..3 {
+        let acts = n.handle(
+            now,
+            Input::Frame {
+                path: 0,
+                frame: &twin,
+            },
+        );
+        assert!(!acts
+            .iter()
+            .any(|a| matches!(a, Action::TakeOver { .. } | Action::Release { .. })));
+    }
+    assert_eq!(n.twins, vec![own.incarnation]);
+    assert_eq!(n.counters().foreign, before.foreign + 4);
+    assert_eq!(n.counters().auth_failures, before.auth_failures);
+    // The same claim with a wrong key is a forgery, not a report.
+    own.incarnation ^= 1;
+    let forged = frame_for(&own, 0, 1, b"the wrong key 123");
+    let _ = n.handle(
+        now,
+        Input::Frame {
+            path: 0,
+            frame: &forged,
+        },
+    );
+    assert_eq!(n.twins.len(), 1);
+    assert_eq!(n.counters().auth_failures, before.auth_failures + 1);
+    // Many incarnations (replays of earlier runs): remembered up to a bound, and reported
+    // at most once per TWIN_REPORT_GAP.
+    let reported = n.twin_reported;
+    for i in 0..20u32 {
+        own.incarnation = 0x7000_0000 + i;
+        let f = frame_for(&own, 0, 1, KEY);
+        // Past each verification window: none is throttled.
+        let at = now + Duration::from_millis(20 * u64::from(i + 1));
+        let _ = n.handle(at, Input::Frame { path: 0, frame: &f });
+    }
+    assert_eq!(n.twins.len(), 8);
+    assert_eq!(n.twin_reported, reported);
+}
+
+#[test]
+fn frames_failing_authentication_are_warned_about_once_per_gap() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    let now = s.now;
+    let n = s.nodes[1].as_mut().unwrap();
+    let mut r = n.message(now, MessageType::Hello, false);
+    r.node_id = 1;
+    let forged = frame_for(&r, 0, 0, b"another key 12345");
+    assert_eq!(n.auth_reported, None);
+    for i in 0..50u64 {
+        let at = now + Duration::from_millis(20 * i);
+        let _ = n.handle(
+            at,
+            Input::Frame {
+                path: 0,
+                frame: &forged,
+            },
+        );
+    }
+    // One warning at the first (count 1), none for the other 49 within 10 s.
+    assert_eq!(n.auth_reported, Some((now, 1)));
+    assert_eq!(n.counters().auth_failures, 50);
+    let later = now + Duration::from_secs(11);
+    let _ = n.handle(
+        later,
+        Input::Frame {
+            path: 0,
+            frame: &forged,
+        },
+    );
+    assert_eq!(n.auth_reported, Some((later, 51)));
+}

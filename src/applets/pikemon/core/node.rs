@@ -70,8 +70,11 @@ pub enum Input<'a> {
     Maintenance { vc: Option<usize>, on: bool },
     /// The ARP probe asked for by `Action::Probe` finished.
     ProbeDone { vc: usize, answered: bool },
-    /// The master saw its virtual MAC or VIP answered by someone else.
+    /// The master saw its virtual MAC answered by someone else.
     Conflict { vc: usize },
+    /// The master saw one of its VIPs claimed by another MAC (`by`): hosts that heard it
+    /// now send there.
+    VipClaimed { vc: usize, by: [u8; 6] },
     /// The worker carried out `Action::TakeOver`: the addresses are up (`ok`; the HELLOs say
     /// ACTIVE from now on, one goes out at once) or could not be brought up (the virtual
     /// cluster counts as unhealthy and the takeover is retried).
@@ -157,8 +160,12 @@ pub struct VcStatus {
     pub(super) preempt_since: Option<Instant>,
     /// The peer counted as alive at the last election (to see it come back).
     pub(super) peer_was_alive: bool,
-    /// When a conflict (our virtual MAC seen elsewhere) was last acted on.
+    /// When a conflict (our virtual MAC seen elsewhere, a VIP claimed) was last acted on.
     pub(super) last_conflict: Option<Instant>,
+    /// A conflict that came within a hello of the last reaction (with the claiming MAC, if
+    /// any): acted on when that hello has passed, so that a burst of claims never has the
+    /// last word.
+    pub(super) conflict_pending: Option<Option<[u8; 6]>>,
     /// conntrackd bulk updates and the failback gate.
     pub sync: SyncState,
 }
@@ -183,6 +190,13 @@ pub struct Node {
     pub(super) peer: Option<Peer>,
     pub(super) vcs: Vec<VcStatus>,
     pub(super) counters: Counters,
+    /// Incarnations other than ours seen in authentic frames that carry our node-id (a
+    /// second node configured with it): each is reported once; the newest few are kept.
+    pub(super) twins: Vec<u32>,
+    /// When such a report was last logged (at most one per `TWIN_REPORT_GAP`).
+    pub(super) twin_reported: Option<Instant>,
+    /// When frames failing authentication were last warned about, and the count then.
+    pub(super) auth_reported: Option<(Instant, u64)>,
     pub(super) shutting_down: bool,
     /// The time of the last `handle`: the preempt timers at or before it have been acted
     /// on, and are not due again (while the preferred peer is pinned by `drop`, or after the
@@ -228,6 +242,9 @@ impl Node {
             peer: None,
             vcs: Vec::new(),
             counters: Counters::default(),
+            twins: Vec::new(),
+            twin_reported: None,
+            auth_reported: None,
             shutting_down: false,
             handled_at: now,
         };
@@ -251,6 +268,7 @@ impl Node {
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
+                    conflict_pending: None,
                     sync: SyncState::default(),
                 }
             })
@@ -353,6 +371,9 @@ impl Node {
             for t in preempt.into_iter().chain(self.state_wait_deadline(i)) {
                 due(t);
             }
+            if let (Some(_), Some(t)) = (v.conflict_pending, v.last_conflict) {
+                due(t + self.settings.hello);
+            }
         }
         Some(roles.map_or(d, |r| r.min(d)))
     }
@@ -422,7 +443,8 @@ impl Node {
                 self.next_hello = now;
             }
             Input::ProbeDone { vc, answered } => self.probe_done(now, vc, answered, &mut out),
-            Input::Conflict { vc } => self.conflict(now, vc),
+            Input::Conflict { vc } => self.conflict(now, vc, None),
+            Input::VipClaimed { vc, by } => self.conflict(now, vc, Some(by)),
             Input::TookOver { vc, ok } => self.took_over(now, vc, ok),
             Input::ConntrackDone { vc, step, ok } => {
                 self.conntrack_done(now, vc, step, ok, &mut out)
@@ -445,6 +467,11 @@ impl Node {
                 self.shutting_down = true;
                 self.role_timers(now, &mut out);
                 return out;
+            }
+        }
+        for vc in 0..self.vcs.len() {
+            if let Some(by) = self.vcs[vc].conflict_pending {
+                self.conflict(now, vc, by);
             }
         }
         self.expire(now, &mut out);

@@ -179,6 +179,11 @@ pub enum Refusal {
     NoHealthyPeer,
     /// `take` on a Down node while the peer is Up: health beats admin.
     DownWhilePeerUp,
+    /// `take` by the Backup while the peer, as healthy, holds a `take` of its own: the two
+    /// orders cancel out and the current master keeps the role.
+    PeerTakes,
+    /// `drop` by the Master while the peer, as healthy, holds a `drop` of its own.
+    PeerDrops,
 }
 
 impl fmt::Display for Refusal {
@@ -186,6 +191,12 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::NoHealthyPeer => "no healthy peer to hand over to",
             Refusal::DownWhilePeerUp => "this node is Down and the peer is Up",
+            Refusal::PeerTakes => {
+                "the peer holds a take order of its own: give it drop there first"
+            }
+            Refusal::PeerDrops => {
+                "the peer holds a drop order of its own: give it take there instead"
+            }
         })
     }
 }

@@ -206,6 +206,14 @@ impl Worker {
                 );
             }
             self.conflict_check(now, vi, vmac, &frame);
+            if self.node.claims(vi) {
+                if let Some(by) = takeover::vip_claimed_by(&frame, vmac, &self.ctls[ci].c.vips) {
+                    let acts = self
+                        .node
+                        .handle(now, Input::VipClaimed { vc: vi, by: by.0 });
+                    self.apply(now, acts);
+                }
+            }
         }
     }
 
@@ -260,6 +268,14 @@ impl Worker {
                 );
             }
             self.conflict_check(now, vi, vmac, &frame);
+            if self.node.claims(vi) {
+                if let Some(by) = takeover::vip6_claimed_by(&frame, &self.ctls[ci].c) {
+                    let acts = self
+                        .node
+                        .handle(now, Input::VipClaimed { vc: vi, by: by.0 });
+                    self.apply(now, acts);
+                }
+            }
         }
     }
 

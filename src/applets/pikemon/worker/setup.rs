@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
@@ -368,8 +368,15 @@ fn bind_control(cfg: &Config) -> Result<Option<UnixListener>, String> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    // A stale socket of a dead instance (the pid file says we are the only one).
-    let _ = std::fs::remove_file(path);
+    // A stale socket of a dead instance (the pid file says we are the only one); never
+    // anything else found at the path (the config check refuses that at start).
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => return Err(format!("{}: exists and is not a socket", path.display())),
+        Err(_) => {}
+    }
     let l = UnixListener::bind(path).map_err(err(&path.display().to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .map_err(err(&path.display().to_string()))?;
