@@ -330,7 +330,7 @@ while True:
     c = s.accept()[0]
     try:
         c.recv(4096)
-        c.sendall(b'HTTP/1.0 500 x\nForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
+        c.sendall(b'HTTP/1.0 500 x\rForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
     except OSError:
         pass
     c.close()
@@ -357,7 +357,7 @@ fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
     lab.daemon(&c);
     wait("a down result", || lab.read("mon.log").contains("[down]"));
     wait("logged", || lab.read("log").contains("Forged"));
-    let escaped = "HTTP/1.0 500 x\\nForged: line\\r\\x1b[2J\\x07AAA";
+    let escaped = "HTTP/1.0 500 x\\rForged: line\\r\\x1b[2J\\x07AAA";
     let m = lab.read("mon.log");
     let line = m.lines().next().unwrap_or_default();
     assert!(line.contains(escaped), "{m}");
@@ -373,6 +373,77 @@ fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
     }
     assert!(!log.lines().any(|l| l.starts_with("Forged")), "{log}");
     assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log}");
+}
+
+/// HTTP servers that answer in ways LWP (the original's client) reads as a success: head
+/// lines ending in a bare LF (RFC 9112 §2.2), interim 1xx answers before the final one
+/// (RFC 9110 §15.2), then a keep-alive connection left open.
+const ODD_HTTP: &str = r#"import socket, sys, threading, time
+answers = {
+    'lf': b'HTTP/1.0 200 OK\nContent-Type: text/plain\nContent-Length: 8\n\nhello lf',
+    'continue': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n'
+                b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nhello continue',
+}
+answer = answers[sys.argv[2]]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+def serve(c):
+    try:
+        c.recv(4096)
+        c.sendall(answer)
+        time.sleep(30)
+    except OSError:
+        pass
+    c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// A healthy real answering with bare-LF line ends was down ("malformed or truncated HTTP
+/// response"), one sending `100 Continue` first was down ("HTTP/1.1 100 Continue"); the
+/// original's LWP reads both as 200 OK, and so does the check now.
+#[test]
+fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
+    let mut lab = Lab::new("lf");
+    let srv = lab.write("odd.py", ODD_HTTP);
+    let srv = srv.to_string_lossy().to_string();
+    lab.serve(&["python3", &srv, "8082", "lf"]);
+    lab.serve(&["python3", &srv, "8083", "continue"]);
+    lab.wait_port("8082");
+    lab.wait_port("8083");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("lf.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=5\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8082 masq\n\tservice=http\n\treceive=\"hello lf\"\n\tmonitorfile=\"{m}\"\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:8083 masq\n\tservice=http\n\treceive=\"hello continue\"\n\tmonitorfile=\"{m}\"\n",
+            m = mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("both reals added", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8082")
+            && r.contains("-a -t 198.51.100.10:81 -r 127.0.0.1:8083")
+    });
+    wait("two checks of each", || {
+        let m = lab.read("mon.log");
+        m.matches("8082 ").count() >= 2 && m.matches("8083 ").count() >= 2
+    });
+    let m = lab.read("mon.log");
+    assert!(!m.contains("[down]"), "{m}");
+    assert!(
+        m.contains("8082 1 masq / hello lf [up] HTTP/1.0 200 OK"),
+        "{m}"
+    );
+    assert!(
+        m.contains("8083 1 masq / hello continue [up] HTTP/1.1 200 OK"),
+        "{m}"
+    );
 }
 
 #[test]
