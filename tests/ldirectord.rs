@@ -665,6 +665,52 @@ fn b2_broken_reload_keeps_the_running_config_working() {
     });
 }
 
+/// A config saved by a Windows editor (byte order mark, CR LF) did not load: line 1 was an
+/// "Unknown command" whose name looked right. One with a Latin-1 byte was refused with no
+/// line or column. Now the first loads, and the second is an error at its line and column
+/// (exit 2) that a running daemon refuses on reload, keeping its config.
+#[test]
+fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
+    let mut lab = Lab::new("bo");
+    let srv = lab.http(8081);
+    let name = unique("bo.cf");
+    let good = format!(
+        "\u{feff}checkinterval=1\r\nvirtual={VIP}:80\r\n\treal=127.0.0.1:8081 masq\r\n\tservice=http\r\n"
+    );
+    let c = cfg(&lab, &name, &good);
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    let mut latin1 = good.replace('\u{feff}', "").into_bytes();
+    latin1.extend_from_slice(b"\tcomment=\"caf\xe9\"\r\n");
+    fs::write(&c, &latin1).unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.ld(&[c.to_str().unwrap_or(""), "status"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{}:5:14: error: byte 0xe9 is not UTF-8 text (save the file as UTF-8)",
+            c.display()
+        )
+    );
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("reload refused", || {
+        lab.read("log").contains(":5:14: error: byte 0xe9")
+            && lab
+                .read("log")
+                .contains("keeping the running configuration")
+    });
+    lab.kill(srv);
+    wait("the running config still acts", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+}
+
 fn daemon_pid(cfg_name: &str) -> String {
     fs::read_to_string(format!("/var/run/ldirectord.{cfg_name}.pid"))
         .unwrap_or_default()

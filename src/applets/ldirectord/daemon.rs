@@ -86,9 +86,10 @@ fn version(path: &Path) -> Option<Version> {
 
 /// Reads and parses the config at `path`.
 pub fn load(path: &Path) -> Result<Config, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cfg = super::config::parse(&path.to_string_lossy(), &text, &SystemResolver)
-        .map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = path.to_string_lossy();
+    let text = super::config::text_of(&file, bytes).map_err(|e| e.to_string())?;
+    let cfg = super::config::parse(&file, &text, &SystemResolver).map_err(|e| e.to_string())?;
     for w in &cfg.warnings {
         log::warn!("{w}");
     }

@@ -121,7 +121,7 @@ pub(super) fn new_draft(r: &mut Reader, d: &Directive, v6: bool) -> Draft {
 pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
     let errors_before = r.errors.len();
     if !d.has_eq {
-        r.error(d, format!("Unknown command \"{}{}\"", d.name, d.value));
+        r.unknown_without_eq(d);
         v.bad = true;
         return;
     }
