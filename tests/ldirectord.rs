@@ -269,6 +269,48 @@ fn b6_fallback_and_fallbackcommand_once_when_all_down() {
     wait("stop command", || lab.read("fbcmd").contains("stop"));
 }
 
+/// A virtual whose reals are all commented out (maintenance) never got its fallback server
+/// nor ran its fallbackcommand, at start or when a reload added it; the original turns both
+/// on at start.
+#[test]
+fn a_virtual_without_reals_never_got_its_fallback() {
+    let mut lab = Lab::new("fe");
+    let marks = lab.path("fbcmd");
+    let name = unique("fe.cf");
+    let head = format!(
+        "checkinterval=1\nfallbackcommand=\"echo >>{} \"\nvirtual={VIP}:80\n\tfallback=127.0.0.1:9999\n\tservice=http\n\t#real=127.0.0.1:8081 masq\n",
+        marks.display()
+    );
+    let c = cfg(&lab, &name, &head);
+    lab.daemon(&c);
+    wait("fallback", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:9999")
+    });
+    wait("fallbackcommand", || {
+        lab.read("fbcmd").trim() == "start 198.51.100.10:80 tcp"
+    });
+    lab.write(
+        &name,
+        &format!("{head}virtual={VIP}:81\n\tfallback=127.0.0.1:9998\n\tservice=http\n"),
+    );
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("the added virtual's fallback", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:81 -r 127.0.0.1:9998")
+    });
+    wait("its fallbackcommand", || {
+        lab.read("fbcmd").contains("start 198.51.100.10:81 tcp")
+    });
+    assert_eq!(
+        lab.rec().matches("127.0.0.1:9999").count(),
+        1,
+        "{}",
+        lab.rec()
+    );
+}
+
 #[test]
 fn maintenancedir_forces_a_real_down_and_back() {
     let mut lab = Lab::new("md");
