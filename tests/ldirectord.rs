@@ -311,6 +311,41 @@ fn a_virtual_without_reals_never_got_its_fallback() {
     );
 }
 
+/// Two gate reals on one address with different ports (checked on 8081 and 8082) are one
+/// IPVS destination, 127.0.0.1:80. When 8082 died, its removal deleted that destination
+/// while 8081 was up and still counted as in the table: all traffic stopped for good. The
+/// second is ignored now, with a warning in the log (config warnings were never logged at
+/// start: they were read before the log was set up).
+#[test]
+fn a_dead_gate_real_deleted_the_destination_of_a_live_one_on_another_port() {
+    let mut lab = Lab::new("gp");
+    lab.http(8081);
+    let second = lab.http(8082);
+    let c = cfg(
+        &lab,
+        &unique("gp.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 gate\n\treal=127.0.0.1:8082 gate\n\tservice=http\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec().contains("-a -t 198.51.100.10:80 -r 127.0.0.1:80")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill(second);
+    std::thread::sleep(Duration::from_millis(2500));
+    let rec = lab.rec();
+    assert!(!rec.contains("-d -t"), "{rec}");
+    assert!(
+        lab.read("log").contains(
+            "warning: real server 127.0.0.1:8082 ignored: with gate it is the same IPVS destination as 127.0.0.1:8081 (127.0.0.1:80)"
+        ),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn maintenancedir_forces_a_real_down_and_back() {
     let mut lab = Lab::new("md");

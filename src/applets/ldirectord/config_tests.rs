@@ -299,6 +299,36 @@ fn operator_mistakes_were_reported_without_what_was_wrong_or_where() {
     assert_eq!(c.virtuals[0].reals.len(), 1);
 }
 
+/// Two gate (or ipip) reals on one address that differ only in their port are one IPVS
+/// destination (the kernel forwards to the virtual's port): both were checked, and each
+/// failure of one deleted the destination the other had added. The second is ignored with a
+/// warning, as an exact duplicate is; masq reals on two ports stay two.
+#[test]
+fn gate_reals_differing_only_in_port_were_one_flapping_destination() {
+    let c = parse(
+        "virtual=198.51.100.1:80\n\treal=198.51.100.2:8080 gate\n\treal=198.51.100.2:8081 ipip\n\
+         \treal=198.51.100.3:8080 masq\n\treal=198.51.100.3:8081 masq\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let reals: Vec<(IpAddr, u16)> = c.virtuals[0]
+        .reals
+        .iter()
+        .map(|r| (r.addr, r.port))
+        .collect();
+    assert_eq!(
+        reals,
+        vec![
+            (ip("198.51.100.2"), 8080),
+            (ip("198.51.100.3"), 8080),
+            (ip("198.51.100.3"), 8081)
+        ]
+    );
+    assert_eq!(
+        c.warnings,
+        vec!["t.cf:3:7: warning: real server 198.51.100.2:8081 ignored: with ipip it is the same IPVS destination as 198.51.100.2:8080 (198.51.100.2:80)"]
+    );
+}
+
 /// A receive pattern the regex engine rejects was accepted, and every check of the virtual
 /// then marked its real down ("invalid receive regex") and deleted it from the table. It is a
 /// config error at its line now, whether on `receive=` or in a real's quoted pair, and a

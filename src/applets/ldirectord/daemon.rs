@@ -89,11 +89,15 @@ pub fn load(path: &Path) -> Result<Config, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file = path.to_string_lossy();
     let text = super::config::text_of(&file, bytes).map_err(|e| e.to_string())?;
-    let cfg = super::config::parse(&file, &text, &SystemResolver).map_err(|e| e.to_string())?;
+    super::config::parse(&file, &text, &SystemResolver).map_err(|e| e.to_string())
+}
+
+/// Logs the config's warnings. Not done by `load`: at start it runs before the log is set
+/// up, and every warning of the starting config was lost.
+pub fn log_warnings(cfg: &Config) {
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
-    Ok(cfg)
 }
 
 /// Runs `command` through /bin/sh without waiting (children are reaped on SIGCHLD).
@@ -279,7 +283,10 @@ impl Daemon {
     fn reload(&mut self, why: &str) {
         log::info!("Reloading configuration ({why})");
         let cfg = match load(&self.config_path) {
-            Ok(c) => c,
+            Ok(c) => {
+                log_warnings(&c);
+                c
+            }
             Err(e) => {
                 for line in e.lines() {
                     log::error!("{line}");

@@ -409,17 +409,32 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
         let drafts: Vec<RealDraft> = parse_real_line(r, &rspan, text, d.v6)?;
         for rd in drafts {
             let real = rd.into_real();
-            if reals
+            // One IPVS destination per address and table port: two gate reals that differ
+            // only in their port were both checked, and the one that failed deleted the
+            // destination the other had just added, every interval.
+            let same = reals
                 .iter()
-                .any(|o| o.addr == real.addr && o.port == real.port)
-            {
-                r.warnings.push(format!(
+                .find(|o| o.addr == real.addr && o.table_port(port) == real.table_port(port));
+            match same {
+                Some(o) if o.port == real.port => r.warnings.push(format!(
                     "{rspan}: warning: duplicate real server {}:{} ignored",
                     real.addr, real.port
-                ));
-                continue;
+                )),
+                Some(o) => r.warnings.push(format!(
+                    "{rspan}: warning: real server {}:{} ignored: with {} it is the same IPVS destination as {}:{} ({}:{})",
+                    real.addr,
+                    real.port,
+                    real.forward.name(),
+                    o.addr,
+                    o.port,
+                    real.addr,
+                    real.table_port(port)
+                )),
+                None => {
+                    reals.push(real);
+                    continue;
+                }
             }
-            reals.push(real);
         }
     }
     if d.checktype.negotiates() {
