@@ -274,7 +274,7 @@ fn b6_fallback_and_fallbackcommand_once_when_all_down() {
 /// on at start.
 #[test]
 fn a_virtual_without_reals_never_got_its_fallback() {
-    let mut lab = Lab::new("fe");
+    let mut lab = Lab::new("alfe");
     let marks = lab.path("fbcmd");
     let name = unique("fe.cf");
     let head = format!(
@@ -318,7 +318,7 @@ fn a_virtual_without_reals_never_got_its_fallback() {
 /// start: they were read before the log was set up).
 #[test]
 fn a_dead_gate_real_deleted_the_destination_of_a_live_one_on_another_port() {
-    let mut lab = Lab::new("gp");
+    let mut lab = Lab::new("algp");
     lab.http(8081);
     let second = lab.http(8082);
     let c = cfg(
@@ -344,6 +344,51 @@ fn a_dead_gate_real_deleted_the_destination_of_a_live_one_on_another_port() {
         "{}",
         lab.read("log")
     );
+}
+
+/// 4,096 reals whose SYNs are dropped hold every check slot (512) for their whole timeout
+/// (2 s). Taken in order of arrival, a healthy real of another virtual waited behind all of
+/// them: not one check of it in 12 s with checkinterval=1 (with 1,200 hung reals, one every
+/// 2-4 s). Now the next check is from the virtual with the fewest in flight, so it waits for
+/// a slot to free, one timeout at most.
+#[test]
+fn reals_that_never_answer_starved_the_checks_of_another_virtual() {
+    let mut lab = Lab::new("alq");
+    lab.http(8081);
+    for args in [
+        &["ip", "route", "add", "local", "198.18.0.0/19", "dev", "lo"][..],
+        &["nft", "add", "table", "inet", "hang"],
+        &[
+            "nft",
+            "add chain inet hang in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft", "add", "rule", "inet", "hang", "in", "tcp", "dport", "9800", "drop",
+        ],
+    ] {
+        let out = lab.ns.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("q.cf"),
+        &format!(
+            "checkinterval=1\nchecktimeout=2\nnegotiatetimeout=2\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tmonitorfile=\"{}\"\n\
+             virtual={VIP}:81\n\treal=198.18.0.1->198.18.16.0:9800 masq\n\tchecktype=connect\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("the healthy real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    let before = lab.read("mon.log").lines().count();
+    std::thread::sleep(Duration::from_secs(12));
+    let checks = lab.read("mon.log").lines().count() - before;
+    assert!(checks >= 4, "{checks} checks of the healthy real in 12 s");
 }
 
 #[test]
@@ -483,7 +528,7 @@ while True:
 /// original's LWP reads both as 200 OK, and so does the check now.
 #[test]
 fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
-    let mut lab = Lab::new("lf");
+    let mut lab = Lab::new("allf");
     let srv = lab.write("odd.py", ODD_HTTP);
     let srv = srv.to_string_lossy().to_string();
     lab.serve(&["python3", &srv, "8082", "lf"]);
@@ -748,7 +793,7 @@ fn b2_broken_reload_keeps_the_running_config_working() {
 /// (exit 2) that a running daemon refuses on reload, keeping its config.
 #[test]
 fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
-    let mut lab = Lab::new("bo");
+    let mut lab = Lab::new("albo");
     let srv = lab.http(8081);
     let name = unique("bo.cf");
     let good = format!(
