@@ -1053,6 +1053,79 @@ while True:
     threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 "#;
 
+/// A certificate without extensions is X.509 v1 (`openssl x509 -req -signkey`, `openssl ca`
+/// without an extensions section, old appliances). webpki refuses to read one, so the
+/// handshake signature check failed ("invalid peer certificate: UnsupportedCertVersion")
+/// and a healthy https real was down, although any certificate is accepted. RSA and ECDSA
+/// keys, each behind openssl s_server.
+#[test]
+fn https_real_with_an_x509_v1_certificate_was_down() {
+    let mut lab = Lab::new("alv1");
+    let mut conf =
+        format!("checkinterval=1\nvirtual={VIP}:443\n\tservice=https\n\treceive=\"Ciphers\"\n");
+    for (port, newkey) in [("8443", "rsa:2048"), ("8444", "ec")] {
+        let key = lab.path(&format!("{port}.key"));
+        let csr = lab.path(&format!("{port}.csr"));
+        let crt = lab.path(&format!("{port}.crt"));
+        let mut req = Command::new("openssl");
+        req.args([
+            "req", "-new", "-newkey", newkey, "-nodes", "-subj", "/CN=v1",
+        ]);
+        if newkey == "ec" {
+            req.args(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let out = req
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        let out = Command::new("openssl")
+            .args(["x509", "-req", "-days", "1", "-in"])
+            .arg(&csr)
+            .arg("-signkey")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(
+            common::text(&text).0.contains("Version: 1 (0x0)"),
+            "{text:?}"
+        );
+        let arg = |p: &Path| p.to_string_lossy().to_string();
+        lab.serve(&[
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-key",
+            &arg(&key),
+            "-cert",
+            &arg(&crt),
+            "-www",
+        ]);
+        lab.wait_port(port);
+        conf.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    let c = cfg(&lab, &unique("v1.cf"), &conf);
+    lab.daemon(&c);
+    wait("both https reals added", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8443")
+            && r.contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8444")
+    });
+}
+
 /// Issue 16: rustls keeps at most 16 KiB of plaintext; an https page bigger than that failed
 /// with "received plaintext buffer full" and the real went down. A 100 KiB page is read to its
 /// end (receive matches its last bytes); a 2 MiB page is judged on its first MiB when the cap
