@@ -391,6 +391,38 @@ fn reals_that_never_answer_starved_the_checks_of_another_virtual() {
     assert!(checks >= 4, "{checks} checks of the healthy real in 12 s");
 }
 
+/// fallback= named one of the reals (quiescent, failing its receive). With every real down
+/// the fallback went on over the real's own quiescent entry: `-e ... -r 127.0.0.1:8081 -g
+/// -w 1`, traffic to the failed server. Such a fallback is dropped for that virtual now.
+#[test]
+fn a_fallback_that_is_one_of_the_reals_revived_the_down_real() {
+    let mut lab = Lab::new("alfr");
+    lab.http(8081);
+    let c = cfg(
+        &lab,
+        &unique("fr.cf"),
+        &format!(
+            "checkinterval=1\nfallback=127.0.0.1:8081\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\
+             \treal=127.0.0.1:8082 masq\n\tquiescent=yes\n\tservice=http\n\treceive=\"no such text\"\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("both reals quiesced", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 0")
+            && r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 0")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let rec = lab.rec();
+    assert!(!rec.contains("-w 1"), "{rec}");
+    assert!(
+        lab.read("log")
+            .contains("warning: fallback 127.0.0.1:8081 is a real server of this virtual"),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn maintenancedir_forces_a_real_down_and_back() {
     let mut lab = Lab::new("md");

@@ -272,6 +272,11 @@ fn operator_mistakes_were_reported_without_what_was_wrong_or_where() {
         "t.cf:1:1: error: Unknown command \"include /etc/ha.d/other.cf\" (expected NAME=VALUE)\n\
          t.cf:3:2: error: Unknown command \"foo bar\" (expected NAME=VALUE)",
     );
+    let e = parse("junk café\x1b[2J\n").err().unwrap_or_default();
+    assert_eq!(
+        e,
+        "t.cf:1:1: error: Unknown command \"junk café\\u{1b}[2J\" (expected NAME=VALUE)"
+    );
     let text_of = |b: &[u8]| super::config::text_of("t.cf", b.to_vec()).map_err(|e| e.to_string());
     assert_eq!(
         text_of(b"checkinterval=1\nvirtual=198.51.100.1:80\n\tcomment=\"caf\xe9\"\n"),
@@ -326,6 +331,25 @@ fn gate_reals_differing_only_in_port_were_one_flapping_destination() {
     assert_eq!(
         c.warnings,
         vec!["t.cf:3:7: warning: real server 198.51.100.2:8081 ignored: with ipip it is the same IPVS destination as 198.51.100.2:8080 (198.51.100.2:80)"]
+    );
+}
+
+/// A fallback that is one of the virtual's reals is the same IPVS destination: turned on,
+/// it gave the down real weight 1 again (`-e ... -g -w 1` over the quiescent masq entry),
+/// turned off, it deleted that entry. It is dropped for that virtual with a warning; the
+/// other virtuals keep it.
+#[test]
+fn a_fallback_that_is_one_of_the_reals_revived_the_down_real() {
+    let c = parse(
+        "fallback=198.51.100.2:8080\nvirtual=198.51.100.1:80\n\treal=198.51.100.2:8080 masq\n\tquiescent=yes\n\
+         virtual=198.51.100.1:81\n\treal=198.51.100.3:8080 masq\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.virtuals[0].fallback, None);
+    assert!(c.virtuals[1].fallback.is_some());
+    assert_eq!(
+        c.warnings,
+        vec!["t.cf:2:1: warning: fallback 198.51.100.2:8080 is a real server of this virtual: no fallback for it"]
     );
 }
 

@@ -120,6 +120,17 @@ impl Reader<'_> {
         } else {
             format!("{} {}", d.name, d.value)
         };
+        // Control characters escaped: the message goes to a terminal or the log.
+        let shown: String = shown
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
         let span = self.span(d.line, d.name_col);
         self.errors.push(
             &span,

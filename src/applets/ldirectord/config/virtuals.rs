@@ -437,6 +437,24 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
             }
         }
     }
+    // A fallback that is one of the reals is the same IPVS destination: turned on, it gave
+    // the down real weight 1 again (traffic to a failed server), and turned off, it deleted
+    // the entry the real's quiescent state counted on.
+    let fallback = match fallback {
+        Some(fb)
+            if reals
+                .iter()
+                .any(|x| x.addr == fb.addr && x.table_port(port) == fb.port.unwrap_or(port)) =>
+        {
+            r.warnings.push(format!(
+                "{span}: warning: fallback {}:{} is a real server of this virtual: no fallback for it",
+                fb.addr,
+                fb.port.unwrap_or(port)
+            ));
+            None
+        }
+        other => other,
+    };
     if d.checktype.negotiates() {
         if let Some(why) = service.unsupported_reason() {
             r.errors
