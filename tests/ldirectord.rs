@@ -865,6 +865,74 @@ fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
     });
 }
 
+/// A monitorfile or logfile pointed at a FIFO nobody reads: opening it waited for a reader
+/// forever. `status` hung instead of saying what was wrong, a reload to it stopped every
+/// check of the running daemon, and a daemon logging to it never started. Opens never block
+/// now: such a monitorfile is an error at its line (exit 2, the running config kept), and
+/// log lines that cannot be written are dropped.
+#[test]
+fn a_fifo_as_monitorfile_or_logfile_hung_the_daemon() {
+    let mut lab = Lab::new("alff");
+    let srv = lab.http(8081);
+    let fifo = lab.path("fifo");
+    let out = Command::new("mkfifo")
+        .arg(&fifo)
+        .output()
+        .unwrap_or_else(|e| panic!("mkfifo: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    let name = unique("ff.cf");
+    let good =
+        format!("checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n");
+    let c = cfg(&lab, &name, &good);
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    lab.write(
+        &name,
+        &format!("{good}\tmonitorfile=\"{}\"\n", fifo.display()),
+    );
+    let (code, err) = lab.ld_bounded(&[c.to_str().unwrap_or(""), "status"]);
+    assert_eq!(code, Some(2), "{err}");
+    let expected = format!(
+        "{}:5:14: error: unable to open monitorfile {}",
+        c.display(),
+        fifo.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("reload refused", || {
+        lab.read("log")
+            .contains("keeping the running configuration")
+    });
+    lab.kill(srv);
+    wait("the running config still acts", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    // A daemon (not -d) logging to the FIFO starts and works.
+    lab.http(8082);
+    let other = unique("fl.cf");
+    let c2 = cfg(
+        &lab,
+        &other,
+        &format!(
+            "checkinterval=1\nlogfile=\"{}\"\nvirtual={VIP}:81\n\treal=127.0.0.1:8082 masq\n\tservice=http\n",
+            fifo.display()
+        ),
+    );
+    let (code, out) = lab.ld_bounded(&[c2.to_str().unwrap_or(""), "start"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("the logging daemon added its real", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:81 -r 127.0.0.1:8082")
+    });
+    let (code, out) = lab.ld_bounded(&[c2.to_str().unwrap_or(""), "stop"]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
 fn daemon_pid(cfg_name: &str) -> String {
     fs::read_to_string(format!("/var/run/ldirectord.{cfg_name}.pid"))
         .unwrap_or_default()

@@ -610,11 +610,7 @@ impl Daemon {
         let v = &self.core.config().virtuals[id.virt];
         let Some(path) = &v.monitorfile else { return };
         let line = monitor_line(v, id.real, up, message);
-        let res = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()));
+        let res = super::logfile::open_append(path).and_then(|mut f| f.write_all(line.as_bytes()));
         if let Err(e) = res {
             // The original dies here; a monitor file is not worth the service.
             log::error!("monitorfile {}: {e}", path.display());

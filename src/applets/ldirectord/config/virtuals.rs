@@ -318,10 +318,7 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         "smtp" => v.smtp = r.smtp_host(d),
         "monitorfile" => {
             if let Some(path) = r.maybe_quoted(d) {
-                let open = std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(&path);
+                let open = crate::applets::ldirectord::logfile::open_append(path.as_ref());
                 match open {
                     Ok(_) => v.monitorfile = Some(PathBuf::from(path)),
                     Err(e) => r.error(d, format!("unable to open monitorfile {path}: {e}")),
