@@ -269,6 +269,160 @@ fn b6_fallback_and_fallbackcommand_once_when_all_down() {
     wait("stop command", || lab.read("fbcmd").contains("stop"));
 }
 
+/// A virtual whose reals are all commented out (maintenance) never got its fallback server
+/// nor ran its fallbackcommand, at start or when a reload added it; the original turns both
+/// on at start.
+#[test]
+fn a_virtual_without_reals_never_got_its_fallback() {
+    let mut lab = Lab::new("alfe");
+    let marks = lab.path("fbcmd");
+    let name = unique("fe.cf");
+    let head = format!(
+        "checkinterval=1\nfallbackcommand=\"echo >>{} \"\nvirtual={VIP}:80\n\tfallback=127.0.0.1:9999\n\tservice=http\n\t#real=127.0.0.1:8081 masq\n",
+        marks.display()
+    );
+    let c = cfg(&lab, &name, &head);
+    lab.daemon(&c);
+    wait("fallback", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:9999")
+    });
+    wait("fallbackcommand", || {
+        lab.read("fbcmd").trim() == "start 198.51.100.10:80 tcp"
+    });
+    lab.write(
+        &name,
+        &format!("{head}virtual={VIP}:81\n\tfallback=127.0.0.1:9998\n\tservice=http\n"),
+    );
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("the added virtual's fallback", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:81 -r 127.0.0.1:9998")
+    });
+    wait("its fallbackcommand", || {
+        lab.read("fbcmd").contains("start 198.51.100.10:81 tcp")
+    });
+    assert_eq!(
+        lab.rec().matches("127.0.0.1:9999").count(),
+        1,
+        "{}",
+        lab.rec()
+    );
+}
+
+/// Two gate reals on one address with different ports (checked on 8081 and 8082) are one
+/// IPVS destination, 127.0.0.1:80. When 8082 died, its removal deleted that destination
+/// while 8081 was up and still counted as in the table: all traffic stopped for good. The
+/// second is ignored now, with a warning in the log (config warnings were never logged at
+/// start: they were read before the log was set up).
+#[test]
+fn a_dead_gate_real_deleted_the_destination_of_a_live_one_on_another_port() {
+    let mut lab = Lab::new("algp");
+    lab.http(8081);
+    let second = lab.http(8082);
+    let c = cfg(
+        &lab,
+        &unique("gp.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 gate\n\treal=127.0.0.1:8082 gate\n\tservice=http\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec().contains("-a -t 198.51.100.10:80 -r 127.0.0.1:80")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill(second);
+    std::thread::sleep(Duration::from_millis(2500));
+    let rec = lab.rec();
+    assert!(!rec.contains("-d -t"), "{rec}");
+    assert!(
+        lab.read("log").contains(
+            "warning: real server 127.0.0.1:8082 ignored: with gate it is the same IPVS destination as 127.0.0.1:8081 (127.0.0.1:80)"
+        ),
+        "{}",
+        lab.read("log")
+    );
+}
+
+/// 4,096 reals whose SYNs are dropped hold every check slot (512) for their whole timeout
+/// (2 s). Taken in order of arrival, a healthy real of another virtual waited behind all of
+/// them: not one check of it in 12 s with checkinterval=1 (with 1,200 hung reals, one every
+/// 2-4 s). Now the next check is from the virtual with the fewest in flight, so it waits for
+/// a slot to free, one timeout at most.
+#[test]
+fn reals_that_never_answer_starved_the_checks_of_another_virtual() {
+    let mut lab = Lab::new("alq");
+    lab.http(8081);
+    for args in [
+        &["ip", "route", "add", "local", "198.18.0.0/19", "dev", "lo"][..],
+        &["nft", "add", "table", "inet", "hang"],
+        &[
+            "nft",
+            "add chain inet hang in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft", "add", "rule", "inet", "hang", "in", "tcp", "dport", "9800", "drop",
+        ],
+    ] {
+        let out = lab.ns.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("q.cf"),
+        &format!(
+            "checkinterval=1\nchecktimeout=2\nnegotiatetimeout=2\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tmonitorfile=\"{}\"\n\
+             virtual={VIP}:81\n\treal=198.18.0.1->198.18.16.0:9800 masq\n\tchecktype=connect\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("the healthy real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    let before = lab.read("mon.log").lines().count();
+    std::thread::sleep(Duration::from_secs(12));
+    let checks = lab.read("mon.log").lines().count() - before;
+    assert!(checks >= 4, "{checks} checks of the healthy real in 12 s");
+}
+
+/// fallback= named one of the reals (quiescent, failing its receive). With every real down
+/// the fallback went on over the real's own quiescent entry: `-e ... -r 127.0.0.1:8081 -g
+/// -w 1`, traffic to the failed server. Such a fallback is dropped for that virtual now.
+#[test]
+fn a_fallback_that_is_one_of_the_reals_revived_the_down_real() {
+    let mut lab = Lab::new("alfr");
+    lab.http(8081);
+    let c = cfg(
+        &lab,
+        &unique("fr.cf"),
+        &format!(
+            "checkinterval=1\nfallback=127.0.0.1:8081\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\
+             \treal=127.0.0.1:8082 masq\n\tquiescent=yes\n\tservice=http\n\treceive=\"no such text\"\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("both reals quiesced", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 0")
+            && r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 0")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    let rec = lab.rec();
+    assert!(!rec.contains("-w 1"), "{rec}");
+    assert!(
+        lab.read("log")
+            .contains("warning: fallback 127.0.0.1:8081 is a real server of this virtual"),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn maintenancedir_forces_a_real_down_and_back() {
     let mut lab = Lab::new("md");
@@ -330,7 +484,7 @@ while True:
     c = s.accept()[0]
     try:
         c.recv(4096)
-        c.sendall(b'HTTP/1.0 500 x\nForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
+        c.sendall(b'HTTP/1.0 500 x\rForged: line\r\x1b[2J\x07' + b'A' * 5000 + b'\r\n\r\n')
     except OSError:
         pass
     c.close()
@@ -357,7 +511,7 @@ fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
     lab.daemon(&c);
     wait("a down result", || lab.read("mon.log").contains("[down]"));
     wait("logged", || lab.read("log").contains("Forged"));
-    let escaped = "HTTP/1.0 500 x\\nForged: line\\r\\x1b[2J\\x07AAA";
+    let escaped = "HTTP/1.0 500 x\\rForged: line\\r\\x1b[2J\\x07AAA";
     let m = lab.read("mon.log");
     let line = m.lines().next().unwrap_or_default();
     assert!(line.contains(escaped), "{m}");
@@ -373,6 +527,77 @@ fn server_reply_with_control_chars_and_long_text_is_capped_and_escaped() {
     }
     assert!(!log.lines().any(|l| l.starts_with("Forged")), "{log}");
     assert!(!log.contains('\x1b') && !log.contains('\x07'), "{log}");
+}
+
+/// HTTP servers that answer in ways LWP (the original's client) reads as a success: head
+/// lines ending in a bare LF (RFC 9112 §2.2), interim 1xx answers before the final one
+/// (RFC 9110 §15.2), then a keep-alive connection left open.
+const ODD_HTTP: &str = r#"import socket, sys, threading, time
+answers = {
+    'lf': b'HTTP/1.0 200 OK\nContent-Type: text/plain\nContent-Length: 8\n\nhello lf',
+    'continue': b'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n'
+                b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nhello continue',
+}
+answer = answers[sys.argv[2]]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+def serve(c):
+    try:
+        c.recv(4096)
+        c.sendall(answer)
+        time.sleep(30)
+    except OSError:
+        pass
+    c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// A healthy real answering with bare-LF line ends was down ("malformed or truncated HTTP
+/// response"), one sending `100 Continue` first was down ("HTTP/1.1 100 Continue"); the
+/// original's LWP reads both as 200 OK, and so does the check now.
+#[test]
+fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
+    let mut lab = Lab::new("allf");
+    let srv = lab.write("odd.py", ODD_HTTP);
+    let srv = srv.to_string_lossy().to_string();
+    lab.serve(&["python3", &srv, "8082", "lf"]);
+    lab.serve(&["python3", &srv, "8083", "continue"]);
+    lab.wait_port("8082");
+    lab.wait_port("8083");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("lf.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=5\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8082 masq\n\tservice=http\n\treceive=\"hello lf\"\n\tmonitorfile=\"{m}\"\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:8083 masq\n\tservice=http\n\treceive=\"hello continue\"\n\tmonitorfile=\"{m}\"\n",
+            m = mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("both reals added", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8082")
+            && r.contains("-a -t 198.51.100.10:81 -r 127.0.0.1:8083")
+    });
+    wait("two checks of each", || {
+        let m = lab.read("mon.log");
+        m.matches("8082 ").count() >= 2 && m.matches("8083 ").count() >= 2
+    });
+    let m = lab.read("mon.log");
+    assert!(!m.contains("[down]"), "{m}");
+    assert!(
+        m.contains("8082 1 masq / hello lf [up] HTTP/1.0 200 OK"),
+        "{m}"
+    );
+    assert!(
+        m.contains("8083 1 masq / hello continue [up] HTTP/1.1 200 OK"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -592,6 +817,120 @@ fn b2_broken_reload_keeps_the_running_config_working() {
         lab.rec()
             .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
     });
+}
+
+/// A config saved by a Windows editor (byte order mark, CR LF) did not load: line 1 was an
+/// "Unknown command" whose name looked right. One with a Latin-1 byte was refused with no
+/// line or column. Now the first loads, and the second is an error at its line and column
+/// (exit 2) that a running daemon refuses on reload, keeping its config.
+#[test]
+fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
+    let mut lab = Lab::new("albo");
+    let srv = lab.http(8081);
+    let name = unique("bo.cf");
+    let good = format!(
+        "\u{feff}checkinterval=1\r\nvirtual={VIP}:80\r\n\treal=127.0.0.1:8081 masq\r\n\tservice=http\r\n"
+    );
+    let c = cfg(&lab, &name, &good);
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    let mut latin1 = good.replace('\u{feff}', "").into_bytes();
+    latin1.extend_from_slice(b"\tcomment=\"caf\xe9\"\r\n");
+    fs::write(&c, &latin1).unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.ld(&[c.to_str().unwrap_or(""), "status"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{}:5:14: error: byte 0xe9 is not UTF-8 text (save the file as UTF-8)",
+            c.display()
+        )
+    );
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("reload refused", || {
+        lab.read("log").contains(":5:14: error: byte 0xe9")
+            && lab
+                .read("log")
+                .contains("keeping the running configuration")
+    });
+    lab.kill(srv);
+    wait("the running config still acts", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+}
+
+/// A monitorfile or logfile pointed at a FIFO nobody reads: opening it waited for a reader
+/// forever. `status` hung instead of saying what was wrong, a reload to it stopped every
+/// check of the running daemon, and a daemon logging to it never started. Opens never block
+/// now: such a monitorfile is an error at its line (exit 2, the running config kept), and
+/// log lines that cannot be written are dropped.
+#[test]
+fn a_fifo_as_monitorfile_or_logfile_hung_the_daemon() {
+    let mut lab = Lab::new("alff");
+    let srv = lab.http(8081);
+    let fifo = lab.path("fifo");
+    let out = Command::new("mkfifo")
+        .arg(&fifo)
+        .output()
+        .unwrap_or_else(|e| panic!("mkfifo: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    let name = unique("ff.cf");
+    let good =
+        format!("checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n");
+    let c = cfg(&lab, &name, &good);
+    lab.daemon(&c);
+    wait("added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    lab.write(
+        &name,
+        &format!("{good}\tmonitorfile=\"{}\"\n", fifo.display()),
+    );
+    let (code, err) = lab.ld_bounded(&[c.to_str().unwrap_or(""), "status"]);
+    assert_eq!(code, Some(2), "{err}");
+    let expected = format!(
+        "{}:5:14: error: unable to open monitorfile {}",
+        c.display(),
+        fifo.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("reload refused", || {
+        lab.read("log")
+            .contains("keeping the running configuration")
+    });
+    lab.kill(srv);
+    wait("the running config still acts", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    // A daemon (not -d) logging to the FIFO starts and works.
+    lab.http(8082);
+    let other = unique("fl.cf");
+    let c2 = cfg(
+        &lab,
+        &other,
+        &format!(
+            "checkinterval=1\nlogfile=\"{}\"\nvirtual={VIP}:81\n\treal=127.0.0.1:8082 masq\n\tservice=http\n",
+            fifo.display()
+        ),
+    );
+    let (code, out) = lab.ld_bounded(&[c2.to_str().unwrap_or(""), "start"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("the logging daemon added its real", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:81 -r 127.0.0.1:8082")
+    });
+    let (code, out) = lab.ld_bounded(&[c2.to_str().unwrap_or(""), "stop"]);
+    assert_eq!(code, Some(0), "{out}");
 }
 
 fn daemon_pid(cfg_name: &str) -> String {
@@ -861,6 +1200,79 @@ s.listen(16)
 while True:
     threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 "#;
+
+/// A certificate without extensions is X.509 v1 (`openssl x509 -req -signkey`, `openssl ca`
+/// without an extensions section, old appliances). webpki refuses to read one, so the
+/// handshake signature check failed ("invalid peer certificate: UnsupportedCertVersion")
+/// and a healthy https real was down, although any certificate is accepted. RSA and ECDSA
+/// keys, each behind openssl s_server.
+#[test]
+fn https_real_with_an_x509_v1_certificate_was_down() {
+    let mut lab = Lab::new("alv1");
+    let mut conf =
+        format!("checkinterval=1\nvirtual={VIP}:443\n\tservice=https\n\treceive=\"Ciphers\"\n");
+    for (port, newkey) in [("8443", "rsa:2048"), ("8444", "ec")] {
+        let key = lab.path(&format!("{port}.key"));
+        let csr = lab.path(&format!("{port}.csr"));
+        let crt = lab.path(&format!("{port}.crt"));
+        let mut req = Command::new("openssl");
+        req.args([
+            "req", "-new", "-newkey", newkey, "-nodes", "-subj", "/CN=v1",
+        ]);
+        if newkey == "ec" {
+            req.args(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let out = req
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        let out = Command::new("openssl")
+            .args(["x509", "-req", "-days", "1", "-in"])
+            .arg(&csr)
+            .arg("-signkey")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "{out:?}");
+        let text = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(
+            common::text(&text).0.contains("Version: 1 (0x0)"),
+            "{text:?}"
+        );
+        let arg = |p: &Path| p.to_string_lossy().to_string();
+        lab.serve(&[
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-key",
+            &arg(&key),
+            "-cert",
+            &arg(&crt),
+            "-www",
+        ]);
+        lab.wait_port(port);
+        conf.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    let c = cfg(&lab, &unique("v1.cf"), &conf);
+    lab.daemon(&c);
+    wait("both https reals added", || {
+        let r = lab.rec();
+        r.contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8443")
+            && r.contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8444")
+    });
+}
 
 /// Issue 16: rustls keeps at most 16 KiB of plaintext; an https page bigger than that failed
 /// with "received plaintext buffer full" and the real went down. A 100 KiB page is read to its

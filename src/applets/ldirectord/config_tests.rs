@@ -250,6 +250,109 @@ fn errors_carry_file_line_col_and_all_are_reported() {
     );
 }
 
+/// Mistakes a tired operator makes, each once misreported: a number too big for its field
+/// was "not a number"; a line without `=` showed its name and value run together at the
+/// value's column; a Latin-1 byte gave a message without line or column; a UTF-8 byte order
+/// mark made line 1 an unknown command whose name looked right.
+#[test]
+fn operator_mistakes_were_reported_without_what_was_wrong_or_where() {
+    let e = parse("checkinterval=99999999999\nvirtual=198.51.100.1:80\n\tpersistent=4294967296\n")
+        .err()
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        "t.cf:1:15: error: invalid check interval: 99999999999 is too big (at most 4294967295)\n\
+         t.cf:3:13: error: invalid persistent timeout: 4294967296 is too big (at most 4294967295)",
+    );
+    let e = parse("include /etc/ha.d/other.cf\nvirtual=198.51.100.1:80\n\tfoo bar\n")
+        .err()
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        "t.cf:1:1: error: Unknown command \"include /etc/ha.d/other.cf\" (expected NAME=VALUE)\n\
+         t.cf:3:2: error: Unknown command \"foo bar\" (expected NAME=VALUE)",
+    );
+    let e = parse("junk café\x1b[2J\n").err().unwrap_or_default();
+    assert_eq!(
+        e,
+        "t.cf:1:1: error: Unknown command \"junk café\\u{1b}[2J\" (expected NAME=VALUE)"
+    );
+    let text_of = |b: &[u8]| super::config::text_of("t.cf", b.to_vec()).map_err(|e| e.to_string());
+    assert_eq!(
+        text_of(b"checkinterval=1\nvirtual=198.51.100.1:80\n\tcomment=\"caf\xe9\"\n"),
+        Err("t.cf:3:14: error: byte 0xe9 is not UTF-8 text (save the file as UTF-8)".into())
+    );
+    // Columns count characters: the é before the bad byte is one.
+    assert_eq!(
+        text_of(
+            "\tcomment=\"é"
+                .as_bytes()
+                .iter()
+                .chain(b"\xff")
+                .copied()
+                .collect::<Vec<_>>()
+                .as_slice()
+        ),
+        Err("t.cf:1:12: error: byte 0xff is not UTF-8 text (save the file as UTF-8)".into())
+    );
+    let bom = text_of(
+        b"\xef\xbb\xbfcheckinterval=7\r\nvirtual=198.51.100.1:80\r\n\treal=198.51.100.2 gate\r\n",
+    )
+    .unwrap_or_default();
+    let c = parse(&bom).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.globals.checkinterval, 7);
+    assert_eq!(c.virtuals[0].reals.len(), 1);
+}
+
+/// Two gate (or ipip) reals on one address that differ only in their port are one IPVS
+/// destination (the kernel forwards to the virtual's port): both were checked, and each
+/// failure of one deleted the destination the other had added. The second is ignored with a
+/// warning, as an exact duplicate is; masq reals on two ports stay two.
+#[test]
+fn gate_reals_differing_only_in_port_were_one_flapping_destination() {
+    let c = parse(
+        "virtual=198.51.100.1:80\n\treal=198.51.100.2:8080 gate\n\treal=198.51.100.2:8081 ipip\n\
+         \treal=198.51.100.3:8080 masq\n\treal=198.51.100.3:8081 masq\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let reals: Vec<(IpAddr, u16)> = c.virtuals[0]
+        .reals
+        .iter()
+        .map(|r| (r.addr, r.port))
+        .collect();
+    assert_eq!(
+        reals,
+        vec![
+            (ip("198.51.100.2"), 8080),
+            (ip("198.51.100.3"), 8080),
+            (ip("198.51.100.3"), 8081)
+        ]
+    );
+    assert_eq!(
+        c.warnings,
+        vec!["t.cf:3:7: warning: real server 198.51.100.2:8081 ignored: with ipip it is the same IPVS destination as 198.51.100.2:8080 (198.51.100.2:80)"]
+    );
+}
+
+/// A fallback that is one of the virtual's reals is the same IPVS destination: turned on,
+/// it gave the down real weight 1 again (`-e ... -g -w 1` over the quiescent masq entry),
+/// turned off, it deleted that entry. It is dropped for that virtual with a warning; the
+/// other virtuals keep it.
+#[test]
+fn a_fallback_that_is_one_of_the_reals_revived_the_down_real() {
+    let c = parse(
+        "fallback=198.51.100.2:8080\nvirtual=198.51.100.1:80\n\treal=198.51.100.2:8080 masq\n\tquiescent=yes\n\
+         virtual=198.51.100.1:81\n\treal=198.51.100.3:8080 masq\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.virtuals[0].fallback, None);
+    assert!(c.virtuals[1].fallback.is_some());
+    assert_eq!(
+        c.warnings,
+        vec!["t.cf:2:1: warning: fallback 198.51.100.2:8080 is a real server of this virtual: no fallback for it"]
+    );
+}
+
 /// A receive pattern the regex engine rejects was accepted, and every check of the virtual
 /// then marked its real down ("invalid receive regex") and deleted it from the table. It is a
 /// config error at its line now, whether on `receive=` or in a real's quoted pair, and a

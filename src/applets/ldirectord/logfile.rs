@@ -92,11 +92,7 @@ impl Log for FileLogger {
                     std::process::id(),
                     record.args()
                 );
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(path)
-                {
+                if let Ok(mut f) = open_append(path) {
                     let _ = f.write_all(line.as_bytes());
                 }
             }
@@ -104,6 +100,19 @@ impl Log for FileLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// Opens `path` to append (created if missing) without ever blocking. A FIFO without a
+/// reader (a monitorfile or logfile pointed at one by mistake) made the open wait for a
+/// reader forever, and the whole daemon with it, at start or at a reload; it is ENXIO now,
+/// and a write that would block fails instead of waiting.
+pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Installs the logger for this process (once; later calls are ignored by `log`).

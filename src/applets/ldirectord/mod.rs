@@ -289,6 +289,7 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
     logfile::init(sink, name, debug);
     let _ = crate::sys::proctitle::set(&format!("ldirectord {name}"));
     log::info!("Starting Linux Director (habox) with {}", path.display());
+    daemon::log_warnings(&cfg);
     let mut d = match daemon::Daemon::new(cfg, path.to_path_buf(), ipvs) {
         Ok(d) => d,
         Err(e) => {

@@ -7,9 +7,11 @@
 //! splits its answer (issue 16 item 3: the old parser searched the whole input for the head's
 //! end and decoded the whole chunked body again on every segment).
 //!
-//! Lines end at CR LF only (a bare LF stays in the line, so it shows, escaped, in the status
-//! message); a chunk's extensions and the trailer section are ignored (the body is complete
-//! at the last chunk, RFC 9112 §7.1).
+//! A line ends at LF, with or without the CR before it (RFC 9112 §2.2 lets a recipient
+//! take a bare LF as the end of a line; LWP does, so a server answering with bare LFs was up
+//! with the original). Interim 1xx answers before the final one are skipped (RFC 9110
+//! §15.2: a client must parse them even unasked). A chunk's extensions and the trailer
+//! section are ignored (the body is complete at the last chunk, RFC 9112 §7.1).
 
 use super::lines::{text, Lines};
 
@@ -83,7 +85,7 @@ impl ResponseReader {
     /// `no_body`: the request was HEAD.
     pub fn new(no_body: bool) -> ResponseReader {
         ResponseReader {
-            lines: Lines::crlf(),
+            lines: Lines::new(),
             state: State::StatusLine,
             head: Head::default(),
             no_body,
@@ -196,8 +198,14 @@ impl ResponseReader {
         let Some(line) = self.lines.next_line(input) else {
             return false;
         };
-        if line == b"\r\n" {
-            self.state = self.body_state();
+        if is_blank(line) {
+            self.state = if (100..200).contains(&self.head.code) && self.head.code != 101 {
+                // An interim answer (100 Continue, 102, 103): the final one follows.
+                self.head = Head::default();
+                State::StatusLine
+            } else {
+                self.body_state()
+            };
             return true;
         }
         let line = text(line);
@@ -262,7 +270,7 @@ impl ResponseReader {
                 let Some(line) = self.lines.next_line(input) else {
                     return false;
                 };
-                self.state = if line == b"\r\n" {
+                self.state = if is_blank(line) {
                     State::Chunked(Chunk::Size)
                 } else {
                     State::Malformed("chunk data longer than its size".into())
@@ -271,6 +279,11 @@ impl ResponseReader {
             }
         }
     }
+}
+
+/// An empty line: CR LF, or a bare LF.
+fn is_blank(line: &[u8]) -> bool {
+    line == b"\r\n" || line == b"\n"
 }
 
 /// At most 40 characters of a malformed line for the message.
@@ -377,10 +390,41 @@ mod tests {
         assert_eq!(p, Progress::Complete);
     }
 
+    /// A server whose head lines end in a bare LF (RFC 9112 §2.2 lets a client accept it; LWP
+    /// does) was down with "malformed or truncated HTTP response", and an interim
+    /// `100 Continue` before the answer was taken for the answer (down, "HTTP/1.1 100
+    /// Continue"): both were up with the original.
+    #[test]
+    fn bare_lf_heads_and_an_interim_100_continue_were_read_as_a_failed_answer() {
+        let (p, h, body) = feed_split(b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", &[], false);
+        assert_eq!(
+            (p, h.code, &body[..]),
+            (Progress::Complete, 200, &b"hello"[..])
+        );
+        assert_eq!(h.status, "HTTP/1.1 200 OK");
+        let chunked = b"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n5\nhello\n0\n\n";
+        let (p, _, body) = feed_split(chunked, &[], false);
+        assert_eq!((p, &body[..]), (Progress::Complete, &b"hello"[..]));
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let (p, h, body) = feed_split(interim, &[], false);
+        assert_eq!(
+            (p, h.code, &body[..]),
+            (Progress::Complete, 200, &b"hello"[..])
+        );
+        assert_eq!(h.status, "HTTP/1.1 200 OK");
+        // An interim answer alone is no answer; 101 is final (a protocol switch never asked).
+        let (p, _, _) = feed_split(b"HTTP/1.1 100 Continue\r\n\r\n", &[], true);
+        assert!(matches!(p, Progress::Malformed(_)), "{p:?}");
+        let (p, h, _) = feed_split(b"HTTP/1.1 101 Switching\r\n\r\n", &[], false);
+        assert_eq!((p, h.code), (Progress::More, 101));
+    }
+
     /// The same answer in any pieces gives the same result as in one.
     #[test]
     fn any_split_gives_the_same_result_as_one_piece() {
-        let answers: [&[u8]; 4] = [
+        let answers: [&[u8]; 6] = [
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.0 200 OK\nServer: x\n\nbody\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
             b"HTTP/1.1 301 Moved\r\nLocation: /x\r\n\r\n",

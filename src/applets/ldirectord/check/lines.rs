@@ -16,8 +16,6 @@ pub struct Lines {
     searched: usize,
     /// Bytes searched or handed out so far: the work done, for tests and the bench.
     examined: usize,
-    /// Only CR LF ends a line; a bare LF is part of it (HTTP, as LWP reads a head).
-    crlf: bool,
 }
 
 impl Lines {
@@ -25,30 +23,11 @@ impl Lines {
         Lines::default()
     }
 
-    /// Lines that end only at CR LF.
-    pub fn crlf() -> Lines {
-        Lines {
-            crlf: true,
-            ..Lines::default()
-        }
-    }
-
     /// The next complete line of `input` with its `\n`, if one has arrived.
     pub fn next_line<'a>(&mut self, input: &'a [u8]) -> Option<&'a [u8]> {
         let from = self.searched.max(self.start);
         let tail = input.get(from..)?;
-        let mut next = 0;
-        let found = loop {
-            let Some(k) = tail.get(next..)?.iter().position(|&b| b == b'\n') else {
-                break None;
-            };
-            let at = from + next + k;
-            if !self.crlf || (at > self.start && input.get(at - 1) == Some(&b'\r')) {
-                break Some(next + k);
-            }
-            next += k + 1;
-        };
-        match found {
+        match tail.iter().position(|&b| b == b'\n') {
             None => {
                 self.examined += tail.len();
                 self.searched = input.len();
@@ -185,10 +164,6 @@ mod tests {
         assert_eq!(l.offset(), 9);
         l.restart();
         assert_eq!(l.next_line(b"x\n"), Some(&b"x\n"[..]));
-        let mut l = Lines::crlf();
-        assert_eq!(l.next_line(b"a\nb\r"), None);
-        assert_eq!(l.next_line(b"a\nb\r\nc\n"), Some(&b"a\nb\r\n"[..]));
-        assert_eq!(l.next_line(b"a\nb\r\nc\n"), None);
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! TLS for https, pops and imaps checks (rustls, ring backend). Like the original (LWP with
-//! `verify_hostname => 0`, IO::Socket::SSL without verification), the server's certificate is
-//! not verified — a health check asks "does it answer", not "is it who it claims" — but the
-//! handshake signatures are.
+//! TLS for https, pops and imaps checks (rustls, ring backend). The server's certificate is
+//! not verified — a health check asks "does it answer", not "is it who it claims", and
+//! backends commonly carry self-signed certificates — but the handshake signatures are, with
+//! the key of the certificate the server sent (a server whose key does not match its
+//! certificate fails with every client). Unlike the original: its LWP is built with
+//! `verify_hostname => 0`, which only skips the host name check; IO::Socket::SSL then
+//! verifies the chain against the system's CAs (Debian 12: a self-signed real is down with
+//! "certificate verify failed").
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -40,6 +44,7 @@ impl ServerCertVerifier for AnyCertificate {
             dss,
             &self.0.signature_verification_algorithms,
         )
+        .or_else(|e| self.verify_any_version(message, cert, dss).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -54,11 +59,89 @@ impl ServerCertVerifier for AnyCertificate {
             dss,
             &self.0.signature_verification_algorithms,
         )
+        .or_else(|e| self.verify_any_version(message, cert, dss).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+impl AnyCertificate {
+    /// Checks a handshake signature with the key of a certificate webpki refuses to read:
+    /// an X.509 v1 certificate (no extensions; what `openssl ca` and old appliances make) was
+    /// "invalid peer certificate: UnsupportedCertVersion", a healthy real down.
+    fn verify_any_version(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Option<HandshakeSignatureValid> {
+        let (alg_id, key) = public_key(cert.as_ref())?;
+        let (_, algs) = self
+            .0
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .find(|(scheme, _)| *scheme == dss.scheme)?;
+        algs.iter()
+            .filter(|a| a.public_key_alg_id().as_ref() == alg_id)
+            .any(|a| a.verify_signature(key, message, dss.signature()).is_ok())
+            .then(HandshakeSignatureValid::assertion)
+    }
+}
+
+/// One DER element of `input`: its tag, its contents and what follows it.
+fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = rest
+            .get(..n)?
+            .iter()
+            .fold(0usize, |a, &b| (a << 8) | usize::from(b));
+        (len, rest.get(n..)?)
+    };
+    Some((tag, rest.get(..len)?, rest.get(len..)?))
+}
+
+/// The subject public key of a certificate of any version (RFC 5280 §4.1): the contents of
+/// its algorithm identifier and the key bits.
+fn public_key(cert: &[u8]) -> Option<(&[u8], &[u8])> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, cert, _) = der(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, mut tbs, _) = der(cert)? else {
+        return None;
+    };
+    // `[0] EXPLICIT Version`, absent in a v1 certificate.
+    if tbs.first() == Some(&0xa0) {
+        tbs = der(tbs)?.2;
+    }
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        tbs = der(tbs)?.2;
+    }
+    let (SEQUENCE, info, _) = der(tbs)? else {
+        return None;
+    };
+    let (SEQUENCE, alg_id, rest) = der(info)? else {
+        return None;
+    };
+    let (0x03, bits, _) = der(rest)? else {
+        return None;
+    };
+    let (0, key) = bits.split_first()? else {
+        return None;
+    };
+    Some((alg_id, key))
 }
 
 fn config() -> io::Result<Arc<ClientConfig>> {
@@ -163,5 +246,62 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A v1 certificate's outline: no `[0]` version, then serial, signature algorithm,
+    /// issuer, validity, subject and the key info.
+    fn v1_outline(with_version: bool) -> Vec<u8> {
+        let mut tbs = Vec::new();
+        if with_version {
+            tbs.extend_from_slice(&[0xa0, 0x03, 0x02, 0x01, 0x02]);
+        }
+        tbs.extend_from_slice(&[0x02, 0x01, 0x07]); // serial
+        tbs.extend_from_slice(&[0x30, 0x00]); // signature algorithm
+        tbs.extend_from_slice(&[0x30, 0x00]); // issuer
+        tbs.extend_from_slice(&[0x30, 0x00]); // validity
+        tbs.extend_from_slice(&[0x30, 0x00]); // subject
+        tbs.extend_from_slice(&[
+            0x30, 0x09, 0x30, 0x02, 0x06, 0x00, 0x03, 0x03, 0x00, 0xab, 0xcd,
+        ]);
+        let mut tbs_seq = vec![0x30, u8::try_from(tbs.len()).unwrap_or(0)];
+        tbs_seq.extend_from_slice(&tbs);
+        let mut cert = vec![0x30, 0x81, u8::try_from(tbs_seq.len()).unwrap_or(0)];
+        cert.extend_from_slice(&tbs_seq);
+        cert
+    }
+
+    #[test]
+    fn public_key_of_a_certificate_with_or_without_its_version() {
+        for with_version in [false, true] {
+            let cert = v1_outline(with_version);
+            assert_eq!(
+                public_key(&cert),
+                Some((&[0x06u8, 0x00][..], &[0xabu8, 0xcd][..]))
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let cert = v1_outline(false);
+        for end in 0..cert.len() {
+            assert_eq!(public_key(&cert[..end]), None, "cut at {end}");
+        }
+        for b in 0..=255u8 {
+            let mut c = cert.clone();
+            for i in 0..c.len() {
+                let keep = c[i];
+                c[i] = b;
+                let _ = public_key(&c);
+                c[i] = keep;
+            }
+        }
+        assert_eq!(der(&[0x30, 0x85, 1, 2, 3, 4, 5]), None);
+        assert_eq!(der(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
     }
 }

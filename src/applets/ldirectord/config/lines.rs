@@ -112,6 +112,32 @@ impl Reader<'_> {
         self.warnings.push(format!("{span}: warning: {msg}"));
     }
 
+    /// A line that is no `NAME=VALUE`: reported at its name, as written (the message showed
+    /// name and value run together, "include/etc/x", at the value's column).
+    pub fn unknown_without_eq(&mut self, d: &Directive) {
+        let shown = if d.value.is_empty() {
+            d.name.clone()
+        } else {
+            format!("{} {}", d.name, d.value)
+        };
+        // Control characters escaped: the message goes to a terminal or the log.
+        let shown: String = shown
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        let span = self.span(d.line, d.name_col);
+        self.errors.push(
+            &span,
+            format!("Unknown command \"{shown}\" (expected NAME=VALUE)"),
+        );
+    }
+
     /// The first run of digits, as the original's `/(\d+)/`; zero refused when `nonzero`.
     pub(super) fn number(&mut self, d: &Directive, nonzero: bool, what: &str) -> Option<u32> {
         let digits: String = d
@@ -130,6 +156,14 @@ impl Reader<'_> {
                     self.warn(d, format!("{what}: only the number {n} is used"));
                 }
                 Some(n)
+            }
+            // Digits that do not fit: the message said "not a number" of a number.
+            Err(_) if !digits.is_empty() => {
+                self.error(
+                    d,
+                    format!("invalid {what}: {digits} is too big (at most {})", u32::MAX),
+                );
+                None
             }
             Err(_) => {
                 self.error(d, format!("invalid {what}: {:?} is not a number", d.value));

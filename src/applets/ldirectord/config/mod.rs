@@ -30,6 +30,42 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// A config file's bytes as text. A leading byte order mark is skipped (editors on Windows
+/// write one: it made the first directive an unknown command whose name showed no
+/// difference); bytes that are not UTF-8 are an error at their line and column (the message
+/// had neither).
+pub fn text_of(file: &str, bytes: Vec<u8>) -> Result<String, Errors> {
+    let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = e.as_bytes().get(..at).unwrap_or_default();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = String::from_utf8_lossy(before.get(line_start..).unwrap_or_default())
+            .chars()
+            .count()
+            + 1;
+        let byte = e.as_bytes().get(at).copied().unwrap_or_default();
+        let mut errors = Errors::new();
+        let span = crate::conf::Span::new(
+            &Rc::from(file),
+            u32::try_from(line).unwrap_or(u32::MAX),
+            u32::try_from(col).unwrap_or(u32::MAX),
+        );
+        errors.push(
+            &span,
+            format!("byte 0x{byte:02x} is not UTF-8 text (save the file as UTF-8)"),
+        );
+        errors
+    })
+}
+
 /// Reads a whole ldirectord.cf. `file` names it in messages.
 pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, Errors> {
     let mut r = Reader {
@@ -58,7 +94,7 @@ pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, E
             continue;
         }
         if !d.has_eq && d.name != "supervised" {
-            r.error(&d, format!("Unknown command \"{}{}\"", d.name, d.value));
+            r.unknown_without_eq(&d);
             continue;
         }
         match d.name.as_str() {

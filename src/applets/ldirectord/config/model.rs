@@ -349,6 +349,19 @@ pub struct Real {
     pub upper: u32,
 }
 
+impl Real {
+    /// The port IPVS holds this real under in a virtual of port `vport` (0 for fwmark):
+    /// the virtual's for gate and ipip (the kernel forwards to the virtual's port) and for a
+    /// real without one, else its own.
+    pub fn table_port(&self, vport: u16) -> u16 {
+        if self.port == 0 || (self.forward != Forward::Masq && vport != 0) {
+            vport
+        } else {
+            self.port
+        }
+    }
+}
+
 /// The IPVS service flag of one `schedflags` name (ipvsadm -b: sh-fallback,sh-port, their
 /// mh- twins and flag-1..3), None for a name ipvsadm does not know.
 pub fn sched_flag(name: &str) -> Option<u32> {

@@ -121,7 +121,7 @@ pub(super) fn new_draft(r: &mut Reader, d: &Directive, v6: bool) -> Draft {
 pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
     let errors_before = r.errors.len();
     if !d.has_eq {
-        r.error(d, format!("Unknown command \"{}{}\"", d.name, d.value));
+        r.unknown_without_eq(d);
         v.bad = true;
         return;
     }
@@ -318,10 +318,7 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         "smtp" => v.smtp = r.smtp_host(d),
         "monitorfile" => {
             if let Some(path) = r.maybe_quoted(d) {
-                let open = std::fs::OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(&path);
+                let open = crate::applets::ldirectord::logfile::open_append(path.as_ref());
                 match open {
                     Ok(_) => v.monitorfile = Some(PathBuf::from(path)),
                     Err(e) => r.error(d, format!("unable to open monitorfile {path}: {e}")),
@@ -409,19 +406,52 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
         let drafts: Vec<RealDraft> = parse_real_line(r, &rspan, text, d.v6)?;
         for rd in drafts {
             let real = rd.into_real();
-            if reals
+            // One IPVS destination per address and table port: two gate reals that differ
+            // only in their port were both checked, and the one that failed deleted the
+            // destination the other had just added, every interval.
+            let same = reals
                 .iter()
-                .any(|o| o.addr == real.addr && o.port == real.port)
-            {
-                r.warnings.push(format!(
+                .find(|o| o.addr == real.addr && o.table_port(port) == real.table_port(port));
+            match same {
+                Some(o) if o.port == real.port => r.warnings.push(format!(
                     "{rspan}: warning: duplicate real server {}:{} ignored",
                     real.addr, real.port
-                ));
-                continue;
+                )),
+                Some(o) => r.warnings.push(format!(
+                    "{rspan}: warning: real server {}:{} ignored: with {} it is the same IPVS destination as {}:{} ({}:{})",
+                    real.addr,
+                    real.port,
+                    real.forward.name(),
+                    o.addr,
+                    o.port,
+                    real.addr,
+                    real.table_port(port)
+                )),
+                None => {
+                    reals.push(real);
+                    continue;
+                }
             }
-            reals.push(real);
         }
     }
+    // A fallback that is one of the reals is the same IPVS destination: turned on, it gave
+    // the down real weight 1 again (traffic to a failed server), and turned off, it deleted
+    // the entry the real's quiescent state counted on.
+    let fallback = match fallback {
+        Some(fb)
+            if reals
+                .iter()
+                .any(|x| x.addr == fb.addr && x.table_port(port) == fb.port.unwrap_or(port)) =>
+        {
+            r.warnings.push(format!(
+                "{span}: warning: fallback {}:{} is a real server of this virtual: no fallback for it",
+                fb.addr,
+                fb.port.unwrap_or(port)
+            ));
+            None
+        }
+        other => other,
+    };
     if d.checktype.negotiates() {
         if let Some(why) = service.unsupported_reason() {
             r.errors

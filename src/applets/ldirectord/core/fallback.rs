@@ -1,5 +1,6 @@
 //! The fallback server and fallbackcommand of a virtual: on when every real has a first
-//! result and none is up, off as soon as one is (never during start-up, B6).
+//! result and none is up (at once for a virtual without reals), off as soon as one is
+//! (never during start-up, B6).
 
 use super::table::{fallback_dest, service_of, IpvsOp};
 use super::{Action, Core, State};

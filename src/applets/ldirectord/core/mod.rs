@@ -165,6 +165,10 @@ impl Core {
         for vi in 0..core.cfg.virtuals.len() {
             let vs = core.fresh_virtual(vi, table, now, &mut actions);
             core.virtuals.push(vs);
+            // A virtual without reals (or with every real known down from the table) has
+            // nothing to wait for: its fallback goes in now, as the original's ld_start. It
+            // was only looked at on a check's result, so an empty virtual never got it.
+            core.update_fallback(vi, &mut actions);
         }
         core.status = DaemonStatus::Running;
         (core, actions)

@@ -37,6 +37,7 @@ impl Core {
             let Some((ov, os)) = old else {
                 let vs = self.fresh_virtual(vi, &[], now, &mut actions);
                 self.virtuals.push(vs);
+                self.update_fallback(vi, &mut actions);
                 continue;
             };
             if service_of(ov) != nsvc {

@@ -76,14 +76,9 @@ fn fwd_of(f: Forward) -> FwdMethod {
 /// The IPVS destination of a real at `weight`. With gate/ipip the kernel uses the virtual's
 /// port (as ipvsadm rewrites it); a real without a port takes the virtual's.
 pub fn dest_of(v: &Virtual, r: &Real, weight: u32) -> Dest {
-    let port = if r.port == 0 || (r.forward != Forward::Masq && v.port() != 0) {
-        v.port()
-    } else {
-        r.port
-    };
     Dest {
         addr: r.addr,
-        port,
+        port: r.table_port(v.port()),
         fwd: fwd_of(r.forward),
         weight,
         u_thresh: r.upper,

@@ -142,6 +142,33 @@ fn quiescent_sets_weight_zero_and_restores() {
     );
 }
 
+/// A virtual without reals (all commented out for maintenance, or added by a reload) never
+/// got its fallback server nor its fallbackcommand: both were only looked at on a check's
+/// result. The original turns them on at start.
+#[test]
+fn a_virtual_without_reals_never_got_its_fallback() {
+    let text = "fallbackcommand=/bin/fb\nfallback=198.51.100.99:8080\n\
+                virtual=198.51.100.10:80\n\tservice=http\n\
+                virtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n";
+    let t0 = Instant::now();
+    let (mut core, actions) = Core::new(cfg(text), &[], t0);
+    assert_eq!(
+        ops(&actions),
+        vec![
+            "A -t 198.51.100.10:80",
+            "a 198.51.100.99 w1",
+            "cmd true",
+            "A -t 198.51.100.11:80"
+        ]
+    );
+    // Added by a reload: the same.
+    let more = format!("{text}virtual=198.51.100.12:80\n\tservice=http\n");
+    assert_eq!(
+        ops(&core.reload(cfg(&more), t0)),
+        vec!["A -t 198.51.100.12:80", "a 198.51.100.99 w1", "cmd true"]
+    );
+}
+
 #[test]
 fn b6_fallback_and_fallbackcommand_fire_once_without_flapping() {
     let text = "fallbackcommand=/bin/fb\nvirtual=198.51.100.10:80\n\tfallback=198.51.100.99:8080\n\
