@@ -1293,6 +1293,46 @@ fn peer_with_another_key_was_only_silent_in_the_log() {
     );
 }
 
+/// A Backup that never hears its peer but whose probe is answered (here: the peer has another
+/// key; also PIKE filtered on the way, or a live kernel under a dead daemon) probes again
+/// every dead-interval, and logged four lines each time: about 40 a second at 100 ms hellos,
+/// for as long as it lasted. The first round is logged as before, the repeats at debug level
+/// with a summary at 2, 4, 8, ... rounds; the role stays Backup throughout.
+#[test]
+fn answered_probes_of_a_silent_peer_logged_four_lines_every_dead_interval() {
+    let mut rig = Rig::new();
+    let cfg = std::fs::read_to_string(rig.cfg(2))
+        .unwrap()
+        .replace(KEY, "another-key-of-20-b");
+    std::fs::write(rig.cfg(2), cfg).unwrap();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    rig.start(2);
+    rig.wait_log(2, "probes in a row; staying Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(3));
+    let log = rig.log(2);
+    // Over 3 s and more the probe ran about ten times; each round used to log four lines.
+    let rounds = log.matches("=> Probing").count();
+    assert_eq!(rounds, 1, "repeats are at debug level\n{log}");
+    assert_eq!(
+        log.matches("VIP answered from the virtual MAC elsewhere; staying Backup")
+            .count(),
+        1,
+        "{log}"
+    );
+    let summaries = log.matches("probes in a row").count();
+    assert!((1..=5).contains(&summaries), "{log}");
+    assert!(
+        log.lines().count() < 40,
+        "{} lines\n{log}",
+        log.lines().count()
+    );
+    // Between Backup and a probe round, never Master.
+    assert!(!log.contains("=> Master"), "{log}");
+    assert_ne!(rig.role(2), "Master");
+    assert_eq!(rig.role(1), "Master");
+}
+
 /// Both nodes configured with node-id 1: each dropped the other's frames as its own, said
 /// nothing (the drops were counted as "foreign" at debug level), and both stayed Master.
 /// Now each reports the other's incarnation once, as an error. (Both still play Master: a

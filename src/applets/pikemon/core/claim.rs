@@ -194,7 +194,13 @@ impl Node {
                     Some(Hint::CarrierLost) => Reason::ProbingCarrier,
                     None => Reason::ProbingSilent,
                 };
-                info!(
+                let level = if self.probe_repeats(i) {
+                    log::Level::Debug
+                } else {
+                    log::Level::Info
+                };
+                log::log!(
+                    level,
                     "vc {}: peer silent, ARP-probing the VIPs",
                     self.settings.vcs[i].name
                 );
@@ -328,7 +334,23 @@ impl Node {
             _ => role,
         };
         let name = &self.settings.vcs[i].name;
-        info!("vc {name}: {} => {} ({reason})", old.name(), role.name());
+        let repeat = self.probe_repeats(i)
+            && matches!(
+                (old, role),
+                (VcRole::Backup { .. }, VcRole::Probing { .. })
+                    | (VcRole::Probing { .. }, VcRole::Backup { .. })
+            );
+        let level = if repeat {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
+            "vc {name}: {} => {} ({reason})",
+            old.name(),
+            role.name()
+        );
         let v = &mut self.vcs[i];
         v.role = role;
         v.since = now;

@@ -166,6 +166,12 @@ pub struct VcStatus {
     /// any): acted on when that hello has passed, so that a burst of claims never has the
     /// last word.
     pub(super) conflict_pending: Option<Option<[u8; 6]>>,
+    /// Probes answered in a row while the peer stayed silent, and when the peer was last
+    /// heard when they began (a frame heard since starts a new count). A peer that is never
+    /// heard but whose VIP answers (another key, PIKE filtered, a live kernel under a dead
+    /// daemon) is probed every dead-interval for as long as it lasts: the first round is
+    /// logged, the repeats at debug level with a summary at 2, 4, 8, ... rounds.
+    pub(super) silent_probes: (Option<Instant>, u32),
     /// conntrackd bulk updates and the failback gate.
     pub sync: SyncState,
 }
@@ -268,6 +274,7 @@ impl Node {
                     preempt_since: None,
                     peer_was_alive: false,
                     last_conflict: None,
+                    silent_probes: (None, 0),
                     conflict_pending: None,
                     sync: SyncState::default(),
                 }
@@ -303,6 +310,15 @@ impl Node {
 
     /// Whether the peer is alive: confirmed, no GOODBYE, no exit seen by the death-watch,
     /// heard within dead-interval (plus the skew of virtual cluster `vc`).
+    /// Whether virtual cluster `i` is probing again a peer not heard since its last
+    /// answered probe: a repeat, logged at debug level (`VcStatus::silent_probes`).
+    pub(super) fn probe_repeats(&self, i: usize) -> bool {
+        let heard = self.peer.as_ref().and_then(|p| p.confirmed_at);
+        self.vcs
+            .get(i)
+            .is_some_and(|v| v.silent_probes.1 > 0 && v.silent_probes.0 == heard)
+    }
+
     pub fn peer_alive(&self, now: Instant, vc: Option<usize>) -> bool {
         let Some(p) = &self.peer else { return false };
         !p.departed

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::node::{Action, Node};
 use super::peer::Hint;
@@ -67,10 +67,23 @@ impl Node {
         };
         let alive = self.peer_alive(now, Some(vc));
         if answered {
-            warn!(
-                "vc {}: VIP answered from the virtual MAC elsewhere; staying Backup",
-                self.settings.vcs[vc].name
-            );
+            let name = &self.settings.vcs[vc].name;
+            let heard = self.peer.as_ref().and_then(|p| p.confirmed_at);
+            let rounds = match self.vcs[vc].silent_probes {
+                (since, n) if since == heard => n.saturating_add(1),
+                _ => 1,
+            };
+            if rounds == 1 {
+                warn!("vc {name}: VIP answered from the virtual MAC elsewhere; staying Backup");
+            } else if rounds.is_power_of_two() {
+                warn!(
+                    "vc {name}: peer still silent and its VIP still answered from the virtual \
+                     MAC: {rounds} probes in a row; staying Backup (repeats logged at debug \
+                     level)"
+                );
+            } else {
+                debug!("vc {name}: VIP answered from the virtual MAC elsewhere; staying Backup");
+            }
             // An early probe answered while the peer still counts as alive holds off only
             // until its dead-interval ends: if it dies now, the next probe must not wait
             // another dead-interval.
@@ -80,6 +93,7 @@ impl Node {
             };
             let backup = VcRole::Backup { probe_after };
             self.set_role(now, vc, backup, Reason::ProbeAnswered, out);
+            self.vcs[vc].silent_probes = (heard, rounds);
         } else if let (Some(e), true) = (early, alive) {
             // Unanswered before the interval ran out: the takeover waits for its end.
             if let VcRole::Probing { early, .. } = &mut self.vcs[vc].role {
