@@ -729,3 +729,59 @@ fn restore_failing_its_connectivity_check_takes_everything_back() {
     assert!(!has_vip(&p.a));
     assert_eq!(before, snapshot(&p.a));
 }
+
+#[test]
+fn restore_of_the_subnet_broadcast_or_network_address_was_accepted() {
+    // An operator's typo (.255 for .25): nobody answers ARP for the broadcast address, so the
+    // duplicate check passed and the subnet's broadcast address became a host address.
+    let p = pair();
+    let before = snapshot(&p.a);
+    let quiet = [("NOBCASTPING", "1")];
+    for (args, msg) in [
+        (
+            &["restore", "-i", "198.51.100.255/24", "-d", "eth0"][..],
+            "the broadcast address of its subnet",
+        ),
+        (
+            &["restore", "-i", "198.51.100.0/24", "-d", "eth0"][..],
+            "the network address of its subnet",
+        ),
+        // Without a prefix it comes from a's own 198.51.100.1/24.
+        (
+            &["restore", "-i", "198.51.100.255", "-d", "eth0"][..],
+            "the broadcast address of its subnet",
+        ),
+        (
+            &["restore", "-i", "198.51.100.255"][..],
+            "broadcast address",
+        ),
+    ] {
+        let out = ip_ra(&p.a, args, &quiet);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
+    }
+    let out = ocf(
+        &p.a,
+        "start",
+        &[
+            ("ip", "198.51.100.255"),
+            ("cidr_netmask", "24"),
+            ("nic", "eth0"),
+        ],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:ip=198.51.100.255"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(before, snapshot(&p.a));
+    // A /23 holds .255 as an ordinary host address.
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-i", "198.51.100.255/23", "-d", "eth0"],
+        &quiet,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(addrs(&p.a).contains("198.51.100.255/23"), "{}", addrs(&p.a));
+}

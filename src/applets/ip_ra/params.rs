@@ -3,7 +3,7 @@
 //! The same table writes the OCF meta-data.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// One parameter.
@@ -351,6 +351,20 @@ fn is_usable_vip(ip: IpAddr) -> bool {
     }
 }
 
+/// Why an IPv4 VIP cannot be a host address of its subnet: the all-zeros (network) or
+/// all-ones (broadcast) host part (RFC 919, RFC 922). /31 (RFC 3021) and /32 have neither.
+pub(super) fn subnet_edge(ip: Ipv4Addr, prefix: u8) -> Option<&'static str> {
+    if prefix >= 31 {
+        return None;
+    }
+    let host_mask = u32::MAX >> prefix;
+    match u32::from(ip) & host_mask {
+        0 => Some("the network address of its subnet"),
+        h if h == host_mask => Some("the broadcast address of its subnet"),
+        _ => None,
+    }
+}
+
 /// Parses the parameters; `get` returns the value for a name (already merged from the
 /// environment and the options). Empty values count as unset.
 pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Params, ParamError> {
@@ -401,6 +415,13 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
             )));
         }
         prefix = Some(p);
+    }
+    if let (IpAddr::V4(a), Some(p)) = (ip, prefix) {
+        if let Some(what) = subnet_edge(a, p) {
+            return Err(ParamError(format!(
+                "{ip_name}={ip_text} (prefix /{p}): {what}, not a host address"
+            )));
+        }
     }
     let device = match val(Key::Device) {
         Some((n, d)) => {
@@ -534,6 +555,20 @@ mod tests {
         );
         assert!(e(&[("IP", "198.51.100.300/24")]).contains("not an IPv4 or IPv6 address"));
         assert!(e(&[("IP", "224.0.0.1/24")]).contains("not a unicast"));
+        assert_eq!(
+            e(&[("IP", "198.51.100.255/24")]),
+            "IP=198.51.100.255/24 (prefix /24): the broadcast address of its subnet, \
+             not a host address"
+        );
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.0"), ("cidr_netmask", "24")].into();
+        assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
+            .unwrap_err()
+            .to_string()
+            .contains("network address"));
+        assert!(e(&[("IP", "198.51.100.127/25")]).contains("broadcast address"));
+        for ok in ["198.51.100.255/23", "198.51.100.0/31", "198.51.100.255/32"] {
+            assert!(kit(&[("IP", ok)]).is_ok(), "{ok}");
+        }
         assert!(e(&[("IP", "198.51.100.10/24"), ("PingList", "x")]).starts_with("PingList=x"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));
