@@ -785,3 +785,42 @@ fn restore_of_the_subnet_broadcast_or_network_address_was_accepted() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(addrs(&p.a).contains("198.51.100.255/23"), "{}", addrs(&p.a));
 }
+
+#[test]
+fn remove_during_a_restore_said_success_and_left_the_address_up() {
+    // remove started while restore was in its 3 s duplicate check: remove found nothing,
+    // said success, and restore then added the address. Now remove waits for restore.
+    let p = pair();
+    let (restore, remove) = std::thread::scope(|s| {
+        let restore = s.spawn(|| {
+            ip_ra(
+                &p.a,
+                &["restore", "-i", VIP24, "-d", "eth0"],
+                &[("NOBCASTPING", "1")],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let remove = ip_ra(&p.a, &["remove", "-i", VIP24, "-d", "eth0"], &[]);
+        (restore.join().expect("restore thread"), remove)
+    });
+    assert_eq!(code(&restore), 0, "{}", stderr(&restore));
+    assert_eq!(code(&remove), 0, "{}", stderr(&remove));
+    assert!(
+        stderr(&remove).contains("waiting for another ip-ra action on 198.51.100.10"),
+        "{}",
+        stderr(&remove)
+    );
+    assert!(
+        stderr(&remove).contains("deleted from eth0"),
+        "{}",
+        stderr(&remove)
+    );
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+    // Another namespace's action on the same address is not held up by this one's lock.
+    let q = pair();
+    let started = std::time::Instant::now();
+    let out = ip_ra(&q.a, &["remove", "-i", VIP24, "-d", "eth0"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
