@@ -844,3 +844,56 @@ fn two_pikemon_nodes_cut_heart_beat_path_is_faulty_on_both_sides() {
         both(["UP", "UP"], "UP")
     });
 }
+
+#[test]
+fn a_fifo_as_path_file_blocked_ifcheckd_in_open_deaf_to_sigterm() {
+    // `-P` naming a FIFO (or /dev/zero, or a huge log) by mistake: open(2) of a FIFO waits for
+    // a writer forever, SIGTERM only reached the signal pipe, and /dev/zero never ends. Each is
+    // now refused with a warning and the daemon still stops on SIGTERM.
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let huge = dir.path("huge");
+    std::fs::write(&huge, "# not pikemon's\n".repeat(200_000)).unwrap();
+    for (source, why) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (
+            huge.to_str().unwrap(),
+            "bytes, more than the 1048576 expected",
+        ),
+    ] {
+        let mut d = Running(
+            ifcheckd(&dir, &["-f", "-V", "-P", source])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        sigterm(d.0.id());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = d.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{source}: no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{source}: {status:?}");
+        let mut log = String::new();
+        use std::io::Read;
+        d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        assert!(log.contains(&format!("{source}: ")), "{source}: {log}");
+        assert!(log.contains(why), "{source}: {log}");
+        assert!(log.contains("Exiting ifcheckd"), "{source}: {log}");
+    }
+    // -s on a FIFO state file says why instead of waiting for a writer.
+    let out = ifcheckd(&dir, &["-s", "-a", fifo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).1.contains("not a regular file"), "{out:?}");
+}

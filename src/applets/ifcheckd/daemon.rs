@@ -313,7 +313,7 @@ impl Daemon {
         }
         // Once per version of the file, also when it cannot be read (no log flood).
         self.seen = Some(id);
-        let text = match std::fs::read_to_string(path) {
+        let text = match super::read_regular(path) {
             Ok(t) => t,
             Err(e) => {
                 log::warn!("{}: {e}", path.display());

@@ -35,6 +35,38 @@ const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
 /// Bound of one attrd_updater call.
 const ATTRD_LIMIT: Duration = Duration::from_secs(5);
 
+/// Largest path or attribute file read: pikemon's is a few hundred bytes; a bigger one is a
+/// wrong `-P` / `-a` (a log, a device) and is refused rather than read into memory.
+const MAX_FILE_LEN: u64 = 1 << 20;
+
+/// Reads a small regular file without ever blocking: opened `O_NONBLOCK` (a FIFO given by
+/// mistake would block open(2) until a writer comes, deaf to SIGTERM), refused unless it is a
+/// regular file, and refused past `MAX_FILE_LEN` (`/dev/zero` never ends).
+fn read_regular(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > MAX_FILE_LEN {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{} bytes, more than the {MAX_FILE_LEN} expected",
+                meta.len()
+            ),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_LEN).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 const USAGE: &str = "\
 Usage: ifcheckd [options]
 Daemon for updating attribute by tracing heart-beat ring (link) status.
@@ -202,7 +234,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// `-s`: this node from the state file, other nodes from attrd when it is there.
 fn show(opts: &Options) -> ExitCode {
     let mut nodes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let text = match std::fs::read_to_string(&opts.state_file) {
+    let text = match read_regular(&opts.state_file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
