@@ -39,32 +39,9 @@ const ATTRD_LIMIT: Duration = Duration::from_secs(5);
 /// wrong `-P` / `-a` (a log, a device) and is refused rather than read into memory.
 const MAX_FILE_LEN: u64 = 1 << 20;
 
-/// Reads a small regular file without ever blocking: opened `O_NONBLOCK` (a FIFO given by
-/// mistake would block open(2) until a writer comes, deaf to SIGTERM), refused unless it is a
-/// regular file, and refused past `MAX_FILE_LEN` (`/dev/zero` never ends).
+/// Reads the path or attribute file (see `conf::file`: never blocks, bounded).
 fn read_regular(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Read};
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    if meta.len() > MAX_FILE_LEN {
-        return Err(Error::new(
-            ErrorKind::InvalidData,
-            format!(
-                "{} bytes, more than the {MAX_FILE_LEN} expected",
-                meta.len()
-            ),
-        ));
-    }
-    let mut text = String::new();
-    file.take(MAX_FILE_LEN).read_to_string(&mut text)?;
-    Ok(text)
+    crate::conf::file::read_small(path, MAX_FILE_LEN)
 }
 
 const USAGE: &str = "\
