@@ -1031,3 +1031,52 @@ fn config_naming_a_fifo_hung_every_action_and_dev_zero_ate_the_memory() {
         }
     }
 }
+
+#[test]
+fn config_value_missing_or_garbage_passed_validate_and_lockfile_took_the_next_keyword() {
+    // `LockFile` with its value forgotten: the agent took the next keyword ("Systemd") as the
+    // lock file, relative to its working directory, and validate-all said 0 while conntrackd
+    // refuses the file. HashSize garbage and an unclosed section had no position either.
+    let tmp = TempDir::new("v");
+    let a = single(&tmp);
+    let good = std::fs::read_to_string(a.config()).unwrap();
+    let name = a.config().display().to_string();
+    for (broken, want) in [
+        (
+            good.replacen("General {", "General {\n\tLockFile", 1),
+            ":15:2: error: LockFile expects an absolute lock file path, found 'Systemd'",
+        ),
+        (
+            good.replacen("General {", "General {\n\tHashSize lots", 1),
+            ":14:11: error: HashSize expects an integer, found 'lots'",
+        ),
+        (
+            good.replacen("General {", "General {\n\tUNIX { Path run/ct.ctl }", 1),
+            ":14:14: error: Path expects an absolute socket path, found 'run/ct.ctl'",
+        ),
+    ] {
+        std::fs::write(a.config(), &broken).unwrap();
+        // conntrackd itself refuses each of these.
+        let real =
+            a.ns.run(&["conntrackd", "-C", a.config().to_str().unwrap(), "-d"]);
+        assert_eq!(real.status.code(), Some(1), "conntrackd took:\n{broken}");
+        for action in ["validate-all", "start"] {
+            let out = a.ra(action, &[]);
+            let (_, e) = text(&out);
+            assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+            assert!(
+                e.contains(&format!("ocf-exit-reason:{name}:")) && e.contains(want),
+                "{action}: {e}"
+            );
+        }
+        assert!(a.daemon_pid().is_none());
+    }
+    // The last '}' missing: the error points at the brace that is not closed.
+    let unclosed = good.trim_end().strip_suffix('}').unwrap().to_string();
+    std::fs::write(a.config(), unclosed).unwrap();
+    let (_, e) = text(&a.ra("validate-all", &[]));
+    assert!(
+        e.contains(":13:9: error: section 'General' opened here is not closed"),
+        "{e}"
+    );
+}
