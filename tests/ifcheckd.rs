@@ -897,3 +897,41 @@ fn a_fifo_as_path_file_blocked_ifcheckd_in_open_deaf_to_sigterm() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(text(&out).1.contains("not a regular file"), "{out:?}");
 }
+
+#[test]
+fn foreground_with_a_value_was_silently_taken_and_clustered_flags_were_refused() {
+    // getopt_long (the original's crm_get_option) refuses `--foreground=1` and takes `-fV`;
+    // ifcheckd did the opposite. An empty pid file name also reached the lock call.
+    let dir = TempDir::new("opt");
+    for (args, msg) in [
+        (
+            &["--foreground=1"][..],
+            "ifcheckd: option '--foreground' doesn't allow an argument",
+        ),
+        (
+            &["--pid-file="][..],
+            "ifcheckd: option -p needs a file name, got ''",
+        ),
+        (&["-fq"][..], "ifcheckd: unknown option '-q' in '-fq'"),
+    ] {
+        let out = ifcheckd(&dir, args).output().unwrap();
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.starts_with(msg), "{args:?}: {e}");
+        assert!(e.contains("Usage: ifcheckd"), "{args:?}: {e}");
+    }
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let mut d = Running(
+        ifcheckd(&dir, &["-fV", &format!("-P{}", paths.display())])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let state = dir.path("attributes");
+    wait_for("rings from -fV -PFILE", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+}
