@@ -824,3 +824,40 @@ fn remove_during_a_restore_said_success_and_left_the_address_up() {
     assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn physical_address_of_another_device_restored_fine_then_quickcheck_failed() {
+    // DEVICE names the wrong interface for an address that is physical on eth0: restore said
+    // "nothing to do" (0) and every quickCheck / monitor after it said not assigned, so the
+    // cluster restarted the resource forever. Now the start fails with the reason.
+    let p = pair();
+    let before = snapshot(&p.a);
+    let wrong = [("IP", "198.51.100.2/24"), ("DEVICE", "lo")];
+    let out = ip_ra(&p.a, &["restore"], &wrong);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("198.51.100.2 is a physical address of eth0, not of DEVICE lo"),
+        "{}",
+        stderr(&out)
+    );
+    let params = [
+        ("ip", "198.51.100.2"),
+        ("cidr_netmask", "24"),
+        ("nic", "lo"),
+    ];
+    let out = ocf(&p.a, "start", &params);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:start: physical-IP check"),
+        "{}",
+        stderr(&out)
+    );
+    // remove leaves the physical address alone, as before.
+    assert_eq!(code(&ip_ra(&p.a, &["remove"], &wrong)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert_eq!(before, snapshot(&p.a));
+    // On its own device a physical address is still "nothing to do", and in service.
+    let right = [("IP", "198.51.100.2/24"), ("DEVICE", "eth0")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &right)), 0);
+    assert_eq!(code(&ip_ra(&p.a, &["quickCheck"], &right)), 0);
+}
