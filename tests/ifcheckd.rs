@@ -935,3 +935,29 @@ fn foreground_with_a_value_was_silently_taken_and_clustered_flags_were_refused()
     sigterm(d.0.id());
     assert!(d.0.wait().unwrap().success());
 }
+
+#[test]
+fn corosync_cmapctl_missing_was_retried_every_second_without_a_word() {
+    // `-c` on a host without corosync-cmapctl: ifcheckd retried each second and logged only
+    // at debug level, so nothing told the operator why no ring appeared. Said once now.
+    let dir = TempDir::new("nocmap");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-c"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("corosync-cmapctl not found"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+    assert!(log.contains("no ring state until installed"), "{log}");
+    assert!(!attrs(&dir.path("attributes")).contains("ringnumber_"));
+}
