@@ -279,6 +279,33 @@ fn reply_from_another_source_is_marked_different_address_like_ping() {
 }
 
 #[test]
+fn ipv6_reply_from_another_source_is_marked_different_address_like_ping6() {
+    let (a, b) = pair6();
+    let nft = b
+        .cmd("nft")
+        .args(["add table ip6 hbdiff; \
+             add chain ip6 hbdiff out { type filter hook output priority 0; }; \
+             add rule ip6 hbdiff out icmpv6 type echo-reply ip6 saddr set 2001:db8::3"])
+        .output()
+        .expect("run nft");
+    assert!(nft.status.success(), "nft: {nft:?}");
+    let args = ["-c", "2", "-i", "0.2", "2001:db8::2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.replies.len(), 2, "{o:?}");
+    for (mine, real) in o.replies.iter().zip(&t.replies) {
+        assert_eq!(mine.from, "2001:db8::3");
+        assert!(mine.different && real.different, "{mine:?} / {real:?}");
+        assert_eq!(
+            (mine.bytes, &mine.from, mine.seq, mine.ttl),
+            (real.bytes, &real.from, real.seq, real.ttl)
+        );
+    }
+}
+
+#[test]
 fn quiet_and_small_payloads_print_like_iputils() {
     let (a, _b) = pair();
     for args in [

@@ -610,12 +610,10 @@ impl Session<'_> {
                     if class == ReplyClass::BadChecksum {
                         line += " (BAD CHECKSUM!)";
                     }
-                    // ping4 flags a unicast reply whose source is not the destination (a
-                    // spoofed or NATed answer); it is still counted (ping4_parse_reply).
-                    if matches!(self.dst, Destination::V4(_))
-                        && !self.multicast
-                        && from != self.dst.ip()
-                    {
+                    // ping flags a unicast reply whose source is not the destination (a
+                    // spoofed or NATed answer); it is still counted (ping4_parse_reply,
+                    // ping6_parse_reply).
+                    if !self.multicast && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
                     }
                 }
