@@ -1,5 +1,5 @@
 //! One changing action at a time per VIP: restore, remove and recover of the same address in
-//! the same network namespace take an exclusive `flock` on a file in `/run`, so a remove
+//! the same network namespace take an exclusive `flock` on a file in `/run/ip-ra`, so a remove
 //! started while a restore is still in its duplicate check waits for it and then removes,
 //! instead of finding nothing, saying success and leaving the address behind.
 
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Where the lock files live (tmpfs: gone at boot, nothing to clean).
-const LOCK_DIR: &str = "/run";
+const LOCK_DIR: &str = "/run/ip-ra";
 
 /// The held lock; released when dropped (or when the process ends, however it ends).
 pub struct ActionLock {
@@ -24,13 +24,14 @@ pub struct ActionLock {
 fn lock_path(ip: IpAddr) -> PathBuf {
     let netns = std::fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
     let name = ip.to_string().replace(':', "_");
-    PathBuf::from(format!("{LOCK_DIR}/ip-ra.{netns}.{name}.lock"))
+    PathBuf::from(format!("{LOCK_DIR}/{netns}.{name}.lock"))
 }
 
 /// Takes the lock of `ip`, waiting (and saying so) while another action holds it. The holder
 /// is bounded by its own timeouts, and by the cluster's action timeout that kills it.
 pub fn lock(ip: IpAddr, label: &str) -> io::Result<ActionLock> {
     let path = lock_path(ip);
+    std::fs::create_dir_all(LOCK_DIR)?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)
