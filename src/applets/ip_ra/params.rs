@@ -3,7 +3,7 @@
 //! The same table writes the OCF meta-data.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// One parameter.
@@ -351,17 +351,28 @@ fn is_usable_vip(ip: IpAddr) -> bool {
     }
 }
 
-/// Why an IPv4 VIP cannot be a host address of its subnet: the all-zeros (network) or
-/// all-ones (broadcast) host part (RFC 919, RFC 922). /31 (RFC 3021) and /32 have neither.
-pub(super) fn subnet_edge(ip: Ipv4Addr, prefix: u8) -> Option<&'static str> {
-    if prefix >= 31 {
-        return None;
-    }
-    let host_mask = u32::MAX >> prefix;
-    match u32::from(ip) & host_mask {
-        0 => Some("the network address of its subnet"),
-        h if h == host_mask => Some("the broadcast address of its subnet"),
-        _ => None,
+/// Why a VIP cannot be a host address of its subnet. IPv4: the all-zeros (network) or
+/// all-ones (broadcast) host part (RFC 919, RFC 922); /31 (RFC 3021) and /32 have neither.
+/// IPv6: the all-zeros interface identifier is the Subnet-Router anycast address (RFC 4291
+/// 2.6.1); /127 (RFC 6164) and /128 have none.
+pub(super) fn subnet_edge(ip: IpAddr, prefix: u8) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(a) => {
+            if prefix >= 31 {
+                return None;
+            }
+            let host_mask = u32::MAX >> prefix;
+            match u32::from(a) & host_mask {
+                0 => Some("the network address of its subnet"),
+                h if h == host_mask => Some("the broadcast address of its subnet"),
+                _ => None,
+            }
+        }
+        IpAddr::V6(a) => {
+            let host_mask = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            (prefix < 127 && u128::from(a) & host_mask == 0)
+                .then_some("the Subnet-Router anycast address of its prefix")
+        }
     }
 }
 
@@ -416,8 +427,8 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         }
         prefix = Some(p);
     }
-    if let (IpAddr::V4(a), Some(p)) = (ip, prefix) {
-        if let Some(what) = subnet_edge(a, p) {
+    if let Some(p) = prefix {
+        if let Some(what) = subnet_edge(ip, p) {
             return Err(ParamError(format!(
                 "{ip_name}={ip_text} (prefix /{p}): {what}, not a host address"
             )));
@@ -566,7 +577,17 @@ mod tests {
             .to_string()
             .contains("network address"));
         assert!(e(&[("IP", "198.51.100.127/25")]).contains("broadcast address"));
-        for ok in ["198.51.100.255/23", "198.51.100.0/31", "198.51.100.255/32"] {
+        assert!(e(&[("IP", "2001:db8:7::/64")]).contains("Subnet-Router anycast"));
+        assert!(e(&[("IP", "2001:db8:7:0:8000::/65")]).contains("Subnet-Router anycast"));
+        for ok in [
+            "198.51.100.255/23",
+            "198.51.100.0/31",
+            "198.51.100.255/32",
+            "2001:db8:7::1:0/96",
+            "2001:db8:7::/127",
+            "2001:db8:7::/128",
+            "2001:db8:7::ffff/64",
+        ] {
             assert!(kit(&[("IP", ok)]).is_ok(), "{ok}");
         }
         assert!(e(&[("IP", "198.51.100.10/24"), ("PingList", "x")]).starts_with("PingList=x"));

@@ -134,7 +134,7 @@ impl Resource {
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
         let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
-        if let Some(what) = subnet_edge(ip, prefix) {
+        if let Some(what) = subnet_edge(ip.into(), prefix) {
             return Err(Failure::Config(format!(
                 "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
                 link.name
