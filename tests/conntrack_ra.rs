@@ -60,6 +60,11 @@ impl Node {
     /// mount namespace for every call): every action runs, as under Pacemaker, in the same
     /// mount namespace as the conntrackd an earlier start left.
     fn ra(&self, action: &str, extra: &[(&str, &str)]) -> Output {
+        self.ra_cmd(action, extra).output().unwrap()
+    }
+
+    /// The agent's command line as `ra` runs it, for tests that bound its run time.
+    fn ra_cmd(&self, action: &str, extra: &[(&str, &str)]) -> std::process::Command {
         let mut cmd = std::process::Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", self.ns.name))
             .arg(applet("conntrack-ra"))
@@ -78,7 +83,7 @@ impl Node {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 
     fn rc(&self, action: &str, extra: &[(&str, &str)]) -> i32 {
@@ -967,4 +972,111 @@ fn monitor_stays_quiet_when_pacemaker_is_installed_but_no_cluster_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(stderr_lines(&out).is_empty(), "{}", text(&out).1);
     assert_eq!(a.rc("stop", &env[..1]), 0);
+}
+
+#[test]
+fn config_naming_a_fifo_hung_every_action_and_dev_zero_ate_the_memory() {
+    // An operator's wrong `config`: open(2) of a FIFO waited for a writer past the action's
+    // timeout, and /dev/zero was read until memory ran out. Both are "cannot be read" (2) now,
+    // at once, as a directory is; stop still returns 0 and a probe 7.
+    let tmp = TempDir::new("f");
+    let a = single(&tmp);
+    let fifo = a.dir.join("fifo.conf");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let huge = a.dir.join("huge.conf");
+    std::fs::write(&huge, "# comment\n".repeat(200_000)).unwrap();
+    for (config, why) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (huge.to_str().unwrap(), "more than the 1048576 expected"),
+    ] {
+        for (action, interval, want) in [
+            ("validate-all", "10000", 2),
+            ("start", "10000", 2),
+            ("monitor", "10000", 2),
+            ("monitor", "0", 7),
+            ("stop", "10000", 0),
+        ] {
+            let env = [
+                ("OCF_RESKEY_config", config),
+                ("OCF_RESKEY_CRM_meta_timeout", "2000"),
+                ("OCF_RESKEY_CRM_meta_interval", interval),
+            ];
+            let mut child = a
+                .ra_cmd(action, &env)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let start = Instant::now();
+            while child.try_wait().unwrap().is_none() {
+                if start.elapsed() > Duration::from_secs(3) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{action} with config {config}: still running after 3 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = child.wait_with_output().unwrap();
+            let (_, e) = text(&out);
+            assert_eq!(out.status.code(), Some(want), "{action} {config}: {e}");
+            if want == 7 {
+                continue;
+            }
+            assert!(
+                e.contains(&format!("conntrackd config {config} cannot be read: "))
+                    && e.contains(why),
+                "{action} {config}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn config_value_missing_or_garbage_passed_validate_and_lockfile_took_the_next_keyword() {
+    // `LockFile` with its value forgotten: the agent took the next keyword ("Systemd") as the
+    // lock file, relative to its working directory, and validate-all said 0 while conntrackd
+    // refuses the file. HashSize garbage and an unclosed section had no position either.
+    let tmp = TempDir::new("v");
+    let a = single(&tmp);
+    let good = std::fs::read_to_string(a.config()).unwrap();
+    let name = a.config().display().to_string();
+    for (broken, want) in [
+        (
+            good.replacen("General {", "General {\n\tLockFile", 1),
+            ":15:2: error: LockFile expects an absolute lock file path, found 'Systemd'",
+        ),
+        (
+            good.replacen("General {", "General {\n\tHashSize lots", 1),
+            ":14:11: error: HashSize expects an integer, found 'lots'",
+        ),
+        (
+            good.replacen("General {", "General {\n\tUNIX { Path run/ct.ctl }", 1),
+            ":14:14: error: Path expects an absolute socket path, found 'run/ct.ctl'",
+        ),
+    ] {
+        std::fs::write(a.config(), &broken).unwrap();
+        // conntrackd itself refuses each of these.
+        let real =
+            a.ns.run(&["conntrackd", "-C", a.config().to_str().unwrap(), "-d"]);
+        assert_eq!(real.status.code(), Some(1), "conntrackd took:\n{broken}");
+        for action in ["validate-all", "start"] {
+            let out = a.ra(action, &[]);
+            let (_, e) = text(&out);
+            assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+            assert!(
+                e.contains(&format!("ocf-exit-reason:{name}:")) && e.contains(want),
+                "{action}: {e}"
+            );
+        }
+        assert!(a.daemon_pid().is_none());
+    }
+    // The last '}' missing: the error points at the brace that is not closed.
+    let unclosed = good.trim_end().strip_suffix('}').unwrap().to_string();
+    std::fs::write(a.config(), unclosed).unwrap();
+    let (_, e) = text(&a.ra("validate-all", &[]));
+    assert!(
+        e.contains(":13:9: error: section 'General' opened here is not closed"),
+        "{e}"
+    );
 }

@@ -844,3 +844,120 @@ fn two_pikemon_nodes_cut_heart_beat_path_is_faulty_on_both_sides() {
         both(["UP", "UP"], "UP")
     });
 }
+
+#[test]
+fn a_fifo_as_path_file_blocked_ifcheckd_in_open_deaf_to_sigterm() {
+    // `-P` naming a FIFO (or /dev/zero, or a huge log) by mistake: open(2) of a FIFO waits for
+    // a writer forever, SIGTERM only reached the signal pipe, and /dev/zero never ends. Each is
+    // now refused with a warning and the daemon still stops on SIGTERM.
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let huge = dir.path("huge");
+    std::fs::write(&huge, "# not pikemon's\n".repeat(200_000)).unwrap();
+    for (source, why) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (
+            huge.to_str().unwrap(),
+            "bytes, more than the 1048576 expected",
+        ),
+    ] {
+        let mut d = Running(
+            ifcheckd(&dir, &["-f", "-V", "-P", source])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        sigterm(d.0.id());
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = d.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{source}: no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{source}: {status:?}");
+        let mut log = String::new();
+        use std::io::Read;
+        d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        assert!(log.contains(&format!("{source}: ")), "{source}: {log}");
+        assert!(log.contains(why), "{source}: {log}");
+        assert!(log.contains("Exiting ifcheckd"), "{source}: {log}");
+    }
+    // -s on a FIFO state file says why instead of waiting for a writer.
+    let out = ifcheckd(&dir, &["-s", "-a", fifo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(text(&out).1.contains("not a regular file"), "{out:?}");
+}
+
+#[test]
+fn foreground_with_a_value_was_silently_taken_and_clustered_flags_were_refused() {
+    // getopt_long (the original's crm_get_option) refuses `--foreground=1` and takes `-fV`;
+    // ifcheckd did the opposite. An empty pid file name also reached the lock call.
+    let dir = TempDir::new("opt");
+    for (args, msg) in [
+        (
+            &["--foreground=1"][..],
+            "ifcheckd: option '--foreground' doesn't allow an argument",
+        ),
+        (
+            &["--pid-file="][..],
+            "ifcheckd: option -p needs a file name, got ''",
+        ),
+        (&["-fq"][..], "ifcheckd: unknown option '-q' in '-fq'"),
+    ] {
+        let out = ifcheckd(&dir, args).output().unwrap();
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.starts_with(msg), "{args:?}: {e}");
+        assert!(e.contains("Usage: ifcheckd"), "{args:?}: {e}");
+    }
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let mut d = Running(
+        ifcheckd(&dir, &["-fV", &format!("-P{}", paths.display())])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let state = dir.path("attributes");
+    wait_for("rings from -fV -PFILE", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+}
+
+#[test]
+fn corosync_cmapctl_missing_was_retried_every_second_without_a_word() {
+    // `-c` on a host without corosync-cmapctl: ifcheckd retried each second and logged only
+    // at debug level, so nothing told the operator why no ring appeared. Said once now.
+    let dir = TempDir::new("nocmap");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-c"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("corosync-cmapctl not found"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+    assert!(log.contains("no ring state until installed"), "{log}");
+    assert!(!attrs(&dir.path("attributes")).contains("ringnumber_"));
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{applet, text, veth, Netns, Switch};
 
-/// One `N bytes from A: icmp_seq=S ttl=T [time=X ms] [(DUP!)]` line.
+/// One `N bytes from A: icmp_seq=S ttl=T [time=X ms] [(DUP!)] [(DIFFERENT ADDRESS!)]` line.
 #[derive(Debug, Clone, PartialEq)]
 struct Reply {
     bytes: u32,
@@ -20,6 +20,8 @@ struct Reply {
     ttl: u32,
     time_ms: Option<f64>,
     dup: bool,
+    /// ping4's mark for a unicast reply whose source is not the destination.
+    different: bool,
 }
 
 /// The statistics block.
@@ -67,11 +69,16 @@ fn parse_reply(line: &str) -> Reply {
         ttl: field(w[1], "ttl=").parse().expect("ttl"),
         time_ms: None,
         dup: false,
+        different: false,
     };
     let mut rest = w[2..].iter();
     while let Some(word) = rest.next() {
         match *word {
             "(DUP!)" => r.dup = true,
+            "(DIFFERENT" => {
+                assert_eq!(rest.next(), Some(&"ADDRESS!)"), "{line:?}");
+                r.different = true;
+            }
             t if t.starts_with("time=") => {
                 r.time_ms = Some(field(t, "time=").parse().expect("time"));
                 assert_eq!(rest.next(), Some(&"ms"), "{line:?}");
@@ -231,6 +238,71 @@ fn replies_from_a_peer_match_iputils_field_by_field() {
     assert_sane_rtt(os, "lkping");
     assert_sane_rtt(ts, "ping");
     assert_eq!(text(&ours).1, "", "nothing on stderr");
+}
+
+#[test]
+fn reply_from_another_source_is_marked_different_address_like_ping() {
+    // b rewrites the source of its echo replies (a spoofed or wrongly NATed answer): ping
+    // counts the reply but marks it, and so must lkping.
+    let (a, b) = pair();
+    let nft = b
+        .cmd("nft")
+        .args(["add table ip hbdiff; \
+             add chain ip hbdiff out { type filter hook output priority 0; }; \
+             add rule ip hbdiff out icmp type echo-reply ip saddr set 198.51.100.3"])
+        .output()
+        .expect("run nft");
+    assert!(nft.status.success(), "nft: {nft:?}");
+    let args = ["-c", "2", "-i", "0.2", "198.51.100.2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.replies.len(), 2, "{o:?}");
+    for (mine, real) in o.replies.iter().zip(&t.replies) {
+        assert_eq!(mine.from, "198.51.100.3");
+        assert!(mine.different && real.different, "{mine:?} / {real:?}");
+        assert_eq!(
+            (mine.bytes, &mine.from, mine.seq, mine.ttl, mine.dup),
+            (real.bytes, &real.from, real.seq, real.ttl, real.dup)
+        );
+    }
+    assert_eq!(
+        (o.summary.transmitted, o.summary.received, &o.summary.loss),
+        (t.summary.transmitted, t.summary.received, &t.summary.loss)
+    );
+    // The genuine source is not marked.
+    b.run(&["nft", "delete", "table", "ip", "hbdiff"]);
+    let plain = parse(&text(&lkping(&a, &["-c", "1", "198.51.100.2"])).0);
+    assert_eq!(plain.replies.len(), 1);
+    assert!(!plain.replies[0].different, "{plain:?}");
+}
+
+#[test]
+fn ipv6_reply_from_another_source_is_marked_different_address_like_ping6() {
+    let (a, b) = pair6();
+    let nft = b
+        .cmd("nft")
+        .args(["add table ip6 hbdiff; \
+             add chain ip6 hbdiff out { type filter hook output priority 0; }; \
+             add rule ip6 hbdiff out icmpv6 type echo-reply ip6 saddr set 2001:db8::3"])
+        .output()
+        .expect("run nft");
+    assert!(nft.status.success(), "nft: {nft:?}");
+    let args = ["-c", "2", "-i", "0.2", "2001:db8::2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.replies.len(), 2, "{o:?}");
+    for (mine, real) in o.replies.iter().zip(&t.replies) {
+        assert_eq!(mine.from, "2001:db8::3");
+        assert!(mine.different && real.different, "{mine:?} / {real:?}");
+        assert_eq!(
+            (mine.bytes, &mine.from, mine.seq, mine.ttl),
+            (real.bytes, &real.from, real.seq, real.ttl)
+        );
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! `# comments`); `tree::parse` builds the statement tree pikemon's config reader walks.
 //! Line-oriented formats (ldirectord.cf) use `Span` and `Errors` with their own reader.
 
+pub mod file;
 pub mod tree;
 
 use std::fmt;

@@ -231,3 +231,41 @@ fn ipv6_ocf_face_and_ocf_tester_pass() {
     assert!(o.contains("passed all tests"), "{o}{e}");
     assert!(!has_vip6(&p.a));
 }
+
+#[test]
+fn ipv6_subnet_router_anycast_address_was_taken_as_a_vip() {
+    // "2001:db8::/64" for "2001:db8::10/64": the prefix's Subnet-Router anycast address
+    // (RFC 4291 2.6.1) passed DAD (nobody owns it) and was added as a unicast VIP.
+    let p = pair6();
+    let before = addrs6(&p.a);
+    for (args, env) in [
+        (
+            &["restore", "-i", "2001:db8::/64", "-d", "eth0"][..],
+            &[][..],
+        ),
+        // Without a prefix it comes from a's own 2001:db8::2/64.
+        (
+            &["restore"][..],
+            &[("IP", "2001:db8::"), ("DEVICE", "eth0")][..],
+        ),
+    ] {
+        let out = ip_ra(&p.a, args, env);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the Subnet-Router anycast address of its prefix"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = ocf(
+        &p.a,
+        "start",
+        &[
+            ("ip", "2001:db8::"),
+            ("cidr_netmask", "64"),
+            ("nic", "eth0"),
+        ],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_eq!(before, addrs6(&p.a));
+}

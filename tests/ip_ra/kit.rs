@@ -729,3 +729,135 @@ fn restore_failing_its_connectivity_check_takes_everything_back() {
     assert!(!has_vip(&p.a));
     assert_eq!(before, snapshot(&p.a));
 }
+
+#[test]
+fn restore_of_the_subnet_broadcast_or_network_address_was_accepted() {
+    // An operator's typo (.255 for .25): nobody answers ARP for the broadcast address, so the
+    // duplicate check passed and the subnet's broadcast address became a host address.
+    let p = pair();
+    let before = snapshot(&p.a);
+    let quiet = [("NOBCASTPING", "1")];
+    for (args, msg) in [
+        (
+            &["restore", "-i", "198.51.100.255/24", "-d", "eth0"][..],
+            "the broadcast address of its subnet",
+        ),
+        (
+            &["restore", "-i", "198.51.100.0/24", "-d", "eth0"][..],
+            "the network address of its subnet",
+        ),
+        // Without a prefix it comes from a's own 198.51.100.1/24.
+        (
+            &["restore", "-i", "198.51.100.255", "-d", "eth0"][..],
+            "the broadcast address of its subnet",
+        ),
+        (
+            &["restore", "-i", "198.51.100.255"][..],
+            "broadcast address",
+        ),
+    ] {
+        let out = ip_ra(&p.a, args, &quiet);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(msg), "{args:?}: {}", stderr(&out));
+    }
+    let out = ocf(
+        &p.a,
+        "start",
+        &[
+            ("ip", "198.51.100.255"),
+            ("cidr_netmask", "24"),
+            ("nic", "eth0"),
+        ],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:ip=198.51.100.255"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(before, snapshot(&p.a));
+    // A /23 holds .255 as an ordinary host address.
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-i", "198.51.100.255/23", "-d", "eth0"],
+        &quiet,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(addrs(&p.a).contains("198.51.100.255/23"), "{}", addrs(&p.a));
+}
+
+#[test]
+fn remove_during_a_restore_said_success_and_left_the_address_up() {
+    // remove started while restore was in its 3 s duplicate check: remove found nothing,
+    // said success, and restore then added the address. Now remove waits for restore.
+    let p = pair();
+    let (restore, remove) = std::thread::scope(|s| {
+        let restore = s.spawn(|| {
+            ip_ra(
+                &p.a,
+                &["restore", "-i", VIP24, "-d", "eth0"],
+                &[("NOBCASTPING", "1")],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        let remove = ip_ra(&p.a, &["remove", "-i", VIP24, "-d", "eth0"], &[]);
+        (restore.join().expect("restore thread"), remove)
+    });
+    assert_eq!(code(&restore), 0, "{}", stderr(&restore));
+    assert_eq!(code(&remove), 0, "{}", stderr(&remove));
+    assert!(
+        stderr(&remove).contains("waiting for another ip-ra action on 198.51.100.10"),
+        "{}",
+        stderr(&remove)
+    );
+    assert!(
+        stderr(&remove).contains("deleted from eth0"),
+        "{}",
+        stderr(&remove)
+    );
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+    // Another namespace's action on the same address is not held up by this one's lock.
+    let q = pair();
+    let started = std::time::Instant::now();
+    let out = ip_ra(&q.a, &["remove", "-i", VIP24, "-d", "eth0"], &[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("waiting"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn physical_address_of_another_device_restored_fine_then_quickcheck_failed() {
+    // DEVICE names the wrong interface for an address that is physical on eth0: restore said
+    // "nothing to do" (0) and every quickCheck / monitor after it said not assigned, so the
+    // cluster restarted the resource forever. Now the start fails with the reason.
+    let p = pair();
+    let before = snapshot(&p.a);
+    let wrong = [("IP", "198.51.100.2/24"), ("DEVICE", "lo")];
+    let out = ip_ra(&p.a, &["restore"], &wrong);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("198.51.100.2 is a physical address of eth0, not of DEVICE lo"),
+        "{}",
+        stderr(&out)
+    );
+    let params = [
+        ("ip", "198.51.100.2"),
+        ("cidr_netmask", "24"),
+        ("nic", "lo"),
+    ];
+    let out = ocf(&p.a, "start", &params);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:start: physical-IP check"),
+        "{}",
+        stderr(&out)
+    );
+    // remove leaves the physical address alone, as before.
+    assert_eq!(code(&ip_ra(&p.a, &["remove"], &wrong)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert_eq!(before, snapshot(&p.a));
+    // On its own device a physical address is still "nothing to do", and in service.
+    let right = [("IP", "198.51.100.2/24"), ("DEVICE", "eth0")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &right)), 0);
+    assert_eq!(code(&ip_ra(&p.a, &["quickCheck"], &right)), 0);
+}

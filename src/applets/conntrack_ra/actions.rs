@@ -13,6 +13,7 @@ use super::config::{self, DaemonConfig};
 use super::host;
 use super::notify::{Bulk, Notification};
 use super::{meta, Failure, Params, Status};
+use crate::conf::file::read_small;
 use crate::net::conntrackd::{self as control, ControlError, Request};
 
 /// Promotion scores (resource-agents' conntrackd uses the same).
@@ -70,10 +71,14 @@ fn send(cfg: &DaemonConfig, req: Request, p: &Params) -> Result<String, Failure>
         .map_err(|e| Failure::Generic(format!("conntrackd {} failed: {e}", req.option())))
 }
 
+/// Largest conntrackd.conf read (real ones are a few KiB); a FIFO, a device or a bigger file
+/// named by `config` is "cannot be read" (2), never a hang or a memory blow-up.
+const MAX_CONFIG_LEN: u64 = 1 << 20;
+
 /// Reads conntrackd.conf: missing → 5, unreadable → 2, unusable → 6.
 fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
     let name = p.config.display().to_string();
-    let text = std::fs::read_to_string(&p.config).map_err(|e| match e.kind() {
+    let text = read_small(&p.config, MAX_CONFIG_LEN).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {
             Failure::Installed(format!("conntrackd config {name} does not exist"))
         }

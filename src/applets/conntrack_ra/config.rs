@@ -8,7 +8,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::conf::{tokenize, Kind};
+use crate::conf::{tokenize, Kind, Span};
 
 /// conntrackd's compiled-in lock file (conntrackd.h, DEFAULT_LOCKFILE).
 pub const DEFAULT_LOCKFILE: &str = "/var/lock/conntrackd.lock";
@@ -47,27 +47,50 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Reads the values out of the text of conntrackd.conf (`file` names it in errors).
+/// The keys the agent reads, by the sections they must sit in (conntrackd's grammar).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Path,
+    LockFile,
+    HashSize,
+}
+
+fn key_in(stack: &[(String, Span)], word: &str) -> Option<(Key, &'static str)> {
+    let lower: Vec<String> = stack.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    let path: Vec<&str> = lower.iter().map(String::as_str).collect();
+    match (path.as_slice(), word) {
+        (["general", "unix"], "path") => Some((Key::Path, "an absolute socket path")),
+        (["general"], "lockfile") => Some((Key::LockFile, "an absolute lock file path")),
+        (["general"], "hashsize") => Some((Key::HashSize, "an integer")),
+        _ => None,
+    }
+}
+
+/// Reads the values out of the text of conntrackd.conf (`file` names it in errors). Every
+/// problem with the values the agent uses is reported as `FILE:LINE:COL: error: ...`.
 pub fn parse(file: &str, text: &str) -> Result<DaemonConfig, ConfigError> {
     let (tokens, errors) = tokenize(file, text);
     if !errors.is_empty() {
         return Err(ConfigError::Syntax(errors.to_string()));
     }
-    // Section stack: the word before each `{` ("General", "UNIX", "Filter From Userspace"...).
-    let mut stack: Vec<String> = Vec::new();
+    // Section stack: the word before each `{` ("General", "UNIX", "Filter From Userspace"...)
+    // as written, and where its brace is.
+    let mut stack: Vec<(String, Span)> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
     let mut socket = None;
     let mut lockfile = None;
     let mut hashsize = None;
     let mut i = 0;
     while let Some(tok) = tokens.get(i) {
+        i += 1;
         match tok.kind {
             Kind::OpenBrace => {
                 let name = i
-                    .checked_sub(1)
+                    .checked_sub(2)
                     .and_then(|p| tokens.get(p))
-                    .map(|t| t.text.to_ascii_lowercase())
+                    .map(|t| t.text.clone())
                     .unwrap_or_default();
-                stack.push(name);
+                stack.push((name, tok.span.clone()));
             }
             Kind::CloseBrace => {
                 if stack.pop().is_none() {
@@ -78,27 +101,50 @@ pub fn parse(file: &str, text: &str) -> Result<DaemonConfig, ConfigError> {
                 }
             }
             Kind::Word | Kind::Str => {
+                let word = tok.text.to_ascii_lowercase();
+                let Some((key, expected)) = key_in(&stack, &word) else {
+                    continue;
+                };
                 let value = tokens
-                    .get(i + 1)
-                    .filter(|t| matches!(t.kind, Kind::Word | Kind::Str))
-                    .map(|t| t.text.clone());
-                let key = tok.text.to_ascii_lowercase();
-                let section = stack.last().map(String::as_str);
-                match (section, key.as_str(), value) {
-                    (Some("unix"), "path", Some(v)) => socket = Some(PathBuf::from(v)),
-                    (Some("general"), "lockfile", Some(v)) => lockfile = Some(PathBuf::from(v)),
-                    (Some("general"), "hashsize", Some(v)) => hashsize = v.parse().ok(),
-                    _ => {}
+                    .get(i)
+                    .filter(|t| matches!(t.kind, Kind::Word | Kind::Str));
+                let Some(value) = value else {
+                    problems.push(format!(
+                        "{}: error: {} needs a value ({expected})",
+                        tok.span, tok.text
+                    ));
+                    continue;
+                };
+                i += 1;
+                // conntrackd's lexer: a path starts with '/', a number is digits; anything
+                // else (the next keyword when the value is missing) is its syntax error.
+                let valid = match key {
+                    Key::Path | Key::LockFile => value.text.starts_with('/'),
+                    Key::HashSize => value.text.parse::<u64>().is_ok(),
+                };
+                if !valid {
+                    problems.push(format!(
+                        "{}: error: {} expects {expected}, found '{}'",
+                        value.span, tok.text, value.text
+                    ));
+                    continue;
+                }
+                match key {
+                    Key::Path => socket = Some(PathBuf::from(&value.text)),
+                    Key::LockFile => lockfile = Some(PathBuf::from(&value.text)),
+                    Key::HashSize => hashsize = value.text.parse().ok(),
                 }
             }
             Kind::Semicolon => {}
         }
-        i += 1;
     }
-    if let Some(open) = stack.last() {
-        return Err(ConfigError::Syntax(format!(
-            "{file}: error: section '{open}' is not closed (missing '}}')"
-        )));
+    if let Some((name, at)) = stack.last() {
+        problems.push(format!(
+            "{at}: error: section '{name}' opened here is not closed (missing '}}')"
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Syntax(problems.join("\n")));
     }
     let socket = socket.ok_or_else(|| ConfigError::NoSocket(file.to_string()))?;
     Ok(DaemonConfig {
@@ -169,6 +215,37 @@ General {
             "c.conf:3:1: error: '}' without a matching '{'"
         );
         assert!(parse("c.conf", "General { UNIX { Path /x }").is_err());
+    }
+
+    #[test]
+    fn values_the_agent_uses_are_checked_where_they_are() {
+        let e = |text: &str| parse("c.conf", text).unwrap_err().to_string();
+        assert_eq!(
+            e("General {\n UNIX { Path /x }\n"),
+            "c.conf:1:9: error: section 'General' opened here is not closed (missing '}')"
+        );
+        assert_eq!(
+            e("General {\n UNIX { Path }\n}\n"),
+            "c.conf:2:9: error: Path needs a value (an absolute socket path)"
+        );
+        assert_eq!(
+            e("General {\n HashSize lots\n UNIX { Path /x }\n}\n"),
+            "c.conf:2:11: error: HashSize expects an integer, found 'lots'"
+        );
+        // A missing value is not the next keyword; every problem is listed.
+        assert_eq!(
+            e("General {\n LockFile\n UNIX { Path run/x.ctl }\n}\n"),
+            "c.conf:3:2: error: LockFile expects an absolute lock file path, found 'UNIX'\n\
+             c.conf:3:14: error: Path expects an absolute socket path, found 'run/x.ctl'"
+        );
+        // conntrackd takes a value on the next line.
+        let c = parse("c", "General {\n LockFile\n /l\n UNIX { Path\n /x }\n}\n").unwrap();
+        assert_eq!((c.lockfile, c.socket), ("/l".into(), "/x".into()));
+        // UNIX belongs in General.
+        assert!(matches!(
+            parse("c", "General { }\nUNIX { Path /y }\n"),
+            Err(ConfigError::NoSocket(_))
+        ));
     }
 
     #[test]

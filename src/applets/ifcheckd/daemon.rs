@@ -36,6 +36,9 @@ pub(super) struct Daemon {
     /// (mtime, inode, length) of the path file last read.
     seen: Option<(SystemTime, u64, u64)>,
     poll: Option<(corosync::Poll, Instant)>,
+    /// The last corosync-cmapctl start failure said (a missing tool is said once, at warning
+    /// level; Corosync not up yet stays a debug message, as the original's retries).
+    cmapctl_error: Option<std::io::ErrorKind>,
     /// Link carrier: change events, and requests for dumps and address lookups.
     monitor: Option<RtnlMonitor>,
     rtnl: Option<Rtnl>,
@@ -69,6 +72,7 @@ impl Daemon {
             attrd_timer: None,
             seen: None,
             poll: None,
+            cmapctl_error: None,
             monitor: None,
             rtnl: None,
             started: false,
@@ -313,7 +317,7 @@ impl Daemon {
         }
         // Once per version of the file, also when it cannot be read (no log flood).
         self.seen = Some(id);
-        let text = match std::fs::read_to_string(path) {
+        let text = match super::read_regular(path) {
             Ok(t) => t,
             Err(e) => {
                 log::warn!("{}: {e}", path.display());
@@ -348,9 +352,16 @@ impl Daemon {
                         .register(fd, TOKEN_COROSYNC, crate::event::Interest::Read);
                 }
                 self.poll = Some((p, Instant::now()));
+                self.cmapctl_error = None;
             }
             Err(e) => {
-                log::debug!("corosync-cmapctl: {e}");
+                if e.kind() == std::io::ErrorKind::NotFound && self.cmapctl_error != Some(e.kind())
+                {
+                    log::warn!("corosync-cmapctl not found ({e}): no ring state until installed");
+                } else {
+                    log::debug!("corosync-cmapctl: {e}");
+                }
+                self.cmapctl_error = Some(e.kind());
                 self.feed(Input::SourceLost);
             }
         }

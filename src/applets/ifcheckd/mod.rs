@@ -35,6 +35,15 @@ const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
 /// Bound of one attrd_updater call.
 const ATTRD_LIMIT: Duration = Duration::from_secs(5);
 
+/// Largest path or attribute file read: pikemon's is a few hundred bytes; a bigger one is a
+/// wrong `-P` / `-a` (a log, a device) and is refused rather than read into memory.
+const MAX_FILE_LEN: u64 = 1 << 20;
+
+/// Reads the path or attribute file (see `conf::file`: never blocks, bounded).
+fn read_regular(path: &std::path::Path) -> std::io::Result<String> {
+    crate::conf::file::read_small(path, MAX_FILE_LEN)
+}
+
 const USAGE: &str = "\
 Usage: ifcheckd [options]
 Daemon for updating attribute by tracing heart-beat ring (link) status.
@@ -78,6 +87,22 @@ enum Parsed {
     Version,
 }
 
+/// The options: short letter, long name, whether a value follows.
+const OPTIONS: &[(char, &str, bool)] = &[
+    ('?', "help", false),
+    ('$', "version", false),
+    ('V', "verbose", false),
+    ('p', "pid-file", true),
+    ('f', "foreground", false),
+    ('s', "show", false),
+    ('P', "paths", true),
+    ('c', "corosync", false),
+    ('a', "attributes", true),
+];
+
+/// getopt_long's rules, as the original's crm_get_option: clustered short flags (`-fV`),
+/// `-pFILE` or `-p FILE`, `--pid-file=FILE` or `--pid-file FILE`; a value given to a flag
+/// that takes none, or an empty file name, is an error.
 fn parse_args(args: &[String]) -> Result<Parsed, String> {
     let mut o = Options {
         pid_file: PathBuf::from(DEFAULT_PID_FILE),
@@ -91,28 +116,55 @@ fn parse_args(args: &[String]) -> Result<Parsed, String> {
     let mut paths = None;
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("option {what} needs a value"))
-        };
-        match flag {
-            "-?" | "--help" => return Ok(Parsed::Help),
-            "-$" | "--version" => return Ok(Parsed::Version),
-            "-V" | "--verbose" => o.verbose += 1,
-            "-VV" => o.verbose += 2,
-            "-f" | "--foreground" => o.foreground = true,
-            "-s" | "--show" => o.show = true,
-            "-c" | "--corosync" => corosync = true,
-            "-p" | "--pid-file" => o.pid_file = PathBuf::from(value(flag)?),
-            "-P" | "--paths" => paths = Some(PathBuf::from(value(flag)?)),
-            "-a" | "--attributes" => o.state_file = PathBuf::from(value(flag)?),
-            _ => return Err(format!("unknown argument '{a}'")),
+        // (short letter, value written in the same word) for each option of this word.
+        let mut found: Vec<(char, Option<String>)> = Vec::new();
+        if let Some(long) = a.strip_prefix("--").filter(|l| !l.is_empty()) {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let Some(&(short, _, takes)) = OPTIONS.iter().find(|(_, l, _)| *l == name) else {
+                return Err(format!("unknown argument '{a}'"));
+            };
+            if inline.is_some() && !takes {
+                return Err(format!("option '--{name}' doesn't allow an argument"));
+            }
+            found.push((short, inline));
+        } else if let Some(shorts) = a.strip_prefix('-').filter(|s| !s.is_empty()) {
+            for (i, c) in shorts.char_indices() {
+                let Some(&(_, _, takes)) = OPTIONS.iter().find(|(s, _, _)| *s == c) else {
+                    return Err(format!("unknown option '-{c}' in '{a}'"));
+                };
+                if takes {
+                    let rest = &shorts[i + c.len_utf8()..];
+                    found.push((c, (!rest.is_empty()).then(|| rest.to_string())));
+                    break;
+                }
+                found.push((c, None));
+            }
+        } else {
+            return Err(format!("unknown argument '{a}'"));
+        }
+        for (short, inline) in found {
+            let mut value = || -> Result<PathBuf, String> {
+                match inline.clone().or_else(|| it.next().cloned()) {
+                    Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+                    Some(_) => Err(format!("option -{short} needs a file name, got ''")),
+                    None => Err(format!("option -{short} needs a value")),
+                }
+            };
+            match short {
+                '?' => return Ok(Parsed::Help),
+                '$' => return Ok(Parsed::Version),
+                'V' => o.verbose = o.verbose.saturating_add(1),
+                'f' => o.foreground = true,
+                's' => o.show = true,
+                'c' => corosync = true,
+                'p' => o.pid_file = value()?,
+                'P' => paths = Some(value()?),
+                'a' => o.state_file = value()?,
+                _ => return Err(format!("unknown argument '{a}'")),
+            }
         }
     }
     o.source = match (corosync, paths) {
@@ -202,7 +254,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// `-s`: this node from the state file, other nodes from attrd when it is there.
 fn show(opts: &Options) -> ExitCode {
     let mut nodes: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let text = match std::fs::read_to_string(&opts.state_file) {
+    let text = match read_regular(&opts.state_file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!(
@@ -287,6 +339,30 @@ mod tests {
     #[test]
     fn bad_arguments() {
         assert!(parse_args(&args(&["ifcheckd", "-x"])).is_err());
+        // getopt_long's forms: clusters, attached values, --name=value.
+        let Parsed::Run(o) =
+            parse_args(&args(&["ifcheckd", "-fVV", "-p/r/p", "--paths=/q"])).unwrap()
+        else {
+            panic!()
+        };
+        assert!(o.foreground);
+        assert_eq!((o.verbose, o.pid_file), (2, PathBuf::from("/r/p")));
+        assert_eq!(o.source, Source::Pikemon(PathBuf::from("/q")));
+        let e = |a: &[&str]| parse_args(&args(a)).unwrap_err();
+        assert_eq!(
+            e(&["ifcheckd", "--foreground=1"]),
+            "option '--foreground' doesn't allow an argument"
+        );
+        assert_eq!(e(&["ifcheckd", "-fx"]), "unknown option '-x' in '-fx'");
+        assert_eq!(
+            e(&["ifcheckd", "--pid-file="]),
+            "option -p needs a file name, got ''"
+        );
+        assert_eq!(
+            e(&["ifcheckd", "-a", ""]),
+            "option -a needs a file name, got ''"
+        );
+        assert_eq!(e(&["ifcheckd", "-"]), "unknown argument '-'");
         assert!(parse_args(&args(&["ifcheckd", "-p"])).is_err());
         assert!(parse_args(&args(&["ifcheckd", "-c", "-P", "/p"])).is_err());
     }

@@ -181,6 +181,14 @@ where
     pub fn restore(&mut self, action: &str) -> Result<(), Failure> {
         let check = Self::PHYSICAL_CHECK;
         if let Some(dev) = self.physical(action)? {
+            // On another interface, quickCheck (which looks at DEVICE) would call the
+            // resource down right after this "success": a wrong DEVICE, said now.
+            if dev != self.link.name {
+                return Err(Failure::Host(format!(
+                    "{action}: {check}: {} is a physical address of {dev}, not of DEVICE {}",
+                    self.ip, self.link.name
+                )));
+            }
             log::info!(
                 "{action}: {check}: {} is a physical address of {dev}: nothing to do",
                 self.ip

@@ -25,7 +25,7 @@ use crate::wire::ndisc;
 
 use super::actions::{link_and_prefix, Assigned, Failure, Resource, Steps};
 use super::connectivity::{self, Group};
-use super::params::Params;
+use super::params::{subnet_edge, Params};
 
 /// ip-ra's owner mark on the IPv6 addresses it adds (`IFA_PROTO`, `ip -6 addr show` prints it
 /// as `proto 82`; the kernel's own marks are 1..3).
@@ -56,6 +56,12 @@ impl Resource<Ipv6Addr> {
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
         let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "prefix")?;
+        if let Some(what) = subnet_edge(ip.into(), prefix) {
+            return Err(Failure::Config(format!(
+                "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
+                link.name
+            )));
+        }
         Ok(Resource {
             rt,
             p,

@@ -10,6 +10,7 @@ mod connectivity;
 mod inet6;
 mod ocf;
 mod params;
+mod serial;
 mod steps;
 
 use std::net::IpAddr;
@@ -181,6 +182,11 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
         }
     };
     if action != KitAction::QuickCheck {
+        let _serial = serial::lock(ip, label).map_err(|e| {
+            Failure::Failed(format!(
+                "{label}: action lock for {ip}: {e} ({ip} on {dev})"
+            ))
+        })?;
         return run();
     }
     bounded(timeout, run).unwrap_or_else(|| {

@@ -351,6 +351,31 @@ fn is_usable_vip(ip: IpAddr) -> bool {
     }
 }
 
+/// Why a VIP cannot be a host address of its subnet. IPv4: the all-zeros (network) or
+/// all-ones (broadcast) host part (RFC 919, RFC 922); /31 (RFC 3021) and /32 have neither.
+/// IPv6: the all-zeros interface identifier is the Subnet-Router anycast address (RFC 4291
+/// 2.6.1); /127 (RFC 6164) and /128 have none.
+pub(super) fn subnet_edge(ip: IpAddr, prefix: u8) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(a) => {
+            if prefix >= 31 {
+                return None;
+            }
+            let host_mask = u32::MAX >> prefix;
+            match u32::from(a) & host_mask {
+                0 => Some("the network address of its subnet"),
+                h if h == host_mask => Some("the broadcast address of its subnet"),
+                _ => None,
+            }
+        }
+        IpAddr::V6(a) => {
+            let host_mask = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+            (prefix < 127 && u128::from(a) & host_mask == 0)
+                .then_some("the Subnet-Router anycast address of its prefix")
+        }
+    }
+}
+
 /// Parses the parameters; `get` returns the value for a name (already merged from the
 /// environment and the options). Empty values count as unset.
 pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Params, ParamError> {
@@ -401,6 +426,13 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
             )));
         }
         prefix = Some(p);
+    }
+    if let Some(p) = prefix {
+        if let Some(what) = subnet_edge(ip, p) {
+            return Err(ParamError(format!(
+                "{ip_name}={ip_text} (prefix /{p}): {what}, not a host address"
+            )));
+        }
     }
     let device = match val(Key::Device) {
         Some((n, d)) => {
@@ -534,6 +566,30 @@ mod tests {
         );
         assert!(e(&[("IP", "198.51.100.300/24")]).contains("not an IPv4 or IPv6 address"));
         assert!(e(&[("IP", "224.0.0.1/24")]).contains("not a unicast"));
+        assert_eq!(
+            e(&[("IP", "198.51.100.255/24")]),
+            "IP=198.51.100.255/24 (prefix /24): the broadcast address of its subnet, \
+             not a host address"
+        );
+        let m: HashMap<&str, &str> = [("ip", "198.51.100.0"), ("cidr_netmask", "24")].into();
+        assert!(parse(|n| m.get(n).map(|v| v.to_string()), Naming::Ocf)
+            .unwrap_err()
+            .to_string()
+            .contains("network address"));
+        assert!(e(&[("IP", "198.51.100.127/25")]).contains("broadcast address"));
+        assert!(e(&[("IP", "2001:db8:7::/64")]).contains("Subnet-Router anycast"));
+        assert!(e(&[("IP", "2001:db8:7:0:8000::/65")]).contains("Subnet-Router anycast"));
+        for ok in [
+            "198.51.100.255/23",
+            "198.51.100.0/31",
+            "198.51.100.255/32",
+            "2001:db8:7::1:0/96",
+            "2001:db8:7::/127",
+            "2001:db8:7::/128",
+            "2001:db8:7::ffff/64",
+        ] {
+            assert!(kit(&[("IP", ok)]).is_ok(), "{ok}");
+        }
         assert!(e(&[("IP", "198.51.100.10/24"), ("PingList", "x")]).starts_with("PingList=x"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));

@@ -16,7 +16,7 @@ use crate::wire::ethernet::MacAddr;
 
 use super::actions::{is_physical, label_for, link_and_prefix, Assigned, Failure, Resource, Steps};
 use super::connectivity;
-use super::params::Params;
+use super::params::{subnet_edge, Params};
 
 /// How long the link check waits after setting the interface up again (the kit's 1 s).
 const LINK_UP_WAIT: Duration = Duration::from_secs(1);
@@ -134,6 +134,12 @@ impl Resource {
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
         let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
+        if let Some(what) = subnet_edge(ip.into(), prefix) {
+            return Err(Failure::Config(format!(
+                "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
+                link.name
+            )));
+        }
         Ok(Resource {
             rt,
             p,

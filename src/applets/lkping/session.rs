@@ -610,6 +610,12 @@ impl Session<'_> {
                     if class == ReplyClass::BadChecksum {
                         line += " (BAD CHECKSUM!)";
                     }
+                    // ping flags a unicast reply whose source is not the destination (a
+                    // spoofed or NATed answer); it is still counted (ping4_parse_reply,
+                    // ping6_parse_reply).
+                    if !self.multicast && from != self.dst.ip() {
+                        line += " (DIFFERENT ADDRESS!)";
+                    }
                 }
                 let _ = writeln!(self.out, "{line}");
             }
