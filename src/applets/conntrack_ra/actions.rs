@@ -13,7 +13,6 @@ use super::config::{self, DaemonConfig};
 use super::host;
 use super::notify::{Bulk, Notification};
 use super::{meta, Failure, Params, Status};
-use crate::conf::file::read_small;
 use crate::net::conntrackd::{self as control, ControlError, Request};
 
 /// Promotion scores (resource-agents' conntrackd uses the same).
@@ -78,11 +77,12 @@ const MAX_CONFIG_LEN: u64 = 1 << 20;
 /// Reads conntrackd.conf: missing → 5, unreadable → 2, unusable → 6.
 fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
     let name = p.config.display().to_string();
-    let text = read_small(&p.config, MAX_CONFIG_LEN).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
+    let text = crate::conf::file::read(&p.config, MAX_CONFIG_LEN).map_err(|e| {
+        if e.is_not_found() {
             Failure::Installed(format!("conntrackd config {name} does not exist"))
+        } else {
+            Failure::Args(format!("conntrackd config {name} cannot be read: {e}"))
         }
-        _ => Failure::Args(format!("conntrackd config {name} cannot be read: {e}")),
     })?;
     config::parse(&name, &text).map_err(|e| Failure::Configured(e.to_string()))
 }

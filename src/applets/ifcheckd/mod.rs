@@ -41,7 +41,7 @@ const MAX_FILE_LEN: u64 = 1 << 20;
 
 /// Reads the path or attribute file (see `conf::file`: never blocks, bounded).
 fn read_regular(path: &std::path::Path) -> std::io::Result<String> {
-    crate::conf::file::read_small(path, MAX_FILE_LEN)
+    crate::conf::file::read(path, MAX_FILE_LEN).map_err(std::io::Error::from)
 }
 
 const USAGE: &str = "\

@@ -275,7 +275,7 @@ const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
 
 /// Reads the config file at `path`.
 pub fn load(path: &str, opts: ReadOptions) -> Result<Config, Errors> {
-    match super::small_file::read(std::path::Path::new(path), MAX_CONFIG_LEN) {
+    match crate::conf::file::read(std::path::Path::new(path), MAX_CONFIG_LEN) {
         Ok(text) => read(path, &text, opts),
         Err(e) => {
             let mut errors = Errors::new();

@@ -39,7 +39,7 @@ impl Reader<'_> {
         let (source, secret) = match kind.text.as_str() {
             "file" => {
                 let path = self.value(arg, absolute_path)?;
-                match super::super::small_file::read_bytes(&path, MAX_KEY_FILE_LEN) {
+                match crate::conf::file::read_bytes(&path, MAX_KEY_FILE_LEN) {
                     Ok(bytes) => (KeySource::File(path), trim_key(&bytes)),
                     Err(e) => {
                         self.err(&arg.span, format!("cannot read key file: {e}"));

@@ -15,7 +15,6 @@ pub mod hooks;
 pub mod paths_file;
 pub mod ping_group;
 pub mod show;
-pub mod small_file;
 pub mod sockets;
 pub mod status_file;
 mod status_view;

@@ -15,8 +15,6 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::small_file;
-
 /// The longest status file read: a line per virtual cluster is far less.
 const MAX_LEN: u64 = 64 * 1024;
 
@@ -100,9 +98,9 @@ impl Status {
     /// Reads `path`; None when missing or corrupt. Anything but a missing file is warned
     /// about: a FIFO, a device (/dev/zero) or a runaway file is corrupt, never read on and on.
     pub fn load(path: &Path) -> Option<Status> {
-        match small_file::read(path, MAX_LEN) {
+        match crate::conf::file::read(path, MAX_LEN) {
             Ok(t) => Status::parse(&t),
-            Err(small_file::Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) if e.is_not_found() => None,
             Err(e) => {
                 log::warn!("{}: {e}: ignored as corrupt", path.display());
                 None
