@@ -3,11 +3,11 @@
 //! it did; every failure names the action, the step, the address and the device.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use crate::net::rtnl::{Ipv4Address, Link, Rtnl, RtnlError};
 
-use super::params::Params;
+use super::params::{subnet_edge, Params};
 
 /// Why an action did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,11 +67,39 @@ impl<A: fmt::Display> Resource<A> {
     }
 }
 
+impl<A: fmt::Display + Copy + Into<IpAddr>> Resource<A> {
+    /// The resource of `ip` on the device and prefix `link_and_prefix` finds (`covering`: the
+    /// node's own address whose `net` holds `ip`); the prefix's network or broadcast address
+    /// is refused (`Failure::Config`).
+    pub(super) fn at(
+        mut rt: Rtnl,
+        p: Params,
+        ip: A,
+        covering: Option<(u32, u8)>,
+        net: &str,
+    ) -> Result<Resource<A>, Failure> {
+        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, net)?;
+        if let Some(what) = subnet_edge(ip.into(), prefix) {
+            return Err(Failure::Config(format!(
+                "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
+                link.name
+            )));
+        }
+        Ok(Resource {
+            rt,
+            p,
+            ip,
+            prefix,
+            link,
+        })
+    }
+}
+
 /// The VIP's interface and prefix length: DEVICE and the given prefix when set, else those
 /// of `covering` (the interface index and prefix length of the node's own address whose
 /// `net` — "subnet", "prefix" — holds `ip`). An unknown device or an undeterminable prefix
 /// is `Failure::Host`.
-pub(super) fn link_and_prefix(
+fn link_and_prefix(
     rt: &mut Rtnl,
     p: &Params,
     ip: &dyn fmt::Display,

@@ -23,9 +23,9 @@ use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RtnlError, RT_TABLE_MAIN};
 use crate::wire::ndisc;
 
-use super::actions::{link_and_prefix, Assigned, Failure, Resource, Steps};
+use super::actions::{Assigned, Failure, Resource, Steps};
 use super::connectivity::{self, Group};
-use super::params::{subnet_edge, Params};
+use super::params::Params;
 
 /// ip-ra's owner mark on the IPv6 addresses it adds (`IFA_PROTO`, `ip -6 addr show` prints it
 /// as `proto 82`; the kernel's own marks are 1..3).
@@ -55,20 +55,7 @@ impl Resource<Ipv6Addr> {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "prefix")?;
-        if let Some(what) = subnet_edge(ip.into(), prefix) {
-            return Err(Failure::Config(format!(
-                "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
-                link.name
-            )));
-        }
-        Ok(Resource {
-            rt,
-            p,
-            ip,
-            prefix,
-            link,
-        })
+        Resource::at(rt, p, ip, covering, "prefix")
     }
 
     fn entries6(&mut self, action: &str, step: &str) -> Result<Vec<Ipv6Address>, Failure> {

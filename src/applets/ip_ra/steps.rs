@@ -14,9 +14,9 @@ use crate::net::rtnl::{
 };
 use crate::wire::ethernet::MacAddr;
 
-use super::actions::{is_physical, label_for, link_and_prefix, Assigned, Failure, Resource, Steps};
+use super::actions::{is_physical, label_for, Assigned, Failure, Resource, Steps};
 use super::connectivity;
-use super::params::{subnet_edge, Params};
+use super::params::Params;
 
 /// How long the link check waits after setting the interface up again (the kit's 1 s).
 const LINK_UP_WAIT: Duration = Duration::from_secs(1);
@@ -133,20 +133,7 @@ impl Resource {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, "subnet")?;
-        if let Some(what) = subnet_edge(ip.into(), prefix) {
-            return Err(Failure::Config(format!(
-                "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
-                link.name
-            )));
-        }
-        Ok(Resource {
-            rt,
-            p,
-            ip,
-            prefix,
-            link,
-        })
+        Resource::at(rt, p, ip, covering, "subnet")
     }
 
     /// Every address entry equal to the VIP, on any device.
