@@ -66,13 +66,22 @@ impl PidFile {
         })
     }
 
-    /// The pid of the live process holding `path`, if any (without taking the lock).
+    /// The pid of the live process holding `path`, if any (without taking the lock). A
+    /// holder that has just taken the lock and not yet written its pid is waited for (up to
+    /// 200 ms) rather than reported as none.
     pub fn holder(path: &Path) -> Option<i32> {
         let file = File::open(path).ok()?;
-        match Flock::lock(file, FlockArg::LockSharedNonblock) {
-            Ok(_) => None,
-            Err((mut file, _)) => read_pid(&mut file),
+        let mut file = match Flock::lock(file, FlockArg::LockSharedNonblock) {
+            Ok(_) => return None,
+            Err((file, _)) => file,
+        };
+        for _ in 0..200 {
+            if let Some(pid) = read_pid(&mut file) {
+                return Some(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        None
     }
 
     pub fn path(&self) -> &Path {
@@ -80,12 +89,15 @@ impl PidFile {
     }
 
     /// Keeps the lock across `exec`-less forks: the child inherits the open description.
-    /// Rewrites the pid (after daemonizing the pid changes).
+    /// Rewrites the pid (after daemonizing the pid changes). The new line is written over the
+    /// old one before the file is cut to its length, so a reader never finds it empty (it
+    /// reads the first line only).
     pub fn rewrite_pid(&mut self) -> io::Result<()> {
         if let Some(lock) = self.lock.as_mut() {
-            lock.set_len(0)?;
+            let line = format!("{}\n", std::process::id());
             lock.rewind()?;
-            writeln!(lock, "{}", std::process::id())?;
+            lock.write_all(line.as_bytes())?;
+            lock.set_len(line.len() as u64)?;
             lock.sync_all()?;
         }
         Ok(())
@@ -109,7 +121,7 @@ fn read_pid(file: &mut File) -> Option<i32> {
     let mut s = String::new();
     file.rewind().ok()?;
     file.read_to_string(&mut s).ok()?;
-    s.trim().parse().ok()
+    s.lines().next()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -134,6 +146,39 @@ mod tests {
         assert_eq!(PidFile::holder(&path), None);
         let again = PidFile::acquire(&path).unwrap();
         drop(again);
+        let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// The rewrite after daemonizing cut the file to nothing before writing the new pid; a
+    /// reader in between found no pid and took the file for stale.
+    #[test]
+    fn a_reader_found_the_pid_file_empty_while_it_was_rewritten() {
+        let dir = std::env::temp_dir().join(format!("habox-pid3-{}", std::process::id()));
+        let path = dir.join("rw.pid");
+        let mut held = PidFile::acquire(&path).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, stop) = (path.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut empty = 0;
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut f = File::open(&path).unwrap();
+                    if read_pid(&mut f).is_none() {
+                        empty += 1;
+                    }
+                    reads += 1;
+                }
+                (empty, reads)
+            })
+        };
+        for _ in 0..3_000 {
+            held.rewrite_pid().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (empty, reads) = reader.join().unwrap();
+        assert_eq!(empty, 0, "{empty} of {reads} reads found no pid");
+        drop(held);
         let _ = std::fs::remove_dir(&dir);
     }
 

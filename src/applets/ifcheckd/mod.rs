@@ -229,17 +229,27 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut detached = None;
     if !opts.foreground {
-        if let Err(e) = crate::sys::daemon::daemonize() {
-            eprintln!("{NAME}: cannot daemonize: {e}");
-            return ExitCode::from(1);
+        match crate::sys::daemon::daemonize(NAME) {
+            Ok(d) => detached = Some(d),
+            Err(e) => {
+                eprintln!("{NAME}: cannot daemonize: {e}");
+                return ExitCode::from(1);
+            }
         }
         if let Err(e) = pid.rewrite_pid() {
             log::error!("{}: {e}", opts.pid_file.display());
         }
     }
     log::info!("Starting {NAME}");
-    let code = match Daemon::new(&opts).and_then(|mut d| d.run()) {
+    // The starting process returns 0 once the daemon is set up, 1 if that failed.
+    let code = match Daemon::new(&opts).and_then(|mut d| {
+        if let Some(r) = detached.take() {
+            r.ready();
+        }
+        d.run()
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

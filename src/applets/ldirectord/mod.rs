@@ -277,10 +277,16 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
             }
         }
     };
+    // `start` returns once the daemon is set up and its pid file names it: an agent's
+    // `status` right after it found the file empty, being rewritten (Pacemaker failed the start).
+    let mut detached = None;
     if !foreground {
-        if let Err(e) = crate::sys::daemon::daemonize() {
-            eprintln!("ldirectord: daemonize: {e}");
-            return ExitCode::from(1);
+        match crate::sys::daemon::daemonize("ldirectord") {
+            Ok(d) => detached = Some(d),
+            Err(e) => {
+                eprintln!("ldirectord: daemonize: {e}");
+                return ExitCode::from(1);
+            }
         }
         if let Err(e) = pidfile.rewrite_pid() {
             eprintln!("ldirectord: {e}");
@@ -298,6 +304,9 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
             return ExitCode::from(1);
         }
     };
+    if let Some(r) = detached.take() {
+        r.ready();
+    }
     d.run();
     log::info!("Linux Director stopped");
     drop(pidfile);

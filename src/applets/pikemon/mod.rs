@@ -214,10 +214,14 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut detached = None;
     if !foreground {
-        if let Err(e) = crate::sys::daemon::daemonize() {
-            eprintln!("pikemon: daemonize: {e}");
-            return ExitCode::from(1);
+        match crate::sys::daemon::daemonize("pikemon") {
+            Ok(d) => detached = Some(d),
+            Err(e) => {
+                eprintln!("pikemon: daemonize: {e}");
+                return ExitCode::from(1);
+            }
         }
     }
     let target = if foreground {
@@ -228,6 +232,10 @@ pub fn main(args: &[String]) -> ExitCode {
     logging::init("pikemon", target, cfg.log_level);
     if let Err(e) = pidfile.rewrite_pid() {
         log::error!("{}: {e}", cfg.pid_file.display());
+    }
+    // The starting process returns once the pid file names the supervisor.
+    if let Some(r) = detached.take() {
+        r.ready();
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let spawn = supervisor::Spawn {
