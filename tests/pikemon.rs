@@ -236,6 +236,17 @@ impl Rig {
         }
     }
 
+    /// A's and B's roles are `a` and `b` now (both logs shown if not).
+    fn assert_roles(&self, a: &str, b: &str) {
+        let roles = (self.role(1), self.role(2));
+        assert!(
+            roles.0 == a && roles.1 == b,
+            "roles {roles:?}, expected ({a}, {b})\n--- A:\n{}\n--- B:\n{}",
+            self.log(1),
+            self.log(2)
+        );
+    }
+
     fn wait_roles(&self, a: &str, b: &str, limit: Duration) {
         let start = Instant::now();
         loop {
@@ -525,10 +536,7 @@ fn no_failover_when_one_of_two_heart_beat_paths_is_cut() {
     let rig = Rig::new().started_pair();
     rig.a.ip(&["link", "set", "hb1", "down"]);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     let paths = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
     assert!(
         paths.contains("path hb0 ring 0 local 203.0.113.2 peer 1 state UP"),
@@ -811,10 +819,7 @@ fn config_drift_of_one_vip_is_shown_on_both_nodes_and_moves_no_role() {
         );
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
@@ -891,10 +896,7 @@ fn maintenance_hands_over_survives_a_restart_and_ends_with_off() {
     }
     rig.start(1);
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Backup".into(), "Master".into())
-    );
+    rig.assert_roles("Backup", "Master");
     let (json, _) = text(&rig.control(1, &["status", "-j"]));
     assert!(json.contains("\"maintenance\":true"), "{json}");
     // Not even a dead peer moves it.
@@ -926,10 +928,7 @@ fn maintenance_on_a_named_vc_was_refused_and_take_of_an_empty_name_took_every_vc
     let out = rig.control(2, &["drop", " "]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("control:"), "{}", rig.log(2));
     let out = rig.control(1, &["maintenance", "on", "LAN"]);
     assert!(out.status.success(), "{out:?}");
@@ -1017,10 +1016,7 @@ fn weighted_track_failing_hands_the_role_to_the_peer_with_the_lower_penalty() {
     // B's fails too: equal penalties, the master keeps the role.
     std::fs::write(&flags[1], "1\n").unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Backup".into(), "Master".into())
-    );
+    rig.assert_roles("Backup", "Master");
     // A's answers again: A has the lower penalty and takes the role back.
     std::fs::write(&flags[0], "0\n").unwrap();
     rig.wait_roles("Master", "Backup", Duration::from_secs(3));
@@ -1090,10 +1086,7 @@ fn take_on_both_nodes_was_accepted_and_ignored_on_the_second() {
         "pikemon: refused: vc LAN: the peer holds a drop order of its own: give it take there instead\n"
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     let out = rig.control(2, &["take"]);
     assert!(out.status.success(), "{out:?}");
     rig.wait_roles("Backup", "Master", Duration::from_secs(3));
@@ -1147,10 +1140,7 @@ fn worker_sigkill_is_restarted_without_a_role_change() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert!(
         rig.log(1).contains("resumed from status file"),
@@ -1240,10 +1230,7 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     let out = evil.run(&["python3", "-c", &send]);
     assert!(out.status.success(), "{out:?}");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     let counters = rig.counters(2);
     let field = |name: &str| Rig::counter(&counters, name);
     assert!(field("auth-failures") >= 20, "{counters}");
@@ -1287,10 +1274,7 @@ fn peer_with_another_key_was_only_silent_in_the_log() {
         assert_eq!(log.matches("failed authentication").count(), 1, "{log}");
     }
     // The probe still keeps a second Master away.
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
 }
 
 /// A Backup that never hears its peer but whose probe is answered (here: the peer has another
@@ -1335,11 +1319,11 @@ fn answered_probes_of_a_silent_peer_logged_four_lines_every_dead_interval() {
 
 /// Both nodes configured with node-id 1: each dropped the other's frames as its own, said
 /// nothing (the drops were counted as "foreign" at debug level), and both stayed Master.
-/// Now each reports the other's incarnation once, as an error. (Both still play Master: a
-/// frame with our own node-id cannot be told from a replay of an earlier run of this
-/// daemon, so it may move no role.)
+/// Now each reports the other's incarnation once, as an error, and takes it as its peer once
+/// it proves alive (it acknowledges a frame of the current run, which a replay of an earlier
+/// run cannot): one Master, the node with the lower incarnation.
 #[test]
-fn same_node_id_on_both_nodes_was_never_reported() {
+fn same_node_id_on_both_nodes_was_never_reported_and_both_were_master() {
     let mut rig = Rig::new();
     let cfg = std::fs::read_to_string(rig.cfg(2))
         .unwrap()
@@ -1359,6 +1343,38 @@ fn same_node_id_on_both_nodes_was_never_reported() {
         let log = rig.log(node);
         assert_eq!(log.matches("carries our node-id 1").count(), 1, "{log}");
     }
+    // Exactly one Master, and it stays so.
+    let start = Instant::now();
+    let roles = loop {
+        let roles = (rig.role(1), rig.role(2));
+        let one = [&roles.0, &roles.1]
+            .iter()
+            .filter(|r| r.as_str() == "Master")
+            .count()
+            == 1;
+        if one && roles.0 != "Probing" && roles.1 != "Probing" {
+            break roles;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{roles:?}\n{}\n{}",
+            rig.log(1),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!((rig.role(1), rig.role(2)), roles);
+    }
+    let master = if roles.0 == "Master" { 1 } else { 2 };
+    assert!(rig.macvlan_up(master) && !rig.macvlan_up(3 - master));
+    assert!(
+        rig.log(master)
+            .contains("if it proves alive, the node with the lower incarnation"),
+        "{}",
+        rig.log(master)
+    );
 }
 
 #[test]
@@ -1507,10 +1523,7 @@ fn vip_claimed_by_another_mac_went_unanswered_and_the_gateway_kept_the_rogue_mac
     );
     // One reaction per hello at most: a handful of lines for the burst, not hundreds.
     assert!(log.matches("a VIP claimed by").count() <= 10, "{log}");
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
 }
 
 #[test]
@@ -1560,10 +1573,7 @@ fn lan_and_heart_beat_flood_of_well_formed_pike_and_arp_frames_moves_no_role() {
     let out = ping.wait_with_output().unwrap();
     let (so, _) = text(&out);
     assert!(so.contains("30 packets transmitted, 30 received"), "{so}");
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert!(!rig.log(1).contains("=> Backup"), "{}", rig.log(1));
     // B verified at most its budget of them; the rest were dropped before the HMAC.
@@ -1610,10 +1620,7 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
         so.contains("250 packets transmitted, 250 received, 0% packet loss"),
         "{so}"
     );
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     let log = rig.log(2);
     assert!(!log.contains("=> Master"), "{log}");
     // The old instance's exit closed its death-watch connections: B probed, and either the
@@ -2158,10 +2165,7 @@ fn death_watch_connection_flood_from_a_lan_host_is_logged_once_and_stalls_nothin
         assert!(start.elapsed() < Duration::from_secs(2), "{}", rig.log(1));
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
 }
 
 /// Control connections that never send a request were kept forever, each an fd of the
@@ -2299,10 +2303,7 @@ fn heart_beat_interface_recreated_is_heard_again_by_a_running_and_a_restarted_wo
         2,
         "{log}"
     );
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
 }
 
 /// The status file lives on the small configuration disk: when that disk was full (or
@@ -2558,10 +2559,7 @@ fn huge_endless_and_unread_control_requests_never_stall_the_worker() {
     assert_eq!(ready, "ready\n");
     let out = rig.control(1, &["status"]);
     assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     let worker = rig.pids(1, "pikemon: worker");
     let fds = std::fs::read_dir(format!("/proc/{}/fd", worker[0]))
         .unwrap()
@@ -2603,10 +2601,7 @@ fn worker_of_a_killed_supervisor_is_taken_over_by_the_next_instance() {
         rig.log(1)
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
@@ -2888,10 +2883,7 @@ fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
         log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66"),
         "{log}"
     );
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
 }
 
 /// IPv6 had no conflict detection: Neighbor Discovery from the Master's virtual MAC sent by
@@ -2938,10 +2930,7 @@ fn ipv6_advertisement_from_our_virtual_mac_elsewhere_went_unnoticed() {
         (1..=6).contains(&seen),
         "{seen} reactions to 10 frames in 0.5 s"
     );
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into())
-    );
+    rig.assert_roles("Master", "Backup");
     assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
     assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
     // The Backup is not Master: the same frames are nothing to it.

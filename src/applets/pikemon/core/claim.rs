@@ -101,6 +101,7 @@ impl Node {
         let failed = matches!(v.role, VcRole::Master(m) if m.failed);
         Side {
             node_id: self.settings.node_id,
+            incarnation: self.incarnation,
             up: v.up && !failed && !v.maintenance,
             admin: v.admin,
             preferred: s.preferred,
@@ -123,6 +124,7 @@ impl Node {
         };
         Some(Side {
             node_id: p.node_id,
+            incarnation: p.incarnation,
             up: s.has(vc_flags::HEALTH_UP),
             admin,
             preferred: s.has(vc_flags::PREFERRED),

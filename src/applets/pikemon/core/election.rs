@@ -27,6 +27,8 @@ pub enum Admin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Side {
     pub node_id: u32,
+    /// The daemon's incarnation: the last tie, between two nodes given the same node-id.
+    pub incarnation: u32,
     pub up: bool,
     pub admin: Admin,
     pub preferred: bool,
@@ -97,7 +99,15 @@ pub fn decide(me: &Side, peer: &Side, preemptive: bool, preempt_due: bool) -> Ve
     if me.fail_count != peer.fail_count {
         return pick(me.fail_count < peer.fail_count, "tie: fewer failures");
     }
-    pick(me.node_id < peer.node_id, "tie: lower node-id")
+    if me.node_id != peer.node_id {
+        return pick(me.node_id < peer.node_id, "tie: lower node-id");
+    }
+    // Two nodes configured with one node-id (an operator's mistake, reported as an error):
+    // still exactly one Master.
+    pick(
+        me.incarnation < peer.incarnation,
+        "tie: same node-id, lower incarnation",
+    )
 }
 
 #[cfg(test)]
@@ -107,6 +117,7 @@ mod tests {
     fn side(node_id: u32) -> Side {
         Side {
             node_id,
+            incarnation: 0,
             up: true,
             admin: Admin::None,
             preferred: false,
@@ -115,6 +126,24 @@ mod tests {
             fail_count: 0,
             penalty: 0,
         }
+    }
+
+    #[test]
+    fn one_node_id_on_both_sides_ties_on_the_lower_incarnation() {
+        let me = Side {
+            incarnation: 0x10,
+            master: true,
+            ..side(1)
+        };
+        let peer = Side {
+            incarnation: 0x20,
+            master: true,
+            ..side(1)
+        };
+        let v = decide(&me, &peer, false, false);
+        assert_eq!(v.winner, Winner::Me);
+        assert_eq!(v.reason, "tie: same node-id, lower incarnation");
+        assert_eq!(decide(&peer, &me, false, false).winner, Winner::Peer);
     }
 
     #[test]
@@ -330,6 +359,7 @@ mod tests {
                     let b0 = |i: u32| bits & (1 << i) != 0;
                     let x = Side {
                         node_id: 1,
+                        incarnation: 9,
                         up: b0(0),
                         admin: a,
                         preferred: b0(1),
@@ -340,6 +370,7 @@ mod tests {
                     };
                     let y = Side {
                         node_id: 2,
+                        incarnation: 7,
                         up: b0(3),
                         admin: b,
                         preferred: b0(4) && !b0(1),

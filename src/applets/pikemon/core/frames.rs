@@ -131,17 +131,16 @@ impl Node {
         };
         // Our node-id: our own frame looped back (our incarnation) is dropped at once; from
         // another incarnation it is a second node configured with our node-id, or a replay
-        // of an earlier run of this daemon. Verified like any frame, then reported (once per
-        // incarnation) and dropped: the two could not tell each other apart.
-        let twin = r.cluster_id == self.settings.cluster_id
-            && r.node_id == self.settings.node_id
-            && r.incarnation != self.incarnation
-            && !self.twins.contains(&r.incarnation);
-        if !twin
-            && (r.cluster_id != self.settings.cluster_id
-                || r.node_id == self.settings.node_id
-                || self.peer.as_ref().is_some_and(|p| p.node_id != r.node_id))
-        {
+        // of an earlier run of this daemon. Verified like any frame and reported (once per
+        // incarnation). With no other peer it is then taken as the peer: like any frame of a
+        // new incarnation it counts only once it acknowledges a frame of ours from within
+        // the proof window, which no replay of an earlier run can, and the election's last
+        // tie (the lower incarnation) leaves one Master of the two.
+        let own_id = r.node_id == self.settings.node_id;
+        let other_peer = self.peer.as_ref().is_some_and(|p| p.node_id != r.node_id);
+        let twin =
+            r.cluster_id == self.settings.cluster_id && own_id && r.incarnation != self.incarnation;
+        if !twin && (r.cluster_id != self.settings.cluster_id || own_id || other_peer) {
             self.counters.foreign += 1;
             debug!(
                 "frame from node {} of cluster {} ignored",
@@ -171,26 +170,11 @@ impl Node {
         }
         if pike::verify(&p, secret, &f.dst, &f.src) {
             if twin {
-                self.counters.foreign += 1;
-                if self.twins.len() == MAX_TWINS {
-                    self.twins.remove(0);
-                }
-                self.twins.push(r.incarnation);
-                // Replays of many earlier runs must not flood the log.
-                if self
-                    .twin_reported
-                    .is_some_and(|t| now < t + TWIN_REPORT_GAP)
-                {
+                self.report_twin(now, path, &r, other_peer);
+                if other_peer {
+                    self.counters.foreign += 1;
                     return None;
                 }
-                self.twin_reported = Some(now);
-                error!(
-                    "an authentic frame carries our node-id {} from incarnation {:08x} (ours is \
-                     {:08x}) on path {path}: another node is configured with node-id {}, or \
-                     frames of an earlier run of this daemon are replayed; ignored",
-                    r.node_id, r.incarnation, self.incarnation, r.node_id
-                );
-                return None;
             }
             Some(r)
         } else {
@@ -199,6 +183,38 @@ impl Node {
             self.report_auth_failures(now, path, r.node_id);
             None
         }
+    }
+
+    /// An authentic frame with our node-id from another incarnation, reported once per
+    /// incarnation (the last `MAX_TWINS` remembered) and at most once per `TWIN_REPORT_GAP`:
+    /// replays of many earlier runs must not flood the log.
+    fn report_twin(&mut self, now: Instant, path: usize, r: &Repr, dropped: bool) {
+        if self.twins.contains(&r.incarnation) {
+            return;
+        }
+        if self.twins.len() == MAX_TWINS {
+            self.twins.remove(0);
+        }
+        self.twins.push(r.incarnation);
+        if self
+            .twin_reported
+            .is_some_and(|t| now < t + TWIN_REPORT_GAP)
+        {
+            return;
+        }
+        self.twin_reported = Some(now);
+        let then = if dropped {
+            "ignored"
+        } else {
+            "if it proves alive, the node with the lower incarnation holds the roles until the \
+             node-ids are fixed"
+        };
+        error!(
+            "an authentic frame carries our node-id {} from incarnation {:08x} (ours is {:08x}) \
+             on path {path}: another node is configured with node-id {}, or frames of an \
+             earlier run of this daemon are replayed; {then}",
+            r.node_id, r.incarnation, self.incarnation, r.node_id
+        );
     }
 
     /// Frames that fail authentication are dropped one by one at debug level; a peer with

@@ -364,6 +364,45 @@ fn a_second_node_with_our_node_id_is_reported_once_and_our_own_looped_frame_neve
     assert_eq!(n.twin_reported, reported);
 }
 
+/// Both nodes configured with node-id 1: each dropped the other's frames as its own and
+/// both played Master for good. Now each takes the other as its peer once it proves alive
+/// (it acknowledges a frame of ours, which no replay of an earlier run can), and the lower
+/// incarnation alone holds the role, across restarts of either.
+#[test]
+fn two_nodes_with_one_node_id_both_stayed_master() {
+    let mut s = Sim::with_one_node_id();
+    // `run` asserts at every step that the connected pair never has two Masters.
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(0).incarnation, 0xa000_0003);
+    assert_eq!(s.node(1).incarnation, 0xa000_0004);
+    // The Master dies: the other takes over after the dead-interval (and a probe).
+    s.kill(0);
+    s.until(Duration::from_secs(2), |s| s.master[1]);
+    // Back with a higher incarnation than the Master's: it stays Backup ("master keeps").
+    s.start(0, None);
+    s.run(Duration::from_secs(2));
+    assert_eq!(s.master, [false, true]);
+    // A replay of the dead run's frames (an earlier incarnation with our node-id) proves
+    // nothing and moves no role.
+    let old = s
+        .captured
+        .first()
+        .cloned()
+        .expect("a frame of node 0's first run");
+    for _ in 0..5 {
+        s.input(
+            1,
+            Input::Frame {
+                path: 0,
+                frame: &old,
+            },
+        );
+        s.run(Duration::from_millis(50));
+    }
+    assert_eq!(s.master, [false, true]);
+}
+
 #[test]
 fn frames_failing_authentication_are_warned_about_once_per_gap() {
     let mut s = Sim::new(false);

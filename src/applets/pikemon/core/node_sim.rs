@@ -88,6 +88,8 @@ pub(super) struct Sim {
     /// What each node was told to carry out, in order: "takeover", "release", "commit",
     /// "after-takeover", "after-release", "bulk".
     pub(super) log: [Vec<&'static str>; 2],
+    /// Both nodes are configured with node-id 1 (an operator's mistake).
+    pub(super) one_node_id: bool,
 }
 
 impl Sim {
@@ -126,7 +128,19 @@ impl Sim {
             takeover,
             conntrackd_answers: true,
             log: [Vec::new(), Vec::new()],
+            one_node_id: false,
         };
+        s.start(0, None);
+        s.start(1, None);
+        s
+    }
+
+    /// Both nodes configured with node-id 1, started one after the other.
+    pub(super) fn with_one_node_id() -> Sim {
+        let mut s = Sim::new(false);
+        s.kill(0);
+        s.kill(1);
+        s.one_node_id = true;
         s.start(0, None);
         s.start(1, None);
         s
@@ -135,7 +149,8 @@ impl Sim {
     pub(super) fn start(&mut self, i: usize, resume: Option<bool>) {
         self.boots[i] += 1;
         self.starts += 1;
-        let mut settings = settings(i as u32 + 1, self.preemptive);
+        let id = if self.one_node_id { 1 } else { i as u32 + 1 };
+        let mut settings = settings(id, self.preemptive);
         settings.vcs[0].commit_timeout = self.commit_timeout;
         settings.vcs[0].takeover = self.takeover;
         self.nodes[i] = Some(Node::new(
