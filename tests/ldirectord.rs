@@ -1024,6 +1024,20 @@ fn config_test_without_a_daemon_or_ipvs_change() {
     assert!(!lab.rec().contains("-D -t"), "{}", lab.rec());
 }
 
+/// A config named after `stem` (made unique) with one masq real checked by connect; its
+/// name and path.
+fn one_connect_real(lab: &Lab, stem: &str) -> (String, PathBuf) {
+    let name = unique(stem);
+    let c = cfg(
+        lab,
+        &name,
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
+        ),
+    );
+    (name, c)
+}
+
 /// A daemonizing `start` returned as soon as its first child had exited, and the daemon
 /// rewrote the pid file afterwards, truncating it first. A `status` in between (the OCF
 /// agent's, right after `start`) found it empty and said "stale pid file", and Pacemaker
@@ -1034,14 +1048,7 @@ fn config_test_without_a_daemon_or_ipvs_change() {
 #[test]
 fn status_right_after_start_said_stale_pid_file() {
     let lab = Lab::new("rs");
-    let name = unique("rs.cf");
-    let c = cfg(
-        &lab,
-        &name,
-        &format!(
-            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
-        ),
-    );
+    let (name, c) = one_connect_real(&lab, "rs.cf");
     let cs = c.to_str().unwrap_or("");
     for round in 0..15 {
         let out = lab.ld(&[cs, "start"]);
@@ -1068,14 +1075,7 @@ fn status_right_after_start_said_stale_pid_file() {
 #[test]
 fn status_stop_and_exit_codes() {
     let mut lab = Lab::new("st");
-    let name = unique("st.cf");
-    let c = cfg(
-        &lab,
-        &name,
-        &format!(
-            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
-        ),
-    );
+    let (name, c) = one_connect_real(&lab, "st.cf");
     let cs = c.to_str().unwrap_or("");
     let out = lab.ld(&[cs, "status"]);
     assert_eq!(out.status.code(), Some(3));

@@ -80,6 +80,51 @@ pub enum ProbeStep {
     Unanswered,
 }
 
+/// A probe an event loop drives: `on_timer` at once, then at each instant it names.
+pub trait Probe {
+    /// Advances the probe at `now`.
+    fn on_timer(&mut self, now: Instant) -> ProbeStep;
+}
+
+/// The schedule every probe shares: `tries` requests `interval` apart, then `interval` more
+/// for the last answer.
+#[derive(Debug, Clone)]
+pub struct Tries {
+    interval: Duration,
+    left: u32,
+    next: Option<Instant>,
+}
+
+impl Tries {
+    /// At least one try.
+    pub fn new(tries: u32, interval: Duration) -> Tries {
+        Tries {
+            interval,
+            left: tries.max(1),
+            next: None,
+        }
+    }
+
+    /// At `now`: the request `frame` builds is due, or nothing yet, or the probe is over.
+    pub fn step(&mut self, now: Instant, frame: impl FnOnce() -> Vec<u8>) -> ProbeStep {
+        match self.next {
+            Some(at) if now < at => ProbeStep::Wait(at),
+            _ if self.left == 0 => ProbeStep::Unanswered,
+            _ => {
+                self.left -= 1;
+                let at = now + self.interval;
+                self.next = Some(at);
+                ProbeStep::Send(frame(), at)
+            }
+        }
+    }
+
+    /// Whether the first request went out (nothing before it can be an answer).
+    pub fn started(&self) -> bool {
+        self.next.is_some()
+    }
+}
+
 /// A duplicate-address probe: `tries` ARP requests for `target`, `interval` apart, from
 /// (`mac`, `sender_ip`). `sender_ip` 0.0.0.0 makes it an RFC 5227 probe.
 #[derive(Debug, Clone)]
@@ -87,9 +132,7 @@ pub struct ArpProbe {
     mac: MacAddr,
     sender_ip: Ipv4Addr,
     target: Ipv4Addr,
-    interval: Duration,
-    tries_left: u32,
-    next: Option<Instant>,
+    tries: Tries,
 }
 
 impl ArpProbe {
@@ -105,36 +148,19 @@ impl ArpProbe {
             mac,
             sender_ip,
             target,
-            interval,
-            tries_left: tries.max(1),
-            next: None,
+            tries: Tries::new(tries, interval),
         }
     }
 
     /// The request frame (broadcast "who has TARGET? tell SENDER").
     pub fn request_frame(&self) -> Vec<u8> {
-        ArpRepr {
-            operation: Operation::Request,
-            source_hardware_addr: self.mac,
-            source_protocol_addr: self.sender_ip,
-            target_hardware_addr: MacAddr::ZERO,
-            target_protocol_addr: self.target,
-        }
-        .to_frame(MacAddr::BROADCAST, self.mac)
+        request(self.mac, self.sender_ip, self.target)
     }
 
     /// Advances the probe at `now` (call it first right away, then at the instant it names).
     pub fn on_timer(&mut self, now: Instant) -> ProbeStep {
-        match self.next {
-            Some(at) if now < at => ProbeStep::Wait(at),
-            _ if self.tries_left == 0 => ProbeStep::Unanswered,
-            _ => {
-                self.tries_left -= 1;
-                let at = now + self.interval;
-                self.next = Some(at);
-                ProbeStep::Send(self.request_frame(), at)
-            }
-        }
+        let (mac, sender, target) = (self.mac, self.sender_ip, self.target);
+        self.tries.step(now, || request(mac, sender, target))
     }
 
     /// The MAC of whoever claims the target in `frame`, if it does: any ARP packet whose
@@ -156,13 +182,30 @@ impl ArpProbe {
     pub fn answer(&self, frame: &[u8]) -> Option<MacAddr> {
         let (eth, arp) = ArpRepr::from_frame(frame)?;
         let to_us = eth.destination == self.mac && arp.target_hardware_addr == self.mac;
-        let answered = self.next.is_some()
+        let answered = self.tries.started()
             && arp.operation == Operation::Reply
             && arp.source_protocol_addr == self.target
             && arp.source_hardware_addr != self.mac
             && to_us;
         answered.then_some(arp.source_hardware_addr)
     }
+}
+
+impl Probe for ArpProbe {
+    fn on_timer(&mut self, now: Instant) -> ProbeStep {
+        ArpProbe::on_timer(self, now)
+    }
+}
+
+fn request(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    ArpRepr {
+        operation: Operation::Request,
+        source_hardware_addr: mac,
+        source_protocol_addr: sender,
+        target_hardware_addr: MacAddr::ZERO,
+        target_protocol_addr: target,
+    }
+    .to_frame(MacAddr::BROADCAST, mac)
 }
 
 /// Runs an `ArpProbe` on `sock` until someone answers (their MAC) or it gives up (`None`).

@@ -8,7 +8,7 @@
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use super::garp::ProbeStep;
+use super::garp::{Probe, ProbeStep, Tries};
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndisc;
 
@@ -18,9 +18,7 @@ pub struct NdProbe {
     mac: MacAddr,
     target: Ipv6Addr,
     nonce: [u8; 6],
-    interval: Duration,
-    tries_left: u32,
-    next: Option<Instant>,
+    tries: Tries,
 }
 
 impl NdProbe {
@@ -37,40 +35,32 @@ impl NdProbe {
             mac,
             target,
             nonce,
-            interval,
-            tries_left: tries.max(1),
-            next: None,
+            tries: Tries::new(tries, interval),
         }
     }
 
     /// Advances the probe at `now` (call it first right away, then at the instant it names).
     pub fn on_timer(&mut self, now: Instant) -> ProbeStep {
-        match self.next {
-            Some(at) if now < at => ProbeStep::Wait(at),
-            _ if self.tries_left == 0 => ProbeStep::Unanswered,
-            _ => {
-                self.tries_left -= 1;
-                let at = now + self.interval;
-                self.next = Some(at);
-                ProbeStep::Send(
-                    ndisc::probe_solicitation(self.mac, self.target, self.nonce),
-                    at,
-                )
-            }
-        }
+        let (mac, target, nonce) = (self.mac, self.target, self.nonce);
+        self.tries
+            .step(now, || ndisc::probe_solicitation(mac, target, nonce))
     }
 
     /// The link-layer address an advertisement in `frame` gives for the target when it
     /// echoes our nonce (after the first solicitation went out); anything else is `None`.
     pub fn answer(&self, frame: &[u8]) -> Option<MacAddr> {
-        self.next?;
+        if !self.tries.started() {
+            return None;
+        }
         ndisc::parse_frame(frame)?.answers_probe(self.target, self.nonce)
     }
 
     /// The link-layer address an advertisement for the target gives without echoing our
     /// nonce (what a kernel that holds the address sends): seen, but no answer.
     pub fn unechoed(&self, frame: &[u8]) -> Option<MacAddr> {
-        self.next?;
+        if !self.tries.started() {
+            return None;
+        }
         let nd = ndisc::parse_frame(frame)?;
         match nd.message {
             ndisc::NdMessage::Advertisement { .. }
@@ -85,6 +75,12 @@ impl NdProbe {
     /// The probed address.
     pub fn target(&self) -> Ipv6Addr {
         self.target
+    }
+}
+
+impl Probe for NdProbe {
+    fn on_timer(&mut self, now: Instant) -> ProbeStep {
+        NdProbe::on_timer(self, now)
     }
 }
 

@@ -11,7 +11,7 @@ use log::{debug, info, warn};
 use super::super::core::Input;
 use super::super::takeover;
 use crate::event::Interest;
-use crate::net::garp::{ArpProbe, ProbeStep};
+use crate::net::garp::{ArpProbe, Probe, ProbeStep};
 use crate::net::nd_probe::NdProbe;
 use crate::net::packet::{PacketKind, PacketSocket};
 use crate::net::rtnl::{RtnlEvent, RtnlMonitor};
@@ -91,44 +91,9 @@ impl Worker {
     }
 
     pub(super) fn probe_tick(&mut self, now: Instant) {
-        for ci in 0..self.ctls.len() {
-            let c = &mut self.ctls[ci];
-            let mut keep = Vec::new();
-            for (mut p, at) in std::mem::take(&mut c.probes) {
-                if now < at {
-                    keep.push((p, at));
-                    continue;
-                }
-                match p.on_timer(now) {
-                    ProbeStep::Send(frame, next) => {
-                        if let Some(s) = &c.arp {
-                            let _ = s.send(&frame);
-                        }
-                        keep.push((p, next));
-                    }
-                    ProbeStep::Wait(next) => keep.push((p, next)),
-                    ProbeStep::Unanswered => {}
-                }
-            }
-            c.probes = keep;
-            let mut keep = Vec::new();
-            for (mut p, at) in std::mem::take(&mut c.probes6) {
-                if now < at {
-                    keep.push((p, at));
-                    continue;
-                }
-                match p.on_timer(now) {
-                    ProbeStep::Send(frame, next) => {
-                        if let Some(s) = &c.nd {
-                            let _ = s.send(&frame);
-                        }
-                        keep.push((p, next));
-                    }
-                    ProbeStep::Wait(next) => keep.push((p, next)),
-                    ProbeStep::Unanswered => {}
-                }
-            }
-            c.probes6 = keep;
+        for c in &mut self.ctls {
+            tick_probes(&mut c.probes, c.arp.as_ref(), now);
+            tick_probes(&mut c.probes6, c.nd.as_ref(), now);
         }
         for vi in 0..self.vcs.len() {
             if !self.vcs[vi].probing {
@@ -511,4 +476,31 @@ fn recv_one(sock: Option<&PacketSocket>, what: &dyn std::fmt::Display) -> Got {
             Got::Done
         }
     }
+}
+
+/// Sends the requests of `probes` that are due on `sock` and drops those that went
+/// unanswered (the caller reads the answers).
+fn tick_probes<P: Probe>(
+    probes: &mut Vec<(P, Instant)>,
+    sock: Option<&PacketSocket>,
+    now: Instant,
+) {
+    let mut keep = Vec::with_capacity(probes.len());
+    for (mut p, at) in std::mem::take(probes) {
+        if now < at {
+            keep.push((p, at));
+            continue;
+        }
+        match p.on_timer(now) {
+            ProbeStep::Send(frame, next) => {
+                if let Some(s) = sock {
+                    let _ = s.send(&frame);
+                }
+                keep.push((p, next));
+            }
+            ProbeStep::Wait(next) => keep.push((p, next)),
+            ProbeStep::Unanswered => {}
+        }
+    }
+    *probes = keep;
 }
