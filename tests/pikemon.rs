@@ -1701,6 +1701,63 @@ fn config_errors_start_nothing() {
     assert!(!rig.dir.join("pid1").exists());
 }
 
+/// A daemonizing start (no -d) whose interface name was mistyped returned 0 with nothing on
+/// the terminal, and the supervisor retried the worker with back-off for ever (the reason only
+/// in syslog). The start now waits for the first worker's set-up: it prints why it failed,
+/// exits 1 and leaves nothing running.
+#[test]
+fn start_with_a_mistyped_interface_said_nothing_and_retried_for_ever() {
+    let rig = Rig::new();
+    let bad = rig.dir.join("typo.cfg");
+    let cfg = std::fs::read_to_string(rig.cfg(1))
+        .unwrap()
+        .replace("interface lan0 {", "interface lan9 {");
+    assert!(cfg.contains("lan9"), "{cfg}");
+    std::fs::write(&bad, cfg).unwrap();
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", &bad.display().to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(
+        se.contains("pikemon: interface lan9 does not exist; nothing started"),
+        "{se}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rig.pids(1, "pikemon").is_empty());
+    assert!(!rig.dir.join("pid1").exists());
+}
+
+/// A daemonizing start returned before the worker had bound its control socket: a
+/// `pikemon -c status` right after it (a script, an init system's check) said "cannot reach
+/// the daemon" (exit 3). The start now returns once the worker answers.
+#[test]
+fn status_right_after_a_daemonizing_start_could_not_reach_the_daemon() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", &rig.cfg(1)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let st = rig.control(1, &["status"]);
+    assert_eq!(st.status.code(), Some(0), "{st:?}");
+    // The pid file names the supervisor, which stops on SIGTERM.
+    let pid = std::fs::read_to_string(rig.dir.join("pid1")).unwrap();
+    rig.signal(&[pid.trim().parse().unwrap()], "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 const VIP6: &str = "2001:db8::10";
 /// The virtual link-local address both nodes derive from the virtual MAC (EUI-64).
 const VLL: &str = "fe80::c6:33ff:fe64:a00";

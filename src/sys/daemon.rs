@@ -3,7 +3,7 @@
 //! Pacemaker agent expects of `start`: when it returns 0 the pid file names the daemon.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -18,10 +18,39 @@ pub struct Detached {
     fd: OwnedFd,
 }
 
+/// The longest failure text passed to the waiting process.
+const MAX_FAILURE: usize = 1024;
+
 impl Detached {
     /// Tells the waiting process to exit 0.
     pub fn ready(self) {
         let _ = nix::unistd::write(&self.fd, b"R");
+    }
+
+    /// Tells the waiting process to print `why` (after its name) and exit 1.
+    pub fn fail(self, why: &str) {
+        let mut text = b"E".to_vec();
+        text.extend(why.bytes().take(MAX_FAILURE));
+        let _ = nix::unistd::write(&self.fd, &text);
+    }
+
+    /// Passes the duty to report to a child `cmd` will start: an inheritable copy, named in
+    /// the environment variable `env` (read back with `from_env`). Drop what this returns once
+    /// the child is started; this process then holds no copy.
+    pub fn hand_to(self, cmd: &mut std::process::Command, env: &str) -> io::Result<OwnedFd> {
+        // dup(2) leaves close-on-exec clear on the copy: the child inherits it.
+        let copy = nix::unistd::dup(self.fd.as_fd())?;
+        cmd.env(env, copy.as_raw_fd().to_string());
+        Ok(copy)
+    }
+
+    /// The report duty a parent passed with `hand_to`, if any; `env` is removed so that
+    /// this process's own children neither see it nor inherit the fd.
+    pub fn from_env(env: &str) -> Option<Detached> {
+        let text = std::env::var_os(env)?;
+        std::env::remove_var(env);
+        let raw: RawFd = text.to_str()?.parse().ok()?;
+        super::adopt_inherited(raw).ok().map(|fd| Detached { fd })
     }
 }
 
@@ -48,8 +77,12 @@ pub fn daemonize(name: &str) -> io::Result<Detached> {
                 std::process::exit(p.first_child_exit_code);
             }
             let code = match wait_ready(&rd) {
-                Ok(true) => 0,
-                Ok(false) => {
+                Ok(Report::Ready) => 0,
+                Ok(Report::Failed(why)) => {
+                    eprintln!("{name}: {why}");
+                    1
+                }
+                Ok(Report::Exited) => {
                     eprintln!("{name}: the daemon exited before it was ready (see its log)");
                     1
                 }
@@ -63,8 +96,18 @@ pub fn daemonize(name: &str) -> io::Result<Detached> {
     }
 }
 
-/// True once a byte arrives, false on end of file; an error after `READY_WAIT`.
-fn wait_ready(rd: &OwnedFd) -> io::Result<bool> {
+/// What the daemon told the waiting process.
+enum Report {
+    Ready,
+    Failed(String),
+    /// End of file without a word.
+    Exited,
+}
+
+/// `Ready` once an `R` arrives; `Failed` with the text after an `E` (read to end of file);
+/// `Exited` on end of file first; an error after `READY_WAIT`.
+fn wait_ready(rd: &OwnedFd) -> io::Result<Report> {
+    let mut got = Vec::new();
     let until = Instant::now() + READY_WAIT;
     loop {
         let left = until.saturating_duration_since(Instant::now());
@@ -81,10 +124,24 @@ fn wait_ready(rd: &OwnedFd) -> io::Result<bool> {
             Ok(_) => {}
             Err(e) => return Err(e.into()),
         }
-        let mut b = [0u8; 1];
+        let mut b = [0u8; 512];
         match nix::unistd::read(rd, &mut b) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
+            Ok(0) => {
+                return Ok(match got.first() {
+                    Some(b'E') => {
+                        Report::Failed(String::from_utf8_lossy(&got[1..]).trim().to_string())
+                    }
+                    _ => Report::Exited,
+                })
+            }
+            Ok(n) => {
+                if got.is_empty() && b[0] == b'R' {
+                    return Ok(Report::Ready);
+                }
+                if got.len() <= MAX_FAILURE {
+                    got.extend_from_slice(&b[..n]);
+                }
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(e.into()),
         }

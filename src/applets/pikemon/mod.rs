@@ -233,17 +233,15 @@ pub fn main(args: &[String]) -> ExitCode {
     if let Err(e) = pidfile.rewrite_pid() {
         log::error!("{}: {e}", cfg.pid_file.display());
     }
-    // The starting process returns once the pid file names the supervisor.
-    if let Some(r) = detached.take() {
-        r.ready();
-    }
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let spawn = supervisor::Spawn {
         exe,
         config: opts.config.clone(),
         foreground,
     };
-    supervisor::run(&cfg, &spawn, pidfile)
+    // The starting process returns once the first worker is set up (its control socket
+    // answers), or prints why it could not be and exits 1.
+    supervisor::run(&cfg, &spawn, pidfile, detached)
 }
 
 fn control_main(

@@ -22,8 +22,10 @@ use nix::unistd::Pid;
 use super::config::Config;
 use super::death_watch::{DeathWatch, Outcome};
 use super::sockets::Held;
+use super::worker::{FIRST_ENV, REPORT_ENV, SETUP_FAILED};
 use crate::event::{Event, EventLoop, Interest, Token};
 use crate::logging;
+use crate::sys::daemon::Detached;
 use crate::sys::pidfile::PidFile;
 
 const ACR_OUT: Token = Token(1);
@@ -186,8 +188,14 @@ impl Spawn {
 
 use std::os::unix::process::CommandExt;
 
-/// Runs the supervisor until stopped; the pid file is already held.
-pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
+/// Runs the supervisor until stopped; the pid file is already held. `report`: a starting
+/// process waits for the first worker's set-up (the worker reports it).
+pub fn run(
+    config: &Config,
+    spawn: &Spawn,
+    pidfile: PidFile,
+    mut report: Option<Detached>,
+) -> ExitCode {
     let _ = crate::sys::proctitle::set("pikemon: supervisor");
     keep_strays_from_children();
     if let Some(priority) = config.realtime {
@@ -235,6 +243,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let mut acr_buf = Vec::new();
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
     let mut phase = Phase::Serving;
+    let mut code = ExitCode::SUCCESS;
 
     // The worker's packet sockets live here, so that a restarted worker finds them bound and
     // a dead one's exit closes none (see `sockets`).
@@ -242,12 +251,26 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
     let start_worker = |worker: &mut Kid,
                         worker_in: &mut Option<ChildStdin>,
                         held: &mut Held,
-                        resolved: &BTreeMap<String, String>| {
+                        resolved: &BTreeMap<String, String>,
+                        report: &mut Option<Detached>| {
         held.refresh(config);
         let mut cmd = spawn.command("--worker");
         let copies = held.hand_to(&mut cmd);
+        let mut passed = None;
+        if worker.last_pid == 0 {
+            cmd.env(FIRST_ENV, "1");
+            if let Some(r) = report.take() {
+                match r.hand_to(&mut cmd, REPORT_ENV) {
+                    Ok(fd) => passed = Some(fd),
+                    Err(e) => warn!("cannot pass the set-up report to the worker: {e}"),
+                }
+            }
+        } else {
+            cmd.env_remove(FIRST_ENV).env_remove(REPORT_ENV);
+        }
         let started = cmd.stdin(Stdio::piped()).spawn();
         drop(copies);
+        drop(passed);
         match started {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
@@ -297,7 +320,13 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
         };
 
     hand_over_orphan(&config.pid_file);
-    start_worker(&mut worker, &mut worker_in, &mut held, &resolved);
+    start_worker(
+        &mut worker,
+        &mut worker_in,
+        &mut held,
+        &resolved,
+        &mut report,
+    );
     if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
     }
@@ -363,6 +392,12 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                                 info!("{name} exited ({status})");
                                 continue;
                             }
+                            if name == "worker" && status.code() == Some(SETUP_FAILED) {
+                                error!("the first worker could not set up; stopping");
+                                phase = Phase::Stopping;
+                                code = ExitCode::from(1);
+                                continue;
+                            }
                             if ran > Duration::from_secs(60) {
                                 kid.failures = 0;
                             }
@@ -378,14 +413,18 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
                             ev.set_timer_in(wait, token);
                         }
                     }
-                    if phase == Phase::HandedOver && worker.child.is_none() {
+                    if phase != Phase::Serving && worker.child.is_none() {
                         phase = Phase::Stopping;
                         acr.signal(Signal::SIGTERM);
                     }
                 }
-                Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => {
-                    start_worker(&mut worker, &mut worker_in, &mut held, &resolved)
-                }
+                Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => start_worker(
+                    &mut worker,
+                    &mut worker_in,
+                    &mut held,
+                    &resolved,
+                    &mut report,
+                ),
                 Event::Timer(RESTART_ACR, _) if phase == Phase::Serving => {
                     start_acr(&mut acr, &mut acr_out, &mut ev)
                 }
@@ -456,7 +495,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile) -> ExitCode {
         }
     }
     drop(pidfile);
-    ExitCode::SUCCESS
+    code
 }
 
 #[cfg(test)]

@@ -131,14 +131,34 @@ fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
 }
 
 /// Runs the worker; returns on SIGTERM/INT/QUIT (after GOODBYE) or a fatal setup error.
+/// Set (to 1) by the supervisor for the first worker it starts: a set-up that fails exits
+/// with `SETUP_FAILED`, and the supervisor stops instead of retrying (a typo in an interface
+/// name is reported, not retried for ever). Later workers are restarts: they exit 1 and are
+/// retried with back-off (an interface may come back).
+pub const FIRST_ENV: &str = "PIKEMON_FIRST_WORKER";
+/// Names the fd on which the first worker tells a waiting `pikemon` start that it is set up
+/// (its control socket answers) or why it is not (`sys::daemon::Detached`).
+pub const REPORT_ENV: &str = "PIKEMON_SETUP_REPORT";
+/// The exit status of a first worker whose set-up failed.
+pub const SETUP_FAILED: i32 = 78;
+
 pub fn run(cfg: Config) -> ExitCode {
+    let first = std::env::var_os(FIRST_ENV).is_some();
+    std::env::remove_var(FIRST_ENV);
+    let report = crate::sys::daemon::Detached::from_env(REPORT_ENV);
     let mut w = match Worker::setup(cfg) {
         Ok(w) => w,
         Err(e) => {
             error!("worker: {e}");
-            return ExitCode::from(1);
+            if let Some(r) = report {
+                r.fail(&format!("{e}; nothing started"));
+            }
+            return ExitCode::from(if first { SETUP_FAILED as u8 } else { 1 });
         }
     };
+    if let Some(r) = report {
+        r.ready();
+    }
     w.main_loop()
 }
 
