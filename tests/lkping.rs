@@ -240,27 +240,36 @@ fn replies_from_a_peer_match_iputils_field_by_field() {
     assert_eq!(text(&ours).1, "", "nothing on stderr");
 }
 
-#[test]
-fn reply_from_another_source_is_marked_different_address_like_ping() {
-    // b rewrites the source of its echo replies (a spoofed or wrongly NATed answer): ping
-    // counts the reply but marks it, and so must lkping.
-    let (a, b) = pair();
+/// `b` rewrites the source of its echo replies to `spoofed` (a spoofed or wrongly NATed
+/// answer, nft's `family` ip or ip6): ping counts each reply but marks it
+/// `(DIFFERENT ADDRESS!)`, and so must lkping; once `b` stops, the genuine source is not
+/// marked.
+fn marks_a_different_address_like_ping(
+    a: &Netns,
+    b: &Netns,
+    family: &str,
+    dst: &str,
+    spoofed: &str,
+) {
+    let icmp = if family == "ip" { "icmp" } else { "icmpv6" };
     let nft = b
         .cmd("nft")
-        .args(["add table ip hbdiff; \
-             add chain ip hbdiff out { type filter hook output priority 0; }; \
-             add rule ip hbdiff out icmp type echo-reply ip saddr set 198.51.100.3"])
+        .arg(format!(
+            "add table {family} hbdiff; \
+             add chain {family} hbdiff out {{ type filter hook output priority 0; }}; \
+             add rule {family} hbdiff out {icmp} type echo-reply {family} saddr set {spoofed}"
+        ))
         .output()
         .expect("run nft");
     assert!(nft.status.success(), "nft: {nft:?}");
-    let args = ["-c", "2", "-i", "0.2", "198.51.100.2"];
-    let ours = lkping(&a, &args);
-    let theirs = ping(&a, &args);
+    let args = ["-c", "2", "-i", "0.2", dst];
+    let ours = lkping(a, &args);
+    let theirs = ping(a, &args);
     assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
     let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
     assert_eq!(o.replies.len(), 2, "{o:?}");
     for (mine, real) in o.replies.iter().zip(&t.replies) {
-        assert_eq!(mine.from, "198.51.100.3");
+        assert_eq!(mine.from, spoofed);
         assert!(mine.different && real.different, "{mine:?} / {real:?}");
         assert_eq!(
             (mine.bytes, &mine.from, mine.seq, mine.ttl, mine.dup),
@@ -271,38 +280,22 @@ fn reply_from_another_source_is_marked_different_address_like_ping() {
         (o.summary.transmitted, o.summary.received, &o.summary.loss),
         (t.summary.transmitted, t.summary.received, &t.summary.loss)
     );
-    // The genuine source is not marked.
-    b.run(&["nft", "delete", "table", "ip", "hbdiff"]);
-    let plain = parse(&text(&lkping(&a, &["-c", "1", "198.51.100.2"])).0);
+    b.run(&["nft", "delete", "table", family, "hbdiff"]);
+    let plain = parse(&text(&lkping(a, &["-c", "1", dst])).0);
     assert_eq!(plain.replies.len(), 1);
     assert!(!plain.replies[0].different, "{plain:?}");
 }
 
 #[test]
+fn reply_from_another_source_is_marked_different_address_like_ping() {
+    let (a, b) = pair();
+    marks_a_different_address_like_ping(&a, &b, "ip", "198.51.100.2", "198.51.100.3");
+}
+
+#[test]
 fn ipv6_reply_from_another_source_is_marked_different_address_like_ping6() {
     let (a, b) = pair6();
-    let nft = b
-        .cmd("nft")
-        .args(["add table ip6 hbdiff; \
-             add chain ip6 hbdiff out { type filter hook output priority 0; }; \
-             add rule ip6 hbdiff out icmpv6 type echo-reply ip6 saddr set 2001:db8::3"])
-        .output()
-        .expect("run nft");
-    assert!(nft.status.success(), "nft: {nft:?}");
-    let args = ["-c", "2", "-i", "0.2", "2001:db8::2"];
-    let ours = lkping(&a, &args);
-    let theirs = ping(&a, &args);
-    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
-    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
-    assert_eq!(o.replies.len(), 2, "{o:?}");
-    for (mine, real) in o.replies.iter().zip(&t.replies) {
-        assert_eq!(mine.from, "2001:db8::3");
-        assert!(mine.different && real.different, "{mine:?} / {real:?}");
-        assert_eq!(
-            (mine.bytes, &mine.from, mine.seq, mine.ttl),
-            (real.bytes, &real.from, real.seq, real.ttl)
-        );
-    }
+    marks_a_different_address_like_ping(&a, &b, "ip6", "2001:db8::2", "2001:db8::3");
 }
 
 #[test]
