@@ -193,6 +193,41 @@ fn http_checks_left_a_time_wait_socket_per_check() {
     assert!(!lab.rec().contains("-d -t"), "{}", lab.rec());
 }
 
+/// A page over the 1 MiB input cap was judged on its first MiB: `receive` matching its footer
+/// (a common choice: the page was served whole) was not found, and a healthy real went down,
+/// where the Perl's LWP reads the whole page. Served by python's http.server (Content-Length,
+/// then close): a 3 MiB page is up, one without the footer down.
+#[test]
+fn page_over_one_mib_with_receive_at_its_end_was_down() {
+    let mut lab = Lab::new("bp");
+    let mut page = "x".repeat(3 << 20);
+    page.push_str("</body>Footer 2026</html>\n");
+    lab.write("big.html", &page);
+    lab.write("nofooter.html", &"x".repeat(3 << 20));
+    lab.http(8081);
+    let c = cfg(
+        &lab,
+        &unique("bp.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=10\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\trequest=\"big.html\"\n\treceive=\"Footer 20[0-9]+\"\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\trequest=\"nofooter.html\"\n\treceive=\"Footer 20[0-9]+\"\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("the 3 MiB page's real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!lab.rec().contains(":81 -r"), "{}", lab.rec());
+    assert!(
+        lab.read("log").contains("body does not match receive"),
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn failurecount_soft_failures_then_removal() {
     let mut lab = Lab::new("fc");
@@ -1213,13 +1248,14 @@ fn https_against_openssl_s_server() {
 }
 
 /// An HTTPS server (python3 ssl): `/page100k` is 100 KiB ending in `END100K`, `/page2m`
-/// 2 MiB starting with `START2M`, both with a Content-Length; the connection then stays open,
-/// so only the 1 MiB input cap can end the 2 MiB read before the check's timeout.
+/// 2 MiB starting with `START2M`, `/page3m` 3 MiB ending in `END3M`, each with a
+/// Content-Length; the connection then stays open, so the check must end the read itself.
 const TLS_PAGES: &str = r#"import socket, ssl, sys, threading, time
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[2], sys.argv[3])
 pages = {b'/page100k': b'x' * (100 * 1024 - 7) + b'END100K',
-         b'/page2m': b'START2M' + b'y' * (2 * 1024 * 1024 - 7)}
+         b'/page2m': b'START2M' + b'y' * (2 * 1024 * 1024 - 7),
+         b'/page3m': b'z' * (3 * 1024 * 1024 - 5) + b'END3M'}
 def serve(c):
     try:
         c = ctx.wrap_socket(c, server_side=True)
@@ -1317,8 +1353,9 @@ fn https_real_with_an_x509_v1_certificate_was_down() {
 
 /// Issue 16: rustls keeps at most 16 KiB of plaintext; an https page bigger than that failed
 /// with "received plaintext buffer full" and the real went down. A 100 KiB page is read to its
-/// end (receive matches its last bytes); a 2 MiB page is judged on its first MiB when the cap
-/// is reached, well before negotiatetimeout (30 s).
+/// end (receive matches its last bytes); a 2 MiB page matching at its start is up as soon as
+/// its first MiB is searched, well before negotiatetimeout (30 s); a 3 MiB page matching only
+/// at its end was down (judged on its first MiB) and is read to its end in windows.
 #[test]
 fn https_page_over_16k_stays_up() {
     let mut lab = Lab::new("tb");
@@ -1345,11 +1382,16 @@ fn https_page_over_16k_stays_up() {
         &format!(
             "checkinterval=1\nnegotiatetimeout=30\n\
              virtual={VIP}:443\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page100k\"\n\treceive=\"END100K$\"\n\tmonitorfile=\"{m}\"\n\
-             virtual={VIP}:444\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page2m\"\n\treceive=\"^START2M\"\n\tmonitorfile=\"{m}\"\n",
+             virtual={VIP}:444\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page2m\"\n\treceive=\"^START2M\"\n\tmonitorfile=\"{m}\"\n\
+             virtual={VIP}:445\n\treal=127.0.0.1:8443 masq\n\tservice=https\n\trequest=\"page3m\"\n\treceive=\"END3M$\"\n\tmonitorfile=\"{m}\"\n",
             m = mon.display()
         ),
     );
     lab.daemon(&c);
+    wait("3 MiB page up", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:445 -r 127.0.0.1:8443")
+    });
     wait("100 KiB page up", || {
         lab.rec()
             .contains("-a -t 198.51.100.10:443 -r 127.0.0.1:8443")

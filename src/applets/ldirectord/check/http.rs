@@ -16,6 +16,11 @@ use crate::applets::ldirectord::core::Outcome;
 pub struct Http {
     request: Vec<u8>,
     receive: Option<Receive>,
+    /// Body bytes released (searched, then dropped) while reading a body bigger than the
+    /// input cap.
+    released: usize,
+    /// `receive` matched in a released window: up, whatever follows.
+    matched: bool,
     response: ResponseReader,
 }
 
@@ -62,6 +67,8 @@ impl Http {
             request,
             response: ResponseReader::new(v.httpmethod == "HEAD"),
             receive: receive.cloned(),
+            released: 0,
+            matched: false,
         }
     }
 }
@@ -73,9 +80,50 @@ impl Http {
     }
 }
 
+/// The most of one body read (in windows of the input cap): the Perl's LWP reads a page of
+/// any size; a server that sends without end is cut here, and judged on what came.
+const MAX_BODY: usize = 16 << 20;
+/// What consecutive windows of a big body share: a match shorter than this is found
+/// wherever it lies.
+const OVERLAP: usize = 64 << 10;
+
 impl Dialogue for Http {
     fn opening(&mut self) -> (Vec<u8>, bool) {
         (std::mem::take(&mut self.request), false)
+    }
+
+    /// A body framed by Content-Length or by the close that outgrows the input cap: the
+    /// window held is searched for `receive` and dropped but for its last `OVERLAP` bytes
+    /// (all of it without `receive`), up to `MAX_BODY` in all. A chunked body is judged on
+    /// its first part.
+    fn release(&mut self, input: &[u8]) -> usize {
+        // The input may have filled up in one go, before `received` saw any of it.
+        if self.response.feed(input, false) != Progress::More {
+            return 0;
+        }
+        let Some(start) = self.response.body_start() else {
+            return 0;
+        };
+        let body = input.get(start..).unwrap_or_default();
+        if body.len() <= OVERLAP || self.released + body.len() > MAX_BODY {
+            return 0;
+        }
+        let mut keep = match &self.receive {
+            Some(re) => {
+                let window = String::from_utf8_lossy(body);
+                self.matched =
+                    self.matched || re.matches_window(&window, self.released == 0, false);
+                body.len() - OVERLAP
+            }
+            None => body.len(),
+        };
+        // The next window starts on a character, not inside one.
+        while body.get(keep).is_some_and(|b| b & 0xc0 == 0x80) {
+            keep += 1;
+        }
+        self.released += keep;
+        self.response.release(start + keep);
+        start + keep
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
@@ -95,6 +143,10 @@ impl Dialogue for Http {
             }
             return Step::Done(Outcome::Down(msg));
         }
+        // A 2xx whose big body matched in a window already searched: the rest cannot undo it.
+        if self.matched {
+            return Step::Done(Outcome::Up(head.status.clone()));
+        }
         match progress {
             Progress::More => return Step::More,
             Progress::Malformed(m) => return Step::Done(Outcome::Down(m)),
@@ -104,7 +156,7 @@ impl Dialogue for Http {
         match &self.receive {
             Some(re) => {
                 let text = String::from_utf8_lossy(self.response.body(input));
-                if re.is_match(&text) {
+                if re.matches_window(&text, self.released == 0, true) {
                     Step::Done(Outcome::Up(status))
                 } else {
                     Step::Done(Outcome::Down(format!(
@@ -120,6 +172,7 @@ impl Dialogue for Http {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{release, MAX_INPUT};
     use super::*;
     use crate::applets::ldirectord::config::parse;
     use crate::applets::ldirectord::resolve::SystemResolver;
@@ -271,5 +324,132 @@ mod tests {
             h.examined(),
             a.len()
         );
+    }
+
+    /// Feeds `answer` as `TcpCheck` reads it: 16 KiB reads, `reads` of them (or until the
+    /// end) before the dialogue sees the input, at most `MAX_INPUT` held and the dialogue
+    /// asked to release when it is full; the peer closes after the answer. Returns the
+    /// decision and how much of the answer had been read for it.
+    fn drive_by(h: &mut Http, answer: &[u8], reads: usize) -> (Step, usize) {
+        let mut input = Vec::new();
+        let mut at = 0;
+        loop {
+            let mut eof = false;
+            for _ in 0..reads {
+                if input.len() >= MAX_INPUT {
+                    if release(h, &mut input) {
+                        continue;
+                    }
+                    eof = true;
+                    break;
+                }
+                if at == answer.len() {
+                    eof = true;
+                    break;
+                }
+                let n = (MAX_INPUT - input.len()).min(16384).min(answer.len() - at);
+                input.extend_from_slice(&answer[at..at + n]);
+                at += n;
+            }
+            match h.received(&input, eof) {
+                Step::More if !eof => {}
+                step => return (step, at),
+            }
+        }
+    }
+
+    /// `drive_by` a segment at a time, and a whole cap's worth before the first look (a fast
+    /// server): both must decide alike.
+    fn drive(extra: &str, answer: &[u8]) -> (Step, usize) {
+        let slow = drive_by(&mut http(extra), answer, 1);
+        assert_eq!(
+            drive_by(&mut http(extra), answer, 1000).0,
+            slow.0,
+            "{extra}"
+        );
+        slow
+    }
+
+    /// A 200 answer with a Content-Length body of `len` bytes of `fill`, `marks` written
+    /// over it at their offsets.
+    fn big(len: usize, fill: u8, marks: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut a = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+        let head = a.len();
+        a.resize(head + len, fill);
+        for (at, m) in marks {
+            a[head + at..head + at + m.len()].copy_from_slice(m);
+        }
+        a
+    }
+
+    fn up() -> Step {
+        Step::Done(Outcome::Up("HTTP/1.1 200 OK".into()))
+    }
+
+    /// A page over the 1 MiB input cap was judged on its first MiB: a receive string near its
+    /// end (where a page's footer puts it) was not found and the healthy real went down; the
+    /// Perl's LWP reads the whole page. The body is now searched in overlapping windows up to
+    /// 16 MiB.
+    #[test]
+    fn receive_near_the_end_of_a_page_over_one_mib_was_not_found() {
+        let len = 5 << 19;
+        let a = big(len, b'x', &[(len - 9, b"Test Page")]);
+        for re in ["Test Page", "Test Pa.e$"] {
+            assert_eq!(drive(&format!("\treceive=\"{re}\"\n"), &a).0, up(), "{re}");
+        }
+        let (step, _) = drive("\treceive=\"Not There\"\n", &a);
+        assert!(matches!(step, Step::Done(Outcome::Down(_))));
+        // Without receive the whole body is read and dropped: up at its end.
+        assert_eq!(drive("", &a), (up(), a.len()));
+        // Found in the first window: up at once, the rest not waited for.
+        let a = big(len, b'x', &[(10, b"Test Page")]);
+        let (step, read) = drive("\treceive=\"Test Page\"\n", &a);
+        assert_eq!(step, up());
+        assert!(read <= MAX_INPUT + 16384, "{read}");
+    }
+
+    /// A match across the end of a window is found in the next one (they overlap); `$` at a
+    /// window's end and `^` at a later window's start, which are neither the body's end nor
+    /// its start, match nothing.
+    #[test]
+    fn window_edges_neither_lose_a_match_nor_invent_one() {
+        let len = 2 << 20;
+        let head = big(len, b'x', &[]).len() - len;
+        // The first window is the body part of the first MiB; the second starts OVERLAP
+        // before its end.
+        let first_end = MAX_INPUT - head;
+        let second = first_end - OVERLAP;
+        for at in [
+            first_end - 5,
+            first_end - 1,
+            first_end,
+            second - 3,
+            second,
+            second + 1,
+        ] {
+            let a = big(len, b'x', &[(at, b"NEEDLE")]);
+            assert_eq!(
+                drive("\treceive=\"NEEDLE\"\n", &a).0,
+                up(),
+                "needle at {at}"
+            );
+        }
+        let a = big(len, b'x', &[(len - 1, b"y")]);
+        let (step, _) = drive("\treceive=\"x$\"\n", &a);
+        assert!(matches!(step, Step::Done(Outcome::Down(_))));
+        let a = big(len, b'x', &[(second, b"y")]);
+        let (step, _) = drive("\treceive=\"^y\"\n", &a);
+        assert!(matches!(step, Step::Done(Outcome::Down(_))));
+    }
+
+    /// A body without end (or beyond 16 MiB) is cut there and judged on what came (here
+    /// without `receive`: the window searches are the other tests').
+    #[test]
+    fn a_body_past_sixteen_mib_is_cut_and_judged() {
+        let len = 20 << 20;
+        let a = big(len, b'x', &[]);
+        let (step, read) = drive("", &a);
+        assert_eq!(step, up());
+        assert!((MAX_BODY..=MAX_BODY + MAX_INPUT).contains(&read), "{read}");
     }
 }

@@ -115,6 +115,30 @@ impl ResponseReader {
         }
     }
 
+    /// Where a body framed by `Content-Length` or by the close starts, while it is read.
+    pub fn body_start(&self) -> Option<usize> {
+        match self.state {
+            State::Length { start, .. } | State::ToEof { start } => Some(start),
+            _ => None,
+        }
+    }
+
+    /// The owner dropped the first `n` bytes of the input (the head and the first `n -
+    /// body_start()` bytes of such a body): the body's offsets move down and a length counts
+    /// only what is still to come.
+    pub fn release(&mut self, n: usize) {
+        match &mut self.state {
+            State::Length { start, length } => {
+                *length = length.saturating_sub(n.saturating_sub(*start));
+                *start = start.saturating_sub(n);
+            }
+            State::ToEof { start } => *start = start.saturating_sub(n),
+            _ => return,
+        }
+        // The head's lines are behind: nothing reads lines in these states.
+        self.lines.restart();
+    }
+
     /// Bytes examined so far: searched for a line break, handed out as a line or copied.
     pub fn examined(&self) -> usize {
         self.lines.examined()

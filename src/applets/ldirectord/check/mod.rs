@@ -156,10 +156,25 @@ pub trait Dialogue {
     /// (`lines::Lines`, a parser state) instead of scanning it again from the start: each
     /// byte is examined a bounded number of times however the server splits its answer.
     fn received(&mut self, input: &[u8], eof: bool) -> Step;
+    /// The input reached `MAX_INPUT`: how many of its first bytes the dialogue is done with
+    /// (it has examined them and moved its offsets down by as many); they are dropped and
+    /// reading goes on. 0, the default: the answer is judged on what arrived, as if the peer
+    /// had closed.
+    fn release(&mut self, _input: &[u8]) -> usize {
+        0
+    }
 }
 
-/// The most a check reads; a bigger answer is judged on its first part.
+/// The most a check holds; a bigger answer is judged on its first part unless the dialogue
+/// releases what it has examined (an HTTP body searched window by window).
 const MAX_INPUT: usize = 1 << 20;
+
+/// Asks `dialogue` what of the full `input` it is done with and drops that; false if nothing.
+fn release<D: Dialogue>(dialogue: &mut D, input: &mut Vec<u8>) -> bool {
+    let n = dialogue.release(input).min(input.len());
+    input.drain(..n);
+    n > 0
+}
 
 /// A server that needed more than this many reads for an answer not yet complete…
 const PACE_AFTER_READS: u32 = 16;
@@ -282,26 +297,44 @@ impl<D: Dialogue> TcpCheck<D> {
         Ok(())
     }
 
-    /// Reads what is there; returns whether the peer closed.
+    /// Reads what is there; returns whether the peer closed (or the input is full and the
+    /// dialogue released nothing of it).
     fn fill(&mut self) -> io::Result<bool> {
         #[cfg(feature = "https")]
         if let Some(t) = self.tls.as_mut() {
-            return t.read(&mut self.stream, &mut self.input, MAX_INPUT);
+            loop {
+                let before = self.input.len();
+                let end = t.read(&mut self.stream, &mut self.input, MAX_INPUT)?;
+                self.received += self.input.len().saturating_sub(before);
+                if end
+                    && self.input.len() >= MAX_INPUT
+                    && release(&mut self.dialogue, &mut self.input)
+                {
+                    continue;
+                }
+                return Ok(end);
+            }
         }
         let mut buf = [0u8; 16384];
         loop {
-            match self.stream.read(&mut buf) {
+            let room = MAX_INPUT.saturating_sub(self.input.len());
+            if room == 0 {
+                if release(&mut self.dialogue, &mut self.input) {
+                    continue;
+                }
+                return Ok(true);
+            }
+            // Never more than fits: what is read is never dropped.
+            let want = room.min(buf.len());
+            match self.stream.read(&mut buf[..want]) {
                 Ok(0) => return Ok(true),
                 Ok(n) => {
-                    let room = MAX_INPUT.saturating_sub(self.input.len());
-                    self.input.extend_from_slice(&buf[..n.min(room)]);
-                    if room <= n {
-                        return Ok(true);
-                    }
+                    self.input.extend_from_slice(&buf[..n]);
+                    self.received += n;
                     // A short read emptied the socket: poll says when there is more, and
                     // asking again now would only cost a call that fails (once per segment
                     // of a server that dribbles).
-                    if n < buf.len() {
+                    if n < want {
                         return Ok(false);
                     }
                 }
@@ -346,12 +379,10 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             if let Err(e) = self.flush() {
                 return Self::down(format!("send: {e}"));
             }
-            let before = self.input.len();
             let eof = match self.fill() {
                 Ok(eof) => eof,
                 Err(e) => return Self::down(format!("receive: {e}")),
             };
-            self.received += self.input.len().saturating_sub(before);
             if self.input.is_empty() && !eof {
                 return Poll::Wait(self.interest());
             }

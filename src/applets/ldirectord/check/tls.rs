@@ -234,12 +234,12 @@ impl Session {
             if input.len() >= max {
                 return Ok(true);
             }
-            match self.conn.reader().read(&mut buf) {
+            // Never more than fits: what is read is never dropped (the owner may make room
+            // and read on).
+            let want = max.saturating_sub(input.len()).min(buf.len());
+            match self.conn.reader().read(&mut buf[..want]) {
                 Ok(0) => return Ok(true),
-                Ok(n) => {
-                    let room = max.saturating_sub(input.len());
-                    input.extend_from_slice(buf.get(..n.min(room)).unwrap_or_default());
-                }
+                Ok(n) => input.extend_from_slice(buf.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 // The peer closed without close_notify (common for HTTP): that is the end.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(true),

@@ -45,6 +45,26 @@ impl Receive {
     pub fn is_match(&self, text: &str) -> bool {
         self.regex.is_match(text)
     }
+
+    /// Whether the pattern matches in `window`, one of the overlapping pieces a body too big
+    /// to hold is searched in: `first`, the body starts with it; `last`, it ends with it. A
+    /// match at the very start of a later window (where `^` and `\b` would see no context)
+    /// or touching the end of a window before the last (where `$` would see a false end) is
+    /// left to the neighbouring window, which holds it whole when it is shorter than the
+    /// overlap.
+    pub fn matches_window(&self, window: &str, first: bool, last: bool) -> bool {
+        let from = if first {
+            0
+        } else {
+            window
+                .char_indices()
+                .nth(1)
+                .map_or(window.len(), |(i, _)| i)
+        };
+        self.regex
+            .find_at(window, from)
+            .is_some_and(|m| last || m.end() < window.len())
+    }
 }
 
 /// Two patterns are the same when their texts are (a reload compares configs).
