@@ -87,43 +87,67 @@ const MAX_BODY: usize = 16 << 20;
 /// wherever it lies.
 const OVERLAP: usize = 64 << 10;
 
+/// Searches `body`, the part of a big body held now (`first`: the body starts with it), for
+/// `receive`, not as its last window; sets `matched` on a match. Returns how much of `body`
+/// may go: all but the last `OVERLAP` bytes (all without `receive`), cut before a character,
+/// never inside one.
+fn window_searched(
+    receive: Option<&Receive>,
+    matched: &mut bool,
+    first: bool,
+    body: &[u8],
+) -> usize {
+    let Some(re) = receive else {
+        return body.len();
+    };
+    if body.len() <= OVERLAP {
+        return 0;
+    }
+    let window = String::from_utf8_lossy(body);
+    *matched = *matched || re.matches_window(&window, first, false);
+    let mut drop = body.len() - OVERLAP;
+    while body.get(drop).is_some_and(|b| b & 0xc0 == 0x80) {
+        drop += 1;
+    }
+    drop
+}
+
 impl Dialogue for Http {
     fn opening(&mut self) -> (Vec<u8>, bool) {
         (std::mem::take(&mut self.request), false)
     }
 
-    /// A body framed by Content-Length or by the close that outgrows the input cap: the
-    /// window held is searched for `receive` and dropped but for its last `OVERLAP` bytes
-    /// (all of it without `receive`), up to `MAX_BODY` in all. A chunked body is judged on
-    /// its first part.
+    /// A body that outgrows the input cap: the window held is searched for `receive` and
+    /// dropped but for its last `OVERLAP` bytes (all of it without `receive`), up to
+    /// `MAX_BODY` in all. A chunked body is windowed after decoding; the input it was decoded
+    /// from goes.
     fn release(&mut self, input: &[u8]) -> usize {
         // The input may have filled up in one go, before `received` saw any of it.
         if self.response.feed(input, false) != Progress::More {
             return 0;
         }
+        if let Some((consumed, decoded)) = self.response.chunked_progress() {
+            if self.released + decoded.len() > MAX_BODY {
+                return 0;
+            }
+            let first = self.released == 0;
+            let drop = window_searched(self.receive.as_ref(), &mut self.matched, first, decoded);
+            self.released += drop;
+            self.response.release_chunked(consumed, drop);
+            return consumed;
+        }
         let Some(start) = self.response.body_start() else {
             return 0;
         };
         let body = input.get(start..).unwrap_or_default();
-        if body.len() <= OVERLAP || self.released + body.len() > MAX_BODY {
+        if self.released + body.len() > MAX_BODY {
             return 0;
         }
-        let mut keep = match &self.receive {
-            Some(re) => {
-                let window = String::from_utf8_lossy(body);
-                self.matched =
-                    self.matched || re.matches_window(&window, self.released == 0, false);
-                body.len() - OVERLAP
-            }
-            None => body.len(),
-        };
-        // The next window starts on a character, not inside one.
-        while body.get(keep).is_some_and(|b| b & 0xc0 == 0x80) {
-            keep += 1;
-        }
-        self.released += keep;
-        self.response.release(start + keep);
-        start + keep
+        let first = self.released == 0;
+        let drop = window_searched(self.receive.as_ref(), &mut self.matched, first, body);
+        self.released += drop;
+        self.response.release(start + drop);
+        start + drop
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
@@ -382,6 +406,20 @@ mod tests {
         a
     }
 
+    /// The same body chunked: 8 KiB chunks.
+    fn big_chunked(len: usize, fill: u8, marks: &[(usize, &[u8])]) -> Vec<u8> {
+        let plain = big(len, fill, marks);
+        let body = &plain[plain.len() - len..];
+        let mut a = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for c in body.chunks(8192) {
+            a.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+            a.extend_from_slice(c);
+            a.extend_from_slice(b"\r\n");
+        }
+        a.extend_from_slice(b"0\r\n\r\n");
+        a
+    }
+
     fn up() -> Step {
         Step::Done(Outcome::Up("HTTP/1.1 200 OK".into()))
     }
@@ -399,6 +437,12 @@ mod tests {
         }
         let (step, _) = drive("\treceive=\"Not There\"\n", &a);
         assert!(matches!(step, Step::Done(Outcome::Down(_))));
+        // Chunked: windows of the decoded body.
+        let c = big_chunked(len, b'x', &[(len - 9, b"Test Page")]);
+        assert_eq!(drive("\treceive=\"Test Pa.e$\"\n", &c).0, up());
+        let (step, _) = drive("\treceive=\"Not There\"\n", &c);
+        assert!(matches!(step, Step::Done(Outcome::Down(_))));
+        assert_eq!(drive("", &c), (up(), c.len()));
         // Without receive the whole body is read and dropped: up at its end.
         assert_eq!(drive("", &a), (up(), a.len()));
         // Found in the first window: up at once, the rest not waited for.

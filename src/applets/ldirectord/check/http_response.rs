@@ -139,6 +139,25 @@ impl ResponseReader {
         self.lines.restart();
     }
 
+    /// While a chunked body is read: the input bytes already decoded (or skipped) and the
+    /// body decoded from them.
+    pub fn chunked_progress(&self) -> Option<(usize, &[u8])> {
+        match self.state {
+            State::Chunked(_) => Some((self.lines.offset(), &self.decoded)),
+            _ => None,
+        }
+    }
+
+    /// The owner dropped the first `input` bytes of the input (at most what
+    /// `chunked_progress` said was decoded), and the first `decoded` bytes of the decoded
+    /// body are dropped too.
+    pub fn release_chunked(&mut self, input: usize, decoded: usize) {
+        if let State::Chunked(_) = self.state {
+            self.lines.forget(input);
+            self.decoded.drain(..decoded.min(self.decoded.len()));
+        }
+    }
+
     /// Bytes examined so far: searched for a line break, handed out as a line or copied.
     pub fn examined(&self) -> usize {
         self.lines.examined()
