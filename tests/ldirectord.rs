@@ -228,6 +228,85 @@ fn page_over_one_mib_with_receive_at_its_end_was_down() {
     );
 }
 
+/// Redirects as a real server answers them (python3): `/start` 302 to `/middle`, which 301s
+/// to the absolute `http://127.0.0.1:PORT/final` (200 "Final Page"); `/loop` redirects to
+/// itself; `/away` to another server; `/dir` is python http.server's own 301 to `/dir/`.
+const REDIRECTS: &str = r#"import http.server, sys
+port = int(sys.argv[1])
+class H(http.server.SimpleHTTPRequestHandler):
+    def go(self, code, where):
+        self.send_response(code)
+        self.send_header('Location', where)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+    def do_GET(self):
+        if self.path == '/start': return self.go(302, '/middle')
+        if self.path == '/middle': return self.go(301, 'http://127.0.0.1:%d/final' % port)
+        if self.path == '/loop': return self.go(302, '/loop')
+        if self.path == '/away': return self.go(302, 'http://198.51.100.99/final')
+        if self.path == '/final':
+            body = b'Final Page\n'
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
+        return super().do_GET()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(('127.0.0.1', port), H).serve_forever()
+"#;
+
+/// A real answering its check with a redirect was down ("redirect ... not followed"), where the
+/// Perl's LWP follows up to 7 and judges the page it lands on: a real whose `request` names a
+/// directory (python http.server answers 301 to the trailing slash) or an application that
+/// redirects to its login page was marked down while healthy. Redirects on the real itself are
+/// now followed; a loop stops after 7, and a redirect to another server is not followed.
+#[test]
+fn a_redirecting_real_was_down_where_the_perl_follows_the_redirect() {
+    let mut lab = Lab::new("rd");
+    fs::create_dir_all(lab.path("dir")).unwrap_or_else(|e| panic!("{e}"));
+    lab.write("dir/index.html", "Directory Index\n");
+    let server = lab.write("redirects.py", REDIRECTS);
+    lab.serve(&["python3", &server.to_string_lossy(), "8081"]);
+    lab.wait_port("8081");
+    let mon = lab.path("mon.log");
+    let mut conf = "checkinterval=1\nnegotiatetimeout=5\n".to_string();
+    for (port, request, receive) in [
+        (80, "start", "Final Page"),
+        (81, "dir", "Directory Index"),
+        (82, "loop", "x"),
+        (83, "away", "Final Page"),
+    ] {
+        conf.push_str(&format!(
+            "virtual={VIP}:{port}\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\trequest=\"{request}\"\n\treceive=\"{receive}\"\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ));
+    }
+    let c = cfg(&lab, &unique("rd.cf"), &conf);
+    lab.daemon(&c);
+    for port in [80, 81] {
+        wait(&format!("the real of :{port} added"), || {
+            lab.rec()
+                .contains(&format!("-a -t 198.51.100.10:{port} -r 127.0.0.1:8081"))
+        });
+    }
+    wait("the loop and the other server judged", || {
+        let m = lab.read("mon.log");
+        m.contains("more than 7 redirects") && m.contains("not followed: another server")
+    });
+    let rec = lab.rec();
+    assert!(!rec.contains(":82 -r") && !rec.contains(":83 -r"), "{rec}");
+    let m = lab.read("mon.log");
+    assert!(
+        m.contains("HTTP/1.0 302 Found (redirect to /loop not followed: more than 7 redirects)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("(redirect to http://198.51.100.99/final not followed: another server)"),
+        "{m}"
+    );
+}
+
 #[test]
 fn failurecount_soft_failures_then_removal() {
     let mut lab = Lab::new("fc");

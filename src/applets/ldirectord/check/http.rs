@@ -4,8 +4,8 @@
 //! `http://<real>:<checkport>/<request>`; Host header: virtualhost or the real's address;
 //! http_proxy sends the absolute URL in the request line (the real is the proxy). Up: a 2xx
 //! status and, if receive is set, the body matches the receive regex. The message is the
-//! status line. Redirects are not followed (LWP follows up to 7): a 3xx is down, saying where
-//! it points.
+//! status line. Redirects are followed as LWP follows them (up to 7) while they stay on the
+//! real server (`redirect`); a 3xx that is not followed is down, saying where it points.
 
 use super::http_response::{Progress, ResponseReader};
 use super::{host_text, Dialogue, Step};
@@ -15,6 +15,10 @@ use crate::applets::ldirectord::core::Outcome;
 /// The HTTP check of one real.
 pub struct Http {
     request: Vec<u8>,
+    /// The method, request target and Host header sent (a redirect is resolved against them).
+    method: String,
+    target: String,
+    host: String,
     receive: Option<Receive>,
     /// Body bytes released (searched, then dropped) while reading a body bigger than the
     /// input cap.
@@ -58,18 +62,49 @@ impl Http {
             let _ = (scheme, port);
             (format!("/{uri}"), host)
         };
+        Http::request(&v.httpmethod, target, host, receive.cloned())
+    }
+
+    fn request(method: &str, target: String, host: String, receive: Option<Receive>) -> Http {
         let request = format!(
-            "{} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ldirectord (habox)\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-            v.httpmethod
+            "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: ldirectord (habox)\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         )
         .into_bytes();
         Http {
             request,
-            response: ResponseReader::new(v.httpmethod == "HEAD"),
-            receive: receive.cloned(),
+            method: method.to_string(),
+            target,
+            host,
+            response: ResponseReader::new(method == "HEAD"),
+            receive,
             released: 0,
             matched: false,
         }
+    }
+
+    /// Where the answer redirects to: its Location, when its status is one LWP follows
+    /// (301, 302, 303, 307, 308).
+    pub fn redirect(&self) -> Option<&str> {
+        let head = self.response.head();
+        match head.code {
+            301 | 302 | 303 | 307 | 308 => head.location.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The answer's status line.
+    pub fn status(&self) -> &str {
+        &self.response.head().status
+    }
+
+    /// The request target and Host header sent.
+    pub fn sent(&self) -> (&str, &str) {
+        (&self.target, &self.host)
+    }
+
+    /// The same check for another `target` with Host `host` (a redirect followed).
+    pub fn follow(&self, target: String, host: String) -> Http {
+        Http::request(&self.method, target, host, self.receive.clone())
     }
 }
 

@@ -22,6 +22,7 @@ pub mod pgsql;
 pub mod ping;
 pub mod pop;
 pub mod radius;
+pub mod redirect;
 pub mod simpletcp;
 pub mod sip;
 pub mod smtp;
@@ -247,6 +248,11 @@ impl<D: Dialogue> TcpCheck<D> {
         })
     }
 
+    /// The dialogue, to read what it found.
+    pub fn dialogue(&self) -> &D {
+        &self.dialogue
+    }
+
     fn down(msg: impl std::fmt::Display) -> Poll {
         Poll::Ready(Outcome::Down(msg.to_string()))
     }
@@ -467,8 +473,9 @@ fn tcp<D: Dialogue + 'static>(addr: SocketAddr, d: D, tls: bool) -> io::Result<B
 
 fn negotiate(v: &Virtual, r: &Real, addr: SocketAddr, host: &str) -> io::Result<Box<dyn Check>> {
     match v.service {
-        Service::Http | Service::HttpProxy => tcp(addr, http::Http::new(v, r), false),
-        Service::Https => tcp(addr, http::Http::new(v, r), true),
+        Service::Http => Ok(Box::new(redirect::Follow::start(v, r, addr, false)?)),
+        Service::HttpProxy => tcp(addr, http::Http::new(v, r), false),
+        Service::Https => Ok(Box::new(redirect::Follow::start(v, r, addr, true)?)),
         Service::Smtp | Service::Submission => tcp(addr, smtp::Smtp::new(host), false),
         Service::Pop => tcp(addr, pop::Pop::new(v), false),
         Service::Pops => tcp(addr, pop::Pop::new(v), true),
