@@ -244,12 +244,21 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     log::info!("Starting {NAME}");
     // The starting process returns 0 once the daemon is set up, 1 if that failed.
-    let code = match Daemon::new(&opts).and_then(|mut d| {
-        if let Some(r) = detached.take() {
-            r.ready();
+    let run = match Daemon::new(&opts) {
+        Ok(mut d) => {
+            if let Some(r) = detached.take() {
+                r.ready();
+            }
+            d.run()
         }
-        d.run()
-    }) {
+        Err(e) => {
+            if let Some(r) = detached.take() {
+                r.fail(&e);
+            }
+            Err(e)
+        }
+    };
+    let code = match run {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

@@ -300,7 +300,10 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
         Ok(d) => d,
         Err(e) => {
             log::error!("{e}");
-            eprintln!("ldirectord: {e}");
+            match detached.take() {
+                Some(r) => r.fail(&e.to_string()),
+                None => eprintln!("ldirectord: {e}"),
+            }
             return ExitCode::from(1);
         }
     };
