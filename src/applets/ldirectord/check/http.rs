@@ -106,9 +106,7 @@ impl Http {
     pub fn follow(&self, target: String, host: String) -> Http {
         Http::request(&self.method, target, host, self.receive.clone())
     }
-}
 
-impl Http {
     /// Bytes of the answer examined so far (each a bounded number of times).
     pub fn examined(&self) -> usize {
         self.response.examined()
@@ -152,37 +150,25 @@ impl Dialogue for Http {
         (std::mem::take(&mut self.request), false)
     }
 
-    /// A body that outgrows the input cap: the window held is searched for `receive` and
+    /// A body that outgrows the input cap: the part held is searched for `receive` and
     /// dropped but for its last `OVERLAP` bytes (all of it without `receive`), up to
-    /// `MAX_BODY` in all. A chunked body is windowed after decoding; the input it was decoded
-    /// from goes.
+    /// `MAX_BODY` in all; a chunked body is windowed after decoding, and the input it was
+    /// decoded from goes.
     fn release(&mut self, input: &[u8]) -> usize {
         // The input may have filled up in one go, before `received` saw any of it.
         if self.response.feed(input, false) != Progress::More {
             return 0;
         }
-        if let Some((consumed, decoded)) = self.response.chunked_progress() {
-            if self.released + decoded.len() > MAX_BODY {
-                return 0;
-            }
-            let first = self.released == 0;
-            let drop = window_searched(self.receive.as_ref(), &mut self.matched, first, decoded);
-            self.released += drop;
-            self.response.release_chunked(consumed, drop);
-            return consumed;
-        }
-        let Some(start) = self.response.body_start() else {
+        let Some(body) = self.response.held_body(input) else {
             return 0;
         };
-        let body = input.get(start..).unwrap_or_default();
         if self.released + body.len() > MAX_BODY {
             return 0;
         }
         let first = self.released == 0;
         let drop = window_searched(self.receive.as_ref(), &mut self.matched, first, body);
         self.released += drop;
-        self.response.release(start + drop);
-        start + drop
+        self.response.release(drop)
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {

@@ -115,47 +115,46 @@ impl ResponseReader {
         }
     }
 
-    /// Where a body framed by `Content-Length` or by the close starts, while it is read.
-    pub fn body_start(&self) -> Option<usize> {
+    /// The part of the body held in `input` while it is still being read (`feed` said
+    /// `More`): what follows the head of a body framed by `Content-Length` or by the close,
+    /// or what a chunked body decoded to so far. `None` before the head is complete.
+    pub fn held_body<'a>(&'a self, input: &'a [u8]) -> Option<&'a [u8]> {
         match self.state {
-            State::Length { start, .. } | State::ToEof { start } => Some(start),
+            State::Length { start, .. } | State::ToEof { start } => input.get(start..),
+            State::Chunked(_) => Some(&self.decoded),
             _ => None,
         }
     }
 
-    /// The owner dropped the first `n` bytes of the input (the head and the first `n -
-    /// body_start()` bytes of such a body): the body's offsets move down and a length counts
+    /// The owner is done with the first `body` bytes of `held_body`: they are dropped, with
+    /// everything before them in the input that they came from. Returns how many bytes of
+    /// the input the owner drops (the reader's offsets move down by as many); a length counts
     /// only what is still to come.
-    pub fn release(&mut self, n: usize) {
-        match &mut self.state {
+    pub fn release(&mut self, body: usize) -> usize {
+        let input = match &mut self.state {
             State::Length { start, length } => {
-                *length = length.saturating_sub(n.saturating_sub(*start));
-                *start = start.saturating_sub(n);
+                let n = *start + body;
+                *length = length.saturating_sub(body);
+                *start = 0;
+                n
             }
-            State::ToEof { start } => *start = start.saturating_sub(n),
-            _ => return,
-        }
+            State::ToEof { start } => {
+                let n = *start + body;
+                *start = 0;
+                n
+            }
+            // The chunk framing of what was decoded goes too.
+            State::Chunked(_) => {
+                self.decoded.drain(..body.min(self.decoded.len()));
+                let n = self.lines.offset();
+                self.lines.forget(n);
+                return n;
+            }
+            _ => return 0,
+        };
         // The head's lines are behind: nothing reads lines in these states.
         self.lines.restart();
-    }
-
-    /// While a chunked body is read: the input bytes already decoded (or skipped) and the
-    /// body decoded from them.
-    pub fn chunked_progress(&self) -> Option<(usize, &[u8])> {
-        match self.state {
-            State::Chunked(_) => Some((self.lines.offset(), &self.decoded)),
-            _ => None,
-        }
-    }
-
-    /// The owner dropped the first `input` bytes of the input (at most what
-    /// `chunked_progress` said was decoded), and the first `decoded` bytes of the decoded
-    /// body are dropped too.
-    pub fn release_chunked(&mut self, input: usize, decoded: usize) {
-        if let State::Chunked(_) = self.state {
-            self.lines.forget(input);
-            self.decoded.drain(..decoded.min(self.decoded.len()));
-        }
+        input
     }
 
     /// Bytes examined so far: searched for a line break, handed out as a line or copied.
