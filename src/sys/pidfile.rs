@@ -56,10 +56,7 @@ impl PidFile {
             }
             Err((_, e)) => return Err(io_err(e.into())),
         };
-        lock.set_len(0).map_err(io_err)?;
-        lock.rewind().map_err(io_err)?;
-        writeln!(lock, "{}", std::process::id()).map_err(io_err)?;
-        lock.sync_all().map_err(io_err)?;
+        write_pid(&mut lock).map_err(io_err)?;
         Ok(PidFile {
             path: path.to_path_buf(),
             lock: Some(lock),
@@ -93,14 +90,10 @@ impl PidFile {
     /// old one before the file is cut to its length, so a reader never finds it empty (it
     /// reads the first line only).
     pub fn rewrite_pid(&mut self) -> io::Result<()> {
-        if let Some(lock) = self.lock.as_mut() {
-            let line = format!("{}\n", std::process::id());
-            lock.rewind()?;
-            lock.write_all(line.as_bytes())?;
-            lock.set_len(line.len() as u64)?;
-            lock.sync_all()?;
+        match self.lock.as_mut() {
+            Some(lock) => write_pid(lock),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Gives up the lock without removing the file (a successor reuses it).
@@ -115,6 +108,17 @@ impl Drop for PidFile {
         let _ = std::fs::remove_file(&self.path);
         self.lock = None;
     }
+}
+
+/// Writes our pid over the file's first line, then cuts the file to that line: a reader
+/// never finds it empty (it reads the first line only), whether a stale pid or an earlier
+/// one of ours was there.
+fn write_pid(file: &mut File) -> io::Result<()> {
+    let line = format!("{}\n", std::process::id());
+    file.rewind()?;
+    file.write_all(line.as_bytes())?;
+    file.set_len(line.len() as u64)?;
+    file.sync_all()
 }
 
 fn read_pid(file: &mut File) -> Option<i32> {
