@@ -2903,26 +2903,7 @@ fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
     assert!(rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")));
     let rogue = Netns::new("e");
     rig.sw.attach(&rogue, "lan0");
-    let na = format!(
-        "import socket,struct,time\n\
-         def csum(b):\n\
-         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
-         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
-         \x20   return (~s)&0xffff\n\
-         mac=bytes([2,0,0,0,0,0x66])\n\
-         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
-         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
-         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+mac\n\
-         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
-         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
-         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
-         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
-         s.bind(('lan0',0))\n\
-         for i in range(20):\n\
-         \x20   s.send(bytes.fromhex('333300000001')+mac+bytes([0x86,0xdd])+ip6+body)\n\
-         \x20   time.sleep(0.005)\n",
-        vip = VIP6,
-    );
+    let na = unsolicited_na("020000000066", 20, 0.005);
     let out = rogue.cmd("python3").args(["-c", &na]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let start = Instant::now();
@@ -2943,6 +2924,31 @@ fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
     rig.assert_roles("Master", "Backup");
 }
 
+/// A python3 script sending `count` unsolicited Neighbor Advertisements (Override) for
+/// `VIP6` from `mac` (hex, no colons) to ff02::1 on lan0, `gap` seconds apart.
+fn unsolicited_na(mac: &str, count: u32, gap: f64) -> String {
+    format!(
+        "import socket,struct,time\n\
+         def csum(b):\n\
+         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
+         \x20   return (~s)&0xffff\n\
+         mac=bytes.fromhex('{mac}')\n\
+         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
+         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
+         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+mac\n\
+         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
+         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
+         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         for i in range({count}):\n\
+         \x20   s.send(bytes.fromhex('333300000001')+mac+bytes([0x86,0xdd])+ip6+body)\n\
+         \x20   time.sleep({gap})\n",
+        vip = VIP6,
+    )
+}
+
 /// IPv6 had no conflict detection: Neighbor Discovery from the Master's virtual MAC sent by
 /// another host (a stale node, a second pair on the LAN with the same MAC) went unnoticed,
 /// where the same on ARP re-runs the election and re-sends the advertisements.
@@ -2953,27 +2959,7 @@ fn ipv6_advertisement_from_our_virtual_mac_elsewhere_went_unnoticed() {
     rig.sw.attach(&stray, "lan0");
     // Unsolicited Neighbor Advertisements (Override) for the VIP from the virtual MAC, as
     // a node that still believes it is Master sends them.
-    let na = format!(
-        "import socket,struct,time\n\
-         def csum(b):\n\
-         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
-         \x20   while s>>16: s=(s&0xffff)+(s>>16)\n\
-         \x20   return (~s)&0xffff\n\
-         vmac=bytes.fromhex('{mac}')\n\
-         src=socket.inet_pton(socket.AF_INET6,'{vip}')\n\
-         dst=socket.inet_pton(socket.AF_INET6,'ff02::1')\n\
-         body=bytes([136,0,0,0,0x20,0,0,0])+src+bytes([2,1])+vmac\n\
-         c=csum(src+dst+struct.pack('!I',len(body))+bytes([0,0,0,58])+body)\n\
-         body=body[:2]+struct.pack('!H',c)+body[4:]\n\
-         ip6=bytes([0x60,0,0,0])+struct.pack('!H',len(body))+bytes([58,255])+src+dst\n\
-         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
-         s.bind(('lan0',0))\n\
-         for i in range(10):\n\
-         \x20   s.send(bytes.fromhex('333300000001')+vmac+bytes([0x86,0xdd])+ip6+body)\n\
-         \x20   time.sleep(0.05)\n",
-        mac = VMAC6.replace(':', ""),
-        vip = VIP6,
-    );
+    let na = unsolicited_na(&VMAC6.replace(':', ""), 10, 0.05);
     let out = stray.cmd("python3").args(["-c", &na]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     rig.wait_log(
