@@ -901,6 +901,28 @@ fn mails_to_a_silent_smtp_host_held_every_check_slot_and_a_dead_real_stayed_in_t
     );
 }
 
+/// SIGHUP to the daemon of config `name` (now broken): the reload is refused, the log
+/// saying `error` (when not empty) and that it keeps the running configuration, which still
+/// acts: killing the real's server `srv` deletes 127.0.0.1:8081 from 198.51.100.10:80.
+fn hup_refused_and_the_running_config_still_acts(
+    lab: &mut Lab,
+    name: &str,
+    srv: usize,
+    error: &str,
+) {
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(name)]);
+    assert!(out.status.success());
+    wait("reload refused", || {
+        let log = lab.read("log");
+        log.contains(error) && log.contains("keeping the running configuration")
+    });
+    lab.kill(srv);
+    wait("the running config still acts", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+}
+
 #[test]
 fn b2_broken_reload_keeps_the_running_config_working() {
     let mut lab = Lab::new("b2");
@@ -920,17 +942,7 @@ fn b2_broken_reload_keeps_the_running_config_working() {
     let out = lab.ld(&[c.to_str().unwrap_or(""), "reload"]);
     // The original refuses to even signal with a broken file (exit 2); so do we.
     assert_eq!(out.status.code(), Some(2));
-    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
-    assert!(out.status.success());
-    wait("reload refused", || {
-        lab.read("log")
-            .contains("keeping the running configuration")
-    });
-    lab.kill(srv);
-    wait("still reacts", || {
-        lab.rec()
-            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
-    });
+    hup_refused_and_the_running_config_still_acts(&mut lab, &name, srv, "");
 }
 
 /// A config saved by a Windows editor (byte order mark, CR LF) did not load: line 1 was an
@@ -964,19 +976,7 @@ fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
             c.display()
         )
     );
-    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
-    assert!(out.status.success());
-    wait("reload refused", || {
-        lab.read("log").contains(":5:14: error: byte 0xe9")
-            && lab
-                .read("log")
-                .contains("keeping the running configuration")
-    });
-    lab.kill(srv);
-    wait("the running config still acts", || {
-        lab.rec()
-            .contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
-    });
+    hup_refused_and_the_running_config_still_acts(&mut lab, &name, srv, ":5:14: error: byte 0xe9");
 }
 
 /// A monitorfile or logfile pointed at a FIFO nobody reads: opening it waited for a reader
