@@ -3,10 +3,20 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use common::{applet, text};
+
+/// `test-pikemon -f CFG ARGS...`, run to its end.
+fn test_pikemon(cfg: &Path, args: &[&str]) -> Output {
+    Command::new(applet("test-pikemon"))
+        .arg("-f")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap()
+}
 
 fn write(name: &str, body: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pikemon-config");
@@ -33,19 +43,10 @@ pikemon {
 #[test]
 fn valid_config_is_ok_and_expressions_run() {
     let p = write("good.cfg", GOOD);
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(text(&out).0.ends_with("configuration OK\n"));
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .args(["-t", "show-mac; show-config all;"])
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &["-t", "show-mac; show-config all;"]);
     let (so, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(
@@ -53,12 +54,7 @@ fn valid_config_is_ok_and_expressions_run() {
         "{so}"
     );
     assert!(so.contains("    dead-interval 300ms;\n"), "{so}");
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .args(["-t", "show-vc NOPE;"])
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &["-t", "show-vc NOPE;"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(text(&out).1, "-t:1:1: error: no virtual-cluster 'NOPE'\n");
 }
@@ -75,11 +71,7 @@ fn key_file_readable_by_group_or_others_is_warned_about_and_the_exit_stays_0() {
         ),
     );
     let check = || {
-        let out = Command::new(applet("test-pikemon"))
-            .arg("-f")
-            .arg(&cfg)
-            .output()
-            .unwrap();
+        let out = test_pikemon(&cfg, &[]);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         assert!(text(&out).0.ends_with("configuration OK\n"), "{out:?}");
         text(&out).1
@@ -108,11 +100,7 @@ fn config_errors_are_all_printed_with_positions_and_exit_2() {
         .replace("hello-interval 100ms;", "hello-interval 100us;")
         .replace("hmac key \"0123456789abcdef0123\" key-id 7;", "");
     let p = write("bad.cfg", &bad);
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let f = p.display();
     let err = text(&out).1;
@@ -285,11 +273,7 @@ fn vip_on_the_broadcast_or_network_address_of_its_prefix_was_accepted() {
         "vip-31.cfg",
         &GOOD.replace("[198.51.100.10]/24", "[198.51.100.0]/31"),
     );
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
@@ -334,11 +318,7 @@ fn control_socket_path_on_an_existing_file_deleted_the_file() {
     std::fs::remove_file(&precious).unwrap();
     let stale = std::os::unix::net::UnixListener::bind(&precious).unwrap();
     drop(stale);
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = test_pikemon(&cfg, &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -353,11 +333,7 @@ fn ping_group_host_on_its_own_vip_was_accepted_and_witnessed_nothing() {
         "witness-vip.cfg",
         &GOOD.replace("        ping-group GW { host [198.51.100.1]; }", line),
     );
-    let out = Command::new(applet("test-pikemon"))
-        .arg("-f")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = test_pikemon(&p, &[]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         text(&out).1.starts_with(&format!(
