@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::net::rtnl::{Ipv4Address, Link, Rtnl, RtnlError};
 
+use super::connectivity::{self, Group};
 use super::params::{subnet_edge, Params};
 
 /// Why an action did not succeed.
@@ -172,18 +173,35 @@ pub(super) trait Steps {
     fn source_address_set(&mut self, action: &str) -> Result<(), Failure>;
     /// Every route with the VIP as source gets its source back.
     fn source_address_revert(&mut self, action: &str) -> Result<(), Failure>;
-    /// PingList, then the broadcast or all-nodes ping (NOBCASTPING skips it).
-    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure>;
+    /// Our addresses of the VIP's family, excluded from the connectivity ping's answers.
+    fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure>;
+    /// Whom the connectivity check pings after the PingList: the subnet's broadcast address
+    /// (IPv4) or all-nodes (IPv6).
+    fn ping_group(&self) -> Group;
     /// Deletes the VIP with `prefix_len` from our device.
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError>;
     /// After remove deleted the address (IPv4: the host route and the route cache).
     fn after_delete(&mut self, _action: &str) {}
 }
 
-impl<A: fmt::Display + Copy> Resource<A>
+impl<A: fmt::Display + Copy + Into<IpAddr>> Resource<A>
 where
     Resource<A>: Steps,
 {
+    /// PingList, then the broadcast or all-nodes ping (NOBCASTPING skips it).
+    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
+        let step = "connectivity check";
+        let own = self.own_addresses(action)?;
+        let group = self.ping_group();
+        match connectivity::check(&self.p, self.ip.into(), group, &self.link.name, &own) {
+            Ok(msg) => {
+                log::info!("{action}: {step}: {msg}");
+                Ok(())
+            }
+            Err(msg) => Err(self.fail(action, step, msg)),
+        }
+    }
+
     /// Takes the address away again after a failed restore (best effort, logged).
     fn roll_back(&mut self, action: &str) {
         log::warn!("{action}: rolling back: removing {} again", self.ip);

@@ -24,7 +24,7 @@ use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RtnlError, RT_TA
 use crate::wire::ndisc;
 
 use super::actions::{Assigned, Failure, Resource, Steps};
-use super::connectivity::{self, Group};
+use super::connectivity::Group;
 use super::params::Params;
 
 /// ip-ra's owner mark on the IPv6 addresses it adds (`IFA_PROTO`, `ip -6 addr show` prints it
@@ -252,20 +252,15 @@ impl Steps for Resource<Ipv6Addr> {
         Ok(())
     }
 
-    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
-        let step = "connectivity check";
-        let own: Vec<IpAddr> = match self.rt.addresses6(None) {
-            Ok(a) => a.into_iter().map(|a| a.address.into()).collect(),
-            Err(e) => return Err(self.rt_fail(action, step, e)),
-        };
-        let (vip, device) = (IpAddr::V6(self.ip), self.link.name.clone());
-        match connectivity::check(&self.p, vip, Group::AllNodes, &device, &own) {
-            Ok(msg) => {
-                log::info!("{action}: {step}: {msg}");
-                Ok(())
-            }
-            Err(msg) => Err(self.fail(action, step, msg)),
+    fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure> {
+        match self.rt.addresses6(None) {
+            Ok(a) => Ok(a.into_iter().map(|a| a.address.into()).collect()),
+            Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
         }
+    }
+
+    fn ping_group(&self) -> Group {
+        Group::AllNodes
     }
 
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {

@@ -172,14 +172,6 @@ impl Resource {
             .find(|a| a.index == index))
     }
 
-    /// Our addresses, excluded from the broadcast ping's answers.
-    pub(super) fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure> {
-        match self.rt.addresses(None) {
-            Ok(a) => Ok(a.into_iter().map(|a| a.address.into()).collect()),
-            Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
-        }
-    }
-
     /// The sender address of our ARP probes: a physical address of the device in the VIP's
     /// subnet, else its first physical address, else 0.0.0.0 (an RFC 5227 probe).
     pub(super) fn probe_source(&mut self, action: &str, step: &str) -> Result<Ipv4Addr, Failure> {
@@ -447,17 +439,15 @@ impl Steps for Resource {
         Ok(())
     }
 
-    fn connectivity_check(&mut self, action: &str) -> Result<(), Failure> {
-        let step = "connectivity check";
-        let own = self.own_addresses(action)?;
-        let target = connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix));
-        match connectivity::check(&self.p, self.ip.into(), target, &self.link.name, &own) {
-            Ok(msg) => {
-                log::info!("{action}: {step}: {msg}");
-                Ok(())
-            }
-            Err(msg) => Err(self.fail(action, step, msg)),
+    fn own_addresses(&mut self, action: &str) -> Result<Vec<IpAddr>, Failure> {
+        match self.rt.addresses(None) {
+            Ok(a) => Ok(a.into_iter().map(|a| a.address.into()).collect()),
+            Err(e) => Err(self.rt_fail(action, "connectivity check", e)),
         }
+    }
+
+    fn ping_group(&self) -> connectivity::Group {
+        connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix))
     }
 
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {
