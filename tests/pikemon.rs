@@ -476,6 +476,36 @@ fn failover_when_the_master_daemon_is_sigkilled() {
     );
 }
 
+/// The new master's neighbour flushes now run after its first GARPs (they stood between the
+/// decision and the first frame from the virtual MAC); they must still run.
+#[test]
+fn neighbour_flush_moved_after_the_garps_still_clears_the_new_masters_tables() {
+    let rig = Rig::without_death_watch().started_pair();
+    // A stale entry on B's parent interface, as one left from before the takeover.
+    rig.b.ip(&[
+        "neigh",
+        "replace",
+        "198.51.100.77",
+        "lladdr",
+        "02:00:00:00:00:77",
+        "dev",
+        "lan0",
+        "nud",
+        "stale",
+    ]);
+    let before = text(&rig.b.ip(&["neigh", "show", "198.51.100.77", "dev", "lan0"])).0;
+    assert!(before.contains("02:00:00:00:00:77"), "{before}");
+    rig.signal(&rig.pids(1, "pikemon"), "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    let after = text(&rig.b.ip(&["neigh", "show", "198.51.100.77", "dev", "lan0"])).0;
+    assert!(
+        !after.contains("02:00:00:00:00:77"),
+        "still there: {after}\n{}",
+        rig.log(2)
+    );
+}
+
 #[test]
 fn death_watch_sigkilled_master_is_taken_over_on_the_closed_connection() {
     let rig = Rig::new().started_pair();

@@ -124,6 +124,9 @@ pub(super) struct Worker {
     pub stopping: bool,
     pub stopped_at: Option<Instant>,
     pub stop_hooks_queued: bool,
+    /// Interfaces taken over whose neighbour tables are still to be flushed (controlled
+    /// interface, macvlan index): done once the takeover's frames and GARPs are out.
+    pub unsettled: Vec<(usize, u32)>,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
@@ -342,21 +345,16 @@ impl Worker {
     }
 
     /// Carries out the core's actions, frames first (a GOODBYE or a release reaches the
-    /// peer before the addresses go). What a takeover did goes back to the core, and what
-    /// that answers is carried out in turn.
+    /// peer before the addresses go) and GARPs next (a takeover's first GARP does not wait
+    /// for conntrackd's flush request: `urgency`). What a takeover did goes back to the core,
+    /// and what that answers is carried out in turn; the neighbour flushes of a takeover
+    /// come last.
     fn apply(&mut self, now: Instant, actions: Vec<Action>) {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         let mut roles_changed = false;
-        while !queue.is_empty() {
-            if let Some(i) = queue.iter().position(|a| matches!(a, Action::Send(_))) {
-                if let Some(Action::Send(repr)) = queue.remove(i) {
-                    self.send(&repr);
-                }
-                continue;
-            }
-            let Some(a) = queue.pop_front() else { break };
+        while let Some(a) = next_action(&mut queue) {
             match a {
-                Action::Send(_) => {}
+                Action::Send(repr) => self.send(&repr),
                 Action::TakeOver { vc, reason, hook } => {
                     let ok = self.take_over(vc, reason, hook, now);
                     queue.extend(self.node.handle(now, Input::TookOver { vc, ok }));
@@ -380,9 +378,65 @@ impl Worker {
                 }
             }
         }
+        self.settle();
         if roles_changed {
             self.write_status();
             self.set_title();
         }
+    }
+}
+
+/// Frames out first, then GARPs, then the rest in the core's order.
+fn urgency(a: &Action) -> u8 {
+    match a {
+        Action::Send(_) => 0,
+        Action::Garp { .. } => 1,
+        _ => 2,
+    }
+}
+
+/// The next action `apply` carries out: the first of the most urgent kind.
+fn next_action(queue: &mut std::collections::VecDeque<Action>) -> Option<Action> {
+    let i = (0..queue.len()).min_by_key(|&i| (urgency(&queue[i]), i))?;
+    queue.remove(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::core::SyncStep;
+    use super::*;
+
+    #[test]
+    fn first_garp_waited_for_the_conntrack_flush_request() {
+        // What the core answers a takeover with: conntrackd's after-takeover step, then the
+        // GARP burst; a path change queued before them.
+        let mut queue: std::collections::VecDeque<Action> = vec![
+            Action::Path { path: 0, up: false },
+            Action::Conntrack {
+                vc: 0,
+                step: SyncStep::AfterTakeover,
+            },
+            Action::Garp { vc: 0 },
+            Action::Probe { vc: 1 },
+            Action::Garp { vc: 1 },
+        ]
+        .into();
+        let mut order = Vec::new();
+        while let Some(a) = next_action(&mut queue) {
+            order.push(a);
+        }
+        assert_eq!(
+            order,
+            vec![
+                Action::Garp { vc: 0 },
+                Action::Garp { vc: 1 },
+                Action::Path { path: 0, up: false },
+                Action::Conntrack {
+                    vc: 0,
+                    step: SyncStep::AfterTakeover
+                },
+                Action::Probe { vc: 1 },
+            ]
+        );
     }
 }

@@ -29,9 +29,12 @@ impl Worker {
         let mut failed = None;
         for &ci in &self.vcs[vi].ctls {
             let c = &self.ctls[ci].c;
-            if let Err(e) = takeover::to_master(&mut self.rt, c) {
-                error!("vc {name}: takeover on {}: {e}", c.ifname);
-                failed = Some(format!("{}: {e}", c.ifname));
+            match takeover::to_master(&mut self.rt, c) {
+                Ok(index) => self.unsettled.push((ci, index)),
+                Err(e) => {
+                    error!("vc {name}: takeover on {}: {e}", c.ifname);
+                    failed = Some(format!("{}: {e}", c.ifname));
+                }
             }
         }
         if reason != Reason::Retry {
@@ -43,6 +46,17 @@ impl Worker {
         let ok = failed.is_none();
         self.vcs[vi].takeover_error = failed;
         ok
+    }
+
+    /// The neighbour flushes of the interfaces taken over (`takeover::settle_master`), once
+    /// the frames and GARPs that announce the takeover are out.
+    pub(super) fn settle(&mut self) {
+        for (ci, index) in std::mem::take(&mut self.unsettled) {
+            let c = &self.ctls[ci].c;
+            if let Err(e) = takeover::settle_master(&mut self.rt, c, index) {
+                error!("after the takeover on {}: {e}", c.ifname);
+            }
+        }
     }
 
     /// Lets the addresses of virtual cluster `vi` go (the Backup hook after, when `hook`).

@@ -275,6 +275,7 @@ impl Worker {
             stopping: false,
             stopped_at: None,
             stop_hooks_queued: false,
+            unsettled: Vec::new(),
         };
         // Maintenance set before a restart or a reboot stays.
         let kept = old.as_ref().map_or(&[][..], |s| &s.maintenance[..]);
