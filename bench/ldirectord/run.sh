@@ -5,7 +5,8 @@
 # See bench/ldirectord/README.md for the method and the figures measured.
 #
 # Everything runs in a network namespace this script creates and deletes: the N reals are
-# 127.1.x.y:80 on its private loopback, answered by ONE python3 process (realservers.py).
+# 127.1.x.y:80 on its private loopback, answered by ONE process (realservers.c; SERVER=py:
+# realservers.py).
 # The Perl's ipvsadm is a logging stand-in (ipvsadm-shim, via a copy of the script whose
 # ipvsadm path points at it); ours writes LDIRECTORD_IPVS_RECORD. Needs root, python3 and
 # the ldirectord package (`make deps`).
@@ -81,7 +82,16 @@ grep -q "$HERE/ipvsadm-shim" "$TMP/perl/ldirectord" ||
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
 
-ip netns exec "$NETNS" python3 "$HERE/realservers.py" 80 "$TMP/server.log" "$TMP/server.sock" \
+# The real servers: realservers.c (SERVER=c, the default) or the same protocol in python
+# (SERVER=py), which at about 70 µs a request bounded the start-up round of N=1000.
+if [ "${SERVER:-c}" = c ]; then
+    cc -O2 -o "$TMP/realservers" "$HERE/realservers.c" ||
+        { echo "bench/ldirectord: cannot build realservers.c (cc; SERVER=py uses python)" >&2; exit 2; }
+    SERVER_CMD=("$TMP/realservers")
+else
+    SERVER_CMD=(python3 "$HERE/realservers.py")
+fi
+ip netns exec "$NETNS" "${SERVER_CMD[@]}" 80 "$TMP/server.log" "$TMP/server.sock" \
     </dev/null >"$TMP/server.out" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do [ -S "$TMP/server.sock" ] && break; sleep 0.05; done
