@@ -67,8 +67,9 @@ pub fn main(args: &[String]) -> ExitCode {
             command,
         } => (debug, config, command),
     };
-    let Some(path) = cli::resolve_config(&config) else {
-        eprintln!("Config file {config} not found");
+    let config_arg = config.as_deref().unwrap_or(cli::DEFAULT_CONFIG);
+    let Some(path) = cli::resolve_config(config_arg) else {
+        eprintln!("Config file {config_arg} not found");
         return ExitCode::from(1);
     };
     // Parsed for every command, as the original; an error never touches the pid file (B1).
@@ -86,7 +87,7 @@ pub fn main(args: &[String]) -> ExitCode {
             None
         }
     };
-    let name = cli::config_name(&path);
+    let name = cli::config_name(config.as_deref(), &path);
     let pid_path = cli::pid_path(&name);
     // The `execute=` instances first: `start` only returns when this daemon stops (with -d, or
     // in the daemonized child), so they must not wait for it. A started instance runs on its
