@@ -296,8 +296,15 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
     } else {
         match &cfg.globals.logfile {
             LogTarget::File(p) => logfile::Sink::File(p.clone()),
-            LogTarget::Syslog(_) => {
-                crate::logging::init("ldirectord", crate::logging::Target::Syslog, 6);
+            LogTarget::Syslog(name) => {
+                let facility =
+                    crate::logging::facility_code(name).unwrap_or(crate::logging::FACILITY_DAEMON);
+                crate::logging::init_with_facility(
+                    "ldirectord",
+                    crate::logging::Target::Syslog,
+                    6,
+                    facility,
+                );
                 logfile::Sink::Stderr
             }
         }
