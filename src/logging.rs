@@ -1,5 +1,5 @@
 //! The `log` backend every applet uses: stderr in the foreground (or with `-d`), syslog
-//! (daemon facility) when daemonized. Syslog goes over a non-blocking datagram socket to
+//! (daemon facility unless the applet names another) when daemonized. Syslog goes over a non-blocking datagram socket to
 //! /dev/log: a full or absent syslogd drops the line (and counts it) — logging never blocks
 //! the loop and never falls back to /dev/console.
 //!
@@ -49,22 +49,43 @@ pub fn severity(level: Level) -> u8 {
     }
 }
 
-const FACILITY_DAEMON: u8 = 3;
+/// The facility daemons log under unless configured otherwise.
+pub const FACILITY_DAEMON: u8 = 3;
+
+/// The syslog(3) facility of a name (`daemon`, `local0`, ...; RFC 5424 §6.2.1 codes).
+pub fn facility_code(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "", "", "", "", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
+    ];
+    if name.is_empty() {
+        return None;
+    }
+    let i = NAMES.iter().position(|n| *n == name)?;
+    u8::try_from(i).ok()
+}
+
+/// One syslog datagram: `<PRI>IDENT[PID]: message`.
+fn syslog_text(ident: &str, facility: u8, level: Level, message: &str) -> String {
+    let pri = u16::from(facility) * 8 + u16::from(severity(level));
+    format!("<{pri}>{ident}[{}]: {message}", std::process::id())
+}
 
 struct Logger {
     ident: String,
     target: Target,
+    facility: u8,
     syslog: Mutex<Option<UnixDatagram>>,
 }
 
 impl Logger {
     fn syslog_line(&self, record: &Record) {
-        let pri = FACILITY_DAEMON * 8 + severity(record.level());
-        let line = format!(
-            "<{pri}>{}[{}]: {}",
-            self.ident,
-            std::process::id(),
-            record.args()
+        let line = syslog_text(
+            &self.ident,
+            self.facility,
+            record.level(),
+            &record.args().to_string(),
         );
         let Ok(mut guard) = self.syslog.lock() else {
             return;
@@ -117,10 +138,16 @@ impl Log for Logger {
 /// Installs the logger once per process; later calls only change the level.
 /// `ident` is the syslog tag and the stderr prefix (the applet name).
 pub fn init(ident: &str, target: Target, kernun_level: u8) {
+    init_with_facility(ident, target, kernun_level, FACILITY_DAEMON);
+}
+
+/// `init` with syslog lines sent under `facility` (a `facility_code`).
+pub fn init_with_facility(ident: &str, target: Target, kernun_level: u8, facility: u8) {
     set_level(kernun_level);
     let logger = Logger {
         ident: ident.to_string(),
         target,
+        facility,
         syslog: Mutex::new(None),
     };
     // A second init (e.g. after fork in tests) keeps the first logger.
@@ -190,6 +217,19 @@ mod tests {
         set_level(6);
         assert_eq!(raise(), 7);
         assert_eq!(lower(), 6);
+    }
+
+    /// ldirectord's `logfile="local0"` went out under the daemon facility.
+    #[test]
+    fn logfile_facility_local0_was_sent_as_daemon() {
+        assert_eq!(facility_code("local0"), Some(16));
+        assert_eq!(facility_code("daemon"), Some(FACILITY_DAEMON));
+        assert_eq!(facility_code("local7"), Some(23));
+        assert_eq!(facility_code("bogus"), None);
+        assert_eq!(facility_code(""), None);
+        let line = syslog_text("ldirectord", 16, Level::Info, "x");
+        assert!(line.starts_with("<134>ldirectord["), "{line}");
+        assert!(line.ends_with("]: x"), "{line}");
     }
 
     #[test]

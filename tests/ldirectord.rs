@@ -966,7 +966,7 @@ fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
     let mut latin1 = good.replace('\u{feff}', "").into_bytes();
     latin1.extend_from_slice(b"\tcomment=\"caf\xe9\"\r\n");
     fs::write(&c, &latin1).unwrap_or_else(|e| panic!("{e}"));
-    let out = lab.ld(&[c.to_str().unwrap_or(""), "status"]);
+    let out = lab.ld(&["-t", c.to_str().unwrap_or("")]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(
@@ -980,7 +980,7 @@ fn windows_saved_config_did_not_load_and_a_latin1_byte_had_no_line_or_column() {
 }
 
 /// A monitorfile or logfile pointed at a FIFO nobody reads: opening it waited for a reader
-/// forever. `status` hung instead of saying what was wrong, a reload to it stopped every
+/// forever. Reading the config (`-t`, `status`) hung instead of saying what was wrong, a reload to it stopped every
 /// check of the running daemon, and a daemon logging to it never started. Opens never block
 /// now: such a monitorfile is an error at its line (exit 2, the running config kept), and
 /// log lines that cannot be written are dropped.
@@ -1007,7 +1007,7 @@ fn a_fifo_as_monitorfile_or_logfile_hung_the_daemon() {
         &name,
         &format!("{good}\tmonitorfile=\"{}\"\n", fifo.display()),
     );
-    let (code, err) = lab.ld_bounded(&[c.to_str().unwrap_or(""), "status"]);
+    let (code, err) = lab.ld_bounded(&["-t", c.to_str().unwrap_or("")]);
     assert_eq!(code, Some(2), "{err}");
     let expected = format!(
         "{}:5:14: error: unable to open monitorfile {}",
@@ -1071,7 +1071,7 @@ fn b1_bad_config_exits_2_with_file_line_and_leaves_daemon_and_pidfile() {
         &name,
         "checkinterval=1\nvirtual=198.51.100.10:80\n\tquiescent=maybe\n",
     );
-    for cmd in ["status", "stop", "start", "reload"] {
+    for cmd in ["start", "restart", "try-restart", "reload"] {
         let out = lab.ld(&[c.to_str().unwrap_or(""), cmd]);
         let (_, err) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
@@ -1088,6 +1088,50 @@ fn b1_bad_config_exits_2_with_file_line_and_leaves_daemon_and_pidfile() {
         Path::new(&format!("/proc/{pid}")).exists(),
         "daemon still running"
     );
+}
+
+/// With a config file broken while the daemon ran, `status` and `stop` exited 2 (config
+/// error). resource-agents' stop then looked for the daemon with `pgrep -f "ldirectord CFG
+/// start"`, which misses our process title, and reported it stopped while it ran on and
+/// kept programming IPVS. Both need only the pid file now: status says running (and that
+/// the file has errors), stop stops it.
+#[test]
+fn status_and_stop_with_a_broken_config_left_the_daemon_running() {
+    let mut lab = Lab::new("bst");
+    let (name, c) = one_connect_real(&lab, "bst.cf");
+    let cs = c.to_str().unwrap_or("");
+    lab.daemon(&c);
+    wait("pid file", || !daemon_pid(&name).is_empty());
+    let pid = daemon_pid(&name);
+    lab.write(
+        &name,
+        "checkinterval=1\nvirtual=198.51.100.10:80\n\treal=127.0.0.1:8081 gat\n",
+    );
+    let at = format!("{cs}:3:");
+    let out = lab.ld(&[cs, "status"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("ldirectord for {cs} is running with pid: {pid}")),
+        "{err}"
+    );
+    assert!(err.contains(&at), "{err}");
+    // reload refuses the file and says where it is wrong; the daemon keeps running.
+    let out = lab.ld(&[cs, "reload"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&at), "{err}");
+    assert!(alive(&pid));
+    let out = lab.ld(&[cs, "stop"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(!alive(&pid), "daemon still running after stop");
+    assert!(!Path::new(&format!("/var/run/ldirectord.{name}.pid")).exists());
+    assert!(
+        lab.rec().ends_with("-D -t 198.51.100.10:80\n"),
+        "{}",
+        lab.rec()
+    );
+    assert_eq!(lab.ld(&[cs, "status"]).status.code(), Some(3));
 }
 
 /// An operator could only find out whether an edited ldirectord.cf was valid by reloading

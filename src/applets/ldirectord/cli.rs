@@ -54,10 +54,18 @@ pub enum Cli {
     },
     Run {
         debug: bool,
-        config: String,
+        /// None: no config argument (`DEFAULT_CONFIG`, instance name `DEFAULT_NAME`).
+        config: Option<String>,
         command: Command,
     },
 }
+
+/// The config file read when none is named.
+pub const DEFAULT_CONFIG: &str = "ldirectord.cf";
+/// The instance name (pid file, log tag) when no config is named: the original's CFGNAME
+/// is "ldirectord" then (the upstream unit's PIDFile=/var/run/ldirectord.ldirectord.pid),
+/// the file's name only when one is given.
+pub const DEFAULT_NAME: &str = "ldirectord";
 
 /// Usage text (the original prints its POD synopsis, exit 255).
 pub const USAGE: &str = "\
@@ -98,7 +106,7 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
     if test {
         return match rest.as_slice() {
             [] => Ok(Cli::ConfigTest {
-                config: "ldirectord.cf".into(),
+                config: DEFAULT_CONFIG.into(),
             }),
             [cfg] => Ok(Cli::ConfigTest {
                 config: cfg.to_string(),
@@ -107,8 +115,8 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
         };
     }
     let (config, word) = match rest.as_slice() {
-        [cmd] => ("ldirectord.cf".to_string(), *cmd),
-        [cfg, cmd] => (cfg.to_string(), *cmd),
+        [cmd] => (None, *cmd),
+        [cfg, cmd] => (Some(cfg.to_string()), *cmd),
         [] => return Err("no command given".into()),
         _ => return Err("too many arguments".into()),
     };
@@ -135,11 +143,15 @@ pub fn resolve_config_in(base: &Path, name: &str) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// The name that tags the pid file and log lines: the config's file name.
-pub fn config_name(path: &Path) -> String {
+/// The name that tags the pid file and log lines: the config's file name when one was
+/// named (`config`), else `DEFAULT_NAME`.
+pub fn config_name(config: Option<&str>, path: &Path) -> String {
+    if config.is_none() {
+        return DEFAULT_NAME.into();
+    }
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "ldirectord.cf".into())
+        .unwrap_or_else(|| DEFAULT_CONFIG.into())
 }
 
 /// `/var/run/ldirectord.NAME.pid`.
@@ -178,7 +190,7 @@ mod tests {
             parse(&args("start")),
             Ok(Cli::Run {
                 debug: false,
-                config: "ldirectord.cf".into(),
+                config: None,
                 command: Command::Start
             })
         );
@@ -186,7 +198,7 @@ mod tests {
             parse(&args("-d -- my.cf force-reload")),
             Ok(Cli::Run {
                 debug: true,
-                config: "my.cf".into(),
+                config: Some("my.cf".into()),
                 command: Command::Reload
             })
         );
@@ -196,6 +208,28 @@ mod tests {
         assert!(parse(&args("a.cf bogus")).is_err());
         assert!(parse(&args("-x start")).is_err());
         assert!(parse(&args("a b c")).is_err());
+    }
+
+    /// `ldirectord start` (no config named, ldirectord.cf read) used the pid file
+    /// /var/run/ldirectord.ldirectord.cf.pid and the log tag ldirectord.cf; the original's
+    /// CFGNAME is "ldirectord" there, and the upstream unit waits for
+    /// /var/run/ldirectord.ldirectord.pid. Naming the file keeps its name.
+    #[test]
+    fn default_config_named_its_pid_file_ldirectord_cf() {
+        let Ok(Cli::Run { config, .. }) = parse(&args("start")) else {
+            panic!("start did not parse");
+        };
+        let path = Path::new("/etc/ha.d/ldirectord.cf");
+        let name = config_name(config.as_deref(), path);
+        assert_eq!(name, "ldirectord");
+        assert_eq!(
+            pid_path(&name),
+            PathBuf::from("/var/run/ldirectord.ldirectord.pid")
+        );
+        let Ok(Cli::Run { config, .. }) = parse(&args("ldirectord.cf start")) else {
+            panic!("ldirectord.cf start did not parse");
+        };
+        assert_eq!(config_name(config.as_deref(), path), "ldirectord.cf");
     }
 
     #[test]
@@ -217,7 +251,10 @@ mod tests {
         );
         assert_eq!(resolve_config_in(&dir, "missing.cf"), None);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(config_name(Path::new("/etc/ha.d/web.cf")), "web.cf");
+        assert_eq!(
+            config_name(Some("web.cf"), Path::new("/etc/ha.d/web.cf")),
+            "web.cf"
+        );
         assert_eq!(
             pid_path("web.cf"),
             PathBuf::from("/var/run/ldirectord.web.cf.pid")

@@ -224,6 +224,51 @@ fn checktype_words_and_numbers() {
     assert!(e.starts_with("t.cf:2:12: error: checktype must be"), "{e}");
 }
 
+/// A logfile in a directory that does not exist was accepted by `-t` and `start`, and every
+/// log line was then dropped; the original refuses it at load ("unable to open logfile",
+/// exit 2). A facility name that syslog does not know was taken too.
+#[test]
+fn logfile_that_cannot_be_opened_was_accepted_and_every_line_dropped() {
+    let e = parse(
+        "logfile=\"/nonexistent-dir/ld.log\"\nvirtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n",
+    )
+    .err()
+    .unwrap_or_default();
+    assert!(
+        e.starts_with("t.cf:1:9: error: unable to open logfile /nonexistent-dir/ld.log: "),
+        "{e}"
+    );
+    let e = parse("logfile=\"lokal0\"\n").err().unwrap_or_default();
+    assert!(e.starts_with("t.cf:1:9: error: logfile: \"lokal0\""), "{e}");
+    let dir = std::env::temp_dir().join(format!("ldlog-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("ld.log");
+    let c = parse(&format!("logfile=\"{}\"\n", path.display())).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.globals.logfile, LogTarget::File(path));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `scheduler="wrr"`, `service="http"` and `checktype="connect"` load in the Perl
+/// ldirectord (its patterns are not anchored) and were refused here (exit 2).
+#[test]
+fn quoted_scheduler_service_and_checktype_were_refused() {
+    let c = parse(
+        "virtual=198.51.100.1:8080\n\treal=198.51.100.2 gate\n\tscheduler=\"wlc\"\n\
+         \tservice=\"http\"\n\tchecktype=\"connect\"\n\
+         virtual=198.51.100.1:81\n\treal=198.51.100.2 gate\n\tchecktype=\"3\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.virtuals[0].scheduler, "wlc");
+    assert_eq!(c.virtuals[0].service, Service::Http);
+    assert_eq!(c.virtuals[0].checktype, CheckType::Connect);
+    assert_eq!(c.virtuals[1].checktype, CheckType::Combined(3));
+    // A quoted word is still checked: junk stays an error.
+    let e = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tscheduler=\"w r\"\n")
+        .err()
+        .unwrap_or_default();
+    assert!(e.starts_with("t.cf:3:12: error: invalid scheduler"), "{e}");
+}
+
 #[test]
 fn errors_carry_file_line_col_and_all_are_reported() {
     let text = "checkinterval=0\nfork=yes # comment is fine here\nbogus=1\n\

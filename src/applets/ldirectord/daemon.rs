@@ -529,12 +529,7 @@ impl Daemon {
                     virt,
                 } => {
                     let v = &self.core.config().virtuals[virt];
-                    let (vip, vport) = check::virtual_args(v);
-                    let word = if start { "start" } else { "stop" };
-                    spawn_shell(&format!(
-                        "{command} {word} {vip}:{vport} {}",
-                        v.protocol.name()
-                    ));
+                    spawn_shell(&check::external::fallback_command_line(&command, start, v));
                 }
                 Action::Alert { virt, subject } => self.mail(virt, &subject),
                 Action::Monitor { id, up, message } => self.monitor(id, up, &message),

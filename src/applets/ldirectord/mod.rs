@@ -5,7 +5,9 @@
 //! Exit codes as the original: 0 success; 1 config file not found, `reload` of a daemon that
 //! is not running, a stale pid file at `status`, or a start that failed; 2 config error;
 //! 3 `status` of a stopped daemon; 255 bad command line. `-t` (config test): 0 valid, 1 not
-//! found, 2 errors.
+//! found, 2 errors. Unlike the original, `status` and `stop` work on a running daemon whatever
+//! its config file holds now (errors are reported as warnings), and `reload` of a broken file
+//! reports it (exit 2) and leaves the daemon on its running config.
 
 mod alert;
 mod alert_delivery;
@@ -65,25 +67,34 @@ pub fn main(args: &[String]) -> ExitCode {
             command,
         } => (debug, config, command),
     };
-    let Some(path) = cli::resolve_config(&config) else {
-        eprintln!("Config file {config} not found");
+    let config_arg = config.as_deref().unwrap_or(cli::DEFAULT_CONFIG);
+    let Some(path) = cli::resolve_config(config_arg) else {
+        eprintln!("Config file {config_arg} not found");
         return ExitCode::from(1);
     };
     // Parsed for every command, as the original; an error never touches the pid file (B1).
+    // `status`, `stop` and the "is it running" of `reload` need only the pid file, named
+    // after the config file: with a file broken since the daemon started they exited 2, and
+    // resource-agents' stop then looked for the daemon with `pgrep -f "ldirectord CFG
+    // start"`, missed our process title and reported stopped while it ran on.
     let cfg = match daemon::load(&path) {
-        Ok(c) => c,
+        Ok(c) => Some(c),
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(2);
+            if !matches!(command, Command::Status | Command::Stop | Command::Reload) {
+                return ExitCode::from(2);
+            }
+            None
         }
     };
-    let name = cli::config_name(&path);
+    let name = cli::config_name(config.as_deref(), &path);
     let pid_path = cli::pid_path(&name);
     // The `execute=` instances first: `start` only returns when this daemon stops (with -d, or
     // in the daemonized child), so they must not wait for it. A started instance runs on its
     // own (it daemonizes, or stays in the foreground with -d or supervised=yes); the other
     // commands are waited for.
-    for other in &cfg.globals.execute {
+    let others = cfg.iter().flat_map(|c| c.globals.execute.iter());
+    for other in others {
         let Ok(exe) = std::env::current_exe() else {
             continue;
         };
@@ -178,13 +189,18 @@ fn run_command(
     path: &Path,
     name: &str,
     pid_path: &Path,
-    cfg: config::Config,
+    cfg: Option<config::Config>,
 ) -> ExitCode {
     let shown = path.display();
     match command {
         Command::Status => match running_pid(pid_path) {
             Some(pid) => {
                 eprintln!("ldirectord for {shown} is running with pid: {pid}");
+                if cfg.is_none() {
+                    eprintln!(
+                        "ldirectord: warning: {shown} has errors; the daemon runs on with the configuration it read before"
+                    );
+                }
                 ExitCode::SUCCESS
             }
             None if pid_path.exists() => {
@@ -213,6 +229,10 @@ fn run_command(
             ExitCode::SUCCESS
         }
         Command::Reload => match running_pid(pid_path) {
+            Some(pid) if cfg.is_none() => {
+                eprintln!("ldirectord for {shown} [pid {pid}] not reloaded: it keeps its running configuration");
+                ExitCode::from(2)
+            }
             Some(pid) => {
                 signal(pid, nix::sys::signal::Signal::SIGHUP);
                 ExitCode::SUCCESS
@@ -222,19 +242,24 @@ fn run_command(
                 ExitCode::from(1)
             }
         },
-        Command::TryRestart | Command::Restart => {
-            match running_pid(pid_path) {
-                Some(pid) if !stop_and_wait(pid, pid_path) => {
-                    eprintln!("ldirectord for {shown} [pid {pid}] did not stop");
-                    return ExitCode::from(1);
+        Command::TryRestart | Command::Restart | Command::Start => {
+            // A broken file never stops a daemon it could not replace (`main` refused it).
+            let Some(cfg) = cfg else {
+                return ExitCode::from(2);
+            };
+            if command != Command::Start {
+                match running_pid(pid_path) {
+                    Some(pid) if !stop_and_wait(pid, pid_path) => {
+                        eprintln!("ldirectord for {shown} [pid {pid}] did not stop");
+                        return ExitCode::from(1);
+                    }
+                    Some(_) => {}
+                    None if command == Command::TryRestart => return ExitCode::SUCCESS,
+                    None => {}
                 }
-                Some(_) => {}
-                None if command == Command::TryRestart => return ExitCode::SUCCESS,
-                None => {}
             }
             start(debug, path, name, pid_path, cfg)
         }
-        Command::Start => start(debug, path, name, pid_path, cfg),
     }
 }
 
@@ -271,8 +296,15 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
     } else {
         match &cfg.globals.logfile {
             LogTarget::File(p) => logfile::Sink::File(p.clone()),
-            LogTarget::Syslog(_) => {
-                crate::logging::init("ldirectord", crate::logging::Target::Syslog, 6);
+            LogTarget::Syslog(name) => {
+                let facility =
+                    crate::logging::facility_code(name).unwrap_or(crate::logging::FACILITY_DAEMON);
+                crate::logging::init_with_facility(
+                    "ldirectord",
+                    crate::logging::Target::Syslog,
+                    6,
+                    facility,
+                );
                 logfile::Sink::Stderr
             }
         }

@@ -507,6 +507,31 @@ mod tests {
         assert!(matches!(step, Step::Done(Outcome::Down(_))));
     }
 
+    /// Perl's `$` also matches before a final newline: `receive="^OK$"` against the body
+    /// "OK\n" is up in the original and was down here. Only the body's end counts: a window
+    /// that ends in "\n" before the last one, or a newline that is not the final one, is no
+    /// end for `$`.
+    #[test]
+    fn perl_dollar_before_a_final_newline_was_down() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n";
+        let mut h = http("\treceive=\"^OK$\"\n");
+        assert_eq!(outcome(&mut h, ok, false), up());
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nOK\n\n";
+        let mut h = http("\treceive=\"^OK$\"\n");
+        assert!(matches!(
+            outcome(&mut h, two, false),
+            Step::Done(Outcome::Down(_))
+        ));
+        let len = 2 << 20;
+        let head = big(len, b'x', &[]).len() - len;
+        let first_end = MAX_INPUT - head;
+        let a = big(len, b'x', &[(first_end - 4, b"END\n")]);
+        let (step, _) = drive("\treceive=\"END$\"\n", &a);
+        assert!(matches!(step, Step::Done(Outcome::Down(_))));
+        let a = big(len, b'x', &[(len - 4, b"END\n")]);
+        assert_eq!(drive("\treceive=\"END$\"\n", &a).0, up());
+    }
+
     /// A body without end (or beyond 16 MiB) is cut there and judged on what came (here
     /// without `receive`: the window searches are the other tests').
     #[test]

@@ -535,10 +535,11 @@ pub fn host_text(r: &Real) -> String {
     }
 }
 
-/// The virtual's address and port as an external check's first two arguments.
+/// The virtual's address (IPv6 in brackets, as the original passes it) and port as an
+/// external check's first two arguments; a fwmark and port 0 for a fwmark virtual.
 pub fn virtual_args(v: &Virtual) -> (String, String) {
     match v.addr {
-        VirtualAddr::Inet(ip, port) => (ip.to_string(), port.to_string()),
+        VirtualAddr::Inet(ip, port) => (external::script_addr(ip), port.to_string()),
         VirtualAddr::Fwmark(m, _) => (m.to_string(), "0".to_string()),
     }
 }

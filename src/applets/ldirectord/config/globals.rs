@@ -41,11 +41,9 @@ pub(super) fn global_directive(
         "callback" => g.callback = r.quoted(d),
         "logfile" => {
             if let Some(v) = r.quoted(d) {
-                g.logfile = if v.starts_with('/') {
-                    LogTarget::File(PathBuf::from(v))
-                } else {
-                    LogTarget::Syslog(v)
-                };
+                if let Some(t) = log_target(r, d, v) {
+                    g.logfile = t;
+                }
             }
         }
         "execute" => {
@@ -95,5 +93,33 @@ pub(super) fn global_directive(
             r.errors
                 .push(&span, format!("Unknown command \"{other}={}\"", d.value));
         }
+    }
+}
+
+/// `logfile="/path"` or `logfile="facility"`. The original opens the file at load and refuses
+/// one it cannot open ("unable to open logfile", exit 2): accepted, every line was dropped.
+/// A FIFO without a reader (ENXIO) is taken: lines wait for no reader, they are dropped.
+/// A facility name must be a syslog(3) one: it was ignored (everything went out as daemon).
+fn log_target(r: &mut Reader, d: &Directive, v: String) -> Option<LogTarget> {
+    if v.starts_with('/') {
+        let path = PathBuf::from(v);
+        match crate::applets::ldirectord::logfile::open_append(&path) {
+            Err(e) if e.raw_os_error() != Some(libc::ENXIO) => {
+                r.error(d, format!("unable to open logfile {}: {e}", path.display()));
+                None
+            }
+            _ => Some(LogTarget::File(path)),
+        }
+    } else if crate::logging::facility_code(&v).is_some() {
+        Some(LogTarget::Syslog(v))
+    } else {
+        r.error(
+            d,
+            format!(
+                "logfile: {v:?} is neither an absolute path nor a syslog facility \
+                 (daemon, local0 ... local7, user, ...)"
+            ),
+        );
+        None
     }
 }

@@ -172,6 +172,16 @@ impl Reader<'_> {
         }
     }
 
+    /// The value without one pair of enclosing double quotes: `scheduler="wrr"`,
+    /// `service="http"` and `checktype="connect"` are the bare words to the original, whose
+    /// patterns are not anchored.
+    pub(super) fn word_value(d: &Directive) -> &str {
+        d.value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(&d.value)
+    }
+
     pub(super) fn yes_no(&mut self, d: &Directive) -> Option<bool> {
         match d.value.as_str() {
             "yes" => Some(true),

@@ -18,10 +18,16 @@ use regex_lite::Regex;
 /// A `receive` pattern: the text as written and its regex, compiled once when the config is
 /// read. A pattern the regex engine rejects is a config error at that line, not a check that
 /// marks every real of the virtual down, and no check compiles it again.
+///
+/// Perl's `$` (without /m) also matches before a final newline, regex_lite's only at the
+/// very end: `receive="^OK$"` was down against the body "OK\n", up in the original. A
+/// pattern with a `$` is therefore also tried on the text without one final "\n".
 #[derive(Debug, Clone)]
 pub struct Receive {
     text: String,
     regex: Arc<Regex>,
+    /// The pattern has a `$`: also try the text without its final newline.
+    perl_end: bool,
 }
 
 impl Receive {
@@ -30,6 +36,7 @@ impl Receive {
             Ok(re) => Ok(Receive {
                 text: text.to_string(),
                 regex: Arc::new(re),
+                perl_end: text.contains('$'),
             }),
             Err(e) => Err(format!(
                 "receive: invalid regular expression {text:?}: {}",
@@ -43,7 +50,12 @@ impl Receive {
     }
 
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
+        self.regex.is_match(text) || self.before_final_newline(text, |t| self.regex.is_match(t))
+    }
+
+    /// `try_match` on `text` without its final "\n", when Perl's `$` could match there.
+    fn before_final_newline(&self, text: &str, try_match: impl Fn(&str) -> bool) -> bool {
+        self.perl_end && text.strip_suffix('\n').is_some_and(try_match)
     }
 
     /// Whether the pattern matches in `window`, one of the overlapping pieces a body too big
@@ -51,7 +63,8 @@ impl Receive {
     /// match at the very start of a later window (where `^` and `\b` would see no context)
     /// or touching the end of a window before the last (where `$` would see a false end) is
     /// left to the neighbouring window, which holds it whole when it is shorter than the
-    /// overlap.
+    /// overlap. Only the last window ends the body, so only there may `$` also match
+    /// before a final newline.
     pub fn matches_window(&self, window: &str, first: bool, last: bool) -> bool {
         let from = if first {
             0
@@ -61,9 +74,14 @@ impl Receive {
                 .nth(1)
                 .map_or(window.len(), |(i, _)| i)
         };
-        self.regex
-            .find_at(window, from)
-            .is_some_and(|m| last || m.end() < window.len())
+        let found = |w: &str| {
+            from <= w.len()
+                && self
+                    .regex
+                    .find_at(w, from)
+                    .is_some_and(|m| last || m.end() < w.len())
+        };
+        found(window) || (last && self.before_final_newline(window, found))
     }
 }
 

@@ -155,13 +155,12 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
             }
         }
         "checktype" => {
-            let word: String = d
-                .value
+            let value = Reader::word_value(d);
+            let word: String = value
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
                 .collect();
-            let digits: String = d
-                .value
+            let digits: String = value
                 .chars()
                 .skip_while(|c| !c.is_ascii_digit())
                 .take_while(|c| c.is_ascii_digit())
@@ -216,13 +215,13 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
             r.quoted(d);
         }
         "scheduler" => {
-            let s: String = d
-                .value
+            let value = Reader::word_value(d);
+            let s: String = value
                 .chars()
                 .skip_while(|c| !c.is_ascii_lowercase())
                 .take_while(|c| c.is_ascii_lowercase())
                 .collect();
-            if s.is_empty() || s != d.value {
+            if s.is_empty() || s != value {
                 r.error(
                     d,
                     "invalid scheduler, should be only lowercase letters (a-z)",
@@ -280,8 +279,7 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         },
         "ops" => v.ops = r.yes_no(d).unwrap_or(false),
         "service" => {
-            let word: String = d
-                .value
+            let word: String = Reader::word_value(d)
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();

@@ -94,7 +94,13 @@ impl Core {
         self.update_fallback(id.virt, actions);
     }
 
-    fn set_down(&mut self, now: Instant, id: RealId, why: &str, actions: &mut Vec<Action>) {
+    pub(super) fn set_down(
+        &mut self,
+        now: Instant,
+        id: RealId,
+        why: &str,
+        actions: &mut Vec<Action>,
+    ) {
         let v = &self.cfg.virtuals[id.virt];
         let r = &v.reals[id.real];
         let svc = service_of(v);

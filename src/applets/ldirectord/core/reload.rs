@@ -1,11 +1,33 @@
 //! A reload: the new config replaces the old, unchanged reals keep their state, and only
-//! the difference reaches the IPVS table.
+//! the difference reaches the IPVS table; down reals follow the new quiescent setting.
 
 use std::time::{Duration, Instant};
 
-use super::table::{dest_of, fallback_dest, service_of, IpvsOp};
+use super::table::{dest_of, fallback_dest, real_name, service_of, IpvsOp};
 use super::{Action, Core, DaemonStatus, RealState, State, VirtualState};
-use crate::applets::ldirectord::config::{CheckType, Config};
+use crate::applets::ldirectord::config::{CheckType, Config, Real, Virtual};
+
+/// The quiescent rule applied again to a real that is down, as the original's reload
+/// (ld_start) does: deleted with quiescent=no, at weight 0 with quiescent=yes. Only state
+/// changes acted before, and a change of quiescent=yes to no left dead reals at weight 0
+/// for ever.
+fn requiesce(v: &Virtual, r: &Real, rs: &mut RealState, actions: &mut Vec<Action>) {
+    let svc = service_of(v);
+    let name = real_name(v, r);
+    match (v.quiescent, rs.in_table) {
+        (false, Some(_)) => {
+            log::info!("Deleted real server: {name} ({}) (quiescent=no)", v.id());
+            actions.push(Action::Ipvs(IpvsOp::DelDest(svc, dest_of(v, r, 0))));
+            rs.in_table = None;
+        }
+        (true, None) => {
+            log::info!("Quiescent real server: {name} ({}) (quiescent=yes)", v.id());
+            actions.push(Action::Ipvs(IpvsOp::AddDest(svc, dest_of(v, r, 0))));
+            rs.in_table = Some(0);
+        }
+        _ => {}
+    }
+}
 
 impl Core {
     /// Replaces the config with `new`, keeping the state of every real that is still there
@@ -70,6 +92,9 @@ impl Core {
                         {
                             actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), nd.clone())));
                             rs.in_table = Some(nr.weight);
+                        }
+                        if rs.state == State::Down {
+                            requiesce(nv, nr, &mut rs, &mut actions);
                         }
                         reals.push(rs);
                     }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{cfg, id, ops, up, TWO};
+use super::{cfg, down, id, ops, up, TWO};
 use crate::applets::ldirectord::config::parse;
 use crate::applets::ldirectord::core::{Action, Core, Input, Probe};
 
@@ -39,6 +39,30 @@ fn reload_applies_only_the_difference() {
         t2,
     ));
     assert_eq!(got, vec!["D -t 198.51.100.10:80"]);
+}
+
+/// A reload that changed quiescent=yes to no left a dead real at weight 0 for ever: only
+/// state changes acted. The original's reload applies the rule again: the dead real is
+/// deleted with quiescent=no, and put back at weight 0 with quiescent=yes.
+#[test]
+fn reload_to_quiescent_no_left_a_dead_real_at_weight_zero() {
+    let yes = format!("quiescent=yes\n{TWO}");
+    let no = format!("quiescent=no\n{TWO}");
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&yes), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), down()))),
+        vec!["a 198.51.100.21 w0"]
+    );
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    assert_eq!(ops(&core.reload(cfg(&no), t0)), vec!["d 198.51.100.21"]);
+    // Still down: nothing more; the up real is left alone.
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    assert!(ops(&core.handle(t2, Input::Done(id(0, 0), down()))).is_empty());
+    assert!(ops(&core.reload(cfg(&no), t2)).is_empty());
+    assert_eq!(ops(&core.reload(cfg(&yes), t2)), vec!["a 198.51.100.21 w0"]);
 }
 
 /// A resolver whose answer for `web1.example` the test changes, as DNS does between reloads.

@@ -1,10 +1,11 @@
 //! When each real server is checked: the next deadline, the checks a tick starts (at most
 //! one in flight per real, each real on its own timer, B14), which probe it runs, and the
-//! return of a result to the real that asked for it.
+//! return of a result to the real that asked for it. checktype=on reals are up and off
+//! reals down at their first tick, without a probe.
 
 use std::time::{Duration, Instant};
 
-use super::{Action, Core, Outcome, Probe, RealId};
+use super::{Action, Core, Outcome, Probe, RealId, State};
 use crate::applets::ldirectord::config::{CheckType, Protocol};
 
 impl Core {
@@ -14,7 +15,12 @@ impl Core {
         for (vi, vs) in self.virtuals.iter().enumerate() {
             let v = &self.cfg.virtuals[vi];
             for rs in &vs.reals {
-                if !rs.running && v.checktype != CheckType::Off {
+                // An off real is due once, to be taken down.
+                let due = match v.checktype {
+                    CheckType::Off => rs.state != State::Down,
+                    _ => !rs.running,
+                };
+                if due {
                     best = Some(best.map_or(rs.next_due, |b| b.min(rs.next_due)));
                 }
                 if let (Some(last), true) = (rs.last_alert, v.emailalertfreq > 0) {
@@ -49,6 +55,14 @@ impl Core {
                 let id = RealId { virt: vi, real: ri };
                 let rs = &self.virtuals[vi].reals[ri];
                 if rs.running || rs.next_due > now {
+                    continue;
+                }
+                if self.cfg.virtuals[vi].checktype == CheckType::Off {
+                    // checktype=off: down from the start, never probed, as the original's
+                    // start-up leaves it; left "not checked yet", it kept the fallback off.
+                    if rs.state != State::Down {
+                        self.set_down(now, id, "checktype=off", actions);
+                    }
                     continue;
                 }
                 if self.cfg.virtuals[vi].checktype == CheckType::On {

@@ -292,6 +292,31 @@ fn checktype_on_adds_without_probing_and_off_never_adds() {
     assert!(!got.iter().any(|a| matches!(a, Action::Start(..))));
 }
 
+/// checktype=off: its reals were never probed, so they stayed "not checked yet", and the
+/// fallback waits for every real's first result: the fallback server and fallbackcommand
+/// never came on. Off reals are down at once now (the original's start-up leaves them
+/// down), one already in the table is deleted, and the fallback follows.
+#[test]
+fn checktype_off_never_turned_the_fallback_on() {
+    let text = "fallbackcommand=/bin/fb\nvirtual=198.51.100.10:80\n\tchecktype=off\n\
+                \tfallback=198.51.100.99:8080\n\treal=198.51.100.21:80 masq\n\treal=198.51.100.22:80 masq\n";
+    let c = cfg(text);
+    let v = &c.virtuals[0];
+    let table = vec![(service_of(v), vec![dest_of(v, &v.reals[1], 1)])];
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(c, &table, t0);
+    assert_eq!(core.next_deadline(), Some(t0));
+    let got = core.handle(t0, Input::Tick);
+    assert!(!got.iter().any(|a| matches!(a, Action::Start(..))));
+    assert_eq!(
+        ops(&got),
+        vec!["d 198.51.100.22", "a 198.51.100.99 w1", "cmd true"]
+    );
+    // Once down, nothing more is due and nothing flaps.
+    assert_eq!(core.next_deadline(), None);
+    assert!(ops(&core.handle(t0 + Duration::from_secs(60), Input::Tick)).is_empty());
+}
+
 #[test]
 fn udp_connect_is_a_ping_and_gate_uses_the_virtual_port() {
     let text = "virtual=198.51.100.10:53\n\tchecktype=connect\n\treal=198.51.100.21:5353 gate\n";
