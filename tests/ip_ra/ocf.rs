@@ -183,3 +183,38 @@ fn ocf_tester_passes_in_a_namespace() {
     assert!(o.contains("passed all tests"), "{o}{e}");
     assert!(!has_vip(&p.a));
 }
+
+#[test]
+fn stop_of_one_vip_deleted_the_other_vips_of_its_subnet() {
+    // Regression: the first VIP of a subnet is the kernel's primary address there, and with
+    // promote_secondaries=0 (the default) deleting it deleted every secondary address of the
+    // subnet: stopping one resource took the other resources' VIPs down.
+    let p = pair();
+    let vip = |ip: &'static str| {
+        [
+            ("ip", ip),
+            ("nic", "eth0"),
+            ("cidr_netmask", "25"),
+            ("noipunique", "1"),
+            ("CRM_meta_interval", "10000"),
+        ]
+    };
+    let (first, second) = (vip("198.51.100.130"), vip("198.51.100.131"));
+    assert_eq!(code(&ocf(&p.a, "start", &first)), 0);
+    assert_eq!(code(&ocf(&p.a, "start", &second)), 0);
+    assert!(
+        addrs(&p.a).contains("inet 198.51.100.131/25"),
+        "{}",
+        addrs(&p.a)
+    );
+    let out = ocf(&p.a, "stop", &first);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let left = addrs(&p.a);
+    assert!(!left.contains("inet 198.51.100.130/25"), "{left}");
+    assert!(left.contains("inet 198.51.100.131/25"), "{left}");
+    assert!(left.contains("inet 198.51.100.2/24"), "{left}");
+    let out = ocf(&p.a, "monitor", &second);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
+    assert!(!addrs(&p.a).contains("198.51.100.131"));
+}

@@ -178,6 +178,11 @@ pub(super) trait Steps {
     /// Whom the connectivity check pings after the PingList: the subnet's broadcast address
     /// (IPv4) or all-nodes (IPv6).
     fn ping_group(&self) -> Group;
+    /// Before the VIP with `prefix_len` is deleted: makes sure the delete takes no other
+    /// address with it (IPv4: a subnet's primary address takes its secondaries).
+    fn before_delete(&mut self, _action: &str, _prefix_len: u8) -> Result<(), Failure> {
+        Ok(())
+    }
     /// Deletes the VIP with `prefix_len` from our device.
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError>;
     /// After remove deleted the address (IPv4: the host route and the route cache).
@@ -208,8 +213,12 @@ where
         if let Err(e) = self.source_address_revert(action) {
             log::warn!("{e}");
         }
-        if let Err(e) = self.delete_address(self.prefix) {
-            log::warn!("{action}: roll back: {e}");
+        let deleted = self.before_delete(action, self.prefix).and_then(|()| {
+            self.delete_address(self.prefix)
+                .map_err(|e| self.rt_fail(action, "roll back", e))
+        });
+        if let Err(e) = deleted {
+            log::warn!("{e}");
         }
     }
 
@@ -305,6 +314,7 @@ where
             return Ok(());
         };
         self.source_address_revert(action)?;
+        self.before_delete(action, entry.prefix_len)?;
         let step = "delete address";
         let deleted = self.delete_address(entry.prefix_len);
         match &deleted {

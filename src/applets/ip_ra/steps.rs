@@ -450,6 +450,54 @@ impl Steps for Resource {
         connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix))
     }
 
+    /// The kernel deletes every secondary address of a subnet with its primary one unless
+    /// `promote_secondaries` is set on the device (ip-address(8); default 0): a VIP that came
+    /// first in its subnet would take the other VIPs (other resources) with it. The knob is
+    /// set and left set (systemd's sysctl defaults set it on every device): putting it back
+    /// would race with the stop of another resource on the same device.
+    fn before_delete(&mut self, action: &str, prefix_len: u8) -> Result<(), Failure> {
+        let step = "delete address";
+        let (index, ip) = (self.link.index, self.ip);
+        let addrs = self
+            .rt
+            .addresses(Some(index))
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let primary = addrs
+            .iter()
+            .any(|a| a.address == ip && a.prefix_len == prefix_len && !a.is_secondary());
+        let others: Vec<String> = addrs
+            .iter()
+            .filter(|a| a.address != ip && a.prefix_len == prefix_len)
+            .filter(|a| same_net(a.address, ip, prefix_len))
+            .map(|a| format!("{}/{}", a.address, a.prefix_len))
+            .collect();
+        if !primary || others.is_empty() {
+            return Ok(());
+        }
+        let knob = format!(
+            "/proc/sys/net/ipv4/conf/{}/promote_secondaries",
+            self.link.name
+        );
+        if std::fs::read_to_string(&knob).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        let others = others.join(", ");
+        std::fs::write(&knob, "1").map_err(|e| {
+            self.fail(
+                action,
+                step,
+                format!(
+                    "{ip} is the primary address of its subnet: deleting it would delete                      {others} too, and {knob} cannot be set: {e}"
+                ),
+            )
+        })?;
+        log::info!(
+            "{action}: {step}: {ip} is the primary address of its subnet:              promote_secondaries set on {} so that {others} stay",
+            self.link.name
+        );
+        Ok(())
+    }
+
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {
         let (index, ip) = (self.link.index, self.ip);
         self.rt.delete_address(index, ip, prefix_len)
