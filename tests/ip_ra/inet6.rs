@@ -269,3 +269,24 @@ fn ipv6_subnet_router_anycast_address_was_taken_as_a_vip() {
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert_eq!(before, addrs6(&p.a));
 }
+
+#[test]
+fn ipv6_stop_and_monitor_missed_the_vip_once_the_physical_address_of_its_prefix_was_gone() {
+    // Regression: as for IPv4, stop and monitor looked for the VIP only on the device of the
+    // address covering it; without that address monitor said 7 and stop 0 with the VIP left.
+    let p = pair6();
+    let params = [
+        ("ip", VIP6),
+        ("noipunique", "1"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip6(&p.a));
+    p.a.ip(&["-6", "addr", "del", "2001:db8::2/64", "dev", "eth0"]);
+    let out = ocf(&p.a, "monitor", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ocf(&p.a, "stop", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip6(&p.a), "{}", addrs6(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+}

@@ -218,3 +218,31 @@ fn stop_of_one_vip_deleted_the_other_vips_of_its_subnet() {
     assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
     assert!(!addrs(&p.a).contains("198.51.100.131"));
 }
+
+#[test]
+fn stop_and_monitor_missed_the_vip_once_the_physical_address_of_its_subnet_was_gone() {
+    // Regression: stop and monitor looked for the VIP only on the device and prefix of the
+    // physical address covering it. With that address gone the VIP stayed in service while
+    // monitor said 7 and stop said 0 having removed nothing: live on two nodes.
+    let p = pair();
+    let params = [("ip", VIP), ("CRM_meta_interval", "10000")];
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip(&p.a));
+    // The VIP (secondary of 198.51.100.2/24) survives its primary only when promoted.
+    p.a.sysctl("net.ipv4.conf.eth0.promote_secondaries", "1");
+    p.a.ip(&["addr", "del", "198.51.100.2/24", "dev", "eth0"]);
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    let out = ocf(&p.a, "monitor", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ocf(&p.a, "stop", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+    // Also with nic and cidr_netmask given but no longer matching where the VIP is.
+    p.a.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    let moved = [("ip", VIP), ("nic", "lo"), ("cidr_netmask", "25")];
+    assert_eq!(code(&ocf(&p.a, "monitor", &moved)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &moved)), 0);
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+}

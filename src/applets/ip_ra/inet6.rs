@@ -23,7 +23,7 @@ use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RtnlError, RT_TABLE_MAIN};
 use crate::wire::ndisc;
 
-use super::actions::{Assigned, Failure, Resource, Steps};
+use super::actions::{Assigned, Failure, Lookup, Resource, Steps};
 use super::connectivity::Group;
 use super::params::Params;
 
@@ -41,9 +41,13 @@ const DAD_POLL: Duration = Duration::from_millis(50);
 const DAD_LIMIT: Duration = Duration::from_secs(10);
 
 impl Resource<Ipv6Addr> {
-    /// Finds the device and prefix: DEVICE, else the interface with a global address whose
-    /// prefix holds the VIP (longest prefix).
-    pub fn resolve6(p: Params, ip: Ipv6Addr) -> Result<Resource<Ipv6Addr>, Failure> {
+    /// Finds the device and prefix: with `Lookup::Ours` where ip-ra added the VIP, else DEVICE,
+    /// else the interface with a global address whose prefix holds the VIP (longest prefix).
+    pub fn resolve6(
+        p: Params,
+        ip: Ipv6Addr,
+        lookup: Lookup,
+    ) -> Result<Resource<Ipv6Addr>, Failure> {
         let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
         let addrs = rt
             .addresses6(None)
@@ -55,7 +59,11 @@ impl Resource<Ipv6Addr> {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        Resource::at(rt, p, ip, covering, "prefix")
+        let ours = addrs
+            .iter()
+            .find(|a| lookup == Lookup::Ours && a.address == ip && a.protocol == IP_RA_PROTO)
+            .map(|a| (a.index, a.prefix_len));
+        Resource::at(rt, p, ip, ours, covering, "prefix")
     }
 
     fn entries6(&mut self, action: &str, step: &str) -> Result<Vec<Ipv6Address>, Failure> {

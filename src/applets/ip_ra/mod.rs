@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::logging::{self, Target};
 
-use actions::{Failure, Resource};
+use actions::{Failure, Lookup, Resource};
 use params::{Naming, Params, SPECS};
 
 pub use actions::label_for;
@@ -159,10 +159,14 @@ fn bounded<T: Send + 'static>(
 fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Failure> {
     let timeout = p.quickcheck_timeout;
     let (ip, dev) = (p.ip, p.device.clone().unwrap_or_default());
+    let lookup = match action {
+        KitAction::Remove | KitAction::QuickCheck => Lookup::Ours,
+        KitAction::Restore | KitAction::Recover => Lookup::Configured,
+    };
     let run = move || -> Result<(), Failure> {
         match p.ip {
             IpAddr::V4(ip) => {
-                let mut r = Resource::resolve(p, ip)?;
+                let mut r = Resource::resolve(p, ip, lookup)?;
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -171,7 +175,7 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
                 }
             }
             IpAddr::V6(ip) => {
-                let mut r = Resource::resolve6(p, ip)?;
+                let mut r = Resource::resolve6(p, ip, lookup)?;
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -293,8 +297,8 @@ fn ocf_main(action: &str) -> ExitCode {
     };
     let result = match action {
         "validate-all" => match p.ip {
-            IpAddr::V4(ip) => Resource::resolve(p, ip).map(|_| ()),
-            IpAddr::V6(ip) => Resource::resolve6(p, ip).map(|_| ()),
+            IpAddr::V4(ip) => Resource::resolve(p, ip, Lookup::Configured).map(|_| ()),
+            IpAddr::V6(ip) => Resource::resolve6(p, ip, Lookup::Configured).map(|_| ()),
         },
         "start" => perform(KitAction::Restore, "start", p),
         "stop" => perform(KitAction::Remove, "stop", p),

@@ -14,7 +14,7 @@ use crate::net::rtnl::{
 };
 use crate::wire::ethernet::MacAddr;
 
-use super::actions::{is_physical, label_for, Assigned, Failure, Resource, Steps};
+use super::actions::{is_ours, is_physical, label_for, Assigned, Failure, Lookup, Resource, Steps};
 use super::connectivity;
 use super::params::Params;
 
@@ -121,7 +121,7 @@ impl<A: std::fmt::Display> Resource<A> {
 impl Resource {
     /// Finds the device and prefix; an unknown device or an undeterminable prefix is
     /// `Failure::Host`.
-    pub fn resolve(p: Params, ip: Ipv4Addr) -> Result<Resource, Failure> {
+    pub fn resolve(p: Params, ip: Ipv4Addr, lookup: Lookup) -> Result<Resource, Failure> {
         let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
         let addrs = rt
             .addresses(None)
@@ -133,7 +133,11 @@ impl Resource {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        Resource::at(rt, p, ip, covering, "subnet")
+        let ours = addrs
+            .iter()
+            .find(|a| lookup == Lookup::Ours && a.address == ip && is_ours(a))
+            .map(|a| (a.index, a.prefix_len));
+        Resource::at(rt, p, ip, ours, covering, "subnet")
     }
 
     /// Every address entry equal to the VIP, on any device.
