@@ -246,3 +246,60 @@ fn stop_and_monitor_missed_the_vip_once_the_physical_address_of_its_subnet_was_g
     assert_eq!(code(&ocf(&p.a, "stop", &moved)), 0);
     assert!(!has_vip(&p.a), "{}", addrs(&p.a));
 }
+
+#[test]
+fn stop_returned_6_when_a_parameter_other_than_ip_did_not_parse() {
+    // Regression: stop parsed every parameter and returned 6 (fatal, cluster-wide) for a bad
+    // value of any of them, and for a network address that only the host's prefix made one;
+    // OCF wants 0 from the stop of a resource that is not configured here.
+    let p = pair();
+    for bad in [
+        &[("ip", VIP), ("nobcastping", "2")][..],
+        &[("ip", VIP), ("cidr_netmask", "33")][..],
+        &[("ip", VIP), ("ip_pingtries", "0"), ("nic", "eth0")][..],
+        &[("ip", "198.51.100.0")][..],
+        &[("ip", "not-an-address")][..],
+        &[][..],
+    ] {
+        let out = ocf(&p.a, "stop", bad);
+        assert_eq!(code(&out), 0, "{bad:?}: {}", stderr(&out));
+    }
+    // The host makes 198.51.100.0 the network address: not a fatal configuration error.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", "198.51.100.0")])), 2);
+    assert_eq!(code(&ocf(&p.a, "monitor", &[("ip", "198.51.100.0")])), 7);
+    // And a VIP in service is still removed by a stop whose other parameters are bad.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let out = ocf(
+        &p.a,
+        "stop",
+        &[("ip", VIP), ("nobcastping", "2"), ("nic", "x/y")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+}
+
+#[test]
+fn cidr_netmask_in_dotted_form_was_rejected_as_ipaddr2_accepts_it() {
+    // resource-agents' IPaddr2 takes cidr_netmask=255.255.255.0 (with a warning); ip-ra
+    // returned 6 for it, which made a configuration moved from IPaddr2 fatal.
+    let p = pair();
+    let params = [
+        ("ip", VIP),
+        ("nic", "eth0"),
+        ("cidr_netmask", "255.255.255.0"),
+    ];
+    let out = ocf(&p.a, "validate-all", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert!(!has_vip(&p.a));
+    assert_eq!(
+        code(&ocf(
+            &p.a,
+            "validate-all",
+            &[("ip", VIP), ("cidr_netmask", "255.0.255.0")]
+        )),
+        6
+    );
+}

@@ -250,6 +250,26 @@ fn ocf_params() -> Result<Params, Failure> {
     .map_err(|e| Failure::Config(e.to_string()))
 }
 
+/// stop's parameters: only `ip` has to be valid (`params::parse_for_stop`); the others are
+/// logged and left out. `None` when `ip` cannot be read: nothing of ours can be configured
+/// under it, and OCF wants 0 from the stop of a resource that is not configured here,
+/// whatever the configuration.
+fn ocf_stop_params() -> Option<Params> {
+    let get = |name: &str| std::env::var(format!("OCF_RESKEY_{name}")).ok();
+    match params::parse_for_stop(get, Naming::Ocf) {
+        Ok((p, ignored)) => {
+            for e in ignored {
+                log::warn!("stop: {e}: ignored, stop needs only ip");
+            }
+            Some(p)
+        }
+        Err(e) => {
+            log::info!("stop: {e}: no address of ours can be configured under it: nothing to do");
+            None
+        }
+    }
+}
+
 /// A failure: the one exit-reason line on stderr (ip-ra logs to stderr, so no second line).
 fn ocf_fail(code: u8, f: &Failure) -> ExitCode {
     eprintln!("{}", ocf::exit_reason(&f.to_string()));
@@ -291,9 +311,16 @@ fn ocf_main(action: &str) -> ExitCode {
         (false, _) => 6,
     };
     logging::init("ip-ra", Target::Stderr, level);
-    let p = match ocf_params() {
-        Ok(p) => p,
-        Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
+    let p = if action == "stop" {
+        match ocf_stop_params() {
+            Some(p) => p,
+            None => return ExitCode::from(ocf::SUCCESS),
+        }
+    } else {
+        match ocf_params() {
+            Ok(p) => p,
+            Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
+        }
     };
     let result = match action {
         "validate-all" => match p.ip {
