@@ -303,3 +303,41 @@ fn cidr_netmask_in_dotted_form_was_rejected_as_ipaddr2_accepts_it() {
         6
     );
 }
+
+#[test]
+fn ip_quickcheck_timeout_0_passed_validate_and_every_monitor_failed_naming_no_device() {
+    // Regression: ip_quickcheck_timeout=0 passed validate-all, then every monitor ran over
+    // it, and the message named no device when nic was not given ("(... on )").
+    let p = pair();
+    let out = ocf(
+        &p.a,
+        "validate-all",
+        &[("ip", VIP), ("ip_quickcheck_timeout", "0")],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "ocf-exit-reason:ip_quickcheck_timeout=0: quickCheck (monitor) would always run over"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A monitor that does run over names the device it found.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let slow = [
+        ("ip", VIP),
+        ("pinglist", "198.51.100.99"),
+        ("ip_pingtime", "3"),
+        ("ip_quickcheck_timeout", "0.5"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    let out = ocf(&p.a, "monitor", &slow);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("monitor: ran over IP_QUICKCHECK_TIMEOUT (0.5s) (198.51.100.10 on eth0)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+}

@@ -15,7 +15,7 @@ mod steps;
 
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use crate::logging::{self, Target};
@@ -158,7 +158,15 @@ fn bounded<T: Send + 'static>(
 /// Runs one kit action (or its OCF twin, `label` naming it in the log) on resolved params.
 fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Failure> {
     let timeout = p.quickcheck_timeout;
-    let (ip, dev) = (p.ip, p.device.clone().unwrap_or_default());
+    let ip = p.ip;
+    // The device as resolved (DEVICE may be unset), for the message of a timed-out quickCheck.
+    let device = Arc::new(Mutex::new(p.device.clone()));
+    let resolved = Arc::clone(&device);
+    let named = move |link: &str| {
+        if let Ok(mut d) = resolved.lock() {
+            *d = Some(link.to_string());
+        }
+    };
     let lookup = match action {
         KitAction::Remove | KitAction::QuickCheck => Lookup::Ours,
         KitAction::Restore | KitAction::Recover => Lookup::Configured,
@@ -167,6 +175,7 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
         match p.ip {
             IpAddr::V4(ip) => {
                 let mut r = Resource::resolve(p, ip, lookup)?;
+                named(&r.link.name);
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -176,6 +185,7 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
             }
             IpAddr::V6(ip) => {
                 let mut r = Resource::resolve6(p, ip, lookup)?;
+                named(&r.link.name);
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -185,18 +195,21 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
             }
         }
     };
+    let on = move || match device.lock().ok().and_then(|d| d.clone()) {
+        Some(d) => format!("{ip} on {d}"),
+        None => format!("{ip}, device not found yet"),
+    };
     if action != KitAction::QuickCheck {
         let _serial = serial::lock(ip, label).map_err(|e| {
-            Failure::Failed(format!(
-                "{label}: action lock for {ip}: {e} ({ip} on {dev})"
-            ))
+            Failure::Failed(format!("{label}: action lock for {ip}: {e} ({})", on()))
         })?;
         return run();
     }
     bounded(timeout, run).unwrap_or_else(|| {
         Err(Failure::Failed(format!(
-            "{label}: ran over IP_QUICKCHECK_TIMEOUT ({}s) ({ip} on {dev})",
-            timeout.as_secs_f64()
+            "{label}: ran over IP_QUICKCHECK_TIMEOUT ({}s) ({})",
+            timeout.as_secs_f64(),
+            on()
         )))
     })
 }

@@ -189,7 +189,7 @@ pub const SPECS: &[Spec] = &[
         default: "12",
         required: false,
         short: "quickCheck time limit",
-        long: "Seconds quickCheck (monitor) may take; running over is a failure.",
+        long: "Seconds quickCheck (monitor) may take, more than 0; running over is a failure.",
     },
     Spec {
         key: Key::RestoreAndRecover,
@@ -509,6 +509,17 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
             _ => return Err(ParamError(format!("{n}={v}: expected 1..100"))),
         }
     };
+    let quickcheck_timeout = {
+        let (n, v) = or_default(Key::QuickCheckTimeout);
+        let t = seconds_value(n, &v)?;
+        if t.is_zero() {
+            return Err(ParamError(format!(
+                "{n}={v}: quickCheck (monitor) would always run over it; expected seconds \
+                 above 0 and up to 3600"
+            )));
+        }
+        t
+    };
     let ping_timeout = match val(Key::PingTimeout) {
         Some((n, v)) => seconds_value(n, &v)?,
         None => ping_time * ping_tries,
@@ -526,7 +537,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         ping_tries_given,
         ping_timeout,
         no_bcast_ping: flag(Key::NoBcastPing)?,
-        quickcheck_timeout: secs(Key::QuickCheckTimeout)?,
+        quickcheck_timeout,
         restore_and_recover: switch(Key::RestoreAndRecover)?,
         source_address: switch(Key::SourceAddress)?,
     })
@@ -668,6 +679,10 @@ mod tests {
         assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("IP_WAIT_LINKDOWN", "-1")]).contains("seconds"));
+        assert!(
+            e(&[("IP", "198.51.100.10/24"), ("IP_QUICKCHECK_TIMEOUT", "0")])
+                .starts_with("IP_QUICKCHECK_TIMEOUT=0: quickCheck (monitor) would always run over")
+        );
     }
 
     #[test]
