@@ -1080,3 +1080,29 @@ fn config_value_missing_or_garbage_passed_validate_and_lockfile_took_the_next_ke
         "{e}"
     );
 }
+
+#[test]
+fn extra_arguments_after_the_action_were_refused() {
+    // Regression: `conntrack-ra monitor -x` exited 2 ("unknown option"); OCF says an agent
+    // ignores any argument after the action.
+    let tmp = TempDir::new("x");
+    let a = single(&tmp);
+    let with_extra = |action: &str| {
+        let out = a
+            .ra_cmd(action, &[])
+            .args(["-x", "--what=1", "more"])
+            .output()
+            .unwrap();
+        let (o, e) = text(&out);
+        eprintln!(
+            "{action} -x --what=1 more -> {:?}\n{o}{e}",
+            out.status.code()
+        );
+        out.status.code()
+    };
+    assert_eq!(with_extra("monitor"), Some(7));
+    assert_eq!(with_extra("start"), Some(0));
+    assert_eq!(with_extra("monitor"), Some(0));
+    assert_eq!(with_extra("stop"), Some(0));
+    assert_eq!(with_extra("monitor"), Some(7));
+}
