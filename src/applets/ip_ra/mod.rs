@@ -42,7 +42,8 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
   -D LEVEL         log level 3..9 (default 6)
 Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
 
-IP may be IPv6 (2001:db8::10/64): DAD is the duplicate check, unsolicited Neighbor
+IP may be IPv6 (2001:db8::10/64): DAD is the duplicate check (ip-ra's own Neighbor
+Solicitations where the device has accept_dad=0 or dad_transmits=0), unsolicited Neighbor
 Advertisements replace the gratuitous ARPs, the all-nodes group ff02::1 the broadcast ping.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
