@@ -1080,3 +1080,122 @@ fn config_value_missing_or_garbage_passed_validate_and_lockfile_took_the_next_ke
         "{e}"
     );
 }
+
+#[test]
+fn extra_arguments_after_the_action_were_refused() {
+    // Regression: `conntrack-ra monitor -x` exited 2 ("unknown option"); OCF says an agent
+    // ignores any argument after the action.
+    let tmp = TempDir::new("x");
+    let a = single(&tmp);
+    let with_extra = |action: &str| {
+        let out = a
+            .ra_cmd(action, &[])
+            .args(["-x", "--what=1", "more"])
+            .output()
+            .unwrap();
+        let (o, e) = text(&out);
+        eprintln!(
+            "{action} -x --what=1 more -> {:?}\n{o}{e}",
+            out.status.code()
+        );
+        out.status.code()
+    };
+    assert_eq!(with_extra("monitor"), Some(7));
+    assert_eq!(with_extra("start"), Some(0));
+    assert_eq!(with_extra("monitor"), Some(0));
+    assert_eq!(with_extra("stop"), Some(0));
+    assert_eq!(with_extra("monitor"), Some(7));
+}
+
+/// A conntrackd the test started itself: SIGKILLed and reaped on drop, even on a panic.
+struct OwnDaemon(std::process::Child);
+
+impl OwnDaemon {
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        }
+    }
+
+    /// Whether it has exited (reaped).
+    fn exited(&mut self) -> bool {
+        self.0.try_wait().ok().flatten().is_some()
+    }
+}
+
+impl Drop for OwnDaemon {
+    fn drop(&mut self) {
+        if !self.exited() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// conntrackd in the foreground (no `-d`, as Debian's conntrackd.service runs it) in the
+/// node's network namespace and our mount namespace, with `-C config` as given, from `cwd`;
+/// returns once it answers on its control socket.
+fn foreground_conntrackd(n: &Node, config: &str, cwd: &Path) -> OwnDaemon {
+    let child = std::process::Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", n.ns.name))
+        .args(["conntrackd", "-C", config])
+        .current_dir(cwd)
+        .env("PATH", no_pacemaker_path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = OwnDaemon(child);
+    wait_for("conntrackd to answer", Duration::from_secs(5), || {
+        n.ra("monitor", &[]).status.code() == Some(0)
+    });
+    daemon
+}
+
+#[test]
+fn stop_missed_a_foreground_conntrackd_removed_its_socket_and_said_success() {
+    // Regression: a daemon was found by its pid only with `-C CFG` and `-d` on its command
+    // line. One running in the foreground that did not answer the kill request was left
+    // running, its socket and lock file removed as "stale", and stop returned 0; the next
+    // start launched a second daemon.
+    let tmp = TempDir::new("fg");
+    let a = single(&tmp);
+    let config = a.config().to_str().unwrap().to_string();
+    let mut daemon = foreground_conntrackd(&a, &config, &a.dir);
+    daemon.signal(nix::sys::signal::Signal::SIGSTOP);
+    assert_eq!(a.rc("stop", &[("OCF_RESKEY_CRM_meta_timeout", "4000")]), 0);
+    // Found and killed: it is gone, and only then were its files removed.
+    wait_for("conntrackd to be gone", Duration::from_secs(2), || {
+        daemon.exited()
+    });
+    assert!(a.daemon_pid().is_none());
+    assert!(!a.socket().exists() && !a.lock().exists());
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}
+
+#[test]
+fn stop_removed_the_socket_and_lock_of_a_live_daemon_it_could_not_stop_and_said_success() {
+    // Regression: a daemon that holds the control socket but cannot be found by its command
+    // line (here started with a relative config path) and does not answer: stop removed its
+    // socket and lock file as stale and returned 0. It now leaves them and fails (1) after its
+    // time budget: the daemon is provably alive.
+    let tmp = TempDir::new("rel");
+    let a = single(&tmp);
+    let mut daemon = foreground_conntrackd(&a, "./conntrackd.conf", &a.dir);
+    daemon.signal(nix::sys::signal::Signal::SIGSTOP);
+    let started = Instant::now();
+    let out = a.ra("stop", &[("OCF_RESKEY_CRM_meta_timeout", "4000")]);
+    let took = started.elapsed();
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("ocf-exit-reason:conntrackd still runs: its control socket"),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(4), "stop took {took:?}");
+    assert!(!daemon.exited());
+    assert!(a.socket().exists() && a.lock().exists());
+}

@@ -5,10 +5,15 @@
 //! pikemon worker answers: a daemon killed with its macvlan and addresses left up does not.
 //! A state machine for event loops, like `garp::ArpProbe`.
 
+use std::io;
 use std::net::Ipv6Addr;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
 use super::garp::{Probe, ProbeStep, Tries};
+use super::packet::PacketSocket;
 use crate::wire::ethernet::MacAddr;
 use crate::wire::ndisc;
 
@@ -81,6 +86,39 @@ impl NdProbe {
 impl Probe for NdProbe {
     fn on_timer(&mut self, now: Instant) -> ProbeStep {
         NdProbe::on_timer(self, now)
+    }
+}
+
+/// Runs `probe` on `sock` (IPv6 frames of the device) until an advertisement claims the
+/// target, whether it echoes the nonce (a pikemon worker) or not (any kernel that holds the
+/// address): the owner's MAC. `None` when the probe gives up; blocks the calling thread for
+/// at most `tries × interval`. The duplicate check of an address added without the kernel's
+/// DAD (ip-ra), done as DAD does it (RFC 4862 §5.4.2: a solicitation from the unspecified
+/// address to the solicited-node group).
+pub fn probe_blocking(sock: &PacketSocket, mut probe: NdProbe) -> io::Result<Option<MacAddr>> {
+    // Drop what queued before the first solicitation went out.
+    while sock.recv()?.is_some() {}
+    loop {
+        let until = match probe.on_timer(Instant::now()) {
+            ProbeStep::Send(frame, at) => {
+                sock.send(&frame)?;
+                at
+            }
+            ProbeStep::Wait(at) => at,
+            ProbeStep::Unanswered => return Ok(None),
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Some((frame, _)) = sock.recv()? {
+            if let Some(mac) = probe.answer(&frame).or_else(|| probe.unechoed(&frame)) {
+                return Ok(Some(mac));
+            }
+        }
     }
 }
 

@@ -269,3 +269,59 @@ fn ipv6_subnet_router_anycast_address_was_taken_as_a_vip() {
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert_eq!(before, addrs6(&p.a));
 }
+
+#[test]
+fn ipv6_stop_and_monitor_missed_the_vip_once_the_physical_address_of_its_prefix_was_gone() {
+    // Regression: as for IPv4, stop and monitor looked for the VIP only on the device of the
+    // address covering it; without that address monitor said 7 and stop 0 with the VIP left.
+    let p = pair6();
+    let params = [
+        ("ip", VIP6),
+        ("noipunique", "1"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip6(&p.a));
+    p.a.ip(&["-6", "addr", "del", "2001:db8::2/64", "dev", "eth0"]);
+    let out = ocf(&p.a, "monitor", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ocf(&p.a, "stop", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip6(&p.a), "{}", addrs6(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+}
+
+#[test]
+fn ipv6_duplicate_was_added_unseen_where_the_device_does_no_dad() {
+    // Regression: the IPv6 duplicate check was the kernel's DAD only; with accept_dad=0 or
+    // dad_transmits=0 on the device the address is never tentative, so an address another
+    // node holds was added as if the check had passed. ip-ra now solicits itself there.
+    let p = pair6();
+    p.b.ip(&["addr", "add", VIP6_64, "dev", "eth0", "nodad"]);
+    let peer = mac_of(&p.b).to_string();
+    let params = [
+        ("ip", VIP6),
+        ("nic", "eth0"),
+        ("cidr_netmask", "64"),
+        ("ip_pingtimeout", "1"),
+    ];
+    for (knob, off, on) in [("accept_dad", "0", "1"), ("dad_transmits", "0", "1")] {
+        p.a.sysctl(&format!("net.ipv6.conf.eth0.{knob}"), off);
+        let out = ocf(&p.a, "start", &params);
+        assert_eq!(code(&out), 1, "{knob}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("2001:db8::10 is already in use by {peer}")),
+            "{knob}: {}",
+            stderr(&out)
+        );
+        assert!(!has_vip6(&p.a), "{knob}: {}", addrs6(&p.a));
+        p.a.sysctl(&format!("net.ipv6.conf.eth0.{knob}"), on);
+    }
+    // Nobody else holds it: the solicitations go unanswered and the address is added.
+    p.b.ip(&["addr", "del", VIP6_64, "dev", "eth0"]);
+    p.a.sysctl("net.ipv6.conf.eth0.accept_dad", "0");
+    let out = ocf(&p.a, "start", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip6(&p.a), "{}", addrs6(&p.a));
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+}

@@ -183,3 +183,161 @@ fn ocf_tester_passes_in_a_namespace() {
     assert!(o.contains("passed all tests"), "{o}{e}");
     assert!(!has_vip(&p.a));
 }
+
+#[test]
+fn stop_of_one_vip_deleted_the_other_vips_of_its_subnet() {
+    // Regression: the first VIP of a subnet is the kernel's primary address there, and with
+    // promote_secondaries=0 (the default) deleting it deleted every secondary address of the
+    // subnet: stopping one resource took the other resources' VIPs down.
+    let p = pair();
+    let vip = |ip: &'static str| {
+        [
+            ("ip", ip),
+            ("nic", "eth0"),
+            ("cidr_netmask", "25"),
+            ("noipunique", "1"),
+            ("CRM_meta_interval", "10000"),
+        ]
+    };
+    let (first, second) = (vip("198.51.100.130"), vip("198.51.100.131"));
+    assert_eq!(code(&ocf(&p.a, "start", &first)), 0);
+    assert_eq!(code(&ocf(&p.a, "start", &second)), 0);
+    assert!(
+        addrs(&p.a).contains("inet 198.51.100.131/25"),
+        "{}",
+        addrs(&p.a)
+    );
+    let out = ocf(&p.a, "stop", &first);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let left = addrs(&p.a);
+    assert!(!left.contains("inet 198.51.100.130/25"), "{left}");
+    assert!(left.contains("inet 198.51.100.131/25"), "{left}");
+    assert!(left.contains("inet 198.51.100.2/24"), "{left}");
+    let out = ocf(&p.a, "monitor", &second);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
+    assert!(!addrs(&p.a).contains("198.51.100.131"));
+}
+
+#[test]
+fn stop_and_monitor_missed_the_vip_once_the_physical_address_of_its_subnet_was_gone() {
+    // Regression: stop and monitor looked for the VIP only on the device and prefix of the
+    // physical address covering it. With that address gone the VIP stayed in service while
+    // monitor said 7 and stop said 0 having removed nothing: live on two nodes.
+    let p = pair();
+    let params = [("ip", VIP), ("CRM_meta_interval", "10000")];
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip(&p.a));
+    // The VIP (secondary of 198.51.100.2/24) survives its primary only when promoted.
+    p.a.sysctl("net.ipv4.conf.eth0.promote_secondaries", "1");
+    p.a.ip(&["addr", "del", "198.51.100.2/24", "dev", "eth0"]);
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    let out = ocf(&p.a, "monitor", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = ocf(&p.a, "stop", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+    assert_eq!(code(&ocf(&p.a, "monitor", &params)), 7);
+    // Also with nic and cidr_netmask given but no longer matching where the VIP is.
+    p.a.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    let moved = [("ip", VIP), ("nic", "lo"), ("cidr_netmask", "25")];
+    assert_eq!(code(&ocf(&p.a, "monitor", &moved)), 0);
+    assert_eq!(code(&ocf(&p.a, "stop", &moved)), 0);
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+}
+
+#[test]
+fn stop_returned_6_when_a_parameter_other_than_ip_did_not_parse() {
+    // Regression: stop parsed every parameter and returned 6 (fatal, cluster-wide) for a bad
+    // value of any of them, and for a network address that only the host's prefix made one;
+    // OCF wants 0 from the stop of a resource that is not configured here.
+    let p = pair();
+    for bad in [
+        &[("ip", VIP), ("nobcastping", "2")][..],
+        &[("ip", VIP), ("cidr_netmask", "33")][..],
+        &[("ip", VIP), ("ip_pingtries", "0"), ("nic", "eth0")][..],
+        &[("ip", "198.51.100.0")][..],
+        &[("ip", "not-an-address")][..],
+        &[][..],
+    ] {
+        let out = ocf(&p.a, "stop", bad);
+        assert_eq!(code(&out), 0, "{bad:?}: {}", stderr(&out));
+    }
+    // The host makes 198.51.100.0 the network address: not a fatal configuration error.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", "198.51.100.0")])), 2);
+    assert_eq!(code(&ocf(&p.a, "monitor", &[("ip", "198.51.100.0")])), 7);
+    // And a VIP in service is still removed by a stop whose other parameters are bad.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let out = ocf(
+        &p.a,
+        "stop",
+        &[("ip", VIP), ("nobcastping", "2"), ("nic", "x/y")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+}
+
+#[test]
+fn cidr_netmask_in_dotted_form_was_rejected_as_ipaddr2_accepts_it() {
+    // resource-agents' IPaddr2 takes cidr_netmask=255.255.255.0 (with a warning); ip-ra
+    // returned 6 for it, which made a configuration moved from IPaddr2 fatal.
+    let p = pair();
+    let params = [
+        ("ip", VIP),
+        ("nic", "eth0"),
+        ("cidr_netmask", "255.255.255.0"),
+    ];
+    let out = ocf(&p.a, "validate-all", &params);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+    assert!(!has_vip(&p.a));
+    assert_eq!(
+        code(&ocf(
+            &p.a,
+            "validate-all",
+            &[("ip", VIP), ("cidr_netmask", "255.0.255.0")]
+        )),
+        6
+    );
+}
+
+#[test]
+fn ip_quickcheck_timeout_0_passed_validate_and_every_monitor_failed_naming_no_device() {
+    // Regression: ip_quickcheck_timeout=0 passed validate-all, then every monitor ran over
+    // it, and the message named no device when nic was not given ("(... on )").
+    let p = pair();
+    let out = ocf(
+        &p.a,
+        "validate-all",
+        &[("ip", VIP), ("ip_quickcheck_timeout", "0")],
+    );
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "ocf-exit-reason:ip_quickcheck_timeout=0: quickCheck (monitor) would always run over"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A monitor that does run over names the device it found.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let slow = [
+        ("ip", VIP),
+        ("pinglist", "198.51.100.99"),
+        ("ip_pingtime", "3"),
+        ("ip_quickcheck_timeout", "0.5"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    let out = ocf(&p.a, "monitor", &slow);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("monitor: ran over IP_QUICKCHECK_TIMEOUT (0.5s) (198.51.100.10 on eth0)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+}

@@ -311,13 +311,40 @@ fn stop(p: &Params) -> Result<Status, Failure> {
         )));
     }
     if let Some(cfg) = &cfg {
-        if !matches!(probe(cfg, p.deadline), Ok(Daemon::Running)) {
-            remove_if_exists(&cfg.socket);
-            remove_if_exists(&cfg.lockfile);
-        }
+        socket_released(cfg, &p.config, p.deadline)?;
+        // Nobody listens on the socket and no daemon of this config runs: both are stale.
+        remove_if_exists(&cfg.socket);
+        remove_if_exists(&cfg.lockfile);
     }
     score(p, None);
     Ok(Status::Success)
+}
+
+/// Waits until nobody listens on the control socket any more (no socket, or connection
+/// refused), at most until `deadline`. A socket that still accepts connections belongs to a
+/// live daemon, even one not found by its command line (another mount namespace's, one
+/// started with a relative config path) or one that is stopped or hung: its socket and lock
+/// file are not stale, and a stop that leaves it running fails (OCF: 1 when a daemon is
+/// provably still alive), or the next start would run a second daemon.
+fn socket_released(cfg: &DaemonConfig, config: &Path, deadline: Instant) -> Result<(), Failure> {
+    loop {
+        // The connect says it; a reply only tells how alive the holder is.
+        let check = Instant::now() + Duration::from_millis(200);
+        let held = match control::request(&cfg.socket, Request::Stats, check) {
+            Err(ControlError::Absent(_)) | Err(ControlError::Refused(_)) => return Ok(()),
+            Ok(_) => "answers",
+            Err(_) => "accepts connections but does not answer",
+        };
+        if Instant::now() >= deadline {
+            return Err(Failure::Generic(format!(
+                "conntrackd still runs: its control socket {} {held}, and no process \
+                 'conntrackd -C {}' was found to signal",
+                cfg.socket.display(),
+                config.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// SIGTERM, a second, then SIGKILL; returns the pids still alive at `deadline`.

@@ -145,20 +145,40 @@ pub fn daemon_pids(config: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Whether a NUL-separated command line is a conntrackd daemon for `config`.
+/// conntrackd's compiled-in configuration file, read when it runs without `-C`.
+const DEFAULT_CONFIG: &[u8] = b"/etc/conntrackd/conntrackd.conf";
+
+/// Whether a NUL-separated command line is a conntrackd daemon for `config`: conntrackd with
+/// `-C CONFIG` (or none, for the default config) and otherwise only `-d`. Daemon mode is
+/// `-d`, or no client request at all: Debian's conntrackd.service runs
+/// `conntrackd -C /etc/conntrackd/conntrackd.conf` in the foreground. Any other argument is a
+/// client request (`-s`, `-k`, `-c`, ...: conntrackd -h), a short-lived client of the daemon.
 pub fn cmdline_runs(cmdline: &[u8], config: &Path) -> bool {
-    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    let Some(prog) = args.first() else {
+    let mut args = cmdline.split(|&b| b == 0);
+    let Some(prog) = args.next() else {
         return false;
     };
     let is_conntrackd = prog
         .rsplit(|&b| b == b'/')
         .next()
         .is_some_and(|name| name.starts_with(b"conntrackd"));
-    let cfg = config.as_os_str().as_encoded_bytes();
-    is_conntrackd
-        && args.iter().any(|a| *a == b"-d")
-        && args.windows(2).any(|w| w[0] == b"-C" && w[1] == cfg)
+    if !is_conntrackd {
+        return false;
+    }
+    // The command line ends in a NUL: the last piece is empty.
+    let mut args = args.filter(|a| !a.is_empty());
+    let mut cfg_given = None;
+    while let Some(a) = args.next() {
+        match a {
+            b"-d" => {}
+            b"-C" => match args.next() {
+                Some(c) => cfg_given = Some(c),
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    cfg_given.unwrap_or(DEFAULT_CONFIG) == config.as_os_str().as_encoded_bytes()
 }
 
 /// Whether `pid` still exists (and is not a zombie).
@@ -303,7 +323,19 @@ mod tests {
             cfg
         ));
         assert!(cmdline_runs(b"conntrackd\0-d\0-C\0/run/t/ct.conf\0", cfg));
+        // In the foreground (Debian's conntrackd.service): a daemon too.
+        assert!(cmdline_runs(
+            b"/usr/sbin/conntrackd\0-C\0/run/t/ct.conf\0",
+            cfg
+        ));
+        assert!(cmdline_runs(
+            b"conntrackd\0",
+            Path::new("/etc/conntrackd/conntrackd.conf")
+        ));
+        assert!(!cmdline_runs(b"conntrackd\0", cfg));
         assert!(!cmdline_runs(b"conntrackd\0-C\0/run/t/ct.conf\0-s\0", cfg));
+        assert!(!cmdline_runs(b"conntrackd\0-C\0/run/t/ct.conf\0-k\0", cfg));
+        assert!(!cmdline_runs(b"conntrackd\0-C\0", cfg));
         assert!(!cmdline_runs(
             b"conntrackd\0-C\0/run/t/other.conf\0-d\0",
             cfg

@@ -17,7 +17,11 @@ promoted node for a resync. Run as a promotable clone with promoted-max=1, promo
 clone-node-max=1 and notify=true: a post-start notification on the promoted node and a
 pre-promote notification on the other nodes send bulk updates, which makes failback safe.
 With conntrackd 1.4.x, set HashSize above 8192 in conntrackd.conf: with a smaller table the
-daemon ignores the cache flush that follows a commit (the agent logs it).</longdesc>
+daemon ignores the cache flush that follows a commit (the agent logs it).
+Stop asks the daemon to exit over its socket, then signals the conntrackd process running
+with -C config (with -d or in the foreground, as conntrackd.service runs it); it removes the
+socket and lock file only once nobody listens on the socket, and fails while a daemon still
+holds it.</longdesc>
 <shortdesc lang="en">Manages conntrackd (promotable)</shortdesc>
 <parameters>
 <parameter name="binary" required="0" unique="0">

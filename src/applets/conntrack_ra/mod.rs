@@ -123,7 +123,8 @@ struct Overrides {
 }
 
 /// Splits the arguments: options anywhere, the first other word is the action, further words
-/// are ignored (OCF: the agent ignores extra arguments).
+/// are ignored (OCF: the agent ignores extra arguments), and so are unknown options after
+/// the action; before it they are an error.
 fn parse_args(args: &[String]) -> Result<(Command, Overrides), Failure> {
     let mut o = Overrides::default();
     let mut action = None;
@@ -141,7 +142,10 @@ fn parse_args(args: &[String]) -> Result<(Command, Overrides), Failure> {
             "-S" | "--statefile" => &mut o.statefile,
             "-n" | "--name" => &mut o.name,
             _ if a.starts_with('-') && a.len() > 1 => {
-                return Err(Failure::Args(format!("unknown option {a}")))
+                if action.is_some() {
+                    continue;
+                }
+                return Err(Failure::Args(format!("unknown option {a}")));
             }
             _ => {
                 if action.is_none() {
@@ -315,6 +319,19 @@ mod tests {
         let (c, o) = parse_args(&args(&["conntrack-ra", "monitor", "extra", "more"])).unwrap();
         assert_eq!(c, Command::Action(Some("monitor".into())));
         assert_eq!(o, Overrides::default());
+    }
+
+    #[test]
+    fn unknown_options_after_the_action_are_ignored_before_it_refused() {
+        let (c, o) = parse_args(&args(&["conntrack-ra", "monitor", "-x", "--foo=1"])).unwrap();
+        assert_eq!(c, Command::Action(Some("monitor".into())));
+        assert_eq!(o, Overrides::default());
+        assert_eq!(
+            parse_args(&args(&["conntrack-ra", "-x", "monitor"]))
+                .unwrap_err()
+                .code(),
+            2
+        );
     }
 
     #[test]

@@ -55,6 +55,11 @@ pub(super) fn is_physical(a: &Ipv4Address) -> bool {
     !a.label.contains(':')
 }
 
+/// An address ip-ra added (its `DEV:ra` label, `label_for`).
+pub(super) fn is_ours(a: &Ipv4Address) -> bool {
+    a.label.ends_with(":ra")
+}
+
 impl<A: fmt::Display> Resource<A> {
     pub(super) fn fail(&self, action: &str, step: &str, what: impl fmt::Display) -> Failure {
         Failure::Failed(format!(
@@ -68,20 +73,59 @@ impl<A: fmt::Display> Resource<A> {
     }
 }
 
+/// Where an action looks for the VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// On the device and prefix the parameters give (or the physical address whose subnet
+    /// holds the VIP): restore, recover, validate-all.
+    Configured,
+    /// First wherever ip-ra added it (IPv4: label `DEV:ra`, IPv6: `IFA_PROTO` = ours), then
+    /// as `Configured`: remove and quickCheck must see the VIP that is in service even when
+    /// the physical address it was placed by is gone or changed, or DEVICE changed.
+    Ours,
+}
+
 impl<A: fmt::Display + Copy + Into<IpAddr>> Resource<A> {
-    /// The resource of `ip` on the device and prefix `link_and_prefix` finds (`covering`: the
-    /// node's own address whose `net` holds `ip`); the prefix's network or broadcast address
-    /// is refused (`Failure::Config`).
+    /// The resource of `ip`: where `ours` (the interface index and prefix length of the VIP
+    /// as ip-ra added it) says, else on the device and prefix `link_and_prefix` finds
+    /// (`covering`: the node's own address whose `net` holds `ip`). The prefix's network or
+    /// broadcast address is refused (`Failure::Host`: only a prefix taken from this host can
+    /// get here, the parser refuses a configured one).
     pub(super) fn at(
         mut rt: Rtnl,
         p: Params,
         ip: A,
+        ours: Option<(u32, u8)>,
         covering: Option<(u32, u8)>,
         net: &str,
     ) -> Result<Resource<A>, Failure> {
-        let (link, prefix) = link_and_prefix(&mut rt, &p, &ip, covering, net)?;
+        let found = match ours {
+            Some((index, prefix)) => match rt.link_by_index(index) {
+                Ok(Some(link)) => Some((link, prefix)),
+                Ok(None) => None,
+                Err(e) => return Err(Failure::Failed(e.to_string())),
+            },
+            None => None,
+        };
+        let (link, prefix) = match found {
+            Some((link, prefix)) => {
+                if p.device.as_ref().is_some_and(|d| *d != link.name)
+                    || p.prefix.is_some_and(|q| q != prefix)
+                {
+                    log::warn!(
+                        "{ip}/{prefix} was added by ip-ra on {}, not where the parameters \
+                         say ({}/{}): acting on it there",
+                        link.name,
+                        p.device.as_deref().unwrap_or("any device"),
+                        p.prefix.map_or("?".to_string(), |q| q.to_string()),
+                    );
+                }
+                (link, prefix)
+            }
+            None => link_and_prefix(&mut rt, &p, &ip, covering, net)?,
+        };
         if let Some(what) = subnet_edge(ip.into(), prefix) {
-            return Err(Failure::Config(format!(
+            return Err(Failure::Host(format!(
                 "{ip}/{prefix} (the prefix of {}): {what}, not a host address",
                 link.name
             )));
@@ -178,6 +222,11 @@ pub(super) trait Steps {
     /// Whom the connectivity check pings after the PingList: the subnet's broadcast address
     /// (IPv4) or all-nodes (IPv6).
     fn ping_group(&self) -> Group;
+    /// Before the VIP with `prefix_len` is deleted: makes sure the delete takes no other
+    /// address with it (IPv4: a subnet's primary address takes its secondaries).
+    fn before_delete(&mut self, _action: &str, _prefix_len: u8) -> Result<(), Failure> {
+        Ok(())
+    }
     /// Deletes the VIP with `prefix_len` from our device.
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError>;
     /// After remove deleted the address (IPv4: the host route and the route cache).
@@ -208,8 +257,12 @@ where
         if let Err(e) = self.source_address_revert(action) {
             log::warn!("{e}");
         }
-        if let Err(e) = self.delete_address(self.prefix) {
-            log::warn!("{action}: roll back: {e}");
+        let deleted = self.before_delete(action, self.prefix).and_then(|()| {
+            self.delete_address(self.prefix)
+                .map_err(|e| self.rt_fail(action, "roll back", e))
+        });
+        if let Err(e) = deleted {
+            log::warn!("{e}");
         }
     }
 
@@ -305,6 +358,7 @@ where
             return Ok(());
         };
         self.source_address_revert(action)?;
+        self.before_delete(action, entry.prefix_len)?;
         let step = "delete address";
         let deleted = self.delete_address(entry.prefix_len);
         match &deleted {

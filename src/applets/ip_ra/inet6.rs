@@ -7,7 +7,10 @@
 //! - pre-assignment check: ours on another interface fails, ours on the device is checked;
 //! - duplicate check by DAD (RFC 4862 §5.4): the address is added with DAD and watched while
 //!   tentative; `dadfailed` means another node owns it (the address is deleted again and the
-//!   action fails). NOIPUNIQUE=1 adds it without DAD (`nodad`);
+//!   action fails). Where the kernel does no DAD on the device (`accept_dad` 0 there and on
+//!   `all`, or `dad_transmits` 0) ip-ra sends the solicitations itself before adding the
+//!   address (`nd_probe`); an advertisement for it is a duplicate. NOIPUNIQUE=1 adds it
+//!   without DAD (`nodad`);
 //! - neighbour flush and unsolicited Neighbor Advertisements (Override set, to ff02::1, from
 //!   the device's MAC; RFC 4861 §7.2.6 allows MAX_NEIGHBOR_ADVERTISEMENT = 3) in place of the
 //!   four gratuitous ARPs;
@@ -19,11 +22,12 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::net::nd_probe::{self, NdProbe};
 use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{same_prefix6, Ipv6Address, Route6, Rtnl, RtnlError, RT_TABLE_MAIN};
 use crate::wire::ndisc;
 
-use super::actions::{Assigned, Failure, Resource, Steps};
+use super::actions::{Assigned, Failure, Lookup, Resource, Steps};
 use super::connectivity::Group;
 use super::params::Params;
 
@@ -40,10 +44,38 @@ const DAD_POLL: Duration = Duration::from_millis(50);
 /// default) plus its random start delay (up to 1 s), with room to spare.
 const DAD_LIMIT: Duration = Duration::from_secs(10);
 
+/// The solicitations of our own duplicate check are never closer together than this.
+const SOLICIT_MIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Why the kernel will not run DAD for an address added to `dev`, if it will not: DAD runs
+/// when `accept_dad` is above 0 on the device or on `all`, and sends `dad_transmits`
+/// solicitations (ip-sysctl.rst). An unreadable knob counts as the kernel default (DAD on).
+fn kernel_skips_dad(dev: &str) -> Option<String> {
+    let knob = |conf: &str, name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{conf}/{name}"))
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    };
+    let accept = knob(dev, "accept_dad")
+        .unwrap_or(1)
+        .max(knob("all", "accept_dad").unwrap_or(0));
+    if accept < 1 {
+        return Some(format!("accept_dad=0 on {dev}: the kernel does no DAD"));
+    }
+    if knob(dev, "dad_transmits") == Some(0) {
+        return Some(format!("dad_transmits=0 on {dev}: the kernel does no DAD"));
+    }
+    None
+}
+
 impl Resource<Ipv6Addr> {
-    /// Finds the device and prefix: DEVICE, else the interface with a global address whose
-    /// prefix holds the VIP (longest prefix).
-    pub fn resolve6(p: Params, ip: Ipv6Addr) -> Result<Resource<Ipv6Addr>, Failure> {
+    /// Finds the device and prefix: with `Lookup::Ours` where ip-ra added the VIP, else DEVICE,
+    /// else the interface with a global address whose prefix holds the VIP (longest prefix).
+    pub fn resolve6(
+        p: Params,
+        ip: Ipv6Addr,
+        lookup: Lookup,
+    ) -> Result<Resource<Ipv6Addr>, Failure> {
         let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
         let addrs = rt
             .addresses6(None)
@@ -55,7 +87,11 @@ impl Resource<Ipv6Addr> {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        Resource::at(rt, p, ip, covering, "prefix")
+        let ours = addrs
+            .iter()
+            .find(|a| lookup == Lookup::Ours && a.address == ip && a.protocol == IP_RA_PROTO)
+            .map(|a| (a.index, a.prefix_len));
+        Resource::at(rt, p, ip, ours, covering, "prefix")
     }
 
     fn entries6(&mut self, action: &str, step: &str) -> Result<Vec<Ipv6Address>, Failure> {
@@ -72,6 +108,46 @@ impl Resource<Ipv6Addr> {
             .entries6(action, step)?
             .into_iter()
             .find(|a| a.index == index))
+    }
+
+    /// The duplicate check where the kernel does none: Neighbor Solicitations for the VIP from
+    /// the unspecified address, as DAD sends them (IP_PINGTRIES of them spread over
+    /// IP_PINGTIMEOUT, as the IPv4 ARP check); an advertisement for the VIP is a duplicate.
+    fn solicit(&mut self, action: &str, step: &str, why: &str) -> Result<(), Failure> {
+        let ip = self.ip;
+        if !self.link.uses_arp() {
+            log::info!(
+                "{action}: {step}: {} does not do neighbour discovery: skipped",
+                self.link.name
+            );
+            return Ok(());
+        }
+        let mac = self.mac(action, step)?;
+        let mut nonce = [0u8; 6];
+        if let Err(e) = crate::sys::random::fill(&mut nonce) {
+            log::warn!("{action}: {step}: nonce: {e}");
+        }
+        let (tries, within) = (self.p.ping_tries.max(1), self.p.ping_timeout);
+        let interval = (within / tries).max(SOLICIT_MIN_INTERVAL);
+        let probe = NdProbe::new(mac, ip, nonce, tries, interval);
+        let answer = PacketSocket::bind(self.link.index, ETHERTYPE_IPV6)
+            .and_then(|sock| nd_probe::probe_blocking(&sock, probe));
+        match answer {
+            Ok(None) => {
+                log::info!(
+                    "{action}: {step}: {why}: nobody answers {tries} neighbor solicitations \
+                     for {ip} within {:?}",
+                    interval * tries
+                );
+                Ok(())
+            }
+            Ok(Some(owner)) => Err(self.fail(
+                action,
+                step,
+                format!("{ip} is already in use by {owner} (neighbor solicitation; {why})"),
+            )),
+            Err(e) => Err(self.fail(action, step, format!("neighbor solicitation: {e}"))),
+        }
     }
 
     fn source_routes6(&mut self, action: &str, step: &str) -> Result<Vec<Route6>, Failure> {
@@ -126,16 +202,33 @@ impl Steps for Resource<Ipv6Addr> {
     }
 
     /// Adds the address: with DAD as the duplicate check (watched until it is no longer
-    /// tentative), or without it under NOIPUNIQUE.
+    /// tentative), or without it under NOIPUNIQUE. Where the kernel does no DAD on the device
+    /// (`accept_dad` 0 on it and on `all`, or `dad_transmits` 0) the address would never be
+    /// tentative and a duplicate would pass unseen: there our own solicitations ask first.
     fn add_unique(&mut self, action: &str) -> Result<(), Failure> {
         let (index, ip, prefix) = (self.link.index, self.ip, self.prefix);
-        let nodad = self.p.no_ip_unique;
+        let step = "duplicate check";
+        let no_kernel_dad = if self.p.no_ip_unique {
+            None
+        } else {
+            kernel_skips_dad(&self.link.name)
+        };
+        if let Some(why) = &no_kernel_dad {
+            self.solicit(action, step, why)?;
+        }
+        let nodad = self.p.no_ip_unique || no_kernel_dad.is_some();
         self.rt
             .add_address6(index, ip, prefix, nodad, IP_RA_PROTO)
             .map_err(|e| self.rt_fail(action, "add address", e))?;
-        let step = "duplicate check";
-        if nodad {
+        if self.p.no_ip_unique {
             log::info!("{action}: {step}: skipped (NOIPUNIQUE=1): {ip}/{prefix} added without DAD");
+            return Ok(());
+        }
+        if no_kernel_dad.is_some() {
+            log::info!(
+                "{action}: {step}: {ip}/{prefix} added to {}",
+                self.link.name
+            );
             return Ok(());
         }
         let started = Instant::now();

@@ -15,12 +15,12 @@ mod steps;
 
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use crate::logging::{self, Target};
 
-use actions::{Failure, Resource};
+use actions::{Failure, Lookup, Resource};
 use params::{Naming, Params, SPECS};
 
 pub use actions::label_for;
@@ -42,7 +42,8 @@ NOBCASTPING, IP_QUICKCHECK_TIMEOUT, RESTORE_AND_RECOVER, SOURCE_ADDRESS); option
   -D LEVEL         log level 3..9 (default 6)
 Exit: 0 success, 1 failure, 2 bad parameters; an unknown action exits 3.
 
-IP may be IPv6 (2001:db8::10/64): DAD is the duplicate check, unsolicited Neighbor
+IP may be IPv6 (2001:db8::10/64): DAD is the duplicate check (ip-ra's own Neighbor
+Solicitations where the device has accept_dad=0 or dad_transmits=0), unsolicited Neighbor
 Advertisements replace the gratuitous ARPs, the all-nodes group ff02::1 the broadcast ping.
 
 OCF actions read OCF_RESKEY_ip, cidr_netmask, nic, pinglist and the tunables in lower case
@@ -158,11 +159,24 @@ fn bounded<T: Send + 'static>(
 /// Runs one kit action (or its OCF twin, `label` naming it in the log) on resolved params.
 fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Failure> {
     let timeout = p.quickcheck_timeout;
-    let (ip, dev) = (p.ip, p.device.clone().unwrap_or_default());
+    let ip = p.ip;
+    // The device as resolved (DEVICE may be unset), for the message of a timed-out quickCheck.
+    let device = Arc::new(Mutex::new(p.device.clone()));
+    let resolved = Arc::clone(&device);
+    let named = move |link: &str| {
+        if let Ok(mut d) = resolved.lock() {
+            *d = Some(link.to_string());
+        }
+    };
+    let lookup = match action {
+        KitAction::Remove | KitAction::QuickCheck => Lookup::Ours,
+        KitAction::Restore | KitAction::Recover => Lookup::Configured,
+    };
     let run = move || -> Result<(), Failure> {
         match p.ip {
             IpAddr::V4(ip) => {
-                let mut r = Resource::resolve(p, ip)?;
+                let mut r = Resource::resolve(p, ip, lookup)?;
+                named(&r.link.name);
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -171,7 +185,8 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
                 }
             }
             IpAddr::V6(ip) => {
-                let mut r = Resource::resolve6(p, ip)?;
+                let mut r = Resource::resolve6(p, ip, lookup)?;
+                named(&r.link.name);
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -181,18 +196,21 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
             }
         }
     };
+    let on = move || match device.lock().ok().and_then(|d| d.clone()) {
+        Some(d) => format!("{ip} on {d}"),
+        None => format!("{ip}, device not found yet"),
+    };
     if action != KitAction::QuickCheck {
         let _serial = serial::lock(ip, label).map_err(|e| {
-            Failure::Failed(format!(
-                "{label}: action lock for {ip}: {e} ({ip} on {dev})"
-            ))
+            Failure::Failed(format!("{label}: action lock for {ip}: {e} ({})", on()))
         })?;
         return run();
     }
     bounded(timeout, run).unwrap_or_else(|| {
         Err(Failure::Failed(format!(
-            "{label}: ran over IP_QUICKCHECK_TIMEOUT ({}s) ({ip} on {dev})",
-            timeout.as_secs_f64()
+            "{label}: ran over IP_QUICKCHECK_TIMEOUT ({}s) ({})",
+            timeout.as_secs_f64(),
+            on()
         )))
     })
 }
@@ -246,6 +264,26 @@ fn ocf_params() -> Result<Params, Failure> {
     .map_err(|e| Failure::Config(e.to_string()))
 }
 
+/// stop's parameters: only `ip` has to be valid (`params::parse_for_stop`); the others are
+/// logged and left out. `None` when `ip` cannot be read: nothing of ours can be configured
+/// under it, and OCF wants 0 from the stop of a resource that is not configured here,
+/// whatever the configuration.
+fn ocf_stop_params() -> Option<Params> {
+    let get = |name: &str| std::env::var(format!("OCF_RESKEY_{name}")).ok();
+    match params::parse_for_stop(get, Naming::Ocf) {
+        Ok((p, ignored)) => {
+            for e in ignored {
+                log::warn!("stop: {e}: ignored, stop needs only ip");
+            }
+            Some(p)
+        }
+        Err(e) => {
+            log::info!("stop: {e}: no address of ours can be configured under it: nothing to do");
+            None
+        }
+    }
+}
+
 /// A failure: the one exit-reason line on stderr (ip-ra logs to stderr, so no second line).
 fn ocf_fail(code: u8, f: &Failure) -> ExitCode {
     eprintln!("{}", ocf::exit_reason(&f.to_string()));
@@ -287,14 +325,21 @@ fn ocf_main(action: &str) -> ExitCode {
         (false, _) => 6,
     };
     logging::init("ip-ra", Target::Stderr, level);
-    let p = match ocf_params() {
-        Ok(p) => p,
-        Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
+    let p = if action == "stop" {
+        match ocf_stop_params() {
+            Some(p) => p,
+            None => return ExitCode::from(ocf::SUCCESS),
+        }
+    } else {
+        match ocf_params() {
+            Ok(p) => p,
+            Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
+        }
     };
     let result = match action {
         "validate-all" => match p.ip {
-            IpAddr::V4(ip) => Resource::resolve(p, ip).map(|_| ()),
-            IpAddr::V6(ip) => Resource::resolve6(p, ip).map(|_| ()),
+            IpAddr::V4(ip) => Resource::resolve(p, ip, Lookup::Configured).map(|_| ()),
+            IpAddr::V6(ip) => Resource::resolve6(p, ip, Lookup::Configured).map(|_| ()),
         },
         "start" => perform(KitAction::Restore, "start", p),
         "stop" => perform(KitAction::Remove, "stop", p),

@@ -53,7 +53,9 @@ gratuitous ARP (requests and replies to the address and to the subnet broadcast)
 makes it the source of the subnet's routes, and checks connectivity by pinging the pinglist \
 hosts, else the subnet broadcast address. monitor checks the address, the link and \
 connectivity within ip_quickcheck_timeout; stop reverts the route sources and deletes the \
-address. Defaults for Pacemaker: unlike the kit, nobcastping defaults to 1, because Linux \
+address. monitor and stop look for the address first where ip-ra added it (IPv4 label \
+DEV:ra, IPv6 address protocol 82), wherever that is, so a changed physical address or nic \
+never hides an address in service. Defaults for Pacemaker: unlike the kit, nobcastping defaults to 1, because Linux \
 hosts ignore broadcast pings and the kit's broadcast check would fail on an ordinary Linux \
 subnet; with only ip (and nic, cidr_netmask) the connectivity check is then skipped. Give a \
 pinglist, or nobcastping=0 with a host that answers broadcast pings, to check connectivity \

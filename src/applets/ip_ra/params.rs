@@ -66,13 +66,15 @@ pub const SPECS: &[Spec] = &[
         key: Key::Netmask,
         kit: None,
         ocf: "cidr_netmask",
-        kind: Kind::Integer,
+        kind: Kind::String,
         default: "",
         required: false,
         short: "Prefix length",
-        long: "Prefix length of the virtual address (1..32, IPv6 1..128). When neither this \
-               nor a /prefix on ip is given, the prefix of the interface address whose subnet \
-               holds ip.",
+        long: "Prefix length of the virtual address (1..32, IPv6 1..128); for IPv4 a dotted \
+               netmask (255.255.255.0) is taken too, as IPaddr2 does, with a warning. When \
+               neither this nor a /prefix on ip is given, the prefix of the interface address \
+               whose subnet holds ip. stop needs only ip: a bad value of any other parameter \
+               is logged and ignored there.",
     },
     Spec {
         key: Key::Device,
@@ -187,7 +189,7 @@ pub const SPECS: &[Spec] = &[
         default: "12",
         required: false,
         short: "quickCheck time limit",
-        long: "Seconds quickCheck (monitor) may take; running over is a failure.",
+        long: "Seconds quickCheck (monitor) may take, more than 0; running over is a failure.",
     },
     Spec {
         key: Key::RestoreAndRecover,
@@ -328,6 +330,34 @@ fn prefix_value(name: &str, v: &str, max: u8) -> Result<u8, ParamError> {
     }
 }
 
+/// A prefix length, or for IPv4 a contiguous dotted netmask (255.255.255.0), which
+/// resource-agents' IPaddr2 (findif.sh) also accepts in cidr_netmask and converts with a
+/// warning.
+fn netmask_value(name: &str, v: &str, ip: IpAddr) -> Result<u8, ParamError> {
+    let max = max_prefix(ip);
+    if !ip.is_ipv4() || !v.contains('.') {
+        return prefix_value(name, v, max);
+    }
+    let mask = match v.trim().parse::<std::net::Ipv4Addr>() {
+        Ok(m) => u32::from(m),
+        Err(_) => {
+            return Err(ParamError(format!(
+                "{name}={v}: expected a prefix length 1..{max} or a dotted netmask"
+            )))
+        }
+    };
+    let len = mask.leading_ones();
+    if len == 0 || mask.checked_shl(len).unwrap_or(0) != 0 {
+        return Err(ParamError(format!(
+            "{name}={v}: not a contiguous netmask (expected e.g. 255.255.255.0 or 24)"
+        )));
+    }
+    // At most 32: the value fits.
+    let len = u8::try_from(len).unwrap_or(max);
+    log::warn!("{name}={v}: a dotted netmask; taken as the prefix length {len} (write {len})");
+    Ok(len)
+}
+
 fn ip_value(name: &str, v: &str) -> Result<IpAddr, ParamError> {
     v.trim()
         .parse::<IpAddr>()
@@ -419,7 +449,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         )));
     }
     if let Some((n, v)) = val(Key::Netmask) {
-        let p = prefix_value(n, &v, max_prefix(ip))?;
+        let p = netmask_value(n, &v, ip)?;
         if prefix.is_some_and(|q| q != p) {
             return Err(ParamError(format!(
                 "{n}={v} contradicts {ip_name}={ip_text}"
@@ -479,6 +509,17 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
             _ => return Err(ParamError(format!("{n}={v}: expected 1..100"))),
         }
     };
+    let quickcheck_timeout = {
+        let (n, v) = or_default(Key::QuickCheckTimeout);
+        let t = seconds_value(n, &v)?;
+        if t.is_zero() {
+            return Err(ParamError(format!(
+                "{n}={v}: quickCheck (monitor) would always run over it; expected seconds \
+                 above 0 and up to 3600"
+            )));
+        }
+        t
+    };
     let ping_timeout = match val(Key::PingTimeout) {
         Some((n, v)) => seconds_value(n, &v)?,
         None => ping_time * ping_tries,
@@ -496,10 +537,54 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         ping_tries_given,
         ping_timeout,
         no_bcast_ping: flag(Key::NoBcastPing)?,
-        quickcheck_timeout: secs(Key::QuickCheckTimeout)?,
+        quickcheck_timeout,
         restore_and_recover: switch(Key::RestoreAndRecover)?,
         source_address: switch(Key::SourceAddress)?,
     })
+}
+
+/// The parameters stop needs: only `ip` must be valid. stop must succeed when the resource
+/// is not configured here whatever the configuration (OCF: a stop that fails for a bad
+/// parameter gets the node fenced), and ip-ra finds its own addresses by their mark, so a
+/// bad value of any other parameter (or a bad /prefix on ip) is left out and returned for
+/// the log. `Err` only when `ip` itself cannot be read: then nothing of ours can be
+/// configured under it.
+pub fn parse_for_stop(
+    get: impl Fn(&str) -> Option<String>,
+    naming: Naming,
+) -> Result<(Params, Vec<ParamError>), ParamError> {
+    let first = match parse(&get, naming) {
+        Ok(p) => return Ok((p, Vec::new())),
+        Err(e) => e,
+    };
+    let ip_name = name(Key::Ip, naming);
+    let bare_ip = || {
+        get(ip_name).map(|v| match v.trim().split_once('/') {
+            Some((a, _)) => a.to_string(),
+            None => v,
+        })
+    };
+    let attempts: [&[Key]; 3] = [&[Key::Device, Key::Netmask], &[Key::Device], &[]];
+    let mut last = first.clone();
+    for (bare, keys) in [false, true]
+        .into_iter()
+        .flat_map(|b| attempts.iter().map(move |k| (b, *k)))
+    {
+        let only = |n: &str| {
+            if n == ip_name {
+                return if bare { bare_ip() } else { get(n) };
+            }
+            keys.iter()
+                .any(|k| name(*k, naming) == n)
+                .then(|| get(n))
+                .flatten()
+        };
+        match parse(only, naming) {
+            Ok(p) => return Ok((p, vec![first])),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 #[cfg(test)]
@@ -594,6 +679,10 @@ mod tests {
         assert!(e(&[("IP", "198.51.100.10/24"), ("NOIPUNIQUE", "2")]).starts_with("NOIPUNIQUE"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("DEVICE", "a/b")]).contains("interface"));
         assert!(e(&[("IP", "198.51.100.10/24"), ("IP_WAIT_LINKDOWN", "-1")]).contains("seconds"));
+        assert!(
+            e(&[("IP", "198.51.100.10/24"), ("IP_QUICKCHECK_TIMEOUT", "0")])
+                .starts_with("IP_QUICKCHECK_TIMEOUT=0: quickCheck (monitor) would always run over")
+        );
     }
 
     #[test]
@@ -628,6 +717,65 @@ mod tests {
             .unwrap_err()
             .0
             .contains("prefix length must be 1..32"));
+    }
+
+    fn ocf(pairs: &[(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<&str, &str> = pairs.iter().copied().collect();
+        move |n| m.get(n).map(|v| v.to_string())
+    }
+
+    #[test]
+    fn a_dotted_netmask_is_a_prefix_length_as_in_ipaddr2() {
+        let p = parse(
+            ocf(&[("ip", "198.51.100.10"), ("cidr_netmask", "255.255.255.128")]),
+            Naming::Ocf,
+        )
+        .unwrap();
+        assert_eq!(p.prefix, Some(25));
+        for bad in ["255.0.255.0", "0.0.0.0", "255.255.255.1", "255.255"] {
+            let e = parse(
+                ocf(&[("ip", "198.51.100.10"), ("cidr_netmask", bad)]),
+                Naming::Ocf,
+            )
+            .unwrap_err();
+            assert!(e.0.starts_with(&format!("cidr_netmask={bad}: ")), "{e}");
+        }
+        let p = parse(
+            ocf(&[("ip", "198.51.100.10"), ("cidr_netmask", "255.255.255.255")]),
+            Naming::Ocf,
+        )
+        .unwrap();
+        assert_eq!(p.prefix, Some(32));
+        // Not for IPv6.
+        assert!(parse(
+            ocf(&[("ip", "2001:db8::10"), ("cidr_netmask", "255.255.255.0")]),
+            Naming::Ocf
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn stop_needs_only_a_valid_ip() {
+        let (p, ignored) = parse_for_stop(
+            ocf(&[
+                ("ip", "198.51.100.10"),
+                ("nic", "eth0"),
+                ("cidr_netmask", "33"),
+                ("nobcastping", "2"),
+            ]),
+            Naming::Ocf,
+        )
+        .unwrap();
+        assert_eq!((p.prefix, p.device.as_deref()), (None, Some("eth0")));
+        assert_eq!(ignored.len(), 1);
+        let (p, _) = parse_for_stop(
+            ocf(&[("ip", "198.51.100.0/24"), ("nic", "a/b")]),
+            Naming::Ocf,
+        )
+        .unwrap();
+        assert_eq!((p.prefix, p.device), (None, None));
+        assert!(parse_for_stop(ocf(&[("ip", "nonsense")]), Naming::Ocf).is_err());
+        assert!(parse_for_stop(ocf(&[]), Naming::Ocf).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::net::rtnl::{
 };
 use crate::wire::ethernet::MacAddr;
 
-use super::actions::{is_physical, label_for, Assigned, Failure, Resource, Steps};
+use super::actions::{is_ours, is_physical, label_for, Assigned, Failure, Lookup, Resource, Steps};
 use super::connectivity;
 use super::params::Params;
 
@@ -121,7 +121,7 @@ impl<A: std::fmt::Display> Resource<A> {
 impl Resource {
     /// Finds the device and prefix; an unknown device or an undeterminable prefix is
     /// `Failure::Host`.
-    pub fn resolve(p: Params, ip: Ipv4Addr) -> Result<Resource, Failure> {
+    pub fn resolve(p: Params, ip: Ipv4Addr, lookup: Lookup) -> Result<Resource, Failure> {
         let mut rt = Rtnl::open().map_err(|e| Failure::Failed(e.to_string()))?;
         let addrs = rt
             .addresses(None)
@@ -133,7 +133,11 @@ impl Resource {
             .max_by_key(|a| a.prefix_len)
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
-        Resource::at(rt, p, ip, covering, "subnet")
+        let ours = addrs
+            .iter()
+            .find(|a| lookup == Lookup::Ours && a.address == ip && is_ours(a))
+            .map(|a| (a.index, a.prefix_len));
+        Resource::at(rt, p, ip, ours, covering, "subnet")
     }
 
     /// Every address entry equal to the VIP, on any device.
@@ -448,6 +452,54 @@ impl Steps for Resource {
 
     fn ping_group(&self) -> connectivity::Group {
         connectivity::Group::Broadcast(garp::broadcast_of(self.ip, self.prefix))
+    }
+
+    /// The kernel deletes every secondary address of a subnet with its primary one unless
+    /// `promote_secondaries` is set on the device (ip-address(8); default 0): a VIP that came
+    /// first in its subnet would take the other VIPs (other resources) with it. The knob is
+    /// set and left set (systemd's sysctl defaults set it on every device): putting it back
+    /// would race with the stop of another resource on the same device.
+    fn before_delete(&mut self, action: &str, prefix_len: u8) -> Result<(), Failure> {
+        let step = "delete address";
+        let (index, ip) = (self.link.index, self.ip);
+        let addrs = self
+            .rt
+            .addresses(Some(index))
+            .map_err(|e| self.rt_fail(action, step, e))?;
+        let primary = addrs
+            .iter()
+            .any(|a| a.address == ip && a.prefix_len == prefix_len && !a.is_secondary());
+        let others: Vec<String> = addrs
+            .iter()
+            .filter(|a| a.address != ip && a.prefix_len == prefix_len)
+            .filter(|a| same_net(a.address, ip, prefix_len))
+            .map(|a| format!("{}/{}", a.address, a.prefix_len))
+            .collect();
+        if !primary || others.is_empty() {
+            return Ok(());
+        }
+        let knob = format!(
+            "/proc/sys/net/ipv4/conf/{}/promote_secondaries",
+            self.link.name
+        );
+        if std::fs::read_to_string(&knob).is_ok_and(|v| v.trim() == "1") {
+            return Ok(());
+        }
+        let others = others.join(", ");
+        std::fs::write(&knob, "1").map_err(|e| {
+            self.fail(
+                action,
+                step,
+                format!(
+                    "{ip} is the primary address of its subnet: deleting it would delete                      {others} too, and {knob} cannot be set: {e}"
+                ),
+            )
+        })?;
+        log::info!(
+            "{action}: {step}: {ip} is the primary address of its subnet:              promote_secondaries set on {} so that {others} stay",
+            self.link.name
+        );
+        Ok(())
     }
 
     fn delete_address(&mut self, prefix_len: u8) -> Result<(), RtnlError> {
