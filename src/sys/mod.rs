@@ -31,3 +31,15 @@ pub fn adopt_inherited(raw: RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
     // F_SETFD succeeded, so `raw` is open; the parent named it to this process alone.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
 }
+
+/// Lets a write to a closed pipe end the process (SIGPIPE's default action), as it ends
+/// `ping` or `cat`: the Rust runtime ignores SIGPIPE, so `lkping | head -2` pinged on after
+/// `head` had exited. Only for command-line output; daemons keep ignoring it (their writes to
+/// sockets report EPIPE instead).
+pub fn default_sigpipe() {
+    // signal(2) with SIG_DFL installs no handler; nothing else in the process depends on
+    // SIGPIPE being ignored at this point (called first thing by the command-line paths).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
