@@ -199,3 +199,34 @@ fn take_against_the_peers_take_and_drop_against_the_peers_drop_are_refused() {
         Some(Refusal::NoHealthyPeer)
     );
 }
+
+/// `take` in maintenance was refused as "this node is Down and the peer is Up" while status
+/// showed health Up: maintenance counts as Down in the election. The refusal names it.
+#[test]
+fn take_in_maintenance_was_refused_as_down_while_health_was_up() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: true,
+        },
+    );
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    assert!(s.node(0).vc(0).unwrap().up, "health itself is Up");
+    let refusal = s.node(0).admin_refusal(s.now, 0, Admin::Take);
+    assert_eq!(refusal, Some(Refusal::Maintenance));
+    assert_eq!(
+        refusal.unwrap().to_string(),
+        "this node is in maintenance: run 'maintenance off' first"
+    );
+    // The same with the peer gone.
+    s.kill(1);
+    s.run(Duration::from_secs(1));
+    assert_eq!(
+        s.node(0).admin_refusal(s.now, 0, Admin::Take),
+        Some(Refusal::Maintenance)
+    );
+}

@@ -84,6 +84,9 @@ impl Node {
         // in the election (rule 2) and the order would be accepted and do nothing.
         let cancelled = peer.is_some_and(|p| p.up == up && p.admin == order);
         match order {
+            // Checked before health: maintenance counts as Down in the election, and "this
+            // node is Down" sent the operator after a health that status shows Up.
+            Admin::Take if self.vcs[i].maintenance => Some(Refusal::Maintenance),
             Admin::Drop | Admin::Maintenance if !peer_up && self.claims(i) => {
                 Some(Refusal::NoHealthyPeer)
             }
