@@ -1731,6 +1731,85 @@ fn config_errors_start_nothing() {
     assert!(!rig.dir.join("pid1").exists());
 }
 
+/// `-c status|drop|maintenance` read the whole config (the key file too) before asking the
+/// daemon: with a typo anywhere in it, or the key file missing while being rotated, the
+/// operator could not reach the running daemon ("1 error(s); nothing started", exit 2).
+/// Only the control socket is needed: the errors are a warning now.
+#[test]
+fn control_with_a_typo_in_the_config_or_its_key_file_gone_said_nothing_started() {
+    let mut rig = Rig::new();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let typo = rig.dir.join("typo.cfg");
+    std::fs::write(
+        &typo,
+        cfg.replace(
+            "garp-interval 20ms;",
+            "garp-interval 20ms; garp-keepalive 61x;",
+        ),
+    )
+    .unwrap();
+    let no_key = rig.dir.join("nokey.cfg");
+    let key_file = rig.dir.join("pike.key");
+    std::fs::write(
+        &no_key,
+        cfg.replace(
+            &format!("hmac key \"{KEY}\""),
+            &format!("hmac file \"{}\"", key_file.display()),
+        ),
+    )
+    .unwrap();
+    for bad in [&typo, &no_key] {
+        let bad = bad.display().to_string();
+        let out = rig
+            .a
+            .cmd(applet("pikemon"))
+            .args(["-f", &bad, "-c", "status"])
+            .output()
+            .unwrap();
+        let (so, se) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(so.contains("vc LAN id 1 role Master"), "{so}");
+        assert!(se.contains(&format!("{bad}:")), "{se}");
+        assert!(
+            se.contains(&format!(
+                "pikemon: warning: {bad}: 1 error(s); asking the daemon at {} anyway",
+                rig.dir.join("ctl1").display()
+            )),
+            "{se}"
+        );
+        assert!(!se.contains("nothing started"), "{se}");
+    }
+    // An order too, on the file with the typo.
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args([
+            "-f",
+            &typo.display().to_string(),
+            "-c",
+            "maintenance",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A config that cannot be read at all: the default socket, with a warning.
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", "/nonexistent/pikemon.cfg", "-c", "status"])
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert!(se.contains("cannot read"), "{se}");
+    assert!(
+        se.contains("asking the daemon at /run/pikemon.sock (the default) anyway"),
+        "{se}"
+    );
+}
+
 /// A daemonizing start (no -d) whose interface name was mistyped returned 0 with nothing on
 /// the terminal, and the supervisor retried the worker with back-off for ever (the reason only
 /// in syslog). The start now waits for the first worker's set-up: it prints why it failed,
