@@ -1810,6 +1810,51 @@ fn control_with_a_typo_in_the_config_or_its_key_file_gone_said_nothing_started()
     );
 }
 
+/// `-c status -r 1 | head -1` ended with "failed printing to stdout: Broken pipe" and a
+/// panic's abort (rc 134) once `head` had gone: command-line output now ends with its
+/// reader, by SIGPIPE, as a C tool's does.
+#[test]
+fn status_refresh_into_head_panicked_on_the_broken_pipe() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let mut rig = Rig::new();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let mut child = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", &rig.cfg(1), "-c", "status", "-r", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    // The reader goes, as `head -1` does.
+    assert!(first.starts_with("node 1"), "{first}");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("-c status -r 1 went on writing to a closed pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut se = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut se).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {se}");
+    assert!(
+        !se.contains("panicked") && !se.contains("Broken pipe"),
+        "{se}"
+    );
+}
+
 /// A daemonizing start (no -d) whose interface name was mistyped returned 0 with nothing on
 /// the terminal, and the supervisor retried the worker with back-off for ever (the reason only
 /// in syslog). The start now waits for the first worker's set-up: it prints why it failed,

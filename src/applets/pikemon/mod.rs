@@ -149,18 +149,22 @@ pub fn main(args: &[String]) -> ExitCode {
     let opts = match parse_args(args.get(1..).unwrap_or(&[])) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("pikemon: {e}\n{USAGE}");
+            say(&format!("pikemon: {e}\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
+    if matches!(opts.mode, Mode::Help | Mode::Version | Mode::Control { .. }) {
+        // Command-line output ends with its reader (`-c status -r 1 | head -1`) as a C
+        // tool's does; the daemon's processes keep SIGPIPE ignored.
+        crate::sys::default_sigpipe();
+    }
     let (foreground, role) = match &opts.mode {
-        Mode::Help => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+        Mode::Help => return exit_of(out(USAGE)),
         Mode::Version => {
-            println!("pikemon (habox) {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return exit_of(out(&format!(
+                "pikemon (habox) {}\n",
+                env!("CARGO_PKG_VERSION")
+            )))
         }
         Mode::Control { request, refresh } => return control_main(&opts.config, request, *refresh),
         Mode::Daemon { foreground } => (*foreground, "daemon"),
@@ -293,6 +297,13 @@ fn out(text: &str) -> std::io::Result<()> {
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())?;
     o.flush()
+}
+
+fn exit_of(written: std::io::Result<()>) -> ExitCode {
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
 }
 
 /// A line on stderr; nowhere to report a failure to write it.
