@@ -1089,6 +1089,51 @@ fn take_and_drop() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
+/// `-c take` on the Backup printed "vc LAN Take: Backup" with exit 0 (the role right after
+/// the order, before the peer had yielded), and a script took it for a failed take. The
+/// answer now comes once the order has taken effect: Master with the addresses up.
+#[test]
+fn take_on_the_backup_printed_backup_before_the_peer_yielded() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN Take: Master\n");
+    // At once, without waiting: B serves, A has let go.
+    assert!(rig.macvlan_up(2), "{}", rig.log(2));
+    rig.assert_roles("Backup", "Master");
+    let out = rig.control(2, &["drop", "LAN"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN Drop: Backup\n");
+    assert!(!rig.macvlan_up(2), "{}", rig.log(2));
+    rig.assert_roles("Master", "Backup");
+}
+
+/// An order accepted that cannot take effect (B's takeover fails: a stray macvlan holds
+/// the virtual MAC) is answered after two dead-intervals with the role as it is, exit 4.
+#[test]
+fn take_that_cannot_take_effect_is_answered_as_pending_with_exit_4() {
+    let rig = Rig::new().started_pair();
+    rig.b.ip(&["link", "del", "pk1-lan0"]);
+    rig.b.ip(&[
+        "link", "add", "link", "lan0", "name", "stray", "address", VMAC, "type", "macvlan",
+    ]);
+    rig.b.ip(&["link", "set", "stray", "up"]);
+    let start = Instant::now();
+    let out = rig.control(2, &["take"]);
+    let waited = start.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{out:?}\n{}", rig.log(2));
+    let (so, _) = text(&out);
+    assert!(so.starts_with("vc LAN Take: "), "{so}");
+    assert!(
+        so.ends_with(
+            " (ordered, not Master with its addresses up within 600ms; the order stands)\n"
+        ),
+        "{so}"
+    );
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
 /// `take` on both nodes: the second was answered "Take: Backup" with exit 0 and never
 /// happened (the two standing orders cancel out, the current master keeps the role); the
 /// same for `drop` on both. Now the order that would do nothing is refused, exit 1, with

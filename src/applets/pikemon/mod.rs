@@ -40,7 +40,9 @@ Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, lo
        pikemon [-f CFG] -c status [-j] [-r SEC]  show the state (-j JSON, -r refresh every SEC)
        pikemon -h | -v
   -f CFG  config file (default /etc/habox/pikemon.cfg)
-Exit: 0 ok, 1 refused or runtime error, 2 config or usage error, 3 daemon unreachable.
+Exit: 0 ok (an order: in effect), 1 refused or runtime error, 2 config or usage error,
+3 daemon unreachable, 4 an order accepted but not in effect within 2 dead-intervals
+(plus commit-timeout; 10 s at most).
 ";
 
 /// What the command line asks for.
@@ -261,14 +263,17 @@ fn control_main(config: &str, req: &control::Request, refresh: Option<Duration>)
     }
     loop {
         match control::call(&socket, req, control::reply_timeout(req)) {
-            Ok(r) if r.ok => {
+            Ok(r) if r.outcome == control::Outcome::Refused => {
+                say(&format!("pikemon: refused: {}", r.text));
+                return ExitCode::from(1);
+            }
+            Ok(r) => {
                 if out(&r.text).is_err() {
                     return ExitCode::from(1);
                 }
-            }
-            Ok(r) => {
-                say(&format!("pikemon: refused: {}", r.text));
-                return ExitCode::from(1);
+                if r.outcome == control::Outcome::Pending {
+                    return ExitCode::from(4);
+                }
             }
             Err(e) => {
                 say(&format!(

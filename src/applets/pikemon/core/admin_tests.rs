@@ -230,3 +230,41 @@ fn take_in_maintenance_was_refused_as_down_while_health_was_up() {
         Some(Refusal::Maintenance)
     );
 }
+
+/// `take` on the Backup was answered with the role right after the order (Backup, exit 0)
+/// while the peer had yet to yield: the worker now waits for `order_settled`, which holds
+/// only once the order has taken effect.
+#[test]
+fn take_on_the_backup_was_answered_before_the_peer_yielded() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    assert!(s.node(0).order_settled(0, Admin::Take));
+    assert!(!s.node(1).order_settled(0, Admin::Take));
+    assert!(s.node(1).order_settled(0, Admin::Drop));
+    assert!(s.node(1).order_settled(0, Admin::None));
+    // Before the peer hears of the order, nothing has taken effect.
+    let acts = s.nodes[1].as_mut().unwrap().handle(
+        s.now,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Take,
+        },
+    );
+    assert!(!s.node(1).order_settled(0, Admin::Take));
+    s.apply(1, acts);
+    s.until(Duration::from_secs(1), |s| {
+        s.node(1).order_settled(0, Admin::Take)
+    });
+    assert_eq!(s.master, [false, true]);
+    s.until(Duration::from_secs(1), |s| {
+        s.node(0).order_settled(0, Admin::Drop)
+    });
+    // A yielding master has not dropped while it still holds its addresses.
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(1, false), 1, 0xd1, &[None]);
+    assert!(!n.order_settled(0, Admin::Drop), "Init is no Backup yet");
+    n.handle(t0 + DEAD, Input::Tick);
+    assert!(!n.order_settled(0, Admin::Take), "probing");
+    assert!(n.order_settled(7, Admin::Take), "no such virtual cluster");
+}

@@ -98,6 +98,22 @@ impl Node {
         }
     }
 
+    /// Whether `order` for virtual cluster `i` has taken effect, for the operator who waits
+    /// on it: a take once this node is Master with its addresses up, a drop or maintenance
+    /// once it is Backup with its addresses gone (not while it releases them); no order
+    /// (`maintenance off`) at once.
+    pub fn order_settled(&self, i: usize, order: Admin) -> bool {
+        let Some(v) = self.vcs.get(i) else {
+            return true;
+        };
+        match (order, v.role) {
+            (Admin::None, _) => true,
+            (Admin::Take, VcRole::Master(m)) => m.active && !m.failed,
+            (Admin::Drop | Admin::Maintenance, VcRole::Backup { .. }) => true,
+            _ => false,
+        }
+    }
+
     pub(super) fn side(&self, i: usize) -> Side {
         let v = &self.vcs[i];
         let s = &self.settings.vcs[i];
