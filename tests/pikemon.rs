@@ -1089,6 +1089,51 @@ fn take_and_drop() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
+/// `-c take` on the Backup printed "vc LAN Take: Backup" with exit 0 (the role right after
+/// the order, before the peer had yielded), and a script took it for a failed take. The
+/// answer now comes once the order has taken effect: Master with the addresses up.
+#[test]
+fn take_on_the_backup_printed_backup_before_the_peer_yielded() {
+    let rig = Rig::new().started_pair();
+    let out = rig.control(2, &["take"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN Take: Master\n");
+    // At once, without waiting: B serves, A has let go.
+    assert!(rig.macvlan_up(2), "{}", rig.log(2));
+    rig.assert_roles("Backup", "Master");
+    let out = rig.control(2, &["drop", "LAN"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(text(&out).0, "vc LAN Drop: Backup\n");
+    assert!(!rig.macvlan_up(2), "{}", rig.log(2));
+    rig.assert_roles("Master", "Backup");
+}
+
+/// An order accepted that cannot take effect (B's takeover fails: a stray macvlan holds
+/// the virtual MAC) is answered after two dead-intervals with the role as it is, exit 4.
+#[test]
+fn take_that_cannot_take_effect_is_answered_as_pending_with_exit_4() {
+    let rig = Rig::new().started_pair();
+    rig.b.ip(&["link", "del", "pk1-lan0"]);
+    rig.b.ip(&[
+        "link", "add", "link", "lan0", "name", "stray", "address", VMAC, "type", "macvlan",
+    ]);
+    rig.b.ip(&["link", "set", "stray", "up"]);
+    let start = Instant::now();
+    let out = rig.control(2, &["take"]);
+    let waited = start.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{out:?}\n{}", rig.log(2));
+    let (so, _) = text(&out);
+    assert!(so.starts_with("vc LAN Take: "), "{so}");
+    assert!(
+        so.ends_with(
+            " (ordered, not Master with its addresses up within 600ms; the order stands)\n"
+        ),
+        "{so}"
+    );
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
 /// `take` on both nodes: the second was answered "Take: Backup" with exit 0 and never
 /// happened (the two standing orders cancel out, the current master keeps the role); the
 /// same for `drop` on both. Now the order that would do nothing is refused, exit 1, with
@@ -1729,6 +1774,130 @@ fn config_errors_start_nothing() {
     assert!(se.contains("nothing started"), "{se}");
     assert!(rig.pids(1, "pikemon").is_empty());
     assert!(!rig.dir.join("pid1").exists());
+}
+
+/// `-c status|drop|maintenance` read the whole config (the key file too) before asking the
+/// daemon: with a typo anywhere in it, or the key file missing while being rotated, the
+/// operator could not reach the running daemon ("1 error(s); nothing started", exit 2).
+/// Only the control socket is needed: the errors are a warning now.
+#[test]
+fn control_with_a_typo_in_the_config_or_its_key_file_gone_said_nothing_started() {
+    let mut rig = Rig::new();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let typo = rig.dir.join("typo.cfg");
+    std::fs::write(
+        &typo,
+        cfg.replace(
+            "garp-interval 20ms;",
+            "garp-interval 20ms; garp-keepalive 61x;",
+        ),
+    )
+    .unwrap();
+    let no_key = rig.dir.join("nokey.cfg");
+    let key_file = rig.dir.join("pike.key");
+    std::fs::write(
+        &no_key,
+        cfg.replace(
+            &format!("hmac key \"{KEY}\""),
+            &format!("hmac file \"{}\"", key_file.display()),
+        ),
+    )
+    .unwrap();
+    for bad in [&typo, &no_key] {
+        let bad = bad.display().to_string();
+        let out = rig
+            .a
+            .cmd(applet("pikemon"))
+            .args(["-f", &bad, "-c", "status"])
+            .output()
+            .unwrap();
+        let (so, se) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(so.contains("vc LAN id 1 role Master"), "{so}");
+        assert!(se.contains(&format!("{bad}:")), "{se}");
+        assert!(
+            se.contains(&format!(
+                "pikemon: warning: {bad}: 1 error(s); asking the daemon at {} anyway",
+                rig.dir.join("ctl1").display()
+            )),
+            "{se}"
+        );
+        assert!(!se.contains("nothing started"), "{se}");
+    }
+    // An order too, on the file with the typo.
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args([
+            "-f",
+            &typo.display().to_string(),
+            "-c",
+            "maintenance",
+            "off",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // A config that cannot be read at all: the default socket, with a warning.
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", "/nonexistent/pikemon.cfg", "-c", "status"])
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert!(se.contains("cannot read"), "{se}");
+    assert!(
+        se.contains("asking the daemon at /run/pikemon.sock (the default) anyway"),
+        "{se}"
+    );
+}
+
+/// `-c status -r 1 | head -1` ended with "failed printing to stdout: Broken pipe" and a
+/// panic's abort (rc 134) once `head` had gone: command-line output now ends with its
+/// reader, by SIGPIPE, as a C tool's does.
+#[test]
+fn status_refresh_into_head_panicked_on_the_broken_pipe() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let mut rig = Rig::new();
+    rig.start(1);
+    rig.wait_role(1, "Master", Duration::from_secs(5));
+    let mut child = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", &rig.cfg(1), "-c", "status", "-r", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut first)
+        .unwrap();
+    // The reader goes, as `head -1` does.
+    assert!(first.starts_with("node 1"), "{first}");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("-c status -r 1 went on writing to a closed pipe");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut se = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut se).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}: {se}");
+    assert!(
+        !se.contains("panicked") && !se.contains("Broken pipe"),
+        "{se}"
+    );
 }
 
 /// A daemonizing start (no -d) whose interface name was mistyped returned 0 with nothing on

@@ -672,6 +672,9 @@ mod checks;
 mod conntrack;
 #[path = "config_heart_beat.rs"]
 mod heart_beat;
+#[path = "config_socket.rs"]
+mod socket;
+pub use socket::{control_socket, control_socket_in};
 #[path = "config_vc.rs"]
 mod vc;
 pub use conntrack::{Conntrack, COMMIT_TIMEOUT, CONNTRACKD_SOCKET};

@@ -1,6 +1,7 @@
 //! The control protocol between `pikemon -c ...` and the running worker, over a root-only
-//! UNIX stream socket: one request line, then the reply `ok` or `refused: why`, a body, and
-//! the worker closes the connection.
+//! UNIX stream socket: one request line, then the reply `ok` (done), `pending` (an order
+//! accepted that has not taken effect within the worker's wait) or `refused: why`, a body,
+//! and the worker closes the connection.
 //!
 //! Requests: `take [VC]`, `drop [VC]`, `maintenance on|off [VC]`, `status`, `status-json`
 //! (VC: a virtual cluster's name or id; none = all).
@@ -67,39 +68,76 @@ impl Request {
     }
 }
 
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered, or the order has taken effect.
+    Done,
+    /// The order was accepted and stands, but had not taken effect when the worker stopped
+    /// waiting for it (`ORDER_WAIT_MAX`).
+    Pending,
+    Refused,
+}
+
 /// The reply to a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
-    pub ok: bool,
+    pub outcome: Outcome,
     /// For a refusal, why; else the body.
     pub text: String,
 }
 
 impl Reply {
+    pub fn done(text: String) -> Reply {
+        Reply {
+            outcome: Outcome::Done,
+            text,
+        }
+    }
+
+    pub fn refused(why: impl Into<String>) -> Reply {
+        Reply {
+            outcome: Outcome::Refused,
+            text: why.into(),
+        }
+    }
+
     /// The bytes sent.
     pub fn render(&self) -> String {
-        if self.ok {
-            format!("ok\n{}", self.text)
-        } else {
-            format!("refused: {}\n", self.text.trim_end())
+        match self.outcome {
+            Outcome::Done => format!("ok\n{}", self.text),
+            Outcome::Pending => format!("pending\n{}", self.text),
+            Outcome::Refused => format!("refused: {}\n", self.text.trim_end()),
         }
     }
 
     /// Parses what the worker sent.
     pub fn parse(text: &str) -> Result<Reply, String> {
-        if let Some(body) = text.strip_prefix("ok\n") {
-            return Ok(Reply {
-                ok: true,
-                text: body.to_string(),
-            });
+        for (head, outcome) in [("ok\n", Outcome::Done), ("pending\n", Outcome::Pending)] {
+            if let Some(body) = text.strip_prefix(head) {
+                return Ok(Reply {
+                    outcome,
+                    text: body.to_string(),
+                });
+            }
         }
         if let Some(why) = text.strip_prefix("refused: ") {
-            return Ok(Reply {
-                ok: false,
-                text: why.trim_end().to_string(),
-            });
+            return Ok(Reply::refused(why.trim_end()));
         }
         Err("garbled reply from the daemon".into())
+    }
+}
+
+/// The longest the worker keeps an order's connection open waiting for the order to take
+/// effect (it waits two dead-intervals and conntrackd's commit-timeout, at most this).
+pub const ORDER_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// How long the client waits for the reply to `req`: an order's comes once it has taken
+/// effect, or after `ORDER_WAIT_MAX`.
+pub fn reply_timeout(req: &Request) -> Duration {
+    match req {
+        Request::Status { .. } => Duration::from_secs(5),
+        _ => ORDER_WAIT_MAX + Duration::from_secs(5),
     }
 }
 
@@ -159,15 +197,15 @@ mod tests {
 
     #[test]
     fn replies_round_trip() {
-        let ok = Reply {
-            ok: true,
-            text: "node 1\n".into(),
-        };
+        let ok = Reply::done("node 1\n".into());
         assert_eq!(Reply::parse(&ok.render()), Ok(ok));
-        let no = Reply {
-            ok: false,
-            text: "no virtual-cluster 'X'".into(),
+        let pending = Reply {
+            outcome: Outcome::Pending,
+            text: "vc LAN Take: Backup\n".into(),
         };
+        assert_eq!(pending.render(), "pending\nvc LAN Take: Backup\n");
+        assert_eq!(Reply::parse(&pending.render()), Ok(pending));
+        let no = Reply::refused("no virtual-cluster 'X'");
         assert_eq!(no.render(), "refused: no virtual-cluster 'X'\n");
         assert_eq!(Reply::parse(&no.render()), Ok(no));
         assert!(Reply::parse("").is_err());

@@ -40,7 +40,9 @@ Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, lo
        pikemon [-f CFG] -c status [-j] [-r SEC]  show the state (-j JSON, -r refresh every SEC)
        pikemon -h | -v
   -f CFG  config file (default /etc/habox/pikemon.cfg)
-Exit: 0 ok, 1 refused or runtime error, 2 config or usage error, 3 daemon unreachable.
+Exit: 0 ok (an order: in effect), 1 refused or runtime error, 2 config or usage error,
+3 daemon unreachable, 4 an order accepted but not in effect within 2 dead-intervals
+(plus commit-timeout; 10 s at most).
 ";
 
 /// What the command line asks for.
@@ -149,23 +151,27 @@ pub fn main(args: &[String]) -> ExitCode {
     let opts = match parse_args(args.get(1..).unwrap_or(&[])) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("pikemon: {e}\n{USAGE}");
+            say(&format!("pikemon: {e}\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
+    if matches!(opts.mode, Mode::Help | Mode::Version | Mode::Control { .. }) {
+        // Command-line output ends with its reader (`-c status -r 1 | head -1`) as a C
+        // tool's does; the daemon's processes keep SIGPIPE ignored.
+        crate::sys::default_sigpipe();
+    }
     let (foreground, role) = match &opts.mode {
-        Mode::Help => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+        Mode::Help => return exit_of(out(USAGE)),
         Mode::Version => {
-            println!("pikemon (habox) {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+            return exit_of(out(&format!(
+                "pikemon (habox) {}\n",
+                env!("CARGO_PKG_VERSION")
+            )))
         }
+        Mode::Control { request, refresh } => return control_main(&opts.config, request, *refresh),
         Mode::Daemon { foreground } => (*foreground, "daemon"),
         Mode::Worker { foreground } => (*foreground, "worker"),
         Mode::Acr { foreground } => (*foreground, "acr"),
-        Mode::Control { .. } => (true, "control"),
     };
     // The daemon checks the VIPs against this host's interfaces (as test-pikemon does); its
     // worker and the other modes read the config it already accepted.
@@ -185,9 +191,6 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Mode::Control { request, refresh } = &opts.mode {
-        return control_main(&cfg, request, *refresh);
-    }
     if matches!(opts.mode, Mode::Daemon { .. }) {
         for w in check::timing_warnings(&cfg) {
             eprintln!("pikemon: {w}");
@@ -244,34 +247,74 @@ pub fn main(args: &[String]) -> ExitCode {
     supervisor::run(&cfg, &spawn, pidfile, detached)
 }
 
-fn control_main(
-    cfg: &config::Config,
-    req: &control::Request,
-    refresh: Option<Duration>,
-) -> ExitCode {
+/// `-c ...`: only the control socket is read from the config, leniently (`config::
+/// control_socket`): a config with errors elsewhere is warned about, and the daemon, which
+/// runs with the config it accepted, is asked all the same.
+fn control_main(config: &str, req: &control::Request, refresh: Option<Duration>) -> ExitCode {
+    let (socket, errors) = config::control_socket(config);
+    if let Some(errors) = errors {
+        let default = socket == config::Config::default().control_socket;
+        say(&format!(
+            "{errors}\npikemon: warning: {config}: {} error(s); asking the daemon at {}{} anyway",
+            errors.len(),
+            socket.display(),
+            if default { " (the default)" } else { "" }
+        ));
+    }
     loop {
-        match control::call(&cfg.control_socket, req, Duration::from_secs(5)) {
-            Ok(r) if r.ok => print!("{}", r.text),
-            Ok(r) => {
-                eprintln!("pikemon: refused: {}", r.text);
+        match control::call(&socket, req, control::reply_timeout(req)) {
+            Ok(r) if r.outcome == control::Outcome::Refused => {
+                say(&format!("pikemon: refused: {}", r.text));
                 return ExitCode::from(1);
             }
+            Ok(r) => {
+                if out(&r.text).is_err() {
+                    return ExitCode::from(1);
+                }
+                if r.outcome == control::Outcome::Pending {
+                    return ExitCode::from(4);
+                }
+            }
             Err(e) => {
-                eprintln!(
+                say(&format!(
                     "pikemon: cannot reach the daemon at {}: {e}",
-                    cfg.control_socket.display()
-                );
+                    socket.display()
+                ));
                 return ExitCode::from(3);
             }
         }
         match refresh {
             Some(d) => {
-                println!();
+                if out("\n").is_err() {
+                    return ExitCode::from(1);
+                }
                 std::thread::sleep(d);
             }
             None => return ExitCode::SUCCESS,
         }
     }
+}
+
+/// Writes command-line output; a reader gone is an error returned, never a panic (as
+/// `print!` would).
+fn out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())?;
+    o.flush()
+}
+
+fn exit_of(written: std::io::Result<()>) -> ExitCode {
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+/// A line on stderr; nowhere to report a failure to write it.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[cfg(test)]

@@ -199,3 +199,72 @@ fn take_against_the_peers_take_and_drop_against_the_peers_drop_are_refused() {
         Some(Refusal::NoHealthyPeer)
     );
 }
+
+/// `take` in maintenance was refused as "this node is Down and the peer is Up" while status
+/// showed health Up: maintenance counts as Down in the election. The refusal names it.
+#[test]
+fn take_in_maintenance_was_refused_as_down_while_health_was_up() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    s.input(
+        0,
+        Input::Maintenance {
+            vc: Some(0),
+            on: true,
+        },
+    );
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [false, true]);
+    assert!(s.node(0).vc(0).unwrap().up, "health itself is Up");
+    let refusal = s.node(0).admin_refusal(s.now, 0, Admin::Take);
+    assert_eq!(refusal, Some(Refusal::Maintenance));
+    assert_eq!(
+        refusal.unwrap().to_string(),
+        "this node is in maintenance: run 'maintenance off' first"
+    );
+    // The same with the peer gone.
+    s.kill(1);
+    s.run(Duration::from_secs(1));
+    assert_eq!(
+        s.node(0).admin_refusal(s.now, 0, Admin::Take),
+        Some(Refusal::Maintenance)
+    );
+}
+
+/// `take` on the Backup was answered with the role right after the order (Backup, exit 0)
+/// while the peer had yet to yield: the worker now waits for `order_settled`, which holds
+/// only once the order has taken effect.
+#[test]
+fn take_on_the_backup_was_answered_before_the_peer_yielded() {
+    let mut s = Sim::new(false);
+    s.run(Duration::from_millis(300));
+    assert_eq!(s.master, [true, false]);
+    assert!(s.node(0).order_settled(0, Admin::Take));
+    assert!(!s.node(1).order_settled(0, Admin::Take));
+    assert!(s.node(1).order_settled(0, Admin::Drop));
+    assert!(s.node(1).order_settled(0, Admin::None));
+    // Before the peer hears of the order, nothing has taken effect.
+    let acts = s.nodes[1].as_mut().unwrap().handle(
+        s.now,
+        Input::Admin {
+            vc: Some(0),
+            order: Admin::Take,
+        },
+    );
+    assert!(!s.node(1).order_settled(0, Admin::Take));
+    s.apply(1, acts);
+    s.until(Duration::from_secs(1), |s| {
+        s.node(1).order_settled(0, Admin::Take)
+    });
+    assert_eq!(s.master, [false, true]);
+    s.until(Duration::from_secs(1), |s| {
+        s.node(0).order_settled(0, Admin::Drop)
+    });
+    // A yielding master has not dropped while it still holds its addresses.
+    let t0 = Instant::now();
+    let mut n = Node::new(t0, settings(1, false), 1, 0xd1, &[None]);
+    assert!(!n.order_settled(0, Admin::Drop), "Init is no Backup yet");
+    n.handle(t0 + DEAD, Input::Tick);
+    assert!(!n.order_settled(0, Admin::Take), "probing");
+    assert!(n.order_settled(7, Admin::Take), "no such virtual cluster");
+}

@@ -84,6 +84,9 @@ impl Node {
         // in the election (rule 2) and the order would be accepted and do nothing.
         let cancelled = peer.is_some_and(|p| p.up == up && p.admin == order);
         match order {
+            // Checked before health: maintenance counts as Down in the election, and "this
+            // node is Down" sent the operator after a health that status shows Up.
+            Admin::Take if self.vcs[i].maintenance => Some(Refusal::Maintenance),
             Admin::Drop | Admin::Maintenance if !peer_up && self.claims(i) => {
                 Some(Refusal::NoHealthyPeer)
             }
@@ -92,6 +95,22 @@ impl Node {
             Admin::Take if cancelled && !self.claims(i) => Some(Refusal::PeerTakes),
             Admin::Drop if cancelled && self.claims(i) => Some(Refusal::PeerDrops),
             _ => None,
+        }
+    }
+
+    /// Whether `order` for virtual cluster `i` has taken effect, for the operator who waits
+    /// on it: a take once this node is Master with its addresses up, a drop or maintenance
+    /// once it is Backup with its addresses gone (not while it releases them); no order
+    /// (`maintenance off`) at once.
+    pub fn order_settled(&self, i: usize, order: Admin) -> bool {
+        let Some(v) = self.vcs.get(i) else {
+            return true;
+        };
+        match (order, v.role) {
+            (Admin::None, _) => true,
+            (Admin::Take, VcRole::Master(m)) => m.active && !m.failed,
+            (Admin::Drop | Admin::Maintenance, VcRole::Backup { .. }) => true,
+            _ => false,
         }
     }
 

@@ -179,6 +179,8 @@ pub enum Refusal {
     NoHealthyPeer,
     /// `take` on a Down node while the peer is Up: health beats admin.
     DownWhilePeerUp,
+    /// `take` while this node is in maintenance: it stays Backup until `maintenance off`.
+    Maintenance,
     /// `take` by the Backup while the peer, as healthy, holds a `take` of its own: the two
     /// orders cancel out and the current master keeps the role.
     PeerTakes,
@@ -191,6 +193,7 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::NoHealthyPeer => "no healthy peer to hand over to",
             Refusal::DownWhilePeerUp => "this node is Down and the peer is Up",
+            Refusal::Maintenance => "this node is in maintenance: run 'maintenance off' first",
             Refusal::PeerTakes => {
                 "the peer holds a take order of its own: give it drop there first"
             }

@@ -1,21 +1,42 @@
-//! The worker's control side: `pikemon -c` requests on the UNIX socket, the supervisor's
-//! lines on stdin (death-watch), and the SIGHUP hand-over to a new instance.
+//! The worker's control side: `pikemon -c` requests on the UNIX socket (an accepted order is
+//! answered once it has taken effect, or at a bound, without the loop ever waiting for it),
+//! the supervisor's lines on stdin (death-watch), and the SIGHUP hand-over to a new instance.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use log::{debug, info};
 
-use super::super::control::{Reply, Request};
+use super::super::control::{Outcome, Reply, Request, ORDER_WAIT_MAX};
 use super::super::core::election::Admin;
 use super::super::core::Input;
+use super::super::values;
 use crate::event::{Interest, Token};
 
 use super::*;
 
-/// Control connections kept while they wait for their request line.
+/// Control connections kept while they wait for their request line, and orders kept while
+/// they wait for their effect.
 const CONTROL_CONNS: usize = 16;
+
+/// What a control request gets: a reply now, or an accepted order's wait for its effect.
+pub(super) enum Answer {
+    Now(Reply),
+    Wait(Order),
+}
+
+/// An accepted order whose client waits for it to take effect (`Node::order_settled`).
+pub(super) struct Order {
+    stream: Option<UnixStream>,
+    targets: Vec<usize>,
+    order: Admin,
+    what: &'static str,
+    at: Instant,
+    until: Instant,
+}
 /// Connections accepted per wake-up of the listener.
 const CONTROL_ACCEPTS_PER_WAKE: usize = 16;
 
@@ -116,16 +137,102 @@ impl Worker {
         };
         self.ev.deregister(s.as_raw_fd());
         let line = String::from_utf8_lossy(&buf).into_owned();
-        let reply = match Request::parse(line.lines().next().unwrap_or("")) {
+        let answer = match Request::parse(line.lines().next().unwrap_or("")) {
             Ok(r) => self.control_request(now, r),
-            Err(e) => Reply { ok: false, text: e },
+            Err(e) => Answer::Now(Reply::refused(e)),
         };
-        // The reply fits the socket buffer; a client that does not read loses it.
-        let _ = s.write_all(reply.render().as_bytes());
+        match answer {
+            // The reply fits the socket buffer; a client that does not read loses it.
+            Answer::Now(reply) => {
+                let _ = s.write_all(reply.render().as_bytes());
+            }
+            // Answered by `answer_orders` once in effect, or at the bound: the loop never
+            // waits for it.
+            Answer::Wait(mut order) => {
+                if self.orders.len() >= CONTROL_CONNS {
+                    // The oldest is answered now, as it stands.
+                    self.orders[0].until = now;
+                }
+                order.until = now + self.order_wait(&order.targets);
+                order.stream = Some(s);
+                self.orders.push(order);
+                self.answer_orders(now);
+            }
+        }
     }
 
-    pub(super) fn control_request(&mut self, now: Instant, req: Request) -> Reply {
-        // The order as the core takes it, what admin_refusal is asked, and its name.
+    /// Answers the orders that have taken effect, those whose wait is over and, when the
+    /// worker stops, all of them: each with the role of its virtual clusters now.
+    pub(super) fn answer_orders(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.orders.len() {
+            let o = &self.orders[i];
+            let settled = o
+                .targets
+                .iter()
+                .all(|&vc| self.node.order_settled(vc, o.order));
+            if !settled && now < o.until && !self.stopping {
+                i += 1;
+                continue;
+            }
+            let mut o = self.orders.remove(i);
+            let waited = values::show_duration(o.until.saturating_duration_since(o.at));
+            let mut text = String::new();
+            for &vc in &o.targets {
+                let name = &self.cfg.virtual_clusters[vc].name;
+                let role = self.node.vc(vc).map_or("?", |v| v.role.name());
+                let _ = write!(text, "vc {name} {}: {role}", o.what);
+                if !self.node.order_settled(vc, o.order) {
+                    let goal = if o.order == Admin::Take {
+                        "Master with its addresses up"
+                    } else {
+                        "Backup"
+                    };
+                    let why = if self.stopping {
+                        "the daemon is stopping".to_string()
+                    } else {
+                        format!("not {goal} within {waited}")
+                    };
+                    let _ = write!(text, " (ordered, {why}; the order stands)");
+                }
+                text.push('\n');
+            }
+            let reply = Reply {
+                outcome: if settled {
+                    Outcome::Done
+                } else {
+                    Outcome::Pending
+                },
+                text,
+            };
+            if let Some(s) = o.stream.as_mut() {
+                let _ = s.write_all(reply.render().as_bytes());
+            }
+        }
+    }
+
+    /// How long an order for `targets` may take in a sound pair: the peer yields within a
+    /// frame, or is dead after a dead-interval; a takeover may wait for conntrackd's commit.
+    fn order_wait(&self, targets: &[usize]) -> std::time::Duration {
+        let commit = targets
+            .iter()
+            .filter_map(|&vi| self.cfg.conntrack_of(vi))
+            .map(|c| c.commit_timeout)
+            .max()
+            .unwrap_or_default();
+        (self.cfg.dead_interval * 2 + commit).min(ORDER_WAIT_MAX)
+    }
+
+    /// When the next order waiting for its effect is answered as it stands.
+    pub(super) fn next_order_deadline(&self) -> Option<Instant> {
+        self.orders.iter().map(|o| o.until).min()
+    }
+
+    /// Carries out `req`: status and a refusal are answered at once, an accepted order
+    /// waits for its effect.
+    pub(super) fn control_request(&mut self, now: Instant, req: Request) -> Answer {
+        // The order as the core takes it, what admin_refusal and order_settled are asked,
+        // and its name.
         let (vc, input, ask, what): (_, fn(usize) -> Input<'static>, _, _) = match req {
             Request::Status { json } => {
                 let text = if json {
@@ -133,19 +240,22 @@ impl Worker {
                 } else {
                     self.status_text()
                 };
-                return Reply { ok: true, text };
+                return Answer::Now(Reply::done(text));
             }
-            Request::Take(vc) => (vc, |i| admin(i, Admin::Take), Some(Admin::Take), "Take"),
-            Request::Drop(vc) => (vc, |i| admin(i, Admin::Drop), Some(Admin::Drop), "Drop"),
+            Request::Take(vc) => (vc, |i| admin(i, Admin::Take), Admin::Take, "Take"),
+            Request::Drop(vc) => (vc, |i| admin(i, Admin::Drop), Admin::Drop, "Drop"),
             Request::Maintenance { on: true, vc } => (
                 vc,
                 |i| maintenance(i, true),
-                Some(Admin::Maintenance),
+                Admin::Maintenance,
                 "maintenance on",
             ),
-            Request::Maintenance { on: false, vc } => {
-                (vc, |i| maintenance(i, false), None, "maintenance off")
-            }
+            Request::Maintenance { on: false, vc } => (
+                vc,
+                |i| maintenance(i, false),
+                Admin::None,
+                "maintenance off",
+            ),
         };
         let targets: Vec<usize> = match &vc {
             None => (0..self.vcs.len()).collect(),
@@ -157,40 +267,34 @@ impl Worker {
             {
                 Some(i) => vec![i],
                 None => {
-                    return Reply {
-                        ok: false,
-                        text: format!("no virtual-cluster '{name}'"),
-                    }
+                    let why = format!("no virtual-cluster '{name}'");
+                    return Answer::Now(Reply::refused(why));
                 }
             },
         };
-        for &i in &targets {
-            if let Some(refusal) = ask.and_then(|a| self.node.admin_refusal(now, i, a)) {
-                let name = &self.cfg.virtual_clusters[i].name;
-                return Reply {
-                    ok: false,
-                    text: format!("vc {name}: {refusal}"),
-                };
+        if ask != Admin::None {
+            for &i in &targets {
+                if let Some(refusal) = self.node.admin_refusal(now, i, ask) {
+                    let name = &self.cfg.virtual_clusters[i].name;
+                    return Answer::Now(Reply::refused(format!("vc {name}: {refusal}")));
+                }
             }
         }
-        let mut text = String::new();
         for &i in &targets {
             info!("control: {what} vc {}", self.cfg.virtual_clusters[i].name);
             let acts = self.node.handle(now, input(i));
             self.apply(now, acts);
-            text.push_str(&format!(
-                "vc {} {what}: {}\n",
-                self.cfg.virtual_clusters[i].name,
-                if self.node.claims(i) {
-                    "Master"
-                } else {
-                    "Backup"
-                }
-            ));
         }
         // Maintenance is kept across restarts and reboots.
         self.write_status();
-        Reply { ok: true, text }
+        Answer::Wait(Order {
+            stream: None,
+            targets,
+            order: ask,
+            what,
+            at: now,
+            until: now,
+        })
     }
 
     pub(super) fn detach(&mut self) {

@@ -108,6 +108,8 @@ pub(super) struct Worker {
     pub control: Option<UnixListener>,
     /// Control connections waiting for their request: stream, bytes so far, accepted at.
     pub conns: Vec<Option<(UnixStream, Vec<u8>, Instant)>>,
+    /// Orders accepted whose clients wait for them to take effect.
+    orders: Vec<control::Order>,
     /// The notify hooks, one queue per virtual cluster.
     pub hooks: Hooks,
     /// `notify-fifo`: every transition as a line, in order.
@@ -220,6 +222,7 @@ impl Worker {
                 }
             }
             self.tick(Instant::now());
+            self.answer_orders(Instant::now());
             if self.stopping && !self.node.releasing() {
                 if !self.stop_hooks_queued {
                     // After every Backup hook the releases queued: notify-stop last.
@@ -289,6 +292,9 @@ impl Worker {
             min(t + PATHS_REFRESH);
         }
         if let Some(t) = self.hooks.next_deadline() {
+            min(t);
+        }
+        if let Some(t) = self.next_order_deadline() {
             min(t);
         }
         if let Some(t) = self.stopped_at.filter(|_| self.stop_hooks_queued) {

@@ -263,6 +263,7 @@ impl Worker {
             monitor: Some(monitor),
             control,
             conns: Vec::new(),
+            orders: Vec::new(),
             hooks,
             fifo,
             throttle: logging::Throttle::new(Duration::from_secs(1)),
