@@ -932,3 +932,46 @@ fn ipv6_all_nodes_ping_counts_every_host_and_z_ignores_our_own() {
     assert_eq!(code(&none), 1, "{none:?}");
     assert_eq!(parse(&text(&none).0).summary.received, 0);
 }
+
+/// `lkping … | head -2` never ended: the Rust runtime ignores SIGPIPE and lkping dropped its
+/// write errors, so it pinged on after `head` had gone. iputils ping is killed by SIGPIPE at
+/// the first write after its reader exits; so must lkping be.
+#[test]
+fn output_to_a_closed_pipe_pinged_on_instead_of_dying_of_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let (a, _b) = pair();
+    for (who, prog) in [("lkping", applet("lkping")), ("ping", "ping".into())] {
+        let mut child = a
+            .cmd(&prog)
+            .args(["-i", "0.2", "198.51.100.2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // `head -2`: the header and one reply, then the reader is gone.
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        for _ in 0..2 {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).expect("read") > 0,
+                "{who} ended early"
+            );
+        }
+        drop(reader);
+        let end = Instant::now() + Duration::from_secs(3);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break Some(s);
+            }
+            if Instant::now() > end {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{who} still ran 3 s after its reader closed the pipe");
+        };
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{who}: {status:?}");
+    }
+}
