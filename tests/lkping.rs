@@ -975,3 +975,65 @@ fn output_to_a_closed_pipe_pinged_on_instead_of_dying_of_sigpipe() {
         assert_eq!(status.signal(), Some(libc::SIGPIPE), "{who}: {status:?}");
     }
 }
+
+/// `-I fe80::1%eth0` (a scoped IPv6 source) failed the address parse and was taken for an
+/// interface name: "SO_BINDTODEVICE fe80::1%eth0: No such device", exit 2. iputils reads an
+/// `-I` value with a `:` as an address whose `%DEV` names the device: bound to the address
+/// in DEV's scope and to DEV.
+#[test]
+fn scoped_source_address_was_refused_as_an_unknown_device() {
+    let (a, b) = pair6();
+    a.ip(&["addr", "add", "fe80::1/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "fe80::2/64", "dev", "eth0", "nodad"]);
+    for (args, header) in [
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "fe80::2"][..],
+            "PING fe80::2(fe80::2) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "fe80::2%eth0"][..],
+            "PING fe80::2%eth0(fe80::2%eth0) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "2001:db8::1%eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 eth0: 56 data bytes",
+        ),
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (0, 0), "{args:?}: {o:?} / {t:?}");
+        let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+        assert_eq!((po.header.as_str(), pt.header.as_str()), (header, header));
+        assert_eq!((po.summary.received, pt.summary.received), (1, 1));
+        assert_eq!(po.replies[0].from, pt.replies[0].from, "{args:?}");
+    }
+    for (args, msg) in [
+        (
+            &["-c", "1", "-I", "fe80::1%nosuch0", "fe80::2"][..],
+            "unknown iface: nosuch0",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::x%eth0", "fe80::2"][..],
+            "invalid source address: fe80::x%eth0",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::9%eth0", "fe80::2"][..],
+            "Cannot assign requested address",
+        ),
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (2, 2), "{args:?}: {o:?} / {t:?}");
+        let (stderr, theirs) = (text(&o).1, text(&t).1);
+        assert!(
+            stderr.starts_with("lkping: ") && stderr.trim_end().ends_with(msg),
+            "{args:?}: {stderr:?}"
+        );
+        assert!(
+            theirs.trim_end().ends_with(msg),
+            "ping {args:?}: {theirs:?}"
+        );
+    }
+}
