@@ -1037,3 +1037,28 @@ fn scoped_source_address_was_refused_as_an_unknown_device() {
         );
     }
 }
+
+/// An unknown host printed musl's texts ("NAME: Try again", "Name does not resolve") where
+/// iputils ping prints glibc's. No lookup leaves the machine: the namespace has no route (the
+/// query to the nameserver cannot be sent: EAI_AGAIN, after musl's timeout), and a label of
+/// more than 63 bytes makes no DNS query at all (EAI_NONAME at once, in both C libraries).
+#[test]
+fn unknown_host_said_musls_try_again_instead_of_glibcs_text() {
+    let ns = Netns::new("lpr");
+    let long_label = format!("{}.invalid", "a".repeat(64));
+    for (name, text_) in [
+        ("nosuch.invalid", "Temporary failure in name resolution"),
+        (long_label.as_str(), "Name or service not known"),
+    ] {
+        let (o, t) = (
+            lkping(&ns, &["-c", "1", name]),
+            ping(&ns, &["-c", "1", name]),
+        );
+        assert_eq!((code(&o), code(&t)), (2, 2), "{name}: {o:?}");
+        assert_eq!(
+            text(&o),
+            (String::new(), format!("lkping: {name}: {text_}\n"))
+        );
+        assert_eq!(text(&t).1, format!("ping: {name}: {text_}\n"));
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +16,7 @@ use super::stats::{reply_time, ReplyClass, Stats, Tally};
 use crate::event::{Event, EventLoop, Interest, TimerId, Token};
 use crate::net::icmp::IcmpSocket;
 use crate::net::icmp6::Icmp6Socket;
+use crate::sys::addrinfo::lookup;
 
 /// Why a run could not start (or its event loop failed). Display is ping's message.
 #[derive(Debug)]
@@ -328,24 +329,16 @@ fn resolve(
     if target.is_empty() {
         return Err(unknown("Name or service not known"));
     }
-    let addrs: Vec<SocketAddr> = (target, 0)
-        .to_socket_addrs()
-        .map_err(|e| {
-            let text = e.to_string();
-            let text = text
-                .strip_prefix("failed to lookup address information: ")
-                .unwrap_or(&text)
-                .to_string();
-            unknown(&text)
-        })?
-        .collect();
+    // ping prints glibc's gai_strerror text ("Temporary failure in name resolution"), not
+    // musl's ("Try again").
+    let addrs = lookup(target).map_err(|e| unknown(e.glibc_text()))?;
     let v4 = addrs.iter().find_map(|a| match a {
-        SocketAddr::V4(v4) => Some(Destination::V4(*v4.ip())),
-        SocketAddr::V6(_) => None,
+        IpAddr::V4(v4) => Some(Destination::V4(*v4)),
+        IpAddr::V6(_) => None,
     });
     let v6 = addrs.iter().find_map(|a| match a {
-        SocketAddr::V6(v6) => Some(Destination::V6(SocketAddrV6::new(*v6.ip(), 0, 0, 0))),
-        SocketAddr::V4(_) => None,
+        IpAddr::V6(v6) => Some(Destination::V6(SocketAddrV6::new(*v6, 0, 0, 0))),
+        IpAddr::V4(_) => None,
     });
     match family {
         Some(Family::V4) => v4,
