@@ -961,3 +961,90 @@ fn corosync_cmapctl_missing_was_retried_every_second_without_a_word() {
     assert!(log.contains("no ring state until installed"), "{log}");
     assert!(!attrs(&dir.path("attributes")).contains("ringnumber_"));
 }
+
+/// `pcs cluster setup` writes host names as ring addresses (`ring0_addr: fw-a`): the
+/// attribute read `fw-a is UP` instead of the ring's IP, and carrier checking was silently
+/// off (no interface has the address "fw-a"). Stand-in: this corosync-cmapctl prints the
+/// nodelist with names and no `runtime.members` (so the name itself must be resolved), and
+/// the knet stats with every link connected. ifcheckd runs with a private /etc/hosts (its
+/// own mount namespace): fw-a is this node's ring 0 address, fw-a-r1 an address that is not
+/// configured here (logged, the name stays).
+#[test]
+fn corosync_ring_given_by_host_name_was_published_as_the_name() {
+    let dir = TempDir::new("cn");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = "#!/bin/sh\n\
+        case \"$*\" in\n\
+        *stats*) printf '%s\\n' \
+          'stats.knet.node2.link0.connected (u8) = 1' \
+          'stats.knet.node2.link1.connected (u8) = 1' ;;\n\
+        *) printf '%s\\n' \
+          'nodelist.local_node_pos (u32) = 0' \
+          'nodelist.node.0.name (str) = fw-a' \
+          'nodelist.node.0.nodeid (u32) = 1' \
+          'nodelist.node.0.ring0_addr (str) = fw-a' \
+          'nodelist.node.0.ring1_addr (str) = fw-a-r1' \
+          'nodelist.node.1.name (str) = fw-b' \
+          'nodelist.node.1.nodeid (u32) = 2' \
+          'nodelist.node.1.ring0_addr (str) = fw-b' \
+          'nodelist.node.1.ring1_addr (str) = fw-b-r1' ;;\n\
+        esac\n";
+    std::fs::write(bin.join("corosync-cmapctl"), script).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("corosync-cmapctl"))
+        .status()
+        .unwrap();
+    let hosts = dir.path("hosts");
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 localhost\n198.51.100.1 fw-a\n198.51.100.2 fw-b\n\
+         203.0.113.9 fw-a-r1\n203.0.113.2 fw-b-r1\n",
+    )
+    .unwrap();
+    let a = Netns::new("cna");
+    let b = Netns::new("cnb");
+    veth(&a, "ring0", &b, "ring0");
+    a.ip(&["addr", "add", "198.51.100.1/24", "dev", "ring0"]);
+    let state = dir.path("attributes");
+    let log = dir.path("log");
+    let mut d = Running(
+        a.cmd("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount --bind {hosts} /etc/hosts && PATH={bin} exec {ifc} -f -c -p {pid} -a {state} 2>{log}",
+                hosts = hosts.display(),
+                bin = bin.display(),
+                ifc = applet("ifcheckd").display(),
+                pid = dir.path("ifcheckd.pid").display(),
+                state = state.display(),
+                log = log.display(),
+            ))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("ring 0 by its address", Duration::from_secs(10), || {
+        let s = attrs(&state);
+        s.contains("ringnumber_0 198.51.100.1 is UP") && s.contains("ringnumber_1 fw-a-r1 is UP")
+    });
+    // Carrier counts now that the ring has its interface: the peer's end goes down.
+    b.ip(&["link", "set", "ring0", "down"]);
+    wait_for("ring 0 FAULTY from carrier", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is FAULTY")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("no local address for ring1_addr"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{said}");
+    assert!(
+        warnings[0].contains("fw-a-r1 resolves to 203.0.113.9, none of them configured"),
+        "{said}"
+    );
+    assert!(!said.contains("ring0_addr"), "{said}");
+}

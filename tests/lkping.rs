@@ -932,3 +932,133 @@ fn ipv6_all_nodes_ping_counts_every_host_and_z_ignores_our_own() {
     assert_eq!(code(&none), 1, "{none:?}");
     assert_eq!(parse(&text(&none).0).summary.received, 0);
 }
+
+/// `lkping … | head -2` never ended: the Rust runtime ignores SIGPIPE and lkping dropped its
+/// write errors, so it pinged on after `head` had gone. iputils ping is killed by SIGPIPE at
+/// the first write after its reader exits; so must lkping be.
+#[test]
+fn output_to_a_closed_pipe_pinged_on_instead_of_dying_of_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let (a, _b) = pair();
+    for (who, prog) in [("lkping", applet("lkping")), ("ping", "ping".into())] {
+        let mut child = a
+            .cmd(&prog)
+            .args(["-i", "0.2", "198.51.100.2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // `head -2`: the header and one reply, then the reader is gone.
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        for _ in 0..2 {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).expect("read") > 0,
+                "{who} ended early"
+            );
+        }
+        drop(reader);
+        let end = Instant::now() + Duration::from_secs(3);
+        let status = loop {
+            if let Some(s) = child.try_wait().expect("wait") {
+                break Some(s);
+            }
+            if Instant::now() > end {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{who} still ran 3 s after its reader closed the pipe");
+        };
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{who}: {status:?}");
+    }
+}
+
+/// `-I fe80::1%eth0` (a scoped IPv6 source) failed the address parse and was taken for an
+/// interface name: "SO_BINDTODEVICE fe80::1%eth0: No such device", exit 2. iputils reads an
+/// `-I` value with a `:` as an address whose `%DEV` names the device: bound to the address
+/// in DEV's scope and to DEV.
+#[test]
+fn scoped_source_address_was_refused_as_an_unknown_device() {
+    let (a, b) = pair6();
+    a.ip(&["addr", "add", "fe80::1/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "fe80::2/64", "dev", "eth0", "nodad"]);
+    for (args, header) in [
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "fe80::2"][..],
+            "PING fe80::2(fe80::2) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "fe80::2%eth0"][..],
+            "PING fe80::2%eth0(fe80::2%eth0) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::1%eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from fe80::1%eth0 eth0: 56 data bytes",
+        ),
+        (
+            &["-c", "1", "-I", "2001:db8::1%eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 eth0: 56 data bytes",
+        ),
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (0, 0), "{args:?}: {o:?} / {t:?}");
+        let (po, pt) = (parse(&text(&o).0), parse(&text(&t).0));
+        assert_eq!((po.header.as_str(), pt.header.as_str()), (header, header));
+        assert_eq!((po.summary.received, pt.summary.received), (1, 1));
+        assert_eq!(po.replies[0].from, pt.replies[0].from, "{args:?}");
+    }
+    for (args, msg) in [
+        (
+            &["-c", "1", "-I", "fe80::1%nosuch0", "fe80::2"][..],
+            "unknown iface: nosuch0",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::x%eth0", "fe80::2"][..],
+            "invalid source address: fe80::x%eth0",
+        ),
+        (
+            &["-c", "1", "-I", "fe80::9%eth0", "fe80::2"][..],
+            "Cannot assign requested address",
+        ),
+    ] {
+        let (o, t) = (lkping(&a, args), ping(&a, args));
+        assert_eq!((code(&o), code(&t)), (2, 2), "{args:?}: {o:?} / {t:?}");
+        let (stderr, theirs) = (text(&o).1, text(&t).1);
+        assert!(
+            stderr.starts_with("lkping: ") && stderr.trim_end().ends_with(msg),
+            "{args:?}: {stderr:?}"
+        );
+        assert!(
+            theirs.trim_end().ends_with(msg),
+            "ping {args:?}: {theirs:?}"
+        );
+    }
+}
+
+/// An unknown host printed musl's texts ("NAME: Try again", "Name does not resolve") where
+/// iputils ping prints glibc's. No lookup leaves the machine: the namespace has no route (the
+/// query to the nameserver cannot be sent: EAI_AGAIN, after musl's timeout), and a label of
+/// more than 63 bytes makes no DNS query at all (EAI_NONAME at once, in both C libraries).
+#[test]
+fn unknown_host_said_musls_try_again_instead_of_glibcs_text() {
+    let ns = Netns::new("lpr");
+    let long_label = format!("{}.invalid", "a".repeat(64));
+    for (name, text_) in [
+        ("nosuch.invalid", "Temporary failure in name resolution"),
+        (long_label.as_str(), "Name or service not known"),
+    ] {
+        let (o, t) = (
+            lkping(&ns, &["-c", "1", name]),
+            ping(&ns, &["-c", "1", name]),
+        );
+        assert_eq!((code(&o), code(&t)), (2, 2), "{name}: {o:?}");
+        assert_eq!(
+            text(&o),
+            (String::new(), format!("lkping: {name}: {text_}\n"))
+        );
+        assert_eq!(text(&t).1, format!("ping: {name}: {text_}\n"));
+    }
+}

@@ -1,7 +1,8 @@
 //! The only place with `unsafe`: raw fd borrowing, process title, namespaces, pid-file locks,
-//! daemonizing. Every `unsafe` block carries a one-line reason.
+//! daemonizing, getaddrinfo. Every `unsafe` block carries a one-line reason.
 #![allow(unsafe_code)]
 
+pub mod addrinfo;
 pub mod daemon;
 pub mod icmp6;
 pub mod netns;

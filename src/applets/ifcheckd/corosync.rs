@@ -1,7 +1,10 @@
 //! Corosync 3 (knet) as the ring source: `corosync-cmapctl` (the icmap: nodelist and this
 //! node's id) and `corosync-cmapctl -m stats stats.knet.` (per peer node and link number,
 //! `stats.knet.node<ID>.link<N>.connected`). Ring N is UP when the link N to every peer is
-//! connected; its address is this node's `nodelist.node.X.ringN_addr`.
+//! connected; its address is this node's `nodelist.node.X.ringN_addr` when that is an IP
+//! address. `pcs cluster setup` writes host names there: then the address corosync resolved
+//! and runs the ring on, `runtime.members.<ID>.ip = r(N) ip(ADDR) ...`; without that key the
+//! name is left for the daemon to resolve (`ring_names`).
 //!
 //! Both tools are run as children whose stdout the event loop reads (nothing blocks); one
 //! poll is the two commands in a row. A command is over when its output ended and it was
@@ -10,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Instant;
@@ -61,6 +65,10 @@ pub fn rings(
         }
     };
     let (_, my_rings) = nodes.values().find(|(id, _)| *id == Some(me))?;
+    let resolved = config
+        .get(&format!("runtime.members.{me}.ip"))
+        .map(|v| member_addresses(v))
+        .unwrap_or_default();
     let peers: Vec<u32> = nodes
         .values()
         .filter_map(|(id, _)| *id)
@@ -75,15 +83,36 @@ pub fn rings(
                         .get(&format!("stats.knet.node{peer}.link{ring}.connected"))
                         .is_some_and(|v| v == "1")
                 });
+                let addr = match (addr.parse::<IpAddr>(), resolved.get(&ring)) {
+                    (Ok(_), _) | (Err(_), None) => addr.clone(),
+                    (Err(_), Some(ip)) => ip.to_string(),
+                };
                 RingReport {
                     ring,
-                    addr: addr.clone(),
+                    addr,
                     ifname: None,
                     state: if up { RingState::Up } else { RingState::Faulty },
                 }
             })
             .collect(),
     )
+}
+
+/// `runtime.members.<ID>.ip`'s value, `r(0) ip(198.51.100.1) r(1) ip(203.0.113.1) `, as
+/// ring number → address (corosync 3's `exec/main.c` writes it from the running links).
+pub fn member_addresses(value: &str) -> BTreeMap<u32, IpAddr> {
+    let mut out = BTreeMap::new();
+    let mut ring = None;
+    for word in value.split_whitespace() {
+        if let Some(n) = word.strip_prefix("r(").and_then(|w| w.strip_suffix(')')) {
+            ring = n.parse::<u32>().ok();
+        } else if let Some(a) = word.strip_prefix("ip(").and_then(|w| w.strip_suffix(')')) {
+            if let (Some(r), Ok(ip)) = (ring.take(), a.parse::<IpAddr>()) {
+                out.insert(r, ip);
+            }
+        }
+    }
+    out
 }
 
 /// What one finished poll produced.
@@ -280,6 +309,37 @@ stats.knet.node2.link1.connected (u8) = 0
     fn a_peer_without_stats_is_a_faulty_link() {
         let r = rings(&parse_cmap(CONFIG), &BTreeMap::new()).unwrap();
         assert!(r.iter().all(|r| r.state == RingState::Faulty));
+    }
+
+    #[test]
+    fn ring_named_by_host_takes_the_address_corosync_runs_it_on() {
+        // `pcs cluster setup` writes names: the attribute read "fw-a is UP". Captured from
+        // corosync 3.1.7 with ring0_addr: fw-a, ring1_addr: fw-a-r1 (in /etc/hosts).
+        let named = CONFIG
+            .replace("ring0_addr (str) = 198.51.100.1", "ring0_addr (str) = fw-a")
+            .replace(
+                "ring1_addr (str) = 203.0.113.1",
+                "ring1_addr (str) = fw-a-r1",
+            );
+        let with_members = format!(
+            "{named}runtime.members.1.ip (str) = r(0) ip(198.51.100.1) r(1) ip(203.0.113.1) \n\
+             runtime.members.2.ip (str) = r(0) ip(198.51.100.2) r(1) ip(203.0.113.2) \n"
+        );
+        let r = rings(&parse_cmap(&with_members), &parse_cmap(STATS)).unwrap();
+        assert_eq!(
+            (r[0].addr.as_str(), r[1].addr.as_str()),
+            ("198.51.100.1", "203.0.113.1")
+        );
+        // Without the runtime key the name is passed on, for the daemon to resolve.
+        let r = rings(&parse_cmap(&named), &parse_cmap(STATS)).unwrap();
+        assert_eq!(
+            (r[0].addr.as_str(), r[1].addr.as_str()),
+            ("fw-a", "fw-a-r1")
+        );
+        assert_eq!(
+            member_addresses("r(0) ip(2001:db8::1) r(1) ip(nonsense) r(x) ip(198.51.100.9)"),
+            BTreeMap::from([(0, "2001:db8::1".parse().unwrap())])
+        );
     }
 
     #[test]

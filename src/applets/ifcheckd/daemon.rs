@@ -4,11 +4,14 @@
 //! publishes and logs (the original's texts).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::attrd::{self, AttrdQueue};
+use super::ring_names::{Resolution, RingNames};
 use super::tracker::{self, Action, Input, OnLoss, RingTracker};
+use super::RING_NAME_REFRESH;
 use super::{attributes, corosync, pikemon, Options, Source};
 use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_STALE};
 
@@ -44,6 +47,10 @@ pub(super) struct Daemon {
     rtnl: Option<Rtnl>,
     /// Monitoring has started once (later starts are "after ... restarted").
     started: bool,
+    /// Corosync rings given by host name, resolved off the loop.
+    ring_names: RingNames,
+    /// What was last said about a ring without an address (said again only when it changes).
+    ring_name_said: BTreeMap<u32, String>,
 }
 
 impl Daemon {
@@ -76,6 +83,8 @@ impl Daemon {
             monitor: None,
             rtnl: None,
             started: false,
+            ring_names: RingNames::new(RING_NAME_REFRESH, crate::sys::addrinfo::lookup),
+            ring_name_said: BTreeMap::new(),
         })
     }
 
@@ -140,19 +149,90 @@ impl Daemon {
         }
     }
 
+    /// This node's addresses with their interface index (None without rtnetlink).
+    fn local_addresses(&mut self) -> Option<Vec<(IpAddr, u32)>> {
+        let rtnl = self.rtnl.as_mut()?;
+        let v4 = rtnl.addresses(None).ok()?;
+        let v6 = rtnl.addresses6(None).ok()?;
+        Some(
+            v4.iter()
+                .map(|a| (IpAddr::V4(a.address), a.index))
+                .chain(v6.iter().map(|a| (IpAddr::V6(a.address), a.index)))
+                .collect(),
+        )
+    }
+
+    /// A ring given by host name (`ringN_addr: fw-a`) gets the name's address configured here,
+    /// so that the attribute reads `ADDR is UP` and the ring's carrier counts. A ring whose
+    /// name is being looked up for the first time is left out of this report; one without an
+    /// address keeps the name, and the log says why.
+    fn resolve_ring_names(
+        &mut self,
+        rings: &mut Vec<tracker::RingReport>,
+        local: Option<&[(IpAddr, u32)]>,
+    ) {
+        let named: Vec<String> = rings
+            .iter()
+            .filter(|r| r.addr.parse::<IpAddr>().is_err())
+            .map(|r| r.addr.clone())
+            .collect();
+        if named.is_empty() {
+            return;
+        }
+        self.ring_names
+            .refresh(Instant::now(), named.iter().map(String::as_str));
+        let local: Option<Vec<IpAddr>> = local.map(|l| l.iter().map(|(a, _)| *a).collect());
+        let mut keep = Vec::with_capacity(rings.len());
+        for mut r in rings.drain(..) {
+            if r.addr.parse::<IpAddr>().is_ok() {
+                keep.push(r);
+                continue;
+            }
+            match self.ring_names.lookup(&r.addr, local.as_deref()) {
+                Resolution::Local(a) => {
+                    if self.ring_name_said.remove(&r.ring).is_some() {
+                        log::info!("ring {}: ring{}_addr {} is {a}", r.ring, r.ring, r.addr);
+                    }
+                    r.addr = a.to_string();
+                    keep.push(r);
+                }
+                Resolution::Pending => {
+                    log::debug!("ring {}: resolving ring{}_addr {}", r.ring, r.ring, r.addr)
+                }
+                Resolution::Missing(why) => {
+                    if self.ring_name_said.get(&r.ring) != Some(&why) {
+                        log::warn!(
+                            "ring {}: no local address for ring{}_addr ({why}): the attribute \
+                             shows the name and the ring's carrier is not watched",
+                            r.ring,
+                            r.ring
+                        );
+                        self.ring_name_said.insert(r.ring, why);
+                    }
+                    keep.push(r);
+                }
+            }
+        }
+        *rings = keep;
+    }
+
     /// Corosync names rings by address: find the interface carrying each one.
-    fn name_interfaces(&mut self, rings: &mut [tracker::RingReport]) {
-        let Some(rtnl) = self.rtnl.as_mut() else {
+    fn name_interfaces(
+        &mut self,
+        rings: &mut [tracker::RingReport],
+        local: Option<&[(IpAddr, u32)]>,
+    ) {
+        let (Some(local), Some(rtnl)) = (local, self.rtnl.as_mut()) else {
             return;
         };
-        let (Ok(addrs), Ok(links)) = (rtnl.addresses(None), rtnl.links()) else {
+        let Ok(links) = rtnl.links() else {
             return;
         };
         for r in rings.iter_mut().filter(|r| r.ifname.is_none()) {
-            let index = addrs
+            let index = local
                 .iter()
-                .find(|a| a.address.to_string() == r.addr)
-                .map(|a| a.index);
+                .find(|(a, _)| a.to_string() == r.addr)
+                .map(|(_, i)| *i);
             r.ifname =
                 index.and_then(|i| links.iter().find(|l| l.index == i).map(|l| l.name.clone()));
         }
@@ -391,7 +471,9 @@ impl Daemon {
                 }
                 match result {
                     corosync::PollResult::Rings(mut rings, taken) => {
-                        self.name_interfaces(&mut rings);
+                        let local = self.local_addresses();
+                        self.resolve_ring_names(&mut rings, local.as_deref());
+                        self.name_interfaces(&mut rings, local.as_deref());
                         self.feed(Input::Report {
                             rings,
                             age: taken.elapsed(),

@@ -10,6 +10,7 @@ mod attributes;
 pub mod corosync;
 mod daemon;
 pub mod pikemon;
+mod ring_names;
 pub mod tracker;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ const PIKEMON_STALE: Duration = Duration::from_secs(3);
 const PIKEMON_POLL: Duration = Duration::from_millis(200);
 /// How often corosync's maps are read (the original retried its connection every second).
 const COROSYNC_POLL: Duration = Duration::from_secs(1);
+/// How long the addresses of a ring's host name (ringN_addr: fw-a) are taken as they are.
+const RING_NAME_REFRESH: Duration = Duration::from_secs(60);
 /// A corosync-cmapctl that takes longer than this is killed and counts as "corosync lost".
 const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
 /// Bound of one attrd_updater call.

@@ -45,6 +45,8 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// The applet: `lkping [options] destination`.
 pub fn main(args: &[String]) -> ExitCode {
+    // Like ping, die of SIGPIPE when the reader of our output is gone (`lkping … | head`).
+    crate::sys::default_sigpipe();
     let name = args.first().map(String::as_str).unwrap_or("lkping");
     let privileged = nix::unistd::geteuid().is_root();
     let opts = match parse_args(args.get(1..).unwrap_or(&[]), privileged) {

@@ -2,7 +2,7 @@
 //! after the destination, `--`) into a validated `Options`. Pure: no sockets.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// Usage text for `-h`.
@@ -20,7 +20,8 @@ Options:
                      the all-nodes group ff02::1 on the -I interface
   -c <count>         stop after <count> replies (with -w) or requests
   -h                 print this help and exit
-  -I <ifname|addr>   send from this interface (SO_BINDTODEVICE) or source address
+  -I <ifname|addr>   send from this interface (SO_BINDTODEVICE) or source address; an
+                     IPv6 address may carry %ifname (bound to it, in its scope)
   -i <interval>      seconds between requests (default 1; below 0.2 only for root)
   -n                 numeric output (the default; accepted for ping compatibility)
   -q                 quiet: only the header and the statistics
@@ -59,6 +60,28 @@ pub enum Interface {
     Device(String),
     /// A local address: bind(2) the socket to it.
     Address(IpAddr),
+    /// `ADDR%DEV` (iputils: an IPv6 source with its device): bind to the address, with DEV's
+    /// index as the scope of a link-local one, and to the device.
+    ScopedAddress { addr: Ipv6Addr, device: String },
+}
+
+impl Interface {
+    /// The device to bind to, if any.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            Interface::Device(d) | Interface::ScopedAddress { device: d, .. } => Some(d),
+            Interface::Address(_) => None,
+        }
+    }
+
+    /// The source address to bind to, if any.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            Interface::Device(_) => None,
+            Interface::Address(a) => Some(*a),
+            Interface::ScopedAddress { addr, .. } => Some(IpAddr::V6(*addr)),
+        }
+    }
 }
 
 /// Everything that shapes one ping run. `Default` is plain `ping TARGET` (count unlimited:
@@ -252,15 +275,7 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
         'i' => o.interval = seconds(value, "bad timing interval")?,
         's' => o.size = int_in(value, 0, MAX_SIZE as i64)? as usize,
         't' => o.ttl = Some(int_in(value, 0, 255)? as u8),
-        'I' => {
-            o.interface = Some(match value.parse::<IpAddr>() {
-                Ok(a) => Interface::Address(a),
-                Err(_) if value.is_empty() || value.len() > 15 || value.contains('/') => {
-                    return err(format!("invalid interface name: '{value}'"))
-                }
-                Err(_) => Interface::Device(value.to_string()),
-            })
-        }
+        'I' => o.interface = Some(interface(value)?),
         'z' => {
             for a in value.split(',') {
                 match a.trim().parse::<IpAddr>() {
@@ -272,6 +287,34 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
         _ => return err(format!("invalid option -- '{flag}'")),
     }
     Ok(())
+}
+
+/// `-I`'s value as iputils ping reads it: one with a `:` is an IPv6 address, `%DEV` naming
+/// its device; else an IPv4 address; else an interface name.
+fn interface(value: &str) -> Result<Interface, UsageError> {
+    if value.contains(':') {
+        let (addr, device) = match value.split_once('%') {
+            Some((a, d)) => (a, Some(d)),
+            None => (value, None),
+        };
+        let Ok(addr) = addr.parse::<Ipv6Addr>() else {
+            return err(format!("invalid source address: {value}"));
+        };
+        return Ok(match device {
+            Some(d) => Interface::ScopedAddress {
+                addr,
+                device: d.to_string(),
+            },
+            None => Interface::Address(IpAddr::V6(addr)),
+        });
+    }
+    match value.parse::<IpAddr>() {
+        Ok(a) => Ok(Interface::Address(a)),
+        Err(_) if value.is_empty() || value.len() > 15 || value.contains('/') => {
+            err(format!("invalid interface name: '{value}'"))
+        }
+        Err(_) => Ok(Interface::Device(value.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +434,29 @@ mod tests {
         assert_eq!(
             bad("-z 2001:db8::x h", true),
             "invalid -z address: '2001:db8::x'"
+        );
+    }
+
+    #[test]
+    fn scoped_source_address_was_taken_for_an_interface_name() {
+        // `-I fe80::1%va` failed the address parse and became a device named "fe80::1%va".
+        assert_eq!(
+            ping("-I fe80::1%va fe80::2").interface,
+            Some(Interface::ScopedAddress {
+                addr: "fe80::1".parse().unwrap(),
+                device: "va".into()
+            })
+        );
+        let global = ping("-I 2001:db8::1%va 2001:db8::2").interface.unwrap();
+        assert_eq!(global.device(), Some("va"));
+        assert_eq!(global.address(), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            bad("-I fe80::x%va h", true),
+            "invalid source address: fe80::x%va"
+        );
+        assert_eq!(
+            bad("-I 198.51.100.1:7 h", true),
+            "invalid source address: 198.51.100.1:7"
         );
     }
 

@@ -4,18 +4,19 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{setsockopt, sockopt};
 
 use super::options::{Family, Interface, Options};
-use super::pinger::{Destination, Incoming, Pinger};
+use super::pinger::{scoped_text, Destination, Incoming, Pinger};
 use super::stats::{reply_time, ReplyClass, Stats, Tally};
 use crate::event::{Event, EventLoop, Interest, TimerId, Token};
 use crate::net::icmp::IcmpSocket;
 use crate::net::icmp6::Icmp6Socket;
+use crate::sys::addrinfo::lookup;
 
 /// Why a run could not start (or its event loop failed). Display is ping's message.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum LkpingError {
     Socket(io::Error),
     /// `-I` names an interface that SO_BINDTODEVICE refuses.
     BindDevice { device: String, source: io::Error },
+    /// An IPv6 run's `-I` device (or the `%DEV` of `-I ADDR%DEV`) does not exist.
+    UnknownInterface(String),
     /// `-I` names an address that is not local.
     Bind(io::Error),
     /// No route to the destination (found by the UDP probe, as ping does).
@@ -59,6 +62,7 @@ impl fmt::Display for LkpingError {
             LkpingError::BindDevice { device, source } => {
                 write!(f, "SO_BINDTODEVICE {device}: {}", os_text(source))
             }
+            LkpingError::UnknownInterface(name) => write!(f, "unknown iface: {name}"),
             LkpingError::Bind(e) => write!(f, "bind: {}", os_text(e)),
             LkpingError::Connect(e) => write!(f, "connect: {}", os_text(e)),
             LkpingError::BroadcastRefused => f.write_str(
@@ -106,10 +110,7 @@ pub fn run_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<Stats, LkpingError> {
-    let device = match &opts.interface {
-        Some(Interface::Device(d)) => Some(d.as_str()),
-        _ => None,
-    };
+    let device = opts.interface.as_ref().and_then(Interface::device);
     let dst = resolve(&opts.target, opts.family, device)?;
     let (sock, source) = match dst {
         Destination::V4(d) => open_v4(opts, d, device, err)?,
@@ -210,17 +211,17 @@ fn open_v4(
                 source,
             })?;
     }
-    let source = match &opts.interface {
-        Some(Interface::Address(IpAddr::V4(a))) => {
-            sock.bind_addr(*a).map_err(LkpingError::Bind)?;
-            *a
+    let source = match opts.interface.as_ref().and_then(Interface::address) {
+        Some(IpAddr::V4(a)) => {
+            sock.bind_addr(a).map_err(LkpingError::Bind)?;
+            a
         }
-        Some(Interface::Address(IpAddr::V6(_))) => {
+        Some(IpAddr::V6(_)) => {
             return Err(LkpingError::Bind(io::Error::from_raw_os_error(
                 libc::EAFNOSUPPORT,
             )))
         }
-        _ => probe_source(dst, device, opts.broadcast, err)?,
+        None => probe_source(dst, device, opts.broadcast, err)?,
     };
     if opts.broadcast {
         sock.set_broadcast(true)
@@ -239,13 +240,15 @@ fn open_v4(
     Ok((Pinger::V4(sock), source.to_string()))
 }
 
-/// ping6_run's socket set-up: device, source (bound, or found by the UDP probe for a unicast
+/// ping6_run's socket set-up: device (its index first: "unknown iface"), source (bound — a
+/// link-local one in the device's scope —, or found by the UDP probe for a unicast
 /// destination; ping6 prints `::` for a multicast one), hop limit.
 fn open_v6(
     opts: &Options,
     dst: SocketAddrV6,
     device: Option<&str>,
 ) -> Result<(Pinger, String), LkpingError> {
+    let device_index = device.map(interface_index).transpose()?;
     let sock = Icmp6Socket::new().map_err(LkpingError::Socket)?;
     if let Some(d) = device {
         sock.bind_device(d)
@@ -254,19 +257,24 @@ fn open_v6(
                 source,
             })?;
     }
-    let source = match &opts.interface {
-        Some(Interface::Address(IpAddr::V6(a))) => {
-            sock.bind_addr(*a, dst.scope_id())
-                .map_err(LkpingError::Bind)?;
-            *a
+    let source = match opts.interface.as_ref().and_then(Interface::address) {
+        Some(IpAddr::V6(a)) => {
+            let scope = match device_index {
+                Some(index) if needs_scope(a) => index,
+                _ => dst.scope_id(),
+            };
+            sock.bind_addr(a, scope).map_err(LkpingError::Bind)?;
+            // ping6 prints the bound address as getnameinfo does: `fe80::1%eth0`.
+            let shown = if needs_scope(a) { scope } else { 0 };
+            scoped_text(&SocketAddrV6::new(a, 0, 0, shown))
         }
-        Some(Interface::Address(IpAddr::V4(_))) => {
+        Some(IpAddr::V4(_)) => {
             return Err(LkpingError::Bind(io::Error::from_raw_os_error(
                 libc::EAFNOSUPPORT,
             )))
         }
-        _ if dst.ip().is_multicast() => Ipv6Addr::UNSPECIFIED,
-        _ => probe_source_v6(dst, device)?,
+        None if dst.ip().is_multicast() => Ipv6Addr::UNSPECIFIED.to_string(),
+        None => probe_source_v6(dst, device)?.to_string(),
     };
     if let Some(hops) = opts.ttl {
         sock.set_hop_limit(hops)
@@ -275,7 +283,12 @@ fn open_v6(
                 source,
             })?;
     }
-    Ok((Pinger::V6(sock), source.to_string()))
+    Ok((Pinger::V6(sock), source))
+}
+
+/// An interface's index, as ping6_run looks it up before anything else.
+fn interface_index(name: &str) -> Result<u32, LkpingError> {
+    nix::net::if_::if_nametoindex(name).map_err(|_| LkpingError::UnknownInterface(name.to_string()))
 }
 
 /// The destination: a literal address of the asked family (IPv6 with an optional `%ifname`
@@ -305,11 +318,10 @@ fn resolve(
         if family == Some(Family::V4) {
             return Err(unsupported());
         }
-        let scope = match scope_name.or(device) {
-            Some(name) if scope_name.is_some() || needs_scope(a) => {
-                nix::net::if_::if_nametoindex(name)
-                    .map_err(|_| unknown("Name or service not known"))?
-            }
+        let scope = match (scope_name, device) {
+            (Some(name), _) => nix::net::if_::if_nametoindex(name)
+                .map_err(|_| unknown("Name or service not known"))?,
+            (None, Some(name)) if needs_scope(a) => interface_index(name)?,
             _ => 0,
         };
         return Ok(Destination::V6(SocketAddrV6::new(a, 0, 0, scope)));
@@ -317,24 +329,16 @@ fn resolve(
     if target.is_empty() {
         return Err(unknown("Name or service not known"));
     }
-    let addrs: Vec<SocketAddr> = (target, 0)
-        .to_socket_addrs()
-        .map_err(|e| {
-            let text = e.to_string();
-            let text = text
-                .strip_prefix("failed to lookup address information: ")
-                .unwrap_or(&text)
-                .to_string();
-            unknown(&text)
-        })?
-        .collect();
+    // ping prints glibc's gai_strerror text ("Temporary failure in name resolution"), not
+    // musl's ("Try again").
+    let addrs = lookup(target).map_err(|e| unknown(e.glibc_text()))?;
     let v4 = addrs.iter().find_map(|a| match a {
-        SocketAddr::V4(v4) => Some(Destination::V4(*v4.ip())),
-        SocketAddr::V6(_) => None,
+        IpAddr::V4(v4) => Some(Destination::V4(*v4)),
+        IpAddr::V6(_) => None,
     });
     let v6 = addrs.iter().find_map(|a| match a {
-        SocketAddr::V6(v6) => Some(Destination::V6(SocketAddrV6::new(*v6.ip(), 0, 0, 0))),
-        SocketAddr::V4(_) => None,
+        IpAddr::V6(v6) => Some(Destination::V6(SocketAddrV6::new(*v6, 0, 0, 0))),
+        IpAddr::V4(_) => None,
     });
     match family {
         Some(Family::V4) => v4,
