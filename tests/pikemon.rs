@@ -65,7 +65,7 @@ pikemon {{
         id 1; primary node 1;
         interface lan0 {{ ipv4 [{VIP}]/24; }}
         ping-group GW {{ host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2; }}
-        ping-group LO {{ host localhost; interval 100ms; timeout 100ms; }}
+        ping-group LO {{ host witness.test; interval 100ms; timeout 100ms; }}
         notify-master "echo master >> {d}/notify{node}";
         notify-backup "echo backup >> {d}/notify{node}";
     }}
@@ -138,6 +138,10 @@ impl Rig {
         b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
         client.ip(&["addr", "add", "198.51.100.50/24", "dev", "lan0"]);
         gw.ip(&["addr", "add", "198.51.100.1/24", "dev", "lan0"]);
+        // The named witness (loopback names are refused as witnesses).
+        for ns in [&a, &b] {
+            ns.hosts("127.0.0.1 localhost\n198.51.100.50 witness.test\n");
+        }
         a.ip(&["addr", "add", "203.0.113.1/30", "dev", "hb0"]);
         b.ip(&["addr", "add", "203.0.113.2/30", "dev", "hb0"]);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("pk"));
@@ -444,7 +448,7 @@ fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() 
     let start = Instant::now();
     while !text(&rig.control(1, &["status"]))
         .0
-        .contains("host localhost addr 127.0.0.1 up")
+        .contains("host witness.test addr 198.51.100.50 up")
     {
         assert!(
             start.elapsed() < Duration::from_secs(3),

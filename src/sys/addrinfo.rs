@@ -15,6 +15,13 @@ const EAI_ADDRFAMILY: libc::c_int = -9;
 pub struct LookupError(pub libc::c_int);
 
 impl LookupError {
+    /// The name does not exist or has no address (NXDOMAIN, NODATA): asking again soon would
+    /// get the same answer. Every other failure (EAI_AGAIN for a timeout or SERVFAIL, EAI_FAIL
+    /// for a refusing server, EAI_SYSTEM, EAI_MEMORY) says nothing about the name.
+    pub fn is_permanent(self) -> bool {
+        matches!(self.0, libc::EAI_NONAME | libc::EAI_NODATA | EAI_ADDRFAMILY)
+    }
+
     /// glibc's gai_strerror text for the code (glibc 2.36, `gai_strerror-strs.h`).
     pub fn glibc_text(self) -> &'static str {
         match self.0 {
@@ -125,6 +132,21 @@ mod tests {
             (12345, "Unknown error"),
         ] {
             assert_eq!(LookupError(code).to_string(), text, "code {code}");
+        }
+    }
+
+    #[test]
+    fn only_a_missing_name_is_a_permanent_failure() {
+        for code in [libc::EAI_NONAME, libc::EAI_NODATA, -9] {
+            assert!(LookupError(code).is_permanent(), "code {code}");
+        }
+        for code in [
+            libc::EAI_AGAIN,
+            libc::EAI_FAIL,
+            libc::EAI_SYSTEM,
+            libc::EAI_MEMORY,
+        ] {
+            assert!(!LookupError(code).is_permanent(), "code {code}");
         }
     }
 

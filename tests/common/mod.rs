@@ -72,6 +72,14 @@ impl Netns {
             .unwrap_or_else(|e| panic!("{args:?} in {}: {e}", self.name))
     }
 
+    /// Gives commands run with `cmd` their own /etc/hosts (`ip netns exec` bind-mounts
+    /// /etc/netns/NAME/hosts over it), so that a test can name hosts without DNS.
+    pub fn hosts(&self, text: &str) {
+        let dir = Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::write(dir.join("hosts"), text).unwrap_or_else(|e| panic!("hosts: {e}"));
+    }
+
     /// Sets a sysctl inside the namespace.
     pub fn sysctl(&self, key: &str, value: &str) {
         let out = self.run(&["sysctl", "-qw", &format!("{key}={value}")]);
@@ -93,6 +101,9 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.name));
+        // Left to the system when other namespaces still use it.
+        let _ = std::fs::remove_dir("/etc/netns");
     }
 }
 

@@ -309,26 +309,24 @@ impl Reader<'_> {
         Some(g)
     }
 
+    /// A configured address, refused as the ACR refuses a resolved one.
+    fn literal_host(&mut self, tok: &Token, a: IpAddr) -> Option<Host> {
+        if let Some(why) = crate::applets::pikemon::ping_group::not_a_witness(a) {
+            self.err(&tok.span, format!("{a} cannot be pinged as a host ({why})"));
+            return None;
+        }
+        Some(Host::Addr(a))
+    }
+
     fn host(&mut self, tok: &Token) -> Option<Host> {
         let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
         if inner.contains(':') && (tok.text.starts_with('[') || inner.parse::<Ipv6Addr>().is_ok()) {
-            let a = self.value(tok, values::ipv6)?;
-            if a.is_unspecified() || a.is_multicast() || (a.segments()[0] & 0xffc0) == 0xfe80 {
-                self.err(
-                    &tok.span,
-                    format!("{a} cannot be pinged as a host (a global unicast address is needed)"),
-                );
-                return None;
-            }
-            return Some(Host::Addr(IpAddr::V6(a)));
+            let a = IpAddr::V6(self.value(tok, values::ipv6)?);
+            return self.literal_host(tok, a);
         }
         if tok.text.starts_with('[') || tok.text.parse::<Ipv4Addr>().is_ok() {
-            let a = self.value(tok, values::ipv4)?;
-            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
-                self.err(&tok.span, format!("{a} cannot be pinged as a host"));
-                return None;
-            }
-            return Some(Host::Addr(IpAddr::V4(a)));
+            let a = IpAddr::V4(self.value(tok, values::ipv4)?);
+            return self.literal_host(tok, a);
         }
         let name = self.value(tok, values::hostname)?;
         if self.opts.resolve && resolve(&name).is_empty() {

@@ -2,7 +2,10 @@
 //! count, and whether at least `min-up` hosts answer. Per host, `fall` missed replies in a row
 //! make it down and `rise` replies in a row make it up again. Hosts start up, so a restarted
 //! worker does not give its role away before the first replies; a host name counts as up
-//! until the ACR reports that it does not resolve.
+//! until the ACR has answered. A name the ACR reports as gone (it does not exist, or has no
+//! address that can be a witness) counts one miss per round, so it goes down through `fall`
+//! like a host that stopped answering; a temporary resolver failure is never reported, and
+//! the last good address keeps being pinged.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -17,6 +20,8 @@ pub struct Member {
     /// The address pinged: configured (IPv4 or IPv6), or resolved by the ACR.
     pub addr: Option<IpAddr>,
     pub up: bool,
+    /// The ACR reported that the name has no usable address: each round is a miss.
+    gone: bool,
     hits: u32,
     misses: u32,
     /// The request in flight: (seq, sent at).
@@ -24,6 +29,29 @@ pub struct Member {
     pub last_rtt: Option<Duration>,
     pub sent: u64,
     pub received: u64,
+}
+
+/// Why `addr` cannot be pinged as a witness of the network (None: it can). Holds for a
+/// configured address and for one the ACR resolved alike: a loopback, unspecified, multicast
+/// or broadcast address, or an IPv6 link-local one, answers from this node or from nobody, and
+/// would say nothing about the network (or pin the group up).
+pub fn not_a_witness(addr: IpAddr) -> Option<&'static str> {
+    let bad = match addr {
+        IpAddr::V4(a) => {
+            a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback()
+        }
+        IpAddr::V6(a) => {
+            a.is_unspecified()
+                || a.is_multicast()
+                || a.is_loopback()
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped().is_some()
+        }
+    };
+    bad.then_some(match addr {
+        IpAddr::V4(_) => "a unicast address of another host is needed",
+        IpAddr::V6(_) => "a global unicast address is needed",
+    })
 }
 
 /// A request the worker must send.
@@ -54,6 +82,7 @@ impl PingGroupState {
                     Host::Name(_) => None,
                 },
                 up: true,
+                gone: false,
                 hits: 0,
                 misses: 0,
                 outstanding: None,
@@ -75,7 +104,8 @@ impl PingGroupState {
         self.members.iter().filter(|m| m.up).count() >= self.config.min_up as usize
     }
 
-    /// Sets the address of the member configured as host name `name` (from the ACR).
+    /// Sets the address of the member configured as host name `name` (from the ACR); `None`:
+    /// the name is gone (it does not exist, or no address it has can be a witness).
     pub fn resolved(&mut self, name: &str, addr: Option<Ipv4Addr>) {
         let addr = addr.map(IpAddr::V4);
         for m in &mut self.members {
@@ -84,10 +114,9 @@ impl PingGroupState {
                     m.addr = addr;
                     m.outstanding = None;
                 }
-                if addr.is_none() {
-                    // A name that does not resolve cannot answer.
-                    m.up = false;
-                }
+                // A name that does not resolve cannot answer: it misses every round from now
+                // on, and goes down after `fall` of them as a silent host would.
+                m.gone = addr.is_none();
             }
         }
     }
@@ -119,7 +148,12 @@ impl PingGroupState {
         let seq = self.seq;
         let mut out = Vec::new();
         for m in &mut self.members {
-            let Some(addr) = m.addr else { continue };
+            let Some(addr) = m.addr else {
+                if m.gone {
+                    Self::miss(m, fall);
+                }
+                continue;
+            };
             if m.outstanding.is_some() {
                 // Still unanswered at the next round: that is a miss too.
                 Self::miss(m, fall);
@@ -227,8 +261,62 @@ mod tests {
         g.resolved("gw.example", Some(Ipv4Addr::new(198, 51, 100, 9)));
         assert_eq!(g.on_timer(t0 + Duration::from_secs(1)).len(), 2);
         g.resolved("gw.example", None);
+        for r in 2..5 {
+            g.on_timer(t0 + Duration::from_secs(r));
+        }
         assert!(!g.members[1].up);
         assert!(!g.up(), "min-up 2 with one host left");
+    }
+
+    #[test]
+    fn one_dns_error_took_a_named_host_down_at_once() {
+        let t0 = Instant::now();
+        let mut cfg = group(2);
+        cfg.hosts[1] = Host::Name("gw.example".into());
+        let mut g = PingGroupState::new(cfg, t0);
+        g.resolved("gw.example", Some(Ipv4Addr::new(198, 51, 100, 9)));
+        let mut t = t0;
+        let s = Duration::from_secs(1);
+        for e in g.on_timer(t) {
+            assert!(g.on_reply(e.addr, e.seq, t));
+        }
+        // The name is gone: down after `fall` (3) rounds, not at once.
+        g.resolved("gw.example", None);
+        for round in 0..3 {
+            assert!(g.members[1].up, "round {round}");
+            t += s;
+            for e in g.on_timer(t) {
+                assert!(g.on_reply(e.addr, e.seq, t));
+            }
+        }
+        assert!(!g.members[1].up);
+        assert!(!g.up());
+        // It resolves again: up after `rise` (2) replies.
+        g.resolved("gw.example", Some(Ipv4Addr::new(198, 51, 100, 9)));
+        for round in 0..2 {
+            t += s;
+            for e in g.on_timer(t) {
+                assert!(g.on_reply(e.addr, e.seq, t));
+            }
+            assert_eq!(g.members[1].up, round == 1);
+        }
+    }
+
+    #[test]
+    fn loopback_and_other_non_witnesses_are_refused_for_literals_and_names_alike() {
+        for bad in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+        ] {
+            assert!(not_a_witness(bad.parse().unwrap()).is_some(), "{bad}");
+        }
+        for good in ["198.51.100.1", "2001:db8::1"] {
+            assert_eq!(not_a_witness(good.parse().unwrap()), None, "{good}");
+        }
     }
 
     #[test]
