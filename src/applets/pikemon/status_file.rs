@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The longest status file read: a line per virtual cluster is far less.
 const MAX_LEN: u64 = 64 * 1024;
@@ -142,11 +142,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
             fs::create_dir_all(dir)?;
         }
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
+    let (mut f, tmp) = create_temp(path)?;
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -160,6 +157,43 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Tries at a temporary name before giving up.
+const TEMP_TRIES: u32 = 8;
+
+/// A new temporary file beside `path`, `PATH.tmpPID.RANDOM`. Made with O_EXCL|O_NOFOLLOW:
+/// whatever already holds the name (a symlink planted by someone who guessed it, a file left
+/// by a crash) is neither followed nor truncated, and another name is tried.
+fn create_temp(path: &Path) -> io::Result<(fs::File, PathBuf)> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..TEMP_TRIES {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(
+            ".tmp{}.{:08x}",
+            std::process::id(),
+            crate::sys::random::u32()?
+        ));
+        let tmp = PathBuf::from(tmp);
+        match create_new(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Creates `path` (0644 before the umask), failing if anything, even a dangling symlink, is
+/// there.
+fn create_new(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -203,6 +237,35 @@ mod tests {
         for n in 0..text.len() {
             let _ = Status::parse(&text[..n]);
         }
+    }
+
+    #[test]
+    fn write_atomic_followed_a_symlink_planted_at_its_temp_name() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("pikesym{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (path, victim) = (dir.join("status"), dir.join("victim"));
+        fs::write(&victim, "precious").unwrap();
+        // The name the old code used, and one guessed exactly: neither is followed.
+        let old_name = dir.join(format!("status.tmp{}", std::process::id()));
+        symlink(&victim, &old_name).unwrap();
+        write_atomic(&path, b"boot 1\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "boot 1\n");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        let err = create_new(&old_name).map(|_| ()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        let dangling = dir.join("dangling");
+        symlink(dir.join("nothing"), &dangling).unwrap();
+        assert!(create_new(&dangling).is_err());
+        assert!(
+            !dir.join("nothing").exists(),
+            "a dangling symlink made its target"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // Nothing but the file, the victim and the planted links is left.
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 4);
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]
