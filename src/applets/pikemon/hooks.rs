@@ -127,16 +127,66 @@ impl Hooks {
 
 /// The ordered event stream of `notify-fifo`: one line per transition, `VC NAME ROLE
 /// REASON`, written without blocking. Without a reader (or with a full pipe) the line is
-/// dropped and counted; the FIFO is made (0600) when it does not exist.
+/// dropped and counted; the FIFO is made (0600) when nothing is at the path. Anything but a
+/// FIFO there (a regular file, a symlink) is never written to: refused, and logged once.
 pub struct EventFifo {
     path: std::path::PathBuf,
     file: Option<std::fs::File>,
+    /// The refusal already logged (logged again only after a good open).
+    refused: bool,
     pub dropped: u64,
+}
+
+/// Why the notify-fifo could not be opened.
+#[derive(Debug)]
+pub enum FifoError {
+    /// ENXIO: nobody reads the FIFO now (the line is simply dropped).
+    NoReader,
+    /// Something else than a FIFO is at the path; the text says what.
+    NotAFifo(&'static str),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for FifoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FifoError::NoReader => f.write_str("no reader"),
+            FifoError::NotAFifo(what) => {
+                write!(f, "{what}, not a FIFO: refused, no event is written to it")
+            }
+            FifoError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Opens the FIFO at `path` for writing: O_NONBLOCK (no reader is ENXIO, not a hang),
+/// O_NOFOLLOW (a symlink is refused, not followed), and fstat must say S_ISFIFO (a regular
+/// file, opened without O_TRUNC, would else be overwritten from offset 0).
+pub fn open_fifo(path: &std::path::Path) -> Result<std::fs::File, FifoError> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => FifoError::NoReader,
+            Some(libc::ELOOP) => FifoError::NotAFifo("a symlink"),
+            _ => FifoError::Io(e),
+        })?;
+    let kind = f.metadata().map_err(FifoError::Io)?.file_type();
+    if kind.is_fifo() {
+        Ok(f)
+    } else if kind.is_file() {
+        Err(FifoError::NotAFifo("a regular file"))
+    } else {
+        Err(FifoError::NotAFifo("neither a FIFO nor a regular file"))
+    }
 }
 
 impl EventFifo {
     pub fn new(path: &std::path::Path) -> EventFifo {
-        if !path.exists() {
+        // symlink_metadata: a dangling symlink is something at the path too.
+        if std::fs::symlink_metadata(path).is_err() {
             if let Err(e) =
                 nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
             {
@@ -146,6 +196,7 @@ impl EventFifo {
         EventFifo {
             path: path.to_path_buf(),
             file: None,
+            refused: false,
             dropped: 0,
         }
     }
@@ -153,15 +204,21 @@ impl EventFifo {
     /// Writes the line of `job`'s transition.
     pub fn write(&mut self, job: &HookJob) {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let line = format!("VC {} {} {}\n", job.vc, job.kind.word(), job.reason);
         if self.file.is_none() {
-            // ENXIO: nobody reads the FIFO now.
-            self.file = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&self.path)
-                .ok();
+            match open_fifo(&self.path) {
+                Ok(f) => {
+                    self.file = Some(f);
+                    self.refused = false;
+                }
+                Err(FifoError::NoReader) => {}
+                Err(e) => {
+                    if !self.refused {
+                        error!("notify-fifo {}: {e}", self.path.display());
+                        self.refused = true;
+                    }
+                }
+            }
         }
         let written = self.file.as_mut().map(|f| f.write_all(line.as_bytes()));
         match written {
@@ -240,6 +297,45 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
             h.tick(Instant::now());
         }
+    }
+
+    #[test]
+    fn notify_fifo_overwrote_a_regular_file_or_followed_a_symlink() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("pikefifo{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (file, link) = (dir.join("file"), dir.join("link"));
+        std::fs::write(&file, "precious").unwrap();
+        symlink(&file, &link).unwrap();
+        for path in [&file, &link] {
+            let mut fifo = EventFifo::new(path);
+            fifo.write(&job(HookKind::Master, "true"));
+            fifo.write(&job(HookKind::Backup, "true"));
+            assert_eq!(fifo.dropped, 2, "{}", path.display());
+            assert!(fifo.refused, "{}", path.display());
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+        let msg = |p: &std::path::Path| match open_fifo(p) {
+            Err(e) => e.to_string(),
+            Ok(_) => "opened".into(),
+        };
+        assert_eq!(
+            msg(&file),
+            "a regular file, not a FIFO: refused, no event is written to it"
+        );
+        assert!(
+            msg(&link).starts_with("a symlink, not a FIFO"),
+            "{}",
+            msg(&link)
+        );
+        // A real FIFO without a reader: dropped quietly, not refused.
+        let real = dir.join("fifo");
+        let mut fifo = EventFifo::new(&real);
+        fifo.write(&job(HookKind::Master, "true"));
+        assert!(matches!(open_fifo(&real), Err(FifoError::NoReader)));
+        assert_eq!((fifo.dropped, fifo.refused), (1, false));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
