@@ -4,6 +4,7 @@
 
 pub mod addrinfo;
 pub mod daemon;
+pub mod file;
 pub mod icmp6;
 pub mod netns;
 pub mod packet;

@@ -48,14 +48,7 @@ pub fn read_state(text: &str) -> (String, Vec<(String, String)>) {
 
 /// Writes `text` to `path` through a temporary file and a rename (readers never see half).
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::sys::file::write_atomic(path, text.as_bytes())
 }
 
 /// `name="ringnumber_0" host="fw-b" value="198.51.100.2 is UP"` lines of `attrd_updater -Q -A`
@@ -86,6 +79,31 @@ pub fn show(nodes: &BTreeMap<String, BTreeMap<String, String>>) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn state_file_followed_a_symlink_planted_at_its_temp_name() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("hbx-ifc-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ifcheckd.state");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        // The temporary name the old writer used, predictable from the pid.
+        symlink(
+            &victim,
+            path.with_extension(format!("tmp{}", std::process::id())),
+        )
+        .unwrap();
+        write_atomic(&path, "ringnumber_0 198.51.100.1 is UP\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "ringnumber_0 198.51.100.1 is UP\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::*;
 
     #[test]

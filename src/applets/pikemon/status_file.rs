@@ -11,9 +11,8 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 /// The longest status file read: a line per virtual cluster is far less.
 const MAX_LEN: u64 = 64 * 1024;
@@ -134,71 +133,13 @@ pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
     Ok((st.boot, old))
 }
 
-/// Writes a file atomically: a temporary file in the same directory, fsync, rename, then
-/// fsync of the directory, so a power cut cannot lose the rename (and with it the write).
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir)?;
-        }
-    }
-    let (mut f, tmp) = create_temp(path)?;
-    let result = (|| {
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Tries at a temporary name before giving up.
-const TEMP_TRIES: u32 = 8;
-
-/// A new temporary file beside `path`, `PATH.tmpPID.RANDOM`. Made with O_EXCL|O_NOFOLLOW:
-/// whatever already holds the name (a symlink planted by someone who guessed it, a file left
-/// by a crash) is neither followed nor truncated, and another name is tried.
-fn create_temp(path: &Path) -> io::Result<(fs::File, PathBuf)> {
-    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
-    for _ in 0..TEMP_TRIES {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(
-            ".tmp{}.{:08x}",
-            std::process::id(),
-            crate::sys::random::u32()?
-        ));
-        let tmp = PathBuf::from(tmp);
-        match create_new(&tmp) {
-            Ok(f) => return Ok((f, tmp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
-}
-
-/// Creates `path` (0644 before the umask), failing if anything, even a dangling symlink, is
-/// there.
-fn create_new(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
+pub use crate::sys::file::write_atomic;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::file::create_new;
+    use std::fs;
 
     #[test]
     fn a_carriage_return_in_a_reason_reads_as_render_writes_it() {
