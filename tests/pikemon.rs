@@ -1265,6 +1265,129 @@ fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_r
     );
 }
 
+/// The supervisor judged its worker by SIGCHLD alone: a stopped (or hung) worker sent no
+/// HELLO and answered no ARP probe, the peer took over, and the stopped node kept its macvlan
+/// with the virtual MAC and the VIP up — two masters until the worker woke. Now the worker
+/// writes to a liveness pipe and the supervisor kills one silent for a dead-interval, takes
+/// the macvlan down and starts a new worker, which finds the peer Master.
+#[test]
+fn sigstopped_worker_kept_the_vip_up_while_the_peer_took_over() {
+    let rig = Rig::new().started_pair();
+    let old = rig.pids(1, "pikemon: worker");
+    assert_eq!(old.len(), 1, "{}", rig.log(1));
+    rig.signal(&old, "-STOP");
+    let start = Instant::now();
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    // Dead-interval 300 ms, then the kill and the release.
+    while rig.macvlan_up(1) {
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "A's macvlan still up\nA:\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.signal(&old, "-CONT");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Backup", "Master");
+    assert!(!rig.macvlan_up(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    let log = rig.log(1);
+    assert!(log.contains("gave no sign of life"), "{log}");
+    assert!(
+        log.contains(
+            "the worker killed for its silence is gone: addresses released (pk1-lan0 down)"
+        ),
+        "{log}"
+    );
+    assert!(!rig.log(2).contains("Master => Backup"), "{}", rig.log(2));
+}
+
+impl Rig {
+    /// A's worker dies while its supervisor is stopped, and `lan0` is renamed meanwhile: the
+    /// macvlan stays up with the VIP on the renamed parent, and every new worker's set-up
+    /// fails ("interface lan0 does not exist") as after a vanished parent interface.
+    fn kill_worker_and_rename_lan0(&self) {
+        let supervisor = self.pids(1, "pikemon: supervisor");
+        assert_eq!(supervisor.len(), 1, "{}", self.log(1));
+        self.signal(&supervisor, "-STOP");
+        self.signal(&self.pids(1, "pikemon: worker"), "-KILL");
+        self.a.ip(&["link", "set", "lan0", "down"]);
+        self.a.ip(&["link", "set", "lan0", "name", "lan7"]);
+        self.a.ip(&["link", "set", "lan7", "up"]);
+        assert!(self.macvlan_up(1), "the stale macvlan is up");
+        self.signal(&supervisor, "-CONT");
+    }
+}
+
+/// TERM to the supervisor while its worker waited out the restart back-off: the supervisor
+/// exited and nobody released the addresses; the macvlan and the VIP stayed up for good.
+#[test]
+fn term_during_the_restart_back_off_left_the_vips_up() {
+    let mut rig = Rig::new();
+    // A long dead-interval: the release at stop, not the one for a worker long gone.
+    let path = rig.dir.join("n1.cfg");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "hello-interval 100ms;",
+            "hello-interval 100ms; dead-interval 10s;",
+        ),
+    )
+    .unwrap();
+    let rig = {
+        rig.start(1);
+        rig.start(2);
+        rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+        rig
+    };
+    rig.kill_worker_and_rename_lan0();
+    rig.wait_log(
+        1,
+        "worker exited (exit status: 1); restarting in",
+        Duration::from_secs(5),
+    );
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!rig.macvlan_up(1), "{}", rig.log(1));
+    let log = rig.log(1);
+    assert!(
+        log.contains(
+            "stopping without a worker that released the addresses: addresses released (pk1-lan0 down)"
+        ),
+        "{log}"
+    );
+    rig.wait_role(2, "Master", Duration::from_secs(15));
+}
+
+/// A restarted worker whose set-up kept failing (its parent interface gone) was retried for
+/// ever while the macvlan and the VIP stayed up and nobody answered the peer's probe.
+#[test]
+fn restarted_worker_failing_its_set_up_kept_the_vip_up_for_ever() {
+    let rig = Rig::new().started_pair();
+    rig.kill_worker_and_rename_lan0();
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    rig.wait_log(
+        1,
+        "no worker has been alive for the dead-interval (300 ms): addresses released (pk1-lan0 down)",
+        Duration::from_secs(3),
+    );
+    assert!(!rig.macvlan_up(1), "{}", rig.log(1));
+    // The supervisor still retries: the interface may come back.
+    assert_eq!(rig.pids(1, "pikemon: supervisor").len(), 1);
+    rig.a.ip(&["link", "set", "lan7", "down"]);
+    rig.a.ip(&["link", "set", "lan7", "name", "lan0"]);
+    rig.a.ip(&["link", "set", "lan0", "up"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(15));
+    assert!(!rig.macvlan_up(1));
+}
+
 #[test]
 fn forged_and_replayed_frames_are_counted_and_ignored() {
     let rig = Rig::new().started_pair();
@@ -2655,8 +2778,19 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     // A flood of seconds: alone on the machine, as the frame flood test.
     let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
     let mut rig = Rig::build_with(true, load);
+    // A dead-interval longer than the flood: the supervisor's watchdog would otherwise kill
+    // the stopped worker (see `sigstopped_worker_kept_the_vip_up_while_the_peer_took_over`)
+    // and a new one would read the pipe.
+    let path = rig.dir.join("n1.cfg");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let cfg = cfg.replace(
+        "hello-interval 100ms;",
+        "hello-interval 100ms; dead-interval 50s;",
+    );
+    std::fs::write(&path, cfg).unwrap();
     rig.start(1);
-    rig.wait_role(1, "Master", Duration::from_secs(5));
+    // Alone, it waits a dead-interval for a peer before it claims the role.
+    rig.wait_role(1, "Master", Duration::from_secs(70));
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1);
     rig.signal(&worker, "-STOP");
@@ -2713,6 +2847,11 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     assert!(
         reported >= 6000,
         "the pipe was never full: {reported} reported"
+    );
+    assert!(
+        !rig.log(1).contains("gave no sign of life"),
+        "{}",
+        rig.log(1)
     );
     rig.signal(&worker, "-CONT");
 }
