@@ -1388,6 +1388,54 @@ fn restarted_worker_failing_its_set_up_kept_the_vip_up_for_ever() {
     assert!(!rig.macvlan_up(1));
 }
 
+/// A worker whose spawn failed (here ENOENT: the binary moved away, as during an upgrade)
+/// was logged ("cannot start the worker") and never retried: no timer was armed and no
+/// SIGCHLD would come. Now the spawn is retried with the restart back-off, and meanwhile the
+/// supervisor releases the addresses once no worker has been alive for a dead-interval.
+#[test]
+fn failed_worker_spawn_was_logged_and_never_retried() {
+    let mut rig = Rig::new();
+    let exe = rig.dir.join("habox");
+    std::fs::copy(common::habox(), &exe).unwrap();
+    std::os::unix::fs::symlink("habox", rig.dir.join("pikemon")).unwrap();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    let child = rig
+        .a
+        .cmd(rig.dir.join("pikemon"))
+        .args(["-f", &rig.cfg(1), "-d"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let moved = rig.dir.join("habox.moved");
+    std::fs::rename(&exe, &moved).unwrap();
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    rig.wait_log(1, "cannot start the worker", Duration::from_secs(3));
+    rig.wait_log(1, "retrying the worker in", Duration::from_secs(3));
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    rig.wait_log(
+        1,
+        "no worker has been alive for the dead-interval (300 ms): addresses released",
+        Duration::from_secs(3),
+    );
+    assert!(!rig.macvlan_up(1));
+    std::fs::rename(&moved, &exe).unwrap();
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+}
+
 #[test]
 fn forged_and_replayed_frames_are_counted_and_ignored() {
     let rig = Rig::new().started_pair();

@@ -288,7 +288,7 @@ pub fn run(
     // The worker's packet sockets live here, so that a restarted worker finds them bound and
     // a dead one's exit closes none (see `sockets`).
     let mut held = Held::default();
-    // Whether the worker was started.
+    // Whether the worker was started; one that was not is retried with back-off by the caller.
     let start_worker = |worker: &mut Kid,
                         worker_in: &mut Option<ChildStdin>,
                         held: &mut Held,
@@ -379,7 +379,13 @@ pub fn run(
                 acr.child = Some(c);
                 acr.started = Instant::now();
             }
-            Err(e) => error!("cannot start the ACR: {e}"),
+            Err(e) => {
+                // No SIGCHLD will come: the retry is a timer.
+                let wait = backoff(acr.failures);
+                acr.failures += 1;
+                error!("cannot start the ACR: {e}; retrying in {wait:?}");
+                ev.set_timer_in(wait, RESTART_ACR);
+            }
         };
 
     hand_over_orphan(&config.pid_file);
@@ -394,9 +400,11 @@ pub fn run(
         &mut dog,
     );
     if !first {
-        warn!("the worker is not started");
-    }
-    if !super::acr::names(config).is_empty() {
+        // The starting process heard it (its report went with the failed command).
+        error!("the first worker could not be started; stopping");
+        phase = Phase::Stopping;
+        code = ExitCode::from(1);
+    } else if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
     }
     let mut watch = config.death_watch.map(DeathWatch::new);
@@ -530,7 +538,11 @@ pub fn run(
                         &mut dog,
                     );
                     if !started {
-                        warn!("the worker is not restarted");
+                        // No SIGCHLD will come: the retry is a timer.
+                        let wait = backoff(worker.failures);
+                        worker.failures += 1;
+                        warn!("retrying the worker in {wait:?}");
+                        ev.set_timer_in(wait, RESTART_WORKER);
                     }
                 }
                 Event::Timer(RESTART_ACR, _) if phase == Phase::Serving => {
