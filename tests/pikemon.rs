@@ -1436,6 +1436,38 @@ fn failed_worker_spawn_was_logged_and_never_retried() {
     rig.wait_roles("Backup", "Master", Duration::from_secs(5));
 }
 
+/// A first worker that died before it was set up (here SIGXFSZ at its status file) made the
+/// start say it failed, while the supervisor restarted the worker for ever: pikemon ran on
+/// though the start had failed. Now the supervisor stops too and nothing is left.
+#[test]
+fn first_worker_dead_before_it_was_set_up_left_pikemon_running_after_a_failed_start() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd("prlimit")
+        .arg("--fsize=10")
+        .arg(applet("pikemon"))
+        .args(["-f", &rig.cfg(1)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("exited before it was ready"), "{se}");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "still running: {:?}",
+            rig.pids(1, "pikemon")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rig.pids(1, "pikemon").is_empty());
+    assert!(!rig.dir.join("pid1").exists());
+}
+
 #[test]
 fn forged_and_replayed_frames_are_counted_and_ignored() {
     let rig = Rig::new().started_pair();

@@ -506,6 +506,15 @@ pub fn run(
                                 code = ExitCode::from(1);
                                 continue;
                             }
+                            if name == "worker" && !dog.ever_alive() {
+                                // The start was told it failed: nothing may run on.
+                                error!(
+                                    "the first worker exited ({status}) before it was set up; stopping"
+                                );
+                                phase = Phase::Stopping;
+                                code = ExitCode::from(1);
+                                continue;
+                            }
                             if ran > Duration::from_secs(60) {
                                 kid.failures = 0;
                             }

@@ -48,6 +48,8 @@ pub struct Watchdog {
     last_life: Instant,
     /// The addresses are released (by us, or by a worker that stopped cleanly) since it.
     released: bool,
+    /// Some worker has spoken since the supervisor started (the first one is set up).
+    ever_alive: bool,
 }
 
 impl Watchdog {
@@ -58,6 +60,7 @@ impl Watchdog {
             state: State::Absent,
             last_life: now,
             released: false,
+            ever_alive: false,
         }
     }
 
@@ -72,7 +75,13 @@ impl Watchdog {
             self.state = State::Alive(now);
             self.last_life = now;
             self.released = false;
+            self.ever_alive = true;
         }
+    }
+
+    /// Whether some worker has been set up (spoken) since the supervisor started.
+    pub fn ever_alive(&self) -> bool {
+        self.ever_alive
     }
 
     /// Whether the addresses are released since the last sign of life.
@@ -234,6 +243,7 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Watchdog::new(t0, DEAD, GRACE);
         w.spawned(t0);
+        assert!(!w.ever_alive());
         assert_eq!(w.check(t0 + GRACE - ms(1)), Verdict::Wait);
         assert_eq!(
             w.check(t0 + GRACE),
