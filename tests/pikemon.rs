@@ -1269,6 +1269,209 @@ fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_r
     );
 }
 
+/// The supervisor judged its worker by SIGCHLD alone: a stopped (or hung) worker sent no
+/// HELLO and answered no ARP probe, the peer took over, and the stopped node kept its macvlan
+/// with the virtual MAC and the VIP up — two masters until the worker woke. Now the worker
+/// writes to a liveness pipe and the supervisor kills one silent for a dead-interval, takes
+/// the macvlan down and starts a new worker, which finds the peer Master.
+#[test]
+fn sigstopped_worker_kept_the_vip_up_while_the_peer_took_over() {
+    let rig = Rig::new().started_pair();
+    let old = rig.pids(1, "pikemon: worker");
+    assert_eq!(old.len(), 1, "{}", rig.log(1));
+    rig.signal(&old, "-STOP");
+    let start = Instant::now();
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    // Dead-interval 300 ms, then the kill and the release.
+    while rig.macvlan_up(1) {
+        assert!(
+            start.elapsed() < Duration::from_millis(1500),
+            "A's macvlan still up\nA:\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.signal(&old, "-CONT");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Backup", "Master");
+    assert!(!rig.macvlan_up(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    let log = rig.log(1);
+    assert!(log.contains("gave no sign of life"), "{log}");
+    assert!(
+        log.contains(
+            "the worker killed for its silence is gone: addresses released (pk1-lan0 down)"
+        ),
+        "{log}"
+    );
+    assert!(!rig.log(2).contains("Master => Backup"), "{}", rig.log(2));
+}
+
+impl Rig {
+    /// A's worker dies while its supervisor is stopped, and `lan0` is renamed meanwhile: the
+    /// macvlan stays up with the VIP on the renamed parent, and every new worker's set-up
+    /// fails ("interface lan0 does not exist") as after a vanished parent interface.
+    fn kill_worker_and_rename_lan0(&self) {
+        let supervisor = self.pids(1, "pikemon: supervisor");
+        assert_eq!(supervisor.len(), 1, "{}", self.log(1));
+        self.signal(&supervisor, "-STOP");
+        self.signal(&self.pids(1, "pikemon: worker"), "-KILL");
+        self.a.ip(&["link", "set", "lan0", "down"]);
+        self.a.ip(&["link", "set", "lan0", "name", "lan7"]);
+        self.a.ip(&["link", "set", "lan7", "up"]);
+        assert!(self.macvlan_up(1), "the stale macvlan is up");
+        self.signal(&supervisor, "-CONT");
+    }
+}
+
+/// TERM to the supervisor while its worker waited out the restart back-off: the supervisor
+/// exited and nobody released the addresses; the macvlan and the VIP stayed up for good.
+#[test]
+fn term_during_the_restart_back_off_left_the_vips_up() {
+    let mut rig = Rig::new();
+    // A long dead-interval: the release at stop, not the one for a worker long gone.
+    let path = rig.dir.join("n1.cfg");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "hello-interval 100ms;",
+            "hello-interval 100ms; dead-interval 10s;",
+        ),
+    )
+    .unwrap();
+    let rig = {
+        rig.start(1);
+        rig.start(2);
+        rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+        rig
+    };
+    rig.kill_worker_and_rename_lan0();
+    rig.wait_log(
+        1,
+        "worker exited (exit status: 1); restarting in",
+        Duration::from_secs(5),
+    );
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!rig.macvlan_up(1), "{}", rig.log(1));
+    let log = rig.log(1);
+    assert!(
+        log.contains(
+            "stopping without a worker that released the addresses: addresses released (pk1-lan0 down)"
+        ),
+        "{log}"
+    );
+    rig.wait_role(2, "Master", Duration::from_secs(15));
+}
+
+/// A restarted worker whose set-up kept failing (its parent interface gone) was retried for
+/// ever while the macvlan and the VIP stayed up and nobody answered the peer's probe.
+#[test]
+fn restarted_worker_failing_its_set_up_kept_the_vip_up_for_ever() {
+    let rig = Rig::new().started_pair();
+    rig.kill_worker_and_rename_lan0();
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    rig.wait_log(
+        1,
+        "no worker has been alive for the dead-interval (300 ms): addresses released (pk1-lan0 down)",
+        Duration::from_secs(3),
+    );
+    assert!(!rig.macvlan_up(1), "{}", rig.log(1));
+    // The supervisor still retries: the interface may come back.
+    assert_eq!(rig.pids(1, "pikemon: supervisor").len(), 1);
+    rig.a.ip(&["link", "set", "lan7", "down"]);
+    rig.a.ip(&["link", "set", "lan7", "name", "lan0"]);
+    rig.a.ip(&["link", "set", "lan0", "up"]);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(15));
+    assert!(!rig.macvlan_up(1));
+}
+
+/// A worker whose spawn failed (here ENOENT: the binary moved away, as during an upgrade)
+/// was logged ("cannot start the worker") and never retried: no timer was armed and no
+/// SIGCHLD would come. Now the spawn is retried with the restart back-off, and meanwhile the
+/// supervisor releases the addresses once no worker has been alive for a dead-interval.
+#[test]
+fn failed_worker_spawn_was_logged_and_never_retried() {
+    let mut rig = Rig::new();
+    let exe = rig.dir.join("habox");
+    std::fs::copy(common::habox(), &exe).unwrap();
+    std::os::unix::fs::symlink("habox", rig.dir.join("pikemon")).unwrap();
+    let log = std::fs::File::create(rig.dir.join("log1")).unwrap();
+    let child = rig
+        .a
+        .cmd(rig.dir.join("pikemon"))
+        .args(["-f", &rig.cfg(1), "-d"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    rig.kids.push(child);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let moved = rig.dir.join("habox.moved");
+    std::fs::rename(&exe, &moved).unwrap();
+    let old = rig.pids(1, "pikemon: worker");
+    rig.signal(&old, "-KILL");
+    rig.wait_log(1, "cannot start the worker", Duration::from_secs(3));
+    rig.wait_log(1, "retrying the worker in", Duration::from_secs(3));
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    rig.wait_log(
+        1,
+        "no worker has been alive for the dead-interval (300 ms): addresses released",
+        Duration::from_secs(3),
+    );
+    assert!(!rig.macvlan_up(1));
+    std::fs::rename(&moved, &exe).unwrap();
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(1, "pikemon: worker");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+}
+
+/// A first worker that died before it was set up (here SIGXFSZ at its status file) made the
+/// start say it failed, while the supervisor restarted the worker for ever: pikemon ran on
+/// though the start had failed. Now the supervisor stops too and nothing is left.
+#[test]
+fn first_worker_dead_before_it_was_set_up_left_pikemon_running_after_a_failed_start() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd("prlimit")
+        .arg("--fsize=10")
+        .arg(applet("pikemon"))
+        .args(["-f", &rig.cfg(1)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(se.contains("exited before it was ready"), "{se}");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "still running: {:?}",
+            rig.pids(1, "pikemon")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(rig.pids(1, "pikemon").is_empty());
+    assert!(!rig.dir.join("pid1").exists());
+}
+
 #[test]
 fn forged_and_replayed_frames_are_counted_and_ignored() {
     let rig = Rig::new().started_pair();
@@ -2659,8 +2862,19 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     // A flood of seconds: alone on the machine, as the frame flood test.
     let load = LoadGuard::Exclusive(LOAD.write().unwrap_or_else(|e| e.into_inner()));
     let mut rig = Rig::build_with(true, load);
+    // A dead-interval longer than the flood: the supervisor's watchdog would otherwise kill
+    // the stopped worker (see `sigstopped_worker_kept_the_vip_up_while_the_peer_took_over`)
+    // and a new one would read the pipe.
+    let path = rig.dir.join("n1.cfg");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    let cfg = cfg.replace(
+        "hello-interval 100ms;",
+        "hello-interval 100ms; dead-interval 50s;",
+    );
+    std::fs::write(&path, cfg).unwrap();
     rig.start(1);
-    rig.wait_role(1, "Master", Duration::from_secs(5));
+    // Alone, it waits a dead-interval for a peer before it claims the role.
+    rig.wait_role(1, "Master", Duration::from_secs(70));
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1);
     rig.signal(&worker, "-STOP");
@@ -2717,6 +2931,11 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     assert!(
         reported >= 6000,
         "the pipe was never full: {reported} reported"
+    );
+    assert!(
+        !rig.log(1).contains("gave no sign of life"),
+        "{}",
+        rig.log(1)
     );
     rig.signal(&worker, "-CONT");
 }

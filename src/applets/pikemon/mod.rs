@@ -12,6 +12,7 @@ pub mod core;
 pub mod death_watch;
 pub mod digest;
 pub mod hooks;
+mod liveness;
 pub mod paths_file;
 pub mod ping_group;
 pub mod show;
@@ -22,6 +23,7 @@ pub mod supervisor;
 pub mod takeover;
 pub mod track;
 pub mod values;
+mod watchdog;
 pub mod worker;
 
 use std::process::ExitCode;

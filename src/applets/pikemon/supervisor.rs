@@ -21,7 +21,9 @@ use nix::unistd::Pid;
 
 use super::config::Config;
 use super::death_watch::{DeathWatch, Outcome};
+use super::liveness::Listener;
 use super::sockets::Held;
+use super::watchdog::{Verdict, Watchdog};
 use super::worker::{FIRST_ENV, REPORT_ENV, SETUP_FAILED};
 use crate::event::{Event, EventLoop, Interest, Token};
 use crate::logging;
@@ -32,6 +34,11 @@ const ACR_OUT: Token = Token(1);
 const RESTART_WORKER: Token = Token(2);
 const RESTART_ACR: Token = Token(3);
 const STOP_DEADLINE: Token = Token(4);
+const LIVENESS: Token = Token(5);
+
+/// How long a worker being set up may stay silent before the watchdog takes it for hung
+/// (at least a dead-interval): a set-up waits for netlink and the status file's fsync.
+const SETUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Back-off before restarting a child: none the first time, then doubling from 100 ms to
 /// 10 s; a child that ran for a minute starts over.
@@ -125,6 +132,33 @@ fn hand_over_orphan(pid_file: &Path) {
             "the worker of a killed supervisor still runs [pid {pid}]: the new worker takes over from it"
         ),
         Err(e) => error!("{}: {e}", path.display()),
+    }
+}
+
+/// Releases every controlled interface from the supervisor (see `watchdog`): `why` is logged.
+/// Not while a hand-over is pending: the addresses are then the other instance's as well.
+fn release_addresses(config: &Config, why: &str) {
+    if handover_path(&config.pid_file).exists() {
+        warn!(
+            "{why}; a hand-over between instances is pending: the addresses are left as they are"
+        );
+        return;
+    }
+    let mut rt = match crate::net::rtnl::Rtnl::open() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("{why}; cannot release the addresses: rtnetlink: {e}");
+            return;
+        }
+    };
+    let (done, failed) = super::takeover::release_all(&mut rt, config);
+    if done.is_empty() {
+        warn!("{why}; no macvlan to release");
+    } else {
+        warn!("{why}: addresses released ({} down)", done.join(", "));
+    }
+    for f in failed {
+        error!("release: {f}");
     }
 }
 
@@ -244,17 +278,35 @@ pub fn run(
     let mut resolved: BTreeMap<String, String> = BTreeMap::new();
     let mut phase = Phase::Serving;
     let mut code = ExitCode::SUCCESS;
+    // SIGHUP: the addresses are the next instance's too, never released from here.
+    let mut handed_over = false;
+    let mut dog = Watchdog::new(Instant::now(), config.dead_interval, SETUP_GRACE);
+    let mut live: Option<Listener> = None;
+    // The pid of the worker the watchdog killed, until it is reaped.
+    let mut killed_for_silence: Option<i32> = None;
 
     // The worker's packet sockets live here, so that a restarted worker finds them bound and
     // a dead one's exit closes none (see `sockets`).
     let mut held = Held::default();
+    // Whether the worker was started; one that was not is retried with back-off by the caller.
     let start_worker = |worker: &mut Kid,
                         worker_in: &mut Option<ChildStdin>,
                         held: &mut Held,
                         resolved: &BTreeMap<String, String>,
-                        report: &mut Option<Detached>| {
+                        report: &mut Option<Detached>,
+                        ev: &mut EventLoop,
+                        live: &mut Option<Listener>,
+                        dog: &mut Watchdog|
+     -> bool {
         held.refresh(config);
         let mut cmd = spawn.command("--worker");
+        let (listener, writer) = match Listener::for_worker(&mut cmd) {
+            Ok(pair) => pair,
+            Err(e) => {
+                error!("cannot start the worker: its liveness pipe: {e}");
+                return false;
+            }
+        };
         let copies = held.hand_to(&mut cmd);
         let mut passed = None;
         if worker.last_pid == 0 {
@@ -271,6 +323,7 @@ pub fn run(
         let started = cmd.stdin(Stdio::piped()).spawn();
         drop(copies);
         drop(passed);
+        drop(writer);
         match started {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
@@ -297,8 +350,18 @@ pub fn run(
                 let _ = std::fs::write(worker_path(&config.pid_file), format!("{}\n", c.id()));
                 worker.child = Some(c);
                 worker.started = Instant::now();
+                if let Some(old) = live.take() {
+                    ev.deregister(old.raw());
+                }
+                ev.register(listener.raw(), LIVENESS, Interest::Read);
+                *live = Some(listener);
+                dog.spawned(worker.started);
+                true
             }
-            Err(e) => error!("cannot start the worker: {e}"),
+            Err(e) => {
+                error!("cannot start the worker: {e}");
+                false
+            }
         }
     };
     let start_acr =
@@ -316,18 +379,32 @@ pub fn run(
                 acr.child = Some(c);
                 acr.started = Instant::now();
             }
-            Err(e) => error!("cannot start the ACR: {e}"),
+            Err(e) => {
+                // No SIGCHLD will come: the retry is a timer.
+                let wait = backoff(acr.failures);
+                acr.failures += 1;
+                error!("cannot start the ACR: {e}; retrying in {wait:?}");
+                ev.set_timer_in(wait, RESTART_ACR);
+            }
         };
 
     hand_over_orphan(&config.pid_file);
-    start_worker(
+    let first = start_worker(
         &mut worker,
         &mut worker_in,
         &mut held,
         &resolved,
         &mut report,
+        &mut ev,
+        &mut live,
+        &mut dog,
     );
-    if !super::acr::names(config).is_empty() {
+    if !first {
+        // The starting process heard it (its report went with the failed command).
+        error!("the first worker could not be started; stopping");
+        phase = Phase::Stopping;
+        code = ExitCode::from(1);
+    } else if !super::acr::names(config).is_empty() {
         start_acr(&mut acr, &mut acr_out, &mut ev);
     }
     let mut watch = config.death_watch.map(DeathWatch::new);
@@ -340,7 +417,10 @@ pub fn run(
         if phase == Phase::Stopping && worker.child.is_none() && acr.child.is_none() {
             break;
         }
-        if let Err(e) = ev.wait(&mut events, None) {
+        let wait = dog
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if let Err(e) = ev.wait(&mut events, wait) {
             error!("event loop: {e}");
             return ExitCode::from(1);
         }
@@ -358,6 +438,18 @@ pub fn run(
                 }
             }
             match e {
+                Event::Readable(LIVENESS) => {
+                    match live.as_ref().map(Listener::drain) {
+                        Some(Some(true)) => dog.beat(Instant::now()),
+                        Some(Some(false)) | None => {}
+                        Some(None) => {
+                            // End of file: the worker is gone (its SIGCHLD tells the rest).
+                            if let Some(l) = live.take() {
+                                ev.deregister(l.raw());
+                            }
+                        }
+                    }
+                }
                 Event::Readable(ACR_OUT) => {
                     let mut buf = [0u8; 4096];
                     let n = acr_out.as_mut().map(|o| o.read(&mut buf)).unwrap_or(Ok(0));
@@ -388,12 +480,37 @@ pub fn run(
                         if let Some(status) = done {
                             kid.child = None;
                             let ran = kid.started.elapsed();
+                            if name == "worker" {
+                                let killed = killed_for_silence.take().is_some();
+                                if dog.exited(Instant::now(), status.success()) == Verdict::Release
+                                {
+                                    let why = if killed {
+                                        "the worker killed for its silence is gone".to_string()
+                                    } else {
+                                        no_worker_alive(config.dead_interval)
+                                    };
+                                    if handed_over {
+                                        info!("{why}; the addresses are the new instance's");
+                                    } else {
+                                        release_addresses(config, &why);
+                                    }
+                                }
+                            }
                             if phase != Phase::Serving {
                                 info!("{name} exited ({status})");
                                 continue;
                             }
                             if name == "worker" && status.code() == Some(SETUP_FAILED) {
                                 error!("the first worker could not set up; stopping");
+                                phase = Phase::Stopping;
+                                code = ExitCode::from(1);
+                                continue;
+                            }
+                            if name == "worker" && !dog.ever_alive() {
+                                // The start was told it failed: nothing may run on.
+                                error!(
+                                    "the first worker exited ({status}) before it was set up; stopping"
+                                );
                                 phase = Phase::Stopping;
                                 code = ExitCode::from(1);
                                 continue;
@@ -418,13 +535,25 @@ pub fn run(
                         acr.signal(Signal::SIGTERM);
                     }
                 }
-                Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => start_worker(
-                    &mut worker,
-                    &mut worker_in,
-                    &mut held,
-                    &resolved,
-                    &mut report,
-                ),
+                Event::Timer(RESTART_WORKER, _) if phase == Phase::Serving => {
+                    let started = start_worker(
+                        &mut worker,
+                        &mut worker_in,
+                        &mut held,
+                        &resolved,
+                        &mut report,
+                        &mut ev,
+                        &mut live,
+                        &mut dog,
+                    );
+                    if !started {
+                        // No SIGCHLD will come: the retry is a timer.
+                        let wait = backoff(worker.failures);
+                        worker.failures += 1;
+                        warn!("retrying the worker in {wait:?}");
+                        ev.set_timer_in(wait, RESTART_WORKER);
+                    }
+                }
                 Event::Timer(RESTART_ACR, _) if phase == Phase::Serving => {
                     start_acr(&mut acr, &mut acr_out, &mut ev)
                 }
@@ -446,6 +575,7 @@ pub fn run(
                     // Hand-over: a new instance may start now; the worker keeps the role
                     // and addresses until the new worker kills it.
                     phase = Phase::HandedOver;
+                    handed_over = true;
                     let mut text = format!("supervisor {}\n", std::process::id());
                     if let Some(pid) = worker.pid() {
                         text.push_str(&format!("worker {pid}\n"));
@@ -493,9 +623,46 @@ pub fn run(
                 _ => {}
             }
         }
+        match dog.check(Instant::now()) {
+            Verdict::Wait => {}
+            Verdict::Kill { silent, setting_up } => {
+                let pid = worker.pid().unwrap_or(0);
+                let how = if setting_up {
+                    "since its start (its set-up hangs)"
+                } else {
+                    "(hung or stopped)"
+                };
+                error!(
+                    "the worker [pid {pid}] gave no sign of life for {} ms {how}, the peer's \
+                     dead-interval is {} ms: killing it, its addresses are released once it is gone",
+                    silent.as_millis(),
+                    config.dead_interval.as_millis()
+                );
+                killed_for_silence = Some(pid);
+                worker.signal(Signal::SIGKILL);
+            }
+            Verdict::Release if handed_over => {}
+            Verdict::Release => {
+                release_addresses(config, &no_worker_alive(config.dead_interval));
+            }
+        }
+    }
+    if !handed_over && !dog.released() {
+        dog.did_release();
+        release_addresses(
+            config,
+            "stopping without a worker that released the addresses",
+        );
     }
     drop(pidfile);
     code
+}
+
+fn no_worker_alive(dead: Duration) -> String {
+    format!(
+        "no worker has been alive for the dead-interval ({} ms)",
+        dead.as_millis()
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use log::{debug, warn};
 
-use super::config::ControlledInterface;
+use super::config::{Config, ControlledInterface};
 use crate::net::garp::{broadcast_of, send_garps};
 use crate::net::packet::PacketSocket;
 use crate::net::rtnl::{Rtnl, RtnlError};
@@ -212,6 +212,53 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
         add_vips(rt, index, c)?;
     }
     Ok(())
+}
+
+/// Releases every controlled interface of `cfg` without a worker (the supervisor's, see
+/// `watchdog`): each existing macvlan down and, where `nomadic`, its VIPs deleted — what
+/// `to_backup` leaves. Creates nothing and touches no sysctl; a missing macvlan is skipped.
+/// Returns the macvlans taken down and what failed.
+pub fn release_all(rt: &mut Rtnl, cfg: &Config) -> (Vec<String>, Vec<String>) {
+    let (mut done, mut failed) = (Vec::new(), Vec::new());
+    for vc in &cfg.virtual_clusters {
+        for ci in &vc.interfaces {
+            let name = ci.macvlan_name(vc.id);
+            match release_one(rt, ci, &name) {
+                Ok(true) => done.push(name),
+                Ok(false) => {}
+                Err(e) => failed.push(format!("{name}: {e}")),
+            }
+        }
+    }
+    (done, failed)
+}
+
+fn release_one(rt: &mut Rtnl, ci: &ControlledInterface, name: &str) -> Result<bool, RtnlError> {
+    let Some(link) = rt.link_by_name(name)? else {
+        return Ok(false);
+    };
+    rt.set_link_up(link.index, false)?;
+    if ci.nomadic {
+        for (ip, len) in &ci.ipv4 {
+            match rt.delete_address(link.index, *ip, *len) {
+                Err(e) if !errno_is(&e, libc::EADDRNOTAVAIL) => return Err(e),
+                _ => {}
+            }
+        }
+        let mut v6 = ci.ipv6.clone();
+        if !v6.is_empty() {
+            v6.push((ci.virtual_link_local(), 64));
+        }
+        for (ip, len) in v6 {
+            match rt.delete_address6(link.index, ip, len) {
+                Err(e) if !errno_is(&e, libc::EADDRNOTAVAIL) && !errno_is(&e, libc::ENODEV) => {
+                    return Err(e)
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// One burst of gratuitous ARPs (the four frames per VIP) and unsolicited Neighbor

@@ -129,6 +129,8 @@ pub(super) struct Worker {
     /// Interfaces taken over whose neighbour tables are still to be flushed (controlled
     /// interface, macvlan index): done once the takeover's frames and GARPs are out.
     pub unsettled: Vec<(usize, u32)>,
+    /// The sign of life to the supervisor's watchdog, at least once per hello-interval.
+    pub beacon: Option<super::liveness::Beacon>,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
@@ -151,6 +153,7 @@ pub fn run(cfg: Config) -> ExitCode {
     let first = std::env::var_os(FIRST_ENV).is_some();
     std::env::remove_var(FIRST_ENV);
     let report = crate::sys::daemon::Detached::from_env(REPORT_ENV);
+    let beacon = super::liveness::Beacon::from_env(cfg.hello_interval / 2);
     let mut w = match Worker::setup(cfg) {
         Ok(w) => w,
         Err(e) => {
@@ -161,6 +164,10 @@ pub fn run(cfg: Config) -> ExitCode {
             return ExitCode::from(if first { SETUP_FAILED as u8 } else { 1 });
         }
     };
+    // The first byte tells the supervisor that this worker is set up (before the starting
+    // process hears it: a worker gone between the two is then a restart, not a failed start).
+    w.beacon = beacon;
+    w.beat(Instant::now());
     if let Some(r) = report {
         r.ready();
     }
@@ -222,6 +229,7 @@ impl Worker {
                 }
             }
             self.tick(Instant::now());
+            self.beat(Instant::now());
             self.answer_orders(Instant::now());
             if self.stopping && !self.node.releasing() {
                 if !self.stop_hooks_queued {
@@ -256,6 +264,14 @@ impl Worker {
                     return ExitCode::SUCCESS;
                 }
             }
+        }
+    }
+
+    /// Tells the supervisor this loop turns (a hung worker is killed and its addresses
+    /// released: see `watchdog`). The loop wakes at least once per hello-interval.
+    fn beat(&mut self, now: Instant) {
+        if let Some(b) = self.beacon.as_mut() {
+            b.beat(now);
         }
     }
 
@@ -299,6 +315,9 @@ impl Worker {
         }
         if let Some(t) = self.stopped_at.filter(|_| self.stop_hooks_queued) {
             min(t + STOP_HOOK_WAIT);
+        }
+        if let Some(t) = self.beacon.as_ref().and_then(|b| b.due()) {
+            min(t);
         }
         d
     }

@@ -277,6 +277,7 @@ impl Worker {
             stopped_at: None,
             stop_hooks_queued: false,
             unsettled: Vec::new(),
+            beacon: None,
         };
         // Maintenance set before a restart or a reboot stays.
         let kept = old.as_ref().map_or(&[][..], |s| &s.maintenance[..]);
