@@ -361,6 +361,16 @@ impl Rig {
         self.signal(&supervisor, "-STOP");
         self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
         self.signal(&supervisor, "-KILL");
+        // A worker the supervisor had just started may not carry its title yet.
+        let start = Instant::now();
+        loop {
+            let left = self.pids(node, "pikemon");
+            if left.is_empty() || start.elapsed() > Duration::from_secs(2) {
+                break;
+            }
+            self.signal(&left, "-KILL");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn started_pair(mut self) -> Rig {

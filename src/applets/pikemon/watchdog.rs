@@ -121,6 +121,14 @@ impl Watchdog {
     /// What is due at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
         match self.state {
+            // Woken half a dead-interval after the deadline: the supervisor did not run
+            // either (the whole daemon SIGSTOPped, the machine paused), so the silence is not
+            // the worker's alone. Both resume together, and the worker speaks within a hello;
+            // it gets one dead-interval from now before it counts as hung.
+            State::Alive(last) if now >= last + self.dead + self.dead / 2 => {
+                self.state = State::Alive(now);
+                Verdict::Wait
+            }
             State::Alive(last) if now >= last + self.dead => {
                 self.state = State::Killed;
                 Verdict::Kill {
@@ -186,6 +194,25 @@ mod tests {
         assert_eq!(w.check(t0 + ms(2000)), Verdict::Wait);
         w.beat(t0 + ms(500));
         assert!(!w.released());
+    }
+
+    #[test]
+    fn whole_daemon_sigstopped_and_continued_killed_its_healthy_worker() {
+        let t0 = Instant::now();
+        let mut w = alive_at(t0);
+        // Supervisor and worker stopped together for 2 s: the supervisor's check comes 2 s
+        // late, before the worker (resumed at the same time) has written its byte.
+        assert_eq!(w.check(t0 + ms(2050)), Verdict::Wait);
+        w.beat(t0 + ms(2060));
+        assert_eq!(w.check(t0 + ms(2200)), Verdict::Wait);
+        // A worker that stays silent after that is still killed a dead-interval on.
+        assert_eq!(
+            w.check(t0 + ms(2360)),
+            Verdict::Kill {
+                silent: DEAD,
+                setting_up: false
+            }
+        );
     }
 
     #[test]
