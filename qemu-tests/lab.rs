@@ -80,6 +80,19 @@ pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
 /// Bound on a guest's boot (TCG on a loaded 2-core machine; a boot takes a few seconds).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Lines every boot of the default image prints (checked after each boot, in every scenario):
+/// the ruleset loaded before forwarding came on.
+pub const BOOT_SAYS: [&str; 1] = ["rcS: firewall: /etc/nftables.conf loaded, forwarding on"];
+
+/// Whether the boot on `console` printed every line of `BOOT_SAYS`.
+fn check_boot(console: &Console) -> Result<(), String> {
+    let boot = console.transcript();
+    match BOOT_SAYS.iter().find(|line| !boot.contains(*line)) {
+        Some(line) => Err(format!("the boot did not say {line:?}:\n{boot}")),
+        None => Ok(()),
+    }
+}
+
 /// The size of a guest's configuration disk (sparse: blank until the guest formats it).
 pub const DISK_BYTES: u64 = 8 << 20;
 
@@ -266,6 +279,7 @@ impl Lab {
         let started = Instant::now();
         let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
         console.login(BOOT_TIMEOUT)?;
+        check_boot(&console)?;
         g.console = Some(console);
         g.boot_time = started.elapsed();
         Ok(())
@@ -376,6 +390,7 @@ impl Lab {
         });
         for (g, r) in self.guests.iter_mut().zip(results) {
             g.boot_time = r?;
+            check_boot(g.sh()).map_err(|e| format!("{}: {e}", g.node.name))?;
         }
         let times: Vec<String> = self
             .guests
@@ -448,6 +463,7 @@ impl Lab {
         g.qemu = Some(qemu);
         g.boots = boots;
         console.login(BOOT_TIMEOUT)?;
+        check_boot(&console).map_err(|e| format!("{name}: {e}"))?;
         g.console = Some(console);
         let took = started.elapsed();
         g.boot_time = took;

@@ -2,6 +2,7 @@
 //! ipvsadm), plus those of the habox daemons, each skipped with a reason while its applet is
 //! still a placeholder in the image.
 
+use crate::console::Console;
 use crate::lab::{self, Lab, CLIENT, LAN_VIP, NODES, REAL_SERVERS, SERVER};
 use std::io::Write;
 use std::process::Stdio;
@@ -123,7 +124,11 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             sysctl.split_whitespace().collect::<Vec<_>>(),
             ["0", "1", "1"]
         );
+        // Forwarding came on after the ruleset (the lab checks the console line at every boot).
+        let tables = step(sh.ok("nft list tables"));
+        assert!(tables.contains("table inet filter"), "{tables}");
     }
+    a_broken_ruleset_leaves_forwarding_off_and_says_why(lab.guest("fw-b").sh());
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
         .key
@@ -156,6 +161,45 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             node.name
         );
     }
+}
+
+/// Regression: with a ruleset that failed to load the node forwarded everything (forwarding was
+/// on before `nft -f`). `habox-firewall FILE` (rcS's firewall step) on a running node: a broken
+/// ruleset turns forwarding off and prints nft's reason; the shipped one turns it on again.
+fn a_broken_ruleset_leaves_forwarding_off_and_says_why(sh: &mut Console) {
+    const FORWARDING: &str =
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding";
+    step(sh.ok(
+        "printf 'table inet filter {\\n\\tchain forward {\\n\\t\\tno-such-statement\\n\\t}\\n}\\n' > /tmp/broken.nft",
+    ));
+    let (rc, out) = step(sh.run("habox-firewall /tmp/broken.nft", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "a broken ruleset was accepted:\n{out}");
+    assert!(
+        out.contains(
+            "nft -f /tmp/broken.nft failed: the firewall is not loaded, forwarding stays off"
+        ) && out.contains("habox-firewall: nft: ")
+            && out.contains("rror"),
+        "{out}"
+    );
+    let fwd = step(sh.ok(FORWARDING));
+    assert_eq!(
+        fwd.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{fwd}"
+    );
+    let (rc, out) = step(sh.run("habox-firewall /tmp/no-such.nft", Duration::from_secs(30)));
+    assert!(rc == 1 && out.contains("cannot be read"), "{out}");
+    let out = step(sh.ok("habox-firewall"));
+    assert!(
+        out.contains("/etc/nftables.conf loaded, forwarding on"),
+        "{out}"
+    );
+    let fwd = step(sh.ok(FORWARDING));
+    assert_eq!(
+        fwd.split_whitespace().collect::<Vec<_>>(),
+        ["1", "1"],
+        "{fwd}"
+    );
 }
 
 /// `sh -c SCRIPT` on the host; its stdout (the test fails with stderr when it fails).
