@@ -112,6 +112,8 @@ pub struct Guest {
     pub boot_time: Duration,
     /// Boots so far (a reboot starts a new QEMU on the same disk).
     pub boots: u32,
+    /// What the console of the previous boot printed, up to its end (rcK's lines included).
+    pub previous_boot: String,
 }
 
 impl Guest {
@@ -364,6 +366,7 @@ impl Lab {
                 console: None,
                 boot_time: Duration::ZERO,
                 boots: 1,
+                previous_boot: String::new(),
             });
             let sock = self.dir.join(format!("{}.console", node.name));
             let log = self.dir.join(format!("{}.log", node.name));
@@ -452,6 +455,7 @@ impl Lab {
             }
         }
         if let Some(c) = self.guest(name).console.take() {
+            self.guest(name).previous_boot = c.transcript();
             c.close();
         }
         let qemu = self.start_qemu(node)?;

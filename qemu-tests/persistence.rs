@@ -1,9 +1,9 @@
 //! The node's configuration disk: a config changed on the console and saved with `habox-save`
 //! is there after a reboot, and maintenance (pikemon's status file on the disk) survives one.
 
-use crate::cluster::{cluster, one_master, FAILOVER};
+use crate::cluster::{cluster, one_master, other, FAILOVER};
 use crate::lab::{note, Lab, LAN_VIP};
-use crate::scenarios::step;
+use crate::scenarios::{send, step, Stream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -257,4 +257,47 @@ fn maintenance_on_survives_a_reboot_and_the_node_stays_backup() {
     step(a.ok(&format!("pikemon -f {CFG} -c maintenance off")));
     let view = step(a.ok(&format!("pikemon -f {CFG} -c status")));
     assert!(!view.contains("maintenance: on"), "{view}");
+    // fw-b, the Master, is rebooted in turn (a new pair boot would cost CI half a minute).
+    a_clean_reboot_of_the_master_hands_over_before_conntrackd_and_ldirectord_stop(&mut lab, "fw-b");
+}
+
+/// Regression: rcK sent TERM to pikemon, ldirectord and ifcheckd together and ran `conntrackd -k`
+/// at once, while pikemon (a Master keeps the VIPs until the peer has them up) still needed
+/// conntrackd for its release and the IPVS service. `reboot` typed on the Master's console: rcK
+/// says pikemon exited before it stops the others, the peer takes over, and the client's
+/// established TCP stream through the VIPs survives the reboot.
+fn a_clean_reboot_of_the_master_hands_over_before_conntrackd_and_ldirectord_stop(
+    lab: &mut Lab,
+    master: &str,
+) {
+    let peer = other(master);
+    one_master(lab, Some(master), Duration::from_secs(5));
+    let (stream, mut input) = Stream::open(lab, 5020);
+    send(&mut input, "before-reboot\n");
+    assert!(
+        stream.wait_for("before-reboot", Duration::from_secs(20)),
+        "stream did not start"
+    );
+    // Time for conntrackd to carry the established state to the peer.
+    std::thread::sleep(Duration::from_secs(2));
+    step(lab.reboot_guest(master));
+    let shutdown = lab.guest(master).previous_boot.clone();
+    let shutdown = shutdown
+        .rfind("rcK: pikemon")
+        .and_then(|at| shutdown.get(at..))
+        .unwrap_or_else(|| panic!("{master}: rcK did not stop pikemon:\n{shutdown}"));
+    let exited = shutdown.find("rcK: pikemon exited after ");
+    let others = shutdown.find("rcK: stopping ldirectord, ifcheckd and conntrackd");
+    assert!(
+        matches!((exited, others), (Some(e), Some(o)) if e < o),
+        "{master}: pikemon did not exit before the other daemons were stopped:\n{shutdown}"
+    );
+    one_master(lab, Some(peer), FAILOVER);
+    send(&mut input, "after-reboot\n");
+    assert!(
+        stream.wait_for("after-reboot", Duration::from_secs(15)),
+        "the stream broke across the Master's reboot: {:?}",
+        stream.received()
+    );
+    assert_eq!(stream.received(), "before-reboot\nafter-reboot\n");
 }
