@@ -81,8 +81,11 @@ pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Lines every boot of the default image prints (checked after each boot, in every scenario):
-/// the ruleset loaded before forwarding came on.
-pub const BOOT_SAYS: [&str; 1] = ["rcS: firewall: /etc/nftables.conf loaded, forwarding on"];
+/// every sysctl of the appliance holds, the ruleset loaded before forwarding came on.
+pub const BOOT_SAYS: [&str; 2] = [
+    "rcS: sysctl: every value of /etc/sysctl.conf holds",
+    "rcS: firewall: /etc/nftables.conf loaded, forwarding on",
+];
 
 /// Whether the boot on `console` printed every line of `BOOT_SAYS`.
 fn check_boot(console: &Console) -> Result<(), String> {

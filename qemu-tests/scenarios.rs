@@ -129,6 +129,7 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
         assert!(tables.contains("table inet filter"), "{tables}");
     }
     a_broken_ruleset_leaves_forwarding_off_and_says_why(lab.guest("fw-b").sh());
+    a_sysctl_that_does_not_hold_is_named_not_hidden(lab.guest("fw-a").sh());
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
         .key
@@ -200,6 +201,25 @@ fn a_broken_ruleset_leaves_forwarding_off_and_says_why(sh: &mut Console) {
         ["1", "1"],
         "{fwd}"
     );
+}
+
+/// Regression: busybox `sysctl -p` exits 0 when keys fail and rcS sent its stderr to /dev/null,
+/// so a sysctl the appliance needs could be missing without a word. `habox-sysctl FILE` (rcS's
+/// sysctl step) reads each value back and names every key that does not hold.
+fn a_sysctl_that_does_not_hold_is_named_not_hidden(sh: &mut Console) {
+    step(sh.ok(
+        "printf 'net.ipv4.conf.lan0.arp_ignore = 1\\nnet.ipv4.conf.nosuch0.arp_announce = 2\\n         net.ipv4.tcp_syn_retries = 200\\n' > /tmp/bad-sysctl.conf",
+    ));
+    let (rc, out) = step(sh.run("habox-sysctl /tmp/bad-sysctl.conf", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("habox-sysctl: net.ipv4.conf.nosuch0.arp_announce: no such key")
+            && out.contains("habox-sysctl: net.ipv4.tcp_syn_retries is ")
+            && out.contains(", not 200: not applied")
+            && !out.contains("arp_ignore"),
+        "{out}"
+    );
+    step(sh.ok("habox-sysctl"));
 }
 
 /// `sh -c SCRIPT` on the host; its stdout (the test fails with stderr when it fails).
