@@ -2,6 +2,7 @@
 //! is there after a reboot, and maintenance (pikemon's status file on the disk) survives one.
 
 use crate::cluster::{cluster, one_master, other, FAILOVER};
+use crate::console::Console;
 use crate::lab::{note, Lab, LAN_VIP};
 use crate::scenarios::{send, step, Stream};
 use std::process::{Child, Command, Stdio};
@@ -117,12 +118,18 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
     assert!(out.contains("nothing saved"), "{out}");
     step(b.ok("test ! -e /persist/etc/habox"));
 
-    // The accepted change is saved and pikemon reloaded by the HUP hand-over.
+    // The accepted change is saved and pikemon reloaded by the HUP hand-over. A file deleted
+    // before the save stays deleted after the reboot (a_deleted_config_file_stays_deleted_...).
     step(b.ok(&format!(
         "sed -i 's/hello-interval 5ms;/hello-interval 300ms;/' {CFG}"
     )));
+    step(b.ok("rm /etc/habox/ldirectord.cf"));
     let out = step(b.ok("habox-save"));
     assert!(out.contains("pikemon reloaded"), "{out}");
+    assert!(
+        out.contains("habox-save: not saved: /etc/nftables.conf, /etc/sysctl.conf"),
+        "habox-save does not say what it leaves out:\n{out}"
+    );
     step(b.ok("grep -q 'hello-interval 300ms;' /persist/etc/habox/pikemon.cfg"));
     // The running fw-b now advertises other timers: fw-a shows the drift (the new config runs).
     step(lab.guest("fw-a").sh().until(
@@ -137,9 +144,10 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
     let b = lab.guest("fw-b").sh();
     let boot = b.transcript();
     assert!(
-        boot.contains("rcS: config disk: /etc/habox restored"),
+        boot.contains("rcS: config disk: /etc/habox restored: replaced by the saved configuration"),
         "{boot}"
     );
+    a_deleted_config_file_stays_deleted_after_save_and_reboot(b);
     let cfg = step(b.ok(&format!("grep hello-interval {CFG}")));
     assert!(cfg.contains("hello-interval 300ms;"), "{cfg}");
     // The pair re-forms: fw-b sees fw-a alive, fw-a still sees fw-b's changed timers.
@@ -204,6 +212,18 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
     );
     let b_log = step(lab.guest("fw-b").sh().ok("logread | grep 'vc FW:' || true"));
     assert!(!b_log.contains("=> Master"), "{b_log}");
+}
+
+/// Regression: the restore copied the saved /etc/habox over the image's defaults, so a file
+/// deleted and saved (`rm /etc/habox/ldirectord.cf; habox-save; reboot`) came back. fw-b's
+/// console after its reboot: the file is gone and ldirectord was not started.
+fn a_deleted_config_file_stays_deleted_after_save_and_reboot(b: &mut Console) {
+    step(b.ok("test ! -e /etc/habox/ldirectord.cf && test ! -e /persist/etc/habox/ldirectord.cf"));
+    let boot = b.transcript();
+    assert!(
+        boot.contains("rcS: ldirectord: /etc/habox/ldirectord.cf missing, not started"),
+        "{boot}"
+    );
 }
 
 #[test]
