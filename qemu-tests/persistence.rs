@@ -138,8 +138,12 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
         Duration::from_secs(20),
     ));
 
+    // fw-b boots without the host's key this time: the saved configuration's (this run's key,
+    // installed from fw_cfg at the first boot) is used, and the console says so.
     let t_reboot = epoch() - t0;
+    let host_key = lab.key.take();
     let took = step(lab.reboot_guest("fw-b"));
+    lab.key = host_key;
     let t_booted = epoch() - t0;
     let b = lab.guest("fw-b").sh();
     let boot = b.transcript();
@@ -148,6 +152,7 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
         "{boot}"
     );
     a_deleted_config_file_stays_deleted_after_save_and_reboot(b);
+    a_saved_key_says_where_it_came_from(b);
     let cfg = step(b.ok(&format!("grep hello-interval {CFG}")));
     assert!(cfg.contains("hello-interval 300ms;"), "{cfg}");
     // The pair re-forms: fw-b sees fw-a alive, fw-a still sees fw-b's changed timers.
@@ -224,6 +229,22 @@ fn a_deleted_config_file_stays_deleted_after_save_and_reboot(b: &mut Console) {
         boot.contains("rcS: ldirectord: /etc/habox/ldirectord.cf missing, not started"),
         "{boot}"
     );
+}
+
+/// Regression: a saved pike.key silently overrode the image's (and the host's key replaced it
+/// without a word). Booted without a fw_cfg key on a disk with a saved configuration, the
+/// console says the key is the saved one and that the image has another.
+fn a_saved_key_says_where_it_came_from(b: &mut Console) {
+    let boot = b.transcript();
+    assert!(
+        boot.contains(
+            "rcS: HMAC key: from the saved configuration (/persist/etc/habox/pike.key), \
+             not the image's (another key)"
+        ),
+        "{boot}"
+    );
+    assert!(!boot.contains("HMAC key: from the host"), "{boot}");
+    step(b.ok("cmp -s /etc/habox/pike.key /persist/etc/habox/pike.key"));
 }
 
 #[test]
