@@ -130,6 +130,7 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
     }
     a_broken_ruleset_leaves_forwarding_off_and_says_why(lab.guest("fw-b").sh());
     a_sysctl_that_does_not_hold_is_named_not_hidden(lab.guest("fw-a").sh());
+    bad_kernel_command_line_values_are_refused_with_a_clear_error(lab.guest("fw-b").sh());
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
         .key
@@ -220,6 +221,38 @@ fn a_sysctl_that_does_not_hold_is_named_not_hidden(sh: &mut Console) {
         "{out}"
     );
     step(sh.ok("habox-sysctl"));
+}
+
+/// Regression: rcS took habox.* values as they came: `habox.peer=198.18.0.1/24` broke its sed
+/// edits with an obscure error, `habox.name=$(cmd)` ended up in PS1 and ran at every prompt.
+/// `habox-cmdline FILE` (rcS's parser) passes on the values that fit and names the others.
+fn bad_kernel_command_line_values_are_refused_with_a_clear_error(sh: &mut Console) {
+    assert!(
+        !sh.transcript().contains("rcS: kernel command line:"),
+        "the lab's command line was refused:\n{}",
+        sh.transcript()
+    );
+    let out = step(sh.ok("habox-cmdline"));
+    for want in ["NODE=2\n", "NAME=fw-b\n", "PEER=198.18.0.1\n", "IF=hb0,"] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    step(sh.ok(
+        "printf '%s\\n' 'quiet habox.node=2x habox.name=$(reboot) habox.peer=198.18.0.1/24 \
+         habox.if=lan0;reboot' > /tmp/bad-cmdline",
+    ));
+    let (rc, out) = step(sh.run("habox-cmdline /tmp/bad-cmdline", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "{out}");
+    for want in [
+        "habox-cmdline: habox.node=2x: not a node number (1, 2, ...): node 1 is used",
+        "habox-cmdline: habox.name=$(reboot): not a host name",
+        "habox-cmdline: habox.peer=198.18.0.1/24: not an IPv4 address",
+        "habox-cmdline: habox.if=lan0;reboot: unexpected characters",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    for never in ["NODE=", "NAME=", "PEER=", "IF="] {
+        assert!(!out.contains(never), "{never} passed on:\n{out}");
+    }
 }
 
 /// `sh -c SCRIPT` on the host; its stdout (the test fails with stderr when it fails).
