@@ -80,6 +80,22 @@ pub const NICS: [&str; 3] = ["lan", "wan", "hb"];
 /// Bound on a guest's boot (TCG on a loaded 2-core machine; a boot takes a few seconds).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Lines every boot of the default image prints (checked after each boot, in every scenario):
+/// every sysctl of the appliance holds, the ruleset loaded before forwarding came on.
+pub const BOOT_SAYS: [&str; 2] = [
+    "rcS: sysctl: every value of /etc/sysctl.conf holds",
+    "rcS: firewall: /etc/nftables.conf loaded, forwarding on",
+];
+
+/// Whether the boot on `console` printed every line of `BOOT_SAYS`.
+fn check_boot(console: &Console) -> Result<(), String> {
+    let boot = console.transcript();
+    match BOOT_SAYS.iter().find(|line| !boot.contains(*line)) {
+        Some(line) => Err(format!("the boot did not say {line:?}:\n{boot}")),
+        None => Ok(()),
+    }
+}
+
 /// The size of a guest's configuration disk (sparse: blank until the guest formats it).
 pub const DISK_BYTES: u64 = 8 << 20;
 
@@ -99,6 +115,8 @@ pub struct Guest {
     pub boot_time: Duration,
     /// Boots so far (a reboot starts a new QEMU on the same disk).
     pub boots: u32,
+    /// What the console of the previous boot printed, up to its end (rcK's lines included).
+    pub previous_boot: String,
 }
 
 impl Guest {
@@ -266,6 +284,7 @@ impl Lab {
         let started = Instant::now();
         let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
         console.login(BOOT_TIMEOUT)?;
+        check_boot(&console)?;
         g.console = Some(console);
         g.boot_time = started.elapsed();
         Ok(())
@@ -350,6 +369,7 @@ impl Lab {
                 console: None,
                 boot_time: Duration::ZERO,
                 boots: 1,
+                previous_boot: String::new(),
             });
             let sock = self.dir.join(format!("{}.console", node.name));
             let log = self.dir.join(format!("{}.log", node.name));
@@ -376,6 +396,7 @@ impl Lab {
         });
         for (g, r) in self.guests.iter_mut().zip(results) {
             g.boot_time = r?;
+            check_boot(g.sh()).map_err(|e| format!("{}: {e}", g.node.name))?;
         }
         let times: Vec<String> = self
             .guests
@@ -411,52 +432,67 @@ impl Lab {
 
     /// Reboots a guest as its administrator would (`reboot` on the console: rcK stops the
     /// daemons and unmounts the disk). QEMU runs with -no-reboot, so it exits; a new QEMU boots
-    /// on the same disk. Returns the time from `reboot` to the new shell prompt.
+    /// on the same disk (`restart_if_rebooted`, which `make run` uses too). Returns the time
+    /// from `reboot` to the new shell prompt.
     pub fn reboot_guest(&mut self, name: &str) -> Result<Duration, String> {
         let started = Instant::now();
-        let g = self.guest(name);
-        let node = g.node;
-        g.sh().type_text("reboot\n")?;
-        let mut qemu = g
-            .qemu
-            .take()
-            .ok_or_else(|| format!("{name}: not running"))?;
+        self.guest(name).sh().type_text("reboot\n")?;
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match qemu.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Ok(None) => {
-                    let _ = qemu.kill();
-                    let _ = qemu.wait();
-                    return Err(format!("{name}: did not shut down within 60 s of `reboot`"));
-                }
-                Err(e) => return Err(format!("{name}: qemu: {e}")),
+        while !self.restart_if_rebooted(name, true)? {
+            if Instant::now() >= deadline {
+                self.kill_guest(name);
+                return Err(format!("{name}: did not shut down within 60 s of `reboot`"));
             }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        if let Some(c) = self.guest(name).console.take() {
-            c.close();
-        }
-        let qemu = self.start_qemu(node)?;
-        let boots = self.guest(name).boots + 1;
-        let sock = self.dir.join(format!("{name}.console"));
-        let log = self.dir.join(format!("{name}.boot{boots}.log"));
-        let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
-        let g = self.guest(name);
-        g.qemu = Some(qemu);
-        g.boots = boots;
-        console.login(BOOT_TIMEOUT)?;
-        g.console = Some(console);
         let took = started.elapsed();
-        g.boot_time = took;
+        self.guest(name).boot_time = took;
         note(&format!(
             "{}: {name} rebooted in {:.1}s",
             self.test,
             took.as_secs_f64()
         ));
         Ok(took)
+    }
+
+    /// Boots the guest again, on the same disk, when its QEMU has exited by a `reboot` (QEMU
+    /// runs with -no-reboot and exits 0; a guest killed or crashed stays down). With `console`
+    /// the lab connects to the new console and waits for the shell; without, the console is
+    /// left to whoever attaches to its socket (`make run`). Returns whether it restarted.
+    pub fn restart_if_rebooted(&mut self, name: &str, console: bool) -> Result<bool, String> {
+        let g = self.guest(name);
+        let node = g.node;
+        let Some(qemu) = g.qemu.as_mut() else {
+            return Ok(false);
+        };
+        match qemu.try_wait() {
+            Ok(Some(status)) if status.success() => {}
+            Ok(Some(status)) => {
+                g.qemu = None;
+                return Err(format!("{name}: qemu ended ({status}): not restarted"));
+            }
+            Ok(None) => return Ok(false),
+            Err(e) => return Err(format!("{name}: qemu: {e}")),
+        }
+        g.qemu = None;
+        if let Some(c) = g.console.take() {
+            g.previous_boot = c.transcript();
+            c.close();
+        }
+        let qemu = self.start_qemu(node)?;
+        let boots = self.guest(name).boots + 1;
+        let g = self.guest(name);
+        g.qemu = Some(qemu);
+        g.boots = boots;
+        if console {
+            let sock = self.dir.join(format!("{name}.console"));
+            let log = self.dir.join(format!("{name}.boot{boots}.log"));
+            let mut console = Console::connect(name, &sock, &log, Duration::from_secs(20))?;
+            console.login(BOOT_TIMEOUT)?;
+            check_boot(&console).map_err(|e| format!("{name}: {e}"))?;
+            self.guest(name).console = Some(console);
+        }
+        Ok(true)
     }
 
     fn start_qemu(&self, node: &Node) -> Result<Child, String> {

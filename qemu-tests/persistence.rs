@@ -1,9 +1,10 @@
 //! The node's configuration disk: a config changed on the console and saved with `habox-save`
 //! is there after a reboot, and maintenance (pikemon's status file on the disk) survives one.
 
-use crate::cluster::{cluster, one_master, FAILOVER};
+use crate::cluster::{cluster, one_master, other, FAILOVER};
+use crate::console::Console;
 use crate::lab::{note, Lab, LAN_VIP};
-use crate::scenarios::step;
+use crate::scenarios::{send, step, Stream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -117,12 +118,18 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
     assert!(out.contains("nothing saved"), "{out}");
     step(b.ok("test ! -e /persist/etc/habox"));
 
-    // The accepted change is saved and pikemon reloaded by the HUP hand-over.
+    // The accepted change is saved and pikemon reloaded by the HUP hand-over. A file deleted
+    // before the save stays deleted after the reboot (a_deleted_config_file_stays_deleted_...).
     step(b.ok(&format!(
         "sed -i 's/hello-interval 5ms;/hello-interval 300ms;/' {CFG}"
     )));
+    step(b.ok("rm /etc/habox/ldirectord.cf"));
     let out = step(b.ok("habox-save"));
     assert!(out.contains("pikemon reloaded"), "{out}");
+    assert!(
+        out.contains("habox-save: not saved: /etc/nftables.conf, /etc/sysctl.conf"),
+        "habox-save does not say what it leaves out:\n{out}"
+    );
     step(b.ok("grep -q 'hello-interval 300ms;' /persist/etc/habox/pikemon.cfg"));
     // The running fw-b now advertises other timers: fw-a shows the drift (the new config runs).
     step(lab.guest("fw-a").sh().until(
@@ -131,15 +138,21 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
         Duration::from_secs(20),
     ));
 
+    // fw-b boots without the host's key this time: the saved configuration's (this run's key,
+    // installed from fw_cfg at the first boot) is used, and the console says so.
     let t_reboot = epoch() - t0;
+    let host_key = lab.key.take();
     let took = step(lab.reboot_guest("fw-b"));
+    lab.key = host_key;
     let t_booted = epoch() - t0;
     let b = lab.guest("fw-b").sh();
     let boot = b.transcript();
     assert!(
-        boot.contains("rcS: config disk: /etc/habox restored"),
+        boot.contains("rcS: config disk: /etc/habox restored: replaced by the saved configuration"),
         "{boot}"
     );
+    a_deleted_config_file_stays_deleted_after_save_and_reboot(b);
+    a_saved_key_says_where_it_came_from(b);
     let cfg = step(b.ok(&format!("grep hello-interval {CFG}")));
     assert!(cfg.contains("hello-interval 300ms;"), "{cfg}");
     // The pair re-forms: fw-b sees fw-a alive, fw-a still sees fw-b's changed timers.
@@ -206,6 +219,34 @@ fn config_saved_on_the_console_survives_a_reboot_and_the_pair_reforms_without_an
     assert!(!b_log.contains("=> Master"), "{b_log}");
 }
 
+/// Regression: the restore copied the saved /etc/habox over the image's defaults, so a file
+/// deleted and saved (`rm /etc/habox/ldirectord.cf; habox-save; reboot`) came back. fw-b's
+/// console after its reboot: the file is gone and ldirectord was not started.
+fn a_deleted_config_file_stays_deleted_after_save_and_reboot(b: &mut Console) {
+    step(b.ok("test ! -e /etc/habox/ldirectord.cf && test ! -e /persist/etc/habox/ldirectord.cf"));
+    let boot = b.transcript();
+    assert!(
+        boot.contains("rcS: ldirectord: /etc/habox/ldirectord.cf missing, not started"),
+        "{boot}"
+    );
+}
+
+/// Regression: a saved pike.key silently overrode the image's (and the host's key replaced it
+/// without a word). Booted without a fw_cfg key on a disk with a saved configuration, the
+/// console says the key is the saved one and that the image has another.
+fn a_saved_key_says_where_it_came_from(b: &mut Console) {
+    let boot = b.transcript();
+    assert!(
+        boot.contains(
+            "rcS: HMAC key: from the saved configuration (/persist/etc/habox/pike.key), \
+             not the image's (another key)"
+        ),
+        "{boot}"
+    );
+    assert!(!boot.contains("HMAC key: from the host"), "{boot}");
+    step(b.ok("cmp -s /etc/habox/pike.key /persist/etc/habox/pike.key"));
+}
+
 #[test]
 fn maintenance_on_survives_a_reboot_and_the_node_stays_backup() {
     let (mut lab, _) = cluster("hapmaint");
@@ -257,4 +298,47 @@ fn maintenance_on_survives_a_reboot_and_the_node_stays_backup() {
     step(a.ok(&format!("pikemon -f {CFG} -c maintenance off")));
     let view = step(a.ok(&format!("pikemon -f {CFG} -c status")));
     assert!(!view.contains("maintenance: on"), "{view}");
+    // fw-b, the Master, is rebooted in turn (a new pair boot would cost CI half a minute).
+    a_clean_reboot_of_the_master_hands_over_before_conntrackd_and_ldirectord_stop(&mut lab, "fw-b");
+}
+
+/// Regression: rcK sent TERM to pikemon, ldirectord and ifcheckd together and ran `conntrackd -k`
+/// at once, while pikemon (a Master keeps the VIPs until the peer has them up) still needed
+/// conntrackd for its release and the IPVS service. `reboot` typed on the Master's console: rcK
+/// says pikemon exited before it stops the others, the peer takes over, and the client's
+/// established TCP stream through the VIPs survives the reboot.
+fn a_clean_reboot_of_the_master_hands_over_before_conntrackd_and_ldirectord_stop(
+    lab: &mut Lab,
+    master: &str,
+) {
+    let peer = other(master);
+    one_master(lab, Some(master), Duration::from_secs(5));
+    let (stream, mut input) = Stream::open(lab, 5020);
+    send(&mut input, "before-reboot\n");
+    assert!(
+        stream.wait_for("before-reboot", Duration::from_secs(20)),
+        "stream did not start"
+    );
+    // Time for conntrackd to carry the established state to the peer.
+    std::thread::sleep(Duration::from_secs(2));
+    step(lab.reboot_guest(master));
+    let shutdown = lab.guest(master).previous_boot.clone();
+    let shutdown = shutdown
+        .rfind("rcK: pikemon")
+        .and_then(|at| shutdown.get(at..))
+        .unwrap_or_else(|| panic!("{master}: rcK did not stop pikemon:\n{shutdown}"));
+    let exited = shutdown.find("rcK: pikemon exited after ");
+    let others = shutdown.find("rcK: stopping ldirectord, ifcheckd and conntrackd");
+    assert!(
+        matches!((exited, others), (Some(e), Some(o)) if e < o),
+        "{master}: pikemon did not exit before the other daemons were stopped:\n{shutdown}"
+    );
+    one_master(lab, Some(peer), FAILOVER);
+    send(&mut input, "after-reboot\n");
+    assert!(
+        stream.wait_for("after-reboot", Duration::from_secs(15)),
+        "the stream broke across the Master's reboot: {:?}",
+        stream.received()
+    );
+    assert_eq!(stream.received(), "before-reboot\nafter-reboot\n");
 }

@@ -1,8 +1,8 @@
 //! `make run`: boots the appliance pair (fw-a, fw-b) with the default configuration, plus the
 //! client and server namespaces, shows the cluster state, then attaches the terminal to fw-a's
-//! serial console (Ctrl-] detaches and shuts the pair down). Without a terminal it runs a short
-//! scripted demonstration (election, a hard failure of the master, the outage the client saw)
-//! and exits 0.
+//! serial console (Ctrl-] detaches and shuts the pair down; a guest rebooted from its console
+//! boots again on the same disk). Without a terminal it runs a short scripted demonstration
+//! (election, a hard failure of the master, the outage the client saw) and exits 0.
 
 mod console;
 mod lab;
@@ -129,12 +129,18 @@ fn failover_demo(lab: &mut Lab) -> Result<(), String> {
     Ok(())
 }
 
+/// Attaches the terminal to fw-a's console until Ctrl-]. Both consoles are left to the user
+/// (QEMU serves one client per console). A guest that exits by `reboot` (QEMU runs with
+/// -no-reboot) is booted again on the same disk, and fw-a's console is attached again.
 fn attach(lab: &mut Lab) -> Result<(), String> {
-    let g = lab.guest("fw-a");
-    let sh = g.sh();
-    sh.type_text("stty echo\n")?;
-    if let Some(c) = g.console.take() {
-        c.close();
+    for node in &NODES {
+        let g = lab.guest(node.name);
+        if node.name == "fw-a" {
+            g.sh().run("stty echo", Duration::from_secs(10))?;
+        }
+        if let Some(c) = g.console.take() {
+            c.close();
+        }
     }
     let path = lab.console_path("fw-a");
     println!("\n=== fw-a's serial console. Detach with Ctrl-] (the pair is then shut down). ===");
@@ -146,14 +152,45 @@ fn attach(lab: &mut Lab) -> Result<(), String> {
         "=== client: ip netns exec {} sh    server: ip netns exec {} sh ===\n",
         lab.client, lab.server
     );
-    let _ = std::io::stdout().flush();
-    let status = Command::new("socat")
-        .arg("-,raw,echo=0,escape=0x1d")
-        .arg(format!("UNIX-CONNECT:{}", path.display()))
-        .status()
-        .map_err(|e| format!("socat: {e}"))?;
-    println!("\ndetached ({status}); shutting the pair down");
-    Ok(())
+    loop {
+        let _ = std::io::stdout().flush();
+        // retry: a restarted QEMU creates its console socket a moment after it starts.
+        let mut socat = Command::new("socat")
+            .arg("-,raw,echo=0,escape=0x1d")
+            .arg(format!(
+                "UNIX-CONNECT:{},retry=100,interval=0.1",
+                path.display()
+            ))
+            .spawn()
+            .map_err(|e| format!("socat: {e}"))?;
+        let status = loop {
+            if let Some(status) = socat.try_wait().map_err(|e| format!("socat: {e}"))? {
+                break status;
+            }
+            restart_rebooted(lab, "fw-b")?;
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        // The console ended with fw-a's QEMU (a reboot), or the user detached.
+        let ended = Instant::now() + Duration::from_secs(2);
+        let mut rebooted = false;
+        while !rebooted && Instant::now() < ended {
+            rebooted = restart_rebooted(lab, "fw-a")?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !rebooted {
+            println!("\ndetached ({status}); shutting the pair down");
+            return Ok(());
+        }
+    }
+}
+
+/// Boots `name` again on its disk when it exited by `reboot` (its console left to the user).
+fn restart_rebooted(lab: &mut Lab, name: &str) -> Result<bool, String> {
+    let restarted = lab.restart_if_rebooted(name, false)?;
+    if restarted {
+        print!("\r\n=== {name} rebooted: QEMU started again on the same disk ===\r\n");
+    }
+    Ok(restarted)
 }
 
 fn main() -> ExitCode {

@@ -2,6 +2,7 @@
 //! ipvsadm), plus those of the habox daemons, each skipped with a reason while its applet is
 //! still a placeholder in the image.
 
+use crate::console::Console;
 use crate::lab::{self, Lab, CLIENT, LAN_VIP, NODES, REAL_SERVERS, SERVER};
 use std::io::Write;
 use std::process::Stdio;
@@ -123,7 +124,13 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             sysctl.split_whitespace().collect::<Vec<_>>(),
             ["0", "1", "1"]
         );
+        // Forwarding came on after the ruleset (the lab checks the console line at every boot).
+        let tables = step(sh.ok("nft list tables"));
+        assert!(tables.contains("table inet filter"), "{tables}");
     }
+    a_broken_ruleset_leaves_forwarding_off_and_says_why(lab.guest("fw-b").sh());
+    a_sysctl_that_does_not_hold_is_named_not_hidden(lab.guest("fw-a").sh());
+    bad_kernel_command_line_values_are_refused_with_a_clear_error(lab.guest("fw-b").sh());
     // Both nodes replaced the image's key with this run's, handed over by fw_cfg, root-only.
     let key = lab
         .key
@@ -155,6 +162,96 @@ fn both_nodes_boot_with_interfaces_from_the_kernel_command_line() {
             "{}: a key on the kernel command line",
             node.name
         );
+    }
+}
+
+/// Regression: with a ruleset that failed to load the node forwarded everything (forwarding was
+/// on before `nft -f`). `habox-firewall FILE` (rcS's firewall step) on a running node: a broken
+/// ruleset turns forwarding off and prints nft's reason; the shipped one turns it on again.
+fn a_broken_ruleset_leaves_forwarding_off_and_says_why(sh: &mut Console) {
+    const FORWARDING: &str =
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding";
+    step(sh.ok(
+        "printf 'table inet filter {\\n\\tchain forward {\\n\\t\\tno-such-statement\\n\\t}\\n}\\n' > /tmp/broken.nft",
+    ));
+    let (rc, out) = step(sh.run("habox-firewall /tmp/broken.nft", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "a broken ruleset was accepted:\n{out}");
+    assert!(
+        out.contains(
+            "nft -f /tmp/broken.nft failed: the firewall is not loaded, forwarding stays off"
+        ) && out.contains("habox-firewall: nft: ")
+            && out.contains("rror"),
+        "{out}"
+    );
+    let fwd = step(sh.ok(FORWARDING));
+    assert_eq!(
+        fwd.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0"],
+        "{fwd}"
+    );
+    let (rc, out) = step(sh.run("habox-firewall /tmp/no-such.nft", Duration::from_secs(30)));
+    assert!(rc == 1 && out.contains("cannot be read"), "{out}");
+    let out = step(sh.ok("habox-firewall"));
+    assert!(
+        out.contains("/etc/nftables.conf loaded, forwarding on"),
+        "{out}"
+    );
+    let fwd = step(sh.ok(FORWARDING));
+    assert_eq!(
+        fwd.split_whitespace().collect::<Vec<_>>(),
+        ["1", "1"],
+        "{fwd}"
+    );
+}
+
+/// Regression: busybox `sysctl -p` exits 0 when keys fail and rcS sent its stderr to /dev/null,
+/// so a sysctl the appliance needs could be missing without a word. `habox-sysctl FILE` (rcS's
+/// sysctl step) reads each value back and names every key that does not hold.
+fn a_sysctl_that_does_not_hold_is_named_not_hidden(sh: &mut Console) {
+    step(sh.ok(
+        "printf 'net.ipv4.conf.lan0.arp_ignore = 1\\nnet.ipv4.conf.nosuch0.arp_announce = 2\\n         net.ipv4.tcp_syn_retries = 200\\n' > /tmp/bad-sysctl.conf",
+    ));
+    let (rc, out) = step(sh.run("habox-sysctl /tmp/bad-sysctl.conf", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "{out}");
+    assert!(
+        out.contains("habox-sysctl: net.ipv4.conf.nosuch0.arp_announce: no such key")
+            && out.contains("habox-sysctl: net.ipv4.tcp_syn_retries is ")
+            && out.contains(", not 200: not applied")
+            && !out.contains("arp_ignore"),
+        "{out}"
+    );
+    step(sh.ok("habox-sysctl"));
+}
+
+/// Regression: rcS took habox.* values as they came: `habox.peer=198.18.0.1/24` broke its sed
+/// edits with an obscure error, `habox.name=$(cmd)` ended up in PS1 and ran at every prompt.
+/// `habox-cmdline FILE` (rcS's parser) passes on the values that fit and names the others.
+fn bad_kernel_command_line_values_are_refused_with_a_clear_error(sh: &mut Console) {
+    assert!(
+        !sh.transcript().contains("rcS: kernel command line:"),
+        "the lab's command line was refused:\n{}",
+        sh.transcript()
+    );
+    let out = step(sh.ok("habox-cmdline"));
+    for want in ["NODE=2\n", "NAME=fw-b\n", "PEER=198.18.0.1\n", "IF=hb0,"] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    step(sh.ok(
+        "printf '%s\\n' 'quiet habox.node=2x habox.name=$(reboot) habox.peer=198.18.0.1/24 \
+         habox.if=lan0;reboot' > /tmp/bad-cmdline",
+    ));
+    let (rc, out) = step(sh.run("habox-cmdline /tmp/bad-cmdline", Duration::from_secs(30)));
+    assert_eq!(rc, 1, "{out}");
+    for want in [
+        "habox-cmdline: habox.node=2x: not a node number (1, 2, ...): node 1 is used",
+        "habox-cmdline: habox.name=$(reboot): not a host name",
+        "habox-cmdline: habox.peer=198.18.0.1/24: not an IPv4 address",
+        "habox-cmdline: habox.if=lan0;reboot: unexpected characters",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    for never in ["NODE=", "NAME=", "PEER=", "IF="] {
+        assert!(!out.contains(never), "{never} passed on:\n{out}");
     }
 }
 
