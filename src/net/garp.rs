@@ -210,7 +210,18 @@ fn request(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
 
 /// Runs an `ArpProbe` on `sock` until someone answers (their MAC) or it gives up (`None`).
 /// Blocks the calling thread for at most `tries × interval`.
-pub fn probe_blocking(sock: &PacketSocket, mut probe: ArpProbe) -> io::Result<Option<MacAddr>> {
+pub fn probe_blocking(sock: &PacketSocket, probe: ArpProbe) -> io::Result<Option<MacAddr>> {
+    run_blocking(sock, probe, |p, frame| p.on_frame(frame))
+}
+
+/// Runs `probe` on `sock` until `answer` finds the owner's MAC in a frame, or the probe
+/// gives up (`None`): the one-shot form of every probe (ARP here, Neighbor Discovery in
+/// `nd_probe`). Blocks the calling thread for at most `tries × interval`.
+pub fn run_blocking<P: Probe>(
+    sock: &PacketSocket,
+    mut probe: P,
+    answer: impl Fn(&P, &[u8]) -> Option<MacAddr>,
+) -> io::Result<Option<MacAddr>> {
     // Drop what queued before the first request went out.
     while sock.recv()?.is_some() {}
     loop {
@@ -230,7 +241,7 @@ pub fn probe_blocking(sock: &PacketSocket, mut probe: ArpProbe) -> io::Result<Op
             Err(e) => return Err(e.into()),
         }
         while let Some((frame, _)) = sock.recv()? {
-            if let Some(mac) = probe.on_frame(&frame) {
+            if let Some(mac) = answer(&probe, &frame) {
                 return Ok(Some(mac));
             }
         }

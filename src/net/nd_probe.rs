@@ -7,10 +7,7 @@
 
 use std::io;
 use std::net::Ipv6Addr;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::garp::{Probe, ProbeStep, Tries};
 use super::packet::PacketSocket;
@@ -95,31 +92,10 @@ impl Probe for NdProbe {
 /// at most `tries × interval`. The duplicate check of an address added without the kernel's
 /// DAD (ip-ra), done as DAD does it (RFC 4862 §5.4.2: a solicitation from the unspecified
 /// address to the solicited-node group).
-pub fn probe_blocking(sock: &PacketSocket, mut probe: NdProbe) -> io::Result<Option<MacAddr>> {
-    // Drop what queued before the first solicitation went out.
-    while sock.recv()?.is_some() {}
-    loop {
-        let until = match probe.on_timer(Instant::now()) {
-            ProbeStep::Send(frame, at) => {
-                sock.send(&frame)?;
-                at
-            }
-            ProbeStep::Wait(at) => at,
-            ProbeStep::Unanswered => return Ok(None),
-        };
-        let left = until.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(ms)) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        while let Some((frame, _)) = sock.recv()? {
-            if let Some(mac) = probe.answer(&frame).or_else(|| probe.unechoed(&frame)) {
-                return Ok(Some(mac));
-            }
-        }
-    }
+pub fn probe_blocking(sock: &PacketSocket, probe: NdProbe) -> io::Result<Option<MacAddr>> {
+    super::garp::run_blocking(sock, probe, |p, frame| {
+        p.answer(frame).or_else(|| p.unechoed(frame))
+    })
 }
 
 #[cfg(test)]

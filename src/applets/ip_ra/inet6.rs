@@ -110,19 +110,31 @@ impl Resource<Ipv6Addr> {
             .find(|a| a.index == index))
     }
 
-    /// The duplicate check where the kernel does none: Neighbor Solicitations for the VIP from
-    /// the unspecified address, as DAD sends them (IP_PINGTRIES of them spread over
-    /// IP_PINGTIMEOUT, as the IPv4 ARP check); an advertisement for the VIP is a duplicate.
-    fn solicit(&mut self, action: &str, step: &str, why: &str) -> Result<(), Failure> {
-        let ip = self.ip;
+    /// The device's MAC for a Neighbor Discovery step; `None` (logged: the step is skipped)
+    /// on a device without link-layer addresses.
+    fn nd_mac(
+        &self,
+        action: &str,
+        step: &str,
+    ) -> Result<Option<crate::wire::ethernet::MacAddr>, Failure> {
         if !self.link.uses_arp() {
             log::info!(
                 "{action}: {step}: {} does not do neighbour discovery: skipped",
                 self.link.name
             );
-            return Ok(());
+            return Ok(None);
         }
-        let mac = self.mac(action, step)?;
+        self.mac(action, step).map(Some)
+    }
+
+    /// The duplicate check where the kernel does none: Neighbor Solicitations for the VIP from
+    /// the unspecified address, as DAD sends them (IP_PINGTRIES of them spread over
+    /// IP_PINGTIMEOUT, as the IPv4 ARP check); an advertisement for the VIP is a duplicate.
+    fn solicit(&mut self, action: &str, step: &str, why: &str) -> Result<(), Failure> {
+        let ip = self.ip;
+        let Some(mac) = self.nd_mac(action, step)? else {
+            return Ok(());
+        };
         let mut nonce = [0u8; 6];
         if let Err(e) = crate::sys::random::fill(&mut nonce) {
             log::warn!("{action}: {step}: nonce: {e}");
@@ -278,14 +290,9 @@ impl Steps for Resource<Ipv6Addr> {
             self.link.name
         );
         let step = "unsolicited neighbor advertisement";
-        if !self.link.uses_arp() {
-            log::info!(
-                "{action}: {step}: {} does not do neighbour discovery: skipped",
-                self.link.name
-            );
+        let Some(mac) = self.nd_mac(action, step)? else {
             return Ok(());
-        }
-        let mac = self.mac(action, step)?;
+        };
         let router = std::fs::read_to_string(format!(
             "/proc/sys/net/ipv6/conf/{}/forwarding",
             self.link.name
