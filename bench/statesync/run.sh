@@ -234,7 +234,7 @@ table inet hctfw {
     chain forward {
         type filter hook forward priority 0; policy drop;
         ct state established,related accept
-        ct state invalid drop
+        ct state invalid counter drop
         ip saddr 198.51.100.0/24 tcp flags & (syn | ack) == syn ct state new accept
     }
 }
@@ -322,6 +322,12 @@ one_run() { # daemon[/order] n fault
     esac
     read -r -t $((SECS + 60)) line <&3 || line=""
     exec 3<&-
+    # Which firewall dropped packets as invalid (no entry, or out of window): kept with KEEP=1.
+    local fw
+    for fw in "$NA" "$NB"; do
+        echo "$1 $n $f $fw $(ip netns exec "$fw" nft list chain inet hctfw forward 2>/dev/null |
+            grep -o 'invalid counter packets [0-9]*' | awk '{print $4}')"
+    done >>"$TMP/invalid"
     [ -n "$line" ] || { OUT="error no summary"; return; }
     echo "$1 $n $f $line" >>"$TMP/flows.json"
     [ "$d" = pikemon ] && echo "$1 $n $f addresses_at=$(grep -a "vc FW: Master (" "$TMP/log$new" | tail -n 1 | cut -d ' ' -f 1)" >>"$TMP/faults"
