@@ -21,6 +21,7 @@ pub mod core;
 pub mod daemon;
 pub mod ipvs;
 pub mod logfile;
+mod maintenance;
 pub mod resolve;
 pub mod server_text;
 
