@@ -1134,6 +1134,55 @@ fn status_and_stop_with_a_broken_config_left_the_daemon_running() {
     assert_eq!(lab.ld(&[cs, "status"]).status.code(), Some(3));
 }
 
+/// With the config file deleted while the daemon ran, `status` and `stop` said "Config file
+/// ... not found" (exit 1), and so the daemon could be neither seen nor stopped. The pid file
+/// is named after the config's name alone, so both go by it now; `reload` and `start`, which
+/// need the file, still say it is not found (exit 1), and so does `status` once the daemon
+/// and its pid file are gone.
+#[test]
+fn stop_and_status_with_a_deleted_config_lost_the_running_daemon() {
+    let mut lab = Lab::new("dst");
+    let (name, c) = one_connect_real(&lab, "dst.cf");
+    let cs = c.to_str().unwrap_or("");
+    lab.daemon(&c);
+    wait("pid file", || !daemon_pid(&name).is_empty());
+    let pid = daemon_pid(&name);
+    fs::remove_file(&c).unwrap_or_else(|e| panic!("{cs}: {e}"));
+    let out = lab.ld(&[cs, "status"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("ldirectord for {cs} is running with pid: {pid}")),
+        "{err}"
+    );
+    for command in ["reload", "start"] {
+        let out = lab.ld(&[cs, command]);
+        let (_, err) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {err}");
+        assert!(
+            err.contains(&format!("Config file {cs} not found")),
+            "{command}: {err}"
+        );
+        assert!(alive(&pid), "{command} touched the daemon");
+    }
+    let out = lab.ld(&[cs, "stop"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(!alive(&pid), "daemon still running after stop");
+    assert!(!Path::new(&format!("/var/run/ldirectord.{name}.pid")).exists());
+    assert!(
+        lab.rec().ends_with("-D -t 198.51.100.10:80\n"),
+        "{}",
+        lab.rec()
+    );
+    let out = lab.ld(&[cs, "status"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("Config file {cs} not found")),
+        "{err}"
+    );
+}
+
 /// An operator could only find out whether an edited ldirectord.cf was valid by reloading
 /// the daemon with it. `-t` reads it as `start` would, reports every error with its
 /// FILE:LINE:COL (exit 2), says "syntax OK" otherwise (exit 0), and touches neither the

@@ -477,12 +477,7 @@ impl Daemon {
             return false;
         };
         let r = &v.reals[id.real];
-        let port = v.check_port(r);
-        // The original also tries the real's reverse-DNS names; a blocking lookup per check
-        // has no place in the loop, so only the address forms are looked for.
-        [format!("{}:{port}", r.addr), r.addr.to_string()]
-            .iter()
-            .any(|name| dir.join(name).exists())
+        super::maintenance::holds(dir, r.addr, v.check_port(r))
     }
 
     fn apply(&mut self, actions: Vec<Action>) {

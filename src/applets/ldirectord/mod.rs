@@ -6,8 +6,9 @@
 //! is not running, a stale pid file at `status`, or a start that failed; 2 config error;
 //! 3 `status` of a stopped daemon; 255 bad command line. `-t` (config test): 0 valid, 1 not
 //! found, 2 errors. Unlike the original, `status` and `stop` work on a running daemon whatever
-//! its config file holds now (errors are reported as warnings), and `reload` of a broken file
-//! reports it (exit 2) and leaves the daemon on its running config.
+//! its config file holds now (errors are reported as warnings), or with the file deleted (they
+//! go by the pid file named after it), and `reload` of a broken file reports it (exit 2) and
+//! leaves the daemon on its running config.
 
 mod alert;
 mod alert_delivery;
@@ -21,10 +22,11 @@ pub mod core;
 pub mod daemon;
 pub mod ipvs;
 pub mod logfile;
+mod maintenance;
 pub mod resolve;
 pub mod server_text;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,16 @@ const VERSION: &str = concat!(
 );
 /// How long `stop` and `restart` wait for the daemon to go.
 const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// The config file as a command found it.
+enum ConfigFile {
+    Read(Box<config::Config>),
+    /// It has errors (printed already); a running daemon keeps what it read before.
+    Broken,
+    /// Not there, but the pid file named after it is (deleted under a running daemon):
+    /// `status` and `stop` go by that.
+    Missing,
+}
 
 /// Entry point (`ldirectord [-d] [--] [configfile] COMMAND`).
 pub fn main(args: &[String]) -> ExitCode {
@@ -68,23 +80,37 @@ pub fn main(args: &[String]) -> ExitCode {
         } => (debug, config, command),
     };
     let config_arg = config.as_deref().unwrap_or(cli::DEFAULT_CONFIG);
-    let Some(path) = cli::resolve_config(config_arg) else {
-        eprintln!("Config file {config_arg} not found");
-        return ExitCode::from(1);
-    };
     // Parsed for every command, as the original; an error never touches the pid file (B1).
     // `status`, `stop` and the "is it running" of `reload` need only the pid file, named
     // after the config file: with a file broken since the daemon started they exited 2, and
     // resource-agents' stop then looked for the daemon with `pgrep -f "ldirectord CFG
-    // start"`, missed our process title and reported stopped while it ran on.
-    let cfg = match daemon::load(&path) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("{e}");
-            if !matches!(command, Command::Status | Command::Stop | Command::Reload) {
-                return ExitCode::from(2);
+    // start"`, missed our process title and reported stopped while it ran on. With the file
+    // deleted they said "not found" (as the original does) and lost the daemon.
+    let (path, file) = match cli::resolve_config(config_arg) {
+        Some(path) => match daemon::load(&path) {
+            Ok(c) => (path, ConfigFile::Read(Box::new(c))),
+            Err(e) => {
+                eprintln!("{e}");
+                if !matches!(command, Command::Status | Command::Stop | Command::Reload) {
+                    return ExitCode::from(2);
+                }
+                (path, ConfigFile::Broken)
             }
-            None
+        },
+        None => {
+            // Without a pid file by its name too, the name is most likely mistyped.
+            let path = PathBuf::from(config_arg);
+            let pid_path = cli::pid_path(&cli::config_name(config.as_deref(), &path));
+            if !matches!(command, Command::Status | Command::Stop) || !pid_path.exists() {
+                eprintln!("Config file {config_arg} not found");
+                return ExitCode::from(1);
+            }
+            eprintln!(
+                "ldirectord: warning: config file {config_arg} not found; {} goes by {}",
+                command.word(),
+                pid_path.display()
+            );
+            (path, ConfigFile::Missing)
         }
     };
     let name = cli::config_name(config.as_deref(), &path);
@@ -93,7 +119,10 @@ pub fn main(args: &[String]) -> ExitCode {
     // in the daemonized child), so they must not wait for it. A started instance runs on its
     // own (it daemonizes, or stays in the foreground with -d or supervised=yes); the other
     // commands are waited for.
-    let others = cfg.iter().flat_map(|c| c.globals.execute.iter());
+    let others: &[String] = match &file {
+        ConfigFile::Read(c) => &c.globals.execute,
+        ConfigFile::Broken | ConfigFile::Missing => &[],
+    };
     for other in others {
         let Ok(exe) = std::env::current_exe() else {
             continue;
@@ -117,7 +146,7 @@ pub fn main(args: &[String]) -> ExitCode {
             eprintln!("ldirectord: execute={other}: {e}");
         }
     }
-    run_command(command, debug, &path, &name, &pid_path, cfg)
+    run_command(command, debug, &path, &name, &pid_path, file)
 }
 
 /// `-t`: the config read as `start` would read it; nothing else happens.
@@ -189,14 +218,14 @@ fn run_command(
     path: &Path,
     name: &str,
     pid_path: &Path,
-    cfg: Option<config::Config>,
+    file: ConfigFile,
 ) -> ExitCode {
     let shown = path.display();
     match command {
         Command::Status => match running_pid(pid_path) {
             Some(pid) => {
                 eprintln!("ldirectord for {shown} is running with pid: {pid}");
-                if cfg.is_none() {
+                if let ConfigFile::Broken = file {
                     eprintln!(
                         "ldirectord: warning: {shown} has errors; the daemon runs on with the configuration it read before"
                     );
@@ -229,7 +258,7 @@ fn run_command(
             ExitCode::SUCCESS
         }
         Command::Reload => match running_pid(pid_path) {
-            Some(pid) if cfg.is_none() => {
+            Some(pid) if !matches!(file, ConfigFile::Read(_)) => {
                 eprintln!("ldirectord for {shown} [pid {pid}] not reloaded: it keeps its running configuration");
                 ExitCode::from(2)
             }
@@ -243,9 +272,11 @@ fn run_command(
             }
         },
         Command::TryRestart | Command::Restart | Command::Start => {
-            // A broken file never stops a daemon it could not replace (`main` refused it).
-            let Some(cfg) = cfg else {
-                return ExitCode::from(2);
+            // `main` refused these: a broken file never stops a daemon it could not replace.
+            let cfg = match file {
+                ConfigFile::Read(cfg) => *cfg,
+                ConfigFile::Broken => return ExitCode::from(2),
+                ConfigFile::Missing => return ExitCode::from(1),
             };
             if command != Command::Start {
                 match running_pid(pid_path) {
