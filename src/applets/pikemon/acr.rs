@@ -73,7 +73,7 @@ pub fn answer(
 }
 
 /// Every VIP of the config.
-fn vips(c: &Config) -> Vec<IpAddr> {
+pub fn vips(c: &Config) -> Vec<IpAddr> {
     c.virtual_clusters
         .iter()
         .flat_map(|vc| vc.interfaces.iter())
@@ -87,7 +87,7 @@ fn vips(c: &Config) -> Vec<IpAddr> {
 }
 
 /// This node's addresses now (empty, and logged, when rtnetlink fails).
-fn own_addresses() -> Vec<IpAddr> {
+pub fn own_addresses() -> Vec<IpAddr> {
     let listed = crate::net::rtnl::Rtnl::open().and_then(|mut r| {
         let v4 = r.addresses(None)?;
         let v6 = r.addresses6(None)?;

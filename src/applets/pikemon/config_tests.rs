@@ -230,6 +230,26 @@ fn host_names_and_resolution() {
     );
 }
 
+/// `test-pikemon -r` said "configuration OK" for a name that resolves only to loopback,
+/// which the ACR refuses at run time: the group went down with no error at the check.
+#[test]
+fn a_host_name_resolving_only_to_loopback_passed_the_resolve_check() {
+    // musl reads /etc/hosts first; localhost is 127.0.0.1 there (its ::1 is not pinged).
+    let text = SAMPLE.replace("host [198.51.100.2];", "host localhost;");
+    let resolve = ReadOptions {
+        resolve: true,
+        ..ReadOptions::default()
+    };
+    let e = read("t.cfg", &text, resolve).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "t.cfg:12:51: error: host name 'localhost' has no address pikemon can ping as a \
+         witness: 127.0.0.1: a unicast address of another host is needed"
+    );
+    // Without -r the name is taken as written: the ACR resolves it at run time.
+    assert!(read("t.cfg", &text, ReadOptions::default()).is_ok());
+}
+
 #[test]
 fn missing_file_is_an_error_not_a_panic() {
     let e = load("/nonexistent/pikemon.cfg", ReadOptions::default()).unwrap_err();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::conf::tree::Node;
 use crate::conf::Token;
 
-use super::{resolve, values, ControlledInterface, Host, PingGroup, Reader, Seen, VirtualCluster};
+use super::{values, ControlledInterface, Host, PingGroup, Reader, Seen, VirtualCluster};
 
 impl Reader<'_> {
     pub(super) fn virtual_cluster(&mut self, sect: &Node, name: String) -> Option<VirtualCluster> {
@@ -329,13 +329,7 @@ impl Reader<'_> {
             return self.literal_host(tok, a);
         }
         let name = self.value(tok, values::hostname)?;
-        if self.opts.resolve && resolve(&name).is_empty() {
-            self.err(
-                &tok.span,
-                format!("host name '{name}' does not resolve to an IPv4 address"),
-            );
-            return None;
-        }
+        self.names.push((name.clone(), tok.span.clone()));
         Some(Host::Name(name))
     }
 }
