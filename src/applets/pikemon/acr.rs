@@ -74,16 +74,7 @@ pub fn answer(
 
 /// Every VIP of the config.
 pub fn vips(c: &Config) -> Vec<IpAddr> {
-    c.virtual_clusters
-        .iter()
-        .flat_map(|vc| vc.interfaces.iter())
-        .flat_map(|i| {
-            i.ipv4
-                .iter()
-                .map(|(a, _)| IpAddr::V4(*a))
-                .chain(i.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
-        })
-        .collect()
+    c.virtual_clusters.iter().flat_map(|vc| vc.vips()).collect()
 }
 
 /// This node's addresses now (empty, and logged, when rtnetlink fails).

@@ -245,6 +245,14 @@ impl VirtualCluster {
             conntrack: None,
         }
     }
+
+    /// Its virtual addresses, IPv4 then IPv6 per interface.
+    pub fn vips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.interfaces.iter().flat_map(|ci| {
+            let v4 = ci.ipv4.iter().map(|(a, _)| IpAddr::V4(*a));
+            v4.chain(ci.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
+        })
+    }
 }
 
 impl PingGroup {
@@ -634,6 +642,7 @@ impl Reader<'_> {
             Some(_) => {}
             None => c.dead_interval = c.hello_interval * 3,
         }
+        self.foreign_vip_check(sect, c);
         if self.opts.resolve {
             self.resolve_check(c);
         }

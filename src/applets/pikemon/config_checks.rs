@@ -1,10 +1,10 @@
 //! Checks across virtual clusters and against this host, for configs that read well item by
-//! item but cannot work: the same VIP in two virtual clusters, two macvlans whose names
-//! collide once cut to 15 characters, one virtual MAC twice on a parent (the kernel refuses
-//! the second macvlan), and — on the host that runs pikemon — a VIP outside every subnet of
-//! its interface unless the interface says `onlink yes;`, a control socket path that
-//! holds something other than a socket, and (`test-pikemon -r`) a ping-group host name with
-//! no address the daemon would ping.
+//! item but cannot work: the same VIP in two virtual clusters, a ping-group host on another
+//! virtual cluster's VIP, two macvlans whose names collide once cut to 15 characters, one
+//! virtual MAC twice on a parent (the kernel refuses the second macvlan), and — on the host
+//! that runs pikemon — a VIP outside every subnet of its interface unless the interface says
+//! `onlink yes;`, a control socket path that holds something other than a socket, and
+//! (`test-pikemon -r`) a ping-group host name with no address the daemon would ping.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -154,6 +154,36 @@ impl Reader<'_> {
 }
 
 impl Reader<'_> {
+    /// A ping-group host that is a VIP of another virtual cluster witnesses nothing either:
+    /// this node answers it itself whenever it is that virtual cluster's Master. Run once
+    /// every virtual cluster of `c` is read, so a later one's VIPs count too.
+    pub(super) fn foreign_vip_check(&mut self, sect: &Node, c: &Config) {
+        let sections = sect
+            .children()
+            .iter()
+            .filter(|n| n.key() == "virtual-cluster");
+        for vc_sect in sections {
+            let Some(name) = vc_sect.args.first().map(|t| t.text.as_str()) else {
+                continue;
+            };
+            for (tok, a) in super::vc::literal_hosts(vc_sect) {
+                let owner = c
+                    .virtual_clusters
+                    .iter()
+                    .find(|o| o.name != name && o.vips().any(|v| v == a));
+                if let Some(owner) = owner {
+                    let msg = format!(
+                        "{a} is a VIP of virtual-cluster '{}': this node answers it itself \
+                         whenever it is that virtual cluster's Master, so it witnesses nothing; \
+                         ping a gateway or another host",
+                        owner.name
+                    );
+                    self.err(&tok.span, msg);
+                }
+            }
+        }
+    }
+
     /// Looks up every ping-group host name now and judges its addresses as the ACR will
     /// (`acr::answer`): a name with none it would ping is an error, not a group that goes
     /// down at run time. Run once the whole config is read: a VIP of any virtual cluster,

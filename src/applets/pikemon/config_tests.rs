@@ -344,6 +344,27 @@ fn same_vip_in_two_virtual_clusters_is_refused() {
     );
 }
 
+/// A ping-group host that is a VIP of another virtual cluster was accepted: this node
+/// answers it itself whenever it is that virtual cluster's Master, so it witnessed nothing.
+#[test]
+fn ping_group_host_on_a_vip_of_another_virtual_cluster_was_accepted() {
+    // LAN pings a later virtual cluster's VIP, WAN an earlier one's.
+    let e = errors_of(&with_second_vc(
+        "        interface lan1 { ipv4 [198.51.100.2]/24; }\n        \
+         ping-group UP { host [198.51.100.10]; }",
+    ));
+    let why = "so it witnesses nothing; ping a gateway or another host";
+    assert_eq!(
+        e,
+        format!(
+            "t.cfg:12:51: error: 198.51.100.2 is a VIP of virtual-cluster 'WAN': this node \
+             answers it itself whenever it is that virtual cluster's Master, {why}\n\
+             t.cfg:22:30: error: 198.51.100.10 is a VIP of virtual-cluster 'LAN': this node \
+             answers it itself whenever it is that virtual cluster's Master, {why}"
+        )
+    );
+}
+
 #[test]
 fn macvlan_names_colliding_after_truncation_are_refused() {
     let text = SAMPLE.replace(
