@@ -323,6 +323,29 @@ fn control_socket_path_on_an_existing_file_deleted_the_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `test-pikemon -r` said "configuration OK" for a host name that resolves only to loopback,
+/// an address the daemon's resolver refuses: the group then went down at run time.
+#[test]
+fn test_pikemon_r_passed_a_name_that_resolves_only_to_loopback() {
+    let line = "        ping-group GW { host localhost; }";
+    let col = line.find("localhost").unwrap() + 1;
+    let p = write(
+        "witness-loopback.cfg",
+        &GOOD.replace("        ping-group GW { host [198.51.100.1]; }", line),
+    );
+    assert_eq!(test_pikemon(&p, &[]).status.code(), Some(0));
+    let out = test_pikemon(&p, &["-r"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out).1.starts_with(&format!(
+            "{}:10:{col}: error: host name 'localhost' has no address pikemon can ping as a \
+             witness: 127.0.0.1: a unicast address of another host is needed\n",
+            p.display()
+        )),
+        "{out:?}"
+    );
+}
+
 /// A ping-group host that is the virtual cluster's own VIP was "configuration OK": the
 /// Master pinged itself and stayed Up whatever became of its network.
 #[test]

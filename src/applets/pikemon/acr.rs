@@ -73,21 +73,12 @@ pub fn answer(
 }
 
 /// Every VIP of the config.
-fn vips(c: &Config) -> Vec<IpAddr> {
-    c.virtual_clusters
-        .iter()
-        .flat_map(|vc| vc.interfaces.iter())
-        .flat_map(|i| {
-            i.ipv4
-                .iter()
-                .map(|(a, _)| IpAddr::V4(*a))
-                .chain(i.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
-        })
-        .collect()
+pub fn vips(c: &Config) -> Vec<IpAddr> {
+    c.virtual_clusters.iter().flat_map(|vc| vc.vips()).collect()
 }
 
 /// This node's addresses now (empty, and logged, when rtnetlink fails).
-fn own_addresses() -> Vec<IpAddr> {
+pub fn own_addresses() -> Vec<IpAddr> {
     let listed = crate::net::rtnl::Rtnl::open().and_then(|mut r| {
         let v4 = r.addresses(None)?;
         let v6 = r.addresses6(None)?;

@@ -18,7 +18,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/habox/pikemon.cfg";
 const USAGE: &str = "\
 Usage: test-pikemon [-f CFG] [-r] [-t EXPR]
   -f CFG   config file (default /etc/habox/pikemon.cfg)
-  -r       also resolve host names (ping-group hosts)
+  -r       also resolve host names (ping-group hosts): one with no address
+           pikemon would ping (loopback, this host's, a VIP) is an error
   -t EXPR  run test expressions, ';'-separated:
              show-config [all];  the config (all: with defaults)
              show-vc NAME;       one virtual cluster, with its virtual MACs

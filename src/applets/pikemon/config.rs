@@ -245,6 +245,14 @@ impl VirtualCluster {
             conntrack: None,
         }
     }
+
+    /// Its virtual addresses, IPv4 then IPv6 per interface.
+    pub fn vips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.interfaces.iter().flat_map(|ci| {
+            let v4 = ci.ipv4.iter().map(|(a, _)| IpAddr::V4(*a));
+            v4.chain(ci.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
+        })
+    }
 }
 
 impl PingGroup {
@@ -292,6 +300,7 @@ pub fn read(file: &str, text: &str, opts: ReadOptions) -> Result<Config, Errors>
     let mut r = Reader {
         errors: &mut errors,
         opts,
+        names: Vec::new(),
     };
     let config = r.top(file, &nodes);
     errors.into_result(config)
@@ -300,6 +309,9 @@ pub fn read(file: &str, text: &str, opts: ReadOptions) -> Result<Config, Errors>
 struct Reader<'e> {
     errors: &'e mut Errors,
     opts: ReadOptions,
+    /// The ping-group host names read, with where: with `resolve`, each is looked up once
+    /// every VIP of the config is known (`resolve_check`).
+    names: Vec<(String, Span)>,
 }
 
 /// Singleton items seen in one section, for "duplicate" errors.
@@ -630,20 +642,10 @@ impl Reader<'_> {
             Some(_) => {}
             None => c.dead_interval = c.hello_interval * 3,
         }
-    }
-}
-
-/// Resolves a host name to its IPv4 addresses (getaddrinfo through std).
-pub fn resolve(name: &str) -> Vec<Ipv4Addr> {
-    use std::net::{SocketAddr, ToSocketAddrs};
-    match (name, 0u16).to_socket_addrs() {
-        Ok(it) => it
-            .filter_map(|sa| match sa {
-                SocketAddr::V4(v4) => Some(*v4.ip()),
-                SocketAddr::V6(_) => None,
-            })
-            .collect(),
-        Err(_) => Vec::new(),
+        self.foreign_vip_check(sect, c);
+        if self.opts.resolve {
+            self.resolve_check(c);
+        }
     }
 }
 

@@ -1,17 +1,20 @@
 //! Checks across virtual clusters and against this host, for configs that read well item by
-//! item but cannot work: the same VIP in two virtual clusters, two macvlans whose names
-//! collide once cut to 15 characters, one virtual MAC twice on a parent (the kernel refuses
-//! the second macvlan), and — on the host that runs pikemon — a VIP outside every subnet of
-//! its interface unless the interface says `onlink yes;`, and a control socket path that
-//! holds something other than a socket.
+//! item but cannot work: the same VIP in two virtual clusters, a ping-group host on another
+//! virtual cluster's VIP, two macvlans whose names collide once cut to 15 characters, one
+//! virtual MAC twice on a parent (the kernel refuses the second macvlan), and — on the host
+//! that runs pikemon — a VIP outside every subnet of its interface unless the interface says
+//! `onlink yes;`, a control socket path that holds something other than a socket, and
+//! (`test-pikemon -r`) a ping-group host name with no address the daemon would ping.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-use super::{values, ControlledInterface, Reader, VirtualCluster};
+use super::{values, Config, ControlledInterface, Reader, VirtualCluster};
+use crate::applets::pikemon::acr::{self, Answer};
 use crate::conf::tree::Node;
 use crate::conf::Span;
 use crate::net::rtnl::Rtnl;
+use crate::sys::addrinfo::{lookup, LookupError};
 
 /// What earlier virtual clusters claimed, with where.
 #[derive(Default)]
@@ -150,6 +153,86 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// A ping-group host that is a VIP of another virtual cluster witnesses nothing either:
+    /// this node answers it itself whenever it is that virtual cluster's Master. Run once
+    /// every virtual cluster of `c` is read, so a later one's VIPs count too.
+    pub(super) fn foreign_vip_check(&mut self, sect: &Node, c: &Config) {
+        let sections = sect
+            .children()
+            .iter()
+            .filter(|n| n.key() == "virtual-cluster");
+        for vc_sect in sections {
+            let Some(name) = vc_sect.args.first().map(|t| t.text.as_str()) else {
+                continue;
+            };
+            for (tok, a) in super::vc::literal_hosts(vc_sect) {
+                let owner = c
+                    .virtual_clusters
+                    .iter()
+                    .find(|o| o.name != name && o.vips().any(|v| v == a));
+                if let Some(owner) = owner {
+                    let msg = format!(
+                        "{a} is a VIP of virtual-cluster '{}': this node answers it itself \
+                         whenever it is that virtual cluster's Master, so it witnesses nothing; \
+                         ping a gateway or another host",
+                        owner.name
+                    );
+                    self.err(&tok.span, msg);
+                }
+            }
+        }
+    }
+
+    /// Looks up every ping-group host name now and judges its addresses as the ACR will
+    /// (`acr::answer`): a name with none it would ping is an error, not a group that goes
+    /// down at run time. Run once the whole config is read: a VIP of any virtual cluster,
+    /// even a later one, is refused; so, on the node (`check_host`), are its own addresses.
+    pub(super) fn resolve_check(&mut self, c: &Config) {
+        let names = std::mem::take(&mut self.names);
+        if names.is_empty() {
+            return;
+        }
+        let vips = acr::vips(c);
+        let own = if self.opts.check_host {
+            acr::own_addresses()
+        } else {
+            Vec::new()
+        };
+        for (name, span) in names {
+            if let Some(msg) = unusable_name(&name, lookup(&name), &own, &vips) {
+                self.err(&span, msg);
+            }
+        }
+    }
+}
+
+/// Why host name `name` cannot be a witness, given what its lookup returned (None: it can).
+fn unusable_name(
+    name: &str,
+    result: Result<Vec<IpAddr>, LookupError>,
+    own: &[IpAddr],
+    vips: &[IpAddr],
+) -> Option<String> {
+    match acr::answer(result, own, vips) {
+        (Answer::Addr(_), _) => None,
+        (Answer::Retry(e), _) => Some(format!("host name '{name}' does not resolve now: {e}")),
+        (Answer::Gone, refused) if refused.is_empty() => Some(format!(
+            "host name '{name}' does not resolve to an IPv4 address"
+        )),
+        (Answer::Gone, refused) => {
+            let why: Vec<String> = refused
+                .iter()
+                .map(|(a, why)| format!("{a}: {why}"))
+                .collect();
+            Some(format!(
+                "host name '{name}' has no address pikemon can ping as a witness: {}",
+                why.join("; ")
+            ))
+        }
+    }
+}
+
 /// The `interface` sections of `sect` with what was read from each.
 fn interfaces<'a>(
     sect: &'a Node,
@@ -183,5 +266,33 @@ mod tests {
         assert!(!same_subnet(ip("198.51.101.10"), ip("198.51.100.2"), 24));
         assert!(same_subnet(ip("203.0.113.9"), ip("198.51.100.2"), 0));
         assert!(!same_subnet(ip("198.51.100.3"), ip("198.51.100.2"), 32));
+    }
+
+    #[test]
+    fn a_name_is_judged_as_the_acr_judges_its_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (own, vip) = ([ip("198.51.100.2")], [ip("203.0.113.10")]);
+        let judge = |r| unusable_name("gw", r, &own, &vip);
+        assert_eq!(judge(Ok(vec![ip("::1"), ip("198.51.100.1")])), None);
+        assert_eq!(
+            judge(Ok(vec![
+                ip("127.0.0.1"),
+                ip("198.51.100.2"),
+                ip("203.0.113.10")
+            ]))
+            .unwrap(),
+            "host name 'gw' has no address pikemon can ping as a witness: \
+             127.0.0.1: a unicast address of another host is needed; \
+             198.51.100.2: an address of this node; \
+             203.0.113.10: a VIP of a virtual cluster, answered by the Master itself"
+        );
+        // Only IPv6 (names are pinged over IPv4), or no such name.
+        let none = "host name 'gw' does not resolve to an IPv4 address";
+        assert_eq!(judge(Ok(vec![ip("2001:db8::1")])).unwrap(), none);
+        assert_eq!(judge(Err(LookupError(libc::EAI_NONAME))).unwrap(), none);
+        assert_eq!(
+            judge(Err(LookupError(libc::EAI_AGAIN))).unwrap(),
+            "host name 'gw' does not resolve now: Temporary failure in name resolution"
+        );
     }
 }

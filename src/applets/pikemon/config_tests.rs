@@ -230,6 +230,26 @@ fn host_names_and_resolution() {
     );
 }
 
+/// `test-pikemon -r` said "configuration OK" for a name that resolves only to loopback,
+/// which the ACR refuses at run time: the group went down with no error at the check.
+#[test]
+fn a_host_name_resolving_only_to_loopback_passed_the_resolve_check() {
+    // musl reads /etc/hosts first; localhost is 127.0.0.1 there (its ::1 is not pinged).
+    let text = SAMPLE.replace("host [198.51.100.2];", "host localhost;");
+    let resolve = ReadOptions {
+        resolve: true,
+        ..ReadOptions::default()
+    };
+    let e = read("t.cfg", &text, resolve).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "t.cfg:12:51: error: host name 'localhost' has no address pikemon can ping as a \
+         witness: 127.0.0.1: a unicast address of another host is needed"
+    );
+    // Without -r the name is taken as written: the ACR resolves it at run time.
+    assert!(read("t.cfg", &text, ReadOptions::default()).is_ok());
+}
+
 #[test]
 fn missing_file_is_an_error_not_a_panic() {
     let e = load("/nonexistent/pikemon.cfg", ReadOptions::default()).unwrap_err();
@@ -321,6 +341,27 @@ fn same_vip_in_two_virtual_clusters_is_refused() {
              virtual-cluster 'LAN' (at t.cfg:11:31)"
         ),
         "{e}"
+    );
+}
+
+/// A ping-group host that is a VIP of another virtual cluster was accepted: this node
+/// answers it itself whenever it is that virtual cluster's Master, so it witnessed nothing.
+#[test]
+fn ping_group_host_on_a_vip_of_another_virtual_cluster_was_accepted() {
+    // LAN pings a later virtual cluster's VIP, WAN an earlier one's.
+    let e = errors_of(&with_second_vc(
+        "        interface lan1 { ipv4 [198.51.100.2]/24; }\n        \
+         ping-group UP { host [198.51.100.10]; }",
+    ));
+    let why = "so it witnesses nothing; ping a gateway or another host";
+    assert_eq!(
+        e,
+        format!(
+            "t.cfg:12:51: error: 198.51.100.2 is a VIP of virtual-cluster 'WAN': this node \
+             answers it itself whenever it is that virtual cluster's Master, {why}\n\
+             t.cfg:22:30: error: 198.51.100.10 is a VIP of virtual-cluster 'LAN': this node \
+             answers it itself whenever it is that virtual cluster's Master, {why}"
+        )
     );
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::conf::tree::Node;
 use crate::conf::Token;
 
-use super::{resolve, values, ControlledInterface, Host, PingGroup, Reader, Seen, VirtualCluster};
+use super::{values, ControlledInterface, Host, PingGroup, Reader, Seen, VirtualCluster};
 
 impl Reader<'_> {
     pub(super) fn virtual_cluster(&mut self, sect: &Node, name: String) -> Option<VirtualCluster> {
@@ -134,34 +134,15 @@ impl Reader<'_> {
 
     /// A ping-group host that is one of the virtual cluster's own VIPs witnesses nothing:
     /// the Master answers it itself (Up whatever became of its network) and the Backup
-    /// hears the Master.
+    /// hears the Master. (Another virtual cluster's: `foreign_vip_check`.)
     fn witness_check(&mut self, sect: &Node, vc: &VirtualCluster) {
-        let vips: Vec<IpAddr> = vc
-            .interfaces
-            .iter()
-            .flat_map(|ci| {
-                let v4 = ci.ipv4.iter().map(|(a, _)| IpAddr::V4(*a));
-                v4.chain(ci.ipv6.iter().map(|(a, _)| IpAddr::V6(*a)))
-            })
-            .collect();
-        let hosts = sect
-            .children()
-            .iter()
-            .filter(|n| n.key() == "ping-group")
-            .flat_map(|g| g.children().iter().filter(|n| n.key() == "host"));
-        for item in hosts {
-            let Some(tok) = item.args.first() else {
-                continue;
-            };
-            let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
-            if let Ok(a) = inner.parse::<IpAddr>() {
-                if vips.contains(&a) {
-                    let msg = format!(
-                        "{a} is a VIP of this virtual cluster: the Master answers it itself, \
-                         so it witnesses nothing; ping a gateway or another host"
-                    );
-                    self.err(&tok.span, msg);
-                }
+        for (tok, a) in literal_hosts(sect) {
+            if vc.vips().any(|v| v == a) {
+                let msg = format!(
+                    "{a} is a VIP of this virtual cluster: the Master answers it itself, \
+                     so it witnesses nothing; ping a gateway or another host"
+                );
+                self.err(&tok.span, msg);
             }
         }
     }
@@ -329,13 +310,21 @@ impl Reader<'_> {
             return self.literal_host(tok, a);
         }
         let name = self.value(tok, values::hostname)?;
-        if self.opts.resolve && resolve(&name).is_empty() {
-            self.err(
-                &tok.span,
-                format!("host name '{name}' does not resolve to an IPv4 address"),
-            );
-            return None;
-        }
+        self.names.push((name.clone(), tok.span.clone()));
         Some(Host::Name(name))
     }
+}
+
+/// The ping-group hosts of virtual cluster section `sect` written as addresses, with their
+/// tokens (one that does not parse was reported where it was read).
+pub(super) fn literal_hosts(sect: &Node) -> impl Iterator<Item = (&Token, IpAddr)> {
+    sect.children()
+        .iter()
+        .filter(|n| n.key() == "ping-group")
+        .flat_map(|g| g.children().iter().filter(|n| n.key() == "host"))
+        .filter_map(|item| {
+            let tok = item.args.first()?;
+            let inner = tok.text.trim_start_matches('[').trim_end_matches(']');
+            Some((tok, inner.parse::<IpAddr>().ok()?))
+        })
 }

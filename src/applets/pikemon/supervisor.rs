@@ -97,6 +97,20 @@ fn worker_path(pid_file: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Names the running worker in `PID_FILE.worker`, read by the next instance should this
+/// supervisor be killed (see `hand_over_orphan`). Written atomically: a symlink planted at
+/// the path is replaced, never followed. A failure is logged, not fatal: the file only
+/// matters if this supervisor dies before its worker.
+fn record_worker(pid_file: &Path, pid: u32) {
+    let path = worker_path(pid_file);
+    if let Err(e) = crate::sys::file::write_atomic(&path, format!("{pid}\n").as_bytes()) {
+        warn!(
+            "{}: {e}: the next instance could not take over from this worker",
+            path.display()
+        );
+    }
+}
+
 /// A worker whose supervisor was killed (SIGKILL, the OOM killer) runs on, alone: it keeps the
 /// role, but a new instance's worker then ran beside it — two workers of one node, each with
 /// its own incarnation. The new instance takes over from it as after SIGHUP: it is named in
@@ -346,8 +360,7 @@ pub fn run(
                 }
                 info!("worker started [pid {}]", c.id());
                 worker.last_pid = c.id();
-                // Read by the next instance should this supervisor be killed.
-                let _ = std::fs::write(worker_path(&config.pid_file), format!("{}\n", c.id()));
+                record_worker(&config.pid_file, c.id());
                 worker.child = Some(c);
                 worker.started = Instant::now();
                 if let Some(old) = live.take() {
@@ -676,5 +689,26 @@ mod tests {
             (0..10).map(ms).collect::<Vec<_>>(),
             [0, 100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000]
         );
+    }
+
+    #[test]
+    fn worker_pid_file_followed_a_symlink_planted_at_its_path() {
+        use std::os::unix::fs::symlink;
+        let dir = std::env::temp_dir().join(format!("pikeworker{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (pid_file, victim) = (dir.join("pikemon.pid"), dir.join("victim"));
+        std::fs::write(&victim, "precious").unwrap();
+        symlink(&victim, worker_path(&pid_file)).unwrap();
+        record_worker(&pid_file, 4242);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        // The link itself is replaced by the file the next instance reads.
+        let meta = std::fs::symlink_metadata(worker_path(&pid_file)).unwrap();
+        assert!(meta.file_type().is_file(), "{meta:?}");
+        assert_eq!(
+            std::fs::read_to_string(worker_path(&pid_file)).unwrap(),
+            "4242\n"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
