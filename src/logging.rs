@@ -76,6 +76,8 @@ struct Logger {
     ident: String,
     target: Target,
     facility: u8,
+    /// /dev/log, but for the tests.
+    socket: &'static str,
     syslog: Mutex<Option<UnixDatagram>>,
 }
 
@@ -91,7 +93,7 @@ impl Logger {
             return;
         };
         if guard.is_none() {
-            *guard = connect_syslog();
+            *guard = connect_syslog(self.socket);
         }
         let sent = match guard.as_ref() {
             Some(sock) => sock.send(line.as_bytes()).is_ok(),
@@ -105,9 +107,9 @@ impl Logger {
     }
 }
 
-fn connect_syslog() -> Option<UnixDatagram> {
+fn connect_syslog(path: &str) -> Option<UnixDatagram> {
     let sock = UnixDatagram::unbound().ok()?;
-    sock.connect("/dev/log").ok()?;
+    sock.connect(path).ok()?;
     sock.set_nonblocking(true).ok()?;
     Some(sock)
 }
@@ -148,6 +150,7 @@ pub fn init_with_facility(ident: &str, target: Target, kernun_level: u8, facilit
         ident: ident.to_string(),
         target,
         facility,
+        socket: "/dev/log",
         syslog: Mutex::new(None),
     };
     // A second init (e.g. after fork in tests) keeps the first logger.
@@ -217,6 +220,48 @@ mod tests {
         set_level(6);
         assert_eq!(raise(), 7);
         assert_eq!(lower(), 6);
+    }
+
+    /// A syslogd that stops reading, or none at all, costs dropped lines: never a stalled
+    /// daemon, never a line on /dev/console.
+    #[test]
+    fn stuck_or_missing_syslogd_stalled_the_logger() {
+        let dir = std::env::temp_dir().join(format!("habox-syslog-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        // Bound and never read: its queue is full after a few hundred lines.
+        let _stuck = UnixDatagram::bind(&path).unwrap();
+        let stuck: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        let absent = dir.join("absent").display().to_string();
+        let absent: &'static str = Box::leak(absent.into_boxed_str());
+        for socket in [stuck, absent] {
+            let logger = Logger {
+                ident: "t".into(),
+                target: Target::Syslog,
+                facility: FACILITY_DAEMON,
+                socket,
+                syslog: Mutex::new(None),
+            };
+            let before = dropped();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for i in 0..5000 {
+                    logger.syslog_line(
+                        &Record::builder()
+                            .level(Level::Error)
+                            .args(format_args!("line {i}"))
+                            .build(),
+                    );
+                }
+                let _ = tx.send(());
+            });
+            // A bound, not a speed figure: a blocking send never returns.
+            rx.recv_timeout(std::time::Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("{socket}: logging blocked"));
+            assert!(dropped() > before, "{socket}: no line counted as dropped");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// ldirectord's `logfile="local0"` went out under the daemon facility.

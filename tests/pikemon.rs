@@ -777,6 +777,16 @@ fn realtime_runs_the_worker_sched_fifo_with_memory_locked_and_its_hooks_normal()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(locked > 0, "{status}");
+    // The supervisor that restarts it too (a starved one would restart it too late).
+    let supervisor = rig.pids(1, "pikemon: supervisor");
+    assert_eq!(supervisor.len(), 1, "{supervisor:?}");
+    let out = Command::new("chrt")
+        .args(["-p", &supervisor[0].to_string()])
+        .output()
+        .unwrap();
+    let (so, _) = text(&out);
+    assert!(so.contains("SCHED_FIFO"), "supervisor: {so}");
+    assert!(so.contains("priority: 10"), "supervisor: {so}");
     // The hooks it forks run with the normal policy.
     let hook = rig.dir.join("hook-sched");
     let start = Instant::now();
