@@ -747,6 +747,54 @@ fn ipv6_replies_from_a_peer_match_ping6_field_by_field() {
     assert_eq!(text(&ours).0.replace("lkping", "ping"), text(&theirs).0);
 }
 
+/// `-t` over IPv6 sets the hop limit of the echo requests (IPv4's TTL is checked above),
+/// counted by the peer's firewall, as for ping -6.
+#[test]
+fn ipv6_hop_limit_of_t_reaches_the_wire_like_ping6() {
+    let (a, b) = pair6();
+    b.run(&["nft", "add", "table", "ip6", "hbhl"]);
+    b.run(&[
+        "nft",
+        "add",
+        "chain",
+        "ip6",
+        "hbhl",
+        "in",
+        "{ type filter hook input priority 0; }",
+    ]);
+    b.run(&[
+        "nft",
+        "add",
+        "rule",
+        "ip6",
+        "hbhl",
+        "in",
+        "icmpv6",
+        "type",
+        "echo-request",
+        "ip6",
+        "hoplimit",
+        "9",
+        "counter",
+    ]);
+    let counted = || {
+        let out = text(&b.run(&["nft", "list", "chain", "ip6", "hbhl", "in"])).0;
+        out.split("packets ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no counter in {out}"))
+    };
+    let args = ["-c", "2", "-i", "0.2", "-t", "9", "2001:db8::2"];
+    assert_eq!(code(&lkping(&a, &args)), 0);
+    assert_eq!(counted(), 2, "lkping's requests did not carry hop limit 9");
+    assert_eq!(code(&ping(&a, &args)), 0);
+    assert_eq!(counted(), 4, "ping -6 as the reference");
+    // Without -t: the default hop limit, none counted.
+    assert_eq!(code(&lkping(&a, &["-c", "1", "2001:db8::2"])), 0);
+    assert_eq!(counted(), 4);
+}
+
 #[test]
 fn ipv6_silence_and_unreachable_neighbours_exit_1_like_ping6() {
     let (a, _b) = pair6();
