@@ -273,6 +273,28 @@ mod tests {
         );
     }
 
+    /// `service=http_proxy` asks the real, as a proxy, for the absolute URL of `request`
+    /// (the Perl sets the real as LWP's proxy): the request line carries the whole URL and
+    /// Host is the URL's host, not the real's.
+    #[test]
+    fn http_proxy_asks_for_the_absolute_url_with_its_host() {
+        let mut h = http(
+            "\tservice=http_proxy\n\trequest=\"http://www.example.com/index.html\"\n\treceive=\"ok\"\n",
+        );
+        let req = String::from_utf8_lossy(&h.opening().0).to_string();
+        assert!(
+            req.starts_with(
+                "GET http://www.example.com/index.html HTTP/1.1\r\nHost: www.example.com\r\n"
+            ),
+            "{req}"
+        );
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert!(matches!(
+            outcome(&mut h, ok, true),
+            Step::Done(Outcome::Up(_))
+        ));
+    }
+
     #[test]
     fn status_and_receive_decide() {
         let mut h = http("\treceive=\"Test Pa.e\"\n");
