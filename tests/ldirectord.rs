@@ -1231,6 +1231,133 @@ fn config_test_without_a_daemon_or_ipvs_change() {
     assert!(!lab.rec().contains("-D -t"), "{}", lab.rec());
 }
 
+/// `checkinterval=1e3` (read as 1 s, as the Perl reads it), `checktimeout=-1` (1 s) and
+/// `checktimeout=1.5` (1 s) gave `syntax OK`: the reader's warnings were only logged at
+/// start. `-t` prints each on stderr with its FILE:LINE:COL and still exits 0 (the Perl
+/// loads such a file), counting them in the OK line.
+#[test]
+fn config_test_hid_the_warning_that_1e3_was_read_as_1() {
+    let lab = Lab::new("cw");
+    let c = lab.write(
+        "loose.cf",
+        &format!("checkinterval=1e3\nchecktimeout=-1\nvirtual={VIP}:80\n\treal=198.51.100.2:80 masq\n\tchecktimeout=1.5\n"),
+    );
+    let out = lab.ld(&["-t", c.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let name = c.display();
+    let expected = [
+        format!("{name}:1:15: warning: check interval: \"1e3\" is read as 1 "),
+        format!("{name}:2:14: warning: check timeout: \"-1\" is read as 1 "),
+        format!("{name}:5:15: warning: check timeout: \"1.5\" is read as 1 "),
+    ];
+    for e in &expected {
+        assert!(stderr.contains(e.as_str()), "{e}\n{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(
+        stdout.contains("syntax OK (virtual services: 1, real servers: 1, 3 warnings)"),
+        "{stdout}"
+    );
+}
+
+/// `scheduler=rrr` passed `-t` and failed only when IPVS was programmed. The Perl takes any
+/// `[a-z]+` on purpose (new kernels bring new schedulers), so it stays loadable: a warning
+/// naming the IPVS schedulers, exit 0. A duplicate `real=` line (merged silently into the
+/// first) and a repeated `scheduler=` are warned about too, naming the earlier line.
+#[test]
+fn misspelt_scheduler_passed_the_config_test() {
+    let lab = Lab::new("cs");
+    let c = lab.write(
+        "sched.cf",
+        &format!(
+            "virtual={VIP}:80\n    real=203.0.113.101:80 masq\n    real=203.0.113.101:80 gate 5\n    scheduler=rrr\n"
+        ),
+    );
+    let out = lab.ld(&["-t", c.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let name = c.display();
+    assert!(
+        stderr.contains(&format!(
+            "{name}:4:15: warning: scheduler \"rrr\" is none of the IPVS schedulers rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{name}:3:10: warning: duplicate real server 203.0.113.101:80 ignored: line 2 has it (masq, weight 1)"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("real servers: 1, 2 warnings)"), "{stdout}");
+}
+
+/// A config path that is a directory, a FIFO, /dev/zero or a symlink loop was reported as
+/// "Config file X not found". It says what X is now; the exit code stays 1 ("not found").
+/// A FIFO is never opened (the read would block).
+#[test]
+fn config_path_that_is_a_directory_fifo_device_or_loop_was_not_found() {
+    let lab = Lab::new("ck");
+    let d = lab.path("dir.cf");
+    fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+    let fifo = lab.path("fifo.cf");
+    common::sh(&["mkfifo", fifo.to_str().unwrap()]);
+    let lp = lab.path("loop.cf");
+    std::os::unix::fs::symlink(&lp, &lp).unwrap_or_else(|e| panic!("{e}"));
+    for (path, says) in [
+        (
+            d.clone(),
+            format!("Config file {} is a directory", d.display()),
+        ),
+        (
+            fifo.clone(),
+            format!(
+                "Config file {} is not a regular file (a FIFO)",
+                fifo.display()
+            ),
+        ),
+        (
+            PathBuf::from("/dev/zero"),
+            "Config file /dev/zero is not a regular file (a character device)".to_string(),
+        ),
+        (lp.clone(), format!("Config file {}: ", lp.display())),
+    ] {
+        let path = path.to_str().unwrap();
+        for args in [["-t", path], [path, "status"]] {
+            let (code, output) = lab.ld_bounded(&args);
+            assert_eq!(code, Some(1), "{args:?}: {output}");
+            assert!(output.starts_with(&says), "{args:?}: {output}");
+            assert!(!output.contains("not found"), "{args:?}: {output}");
+        }
+    }
+}
+
+/// `logfile=` naming the config file itself was accepted: the daemon would have appended
+/// its log to its config. An error at the value's FILE:LINE:COL (exit 2); the file is left
+/// as it was.
+#[test]
+fn logfile_naming_the_config_itself_was_accepted() {
+    let lab = Lab::new("cl");
+    let c = lab.path("self.cf");
+    let body = format!(
+        "logfile=\"{}\"\nvirtual={VIP}:80\n\treal=198.51.100.2:80 masq\n",
+        c.display()
+    );
+    fs::write(&c, &body).unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.ld(&["-t", c.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{0}:1:9: error: logfile {0} is this config file: the log would be appended to it",
+            c.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(lab.read("self.cf"), body);
+}
+
 /// A config named after `stem` (made unique) with one masq real checked by connect; its
 /// name and path.
 fn one_connect_real(lab: &Lab, stem: &str) -> (String, PathBuf) {

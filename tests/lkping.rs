@@ -1110,3 +1110,101 @@ fn unknown_host_said_musls_try_again_instead_of_glibcs_text() {
         assert_eq!(text(&t).1, format!("ping: {name}: {text_}\n"));
     }
 }
+
+/// The README says that with `-w` and `-c` any reply means exit 0 (LifeKeeper's rule) where
+/// iputils wants `count` replies; no test showed it. `-c 5 -w 2` at 1 s intervals gets 2 or
+/// 3 replies before the deadline: lkping exits 0, ping 1, with the same counts.
+#[test]
+fn deadline_with_count_exits_0_on_any_reply_where_ping_wants_count_replies() {
+    let (a, _b) = pair();
+    let args = ["-c", "5", "-w", "2", "198.51.100.2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 1), "{ours:?}\n{theirs:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    for p in [&o, &t] {
+        assert!(
+            (2..=3).contains(&p.summary.received) && p.summary.received < 5,
+            "{p:?}"
+        );
+        assert_eq!(p.summary.received as usize, p.replies.len());
+    }
+}
+
+/// Runs `prog ARGS` in `ns` for `secs` seconds, then SIGINTs it if it still runs: whether it
+/// was still running, its exit code and its stdout.
+fn interrupt_after(ns: &Netns, prog: &str, args: &[&str], secs: u64) -> (bool, i32, String) {
+    let mut child = ns
+        .cmd(prog)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{prog}: {e}"));
+    std::thread::sleep(Duration::from_secs(secs));
+    let running = matches!(child.try_wait(), Ok(None));
+    if running {
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+    }
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    let status = child.wait().expect("wait");
+    (running, status.code().unwrap_or(-1), out)
+}
+
+/// `lkping -W 0 -c 1 ADDR` said "bad linger time: 0" (exit 2). iputils ping 20221126 takes
+/// it: "0 means infinite timeout" (ping(8)). Against a silent peer both are still waiting
+/// after 3 s (the default would have been 10 s, `-W 1` 1 s) and end on SIGINT with exit 1;
+/// against one that answers both end at once with exit 0.
+#[test]
+fn linger_time_zero_was_refused_where_ping_waits_without_a_limit() {
+    let (a, b) = pair();
+    let lk = applet("lkping");
+    let lk = lk.to_str().expect("path");
+    let args = ["-W", "0", "-c", "1", "198.51.100.2"];
+    let ours = lkping(&a, &args);
+    let theirs = ping(&a, &args);
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}");
+    b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let ours = interrupt_after(&a, lk, &args, 3);
+    let theirs = interrupt_after(&a, "ping", &args, 3);
+    assert_eq!((ours.0, ours.1), (true, 1), "lkping: {}", ours.2);
+    assert_eq!((theirs.0, theirs.1), (true, 1), "ping: {}", theirs.2);
+    let (o, t) = (parse(&ours.2), parse(&theirs.2));
+    assert_eq!(
+        (o.summary.transmitted, o.summary.received),
+        (t.summary.transmitted, t.summary.received)
+    );
+    assert_eq!((o.summary.transmitted, o.summary.received), (1, 0));
+}
+
+/// `lkping -c1 0.0.0.0` printed `PING 0.0.0.0 (0.0.0.0)` and marked the reply from
+/// 127.0.0.1 `(DIFFERENT ADDRESS!)`. iputils takes the source the kernel picks for the
+/// unspecified destination (127.0.0.1; the -I address when bound) as the destination:
+/// `PING 0.0.0.0 (127.0.0.1)`, replies unmarked. Now the same, `0` too.
+#[test]
+fn unspecified_destination_was_pinged_as_0_0_0_0_where_ping_pings_loopback() {
+    let (a, _b) = pair();
+    for args in [
+        vec!["-c", "1", "0.0.0.0"],
+        vec!["-c", "1", "0"],
+        vec!["-c", "1", "-I", "198.51.100.1", "0.0.0.0"],
+    ] {
+        let ours = lkping(&a, &args);
+        let theirs = ping(&a, &args);
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{args:?}: {ours:?}");
+        let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+        assert_eq!(o.header, t.header, "{args:?}");
+        assert_eq!(o.replies.len(), 1, "{args:?}");
+        assert_eq!(
+            (&o.replies[0].from, o.replies[0].different),
+            (&t.replies[0].from, t.replies[0].different),
+            "{args:?}"
+        );
+        assert!(!o.replies[0].different, "{args:?}");
+    }
+    let o = parse(&text(&lkping(&a, &["-c", "1", "0.0.0.0"])).0);
+    assert_eq!(o.header, "PING 0.0.0.0 (127.0.0.1) 56(84) bytes of data.");
+}

@@ -128,19 +128,88 @@ pub fn parse(args: &[String]) -> Result<Cli, String> {
     })
 }
 
-/// The config file for `name`, as the original looks it up; None if none exists.
-pub fn resolve_config(name: &str) -> Option<PathBuf> {
+/// Why no config file was found for a name (exit 1).
+#[derive(Debug)]
+pub enum LookupError {
+    /// No candidate exists.
+    NotFound(String),
+    /// A candidate exists but is no regular file (the original's `-f` said "not found" of
+    /// a directory, a FIFO, /dev/zero or a symlink loop, and left the operator guessing).
+    Unusable { path: PathBuf, what: Unusable },
+}
+
+/// What a config path that exists is instead of a regular file.
+#[derive(Debug)]
+pub enum Unusable {
+    Directory,
+    /// The kind of special file: "a FIFO", "a character device", ...
+    Special(&'static str),
+    /// stat(2) failed other than "no such file" (e.g. ELOOP of a symlink loop).
+    Os(std::io::Error),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NotFound(name) => write!(f, "Config file {name} not found"),
+            LookupError::Unusable { path, what } => {
+                let path = path.display();
+                match what {
+                    Unusable::Directory => write!(f, "Config file {path} is a directory"),
+                    Unusable::Special(kind) => {
+                        write!(f, "Config file {path} is not a regular file ({kind})")
+                    }
+                    Unusable::Os(e) => write!(f, "Config file {path}: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// The config file for `name`, as the original looks it up (the first regular file).
+pub fn resolve_config(name: &str) -> Result<PathBuf, LookupError> {
     resolve_config_in(Path::new("/etc/ha.d"), name)
 }
 
-/// `resolve_config` with another base directory (tests).
-pub fn resolve_config_in(base: &Path, name: &str) -> Option<PathBuf> {
+/// `resolve_config` with another base directory (tests). Without a regular file, the first
+/// candidate that exists as something else is named, else the name is "not found".
+pub fn resolve_config_in(base: &Path, name: &str) -> Result<PathBuf, LookupError> {
+    use std::os::unix::fs::FileTypeExt;
     let candidates = [
         base.join(name),
         base.join("conf").join(name),
         PathBuf::from(name),
     ];
-    candidates.into_iter().find(|p| p.is_file())
+    let mut unusable = None;
+    for path in candidates {
+        let what = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => return Ok(path),
+            Ok(m) if m.is_dir() => Unusable::Directory,
+            Ok(m) => {
+                let t = m.file_type();
+                Unusable::Special(if t.is_fifo() {
+                    "a FIFO"
+                } else if t.is_char_device() {
+                    "a character device"
+                } else if t.is_block_device() {
+                    "a block device"
+                } else if t.is_socket() {
+                    "a socket"
+                } else {
+                    "of an unknown type"
+                })
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                continue
+            }
+            Err(e) => Unusable::Os(e),
+        };
+        unusable.get_or_insert(LookupError::Unusable { path, what });
+    }
+    Err(unusable.unwrap_or_else(|| LookupError::NotFound(name.to_string())))
 }
 
 /// The name that tags the pid file and log lines: the config's file name when one was
@@ -238,18 +307,21 @@ mod tests {
         let _ = std::fs::create_dir_all(dir.join("conf"));
         let _ = std::fs::write(dir.join("conf").join("x.cf"), "");
         assert_eq!(
-            resolve_config_in(&dir, "x.cf"),
+            resolve_config_in(&dir, "x.cf").ok(),
             Some(dir.join("conf").join("x.cf"))
         );
         let _ = std::fs::write(dir.join("x.cf"), "");
-        assert_eq!(resolve_config_in(&dir, "x.cf"), Some(dir.join("x.cf")));
+        assert_eq!(resolve_config_in(&dir, "x.cf").ok(), Some(dir.join("x.cf")));
         let abs = dir.join("x.cf");
         let abs = abs.to_string_lossy();
         assert_eq!(
-            resolve_config_in(Path::new("/nonexistent"), &abs),
+            resolve_config_in(Path::new("/nonexistent"), &abs).ok(),
             Some(PathBuf::from(abs.as_ref()))
         );
-        assert_eq!(resolve_config_in(&dir, "missing.cf"), None);
+        assert!(matches!(
+            resolve_config_in(&dir, "missing.cf"),
+            Err(LookupError::NotFound(_))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             config_name(Some("web.cf"), Path::new("/etc/ha.d/web.cf")),
@@ -259,5 +331,56 @@ mod tests {
             pid_path("web.cf"),
             PathBuf::from("/var/run/ldirectord.web.cf.pid")
         );
+    }
+
+    /// A directory, a FIFO, /dev/zero or a symlink loop as the config was "Config file X
+    /// not found" (the Perl's `-f`), though X was there. Still exit 1, saying what X is; a
+    /// regular file later in the lookup order still wins.
+    #[test]
+    fn config_path_that_is_a_directory_fifo_device_or_loop_was_not_found() {
+        let dir = std::env::temp_dir().join(format!("ldcli-kinds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(dir.join("conf"));
+        let none = Path::new("/nonexistent");
+        let shown = |p: &Path| match resolve_config_in(none, &p.to_string_lossy()) {
+            Err(e) => e.to_string(),
+            Ok(p) => panic!("found {}", p.display()),
+        };
+        let d = dir.join("d.cf");
+        let _ = std::fs::create_dir(&d);
+        assert_eq!(
+            shown(&d),
+            format!("Config file {} is a directory", d.display())
+        );
+        let fifo = dir.join("fifo.cf");
+        let _ = nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600));
+        assert_eq!(
+            shown(&fifo),
+            format!(
+                "Config file {} is not a regular file (a FIFO)",
+                fifo.display()
+            )
+        );
+        assert_eq!(
+            shown(Path::new("/dev/zero")),
+            "Config file /dev/zero is not a regular file (a character device)"
+        );
+        let lp = dir.join("loop.cf");
+        let _ = std::os::unix::fs::symlink(&lp, &lp);
+        let e = shown(&lp);
+        let eloop = std::io::Error::from_raw_os_error(libc::ELOOP).to_string();
+        assert_eq!(e, format!("Config file {}: {eloop}", lp.display()));
+        assert_eq!(
+            shown(&dir.join("missing.cf")),
+            format!("Config file {} not found", dir.join("missing.cf").display())
+        );
+        // /etc/ha.d/NAME a directory, /etc/ha.d/conf/NAME a file: the file.
+        let _ = std::fs::create_dir(dir.join("x.cf"));
+        let _ = std::fs::write(dir.join("conf").join("x.cf"), "");
+        assert_eq!(
+            resolve_config_in(&dir, "x.cf").ok(),
+            Some(dir.join("conf").join("x.cf"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -375,7 +375,7 @@ fn gate_reals_differing_only_in_port_were_one_flapping_destination() {
     );
     assert_eq!(
         c.warnings,
-        vec!["t.cf:3:7: warning: real server 198.51.100.2:8081 ignored: with ipip it is the same IPVS destination as 198.51.100.2:8080 (198.51.100.2:80)"]
+        vec!["t.cf:3:7: warning: real server 198.51.100.2:8081 ignored: with ipip it is the same IPVS destination as 198.51.100.2:8080 (198.51.100.2:80) of line 2"]
     );
 }
 

@@ -17,6 +17,8 @@ pub mod cli;
 pub mod config;
 #[cfg(test)]
 mod config_tests;
+#[cfg(test)]
+mod config_warning_tests;
 mod config_watch;
 pub mod core;
 pub mod daemon;
@@ -87,7 +89,7 @@ pub fn main(args: &[String]) -> ExitCode {
     // start"`, missed our process title and reported stopped while it ran on. With the file
     // deleted they said "not found" (as the original does) and lost the daemon.
     let (path, file) = match cli::resolve_config(config_arg) {
-        Some(path) => match daemon::load(&path) {
+        Ok(path) => match daemon::load(&path) {
             Ok(c) => (path, ConfigFile::Read(Box::new(c))),
             Err(e) => {
                 eprintln!("{e}");
@@ -97,16 +99,16 @@ pub fn main(args: &[String]) -> ExitCode {
                 (path, ConfigFile::Broken)
             }
         },
-        None => {
+        Err(e) => {
             // Without a pid file by its name too, the name is most likely mistyped.
             let path = PathBuf::from(config_arg);
             let pid_path = cli::pid_path(&cli::config_name(config.as_deref(), &path));
             if !matches!(command, Command::Status | Command::Stop) || !pid_path.exists() {
-                eprintln!("Config file {config_arg} not found");
+                eprintln!("{e}");
                 return ExitCode::from(1);
             }
             eprintln!(
-                "ldirectord: warning: config file {config_arg} not found; {} goes by {}",
+                "ldirectord: warning: {e}; {} goes by {}",
                 command.word(),
                 pid_path.display()
             );
@@ -149,19 +151,33 @@ pub fn main(args: &[String]) -> ExitCode {
     run_command(command, debug, &path, &name, &pid_path, file)
 }
 
-/// `-t`: the config read as `start` would read it; nothing else happens.
+/// `-t`: the config read as `start` would read it; nothing else happens. Warnings (a value
+/// read loosely, a repeated directive, an unknown scheduler) go to stderr with their
+/// FILE:LINE:COL and leave the exit status 0: the original loads such a file. They were
+/// only logged at start, so `-t` said "syntax OK" of `checkinterval=1e3` (read as 1 s).
 fn config_test(config: &str) -> ExitCode {
-    let Some(path) = cli::resolve_config(config) else {
-        eprintln!("Config file {config} not found");
-        return ExitCode::from(1);
+    let path = match cli::resolve_config(config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
     };
     match daemon::load(&path) {
         Ok(c) => {
+            for w in &c.warnings {
+                eprintln!("{w}");
+            }
             let reals: usize = c.virtuals.iter().map(|v| v.reals.len()).sum();
             println!(
-                "{}: syntax OK (virtual services: {}, real servers: {reals})",
+                "{}: syntax OK (virtual services: {}, real servers: {reals}{})",
                 path.display(),
-                c.virtuals.len()
+                c.virtuals.len(),
+                match c.warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                }
             );
             ExitCode::SUCCESS
         }

@@ -29,7 +29,8 @@ Options:
   -t <ttl>           IP time to live (IPv6: hop limit)
   -V                 print version and exit
   -v                 verbose: also mark duplicate replies to broadcasts
-  -W <timeout>       seconds to wait for replies after the last request (default 10)
+  -W <timeout>       seconds to wait for replies after the last request (default 10;
+                     0 waits without a limit)
   -w <deadline>      stop after <deadline> seconds whatever was received
   -z <a[,b...]>      ignore replies from these addresses (not printed, not counted)
 
@@ -97,7 +98,8 @@ pub struct Options {
     pub count: Option<u64>,
     /// `-w`: stop this long after the start, whatever was received.
     pub deadline: Option<Duration>,
-    /// `-W`: how long to wait for replies after the last request when none came yet.
+    /// `-W`: how long to wait for replies after the last request when none came yet; zero
+    /// waits without a limit (until a reply, an error, the deadline or SIGINT), as in iputils.
     pub linger: Duration,
     /// `-i`: time between requests.
     pub interval: Duration,
@@ -265,13 +267,8 @@ fn apply(o: &mut Options, flag: char, value: &str) -> Result<(), UsageError> {
             let secs = int_in(value, 0, i64::from(i32::MAX))? as u64;
             o.deadline = (secs > 0).then(|| Duration::from_secs(secs));
         }
-        'W' => {
-            let d = seconds(value, "bad linger time")?;
-            if d < Duration::from_millis(1) {
-                return err(format!("bad linger time: {value}"));
-            }
-            o.linger = d;
-        }
+        // iputils 20221126: "0 means infinite timeout" (ping(8)); it was refused here.
+        'W' => o.linger = seconds(value, "bad linger time")?,
         'i' => o.interval = seconds(value, "bad timing interval")?,
         's' => o.size = int_in(value, 0, MAX_SIZE as i64)? as usize,
         't' => o.ttl = Some(int_in(value, 0, 255)? as u8),
@@ -383,7 +380,8 @@ mod tests {
         assert_eq!(bad("-Y h", true), "invalid option -- 'Y'");
         assert_eq!(bad("-c", true), "option requires an argument -- 'c'");
         assert_eq!(bad("-i abc h", true), "bad timing interval: abc");
-        assert_eq!(bad("-W 0 h", true), "bad linger time: 0");
+        assert_eq!(bad("-W -1 h", true), "bad linger time: -1");
+        assert_eq!(bad("-W x h", true), "bad linger time: x");
         assert_eq!(
             bad("-t 256 h", true),
             "invalid argument: '256': out of range: 0 <= value <= 255"
@@ -464,5 +462,13 @@ mod tests {
     fn help_and_version() {
         assert_eq!(parse_args(&args("-h"), false), Ok(Command::Help));
         assert_eq!(parse_args(&args("-V"), false), Ok(Command::Version));
+    }
+
+    /// `lkping -W 0` said "bad linger time: 0" (exit 2); iputils ping takes it: "0 means
+    /// infinite timeout" (ping(8), iputils 20221126).
+    #[test]
+    fn linger_time_zero_was_refused_where_ping_waits_without_a_limit() {
+        assert_eq!(ping("-W 0 -c 1 h").linger, Duration::ZERO);
+        assert_eq!(ping("-W 0.0 h").linger, Duration::ZERO);
     }
 }

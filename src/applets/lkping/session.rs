@@ -111,9 +111,18 @@ pub fn run_with(
     err: &mut dyn Write,
 ) -> Result<Stats, LkpingError> {
     let device = opts.interface.as_ref().and_then(Interface::device);
-    let dst = resolve(&opts.target, opts.family, device)?;
+    let mut dst = resolve(&opts.target, opts.family, device)?;
     let (sock, source) = match dst {
-        Destination::V4(d) => open_v4(opts, d, device, err)?,
+        Destination::V4(d) => {
+            let (sock, source) = open_v4(opts, d, device, err)?;
+            // ping4_run: the unspecified destination (`0.0.0.0`, `0`) becomes the source the
+            // kernel picked for it (127.0.0.1, or the -I address), shown in the header and
+            // compared with repliers ("PING 0.0.0.0 (127.0.0.1)").
+            if d.is_unspecified() {
+                dst = Destination::V4(source);
+            }
+            (sock, source.to_string())
+        }
         Destination::V6(d) => open_v6(opts, d, device)?,
     };
     let privileged = nix::unistd::geteuid().is_root();
@@ -202,7 +211,7 @@ fn open_v4(
     dst: Ipv4Addr,
     device: Option<&str>,
     err: &mut dyn Write,
-) -> Result<(Pinger, String), LkpingError> {
+) -> Result<(Pinger, Ipv4Addr), LkpingError> {
     let sock = IcmpSocket::new().map_err(LkpingError::Socket)?;
     if let Some(d) = device {
         sock.bind_device(d)
@@ -237,7 +246,7 @@ fn open_v4(
                 source,
             })?;
     }
-    Ok((Pinger::V4(sock), source.to_string()))
+    Ok((Pinger::V4(sock), source))
 }
 
 /// ping6_run's socket set-up: device (its index first: "unknown iface"), source (bound — a
@@ -549,15 +558,18 @@ impl Session<'_> {
             self.send_timer = Some(self.ev.set_timer(self.next_send, SEND));
         } else if !self.linger_armed && self.opts.deadline.is_none() {
             // ping's schedule_exit: after the last request, wait twice the worst rtt (at
-            // least one interval) when replies came, else the -W linger time.
+            // least one interval) when replies came, else the -W linger time; -W 0 arms no
+            // timer (ping's zero itimer: wait without a limit).
             self.linger_armed = true;
             let wait = if self.tally.received > 0 {
                 let two_max = Duration::from_micros(2 * self.tally.tmax_us().max(0) as u64);
-                two_max.max(self.opts.interval)
+                Some(two_max.max(self.opts.interval))
             } else {
-                self.opts.linger
+                Some(self.opts.linger).filter(|l| !l.is_zero())
             };
-            self.ev.set_timer(now + wait, LINGER);
+            if let Some(wait) = wait {
+                self.ev.set_timer(now + wait, LINGER);
+            }
         }
     }
 

@@ -103,6 +103,16 @@ pub(super) fn global_directive(
 fn log_target(r: &mut Reader, d: &Directive, v: String) -> Option<LogTarget> {
     if v.starts_with('/') {
         let path = PathBuf::from(v);
+        if r.is_this_config(&path) {
+            r.error(
+                d,
+                format!(
+                    "logfile {} is this config file: the log would be appended to it",
+                    path.display()
+                ),
+            );
+            return None;
+        }
         match crate::applets::ldirectord::logfile::open_append(&path) {
             Err(e) if e.raw_os_error() != Some(libc::ENXIO) => {
                 r.error(d, format!("unable to open logfile {}: {e}", path.display()));

@@ -2,6 +2,8 @@
 //! columns) and reads values as loosely as the Perl original (`checkinterval=abc5` is 5, with
 //! a warning) so its files load unchanged; every problem is collected with FILE:LINE:COL.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::rc::Rc;
 
 use super::model::alert_status;
@@ -112,6 +114,39 @@ impl Reader<'_> {
         self.warnings.push(format!("{span}: warning: {msg}"));
     }
 
+    /// Records `d` in `seen` (the directives of one level: the globals or one virtual) and
+    /// warns at its name when that directive came before: the last one counts, as in the
+    /// original, which says nothing, so an edit below an old line was silently lost (or the
+    /// old line won over an edit above it). `multi` names those that may repeat (each adds one).
+    pub fn note_repeat(&mut self, seen: &mut HashMap<String, u32>, d: &Directive, multi: &[&str]) {
+        if multi.contains(&d.name.as_str()) {
+            return;
+        }
+        match seen.get(&d.name) {
+            Some(first) => {
+                let span = self.span(d.line, d.name_col);
+                self.warnings.push(format!(
+                    "{span}: warning: {} given again: this line overrides line {first}",
+                    d.name
+                ));
+                seen.insert(d.name.clone(), d.line);
+            }
+            None => {
+                seen.insert(d.name.clone(), d.line);
+            }
+        }
+    }
+
+    /// Whether `path` is this config file (the same inode, by any name): a log or monitor
+    /// file there would be appended to the config.
+    pub fn is_this_config(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&*self.file), std::fs::metadata(path)) {
+            (Ok(c), Ok(p)) => c.dev() == p.dev() && c.ino() == p.ino(),
+            _ => false,
+        }
+    }
+
     /// A line that is no `NAME=VALUE`: reported at its name, as written (the message showed
     /// name and value run together, "include/etc/x", at the value's column).
     pub fn unknown_without_eq(&mut self, d: &Directive) {
@@ -152,8 +187,17 @@ impl Reader<'_> {
                 None
             }
             Ok(n) => {
+                // The original's `/(\d+)/` reads `1e3` as 1, `-5` as 5 and `1.5` as 1 without a
+                // word; the file loads the same here, but the operator is told.
                 if digits != d.value {
-                    self.warn(d, format!("{what}: only the number {n} is used"));
+                    self.warn(
+                        d,
+                        format!(
+                            "{what}: {:?} is read as {n} (only the first run of digits counts, \
+                             as in the Perl ldirectord)",
+                            d.value
+                        ),
+                    );
                 }
                 Some(n)
             }

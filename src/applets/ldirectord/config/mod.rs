@@ -11,6 +11,7 @@ mod model;
 mod real;
 mod virtuals;
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 pub use model::*;
@@ -77,6 +78,7 @@ pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, E
     let mut g = Globals::default();
     let mut g_fallback: Vec<(u32, u32, String, bool)> = Vec::new();
     let mut drafts: Vec<Draft> = Vec::new();
+    let mut seen_globals: HashMap<String, u32> = HashMap::new();
     for (no, d) in lines(text) {
         let Some(d) = d else {
             let span = r.span(no, 1);
@@ -102,7 +104,10 @@ pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, E
                 let v6 = d.name == "virtual6";
                 drafts.push(new_draft(&mut r, &d, v6));
             }
-            _ => global_directive(&mut r, &mut g, &mut g_fallback, &d),
+            _ => {
+                r.note_repeat(&mut seen_globals, &d, &["execute"]);
+                global_directive(&mut r, &mut g, &mut g_fallback, &d)
+            }
         }
     }
     for (line, col, text, v6) in g_fallback {

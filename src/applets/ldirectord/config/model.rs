@@ -400,6 +400,11 @@ impl Real {
     }
 }
 
+/// The schedulers of Linux IPVS (net/netfilter/ipvs/ip_vs_*.c, up to `twos` of 6.x).
+pub const IPVS_SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
 /// The IPVS service flag of one `schedflags` name (ipvsadm -b: sh-fallback,sh-port, their
 /// mh- twins and flag-1..3), None for a name ipvsadm does not know.
 pub fn sched_flag(name: &str) -> Option<u32> {

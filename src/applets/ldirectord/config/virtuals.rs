@@ -2,6 +2,7 @@
 //! (ld_setup's rules: a virtual's value, else the global one, else the built-in default) with
 //! their reals parsed.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::lines::{Directive, Reader};
@@ -49,6 +50,8 @@ pub(super) struct Draft {
     servicename: Option<String>,
     comment: Option<String>,
     reals: Vec<(u32, u32, String)>,
+    /// The line of each directive read so far (repeats are warned about).
+    seen: HashMap<String, u32>,
     bad: bool,
 }
 
@@ -93,6 +96,7 @@ pub(super) fn new_draft(r: &mut Reader, d: &Directive, v6: bool) -> Draft {
         servicename: None,
         comment: None,
         reals: Vec::new(),
+        seen: HashMap::new(),
         bad: false,
     };
     match parse_virtual_addr(&d.value, v6) {
@@ -125,6 +129,7 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         v.bad = true;
         return;
     }
+    r.note_repeat(&mut v.seen, d, &["real", "real6"]);
     match d.name.as_str() {
         "real" | "real6" => {
             if (d.name == "real6") != v.v6 {
@@ -227,6 +232,19 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
                     "invalid scheduler, should be only lowercase letters (a-z)",
                 );
             } else {
+                // The original takes any [a-z]+ on purpose (new kernels bring new
+                // schedulers) and ipvsadm fails at start: `rrr` passed `-t`. A name outside
+                // the list is still taken, with a warning, so a newer kernel's keeps working.
+                if !IPVS_SCHEDULERS.contains(&s.as_str()) {
+                    r.warn(
+                        d,
+                        format!(
+                            "scheduler \"{s}\" is none of the IPVS schedulers {}: IPVS refuses \
+                             it unless this kernel has an ip_vs_{s} module",
+                            IPVS_SCHEDULERS.join(" ")
+                        ),
+                    );
+                }
                 v.scheduler = s;
             }
         }
@@ -316,10 +334,17 @@ pub(super) fn virtual_directive(r: &mut Reader, v: &mut Draft, d: &Directive) {
         "smtp" => v.smtp = r.smtp_host(d),
         "monitorfile" => {
             if let Some(path) = r.maybe_quoted(d) {
-                let open = crate::applets::ldirectord::logfile::open_append(path.as_ref());
+                let open = if r.is_this_config(path.as_ref()) {
+                    Err(format!(
+                        "monitorfile {path} is this config file: lines would be appended to it"
+                    ))
+                } else {
+                    crate::applets::ldirectord::logfile::open_append(path.as_ref())
+                        .map_err(|e| format!("unable to open monitorfile {path}: {e}"))
+                };
                 match open {
                     Ok(_) => v.monitorfile = Some(PathBuf::from(path)),
-                    Err(e) => r.error(d, format!("unable to open monitorfile {path}: {e}")),
+                    Err(e) => r.error(d, e),
                 }
             }
         }
@@ -399,6 +424,8 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
         login = format!("ldirectord@{host}");
     }
     let mut reals: Vec<Real> = Vec::new();
+    // The `real=` line each kept real came from, to name it when a later one repeats it.
+    let mut real_lines: Vec<u32> = Vec::new();
     for (line, col, text) in &d.reals {
         let rspan = r.span(*line, *col);
         let drafts: Vec<RealDraft> = parse_real_line(r, &rspan, text, d.v6)?;
@@ -406,17 +433,23 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
             let real = rd.into_real();
             // One IPVS destination per address and table port: two gate reals that differ
             // only in their port were both checked, and the one that failed deleted the
-            // destination the other had just added, every interval.
+            // destination the other had just added, every interval. The original keeps both
+            // lines (and flips the destination between them); the first one is kept here.
             let same = reals
                 .iter()
-                .find(|o| o.addr == real.addr && o.table_port(port) == real.table_port(port));
+                .zip(&real_lines)
+                .find(|(o, _)| o.addr == real.addr && o.table_port(port) == real.table_port(port));
             match same {
-                Some(o) if o.port == real.port => r.warnings.push(format!(
-                    "{rspan}: warning: duplicate real server {}:{} ignored",
-                    real.addr, real.port
+                Some((o, first)) if o.port == real.port => r.warnings.push(format!(
+                    "{rspan}: warning: duplicate real server {}:{} ignored: line {first} has it \
+                     ({}, weight {}), which is used",
+                    real.addr,
+                    real.port,
+                    o.forward.name(),
+                    o.weight
                 )),
-                Some(o) => r.warnings.push(format!(
-                    "{rspan}: warning: real server {}:{} ignored: with {} it is the same IPVS destination as {}:{} ({}:{})",
+                Some((o, first)) => r.warnings.push(format!(
+                    "{rspan}: warning: real server {}:{} ignored: with {} it is the same IPVS destination as {}:{} ({}:{}) of line {first}",
                     real.addr,
                     real.port,
                     real.forward.name(),
@@ -427,6 +460,7 @@ pub(super) fn finish(r: &mut Reader, g: &Globals, d: Draft, host: &str) -> Optio
                 )),
                 None => {
                     reals.push(real);
+                    real_lines.push(*line);
                     continue;
                 }
             }
