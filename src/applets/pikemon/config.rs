@@ -328,15 +328,24 @@ impl Reader<'_> {
         if node.body.is_some() {
             self.err(
                 node.span(),
-                format!("'{}' is an item, not a section", node.key()),
+                format!(
+                    "'{}' is an item, not a section{}",
+                    node.key(),
+                    missing_semicolon(node)
+                ),
             );
             return false;
         }
         if node.args.len() != n {
+            let hint = if node.args.len() > n {
+                missing_semicolon(node)
+            } else {
+                String::new()
+            };
             self.err(
                 node.span(),
                 format!(
-                    "'{}' takes {n} argument{}, found {}",
+                    "'{}' takes {n} argument{}, found {}{hint}",
                     node.key(),
                     if n == 1 { "" } else { "s" },
                     node.args.len()
@@ -657,6 +666,19 @@ fn absolute_path(text: &str) -> Result<PathBuf, String> {
         return Err("a path cannot contain NUL".into());
     }
     Ok(PathBuf::from(text))
+}
+
+/// ` (missing ';' at the end of line N?)` when an argument of `node` starts on a later line
+/// than the token before it: the next statement was read as more arguments. Else empty.
+fn missing_semicolon(node: &Node) -> String {
+    let mut line = node.name.span.line;
+    for arg in &node.args {
+        if arg.span.line > line {
+            return format!(" (missing ';' at the end of line {line}?)");
+        }
+        line = arg.span.line;
+    }
+    String::new()
 }
 
 /// A key file holds the secret; a trailing newline is not part of it.
