@@ -367,3 +367,39 @@ fn ping_group_host_on_its_own_vip_was_accepted_and_witnessed_nothing() {
         "{out:?}"
     );
 }
+
+/// `-t` arguments that do not parse exited 1, the status of an expression that failed,
+/// where the documented status of bad usage is 2; a `-t` argument without its last `;`
+/// was an error about "end of file".
+#[test]
+fn t_argument_that_does_not_parse_exited_1_where_bad_usage_is_2() {
+    let p = write("t-usage.cfg", GOOD);
+    for (expr, code, err) in [
+        (
+            "show-mac {",
+            2,
+            "-t:1:10: error: section opened here is never closed with '}'\n",
+        ),
+        (
+            "show-vc;",
+            2,
+            "-t:1:1: error: 'show-vc' needs the name of a virtual cluster: 'show-vc NAME;' \
+             (try 'help;')\n",
+        ),
+        (
+            "show-vcs LAN;",
+            2,
+            "-t:1:1: error: unknown test expression 'show-vcs LAN' (try 'help;')\n",
+        ),
+        (
+            "show-vc NOPE;",
+            1,
+            "-t:1:1: error: no virtual-cluster 'NOPE'\n",
+        ),
+        ("show-mac", 0, ""),
+    ] {
+        let out = test_pikemon(&p, &["-t", expr]);
+        assert_eq!(out.status.code(), Some(code), "{expr}: {out:?}");
+        assert_eq!(text(&out).1, err, "{expr}");
+    }
+}
