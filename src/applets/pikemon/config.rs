@@ -449,6 +449,7 @@ impl Reader<'_> {
                         self.err(node.span(), "duplicate section 'pikemon'");
                     } else if self.section(node, 0) {
                         self.pikemon(node, &mut config);
+                        self.file_collision_check(file, node);
                     }
                     section = Some(node);
                 }
@@ -694,6 +695,8 @@ fn trim_key(bytes: &[u8]) -> Vec<u8> {
 mod checks;
 #[path = "config_conntrack.rs"]
 mod conntrack;
+#[path = "config_files.rs"]
+mod files;
 #[path = "config_heart_beat.rs"]
 mod heart_beat;
 #[path = "config_socket.rs"]
