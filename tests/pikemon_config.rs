@@ -367,3 +367,90 @@ fn ping_group_host_on_its_own_vip_was_accepted_and_witnessed_nothing() {
         "{out:?}"
     );
 }
+
+/// Two of pikemon's files on one path said "configuration OK", and pikemon started: its
+/// status write renamed over the locked pid file (a second pikemon then started beside the
+/// first), and a paths-file on the config file overwrote the config. Now both applets
+/// refuse it at the later item (exit 2) and touch nothing.
+#[test]
+fn pid_file_equal_to_status_file_said_configuration_ok_and_pikemon_started() {
+    // In a namespace of its own: were the config accepted, pikemon would start there.
+    let ns = common::Netns::new("pf");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pikemon-files{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    let cfg = dir.join("same.cfg");
+    let line = format!(
+        "    node-id 1; pid-file \"{d}/x\"; status-file \"{d}/x\"; paths-file \"{}\";",
+        cfg.display()
+    );
+    let body = GOOD.replace("    node-id 1;", &line);
+    std::fs::write(&cfg, &body).unwrap();
+    let col = |needle: &str| line.find(needle).unwrap() + needle.len() + 1;
+    let f = cfg.display();
+    let want = [
+        format!(
+            "{f}:3:{}: error: status-file \"{d}/x\" is also pid-file (at {f}:3:{}): each file \
+             pikemon writes needs a path of its own",
+            col("status-file "),
+            col("pid-file ")
+        ),
+        format!(
+            "{f}:3:{}: error: paths-file \"{f}\" is also the config file itself: pikemon would \
+             write over a file it reads; name another path",
+            col("paths-file ")
+        ),
+    ];
+    for (applet_name, extra) in [("test-pikemon", None), ("pikemon", Some("-d"))] {
+        let mut cmd = ns.cmd(applet(applet_name));
+        cmd.arg("-f").arg(&cfg).args(extra);
+        let out = output_within_5s(cmd).unwrap_or_else(|| panic!("{applet_name} started"));
+        assert_eq!(out.status.code(), Some(2), "{applet_name}: {out:?}");
+        let err = text(&out).1;
+        assert!(
+            err.starts_with(&format!("{}\n{}\n", want[0], want[1])),
+            "{applet_name}: {err}"
+        );
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), body);
+        assert!(!dir.join("x").exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-t` arguments that do not parse exited 1, the status of an expression that failed,
+/// where the documented status of bad usage is 2; a `-t` argument without its last `;`
+/// was an error about "end of file".
+#[test]
+fn t_argument_that_does_not_parse_exited_1_where_bad_usage_is_2() {
+    let p = write("t-usage.cfg", GOOD);
+    for (expr, code, err) in [
+        (
+            "show-mac {",
+            2,
+            "-t:1:10: error: section opened here is never closed with '}'\n",
+        ),
+        (
+            "show-vc;",
+            2,
+            "-t:1:1: error: 'show-vc' needs the name of a virtual cluster: 'show-vc NAME;' \
+             (try 'help;')\n",
+        ),
+        (
+            "show-vcs LAN;",
+            2,
+            "-t:1:1: error: unknown test expression 'show-vcs LAN' (try 'help;')\n",
+        ),
+        (
+            "show-vc NOPE;",
+            1,
+            "-t:1:1: error: no virtual-cluster 'NOPE'\n",
+        ),
+        ("show-mac", 0, ""),
+    ] {
+        let out = test_pikemon(&p, &["-t", expr]);
+        assert_eq!(out.status.code(), Some(code), "{expr}: {out:?}");
+        assert_eq!(text(&out).1, err, "{expr}");
+    }
+}

@@ -3,7 +3,8 @@
 //! expressions (`-t 'show-config all; show-vc LAN;'`).
 //!
 //! Exit codes: 0 the config is valid (and every expression ran), 1 an expression failed
-//! (e.g. an unknown virtual cluster), 2 the config has errors or the command line is wrong.
+//! (e.g. an unknown virtual cluster), 2 the config has errors or the command line is wrong
+//! (a `-t` argument that does not parse, or names an unknown expression, is bad usage).
 //! A key file that group or others can read is warned about on stderr; the exit code stays.
 
 use std::os::unix::fs::PermissionsExt;
@@ -73,31 +74,56 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
     Ok(Command::Run(o))
 }
 
-/// Runs the test expressions against a valid config; returns the output or an error message.
-pub fn eval(c: &Config, expr: &str) -> Result<String, String> {
-    let (nodes, errors) = crate::conf::tree::parse("-t", expr);
-    if !errors.is_empty() {
-        return Err(errors.to_string());
+/// Why a `-t` argument did not run to its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprError {
+    /// It does not parse or names no expression (bad usage, exit 2).
+    Usage(String),
+    /// An expression ran and failed, e.g. on an unknown virtual cluster (exit 1).
+    Failed(String),
+}
+
+impl std::fmt::Display for ExprError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExprError::Usage(e) | ExprError::Failed(e) => f.write_str(e),
+        }
     }
+}
+
+/// Runs the test expressions against a valid config; returns the output or why not. The
+/// last expression's `;` may be left out (`-t show-mac`).
+pub fn eval(c: &Config, expr: &str) -> Result<String, ExprError> {
+    // On a line of its own: a `#` comment at the end cannot swallow it.
+    let (nodes, errors) = crate::conf::tree::parse("-t", &format!("{expr}\n;"));
+    if !errors.is_empty() {
+        return Err(ExprError::Usage(errors.to_string()));
+    }
+    let usage = |n: &crate::conf::tree::Node, what: String| {
+        ExprError::Usage(format!("{}: error: {what} (try 'help;')", n.span()))
+    };
     let mut out = String::new();
     for n in &nodes {
         if n.body.is_some() {
-            return Err(format!(
-                "{}: error: '{}' takes no '{{ }}'",
-                n.span(),
-                n.key()
-            ));
+            return Err(usage(n, format!("'{}' takes no '{{ }}'", n.key())));
         }
         let args: Vec<&str> = n.args.iter().map(|t| t.text.as_str()).collect();
         match (n.key(), args.as_slice()) {
             ("show-config", []) => out.push_str(&show::config(c, false)),
             ("show-config", ["all"]) => out.push_str(&show::config(c, true)),
+            ("show-vc", []) => {
+                let what = "'show-vc' needs the name of a virtual cluster: 'show-vc NAME;'";
+                return Err(usage(n, what.into()));
+            }
             ("show-vc", [name]) => {
                 let vc = c
                     .virtual_clusters
                     .iter()
                     .find(|v| v.name == *name)
-                    .ok_or_else(|| format!("{}: error: no virtual-cluster '{name}'", n.span()))?;
+                    .ok_or_else(|| {
+                        let e = format!("{}: error: no virtual-cluster '{name}'", n.span());
+                        ExprError::Failed(e)
+                    })?;
                 out.push_str(&show::virtual_cluster(vc, true));
                 for ci in &vc.interfaces {
                     out.push_str(&format!(
@@ -111,11 +137,8 @@ pub fn eval(c: &Config, expr: &str) -> Result<String, String> {
             ("show-mac", []) => out.push_str(&show::macs(c)),
             ("help", []) => out.push_str(EXPR_HELP),
             (key, _) => {
-                return Err(format!(
-                    "{}: error: unknown test expression '{key}{}' (try 'help;')",
-                    n.span(),
-                    args.iter().map(|a| format!(" {a}")).collect::<String>()
-                ))
+                let all: String = args.iter().map(|a| format!(" {a}")).collect();
+                return Err(usage(n, format!("unknown test expression '{key}{all}'")));
             }
         }
     }
@@ -209,7 +232,10 @@ pub fn main(args: &[String]) -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e}");
-                ExitCode::from(1)
+                match e {
+                    ExprError::Usage(_) => ExitCode::from(2),
+                    ExprError::Failed(_) => ExitCode::from(1),
+                }
             }
         },
     }
@@ -268,14 +294,47 @@ mod tests {
     fn bad_expressions_name_their_position() {
         assert_eq!(
             eval(&cfg(), "help; show-vc DMZ;").unwrap_err(),
-            "-t:1:7: error: no virtual-cluster 'DMZ'"
+            ExprError::Failed("-t:1:7: error: no virtual-cluster 'DMZ'".into())
         );
         assert_eq!(
             eval(&cfg(), "show-config some;").unwrap_err(),
-            "-t:1:1: error: unknown test expression 'show-config some' (try 'help;')"
+            ExprError::Usage(
+                "-t:1:1: error: unknown test expression 'show-config some' (try 'help;')".into()
+            )
         );
-        assert!(eval(&cfg(), "help").is_err());
         assert!(eval(&cfg(), "help;").unwrap().contains("show-vc NAME;"));
+    }
+
+    /// A `-t` argument that does not parse exited 1, the status of a failed expression,
+    /// where the documented status of bad usage is 2.
+    #[test]
+    fn a_t_argument_that_does_not_parse_exited_1_not_2() {
+        for bad in ["show-mac {", "show-vc \"LAN", "{", "show-mac; }"] {
+            let e = eval(&cfg(), bad).unwrap_err();
+            assert!(matches!(e, ExprError::Usage(_)), "{bad}: {e:?}");
+        }
+    }
+
+    /// `-t 'show-vc;'` said "unknown test expression 'show-vc'".
+    #[test]
+    fn show_vc_without_its_name_was_called_an_unknown_expression() {
+        assert_eq!(
+            eval(&cfg(), "show-vc;").unwrap_err().to_string(),
+            "-t:1:1: error: 'show-vc' needs the name of a virtual cluster: 'show-vc NAME;' \
+             (try 'help;')"
+        );
+    }
+
+    /// `-t show-mac` complained that the statement "is not ended with ';' before end of
+    /// file", a file the operator never wrote.
+    #[test]
+    fn t_argument_without_its_last_semicolon_was_an_error_about_a_file() {
+        assert_eq!(eval(&cfg(), "show-mac"), eval(&cfg(), "show-mac;"));
+        assert_eq!(
+            eval(&cfg(), "help; show-mac"),
+            eval(&cfg(), "help; show-mac;")
+        );
+        assert!(eval(&cfg(), "show-mac # all of them").is_ok());
     }
 
     #[test]

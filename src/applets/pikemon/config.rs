@@ -328,15 +328,24 @@ impl Reader<'_> {
         if node.body.is_some() {
             self.err(
                 node.span(),
-                format!("'{}' is an item, not a section", node.key()),
+                format!(
+                    "'{}' is an item, not a section{}",
+                    node.key(),
+                    missing_semicolon(node)
+                ),
             );
             return false;
         }
         if node.args.len() != n {
+            let hint = if node.args.len() > n {
+                missing_semicolon(node)
+            } else {
+                String::new()
+            };
             self.err(
                 node.span(),
                 format!(
-                    "'{}' takes {n} argument{}, found {}",
+                    "'{}' takes {n} argument{}, found {}{hint}",
                     node.key(),
                     if n == 1 { "" } else { "s" },
                     node.args.len()
@@ -440,6 +449,7 @@ impl Reader<'_> {
                         self.err(node.span(), "duplicate section 'pikemon'");
                     } else if self.section(node, 0) {
                         self.pikemon(node, &mut config);
+                        self.file_collision_check(file, node);
                     }
                     section = Some(node);
                 }
@@ -659,6 +669,19 @@ fn absolute_path(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
 }
 
+/// ` (missing ';' at the end of line N?)` when an argument of `node` starts on a later line
+/// than the token before it: the next statement was read as more arguments. Else empty.
+fn missing_semicolon(node: &Node) -> String {
+    let mut line = node.name.span.line;
+    for arg in &node.args {
+        if arg.span.line > line {
+            return format!(" (missing ';' at the end of line {line}?)");
+        }
+        line = arg.span.line;
+    }
+    String::new()
+}
+
 /// A key file holds the secret; a trailing newline is not part of it.
 fn trim_key(bytes: &[u8]) -> Vec<u8> {
     let mut v = bytes.to_vec();
@@ -672,6 +695,8 @@ fn trim_key(bytes: &[u8]) -> Vec<u8> {
 mod checks;
 #[path = "config_conntrack.rs"]
 mod conntrack;
+#[path = "config_files.rs"]
+mod files;
 #[path = "config_heart_beat.rs"]
 mod heart_beat;
 #[path = "config_socket.rs"]

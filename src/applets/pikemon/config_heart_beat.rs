@@ -5,8 +5,8 @@
 use crate::conf::tree::Node;
 
 use super::{
-    absolute_path, trim_key, values, Config, DeathWatch, HmacKey, KeySource, Reader, Seen,
-    DEATH_WATCH_PORT, MIN_KEY_LEN,
+    absolute_path, missing_semicolon, trim_key, values, Config, DeathWatch, HmacKey, KeySource,
+    Reader, Seen, DEATH_WATCH_PORT, MIN_KEY_LEN,
 };
 
 /// The longest key file read: a FIFO, a device such as /dev/zero or a runaway file is an
@@ -16,7 +16,11 @@ const MAX_KEY_FILE_LEN: u64 = 64 * 1024;
 impl Reader<'_> {
     pub(super) fn hmac(&mut self, node: &Node) -> Option<HmacKey> {
         if node.body.is_some() {
-            self.err(node.span(), "'hmac' is an item, not a section");
+            let hint = missing_semicolon(node);
+            self.err(
+                node.span(),
+                format!("'hmac' is an item, not a section{hint}"),
+            );
             return None;
         }
         let usage =
@@ -32,7 +36,7 @@ impl Reader<'_> {
             [] => 1,
             [k, v] if k.text == "key-id" => self.value(v, |t| values::number(t, 1, 65_535))? as u16,
             _ => {
-                self.err(node.span(), usage);
+                self.err(node.span(), format!("{usage}{}", missing_semicolon(node)));
                 return None;
             }
         };
@@ -104,7 +108,11 @@ impl Reader<'_> {
     fn death_watch(&mut self, node: &Node) -> Option<DeathWatch> {
         const USAGE: &str = "expected 'death-watch local [ADDR] peer [ADDR] [port N];'";
         if node.body.is_some() {
-            self.err(node.span(), "'death-watch' is an item, not a section");
+            let hint = missing_semicolon(node);
+            self.err(
+                node.span(),
+                format!("'death-watch' is an item, not a section{hint}"),
+            );
             return None;
         }
         let a = &node.args;
@@ -113,7 +121,7 @@ impl Reader<'_> {
             && a[2].text == "peer"
             && (a.len() == 4 || a[4].text == "port");
         if !shape_ok {
-            self.err(node.span(), USAGE);
+            self.err(node.span(), format!("{USAGE}{}", missing_semicolon(node)));
             return None;
         }
         let local = self.value(&a[1], values::ipv4);

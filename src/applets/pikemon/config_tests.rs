@@ -669,3 +669,86 @@ fn bad_ipv6_items_are_reported_with_their_position() {
         "{e}"
     );
 }
+
+/// `node-id 1` without its `;`, the next statement on the next line, said only "'node-id'
+/// takes 1 argument, found 3".
+#[test]
+fn a_missing_semicolon_mid_line_said_only_takes_1_argument_found_3() {
+    let e = errors_of(&SAMPLE.replace("node-id 1;", "node-id 1"));
+    assert!(
+        e.contains(
+            "t.cfg:3:5: error: 'node-id' takes 1 argument, found 3 (missing ';' at the end \
+             of line 3?)"
+        ),
+        "{e}"
+    );
+    // Before a section, and in the items that read their own arguments.
+    let e = errors_of(&SAMPLE.replace(
+        "hmac key \"0123456789abcdef0123\" key-id 7;",
+        "hmac key \"0123456789abcdef0123\" key-id 7\nnode-id 2;",
+    ));
+    assert!(
+        e.contains(
+            "t.cfg:5:5: error: expected 'hmac file \"PATH\" [key-id N];' or 'hmac key \
+             \"SECRET\" [key-id N];' (missing ';' at the end of line 5?)"
+        ),
+        "{e}"
+    );
+    let e = errors_of(&SAMPLE.replace("garp-keepalive 60s;", "garp-keepalive 60s"));
+    assert!(
+        e.contains(
+            "t.cfg:8:5: error: 'garp-keepalive' is an item, not a section (missing ';' at the \
+             end of line 8?)"
+        ),
+        "{e}"
+    );
+    // Too many arguments on one line: no hint.
+    let e = errors_of(&SAMPLE.replace("node-id 1;", "node-id 1 2;"));
+    assert!(
+        e.lines()
+            .any(|l| l == "t.cfg:3:5: error: 'node-id' takes 1 argument, found 2"),
+        "{e}"
+    );
+}
+
+/// A ping-group whose only host was refused (a bad address) also said "a ping-group needs
+/// at least one 'host'", a knock-on of the error already reported.
+#[test]
+fn a_refused_ping_group_host_also_said_the_group_needs_a_host() {
+    let text = SAMPLE.replace(
+        "host [198.51.100.1]; host [198.51.100.2]; min-up 1;",
+        "host [198.51.100.300]; host [127.0.0.1];",
+    );
+    let e = errors_of(&text);
+    assert_eq!(e.lines().count(), 2, "{e}");
+    assert!(
+        e.contains("'[198.51.100.300]' is not an IPv4 address"),
+        "{e}"
+    );
+    assert!(e.contains("127.0.0.1 cannot be pinged as a host"), "{e}");
+    // With no `host` item at all it is the error.
+    let text = SAMPLE.replace("host [198.51.100.1]; host [198.51.100.2]; min-up 1;", "");
+    assert!(errors_of(&text).contains("a ping-group needs at least one 'host'"));
+}
+
+/// `test-pikemon -r` with a host name that does not resolve reports that name alone.
+#[test]
+fn an_unresolvable_ping_group_host_under_resolve_is_one_error() {
+    let text = SAMPLE.replace(
+        "host [198.51.100.1]; host [198.51.100.2];",
+        "host nonexistent.invalid;",
+    );
+    let opts = ReadOptions {
+        resolve: true,
+        check_host: false,
+    };
+    let e = match read("t.cfg", &text, opts) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("host name 'nonexistent.invalid' does not resolve"),
+        "{e}"
+    );
+}

@@ -67,7 +67,11 @@ impl Reader<'_> {
         if node.body.is_some() {
             self.err(
                 node.span(),
-                format!("'{}' is an item, not a section", node.key()),
+                format!(
+                    "'{}' is an item, not a section{}",
+                    node.key(),
+                    super::missing_semicolon(node)
+                ),
             );
             return None;
         }
@@ -129,7 +133,8 @@ impl Reader<'_> {
         let rest = &node.args[1..];
         if !rest.len().is_multiple_of(2) {
             let last = &rest[rest.len() - 1];
-            self.err(&last.span, format!("'{}' needs a value", last.text));
+            let hint = super::missing_semicolon(node);
+            self.err(&last.span, format!("'{}' needs a value{hint}", last.text));
             return None;
         }
         let mut ok = true;
@@ -163,9 +168,10 @@ impl Reader<'_> {
                     } else {
                         "interval, fall, rise, weight"
                     };
+                    let hint = super::missing_semicolon(node);
                     self.err(
                         &key.span,
-                        format!("unknown option '{other}' (expected {allowed})"),
+                        format!("unknown option '{other}' (expected {allowed}){hint}"),
                     );
                     ok = false;
                 }

@@ -273,7 +273,10 @@ impl Reader<'_> {
             }
         }
         if g.hosts.is_empty() {
-            self.err(sect.span(), "a ping-group needs at least one 'host'");
+            // Hosts given but each refused were reported where they were read.
+            if !sect.children().iter().any(|n| n.key() == "host") {
+                self.err(sect.span(), "a ping-group needs at least one 'host'");
+            }
             return None;
         }
         if let Some(node) = min_up {

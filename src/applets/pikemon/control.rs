@@ -46,6 +46,12 @@ impl Request {
             }),
             ["status"] => Ok(Request::Status { json: false }),
             ["status-json"] => Ok(Request::Status { json: true }),
+            ["maintenance"] => {
+                Err("'maintenance' needs 'on' or 'off': maintenance on|off [VC]".into())
+            }
+            ["maintenance", word, ..] if !matches!(*word, "on" | "off") => Err(format!(
+                "'maintenance' needs 'on' or 'off', found '{word}': maintenance on|off [VC]"
+            )),
             _ => Err(format!("unknown request '{}'", line.trim())),
         }
     }
@@ -193,6 +199,19 @@ mod tests {
         assert!(Request::parse("reboot").is_err());
         assert!(Request::parse("maintenance maybe").is_err());
         assert!(Request::parse("take a b").is_err());
+    }
+
+    /// `pikemon -c maintenance` said "unknown request 'maintenance'".
+    #[test]
+    fn maintenance_without_on_or_off_was_called_an_unknown_request() {
+        assert_eq!(
+            Request::parse("maintenance"),
+            Err("'maintenance' needs 'on' or 'off': maintenance on|off [VC]".into())
+        );
+        assert_eq!(
+            Request::parse("maintenance LAN"),
+            Err("'maintenance' needs 'on' or 'off', found 'LAN': maintenance on|off [VC]".into())
+        );
     }
 
     #[test]

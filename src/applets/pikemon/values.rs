@@ -8,9 +8,13 @@ use std::time::Duration;
 
 /// Reads an unsigned integer in `min..=max`.
 pub fn number(text: &str, min: u64, max: u64) -> Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+    let n: u64 = text.parse().map_err(|e: std::num::ParseIntError| {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            format!("{text} is out of range {min}..{max}")
+        } else {
+            format!("'{text}' is not a number")
+        }
+    })?;
     if n < min || n > max {
         return Err(format!("{n} is out of range {min}..{max}"));
     }
@@ -23,9 +27,20 @@ pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, St
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (e.g. 100ms, 1s, 2m)"))?;
+    let out_of_range = || {
+        format!(
+            "{text} is out of range {}..{}",
+            show_duration(min),
+            show_duration(max)
+        )
+    };
+    let n: u64 = digits.parse().map_err(|e: std::num::ParseIntError| {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            out_of_range()
+        } else {
+            format!("'{text}' is not a duration (e.g. 100ms, 1s, 2m)")
+        }
+    })?;
     let ms = match unit {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
@@ -33,9 +48,7 @@ pub fn duration(text: &str, min: Duration, max: Duration) -> Result<Duration, St
         "h" => n.checked_mul(3_600_000),
         _ => return Err(format!("'{text}': unknown unit '{unit}' (ms, s, m, h)")),
     };
-    let d = ms
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("'{text}' is too long"))?;
+    let d = ms.map(Duration::from_millis).ok_or_else(out_of_range)?;
     if d < min || d > max {
         return Err(format!(
             "{} is out of range {}..{}",
@@ -289,6 +302,28 @@ mod tests {
         assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
         assert_eq!(show_duration(Duration::from_secs(120)), "2m");
         assert_eq!(show_duration(Duration::ZERO), "0s");
+    }
+
+    /// `node-id 99999999999999999999999999999;` said "is not a number".
+    #[test]
+    fn a_number_too_large_for_its_type_was_called_not_a_number() {
+        let max = u64::from(u32::MAX);
+        let huge = "99999999999999999999999999999";
+        assert_eq!(
+            number(huge, 1, max),
+            Err(format!("{huge} is out of range 1..4294967295"))
+        );
+        assert_eq!(number("x1", 1, max), Err("'x1' is not a number".into()));
+        assert_eq!(number("-1", 1, max), Err("'-1' is not a number".into()));
+        let (lo, hi) = (Duration::from_millis(10), Duration::from_secs(60));
+        assert_eq!(
+            duration("99999999999999999999h", lo, hi),
+            Err("99999999999999999999h is out of range 10ms..1m".into())
+        );
+        assert_eq!(
+            duration("9999999999999999h", lo, hi),
+            Err("9999999999999999h is out of range 10ms..1m".into())
+        );
     }
 
     #[test]
