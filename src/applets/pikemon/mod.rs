@@ -17,6 +17,7 @@ pub mod paths_file;
 pub mod ping_group;
 pub mod show;
 pub mod sockets;
+pub mod started;
 pub mod status_file;
 mod status_view;
 pub mod supervisor;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use crate::logging::{self, Target};
 use crate::sys::pidfile::PidFile;
 use config::ReadOptions;
+use started::StartedConfig;
 
 const USAGE: &str = "\
 Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, log to stderr)
@@ -176,18 +178,35 @@ pub fn main(args: &[String]) -> ExitCode {
         Mode::Acr { foreground } => (*foreground, "acr"),
     };
     // The daemon checks the VIPs against this host's interfaces (as test-pikemon does); its
-    // worker and the other modes read the config it already accepted.
+    // worker and the ACR read the config it already accepted, as it read it (`started`).
+    let daemon = matches!(opts.mode, Mode::Daemon { .. });
     let read = ReadOptions {
-        check_host: matches!(opts.mode, Mode::Daemon { .. }),
+        check_host: daemon,
         ..ReadOptions::default()
     };
-    let cfg = match config::load(&opts.config, read) {
+    let path = opts.config.clone();
+    let loaded = if daemon {
+        config::load_text(&path).and_then(|text| {
+            let cfg = config::read(&path, &text, read)?;
+            let started = StartedConfig::of(text, &cfg);
+            Ok((cfg, Some(started)))
+        })
+    } else {
+        match StartedConfig::from_env() {
+            Ok(s) => config::read_with_key_files(&path, &s.text, read, &s.key_files)
+                .map(|cfg| (cfg, None)),
+            Err(e) => {
+                say(&format!("pikemon: {path}: {e}"));
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let (cfg, started) = match loaded {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!(
-                "pikemon: {}: {} error(s); nothing started",
-                opts.config,
+                "pikemon: {path}: {} error(s); nothing started",
                 errors.len()
             );
             return ExitCode::from(2);
@@ -211,6 +230,18 @@ pub fn main(args: &[String]) -> ExitCode {
             acr::run(&cfg)
         };
     }
+    // Every worker and ACR this daemon starts, restarts included, gets this copy.
+    let sealed = match started.as_ref().map(StartedConfig::seal) {
+        Some(Ok(fd)) => fd,
+        Some(Err(e)) => {
+            eprintln!("pikemon: cannot keep the config read for the worker: memfd: {e}");
+            return ExitCode::from(1);
+        }
+        None => {
+            eprintln!("pikemon: internal error: the daemon has no config snapshot");
+            return ExitCode::from(1);
+        }
+    };
     // The pid file first, so "already running" reaches the terminal.
     let mut pidfile = match PidFile::acquire(&cfg.pid_file) {
         Ok(p) => p,
@@ -241,8 +272,9 @@ pub fn main(args: &[String]) -> ExitCode {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let spawn = supervisor::Spawn {
         exe,
-        config: opts.config.clone(),
+        config: path,
         foreground,
+        started: sealed,
     };
     // The starting process returns once the first worker is set up (its control socket
     // answers), or prints why it could not be and exits 1.
