@@ -1329,6 +1329,32 @@ fn restarted_worker_ran_the_config_edited_on_disk() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
+/// `pikemon -f NAME.cfg` from the config's directory, detached: after daemonizing (chdir /)
+/// the worker opened `/NAME.cfg`, and the start failed with "the daemon exited before it was
+/// ready". The path is now made absolute at start.
+#[test]
+fn relative_config_path_failed_a_detached_start() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", "n1.cfg"])
+        .current_dir(&rig.dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let st = rig.control(1, &["status"]);
+    assert_eq!(st.status.code(), Some(0), "{st:?}");
+    let pid = std::fs::read_to_string(rig.dir.join("pid1")).unwrap();
+    rig.signal(&[pid.trim().parse().unwrap()], "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// At 10 ms hellos the peer declares a node dead 30 ms after its last HELLO. A restarted
 /// worker used to need 51–78 ms (the dead worker's exit waited a kernel grace period per
 /// packet socket, the new one bound them again), so the peer took over and handed back.

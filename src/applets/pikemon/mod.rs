@@ -184,7 +184,19 @@ pub fn main(args: &[String]) -> ExitCode {
         check_host: daemon,
         ..ReadOptions::default()
     };
-    let path = opts.config.clone();
+    let path = if daemon {
+        // After daemonizing (chdir /) a relative path named another file or none; messages
+        // and the children name the file the operator meant.
+        match absolute_config(&opts.config) {
+            Ok(p) => p,
+            Err(e) => {
+                say(&format!("pikemon: -f {}: {e}", opts.config));
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        opts.config.clone()
+    };
     let loaded = if daemon {
         config::load_text(&path).and_then(|text| {
             let cfg = config::read(&path, &text, read)?;
@@ -281,6 +293,15 @@ pub fn main(args: &[String]) -> ExitCode {
     supervisor::run(&cfg, &spawn, pidfile, detached)
 }
 
+/// `path` made absolute against the current directory, without resolving symlinks (the
+/// operator may point `-f` at a link to switch configs).
+fn absolute_config(path: &str) -> Result<String, String> {
+    let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+    abs.into_os_string()
+        .into_string()
+        .map_err(|_| "the current directory is not UTF-8: give an absolute path".into())
+}
+
 /// `-c ...`: only the control socket is read from the config, leniently (`config::
 /// control_socket`): a config with errors elsewhere is warned about, and the daemon, which
 /// runs with the config it accepted, is asked all the same.
@@ -357,6 +378,15 @@ mod tests {
 
     fn p(v: &[&str]) -> Result<Options, String> {
         parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn relative_config_path_is_made_absolute_without_resolving_links() {
+        let cwd = std::env::current_dir().unwrap();
+        let abs = absolute_config("conf/../live.cfg").unwrap();
+        assert_eq!(abs, format!("{}/conf/../live.cfg", cwd.display()));
+        assert_eq!(absolute_config("/etc/x.cfg").unwrap(), "/etc/x.cfg");
+        assert!(absolute_config("").is_err());
     }
 
     #[test]
