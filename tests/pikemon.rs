@@ -1249,6 +1249,122 @@ fn worker_sigkill_is_restarted_without_a_role_change() {
     assert!(rig.log(1).contains("worker exited"), "{}", rig.log(1));
 }
 
+/// SIGKILLs `node`'s worker and waits until a new one plays Master (`vc1=PMU`).
+fn kill_worker_and_wait_for_master(rig: &Rig, node: u32) {
+    let old = rig.pids(node, "pikemon: worker");
+    assert_eq!(old.len(), 1, "{}", rig.log(node));
+    rig.signal(&old, "-KILL");
+    let start = Instant::now();
+    loop {
+        let now = rig.pids(node, "pikemon: worker vc1=PMU");
+        if now.len() == 1 && now != old {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no new Master worker\n{}",
+            rig.log(node)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The addresses on node 1's macvlan.
+fn macvlan_addresses(rig: &Rig) -> String {
+    text(&rig.a.ip(&["-br", "addr", "show", "dev", "pk1-lan0"])).0
+}
+
+/// The supervisor restarted a dead worker as `pikemon --worker -f FILE`, which read FILE
+/// again: a config being edited (a typo) made every restart exit 2 and the VIP was released;
+/// a valid edit made the restarted worker run another VIP and left the old one orphaned; a
+/// rotated key file made it sign with a key the peer did not know yet. A restarted worker
+/// now runs the config (and the key) the daemon was started with.
+#[test]
+fn restarted_worker_ran_the_config_edited_on_disk() {
+    let rig = Rig::new();
+    for n in [1, 2] {
+        let key = rig.dir.join(format!("key{n}"));
+        std::fs::write(&key, format!("{KEY}\n")).unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let with_file = cfg.replace(
+            &format!("hmac key \"{KEY}\";"),
+            &format!("hmac file \"{}\";", key.display()),
+        );
+        assert_ne!(cfg, with_file);
+        std::fs::write(&path, with_file).unwrap();
+    }
+    let rig = rig.started_pair();
+    let path = rig.dir.join("n1.cfg");
+    let started = std::fs::read_to_string(&path).unwrap();
+
+    // An operator half-way through an edit, and a new key not yet on the peer.
+    let typo = started.replace("node-id 1;", "node-ib 1;");
+    assert_ne!(typo, started);
+    std::fs::write(&path, typo).unwrap();
+    std::fs::write(rig.dir.join("key1"), "a-new-key-the-peer-lacks\n").unwrap();
+    kill_worker_and_wait_for_master(&rig, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(
+        rig.client_vip_mac().as_deref(),
+        Some(VMAC),
+        "{}",
+        rig.log(1)
+    );
+
+    // A valid edit moving the VIP: the restarted worker keeps the one it was started with.
+    let moved = started.replace(&format!("[{VIP}]/24"), "[198.51.100.11]/24");
+    assert_ne!(moved, started);
+    std::fs::write(&path, moved).unwrap();
+    kill_worker_and_wait_for_master(&rig, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Master", "Backup");
+    let addrs = macvlan_addresses(&rig);
+    assert!(
+        addrs.contains(&format!("{VIP}/24")),
+        "{addrs}\n{}",
+        rig.log(1)
+    );
+    assert!(!addrs.contains("198.51.100.11"), "{addrs}\n{}", rig.log(1));
+    assert_eq!(
+        rig.client_vip_mac().as_deref(),
+        Some(VMAC),
+        "{}",
+        rig.log(1)
+    );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// `pikemon -f NAME.cfg` from the config's directory, detached: after daemonizing (chdir /)
+/// the worker opened `/NAME.cfg`, and the start failed with "the daemon exited before it was
+/// ready". The path is now made absolute at start.
+#[test]
+fn relative_config_path_failed_a_detached_start() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd(applet("pikemon"))
+        .args(["-f", "n1.cfg"])
+        .current_dir(&rig.dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let st = rig.control(1, &["status"]);
+    assert_eq!(st.status.code(), Some(0), "{st:?}");
+    let pid = std::fs::read_to_string(rig.dir.join("pid1")).unwrap();
+    rig.signal(&[pid.trim().parse().unwrap()], "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// At 10 ms hellos the peer declares a node dead 30 ms after its last HELLO. A restarted
 /// worker used to need 51–78 ms (the dead worker's exit waited a kernel grace period per
 /// packet socket, the new one bound them again), so the peer took over and handed back.
@@ -1466,10 +1582,19 @@ fn failed_worker_spawn_was_logged_and_never_retried() {
 #[test]
 fn first_worker_dead_before_it_was_set_up_left_pikemon_running_after_a_failed_start() {
     let rig = Rig::new();
+    // The first worker dies by SIGXFSZ rewriting a status file longer than the limit; the
+    // supervisor's own files (the config snapshot, the pid files) fit under it.
+    let limit = std::fs::metadata(rig.cfg(1)).unwrap().len() + 1024;
+    let reason = "x".repeat(limit as usize + 1000);
+    std::fs::write(
+        rig.dir.join("status1"),
+        format!("boot 1\nvc 1 Backup 5 {reason}\n"),
+    )
+    .unwrap();
     let out = rig
         .a
         .cmd("prlimit")
-        .arg("--fsize=10")
+        .arg(format!("--fsize={limit}"))
         .arg(applet("pikemon"))
         .args(["-f", &rig.cfg(1)])
         .stdin(Stdio::null())
@@ -1488,6 +1613,31 @@ fn first_worker_dead_before_it_was_set_up_left_pikemon_running_after_a_failed_st
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
+    assert!(rig.pids(1, "pikemon").is_empty());
+    assert!(!rig.dir.join("pid1").exists());
+}
+
+/// The config snapshot for the worker is a memfd, which counts against RLIMIT_FSIZE: under a
+/// limit below the config, writing it would kill the daemon by SIGXFSZ without a word. The
+/// daemon says why instead and exits 1, with nothing left running.
+#[test]
+fn file_size_limit_below_the_config_is_refused_at_start_with_the_reason() {
+    let rig = Rig::new();
+    let out = rig
+        .a
+        .cmd("prlimit")
+        .arg("--fsize=10")
+        .arg(applet("pikemon"))
+        .args(["-f", &rig.cfg(1), "-d"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (_, se) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{se}");
+    assert!(
+        se.contains("exceed the file size limit (RLIMIT_FSIZE, 10 bytes)"),
+        "{se}"
+    );
     assert!(rig.pids(1, "pikemon").is_empty());
     assert!(!rig.dir.join("pid1").exists());
 }

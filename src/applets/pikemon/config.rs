@@ -5,7 +5,7 @@
 //! whole list is returned, so `test-pikemon` and `pikemon` print all of them at once. The
 //! items are documented in doc/pikemon.cfg.5.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -283,24 +283,47 @@ const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
 
 /// Reads the config file at `path`.
 pub fn load(path: &str, opts: ReadOptions) -> Result<Config, Errors> {
-    match crate::conf::file::read(std::path::Path::new(path), MAX_CONFIG_LEN) {
-        Ok(text) => read(path, &text, opts),
-        Err(e) => {
-            let mut errors = Errors::new();
-            let span = Span::new(&std::rc::Rc::from(path), 0, 0);
-            errors.push(&span, format!("cannot read: {e}"));
-            Err(errors)
-        }
-    }
+    read(path, &load_text(path)?, opts)
+}
+
+/// The text of the config file at `path` (a failure as an error at `path`).
+pub fn load_text(path: &str) -> Result<String, Errors> {
+    crate::conf::file::read(std::path::Path::new(path), MAX_CONFIG_LEN).map_err(|e| {
+        let mut errors = Errors::new();
+        let span = Span::new(&std::rc::Rc::from(path), 0, 0);
+        errors.push(&span, format!("cannot read: {e}"));
+        errors
+    })
 }
 
 /// Reads config text; `file` names it in errors.
 pub fn read(file: &str, text: &str, opts: ReadOptions) -> Result<Config, Errors> {
+    read_inner(file, text, opts, None)
+}
+
+/// Reads config text as `read` does, but takes each `hmac file`'s key from `key_files` (what
+/// the daemon read at start, see `started`) instead of the disk.
+pub fn read_with_key_files(
+    file: &str,
+    text: &str,
+    opts: ReadOptions,
+    key_files: &BTreeMap<PathBuf, Vec<u8>>,
+) -> Result<Config, Errors> {
+    read_inner(file, text, opts, Some(key_files))
+}
+
+fn read_inner(
+    file: &str,
+    text: &str,
+    opts: ReadOptions,
+    key_files: Option<&BTreeMap<PathBuf, Vec<u8>>>,
+) -> Result<Config, Errors> {
     let (nodes, mut errors) = parse(file, text);
     let mut r = Reader {
         errors: &mut errors,
         opts,
         names: Vec::new(),
+        key_files,
     };
     let config = r.top(file, &nodes);
     errors.into_result(config)
@@ -312,6 +335,9 @@ struct Reader<'e> {
     /// The ping-group host names read, with where: with `resolve`, each is looked up once
     /// every VIP of the config is known (`resolve_check`).
     names: Vec<(String, Span)>,
+    /// The keys of the `hmac file` items, when they come from the daemon's start rather
+    /// than the disk.
+    key_files: Option<&'e BTreeMap<PathBuf, Vec<u8>>>,
 }
 
 /// Singleton items seen in one section, for "duplicate" errors.

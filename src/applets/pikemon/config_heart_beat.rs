@@ -43,7 +43,14 @@ impl Reader<'_> {
         let (source, secret) = match kind.text.as_str() {
             "file" => {
                 let path = self.value(arg, absolute_path)?;
-                match crate::conf::file::read_bytes(&path, MAX_KEY_FILE_LEN) {
+                let read = match self.key_files {
+                    Some(started) => started.get(&path).cloned().ok_or_else(|| {
+                        "not among the key files the daemon read at start".to_string()
+                    }),
+                    None => crate::conf::file::read_bytes(&path, MAX_KEY_FILE_LEN)
+                        .map_err(|e| e.to_string()),
+                };
+                match read {
                     Ok(bytes) => (KeySource::File(path), trim_key(&bytes)),
                     Err(e) => {
                         self.err(&arg.span, format!("cannot read key file: {e}"));

@@ -205,6 +205,38 @@ fn key_file_is_read_and_its_newline_dropped() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A worker restarted after the key file was rotated or removed on disk signed with a key
+/// its peer did not know, or could not start: it now takes the keys the daemon read.
+#[test]
+fn restarted_worker_read_the_key_file_rotated_on_disk() {
+    let text = SAMPLE.replace(
+        "hmac key \"0123456789abcdef0123\" key-id 7;",
+        "hmac file \"/nonexistent/pike.key\" key-id 7;",
+    );
+    let started = BTreeMap::from([(
+        PathBuf::from("/nonexistent/pike.key"),
+        b"the-key-read-at-start".to_vec(),
+    )]);
+    let c = read_with_key_files("t.cfg", &text, ReadOptions::default(), &started).unwrap();
+    assert_eq!(c.keys[0].secret, b"the-key-read-at-start");
+    assert_eq!(
+        c.keys[0].source,
+        KeySource::File("/nonexistent/pike.key".into())
+    );
+    // A path the daemon did not read is an error at its position, never a read of the disk.
+    let other = text.replace("/nonexistent/pike.key", "/etc/passwd");
+    match read_with_key_files("t.cfg", &other, ReadOptions::default(), &started) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => assert!(
+            e.to_string().contains(
+                "t.cfg:5:15: error: cannot read key file: not among the key files the daemon \
+                 read at start"
+            ),
+            "{e}"
+        ),
+    }
+}
+
 #[test]
 fn host_names_and_resolution() {
     let text = SAMPLE.replace("host [198.51.100.2];", "host gw.invalid;");

@@ -17,6 +17,7 @@ pub mod paths_file;
 pub mod ping_group;
 pub mod show;
 pub mod sockets;
+pub mod started;
 pub mod status_file;
 mod status_view;
 pub mod supervisor;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use crate::logging::{self, Target};
 use crate::sys::pidfile::PidFile;
 use config::ReadOptions;
+use started::StartedConfig;
 
 const USAGE: &str = "\
 Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, log to stderr)
@@ -176,18 +178,47 @@ pub fn main(args: &[String]) -> ExitCode {
         Mode::Acr { foreground } => (*foreground, "acr"),
     };
     // The daemon checks the VIPs against this host's interfaces (as test-pikemon does); its
-    // worker and the other modes read the config it already accepted.
+    // worker and the ACR read the config it already accepted, as it read it (`started`).
+    let daemon = matches!(opts.mode, Mode::Daemon { .. });
     let read = ReadOptions {
-        check_host: matches!(opts.mode, Mode::Daemon { .. }),
+        check_host: daemon,
         ..ReadOptions::default()
     };
-    let cfg = match config::load(&opts.config, read) {
+    let path = if daemon {
+        // After daemonizing (chdir /) a relative path named another file or none; messages
+        // and the children name the file the operator meant.
+        match absolute_config(&opts.config) {
+            Ok(p) => p,
+            Err(e) => {
+                say(&format!("pikemon: -f {}: {e}", opts.config));
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        opts.config.clone()
+    };
+    let loaded = if daemon {
+        config::load_text(&path).and_then(|text| {
+            let cfg = config::read(&path, &text, read)?;
+            let started = StartedConfig::of(text, &cfg);
+            Ok((cfg, Some(started)))
+        })
+    } else {
+        match StartedConfig::from_env() {
+            Ok(s) => config::read_with_key_files(&path, &s.text, read, &s.key_files)
+                .map(|cfg| (cfg, None)),
+            Err(e) => {
+                say(&format!("pikemon: {path}: {e}"));
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let (cfg, started) = match loaded {
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!(
-                "pikemon: {}: {} error(s); nothing started",
-                opts.config,
+                "pikemon: {path}: {} error(s); nothing started",
                 errors.len()
             );
             return ExitCode::from(2);
@@ -211,6 +242,18 @@ pub fn main(args: &[String]) -> ExitCode {
             acr::run(&cfg)
         };
     }
+    // Every worker and ACR this daemon starts, restarts included, gets this copy.
+    let sealed = match started.as_ref().map(StartedConfig::seal) {
+        Some(Ok(fd)) => fd,
+        Some(Err(e)) => {
+            eprintln!("pikemon: cannot keep the config read for the worker: memfd: {e}");
+            return ExitCode::from(1);
+        }
+        None => {
+            eprintln!("pikemon: internal error: the daemon has no config snapshot");
+            return ExitCode::from(1);
+        }
+    };
     // The pid file first, so "already running" reaches the terminal.
     let mut pidfile = match PidFile::acquire(&cfg.pid_file) {
         Ok(p) => p,
@@ -241,12 +284,22 @@ pub fn main(args: &[String]) -> ExitCode {
     let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
     let spawn = supervisor::Spawn {
         exe,
-        config: opts.config.clone(),
+        config: path,
         foreground,
+        started: sealed,
     };
     // The starting process returns once the first worker is set up (its control socket
     // answers), or prints why it could not be and exits 1.
     supervisor::run(&cfg, &spawn, pidfile, detached)
+}
+
+/// `path` made absolute against the current directory, without resolving symlinks (the
+/// operator may point `-f` at a link to switch configs).
+fn absolute_config(path: &str) -> Result<String, String> {
+    let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+    abs.into_os_string()
+        .into_string()
+        .map_err(|_| "the current directory is not UTF-8: give an absolute path".into())
 }
 
 /// `-c ...`: only the control socket is read from the config, leniently (`config::
@@ -325,6 +378,15 @@ mod tests {
 
     fn p(v: &[&str]) -> Result<Options, String> {
         parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn relative_config_path_is_made_absolute_without_resolving_links() {
+        let cwd = std::env::current_dir().unwrap();
+        let abs = absolute_config("conf/../live.cfg").unwrap();
+        assert_eq!(abs, format!("{}/conf/../live.cfg", cwd.display()));
+        assert_eq!(absolute_config("/etc/x.cfg").unwrap(), "/etc/x.cfg");
+        assert!(absolute_config("").is_err());
     }
 
     #[test]

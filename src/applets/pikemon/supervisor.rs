@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -218,19 +218,26 @@ enum Phase {
 /// How the supervisor starts its children.
 pub struct Spawn {
     pub exe: PathBuf,
+    /// The config file's absolute path: only a name in the children's messages.
     pub config: String,
     pub foreground: bool,
+    /// The config as the daemon read it at start (a sealed memfd, see `started`): every
+    /// child parses it, never the file, which may have been edited since.
+    pub started: OwnedFd,
 }
 
 impl Spawn {
-    fn command(&self, role: &str) -> Command {
+    /// The command for `role` with the config snapshot passed; drop the fd it returns once
+    /// the child is started (see `started::hand_to`).
+    fn command(&self, role: &str) -> std::io::Result<(Command, OwnedFd)> {
         let mut c = Command::new(&self.exe);
         c.arg0("pikemon");
         c.args([role, "-f", &self.config]);
         if self.foreground {
             c.arg("-d");
         }
-        c
+        let copy = super::started::hand_to(&self.started, &mut c)?;
+        Ok((c, copy))
     }
 }
 
@@ -313,7 +320,13 @@ pub fn run(
                         dog: &mut Watchdog|
      -> bool {
         held.refresh(config);
-        let mut cmd = spawn.command("--worker");
+        let (mut cmd, snapshot) = match spawn.command("--worker") {
+            Ok(pair) => pair,
+            Err(e) => {
+                error!("cannot start the worker: passing its config: {e}");
+                return false;
+            }
+        };
         let (listener, writer) = match Listener::for_worker(&mut cmd) {
             Ok(pair) => pair,
             Err(e) => {
@@ -338,6 +351,7 @@ pub fn run(
         drop(copies);
         drop(passed);
         drop(writer);
+        drop(snapshot);
         match started {
             Ok(mut c) => {
                 *worker_in = c.stdin.take();
@@ -377,13 +391,13 @@ pub fn run(
             }
         }
     };
-    let start_acr =
-        |acr: &mut Kid, acr_out: &mut Option<ChildStdout>, ev: &mut EventLoop| match spawn
-            .command("--acr")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-        {
+    let start_acr = |acr: &mut Kid, acr_out: &mut Option<ChildStdout>, ev: &mut EventLoop| {
+        let started = spawn.command("--acr").and_then(|(mut cmd, snapshot)| {
+            let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn();
+            drop(snapshot);
+            child
+        });
+        match started {
             Ok(mut c) => {
                 if let Some(o) = c.stdout.take() {
                     ev.register(o.as_raw_fd(), ACR_OUT, Interest::Read);
@@ -399,7 +413,8 @@ pub fn run(
                 error!("cannot start the ACR: {e}; retrying in {wait:?}");
                 ev.set_timer_in(wait, RESTART_ACR);
             }
-        };
+        }
+    };
 
     hand_over_orphan(&config.pid_file);
     let first = start_worker(
