@@ -1314,3 +1314,36 @@ fn relative_statefile_was_written_in_the_agents_cwd() {
     assert_eq!(relative("stop").0, Some(0));
     assert!(a.daemon_pid().is_none());
 }
+
+#[test]
+fn monitor_said_stopped_while_conntrackd_ran_with_its_config_moved_away() {
+    // Regression: with the config moved away after start, monitor reported "not running"
+    // (7; 5 from a recurring monitor) while stop still found and stopped the daemon by its
+    // command line; on 7 Pacemaker would have started a second one. monitor now looks for
+    // the daemon as stop does and fails (1) with the reason.
+    let tmp = TempDir::new("mv");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let away = a.dir.join("away.conf");
+    std::fs::rename(a.config(), &away).unwrap();
+    for interval in ["0", "10000"] {
+        let out = a.ra("monitor", &[("OCF_RESKEY_CRM_meta_interval", interval)]);
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "interval {interval}: {e}");
+        assert!(
+            e.contains("runs with") && e.contains("but the agent cannot use that config"),
+            "{e}"
+        );
+    }
+    // The same when the config is back but the socket is gone (removed by hand).
+    std::fs::rename(&away, a.config()).unwrap();
+    std::fs::remove_file(a.socket()).unwrap();
+    let out = a.ra("monitor", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("but its control socket"), "{e}");
+    std::fs::rename(a.config(), &away).unwrap();
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
+}

@@ -171,15 +171,41 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
     let is_probe = p.interval_ms == 0;
     let cfg = match load_config(p) {
         Ok(c) => c,
-        // A probe of a resource that cannot be configured here: it is not running.
-        Err(f) if is_probe => {
-            log::debug!("probe: {f}: not running");
-            return Ok(Status::NotRunning);
+        // 7 says "cleanly stopped" and makes Pacemaker start a second daemon: a conntrackd
+        // of this config that runs although the config is gone or unusable (moved away after
+        // start) is found the way stop finds it, and is a failure.
+        Err(f) => {
+            let running = host::daemon_pids(&p.config);
+            if !running.is_empty() {
+                return Err(Failure::Generic(format!(
+                    "conntrackd {running:?} runs with {} but the agent cannot use that \
+                     config to reach it: {f}",
+                    p.config.display()
+                )));
+            }
+            // A probe of a resource that cannot be configured here: it is not running.
+            if is_probe {
+                log::debug!("probe: {f}: not running");
+                return Ok(Status::NotRunning);
+            }
+            return Err(f);
         }
-        Err(f) => return Err(f),
     };
     match probe(&cfg, p.deadline)? {
         Daemon::Stopped { stale } => {
+            let running = host::daemon_pids(&p.config);
+            if !running.is_empty() {
+                return Err(Failure::Generic(format!(
+                    "conntrackd {running:?} runs with {} but its control socket {} {}",
+                    p.config.display(),
+                    cfg.socket.display(),
+                    if stale {
+                        "refuses connections"
+                    } else {
+                        "does not exist"
+                    }
+                )));
+            }
             let why = format!(
                 "conntrackd is not running ({} control socket {})",
                 if stale { "stale" } else { "no" },
