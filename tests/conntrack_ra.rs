@@ -771,6 +771,8 @@ fn pikemon_hooks_promote_the_new_master_which_commits_the_peer_connections() {
     assert_eq!(b.rc("start", &[]), 0);
     let mut pikemons = Vec::new();
     for (n, id) in [(&a, 1), (&b, 2)] {
+        // The hooks name the statefile with -S: outside HA_RSCTMP its directory must exist.
+        std::fs::create_dir_all(n.statefile().parent().unwrap()).unwrap();
         let cfg = n.dir.join("pikemon.cfg");
         std::fs::write(&cfg, pikemon_config(n, id)).unwrap();
         pikemons.push(
@@ -1198,4 +1200,150 @@ fn stop_removed_the_socket_and_lock_of_a_live_daemon_it_could_not_stop_and_said_
     assert!(took < Duration::from_secs(4), "stop took {took:?}");
     assert!(!daemon.exited());
     assert!(a.socket().exists() && a.lock().exists());
+}
+
+/// `ACTION` with `OCF_RESKEY_statefile=STATEFILE`: its exit code and stderr.
+fn with_statefile(n: &Node, action: &str, statefile: &Path) -> (Option<i32>, String) {
+    let out = n.ra(
+        action,
+        &[("OCF_RESKEY_statefile", statefile.to_str().unwrap())],
+    );
+    let (o, e) = text(&out);
+    eprintln!(
+        "[{}] {action} (statefile {}) -> {:?}\n{o}{e}",
+        n.name,
+        statefile.display(),
+        out.status.code()
+    );
+    (out.status.code(), e)
+}
+
+#[test]
+fn statefile_that_is_a_directory_was_taken_for_promoted() {
+    // Regression: the statefile counted as "promoted" when its path merely existed. A
+    // directory made monitor say 8 without a promote, promote said "already promoted" and
+    // skipped the commit, demote failed to remove it and returned 0. Now the directory is a
+    // parameter wrong on this host (2) wherever the statefile is read or written, and stop
+    // still stops conntrackd.
+    let tmp = TempDir::new("sd");
+    let a = single(&tmp);
+    let dir = a.dir.join("state.d");
+    std::fs::create_dir(&dir).unwrap();
+    let (rc, e) = with_statefile(&a, "validate-all", &dir);
+    assert_eq!(rc, Some(2), "{e}");
+    assert!(
+        e.contains("is a directory, not conntrack-ra's promoted marker"),
+        "{e}"
+    );
+    assert_eq!(with_statefile(&a, "start", &dir).0, Some(2));
+    assert!(a.daemon_pid().is_none(), "start went ahead");
+    assert_eq!(a.rc("start", &[]), 0);
+    for action in ["monitor", "promote", "demote"] {
+        let (rc, e) = with_statefile(&a, action, &dir);
+        assert_eq!(rc, Some(2), "{action}: {e}");
+    }
+    // Nothing was committed or marked on the way.
+    assert_eq!(a.rc("monitor", &[]), 0);
+    assert!(!a.statefile().exists());
+    assert_eq!(with_statefile(&a, "stop", &dir).0, Some(0));
+    assert!(a.daemon_pid().is_none());
+    assert!(dir.is_dir());
+    assert_eq!(a.rc("monitor", &[]), 7);
+}
+
+#[test]
+fn statefile_equal_to_config_made_demote_delete_the_config() {
+    // Regression: with statefile = config, monitor said promoted and demote deleted the
+    // conntrackd config ("promoted state ... removed"). Now that is a configuration error
+    // (6) everywhere but in stop, which stops conntrackd and leaves the file alone.
+    let tmp = TempDir::new("sc");
+    let a = single(&tmp);
+    let config = a.config();
+    let before = std::fs::read_to_string(&config).unwrap();
+    let (rc, e) = with_statefile(&a, "validate-all", &config);
+    assert_eq!(rc, Some(6), "{e}");
+    assert!(e.contains("is conntrackd's config file"), "{e}");
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    for action in ["monitor", "demote", "promote", "start"] {
+        assert_eq!(with_statefile(&a, action, &config).0, Some(6), "{action}");
+    }
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    // The real marker is untouched: still promoted.
+    assert_eq!(a.rc("monitor", &[]), 8);
+    assert_eq!(with_statefile(&a, "stop", &config).0, Some(0));
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+}
+
+#[test]
+fn relative_statefile_was_written_in_the_agents_cwd() {
+    // Regression: statefile=ct.promoted was written relative to the agent's working
+    // directory, and a missing parent directory was created (/nonexistent/dir). A relative
+    // path is now a configuration error (6), a missing directory one of this host (2);
+    // nothing is written or created.
+    let tmp = TempDir::new("sr");
+    let a = single(&tmp);
+    let cwd = a.dir.join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let relative = |action: &str| {
+        let out = a
+            .ra_cmd(action, &[("OCF_RESKEY_statefile", "ct.promoted")])
+            .current_dir(&cwd)
+            .output()
+            .unwrap();
+        let (o, e) = text(&out);
+        eprintln!("{action} (relative) -> {:?}\n{o}{e}", out.status.code());
+        (out.status.code(), e)
+    };
+    let (rc, e) = relative("validate-all");
+    assert_eq!(rc, Some(6), "{e}");
+    assert!(
+        e.contains("ocf-exit-reason:statefile ct.promoted is not an absolute path"),
+        "{e}"
+    );
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(relative("promote").0, Some(6));
+    assert!(!cwd.join("ct.promoted").exists());
+    let missing = a.dir.join("missing").join("dir").join("ct.promoted");
+    let (rc, e) = with_statefile(&a, "promote", &missing);
+    assert_eq!(rc, Some(2), "{e}");
+    assert!(e.contains("its directory does not exist"), "{e}");
+    assert!(!a.dir.join("missing").exists());
+    assert_eq!(a.rc("monitor", &[]), 0);
+    assert_eq!(relative("stop").0, Some(0));
+    assert!(a.daemon_pid().is_none());
+}
+
+#[test]
+fn monitor_said_stopped_while_conntrackd_ran_with_its_config_moved_away() {
+    // Regression: with the config moved away after start, monitor reported "not running"
+    // (7; 5 from a recurring monitor) while stop still found and stopped the daemon by its
+    // command line; on 7 Pacemaker would have started a second one. monitor now looks for
+    // the daemon as stop does and fails (1) with the reason.
+    let tmp = TempDir::new("mv");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let away = a.dir.join("away.conf");
+    std::fs::rename(a.config(), &away).unwrap();
+    for interval in ["0", "10000"] {
+        let out = a.ra("monitor", &[("OCF_RESKEY_CRM_meta_interval", interval)]);
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "interval {interval}: {e}");
+        assert!(
+            e.contains("runs with") && e.contains("but the agent cannot use that config"),
+            "{e}"
+        );
+    }
+    // The same when the config is back but the socket is gone (removed by hand).
+    std::fs::rename(&away, a.config()).unwrap();
+    std::fs::remove_file(a.socket()).unwrap();
+    let out = a.ra("monitor", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("but its control socket"), "{e}");
+    std::fs::rename(a.config(), &away).unwrap();
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
 }

@@ -325,3 +325,27 @@ fn ipv6_duplicate_was_added_unseen_where_the_device_does_no_dad() {
     assert!(has_vip6(&p.a), "{}", addrs6(&p.a));
     assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
 }
+
+#[test]
+fn ipv6_own_physical_address_as_the_vip_is_named_as_such() {
+    // The IPv6 twin of own_physical_address_as_the_vip_was_reported_as_no_address_in_its_subnet.
+    let p = pair6();
+    let own = "2001:db8::2";
+    for params in [vec![("ip", own)], vec![("ip", own), ("nic", "eth0")]] {
+        for action in ["validate-all", "start", "monitor"] {
+            let out = ocf(&p.a, action, &params);
+            assert_eq!(code(&out), 2, "{action} {params:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out)
+                    .contains("2001:db8::2 is already eth0's own address, not a virtual IP"),
+                "{action}: {}",
+                stderr(&out)
+            );
+        }
+        assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+        assert!(
+            addrs6(&p.a).contains("inet6 2001:db8::2/64"),
+            "stop took it"
+        );
+    }
+}

@@ -341,3 +341,47 @@ fn ip_quickcheck_timeout_0_passed_validate_and_every_monitor_failed_naming_no_de
     );
     assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
 }
+
+#[test]
+fn own_physical_address_as_the_vip_was_reported_as_no_address_in_its_subnet() {
+    // Regression: ip=198.51.100.2, a's own address on eth0, was refused with "no DEVICE given
+    // and no interface has an address in the subnet of 198.51.100.2" (with nic=eth0: "eth0
+    // has no address in its subnet"), both false; with nic and cidr_netmask start said 0 and
+    // monitor 0 for an address no stop can take away. validate-all, start and monitor now
+    // name the real mistake (2: wrong on this host); stop returns 0 and leaves the address.
+    let p = pair();
+    let before = snapshot(&p.a);
+    let own = "198.51.100.2";
+    let expected = format!("{own} is already eth0's own address, not a virtual IP");
+    for params in [
+        vec![("ip", own)],
+        vec![("ip", own), ("nic", "eth0")],
+        vec![("ip", own), ("nic", "eth0"), ("cidr_netmask", "24")],
+    ] {
+        for action in ["validate-all", "start", "monitor"] {
+            let out = ocf(&p.a, action, &params);
+            assert_eq!(code(&out), 2, "{action} {params:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains(&format!(
+                    "ocf-exit-reason:{action}: physical-IP check: {expected}"
+                )),
+                "{action} {params:?}: {}",
+                stderr(&out)
+            );
+        }
+        let out = ocf(&p.a, "stop", &params);
+        assert_eq!(code(&out), 0, "stop {params:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is a physical address of eth0: left alone"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(before, snapshot(&p.a), "stop {params:?} changed something");
+    }
+    // The kit keeps its semantics: restore of a physical address is "nothing to do", now
+    // also without DEVICE.
+    let out = ip_ra(&p.a, &["restore"], &[("IP", own)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a physical address of eth0: nothing to do"));
+    assert_eq!(before, snapshot(&p.a));
+}

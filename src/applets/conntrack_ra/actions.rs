@@ -1,6 +1,8 @@
 //! The OCF actions. Every wait is bounded by `Params::deadline`; the checks of validate-all
 //! run before start, promote, demote and validate-all, never before stop, and a probe of an
-//! unconfigured resource is "not running", not a failure.
+//! unconfigured resource is "not running", not a failure. A statefile that fails its checks
+//! fails every action that reads or writes it except stop, which leaves it alone and still
+//! stops conntrackd.
 
 use std::io;
 use std::path::Path;
@@ -12,6 +14,7 @@ use nix::sys::signal::Signal;
 use super::config::{self, DaemonConfig};
 use super::host;
 use super::notify::{Bulk, Notification};
+use super::statefile::StateFileError;
 use super::{meta, Failure, Params, Status};
 use crate::net::conntrackd::{self as control, ControlError, Request};
 
@@ -87,7 +90,23 @@ fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
     config::parse(&name, &text).map_err(|e| Failure::Configured(e.to_string()))
 }
 
-/// validate-all: meta attributes, binary, config.
+/// A statefile that cannot be used: wrong everywhere → 6, on this host → 2, unreadable → 1.
+fn state_failure(e: StateFileError) -> Failure {
+    match e {
+        e if e.everywhere() => Failure::Configured(e.to_string()),
+        e @ (StateFileError::NoDirectory(_) | StateFileError::Foreign(..)) => {
+            Failure::Args(e.to_string())
+        }
+        e => Failure::Generic(e.to_string()),
+    }
+}
+
+/// The statefile's checks (`StateFile::check`).
+fn check_statefile(p: &Params) -> Result<(), Failure> {
+    p.statefile.check(&p.config).map_err(state_failure)
+}
+
+/// validate-all: meta attributes, binary, config, statefile.
 fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
     for (name, legacy) in [
         ("promoted_max", "master_max"),
@@ -117,31 +136,30 @@ fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
             cfg.hashsize.unwrap_or_default()
         );
     }
+    check_statefile(p)?;
     Ok(cfg)
 }
 
-fn promoted(p: &Params) -> bool {
-    p.statefile.exists()
+/// Whether the agent's promoted marker is there (the statefile passed its checks).
+fn promoted(p: &Params) -> Result<bool, Failure> {
+    p.statefile.promoted().map_err(state_failure)
 }
 
 fn set_promoted(p: &Params) -> Result<(), Failure> {
-    let fail = |e: io::Error| {
-        Failure::Generic(format!(
-            "cannot write promoted state {}: {e}",
-            p.statefile.display()
-        ))
-    };
-    if let Some(dir) = p.statefile.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    std::fs::write(&p.statefile, format!("{}\n", p.instance)).map_err(fail)
+    p.statefile
+        .set(&p.instance)
+        .map_err(|e| Failure::Generic(format!("cannot write the promoted state: {e}")))
 }
 
-fn clear_promoted(p: &Params) {
-    match std::fs::remove_file(&p.statefile) {
-        Ok(()) => log::info!("promoted state {} removed", p.statefile.display()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => log::warn!("cannot remove {}: {e}", p.statefile.display()),
+/// Removes the agent's marker; anything else at the statefile's path is left alone.
+fn clear_promoted(p: &Params) -> Result<(), Failure> {
+    match p.statefile.clear() {
+        Ok(true) => {
+            log::info!("promoted state {} removed", p.statefile.path.display());
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => Err(state_failure(e)),
     }
 }
 
@@ -153,15 +171,41 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
     let is_probe = p.interval_ms == 0;
     let cfg = match load_config(p) {
         Ok(c) => c,
-        // A probe of a resource that cannot be configured here: it is not running.
-        Err(f) if is_probe => {
-            log::debug!("probe: {f}: not running");
-            return Ok(Status::NotRunning);
+        // 7 says "cleanly stopped" and makes Pacemaker start a second daemon: a conntrackd
+        // of this config that runs although the config is gone or unusable (moved away after
+        // start) is found the way stop finds it, and is a failure.
+        Err(f) => {
+            let running = host::daemon_pids(&p.config);
+            if !running.is_empty() {
+                return Err(Failure::Generic(format!(
+                    "conntrackd {running:?} runs with {} but the agent cannot use that \
+                     config to reach it: {f}",
+                    p.config.display()
+                )));
+            }
+            // A probe of a resource that cannot be configured here: it is not running.
+            if is_probe {
+                log::debug!("probe: {f}: not running");
+                return Ok(Status::NotRunning);
+            }
+            return Err(f);
         }
-        Err(f) => return Err(f),
     };
     match probe(&cfg, p.deadline)? {
         Daemon::Stopped { stale } => {
+            let running = host::daemon_pids(&p.config);
+            if !running.is_empty() {
+                return Err(Failure::Generic(format!(
+                    "conntrackd {running:?} runs with {} but its control socket {} {}",
+                    p.config.display(),
+                    cfg.socket.display(),
+                    if stale {
+                        "refuses connections"
+                    } else {
+                        "does not exist"
+                    }
+                )));
+            }
             let why = format!(
                 "conntrackd is not running ({} control socket {})",
                 if stale { "stale" } else { "no" },
@@ -177,17 +221,20 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
             }
             Ok(Status::NotRunning)
         }
-        Daemon::Running if promoted(p) => {
-            if is_probe {
-                score(p, Some(SCORE_PROMOTED));
-            }
-            Ok(Status::RunningPromoted)
-        }
         Daemon::Running => {
-            if is_probe {
-                score(p, Some(SCORE_UNPROMOTED));
+            // The role is the marker's, and only a statefile that passes its checks has one.
+            check_statefile(p)?;
+            if promoted(p)? {
+                if is_probe {
+                    score(p, Some(SCORE_PROMOTED));
+                }
+                Ok(Status::RunningPromoted)
+            } else {
+                if is_probe {
+                    score(p, Some(SCORE_UNPROMOTED));
+                }
+                Ok(Status::Success)
             }
-            Ok(Status::Success)
         }
     }
 }
@@ -202,15 +249,15 @@ fn remove_if_exists(path: &Path) {
 
 fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
     if let Daemon::Running = probe(cfg, p.deadline)? {
-        if promoted(p) {
+        if promoted(p)? {
             log::warn!("conntrackd already running promoted: start ends unpromoted");
-            clear_promoted(p);
+            clear_promoted(p)?;
         }
         score(p, Some(SCORE_UNPROMOTED));
         send(cfg, Request::RequestResync, p)?;
         return Ok(Status::Success);
     }
-    clear_promoted(p);
+    clear_promoted(p)?;
     // Only a daemon in our own namespaces is in the way; another container's is not.
     let leftovers = host::daemon_pids(&p.config);
     if !leftovers.is_empty() {
@@ -255,9 +302,18 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
 }
 
 fn stop(p: &Params) -> Result<Status, Failure> {
-    if promoted(p) {
-        log::info!("stopping while promoted: dropping the promoted state first");
-        clear_promoted(p);
+    // A stop that fails gets the node fenced: a statefile that cannot be used is only logged
+    // (and left alone), conntrackd is stopped all the same.
+    let marker = check_statefile(p).and_then(|()| promoted(p));
+    match marker {
+        Ok(true) => {
+            log::info!("stopping while promoted: dropping the promoted state first");
+            if let Err(f) = clear_promoted(p) {
+                log::warn!("stop: {f}");
+            }
+        }
+        Ok(false) => {}
+        Err(f) => log::warn!("stop: {f}: left alone"),
     }
     let cfg = match load_config(p) {
         Ok(c) => Some(c),
@@ -388,7 +444,7 @@ fn promote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
             "cannot promote: conntrackd is not running".into(),
         ));
     }
-    if promoted(p) {
+    if promoted(p)? {
         log::info!("already promoted");
         return Ok(Status::Success);
     }
@@ -416,7 +472,7 @@ fn promote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
 }
 
 fn demote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
-    if !promoted(p) {
+    if !promoted(p)? {
         return Ok(Status::Success);
     }
     let result = match probe(cfg, p.deadline) {
@@ -429,9 +485,9 @@ fn demote(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
         }
         Err(f) => Err(f),
     };
-    clear_promoted(p);
+    let cleared = clear_promoted(p);
     score(p, Some(SCORE_UNPROMOTED));
-    result.map(|()| Status::Success)
+    result.and(cleared).map(|()| Status::Success)
 }
 
 fn notify(p: &Params) -> Status {

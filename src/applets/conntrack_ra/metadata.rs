@@ -38,9 +38,11 @@ The old parameter name "conntrackdconf" is accepted as an alias.</longdesc>
 <content type="string" default="/etc/conntrackd/conntrackd.conf"/>
 </parameter>
 <parameter name="statefile" required="0" unique="0">
-<longdesc lang="en">File whose existence marks this node's conntrackd as promoted (keep it on
-tmpfs, so a reboot forgets the role). Default: $HA_RSCTMP/conntrack-ra-INSTANCE.promoted, with
-HA_RSCTMP defaulting to /run/resource-agents.</longdesc>
+<longdesc lang="en">The agent's marker that this node's conntrackd is promoted (keep it on
+tmpfs, so a reboot forgets the role): a regular file whose first line is "conntrack-ra promoted".
+An absolute path, not the config file, in a directory that exists; nothing else may be in its
+place, and symlinks are not followed. Default: $HA_RSCTMP/conntrack-ra-INSTANCE.promoted, with
+HA_RSCTMP defaulting to /run/resource-agents (created when missing).</longdesc>
 <shortdesc lang="en">Promoted-state file</shortdesc>
 <content type="string" default=""/>
 </parameter>

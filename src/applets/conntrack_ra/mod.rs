@@ -14,6 +14,7 @@ pub mod config;
 mod host;
 mod metadata;
 pub mod notify;
+mod statefile;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::logging;
+
+use statefile::StateFile;
 
 /// OCF exit codes the agent returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +95,7 @@ Exit codes (OCF): 0 success/running, 1 generic error, 2 bad arguments, 3 unimple
 pub struct Params {
     pub binary: String,
     pub config: PathBuf,
-    pub statefile: PathBuf,
+    pub statefile: StateFile,
     pub instance: String,
     /// `CRM_meta_interval` in ms; 0 = probe (or not given).
     pub interval_ms: u64,
@@ -199,13 +202,18 @@ impl Params {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "conntrackd".to_string());
         let rsctmp = env("HA_RSCTMP").unwrap_or_else(|| "/run/resource-agents".to_string());
-        let statefile = o
+        // The default lives in HA_RSCTMP, which the agent creates (a tmpfs after a reboot);
+        // any other directory must exist.
+        let rsctmp = PathBuf::from(rsctmp);
+        let path = o
             .statefile
             .or_else(|| reskey("statefile"))
             .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(rsctmp).join(format!("conntrack-ra-{instance}.promoted"))
-            });
+            .unwrap_or_else(|| rsctmp.join(format!("conntrack-ra-{instance}.promoted")));
+        let statefile = StateFile {
+            creates_dir: path.parent() == Some(rsctmp.as_path()),
+            path,
+        };
         let timeout_ms: u64 = meta("timeout")
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(20_000);

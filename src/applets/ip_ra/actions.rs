@@ -19,6 +19,10 @@ pub enum Failure {
     Host(String),
     /// The address is not assigned (quickCheck; OCF monitor: NOT_RUNNING).
     NotRunning(String),
+    /// The VIP is one of the host's own (physical) addresses, refused by the OCF face
+    /// (`Resource::refuse_physical`): a parameter wrong on this host (OCF: ERR_ARGS, also from
+    /// monitor, where the address is there but no stop can take it away).
+    Physical(String),
     /// A step failed (exit 1).
     Failed(String),
 }
@@ -26,9 +30,11 @@ pub enum Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Config(m) | Failure::Host(m) | Failure::NotRunning(m) | Failure::Failed(m) => {
-                f.write_str(m)
-            }
+            Failure::Config(m)
+            | Failure::Host(m)
+            | Failure::NotRunning(m)
+            | Failure::Physical(m)
+            | Failure::Failed(m) => f.write_str(m),
         }
     }
 }
@@ -274,6 +280,20 @@ where
             self.link_check_quick(action)?;
         }
         self.connectivity_check(action)
+    }
+
+    /// The OCF face's refusal of a VIP that is one of the host's own (physical) addresses, on
+    /// any interface: start would leave it untouched, stop must leave it, so the cluster could
+    /// neither stop nor move it.
+    pub fn refuse_physical(&mut self, action: &str) -> Result<(), Failure> {
+        match self.physical(action)? {
+            Some(dev) => Err(Failure::Physical(format!(
+                "{action}: {}: {} is already {dev}'s own address, not a virtual IP",
+                Self::PHYSICAL_CHECK,
+                self.ip
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// restore (OCF start).

@@ -80,11 +80,17 @@ impl Resource<Ipv6Addr> {
         let addrs = rt
             .addresses6(None)
             .map_err(|e| Failure::Failed(e.to_string()))?;
+        // Else ip itself as a physical address, so that the physical-address check names it.
         let covering = addrs
             .iter()
             .filter(|a| a.protocol != IP_RA_PROTO && a.address != ip && a.contains(ip))
             .filter(|a| a.prefix_len < 128)
             .max_by_key(|a| a.prefix_len)
+            .or_else(|| {
+                addrs
+                    .iter()
+                    .find(|a| a.protocol != IP_RA_PROTO && a.address == ip)
+            })
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
         let ours = addrs

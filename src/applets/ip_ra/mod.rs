@@ -156,8 +156,18 @@ fn bounded<T: Send + 'static>(
     rx.recv_timeout(limit).ok()
 }
 
+/// Which face an action was called through. The kit's restore, remove and quickCheck take a
+/// physical address as "nothing to do" (its semantics, documented); the OCF start, monitor and
+/// validate-all refuse one, since stop must leave it: it is the host's own address, and a
+/// cluster would see a resource it can neither stop nor move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Face {
+    Kit,
+    Ocf,
+}
+
 /// Runs one kit action (or its OCF twin, `label` naming it in the log) on resolved params.
-fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Failure> {
+fn perform(action: KitAction, face: Face, label: &'static str, p: Params) -> Result<(), Failure> {
     let timeout = p.quickcheck_timeout;
     let ip = p.ip;
     // The device as resolved (DEVICE may be unset), for the message of a timed-out quickCheck.
@@ -172,11 +182,15 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
         KitAction::Remove | KitAction::QuickCheck => Lookup::Ours,
         KitAction::Restore | KitAction::Recover => Lookup::Configured,
     };
+    let refuse_physical = face == Face::Ocf && action != KitAction::Remove;
     let run = move || -> Result<(), Failure> {
         match p.ip {
             IpAddr::V4(ip) => {
                 let mut r = Resource::resolve(p, ip, lookup)?;
                 named(&r.link.name);
+                if refuse_physical {
+                    r.refuse_physical(label)?;
+                }
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -187,6 +201,9 @@ fn perform(action: KitAction, label: &'static str, p: Params) -> Result<(), Fail
             IpAddr::V6(ip) => {
                 let mut r = Resource::resolve6(p, ip, lookup)?;
                 named(&r.link.name);
+                if refuse_physical {
+                    r.refuse_physical(label)?;
+                }
                 match action {
                     KitAction::Restore => r.restore(label),
                     KitAction::Remove => r.remove(label),
@@ -240,12 +257,12 @@ fn kit_main(action: KitAction, args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_BAD_PARAMS);
         }
     };
-    match perform(action, action.name(), p) {
+    match perform(action, Face::Kit, action.name(), p) {
         Ok(()) => {
             log::info!("{}: success", action.name());
             ExitCode::from(EXIT_OK)
         }
-        Err(f @ (Failure::Config(_) | Failure::Host(_))) => {
+        Err(f @ (Failure::Config(_) | Failure::Host(_) | Failure::Physical(_))) => {
             log::error!("{}: bad parameters: {f}", action.name());
             ExitCode::from(EXIT_BAD_PARAMS)
         }
@@ -338,12 +355,14 @@ fn ocf_main(action: &str) -> ExitCode {
     };
     let result = match action {
         "validate-all" => match p.ip {
-            IpAddr::V4(ip) => Resource::resolve(p, ip, Lookup::Configured).map(|_| ()),
-            IpAddr::V6(ip) => Resource::resolve6(p, ip, Lookup::Configured).map(|_| ()),
+            IpAddr::V4(ip) => Resource::resolve(p, ip, Lookup::Configured)
+                .and_then(|mut r| r.refuse_physical("validate-all")),
+            IpAddr::V6(ip) => Resource::resolve6(p, ip, Lookup::Configured)
+                .and_then(|mut r| r.refuse_physical("validate-all")),
         },
-        "start" => perform(KitAction::Restore, "start", p),
-        "stop" => perform(KitAction::Remove, "stop", p),
-        "monitor" => perform(KitAction::QuickCheck, "monitor", p),
+        "start" => perform(KitAction::Restore, Face::Ocf, "start", p),
+        "stop" => perform(KitAction::Remove, Face::Ocf, "stop", p),
+        "monitor" => perform(KitAction::QuickCheck, Face::Ocf, "monitor", p),
         _ => return ExitCode::from(ocf::ERR_UNIMPLEMENTED),
     };
     match (action, result) {
@@ -359,7 +378,9 @@ fn ocf_main(action: &str) -> ExitCode {
         }
         ("monitor", Err(Failure::Host(m) | Failure::NotRunning(m))) => ocf_not_running(&m),
         (_, Err(f @ Failure::Config(_))) => ocf_fail(ocf::ERR_CONFIGURED, &f),
-        (_, Err(f @ Failure::Host(_))) => ocf_fail(ocf::ERR_ARGS, &f),
+        // Also from monitor: the address is in service, but as the host's own, which no
+        // stop can take away; "not running" (7) would be a lie.
+        (_, Err(f @ (Failure::Host(_) | Failure::Physical(_)))) => ocf_fail(ocf::ERR_ARGS, &f),
         (_, Err(f)) => ocf_fail(ocf::ERR_GENERIC, &f),
     }
 }

@@ -126,11 +126,13 @@ impl Resource {
         let addrs = rt
             .addresses(None)
             .map_err(|e| Failure::Failed(e.to_string()))?;
-        // The physical address whose subnet holds ip (longest prefix), for the defaults.
+        // The physical address whose subnet holds ip (longest prefix), for the defaults; else
+        // ip itself as a physical address, so that the physical-IP check can name it.
         let covering = addrs
             .iter()
             .filter(|a| is_physical(a) && a.address != ip && a.contains(ip))
             .max_by_key(|a| a.prefix_len)
+            .or_else(|| addrs.iter().find(|a| is_physical(a) && a.address == ip))
             .cloned();
         let covering = covering.map(|c| (c.index, c.prefix_len));
         let ours = addrs
