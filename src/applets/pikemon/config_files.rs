@@ -12,7 +12,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{absolute_path, Config, Reader, CONNTRACKD_SOCKET};
-use crate::applets::pikemon::supervisor::handover_path;
+use crate::applets::pikemon::supervisor::{handover_path, worker_path};
 use crate::conf::tree::Node;
 use crate::conf::Span;
 
@@ -93,7 +93,7 @@ fn files_of(file: &str, sect: &Node) -> Vec<FileUse> {
             None => (default.clone(), None, format!("{key} (the default)")),
         };
         if key == "pid-file" {
-            let worker = with_suffix(&path, ".worker");
+            let worker = worker_path(&path);
             let derived = [
                 (
                     worker,
@@ -209,14 +209,6 @@ fn reads(what: &str, path: &Path, at: &Span) -> FileUse {
         writes: false,
         ..writes(what, path, at)
     }
-}
-
-/// `path` with `suffix` appended to its last component (`/run/p.pid` → `/run/p.pid.worker`),
-/// as the supervisor names the file of its running worker.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(suffix);
-    PathBuf::from(p)
 }
 
 /// An absolute path with `.`, `..` and repeated `/` resolved without looking at the file

@@ -91,7 +91,7 @@ fn to_worker(w: &mut ChildStdin, line: &[u8]) {
 }
 
 /// The file naming the running worker (`PID_FILE.worker`), for the next instance.
-fn worker_path(pid_file: &Path) -> PathBuf {
+pub fn worker_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
     p.push(".worker");
     PathBuf::from(p)
