@@ -102,8 +102,9 @@ pub struct Dns {
 /// Where the answer is awaited.
 enum Transport {
     Udp(UdpSocket),
-    /// The UDP reply was truncated: the retry over TCP.
-    Tcp(TcpCheck<DnsTcp>),
+    /// The UDP reply was truncated: the retry over TCP (boxed: rare, and inline it would
+    /// make every UDP check as big).
+    Tcp(Box<TcpCheck<DnsTcp>>),
 }
 
 /// The TCP form: 2-byte length prefix (RFC 1035 §4.2.2).
@@ -203,7 +204,7 @@ impl Dns {
         };
         match TcpCheck::start(self.server, d, false) {
             Ok(tcp) => {
-                self.transport = Transport::Tcp(tcp);
+                self.transport = Transport::Tcp(Box::new(tcp));
                 self.advance()
             }
             Err(e) => Poll::Ready(Outcome::Down(format!(
