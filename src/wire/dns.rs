@@ -54,6 +54,9 @@ pub struct Response {
     /// The QR bit: set in a response, clear in a query.
     pub is_response: bool,
     pub rcode: u8,
+    /// The TC bit: the server cut the message to fit a datagram (RFC 1035 §4.1.1); the
+    /// whole answer is to be asked over TCP (RFC 7766 §5).
+    pub truncated: bool,
     /// The questions it repeats (normally the one that was asked).
     pub questions: Vec<Question>,
     pub answers: Vec<Answer>,
@@ -124,10 +127,13 @@ fn read_name(msg: &[u8], mut at: usize) -> Option<(String, usize)> {
     None
 }
 
-/// Parses a response; None if it is truncated or malformed.
+/// Parses a response; None if it is cut short or malformed. A response with the TC bit set
+/// may end inside its answer section (RFC 2181 §9): its answers are the records that
+/// arrived whole.
 pub fn parse_response(msg: &[u8]) -> Option<Response> {
     let id = be16(msg, 0)?;
     let flags = be16(msg, 2)?;
+    let truncated = flags & 0x0200 != 0;
     let qd = be16(msg, 4)?;
     let an = be16(msg, 6)?;
     let mut at = 12;
@@ -143,27 +149,38 @@ pub fn parse_response(msg: &[u8]) -> Option<Response> {
     }
     let mut answers = Vec::new();
     for _ in 0..an {
-        let (_, next) = read_name(msg, at)?;
-        let rtype = be16(msg, next)?;
-        let rdlen = usize::from(be16(msg, next + 8)?);
-        let rdata_at = next + 10;
-        let rdata = msg.get(rdata_at..rdata_at + rdlen)?;
-        answers.push(match rtype {
-            TYPE_A if rdlen == 4 => {
-                Answer::A(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]))
+        match read_answer(msg, at) {
+            Some((answer, next)) => {
+                answers.push(answer);
+                at = next;
             }
-            TYPE_PTR => Answer::Ptr(read_name(msg, rdata_at)?.0),
-            t => Answer::Other(t),
-        });
-        at = rdata_at + rdlen;
+            None if truncated => break,
+            None => return None,
+        }
     }
     Some(Response {
         id,
         is_response: flags & 0x8000 != 0,
         rcode: (flags & 0xf) as u8,
+        truncated,
         questions,
         answers,
     })
+}
+
+/// Reads the answer record at `at`; returns it and the offset after it.
+fn read_answer(msg: &[u8], at: usize) -> Option<(Answer, usize)> {
+    let (_, next) = read_name(msg, at)?;
+    let rtype = be16(msg, next)?;
+    let rdlen = usize::from(be16(msg, next + 8)?);
+    let rdata_at = next + 10;
+    let rdata = msg.get(rdata_at..rdata_at + rdlen)?;
+    let answer = match rtype {
+        TYPE_A if rdlen == 4 => Answer::A(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3])),
+        TYPE_PTR => Answer::Ptr(read_name(msg, rdata_at)?.0),
+        t => Answer::Other(t),
+    };
+    Some((answer, rdata_at + rdlen))
 }
 
 #[cfg(test)]
@@ -202,6 +219,7 @@ mod tests {
             id: 0x1234,
             is_response: true,
             rcode: 0,
+            truncated: false,
             questions: vec![Question::new("www.example", TYPE_A)],
             answers: vec![
                 Answer::A(Ipv4Addr::new(198, 51, 100, 7)),
@@ -222,6 +240,21 @@ mod tests {
             ..q.clone()
         };
         assert!(!q.answers(&chaos));
+    }
+
+    #[test]
+    fn a_truncated_response_keeps_the_answers_that_arrived_whole() {
+        let mut m = vec![0x12, 0x34, 0x83, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7]);
+        // The second answer is cut inside its data.
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51]);
+        let r = parse_response(&m).unwrap_or_else(|| panic!("not parsed"));
+        assert!(r.truncated);
+        assert_eq!(r.answers, vec![Answer::A(Ipv4Addr::new(198, 51, 100, 7))]);
+        // Without the TC bit the same message is malformed.
+        m[2] = 0x81;
+        assert_eq!(parse_response(&m), None);
     }
 
     #[test]

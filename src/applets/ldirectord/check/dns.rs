@@ -1,7 +1,9 @@
 //! service=dns: the request (leading `/` dropped) asked of the real as a name server — an
 //! A query, or PTR for an IPv4 address (Net::DNS `search`) — over UDP, or TCP when
 //! protocol=tcp. Up: an A address or PTR name in the answer matches receive (an empty
-//! receive never matches, as in the original). The query id is random; a reply counts only
+//! receive never matches, as in the original). A UDP reply with the TC bit set and no
+//! match among the answers that came is asked again over TCP (Net::DNS does so by default).
+//! The query id is random; a reply counts only
 //! with that id, the question asked and the server's address, anything else is ignored and
 //! the check waits on until its timeout.
 
@@ -17,14 +19,36 @@ use crate::wire::dns::{emit_query, parse_response, question_for, Answer, Questio
 
 /// What a reply must repeat to be the answer to our query (RFC 5452 §4.3: id and question;
 /// the id is random so that an off-path sender has to guess it).
+#[derive(Clone)]
 struct Asked {
     id: u16,
     question: Question,
 }
 
+/// What a reply to our query says.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    /// An answer matches receive.
+    Match,
+    /// None does; `truncated`: the server set the TC bit, the whole answer is over TCP.
+    Mismatch { rcode: u8, truncated: bool },
+}
+
+impl Reply {
+    /// The outcome when the reply is final (over TCP, or not truncated).
+    fn outcome(&self) -> Outcome {
+        match self {
+            Reply::Match => Outcome::Up("Success".into()),
+            Reply::Mismatch { rcode, .. } => {
+                Outcome::Down(format!("Response mismatch (rcode {rcode})"))
+            }
+        }
+    }
+}
+
 /// Judges a reply; None when it is not the answer to our query (malformed, not a response,
 /// another id or question): such a reply is ignored and the check waits on.
-fn judge(msg: &[u8], asked: &Asked, receive: Option<&Receive>) -> Option<Outcome> {
+fn judge(msg: &[u8], asked: &Asked, receive: Option<&Receive>) -> Option<Reply> {
     let r = parse_response(msg)?;
     if !r.is_response || r.id != asked.id {
         return None;
@@ -42,9 +66,12 @@ fn judge(msg: &[u8], asked: &Asked, receive: Option<&Receive>) -> Option<Outcome
         receive.is_some_and(|re| re.is_match(&text))
     });
     Some(if hit {
-        Outcome::Up("Success".into())
+        Reply::Match
     } else {
-        Outcome::Down(format!("Response mismatch (rcode {})", r.rcode))
+        Reply::Mismatch {
+            rcode: r.rcode,
+            truncated: r.truncated,
+        }
     })
 }
 
@@ -59,12 +86,25 @@ fn query(v: &Virtual) -> io::Result<(Vec<u8>, Asked)> {
     Ok((q, Asked { id, question }))
 }
 
-/// The DNS check over UDP (`Dns::start` returns the TCP form for protocol=tcp).
+/// The DNS check over UDP (`Dns::start` returns the TCP form for protocol=tcp). A reply
+/// with the TC bit and no matching answer is asked again over TCP, of the same server and
+/// port with the same query, within the same check timeout — as Net::DNS's resolver does
+/// unless told `igntc` (the original's check uses its defaults).
 pub struct Dns {
-    sock: UdpSocket,
+    transport: Transport,
     server: SocketAddr,
+    /// The query sent, kept for the retry over TCP.
+    query: Vec<u8>,
     asked: Asked,
     receive: Option<Receive>,
+}
+
+/// Where the answer is awaited.
+enum Transport {
+    Udp(UdpSocket),
+    /// The UDP reply was truncated: the retry over TCP (boxed: rare, and inline it would
+    /// make every UDP check as big).
+    Tcp(Box<TcpCheck<DnsTcp>>),
 }
 
 /// The TCP form: 2-byte length prefix (RFC 1035 §4.2.2).
@@ -93,7 +133,7 @@ impl Dialogue for DnsTcp {
             };
             match rest.get(2..2 + len) {
                 Some(msg) => match judge(msg, &self.asked, self.receive.as_ref()) {
-                    Some(o) => return Step::Done(o),
+                    Some(r) => return Step::Done(r.outcome()),
                     None => self.skipped += 2 + len,
                 },
                 None if eof => return Step::Done(Outcome::Down("truncated DNS response".into())),
@@ -146,30 +186,53 @@ impl Dns {
         sock.connect(addr)?;
         sock.send(&q)?;
         Ok(Box::new(Dns {
-            sock,
+            transport: Transport::Udp(sock),
             server: addr,
+            query: q,
             asked,
             receive: v.receive.clone(),
         }))
     }
-}
 
-impl Check for Dns {
-    fn fd(&self) -> Option<RawFd> {
-        Some(self.sock.as_raw_fd())
+    /// Asks the same query again over TCP (the UDP reply was truncated).
+    fn retry_over_tcp(&mut self) -> Poll {
+        let d = DnsTcp {
+            query: std::mem::take(&mut self.query),
+            asked: self.asked.clone(),
+            receive: self.receive.clone(),
+            skipped: 0,
+        };
+        match TcpCheck::start(self.server, d, false) {
+            Ok(tcp) => {
+                self.transport = Transport::Tcp(Box::new(tcp));
+                self.advance()
+            }
+            Err(e) => Poll::Ready(Outcome::Down(format!(
+                "truncated UDP answer, over TCP: {e}"
+            ))),
+        }
     }
 
-    fn advance(&mut self) -> Poll {
+    /// Reads the datagrams that arrived; a reply to our query decides, unless it is
+    /// truncated without a match.
+    fn advance_udp(&mut self) -> Poll {
+        let Transport::Udp(sock) = &self.transport else {
+            return Poll::Ready(Outcome::Down("DNS: not over UDP".into()));
+        };
         let mut buf = [0u8; 4096];
         loop {
-            match self.sock.recv_from(&mut buf) {
+            match sock.recv_from(&mut buf) {
                 // Address and port only: an IPv6 source may carry a flow label or scope id.
                 Ok((n, from))
                     if (from.ip(), from.port()) == (self.server.ip(), self.server.port()) =>
                 {
                     let msg = buf.get(..n).unwrap_or_default();
-                    if let Some(o) = judge(msg, &self.asked, self.receive.as_ref()) {
-                        return Poll::Ready(o);
+                    match judge(msg, &self.asked, self.receive.as_ref()) {
+                        Some(Reply::Mismatch {
+                            truncated: true, ..
+                        }) => return self.retry_over_tcp(),
+                        Some(r) => return Poll::Ready(r.outcome()),
+                        None => {}
                     }
                 }
                 Ok(_) => {}
@@ -178,6 +241,27 @@ impl Check for Dns {
                 }
                 Err(e) => return Poll::Ready(Outcome::Down(format!("DNS: {e}"))),
             }
+        }
+    }
+}
+
+impl Check for Dns {
+    fn fd(&self) -> Option<RawFd> {
+        match &self.transport {
+            Transport::Udp(sock) => Some(sock.as_raw_fd()),
+            Transport::Tcp(tcp) => tcp.fd(),
+        }
+    }
+
+    fn advance(&mut self) -> Poll {
+        match &mut self.transport {
+            Transport::Udp(_) => self.advance_udp(),
+            Transport::Tcp(tcp) => match tcp.advance() {
+                Poll::Ready(Outcome::Down(m)) => Poll::Ready(Outcome::Down(format!(
+                    "truncated UDP answer, over TCP: {m}"
+                ))),
+                p => p,
+            },
         }
     }
 }
@@ -219,7 +303,7 @@ mod tests {
         let good = response(0x4a2f, "WWW.example.test");
         assert_eq!(
             judge(&good, &a, Some(&receive("198.51.100.77"))),
-            Some(Outcome::Up("Success".into()))
+            Some(Reply::Match)
         );
         assert_eq!(
             judge(
@@ -240,10 +324,43 @@ mod tests {
         let mut query = good.clone();
         query[2] &= 0x7f;
         assert_eq!(judge(&query, &a, Some(&receive("77"))), None);
-        assert!(matches!(
+        assert_eq!(
             judge(&good, &a, Some(&receive("198.51.100.99"))),
-            Some(Outcome::Down(_))
-        ));
+            Some(Reply::Mismatch {
+                rcode: 0,
+                truncated: false
+            })
+        );
+    }
+
+    /// The UDP reply of a server with more answers than fit a datagram: TC set, and only the
+    /// answers that fitted. Without a match among them it was judged down at once; the whole
+    /// answer is asked over TCP now. With one it is up at once, as before.
+    #[test]
+    fn truncated_udp_answer_without_a_match_is_asked_again_over_tcp() {
+        let a = asked();
+        let mut tc = response(0x4a2f, "www.example.test");
+        tc[2] |= 0x02;
+        assert_eq!(
+            judge(&tc, &a, Some(&receive("198.51.100.99"))),
+            Some(Reply::Mismatch {
+                rcode: 0,
+                truncated: true
+            })
+        );
+        assert_eq!(
+            judge(&tc, &a, Some(&receive("198.51.100.77"))),
+            Some(Reply::Match)
+        );
+        // Cut inside its only answer: no answer came whole, asked again over TCP.
+        tc.truncate(tc.len() - 2);
+        assert_eq!(
+            judge(&tc, &a, Some(&receive("198.51.100.77"))),
+            Some(Reply::Mismatch {
+                rcode: 0,
+                truncated: true
+            })
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod globals;
 mod lines;
 mod model;
 mod real;
+mod receive;
 mod virtuals;
 
 use std::collections::HashMap;

@@ -11,88 +11,8 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use regex_lite::Regex;
-
-/// A `receive` pattern: the text as written and its regex, compiled once when the config is
-/// read. A pattern the regex engine rejects is a config error at that line, not a check that
-/// marks every real of the virtual down, and no check compiles it again.
-///
-/// Perl's `$` (without /m) also matches before a final newline, regex_lite's only at the
-/// very end: `receive="^OK$"` was down against the body "OK\n", up in the original. A
-/// pattern with a `$` is therefore also tried on the text without one final "\n".
-#[derive(Debug, Clone)]
-pub struct Receive {
-    text: String,
-    regex: Arc<Regex>,
-    /// The pattern has a `$`: also try the text without its final newline.
-    perl_end: bool,
-}
-
-impl Receive {
-    pub fn new(text: &str) -> Result<Receive, String> {
-        match Regex::new(text) {
-            Ok(re) => Ok(Receive {
-                text: text.to_string(),
-                regex: Arc::new(re),
-                perl_end: text.contains('$'),
-            }),
-            Err(e) => Err(format!(
-                "receive: invalid regular expression {text:?}: {}",
-                e.to_string().replace('\n', " ")
-            )),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text) || self.before_final_newline(text, |t| self.regex.is_match(t))
-    }
-
-    /// `try_match` on `text` without its final "\n", when Perl's `$` could match there.
-    fn before_final_newline(&self, text: &str, try_match: impl Fn(&str) -> bool) -> bool {
-        self.perl_end && text.strip_suffix('\n').is_some_and(try_match)
-    }
-
-    /// Whether the pattern matches in `window`, one of the overlapping pieces a body too big
-    /// to hold is searched in: `first`, the body starts with it; `last`, it ends with it. A
-    /// match at the very start of a later window (where `^` and `\b` would see no context)
-    /// or touching the end of a window before the last (where `$` would see a false end) is
-    /// left to the neighbouring window, which holds it whole when it is shorter than the
-    /// overlap. Only the last window ends the body, so only there may `$` also match
-    /// before a final newline.
-    pub fn matches_window(&self, window: &str, first: bool, last: bool) -> bool {
-        let from = if first {
-            0
-        } else {
-            window
-                .char_indices()
-                .nth(1)
-                .map_or(window.len(), |(i, _)| i)
-        };
-        let found = |w: &str| {
-            from <= w.len()
-                && self
-                    .regex
-                    .find_at(w, from)
-                    .is_some_and(|m| last || m.end() < w.len())
-        };
-        found(window) || (last && self.before_final_newline(window, found))
-    }
-}
-
-/// Two patterns are the same when their texts are (a reload compares configs).
-impl PartialEq for Receive {
-    fn eq(&self, other: &Receive) -> bool {
-        self.text == other.text
-    }
-}
-
-impl Eq for Receive {}
+pub use super::receive::Receive;
 
 /// How a real server is reached (ipvsadm -g / -m / -i).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
