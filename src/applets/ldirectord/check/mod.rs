@@ -221,10 +221,11 @@ fn is_reset(e: &io::Error) -> bool {
     )
 }
 
-/// A dialogue's verdict on an answer ended by a reset: a down one says the reset too.
-fn after_reset(o: Outcome, reset: Option<io::Error>) -> Outcome {
+/// A dialogue's verdict on an answer ended by a reset (`reset`: what said so): a down one
+/// says the reset too.
+fn after_reset(o: Outcome, reset: Option<String>) -> Outcome {
     match (o, reset) {
-        (Outcome::Down(m), Some(e)) => Outcome::Down(format!("{m} (receive: {e})")),
+        (Outcome::Down(m), Some(r)) => Outcome::Down(format!("{m} ({r})")),
         (o, _) => o,
     }
 }
@@ -424,12 +425,12 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             let (eof, reset) = match self.fill() {
                 Ok(Received::Open) => (false, None),
                 Ok(Received::End) => (true, None),
-                Ok(Received::Reset(e)) => (true, Some(e)),
+                Ok(Received::Reset(e)) => (true, Some(format!("receive: {e}"))),
                 Err(e) => return Self::down(format!("receive: {e}")),
             };
             if self.input.is_empty() {
                 match reset {
-                    Some(e) => return Self::down(format!("receive: {e}")),
+                    Some(r) => return Self::down(r),
                     None if !eof => return Poll::Wait(self.interest()),
                     None => {}
                 }
@@ -448,9 +449,7 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 }
                 // The answer needed more than arrived before the reset, or the dialogue has
                 // more to say on a connection that is gone.
-                (Step::More | Step::Send(_), Some(e)) => {
-                    return Self::down(format!("receive: {e}"))
-                }
+                (Step::More | Step::Send(_), Some(r)) => return Self::down(r),
                 (Step::More, None) if eof => return Self::down("connection closed"),
                 (Step::More, None) => {
                     self.reads = self.reads.saturating_add(1);
