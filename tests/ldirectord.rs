@@ -714,6 +714,199 @@ fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
     );
 }
 
+/// HTTP servers that end their connection with a reset (RST) instead of a FIN: `linger`
+/// answers, then closes with SO_LINGER 0; `unread` reads five bytes of the request, answers
+/// and closes (the unread rest makes Linux send a reset); `before` resets without answering;
+/// `cut` resets in the middle of its head. With a certificate and key it speaks TLS (`1.2`
+/// or `1.3` only).
+const RESETTING_HTTP: &str = r#"import socket, ssl, struct, sys, threading, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+ctx = None
+if len(sys.argv) > 3:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    if sys.argv[5] == '1.2':
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+answer = b'HTTP/1.0 200 OK\r\n\r\nhello Test Page\n'
+def reset(c):
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    c.close()
+def serve(c):
+    try:
+        if ctx:
+            c = ctx.wrap_socket(c, server_side=True)
+        if mode == 'unread':
+            c.recv(5)
+            c.sendall(answer)
+            c.close()
+            return
+        req = b''
+        while b'\r\n\r\n' not in req:
+            d = c.recv(4096)
+            if not d:
+                return
+            req += d
+        if mode == 'linger':
+            c.sendall(answer)
+        elif mode == 'cut':
+            c.sendall(b'HTTP/1.0 200 OK\r\nContent-')
+        time.sleep(0.2)
+        reset(c)
+    except OSError:
+        pass
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', port))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// Runs the `RESETTING_HTTP` servers `reals` (port, mode, TLS version or "") behind one
+/// virtual of `service` with receive "Test Page", until every real has been judged twice;
+/// returns the monitorfile.
+fn judge_resetting_reals(lab: &mut Lab, service: &str, reals: &[(&str, &str, &str)]) -> String {
+    let (key, crt) = (lab.path("key.pem"), lab.path("crt.pem"));
+    if reals.iter().any(|r| !r.2.is_empty()) {
+        let out = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl: {e}"));
+        assert!(out.status.success(), "{out:?}");
+    }
+    let server = lab.write("reset.py", RESETTING_HTTP);
+    let arg = |p: &Path| p.to_string_lossy().to_string();
+    let mon = lab.path("mon.log");
+    let mut conf = format!(
+        "checkinterval=1\nnegotiatetimeout=5\nvirtual={VIP}:80\n\tservice={service}\n\treceive=\"Test Page\"\n\tmonitorfile=\"{}\"\n",
+        mon.display()
+    );
+    for (port, mode, tls) in reals {
+        let mut args = vec!["python3".to_string(), arg(&server), port.to_string()];
+        args.push(mode.to_string());
+        if !tls.is_empty() {
+            args.extend([arg(&crt), arg(&key), tls.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        lab.serve(&args);
+        lab.wait_port(port);
+        conf.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    let c = cfg(lab, &unique("rst.cf"), &conf);
+    lab.daemon(&c);
+    wait("two checks of each real", || {
+        let m = lab.read("mon.log");
+        reals
+            .iter()
+            .all(|r| m.matches(&format!(" {} ", r.0)).count() >= 2)
+    });
+    lab.read("mon.log")
+}
+
+/// The monitorfile lines of the real on `port`.
+fn lines_of(mon: &str, port: &str) -> Vec<String> {
+    let tag = format!(" {port} ");
+    mon.lines()
+        .filter(|l| l.contains(&tag))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A healthy real that ends its answer with a reset instead of a FIN (SO_LINGER 0, or a close
+/// before it read the whole request) was down ("receive: Connection reset by peer"): the
+/// answer that had arrived was dropped. The Perl's LWP keeps what it read (200 OK, X-Died
+/// says the read failed). The answer is judged as at a close now; a reset before any answer,
+/// or in the middle of the head, is still down and says so.
+#[test]
+fn answer_ended_by_a_reset_marked_a_healthy_real_down() {
+    let mut lab = Lab::new("rst");
+    let m = judge_resetting_reals(
+        &mut lab,
+        "http",
+        &[
+            ("8091", "linger", ""),
+            ("8092", "unread", ""),
+            ("8093", "before", ""),
+            ("8094", "cut", ""),
+        ],
+    );
+    for port in ["8091", "8092"] {
+        let lines = lines_of(&m, port);
+        assert!(
+            lines.iter().all(|l| l.contains("[up] HTTP/1.0 200 OK")),
+            "{m}"
+        );
+    }
+    assert!(
+        lines_of(&m, "8093")
+            .iter()
+            .all(|l| l.contains("[down] receive: Connection reset by peer")),
+        "{m}"
+    );
+    assert!(
+        lines_of(&m, "8094").iter().all(|l| l.contains(
+            "[down] malformed or truncated HTTP response (receive: Connection reset by peer"
+        )),
+        "{m}"
+    );
+    let r = lab.rec();
+    assert!(
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8091"),
+        "{r}"
+    );
+    assert!(
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8092"),
+        "{r}"
+    );
+    assert!(!r.contains("8093") && !r.contains("8094"), "{r}");
+}
+
+/// `answer_ended_by_a_reset_marked_a_healthy_real_down` over TLS 1.2 and 1.3: the TCP reset
+/// after the last record (no close_notify) dropped the decrypted answer.
+#[test]
+fn answer_ended_by_a_reset_marked_a_healthy_https_real_down() {
+    let mut lab = Lab::new("rsts");
+    let m = judge_resetting_reals(
+        &mut lab,
+        "https",
+        &[
+            ("8443", "linger", "1.2"),
+            ("8444", "linger", "1.3"),
+            ("8445", "before", "1.3"),
+        ],
+    );
+    for port in ["8443", "8444"] {
+        let lines = lines_of(&m, port);
+        assert!(
+            lines.iter().all(|l| l.contains("[up] HTTP/1.0 200 OK")),
+            "{m}"
+        );
+    }
+    assert!(
+        lines_of(&m, "8445")
+            .iter()
+            .all(|l| l.contains("[down] receive: Connection reset by peer")),
+        "{m}"
+    );
+    let r = lab.rec();
+    assert!(
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8443"),
+        "{r}"
+    );
+    assert!(
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8444"),
+        "{r}"
+    );
+}
+
 #[test]
 fn autoreload_applies_only_the_difference() {
     let mut lab = Lab::new("ar");

@@ -13,11 +13,13 @@ fn is_layout_control(c: char) -> bool {
 }
 
 /// `text` capped at `MAX_BYTES` with its control characters escaped (`\n`, `\r`, `\t`,
-/// `\xNN`, `\u{NNNN}`).
+/// `\xNN`, `\u{NNNN}`), and the backslash itself as `\\`: otherwise a server's literal
+/// `bad\nfake` would read exactly like an escaped line break.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_BYTES + 3));
     for c in text.chars() {
         let piece = match c {
+            '\\' => "\\\\".to_string(),
             '\n' => "\\n".to_string(),
             '\r' => "\\r".to_string(),
             '\t' => "\\t".to_string(),
@@ -49,6 +51,16 @@ mod tests {
             "x\\x85\\u{202e}y\\u{2028}"
         );
         assert_eq!(printable("caf\u{e9} 200 OK"), "caf\u{e9} 200 OK");
+    }
+
+    /// A status line with the literal text `bad\nfake` was logged exactly as one with a line
+    /// break in it: the backslash was not escaped.
+    #[test]
+    fn backslash_in_server_text_read_as_an_escape() {
+        assert_eq!(printable("500 bad\\nfake"), "500 bad\\\\nfake");
+        assert_eq!(printable("500 bad\nfake"), "500 bad\\nfake");
+        assert_ne!(printable("a\\nb"), printable("a\nb"));
+        assert_eq!(printable("\\"), "\\\\");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
 use super::lines::{text, Lines};
-use super::{connect_finished, connect_nonblocking, Check, Poll, MAX_INPUT};
+use super::{after_reset, connect_finished, connect_nonblocking, is_reset, Check, Poll, MAX_INPUT};
 use crate::applets::ldirectord::config::{Real, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -461,6 +461,11 @@ impl Check for Ftp {
                         Ok(true) => {
                             let o = judge(&self.content, self.receive.as_ref());
                             self.quit(o)
+                        }
+                        // A reset after the file arrived ends it, as a close does.
+                        Err(e) if is_reset(&e) && !self.content.is_empty() => {
+                            let o = judge(&self.content, self.receive.as_ref());
+                            self.quit(after_reset(o, Some(format!("data: {e}"))))
                         }
                         Err(e) => self.quit(Outcome::Down(format!("data: {e}"))),
                     };

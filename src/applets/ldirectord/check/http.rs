@@ -241,8 +241,8 @@ mod tests {
             (&b"HTTP/1.1 20"[..], "malformed or truncated HTTP response"),
             (b"", "malformed or truncated HTTP response"),
             (
-                b"RTSP/1.0 200 OK\r\n\r\n",
-                "not an HTTP status line: \"RTSP/1.0 200 OK\"",
+                b"HTTP/1.1 2000 OK\r\n\r\n",
+                "not an HTTP status line: \"HTTP/1.1 2000 OK\"",
             ),
         ] {
             let mut h = http("");
@@ -254,6 +254,36 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    /// A server answering `hello Test Page\n` without a status line, then closing, was down
+    /// ("not an HTTP status line"); the Perl's LWP reads it as HTTP/0.9, `200 Assumed OK`, and
+    /// judges the whole answer against receive.
+    #[test]
+    fn an_answer_without_a_status_line_marked_a_healthy_real_down() {
+        let mut h = http("\treceive=\"Test Page\"\n");
+        let _ = h.opening();
+        assert_eq!(outcome(&mut h, b"hello Test Page\n", false), Step::More);
+        assert_eq!(
+            outcome(&mut h, b"hello Test Page\n", true),
+            Step::Done(Outcome::Up("200 Assumed OK".into()))
+        );
+        let mut h = http("\treceive=\"Test Page\"\n");
+        assert_eq!(
+            outcome(&mut h, b"Service Unavailable\n", true),
+            Step::Done(Outcome::Down(
+                "200 Assumed OK: body does not match receive \"Test Page\"".into()
+            ))
+        );
+        let mut h = http("\treceive=\"Test Page\"\n");
+        assert_eq!(
+            outcome(
+                &mut h,
+                b"\r\nHTTP/1.1 200 OK\r\n\r\nhello Test Page\n",
+                true
+            ),
+            Step::Done(Outcome::Up("HTTP/1.1 200 OK".into()))
+        );
     }
 
     #[test]

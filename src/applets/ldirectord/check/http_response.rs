@@ -12,6 +12,14 @@
 //! with the original). Interim 1xx answers before the final one are skipped (RFC 9110
 //! §15.2: a client must parse them even unasked). A chunk's extensions and the trailer
 //! section are ignored (the body is complete at the last chunk, RFC 9112 §7.1).
+//!
+//! An answer that does not begin with `HTTP/` is an HTTP/0.9 one, as LWP (the original's
+//! client) reads it: status `200 Assumed OK`, the whole answer its body, up to the close.
+//! Empty lines before the status line are passed over (LWP takes such an answer for an
+//! HTTP/0.9 body too; read as HTTP/1.x, a `503` behind them is still down). A first line
+//! that begins with `HTTP/` but is no status line stays an error (LWP assumes 200 there as
+//! well): it is an HTTP/1.x answer whose status cannot be read, and `HTTP/1.1 5030 down`
+//! must not count as up.
 
 use super::lines::{text, Lines};
 
@@ -209,6 +217,22 @@ impl ResponseReader {
     }
 
     fn status_line(&mut self, input: &[u8]) -> bool {
+        const VERSION: &[u8] = b"HTTP/";
+        let rest = self.lines.rest(input);
+        if rest.starts_with(b"\n") || rest.starts_with(b"\r\n") {
+            return self.lines.next_line(input).is_some();
+        }
+        let seen = rest.len().min(VERSION.len());
+        if seen == 0 || rest == b"\r" {
+            return false;
+        }
+        if rest.get(..seen) != VERSION.get(..seen) {
+            // HTTP/0.9: no head, the body is everything up to the close.
+            self.head.code = 200;
+            self.head.status = "200 Assumed OK".into();
+            self.state = self.http09_body_state();
+            return true;
+        }
         let Some(line) = self.lines.next_line(input) else {
             return false;
         };
@@ -254,7 +278,17 @@ impl ResponseReader {
         if let Some((k, val)) = line.split_once(':') {
             let val = val.trim();
             match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => self.head.length = val.parse().ok(),
+                "content-length" => match content_length(val) {
+                    Ok(Some(n)) if self.head.length.is_some_and(|m| m != n) => {
+                        self.state = State::Malformed(format!(
+                            "conflicting Content-Length fields: {:?}",
+                            cap(val)
+                        ));
+                    }
+                    Ok(Some(n)) => self.head.length = Some(n),
+                    Ok(None) => {}
+                    Err(m) => self.state = State::Malformed(m),
+                },
                 "transfer-encoding" => {
                     self.head.chunked = val.to_ascii_lowercase().contains("chunked")
                 }
@@ -276,6 +310,18 @@ impl ResponseReader {
             State::Chunked(Chunk::Size)
         } else if let Some(length) = self.head.length {
             State::Length { start, length }
+        } else {
+            State::ToEof { start }
+        }
+    }
+
+    /// The body of an HTTP/0.9 answer: from where the next line starts to the close (none
+    /// for a HEAD request).
+    fn http09_body_state(&mut self) -> State {
+        let start = self.lines.offset();
+        if self.no_body {
+            self.body_range = (start, start);
+            State::Complete
         } else {
             State::ToEof { start }
         }
@@ -323,6 +369,24 @@ impl ResponseReader {
     }
 }
 
+/// A Content-Length value (RFC 9112 §6.3 item 5): a number, or a list of the same number
+/// repeated (`16, 16`, which a proxy that merged two fields makes). A list of different
+/// numbers is an error; a value that is no number is ignored, as LWP ignores it (the body
+/// then runs to the close).
+fn content_length(val: &str) -> Result<Option<usize>, String> {
+    let mut length = None;
+    for item in val.split(',') {
+        let Ok(n) = item.trim().parse::<usize>() else {
+            return Ok(None);
+        };
+        if length.is_some_and(|m| m != n) {
+            return Err(format!("conflicting Content-Length: {:?}", cap(val)));
+        }
+        length = Some(n);
+    }
+    Ok(length)
+}
+
 /// An empty line: CR LF, or a bare LF.
 fn is_blank(line: &[u8]) -> bool {
     line == b"\r\n" || line == b"\n"
@@ -352,13 +416,15 @@ mod tests {
     }
 
     /// The code was read as the second word of whatever came first, so a server of another
-    /// protocol answering "RTSP/1.0 200 OK" (or any line with 200 second) counted as up.
+    /// protocol answering "RTSP/1.0 200 OK" (or any line with 200 second) counted as up
+    /// with that line as its status. An answer that starts with `HTTP/` must carry a status
+    /// line; any other is an HTTP/0.9 body (`an_answer_without_a_status_line_...`).
     #[test]
     fn a_non_http_answer_with_200_second_was_read_as_its_status() {
         for line in [
-            &b"RTSP/1.0 200 OK\r\n\r\n"[..],
-            b"hello 200 there\r\n\r\n",
-            b"HTTP/1.1 2000 OK\r\n\r\n",
+            &b"HTTP/1.1 2000 OK\r\n\r\n"[..],
+            b"HTTP/1.1 20 OK\r\n\r\n",
+            b"HTTP/1.1 OK 200\r\n\r\n",
             b"HTTP/1.1 +20 OK\r\n\r\n",
             b"HTTP/1.1 000 OK\r\n\r\n",
         ] {
@@ -373,6 +439,92 @@ mod tests {
         // No reason phrase is still a status line (RFC 9112 allows it).
         let (p, h, _) = feed_split(b"HTTP/1.0 204\r\n\r\n", &[], true);
         assert_eq!((p, h.code), (Progress::Complete, 204));
+        let (p, h, body) = feed_split(b"RTSP/1.0 200 OK\r\n\r\n", &[], true);
+        assert_eq!(
+            (p, h.status.as_str()),
+            (Progress::Complete, "200 Assumed OK")
+        );
+        assert_eq!(body, b"RTSP/1.0 200 OK\r\n\r\n");
+    }
+
+    /// An answer without a status line (`hello Test Page\n`, then the close) was down ("not an
+    /// HTTP status line"); LWP reads it as an HTTP/0.9 answer, `200 Assumed OK` with the whole
+    /// answer as its body, and the Perl ldirectord judges that body. An empty line before
+    /// the status line was down the same way; it is passed over.
+    #[test]
+    fn an_answer_without_a_status_line_was_down() {
+        let (p, h, body) = feed_split(b"hello Test Page\n", &[], true);
+        assert_eq!(
+            (p, h.code, h.status.as_str()),
+            (Progress::Complete, 200, "200 Assumed OK")
+        );
+        assert_eq!(body, b"hello Test Page\n");
+        // Read to the close: no end before it.
+        let (p, _, _) = feed_split(b"hello Test Page\n", &[], false);
+        assert_eq!(p, Progress::More);
+        // A HEAD request's answer has no body, whatever comes.
+        let mut r = ResponseReader::new(true);
+        assert_eq!(r.feed(b"h", false), Progress::Complete);
+        assert_eq!(r.head().status, "200 Assumed OK");
+        // Until five bytes show whether it is `HTTP/`, it could be a status line.
+        let (p, _, _) = feed_split(b"HTTP", &[1, 2, 3], false);
+        assert_eq!(p, Progress::More);
+        let (p, _, _) = feed_split(b"HTTP", &[], true);
+        assert_eq!(
+            p,
+            Progress::Malformed("malformed or truncated HTTP response".into())
+        );
+        for lead in [&b"\r\n"[..], b"\n", b"\r\n\r\n"] {
+            let mut a = lead.to_vec();
+            a.extend_from_slice(b"HTTP/1.1 503 Busy\r\nContent-Length: 2\r\n\r\nno");
+            let (p, h, body) = feed_split(&a, &[], false);
+            assert_eq!(
+                (p, h.status.as_str(), &body[..]),
+                (Progress::Complete, "HTTP/1.1 503 Busy", &b"no"[..])
+            );
+        }
+        // An empty answer is none (LWP: "Server closed connection without sending any data").
+        let (p, _, _) = feed_split(b"\r\n", &[], true);
+        assert!(matches!(p, Progress::Malformed(_)), "{p:?}");
+    }
+
+    /// `Content-Length: 16, 16` (a list of one value repeated, RFC 9112 §6.3) was no length:
+    /// the body was read to the close, and a server keeping the connection open made the check
+    /// time out. Different values, in a list or in two fields, are an error.
+    #[test]
+    fn a_content_length_list_of_one_repeated_value_was_not_a_length() {
+        let (p, _, body) = feed_split(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 16, 16\r\n\r\nhello Test Page\nMORE",
+            &[],
+            false,
+        );
+        assert_eq!(
+            (p, &body[..]),
+            (Progress::Complete, &b"hello Test Page\n"[..])
+        );
+        let (p, _, body) = feed_split(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5 ,5\r\n\r\nhello",
+            &[],
+            false,
+        );
+        assert_eq!((p, &body[..]), (Progress::Complete, &b"hello"[..]));
+        for two in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 16, 17\r\n\r\nhello"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\nContent-Length: 17\r\n\r\nhello",
+        ] {
+            let (p, _, _) = feed_split(two, &[], false);
+            assert!(
+                matches!(&p, Progress::Malformed(m) if m.starts_with("conflicting Content-Length")),
+                "{p:?}"
+            );
+        }
+        // No number: ignored as LWP ignores it, the body runs to the close.
+        let (p, _, body) = feed_split(
+            b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\nhello",
+            &[],
+            true,
+        );
+        assert_eq!((p, &body[..]), (Progress::Complete, &b"hello"[..]));
     }
 
     #[test]
@@ -464,7 +616,9 @@ mod tests {
     /// The same answer in any pieces gives the same result as in one.
     #[test]
     fn any_split_gives_the_same_result_as_one_piece() {
-        let answers: [&[u8]; 6] = [
+        let answers: [&[u8]; 8] = [
+            b"hello Test Page\n",
+            b"\r\n\nHTTP/1.0 200 OK\r\nContent-Length: 16, 16\r\n\r\nhello Test Page\n",
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
             b"HTTP/1.0 200 OK\nServer: x\n\nbody\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",

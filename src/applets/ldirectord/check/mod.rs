@@ -199,6 +199,37 @@ enum Phase {
     Talking,
 }
 
+/// How the connection stands after a read.
+enum Received {
+    /// Open: more may come.
+    Open,
+    /// The peer closed (or the input is full): the answer is what arrived.
+    End,
+    /// The peer reset the connection. What arrived before is the answer, as at a close: a
+    /// server that ends its answer with a reset (SO_LINGER 0, or a close before it read the
+    /// whole request) is healthy, and the Perl's LWP keeps what it read too.
+    Reset(io::Error),
+}
+
+/// Whether `e` says the peer reset the connection (a read or write after its RST).
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// A dialogue's verdict on an answer ended by a reset (`reset`: what said so): a down one
+/// says the reset too.
+fn after_reset(o: Outcome, reset: Option<String>) -> Outcome {
+    match (o, reset) {
+        (Outcome::Down(m), Some(r)) => Outcome::Down(format!("{m} ({r})")),
+        (o, _) => o,
+    }
+}
+
 /// Drives a `Dialogue` over TCP, optionally wrapped in TLS.
 pub struct TcpCheck<D: Dialogue> {
     stream: TcpStream,
@@ -303,22 +334,27 @@ impl<D: Dialogue> TcpCheck<D> {
         Ok(())
     }
 
-    /// Reads what is there; returns whether the peer closed (or the input is full and the
-    /// dialogue released nothing of it).
-    fn fill(&mut self) -> io::Result<bool> {
+    /// Reads what is there; says whether the peer closed (or the input is full and the
+    /// dialogue released nothing of it) or reset the connection.
+    fn fill(&mut self) -> io::Result<Received> {
         #[cfg(feature = "https")]
         if let Some(t) = self.tls.as_mut() {
             loop {
                 let before = self.input.len();
-                let end = t.read(&mut self.stream, &mut self.input, MAX_INPUT)?;
+                let end = t.read(&mut self.stream, &mut self.input, MAX_INPUT);
                 self.received += self.input.len().saturating_sub(before);
-                if end
-                    && self.input.len() >= MAX_INPUT
-                    && release(&mut self.dialogue, &mut self.input)
-                {
-                    continue;
-                }
-                return Ok(end);
+                return match end {
+                    Ok(true)
+                        if self.input.len() >= MAX_INPUT
+                            && release(&mut self.dialogue, &mut self.input) =>
+                    {
+                        continue
+                    }
+                    Ok(true) => Ok(Received::End),
+                    Ok(false) => Ok(Received::Open),
+                    Err(e) if is_reset(&e) => Ok(Received::Reset(e)),
+                    Err(e) => Err(e),
+                };
             }
         }
         let mut buf = [0u8; 16384];
@@ -328,12 +364,12 @@ impl<D: Dialogue> TcpCheck<D> {
                 if release(&mut self.dialogue, &mut self.input) {
                     continue;
                 }
-                return Ok(true);
+                return Ok(Received::End);
             }
             // Never more than fits: what is read is never dropped.
             let want = room.min(buf.len());
             match self.stream.read(&mut buf[..want]) {
-                Ok(0) => return Ok(true),
+                Ok(0) => return Ok(Received::End),
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
                     self.received += n;
@@ -341,10 +377,11 @@ impl<D: Dialogue> TcpCheck<D> {
                     // asking again now would only cost a call that fails (once per segment
                     // of a server that dribbles).
                     if n < want {
-                        return Ok(false);
+                        return Ok(Received::Open);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Received::Open),
+                Err(e) if is_reset(&e) => return Ok(Received::Reset(e)),
                 Err(e) => return Err(e),
             }
         }
@@ -385,32 +422,43 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             if let Err(e) = self.flush() {
                 return Self::down(format!("send: {e}"));
             }
-            let eof = match self.fill() {
-                Ok(eof) => eof,
+            let (eof, reset) = match self.fill() {
+                Ok(Received::Open) => (false, None),
+                Ok(Received::End) => (true, None),
+                Ok(Received::Reset(e)) => (true, Some(format!("receive: {e}"))),
                 Err(e) => return Self::down(format!("receive: {e}")),
             };
-            if self.input.is_empty() && !eof {
-                return Poll::Wait(self.interest());
+            if self.input.is_empty() {
+                match reset {
+                    Some(r) => return Self::down(r),
+                    None if !eof => return Poll::Wait(self.interest()),
+                    None => {}
+                }
             }
-            match self.dialogue.received(&self.input, eof) {
-                Step::Done(o) => {
+            match (self.dialogue.received(&self.input, eof), reset) {
+                (Step::Done(o), reset) => {
                     self.answered = true;
-                    return Poll::Ready(o);
+                    return Poll::Ready(after_reset(o, reset));
                 }
-                Step::Finish(bytes, o) => {
-                    self.out.extend_from_slice(&bytes);
-                    let _ = self.flush();
-                    return Poll::Ready(o);
+                (Step::Finish(bytes, o), reset) => {
+                    if reset.is_none() {
+                        self.out.extend_from_slice(&bytes);
+                        let _ = self.flush();
+                    }
+                    return Poll::Ready(after_reset(o, reset));
                 }
-                Step::More if eof => return Self::down("connection closed"),
-                Step::More => {
+                // The answer needed more than arrived before the reset, or the dialogue has
+                // more to say on a connection that is gone.
+                (Step::More | Step::Send(_), Some(r)) => return Self::down(r),
+                (Step::More, None) if eof => return Self::down("connection closed"),
+                (Step::More, None) => {
                     self.reads = self.reads.saturating_add(1);
                     if paced(self.reads, self.received) && !self.wants_write() {
                         return Poll::Later(Interest::Read, PACE);
                     }
                     return Poll::Wait(self.interest());
                 }
-                Step::Send(bytes) => {
+                (Step::Send(bytes), None) => {
                     self.input.clear();
                     self.out.extend_from_slice(&bytes);
                 }

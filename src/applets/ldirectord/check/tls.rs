@@ -201,7 +201,10 @@ impl Session {
     /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF or once
     /// `max` is reached (the plain path's rule). The plaintext is drained after every record
     /// batch: rustls refuses to read more TLS ("received plaintext buffer full") while 16 KiB
-    /// of it wait, which made every bigger page a failed check.
+    /// of it wait, which made every bigger page a failed check. A read error (a TCP reset)
+    /// comes after all that was decrypted is in `input` (each batch is drained before the
+    /// next read): like a close without close_notify, a reset after the answer leaves the
+    /// answer to be judged (`TcpCheck::fill`).
     pub fn read(
         &mut self,
         stream: &mut TcpStream,
