@@ -499,3 +499,6 @@ pub use track::{Track, TrackKind};
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "config_vc_tests.rs"]
+mod vc_tests;
