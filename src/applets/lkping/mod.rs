@@ -24,16 +24,19 @@
 //! yet); with a deadline it stops at the deadline or after `count` answers; an ICMP error
 //! ends a run that has a deadline. Exit status is LifeKeeper's: 0 when a reply was counted.
 
+mod error;
 mod options;
 mod pinger;
 mod session;
+mod socket_setup;
 mod stats;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+pub use error::LkpingError;
 pub use options::{parse_args, Command, Family, Interface, Options, UsageError, ALL_NODES, USAGE};
-pub use session::{run, run_with, LkpingError};
+pub use session::{run, run_with};
 pub use stats::{Rtt, Stats};
 
 /// Exit status when a counted reply came.
