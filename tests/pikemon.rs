@@ -1113,6 +1113,55 @@ fn take_and_drop() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
 }
 
+/// The worker wrote its status and paths files (write, fsync of the file and of its
+/// directory) in its loop. On a busy disk one fsync took 0.9 s here (`stress-ng --hdd 3`
+/// beside it), and a worker waiting for it sent no HELLO and no sign of life: its watchdog
+/// killed healthy workers while other builds wrote to the disk. The loop's thread now makes
+/// no sync call at all; a writer thread does, and the file still follows the role.
+#[test]
+fn worker_waited_for_the_disk_in_its_loop_writing_the_status_file() {
+    let rig = Rig::new().started_pair();
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1, "{worker:?}");
+    let trace = rig.dir.join("loop.strace");
+    // The main thread only (its tid is the pid): the loop.
+    let strace = Command::new("strace")
+        .args([
+            "-q",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,sync",
+        ])
+        .args(["-o", &trace.display().to_string()])
+        .args(["-p", &worker[0].to_string()])
+        .spawn()
+        .expect("strace (installed by make test)");
+    std::thread::sleep(Duration::from_millis(500));
+    let status = rig.dir.join("status1");
+    let before = std::fs::read_to_string(&status).unwrap_or_default();
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    let start = Instant::now();
+    while std::fs::read_to_string(&status).unwrap_or_default() == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the status file was never rewritten\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = rig.control(1, &["take"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    rig.signal(&[strace.id() as i32], "-INT");
+    let _ = strace.wait_with_output();
+    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !calls.contains("sync"),
+        "the worker's loop waited for the disk:\n{calls}"
+    );
+}
+
 /// `-c take` on the Backup printed "vc LAN Take: Backup" with exit 0 (the role right after
 /// the order, before the peer had yielded), and a script took it for a failed take. The
 /// answer now comes once the order has taken effect: Master with the addresses up.

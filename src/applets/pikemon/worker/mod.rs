@@ -131,6 +131,9 @@ pub(super) struct Worker {
     pub unsettled: Vec<(usize, u32)>,
     /// The sign of life to the supervisor's watchdog, at least once per hello-interval.
     pub beacon: Option<super::liveness::Beacon>,
+    /// Writes the status and paths files off the loop: a busy disk's fsync must not hold
+    /// back HELLOs or the sign of life.
+    pub files: crate::sys::file::Writer,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
@@ -148,6 +151,8 @@ pub const FIRST_ENV: &str = "PIKEMON_FIRST_WORKER";
 pub const REPORT_ENV: &str = "PIKEMON_SETUP_REPORT";
 /// The exit status of a first worker whose set-up failed.
 pub const SETUP_FAILED: i32 = 78;
+/// How long an exiting worker waits for its last status and paths files to be written.
+const FILES_FLUSH_LIMIT: Duration = Duration::from_secs(3);
 
 pub fn run(cfg: Config) -> ExitCode {
     let first = std::env::var_os(FIRST_ENV).is_some();
@@ -184,6 +189,7 @@ impl Worker {
                 .map(|d| d.saturating_duration_since(now));
             if let Err(e) = self.ev.wait(&mut events, wait) {
                 error!("event loop: {e}");
+                self.flush_files();
                 return ExitCode::from(1);
             }
             let list: Vec<Event> = std::mem::take(&mut events);
@@ -240,7 +246,7 @@ impl Worker {
                         self.notify(now, vi, HookKind::Stop);
                     }
                     self.write_status();
-                    let _ = std::fs::remove_file(&self.cfg.paths_file);
+                    self.files.remove(&self.cfg.paths_file);
                     // After SIGHUP the socket path is the new instance's already.
                     // Out of the poll set before it closes: a closed fd there is POLLNVAL
                     // on every wait, and the stop hook's seconds became a busy loop.
@@ -261,9 +267,20 @@ impl Worker {
                     if !conntrack_idle {
                         warn!("exiting with conntrackd requests unanswered");
                     }
+                    self.flush_files();
                     return ExitCode::SUCCESS;
                 }
             }
+        }
+    }
+
+    /// Waits (bounded) for the status and paths files handed to the writer thread.
+    fn flush_files(&self) {
+        if !self.files.flush(FILES_FLUSH_LIMIT) {
+            warn!(
+                "exiting before the status file was written ({} s, a stalled disk?)",
+                FILES_FLUSH_LIMIT.as_secs()
+            );
         }
     }
 

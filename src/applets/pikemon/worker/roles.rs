@@ -3,13 +3,13 @@
 
 use std::time::{Instant, SystemTime};
 
-use log::{debug, error, info};
+use log::{error, info};
 
 use super::super::core::{Input, Reason};
 use super::super::hooks::{HookJob, HookKind};
 use super::super::paths_file::{self, ConfigLine, PathLine};
 use super::super::ping_group::PingGroupState;
-use super::super::status_file::{self, SavedRole, Status};
+use super::super::status_file::{SavedRole, Status};
 use super::super::takeover;
 
 use super::*;
@@ -160,9 +160,11 @@ impl Worker {
             roles,
             maintenance,
         };
-        if let Err(e) = st.store(&self.cfg.status_file) {
-            error!("{}: {e}", self.cfg.status_file.display());
-        }
+        self.files.write(
+            &self.cfg.status_file,
+            st.render().into_bytes(),
+            log::Level::Error,
+        );
     }
 
     pub(super) fn write_paths(&mut self, now: Instant) {
@@ -200,9 +202,8 @@ impl Worker {
             })
             .collect();
         let text = paths_file::render(self.cfg.node_id, &lines, &configs);
-        if let Err(e) = status_file::write_atomic(&self.cfg.paths_file, text.as_bytes()) {
-            debug!("{}: {e}", self.cfg.paths_file.display());
-        }
+        self.files
+            .write(&self.cfg.paths_file, text.into_bytes(), log::Level::Debug);
         self.paths_written = Some(now);
         self.paths_dirty = false;
     }

@@ -278,6 +278,8 @@ impl Worker {
             stop_hooks_queued: false,
             unsettled: Vec::new(),
             beacon: None,
+            files: crate::sys::file::Writer::spawn("pikemon-files")
+                .map_err(err("the status file's writer thread"))?,
         };
         // Maintenance set before a restart or a reboot stays.
         let kept = old.as_ref().map_or(&[][..], |s| &s.maintenance[..]);
