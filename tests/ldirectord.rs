@@ -750,6 +750,10 @@ def serve(c):
             req += d
         if mode == 'linger':
             c.sendall(answer)
+        elif mode == 'big':
+            # Past the 1 MiB the check holds: its windows are judged and released before
+            # the reset comes.
+            c.sendall(answer + b'x' * (3 << 20))
         elif mode == 'cut':
             c.sendall(b'HTTP/1.0 200 OK\r\nContent-')
         time.sleep(0.2)
@@ -824,7 +828,8 @@ fn lines_of(mon: &str, port: &str) -> Vec<String> {
 /// before it read the whole request) was down ("receive: Connection reset by peer"): the
 /// answer that had arrived was dropped. The Perl's LWP keeps what it read (200 OK, X-Died
 /// says the read failed). The answer is judged as at a close now; a reset before any answer,
-/// or in the middle of the head, is still down and says so.
+/// or in the middle of the head, is still down and says so. A 3 MiB body, past the 1 MiB the
+/// check holds, ended by a reset is up too.
 #[test]
 fn answer_ended_by_a_reset_marked_a_healthy_real_down() {
     let mut lab = Lab::new("rst");
@@ -836,9 +841,10 @@ fn answer_ended_by_a_reset_marked_a_healthy_real_down() {
             ("8092", "unread", ""),
             ("8093", "before", ""),
             ("8094", "cut", ""),
+            ("8095", "big", ""),
         ],
     );
-    for port in ["8091", "8092"] {
+    for port in ["8091", "8092", "8095"] {
         let lines = lines_of(&m, port);
         assert!(
             lines.iter().all(|l| l.contains("[up] HTTP/1.0 200 OK")),
@@ -864,6 +870,10 @@ fn answer_ended_by_a_reset_marked_a_healthy_real_down() {
     );
     assert!(
         r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8092"),
+        "{r}"
+    );
+    assert!(
+        r.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8095"),
         "{r}"
     );
     assert!(!r.contains("8093") && !r.contains("8094"), "{r}");

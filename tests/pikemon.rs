@@ -3488,6 +3488,45 @@ fn stopping_worker_spun_on_the_conntrackd_poll_while_its_stop_hook_ran() {
     );
 }
 
+/// A stopping worker removed its paths file, then went on refreshing it once a second while
+/// its stop hook ran: the file outlived the worker, and ifcheckd read a stopped node's paths.
+#[test]
+fn paths_file_came_back_after_the_stopping_worker_removed_it() {
+    let mut rig = Rig::new();
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap().replace(
+        &format!("notify-master \"echo master >> {d}/notify1\";"),
+        "notify-stop \"sleep 2.5\";",
+    );
+    std::fs::write(rig.cfg(1), cfg).unwrap();
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let paths = rig.dir.join("paths1");
+    assert!(
+        paths.exists(),
+        "no paths file while running\n{}",
+        rig.log(1)
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(12),
+            "still running\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!worker.is_empty());
+    assert!(
+        !paths.exists(),
+        "the paths file outlived the worker\n{}",
+        rig.log(1)
+    );
+}
+
 /// With no heart-beat path UP (a peer that died, or none yet) the paths file was not
 /// refreshed, and its refresh deadline, left in the past, woke the worker's loop without
 /// pause. Under QEMU the SCHED_FIFO worker took the one vCPU from the kernel's network

@@ -10,6 +10,16 @@ use std::time::{Duration, Instant};
 /// Writes a file atomically: a temporary file in the same directory, fsync, rename, then
 /// fsync of the directory, so a power cut cannot lose the rename (and with it the write).
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_replacing(path, data, true)
+}
+
+/// `write_atomic` without its syncs: for a file that only this run needs (a pid file under
+/// /run) and that a loop writes which must not wait for a busy disk. A power cut may lose it.
+pub fn replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_replacing(path, data, false)
+}
+
+fn write_replacing(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             fs::create_dir_all(dir)?;
@@ -18,6 +28,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let (mut f, tmp) = create_temp(path)?;
     let result = (|| {
         f.write_all(data)?;
+        if !sync {
+            return fs::rename(&tmp, path);
+        }
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         let dir = match path.parent() {

@@ -213,6 +213,7 @@ impl Params {
         let statefile = StateFile {
             creates_dir: path.parent() == Some(rsctmp.as_path()),
             path,
+            instance: instance.clone(),
         };
         let timeout_ms: u64 = meta("timeout")
             .and_then(|t| t.trim().parse().ok())

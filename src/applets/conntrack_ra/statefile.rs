@@ -26,6 +26,9 @@ pub struct StateFile {
     /// Its directory is HA_RSCTMP, the default's (`$HA_RSCTMP/conntrack-ra-INSTANCE.promoted`),
     /// which the agent creates when it is missing.
     pub creates_dir: bool,
+    /// The resource's instance name: a file holding only this line is the marker of the
+    /// agent before `MARKER` (promoted before an upgrade), and counts as the marker.
+    pub instance: String,
 }
 
 /// Why the statefile parameter cannot be used.
@@ -93,7 +96,7 @@ fn open_flags() -> i32 {
 }
 
 /// Reads what is at `path` without following a symlink or blocking on a FIFO.
-fn inspect(path: &Path) -> Result<Found, StateFileError> {
+fn inspect(path: &Path, instance: &str) -> Result<Found, StateFileError> {
     let io_err = |e: io::Error| StateFileError::Io(path.to_path_buf(), e.to_string());
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -131,7 +134,8 @@ fn inspect(path: &Path) -> Result<Found, StateFileError> {
         .read_to_end(&mut head)
         .map_err(io_err)?;
     let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    if first == MARKER.as_bytes() {
+    let legacy = !instance.is_empty() && head == format!("{instance}\n").as_bytes();
+    if first == MARKER.as_bytes() || legacy {
         Ok(Found::Marker)
     } else {
         Ok(Found::Other("a file of other content".into()))
@@ -170,7 +174,7 @@ impl StateFile {
                 return Err(StateFileError::NoDirectory(path.clone()));
             }
         }
-        match inspect(path)? {
+        match inspect(path, &self.instance)? {
             Found::Nothing | Found::Marker => Ok(()),
             Found::Other(what) => Err(StateFileError::Foreign(path.clone(), what)),
         }
@@ -178,7 +182,7 @@ impl StateFile {
 
     /// Whether the agent's marker is there (after `check`).
     pub fn promoted(&self) -> Result<bool, StateFileError> {
-        Ok(inspect(&self.path)? == Found::Marker)
+        Ok(inspect(&self.path, &self.instance)? == Found::Marker)
     }
 
     /// Writes the marker (after `check`), naming `instance` on its second line.
@@ -190,7 +194,7 @@ impl StateFile {
                 std::fs::create_dir_all(dir).map_err(io_err)?;
             }
         }
-        if let Found::Other(what) = inspect(path)? {
+        if let Found::Other(what) = inspect(path, &self.instance)? {
             return Err(StateFileError::Foreign(path.clone(), what));
         }
         let mut file = std::fs::OpenOptions::new()
@@ -215,7 +219,7 @@ impl StateFile {
     /// Removes the marker; anything else in its place is left alone. Returns whether a
     /// marker was removed.
     pub fn clear(&self) -> Result<bool, StateFileError> {
-        match inspect(&self.path)? {
+        match inspect(&self.path, &self.instance)? {
             Found::Nothing => Ok(false),
             Found::Other(what) => Err(StateFileError::Foreign(self.path.clone(), what)),
             Found::Marker => match std::fs::remove_file(&self.path) {
@@ -257,6 +261,7 @@ mod tests {
         StateFile {
             path: path.to_path_buf(),
             creates_dir: false,
+            instance: "ct".into(),
         }
     }
 
@@ -321,10 +326,31 @@ mod tests {
         let default = StateFile {
             path: path.clone(),
             creates_dir: true,
+            instance: "ct".into(),
         };
         assert_eq!(default.check(&config), Ok(()));
         default.set("ct").unwrap();
         assert_eq!(default.promoted(), Ok(true));
+    }
+
+    #[test]
+    fn a_statefile_of_the_agent_before_the_marker_failed_every_action_after_an_upgrade() {
+        // The agent before the marker wrote only the instance name: a node promoted across
+        // an upgrade must stay promoted, and demote must clear it, not fail with 2.
+        let d = Dir::new("legacy");
+        let path = d.0.join("conntrack-ra-ct.promoted");
+        std::fs::write(&path, "ct\n").unwrap();
+        let s = given(&path);
+        let config = d.0.join("conntrackd.conf");
+        assert_eq!(s.check(&config), Ok(()));
+        assert_eq!(s.promoted(), Ok(true));
+        assert_eq!(s.clear(), Ok(true));
+        assert!(!path.exists());
+        // Another instance's name, or more lines, are not the marker.
+        std::fs::write(&path, "other\n").unwrap();
+        assert!(s.check(&config).is_err());
+        std::fs::write(&path, "ct\nmore\n").unwrap();
+        assert!(s.check(&config).is_err());
     }
 
     #[test]

@@ -181,6 +181,8 @@ fn int_in(arg: &str, min: i64, max: i64) -> Result<i64, UsageError> {
 /// Seconds as a finite, non-negative decimal number.
 fn seconds(arg: &str, what: &str) -> Result<Duration, UsageError> {
     match arg.trim().parse::<f64>() {
+        // A value that is not zero but rounds to it (1e-10) would read as "no limit" (-W 0).
+        Ok(v) if v > 0.0 && Duration::from_secs_f64(v).is_zero() => err(format!("{what}: {arg}")),
         Ok(v) if v.is_finite() && (0.0..=f64::from(i32::MAX / 1000)).contains(&v) => {
             Ok(Duration::from_secs_f64(v))
         }
@@ -470,5 +472,16 @@ mod tests {
     fn linger_time_zero_was_refused_where_ping_waits_without_a_limit() {
         assert_eq!(ping("-W 0 -c 1 h").linger, Duration::ZERO);
         assert_eq!(ping("-W 0.0 h").linger, Duration::ZERO);
+    }
+
+    /// `-W 0.0000000001` rounded to zero and so waited without a limit, as only `-W 0` may.
+    #[test]
+    fn a_linger_time_that_rounds_to_zero_waited_without_a_limit() {
+        let bad = |a: &str| match parse_args(&args(a), true) {
+            Err(e) => e.to_string(),
+            Ok(c) => format!("{c:?}"),
+        };
+        assert_eq!(bad("-W 0.0000000001 h"), "bad linger time: 0.0000000001");
+        assert_eq!(ping("-W 0.000000001 h").linger, Duration::from_nanos(1));
     }
 }

@@ -246,7 +246,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let sealed = match started.as_ref().map(StartedConfig::seal) {
         Some(Ok(fd)) => fd,
         Some(Err(e)) => {
-            eprintln!("pikemon: cannot keep the config read for the worker: memfd: {e}");
+            eprintln!("pikemon: cannot keep the config read for the worker: {e}");
             return ExitCode::from(1);
         }
         None => {

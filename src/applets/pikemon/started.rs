@@ -108,8 +108,20 @@ impl StartedConfig {
     }
 
     /// The snapshot in a sealed memfd, for `hand_to`.
+    /// A snapshot longer than a child reads is refused here, at start, with the reason.
     pub fn seal(&self) -> std::io::Result<OwnedFd> {
-        crate::sys::memfd::sealed("pikemon-config", &self.encode())
+        let bytes = self.encode();
+        if bytes.len() > MAX_LEN {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the config and its key files are {} bytes together, more than the {MAX_LEN} \
+                     a worker reads",
+                    bytes.len()
+                ),
+            ));
+        }
+        crate::sys::memfd::sealed("pikemon-config", &bytes)
     }
 
     /// The snapshot `ENV` names, passed by the supervisor; `ENV` is removed so that this
@@ -161,6 +173,21 @@ pub fn hand_to(fd: &OwnedFd, cmd: &mut std::process::Command) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config with many big key files passed the daemon's own limits (4 MiB of config, 64
+    /// KiB per key) and came to more than a worker reads: the daemon started, and every worker
+    /// refused the copy with the reason on a stderr nobody saw. It is refused at start now.
+    #[test]
+    fn a_snapshot_longer_than_a_worker_reads_started_the_daemon() {
+        let mut big = sample();
+        for i in 0..140 {
+            big.key_files
+                .insert(PathBuf::from(format!("/k/{i}")), vec![b'k'; 64 * 1024]);
+        }
+        let e = big.seal().expect_err("sealed a snapshot no worker reads");
+        assert!(e.to_string().contains("more than the"), "{e}");
+        assert!(sample().seal().is_ok());
+    }
 
     fn sample() -> StartedConfig {
         StartedConfig {

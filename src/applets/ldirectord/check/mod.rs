@@ -430,7 +430,10 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             };
             if self.input.is_empty() {
                 match reset {
-                    Some(r) => return Self::down(r),
+                    // Nothing ever came. What came and was judged or released already (a big
+                    // body's windows) is judged at the reset as at a close.
+                    Some(r) if self.received == 0 => return Self::down(r),
+                    Some(_) => {}
                     None if !eof => return Poll::Wait(self.interest()),
                     None => {}
                 }

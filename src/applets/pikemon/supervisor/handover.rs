@@ -19,11 +19,12 @@ pub fn worker_path(pid_file: &Path) -> PathBuf {
 
 /// Names the running worker in `PID_FILE.worker`, read by the next instance should this
 /// supervisor be killed (see `hand_over_orphan`). Written atomically: a symlink planted at
-/// the path is replaced, never followed. A failure is logged, not fatal: the file only
-/// matters if this supervisor dies before its worker.
+/// the path is replaced, never followed. Not synced: it names a process of this boot, and a
+/// worker's restart must not wait for a busy disk. A failure is logged, not fatal: the file
+/// only matters if this supervisor dies before its worker.
 pub(super) fn record_worker(pid_file: &Path, pid: u32) {
     let path = worker_path(pid_file);
-    if let Err(e) = crate::sys::file::write_atomic(&path, format!("{pid}\n").as_bytes()) {
+    if let Err(e) = crate::sys::file::replace(&path, format!("{pid}\n").as_bytes()) {
         warn!(
             "{}: {e}: the next instance could not take over from this worker",
             path.display()

@@ -151,8 +151,9 @@ pub const FIRST_ENV: &str = "PIKEMON_FIRST_WORKER";
 pub const REPORT_ENV: &str = "PIKEMON_SETUP_REPORT";
 /// The exit status of a first worker whose set-up failed.
 pub const SETUP_FAILED: i32 = 78;
-/// How long an exiting worker waits for its last status and paths files to be written.
-const FILES_FLUSH_LIMIT: Duration = Duration::from_secs(3);
+/// How long an exiting worker waits for its last status and paths files to be written: with
+/// `STOP_HOOK_WAIT`, within the 10 s the supervisor gives a stopping worker.
+const FILES_FLUSH_LIMIT: Duration = Duration::from_millis(1500);
 
 pub fn run(cfg: Config) -> ExitCode {
     let first = std::env::var_os(FIRST_ENV).is_some();
@@ -275,12 +276,19 @@ impl Worker {
     }
 
     /// Waits (bounded) for the status and paths files handed to the writer thread.
-    fn flush_files(&self) {
-        if !self.files.flush(FILES_FLUSH_LIMIT) {
-            warn!(
-                "exiting before the status file was written ({} s, a stalled disk?)",
-                FILES_FLUSH_LIMIT.as_secs()
-            );
+    /// Beats while it waits: the supervisor's watchdog still watches a stopping worker.
+    fn flush_files(&mut self) {
+        let until = Instant::now() + FILES_FLUSH_LIMIT;
+        let step = (self.cfg.hello_interval / 2).max(Duration::from_millis(5));
+        while !self.files.flush(step) {
+            self.beat(Instant::now());
+            if Instant::now() >= until {
+                warn!(
+                    "exiting before the status file was written ({} ms, a stalled disk?)",
+                    FILES_FLUSH_LIMIT.as_millis()
+                );
+                return;
+            }
         }
     }
 

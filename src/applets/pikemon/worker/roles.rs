@@ -168,6 +168,13 @@ impl Worker {
     }
 
     pub(super) fn write_paths(&mut self, now: Instant) {
+        if self.stop_hooks_queued {
+            // Removed on the way out: a newer write would replace the queued removal. Marked
+            // written all the same, or its refresh deadline stays in the past and spins the loop.
+            self.paths_written = Some(now);
+            self.paths_dirty = false;
+            return;
+        }
         let peer = self.node.peer();
         let lines: Vec<PathLine> = self
             .paths
