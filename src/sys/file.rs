@@ -45,6 +45,16 @@ fn write_replacing(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     result
 }
 
+/// Whether `a` and `b` are one file by any name (the same device and inode); false when
+/// either cannot be looked at.
+pub fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 /// The writer thread's stack: a path, a file's content and a log line.
 const WRITER_STACK: usize = 128 * 1024;
 

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The first line the agent writes; the instance name follows on the second.
@@ -144,13 +144,7 @@ fn inspect(path: &Path, instance: &str) -> Result<Found, StateFileError> {
 
 /// Whether `a` and `b` name the same file: equal paths, or the same inode when both exist.
 fn same_file(a: &Path, b: &Path) -> bool {
-    if a == b {
-        return true;
-    }
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
+    a == b || crate::sys::file::same_inode(a, b)
 }
 
 impl StateFile {

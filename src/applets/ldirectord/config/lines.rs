@@ -140,11 +140,7 @@ impl Reader<'_> {
     /// Whether `path` is this config file (the same inode, by any name): a log or monitor
     /// file there would be appended to the config.
     pub fn is_this_config(&self, path: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        match (std::fs::metadata(&*self.file), std::fs::metadata(path)) {
-            (Ok(c), Ok(p)) => c.dev() == p.dev() && c.ino() == p.ino(),
-            _ => false,
-        }
+        crate::sys::file::same_inode(Path::new(&*self.file), path)
     }
 
     /// A line that is no `NAME=VALUE`: reported at its name, as written (the message showed
