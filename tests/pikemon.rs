@@ -490,6 +490,95 @@ fn failover_when_the_master_daemon_is_sigkilled() {
     );
 }
 
+/// The VIP on `node`'s macvlan, as `ip addr` shows it (with its lifetime), or None.
+fn vip_line(rig: &Rig, node: u32) -> Option<String> {
+    let out = text(&rig.ns(node).ip(&["addr", "show", "dev", "pk1-lan0"])).0;
+    let mut lines = out.lines();
+    while let Some(l) = lines.next() {
+        if l.contains(&format!("inet {VIP}/24")) {
+            return Some(format!("{l}\n{}", lines.next().unwrap_or("")));
+        }
+    }
+    None
+}
+
+/// Every pikemon process of the Master SIGKILLed (an operator's `kill -9 $(pidof pikemon)`,
+/// or the OOM killer taking both) left its VIP on its macvlan for good, beside the new
+/// Master's: now the VIP carries a lease the worker renews, and the kernel deletes it when
+/// the lease runs out (2 s at this dead-interval of 300 ms).
+#[test]
+fn sigkill_of_every_pikemon_process_left_the_vip_on_the_old_master_for_good() {
+    let rig = Rig::without_death_watch().started_pair();
+    // Held over several leases: the renewals keep it.
+    std::thread::sleep(Duration::from_secs(5));
+    let held = vip_line(&rig, 1).unwrap_or_else(|| panic!("A lost its VIP\n{}", rig.log(1)));
+    assert!(
+        held.contains("dynamic") && held.contains("valid_lft ") && !held.contains("forever"),
+        "{held}"
+    );
+    rig.kill_daemon(1);
+    let killed = Instant::now();
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    while vip_line(&rig, 1).is_some() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(4),
+            "the dead Master still holds {:?}",
+            vip_line(&rig, 1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let gone = killed.elapsed();
+    assert!(gone >= Duration::from_millis(1000), "gone after {gone:?}");
+    // The new Master keeps its own past its lease.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(vip_line(&rig, 2).is_some(), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// A Master whose processes were all stopped (SIGSTOP, a frozen container) kept its VIP
+/// beside the new Master for as long as it stayed frozen. Now the lease runs out; thawed,
+/// the pair settles on one Master, and only that one holds the VIP.
+#[test]
+fn frozen_master_kept_its_vip_beside_the_new_master_while_frozen() {
+    let rig = Rig::without_death_watch().started_pair();
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-STOP");
+    let frozen = Instant::now();
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    while vip_line(&rig, 1).is_some() {
+        assert!(
+            frozen.elapsed() < Duration::from_secs(4),
+            "the frozen Master still holds {:?}",
+            vip_line(&rig, 1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.signal(&all, "-CONT");
+    // One Master, whose macvlan is up with the VIP; the Backup's is down (keeping the VIP,
+    // `nomadic no`).
+    let start = Instant::now();
+    loop {
+        let roles = (rig.role(1), rig.role(2));
+        let up = (rig.macvlan_up(1), rig.macvlan_up(2));
+        let plays = |r: &str, up: bool, n: u32| {
+            (r == "Master") == up && (!up || vip_line(&rig, n).is_some())
+        };
+        if (roles.0 == "Master") != (roles.1 == "Master")
+            && plays(&roles.0, up.0, 1)
+            && plays(&roles.1, up.1, 2)
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "roles {roles:?}, macvlans up {up:?}\n{}\n{}",
+            rig.log(1),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The new master's neighbour flushes now run after its first GARPs (they stood between the
 /// decision and the first frame from the virtual MAC); they must still run.
 #[test]

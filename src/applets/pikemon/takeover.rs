@@ -18,8 +18,9 @@
 //! master (answers) from a dead one (silent) before taking over.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
-use log::{debug, warn};
+use log::warn;
 
 use super::config::{Config, ControlledInterface};
 use crate::net::garp::{broadcast_of, send_garps};
@@ -45,6 +46,25 @@ pub struct Controlled {
     pub nomadic: bool,
     /// Parent administratively up with carrier.
     pub link_up: bool,
+    /// Seconds the kernel keeps the addresses of a Master without a renewal (`vip_lease`).
+    pub lease: u32,
+}
+
+/// How long the addresses of a Master live in the kernel unless the worker renews them
+/// (every quarter of it): the dead-interval rounded up to whole seconds, plus one, at least
+/// 2 s. A pikemon that can no longer renew them (every process SIGKILLed, or frozen) loses
+/// them about when the peer takes over, instead of keeping them for good beside the new
+/// Master; a live one that stalled that long has been replaced by the peer anyway.
+pub fn vip_lease(dead_interval: Duration) -> u32 {
+    let secs = dead_interval.as_secs() + u64::from(dead_interval.subsec_nanos() > 0);
+    u32::try_from(secs.saturating_add(1))
+        .unwrap_or(u32::MAX)
+        .max(2)
+}
+
+/// How often the worker renews the lease of a Master's addresses.
+pub fn renew_every(lease: u32) -> Duration {
+    Duration::from_secs(u64::from(lease)) / 4
 }
 
 fn sysctl(ifname: &str, key: &str, value: &str) {
@@ -76,7 +96,12 @@ fn errno_is(e: &RtnlError, errno: i32) -> bool {
 }
 
 /// Looks up the parent, sets its ARP sysctls and makes sure the macvlan exists (down).
-pub fn prepare(rt: &mut Rtnl, ci: &ControlledInterface, vcid: u16) -> Result<Controlled, String> {
+pub fn prepare(
+    rt: &mut Rtnl,
+    ci: &ControlledInterface,
+    vcid: u16,
+    lease: u32,
+) -> Result<Controlled, String> {
     let parent = rt
         .link_by_name(&ci.name)
         .map_err(|e| e.to_string())?
@@ -94,6 +119,7 @@ pub fn prepare(rt: &mut Rtnl, ci: &ControlledInterface, vcid: u16) -> Result<Con
         link_local: ci.virtual_link_local(),
         nomadic: ci.nomadic,
         link_up: parent.is_up() && parent.has_carrier(),
+        lease,
     };
     macvlan_index(rt, &c)?;
     sysctl(&c.macvlan, "arp_ignore", "8");
@@ -133,25 +159,21 @@ fn created(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
         .ok_or_else(|| format!("macvlan {} vanished after it was created", c.macvlan))
 }
 
-fn add_vips(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
+/// The IPv4 VIPs on the macvlan, added or renewed: with the lease (`Some`) or for good.
+fn set_vips(rt: &mut Rtnl, index: u32, c: &Controlled, lease: Option<u32>) -> Result<(), String> {
     for (ip, len) in &c.vips {
-        match rt.add_address(index, *ip, *len, Some(broadcast_of(*ip, *len)), None) {
-            Ok(()) => debug!("{}: added {ip}/{len}", c.macvlan),
-            Err(e) if errno_is(&e, libc::EEXIST) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+        rt.set_address(index, *ip, *len, Some(broadcast_of(*ip, *len)), lease)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
 
-/// The IPv6 addresses, without DAD (they survive the link coming up, not going down).
-fn add_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
+/// The IPv6 addresses, without DAD (they survive the link coming up, not going down), added
+/// or renewed with the lease.
+fn set_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
     for (ip, len) in addresses6(c) {
-        match rt.add_address6(index, ip, len, true, 0) {
-            Ok(()) => debug!("{}: added {ip}/{len}", c.macvlan),
-            Err(e) if errno_is(&e, libc::EEXIST) => {}
-            Err(e) => return Err(e.to_string()),
-        }
+        rt.set_address6(index, ip, len, Some(c.lease))
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -166,11 +188,11 @@ pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
     if !c.vips6.is_empty() {
         sysctl6(&c.macvlan, "accept_dad", "0");
     }
-    add_vips(rt, index, c)?;
+    set_vips(rt, index, c, Some(c.lease))?;
     // The IPv6 addresses go on before the link comes up, as the IPv4 ones: the peer's first
     // HELLO from the virtual MAC moves the switch to this node, and a packet for an IPv6 VIP
     // that arrives before the address is there is lost (measured: one probe at TERM).
-    add_vips6(rt, index, c)?;
+    set_vips6(rt, index, c)?;
     rt.set_link_up(index, true).map_err(|e| e.to_string())?;
     Ok(index)
 }
@@ -181,8 +203,7 @@ pub fn settle_master(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), St
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
     if !c.vips6.is_empty() {
-        // EEXIST when they are there.
-        add_vips6(rt, index, c)?;
+        set_vips6(rt, index, c)?;
         rt.flush_neighbours6(c.parent).map_err(|e| e.to_string())?;
         rt.flush_neighbours6(index).map_err(|e| e.to_string())?;
     }
@@ -209,14 +230,23 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
             }
         }
     } else {
-        add_vips(rt, index, c)?;
+        // For good: a Backup does not renew them.
+        set_vips(rt, index, c, None)?;
     }
     Ok(())
 }
 
+/// Renews the lease of a Master's addresses on macvlan `index` (re-adding any that the
+/// kernel or an operator deleted meanwhile).
+pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
+    set_vips(rt, index, c, Some(c.lease))?;
+    set_vips6(rt, index, c)
+}
+
 /// Releases every controlled interface of `cfg` without a worker (the supervisor's, see
 /// `watchdog`): each existing macvlan down and, where `nomadic`, its VIPs deleted — what
-/// `to_backup` leaves. Creates nothing and touches no sysctl; a missing macvlan is skipped.
+/// `to_backup` leaves (the VIPs of a non-nomadic one kept for good, without their lease).
+/// Creates no macvlan and touches no sysctl; a missing macvlan is skipped.
 /// Returns the macvlans taken down and what failed.
 pub fn release_all(rt: &mut Rtnl, cfg: &Config) -> (Vec<String>, Vec<String>) {
     let (mut done, mut failed) = (Vec::new(), Vec::new());
@@ -238,7 +268,12 @@ fn release_one(rt: &mut Rtnl, ci: &ControlledInterface, name: &str) -> Result<bo
         return Ok(false);
     };
     rt.set_link_up(link.index, false)?;
-    if ci.nomadic {
+    if !ci.nomadic {
+        // Kept for good, as a Backup keeps them: no worker renews their lease now.
+        for (ip, len) in &ci.ipv4 {
+            rt.set_address(link.index, *ip, *len, Some(broadcast_of(*ip, *len)), None)?;
+        }
+    } else {
         for (ip, len) in &ci.ipv4 {
             match rt.delete_address(link.index, *ip, *len) {
                 Err(e) if !errno_is(&e, libc::EADDRNOTAVAIL) => return Err(e),
@@ -343,6 +378,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lease_outlives_the_dead_interval_by_a_second_and_is_at_least_two() {
+        let ms = Duration::from_millis;
+        assert_eq!(vip_lease(ms(30)), 2);
+        assert_eq!(vip_lease(ms(300)), 2);
+        assert_eq!(vip_lease(ms(1000)), 2);
+        assert_eq!(vip_lease(ms(1001)), 3);
+        assert_eq!(vip_lease(ms(3000)), 4);
+        assert_eq!(vip_lease(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(renew_every(2), ms(500));
+        assert_eq!(renew_every(4), ms(1000));
+    }
+
+    #[test]
     fn an_ipv6_vip_advertised_from_another_mac_is_seen_and_ours_and_probes_are_not() {
         let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
         let rogue = MacAddr([2, 0, 0, 0, 0, 0x66]);
@@ -358,6 +406,7 @@ mod tests {
             link_local: ndisc::link_local_of(vmac),
             nomadic: false,
             link_up: true,
+            lease: 2,
         };
         let na = |mac, addr| ndisc::unsolicited_advertisement(mac, addr, false);
         assert_eq!(vip6_claimed_by(&na(rogue, vip6), &c), Some(rogue));

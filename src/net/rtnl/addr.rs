@@ -2,9 +2,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -97,6 +97,16 @@ fn base(index: u32, ip: Ipv4Addr, prefix_len: u8) -> AddressMessage {
     m
 }
 
+/// `IFA_CACHEINFO` with `secs` as both the valid and the preferred lifetime: the kernel
+/// deletes the address once that many seconds pass without a renewal (`ip addr add ...
+/// valid_lft S preferred_lft S`).
+pub(super) fn lifetime(secs: u32) -> AddressAttribute {
+    let mut c = CacheInfo::default();
+    c.ifa_valid = secs;
+    c.ifa_preferred = secs;
+    AddressAttribute::CacheInfo(c)
+}
+
 /// RTM_NEWADDR for `ip/prefix_len` on `index`, with an optional broadcast and label.
 pub(super) fn new_address(
     index: u32,
@@ -159,6 +169,28 @@ impl Rtnl {
         )
     }
 
+    /// Adds `ip/prefix_len` to interface `index`, or renews it where it is: with `lease`
+    /// seconds to live (`Some`, the kernel deletes it unless renewed in time) or for good
+    /// (`None`: an address that had a lease loses it).
+    pub fn set_address(
+        &mut self,
+        index: u32,
+        ip: Ipv4Addr,
+        prefix_len: u8,
+        broadcast: Option<Ipv4Addr>,
+        lease: Option<u32>,
+    ) -> Result<(), RtnlError> {
+        let mut msg = new_address(index, ip, prefix_len, broadcast, None);
+        if let (Some(secs), RouteNetlinkMessage::NewAddress(m)) = (lease, &mut msg) {
+            m.attributes.push(lifetime(secs));
+        }
+        self.execute(
+            || format!("set address {ip}/{prefix_len} on link index {index}"),
+            msg,
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
     /// Deletes `ip/prefix_len` from interface `index` (`ip addr del`). EADDRNOTAVAIL when it
     /// is not there.
     pub fn delete_address(
@@ -182,6 +214,21 @@ mod tests {
     use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 
     const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+
+    #[test]
+    fn a_lease_is_ifa_cacheinfo_with_equal_valid_and_preferred_lifetimes() {
+        let mut msg = new_address(3, VIP, 24, None, None);
+        if let RouteNetlinkMessage::NewAddress(m) = &mut msg {
+            m.attributes.push(lifetime(7));
+        }
+        let bytes = serialize(msg, NLM_F_REQUEST | NLM_F_ACK | NLM_F_REPLACE, 1);
+        // IFA_CACHEINFO (6): len 20, preferred 7, valid 7, the two stamps 0.
+        let mut want = vec![20, 0, 6, 0];
+        for v in [7u32, 7, 0, 0] {
+            want.extend_from_slice(&v.to_ne_bytes());
+        }
+        assert!(bytes.windows(20).any(|w| w == want), "{bytes:?}");
+    }
 
     #[test]
     fn add_request_bytes() {

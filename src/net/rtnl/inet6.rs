@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
     AddressScope,
@@ -159,6 +159,26 @@ impl Rtnl {
             || format!("add address {ip}/{prefix_len} to link index {index}"),
             new_address6(index, ip, prefix_len, nodad, protocol),
             NLM_F_CREATE | NLM_F_EXCL,
+        )
+    }
+
+    /// Adds `ip/prefix_len` (without DAD) to interface `index`, or renews it where it is:
+    /// with `lease` seconds to live or for good (`None`), as `set_address`.
+    pub fn set_address6(
+        &mut self,
+        index: u32,
+        ip: Ipv6Addr,
+        prefix_len: u8,
+        lease: Option<u32>,
+    ) -> Result<(), RtnlError> {
+        let mut msg = new_address6(index, ip, prefix_len, true, 0);
+        if let (Some(secs), RouteNetlinkMessage::NewAddress(m)) = (lease, &mut msg) {
+            m.attributes.push(super::addr::lifetime(secs));
+        }
+        self.execute(
+            || format!("set address {ip}/{prefix_len} on link index {index}"),
+            msg,
+            NLM_F_CREATE | NLM_F_REPLACE,
         )
     }
 

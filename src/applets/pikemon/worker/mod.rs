@@ -74,6 +74,9 @@ pub(super) struct Ctl {
     pub nd: Option<PacketSocket>,
     pub probes: Vec<(ArpProbe, Instant)>,
     pub probes6: Vec<(NdProbe, Instant)>,
+    /// While Master here: the macvlan's index and when the lease of its addresses is to be
+    /// renewed next (`takeover::vip_lease`).
+    pub lease: Option<(u32, Instant)>,
 }
 
 /// A virtual cluster at run time.
@@ -320,6 +323,9 @@ impl Worker {
             }
         }
         for c in &self.ctls {
+            if let Some((_, t)) = c.lease {
+                min(t);
+            }
             for t in c
                 .probes
                 .iter()
@@ -384,6 +390,7 @@ impl Worker {
         }
         self.probe_tick(now);
         self.conntrack_tick(now);
+        self.renew_leases(now);
         // Once a second whatever the paths say: a file left unwritten while no path was up
         // kept its deadline in the past (the loop spun at full CPU, SCHED_FIFO with
         // `realtime`, for as long as the peer was gone), and ifcheckd took it for a

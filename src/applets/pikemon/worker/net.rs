@@ -390,7 +390,12 @@ impl Worker {
             let Some(ci) = vc.interfaces.iter().find(|ci| ci.name == l.name) else {
                 continue;
             };
-            match takeover::prepare(&mut self.rt, ci, vc.id) {
+            match takeover::prepare(
+                &mut self.rt,
+                ci,
+                vc.id,
+                takeover::vip_lease(self.cfg.dead_interval),
+            ) {
                 Ok(c) => self.ctls[i].c = c,
                 Err(e) => {
                     warn!("controlled interface {} is back: {e}", l.name);

@@ -30,7 +30,10 @@ impl Worker {
         for &ci in &self.vcs[vi].ctls {
             let c = &self.ctls[ci].c;
             match takeover::to_master(&mut self.rt, c) {
-                Ok(index) => self.unsettled.push((ci, index)),
+                Ok(index) => {
+                    self.unsettled.push((ci, index));
+                    self.ctls[ci].lease = Some((index, now + takeover::renew_every(c.lease)));
+                }
                 Err(e) => {
                     error!("vc {name}: takeover on {}: {e}", c.ifname);
                     failed = Some(format!("{}: {e}", c.ifname));
@@ -59,10 +62,29 @@ impl Worker {
         }
     }
 
+    /// Renews the lease of the addresses of every interface played as Master whose renewal
+    /// is due. A failure is logged and tried again at the next renewal, a quarter of the
+    /// lease later (three more before the kernel deletes them).
+    pub(super) fn renew_leases(&mut self, now: Instant) {
+        for ctl in &mut self.ctls {
+            let Some((index, due)) = ctl.lease else {
+                continue;
+            };
+            if now < due {
+                continue;
+            }
+            ctl.lease = Some((index, now + takeover::renew_every(ctl.c.lease)));
+            if let Err(e) = takeover::renew(&mut self.rt, &ctl.c, index) {
+                error!("renewing the addresses on {}: {e}", ctl.c.macvlan);
+            }
+        }
+    }
+
     /// Lets the addresses of virtual cluster `vi` go (the Backup hook after, when `hook`).
     pub(super) fn release(&mut self, now: Instant, vi: usize, reason: Reason, hook: bool) {
         self.vcs[vi].takeover_error = None;
         for &ci in &self.vcs[vi].ctls {
+            self.ctls[ci].lease = None;
             if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
                 error!("release on {}: {e}", self.ctls[ci].c.ifname);
             }

@@ -74,6 +74,7 @@ impl Worker {
         let mut ctls = Vec::new();
         let mut vcs = Vec::new();
         let mut resume = Vec::new();
+        let lease = takeover::vip_lease(cfg.dead_interval);
         for (vi, vc) in cfg.virtual_clusters.iter().enumerate() {
             let mut run = VcRun {
                 ctls: Vec::new(),
@@ -99,8 +100,9 @@ impl Worker {
             };
             let mut all_up = true;
             for ci in &vc.interfaces {
-                let c = takeover::prepare(&mut rt, ci, vc.id)?;
-                all_up &= macvlan_up(&mut rt, &c);
+                let c = takeover::prepare(&mut rt, ci, vc.id, lease)?;
+                let up = macvlan_up(&mut rt, &c);
+                all_up &= up.is_some();
                 // A tap: the other Master's ARP from the shared virtual MAC would otherwise go
                 // to our macvlan, not to this socket (see PacketSocket::tap).
                 let held =
@@ -144,12 +146,22 @@ impl Worker {
                     nd,
                     probes: Vec::new(),
                     probes6: Vec::new(),
+                    // Renewed at once if the role is resumed (below).
+                    lease: up.map(|index| (index, now)),
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
             // up (a worker restart or an upgrade); after a reboot, listen first.
             let saved = old.as_ref().and_then(|s| s.role(vc.id));
-            resume.push((saved == Some(true) && all_up).then_some(true));
+            let resumed = saved == Some(true) && all_up;
+            if !resumed {
+                for &ci in &run.ctls {
+                    if let Some(c) = ctls.get_mut(ci) {
+                        c.lease = None;
+                    }
+                }
+            }
+            resume.push(resumed.then_some(true));
             vcs.push(run);
         }
         if inherited.count() > 0 {
@@ -361,11 +373,13 @@ pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
         .map(|a| a.address)
 }
 
-fn macvlan_up(rt: &mut Rtnl, c: &Controlled) -> bool {
+/// The macvlan's index when it is up.
+fn macvlan_up(rt: &mut Rtnl, c: &Controlled) -> Option<u32> {
     rt.link_by_name(&c.macvlan)
         .ok()
         .flatten()
-        .is_some_and(|l| l.is_up())
+        .filter(|l| l.is_up())
+        .map(|l| l.index)
 }
 
 fn bind_control(cfg: &Config) -> Result<Option<UnixListener>, String> {
