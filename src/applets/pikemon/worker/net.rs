@@ -311,7 +311,14 @@ impl Worker {
                         }
                     }
                 }
-                RtnlEvent::AddressAdded(_) | RtnlEvent::AddressRemoved(_) => refresh = true,
+                RtnlEvent::AddressAdded(a) | RtnlEvent::AddressRemoved(a) => {
+                    // The renewals of a Master's lease on its macvlans are no path's address.
+                    let leased = self
+                        .ctls
+                        .iter()
+                        .any(|c| c.lease.is_some_and(|(index, _)| index == a.index));
+                    refresh |= !leased;
+                }
                 RtnlEvent::Overrun => {
                     refresh = true;
                     if let Ok(links) = self.rt.links() {
