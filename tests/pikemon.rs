@@ -1780,6 +1780,53 @@ fn file_size_limit_below_the_config_is_refused_at_start_with_the_reason() {
     assert!(!rig.dir.join("pid1").exists());
 }
 
+/// A host on the LAN forged echo replies from a gateway that had stopped answering: the
+/// worker's identifier (its pid), every sequence number of the coming seconds and the fixed
+/// data the requests carried. The ping group stayed up, and the Master kept its role behind a
+/// dead gateway. Each request now carries a cookie the reply must echo.
+#[test]
+fn forged_echo_replies_from_a_silent_gateway_kept_the_ping_group_up() {
+    let rig = Rig::without_death_watch().started_pair();
+    let gw_host = "host 198.51.100.1 addr 198.51.100.1";
+    assert!(
+        text(&rig.control(1, &["status"]))
+            .0
+            .contains(&format!("{gw_host} up")),
+        "{:?}",
+        rig.control(1, &["status"])
+    );
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1);
+    rig.gw.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    // Bounded: 600 replies every 50 ms for 4 s.
+    let forge = format!(
+        "import socket,struct,time\n\
+         def csum(b):\n\
+         \x20   s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n\
+         \x20   s=(s>>16)+(s&0xffff)\n\
+         \x20   s+=s>>16\n\
+         \x20   return ~s&0xffff\n\
+         s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_ICMP)\n\
+         end=time.time()+4\n\
+         while time.time()<end:\n\
+         \x20   for seq in range(600):\n\
+         \x20       h=struct.pack('!BBHHH',0,0,0,{ident},seq)+b'pikemon\\0'\n\
+         \x20       s.sendto(h[:2]+struct.pack('!H',csum(h))+h[4:],('198.51.100.2',0))\n\
+         \x20   time.sleep(0.05)\n",
+        ident = worker[0] & 0xffff
+    );
+    let mut forger = rig.gw.cmd("python3").args(["-c", &forge]).spawn().unwrap();
+    let start = Instant::now();
+    let mut status = String::new();
+    while !status.contains(&format!("{gw_host} down")) && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(100));
+        status = text(&rig.control(1, &["status"])).0;
+    }
+    let _ = forger.kill();
+    let _ = forger.wait();
+    assert!(status.contains(&format!("{gw_host} down")), "{status}");
+}
+
 #[test]
 fn forged_and_replayed_frames_are_counted_and_ignored() {
     let rig = Rig::new().started_pair();

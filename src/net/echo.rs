@@ -19,10 +19,12 @@ pub struct EchoSockets {
 }
 
 /// An echo reply that carries our identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EchoReply {
     pub from: IpAddr,
     pub seq: u16,
+    /// Its data, up to the first 64 bytes.
+    pub data: Vec<u8>,
     /// When it was read (monotonic).
     pub at: Instant,
 }
@@ -74,10 +76,11 @@ impl EchoSockets {
             for _ in 0..max {
                 match s.recv(buf) {
                     Ok(Some(r)) => {
-                        if let Some((seq, _)) = r.echo_reply(ident) {
+                        if let Some((seq, data)) = r.echo_reply(ident) {
                             out.push(EchoReply {
                                 from: r.datagram.src_addr.into(),
                                 seq,
+                                data: data[..data.len().min(64)].to_vec(),
                                 at: r.read_at,
                             });
                         }
@@ -94,10 +97,11 @@ impl EchoSockets {
             for _ in 0..max {
                 match s.recv(buf) {
                     Ok(Some(r)) => {
-                        if let Some((seq, _)) = r.echo_reply(ident) {
+                        if let Some((seq, data)) = r.echo_reply(ident) {
                             out.push(EchoReply {
                                 from: IpAddr::V6(*r.src.ip()),
                                 seq,
+                                data: data[..data.len().min(64)].to_vec(),
                                 at: r.read_at,
                             });
                         }

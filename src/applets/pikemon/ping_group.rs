@@ -6,7 +6,13 @@
 //! address that can be a witness) counts one miss per round, so it goes down through `fall`
 //! like a host that stopped answering; a temporary resolver failure is never reported, and
 //! the last good address keeps being pinged.
+//!
+//! Each request carries a cookie in its data that no one off the path can predict (a keyed
+//! hash of a request counter, the key random per group), and only a reply that echoes it
+//! counts: a host on the LAN that forges echo replies from a dead gateway, guessing the
+//! identifier and the sequence numbers, no longer keeps the group up.
 
+use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -24,8 +30,8 @@ pub struct Member {
     gone: bool,
     hits: u32,
     misses: u32,
-    /// The request in flight: (seq, sent at).
-    outstanding: Option<(u16, Instant)>,
+    /// The request in flight: (seq, sent at, cookie).
+    outstanding: Option<(u16, Instant, u64)>,
     pub last_rtt: Option<Duration>,
     pub sent: u64,
     pub received: u64,
@@ -59,6 +65,22 @@ pub fn not_a_witness(addr: IpAddr) -> Option<&'static str> {
 pub struct Echo {
     pub addr: IpAddr,
     pub seq: u16,
+    pub cookie: u64,
+}
+
+/// The data of an echo request: `pikemon`, a NUL and the cookie.
+pub fn payload(cookie: u64) -> [u8; 16] {
+    let mut p = [0u8; 16];
+    p[..7].copy_from_slice(b"pikemon");
+    p[8..].copy_from_slice(&cookie.to_be_bytes());
+    p
+}
+
+impl Echo {
+    /// What the request carries, and the reply must echo.
+    pub fn data(&self) -> [u8; 16] {
+        payload(self.cookie)
+    }
 }
 
 /// A ping group's state.
@@ -68,6 +90,9 @@ pub struct PingGroupState {
     pub members: Vec<Member>,
     next_send: Instant,
     seq: u16,
+    /// Requests sent so far, and the key that makes their cookies.
+    requests: u64,
+    key: RandomState,
 }
 
 impl PingGroupState {
@@ -96,6 +121,8 @@ impl PingGroupState {
             members,
             next_send: now,
             seq: 0,
+            requests: 0,
+            key: RandomState::new(),
         }
     }
 
@@ -133,7 +160,7 @@ impl PingGroupState {
     pub fn on_timer(&mut self, now: Instant) -> Vec<Echo> {
         let (timeout, fall) = (self.config.timeout, self.config.fall);
         for m in &mut self.members {
-            if let Some((_, sent)) = m.outstanding {
+            if let Some((_, sent, _)) = m.outstanding {
                 if now >= sent + timeout {
                     m.outstanding = None;
                     Self::miss(m, fall);
@@ -158,22 +185,25 @@ impl PingGroupState {
                 // Still unanswered at the next round: that is a miss too.
                 Self::miss(m, fall);
             }
-            m.outstanding = Some((seq, now));
+            self.requests = self.requests.wrapping_add(1);
+            let cookie = self.key.hash_one(self.requests);
+            m.outstanding = Some((seq, now, cookie));
             m.sent += 1;
-            out.push(Echo { addr, seq });
+            out.push(Echo { addr, seq, cookie });
         }
         out
     }
 
-    /// An echo reply from `addr` with `seq`; true when it was ours.
-    pub fn on_reply(&mut self, addr: IpAddr, seq: u16, now: Instant) -> bool {
+    /// An echo reply from `addr` with `seq` and `data`; true when it answers our request
+    /// (the data echoes its cookie).
+    pub fn on_reply(&mut self, addr: IpAddr, seq: u16, data: &[u8], now: Instant) -> bool {
         let rise = self.config.rise;
         for m in &mut self.members {
             if m.addr != Some(addr) {
                 continue;
             }
-            if let Some((s, sent)) = m.outstanding {
-                if s == seq {
+            if let Some((s, sent, cookie)) = m.outstanding {
+                if s == seq && data == payload(cookie) {
                     m.outstanding = None;
                     m.received += 1;
                     m.last_rtt = Some(now.saturating_duration_since(sent));
@@ -193,7 +223,7 @@ impl PingGroupState {
     pub fn next_deadline(&self) -> Instant {
         self.members
             .iter()
-            .filter_map(|m| m.outstanding.map(|(_, t)| t + self.config.timeout))
+            .filter_map(|m| m.outstanding.map(|(_, t, _)| t + self.config.timeout))
             .fold(self.next_send, Instant::min)
     }
 }
@@ -228,7 +258,12 @@ mod tests {
             let echoes = g.on_timer(t);
             assert_eq!(echoes.len(), 2);
             // Only .2 answers.
-            assert!(g.on_reply(echoes[1].addr, echoes[1].seq, t + Duration::from_millis(3)));
+            assert!(g.on_reply(
+                echoes[1].addr,
+                echoes[1].seq,
+                &echoes[1].data(),
+                t + Duration::from_millis(3)
+            ));
             assert_eq!(g.next_deadline(), t + Duration::from_millis(500));
             g.on_timer(t + Duration::from_millis(500));
             assert_eq!(g.up(), round < 2, "round {round}");
@@ -239,13 +274,16 @@ mod tests {
         for round in 0..2 {
             let echoes = g.on_timer(t);
             for e in echoes {
-                assert!(g.on_reply(e.addr, e.seq, t));
+                assert!(g.on_reply(e.addr, e.seq, &e.data(), t));
             }
             assert_eq!(g.members[0].up, round == 1);
             t += s(1);
         }
         assert!(g.up());
-        assert!(!g.on_reply(gw1, 999, t), "a stray reply is not ours");
+        assert!(
+            !g.on_reply(gw1, 999, &payload(0), t),
+            "a stray reply is not ours"
+        );
         assert_eq!(g.members[1].last_rtt, Some(Duration::ZERO));
     }
 
@@ -278,7 +316,7 @@ mod tests {
         let mut t = t0;
         let s = Duration::from_secs(1);
         for e in g.on_timer(t) {
-            assert!(g.on_reply(e.addr, e.seq, t));
+            assert!(g.on_reply(e.addr, e.seq, &e.data(), t));
         }
         // The name is gone: down after `fall` (3) rounds, not at once.
         g.resolved("gw.example", None);
@@ -286,7 +324,7 @@ mod tests {
             assert!(g.members[1].up, "round {round}");
             t += s;
             for e in g.on_timer(t) {
-                assert!(g.on_reply(e.addr, e.seq, t));
+                assert!(g.on_reply(e.addr, e.seq, &e.data(), t));
             }
         }
         assert!(!g.members[1].up);
@@ -296,7 +334,7 @@ mod tests {
         for round in 0..2 {
             t += s;
             for e in g.on_timer(t) {
-                assert!(g.on_reply(e.addr, e.seq, t));
+                assert!(g.on_reply(e.addr, e.seq, &e.data(), t));
             }
             assert_eq!(g.members[1].up, round == 1);
         }
@@ -328,9 +366,38 @@ mod tests {
         let mut g = PingGroupState::new(cfg, t0);
         let echoes = g.on_timer(t0);
         assert_eq!(echoes.iter().map(|e| e.addr).nth(1), Some(v6));
-        assert!(g.on_reply(v6, echoes[1].seq, t0));
+        assert!(g.on_reply(v6, echoes[1].seq, &echoes[1].data(), t0));
         // An IPv4 reply with the same bits of sequence is not the IPv6 host's.
-        assert!(!g.on_reply(Ipv4Addr::new(198, 51, 100, 9).into(), echoes[1].seq, t0));
+        assert!(!g.on_reply(
+            Ipv4Addr::new(198, 51, 100, 9).into(),
+            echoes[1].seq,
+            &echoes[1].data(),
+            t0
+        ));
         assert_eq!(g.members[1].received, 1);
+    }
+
+    #[test]
+    fn forged_echo_replies_with_the_right_sequence_kept_a_dead_gateway_up() {
+        let t0 = Instant::now();
+        let mut g = PingGroupState::new(group(2), t0);
+        let mut t = t0;
+        for _ in 0..3 {
+            for e in g.on_timer(t) {
+                // The forger knows the identifier and the sequence, and the old fixed data.
+                assert!(!g.on_reply(e.addr, e.seq, b"pikemon", t));
+                let mut guess = e.data();
+                guess[15] ^= 1;
+                assert!(!g.on_reply(e.addr, e.seq, &guess, t));
+            }
+            t += Duration::from_secs(1);
+        }
+        g.on_timer(t);
+        assert!(!g.up(), "three rounds of forged replies only");
+        // Every request has a cookie of its own: the same host, the next round.
+        let a = g.on_timer(t + Duration::from_secs(1));
+        let b = g.on_timer(t + Duration::from_secs(2));
+        assert_ne!(a[0].cookie, b[0].cookie);
+        assert_ne!(a[0].cookie, a[1].cookie);
     }
 }

@@ -381,7 +381,7 @@ impl Worker {
             }
             if let Some(s) = &self.icmp {
                 for e in echoes {
-                    if let Err(err) = s.send_echo(e.addr, self.ident, e.seq, b"pikemon") {
+                    if let Err(err) = s.send_echo(e.addr, self.ident, e.seq, &e.data()) {
                         debug!("ping {}: {err}", e.addr);
                     }
                 }

@@ -252,7 +252,7 @@ impl Worker {
         for r in s.drain_replies(&mut buf, self.ident, MAX_PER_WAKE) {
             for v in &mut self.vcs {
                 for g in &mut v.groups {
-                    g.on_reply(r.from, r.seq, r.at);
+                    g.on_reply(r.from, r.seq, &r.data, r.at);
                 }
             }
         }
