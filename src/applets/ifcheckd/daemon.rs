@@ -254,9 +254,11 @@ impl Daemon {
         self.ev.set_timer_in(Duration::ZERO, TOKEN_POLL);
         let mut events = Vec::new();
         loop {
-            self.ev
-                .wait(&mut events, None)
-                .map_err(|e| format!("event loop: {e}"))?;
+            if let Err(e) = self.ev.wait(&mut events, None) {
+                // The last state written whole before the process ends.
+                self.files.flush(STATE_FLUSH_LIMIT);
+                return Err(format!("event loop: {e}"));
+            }
             for e in events.clone() {
                 match e {
                     Event::Signal(libc::SIGCHLD) => {
