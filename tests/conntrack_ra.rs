@@ -1394,3 +1394,39 @@ fn relative_config_passed_validate_in_the_config_directory_and_a_newline_cut_the
     // The absolute path works as before.
     assert_eq!(a.rc("validate-all", &[]), 0);
 }
+
+/// `binary=./conntrackd` (or `sbin/conntrackd`) passed validate-all run from the binary's
+/// directory, against meta-data's "a name searched in PATH or an absolute path"; in the
+/// cluster it names a file of Pacemaker's working directory. Now 6 from any directory,
+/// nothing started; a name and an absolute path still work.
+#[test]
+fn relative_binary_path_passed_validate_in_its_own_directory() {
+    let tmp = TempDir::new("rb");
+    let a = single(&tmp);
+    for (binary, cwd) in [("./conntrackd", "/usr/sbin"), ("sbin/conntrackd", "/usr")] {
+        for action in ["validate-all", "start"] {
+            let out = a
+                .ra_cmd(action, &[("OCF_RESKEY_binary", binary)])
+                .current_dir(cwd)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(6),
+                "{binary} {action}: {:?}",
+                text(&out)
+            );
+            assert_eq!(
+                stderr_lines(&out),
+                vec![format!(
+                    "ocf-exit-reason:conntrackd binary '{binary}' is neither a name looked up \
+                     in PATH nor an absolute path"
+                )]
+            );
+        }
+    }
+    assert!(a.daemon_pid().is_none());
+    for binary in ["conntrackd", "/usr/sbin/conntrackd"] {
+        assert_eq!(a.rc("validate-all", &[("OCF_RESKEY_binary", binary)]), 0);
+    }
+}

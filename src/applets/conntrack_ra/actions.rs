@@ -129,6 +129,15 @@ fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
             }
         }
     }
+    // As meta-data says: a name looked up in PATH or an absolute path. `./conntrackd` or
+    // `sbin/conntrackd` named a file of the operator's directory in validate-all and of
+    // Pacemaker's working directory in the cluster.
+    if p.binary.contains('/') && !p.binary.starts_with('/') {
+        return Err(Failure::Configured(format!(
+            "conntrackd binary '{}' is neither a name looked up in PATH nor an absolute path",
+            p.binary
+        )));
+    }
     if host::which(&p.binary, &[]).is_none() {
         return Err(Failure::Installed(format!(
             "conntrackd binary '{}' not found",
