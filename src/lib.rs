@@ -2,8 +2,8 @@
 //!
 //! Layers, bottom up (nothing below imports from above):
 //! `sys` (the only `unsafe`) → `wire` (bytes ⇄ values, no I/O) → `net` (owned sockets) →
-//! `event` (the poll loop) → `applets`. `conf` is the shared config tokenizer and `logging`
-//! the `log` backend every applet uses; `fuzzing` holds the fuzz targets' bodies.
+//! `event` (the poll loop) → `applets`. `conf` is the shared config tokenizer, `logging`
+//! the `log` backend every applet uses and `ocf` what the resource agents share; `fuzzing` holds the fuzz targets' bodies.
 #![deny(unsafe_code)]
 
 pub mod applets;
@@ -14,5 +14,6 @@ pub mod event;
 pub mod fuzzing;
 pub mod logging;
 pub mod net;
+pub mod ocf;
 pub mod sys;
 pub mod wire;

@@ -1347,3 +1347,86 @@ fn monitor_said_stopped_while_conntrackd_ran_with_its_config_moved_away() {
     assert!(a.daemon_pid().is_none());
     assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
 }
+
+/// `config=conntrackd.conf` (relative) passed validate-all in the operator's shell, run from
+/// the config's directory, and in the cluster named a file of Pacemaker's working directory:
+/// start said "does not exist" (5) of a file that was there. A relative config is now a
+/// configuration error (6) for every action that reads it, wherever it is run from; stop
+/// still exits 0. And a newline in the value (`config="/etc/c.conf<newline>"`) cut the
+/// exit-reason line after the path, leaving no reason in what Pacemaker shows: control
+/// characters are escaped, one line.
+#[test]
+fn relative_config_passed_validate_in_the_config_directory_and_a_newline_cut_the_reason() {
+    let tmp = TempDir::new("rc");
+    let a = single(&tmp);
+    let relative = [("OCF_RESKEY_config", "conntrackd.conf")];
+    for action in ["validate-all", "start", "promote", "monitor"] {
+        let out = a
+            .ra_cmd(action, &relative)
+            .current_dir(&a.dir)
+            .output()
+            .unwrap();
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+        assert_eq!(
+            stderr_lines(&out),
+            vec!["ocf-exit-reason:conntrackd config conntrackd.conf is not an absolute path"],
+            "{action}"
+        );
+    }
+    assert!(a.daemon_pid().is_none());
+    let out = a
+        .ra_cmd("stop", &relative)
+        .current_dir(&a.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let with_newline = format!("{}\n", a.config().display());
+    let out = a.ra("validate-all", &[("OCF_RESKEY_config", &with_newline)]);
+    assert_eq!(out.status.code(), Some(5), "{:?}", text(&out));
+    assert_eq!(
+        stderr_lines(&out),
+        vec![format!(
+            "ocf-exit-reason:conntrackd config {}\\n does not exist",
+            a.config().display()
+        )]
+    );
+    // The absolute path works as before.
+    assert_eq!(a.rc("validate-all", &[]), 0);
+}
+
+/// `binary=./conntrackd` (or `sbin/conntrackd`) passed validate-all run from the binary's
+/// directory, against meta-data's "a name searched in PATH or an absolute path"; in the
+/// cluster it names a file of Pacemaker's working directory. Now 6 from any directory,
+/// nothing started; a name and an absolute path still work.
+#[test]
+fn relative_binary_path_passed_validate_in_its_own_directory() {
+    let tmp = TempDir::new("rb");
+    let a = single(&tmp);
+    for (binary, cwd) in [("./conntrackd", "/usr/sbin"), ("sbin/conntrackd", "/usr")] {
+        for action in ["validate-all", "start"] {
+            let out = a
+                .ra_cmd(action, &[("OCF_RESKEY_binary", binary)])
+                .current_dir(cwd)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(6),
+                "{binary} {action}: {:?}",
+                text(&out)
+            );
+            assert_eq!(
+                stderr_lines(&out),
+                vec![format!(
+                    "ocf-exit-reason:conntrackd binary '{binary}' is neither a name looked up \
+                     in PATH nor an absolute path"
+                )]
+            );
+        }
+    }
+    assert!(a.daemon_pid().is_none());
+    for binary in ["conntrackd", "/usr/sbin/conntrackd"] {
+        assert_eq!(a.rc("validate-all", &[("OCF_RESKEY_binary", binary)]), 0);
+    }
+}

@@ -1048,3 +1048,60 @@ fn corosync_ring_given_by_host_name_was_published_as_the_name() {
     );
     assert!(!said.contains("ring0_addr"), "{said}");
 }
+
+/// ifcheckd wrote its state file with `write_atomic` (fsync of the file and its directory) in
+/// its loop. On a busy disk one such sync took up to 0.92 s here (`stress-ng --hdd 3`
+/// beside it), and every ring and carrier change behind it waited as long. The loop's
+/// thread now makes no sync call at all, up to and including its exit; a writer thread
+/// does, the file still follows the rings (the newest content), and is gone after SIGTERM.
+#[test]
+fn ifcheckd_waited_for_the_disk_in_its_loop_writing_the_state_file() {
+    let dir = TempDir::new("sync");
+    let paths = dir.path("paths");
+    let state = dir.path("attributes");
+    write_paths(&paths, "UP", "FAULTY");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("both rings", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_1 hb1 is FAULTY")
+    });
+    let trace = dir.path("loop.strace");
+    // The main thread only (its tid is the pid): the loop.
+    let strace = Command::new("strace")
+        .args([
+            "-q",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,sync",
+        ])
+        .args(["-o", &trace.display().to_string()])
+        .args(["-p", &d.0.id().to_string()])
+        .spawn()
+        .expect("strace (installed by make test)");
+    std::thread::sleep(Duration::from_millis(500));
+    for (hb1, value) in [("UP", "hb1 is UP"), ("FAULTY", "hb1 is FAULTY")] {
+        write_paths(&paths, "UP", hb1);
+        wait_for(value, Duration::from_secs(5), || {
+            attrs(&state).contains(&format!("ringnumber_1 {value}\n"))
+        });
+    }
+    write_paths(&paths, "UP", "UP");
+    wait_for("hb1 UP again", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_1 hb1 is UP\n")
+    });
+    assert!(attrs(&state).contains("ringnumber_0 198.51.100.1 is UP\n"));
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    assert!(!state.exists(), "{}", attrs(&state));
+    // strace ends with the process it traced.
+    let mut strace = strace;
+    let _ = strace.wait();
+    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !calls.contains("sync"),
+        "ifcheckd's loop waited for the disk:\n{calls}"
+    );
+}

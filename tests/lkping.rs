@@ -1208,3 +1208,35 @@ fn unspecified_destination_was_pinged_as_0_0_0_0_where_ping_pings_loopback() {
     let o = parse(&text(&lkping(&a, &["-c", "1", "0.0.0.0"])).0);
     assert_eq!(o.header, "PING 0.0.0.0 (127.0.0.1) 56(84) bytes of data.");
 }
+
+/// `lkping -6 -c1 ::` marked the reply from ::1 `(DIFFERENT ADDRESS!)`, and so did a ping of
+/// the Subnet-Router anycast address `2001:db8::` answered by the router 2001:db8::2. ping6
+/// flags no reply to a destination whose interface identifier is all zero (RFC 4291 2.6.1
+/// Subnet-Router anycast; `::` is one), as our 0.0.0.0 flags none from 127.0.0.1. Compared
+/// with iputils field by field; a reply from a genuinely other address stays flagged
+/// (`ipv6_reply_from_another_source_is_marked_different_address_like_ping6`).
+#[test]
+fn unspecified_ipv6_destination_marked_the_loopback_reply_as_a_different_address() {
+    let (a, b) = pair6();
+    b.sysctl("net.ipv6.conf.all.forwarding", "1");
+    for (args, from) in [
+        (vec!["-6", "-c", "1", "::"], "::1"),
+        (vec!["-c", "1", "::"], "::1"),
+        (vec!["-6", "-c", "1", "2001:db8::"], "2001:db8::2"),
+    ] {
+        let ours = lkping(&a, &args);
+        let theirs = ping(&a, &args);
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{args:?}: {ours:?}");
+        let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+        assert_eq!(o.header, t.header, "{args:?}");
+        assert_eq!((o.replies.len(), t.replies.len()), (1, 1), "{args:?}");
+        let shape = |p: &Parsed| {
+            let r = &p.replies[0];
+            (r.bytes, r.from.clone(), r.seq, r.different)
+        };
+        assert_eq!(shape(&o), shape(&t), "{args:?}");
+        assert_eq!(shape(&o), (64, from.to_string(), 1, false), "{args:?}");
+    }
+    let o = parse(&text(&lkping(&a, &["-6", "-c", "1", "::"])).0);
+    assert_eq!(o.header, "PING ::(::) 56 data bytes");
+}

@@ -385,3 +385,38 @@ fn own_physical_address_as_the_vip_was_reported_as_no_address_in_its_subnet() {
     assert!(stderr(&out).contains("is a physical address of eth0: nothing to do"));
     assert_eq!(before, snapshot(&p.a));
 }
+
+/// A newline in a parameter value (`nic="eth0<newline>x"`, pasted from a file) cut the
+/// exit-reason line after the value: Pacemaker keeps only the first line, so it showed
+/// `ocf-exit-reason:nic=eth0`, blaming a good interface and giving no reason. Control
+/// characters are now escaped: one line, with the whole value and why it is refused.
+#[test]
+fn exit_reason_was_cut_at_a_newline_in_a_parameter_value() {
+    let p = pair();
+    for (params, want) in [
+        (
+            &[("ip", VIP), ("nic", "eth0\nx")][..],
+            "ocf-exit-reason:nic=eth0\\nx: not an interface name",
+        ),
+        (
+            &[("ip", "198.51.100.10\n;id")][..],
+            "ocf-exit-reason:ip=198.51.100.10\\n;id: not an IPv4 or IPv6 address",
+        ),
+    ] {
+        let out = ocf(&p.a, "validate-all", params);
+        assert_eq!(code(&out), 6, "{params:?}: {}", stderr(&out));
+        assert_eq!(stderr_lines(&out), vec![want.to_string()], "{params:?}");
+    }
+    // An empty prefix is the default (OCF: ${OCF_EXIT_REASON_PREFIX:-ocf-exit-reason:}).
+    let out =
+        p.a.cmd(common::applet("ip-ra"))
+            .arg("validate-all")
+            .env("OCF_EXIT_REASON_PREFIX", "")
+            .output()
+            .expect("run ip-ra");
+    assert_eq!(code(&out), 6);
+    assert_eq!(
+        stderr_lines(&out),
+        vec!["ocf-exit-reason:ip: missing (the virtual IPv4 or IPv6 address)".to_string()]
+    );
+}

@@ -77,9 +77,16 @@ fn send(cfg: &DaemonConfig, req: Request, p: &Params) -> Result<String, Failure>
 /// named by `config` is "cannot be read" (2), never a hang or a memory blow-up.
 const MAX_CONFIG_LEN: u64 = 1 << 20;
 
-/// Reads conntrackd.conf: missing → 5, unreadable → 2, unusable → 6.
+/// Reads conntrackd.conf: relative → 6, missing → 5, unreadable → 2, unusable → 6.
 fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
     let name = p.config.display().to_string();
+    // The agent runs in Pacemaker's working directory, not the operator's: a relative path
+    // passed validate-all in the shell and named another file, or none, in the cluster.
+    if p.config.is_relative() {
+        return Err(Failure::Configured(format!(
+            "conntrackd config {name} is not an absolute path"
+        )));
+    }
     let text = crate::conf::file::read(&p.config, MAX_CONFIG_LEN).map_err(|e| {
         if e.is_not_found() {
             Failure::Installed(format!("conntrackd config {name} does not exist"))
@@ -121,6 +128,15 @@ fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
                 )));
             }
         }
+    }
+    // As meta-data says: a name looked up in PATH or an absolute path. `./conntrackd` or
+    // `sbin/conntrackd` named a file of the operator's directory in validate-all and of
+    // Pacemaker's working directory in the cluster.
+    if p.binary.contains('/') && !p.binary.starts_with('/') {
+        return Err(Failure::Configured(format!(
+            "conntrackd binary '{}' is neither a name looked up in PATH nor an absolute path",
+            p.binary
+        )));
     }
     if host::which(&p.binary, &[]).is_none() {
         return Err(Failure::Installed(format!(

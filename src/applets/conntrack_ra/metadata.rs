@@ -31,7 +31,7 @@ The old parameter name "conntrackd" is accepted as an alias.</longdesc>
 <content type="string" default="conntrackd"/>
 </parameter>
 <parameter name="config" required="0" unique="0">
-<longdesc lang="en">Full path of conntrackd.conf. It must define the control socket
+<longdesc lang="en">Full (absolute) path of conntrackd.conf. It must define the control socket
 (General {{ UNIX {{ Path ... }} }}); the lock file is read from General {{ LockFile }}.
 The old parameter name "conntrackdconf" is accepted as an alias.</longdesc>
 <shortdesc lang="en">Path of conntrackd.conf</shortdesc>

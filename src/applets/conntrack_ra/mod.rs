@@ -254,11 +254,9 @@ fn log_setup(action: &str) -> logging::Target {
     target
 }
 
-/// The one exit-reason line on stderr (OCF: `${OCF_EXIT_REASON_PREFIX:-ocf-exit-reason:}TEXT`).
+/// The one exit-reason line on stderr (`crate::ocf::exit_reason`).
 fn exit_reason(text: &str) {
-    let prefix =
-        std::env::var("OCF_EXIT_REASON_PREFIX").unwrap_or_else(|_| "ocf-exit-reason:".to_string());
-    eprintln!("{prefix}{text}");
+    eprintln!("{}", crate::ocf::exit_reason(text));
 }
 
 /// Entry point of the applet.

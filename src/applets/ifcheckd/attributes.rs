@@ -1,12 +1,10 @@
 //! Where the `ringnumber_N` attributes go: a state file, always (rewritten atomically on every
-//! change, removed on exit), and Pacemaker's attrd through `attrd_updater -n NAME -U VALUE`
+//! change by `sys::file::Writer`'s thread, off the loop; removed on exit), and Pacemaker's attrd through `attrd_updater -n NAME -U VALUE`
 //! when that tool is installed (`-D` on exit; the calls themselves are `attrd.rs`).
 //! `ifcheckd -s` prints them in the layout of `crm_mon -A1`'s "Node Attributes:" section.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io;
-use std::path::Path;
 
 /// Default state file.
 pub const DEFAULT_STATE_FILE: &str = "/run/ifcheckd/attributes";
@@ -44,11 +42,6 @@ pub fn read_state(text: &str) -> (String, Vec<(String, String)>) {
         }
     }
     (node, attrs)
-}
-
-/// Writes `text` to `path` through a temporary file and a rename (readers never see half).
-pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    crate::sys::file::write_atomic(path, text.as_bytes())
 }
 
 /// `name="ringnumber_0" host="fw-b" value="198.51.100.2 is UP"` lines of `attrd_updater -Q -A`
@@ -95,7 +88,7 @@ mod tests {
             path.with_extension(format!("tmp{}", std::process::id())),
         )
         .unwrap();
-        write_atomic(&path, "ringnumber_0 198.51.100.1 is UP\n").unwrap();
+        crate::sys::file::write_atomic(&path, b"ringnumber_0 198.51.100.1 is UP\n").unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),

@@ -12,6 +12,7 @@ use super::attrd::{self, AttrdQueue};
 use super::ring_names::{Resolution, RingNames};
 use super::tracker::{self, Action, Input, OnLoss, RingTracker};
 use super::RING_NAME_REFRESH;
+use super::STATE_FLUSH_LIMIT;
 use super::{attributes, corosync, pikemon, Options, Source};
 use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_STALE};
 
@@ -31,6 +32,9 @@ pub(super) struct Daemon {
     tracker: RingTracker,
     source: Source,
     state_file: PathBuf,
+    /// Writes the state file off the loop: the fsync of `write_atomic` took up to 0.9 s on a
+    /// busy disk, and the loop waiting for it let ring and carrier changes wait as long.
+    files: crate::sys::file::Writer,
     node: String,
     attrd: AttrdQueue,
     /// The attrd call's fd in the poll set and its timer, as last registered.
@@ -60,6 +64,8 @@ impl Daemon {
         // closed before).
         ev.watch_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
+        let files = crate::sys::file::Writer::spawn("ifcheckd-files")
+            .map_err(|e| format!("state file writer thread: {e}"))?;
         let on_loss = match opts.source {
             Source::Pikemon(_) => OnLoss::Faulty,
             Source::Corosync => OnLoss::Withdraw,
@@ -73,6 +79,7 @@ impl Daemon {
             tracker: RingTracker::new(PIKEMON_STALE, on_loss),
             source: opts.source.clone(),
             state_file: opts.state_file.clone(),
+            files,
             node: node_name(),
             attrd: AttrdQueue::new(attrd, ATTRD_LIMIT, ATTRD_RETRY),
             attrd_fd: None,
@@ -247,9 +254,11 @@ impl Daemon {
         self.ev.set_timer_in(Duration::ZERO, TOKEN_POLL);
         let mut events = Vec::new();
         loop {
-            self.ev
-                .wait(&mut events, None)
-                .map_err(|e| format!("event loop: {e}"))?;
+            if let Err(e) = self.ev.wait(&mut events, None) {
+                // The last state written whole before the process ends.
+                self.files.flush(STATE_FLUSH_LIMIT);
+                return Err(format!("event loop: {e}"));
+            }
             for e in events.clone() {
                 match e {
                     Event::Signal(libc::SIGCHLD) => {
@@ -361,11 +370,11 @@ impl Daemon {
             .published()
             .map(|(r, v)| (*r, v.clone()))
             .collect();
-        if let Err(e) =
-            attributes::write_atomic(&self.state_file, &attributes::render(&self.node, &attrs))
-        {
-            log::error!("{}: {e}", self.state_file.display());
-        }
+        self.files.write(
+            &self.state_file,
+            attributes::render(&self.node, &attrs).into_bytes(),
+            log::Level::Error,
+        );
     }
 
     fn poll_source(&mut self) {
@@ -488,8 +497,10 @@ impl Daemon {
         }
     }
 
-    /// SIGTERM/SIGINT: delete every attribute, remove the state file.
+    /// SIGTERM/SIGINT: delete every attribute, remove the state file (through the writer
+    /// thread, after any write still queued there, and waited for).
     fn finish(&mut self) {
+        self.files.remove(&self.state_file);
         if let Some((poll, _)) = self.poll.take() {
             if let Some(fd) = poll.fd() {
                 self.ev.deregister(fd);
@@ -501,10 +512,12 @@ impl Daemon {
         }
         let rings: Vec<u32> = self.tracker.published().map(|(r, _)| *r).collect();
         self.attrd.delete_all(&rings);
-        match std::fs::remove_file(&self.state_file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => log::warn!("{}: {e}", self.state_file.display()),
+        if !self.files.flush(STATE_FLUSH_LIMIT) {
+            log::warn!(
+                "{}: not removed within {} ms (the disk is busy)",
+                self.state_file.display(),
+                STATE_FLUSH_LIMIT.as_millis()
+            );
         }
     }
 }

@@ -37,6 +37,9 @@ const RING_NAME_REFRESH: Duration = Duration::from_secs(60);
 const COROSYNC_LIMIT: Duration = Duration::from_secs(5);
 /// Bound of one attrd_updater call.
 const ATTRD_LIMIT: Duration = Duration::from_secs(5);
+/// How long an exiting daemon waits for the state file's last write or removal (the writer
+/// thread syncs; a busy disk took 0.9 s for one sync).
+const STATE_FLUSH_LIMIT: Duration = Duration::from_secs(3);
 
 /// Largest path or attribute file read: pikemon's is a few hundred bytes; a bigger one is a
 /// wrong `-P` / `-a` (a log, a device) and is refused rather than read into memory.

@@ -303,7 +303,7 @@ fn ocf_stop_params() -> Option<Params> {
 
 /// A failure: the one exit-reason line on stderr (ip-ra logs to stderr, so no second line).
 fn ocf_fail(code: u8, f: &Failure) -> ExitCode {
-    eprintln!("{}", ocf::exit_reason(&f.to_string()));
+    eprintln!("{}", crate::ocf::exit_reason(&f.to_string()));
     ExitCode::from(code)
 }
 
@@ -317,7 +317,7 @@ fn ocf_not_running(why: &str) -> ExitCode {
     if interval == 0 {
         log::debug!("probe: {why}: not running");
     } else {
-        eprintln!("{}", ocf::exit_reason(why));
+        eprintln!("{}", crate::ocf::exit_reason(why));
     }
     ExitCode::from(ocf::NOT_RUNNING)
 }

@@ -111,16 +111,6 @@ as the kit does.</longdesc>\n",
     x
 }
 
-/// The exit-reason line Pacemaker shows (`OCF_EXIT_REASON_PREFIX`, default
-/// `ocf-exit-reason:`).
-pub fn exit_reason(msg: &str) -> String {
-    let prefix = std::env::var("OCF_EXIT_REASON_PREFIX")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "ocf-exit-reason:".to_string());
-    format!("{prefix}{msg}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,7 +118,10 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
     let device = match val(Key::Device) {
         Some((n, d)) => {
             let d = d.trim().to_string();
-            if d.len() > 15 || d.contains(['/', ' ', ':']) {
+            // The kernel's dev_valid_name: below IFNAMSIZ, not `.` or `..`, and no `/`, `:`
+            // or white space (a newline pasted into the value is no interface of any host).
+            let bad_char = |c: char| matches!(c, '/' | ':' | '\x0b') || c.is_ascii_whitespace();
+            if d.len() > 15 || d == "." || d == ".." || d.contains(bad_char) {
                 return Err(ParamError(format!("{n}={d}: not an interface name")));
             }
             Some(d)
@@ -290,6 +293,29 @@ mod tests {
         assert_eq!(p.ping_timeout, Duration::from_secs(2));
         let p = kit(&[("IP", "203.0.113.7"), ("IP_PINGTRIES", "3")]).unwrap();
         assert!(p.ping_tries_given);
+    }
+
+    #[test]
+    fn device_names_the_kernel_refuses_are_not_interface_names() {
+        for d in [
+            "eth0\nx",
+            "eth0\tx",
+            "a/b",
+            "eth0:ra",
+            ".",
+            "..",
+            "sixteen-chars-xx",
+        ] {
+            let e = kit(&[("IP", "203.0.113.7"), ("DEVICE", d)]).unwrap_err();
+            assert!(
+                e.to_string().ends_with(": not an interface name"),
+                "{d:?}: {e}"
+            );
+        }
+        for d in ["eth0", "bond0.100", "veth-a_1", "fifteen-chars-x"] {
+            let p = kit(&[("IP", "203.0.113.7"), ("DEVICE", d)]).unwrap();
+            assert_eq!(p.device.as_deref(), Some(d));
+        }
     }
 
     #[test]

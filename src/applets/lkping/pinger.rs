@@ -28,6 +28,18 @@ impl Destination {
         }
     }
 
+    /// Whether a unicast reply from another address than this one is flagged
+    /// `(DIFFERENT ADDRESS!)`. Not for an IPv6 destination whose interface identifier is all
+    /// zero: ping6 takes it for a Subnet-Router anycast address (RFC 4291 2.6.1), which any
+    /// router of the subnet answers from its own address (ping6_common.c
+    /// `subnet_router_anycast`). That includes `::`, which the kernel delivers to `::1`.
+    pub fn flags_other_repliers(&self) -> bool {
+        match self {
+            Destination::V4(_) => true,
+            Destination::V6(a) => a.ip().octets()[8..].iter().any(|b| *b != 0),
+        }
+    }
+
     /// As ping prints it: a scoped IPv6 address with `%` and the interface name.
     pub fn text(&self) -> String {
         match self {
@@ -331,5 +343,16 @@ mod tests {
         assert_eq!(scoped_text(&a), "fe80::1%lo");
         let b = SocketAddrV6::new("2001:db8::1".parse().unwrap(), 0, 0, 0);
         assert_eq!(Destination::V6(b).text(), "2001:db8::1");
+    }
+
+    #[test]
+    fn subnet_router_anycast_destinations_do_not_flag_other_repliers() {
+        let v6 = |a: &str| Destination::V6(SocketAddrV6::new(a.parse().unwrap(), 0, 0, 0));
+        assert!(!v6("::").flags_other_repliers());
+        assert!(!v6("2001:db8:1::").flags_other_repliers());
+        assert!(v6("2001:db8::1").flags_other_repliers());
+        assert!(v6("::1").flags_other_repliers());
+        assert!(v6("::ffff:0.0.0.1").flags_other_repliers());
+        assert!(Destination::V4(Ipv4Addr::UNSPECIFIED).flags_other_repliers());
     }
 }

@@ -337,7 +337,7 @@ impl Session<'_> {
                     // ping flags a unicast reply whose source is not the destination (a
                     // spoofed or NATed answer); it is still counted (ping4_parse_reply,
                     // ping6_parse_reply).
-                    if !self.multicast && from != self.dst.ip() {
+                    if !self.multicast && self.dst.flags_other_repliers() && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
                     }
                 }
