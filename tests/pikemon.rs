@@ -2147,6 +2147,70 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
+/// SIGHUP: the supervisor wrote the hand-over file with fsync (file and directory) in its
+/// loop. On a busy disk one fsync took 0.92 s here (`stress-ng --hdd 3` beside it), and the
+/// supervisor reaped no child, heard no worker and served no death-watch meanwhile. Its main
+/// thread now makes no sync call across a hand-over; a thread writes the file and only then
+/// releases the pid file, so the new instance still finds the whole file and takes over.
+#[test]
+fn supervisor_waited_for_the_disk_in_its_loop_writing_the_hand_over_file() {
+    let mut rig = Rig::new().started_pair();
+    let sup = rig.pids(1, "pikemon: supervisor");
+    assert_eq!(sup.len(), 1, "{sup:?}");
+    let old = rig.pids(1, "pikemon");
+    let trace = rig.dir.join("supervisor.strace");
+    // The main thread only (its tid is the pid, no -f): the loop.
+    let strace = Command::new("strace")
+        .args([
+            "-q",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,sync",
+        ])
+        .args(["-o", &trace.display().to_string()])
+        .args(["-p", &sup[0].to_string()])
+        .spawn()
+        .expect("strace (installed by make test)");
+    std::thread::sleep(Duration::from_millis(500));
+    rig.signal(&sup, "-HUP");
+    // The thread says when the file is whole and the pid file free.
+    let start = Instant::now();
+    while !rig
+        .log(1)
+        .contains("pid file released: a new instance may start")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the hand-over file was never written\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let handover = std::fs::read_to_string(rig.dir.join("pid1.old")).unwrap_or_default();
+    assert!(
+        handover.starts_with(&format!("supervisor {}\nworker ", sup[0])),
+        "{handover}"
+    );
+    rig.start(1);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "old instance still runs\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The old supervisor was killed by the new worker: strace ends with it.
+    let _ = strace.wait_with_output();
+    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !calls.contains("sync"),
+        "the supervisor's loop waited for the disk:\n{calls}"
+    );
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
 #[test]
 fn signals_change_the_log_level_and_sigpwr_logs_the_status() {
     let rig = Rig::new().started_pair();
