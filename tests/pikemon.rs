@@ -1750,6 +1750,91 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     );
 }
 
+/// A host on the LAN recorded A's HELLOs across its restarts and replayed those of two
+/// old incarnations in turn. Each was "heard for the first time" by B, which made it what
+/// its frames acknowledge and answered it at once: one HELLO, on every path, per replay
+/// (about 200 a second here instead of 10). Now B, whose peer lives, answers none of them.
+#[test]
+fn replays_of_two_old_incarnations_in_turn_drew_a_hello_each_from_the_backup() {
+    let rig = Rig::new().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // One HELLO of node 1 (node-id at byte 26) of an incarnation (bytes 30..34) not in `seen`.
+    let capture = |seen: &[String]| -> String {
+        let seen: Vec<String> = seen.iter().map(|f| format!("'{}'", &f[60..68])).collect();
+        let out = evil.run(&[
+            "python3",
+            "-c",
+            &format!(
+                "import socket,sys\n\
+                 s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+                 s.bind(('lan0',0))\n\
+                 s.settimeout(3)\n\
+                 f=s.recv(2048)\n\
+                 while f[26:30]!=bytes([0,0,0,1]) or f[30:34].hex() in [{}]: f=s.recv(2048)\n\
+                 sys.stdout.write(f.hex())",
+                seen.join(",")
+            ),
+        ]);
+        let hex = text(&out).0;
+        assert!(hex.len() > 100, "{out:?}");
+        hex
+    };
+    let mut old: Vec<String> = Vec::new();
+    for restart in 0..3 {
+        old.push(capture(&old));
+        kill_worker_and_wait_for_master(&rig, 1);
+        let start = Instant::now();
+        while rig.log(2).matches("peer node 1 (incarnation").count() < restart + 2 {
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // B now believes A's fourth incarnation and drops the third's frames as stale; the first
+    // two are replayed in turn every 5 ms for a second while B's frames are counted.
+    let flood = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+         s.bind(('lan0',0))\n\
+         s.setblocking(False)\n\
+         old=[bytes.fromhex('{}'),bytes.fromhex('{}')]\n\
+         n=0\n\
+         i=0\n\
+         end=time.time()+1.0\n\
+         while time.time()<end:\n\
+         \x20   s.send(old[i%2])\n\
+         \x20   i+=1\n\
+         \x20   t=time.time()+0.005\n\
+         \x20   while time.time()<t:\n\
+         \x20       try:\n\
+         \x20           f=s.recv(2048)\n\
+         \x20       except BlockingIOError:\n\
+         \x20           time.sleep(0.0005)\n\
+         \x20           continue\n\
+         \x20       if f[26:30]==bytes([0,0,0,2]): n+=1\n\
+         print(i,n)\n",
+        old[0], old[1]
+    );
+    let out = evil.run(&["python3", "-c", &flood]);
+    assert!(out.status.success(), "{out:?}");
+    let so = text(&out).0;
+    let counts: Vec<u64> = so
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [sent, heard] = counts[..] else {
+        panic!("{so}")
+    };
+    assert!(sent > 100, "{so}");
+    // 100 ms hellos: about 10 a second, plus the odd answer to A's own frames.
+    assert!(
+        heard <= 30,
+        "B sent {heard} frames on the LAN for {sent} replays"
+    );
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
 /// A peer that signs with another key was only "silent" in the log (the failed frames were
 /// dropped at debug level) while the Backup probed and logged four lines every
 /// dead-interval. Now the failures are summed up in a warning, once per 10 s.
