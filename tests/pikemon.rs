@@ -1835,6 +1835,55 @@ fn replays_of_two_old_incarnations_in_turn_drew_a_hello_each_from_the_backup() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
+/// The control socket is made 0600 only after bind(2): a local user that connected in
+/// between (a daemon started with umask 0), or once the mode was loosened, was served like
+/// root: status, and take/drop. The worker now asks the kernel who connected and answers
+/// root only.
+#[test]
+fn control_socket_served_a_non_root_user_that_got_a_connection() {
+    let rig = Rig::new().started_pair();
+    let sock = rig.dir.join("ctl1");
+    // The window, held open: the socket's mode lets anyone connect.
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let ask = |req: &str| {
+        rig.a
+            .cmd("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["/usr/bin/python3", "-c"])
+            .arg(format!(
+                "import socket,sys\n\
+                 s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+                 s.settimeout(3)\n\
+                 s.connect('{}')\n\
+                 try: s.sendall(b'{req}\\n')\n\
+                 except BrokenPipeError: pass\n\
+                 b=b''\n\
+                 while True:\n\
+                 \x20   d=s.recv(4096)\n\
+                 \x20   if not d: break\n\
+                 \x20   b+=d\n\
+                 sys.stdout.write(b.decode())",
+                sock.display()
+            ))
+            .output()
+            .unwrap()
+    };
+    for req in ["status", "drop"] {
+        let out = ask(req);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            text(&out).0,
+            "refused: the control socket answers root only\n",
+            "{req}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    rig.assert_roles("Master", "Backup");
+    // Root is served as before.
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// A peer that signs with another key was only "silent" in the log (the failed frames were
 /// dropped at debug level) while the Backup probed and logged four lines every
 /// dead-interval. Now the failures are summed up in a warning, once per 10 s.
