@@ -1886,6 +1886,140 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
     );
 }
 
+/// A host on the LAN recorded A's HELLOs across its restarts and replayed those of two
+/// old incarnations in turn. Each was "heard for the first time" by B, which made it what
+/// its frames acknowledge and answered it at once: one HELLO, on every path, per replay
+/// (about 200 a second here instead of 10). Now B, whose peer lives, answers none of them.
+#[test]
+fn replays_of_two_old_incarnations_in_turn_drew_a_hello_each_from_the_backup() {
+    let rig = Rig::new().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // One HELLO of node 1 (node-id at byte 26) of an incarnation (bytes 30..34) not in `seen`.
+    let capture = |seen: &[String]| -> String {
+        let seen: Vec<String> = seen.iter().map(|f| format!("'{}'", &f[60..68])).collect();
+        let out = evil.run(&[
+            "python3",
+            "-c",
+            &format!(
+                "import socket,sys\n\
+                 s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+                 s.bind(('lan0',0))\n\
+                 s.settimeout(3)\n\
+                 f=s.recv(2048)\n\
+                 while f[26:30]!=bytes([0,0,0,1]) or f[30:34].hex() in [{}]: f=s.recv(2048)\n\
+                 sys.stdout.write(f.hex())",
+                seen.join(",")
+            ),
+        ]);
+        let hex = text(&out).0;
+        assert!(hex.len() > 100, "{out:?}");
+        hex
+    };
+    let mut old: Vec<String> = Vec::new();
+    for restart in 0..3 {
+        old.push(capture(&old));
+        kill_worker_and_wait_for_master(&rig, 1);
+        let start = Instant::now();
+        while rig.log(2).matches("peer node 1 (incarnation").count() < restart + 2 {
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(2));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // B now believes A's fourth incarnation and drops the third's frames as stale; the first
+    // two are replayed in turn every 5 ms for a second while B's frames are counted.
+    let flood = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x88b5))\n\
+         s.bind(('lan0',0))\n\
+         s.setblocking(False)\n\
+         old=[bytes.fromhex('{}'),bytes.fromhex('{}')]\n\
+         n=0\n\
+         i=0\n\
+         end=time.time()+1.0\n\
+         while time.time()<end:\n\
+         \x20   s.send(old[i%2])\n\
+         \x20   i+=1\n\
+         \x20   t=time.time()+0.005\n\
+         \x20   while time.time()<t:\n\
+         \x20       try:\n\
+         \x20           f=s.recv(2048)\n\
+         \x20       except BlockingIOError:\n\
+         \x20           time.sleep(0.0005)\n\
+         \x20           continue\n\
+         \x20       if f[26:30]==bytes([0,0,0,2]): n+=1\n\
+         print(i,n)\n",
+        old[0], old[1]
+    );
+    let out = evil.run(&["python3", "-c", &flood]);
+    assert!(out.status.success(), "{out:?}");
+    let so = text(&out).0;
+    let counts: Vec<u64> = so
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [sent, heard] = counts[..] else {
+        panic!("{so}")
+    };
+    assert!(sent > 100, "{so}");
+    // 100 ms hellos: about 10 a second, plus the odd answer to A's own frames.
+    assert!(
+        heard <= 30,
+        "B sent {heard} frames on the LAN for {sent} replays"
+    );
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// The control socket is made 0600 only after bind(2): a local user that connected in
+/// between (a daemon started with umask 0), or once the mode was loosened, was served like
+/// root: status, and take/drop. The worker now asks the kernel who connected and answers
+/// root only.
+#[test]
+fn control_socket_served_a_non_root_user_that_got_a_connection() {
+    let rig = Rig::new().started_pair();
+    let sock = rig.dir.join("ctl1");
+    // The window, held open: the socket's mode lets anyone connect.
+    std::fs::set_permissions(&sock, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let ask = |req: &str| {
+        rig.a
+            .cmd("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["/usr/bin/python3", "-c"])
+            .arg(format!(
+                "import socket,sys\n\
+                 s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+                 s.settimeout(3)\n\
+                 s.connect('{}')\n\
+                 try: s.sendall(b'{req}\\n')\n\
+                 except BrokenPipeError: pass\n\
+                 b=b''\n\
+                 while True:\n\
+                 \x20   d=s.recv(4096)\n\
+                 \x20   if not d: break\n\
+                 \x20   b+=d\n\
+                 sys.stdout.write(b.decode())",
+                sock.display()
+            ))
+            .output()
+            .unwrap()
+    };
+    for req in ["status", "drop"] {
+        let out = ask(req);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            text(&out).0,
+            "refused: the control socket answers root only\n",
+            "{req}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    rig.assert_roles("Master", "Backup");
+    // Root is served as before.
+    let out = rig.control(1, &["status"]);
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// A peer that signs with another key was only "silent" in the log (the failed frames were
 /// dropped at debug level) while the Backup probed and logged four lines every
 /// dead-interval. Now the failures are summed up in a warning, once per 10 s.
@@ -2280,6 +2414,70 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
         "{}",
         rig.log(2)
     );
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// SIGHUP: the supervisor wrote the hand-over file with fsync (file and directory) in its
+/// loop. On a busy disk one fsync took 0.92 s here (`stress-ng --hdd 3` beside it), and the
+/// supervisor reaped no child, heard no worker and served no death-watch meanwhile. Its main
+/// thread now makes no sync call across a hand-over; a thread writes the file and only then
+/// releases the pid file, so the new instance still finds the whole file and takes over.
+#[test]
+fn supervisor_waited_for_the_disk_in_its_loop_writing_the_hand_over_file() {
+    let mut rig = Rig::new().started_pair();
+    let sup = rig.pids(1, "pikemon: supervisor");
+    assert_eq!(sup.len(), 1, "{sup:?}");
+    let old = rig.pids(1, "pikemon");
+    let trace = rig.dir.join("supervisor.strace");
+    // The main thread only (its tid is the pid, no -f): the loop.
+    let strace = Command::new("strace")
+        .args([
+            "-q",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,sync",
+        ])
+        .args(["-o", &trace.display().to_string()])
+        .args(["-p", &sup[0].to_string()])
+        .spawn()
+        .expect("strace (installed by make test)");
+    std::thread::sleep(Duration::from_millis(500));
+    rig.signal(&sup, "-HUP");
+    // The thread says when the file is whole and the pid file free.
+    let start = Instant::now();
+    while !rig
+        .log(1)
+        .contains("pid file released: a new instance may start")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the hand-over file was never written\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let handover = std::fs::read_to_string(rig.dir.join("pid1.old")).unwrap_or_default();
+    assert!(
+        handover.starts_with(&format!("supervisor {}\nworker ", sup[0])),
+        "{handover}"
+    );
+    rig.start(1);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "old instance still runs\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The old supervisor was killed by the new worker: strace ends with it.
+    let _ = strace.wait_with_output();
+    let calls = std::fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !calls.contains("sync"),
+        "the supervisor's loop waited for the disk:\n{calls}"
+    );
+    rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 

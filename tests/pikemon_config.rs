@@ -169,6 +169,49 @@ fn vip_outside_every_subnet_of_its_interface_is_refused_unless_onlink() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
+/// A literal ping-group host on one of this node's own addresses was accepted at start:
+/// the node answers it itself, so the group could never fail. test-pikemon and the daemon
+/// now refuse it on the node (IPv4 and IPv6 alike), at its position; elsewhere it is fine.
+#[test]
+fn ping_group_host_on_an_address_of_this_node_was_accepted_and_could_never_fail() {
+    let ns = common::Netns::new("ow");
+    ns.ip(&[
+        "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+    ]);
+    ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    ns.ip(&["addr", "add", "2001:db8::2/64", "dev", "lan0", "nodad"]);
+    for (name, host) in [("own4.cfg", "198.51.100.2"), ("own6.cfg", "2001:db8::2")] {
+        let p = write(
+            name,
+            &GOOD.replace("host [198.51.100.1];", &format!("host [{host}];")),
+        );
+        let want = format!(
+            "{}:10:30: error: {host} cannot be pinged as a host (an address of this node)\n",
+            p.display()
+        );
+        let out = ns
+            .cmd(applet("test-pikemon"))
+            .arg("-f")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out).1.starts_with(&want), "{out:?}");
+        // The daemon refuses it the same way, before it starts anything.
+        let out = output_within_5s({
+            let mut c = ns.cmd(applet("pikemon"));
+            c.arg("-f").arg(&p).arg("-d");
+            c
+        })
+        .expect("pikemon started with its own address as a witness");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert!(text(&out).1.contains(&want), "{out:?}");
+        // Off the node (no such address here) the config is fine.
+        let out = test_pikemon(&p, &[]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+}
+
 /// Runs `cmd` for at most 5 s; a command still running then is killed and None returned.
 fn output_within_5s(mut cmd: Command) -> Option<std::process::Output> {
     use std::process::Stdio;

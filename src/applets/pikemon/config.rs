@@ -324,6 +324,7 @@ fn read_inner(
         opts,
         names: Vec::new(),
         key_files,
+        own: None,
     };
     let config = r.top(file, &nodes);
     errors.into_result(config)
@@ -338,6 +339,8 @@ struct Reader<'e> {
     /// The keys of the `hmac file` items, when they come from the daemon's start rather
     /// than the disk.
     key_files: Option<&'e BTreeMap<PathBuf, Vec<u8>>>,
+    /// This machine's addresses, listed once when first needed (`check_host` only).
+    own: Option<Vec<std::net::IpAddr>>,
 }
 
 /// Singleton items seen in one section, for "duplicate" errors.

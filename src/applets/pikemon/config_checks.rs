@@ -184,6 +184,43 @@ impl Reader<'_> {
         }
     }
 
+    /// A ping-group host that the config names as this node's own address (`death-watch
+    /// local`) is answered by this node itself: the group could never fail. Run once the
+    /// whole config is read, since `heart-beat` may come after the virtual clusters.
+    pub(super) fn own_address_check(&mut self, sect: &Node, c: &Config) {
+        let Some(local) = c.death_watch.as_ref().map(|w| IpAddr::V4(w.local)) else {
+            return;
+        };
+        let Some(at) = death_watch_local(sect).map(|t| t.span.clone()) else {
+            return;
+        };
+        let sections = sect
+            .children()
+            .iter()
+            .filter(|n| n.key() == "virtual-cluster");
+        for vc_sect in sections {
+            for (tok, a) in super::vc::literal_hosts(vc_sect) {
+                if a == local {
+                    let msg = format!(
+                        "{a} is this node's own address (death-watch local at {at}): this \
+                         node answers it itself, so the ping group can never fail; ping a \
+                         gateway or another host"
+                    );
+                    self.err(&tok.span, msg);
+                }
+            }
+        }
+    }
+
+    /// This machine's addresses now, listed once per read; none unless `check_host` (a
+    /// config checked on another machine says nothing about this one's addresses).
+    pub(super) fn own_addresses(&mut self) -> &[IpAddr] {
+        if !self.opts.check_host {
+            return &[];
+        }
+        self.own.get_or_insert_with(acr::own_addresses)
+    }
+
     /// Looks up every ping-group host name now and judges its addresses as the ACR will
     /// (`acr::answer`): a name with none it would ping is an error, not a group that goes
     /// down at run time. Run once the whole config is read: a VIP of any virtual cluster,
@@ -194,11 +231,7 @@ impl Reader<'_> {
             return;
         }
         let vips = acr::vips(c);
-        let own = if self.opts.check_host {
-            acr::own_addresses()
-        } else {
-            Vec::new()
-        };
+        let own = self.own_addresses().to_vec();
         for (name, span) in names {
             if let Some(msg) = unusable_name(&name, lookup(&name), &own, &vips) {
                 self.err(&span, msg);
@@ -231,6 +264,13 @@ fn unusable_name(
             ))
         }
     }
+}
+
+/// The address token of the `death-watch local ADDR` item of `sect`'s `heart-beat`.
+fn death_watch_local(sect: &Node) -> Option<&crate::conf::Token> {
+    let hb = sect.children().iter().find(|n| n.key() == "heart-beat")?;
+    let dw = hb.children().iter().find(|n| n.key() == "death-watch")?;
+    dw.args.get(1)
 }
 
 /// The `interface` sections of `sect` with what was read from each.

@@ -246,6 +246,7 @@ impl Reader<'_> {
             None => c.dead_interval = c.hello_interval * 3,
         }
         self.foreign_vip_check(sect, c);
+        self.own_address_check(sect, c);
         if self.opts.resolve {
             self.resolve_check(c);
         }

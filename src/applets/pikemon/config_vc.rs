@@ -293,9 +293,12 @@ impl Reader<'_> {
         Some(g)
     }
 
-    /// A configured address, refused as the ACR refuses a resolved one.
+    /// A configured address, refused as the ACR refuses a resolved one: loopback and the
+    /// like always, and on the node (`check_host`) one of its own addresses, which it
+    /// answers itself so that the group could never fail. (A VIP: `witness_check` and
+    /// `foreign_vip_check`, which say whose.)
     fn literal_host(&mut self, tok: &Token, a: IpAddr) -> Option<Host> {
-        if let Some(why) = crate::applets::pikemon::ping_group::not_a_witness(a) {
+        if let Some(why) = crate::applets::pikemon::acr::refusal(a, self.own_addresses(), &[]) {
             self.err(&tok.span, format!("{a} cannot be pinged as a host ({why})"));
             return None;
         }

@@ -96,6 +96,28 @@ fn ping_group_host_on_a_vip_of_another_virtual_cluster_was_accepted() {
     );
 }
 
+/// A ping-group host on the address the config names as this node's own (`death-watch
+/// local`) was accepted: this node answers it itself, so the group could never fail.
+#[test]
+fn ping_group_host_on_this_nodes_own_death_watch_address_was_accepted() {
+    let text = SAMPLE.replace(
+        "interface hb1; }",
+        "interface hb1; death-watch local [198.51.100.2] peer [198.51.100.3]; }",
+    );
+    assert_eq!(
+        errors_of(&text),
+        "t.cfg:12:51: error: 198.51.100.2 is this node's own address (death-watch local at \
+         t.cfg:6:66): this node answers it itself, so the ping group can never fail; ping a \
+         gateway or another host"
+    );
+    // The peer's address, and the same host with the death-watch elsewhere, stay accepted.
+    let text = text.replace(
+        "local [198.51.100.2] peer [198.51.100.3]",
+        "local [198.51.100.3] peer [198.51.100.2]",
+    );
+    assert!(read("t.cfg", &text, ReadOptions::default()).is_ok());
+}
+
 #[test]
 fn macvlan_names_colliding_after_truncation_are_refused() {
     let text = SAMPLE.replace(

@@ -31,7 +31,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::logging::{self, Target};
-use crate::sys::pidfile::PidFile;
 use config::ReadOptions;
 use started::StartedConfig;
 
@@ -255,7 +254,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     // The pid file first, so "already running" reaches the terminal.
-    let mut pidfile = match PidFile::acquire(&cfg.pid_file) {
+    let mut pidfile = match supervisor::acquire_pid_file(&cfg.pid_file) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("pikemon: {e}");

@@ -58,14 +58,34 @@ impl Node {
                 );
                 return;
             }
+            Freshness::Unproven if self.peer_alive(now, None) => {
+                // While the accepted peer lives, a new incarnation of it (a restart) proves
+                // itself by acknowledging our frames, which it can: it has no peer yet and
+                // acknowledges what it hears. Acknowledging it ourselves is not needed, and
+                // an authentic frame of an older incarnation, replayed from a capture, must
+                // neither replace the peer's in what our frames acknowledge nor draw an
+                // answer: replays of two such incarnations in turn made us send one HELLO
+                // each, on every path.
+                debug!(
+                    "node {} incarnation {:08x} heard while incarnation {:08x} lives, not \
+                     yet proven fresh",
+                    repr.node_id,
+                    repr.incarnation,
+                    self.peer.as_ref().map_or(0, |p| p.incarnation)
+                );
+                return;
+            }
             Freshness::Unproven => {
-                // Acknowledge it so that its next frame can prove itself; answer at once the
-                // first time this incarnation is heard.
+                // Acknowledge it so that it can believe our next frame; answer at once the
+                // first time this incarnation is heard, at most once a hello (replays of
+                // old incarnations in turn must not make a storm of HELLOs).
                 let first = self.heard.is_none_or(|(i, _)| i != repr.incarnation);
                 if first || self.heard.is_some_and(|(_, s)| repr.seq > s) {
                     self.heard = Some((repr.incarnation, repr.seq));
                 }
-                if first {
+                let may_answer = self.answered_unproven.is_none_or(|t| now >= t + hello);
+                if first && may_answer {
+                    self.answered_unproven = Some(now);
                     self.next_hello = now;
                 }
                 debug!(

@@ -436,3 +436,98 @@ fn frames_failing_authentication_are_warned_about_once_per_gap() {
     );
     assert_eq!(n.auth_reported, Some((later, 51)));
 }
+
+/// Frames of two incarnations of A left behind, neither the one B accepted before A's
+/// current one (B drops that one's frames as stale): A restarts three times.
+fn two_old_incarnations(s: &mut Sim) -> Vec<Vec<u8>> {
+    let mut old = Vec::new();
+    for _ in 0..3 {
+        s.run(Duration::from_millis(400));
+        old.push(s.captured.last().unwrap().clone());
+        s.kill(0);
+        s.start(0, None);
+    }
+    old.truncate(2);
+    old
+}
+
+/// Replays `old` in turn to B, two every 5 ms (within B's HMAC budget) for `steps` steps,
+/// the sim running between; returns how many HELLOs B sent in answer to them and how many
+/// times it acknowledged another incarnation than `heard` (when given) after one.
+fn replay_in_turn(
+    s: &mut Sim,
+    old: &[Vec<u8>],
+    steps: usize,
+    heard: Option<u32>,
+) -> (usize, usize) {
+    let (mut sent, mut displaced) = (0, 0);
+    for _ in 0..steps {
+        s.run(STEP);
+        for f in old {
+            let now = s.now;
+            let n = s.nodes[1].as_mut().unwrap();
+            let acts = n.handle(
+                now,
+                Input::Frame {
+                    path: LAN,
+                    frame: f,
+                },
+            );
+            sent += acts.iter().filter(|a| matches!(a, Action::Send(_))).count();
+            if heard.is_some_and(|live| n.heard.map(|h| h.0) != Some(live)) {
+                displaced += 1;
+            }
+        }
+    }
+    (sent, displaced)
+}
+
+/// A host on the LAN that recorded A's frames over two of its restarts replayed them in
+/// turn, an old incarnation after the other. Each was "heard for the first time": B made it
+/// what its frames acknowledge and answered it at once, one HELLO (on every path) per replay,
+/// as many as the attacker sent and B's HMAC budget let through.
+#[test]
+fn replays_of_two_old_incarnations_in_turn_drew_a_hello_each() {
+    let mut s = Sim::new(false);
+    let old = two_old_incarnations(&mut s);
+    s.run(Duration::from_millis(400));
+    let live = s.node(0).incarnation();
+    assert_eq!(s.node(1).peer().unwrap().incarnation, live);
+    // 80 replays in 200 ms: B answers none, and acknowledges A's live incarnation.
+    let (sent, displaced) = replay_in_turn(&mut s, &old, 40, Some(live));
+    assert!(sent <= 2, "{sent} HELLOs for 80 replays");
+    assert_eq!(displaced, 0);
+    // The pair still works: A stays Master, B hears it.
+    s.run(Duration::from_millis(400));
+    assert_eq!(s.master, [true, false]);
+    assert_eq!(s.node(1).peer().unwrap().incarnation, live);
+    assert_eq!(
+        s.node(0).peer().unwrap().incarnation,
+        s.node(1).incarnation()
+    );
+}
+
+/// The same replays while B has no live peer (A is down): B acknowledges what it hears,
+/// but answers at once at most once a hello, not once per replay.
+#[test]
+fn replays_of_old_incarnations_to_a_node_alone_draw_at_most_one_answer_a_hello() {
+    let mut s = Sim::new(false);
+    let old = two_old_incarnations(&mut s);
+    s.run(Duration::from_millis(400));
+    s.kill(0);
+    s.run(Duration::from_secs(1));
+    assert!(!s.node(1).peer_alive(s.now, None));
+    // 80 replays in 200 ms: an answer each hello at most (B's own HELLOs aside).
+    let (sent, _) = replay_in_turn(&mut s, &old, 40, None);
+    assert!(sent <= 2, "{sent} HELLOs for 80 replays");
+    // A restarts: both believe each other as before, with no dead-interval of silence.
+    s.start(0, None);
+    let mine = s.node(0).incarnation();
+    let took = s.until(HELLO * 3, |s| {
+        s.node(1).peer().is_some_and(|p| p.incarnation == mine)
+            && s.node(0)
+                .peer()
+                .is_some_and(|p| p.incarnation == s.node(1).incarnation())
+    });
+    assert!(took < DEAD, "{took:?}");
+}

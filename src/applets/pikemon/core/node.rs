@@ -186,9 +186,12 @@ pub struct Node {
     pub(super) seq: u64,
     /// Our recent frames, against which the peer's acknowledgements are checked.
     pub(super) proof: Proof,
-    /// The newest (incarnation, seq) heard from the peer, believed or not: what our frames
-    /// acknowledge, so a new incarnation of the peer can prove itself.
+    /// The newest (incarnation, seq) heard from the peer (not yet believed only while no
+    /// believed peer lives): what our frames acknowledge, so that a new incarnation of the
+    /// peer believes them.
     pub(super) heard: Option<(u32, u64)>,
+    /// When we last answered a not yet proven incarnation at once (at most once a hello).
+    pub(super) answered_unproven: Option<Instant>,
     /// Per path: the start of the current verification window and the HMACs checked in it.
     pub(super) budgets: Vec<(Instant, u32)>,
     pub(super) started: Instant,
@@ -242,6 +245,7 @@ impl Node {
             seq: 0,
             proof: Proof::default(),
             heard: None,
+            answered_unproven: None,
             budgets: vec![(now, 0); paths],
             started: now,
             next_hello: now,

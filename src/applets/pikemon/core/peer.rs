@@ -32,8 +32,8 @@ pub enum Freshness {
     /// Older than what was accepted, a copy that proves nothing, or an incarnation left
     /// behind: a replay (or a reordered frame); dropped and counted.
     Stale,
-    /// Another incarnation that does not (yet) acknowledge a recent frame of ours: heard
-    /// (we acknowledge it, so it can prove itself with its next frame) but not believed.
+    /// Another incarnation that does not (yet) acknowledge a recent frame of ours: not
+    /// believed; acknowledged only while no believed peer lives (see `Node::frame`).
     Unproven,
 }
 

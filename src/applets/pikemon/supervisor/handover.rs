@@ -2,13 +2,16 @@
 //! at start) and the release of the addresses when no worker holds them any more.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 use nix::sys::signal::Signal;
 
 use super::{Phase, Supervisor};
 use crate::applets::pikemon::config::Config;
+use crate::sys::pidfile::{PidFile, PidFileError};
 
 /// The file naming the running worker (`PID_FILE.worker`), for the next instance.
 pub fn worker_path(pid_file: &Path) -> PathBuf {
@@ -70,6 +73,34 @@ pub(super) fn hand_over_orphan(pid_file: &Path) {
     }
 }
 
+/// How long a new instance waits for the pid file of an instance that is handing over.
+const HANDOVER_WAIT: Duration = Duration::from_secs(5);
+
+/// Takes the pid file at `path` for a new instance. The instance that holds it and is
+/// handing over (the hand-over file names it as `supervisor PID`) releases it once that
+/// file is written and synced; a new instance started as soon as the file appeared (as
+/// `habox-save` does) waits for that, up to `HANDOVER_WAIT`, rather than saying "already
+/// running".
+pub fn acquire_pid_file(path: &Path) -> Result<PidFile, PidFileError> {
+    let give_up = Instant::now() + HANDOVER_WAIT;
+    loop {
+        match PidFile::acquire(path) {
+            Err(PidFileError::AlreadyRunning(Some(pid)))
+                if Instant::now() < give_up && handing_over(path, pid) =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether the hand-over file beside pid file `path` names `pid` as the supervisor.
+fn handing_over(path: &Path, pid: i32) -> bool {
+    let text = std::fs::read_to_string(handover_path(path)).unwrap_or_default();
+    text.lines().any(|l| l == format!("supervisor {pid}"))
+}
+
 /// Releases every controlled interface from the supervisor (see `watchdog`): `why` is logged.
 /// Not while a hand-over is pending: the addresses are then the other instance's as well.
 pub(super) fn release_addresses(config: &Config, why: &str) {
@@ -111,8 +142,55 @@ pub(super) fn no_worker_alive(dead: Duration) -> String {
     )
 }
 
+/// The hand-over thread's stack: a path and a few lines of text.
+const HANDOVER_STACK: usize = 128 * 1024;
+
+/// Writes the hand-over file (`write_atomic`: synced, so that it outlives a power cut) and
+/// only then releases the pid file, so a new instance that gets the pid file finds the whole
+/// file. Off the supervisor's loop: on a busy disk the sync took 0.9 s here, and the loop
+/// must go on reaping children and hearing the worker meanwhile. Without a thread (none could
+/// be made), the same is done here.
+fn write_then_release(path: PathBuf, text: String, pf: PidFile) -> Option<JoinHandle<()>> {
+    // The thread takes `pf` through the slot; a failed spawn leaves it there for this thread.
+    let slot = Arc::new(Mutex::new(Some((path, text, pf))));
+    let theirs = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("handover".into())
+        // Small: a supervisor under `realtime` locks all its memory (mlockall), stacks too.
+        .stack_size(HANDOVER_STACK)
+        .spawn(move || {
+            let job = theirs.lock().ok().and_then(|mut j| j.take());
+            if let Some((path, text, pf)) = job {
+                write_and_release(&path, &text, pf);
+            }
+        });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            warn!("hand-over: no thread ({e}): writing the hand-over file in the loop");
+            let job = slot.lock().ok().and_then(|mut j| j.take());
+            if let Some((path, text, pf)) = job {
+                write_and_release(&path, &text, pf);
+            }
+            None
+        }
+    }
+}
+
+fn write_and_release(path: &Path, text: &str, pf: PidFile) {
+    match crate::applets::pikemon::status_file::write_atomic(path, text.as_bytes()) {
+        Ok(()) => info!(
+            "hand-over file {} written; pid file released: a new instance may start",
+            path.display()
+        ),
+        Err(e) => error!("{}: {e}", path.display()),
+    }
+    pf.release_keep_file();
+}
+
 impl Supervisor<'_> {
-    /// SIGHUP. Hand-over: a new instance may start now; the worker keeps the role and
+    /// SIGHUP. Hand-over: a new instance may start once the hand-over file is written (the
+    /// pid file is released then, see `write_then_release`); the worker keeps the role and
     /// addresses until the new worker kills it.
     pub(super) fn hand_over(&mut self) {
         self.phase = Phase::HandedOver;
@@ -123,12 +201,7 @@ impl Supervisor<'_> {
         }
         if let Some(pf) = self.pidfile.take() {
             let path = handover_path(pf.path());
-            if let Err(e) =
-                crate::applets::pikemon::status_file::write_atomic(&path, text.as_bytes())
-            {
-                error!("{}: {e}", path.display());
-            }
-            pf.release_keep_file();
+            self.handover_write = write_then_release(path, text, pf);
         }
         self.acr.signal(Signal::SIGTERM);
         self.worker.signal(Signal::SIGHUP);
@@ -137,11 +210,61 @@ impl Supervisor<'_> {
         }
         info!("SIGHUP: leaving the service to a new instance; the worker keeps its role");
     }
+
+    /// Waits for the hand-over file's write (at the supervisor's exit): leaving before it
+    /// is done would end the thread half-way, with no file for the next instance.
+    pub(super) fn finish_handover_write(&mut self) {
+        if let Some(h) = self.handover_write.take() {
+            if h.join().is_err() {
+                error!("hand-over: the writing thread panicked");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `habox-save` starts the new instance as soon as the hand-over file appears; the old
+    /// supervisor released the pid file only after syncing the directory, and the new one,
+    /// finding it still locked, said "already running" and did not start.
+    #[test]
+    fn new_instance_started_when_the_hand_over_file_appeared_said_already_running() {
+        let dir = std::env::temp_dir().join(format!("pikehandover{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("pikemon.pid");
+        // The old instance (this process, through its own open file) holds the lock.
+        let old = PidFile::acquire(&pid_file).unwrap();
+        // Not handing over: refused at once.
+        let start = Instant::now();
+        match acquire_pid_file(&pid_file) {
+            Err(PidFileError::AlreadyRunning(Some(p))) => {
+                assert_eq!(p, std::process::id() as i32)
+            }
+            other => panic!("expected already running, got {:?}", other.map(|_| ())),
+        }
+        assert!(start.elapsed() < Duration::from_millis(500));
+        // Handing over: the file is there, the lock goes 300 ms later.
+        let me = std::process::id();
+        std::fs::write(
+            handover_path(&pid_file),
+            format!("supervisor {me}\nworker 1\n"),
+        )
+        .unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            old.release_keep_file();
+        });
+        let start = Instant::now();
+        let new = acquire_pid_file(&pid_file);
+        assert!(new.is_ok(), "{:?}", new.map(|_| ()));
+        assert!(start.elapsed() >= Duration::from_millis(250));
+        releaser.join().unwrap();
+        drop(new);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn worker_pid_file_followed_a_symlink_planted_at_its_path() {

@@ -33,8 +33,8 @@ mod handover;
 
 pub use children::Spawn;
 use children::{backoff, keep_strays_from_children, to_worker, Kid};
+pub use handover::{acquire_pid_file, handover_path, worker_path};
 use handover::{hand_over_orphan, no_worker_alive, release_addresses};
-pub use handover::{handover_path, worker_path};
 
 const ACR_OUT: Token = Token(1);
 const RESTART_WORKER: Token = Token(2);
@@ -82,6 +82,8 @@ struct Supervisor<'a> {
     acr: Kid,
     worker: Kid,
     pidfile: Option<PidFile>,
+    /// After SIGHUP: the thread writing the hand-over file, which then releases the pid file.
+    handover_write: Option<std::thread::JoinHandle<()>>,
     ev: EventLoop,
     /// The set-up report a starting process waits for, passed to the first worker.
     report: Option<Detached>,
@@ -121,6 +123,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile, report: Option<Deta
         config,
         spawn,
         pidfile: Some(pidfile),
+        handover_write: None,
         worker: Kid {
             child: None,
             last_pid: 0,
@@ -201,6 +204,7 @@ pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile, report: Option<Deta
             "stopping without a worker that released the addresses",
         );
     }
+    s.finish_handover_write();
     drop(s.pidfile.take());
     s.code
 }

@@ -85,6 +85,16 @@ impl Worker {
             if s.set_nonblocking(true).is_err() {
                 continue;
             }
+            let uid = peer_uid(&s);
+            if uid != Some(0) {
+                // The socket is made 0600 right after bind(2); a process that connected in
+                // between (a daemon started with umask 0), or through a mode changed later,
+                // is still no operator.
+                debug!("control: a connection from uid {uid:?} refused");
+                let mut s = s;
+                let _ = s.write_all(b"refused: the control socket answers root only\n");
+                continue;
+            }
             let free = self.conns.iter().position(Option::is_none);
             let slot = match free {
                 Some(slot) => slot,
@@ -343,4 +353,10 @@ fn admin(vc: usize, order: Admin) -> Input<'static> {
 
 fn maintenance(vc: usize, on: bool) -> Input<'static> {
     Input::Maintenance { vc: Some(vc), on }
+}
+
+/// The uid of the process at the other end of `s` (None: unknown).
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(s, PeerCredentials).ok().map(|c| c.uid())
 }
