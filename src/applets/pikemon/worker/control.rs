@@ -85,16 +85,6 @@ impl Worker {
             if s.set_nonblocking(true).is_err() {
                 continue;
             }
-            let uid = peer_uid(&s);
-            if uid != Some(0) {
-                // The socket is made 0600 right after bind(2); a process that connected in
-                // between (a daemon started with umask 0), or through a mode changed later,
-                // is still no operator.
-                debug!("control: a connection from uid {uid:?} refused");
-                let mut s = s;
-                let _ = s.write_all(b"refused: the control socket answers root only\n");
-                continue;
-            }
             let free = self.conns.iter().position(Option::is_none);
             let slot = match free {
                 Some(slot) => slot,
@@ -146,6 +136,16 @@ impl Worker {
             return;
         };
         self.ev.deregister(s.as_raw_fd());
+        let uid = peer_uid(&s);
+        if uid != Some(0) {
+            // The socket is made 0600 right after bind(2); a process that connected in
+            // between (a daemon started with umask 0), or through a mode changed later, is
+            // still no operator. Answered once its request is read: closing on a request
+            // not read would reset the connection before the client read the answer.
+            debug!("control: a request from uid {uid:?} refused");
+            let _ = s.write_all(b"refused: the control socket answers root only\n");
+            return;
+        }
         let line = String::from_utf8_lossy(&buf).into_owned();
         let answer = match Request::parse(line.lines().next().unwrap_or("")) {
             Ok(r) => self.control_request(now, r),
