@@ -1464,6 +1464,52 @@ fn config_test_hid_the_warning_that_1e3_was_read_as_1() {
     );
 }
 
+/// A file with an error printed only the error under `-t`: the warnings found with it (a
+/// number read loosely, an unknown scheduler, a duplicate real, a repeated directive) came up
+/// only once the error was fixed. All are printed now, warnings first, and the exit stays 2.
+#[test]
+fn config_test_with_an_error_dropped_the_warnings_found_with_it() {
+    let lab = Lab::new("ct");
+    let c = lab.write(
+        "mixed.cf",
+        &format!(
+            "checkinterval=1e3\ncheckinterval=2\nvirtual={VIP}:80\n    real=203.0.113.101:80 masq\n    real=203.0.113.101:80 gate 5\n    scheduler=rrr\n    real=203.0.113.102:80 tunnel\n    checktimeout=1.5\n"
+        ),
+    );
+    let out = lab.ld(&["-t", c.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let name = c.display();
+    let expected = [
+        format!("{name}:1:15: warning: check interval: \"1e3\" is read as 1 "),
+        format!("{name}:2:1: warning: checkinterval given again: this line overrides line 1"),
+        format!(
+            "{name}:5:10: warning: duplicate real server 203.0.113.101:80 ignored: line 4 has it"
+        ),
+        format!("{name}:6:15: warning: scheduler \"rrr\" is none of the IPVS schedulers"),
+        format!("{name}:8:18: warning: check timeout: \"1.5\" is read as 1 "),
+    ];
+    let error = format!("{name}:7:");
+    let error_at = stderr
+        .lines()
+        .position(|l| l.starts_with(&error) && l.contains(": error: "))
+        .unwrap_or_else(|| panic!("no error at line 7:\n{stderr}"));
+    for e in &expected {
+        let at = stderr
+            .lines()
+            .position(|l| l.starts_with(e.as_str()))
+            .unwrap_or_else(|| panic!("{e}\n{stderr}"));
+        assert!(at < error_at, "warnings come before the errors:\n{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), expected.len() + 1, "{stderr}");
+    // `start` refuses the file the same way, and shows the same lines.
+    let out = lab.ld(&[c.to_str().unwrap(), "start"]);
+    let (_, start_err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{start_err}");
+    assert_eq!(start_err, stderr);
+}
+
 /// `scheduler=rrr` passed `-t` and failed only when IPVS was programmed. The Perl takes any
 /// `[a-z]+` on purpose (new kernels bring new schedulers), so it stays loadable: a warning
 /// naming the IPVS schedulers, exit 0. A duplicate `real=` line (merged silently into the
