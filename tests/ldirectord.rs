@@ -714,6 +714,82 @@ fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
     );
 }
 
+/// An HTTP server on 127.0.0.1:PORT that answers every request with the status line given,
+/// a blank line and `hello`, then closes.
+const STATUS_LINE_HTTP: &str = r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+while True:
+    c = s.accept()[0]
+    try:
+        c.recv(4096)
+        c.sendall(sys.argv[2].encode() + b'\r\nContent-Length: 5\r\n\r\nhello')
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// A real answering `HTTP/ 200 OK` (no version digits) or `HTTP/2 200` (HTTP/2 has no
+/// status line) was up: any first word starting with `HTTP/` passed. RFC 9112 §4 wants
+/// `HTTP/DIGIT.DIGIT SP 3DIGIT`; those reals are down now. `HTTP/1.0 200` without a reason
+/// phrase stays up (LWP takes all of them).
+#[test]
+fn http_status_line_without_version_digits_marked_the_real_up() {
+    let mut lab = Lab::new("sl");
+    let srv = lab.write("status.py", STATUS_LINE_HTTP);
+    let srv = srv.to_string_lossy().to_string();
+    let answers = [
+        ("8081", "HTTP/ 200 OK"),
+        ("8082", "HTTP/2 200"),
+        ("8083", "HTTP/1.0 200"),
+    ];
+    for (port, line) in answers {
+        lab.serve(&["python3", &srv, port, line]);
+    }
+    for (port, _) in answers {
+        lab.wait_port(port);
+    }
+    let mon = lab.path("mon.log");
+    let mut body = format!("checkinterval=1\nvirtual={VIP}:80\n");
+    for (port, _) in answers {
+        body.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    body.push_str(&format!(
+        "\tservice=http\n\treceive=\"hello\"\n\tmonitorfile=\"{}\"\n",
+        mon.display()
+    ));
+    let c = cfg(&lab, &unique("sl.cf"), &body);
+    lab.daemon(&c);
+    wait("two checks of each", || {
+        let m = lab.read("mon.log");
+        answers
+            .iter()
+            .all(|(port, _)| m.matches(&format!(" {port} ")).count() >= 2)
+    });
+    let m = lab.read("mon.log");
+    assert!(
+        m.contains("8081 1 masq / hello [down] not an HTTP status line: \"HTTP/ 200 OK\""),
+        "{m}"
+    );
+    assert!(
+        m.contains("8082 1 masq / hello [down] not an HTTP status line: \"HTTP/2 200\""),
+        "{m}"
+    );
+    assert!(m.contains("8083 1 masq / hello [up] HTTP/1.0 200"), "{m}");
+    for port in ["8081", "8082"] {
+        assert!(!m.contains(&format!("{port} 1 masq / hello [up]")), "{m}");
+    }
+    let rec = lab.rec();
+    assert!(
+        rec.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8083"),
+        "{rec}"
+    );
+    assert!(!rec.contains("-r 127.0.0.1:8081"), "{rec}");
+    assert!(!rec.contains("-r 127.0.0.1:8082"), "{rec}");
+}
+
 /// HTTP servers that end their connection with a reset (RST) instead of a FIN: `linger`
 /// answers, then closes with SO_LINGER 0; `unread` reads five bytes of the request, answers
 /// and closes (the unread rest makes Linux send a reset); `before` resets without answering;
