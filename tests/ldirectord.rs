@@ -560,6 +560,57 @@ fn maintenancedir_forces_a_real_down_and_back() {
     wait("back", || lab.rec().matches("-a -t").count() == 2);
 }
 
+/// With `checkport=` differing from the `real=` line's port, only `RIP:CHECKPORT` put the
+/// real into maintenance; the Perl ldirectord looks for `RIP:REALPORT`, and an operator
+/// coming from it saw the real stay in. Both names are taken now.
+#[test]
+fn maintenance_file_with_the_real_port_was_ignored_when_checkport_differs() {
+    let mut lab = Lab::new("mp");
+    lab.http(8082);
+    let maint = lab.path("maint");
+    fs::create_dir_all(&maint).unwrap_or_else(|e| panic!("{e}"));
+    let c = cfg(
+        &lab,
+        &unique("mp.cf"),
+        &format!(
+            "checkinterval=1\nmaintenancedir={}\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tcheckport=8082\n",
+            maint.display()
+        ),
+    );
+    lab.daemon(&c);
+    let added = |n: usize| {
+        move |lab: &Lab| {
+            lab.rec()
+                .matches("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+                .count()
+                == n
+        }
+    };
+    let removed = |n: usize| {
+        move |lab: &Lab| {
+            lab.rec()
+                .matches("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+                .count()
+                == n
+        }
+    };
+    wait("added", || added(1)(&lab));
+    for (round, name) in ["127.0.0.1:8081", "127.0.0.1:8082"].iter().enumerate() {
+        fs::write(maint.join(name), "").unwrap_or_else(|e| panic!("{e}"));
+        wait(&format!("maintenance by {name}"), || {
+            removed(round + 1)(&lab)
+        });
+        fs::remove_file(maint.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        wait(&format!("back after {name}"), || added(round + 2)(&lab));
+    }
+    // Down by maintenance each time, not by a failed check (the real answers all along).
+    assert!(
+        lab.read("log").matches("Server in maintenance").count() >= 2,
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn monitorfile_lines_for_up_and_down() {
     let mut lab = Lab::new("mf");

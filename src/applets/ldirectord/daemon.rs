@@ -502,7 +502,14 @@ impl Daemon {
             return false;
         };
         let r = &v.reals[id.real];
-        super::maintenance::holds(dir, r.addr, v.check_port(r))
+        // The `real=` line's port (the Perl ldirectord's name; none when it has none) and
+        // the port the checks connect to.
+        let ports: &[u16] = if r.port > 0 {
+            &[r.port, v.check_port(r)]
+        } else {
+            &[v.check_port(r)]
+        };
+        super::maintenance::holds(dir, r.addr, ports)
     }
 
     fn apply(&mut self, actions: Vec<Action>) {
