@@ -88,6 +88,12 @@ def simpletcp(c, f):
     else:
         c.sendall(b'what? ' + asked + b'\n')
 
+def simpletcp_long(c, f):
+    f.read()
+    for i in range(2000):
+        c.sendall(b'z' * 1000 + b'\n')
+    c.sendall(b'PONG\n' if good else b'NOPE\n')
+
 def http_proxy(c, f):
     request = f.readline()
     while f.readline() not in (b'\r\n', b'\n', b''):
@@ -402,5 +408,25 @@ fn nntp_simpletcp_and_http_proxy_up_on_a_good_answer_down_on_a_bad_one() {
                 down: "HTTP/1.1 502 Bad Gateway",
             },
         ],
+    );
+}
+
+/// A simpletcp real that sends 2,000 lines of 1,000 bytes before its `PONG` was down: at the
+/// 1 MiB a check holds, the answer was judged as if the server had closed. Lines already
+/// examined are dropped now and reading goes on (up to 16 MiB); one that ends in `NOPE`
+/// stays down.
+#[test]
+fn simpletcp_line_after_more_than_one_mib_of_output_was_not_found() {
+    run(
+        "stl",
+        &[Case {
+            service: "simpletcp",
+            server: "simpletcp_long",
+            vport: 701,
+            tls: false,
+            extra: "\trequest=\"/PING\\n\"\n\treceive=\"PONG\"\n",
+            up: "PONG",
+            down: "no line matched receive",
+        }],
     );
 }
