@@ -1,5 +1,6 @@
 //! ldirectord's pop, pops, imap, imaps, smtp, submission, nntp, simpletcp and http_proxy
-//! checks, which had no test of their own, against servers that speak each protocol
+//! checks, which had no test of their own, and two regressions of simpletcp and ldap,
+//! against servers that speak each protocol
 //! (`PROTOCOL_SERVER`, python3; pops and imaps inside TLS with a self-signed certificate
 //! made by openssl in the test). Each real that answers as a healthy server must be up, each
 //! that answers as a broken or refusing one down. IPVS in record mode, results read back
@@ -93,6 +94,32 @@ def simpletcp_long(c, f):
     for i in range(2000):
         c.sendall(b'z' * 1000 + b'\n')
     c.sendall(b'PONG\n' if good else b'NOPE\n')
+
+def tlv(t, body):
+    n = len(body)
+    if n < 128:
+        return bytes([t, n]) + body
+    b = n.to_bytes((n.bit_length() + 7) // 8, 'big')
+    return bytes([t, 0x80 | len(b)]) + b + body
+
+def ldap(c, f):
+    # RFC 4511: a bind (id 1) answered success or invalidCredentials, then a base search
+    # (id 2) answered with its entry and attributes as asked: the list `1.1` means none,
+    # otherwise a 2 MiB jpegPhoto comes along.
+    c.recv(4096)
+    result = lambda op, code: tlv(0x30, tlv(0x02, bytes([1 if op == 0x61 else 2]))
+                                  + tlv(op, tlv(0x0a, bytes([code])) + tlv(0x04, b'') + tlv(0x04, b'')))
+    if not good:
+        c.sendall(result(0x61, 49))
+        return
+    c.sendall(result(0x61, 0))
+    request = c.recv(4096)
+    attrs = b''
+    if tlv(0x04, b'1.1') not in request:
+        attrs = tlv(0x30, tlv(0x04, b'jpegPhoto') + tlv(0x31, tlv(0x04, b'v' * (2 << 20))))
+    entry = tlv(0x64, tlv(0x04, b'ou=web,dc=example,dc=test') + tlv(0x30, attrs))
+    c.sendall(tlv(0x30, tlv(0x02, b'\x02') + entry) + result(0x65, 0))
+    c.recv(4096)
 
 def http_proxy(c, f):
     request = f.readline()
@@ -427,6 +454,26 @@ fn simpletcp_line_after_more_than_one_mib_of_output_was_not_found() {
             extra: "\trequest=\"/PING\\n\"\n\treceive=\"PONG\"\n",
             up: "PONG",
             down: "no line matched receive",
+        }],
+    );
+}
+
+/// A base entry with a 2 MiB attribute (a photo) made its healthy LDAP server down, "LDAP
+/// message too big": the search asked for every attribute, and only the DN is judged. It
+/// asks for none now (the attribute list `1.1`, RFC 4511 §4.5.1.8), which this server, as
+/// slapd, honours. A refused bind stays down.
+#[test]
+fn ldap_base_entry_with_a_big_attribute_marked_a_healthy_server_down() {
+    run(
+        "ldb",
+        &[Case {
+            service: "ldap",
+            server: "ldap",
+            vport: 389,
+            tls: false,
+            extra: "\trequest=\"ou=web,dc=example,dc=test\"\n",
+            up: "Success (ou=web,dc=example,dc=test)",
+            down: "Bind failed: invalidCredentials",
         }],
     );
 }
