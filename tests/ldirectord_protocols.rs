@@ -20,7 +20,7 @@ const VIP: &str = "198.51.100.10";
 /// One server: `python3 SCRIPT PROTOCOL PORT MODE [CERT KEY]`. MODE `good` answers as a
 /// healthy server (the login `user`/`secret` accepted), `bad` as a broken or refusing one;
 /// with CERT and KEY it speaks TLS from the first byte (pops, imaps).
-const PROTOCOL_SERVER: &str = r#"import socket, ssl, sys, threading
+const PROTOCOL_SERVER: &str = r#"import socket, ssl, sys, threading, time
 proto, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 good = mode == 'good'
 ctx = None
@@ -120,6 +120,12 @@ def ldap(c, f):
     entry = tlv(0x64, tlv(0x04, b'ou=web,dc=example,dc=test') + tlv(0x30, attrs))
     c.sendall(tlv(0x30, tlv(0x02, b'\x02') + entry) + result(0x65, 0))
     c.recv(4096)
+
+def pop_flood(c, f):
+    if good:
+        return pop(c, f)
+    c.sendall(b'+OK ' + b'x' * (2 << 20))
+    time.sleep(10)
 
 def http_proxy(c, f):
     request = f.readline()
@@ -474,6 +480,24 @@ fn ldap_base_entry_with_a_big_attribute_marked_a_healthy_server_down() {
             extra: "\trequest=\"ou=web,dc=example,dc=test\"\n",
             up: "Success (ou=web,dc=example,dc=test)",
             down: "Bind failed: invalidCredentials",
+        }],
+    );
+}
+
+/// A real whose answer filled the 1 MiB a check holds without completing (a 2 MiB greeting
+/// line, the connection left open) was down with "connection closed": it was not closed.
+#[test]
+fn answer_over_the_held_mib_was_reported_as_a_closed_connection() {
+    run(
+        "big",
+        &[Case {
+            service: "pop",
+            server: "pop_flood",
+            vport: 110,
+            tls: false,
+            extra: "",
+            up: "+OK POP3 ready",
+            down: "no complete answer in the first 1024 KiB",
         }],
     );
 }
