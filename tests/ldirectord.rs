@@ -560,6 +560,57 @@ fn maintenancedir_forces_a_real_down_and_back() {
     wait("back", || lab.rec().matches("-a -t").count() == 2);
 }
 
+/// With `checkport=` differing from the `real=` line's port, only `RIP:CHECKPORT` put the
+/// real into maintenance; the Perl ldirectord looks for `RIP:REALPORT`, and an operator
+/// coming from it saw the real stay in. Both names are taken now.
+#[test]
+fn maintenance_file_with_the_real_port_was_ignored_when_checkport_differs() {
+    let mut lab = Lab::new("mp");
+    lab.http(8082);
+    let maint = lab.path("maint");
+    fs::create_dir_all(&maint).unwrap_or_else(|e| panic!("{e}"));
+    let c = cfg(
+        &lab,
+        &unique("mp.cf"),
+        &format!(
+            "checkinterval=1\nmaintenancedir={}\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tservice=http\n\tcheckport=8082\n",
+            maint.display()
+        ),
+    );
+    lab.daemon(&c);
+    let added = |n: usize| {
+        move |lab: &Lab| {
+            lab.rec()
+                .matches("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+                .count()
+                == n
+        }
+    };
+    let removed = |n: usize| {
+        move |lab: &Lab| {
+            lab.rec()
+                .matches("-d -t 198.51.100.10:80 -r 127.0.0.1:8081")
+                .count()
+                == n
+        }
+    };
+    wait("added", || added(1)(&lab));
+    for (round, name) in ["127.0.0.1:8081", "127.0.0.1:8082"].iter().enumerate() {
+        fs::write(maint.join(name), "").unwrap_or_else(|e| panic!("{e}"));
+        wait(&format!("maintenance by {name}"), || {
+            removed(round + 1)(&lab)
+        });
+        fs::remove_file(maint.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        wait(&format!("back after {name}"), || added(round + 2)(&lab));
+    }
+    // Down by maintenance each time, not by a failed check (the real answers all along).
+    assert!(
+        lab.read("log").matches("Server in maintenance").count() >= 2,
+        "{}",
+        lab.read("log")
+    );
+}
+
 #[test]
 fn monitorfile_lines_for_up_and_down() {
     let mut lab = Lab::new("mf");
@@ -712,6 +763,82 @@ fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
         m.contains("8083 1 masq / hello continue [up] HTTP/1.1 200 OK"),
         "{m}"
     );
+}
+
+/// An HTTP server on 127.0.0.1:PORT that answers every request with the status line given,
+/// a blank line and `hello`, then closes.
+const STATUS_LINE_HTTP: &str = r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+while True:
+    c = s.accept()[0]
+    try:
+        c.recv(4096)
+        c.sendall(sys.argv[2].encode() + b'\r\nContent-Length: 5\r\n\r\nhello')
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// A real answering `HTTP/ 200 OK` (no version digits) or `HTTP/2 200` (HTTP/2 has no
+/// status line) was up: any first word starting with `HTTP/` passed. RFC 9112 §4 wants
+/// `HTTP/DIGIT.DIGIT SP 3DIGIT`; those reals are down now. `HTTP/1.0 200` without a reason
+/// phrase stays up (LWP takes all of them).
+#[test]
+fn http_status_line_without_version_digits_marked_the_real_up() {
+    let mut lab = Lab::new("sl");
+    let srv = lab.write("status.py", STATUS_LINE_HTTP);
+    let srv = srv.to_string_lossy().to_string();
+    let answers = [
+        ("8081", "HTTP/ 200 OK"),
+        ("8082", "HTTP/2 200"),
+        ("8083", "HTTP/1.0 200"),
+    ];
+    for (port, line) in answers {
+        lab.serve(&["python3", &srv, port, line]);
+    }
+    for (port, _) in answers {
+        lab.wait_port(port);
+    }
+    let mon = lab.path("mon.log");
+    let mut body = format!("checkinterval=1\nvirtual={VIP}:80\n");
+    for (port, _) in answers {
+        body.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    body.push_str(&format!(
+        "\tservice=http\n\treceive=\"hello\"\n\tmonitorfile=\"{}\"\n",
+        mon.display()
+    ));
+    let c = cfg(&lab, &unique("sl.cf"), &body);
+    lab.daemon(&c);
+    wait("two checks of each", || {
+        let m = lab.read("mon.log");
+        answers
+            .iter()
+            .all(|(port, _)| m.matches(&format!(" {port} ")).count() >= 2)
+    });
+    let m = lab.read("mon.log");
+    assert!(
+        m.contains("8081 1 masq / hello [down] not an HTTP status line: \"HTTP/ 200 OK\""),
+        "{m}"
+    );
+    assert!(
+        m.contains("8082 1 masq / hello [down] not an HTTP status line: \"HTTP/2 200\""),
+        "{m}"
+    );
+    assert!(m.contains("8083 1 masq / hello [up] HTTP/1.0 200"), "{m}");
+    for port in ["8081", "8082"] {
+        assert!(!m.contains(&format!("{port} 1 masq / hello [up]")), "{m}");
+    }
+    let rec = lab.rec();
+    assert!(
+        rec.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8083"),
+        "{rec}"
+    );
+    assert!(!rec.contains("-r 127.0.0.1:8081"), "{rec}");
+    assert!(!rec.contains("-r 127.0.0.1:8082"), "{rec}");
 }
 
 /// HTTP servers that end their connection with a reset (RST) instead of a FIN: `linger`
@@ -1462,6 +1589,52 @@ fn config_test_hid_the_warning_that_1e3_was_read_as_1() {
         stdout.contains("syntax OK (virtual services: 1, real servers: 1, 3 warnings)"),
         "{stdout}"
     );
+}
+
+/// A file with an error printed only the error under `-t`: the warnings found with it (a
+/// number read loosely, an unknown scheduler, a duplicate real, a repeated directive) came up
+/// only once the error was fixed. All are printed now, warnings first, and the exit stays 2.
+#[test]
+fn config_test_with_an_error_dropped_the_warnings_found_with_it() {
+    let lab = Lab::new("ct");
+    let c = lab.write(
+        "mixed.cf",
+        &format!(
+            "checkinterval=1e3\ncheckinterval=2\nvirtual={VIP}:80\n    real=203.0.113.101:80 masq\n    real=203.0.113.101:80 gate 5\n    scheduler=rrr\n    real=203.0.113.102:80 tunnel\n    checktimeout=1.5\n"
+        ),
+    );
+    let out = lab.ld(&["-t", c.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let name = c.display();
+    let expected = [
+        format!("{name}:1:15: warning: check interval: \"1e3\" is read as 1 "),
+        format!("{name}:2:1: warning: checkinterval given again: this line overrides line 1"),
+        format!(
+            "{name}:5:10: warning: duplicate real server 203.0.113.101:80 ignored: line 4 has it"
+        ),
+        format!("{name}:6:15: warning: scheduler \"rrr\" is none of the IPVS schedulers"),
+        format!("{name}:8:18: warning: check timeout: \"1.5\" is read as 1 "),
+    ];
+    let error = format!("{name}:7:");
+    let error_at = stderr
+        .lines()
+        .position(|l| l.starts_with(&error) && l.contains(": error: "))
+        .unwrap_or_else(|| panic!("no error at line 7:\n{stderr}"));
+    for e in &expected {
+        let at = stderr
+            .lines()
+            .position(|l| l.starts_with(e.as_str()))
+            .unwrap_or_else(|| panic!("{e}\n{stderr}"));
+        assert!(at < error_at, "warnings come before the errors:\n{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), expected.len() + 1, "{stderr}");
+    // `start` refuses the file the same way, and shows the same lines.
+    let out = lab.ld(&[c.to_str().unwrap(), "start"]);
+    let (_, start_err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{start_err}");
+    assert_eq!(start_err, stderr);
 }
 
 /// `scheduler=rrr` passed `-t` and failed only when IPVS was programmed. The Perl takes any

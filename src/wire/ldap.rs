@@ -177,8 +177,11 @@ pub enum Request {
         name: String,
         password: String,
     },
-    /// `scope baseObject, derefAliases derefFindingBaseObj, no limits, all attributes,
-    /// filter (objectClass=*)`: what Net::LDAP's `search(scope => "base")` sends.
+    /// `scope baseObject, derefAliases derefFindingBaseObj, no limits, filter
+    /// (objectClass=*)`: what Net::LDAP's `search(scope => "base")` sends, but for the
+    /// attributes: only the DN is judged, so none is asked for (the list `1.1`, RFC 4511
+    /// §4.5.1.8). With all of them, an entry over `MAX_MESSAGE` (a large photo or
+    /// certificate attribute) was "LDAP message too big" and its healthy server down.
     SearchBase {
         base: String,
     },
@@ -206,7 +209,9 @@ impl Request {
                 emit_uint(&mut b, tag::INTEGER, 0); // timeLimit
                 emit_tlv(&mut b, tag::BOOLEAN, &[0]); // typesOnly
                 emit_tlv(&mut b, tag::FILTER_PRESENT, b"objectClass");
-                emit_tlv(&mut b, tag::SEQUENCE, &[]); // attributes: all user attributes
+                let mut attrs = Vec::new();
+                emit_tlv(&mut attrs, tag::OCTET_STRING, b"1.1"); // no attributes
+                emit_tlv(&mut b, tag::SEQUENCE, &attrs);
                 emit_tlv(&mut op, tag::SEARCH_REQUEST, &b);
             }
             Request::Unbind => emit_tlv(&mut op, tag::UNBIND_REQUEST, &[]),
@@ -369,12 +374,13 @@ mod tests {
             base: "ou=web,dc=example,dc=test".into(),
         }
         .emit(2);
-        let mut want = hex("303e020102633904");
+        let mut want = hex("3043020102633e04");
         want.push(25);
         want.extend_from_slice(b"ou=web,dc=example,dc=test");
         want.extend_from_slice(&hex("0a01000a0102020100020100010100870b"));
         want.extend_from_slice(b"objectClass");
-        want.extend_from_slice(&[0x30, 0]);
+        want.extend_from_slice(&[0x30, 5, 0x04, 3]);
+        want.extend_from_slice(b"1.1");
         assert_eq!(b, want);
         assert_eq!(Request::Unbind.emit(3), hex("30050201034200"));
     }

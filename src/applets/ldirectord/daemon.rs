@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
 use super::check::{self, Check, Poll};
-use super::config::{Config, Virtual};
+use super::config::{Config, Rejected, Virtual};
 use super::config_watch::{fingerprint, ConfigWatch, Version};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
@@ -84,12 +84,29 @@ fn version(path: &Path) -> Option<Version> {
     Some(Version { mtime, fingerprint })
 }
 
+/// Why a config file was not loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    Unreadable(PathBuf, std::io::Error),
+    Rejected(Rejected),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Unreadable(path, e) => write!(f, "{}: {e}", path.display()),
+            LoadError::Rejected(r) => write!(f, "{r}"),
+        }
+    }
+}
+
 /// Reads and parses the config at `path`.
-pub fn load(path: &Path) -> Result<Config, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn load(path: &Path) -> Result<Config, LoadError> {
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Unreadable(path.to_path_buf(), e))?;
     let file = path.to_string_lossy();
-    let text = super::config::text_of(&file, bytes).map_err(|e| e.to_string())?;
-    super::config::parse(&file, &text, &SystemResolver).map_err(|e| e.to_string())
+    let text =
+        super::config::text_of(&file, bytes).map_err(|e| LoadError::Rejected(Rejected::from(e)))?;
+    super::config::parse(&file, &text, &SystemResolver).map_err(LoadError::Rejected)
 }
 
 /// Logs the config's warnings. Not done by `load`: at start it runs before the log is set
@@ -312,9 +329,17 @@ impl Daemon {
                 log_warnings(&c);
                 c
             }
-            Err(e) => {
-                for line in e.lines() {
-                    log::error!("{line}");
+            Err(LoadError::Unreadable(path, e)) => {
+                log::error!("{}: {e}", path.display());
+                log::error!("Reload failed: keeping the running configuration");
+                return;
+            }
+            Err(LoadError::Rejected(r)) => {
+                for w in &r.warnings {
+                    log::warn!("{w}");
+                }
+                for e in &r.errors.0 {
+                    log::error!("{e}");
                 }
                 log::error!("Reload failed: keeping the running configuration");
                 return;
@@ -477,7 +502,14 @@ impl Daemon {
             return false;
         };
         let r = &v.reals[id.real];
-        super::maintenance::holds(dir, r.addr, v.check_port(r))
+        // The `real=` line's port (the Perl ldirectord's name; none when it has none) and
+        // the port the checks connect to.
+        let ports: &[u16] = if r.port > 0 {
+            &[r.port, v.check_port(r)]
+        } else {
+            &[v.check_port(r)]
+        };
+        super::maintenance::holds(dir, r.addr, ports)
     }
 
     fn apply(&mut self, actions: Vec<Action>) {

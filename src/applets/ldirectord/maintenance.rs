@@ -4,14 +4,25 @@
 //! one in brackets (`[2001:db8::1]:80`, `[2001:db8::1]`). The bare IPv6 address
 //! (`2001:db8::1`) is taken too; `2001:db8::1:80` never is: it is the bare address of
 //! another real.
+//!
+//! PORT is the port of the `real=` line, as in the Perl ldirectord, or the port the real's
+//! checks connect to (`checkport=`, else the real's port, else the service's): only the
+//! latter was taken, so with `checkport=` set the Perl name `RIP:REALPORT` put nothing into
+//! maintenance.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-/// The file names that put the real at `addr`, `port` into maintenance.
-fn names(addr: IpAddr, port: u16) -> Vec<String> {
+/// The file names that put the real at `addr` into maintenance, for each of `ports`.
+fn names(addr: IpAddr, ports: &[u16]) -> Vec<String> {
     // SocketAddr writes an IPv6 address in brackets before its port, as the original does.
-    let mut names = vec![SocketAddr::new(addr, port).to_string()];
+    let mut names: Vec<String> = Vec::new();
+    for &port in ports {
+        let name = SocketAddr::new(addr, port).to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
     if addr.is_ipv6() {
         names.push(format!("[{addr}]"));
     }
@@ -19,10 +30,13 @@ fn names(addr: IpAddr, port: u16) -> Vec<String> {
     names
 }
 
-/// Whether `dir` holds a file naming the real at `addr`, `port`. The original also tries the
-/// real's reverse-DNS names; a blocking lookup per check has no place in the loop.
-pub fn holds(dir: &Path, addr: IpAddr, port: u16) -> bool {
-    names(addr, port).iter().any(|name| dir.join(name).exists())
+/// Whether `dir` holds a file naming the real at `addr`, with one of `ports` or none. The
+/// original also tries the real's reverse-DNS names; a blocking lookup per check has no
+/// place in the loop.
+pub fn holds(dir: &Path, addr: IpAddr, ports: &[u16]) -> bool {
+    names(addr, ports)
+        .iter()
+        .any(|name| dir.join(name).exists())
 }
 
 #[cfg(test)]
@@ -54,10 +68,10 @@ mod tests {
     fn maintenancedir_missed_ipv6_reals_named_in_brackets() {
         let d = dir("v6");
         let real: IpAddr = "2001:db8::1".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert!(!holds(&d, real, 80), "empty directory");
+        assert!(!holds(&d, real, &[80]), "empty directory");
         for name in ["[2001:db8::1]:80", "[2001:db8::1]", "2001:db8::1"] {
             only(&d, name);
-            assert!(holds(&d, real, 80), "{name} missed");
+            assert!(holds(&d, real, &[80]), "{name} missed");
         }
         for name in [
             "2001:db8::1:80",
@@ -66,12 +80,12 @@ mod tests {
             "2001:db8::",
         ] {
             only(&d, name);
-            assert!(!holds(&d, real, 80), "{name} taken for [2001:db8::1]:80");
+            assert!(!holds(&d, real, &[80]), "{name} taken for [2001:db8::1]:80");
         }
         // The ambiguous name is the bare address of another real.
         only(&d, "2001:db8::1:80");
         let other: IpAddr = "2001:db8::1:80".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert!(holds(&d, other, 443));
+        assert!(holds(&d, other, &[443]));
         let _ = fs::remove_dir_all(&d);
     }
 
@@ -81,12 +95,32 @@ mod tests {
         let real: IpAddr = "198.51.100.7".parse().unwrap_or_else(|e| panic!("{e}"));
         for name in ["198.51.100.7:80", "198.51.100.7"] {
             only(&d, name);
-            assert!(holds(&d, real, 80), "{name} missed");
+            assert!(holds(&d, real, &[80]), "{name} missed");
         }
         for name in ["198.51.100.7:81", "198.51.100.70", "[198.51.100.7]"] {
             only(&d, name);
-            assert!(!holds(&d, real, 80), "{name} taken for 198.51.100.7:80");
+            assert!(!holds(&d, real, &[80]), "{name} taken for 198.51.100.7:80");
         }
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    /// With `checkport=8080` on `real=198.51.100.7:80`, only `198.51.100.7:8080` was taken;
+    /// the Perl ldirectord looks for `198.51.100.7:80`. Both are taken now, no other port.
+    #[test]
+    fn maintenance_file_with_the_real_port_was_missed_when_checkport_differs() {
+        let d = dir("checkport");
+        let real: IpAddr = "198.51.100.7".parse().unwrap_or_else(|e| panic!("{e}"));
+        for name in ["198.51.100.7:80", "198.51.100.7:8080"] {
+            only(&d, name);
+            assert!(holds(&d, real, &[80, 8080]), "{name} missed");
+        }
+        only(&d, "198.51.100.7:81");
+        assert!(!holds(&d, real, &[80, 8080]));
+        assert_eq!(
+            names(real, &[80, 80]),
+            ["198.51.100.7:80", "198.51.100.7"],
+            "one name per port"
+        );
         let _ = fs::remove_dir_all(&d);
     }
 }

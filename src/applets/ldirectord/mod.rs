@@ -155,6 +155,8 @@ pub fn main(args: &[String]) -> ExitCode {
 /// read loosely, a repeated directive, an unknown scheduler) go to stderr with their
 /// FILE:LINE:COL and leave the exit status 0: the original loads such a file. They were
 /// only logged at start, so `-t` said "syntax OK" of `checkinterval=1e3` (read as 1 s).
+/// A file with errors has its warnings printed too, before the errors (exit 2): they were
+/// dropped, and came up only once the errors were fixed.
 fn config_test(config: &str) -> ExitCode {
     let path = match cli::resolve_config(config) {
         Ok(p) => p,

@@ -19,7 +19,7 @@
 //! HTTP/0.9 body too; read as HTTP/1.x, a `503` behind them is still down). A first line
 //! that begins with `HTTP/` but is no status line stays an error (LWP assumes 200 there as
 //! well): it is an HTTP/1.x answer whose status cannot be read, and `HTTP/1.1 5030 down`
-//! must not count as up.
+//! must not count as up. The status line is read as RFC 9112 §4 has it (`status_code`).
 
 use super::lines::{text, Lines};
 
@@ -237,23 +237,13 @@ impl ResponseReader {
             return false;
         };
         let status = text(line);
-        // RFC 9112 §4: HTTP-version SP 3DIGIT [SP reason], the first digit 1-9 (RFC 9110
-        // §15). Anything else is not an HTTP answer, whatever number it carries second
-        // ("RTSP/1.0 200 OK" is not up); code 0 stays "no status line".
-        let mut words = status.split_whitespace();
-        let version = words.next().unwrap_or_default();
-        let code = words
-            .next()
-            .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|c| c.parse().ok())
-            .filter(|&c: &u16| c >= 100);
-        match code {
-            Some(code) if version.starts_with("HTTP/") => {
+        match status_code(&status) {
+            Some(code) => {
                 self.head.code = code;
                 self.head.status = status;
                 self.state = State::Fields;
             }
-            _ => {
+            None => {
                 self.state = State::Malformed(format!("not an HTTP status line: {status:?}"));
             }
         }
@@ -397,6 +387,28 @@ fn cap(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
+/// The code of a status line (without its line break and trailing blanks), RFC 9112 §4:
+/// `HTTP/` DIGIT `.` DIGIT (§2.3), one SP, three digits, the first 1-9 (RFC 9110 §15), then
+/// the end or SP and the reason phrase. Anything else is no status line, whatever number it
+/// carries: `HTTP/ 200 OK`, `HTTP/x.y 200` and `HTTP/2 200` (HTTP/2 has no status line)
+/// were up, as they are with LWP, which takes any `HTTP/...` word. The SP that §4 asks a
+/// server to send after the code even without a reason phrase may be missing: `HTTP/1.0
+/// 200` is a status line (servers send it; LWP takes it).
+fn status_code(line: &str) -> Option<u16> {
+    let b = line.as_bytes();
+    let version = matches!(
+        b.get(..9),
+        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor, b' '])
+            if major.is_ascii_digit() && minor.is_ascii_digit()
+    );
+    let code = b.get(9..12)?;
+    if !version || !code.iter().all(u8::is_ascii_digit) || !matches!(b.get(12), None | Some(b' ')) {
+        return None;
+    }
+    let code = code.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    (code >= 100).then_some(code)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,12 +451,50 @@ mod tests {
         // No reason phrase is still a status line (RFC 9112 allows it).
         let (p, h, _) = feed_split(b"HTTP/1.0 204\r\n\r\n", &[], true);
         assert_eq!((p, h.code), (Progress::Complete, 204));
+        for (line, code) in [
+            ("HTTP/1.1 200", 200),
+            ("HTTP/1.0 200", 200),
+            ("HTTP/1.1 200 ", 200),
+            ("HTTP/1.1 503 Busy now", 503),
+            ("HTTP/9.9 404 x", 404),
+        ] {
+            assert_eq!(status_code(line), Some(code), "{line:?}");
+        }
         let (p, h, body) = feed_split(b"RTSP/1.0 200 OK\r\n\r\n", &[], true);
         assert_eq!(
             (p, h.status.as_str()),
             (Progress::Complete, "200 Assumed OK")
         );
         assert_eq!(body, b"RTSP/1.0 200 OK\r\n\r\n");
+    }
+
+    /// `HTTP/ 200 OK` (a version without digits) was a status line, and so was any first
+    /// word that began with `HTTP/` followed by a 3-digit second word: a real answering such
+    /// garbage was up. RFC 9112 §2.3, §4: `HTTP/` DIGIT `.` DIGIT SP 3DIGIT.
+    #[test]
+    fn http_slash_without_version_digits_was_a_status_line() {
+        for line in [
+            &b"HTTP/ 200 OK\r\n\r\n"[..],
+            b"HTTP/2 200\r\n\r\n",
+            b"HTTP/x.y 200 OK\r\n\r\n",
+            b"HTTP/1.1x 200 OK\r\n\r\n",
+            b"HTTP/11.1 200 OK\r\n\r\n",
+            b"HTTP/1. 200 OK\r\n\r\n",
+            b"HTTP/1.1  200 OK\r\n\r\n",
+            b"HTTP/1.1\t200 OK\r\n\r\n",
+            b"HTTP/1.1 200OK\r\n\r\n",
+            b"HTTP/1.1 200\tOK\r\n\r\n",
+            b"HTTP/1.1 2\xc3\xa90 OK\r\n\r\n",
+            b"HTTP/\r\n\r\n",
+        ] {
+            let (p, h, _) = feed_split(line, &[], true);
+            assert!(
+                matches!(&p, Progress::Malformed(m) if m.starts_with("not an HTTP status line")),
+                "{:?}: {p:?}",
+                String::from_utf8_lossy(line)
+            );
+            assert_eq!(h.code, 0);
+        }
     }
 
     /// An answer without a status line (`hello Test Page\n`, then the close) was down ("not an

@@ -453,6 +453,14 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 // The answer needed more than arrived before the reset, or the dialogue has
                 // more to say on a connection that is gone.
                 (Step::More | Step::Send(_), Some(r)) => return Self::down(r),
+                // The input is full and the dialogue released none of it: the connection
+                // is still open (it said "connection closed").
+                (Step::More, None) if eof && self.input.len() >= MAX_INPUT => {
+                    return Self::down(format!(
+                        "no complete answer in the first {} KiB",
+                        MAX_INPUT >> 10
+                    ))
+                }
                 (Step::More, None) if eof => return Self::down("connection closed"),
                 (Step::More, None) => {
                     self.reads = self.reads.saturating_add(1);

@@ -12,6 +12,10 @@ impl Dialogue for Nntp {
     }
 
     fn received(&mut self, input: &[u8], _eof: bool) -> Step {
+        // Called empty only at the close: the down line said nothing.
+        if input.is_empty() {
+            return Step::Done(Outcome::Down("connection closed without a greeting".into()));
+        }
         let line = String::from_utf8_lossy(input.split(|&b| b == b'\n').next().unwrap_or(&[]))
             .trim_end()
             .to_string();
@@ -37,5 +41,14 @@ mod tests {
             Nntp.received(b"502 no\r\n", false),
             Step::Done(Outcome::Down(_))
         ));
+    }
+
+    /// A server that closed without a word was down with an empty message.
+    #[test]
+    fn close_without_a_greeting_was_down_with_an_empty_message() {
+        assert_eq!(
+            Nntp.received(b"", true),
+            Step::Done(Outcome::Down("connection closed without a greeting".into()))
+        );
     }
 }

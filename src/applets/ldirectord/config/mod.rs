@@ -68,8 +68,38 @@ pub fn text_of(file: &str, bytes: Vec<u8>) -> Result<String, Errors> {
     })
 }
 
+/// A config with errors, and the warnings found in it too: `-t` printed only the errors, and
+/// an operator fixing them learnt of a value read loosely only after the next run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub errors: Errors,
+    /// As `Config::warnings`.
+    pub warnings: Vec<String>,
+}
+
+impl From<Errors> for Rejected {
+    fn from(errors: Errors) -> Rejected {
+        Rejected {
+            errors,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// The warnings first, then the errors (the last lines an operator sees), one a line.
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for w in &self.warnings {
+            writeln!(f, "{w}")?;
+        }
+        write!(f, "{}", self.errors)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
 /// Reads a whole ldirectord.cf. `file` names it in messages.
-pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, Errors> {
+pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, Rejected> {
     let mut r = Reader {
         file: Rc::from(file),
         errors: Errors::new(),
@@ -148,7 +178,13 @@ pub fn parse(file: &str, text: &str, resolver: &dyn Resolve) -> Result<Config, E
         }
     }
     let warnings = std::mem::take(&mut r.warnings);
-    r.errors.into_result(Config {
+    if !r.errors.is_empty() {
+        return Err(Rejected {
+            errors: r.errors,
+            warnings,
+        });
+    }
+    Ok(Config {
         globals: g,
         virtuals,
         warnings,
