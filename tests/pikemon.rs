@@ -2251,6 +2251,51 @@ fn gratuitous_arps_from_the_virtual_mac_are_no_answer_to_the_probe() {
     assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
 }
 
+/// A host on the LAN answered the Backup's ARP probes of a dead Master: an ARP reply for
+/// the VIP naming the virtual MAC, sent from its own MAC (so the switch does not move the
+/// virtual MAC to it). The Backup took that for a live Master and never took over. An answer
+/// counts now only when it comes from the MAC it names.
+#[test]
+fn probe_answers_naming_the_virtual_mac_from_another_host_kept_a_dead_master_alive() {
+    let rig = Rig::without_death_watch().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // Answers every probe for the VIP (sender 0.0.0.0) for at most 6 s.
+    let answer = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0806))\n\
+         s.bind(('lan0',0))\n\
+         s.settimeout(0.2)\n\
+         me=s.getsockname()[4]\n\
+         vmac=bytes.fromhex('{}')\n\
+         vip=bytes([198,51,100,10])\n\
+         end=time.time()+6\n\
+         while time.time()<end:\n\
+         \x20   try: f=s.recv(2048)\n\
+         \x20   except socket.timeout: continue\n\
+         \x20   if len(f)<42 or f[20:22]!=b'\\0\\1' or f[28:32]!=bytes(4) or f[38:42]!=vip: continue\n\
+         \x20   asker=f[22:28]\n\
+         \x20   s.send(asker+me+bytes([8,6,0,1,8,0,6,4,0,2])+vmac+vip+asker+bytes(4))\n",
+        VMAC.replace(':', "")
+    );
+    let mut answerer = evil.cmd("python3").args(["-c", &answer]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    rig.kill_daemon(1);
+    let killed = Instant::now();
+    while rig.role(2) != "Master" {
+        if killed.elapsed() > Duration::from_secs(3) {
+            let _ = answerer.kill();
+            let _ = answerer.wait();
+            panic!("the forged answers kept B from taking over\n{}", rig.log(2));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = answerer.kill();
+    let _ = answerer.wait();
+    let log = rig.log(2);
+    assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
+}
+
 /// A host on the LAN claims the VIP with its own MAC (a gratuitous ARP, as a host with the
 /// same address or a spoofer sends): the gateway moved the VIP to that MAC and the Master
 /// said and did nothing — only its virtual MAC seen elsewhere was a conflict. Now the

@@ -175,10 +175,13 @@ impl ArpProbe {
     }
 
     /// The MAC of whoever *answered this probe* in `frame`: an ARP reply for the target,
-    /// addressed to us (Ethernet destination and target hardware address are our MAC), after
-    /// our first request went out. A gratuitous ARP or any other claim of the address does
-    /// not count: pikemon's split-brain probe asks "is a live Master there now?", and a
-    /// replayed or stray claim must not keep a Backup from taking over.
+    /// addressed to us (Ethernet destination and target hardware address are our MAC), sent
+    /// from the MAC it names (Ethernet source and sender hardware address alike), after our
+    /// first request went out. A gratuitous ARP or any other claim of the address does not
+    /// count: pikemon's split-brain probe asks "is a live Master there now?", and a replayed
+    /// or stray claim must not keep a Backup from taking over; nor does a reply that names a
+    /// MAC its sender does not send from (a host that answers for the virtual MAC without
+    /// taking its traffic).
     pub fn answer(&self, frame: &[u8]) -> Option<MacAddr> {
         let (eth, arp) = ArpRepr::from_frame(frame)?;
         let to_us = eth.destination == self.mac && arp.target_hardware_addr == self.mac;
@@ -186,6 +189,7 @@ impl ArpProbe {
             && arp.operation == Operation::Reply
             && arp.source_protocol_addr == self.target
             && arp.source_hardware_addr != self.mac
+            && eth.source == arp.source_hardware_addr
             && to_us;
         answered.then_some(arp.source_hardware_addr)
     }
@@ -331,6 +335,23 @@ mod tests {
         to_other.target_hardware_addr = elsewhere;
         assert_eq!(p.answer(&to_other.to_frame(elsewhere, vmac)), None);
         assert_eq!(p.answer(&reply.to_frame(MacAddr::BROADCAST, vmac)), None);
+    }
+
+    #[test]
+    fn a_reply_naming_the_virtual_mac_from_another_ethernet_source_answered_the_probe() {
+        let mut p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::from_secs(1));
+        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let forger = MacAddr([2, 0, 0, 0, 0, 0x66]);
+        let reply = ArpRepr {
+            operation: Operation::Reply,
+            source_hardware_addr: vmac,
+            source_protocol_addr: VIP,
+            target_hardware_addr: MAC,
+            target_protocol_addr: Ipv4Addr::UNSPECIFIED,
+        };
+        assert!(matches!(p.on_timer(Instant::now()), ProbeStep::Send(..)));
+        assert_eq!(p.answer(&reply.to_frame(MAC, forger)), None);
+        assert_eq!(p.answer(&reply.to_frame(MAC, vmac)), Some(vmac));
     }
 
     #[test]

@@ -49,12 +49,16 @@ impl NdProbe {
     }
 
     /// The link-layer address an advertisement in `frame` gives for the target when it
-    /// echoes our nonce (after the first solicitation went out); anything else is `None`.
+    /// echoes our nonce (after the first solicitation went out) and comes from that address
+    /// (its Ethernet source); anything else is `None`. A host that sees our solicitation can
+    /// echo the nonce too, but it cannot name the virtual MAC without sending from it.
     pub fn answer(&self, frame: &[u8]) -> Option<MacAddr> {
         if !self.tries.started() {
             return None;
         }
-        ndisc::parse_frame(frame)?.answers_probe(self.target, self.nonce)
+        let nd = ndisc::parse_frame(frame)?;
+        nd.answers_probe(self.target, self.nonce)
+            .filter(|mac| *mac == nd.eth_src)
     }
 
     /// The link-layer address an advertisement for the target gives without echoing our
@@ -136,5 +140,15 @@ mod tests {
         assert_eq!(p.answer(&kernel), None);
         assert_eq!(p.unechoed(&kernel), Some(VMAC));
         assert_eq!(p.unechoed(&echo), None);
+    }
+
+    #[test]
+    fn an_echo_naming_the_virtual_mac_from_another_ethernet_source_answered_the_probe() {
+        let mut p = NdProbe::new(PARENT, VIP, [7; 6], 3, Duration::from_millis(50));
+        let _ = p.on_timer(Instant::now());
+        let mut forged = ndisc::probe_answer(VMAC, VIP, false, [7; 6]);
+        // Another host that saw the solicitation echoes the nonce, from its own MAC.
+        forged[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x66]);
+        assert_eq!(p.answer(&forged), None);
     }
 }
