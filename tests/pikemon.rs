@@ -2296,6 +2296,48 @@ fn probe_answers_naming_the_virtual_mac_from_another_host_kept_a_dead_master_ali
     assert!(log.contains("(peer silent, probe unanswered)"), "{log}");
 }
 
+/// The macvlan of an IPv4-only interface ran IPv6 anyway: a link-local address of its own,
+/// with duplicate address detection, router solicitations and MLD reports, all sent from the
+/// virtual MAC. Such a frame from a node whose pikemon died (an MLD report answering a
+/// querier) moves the virtual MAC back to it on the switch. Now IPv6 is off on such a macvlan.
+#[test]
+fn ipv4_only_macvlan_ran_ipv6_from_the_virtual_mac() {
+    let rig = Rig::without_death_watch().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // Counts the IPv6 frames from the virtual MAC for 3 s.
+    let count = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x86dd))\n\
+         s.bind(('lan0',0))\n\
+         s.settimeout(0.2)\n\
+         vmac=bytes.fromhex('{}')\n\
+         n=0\n\
+         end=time.time()+3\n\
+         while time.time()<end:\n\
+         \x20   try: f=s.recv(2048)\n\
+         \x20   except socket.timeout: continue\n\
+         \x20   if f[6:12]==vmac: n+=1\n\
+         print(n)\n",
+        VMAC.replace(':', "")
+    );
+    let counter = evil
+        .cmd("python3")
+        .args(["-c", &count])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // B takes over: its macvlan comes up.
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    let out = counter.wait_with_output().unwrap();
+    assert_eq!(text(&out).0.trim(), "0", "IPv6 frames from the virtual MAC");
+    let v6 = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(v6.trim().is_empty(), "{v6}");
+}
+
 /// A host on the LAN claims the VIP with its own MAC (a gratuitous ARP, as a host with the
 /// same address or a spoofer sends): the gateway moved the VIP to that MAC and the Master
 /// said and did nothing — only its virtual MAC seen elsewhere was a conflict. Now the

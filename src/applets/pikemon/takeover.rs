@@ -122,11 +122,25 @@ pub fn prepare(
         lease,
     };
     macvlan_index(rt, &c)?;
-    sysctl(&c.macvlan, "arp_ignore", "8");
     if !c.vips6.is_empty() {
+        // Set once (a config that turned IPv6 VIPs on); the takeover does not repeat it.
+        sysctl6(&c.macvlan, "disable_ipv6", "0");
+    }
+    macvlan_sysctls(&c);
+    Ok(c)
+}
+
+/// The macvlan's own settings: the kernel answers no ARP there (the worker does, as
+/// Master); with IPv6 VIPs no duplicate address detection (both nodes own them), without
+/// them no IPv6 at all — a link-local address of its own would send router solicitations
+/// and MLD reports from the virtual MAC, also from a node whose pikemon died.
+fn macvlan_sysctls(c: &Controlled) {
+    sysctl(&c.macvlan, "arp_ignore", "8");
+    if c.vips6.is_empty() {
+        sysctl6(&c.macvlan, "disable_ipv6", "1");
+    } else {
         sysctl6(&c.macvlan, "accept_dad", "0");
     }
-    Ok(c)
 }
 
 /// The macvlan's index, created (or its MAC corrected) when needed.
@@ -184,10 +198,7 @@ fn set_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
 /// interface's takeover took, before the switch had heard of the new master).
 pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
     let index = macvlan_index(rt, c)?;
-    sysctl(&c.macvlan, "arp_ignore", "8");
-    if !c.vips6.is_empty() {
-        sysctl6(&c.macvlan, "accept_dad", "0");
-    }
+    macvlan_sysctls(c);
     set_vips(rt, index, c, Some(c.lease))?;
     // The IPv6 addresses go on before the link comes up, as the IPv4 ones: the peer's first
     // HELLO from the virtual MAC moves the switch to this node, and a packet for an IPv6 VIP
