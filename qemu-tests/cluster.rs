@@ -3,7 +3,7 @@
 //! ifcheckd.
 
 use crate::console::Console;
-use crate::lab::{self, note, Lab, LAN_VIP, LAN_VIP6, NODES, REAL_SERVERS, WAN_VIP};
+use crate::lab::{self, note, Lab, LAN_VIP, LAN_VIP6, NODES, REAL_SERVERS, WAN_VIP, WAN_VIP6};
 use crate::scenarios::{assert_every_real_server_answers, pair, send, step, Stream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -217,8 +217,8 @@ fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
     step(lab.guest(master).sh().ok(
         "kill -9 $(ps -o pid,args | awk '/pikemon: (supervisor|worker)/ && !/awk/ { print $1 }')",
     ));
-    // The dead daemon's macvlan and VIP stay configured on the old master (nothing is left
-    // to remove them; its kernel does not answer ARP for them): wait for the backup's.
+    // The dead daemon's macvlan stays up on the old master and its VIPs until their lease
+    // runs out (its kernel does not answer ARP for them meanwhile): wait for the backup's.
     assert!(
         lab::poll(FAILOVER, || holds_vip(lab.guest(backup).sh())),
         "{backup} never took the VIP"
@@ -232,6 +232,188 @@ fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
     assert!(
         client_reaches_vip(&lab, FAILOVER),
         "client's pings did not resume"
+    );
+}
+
+/// The lease of a Master's VIPs on the image's configuration (`dead-interval 1s`): 1 s rounded
+/// up, plus one, at least 2 s (`takeover::vip_lease`).
+const VIP_LEASE_S: f64 = 2.0;
+/// Every VIP of the image's configuration (lan0 and wan0, IPv4 and IPv6).
+const VIPS: [&str; 4] = [LAN_VIP, WAN_VIP, LAN_VIP6, WAN_VIP6];
+
+/// The lines of `ip -o addr show` on this guest that carry one of the VIPs.
+fn vip_lines(sh: &mut Console) -> Vec<String> {
+    let out = step(sh.ok("ip -o addr show"));
+    out.lines()
+        .filter(|l| {
+            VIPS.iter()
+                .any(|v| l.contains(&format!(" inet {v}/")) || l.contains(&format!(" inet6 {v}/")))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `valid_lft` of an `ip -o addr` line in seconds (None: `forever` or none printed).
+fn valid_lft(line: &str) -> Option<u32> {
+    line.split("valid_lft ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .strip_suffix("sec")?
+        .parse()
+        .ok()
+}
+
+/// pikemon gives a Master's VIPs a kernel lease its worker renews. On two real kernels: the
+/// Master's VIPs show a finite `valid_lft` (`dynamic`) for several leases in a row (renewed),
+/// the Backup's kept IPv4 VIPs (`nomadic no`) show `forever`. Then every pikemon process of
+/// the Master (supervisor, worker, acr) is SIGKILLed: before the lease, its VIPs stayed on its
+/// macvlan for good beside the new Master's. Now the kernel deletes them within the lease
+/// (measured in the guest, from the kill to the last VIP gone), the peer takes over and the
+/// client reaches the VIP through it. pikemon started again on the old node as rcS starts it
+/// comes back as Backup (`preemptive no` in the image) and leaves the VIP where it is.
+#[test]
+fn master_killed_whole_kept_its_vips_beside_the_new_master() {
+    let (mut lab, master) = cluster("leasekill");
+    let backup = other(master);
+    // Steady state: the Master's VIPs (IPv4 and IPv6) are leased and renewed over three
+    // leases; the Backup keeps its IPv4 VIPs, down and without a lease.
+    let start = Instant::now();
+    let mut samples = 0;
+    while start.elapsed().as_secs_f64() < 3.0 * VIP_LEASE_S || samples < 3 {
+        let lines = vip_lines(lab.guest(master).sh());
+        assert_eq!(lines.len(), VIPS.len(), "{master}: {lines:#?}");
+        for l in &lines {
+            let lft = valid_lft(l);
+            assert!(
+                l.contains(" dynamic ") && lft.is_some_and(|s| f64::from(s) <= VIP_LEASE_S),
+                "{master}: a VIP without a lease of at most {VIP_LEASE_S} s after {:.1} s: {l}",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        samples += 1;
+    }
+    note(&format!(
+        "leasekill: {master}'s VIPs leased over {:.1} s ({samples} samples)",
+        start.elapsed().as_secs_f64()
+    ));
+    let kept = vip_lines(lab.guest(backup).sh());
+    for v in [LAN_VIP, WAN_VIP] {
+        let l = kept
+            .iter()
+            .find(|l| l.contains(&format!(" inet {v}/")))
+            .unwrap_or_else(|| panic!("{backup} does not keep {v}: {kept:#?}"));
+        assert!(
+            l.contains("valid_lft forever") && !l.contains(" dynamic "),
+            "{backup}: {l}"
+        );
+    }
+    assert!(!holds_vip(lab.guest(backup).sh()), "{backup} holds the VIP");
+    // Every pikemon process of the Master at once (those bench_failover kills); the guest times the VIPs' going itself
+    // (/proc/uptime, a bounded poll every 50 ms).
+    let sh = lab.guest(master).sh();
+    let ps = step(sh.ok("ps -o pid,args | grep 'pikemon: ' | grep -v grep"));
+    // (No ACR here: the image's ping-group hosts are addresses, there is no name to resolve.)
+    for title in ["pikemon: supervisor", "pikemon: worker"] {
+        assert!(ps.contains(title), "{master}: no {title:?} in\n{ps}");
+    }
+    let vip_re = VIPS.map(|v| v.replace('.', "\\.")).join("|");
+    let (_, out) = step(sh.run(
+        &format!(
+            "P=$(ps -o pid,args | awk '/pikemon: (supervisor|worker|acr)/ && !/awk/ {{ print $1 }}'); \
+             T0=$(cut -d' ' -f1 /proc/uptime); kill -9 $P; i=0; \
+             while ip -o addr show | grep -qE ' ({vip_re})/' && [ $i -lt 200 ]; do \
+             usleep 50000; i=$((i+1)); done; \
+             echo \"killed $P uptime $T0 gone $(cut -d' ' -f1 /proc/uptime)\""
+        ),
+        Duration::from_secs(90),
+    ));
+    let field = |name: &str| -> f64 {
+        out.split(&format!(" {name} "))
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{master}: no {name} in {out}"))
+    };
+    let gone = field("gone") - field("uptime");
+    note(&format!(
+        "leasekill: {master}'s VIPs gone {gone:.2} s after the kill (lease {VIP_LEASE_S} s)"
+    ));
+    let sh = lab.guest(master).sh();
+    let left = vip_lines(sh);
+    assert!(left.is_empty(), "{master} kept its VIPs: {left:#?}");
+    assert!(
+        gone <= VIP_LEASE_S + 2.0,
+        "{master}'s VIPs went {gone:.2} s after the kill (lease {VIP_LEASE_S} s)"
+    );
+    let ps = step(sh.ok("ps -o args"));
+    assert!(
+        !ps.contains("pikemon: "),
+        "{master}: pikemon survived:\n{ps}"
+    );
+    // The peer is the one Master, its own VIPs leased too, and the client reaches it.
+    one_master(&mut lab, Some(backup), FAILOVER);
+    let new = vip_lines(lab.guest(backup).sh());
+    assert_eq!(new.len(), VIPS.len(), "{backup}: {new:#?}");
+    assert!(new.iter().all(|l| l.contains(" dynamic ")), "{new:#?}");
+    assert!(
+        client_reaches_vip(&lab, FAILOVER),
+        "client cannot reach {LAN_VIP} through {backup}"
+    );
+    let neigh = lab.on_client(&["ip", "neigh", "show", LAN_VIP]);
+    let neigh = String::from_utf8_lossy(&neigh.stdout);
+    assert!(neigh.contains(LAN_VMAC), "{neigh}");
+    // pikemon again on the old node, as rcS starts it: Backup, the VIP stays on the peer
+    // (`preemptive no`), and the old node's kept VIPs are the Backup's (no lease).
+    let sh = lab.guest(master).sh();
+    step(sh.ok(
+        "pikemon -f /etc/habox/pikemon.cfg </dev/null >/run/habox/pikemon.start 2>&1 \
+         || { cat /run/habox/pikemon.start; false; }",
+    ));
+    step(sh.until(
+        "pikemon -f /etc/habox/pikemon.cfg -c status",
+        "vc FW id 1 role Backup",
+        Duration::from_secs(30),
+    ));
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(
+            masters(&mut lab),
+            [backup],
+            "the restarted {master} took the VIP back"
+        );
+    }
+    let status = step(
+        lab.guest(master)
+            .sh()
+            .ok("pikemon -f /etc/habox/pikemon.cfg -c status"),
+    );
+    assert!(status.contains("vc FW id 1 role Backup"), "{status}");
+    // Not even for a moment: its status file says Master and its macvlan is still up, but
+    // the addresses went with the lease, so there is no role to resume.
+    let log = step(
+        lab.guest(master)
+            .sh()
+            .ok("logread | grep 'vc FW' | tail -n 12"),
+    );
+    note(&format!("leasekill: {master} restarted:\n{log}"));
+    for never in [
+        "resumed from status file",
+        "the peer took over while we were away",
+    ] {
+        assert!(
+            !log.contains(never),
+            "{master} resumed Master beside {backup}:\n{log}"
+        );
+    }
+    let kept = vip_lines(lab.guest(master).sh());
+    assert!(
+        kept.iter().all(|l| l.contains("valid_lft forever")),
+        "{master}: {kept:#?}"
+    );
+    assert!(
+        client_reaches_vip(&lab, Duration::from_secs(10)),
+        "client cannot reach {LAN_VIP} after {master}'s pikemon came back"
     );
 }
 

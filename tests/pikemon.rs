@@ -535,6 +535,42 @@ fn sigkill_of_every_pikemon_process_left_the_vip_on_the_old_master_for_good() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// A Master killed whole, its VIPs gone with their lease, started again: its status file said
+/// Master and its macvlan was still up (only the addresses went), so it resumed Master, put
+/// the VIPs back beside the new Master's and answered ARP for them until the first HELLO
+/// made it yield ("the peer took over while we were away"). Now it starts by listening and
+/// comes back as Backup without ever claiming the role. (Also on the QEMU pair:
+/// `master_killed_whole_kept_its_vips_beside_the_new_master`.)
+#[test]
+fn master_killed_whole_and_started_again_resumed_master_beside_the_new_one() {
+    let mut rig = Rig::without_death_watch().started_pair();
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let killed = Instant::now();
+    while vip_line(&rig, 1).is_some() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(6),
+            "the dead Master still holds {:?}",
+            vip_line(&rig, 1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rig.macvlan_up(1), "the dead Master's macvlan went down");
+    rig.start(1);
+    rig.wait_log(1, "Backup", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(1));
+    let log = rig.log(1);
+    assert!(!log.contains("resumed from status file"), "{log}");
+    assert!(
+        !log.contains("the peer took over while we were away"),
+        "{log}"
+    );
+    assert_eq!(rig.role(1), "Backup", "{log}");
+    assert_eq!(rig.role(2), "Master", "{}", rig.log(2));
+    assert!(!rig.macvlan_up(1), "{log}");
+    assert!(vip_line(&rig, 2).is_some(), "{}", rig.log(2));
+}
+
 /// A Master whose processes were all stopped (SIGSTOP, a frozen container) kept its VIP
 /// beside the new Master for as long as it stayed frozen. Now the lease runs out; thawed,
 /// the pair settles on one Master, and only that one holds the VIP.

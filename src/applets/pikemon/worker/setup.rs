@@ -151,7 +151,8 @@ impl Worker {
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
-            // up (a worker restart or an upgrade); after a reboot, listen first.
+            // up (a worker restart or an upgrade); after a reboot, or once the lease of a
+            // daemon killed whole ran out, listen first.
             let saved = old.as_ref().and_then(|s| s.role(vc.id));
             let resumed = saved == Some(true) && all_up;
             if !resumed {
@@ -374,12 +375,31 @@ pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
 }
 
 /// The macvlan's index when it is up.
+/// The macvlan's index when it is up and still carries every VIP (a worker restart, an
+/// upgrade): a role to resume. A daemon killed whole leaves its macvlan up while the VIPs go
+/// with their lease (`takeover::vip_lease`): started again, it has no role to resume, and
+/// resuming one put the VIPs back beside the new Master's until the first HELLO.
 fn macvlan_up(rt: &mut Rtnl, c: &Controlled) -> Option<u32> {
-    rt.link_by_name(&c.macvlan)
+    let index = rt
+        .link_by_name(&c.macvlan)
         .ok()
         .flatten()
-        .filter(|l| l.is_up())
-        .map(|l| l.index)
+        .filter(|l| l.is_up())?
+        .index;
+    let v4 = rt.addresses(Some(index)).ok()?;
+    let v6 = if c.vips6.is_empty() {
+        Vec::new()
+    } else {
+        rt.addresses6(Some(index)).ok()?
+    };
+    let held = c
+        .vips
+        .iter()
+        .all(|(ip, _)| v4.iter().any(|a| a.address == *ip))
+        && c.vips6
+            .iter()
+            .all(|(ip, _)| v6.iter().any(|a| a.address == *ip));
+    held.then_some(index)
 }
 
 fn bind_control(cfg: &Config) -> Result<Option<UnixListener>, String> {
