@@ -579,6 +579,48 @@ fn frozen_master_kept_its_vip_beside_the_new_master_while_frozen() {
     }
 }
 
+/// A Master's macvlan deleted and made again by an operator (`ip link del pk1-lan0`, then
+/// `ip link add ...`) got another index: every renewal of the lease went to the index that
+/// was gone ("No such device", twice a second for good), the new macvlan stayed down without
+/// the VIP, and the node went on claiming Master with nothing to answer for it.
+#[test]
+fn a_master_macvlan_made_again_by_an_operator_was_left_down_without_its_vip() {
+    let rig = Rig::without_death_watch().started_pair();
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    rig.a.ip(&[
+        "link", "add", "pk1-lan0", "link", "lan0", "address", VMAC, "type", "macvlan", "mode",
+        "private",
+    ]);
+    let start = Instant::now();
+    while !(rig.macvlan_up(1) && vip_line(&rig, 1).is_some()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "up {}, VIP {:?}\n{}",
+            rig.macvlan_up(1),
+            vip_line(&rig, 1),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Leased, and renewed past its lease (2 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let held = vip_line(&rig, 1).unwrap_or_else(|| panic!("A lost its VIP\n{}", rig.log(1)));
+    assert!(held.contains("dynamic"), "{held}");
+    assert_eq!(rig.role(1), "Master");
+    // Nor made for good, without the operator: deleted, it is made again.
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    let up = || {
+        let out = text(&rig.a.ip(&["-br", "link", "show", "up"])).0;
+        out.lines().any(|l| l.starts_with("pk1-lan0@"))
+    };
+    let start = Instant::now();
+    while !(up() && vip_line(&rig, 1).is_some()) {
+        assert!(start.elapsed() < Duration::from_secs(4), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
 /// The new master's neighbour flushes now run after its first GARPs (they stood between the
 /// decision and the first frame from the virtual MAC); they must still run.
 #[test]

@@ -237,10 +237,22 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
 }
 
 /// Renews the lease of a Master's addresses on macvlan `index` (re-adding any that the
-/// kernel or an operator deleted meanwhile).
-pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
-    set_vips(rt, index, c, Some(c.lease))?;
-    set_vips6(rt, index, c)
+/// kernel or an operator deleted meanwhile); the macvlan's index is returned. A macvlan no
+/// longer up at `index` (deleted, made again by an operator under another index, or taken
+/// down) is played Master on again as `to_master` does: the renewals went to an index that
+/// was gone, and the node claimed Master with no address up.
+pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
+    let link = rt.link_by_name(&c.macvlan).map_err(|e| e.to_string())?;
+    if link.is_some_and(|l| l.index == index && l.is_up()) {
+        set_vips(rt, index, c, Some(c.lease))?;
+        set_vips6(rt, index, c)?;
+        return Ok(index);
+    }
+    warn!(
+        "{}: the macvlan is gone or down while Master: made again",
+        c.macvlan
+    );
+    to_master(rt, c)
 }
 
 /// Releases every controlled interface of `cfg` without a worker (the supervisor's, see
