@@ -2865,6 +2865,38 @@ impl Rig {
     }
 }
 
+/// The IPv6 side of `a_master_macvlan_made_again_by_an_operator_was_left_down_without_its_vip`:
+/// the macvlan made again carries the IPv6 VIP, the virtual link-local address and the VIP's
+/// prefix route (which the kernel drops at link-up from a leased address added while down).
+#[test]
+fn a_master_macvlan_made_again_by_an_operator_was_left_without_its_ipv6_vip() {
+    let rig = Rig::without_death_watch().with_ipv6().started_pair();
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    let start = Instant::now();
+    loop {
+        let links = text(&rig.a.ip(&["-br", "link", "show", "up"])).0;
+        if links.lines().any(|l| l.starts_with("pk1-lan0@")) {
+            let addrs = text(&rig.a.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+            let routes = text(&rig.a.ip(&["-6", "route", "show", "dev", "pk1-lan0"])).0;
+            if addrs.contains(&format!("inet6 {VIP6}/64"))
+                && addrs.contains(&format!("inet6 {VLL}/64"))
+                && routes.contains("2001:db8::/64")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(4),
+                "{addrs}\n{routes}\n{}",
+                rig.log(1)
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(4), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_ping6(&format!("{VLL}%lan0")));
+}
+
 #[test]
 fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertisement() {
     let rig = Rig::without_death_watch().with_ipv6().started_pair();

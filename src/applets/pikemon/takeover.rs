@@ -198,7 +198,9 @@ pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
 }
 
 /// After a takeover's first GARPs: the neighbour tables of the parent and the macvlan
-/// flushed, and the IPv6 VIPs put back if the link was cycled meanwhile.
+/// flushed, and the IPv6 VIPs put back if the link was cycled meanwhile (renewed: that also
+/// gives back their prefix routes, which the kernel drops at link-up from an address with a
+/// lifetime added while the link was down).
 pub fn settle_master(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
@@ -252,7 +254,11 @@ pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
         "{}: the macvlan is gone or down while Master: made again",
         c.macvlan
     );
-    to_master(rt, c)
+    let index = to_master(rt, c)?;
+    // Once more, as `settle_master` does: the kernel drops the prefix route of an IPv6
+    // address with a lifetime added on a down link when the link comes up.
+    set_vips6(rt, index, c)?;
+    Ok(index)
 }
 
 /// Releases every controlled interface of `cfg` without a worker (the supervisor's, see
