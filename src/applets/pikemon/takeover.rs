@@ -51,15 +51,19 @@ pub struct Controlled {
 }
 
 /// How long the addresses of a Master live in the kernel unless the worker renews them
-/// (every quarter of it): the dead-interval rounded up to whole seconds, plus one, at least
-/// 2 s. A pikemon that can no longer renew them (every process SIGKILLed, or frozen) loses
-/// them about when the peer takes over, instead of keeping them for good beside the new
-/// Master; a live one that stalled that long has been replaced by the peer anyway.
-pub fn vip_lease(dead_interval: Duration) -> u32 {
-    let secs = dead_interval.as_secs() + u64::from(dead_interval.subsec_nanos() > 0);
-    u32::try_from(secs.saturating_add(1))
-        .unwrap_or(u32::MAX)
-        .max(2)
+/// (every quarter of it), in whole seconds, at least 2: long enough that what is left after
+/// the last renewal (three quarters) outlasts the silence the peer waits out before it takes
+/// over — a dead-interval, a hello more at most, and the split-brain probe. A pikemon that can
+/// no longer renew them (every process SIGKILLed, or frozen) loses them soon after the peer
+/// takes over, instead of keeping them for good beside the new Master; one that stalls for
+/// less than the peer tolerates keeps them (the lease was the dead-interval plus one second:
+/// at a 3 s dead-interval a stall of 3 s lost them while the peer still waited).
+pub fn vip_lease(dead_interval: Duration, hello_interval: Duration) -> u32 {
+    let tolerated = dead_interval
+        .saturating_add(hello_interval)
+        .saturating_add(super::core::probe_interval_at(hello_interval) * super::core::PROBE_TRIES);
+    let ms = tolerated.as_millis().saturating_mul(4).div_ceil(3);
+    u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(2)
 }
 
 /// How often the worker renews the lease of a Master's addresses.
@@ -393,19 +397,40 @@ pub fn vip6_claimed_by(frame: &[u8], c: &Controlled) -> Option<MacAddr> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::core::{probe_interval_at, PROBE_TRIES};
     use super::*;
 
     #[test]
-    fn lease_outlives_the_dead_interval_by_a_second_and_is_at_least_two() {
+    fn lease_is_whole_seconds_at_least_two() {
         let ms = Duration::from_millis;
-        assert_eq!(vip_lease(ms(30)), 2);
-        assert_eq!(vip_lease(ms(300)), 2);
-        assert_eq!(vip_lease(ms(1000)), 2);
-        assert_eq!(vip_lease(ms(1001)), 3);
-        assert_eq!(vip_lease(ms(3000)), 4);
-        assert_eq!(vip_lease(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(vip_lease(ms(30), ms(10)), 2);
+        assert_eq!(vip_lease(ms(300), ms(100)), 2);
+        assert_eq!(vip_lease(Duration::from_secs(u64::MAX), ms(100)), u32::MAX);
         assert_eq!(renew_every(2), ms(500));
         assert_eq!(renew_every(4), ms(1000));
+    }
+
+    #[test]
+    fn a_stall_shorter_than_the_peer_waits_out_lost_the_masters_vips() {
+        let ms = Duration::from_millis;
+        for (hello, dead) in [
+            (10, 30),
+            (100, 300),
+            (300, 900),
+            (1000, 3000),
+            (2000, 20000),
+        ] {
+            let (hello, dead) = (ms(hello), ms(dead));
+            let lease = vip_lease(dead, hello);
+            // The worst case: frozen just before a renewal was due.
+            let kept = Duration::from_secs(u64::from(lease)) - renew_every(lease);
+            let peer_waits = dead + hello + probe_interval_at(hello) * PROBE_TRIES;
+            assert!(
+                kept >= peer_waits,
+                "hello {hello:?}, dead {dead:?}: lease {lease} s, kept {kept:?} of a stall, the peer waits {peer_waits:?}"
+            );
+        }
+        assert_eq!(vip_lease(ms(3000), ms(1000)), 7);
     }
 
     #[test]
