@@ -621,6 +621,38 @@ fn a_master_macvlan_made_again_by_an_operator_was_left_down_without_its_vip() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// The VIPs a Backup keeps (`nomadic no`) are kept for good, without the Master's lease, both
+/// when the worker lets the role go (`-c drop`) and when the supervisor releases for a worker
+/// that is gone: with a lease left on them they would vanish from the Backup.
+#[test]
+fn vips_kept_by_a_backup_lost_their_lease_on_release() {
+    let rig = Rig::without_death_watch().started_pair();
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    // Past the Master's 2 s lease.
+    std::thread::sleep(Duration::from_secs(3));
+    let kept = vip_line(&rig, 1).unwrap_or_else(|| panic!("A lost its VIP\n{}", rig.log(1)));
+    assert!(
+        kept.contains("forever") && !kept.contains("dynamic"),
+        "{kept}"
+    );
+    assert!(!rig.macvlan_up(1));
+    // B's worker gone for good: its supervisor releases.
+    rig.kill_worker_and_rename_lan0_of(2);
+    rig.wait_log(
+        2,
+        "no worker has been alive for the dead-interval (300 ms): addresses released (pk1-lan0 down)",
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let kept = vip_line(&rig, 2).unwrap_or_else(|| panic!("B lost its VIP\n{}", rig.log(2)));
+    assert!(
+        kept.contains("forever") && !kept.contains("dynamic"),
+        "{kept}"
+    );
+}
+
 /// The new master's neighbour flushes now run after its first GARPs (they stood between the
 /// decision and the first frame from the virtual MAC); they must still run.
 #[test]
@@ -1629,14 +1661,20 @@ impl Rig {
     /// macvlan stays up with the VIP on the renamed parent, and every new worker's set-up
     /// fails ("interface lan0 does not exist") as after a vanished parent interface.
     fn kill_worker_and_rename_lan0(&self) {
-        let supervisor = self.pids(1, "pikemon: supervisor");
-        assert_eq!(supervisor.len(), 1, "{}", self.log(1));
+        self.kill_worker_and_rename_lan0_of(1);
+    }
+
+    /// The same on `node`.
+    fn kill_worker_and_rename_lan0_of(&self, node: u32) {
+        let supervisor = self.pids(node, "pikemon: supervisor");
+        assert_eq!(supervisor.len(), 1, "{}", self.log(node));
         self.signal(&supervisor, "-STOP");
-        self.signal(&self.pids(1, "pikemon: worker"), "-KILL");
-        self.a.ip(&["link", "set", "lan0", "down"]);
-        self.a.ip(&["link", "set", "lan0", "name", "lan7"]);
-        self.a.ip(&["link", "set", "lan7", "up"]);
-        assert!(self.macvlan_up(1), "the stale macvlan is up");
+        self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
+        let ns = self.ns(node);
+        ns.ip(&["link", "set", "lan0", "down"]);
+        ns.ip(&["link", "set", "lan0", "name", "lan7"]);
+        ns.ip(&["link", "set", "lan7", "up"]);
+        assert!(self.macvlan_up(node), "the stale macvlan is up");
         self.signal(&supervisor, "-CONT");
     }
 }
