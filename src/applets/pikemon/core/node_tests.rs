@@ -563,7 +563,7 @@ mod state_sync_tests;
 /// before the old incarnation's dead-interval runs out.
 #[test]
 fn a_peer_restarted_within_the_dead_interval_is_believed_within_two_hellos() {
-    for (who, resume) in [(1, Some(false)), (0, Some(true))] {
+    for (who, resume) in [(1, Some(false)), (1, None), (0, Some(true))] {
         let mut s = Sim::new(false);
         s.run(Duration::from_millis(300));
         assert_eq!(s.master, [true, false]);
@@ -581,6 +581,16 @@ fn a_peer_restarted_within_the_dead_interval_is_believed_within_two_hellos() {
             believed(other, new) && believed(who, s.node(other).incarnation())
         });
         assert!(took <= 2 * HELLO, "node {who}: believed after {took:?}");
+        // Nor does a restarted Backup, even one without a saved role, wait a dead-interval
+        // to settle as Backup.
+        let settled = s.until(Duration::from_secs(1), |s| {
+            matches!(s.node(1).vc(0).map(|v| v.role), Some(VcRole::Backup { .. }))
+        });
+        assert!(
+            settled < DEAD,
+            "node {who}: Backup after {:?}",
+            took + settled
+        );
         s.run(Duration::from_secs(1));
         assert_eq!(s.master, [true, false], "node {who}");
         assert_eq!(s.takeovers[1], 0, "node {who}");
