@@ -615,6 +615,80 @@ fn frozen_master_kept_its_vip_beside_the_new_master_while_frozen() {
     }
 }
 
+/// A Master's macvlan deleted and made again by an operator (`ip link del pk1-lan0`, then
+/// `ip link add ...`) got another index: every renewal of the lease went to the index that
+/// was gone ("No such device", twice a second for good), the new macvlan stayed down without
+/// the VIP, and the node went on claiming Master with nothing to answer for it.
+#[test]
+fn a_master_macvlan_made_again_by_an_operator_was_left_down_without_its_vip() {
+    let rig = Rig::without_death_watch().started_pair();
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    rig.a.ip(&[
+        "link", "add", "pk1-lan0", "link", "lan0", "address", VMAC, "type", "macvlan", "mode",
+        "private",
+    ]);
+    let start = Instant::now();
+    while !(rig.macvlan_up(1) && vip_line(&rig, 1).is_some()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "up {}, VIP {:?}\n{}",
+            rig.macvlan_up(1),
+            vip_line(&rig, 1),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Leased, and renewed past its lease (2 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let held = vip_line(&rig, 1).unwrap_or_else(|| panic!("A lost its VIP\n{}", rig.log(1)));
+    assert!(held.contains("dynamic"), "{held}");
+    assert_eq!(rig.role(1), "Master");
+    // Nor made for good, without the operator: deleted, it is made again.
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    let up = || {
+        let out = text(&rig.a.ip(&["-br", "link", "show", "up"])).0;
+        out.lines().any(|l| l.starts_with("pk1-lan0@"))
+    };
+    let start = Instant::now();
+    while !(up() && vip_line(&rig, 1).is_some()) {
+        assert!(start.elapsed() < Duration::from_secs(4), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// The VIPs a Backup keeps (`nomadic no`) are kept for good, without the Master's lease, both
+/// when the worker lets the role go (`-c drop`) and when the supervisor releases for a worker
+/// that is gone: with a lease left on them they would vanish from the Backup.
+#[test]
+fn vips_kept_by_a_backup_lost_their_lease_on_release() {
+    let rig = Rig::without_death_watch().started_pair();
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    // Past the Master's 2 s lease.
+    std::thread::sleep(Duration::from_secs(3));
+    let kept = vip_line(&rig, 1).unwrap_or_else(|| panic!("A lost its VIP\n{}", rig.log(1)));
+    assert!(
+        kept.contains("forever") && !kept.contains("dynamic"),
+        "{kept}"
+    );
+    assert!(!rig.macvlan_up(1));
+    // B's worker gone for good: its supervisor releases.
+    rig.kill_worker_and_rename_lan0_of(2);
+    rig.wait_log(
+        2,
+        "no worker has been alive for the dead-interval (300 ms): addresses released (pk1-lan0 down)",
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let kept = vip_line(&rig, 2).unwrap_or_else(|| panic!("B lost its VIP\n{}", rig.log(2)));
+    assert!(
+        kept.contains("forever") && !kept.contains("dynamic"),
+        "{kept}"
+    );
+}
+
 /// The new master's neighbour flushes now run after its first GARPs (they stood between the
 /// decision and the first frame from the virtual MAC); they must still run.
 #[test]
@@ -1623,14 +1697,20 @@ impl Rig {
     /// macvlan stays up with the VIP on the renamed parent, and every new worker's set-up
     /// fails ("interface lan0 does not exist") as after a vanished parent interface.
     fn kill_worker_and_rename_lan0(&self) {
-        let supervisor = self.pids(1, "pikemon: supervisor");
-        assert_eq!(supervisor.len(), 1, "{}", self.log(1));
+        self.kill_worker_and_rename_lan0_of(1);
+    }
+
+    /// The same on `node`.
+    fn kill_worker_and_rename_lan0_of(&self, node: u32) {
+        let supervisor = self.pids(node, "pikemon: supervisor");
+        assert_eq!(supervisor.len(), 1, "{}", self.log(node));
         self.signal(&supervisor, "-STOP");
-        self.signal(&self.pids(1, "pikemon: worker"), "-KILL");
-        self.a.ip(&["link", "set", "lan0", "down"]);
-        self.a.ip(&["link", "set", "lan0", "name", "lan7"]);
-        self.a.ip(&["link", "set", "lan7", "up"]);
-        assert!(self.macvlan_up(1), "the stale macvlan is up");
+        self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
+        let ns = self.ns(node);
+        ns.ip(&["link", "set", "lan0", "down"]);
+        ns.ip(&["link", "set", "lan0", "name", "lan7"]);
+        ns.ip(&["link", "set", "lan7", "up"]);
+        assert!(self.macvlan_up(node), "the stale macvlan is up");
         self.signal(&supervisor, "-CONT");
     }
 }
@@ -2899,6 +2979,38 @@ impl Rig {
             .status
             .success()
     }
+}
+
+/// The IPv6 side of `a_master_macvlan_made_again_by_an_operator_was_left_down_without_its_vip`:
+/// the macvlan made again carries the IPv6 VIP, the virtual link-local address and the VIP's
+/// prefix route (which the kernel drops at link-up from a leased address added while down).
+#[test]
+fn a_master_macvlan_made_again_by_an_operator_was_left_without_its_ipv6_vip() {
+    let rig = Rig::without_death_watch().with_ipv6().started_pair();
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    let start = Instant::now();
+    loop {
+        let links = text(&rig.a.ip(&["-br", "link", "show", "up"])).0;
+        if links.lines().any(|l| l.starts_with("pk1-lan0@")) {
+            let addrs = text(&rig.a.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+            let routes = text(&rig.a.ip(&["-6", "route", "show", "dev", "pk1-lan0"])).0;
+            if addrs.contains(&format!("inet6 {VIP6}/64"))
+                && addrs.contains(&format!("inet6 {VLL}/64"))
+                && routes.contains("2001:db8::/64")
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(4),
+                "{addrs}\n{routes}\n{}",
+                rig.log(1)
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(4), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+    assert!(rig.client_ping6(&format!("{VLL}%lan0")));
 }
 
 #[test]

@@ -195,7 +195,8 @@ impl PingGroupState {
     }
 
     /// An echo reply from `addr` with `seq` and `data`; true when it answers our request
-    /// (the data echoes its cookie).
+    /// (the data begins with what the request carried: a stack that returns the Ethernet
+    /// padding of our short request after it, as some embedded ones do, still answers).
     pub fn on_reply(&mut self, addr: IpAddr, seq: u16, data: &[u8], now: Instant) -> bool {
         let rise = self.config.rise;
         for m in &mut self.members {
@@ -203,7 +204,7 @@ impl PingGroupState {
                 continue;
             }
             if let Some((s, sent, cookie)) = m.outstanding {
-                if s == seq && data == payload(cookie) {
+                if s == seq && data.starts_with(&payload(cookie)) {
                     m.outstanding = None;
                     m.received += 1;
                     m.last_rtt = Some(now.saturating_duration_since(sent));
@@ -375,6 +376,22 @@ mod tests {
             t0
         ));
         assert_eq!(g.members[1].received, 1);
+    }
+
+    #[test]
+    fn a_reply_that_echoed_the_ethernet_padding_after_the_cookie_did_not_count() {
+        let t0 = Instant::now();
+        let mut g = PingGroupState::new(group(2), t0);
+        let echoes = g.on_timer(t0);
+        // 14 + 20 + 8 + 16 bytes: two bytes of padding to the 60-byte minimum frame.
+        let mut padded = echoes[0].data().to_vec();
+        padded.extend_from_slice(&[0, 0]);
+        assert!(g.on_reply(echoes[0].addr, echoes[0].seq, &padded, t0));
+        // Short of the cookie, or another request's, it is no answer.
+        let data = echoes[1].data();
+        assert!(!g.on_reply(echoes[1].addr, echoes[1].seq, &data[..15], t0));
+        assert!(!g.on_reply(echoes[1].addr, echoes[1].seq, &echoes[0].data(), t0));
+        assert!(g.on_reply(echoes[1].addr, echoes[1].seq, &data, t0));
     }
 
     #[test]

@@ -51,15 +51,19 @@ pub struct Controlled {
 }
 
 /// How long the addresses of a Master live in the kernel unless the worker renews them
-/// (every quarter of it): the dead-interval rounded up to whole seconds, plus one, at least
-/// 2 s. A pikemon that can no longer renew them (every process SIGKILLed, or frozen) loses
-/// them about when the peer takes over, instead of keeping them for good beside the new
-/// Master; a live one that stalled that long has been replaced by the peer anyway.
-pub fn vip_lease(dead_interval: Duration) -> u32 {
-    let secs = dead_interval.as_secs() + u64::from(dead_interval.subsec_nanos() > 0);
-    u32::try_from(secs.saturating_add(1))
-        .unwrap_or(u32::MAX)
-        .max(2)
+/// (every quarter of it), in whole seconds, at least 2: long enough that what is left after
+/// the last renewal (three quarters) outlasts the silence the peer waits out before it takes
+/// over — a dead-interval, a hello more at most, and the split-brain probe. A pikemon that can
+/// no longer renew them (every process SIGKILLed, or frozen) loses them soon after the peer
+/// takes over, instead of keeping them for good beside the new Master; one that stalls for
+/// less than the peer tolerates keeps them (the lease was the dead-interval plus one second:
+/// at a 3 s dead-interval a stall of 3 s lost them while the peer still waited).
+pub fn vip_lease(dead_interval: Duration, hello_interval: Duration) -> u32 {
+    let tolerated = dead_interval
+        .saturating_add(hello_interval)
+        .saturating_add(super::core::probe_interval_at(hello_interval) * super::core::PROBE_TRIES);
+    let ms = tolerated.as_millis().saturating_mul(4).div_ceil(3);
+    u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX).max(2)
 }
 
 /// How often the worker renews the lease of a Master's addresses.
@@ -209,7 +213,9 @@ pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
 }
 
 /// After a takeover's first GARPs: the neighbour tables of the parent and the macvlan
-/// flushed, and the IPv6 VIPs put back if the link was cycled meanwhile.
+/// flushed, and the IPv6 VIPs put back if the link was cycled meanwhile (renewed: that also
+/// gives back their prefix routes, which the kernel drops at link-up from an address with a
+/// lifetime added while the link was down).
 pub fn settle_master(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
@@ -248,10 +254,26 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
 }
 
 /// Renews the lease of a Master's addresses on macvlan `index` (re-adding any that the
-/// kernel or an operator deleted meanwhile).
-pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
-    set_vips(rt, index, c, Some(c.lease))?;
-    set_vips6(rt, index, c)
+/// kernel or an operator deleted meanwhile); the macvlan's index is returned. A macvlan no
+/// longer up at `index` (deleted, made again by an operator under another index, or taken
+/// down) is played Master on again as `to_master` does: the renewals went to an index that
+/// was gone, and the node claimed Master with no address up.
+pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
+    let link = rt.link_by_name(&c.macvlan).map_err(|e| e.to_string())?;
+    if link.is_some_and(|l| l.index == index && l.is_up()) {
+        set_vips(rt, index, c, Some(c.lease))?;
+        set_vips6(rt, index, c)?;
+        return Ok(index);
+    }
+    warn!(
+        "{}: the macvlan is gone or down while Master: made again",
+        c.macvlan
+    );
+    let index = to_master(rt, c)?;
+    // Once more, as `settle_master` does: the kernel drops the prefix route of an IPv6
+    // address with a lifetime added on a down link when the link comes up.
+    set_vips6(rt, index, c)?;
+    Ok(index)
 }
 
 /// Releases every controlled interface of `cfg` without a worker (the supervisor's, see
@@ -386,19 +408,40 @@ pub fn vip6_claimed_by(frame: &[u8], c: &Controlled) -> Option<MacAddr> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::core::{probe_interval_at, PROBE_TRIES};
     use super::*;
 
     #[test]
-    fn lease_outlives_the_dead_interval_by_a_second_and_is_at_least_two() {
+    fn lease_is_whole_seconds_at_least_two() {
         let ms = Duration::from_millis;
-        assert_eq!(vip_lease(ms(30)), 2);
-        assert_eq!(vip_lease(ms(300)), 2);
-        assert_eq!(vip_lease(ms(1000)), 2);
-        assert_eq!(vip_lease(ms(1001)), 3);
-        assert_eq!(vip_lease(ms(3000)), 4);
-        assert_eq!(vip_lease(Duration::from_secs(u64::MAX)), u32::MAX);
+        assert_eq!(vip_lease(ms(30), ms(10)), 2);
+        assert_eq!(vip_lease(ms(300), ms(100)), 2);
+        assert_eq!(vip_lease(Duration::from_secs(u64::MAX), ms(100)), u32::MAX);
         assert_eq!(renew_every(2), ms(500));
         assert_eq!(renew_every(4), ms(1000));
+    }
+
+    #[test]
+    fn a_stall_shorter_than_the_peer_waits_out_lost_the_masters_vips() {
+        let ms = Duration::from_millis;
+        for (hello, dead) in [
+            (10, 30),
+            (100, 300),
+            (300, 900),
+            (1000, 3000),
+            (2000, 20000),
+        ] {
+            let (hello, dead) = (ms(hello), ms(dead));
+            let lease = vip_lease(dead, hello);
+            // The worst case: frozen just before a renewal was due.
+            let kept = Duration::from_secs(u64::from(lease)) - renew_every(lease);
+            let peer_waits = dead + hello + probe_interval_at(hello) * PROBE_TRIES;
+            assert!(
+                kept >= peer_waits,
+                "hello {hello:?}, dead {dead:?}: lease {lease} s, kept {kept:?} of a stall, the peer waits {peer_waits:?}"
+            );
+        }
+        assert_eq!(vip_lease(ms(3000), ms(1000)), 7);
     }
 
     #[test]

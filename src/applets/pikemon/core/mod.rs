@@ -14,6 +14,8 @@ mod probe;
 mod role;
 mod state_sync;
 
-pub use node::{Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES};
+pub use node::{
+    probe_interval_at, Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES,
+};
 pub use role::{CommitWait, EarlyProbe, Mastership, Reason, Refusal, VcRole};
 pub use state_sync::{state_wait, SyncState, SyncStep, TakeoverOrder};

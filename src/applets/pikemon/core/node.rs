@@ -217,13 +217,18 @@ impl Settings {
     /// The spacing of the probe's ARP requests (and the wait after the last one):
     /// a quarter hello, 5..200 ms.
     pub fn probe_interval(&self) -> Duration {
-        (self.hello / 4).clamp(Duration::from_millis(5), Duration::from_millis(200))
+        probe_interval_at(self.hello)
     }
 
     /// How long a probe takes from its first request to "unanswered".
     pub fn probe_span(&self) -> Duration {
         self.probe_interval() * PROBE_TRIES
     }
+}
+
+/// The probe's spacing at hello interval `hello` (`Settings::probe_interval`).
+pub fn probe_interval_at(hello: Duration) -> Duration {
+    (hello / 4).clamp(Duration::from_millis(5), Duration::from_millis(200))
 }
 
 impl Node {

@@ -556,3 +556,43 @@ mod frames_tests;
 mod probe_tests;
 #[path = "state_sync_tests.rs"]
 mod state_sync_tests;
+
+/// The rule that a frame of an unproven incarnation draws nothing while the accepted peer
+/// lives must not slow down a genuine restart: the restarted peer proves itself with its
+/// answer to our next HELLO, and each side believes the other within two hellos, well
+/// before the old incarnation's dead-interval runs out.
+#[test]
+fn a_peer_restarted_within_the_dead_interval_is_believed_within_two_hellos() {
+    for (who, resume) in [(1, Some(false)), (1, None), (0, Some(true))] {
+        let mut s = Sim::new(false);
+        s.run(Duration::from_millis(300));
+        assert_eq!(s.master, [true, false]);
+        s.kill(who);
+        s.master[0] = true; // a restarted Master's addresses stay
+        s.start(who, resume);
+        let new = s.node(who).incarnation();
+        let other = 1 - who;
+        let took = s.until(Duration::from_secs(1), |s| {
+            let believed = |i: usize, inc: u32| {
+                s.node(i)
+                    .peer()
+                    .is_some_and(|p| p.incarnation == inc && s.node(i).peer_alive(s.now, None))
+            };
+            believed(other, new) && believed(who, s.node(other).incarnation())
+        });
+        assert!(took <= 2 * HELLO, "node {who}: believed after {took:?}");
+        // Nor does a restarted Backup, even one without a saved role, wait a dead-interval
+        // to settle as Backup.
+        let settled = s.until(Duration::from_secs(1), |s| {
+            matches!(s.node(1).vc(0).map(|v| v.role), Some(VcRole::Backup { .. }))
+        });
+        assert!(
+            settled < DEAD,
+            "node {who}: Backup after {:?}",
+            took + settled
+        );
+        s.run(Duration::from_secs(1));
+        assert_eq!(s.master, [true, false], "node {who}");
+        assert_eq!(s.takeovers[1], 0, "node {who}");
+    }
+}

@@ -401,7 +401,7 @@ impl Worker {
                 &mut self.rt,
                 ci,
                 vc.id,
-                takeover::vip_lease(self.cfg.dead_interval),
+                takeover::vip_lease(self.cfg.dead_interval, self.cfg.hello_interval),
             ) {
                 Ok(c) => self.ctls[i].c = c,
                 Err(e) => {

@@ -73,9 +73,11 @@ impl Worker {
             if now < due {
                 continue;
             }
-            ctl.lease = Some((index, now + takeover::renew_every(ctl.c.lease)));
-            if let Err(e) = takeover::renew(&mut self.rt, &ctl.c, index) {
-                error!("renewing the addresses on {}: {e}", ctl.c.macvlan);
+            let next = now + takeover::renew_every(ctl.c.lease);
+            ctl.lease = Some((index, next));
+            match takeover::renew(&mut self.rt, &ctl.c, index) {
+                Ok(index) => ctl.lease = Some((index, next)),
+                Err(e) => error!("renewing the addresses on {}: {e}", ctl.c.macvlan),
             }
         }
     }

@@ -74,7 +74,7 @@ impl Worker {
         let mut ctls = Vec::new();
         let mut vcs = Vec::new();
         let mut resume = Vec::new();
-        let lease = takeover::vip_lease(cfg.dead_interval);
+        let lease = takeover::vip_lease(cfg.dead_interval, cfg.hello_interval);
         for (vi, vc) in cfg.virtual_clusters.iter().enumerate() {
             let mut run = VcRun {
                 ctls: Vec::new(),
