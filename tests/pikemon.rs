@@ -3013,6 +3013,51 @@ fn a_master_macvlan_made_again_by_an_operator_was_left_without_its_ipv6_vip() {
     assert!(rig.client_ping6(&format!("{VLL}%lan0")));
 }
 
+/// The macvlan of a dual-stack interface sent router solicitations from the virtual MAC
+/// after it came up (a Master routes; it needs no router), and a node whose pikemon had
+/// just died sent them too, moving the virtual MAC back to itself on the switch until the
+/// next frame of the new Master. Now the macvlan sends none.
+#[test]
+fn dual_stack_macvlan_sent_router_solicitations_from_the_virtual_mac() {
+    let rig = Rig::without_death_watch().with_ipv6().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    // Counts router solicitations (ICMPv6 type 133) from the virtual MAC for 7 s.
+    let count = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x86dd))\n\
+         s.bind(('lan0',0))\n\
+         s.settimeout(0.2)\n\
+         vmac=bytes.fromhex('{}')\n\
+         n=0\n\
+         end=time.time()+7\n\
+         while time.time()<end:\n\
+         \x20   try: f=s.recv(2048)\n\
+         \x20   except socket.timeout: continue\n\
+         \x20   if f[6:12]==vmac and len(f)>54 and f[20]==58 and f[54]==133: n+=1\n\
+         print(n)\n",
+        VMAC.replace(':', "")
+    );
+    let counter = evil
+        .cmd("python3")
+        .args(["-c", &count])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // B takes over: its macvlan comes up.
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_role(2, "Master", Duration::from_secs(3));
+    let out = counter.wait_with_output().unwrap();
+    assert_eq!(
+        text(&out).0.trim(),
+        "0",
+        "router solicitations from the virtual MAC"
+    );
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
+}
+
 #[test]
 fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertisement() {
     let rig = Rig::without_death_watch().with_ipv6().started_pair();

@@ -135,15 +135,19 @@ pub fn prepare(
 }
 
 /// The macvlan's own settings: the kernel answers no ARP there (the worker does, as
-/// Master); with IPv6 VIPs no duplicate address detection (both nodes own them), without
-/// them no IPv6 at all — a link-local address of its own would send router solicitations
-/// and MLD reports from the virtual MAC, also from a node whose pikemon died.
+/// Master); with IPv6 VIPs no duplicate address detection (both nodes own them) and no
+/// router solicitation, without them no IPv6 at all — a link-local address of its own would
+/// send router solicitations and MLD reports from the virtual MAC, also from a node whose
+/// pikemon died.
 fn macvlan_sysctls(c: &Controlled) {
     sysctl(&c.macvlan, "arp_ignore", "8");
     if c.vips6.is_empty() {
         sysctl6(&c.macvlan, "disable_ipv6", "1");
     } else {
         sysctl6(&c.macvlan, "accept_dad", "0");
+        // A Master routes: it asks for no router (`router_solicitations` -1 is "without
+        // end" to the kernel, 0 is none).
+        sysctl6(&c.macvlan, "router_solicitations", "0");
     }
 }
 
