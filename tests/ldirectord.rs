@@ -841,6 +841,76 @@ fn http_status_line_without_version_digits_marked_the_real_up() {
     assert!(!rec.contains("-r 127.0.0.1:8082"), "{rec}");
 }
 
+/// Sends its second argument (with `\\r\\n` escapes) as the whole answer, then closes.
+const RAW_ANSWER_HTTP: &str = r#"import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen(16)
+answer = sys.argv[2].encode().decode('unicode_escape').encode('latin1')
+while True:
+    c = s.accept()[0]
+    try:
+        c.recv(4096)
+        c.sendall(answer)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// A minimal health endpoint answering `HTTP/1.0 200 OK` and closing, with no line break
+/// after it (or a head without its blank line) was down: "malformed or truncated HTTP
+/// response". The Perl ldirectord (LWP) reads the answer that arrived, without a body; so
+/// do we now. A 503 said the same way stays down.
+#[test]
+fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
+    let mut lab = Lab::new("sc");
+    let srv = lab.write("raw.py", RAW_ANSWER_HTTP);
+    let srv = srv.to_string_lossy().to_string();
+    let answers = [
+        ("8091", "HTTP/1.0 200 OK"),
+        ("8092", "HTTP/1.0 200 OK\\r\\nServer: tiny\\r\\n"),
+        ("8093", "HTTP/1.0 503 Busy"),
+    ];
+    for (port, answer) in answers {
+        lab.serve(&["python3", &srv, port, answer]);
+    }
+    for (port, _) in answers {
+        lab.wait_port(port);
+    }
+    let mon = lab.path("mon.log");
+    let mut body = format!("checkinterval=1\nvirtual={VIP}:80\n");
+    for (port, _) in answers {
+        body.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
+    }
+    body.push_str(&format!(
+        "\tservice=http\n\tchecktype=negotiate\n\tmonitorfile=\"{}\"\n",
+        mon.display()
+    ));
+    let c = cfg(&lab, &unique("sc.cf"), &body);
+    lab.daemon(&c);
+    wait("two checks of each", || {
+        let m = lab.read("mon.log");
+        answers
+            .iter()
+            .all(|(port, _)| m.matches(&format!(" {port} ")).count() >= 2)
+    });
+    let m = lab.read("mon.log");
+    for port in ["8091", "8092"] {
+        assert!(m.contains(&format!("{port} 1 masq / [up]")), "{port}\n{m}");
+        assert!(
+            !m.contains(&format!("{port} 1 masq / [down]")),
+            "{port}\n{m}"
+        );
+    }
+    assert!(!m.contains("8093 1 masq / [up]"), "{m}");
+    let rec = lab.rec();
+    for port in ["8091", "8092"] {
+        assert!(rec.contains(&format!("-r 127.0.0.1:{port}")), "{rec}");
+    }
+    assert!(!rec.contains("-r 127.0.0.1:8093"), "{rec}");
+}
+
 /// HTTP servers that end their connection with a reset (RST) instead of a FIN: `linger`
 /// answers, then closes with SO_LINGER 0; `unread` reads five bytes of the request, answers
 /// and closes (the unread rest makes Linux send a reset); `before` resets without answering;

@@ -202,8 +202,28 @@ impl ResponseReader {
             return match &self.state {
                 State::Complete => Progress::Complete,
                 State::Malformed(m) => Progress::Malformed(m.clone()),
-                State::StatusLine | State::Fields if eof => {
-                    self.state = State::Malformed("malformed or truncated HTTP response".into());
+                // The close ended the status line itself (`HTTP/1.0 200 OK` and no line
+                // break), or the head before its blank line: the answer is what arrived,
+                // without a body, as LWP reads it.
+                State::StatusLine if eof => {
+                    let last = text(self.lines.rest(input));
+                    match status_code(&last) {
+                        Some(code) => {
+                            self.head.code = code;
+                            self.head.status = last;
+                            self.body_range = (input.len(), input.len());
+                            self.state = State::Complete;
+                        }
+                        None => {
+                            self.state =
+                                State::Malformed("malformed or truncated HTTP response".into());
+                        }
+                    }
+                    continue;
+                }
+                State::Fields if eof => {
+                    self.body_range = (input.len(), input.len());
+                    self.state = State::Complete;
                     continue;
                 }
                 // A chunked body cut short by the close is judged on what arrived.
@@ -606,8 +626,14 @@ mod tests {
 
     #[test]
     fn malformed_and_truncated() {
-        let (p, _, _) = feed_split(b"HTTP/1.1 200 OK\r\nServer: x\r\n", &[], true);
-        assert!(matches!(p, Progress::Malformed(_)), "{p:?}");
+        // A head cut by the close before its blank line: what arrived, without a body.
+        let (p, head, body) = feed_split(b"HTTP/1.1 200 OK\r\nServer: x\r\n", &[], true);
+        assert_eq!(
+            (p, head.code, &body[..]),
+            (Progress::Complete, 200, &b""[..])
+        );
+        let (p, _, _) = feed_split(b"HTTP/1.1 200 OK\r\nServer: x\r\n", &[], false);
+        assert_eq!(p, Progress::More);
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert!(matches!(
             feed_split(bad, &[], false).0,
@@ -622,6 +648,31 @@ mod tests {
         let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc";
         let (p, _, body) = feed_split(cut, &[], true);
         assert_eq!((p, &body[..]), (Progress::Complete, &b"abc"[..]));
+    }
+
+    #[test]
+    fn a_status_line_ended_by_the_close_without_a_line_break_was_down() {
+        for answer in [
+            &b"HTTP/1.0 200 OK"[..],
+            b"HTTP/1.1 200",
+            b"HTTP/1.0 200 OK\r",
+        ] {
+            let (p, head, body) = feed_split(answer, &[], true);
+            assert_eq!(
+                (p, head.code, &body[..]),
+                (Progress::Complete, 200, &b""[..])
+            );
+            assert_eq!(feed_split(answer, &[], false).0, Progress::More);
+        }
+        assert_eq!(head_status(b"HTTP/1.0 503 Busy"), "HTTP/1.0 503 Busy");
+        for junk in [&b"HTTP/1.0 2"[..], b"HTTP/1.0", b"HTTP/", b"HTTP/ 200 OK"] {
+            let (p, _, _) = feed_split(junk, &[], true);
+            assert!(matches!(p, Progress::Malformed(_)), "{junk:?}: {p:?}");
+        }
+    }
+
+    fn head_status(answer: &[u8]) -> String {
+        feed_split(answer, &[], true).1.status
     }
 
     #[test]
