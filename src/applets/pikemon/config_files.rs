@@ -6,8 +6,10 @@
 //! the status write renamed over the locked pid file (a second pikemon then started beside the
 //! first), and a `paths-file` on the config file overwrote the config and deleted it at stop.
 //!
-//! Paths are compared lexically (`.`, `..` and repeated `/` resolved, no symlink followed),
-//! the config file's against the working directory, as it is opened.
+//! Paths are compared lexically (`.`, `..` and repeated `/` resolved), the config file's
+//! against the working directory, as it is opened; and on the file system: two paths whose
+//! directories are one once symlinks are resolved (`/var/run/x` and `/run/x`), or one
+//! existing file under two names (a hard link, a symlink), are one path too.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -22,6 +24,8 @@ struct FileUse {
     what: String,
     /// Lexically normalised, absolute.
     path: PathBuf,
+    /// Its directory with symlinks resolved, and its name (None: no such directory).
+    resolved: Option<PathBuf>,
     /// The path's token; None: the config file itself or a default.
     at: Option<Span>,
     writes: bool,
@@ -37,7 +41,7 @@ impl Reader<'_> {
         for (j, later) in uses.iter().enumerate() {
             let earlier = uses[..j]
                 .iter()
-                .find(|e| e.path == later.path && (e.writes || later.writes));
+                .find(|e| same_file(e, later) && (e.writes || later.writes));
             let Some(earlier) = earlier else {
                 continue;
             };
@@ -68,12 +72,7 @@ impl Reader<'_> {
 fn files_of(file: &str, sect: &Node) -> Vec<FileUse> {
     let mut uses = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
-        uses.push(FileUse {
-            what: "the config file itself".into(),
-            path: lexical(&cwd.join(file)),
-            at: None,
-            writes: false,
-        });
+        uses.push(file_use("the config file itself", &cwd.join(file), false));
     }
     let items = sect.children();
     let defaults = Config::default();
@@ -106,18 +105,14 @@ fn files_of(file: &str, sect: &Node) -> Vec<FileUse> {
             ];
             for (p, name) in derived {
                 uses.push(FileUse {
-                    what: name.into(),
-                    path: lexical(&p),
                     at: at.clone(),
-                    writes: true,
+                    ..file_use(name, &p, true)
                 });
             }
         }
         uses.push(FileUse {
-            what,
-            path: lexical(&path),
             at,
-            writes: true,
+            ..file_use(&what, &path, true)
         });
     }
     if let Some((p, at)) = items
@@ -197,11 +192,34 @@ fn path_arg(item: &Node) -> Option<(PathBuf, &Span)> {
 
 fn writes(what: &str, path: &Path, at: &Span) -> FileUse {
     FileUse {
-        what: what.into(),
-        path: lexical(path),
         at: Some(at.clone()),
-        writes: true,
+        ..file_use(what, path, true)
     }
+}
+
+fn file_use(what: &str, path: &Path, writes: bool) -> FileUse {
+    let path = lexical(path);
+    FileUse {
+        what: what.into(),
+        resolved: resolved(&path),
+        path,
+        at: None,
+        writes,
+    }
+}
+
+/// `path` with its directory's symlinks resolved; None when the directory does not exist.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?;
+    Some(std::fs::canonicalize(path.parent()?).ok()?.join(name))
+}
+
+/// Whether two uses name one file: lexically, through their directories' symlinks, or as
+/// one existing file (a hard link or a symlink to it).
+fn same_file(a: &FileUse, b: &FileUse) -> bool {
+    a.path == b.path
+        || matches!((&a.resolved, &b.resolved), (Some(x), Some(y)) if x == y)
+        || crate::sys::file::same_inode(&a.path, &b.path)
 }
 
 fn reads(what: &str, path: &Path, at: &Span) -> FileUse {
@@ -290,6 +308,41 @@ mod tests {
         let text = config(&format!("    paths-file \"{}/m.cfg\";", cwd.display()));
         assert_eq!(errors("sub/../m.cfg", &text).len(), 1);
         assert!(errors("other.cfg", &text).is_empty());
+    }
+
+    #[test]
+    fn paths_that_differ_only_by_a_symlink_or_a_hard_link_were_one_file_accepted_twice() {
+        let dir = std::env::temp_dir().join(format!("pikelinks{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::os::unix::fs::symlink(dir.join("run"), dir.join("var-run")).unwrap();
+        // Through a symlinked directory, the file not there yet (as /var/run -> /run).
+        let text = config(&format!(
+            "    status-file \"{d}/run/pk\"; paths-file \"{d}/var-run/pk\";",
+            d = dir.display()
+        ));
+        let e = errors("t.cfg", &text);
+        assert!(
+            e.len() == 1 && e[0].contains("paths-file") && e[0].contains("is also status-file"),
+            "{e:?}"
+        );
+        // A hard link to the config file.
+        let cfg = dir.join("m.cfg");
+        std::fs::write(&cfg, "x").unwrap();
+        std::fs::hard_link(&cfg, dir.join("copy")).unwrap();
+        let text = config(&format!("    paths-file \"{}/copy\";", dir.display()));
+        let e = errors(&cfg.display().to_string(), &text);
+        assert!(
+            e.len() == 1 && e[0].contains("is also the config file itself"),
+            "{e:?}"
+        );
+        // Different files stay apart.
+        let text = config(&format!(
+            "    status-file \"{d}/run/a\"; paths-file \"{d}/var-run/b\";",
+            d = dir.display()
+        ));
+        assert!(errors("t.cfg", &text).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
