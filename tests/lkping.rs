@@ -1240,3 +1240,120 @@ fn unspecified_ipv6_destination_marked_the_loopback_reply_as_a_different_address
     let o = parse(&text(&lkping(&a, &["-6", "-c", "1", "::"])).0);
     assert_eq!(o.header, "PING ::(::) 56 data bytes");
 }
+
+/// Runs `prog -i 0.2 198.51.100.2` in `a`; after three replies sends SIGQUIT, then (after two
+/// more) SIGINT. Returns the exit code, stdout and stderr.
+fn quit_then_interrupt(a: &Netns, prog: &str) -> (i32, String, String) {
+    let mut child = a
+        .cmd(prog)
+        .args(["-i", "0.2", "198.51.100.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{prog}: {e}"));
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    let pid = child.id().to_string();
+    for (replies, signal) in [(3, "-QUIT"), (5, "-INT")] {
+        while seen.lines().filter(|l| l.contains(" bytes from ")).count() < replies {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read") == 0 {
+                panic!("{prog} ended early: {seen:?}");
+            }
+            seen += &line;
+        }
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill")
+            .success());
+    }
+    reader.read_to_string(&mut seen).expect("read rest");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).expect("read stderr");
+    }
+    let status = child.wait().expect("wait");
+    (status.code().unwrap_or(-1), seen, err)
+}
+
+/// ping's SIGQUIT line: `\rR/T packets, L% loss, min/avg/ewma/max = a/b/c/d ms\n`; checks the
+/// loss is the integer percentage of R and T and returns R.
+fn parse_status_line(who: &str, err: &str) -> u64 {
+    let line = err
+        .strip_prefix('\r')
+        .and_then(|l| l.strip_suffix(" ms\n"))
+        .unwrap_or_else(|| panic!("{who}: status line {err:?}"));
+    let (counts, rtt) = line
+        .split_once(", min/avg/ewma/max = ")
+        .unwrap_or_else(|| panic!("{who}: {err:?}"));
+    let rtt: Vec<f64> = rtt
+        .split('/')
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{who}: {err:?}")))
+        .collect();
+    assert!(
+        rtt.len() == 4 && rtt[0] <= rtt[1] && rtt[1] <= rtt[3] && rtt[2] <= rtt[3],
+        "{who}: {err:?}"
+    );
+    let (pkts, loss) = counts
+        .split_once(" packets, ")
+        .unwrap_or_else(|| panic!("{who}: {err:?}"));
+    let (r, t) = pkts.split_once('/').expect("R/T");
+    let (r, t): (u64, u64) = (r.parse().expect("R"), t.parse().expect("T"));
+    assert!(r >= 3 && t >= r && t <= r + 1, "{who}: {err:?}");
+    assert_eq!(loss, format!("{}% loss", (t - r) * 100 / t), "{who}");
+    r
+}
+
+/// lkping died of SIGQUIT (^\: exit 131, no statistics) where ping writes its status line
+/// to stderr and goes on pinging; both end on the SIGINT that follows with the statistics.
+#[test]
+fn sigquit_killed_lkping_where_ping_prints_a_status_line_and_goes_on() {
+    let (a, _b) = pair();
+    let lk = applet("lkping");
+    for prog in ["ping", lk.to_str().expect("path")] {
+        let (code, out, err) = quit_then_interrupt(&a, prog);
+        assert_eq!(code, 0, "{prog}: {out:?} {err:?}");
+        assert!(parse_status_line(prog, &err) >= 3);
+        let p = parse(&out);
+        assert!(p.summary.received >= 5, "{prog}: {p:?}");
+        assert_sane_rtt(&p.summary, prog);
+    }
+}
+
+/// `lkping -a` was refused ("invalid option -- 'a'", exit 2); ping ends each reply line
+/// with a bell, and prints none with `-q`.
+#[test]
+fn audible_flag_was_refused_where_ping_rings_a_bell_per_reply() {
+    let (a, _b) = pair();
+    for args in [&["-a", "-c", "2", "-i", "0.2"][..], &["-qa", "-c", "2"][..]] {
+        let args = [args, &["198.51.100.2"][..]].concat();
+        let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}\n{theirs:?}");
+        let quiet = args.contains(&"-qa");
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            assert_eq!(stderr, "", "{who}");
+            let replies: Vec<&str> = stdout
+                .lines()
+                .filter(|l| l.contains(" bytes from "))
+                .collect();
+            assert_eq!(
+                replies.len(),
+                if quiet { 0 } else { 2 },
+                "{who}: {stdout:?}"
+            );
+            assert!(
+                replies.iter().all(|l| l.ends_with(" ms\u{7}")),
+                "{who}: {stdout:?}"
+            );
+            assert_eq!(
+                stdout.matches('\u{7}').count(),
+                replies.len(),
+                "{who}: {stdout:?}"
+            );
+            let p = parse(&stdout.replace('\u{7}', ""));
+            assert_eq!(p.summary.received, 2, "{who}");
+        }
+    }
+}

@@ -16,6 +16,7 @@ and ping -6 do.
 Options:
   -4                 IPv4 only
   -6                 IPv6 only
+  -a                 audible: a bell (BEL) at the end of each reply line
   -b                 allow pinging a broadcast address; with -6 and no destination, ping
                      the all-nodes group ff02::1 on the -I interface
   -c <count>         stop after <count> replies (with -w) or requests
@@ -111,14 +112,16 @@ pub struct Options {
     pub quiet: bool,
     /// `-v`: also mark duplicates of broadcast pings.
     pub verbose: bool,
+    /// `-a`: end each printed reply line with a bell (BEL), as ping's audible mode.
+    pub audible: bool,
     /// `-b`: a broadcast destination is allowed.
     pub broadcast: bool,
     /// `-I`: leave through this interface or from this address.
     pub interface: Option<Interface>,
     /// `-z`: replies (and ICMP errors) from these addresses are dropped unseen.
     pub ignore_from: Vec<IpAddr>,
-    /// Ends the run on SIGINT, printing the statistics, as ping does. Only the command line
-    /// sets it: a daemon keeps its own signal handling.
+    /// Ends the run on SIGINT, printing the statistics, and prints a status line on SIGQUIT,
+    /// as ping does. Only the command line sets it: a daemon keeps its own signal handling.
     pub stop_on_sigint: bool,
 }
 
@@ -135,6 +138,7 @@ impl Default for Options {
             ttl: None,
             quiet: false,
             verbose: false,
+            audible: false,
             broadcast: false,
             interface: None,
             ignore_from: Vec::new(),
@@ -218,6 +222,7 @@ pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageErr
                     '6' => o.family = Some(Family::V6),
                     'q' => o.quiet = true,
                     'v' => o.verbose = true,
+                    'a' => o.audible = true,
                     'n' => {}
                     'h' => return Ok(Command::Help),
                     'V' => return Ok(Command::Version),
@@ -458,6 +463,15 @@ mod tests {
             bad("-I 198.51.100.1:7 h", true),
             "invalid source address: 198.51.100.1:7"
         );
+    }
+
+    /// `lkping -a` said "invalid option -- 'a'" (exit 2) where ping rings a bell per reply.
+    #[test]
+    fn audible_flag_was_refused_as_an_invalid_option() {
+        let o = ping("-a -c 1 h");
+        assert!(o.audible);
+        assert!(ping("-qac2 h").audible);
+        assert!(!ping("h").audible);
     }
 
     #[test]

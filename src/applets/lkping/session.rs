@@ -63,7 +63,8 @@ pub fn run_with(
     let mut ev = EventLoop::new();
     ev.register(sock_fd(&sock), SOCKET, Interest::Read);
     if opts.stop_on_sigint {
-        ev.watch_signals(&[libc::SIGINT])
+        // SIGQUIT (^\) prints ping's status line and the run goes on.
+        ev.watch_signals(&[libc::SIGINT, libc::SIGQUIT])
             .map_err(LkpingError::EventLoop)?;
     }
     let from = match (&opts.interface, device) {
@@ -202,6 +203,11 @@ impl Session<'_> {
                     }
                     Event::Timer(DEADLINE, _) | Event::Timer(LINGER, _) => self.exiting = true,
                     Event::Signal(libc::SIGINT) => self.exiting = true,
+                    Event::Signal(libc::SIGQUIT) => {
+                        let line = self.tally.status(self.timing);
+                        let _ = self.err.write_all(line.as_bytes());
+                        let _ = self.err.flush();
+                    }
                     _ => {}
                 }
             }
@@ -340,6 +346,9 @@ impl Session<'_> {
                     if !self.multicast && self.dst.flags_other_repliers() && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
                     }
+                }
+                if self.opts.audible {
+                    line.push('\x07');
                 }
                 let _ = writeln!(self.out, "{line}");
             }
