@@ -1357,3 +1357,36 @@ fn audible_flag_was_refused_where_ping_rings_a_bell_per_reply() {
         }
     }
 }
+
+/// `-I lo` towards a peer on eth0: the kernel picks eth0's address as the source, and ping
+/// warns on stderr that it is not on the -I device (then pings and gets nothing); lkping
+/// said nothing. With `-I eth0` neither warns.
+#[test]
+fn source_address_off_the_interface_was_not_warned_about_like_ping() {
+    let (a, _b) = pair();
+    for (dev, exit, warned) in [("lo", 1, true), ("eth0", 0, false)] {
+        let args = ["-c", "1", "-W", "1", "-I", dev, "198.51.100.2"];
+        let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (exit, exit),
+            "{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            let warning = if warned {
+                format!("{who}: Warning: source address might be selected on device other than: {dev}\n")
+            } else {
+                String::new()
+            };
+            assert_eq!(stderr, warning, "{who}");
+            let p = parse(&stdout);
+            assert_eq!(
+                p.header,
+                format!("PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 {dev}: 56(84) bytes of data."),
+                "{who}"
+            );
+            assert_eq!(p.summary.received, if warned { 0 } else { 1 }, "{who}");
+        }
+    }
+}

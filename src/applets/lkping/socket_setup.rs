@@ -39,7 +39,18 @@ pub(super) fn open_v4(
                 libc::EAFNOSUPPORT,
             )))
         }
-        None => probe_source(dst, device, opts.broadcast, err)?,
+        None => {
+            let source = probe_source(dst, device, opts.broadcast, err)?;
+            if let Some(d) = device.filter(|d| !device_has_address(d, source)) {
+                // ping4_run warns (and goes on) when the kernel picked a source that is not
+                // on the -I device: replies may not come back through it.
+                let _ = writeln!(
+                    err,
+                    "lkping: Warning: source address might be selected on device other than: {d}"
+                );
+            }
+            source
+        }
     };
     if opts.broadcast {
         sock.set_broadcast(true)
@@ -102,6 +113,18 @@ pub(super) fn open_v6(
             })?;
     }
     Ok((Pinger::V6(sock), source))
+}
+
+/// Whether `addr` is one of `device`'s IPv4 addresses (ping4_run's getifaddrs walk); an
+/// interface list that cannot be read counts as no.
+fn device_has_address(device: &str, addr: Ipv4Addr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    addrs
+        .filter(|i| i.interface_name == device)
+        .filter_map(|i| i.address?.as_sockaddr_in().map(|a| a.ip()))
+        .any(|a| a == addr)
 }
 
 /// An interface's index, as ping6_run looks it up before anything else.
