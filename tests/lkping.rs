@@ -1390,3 +1390,40 @@ fn source_address_off_the_interface_was_not_warned_about_like_ping() {
         }
     }
 }
+
+/// SIGALRM (e.g. `timeout -s ALRM`) killed lkping (exit 142, no statistics); ping takes it
+/// as it takes SIGINT: statistics, exit 0 after replies.
+#[test]
+fn sigalrm_killed_lkping_where_ping_prints_the_statistics_and_exits() {
+    let (a, _b) = pair();
+    let lk = applet("lkping");
+    for prog in ["ping", lk.to_str().expect("path")] {
+        let mut child = a
+            .cmd(prog)
+            .args(["-i", "0.2", "198.51.100.2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"));
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut seen = String::new();
+        while seen.lines().filter(|l| l.contains(" bytes from ")).count() < 2 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read") == 0 {
+                panic!("{prog} ended early: {seen:?}");
+            }
+            seen += &line;
+        }
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-ALRM", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        reader.read_to_string(&mut seen).expect("read rest");
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(0), "{prog}: {status:?} {seen:?}");
+        let p = parse(&seen);
+        assert!(p.summary.received >= 2, "{prog}: {p:?}");
+        assert_eq!(p.summary.received as usize, p.replies.len(), "{prog}");
+    }
+}

@@ -63,8 +63,9 @@ pub fn run_with(
     let mut ev = EventLoop::new();
     ev.register(sock_fd(&sock), SOCKET, Interest::Read);
     if opts.stop_on_sigint {
-        // SIGQUIT (^\) prints ping's status line and the run goes on.
-        ev.watch_signals(&[libc::SIGINT, libc::SIGQUIT])
+        // As ping: SIGINT and SIGALRM end the run with the statistics, SIGQUIT (^\) prints
+        // the status line and the run goes on.
+        ev.watch_signals(&[libc::SIGINT, libc::SIGALRM, libc::SIGQUIT])
             .map_err(LkpingError::EventLoop)?;
     }
     let from = match (&opts.interface, device) {
@@ -202,7 +203,7 @@ impl Session<'_> {
                         self.send();
                     }
                     Event::Timer(DEADLINE, _) | Event::Timer(LINGER, _) => self.exiting = true,
-                    Event::Signal(libc::SIGINT) => self.exiting = true,
+                    Event::Signal(libc::SIGINT | libc::SIGALRM) => self.exiting = true,
                     Event::Signal(libc::SIGQUIT) => {
                         let line = self.tally.status(self.timing);
                         let _ = self.err.write_all(line.as_bytes());
