@@ -1427,3 +1427,59 @@ fn sigalrm_killed_lkping_where_ping_prints_the_statistics_and_exits() {
         assert_eq!(p.summary.received as usize, p.replies.len(), "{prog}");
     }
 }
+
+/// ping6 sends to a link-local (or multicast) destination from `::` without the UDP probe:
+/// with `-I eth0` it shows `from :: eth0` and warns that the source is on no device; without
+/// a scope it sends all the same (here the kernel takes the only link). lkping probed: it
+/// showed its own link-local address and no warning, and `fe80::2` without a scope was
+/// `connect: Invalid argument`, exit 2.
+#[test]
+fn link_local_destination_was_probed_where_ping6_sends_from_unspecified() {
+    let (a, b) = pair6();
+    a.ip(&["addr", "add", "fe80::1/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "fe80::2/64", "dev", "eth0", "nodad"]);
+    let warning = |who: &str| {
+        format!("{who}: Warning: source address might be selected on device other than: eth0\n")
+    };
+    for (args, header, exit, warns) in [
+        (
+            &["-c", "1", "-I", "eth0", "fe80::2"][..],
+            "PING fe80::2(fe80::2) from :: eth0: 56 data bytes",
+            0,
+            true,
+        ),
+        (
+            &["-c", "1", "-I", "eth0", "ff02::1"][..],
+            "PING ff02::1(ff02::1) from :: eth0: 56 data bytes",
+            0,
+            true,
+        ),
+        (
+            &["-c", "1", "-I", "eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 eth0: 56 data bytes",
+            0,
+            false,
+        ),
+        (
+            &["-c", "1", "-W", "1", "fe80::2"][..],
+            "PING fe80::2(fe80::2) 56 data bytes",
+            0,
+            false,
+        ),
+    ] {
+        let (ours, theirs) = (lkping(&a, args), ping(&a, args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (exit, exit),
+            "{args:?}\n{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            let want = if warns { warning(who) } else { String::new() };
+            assert_eq!(stderr, want, "{who} {args:?}");
+            let p = parse(&stdout);
+            assert_eq!(p.header, header, "{who} {args:?}");
+            assert_eq!(p.summary.received, u64::from(exit == 0), "{who} {args:?}");
+        }
+    }
+}

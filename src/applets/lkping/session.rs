@@ -52,7 +52,7 @@ pub fn run_with(
             }
             (sock, source.to_string())
         }
-        Destination::V6(d) => open_v6(opts, d, device)?,
+        Destination::V6(d) => open_v6(opts, d, device, err)?,
     };
     let privileged = nix::unistd::geteuid().is_root();
     let multicast = opts.broadcast || dst.ip().is_multicast();

@@ -41,13 +41,8 @@ pub(super) fn open_v4(
         }
         None => {
             let source = probe_source(dst, device, opts.broadcast, err)?;
-            if let Some(d) = device.filter(|d| !device_has_address(d, source)) {
-                // ping4_run warns (and goes on) when the kernel picked a source that is not
-                // on the -I device: replies may not come back through it.
-                let _ = writeln!(
-                    err,
-                    "lkping: Warning: source address might be selected on device other than: {d}"
-                );
+            if let Some(d) = device.filter(|d| !device_has_address(d, IpAddr::V4(source))) {
+                warn_source_off_device(err, d);
             }
             source
         }
@@ -76,6 +71,7 @@ pub(super) fn open_v6(
     opts: &Options,
     dst: SocketAddrV6,
     device: Option<&str>,
+    err: &mut dyn Write,
 ) -> Result<(Pinger, String), LkpingError> {
     let device_index = device.map(interface_index).transpose()?;
     let sock = Icmp6Socket::new().map_err(LkpingError::Socket)?;
@@ -102,8 +98,20 @@ pub(super) fn open_v6(
                 libc::EAFNOSUPPORT,
             )))
         }
-        None if dst.ip().is_multicast() => Ipv6Addr::UNSPECIFIED.to_string(),
-        None => probe_source_v6(dst, device)?.to_string(),
+        None => {
+            // ping6_run probes only for a global unicast destination: a multicast or
+            // link-local one is sent from `::` (the kernel picks per packet), so with -I it
+            // shows `from :: DEV` and warns that `::` is on no device.
+            let source = if dst.ip().is_multicast() || needs_scope(*dst.ip()) {
+                Ipv6Addr::UNSPECIFIED
+            } else {
+                probe_source_v6(dst, device)?
+            };
+            if let Some(d) = device.filter(|d| !device_has_address(d, IpAddr::V6(source))) {
+                warn_source_off_device(err, d);
+            }
+            source.to_string()
+        }
     };
     if let Some(hops) = opts.ttl {
         sock.set_hop_limit(hops)
@@ -115,16 +123,30 @@ pub(super) fn open_v6(
     Ok((Pinger::V6(sock), source))
 }
 
-/// Whether `addr` is one of `device`'s IPv4 addresses (ping4_run's getifaddrs walk); an
-/// interface list that cannot be read counts as no.
-fn device_has_address(device: &str, addr: Ipv4Addr) -> bool {
+/// Whether `addr` is one of `device`'s addresses (ping's getifaddrs walk); an interface list
+/// that cannot be read counts as no.
+fn device_has_address(device: &str, addr: IpAddr) -> bool {
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return false;
     };
     addrs
         .filter(|i| i.interface_name == device)
-        .filter_map(|i| i.address?.as_sockaddr_in().map(|a| a.ip()))
+        .filter_map(|i| {
+            let a = i.address?;
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
         .any(|a| a == addr)
+}
+
+/// ping warns (and goes on) when the kernel picked a source that is not on the -I device:
+/// replies may not come back through it.
+fn warn_source_off_device(err: &mut dyn Write, device: &str) {
+    let _ = writeln!(
+        err,
+        "lkping: Warning: source address might be selected on device other than: {device}"
+    );
 }
 
 /// An interface's index, as ping6_run looks it up before anything else.
