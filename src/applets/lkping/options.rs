@@ -474,6 +474,24 @@ mod tests {
         assert!(!ping("h").audible);
     }
 
+    /// iputils 20221126 lets these through (a negative or garbage interval with "option
+    /// argument contains garbage", a hexadecimal float, an empty -I, a size it then fails to
+    /// send); lkping refuses them as bad numbers (README: where it differs on purpose).
+    #[test]
+    fn values_ping_lets_through_are_refused() {
+        assert_eq!(bad("-i -1 h", true), "bad timing interval: -1");
+        assert_eq!(bad("-i 1x h", true), "bad timing interval: 1x");
+        assert_eq!(bad("-W 0x10 h", true), "bad linger time: 0x10");
+        assert_eq!(
+            parse_args(&["-I".into(), String::new(), "h".into()], true),
+            Err(UsageError("invalid interface name: ''".into()))
+        );
+        assert_eq!(
+            bad("-s 65508 h", true),
+            "invalid argument: '65508': out of range: 0 <= value <= 65507"
+        );
+    }
+
     #[test]
     fn help_and_version() {
         assert_eq!(parse_args(&args("-h"), false), Ok(Command::Help));
