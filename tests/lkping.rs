@@ -62,6 +62,8 @@ fn parse_reply(line: &str) -> Reply {
         .unwrap_or_else(|| panic!("reply line: {line:?}"));
     let w: Vec<&str> = tail.split(' ').collect();
     assert!(w.len() >= 2, "reply line: {line:?}");
+    // `-v` adds ` ident=N` after the sequence number.
+    let w: Vec<&str> = w.into_iter().filter(|x| !x.starts_with("ident=")).collect();
     let mut r = Reply {
         bytes: bytes.parse().expect("bytes"),
         from: from.to_string(),
@@ -1481,5 +1483,38 @@ fn link_local_destination_was_probed_where_ping6_sends_from_unspecified() {
             assert_eq!(p.header, header, "{who} {args:?}");
             assert_eq!(p.summary.received, u64::from(exit == 0), "{who} {args:?}");
         }
+    }
+}
+
+/// `ping -v` shows the run's echo identifier in each reply (`icmp_seq=N ident=I ttl=T`);
+/// `lkping -v` did not. (ping -v's resolver and socket debug lines are left out on purpose.)
+#[test]
+fn verbose_replies_lacked_pings_ident_field() {
+    let (a, _b) = pair();
+    let args = ["-v", "-c", "2", "-i", "0.2", "198.51.100.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        let stdout = text(out).0;
+        let replies: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains(" bytes from "))
+            .collect();
+        assert_eq!(replies.len(), 2, "{who}: {stdout:?}");
+        let idents: Vec<u16> = replies
+            .iter()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                assert!(
+                    w[4].starts_with("icmp_seq=") && w[6].starts_with("ttl="),
+                    "{who}: {l:?}"
+                );
+                field(w[5], "ident=").parse().expect("ident")
+            })
+            .collect();
+        assert_eq!(idents[0], idents[1], "{who}: one identifier per run");
+        // ping's first line is its resolver debug line; from the header on, the same shape.
+        let from_header = &stdout[stdout.find("PING ").expect("header")..];
+        assert_eq!(parse(from_header).summary.received, 2, "{who}");
     }
 }

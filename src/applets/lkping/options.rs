@@ -29,7 +29,8 @@ Options:
   -s <size>          data bytes per request (default 56)
   -t <ttl>           IP time to live (IPv6: hop limit)
   -V                 print version and exit
-  -v                 verbose: also mark duplicate replies to broadcasts
+  -v                 verbose: also mark duplicate replies to broadcasts and show the
+                     echo identifier (ident=)
   -W <timeout>       seconds to wait for replies after the last request (default 10;
                      0 waits without a limit)
   -w <deadline>      stop after <deadline> seconds whatever was received
@@ -110,7 +111,7 @@ pub struct Options {
     pub ttl: Option<u8>,
     /// `-q`: print only the header and the statistics.
     pub quiet: bool,
-    /// `-v`: also mark duplicates of broadcast pings.
+    /// `-v`: also mark duplicates of broadcast pings, and show the echo identifier.
     pub verbose: bool,
     /// `-a`: end each printed reply line with a bell (BEL), as ping's audible mode.
     pub audible: bool,

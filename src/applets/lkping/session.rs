@@ -328,7 +328,12 @@ impl Session<'_> {
                 if self.opts.quiet {
                     return;
                 }
-                let mut line = format!("{cc} bytes from {from_text}: icmp_seq={seq} ttl={ttl}");
+                let mut line = format!("{cc} bytes from {from_text}: icmp_seq={seq}");
+                if self.opts.verbose {
+                    // ping -v shows the echo identifier of the run.
+                    line += &format!(" ident={}", self.ident);
+                }
+                line += &format!(" ttl={ttl}");
                 if cc < self.opts.size + 8 {
                     line += " (truncated)";
                 } else {
