@@ -1518,3 +1518,31 @@ fn verbose_replies_lacked_pings_ident_field() {
         assert_eq!(parse(from_header).summary.received, 2, "{who}");
     }
 }
+
+/// `lkping -6 -4 ADDR` pinged over IPv4 (the last family won) and `-4 -6 ADDR` failed on the
+/// address; ping refuses both flags together, exit 2, before looking at the destination.
+#[test]
+fn both_families_were_taken_as_the_last_one_given() {
+    let ns = Netns::new("lpf");
+    for args in [
+        &["-6", "-4", "-c1", "127.0.0.1"][..],
+        &["-4", "-6", "-c1", "127.0.0.1"][..],
+    ] {
+        let (ours, theirs) = (lkping(&ns, args), ping(&ns, args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (2, 2),
+            "{args:?}\n{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            assert_eq!(
+                text(out),
+                (
+                    String::new(),
+                    format!("{who}: only one -4 or -6 option may be specified\n")
+                ),
+                "{args:?}"
+            );
+        }
+    }
+}

@@ -219,8 +219,14 @@ pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageErr
             if !takes_value {
                 match flag {
                     'b' => o.broadcast = true,
-                    '4' => o.family = Some(Family::V4),
-                    '6' => o.family = Some(Family::V6),
+                    '4' | '6' => {
+                        let family = if flag == '4' { Family::V4 } else { Family::V6 };
+                        // ping: a second, different family is a usage error, not "the last wins".
+                        if o.family.is_some_and(|f| f != family) {
+                            return err("only one -4 or -6 option may be specified");
+                        }
+                        o.family = Some(family);
+                    }
                     'q' => o.quiet = true,
                     'v' => o.verbose = true,
                     'a' => o.audible = true,
@@ -491,6 +497,17 @@ mod tests {
             bad("-s 65508 h", true),
             "invalid argument: '65508': out of range: 0 <= value <= 65507"
         );
+    }
+
+    /// `-4 -6` pinged with the last family given; ping refuses both together.
+    #[test]
+    fn both_families_were_taken_as_the_last_one_given() {
+        let both = "only one -4 or -6 option may be specified";
+        assert_eq!(bad("-4 -6 h", true), both);
+        assert_eq!(bad("-6 -c1 -4 h", true), both);
+        assert_eq!(bad("-46 h", true), both);
+        assert_eq!(ping("-4 -4 h").family, Some(Family::V4));
+        assert_eq!(ping("-66 h").family, Some(Family::V6));
     }
 
     #[test]
