@@ -1546,3 +1546,40 @@ fn both_families_were_taken_as_the_last_one_given() {
         }
     }
 }
+
+/// A request the kernel refuses to send (here a broadcast without -b from a bound source,
+/// so no probe caught it; the same for a route deleted mid-run) made lkping print
+/// `lkping: sendmsg: Permission denied` per request; ping counts it as sent and prints
+/// nothing (its error queue is empty), exit 1.
+#[test]
+fn refused_sends_printed_sendmsg_lines_where_ping_prints_nothing() {
+    let (a, _b) = pair();
+    let args = [
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "-I",
+        "198.51.100.1",
+        "198.51.100.255",
+    ];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        let (stdout, stderr) = text(out);
+        assert_eq!(stderr, "", "{who}");
+        let p = parse(&stdout);
+        assert_eq!(
+            p.header,
+            "PING 198.51.100.255 (198.51.100.255) from 198.51.100.1 : 56(84) bytes of data.",
+            "{who}"
+        );
+        assert_eq!(
+            (p.summary.transmitted, p.summary.received, p.summary.errors),
+            (2, 0, 0),
+            "{who}"
+        );
+    }
+}

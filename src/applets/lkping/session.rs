@@ -27,13 +27,14 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Shortest broadcast interval for a user without root (ping's 1000 ms).
 const MIN_USER_BROADCAST_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Pings as `opts` says, writing ping's output to `out`; warnings and per-packet send errors
-/// are dropped. Returns the counts (exit status 0 when `received > 0`).
+/// Pings as `opts` says, writing ping's output to `out`; stderr warnings are dropped.
+/// Returns the counts (exit status 0 when `received > 0`).
 pub fn run(opts: &Options, out: &mut dyn Write) -> Result<Stats, LkpingError> {
     run_with(opts, out, &mut io::sink())
 }
 
-/// Like `run`, with ping's stderr lines (broadcast warning, send errors) written to `err`.
+/// Like `run`, with ping's stderr lines (broadcast and source-device warnings, SIGQUIT status)
+/// written to `err`.
 pub fn run_with(
     opts: &Options,
     out: &mut dyn Write,
@@ -255,10 +256,10 @@ impl Session<'_> {
                 return;
             }
             Err(e) => {
-                // A hard local error: ping pretends the request went out and says why.
-                if !self.opts.quiet {
-                    let _ = writeln!(self.err, "lkping: sendmsg: {}", os_text(&e));
-                }
+                // A hard local error (no route, a broadcast without -b): ping pretends the
+                // request went out and, its error queue being empty, prints nothing (its
+                // "sendmsg:" perror is only reached when reading that queue fails).
+                log::debug!("lkping: sendmsg: {}", os_text(&e));
             }
         }
         self.tally.transmit();
