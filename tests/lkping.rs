@@ -1583,3 +1583,23 @@ fn refused_sends_printed_sendmsg_lines_where_ping_prints_nothing() {
         );
     }
 }
+
+/// `lkping -6 -I ADDR` with an address that is not local said `bind: Cannot assign requested
+/// address`; ping6 says `bind icmp socket: …` (both exit 2).
+#[test]
+fn ipv6_source_not_local_was_worded_unlike_ping6() {
+    let (a, _b) = pair6();
+    let args = ["-c", "1", "-I", "2001:db8::9", "2001:db8::2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (2, 2), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        assert_eq!(
+            text(out),
+            (
+                String::new(),
+                format!("{who}: bind icmp socket: Cannot assign requested address\n")
+            ),
+            "{who}"
+        );
+    }
+}

@@ -88,7 +88,7 @@ pub(super) fn open_v6(
                 Some(index) if needs_scope(a) => index,
                 _ => dst.scope_id(),
             };
-            sock.bind_addr(a, scope).map_err(LkpingError::Bind)?;
+            sock.bind_addr(a, scope).map_err(LkpingError::BindV6)?;
             // ping6 prints the bound address as getnameinfo does: `fe80::1%eth0`.
             let shown = if needs_scope(a) { scope } else { 0 };
             scoped_text(&SocketAddrV6::new(a, 0, 0, shown))
