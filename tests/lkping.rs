@@ -1603,3 +1603,21 @@ fn ipv6_source_not_local_was_worded_unlike_ping6() {
         );
     }
 }
+
+/// README: an `-I` address of the other family is an error in lkping (exit 2) where iputils
+/// ignores it and pings from the source it probes.
+#[test]
+fn source_of_the_other_family_is_refused_where_ping_ignores_it() {
+    let (a, _b) = pair();
+    let args = ["-c", "1", "-I", "2001:db8::1", "198.51.100.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (2, 0), "{ours:?}\n{theirs:?}");
+    assert_eq!(
+        text(&ours),
+        (
+            String::new(),
+            "lkping: bind: Address family not supported by protocol\n".to_string()
+        )
+    );
+    assert_eq!(parse(&text(&theirs).0).summary.received, 1);
+}
