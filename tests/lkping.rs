@@ -1377,7 +1377,10 @@ fn source_address_off_the_interface_was_not_warned_about_like_ping() {
         for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
             let (stdout, stderr) = text(out);
             let warning = if warned {
-                format!("{who}: Warning: source address might be selected on device other than: {dev}\n")
+                format!(
+                    "{who}: Warning: source address might be selected on device other than: \
+                     {dev}\n"
+                )
             } else {
                 String::new()
             };
@@ -1385,7 +1388,10 @@ fn source_address_off_the_interface_was_not_warned_about_like_ping() {
             let p = parse(&stdout);
             assert_eq!(
                 p.header,
-                format!("PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 {dev}: 56(84) bytes of data."),
+                format!(
+                    "PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 {dev}: \
+                     56(84) bytes of data."
+                ),
                 "{who}"
             );
             assert_eq!(p.summary.received, if warned { 0 } else { 1 }, "{who}");

@@ -121,8 +121,9 @@ pub struct Options {
     pub interface: Option<Interface>,
     /// `-z`: replies (and ICMP errors) from these addresses are dropped unseen.
     pub ignore_from: Vec<IpAddr>,
-    /// Ends the run on SIGINT or SIGALRM, printing the statistics, and prints a status line on SIGQUIT,
-    /// as ping does. Only the command line sets it: a daemon keeps its own signal handling.
+    /// Ends the run on SIGINT or SIGALRM, printing the statistics, and prints a status line
+    /// on SIGQUIT, as ping does. Only the command line sets it: a daemon keeps its own
+    /// signal handling.
     pub stop_on_sigint: bool,
 }
 
