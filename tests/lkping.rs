@@ -62,6 +62,8 @@ fn parse_reply(line: &str) -> Reply {
         .unwrap_or_else(|| panic!("reply line: {line:?}"));
     let w: Vec<&str> = tail.split(' ').collect();
     assert!(w.len() >= 2, "reply line: {line:?}");
+    // `-v` adds ` ident=N` after the sequence number.
+    let w: Vec<&str> = w.into_iter().filter(|x| !x.starts_with("ident=")).collect();
     let mut r = Reply {
         bytes: bytes.parse().expect("bytes"),
         from: from.to_string(),
@@ -1239,4 +1241,389 @@ fn unspecified_ipv6_destination_marked_the_loopback_reply_as_a_different_address
     }
     let o = parse(&text(&lkping(&a, &["-6", "-c", "1", "::"])).0);
     assert_eq!(o.header, "PING ::(::) 56 data bytes");
+}
+
+/// Runs `prog -i 0.2 198.51.100.2` in `a`; after three replies sends SIGQUIT, then (after two
+/// more) SIGINT. Returns the exit code, stdout and stderr.
+fn quit_then_interrupt(a: &Netns, prog: &str) -> (i32, String, String) {
+    let mut child = a
+        .cmd(prog)
+        .args(["-i", "0.2", "198.51.100.2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{prog}: {e}"));
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    let pid = child.id().to_string();
+    for (replies, signal) in [(3, "-QUIT"), (5, "-INT")] {
+        while seen.lines().filter(|l| l.contains(" bytes from ")).count() < replies {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read") == 0 {
+                panic!("{prog} ended early: {seen:?}");
+            }
+            seen += &line;
+        }
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill")
+            .success());
+    }
+    reader.read_to_string(&mut seen).expect("read rest");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut err).expect("read stderr");
+    }
+    let status = child.wait().expect("wait");
+    (status.code().unwrap_or(-1), seen, err)
+}
+
+/// ping's SIGQUIT line: `\rR/T packets, L% loss, min/avg/ewma/max = a/b/c/d ms\n`; checks the
+/// loss is the integer percentage of R and T and returns R.
+fn parse_status_line(who: &str, err: &str) -> u64 {
+    let line = err
+        .strip_prefix('\r')
+        .and_then(|l| l.strip_suffix(" ms\n"))
+        .unwrap_or_else(|| panic!("{who}: status line {err:?}"));
+    let (counts, rtt) = line
+        .split_once(", min/avg/ewma/max = ")
+        .unwrap_or_else(|| panic!("{who}: {err:?}"));
+    let rtt: Vec<f64> = rtt
+        .split('/')
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{who}: {err:?}")))
+        .collect();
+    assert!(
+        rtt.len() == 4 && rtt[0] <= rtt[1] && rtt[1] <= rtt[3] && rtt[2] <= rtt[3],
+        "{who}: {err:?}"
+    );
+    let (pkts, loss) = counts
+        .split_once(" packets, ")
+        .unwrap_or_else(|| panic!("{who}: {err:?}"));
+    let (r, t) = pkts.split_once('/').expect("R/T");
+    let (r, t): (u64, u64) = (r.parse().expect("R"), t.parse().expect("T"));
+    assert!(r >= 3 && t >= r && t <= r + 1, "{who}: {err:?}");
+    assert_eq!(loss, format!("{}% loss", (t - r) * 100 / t), "{who}");
+    r
+}
+
+/// lkping died of SIGQUIT (^\: exit 131, no statistics) where ping writes its status line
+/// to stderr and goes on pinging; both end on the SIGINT that follows with the statistics.
+#[test]
+fn sigquit_killed_lkping_where_ping_prints_a_status_line_and_goes_on() {
+    let (a, _b) = pair();
+    let lk = applet("lkping");
+    for prog in ["ping", lk.to_str().expect("path")] {
+        let (code, out, err) = quit_then_interrupt(&a, prog);
+        assert_eq!(code, 0, "{prog}: {out:?} {err:?}");
+        assert!(parse_status_line(prog, &err) >= 3);
+        let p = parse(&out);
+        assert!(p.summary.received >= 5, "{prog}: {p:?}");
+        assert_sane_rtt(&p.summary, prog);
+    }
+}
+
+/// `lkping -a` was refused ("invalid option -- 'a'", exit 2); ping ends each reply line
+/// with a bell, and prints none with `-q`.
+#[test]
+fn audible_flag_was_refused_where_ping_rings_a_bell_per_reply() {
+    let (a, _b) = pair();
+    for args in [&["-a", "-c", "2", "-i", "0.2"][..], &["-qa", "-c", "2"][..]] {
+        let args = [args, &["198.51.100.2"][..]].concat();
+        let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}\n{theirs:?}");
+        let quiet = args.contains(&"-qa");
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            assert_eq!(stderr, "", "{who}");
+            let replies: Vec<&str> = stdout
+                .lines()
+                .filter(|l| l.contains(" bytes from "))
+                .collect();
+            assert_eq!(
+                replies.len(),
+                if quiet { 0 } else { 2 },
+                "{who}: {stdout:?}"
+            );
+            assert!(
+                replies.iter().all(|l| l.ends_with(" ms\u{7}")),
+                "{who}: {stdout:?}"
+            );
+            assert_eq!(
+                stdout.matches('\u{7}').count(),
+                replies.len(),
+                "{who}: {stdout:?}"
+            );
+            let p = parse(&stdout.replace('\u{7}', ""));
+            assert_eq!(p.summary.received, 2, "{who}");
+        }
+    }
+}
+
+/// `-I lo` towards a peer on eth0: the kernel picks eth0's address as the source, and ping
+/// warns on stderr that it is not on the -I device (then pings and gets nothing); lkping
+/// said nothing. With `-I eth0` neither warns.
+#[test]
+fn source_address_off_the_interface_was_not_warned_about_like_ping() {
+    let (a, _b) = pair();
+    for (dev, exit, warned) in [("lo", 1, true), ("eth0", 0, false)] {
+        let args = ["-c", "1", "-W", "1", "-I", dev, "198.51.100.2"];
+        let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (exit, exit),
+            "{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            let warning = if warned {
+                format!(
+                    "{who}: Warning: source address might be selected on device other than: \
+                     {dev}\n"
+                )
+            } else {
+                String::new()
+            };
+            assert_eq!(stderr, warning, "{who}");
+            let p = parse(&stdout);
+            assert_eq!(
+                p.header,
+                format!(
+                    "PING 198.51.100.2 (198.51.100.2) from 198.51.100.1 {dev}: \
+                     56(84) bytes of data."
+                ),
+                "{who}"
+            );
+            assert_eq!(p.summary.received, if warned { 0 } else { 1 }, "{who}");
+        }
+    }
+}
+
+/// SIGALRM (e.g. `timeout -s ALRM`) killed lkping (exit 142, no statistics); ping takes it
+/// as it takes SIGINT: statistics, exit 0 after replies.
+#[test]
+fn sigalrm_killed_lkping_where_ping_prints_the_statistics_and_exits() {
+    let (a, _b) = pair();
+    let lk = applet("lkping");
+    for prog in ["ping", lk.to_str().expect("path")] {
+        let mut child = a
+            .cmd(prog)
+            .args(["-i", "0.2", "198.51.100.2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{prog}: {e}"));
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut seen = String::new();
+        while seen.lines().filter(|l| l.contains(" bytes from ")).count() < 2 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read") == 0 {
+                panic!("{prog} ended early: {seen:?}");
+            }
+            seen += &line;
+        }
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-ALRM", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        reader.read_to_string(&mut seen).expect("read rest");
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(0), "{prog}: {status:?} {seen:?}");
+        let p = parse(&seen);
+        assert!(p.summary.received >= 2, "{prog}: {p:?}");
+        assert_eq!(p.summary.received as usize, p.replies.len(), "{prog}");
+    }
+}
+
+/// ping6 sends to a link-local (or multicast) destination from `::` without the UDP probe:
+/// with `-I eth0` it shows `from :: eth0` and warns that the source is on no device; without
+/// a scope it sends all the same (here the kernel takes the only link). lkping probed: it
+/// showed its own link-local address and no warning, and `fe80::2` without a scope was
+/// `connect: Invalid argument`, exit 2.
+#[test]
+fn link_local_destination_was_probed_where_ping6_sends_from_unspecified() {
+    let (a, b) = pair6();
+    a.ip(&["addr", "add", "fe80::1/64", "dev", "eth0", "nodad"]);
+    b.ip(&["addr", "add", "fe80::2/64", "dev", "eth0", "nodad"]);
+    let warning = |who: &str| {
+        format!("{who}: Warning: source address might be selected on device other than: eth0\n")
+    };
+    for (args, header, exit, warns) in [
+        (
+            &["-c", "1", "-I", "eth0", "fe80::2"][..],
+            "PING fe80::2(fe80::2) from :: eth0: 56 data bytes",
+            0,
+            true,
+        ),
+        (
+            &["-c", "1", "-I", "eth0", "ff02::1"][..],
+            "PING ff02::1(ff02::1) from :: eth0: 56 data bytes",
+            0,
+            true,
+        ),
+        (
+            &["-c", "1", "-I", "eth0", "2001:db8::2"][..],
+            "PING 2001:db8::2(2001:db8::2) from 2001:db8::1 eth0: 56 data bytes",
+            0,
+            false,
+        ),
+        (
+            &["-c", "1", "-W", "1", "fe80::2"][..],
+            "PING fe80::2(fe80::2) 56 data bytes",
+            0,
+            false,
+        ),
+    ] {
+        let (ours, theirs) = (lkping(&a, args), ping(&a, args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (exit, exit),
+            "{args:?}\n{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            let (stdout, stderr) = text(out);
+            let want = if warns { warning(who) } else { String::new() };
+            assert_eq!(stderr, want, "{who} {args:?}");
+            let p = parse(&stdout);
+            assert_eq!(p.header, header, "{who} {args:?}");
+            assert_eq!(p.summary.received, u64::from(exit == 0), "{who} {args:?}");
+        }
+    }
+}
+
+/// `ping -v` shows the run's echo identifier in each reply (`icmp_seq=N ident=I ttl=T`);
+/// `lkping -v` did not. (ping -v's resolver and socket debug lines are left out on purpose.)
+#[test]
+fn verbose_replies_lacked_pings_ident_field() {
+    let (a, _b) = pair();
+    let args = ["-v", "-c", "2", "-i", "0.2", "198.51.100.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        let stdout = text(out).0;
+        let replies: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.contains(" bytes from "))
+            .collect();
+        assert_eq!(replies.len(), 2, "{who}: {stdout:?}");
+        let idents: Vec<u16> = replies
+            .iter()
+            .map(|l| {
+                let w: Vec<&str> = l.split(' ').collect();
+                assert!(
+                    w[4].starts_with("icmp_seq=") && w[6].starts_with("ttl="),
+                    "{who}: {l:?}"
+                );
+                field(w[5], "ident=").parse().expect("ident")
+            })
+            .collect();
+        assert_eq!(idents[0], idents[1], "{who}: one identifier per run");
+        // ping's first line is its resolver debug line; from the header on, the same shape.
+        let from_header = &stdout[stdout.find("PING ").expect("header")..];
+        assert_eq!(parse(from_header).summary.received, 2, "{who}");
+    }
+}
+
+/// `lkping -6 -4 ADDR` pinged over IPv4 (the last family won) and `-4 -6 ADDR` failed on the
+/// address; ping refuses both flags together, exit 2, before looking at the destination.
+#[test]
+fn both_families_were_taken_as_the_last_one_given() {
+    let ns = Netns::new("lpf");
+    for args in [
+        &["-6", "-4", "-c1", "127.0.0.1"][..],
+        &["-4", "-6", "-c1", "127.0.0.1"][..],
+    ] {
+        let (ours, theirs) = (lkping(&ns, args), ping(&ns, args));
+        assert_eq!(
+            (code(&ours), code(&theirs)),
+            (2, 2),
+            "{args:?}\n{ours:?}\n{theirs:?}"
+        );
+        for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+            assert_eq!(
+                text(out),
+                (
+                    String::new(),
+                    format!("{who}: only one -4 or -6 option may be specified\n")
+                ),
+                "{args:?}"
+            );
+        }
+    }
+}
+
+/// A request the kernel refuses to send (here a broadcast without -b from a bound source,
+/// so no probe caught it; the same for a route deleted mid-run) made lkping print
+/// `lkping: sendmsg: Permission denied` per request; ping counts it as sent and prints
+/// nothing (its error queue is empty), exit 1.
+#[test]
+fn refused_sends_printed_sendmsg_lines_where_ping_prints_nothing() {
+    let (a, _b) = pair();
+    let args = [
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "-I",
+        "198.51.100.1",
+        "198.51.100.255",
+    ];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        let (stdout, stderr) = text(out);
+        assert_eq!(stderr, "", "{who}");
+        let p = parse(&stdout);
+        assert_eq!(
+            p.header,
+            "PING 198.51.100.255 (198.51.100.255) from 198.51.100.1 : 56(84) bytes of data.",
+            "{who}"
+        );
+        assert_eq!(
+            (p.summary.transmitted, p.summary.received, p.summary.errors),
+            (2, 0, 0),
+            "{who}"
+        );
+    }
+}
+
+/// `lkping -6 -I ADDR` with an address that is not local said `bind: Cannot assign requested
+/// address`; ping6 says `bind icmp socket: …` (both exit 2).
+#[test]
+fn ipv6_source_not_local_was_worded_unlike_ping6() {
+    let (a, _b) = pair6();
+    let args = ["-c", "1", "-I", "2001:db8::9", "2001:db8::2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (2, 2), "{ours:?}\n{theirs:?}");
+    for (who, out) in [("lkping", &ours), ("ping", &theirs)] {
+        assert_eq!(
+            text(out),
+            (
+                String::new(),
+                format!("{who}: bind icmp socket: Cannot assign requested address\n")
+            ),
+            "{who}"
+        );
+    }
+}
+
+/// README: an `-I` address of the other family is an error in lkping (exit 2) where iputils
+/// ignores it and pings from the source it probes.
+#[test]
+fn source_of_the_other_family_is_refused_where_ping_ignores_it() {
+    let (a, _b) = pair();
+    let args = ["-c", "1", "-I", "2001:db8::1", "198.51.100.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (2, 0), "{ours:?}\n{theirs:?}");
+    assert_eq!(
+        text(&ours),
+        (
+            String::new(),
+            "lkping: bind: Address family not supported by protocol\n".to_string()
+        )
+    );
+    assert_eq!(parse(&text(&theirs).0).summary.received, 1);
 }

@@ -17,6 +17,8 @@ pub enum LkpingError {
     UnknownInterface(String),
     /// `-I` names an address that is not local.
     Bind(io::Error),
+    /// An IPv6 run's `-I` address is not local (ping6 words it "bind icmp socket").
+    BindV6(io::Error),
     /// No route to the destination (found by the UDP probe, as ping does).
     Connect(io::Error),
     /// The destination is a broadcast address and `-b` was not given.
@@ -50,6 +52,7 @@ impl fmt::Display for LkpingError {
             }
             LkpingError::UnknownInterface(name) => write!(f, "unknown iface: {name}"),
             LkpingError::Bind(e) => write!(f, "bind: {}", os_text(e)),
+            LkpingError::BindV6(e) => write!(f, "bind icmp socket: {}", os_text(e)),
             LkpingError::Connect(e) => write!(f, "connect: {}", os_text(e)),
             LkpingError::BroadcastRefused => f.write_str(
                 "Do you want to ping broadcast? Then -b. If not, check your local firewall rules",

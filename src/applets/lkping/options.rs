@@ -16,6 +16,7 @@ and ping -6 do.
 Options:
   -4                 IPv4 only
   -6                 IPv6 only
+  -a                 audible: a bell (BEL) at the end of each reply line
   -b                 allow pinging a broadcast address; with -6 and no destination, ping
                      the all-nodes group ff02::1 on the -I interface
   -c <count>         stop after <count> replies (with -w) or requests
@@ -28,7 +29,8 @@ Options:
   -s <size>          data bytes per request (default 56)
   -t <ttl>           IP time to live (IPv6: hop limit)
   -V                 print version and exit
-  -v                 verbose: also mark duplicate replies to broadcasts
+  -v                 verbose: also mark duplicate replies to broadcasts and show the
+                     echo identifier (ident=)
   -W <timeout>       seconds to wait for replies after the last request (default 10;
                      0 waits without a limit)
   -w <deadline>      stop after <deadline> seconds whatever was received
@@ -109,16 +111,19 @@ pub struct Options {
     pub ttl: Option<u8>,
     /// `-q`: print only the header and the statistics.
     pub quiet: bool,
-    /// `-v`: also mark duplicates of broadcast pings.
+    /// `-v`: also mark duplicates of broadcast pings, and show the echo identifier.
     pub verbose: bool,
+    /// `-a`: end each printed reply line with a bell (BEL), as ping's audible mode.
+    pub audible: bool,
     /// `-b`: a broadcast destination is allowed.
     pub broadcast: bool,
     /// `-I`: leave through this interface or from this address.
     pub interface: Option<Interface>,
     /// `-z`: replies (and ICMP errors) from these addresses are dropped unseen.
     pub ignore_from: Vec<IpAddr>,
-    /// Ends the run on SIGINT, printing the statistics, as ping does. Only the command line
-    /// sets it: a daemon keeps its own signal handling.
+    /// Ends the run on SIGINT or SIGALRM, printing the statistics, and prints a status line
+    /// on SIGQUIT, as ping does. Only the command line sets it: a daemon keeps its own
+    /// signal handling.
     pub stop_on_sigint: bool,
 }
 
@@ -135,6 +140,7 @@ impl Default for Options {
             ttl: None,
             quiet: false,
             verbose: false,
+            audible: false,
             broadcast: false,
             interface: None,
             ignore_from: Vec::new(),
@@ -214,10 +220,17 @@ pub fn parse_args(args: &[String], privileged: bool) -> Result<Command, UsageErr
             if !takes_value {
                 match flag {
                     'b' => o.broadcast = true,
-                    '4' => o.family = Some(Family::V4),
-                    '6' => o.family = Some(Family::V6),
+                    '4' | '6' => {
+                        let family = if flag == '4' { Family::V4 } else { Family::V6 };
+                        // ping: a second, different family is a usage error, not "the last wins".
+                        if o.family.is_some_and(|f| f != family) {
+                            return err("only one -4 or -6 option may be specified");
+                        }
+                        o.family = Some(family);
+                    }
                     'q' => o.quiet = true,
                     'v' => o.verbose = true,
+                    'a' => o.audible = true,
                     'n' => {}
                     'h' => return Ok(Command::Help),
                     'V' => return Ok(Command::Version),
@@ -458,6 +471,44 @@ mod tests {
             bad("-I 198.51.100.1:7 h", true),
             "invalid source address: 198.51.100.1:7"
         );
+    }
+
+    /// `lkping -a` said "invalid option -- 'a'" (exit 2) where ping rings a bell per reply.
+    #[test]
+    fn audible_flag_was_refused_as_an_invalid_option() {
+        let o = ping("-a -c 1 h");
+        assert!(o.audible);
+        assert!(ping("-qac2 h").audible);
+        assert!(!ping("h").audible);
+    }
+
+    /// iputils 20221126 lets these through (a negative or garbage interval with "option
+    /// argument contains garbage", a hexadecimal float, an empty -I, a size it then fails to
+    /// send); lkping refuses them as bad numbers (README: where it differs on purpose).
+    #[test]
+    fn values_ping_lets_through_are_refused() {
+        assert_eq!(bad("-i -1 h", true), "bad timing interval: -1");
+        assert_eq!(bad("-i 1x h", true), "bad timing interval: 1x");
+        assert_eq!(bad("-W 0x10 h", true), "bad linger time: 0x10");
+        assert_eq!(
+            parse_args(&["-I".into(), String::new(), "h".into()], true),
+            Err(UsageError("invalid interface name: ''".into()))
+        );
+        assert_eq!(
+            bad("-s 65508 h", true),
+            "invalid argument: '65508': out of range: 0 <= value <= 65507"
+        );
+    }
+
+    /// `-4 -6` pinged with the last family given; ping refuses both together.
+    #[test]
+    fn both_families_were_taken_as_the_last_one_given() {
+        let both = "only one -4 or -6 option may be specified";
+        assert_eq!(bad("-4 -6 h", true), both);
+        assert_eq!(bad("-6 -c1 -4 h", true), both);
+        assert_eq!(bad("-46 h", true), both);
+        assert_eq!(ping("-4 -4 h").family, Some(Family::V4));
+        assert_eq!(ping("-66 h").family, Some(Family::V6));
     }
 
     #[test]

@@ -27,13 +27,14 @@ const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Shortest broadcast interval for a user without root (ping's 1000 ms).
 const MIN_USER_BROADCAST_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Pings as `opts` says, writing ping's output to `out`; warnings and per-packet send errors
-/// are dropped. Returns the counts (exit status 0 when `received > 0`).
+/// Pings as `opts` says, writing ping's output to `out`; stderr warnings are dropped.
+/// Returns the counts (exit status 0 when `received > 0`).
 pub fn run(opts: &Options, out: &mut dyn Write) -> Result<Stats, LkpingError> {
     run_with(opts, out, &mut io::sink())
 }
 
-/// Like `run`, with ping's stderr lines (broadcast warning, send errors) written to `err`.
+/// Like `run`, with ping's stderr lines (broadcast and source-device warnings, SIGQUIT status)
+/// written to `err`.
 pub fn run_with(
     opts: &Options,
     out: &mut dyn Write,
@@ -52,7 +53,7 @@ pub fn run_with(
             }
             (sock, source.to_string())
         }
-        Destination::V6(d) => open_v6(opts, d, device)?,
+        Destination::V6(d) => open_v6(opts, d, device, err)?,
     };
     let privileged = nix::unistd::geteuid().is_root();
     let multicast = opts.broadcast || dst.ip().is_multicast();
@@ -63,7 +64,9 @@ pub fn run_with(
     let mut ev = EventLoop::new();
     ev.register(sock_fd(&sock), SOCKET, Interest::Read);
     if opts.stop_on_sigint {
-        ev.watch_signals(&[libc::SIGINT])
+        // As ping: SIGINT and SIGALRM end the run with the statistics, SIGQUIT (^\) prints
+        // the status line and the run goes on.
+        ev.watch_signals(&[libc::SIGINT, libc::SIGALRM, libc::SIGQUIT])
             .map_err(LkpingError::EventLoop)?;
     }
     let from = match (&opts.interface, device) {
@@ -201,7 +204,12 @@ impl Session<'_> {
                         self.send();
                     }
                     Event::Timer(DEADLINE, _) | Event::Timer(LINGER, _) => self.exiting = true,
-                    Event::Signal(libc::SIGINT) => self.exiting = true,
+                    Event::Signal(libc::SIGINT | libc::SIGALRM) => self.exiting = true,
+                    Event::Signal(libc::SIGQUIT) => {
+                        let line = self.tally.status(self.timing);
+                        let _ = self.err.write_all(line.as_bytes());
+                        let _ = self.err.flush();
+                    }
                     _ => {}
                 }
             }
@@ -248,10 +256,10 @@ impl Session<'_> {
                 return;
             }
             Err(e) => {
-                // A hard local error: ping pretends the request went out and says why.
-                if !self.opts.quiet {
-                    let _ = writeln!(self.err, "lkping: sendmsg: {}", os_text(&e));
-                }
+                // A hard local error (no route, a broadcast without -b): ping pretends the
+                // request went out and, its error queue being empty, prints nothing (its
+                // "sendmsg:" perror is only reached when reading that queue fails).
+                log::debug!("lkping: sendmsg: {}", os_text(&e));
             }
         }
         self.tally.transmit();
@@ -321,7 +329,12 @@ impl Session<'_> {
                 if self.opts.quiet {
                     return;
                 }
-                let mut line = format!("{cc} bytes from {from_text}: icmp_seq={seq} ttl={ttl}");
+                let mut line = format!("{cc} bytes from {from_text}: icmp_seq={seq}");
+                if self.opts.verbose {
+                    // ping -v shows the echo identifier of the run.
+                    line += &format!(" ident={}", self.ident);
+                }
+                line += &format!(" ttl={ttl}");
                 if cc < self.opts.size + 8 {
                     line += " (truncated)";
                 } else {
@@ -340,6 +353,9 @@ impl Session<'_> {
                     if !self.multicast && self.dst.flags_other_repliers() && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
                     }
+                }
+                if self.opts.audible {
+                    line.push('\x07');
                 }
                 let _ = writeln!(self.out, "{line}");
             }

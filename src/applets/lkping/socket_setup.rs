@@ -39,7 +39,13 @@ pub(super) fn open_v4(
                 libc::EAFNOSUPPORT,
             )))
         }
-        None => probe_source(dst, device, opts.broadcast, err)?,
+        None => {
+            let source = probe_source(dst, device, opts.broadcast, err)?;
+            if let Some(d) = device.filter(|d| !device_has_address(d, IpAddr::V4(source))) {
+                warn_source_off_device(err, d);
+            }
+            source
+        }
     };
     if opts.broadcast {
         sock.set_broadcast(true)
@@ -65,6 +71,7 @@ pub(super) fn open_v6(
     opts: &Options,
     dst: SocketAddrV6,
     device: Option<&str>,
+    err: &mut dyn Write,
 ) -> Result<(Pinger, String), LkpingError> {
     let device_index = device.map(interface_index).transpose()?;
     let sock = Icmp6Socket::new().map_err(LkpingError::Socket)?;
@@ -81,7 +88,7 @@ pub(super) fn open_v6(
                 Some(index) if needs_scope(a) => index,
                 _ => dst.scope_id(),
             };
-            sock.bind_addr(a, scope).map_err(LkpingError::Bind)?;
+            sock.bind_addr(a, scope).map_err(LkpingError::BindV6)?;
             // ping6 prints the bound address as getnameinfo does: `fe80::1%eth0`.
             let shown = if needs_scope(a) { scope } else { 0 };
             scoped_text(&SocketAddrV6::new(a, 0, 0, shown))
@@ -91,8 +98,20 @@ pub(super) fn open_v6(
                 libc::EAFNOSUPPORT,
             )))
         }
-        None if dst.ip().is_multicast() => Ipv6Addr::UNSPECIFIED.to_string(),
-        None => probe_source_v6(dst, device)?.to_string(),
+        None => {
+            // ping6_run probes only for a global unicast destination: a multicast or
+            // link-local one is sent from `::` (the kernel picks per packet), so with -I it
+            // shows `from :: DEV` and warns that `::` is on no device.
+            let source = if dst.ip().is_multicast() || needs_scope(*dst.ip()) {
+                Ipv6Addr::UNSPECIFIED
+            } else {
+                probe_source_v6(dst, device)?
+            };
+            if let Some(d) = device.filter(|d| !device_has_address(d, IpAddr::V6(source))) {
+                warn_source_off_device(err, d);
+            }
+            source.to_string()
+        }
     };
     if let Some(hops) = opts.ttl {
         sock.set_hop_limit(hops)
@@ -102,6 +121,32 @@ pub(super) fn open_v6(
             })?;
     }
     Ok((Pinger::V6(sock), source))
+}
+
+/// Whether `addr` is one of `device`'s addresses (ping's getifaddrs walk); an interface list
+/// that cannot be read counts as no.
+fn device_has_address(device: &str, addr: IpAddr) -> bool {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    addrs
+        .filter(|i| i.interface_name == device)
+        .filter_map(|i| {
+            let a = i.address?;
+            a.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .any(|a| a == addr)
+}
+
+/// ping warns (and goes on) when the kernel picked a source that is not on the -I device:
+/// replies may not come back through it.
+fn warn_source_off_device(err: &mut dyn Write, device: &str) {
+    let _ = writeln!(
+        err,
+        "lkping: Warning: source address might be selected on device other than: {device}"
+    );
 }
 
 /// An interface's index, as ping6_run looks it up before anything else.
