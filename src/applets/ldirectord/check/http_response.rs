@@ -203,8 +203,8 @@ impl ResponseReader {
                 State::Complete => Progress::Complete,
                 State::Malformed(m) => Progress::Malformed(m.clone()),
                 // The close ended the status line itself (`HTTP/1.0 200 OK` and no line
-                // break), or the head before its blank line: the answer is what arrived,
-                // without a body, as LWP reads it.
+                // break), or the head after a whole line but before its blank line: the
+                // answer is what arrived, without a body, as LWP reads it.
                 State::StatusLine if eof => {
                     let last = text(self.lines.rest(input));
                     match status_code(&last) {
@@ -221,9 +221,14 @@ impl ResponseReader {
                     }
                     continue;
                 }
-                State::Fields if eof => {
+                // Only at a line's end: a field cut in the middle is a truncated head.
+                State::Fields if eof && self.lines.rest(input).is_empty() => {
                     self.body_range = (input.len(), input.len());
                     self.state = State::Complete;
+                    continue;
+                }
+                State::Fields if eof => {
+                    self.state = State::Malformed("malformed or truncated HTTP response".into());
                     continue;
                 }
                 // A chunked body cut short by the close is judged on what arrived.
@@ -634,6 +639,9 @@ mod tests {
         );
         let (p, _, _) = feed_split(b"HTTP/1.1 200 OK\r\nServer: x\r\n", &[], false);
         assert_eq!(p, Progress::More);
+        // A field cut in the middle is a truncated head.
+        let (p, _, _) = feed_split(b"HTTP/1.1 200 OK\r\nContent-", &[], true);
+        assert!(matches!(p, Progress::Malformed(_)), "{p:?}");
         let bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert!(matches!(
             feed_split(bad, &[], false).0,
