@@ -615,6 +615,102 @@ fn frozen_master_kept_its_vip_beside_the_new_master_while_frozen() {
     }
 }
 
+/// What an operator sees on a Master whose pikemon was SIGKILLed whole, once its VIPs went
+/// with their lease: the status file still said `Master` with nothing to tell it stale, and
+/// `pikemon -c status` said only "cannot reach the daemon ... No such file or directory"
+/// (or "Connection refused"). Now the file names its writer, and `-c status` (exit 3) says
+/// the writer is not running and that the role it recorded is not held. Checked too: no
+/// pikemon process is left (no title to read), no notify hook ran, and the paths file read
+/// by ifcheckd is no longer refreshed (older than its 3 s: every ring FAULTY).
+#[test]
+fn status_after_sigkill_of_every_pikemon_process_still_said_master() {
+    let rig = Rig::without_death_watch().started_pair();
+    let notified = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1, "{}", rig.log(1));
+    let status = std::fs::read_to_string(rig.dir.join("status1")).unwrap();
+    assert!(
+        status.contains(&format!("\nwriter pid {} boot-id ", worker[0])),
+        "{status}"
+    );
+    rig.kill_daemon(1);
+    let killed = Instant::now();
+    while vip_line(&rig, 1).is_some() {
+        assert!(killed.elapsed() < Duration::from_secs(6), "VIP kept");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rig.pids(1, "pikemon").is_empty());
+    // The file is the dead worker's last word: still Master, but it names its writer.
+    let status = std::fs::read_to_string(rig.dir.join("status1")).unwrap();
+    assert!(status.contains("\nvc 1 Master "), "{status}");
+    let out = rig.control(1, &["status"]);
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{so}{se}");
+    assert_eq!(so, "", "a role on stdout of a node without a daemon");
+    let file = rig.dir.join("status1");
+    for want in [
+        "pikemon: cannot reach the daemon at ".to_string(),
+        format!(
+            "pikemon: status file {}: stale: pikemon (pid {}) is not running\n",
+            file.display(),
+            worker[0]
+        ),
+        "pikemon:   vc 1 Master (not held)\n".to_string(),
+    ] {
+        assert!(se.contains(&want), "no '{want}' in\n{se}");
+    }
+    let notify = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
+    assert_eq!(
+        notify, notified,
+        "a hook ran on a node whose pikemon was killed"
+    );
+    // ifcheckd judges the paths file by its age (3 s): nobody refreshes it any more.
+    let mtime = || {
+        std::fs::metadata(rig.dir.join("paths1"))
+            .and_then(|m| m.modified())
+            .unwrap()
+    };
+    let last = mtime();
+    std::thread::sleep(Duration::from_millis(3200).saturating_sub(killed.elapsed()));
+    assert_eq!(mtime(), last, "the paths file was refreshed after the kill");
+    let age = last.elapsed().unwrap_or_default();
+    assert!(age >= Duration::from_secs(3), "paths file {age:?} old");
+}
+
+/// A pikemon whose every process was stopped (SIGSTOP, a frozen cgroup): `pikemon -c status`
+/// said "Resource temporarily unavailable (os error 11)" after 5 s, exit 3 as for a daemon
+/// that is not running. Now it says the daemon did not answer, that its worker is stopped,
+/// and exits 5; the role the file records is not held (the lease ran out).
+#[test]
+fn status_of_a_frozen_pikemon_said_resource_temporarily_unavailable() {
+    let rig = Rig::without_death_watch().started_pair();
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1, "{}", rig.log(1));
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-STOP");
+    let start = Instant::now();
+    let out = rig.control(1, &["status"]);
+    let took = start.elapsed();
+    rig.signal(&all, "-CONT");
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{so}{se}");
+    assert!(took < Duration::from_secs(7), "took {took:?}");
+    assert_eq!(so, "");
+    for want in [
+        " did not answer within 5 s: it is stopped or hung\n".to_string(),
+        format!(
+            ": pikemon (pid {}) is stopped (SIGSTOP or frozen): it answers nothing and renews \
+             no VIP lease\n",
+            worker[0]
+        ),
+        "pikemon:   vc 1 Master (not held)\n".to_string(),
+    ] {
+        assert!(se.contains(&want), "no '{want}' in\n{se}");
+    }
+    // Thawed, it answers again.
+    rig.wait_roles("Master", "Backup", Duration::from_secs(10));
+}
+
 /// A Master's macvlan deleted and made again by an operator (`ip link del pk1-lan0`, then
 /// `ip link add ...`) got another index: every renewal of the lease went to the index that
 /// was gone ("No such device", twice a second for good), the new macvlan stayed down without

@@ -354,7 +354,7 @@ fn samples(target: &str) -> Vec<Vec<u8>> {
         ]),
         "conntrackd_config" => text(&[include_str!("../../rootfs/etc/habox/conntrackd.conf")]),
         "pikemon_control" => text(&["take FW\n", "status-json", "ok\nVC FW Master\n", "refused: no such VC\n"]),
-        "pikemon_status_file" => text(&["# pikemon status\nboot 7\nvc 1 Master 1763900000 peer silent\nvc 2 Backup 5\n"]),
+        "pikemon_status_file" => text(&["# pikemon status\nboot 7\nvc 1 Master 1763900000 peer silent\nvc 2 Backup 5\n", "boot 2\nwriter pid 4242 boot-id 0b6e4d3c-7f0a-4d8e-9c61-2b5f0e1d9a77\nvc 1 Master 5 r\n"]),
         "pikemon_paths_file" => text(&["# pikemon heart-beat paths\nnode 1\npath hb0 ring 0 local 198.18.0.1 peer 2 state UP age-ms 120\npath hb1 ring 1 local - peer - state FAULTY age-ms -\nconfig LAN drift digest 5d41402a peer 7d793037\n"]),
         other => panic!("no samples for target {other}"),
     }

@@ -489,7 +489,7 @@ mod files;
 mod heart_beat;
 #[path = "config_socket.rs"]
 mod socket;
-pub use socket::{control_socket, control_socket_in};
+pub use socket::{control_socket, control_socket_in, status_file, status_file_in};
 #[path = "config_vc.rs"]
 mod vc;
 pub use conntrack::{Conntrack, COMMIT_TIMEOUT, CONNTRACKD_SOCKET};

@@ -1,7 +1,8 @@
 //! Where `pikemon -c` finds the running daemon. Only the `control-socket` item matters
 //! there: a config with an error elsewhere (a typo being edited, a key file missing or being
 //! rotated) must not keep the operator from asking the daemon that runs with the config it
-//! accepted earlier for its status, a drop or maintenance.
+//! accepted earlier for its status, a drop or maintenance. The `status-file` item is read the
+//! same way, for `-c status` when the daemon does not answer.
 
 use std::path::{Path, PathBuf};
 
@@ -33,18 +34,40 @@ pub fn control_socket_in(file: &str, text: &str) -> (PathBuf, Option<Errors>) {
         Ok(c) => (c.control_socket, None),
         Err(errors) => {
             let (nodes, _) = parse(file, text);
-            let path = named_socket(&nodes).unwrap_or(Config::default().control_socket);
+            let path =
+                named_path(&nodes, "control-socket").unwrap_or(Config::default().control_socket);
             (path, Some(errors))
         }
     }
 }
 
-fn named_socket(nodes: &[Node]) -> Option<PathBuf> {
+/// The status file named by the config at `path`, leniently as `control_socket`: the default
+/// when the file cannot be read or the item does not parse.
+pub fn status_file(path: &str) -> PathBuf {
+    match crate::conf::file::read(Path::new(path), MAX_CONFIG_LEN) {
+        Ok(text) => status_file_in(path, &text),
+        Err(_) => Config::default().status_file,
+    }
+}
+
+/// The status file named by config text `text` (see `status_file`).
+pub fn status_file_in(file: &str, text: &str) -> PathBuf {
+    match read(file, text, ReadOptions::default()) {
+        Ok(c) => c.status_file,
+        Err(_) => {
+            let (nodes, _) = parse(file, text);
+            named_path(&nodes, "status-file").unwrap_or(Config::default().status_file)
+        }
+    }
+}
+
+/// The path of the top-level item `key`, when it is given once with one absolute path.
+fn named_path(nodes: &[Node], key: &str) -> Option<PathBuf> {
     let mut items = nodes
         .iter()
         .filter(|n| n.key() == "pikemon")
         .flat_map(Node::children)
-        .filter(|n| n.key() == "control-socket");
+        .filter(|n| n.key() == key);
     let item = items.next()?;
     if items.next().is_some() || item.body.is_some() {
         return None;
@@ -111,5 +134,18 @@ mod tests {
         assert_eq!(path, default());
         assert!(errors.unwrap().to_string().contains("cannot read"));
         assert_eq!(control_socket_in("t.cfg", "\u{0}{{{;").0, default());
+    }
+
+    #[test]
+    fn status_file_is_found_as_the_control_socket_is() {
+        let named = GOOD.replace("node-id 1;", "node-id 1; status-file \"/run/pk/st\";");
+        assert_eq!(status_file_in("t.cfg", &named), PathBuf::from("/run/pk/st"));
+        let typo = named.replace("node-id 1;", "node-id 1; garp-keepalive 61x;");
+        assert_eq!(status_file_in("t.cfg", &typo), PathBuf::from("/run/pk/st"));
+        assert_eq!(status_file_in("t.cfg", GOOD), Config::default().status_file);
+        assert_eq!(
+            status_file("/nonexistent/pikemon.cfg"),
+            Config::default().status_file
+        );
     }
 }

@@ -147,9 +147,44 @@ pub fn reply_timeout(req: &Request) -> Duration {
     }
 }
 
+/// Connects to `socket` within `timeout`. A plain connect waits for good once the listen
+/// queue of a stopped daemon is full (every earlier `-c status` of a monitoring script left
+/// its connection there); the send timeout bounds an AF_UNIX connect (unix(7)).
+fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    use nix::sys::socket::{self as ns, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let fd = ns::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let tv = nix::sys::time::TimeVal::new(
+        timeout.as_secs().try_into().unwrap_or(i64::MAX),
+        timeout.subsec_micros().into(),
+    );
+    ns::setsockopt(&fd, sockopt::SendTimeout, &tv)?;
+    let addr = UnixAddr::new(socket)?;
+    ns::connect(fd.as_raw_fd(), &addr).map_err(|e| match e {
+        // The timeout: the queue stayed full.
+        nix::errno::Errno::EAGAIN => io::Error::from(io::ErrorKind::TimedOut),
+        e => io::Error::from(e),
+    })?;
+    Ok(UnixStream::from(fd))
+}
+
+/// Whether a `call` error means the daemon took the connection but did not answer in time
+/// (stopped, hung), not that nothing listens.
+pub fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}
+
 /// Sends `req` to the daemon at `socket` and returns its reply.
 pub fn call(socket: &Path, req: &Request, timeout: Duration) -> io::Result<Reply> {
-    let mut s = UnixStream::connect(socket)?;
+    let mut s = connect(socket, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.write_all(req.line().as_bytes())?;
@@ -212,6 +247,42 @@ mod tests {
             Request::parse("maintenance LAN"),
             Err("'maintenance' needs 'on' or 'off', found 'LAN': maintenance on|off [VC]".into())
         );
+    }
+
+    /// `pikemon -c status` against a stopped daemon whose listen queue was full (every
+    /// earlier call of a monitoring script left its connection there) waited in connect(2)
+    /// for good: the read timeout starts only once connected.
+    #[test]
+    fn status_of_a_stopped_daemon_with_a_full_listen_queue_waited_in_connect_for_good() {
+        use nix::sys::socket::{self as ns, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("pikectl{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ctl");
+        let l = ns::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        ns::bind(l.as_raw_fd(), &UnixAddr::new(&path).unwrap()).unwrap();
+        // Backlog 0: one connection waits in the queue, the next finds it full.
+        ns::listen(&l, Backlog::new(0).unwrap()).unwrap();
+        let status = Request::Status { json: false };
+        let short = Duration::from_millis(300);
+        let first = call(&path, &status, short).unwrap_err();
+        assert!(timed_out(&first), "{first:?}");
+        let start = std::time::Instant::now();
+        let queued = call(&path, &status, short).unwrap_err();
+        assert!(timed_out(&queued), "{queued:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -44,8 +44,9 @@ Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, lo
        pikemon -h | -v
   -f CFG  config file (default /etc/habox/pikemon.cfg)
 Exit: 0 ok (an order: in effect), 1 refused or runtime error, 2 config or usage error,
-3 daemon unreachable, 4 an order accepted but not in effect within 2 dead-intervals
-(plus commit-timeout; 10 s at most).
+3 daemon unreachable (not running: the status file's roles are then not held), 4 an order
+accepted but not in effect within 2 dead-intervals (plus commit-timeout; 10 s at most),
+5 the daemon did not answer in time (stopped or hung).
 ";
 
 /// What the command line asks for.
@@ -329,10 +330,20 @@ fn control_main(config: &str, req: &control::Request, refresh: Option<Duration>)
                     return ExitCode::from(4);
                 }
             }
+            Err(e) if control::timed_out(&e) => {
+                say(&format!(
+                    "pikemon: the daemon at {} did not answer within {} s: it is stopped or hung\n{}",
+                    socket.display(),
+                    control::reply_timeout(req).as_secs(),
+                    status_file_note(config)
+                ));
+                return ExitCode::from(5);
+            }
             Err(e) => {
                 say(&format!(
-                    "pikemon: cannot reach the daemon at {}: {e}",
-                    socket.display()
+                    "pikemon: cannot reach the daemon at {}: {e}\n{}",
+                    socket.display(),
+                    status_file_note(config)
                 ));
                 return ExitCode::from(3);
             }
@@ -347,6 +358,25 @@ fn control_main(config: &str, req: &control::Request, refresh: Option<Duration>)
             None => return ExitCode::SUCCESS,
         }
     }
+}
+
+/// What the status file says when the daemon does not answer: whether its writer still
+/// runs, and the roles it recorded marked `(not held)` unless it does. A reader must never
+/// take `Master` from the file of a pikemon that is gone (its VIPs went with their lease).
+fn status_file_note(config: &str) -> String {
+    let path = config::status_file(config);
+    let Some(st) = status_file::Status::load(&path) else {
+        return format!(
+            "pikemon: status file {}: none, or unreadable",
+            path.display()
+        );
+    };
+    let state = st.writer_state();
+    let mut note = format!("pikemon: status file {}: {state}", path.display());
+    for line in st.roles_text(&state).lines() {
+        note.push_str(&format!("\npikemon:   {line}"));
+    }
+    note
 }
 
 /// Writes command-line output; a reader gone is an error returned, never a panic (as

@@ -9,7 +9,7 @@ use super::super::core::{Input, Reason};
 use super::super::hooks::{HookJob, HookKind};
 use super::super::paths_file::{self, ConfigLine, PathLine};
 use super::super::ping_group::PingGroupState;
-use super::super::status_file::{SavedRole, Status};
+use super::super::status_file::{SavedRole, Status, Writer};
 use super::super::takeover;
 
 use super::*;
@@ -181,6 +181,7 @@ impl Worker {
             .collect();
         let st = Status {
             boot: self.node.boot(),
+            writer: Some(Writer::this_process()),
             roles,
             maintenance,
         };
