@@ -187,9 +187,12 @@ impl Status {
         if kernel_boot_id().is_some_and(|now| now != w.boot_id) {
             return WriterState::EarlierBoot { pid };
         }
-        // The pid may have been reused since: only a pikemon worker counts.
+        // The pid may have been reused since: only a pikemon worker counts, by its title or,
+        // should setting that have failed, by its argument.
         let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if !title.starts_with(b"pikemon: worker") {
+        let worker = title.starts_with(b"pikemon: worker")
+            || title.split(|&b| b == 0).any(|arg| arg == b"--worker");
+        if !worker {
             return WriterState::Gone { pid };
         }
         match process_state(pid) {
