@@ -707,8 +707,21 @@ fn status_of_a_frozen_pikemon_said_resource_temporarily_unavailable() {
     ] {
         assert!(se.contains(&want), "no '{want}' in\n{se}");
     }
-    // Thawed, it answers again.
-    rig.wait_roles("Master", "Backup", Duration::from_secs(10));
+    // An order to a frozen daemon: sent, and it says so (15 s: an order's wait).
+    rig.signal(&all, "-STOP");
+    let out = rig.control(1, &["drop"]);
+    rig.signal(&all, "-CONT");
+    let (so, se) = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{so}{se}");
+    assert!(
+        se.contains(
+            " did not answer within 15 s: it is stopped or hung (the order was sent: it takes \
+             effect if the daemon resumes)\n"
+        ),
+        "{se}"
+    );
+    // Thawed, it answers again, and the order it got took effect.
+    rig.wait_roles("Backup", "Master", Duration::from_secs(10));
 }
 
 /// A Master's macvlan deleted and made again by an operator (`ip link del pk1-lan0`, then

@@ -173,8 +173,9 @@ fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
     Ok(UnixStream::from(fd))
 }
 
-/// Whether a `call` error means the daemon took the connection but did not answer in time
-/// (stopped, hung), not that nothing listens.
+/// Whether a `call` error means the daemon did not answer in time (stopped, hung), not that
+/// nothing listens: `TimedOut` when the connection was never taken (a full listen queue),
+/// `WouldBlock` when it was and the request went out, but no reply came.
 pub fn timed_out(e: &io::Error) -> bool {
     matches!(
         e.kind(),

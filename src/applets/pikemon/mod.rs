@@ -46,7 +46,7 @@ Usage: pikemon [-f CFG] [-d]                  run the daemon (-d: foreground, lo
 Exit: 0 ok (an order: in effect), 1 refused or runtime error, 2 config or usage error,
 3 daemon unreachable (not running: the status file's roles are then not held), 4 an order
 accepted but not in effect within 2 dead-intervals (plus commit-timeout; 10 s at most),
-5 the daemon did not answer in time (stopped or hung).
+5 the daemon did not answer in time (stopped or hung; an order sent stands).
 ";
 
 /// What the command line asks for.
@@ -331,10 +331,18 @@ fn control_main(config: &str, req: &control::Request, refresh: Option<Duration>)
                 }
             }
             Err(e) if control::timed_out(&e) => {
+                // Connected, then no reply: an order was sent and stands should it resume.
+                let order = !matches!(req, control::Request::Status { .. })
+                    && e.kind() == std::io::ErrorKind::WouldBlock;
                 say(&format!(
-                    "pikemon: the daemon at {} did not answer within {} s: it is stopped or hung\n{}",
+                    "pikemon: the daemon at {} did not answer within {} s: it is stopped or hung{}\n{}",
                     socket.display(),
                     control::reply_timeout(req).as_secs(),
+                    if order {
+                        " (the order was sent: it takes effect if the daemon resumes)"
+                    } else {
+                        ""
+                    },
                     status_file_note(config)
                 ));
                 return ExitCode::from(5);
