@@ -680,7 +680,7 @@ fn status_after_sigkill_of_every_pikemon_process_still_said_master() {
 /// A pikemon whose every process was stopped (SIGSTOP, a frozen cgroup): `pikemon -c status`
 /// said "Resource temporarily unavailable (os error 11)" after 5 s, exit 3 as for a daemon
 /// that is not running. Now it says the daemon did not answer, that its worker is stopped,
-/// and exits 5; the role the file records is not held (the lease ran out).
+/// and exits 5; the role the file records is no longer renewed (the lease runs out).
 #[test]
 fn status_of_a_frozen_pikemon_said_resource_temporarily_unavailable() {
     let rig = Rig::without_death_watch().started_pair();
@@ -703,7 +703,7 @@ fn status_of_a_frozen_pikemon_said_resource_temporarily_unavailable() {
              no VIP lease\n",
             worker[0]
         ),
-        "pikemon:   vc 1 Master (not held)\n".to_string(),
+        "pikemon:   vc 1 Master (not renewed: its VIPs go when their lease runs out)\n".to_string(),
     ] {
         assert!(se.contains(&want), "no '{want}' in\n{se}");
     }

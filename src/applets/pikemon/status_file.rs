@@ -203,12 +203,14 @@ impl Status {
     }
 
     /// One line per virtual cluster, `vc ID ROLE` and what `state` makes of it: `(not held)`
-    /// unless the writer runs, `(unknown)` when who wrote it is.
+    /// when the writer is gone; a stopped writer's addresses last until their lease runs out
+    /// (seconds: `takeover::vip_lease`).
     pub fn roles_text(&self, state: &WriterState) -> String {
         let note = match state {
             WriterState::Running { .. } => "",
+            WriterState::Stopped { .. } => " (not renewed: its VIPs go when their lease runs out)",
             WriterState::Unknown => " (unknown whether held)",
-            _ => " (not held)",
+            WriterState::Gone { .. } | WriterState::EarlierBoot { .. } => " (not held)",
         };
         let mut s = String::new();
         for r in &self.roles {
