@@ -2817,3 +2817,55 @@ fn execute_starts_stops_and_reports_the_other_instance_along_with_this_one() {
         "{other} runs again"
     );
 }
+
+/// A reload whose config named another `logfile=` (the operator moving the log) was
+/// applied, but every later line still went to the old file: the logger was set once at
+/// start. The original writes to the file its current config names; so do we now, from
+/// the reload on, by SIGHUP or by `ldirectord reload` alike.
+#[test]
+fn a_reload_that_changed_logfile_kept_logging_to_the_old_file() {
+    let mut lab = Lab::new("ldolf");
+    lab.http(8081);
+    let name = unique("ldolf.cf");
+    let body = |log: &str, w: u32| {
+        format!(
+            "checkinterval=1\nlogfile=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tchecktype=connect\n",
+            lab.path(log).display()
+        )
+    };
+    let c = cfg(&lab, &name, &body("a.log", 1));
+    let path = c.to_str().unwrap_or("");
+    let (code, out) = lab.ld_bounded(&[path, "start"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("added", || lab.read("a.log").contains("Added real server"));
+    lab.write(&name, &body("b.log", 2));
+    let (code, out) = lab.ld_bounded(&[path, "reload"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 2")
+    });
+    // Back to a.log by SIGHUP: each reload moves the log.
+    lab.write(&name, &body("a.log", 3));
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("weight edited again", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 3")
+    });
+    let (code, out) = lab.ld_bounded(&[path, "stop"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("stopped", || {
+        lab.read("a.log").contains("Linux Director stopped")
+    });
+    // The line saying a reload starts goes where the log went until then.
+    let (a, b) = (lab.read("a.log"), lab.read("b.log"));
+    assert_eq!(
+        b.matches("Reloading configuration").count(),
+        1,
+        "a: {a}\nb: {b}"
+    );
+    assert!(!b.contains("stopped"), "b: {b}");
+    assert_eq!(a.matches("Reloading configuration").count(), 1, "a: {a}");
+    assert!(a.contains("Exiting on signal"), "a: {a}");
+}

@@ -23,10 +23,13 @@ pub enum Sink {
     Stderr,
     Stdout,
     File(PathBuf),
+    /// `logfile="facility"`: syslog under that facility code.
+    Syslog(u8),
 }
 
 struct FileLogger {
-    sink: Sink,
+    /// A reload may change it (`follow`).
+    sink: Mutex<Sink>,
     name: String,
     /// Where lines go when the logfile cannot be written: /dev/log, but for the tests.
     fallback: PathBuf,
@@ -38,7 +41,7 @@ struct FileLogger {
 impl FileLogger {
     fn new(sink: Sink, name: &str, fallback: PathBuf) -> FileLogger {
         FileLogger {
-            sink,
+            sink: Mutex::new(sink),
             name: name.to_string(),
             fallback,
             syslog: Mutex::new(None),
@@ -49,13 +52,14 @@ impl FileLogger {
     /// Sends `message` to syslog, daemon facility, tagged `ldirectord[PID]: CFGNAME:`.
     /// Never blocks; a line syslog does not take is dropped.
     fn to_syslog(&self, level: log::Level, message: &str) {
-        let pri = u16::from(crate::logging::FACILITY_DAEMON) * 8
-            + u16::from(crate::logging::severity(level));
-        let line = format!(
-            "<{pri}>ldirectord[{}]: {}: {message}",
-            std::process::id(),
-            self.name
-        );
+        let tagged = format!("{}: {message}", self.name);
+        self.send_syslog(crate::logging::FACILITY_DAEMON, level, &tagged);
+    }
+
+    /// Sends `<PRI>ldirectord[PID]: message` to syslog without blocking.
+    fn send_syslog(&self, facility: u8, level: log::Level, message: &str) {
+        let pri = u16::from(facility) * 8 + u16::from(crate::logging::severity(level));
+        let line = format!("<{pri}>ldirectord[{}]: {message}", std::process::id());
         let Ok(mut guard) = self.syslog.lock() else {
             return;
         };
@@ -159,7 +163,14 @@ impl Log for FileLogger {
 impl FileLogger {
     /// Writes `record` to the sink, whatever the level.
     fn emit(&self, record: &Record) {
-        match &self.sink {
+        let sink = match self.sink.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        match &sink {
+            Sink::Syslog(facility) => {
+                self.send_syslog(*facility, record.level(), &record.args().to_string());
+            }
             Sink::Stderr => {
                 let _ = writeln!(std::io::stderr().lock(), "{}", record.args());
             }
@@ -198,13 +209,41 @@ pub fn open_append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// The logger of this process, once `init` installed it.
+static LOGGER: std::sync::OnceLock<&'static FileLogger> = std::sync::OnceLock::new();
+
+/// After a reload: lines go where the new config's `logfile=` says (a file or a syslog
+/// facility), as the original's do; a reload that changed it kept the old destination.
+/// Stderr (`-d`) and stdout (supervised=yes) stay as they are.
+pub fn follow(sink: Sink) {
+    let Some(logger) = LOGGER.get() else {
+        return;
+    };
+    logger.follow(sink);
+}
+
+impl FileLogger {
+    fn follow(&self, sink: Sink) {
+        let Ok(mut cur) = self.sink.lock() else {
+            return;
+        };
+        if matches!(*cur, Sink::File(_) | Sink::Syslog(_)) && *cur != sink {
+            *cur = sink;
+            self.falling_back.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Installs the logger for this process (once; later calls are ignored by `log`).
 pub fn init(sink: Sink, name: &str, debug: bool) {
-    let _ = log::set_boxed_logger(Box::new(FileLogger::new(
+    let logger: &'static FileLogger = Box::leak(Box::new(FileLogger::new(
         sink,
         name,
         PathBuf::from("/dev/log"),
     )));
+    if log::set_logger(logger).is_ok() {
+        let _ = LOGGER.set(logger);
+    }
     log::set_max_level(if debug {
         log::LevelFilter::Debug
     } else {
@@ -283,6 +322,50 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap_or_default()
             .contains("back"));
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    /// A reload that named a syslog facility instead of the file: the lines follow it, in
+    /// the format the shared syslog logger uses, and a later reload takes them back.
+    #[test]
+    fn a_reload_moves_the_log_between_a_file_and_a_syslog_facility() {
+        let base = std::env::temp_dir().join(format!("ldlogf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap_or_else(|e| panic!("{e}"));
+        let socket = base.join("syslog");
+        let sock = UnixDatagram::bind(&socket).unwrap_or_else(|e| panic!("{e}"));
+        sock.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let path = base.join("ld.log");
+        let logger = FileLogger::new(Sink::File(path.clone()), "web.cf", socket);
+        let line = |msg: &str| {
+            let args = format_args!("{msg}");
+            logger.emit(&Record::builder().args(args).level(log::Level::Info).build());
+        };
+        let local0 = crate::logging::facility_code("local0").unwrap_or(0);
+        logger.follow(Sink::Syslog(local0));
+        line("to syslog");
+        let got = received(&sock);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let pri = u16::from(local0) * 8 + 6;
+        assert!(
+            got[0].starts_with(&format!("<{pri}>ldirectord[")),
+            "{got:?}"
+        );
+        assert!(got[0].ends_with("]: to syslog"), "{got:?}");
+        assert!(!path.exists());
+        logger.follow(Sink::File(path.clone()));
+        line("to the file");
+        assert!(received(&sock).is_empty());
+        assert!(std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .contains("|web.cf|"));
+        // -d and supervised=yes keep their destination whatever the config says.
+        let debug = FileLogger::new(Sink::Stderr, "web.cf", base.join("none"));
+        debug.follow(Sink::File(path.clone()));
+        assert_eq!(
+            debug.sink.lock().map(|s| s.clone()).ok(),
+            Some(Sink::Stderr)
+        );
         let _ = std::fs::remove_dir_all(&base);
     }
 }
