@@ -122,13 +122,19 @@ impl Core {
                     actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), od)));
                 }
             }
-            let mut fallback_on = os.fallback_on;
+            // A fallback in use that the config moved is swapped in the table; the virtual
+            // stays without a live real, so fallbackcommand is not run again.
+            let fallback_on = os.fallback_on;
             let (ofb, nfb) = (fallback_dest(ov), fallback_dest(nv));
             if fallback_on && ofb != nfb {
                 if let Some(f) = ofb {
+                    log::info!("Deleted fallback server for {} (fallback changed)", nv.id());
                     actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), f)));
                 }
-                fallback_on = false;
+                if let Some(f) = nfb {
+                    log::info!("Added fallback server for {}", nv.id());
+                    actions.push(Action::Ipvs(IpvsOp::AddDest(nsvc.clone(), f)));
+                }
             }
             self.virtuals.push(VirtualState { reals, fallback_on });
             self.update_fallback(vi, &mut actions);

@@ -127,3 +127,45 @@ fn b19_a_reload_resolves_host_names_again_and_a_failing_name_is_refused() {
         std::net::IpAddr::from([198, 51, 100, 22])
     );
 }
+
+/// A reload that moved `fallback=` while every real was down swapped the fallback server,
+/// but ran `fallbackcommand start` a second time (the virtual looked as if it had just lost
+/// its last real) and logged only the new server's addition. The reals' state did not
+/// change: the command is not run again, and the old server's deletion is logged.
+#[test]
+fn a_reload_that_moved_the_fallback_ran_fallbackcommand_start_again() {
+    let text = |fb: &str| {
+        format!(
+            "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq\n\
+             {fb}\tfallbackcommand=\"/bin/true\"\n"
+        )
+    };
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text("\tfallback=198.51.100.31:80 masq\n")), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), down()))),
+        vec!["a 198.51.100.31 w1", "cmd true"]
+    );
+    let moved = text("\tfallback=198.51.100.32:80 masq\n");
+    assert_eq!(
+        ops(&core.reload(cfg(&moved), t0)),
+        vec!["d 198.51.100.31", "a 198.51.100.32 w1"]
+    );
+    // Removed, then given again: the server only.
+    assert_eq!(
+        ops(&core.reload(cfg(&text("")), t0)),
+        vec!["d 198.51.100.32"]
+    );
+    assert_eq!(
+        ops(&core.reload(cfg(&moved), t0)),
+        vec!["a 198.51.100.32 w1"]
+    );
+    // The real comes back: the fallback in the table goes, and the command is told once.
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.21 w1", "d 198.51.100.32", "cmd false"]
+    );
+}
