@@ -84,16 +84,21 @@ impl Core {
                         rs.next_due = rs
                             .next_due
                             .min(now + Duration::from_secs(u64::from(nv.checkinterval)));
-                        if rs.state == State::Up
-                            && (or.weight != nr.weight
-                                || or.forward != nr.forward
-                                || or.lower != nr.lower
-                                || or.upper != nr.upper)
-                        {
+                        let how_changed = or.forward != nr.forward
+                            || or.lower != nr.lower
+                            || or.upper != nr.upper;
+                        if rs.state == State::Up && (or.weight != nr.weight || how_changed) {
                             actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), nd.clone())));
                             rs.in_table = Some(nr.weight);
                         }
                         if rs.state == State::Down {
+                            // A quiescent dead real at weight 0 takes the new method and
+                            // thresholds too, as the original's reload writes it again.
+                            if nv.quiescent && rs.in_table.is_some() && how_changed {
+                                let zero = dest_of(nv, nr, 0);
+                                actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), zero)));
+                                rs.in_table = Some(0);
+                            }
                             requiesce(nv, nr, &mut rs, &mut actions);
                         }
                         reals.push(rs);
