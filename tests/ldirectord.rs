@@ -2817,3 +2817,138 @@ fn execute_starts_stops_and_reports_the_other_instance_along_with_this_one() {
         "{other} runs again"
     );
 }
+
+/// A reload whose config named another `logfile=` (the operator moving the log) was
+/// applied, but every later line still went to the old file: the logger was set once at
+/// start. The original writes to the file its current config names; so do we now, from
+/// the reload on, by SIGHUP or by `ldirectord reload` alike.
+#[test]
+fn a_reload_that_changed_logfile_kept_logging_to_the_old_file() {
+    let mut lab = Lab::new("ldolf");
+    lab.http(8081);
+    let name = unique("ldolf.cf");
+    let body = |log: &str, w: u32| {
+        format!(
+            "checkinterval=1\nlogfile=\"{}\"\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq {w}\n\tchecktype=connect\n",
+            lab.path(log).display()
+        )
+    };
+    let c = cfg(&lab, &name, &body("a.log", 1));
+    let path = c.to_str().unwrap_or("");
+    let (code, out) = lab.ld_bounded(&[path, "start"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("added", || lab.read("a.log").contains("Added real server"));
+    lab.write(&name, &body("b.log", 2));
+    let (code, out) = lab.ld_bounded(&[path, "reload"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("weight edited", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 2")
+    });
+    // Back to a.log by SIGHUP: each reload moves the log.
+    lab.write(&name, &body("a.log", 3));
+    let out = lab.ns.run(&["kill", "-HUP", &daemon_pid(&name)]);
+    assert!(out.status.success());
+    wait("weight edited again", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 3")
+    });
+    let (code, out) = lab.ld_bounded(&[path, "stop"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("stopped", || {
+        lab.read("a.log").contains("Linux Director stopped")
+    });
+    // The line saying a reload starts goes where the log went until then.
+    let (a, b) = (lab.read("a.log"), lab.read("b.log"));
+    assert_eq!(
+        b.matches("Reloading configuration").count(),
+        1,
+        "a: {a}\nb: {b}"
+    );
+    assert!(!b.contains("stopped"), "b: {b}");
+    assert_eq!(a.matches("Reloading configuration").count(), 1, "a: {a}");
+    assert!(a.contains("Exiting on signal"), "a: {a}");
+}
+
+/// An operator's edits, each applied by `ldirectord reload`: the table gets exactly the
+/// change named and nothing else; no untouched real is deleted and added again (a flap
+/// drops its connections). A broken edit in between changes nothing and says where.
+#[test]
+fn operator_edits_by_reload_change_only_what_they_name() {
+    let mut lab = Lab::new("ldoed");
+    lab.http(8081);
+    lab.http(8082);
+    let name = unique("ldoed.cf");
+    let text = |sched: &str, w2: &str, check: &str, second: bool| {
+        let mut t = format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq 1\n\
+             \treal=127.0.0.1:8082 {w2}\n\tservice=http\n\tchecktype={check}\n\
+             \tscheduler={sched}\n"
+        );
+        if second {
+            t.push_str(
+                "virtual=198.51.100.11:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n",
+            );
+        }
+        t
+    };
+    let c = cfg(&lab, &name, &text("wrr", "masq 2", "negotiate", true));
+    lab.daemon(&c);
+    wait("all added", || lab.rec().matches("-a -t").count() == 3);
+    let path = c.to_str().unwrap_or("").to_string();
+    // Applies `body` by `ldirectord reload`; returns the IPVS changes seen within 2.5 s.
+    let edit = |lab: &mut Lab, body: &str| -> Vec<String> {
+        fs::write(lab.path("ipvs.rec"), "").unwrap_or_else(|e| panic!("{e}"));
+        let reloads = lab.read("log").matches("Reloading configuration").count() + 1;
+        lab.write(&name, body);
+        let (code, out) = lab.ld_bounded(&[&path, "reload"]);
+        assert_eq!(code, Some(0), "{out}");
+        wait("the reload", || {
+            lab.read("log").matches("Reloading configuration").count() == reloads
+        });
+        // Two check intervals: a flap of a real would show in them.
+        std::thread::sleep(Duration::from_millis(2500));
+        lab.rec().lines().map(str::to_string).collect()
+    };
+    assert_eq!(
+        edit(&mut lab, &text("rr", "masq 2", "negotiate", true)),
+        vec!["-E -t 198.51.100.10:80 -s rr"]
+    );
+    assert_eq!(
+        edit(&mut lab, &text("rr", "masq 5", "negotiate", true)),
+        vec!["-e -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 5 -x 0 -y 0"]
+    );
+    assert!(edit(&mut lab, &text("rr", "masq 5", "connect", true)).is_empty());
+    assert_eq!(
+        edit(&mut lab, &text("rr", "masq 5", "connect", false)),
+        vec!["-D -t 198.51.100.11:80"]
+    );
+    // A broken file: refused with where and why, nothing changes.
+    fs::write(lab.path("ipvs.rec"), "").unwrap_or_else(|e| panic!("{e}"));
+    lab.write(&name, &text("rr", "masq five", "connect", false));
+    let (code, out) = lab.ld_bounded(&[&path, "reload"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains(&format!("{}:4:7: error", c.display())),
+        "{out}"
+    );
+    let pid = daemon_pid(&name);
+    assert!(lab.ns.run(&["kill", "-HUP", &pid]).status.success());
+    wait("the HUP refused", || {
+        let log = lab.read("log");
+        log.contains(&format!("{}:4:7: error", c.display()))
+            && log.contains("keeping the running configuration")
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(lab.rec(), "");
+    // Fixed, with the real renamed to another port: the old goes, the new comes once checked.
+    lab.http(8083);
+    let renamed = text("rr", "masq 5", "connect", false).replace(":8082", ":8083");
+    assert_eq!(
+        edit(&mut lab, &renamed),
+        vec![
+            "-d -t 198.51.100.10:80 -r 127.0.0.1:8082",
+            "-a -t 198.51.100.10:80 -r 127.0.0.1:8083 -m -w 5 -x 0 -y 0"
+        ]
+    );
+}

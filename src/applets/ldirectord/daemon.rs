@@ -326,6 +326,7 @@ impl Daemon {
         log::info!("Reloading configuration ({why})");
         let cfg = match load(&self.config_path) {
             Ok(c) => {
+                super::logfile::follow(super::sink_of(&c.globals.logfile));
                 log_warnings(&c);
                 c
             }

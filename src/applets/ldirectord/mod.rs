@@ -15,6 +15,16 @@ mod alert_delivery;
 pub mod check;
 pub mod cli;
 pub mod config;
+/// Where `logfile=` sends the log: a file, or syslog under a facility.
+pub fn sink_of(target: &LogTarget) -> logfile::Sink {
+    match target {
+        LogTarget::File(p) => logfile::Sink::File(p.clone()),
+        LogTarget::Syslog(name) => logfile::Sink::Syslog(
+            crate::logging::facility_code(name).unwrap_or(crate::logging::FACILITY_DAEMON),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod config_tests;
 #[cfg(test)]
@@ -343,20 +353,7 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
     } else if cfg.globals.supervised {
         logfile::Sink::Stdout
     } else {
-        match &cfg.globals.logfile {
-            LogTarget::File(p) => logfile::Sink::File(p.clone()),
-            LogTarget::Syslog(name) => {
-                let facility =
-                    crate::logging::facility_code(name).unwrap_or(crate::logging::FACILITY_DAEMON);
-                crate::logging::init_with_facility(
-                    "ldirectord",
-                    crate::logging::Target::Syslog,
-                    6,
-                    facility,
-                );
-                logfile::Sink::Stderr
-            }
-        }
+        sink_of(&cfg.globals.logfile)
     };
     // `start` returns once the daemon is set up and its pid file names it: an agent's
     // `status` right after it found the file empty, being rewritten (Pacemaker failed the start).

@@ -84,16 +84,21 @@ impl Core {
                         rs.next_due = rs
                             .next_due
                             .min(now + Duration::from_secs(u64::from(nv.checkinterval)));
-                        if rs.state == State::Up
-                            && (or.weight != nr.weight
-                                || or.forward != nr.forward
-                                || or.lower != nr.lower
-                                || or.upper != nr.upper)
-                        {
+                        let how_changed = or.forward != nr.forward
+                            || or.lower != nr.lower
+                            || or.upper != nr.upper;
+                        if rs.state == State::Up && (or.weight != nr.weight || how_changed) {
                             actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), nd.clone())));
                             rs.in_table = Some(nr.weight);
                         }
                         if rs.state == State::Down {
+                            // A quiescent dead real at weight 0 takes the new method and
+                            // thresholds too, as the original's reload writes it again.
+                            if nv.quiescent && rs.in_table.is_some() && how_changed {
+                                let zero = dest_of(nv, nr, 0);
+                                actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), zero)));
+                                rs.in_table = Some(0);
+                            }
                             requiesce(nv, nr, &mut rs, &mut actions);
                         }
                         reals.push(rs);
@@ -122,13 +127,19 @@ impl Core {
                     actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), od)));
                 }
             }
-            let mut fallback_on = os.fallback_on;
+            // A fallback in use that the config moved is swapped in the table; the virtual
+            // stays without a live real, so fallbackcommand is not run again.
+            let fallback_on = os.fallback_on;
             let (ofb, nfb) = (fallback_dest(ov), fallback_dest(nv));
             if fallback_on && ofb != nfb {
                 if let Some(f) = ofb {
+                    log::info!("Deleted fallback server for {} (fallback changed)", nv.id());
                     actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), f)));
                 }
-                fallback_on = false;
+                if let Some(f) = nfb {
+                    log::info!("Added fallback server for {}", nv.id());
+                    actions.push(Action::Ipvs(IpvsOp::AddDest(nsvc.clone(), f)));
+                }
             }
             self.virtuals.push(VirtualState { reals, fallback_on });
             self.update_fallback(vi, &mut actions);

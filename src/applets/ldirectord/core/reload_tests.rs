@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{cfg, down, id, ops, up, TWO};
 use crate::applets::ldirectord::config::parse;
+use crate::applets::ldirectord::core::table::IpvsOp;
 use crate::applets::ldirectord::core::{Action, Core, Input, Probe};
 
 #[test]
@@ -126,4 +127,89 @@ fn b19_a_reload_resolves_host_names_again_and_a_failing_name_is_refused() {
         core.config().virtuals[0].reals[0].addr,
         std::net::IpAddr::from([198, 51, 100, 22])
     );
+}
+
+/// A reload that moved `fallback=` while every real was down swapped the fallback server,
+/// but ran `fallbackcommand start` a second time (the virtual looked as if it had just lost
+/// its last real) and logged only the new server's addition. The reals' state did not
+/// change: the command is not run again, and the old server's deletion is logged.
+#[test]
+fn a_reload_that_moved_the_fallback_ran_fallbackcommand_start_again() {
+    let text = |fb: &str| {
+        format!(
+            "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq\n\
+             {fb}\tfallbackcommand=\"/bin/true\"\n"
+        )
+    };
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text("\tfallback=198.51.100.31:80 masq\n")), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), down()))),
+        vec!["a 198.51.100.31 w1", "cmd true"]
+    );
+    let moved = text("\tfallback=198.51.100.32:80 masq\n");
+    assert_eq!(
+        ops(&core.reload(cfg(&moved), t0)),
+        vec!["d 198.51.100.31", "a 198.51.100.32 w1"]
+    );
+    // Removed, then given again: the server only.
+    assert_eq!(
+        ops(&core.reload(cfg(&text("")), t0)),
+        vec!["d 198.51.100.32"]
+    );
+    assert_eq!(
+        ops(&core.reload(cfg(&moved), t0)),
+        vec!["a 198.51.100.32 w1"]
+    );
+    // The real comes back: the fallback in the table goes, and the command is told once.
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), up()))),
+        vec!["a 198.51.100.21 w1", "d 198.51.100.32", "cmd false"]
+    );
+}
+
+/// With quiescent=yes a dead real stays in the table at weight 0. A reload that changed
+/// its forwarding method (or its thresholds) left it there with the old one until it came
+/// back, so the table disagreed with the config the whole time it was down; the Perl
+/// ldirectord's reload writes it again at weight 0. Its weight stays 0 whatever the config.
+#[test]
+fn a_reload_left_a_quiescent_dead_real_with_its_old_forwarding_method() {
+    let text = |how: &str| {
+        format!(
+            "checkinterval=2\nquiescent=yes\nvirtual=198.51.100.10:80\n\t\
+             real=198.51.100.21:80 {how}\n\treal=198.51.100.22:80 masq\n"
+        )
+    };
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text("masq 3")), &[], t0);
+    core.handle(t0, Input::Tick);
+    assert_eq!(
+        ops(&core.handle(t0, Input::Done(id(0, 0), down()))),
+        vec!["a 198.51.100.21 w0"]
+    );
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    let edits = |actions: &[Action]| -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Ipvs(IpvsOp::EditDest(_, d)) => {
+                    Some(format!("e {} {:?} w{}", d.addr, d.fwd, d.weight))
+                }
+                Action::Ipvs(_) => Some("other".into()),
+                _ => None,
+            })
+            .collect()
+    };
+    let got = edits(&core.reload(cfg(&text("gate 3")), t0));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("e 198.51.100.21 ") && got[0].ends_with(" w0"),
+        "{got:?}"
+    );
+    assert!(!got[0].contains("Masq"), "{got:?}");
+    // Only the weight changed: nothing to write while it is down.
+    assert!(ops(&core.reload(cfg(&text("gate 5")), t0)).is_empty());
 }
