@@ -1430,3 +1430,34 @@ fn relative_binary_path_passed_validate_in_its_own_directory() {
         assert_eq!(a.rc("validate-all", &[("OCF_RESKEY_binary", binary)]), 0);
     }
 }
+
+/// Two agents on one node (an operator's `start` beside Pacemaker's, or pikemon's hook beside
+/// the cluster) both found conntrackd stopped and went on: the later one said start failed
+/// (1) of a resource that was running, with "conntrackd [PID] runs with CONFIG but its socket
+/// does not answer" (the other's daemon, still starting) or "see conntrackd's log" (its own
+/// daemon refused the other's lock file). Actions on one config now take turns: the second
+/// finds the daemon running and says 0, and there is exactly one daemon.
+#[test]
+fn two_concurrent_starts_on_one_node_failed_one_of_them() {
+    let tmp = TempDir::new("ctp-2start");
+    let a = single_at(tmp.0.join("a"), "ctp2s");
+    for round in 0..4 {
+        let spawn = || {
+            a.ra_cmd("start", &[])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        for child in [first, second] {
+            let out = child.wait_with_output().unwrap();
+            let (_, e) = text(&out);
+            assert_eq!(out.status.code(), Some(0), "round {round}: {e}");
+        }
+        assert!(a.daemon_pid().is_some(), "round {round}");
+        assert_eq!(a.rc("monitor", &[]), 0);
+        assert_eq!(a.rc("stop", &[]), 0);
+        assert_eq!(a.daemon_pid(), None);
+    }
+}

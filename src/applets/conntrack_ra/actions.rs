@@ -22,8 +22,22 @@ use crate::net::conntrackd::{self as control, ControlError, Request};
 const SCORE_PROMOTED: u32 = 1000;
 const SCORE_UNPROMOTED: u32 = 100;
 
-/// Runs one action.
+/// Runs one action. Actions on one conntrackd (one config) run one at a time: a second agent
+/// (an operator's shell beside Pacemaker, pikemon's hooks) waits for the first, bounded by its
+/// own deadline, and then sees what the first left (two concurrent starts: one starts the
+/// daemon, the other finds it running, both 0).
 pub fn run(action: &str, p: &Params) -> Result<Status, Failure> {
+    let _turn = match action {
+        "start" | "stop" | "promote" | "demote" | "notify" => {
+            host::exclusive(&p.config, p.deadline).map_err(|e| {
+                Failure::Generic(format!(
+                    "another conntrack-ra action on {} still runs: {e}",
+                    p.config.display()
+                ))
+            })?
+        }
+        _ => None,
+    };
     match action {
         "start" => {
             let cfg = validate(p)?;

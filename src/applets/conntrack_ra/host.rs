@@ -1,11 +1,56 @@
 //! The agent's dealings with the rest of the host: finding programs, running them with a
 //! deadline, finding the conntrackd process of a config, the promotion score and the node name.
 
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// Takes an exclusive `flock` on the config file, the one thing every agent acting on the same
+/// conntrackd shares, waiting for another holder until `deadline`. A config that cannot be
+/// opened or is not a regular file is not locked (`Ok(None)`): the action reports it itself.
+/// Opened non-blocking (a FIFO must not hang the agent) and close-on-exec (the conntrackd that
+/// start runs must not inherit the lock).
+pub fn exclusive(config: &Path, deadline: Instant) -> io::Result<Option<Flock<File>>> {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(config)
+    else {
+        return Ok(None);
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let mut file = file;
+    let mut said = false;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(Some(lock)),
+            Err((f, Errno::EWOULDBLOCK)) => file = f,
+            Err((_, e)) => return Err(e.into()),
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out waiting for it",
+            ));
+        }
+        if !said {
+            log::info!(
+                "waiting for another conntrack-ra action on {}",
+                config.display()
+            );
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// Finds `prog` as a shell would: a name with `/` is taken as is, others are searched in PATH
 /// (then `extra` directories, e.g. HA_SBIN_DIR). Only executable regular files count.
