@@ -1461,3 +1461,38 @@ fn two_concurrent_starts_on_one_node_failed_one_of_them() {
         assert_eq!(a.daemon_pid(), None);
     }
 }
+
+/// A conntrackd.conf the agent's checks pass but conntrackd refuses (an unknown keyword, a
+/// stray value: a tired operator's typo on one node) made start fail with 1 and conntrackd's
+/// log line (date, pid, "line (17)", no file) as the reason. Now 2, this node's problem (6
+/// would stop the clone on every node, the promoted one too), with FILE:LINE:COL; nothing is
+/// left running or behind, and the fixed file starts.
+#[test]
+fn config_conntrackd_refuses_failed_start_with_1_and_a_reason_without_file() {
+    let tmp = TempDir::new("ctp-syntax");
+    let a = single_at(tmp.0.join("a"), "ctpsy");
+    let good = std::fs::read_to_string(a.config()).unwrap();
+    let bad = good.replace(
+        "\tHashLimit 65535\n",
+        "\tHashLimit 65535\n\tBogusOption yes\n",
+    );
+    let line = bad.lines().position(|l| l.contains("BogusOption")).unwrap() + 1;
+    std::fs::write(a.config(), &bad).unwrap();
+    let out = a.ra("start", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    let reason = format!(
+        "ocf-exit-reason:{}:{line}:2: error: conntrackd does not accept 'BogusOption' here \
+         (syntax error)",
+        a.config().display()
+    );
+    assert!(e.lines().any(|l| l == reason), "{e}");
+    assert_eq!(a.daemon_pid(), None);
+    assert!(!a.socket().exists() && !a.lock().exists());
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
+    assert_eq!(a.rc("stop", &[]), 0);
+    std::fs::write(a.config(), &good).unwrap();
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}

@@ -306,6 +306,16 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
     let run = host::run_bounded(cmd, p.deadline)
         .map_err(|e| Failure::Generic(format!("{} -C {} -d: {e}", p.binary, p.config.display())))?;
     if !run.status.success() {
+        // The agent checks only the parts of the file it reads; conntrackd checks the rest.
+        // The file is this node's (a typo on one node): 2 bans the resource here only, where
+        // 6 would stop it on every node, the promoted one too.
+        let name = p.config.display().to_string();
+        if let Some(why) = crate::conf::file::read(&p.config, MAX_CONFIG_LEN)
+            .ok()
+            .and_then(|text| config::refusal(&name, &text, &run.stderr))
+        {
+            return Err(Failure::Args(why));
+        }
         return Err(Failure::Generic(format!(
             "{} -C {} -d failed ({}): {}",
             p.binary,
