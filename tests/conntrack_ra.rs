@@ -1496,3 +1496,67 @@ fn config_conntrackd_refuses_failed_start_with_1_and_a_reason_without_file() {
     assert_eq!(a.rc("monitor", &[]), 0);
     stop_all(&[&a]);
 }
+
+/// notify without `CRM_meta_on_node` (run by hand) asks `crm_node -n` for the node name, and
+/// waited for it without a bound: with a hung controller the agent hung past its timeout
+/// (Pacemaker's crm_node cannot be hung on purpose here without a cluster, so a `crm_node`
+/// that sleeps stands in for it). Now the question is bounded (5 s at most), the host name is
+/// used instead, and notify exits 0 within its timeout; a crm_node that answers is believed.
+#[test]
+fn notify_hung_on_crm_node_without_a_bound() {
+    let tmp = TempDir::new("ctp-crmnode");
+    let a = single_at(tmp.0.join("a"), "ctpcn");
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let crm_node = bin.join("crm_node");
+    let path = format!("{}:{}", bin.display(), no_pacemaker_path());
+    let notify = |timeout: &str| {
+        let mut cmd = a.ra_cmd(
+            "notify",
+            &[
+                ("PATH", &path),
+                ("OCF_RESKEY_CRM_meta_timeout", timeout),
+                ("OCF_RESKEY_CRM_meta_notify_type", "post"),
+                ("OCF_RESKEY_CRM_meta_notify_operation", "start"),
+                ("OCF_RESKEY_CRM_meta_notify_start_uname", "fw-b"),
+                ("OCF_RESKEY_CRM_meta_notify_promoted_uname", "fw-a"),
+            ],
+        );
+        cmd.env_remove("OCF_RESKEY_CRM_meta_on_node")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let limit = Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && t0.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let hung = child.try_wait().unwrap().is_none();
+        if hung {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        (hung, out.status.code(), t0.elapsed(), text(&out).1)
+    };
+    std::fs::write(&crm_node, "#!/bin/sh\nexec sleep 3600\n").unwrap();
+    std::fs::set_permissions(
+        &crm_node,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (hung, rc, took, e) = notify("4000");
+    assert!(!hung, "notify still ran after 20 s with a 4 s timeout: {e}");
+    assert_eq!(rc, Some(0), "{e}");
+    assert!(took < Duration::from_secs(4), "{took:?} {e}");
+    // A crm_node that answers names the node: fw-a is promoted, fw-b started: a bulk update.
+    let before = a.bulk_updates();
+    std::fs::write(&crm_node, "#!/bin/sh\necho fw-a\n").unwrap();
+    let (hung, rc, _, e) = notify("20000");
+    assert!(!hung && rc == Some(0), "{e}");
+    wait_for("the bulk update", Duration::from_secs(5), || {
+        a.bulk_updates() > before
+    });
+    stop_all(&[&a]);
+}

@@ -77,6 +77,8 @@ pub fn which(prog: &str, extra: &[&Path]) -> Option<PathBuf> {
 /// What a bounded run produced.
 pub struct Finished {
     pub status: ExitStatus,
+    /// stdout (its first 4 KiB, trimmed).
+    pub stdout: String,
     /// stderr, for exit reasons.
     pub stderr: String,
 }
@@ -86,8 +88,9 @@ pub struct Finished {
 /// the write end of a pipe open, and reading it would wait for the daemon's death.
 pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> {
     let errfile = tempfile()?;
+    let outfile = tempfile()?;
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(outfile.try_clone()?)
         .stderr(errfile.try_clone()?);
     let mut child = cmd.spawn()?;
     let status = loop {
@@ -102,7 +105,12 @@ pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> 
         std::thread::sleep(Duration::from_millis(5));
     };
     let stderr = read_back(errfile);
-    Ok(Finished { status, stderr })
+    let stdout = read_back(outfile);
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 fn tempfile() -> io::Result<std::fs::File> {
@@ -249,16 +257,15 @@ pub fn node_name(on_node: Option<String>, deadline: Instant) -> String {
     if let Some(n) = on_node.filter(|n| !n.trim().is_empty()) {
         return n.trim().to_string();
     }
+    // Bounded: crm_node asks the controller, and a hung cluster must not hang the agent.
     if let Some(crm_node) = which("crm_node", &[]) {
-        let out = Command::new(crm_node)
-            .arg("-n")
-            .stderr(Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if out.status.success() && !name.is_empty() && Instant::now() < deadline {
-                return name;
-            }
+        let mut cmd = Command::new(crm_node);
+        cmd.arg("-n");
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        match run_bounded(cmd, until) {
+            Ok(out) if out.status.success() && !out.stdout.is_empty() => return out.stdout,
+            Ok(_) => {}
+            Err(e) => log::warn!("crm_node -n: {e}: using the host name"),
         }
     }
     nix::sys::utsname::uname()
