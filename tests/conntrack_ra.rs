@@ -1560,3 +1560,64 @@ fn notify_hung_on_crm_node_without_a_bound() {
     });
     stop_all(&[&a]);
 }
+
+/// A promoted node whose conntrackd hangs (SIGSTOP): every action ends within 75 % of its
+/// timeout with OCF's answer. promote and monitor 1 (not 8: nothing says the role still
+/// holds), demote 1 with the promoted marker gone (the role cannot be kept by a daemon that
+/// does not answer; monitor then says 1, not 8), notify 0, stop 0 with the daemon gone, and a
+/// promote on the dead daemon's leftovers 1 with the reason, never a promoted marker.
+#[test]
+fn hung_or_dead_daemon_on_a_promoted_node_every_action_ends_in_time() {
+    let tmp = TempDir::new("ctp-hung");
+    let a = single_at(tmp.0.join("a"), "ctphu");
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let timeout = ("OCF_RESKEY_CRM_meta_timeout", "4000");
+    let notify = [
+        timeout,
+        ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", "fw-b"),
+    ];
+    for (action, extra, want) in [
+        ("promote", &[timeout][..], 1),
+        ("notify", &notify[..], 0),
+        ("monitor", &[timeout][..], 1),
+        ("demote", &[timeout][..], 1),
+        ("monitor", &[timeout][..], 1),
+    ] {
+        let t0 = Instant::now();
+        let out = a.ra(action, extra);
+        let took = t0.elapsed();
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(want), "{action}: {e}");
+        assert!(took < Duration::from_millis(3800), "{action} took {took:?}");
+        if want == 1 {
+            assert!(
+                e.contains("ocf-exit-reason:conntrackd is running but does not answer"),
+                "{action}: {e}"
+            );
+        }
+    }
+    assert!(!a.statefile().exists(), "demote left the promoted marker");
+    assert_eq!(a.rc("stop", &[timeout]), 0);
+    assert!(a.daemon_pid().is_none());
+    // Dead (SIGKILL) with its socket and lock left: promote says why and marks nothing.
+    assert_eq!(a.rc("start", &[]), 0);
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_for("the daemon's end", Duration::from_secs(5), || {
+        a.daemon_pid().is_none()
+    });
+    let out = a.ra("promote", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("ocf-exit-reason:cannot promote: conntrackd is not running"));
+    assert!(!a.statefile().exists());
+    assert_eq!(a.rc("monitor", &[]), 7);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    stop_all(&[&a]);
+}
