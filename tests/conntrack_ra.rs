@@ -1430,3 +1430,194 @@ fn relative_binary_path_passed_validate_in_its_own_directory() {
         assert_eq!(a.rc("validate-all", &[("OCF_RESKEY_binary", binary)]), 0);
     }
 }
+
+/// Two agents on one node (an operator's `start` beside Pacemaker's, or pikemon's hook beside
+/// the cluster) both found conntrackd stopped and went on: the later one said start failed
+/// (1) of a resource that was running, with "conntrackd [PID] runs with CONFIG but its socket
+/// does not answer" (the other's daemon, still starting) or "see conntrackd's log" (its own
+/// daemon refused the other's lock file). Actions on one config now take turns: the second
+/// finds the daemon running and says 0, and there is exactly one daemon.
+#[test]
+fn two_concurrent_starts_on_one_node_failed_one_of_them() {
+    let tmp = TempDir::new("ctp-2start");
+    let a = single_at(tmp.0.join("a"), "ctp2s");
+    for round in 0..4 {
+        let spawn = || {
+            a.ra_cmd("start", &[])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (first, second) = (spawn(), spawn());
+        for child in [first, second] {
+            let out = child.wait_with_output().unwrap();
+            let (_, e) = text(&out);
+            assert_eq!(out.status.code(), Some(0), "round {round}: {e}");
+        }
+        assert!(a.daemon_pid().is_some(), "round {round}");
+        assert_eq!(a.rc("monitor", &[]), 0);
+        assert_eq!(a.rc("stop", &[]), 0);
+        assert_eq!(a.daemon_pid(), None);
+    }
+}
+
+/// A conntrackd.conf the agent's checks pass but conntrackd refuses (an unknown keyword, a
+/// stray value: a tired operator's typo on one node) made start fail with 1 and conntrackd's
+/// log line (date, pid, "line (17)", no file) as the reason. Now 2, this node's problem (6
+/// would stop the clone on every node, the promoted one too), with FILE:LINE:COL; nothing is
+/// left running or behind, and the fixed file starts.
+#[test]
+fn config_conntrackd_refuses_failed_start_with_1_and_a_reason_without_file() {
+    let tmp = TempDir::new("ctp-syntax");
+    let a = single_at(tmp.0.join("a"), "ctpsy");
+    let good = std::fs::read_to_string(a.config()).unwrap();
+    let bad = good.replace(
+        "\tHashLimit 65535\n",
+        "\tHashLimit 65535\n\tBogusOption yes\n",
+    );
+    let line = bad.lines().position(|l| l.contains("BogusOption")).unwrap() + 1;
+    std::fs::write(a.config(), &bad).unwrap();
+    let out = a.ra("start", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    let reason = format!(
+        "ocf-exit-reason:{}:{line}:2: error: conntrackd does not accept 'BogusOption' here \
+         (syntax error)",
+        a.config().display()
+    );
+    assert!(e.lines().any(|l| l == reason), "{e}");
+    assert_eq!(a.daemon_pid(), None);
+    assert!(!a.socket().exists() && !a.lock().exists());
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
+    assert_eq!(a.rc("stop", &[]), 0);
+    std::fs::write(a.config(), &good).unwrap();
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("monitor", &[]), 0);
+    stop_all(&[&a]);
+}
+
+/// notify without `CRM_meta_on_node` (run by hand) asks `crm_node -n` for the node name, and
+/// waited for it without a bound: with a hung controller the agent hung past its timeout
+/// (Pacemaker's crm_node cannot be hung on purpose here without a cluster, so a `crm_node`
+/// that sleeps stands in for it). Now the question is bounded (5 s at most), the host name is
+/// used instead, and notify exits 0 within its timeout; a crm_node that answers is believed.
+#[test]
+fn notify_hung_on_crm_node_without_a_bound() {
+    let tmp = TempDir::new("ctp-crmnode");
+    let a = single_at(tmp.0.join("a"), "ctpcn");
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    let bin = tmp.0.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let crm_node = bin.join("crm_node");
+    let path = format!("{}:{}", bin.display(), no_pacemaker_path());
+    let notify = |timeout: &str| {
+        let mut cmd = a.ra_cmd(
+            "notify",
+            &[
+                ("PATH", &path),
+                ("OCF_RESKEY_CRM_meta_timeout", timeout),
+                ("OCF_RESKEY_CRM_meta_notify_type", "post"),
+                ("OCF_RESKEY_CRM_meta_notify_operation", "start"),
+                ("OCF_RESKEY_CRM_meta_notify_start_uname", "fw-b"),
+                ("OCF_RESKEY_CRM_meta_notify_promoted_uname", "fw-a"),
+            ],
+        );
+        cmd.env_remove("OCF_RESKEY_CRM_meta_on_node")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let t0 = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let limit = Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() && t0.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let hung = child.try_wait().unwrap().is_none();
+        if hung {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        (hung, out.status.code(), t0.elapsed(), text(&out).1)
+    };
+    std::fs::write(&crm_node, "#!/bin/sh\nexec sleep 3600\n").unwrap();
+    std::fs::set_permissions(
+        &crm_node,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (hung, rc, took, e) = notify("4000");
+    assert!(!hung, "notify still ran after 20 s with a 4 s timeout: {e}");
+    assert_eq!(rc, Some(0), "{e}");
+    assert!(took < Duration::from_secs(4), "{took:?} {e}");
+    // A crm_node that answers names the node: fw-a is promoted, fw-b started: a bulk update.
+    let before = a.bulk_updates();
+    std::fs::write(&crm_node, "#!/bin/sh\necho fw-a\n").unwrap();
+    let (hung, rc, _, e) = notify("20000");
+    assert!(!hung && rc == Some(0), "{e}");
+    wait_for("the bulk update", Duration::from_secs(5), || {
+        a.bulk_updates() > before
+    });
+    stop_all(&[&a]);
+}
+
+/// A promoted node whose conntrackd hangs (SIGSTOP): every action ends within 75 % of its
+/// timeout with OCF's answer. promote and monitor 1 (not 8: nothing says the role still
+/// holds), demote 1 with the promoted marker gone (the role cannot be kept by a daemon that
+/// does not answer; monitor then says 1, not 8), notify 0, stop 0 with the daemon gone, and a
+/// promote on the dead daemon's leftovers 1 with the reason, never a promoted marker.
+#[test]
+fn hung_or_dead_daemon_on_a_promoted_node_every_action_ends_in_time() {
+    let tmp = TempDir::new("ctp-hung");
+    let a = single_at(tmp.0.join("a"), "ctphu");
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let timeout = ("OCF_RESKEY_CRM_meta_timeout", "4000");
+    let notify = [
+        timeout,
+        ("OCF_RESKEY_CRM_meta_notify_type", "pre"),
+        ("OCF_RESKEY_CRM_meta_notify_operation", "promote"),
+        ("OCF_RESKEY_CRM_meta_notify_promote_uname", "fw-b"),
+    ];
+    for (action, extra, want) in [
+        ("promote", &[timeout][..], 1),
+        ("notify", &notify[..], 0),
+        ("monitor", &[timeout][..], 1),
+        ("demote", &[timeout][..], 1),
+        ("monitor", &[timeout][..], 1),
+    ] {
+        let t0 = Instant::now();
+        let out = a.ra(action, extra);
+        let took = t0.elapsed();
+        let (_, e) = text(&out);
+        assert_eq!(out.status.code(), Some(want), "{action}: {e}");
+        assert!(took < Duration::from_millis(3800), "{action} took {took:?}");
+        if want == 1 {
+            assert!(
+                e.contains("ocf-exit-reason:conntrackd is running but does not answer"),
+                "{action}: {e}"
+            );
+        }
+    }
+    assert!(!a.statefile().exists(), "demote left the promoted marker");
+    assert_eq!(a.rc("stop", &[timeout]), 0);
+    assert!(a.daemon_pid().is_none());
+    // Dead (SIGKILL) with its socket and lock left: promote says why and marks nothing.
+    assert_eq!(a.rc("start", &[]), 0);
+    let pid = nix::unistd::Pid::from_raw(a.daemon_pid().expect("conntrackd pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    wait_for("the daemon's end", Duration::from_secs(5), || {
+        a.daemon_pid().is_none()
+    });
+    let out = a.ra("promote", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("ocf-exit-reason:cannot promote: conntrackd is not running"));
+    assert!(!a.statefile().exists());
+    assert_eq!(a.rc("monitor", &[]), 7);
+    assert_eq!(a.rc("start", &[]), 0);
+    assert_eq!(a.rc("promote", &[]), 0);
+    stop_all(&[&a]);
+}

@@ -675,6 +675,69 @@ fn three_node_cluster_moves_vip_and_conntrackd_and_publishes_ring_faults() {
         Duration::from_secs(60),
     );
     c.check_one_vip(&after);
+    // Never lose state: the promoted node after the crash holds the connection.
+    let table = c.node(&after).kernel_table();
+    assert!(table.contains(ENTRY), "{after}'s kernel table: {table}");
+
+    // A typo in an unpromoted node's conntrackd.conf (conntrackd refuses it, the agent's own
+    // checks pass), found when its conntrackd dies and Pacemaker restarts it: start fails
+    // with 2 and FILE:LINE:COL there only. The promoted node keeps its role, its conntrackd
+    // and the connection (6 would have stopped the clone on every node). Regression of
+    // config_conntrackd_refuses_failed_start_with_1_and_a_reason_without_file.
+    let typo = c
+        .nodes
+        .iter()
+        .find(|n| n.name != after)
+        .expect("an unpromoted node");
+    let conf = typo.dir.join("etc-conntrackd").join("conntrackd.conf");
+    let good = std::fs::read_to_string(&conf).unwrap();
+    let bad = good.replacen("General {", "General {\n\tBogusOption yes", 1);
+    let line = bad.lines().position(|l| l.contains("BogusOption")).unwrap() + 1;
+    std::fs::write(&conf, bad).unwrap();
+    let pid = typo
+        .conntrackd_pid()
+        .expect("conntrackd on the unpromoted node");
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    // "* ct start on fw-2 returned 'invalid parameter' (REASON) at ..." (crm_mon 2.1).
+    let refusal = |mon: &str| {
+        mon.lines().any(|l| {
+            l.contains(&format!(" start on {} returned", typo.name))
+                && l.contains("'invalid parameter'")
+                && l.contains(&format!(
+                    ":{line}:2: error: conntrackd does not accept 'BogusOption' here"
+                ))
+        })
+    };
+    let t = Instant::now();
+    let mut mon = c.crm_mon();
+    while !refusal(&mon) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no failed start with conntrackd's refusal after 60 s:\n{mon}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        mon = c.crm_mon();
+    }
+    let refused = t.elapsed();
+    assert_eq!(c.placement().1, std::slice::from_ref(&after), "{mon}");
+    c.check_one_vip(&after);
+    assert!(c.node(&after).conntrackd_pid().is_some());
+    assert!(c.node(&after).kernel_table().contains(ENTRY));
+    assert!(typo.conntrackd_pid().is_none());
+    eprintln!(
+        "TIMING typo on {}: start refused after {refused:?}",
+        typo.name
+    );
+    std::fs::write(&conf, good).unwrap();
+    c.nodes[0].ok(&format!(
+        "crm_resource --cleanup -r ct-clone -N {} >/dev/null",
+        typo.name
+    ));
+    wait_for(
+        "conntrackd back on the fixed node",
+        Duration::from_secs(60),
+        || typo.conntrackd_pid().is_some(),
+    );
 
     // A cut knet link: ring 0 of fw-1 loses its cable. Its ring is FAULTY, and so is ring 0
     // on the peers (a ring is UP only when its link to every peer is connected); ring 1 stays

@@ -22,8 +22,22 @@ use crate::net::conntrackd::{self as control, ControlError, Request};
 const SCORE_PROMOTED: u32 = 1000;
 const SCORE_UNPROMOTED: u32 = 100;
 
-/// Runs one action.
+/// Runs one action. Actions on one conntrackd (one config) run one at a time: a second agent
+/// (an operator's shell beside Pacemaker, pikemon's hooks) waits for the first, bounded by its
+/// own deadline, and then sees what the first left (two concurrent starts: one starts the
+/// daemon, the other finds it running, both 0).
 pub fn run(action: &str, p: &Params) -> Result<Status, Failure> {
+    let _turn = match action {
+        "start" | "stop" | "promote" | "demote" | "notify" => {
+            host::exclusive(&p.config, p.deadline).map_err(|e| {
+                Failure::Generic(format!(
+                    "another conntrack-ra action on {} still runs: {e}",
+                    p.config.display()
+                ))
+            })?
+        }
+        _ => None,
+    };
     match action {
         "start" => {
             let cfg = validate(p)?;
@@ -292,6 +306,16 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
     let run = host::run_bounded(cmd, p.deadline)
         .map_err(|e| Failure::Generic(format!("{} -C {} -d: {e}", p.binary, p.config.display())))?;
     if !run.status.success() {
+        // The agent checks only the parts of the file it reads; conntrackd checks the rest.
+        // The file is this node's (a typo on one node): 2 bans the resource here only, where
+        // 6 would stop it on every node, the promoted one too.
+        let name = p.config.display().to_string();
+        if let Some(why) = crate::conf::file::read(&p.config, MAX_CONFIG_LEN)
+            .ok()
+            .and_then(|text| config::refusal(&name, &text, &run.stderr))
+        {
+            return Err(Failure::Args(why));
+        }
         return Err(Failure::Generic(format!(
             "{} -C {} -d failed ({}): {}",
             p.binary,

@@ -154,6 +154,41 @@ pub fn parse(file: &str, text: &str) -> Result<DaemonConfig, ConfigError> {
     })
 }
 
+/// conntrackd's own refusal of its config, out of what `conntrackd -d` wrote on stderr
+/// (`[DATE] (pid=N) [ERROR] parsing config file in line (LINE), symbol 'WORD': syntax error`,
+/// conntrack-tools src/read_config_yy.y), as `FILE:LINE:COL: error: ...`: the column is
+/// where WORD first appears on that line of `text`. `None` when stderr says something else.
+pub fn refusal(file: &str, text: &str, stderr: &str) -> Option<String> {
+    let (_, rest) = stderr.split_once("parsing config file in line (")?;
+    let (line, rest) = rest.split_once(')')?;
+    let line: usize = line.trim().parse().ok()?;
+    let what = rest.trim_start_matches([',', ' ']).lines().next()?.trim();
+    let symbol = what
+        .strip_prefix("symbol '")
+        .and_then(|s| s.split_once("':"))
+        .map(|(sym, _)| sym);
+    let col = symbol
+        .filter(|sym| !sym.is_empty())
+        .and_then(|sym| {
+            let at = text.lines().nth(line.checked_sub(1)?)?;
+            // The word itself, not the same letters inside an earlier word.
+            let mut hits = at.match_indices(sym).map(|(i, _)| i);
+            let boundary =
+                |c: Option<char>| c.is_none_or(|c| c.is_whitespace() || "{}".contains(c));
+            let whole = |i: usize| {
+                boundary(at.get(..i).and_then(|b| b.chars().last()))
+                    && boundary(at.get(i + sym.len()..).and_then(|a| a.chars().next()))
+            };
+            hits.clone().find(|&i| whole(i)).or_else(|| hits.next())
+        })
+        .map_or(1, |byte| byte + 1);
+    let why = match symbol {
+        Some(sym) => format!("conntrackd does not accept '{sym}' here (syntax error)"),
+        None => format!("conntrackd refuses the config: {what}"),
+    };
+    Some(format!("{file}:{line}:{col}: error: {why}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +281,43 @@ General {
             parse("c", "General { }\nUNIX { Path /y }\n"),
             Err(ConfigError::NoSocket(_))
         ));
+    }
+
+    #[test]
+    fn conntrackds_syntax_error_gets_file_line_and_column() {
+        let text = "General {\n\tHashSize 16384 17\n}\n";
+        let stderr = "[Sun Dec  6 20:04:35 2026] (pid=22146) [ERROR] parsing config file in \
+                      line (2), symbol '17': syntax error";
+        assert_eq!(
+            refusal("c.conf", text, stderr).as_deref(),
+            Some("c.conf:2:17: error: conntrackd does not accept '17' here (syntax error)")
+        );
+        // A line the file does not have, or another message.
+        assert_eq!(
+            refusal(
+                "c.conf",
+                "",
+                "parsing config file in line (9), symbol 'x': syntax error"
+            )
+            .as_deref(),
+            Some("c.conf:9:1: error: conntrackd does not accept 'x' here (syntax error)")
+        );
+        assert_eq!(
+            refusal(
+                "c.conf",
+                "General { Syslog onoff on\n",
+                "parsing config file in line (1), symbol 'on': x"
+            )
+            .as_deref(),
+            Some("c.conf:1:24: error: conntrackd does not accept 'on' here (syntax error)")
+        );
+        assert_eq!(
+            refusal("c.conf", text, "nosuch0 is an invalid interface"),
+            None
+        );
+        for garbage in ["parsing config file in line (", "in line (x), symbol '", ""] {
+            let _ = refusal("c", text, garbage);
+        }
     }
 
     #[test]

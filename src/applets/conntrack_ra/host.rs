@@ -1,11 +1,56 @@
 //! The agent's dealings with the rest of the host: finding programs, running them with a
 //! deadline, finding the conntrackd process of a config, the promotion score and the node name.
 
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+
+/// Takes an exclusive `flock` on the config file, the one thing every agent acting on the same
+/// conntrackd shares, waiting for another holder until `deadline`. A config that cannot be
+/// opened or is not a regular file is not locked (`Ok(None)`): the action reports it itself.
+/// Opened non-blocking (a FIFO must not hang the agent) and close-on-exec (the conntrackd that
+/// start runs must not inherit the lock).
+pub fn exclusive(config: &Path, deadline: Instant) -> io::Result<Option<Flock<File>>> {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(config)
+    else {
+        return Ok(None);
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let mut file = file;
+    let mut said = false;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(Some(lock)),
+            Err((f, Errno::EWOULDBLOCK)) => file = f,
+            Err((_, e)) => return Err(e.into()),
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out waiting for it",
+            ));
+        }
+        if !said {
+            log::info!(
+                "waiting for another conntrack-ra action on {}",
+                config.display()
+            );
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// Finds `prog` as a shell would: a name with `/` is taken as is, others are searched in PATH
 /// (then `extra` directories, e.g. HA_SBIN_DIR). Only executable regular files count.
@@ -32,6 +77,8 @@ pub fn which(prog: &str, extra: &[&Path]) -> Option<PathBuf> {
 /// What a bounded run produced.
 pub struct Finished {
     pub status: ExitStatus,
+    /// stdout (its first 4 KiB, trimmed).
+    pub stdout: String,
     /// stderr, for exit reasons.
     pub stderr: String,
 }
@@ -41,8 +88,9 @@ pub struct Finished {
 /// the write end of a pipe open, and reading it would wait for the daemon's death.
 pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> {
     let errfile = tempfile()?;
+    let outfile = tempfile()?;
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(outfile.try_clone()?)
         .stderr(errfile.try_clone()?);
     let mut child = cmd.spawn()?;
     let status = loop {
@@ -57,7 +105,12 @@ pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> 
         std::thread::sleep(Duration::from_millis(5));
     };
     let stderr = read_back(errfile);
-    Ok(Finished { status, stderr })
+    let stdout = read_back(outfile);
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 fn tempfile() -> io::Result<std::fs::File> {
@@ -204,16 +257,15 @@ pub fn node_name(on_node: Option<String>, deadline: Instant) -> String {
     if let Some(n) = on_node.filter(|n| !n.trim().is_empty()) {
         return n.trim().to_string();
     }
+    // Bounded: crm_node asks the controller, and a hung cluster must not hang the agent.
     if let Some(crm_node) = which("crm_node", &[]) {
-        let out = Command::new(crm_node)
-            .arg("-n")
-            .stderr(Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if out.status.success() && !name.is_empty() && Instant::now() < deadline {
-                return name;
-            }
+        let mut cmd = Command::new(crm_node);
+        cmd.arg("-n");
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        match run_bounded(cmd, until) {
+            Ok(out) if out.status.success() && !out.stdout.is_empty() => return out.stdout,
+            Ok(_) => {}
+            Err(e) => log::warn!("crm_node -n: {e}: using the host name"),
         }
     }
     nix::sys::utsname::uname()
