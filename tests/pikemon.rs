@@ -2528,9 +2528,18 @@ fn probe_answers_naming_the_virtual_mac_from_another_host_kept_a_dead_master_ali
 #[test]
 fn ipv4_only_macvlan_ran_ipv6_from_the_virtual_mac() {
     let rig = Rig::without_death_watch().started_pair();
+    let n = ipv6_frames_from_the_vmac_while_b_takes_over(&rig, 3, "True");
+    assert_eq!(n, "0", "IPv6 frames from the virtual MAC");
+    let v6 = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(v6.trim().is_empty(), "{v6}");
+}
+
+/// How many IPv6 frames from the virtual MAC that also meet `test` (a python expression on
+/// the frame `f`) a LAN host sees in `secs` seconds, while A drops the role and B's macvlan
+/// comes up.
+fn ipv6_frames_from_the_vmac_while_b_takes_over(rig: &Rig, secs: u32, test: &str) -> String {
     let evil = Netns::new("e");
     rig.sw.attach(&evil, "lan0");
-    // Counts the IPv6 frames from the virtual MAC for 3 s.
     let count = format!(
         "import socket,time\n\
          s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x86dd))\n\
@@ -2538,11 +2547,11 @@ fn ipv4_only_macvlan_ran_ipv6_from_the_virtual_mac() {
          s.settimeout(0.2)\n\
          vmac=bytes.fromhex('{}')\n\
          n=0\n\
-         end=time.time()+3\n\
+         end=time.time()+{secs}\n\
          while time.time()<end:\n\
          \x20   try: f=s.recv(2048)\n\
          \x20   except socket.timeout: continue\n\
-         \x20   if f[6:12]==vmac: n+=1\n\
+         \x20   if f[6:12]==vmac and ({test}): n+=1\n\
          print(n)\n",
         VMAC.replace(':', "")
     );
@@ -2558,9 +2567,7 @@ fn ipv4_only_macvlan_ran_ipv6_from_the_virtual_mac() {
     assert!(out.status.success(), "{out:?}");
     rig.wait_role(2, "Master", Duration::from_secs(3));
     let out = counter.wait_with_output().unwrap();
-    assert_eq!(text(&out).0.trim(), "0", "IPv6 frames from the virtual MAC");
-    let v6 = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
-    assert!(v6.trim().is_empty(), "{v6}");
+    text(&out).0.trim().to_string()
 }
 
 /// A host on the LAN claims the VIP with its own MAC (a gratuitous ARP, as a host with the
@@ -3129,41 +3136,13 @@ fn a_master_macvlan_made_again_by_an_operator_was_left_without_its_ipv6_vip() {
 #[test]
 fn dual_stack_macvlan_sent_router_solicitations_from_the_virtual_mac() {
     let rig = Rig::without_death_watch().with_ipv6().started_pair();
-    let evil = Netns::new("e");
-    rig.sw.attach(&evil, "lan0");
-    // Counts router solicitations (ICMPv6 type 133) from the virtual MAC for 7 s.
-    let count = format!(
-        "import socket,time\n\
-         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x86dd))\n\
-         s.bind(('lan0',0))\n\
-         s.settimeout(0.2)\n\
-         vmac=bytes.fromhex('{}')\n\
-         n=0\n\
-         end=time.time()+7\n\
-         while time.time()<end:\n\
-         \x20   try: f=s.recv(2048)\n\
-         \x20   except socket.timeout: continue\n\
-         \x20   if f[6:12]==vmac and len(f)>54 and f[20]==58 and f[54]==133: n+=1\n\
-         print(n)\n",
-        VMAC.replace(':', "")
+    // Router solicitations: ICMPv6 (58) of type 133.
+    let n = ipv6_frames_from_the_vmac_while_b_takes_over(
+        &rig,
+        7,
+        "len(f)>54 and f[20]==58 and f[54]==133",
     );
-    let counter = evil
-        .cmd("python3")
-        .args(["-c", &count])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    // B takes over: its macvlan comes up.
-    let out = rig.control(1, &["drop"]);
-    assert!(out.status.success(), "{out:?}");
-    rig.wait_role(2, "Master", Duration::from_secs(3));
-    let out = counter.wait_with_output().unwrap();
-    assert_eq!(
-        text(&out).0.trim(),
-        "0",
-        "router solicitations from the virtual MAC"
-    );
+    assert_eq!(n, "0", "router solicitations from the virtual MAC");
     assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
 }
 
