@@ -765,23 +765,6 @@ fn bare_lf_answer_or_100_continue_first_marked_a_healthy_real_down() {
     );
 }
 
-/// An HTTP server on 127.0.0.1:PORT that answers every request with the status line given,
-/// a blank line and `hello`, then closes.
-const STATUS_LINE_HTTP: &str = r#"import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', int(sys.argv[1])))
-s.listen(16)
-while True:
-    c = s.accept()[0]
-    try:
-        c.recv(4096)
-        c.sendall(sys.argv[2].encode() + b'\r\nContent-Length: 5\r\n\r\nhello')
-    except OSError:
-        pass
-    c.close()
-"#;
-
 /// A real answering `HTTP/ 200 OK` (no version digits) or `HTTP/2 200` (HTTP/2 has no
 /// status line) was up: any first word starting with `HTTP/` passed. RFC 9112 §4 wants
 /// `HTTP/DIGIT.DIGIT SP 3DIGIT`; those reals are down now. `HTTP/1.0 200` without a reason
@@ -789,37 +772,18 @@ while True:
 #[test]
 fn http_status_line_without_version_digits_marked_the_real_up() {
     let mut lab = Lab::new("sl");
-    let srv = lab.write("status.py", STATUS_LINE_HTTP);
-    let srv = srv.to_string_lossy().to_string();
     let answers = [
         ("8081", "HTTP/ 200 OK"),
         ("8082", "HTTP/2 200"),
         ("8083", "HTTP/1.0 200"),
-    ];
-    for (port, line) in answers {
-        lab.serve(&["python3", &srv, port, line]);
-    }
-    for (port, _) in answers {
-        lab.wait_port(port);
-    }
-    let mon = lab.path("mon.log");
-    let mut body = format!("checkinterval=1\nvirtual={VIP}:80\n");
-    for (port, _) in answers {
-        body.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
-    }
-    body.push_str(&format!(
-        "\tservice=http\n\treceive=\"hello\"\n\tmonitorfile=\"{}\"\n",
-        mon.display()
-    ));
-    let c = cfg(&lab, &unique("sl.cf"), &body);
-    lab.daemon(&c);
-    wait("two checks of each", || {
-        let m = lab.read("mon.log");
-        answers
-            .iter()
-            .all(|(port, _)| m.matches(&format!(" {port} ")).count() >= 2)
+    ]
+    .map(|(port, line)| {
+        (
+            port,
+            format!("{line}\\r\\nContent-Length: 5\\r\\n\\r\\nhello"),
+        )
     });
-    let m = lab.read("mon.log");
+    let m = judge_raw_answers(&mut lab, &answers, "\treceive=\"hello\"\n");
     assert!(
         m.contains("8081 1 masq / hello [down] not an HTTP status line: \"HTTP/ 200 OK\""),
         "{m}"
@@ -858,20 +822,11 @@ while True:
     c.close()
 "#;
 
-/// A minimal health endpoint answering `HTTP/1.0 200 OK` and closing, with no line break
-/// after it (or a head without its blank line) was down: "malformed or truncated HTTP
-/// response". The Perl ldirectord (LWP) reads the answer that arrived, without a body; so
-/// do we now. A 503 said the same way stays down.
-#[test]
-fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
-    let mut lab = Lab::new("sc");
+/// One http virtual with a real per `(port, answer)`, each served by `RAW_ANSWER_HTTP`, and
+/// `extra` lines in the virtual; the monitorfile once every real was checked twice.
+fn judge_raw_answers(lab: &mut Lab, answers: &[(&str, String)], extra: &str) -> String {
     let srv = lab.write("raw.py", RAW_ANSWER_HTTP);
     let srv = srv.to_string_lossy().to_string();
-    let answers = [
-        ("8091", "HTTP/1.0 200 OK"),
-        ("8092", "HTTP/1.0 200 OK\\r\\nServer: tiny\\r\\n"),
-        ("8093", "HTTP/1.0 503 Busy"),
-    ];
     for (port, answer) in answers {
         lab.serve(&["python3", &srv, port, answer]);
     }
@@ -884,10 +839,10 @@ fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
         body.push_str(&format!("\treal=127.0.0.1:{port} masq\n"));
     }
     body.push_str(&format!(
-        "\tservice=http\n\tchecktype=negotiate\n\tmonitorfile=\"{}\"\n",
+        "\tservice=http\n{extra}\tmonitorfile=\"{}\"\n",
         mon.display()
     ));
-    let c = cfg(&lab, &unique("sc.cf"), &body);
+    let c = cfg(lab, &unique("raw.cf"), &body);
     lab.daemon(&c);
     wait("two checks of each", || {
         let m = lab.read("mon.log");
@@ -895,7 +850,23 @@ fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
             .iter()
             .all(|(port, _)| m.matches(&format!(" {port} ")).count() >= 2)
     });
-    let m = lab.read("mon.log");
+    lab.read("mon.log")
+}
+
+/// A minimal health endpoint answering `HTTP/1.0 200 OK` and closing, with no line break
+/// after it (or a head without its blank line) was down: "malformed or truncated HTTP
+/// response". The Perl ldirectord (LWP) reads the answer that arrived, without a body; so
+/// do we now. A 503 said the same way stays down.
+#[test]
+fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
+    let mut lab = Lab::new("sc");
+    let answers = [
+        ("8091", "HTTP/1.0 200 OK"),
+        ("8092", "HTTP/1.0 200 OK\\r\\nServer: tiny\\r\\n"),
+        ("8093", "HTTP/1.0 503 Busy"),
+    ]
+    .map(|(port, answer)| (port, answer.to_string()));
+    let m = judge_raw_answers(&mut lab, &answers, "\tchecktype=negotiate\n");
     for port in ["8091", "8092"] {
         assert!(m.contains(&format!("{port} 1 masq / [up]")), "{port}\n{m}");
         assert!(
