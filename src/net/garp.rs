@@ -306,9 +306,8 @@ mod tests {
         assert_eq!(p.on_timer(t0 + ms * 2), ProbeStep::Unanswered);
     }
 
-    #[test]
-    fn probe_answers_are_replies_to_us_after_a_request_not_gratuitous_arps() {
-        let mut p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::from_secs(1));
+    /// A virtual MAC and the reply it gives our probe for VIP.
+    fn probe_reply() -> (MacAddr, ArpRepr) {
         let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
         let reply = ArpRepr {
             operation: Operation::Reply,
@@ -317,6 +316,13 @@ mod tests {
             target_hardware_addr: MAC,
             target_protocol_addr: Ipv4Addr::UNSPECIFIED,
         };
+        (vmac, reply)
+    }
+
+    #[test]
+    fn probe_answers_are_replies_to_us_after_a_request_not_gratuitous_arps() {
+        let mut p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::from_secs(1));
+        let (vmac, reply) = probe_reply();
         let answer = reply.to_frame(MAC, vmac);
         assert_eq!(p.answer(&answer), None, "no request sent yet");
         assert!(matches!(p.on_timer(Instant::now()), ProbeStep::Send(..)));
@@ -340,15 +346,8 @@ mod tests {
     #[test]
     fn a_reply_naming_the_virtual_mac_from_another_ethernet_source_answered_the_probe() {
         let mut p = ArpProbe::new(MAC, Ipv4Addr::UNSPECIFIED, VIP, 1, Duration::from_secs(1));
-        let vmac = MacAddr([2, 198, 51, 100, 10, 0]);
+        let (vmac, reply) = probe_reply();
         let forger = MacAddr([2, 0, 0, 0, 0, 0x66]);
-        let reply = ArpRepr {
-            operation: Operation::Reply,
-            source_hardware_addr: vmac,
-            source_protocol_addr: VIP,
-            target_hardware_addr: MAC,
-            target_protocol_addr: Ipv4Addr::UNSPECIFIED,
-        };
         assert!(matches!(p.on_timer(Instant::now()), ProbeStep::Send(..)));
         assert_eq!(p.answer(&reply.to_frame(MAC, forger)), None);
         assert_eq!(p.answer(&reply.to_frame(MAC, vmac)), Some(vmac));
