@@ -10,6 +10,7 @@ pub mod memfd;
 pub mod netns;
 pub mod packet;
 pub mod pidfile;
+pub mod procfs;
 pub mod proctitle;
 pub mod random;
 pub mod sched;

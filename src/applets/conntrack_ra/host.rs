@@ -183,11 +183,7 @@ pub fn daemon_pids(config: &Path) -> Vec<i32> {
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
         .filter(|&pid| pid != me)
-        .filter(|&pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| cmdline_runs(&c, config))
-                .unwrap_or(false)
-        })
+        .filter(|&pid| cmdline_runs(&crate::sys::procfs::cmdline(pid), config))
         .filter(|&pid| {
             let ours = Namespaces::of(&pid.to_string()) == Some(mine);
             if !ours {
@@ -234,17 +230,7 @@ pub fn cmdline_runs(cmdline: &[u8], config: &Path) -> bool {
     cfg_given.unwrap_or(DEFAULT_CONFIG) == config.as_os_str().as_encoded_bytes()
 }
 
-/// Whether `pid` still exists (and is not a zombie).
-pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next()),
-            Some(Some('Z')) | Some(Some('X'))
-        ),
-        Err(_) => false,
-    }
-}
+pub use crate::sys::procfs::alive;
 
 /// Sends `sig` to `pid`, ignoring a process that is already gone.
 pub fn signal(pid: i32, sig: nix::sys::signal::Signal) {

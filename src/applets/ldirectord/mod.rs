@@ -38,6 +38,7 @@ mod maintenance;
 pub mod resolve;
 pub mod server_text;
 
+use crate::sys::procfs::alive;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -206,18 +207,6 @@ fn running_pid(pid_path: &Path) -> Option<i32> {
 
 fn signal(pid: i32, sig: nix::sys::signal::Signal) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
-}
-
-/// Whether `pid` is a process that has not exited yet. A zombie has exited (only its
-/// parent's wait is left), and so has a pid that is gone.
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // `pid (comm) S ...`: comm may hold spaces and parentheses, the state follows the last ')'.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .is_some_and(|state| state != "Z" && state != "X")
 }
 
 /// Sends TERM and waits (bounded) until the pid file's lock is released and the daemon has

@@ -189,13 +189,13 @@ impl Status {
         }
         // The pid may have been reused since: only a pikemon worker counts, by its title or,
         // should setting that have failed, by its argument.
-        let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let title = crate::sys::procfs::cmdline(pid as i32);
         let worker = title.starts_with(b"pikemon: worker")
             || title.split(|&b| b == 0).any(|arg| arg == b"--worker");
         if !worker {
             return WriterState::Gone { pid };
         }
-        match process_state(pid) {
+        match crate::sys::procfs::state(pid as i32) {
             Some('T' | 't') => WriterState::Stopped { pid },
             Some('Z' | 'X' | 'x') | None => WriterState::Gone { pid },
             Some(_) => WriterState::Running { pid },
@@ -261,12 +261,6 @@ pub fn next_boot(path: &Path) -> io::Result<(u32, Option<Status>)> {
 }
 
 /// The state letter of `/proc/PID/stat` (R, S, D, T, Z ...).
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().next()?.chars().next()
-}
-
 pub use crate::sys::file::write_atomic;
 
 #[cfg(test)]

@@ -47,19 +47,12 @@ pub(super) fn hand_over_orphan(pid_file: &Path) {
     else {
         return;
     };
-    let cmdline = |pid: i32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    use crate::sys::procfs::{cmdline, ppid};
     if !cmdline(pid).starts_with(b"pikemon: worker") {
         return;
     }
     // Its parent: a supervisor still running means it is no orphan (another instance's).
-    let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|st| {
-            let (_, rest) = st.rsplit_once(')')?;
-            rest.split_whitespace().nth(1)?.parse::<i32>().ok()
-        })
-        .unwrap_or(0);
-    if cmdline(ppid).starts_with(b"pikemon: supervisor") {
+    if cmdline(ppid(pid).unwrap_or(0)).starts_with(b"pikemon: supervisor") {
         return;
     }
     let path = handover_path(pid_file);

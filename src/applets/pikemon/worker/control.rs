@@ -331,8 +331,7 @@ impl Worker {
             else {
                 continue;
             };
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if pid > 1 && cmdline.starts_with(b"pikemon") {
+            if pid > 1 && crate::sys::procfs::cmdline(pid).starts_with(b"pikemon") {
                 info!("hand-over: stopping the old instance [pid {pid}]");
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
