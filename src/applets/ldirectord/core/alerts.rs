@@ -1,10 +1,11 @@
 //! E-mail alerts: filtered by emailalertstatus, prefixed with the servicename, and the
 //! "Inaccessible" reminder resent every emailalertfreq seconds while a real stays down.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::schedule::alert_period;
 use super::table::real_name;
-use super::{Action, Core, State};
+use super::{Action, Core, RealId, Wake};
 
 impl Core {
     pub(super) fn alert(&self, vi: usize, subject: String, actions: &mut Vec<Action>) {
@@ -18,29 +19,17 @@ impl Core {
         }
     }
 
-    pub(super) fn resend_alerts(&mut self, vi: usize, now: Instant, actions: &mut Vec<Action>) {
-        let v = &self.cfg.virtuals[vi];
-        if v.emailalertfreq == 0 {
-            return;
-        }
-        let freq = Duration::from_secs(u64::from(v.emailalertfreq));
-        let mut due = Vec::new();
-        for (ri, rs) in self.virtuals[vi].reals.iter_mut().enumerate() {
-            if let Some(last) = rs.last_alert {
-                if rs.state == State::Down && now >= last + freq {
-                    rs.last_alert = Some(now);
-                    due.push(ri);
-                }
-            }
-        }
-        for ri in due {
-            let v = &self.cfg.virtuals[vi];
-            let subject = format!(
-                "Inaccessible real server: {} ({})",
-                real_name(v, &v.reals[ri]),
-                v.id()
-            );
-            self.alert(vi, subject, actions);
-        }
+    /// Sends the "Inaccessible" reminder of a real that is still down, and sets the next.
+    pub(super) fn resend_alert(&mut self, now: Instant, id: RealId, actions: &mut Vec<Action>) {
+        let v = &self.cfg.virtuals[id.virt];
+        let next = now + alert_period(v.emailalertfreq);
+        let subject = format!(
+            "Inaccessible real server: {} ({})",
+            real_name(v, &v.reals[id.real]),
+            v.id()
+        );
+        self.virtuals[id.virt].reals[id.real].last_alert = Some(now);
+        self.wake_at(next, Wake::Alert(id));
+        self.alert(id.virt, subject, actions);
     }
 }

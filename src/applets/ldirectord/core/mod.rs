@@ -20,6 +20,8 @@ mod reload;
 mod schedule;
 mod table;
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 use super::config::{alert_status, CheckType, Config};
@@ -144,11 +146,22 @@ struct VirtualState {
     fallback_on: bool,
 }
 
+/// What the core has to do for one real at a moment on its schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Wake {
+    /// Its check is due.
+    Check(RealId),
+    /// Its "Inaccessible" reminder is (emailalertfreq).
+    Alert(RealId),
+}
+
 /// The daemon's state: the config it runs and where every real stands.
 pub struct Core {
     cfg: Config,
     virtuals: Vec<VirtualState>,
     status: DaemonStatus,
+    /// The moments ahead, earliest on top (see `schedule`).
+    due: BinaryHeap<Reverse<(Instant, Wake)>>,
 }
 
 impl Core {
@@ -160,6 +173,7 @@ impl Core {
             cfg,
             virtuals: Vec::new(),
             status: DaemonStatus::Starting,
+            due: BinaryHeap::new(),
         };
         let mut actions = Vec::new();
         for vi in 0..core.cfg.virtuals.len() {
@@ -170,6 +184,7 @@ impl Core {
             // was only looked at on a check's result, so an empty virtual never got it.
             core.update_fallback(vi, &mut actions);
         }
+        core.rebuild_schedule();
         core.status = DaemonStatus::Running;
         (core, actions)
     }
@@ -256,6 +271,7 @@ impl Core {
             Input::Tick => self.tick(now, &mut actions),
             Input::Done(id, outcome) => self.done(now, id, outcome, &mut actions),
         }
+        self.settle();
         actions
     }
 

@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use super::schedule::alert_period;
 use super::table::{dest_of, real_name, service_of, IpvsOp};
-use super::{Action, Core, Outcome, RealId, State};
+use super::{Action, Core, Outcome, RealId, State, Wake};
 use crate::applets::ldirectord::config::CheckType;
 use crate::applets::ldirectord::server_text::printable;
 
@@ -19,8 +20,6 @@ impl Core {
     ) {
         let v = &self.cfg.virtuals[id.virt];
         let r = &v.reals[id.real];
-        let name = real_name(v, r);
-        let vid = v.id();
         let rs = &mut self.virtuals[id.virt].reals[id.real];
         if let CheckType::Combined(n) = v.checktype {
             let negotiated = rs.connects >= n;
@@ -46,7 +45,11 @@ impl Core {
         }
         if up {
             if rs.failcount > 0 {
-                log::info!("Resetting soft failure count: {name} ({vid})");
+                log::info!(
+                    "Resetting soft failure count: {} ({})",
+                    real_name(v, r),
+                    v.id()
+                );
             }
             rs.failcount = 0;
             if rs.state != State::Up {
@@ -57,7 +60,9 @@ impl Core {
         rs.failcount = rs.failcount.saturating_add(1);
         if !forced && rs.state == State::Up && rs.failcount < v.failurecount {
             log::info!(
-                "Soft failure real server: {name} ({vid}) failure {}/{}: {message}",
+                "Soft failure real server: {} ({}) failure {}/{}: {message}",
+                real_name(v, r),
+                v.id(),
                 rs.failcount,
                 v.failurecount
             );
@@ -148,8 +153,13 @@ impl Core {
             }
             None => {}
         }
-        if v.emailalertfreq > 0 && was != State::Down {
+        let remind = v.emailalertfreq > 0 && was != State::Down;
+        if remind {
             rs.last_alert = Some(now);
+        }
+        if remind {
+            let next = now + alert_period(self.cfg.virtuals[id.virt].emailalertfreq);
+            self.wake_at(next, Wake::Alert(id));
         }
         if let Some(m) = msg {
             self.alert(id.virt, m, actions);

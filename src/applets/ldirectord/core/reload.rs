@@ -144,6 +144,7 @@ impl Core {
             self.virtuals.push(VirtualState { reals, fallback_on });
             self.update_fallback(vi, &mut actions);
         }
+        self.rebuild_schedule();
         self.status = DaemonStatus::Running;
         actions
     }
