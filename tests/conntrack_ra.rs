@@ -531,20 +531,26 @@ fn hung_daemon_fails_monitor_within_the_timeout() {
     assert_eq!(a.rc("monitor", &[]), 7);
 }
 
+/// conntrackd.conf is each node's own file (its addresses, its interfaces). A typo in one
+/// node's copy was exit 6, OCF_ERR_CONFIGURED, which Pacemaker takes as fatal everywhere:
+/// the clone stopped on every node, the promoted one and its connections too. It is 2 now,
+/// a hard error on this node only, as conntrackd's own refusal of a file already was. A
+/// parameter that is wrong whatever the node (promoted-max, a relative path) stays 6.
 #[test]
-fn bad_config_is_not_configured() {
+fn a_typo_in_one_nodes_conntrackd_conf_stopped_the_clone_on_every_node() {
     let tmp = TempDir::new("c");
     let a = single(&tmp);
     std::fs::write(a.config(), "General {\n\tHashSize 16384\n}\n").unwrap();
     for action in ["validate-all", "start", "promote"] {
         let out = a.ra(action, &[]);
         let (_, e) = text(&out);
-        assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+        assert_eq!(out.status.code(), Some(2), "{action}: {e}");
         assert!(e.contains("no UNIX { Path ... }"), "{e}");
     }
+    assert!(a.daemon_pid().is_none());
     std::fs::write(a.config(), "General {\n}\n}\n").unwrap();
     let out = a.ra("validate-all", &[]);
-    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).1.contains(":3:1: error:"), "{:?}", text(&out).1);
     // Promotable-clone meta attributes other than 1 are fatal too.
     write_config(&a.dir, "203.0.113.1", "203.0.113.2", "sync0");
@@ -1065,7 +1071,7 @@ fn config_value_missing_or_garbage_passed_validate_and_lockfile_took_the_next_ke
         for action in ["validate-all", "start"] {
             let out = a.ra(action, &[]);
             let (_, e) = text(&out);
-            assert_eq!(out.status.code(), Some(6), "{action}: {e}");
+            assert_eq!(out.status.code(), Some(2), "{action}: {e}");
             assert!(
                 e.contains(&format!("ocf-exit-reason:{name}:")) && e.contains(want),
                 "{action}: {e}"

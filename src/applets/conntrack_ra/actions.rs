@@ -91,7 +91,11 @@ fn send(cfg: &DaemonConfig, req: Request, p: &Params) -> Result<String, Failure>
 /// named by `config` is "cannot be read" (2), never a hang or a memory blow-up.
 const MAX_CONFIG_LEN: u64 = 1 << 20;
 
-/// Reads conntrackd.conf: relative → 6, missing → 5, unreadable → 2, unusable → 6.
+/// Reads conntrackd.conf: relative → 6, missing → 5, unreadable → 2, unusable → 2.
+/// The path is a parameter and means the same on every node; the file's text is each
+/// node's own (its addresses, its interfaces): a typo in one node's copy is this node's
+/// problem (2, a hard error here), as conntrackd's own refusal of it is. 6 stopped the
+/// clone on every node, the promoted one and its connections too.
 fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
     let name = p.config.display().to_string();
     // The agent runs in Pacemaker's working directory, not the operator's: a relative path
@@ -108,7 +112,7 @@ fn load_config(p: &Params) -> Result<DaemonConfig, Failure> {
             Failure::Args(format!("conntrackd config {name} cannot be read: {e}"))
         }
     })?;
-    config::parse(&name, &text).map_err(|e| Failure::Configured(e.to_string()))
+    config::parse(&name, &text).map_err(|e| Failure::Args(e.to_string()))
 }
 
 /// A statefile that cannot be used: wrong everywhere → 6, on this host → 2, unreadable → 1.
