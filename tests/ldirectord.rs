@@ -1107,6 +1107,65 @@ fn autoreload_applies_only_the_difference() {
     assert!(!rec.contains("-D ") && !rec.contains("-d "), "{rec}");
 }
 
+/// A config rewritten more often than a check takes (a tool that stamps the time in a
+/// comment), with autoreload: every reload ended the checks in flight, so a real that had
+/// stopped answering (its SYNs dropped) never reached its timeout and stayed in the table.
+/// Checks whose real and check the new config leaves alike now carry on through a reload.
+#[test]
+fn reloads_more_often_than_a_check_takes_kept_a_dead_real_in_the_table() {
+    let mut lab = Lab::new("rr");
+    lab.http(8081);
+    lab.http(8082);
+    let name = unique("rr.cf");
+    let body = |stamp: u32| {
+        format!(
+            "# written by a tool, stamp {stamp}\ncheckinterval=1\nchecktimeout=2\n\
+             negotiatetimeout=2\nautoreload=yes\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\
+             \treal=127.0.0.1:8082 masq\n\tservice=http\n"
+        )
+    };
+    let c = cfg(&lab, &name, &body(0));
+    lab.daemon(&c);
+    wait("both added", || {
+        let rec = lab.rec();
+        rec.contains("-r 127.0.0.1:8081") && rec.contains("-r 127.0.0.1:8082")
+    });
+    for args in [
+        &["nft", "add", "table", "inet", "hang"][..],
+        &[
+            "nft",
+            "add chain inet hang in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft", "add", "rule", "inet", "hang", "in", "tcp", "dport", "8082", "drop",
+        ],
+    ] {
+        let out = lab.ns.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    // A new text every 0.6 s for up to 15 s: the daemon sees a change at each of its
+    // once-a-second looks, more often than the 2 s the dead real's check needs to time out.
+    let deleted = "-d -t 198.51.100.10:80 -r 127.0.0.1:8082";
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut stamp = 0;
+    while Instant::now() < until && !lab.rec().contains(deleted) {
+        stamp += 1;
+        lab.write(&name, &body(stamp));
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    let log = lab.read("log");
+    assert!(
+        log.matches("Reloading configuration").count() >= 3,
+        "the config was not reloaded often:\n{log}"
+    );
+    let rec = lab.rec();
+    assert!(rec.contains(deleted), "the dead real stayed:\n{rec}\n{log}");
+    assert!(
+        !rec.contains("-d -t 198.51.100.10:80 -r 127.0.0.1:8081"),
+        "{rec}"
+    );
+}
+
 /// Starts a daemon whose config has `callback=` (a script appending its argument to
 /// `called`) and `autoreload=<autoreload>`, then rewrites the config with weight 5 and a
 /// newer mtime; returns the config's path.

@@ -346,19 +346,34 @@ impl Daemon {
                 return;
             }
         };
-        // Results of checks started under the old config could be mistaken for new reals.
+        // Queued checks are asked again by the new config. A check in flight carries on
+        // under the real's new id when the new config asks the same of it; the others end,
+        // as their results could be mistaken for new reals.
         self.queued.clear();
-        let tokens: Vec<usize> = self
+        let in_flight: Vec<(usize, RealId)> = self
             .running
             .iter()
-            .filter(|(_, r)| matches!(r.job, Job::Check(_)))
-            .map(|(t, _)| *t)
+            .filter_map(|(t, r)| match r.job {
+                Job::Check(id) => Some((*t, id)),
+                _ => None,
+            })
             .collect();
-        for t in tokens {
-            self.finish(t);
+        let ids: Vec<RealId> = in_flight.iter().map(|(_, id)| *id).collect();
+        let reloaded = self.core.reload_keeping(cfg, Instant::now(), &ids);
+        let kept: HashMap<RealId, RealId> = reloaded.kept.into_iter().collect();
+        for (t, old) in in_flight {
+            match kept.get(&old) {
+                Some(new) => {
+                    if let Some(r) = self.running.get_mut(&t) {
+                        r.job = Job::Check(*new);
+                    }
+                }
+                None => {
+                    self.finish(t);
+                }
+            }
         }
-        let actions = self.core.reload(cfg, Instant::now());
-        self.apply(actions);
+        self.apply(reloaded.actions);
     }
 
     fn children(&mut self) {

@@ -27,6 +27,7 @@ use std::time::Instant;
 use super::config::{alert_status, CheckType, Config};
 use crate::wire::ipvs::{Dest, Service};
 
+pub use reload::Reloaded;
 use table::fallback_dest;
 pub use table::{dest_of, real_name, service_of, IpvsOp};
 

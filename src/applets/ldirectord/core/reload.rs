@@ -1,10 +1,11 @@
 //! A reload: the new config replaces the old, unchanged reals keep their state, and only
 //! the difference reaches the IPVS table; down reals follow the new quiescent setting.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::table::{dest_of, fallback_dest, real_name, service_of, IpvsOp};
-use super::{Action, Core, DaemonStatus, RealState, State, VirtualState};
+use super::{Action, Core, DaemonStatus, RealId, RealState, State, VirtualState};
 use crate::applets::ldirectord::config::{CheckType, Config, Real, Virtual};
 
 /// The quiescent rule applied again to a real that is down, as the original's reload
@@ -29,11 +30,48 @@ fn requiesce(v: &Virtual, r: &Real, rs: &mut RealState, actions: &mut Vec<Action
     }
 }
 
+/// Whether a check built for a real of `a` still is the one `b` asks for: the virtuals are
+/// the same but for their line and their reals. A real's own part of its check is in
+/// `real_checks_alike`.
+fn virtual_checks_alike(a: &Virtual, b: &Virtual) -> bool {
+    let bare = |v: &Virtual| Virtual {
+        line: 0,
+        reals: Vec::new(),
+        ..v.clone()
+    };
+    bare(a) == bare(b)
+}
+
+/// A real's part of its check: where it connects and what it asks and expects (its weight,
+/// forwarding method and thresholds are the table's only).
+fn real_checks_alike(a: &Real, b: &Real) -> bool {
+    (a.addr, a.port, &a.request, &a.receive) == (b.addr, b.port, &b.request, &b.receive)
+}
+
+/// What a reload changed, and the checks in flight that carry on under it.
+pub struct Reloaded {
+    pub actions: Vec<Action>,
+    /// (the real's id before, its id now) of every check in flight that is still the one
+    /// the new config asks for; its result is taken as the new real's.
+    pub kept: Vec<(RealId, RealId)>,
+}
+
 impl Core {
     /// Replaces the config with `new`, keeping the state of every real that is still there
-    /// with the same check. Returns the IPVS changes of the difference only.
+    /// with the same check. Returns the IPVS changes of the difference only. Checks in
+    /// flight end with it (`reload_keeping` lets unchanged ones carry on).
     pub fn reload(&mut self, new: Config, now: Instant) -> Vec<Action> {
+        self.reload_keeping(new, now, &[]).actions
+    }
+
+    /// `reload`, where the checks of `in_flight` (old ids) whose real and check the new config
+    /// leaves as they were carry on: their results count. A config rewritten more often than
+    /// a check takes (a tool that stamps the time in a comment) restarted every check before
+    /// it could time out, and a real that had stopped answering stayed in the table.
+    pub fn reload_keeping(&mut self, new: Config, now: Instant, in_flight: &[RealId]) -> Reloaded {
         self.status = DaemonStatus::Reloading;
+        let in_flight: HashSet<RealId> = in_flight.iter().copied().collect();
+        let mut kept = Vec::new();
         let mut actions = Vec::new();
         let old_cfg = std::mem::replace(&mut self.cfg, new);
         let old_states = std::mem::take(&mut self.virtuals);
@@ -55,8 +93,9 @@ impl Core {
                 .virtuals
                 .iter()
                 .zip(old_states.iter())
-                .find(|(ov, _)| service_of(ov).key == nsvc.key);
-            let Some((ov, os)) = old else {
+                .enumerate()
+                .find(|(_, (ov, _))| service_of(ov).key == nsvc.key);
+            let Some((ovi, (ov, os))) = old else {
                 let vs = self.fresh_virtual(vi, &[], now, &mut actions);
                 self.virtuals.push(vs);
                 self.update_fallback(vi, &mut actions);
@@ -66,21 +105,43 @@ impl Core {
                 actions.push(Action::Ipvs(IpvsOp::EditService(nsvc.clone())));
             }
             let mut reals = Vec::new();
+            let alike = virtual_checks_alike(ov, nv);
             for nr in &nv.reals {
                 let nd = dest_of(nv, nr, nr.weight);
-                let prev = ov.reals.iter().zip(os.reals.iter()).find(|(or, _)| {
-                    let od = dest_of(ov, or, 0);
-                    od.addr == nd.addr && od.port == nd.port
-                });
+                let prev = ov
+                    .reals
+                    .iter()
+                    .zip(os.reals.iter())
+                    .enumerate()
+                    .find(|(_, (or, _))| {
+                        let od = dest_of(ov, or, 0);
+                        od.addr == nd.addr && od.port == nd.port
+                    });
                 let same_check = ov.checktype == nv.checktype && ov.service == nv.service;
                 match prev {
-                    Some((or, ors)) => {
+                    Some((ori, (or, ors))) => {
                         let mut rs = ors.clone();
                         if !same_check {
                             rs.failcount = 0;
                             rs.next_due = now;
                         }
-                        rs.running = false;
+                        let old_id = RealId {
+                            virt: ovi,
+                            real: ori,
+                        };
+                        rs.running = ors.running
+                            && alike
+                            && real_checks_alike(or, nr)
+                            && in_flight.contains(&old_id);
+                        if rs.running {
+                            kept.push((
+                                old_id,
+                                RealId {
+                                    virt: vi,
+                                    real: reals.len(),
+                                },
+                            ));
+                        }
                         rs.next_due = rs
                             .next_due
                             .min(now + Duration::from_secs(u64::from(nv.checkinterval)));
@@ -146,6 +207,6 @@ impl Core {
         }
         self.rebuild_schedule();
         self.status = DaemonStatus::Running;
-        actions
+        Reloaded { actions, kept }
     }
 }

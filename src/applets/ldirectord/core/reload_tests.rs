@@ -213,3 +213,56 @@ fn a_reload_left_a_quiescent_dead_real_with_its_old_forwarding_method() {
     // Only the weight changed: nothing to write while it is down.
     assert!(ops(&core.reload(cfg(&text("gate 5")), t0)).is_empty());
 }
+
+/// A config rewritten more often than a check takes (a tool that stamps the time in a
+/// comment, with autoreload) ended every check in flight before it could time out, and a
+/// real that had stopped answering stayed in the table. Checks in flight whose real and
+/// check the new config leaves alike carry on under the real's new id; a changed check
+/// starts again.
+#[test]
+fn reloads_more_often_than_a_check_takes_kept_a_dead_real_in_the_table() {
+    let three = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.20:80 masq\n\
+                 \treal=198.51.100.21:80 masq 3\n\treal=198.51.100.22:80 masq 1\n";
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(three), &[], t0);
+    for r in 0..3 {
+        core.handle(t0, Input::Tick);
+        core.handle(t0, Input::Done(id(0, r), up()));
+    }
+    let t2 = t0 + Duration::from_secs(2);
+    assert_eq!(core.handle(t2, Input::Tick).len(), 3);
+    // The same text with a comment: every check in flight carries on; the third was only
+    // queued by the daemon (not in flight), and is asked for again.
+    let stamped = format!("# written at {t2:?}\n{three}");
+    let r = core.reload_keeping(cfg(&stamped), t2, &[id(0, 0), id(0, 1)]);
+    assert!(ops(&r.actions).is_empty());
+    assert_eq!(r.kept, vec![(id(0, 0), id(0, 0)), (id(0, 1), id(0, 1))]);
+    assert_eq!(
+        core.handle(t2, Input::Tick),
+        vec![Action::Start(id(0, 2), Probe::Negotiate)]
+    );
+    let in_flight = [id(0, 0), id(0, 1), id(0, 2)];
+    // Nothing is started again while they run.
+    let r = core.reload_keeping(cfg(&stamped), t2, &in_flight);
+    assert_eq!(r.kept.len(), 3);
+    assert!(core.handle(t2, Input::Tick).is_empty());
+    // The first real removed and the last one's weight changed: the others move up one
+    // place and carry on; the weight is the table's, not the check's.
+    let two = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 3\n\
+               \treal=198.51.100.22:80 masq 5\n";
+    let r = core.reload_keeping(cfg(two), t2, &in_flight);
+    assert_eq!(r.kept, vec![(id(0, 1), id(0, 0)), (id(0, 2), id(0, 1))]);
+    assert!(core.handle(t2, Input::Tick).is_empty());
+    // The kept check's result counts for the real it was for: down and deleted.
+    assert_eq!(
+        ops(&core.handle(t2, Input::Done(id(0, 0), down()))),
+        vec!["d 198.51.100.21"]
+    );
+    // A changed check (another receive) starts again.
+    let changed = "checkinterval=2\nvirtual=198.51.100.10:80\n\treal=198.51.100.21:80 masq 3\n\
+                   \treal=198.51.100.22:80 masq 5 \".\" \"other\"\n";
+    let r = core.reload_keeping(cfg(changed), t2, &[id(0, 1)]);
+    assert!(r.kept.is_empty(), "{:?}", r.kept);
+    let started = core.handle(t2, Input::Tick);
+    assert_eq!(started, vec![Action::Start(id(0, 1), Probe::Negotiate)]);
+}
