@@ -383,14 +383,17 @@ fn radius_against_freeradius() {
     );
     let reject = lab.wait_results("reject.mon", 2);
     assert!(reject.contains("[down] Access-Reject"), "{reject}");
+    // A wrong secret and garbage are no answer: the check waits for one, and its timeout
+    // says what it set aside.
     let secret = lab.wait_results("secret.mon", 2);
     assert!(
-        secret.contains("[down] RADIUS: bad response authenticator"),
+        secret.contains("[down] timed out after 3 s; ignored 1 datagram that answered nothing we asked, the last: RADIUS: bad response authenticator (wrong secret?)"),
         "{secret}"
     );
     let garbage = lab.wait_results("garbage.mon", 2);
     assert!(
-        garbage.contains("[down] RADIUS: bad response authenticator"),
+        garbage.contains("[down] timed out after 3 s; ignored 1 datagram")
+            && garbage.contains("RADIUS: bad response authenticator"),
         "{garbage}"
     );
     // No answer at all: down after min(checktimeout, negotiatetimeout).
@@ -408,6 +411,175 @@ fn radius_against_freeradius() {
         "radius real removed",
         "-d -u 198.51.100.10:1812 -r 127.0.0.1:18120",
     );
+}
+
+/// The namespace's ephemeral port range, where ldirectord's UDP checks have their sockets.
+fn ephemeral_ports(lab: &Lab) -> (String, String) {
+    let out = lab
+        .ns
+        .run(&["cat", "/proc/sys/net/ipv4/ip_local_port_range"]);
+    let range = text(&out).0;
+    let mut it = range.split_whitespace().map(str::to_string);
+    match (it.next(), it.next()) {
+        (Some(lo), Some(hi)) => (lo, hi),
+        _ => panic!("ip_local_port_range: {range:?}"),
+    }
+}
+
+/// Starts tests/data/ldirectord/udp_spray.py in the namespace: `payload` from
+/// 127.0.0.1:`from_port` to every ephemeral port of 127.0.0.1 for `secs` seconds. Returns
+/// the child's index.
+fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ldirectord/udp_spray.py"
+    );
+    let (lo, hi) = ephemeral_ports(lab);
+    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
+    lab.serve(
+        &format!("spray{from_port}.log"),
+        &[
+            "python3",
+            script,
+            "127.0.0.1",
+            &from_port.to_string(),
+            "127.0.0.1",
+            &lo,
+            &hi,
+            &secs.to_string(),
+            &hex,
+        ],
+    )
+}
+
+/// Waits (bounded) for the sprayer `i` to end and returns how many datagrams it sent.
+fn sprayed(lab: &mut Lab, i: usize, from_port: u16) -> u64 {
+    wait("the sprayer ended", || {
+        matches!(lab.children[i].try_wait(), Ok(Some(_)))
+    });
+    let log = lab.read(&format!("spray{from_port}.log"));
+    log.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("sprayer {from_port}: {log}"))
+}
+
+/// A slow but healthy server: answers each request after `delay` seconds, `reply` being a
+/// python expression of the request `d`.
+fn slow_udp_server(lab: &mut Lab, port: u16, delay: &str, imports: &str, reply: &str) {
+    let name = format!("slow{port}.py");
+    lab.write(
+        &name,
+        &format!(
+            "import socket, time\n{imports}\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('127.0.0.1', {port}))\nwhile True:\n    d, a = s.recvfrom(4096)\n\
+             \x20   time.sleep({delay})\n    r = {reply}\n    if r:\n        s.sendto(r, a)\n"
+        ),
+    );
+    lab.serve(
+        &format!("slow{port}.log"),
+        &["python3", &lab.path_text(&name)],
+    );
+    lab.wait_port("-u", port);
+}
+
+/// Anyone on the LAN can send datagrams from a RADIUS real's address and port to every
+/// ephemeral port of ours. The check judged the first datagram, so a stranger's garbage,
+/// arriving before a slow server's answer, marked a healthy real down (and with
+/// failurecount=1 deleted it). Only an authentic answer decides now.
+#[test]
+fn a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down() {
+    let mut lab = Lab::new("rs");
+    // An Access-Accept with the right Response Authenticator, 0.8 s after each request.
+    slow_udp_server(
+        &mut lab,
+        18140,
+        "0.8",
+        "import hashlib",
+        "bytes([2, d[1], 0, 20]) + hashlib.md5(bytes([2, d[1], 0, 20]) + d[4:20] + b'testing123').digest() if len(d) >= 20 else b''",
+    );
+    let conf = lab.write(
+        &unique("rs.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=4\nchecktimeout=4\n\
+             virtual={VIP}:1812\n\tprotocol=udp\n\treal=127.0.0.1:18140 masq\n\tservice=radius\n\
+             \tlogin=\"web\"\n\tpasswd=\"s3cret\"\n\tsecret=\"testing123\"\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("rs.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "the slow radius real added",
+        "-a -u 198.51.100.10:1812 -r 127.0.0.1:18140",
+    );
+    // Access-Accept-looking garbage of every identifier's shape, from the real's address.
+    let mut garbage = vec![2u8, 0, 0, 20];
+    garbage.extend_from_slice(&[0x55; 16]);
+    let sprayer = spray(&mut lab, 18140, 6, &garbage);
+    let sent = sprayed(&mut lab, sprayer, 18140);
+    assert!(sent > 10_000, "the sprayer sent {sent} datagrams");
+    let mon = lab.read("rs.mon");
+    let rec = lab.rec();
+    assert!(!mon.contains("[down]"), "{mon}");
+    assert!(!rec.contains("-d -u"), "{rec}");
+    assert!(mon.matches("[up] Access-Accept").count() >= 3, "{mon}");
+}
+
+/// The same against SIP over UDP: a stranger's "503" from a live server's address took it
+/// out, and a "200 OK" from a dead one's address (its requests dropped) put it in the
+/// table. Only a datagram with our Call-ID decides now.
+#[test]
+fn a_strangers_sip_datagrams_decided_the_check_of_a_udp_real() {
+    let mut lab = Lab::new("ss");
+    slow_udp_server(
+        &mut lab,
+        5070,
+        "0.8",
+        "import re",
+        "b'SIP/2.0 200 OK\\r\\nCall-ID: ' + re.search(rb'(?im)^call-id:[ \\t]*(\\S+)', d).group(1) + b'\\r\\nContent-Length: 0\\r\\n\\r\\n'",
+    );
+    // The dead server: its requests are dropped, so no ICMP refusal either.
+    silent(&mut lab, "udp", 5071);
+    let conf = lab.write(
+        &unique("ss.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n\
+             virtual={VIP}:5060\n\tprotocol=udp\n\treal=127.0.0.1:5070 masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n\
+             virtual={VIP}:5061\n\tprotocol=udp\n\treal=127.0.0.1:5071 masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("live.mon"),
+            lab.path_text("dead.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "the slow sip real added",
+        "-a -u 198.51.100.10:5060 -r 127.0.0.1:5070",
+    );
+    let busy = spray(
+        &mut lab,
+        5070,
+        6,
+        b"SIP/2.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+    );
+    let ok = spray(
+        &mut lab,
+        5071,
+        6,
+        b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    let sent = sprayed(&mut lab, busy, 5070) + sprayed(&mut lab, ok, 5071);
+    assert!(sent > 20_000, "the sprayers sent {sent} datagrams");
+    let (live, dead, rec) = (lab.read("live.mon"), lab.read("dead.mon"), lab.rec());
+    assert!(!live.contains("[down]"), "{live}");
+    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 3, "{live}");
+    assert!(!dead.contains("[up]"), "{dead}");
+    assert!(
+        dead.contains("[down] timed out after 3 s; ignored"),
+        "{dead}"
+    );
+    assert!(!rec.contains("-r 127.0.0.1:5071"), "{rec}");
+    assert!(!rec.contains("-d -u 198.51.100.10:5060"), "{rec}");
 }
 
 /// A sipp UAS scenario answering each OPTIONS with `status` (headers echoed, RFC 3261 §8.2.6).

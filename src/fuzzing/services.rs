@@ -208,6 +208,7 @@ pub fn nntp(data: &[u8]) {
 pub fn sip(data: &[u8]) {
     converse(&mut sip_check::SipTcp::new("ldirectord"), data);
     let _ = sip_check::judge_datagram(data);
+    let _ = sip_check::judge_reply(data, "30fe4891a3d291db");
 }
 
 fn sql() -> SqlLogin {

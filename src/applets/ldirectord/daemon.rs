@@ -406,12 +406,15 @@ impl Daemon {
             return;
         };
         let secs = r.timeout.as_secs();
+        let why = match r.check.note() {
+            Some(note) => format!("timed out after {secs} s; {note}"),
+            None => format!("timed out after {secs} s"),
+        };
         match self.finish(token) {
             Some(Job::Check(id)) => {
-                let actions = self.core.handle(
-                    Instant::now(),
-                    Input::Done(id, Outcome::Down(format!("timed out after {secs} s"))),
-                );
+                let actions = self
+                    .core
+                    .handle(Instant::now(), Input::Done(id, Outcome::Down(why)));
                 self.apply(actions);
             }
             Some(Job::Mail) => log::error!("e-mail alert: timed out after {secs} s"),

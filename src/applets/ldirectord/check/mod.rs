@@ -61,6 +61,38 @@ pub trait Check {
     fn fd(&self) -> Option<RawFd>;
     /// Makes progress; never blocks.
     fn advance(&mut self) -> Poll;
+    /// What the check saw and set aside, for the message of its timeout (a UDP check's
+    /// datagrams that were no answer to its request).
+    fn note(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Datagrams a UDP check received that were no answer to its request (another id, a wrong
+/// authenticator, a stranger's text): set aside, never a verdict. Anyone on the LAN can
+/// send the real's address and port a datagram for every ephemeral port of ours; judged,
+/// the first of them marked a healthy real down, or a dead one up.
+#[derive(Debug, Default)]
+pub struct SetAside {
+    count: u32,
+    last: Option<String>,
+}
+
+impl SetAside {
+    pub fn add(&mut self, why: String) {
+        self.count = self.count.saturating_add(1);
+        self.last = Some(why);
+    }
+
+    /// "ignored N datagram(s) that were no answer, the last: WHY".
+    pub fn note(&self) -> Option<String> {
+        let last = self.last.as_ref()?;
+        let s = if self.count == 1 { "" } else { "s" };
+        Some(format!(
+            "ignored {} datagram{s} that answered nothing we asked, the last: {last}",
+            self.count
+        ))
+    }
 }
 
 /// An outcome that is already known (checktype=on, service=none).

@@ -2,16 +2,19 @@
 //! One Access-Request over UDP (RFC 2865) with User-Name = login, User-Password = passwd
 //! hidden with secret, and NAS-IP-Address = the socket's local address (NAS-IPv6-Address for
 //! an IPv6 real); no retransmission, as Authen::Radius sends once. The first answer decides:
-//! up only for an Access-Accept whose Response Authenticator is right; a reject, a wrong
-//! authenticator (wrong secret), garbage or an ICMP refusal is down, silence times out. The
-//! daemon bounds it by min(checktimeout, negotiatetimeout), as the original's alarm and
-//! receive timeout do.
+//! up for an Access-Accept, down for any other code or an ICMP refusal. An answer is a
+//! datagram with our identifier and a right Response Authenticator; anything else (garbage,
+//! another identifier, a wrong authenticator) is set aside and the check waits on, so a
+//! stranger on the LAN who sprays datagrams from the real's address cannot mark it down. A
+//! wrong secret therefore times out, and the timeout says what was set aside ("bad response
+//! authenticator (wrong secret?)"). The daemon bounds it by min(checktimeout,
+//! negotiatetimeout), as the original's alarm and receive timeout do.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{random_bytes, Check, Poll};
+use super::{random_bytes, Check, Poll, SetAside};
 use crate::applets::ldirectord::config::Virtual;
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -41,29 +44,32 @@ fn access_request(v: &Virtual, local: IpAddr, id: u8, auth: [u8; 16]) -> Result<
     r.to_bytes().map_err(|e| format!("login: {e}"))
 }
 
-/// Judges the first datagram that came back.
-pub(crate) fn judge(reply: &[u8], id: u8, auth: &[u8; 16], secret: &[u8]) -> Outcome {
-    let p = match Packet::new_checked(reply) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Down(format!("RADIUS: {e}")),
-    };
+/// Judges one datagram that came back: the answer's outcome, or Err(why it is no answer to
+/// our request).
+pub(crate) fn judge(
+    reply: &[u8],
+    id: u8,
+    auth: &[u8; 16],
+    secret: &[u8],
+) -> Result<Outcome, String> {
+    let p = Packet::new_checked(reply).map_err(|e| format!("RADIUS: {e}"))?;
     if p.identifier() != id {
-        return Outcome::Down(format!(
+        return Err(format!(
             "RADIUS: answer id {} to request {id}",
             p.identifier()
         ));
     }
     if !p.response_authentic(auth, secret) {
-        return Outcome::Down("RADIUS: bad response authenticator (wrong secret?)".into());
+        return Err("RADIUS: bad response authenticator (wrong secret?)".into());
     }
     let reason = Repr::parse(&p)
         .ok()
         .and_then(|r| r.reply_message().map(|m| format!(": {m}")))
         .unwrap_or_default();
-    match p.code() {
+    Ok(match p.code() {
         Code::AccessAccept => Outcome::Up(format!("{}{reason}", Code::AccessAccept)),
         other => Outcome::Down(format!("{other}{reason}")),
-    }
+    })
 }
 
 /// A RADIUS authentication in progress.
@@ -72,6 +78,7 @@ pub struct Radius {
     id: u8,
     auth: [u8; 16],
     secret: Vec<u8>,
+    set_aside: SetAside,
 }
 
 impl Radius {
@@ -95,6 +102,7 @@ impl Radius {
             id,
             auth,
             secret: v.secret.as_bytes().to_vec(),
+            set_aside: SetAside::default(),
         })
     }
 }
@@ -106,16 +114,25 @@ impl Check for Radius {
 
     fn advance(&mut self) -> Poll {
         let mut buf = [0u8; MAX_LEN];
-        match self.sock.recv(&mut buf) {
-            Ok(n) => Poll::Ready(judge(
-                buf.get(..n).unwrap_or_default(),
-                self.id,
-                &self.auth,
-                &self.secret,
-            )),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Wait(Interest::Read),
-            Err(e) => Poll::Ready(Outcome::Down(format!("RADIUS: {e}"))),
+        loop {
+            match self.sock.recv(&mut buf) {
+                Ok(n) => {
+                    let d = buf.get(..n).unwrap_or_default();
+                    match judge(d, self.id, &self.auth, &self.secret) {
+                        Ok(o) => return Poll::Ready(o),
+                        Err(why) => self.set_aside.add(why),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Poll::Wait(Interest::Read)
+                }
+                Err(e) => return Poll::Ready(Outcome::Down(format!("RADIUS: {e}"))),
+            }
         }
+    }
+
+    fn note(&self) -> Option<String> {
+        self.set_aside.note()
     }
 }
 
@@ -149,28 +166,40 @@ mod tests {
         assert_eq!(&b6[b6.len() - 18..b6.len() - 16], &[95, 18]);
     }
 
+    /// Only an authentic answer decides; garbage, another id and a wrong authenticator are
+    /// no answer (`a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down`
+    /// in tests/ldirectord_services.rs plays it against a real server).
     #[test]
     fn only_an_authentic_accept_is_up() {
         assert!(matches!(
             judge(&hex(ACCEPT), 42, &AUTH, b"testing123"),
-            Outcome::Up(_)
+            Ok(Outcome::Up(_))
         ));
         assert_eq!(
             judge(&hex(REJECT), 42, &AUTH, b"testing123"),
-            Outcome::Down("Access-Reject".into())
+            Ok(Outcome::Down("Access-Reject".into()))
         );
         assert!(matches!(
             judge(&hex(ACCEPT), 42, &AUTH, b"wrong"),
-            Outcome::Down(m) if m.contains("authenticator")
+            Err(m) if m.contains("authenticator")
         ));
-        assert!(matches!(
-            judge(&hex(ACCEPT), 43, &AUTH, b"testing123"),
-            Outcome::Down(_)
-        ));
-        assert!(matches!(
-            judge(b"garbage", 42, &AUTH, b"testing123"),
-            Outcome::Down(_)
-        ));
+        assert!(judge(&hex(ACCEPT), 43, &AUTH, b"testing123").is_err());
+        assert!(judge(b"garbage", 42, &AUTH, b"testing123").is_err());
+    }
+
+    #[test]
+    fn set_aside_datagrams_are_named_in_the_timeout() {
+        let mut a = SetAside::default();
+        assert_eq!(a.note(), None);
+        a.add("RADIUS: answer id 43 to request 42".into());
+        a.add("RADIUS: bad response authenticator (wrong secret?)".into());
+        assert_eq!(
+            a.note().as_deref(),
+            Some(
+                "ignored 2 datagrams that answered nothing we asked, the last: RADIUS: bad \
+                 response authenticator (wrong secret?)"
+            )
+        );
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! §11) with the same Via, Max-Forwards, To, From, Call-ID, CSeq, Contact, Accept and
 //! Content-Length: 0 headers, over UDP for protocol=udp and TCP otherwise. Up: the first
 //! line of the answer matches `^SIP/2.0 200 OK`. Bounded by negotiatetimeout.
+//! Over UDP, the answer is the first datagram that carries our Call-ID (a server copies it
+//! into every response, RFC 3261 §8.2.6.2); others are set aside and the check waits on. The
+//! original judged the first datagram, so a stranger on the LAN who sprayed "SIP/2.0 200 OK"
+//! from the real's address kept a dead server in the table (or a 5xx took a live one out).
 //! Two differences, both fixes: the Via names the transport really used (the original
 //! always writes `SIP/2.0/UDP`, against §18.1.1, even over TCP), and nothing is printed on
 //! stdout (the original prints request and reply there, a debug leftover: bug B10).
@@ -13,7 +17,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use regex_lite::Regex;
 
 use super::lines::{text, Lines};
-use super::{first_line, random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
+use super::{first_line, random_bytes, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
 use crate::applets::ldirectord::config::{Protocol, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -129,9 +133,11 @@ impl Dialogue for SipTcp {
     }
 }
 
-/// The UDP form: the first datagram's first line decides.
+/// The UDP form: the first line of the first datagram with our Call-ID decides.
 pub struct SipUdp {
     sock: UdpSocket,
+    call_id: String,
+    set_aside: SetAside,
 }
 
 impl SipUdp {
@@ -145,8 +151,52 @@ impl SipUdp {
         sock.set_nonblocking(true)?;
         sock.connect(addr)?;
         let local = sock.local_addr()?;
-        sock.send(&request(&v.login, "UDP", local, &call_id()))?;
-        Ok(SipUdp { sock })
+        let call_id = call_id();
+        sock.send(&request(&v.login, "UDP", local, &call_id))?;
+        Ok(SipUdp {
+            sock,
+            call_id,
+            set_aside: SetAside::default(),
+        })
+    }
+}
+
+/// The Call-ID a SIP message carries (`Call-ID:` or its compact form `i:`, RFC 3261 §7.3.3,
+/// names case-insensitive), if it has one in its head.
+fn call_id_of(d: &[u8]) -> Option<&str> {
+    let head = d.split(|&b| b == b'\n').skip(1);
+    for line in head {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = line.split_at(colon);
+        let name = std::str::from_utf8(name).ok()?.trim();
+        if name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i") {
+            return std::str::from_utf8(value.get(1..)?).ok().map(str::trim);
+        }
+    }
+    None
+}
+
+/// One datagram of the UDP form: the answer's outcome when it carries `call_id`, else
+/// Err(why it is no answer to our request).
+pub(crate) fn judge_reply(d: &[u8], call_id: &str) -> Result<Outcome, String> {
+    match call_id_of(d) {
+        Some(id) if id == call_id => Ok(judge_datagram(d)),
+        Some(id) => Err(format!(
+            "SIP: an answer to Call-ID {}",
+            crate::applets::ldirectord::server_text::printable(id)
+        )),
+        None => Err(format!(
+            "SIP: a datagram without our Call-ID: {}",
+            crate::applets::ldirectord::server_text::printable(&String::from_utf8_lossy(
+                d.split(|&b| b == b'\n').next().unwrap_or_default()
+            ))
+        )),
     }
 }
 
@@ -167,11 +217,22 @@ impl Check for SipUdp {
 
     fn advance(&mut self) -> Poll {
         let mut buf = [0u8; 8192];
-        match self.sock.recv(&mut buf) {
-            Ok(n) => Poll::Ready(judge_datagram(buf.get(..n).unwrap_or_default())),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Wait(Interest::Read),
-            Err(e) => Poll::Ready(Outcome::Down(format!("SIP: {e}"))),
+        loop {
+            match self.sock.recv(&mut buf) {
+                Ok(n) => match judge_reply(buf.get(..n).unwrap_or_default(), &self.call_id) {
+                    Ok(o) => return Poll::Ready(o),
+                    Err(why) => self.set_aside.add(why),
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Poll::Wait(Interest::Read)
+                }
+                Err(e) => return Poll::Ready(Outcome::Down(format!("SIP: {e}"))),
+            }
         }
+    }
+
+    fn note(&self) -> Option<String> {
+        self.set_aside.note()
     }
 }
 
@@ -225,6 +286,28 @@ mod tests {
             Outcome::Down(_)
         ));
         assert!(matches!(judge_datagram(b""), Outcome::Down(_)));
+    }
+
+    /// Over UDP only a datagram with our Call-ID decides: a stranger's "200 OK" kept a dead
+    /// server up, its "503" took a live one out
+    /// (`a_strangers_sip_datagrams_decided_the_check_of_a_udp_real` plays it for real).
+    #[test]
+    fn a_strangers_sip_datagram_decided_the_check() {
+        let ours = "30fe4891a3d291db";
+        assert_eq!(
+            judge_reply(SIPP_OK, ours),
+            Ok(Outcome::Up("SIP/2.0 200 OK".into()))
+        );
+        let compact = b"SIP/2.0 503 Busy\r\nv: x\r\ni:  30fe4891a3d291db \r\n\r\n";
+        assert_eq!(
+            judge_reply(compact, ours),
+            Ok(Outcome::Down("SIP/2.0 503 Busy".into()))
+        );
+        assert!(judge_reply(SIPP_OK, "0000000000000000").is_err());
+        assert!(judge_reply(b"SIP/2.0 200 OK\r\n\r\n", ours).is_err());
+        // A Call-ID in the body is not the head's.
+        assert!(judge_reply(b"SIP/2.0 200 OK\r\n\r\nCall-ID: 30fe4891a3d291db\r\n", ours).is_err());
+        assert!(judge_reply(b"", ours).is_err());
     }
 
     #[test]
