@@ -427,9 +427,10 @@ fn ephemeral_ports(lab: &Lab) -> (String, String) {
 }
 
 /// Starts tests/data/ldirectord/udp_spray.py in the namespace: `payload` from
-/// 127.0.0.1:`from_port` to every ephemeral port of 127.0.0.1 for `secs` seconds. Returns
-/// the child's index.
-fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
+/// 127.0.0.1:`from_port` to every ephemeral port of 127.0.0.1 for `secs` seconds (`mode`
+/// udp), or an ICMP port unreachable for each (`mode` icmp, no payload). Returns the child's
+/// index.
+fn spray_as(lab: &mut Lab, mode: &str, from_port: u16, secs: u32, payload: &[u8]) -> usize {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/ldirectord/udp_spray.py"
@@ -441,6 +442,7 @@ fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
         &[
             "python3",
             script,
+            mode,
             "127.0.0.1",
             &from_port.to_string(),
             "127.0.0.1",
@@ -450,6 +452,11 @@ fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
             &hex,
         ],
     )
+}
+
+/// `spray_as` datagrams.
+fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
+    spray_as(lab, "udp", from_port, secs, payload)
 }
 
 /// Waits (bounded) for the sprayer `i` to end and returns how many datagrams it sent.
@@ -522,6 +529,51 @@ fn a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down() {
     assert!(!mon.contains("[down]"), "{mon}");
     assert!(!rec.contains("-d -u"), "{rec}");
     assert!(mon.matches("[up] Access-Accept").count() >= 3, "{mon}");
+}
+
+/// An ICMP port unreachable is as easy to forge as a datagram: quoting each of our
+/// ephemeral ports, from a live real's address, it ended every check in flight with
+/// "Connection refused" and took the real out. It is set aside now, and a port that is
+/// really closed times out with the refusal named (radius, sip and dns alike).
+#[test]
+fn a_forged_icmp_refusal_marked_a_healthy_udp_real_down() {
+    let mut lab = Lab::new("ic");
+    slow_udp_server(
+        &mut lab,
+        5072,
+        "0.8",
+        "import re",
+        "b'SIP/2.0 200 OK\\r\\nCall-ID: ' + re.search(rb'(?im)^call-id:[ \\t]*(\\S+)', d).group(1) + b'\\r\\nContent-Length: 0\\r\\n\\r\\n'",
+    );
+    let conf = lab.write(
+        &unique("ic.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n\
+             virtual={VIP}:5060\n\tprotocol=udp\n\treal=127.0.0.1:5072 masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n\
+             virtual={VIP}:5061\n\tprotocol=udp\n\treal=127.0.0.1:5073 masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("live.mon"),
+            lab.path_text("closed.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "the slow sip real added",
+        "-a -u 198.51.100.10:5060 -r 127.0.0.1:5072",
+    );
+    let forger = spray_as(&mut lab, "icmp", 5072, 6, b"");
+    let sent = sprayed(&mut lab, forger, 5072);
+    assert!(sent > 10_000, "the forger sent {sent} packets");
+    let (live, closed, rec) = (lab.read("live.mon"), lab.read("closed.mon"), lab.rec());
+    assert!(!live.contains("[down]"), "{live}");
+    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 3, "{live}");
+    assert!(!rec.contains("-d -u 198.51.100.10:5060"), "{rec}");
+    // Nothing listens on 5073: each check is refused and times out, the refusal named.
+    assert!(
+        closed.contains("[down] timed out after 3 s; ignored 1 datagram that answered nothing we asked, the last: SIP: Connection refused"),
+        "{closed}"
+    );
 }
 
 /// The same against SIP over UDP: a stranger's "503" from a live server's address took it

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{random_bytes, Check, Dialogue, Poll, Step, TcpCheck};
+use super::{random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
 use crate::applets::ldirectord::config::{Protocol, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -97,6 +97,7 @@ pub struct Dns {
     query: Vec<u8>,
     asked: Asked,
     receive: Option<Receive>,
+    set_aside: SetAside,
 }
 
 /// Where the answer is awaited.
@@ -191,6 +192,7 @@ impl Dns {
             query: q,
             asked,
             receive: v.receive.clone(),
+            set_aside: SetAside::default(),
         }))
     }
 
@@ -232,13 +234,15 @@ impl Dns {
                             truncated: true, ..
                         }) => return self.retry_over_tcp(),
                         Some(r) => return Poll::Ready(r.outcome()),
-                        None => {}
+                        None => self.set_aside.add("DNS: no answer to our query".into()),
                     }
                 }
-                Ok(_) => {}
+                Ok((_, from)) => self.set_aside.add(format!("DNS: a datagram from {from}")),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Poll::Wait(Interest::Read)
                 }
+                // As easy to forge as a stranger's answer: the timeout names it.
+                Err(e) if refused(&e) => self.set_aside.add(format!("DNS: {e}")),
                 Err(e) => return Poll::Ready(Outcome::Down(format!("DNS: {e}"))),
             }
         }
@@ -251,6 +255,10 @@ impl Check for Dns {
             Transport::Udp(sock) => Some(sock.as_raw_fd()),
             Transport::Tcp(tcp) => tcp.fd(),
         }
+    }
+
+    fn note(&self) -> Option<String> {
+        self.set_aside.note()
     }
 
     fn advance(&mut self) -> Poll {

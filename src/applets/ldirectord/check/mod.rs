@@ -68,6 +68,16 @@ pub trait Check {
     }
 }
 
+/// Whether a UDP check's receive error is an ICMP refusal (port or host unreachable) of its
+/// connected socket. Anyone who can send us the real's address can forge one, so a check
+/// sets it aside like a stranger's datagram, and a closed port times out with it named.
+pub fn refused(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::HostUnreachable
+    )
+}
+
 /// Datagrams a UDP check received that were no answer to its request (another id, a wrong
 /// authenticator, a stranger's text): set aside, never a verdict. Anyone on the LAN can
 /// send the real's address and port a datagram for every ephemeral port of ours; judged,

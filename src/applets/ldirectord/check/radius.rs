@@ -2,19 +2,20 @@
 //! One Access-Request over UDP (RFC 2865) with User-Name = login, User-Password = passwd
 //! hidden with secret, and NAS-IP-Address = the socket's local address (NAS-IPv6-Address for
 //! an IPv6 real); no retransmission, as Authen::Radius sends once. The first answer decides:
-//! up for an Access-Accept, down for any other code or an ICMP refusal. An answer is a
+//! up for an Access-Accept, down for any other code. An answer is a
 //! datagram with our identifier and a right Response Authenticator; anything else (garbage,
 //! another identifier, a wrong authenticator) is set aside and the check waits on, so a
 //! stranger on the LAN who sprays datagrams from the real's address cannot mark it down. A
 //! wrong secret therefore times out, and the timeout says what was set aside ("bad response
-//! authenticator (wrong secret?)"). The daemon bounds it by min(checktimeout,
+//! authenticator (wrong secret?)"). An ICMP refusal is set aside as well: anyone can forge
+//! one as easily; a closed port times out, named. The daemon bounds it by min(checktimeout,
 //! negotiatetimeout), as the original's alarm and receive timeout do.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{random_bytes, Check, Poll, SetAside};
+use super::{random_bytes, refused, Check, Poll, SetAside};
 use crate::applets::ldirectord::config::Virtual;
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -126,6 +127,7 @@ impl Check for Radius {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Poll::Wait(Interest::Read)
                 }
+                Err(e) if refused(&e) => self.set_aside.add(format!("RADIUS: {e}")),
                 Err(e) => return Poll::Ready(Outcome::Down(format!("RADIUS: {e}"))),
             }
         }

@@ -6,6 +6,7 @@
 //! into every response, RFC 3261 §8.2.6.2); others are set aside and the check waits on. The
 //! original judged the first datagram, so a stranger on the LAN who sprayed "SIP/2.0 200 OK"
 //! from the real's address kept a dead server in the table (or a 5xx took a live one out).
+//! An ICMP refusal is set aside too (as easy to forge); a closed port times out, named.
 //! Two differences, both fixes: the Via names the transport really used (the original
 //! always writes `SIP/2.0/UDP`, against §18.1.1, even over TCP), and nothing is printed on
 //! stdout (the original prints request and reply there, a debug leftover: bug B10).
@@ -17,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use regex_lite::Regex;
 
 use super::lines::{text, Lines};
-use super::{first_line, random_bytes, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
+use super::{first_line, random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
 use crate::applets::ldirectord::config::{Protocol, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -226,6 +227,7 @@ impl Check for SipUdp {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Poll::Wait(Interest::Read)
                 }
+                Err(e) if refused(&e) => self.set_aside.add(format!("SIP: {e}")),
                 Err(e) => return Poll::Ready(Outcome::Down(format!("SIP: {e}"))),
             }
         }
