@@ -454,6 +454,17 @@ fn spray_as(lab: &mut Lab, mode: &str, from_port: u16, secs: u32, payload: &[u8]
     )
 }
 
+/// Starts the sprayer as `spray_as` does, with every argument given.
+fn spray_with(lab: &mut Lab, args: &[&str]) -> usize {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ldirectord/udp_spray.py"
+    );
+    let mut all = vec!["python3", script];
+    all.extend_from_slice(args);
+    lab.serve(&format!("spray{}.log", args[2]), &all)
+}
+
 /// `spray_as` datagrams.
 fn spray(lab: &mut Lab, from_port: u16, secs: u32, payload: &[u8]) -> usize {
     spray_as(lab, "udp", from_port, secs, payload)
@@ -573,6 +584,73 @@ fn a_forged_icmp_refusal_marked_a_healthy_udp_real_down() {
     assert!(
         closed.contains("[down] timed out after 3 s; ignored 1 datagram that answered nothing we asked, the last: SIP: Connection refused"),
         "{closed}"
+    );
+}
+
+/// checktype=ping matched an echo reply on the daemon's pid as identifier and sent fixed
+/// data: forged replies from a dead real's address, one for every identifier, kept it in
+/// the table. Each check draws its identifier and a cookie now, and a reply counts only
+/// with both, echoed.
+#[test]
+fn forged_echo_replies_kept_a_dead_ping_real_in_the_table() {
+    let mut lab = Lab::new("pf");
+    for args in [
+        &["ip", "route", "add", "local", "198.18.0.0/24", "dev", "lo"][..],
+        &["nft", "add", "table", "inet", "dead"],
+        &[
+            "nft",
+            "add chain inet dead in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft",
+            "add rule inet dead in ip daddr 198.18.0.7 icmp type echo-request drop",
+        ],
+    ] {
+        let out = lab.ns.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let conf = lab.write(
+        &unique("pf.cf"),
+        &format!(
+            "checkinterval=1\nchecktimeout=2\n\
+             virtual={VIP}:53\n\treal=127.0.0.1:53 masq\n\treal=198.18.0.7:53 masq\n\
+             \tchecktype=ping\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("ping.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "the live real added",
+        "-a -u 198.51.100.10:53 -r 127.0.0.1:53",
+    );
+    // Every identifier, sequence number 0, the old fixed data, from the dead real.
+    let hex: String = b"ldirectd".iter().map(|b| format!("{b:02x}")).collect();
+    let forger = spray_with(
+        &mut lab,
+        &[
+            "echo",
+            "198.18.0.7",
+            "0",
+            "127.0.0.1",
+            "0",
+            "65535",
+            "6",
+            &hex,
+        ],
+    );
+    let sent = sprayed(&mut lab, forger, 0);
+    assert!(sent > 65_536, "the forger sent {sent} replies");
+    let (mon, rec) = (lab.read("ping.mon"), lab.rec());
+    assert!(!rec.contains("-r 198.18.0.7"), "{rec}\n{mon}");
+    assert!(
+        mon.lines()
+            .any(|l| l.contains("198.18.0.7") && l.contains("[down] timed out after 2 s")),
+        "{mon}"
+    );
+    assert!(
+        !mon.lines()
+            .any(|l| l.contains("198.18.0.7") && l.contains("[up]")),
+        "{mon}"
     );
 }
 

@@ -3,6 +3,8 @@
 # answers for a real server without seeing its traffic. MODE `udp`: the datagram PAYLOAD
 # (hex) from SRC:SPORT to DST:port. MODE `icmp`: an ICMP port unreachable from SRC quoting
 # a datagram DST:port -> SRC:SPORT, as the real's kernel would send for a closed port.
+# MODE `echo`: ICMP echo replies from SRC to DST with identifier port (LO..HI), sequence
+# number SPORT and PAYLOAD as their data, as a dead real's forger would send.
 # Used by tests/ldirectord_services.rs inside a test's own network namespace only.
 import socket
 import struct
@@ -33,6 +35,10 @@ def packet(port):
     if mode == "udp":
         udp = struct.pack("!HHHH", sport, port, 8 + len(payload), 0) + payload
         return ip_header(17, 20 + len(udp), ip_src, ip_dst) + udp
+    if mode == "echo":
+        icmp = struct.pack("!BBHHH", 0, 0, 0, port, sport) + payload
+        icmp = icmp[:2] + struct.pack("!H", checksum(icmp)) + icmp[4:]
+        return ip_header(1, 20 + len(icmp), ip_src, ip_dst) + icmp
     # The datagram the real would refuse: from DST:port to SRC:SPORT.
     inner_udp = struct.pack("!HHHH", port, sport, 8 + 20, 0)
     inner = ip_header(17, 20 + 8 + 20, ip_dst, ip_src)

@@ -645,12 +645,12 @@ pub fn virtual_args(v: &Virtual) -> (String, String) {
     }
 }
 
-/// `N` unpredictable bytes (RADIUS authenticators, SIP Call-IDs), from the kernel's
-/// generator; if /dev/urandom cannot be read, from std's randomly keyed hasher.
+/// `N` unpredictable bytes (RADIUS authenticators, SIP Call-IDs, ping cookies), from the
+/// kernel's generator (getrandom(2): one call, no /dev needed); failing that, from std's
+/// randomly keyed hasher.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if read.is_err() {
+    if crate::sys::random::fill(&mut b).is_err() {
         use std::hash::{BuildHasher, Hasher};
         for chunk in b.chunks_mut(8) {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -1,7 +1,11 @@
 //! checktype=ping (and connect for UDP virtuals): ICMP echo requests to the real over a raw
-//! socket (root, as Net::Ping "icmp"); up on the first echo reply from it. `checkcount`
-//! requests are sent at once (the original sends them one after another).
-//! The echo layout (RFC 792 / RFC 4443) is small enough to live here.
+//! socket (root, as Net::Ping "icmp"); up on the first echo reply from it that answers one
+//! of them. `checkcount` requests are sent at once (the original sends them one after
+//! another). The echo layout (RFC 792 / RFC 4443) is small enough to live here.
+//! Each check draws its identifier and an 8-byte cookie at random, and a reply counts only
+//! with both, a sequence number it sent, and the cookie echoed at the start of its data.
+//! With the daemon's pid as the identifier and fixed data, anyone who could send packets
+//! from a dead real's address kept it in the table with forged replies for every identifier.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -12,16 +16,16 @@ use nix::sys::socket::{
     SockaddrStorage,
 };
 
-use super::{Check, Poll};
+use super::{random_bytes, Check, Poll, SetAside};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
 
-/// An echo request: type, code, checksum, id, sequence, 8 bytes of payload.
-fn echo_request(v6: bool, id: u16, seq: u16) -> Vec<u8> {
+/// An echo request: type, code, checksum, id, sequence, the 8-byte cookie as its data.
+fn echo_request(v6: bool, id: u16, seq: u16, cookie: &[u8; 8]) -> Vec<u8> {
     let mut b = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
     b.extend_from_slice(&id.to_be_bytes());
     b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(b"ldirectd");
+    b.extend_from_slice(cookie);
     if !v6 {
         // ICMPv6 checksums are filled in by the kernel on raw sockets.
         let sum = checksum(&b);
@@ -43,8 +47,16 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Whether `packet` (IPv4: with its IP header) is an echo reply with our id.
-fn is_reply(packet: &[u8], v6: bool, id: u16) -> bool {
+/// What was asked: the identifier, the sequence numbers below `count`, and the cookie.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    id: u16,
+    count: u16,
+    cookie: [u8; 8],
+}
+
+/// Whether `packet` (IPv4: with its IP header) is an echo reply to one of our requests.
+fn is_reply(packet: &[u8], v6: bool, asked: &Asked) -> bool {
     let icmp = if v6 {
         packet
     } else {
@@ -52,14 +64,24 @@ fn is_reply(packet: &[u8], v6: bool, id: u16) -> bool {
         packet.get(ihl..).unwrap_or(&[])
     };
     let want_type = if v6 { 129 } else { 0 };
-    icmp.len() >= 8 && icmp[0] == want_type && u16::from_be_bytes([icmp[4], icmp[5]]) == id
+    let (Some(&kind), Some(id), Some(seq), Some(data)) =
+        (icmp.first(), icmp.get(4..6), icmp.get(6..8), icmp.get(8..))
+    else {
+        return false;
+    };
+    kind == want_type
+        && id == asked.id.to_be_bytes()
+        && u16::from_be_bytes([seq[0], seq[1]]) < asked.count
+        && data.starts_with(&asked.cookie)
 }
 
 /// A ping in progress.
 pub struct Ping {
     sock: OwnedFd,
     target: IpAddr,
-    id: u16,
+    asked: Asked,
+    /// Echo replies from the real that answered none of our requests.
+    set_aside: SetAside,
 }
 
 impl Ping {
@@ -76,23 +98,47 @@ impl Ping {
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
             proto,
         )?;
-        let id = (std::process::id() as u16) ^ 0x4c44;
+        let asked = Asked {
+            id: u16::from_be_bytes(random_bytes::<2>()),
+            count: u16::try_from(count.clamp(1, 16)).unwrap_or(1),
+            cookie: random_bytes::<8>(),
+        };
         let dest = SockaddrStorage::from(SocketAddr::new(target, 0));
-        for seq in 0..count.clamp(1, 16) {
+        for seq in 0..asked.count {
             sendto(
                 sock.as_raw_fd(),
-                &echo_request(v6, id, seq as u16),
+                &echo_request(v6, asked.id, seq, &asked.cookie),
                 &dest,
                 MsgFlags::empty(),
             )?;
         }
-        Ok(Ping { sock, target, id })
+        Ok(Ping {
+            sock,
+            target,
+            asked,
+            set_aside: SetAside::default(),
+        })
     }
+}
+
+/// Whether `packet` is an echo reply at all (for the timeout's note).
+fn is_echo_reply(packet: &[u8], v6: bool) -> bool {
+    let icmp = if v6 {
+        packet
+    } else {
+        let ihl = usize::from(packet.first().map_or(0, |b| b & 0x0f)) * 4;
+        packet.get(ihl..).unwrap_or(&[])
+    };
+    icmp.first() == Some(if v6 { &129 } else { &0 })
 }
 
 impl Check for Ping {
     fn fd(&self) -> Option<RawFd> {
         Some(self.sock.as_raw_fd())
+    }
+
+    fn note(&self) -> Option<String> {
+        self.set_aside.note()
     }
 
     fn advance(&mut self) -> Poll {
@@ -105,10 +151,16 @@ impl Check for Ping {
                             .map(|s| IpAddr::V4(s.ip()))
                             .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
                     });
-                    if from_ip == Some(self.target)
-                        && is_reply(&buf[..n], self.target.is_ipv6(), self.id)
-                    {
-                        return Poll::Ready(Outcome::Up("echo reply".into()));
+                    if from_ip == Some(self.target) {
+                        let v6 = self.target.is_ipv6();
+                        let packet = buf.get(..n).unwrap_or_default();
+                        if is_reply(packet, v6, &self.asked) {
+                            return Poll::Ready(Outcome::Up("echo reply".into()));
+                        }
+                        if is_echo_reply(packet, v6) {
+                            self.set_aside
+                                .add("ping: an echo reply to none of our requests".into());
+                        }
                     }
                 }
                 Err(nix::errno::Errno::EAGAIN) => return Poll::Wait(Interest::Read),
@@ -122,20 +174,63 @@ impl Check for Ping {
 mod tests {
     use super::*;
 
-    #[test]
-    fn echo_request_checksum_verifies() {
-        let b = echo_request(false, 0x1234, 1);
-        assert_eq!(checksum(&b), 0);
-        assert_eq!(&b[..2], &[8, 0]);
-    }
+    const ASKED: Asked = Asked {
+        id: 0x1234,
+        count: 2,
+        cookie: *b"c00k1e!!",
+    };
 
     #[test]
-    fn reply_matching() {
-        let mut ip = vec![0x45u8; 20];
-        ip.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0, 1]);
-        assert!(is_reply(&ip, false, 0x1234));
-        assert!(!is_reply(&ip, false, 0x1235));
-        assert!(!is_reply(&[0x4f], false, 0));
-        assert!(is_reply(&[129, 0, 0, 0, 0, 7, 0, 0], true, 7));
+    fn echo_request_checksum_verifies() {
+        let b = echo_request(false, 0x1234, 1, &ASKED.cookie);
+        assert_eq!(checksum(&b), 0);
+        assert_eq!(&b[..2], &[8, 0]);
+        assert_eq!(&b[8..], b"c00k1e!!");
+    }
+
+    /// A reply counts with our identifier, a sequence number we sent and our cookie; the
+    /// old fixed data and the daemon's pid as identifier let a forger keep a dead real up
+    /// (`forged_echo_replies_kept_a_dead_ping_real_in_the_table` plays it for real).
+    #[test]
+    fn forged_echo_replies_with_the_right_identifier_kept_a_dead_real_up() {
+        let reply = |id: [u8; 2], seq: u8, data: &[u8]| {
+            let mut ip = vec![0x45u8; 20];
+            ip.extend_from_slice(&[0, 0, 0, 0, id[0], id[1], 0, seq]);
+            ip.extend_from_slice(data);
+            ip
+        };
+        assert!(is_reply(
+            &reply([0x12, 0x34], 1, b"c00k1e!!"),
+            false,
+            &ASKED
+        ));
+        // Padding after the cookie is fine.
+        assert!(is_reply(
+            &reply([0x12, 0x34], 0, b"c00k1e!!\0\0"),
+            false,
+            &ASKED
+        ));
+        assert!(!is_reply(
+            &reply([0x12, 0x35], 1, b"c00k1e!!"),
+            false,
+            &ASKED
+        ));
+        assert!(!is_reply(
+            &reply([0x12, 0x34], 2, b"c00k1e!!"),
+            false,
+            &ASKED
+        ));
+        assert!(!is_reply(
+            &reply([0x12, 0x34], 1, b"ldirectd"),
+            false,
+            &ASKED
+        ));
+        assert!(!is_reply(&reply([0x12, 0x34], 1, b"c00k"), false, &ASKED));
+        assert!(!is_reply(&[0x4f], false, &ASKED));
+        let mut v6 = vec![129, 0, 0, 0, 0x12, 0x34, 0, 0];
+        v6.extend_from_slice(b"c00k1e!!");
+        assert!(is_reply(&v6, true, &ASKED));
+        assert!(is_echo_reply(&v6, true));
+        assert!(!is_reply(&v6[..12], true, &ASKED));
     }
 }
