@@ -11,7 +11,9 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
+use super::{
+    random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck, DATAGRAMS_PER_WAKE,
+};
 use crate::applets::ldirectord::config::{Protocol, Receive, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -222,7 +224,7 @@ impl Dns {
             return Poll::Ready(Outcome::Down("DNS: not over UDP".into()));
         };
         let mut buf = [0u8; 4096];
-        loop {
+        for _ in 0..DATAGRAMS_PER_WAKE {
             match sock.recv_from(&mut buf) {
                 // Address and port only: an IPv6 source may carry a flow label or scope id.
                 Ok((n, from))
@@ -246,6 +248,8 @@ impl Dns {
                 Err(e) => return Poll::Ready(Outcome::Down(format!("DNS: {e}"))),
             }
         }
+        // More may wait: poll says so at once, after the other events.
+        Poll::Wait(Interest::Read)
     }
 }
 

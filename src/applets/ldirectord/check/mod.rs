@@ -68,6 +68,11 @@ pub trait Check {
     }
 }
 
+/// The most datagrams a UDP or ICMP check reads at one wake-up: a flood at its socket (the
+/// ping check's raw socket sees every ICMP packet of the host) yields the loop to the other
+/// checks between batches instead of holding it while datagrams keep coming.
+pub const DATAGRAMS_PER_WAKE: usize = 64;
+
 /// Whether a UDP check's receive error is an ICMP refusal (port or host unreachable) of its
 /// connected socket. Anyone who can send us the real's address can forge one, so a check
 /// sets it aside like a stranger's datagram, and a closed port times out with it named.

@@ -16,7 +16,7 @@ use nix::sys::socket::{
     SockaddrStorage,
 };
 
-use super::{random_bytes, Check, Poll, SetAside};
+use super::{random_bytes, Check, Poll, SetAside, DATAGRAMS_PER_WAKE};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
 
@@ -143,7 +143,7 @@ impl Check for Ping {
 
     fn advance(&mut self) -> Poll {
         let mut buf = [0u8; 1500];
-        loop {
+        for _ in 0..DATAGRAMS_PER_WAKE {
             match recvfrom::<SockaddrStorage>(self.sock.as_raw_fd(), &mut buf) {
                 Ok((n, from)) => {
                     let from_ip = from.and_then(|a| {
@@ -167,6 +167,8 @@ impl Check for Ping {
                 Err(e) => return Poll::Ready(Outcome::Down(format!("ping: {e}"))),
             }
         }
+        // More may wait: poll says so at once, after the other events.
+        Poll::Wait(Interest::Read)
     }
 }
 

@@ -15,7 +15,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::{random_bytes, refused, Check, Poll, SetAside};
+use super::{random_bytes, refused, Check, Poll, SetAside, DATAGRAMS_PER_WAKE};
 use crate::applets::ldirectord::config::Virtual;
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -115,7 +115,7 @@ impl Check for Radius {
 
     fn advance(&mut self) -> Poll {
         let mut buf = [0u8; MAX_LEN];
-        loop {
+        for _ in 0..DATAGRAMS_PER_WAKE {
             match self.sock.recv(&mut buf) {
                 Ok(n) => {
                     let d = buf.get(..n).unwrap_or_default();
@@ -131,6 +131,8 @@ impl Check for Radius {
                 Err(e) => return Poll::Ready(Outcome::Down(format!("RADIUS: {e}"))),
             }
         }
+        // More may wait: poll says so at once, after the other events.
+        Poll::Wait(Interest::Read)
     }
 
     fn note(&self) -> Option<String> {

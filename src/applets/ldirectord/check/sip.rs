@@ -18,7 +18,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use regex_lite::Regex;
 
 use super::lines::{text, Lines};
-use super::{first_line, random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck};
+use super::{
+    first_line, random_bytes, refused, Check, Dialogue, Poll, SetAside, Step, TcpCheck,
+    DATAGRAMS_PER_WAKE,
+};
 use crate::applets::ldirectord::config::{Protocol, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 use crate::event::Interest;
@@ -218,7 +221,7 @@ impl Check for SipUdp {
 
     fn advance(&mut self) -> Poll {
         let mut buf = [0u8; 8192];
-        loop {
+        for _ in 0..DATAGRAMS_PER_WAKE {
             match self.sock.recv(&mut buf) {
                 Ok(n) => match judge_reply(buf.get(..n).unwrap_or_default(), &self.call_id) {
                     Ok(o) => return Poll::Ready(o),
@@ -231,6 +234,8 @@ impl Check for SipUdp {
                 Err(e) => return Poll::Ready(Outcome::Down(format!("SIP: {e}"))),
             }
         }
+        // More may wait: poll says so at once, after the other events.
+        Poll::Wait(Interest::Read)
     }
 
     fn note(&self) -> Option<String> {
