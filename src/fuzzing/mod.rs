@@ -113,6 +113,8 @@ pub fn arp(data: &[u8]) {
 /// its requests); a parsed message emits with a good checksum and parses back the same.
 pub fn icmp(data: &[u8]) {
     let _ = icmp::parse_datagram(data);
+    // ldirectord's ping check reads raw ICMP (with the IPv4 header) and ICMPv6 itself.
+    let _ = crate::applets::ldirectord::check::ping::judge_for_fuzzing(data);
     let Ok(p) = icmp::Packet::new_checked(data) else {
         return;
     };

@@ -121,6 +121,21 @@ impl Ping {
     }
 }
 
+/// The fuzz body's entry: `packet` judged as a reply to a fixed request, both families.
+pub(crate) fn judge_for_fuzzing(packet: &[u8]) -> [bool; 4] {
+    let asked = Asked {
+        id: 0x1234,
+        count: 16,
+        cookie: *b"c00k1e!!",
+    };
+    [
+        is_reply(packet, false, &asked),
+        is_reply(packet, true, &asked),
+        is_echo_reply(packet, false),
+        is_echo_reply(packet, true),
+    ]
+}
+
 /// Whether `packet` is an echo reply at all (for the timeout's note).
 fn is_echo_reply(packet: &[u8], v6: bool) -> bool {
     let icmp = if v6 {
