@@ -73,7 +73,10 @@ impl Core {
             let freq = self.cfg.virtuals[vi].emailalertfreq;
             for (ri, rs) in vs.reals.iter().enumerate() {
                 let id = RealId { virt: vi, real: ri };
-                entries.push(Reverse((rs.next_due, Wake::Check(id))));
+                // A check in flight (kept by a reload) has its entry pushed when it is done.
+                if !rs.running {
+                    entries.push(Reverse((rs.next_due, Wake::Check(id))));
+                }
                 if let (Some(last), true) = (rs.last_alert, freq > 0) {
                     entries.push(Reverse((last + alert_period(freq), Wake::Alert(id))));
                 }
