@@ -539,7 +539,7 @@ fn a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down() {
     let rec = lab.rec();
     assert!(!mon.contains("[down]"), "{mon}");
     assert!(!rec.contains("-d -u"), "{rec}");
-    assert!(mon.matches("[up] Access-Accept").count() >= 3, "{mon}");
+    assert!(mon.matches("[up] Access-Accept").count() >= 2, "{mon}");
 }
 
 /// An ICMP port unreachable is as easy to forge as a datagram: quoting each of our
@@ -578,7 +578,7 @@ fn a_forged_icmp_refusal_marked_a_healthy_udp_real_down() {
     assert!(sent > 10_000, "the forger sent {sent} packets");
     let (live, closed, rec) = (lab.read("live.mon"), lab.read("closed.mon"), lab.rec());
     assert!(!live.contains("[down]"), "{live}");
-    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 3, "{live}");
+    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 2, "{live}");
     assert!(!rec.contains("-d -u 198.51.100.10:5060"), "{rec}");
     // Nothing listens on 5073: each check is refused and times out, the refusal named.
     assert!(
@@ -702,7 +702,7 @@ fn a_strangers_sip_datagrams_decided_the_check_of_a_udp_real() {
     assert!(sent > 20_000, "the sprayers sent {sent} datagrams");
     let (live, dead, rec) = (lab.read("live.mon"), lab.read("dead.mon"), lab.rec());
     assert!(!live.contains("[down]"), "{live}");
-    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 3, "{live}");
+    assert!(live.matches("[up] SIP/2.0 200 OK").count() >= 2, "{live}");
     assert!(!dead.contains("[up]"), "{dead}");
     assert!(
         dead.contains("[down] timed out after 3 s; ignored"),
