@@ -65,13 +65,25 @@ pub(super) const TWO_MASTERS_BOUND: Duration = Duration::from_millis(
 /// ACTIVE is late.
 pub(super) const HEALTH_BOUND: Duration = TWO_MASTERS_BOUND;
 
+/// Invariant (6): the longest nobody has the addresses up while a node runs (unfrozen, not
+/// shutting down): a node that starts listens a dead-interval and one hello of skew, a
+/// backup whose peer went silent waits the rest of the dead-interval (counted once the frames
+/// a delaying path held back have arrived: they are authentic and newer), then probes for a probe-span and, with state sync, waits at most commit-timeout (400 ms here)
+/// for the commit; plus two hellos of slack for an answered probe's hold-off ending.
+pub(super) const NOBODY_SERVES_BOUND: Duration =
+    Duration::from_millis(DEAD.as_millis() as u64 + 3 * HELLO.as_millis() as u64 + 75 + 400);
+
+/// The longest fault (and the longest extra delay of a path) the schedules draw.
+pub(super) const MAX_FAULT_MS: u64 = 1500;
+
 /// Invariant (1): after the last fault heals, the time until exactly one Master that stays:
 /// a restarted node listens a dead-interval plus one hello of skew; a preemptive failback
-/// waits preempt-delay and, with state sync, for the bulk update at most preempt-delay +
-/// max(preempt-delay, commit-timeout); the hand-over waits at most the release wait
-/// (dead-interval); plus a probe-span and two hellos of round trips.
+/// waits preempt-delay (500 ms) and, with state sync, for the bulk update: in all at most
+/// `state_wait` = preempt-delay + max(preempt-delay, commit-timeout ≤ 400 ms); the hand-over
+/// waits at most the release wait (a dead-interval); plus a probe-span and two hellos of
+/// round trips.
 pub(super) const CONVERGENCE_BOUND: Duration = Duration::from_millis(
-    2 * DEAD.as_millis() as u64 + 3 * HELLO.as_millis() as u64 + 3 * 500 + 75,
+    2 * DEAD.as_millis() as u64 + 3 * HELLO.as_millis() as u64 + 2 * 500 + 75,
 );
 
 /// One change of the world, applied at its time.
@@ -108,6 +120,10 @@ pub(super) enum Op {
     Kill {
         node: usize,
         crash: bool,
+    },
+    /// SIGTERM: the worker hands over (GOODBYE) and is killed some time later.
+    Stop {
+        node: usize,
     },
     /// Start again; `resume`: with the role of the status file (else none: corrupt file).
     Start {
@@ -155,6 +171,10 @@ enum Owned {
     ProbeTry(u32, Duration),
     ProbeDone(bool),
     Health(bool),
+    Exited,
+    Carrier(usize),
+    Conflict,
+    Shutdown,
     Tick,
 }
 
@@ -203,6 +223,8 @@ pub(super) struct World {
     /// The node's addresses are up (the kernel answers ARP for them, frozen or not).
     pub(super) addr: [bool; 2],
     frozen: [Option<Instant>; 2],
+    /// Told to shut down (SIGTERM), not killed yet.
+    stopping: [bool; 2],
     backlog: [Vec<Owned>; 2],
     /// Per path and sending node: cut faults in force.
     cut: [[u32; 2]; PATHS],
@@ -211,6 +233,8 @@ pub(super) struct World {
     reorder: [u32; PATHS],
     replay: u32,
     captured: Vec<(usize, Vec<u8>)>,
+    /// The newest frame each node sent (what a replay most likes to repeat).
+    newest: [Vec<u8>; 2],
     health_down: [u32; 2],
     hangs: [u32; 2],
     probe_absent: [u32; 2],
@@ -224,6 +248,9 @@ pub(super) struct World {
     pub(super) last_change: Instant,
     pub(super) two_masters: Watch,
     pub(super) healthy_backup: [Watch; 2],
+    pub(super) nobody_serves: Watch,
+    /// The last delivery of a frame a delaying or reordering path holds back.
+    late_until: Instant,
     /// Frames, deliveries and node inputs handled (the soak's size).
     pub(super) handled: u64,
     /// Every fault has healed by this moment minus `CONVERGENCE_BOUND`: from here on
@@ -257,6 +284,7 @@ impl World {
             incarnations: 0,
             addr: [false; 2],
             frozen: [None; 2],
+            stopping: [false; 2],
             backlog: [Vec::new(), Vec::new()],
             cut: [[0; 2]; PATHS],
             delays: Vec::new(),
@@ -264,6 +292,7 @@ impl World {
             reorder: [0; PATHS],
             replay: 0,
             captured: Vec::new(),
+            newest: [Vec::new(), Vec::new()],
             health_down: [0; 2],
             hangs: [0; 2],
             probe_absent: [0; 2],
@@ -275,6 +304,8 @@ impl World {
             last_change: t0,
             two_masters: Watch::default(),
             healthy_backup: [Watch::default(), Watch::default()],
+            nobody_serves: Watch::default(),
+            late_until: t0,
             handled: 0,
             settled_from: None,
             trace: std::env::var("PIKEMON_SOAK_TRACE").is_ok_and(|v| v == seed.to_string()),
@@ -309,9 +340,11 @@ impl World {
         self.health_down[i] == 0
     }
 
-    /// A path works both ways at normal latency, and both nodes run unfrozen.
+    /// A path works both ways at normal latency, and both nodes run, unfrozen and not
+    /// shutting down.
     pub(super) fn connected(&self) -> bool {
-        let running = (0..2).all(|i| self.nodes[i].is_some() && self.frozen[i].is_none());
+        let running = (0..2)
+            .all(|i| self.nodes[i].is_some() && self.frozen[i].is_none() && !self.stopping[i]);
         running
             && (0..PATHS).any(|p| {
                 self.cut[p] == [0, 0]
@@ -329,6 +362,7 @@ impl World {
         let incarnation = (self.rng.next() as u32) | 1;
         self.nodes[i] = Some(Node::new(self.now, s, self.gens[i], incarnation, &[resume]));
         self.frozen[i] = None;
+        self.stopping[i] = false;
         self.backlog[i].clear();
         let acts = self.nodes[i].as_ref().map(Node::start).unwrap_or_default();
         self.carry_out(i, acts);
@@ -421,7 +455,15 @@ impl World {
                         .map_or(HELLO / 4, Node::probe_interval);
                     self.to(i, Duration::ZERO, Owned::ProbeTry(0, spacing));
                 }
-                Action::Garp { .. } | Action::Path { .. } => {}
+                Action::Garp { .. } => {
+                    // The other node's worker sees our virtual MAC on its LAN while its own
+                    // addresses are up.
+                    if self.addr[1 - i] && self.cut[LAN][i] == 0 {
+                        let d = self.rng.ms(0, LATENCY.as_millis() as u64);
+                        self.to(1 - i, d, Owned::Conflict);
+                    }
+                }
+                Action::Path { .. } => {}
             }
         }
     }
@@ -444,6 +486,9 @@ impl World {
             if self.reorder[path] > 0 {
                 d += self.rng.ms(0, REORDER.as_millis() as u64);
             }
+            if d > LATENCY {
+                self.late_until = self.late_until.max(self.now + d);
+            }
             let to = 1 - from;
             if self.dup[path] > 0 {
                 let again = d + self.rng.ms(0, HELLO.as_millis() as u64 * 2);
@@ -456,6 +501,7 @@ impl World {
     /// Keeps frames for replays: all of the first few hundred, then a random sample.
     fn capture(&mut self, from: usize, f: &[u8]) {
         const KEEP: usize = 400;
+        self.newest[from] = f.to_vec();
         if self.captured.len() < KEEP {
             self.captured.push((from, f.to_vec()));
         } else if self.rng.chance(10) {
@@ -476,6 +522,11 @@ impl World {
         }
         match op {
             Op::Cut { path, dir, on } => {
+                if on && dir.is_none() && path < LAN {
+                    // A pulled heart-beat cable: both ends lose the carrier.
+                    self.to(0, Duration::ZERO, Owned::Carrier(path));
+                    self.to(1, Duration::ZERO, Owned::Carrier(path));
+                }
                 for from in 0..2 {
                     if dir.is_none_or(|d| d == from) {
                         bump(&mut self.cut[path][from], on);
@@ -503,7 +554,19 @@ impl World {
                 }
             }
             Op::Kill { node, crash } => {
+                if self.nodes[node].is_some() {
+                    // The peer's death-watch connection closes; a dead machine also drops
+                    // the carrier of the point-to-point heart-beat links.
+                    let d = self.rng.ms(0, 5);
+                    self.to(1 - node, d, Owned::Exited);
+                    if crash {
+                        for path in 0..LAN {
+                            self.to(1 - node, d, Owned::Carrier(path));
+                        }
+                    }
+                }
                 self.nodes[node] = None;
+                self.stopping[node] = false;
                 self.frozen[node] = None;
                 self.backlog[node].clear();
                 if crash {
@@ -514,6 +577,12 @@ impl World {
                 if self.nodes[node].is_none() {
                     let role = resume.then_some(self.addr[node]);
                     self.start(node, role);
+                }
+            }
+            Op::Stop { node } => {
+                if self.frozen[node].is_none() && self.nodes[node].is_some() {
+                    self.stopping[node] = true;
+                    self.deliver(node, Owned::Shutdown);
                 }
             }
             Op::Freeze { node } => {
@@ -592,6 +661,10 @@ impl World {
             }
             Owned::ProbeDone(answered) => self.feed(i, Input::ProbeDone { vc: 0, answered }),
             Owned::Health(up) => self.feed(i, Input::Health { vc: 0, up }),
+            Owned::Exited => self.feed(i, Input::PeerExited),
+            Owned::Carrier(path) => self.feed(i, Input::CarrierLost { path }),
+            Owned::Conflict => self.feed(i, Input::Conflict { vc: 0 }),
+            Owned::Shutdown => self.feed(i, Input::Shutdown),
             Owned::Tick => self.feed(i, Input::Tick),
         }
     }
@@ -646,7 +719,11 @@ impl World {
                     return;
                 }
                 let k = self.rng.below(self.captured.len() as u64) as usize;
-                let (from, f) = self.captured[k].clone();
+                let (mut from, mut f) = self.captured[k].clone();
+                if self.rng.chance(50) {
+                    from = self.rng.below(2) as usize;
+                    f = self.newest[from].clone();
+                }
                 // Mostly to the peer of the sender, now and then back to the sender (an
                 // earlier run of itself).
                 let to = if self.rng.chance(85) { 1 - from } else { from };
@@ -677,6 +754,12 @@ impl World {
                  {held:?} (bound {HEALTH_BOUND:?}), at {at:?}"
             );
         }
+        let held = self.nobody_serves.held(t);
+        assert!(
+            held <= NOBODY_SERVES_BOUND,
+            "seed {seed}: no addresses up for {held:?} (bound {NOBODY_SERVES_BOUND:?}) with a \
+             node running, at {at:?}"
+        );
         if let Some(from) = self.settled_from.filter(|f| t > *f) {
             let masters = (0..2).filter(|i| self.claims(*i)).count();
             let served = (0..2).filter(|i| self.addr[*i]).count();
@@ -700,6 +783,13 @@ impl World {
         let connected = self.connected();
         let both = self.claims(0) && self.claims(1);
         self.two_masters.update(now, connected && both);
+        let runs =
+            |i: usize| self.nodes[i].is_some() && self.frozen[i].is_none() && !self.stopping[i];
+        // Frames held back by a delaying path still make a dead peer look alive (they are
+        // authentic and newer): the watch starts when the last of them has arrived.
+        let nobody =
+            !self.addr[0] && !self.addr[1] && (runs(0) || runs(1)) && now >= self.late_until;
+        self.nobody_serves.update(now, nobody);
         for i in 0..2 {
             let stuck = connected
                 && self.healthy(i)
