@@ -5,13 +5,14 @@
 //! `TWO_MASTERS_BOUND` while a path works both ways and both nodes run, (3) a healthy node is
 //! never left Backup beside an unhealthy Master for longer than `HEALTH_BOUND` while a path
 //! works, (4) takeovers stay bounded by the faults, (5) the core never panics (nor spins),
-//! (6) nobody holds the addresses for no longer than `NOBODY_SERVES_BOUND` while a node runs.
+//! (6) nobody holds the addresses for longer than `NOBODY_SERVES_BOUND` while a node runs.
 //! What the design does not promise is not checked: two Masters during a partition (both
 //! sides are silent to each other; the tie rule settles it after the heal), or while a node
 //! is frozen (its addresses still answer the probe, so normally none).
 //! `PIKEMON_SOAK_SEEDS=N` runs seeds 1..=N instead of the default range;
 //! `PIKEMON_SOAK_TRACE=SEED` plays that seed alone and prints its ops and actions.
 
+use super::soak_invariants::*;
 use super::soak_sim::*;
 use super::*;
 
