@@ -35,6 +35,11 @@ pub(super) const NOBODY_SERVES_BOUND: Duration =
 /// The longest fault (and the longest extra delay of a path) the schedules draw.
 pub(super) const MAX_FAULT_MS: u64 = 1500;
 
+/// Invariant (4), per change: a change of the world (a fault beginning or ending, an admin
+/// order, a restart) moves the role at most twice before the next change — a takeover it
+/// causes and, at most, the failback or tie that follows; more is a storm.
+pub(super) const TAKEOVERS_PER_CHANGE: u32 = 2;
+
 /// Invariant (1): after the last fault heals, the time until exactly one Master that stays:
 /// a restarted node listens a dead-interval plus one hello of skew; a preemptive failback
 /// waits preempt-delay (500 ms) and, with state sync, for the bulk update: in all at most

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::sim::{frame_for, settings, DEAD, HELLO, KEY, LAN, PATHS};
-use super::soak_invariants::Watch;
+use super::soak_invariants::{Watch, TAKEOVERS_PER_CHANGE};
 use super::*;
 
 /// splitmix64: a small seeded generator, the same sequence on every machine.
@@ -182,6 +182,9 @@ pub(super) struct World {
     takeover: TakeoverOrder,
     /// TakeOver actions that were real takeovers (not a resume or a retry).
     pub(super) takeovers: u32,
+    /// Takeovers since the last change of the world, and the most seen after one change.
+    since_op: u32,
+    pub(super) most_per_op: u32,
     /// Role changes (TakeOver or Release actions) and when the last one was.
     pub(super) changes: u32,
     pub(super) last_change: Instant,
@@ -239,6 +242,8 @@ impl World {
             commit_timeout,
             takeover,
             takeovers: 0,
+            since_op: 0,
+            most_per_op: 0,
             changes: 0,
             last_change: t0,
             two_masters: Watch::default(),
@@ -363,6 +368,15 @@ impl World {
                     self.last_change = self.now;
                     if !matches!(reason, Reason::Resumed | Reason::Retry) {
                         self.takeovers += 1;
+                        self.since_op += 1;
+                        self.most_per_op = self.most_per_op.max(self.since_op);
+                        assert!(
+                            self.since_op <= TAKEOVERS_PER_CHANGE,
+                            "seed {}: {} takeovers without a change of the world since, at {:?}",
+                            self.seed,
+                            self.since_op,
+                            self.now - self.t0
+                        );
                     }
                     let d = self.rng.ms(0, 5);
                     self.to(i, d, Owned::TookOver);
@@ -456,6 +470,7 @@ impl World {
     }
 
     fn apply(&mut self, op: Op) {
+        self.since_op = 0;
         if self.trace {
             eprintln!("{:>8?} op {op:?}", self.now - self.t0);
         }

@@ -208,7 +208,7 @@ fn seeds() -> Vec<u64> {
 #[test]
 fn random_fault_schedules_keep_exactly_one_master() {
     let mut longest = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let (mut takeovers, mut handled) = (0, 0);
+    let (mut takeovers, mut handled, mut most_per_op) = (0, 0, 0);
     let mut failed = Vec::new();
     for seed in seeds() {
         let Ok(w) = std::panic::catch_unwind(|| soak(seed)) else {
@@ -221,10 +221,12 @@ fn random_fault_schedules_keep_exactly_one_master() {
         }
         longest.2 = longest.2.max(w.nobody_serves.longest);
         takeovers += w.takeovers;
+        most_per_op = most_per_op.max(w.most_per_op);
         handled += w.handled;
     }
     eprintln!(
-        "soak: {} seeds, {handled} inputs, {takeovers} takeovers; longest two Masters with a \
+        "soak: {} seeds, {handled} inputs, {takeovers} takeovers (at most {most_per_op} after \
+         one change); longest two Masters with a \
          working path {:?}, longest healthy Backup beside an unhealthy Master {:?}, longest nobody serving {:?}",
         seeds().len(),
         longest.0,
