@@ -78,10 +78,9 @@ pub(super) enum Op {
     Replay {
         on: bool,
     },
-    /// `crash`: the machine (its addresses go); otherwise the worker (they stay).
     Kill {
         node: usize,
-        crash: bool,
+        how: Death,
     },
     /// SIGTERM: the worker hands over (GOODBYE) and is killed some time later.
     Stop {
@@ -120,6 +119,19 @@ pub(super) enum Op {
         node: usize,
         absent: bool,
     },
+}
+
+/// How a node dies (DESIGN.md §2, `death_watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Death {
+    /// The machine loses power: its addresses go, no FIN reaches the death-watch; the peer
+    /// sees the carrier of the heart-beat cables drop when they are direct (`carrier`).
+    PowerLoss { carrier: bool },
+    /// The whole daemon is killed: its kernel closes the death-watch connection, and the
+    /// VIPs go with it.
+    Daemon,
+    /// Only the worker (the supervisor restarts it): the addresses stay, nothing is closed.
+    Worker,
 }
 
 /// An input the world delivers to a node (frozen nodes keep them for later).
@@ -174,6 +186,8 @@ pub(super) struct World {
     captured: Vec<(usize, Vec<u8>)>,
     /// The newest frame each node sent (what a replay most likes to repeat).
     newest: [Vec<u8>; 2],
+    /// Replays repeat only the newest frame of the other node (a directed test).
+    pub(super) replay_newest_only: bool,
     health_down: [u32; 2],
     hangs: [u32; 2],
     probe_absent: [u32; 2],
@@ -235,6 +249,7 @@ impl World {
             replay: 0,
             captured: Vec::new(),
             newest: [Vec::new(), Vec::new()],
+            replay_newest_only: false,
             health_down: [0; 2],
             hangs: [0; 2],
             probe_absent: [0; 2],
@@ -507,23 +522,24 @@ impl World {
                     self.push(self.now, Ev::ReplayOne);
                 }
             }
-            Op::Kill { node, crash } => {
+            Op::Kill { node, how } => {
                 if self.nodes[node].is_some() {
-                    // The peer's death-watch connection closes; a dead machine also drops
-                    // the carrier of the point-to-point heart-beat links.
                     let d = self.rng.ms(0, 5);
-                    self.to(1 - node, d, Owned::Exited);
-                    if crash {
-                        for path in 0..LAN {
-                            self.to(1 - node, d, Owned::Carrier(path));
+                    match how {
+                        Death::PowerLoss { carrier: true } => {
+                            for path in 0..LAN {
+                                self.to(1 - node, d, Owned::Carrier(path));
+                            }
                         }
+                        Death::Daemon => self.to(1 - node, d, Owned::Exited),
+                        Death::PowerLoss { carrier: false } | Death::Worker => {}
                     }
                 }
                 self.nodes[node] = None;
                 self.stopping[node] = false;
                 self.frozen[node] = None;
                 self.backlog[node].clear();
-                if crash {
+                if how != Death::Worker {
                     self.addr[node] = false;
                 }
             }
@@ -674,13 +690,20 @@ impl World {
                 }
                 let k = self.rng.below(self.captured.len() as u64) as usize;
                 let (mut from, mut f) = self.captured[k].clone();
-                if self.rng.chance(50) {
+                if self.replay_newest_only {
+                    from = 0;
+                    f = self.newest[0].clone();
+                } else if self.rng.chance(50) {
                     from = self.rng.below(2) as usize;
                     f = self.newest[from].clone();
                 }
                 // Mostly to the peer of the sender, now and then back to the sender (an
                 // earlier run of itself).
-                let to = if self.rng.chance(85) { 1 - from } else { from };
+                let to = if self.replay_newest_only || self.rng.chance(85) {
+                    1 - from
+                } else {
+                    from
+                };
                 let path = self.rng.below(PATHS as u64) as usize;
                 self.deliver(to, Owned::Frame(path, f));
                 let gap = self.rng.ms(2, HELLO.as_millis() as u64);

@@ -113,20 +113,25 @@ fn schedule(w: &mut World) -> (u32, Duration) {
             ),
             6 => (Op::Replay { on: true }, Op::Replay { on: false }),
             7 => {
-                let crash = r.chance(40);
+                let how = match r.below(4) {
+                    0 => Death::PowerLoss { carrier: true },
+                    1 => Death::PowerLoss { carrier: false },
+                    2 => Death::Daemon,
+                    _ => Death::Worker,
+                };
                 let resume = r.chance(70);
                 if r.chance(30) {
                     // A graceful stop first, the kill when the supervisor's patience ends.
                     let kill = start + r.span(5, MAX_FAULT_MS);
                     let end = kill + r.span(20, MAX_FAULT_MS);
                     w.at(start, Op::Stop { node });
-                    w.at(kill, Op::Kill { node, crash });
+                    w.at(kill, Op::Kill { node, how });
                     w.at(end, Op::Start { node, resume });
                     last = last.max(end);
                     count += 1;
                     continue;
                 }
-                (Op::Kill { node, crash }, Op::Start { node, resume })
+                (Op::Kill { node, how }, Op::Start { node, resume })
             }
             8 => (Op::Freeze { node }, Op::Thaw { node }),
             9 => (
@@ -234,4 +239,33 @@ fn random_fault_schedules_keep_exactly_one_master() {
         longest.2
     );
     assert!(failed.is_empty(), "failed seeds: {failed:?}");
+}
+
+/// Directed: the Master loses power (no death-watch, no carrier: a switch in between) while
+/// its newest HELLO is replayed to the Backup again and again; the copies prove nothing, so
+/// the Backup takes over within the usual bound.
+#[test]
+fn replayed_newest_hello_does_not_keep_a_powered_off_master_alive() {
+    let mut w = World::new(7);
+    let ms = Duration::from_millis;
+    w.at(ms(1000), Op::Replay { on: true });
+    w.at(
+        ms(1200),
+        Op::Kill {
+            node: 0,
+            how: Death::PowerLoss { carrier: false },
+        },
+    );
+    w.at(ms(3000), Op::Replay { on: false });
+    w.replay_newest_only = true;
+    w.run_until(w.t0 + ms(1199));
+    assert!(
+        w.addr[0] && !w.addr[1],
+        "node 0 serves before the power loss"
+    );
+    w.run_until(w.t0 + ms(1200) + NOBODY_SERVES_BOUND);
+    assert!(
+        w.addr[1],
+        "the Backup still waits: the replayed copies kept the dead Master alive"
+    );
 }
