@@ -40,6 +40,16 @@ pub(super) const MAX_FAULT_MS: u64 = 1500;
 /// causes and, at most, the failback or tie that follows; more is a storm.
 pub(super) const TAKEOVERS_PER_CHANGE: u32 = 2;
 
+/// Invariant (7), make-before-break: a node that yields to a live peer (Releasing) lets its
+/// addresses go only once the peer's are up (pikemon.cfg(5), State sync: "an old master
+/// handing over keeps its addresses until then"): no stretch of nobody serving at all, when
+/// both nodes ran unfrozen with a path working for as long as the peer needs to come up (a
+/// hello, two frames, its commit, its takeover) before the release. The release wait ends
+/// regardless (the peer may never come up), and a release without a live peer (a GOODBYE to
+/// a peer not heard yet) promises only that the peer takes over within one frame: the
+/// nobody-serving watch covers those.
+pub(super) const HANDOVER_GAP_BOUND: Duration = Duration::ZERO;
+
 /// Invariant (1): after the last fault heals, the time until exactly one Master that stays:
 /// a restarted node listens a dead-interval plus one hello of skew; a preemptive failback
 /// waits preempt-delay (500 ms) and, with state sync, for the bulk update: in all at most
@@ -93,6 +103,12 @@ impl World {
                  {held:?} (bound {HEALTH_BOUND:?}), at {at:?}"
             );
         }
+        let held = self.handover_gap.held(t);
+        assert!(
+            held <= HANDOVER_GAP_BOUND,
+            "seed {seed}: a hand-over left nobody serving for {held:?} (bound \
+             {HANDOVER_GAP_BOUND:?}) with both nodes linked, at {at:?}"
+        );
         let held = self.nobody_serves.held(t);
         assert!(
             held <= NOBODY_SERVES_BOUND,
@@ -129,6 +145,22 @@ impl World {
         let nobody =
             !self.addr[0] && !self.addr[1] && (runs(0) || runs(1)) && now >= self.late_until;
         self.nobody_serves.update(now, nobody);
+        let serving = self.addr[0] || self.addr[1];
+        let linked = self.linked();
+        self.linked_since = if linked {
+            self.linked_since.or(Some(now))
+        } else {
+            None
+        };
+        self.gap_open = linked && !serving && (self.gap_open || self.gap_armed);
+        self.gap_armed = false;
+        for i in 0..2 {
+            if let Some(n) = &self.nodes[i] {
+                self.was_releasing[i] = n.releasing();
+                self.saved_master[i] = n.claims(0);
+            }
+        }
+        self.handover_gap.update(now, self.gap_open);
         for i in 0..2 {
             let stuck = connected
                 && self.healthy(i)

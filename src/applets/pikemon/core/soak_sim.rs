@@ -45,6 +45,8 @@ impl Rng {
 
 /// The longest time a frame spends on a working path (the base jitter).
 pub(super) const LATENCY: Duration = Duration::from_millis(2);
+/// The longest the simulated worker takes to bring the addresses up.
+pub(super) const TAKEOVER_LATENCY: Duration = Duration::from_millis(5);
 /// The extra delay of a reordering path, at most.
 pub(super) const REORDER: Duration = Duration::from_millis(150);
 
@@ -205,6 +207,16 @@ pub(super) struct World {
     pub(super) two_masters: Watch,
     pub(super) healthy_backup: [Watch; 2],
     pub(super) nobody_serves: Watch,
+    /// A hand-over between two linked nodes left nobody serving (make-before-break broken).
+    pub(super) handover_gap: Watch,
+    pub(super) gap_open: bool,
+    /// A node let its addresses go after waiting in Releasing (for the peer's ACTIVE).
+    pub(super) gap_armed: bool,
+    pub(super) was_releasing: [bool; 2],
+    /// Since when the pair is linked (`linked`).
+    pub(super) linked_since: Option<Instant>,
+    /// The role in each node's status file: Master (written at every change).
+    pub(super) saved_master: [bool; 2],
     /// The last delivery of a frame a delaying or reordering path holds back.
     pub(super) late_until: Instant,
     /// Frames, deliveries and node inputs handled (the soak's size).
@@ -226,6 +238,17 @@ impl World {
             TakeoverOrder::CommitFirst
         };
         let preemptive = rng.chance(50);
+        World::with(seed, rng, commit_timeout, takeover, preemptive)
+    }
+
+    /// A world with the given state sync and preemption (directed tests).
+    pub(super) fn with(
+        seed: u64,
+        rng: Rng,
+        commit_timeout: Option<Duration>,
+        takeover: TakeoverOrder,
+        preemptive: bool,
+    ) -> World {
         let t0 = Instant::now();
         let mut w = World {
             seed,
@@ -264,6 +287,12 @@ impl World {
             two_masters: Watch::default(),
             healthy_backup: [Watch::default(), Watch::default()],
             nobody_serves: Watch::default(),
+            handover_gap: Watch::default(),
+            gap_open: false,
+            gap_armed: false,
+            was_releasing: [false; 2],
+            linked_since: None,
+            saved_master: [false; 2],
             late_until: t0,
             handled: 0,
             settled_from: None,
@@ -299,6 +328,19 @@ impl World {
         self.health_down[i] == 0
     }
 
+    /// A path works both ways at normal latency, and both nodes run unfrozen (one may be
+    /// shutting down).
+    pub(super) fn linked(&self) -> bool {
+        let running = (0..2).all(|i| self.nodes[i].is_some() && self.frozen[i].is_none());
+        running && self.path_works()
+    }
+
+    fn path_works(&self) -> bool {
+        (0..PATHS).any(|p| {
+            self.cut[p] == [0, 0] && self.reorder[p] == 0 && !self.delays.iter().any(|d| d.0 == p)
+        })
+    }
+
     /// A path works both ways at normal latency, and both nodes run, unfrozen and not
     /// shutting down.
     pub(super) fn connected(&self) -> bool {
@@ -322,6 +364,9 @@ impl World {
         self.nodes[i] = Some(Node::new(self.now, s, self.gens[i], incarnation, &[resume]));
         self.frozen[i] = None;
         self.stopping[i] = false;
+        // A new process: a release the old one waited in is not carried over (the status
+        // file saves Releasing as Backup, and the start lets the addresses go).
+        self.was_releasing[i] = false;
         self.backlog[i].clear();
         let acts = self.nodes[i].as_ref().map(Node::start).unwrap_or_default();
         self.carry_out(i, acts);
@@ -393,10 +438,18 @@ impl World {
                             self.now - self.t0
                         );
                     }
-                    let d = self.rng.ms(0, 5);
+                    let d = self.rng.ms(0, TAKEOVER_LATENCY.as_millis() as u64);
                     self.to(i, d, Owned::TookOver);
                 }
                 Action::Release { .. } => {
+                    // Make-before-break owed: the node waited in Releasing and the pair was
+                    // linked long enough for the peer to come up (one hello, the frames, its
+                    // commit, its takeover).
+                    let need = HELLO + LATENCY * 2 + self.peer_commit_wait() + TAKEOVER_LATENCY;
+                    let linked_long = self.linked_since.is_some_and(|t| self.now >= t + need);
+                    if self.addr[i] && self.was_releasing[i] && linked_long {
+                        self.gap_armed = true;
+                    }
                     if self.addr[i] {
                         self.changes += 1;
                         self.last_change = self.now;
@@ -545,7 +598,7 @@ impl World {
             }
             Op::Start { node, resume } => {
                 if self.nodes[node].is_none() {
-                    let role = resume.then_some(self.addr[node]);
+                    let role = self.resume_role(node, resume);
                     self.start(node, role);
                 }
             }
@@ -591,14 +644,29 @@ impl World {
                 self.preemptive[node] = on;
                 if self.nodes[node].is_some() && self.frozen[node].is_none() {
                     // A config reload: the worker restarts and resumes its role.
-                    let role = self.claims(node);
                     self.nodes[node] = None;
-                    self.start(node, Some(role));
+                    let role = self.resume_role(node, true);
+                    self.start(node, role);
                 }
             }
             Op::Conntrackd { node, hangs } => bump(&mut self.hangs[node], hangs),
             Op::ProbeAnswers { node, absent } => bump(&mut self.probe_absent[node], absent),
         }
+    }
+
+    /// The longest a takeover's addresses wait for conntrackd's commit.
+    fn peer_commit_wait(&self) -> Duration {
+        match (self.commit_timeout, self.takeover) {
+            (Some(t), TakeoverOrder::CommitFirst) => t,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// What the worker passes the core at a start (`worker::setup`): Master when the status
+    /// file (`file_ok`) says Master and the addresses are still up, else nothing (listen
+    /// first). A role in Releasing is saved as Backup.
+    fn resume_role(&self, i: usize, file_ok: bool) -> Option<bool> {
+        (file_ok && self.saved_master[i] && self.addr[i]).then_some(true)
     }
 
     /// One input for node `gen`'s start of node `i`, at once or kept while it is frozen.
