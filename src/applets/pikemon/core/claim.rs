@@ -11,11 +11,16 @@ use super::election::{decide, Admin, Side, Verdict, Winner};
 use super::node::{Action, Node};
 use super::peer::Hint;
 use super::role::{EarlyProbe, Mastership, Reason, Refusal, VcRole};
+use super::state_sync::TakeoverOrder;
 use crate::wire::pike::{vc_flags, vc_more_flags, Role};
 
 /// The longest a yielding master keeps its addresses waiting for the peer's ACTIVE (the
-/// supervisor gives a stopping worker 10 s).
+/// supervisor gives a stopping worker 10 s), before the peer's commit (`release_wait`).
 const RELEASE_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest a yielding master waits for the peer's ACTIVE in all, the peer's commit
+/// included: within the 8 s a stopping worker gives its release, hooks and `-t -n`.
+const RELEASE_WAIT_MAX: Duration = Duration::from_secs(5);
 
 /// How often a failed takeover is tried again.
 const TAKEOVER_RETRY: Duration = Duration::from_secs(1);
@@ -349,7 +354,7 @@ impl Node {
                 if self.peer_alive(now, Some(i)) && !self.peer_active(i) =>
             {
                 VcRole::Releasing {
-                    until: now + self.settings.dead.min(RELEASE_WAIT),
+                    until: now + self.release_wait(i),
                 }
             }
             _ => role,
@@ -414,6 +419,21 @@ impl Node {
             // Backup => Probing => Backup: nothing to carry out.
             _ => {}
         }
+    }
+
+    /// How long a yielding master keeps the addresses of `i` waiting for the peer's ACTIVE:
+    /// a dead-interval (at most `RELEASE_WAIT`), plus commit-timeout when the takeover is
+    /// `commit-first` — the peer's addresses come up only after conntrackd's commit, at
+    /// most commit-timeout later, and the hand-over is make-before-break (pikemon.cfg(5),
+    /// State sync). Without it a conntrackd hanging on the peer left nobody serving for up to
+    /// commit-timeout minus the dead-interval.
+    fn release_wait(&self, i: usize) -> Duration {
+        let s = &self.settings.vcs[i];
+        let commit = match (s.commit_timeout, s.takeover) {
+            (Some(t), TakeoverOrder::CommitFirst) => t,
+            _ => Duration::ZERO,
+        };
+        (self.settings.dead.min(RELEASE_WAIT) + commit).min(RELEASE_WAIT_MAX)
     }
 
     /// Our virtual MAC was seen elsewhere, or a VIP claimed by another MAC (`by`): anyone

@@ -355,7 +355,12 @@ impl Node {
             (a, b) => a.or(b),
         };
         if self.shutting_down {
-            return roles;
+            // A release still waiting repeats its GOODBYE every hello.
+            let goodbye = self.releasing().then_some(self.next_hello);
+            return match (roles, goodbye) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         // Moments when something changes (the peer's dead-interval ends, the early probe
         // starts, a path expires, a probe or a preemption is due). One already passed at a `handle` is no longer due:
@@ -419,6 +424,13 @@ impl Node {
                 _ => {}
             }
             self.role_timers(now, &mut out);
+            // The GOODBYE again every hello while the release waits for the peer: one lost
+            // (a partition healing meanwhile, a lossy link) left the peer to its
+            // dead-interval and probe, and the addresses went before its came up.
+            if self.releasing() && now >= self.next_hello {
+                out.push(Action::Send(self.message(now, MessageType::Goodbye, true)));
+                self.next_hello = now + self.settings.hello;
+            }
             return out;
         }
         match input {
@@ -489,6 +501,7 @@ impl Node {
                     }
                 }
                 out.push(Action::Send(self.message(now, MessageType::Goodbye, true)));
+                self.next_hello = now + self.settings.hello;
                 self.shutting_down = true;
                 self.role_timers(now, &mut out);
                 return out;

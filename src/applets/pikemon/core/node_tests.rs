@@ -596,3 +596,9 @@ fn a_peer_restarted_within_the_dead_interval_is_believed_within_two_hellos() {
         assert_eq!(s.takeovers[1], 0, "node {who}");
     }
 }
+#[path = "soak_invariants.rs"]
+mod soak_invariants;
+#[path = "soak_sim.rs"]
+mod soak_sim;
+#[path = "soak_tests.rs"]
+mod soak_tests;
