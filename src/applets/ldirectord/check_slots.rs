@@ -21,7 +21,7 @@
 //! here never counts as a failure. A check that waited longer than its checkinterval is
 //! counted late, and `late_report` says so at most once a minute.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -56,14 +56,58 @@ pub struct Waiting {
     pub since: Instant,
 }
 
+/// Waiting checks of one kind: per virtual, in order of arrival (numbered across virtuals).
+/// Taking the next looks at each virtual's oldest only, not at every check waiting.
+#[derive(Debug, Default)]
+struct Line {
+    by_virtual: BTreeMap<usize, VecDeque<(u64, Waiting)>>,
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, seq: u64, w: Waiting) {
+        self.by_virtual
+            .entry(w.id.virt)
+            .or_default()
+            .push_back((seq, w));
+        self.len += 1;
+    }
+
+    /// The oldest check of the virtual with the fewest in flight (`per_virtual`).
+    fn pop(&mut self, per_virtual: &HashMap<usize, usize>) -> Option<Waiting> {
+        let (_, _, virt) = self
+            .by_virtual
+            .iter()
+            .filter_map(|(v, q)| {
+                let (seq, _) = q.front()?;
+                Some((per_virtual.get(v).copied().unwrap_or(0), *seq, *v))
+            })
+            .min()?;
+        let q = self.by_virtual.get_mut(&virt)?;
+        let (_, w) = q.pop_front()?;
+        if q.is_empty() {
+            self.by_virtual.remove(&virt);
+        }
+        self.len -= 1;
+        Some(w)
+    }
+
+    fn clear(&mut self) {
+        self.by_virtual.clear();
+        self.len = 0;
+    }
+}
+
 /// The slots, the checks waiting for one and what the last check of each real did.
 #[derive(Debug)]
 pub struct CheckSlots {
     cap: usize,
-    /// Waiting checks of reals that are not dark, in order of arrival.
-    bright: VecDeque<Waiting>,
-    /// Waiting checks of dark reals, in order of arrival.
-    dark: VecDeque<Waiting>,
+    /// Waiting checks of reals that are not dark.
+    bright: Line,
+    /// Waiting checks of dark reals.
+    dark: Line,
+    /// The number of the next check to wait (the order of arrival).
+    next_seq: u64,
     /// Every check in flight, and whether its real was dark when it started.
     in_flight: HashMap<RealId, bool>,
     dark_in_flight: usize,
@@ -80,8 +124,9 @@ impl CheckSlots {
     pub fn new(cap: usize) -> CheckSlots {
         CheckSlots {
             cap: cap.max(1),
-            bright: VecDeque::new(),
-            dark: VecDeque::new(),
+            bright: Line::default(),
+            dark: Line::default(),
+            next_seq: 0,
             in_flight: HashMap::new(),
             dark_in_flight: 0,
             per_virtual: HashMap::new(),
@@ -106,7 +151,7 @@ impl CheckSlots {
     }
 
     pub fn waiting(&self) -> usize {
-        self.bright.len() + self.dark.len()
+        self.bright.len + self.dark.len
     }
 
     /// A check of `id` (to `target`) is due; `up` says whether the core has the real up.
@@ -116,10 +161,12 @@ impl CheckSlots {
             probe,
             since: now,
         };
+        let seq = self.next_seq;
+        self.next_seq += 1;
         if !up && self.timed_out.contains(&target) {
-            self.dark.push_back(w);
+            self.dark.push(seq, w);
         } else {
-            self.bright.push_back(w);
+            self.bright.push(seq, w);
         }
     }
 
@@ -147,24 +194,12 @@ impl CheckSlots {
 
     /// Takes the oldest waiting check of the virtual with the fewest in flight.
     fn pick(&mut self, dark: bool) -> Option<Waiting> {
-        let queue = if dark { &self.dark } else { &self.bright };
-        let mut best: Option<(usize, usize)> = None;
-        for (i, w) in queue.iter().enumerate() {
-            let n = self.per_virtual.get(&w.id.virt).copied().unwrap_or(0);
-            if best.is_none_or(|(_, fewest)| n < fewest) {
-                best = Some((i, n));
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        let (i, _) = best?;
-        let queue = if dark {
+        let line = if dark {
             &mut self.dark
         } else {
             &mut self.bright
         };
-        queue.remove(i)
+        line.pop(&self.per_virtual)
     }
 
     /// The check of `id` ended (or never ran): its slot is free.
@@ -354,6 +389,20 @@ mod tests {
         }
         due(&mut s, t, id(1, 0), false);
         assert_eq!(start_all(&mut s, t), vec![id(0, 0), id(1, 0), id(0, 1)]);
+    }
+
+    #[test]
+    fn between_virtuals_alike_in_flight_the_oldest_check_goes_first() {
+        let t = Instant::now();
+        let mut s = CheckSlots::new(4);
+        due(&mut s, t, id(1, 0), false);
+        due(&mut s, t, id(0, 0), false);
+        due(&mut s, t, id(2, 0), false);
+        due(&mut s, t, id(0, 1), false);
+        assert_eq!(
+            start_all(&mut s, t),
+            vec![id(1, 0), id(0, 0), id(2, 0), id(0, 1)]
+        );
     }
 
     #[test]
