@@ -233,6 +233,13 @@ fn assert_undelayed(seen: &Seen) {
         "{}",
         seen.log
     );
+    // Checks do wait (at start-up all 2,053 are due at once on 896 slots), and that is said.
+    assert!(
+        seen.log
+            .contains("checks started later than their checkinterval: all 896 check slots"),
+        "{}",
+        seen.log
+    );
 }
 
 /// 2,000 reals that drop every SYN beside 53 healthy ones in the same virtual, with the

@@ -54,6 +54,8 @@ pub struct Waiting {
     pub probe: Probe,
     /// Since when it waits.
     pub since: Instant,
+    /// Where the check goes.
+    pub target: SocketAddr,
 }
 
 /// Waiting checks of one kind: per virtual, in order of arrival (numbered across virtuals).
@@ -92,9 +94,13 @@ impl Line {
         Some(w)
     }
 
-    fn clear(&mut self) {
-        self.by_virtual.clear();
+    /// Empties the line; returns what waited.
+    fn take(&mut self) -> impl Iterator<Item = Waiting> {
         self.len = 0;
+        std::mem::take(&mut self.by_virtual)
+            .into_values()
+            .flatten()
+            .map(|(_, w)| w)
     }
 }
 
@@ -115,6 +121,9 @@ pub struct CheckSlots {
     per_virtual: HashMap<usize, usize>,
     /// The check targets (address, check port) whose last check timed out.
     timed_out: HashSet<SocketAddr>,
+    /// Since when the checks dropped by the last reload waited, by target: asked again, they
+    /// wait from then (a config rewritten every second hid every late check).
+    waited_before_reload: HashMap<SocketAddr, Instant>,
     /// Checks started later than their checkinterval since the last report.
     late: usize,
     last_report: Option<Instant>,
@@ -131,6 +140,7 @@ impl CheckSlots {
             dark_in_flight: 0,
             per_virtual: HashMap::new(),
             timed_out: HashSet::new(),
+            waited_before_reload: HashMap::new(),
             late: 0,
             last_report: None,
         }
@@ -156,10 +166,15 @@ impl CheckSlots {
 
     /// A check of `id` (to `target`) is due; `up` says whether the core has the real up.
     pub fn due(&mut self, now: Instant, id: RealId, probe: Probe, target: SocketAddr, up: bool) {
+        let since = self
+            .waited_before_reload
+            .remove(&target)
+            .map_or(now, |t| t.min(now));
         let w = Waiting {
             id,
             probe,
-            since: now,
+            since,
+            target,
         };
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -230,15 +245,21 @@ impl CheckSlots {
     /// Drops every waiting check (the core asks again). Checks in flight keep their slots
     /// until released.
     pub fn drop_waiting(&mut self) {
-        self.bright.clear();
-        self.dark.clear();
+        drop(self.bright.take());
+        drop(self.dark.take());
     }
 
-    /// After a reload: the waiting checks are dropped, the checks in flight that carry on
-    /// take their reals' new ids (`renumbered`: before, now; the others must have been
-    /// released), and only the records of `targets` (the new config's) are kept.
+    /// After a reload: the waiting checks are dropped (when asked again, they wait from when
+    /// they first did), the checks in flight that carry on take their reals' new ids
+    /// (`renumbered`: before, now; the others must have been released), and only the
+    /// records of `targets` (the new config's) are kept.
     pub fn reloaded(&mut self, renumbered: &[(RealId, RealId)], targets: &HashSet<SocketAddr>) {
-        self.drop_waiting();
+        let waited: Vec<Waiting> = self.bright.take().chain(self.dark.take()).collect();
+        self.waited_before_reload = waited
+            .into_iter()
+            .filter(|w| targets.contains(&w.target))
+            .map(|w| (w.target, w.since))
+            .collect();
         let moved: Vec<(RealId, bool)> = renumbered
             .iter()
             .filter_map(|(old, new)| {
@@ -439,10 +460,13 @@ mod tests {
         assert_eq!(s.per_virtual.get(&1), Some(&1));
         assert_eq!(s.per_virtual.get(&0), None);
         // 0:2 is still dark, the dark share (2) has room for one; 0:0's record is gone.
-        due(&mut s, t, id(0, 2), false);
-        due(&mut s, t, id(0, 0), false);
+        // Asked again 5 s on, 0:2 still waits since before the reload: late.
+        let later = t + 5 * SECOND;
+        due(&mut s, later, id(0, 2), false);
+        due(&mut s, later, id(0, 0), false);
         assert!(!s.timed_out.contains(&target(id(0, 0))));
-        assert_eq!(start_all(&mut s, t), vec![id(0, 0), id(0, 2)]);
+        assert_eq!(start_all(&mut s, later), vec![id(0, 0), id(0, 2)]);
+        assert_eq!(s.late, 1);
         s.release(id(1, 0));
         assert_eq!(s.in_flight(), 2);
     }
