@@ -5,9 +5,10 @@
 //! The rules, in the order they apply:
 //! 1. At most `cap` checks in flight.
 //! 2. A check of a *dark* real (the last check of its address and check port timed out,
-//!    and it is not up) holds at most half of them. Such a check keeps its slot for its whole timeout: a rack of reals that
-//!    drop every SYN filled every slot, and the checks of healthy reals of the same virtual
-//!    waited behind theirs (`dark_rack_in_the_same_virtual_delayed_the_healthy_reals_checks`).
+//!    and it is not up) holds at most half of them. Such a check keeps its slot for its
+//!    whole timeout: a rack of reals that drop every SYN filled every slot, and the checks
+//!    of healthy reals of the same virtual waited behind theirs
+//!    (`dark_rack_in_the_same_virtual_delayed_the_healthy_reals_checks`).
 //!    A real that is still up is never dark, so its failurecount runs at its own pace.
 //! 3. Waiting checks of other reals start before waiting dark ones.
 //! 4. Within each kind, the next is from the virtual with the fewest checks in flight (the
