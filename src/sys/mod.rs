@@ -13,6 +13,7 @@ pub mod pidfile;
 pub mod procfs;
 pub mod proctitle;
 pub mod random;
+pub mod rlimit;
 pub mod sched;
 
 use std::os::fd::{BorrowedFd, RawFd};

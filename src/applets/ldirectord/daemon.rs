@@ -4,8 +4,9 @@
 //! callback and e-mail alerts (delivered as jobs too: alert_delivery). Nothing here blocks
 //! except the kernel's netlink answers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
 use super::check::{self, Check, Poll};
+use super::check_slots::{cap_for, CheckSlots, MAX_CHECKS, RESERVED_FILES};
 use super::config::{Config, Rejected, Virtual};
 use super::config_watch::{fingerprint, ConfigWatch, Version};
 use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
@@ -30,10 +32,8 @@ const FIRST_TOKEN: usize = 16;
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the config file is looked at (the original: once per loop).
 const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
-/// The most checks in flight at once; the rest wait their turn in order. Each check holds a
-/// socket (the default limit is 1024 fds) and its buffers: 1000 reals all due at start-up
-/// would otherwise open 1000 sockets at once.
-const MAX_CHECKS_IN_FLIGHT: usize = 512;
+/// The open-files limit assumed when it cannot be read.
+const DEFAULT_OPEN_FILES: u64 = 1024;
 /// The most e-mail alerts being sent at once; more are dropped (and logged). Mails to an
 /// smtp host that never answers each take MAIL_TIMEOUT: with emailalertfreq=1 and 40 reals
 /// down, 1,200 were in flight, and as they held the check slots, no check ran any more (a
@@ -66,8 +66,9 @@ pub struct Daemon {
     running: HashMap<usize, Running>,
     /// How many of `running` are mails (the rest are checks).
     mails: usize,
-    /// Checks due while `MAX_CHECKS_IN_FLIGHT` were running, started as others finish.
-    queued: VecDeque<(RealId, Probe)>,
+    /// The checks in flight and those waiting for a slot (their number follows the
+    /// open-files limit: each check holds a socket).
+    slots: CheckSlots,
     next_token: usize,
     config_path: PathBuf,
     config_watch: ConfigWatch,
@@ -161,6 +162,23 @@ impl Daemon {
             libc::SIGCHLD,
         ])
         .map_err(|e| format!("signals: {e}"))?;
+        // Each check holds a socket: 1000 reals due at start-up open 1000 at once. The soft
+        // limit (often 1024) is raised towards what the most checks need, up to the hard one.
+        let open_files =
+            match crate::sys::rlimit::raise_open_files(MAX_CHECKS as u64 + RESERVED_FILES) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::warn!("open files limit (RLIMIT_NOFILE): {e}");
+                    DEFAULT_OPEN_FILES
+                }
+            };
+        let slots = CheckSlots::new(cap_for(open_files));
+        if slots.cap() < MAX_CHECKS {
+            log::info!(
+                "At most {} checks at once (open files limit {open_files})",
+                slots.cap()
+            );
+        }
         let host = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
@@ -171,7 +189,7 @@ impl Daemon {
             ev,
             running: HashMap::new(),
             mails: 0,
-            queued: VecDeque::new(),
+            slots,
             next_token: FIRST_TOKEN,
             config_watch: ConfigWatch::new(version(&config_path)),
             next_config_look: now + CONFIG_LOOK_INTERVAL,
@@ -233,48 +251,65 @@ impl Daemon {
         }
     }
 
-    fn checks_in_flight(&self) -> usize {
-        self.running.len().saturating_sub(self.mails)
-    }
-
-    /// Starts queued checks while there is room, fairly across virtuals: the next is the
-    /// oldest of a virtual with the fewest checks in flight. Taken in order of arrival, the
-    /// checks of reals that never answer (each holding its slot for its whole timeout) kept a
-    /// healthy real of another virtual queued behind them: with 4,096 of them and
-    /// checkinterval=1, not one check of it in 12 s.
+    /// Starts waiting checks while `slots` allows (see check_slots for the order), and says
+    /// when checks started late. Only the loop calls it: a check that ends at once (refused)
+    /// frees its slot for the next round, and nothing here recurses.
     fn start_queued(&mut self) {
-        if self.queued.is_empty() {
-            return;
-        }
-        let mut busy: HashMap<usize, usize> = HashMap::new();
-        for r in self.running.values() {
-            if let Job::Check(id) = r.job {
-                *busy.entry(id.virt).or_default() += 1;
-            }
-        }
-        while self.checks_in_flight() < MAX_CHECKS_IN_FLIGHT {
-            let in_flight = |id: &RealId| busy.get(&id.virt).copied().unwrap_or(0);
-            let mut next = None;
-            for (i, (id, _)) in self.queued.iter().enumerate() {
-                let n = in_flight(id);
-                if next.is_none_or(|(_, best)| n < best) {
-                    next = Some((i, n));
-                    if n == 0 {
-                        break;
-                    }
-                }
-            }
-            let Some((id, probe)) = next.and_then(|(i, _)| self.queued.remove(i)) else {
+        let now = Instant::now();
+        loop {
+            let cfg = self.core.config();
+            let interval = |id: RealId| {
+                let secs = cfg.virtuals.get(id.virt).map_or(1, |v| v.checkinterval);
+                Duration::from_secs(u64::from(secs.max(1)))
+            };
+            let Some(w) = self.slots.next(now, interval) else {
                 break;
             };
-            *busy.entry(id.virt).or_default() += 1;
-            self.apply(vec![Action::Start(id, probe)]);
+            self.start_check(w.id, w.probe);
+        }
+        if let Some(line) = self.slots.late_report(now) {
+            log::warn!("{line}");
+        }
+    }
+
+    /// Starts the check of `id` in its slot (taken), or, for a real in maintenancedir,
+    /// reports it down at once and frees the slot.
+    fn start_check(&mut self, id: RealId, probe: Probe) {
+        // Borrowed, not cloned: a copy of the virtual (all its reals) per check was 40 % of
+        // the daemon's CPU at 1000 reals (bench/ldirectord).
+        let started = {
+            let v = &self.core.config().virtuals[id.virt];
+            if self.in_maintenance(v, id) {
+                None
+            } else {
+                let secs = match probe {
+                    Probe::Negotiate => v.negotiate_timeout(),
+                    Probe::Ping => v.checktimeout.saturating_mul(v.checkcount.max(1)),
+                    Probe::Connect | Probe::External => v.checktimeout,
+                };
+                Some((check::build(v, &v.reals[id.real], probe, &self.host), secs))
+            }
+        };
+        match started {
+            Some((c, secs)) => self.launch(
+                Job::Check(id),
+                c,
+                Duration::from_secs(u64::from(secs.max(1))),
+            ),
+            None => {
+                self.slots.release(id);
+                self.record(id, false);
+                let more = self
+                    .core
+                    .handle(Instant::now(), Input::Done(id, Outcome::Maintenance));
+                self.apply(more);
+            }
         }
     }
 
     fn stop(&mut self) {
         log::info!("Exiting on signal");
-        self.queued.clear();
+        self.slots.drop_waiting();
         let tokens: Vec<usize> = self.running.keys().copied().collect();
         for t in tokens {
             self.finish(t);
@@ -346,10 +381,9 @@ impl Daemon {
                 return;
             }
         };
-        // Queued checks are asked again by the new config. A check in flight carries on
+        // Waiting checks are asked again by the new config. A check in flight carries on
         // under the real's new id when the new config asks the same of it; the others end,
         // as their results could be mistaken for new reals.
-        self.queued.clear();
         let in_flight: Vec<(usize, RealId)> = self
             .running
             .iter()
@@ -361,11 +395,13 @@ impl Daemon {
         let ids: Vec<RealId> = in_flight.iter().map(|(_, id)| *id).collect();
         let reloaded = self.core.reload_keeping(cfg, Instant::now(), &ids);
         let kept: HashMap<RealId, RealId> = reloaded.kept.into_iter().collect();
+        let mut renumbered = Vec::new();
         for (t, old) in in_flight {
             match kept.get(&old) {
                 Some(new) => {
                     if let Some(r) = self.running.get_mut(&t) {
                         r.job = Job::Check(*new);
+                        renumbered.push((old, *new));
                     }
                 }
                 None => {
@@ -373,6 +409,14 @@ impl Daemon {
                 }
             }
         }
+        let targets = self
+            .core
+            .config()
+            .virtuals
+            .iter()
+            .flat_map(|v| v.reals.iter().map(|r| check::target(v, r)))
+            .collect();
+        self.slots.reloaded(&renumbered, &targets);
         self.apply(reloaded.actions);
     }
 
@@ -412,6 +456,7 @@ impl Daemon {
         };
         match self.finish(token) {
             Some(Job::Check(id)) => {
+                self.record(id, true);
                 let actions = self
                     .core
                     .handle(Instant::now(), Input::Done(id, Outcome::Down(why)));
@@ -425,8 +470,9 @@ impl Daemon {
     /// Removes a job: deregisters its fd, cancels its timer, drops (closes/kills) it.
     fn finish(&mut self, token: usize) -> Option<Job> {
         let r = self.running.remove(&token)?;
-        if let Job::Mail = r.job {
-            self.mails = self.mails.saturating_sub(1);
+        match r.job {
+            Job::Mail => self.mails = self.mails.saturating_sub(1),
+            Job::Check(id) => self.slots.release(id),
         }
         if let Some(fd) = r.fd {
             self.ev.deregister(fd);
@@ -475,6 +521,7 @@ impl Daemon {
             Poll::Child => {}
             Poll::Ready(outcome) => match self.finish(token) {
                 Some(Job::Check(id)) => {
+                    self.record(id, false);
                     let actions = self.core.handle(Instant::now(), Input::Done(id, outcome));
                     self.apply(actions);
                 }
@@ -516,6 +563,18 @@ impl Daemon {
         self.advance(token);
     }
 
+    /// Where the check of `id` goes (an id from the core: it names a real of the config).
+    fn target_of(&self, id: RealId) -> SocketAddr {
+        let v = &self.core.config().virtuals[id.virt];
+        check::target(v, &v.reals[id.real])
+    }
+
+    /// Remembers whether the last check of `id` timed out, for the order of the next.
+    fn record(&mut self, id: RealId, timed_out: bool) {
+        let target = self.target_of(id);
+        self.slots.record(target, timed_out);
+    }
+
     fn in_maintenance(&self, v: &Virtual, id: RealId) -> bool {
         let Some(dir) = &self.core.config().globals.maintenancedir else {
             return false;
@@ -532,41 +591,13 @@ impl Daemon {
     }
 
     fn apply(&mut self, actions: Vec<Action>) {
-        let mut queue: std::collections::VecDeque<Action> = actions.into();
-        while let Some(a) = queue.pop_front() {
+        for a in actions {
             match a {
-                Action::Start(id, probe) if self.checks_in_flight() >= MAX_CHECKS_IN_FLIGHT => {
-                    self.queued.push_back((id, probe));
-                }
+                // Started by the loop's `start_queued`, in the order check_slots gives.
                 Action::Start(id, probe) => {
-                    // Borrowed, not cloned: a copy of the virtual (all its reals) per check was
-                    // 40 % of the daemon's CPU at 1000 reals (bench/ldirectord).
-                    let started = {
-                        let v = &self.core.config().virtuals[id.virt];
-                        if self.in_maintenance(v, id) {
-                            None
-                        } else {
-                            let secs = match probe {
-                                Probe::Negotiate => v.negotiate_timeout(),
-                                Probe::Ping => v.checktimeout.saturating_mul(v.checkcount.max(1)),
-                                Probe::Connect | Probe::External => v.checktimeout,
-                            };
-                            Some((check::build(v, &v.reals[id.real], probe, &self.host), secs))
-                        }
-                    };
-                    match started {
-                        Some((c, secs)) => self.launch(
-                            Job::Check(id),
-                            c,
-                            Duration::from_secs(u64::from(secs.max(1))),
-                        ),
-                        None => {
-                            let more = self
-                                .core
-                                .handle(Instant::now(), Input::Done(id, Outcome::Maintenance));
-                            queue.extend(more);
-                        }
-                    }
+                    let up = self.core.is_up(id);
+                    let target = self.target_of(id);
+                    self.slots.due(Instant::now(), id, probe, target, up);
                 }
                 Action::Ipvs(op) => self.ipvs_op(op),
                 Action::FallbackCommand {

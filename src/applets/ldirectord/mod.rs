@@ -13,6 +13,7 @@
 mod alert;
 mod alert_delivery;
 pub mod check;
+mod check_slots;
 pub mod cli;
 pub mod config;
 /// Where `logfile=` sends the log: a file, or syslog under a facility.

@@ -294,6 +294,15 @@ impl Core {
         actions
     }
 
+    /// Whether `id` is up (the shell's check slots treat a real that timed out but is still
+    /// up as any other).
+    pub fn is_up(&self, id: RealId) -> bool {
+        self.virtuals
+            .get(id.virt)
+            .and_then(|v| v.reals.get(id.real))
+            .is_some_and(|r| r.state == State::Up)
+    }
+
     /// Whether a check of `id` is in flight (for the shell's bookkeeping).
     pub fn is_running(&self, id: RealId) -> bool {
         self.virtuals
