@@ -1105,3 +1105,135 @@ fn ifcheckd_waited_for_the_disk_in_its_loop_writing_the_state_file() {
         "ifcheckd's loop waited for the disk:\n{calls}"
     );
 }
+
+/// `kill -HUP` (an operator's reload reflex, a logrotate postrotate script) killed ifcheckd
+/// by the default action: no cleanup, so the state file (and attrd) went on saying the ring
+/// was UP for a daemon that no longer watched it, and the pid file named a dead process.
+/// SIGHUP, SIGUSR1 and SIGUSR2 are logged and ignored now; the daemon keeps following the
+/// path file and still cleans up on SIGTERM.
+#[test]
+fn sighup_killed_ifcheckd_and_left_its_rings_up_in_the_state_file() {
+    let dir = TempDir::new("hup");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "ring 0 UP", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    let pid = nix::unistd::Pid::from_raw(d.0.id() as i32);
+    use nix::sys::signal::Signal;
+    for sig in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2] {
+        nix::sys::signal::kill(pid, sig).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            d.0.try_wait().unwrap().is_none(),
+            "{sig:?} ended ifcheckd: {:?}",
+            d.0.try_wait()
+        );
+    }
+    // Still watching: a faulty path is published.
+    write_paths(&paths, "FAULTY", "UP");
+    wait_for("ring 0 FAULTY after SIGHUP", Duration::from_secs(5), || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is FAULTY")
+    });
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    assert!(!state.exists(), "state file left behind");
+    assert!(!dir.path("ifcheckd.pid").exists(), "pid file left behind");
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(
+        log.contains("SIGHUP ignored (ifcheckd has nothing to reload"),
+        "{log}"
+    );
+}
+
+/// CPU time (user + system, in clock ticks) process `pid` has used so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+/// Children of `pid` that are zombies (exited, never reaped).
+fn zombie_children(pid: u32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|s| {
+            let rest: Vec<&str> = s
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace()
+                .collect();
+            rest.first() == Some(&"Z") && rest.get(1) == Some(&pid.to_string().as_str())
+        })
+        .count()
+}
+
+/// A corosync-cmapctl that floods its output (a broken build, a wrong tool under that name)
+/// was read to the end of each poll's 5 s bound, half a core spent reading lines that were
+/// thrown away past the first MiB, and nothing said why no ring appeared. Past 4 MiB the
+/// command is stopped now, its output refused with a warning (said once), and the loop idles
+/// until the next poll. Mock: this corosync-cmapctl is `yes` printing one nodelist line.
+#[test]
+fn corosync_cmapctl_flooding_its_output_kept_ifcheckd_reading_at_half_a_core() {
+    let dir = TempDir::new("flood");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("corosync-cmapctl"),
+        "#!/bin/sh\nexec /usr/bin/yes 'nodelist.node.0.ring0_addr (str) = 198.51.100.1'\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("corosync-cmapctl"))
+        .status()
+        .unwrap();
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-c"])
+            .env("PATH", &bin)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = cpu_ticks(d.0.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(d.0.id()) - before;
+    // 100 ticks a second: a quarter of a core is 75 ticks in three seconds.
+    assert!(used < 75, "ifcheckd used {used} ticks of CPU in 3 s");
+    assert_eq!(zombie_children(d.0.id()), 0, "unreaped corosync-cmapctl");
+    let t = Instant::now();
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("corosync-cmapctl: more than 4194304 bytes of output"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+    assert!(!attrs(&dir.path("attributes")).contains("ringnumber_"));
+}

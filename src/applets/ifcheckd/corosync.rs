@@ -122,6 +122,8 @@ pub enum PollResult {
     Rings(Vec<RingReport>, Instant),
     /// corosync is not reachable (a command failed) or the maps do not name this node.
     Lost(String),
+    /// A command's output was not taken (why, for a warning): no ring state from it.
+    Refused(String),
 }
 
 enum Step {
@@ -167,11 +169,20 @@ impl Poll {
     /// complete.
     pub fn readable(&mut self) -> Option<PollResult> {
         if let Some(stdout) = self.stdout.as_mut() {
-            if let Err(e) = read_to_end(stdout, &mut self.out) {
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    return None;
+            match read_output(stdout, &mut self.out) {
+                Ok(ReadEnd::Pending) => return None,
+                Ok(ReadEnd::Eof) => {}
+                Ok(ReadEnd::TooLong) => {
+                    self.stop();
+                    return Some(PollResult::Refused(format!(
+                        "{}: more than {MAX_OUTPUT} bytes of output",
+                        self.tool
+                    )));
                 }
-                return Some(PollResult::Lost(format!("{}: {e}", self.tool)));
+                Err(e) => {
+                    self.stop();
+                    return Some(PollResult::Lost(format!("{}: {e}", self.tool)));
+                }
             }
             self.stdout = None;
         }
@@ -207,24 +218,47 @@ impl Poll {
 
     /// Stops a poll that is still running (exit, or a poll that took too long).
     pub fn abort(mut self) {
+        self.stop();
+    }
+
+    /// Kills and reaps the running command (a dropped `Child` is never reaped).
+    fn stop(&mut self) {
+        self.stdout = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// Reads `from` to its end into `into` (Ok at EOF; WouldBlock when nothing more is there yet).
-fn read_to_end(from: &mut ChildStdout, into: &mut Vec<u8>) -> io::Result<()> {
+/// The most output taken from one command. A real stats map is far smaller (about 40 keys per
+/// link: 32 nodes with 8 links each print under 1 MiB); more is a broken or wrong tool, stopped
+/// rather than read for the rest of the poll's bound (a flood kept the loop reading at half a
+/// core) or cut in the middle of a line.
+pub const MAX_OUTPUT: usize = 4 << 20;
+
+/// How reading a command's output stopped.
+enum ReadEnd {
+    /// The output ended.
+    Eof,
+    /// Nothing more there yet.
+    Pending,
+    /// More than `MAX_OUTPUT`.
+    TooLong,
+}
+
+/// Reads what `from` has into `into`, at most `MAX_OUTPUT` in all.
+fn read_output(from: &mut ChildStdout, into: &mut Vec<u8>) -> io::Result<ReadEnd> {
     let mut buf = [0u8; 8192];
     loop {
         match from.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(ReadEnd::Eof),
             Ok(n) => {
-                // The maps are small; a runaway output is cut.
-                if into.len() < 1 << 20 {
-                    into.extend_from_slice(buf.get(..n).unwrap_or_default());
+                if into.len() + n > MAX_OUTPUT {
+                    return Ok(ReadEnd::TooLong);
                 }
+                into.extend_from_slice(buf.get(..n).unwrap_or_default());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Pending),
             Err(e) => return Err(e),
         }
     }

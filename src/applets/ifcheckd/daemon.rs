@@ -46,6 +46,8 @@ pub(super) struct Daemon {
     /// The last corosync-cmapctl start failure said (a missing tool is said once, at warning
     /// level; Corosync not up yet stays a debug message, as the original's retries).
     cmapctl_error: Option<std::io::ErrorKind>,
+    /// Why the last corosync-cmapctl output was refused (warned once, until a good poll).
+    cmapctl_refused: Option<String>,
     /// Link carrier: change events, and requests for dumps and address lookups.
     monitor: Option<RtnlMonitor>,
     rtnl: Option<Rtnl>,
@@ -61,8 +63,16 @@ impl Daemon {
     pub(super) fn new(opts: &Options) -> Result<Daemon, String> {
         let mut ev = EventLoop::new();
         // SIGCHLD: an attrd_updater call or a corosync-cmapctl ended (its pipe may have
-        // closed before).
-        ev.watch_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGCHLD])
+        // closed before). SIGHUP, SIGUSR1, SIGUSR2 are watched to be ignored: their default
+        // action ended the daemon without cleanup, its rings left UP for nobody to watch.
+        ev.watch_signals(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGCHLD,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ])
             .map_err(|e| format!("signals: {e}"))?;
         let files = crate::sys::file::Writer::spawn("ifcheckd-files")
             .map_err(|e| format!("state file writer thread: {e}"))?;
@@ -87,6 +97,7 @@ impl Daemon {
             seen: None,
             poll: None,
             cmapctl_error: None,
+            cmapctl_refused: None,
             monitor: None,
             rtnl: None,
             started: false,
@@ -265,6 +276,12 @@ impl Daemon {
                         self.attrd.progress(Instant::now());
                         self.watch_attrd();
                         self.corosync_readable();
+                    }
+                    Event::Signal(sig @ (libc::SIGHUP | libc::SIGUSR1 | libc::SIGUSR2)) => {
+                        log::info!(
+                            "{} ignored (ifcheckd has nothing to reload; SIGTERM stops it)",
+                            nix::sys::signal::Signal::try_from(sig).map_or("signal", |s| s.as_str())
+                        );
                     }
                     Event::Signal(sig) => {
                         log::debug!("mainloop shutdown. SIGNAL is {sig}");
@@ -480,6 +497,7 @@ impl Daemon {
                 }
                 match result {
                     corosync::PollResult::Rings(mut rings, taken) => {
+                        self.cmapctl_refused = None;
                         let local = self.local_addresses();
                         self.resolve_ring_names(&mut rings, local.as_deref());
                         self.name_interfaces(&mut rings, local.as_deref());
@@ -490,6 +508,13 @@ impl Daemon {
                     }
                     corosync::PollResult::Lost(why) => {
                         log::debug!("{why}");
+                        self.feed(Input::SourceLost);
+                    }
+                    corosync::PollResult::Refused(why) => {
+                        if self.cmapctl_refused.as_ref() != Some(&why) {
+                            log::warn!("{why}: refused, no ring state from it");
+                        }
+                        self.cmapctl_refused = Some(why);
                         self.feed(Input::SourceLost);
                     }
                 }
