@@ -1237,3 +1237,49 @@ fn corosync_cmapctl_flooding_its_output_kept_ifcheckd_reading_at_half_a_core() {
     assert_eq!(said, 1, "{log}");
     assert!(!attrs(&dir.path("attributes")).contains("ringnumber_"));
 }
+
+/// The node line of the state file was the host name as it is: a name holding a newline
+/// (sethostname(2) takes any bytes) wrote a line of its own, which `ifcheckd -s` showed as a
+/// ring attribute ifcheckd never published, and escape sequences in it reached the terminal.
+/// Control characters are written as `\xNN` now. Real: ifcheckd runs in its own UTS
+/// namespace (python3 sets the name there; no crm_node on its PATH, so the host name is used).
+#[test]
+fn a_host_name_with_a_newline_forged_a_ring_attribute_in_the_state_file() {
+    let dir = TempDir::new("host");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let script = "import os, socket, sys\n\
+        socket.sethostname(b'fw a\\nringnumber_7 198.51.100.9 is UP\\x1b[2J')\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    // unshare and python3 by their path: ifcheckd's PATH has no Pacemaker tools.
+    let python = ["/usr/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 is not installed");
+    let mut d = Running(
+        Command::new("/usr/bin/unshare")
+            .args(["-u", python, "-c", script])
+            .arg(applet("ifcheckd"))
+            .args(ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()]).get_args())
+            .env("PATH", isolated_path(&dir, &[]))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "ring 0 UP", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    let s = attrs(&state);
+    assert!(
+        s.contains("\nnode fw a\\x0aringnumber_7 198.51.100.9 is UP\\x1b[2J\n"),
+        "{s:?}"
+    );
+    let out = ifcheckd(&dir, &["-s"]).output().unwrap();
+    let (shown, _) = text(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!shown.contains("* ringnumber_7"), "{shown}");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+}

@@ -16,11 +16,26 @@ pub fn name(ring: u32) -> String {
     format!("ringnumber_{ring}")
 }
 
+/// `text` with its control characters (C0, DEL, C1) as `\xNN`: the state file is one record
+/// a line, and a host name holding a newline (sethostname takes any bytes) wrote a ring
+/// attribute of its own; `-s` must not pass escape sequences to the terminal either.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The state file's text for `node` and its attributes.
 pub fn render(node: &str, attrs: &BTreeMap<u32, String>) -> String {
-    let mut s = format!("{HEADER}\nnode {node}\n");
+    let mut s = format!("{HEADER}\nnode {}\n", escape(node));
     for (ring, value) in attrs {
-        let _ = writeln!(s, "{} {value}", name(*ring));
+        let _ = writeln!(s, "{} {}", name(*ring), escape(value));
     }
     s
 }
@@ -62,8 +77,9 @@ pub fn parse_query(text: &str) -> Vec<(String, String, String)> {
 pub fn show(nodes: &BTreeMap<String, BTreeMap<String, String>>) -> String {
     let mut s = String::from("Node Attributes:\n");
     for (node, attrs) in nodes {
-        let _ = writeln!(s, "  * Node: {node}:");
+        let _ = writeln!(s, "  * Node: {}:", escape(node));
         for (name, value) in attrs {
+            let (name, value) = (escape(name), escape(value));
             let _ = writeln!(s, "    * {name:<32}\t: {value:<10}");
         }
     }
@@ -115,6 +131,23 @@ mod tests {
                 ("ringnumber_1".into(), "hb1 is FAULTY".into())
             ]
         );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_stay_on_their_line() {
+        let attrs = BTreeMap::from([(0, "198.51.100.1\r is UP\u{1b}[2J\u{85}".to_string())]);
+        let text = render("fw a\nringnumber_7 x is UP", &attrs);
+        assert_eq!(
+            text.lines().skip(1).collect::<Vec<_>>(),
+            [
+                "node fw a\\x0aringnumber_7 x is UP",
+                "ringnumber_0 198.51.100.1\\x0d is UP\\x1b[2J\\x85"
+            ]
+        );
+        let (node, read) = read_state(&text);
+        assert_eq!(node, "fw a\\x0aringnumber_7 x is UP");
+        assert_eq!(read.len(), 1);
+        assert_eq!(escape("fw-a \u{2028}"), "fw-a \u{2028}");
     }
 
     #[test]

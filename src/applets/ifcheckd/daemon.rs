@@ -73,7 +73,7 @@ impl Daemon {
             libc::SIGUSR1,
             libc::SIGUSR2,
         ])
-            .map_err(|e| format!("signals: {e}"))?;
+        .map_err(|e| format!("signals: {e}"))?;
         let files = crate::sys::file::Writer::spawn("ifcheckd-files")
             .map_err(|e| format!("state file writer thread: {e}"))?;
         let on_loss = match opts.source {
@@ -280,7 +280,8 @@ impl Daemon {
                     Event::Signal(sig @ (libc::SIGHUP | libc::SIGUSR1 | libc::SIGUSR2)) => {
                         log::info!(
                             "{} ignored (ifcheckd has nothing to reload; SIGTERM stops it)",
-                            nix::sys::signal::Signal::try_from(sig).map_or("signal", |s| s.as_str())
+                            nix::sys::signal::Signal::try_from(sig)
+                                .map_or("signal", |s| s.as_str())
                         );
                     }
                     Event::Signal(sig) => {
