@@ -420,3 +420,43 @@ fn exit_reason_was_cut_at_a_newline_in_a_parameter_value() {
         vec!["ocf-exit-reason:ip: missing (the virtual IPv4 or IPv6 address)".to_string()]
     );
 }
+
+#[test]
+fn probe_on_a_node_where_it_never_ran_returned_6_for_a_bad_parameter() {
+    // Regression: a probe (monitor, interval 0) parsed every parameter and returned 6 (fatal,
+    // cluster-wide) on a node where the VIP was never configured; OCF wants 7 from the probe
+    // of a stopped resource, as from its stop 0, whatever the configuration. start still
+    // says 6, and a probe of a VIP in service with a bad parameter still says 6.
+    let p = pair();
+    for bad in [
+        &[("ip", VIP), ("nobcastping", "maybe")][..],
+        &[("ip", VIP), ("cidr_netmask", "33"), ("nic", "eth0")][..],
+        &[("ip", "not-an-address")][..],
+        &[("ip", " ")][..],
+    ] {
+        let out = ocf(&p.a, "monitor", bad);
+        assert_eq!(code(&out), 7, "{bad:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("ocf-exit-reason"), "{}", stderr(&out));
+        let out = ocf(&p.a, "start", bad);
+        assert_eq!(code(&out), 6, "{bad:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("ocf-exit-reason:"), "{}", stderr(&out));
+    }
+    // A recurring monitor with a bad parameter is no probe: 6, with the reason.
+    let bad = [
+        ("ip", VIP),
+        ("nobcastping", "maybe"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    let out = ocf(&p.a, "monitor", &bad);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:nobcastping=maybe: expected 0 or 1"),
+        "{}",
+        stderr(&out)
+    );
+    // The VIP in service here: the probe cannot say it is stopped.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let out = ocf(&p.a, "monitor", &[("ip", VIP), ("nobcastping", "maybe")]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+}
