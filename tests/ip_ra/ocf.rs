@@ -436,10 +436,18 @@ fn probe_on_a_node_where_it_never_ran_returned_6_for_a_bad_parameter() {
     ] {
         let out = ocf(&p.a, "monitor", bad);
         assert_eq!(code(&out), 7, "{bad:?}: {}", stderr(&out));
-        assert!(!stderr(&out).contains("ocf-exit-reason"), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("ocf-exit-reason"),
+            "{}",
+            stderr(&out)
+        );
         let out = ocf(&p.a, "start", bad);
         assert_eq!(code(&out), 6, "{bad:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("ocf-exit-reason:"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("ocf-exit-reason:"),
+            "{}",
+            stderr(&out)
+        );
     }
     // A recurring monitor with a bad parameter is no probe: 6, with the reason.
     let bad = [

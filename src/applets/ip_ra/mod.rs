@@ -317,10 +317,12 @@ fn probe_with_bad_params(f: &Failure) -> Option<ExitCode> {
     let in_service = match ocf_stop_params("probe") {
         None => false,
         Some(p) => match p.ip {
-            IpAddr::V4(ip) => Resource::resolve(p, ip, Lookup::Ours)
-                .and_then(|mut r| r.in_service("probe")),
-            IpAddr::V6(ip) => Resource::resolve6(p, ip, Lookup::Ours)
-                .and_then(|mut r| r.in_service("probe")),
+            IpAddr::V4(ip) => {
+                Resource::resolve(p, ip, Lookup::Ours).and_then(|mut r| r.in_service("probe"))
+            }
+            IpAddr::V6(ip) => {
+                Resource::resolve6(p, ip, Lookup::Ours).and_then(|mut r| r.in_service("probe"))
+            }
         }
         .unwrap_or_else(|e| {
             log::debug!("probe: {e}");
