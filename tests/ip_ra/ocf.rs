@@ -468,3 +468,33 @@ fn probe_on_a_node_where_it_never_ran_returned_6_for_a_bad_parameter() {
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
 }
+
+#[test]
+fn promote_secondaries_log_line_had_a_run_of_spaces_in_its_middle() {
+    // Regression: the line stop logs when it sets promote_secondaries (and the error when it
+    // cannot) carried 14 to 22 spaces in the middle of a sentence, a lost line continuation.
+    let p = pair();
+    let vip = |ip: &'static str| {
+        [
+            ("ip", ip),
+            ("nic", "eth0"),
+            ("cidr_netmask", "25"),
+            ("noipunique", "1"),
+        ]
+    };
+    let (first, second) = (vip("198.51.100.130"), vip("198.51.100.131"));
+    assert_eq!(code(&ocf(&p.a, "start", &first)), 0);
+    assert_eq!(code(&ocf(&p.a, "start", &second)), 0);
+    let out = ocf(&p.a, "stop", &first);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "stop: delete address: 198.51.100.130 is the primary address of its subnet: \
+             promote_secondaries set on eth0 so that 198.51.100.131/25 stay"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("  "), "{err}");
+    assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
+}
