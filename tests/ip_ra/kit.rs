@@ -861,3 +861,109 @@ fn physical_address_of_another_device_restored_fine_then_quickcheck_failed() {
     assert_eq!(code(&ip_ra(&p.a, &["restore"], &right)), 0);
     assert_eq!(code(&ip_ra(&p.a, &["quickCheck"], &right)), 0);
 }
+
+/// A LAN host that forges ICMP echo replies to `dst_ip` at `dst_mac` without seeing a
+/// request: every identifier, sequence numbers 1..=3, ping's data pattern after a zero time
+/// stamp, from each of `sources` in turn. It sweeps until killed (or 20 s at most).
+const ECHO_REPLY_FLOOD: &str = r#"
+import socket, struct, sys, time
+dev, dst_mac, src_mac, dst_ip = sys.argv[1:5]
+sources = sys.argv[5:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+mac = lambda m: bytes(int(x, 16) for x in m.split(":"))
+eth = mac(dst_mac) + mac(src_mac) + b"\x08\x00"
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+data = bytes(16) + bytes(range(16, 56))
+frames = []
+for src in sources:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 84, 0, 0, 64, 1, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst_ip))
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    for seq in (1, 2, 3):
+        for ident in range(65536):
+            icmp = struct.pack("!BBHHH", 0, 0, 0, ident, seq) + data
+            icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+            frames.append(eth + ip + icmp)
+print("ready", flush=True)
+end = time.time() + 20
+while time.time() < end:
+    for f in frames:
+        s.send(f)
+"#;
+
+#[test]
+fn forged_echo_replies_made_a_dead_pinglist_host_look_alive() {
+    // Regression: the connectivity check counted any echo reply carrying the run's 16-bit
+    // identifier, from any source, with any data: a LAN host that sends every identifier
+    // (a few MB) made a dead PingList host (here .99) answer, so quickCheck (OCF monitor)
+    // said "in service" while the gateway was gone. Now a reply counts only from the host
+    // pinged, echoing the request's data, part of which is random per run.
+    use std::io::BufRead;
+    let p = pair();
+    let base = [("IP", VIP24), ("DEVICE", "eth0")];
+    let out = ip_ra(&p.a, &["restore", "-o", "NOBCASTPING=1"], &base);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let quick = || {
+        ip_ra(
+            &p.a,
+            &[
+                "quickCheck",
+                "-p",
+                "198.51.100.99",
+                "-o",
+                "NOBCASTPING=1",
+                "-o",
+                "IP_PINGTIME=2",
+                "-o",
+                "IP_PINGTRIES=2",
+                "-o",
+                "IP_QUICKCHECK_TIMEOUT=20",
+            ],
+            &base,
+        )
+    };
+    let out = quick();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let a_mac = mac_of(&p.a).to_string();
+    let b_mac = mac_of(&p.b).to_string();
+    let mut flood =
+        p.b.cmd("python3")
+            .args([
+                "-c",
+                ECHO_REPLY_FLOOD,
+                "eth0",
+                &a_mac,
+                &b_mac,
+                VIP,
+                "198.51.100.99",
+                "198.51.100.3",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+    let mut line = String::new();
+    let stdout = flood.stdout.take().expect("stdout");
+    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    assert_eq!(line.trim(), "ready");
+    let out = quick();
+    let _ = flood.kill();
+    let _ = flood.wait();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no PingList host answers and NOBCASTPING=1"),
+        "{}",
+        stderr(&out)
+    );
+    // A live PingList host still answers.
+    let out = ip_ra(
+        &p.a,
+        &["quickCheck", "-p", "198.51.100.3", "-o", "NOBCASTPING=1"],
+        &base,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

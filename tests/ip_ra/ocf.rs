@@ -420,3 +420,81 @@ fn exit_reason_was_cut_at_a_newline_in_a_parameter_value() {
         vec!["ocf-exit-reason:ip: missing (the virtual IPv4 or IPv6 address)".to_string()]
     );
 }
+
+#[test]
+fn probe_on_a_node_where_it_never_ran_returned_6_for_a_bad_parameter() {
+    // Regression: a probe (monitor, interval 0) parsed every parameter and returned 6 (fatal,
+    // cluster-wide) on a node where the VIP was never configured; OCF wants 7 from the probe
+    // of a stopped resource, as from its stop 0, whatever the configuration. start still
+    // says 6, and a probe of a VIP in service with a bad parameter still says 6.
+    let p = pair();
+    for bad in [
+        &[("ip", VIP), ("nobcastping", "maybe")][..],
+        &[("ip", VIP), ("cidr_netmask", "33"), ("nic", "eth0")][..],
+        &[("ip", "not-an-address")][..],
+        &[("ip", " ")][..],
+    ] {
+        let out = ocf(&p.a, "monitor", bad);
+        assert_eq!(code(&out), 7, "{bad:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("ocf-exit-reason"),
+            "{}",
+            stderr(&out)
+        );
+        let out = ocf(&p.a, "start", bad);
+        assert_eq!(code(&out), 6, "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("ocf-exit-reason:"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A recurring monitor with a bad parameter is no probe: 6, with the reason.
+    let bad = [
+        ("ip", VIP),
+        ("nobcastping", "maybe"),
+        ("CRM_meta_interval", "10000"),
+    ];
+    let out = ocf(&p.a, "monitor", &bad);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:nobcastping=maybe: expected 0 or 1"),
+        "{}",
+        stderr(&out)
+    );
+    // The VIP in service here: the probe cannot say it is stopped.
+    assert_eq!(code(&ocf(&p.a, "start", &[("ip", VIP)])), 0);
+    let out = ocf(&p.a, "monitor", &[("ip", VIP), ("nobcastping", "maybe")]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert_eq!(code(&ocf(&p.a, "stop", &[("ip", VIP)])), 0);
+}
+
+#[test]
+fn promote_secondaries_log_line_had_a_run_of_spaces_in_its_middle() {
+    // Regression: the line stop logs when it sets promote_secondaries (and the error when it
+    // cannot) carried 14 to 22 spaces in the middle of a sentence, a lost line continuation.
+    let p = pair();
+    let vip = |ip: &'static str| {
+        [
+            ("ip", ip),
+            ("nic", "eth0"),
+            ("cidr_netmask", "25"),
+            ("noipunique", "1"),
+        ]
+    };
+    let (first, second) = (vip("198.51.100.130"), vip("198.51.100.131"));
+    assert_eq!(code(&ocf(&p.a, "start", &first)), 0);
+    assert_eq!(code(&ocf(&p.a, "start", &second)), 0);
+    let out = ocf(&p.a, "stop", &first);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "stop: delete address: 198.51.100.130 is the primary address of its subnet: \
+             promote_secondaries set on eth0 so that 198.51.100.131/25 stay"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("  "), "{err}");
+    assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
+}

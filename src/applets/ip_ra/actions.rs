@@ -296,6 +296,12 @@ where
         }
     }
 
+    /// Whether the VIP is on our device (a probe with parameters it cannot check asks only
+    /// that).
+    pub fn in_service(&mut self, action: &str) -> Result<bool, Failure> {
+        Ok(self.assigned(action, "assignment check")?.is_some())
+    }
+
     /// restore (OCF start).
     pub fn restore(&mut self, action: &str) -> Result<(), Failure> {
         let check = Self::PHYSICAL_CHECK;

@@ -4,6 +4,10 @@
 //! addresses (lkping `-b -z`) — unless NOBCASTPING=1, which makes it a failure. No PingList: the broadcast ping alone, or with NOBCASTPING=1
 //! success without a check.
 //!
+//! The pings are strict (lkping `Options::strict`): a reply counts only from the host pinged
+//! (any host but ours for the broadcast ping) and when it echoes the request's random data,
+//! so a LAN host sending every echo identifier cannot make a dead gateway answer.
+//!
 //! What a host that does not answer costs: a PingList host gets the kit's one
 //! `lkping -w IP_PINGTIME` (IP_PINGTRIES requests IP_PINGTIME apart when IP_PINGTRIES is set);
 //! the broadcast ping gets IP_PINGTRIES requests IP_PINGTIME apart.
@@ -59,6 +63,7 @@ fn answered(
         broadcast,
         interface: Some(Interface::Address(vip)),
         ignore_from: ignore.to_vec(),
+        strict: true,
         ..Options::default()
     };
     let mut out = Vec::new();

@@ -281,24 +281,60 @@ fn ocf_params() -> Result<Params, Failure> {
     .map_err(|e| Failure::Config(e.to_string()))
 }
 
-/// stop's parameters: only `ip` has to be valid (`params::parse_for_stop`); the others are
-/// logged and left out. `None` when `ip` cannot be read: nothing of ours can be configured
-/// under it, and OCF wants 0 from the stop of a resource that is not configured here,
-/// whatever the configuration.
-fn ocf_stop_params() -> Option<Params> {
+/// The parameters of stop and of a probe: only `ip` has to be valid
+/// (`params::parse_for_stop`); the others are logged and left out. `None` when `ip` cannot
+/// be read: nothing of ours can be configured under it, and OCF wants 0 from the stop (7 from
+/// the probe) of a resource that is not configured here, whatever the configuration.
+fn ocf_stop_params(action: &str) -> Option<Params> {
     let get = |name: &str| std::env::var(format!("OCF_RESKEY_{name}")).ok();
     match params::parse_for_stop(get, Naming::Ocf) {
         Ok((p, ignored)) => {
             for e in ignored {
-                log::warn!("stop: {e}: ignored, stop needs only ip");
+                log::warn!("{action}: {e}: ignored, {action} needs only ip");
             }
             Some(p)
         }
         Err(e) => {
-            log::info!("stop: {e}: no address of ours can be configured under it: nothing to do");
+            log::info!("{action}: {e}: no address of ours can be configured under it");
             None
         }
     }
+}
+
+/// A probe: monitor with `CRM_meta_interval` 0 or unset.
+fn is_probe() -> bool {
+    std::env::var("OCF_RESKEY_CRM_meta_interval")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+        == 0
+}
+
+/// A probe whose parameters do not parse: the VIP is not in service here (7, what Pacemaker
+/// expects on a node where the resource never ran, quietly, as stop says 0), or it is, and
+/// the configuration error stands (`None`). start and validate-all still say 6.
+fn probe_with_bad_params(f: &Failure) -> Option<ExitCode> {
+    let in_service = match ocf_stop_params("probe") {
+        None => false,
+        Some(p) => match p.ip {
+            IpAddr::V4(ip) => {
+                Resource::resolve(p, ip, Lookup::Ours).and_then(|mut r| r.in_service("probe"))
+            }
+            IpAddr::V6(ip) => {
+                Resource::resolve6(p, ip, Lookup::Ours).and_then(|mut r| r.in_service("probe"))
+            }
+        }
+        .unwrap_or_else(|e| {
+            log::debug!("probe: {e}");
+            // The device is not here (or cannot be read): neither is the VIP.
+            !matches!(e, Failure::Host(_))
+        }),
+    };
+    if in_service {
+        return None;
+    }
+    log::info!("probe: {f}: the VIP is not configured here: not running");
+    Some(ExitCode::from(ocf::NOT_RUNNING))
 }
 
 /// A failure: the one exit-reason line on stderr (ip-ra logs to stderr, so no second line).
@@ -310,11 +346,7 @@ fn ocf_fail(code: u8, f: &Failure) -> ExitCode {
 /// monitor found the address not in service: a probe (`CRM_meta_interval` 0 or unset)
 /// expects that of a stopped resource and hears nothing; a recurring monitor hears why.
 fn ocf_not_running(why: &str) -> ExitCode {
-    let interval = std::env::var("OCF_RESKEY_CRM_meta_interval")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    if interval == 0 {
+    if is_probe() {
         log::debug!("probe: {why}: not running");
     } else {
         eprintln!("{}", crate::ocf::exit_reason(why));
@@ -343,14 +375,21 @@ fn ocf_main(action: &str) -> ExitCode {
     };
     logging::init("ip-ra", Target::Stderr, level);
     let p = if action == "stop" {
-        match ocf_stop_params() {
+        match ocf_stop_params("stop") {
             Some(p) => p,
             None => return ExitCode::from(ocf::SUCCESS),
         }
     } else {
         match ocf_params() {
             Ok(p) => p,
-            Err(f) => return ocf_fail(ocf::ERR_CONFIGURED, &f),
+            Err(f) => {
+                if action == "monitor" && is_probe() {
+                    if let Some(code) = probe_with_bad_params(&f) {
+                        return code;
+                    }
+                }
+                return ocf_fail(ocf::ERR_CONFIGURED, &f);
+            }
         }
     };
     let result = match action {

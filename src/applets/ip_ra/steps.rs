@@ -493,12 +493,14 @@ impl Steps for Resource {
                 action,
                 step,
                 format!(
-                    "{ip} is the primary address of its subnet: deleting it would delete                      {others} too, and {knob} cannot be set: {e}"
+                    "{ip} is the primary address of its subnet: deleting it would delete \
+                     {others} too, and {knob} cannot be set: {e}"
                 ),
             )
         })?;
         log::info!(
-            "{action}: {step}: {ip} is the primary address of its subnet:              promote_secondaries set on {} so that {others} stay",
+            "{action}: {step}: {ip} is the primary address of its subnet: \
+             promote_secondaries set on {} so that {others} stay",
             self.link.name
         );
         Ok(())

@@ -125,6 +125,12 @@ pub struct Options {
     /// on SIGQUIT, as ping does. Only the command line sets it: a daemon keeps its own
     /// signal handling.
     pub stop_on_sigint: bool,
+    /// For code that decides on the answer (ip-ra's connectivity check): a reply counts only
+    /// when it echoes the request's data, whose bytes after the time stamp are random per
+    /// run, and, to a unicast destination, only from that destination; ICMP errors do not end
+    /// the run. ping counts any reply with the run's 16-bit identifier, which a LAN host
+    /// guesses by sending all of them. Only code sets it: the command line prints as ping.
+    pub strict: bool,
 }
 
 impl Default for Options {
@@ -145,6 +151,7 @@ impl Default for Options {
             interface: None,
             ignore_from: Vec::new(),
             stop_on_sigint: false,
+            strict: false,
         }
     }
 }

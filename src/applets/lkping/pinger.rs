@@ -79,6 +79,8 @@ pub enum Incoming {
         seq: u16,
         /// Round trip from the send time in the payload to the kernel's receive time, µs.
         rtt_us: i64,
+        /// The echoed data (after the ICMP header).
+        data: Vec<u8>,
     },
     /// An ICMP error quoting one of our requests; `counted` errors end a run with a deadline
     /// and appear in the statistics, the others (IPv4 redirect, source quench) are advice.
@@ -128,6 +130,7 @@ impl Pinger {
                         checksum_ok: r.datagram.checksum_ok,
                         seq,
                         rtt_us: rtt_us(data, r.at),
+                        data: data.to_vec(),
                     }));
                 }
                 let Destination::V4(d) = dst else {
@@ -161,6 +164,7 @@ impl Pinger {
                         checksum_ok: true,
                         seq,
                         rtt_us: rtt_us(data, r.at),
+                        data: data.to_vec(),
                     }));
                 }
                 let Destination::V6(d) = dst else {

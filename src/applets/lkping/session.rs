@@ -111,7 +111,7 @@ pub fn run_with(
         timing: opts.size >= STAMP_LEN,
         multicast,
         tally: Tally::new(),
-        payload: (0..opts.size).map(|i| i as u8).collect(),
+        payload: payload(opts),
         start,
         last_send: start,
         next_send: start,
@@ -127,6 +127,20 @@ pub fn run_with(
     let _ = s.out.write_all(summary.as_bytes());
     let _ = s.out.flush();
     Ok(s.tally.stats(s.timing, time))
+}
+
+/// The request data: ping's pattern (byte i is i), or for a strict run random bytes, so
+/// that only who saw a request can echo it.
+fn payload(opts: &Options) -> Vec<u8> {
+    if !opts.strict {
+        return (0..opts.size).map(|i| i as u8).collect();
+    }
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    let state = RandomState::new();
+    (0..opts.size)
+        .map(|i| state.hash_one(i).to_ne_bytes()[i % 8])
+        .collect()
 }
 
 fn sock_fd(p: &Pinger) -> std::os::fd::RawFd {
@@ -179,7 +193,7 @@ impl Session<'_> {
         let t = &self.tally;
         self.exiting
             || self.opts.count.is_some_and(|c| t.received + t.errors >= c)
-            || (self.opts.deadline.is_some() && t.errors > 0)
+            || (self.opts.deadline.is_some() && t.errors > 0 && !self.opts.strict)
     }
 
     /// With a count and no deadline, sending stops after `count` requests.
@@ -309,6 +323,16 @@ impl Session<'_> {
         }
     }
 
+    /// A strict run's test of a reply: from the destination (unless it is a broadcast or a
+    /// group) and carrying our data after the time stamp (all of it when there is none).
+    fn echoes_our_request(&self, from: std::net::IpAddr, data: &[u8]) -> bool {
+        let skip = if self.timing { STAMP_LEN } else { 0 };
+        let from_destination = self.multicast || from == self.dst.ip();
+        from_destination
+            && data.len() == self.payload.len()
+            && data.get(skip..) == self.payload.get(skip..)
+    }
+
     /// One ICMP message: our echo reply, an error quoting our request, or someone else's.
     fn handle(&mut self, m: Incoming) {
         match m {
@@ -320,8 +344,13 @@ impl Session<'_> {
                 checksum_ok,
                 seq,
                 rtt_us,
+                data,
             } => {
                 if self.opts.ignore_from.contains(&from) {
+                    return;
+                }
+                if self.opts.strict && !self.echoes_our_request(from, &data) {
+                    log::debug!("lkping: reply from {from_text} icmp_seq={seq} not counted: not from the host pinged, or not our data");
                     return;
                 }
                 let rtt = (self.timing && cc >= 8 + STAMP_LEN).then_some(rtt_us);
