@@ -129,18 +129,23 @@ pub fn run_with(
     Ok(s.tally.stats(s.timing, time))
 }
 
-/// The request data: ping's pattern (byte i is i), or for a strict run random bytes, so
-/// that only who saw a request can echo it.
+/// The request data: ping's pattern (byte i is i), or for a strict run random bytes
+/// (getrandom(2); failing that, std's randomly keyed hasher), so that only who saw a
+/// request can echo it.
 fn payload(opts: &Options) -> Vec<u8> {
     if !opts.strict {
         return (0..opts.size).map(|i| i as u8).collect();
     }
-    use std::collections::hash_map::RandomState;
-    use std::hash::BuildHasher;
-    let state = RandomState::new();
-    (0..opts.size)
-        .map(|i| state.hash_one(i).to_ne_bytes()[i % 8])
-        .collect()
+    let mut b = vec![0u8; opts.size];
+    if crate::sys::random::fill(&mut b).is_err() {
+        use std::collections::hash_map::RandomState;
+        use std::hash::BuildHasher;
+        let state = RandomState::new();
+        for (i, d) in b.iter_mut().enumerate() {
+            *d = state.hash_one(i).to_ne_bytes()[i % 8];
+        }
+    }
+    b
 }
 
 fn sock_fd(p: &Pinger) -> std::os::fd::RawFd {
