@@ -498,3 +498,37 @@ fn promote_secondaries_log_line_had_a_run_of_spaces_in_its_middle() {
     assert!(!err.contains("  "), "{err}");
     assert_eq!(code(&ocf(&p.a, "stop", &second)), 0);
 }
+
+#[test]
+fn ocf_errors_named_the_kits_device_parameter_instead_of_nic() {
+    // Regression: under Pacemaker the interface parameter is `nic`, but the reasons said
+    // "DEVICE nosuch0: no such interface", the LifeKeeper kit's name, which no crm
+    // configuration holds. The kit's face (`ip-ra restore`, `-d`) keeps DEVICE.
+    let p = pair();
+    let bad_nic = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "nosuch0")];
+    let out = ocf(&p.a, "start", &bad_nic);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ocf-exit-reason:nic nosuch0: no such interface"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("DEVICE"), "{}", stderr(&out));
+    // An address in no subnet of ours and no nic: the reason names nic too.
+    let out = ocf(&p.a, "start", &[("ip", "203.0.113.77")]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no nic given and no interface has an address"),
+        "{}",
+        stderr(&out)
+    );
+    // An IPv4-mapped IPv6 address says which address is meant (it was "not a unicast
+    // address").
+    let out = ocf(&p.a, "validate-all", &[("ip", "::ffff:198.51.100.10")]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("an IPv4-mapped IPv6 address: give the IPv4 address 198.51.100.10"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -146,6 +146,11 @@ impl<A: fmt::Display + Copy + Into<IpAddr>> Resource<A> {
     }
 }
 
+/// The interface parameter's name as the caller gave it: DEVICE (the kit) or `nic` (OCF).
+fn device_name(p: &Params) -> &'static str {
+    super::params::device_param(p.naming)
+}
+
 /// The VIP's interface and prefix length: DEVICE and the given prefix when set, else those
 /// of `covering` (the interface index and prefix length of the node's own address whose
 /// `net` — "subnet", "prefix" — holds `ip`). An unknown device or an undeterminable prefix
@@ -162,7 +167,8 @@ fn link_and_prefix(
             Ok(Some(l)) => l,
             Ok(None) => {
                 return Err(Failure::Host(format!(
-                    "DEVICE {name}: no such interface (for {ip})"
+                    "{} {name}: no such interface (for {ip})",
+                    device_name(p)
                 )))
             }
             Err(e) => return Err(Failure::Failed(e.to_string())),
@@ -170,7 +176,8 @@ fn link_and_prefix(
         None => {
             let Some((index, _)) = covering else {
                 return Err(Failure::Host(format!(
-                    "no DEVICE given and no interface has an address in the {net} of {ip}"
+                    "no {} given and no interface has an address in the {net} of {ip}",
+                    device_name(p)
                 )));
             };
             match rt.link_by_index(index) {
@@ -310,8 +317,10 @@ where
             // resource down right after this "success": a wrong DEVICE, said now.
             if dev != self.link.name {
                 return Err(Failure::Host(format!(
-                    "{action}: {check}: {} is a physical address of {dev}, not of DEVICE {}",
-                    self.ip, self.link.name
+                    "{action}: {check}: {} is a physical address of {dev}, not of {} {}",
+                    self.ip,
+                    device_name(&self.p),
+                    self.link.name
                 )));
             }
             log::info!(

@@ -43,6 +43,8 @@ pub struct Params {
     pub quickcheck_timeout: Duration,
     pub restore_and_recover: bool,
     pub source_address: bool,
+    /// The names the caller used (messages name DEVICE or `nic` as it was given).
+    pub naming: Naming,
 }
 
 /// A bad parameter: its name (as the caller spelled it) and what is wrong.
@@ -56,6 +58,11 @@ impl fmt::Display for ParamError {
 }
 
 impl std::error::Error for ParamError {}
+
+/// The name of the interface parameter under `naming` (DEVICE, `nic`).
+pub fn device_param(naming: Naming) -> &'static str {
+    name(Key::Device, naming)
+}
 
 /// Parses the parameters; `get` returns the value for a name (already merged from the
 /// environment and the options). Empty values count as unset.
@@ -94,6 +101,14 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         }
         None => (ip_value(ip_name, &ip_text)?, None),
     };
+    if let Some(v4) = match ip {
+        IpAddr::V6(a) => a.to_ipv4_mapped(),
+        IpAddr::V4(_) => None,
+    } {
+        return Err(ParamError(format!(
+            "{ip_name}={ip_text}: an IPv4-mapped IPv6 address: give the IPv4 address {v4}"
+        )));
+    }
     if !is_usable_vip(ip) {
         return Err(ParamError(format!(
             "{ip_name}={ip_text}: not a unicast address"
@@ -194,6 +209,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>, naming: Naming) -> Result<Par
         quickcheck_timeout,
         restore_and_recover: switch(Key::RestoreAndRecover)?,
         source_address: switch(Key::SourceAddress)?,
+        naming,
     })
 }
 
