@@ -4366,3 +4366,82 @@ fn ipv6_advertisement_from_our_virtual_mac_elsewhere_went_unnoticed() {
         rig.log(2)
     );
 }
+
+/// A SIGHUP upgrade of both nodes to a config that renumbered the virtual cluster (`id 1` to
+/// `id 2`) left each node's old macvlan `pk1-lan0` up with the virtual MAC, and the kernel
+/// refuses a second macvlan up with that MAC on one parent: the new `pk2-lan0` never came up,
+/// both nodes reported the takeover Failed, and nobody served the VIP. The old instance's
+/// macvlans that the new config does not name are deleted once the new worker takes over.
+#[test]
+fn renumbered_vc_left_the_old_macvlan_up_and_the_new_one_never_came_up() {
+    let mut rig = Rig::new().started_pair();
+    for n in [1, 2] {
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let renumbered = cfg.replace("id 1; primary", "id 2; primary");
+        assert_ne!(cfg, renumbered);
+        std::fs::write(&path, renumbered).unwrap();
+    }
+    // The backup first, then the master, as an operator upgrades a pair.
+    for n in [2, 1] {
+        let old = rig.pids(n, "pikemon");
+        rig.signal(&rig.pids(n, "pikemon: supervisor"), "-HUP");
+        rig.wait_log(n, "pid file released", Duration::from_secs(5));
+        rig.start(n);
+        let start = Instant::now();
+        while rig.pids(n, "pikemon").iter().any(|p| old.contains(p)) {
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(n));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let role = |n: u32| {
+        let (so, _) = text(&rig.control(n, &["status"]));
+        so.lines()
+            .find_map(|l| l.strip_prefix("vc LAN id 2 role "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("unreachable")
+            .to_string()
+    };
+    let start = Instant::now();
+    while !(role(1) == "Master" || role(2) == "Master") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "nobody is Master: {} {}\n{}\n{}\nA:\n{}\nB:\n{}",
+            role(1),
+            role(2),
+            text(&rig.a.ip(&["-br", "link"])).0,
+            text(&rig.b.ip(&["-br", "link"])).0,
+            rig.log(1),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // And the role moves both ways: each node's new macvlan comes up.
+    let show = |out: &Output| {
+        format!(
+            "{out:?}\n{}\n{}\nA:\n{}\nB:\n{}",
+            text(&rig.a.ip(&["-br", "link"])).0,
+            text(&rig.b.ip(&["-br", "link"])).0,
+            rig.log(1),
+            rig.log(2)
+        )
+    };
+    let (m, o) = if role(1) == "Master" { (1, 2) } else { (2, 1) };
+    for (order, node, master) in [("drop", m, o), ("take", m, m)] {
+        let out = rig.control(node, &[order]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert_eq!(role(master), "Master", "{}", show(&out));
+        assert_eq!(
+            rig.client_vip_mac().as_deref(),
+            Some(VMAC),
+            "{}",
+            show(&out)
+        );
+    }
+    for n in [1, 2] {
+        let (links, _) = text(&rig.ns(n).ip(&["-br", "link"]));
+        assert!(!links.contains("pk1-lan0"), "node {n}: {links}");
+        assert!(links.contains("pk2-lan0"), "node {n}: {links}");
+    }
+}

@@ -497,3 +497,35 @@ fn t_argument_that_does_not_parse_exited_1_where_bad_usage_is_2() {
         assert_eq!(text(&out).1, err, "{expr}");
     }
 }
+
+/// A config saved with a byte order mark (as some Windows editors do) was refused with
+/// `1:1: error: unknown item 'version' in the top level (expected 'version' and 'pikemon')`:
+/// the mark is invisible in the message, which so named the very item it expected. An
+/// invisible character (a byte order mark, a zero-width space, a bidirectional override) is
+/// now named where it stands, and the rest of the file is read as if it were not there.
+#[test]
+fn config_with_a_byte_order_mark_said_unknown_item_version() {
+    let p = write("bom.cfg", &format!("\u{feff}{GOOD}"));
+    let out = test_pikemon(&p, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "{f}:1:1: error: a byte order mark (U+FEFF) starts the file: save it as UTF-8 \
+             without one\ntest-pikemon: {f}: 1 error(s)\n",
+            f = p.display()
+        )
+    );
+    // A zero-width space inside an item name: named, with its position.
+    let p = write("zwsp.cfg", &GOOD.replace("node-id", "node\u{200b}-id"));
+    let out = test_pikemon(&p, &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let (_, se) = text(&out);
+    assert!(
+        se.starts_with(&format!(
+            "{}:3:9: error: invisible character U+200B",
+            p.display()
+        )),
+        "{se}"
+    );
+}

@@ -124,6 +124,21 @@ fn is_word_char(c: char) -> bool {
     !c.is_whitespace() && !matches!(c, '{' | '}' | ';' | '"' | '#')
 }
 
+/// A character an editor shows as nothing (a byte order mark, a zero-width space or joiner,
+/// a soft hyphen, a bidirectional mark or override): inside a word it made an item that
+/// looked right unknown, and its message showed nothing wrong.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{feff}'
+            | '\u{00ad}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// Splits `text` (read from `file`) into tokens; problems (an unterminated string, a
 /// control character) are collected, and tokenizing goes on after them.
 pub fn tokenize(file: &str, text: &str) -> (Vec<Token>, Errors) {
@@ -213,10 +228,25 @@ pub fn tokenize(file: &str, text: &str) -> (Vec<Token>, Errors) {
                 advance(c, &mut line, &mut col);
                 errors.push(&span, format!("unexpected control character {:?}", c));
             }
+            c if is_invisible(c) => {
+                chars.next();
+                advance(c, &mut line, &mut col);
+                if c == '\u{feff}' && (line, col) == (1, 2) {
+                    errors.push(
+                        &span,
+                        "a byte order mark (U+FEFF) starts the file: save it as UTF-8 without one",
+                    );
+                } else {
+                    errors.push(
+                        &span,
+                        format!("invisible character U+{:04X} (delete it)", c as u32),
+                    );
+                }
+            }
             _ => {
                 let mut s = String::new();
                 while let Some(&c) = chars.peek() {
-                    if !is_word_char(c) || c.is_control() {
+                    if !is_word_char(c) || c.is_control() || is_invisible(c) {
                         break;
                     }
                     s.push(c);

@@ -121,7 +121,8 @@ pub(super) fn release_addresses(config: &Config, why: &str) {
     }
 }
 
-/// The file naming the processes of an instance that was told HUP (hand-over pending).
+/// The file naming the processes of an instance that was told HUP (hand-over pending):
+/// `supervisor PID`, `worker PID`, and `macvlan NAME` per macvlan of its config.
 pub fn handover_path(pid_file: &Path) -> PathBuf {
     let mut p = pid_file.as_os_str().to_owned();
     p.push(".old");
@@ -191,6 +192,12 @@ impl Supervisor<'_> {
         let mut text = format!("supervisor {}\n", std::process::id());
         if let Some(pid) = self.worker.pid() {
             text.push_str(&format!("worker {pid}\n"));
+        }
+        // This instance's macvlans: the new one deletes those its config no longer names.
+        for vc in &self.config.virtual_clusters {
+            for ci in &vc.interfaces {
+                text.push_str(&format!("macvlan {}\n", ci.macvlan_name(vc.id)));
+            }
         }
         if let Some(pf) = self.pidfile.take() {
             let path = handover_path(pf.path());

@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use log::{debug, info};
+use log::{debug, info, warn};
 
 use super::super::control::{Outcome, Reply, Request, ORDER_WAIT_MAX};
 use super::super::core::election::Admin;
@@ -325,10 +325,17 @@ impl Worker {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return;
         };
+        let mut macvlans = Vec::new();
         for line in text.lines() {
             let mut w = line.split_whitespace();
-            let (Some(_), Some(pid)) = (w.next(), w.next().and_then(|p| p.parse::<i32>().ok()))
-            else {
+            let (Some(what), Some(arg)) = (w.next(), w.next()) else {
+                continue;
+            };
+            if what == "macvlan" {
+                macvlans.push(arg);
+                continue;
+            }
+            let Ok(pid) = arg.parse::<i32>() else {
                 continue;
             };
             if pid > 1 && crate::sys::procfs::cmdline(pid).starts_with(b"pikemon") {
@@ -339,7 +346,38 @@ impl Worker {
                 );
             }
         }
+        self.delete_old_macvlans(&macvlans);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// The old instance's macvlans that this config does not name (another virtual-cluster
+    /// id, another interface): left up with the virtual MAC they blocked this instance's own
+    /// macvlan of that MAC on the parent (the kernel brings up one macvlan per MAC), and
+    /// their addresses had no owner. The old worker is gone: they are deleted.
+    fn delete_old_macvlans(&mut self, names: &[&str]) {
+        let ours: Vec<String> = self
+            .cfg
+            .virtual_clusters
+            .iter()
+            .flat_map(|vc| vc.interfaces.iter().map(|ci| ci.macvlan_name(vc.id)))
+            .collect();
+        for name in names.iter().filter(|n| !ours.iter().any(|o| o == *n)) {
+            // Only a macvlan: the name came from a file.
+            let link = match self.rt.link_by_name(name) {
+                Ok(Some(l)) if l.kind.as_deref() == Some("macvlan") => l,
+                Ok(_) => continue,
+                Err(e) => {
+                    warn!("hand-over: the old instance's macvlan {name}: {e}");
+                    continue;
+                }
+            };
+            match self.rt.delete_link(link.index) {
+                Ok(()) => info!(
+                    "hand-over: deleted the old instance's macvlan {name} (not in this config)"
+                ),
+                Err(e) => warn!("hand-over: the old instance's macvlan {name}: {e}"),
+            }
+        }
     }
 }
 
