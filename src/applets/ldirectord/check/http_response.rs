@@ -87,6 +87,9 @@ pub struct ResponseReader {
     body_range: (usize, usize),
     /// The chunked body decoded so far.
     decoded: Vec<u8>,
+    /// The field line read last with its continuation lines (obs-fold), applied once the
+    /// next line shows it ends.
+    field: Option<String>,
 }
 
 impl ResponseReader {
@@ -99,6 +102,7 @@ impl ResponseReader {
             no_body,
             body_range: (0, 0),
             decoded: Vec::new(),
+            field: None,
         }
     }
 
@@ -223,8 +227,11 @@ impl ResponseReader {
                 }
                 // Only at a line's end: a field cut in the middle is a truncated head.
                 State::Fields if eof && self.lines.rest(input).is_empty() => {
-                    self.body_range = (input.len(), input.len());
-                    self.state = State::Complete;
+                    self.apply_field();
+                    if let State::Fields = self.state {
+                        self.body_range = (input.len(), input.len());
+                        self.state = State::Complete;
+                    }
                     continue;
                 }
                 State::Fields if eof => {
@@ -275,10 +282,28 @@ impl ResponseReader {
         true
     }
 
+    /// One line of the head after the status line. A line that begins with a space or a tab
+    /// continues the field before it (obs-fold): RFC 9112 §5.2 has a user agent replace it
+    /// with a space before it reads the value, and LWP does. Read as a field of its own,
+    /// `Content-Length:` with its number on the next line was no length and a server that
+    /// kept the connection open timed the check out (up with the original). Whitespace
+    /// lines before the first field are dropped (RFC 9112 §2.2).
     fn field(&mut self, input: &[u8]) -> bool {
         let Some(line) = self.lines.next_line(input) else {
             return false;
         };
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some(f) = self.field.as_mut() {
+                let more = text(line);
+                f.push(' ');
+                f.push_str(more.trim());
+            }
+            return true;
+        }
+        self.apply_field();
+        if !matches!(self.state, State::Fields) {
+            return true;
+        }
         if is_blank(line) {
             self.state = if (100..200).contains(&self.head.code) && self.head.code != 101 {
                 // An interim answer (100 Continue, 102, 103): the final one follows.
@@ -289,7 +314,15 @@ impl ResponseReader {
             };
             return true;
         }
-        let line = text(line);
+        self.field = Some(text(line));
+        true
+    }
+
+    /// Reads the field line kept in `field`, now that it is complete.
+    fn apply_field(&mut self) {
+        let Some(line) = self.field.take() else {
+            return;
+        };
         if let Some((k, val)) = line.split_once(':') {
             let val = val.trim();
             match k.trim().to_ascii_lowercase().as_str() {
@@ -311,7 +344,6 @@ impl ResponseReader {
                 _ => {}
             }
         }
-        true
     }
 
     /// The framing of the body, once the head is complete (RFC 9112 §6.3).
@@ -778,5 +810,40 @@ mod tests {
             r.examined(),
             a.len()
         );
+    }
+
+    /// A head field folded onto a continuation line (obs-fold: `Content-Length:` then ` 9`
+    /// on the next line) was read as two fields, the first without a number: the body ran to
+    /// the close and a server that kept the connection open timed the check out. LWP (the
+    /// original's client) joins the lines and was up. A folded `Transfer-Encoding` or
+    /// `Location` is read the same way; a continuation line carrying a colon is no field of
+    /// its own.
+    #[test]
+    fn a_folded_content_length_timed_out_a_healthy_real() {
+        let folded = b"HTTP/1.1 200 OK\r\nContent-Length:\r\n 9\r\n\r\nTest Page";
+        let (p, h, body) = feed_split(folded, &[], false);
+        assert_eq!(
+            (p, h.code, &body[..]),
+            (Progress::Complete, 200, &b"Test Page"[..])
+        );
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n9\r\nTest Page\r\n0\r\n\r\n";
+        let (p, _, body) = feed_split(chunked, &[], false);
+        assert_eq!((p, &body[..]), (Progress::Complete, &b"Test Page"[..]));
+        let colon = b"HTTP/1.1 200 OK\r\nX-Note: a\r\n Content-Length: 2\r\nContent-Length: 9\r\n\r\nTest Page";
+        let (p, _, body) = feed_split(colon, &[], false);
+        assert_eq!((p, &body[..]), (Progress::Complete, &b"Test Page"[..]));
+        let moved = b"HTTP/1.1 302 Found\r\nLocation:\r\n /elsewhere\r\n";
+        let (p, h, _) = feed_split(moved, &[], true);
+        assert_eq!(
+            (p, h.location.as_deref()),
+            (Progress::Complete, Some("/elsewhere"))
+        );
+        for a in [&folded[..], chunked, colon, moved] {
+            let whole = feed_split(a, &[], true);
+            for i in 0..a.len() {
+                assert_eq!(feed_split(a, &[i], true), whole, "{i}");
+            }
+        }
     }
 }

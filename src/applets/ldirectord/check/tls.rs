@@ -221,7 +221,10 @@ impl Session {
                     return Ok(true);
                 }
                 Ok(_) => {
-                    self.conn.process_new_packets().map_err(io::Error::other)?;
+                    let handshaking = self.conn.is_handshaking();
+                    self.conn
+                        .process_new_packets()
+                        .map_err(|e| io::Error::other(explain(e, handshaking)))?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
@@ -249,6 +252,35 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// A TLS failure as an operator needs to read it. Where OpenSSL (the Perl original's
+/// IO::Socket::SSL) would have gone on, the message says what this build lacks: a real
+/// that offers only RSA key exchange or CBC suites (`-cipher AES128-SHA`,
+/// `ECDHE-RSA-AES128-SHA`) refuses our hello with a `handshake_failure` alert, and a
+/// certificate chain over 64 KiB is more than rustls reads in one handshake message
+/// (OpenSSL reads up to 100 KiB). rustls has neither and we add no OpenSSL, so the real is
+/// down, as the message says. This build speaks TLS 1.3, and TLS 1.2 with ECDHE key
+/// exchange and AES-GCM or ChaCha20-Poly1305 (rustls with ring); the message fits the
+/// 200 bytes of a monitorfile line's server text.
+fn explain(e: rustls::Error, handshaking: bool) -> String {
+    use rustls::{AlertDescription, InvalidMessage};
+    match e {
+        rustls::Error::AlertReceived(
+            a @ (AlertDescription::HandshakeFailure
+            | AlertDescription::InsufficientSecurity
+            | AlertDescription::ProtocolVersion),
+        ) if handshaking => format!(
+            "TLS handshake refused (alert {a:?}): the real offers only what this build does \
+             not speak (RSA key exchange, CBC suites such as AES128-SHA, TLS < 1.2)"
+        ),
+        rustls::Error::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge) => {
+            "TLS handshake message over 64 KiB (a certificate chain that long), which this \
+             build does not read (OpenSSL reads up to 100 KiB)"
+                .into()
+        }
+        e => e.to_string(),
     }
 }
 
@@ -306,5 +338,30 @@ mod tests {
         }
         assert_eq!(der(&[0x30, 0x85, 1, 2, 3, 4, 5]), None);
         assert_eq!(der(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn a_refused_handshake_says_what_this_build_speaks() {
+        use rustls::{AlertDescription, InvalidMessage};
+        let m = explain(
+            rustls::Error::AlertReceived(AlertDescription::HandshakeFailure),
+            true,
+        );
+        assert!(
+            m.contains("the real offers only what this build does not speak"),
+            "{m}"
+        );
+        assert!(m.contains("AES128-SHA"), "{m}");
+        // After the handshake the alert is only what it is.
+        let m = explain(
+            rustls::Error::AlertReceived(AlertDescription::HandshakeFailure),
+            false,
+        );
+        assert_eq!(m, "received fatal alert: HandshakeFailure");
+        let m = explain(
+            rustls::Error::InvalidMessage(InvalidMessage::HandshakePayloadTooLarge),
+            true,
+        );
+        assert!(m.contains("over 64 KiB"), "{m}");
     }
 }
