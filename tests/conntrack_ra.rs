@@ -1627,3 +1627,55 @@ fn hung_or_dead_daemon_on_a_promoted_node_every_action_ends_in_time() {
     assert_eq!(a.rc("promote", &[]), 0);
     stop_all(&[&a]);
 }
+
+#[test]
+fn a_socket_path_too_long_or_under_a_file_failed_the_probe_and_the_stop() {
+    // UNIX { Path } longer than sun_path holds, or under a regular file: connect() said
+    // ENAMETOOLONG / ENOTDIR, which the agent took for a daemon that does not answer. The probe
+    // of a resource that never ran returned 1, and stop waited its whole timeout and returned
+    // 1 ("still runs"): Pacemaker fences the node for a stop that fails.
+    let tmp = TempDir::new("sp");
+    let a = single(&tmp);
+    let good = std::fs::read_to_string(a.config()).unwrap();
+    let d = a.dir.display().to_string();
+    let long = format!("{d}/{}.ctl", "s".repeat(120));
+    let under_file = format!("{d}/conntrackd.conf/ctl");
+    let probe = [("OCF_RESKEY_CRM_meta_interval", "0")];
+    for path in [&long, &under_file] {
+        let broken = good.replace(&format!("{d}/conntrackd.ctl"), path);
+        std::fs::write(a.config(), &broken).unwrap();
+        // conntrackd itself does not run with either.
+        let real =
+            a.ns.run(&["conntrackd", "-C", a.config().to_str().unwrap(), "-d"]);
+        assert_ne!(real.status.code(), Some(0), "conntrackd ran with {path}");
+        assert!(a.daemon_pid().is_none());
+        assert_eq!(a.rc("monitor", &probe), 7, "probe with {path}");
+        let started = Instant::now();
+        assert_eq!(a.rc("stop", &[]), 0, "stop with {path}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stop with {path}"
+        );
+        assert_eq!(a.rc("stop", &[]), 0, "second stop with {path}");
+    }
+    // The long one is refused where it is written, as conntrackd refuses it.
+    let broken = good.replace(&format!("{d}/conntrackd.ctl"), &long);
+    std::fs::write(a.config(), &broken).unwrap();
+    let out = a.ra("validate-all", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains(":21:8: error: Path is longer than 107 characters"),
+        "{e}"
+    );
+    // A recurring monitor says "not running", with the reason.
+    std::fs::write(
+        a.config(),
+        good.replace(&format!("{d}/conntrackd.ctl"), &under_file),
+    )
+    .unwrap();
+    let out = a.ra("monitor", &[]);
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{e}");
+    assert!(e.contains("conntrackd is not running"), "{e}");
+}

@@ -82,7 +82,8 @@ impl Request {
 /// Why a request did not get through.
 #[derive(Debug)]
 pub enum ControlError {
-    /// The socket file does not exist: the daemon is not running.
+    /// The socket file does not exist (or a part of its path is not a directory): the daemon
+    /// is not running.
     Absent(PathBuf),
     /// The socket file exists but nobody listens (a crashed daemon left it).
     Refused(PathBuf),
@@ -169,7 +170,8 @@ fn connect_nonblocking(path: &Path) -> Result<UnixStream, ControlError> {
     .map_err(io_err)?;
     match connect(fd.as_raw_fd(), &addr) {
         Ok(()) => Ok(UnixStream::from(fd)),
-        Err(Errno::ENOENT) => Err(ControlError::Absent(path.to_path_buf())),
+        // A part of the path that is not a directory: nothing can listen there either.
+        Err(Errno::ENOENT | Errno::ENOTDIR) => Err(ControlError::Absent(path.to_path_buf())),
         Err(Errno::ECONNREFUSED) => Err(ControlError::Refused(path.to_path_buf())),
         // The listener's accept queue is full: nobody accepts, the daemon is stuck.
         Err(Errno::EAGAIN) => Err(ControlError::Timeout(path.to_path_buf(), Request::Stats)),

@@ -13,6 +13,9 @@ use crate::conf::{tokenize, Kind, Span};
 /// conntrackd's compiled-in lock file (conntrackd.h, DEFAULT_LOCKFILE).
 pub const DEFAULT_LOCKFILE: &str = "/var/lock/conntrackd.lock";
 
+/// The longest control socket path conntrackd takes (UNIX_PATH_MAX 108, less the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 /// The parts of conntrackd.conf the agent uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonConfig {
@@ -126,6 +129,17 @@ pub fn parse(file: &str, text: &str) -> Result<DaemonConfig, ConfigError> {
                     problems.push(format!(
                         "{}: error: {} expects {expected}, found '{}'",
                         value.span, tok.text, value.text
+                    ));
+                    continue;
+                }
+                // sun_path holds 108 bytes with the NUL: conntrackd refuses a longer Path
+                // ("Path is longer than 107 characters"), and connect() cannot reach it.
+                if key == Key::Path && value.text.len() > MAX_SOCKET_PATH {
+                    problems.push(format!(
+                        "{}: error: Path is longer than {MAX_SOCKET_PATH} characters \
+                         ({} given): conntrackd refuses it",
+                        value.span,
+                        value.text.len()
                     ));
                     continue;
                 }
@@ -318,6 +332,18 @@ General {
         for garbage in ["parsing config file in line (", "in line (x), symbol '", ""] {
             let _ = refusal("c", text, garbage);
         }
+    }
+
+    #[test]
+    fn a_socket_path_longer_than_sun_path_is_refused_where_it_is() {
+        let ok = format!("General {{ UNIX {{ Path /{} }} }}", "p".repeat(106));
+        assert!(parse("c", &ok).is_ok());
+        let long = format!("General {{\n UNIX {{ Path /{} }}\n}}", "p".repeat(107));
+        assert_eq!(
+            parse("c.conf", &long).unwrap_err().to_string(),
+            "c.conf:2:14: error: Path is longer than 107 characters (108 given): \
+             conntrackd refuses it"
+        );
     }
 
     #[test]
