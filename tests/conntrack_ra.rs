@@ -1679,3 +1679,40 @@ fn a_socket_path_too_long_or_under_a_file_failed_the_probe_and_the_stop() {
     assert_eq!(out.status.code(), Some(7), "{e}");
     assert!(e.contains("conntrackd is not running"), "{e}");
 }
+
+#[test]
+fn stop_deleted_the_config_named_as_lock_file_and_a_plain_file_at_the_socket_path() {
+    // A tired operator's conntrackd.conf: LockFile names the config itself, UNIX Path a file
+    // that is not a socket. stop of the never-started resource took both for a crashed
+    // daemon's leftovers and deleted them: the config was gone.
+    let tmp = TempDir::new("rm");
+    let a = single(&tmp);
+    let d = a.dir.display().to_string();
+    let victim = a.dir.join("notes.txt");
+    std::fs::write(&victim, "operator notes\n").unwrap();
+    let text = std::fs::read_to_string(a.config())
+        .unwrap()
+        .replace(
+            &format!("LockFile {d}/conntrackd.lock"),
+            &format!("LockFile {}", a.config().display()),
+        )
+        .replace(&format!("{d}/conntrackd.ctl"), victim.to_str().unwrap());
+    std::fs::write(a.config(), &text).unwrap();
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert_eq!(std::fs::read_to_string(a.config()).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "operator notes\n"
+    );
+    // start cannot run conntrackd over that lock file (conntrackd refuses it), and still
+    // deletes nothing.
+    assert_ne!(a.rc("start", &[]), 0);
+    assert!(a.daemon_pid().is_none());
+    assert_eq!(std::fs::read_to_string(a.config()).unwrap(), text);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "operator notes\n"
+    );
+    assert_eq!(a.rc("stop", &[]), 0);
+    assert_eq!(std::fs::read_to_string(a.config()).unwrap(), text);
+}

@@ -273,7 +273,47 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
     }
 }
 
-fn remove_if_exists(path: &Path) {
+/// What a crashed conntrackd leaves behind, and only that is removed: at the socket path a
+/// socket, at the lock file path an empty regular file (conntrackd creates it with O_EXCL and
+/// writes nothing) that is not the config. A config naming another file there (its own path
+/// as LockFile, a plain file as UNIX Path) is the operator's mistake, never a reason to delete
+/// that file: it is left alone and logged (conntrackd then refuses to start over it).
+#[derive(Clone, Copy)]
+enum Leftover {
+    Socket,
+    LockFile,
+}
+
+fn remove_stale(path: &Path, kind: Leftover, config: &Path) {
+    use std::os::unix::fs::FileTypeExt;
+    // Never through a symlink.
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return,
+        Err(e) => {
+            log::warn!("cannot inspect {}: {e}", path.display());
+            return;
+        }
+    };
+    let ours = match kind {
+        Leftover::Socket => meta.file_type().is_socket(),
+        Leftover::LockFile => {
+            meta.file_type().is_file()
+                && meta.len() == 0
+                && std::fs::canonicalize(path).ok() != std::fs::canonicalize(config).ok()
+        }
+    };
+    if !ours {
+        log::warn!(
+            "{} is not a {} conntrackd left behind: left alone",
+            path.display(),
+            match kind {
+                Leftover::Socket => "control socket",
+                Leftover::LockFile => "lock file",
+            }
+        );
+        return;
+    }
     match std::fs::remove_file(path) {
         Ok(()) => log::info!("removed stale {}", path.display()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -302,8 +342,8 @@ fn start(p: &Params, cfg: &DaemonConfig) -> Result<Status, Failure> {
         )));
     }
     // A crashed daemon leaves both behind, and conntrackd -d refuses to start over its lock.
-    remove_if_exists(&cfg.socket);
-    remove_if_exists(&cfg.lockfile);
+    remove_stale(&cfg.socket, Leftover::Socket, &p.config);
+    remove_stale(&cfg.lockfile, Leftover::LockFile, &p.config);
     log::info!("starting {} -C {} -d", p.binary, p.config.display());
     let mut cmd = Command::new(&p.binary);
     cmd.arg("-C").arg(&p.config).arg("-d");
@@ -413,8 +453,8 @@ fn stop(p: &Params) -> Result<Status, Failure> {
     if let Some(cfg) = &cfg {
         socket_released(cfg, &p.config, p.deadline)?;
         // Nobody listens on the socket and no daemon of this config runs: both are stale.
-        remove_if_exists(&cfg.socket);
-        remove_if_exists(&cfg.lockfile);
+        remove_stale(&cfg.socket, Leftover::Socket, &p.config);
+        remove_stale(&cfg.lockfile, Leftover::LockFile, &p.config);
     }
     score(p, None);
     Ok(Status::Success)
