@@ -4445,3 +4445,184 @@ fn renumbered_vc_left_the_old_macvlan_up_and_the_new_one_never_came_up() {
         assert!(links.contains("pk2-lan0"), "node {n}: {links}");
     }
 }
+
+/// `ip -4 -br addr` of `node`'s macvlan `pk1-lan0`: its state, then its addresses.
+fn macvlan_v4(rig: &Rig, node: u32) -> (String, Vec<String>) {
+    let (so, _) = text(
+        &rig.ns(node)
+            .ip(&["-4", "-br", "addr", "show", "dev", "pk1-lan0"]),
+    );
+    let mut w = so.split_whitespace().skip(1);
+    let state = w.next().unwrap_or("").to_string();
+    let mut addrs: Vec<String> = w.map(str::to_string).collect();
+    addrs.sort();
+    (state, addrs)
+}
+
+/// The MAC of `node`'s macvlan `pk1-lan0`.
+fn macvlan_mac(rig: &Rig, node: u32) -> String {
+    let (so, _) = text(&rig.ns(node).ip(&["-br", "link", "show", "dev", "pk1-lan0"]));
+    so.split_whitespace().nth(2).unwrap_or("").to_string()
+}
+
+/// The MAC the client resolves `ip` to after a fresh ARP exchange (None: no answer).
+fn client_mac_of(rig: &Rig, ip: &str) -> Option<String> {
+    rig.client.ip(&["neigh", "flush", "dev", "lan0"]);
+    let ok = rig
+        .client
+        .run(&["ping", "-c", "1", "-W", "1", ip])
+        .status
+        .success();
+    if !ok {
+        return None;
+    }
+    let (so, _) = text(&rig.client.ip(&["neigh", "show", ip]));
+    so.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(str::to_string)
+}
+
+/// Both nodes' configs edited with `edit`, then a rolling SIGHUP upgrade (the Backup first).
+fn edit_and_upgrade(rig: &mut Rig, edit: &dyn Fn(&str) -> String) {
+    for n in [1, 2] {
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let edited = edit(&cfg);
+        assert_ne!(cfg, edited);
+        std::fs::write(&path, edited).unwrap();
+    }
+    for n in [2, 1] {
+        let old = rig.pids(n, "pikemon");
+        let mark = rig.log(n).len();
+        rig.signal(&rig.pids(n, "pikemon: supervisor"), "-HUP");
+        let start = Instant::now();
+        while !rig.log(n)[mark..].contains("pid file released") {
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(n));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mark = rig.log(n).len();
+        rig.start(n);
+        let start = Instant::now();
+        while rig.pids(n, "pikemon").iter().any(|p| old.contains(p))
+            || !rig.log(n)[mark..].contains("hand-over: stopping the old instance")
+        {
+            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(n));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A rolling SIGHUP upgrade that changed only the VIP list (198.51.100.12 out, .11 in, same
+/// virtual cluster id), then only the virtual MAC. The removed VIP stayed on the Master's
+/// macvlan, answered, until its lease ran out (and on a Backup's down macvlan for good,
+/// to come up again with the next takeover).
+#[test]
+fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
+    let rig = Rig::new();
+    for n in [1, 2] {
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let two = cfg.replace(
+            "ipv4 [198.51.100.10]/24;",
+            "ipv4 [198.51.100.10]/24; ipv4 [198.51.100.12]/24;",
+        );
+        std::fs::write(&path, two).unwrap();
+    }
+    let mut rig = rig.started_pair();
+    let show = |rig: &Rig, what: &str| {
+        format!(
+            "{what}\nA: {:?} {}\nB: {:?} {}\n--- A:\n{}\n--- B:\n{}",
+            macvlan_v4(rig, 1),
+            macvlan_mac(rig, 1),
+            macvlan_v4(rig, 2),
+            macvlan_mac(rig, 2),
+            rig.log(1),
+            rig.log(2)
+        )
+    };
+    let wanted = |vips: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vips.iter().map(|a| format!("{a}/24")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        macvlan_v4(&rig, 1),
+        (
+            "UP".to_string(),
+            wanted(&["198.51.100.10", "198.51.100.12"])
+        ),
+        "{}",
+        show(&rig, "before")
+    );
+    assert_eq!(client_mac_of(&rig, "198.51.100.12").as_deref(), Some(VMAC));
+
+    // 1. Only the VIP list changes.
+    edit_and_upgrade(&mut rig, &|c: &str| {
+        c.replace("198.51.100.12", "198.51.100.11")
+    });
+    rig.assert_roles("Master", "Backup");
+    let new = wanted(&["198.51.100.10", "198.51.100.11"]);
+    // At once: no waiting for the removed VIP's lease.
+    let (state, addrs) = macvlan_v4(&rig, 1);
+    assert!(state == "UP" && addrs == new, "{}", show(&rig, "VIPs"));
+    let (state, addrs) = macvlan_v4(&rig, 2);
+    assert!(state == "DOWN" && addrs == new, "{}", show(&rig, "VIPs"));
+    assert_eq!(
+        client_mac_of(&rig, "198.51.100.12"),
+        None,
+        "{}",
+        show(&rig, ".12")
+    );
+    assert_eq!(
+        client_mac_of(&rig, "198.51.100.11").as_deref(),
+        Some(VMAC),
+        "{}",
+        show(&rig, ".11")
+    );
+    for n in [1, 2] {
+        let (so, _) = text(&rig.control(n, &["status"]));
+        assert!(
+            so.contains("198.51.100.11") && !so.contains("198.51.100.12"),
+            "node {n}: {so}"
+        );
+    }
+
+    // 2. Only the virtual MAC changes.
+    let vmac2 = "02:c6:33:64:0b:00";
+    edit_and_upgrade(&mut rig, &|c: &str| {
+        c.replace(
+            "ipv4 [198.51.100.11]/24;",
+            &format!("ipv4 [198.51.100.11]/24; mac {vmac2};"),
+        )
+    });
+    rig.assert_roles("Master", "Backup");
+    for n in [1, 2] {
+        assert_eq!(macvlan_mac(&rig, n), vmac2, "{}", show(&rig, "MAC"));
+    }
+    let (state, addrs) = macvlan_v4(&rig, 1);
+    assert!(state == "UP" && addrs == new, "{}", show(&rig, "MAC"));
+    for ip in ["198.51.100.10", "198.51.100.11"] {
+        assert_eq!(
+            client_mac_of(&rig, ip).as_deref(),
+            Some(vmac2),
+            "{}",
+            show(&rig, ip)
+        );
+    }
+
+    // 3. A failover moves the new set.
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let (state, addrs) = macvlan_v4(&rig, 2);
+    assert!(state == "UP" && addrs == new, "{}", show(&rig, "failover"));
+    for ip in ["198.51.100.10", "198.51.100.11"] {
+        assert_eq!(
+            client_mac_of(&rig, ip).as_deref(),
+            Some(vmac2),
+            "{}",
+            show(&rig, ip)
+        );
+    }
+    assert_eq!(client_mac_of(&rig, "198.51.100.12"), None);
+}

@@ -20,7 +20,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use log::warn;
+use log::{info, warn};
 
 use super::config::{Config, ControlledInterface};
 use crate::net::garp::{broadcast_of, send_garps};
@@ -48,6 +48,9 @@ pub struct Controlled {
     pub link_up: bool,
     /// Seconds the kernel keeps the addresses of a Master without a renewal (`vip_lease`).
     pub lease: u32,
+    /// Whether addresses not in this config are deleted from the macvlan (`prune_stale`):
+    /// not by a worker told SIGHUP, whose successor's config they may be.
+    pub prune: bool,
 }
 
 /// How long the addresses of a Master live in the kernel unless the worker renews them
@@ -124,8 +127,10 @@ pub fn prepare(
         nomadic: ci.nomadic,
         link_up: parent.is_up() && parent.has_carrier(),
         lease,
+        prune: true,
     };
-    macvlan_index(rt, &c)?;
+    let index = macvlan_index(rt, &c)?;
+    prune_stale(rt, index, &c)?;
     if !c.vips6.is_empty() {
         // Set once (a config that turned IPv6 VIPs on); the takeover does not repeat it.
         sysctl6(&c.macvlan, "disable_ipv6", "0");
@@ -181,8 +186,49 @@ fn created(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
         .ok_or_else(|| format!("macvlan {} vanished after it was created", c.macvlan))
 }
 
-/// The IPv4 VIPs on the macvlan, added or renewed: with the lease (`Some`) or for good.
+/// Deletes from the macvlan (pikemon's own link) every address this config does not name:
+/// the VIPs of an older config (a SIGHUP upgrade that removed one). Left there, a Master
+/// kept answering for a removed VIP until its lease ran out, and a Backup kept it for good
+/// on its down macvlan, to bring it up again at its next takeover. IPv6 link-local
+/// addresses are the kernel's or the virtual one, and stay.
+pub fn prune_stale(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
+    let gone = |e: &RtnlError| errno_is(e, libc::EADDRNOTAVAIL) || errno_is(e, libc::ENODEV);
+    for a in rt.addresses(Some(index)).map_err(|e| e.to_string())? {
+        if c.vips.contains(&(a.address, a.prefix_len)) {
+            continue;
+        }
+        match rt.delete_address(index, a.address, a.prefix_len) {
+            Ok(()) => info!(
+                "{}: {}/{} is no VIP of this config: deleted",
+                c.macvlan, a.address, a.prefix_len
+            ),
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let ours = addresses6(c);
+    for a in rt.addresses6(Some(index)).map_err(|e| e.to_string())? {
+        if a.address.is_unicast_link_local() || ours.contains(&(a.address, a.prefix_len)) {
+            continue;
+        }
+        match rt.delete_address6(index, a.address, a.prefix_len) {
+            Ok(()) => info!(
+                "{}: {}/{} is no VIP of this config: deleted",
+                c.macvlan, a.address, a.prefix_len
+            ),
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+/// The IPv4 VIPs on the macvlan, added or renewed: with the lease (`Some`) or for good; any
+/// address no longer in the config deleted first (`prune_stale`).
 fn set_vips(rt: &mut Rtnl, index: u32, c: &Controlled, lease: Option<u32>) -> Result<(), String> {
+    if c.prune {
+        prune_stale(rt, index, c)?;
+    }
     for (ip, len) in &c.vips {
         rt.set_address(index, *ip, *len, Some(broadcast_of(*ip, *len)), lease)
             .map_err(|e| e.to_string())?;
@@ -236,6 +282,9 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
     let index = macvlan_index(rt, c)?;
     rt.set_link_up(index, false).map_err(|e| e.to_string())?;
     if c.nomadic {
+        if c.prune {
+            prune_stale(rt, index, c)?;
+        }
         for (ip, len) in &c.vips {
             match rt.delete_address(index, *ip, *len) {
                 Ok(()) => {}
@@ -465,6 +514,7 @@ mod tests {
             nomadic: false,
             link_up: true,
             lease: 2,
+            prune: true,
         };
         let na = |mac, addr| ndisc::unsolicited_advertisement(mac, addr, false);
         assert_eq!(vip6_claimed_by(&na(rogue, vip6), &c), Some(rogue));

@@ -312,6 +312,10 @@ impl Worker {
             return;
         }
         self.detached = true;
+        // The new instance's config may name addresses this one does not: kept.
+        for c in &mut self.ctls {
+            c.c.prune = false;
+        }
         if let Some(l) = self.control.take() {
             self.ev.deregister(l.as_raw_fd());
             let _ = std::fs::remove_file(&self.cfg.control_socket);
@@ -326,6 +330,7 @@ impl Worker {
             return;
         };
         let mut macvlans = Vec::new();
+        let mut killed = Vec::new();
         for line in text.lines() {
             let mut w = line.split_whitespace();
             let (Some(what), Some(arg)) = (w.next(), w.next()) else {
@@ -344,10 +349,39 @@ impl Worker {
                     nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
+                killed.push(pid);
             }
         }
         self.delete_old_macvlans(&macvlans);
+        self.prune_old_addresses(&killed);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// The addresses the old instance's config named and this one does not (a VIP removed
+    /// by the upgrade): deleted at once, once the old worker (which renewed them until its
+    /// end) is gone, rather than answered until their lease runs out.
+    fn prune_old_addresses(&mut self, killed: &[i32]) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while killed
+            .iter()
+            .any(|p| crate::sys::procfs::cmdline(*p).starts_with(b"pikemon"))
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for ctl in &self.ctls {
+            let index = match self.rt.link_by_name(&ctl.c.macvlan) {
+                Ok(Some(l)) => l.index,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!("hand-over: {}: {e}", ctl.c.macvlan);
+                    continue;
+                }
+            };
+            if let Err(e) = super::super::takeover::prune_stale(&mut self.rt, index, &ctl.c) {
+                warn!("hand-over: {}: {e}", ctl.c.macvlan);
+            }
+        }
     }
 
     /// The old instance's macvlans that this config does not name (another virtual-cluster
