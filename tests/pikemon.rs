@@ -4626,3 +4626,43 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
     }
     assert_eq!(client_mac_of(&rig, "198.51.100.12"), None);
 }
+
+/// Guard (passes before and after): a rolling SIGHUP upgrade that adds a VIP, with the
+/// non-primary node B as Master (A told `drop`), keeps B's role: its new worker resumes from
+/// the hand-over although its macvlan did not yet carry the added VIP, which comes up at
+/// once; the primary does not take the role.
+#[test]
+fn sighup_adding_a_vip_kept_a_non_primary_masters_role() {
+    let mut rig = Rig::new().started_pair();
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(2));
+    let marks = (rig.log(1).len(), rig.log(2).len());
+    edit_and_upgrade(&mut rig, &|c: &str| {
+        c.replace(
+            "ipv4 [198.51.100.10]/24;",
+            "ipv4 [198.51.100.10]/24; ipv4 [198.51.100.11]/24;",
+        )
+    });
+    // Two hellos' worth of time for a role change to show.
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Backup", "Master");
+    let (a, b) = (rig.log(1), rig.log(2));
+    assert!(
+        !a[marks.0..].contains("=> Master") && !b[marks.1..].contains("Master =>"),
+        "a role changed hands in the upgrade\n--- A:\n{a}\n--- B:\n{b}"
+    );
+    // The added VIP is up on B at once, the old one still there.
+    let (state, addrs) = macvlan_v4(&rig, 2);
+    assert!(
+        state == "UP"
+            && addrs
+                == [
+                    "198.51.100.10/24".to_string(),
+                    "198.51.100.11/24".to_string()
+                ],
+        "{state} {addrs:?}\n{}",
+        rig.log(2)
+    );
+    assert_eq!(client_mac_of(&rig, "198.51.100.11").as_deref(), Some(VMAC));
+}

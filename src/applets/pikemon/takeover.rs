@@ -130,7 +130,7 @@ pub fn prepare(
         prune: true,
     };
     let index = macvlan_index(rt, &c)?;
-    prune_stale(rt, index, &c)?;
+    prune_or_warn(rt, index, &c);
     if !c.vips6.is_empty() {
         // Set once (a config that turned IPv6 VIPs on); the takeover does not repeat it.
         sysctl6(&c.macvlan, "disable_ipv6", "0");
@@ -223,12 +223,23 @@ pub fn prune_stale(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), Stri
     Ok(())
 }
 
-/// The IPv4 VIPs on the macvlan, added or renewed: with the lease (`Some`) or for good; any
-/// address no longer in the config deleted first (`prune_stale`).
-fn set_vips(rt: &mut Rtnl, index: u32, c: &Controlled, lease: Option<u32>) -> Result<(), String> {
+/// `prune_stale` where this worker prunes (not once told SIGHUP), a failure only logged: a
+/// stale address is no reason to fail a role change or a renewal. Not on the takeover's path
+/// (`to_master`): an address dump there would delay the first GARP; the setup, the
+/// renewals and the Backup's role change do it.
+fn prune_or_warn(rt: &mut Rtnl, index: u32, c: &Controlled) {
     if c.prune {
-        prune_stale(rt, index, c)?;
+        if let Err(e) = prune_stale(rt, index, c) {
+            warn!(
+                "{}: addresses of an older config not checked: {e}",
+                c.macvlan
+            );
+        }
     }
+}
+
+/// The IPv4 VIPs on the macvlan, added or renewed: with the lease (`Some`) or for good.
+fn set_vips(rt: &mut Rtnl, index: u32, c: &Controlled, lease: Option<u32>) -> Result<(), String> {
     for (ip, len) in &c.vips {
         rt.set_address(index, *ip, *len, Some(broadcast_of(*ip, *len)), lease)
             .map_err(|e| e.to_string())?;
@@ -281,10 +292,8 @@ pub fn settle_master(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), St
 pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
     let index = macvlan_index(rt, c)?;
     rt.set_link_up(index, false).map_err(|e| e.to_string())?;
+    prune_or_warn(rt, index, c);
     if c.nomadic {
-        if c.prune {
-            prune_stale(rt, index, c)?;
-        }
         for (ip, len) in &c.vips {
             match rt.delete_address(index, *ip, *len) {
                 Ok(()) => {}
@@ -314,6 +323,7 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
 pub fn renew(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
     let link = rt.link_by_name(&c.macvlan).map_err(|e| e.to_string())?;
     if link.is_some_and(|l| l.index == index && l.is_up()) {
+        prune_or_warn(rt, index, c);
         set_vips(rt, index, c, Some(c.lease))?;
         set_vips6(rt, index, c)?;
         return Ok(index);

@@ -359,9 +359,11 @@ impl Worker {
 
     /// The addresses the old instance's config named and this one does not (a VIP removed
     /// by the upgrade): deleted at once, once the old worker (which renewed them until its
-    /// end) is gone, rather than answered until their lease runs out.
+    /// end) is gone, rather than answered until their lease runs out. The wait for the
+    /// killed processes is short (this is the worker's loop, and HELLOs are due): one still
+    /// there after it leaves the rest to the next renewal, which prunes too.
     fn prune_old_addresses(&mut self, killed: &[i32]) {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(50);
         while killed
             .iter()
             .any(|p| crate::sys::procfs::cmdline(*p).starts_with(b"pikemon"))
