@@ -783,7 +783,12 @@ fn http_status_line_without_version_digits_marked_the_real_up() {
             format!("{line}\\r\\nContent-Length: 5\\r\\n\\r\\nhello"),
         )
     });
-    let m = judge_raw_answers(&mut lab, &answers, "\treceive=\"hello\"\n");
+    let m = judge_raw_answers(
+        &mut lab,
+        &answers,
+        "\treceive=\"hello\"\n",
+        AfterAnswer::Close,
+    );
     assert!(
         m.contains("8081 1 masq / hello [down] not an HTTP status line: \"HTTP/ 200 OK\""),
         "{m}"
@@ -805,30 +810,51 @@ fn http_status_line_without_version_digits_marked_the_real_up() {
     assert!(!rec.contains("-r 127.0.0.1:8082"), "{rec}");
 }
 
-/// Sends its second argument (with `\\r\\n` escapes) as the whole answer, then closes.
-const RAW_ANSWER_HTTP: &str = r#"import socket, sys
+/// Sends its second argument (with `\\r\\n` escapes) as the whole answer, then closes;
+/// with a third argument `hold`, keeps the connection open for a minute instead.
+const RAW_ANSWER_HTTP: &str = r#"import socket, sys, threading, time
+answer = sys.argv[2].encode().decode('unicode_escape').encode('latin1')
+hold = sys.argv[3:] == ['hold']
+def serve(c):
+    try:
+        c.recv(4096)
+        c.sendall(answer)
+        if hold:
+            time.sleep(60)
+    except OSError:
+        pass
+    c.close()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('127.0.0.1', int(sys.argv[1])))
 s.listen(16)
-answer = sys.argv[2].encode().decode('unicode_escape').encode('latin1')
 while True:
-    c = s.accept()[0]
-    try:
-        c.recv(4096)
-        c.sendall(answer)
-    except OSError:
-        pass
-    c.close()
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 "#;
+
+/// Whether `RAW_ANSWER_HTTP` closes after its answer or keeps the connection open.
+#[derive(Clone, Copy, PartialEq)]
+enum AfterAnswer {
+    Close,
+    Hold,
+}
 
 /// One http virtual with a real per `(port, answer)`, each served by `RAW_ANSWER_HTTP`, and
 /// `extra` lines in the virtual; the monitorfile once every real was checked twice.
-fn judge_raw_answers(lab: &mut Lab, answers: &[(&str, String)], extra: &str) -> String {
+fn judge_raw_answers(
+    lab: &mut Lab,
+    answers: &[(&str, String)],
+    extra: &str,
+    after: AfterAnswer,
+) -> String {
     let srv = lab.write("raw.py", RAW_ANSWER_HTTP);
     let srv = srv.to_string_lossy().to_string();
     for (port, answer) in answers {
-        lab.serve(&["python3", &srv, port, answer]);
+        let mut args = vec!["python3", &srv, port, answer];
+        if after == AfterAnswer::Hold {
+            args.push("hold");
+        }
+        lab.serve(&args);
     }
     for (port, _) in answers {
         lab.wait_port(port);
@@ -866,7 +892,12 @@ fn status_line_ended_by_the_close_without_a_line_break_marked_the_real_down() {
         ("8093", "HTTP/1.0 503 Busy"),
     ]
     .map(|(port, answer)| (port, answer.to_string()));
-    let m = judge_raw_answers(&mut lab, &answers, "\tchecktype=negotiate\n");
+    let m = judge_raw_answers(
+        &mut lab,
+        &answers,
+        "\tchecktype=negotiate\n",
+        AfterAnswer::Close,
+    );
     for port in ["8091", "8092"] {
         assert!(m.contains(&format!("{port} 1 masq / [up]")), "{port}\n{m}");
         assert!(
@@ -2273,22 +2304,6 @@ fn a_real_speaking_only_cbc_or_rsa_key_exchange_was_down_with_a_bare_handshake_f
 
 /// Answers every request with a head whose Content-Length is folded onto a continuation
 /// line (obs-fold), then keeps the connection open.
-const FOLDED_HTTP: &str = r#"import socket, sys, threading, time
-def serve(c):
-    try:
-        c.recv(4096)
-        c.sendall(sys.argv[2].encode().decode('unicode_escape').encode('latin1'))
-        time.sleep(60)
-    except OSError:
-        pass
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('127.0.0.1', int(sys.argv[1])))
-s.listen(16)
-while True:
-    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
-"#;
-
 /// `Content-Length:` with its number folded onto the next line (obs-fold, RFC 9112 §5.2),
 /// and `Transfer-Encoding:` with `chunked` folded the same way: the number was not read, the
 /// body was taken to run to the close, and a server that keeps the connection open timed
@@ -2296,36 +2311,21 @@ while True:
 #[test]
 fn a_folded_content_length_timed_out_a_healthy_http_real() {
     let mut lab = Lab::new("fold");
-    let srv = lab.write("fold.py", FOLDED_HTTP);
-    let srv = srv.to_string_lossy().to_string();
     let answers = [
         ("8091", "HTTP/1.1 200 OK\\r\\nContent-Length:\\r\\n 9\\r\\n\\r\\nTest Page"),
         (
             "8092",
             "HTTP/1.1 200 OK\\r\\nTransfer-Encoding:\\r\\n\\tchunked\\r\\n\\r\\n9\\r\\nTest Page\\r\\n0\\r\\n\\r\\n",
         ),
-    ];
-    for (port, answer) in answers {
-        lab.serve(&["python3", &srv, port, answer]);
-        lab.wait_port(port);
-    }
-    let mon = lab.path("mon.log");
-    let c = cfg(
-        &lab,
-        &unique("fold.cf"),
-        &format!(
-            "checkinterval=1\nnegotiatetimeout=3\nvirtual={VIP}:80\n\treal=127.0.0.1:8091 masq\n\treal=127.0.0.1:8092 masq\n\tservice=http\n\treceive=\"Test Page\"\n\tmonitorfile=\"{}\"\n",
-            mon.display()
-        ),
+    ]
+    .map(|(port, answer)| (port, answer.to_string()));
+    // The servers keep the connection open: a body read to the close times out.
+    let m = judge_raw_answers(
+        &mut lab,
+        &answers,
+        "\tnegotiatetimeout=3\n\treceive=\"Test Page\"\n",
+        AfterAnswer::Hold,
     );
-    lab.daemon(&c);
-    wait("two checks of each", || {
-        let m = lab.read("mon.log");
-        answers
-            .iter()
-            .all(|(port, _)| lines_of(&m, port).len() >= 2)
-    });
-    let m = lab.read("mon.log");
     for (port, _) in answers {
         assert!(
             lines_of(&m, port)
