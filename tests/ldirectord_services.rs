@@ -542,6 +542,36 @@ fn a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down() {
     assert!(mon.matches("[up] Access-Accept").count() >= 2, "{mon}");
 }
 
+/// Two sip-over-UDP virtuals: VIP:5060 with the real `live` (a server answering `200 OK`
+/// with our Call-ID after 0.8 s, started here; monitorfile `live.mon`) and VIP:5061 with the
+/// real `other` (monitorfile `other_mon`); the daemon started, the live real in the table.
+fn two_sip_virtuals(lab: &mut Lab, name: &str, live: u16, other: u16, other_mon: &str) {
+    slow_udp_server(
+        lab,
+        live,
+        "0.8",
+        "import re",
+        "b'SIP/2.0 200 OK\\r\\nCall-ID: ' + re.search(rb'(?im)^call-id:[ \\t]*(\\S+)', d).group(1) + b'\\r\\nContent-Length: 0\\r\\n\\r\\n'",
+    );
+    let conf = lab.write(
+        &unique(&format!("{name}.cf")),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n\
+             virtual={VIP}:5060\n\tprotocol=udp\n\treal=127.0.0.1:{live} masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n\
+             virtual={VIP}:5061\n\tprotocol=udp\n\treal=127.0.0.1:{other} masq\n\tservice=sip\n\
+             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("live.mon"),
+            lab.path_text(other_mon)
+        ),
+    );
+    lab.daemon(&conf);
+    lab.wait_rec(
+        "the slow sip real added",
+        &format!("-a -u 198.51.100.10:5060 -r 127.0.0.1:{live}"),
+    );
+}
+
 /// An ICMP port unreachable is as easy to forge as a datagram: quoting each of our
 /// ephemeral ports, from a live real's address, it ended every check in flight with
 /// "Connection refused" and took the real out. It is set aside now, and a port that is
@@ -549,30 +579,7 @@ fn a_strangers_datagram_before_the_answer_marked_a_healthy_radius_real_down() {
 #[test]
 fn a_forged_icmp_refusal_marked_a_healthy_udp_real_down() {
     let mut lab = Lab::new("ic");
-    slow_udp_server(
-        &mut lab,
-        5072,
-        "0.8",
-        "import re",
-        "b'SIP/2.0 200 OK\\r\\nCall-ID: ' + re.search(rb'(?im)^call-id:[ \\t]*(\\S+)', d).group(1) + b'\\r\\nContent-Length: 0\\r\\n\\r\\n'",
-    );
-    let conf = lab.write(
-        &unique("ic.cf"),
-        &format!(
-            "checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n\
-             virtual={VIP}:5060\n\tprotocol=udp\n\treal=127.0.0.1:5072 masq\n\tservice=sip\n\
-             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n\
-             virtual={VIP}:5061\n\tprotocol=udp\n\treal=127.0.0.1:5073 masq\n\tservice=sip\n\
-             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n",
-            lab.path_text("live.mon"),
-            lab.path_text("closed.mon")
-        ),
-    );
-    lab.daemon(&conf);
-    lab.wait_rec(
-        "the slow sip real added",
-        "-a -u 198.51.100.10:5060 -r 127.0.0.1:5072",
-    );
+    two_sip_virtuals(&mut lab, "ic", 5072, 5073, "closed.mon");
     let forger = spray_as(&mut lab, "icmp", 5072, 6, b"");
     let sent = sprayed(&mut lab, forger, 5072);
     assert!(sent > 10_000, "the forger sent {sent} packets");
@@ -660,32 +667,9 @@ fn forged_echo_replies_kept_a_dead_ping_real_in_the_table() {
 #[test]
 fn a_strangers_sip_datagrams_decided_the_check_of_a_udp_real() {
     let mut lab = Lab::new("ss");
-    slow_udp_server(
-        &mut lab,
-        5070,
-        "0.8",
-        "import re",
-        "b'SIP/2.0 200 OK\\r\\nCall-ID: ' + re.search(rb'(?im)^call-id:[ \\t]*(\\S+)', d).group(1) + b'\\r\\nContent-Length: 0\\r\\n\\r\\n'",
-    );
     // The dead server: its requests are dropped, so no ICMP refusal either.
     silent(&mut lab, "udp", 5071);
-    let conf = lab.write(
-        &unique("ss.cf"),
-        &format!(
-            "checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n\
-             virtual={VIP}:5060\n\tprotocol=udp\n\treal=127.0.0.1:5070 masq\n\tservice=sip\n\
-             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n\
-             virtual={VIP}:5061\n\tprotocol=udp\n\treal=127.0.0.1:5071 masq\n\tservice=sip\n\
-             \tlogin=\"ld@example.test\"\n\tmonitorfile=\"{}\"\n",
-            lab.path_text("live.mon"),
-            lab.path_text("dead.mon")
-        ),
-    );
-    lab.daemon(&conf);
-    lab.wait_rec(
-        "the slow sip real added",
-        "-a -u 198.51.100.10:5060 -r 127.0.0.1:5070",
-    );
+    two_sip_virtuals(&mut lab, "ss", 5070, 5071, "dead.mon");
     let busy = spray(
         &mut lab,
         5070,
