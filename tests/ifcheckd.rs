@@ -43,6 +43,13 @@ impl Drop for Running {
     }
 }
 
+/// Makes the stand-in tool at `path` executable (0755).
+fn executable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
 fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + limit;
     while !cond() {
@@ -287,11 +294,7 @@ fn attrd_updater_gets_each_change_and_deletes_on_exit() {
         calls.display()
     );
     std::fs::write(bin.join("attrd_updater"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("attrd_updater"))
-        .status()
-        .unwrap();
+    executable(&bin.join("attrd_updater"));
     let path_var = format!(
         "{}:{}",
         bin.display(),
@@ -504,11 +507,7 @@ fn changes_attrd_refused_are_retried_until_it_takes_them() {
         calls.display()
     );
     std::fs::write(bin.join("attrd_updater"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("attrd_updater"))
-        .status()
-        .unwrap();
+    executable(&bin.join("attrd_updater"));
     let paths = dir.path("paths");
     write_paths(&paths, "UP", "FAULTY");
     let mut d = Running(
@@ -562,11 +561,7 @@ fn a_hung_attrd_updater_does_not_hold_back_the_loop() {
         calls.display()
     );
     std::fs::write(bin.join("attrd_updater"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("attrd_updater"))
-        .status()
-        .unwrap();
+    executable(&bin.join("attrd_updater"));
     let paths = dir.path("paths");
     let state = dir.path("attributes");
     write_paths(&paths, "UP", "FAULTY");
@@ -644,11 +639,7 @@ fn attrd_updater_that_closed_its_stderr_woke_the_loop_every_5ms_until_reaped() {
         calls.display()
     );
     std::fs::write(bin.join("attrd_updater"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("attrd_updater"))
-        .status()
-        .unwrap();
+    executable(&bin.join("attrd_updater"));
     let paths = dir.path("paths");
     write_paths(&paths, "UP", "FAULTY");
     let d = Running(
@@ -690,11 +681,7 @@ fn corosync_cmapctl_that_closed_its_output_blocked_the_loop_until_it_exited() {
         calls.display()
     );
     std::fs::write(bin.join("corosync-cmapctl"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("corosync-cmapctl"))
-        .status()
-        .unwrap();
+    executable(&bin.join("corosync-cmapctl"));
     let mut d = Running(
         ifcheckd(&dir, &["-f", "-c"])
             .env("PATH", &bin)
@@ -991,11 +978,7 @@ fn corosync_ring_given_by_host_name_was_published_as_the_name() {
           'nodelist.node.1.ring1_addr (str) = fw-b-r1' ;;\n\
         esac\n";
     std::fs::write(bin.join("corosync-cmapctl"), script).unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("corosync-cmapctl"))
-        .status()
-        .unwrap();
+    executable(&bin.join("corosync-cmapctl"));
     let hosts = dir.path("hosts");
     std::fs::write(
         &hosts,
@@ -1200,11 +1183,7 @@ fn corosync_cmapctl_flooding_its_output_kept_ifcheckd_reading_at_half_a_core() {
         "#!/bin/sh\nexec /usr/bin/yes 'nodelist.node.0.ring0_addr (str) = 198.51.100.1'\n",
     )
     .unwrap();
-    Command::new("chmod")
-        .arg("755")
-        .arg(bin.join("corosync-cmapctl"))
-        .status()
-        .unwrap();
+    executable(&bin.join("corosync-cmapctl"));
     let mut d = Running(
         ifcheckd(&dir, &["-f", "-c"])
             .env("PATH", &bin)
