@@ -270,17 +270,21 @@ impl Rig {
 
     /// The MAC the client resolves the VIP to after a fresh ARP exchange (None: no answer).
     fn client_vip_mac(&self) -> Option<String> {
+        self.client_mac_of(VIP)
+    }
+
+    /// The MAC the client resolves `ip` to after a fresh ARP exchange (None: no answer).
+    fn client_mac_of(&self, ip: &str) -> Option<String> {
         self.client.ip(&["neigh", "flush", "dev", "lan0"]);
         let ok = self
             .client
-            .run(&["ping", "-c", "1", "-W", "1", VIP])
+            .run(&["ping", "-c", "1", "-W", "1", ip])
             .status
             .success();
         if !ok {
             return None;
         }
-        let out = self.client.ip(&["neigh", "show", VIP]);
-        let (so, _) = text(&out);
+        let (so, _) = text(&self.client.ip(&["neigh", "show", ip]));
         so.split_whitespace()
             .skip_while(|w| *w != "lladdr")
             .nth(1)
@@ -4465,24 +4469,6 @@ fn macvlan_mac(rig: &Rig, node: u32) -> String {
     so.split_whitespace().nth(2).unwrap_or("").to_string()
 }
 
-/// The MAC the client resolves `ip` to after a fresh ARP exchange (None: no answer).
-fn client_mac_of(rig: &Rig, ip: &str) -> Option<String> {
-    rig.client.ip(&["neigh", "flush", "dev", "lan0"]);
-    let ok = rig
-        .client
-        .run(&["ping", "-c", "1", "-W", "1", ip])
-        .status
-        .success();
-    if !ok {
-        return None;
-    }
-    let (so, _) = text(&rig.client.ip(&["neigh", "show", ip]));
-    so.split_whitespace()
-        .skip_while(|w| *w != "lladdr")
-        .nth(1)
-        .map(str::to_string)
-}
-
 /// Both nodes' configs edited with `edit`, then a rolling SIGHUP upgrade (the Backup first).
 fn edit_and_upgrade(rig: &mut Rig, edit: &dyn Fn(&str) -> String) {
     for n in [1, 2] {
@@ -4555,7 +4541,7 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
         "{}",
         show(&rig, "before")
     );
-    assert_eq!(client_mac_of(&rig, "198.51.100.12").as_deref(), Some(VMAC));
+    assert_eq!(rig.client_mac_of("198.51.100.12").as_deref(), Some(VMAC));
 
     // 1. Only the VIP list changes.
     edit_and_upgrade(&mut rig, &|c: &str| {
@@ -4569,13 +4555,13 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
     let (state, addrs) = macvlan_v4(&rig, 2);
     assert!(state == "DOWN" && addrs == new, "{}", show(&rig, "VIPs"));
     assert_eq!(
-        client_mac_of(&rig, "198.51.100.12"),
+        rig.client_mac_of("198.51.100.12"),
         None,
         "{}",
         show(&rig, ".12")
     );
     assert_eq!(
-        client_mac_of(&rig, "198.51.100.11").as_deref(),
+        rig.client_mac_of("198.51.100.11").as_deref(),
         Some(VMAC),
         "{}",
         show(&rig, ".11")
@@ -4604,7 +4590,7 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
     assert!(state == "UP" && addrs == new, "{}", show(&rig, "MAC"));
     for ip in ["198.51.100.10", "198.51.100.11"] {
         assert_eq!(
-            client_mac_of(&rig, ip).as_deref(),
+            rig.client_mac_of(ip).as_deref(),
             Some(vmac2),
             "{}",
             show(&rig, ip)
@@ -4618,13 +4604,13 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
     assert!(state == "UP" && addrs == new, "{}", show(&rig, "failover"));
     for ip in ["198.51.100.10", "198.51.100.11"] {
         assert_eq!(
-            client_mac_of(&rig, ip).as_deref(),
+            rig.client_mac_of(ip).as_deref(),
             Some(vmac2),
             "{}",
             show(&rig, ip)
         );
     }
-    assert_eq!(client_mac_of(&rig, "198.51.100.12"), None);
+    assert_eq!(rig.client_mac_of("198.51.100.12"), None);
 }
 
 /// Guard (passes before and after): a rolling SIGHUP upgrade that adds a VIP, with the
@@ -4664,5 +4650,5 @@ fn sighup_adding_a_vip_kept_a_non_primary_masters_role() {
         "{state} {addrs:?}\n{}",
         rig.log(2)
     );
-    assert_eq!(client_mac_of(&rig, "198.51.100.11").as_deref(), Some(VMAC));
+    assert_eq!(rig.client_mac_of("198.51.100.11").as_deref(), Some(VMAC));
 }
