@@ -833,6 +833,70 @@ while True:
     time.sleep(3600)
 "#;
 
+/// A real that dribbles the first bytes of its answer (one per 5 ms, so the check reads it in
+/// batches, every 250 ms) and sends the rest `LATE` seconds after the request, then keeps
+/// the connection open (the Content-Length ends the answer).
+const LATE_FINISHER: &str = r#"import socket, sys, threading, time
+LATE = float(sys.argv[1])
+body = b'real is OK'
+answer = b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Pad: %s\r\n\r\n' % (len(body), b'p' * 40) + body
+def serve(c):
+    try:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.recv(4096)
+        t0 = time.monotonic()
+        for i in range(40):
+            c.sendall(answer[i:i + 1])
+            time.sleep(0.005)
+        time.sleep(max(0.0, t0 + LATE - time.monotonic()))
+        c.sendall(answer[40:])
+        time.sleep(5)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', 8095))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// A dribbling real is read in batches (every 250 ms). Its answer, complete 1.92 s into a
+/// 2 s negotiatetimeout, waited for the next batch, after the timeout, and the real was
+/// marked down ("timed out after 2 s") though the whole answer had arrived in time: three
+/// checks of three. Time up during a pause now reads what piled up first. The Perl reads
+/// until the answer is complete or its alarm rings: up.
+#[test]
+fn an_answer_completed_during_a_reading_pause_was_marked_down_as_timed_out() {
+    let mut lab = Lab::new("lf");
+    lab.write("late.py", LATE_FINISHER);
+    lab.serve("late.log", &["python3", &lab.path_text("late.py"), "1.92"]);
+    lab.wait_port("-t", 8095);
+    let conf = lab.write(
+        &unique("lf.cf"),
+        &format!(
+            "checkinterval=1\nnegotiatetimeout=2\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8095 masq\n\tservice=http\n\
+             \trequest=\"/\"\n\treceive=\"real is OK\"\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("late.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    let r = lab.wait_results("late.mon", 3);
+    let first: Vec<&str> = r.lines().take(3).collect();
+    assert!(
+        first.iter().all(|l| l.contains("[up] HTTP/1.1 200 OK")),
+        "every check up: {r}"
+    );
+    assert!(
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8095"),
+        "{}",
+        lab.rec()
+    );
+}
+
 /// Issue 16 item 3: the http and smtp checks re-scanned everything received on every segment;
 /// they now read on from where they stopped. Against servers that dribble their answers a
 /// byte at a time, the check still reads every answer to its end and judges it as a whole:

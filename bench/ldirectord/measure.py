@@ -219,6 +219,20 @@ class Daemon:
                 pass
         return ticks / HZ, ns / 1e9
 
+    def wakeups(self):
+        """Voluntary context switches of the daemon: each is a poll(2) that slept, so a
+        wake-up of its loop. A count, not a time: load on the host does not change it."""
+        n = 0
+        for task in os.listdir("/proc/%d/task" % self.proc.pid):
+            try:
+                with open("/proc/%d/task/%s/status" % (self.proc.pid, task)) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            n += int(line.split()[1])
+            except OSError:
+                pass
+        return n
+
     def status(self, key):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for line in f:
@@ -303,9 +317,11 @@ def window(d, server_pid, servers):
         load = f.read().split()[0]
     srv0 = server_cpu(server_pid)
     c0, s0 = d.cpu()
+    w0 = d.wakeups()
     t0 = time.time()
     time.sleep(WINDOW)
     c1, s1 = d.cpu()
+    w1 = d.wakeups()
     t1 = time.time()
     drib1 = servers.dribbled()
     srv1 = server_cpu(server_pid)
@@ -323,6 +339,7 @@ def window(d, server_pid, servers):
         "cpu_ms_per_check": 1000 * (c1 - c0) / checks if checks else float("nan"),
         "sched_ms_per_check": 1000 * (s1 - s0) / checks if checks else float("nan"),
         "cpu_pct": 100 * (c1 - c0) / (t1 - t0),
+        "wakeups_per_s": (w1 - w0) / (t1 - t0),
         "rss_kib": rss, "hwm_kib": hwm,
         "cycle_ms": 1000 * statistics.median(spans) if spans else float("nan"),
         "rounds": len(spans),
@@ -431,6 +448,7 @@ def main():
         ("CPU ms/check", get(lambda r: r["cpu_ms_per_check"]), "%.4f", "<= 0.035"),
         ("  schedstat ms/check", get(lambda r: r["sched_ms_per_check"]), "%.4f", "<= 0.035"),
         ("CPU % of a core", get(lambda r: r["cpu_pct"]), "%.1f", ""),
+        ("wake-ups/s", get(lambda r: r["wakeups_per_s"]), "%.0f", ""),
         ("VmRSS MiB", get(lambda r: r["rss_kib"] / 1024), "%.2f", "<= 8"),
         ("VmHWM MiB (peak)", get(lambda r: r["hwm_kib"] / 1024), "%.2f", ""),
         ("reaction s (median)", get(lambda r: med(r["reaction"])), "%.3f",

@@ -32,7 +32,7 @@ pub mod tls;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     connect as nix_connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
@@ -232,8 +232,25 @@ const PACE_AFTER_READS: u32 = 16;
 /// them per check. A slow link's full segments (~1,400 bytes) are never paced.
 const PACE_BELOW_BYTES: usize = 256;
 /// 100 ms left the others' CPU per check 9–25 % above a run without dribblers (4 runs),
-/// 250 ms 3–4 % (2 runs); a paced answer is judged at most this much later.
+/// 250 ms 3–4 % (2 runs). The pauses end on a grid (`on_grid`), 125–375 ms after they
+/// begin; a paced answer is judged at most that much later, and never after the timeout
+/// (time up during a pause reads what piled up first).
 const PACE: Duration = Duration::from_millis(250);
+
+/// `at` moved up to the next multiple of `step` since `epoch`. A paused check reads again on
+/// this grid: all the dribblers' pauses then end in one wake-up of the loop, not each in one
+/// of its own (100 dribblers cost 400 wake-ups a second that way).
+pub fn on_grid(epoch: Instant, at: Instant, step: Duration) -> Instant {
+    let step_ns = step.as_nanos().max(1);
+    let steps = at
+        .saturating_duration_since(epoch)
+        .as_nanos()
+        .div_ceil(step_ns);
+    u64::try_from(steps.saturating_mul(step_ns))
+        .ok()
+        .and_then(|ns| epoch.checked_add(Duration::from_nanos(ns)))
+        .unwrap_or(at)
+}
 
 /// Whether a check that has done `reads` reads for `received` bytes, still without a
 /// complete answer, reads in batches from now on.
@@ -538,6 +555,23 @@ pub fn first_line(input: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paused_checks_read_again_on_one_grid() {
+        let epoch = Instant::now();
+        let step = Duration::from_millis(250);
+        let ms = |n: u64| epoch + Duration::from_millis(n);
+        // Pauses asked for at different moments end together.
+        assert_eq!(on_grid(epoch, ms(260), step), ms(500));
+        assert_eq!(on_grid(epoch, ms(499), step), ms(500));
+        assert_eq!(on_grid(epoch, ms(500), step), ms(500));
+        assert_eq!(on_grid(epoch, ms(501), step), ms(750));
+        // Never earlier than asked, and at most one step later.
+        for n in [1u64, 7, 249, 250, 251, 9_999] {
+            let at = on_grid(epoch, ms(n), step);
+            assert!(at >= ms(n) && at < ms(n) + step, "{n}");
+        }
+    }
 
     #[test]
     fn only_a_server_dribbling_tiny_pieces_is_read_in_batches() {
