@@ -8,7 +8,7 @@
 //! real server (`redirect`); a 3xx that is not followed is down, saying where it points.
 
 use super::http_response::{Progress, ResponseReader};
-use super::{host_text, Dialogue, Step};
+use super::{host_text, Dialogue, Step, MAX_INPUT};
 use crate::applets::ldirectord::config::{Real, Receive, Service, Virtual};
 use crate::applets::ldirectord::core::Outcome;
 
@@ -172,6 +172,17 @@ impl Dialogue for Http {
     }
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
+        // A full input is no close: a status line or head cut there is not the whole answer
+        // the close would make it (LWP: "500 Status line too long", down).
+        if eof && input.len() >= MAX_INPUT {
+            let _ = self.response.feed(input, false);
+            if !self.response.head_done() {
+                return Step::Done(Outcome::Down(format!(
+                    "no complete HTTP head in the first {} KiB",
+                    MAX_INPUT >> 10
+                )));
+            }
+        }
         let progress = self.response.feed(input, eof);
         let head = self.response.head();
         // Without a status line (cut, or not HTTP) the status is empty: say what was wrong.
@@ -217,7 +228,7 @@ impl Dialogue for Http {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{release, MAX_INPUT};
+    use super::super::release;
     use super::*;
     use crate::applets::ldirectord::config::parse;
     use crate::applets::ldirectord::resolve::SystemResolver;
@@ -452,6 +463,34 @@ mod tests {
                 Step::More if !eof => {}
                 step => return (step, at),
             }
+        }
+    }
+
+    /// A status line of 2 MiB without a line break, or a head whose fields never end, from a
+    /// server that keeps the connection open: the input filled up and was judged as if the
+    /// server had closed, so the cut status line (or the fields so far) was a whole answer and
+    /// the real was up with "HTTP/1.1 200 xxx...". The Perl's LWP says "500 Status line too
+    /// long" (or "Header line too long") and the real is down.
+    #[test]
+    fn a_status_line_over_the_held_mib_was_read_as_a_whole_answer() {
+        let mut endless_status = b"HTTP/1.1 200 ".to_vec();
+        endless_status.resize(2 << 20, b'x');
+        let mut endless_fields = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless_fields.len() < 2 << 20 {
+            endless_fields.extend_from_slice(b"X-Filler: yes\r\n");
+        }
+        for answer in [endless_status, endless_fields] {
+            let (step, _) = drive("", &answer);
+            let said = match &step {
+                Step::Done(Outcome::Down(m)) => m.clone(),
+                other => format!("{:.80}", format!("{other:?}")),
+            };
+            assert_eq!(
+                said,
+                "no complete HTTP head in the first 1024 KiB",
+                "{:?}",
+                String::from_utf8_lossy(&answer[..20])
+            );
         }
     }
 
