@@ -4652,3 +4652,214 @@ fn sighup_adding_a_vip_kept_a_non_primary_masters_role() {
     );
     assert_eq!(rig.client_mac_of("198.51.100.11").as_deref(), Some(VMAC));
 }
+
+/// Runs `pikemon -f CFG -d` on `node` and waits up to `limit` for it to exit: its exit code
+/// (None: still running then, and killed) and its stderr.
+fn start_bounded(rig: &Rig, node: u32, cfg: &Path, limit: Duration) -> (Option<i32>, String) {
+    let log = rig.dir.join(format!("bounded{}", unique("")));
+    let mut child = rig
+        .ns(node)
+        .cmd(applet("pikemon"))
+        .args(["-f", &cfg.display().to_string(), "-d"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// The inode of `path` (0: none).
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).map_or(0, |m| m.ino())
+}
+
+/// A second `pikemon` started on a node whose pikemon runs, the operator having copied the
+/// config and changed its pid-file (and status-file): the pid file's lock was the only guard,
+/// so it started, replaced the first's control socket with its own, took the same macvlan and
+/// played Master beside the first worker. Now the network namespace's lock refuses it (exit 1,
+/// `already running [pid N] in this network namespace`) and nothing of the first is touched.
+#[test]
+fn second_instance_with_another_pid_file_ran_beside_the_first() {
+    let rig = Rig::new().started_pair();
+    let mut before = rig.pids(1, "pikemon");
+    before.sort();
+    let ctl = rig.dir.join("ctl1");
+    let ctl_inode = inode(&ctl);
+    let pid_text = std::fs::read_to_string(rig.dir.join("pid1")).unwrap();
+    // The same config: the pid file's lock refuses it.
+    let (code, err) = start_bounded(&rig, 1, Path::new(&rig.cfg(1)), Duration::from_secs(3));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("already running"), "{err}");
+    let other = rig.dir.join("other.cfg");
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let d = rig.dir.display().to_string();
+    std::fs::write(
+        &other,
+        cfg.replace(&format!("{d}/pid1"), &format!("{d}/pidX"))
+            .replace(&format!("{d}/status1"), &format!("{d}/statusX")),
+    )
+    .unwrap();
+    let (code, err) = start_bounded(&rig, 1, &other, Duration::from_secs(3));
+    let mut after = rig.pids(1, "pikemon");
+    after.sort();
+    assert_eq!(code, Some(1), "{err}\nA:\n{}", rig.log(1));
+    let supervisor = rig.pids(1, "pikemon: supervisor");
+    assert!(
+        err.contains(&format!(
+            "pikemon: already running [pid {}] in this network namespace",
+            supervisor[0]
+        )),
+        "{err}"
+    );
+    assert_eq!(after, before, "{err}");
+    assert_eq!(inode(&ctl), ctl_inode, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(rig.dir.join("pid1")).unwrap(),
+        pid_text
+    );
+    assert!(!rig.dir.join("pidX").exists());
+    assert!(!rig.dir.join("statusX").exists());
+    rig.assert_roles("Master", "Backup");
+    assert!(rig.macvlan_up(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// `-c drop` sent to both nodes at once, then `-c take` to both at once, twice each: every
+/// answer is a documented exit (0 in effect, 1 refused, 4 pending with the order standing),
+/// and once the answers are in exactly one node is Master, for as long as it is watched.
+#[test]
+fn drop_or_take_on_both_nodes_at_once_leaves_exactly_one_master() {
+    let rig = Rig::new().started_pair();
+    for order in ["drop", "take", "drop", "take"] {
+        let (o1, o2) = std::thread::scope(|s| {
+            let h1 = s.spawn(|| rig.control(1, &[order]));
+            let h2 = s.spawn(|| rig.control(2, &[order]));
+            (h1.join().unwrap(), h2.join().unwrap())
+        });
+        for o in [&o1, &o2] {
+            assert!(matches!(o.status.code(), Some(0 | 1 | 4)), "{order}: {o:?}");
+        }
+        // Settled within a dead-interval and a hello, then one Master throughout.
+        std::thread::sleep(Duration::from_millis(400));
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(1) {
+            let (ra, rb) = (rig.role(1), rig.role(2));
+            let masters = [&ra, &rb].iter().filter(|r| r.as_str() == "Master").count();
+            assert_eq!(
+                masters,
+                1,
+                "{order}: roles {ra}/{rb}\n{o1:?}\n{o2:?}\nA:\n{}\nB:\n{}",
+                rig.log(1),
+                rig.log(2)
+            );
+            assert!(rig.macvlan_up(1) != rig.macvlan_up(2), "{order}: {ra}/{rb}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// SIGHUP on the Master, then new instances while its key file (named by the config) was
+/// emptied, deleted, made world-readable and replaced. An emptied or deleted key file was
+/// refused (exit 2, the old instance serving on) with `n1.cfg:6:15: error: the key is 0
+/// bytes` / `cannot read key file: No such file`: the line named where the path stands, the
+/// message not which file; a world-readable one started the new instance without a word
+/// (only test-pikemon warned). The errors name the key file now and the daemon warns as
+/// test-pikemon does; a replaced key still leaves one Master (the probe is answered).
+#[test]
+fn upgrade_after_sighup_with_the_key_file_emptied_deleted_or_world_readable_never_named_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::new();
+    let key = rig.dir.join("pike.key");
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    std::fs::set_permissions(&key, PermissionsExt::from_mode(0o600)).unwrap();
+    let line = format!("hmac file \"{}\"", key.display());
+    for n in [1, 2] {
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, cfg.replace(&format!("hmac key \"{KEY}\""), &line)).unwrap();
+    }
+    let mut rig = rig.started_pair();
+    let cfg1 = PathBuf::from(rig.cfg(1));
+    let old = rig.pids(1, "pikemon");
+    // The ACR goes at SIGHUP; the supervisor and the worker stay until a new worker serves.
+    let serving = [
+        rig.pids(1, "pikemon: supervisor"),
+        rig.pids(1, "pikemon: worker"),
+    ]
+    .concat();
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
+    rig.wait_log(1, "pid file released", Duration::from_secs(5));
+    let k = key.display().to_string();
+    let at = format!("{}:6:15: error: ", cfg1.display());
+    for (content, said) in [
+        (
+            Some(""),
+            format!("{at}key file {k}: the key is 0 bytes, at least 16"),
+        ),
+        (None, format!("{at}cannot read key file {k}: No such file")),
+    ] {
+        match content {
+            Some(c) => std::fs::write(&key, c).unwrap(),
+            None => std::fs::remove_file(&key).unwrap(),
+        }
+        let (code, err) = start_bounded(&rig, 1, &cfg1, Duration::from_secs(3));
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(&said), "{err}");
+        // The old instance serves on, its hand-over still pending for the next start.
+        let now = rig.pids(1, "pikemon");
+        assert!(
+            serving.iter().all(|p| now.contains(p)),
+            "{serving:?} {now:?} {err}"
+        );
+        assert!(rig.dir.join("pid1.old").exists());
+        assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+        assert_eq!(rig.role(2), "Backup");
+    }
+    std::fs::write(&key, format!("{KEY}\n")).unwrap();
+    std::fs::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
+    rig.start(1);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        rig.log(1).contains(&format!(
+            "pikemon: warning: key file {k} is readable by group or others (mode 644)"
+        )),
+        "{}",
+        rig.log(1)
+    );
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    // A key replaced by another: the new instance is valid and takes over; the peer cannot
+    // hear it, but its probe is answered from the virtual MAC: still one Master.
+    let old = rig.pids(1, "pikemon");
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&key, "another-key-of-20-b\n").unwrap();
+    rig.start(1);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    rig.assert_roles("Master", "Backup");
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}

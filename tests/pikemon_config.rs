@@ -273,9 +273,9 @@ fn config_on_dev_zero_grew_without_bound_and_on_a_fifo_hung_and_now_both_are_err
             .unwrap_or_else(|| panic!("test-pikemon with hmac file {path} still runs after 5 s"));
         assert_eq!(out.status.code(), Some(2), "{out:?}");
         assert!(
-            text(&out)
-                .1
-                .contains("keydev.cfg:4:15: error: cannot read key file: not a regular file\n"),
+            text(&out).1.contains(&format!(
+                "keydev.cfg:4:15: error: cannot read key file {path}: not a regular file\n"
+            )),
             "{out:?}"
         );
     }

@@ -8,6 +8,7 @@ pub mod file;
 pub mod icmp6;
 pub mod memfd;
 pub mod netns;
+pub mod netns_lock;
 pub mod packet;
 pub mod pidfile;
 pub mod procfs;

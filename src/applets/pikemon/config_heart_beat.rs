@@ -53,7 +53,8 @@ impl Reader<'_> {
                 match read {
                     Ok(bytes) => (KeySource::File(path), trim_key(&bytes)),
                     Err(e) => {
-                        self.err(&arg.span, format!("cannot read key file: {e}"));
+                        let file = path.display();
+                        self.err(&arg.span, format!("cannot read key file {file}: {e}"));
                         return None;
                     }
                 }
@@ -65,10 +66,16 @@ impl Reader<'_> {
             }
         };
         if secret.len() < MIN_KEY_LEN {
+            // A key file emptied or cut short names itself: the config line only says where
+            // its name stands.
+            let whose = match &source {
+                KeySource::File(path) => format!("key file {}: ", path.display()),
+                KeySource::Inline => String::new(),
+            };
             self.err(
                 &arg.span,
                 format!(
-                    "the key is {} bytes, at least {MIN_KEY_LEN} are needed",
+                    "{whose}the key is {} bytes, at least {MIN_KEY_LEN} are needed",
                     secret.len()
                 ),
             );

@@ -228,8 +228,8 @@ fn restarted_worker_read_the_key_file_rotated_on_disk() {
         Ok(c) => panic!("expected an error, got {c:?}"),
         Err(e) => assert!(
             e.to_string().contains(
-                "t.cfg:5:15: error: cannot read key file: not among the key files the daemon \
-                 read at start"
+                "t.cfg:5:15: error: cannot read key file /etc/passwd: not among the key files \
+                 the daemon read at start"
             ),
             "{e}"
         ),

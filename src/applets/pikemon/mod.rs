@@ -225,7 +225,12 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     if matches!(opts.mode, Mode::Daemon { .. }) {
-        for w in check::timing_warnings(&cfg) {
+        // The operator who starts the daemon (an upgrade after SIGHUP) rarely ran
+        // test-pikemon first: a key file others can read is said here too.
+        for w in check::key_file_warnings(&cfg)
+            .into_iter()
+            .chain(check::timing_warnings(&cfg))
+        {
             eprintln!("pikemon: {w}");
         }
     }
@@ -255,7 +260,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     // The pid file first, so "already running" reaches the terminal.
-    let mut pidfile = match supervisor::acquire_pid_file(&cfg.pid_file) {
+    let mut pidfile = match supervisor::acquire_instance(&cfg.pid_file) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("pikemon: {e}");

@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::{Phase, Supervisor};
 use crate::applets::pikemon::config::Config;
+use crate::sys::netns_lock::{same_netns, NetnsLock};
 use crate::sys::pidfile::{PidFile, PidFileError};
 
 /// The file naming the running worker (`PID_FILE.worker`), for the next instance.
@@ -88,6 +89,90 @@ pub fn acquire_pid_file(path: &Path) -> Result<PidFile, PidFileError> {
     }
 }
 
+/// The abstract socket name a pikemon supervisor holds in its network namespace.
+const NETNS_LOCK: &str = "habox-pikemon";
+
+/// What makes an instance the only one of its node: its pid file and the network
+/// namespace's lock. The pid file alone let a copy of the config with another `pid-file`
+/// start a second instance beside the first, on the same macvlans (and control socket).
+pub struct InstanceLock {
+    netns: Option<NetnsLock>,
+    pid_file: PidFile,
+}
+
+/// Why a new instance does not start (exit 1).
+#[derive(Debug)]
+pub enum StartRefused {
+    PidFile(PidFileError),
+    /// Another pikemon supervisor runs in this network namespace (its pid when found).
+    OtherInstance(Option<i32>),
+    Netns(std::io::Error),
+}
+
+impl std::fmt::Display for StartRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartRefused::PidFile(e) => write!(f, "{e}"),
+            StartRefused::OtherInstance(pid) => {
+                write!(f, "already running")?;
+                if let Some(pid) = pid {
+                    write!(f, " [pid {pid}]")?;
+                }
+                write!(
+                    f,
+                    " in this network namespace, with another pid-file: one pikemon per node \
+                     (nothing started, nothing of it touched)"
+                )
+            }
+            StartRefused::Netns(e) => write!(f, "the network namespace's lock: {e}"),
+        }
+    }
+}
+
+impl InstanceLock {
+    pub fn path(&self) -> &Path {
+        self.pid_file.path()
+    }
+
+    pub fn rewrite_pid(&mut self) -> std::io::Result<()> {
+        self.pid_file.rewrite_pid()
+    }
+
+    /// Lets a new instance start (after SIGHUP): the namespace's lock first, so that the
+    /// new instance, which waits for the pid file, finds it free.
+    pub fn release_keep_file(self) {
+        let InstanceLock { netns, pid_file } = self;
+        drop(netns);
+        pid_file.release_keep_file();
+    }
+}
+
+/// Takes the pid file (see `acquire_pid_file`), then the network namespace's lock. A pid
+/// file taken but a lock held elsewhere: the pid file this instance made is removed again.
+pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
+    let pid_file = acquire_pid_file(path).map_err(StartRefused::PidFile)?;
+    match NetnsLock::acquire(NETNS_LOCK) {
+        Ok(Some(netns)) => Ok(InstanceLock {
+            netns: Some(netns),
+            pid_file,
+        }),
+        Ok(None) => Err(StartRefused::OtherInstance(other_supervisor())),
+        Err(e) => Err(StartRefused::Netns(e)),
+    }
+}
+
+/// The pid of a pikemon supervisor of this network namespace other than this process.
+fn other_supervisor() -> Option<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| p != me)
+        .find(|&p| {
+            crate::sys::procfs::cmdline(p).starts_with(b"pikemon: supervisor") && same_netns(p)
+        })
+}
+
 /// Whether the hand-over file beside pid file `path` names `pid` as the supervisor.
 fn handing_over(path: &Path, pid: i32) -> bool {
     let text = std::fs::read_to_string(handover_path(path)).unwrap_or_default();
@@ -144,7 +229,7 @@ const HANDOVER_STACK: usize = 128 * 1024;
 /// file. Off the supervisor's loop: on a busy disk the sync took 0.9 s here, and the loop
 /// must go on reaping children and hearing the worker meanwhile. Without a thread (none could
 /// be made), the same is done here.
-fn write_then_release(path: PathBuf, text: String, pf: PidFile) -> Option<JoinHandle<()>> {
+fn write_then_release(path: PathBuf, text: String, pf: InstanceLock) -> Option<JoinHandle<()>> {
     // The thread takes `pf` through the slot; a failed spawn leaves it there for this thread.
     let slot = Arc::new(Mutex::new(Some((path, text, pf))));
     let theirs = Arc::clone(&slot);
@@ -171,7 +256,7 @@ fn write_then_release(path: PathBuf, text: String, pf: PidFile) -> Option<JoinHa
     }
 }
 
-fn write_and_release(path: &Path, text: &str, pf: PidFile) {
+fn write_and_release(path: &Path, text: &str, pf: InstanceLock) {
     match crate::applets::pikemon::status_file::write_atomic(path, text.as_bytes()) {
         Ok(()) => info!(
             "hand-over file {} written; pid file released: a new instance may start",

@@ -26,14 +26,13 @@ use super::worker::SETUP_FAILED;
 use crate::event::{Event, EventLoop, Token};
 use crate::logging;
 use crate::sys::daemon::Detached;
-use crate::sys::pidfile::PidFile;
 
 mod children;
 mod handover;
 
 pub use children::Spawn;
 use children::{backoff, keep_strays_from_children, to_worker, Kid};
-pub use handover::{acquire_pid_file, handover_path, worker_path};
+pub use handover::{acquire_instance, handover_path, worker_path, InstanceLock, StartRefused};
 use handover::{hand_over_orphan, no_worker_alive, release_addresses};
 
 const ACR_OUT: Token = Token(1);
@@ -81,7 +80,7 @@ struct Supervisor<'a> {
     worker_in: Option<ChildStdin>,
     acr: Kid,
     worker: Kid,
-    pidfile: Option<PidFile>,
+    pidfile: Option<InstanceLock>,
     /// After SIGHUP: the thread writing the hand-over file, which then releases the pid file.
     handover_write: Option<std::thread::JoinHandle<()>>,
     ev: EventLoop,
@@ -91,7 +90,12 @@ struct Supervisor<'a> {
 
 /// Runs the supervisor until stopped; the pid file is already held. `report`: a starting
 /// process waits for the first worker's set-up (the worker reports it).
-pub fn run(config: &Config, spawn: &Spawn, pidfile: PidFile, report: Option<Detached>) -> ExitCode {
+pub fn run(
+    config: &Config,
+    spawn: &Spawn,
+    pidfile: InstanceLock,
+    report: Option<Detached>,
+) -> ExitCode {
     let _ = crate::sys::proctitle::set("pikemon: supervisor");
     keep_strays_from_children();
     if let Some(priority) = config.realtime {
