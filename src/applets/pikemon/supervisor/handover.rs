@@ -89,7 +89,7 @@ pub fn acquire_pid_file(path: &Path) -> Result<PidFile, PidFileError> {
     }
 }
 
-/// The abstract socket name a pikemon supervisor holds in its network namespace.
+/// The name of the lock a pikemon supervisor holds for its network namespace (`sys::netns_lock`).
 const NETNS_LOCK: &str = "habox-pikemon";
 
 /// What makes an instance the only one of its node: its pid file and the network
