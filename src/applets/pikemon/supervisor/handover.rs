@@ -157,6 +157,17 @@ pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
             pid_file,
         }),
         Ok(None) => Err(StartRefused::OtherInstance(other_supervisor())),
+        // A system without /run (a bare container): the pid file alone guards, as before.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "pikemon: warning: no /run for the network namespace's lock ({e}): only the \
+                 pid file keeps a second instance out"
+            );
+            Ok(InstanceLock {
+                netns: None,
+                pid_file,
+            })
+        }
         Err(e) => Err(StartRefused::Netns(e)),
     }
 }
