@@ -224,8 +224,11 @@ fn release<D: Dialogue>(dialogue: &mut D, input: &mut Vec<u8>) -> bool {
     n > 0
 }
 
-/// A server that needed more than this many reads for an answer not yet complete…
-const PACE_AFTER_READS: u32 = 16;
+/// A server that needed more than this many reads for an answer not yet complete… (16 left
+/// a dribbler about 28 reads per check, and the others' CPU per check 17–20 % above a run
+/// without dribblers; 4 about 15 reads and 6 %: bench/ldirectord/README.md. A normal answer
+/// takes 1–3 reads.)
+const PACE_AFTER_READS: u32 = 4;
 /// …at fewer bytes a read on average than this dribbles: it is read every `PACE`, not on
 /// every segment. Each wake-up costs a poll(2) over every fd in flight (about 5 µs at 100 of
 /// them, measured in bench/ldirectord); a dribbler at one byte per 10 ms would cost 300 of
