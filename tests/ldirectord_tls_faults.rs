@@ -23,9 +23,15 @@ const VIP: &str = "198.51.100.10";
 /// after the last); `alert` (half the answer, then a fatal bad_record_mac alert, connection
 /// held); `notify` (half the answer, close_notify, the other half in clear, held); `stall`
 /// (nothing after the handshake); `huge` (a first line, or LDAP message, over 2 MiB, held);
-/// `ctrl` (a refusal or greeting with NULs, ESC, BEL, CR and 300 more bytes).
+/// `ctrl` (a refusal or greeting with NULs, ESC, BEL, CR and 300 more bytes); `tail` (the
+/// whole answer and a fatal bad_record_mac alert after it in one write, held); `garbage`
+/// (the whole answer and a record that cannot be decrypted in one write, held); `cut` (half
+/// the answer and the alert in one write, held); http only: `endless` (a 200 chunked head,
+/// then a chunk-size line without end, over 2 MiB, held), `endext` (a first chunk, then a
+/// chunk extension without end). A sixth argument `plain` serves the same without TLS.
 const ODD_TLS: &str = r#"import os, socket, ssl, sys, threading, time
 proto, mode, port, cert, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+plain = sys.argv[6:] == ['plain']
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 
@@ -83,6 +89,18 @@ class Tls:
             pass
         self.flush()
 
+class Plain(Tls):
+    """The same server without TLS."""
+    def __init__(self, sock):
+        self.sock, self.buf = sock, b''
+    def send(self, data):
+        self.sock.sendall(data)
+    def recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        return data
+
 def tlv(t, body):
     n = len(body)
     if n < 128:
@@ -119,7 +137,16 @@ def ldap_search(t):
 
 def serve(c):
     try:
-        t = Tls(c)
+        t = Plain(c) if plain else Tls(c)
+        if mode in ('endless', 'endext'):
+            answer(t)
+            t.send(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
+            if mode == 'endless':
+                t.send(b'1' + b'0' * (2 << 20))
+            else:
+                t.send(b'5\r\nhello\r\n5;ext=' + b'x' * (2 << 20))
+            time.sleep(60)
+            return
         if mode == 'stall':
             time.sleep(60)
             return
@@ -151,6 +178,17 @@ def serve(c):
         if proto == 'ldap':
             t.send(pieces[0])
             pieces = ldap_search(t)
+        if mode in ('tail', 'garbage', 'cut'):
+            # What OpenSSL makes of the answer, and right behind it in the same segment the
+            # alert or a record no key decrypts.
+            whole = b''.join(pieces)
+            t.obj.write(whole[:len(whole) // 2] if mode == 'cut' else whole)
+            if mode == 'garbage':
+                c.sendall(t.out.read() + bytes([23, 3, 3, 0, 40]) + os.urandom(40))
+            else:
+                t.alert()
+            time.sleep(60)
+            return
         if mode in ('alert', 'notify'):
             # The answer cut in the middle of a piece, then the alert or close_notify, then
             # (close_notify) the rest in clear, on the same connection.
@@ -231,6 +269,11 @@ impl Lab {
 
     /// Starts an `ODD_TLS` server for `proto` in `mode` on `port`.
     fn odd_server(&mut self, proto: &str, mode: &str, port: u16) {
+        self.odd_server_with(proto, mode, port, &[]);
+    }
+
+    /// Starts an `ODD_TLS` server with `extra` arguments (`plain`: without TLS).
+    fn odd_server_with(&mut self, proto: &str, mode: &str, port: u16, extra: &[&str]) {
         let script = self.write("odd.py", ODD_TLS);
         let (crt, key) = self.certificate();
         let child = self
@@ -238,6 +281,7 @@ impl Lab {
             .cmd("python3")
             .arg(&script)
             .args([proto, mode, &port.to_string(), &crt, &key])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -454,4 +498,98 @@ fn a_slow_healthy_tls_real_is_up_within_negotiatetimeout_and_timed_out_past_it()
         !rec.contains("-a -t 198.51.100.10:444 -r 127.0.0.1:21004 "),
         "{rec}"
     );
+}
+
+/// Runs one daemon over `reals` (service, server's protocol, mode, port, `plain`), each real
+/// in a virtual of its own, until every real has two monitorfile lines; returns the
+/// monitorfile and the IPVS record.
+fn judge(lab: &mut Lab, reals: &[(&str, &str, &str, u16, bool)]) -> (String, String) {
+    let mon = lab.path("mon.log");
+    let mut conf = String::from("checkinterval=1\nnegotiatetimeout=3\nchecktimeout=3\n");
+    for (i, &(service, proto, mode, port, plain)) in reals.iter().enumerate() {
+        lab.odd_server_with(proto, mode, port, if plain { &["plain"] } else { &[] });
+        conf.push_str(&format!(
+            "virtual={VIP}:{}\n\tservice={service}\n\trequest=\"/ou=web,dc=example,dc=test\"\n\treal=127.0.0.1:{port} masq\n\tmonitorfile=\"{}\"\n",
+            1000 + i,
+            mon.display()
+        ));
+    }
+    let ports: Vec<u16> = reals.iter().map(|r| r.3).collect();
+    lab.wait_ports(&ports);
+    let cfg = lab.write(&unique("tlj.cf"), &conf);
+    lab.daemon(&cfg);
+    wait_secs("two results of every real", 40, || {
+        let m = lab.read("mon.log");
+        ports.iter().all(|&p| lines_of(&m, p).len() >= 2)
+    });
+    (lab.read("mon.log"), lab.rec())
+}
+
+/// Asserts every monitorfile line of each real shows its `want`, and that exactly the up
+/// ones were added to IPVS.
+fn assert_judged(m: &str, rec: &str, want: &[(u16, &str)]) {
+    for &(port, w) in want {
+        let lines = lines_of(m, port);
+        assert!(lines.len() >= 2, "{port}\n{m}");
+        for l in lines {
+            assert!(l.contains(w), "{port}: want {w:?}: {l}\n{m}");
+        }
+        let added = rec.contains(&format!("-r 127.0.0.1:{port} "));
+        assert_eq!(added, w.starts_with("[up]"), "{port}\n{rec}");
+    }
+}
+
+/// A whole answer (an https 200 with its whole Content-Length body, a pops or imaps
+/// greeting, an ldaps search result) with a fatal alert, or a record that fails to decrypt,
+/// right behind it in the same segment was down ("receive: received fatal alert:
+/// BadRecordMac", "receive: cannot decrypt peer's message"): rustls failed the whole read,
+/// and the answer it had already decrypted was never looked at. The same answer with the
+/// alert in a later segment was up. What was decrypted before the error is judged now as it
+/// stands (not as a close: no end of stream is read into it): up when it is a whole answer,
+/// down with the TLS error when it is not (`cut`: half the answer and the alert in one
+/// segment). Debian 12's Perl check code, run by hand against these servers (LWP 6.68,
+/// IO::Socket::SSL 2.081, its `check_http` request with the test's certificate as CA):
+/// `tail` and `garbage` are 200 OK (up), as here; `cut` is 200 OK too, LWP reading the alert
+/// as the end of the body (up; down here, as for an alert in a later segment).
+#[test]
+fn a_whole_tls_answer_with_an_alert_behind_it_in_the_same_segment_was_down() {
+    let mut lab = Lab::new("tlt");
+    let mut reals = Vec::new();
+    let mut want = Vec::new();
+    for (si, &(service, proto, _)) in SERVICES.iter().enumerate() {
+        for (mi, mode) in ["tail", "garbage", "cut"].into_iter().enumerate() {
+            let port = 22000 + 100 * si as u16 + mi as u16;
+            reals.push((service, proto, mode, port, false));
+            want.push((
+                port,
+                match mode {
+                    "cut" => "[down] receive: received fatal alert: BadRecordMac",
+                    _ => expected(service, "good"),
+                },
+            ));
+        }
+    }
+    let (m, rec) = judge(&mut lab, &reals);
+    assert_judged(&m, &rec, &want);
+}
+
+/// A chunked body whose chunk-size line (or a chunk's extension) never ends, from a server
+/// that keeps the connection open, filled the MiB a check holds and was judged as if the
+/// server had closed there: a body cut by the close is judged on what arrived, so the real
+/// was up ("HTTP/1.1 200 OK"). The full input is no close: it is down now with "no complete
+/// chunk-size line in the first 1024 KiB", over TLS and in clear. Debian 12's Perl LWP
+/// (6.68, run by hand against these servers) stops at its 8 KiB line limit and keeps the 200
+/// with `X-Died: Entity body line too long`, so the Perl ldirectord calls these reals up.
+#[test]
+fn a_chunk_size_line_without_end_filling_the_held_mib_was_up_as_if_the_server_had_closed() {
+    let mut lab = Lab::new("tlc");
+    let want = "[down] no complete chunk-size line in the first 1024 KiB";
+    let reals = [
+        ("https", "http", "endless", 23001, false),
+        ("https", "http", "endext", 23002, false),
+        ("http", "http", "endless", 23003, true),
+        ("http", "http", "endext", 23004, true),
+    ];
+    let (m, rec) = judge(&mut lab, &reals);
+    assert_judged(&m, &rec, &reals.map(|r| (r.3, want)));
 }

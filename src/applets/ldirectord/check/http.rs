@@ -173,14 +173,23 @@ impl Dialogue for Http {
 
     fn received(&mut self, input: &[u8], eof: bool) -> Step {
         // A full input is no close: a status line or head cut there is not the whole answer
-        // the close would make it (LWP: "500 Status line too long", down).
+        // the close would make it (LWP: "500 Status line too long", down), and a chunked
+        // body whose chunk line fills it is not a body the close cut (LWP stops at 8 KiB
+        // with "X-Died: Entity body line too long" and keeps the 200: up there).
         if eof && input.len() >= MAX_INPUT {
             let _ = self.response.feed(input, false);
+            let kib = MAX_INPUT >> 10;
             if !self.response.head_done() {
                 return Step::Done(Outcome::Down(format!(
-                    "no complete HTTP head in the first {} KiB",
-                    MAX_INPUT >> 10
+                    "no complete HTTP head in the first {kib} KiB"
                 )));
+            }
+            if let Some(line) = self.response.chunk_line_filling(input) {
+                if !self.matched {
+                    return Step::Done(Outcome::Down(format!(
+                        "no complete {line} in the first {kib} KiB"
+                    )));
+                }
             }
         }
         let progress = self.response.feed(input, eof);
@@ -492,6 +501,45 @@ mod tests {
                 String::from_utf8_lossy(&answer[..20])
             );
         }
+    }
+
+    /// A chunked body whose chunk-size line (or its extension, or the line break after a
+    /// chunk's data) never ends, from a server that keeps the connection open: the input
+    /// filled up and was judged as if the server had closed, so the body decoded so far was
+    /// a whole one and the real up. The same line cut short by the close is still judged on
+    /// what arrived, as LWP does.
+    #[test]
+    fn a_chunk_line_over_the_held_mib_was_read_as_the_end_of_the_body() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let endless = |start: &[u8], fill: u8| {
+            let mut a = head.clone();
+            a.extend_from_slice(start);
+            a.resize(2 << 20, fill);
+            a
+        };
+        for (answer, says) in [
+            (endless(b"1", b'0'), "no complete chunk-size line"),
+            (
+                endless(b"5\r\nhello\r\n5;ext=", b'x'),
+                "no complete chunk-size line",
+            ),
+            (
+                endless(b"5\r\nhello", b'x'),
+                "no complete line break after a chunk's data",
+            ),
+        ] {
+            for extra in ["", "\treceive=\"hello\"\n"] {
+                let (step, _) = drive(extra, &answer);
+                assert_eq!(
+                    step,
+                    Step::Done(Outcome::Down(format!("{says} in the first 1024 KiB"))),
+                    "{extra}"
+                );
+            }
+        }
+        let mut cut = head.clone();
+        cut.extend_from_slice(b"5\r\nhello\r\n5;ext=xxxx");
+        assert_eq!(drive("", &cut).0, up());
     }
 
     /// `drive_by` a segment at a time, and a whole cap's worth before the first look (a fast

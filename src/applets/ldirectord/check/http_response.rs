@@ -169,6 +169,21 @@ impl ResponseReader {
         input
     }
 
+    /// The chunk line all of `input` is (from its first byte on, no end yet): "chunk-size
+    /// line" (a size or its extensions) or "line break after a chunk's data". Asked when the
+    /// input is full and nothing of it could be released: a chunked body is never cut there
+    /// by a line, only by the close.
+    pub fn chunk_line_filling(&self, input: &[u8]) -> Option<&'static str> {
+        if self.lines.offset() != 0 || input.is_empty() {
+            return None;
+        }
+        match self.state {
+            State::Chunked(Chunk::Size) => Some("chunk-size line"),
+            State::Chunked(Chunk::DataEnd) => Some("line break after a chunk's data"),
+            _ => None,
+        }
+    }
+
     /// Bytes examined so far: searched for a line break, handed out as a line or copied.
     pub fn examined(&self) -> usize {
         self.lines.examined()

@@ -276,6 +276,11 @@ enum Received {
     /// server that ends its answer with a reset (SO_LINGER 0, or a close before it read the
     /// whole request) is healthy, and the Perl's LWP keeps what it read too.
     Reset(io::Error),
+    /// The TLS stream failed (a fatal alert, a record that does not decrypt) after what
+    /// arrived before it. That is judged as it stands, not as at a close: a whole answer is
+    /// up, one the failure cut short is down with the failure.
+    #[cfg_attr(not(feature = "https"), allow(dead_code))]
+    Failed(String),
 }
 
 /// Whether `e` says the peer reset the connection (a read or write after its RST).
@@ -419,8 +424,9 @@ impl<D: Dialogue> TcpCheck<D> {
                     }
                     Ok(true) => Ok(Received::End),
                     Ok(false) => Ok(Received::Open),
-                    Err(e) if is_reset(&e) => Ok(Received::Reset(e)),
-                    Err(e) => Err(e),
+                    Err(tls::ReadError::Io(e)) if is_reset(&e) => Ok(Received::Reset(e)),
+                    Err(tls::ReadError::Io(e)) => Err(e),
+                    Err(tls::ReadError::Failed(m)) => Ok(Received::Failed(m)),
                 };
             }
         }
@@ -489,10 +495,12 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             if let Err(e) = self.flush() {
                 return Self::down(format!("send: {e}"));
             }
+            // `reset`: what ended the connection under what arrived (a reset, a TLS failure).
             let (eof, reset) = match self.fill() {
                 Ok(Received::Open) => (false, None),
                 Ok(Received::End) => (true, None),
                 Ok(Received::Reset(e)) => (true, Some(format!("receive: {e}"))),
+                Ok(Received::Failed(m)) => (false, Some(format!("receive: {m}"))),
                 Err(e) => return Self::down(format!("receive: {e}")),
             };
             if self.input.is_empty() {
@@ -517,7 +525,8 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                     }
                     return Poll::Ready(after_reset(o, reset));
                 }
-                // The answer needed more than arrived before the reset, or the dialogue has
+                // The answer needed more than arrived before the reset (or the TLS failure:
+                // a body framed by the close is not ended by one), or the dialogue has
                 // more to say on a connection that is gone.
                 (Step::More | Step::Send(_), Some(r)) => return Self::down(r),
                 // The input is full and the dialogue released none of it: the connection

@@ -164,13 +164,16 @@ fn config() -> io::Result<Arc<ClientConfig>> {
 /// One TLS client session over a non-blocking stream.
 pub struct Session {
     conn: ClientConnection,
+    /// The TLS error that ended the stream (a fatal alert, a record that failed to
+    /// decrypt), held until the plaintext decrypted before it is all read.
+    failed: Option<String>,
 }
 
 impl Session {
     pub fn new(ip: IpAddr) -> io::Result<Session> {
         let conn = ClientConnection::new(config()?, ServerName::IpAddress(ip.into()))
             .map_err(io::Error::other)?;
-        Ok(Session { conn })
+        Ok(Session { conn, failed: None })
     }
 
     pub fn wants_write(&self) -> bool {
@@ -204,16 +207,21 @@ impl Session {
     /// of it wait, which made every bigger page a failed check. A read error (a TCP reset)
     /// comes after all that was decrypted is in `input` (each batch is drained before the
     /// next read): like a close without close_notify, a reset after the answer leaves the
-    /// answer to be judged (`TcpCheck::fill`).
+    /// answer to be judged (`TcpCheck::fill`). So does a TLS error (`Failed`): the records
+    /// before the one that failed (a fatal alert, a record that does not decrypt), read in
+    /// the same segment, are decrypted and moved to `input` first.
     pub fn read(
         &mut self,
         stream: &mut TcpStream,
         input: &mut Vec<u8>,
         max: usize,
-    ) -> io::Result<bool> {
+    ) -> Result<bool, ReadError> {
         loop {
             if self.drain(input, max)? {
                 return Ok(true);
+            }
+            if let Some(m) = &self.failed {
+                return Err(ReadError::Failed(m.clone()));
             }
             match self.conn.read_tls(stream) {
                 Ok(0) => {
@@ -222,12 +230,12 @@ impl Session {
                 }
                 Ok(_) => {
                     let handshaking = self.conn.is_handshaking();
-                    self.conn
-                        .process_new_packets()
-                        .map_err(|e| io::Error::other(explain(e, handshaking)))?;
+                    if let Err(e) = self.conn.process_new_packets() {
+                        self.failed = Some(explain(e, handshaking));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
+                Err(e) => return Err(ReadError::Io(e)),
             }
         }
     }
@@ -252,6 +260,22 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+}
+
+/// Why `Session::read` stopped short.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The socket failed (a reset).
+    Io(io::Error),
+    /// The TLS stream failed (a fatal alert, a record that does not decrypt); what was
+    /// decrypted before it has been read.
+    Failed(String),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
     }
 }
 
