@@ -4143,6 +4143,14 @@ fn stale_or_foreign_hand_over_record_in_run_killed_or_deleted_nothing() {
         "link", "add", "pk9-lan0", "link", "lan0", "type", "macvlan", "mode", "private",
     ]);
     let record = namespace_record(&rig, 1);
+    // Removed however the test ends: it would be found by a later namespace of this number.
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _removed = Removed(record.clone());
     let record_text =
         format!("supervisor {b_supervisor}\nworker {b_worker}\nworker 4194000\nmacvlan pk9-lan0\n");
     for (mode, owner, said) in [
