@@ -178,6 +178,12 @@ impl Rig {
 
     /// Starts pikemon in the foreground on `node`; its log goes to `log<node>`.
     fn start(&mut self, node: u32) {
+        let cfg = PathBuf::from(self.cfg(node));
+        self.start_with(node, &cfg);
+    }
+
+    /// Starts pikemon on `node` with the config `cfg`; its log goes to `log<node>`.
+    fn start_with(&mut self, node: u32, cfg: &Path) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -186,7 +192,7 @@ impl Rig {
         let child = self
             .ns(node)
             .cmd(applet("pikemon"))
-            .args(["-f", &self.cfg(node), "-d"])
+            .args(["-f", &cfg.display().to_string(), "-d"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -4009,6 +4015,195 @@ fn worker_of_a_killed_supervisor_is_taken_over_by_the_next_instance() {
     rig.assert_roles("Master", "Backup");
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// `kill -9` of the supervisor left its ACR (the re-resolver of host names) running: the next
+/// instance took the orphaned worker over and started its own ACR beside the old one, which
+/// re-resolved for nobody for ever. No process of the dead instance is left but the worker
+/// that is handed over, and that one goes once the new worker plays its role.
+#[test]
+fn killed_supervisor_left_its_acr_running_beside_the_next_instance() {
+    let mut rig = Rig::new().started_pair();
+    let old = rig.pids(1, "pikemon");
+    let acr = rig.pids(1, "pikemon: acr");
+    assert_eq!(acr.len(), 1, "{}", rig.log(1));
+    let orphan = rig.pids(1, "pikemon: worker");
+    assert_eq!(orphan.len(), 1);
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-KILL");
+    // Before the next start: the worker alone runs on.
+    let start = Instant::now();
+    while rig.pids(1, "pikemon") != orphan {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "left of the killed instance {:?} (worker {orphan:?}, acr {acr:?})",
+            rig.pids(1, "pikemon")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.start(1);
+    let start = Instant::now();
+    loop {
+        let left: Vec<i32> = rig
+            .pids(1, "pikemon")
+            .into_iter()
+            .filter(|p| old.contains(p))
+            .collect();
+        let counts =
+            ["supervisor", "worker", "acr"].map(|t| rig.pids(1, &format!("pikemon: {t}")).len());
+        if left.is_empty() && counts == [1, 1, 1] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "left of the killed instance {left:?}, now {counts:?} (old {old:?})\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.pids(1, "pikemon").len(), 3);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+/// The shared hand-over record of node `node`'s network namespace
+/// (`/run/habox-pikemon-net-INODE.old`).
+fn namespace_record(rig: &Rig, node: u32) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(format!("/run/netns/{}", rig.ns(node).name))
+        .unwrap()
+        .ino();
+    PathBuf::from(format!("/run/habox-pikemon-net-{ino}.old"))
+}
+
+/// SIGHUP, then the new instance started from a config whose `pid-file` differs (an operator
+/// moving the pid file with the upgrade): it looked for the hand-over file beside its own pid
+/// file, found none, found the namespace's lock free and started a fresh worker while the old
+/// worker ran on: two workers on one macvlan. The old supervisor records the hand-over in the
+/// namespace too (under /run, before it lets the lock go); the new worker takes over from it.
+#[test]
+fn sighup_then_a_config_with_another_pid_file_left_the_old_worker_beside_the_new() {
+    let mut rig = Rig::new().started_pair();
+    let old = rig.pids(1, "pikemon");
+    let other = rig.dir.join("moved.cfg");
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let moved = cfg.replace(&format!("{d}/pid1"), &format!("{d}/moved/pid1"));
+    assert_ne!(cfg, moved);
+    std::fs::write(&other, moved).unwrap();
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
+    rig.wait_log(1, "pid file released", Duration::from_secs(5));
+    rig.start_with(1, &other);
+    let start = Instant::now();
+    loop {
+        let left: Vec<i32> = rig
+            .pids(1, "pikemon")
+            .into_iter()
+            .filter(|p| old.contains(p))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the old instance {left:?} runs beside the new: workers {:?}\n{}",
+            rig.pids(1, "pikemon: worker"),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(rig.pids(1, "pikemon: worker").len(), 1);
+    assert!(rig.dir.join("moved/pid1").exists());
+    // Both hand-over records are gone with the hand-over.
+    assert!(!rig.dir.join("pid1.old").exists());
+    assert!(!namespace_record(&rig, 1).exists());
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// A namespace's hand-over record is found by the namespace's inode number, which the kernel
+/// gives again to a later namespace: a record left by an instance whose processes are gone
+/// (naming pids now of another namespace's pikemon, and a macvlan) is ignored whole — nothing
+/// killed, nothing deleted — and so is one a non-root user could have written.
+#[test]
+fn stale_or_foreign_hand_over_record_in_run_killed_or_deleted_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut rig = Rig::new();
+    rig.start(2);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let b_before = {
+        let mut p = rig.pids(2, "pikemon");
+        p.sort();
+        p
+    };
+    let b_worker = rig.pids(2, "pikemon: worker")[0];
+    let b_supervisor = rig.pids(2, "pikemon: supervisor")[0];
+    // A macvlan of the "old instance" that this config does not name.
+    rig.a.ip(&[
+        "link", "add", "pk9-lan0", "link", "lan0", "type", "macvlan", "mode", "private",
+    ]);
+    let record = namespace_record(&rig, 1);
+    // Removed however the test ends: it would be found by a later namespace of this number.
+    struct Removed(PathBuf);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _removed = Removed(record.clone());
+    let record_text =
+        format!("supervisor {b_supervisor}\nworker {b_worker}\nworker 4194000\nmacvlan pk9-lan0\n");
+    for (mode, owner, said) in [
+        (0o600, None, "of an instance that is gone: ignored"),
+        (
+            0o666,
+            None,
+            "writable by group or others (mode 666): ignored",
+        ),
+        (0o600, Some(65534), "owned by uid 65534: ignored"),
+    ] {
+        std::fs::write(&record, &record_text).unwrap();
+        std::fs::set_permissions(&record, PermissionsExt::from_mode(mode)).unwrap();
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(&record, Some(uid), None).unwrap();
+        }
+        rig.start(1);
+        // B keeps the role it holds (no preemption): A is Backup once its worker plays.
+        rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+        // The new worker has played its role: a hand-over would be done by now.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut b_now = rig.pids(2, "pikemon");
+        b_now.sort();
+        assert_eq!(
+            b_now,
+            b_before,
+            "mode {mode:o} owner {owner:?}\n{}",
+            rig.log(1)
+        );
+        let (links, _) = text(&rig.a.ip(&["-br", "link", "show", "pk9-lan0"]));
+        assert!(
+            links.contains("pk9-lan0"),
+            "mode {mode:o} owner {owner:?}\n{}",
+            rig.log(1)
+        );
+        assert!(
+            !rig.log(1).contains("stopping the old instance"),
+            "{}",
+            rig.log(1)
+        );
+        assert!(rig.log(1).contains(said), "{said}\n{}", rig.log(1));
+        // Root's record of the gone is removed; the others are not this daemon's to remove.
+        assert_eq!(record.exists(), mode != 0o600 || owner.is_some(), "{said}");
+        // Stop A for the next round (SIGTERM: it gives the role back).
+        rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+        let start = Instant::now();
+        while !rig.pids(1, "pikemon").is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{}", rig.log(1));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        rig.wait_role(2, "Master", Duration::from_secs(5));
+        let _ = std::fs::remove_file(&record);
+    }
 }
 
 /// The virtual MAC of the IPv6-only cluster: 02, the last four bytes of 2001:db8::10, 00.

@@ -1,5 +1,6 @@
 //! The only place with `unsafe`: raw fd borrowing, process title, namespaces, pid-file locks,
-//! daemonizing, getaddrinfo. Every `unsafe` block carries a one-line reason.
+//! daemonizing, getaddrinfo, a child's death signal. Every `unsafe` block carries a one-line
+//! reason.
 #![allow(unsafe_code)]
 
 pub mod addrinfo;
@@ -10,6 +11,7 @@ pub mod memfd;
 pub mod netns;
 pub mod netns_lock;
 pub mod packet;
+pub mod parent_death;
 pub mod pidfile;
 pub mod procfs;
 pub mod proctitle;

@@ -98,10 +98,14 @@ impl Drop for Netns {
                 let _ = Command::new("kill").args(["-9", pid]).status();
             }
         }
-        // A pikemon killed here leaves its namespace's lock file in /run (a stop removes it).
+        // A pikemon killed here leaves its namespace's lock file in /run (a stop removes it),
+        // and a SIGHUP without a successor its hand-over record.
         if let Ok(ns) = std::fs::metadata(Path::new("/run/netns").join(&self.name)) {
             use std::os::unix::fs::MetadataExt;
-            let _ = std::fs::remove_file(format!("/run/habox-pikemon-net-{}.lock", ns.ino()));
+            for suffix in ["lock", "old"] {
+                let _ =
+                    std::fs::remove_file(format!("/run/habox-pikemon-net-{}.{suffix}", ns.ino()));
+            }
         }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])

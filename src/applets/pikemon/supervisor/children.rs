@@ -193,6 +193,10 @@ impl Supervisor<'_> {
 
     pub(super) fn start_acr(&mut self) {
         let started = self.spawn.command("--acr").and_then(|(mut cmd, snapshot)| {
+            // The ACR serves this supervisor alone: killed with it (SIGKILL, the OOM killer),
+            // it re-resolved for nobody beside the next instance's. Unlike the worker, it
+            // holds no role to hand over.
+            crate::sys::parent_death::end_with_parent(&mut cmd);
             let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).spawn();
             drop(snapshot);
             child

@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::{Phase, Supervisor};
 use crate::applets::pikemon::config::Config;
-use crate::sys::netns_lock::{same_netns, NetnsLock};
+use crate::sys::netns_lock::{namespace_path, read_root_file, same_netns, NetnsLock};
 use crate::sys::pidfile::{PidFile, PidFileError};
 
 /// The file naming the running worker (`PID_FILE.worker`), for the next instance.
@@ -149,26 +149,43 @@ impl InstanceLock {
 
 /// Takes the pid file (see `acquire_pid_file`), then the network namespace's lock. A pid
 /// file taken but a lock held elsewhere: the pid file this instance made is removed again.
+/// A lock held by a supervisor that is handing over (the namespace's record names it) is
+/// waited for as its pid file is: a config with another `pid-file` meets only the lock.
 pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
     let pid_file = acquire_pid_file(path).map_err(StartRefused::PidFile)?;
-    match NetnsLock::acquire(NETNS_LOCK) {
-        Ok(Some(netns)) => Ok(InstanceLock {
-            netns: Some(netns),
-            pid_file,
-        }),
-        Ok(None) => Err(StartRefused::OtherInstance(other_supervisor())),
-        // A system without /run (a bare container): the pid file alone guards, as before.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "pikemon: warning: no /run for the network namespace's lock ({e}): only the \
-                 pid file keeps a second instance out"
-            );
-            Ok(InstanceLock {
-                netns: None,
-                pid_file,
-            })
+    let give_up = Instant::now() + HANDOVER_WAIT;
+    loop {
+        match NetnsLock::acquire(NETNS_LOCK) {
+            Ok(Some(netns)) => {
+                return Ok(InstanceLock {
+                    netns: Some(netns),
+                    pid_file,
+                })
+            }
+            Ok(None) => {
+                let other = other_supervisor();
+                let waiting = other.is_some_and(|p| {
+                    namespace_record()
+                        .is_some_and(|(_, text)| OldInstance::parse(&text).supervisors.contains(&p))
+                });
+                if !waiting || Instant::now() >= give_up {
+                    return Err(StartRefused::OtherInstance(other));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // A system without /run (a bare container): the pid file alone guards, as before.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!(
+                    "pikemon: warning: no /run for the network namespace's lock ({e}): only \
+                     the pid file keeps a second instance out"
+                );
+                return Ok(InstanceLock {
+                    netns: None,
+                    pid_file,
+                });
+            }
+            Err(e) => return Err(StartRefused::Netns(e)),
         }
-        Err(e) => Err(StartRefused::Netns(e)),
     }
 }
 
@@ -187,13 +204,19 @@ fn other_supervisor() -> Option<i32> {
 /// Whether the hand-over file beside pid file `path` names `pid` as the supervisor.
 fn handing_over(path: &Path, pid: i32) -> bool {
     let text = std::fs::read_to_string(handover_path(path)).unwrap_or_default();
-    text.lines().any(|l| l == format!("supervisor {pid}"))
+    OldInstance::parse(&text).supervisors.contains(&pid)
 }
 
 /// Releases every controlled interface from the supervisor (see `watchdog`): `why` is logged.
 /// Not while a hand-over is pending: the addresses are then the other instance's as well.
 pub(super) fn release_addresses(config: &Config, why: &str) {
-    if handover_path(&config.pid_file).exists() {
+    let me = std::process::id() as i32;
+    let recorded = namespace_record().is_some_and(|(_, text)| {
+        OldInstance::parse(&text)
+            .processes()
+            .any(|p| of_an_old_instance(p, me))
+    });
+    if recorded || handover_path(&config.pid_file).exists() {
         warn!(
             "{why}; a hand-over between instances is pending: the addresses are left as they are"
         );
@@ -275,7 +298,157 @@ fn write_and_release(path: &Path, text: &str, pf: InstanceLock) {
         ),
         Err(e) => error!("{}: {e}", path.display()),
     }
+    // Before the namespace's lock goes: a new instance that gets the lock finds the record.
+    // Under /run, lost at a reboot as the processes it names are.
+    let mut record = text.to_string();
+    if let Some(p) = path.to_str().filter(|p| !p.contains('\n')) {
+        record.push_str(&format!("file {p}\n"));
+    }
+    match namespace_record_path() {
+        Ok(ns) => {
+            if let Err(e) = crate::sys::file::replace(&ns, record.as_bytes()) {
+                error!(
+                    "{}: {e}: a new instance with another pid-file would not find this one",
+                    ns.display()
+                );
+            }
+        }
+        Err(e) => error!("the network namespace's hand-over record: {e}"),
+    }
     pf.release_keep_file();
+}
+
+/// The hand-over record of this network namespace (`/run/habox-pikemon-net-INODE.old`): the
+/// hand-over file's text and its path (`file PATH`), for a new instance whose config names
+/// another `pid-file`. It looked beside its own pid file only, found nothing, and started a
+/// worker beside the old one.
+fn namespace_record_path() -> std::io::Result<PathBuf> {
+    namespace_path(NETNS_LOCK, "old")
+}
+
+/// The record's path and text, when there is one that only root could have written.
+fn namespace_record() -> Option<(PathBuf, String)> {
+    let path = namespace_record_path().ok()?;
+    match read_root_file(&path) {
+        Ok(Some(text)) => Some((path, text)),
+        Ok(None) => None,
+        Err(e) => {
+            warn!("{}: {e}: ignored", path.display());
+            None
+        }
+    }
+}
+
+/// What a hand-over file names: `supervisor PID`, `worker PID`, `macvlan NAME` and (in the
+/// namespace's record) `file PATH`; other lines are skipped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OldInstance {
+    pub supervisors: Vec<i32>,
+    pub workers: Vec<i32>,
+    pub macvlans: Vec<String>,
+    /// The hand-over files read, and the one the namespace's record names: removed once the
+    /// hand-over is done.
+    files: Vec<PathBuf>,
+}
+
+impl OldInstance {
+    pub fn parse(text: &str) -> OldInstance {
+        let mut old = OldInstance::default();
+        for line in text.lines() {
+            let Some((what, arg)) = line.split_once(' ') else {
+                continue;
+            };
+            let pid = arg.trim().parse::<i32>().ok().filter(|p| *p > 1);
+            match (what, pid) {
+                ("supervisor", Some(p)) => old.supervisors.push(p),
+                ("worker", Some(p)) => old.workers.push(p),
+                ("macvlan", _) if !arg.trim().is_empty() => old.macvlans.push(arg.trim().into()),
+                ("file", _) if arg.starts_with('/') && arg.ends_with(".old") => {
+                    old.files.push(PathBuf::from(arg))
+                }
+                _ => {}
+            }
+        }
+        old
+    }
+
+    /// The processes named, supervisors first.
+    pub fn processes(&self) -> impl Iterator<Item = i32> + '_ {
+        self.supervisors.iter().chain(&self.workers).copied()
+    }
+
+    fn merge(&mut self, other: OldInstance) {
+        for (ours, theirs) in [
+            (&mut self.supervisors, other.supervisors),
+            (&mut self.workers, other.workers),
+        ] {
+            for p in theirs {
+                if !ours.contains(&p) {
+                    ours.push(p);
+                }
+            }
+        }
+        for m in other.macvlans {
+            if !self.macvlans.contains(&m) {
+                self.macvlans.push(m);
+            }
+        }
+        self.files.extend(other.files);
+    }
+
+    /// Removes the hand-over files once the hand-over is done (or the record is stale).
+    pub fn forget(&self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// Whether `pid` may be a process of an old instance of this node: a pikemon process of this
+/// network namespace, neither the supervisor `own` of the asking instance nor one of its
+/// children. A pid named in a record of an instance that is gone may be anything by now.
+fn of_an_old_instance(pid: i32, own: i32) -> bool {
+    use crate::sys::procfs::{cmdline, ppid};
+    pid > 1
+        && pid != own
+        && ppid(pid) != Some(own)
+        && cmdline(pid).starts_with(b"pikemon")
+        && same_netns(pid)
+}
+
+/// The old instance a new worker (of the supervisor `own`) takes over from: what the
+/// hand-over file beside `pid_file` names, and what the network namespace's record names
+/// (found whatever `pid-file` either config names). The record is ignored whole, and
+/// removed, when none of its processes runs: it is of an instance that is gone, maybe of an
+/// earlier namespace that had this one's inode number. The processes are only those that
+/// may be an old instance's (`of_an_old_instance`). None: no hand-over is pending.
+pub fn old_instance(pid_file: &Path, own: i32) -> Option<OldInstance> {
+    let own_file = handover_path(pid_file);
+    let mut found = std::fs::read_to_string(&own_file).ok().map(|text| {
+        let mut old = OldInstance::parse(&text);
+        old.files.push(own_file.clone());
+        old
+    });
+    if let Some((path, text)) = namespace_record() {
+        let mut record = OldInstance::parse(&text);
+        record.files.push(path.clone());
+        if record.processes().any(|p| of_an_old_instance(p, own)) {
+            match found.as_mut() {
+                Some(old) => old.merge(record),
+                None => found = Some(record),
+            }
+        } else {
+            info!(
+                "{}: a hand-over record of an instance that is gone: ignored",
+                path.display()
+            );
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    let mut old = found?;
+    old.supervisors.retain(|p| of_an_old_instance(*p, own));
+    old.workers.retain(|p| of_an_old_instance(*p, own));
+    Some(old)
 }
 
 impl Supervisor<'_> {
@@ -360,6 +533,40 @@ mod tests {
         releaser.join().unwrap();
         drop(new);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_hand_over_record_names_processes_macvlans_and_its_file_and_nothing_else() {
+        let text = "supervisor 300\nworker 301\nworker 1\nworker -5\nworker x\n\
+                    macvlan pk1-lan0\nfile /run/pid.old\nfile relative.old\n\
+                    file /etc/passwd\nbogus 7\nsupervisor\n";
+        let old = OldInstance::parse(text);
+        assert_eq!(old.supervisors, [300]);
+        assert_eq!(old.workers, [301]);
+        assert_eq!(old.macvlans, ["pk1-lan0"]);
+        assert_eq!(old.files, [PathBuf::from("/run/pid.old")]);
+        assert_eq!(old.processes().collect::<Vec<_>>(), [300, 301]);
+        let mut both = OldInstance::parse("supervisor 300\nworker 302\nmacvlan pk2-lan0\n");
+        both.merge(old);
+        assert_eq!(both.processes().collect::<Vec<_>>(), [300, 302, 301]);
+        assert_eq!(both.macvlans, ["pk2-lan0", "pk1-lan0"]);
+    }
+
+    /// A record naming this process, its children, pid 1 or a pid that is gone names no
+    /// old instance (a stale record's pids may be anything by now).
+    #[test]
+    fn the_asking_instance_and_the_gone_are_no_old_instance() {
+        let me = std::process::id() as i32;
+        assert!(!of_an_old_instance(me, me));
+        assert!(!of_an_old_instance(1, me));
+        assert!(!of_an_old_instance(i32::MAX, me));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!of_an_old_instance(child.id() as i32, me));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

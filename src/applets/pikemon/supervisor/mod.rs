@@ -32,7 +32,10 @@ mod handover;
 
 pub use children::Spawn;
 use children::{backoff, keep_strays_from_children, to_worker, Kid};
-pub use handover::{acquire_instance, handover_path, worker_path, InstanceLock, StartRefused};
+pub use handover::{
+    acquire_instance, handover_path, old_instance, worker_path, InstanceLock, OldInstance,
+    StartRefused,
+};
 use handover::{hand_over_orphan, no_worker_alive, release_addresses};
 
 const ACR_OUT: Token = Token(1);

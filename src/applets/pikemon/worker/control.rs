@@ -325,36 +325,23 @@ impl Worker {
 
     /// A new instance after SIGHUP: the old processes go once this worker plays its role.
     pub(super) fn finish_handover(&mut self) {
-        let path = super::super::supervisor::handover_path(&self.cfg.pid_file);
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let own = nix::unistd::getppid().as_raw();
+        let Some(old) = super::super::supervisor::old_instance(&self.cfg.pid_file, own) else {
             return;
         };
-        let mut macvlans = Vec::new();
         let mut killed = Vec::new();
-        for line in text.lines() {
-            let mut w = line.split_whitespace();
-            let (Some(what), Some(arg)) = (w.next(), w.next()) else {
-                continue;
-            };
-            if what == "macvlan" {
-                macvlans.push(arg);
-                continue;
-            }
-            let Ok(pid) = arg.parse::<i32>() else {
-                continue;
-            };
-            if pid > 1 && crate::sys::procfs::cmdline(pid).starts_with(b"pikemon") {
-                info!("hand-over: stopping the old instance [pid {pid}]");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                killed.push(pid);
-            }
+        for pid in old.processes() {
+            info!("hand-over: stopping the old instance [pid {pid}]");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            killed.push(pid);
         }
+        let macvlans: Vec<&str> = old.macvlans.iter().map(String::as_str).collect();
         self.delete_old_macvlans(&macvlans);
         self.prune_old_addresses(&killed);
-        let _ = std::fs::remove_file(&path);
+        old.forget();
     }
 
     /// The addresses the old instance's config named and this one does not (a VIP removed
