@@ -1930,8 +1930,16 @@ fn status_stop_and_exit_codes() {
     assert!(text(&out)
         .1
         .starts_with(&format!("ldirectord for {cs} is running with pid: ")));
-    // start while running: nothing happens, exit 0.
-    assert_eq!(lab.ld(&[cs, "start"]).status.code(), Some(0));
+    // start while running: nothing happens, exit 0, with the Perl's words.
+    let out = lab.ld(&[cs, "start"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (o, e) = text(&out);
+    assert!(
+        format!("{o}{e}").contains(&format!(
+            "ldirectord for {cs} is already running with pid: "
+        )),
+        "{o}{e}"
+    );
     let out = lab.ld(&[cs, "stop"]);
     assert_eq!(out.status.code(), Some(0));
     // stop waits for the daemon: the pid file is gone when it returns (B17).

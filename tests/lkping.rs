@@ -573,6 +573,18 @@ fn interface_binding_by_device_and_by_address() {
 fn bad_options_and_unknown_hosts_exit_2_with_one_line() {
     // In a namespace without routes: the host lookup cannot leave the machine.
     let ns = Netns::new("lpe");
+    // iputils options lkping does not offer (README): each refused as ping refuses an
+    // unknown one, exit 2, before anything is sent.
+    for letter in "ABCdDefFlLmMNOpQrRSTU".chars() {
+        let opt = format!("-{letter}");
+        let o = lkping(&ns, &[&opt, "198.51.100.2"]);
+        assert_eq!(o.status.code(), Some(2), "{opt}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr)
+                .starts_with(&format!("lkping: invalid option -- '{letter}'")),
+            "{opt}: {o:?}"
+        );
+    }
     for (args, prefix) in [
         (&["-Y", "198.51.100.2"][..], "lkping: invalid option -- 'Y'"),
         (
