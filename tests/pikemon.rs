@@ -4065,6 +4065,60 @@ fn killed_supervisor_left_its_acr_running_beside_the_next_instance() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
+/// `kill -9` of the supervisor, then the next instance started from a config whose `pid-file`
+/// differs: it read `PID_FILE.worker` beside its own pid file only, found none, and started a
+/// second worker beside the orphan, both on the same macvlans. The supervisor also names its
+/// worker for the namespace (`/run/habox-pikemon-net-INODE.worker`); the new instance takes
+/// the orphan over as with the same pid file: one worker, no role change, no VIP gap.
+#[test]
+fn killed_supervisor_then_a_config_with_another_pid_file_ran_a_second_worker_beside_the_orphan() {
+    let mut rig = Rig::new().started_pair();
+    let other = rig.dir.join("moved.cfg");
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let moved = cfg.replace(&format!("{d}/pid1"), &format!("{d}/moved/pid1"));
+    assert_ne!(cfg, moved);
+    std::fs::write(&other, moved).unwrap();
+    let orphan = rig.pids(1, "pikemon: worker");
+    assert_eq!(orphan.len(), 1);
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-KILL");
+    let start = Instant::now();
+    while rig.pids(1, "pikemon") != orphan {
+        assert!(start.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.start_with(1, &other);
+    let start = Instant::now();
+    let mut both = false;
+    loop {
+        let workers = rig.pids(1, "pikemon: worker");
+        both |= workers.len() == 2 && !rig.log(1).contains("still runs");
+        if workers.len() == 1 && workers != orphan {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "workers {workers:?} (orphan {orphan:?})\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!both, "a new worker ran beside the orphan\n{}", rig.log(1));
+    assert!(
+        rig.log(1)
+            .contains("the worker of a killed supervisor still runs"),
+        "{}",
+        rig.log(1)
+    );
+    assert!(rig.dir.join("moved/pid1").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    // The hand-over file beside the new pid file is gone with the hand-over.
+    assert!(!rig.dir.join("moved/pid1.old").exists());
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
 /// The shared hand-over record of node `node`'s network namespace
 /// (`/run/habox-pikemon-net-INODE.old`).
 fn namespace_record(rig: &Rig, node: u32) -> PathBuf {
