@@ -28,16 +28,22 @@ pub fn worker_path(pid_file: &Path) -> PathBuf {
 /// for a busy disk. A failure is logged, not fatal: the files only matter if this supervisor
 /// dies before its worker.
 pub(super) fn record_worker(pid_file: &Path, pid: u32) {
-    let text = format!("{pid}\n");
-    let paths = [Ok(worker_path(pid_file)), namespace_worker_path()];
-    for path in paths {
-        let written = path.and_then(|p| {
-            crate::sys::file::replace(&p, text.as_bytes())
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
-        });
-        if let Err(e) = written {
-            warn!("{e}: the next instance could not take over from this worker");
-        }
+    write_worker_record(&worker_path(pid_file), pid);
+    match namespace_worker_path() {
+        Ok(path) => write_worker_record(&path, pid),
+        Err(e) => warn!(
+            "the network namespace's worker record: {e}: a new instance with another \
+             pid-file could not take over from this worker"
+        ),
+    }
+}
+
+fn write_worker_record(path: &Path, pid: u32) {
+    if let Err(e) = crate::sys::file::replace(path, format!("{pid}\n").as_bytes()) {
+        warn!(
+            "{}: {e}: the next instance could not take over from this worker",
+            path.display()
+        );
     }
 }
 
@@ -631,6 +637,26 @@ mod tests {
         let _ = child.wait();
     }
 
+    /// Only a pikemon worker of this namespace whose supervisor is gone is an orphan: not this
+    /// process, pid 1, a pid that is gone, nor a child of this process that is no worker.
+    #[test]
+    fn no_orphan_but_a_pikemon_worker_without_its_supervisor() {
+        assert_eq!(recorded_pid("4242\n"), Some(4242));
+        for bad in ["", "1\n", "-3\n", "x\n", "4242 4243\n"] {
+            assert_eq!(recorded_pid(bad), None, "{bad:?}");
+        }
+        assert!(!orphaned_worker(std::process::id() as i32));
+        assert!(!orphaned_worker(1));
+        assert!(!orphaned_worker(i32::MAX));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!orphaned_worker(child.id() as i32));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     #[test]
     fn worker_pid_file_followed_a_symlink_planted_at_its_path() {
         use std::os::unix::fs::symlink;
@@ -640,7 +666,7 @@ mod tests {
         let (pid_file, victim) = (dir.join("pikemon.pid"), dir.join("victim"));
         std::fs::write(&victim, "precious").unwrap();
         symlink(&victim, worker_path(&pid_file)).unwrap();
-        record_worker(&pid_file, 4242);
+        write_worker_record(&worker_path(&pid_file), 4242);
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         // The link itself is replaced by the file the next instance reads.
         let meta = std::fs::symlink_metadata(worker_path(&pid_file)).unwrap();
