@@ -4065,6 +4065,150 @@ fn killed_supervisor_left_its_acr_running_beside_the_next_instance() {
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
 }
 
+/// `kill -9` of the supervisor, then the next instance started from a config whose `pid-file`
+/// differs: it read `PID_FILE.worker` beside its own pid file only, found none, and started a
+/// second worker beside the orphan, both on the same macvlans. The supervisor also names its
+/// worker for the namespace (`/run/habox-pikemon-net-INODE.worker`); the new instance takes
+/// the orphan over as with the same pid file: one worker, no role change, no VIP gap.
+#[test]
+fn killed_supervisor_then_a_config_with_another_pid_file_ran_a_second_worker_beside_the_orphan() {
+    let mut rig = Rig::new().started_pair();
+    let other = rig.dir.join("moved.cfg");
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let moved = cfg.replace(&format!("{d}/pid1"), &format!("{d}/moved/pid1"));
+    assert_ne!(cfg, moved);
+    std::fs::write(&other, moved).unwrap();
+    let orphan = rig.pids(1, "pikemon: worker");
+    assert_eq!(orphan.len(), 1);
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-KILL");
+    let start = Instant::now();
+    while rig.pids(1, "pikemon") != orphan {
+        assert!(start.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    rig.start_with(1, &other);
+    let start = Instant::now();
+    let mut both = false;
+    loop {
+        let workers = rig.pids(1, "pikemon: worker");
+        both |= workers.len() == 2 && !rig.log(1).contains("still runs");
+        if workers.len() == 1 && workers != orphan {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "workers {workers:?} (orphan {orphan:?})\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!both, "a new worker ran beside the orphan\n{}", rig.log(1));
+    assert!(
+        rig.log(1)
+            .contains("the worker of a killed supervisor still runs"),
+        "{}",
+        rig.log(1)
+    );
+    assert!(rig.dir.join("moved/pid1").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    // The hand-over file beside the new pid file is gone with the hand-over.
+    assert!(!rig.dir.join("moved/pid1.old").exists());
+    rig.assert_roles("Master", "Backup");
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// The namespace's worker record (`/run/habox-pikemon-net-INODE.worker`) is found by the
+/// namespace's inode number, which the kernel gives again: one naming the orphaned worker of
+/// another namespace, a process of another user titled `pikemon: worker`, or one a non-root
+/// user could have written is ignored — nothing killed, no hand-over.
+#[test]
+fn worker_record_naming_another_namespaces_orphan_or_a_users_process_killed_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut rig = Rig::new();
+    rig.start(2);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    // B's worker, orphaned: a pikemon worker whose parent is no supervisor, of B's namespace.
+    rig.signal(&rig.pids(2, "pikemon: supervisor"), "-KILL");
+    let b_worker = rig.pids(2, "pikemon: worker");
+    assert_eq!(b_worker.len(), 1);
+    // A user's process in A's namespace that calls itself a pikemon worker.
+    let mut fake = rig
+        .a
+        .cmd("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "bash",
+            "-c",
+            "exec -a 'pikemon: worker' sleep 30",
+        ])
+        .spawn()
+        .unwrap();
+    let fake_pid = fake.id() as i32;
+    let start = Instant::now();
+    while !rig.pids(1, "pikemon: worker").contains(&fake_pid) {
+        assert!(start.elapsed() < Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let record = {
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(format!("/run/netns/{}", rig.ns(1).name))
+            .unwrap()
+            .ino();
+        PathBuf::from(format!("/run/habox-pikemon-net-{ino}.worker"))
+    };
+    for (pid, mode, said) in [
+        (
+            b_worker[0],
+            0o600,
+            "names no worker of a killed supervisor: ignored",
+        ),
+        (
+            fake_pid,
+            0o600,
+            "names no worker of a killed supervisor: ignored",
+        ),
+        (
+            b_worker[0],
+            0o666,
+            "writable by group or others (mode 666): ignored",
+        ),
+    ] {
+        std::fs::write(&record, format!("{pid}\n")).unwrap();
+        std::fs::set_permissions(&record, PermissionsExt::from_mode(mode)).unwrap();
+        rig.start(1);
+        rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(300));
+        let log = rig.log(1);
+        assert!(log.contains(said), "{said}\n{log}");
+        assert!(!log.contains("still runs"), "{log}");
+        assert!(!log.contains("stopping the old instance"), "{log}");
+        assert_eq!(rig.pids(2, "pikemon: worker"), b_worker, "{log}");
+        assert!(rig.pids(1, "pikemon: worker").contains(&fake_pid), "{log}");
+        // The record names A's own worker now; a stop removes it.
+        let own = rig.pids(1, "pikemon: worker");
+        let named: i32 = std::fs::read_to_string(&record)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(own.contains(&named) && named != fake_pid, "{named} {own:?}");
+        rig.signal(&rig.pids(1, "pikemon: supervisor"), "-TERM");
+        let start = Instant::now();
+        while rig.pids(1, "pikemon").iter().any(|p| *p != fake_pid) {
+            assert!(start.elapsed() < Duration::from_secs(10), "{}", rig.log(1));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!record.exists(), "{}", rig.log(1));
+        rig.wait_role(2, "Master", Duration::from_secs(5));
+    }
+    let _ = fake.kill();
+    let _ = fake.wait();
+}
+
 /// The shared hand-over record of node `node`'s network namespace
 /// (`/run/habox-pikemon-net-INODE.old`).
 fn namespace_record(rig: &Rig, node: u32) -> PathBuf {

@@ -99,10 +99,10 @@ impl Drop for Netns {
             }
         }
         // A pikemon killed here leaves its namespace's lock file in /run (a stop removes it),
-        // and a SIGHUP without a successor its hand-over record.
+        // its worker record, and a SIGHUP without a successor its hand-over record.
         if let Ok(ns) = std::fs::metadata(Path::new("/run/netns").join(&self.name)) {
             use std::os::unix::fs::MetadataExt;
-            for suffix in ["lock", "old"] {
+            for suffix in ["lock", "old", "worker"] {
                 let _ =
                     std::fs::remove_file(format!("/run/habox-pikemon-net-{}.{suffix}", ns.ino()));
             }

@@ -21,14 +21,25 @@ pub fn worker_path(pid_file: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Names the running worker in `PID_FILE.worker`, read by the next instance should this
-/// supervisor be killed (see `hand_over_orphan`). Written atomically: a symlink planted at
-/// the path is replaced, never followed. Not synced: it names a process of this boot, and a
-/// worker's restart must not wait for a busy disk. A failure is logged, not fatal: the file
-/// only matters if this supervisor dies before its worker.
+/// Names the running worker in `PID_FILE.worker` and in the network namespace's worker record
+/// (`namespace_worker_path`), read by the next instance should this supervisor be killed (see
+/// `hand_over_orphan`). Written atomically: a symlink planted at the path is replaced, never
+/// followed. Not synced: it names a process of this boot, and a worker's restart must not wait
+/// for a busy disk. A failure is logged, not fatal: the files only matter if this supervisor
+/// dies before its worker.
 pub(super) fn record_worker(pid_file: &Path, pid: u32) {
-    let path = worker_path(pid_file);
-    if let Err(e) = crate::sys::file::replace(&path, format!("{pid}\n").as_bytes()) {
+    write_worker_record(&worker_path(pid_file), pid);
+    match namespace_worker_path() {
+        Ok(path) => write_worker_record(&path, pid),
+        Err(e) => warn!(
+            "the network namespace's worker record: {e}: a new instance with another \
+             pid-file could not take over from this worker"
+        ),
+    }
+}
+
+fn write_worker_record(path: &Path, pid: u32) {
+    if let Err(e) = crate::sys::file::replace(path, format!("{pid}\n").as_bytes()) {
         warn!(
             "{}: {e}: the next instance could not take over from this worker",
             path.display()
@@ -36,33 +47,90 @@ pub(super) fn record_worker(pid_file: &Path, pid: u32) {
     }
 }
 
+/// The worker record of this network namespace (`/run/habox-pikemon-net-INODE.worker`): the
+/// running worker's pid, for a new instance whose config names another `pid-file`. After a
+/// `kill -9` of the supervisor it looked beside its own pid file only, found nothing, and
+/// started a second worker beside the orphan, on the same macvlans.
+fn namespace_worker_path() -> std::io::Result<PathBuf> {
+    namespace_path(NETNS_LOCK, "worker")
+}
+
+/// Removes the namespace's worker record when a supervisor stops with its worker (not after
+/// SIGHUP: the record is the new instance's by then).
+pub(super) fn forget_worker() {
+    if let Ok(path) = namespace_worker_path() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The pid a worker record names (`PID\n`).
+fn recorded_pid(text: &str) -> Option<i32> {
+    text.trim().parse::<i32>().ok().filter(|p| *p > 1)
+}
+
+/// Whether `pid` is the worker of a killed supervisor: a pikemon worker of this network
+/// namespace, run by this user (root), whose parent is no pikemon supervisor (a supervisor
+/// still running means it is another instance's, e.g. one handing over after SIGHUP). A pid
+/// from a record of an earlier boot or namespace may be anything by now.
+fn orphaned_worker(pid: i32) -> bool {
+    use crate::sys::procfs::{cmdline, ppid};
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(format!("/proc/{pid}"))
+        .is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
+    pid > 1
+        && pid != std::process::id() as i32
+        && ours
+        && cmdline(pid).starts_with(b"pikemon: worker")
+        && same_netns(pid)
+        && !cmdline(ppid(pid).unwrap_or(0)).starts_with(b"pikemon: supervisor")
+}
+
 /// A worker whose supervisor was killed (SIGKILL, the OOM killer) runs on, alone: it keeps the
 /// role, but a new instance's worker then ran beside it — two workers of one node, each with
 /// its own incarnation. The new instance takes over from it as after SIGHUP: it is named in
-/// the hand-over file, and the new worker ends it once it plays its role.
+/// the hand-over file, and the new worker ends it once it plays its role. It is found by
+/// `PID_FILE.worker` beside this instance's pid file, and by the namespace's worker record
+/// whatever `pid-file` the killed instance's config named (read only if root wrote it).
 pub(super) fn hand_over_orphan(pid_file: &Path) {
-    let Some(pid) = std::fs::read_to_string(worker_path(pid_file))
+    let mut named = Vec::new();
+    if let Some(pid) = std::fs::read_to_string(worker_path(pid_file))
         .ok()
-        .and_then(|t| t.trim().parse::<i32>().ok())
-        .filter(|p| *p > 1)
-    else {
-        return;
-    };
-    use crate::sys::procfs::{cmdline, ppid};
-    if !cmdline(pid).starts_with(b"pikemon: worker") {
-        return;
+        .as_deref()
+        .and_then(recorded_pid)
+    {
+        named.push(pid);
     }
-    // Its parent: a supervisor still running means it is no orphan (another instance's).
-    if cmdline(ppid(pid).unwrap_or(0)).starts_with(b"pikemon: supervisor") {
+    if let Ok(path) = namespace_worker_path() {
+        match read_root_file(&path) {
+            Ok(Some(text)) => match recorded_pid(&text) {
+                Some(pid) if orphaned_worker(pid) => named.push(pid),
+                _ => info!(
+                    "{}: names no worker of a killed supervisor: ignored",
+                    path.display()
+                ),
+            },
+            Ok(None) => {}
+            Err(e) => warn!("{}: {e}: ignored", path.display()),
+        }
+    }
+    named.dedup();
+    let orphans: Vec<i32> = named.into_iter().filter(|p| orphaned_worker(*p)).collect();
+    if orphans.is_empty() {
         return;
     }
     let path = handover_path(pid_file);
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
-    text.push_str(&format!("worker {pid}\n"));
+    for pid in &orphans {
+        text.push_str(&format!("worker {pid}\n"));
+    }
     match crate::applets::pikemon::status_file::write_atomic(&path, text.as_bytes()) {
-        Ok(()) => warn!(
-            "the worker of a killed supervisor still runs [pid {pid}]: the new worker takes over from it"
-        ),
+        Ok(()) => {
+            for pid in orphans {
+                warn!(
+                    "the worker of a killed supervisor still runs [pid {pid}]: the new worker takes over from it"
+                );
+            }
+        }
         Err(e) => error!("{}: {e}", path.display()),
     }
 }
@@ -569,6 +637,26 @@ mod tests {
         let _ = child.wait();
     }
 
+    /// Only a pikemon worker of this namespace whose supervisor is gone is an orphan: not this
+    /// process, pid 1, a pid that is gone, nor a child of this process that is no worker.
+    #[test]
+    fn no_orphan_but_a_pikemon_worker_without_its_supervisor() {
+        assert_eq!(recorded_pid("4242\n"), Some(4242));
+        for bad in ["", "1\n", "-3\n", "x\n", "4242 4243\n"] {
+            assert_eq!(recorded_pid(bad), None, "{bad:?}");
+        }
+        assert!(!orphaned_worker(std::process::id() as i32));
+        assert!(!orphaned_worker(1));
+        assert!(!orphaned_worker(i32::MAX));
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(!orphaned_worker(child.id() as i32));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     #[test]
     fn worker_pid_file_followed_a_symlink_planted_at_its_path() {
         use std::os::unix::fs::symlink;
@@ -578,7 +666,7 @@ mod tests {
         let (pid_file, victim) = (dir.join("pikemon.pid"), dir.join("victim"));
         std::fs::write(&victim, "precious").unwrap();
         symlink(&victim, worker_path(&pid_file)).unwrap();
-        record_worker(&pid_file, 4242);
+        write_worker_record(&worker_path(&pid_file), 4242);
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         // The link itself is replaced by the file the next instance reads.
         let meta = std::fs::symlink_metadata(worker_path(&pid_file)).unwrap();

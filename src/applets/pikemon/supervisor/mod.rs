@@ -36,7 +36,7 @@ pub use handover::{
     acquire_instance, handover_path, old_instance, worker_path, InstanceLock, OldInstance,
     StartRefused,
 };
-use handover::{hand_over_orphan, no_worker_alive, release_addresses};
+use handover::{forget_worker, hand_over_orphan, no_worker_alive, release_addresses};
 
 const ACR_OUT: Token = Token(1);
 const RESTART_WORKER: Token = Token(2);
@@ -212,6 +212,9 @@ pub fn run(
         );
     }
     s.finish_handover_write();
+    if !s.handed_over {
+        forget_worker();
+    }
     drop(s.pidfile.take());
     s.code
 }
