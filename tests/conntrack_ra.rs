@@ -1729,8 +1729,7 @@ fn binary_naming_a_directory_was_reported_as_not_found() {
     std::fs::create_dir_all(&dir).unwrap();
     let plain = tmp.0.join("conntrackd-copy");
     std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
-    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let missing = tmp.0.join("no-such-conntrackd");
     for (binary, what) in [
         (&dir, "is a directory, not an executable file"),
@@ -1740,7 +1739,12 @@ fn binary_naming_a_directory_was_reported_as_not_found() {
         let binary = binary.to_str().unwrap();
         for action in ["validate-all", "start"] {
             let out = a.ra(action, &[("OCF_RESKEY_binary", binary)]);
-            assert_eq!(out.status.code(), Some(5), "{binary} {action}: {:?}", text(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(5),
+                "{binary} {action}: {:?}",
+                text(&out)
+            );
             assert_eq!(
                 stderr_lines(&out),
                 vec![format!(
@@ -1823,8 +1827,11 @@ fn a_hung_wrapper_script_left_its_children_running_after_start_timed_out() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let t0 = Instant::now();
     let out = a.ra(
         "start",
@@ -1856,7 +1863,11 @@ fn a_hung_wrapper_script_left_its_children_running_after_start_timed_out() {
     }
     // The script led its own group: nothing in it or under it is left, zombies included (the
     // agent reaped them; nobody else would here).
-    assert_eq!(group_or_children_of(script), vec![], "left of group {script}");
+    assert_eq!(
+        group_or_children_of(script),
+        vec![],
+        "left of group {script}"
+    );
     assert!(a.daemon_pid().is_none_or(|p| !proc_alive(p)));
     let reason = e
         .lines()
