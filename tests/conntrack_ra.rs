@@ -1716,3 +1716,169 @@ fn stop_deleted_the_config_named_as_lock_file_and_a_plain_file_at_the_socket_pat
     assert_eq!(a.rc("stop", &[]), 0);
     assert_eq!(std::fs::read_to_string(a.config()).unwrap(), text);
 }
+
+/// A `binary` naming a directory (a typo: `/usr/sbin/` for `/usr/sbin/conntrackd`) was
+/// reported as "not found", and so was a file without an execute bit: the operator looked for
+/// a missing file that was there. Now each says what it is; the code stays 5 (not installed,
+/// as for a missing binary: this node cannot run it), for validate-all and start alike.
+#[test]
+fn binary_naming_a_directory_was_reported_as_not_found() {
+    let tmp = TempDir::new("ctp-bindir");
+    let a = single_at(tmp.0.join("a"), "ctpbd");
+    let dir = tmp.0.join("sbin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = tmp.0.join("conntrackd-copy");
+    std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let missing = tmp.0.join("no-such-conntrackd");
+    for (binary, what) in [
+        (&dir, "is a directory, not an executable file"),
+        (&plain, "is not executable (no execute permission)"),
+        (&missing, "not found"),
+    ] {
+        let binary = binary.to_str().unwrap();
+        for action in ["validate-all", "start"] {
+            let out = a.ra(action, &[("OCF_RESKEY_binary", binary)]);
+            assert_eq!(
+                out.status.code(),
+                Some(5),
+                "{binary} {action}: {:?}",
+                text(&out)
+            );
+            assert_eq!(
+                stderr_lines(&out),
+                vec![format!(
+                    "ocf-exit-reason:conntrackd binary '{binary}' {what}"
+                )],
+                "{action}"
+            );
+        }
+    }
+    assert!(a.daemon_pid().is_none());
+}
+
+/// Processes a test recorded by pid, SIGKILLed on drop if still alive and still running
+/// `comm` (a pid the kernel gave to something else is left alone).
+struct Recorded(Vec<(i32, &'static str)>);
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        for &(pid, comm) in &self.0 {
+            let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if now.trim() == comm && proc_alive(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// `/proc/PID/stat` fields after the command name: state, ppid, pgrp, ...
+fn proc_stat(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Exists and has not exited (a zombie has).
+fn proc_alive(pid: i32) -> bool {
+    proc_stat(pid).is_some_and(|f| f.first().is_some_and(|s| s != "Z" && s != "X"))
+}
+
+/// Every process in /proc (zombies too) whose process group or parent is `pid`.
+fn group_or_children_of(pid: i32) -> Vec<(i32, Vec<String>)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| Some((p, proc_stat(p)?)))
+        .filter(|(_, f)| {
+            f.get(1).map(String::as_str) == Some(&pid.to_string())
+                || f.get(2).map(String::as_str) == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// An operator's wrapper script as `binary` that hangs (it runs conntrackd in the foreground,
+/// dropping `-d`, and waits for it) after starting a background job: at start's deadline only
+/// the script itself was killed; its conntrackd and its `sleep` ran on, orphaned, after the
+/// action had failed, and the conntrackd held the socket the next start needed. Now the
+/// binary runs in its own process group, and at the deadline the whole group gets SIGTERM,
+/// then SIGKILL after a short grace, and is reaped: start fails (1) within the timeout saying
+/// so, and no process of the group is left, not even a zombie; the next stop and monitor see
+/// nothing running.
+#[test]
+fn a_hung_wrapper_script_left_its_children_running_after_start_timed_out() {
+    let tmp = TempDir::new("ctp-wrap");
+    let a = single_at(tmp.0.join("a"), "ctpwr");
+    let d = tmp.0.display();
+    let wrapper = tmp.0.join("conntrackd-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n\
+             echo $$ > {d}/wrapper.pid\n\
+             sleep 987 &\n\
+             echo $! > {d}/sleep.pid\n\
+             /usr/sbin/conntrackd -C \"$2\" &\n\
+             echo $! > {d}/conntrackd.pid\n\
+             wait\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let out = a.ra(
+        "start",
+        &[
+            ("OCF_RESKEY_binary", wrapper.to_str().unwrap()),
+            ("OCF_RESKEY_CRM_meta_timeout", "3000"),
+        ],
+    );
+    let took = t0.elapsed();
+    let pid = |name: &str| -> i32 {
+        std::fs::read_to_string(tmp.0.join(name))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (script, sleep, daemon) = (pid("wrapper.pid"), pid("sleep.pid"), pid("conntrackd.pid"));
+    let _cleanup = Recorded(vec![
+        (script, "conntrackd-wrap"),
+        (sleep, "sleep"),
+        (daemon, "conntrackd"),
+    ]);
+    let (o, e) = text(&out);
+    eprintln!("start -> {:?} in {took:?}\n{o}{e}", out.status.code());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    for (p, what) in [(script, "script"), (sleep, "sleep"), (daemon, "conntrackd")] {
+        assert!(!proc_alive(p), "the wrapper's {what} {p} still runs");
+    }
+    // The script led its own group: nothing in it or under it is left, zombies included (the
+    // agent reaped them; nobody else would here).
+    assert_eq!(
+        group_or_children_of(script),
+        vec![],
+        "left of group {script}"
+    );
+    assert!(a.daemon_pid().is_none_or(|p| !proc_alive(p)));
+    let reason = e
+        .lines()
+        .find(|l| l.starts_with("ocf-exit-reason:"))
+        .unwrap_or_default();
+    assert!(
+        reason.contains("did not finish in time")
+            && reason.contains("process group")
+            && reason.contains("SIGTERM"),
+        "{reason}"
+    );
+    assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
+    assert_eq!(a.rc("stop", &[]), 0);
+}

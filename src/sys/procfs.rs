@@ -19,6 +19,21 @@ pub fn ppid(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
 
+/// The process group of `pid`.
+pub fn pgrp(pid: i32) -> Option<i32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// The processes of group `pgid` that have not exited yet (zombies are not counted).
+pub fn group_alive(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pgrp(pid) == Some(pgid) && alive(pid))
+        .collect()
+}
+
 /// Whether `pid` is a process that has not exited yet. A zombie has exited (only its
 /// parent's wait is left), and so has a pid that is gone.
 pub fn alive(pid: i32) -> bool {
@@ -45,5 +60,9 @@ mod tests {
         assert!(!alive(i32::MAX));
         assert_eq!(state(i32::MAX), None);
         assert!(cmdline(i32::MAX).is_empty());
+        let group = nix::unistd::getpgrp().as_raw();
+        assert_eq!(pgrp(me), Some(group));
+        assert!(group_alive(group).contains(&me));
+        assert_eq!(pgrp(i32::MAX), None);
     }
 }

@@ -157,9 +157,11 @@ fn validate(p: &Params) -> Result<DaemonConfig, Failure> {
         )));
     }
     if host::which(&p.binary, &[]).is_none() {
+        // 5 for each: this node cannot run what the parameter names.
         return Err(Failure::Installed(format!(
-            "conntrackd binary '{}' not found",
-            p.binary
+            "conntrackd binary '{}' {}",
+            p.binary,
+            host::not_runnable(&p.binary)
         )));
     }
     let cfg = load_config(p)?;

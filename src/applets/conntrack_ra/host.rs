@@ -74,6 +74,22 @@ pub fn which(prog: &str, extra: &[&Path]) -> Option<PathBuf> {
         .find(|p| executable(p))
 }
 
+/// Why `which(prog)` found nothing, for the operator: a path names a directory, a file without
+/// an execute bit or something else than a file; a name is not found in PATH.
+pub fn not_runnable(prog: &str) -> &'static str {
+    if !prog.contains('/') {
+        return "not found";
+    }
+    match Path::new(prog).metadata() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "not found",
+        Err(_) => "cannot be examined",
+        Ok(m) if m.is_dir() => "is a directory, not an executable file",
+        Ok(m) if !m.is_file() => "is not a regular file",
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => "is not executable (no execute permission)",
+        Ok(_) => "not found",
+    }
+}
+
 /// What a bounded run produced.
 pub struct Finished {
     pub status: ExitStatus,
@@ -83,24 +99,32 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `cmd` (stdin and stdout to /dev/null) until it exits or `deadline` passes; on timeout
-/// the child is killed. stderr goes to a temporary file, not a pipe: a daemon that forks keeps
-/// the write end of a pipe open, and reading it would wait for the daemon's death.
+/// Runs `cmd` (stdin from /dev/null) until it exits or `deadline` passes. stdout and stderr go
+/// to temporary files, not pipes: a daemon that forks keeps the write end of a pipe open, and
+/// reading it would wait for the daemon's death. The command runs in its own process group:
+/// on timeout the whole group (an operator's wrapper script and whatever it started) is ended
+/// and reaped by `end_group`, not only the process the agent started. What left the group
+/// (`setsid`, `setpgid`) is beyond reach. A command that exits in time may leave processes
+/// in its group running (`conntrackd -d` forks its daemon): those are left alone.
 pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> {
+    use std::os::unix::process::CommandExt;
     let errfile = tempfile()?;
     let outfile = tempfile()?;
     cmd.stdin(Stdio::null())
         .stdout(outfile.try_clone()?)
-        .stderr(errfile.try_clone()?);
+        .stderr(errfile.try_clone()?)
+        .process_group(0);
     let mut child = cmd.spawn()?;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+            let how = end_group(&mut child);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("did not finish in time: {how}"),
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -111,6 +135,71 @@ pub fn run_bounded(mut cmd: Command, deadline: Instant) -> io::Result<Finished> 
         stdout,
         stderr,
     })
+}
+
+/// How long a timed-out command's process group has between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_millis(500);
+/// How long SIGKILL is given to end the group (a process in uninterruptible sleep outlives it).
+const KILL_WAIT: Duration = Duration::from_millis(500);
+
+/// Ends the process group `child` leads: SIGTERM, up to `GRACE` for it to go, then SIGKILL;
+/// reaps `child` and the members re-parented to the agent. Says what it took. At most
+/// `GRACE + KILL_WAIT` and a few ms: the action still ends before Pacemaker's timeout, which
+/// is a quarter of it away.
+fn end_group(child: &mut std::process::Child) -> String {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::Pid;
+    let Ok(pgid) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return "killed".to_string();
+    };
+    // Members whose parent dies from now on come to the agent (not to init) and are reaped
+    // below: nothing of the group is left, not even a zombie.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        log::debug!("PR_SET_CHILD_SUBREAPER: {e}");
+    }
+    // The leader is reaped last: until then its pid, the group's id, cannot be given to
+    // another process, and the signals reach this group only.
+    let group = Pid::from_raw(pgid);
+    let ended = |limit: Duration| {
+        let end = Instant::now() + limit;
+        loop {
+            let left = crate::sys::procfs::group_alive(pgid);
+            if left.is_empty() || Instant::now() >= end {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let _ = killpg(group, Signal::SIGTERM);
+    let mut how = "its process group was ended with SIGTERM".to_string();
+    if !ended(GRACE).is_empty() {
+        let _ = killpg(group, Signal::SIGKILL);
+        how = format!(
+            "its process group was ended with SIGTERM, then SIGKILL after {} ms",
+            GRACE.as_millis()
+        );
+        let left = ended(KILL_WAIT);
+        if !left.is_empty() {
+            how = format!("its process group got SIGTERM, then SIGKILL, and {left:?} still run");
+        }
+    }
+    let _ = child.wait();
+    // The zombies of members re-parented here.
+    let end = Instant::now() + Duration::from_millis(100);
+    loop {
+        match waitpid(Pid::from_raw(-pgid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    log::debug!("timed out: {how}");
+    how
 }
 
 fn tempfile() -> io::Result<std::fs::File> {
@@ -395,6 +484,43 @@ mod tests {
         assert!(which("sh", &[]).is_some());
         assert!(which("/nonexistent/conntrackd", &[]).is_none());
         assert!(which("", &[]).is_none());
+    }
+
+    #[test]
+    fn not_runnable_says_what_the_path_is() {
+        assert_eq!(
+            not_runnable("/tmp"),
+            "is a directory, not an executable file"
+        );
+        assert_eq!(not_runnable("/dev/null"), "is not a regular file");
+        assert_eq!(not_runnable("/nonexistent/conntrackd"), "not found");
+        assert_eq!(not_runnable("no-such-conntrackd"), "not found");
+    }
+
+    /// A group that ignores SIGTERM (the ignored disposition is inherited by what sh starts):
+    /// SIGKILL after the grace, and the background job, re-parented to this process, reaped.
+    #[test]
+    fn a_timed_out_group_that_ignores_sigterm_is_killed_and_reaped() {
+        let file = std::env::temp_dir().join(format!("ct-ra-group.{}", std::process::id()));
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "trap '' TERM; sleep 30 & echo $! > {}; sleep 30",
+            file.display()
+        ));
+        let start = Instant::now();
+        let e = run_bounded(cmd, start + Duration::from_millis(300)).err();
+        let took = start.elapsed();
+        let bg: i32 = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        let _ = std::fs::remove_file(&file);
+        let e = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("SIGTERM, then SIGKILL after 500 ms"), "{e}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(bg > 0);
+        assert_eq!(crate::sys::procfs::state(bg), None, "sleep {bg} is left");
     }
 
     #[test]
