@@ -1650,7 +1650,10 @@ fn corrupting_responder(ns: &Netns, family: &str, changes: &[&str]) -> std::proc
         _ => "net.ipv6.icmp.echo_ignore_all",
     };
     ns.sysctl(key, "1");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lkping/corrupt_echo.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lkping/corrupt_echo.py"
+    );
     let mut child = ns
         .cmd("python3")
         .args(["-u", script, family, "100", "30"])

@@ -10,6 +10,7 @@ use super::options::{Interface, Options};
 use super::pinger::{Destination, Incoming, Pinger};
 use super::socket_setup::{open_v4, open_v6, resolve};
 use super::stats::{reply_time, ReplyClass, Stats, Tally};
+use super::wrong_data::wrong_data_report;
 use crate::event::{Event, EventLoop, Interest, TimerId, Token};
 
 const SOCKET: Token = Token(0);
@@ -386,6 +387,13 @@ impl Session<'_> {
                     // ping6_parse_reply).
                     if !self.multicast && self.dst.flags_other_repliers() && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
+                    }
+                    // Altered data (a corrupting middlebox, a forger who guessed the
+                    // identifier): ping names the first wrong byte and dumps the rest, and
+                    // counts the reply all the same. A strict run counted only replies with
+                    // our data, so it never gets here with any.
+                    if let Some(report) = wrong_data_report(&self.payload, &data) {
+                        line += &report;
                     }
                 }
                 if self.opts.audible {
