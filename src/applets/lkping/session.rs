@@ -298,13 +298,16 @@ impl Session<'_> {
             // timer (ping's zero itimer: wait without a limit).
             self.linger_armed = true;
             let wait = if self.tally.received > 0 {
-                let two_max = Duration::from_micros(2 * self.tally.tmax_us().max(0) as u64);
+                let two_max =
+                    Duration::from_micros((self.tally.tmax_us().max(0) as u64).saturating_mul(2));
                 Some(two_max.max(self.opts.interval))
             } else {
                 Some(self.opts.linger).filter(|l| !l.is_zero())
             };
-            if let Some(wait) = wait {
-                self.ev.set_timer(now + wait, LINGER);
+            // A forged time stamp can make twice the worst rtt longer than an Instant holds:
+            // no timer then, as ping's wait that never ends.
+            if let Some(at) = wait.and_then(|w| now.checked_add(w)) {
+                self.ev.set_timer(at, LINGER);
             }
         }
     }
