@@ -1639,3 +1639,104 @@ fn source_of_the_other_family_is_refused_where_ping_ignores_it() {
     );
     assert_eq!(parse(&text(&theirs).0).summary.received, 1);
 }
+
+/// Starts tests/data/lkping/corrupt_echo.py in `ns` (whose kernel echo reply is turned off
+/// here): it answers every echo request itself, with its identifier and sequence number but
+/// the data bytes `changes` (`INDEX=VALUE`) altered, for at most 30 s. Returns once its
+/// socket is open.
+fn corrupting_responder(ns: &Netns, family: &str, changes: &[&str]) -> std::process::Child {
+    let key = match family {
+        "4" => "net.ipv4.icmp_echo_ignore_all",
+        _ => "net.ipv6.icmp.echo_ignore_all",
+    };
+    ns.sysctl(key, "1");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lkping/corrupt_echo.py"
+    );
+    let mut child = ns
+        .cmd("python3")
+        .args(["-u", script, family, "100", "30"])
+        .args(changes)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run corrupt_echo.py");
+    let mut ready = String::new();
+    let stdout = child.stdout.take().expect("responder stdout");
+    BufReader::new(stdout)
+        .read_line(&mut ready)
+        .expect("responder ready");
+    assert_eq!(ready.trim(), "ready", "corrupt_echo.py did not start");
+    child
+}
+
+/// A ping output with what varies between two runs (times, rtt figures) blanked out.
+fn without_times(out: &str) -> String {
+    out.lines()
+        .map(|l| {
+            let mut l = l.to_string();
+            if let Some(at) = l.find(" time=") {
+                let end = l[at..].find(" ms").map_or(l.len(), |e| at + e);
+                l.replace_range(at..end, " time=T");
+            }
+            if let Some(at) = l.find(", time ") {
+                l.truncate(at);
+                l += ", time T";
+            }
+            if l.starts_with("rtt min/avg/max/mdev = ") {
+                l = "rtt".into();
+            }
+            l + "\n"
+        })
+        .collect()
+}
+
+/// Replies whose data differ from the request's (a corrupting middlebox, or a forger who
+/// guessed the identifier) are counted by ping, which prints after each one
+/// `wrong data byte #N should be 0xXX but was 0xYY` and the received bytes from #16 on, 32 a
+/// line (`#16\t10 11 …`), with the bell of `-a` after the dump; `-q` prints neither, and the
+/// exit status stays 0. lkping counted them silently. Checked against `ping` run on the same
+/// replies (bytes #20 and #40 changed): the 56-byte default, a 100-byte payload (three dump
+/// lines) with `-a`, `-q`, and a 24-byte one (#40 beyond it).
+fn prints_wrong_data_like_ping(a: &Netns, b: &Netns, family: &str, dst: &str) {
+    let mut responder = corrupting_responder(b, family, &["20=0xff", "40=0"]);
+    // (arguments, lines reporting byte #20 that lkping must print)
+    for (args, mentions) in [
+        (vec!["-c", "2", "-i", "0.2", dst], 2),
+        (vec!["-c", "1", "-s", "100", "-a", dst], 1),
+        (vec!["-c", "2", "-i", "0.2", "-q", dst], 0),
+        (vec!["-c", "1", "-s", "24", dst], 1),
+    ] {
+        let (ours, theirs) = (lkping(a, &args), ping(a, &args));
+        assert_eq!((code(&ours), code(&theirs)), (0, 0), "{args:?}: {ours:?}");
+        let (o, t) = (text(&ours).0, text(&theirs).0);
+        assert_eq!(without_times(&o), without_times(&t), "{args:?}");
+        let said = o
+            .matches("\nwrong data byte #20 should be 0x14 but was 0xff\n#16\t10 11 12 13 ff ")
+            .count();
+        assert_eq!(said, mentions, "{args:?}: {o}");
+        let received = format!("{} received", args[1]);
+        assert!(o.contains(&received), "counted as replies: {o}");
+    }
+    // Only the first changed byte is named; the dump shows the rest (#40 as `0`).
+    let o = text(&lkping(a, &["-c", "1", "-s", "100", dst])).0;
+    assert!(
+        o.contains("26 27 0 29 2a 2b 2c 2d 2e 2f \n#48\t30 31 "),
+        "{o}"
+    );
+    assert!(!o.contains("wrong data byte #40"), "{o}");
+    let _ = responder.kill();
+    let _ = responder.wait();
+}
+
+#[test]
+fn corrupted_echo_data_went_unmentioned_where_ping_prints_wrong_data_byte() {
+    let (a, b) = pair();
+    prints_wrong_data_like_ping(&a, &b, "4", "198.51.100.2");
+}
+
+#[test]
+fn ipv6_corrupted_echo_data_went_unmentioned_where_ping6_prints_wrong_data_byte() {
+    let (a, b) = pair6();
+    prints_wrong_data_like_ping(&a, &b, "6", "2001:db8::2");
+}

@@ -967,3 +967,58 @@ fn forged_echo_replies_made_a_dead_pinglist_host_look_alive() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn a_pinglist_host_echoing_altered_data_does_not_answer_though_lkping_prints_it() {
+    // The connectivity check's strict pings count a reply only when it echoes the request's
+    // data after the time stamp. lkping now prints ping's "wrong data byte" report for
+    // altered replies and counts them as ping does; a strict run must still not count them.
+    // The PingList host (b) answers every request itself (tests/data/lkping/corrupt_echo.py,
+    // its kernel's echo reply off): with byte #20 altered it does not answer; with only a
+    // time-stamp byte (#3) altered it does, so the responder's replies reach the check.
+    use std::io::BufRead;
+    let p = pair();
+    let base = [("IP", VIP24), ("DEVICE", "eth0")];
+    let out = ip_ra(&p.a, &["restore", "-o", "NOBCASTPING=1"], &base);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    p.b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/lkping/corrupt_echo.py"
+    );
+    for (change, expected) in [("20=0xff", 1), ("3=0x55", 0)] {
+        let mut responder =
+            p.b.cmd("python3")
+                .args(["-u", script, "4", "10", "20", change])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+        let mut line = String::new();
+        let stdout = responder.stdout.take().expect("stdout");
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        assert_eq!(line.trim(), "ready");
+        let out = ip_ra(
+            &p.a,
+            &[
+                "quickCheck",
+                "-p",
+                "198.51.100.3",
+                "-o",
+                "NOBCASTPING=1",
+                "-o",
+                "IP_PINGTIME=1",
+            ],
+            &base,
+        );
+        let _ = responder.kill();
+        let _ = responder.wait();
+        assert_eq!(code(&out), expected, "{change}: {}", stderr(&out));
+        if expected == 1 {
+            assert!(
+                stderr(&out).contains("198.51.100.3 (PingList) does not answer"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}

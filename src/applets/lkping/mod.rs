@@ -30,6 +30,7 @@ mod pinger;
 mod session;
 mod socket_setup;
 mod stats;
+mod wrong_data;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

@@ -10,6 +10,7 @@ use super::options::{Interface, Options};
 use super::pinger::{Destination, Incoming, Pinger};
 use super::socket_setup::{open_v4, open_v6, resolve};
 use super::stats::{reply_time, ReplyClass, Stats, Tally};
+use super::wrong_data::wrong_data_report;
 use crate::event::{Event, EventLoop, Interest, TimerId, Token};
 
 const SOCKET: Token = Token(0);
@@ -297,13 +298,16 @@ impl Session<'_> {
             // timer (ping's zero itimer: wait without a limit).
             self.linger_armed = true;
             let wait = if self.tally.received > 0 {
-                let two_max = Duration::from_micros(2 * self.tally.tmax_us().max(0) as u64);
+                let two_max =
+                    Duration::from_micros((self.tally.tmax_us().max(0) as u64).saturating_mul(2));
                 Some(two_max.max(self.opts.interval))
             } else {
                 Some(self.opts.linger).filter(|l| !l.is_zero())
             };
-            if let Some(wait) = wait {
-                self.ev.set_timer(now + wait, LINGER);
+            // A forged time stamp can make twice the worst rtt longer than an Instant holds:
+            // no timer then, as ping's wait that never ends.
+            if let Some(at) = wait.and_then(|w| now.checked_add(w)) {
+                self.ev.set_timer(at, LINGER);
             }
         }
     }
@@ -386,6 +390,13 @@ impl Session<'_> {
                     // ping6_parse_reply).
                     if !self.multicast && self.dst.flags_other_repliers() && from != self.dst.ip() {
                         line += " (DIFFERENT ADDRESS!)";
+                    }
+                    // Altered data (a corrupting middlebox, a forger who guessed the
+                    // identifier): ping names the first wrong byte and dumps the rest, and
+                    // counts the reply all the same. A strict run counted only replies with
+                    // our data, so it never gets here with any.
+                    if let Some(report) = wrong_data_report(&self.payload, &data) {
+                        line += &report;
                     }
                 }
                 if self.opts.audible {

@@ -150,11 +150,12 @@ impl Tally {
             self.tsum2 += (t as f64) * (t as f64);
             self.tmin = self.tmin.min(t);
             self.tmax = self.tmax.max(t);
-            let t = t as u64;
+            // A forged or corrupted time stamp gives any rtt up to i64::MAX: saturate.
+            let t = t.max(0) as u64;
             if self.ewma == 0 {
-                self.ewma = t * 8;
+                self.ewma = t.saturating_mul(8);
             } else {
-                self.ewma = (self.ewma + t).saturating_sub(self.ewma / 8);
+                self.ewma = self.ewma.saturating_add(t).saturating_sub(self.ewma / 8);
             }
         }
         if !checksum_ok {
@@ -200,7 +201,7 @@ impl Tally {
             // ping: this order avoids integer rounding errors for small times.
             ((self.tsum2 - (self.tsum * self.tsum) / total_f) / total_f) as i64
         } else {
-            (self.tsum2 / total_f) as i64 - avg * avg
+            ((self.tsum2 / total_f) as i64).saturating_sub(avg.saturating_mul(avg))
         };
         Some((self.tmin, avg, self.tmax, isqrt(var)))
     }
@@ -338,7 +339,7 @@ fn isqrt(a: i64) -> i64 {
     let mut x = a;
     while x < prev {
         prev = x;
-        x = (x + a / x) / 2;
+        x = ((i128::from(x) + i128::from(a / x)) / 2) as i64;
     }
     x
 }
@@ -347,7 +348,7 @@ fn isqrt(a: i64) -> i64 {
 /// above, with ping's rounding.
 pub(crate) fn reply_time(us: i64) -> String {
     if us >= 100_000 - 50 {
-        format!("{}", (us + 500) / 1000)
+        format!("{}", us.saturating_add(500) / 1000)
     } else if us >= 10_000 - 5 {
         format!("{}.{:01}", (us + 50) / 1000, ((us + 50) % 1000) / 100)
     } else if us >= 1000 {
@@ -411,6 +412,36 @@ mod tests {
         assert_eq!(reply_time(12_345), "12.3");
         assert_eq!(reply_time(123_456), "123");
         assert_eq!(reply_time(9_999), "10.0");
+    }
+
+    /// A reply whose time stamp was altered (a corrupting middlebox, a forger) gives any rtt
+    /// up to i64::MAX; the ewma, the mdev and the time field overflowed (a panic in ip-ra's
+    /// in-process pings in a debug build, wrapped figures otherwise). Ping's own figures for
+    /// one such reply (byte #3 of the stamp changed): `time=1644167168000 ms`, mdev 0.000.
+    #[test]
+    fn forged_time_stamp_overflowed_the_rtt_figures() {
+        let mut t = Tally::new();
+        let seq = t.transmit();
+        t.reply(seq, Some(1_644_167_168_000_273), true);
+        assert_eq!(reply_time(1_644_167_168_000_273), "1644167168000");
+        assert!(t
+            .summary("h", true, Duration::ZERO, true)
+            .ends_with("= 1644167168000.273/1644167168000.273/1644167168000.273/0.000 ms\n"));
+        let mut t = Tally::new();
+        for _ in 0..3 {
+            let seq = t.transmit();
+            t.reply(seq, Some(i64::MAX), true);
+        }
+        let seq = t.transmit();
+        t.reply(seq, Some(0), true);
+        assert_eq!(reply_time(i64::MAX), (i64::MAX / 1000).to_string());
+        let summary = t.summary("h", true, Duration::from_secs(3), true);
+        assert!(
+            summary.contains("rtt min/avg/max/mdev = 0.000/"),
+            "{summary}"
+        );
+        assert!(t.status(true).contains("min/avg/ewma/max = 0.000/"));
+        assert!(isqrt(i64::MAX) > 3_000_000_000);
     }
 
     /// SIGQUIT killed lkping (exit 131, no statistics) where ping prints this line and
