@@ -72,10 +72,11 @@ fn ipv6_restore_passes_dad_advertises_and_the_peer_entry_follows_then_remove() {
 
     let out = ip_ra(&p.a, &["quickCheck"], &kit6(&[]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    // A second restore finds it assigned and only checks it.
+    // A second restore finds it assigned, announces it again and checks it.
     let out = ip_ra(&p.a, &["restore"], &kit6(&[]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("is already assigned to eth0: checking it"));
+    assert!(stderr(&out).contains("is already assigned to eth0: announcing and checking it"));
+    assert!(stderr(&out).contains("unsolicited neighbor advertisement: 3 ×"));
 
     let out = ip_ra(&p.a, &["remove"], &kit6(&[]));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -348,4 +349,80 @@ fn ipv6_own_physical_address_as_the_vip_is_named_as_such() {
             "stop took it"
         );
     }
+}
+
+/// Adds `ip/prefix` to eth0 of `ns` as ip-ra does (owner mark `proto 82`, with DAD): what a
+/// restore killed in its duplicate check leaves behind (iproute2 6.1 cannot set the mark).
+fn add_ours6(ns: &Netns, ip: &'static str, prefix: u8) {
+    in_ns(ns, move || {
+        let mut rt = habox::net::rtnl::Rtnl::open().expect("rtnl");
+        let link = rt.link_by_name("eth0").expect("link").expect("eth0");
+        rt.add_address6(link.index, ip.parse().expect("ip"), prefix, false, 82)
+            .expect("add address");
+    });
+}
+
+/// Waits (at most 10 s) until `what` shows in eth0's IPv6 addresses of `ns`.
+fn wait_addr6(ns: &Netns, what: &str) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !addrs6(ns).contains(what) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(addrs6(ns).contains(what), "no {what}: {}", addrs6(ns));
+}
+
+#[test]
+fn ipv6_restore_said_success_over_its_own_dadfailed_address() {
+    // Regression: the VIP of ours on the device that had failed DAD (a peer held it while
+    // our restore was killed, or while the link was down and up) was "already assigned":
+    // restore checked link and connectivity (nothing, with NOBCASTPING=1) and said success,
+    // while quickCheck called the same address a failed duplicate. The kernel never retries
+    // DAD on such an address; restore now deletes it and adds it again, with DAD.
+    let p = pair6();
+    p.b.ip(&["addr", "add", VIP6_64, "dev", "eth0", "nodad"]);
+    add_ours6(&p.a, VIP6, 64);
+    wait_addr6(&p.a, "dadfailed");
+    let env = kit6(&[("NOBCASTPING", "1")]);
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("failed DAD"), "{}", stderr(&out));
+    // The peer still holds it: restore fails and leaves no address behind.
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already in use on the link (DAD failed)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!addrs6(&p.a).contains(VIP6), "{}", addrs6(&p.a));
+    // The peer let it go: a dadfailed leftover no longer blocks the restore.
+    add_ours6(&p.a, VIP6, 64);
+    wait_addr6(&p.a, "dadfailed");
+    p.b.ip(&["addr", "del", VIP6_64, "dev", "eth0"]);
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = addrs6(&p.a);
+    assert!(has_vip6(&p.a), "{text}");
+    assert!(
+        !text.contains("dadfailed") && !text.contains("tentative"),
+        "{text}"
+    );
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn ipv6_quickcheck_of_a_tentative_address_failed_its_connectivity_check() {
+    // Regression: while the VIP was still tentative (DAD running: a restore killed in its
+    // duplicate check, or the link just came back) quickCheck pinged the PingList from it,
+    // which the kernel does not allow, and reported a connectivity failure. It now waits for
+    // DAD to end (within IP_QUICKCHECK_TIMEOUT) and judges the outcome.
+    let p = pair6();
+    p.a.sysctl("net.ipv6.conf.eth0.dad_transmits", "3");
+    add_ours6(&p.a, VIP6, 64);
+    assert!(addrs6(&p.a).contains("tentative"), "{}", addrs6(&p.a));
+    let env = kit6(&[("NOBCASTPING", "1"), ("PingList", "2001:db8::3")]);
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("tentative"), "{}", stderr(&out));
 }

@@ -1022,3 +1022,154 @@ fn a_pinglist_host_echoing_altered_data_does_not_answer_though_lkping_prints_it(
         }
     }
 }
+
+#[test]
+fn restore_and_quickcheck_said_success_for_the_vip_left_with_another_prefix_length() {
+    // Regression: the VIP of ours on DEVICE as /16 (restored before IP's prefix was corrected,
+    // or added by hand) while IP says /24: restore found it "already assigned" and said
+    // success, quickCheck only warned; the wrong broadcast and subnet route stayed for good.
+    // quickCheck now fails naming both lengths, and restore replaces our entry.
+    let p = pair();
+    p.a.ip(&[
+        "addr",
+        "add",
+        "198.51.100.10/16",
+        "dev",
+        "eth0",
+        "label",
+        "eth0:ra",
+    ]);
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    let out = ip_ra(&p.a, &["quickCheck"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "quickCheck: assignment check: 198.51.100.10 is assigned to eth0 as /16, not /24"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("as /16, not /24: replacing it"),
+        "{}",
+        stderr(&out)
+    );
+    let text = addrs(&p.a);
+    assert!(
+        text.contains("inet 198.51.100.10/24 brd 198.51.100.255"),
+        "{text}"
+    );
+    assert!(!text.contains("198.51.100.10/16"), "{text}");
+    assert_eq!(code(&ip_ra(&p.a, &["quickCheck"], &env)), 0);
+    // Someone else's alias entry (not ip-ra's label) is not ip-ra's to replace: refused,
+    // left as it was.
+    assert_eq!(code(&ip_ra(&p.a, &["remove"], &env)), 0);
+    p.a.ip(&[
+        "addr",
+        "add",
+        "198.51.100.10/16",
+        "dev",
+        "eth0",
+        "label",
+        "eth0:1",
+    ]);
+    let before = snapshot(&p.a);
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("as /16, not /24, and not by ip-ra: left alone"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(before, snapshot(&p.a));
+}
+
+#[test]
+fn restore_over_the_address_a_killed_restore_left_sent_no_gratuitous_arp() {
+    // Regression: a restore killed (action timeout) between adding the VIP and its gratuitous
+    // ARPs left the address unannounced; the next restore found it "already assigned", checked
+    // it and said success, and the peers kept the old owner's MAC. Restore announces it again.
+    let p = pair();
+    p.a.ip(&["addr", "add", VIP24, "dev", "eth0", "label", "eth0:ra"]);
+    let tcpdump = capture_arp(&p.b);
+    let out = ip_ra(
+        &p.a,
+        &["restore"],
+        &[("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already assigned"),
+        "{}",
+        stderr(&out)
+    );
+    let vip: Ipv4Addr = VIP.parse().unwrap();
+    let garps = |f: &[(EthernetRepr, ArpRepr)]| {
+        f.iter()
+            .filter(|(_, a)| a.source_protocol_addr == vip)
+            .count()
+    };
+    let frames = tcpdump.until(|f| garps(f) >= 4);
+    assert_eq!(garps(&frames), 4, "{frames:?}");
+    assert_eq!(addrs(&p.a).matches("198.51.100.10").count(), 1);
+}
+
+#[test]
+fn two_restores_at_once_leave_one_address_and_both_succeed() {
+    // Held before: the action lock serialises them; the second finds the address assigned.
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    let (one, two) = std::thread::scope(|s| {
+        let one = s.spawn(|| ip_ra(&p.a, &["restore"], &env));
+        let two = s.spawn(|| ip_ra(&p.a, &["restore"], &env));
+        (one.join().expect("one"), two.join().expect("two"))
+    });
+    assert_eq!(code(&one), 0, "{}", stderr(&one));
+    assert_eq!(code(&two), 0, "{}", stderr(&two));
+    assert_eq!(addrs(&p.a).matches("inet 198.51.100.10/24").count(), 1);
+    assert_eq!(
+        [&one, &two]
+            .iter()
+            .filter(|o| stderr(o).contains("add address: 198.51.100.10/24 added"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn recover_on_a_renamed_or_deleted_or_moved_interface_changes_nothing() {
+    // Held before: DEVICE gone (renamed or deleted) is a parameter error naming it; the VIP
+    // moved by hand to another interface is refused by the pre-assignment check.
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    assert_eq!(code(&ip_ra(&p.a, &["restore"], &env)), 0);
+    p.a.ip(&["link", "set", "eth0", "down"]);
+    p.a.ip(&["link", "set", "eth0", "name", "lan0"]);
+    let before = snapshot(&p.a);
+    let out = ip_ra(&p.a, &["recover"], &env);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("DEVICE eth0: no such interface (for 198.51.100.10)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(before, snapshot(&p.a));
+    // Moved by hand: off eth0 (renamed back, down), onto a second interface as an alias.
+    p.a.ip(&["link", "set", "lan0", "name", "eth0"]);
+    p.a.ip(&["addr", "del", VIP24, "dev", "eth0"]);
+    p.a.ip(&[
+        "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+    ]);
+    p.a.ip(&["addr", "add", VIP24, "dev", "eth1", "label", "eth1:ra"]);
+    let out = ip_ra(&p.a, &["recover"], &env);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("198.51.100.10 is assigned to another interface (eth1:ra)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a), "{}", addrs(&p.a));
+    assert!(ip_out(&p.a, &["addr", "show", "dev", "eth1"]).contains("198.51.100.10/24"));
+}

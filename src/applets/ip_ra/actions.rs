@@ -207,7 +207,15 @@ pub(super) struct Assigned {
     pub prefix_len: u8,
     /// IPv6: duplicate address detection found another owner (the address is unusable).
     pub dad_failed: bool,
+    /// IPv6: duplicate address detection still runs (the address cannot be used yet).
+    pub tentative: bool,
+    /// ip-ra added it (IPv4: label `DEV:ra`, IPv6: its owner mark).
+    pub ours: bool,
 }
+
+/// How long an action waits for a tentative VIP to pass or fail DAD: the kernel's
+/// DupAddrDetectTransmits × RetransTimer plus its random start delay, with room to spare.
+const TENTATIVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The steps whose IPv4 and IPv6 forms differ (`steps` has the IPv4 ones, `inet6` the IPv6
 /// ones). The actions below run them in the kit's order for both families.
@@ -303,6 +311,48 @@ where
         }
     }
 
+    /// The VIP on our device once it is no longer tentative (IPv6: DAD still running; a
+    /// tentative address cannot be used, not even as a ping's source), waiting at most
+    /// `TENTATIVE_LIMIT`; then it is taken as it is.
+    fn assigned_settled(&mut self, action: &str, step: &str) -> Result<Option<Assigned>, Failure> {
+        let started = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            let a = self.assigned(action, step)?;
+            match &a {
+                Some(x) if x.tentative && started.elapsed() < TENTATIVE_LIMIT => {
+                    if !said {
+                        log::info!(
+                            "{action}: {step}: {} on {} is tentative (DAD running): waiting",
+                            self.ip,
+                            self.link.name
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => return Ok(a),
+            }
+        }
+    }
+
+    /// What is wrong with the VIP as found on our device, if anything: it failed DAD, or its
+    /// prefix length is not the one configured. A VIP that ip-ra added on another device
+    /// than the parameters name (found by quickCheck and remove wherever it is) is checked as
+    /// it is there: the parameters were changed since, and its prefix is not judged by them.
+    fn unfit(&self, a: &Assigned) -> Option<String> {
+        if a.dad_failed {
+            return Some("failed DAD".to_string());
+        }
+        if self.p.device.as_ref().is_some_and(|d| *d != self.link.name) {
+            return None;
+        }
+        match self.p.prefix {
+            Some(q) if q != a.prefix_len => Some(format!("as /{}, not /{q}", a.prefix_len)),
+            _ => None,
+        }
+    }
+
     /// Whether the VIP is on our device (a probe with parameters it cannot check asks only
     /// that).
     pub fn in_service(&mut self, action: &str) -> Result<bool, Failure> {
@@ -348,15 +398,49 @@ where
                 format!("{} is assigned to another interface ({other})", self.ip),
             ));
         }
-        if !entries.is_empty() {
-            log::info!(
-                "{action}: {step}: {} is already assigned to {}: checking it",
-                self.ip,
-                self.link.name
-            );
-            return self.monitor_checks(action);
+        let found = if entries.is_empty() {
+            None
+        } else {
+            self.assigned_settled(action, step)?
+        };
+        match found {
+            None => log::info!("{action}: {step}: {} is not assigned yet", self.ip),
+            Some(a) => match self.unfit(&a) {
+                None => {
+                    // A restore killed after its add left the address unannounced: the
+                    // announcement is repeated (it is idempotent) before the checks.
+                    log::info!(
+                        "{action}: {step}: {} is already assigned to {}: announcing and \
+                         checking it",
+                        self.ip,
+                        self.link.name
+                    );
+                    self.announce(action)?;
+                    return self.monitor_checks(action);
+                }
+                Some(why) if !a.ours => {
+                    return Err(self.fail(
+                        action,
+                        step,
+                        format!(
+                            "{} is assigned to {} {why}, and not by ip-ra: left alone",
+                            self.ip, self.link.name
+                        ),
+                    ))
+                }
+                Some(why) => {
+                    log::warn!(
+                        "{action}: {step}: {} is assigned to {} {why}: replacing it",
+                        self.ip,
+                        self.link.name
+                    );
+                    self.source_address_revert(action)?;
+                    self.before_delete(action, a.prefix_len)?;
+                    self.delete_address(a.prefix_len)
+                        .map_err(|e| self.rt_fail(action, step, e))?;
+                }
+            },
         }
-        log::info!("{action}: {step}: {} is not assigned yet", self.ip);
         self.add_unique(action)?;
         // From here on a failure takes the address away again.
         let rest = (|| {
@@ -418,7 +502,7 @@ where
             return Ok(());
         }
         let step = "assignment check";
-        match self.assigned(action, step)? {
+        match self.assigned_settled(action, step)? {
             None => {
                 return Err(Failure::NotRunning(format!(
                     "{action}: {step}: {} is not assigned to {}",
@@ -432,11 +516,29 @@ where
                     format!("{} failed DAD: another node owns it", self.ip),
                 ))
             }
-            Some(_) => log::info!(
-                "{action}: {step}: {} is assigned to {}",
-                self.ip,
-                self.link.name
-            ),
+            Some(a) if a.tentative => {
+                return Err(self.fail(
+                    action,
+                    step,
+                    format!("{} is still tentative: DAD did not end", self.ip),
+                ))
+            }
+            // restore replaces such an entry (or refuses one that is not ip-ra's): the
+            // cluster's recovery puts it right.
+            Some(a) => {
+                if let Some(why) = self.unfit(&a) {
+                    return Err(self.fail(
+                        action,
+                        step,
+                        format!("{} is assigned to {} {why}", self.ip, self.link.name),
+                    ));
+                }
+                log::info!(
+                    "{action}: {step}: {} is assigned to {}",
+                    self.ip,
+                    self.link.name
+                );
+            }
         }
         self.monitor_checks(action)
     }

@@ -216,6 +216,8 @@ impl Steps for Resource<Ipv6Addr> {
         Ok(self.assigned6(action, step)?.map(|a| Assigned {
             prefix_len: a.prefix_len,
             dad_failed: a.dad_failed(),
+            tentative: a.is_tentative() && !a.dad_failed(),
+            ours: a.protocol == IP_RA_PROTO,
         }))
     }
 

@@ -326,6 +326,8 @@ impl Steps for Resource {
         Ok(self.assigned_entry(action, step)?.map(|a| Assigned {
             prefix_len: a.prefix_len,
             dad_failed: false,
+            tentative: false,
+            ours: is_ours(&a),
         }))
     }
 
