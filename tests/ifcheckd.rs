@@ -1360,3 +1360,44 @@ fn attributes_lost_in_an_attrd_restart_stayed_missing_until_the_next_link_change
         "{log}"
     );
 }
+
+/// The state file's escape wrote control characters as `\xNN` but left a backslash as it
+/// was: a host name holding the four characters `\x0a` read the same, in the state file and
+/// by `ifcheckd -s`, as one holding a newline. A backslash is written `\\` now, and `-s`
+/// reads the escapes back before showing the name (escaped once). Real, as the test above:
+/// ifcheckd in its own UTS namespace with that host name.
+#[test]
+fn a_host_name_holding_backslash_x0a_read_the_same_as_an_escaped_newline() {
+    let dir = TempDir::new("bslash");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let script = "import os, socket, sys\n\
+        socket.sethostname(b'fw\\\\x0a\\\\')\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let python = ["/usr/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 is not installed");
+    let mut d = Running(
+        Command::new("/usr/bin/unshare")
+            .args(["-u", python, "-c", script])
+            .arg(applet("ifcheckd"))
+            .args(ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()]).get_args())
+            .env("PATH", isolated_path(&dir, &[]))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "ring 0 UP", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    let s = attrs(&state);
+    assert!(s.contains("\nnode fw\\\\x0a\\\\\n"), "{s:?}");
+    let out = ifcheckd(&dir, &["-s"]).output().unwrap();
+    let (shown, _) = text(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("  * Node: fw\\\\x0a\\\\:\n"), "{shown}");
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+}
