@@ -1262,3 +1262,142 @@ fn a_host_name_with_a_newline_forged_a_ring_attribute_in_the_state_file() {
     sigterm(d.0.id());
     assert!(d.0.wait().unwrap().success());
 }
+
+/// Pacemaker (or only its attribute daemon) restarted while ifcheckd ran: the transient
+/// `ringnumber_N` attributes were gone with it, and ifcheckd, which called attrd_updater only
+/// when a ring changed, left them missing until the next link change (a location rule on them
+/// moved the resources meanwhile). Now every published attribute is set again every 10 s.
+/// Stand-in attrd_updater (as in the tests above: no cluster stack here; tests/pacemaker.rs
+/// builds a three-node cluster, too heavy to restart in a host test): it keeps the attributes
+/// as files in `store`, refuses while `down` exists; the restart is `down` created, the store
+/// wiped, `down` removed.
+#[test]
+fn attributes_lost_in_an_attrd_restart_stayed_missing_until_the_next_link_change() {
+    let dir = TempDir::new("restart");
+    let bin = dir.path("bin");
+    let store = dir.path("store");
+    let down = dir.path("down");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&store).unwrap();
+    let script = format!(
+        "#!/bin/sh\n[ -e {down} ] && {{ echo 'Could not connect to attrd' >&2; exit 102; }}\n\
+         case \"$1 $3\" in\n\
+         '-n -U') printf '%s' \"$4\" > {store}/\"$2\" ;;\n\
+         '-n -D') /bin/rm -f {store}/\"$2\" ;;\n\
+         esac\n",
+        down = down.display(),
+        store = store.display()
+    );
+    std::fs::write(bin.join("attrd_updater"), script).unwrap();
+    executable(&bin.join("attrd_updater"));
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", &bin)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let value = |ring: u32| std::fs::read_to_string(store.join(format!("ringnumber_{ring}")));
+    let both_set = || {
+        value(0).is_ok_and(|v| v == "198.51.100.1 is UP")
+            && value(1).is_ok_and(|v| v == "hb1 is UP")
+    };
+    // The path file kept fresh throughout, as a live pikemon does: no ring changes.
+    let keep_fresh = |what: &str, limit: Duration, cond: &dyn Fn() -> bool| {
+        let end = Instant::now() + limit;
+        while !cond() {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            write_paths(&paths, "UP", "UP");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    keep_fresh("both attributes", Duration::from_secs(5), &both_set);
+    // A quick restart: attrd back at once, empty.
+    std::fs::write(&down, "").unwrap();
+    for f in std::fs::read_dir(&store).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    std::fs::remove_file(&down).unwrap();
+    keep_fresh(
+        "both attributes set again after the restart",
+        Duration::from_secs(13),
+        &both_set,
+    );
+    // A longer outage (Pacemaker stopped for over a refresh period): the refused refreshes
+    // are not an error each time, and the attributes are back once attrd is.
+    std::fs::write(&down, "").unwrap();
+    for f in std::fs::read_dir(&store).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let outage = Instant::now();
+    keep_fresh("the outage", Duration::from_secs(12), &|| {
+        outage.elapsed() > Duration::from_millis(10_500)
+    });
+    assert!(!both_set());
+    std::fs::remove_file(&down).unwrap();
+    keep_fresh(
+        "both attributes set again after the outage",
+        Duration::from_secs(13),
+        &both_set,
+    );
+    // ifcheckd's own state file never changed: the rings stayed UP.
+    assert!(attrs(&dir.path("attributes")).contains("ringnumber_1 hb1 is UP"));
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+    assert!(
+        value(0).is_err() && value(1).is_err(),
+        "deleted on exit: {:?}",
+        std::fs::read_dir(&store).unwrap().collect::<Vec<_>>()
+    );
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(!log.contains("Failed to change link status"), "{log}");
+    assert!(
+        log.contains("Interface link status published again [ring id=0, state=UP]"),
+        "{log}"
+    );
+}
+
+/// The state file's escape wrote control characters as `\xNN` but left a backslash as it
+/// was: a host name holding the four characters `\x0a` read the same, in the state file and
+/// by `ifcheckd -s`, as one holding a newline. A backslash is written `\\` now, and `-s`
+/// reads the escapes back before showing the name (escaped once). Real, as the test above:
+/// ifcheckd in its own UTS namespace with that host name.
+#[test]
+fn a_host_name_holding_backslash_x0a_read_the_same_as_an_escaped_newline() {
+    let dir = TempDir::new("bslash");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let script = "import os, socket, sys\n\
+        socket.sethostname(b'fw\\\\x0a\\\\')\n\
+        os.execv(sys.argv[1], sys.argv[1:])\n";
+    let python = ["/usr/bin/python3", "/bin/python3"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("python3 is not installed");
+    let mut d = Running(
+        Command::new("/usr/bin/unshare")
+            .args(["-u", python, "-c", script])
+            .arg(applet("ifcheckd"))
+            .args(ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()]).get_args())
+            .env("PATH", isolated_path(&dir, &[]))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_fresh(&paths, "ring 0 UP", || {
+        attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+    });
+    let s = attrs(&state);
+    assert!(s.contains("\nnode fw\\\\x0a\\\\\n"), "{s:?}");
+    let out = ifcheckd(&dir, &["-s"]).output().unwrap();
+    let (shown, _) = text(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("  * Node: fw\\\\x0a\\\\:\n"), "{shown}");
+    sigterm(d.0.id());
+    assert!(d.0.wait().unwrap().success());
+}

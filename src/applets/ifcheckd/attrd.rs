@@ -3,10 +3,14 @@
 //! end (EOF) is when the child is reaped, and a call still running at its deadline is killed.
 //! `AttrdQueue` holds the changes attrd has not taken yet, one call in flight at a time (the
 //! changes of one ring stay in order), a refused change offered again after `retry`.
+//! Every attribute set is set again each `refresh`: attrd keeps transient attributes in
+//! memory only, and a restart of Pacemaker (or of attrd alone) while ifcheckd runs lost them
+//! until the next ring change. A refresh attrd refuses (Pacemaker is down) is dropped, not
+//! retried each `retry`: the next one comes a `refresh` later.
 //! `AttrdCall::wait` is the blocking form for the exit cleanup and `ifcheckd -s`, bounded by
 //! poll(2) on the same pipes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -25,6 +29,15 @@ struct Pending {
     change: Change,
     /// Offered once already (and refused): the next offer waits for the retry time.
     tried: bool,
+    /// Sets again what attrd was given before (a refresh, not a change).
+    refresh: bool,
+}
+
+/// What the running call sends.
+struct Sent {
+    ring: u32,
+    change: Change,
+    refresh: bool,
 }
 
 /// Attribute changes on their way to attrd.
@@ -32,21 +45,37 @@ pub struct AttrdQueue {
     tool: Option<PathBuf>,
     limit: Duration,
     retry: Duration,
+    refresh: Duration,
     pending: BTreeMap<u32, Pending>,
-    in_flight: Option<(u32, Change, AttrdCall)>,
+    in_flight: Option<(Sent, AttrdCall)>,
     retry_at: Instant,
+    /// What attrd should hold: the last value set of each ring not deleted since.
+    current: BTreeMap<u32, (RingState, String)>,
+    refresh_at: Instant,
+    /// Rings whose last refresh attrd refused (their next accepted one is logged).
+    refresh_refused: BTreeSet<u32>,
 }
 
 impl AttrdQueue {
     /// Changes go to `tool` (None: attrd_updater is not installed and changes are dropped).
-    pub fn new(tool: Option<PathBuf>, limit: Duration, retry: Duration) -> AttrdQueue {
+    pub fn new(
+        tool: Option<PathBuf>,
+        limit: Duration,
+        retry: Duration,
+        refresh: Duration,
+    ) -> AttrdQueue {
+        let now = Instant::now();
         AttrdQueue {
             tool,
             limit,
             retry,
+            refresh,
             pending: BTreeMap::new(),
             in_flight: None,
-            retry_at: Instant::now(),
+            retry_at: now,
+            current: BTreeMap::new(),
+            refresh_at: now + refresh,
+            refresh_refused: BTreeSet::new(),
         }
     }
 
@@ -59,11 +88,17 @@ impl AttrdQueue {
             }
             return;
         }
+        match &change {
+            Some(set) => self.current.insert(ring, set.clone()),
+            None => self.current.remove(&ring),
+        };
+        self.refresh_refused.remove(&ring);
         self.pending.insert(
             ring,
             Pending {
                 change,
                 tried: false,
+                refresh: false,
             },
         );
         self.pump(now);
@@ -71,40 +106,61 @@ impl AttrdQueue {
 
     /// The running call's fd, for the poll set.
     pub fn fd(&self) -> Option<RawFd> {
-        self.in_flight.as_ref().and_then(|(_, _, c)| c.fd())
+        self.in_flight.as_ref().and_then(|(_, c)| c.fd())
     }
 
     /// When `progress` has to be called even without the fd becoming readable or a SIGCHLD:
-    /// the running call's deadline, or the next retry of refused changes. A call whose pipe
+    /// the running call's deadline, the next retry of refused changes, or the next refresh
+    /// (when something is set). A call whose pipe
     /// closed before its process was reaped is reaped on SIGCHLD (looked at every 5 ms
     /// instead, it woke the loop 200 times a second for as long as the process lived).
     pub fn next_deadline(&self) -> Option<Instant> {
-        match &self.in_flight {
-            Some((_, _, c)) => Some(c.deadline()),
-            None if self.pending.is_empty() => None,
-            None => Some(self.retry_at),
+        if let Some((_, c)) = &self.in_flight {
+            return Some(c.deadline());
         }
+        let retry = (!self.pending.is_empty()).then_some(self.retry_at);
+        let refresh = (!self.current.is_empty()).then_some(self.refresh_at);
+        retry.into_iter().chain(refresh).min()
     }
 
     /// The fd was readable or a deadline passed: finishes the running call when it is over,
     /// then starts the next one that is due.
     pub fn progress(&mut self, now: Instant) {
-        if let Some((ring, change, mut call)) = self.in_flight.take() {
+        if let Some((sent, mut call)) = self.in_flight.take() {
             match call.progress(now) {
                 None => {
-                    self.in_flight = Some((ring, change, call));
+                    self.in_flight = Some((sent, call));
                     return;
                 }
-                Some(result) => self.finished(now, ring, change, result),
+                Some(result) => self.finished(now, sent, result),
             }
         }
         self.pump(now);
     }
 
-    fn finished(&mut self, now: Instant, ring: u32, sent: Change, result: Result<(), AttrdError>) {
+    fn finished(&mut self, now: Instant, sent: Sent, result: Result<(), AttrdError>) {
+        let Sent {
+            ring,
+            change: sent,
+            refresh,
+        } = sent;
         let name = attributes::name(ring);
         let current = self.pending.get_mut(&ring);
         match result {
+            Ok(()) if refresh => {
+                if let (true, Some((state, _))) = (self.refresh_refused.remove(&ring), &sent) {
+                    log::info!(
+                        "Interface link status published again [ring id={ring}, state={state}]"
+                    );
+                } else {
+                    log::debug!("{name} set again");
+                }
+            }
+            Err(e) if refresh => {
+                // Dropped: the next refresh tries again (a change queued meanwhile stays).
+                log::debug!("{name}: refresh refused: {e}");
+                self.refresh_refused.insert(ring);
+            }
             Ok(()) => {
                 if let Some((state, _)) = &sent {
                     log::info!("Interface link status changed [ring id={ring}, state={state}]");
@@ -134,10 +190,27 @@ impl AttrdQueue {
     }
 
     /// Starts the next call when none runs: a new change at once, a refused one at retry time.
+    /// A due refresh queues every attribute set that has no change of its own on the way.
     fn pump(&mut self, now: Instant) {
         let Some(tool) = self.tool.clone() else {
             return;
         };
+        if now >= self.refresh_at {
+            self.refresh_at = now + self.refresh;
+            let busy = self.in_flight.as_ref().map(|(s, _)| s.ring);
+            for (ring, set) in &self.current {
+                if busy != Some(*ring) && !self.pending.contains_key(ring) {
+                    self.pending.insert(
+                        *ring,
+                        Pending {
+                            change: Some(set.clone()),
+                            tried: false,
+                            refresh: true,
+                        },
+                    );
+                }
+            }
+        }
         while self.in_flight.is_none() {
             let retry_due = now >= self.retry_at;
             let Some((&ring, p)) = self
@@ -148,25 +221,34 @@ impl AttrdQueue {
             else {
                 return;
             };
-            let change = p.change.clone();
+            let sent = Sent {
+                ring,
+                change: p.change.clone(),
+                refresh: p.refresh,
+            };
+            if sent.refresh {
+                // Never offered twice: a refused refresh waits for the next one.
+                self.pending.remove(&ring);
+            }
             let name = attributes::name(ring);
-            let args: Vec<&str> = match &change {
+            let args: Vec<&str> = match &sent.change {
                 Some((_, value)) => vec!["-n", &name, "-U", value],
                 None => vec!["-n", &name, "-D"],
             };
             match AttrdCall::start(&tool, &args, self.limit) {
-                Ok(call) => self.in_flight = Some((ring, change, call)),
-                Err(e) => self.finished(now, ring, change, Err(e)),
+                Ok(call) => self.in_flight = Some((sent, call)),
+                Err(e) => self.finished(now, sent, Err(e)),
             }
         }
     }
 
     /// Exit: ends a running call and deletes `rings` (blocking, each call bounded).
     pub fn delete_all(&mut self, rings: &[u32]) {
-        if let Some((_, _, mut call)) = self.in_flight.take() {
+        if let Some((_, mut call)) = self.in_flight.take() {
             call.kill();
         }
         self.pending.clear();
+        self.current.clear();
         let Some(tool) = &self.tool else { return };
         for ring in rings {
             let name = attributes::name(*ring);
@@ -378,6 +460,63 @@ mod tests {
         let e = AttrdCall::wait(sh, &["-c", "echo no >&2; exit 3"], Duration::from_secs(5))
             .unwrap_err();
         assert!(e.to_string().contains("no"), "{e}");
+    }
+
+    /// Runs `queue` until no call is in flight.
+    fn settle(queue: &mut AttrdQueue) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while queue.in_flight.is_some() {
+            assert!(Instant::now() < end, "call did not end");
+            std::thread::sleep(Duration::from_millis(5));
+            queue.progress(Instant::now());
+        }
+    }
+
+    #[test]
+    fn every_attribute_is_set_again_each_refresh_and_a_refused_refresh_is_not_retried() {
+        let dir = std::env::temp_dir().join(format!("hbx-ifc-refresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tool, calls, down) = (dir.join("tool"), dir.join("calls"), dir.join("down"));
+        std::fs::write(
+            &tool,
+            format!(
+                "#!/bin/sh\n[ -e {} ] && exit 1\necho \"$*\" >> {}\n",
+                down.display(),
+                calls.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (retry, refresh) = (Duration::from_secs(1), Duration::from_secs(10));
+        let mut q = AttrdQueue::new(Some(tool), Duration::from_secs(5), retry, refresh);
+        let t0 = Instant::now();
+        q.set(t0, 0, Some((RingState::Up, "198.51.100.1 is UP".into())));
+        settle(&mut q);
+        assert_eq!(q.next_deadline(), Some(q.refresh_at));
+        let at = q.refresh_at;
+        q.progress(at);
+        settle(&mut q);
+        let c = std::fs::read_to_string(&calls).unwrap();
+        assert_eq!(
+            c.matches("-n ringnumber_0 -U 198.51.100.1 is UP").count(),
+            2,
+            "{c}"
+        );
+        // attrd down: the refresh is refused, and the next offer is the next refresh.
+        std::fs::write(&down, "").unwrap();
+        let at = q.refresh_at;
+        q.progress(at);
+        settle(&mut q);
+        assert!(q.pending.is_empty());
+        assert!(q.next_deadline().is_some_and(|d| d >= at + refresh));
+        // A deleted attribute is not set again.
+        std::fs::remove_file(&down).unwrap();
+        q.set(Instant::now(), 0, None);
+        settle(&mut q);
+        assert_eq!(q.next_deadline(), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -16,18 +16,56 @@ pub fn name(ring: u32) -> String {
     format!("ringnumber_{ring}")
 }
 
-/// `text` with its control characters (C0, DEL, C1) as `\xNN`: the state file is one record
-/// a line, and a host name holding a newline (sethostname takes any bytes) wrote a ring
-/// attribute of its own; `-s` must not pass escape sequences to the terminal either.
+/// `text` with its control characters (C0, DEL, C1) as `\xNN` and a backslash as `\\`: the
+/// state file is one record a line, and a host name holding a newline (sethostname takes any
+/// bytes) wrote a ring attribute of its own; `-s` must not pass escape sequences to the
+/// terminal either. The backslash is escaped so that a name holding the four characters
+/// `\x0a` does not read as one holding a newline.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_control() {
             let _ = write!(out, "\\x{:02x}", u32::from(c));
         } else {
             out.push(c);
         }
     }
+    out
+}
+
+/// `escape` undone: `\\` is a backslash, `\xNN` the character NN; any other backslash (a
+/// file written before backslashes were escaped) is kept as it is.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("\\\\") {
+            out.push('\\');
+            rest = after;
+            continue;
+        }
+        let code = tail
+            .get(2..4)
+            .filter(|_| tail.starts_with("\\x"))
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -40,7 +78,8 @@ pub fn render(node: &str, attrs: &BTreeMap<u32, String>) -> String {
     s
 }
 
-/// Reads a state file back: the node name and its attributes by name.
+/// Reads a state file back: the node name and its attributes by name, unescaped (`show`
+/// escapes them once again, and the node name is compared with attrd's host names).
 pub fn read_state(text: &str) -> (String, Vec<(String, String)>) {
     let mut node = String::new();
     let mut attrs = Vec::new();
@@ -49,10 +88,10 @@ pub fn read_state(text: &str) -> (String, Vec<(String, String)>) {
             continue;
         }
         if let Some(n) = line.strip_prefix("node ") {
-            node = n.trim().to_string();
+            node = unescape(n.trim());
         } else if let Some((k, v)) = line.split_once(' ') {
             if k.starts_with("ringnumber_") {
-                attrs.push((k.to_string(), v.trim().to_string()));
+                attrs.push((unescape(k), unescape(v.trim())));
             }
         }
     }
@@ -145,9 +184,50 @@ mod tests {
             ]
         );
         let (node, read) = read_state(&text);
-        assert_eq!(node, "fw a\\x0aringnumber_7 x is UP");
+        assert_eq!(node, "fw a\nringnumber_7 x is UP");
         assert_eq!(read.len(), 1);
         assert_eq!(escape("fw-a \u{2028}"), "fw-a \u{2028}");
+    }
+
+    #[test]
+    fn a_host_name_holding_backslash_x0a_read_the_same_as_an_escaped_newline() {
+        let literal = render("fw\\x0a", &BTreeMap::new());
+        let newline = render("fw\n", &BTreeMap::new());
+        assert_ne!(literal, newline);
+        assert!(literal.contains("\nnode fw\\\\x0a\n"), "{literal:?}");
+        assert!(newline.contains("\nnode fw\\x0a\n"), "{newline:?}");
+        // Read back as they were, and shown (escaped once) apart.
+        assert_eq!(read_state(&literal).0, "fw\\x0a");
+        assert_eq!(read_state(&newline).0, "fw\n");
+        let attrs = BTreeMap::from([(0, "a\\b\x07 is UP".to_string())]);
+        let (node, read) = read_state(&render("fw\\", &attrs));
+        assert_eq!(node, "fw\\");
+        assert_eq!(
+            read,
+            [("ringnumber_0".to_string(), "a\\b\x07 is UP".to_string())]
+        );
+        let shown = |node: &str| show(&BTreeMap::from([(node.to_string(), BTreeMap::new())]));
+        assert_ne!(
+            shown(&read_state(&literal).0),
+            shown(&read_state(&newline).0)
+        );
+        assert_eq!(escape("a\\x0a\n"), "a\\\\x0a\\x0a");
+        // Backslashes of an older file, or a hand-edited one, are kept and never panic.
+        for odd in [
+            "\\",
+            "a\\x",
+            "a\\x4",
+            "\\xé0",
+            "\\x\u{e9}",
+            "\\xg1",
+            "\\q\\",
+            "ü\\xü",
+        ] {
+            assert_eq!(unescape(odd), odd);
+        }
+        for text in ["", "\\", "fw\\x0a\n\u{85}\\\\x", "é\u{1b}"] {
+            assert_eq!(unescape(&escape(text)), text);
+        }
     }
 
     #[test]

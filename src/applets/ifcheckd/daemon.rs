@@ -18,6 +18,8 @@ use super::{ATTRD_LIMIT, COROSYNC_LIMIT, COROSYNC_POLL, PIKEMON_POLL, PIKEMON_ST
 
 /// How often attribute changes attrd refused are offered again.
 const ATTRD_RETRY: Duration = Duration::from_secs(1);
+/// How often every attribute is set again: a restarted Pacemaker (or attrd) has lost them.
+const ATTRD_REFRESH: Duration = Duration::from_secs(10);
 use crate::event::{Event, EventLoop, TimerId, Token};
 use crate::net::rtnl::{Rtnl, RtnlEvent, RtnlMonitor};
 
@@ -91,7 +93,7 @@ impl Daemon {
             state_file: opts.state_file.clone(),
             files,
             node: node_name(),
-            attrd: AttrdQueue::new(attrd, ATTRD_LIMIT, ATTRD_RETRY),
+            attrd: AttrdQueue::new(attrd, ATTRD_LIMIT, ATTRD_RETRY, ATTRD_REFRESH),
             attrd_fd: None,
             attrd_timer: None,
             seen: None,
