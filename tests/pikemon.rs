@@ -2390,7 +2390,7 @@ fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
     // no FIN) it replays A's newest one every 20 ms for 4 s.
     let evil = Netns::new("e");
     rig.sw.attach(&evil, "lan0");
-    let replayer = evil
+    let mut replayer = evil
         .cmd("python3")
         .args([
             "-c",
@@ -2406,15 +2406,24 @@ fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
              \x20   except socket.timeout:\n\
              \x20       continue\n\
              \x20   if f[26:30]==bytes([0,0,0,1]):\n\
+             \x20       if last is None:\n\
+             \x20           print('armed',flush=True)\n\
              \x20       last=f\n\
              \x20       seen=time.time()\n\
              for i in range(200):\n\
              \x20   s.send(last)\n\
              \x20   time.sleep(0.02)\n",
         ])
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // A is killed once the replayer holds one of its HELLOs: a fixed 300 ms was too short
+    // for python to start and hear one on a loaded host (CI: one replay counted, not 2).
+    let mut armed = String::new();
+    let mut out = std::io::BufReader::new(replayer.stdout.take().expect("replayer's stdout"));
+    let _ = std::io::BufRead::read_line(&mut out, &mut armed);
+    assert_eq!(armed.trim(), "armed", "the replayer heard no HELLO of A");
+    std::thread::sleep(Duration::from_millis(100));
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
     let killed = Instant::now();
     while rig.role(2) != "Master" {
@@ -2437,7 +2446,6 @@ fn replayed_last_hello_does_not_keep_a_dead_master_alive() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(rig.role(2), "Master");
-    let mut replayer = replayer;
     let _ = replayer.kill();
     let _ = replayer.wait();
     assert!(
