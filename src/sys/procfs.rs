@@ -24,12 +24,17 @@ pub fn pgrp(pid: i32) -> Option<i32> {
     stat_fields(pid)?.get(2)?.parse().ok()
 }
 
+/// Every process id /proc lists now (none when /proc cannot be read).
+pub fn pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+}
+
 /// The processes of group `pgid` that have not exited yet (zombies are not counted).
 pub fn group_alive(pgid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    pids()
         .filter(|&pid| pgrp(pid) == Some(pgid) && alive(pid))
         .collect()
 }

@@ -265,12 +265,8 @@ pub fn daemon_pids(config: &Path) -> Vec<i32> {
         log::warn!("cannot read /proc/self/ns: no conntrackd process counts as ours");
         return Vec::new();
     };
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let me = std::process::id() as i32;
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+    crate::sys::procfs::pids()
         .filter(|&pid| pid != me)
         .filter(|&pid| cmdline_runs(&crate::sys::procfs::cmdline(pid), config))
         .filter(|&pid| {

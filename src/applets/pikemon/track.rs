@@ -140,20 +140,11 @@ fn file_head(path: &std::path::Path) -> Option<String> {
 
 /// Whether a process whose `comm` is `name` runs (in this PID namespace); a zombie does not.
 fn process_runs(name: &str) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    dir.flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .any(|e| {
-            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
-                && !zombie(&e.path())
-        })
+    crate::sys::procfs::pids().any(|pid| {
+        let dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+        std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == name)
+            && !zombie(&dir)
+    })
 }
 
 /// A process that exited but was not reaped by its parent (state Z in /proc/PID/stat):

@@ -75,13 +75,10 @@ fn recorded_pid(text: &str) -> Option<i32> {
 fn orphaned_worker(pid: i32) -> bool {
     use crate::sys::procfs::{cmdline, ppid};
     use std::os::unix::fs::MetadataExt;
-    let ours = std::fs::metadata(format!("/proc/{pid}"))
-        .is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw());
-    pid > 1
-        && pid != std::process::id() as i32
-        && ours
+    of_an_old_instance(pid, std::process::id() as i32)
         && cmdline(pid).starts_with(b"pikemon: worker")
-        && same_netns(pid)
+        && std::fs::metadata(format!("/proc/{pid}"))
+            .is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw())
         && !cmdline(ppid(pid).unwrap_or(0)).starts_with(b"pikemon: supervisor")
 }
 
@@ -92,18 +89,21 @@ fn orphaned_worker(pid: i32) -> bool {
 /// `PID_FILE.worker` beside this instance's pid file, and by the namespace's worker record
 /// whatever `pid-file` the killed instance's config named (read only if root wrote it).
 pub(super) fn hand_over_orphan(pid_file: &Path) {
-    let mut named = Vec::new();
-    if let Some(pid) = std::fs::read_to_string(worker_path(pid_file))
+    let mut orphans: Vec<i32> = std::fs::read_to_string(worker_path(pid_file))
         .ok()
         .as_deref()
         .and_then(recorded_pid)
-    {
-        named.push(pid);
-    }
+        .filter(|p| orphaned_worker(*p))
+        .into_iter()
+        .collect();
     if let Ok(path) = namespace_worker_path() {
         match read_root_file(&path) {
             Ok(Some(text)) => match recorded_pid(&text) {
-                Some(pid) if orphaned_worker(pid) => named.push(pid),
+                Some(pid) if orphaned_worker(pid) => {
+                    if !orphans.contains(&pid) {
+                        orphans.push(pid);
+                    }
+                }
                 _ => info!(
                     "{}: names no worker of a killed supervisor: ignored",
                     path.display()
@@ -113,8 +113,6 @@ pub(super) fn hand_over_orphan(pid_file: &Path) {
             Err(e) => warn!("{}: {e}: ignored", path.display()),
         }
     }
-    named.dedup();
-    let orphans: Vec<i32> = named.into_iter().filter(|p| orphaned_worker(*p)).collect();
     if orphans.is_empty() {
         return;
     }
@@ -260,13 +258,9 @@ pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
 /// The pid of a pikemon supervisor of this network namespace other than this process.
 fn other_supervisor() -> Option<i32> {
     let me = std::process::id() as i32;
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&p| p != me)
-        .find(|&p| {
-            crate::sys::procfs::cmdline(p).starts_with(b"pikemon: supervisor") && same_netns(p)
-        })
+    crate::sys::procfs::pids().filter(|&p| p != me).find(|&p| {
+        crate::sys::procfs::cmdline(p).starts_with(b"pikemon: supervisor") && same_netns(p)
+    })
 }
 
 /// Whether the hand-over file beside pid file `path` names `pid` as the supervisor.
