@@ -5415,3 +5415,77 @@ fn garp_repeat_interval_and_keepalive_shape_the_bursts_on_the_wire() {
         );
     }
 }
+
+/// `nomadic yes`: the Backup's macvlan carries no VIP (with the default `no` it keeps it,
+/// down: `vips_kept_by_a_backup_lost_their_lease_on_release`), and a Master that drops the
+/// role deletes its VIP.
+#[test]
+fn nomadic_yes_left_no_vip_on_the_backups_macvlan() {
+    let rig = Rig::new();
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{VIP}]/24; }}"),
+            &format!("ipv4 [{VIP}]/24; nomadic yes; }}"),
+        );
+    }
+    let rig = rig.started_pair();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(vip_line(&rig, 1).is_some(), "{}", rig.log(1));
+    assert_eq!(vip_line(&rig, 2), None, "{}", rig.log(2));
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let start = Instant::now();
+    while vip_line(&rig, 1).is_some() {
+        assert!(start.elapsed() < Duration::from_secs(1), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(vip_line(&rig, 2).is_some(), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// `resolve-interval 1s`: a witness's name that moves to another address in A's hosts file
+/// is re-resolved within about a second; the new address does not answer, so A goes Down
+/// and B takes over. `log-level 7` shows each lookup (debug), which B at the default level
+/// does not log.
+#[test]
+fn resolve_interval_re_resolved_a_moved_witness_name_and_log_level_7_shows_each_lookup() {
+    let rig = Rig::new();
+    rig.edit(
+        1,
+        "hello-interval 100ms;",
+        "hello-interval 100ms; resolve-interval 1s; log-level 7;",
+    );
+    let rig = rig.started_pair();
+    std::thread::sleep(Duration::from_millis(2500));
+    rig.assert_roles("Master", "Backup");
+    let lookup = "acr: witness.test -> Addr(198.51.100.50)";
+    let rounds = rig.log(1).matches(lookup).count();
+    assert!(
+        (2..=5).contains(&rounds),
+        "{rounds} lookups in 2.5 s:\n{}",
+        rig.log(1)
+    );
+    assert!(
+        !rig.log(2).contains("acr: witness.test ->"),
+        "{}",
+        rig.log(2)
+    );
+    rig.a
+        .hosts("127.0.0.1 localhost\n198.51.100.60 witness.test\n");
+    let moved = Instant::now();
+    rig.wait_log(
+        1,
+        "acr: witness.test is 198.51.100.60",
+        Duration::from_secs(3),
+    );
+    assert!(
+        moved.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        moved.elapsed()
+    );
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group LO Down"), "{so}");
+}
