@@ -1912,12 +1912,16 @@ fn name_and_binary_options_choose_the_statefile_and_the_program_run() {
     let web = a.dir.join("rsc").join("conntrack-ra-web.promoted");
     assert_eq!(run("start", &["-n", "web", "-b", w]), Some(0));
     assert!(
-        std::fs::read_to_string(&calls).unwrap_or_default().contains("-d"),
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .contains("-d"),
         "the daemon was not started through -b"
     );
     assert_eq!(run("promote", &["--name=web", "--binary", w]), Some(0));
     assert_eq!(
-        std::fs::read_to_string(&web).ok().map(|s| s.contains("\nweb\n")),
+        std::fs::read_to_string(&web)
+            .ok()
+            .map(|s| s.contains("\nweb\n")),
         Some(true),
         "{}",
         web.display()

@@ -1207,3 +1207,30 @@ fn ip_wait_linkdown_sets_how_long_the_link_cycle_keeps_the_interface_down() {
     );
     assert!(took[0] >= 0.9, "{took:?}");
 }
+
+/// `-D LEVEL` sets how much the kit's actions log: at 7 the connectivity check's ping output
+/// is shown (debug), at the default 6 it is not, and at 3 (errors only) a successful
+/// quickCheck says nothing at all.
+#[test]
+fn d_level_sets_what_the_kits_actions_log() {
+    let p = pair();
+    let base = [("IP", VIP24), ("DEVICE", "eth0")];
+    assert_eq!(
+        code(&ip_ra(&p.a, &["restore", "-o", "NOBCASTPING=1"], &base)),
+        0
+    );
+    let quick = |extra: &[&str]| {
+        let mut args = vec!["quickCheck", "-p", "198.51.100.3", "-o", "NOBCASTPING=1"];
+        args.extend_from_slice(extra);
+        let out = ip_ra(&p.a, &args, &base);
+        assert_eq!(code(&out), 0, "{extra:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let debug = quick(&["-D", "7"]);
+    assert!(debug.contains("lkping: PING 198.51.100.3"), "{debug}");
+    let default = quick(&[]);
+    assert!(!default.contains("lkping:"), "{default}");
+    assert!(!default.is_empty());
+    let errors_only = quick(&["-D", "3"]);
+    assert_eq!(errors_only, "", "-D 3");
+}
