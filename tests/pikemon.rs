@@ -368,6 +368,7 @@ impl Rig {
     fn kill_daemon(&self, node: u32) {
         let supervisor = self.pids(node, "pikemon: supervisor");
         assert_eq!(supervisor.len(), 1, "{}", self.log(node));
+        let killed = self.pids(node, "pikemon");
         self.signal(&supervisor, "-STOP");
         self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
         self.signal(&supervisor, "-KILL");
@@ -380,6 +381,22 @@ impl Rig {
             }
             self.signal(&left, "-KILL");
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // A killed process loses its cmdline before its files (the pid file's lock): a start
+        // right away could still find the lock held. Dead means a zombie or gone.
+        let dead = |p: &i32| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        while !killed.iter().all(dead) && start.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -1823,6 +1840,7 @@ impl Rig {
     fn kill_worker_and_rename_lan0_of(&self, node: u32) {
         let supervisor = self.pids(node, "pikemon: supervisor");
         assert_eq!(supervisor.len(), 1, "{}", self.log(node));
+        let killed = self.pids(node, "pikemon");
         self.signal(&supervisor, "-STOP");
         self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
         let ns = self.ns(node);
