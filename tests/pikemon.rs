@@ -1840,7 +1840,6 @@ impl Rig {
     fn kill_worker_and_rename_lan0_of(&self, node: u32) {
         let supervisor = self.pids(node, "pikemon: supervisor");
         assert_eq!(supervisor.len(), 1, "{}", self.log(node));
-        let killed = self.pids(node, "pikemon");
         self.signal(&supervisor, "-STOP");
         self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
         let ns = self.ns(node);
