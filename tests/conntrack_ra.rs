@@ -1882,3 +1882,56 @@ fn a_hung_wrapper_script_left_its_children_running_after_start_timed_out() {
     assert_eq!(a.rc("monitor", &[("OCF_RESKEY_CRM_meta_interval", "0")]), 7);
     assert_eq!(a.rc("stop", &[]), 0);
 }
+
+/// `-n NAME` names the instance (the default statefile `HA_RSCTMP/conntrack-ra-NAME.promoted`
+/// holds it) over `OCF_RESOURCE_INSTANCE`, and `-b PROG` is the program run for conntrackd,
+/// both given after the action as a hook may write them.
+#[test]
+fn name_and_binary_options_choose_the_statefile_and_the_program_run() {
+    let tmp = TempDir::new("nb");
+    let a = single(&tmp);
+    let calls = a.dir.join("calls");
+    let wrapper = a.dir.join("conntrackd-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec conntrackd \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let w = wrapper.to_str().unwrap();
+    let run = |action: &str, opts: &[&str]| {
+        let out = a.ra_cmd(action, &[]).args(opts).output().unwrap();
+        let (o, e) = text(&out);
+        eprintln!("{action} {opts:?} -> {:?}\n{o}{e}", out.status.code());
+        out.status.code()
+    };
+    let web = a.dir.join("rsc").join("conntrack-ra-web.promoted");
+    assert_eq!(run("start", &["-n", "web", "-b", w]), Some(0));
+    assert!(
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .contains("-d"),
+        "the daemon was not started through -b"
+    );
+    assert_eq!(run("promote", &["--name=web", "--binary", w]), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&web)
+            .ok()
+            .map(|s| s.contains("\nweb\n")),
+        Some(true),
+        "{}",
+        web.display()
+    );
+    assert!(!a.statefile().exists(), "the instance's own name was used");
+    assert_eq!(run("monitor", &["-n", "web", "-b", w]), Some(8));
+    // Under OCF_RESOURCE_INSTANCE (ct) the same daemon runs, not promoted.
+    assert_eq!(run("monitor", &["-b", w]), Some(0));
+    assert_eq!(run("demote", &["-n", "web", "-b", w]), Some(0));
+    assert!(!web.exists());
+    assert_eq!(run("stop", &["-n", "web", "-b", w]), Some(0));
+    assert_eq!(a.daemon_pid(), None);
+}

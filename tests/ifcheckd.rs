@@ -1401,3 +1401,40 @@ fn a_host_name_holding_backslash_x0a_read_the_same_as_an_escaped_newline() {
     sigterm(d.0.id());
     assert!(d.0.wait().unwrap().success());
 }
+
+/// `-V` raises the log level to debug: the debug lines (attrd_updater missing, the signal
+/// that ended the main loop) are on stderr with it and not without it; `--verbose` the same.
+#[test]
+fn verbose_flag_adds_the_debug_lines_to_the_log() {
+    let dir = TempDir::new("verb");
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let mut logs = Vec::new();
+    for flag in [None, Some("-V"), Some("--verbose")] {
+        let mut cmd = ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()]);
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        let mut d = Running(cmd.stderr(Stdio::piped()).spawn().unwrap());
+        wait_for("rings", Duration::from_secs(5), || {
+            attrs(&state).contains("ringnumber_0 198.51.100.1 is UP")
+        });
+        sigterm(d.0.id());
+        assert!(d.0.wait().unwrap().success());
+        let mut log = String::new();
+        use std::io::Read;
+        d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        assert!(log.contains("Starting ifcheckd"), "{flag:?}: {log}");
+        logs.push((flag, log));
+    }
+    for (flag, log) in &logs {
+        let debug = [
+            "attrd_updater not installed: attributes go to the state file only",
+            "mainloop shutdown. SIGNAL is",
+        ];
+        for line in debug {
+            assert_eq!(log.contains(line), flag.is_some(), "{flag:?}: {log}");
+        }
+    }
+}

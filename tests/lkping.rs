@@ -1740,3 +1740,93 @@ fn ipv6_corrupted_echo_data_went_unmentioned_where_ping6_prints_wrong_data_byte(
     let (a, b) = pair6();
     prints_wrong_data_like_ping(&a, &b, "6", "2001:db8::2");
 }
+
+/// a (198.51.100.1) — r (198.51.100.2 | 203.0.113.1, forwarding) — c (203.0.113.2).
+fn routed() -> (Netns, Netns, Netns) {
+    let a = Netns::new("lta");
+    let r = Netns::new("ltr");
+    let c = Netns::new("ltc");
+    veth(&a, "eth0", &r, "eth0");
+    veth(&r, "eth1", &c, "eth0");
+    a.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth0"]);
+    r.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+    r.ip(&["addr", "add", "203.0.113.1/24", "dev", "eth1"]);
+    c.ip(&["addr", "add", "203.0.113.2/24", "dev", "eth0"]);
+    a.ip(&["route", "add", "203.0.113.0/24", "via", "198.51.100.2"]);
+    c.ip(&["route", "add", "default", "via", "203.0.113.1"]);
+    r.sysctl("net.ipv4.ip_forward", "1");
+    (a, r, c)
+}
+
+/// `-t N` sets the TTL of IPv4 requests: with `-t 1` the router in between answers "Time to
+/// live exceeded" (exit 1), with `-t 2` the host behind it replies, each as ping does.
+#[test]
+fn ipv4_ttl_of_t_reaches_the_wire_like_ping() {
+    let (a, _r, _c) = routed();
+    // The path works (and ARP is settled) without -t.
+    assert_eq!(code(&lkping(&a, &["-c", "1", "-W", "2", "203.0.113.2"])), 0);
+    let args = ["-c", "2", "-i", "0.2", "-t", "1", "203.0.113.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (1, 1), "{ours:?}\n{theirs:?}");
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert!(o.replies.is_empty(), "{o:?}");
+    assert_eq!(o.errors, t.errors, "{o:?}\n{t:?}");
+    assert_eq!(
+        o.errors,
+        vec![
+            (
+                "198.51.100.2".to_string(),
+                1,
+                "Time to live exceeded".to_string()
+            ),
+            (
+                "198.51.100.2".to_string(),
+                2,
+                "Time to live exceeded".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        (o.summary.transmitted, o.summary.errors),
+        (t.summary.transmitted, t.summary.errors)
+    );
+    let args = ["-c", "1", "-t", "2", "203.0.113.2"];
+    let (ours, theirs) = (lkping(&a, &args), ping(&a, &args));
+    assert_eq!((code(&ours), code(&theirs)), (0, 0), "{ours:?}\n{theirs:?}");
+    // The reply's TTL: c's 64 less the router's hop, as ping shows it.
+    let (o, t) = (parse(&text(&ours).0), parse(&text(&theirs).0));
+    assert_eq!(o.replies[0].ttl, t.replies[0].ttl);
+    assert_eq!(o.replies[0].ttl, 63);
+}
+
+/// `-i` paces the requests and `-W` bounds the wait after the last one: `-c 4 -i 0.3`
+/// against a host that answers takes about 0.9 s (the default interval, 3 s), and `-c 1
+/// -W 1` against a silent one ends after about 1 s (the default, 10 s), as ping does.
+#[test]
+fn interval_and_linger_time_set_how_long_a_run_takes() {
+    let (a, b) = pair();
+    let lk = applet("lkping");
+    let lk = lk.to_str().expect("path");
+    let timed = |prog: &str, args: &[&str]| {
+        let started = Instant::now();
+        let out = a.cmd(prog).args(args).output().expect("run");
+        (code(&out), started.elapsed(), out)
+    };
+    for prog in [lk, "ping"] {
+        let (rc, took, out) = timed(prog, &["-c", "4", "-i", "0.3", "198.51.100.2"]);
+        assert_eq!(rc, 0, "{prog}: {out:?}");
+        assert!(
+            took >= Duration::from_millis(850) && took < Duration::from_millis(2000),
+            "{prog} -c 4 -i 0.3 took {took:?}"
+        );
+    }
+    b.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    for prog in [lk, "ping"] {
+        let (rc, took, out) = timed(prog, &["-c", "1", "-W", "1", "198.51.100.2"]);
+        assert_eq!(rc, 1, "{prog}: {out:?}");
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+            "{prog} -c 1 -W 1 took {took:?}"
+        );
+    }
+}

@@ -368,6 +368,7 @@ impl Rig {
     fn kill_daemon(&self, node: u32) {
         let supervisor = self.pids(node, "pikemon: supervisor");
         assert_eq!(supervisor.len(), 1, "{}", self.log(node));
+        let killed = self.pids(node, "pikemon");
         self.signal(&supervisor, "-STOP");
         self.signal(&self.pids(node, "pikemon: worker"), "-KILL");
         self.signal(&supervisor, "-KILL");
@@ -380,6 +381,22 @@ impl Rig {
             }
             self.signal(&left, "-KILL");
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // A killed process loses its cmdline before its files (the pid file's lock): a start
+        // right away could still find the lock held. Dead means a zombie or gone.
+        let dead = |p: &i32| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true)
+        };
+        while !killed.iter().all(dead) && start.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -5217,4 +5234,275 @@ fn upgrade_after_sighup_with_the_key_file_emptied_deleted_or_world_readable_neve
     rig.assert_roles("Master", "Backup");
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+// ---- Config items shown to take effect (not only to parse) ----
+
+impl Rig {
+    /// Replaces `from` by `to` in `node`'s config (which must hold `from`).
+    fn edit(&self, node: u32, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.cfg(node)).unwrap();
+        assert!(text.contains(from), "no '{from}' in\n{text}");
+        std::fs::write(self.cfg(node), text.replace(from, to)).unwrap();
+    }
+}
+
+/// `track-process NAME` on A: while a process of that name runs A is Master; once it is
+/// gone A is Down, B takes over, and A's `notify-fault` hook runs with the reason.
+#[test]
+fn track_process_gone_made_the_master_down_and_ran_notify_fault() {
+    let mut rig = Rig::new();
+    // comm is the name the program was started by: a link to sleep, unique per run.
+    let name = format!("pkt{}", std::process::id() % 1_000_000);
+    let link = rig.dir.join(&name);
+    std::os::unix::fs::symlink("/bin/sleep", &link).unwrap();
+    let mut tracked = Command::new(&link).arg("60").spawn().unwrap();
+    let fault = rig.dir.join("fault1");
+    rig.edit(
+        1,
+        "ping-group LO {",
+        &format!(
+            "track-process {name} interval 100ms fall 1 rise 1;\n        \
+             notify-fault \"echo fault $PIKEMON_REASON >> {}\";\n        ping-group LO {{",
+            fault.display()
+        ),
+    );
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Master", "Backup");
+    assert!(!fault.exists(), "{}", rig.log(1));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains(&format!("  track-process {name} Up")), "{so}");
+    tracked.kill().unwrap();
+    tracked.wait().unwrap();
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains(&format!("  track-process {name} Down")), "{so}");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&fault)
+        .unwrap_or_default()
+        .starts_with("fault ")
+    {
+        assert!(start.elapsed() < Duration::from_secs(3), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// `min-up 2` in a ping group of two hosts, one of which never answers: the group is Down and
+/// the primary A yields to B. With `min-up 1` (the default) the same group is Up: A, Backup
+/// now, can `take` the role back (an order never wins over health).
+#[test]
+fn min_up_two_of_a_group_with_one_dead_host_made_the_node_down() {
+    let mut rig = Rig::new();
+    let group = "ping-group GW { host [198.51.100.1]; ";
+    rig.edit(
+        1,
+        group,
+        "ping-group GW { host [198.51.100.1]; host [198.51.100.99]; min-up 2; ",
+    );
+    rig.start(2);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    rig.start(1);
+    std::thread::sleep(Duration::from_secs(2));
+    rig.assert_roles("Backup", "Master");
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group GW Down"), "{so}");
+    let out = rig.control(1, &["take"]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    rig.assert_roles("Backup", "Master");
+    rig.kill_daemon(1);
+    rig.edit(1, "min-up 2; ", "min-up 1; ");
+    rig.start(1);
+    rig.wait_role(1, "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group GW Up"), "{so}");
+    let out = rig.control(1, &["take"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+}
+
+/// `preemptive yes; preempt-delay 2s;`: the primary A, started again while B is Master,
+/// waits the delay, then takes the role back (without `preemptive` it stays Backup).
+#[test]
+fn preemptive_primary_took_the_role_back_only_after_preempt_delay() {
+    let rig = Rig::new();
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            "id 1; primary node 1;",
+            "id 1; primary node 1; preemptive yes; preempt-delay 2s;",
+        );
+    }
+    let mut rig = rig.started_pair();
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let started = Instant::now();
+    rig.start(1);
+    rig.wait_role(1, "Backup", Duration::from_secs(3));
+    // Its witnesses are up within rise × interval (0.2 s): well before the delay ends.
+    while started.elapsed() < Duration::from_millis(1700) {
+        rig.assert_roles("Backup", "Master");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "A took the role back {took:?} after its start\n{}",
+        rig.log(1)
+    );
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// The gratuitous ARPs from the virtual MAC (requests `tell VIP`, replies `VIP is-at VMAC`),
+/// as the client's `tcpdump -e -tt` shows them: their times in seconds.
+fn garps_seen(capture: &str) -> Vec<f64> {
+    capture
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some(VMAC))
+        .filter(|l| {
+            l.contains(&format!(" tell {VIP},")) || l.contains(&format!("Reply {VIP} is-at {VMAC}"))
+        })
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// `garp-repeat 5; garp-interval 100ms; garp-keepalive 1s;`: becoming Master sends 5 bursts
+/// of 4 gratuitous ARPs 100 ms apart, then one burst every second while Master.
+#[test]
+fn garp_repeat_interval_and_keepalive_shape_the_bursts_on_the_wire() {
+    let mut rig = Rig::new();
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            "garp-interval 20ms;",
+            "garp-repeat 5; garp-interval 100ms; garp-keepalive 1s;",
+        );
+    }
+    let mut dump = rig
+        .client
+        .cmd("tcpdump")
+        .args(["-i", "lan0", "-nn", "-e", "-l", "-tt", "arp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(3300));
+    let _ = Command::new("kill")
+        .args(["-INT", &dump.id().to_string()])
+        .status();
+    let mut capture = String::new();
+    use std::io::Read;
+    dump.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut capture)
+        .unwrap();
+    dump.wait().unwrap();
+    let t = garps_seen(&capture);
+    assert!(t.len() >= 28, "{} GARPs:\n{capture}", t.len());
+    // The takeover: 20 frames in 5 bursts 100 ms apart (0.4 s from the first to the last).
+    let span = t[19] - t[0];
+    assert!((0.35..0.7).contains(&span), "burst span {span}\n{capture}");
+    assert!(t[20] - t[19] > 0.7, "a 6th burst right after\n{capture}");
+    // Then a burst of 4 every second.
+    let rest = &t[20..];
+    assert_eq!(rest.len() % 4, 0, "{capture}");
+    let starts: Vec<f64> = rest.chunks(4).map(|c| c[0]).collect();
+    for c in rest.chunks(4) {
+        assert!(
+            c[3] - c[0] < 0.05,
+            "a keepalive burst spread out\n{capture}"
+        );
+    }
+    assert!(starts.len() >= 2, "{capture}");
+    for w in starts.windows(2) {
+        assert!(
+            (0.8..1.3).contains(&(w[1] - w[0])),
+            "keepalive every {}s\n{capture}",
+            w[1] - w[0]
+        );
+    }
+}
+
+/// `nomadic yes`: the Backup's macvlan carries no VIP (with the default `no` it keeps it,
+/// down: `vips_kept_by_a_backup_lost_their_lease_on_release`), and a Master that drops the
+/// role deletes its VIP.
+#[test]
+fn nomadic_yes_left_no_vip_on_the_backups_macvlan() {
+    let rig = Rig::new();
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{VIP}]/24; }}"),
+            &format!("ipv4 [{VIP}]/24; nomadic yes; }}"),
+        );
+    }
+    let rig = rig.started_pair();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(vip_line(&rig, 1).is_some(), "{}", rig.log(1));
+    assert_eq!(vip_line(&rig, 2), None, "{}", rig.log(2));
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let start = Instant::now();
+    while vip_line(&rig, 1).is_some() {
+        assert!(start.elapsed() < Duration::from_secs(1), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(vip_line(&rig, 2).is_some(), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+/// `resolve-interval 1s`: a witness's name that moves to another address in A's hosts file
+/// is re-resolved within about a second; the new address does not answer, so A goes Down
+/// and B takes over. `log-level 7` shows each lookup (debug), which B at the default level
+/// does not log.
+#[test]
+fn resolve_interval_re_resolved_a_moved_witness_name_and_log_level_7_shows_each_lookup() {
+    let rig = Rig::new();
+    rig.edit(
+        1,
+        "hello-interval 100ms;",
+        "hello-interval 100ms; resolve-interval 1s; log-level 7;",
+    );
+    let rig = rig.started_pair();
+    std::thread::sleep(Duration::from_millis(2500));
+    rig.assert_roles("Master", "Backup");
+    let lookup = "acr: witness.test -> Addr(198.51.100.50)";
+    let rounds = rig.log(1).matches(lookup).count();
+    assert!(
+        (2..=5).contains(&rounds),
+        "{rounds} lookups in 2.5 s:\n{}",
+        rig.log(1)
+    );
+    assert!(
+        !rig.log(2).contains("acr: witness.test ->"),
+        "{}",
+        rig.log(2)
+    );
+    rig.a
+        .hosts("127.0.0.1 localhost\n198.51.100.60 witness.test\n");
+    let moved = Instant::now();
+    rig.wait_log(
+        1,
+        "acr: witness.test is 198.51.100.60",
+        Duration::from_secs(3),
+    );
+    assert!(
+        moved.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        moved.elapsed()
+    );
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group LO Down"), "{so}");
 }

@@ -1173,3 +1173,64 @@ fn recover_on_a_renamed_or_deleted_or_moved_interface_changes_nothing() {
     assert!(!has_vip(&p.a), "{}", addrs(&p.a));
     assert!(ip_out(&p.a, &["addr", "show", "dev", "eth1"]).contains("198.51.100.10/24"));
 }
+
+/// `IP_WAIT_LINKDOWN` is how long the link check's down/up cycle keeps the interface down:
+/// a restore without carrier takes about 2 s longer with 3 than with 1 (exit 1 both times).
+#[test]
+fn ip_wait_linkdown_sets_how_long_the_link_cycle_keeps_the_interface_down() {
+    let p = pair();
+    p.b.ip(&["link", "set", "eth0", "down"]);
+    let mut took = Vec::new();
+    for wait in ["1", "3"] {
+        let started = std::time::Instant::now();
+        let out = ip_ra(
+            &p.a,
+            &[
+                "restore",
+                "-i",
+                VIP24,
+                "-d",
+                "eth0",
+                "-o",
+                &format!("IP_WAIT_LINKDOWN={wait}"),
+            ],
+            &[],
+        );
+        took.push(started.elapsed().as_secs_f64());
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert!(!has_vip(&p.a));
+    }
+    let longer = took[1] - took[0];
+    assert!(
+        (1.6..3.0).contains(&longer),
+        "IP_WAIT_LINKDOWN 1 then 3: restore took {took:?}"
+    );
+    assert!(took[0] >= 0.9, "{took:?}");
+}
+
+/// `-D LEVEL` sets how much the kit's actions log: at 7 the connectivity check's ping output
+/// is shown (debug), at the default 6 it is not, and at 3 (errors only) a successful
+/// quickCheck says nothing at all.
+#[test]
+fn d_level_sets_what_the_kits_actions_log() {
+    let p = pair();
+    let base = [("IP", VIP24), ("DEVICE", "eth0")];
+    assert_eq!(
+        code(&ip_ra(&p.a, &["restore", "-o", "NOBCASTPING=1"], &base)),
+        0
+    );
+    let quick = |extra: &[&str]| {
+        let mut args = vec!["quickCheck", "-p", "198.51.100.3", "-o", "NOBCASTPING=1"];
+        args.extend_from_slice(extra);
+        let out = ip_ra(&p.a, &args, &base);
+        assert_eq!(code(&out), 0, "{extra:?}: {}", stderr(&out));
+        stderr(&out)
+    };
+    let debug = quick(&["-D", "7"]);
+    assert!(debug.contains("lkping: PING 198.51.100.3"), "{debug}");
+    let default = quick(&[]);
+    assert!(!default.contains("lkping:"), "{default}");
+    assert!(!default.is_empty());
+    let errors_only = quick(&["-D", "3"]);
+    assert_eq!(errors_only, "", "-D 3");
+}
