@@ -2396,6 +2396,52 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
     assert!(mail.contains("Log-Message: "), "{mail}");
 }
 
+/// `emailalertstatus=stopping` (and the default `all`) asks for the mail of a stop. The
+/// daemon started its delivery and returned at once, so the sink never got it; and every
+/// mail said `Daemon-Status: running`, the stop's too (the Perl sends the status it is in). A stop now waits for its mails (bounded), and each says its status.
+#[test]
+fn the_stopping_alert_never_left_and_every_mail_said_daemon_status_running() {
+    let mut lab = Lab::new("es");
+    let sink = lab.write("sink.py", SMTP_SINK);
+    let mails = lab.path("mails");
+    let (s, m) = (
+        sink.to_string_lossy().to_string(),
+        mails.to_string_lossy().to_string(),
+    );
+    lab.serve(&["python3", "-W", "ignore", &s, "25", &m]);
+    lab.wait_port("25");
+    let c = cfg(
+        &lab,
+        &unique("es.cf"),
+        &format!(
+            "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=127.0.0.1\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\treal=127.0.0.1:8082 masq\n\
+             \tchecktype=on\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("mail of the addition", || {
+        lab.read("mails").contains("Added real server: 127.0.0.1:8082")
+    });
+    let daemon = lab.children.len() - 1;
+    lab.signal(daemon, "TERM");
+    wait_secs("daemon exit", 10, || {
+        matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
+    });
+    assert!(lab.rec().contains("-D -t 198.51.100.10:80"), "{}", lab.rec());
+    let mail = lab.read("mails");
+    assert!(
+        mail.contains("Subject: Removed virtual service tcp:198.51.100.10:80 (stopping)"),
+        "{mail}"
+    );
+    let statuses: Vec<&str> = mail
+        .lines()
+        .filter_map(|l| l.strip_prefix("Daemon-Status: "))
+        .collect();
+    assert!(statuses.contains(&"running"), "{mail}");
+    assert!(statuses.contains(&"stopping"), "{mail}");
+}
+
 /// `/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over /etc/resolv.conf for the
 /// processes of that namespace; removed on drop, with /etc/netns when nothing else is in it.
 struct NetnsResolvConf(PathBuf);

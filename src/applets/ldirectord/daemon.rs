@@ -30,6 +30,8 @@ use crate::net::genl::GenlError;
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stop waits for the mails still being sent.
+const STOP_MAIL_WAIT: Duration = Duration::from_secs(10);
 /// How often the config file is looked at (the original: once per loop).
 const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The open-files limit assumed when it cannot be read.
@@ -313,12 +315,51 @@ impl Daemon {
     fn stop(&mut self) {
         log::info!("Exiting on signal");
         self.slots.drop_waiting();
-        let tokens: Vec<usize> = self.running.keys().copied().collect();
-        for t in tokens {
+        let checks: Vec<usize> = self
+            .running
+            .iter()
+            .filter(|(_, r)| matches!(r.job, Job::Check(_)))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in checks {
             self.finish(t);
         }
         let actions = self.core.stop();
         self.apply(actions);
+        self.send_last_mails();
+    }
+
+    /// Carries the mails still being sent (the stop's among them) to their end, for at most
+    /// STOP_MAIL_WAIT: the loop ended with `stop`, and a mail it had only begun was lost, so
+    /// `emailalertstatus=stopping` never reached anybody. The Perl sends each mail before it
+    /// goes on (for up to 120 s).
+    fn send_last_mails(&mut self) {
+        let until = Instant::now() + STOP_MAIL_WAIT;
+        let mut events = Vec::new();
+        while self.mails > 0 {
+            let now = Instant::now();
+            if now >= until {
+                log::error!(
+                    "e-mail alert: {} not sent within {} s of the stop",
+                    self.mails,
+                    STOP_MAIL_WAIT.as_secs()
+                );
+                break;
+            }
+            events.clear();
+            if let Err(e) = self.ev.wait(&mut events, Some(until - now)) {
+                log::error!("poll: {e}");
+                break;
+            }
+            for ev in events.drain(..) {
+                match ev {
+                    Event::Signal(libc::SIGCHLD) => self.children(),
+                    Event::Signal(_) => {}
+                    Event::Timer(Token(t), id) => self.timer(t, id),
+                    Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
+                }
+            }
+        }
     }
 
     /// The original's check_cfgfile, on every loop whatever autoreload says: a changed file
@@ -620,7 +661,11 @@ impl Daemon {
                     let v = &self.core.config().virtuals[virt];
                     spawn_shell(&check::external::fallback_command_line(&command, start, v));
                 }
-                Action::Alert { virt, subject } => self.mail(virt, &subject),
+                Action::Alert {
+                    virt,
+                    subject,
+                    status,
+                } => self.mail(virt, &subject, status.name()),
                 Action::Monitor { id, up, message } => self.monitor(id, up, &message),
             }
         }
@@ -655,7 +700,7 @@ impl Daemon {
         }
     }
 
-    fn mail(&mut self, virt: usize, subject: &str) {
+    fn mail(&mut self, virt: usize, subject: &str, status: &str) {
         let v = &self.core.config().virtuals[virt];
         let Some(to) = v.emailalert.clone() else {
             return;
@@ -674,7 +719,7 @@ impl Daemon {
             g.emailalertfrom.as_deref(),
             &to,
             subject,
-            "running",
+            status,
             v.servicename.as_deref(),
             v.comment.as_deref(),
         );
