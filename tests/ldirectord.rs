@@ -351,6 +351,60 @@ fn quiescent_weight_zero_and_back() {
     wait("restored", || lab.rec().matches("-w 4").count() == 2);
 }
 
+/// The Perl man page: readdquiescent=no (the default) "allows manually removing the
+/// realserver to manually disable all persistent connections". An operator deleted a live
+/// real by hand (`ipvsadm -d`, here a line appended to the record) and it then failed: it
+/// was put back at weight 0 whatever readdquiescent said, so the persistence templates of
+/// its old clients took it again. It now stays out with readdquiescent=no and is added back
+/// at weight 0 with yes (the Perl's "Readd Quiescent").
+#[test]
+fn quiescent_put_back_a_real_the_operator_had_deleted_with_readdquiescent_no() {
+    for readd in ["no", "yes"] {
+        let mut lab = Lab::new("rq");
+        let server = lab.http(8081);
+        let c = cfg(
+            &lab,
+            &unique("rq.cf"),
+            &format!(
+                "checkinterval=1\nchecktimeout=1\nquiescent=yes\nreaddquiescent={readd}\n\
+                 virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
+            ),
+        );
+        lab.daemon(&c);
+        wait("added", || {
+            lab.rec()
+                .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 1")
+        });
+        let mut rec = fs::OpenOptions::new()
+            .append(true)
+            .open(lab.path("ipvs.rec"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::io::Write::write_all(&mut rec, b"-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.kill(server);
+        wait("quiesced", || {
+            lab.read("log")
+                .contains("Quiescent real server: 127.0.0.1:8081")
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let r = lab.rec();
+        let after = r
+            .split("-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+            .nth(1)
+            .unwrap_or("");
+        let readded = after.contains("-r 127.0.0.1:8081 -m -w 0");
+        assert_eq!(readded, readd == "yes", "readdquiescent={readd}\n{r}");
+        // Back up, it is added again at its weight either way.
+        lab.http(8081);
+        wait("restored", || {
+            lab.rec()
+                .split("-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+                .nth(1)
+                .is_some_and(|a| a.contains("-r 127.0.0.1:8081 -m -w 1"))
+        });
+    }
+}
+
 #[test]
 fn b6_fallback_and_fallbackcommand_once_when_all_down() {
     let mut lab = Lab::new("fb");
@@ -2421,14 +2475,19 @@ fn the_stopping_alert_never_left_and_every_mail_said_daemon_status_running() {
     );
     lab.daemon(&c);
     wait("mail of the addition", || {
-        lab.read("mails").contains("Added real server: 127.0.0.1:8082")
+        lab.read("mails")
+            .contains("Added real server: 127.0.0.1:8082")
     });
     let daemon = lab.children.len() - 1;
     lab.signal(daemon, "TERM");
     wait_secs("daemon exit", 10, || {
         matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
     });
-    assert!(lab.rec().contains("-D -t 198.51.100.10:80"), "{}", lab.rec());
+    assert!(
+        lab.rec().contains("-D -t 198.51.100.10:80"),
+        "{}",
+        lab.rec()
+    );
     let mail = lab.read("mails");
     assert!(
         mail.contains("Subject: Removed virtual service tcp:198.51.100.10:80 (stopping)"),

@@ -683,11 +683,26 @@ impl Daemon {
                 Some(libc::EEXIST) => self.ipvs.edit_dest(s, d),
                 _ => Err(e),
             }),
-            IpvsOp::EditDest(s, d) => self.ipvs.edit_dest(s, d).or_else(|e| match errno_of(&e) {
-                // An administrator removed it meanwhile: put it back.
-                Some(libc::ENOENT) => self.ipvs.add_dest(s, d),
-                _ => Err(e),
-            }),
+            IpvsOp::EditDest(s, d) => {
+                let readd = self.core.config().globals.readdquiescent;
+                self.ipvs.edit_dest(s, d).or_else(|e| match errno_of(&e) {
+                    // An administrator removed a real that is now quiesced: left out unless
+                    // readdquiescent=yes, as in the original (removing it by hand is how an
+                    // operator ends its persistent connections).
+                    Some(libc::ENOENT) if d.weight == 0 && !readd => {
+                        log::info!(
+                            "Real server {} is not in the table of {}: left out \
+                             (readdquiescent=no)",
+                            dest_name(d),
+                            s.key
+                        );
+                        Ok(())
+                    }
+                    // Removed meanwhile and coming back (or readdquiescent=yes): put back.
+                    Some(libc::ENOENT) => self.ipvs.add_dest(s, d),
+                    _ => Err(e),
+                })
+            }
             IpvsOp::DelDest(s, d) => self.ipvs.del_dest(s, d),
         };
         match res {
@@ -745,6 +760,11 @@ impl Daemon {
             log::error!("monitorfile {}: {e}", path.display());
         }
     }
+}
+
+/// `RIP:PORT` (`[RIP]:PORT` for IPv6) of a destination, for the log.
+fn dest_name(d: &crate::wire::ipvs::Dest) -> String {
+    std::net::SocketAddr::new(d.addr, d.port).to_string()
 }
 
 /// `[TIME] [PID] <real id> [up|down] message` as the original writes it; `%`, `|`, CR and
