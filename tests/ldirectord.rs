@@ -351,6 +351,60 @@ fn quiescent_weight_zero_and_back() {
     wait("restored", || lab.rec().matches("-w 4").count() == 2);
 }
 
+/// The Perl man page: readdquiescent=no (the default) "allows manually removing the
+/// realserver to manually disable all persistent connections". An operator deleted a live
+/// real by hand (`ipvsadm -d`, here a line appended to the record) and it then failed: it
+/// was put back at weight 0 whatever readdquiescent said, so the persistence templates of
+/// its old clients took it again. It now stays out with readdquiescent=no and is added back
+/// at weight 0 with yes (the Perl's "Readd Quiescent").
+#[test]
+fn quiescent_put_back_a_real_the_operator_had_deleted_with_readdquiescent_no() {
+    for readd in ["no", "yes"] {
+        let mut lab = Lab::new("rq");
+        let server = lab.http(8081);
+        let c = cfg(
+            &lab,
+            &unique("rq.cf"),
+            &format!(
+                "checkinterval=1\nchecktimeout=1\nquiescent=yes\nreaddquiescent={readd}\n\
+                 virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
+            ),
+        );
+        lab.daemon(&c);
+        wait("added", || {
+            lab.rec()
+                .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 1")
+        });
+        let mut rec = fs::OpenOptions::new()
+            .append(true)
+            .open(lab.path("ipvs.rec"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        std::io::Write::write_all(&mut rec, b"-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        lab.kill(server);
+        wait("quiesced", || {
+            lab.read("log")
+                .contains("Quiescent real server: 127.0.0.1:8081")
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let r = lab.rec();
+        let after = r
+            .split("-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+            .nth(1)
+            .unwrap_or("");
+        let readded = after.contains("-r 127.0.0.1:8081 -m -w 0");
+        assert_eq!(readded, readd == "yes", "readdquiescent={readd}\n{r}");
+        // Back up, it is added again at its weight either way.
+        lab.http(8081);
+        wait("restored", || {
+            lab.rec()
+                .split("-d -t 198.51.100.10:80 -r 127.0.0.1:8081\n")
+                .nth(1)
+                .is_some_and(|a| a.contains("-r 127.0.0.1:8081 -m -w 1"))
+        });
+    }
+}
+
 #[test]
 fn b6_fallback_and_fallbackcommand_once_when_all_down() {
     let mut lab = Lab::new("fb");
@@ -2394,6 +2448,57 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
         "{mail}"
     );
     assert!(mail.contains("Log-Message: "), "{mail}");
+}
+
+/// `emailalertstatus=stopping` (and the default `all`) asks for the mail of a stop. The
+/// daemon started its delivery and returned at once, so the sink never got it; and every
+/// mail said `Daemon-Status: running`, the stop's too (the Perl sends the status it is in). A stop now waits for its mails (bounded), and each says its status.
+#[test]
+fn the_stopping_alert_never_left_and_every_mail_said_daemon_status_running() {
+    let mut lab = Lab::new("es");
+    let sink = lab.write("sink.py", SMTP_SINK);
+    let mails = lab.path("mails");
+    let (s, m) = (
+        sink.to_string_lossy().to_string(),
+        mails.to_string_lossy().to_string(),
+    );
+    lab.serve(&["python3", "-W", "ignore", &s, "25", &m]);
+    lab.wait_port("25");
+    let c = cfg(
+        &lab,
+        &unique("es.cf"),
+        &format!(
+            "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=127.0.0.1\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\treal=127.0.0.1:8082 masq\n\
+             \tchecktype=on\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("mail of the addition", || {
+        lab.read("mails")
+            .contains("Added real server: 127.0.0.1:8082")
+    });
+    let daemon = lab.children.len() - 1;
+    lab.signal(daemon, "TERM");
+    wait_secs("daemon exit", 10, || {
+        matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        lab.rec().contains("-D -t 198.51.100.10:80"),
+        "{}",
+        lab.rec()
+    );
+    let mail = lab.read("mails");
+    assert!(
+        mail.contains("Subject: Removed virtual service tcp:198.51.100.10:80 (stopping)"),
+        "{mail}"
+    );
+    let statuses: Vec<&str> = mail
+        .lines()
+        .filter_map(|l| l.strip_prefix("Daemon-Status: "))
+        .collect();
+    assert!(statuses.contains(&"running"), "{mail}");
+    assert!(statuses.contains(&"stopping"), "{mail}");
 }
 
 /// `/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over /etc/resolv.conf for the

@@ -30,6 +30,8 @@ use crate::net::genl::GenlError;
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stop waits for the mails still being sent.
+const STOP_MAIL_WAIT: Duration = Duration::from_secs(10);
 /// How often the config file is looked at (the original: once per loop).
 const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The open-files limit assumed when it cannot be read.
@@ -313,12 +315,51 @@ impl Daemon {
     fn stop(&mut self) {
         log::info!("Exiting on signal");
         self.slots.drop_waiting();
-        let tokens: Vec<usize> = self.running.keys().copied().collect();
-        for t in tokens {
+        let checks: Vec<usize> = self
+            .running
+            .iter()
+            .filter(|(_, r)| matches!(r.job, Job::Check(_)))
+            .map(|(t, _)| *t)
+            .collect();
+        for t in checks {
             self.finish(t);
         }
         let actions = self.core.stop();
         self.apply(actions);
+        self.send_last_mails();
+    }
+
+    /// Carries the mails still being sent (the stop's among them) to their end, for at most
+    /// STOP_MAIL_WAIT: the loop ended with `stop`, and a mail it had only begun was lost, so
+    /// `emailalertstatus=stopping` never reached anybody. The Perl sends each mail before it
+    /// goes on (for up to 120 s).
+    fn send_last_mails(&mut self) {
+        let until = Instant::now() + STOP_MAIL_WAIT;
+        let mut events = Vec::new();
+        while self.mails > 0 {
+            let now = Instant::now();
+            if now >= until {
+                log::error!(
+                    "e-mail alert: {} not sent within {} s of the stop",
+                    self.mails,
+                    STOP_MAIL_WAIT.as_secs()
+                );
+                break;
+            }
+            events.clear();
+            if let Err(e) = self.ev.wait(&mut events, Some(until - now)) {
+                log::error!("poll: {e}");
+                break;
+            }
+            for ev in events.drain(..) {
+                match ev {
+                    Event::Signal(libc::SIGCHLD) => self.children(),
+                    Event::Signal(_) => {}
+                    Event::Timer(Token(t), id) => self.timer(t, id),
+                    Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
+                }
+            }
+        }
     }
 
     /// The original's check_cfgfile, on every loop whatever autoreload says: a changed file
@@ -620,7 +661,11 @@ impl Daemon {
                     let v = &self.core.config().virtuals[virt];
                     spawn_shell(&check::external::fallback_command_line(&command, start, v));
                 }
-                Action::Alert { virt, subject } => self.mail(virt, &subject),
+                Action::Alert {
+                    virt,
+                    subject,
+                    status,
+                } => self.mail(virt, &subject, status.name()),
                 Action::Monitor { id, up, message } => self.monitor(id, up, &message),
             }
         }
@@ -638,11 +683,26 @@ impl Daemon {
                 Some(libc::EEXIST) => self.ipvs.edit_dest(s, d),
                 _ => Err(e),
             }),
-            IpvsOp::EditDest(s, d) => self.ipvs.edit_dest(s, d).or_else(|e| match errno_of(&e) {
-                // An administrator removed it meanwhile: put it back.
-                Some(libc::ENOENT) => self.ipvs.add_dest(s, d),
-                _ => Err(e),
-            }),
+            IpvsOp::EditDest(s, d) => {
+                let readd = self.core.config().globals.readdquiescent;
+                self.ipvs.edit_dest(s, d).or_else(|e| match errno_of(&e) {
+                    // An administrator removed a real that is now quiesced: left out unless
+                    // readdquiescent=yes, as in the original (removing it by hand is how an
+                    // operator ends its persistent connections).
+                    Some(libc::ENOENT) if d.weight == 0 && !readd => {
+                        log::info!(
+                            "Real server {} is not in the table of {}: left out \
+                             (readdquiescent=no)",
+                            dest_name(d),
+                            s.key
+                        );
+                        Ok(())
+                    }
+                    // Removed meanwhile and coming back (or readdquiescent=yes): put back.
+                    Some(libc::ENOENT) => self.ipvs.add_dest(s, d),
+                    _ => Err(e),
+                })
+            }
             IpvsOp::DelDest(s, d) => self.ipvs.del_dest(s, d),
         };
         match res {
@@ -655,7 +715,7 @@ impl Daemon {
         }
     }
 
-    fn mail(&mut self, virt: usize, subject: &str) {
+    fn mail(&mut self, virt: usize, subject: &str, status: &str) {
         let v = &self.core.config().virtuals[virt];
         let Some(to) = v.emailalert.clone() else {
             return;
@@ -674,7 +734,7 @@ impl Daemon {
             g.emailalertfrom.as_deref(),
             &to,
             subject,
-            "running",
+            status,
             v.servicename.as_deref(),
             v.comment.as_deref(),
         );
@@ -700,6 +760,11 @@ impl Daemon {
             log::error!("monitorfile {}: {e}", path.display());
         }
     }
+}
+
+/// `RIP:PORT` (`[RIP]:PORT` for IPv6) of a destination, for the log.
+fn dest_name(d: &crate::wire::ipvs::Dest) -> String {
+    std::net::SocketAddr::new(d.addr, d.port).to_string()
 }
 
 /// `[TIME] [PID] <real id> [up|down] message` as the original writes it; `%`, `|`, CR and

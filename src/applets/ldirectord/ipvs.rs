@@ -4,7 +4,9 @@
 //!
 //! The record backend keeps the table in memory (so reconciliation sees its own changes) and
 //! appends one line per change in ipvsadm's argument syntax, e.g.
-//! `-a -t 198.51.100.10:80 -r 198.51.100.20:80 -g -w 1`, flushed at once.
+//! `-a -t 198.51.100.10:80 -r 198.51.100.20:80 -g -w 1`, flushed at once. A line someone
+//! else appends in that syntax, `-d SERVICE -r DEST`, is applied to the table before the next
+//! change, as an administrator's `ipvsadm -d` is to the kernel's.
 
 use std::fmt;
 use std::fs::File;
@@ -123,6 +125,8 @@ impl Director for Netlink {
 pub struct Record {
     file: File,
     table: Vec<(Service, Vec<Dest>)>,
+    /// How much of the file has been written or read by this backend.
+    seen: u64,
 }
 
 fn fwd_flag(f: FwdMethod) -> &'static str {
@@ -153,18 +157,55 @@ impl Record {
     /// Appends to `path` (created if missing).
     pub fn open(path: &Path) -> Result<Record, IpvsError> {
         let file = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(IpvsError::Record)?;
+        let seen = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Record {
             file,
             table: Vec::new(),
+            seen,
         })
     }
 
     fn log(&mut self, line: String) -> Result<(), IpvsError> {
-        writeln!(self.file, "{line}").map_err(IpvsError::Record)
+        writeln!(self.file, "{line}").map_err(IpvsError::Record)?;
+        self.seen = self.file.metadata().map_err(IpvsError::Record)?.len();
+        Ok(())
+    }
+
+    /// Applies the `-d SERVICE -r DEST` lines others appended since the last look (other
+    /// lines are passed over).
+    fn catch_up(&mut self) -> Result<(), IpvsError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let len = self.file.metadata().map_err(IpvsError::Record)?.len();
+        if len <= self.seen {
+            return Ok(());
+        }
+        let mut f = self.file.try_clone().map_err(IpvsError::Record)?;
+        f.seek(SeekFrom::Start(self.seen))
+            .map_err(IpvsError::Record)?;
+        let mut text = String::new();
+        f.take(len - self.seen)
+            .read_to_string(&mut text)
+            .map_err(IpvsError::Record)?;
+        self.seen = len;
+        for line in text.lines() {
+            let Some((svc, dest)) = line.strip_prefix("-d ").and_then(|r| r.split_once(" -r "))
+            else {
+                continue;
+            };
+            if let Some(entry) = self
+                .table
+                .iter_mut()
+                .find(|(s, _)| s.key.to_string() == svc)
+            {
+                entry.1.retain(|d| dest_text(d) != dest.trim());
+            }
+        }
+        Ok(())
     }
 
     fn find(&mut self, key: &ServiceKey) -> Option<&mut (Service, Vec<Dest>)> {
@@ -178,6 +219,7 @@ fn same_dest(a: &Dest, b: &Dest) -> bool {
 
 impl Director for Record {
     fn add_service(&mut self, s: &Service) -> Result<(), IpvsError> {
+        self.catch_up()?;
         if self.find(&s.key).is_some() {
             return Err(IpvsError::Exists);
         }
@@ -185,11 +227,13 @@ impl Director for Record {
         self.log(format!("-A {}", service_text(s)))
     }
     fn edit_service(&mut self, s: &Service) -> Result<(), IpvsError> {
+        self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
         entry.0 = s.clone();
         self.log(format!("-E {}", service_text(s)))
     }
     fn del_service(&mut self, s: &Service) -> Result<(), IpvsError> {
+        self.catch_up()?;
         let before = self.table.len();
         self.table.retain(|(t, _)| t.key != s.key);
         if self.table.len() == before {
@@ -198,6 +242,7 @@ impl Director for Record {
         self.log(format!("-D {}", s.key))
     }
     fn add_dest(&mut self, s: &Service, d: &Dest) -> Result<(), IpvsError> {
+        self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
         if entry.1.iter().any(|o| same_dest(o, d)) {
             return Err(IpvsError::Exists);
@@ -215,6 +260,7 @@ impl Director for Record {
         self.log(line)
     }
     fn edit_dest(&mut self, s: &Service, d: &Dest) -> Result<(), IpvsError> {
+        self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
         let slot = entry
             .1
@@ -234,6 +280,7 @@ impl Director for Record {
         self.log(line)
     }
     fn del_dest(&mut self, s: &Service, d: &Dest) -> Result<(), IpvsError> {
+        self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
         let before = entry.1.len();
         entry.1.retain(|o| !same_dest(o, d));
@@ -243,6 +290,7 @@ impl Director for Record {
         self.log(format!("-d {} -r {}", s.key, dest_text(d)))
     }
     fn list(&mut self) -> Result<Vec<(Service, Vec<Dest>)>, IpvsError> {
+        self.catch_up()?;
         Ok(self.table.clone())
     }
 }

@@ -15,7 +15,11 @@ impl Core {
                 Some(s) => format!("[{s}] {subject}"),
                 None => subject,
             };
-            actions.push(Action::Alert { virt: vi, subject });
+            actions.push(Action::Alert {
+                virt: vi,
+                subject,
+                status: self.status,
+            });
         }
     }
 

@@ -106,10 +106,12 @@ pub enum Action {
         start: bool,
         virt: usize,
     },
-    /// Send `subject` to the virtual's emailalert addresses.
+    /// Send `subject` to the virtual's emailalert addresses; `status` is what the daemon
+    /// was doing (the mail's `Daemon-Status:`).
     Alert {
         virt: usize,
         subject: String,
+        status: DaemonStatus,
     },
     /// Append a line to the virtual's monitorfile.
     Monitor {
@@ -287,6 +289,7 @@ impl Core {
                     actions.push(Action::Alert {
                         virt: vi,
                         subject: format!("Removed virtual service {} (stopping)", v.id()),
+                        status: DaemonStatus::Stopping,
                     });
                 }
             }
