@@ -18,7 +18,7 @@ use super::check::{self, Check, Poll};
 use super::check_slots::{cap_for, CheckSlots, MAX_CHECKS, RESERVED_FILES};
 use super::config::{Config, Rejected, Virtual};
 use super::config_watch::{fingerprint, ConfigWatch, Version};
-use super::core::{Action, Core, DaemonStatus, Input, IpvsOp, Outcome, Probe, RealId};
+use super::core::{Action, Core, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
 use super::logfile::now_text;
 use super::resolve::SystemResolver;
@@ -155,8 +155,7 @@ impl Daemon {
             .list()
             .map_err(|e| format!("reading the IPVS table: {e}"))?;
         let now = Instant::now();
-        let (mut core, actions) = Core::new(cfg, &table, now);
-        core.set_status(DaemonStatus::Starting);
+        let (core, actions) = Core::new(cfg, &table, now);
         let mut ev = EventLoop::new();
         ev.watch_signals(&[
             libc::SIGTERM,
@@ -202,7 +201,6 @@ impl Daemon {
             host,
         };
         d.apply(actions);
-        d.core.set_status(DaemonStatus::Running);
         Ok(d)
     }
 

@@ -141,6 +141,9 @@ struct RealState {
     in_table: Option<u32>,
     /// For emailalertfreq: when the last "Inaccessible" alert went out.
     last_alert: Option<Instant>,
+    /// Its first result since the start (or the reload that added it) is in: until every
+    /// real's is, the daemon is `starting` (`reloading`) to `emailalertstatus`.
+    judged: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -188,7 +191,7 @@ impl Core {
             core.update_fallback(vi, &mut actions);
         }
         core.rebuild_schedule();
-        core.status = DaemonStatus::Running;
+        core.end_first_round();
         (core, actions)
     }
 
@@ -253,6 +256,7 @@ impl Core {
                     running: false,
                     in_table: found.map(|d| if d.weight > 0 { want.weight } else { 0 }),
                     last_alert: None,
+                    judged: false,
                 }
             })
             .collect();
@@ -263,8 +267,40 @@ impl Core {
         &self.cfg
     }
 
-    pub fn set_status(&mut self, s: DaemonStatus) {
-        self.status = s;
+    /// Where the daemon stands to `emailalertstatus`.
+    pub fn status(&self) -> DaemonStatus {
+        self.status
+    }
+
+    /// `real` has its first result. The first round's results (every real judged once after
+    /// the start or a reload) go out as `starting` (`reloading`), as the original's ld_start
+    /// checks every real before it says `running`: with the status always `running`,
+    /// `emailalertstatus=starting` sent nothing and `=running` got the start-up's mails.
+    pub(super) fn judged(&mut self, id: RealId) {
+        if let Some(rs) = self
+            .virtuals
+            .get_mut(id.virt)
+            .and_then(|v| v.reals.get_mut(id.real))
+        {
+            rs.judged = true;
+        }
+        self.end_first_round();
+    }
+
+    /// `running` once every real of a start or a reload is judged.
+    pub(super) fn end_first_round(&mut self) {
+        let first_round = matches!(
+            self.status,
+            DaemonStatus::Starting | DaemonStatus::Reloading
+        );
+        if first_round
+            && self
+                .virtuals
+                .iter()
+                .all(|v| v.reals.iter().all(|r| r.judged))
+        {
+            self.status = DaemonStatus::Running;
+        }
     }
 
     /// Reacts to one input.

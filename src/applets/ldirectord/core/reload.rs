@@ -124,6 +124,7 @@ impl Core {
                         if !same_check {
                             rs.failcount = 0;
                             rs.next_due = now;
+                            rs.judged = false;
                         }
                         let old_id = RealId {
                             virt: ovi,
@@ -175,6 +176,7 @@ impl Core {
                         running: false,
                         in_table: None,
                         last_alert: None,
+                        judged: false,
                     }),
                 }
             }
@@ -206,7 +208,7 @@ impl Core {
             self.update_fallback(vi, &mut actions);
         }
         self.rebuild_schedule();
-        self.status = DaemonStatus::Running;
+        self.end_first_round();
         Reloaded { actions, kept }
     }
 }

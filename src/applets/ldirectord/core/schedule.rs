@@ -128,6 +128,7 @@ impl Core {
                 // checktype=off: down from the start, never probed, as the original's
                 // start-up leaves it; left "not checked yet", it kept the fallback off.
                 self.set_down(now, id, "checktype=off", actions);
+                self.judged(id);
             }
             CheckType::On => {
                 // checktype=on: up every cycle without any network activity.
@@ -135,6 +136,7 @@ impl Core {
                 self.virtuals[id.virt].reals[id.real].next_due = next;
                 self.wake_at(next, Wake::Check(id));
                 self.apply(now, id, Outcome::Up("checktype=on".into()), actions);
+                self.judged(id);
             }
             _ => {
                 if let Some(p) = self.probe_for(id) {
@@ -172,6 +174,7 @@ impl Core {
         rs.next_due = next;
         self.wake_at(next, Wake::Check(id));
         self.apply(now, id, outcome, actions);
+        self.judged(id);
     }
 }
 

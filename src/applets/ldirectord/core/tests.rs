@@ -259,13 +259,19 @@ fn email_alerts_respect_status_and_resend_frequency() {
     let t0 = Instant::now();
     let (mut core, _) = Core::new(cfg(&text), &[], t0);
     core.handle(t0, Input::Tick);
+    // The first round is `starting`: its additions send nothing with `running` only.
     let got = ops(&core.handle(t0, Input::Done(id(0, 0), up())));
-    assert_eq!(
-        got[1],
-        "mail [Web] Added real server: 198.51.100.21:80 (tcp:198.51.100.10:80)"
-    );
+    assert_eq!(got, vec!["a 198.51.100.21 w3"]);
+    let got = ops(&core.handle(t0, Input::Done(id(0, 1), down())));
+    assert!(!got.iter().any(|o| o.starts_with("mail")), "{got:?}");
+    assert_eq!(core.status(), DaemonStatus::Running);
     let t2 = t0 + Duration::from_secs(2);
     core.handle(t2, Input::Tick);
+    let got = ops(&core.handle(t2, Input::Done(id(0, 1), up())));
+    assert_eq!(
+        got[1],
+        "mail [Web] Added real server: 198.51.100.22:80 (tcp:198.51.100.10:80)"
+    );
     let got = ops(&core.handle(t2, Input::Done(id(0, 0), down())));
     assert_eq!(
         got[1],
@@ -450,4 +456,63 @@ fn b15_ipvs_work_per_check_does_not_grow_with_the_number_of_reals() {
         assert!(core.handle(t2, Input::Done(id(0, 7), up())).is_empty());
         assert_eq!(core.handle(t2, Input::Done(id(0, 8), down())).len(), 1);
     }
+}
+
+/// The original checks every real once in ld_start, as `starting`, before it says `running`;
+/// a reload's first results are `reloading`. Here the status was `running` before any check
+/// had answered: `emailalertstatus=starting` never sent a mail, and `=running` (chosen to
+/// keep the start-up's mails out) got every one of them.
+#[test]
+fn start_up_alerts_went_out_as_running_and_emailalertstatus_starting_sent_nothing() {
+    let text = format!("emailalert=ops@example.org\nemailalertstatus=starting\n{TWO}");
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&text), &[], t0);
+    assert_eq!(core.status(), DaemonStatus::Starting);
+    core.handle(t0, Input::Tick);
+    let got = ops(&core.handle(t0, Input::Done(id(0, 0), up())));
+    assert_eq!(
+        got,
+        vec![
+            "a 198.51.100.21 w3",
+            "mail Added real server: 198.51.100.21:80 (tcp:198.51.100.10:80)"
+        ]
+    );
+    assert_eq!(core.status(), DaemonStatus::Starting);
+    let got = ops(&core.handle(t0, Input::Done(id(0, 1), up())));
+    assert_eq!(
+        got[1],
+        "mail Added real server: 198.51.100.22:80 (tcp:198.51.100.10:80)"
+    );
+    // Every real judged: running, and a later change sends nothing with `starting` only.
+    assert_eq!(core.status(), DaemonStatus::Running);
+    let t2 = t0 + Duration::from_secs(2);
+    core.handle(t2, Input::Tick);
+    let got = ops(&core.handle(t2, Input::Done(id(0, 0), down())));
+    assert!(!got.iter().any(|o| o.starts_with("mail")), "{got:?}");
+    // A reload that adds a real is `reloading` until that real's first result.
+    let more = format!("{text}\treal=198.51.100.23:80 masq\n").replace("starting", "reloading");
+    let t3 = t2 + Duration::from_secs(1);
+    core.reload(cfg(&more), t3);
+    assert_eq!(core.status(), DaemonStatus::Reloading);
+    core.handle(t3, Input::Tick);
+    let got = ops(&core.handle(t3, Input::Done(id(0, 2), up())));
+    assert_eq!(
+        got.get(1).map(String::as_str),
+        Some("mail Added real server: 198.51.100.23:80 (tcp:198.51.100.10:80)"),
+        "{got:?}"
+    );
+    assert_eq!(core.status(), DaemonStatus::Running);
+}
+
+/// A virtual with no real (or only checktype=on/off ones) has no check to wait for.
+#[test]
+fn a_config_without_checks_is_running_once_its_reals_are_set() {
+    let (core, _) = Core::new(cfg("virtual=198.51.100.10:80\n"), &[], Instant::now());
+    assert_eq!(core.status(), DaemonStatus::Running);
+    let text = "virtual=198.51.100.10:80\n\tchecktype=off\n\treal=198.51.100.21:80 masq\n";
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(text), &[], t0);
+    assert_eq!(core.status(), DaemonStatus::Starting);
+    core.handle(t0, Input::Tick);
+    assert_eq!(core.status(), DaemonStatus::Running);
 }
