@@ -2914,6 +2914,8 @@ fn b10_no_stray_output_with_debug() {
     assert_eq!(lab.read("stdout"), "", "stdout");
     let want = [
         format!("Starting Linux Director (habox) with {}", c.display()),
+        // As the original's ld_start.
+        "Added virtual server: tcp:198.51.100.10:80".to_string(),
         "Added real server: 127.0.0.1:8081 (tcp:198.51.100.10:80)".to_string(),
         "Real server down: 127.0.0.1:8082 (tcp:198.51.100.10:80) (connect: ".to_string(),
         "Exiting on signal".to_string(),

@@ -23,6 +23,17 @@ impl Core {
         }
     }
 
+    /// A real in the table that the config (at `why`: start or reload) does not name went:
+    /// logged and mailed in the original's words (`purge_untracked_service`).
+    pub(super) fn purged(&self, vi: usize, real: String, why: &str, actions: &mut Vec<Action>) {
+        let msg = format!(
+            "Purged real server ({why}): {real} ({})",
+            self.cfg.virtuals[vi].id()
+        );
+        log::info!("{msg}");
+        self.alert(vi, msg, actions);
+    }
+
     /// Sends the "Inaccessible" reminder of a real that is still down, and sets the next.
     pub(super) fn resend_alert(&mut self, now: Instant, id: RealId, actions: &mut Vec<Action>) {
         let v = &self.cfg.virtuals[id.virt];

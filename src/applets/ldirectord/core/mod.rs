@@ -205,10 +205,17 @@ impl Core {
         let v = &self.cfg.virtuals[vi];
         let svc = service_of(v);
         let existing = table.iter().find(|(s, _)| s.key == svc.key);
+        // The original's log lines (ld_start), which operators grep for.
         match existing {
             Some((s, _)) if *s == svc => {}
-            Some(_) => actions.push(Action::Ipvs(IpvsOp::EditService(svc.clone()))),
-            None => actions.push(Action::Ipvs(IpvsOp::AddService(svc.clone()))),
+            Some(_) => {
+                log::info!("Changed virtual server: {}", v.id());
+                actions.push(Action::Ipvs(IpvsOp::EditService(svc.clone())));
+            }
+            None => {
+                log::info!("Added virtual server: {}", v.id());
+                actions.push(Action::Ipvs(IpvsOp::AddService(svc.clone())));
+            }
         }
         let dests: &[Dest] = existing.map(|(_, d)| d.as_slice()).unwrap_or(&[]);
         let fb = fallback_dest(v);
@@ -225,6 +232,7 @@ impl Core {
                 fallback_on = true;
             } else if !ours {
                 actions.push(Action::Ipvs(IpvsOp::DelDest(svc.clone(), d.clone())));
+                self.purged(vi, table::dest_name(d), "start", actions);
             }
         }
         let reals = v

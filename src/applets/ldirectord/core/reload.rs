@@ -83,6 +83,7 @@ impl Core {
                 .iter()
                 .any(|nv| service_of(nv).key == service_of(ov).key);
             if gone {
+                log::info!("Purged virtual server (reload): {}", ov.id());
                 actions.push(Action::Ipvs(IpvsOp::DelService(service_of(ov))));
             }
         }
@@ -187,7 +188,9 @@ impl Core {
                     nd.addr == od.addr && nd.port == od.port
                 });
                 if !kept && ors.in_table.is_some() {
+                    let name = super::table::dest_name(&od);
                     actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), od)));
+                    self.purged(vi, name, "reload", &mut actions);
                 }
             }
             // A fallback in use that the config moved is swapped in the table; the virtual

@@ -105,7 +105,11 @@ pub(super) fn fallback_dest(v: &Virtual) -> Option<Dest> {
 
 /// `RIP:PORT (VIP:VPORT)`-style name for logs.
 pub fn real_name(v: &Virtual, r: &Real) -> String {
-    let d = dest_of(v, r, 0);
+    dest_name(&dest_of(v, r, 0))
+}
+
+/// A destination as the logs name a real: `IP:PORT`, `[IPv6]:PORT`.
+pub fn dest_name(d: &Dest) -> String {
     match d.addr {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", d.port),
         std::net::IpAddr::V4(ip) => format!("{ip}:{}", d.port),

@@ -516,3 +516,56 @@ fn a_config_without_checks_is_running_once_its_reals_are_set() {
     core.handle(t0, Input::Tick);
     assert_eq!(core.status(), DaemonStatus::Running);
 }
+
+/// A real the kernel table held but the config does not name went without a word at start,
+/// and a real a reload dropped went the same way: the original logs and mails `Purged real
+/// server (start|reload): RIP:PORT (VIRTUAL)` (`purge_untracked_service`), and logs `Added
+/// virtual server` / `Changed virtual server` / `Purged virtual server`.
+#[test]
+fn reals_purged_at_start_or_by_a_reload_were_neither_logged_nor_mailed() {
+    let t0 = Instant::now();
+    let text = format!("emailalert=ops@example.org\n{TWO}");
+    let c = cfg(&text);
+    let svc = service_of(&c.virtuals[0]);
+    let d1 = dest_of(&c.virtuals[0], &c.virtuals[0].reals[0], 3);
+    let stray = Dest {
+        addr: "198.51.100.99".parse().unwrap_or(d1.addr),
+        ..d1.clone()
+    };
+    let (mut core, actions) = Core::new(c, &[(svc, vec![d1, stray])], t0);
+    assert_eq!(
+        ops(&actions),
+        vec![
+            "d 198.51.100.99",
+            "mail Purged real server (start): 198.51.100.99:80 (tcp:198.51.100.10:80)"
+        ]
+    );
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Alert {
+            status: DaemonStatus::Starting,
+            ..
+        }
+    )));
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    // The reload drops the second real, which is in the table.
+    let fewer = text.replace("\treal=198.51.100.22:80 masq 1\n", "");
+    let t1 = t0 + Duration::from_secs(1);
+    let got = core.reload(cfg(&fewer), t1);
+    assert_eq!(
+        ops(&got),
+        vec![
+            "d 198.51.100.22",
+            "mail Purged real server (reload): 198.51.100.22:80 (tcp:198.51.100.10:80)"
+        ]
+    );
+    assert!(got.iter().any(|a| matches!(
+        a,
+        Action::Alert {
+            status: DaemonStatus::Reloading,
+            ..
+        }
+    )));
+}
