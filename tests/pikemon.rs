@@ -5506,3 +5506,155 @@ fn resolve_interval_re_resolved_a_moved_witness_name_and_log_level_7_shows_each_
     let (so, _) = text(&rig.control(1, &["status"]));
     assert!(so.contains("ping-group LO Down"), "{so}");
 }
+
+/// `priority` with no `primary`: B (node-id 2, priority 200) against A (node-id 1, the default
+/// 100), where the node-ids alone would make A Master. Started together (a dead-interval of
+/// 2 s, so each hears the other while it still listens) B wins the election; after a full
+/// partition made both Master, the healed LAN leaves B the Master again.
+#[test]
+fn priority_decided_the_election_and_the_healed_partition_without_a_primary() {
+    let mut rig = Rig::without_death_watch();
+    for n in [1, 2] {
+        rig.edit(n, "id 1; primary node 1;", "id 1;");
+        rig.edit(
+            n,
+            "hello-interval 100ms;",
+            "hello-interval 100ms; dead-interval 2s;",
+        );
+    }
+    rig.edit(2, "id 1;", "id 1; priority 200;");
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(8));
+    assert!(rig.log(2).contains("tie: priority"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // The partition: both heart-beat links down, the switch drops all between A and B.
+    for hb in ["hb0", "hb1"] {
+        rig.a.ip(&["link", "set", hb, "down"]);
+    }
+    let (pa, pb) = (&rig.a_port, &rig.b_port);
+    rig.switch_rules(
+        "partition.nft",
+        &format!(
+            "table bridge part {{\n chain fw {{\n  type filter hook forward priority 0;\n  \
+             iifname \"{pa}\" oifname \"{pb}\" drop\n  iifname \"{pb}\" oifname \"{pa}\" drop\n }}\n}}\n"
+        ),
+    );
+    rig.wait_roles("Master", "Master", Duration::from_secs(8));
+    let out = rig.sw.ns.run(&["nft", "delete", "table", "bridge", "part"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Backup", "Master");
+    assert!(!rig.macvlan_up(1));
+}
+
+/// `onlink`: a VIP outside every subnet of lan0 (198.18.0.10/32 beside 198.51.100.10/24).
+/// Without `onlink yes;` pikemon refuses to start (exit 2, the error at the address naming
+/// the item); with it the pair starts, and the Master answers the client (which routes the
+/// address onto the LAN) from the virtual MAC, and so does B after a failover.
+#[test]
+fn onlink_yes_let_a_vip_outside_the_subnets_of_the_interface_start_and_be_answered() {
+    let rig = Rig::new();
+    let extra = "198.18.0.10";
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{VIP}]/24; }}"),
+            &format!("ipv4 [{VIP}]/24; ipv4 [{extra}]/32; }}"),
+        );
+    }
+    let cfg = PathBuf::from(rig.cfg(1));
+    let (code, log) = start_bounded(&rig, 1, &cfg, Duration::from_secs(10));
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains(&format!("{}:12:", cfg.display()))
+            && log.contains("198.18.0.10 is outside every subnet of lan0 (198.51.100.2/24)")
+            && log.contains("add 'onlink yes;'"),
+        "{log}"
+    );
+    assert!(rig.pids(1, "pikemon").is_empty());
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{extra}]/32; }}"),
+            &format!("ipv4 [{extra}]/32; onlink yes; }}"),
+        );
+    }
+    let rig = rig.started_pair();
+    rig.client
+        .ip(&["route", "add", &format!("{extra}/32"), "dev", "lan0"]);
+    assert_eq!(rig.client_mac_of(extra).as_deref(), Some(VMAC));
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    assert_eq!(rig.client_mac_of(extra).as_deref(), Some(VMAC));
+    assert!(rig.macvlan_up(2));
+}
+
+/// The `host ... up`/`down` state of the gateway in `node`'s `-c status`.
+fn gateway_state(rig: &Rig, node: u32) -> Option<&'static str> {
+    let (so, _) = text(&rig.control(node, &["status"]));
+    let line = "host 198.51.100.1 addr 198.51.100.1 ";
+    if so.contains(&format!("{line}down")) {
+        Some("down")
+    } else if so.contains(&format!("{line}up")) {
+        Some("up")
+    } else {
+        None
+    }
+}
+
+/// Waits until the gateway is `state` in `node`'s status; how long that took.
+fn wait_gateway(rig: &Rig, node: u32, state: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while gateway_state(rig, node) != Some(state) {
+        assert!(
+            start.elapsed() < limit,
+            "gateway not {state} in {limit:?}\n{}",
+            rig.log(node)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// `interval 1s; timeout 1s; fall 3; rise 2;`: the gateway silent towards A is down after
+/// three unanswered requests (3..4 s of silence), and once it answers again up after two
+/// replies (1..2 s); meanwhile B holds the role. The bounds leave room for a loaded machine
+/// only upwards: a timer never fires early.
+#[test]
+fn ping_group_fall_3_rise_2_at_interval_1s_took_about_3_and_2_seconds() {
+    let mut rig = Rig::new();
+    rig.edit(
+        1,
+        "host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2;",
+        "host [198.51.100.1]; interval 1s; timeout 1s; fall 3; rise 2;",
+    );
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(gateway_state(&rig, 1), Some("up"), "{}", rig.log(1));
+    let cut = Instant::now();
+    rig.gw.ip(&["route", "add", "prohibit", "198.51.100.2/32"]);
+    wait_gateway(&rig, 1, "down", Duration::from_secs(8));
+    let down = cut.elapsed();
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let healed = Instant::now();
+    rig.gw.ip(&["route", "del", "prohibit", "198.51.100.2/32"]);
+    wait_gateway(&rig, 1, "up", Duration::from_secs(6));
+    let up = healed.elapsed();
+    eprintln!("down after {down:?} of silence, up after {up:?} of answers");
+    assert!(
+        down >= Duration::from_millis(2900) && down < Duration::from_millis(6500),
+        "down after {down:?}\n{}",
+        rig.log(1)
+    );
+    assert!(
+        up >= Duration::from_millis(900) && up < Duration::from_millis(4500),
+        "up after {up:?}\n{}",
+        rig.log(1)
+    );
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group GW Up"), "{so}");
+}
