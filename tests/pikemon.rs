@@ -5658,3 +5658,112 @@ fn ping_group_fall_3_rise_2_at_interval_1s_took_about_3_and_2_seconds() {
     let (so, _) = text(&rig.control(1, &["status"]));
     assert!(so.contains("ping-group GW Up"), "{so}");
 }
+
+/// `cluster-id`: a second pair (C, D) on the same LAN and on the same shared heart-beat
+/// segment, made as a tired operator would (the same node-ids 1 and 2, the same key, the same
+/// virtual-cluster id, only its own VIP) with `cluster-id 2` where A and B keep the default 1.
+/// Each pair elects one Master and neither hears the other: no node reports a twin of its
+/// node-id, and the failover of one pair moves nothing in the other.
+#[test]
+fn two_pairs_with_other_cluster_ids_on_one_lan_and_heart_beat_stayed_one_master_each() {
+    let mut rig = Rig::with_shared_heart_beat();
+    let vip2 = "198.51.100.20";
+    let vmac2 = "02:c6:33:64:14:00";
+    let dir2 = rig.dir.join("p2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let c = Netns::new("c2");
+    let d = Netns::new("d2");
+    rig.sw.attach(&c, "lan0");
+    rig.sw.attach(&d, "lan0");
+    let hb_sw = rig.hb_sw.as_ref().unwrap();
+    hb_sw.attach(&c, "hb1");
+    hb_sw.attach(&d, "hb1");
+    veth(&c, "hb0", &d, "hb0");
+    c.ip(&["addr", "add", "198.51.100.4/24", "dev", "lan0"]);
+    d.ip(&["addr", "add", "198.51.100.5/24", "dev", "lan0"]);
+    let pair2 = [(1, &c), (2, &d)];
+    for (n, ns) in pair2 {
+        ns.hosts("127.0.0.1 localhost\n198.51.100.50 witness.test\n");
+        let text = config(&dir2, n, KEY, false)
+            .replace(&format!("[{VIP}]"), &format!("[{vip2}]"))
+            .replace(
+                "hello-interval 100ms;",
+                "hello-interval 100ms; cluster-id 2;",
+            );
+        std::fs::write(dir2.join(format!("n{n}.cfg")), text).unwrap();
+    }
+    let role2 = |n: u32, ns: &Netns| {
+        let out = ns
+            .cmd(applet("pikemon"))
+            .args(["-f", &dir2.join(format!("n{n}.cfg")).display().to_string()])
+            .args(["-c", "status"])
+            .output()
+            .unwrap();
+        text(&out)
+            .0
+            .lines()
+            .find_map(|l| l.strip_prefix("vc LAN id 1 role "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("unreachable")
+            .to_string()
+    };
+    let log2 = |n: u32| std::fs::read_to_string(dir2.join(format!("log{n}"))).unwrap_or_default();
+    // All four at once.
+    for (n, ns) in pair2 {
+        let log = std::fs::File::create(dir2.join(format!("log{n}"))).unwrap();
+        let cfg = dir2.join(format!("n{n}.cfg")).display().to_string();
+        let child = ns
+            .cmd(applet("pikemon"))
+            .args(["-f", &cfg, "-d"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        rig.kids.push(child);
+    }
+    rig.start(1);
+    rig.start(2);
+    let roles2 = || (role2(1, &c), role2(2, &d));
+    let start = Instant::now();
+    while roles2() != ("Master".to_string(), "Backup".to_string()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}\nC:\n{}\nD:\n{}",
+            roles2(),
+            log2(1),
+            log2(2)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    rig.assert_roles("Master", "Backup");
+    assert_eq!(roles2(), ("Master".to_string(), "Backup".to_string()));
+    assert_eq!(rig.client_mac_of(VIP).as_deref(), Some(VMAC));
+    assert_eq!(rig.client_mac_of(vip2).as_deref(), Some(vmac2));
+    let logs = [rig.log(1), rig.log(2), log2(1), log2(2)];
+    for log in &logs {
+        assert!(!log.contains("carries our node-id"), "{log}");
+        assert!(!log.contains("config drift"), "{log}");
+    }
+    // The frames of the other pair reached every node on hb1 and the LAN (the switches
+    // flood the group MAC), yet each node heard its own peer only.
+    let (so, _) = text(&rig.control(2, &["status"]));
+    assert!(so.contains("peer 1 "), "{so}");
+    // A fails: B takes over; C and D change nothing.
+    let transitions = |log: &str| log.matches(" => ").count();
+    let before = (transitions(&log2(1)), transitions(&log2(2)));
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(roles2(), ("Master".to_string(), "Backup".to_string()));
+    assert_eq!(
+        (transitions(&log2(1)), transitions(&log2(2))),
+        before,
+        "C:\n{}\nD:\n{}",
+        log2(1),
+        log2(2)
+    );
+    assert_eq!(rig.client_mac_of(vip2).as_deref(), Some(vmac2));
+    assert_eq!(rig.client_mac_of(VIP).as_deref(), Some(VMAC));
+}
