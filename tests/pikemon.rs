@@ -5767,3 +5767,83 @@ fn two_pairs_with_other_cluster_ids_on_one_lan_and_heart_beat_stayed_one_master_
     assert_eq!(rig.client_mac_of(vip2).as_deref(), Some(vmac2));
     assert_eq!(rig.client_mac_of(VIP).as_deref(), Some(VMAC));
 }
+
+/// The gateway answers echo requests from a python raw socket instead of its kernel: those
+/// of `slow` after `delay_s` seconds, the others at once; it stops after `secs` seconds.
+fn slow_gateway(rig: &Rig, slow: &str, delay_s: f64, secs: u32) -> Child {
+    rig.gw.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let script = format!(
+        r#"
+import socket, struct, threading, time
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(0.2)
+end = time.time() + {secs}
+def reply(icmp, src):
+    body = b'\0\0\0\0' + icmp[4:]
+    body = body[:2] + struct.pack('!H', csum(body)) + body[4:]
+    s.sendto(body, (src, 0))
+while time.time() < end:
+    try:
+        pkt, (src, _) = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    icmp = pkt[(pkt[0] & 15) * 4:]
+    if icmp[0] != 8:
+        continue
+    if src == '{slow}':
+        threading.Timer({delay_s}, reply, (icmp, src)).start()
+    else:
+        reply(icmp, src)
+"#
+    );
+    rig.gw
+        .cmd("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `interval 200ms; timeout 1s;` on A with a gateway that answers A after 0.5 s: every reply
+/// comes within the timeout, so the gateway is up and A stays Master. The request still
+/// waiting at the next round was counted as missed and its late reply dropped: A went Down
+/// with a gateway that answered every request, and B took over.
+#[test]
+fn replies_within_a_timeout_longer_than_the_interval_counted_as_missed() {
+    let mut rig = Rig::new();
+    rig.edit(
+        1,
+        "host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2;",
+        "host [198.51.100.1]; interval 200ms; timeout 1s; fall 3; rise 2;",
+    );
+    let mut gw = slow_gateway(&rig, "198.51.100.2", 0.5, 20);
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        rig.assert_roles("Master", "Backup");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (so, _) = text(&rig.control(1, &["status"]));
+    let line = so
+        .lines()
+        .find(|l| l.contains("host 198.51.100.1 addr 198.51.100.1 "))
+        .unwrap_or("");
+    assert!(line.contains(" up rtt-ms "), "{so}");
+    // The answers did come late: the round trip shown is the gateway's delay.
+    let rtt: f64 = line
+        .split_whitespace()
+        .skip_while(|w| *w != "rtt-ms")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!((450.0..1000.0).contains(&rtt), "{so}");
+    let _ = gw.kill();
+    let _ = gw.wait();
+}
