@@ -5506,3 +5506,344 @@ fn resolve_interval_re_resolved_a_moved_witness_name_and_log_level_7_shows_each_
     let (so, _) = text(&rig.control(1, &["status"]));
     assert!(so.contains("ping-group LO Down"), "{so}");
 }
+
+/// `priority` with no `primary`: B (node-id 2, priority 200) against A (node-id 1, the default
+/// 100), where the node-ids alone would make A Master. Started together (a dead-interval of
+/// 2 s, so each hears the other while it still listens) B wins the election; after a full
+/// partition made both Master, the healed LAN leaves B the Master again.
+#[test]
+fn priority_decided_the_election_and_the_healed_partition_without_a_primary() {
+    let mut rig = Rig::without_death_watch();
+    for n in [1, 2] {
+        rig.edit(n, "id 1; primary node 1;", "id 1;");
+        rig.edit(
+            n,
+            "hello-interval 100ms;",
+            "hello-interval 100ms; dead-interval 2s;",
+        );
+    }
+    rig.edit(2, "id 1;", "id 1; priority 200;");
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Backup", "Master", Duration::from_secs(8));
+    assert!(rig.log(2).contains("tie: priority"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // The partition: both heart-beat links down, the switch drops all between A and B.
+    for hb in ["hb0", "hb1"] {
+        rig.a.ip(&["link", "set", hb, "down"]);
+    }
+    let (pa, pb) = (&rig.a_port, &rig.b_port);
+    rig.switch_rules(
+        "partition.nft",
+        &format!(
+            "table bridge part {{\n chain fw {{\n  type filter hook forward priority 0;\n  \
+             iifname \"{pa}\" oifname \"{pb}\" drop\n  iifname \"{pb}\" oifname \"{pa}\" drop\n }}\n}}\n"
+        ),
+    );
+    rig.wait_roles("Master", "Master", Duration::from_secs(8));
+    let out = rig.sw.ns.run(&["nft", "delete", "table", "bridge", "part"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(500));
+    rig.assert_roles("Backup", "Master");
+    assert!(!rig.macvlan_up(1));
+}
+
+/// `onlink`: a VIP outside every subnet of lan0 (198.18.0.10/32 beside 198.51.100.10/24).
+/// Without `onlink yes;` pikemon refuses to start (exit 2, the error at the address naming
+/// the item); with it the pair starts, and the Master answers the client (which routes the
+/// address onto the LAN) from the virtual MAC, and so does B after a failover.
+#[test]
+fn onlink_yes_let_a_vip_outside_the_subnets_of_the_interface_start_and_be_answered() {
+    let rig = Rig::new();
+    let extra = "198.18.0.10";
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{VIP}]/24; }}"),
+            &format!("ipv4 [{VIP}]/24; ipv4 [{extra}]/32; }}"),
+        );
+    }
+    let cfg = PathBuf::from(rig.cfg(1));
+    let (code, log) = start_bounded(&rig, 1, &cfg, Duration::from_secs(10));
+    assert_eq!(code, Some(2), "{log}");
+    assert!(
+        log.contains(&format!("{}:12:", cfg.display()))
+            && log.contains("198.18.0.10 is outside every subnet of lan0 (198.51.100.2/24)")
+            && log.contains("add 'onlink yes;'"),
+        "{log}"
+    );
+    assert!(rig.pids(1, "pikemon").is_empty());
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            &format!("ipv4 [{extra}]/32; }}"),
+            &format!("ipv4 [{extra}]/32; onlink yes; }}"),
+        );
+    }
+    let rig = rig.started_pair();
+    rig.client
+        .ip(&["route", "add", &format!("{extra}/32"), "dev", "lan0"]);
+    assert_eq!(rig.client_mac_of(extra).as_deref(), Some(VMAC));
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    assert_eq!(rig.client_mac_of(extra).as_deref(), Some(VMAC));
+    assert!(rig.macvlan_up(2));
+}
+
+/// The `host ... up`/`down` state of the gateway in `node`'s `-c status`.
+fn gateway_state(rig: &Rig, node: u32) -> Option<&'static str> {
+    let (so, _) = text(&rig.control(node, &["status"]));
+    let line = "host 198.51.100.1 addr 198.51.100.1 ";
+    if so.contains(&format!("{line}down")) {
+        Some("down")
+    } else if so.contains(&format!("{line}up")) {
+        Some("up")
+    } else {
+        None
+    }
+}
+
+/// Waits until the gateway is `state` in `node`'s status; how long that took.
+fn wait_gateway(rig: &Rig, node: u32, state: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while gateway_state(rig, node) != Some(state) {
+        assert!(
+            start.elapsed() < limit,
+            "gateway not {state} in {limit:?}\n{}",
+            rig.log(node)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// `interval 1s; timeout 1s; fall 3; rise 2;`: the gateway silent towards A is down after
+/// three unanswered requests (3..4 s of silence), and once it answers again up after two
+/// replies (1..2 s); meanwhile B holds the role. The bounds leave room for a loaded machine
+/// only upwards: a timer never fires early.
+#[test]
+fn ping_group_fall_3_rise_2_at_interval_1s_took_about_3_and_2_seconds() {
+    let mut rig = Rig::new();
+    rig.edit(
+        1,
+        "host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2;",
+        "host [198.51.100.1]; interval 1s; timeout 1s; fall 3; rise 2;",
+    );
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(gateway_state(&rig, 1), Some("up"), "{}", rig.log(1));
+    let cut = Instant::now();
+    rig.gw.ip(&["route", "add", "prohibit", "198.51.100.2/32"]);
+    wait_gateway(&rig, 1, "down", Duration::from_secs(8));
+    let down = cut.elapsed();
+    rig.wait_roles("Backup", "Master", Duration::from_secs(3));
+    let healed = Instant::now();
+    rig.gw.ip(&["route", "del", "prohibit", "198.51.100.2/32"]);
+    wait_gateway(&rig, 1, "up", Duration::from_secs(6));
+    let up = healed.elapsed();
+    eprintln!("down after {down:?} of silence, up after {up:?} of answers");
+    assert!(
+        down >= Duration::from_millis(2900) && down < Duration::from_millis(6500),
+        "down after {down:?}\n{}",
+        rig.log(1)
+    );
+    assert!(
+        up >= Duration::from_millis(900) && up < Duration::from_millis(4500),
+        "up after {up:?}\n{}",
+        rig.log(1)
+    );
+    let (so, _) = text(&rig.control(1, &["status"]));
+    assert!(so.contains("ping-group GW Up"), "{so}");
+}
+
+/// `cluster-id`: a second pair (C, D) on the same LAN and on the same shared heart-beat
+/// segment, made as a tired operator would (the same node-ids 1 and 2, the same key, the same
+/// virtual-cluster id, only its own VIP) with `cluster-id 2` where A and B keep the default 1.
+/// Each pair elects one Master and neither hears the other: no node reports a twin of its
+/// node-id, and the failover of one pair moves nothing in the other.
+#[test]
+fn two_pairs_with_other_cluster_ids_on_one_lan_and_heart_beat_stayed_one_master_each() {
+    let mut rig = Rig::with_shared_heart_beat();
+    let vip2 = "198.51.100.20";
+    let vmac2 = "02:c6:33:64:14:00";
+    let dir2 = rig.dir.join("p2");
+    std::fs::create_dir_all(&dir2).unwrap();
+    let c = Netns::new("c2");
+    let d = Netns::new("d2");
+    rig.sw.attach(&c, "lan0");
+    rig.sw.attach(&d, "lan0");
+    let hb_sw = rig.hb_sw.as_ref().unwrap();
+    hb_sw.attach(&c, "hb1");
+    hb_sw.attach(&d, "hb1");
+    veth(&c, "hb0", &d, "hb0");
+    c.ip(&["addr", "add", "198.51.100.4/24", "dev", "lan0"]);
+    d.ip(&["addr", "add", "198.51.100.5/24", "dev", "lan0"]);
+    let pair2 = [(1, &c), (2, &d)];
+    for (n, ns) in pair2 {
+        ns.hosts("127.0.0.1 localhost\n198.51.100.50 witness.test\n");
+        let text = config(&dir2, n, KEY, false)
+            .replace(&format!("[{VIP}]"), &format!("[{vip2}]"))
+            .replace(
+                "hello-interval 100ms;",
+                "hello-interval 100ms; cluster-id 2;",
+            );
+        std::fs::write(dir2.join(format!("n{n}.cfg")), text).unwrap();
+    }
+    let role2 = |n: u32, ns: &Netns| {
+        let out = ns
+            .cmd(applet("pikemon"))
+            .args(["-f", &dir2.join(format!("n{n}.cfg")).display().to_string()])
+            .args(["-c", "status"])
+            .output()
+            .unwrap();
+        text(&out)
+            .0
+            .lines()
+            .find_map(|l| l.strip_prefix("vc LAN id 1 role "))
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or("unreachable")
+            .to_string()
+    };
+    let log2 = |n: u32| std::fs::read_to_string(dir2.join(format!("log{n}"))).unwrap_or_default();
+    // All four at once.
+    for (n, ns) in pair2 {
+        let log = std::fs::File::create(dir2.join(format!("log{n}"))).unwrap();
+        let cfg = dir2.join(format!("n{n}.cfg")).display().to_string();
+        let child = ns
+            .cmd(applet("pikemon"))
+            .args(["-f", &cfg, "-d"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        rig.kids.push(child);
+    }
+    rig.start(1);
+    rig.start(2);
+    let roles2 = || (role2(1, &c), role2(2, &d));
+    let start = Instant::now();
+    while roles2() != ("Master".to_string(), "Backup".to_string()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}\nC:\n{}\nD:\n{}",
+            roles2(),
+            log2(1),
+            log2(2)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    rig.assert_roles("Master", "Backup");
+    assert_eq!(roles2(), ("Master".to_string(), "Backup".to_string()));
+    assert_eq!(rig.client_mac_of(VIP).as_deref(), Some(VMAC));
+    assert_eq!(rig.client_mac_of(vip2).as_deref(), Some(vmac2));
+    let logs = [rig.log(1), rig.log(2), log2(1), log2(2)];
+    for log in &logs {
+        assert!(!log.contains("carries our node-id"), "{log}");
+        assert!(!log.contains("config drift"), "{log}");
+    }
+    // The frames of the other pair reached every node on hb1 and the LAN (the switches
+    // flood the group MAC), yet each node heard its own peer only.
+    let (so, _) = text(&rig.control(2, &["status"]));
+    assert!(so.contains("peer 1 "), "{so}");
+    // A fails: B takes over; C and D change nothing.
+    let transitions = |log: &str| log.matches(" => ").count();
+    let before = (transitions(&log2(1)), transitions(&log2(2)));
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(roles2(), ("Master".to_string(), "Backup".to_string()));
+    assert_eq!(
+        (transitions(&log2(1)), transitions(&log2(2))),
+        before,
+        "C:\n{}\nD:\n{}",
+        log2(1),
+        log2(2)
+    );
+    assert_eq!(rig.client_mac_of(vip2).as_deref(), Some(vmac2));
+    assert_eq!(rig.client_mac_of(VIP).as_deref(), Some(VMAC));
+}
+
+/// The gateway answers echo requests from a python raw socket instead of its kernel: those
+/// of `slow` after `delay_s` seconds, the others at once; it stops after `secs` seconds.
+fn slow_gateway(rig: &Rig, slow: &str, delay_s: f64, secs: u32) -> Child {
+    rig.gw.sysctl("net.ipv4.icmp_echo_ignore_all", "1");
+    let script = format!(
+        r#"
+import socket, struct, threading, time
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(0.2)
+end = time.time() + {secs}
+def reply(icmp, src):
+    body = b'\0\0\0\0' + icmp[4:]
+    body = body[:2] + struct.pack('!H', csum(body)) + body[4:]
+    s.sendto(body, (src, 0))
+while time.time() < end:
+    try:
+        pkt, (src, _) = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    icmp = pkt[(pkt[0] & 15) * 4:]
+    if icmp[0] != 8:
+        continue
+    if src == '{slow}':
+        threading.Timer({delay_s}, reply, (icmp, src)).start()
+    else:
+        reply(icmp, src)
+"#
+    );
+    rig.gw
+        .cmd("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `interval 200ms; timeout 1s;` on A with a gateway that answers A after 0.5 s: every reply
+/// comes within the timeout, so the gateway is up and A stays Master. The request still
+/// waiting at the next round was counted as missed and its late reply dropped: A went Down
+/// with a gateway that answered every request, and B took over.
+#[test]
+fn replies_within_a_timeout_longer_than_the_interval_counted_as_missed() {
+    let mut rig = Rig::new();
+    rig.edit(
+        1,
+        "host [198.51.100.1]; interval 100ms; timeout 100ms; fall 2; rise 2;",
+        "host [198.51.100.1]; interval 200ms; timeout 1s; fall 3; rise 2;",
+    );
+    let mut gw = slow_gateway(&rig, "198.51.100.2", 0.5, 20);
+    rig.start(1);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        rig.assert_roles("Master", "Backup");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (so, _) = text(&rig.control(1, &["status"]));
+    let line = so
+        .lines()
+        .find(|l| l.contains("host 198.51.100.1 addr 198.51.100.1 "))
+        .unwrap_or("");
+    assert!(line.contains(" up rtt-ms "), "{so}");
+    // The answers did come late: the round trip shown is the gateway's delay.
+    let rtt: f64 = line
+        .split_whitespace()
+        .skip_while(|w| *w != "rtt-ms")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!((450.0..1000.0).contains(&rtt), "{so}");
+    let _ = gw.kill();
+    let _ = gw.wait();
+}

@@ -12,6 +12,7 @@
 //! counts: a host on the LAN that forges echo replies from a dead gateway, guessing the
 //! identifier and the sequence numbers, no longer keeps the group up.
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -30,8 +31,9 @@ pub struct Member {
     gone: bool,
     hits: u32,
     misses: u32,
-    /// The request in flight: (seq, sent at, cookie).
-    outstanding: Option<(u16, Instant, u64)>,
+    /// The requests in flight, oldest first: (seq, sent at, cookie). With a `timeout`
+    /// longer than the `interval` several wait at once, each until its own timeout.
+    outstanding: VecDeque<(u16, Instant, u64)>,
     pub last_rtt: Option<Duration>,
     pub sent: u64,
     pub received: u64,
@@ -59,6 +61,10 @@ pub fn not_a_witness(addr: IpAddr) -> Option<&'static str> {
         IpAddr::V6(_) => "a global unicast address is needed",
     })
 }
+
+/// At most this many requests per host wait for their reply at once (a `timeout` of more
+/// than this many `interval`s): a new round gives the oldest up as a miss.
+pub const MAX_OUTSTANDING: usize = 64;
 
 /// A request the worker must send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +116,7 @@ impl PingGroupState {
                 gone: false,
                 hits: 0,
                 misses: 0,
-                outstanding: None,
+                outstanding: VecDeque::new(),
                 last_rtt: None,
                 sent: 0,
                 received: 0,
@@ -139,7 +145,7 @@ impl PingGroupState {
             if matches!(&m.host, Host::Name(n) if n == name) {
                 if m.addr != addr {
                     m.addr = addr;
-                    m.outstanding = None;
+                    m.outstanding.clear();
                 }
                 // A name that does not resolve cannot answer: it misses every round from now
                 // on, and goes down after `fall` of them as a silent host would.
@@ -160,11 +166,9 @@ impl PingGroupState {
     pub fn on_timer(&mut self, now: Instant) -> Vec<Echo> {
         let (timeout, fall) = (self.config.timeout, self.config.fall);
         for m in &mut self.members {
-            if let Some((_, sent, _)) = m.outstanding {
-                if now >= sent + timeout {
-                    m.outstanding = None;
-                    Self::miss(m, fall);
-                }
+            while m.outstanding.front().is_some_and(|r| now >= r.1 + timeout) {
+                m.outstanding.pop_front();
+                Self::miss(m, fall);
             }
         }
         if now < self.next_send {
@@ -181,13 +185,15 @@ impl PingGroupState {
                 }
                 continue;
             };
-            if m.outstanding.is_some() {
-                // Still unanswered at the next round: that is a miss too.
+            if m.outstanding.len() >= MAX_OUTSTANDING {
+                // More requests in flight than kept (a timeout of many intervals): the
+                // oldest is given up as a miss.
+                m.outstanding.pop_front();
                 Self::miss(m, fall);
             }
             self.requests = self.requests.wrapping_add(1);
             let cookie = self.key.hash_one(self.requests);
-            m.outstanding = Some((seq, now, cookie));
+            m.outstanding.push_back((seq, now, cookie));
             m.sent += 1;
             out.push(Echo { addr, seq, cookie });
         }
@@ -203,9 +209,12 @@ impl PingGroupState {
             if m.addr != Some(addr) {
                 continue;
             }
-            if let Some((s, sent, cookie)) = m.outstanding {
-                if s == seq && data.starts_with(&payload(cookie)) {
-                    m.outstanding = None;
+            let found = m
+                .outstanding
+                .iter()
+                .position(|&(s, _, cookie)| s == seq && data.starts_with(&payload(cookie)));
+            if let Some(i) = found {
+                if let Some((_, sent, _)) = m.outstanding.remove(i) {
                     m.received += 1;
                     m.last_rtt = Some(now.saturating_duration_since(sent));
                     m.misses = 0;
@@ -224,7 +233,7 @@ impl PingGroupState {
     pub fn next_deadline(&self) -> Instant {
         self.members
             .iter()
-            .filter_map(|m| m.outstanding.map(|(_, t, _)| t + self.config.timeout))
+            .filter_map(|m| m.outstanding.front().map(|r| r.1 + self.config.timeout))
             .fold(self.next_send, Instant::min)
     }
 }
@@ -392,6 +401,56 @@ mod tests {
         assert!(!g.on_reply(echoes[1].addr, echoes[1].seq, &data[..15], t0));
         assert!(!g.on_reply(echoes[1].addr, echoes[1].seq, &echoes[0].data(), t0));
         assert!(g.on_reply(echoes[1].addr, echoes[1].seq, &data, t0));
+    }
+
+    /// `interval 200ms; timeout 1s`: a reply 500 ms late (two rounds later) still counts,
+    /// and a host that stops answering goes down when its requests time out one by one
+    /// (the first 1 s after it was sent, then one every round). The request still waiting
+    /// at the next round was a miss, and the late reply to it was dropped.
+    #[test]
+    fn replies_within_a_timeout_longer_than_the_interval_counted_as_missed() {
+        let t0 = Instant::now();
+        let mut cfg = group(1);
+        cfg.hosts.truncate(1);
+        cfg.interval = Duration::from_millis(200);
+        cfg.timeout = Duration::from_secs(1);
+        let mut g = PingGroupState::new(cfg, t0);
+        let ms = Duration::from_millis;
+        let mut sent = Vec::new();
+        for round in 0..20u32 {
+            let t = t0 + ms(200) * round;
+            // The replies due by now, 500 ms after each request.
+            while let Some(&(at, e)) = sent.first() {
+                if at + ms(500) > t {
+                    break;
+                }
+                let e: Echo = e;
+                assert!(
+                    g.on_reply(e.addr, e.seq, &e.data(), at + ms(500)),
+                    "round {round}"
+                );
+                sent.remove(0);
+            }
+            for e in g.on_timer(t) {
+                sent.push((t, e));
+            }
+            assert!(g.members[0].up, "round {round}");
+            assert_eq!(g.members[0].misses, 0, "round {round}");
+        }
+        assert_eq!(g.members[0].last_rtt, Some(ms(500)));
+        // Silence from 4 s on: the requests of 3.4 s and later get no answer.
+        let silent = t0 + ms(4000);
+        let mut t = silent;
+        loop {
+            g.on_timer(t);
+            if !g.members[0].up {
+                break;
+            }
+            t = g.next_deadline();
+            assert!(t < silent + ms(3000), "never down");
+        }
+        // Down at the timeout of the third unanswered request (sent at 3.4, 3.6 and 3.8 s).
+        assert_eq!(t - t0, ms(4800), "down at {:?}", t - t0);
     }
 
     #[test]
