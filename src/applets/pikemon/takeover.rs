@@ -262,17 +262,6 @@ fn set_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
 /// wait until the gratuitous ARPs are out (measured under TCG: 4.7 of the 13 ms that the LAN
 /// interface's takeover took, before the switch had heard of the new master).
 pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
-    let index = stage(rt, c)?;
-    rt.set_link_up(index, true).map_err(|e| e.to_string())?;
-    Ok(index)
-}
-
-/// What `to_master` does before the link comes up: the macvlan found (or made), its
-/// settings, the VIPs with their lease. The macvlan stays down, so nothing is sent from the
-/// virtual MAC and nothing reaches the addresses: a takeover does this while conntrackd
-/// commits (measured under TCG: 2.9 of the LAN interface's 8.2 ms), and only the link comes
-/// up after the commit (`to_master_staged`). Returns the macvlan's index.
-pub fn stage(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
     let index = macvlan_index(rt, c)?;
     macvlan_sysctls(c);
     set_vips(rt, index, c, Some(c.lease))?;
@@ -280,19 +269,8 @@ pub fn stage(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
     // HELLO from the virtual MAC moves the switch to this node, and a packet for an IPv6 VIP
     // that arrives before the address is there is lost (measured: one probe at TERM).
     set_vips6(rt, index, c)?;
+    rt.set_link_up(index, true).map_err(|e| e.to_string())?;
     Ok(index)
-}
-
-/// `to_master` after `stage` gave `index`: the link up. A macvlan gone meanwhile (an
-/// operator, a stale index) gets the whole `to_master`.
-pub fn to_master_staged(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
-    match rt.set_link_up(index, true) {
-        Ok(()) => Ok(index),
-        Err(e) => {
-            warn!("{}: readied macvlan [{index}]: {e}; made again", c.macvlan);
-            to_master(rt, c)
-        }
-    }
 }
 
 /// After a takeover's first GARPs: the neighbour tables of the parent and the macvlan
@@ -333,15 +311,6 @@ pub fn to_backup(rt: &mut Rtnl, c: &Controlled) -> Result<(), String> {
     } else {
         // For good: a Backup does not renew them.
         set_vips(rt, index, c, None)?;
-        // The kernel drops the IPv6 ones when the link goes down; those a takeover readied
-        // on the down link (`stage`) and never brought up go here.
-        for (ip, len) in addresses6(c) {
-            match rt.delete_address6(index, ip, len) {
-                Ok(()) => {}
-                Err(e) if errno_is(&e, libc::EADDRNOTAVAIL) || errno_is(&e, libc::ENODEV) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
     }
     Ok(())
 }

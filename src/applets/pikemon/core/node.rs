@@ -108,10 +108,6 @@ pub enum Action {
         reason: Reason,
         hook: bool,
     },
-    /// Ready the addresses of `vc` on its macvlans while they are down (nothing is sent or
-    /// answered there): what the `TakeOver` that follows conntrackd's commit would do before
-    /// bringing the links up. A `Release` undoes it.
-    Stage { vc: usize },
     /// Let the addresses of `vc` go; run the Backup hook when `hook`.
     Release {
         vc: usize,

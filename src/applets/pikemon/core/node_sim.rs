@@ -224,7 +224,6 @@ impl Sim {
                         }
                     }
                     Action::Probe { vc } => queue.push_back((from, Ev::Probe(vc))),
-                    Action::Stage { .. } => self.log[from].push("stage"),
                     Action::Garp { .. } => self.garps[from] += 1,
                     Action::Path { path, up } => self.path_events.push((from, path, up)),
                 }

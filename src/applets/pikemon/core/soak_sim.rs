@@ -484,7 +484,7 @@ impl World {
                         self.to(1 - i, d, Owned::Conflict);
                     }
                 }
-                Action::Path { .. } | Action::Stage { .. } => {}
+                Action::Path { .. } => {}
             }
         }
     }

@@ -81,10 +81,9 @@ impl Node {
     }
 
     /// Becoming Master: with state sync and `commit-first` the commit comes first and the
-    /// addresses wait for it (at most commit-timeout), readied meanwhile on the down
-    /// macvlans (`Action::Stage`: after the commit only the links come up); with `parallel`
-    /// the commit is asked for and the addresses come up in the same breath; without state
-    /// sync the addresses come up at once.
+    /// addresses wait for it (at most commit-timeout); with `parallel` the commit is asked
+    /// for and the addresses come up in the same breath; without state sync the addresses
+    /// come up at once.
     pub(super) fn begin_takeover(
         &mut self,
         now: Instant,
@@ -113,8 +112,6 @@ impl Node {
                         reason,
                         hook,
                     });
-                } else {
-                    out.push(Action::Stage { vc: i });
                 }
             }
             _ => out.push(Action::TakeOver {

@@ -77,9 +77,6 @@ pub(super) struct Ctl {
     /// While Master here: the macvlan's index and when the lease of its addresses is to be
     /// renewed next (`takeover::vip_lease`).
     pub lease: Option<(u32, Instant)>,
-    /// The macvlan's index and when a takeover readied its addresses on the down link
-    /// (`Action::Stage`), for the `TakeOver` that follows the commit.
-    pub staged: Option<(u32, Instant)>,
 }
 
 /// A virtual cluster at run time.
@@ -424,7 +421,6 @@ impl Worker {
                     self.release(now, vc, reason, hook);
                     roles_changed = true;
                 }
-                Action::Stage { vc } => self.stage(vc, now),
                 Action::Probe { vc } => self.start_probe(now, vc),
                 Action::Conntrack { vc, step } => self.conntrack_step(now, vc, step),
                 Action::Garp { vc } => self.send_garps(vc),

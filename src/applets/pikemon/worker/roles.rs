@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime};
 
-use log::{error, info, warn};
+use log::{error, info};
 
 use super::super::core::{Input, Reason};
 use super::super::hooks::{HookJob, HookKind};
@@ -28,16 +28,8 @@ impl Worker {
         let name = self.cfg.virtual_clusters[vi].name.clone();
         let mut failed = None;
         for &ci in &self.vcs[vi].ctls {
-            // Readied by `stage` no longer ago than a renewal period: the lease it gave the
-            // addresses still has three quarters to run.
-            let staged = self.ctls[ci].staged.take();
             let c = &self.ctls[ci].c;
-            let staged = staged.filter(|&(_, at)| now < at + takeover::renew_every(c.lease));
-            let done = match staged {
-                Some((index, _)) => takeover::to_master_staged(&mut self.rt, c, index),
-                None => takeover::to_master(&mut self.rt, c),
-            };
-            match done {
+            match takeover::to_master(&mut self.rt, c) {
                 Ok(index) => {
                     self.unsettled.push((ci, index));
                     self.ctls[ci].lease = Some((index, now + takeover::renew_every(c.lease)));
@@ -57,21 +49,6 @@ impl Worker {
         let ok = failed.is_none();
         self.vcs[vi].takeover_error = failed;
         ok
-    }
-
-    /// Readies the addresses of virtual cluster `vi` on its down macvlans while conntrackd
-    /// commits (`takeover::stage`). A failure is logged; the takeover then does it all.
-    pub(super) fn stage(&mut self, vi: usize, now: Instant) {
-        for &ci in &self.vcs[vi].ctls {
-            let ctl = &mut self.ctls[ci];
-            ctl.staged = match takeover::stage(&mut self.rt, &ctl.c) {
-                Ok(index) => Some((index, now)),
-                Err(e) => {
-                    warn!("readying the addresses on {}: {e}", ctl.c.ifname);
-                    None
-                }
-            };
-        }
     }
 
     /// The neighbour flushes of the interfaces taken over (`takeover::settle_master`), once
@@ -110,7 +87,6 @@ impl Worker {
         self.vcs[vi].takeover_error = None;
         for &ci in &self.vcs[vi].ctls {
             self.ctls[ci].lease = None;
-            self.ctls[ci].staged = None;
             if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
                 error!("release on {}: {e}", self.ctls[ci].c.ifname);
             }
