@@ -39,6 +39,18 @@ pub struct Member {
     pub received: u64,
 }
 
+impl Member {
+    /// The share of requests lost, in percent, of those whose fate is known: a request
+    /// still within its `timeout` is not lost yet (with a timeout longer than the interval
+    /// several wait at once, and each counted as lost in the status).
+    pub fn loss_pct(&self) -> u64 {
+        let settled = self.sent.saturating_sub(self.outstanding.len() as u64);
+        (settled.saturating_sub(self.received) * 100)
+            .checked_div(settled)
+            .unwrap_or(0)
+    }
+}
+
 /// Why `addr` cannot be pinged as a witness of the network (None: it can). Holds for a
 /// configured address and for one the ACR resolved alike: a loopback, unspecified, multicast
 /// or broadcast address, or an IPv6 link-local one, answers from this node or from nobody, and
@@ -438,6 +450,10 @@ mod tests {
             assert_eq!(g.members[0].misses, 0, "round {round}");
         }
         assert_eq!(g.members[0].last_rtt, Some(ms(500)));
+        // status_counted_requests_still_within_their_timeout_as_lost: the two or three
+        // requests waiting for their late reply are not lost (the status said 14 %).
+        assert!(g.members[0].sent > g.members[0].received);
+        assert_eq!(g.members[0].loss_pct(), 0);
         // Silence from 4 s on: the requests of 3.4 s and later get no answer.
         let silent = t0 + ms(4000);
         let mut t = silent;

@@ -17,12 +17,6 @@ fn host_name(h: &Host) -> String {
     }
 }
 
-fn loss(sent: u64, received: u64) -> u64 {
-    (sent.saturating_sub(received) * 100)
-        .checked_div(sent)
-        .unwrap_or(0)
-}
-
 fn or_dash<T: ToString>(v: Option<T>) -> String {
     v.map_or("-".to_string(), |x| x.to_string())
 }
@@ -204,7 +198,7 @@ impl Worker {
                             "{:.3}",
                             r.as_secs_f64() * 1000.0
                         )),
-                        loss(m.sent, m.received)
+                        m.loss_pct()
                     );
                 }
             }
@@ -361,7 +355,7 @@ impl Worker {
                             "{:.3}",
                             r.as_secs_f64() * 1000.0
                         )),
-                        loss(m.sent, m.received)
+                        m.loss_pct()
                     );
                 }
                 o.push_str("]}");
