@@ -692,6 +692,17 @@ fn ping_checkcount_sent_every_attempt_at_once_so_a_short_outage_lost_them_all() 
             "nft",
             "add rule inet outage in ip daddr 198.18.0.8 icmp type echo-request counter drop",
         ],
+        // The same over IPv6, counted apart.
+        &["ip", "addr", "add", "2001:db8::8/128", "dev", "lo", "nodad"],
+        &["nft", "add", "table", "inet", "outage6"],
+        &[
+            "nft",
+            "add chain inet outage6 in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft",
+            "add rule inet outage6 in ip6 daddr 2001:db8::8 icmpv6 type echo-request counter drop",
+        ],
     ] {
         let out = lab.ns.run(args);
         assert!(out.status.success(), "{args:?}: {out:?}");
@@ -701,18 +712,23 @@ fn ping_checkcount_sent_every_attempt_at_once_so_a_short_outage_lost_them_all() 
         &format!(
             "checkinterval=1\nchecktimeout=1\n\
              virtual={VIP}:53\n\treal=198.18.0.8:53 masq\n\
+             \tchecktype=ping\n\tcheckcount=3\n\tmonitorfile=\"{}\"\n\
+             virtual6=[2001:db8::10]:53\n\treal6=[2001:db8::8]:53 masq\n\
              \tchecktype=ping\n\tcheckcount=3\n\tmonitorfile=\"{}\"\n",
-            lab.path_text("ping.mon")
+            lab.path_text("ping.mon"),
+            lab.path_text("ping6.mon")
         ),
     );
     lab.daemon(&conf);
     // The first check's first request is dropped; the outage ends a second later.
-    wait("the first echo request dropped", || {
-        dropped(&lab, "outage") >= 1
+    wait("the first echo requests dropped", || {
+        dropped(&lab, "outage") >= 1 && dropped(&lab, "outage6") >= 1
     });
     std::thread::sleep(std::time::Duration::from_millis(1000));
-    let out = lab.ns.run(&["nft", "delete", "table", "inet", "outage"]);
-    assert!(out.status.success(), "{out:?}");
+    for table in ["outage", "outage6"] {
+        let out = lab.ns.run(&["nft", "delete", "table", "inet", table]);
+        assert!(out.status.success(), "{out:?}");
+    }
     let mon = lab.wait_results("ping.mon", 1);
     let first = mon.lines().next().unwrap_or_default();
     assert!(
@@ -720,6 +736,13 @@ fn ping_checkcount_sent_every_attempt_at_once_so_a_short_outage_lost_them_all() 
         "{mon}"
     );
     assert!(!mon.contains("[down]"), "{mon}");
+    let mon6 = lab.wait_results("ping6.mon", 1);
+    let first6 = mon6.lines().next().unwrap_or_default();
+    assert!(
+        first6.contains("2001:db8::8") && first6.contains("[up] echo reply"),
+        "{mon6}"
+    );
+    assert!(!mon6.contains("[down]"), "{mon6}");
     lab.wait_rec("the real added", "-a -u 198.51.100.10:53 -r 198.18.0.8:53");
 }
 
