@@ -661,6 +661,91 @@ fn forged_echo_replies_kept_a_dead_ping_real_in_the_table() {
     );
 }
 
+/// The packets counted by the rule of chain `in` of table inet `table` in the namespace.
+fn dropped(lab: &Lab, table: &str) -> u64 {
+    let out = lab.ns.run(&["nft", "list", "chain", "inet", table, "in"]);
+    let listing = text(&out).0;
+    listing
+        .split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// checktype=ping with checkcount=3 sent its three echo requests in the same millisecond and
+/// waited 3 × checktimeout: a real that dropped them for one second (a NIC reset, a lost ARP
+/// entry) lost all three and was marked down, the retries worth nothing. Attempt k goes at
+/// start + k × checktimeout now, as the Perl's one after another, and the real that answers
+/// again a second into the check stays up.
+#[test]
+fn ping_checkcount_sent_every_attempt_at_once_so_a_short_outage_lost_them_all() {
+    let mut lab = Lab::new("po");
+    for args in [
+        &["ip", "route", "add", "local", "198.18.0.0/24", "dev", "lo"][..],
+        &["nft", "add", "table", "inet", "outage"],
+        &[
+            "nft",
+            "add chain inet outage in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft",
+            "add rule inet outage in ip daddr 198.18.0.8 icmp type echo-request counter drop",
+        ],
+        // The same over IPv6, counted apart.
+        &["ip", "addr", "add", "2001:db8::8/128", "dev", "lo", "nodad"],
+        &["nft", "add", "table", "inet", "outage6"],
+        &[
+            "nft",
+            "add chain inet outage6 in { type filter hook input priority 0; }",
+        ],
+        &[
+            "nft",
+            "add rule inet outage6 in ip6 daddr 2001:db8::8 icmpv6 type echo-request counter drop",
+        ],
+    ] {
+        let out = lab.ns.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    }
+    let conf = lab.write(
+        &unique("po.cf"),
+        &format!(
+            "checkinterval=1\nchecktimeout=1\n\
+             virtual={VIP}:53\n\treal=198.18.0.8:53 masq\n\
+             \tchecktype=ping\n\tcheckcount=3\n\tmonitorfile=\"{}\"\n\
+             virtual6=[2001:db8::10]:53\n\treal6=[2001:db8::8]:53 masq\n\
+             \tchecktype=ping\n\tcheckcount=3\n\tmonitorfile=\"{}\"\n",
+            lab.path_text("ping.mon"),
+            lab.path_text("ping6.mon")
+        ),
+    );
+    lab.daemon(&conf);
+    // The first check's first request is dropped; the outage ends a second later.
+    wait("the first echo requests dropped", || {
+        dropped(&lab, "outage") >= 1 && dropped(&lab, "outage6") >= 1
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    for table in ["outage", "outage6"] {
+        let out = lab.ns.run(&["nft", "delete", "table", "inet", table]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let mon = lab.wait_results("ping.mon", 1);
+    let first = mon.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("198.18.0.8") && first.contains("[up] echo reply"),
+        "{mon}"
+    );
+    assert!(!mon.contains("[down]"), "{mon}");
+    let mon6 = lab.wait_results("ping6.mon", 1);
+    let first6 = mon6.lines().next().unwrap_or_default();
+    assert!(
+        first6.contains("2001:db8::8") && first6.contains("[up] echo reply"),
+        "{mon6}"
+    );
+    assert!(!mon6.contains("[down]"), "{mon6}");
+    lab.wait_rec("the real added", "-a -u 198.51.100.10:53 -r 198.18.0.8:53");
+}
+
 /// The same against SIP over UDP: a stranger's "503" from a live server's address took it
 /// out, and a "200 OK" from a dead one's address (its requests dropped) put it in the
 /// table. Only a datagram with our Call-ID decides now.

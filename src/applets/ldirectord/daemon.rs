@@ -57,6 +57,8 @@ struct Running {
     timer: TimerId,
     /// The timer after which a paced check (`Poll::Later`) reads again.
     pace: Option<TimerId>,
+    /// The timer at which a check that asked for it (`Poll::Until`) is advanced again.
+    wake: Option<TimerId>,
     timeout: Duration,
 }
 
@@ -483,6 +485,11 @@ impl Daemon {
                 self.advance(token);
                 return;
             }
+            if r.wake == Some(id) {
+                r.wake = None;
+                self.advance(token);
+                return;
+            }
             // Time is up during a pause: what piled up since the last read is read and
             // judged first. An answer that completed in the pause was marked down
             // ("timed out") without this.
@@ -530,7 +537,29 @@ impl Daemon {
         if let Some(p) = r.pace {
             self.ev.cancel_timer(p);
         }
+        if let Some(w) = r.wake {
+            self.ev.cancel_timer(w);
+        }
         Some(r.job)
+    }
+
+    /// Watches the check's fd for `interest`. A check may move to another fd (ftp: control,
+    /// then data connection). The usual case, the same fd waiting for the same thing again
+    /// (a server sending its answer in many segments), leaves the registration alone: both
+    /// calls walk every registered fd.
+    fn watch(ev: &mut EventLoop, r: &mut Running, token: usize, interest: crate::event::Interest) {
+        let fd = r.check.fd();
+        if fd == r.fd && interest == r.interest {
+            return;
+        }
+        if let Some(old) = r.fd.filter(|_| fd != r.fd) {
+            ev.deregister(old);
+        }
+        r.fd = fd;
+        r.interest = interest;
+        if let Some(fd) = fd {
+            ev.register(fd, Token(token), interest);
+        }
     }
 
     fn advance(&mut self, token: usize) {
@@ -538,23 +567,13 @@ impl Daemon {
             return;
         };
         match r.check.advance() {
-            Poll::Wait(interest) => {
-                // A check may move to another fd (ftp: control, then data connection). The
-                // usual case, the same fd waiting for the same thing again (a server sending
-                // its answer in many segments), leaves the registration alone: both calls
-                // walk every registered fd.
-                let fd = r.check.fd();
-                if fd == r.fd && interest == r.interest {
-                    return;
+            Poll::Wait(interest) => Self::watch(&mut self.ev, r, token, interest),
+            Poll::Until(interest, at) => {
+                if let Some(w) = r.wake.take() {
+                    self.ev.cancel_timer(w);
                 }
-                if let Some(old) = r.fd.filter(|_| fd != r.fd) {
-                    self.ev.deregister(old);
-                }
-                r.fd = fd;
-                r.interest = interest;
-                if let Some(fd) = fd {
-                    self.ev.register(fd, Token(token), interest);
-                }
+                r.wake = Some(self.ev.set_timer(at, Token(token)));
+                Self::watch(&mut self.ev, r, token, interest);
             }
             Poll::Later(interest, after) => {
                 // Not watched until the pause ends; then `advance` reads what piled up.
@@ -604,6 +623,7 @@ impl Daemon {
                 interest: crate::event::Interest::Write,
                 timer,
                 pace: None,
+                wake: None,
                 timeout,
             },
         );

@@ -52,6 +52,9 @@ pub enum Poll {
     /// Wait for the fd as `Wait` does, but not before this long: the server sends its answer
     /// in many tiny pieces, which are read in batches instead of one wake-up each.
     Later(Interest, Duration),
+    /// Wait for the fd as `Wait` does, and call `advance` again at this instant if nothing
+    /// came before: a check with something to do at a set time (ping's next attempt).
+    Until(Interest, Instant),
     Ready(Outcome),
 }
 
@@ -608,7 +611,9 @@ pub fn build(v: &Virtual, r: &Real, probe: Probe, host: &str) -> Box<dyn Check> 
     let res: io::Result<Box<dyn Check>> = match probe {
         Probe::Connect => connect::Connect::start(addr).map(|c| Box::new(c) as Box<dyn Check>),
         Probe::Ping => {
-            ping::Ping::start(r.addr, v.checkcount).map(|c| Box::new(c) as Box<dyn Check>)
+            let per_try = Duration::from_secs(u64::from(v.checktimeout.max(1)));
+            ping::Ping::start(r.addr, v.checkcount, per_try, Instant::now())
+                .map(|c| Box::new(c) as Box<dyn Check>)
         }
         Probe::External => external::External::start(v, r).map(|c| Box::new(c) as Box<dyn Check>),
         Probe::Negotiate if v.checktype == CheckType::On => {

@@ -1,7 +1,11 @@
 //! checktype=ping (and connect for UDP virtuals): ICMP echo requests to the real over a raw
 //! socket (root, as Net::Ping "icmp"); up on the first echo reply from it that answers one
-//! of them. `checkcount` requests are sent at once (the original sends them one after
-//! another). The echo layout (RFC 792 / RFC 4443) is small enough to live here.
+//! of them. `checkcount` requests go one after another, `checktimeout` apart, as the
+//! original's: attempt k at start + k × checktimeout while no reply came, down after
+//! checkcount × checktimeout (the daemon's bound). All of them sent at once were lost
+//! together in a short outage of the real (a NIC reset, a lost ARP entry), and the retries
+//! were worth nothing. The check never sleeps: it asks the loop to wake it for the next
+//! attempt (`Poll::Until`). The echo layout (RFC 792 / RFC 4443) is small enough to live here.
 //! Each check draws its identifier and an 8-byte cookie at random, and a reply counts only
 //! with both, a sequence number it sent, and the cookie echoed at the start of its data.
 //! With the daemon's pid as the identifier and fixed data, anyone who could send packets
@@ -10,6 +14,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     recvfrom, sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
@@ -47,7 +52,8 @@ fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// What was asked: the identifier, the sequence numbers below `count`, and the cookie.
+/// What was asked: the identifier, the sequence numbers below `count` (those sent so far),
+/// and the cookie.
 #[derive(Debug, Clone, Copy)]
 struct Asked {
     id: u16,
@@ -75,17 +81,46 @@ fn is_reply(packet: &[u8], v6: bool, asked: &Asked) -> bool {
         && data.starts_with(&asked.cookie)
 }
 
+/// How many of `total` attempts, one every `per_try` from `start`, are due by `now`: the
+/// first at once, attempt k at start + k × per_try.
+fn attempts_due(start: Instant, now: Instant, per_try: Duration, total: u16) -> u16 {
+    let per_try_ns = per_try.as_nanos().max(1);
+    let elapsed = now.saturating_duration_since(start).as_nanos() / per_try_ns;
+    u16::try_from(elapsed.saturating_add(1))
+        .unwrap_or(u16::MAX)
+        .min(total)
+}
+
+/// When attempt `k` is due.
+fn attempt_at(start: Instant, per_try: Duration, k: u16) -> Instant {
+    start
+        .checked_add(per_try.saturating_mul(u32::from(k)))
+        .unwrap_or(start)
+}
+
 /// A ping in progress.
 pub struct Ping {
     sock: OwnedFd,
     target: IpAddr,
+    /// `asked.count` grows as the attempts go out, up to `total`.
     asked: Asked,
+    total: u16,
+    start: Instant,
+    per_try: Duration,
     /// Echo replies from the real that answered none of our requests.
     set_aside: SetAside,
+    /// Why an attempt after the first could not be sent (it counts as lost).
+    send_failed: Option<String>,
 }
 
 impl Ping {
-    pub fn start(target: IpAddr, count: u32) -> io::Result<Ping> {
+    /// Sends the first of `count` attempts (1 to 16), `per_try` apart from `start`.
+    pub fn start(
+        target: IpAddr,
+        count: u32,
+        per_try: Duration,
+        start: Instant,
+    ) -> io::Result<Ping> {
         let v6 = target.is_ipv6();
         let (fam, proto) = if v6 {
             (AddressFamily::Inet6, SockProtocol::IcmpV6)
@@ -100,24 +135,60 @@ impl Ping {
         )?;
         let asked = Asked {
             id: u16::from_be_bytes(random_bytes::<2>()),
-            count: u16::try_from(count.clamp(1, 16)).unwrap_or(1),
+            count: 0,
             cookie: random_bytes::<8>(),
         };
-        let dest = SockaddrStorage::from(SocketAddr::new(target, 0));
-        for seq in 0..asked.count {
-            sendto(
-                sock.as_raw_fd(),
-                &echo_request(v6, asked.id, seq, &asked.cookie),
-                &dest,
-                MsgFlags::empty(),
-            )?;
-        }
-        Ok(Ping {
+        let mut ping = Ping {
             sock,
             target,
             asked,
+            total: u16::try_from(count.clamp(1, 16)).unwrap_or(1),
+            start,
+            per_try,
             set_aside: SetAside::default(),
-        })
+            send_failed: None,
+        };
+        ping.send_next()?;
+        Ok(ping)
+    }
+
+    /// Sends the next attempt; its sequence number counts as asked even if it failed.
+    fn send_next(&mut self) -> io::Result<()> {
+        let seq = self.asked.count;
+        self.asked.count = seq.saturating_add(1);
+        let dest = SockaddrStorage::from(SocketAddr::new(self.target, 0));
+        let req = echo_request(
+            self.target.is_ipv6(),
+            self.asked.id,
+            seq,
+            &self.asked.cookie,
+        );
+        sendto(self.sock.as_raw_fd(), &req, &dest, MsgFlags::empty())?;
+        Ok(())
+    }
+
+    /// Sends the attempts due by `now`, and says what to wait for: a reply, and the next
+    /// attempt's time while some are left.
+    fn send_due(&mut self, now: Instant) -> Poll {
+        let due = attempts_due(self.start, now, self.per_try, self.total);
+        while self.asked.count < due {
+            let k = self.asked.count;
+            if let Err(e) = self.send_next() {
+                self.send_failed = Some(format!(
+                    "ping: attempt {} of {} not sent: {e}",
+                    k + 1,
+                    self.total
+                ));
+            }
+        }
+        if self.asked.count < self.total {
+            Poll::Until(
+                Interest::Read,
+                attempt_at(self.start, self.per_try, self.asked.count),
+            )
+        } else {
+            Poll::Wait(Interest::Read)
+        }
     }
 }
 
@@ -153,7 +224,10 @@ impl Check for Ping {
     }
 
     fn note(&self) -> Option<String> {
-        self.set_aside.note()
+        match (self.set_aside.note(), &self.send_failed) {
+            (Some(n), Some(f)) => Some(format!("{n}; {f}")),
+            (n, f) => n.or_else(|| f.clone()),
+        }
     }
 
     fn advance(&mut self) -> Poll {
@@ -178,12 +252,12 @@ impl Check for Ping {
                         }
                     }
                 }
-                Err(nix::errno::Errno::EAGAIN) => return Poll::Wait(Interest::Read),
+                Err(nix::errno::Errno::EAGAIN) => break,
                 Err(e) => return Poll::Ready(Outcome::Down(format!("ping: {e}"))),
             }
         }
-        // More may wait: poll says so at once, after the other events.
-        Poll::Wait(Interest::Read)
+        // More may wait after a full batch: poll says so at once, after the other events.
+        self.send_due(Instant::now())
     }
 }
 
@@ -249,5 +323,40 @@ mod tests {
         assert!(is_reply(&v6, true, &ASKED));
         assert!(is_echo_reply(&v6, true));
         assert!(!is_reply(&v6[..12], true, &ASKED));
+    }
+
+    /// checkcount=3 sent all three requests at once, so a short outage of the real (a NIC
+    /// reset, a lost ARP entry) lost them together; attempt k goes at start + k × checktimeout
+    /// now (`ping_checkcount_sent_every_attempt_at_once_so_a_short_outage_lost_them_all`
+    /// plays it for real).
+    #[test]
+    fn ping_checkcount_attempts_are_spaced_one_checktimeout_apart() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(attempts_due(t0, t0, s, 3), 1);
+        assert_eq!(attempts_due(t0, at(999), s, 3), 1);
+        assert_eq!(attempts_due(t0, at(1000), s, 3), 2);
+        assert_eq!(attempts_due(t0, at(1999), s, 3), 2);
+        assert_eq!(attempts_due(t0, at(2000), s, 3), 3);
+        // Never more than checkcount, however late the loop comes.
+        assert_eq!(attempts_due(t0, at(60_000), s, 3), 3);
+        assert_eq!(attempts_due(t0, at(60_000), s, 1), 1);
+        // A clock read before the start sends only the first.
+        assert_eq!(attempts_due(at(5), t0, s, 3), 1);
+        assert_eq!(attempt_at(t0, s, 0), t0);
+        assert_eq!(attempt_at(t0, s, 2), at(2000));
+    }
+
+    /// Only the sequence numbers sent so far are answers: a reply to attempt 2 before it
+    /// went out is forged.
+    #[test]
+    fn a_reply_to_an_attempt_not_yet_sent_is_not_an_answer() {
+        let asked = Asked { count: 1, ..ASKED };
+        let mut r = vec![0x45u8; 20];
+        r.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0, 1]);
+        r.extend_from_slice(b"c00k1e!!");
+        assert!(!is_reply(&r, false, &asked));
+        assert!(is_reply(&r, false, &ASKED));
     }
 }
