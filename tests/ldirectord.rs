@@ -2409,9 +2409,8 @@ S(('127.0.0.1', int(sys.argv[1])), None)
 asyncore.loop()
 "#;
 
-#[test]
-fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
-    let mut lab = Lab::new("em");
+/// SMTP_SINK on 127.0.0.1:25 of the lab, appending each mail to its file `mails`.
+fn smtp_sink(lab: &mut Lab) {
     let sink = lab.write("sink.py", SMTP_SINK);
     let mails = lab.path("mails");
     let (s, m) = (
@@ -2420,6 +2419,12 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
     );
     lab.serve(&["python3", "-W", "ignore", &s, "25", &m]);
     lab.wait_port("25");
+}
+
+#[test]
+fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
+    let mut lab = Lab::new("em");
+    smtp_sink(&mut lab);
     lab.http(8081);
     let c = cfg(
         &lab,
@@ -2457,14 +2462,7 @@ fn emailalert_to_a_local_smtp_sink_and_smtp_service_check() {
 #[test]
 fn the_stopping_alert_never_left_and_every_mail_said_daemon_status_running() {
     let mut lab = Lab::new("es");
-    let sink = lab.write("sink.py", SMTP_SINK);
-    let mails = lab.path("mails");
-    let (s, m) = (
-        sink.to_string_lossy().to_string(),
-        mails.to_string_lossy().to_string(),
-    );
-    lab.serve(&["python3", "-W", "ignore", &s, "25", &m]);
-    lab.wait_port("25");
+    smtp_sink(&mut lab);
     let c = cfg(
         &lab,
         &unique("es.cf"),

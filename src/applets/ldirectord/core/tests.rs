@@ -70,17 +70,24 @@ fn b5_start_adds_the_service_but_no_unchecked_real() {
     );
 }
 
-#[test]
-fn reals_already_in_the_kernel_stay_until_checked() {
-    let t0 = Instant::now();
-    let c = cfg(TWO);
+/// The kernel table of TWO's service: its first real up at weight 3, and 198.51.100.99:80,
+/// which the config does not name.
+fn with_a_stray(c: &Config) -> Vec<(Service, Vec<Dest>)> {
     let svc = service_of(&c.virtuals[0]);
     let d1 = dest_of(&c.virtuals[0], &c.virtuals[0].reals[0], 3);
     let stray = Dest {
         addr: "198.51.100.99".parse().unwrap_or(d1.addr),
         ..d1.clone()
     };
-    let (mut core, actions) = Core::new(c, &[(svc, vec![d1, stray])], t0);
+    vec![(svc, vec![d1, stray])]
+}
+
+#[test]
+fn reals_already_in_the_kernel_stay_until_checked() {
+    let t0 = Instant::now();
+    let c = cfg(TWO);
+    let table = with_a_stray(&c);
+    let (mut core, actions) = Core::new(c, &table, t0);
     // Service identical: nothing to edit; the stray destination is removed.
     assert_eq!(ops(&actions), vec!["d 198.51.100.99"]);
     core.handle(t0, Input::Tick);
@@ -526,13 +533,8 @@ fn reals_purged_at_start_or_by_a_reload_were_neither_logged_nor_mailed() {
     let t0 = Instant::now();
     let text = format!("emailalert=ops@example.org\n{TWO}");
     let c = cfg(&text);
-    let svc = service_of(&c.virtuals[0]);
-    let d1 = dest_of(&c.virtuals[0], &c.virtuals[0].reals[0], 3);
-    let stray = Dest {
-        addr: "198.51.100.99".parse().unwrap_or(d1.addr),
-        ..d1.clone()
-    };
-    let (mut core, actions) = Core::new(c, &[(svc, vec![d1, stray])], t0);
+    let table = with_a_stray(&c);
+    let (mut core, actions) = Core::new(c, &table, t0);
     assert_eq!(
         ops(&actions),
         vec![
