@@ -11,6 +11,7 @@ mod reload;
 use std::time::Duration;
 
 use super::*;
+use crate::wire::ipvs::Service;
 use crate::applets::ldirectord::config::parse;
 use crate::applets::ldirectord::resolve::SystemResolver;
 
