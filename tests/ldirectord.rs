@@ -3301,7 +3301,9 @@ fn two_virtuals_up(lab: &mut Lab, stem: &str, autoreload: &str) -> (String, Path
         ),
     );
     lab.daemon(&c);
-    wait("every real added", || lab.rec().matches("-a -t").count() == 3);
+    wait("every real added", || {
+        lab.rec().matches("-a -t").count() == 3
+    });
     (name, c)
 }
 
@@ -3341,7 +3343,9 @@ fn a_table_flushed_by_the_operator_stayed_empty_after_a_reload() {
         lab.rec(),
         lab.read("log")
     );
-    assert!(lab.read("log").contains("Added virtual server: tcp:198.51.100.10:80"));
+    assert!(lab
+        .read("log")
+        .contains("Added virtual server: tcp:198.51.100.10:80"));
 }
 
 /// A live real deleted by hand (`ipvsadm -d`) and another set to weight 0 (`ipvsadm -e
@@ -3370,7 +3374,11 @@ fn a_live_real_deleted_by_hand_stayed_out_after_a_reload() {
     }
     assert!(back(), "not put back:\n{}\n{}", lab.rec(), lab.read("log"));
     // The other virtual was right: nothing written for it.
-    assert!(!rec_after(&lab, mark).contains("198.51.100.11:80"), "{}", lab.rec());
+    assert!(
+        !rec_after(&lab, mark).contains("198.51.100.11:80"),
+        "{}",
+        lab.rec()
+    );
 }
 
 /// One virtual deleted by hand (`ipvsadm -D`), then the config saved again with

@@ -439,7 +439,9 @@ impl Daemon {
         let ids: Vec<RealId> = in_flight.iter().map(|(_, id)| *id).collect();
         // The kernel's table as it is now, as at start (the original's reload re-runs its
         // ld_start): what an operator removed or changed by hand is put back. A listing
-        // that fails is said, and the reload goes by the table the core believes in.
+        // that fails is said, and the reload goes by the table the core believes in (no host
+        // test shows it: the record backend's listing cannot be made to fail; the core's
+        // `reload` unit tests are that path).
         let listed = match self.ipvs.list() {
             Ok(t) => Some(t),
             Err(e) => {

@@ -348,7 +348,13 @@ impl Core {
 /// A real the core knows nothing of yet, as the kernel table of its virtual (`dests`) has
 /// it (the original's ld_start): at a weight, up and written again if its weight, forwarding
 /// method or thresholds differ; at weight 0, down; absent, unknown until checked.
-fn fresh_real(v: &Virtual, r: &Real, dests: &[Dest], now: Instant, actions: &mut Vec<Action>) -> RealState {
+fn fresh_real(
+    v: &Virtual,
+    r: &Real,
+    dests: &[Dest],
+    now: Instant,
+    actions: &mut Vec<Action>,
+) -> RealState {
     let want = dest_of(v, r, r.weight);
     let found = dests.iter().find(|d| table::same_place(d, &want));
     let state = match found {

@@ -11,9 +11,9 @@ mod reload;
 use std::time::Duration;
 
 use super::*;
-use crate::wire::ipvs::Service;
 use crate::applets::ldirectord::config::parse;
 use crate::applets::ldirectord::resolve::SystemResolver;
+use crate::wire::ipvs::Service;
 
 fn cfg(text: &str) -> Config {
     parse("t.cf", text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"))
