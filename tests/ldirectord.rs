@@ -3265,3 +3265,145 @@ fn operator_edits_by_reload_change_only_what_they_name() {
         ]
     );
 }
+
+/// Appends `line` to the record, as an administrator's ipvsadm changes the kernel's table.
+fn by_hand(lab: &Lab, line: &str) {
+    let mut rec = fs::OpenOptions::new()
+        .append(true)
+        .open(lab.path("ipvs.rec"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::io::Write::write_all(&mut rec, format!("{line}\n").as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// What the record holds after the last occurrence of `line`.
+fn rec_after(lab: &Lab, line: &str) -> String {
+    let rec = lab.rec();
+    rec.rsplit_once(&format!("{line}\n"))
+        .map(|(_, after)| after.to_string())
+        .unwrap_or_default()
+}
+
+/// Two live reals on 127.0.0.1:8081 (weight 1) and :8082 (weight 2) of VIP:80, and of a
+/// second virtual 198.51.100.11:80 (:8081), checked by connect; `autoreload` as given.
+/// Returns the config's name and path once every real is in the table.
+fn two_virtuals_up(lab: &mut Lab, stem: &str, autoreload: &str) -> (String, PathBuf) {
+    lab.http(8081);
+    lab.http(8082);
+    let name = unique(stem);
+    let c = cfg(
+        lab,
+        &name,
+        &format!(
+            "checkinterval=1\nchecktimeout=1\nautoreload={autoreload}\nvirtual={VIP}:80\n\
+             \treal=127.0.0.1:8081 masq 1\n\treal=127.0.0.1:8082 masq 2\n\tchecktype=connect\n\
+             virtual=198.51.100.11:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=connect\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("every real added", || {
+        lab.rec().matches("-a -t").count() == 3
+    });
+    (name, c)
+}
+
+/// An operator flushed the table by mistake (`ipvsadm -C`) and ran `ldirectord reload`:
+/// the reload compared the configs only, found nothing to do, and the kernel stayed empty
+/// (no traffic) until a real changed state. The reload lists the table now, as the Perl's
+/// re-runs its start-up: both virtuals and every live real are back.
+#[test]
+fn a_table_flushed_by_the_operator_stayed_empty_after_a_reload() {
+    let mut lab = Lab::new("ldfl");
+    let (_, c) = two_virtuals_up(&mut lab, "ldfl.cf", "no");
+    by_hand(&lab, "-C");
+    let path = c.to_str().unwrap_or("").to_string();
+    let (code, out) = lab.ld_bounded(&[&path, "reload"]);
+    assert_eq!(code, Some(0), "{out}");
+    wait("the reload", || {
+        lab.read("log").contains("Reloading configuration")
+    });
+    let want = [
+        "-A -t 198.51.100.10:80 -s wrr",
+        "-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 1",
+        "-a -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 2",
+        "-A -t 198.51.100.11:80 -s wrr",
+        "-a -t 198.51.100.11:80 -r 127.0.0.1:8081 -m -w 1",
+    ];
+    let back = || {
+        let after = rec_after(&lab, "-C");
+        want.iter().all(|w| after.contains(w))
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && !back() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        back(),
+        "not put back after the flush:\n{}\n{}",
+        lab.rec(),
+        lab.read("log")
+    );
+    assert!(lab
+        .read("log")
+        .contains("Added virtual server: tcp:198.51.100.10:80"));
+}
+
+/// A live real deleted by hand (`ipvsadm -d`) and another set to weight 0 (`ipvsadm -e
+/// ... -w 0`, a drain meant for another host), then SIGHUP: neither was put back, as the
+/// reals had not changed state. Both are written again at their weights.
+#[test]
+fn a_live_real_deleted_by_hand_stayed_out_after_a_reload() {
+    let mut lab = Lab::new("ldld");
+    two_virtuals_up(&mut lab, "ldld.cf", "no");
+    let daemon = lab.children.len() - 1;
+    by_hand(&lab, "-d -t 198.51.100.10:80 -r 127.0.0.1:8081");
+    by_hand(&lab, "-e -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 0");
+    lab.signal(daemon, "HUP");
+    wait("the reload", || {
+        lab.read("log").contains("Reloading configuration")
+    });
+    let mark = "-e -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 0";
+    let back = || {
+        let after = rec_after(&lab, mark);
+        after.contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 1")
+            && after.contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8082 -m -w 2")
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && !back() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(back(), "not put back:\n{}\n{}", lab.rec(), lab.read("log"));
+    // The other virtual was right: nothing written for it.
+    assert!(
+        !rec_after(&lab, mark).contains("198.51.100.11:80"),
+        "{}",
+        lab.rec()
+    );
+}
+
+/// One virtual deleted by hand (`ipvsadm -D`), then the config saved again with
+/// autoreload=yes: the reload left the virtual out of the kernel. It is added back with
+/// its real.
+#[test]
+fn a_virtual_deleted_by_hand_stayed_out_after_an_autoreload() {
+    let mut lab = Lab::new("ldvd");
+    let (name, c) = two_virtuals_up(&mut lab, "ldvd.cf", "yes");
+    by_hand(&lab, "-D -t 198.51.100.11:80");
+    std::thread::sleep(Duration::from_millis(1100));
+    let text = fs::read_to_string(&c).unwrap_or_else(|e| panic!("{e}"));
+    lab.write(&name, &format!("# saved again\n{text}"));
+    wait("the reload", || {
+        lab.read("log").contains("Reloading configuration")
+    });
+    let back = || {
+        let after = rec_after(&lab, "-D -t 198.51.100.11:80");
+        after.contains("-A -t 198.51.100.11:80 -s wrr")
+            && after.contains("-a -t 198.51.100.11:80 -r 127.0.0.1:8081 -m -w 1")
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && !back() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(back(), "not put back:\n{}\n{}", lab.rec(), lab.read("log"));
+    assert!(!rec_after(&lab, "-D -t 198.51.100.11:80").contains("198.51.100.10:80"));
+}

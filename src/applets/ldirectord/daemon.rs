@@ -437,7 +437,21 @@ impl Daemon {
             })
             .collect();
         let ids: Vec<RealId> = in_flight.iter().map(|(_, id)| *id).collect();
-        let reloaded = self.core.reload_keeping(cfg, Instant::now(), &ids);
+        // The kernel's table as it is now, as at start (the original's reload re-runs its
+        // ld_start): what an operator removed or changed by hand is put back. A listing
+        // that fails is said, and the reload goes by the table the core believes in (no host
+        // test shows it: the record backend's listing cannot be made to fail; the core's
+        // `reload` unit tests are that path).
+        let listed = match self.ipvs.list() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::error!("reading the IPVS table: {e}; reloading against the last known table");
+                None
+            }
+        };
+        let reloaded = self
+            .core
+            .reload_listed(cfg, Instant::now(), &ids, listed.as_deref());
         let kept: HashMap<RealId, RealId> = reloaded.kept.into_iter().collect();
         let mut renumbered = Vec::new();
         for (t, old) in in_flight {

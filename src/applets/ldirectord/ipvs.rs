@@ -4,9 +4,10 @@
 //!
 //! The record backend keeps the table in memory (so reconciliation sees its own changes) and
 //! appends one line per change in ipvsadm's argument syntax, e.g.
-//! `-a -t 198.51.100.10:80 -r 198.51.100.20:80 -g -w 1`, flushed at once. A line someone
-//! else appends in that syntax, `-d SERVICE -r DEST`, is applied to the table before the next
-//! change, as an administrator's `ipvsadm -d` is to the kernel's.
+//! `-a -t 198.51.100.10:80 -r 198.51.100.20:80 -g -w 1`, flushed at once. Lines someone
+//! else appends in that syntax are applied to the table before the next change or listing,
+//! as an administrator's ipvsadm is to the kernel's: `-C` (flush), `-D SERVICE`,
+//! `-d SERVICE -r DEST` and `-e SERVICE -r DEST [-g|-m|-i] [-w N] [-x N] [-y N]`.
 
 use std::fmt;
 use std::fs::File;
@@ -176,7 +177,7 @@ impl Record {
         Ok(())
     }
 
-    /// Applies the `-d SERVICE -r DEST` lines others appended since the last look (other
+    /// Applies the lines others appended since the last look (see the module's text; other
     /// lines are passed over).
     fn catch_up(&mut self) -> Result<(), IpvsError> {
         use std::io::{Read, Seek, SeekFrom};
@@ -193,19 +194,64 @@ impl Record {
             .map_err(IpvsError::Record)?;
         self.seen = len;
         for line in text.lines() {
-            let Some((svc, dest)) = line.strip_prefix("-d ").and_then(|r| r.split_once(" -r "))
-            else {
-                continue;
-            };
-            if let Some(entry) = self
-                .table
-                .iter_mut()
-                .find(|(s, _)| s.key.to_string() == svc)
-            {
-                entry.1.retain(|d| dest_text(d) != dest.trim());
-            }
+            self.apply_line(line.trim());
         }
         Ok(())
+    }
+
+    /// One administrator's line: `-C`, `-D SERVICE`, `-d SERVICE -r DEST` or `-e SERVICE -r
+    /// DEST ...`; anything else (our own lines among them) is passed over.
+    fn apply_line(&mut self, line: &str) {
+        if line == "-C" {
+            self.table.clear();
+            return;
+        }
+        if let Some(svc) = line.strip_prefix("-D ") {
+            self.table.retain(|(s, _)| s.key.to_string() != svc.trim());
+            return;
+        }
+        let (edit, rest) = match (line.strip_prefix("-d "), line.strip_prefix("-e ")) {
+            (Some(r), _) => (false, r),
+            (_, Some(r)) => (true, r),
+            _ => return,
+        };
+        let Some((svc, rest)) = rest.split_once(" -r ") else {
+            return;
+        };
+        let mut words = rest.split_whitespace();
+        let Some(dest) = words.next() else { return };
+        let Some(entry) = self
+            .table
+            .iter_mut()
+            .find(|(s, _)| s.key.to_string() == svc.trim())
+        else {
+            return;
+        };
+        if !edit {
+            entry.1.retain(|d| dest_text(d) != dest);
+            return;
+        }
+        let Some(d) = entry.1.iter_mut().find(|d| dest_text(d) == dest) else {
+            return;
+        };
+        while let Some(flag) = words.next() {
+            match flag {
+                "-g" => d.fwd = FwdMethod::Route,
+                "-m" => d.fwd = FwdMethod::Masq,
+                "-i" => d.fwd = FwdMethod::Tunnel,
+                "-w" | "-x" | "-y" => {
+                    let Some(n) = words.next().and_then(|n| n.parse().ok()) else {
+                        return;
+                    };
+                    match flag {
+                        "-w" => d.weight = n,
+                        "-x" => d.u_thresh = n,
+                        _ => d.l_thresh = n,
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn find(&mut self, key: &ServiceKey) -> Option<&mut (Service, Vec<Dest>)> {

@@ -24,12 +24,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use super::config::{alert_status, CheckType, Config};
-use crate::wire::ipvs::{Dest, Service};
+use super::config::{alert_status, CheckType, Config, Real, Virtual};
+use crate::wire::ipvs::Dest;
 
 pub use reload::Reloaded;
 use table::fallback_dest;
-pub use table::{dest_of, real_name, service_of, IpvsOp};
+pub use table::{dest_of, real_name, service_of, IpvsOp, Table};
 
 /// Index of a virtual in the config, and of a real inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -174,7 +174,7 @@ impl Core {
     /// Starts from `cfg` and what the kernel table holds now (`table`). Returns the changes
     /// that make the table match: services added or edited, unknown reals of our services
     /// removed. Reals already in the table keep their place until checked (no B5 flash).
-    pub fn new(cfg: Config, table: &[(Service, Vec<Dest>)], now: Instant) -> (Core, Vec<Action>) {
+    pub fn new(cfg: Config, table: &Table, now: Instant) -> (Core, Vec<Action>) {
         let mut core = Core {
             cfg,
             virtuals: Vec::new(),
@@ -183,7 +183,7 @@ impl Core {
         };
         let mut actions = Vec::new();
         for vi in 0..core.cfg.virtuals.len() {
-            let vs = core.fresh_virtual(vi, table, now, &mut actions);
+            let vs = core.fresh_virtual(vi, table, now, "start", &mut actions);
             core.virtuals.push(vs);
             // A virtual without reals (or with every real known down from the table) has
             // nothing to wait for: its fallback goes in now, as the original's ld_start. It
@@ -195,80 +195,66 @@ impl Core {
         (core, actions)
     }
 
+    /// A virtual the core did not run before (at start, or added by a reload), taken as the
+    /// kernel table (`table`) has it: the service added or edited, reals that are not ours
+    /// purged (`why`: start or reload), reals already in the table kept in their place.
     fn fresh_virtual(
         &self,
         vi: usize,
-        table: &[(Service, Vec<Dest>)],
+        table: &Table,
         now: Instant,
+        why: &str,
         actions: &mut Vec<Action>,
     ) -> VirtualState {
         let v = &self.cfg.virtuals[vi];
-        let svc = service_of(v);
-        let existing = table.iter().find(|(s, _)| s.key == svc.key);
-        // The original's log lines (ld_start), which operators grep for.
-        match existing {
-            Some((s, _)) if *s == svc => {}
-            Some(_) => {
-                log::info!("Changed virtual server: {}", v.id());
-                actions.push(Action::Ipvs(IpvsOp::EditService(svc.clone())));
-            }
-            None => {
-                log::info!("Added virtual server: {}", v.id());
-                actions.push(Action::Ipvs(IpvsOp::AddService(svc.clone())));
-            }
-        }
-        let dests: &[Dest] = existing.map(|(_, d)| d.as_slice()).unwrap_or(&[]);
+        let existing = table::entry(table, v);
+        let dests = table::sync_service(v, existing, actions);
         let fb = fallback_dest(v);
-        let mut fallback_on = false;
-        for d in dests {
-            let ours = v
-                .reals
-                .iter()
-                .any(|r| dest_of(v, r, 0).addr == d.addr && dest_of(v, r, 0).port == d.port);
-            let is_fb = fb
-                .as_ref()
-                .is_some_and(|f| f.addr == d.addr && f.port == d.port);
-            if is_fb && !ours {
-                fallback_on = true;
-            } else if !ours {
-                actions.push(Action::Ipvs(IpvsOp::DelDest(svc.clone(), d.clone())));
-                self.purged(vi, table::dest_name(d), "start", actions);
-            }
-        }
+        let fallback_on = dests.iter().any(|d| {
+            fb.as_ref().is_some_and(|f| table::same_place(f, d)) && table::real_at(v, d).is_none()
+        });
+        self.purge_strays(vi, dests, fallback_on, None, why, actions);
         let reals = v
             .reals
             .iter()
-            .map(|r| {
-                let want = dest_of(v, r, r.weight);
-                let found = dests
-                    .iter()
-                    .find(|d| d.addr == want.addr && d.port == want.port);
-                let state = match found {
-                    Some(d) if d.weight > 0 => State::Up,
-                    Some(_) => State::Down,
-                    None => State::Unknown,
-                };
-                if let Some(d) = found {
-                    if d.weight > 0 && (d.weight != want.weight || d.fwd != want.fwd) {
-                        actions.push(Action::Ipvs(IpvsOp::EditDest(svc.clone(), want.clone())));
-                    }
-                }
-                RealState {
-                    state,
-                    failcount: 0,
-                    connects: match v.checktype {
-                        CheckType::Combined(n) => n,
-                        _ => 0,
-                    },
-                    next_due: now,
-                    running: false,
-                    in_table: found.map(|d| if d.weight > 0 { want.weight } else { 0 }),
-                    last_alert: None,
-                    judged: false,
-                }
-            })
+            .map(|r| fresh_real(v, r, dests, now, actions))
             .collect();
         VirtualState { reals, fallback_on }
+    }
+
+    /// Deletes the destinations of virtual `vi`'s table entry (`dests`) that are none of its
+    /// reals nor, while it is on (`fallback_on`), its fallback server: logged and mailed as
+    /// the original's `Purged real server (start|reload)`. A fallback server the config moved
+    /// or that is off (`old_fallback`: the one of the config before a reload) is deleted as
+    /// a fallback.
+    fn purge_strays(
+        &self,
+        vi: usize,
+        dests: &[Dest],
+        fallback_on: bool,
+        old_fallback: Option<&Dest>,
+        why: &str,
+        actions: &mut Vec<Action>,
+    ) {
+        let v = &self.cfg.virtuals[vi];
+        let svc = service_of(v);
+        let fb = fallback_dest(v);
+        for d in dests {
+            if table::real_at(v, d).is_some() {
+                continue;
+            }
+            let is_fb = fb.as_ref().is_some_and(|f| table::same_place(f, d));
+            if is_fb && fallback_on {
+                continue;
+            }
+            let is_fb = is_fb || old_fallback.is_some_and(|f| table::same_place(f, d));
+            actions.push(Action::Ipvs(IpvsOp::DelDest(svc.clone(), d.clone())));
+            if is_fb {
+                log::info!("Deleted fallback server for {} ({why})", v.id());
+            } else {
+                self.purged(vi, table::dest_name(d), why, actions);
+            }
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -356,6 +342,43 @@ impl Core {
             .get(id.virt)
             .and_then(|v| v.reals.get(id.real))
             .is_some_and(|r| r.running)
+    }
+}
+
+/// A real the core knows nothing of yet, as the kernel table of its virtual (`dests`) has
+/// it (the original's ld_start): at a weight, up and written again if its weight, forwarding
+/// method or thresholds differ; at weight 0, down; absent, unknown until checked.
+fn fresh_real(
+    v: &Virtual,
+    r: &Real,
+    dests: &[Dest],
+    now: Instant,
+    actions: &mut Vec<Action>,
+) -> RealState {
+    let want = dest_of(v, r, r.weight);
+    let found = dests.iter().find(|d| table::same_place(d, &want));
+    let state = match found {
+        Some(d) if d.weight > 0 => State::Up,
+        Some(_) => State::Down,
+        None => State::Unknown,
+    };
+    if let Some(d) = found {
+        if d.weight > 0 && !table::same_dest(d, &want) {
+            actions.push(Action::Ipvs(IpvsOp::EditDest(service_of(v), want.clone())));
+        }
+    }
+    RealState {
+        state,
+        failcount: 0,
+        connects: match v.checktype {
+            CheckType::Combined(n) => n,
+            _ => 0,
+        },
+        next_due: now,
+        running: false,
+        in_table: found.map(|d| if d.weight > 0 { want.weight } else { 0 }),
+        last_alert: None,
+        judged: false,
     }
 }
 

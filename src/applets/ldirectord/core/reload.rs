@@ -1,33 +1,37 @@
-//! A reload: the new config replaces the old, unchanged reals keep their state, and only
-//! the difference reaches the IPVS table; down reals follow the new quiescent setting.
+//! A reload: the new config replaces the old, unchanged reals keep their state, and the
+//! kernel's table, listed again, is made what the config and those states say (the original
+//! re-runs its ld_start): a service or a real someone removed by hand is put back, one
+//! edited is written again, a stray of ours is purged; down reals follow the new quiescent
+//! setting. When the table cannot be listed, the table the core believes in stands for it,
+//! and only the difference of the configs reaches the kernel.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::table::{dest_of, fallback_dest, real_name, service_of, IpvsOp};
-use super::{Action, Core, DaemonStatus, RealId, RealState, State, VirtualState};
-use crate::applets::ldirectord::config::{CheckType, Config, Real, Virtual};
+use super::table::{self, dest_of, fallback_dest, real_name, service_of, IpvsOp, Table};
+use super::{fresh_real, Action, Core, DaemonStatus, RealId, RealState, State, VirtualState};
+use crate::applets::ldirectord::config::{Config, Real, Virtual};
+use crate::wire::ipvs::{Dest, Service};
 
-/// The quiescent rule applied again to a real that is down, as the original's reload
-/// (ld_start) does: deleted with quiescent=no, at weight 0 with quiescent=yes. Only state
-/// changes acted before, and a change of quiescent=yes to no left dead reals at weight 0
-/// for ever.
-fn requiesce(v: &Virtual, r: &Real, rs: &mut RealState, actions: &mut Vec<Action>) {
-    let svc = service_of(v);
-    let name = real_name(v, r);
-    match (v.quiescent, rs.in_table) {
-        (false, Some(_)) => {
-            log::info!("Deleted real server: {name} ({}) (quiescent=no)", v.id());
-            actions.push(Action::Ipvs(IpvsOp::DelDest(svc, dest_of(v, r, 0))));
-            rs.in_table = None;
-        }
-        (true, None) => {
-            log::info!("Quiescent real server: {name} ({}) (quiescent=yes)", v.id());
-            actions.push(Action::Ipvs(IpvsOp::AddDest(svc, dest_of(v, r, 0))));
-            rs.in_table = Some(0);
-        }
-        _ => {}
-    }
+/// The table the core believes the kernel holds for `cfg` and its reals' `states`: what it
+/// wrote and nobody changed since. It stands for the kernel's when that cannot be listed.
+fn believed(cfg: &Config, states: &[VirtualState]) -> Vec<(Service, Vec<Dest>)> {
+    cfg.virtuals
+        .iter()
+        .zip(states)
+        .map(|(v, vs)| {
+            let mut dests: Vec<Dest> = v
+                .reals
+                .iter()
+                .zip(&vs.reals)
+                .filter_map(|(r, rs)| rs.in_table.map(|w| dest_of(v, r, w)))
+                .collect();
+            if vs.fallback_on {
+                dests.extend(fallback_dest(v));
+            }
+            (service_of(v), dests)
+        })
+        .collect()
 }
 
 /// Whether a check built for a real of `a` still is the one `b` asks for: the virtuals are
@@ -69,12 +73,36 @@ impl Core {
     /// a check takes (a tool that stamps the time in a comment) restarted every check before
     /// it could time out, and a real that had stopped answering stayed in the table.
     pub fn reload_keeping(&mut self, new: Config, now: Instant, in_flight: &[RealId]) -> Reloaded {
+        self.reload_listed(new, now, in_flight, None)
+    }
+
+    /// `reload_keeping` against the kernel's table as listed now (`listed`), as the
+    /// original's reload re-runs its start-up: a table flushed (`ipvsadm -C`), a virtual
+    /// deleted (`-D`), a live real deleted (`-d`) or re-weighted (`-e`) by hand got nothing
+    /// back from a reload, which only compared the configs. `None` (the listing failed):
+    /// the table the core believes in stands for the kernel's.
+    pub fn reload_listed(
+        &mut self,
+        new: Config,
+        now: Instant,
+        in_flight: &[RealId],
+        listed: Option<&Table>,
+    ) -> Reloaded {
         self.status = DaemonStatus::Reloading;
         let in_flight: HashSet<RealId> = in_flight.iter().copied().collect();
         let mut kept = Vec::new();
         let mut actions = Vec::new();
         let old_cfg = std::mem::replace(&mut self.cfg, new);
         let old_states = std::mem::take(&mut self.virtuals);
+        let readd = self.cfg.globals.readdquiescent;
+        let believed_table;
+        let table: &Table = match listed {
+            Some(t) => t,
+            None => {
+                believed_table = believed(&old_cfg, &old_states);
+                &believed_table
+            }
+        };
         // Virtuals gone from the config are removed with their reals.
         for ov in &old_cfg.virtuals {
             let gone = !self
@@ -82,7 +110,7 @@ impl Core {
                 .virtuals
                 .iter()
                 .any(|nv| service_of(nv).key == service_of(ov).key);
-            if gone {
+            if gone && table::entry(table, ov).is_some() {
                 log::info!("Purged virtual server (reload): {}", ov.id());
                 actions.push(Action::Ipvs(IpvsOp::DelService(service_of(ov))));
             }
@@ -97,14 +125,12 @@ impl Core {
                 .enumerate()
                 .find(|(_, (ov, _))| service_of(ov).key == nsvc.key);
             let Some((ovi, (ov, os))) = old else {
-                let vs = self.fresh_virtual(vi, &[], now, &mut actions);
+                let vs = self.fresh_virtual(vi, table, now, "reload", &mut actions);
                 self.virtuals.push(vs);
                 self.update_fallback(vi, &mut actions);
                 continue;
             };
-            if service_of(ov) != nsvc {
-                actions.push(Action::Ipvs(IpvsOp::EditService(nsvc.clone())));
-            }
+            let dests = table::sync_service(nv, table::entry(table, nv), &mut actions);
             let mut reals = Vec::new();
             let alike = virtual_checks_alike(ov, nv);
             for nr in &nv.reals {
@@ -147,64 +173,37 @@ impl Core {
                         rs.next_due = rs
                             .next_due
                             .min(now + Duration::from_secs(u64::from(nv.checkinterval)));
-                        let how_changed = or.forward != nr.forward
-                            || or.lower != nr.lower
-                            || or.upper != nr.upper;
-                        if rs.state == State::Up && (or.weight != nr.weight || how_changed) {
-                            actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), nd.clone())));
-                            rs.in_table = Some(nr.weight);
+                        if rs.state == State::Unknown {
+                            // No result yet: taken as the table has it, as at start.
+                            let fresh = fresh_real(nv, nr, dests, now, &mut actions);
+                            rs.state = fresh.state;
+                            rs.in_table = fresh.in_table;
                         }
-                        if rs.state == State::Down {
-                            // A quiescent dead real at weight 0 takes the new method and
-                            // thresholds too, as the original's reload writes it again.
-                            if nv.quiescent && rs.in_table.is_some() && how_changed {
-                                let zero = dest_of(nv, nr, 0);
-                                actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), zero)));
-                                rs.in_table = Some(0);
-                            }
-                            requiesce(nv, nr, &mut rs, &mut actions);
-                        }
+                        self.put_back(vi, nr, &mut rs, dests, ov.quiescent, readd, &mut actions);
                         reals.push(rs);
                     }
-                    None => reals.push(RealState {
-                        state: State::Unknown,
-                        failcount: 0,
-                        connects: match nv.checktype {
-                            CheckType::Combined(n) => n,
-                            _ => 0,
-                        },
-                        next_due: now,
-                        running: false,
-                        in_table: None,
-                        last_alert: None,
-                        judged: false,
-                    }),
+                    None => reals.push(fresh_real(nv, nr, dests, now, &mut actions)),
                 }
             }
-            for (or, ors) in ov.reals.iter().zip(os.reals.iter()) {
-                let od = dest_of(ov, or, 0);
-                let kept = nv.reals.iter().any(|nr| {
-                    let nd = dest_of(nv, nr, 0);
-                    nd.addr == od.addr && nd.port == od.port
-                });
-                if !kept && ors.in_table.is_some() {
-                    let name = super::table::dest_name(&od);
-                    actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), od)));
-                    self.purged(vi, name, "reload", &mut actions);
-                }
-            }
-            // A fallback in use that the config moved is swapped in the table; the virtual
-            // stays without a live real, so fallbackcommand is not run again.
             let fallback_on = os.fallback_on;
-            let (ofb, nfb) = (fallback_dest(ov), fallback_dest(nv));
-            if fallback_on && ofb != nfb {
-                if let Some(f) = ofb {
-                    log::info!("Deleted fallback server for {} (fallback changed)", nv.id());
-                    actions.push(Action::Ipvs(IpvsOp::DelDest(nsvc.clone(), f)));
-                }
-                if let Some(f) = nfb {
-                    log::info!("Added fallback server for {}", nv.id());
-                    actions.push(Action::Ipvs(IpvsOp::AddDest(nsvc.clone(), f)));
+            self.purge_strays(
+                vi,
+                dests,
+                fallback_on,
+                fallback_dest(ov).as_ref(),
+                "reload",
+                &mut actions,
+            );
+            // A fallback in use is put back (or swapped in, when the config moved it); the
+            // virtual stays without a live real, so fallbackcommand is not run again.
+            if let (true, Some(f)) = (fallback_on, fallback_dest(nv)) {
+                match dests.iter().find(|d| table::same_place(d, &f)) {
+                    Some(d) if table::same_dest(d, &f) => {}
+                    Some(_) => actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), f))),
+                    None => {
+                        log::info!("Added fallback server for {}", nv.id());
+                        actions.push(Action::Ipvs(IpvsOp::AddDest(nsvc.clone(), f)));
+                    }
                 }
             }
             self.virtuals.push(VirtualState { reals, fallback_on });
@@ -213,5 +212,81 @@ impl Core {
         self.rebuild_schedule();
         self.end_first_round();
         Reloaded { actions, kept }
+    }
+
+    /// Writes a real that has a result into its virtual's table entry (`dests`) as the core
+    /// sees it, as the original's reload writes every real again: up, at its weight, method
+    /// and thresholds (put back if missing); down, deleted with quiescent=no, at weight 0
+    /// with quiescent=yes. A quiescent dead real missing from the table is put back only
+    /// with readdquiescent=yes (`readd`) or when quiescent was no before (`was_quiescent`):
+    /// an operator deletes it by hand to end its persistent connections.
+    #[allow(clippy::too_many_arguments)]
+    fn put_back(
+        &self,
+        vi: usize,
+        r: &Real,
+        rs: &mut RealState,
+        dests: &[Dest],
+        was_quiescent: bool,
+        readd: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        let v = &self.cfg.virtuals[vi];
+        let svc = service_of(v);
+        let name = real_name(v, r);
+        let zero = dest_of(v, r, 0);
+        let found = dests.iter().find(|d| table::same_place(d, &zero));
+        match rs.state {
+            State::Unknown => {}
+            State::Up => {
+                let want = dest_of(v, r, r.weight);
+                match found {
+                    Some(d) if table::same_dest(d, &want) => {}
+                    Some(_) => actions.push(Action::Ipvs(IpvsOp::EditDest(svc, want))),
+                    None => {
+                        let msg = format!("Added real server (reload): {name} ({})", v.id());
+                        log::info!("{msg}");
+                        actions.push(Action::Ipvs(IpvsOp::AddDest(svc, want)));
+                        self.alert(vi, msg, actions);
+                    }
+                }
+                rs.in_table = Some(r.weight);
+            }
+            State::Down if !v.quiescent => {
+                if found.is_some() {
+                    log::info!("Deleted real server: {name} ({}) (quiescent=no)", v.id());
+                    actions.push(Action::Ipvs(IpvsOp::DelDest(svc, zero)));
+                }
+                rs.in_table = None;
+            }
+            State::Down => match found {
+                Some(d) => {
+                    if !table::same_dest(d, &zero) {
+                        actions.push(Action::Ipvs(IpvsOp::EditDest(svc, zero)));
+                    }
+                    rs.in_table = Some(0);
+                }
+                None if !was_quiescent || readd => {
+                    let why = if was_quiescent {
+                        "readdquiescent=yes"
+                    } else {
+                        "quiescent=yes"
+                    };
+                    log::info!("Quiescent real server: {name} ({}) ({why})", v.id());
+                    actions.push(Action::Ipvs(IpvsOp::AddDest(svc, zero)));
+                    rs.in_table = Some(0);
+                }
+                None => {
+                    if rs.in_table.is_some() {
+                        log::info!(
+                            "Real server {name} is not in the table of {}: left out \
+                             (readdquiescent=no)",
+                            v.id()
+                        );
+                    }
+                    rs.in_table = None;
+                }
+            },
+        }
     }
 }

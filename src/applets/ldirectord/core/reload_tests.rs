@@ -266,3 +266,140 @@ fn reloads_more_often_than_a_check_takes_kept_a_dead_real_in_the_table() {
     let started = core.handle(t2, Input::Tick);
     assert_eq!(started, vec![Action::Start(id(0, 1), Probe::Negotiate)]);
 }
+
+/// The kernel table the core of `c` (TWO, both reals up) wrote, changed by `change`.
+fn table_of(
+    c: &crate::applets::ldirectord::config::Config,
+    change: impl FnOnce(&mut Vec<crate::wire::ipvs::Dest>),
+) -> Vec<(crate::wire::ipvs::Service, Vec<crate::wire::ipvs::Dest>)> {
+    use crate::applets::ldirectord::core::{dest_of, service_of};
+    let v = &c.virtuals[0];
+    let mut dests: Vec<_> = v.reals.iter().map(|r| dest_of(v, r, r.weight)).collect();
+    change(&mut dests);
+    vec![(service_of(v), dests)]
+}
+
+/// TWO with both reals up, and `text`'s config.
+fn both_up(text: &str, t0: Instant) -> Core {
+    let (mut core, _) = Core::new(cfg(text), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    core
+}
+
+/// An operator flushed the table (`ipvsadm -C`) and reloaded: the reload compared the two
+/// configs only, found nothing to do, and the virtual stayed out of the kernel until a real
+/// changed state. It is put back whole, as the original's reload (ld_start) does.
+#[test]
+fn a_table_flushed_by_the_operator_stayed_empty_after_a_reload() {
+    let t0 = Instant::now();
+    let mut core = both_up(TWO, t0);
+    let r = core.reload_listed(cfg(TWO), t0, &[], Some(&[]));
+    assert_eq!(
+        ops(&r.actions),
+        vec![
+            "A -t 198.51.100.10:80",
+            "a 198.51.100.21 w3",
+            "a 198.51.100.22 w1"
+        ]
+    );
+    // The same table listed again: nothing more to do.
+    let c = cfg(TWO);
+    let r = core.reload_listed(cfg(TWO), t0, &[], Some(&table_of(&c, |_| {})));
+    assert!(ops(&r.actions).is_empty(), "{:?}", ops(&r.actions));
+}
+
+/// A live real deleted by hand (`ipvsadm -d`) or set to weight 0 (`-e ... -w 0`), and a
+/// stray added by hand: the reload put nothing back and left the stray. Now the live real
+/// is back at its weight, and the stray is purged with the start's line, "(reload)".
+#[test]
+fn a_live_real_deleted_or_reweighted_by_hand_stayed_so_after_a_reload() {
+    let t0 = Instant::now();
+    let text = format!("emailalert=ops@example.org\n{TWO}");
+    let mut core = both_up(&text, t0);
+    let c = cfg(&text);
+    let hand = table_of(&c, |d| {
+        d[0].weight = 0;
+        let stray = crate::wire::ipvs::Dest {
+            addr: std::net::IpAddr::from([198, 51, 100, 99]),
+            ..d[1].clone()
+        };
+        d.remove(1);
+        d.push(stray);
+    });
+    let r = core.reload_listed(cfg(&text), t0, &[], Some(&hand));
+    assert_eq!(
+        ops(&r.actions),
+        vec![
+            "e 198.51.100.21 w3",
+            "a 198.51.100.22 w1",
+            "mail Added real server (reload): 198.51.100.22:80 (tcp:198.51.100.10:80)",
+            "d 198.51.100.99",
+            "mail Purged real server (reload): 198.51.100.99:80 (tcp:198.51.100.10:80)"
+        ]
+    );
+}
+
+/// With quiescent=yes, a dead real at weight 0 that the operator deleted by hand stays out
+/// after a reload with readdquiescent=no (ending its persistent connections is why one
+/// deletes it), also on the next reload; with readdquiescent=yes it is put back at weight 0.
+/// One edited by hand to a weight is set back to 0.
+#[test]
+fn a_reload_put_back_a_quiescent_real_the_operator_deleted_with_readdquiescent_no() {
+    for readd in ["no", "yes"] {
+        let text = format!("quiescent=yes\nreaddquiescent={readd}\n{TWO}");
+        let t0 = Instant::now();
+        let (mut core, _) = Core::new(cfg(&text), &[], t0);
+        core.handle(t0, Input::Tick);
+        core.handle(t0, Input::Done(id(0, 0), down()));
+        core.handle(t0, Input::Done(id(0, 1), up()));
+        let c = cfg(&text);
+        let deleted = table_of(&c, |d| {
+            d.remove(0);
+        });
+        let r = core.reload_listed(cfg(&text), t0, &[], Some(&deleted));
+        let want: Vec<&str> = if readd == "yes" {
+            vec!["a 198.51.100.21 w0"]
+        } else {
+            vec![]
+        };
+        assert_eq!(ops(&r.actions), want, "readdquiescent={readd}");
+        let r = core.reload_listed(cfg(&text), t0, &[], Some(&deleted));
+        assert_eq!(ops(&r.actions), want, "readdquiescent={readd}, again");
+        // Without a listing, the core's belief stands: nothing either way.
+        assert!(ops(&core.reload(cfg(&text), t0)).is_empty());
+        let edited = table_of(&c, |d| d[0].weight = 5);
+        let r = core.reload_listed(cfg(&text), t0, &[], Some(&edited));
+        assert_eq!(ops(&r.actions), vec!["e 198.51.100.21 w0"]);
+    }
+}
+
+/// One virtual deleted by hand (`ipvsadm -D`) while the other stays: the reload adds it
+/// back with its reals and leaves the other alone; a real not checked yet that the kernel
+/// holds is taken as up, as at start.
+#[test]
+fn a_virtual_deleted_by_the_operator_stayed_out_after_a_reload() {
+    let two_virtuals = format!("{TWO}virtual=198.51.100.11:80\n\treal=198.51.100.21:80 masq\n");
+    let t0 = Instant::now();
+    let (mut core, _) = Core::new(cfg(&two_virtuals), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), up()));
+    let c = cfg(&two_virtuals);
+    let second = {
+        use crate::applets::ldirectord::core::{dest_of, service_of};
+        let v = &c.virtuals[1];
+        (service_of(v), vec![dest_of(v, &v.reals[0], 1)])
+    };
+    let r = core.reload_listed(cfg(&two_virtuals), t0, &[], Some(&[second]));
+    assert_eq!(
+        ops(&r.actions),
+        vec![
+            "A -t 198.51.100.10:80",
+            "a 198.51.100.21 w3",
+            "a 198.51.100.22 w1"
+        ]
+    );
+    assert!(core.is_up(id(1, 0)), "taken as the kernel has it");
+}

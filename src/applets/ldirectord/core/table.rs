@@ -10,6 +10,9 @@ use crate::wire::ipvs::{
     SVC_F_PERSISTENT,
 };
 
+/// The kernel's IPVS table as listed: each service with its destinations.
+pub type Table = [(Service, Vec<Dest>)];
+
 /// One change of the IPVS table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IpvsOp {
@@ -114,4 +117,53 @@ pub fn dest_name(d: &Dest) -> String {
         std::net::IpAddr::V6(ip) => format!("[{ip}]:{}", d.port),
         std::net::IpAddr::V4(ip) => format!("{ip}:{}", d.port),
     }
+}
+
+/// The entry of `table` for virtual `v`'s service, if it has one.
+pub(super) fn entry<'t>(table: &'t Table, v: &Virtual) -> Option<&'t (Service, Vec<Dest>)> {
+    let key = service_of(v).key;
+    table.iter().find(|(s, _)| s.key == key)
+}
+
+/// Makes virtual `v`'s service in the table (`existing`) what the config says: added when
+/// missing, edited when it differs, with the original's log lines (ld_start), which
+/// operators grep for. Returns the destinations the table holds for it.
+pub(super) fn sync_service<'t>(
+    v: &Virtual,
+    existing: Option<&'t (Service, Vec<Dest>)>,
+    actions: &mut Vec<super::Action>,
+) -> &'t [Dest] {
+    let svc = service_of(v);
+    match existing {
+        Some((s, _)) if *s == svc => {}
+        Some(_) => {
+            log::info!("Changed virtual server: {}", v.id());
+            actions.push(super::Action::Ipvs(IpvsOp::EditService(svc)));
+        }
+        None => {
+            log::info!("Added virtual server: {}", v.id());
+            actions.push(super::Action::Ipvs(IpvsOp::AddService(svc)));
+        }
+    }
+    existing.map(|(_, d)| d.as_slice()).unwrap_or(&[])
+}
+
+/// Whether two destinations are the same address and port (the kernel's key).
+pub(super) fn same_place(a: &Dest, b: &Dest) -> bool {
+    a.addr == b.addr && a.port == b.port
+}
+
+/// Whether a destination in the table is written as `want` says: weight, forwarding method
+/// and thresholds (the counters are the kernel's).
+pub(super) fn same_dest(have: &Dest, want: &Dest) -> bool {
+    same_place(have, want)
+        && (have.weight, have.fwd, have.u_thresh, have.l_thresh)
+            == (want.weight, want.fwd, want.u_thresh, want.l_thresh)
+}
+
+/// The index of the real of `v` whose destination is at `d`'s place, if one is.
+pub(super) fn real_at(v: &Virtual, d: &Dest) -> Option<usize> {
+    v.reals
+        .iter()
+        .position(|r| same_place(&dest_of(v, r, 0), d))
 }

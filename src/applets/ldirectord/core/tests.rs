@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::*;
 use crate::applets::ldirectord::config::parse;
 use crate::applets::ldirectord::resolve::SystemResolver;
+use crate::wire::ipvs::Service;
 
 fn cfg(text: &str) -> Config {
     parse("t.cf", text, &SystemResolver).unwrap_or_else(|e| panic!("{e}"))
