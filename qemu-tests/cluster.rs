@@ -603,42 +603,61 @@ fn ldirectord_balances_and_removes_a_dead_real_server() {
 /// What only the kernel can show: ldirectord.cf's `persistent=`, `netmask=`, `schedflags=` and
 /// `ops=` as the master's IPVS holds them (`ipvsadm -Ln`), where the host tests only see the
 /// commands. The IPv4 persistence mask goes to the kernel in network byte order, the flags as
-/// IPVS defines them; a wrong byte order reads back as `mask 0.255.255.255`. The services are
-/// typed on the console as an administrator would, `checktype=on` (no checks needed).
+/// IPVS defines them; a wrong byte order reads back as `mask 0.255.255.255`; an IPv6 virtual's
+/// netmask is a prefix length (`mask 64`). The services are typed on the console as an
+/// administrator would, `checktype=on` (no checks needed). Then the operator's mistake: the
+/// table flushed by hand (`ipvsadm -C`) and ldirectord reloaded puts every service back as it
+/// was, read from the kernel's own listing (the original re-runs its start-up on a reload).
 #[test]
 fn ldirectord_persistence_mask_schedflags_and_ops_reach_the_kernel_table() {
     let (mut lab, master) = cluster("ldflags");
     let rs = REAL_SERVERS[0];
+    let rs6 = "2001:db8:200::101";
     let sh = lab.guest(master).sh();
     step(sh.ok(&format!(
         "printf 'virtual={LAN_VIP}:8443\\n\\treal={rs}:443 masq\\n\\tscheduler=sh\\n\\t\
          schedflags=sh-port\\n\\tpersistent=300\\n\\tnetmask=255.255.255.0\\n\\t\
          protocol=tcp\\n\\tchecktype=on\\n\
          virtual={LAN_VIP}:5353\\n\\treal={rs}:53 masq\\n\\tscheduler=rr\\n\\t\
-         protocol=udp\\n\\tops=yes\\n\\tchecktype=on\\n' >> /etc/habox/ldirectord.cf \
-         && ldirectord /etc/habox/ldirectord.cf reload"
+         protocol=udp\\n\\tops=yes\\n\\tchecktype=on\\n\
+         virtual6=[{LAN_VIP6}]:8443\\n\\treal6=[{rs6}]:443 masq\\n\\tscheduler=sh\\n\\t\
+         persistent=300\\n\\tnetmask=64\\n\\tprotocol=tcp\\n\\tchecktype=on\\n' \
+         >> /etc/habox/ldirectord.cf && ldirectord /etc/habox/ldirectord.cf reload"
     )));
-    let table = step(sh.until(
-        "ipvsadm -Ln",
-        &format!("UDP  {LAN_VIP}:5353"),
-        Duration::from_secs(30),
-    ));
-    let line = |what: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(what))
-            .unwrap_or_else(|| panic!("no {what} in\n{table}"))
-            .to_string()
+    let check = |table: &str| {
+        let line = |what: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(what))
+                .unwrap_or_else(|| panic!("no {what} in\n{table}"))
+                .to_string()
+        };
+        let tcp = line(&format!("TCP  {LAN_VIP}:8443 sh"));
+        assert!(tcp.contains("sh-port"), "{tcp}");
+        assert!(tcp.contains("persistent 300"), "{tcp}");
+        assert!(tcp.contains("mask 255.255.255.0"), "{tcp}");
+        let udp = line(&format!("UDP  {LAN_VIP}:5353 rr"));
+        assert!(udp.contains("ops"), "{udp}");
+        assert!(!udp.contains("persistent"), "{udp}");
+        let tcp6 = line(&format!("TCP  [{LAN_VIP6}]:8443 sh"));
+        assert!(tcp6.contains("persistent 300"), "{tcp6}");
+        assert!(tcp6.contains("mask 64"), "{tcp6}");
+        assert!(table.contains(&format!("-> {rs}:443")), "{table}");
+        assert!(table.contains(&format!("-> {rs}:53")), "{table}");
+        assert!(table.contains(&format!("-> [{rs6}]:443")), "{table}");
     };
-    let tcp = line(&format!("TCP  {LAN_VIP}:8443 sh"));
-    assert!(tcp.contains("sh-port"), "{tcp}");
-    assert!(tcp.contains("persistent 300"), "{tcp}");
-    assert!(tcp.contains("mask 255.255.255.0"), "{tcp}");
-    let udp = line(&format!("UDP  {LAN_VIP}:5353 rr"));
-    assert!(udp.contains("ops"), "{udp}");
-    assert!(!udp.contains("persistent"), "{udp}");
-    assert!(table.contains(&format!("-> {rs}:443")), "{table}");
-    assert!(table.contains(&format!("-> {rs}:53")), "{table}");
+    check(&step(sh.until(
+        "ipvsadm -Ln",
+        &format!("-> [{rs6}]:443"),
+        Duration::from_secs(30),
+    )));
+    step(sh.ok("ipvsadm -C && ipvsadm -Ln"));
+    step(sh.ok("ldirectord /etc/habox/ldirectord.cf reload"));
+    check(&step(sh.until(
+        "ipvsadm -Ln",
+        &format!("-> [{rs6}]:443"),
+        Duration::from_secs(30),
+    )));
 }
 
 /// ldirectord with an IPv6 virtual service (`virtual6=`) on the LAN's IPv6 VIP: programmed into
