@@ -2021,3 +2021,42 @@ fn conntrackdconf_of_the_heartbeat_agent_was_not_read_as_config() {
     assert_eq!(alias("stop", &[]).0, Some(0));
     assert!(a.daemon_pid().is_none(), "stop under the alias left conntrackd running");
 }
+
+/// README: "A successful monitor prints nothing (warnings only; HA_debug for everything)". An
+/// admin who sets `HA_debug=1` to see what the agent does must get its lines from a monitor
+/// that succeeds; `HA_debug=0` stays quiet.
+#[test]
+fn ha_debug_left_a_successful_monitor_silent() {
+    let tmp = TempDir::new("dbg");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let monitor = |extra: &[(&str, &str)]| {
+        let mut cmd = a.ra_cmd("monitor", extra);
+        for name in ["HA_debug", "HA_DEBUG", "PCMK_debug"] {
+            if !extra.iter().any(|(k, _)| *k == name) {
+                cmd.env_remove(name);
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out).1);
+        stderr_lines(&out)
+    };
+    assert!(monitor(&[]).is_empty());
+    assert!(monitor(&[("HA_debug", "0")]).is_empty());
+    for debug in [("HA_debug", "1"), ("HA_DEBUG", "true")] {
+        let lines = monitor(&[debug]);
+        assert!(!lines.is_empty(), "{debug:?}: HA_debug printed nothing");
+        let socket = a.socket().display().to_string();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&socket) && l.contains("running, unpromoted")),
+            "{debug:?}: {lines:?}"
+        );
+        assert!(
+            lines.iter().all(|l| !l.starts_with("ocf-exit-reason:")),
+            "{debug:?}: {lines:?}"
+        );
+    }
+    assert_eq!(a.rc("stop", &[]), 0);
+}
