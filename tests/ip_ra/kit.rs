@@ -1282,3 +1282,44 @@ fn remove_left_a_host_route_to_the_vip_behind() {
     assert!(!after.contains("198.51.100.10 "), "{after}");
     assert!(after.contains("198.51.100.11 dev eth0"), "{after}");
 }
+
+/// README: "Parameters come from the environment under the kit's names or from the options
+/// (options win)". An operator who tries an address by hand (`ip-ra restore -i ... -d ...`)
+/// in a shell that still holds the kit's environment of another resource must get the address
+/// and device given on the command line, not the environment's.
+#[test]
+fn options_on_the_command_line_lost_to_the_kits_environment() {
+    let p = pair();
+    let env = [
+        ("IP", "198.51.100.20/24"),
+        ("DEVICE", "nosuch0"),
+        ("NOBCASTPING", "0"),
+    ];
+    let out = ip_ra(
+        &p.a,
+        &[
+            "restore",
+            "-i",
+            VIP24,
+            "-d",
+            "eth0",
+            "-o",
+            "NOBCASTPING=1",
+        ],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    assert!(!addrs(&p.a).contains("198.51.100.20"), "{}", addrs(&p.a));
+    // NOBCASTPING=1 from -o: no connectivity check at all (the environment's 0 would
+    // broadcast-ping the subnet).
+    assert!(
+        stderr(&out).contains("no PingList and NOBCASTPING=1: not checked")
+            && !stderr(&out).contains("broadcast ping"),
+        "NOBCASTPING from the environment won: {}",
+        stderr(&out)
+    );
+    let out = ip_ra(&p.a, &["remove", "-i", VIP24, "-d", "eth0"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a));
+}
