@@ -2008,7 +2008,10 @@ fn conntrackdconf_of_the_heartbeat_agent_was_not_read_as_config() {
     };
     assert_eq!(alias("validate-all", &[]), (Some(0), String::new()));
     assert_eq!(alias("start", &[]).0, Some(0));
-    assert!(a.daemon_pid().is_some(), "no conntrackd with the alias's config");
+    assert!(
+        a.daemon_pid().is_some(),
+        "no conntrackd with the alias's config"
+    );
     assert_eq!(alias("monitor", &[]), (Some(0), String::new()));
     // Both given: config is read, the alias ignored.
     let missing = a.dir.join("not-here.conf");
@@ -2019,7 +2022,10 @@ fn conntrackdconf_of_the_heartbeat_agent_was_not_read_as_config() {
     assert_eq!(rc, Some(5), "{e}");
     assert!(e.contains(&missing.display().to_string()), "{e}");
     assert_eq!(alias("stop", &[]).0, Some(0));
-    assert!(a.daemon_pid().is_none(), "stop under the alias left conntrackd running");
+    assert!(
+        a.daemon_pid().is_none(),
+        "stop under the alias left conntrackd running"
+    );
 }
 
 /// README: "A successful monitor prints nothing (warnings only; HA_debug for everything)". An

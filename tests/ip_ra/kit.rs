@@ -1297,15 +1297,7 @@ fn options_on_the_command_line_lost_to_the_kits_environment() {
     ];
     let out = ip_ra(
         &p.a,
-        &[
-            "restore",
-            "-i",
-            VIP24,
-            "-d",
-            "eth0",
-            "-o",
-            "NOBCASTPING=1",
-        ],
+        &["restore", "-i", VIP24, "-d", "eth0", "-o", "NOBCASTPING=1"],
         &env,
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
