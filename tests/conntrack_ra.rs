@@ -1935,3 +1935,134 @@ fn name_and_binary_options_choose_the_statefile_and_the_program_run() {
     assert_eq!(run("stop", &["-n", "web", "-b", w]), Some(0));
     assert_eq!(a.daemon_pid(), None);
 }
+
+/// README: "tested for a monitor ... of a FIFO in place of the socket, answered within the
+/// timeout". A FIFO where conntrackd's control socket belongs (a mistaken `mkfifo`, a restore
+/// from a backup) must not hang a monitor until Pacemaker kills it: a recurring monitor says
+/// stopped (7) with the reason, a probe 7 quietly, and stop exits 0 at once, leaving the FIFO
+/// alone (only what a crashed conntrackd leaves is removed).
+#[test]
+fn a_fifo_at_the_control_socket_path_hung_monitor_and_stop() {
+    let tmp = TempDir::new("fs");
+    let a = single(&tmp);
+    nix::unistd::mkfifo(&a.socket(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for (action, interval, want) in [
+        ("monitor", "10000", 7),
+        ("monitor", "0", 7),
+        ("stop", "10000", 0),
+    ] {
+        let env = [
+            ("OCF_RESKEY_CRM_meta_timeout", "2000"),
+            ("OCF_RESKEY_CRM_meta_interval", interval),
+        ];
+        let mut child = a
+            .ra_cmd(action, &env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_millis(1500) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{action} (interval {interval}): still running after 1.5 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let (o, e) = text(&out);
+        assert_eq!(out.status.code(), Some(want), "{action} {interval}: {e}");
+        assert_eq!(o, "", "{action}");
+        match (action, interval) {
+            ("monitor", "10000") => assert!(
+                e.starts_with("ocf-exit-reason:conntrackd is not running")
+                    && e.contains(&a.socket().display().to_string())
+                    && e.lines().count() == 1,
+                "{e}"
+            ),
+            ("monitor", _) => assert_eq!(e, "", "a probe is quiet"),
+            _ => assert!(e.contains("left alone"), "{e}"),
+        }
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(a.socket()).unwrap().file_type();
+    assert!(kind.is_fifo(), "stop removed or replaced the FIFO");
+}
+
+/// README: `config` has the alias `conntrackdconf` (resource-agents' conntrackd agent's
+/// name). A resource moved over from `ocf:heartbeat:conntrackd` with only `conntrackdconf` set
+/// must run the operator's config, not fall back to /etc/conntrackd/conntrackd.conf; `config`
+/// wins where both are given.
+#[test]
+fn conntrackdconf_of_the_heartbeat_agent_was_not_read_as_config() {
+    let tmp = TempDir::new("al");
+    let a = single(&tmp);
+    let alias = |action: &str, extra: &[(&str, &str)]| {
+        let mut cmd = a.ra_cmd(action, &[]);
+        cmd.env_remove("OCF_RESKEY_config")
+            .env("OCF_RESKEY_conntrackdconf", a.config())
+            .envs(extra.iter().copied());
+        let out = cmd.output().unwrap();
+        (out.status.code(), text(&out).1)
+    };
+    assert_eq!(alias("validate-all", &[]), (Some(0), String::new()));
+    assert_eq!(alias("start", &[]).0, Some(0));
+    assert!(
+        a.daemon_pid().is_some(),
+        "no conntrackd with the alias's config"
+    );
+    assert_eq!(alias("monitor", &[]), (Some(0), String::new()));
+    // Both given: config is read, the alias ignored.
+    let missing = a.dir.join("not-here.conf");
+    let (rc, e) = alias(
+        "validate-all",
+        &[("OCF_RESKEY_config", missing.to_str().unwrap())],
+    );
+    assert_eq!(rc, Some(5), "{e}");
+    assert!(e.contains(&missing.display().to_string()), "{e}");
+    assert_eq!(alias("stop", &[]).0, Some(0));
+    assert!(
+        a.daemon_pid().is_none(),
+        "stop under the alias left conntrackd running"
+    );
+}
+
+/// README: "A successful monitor prints nothing (warnings only; HA_debug for everything)". An
+/// admin who sets `HA_debug=1` to see what the agent does must get its lines from a monitor
+/// that succeeds; `HA_debug=0` stays quiet.
+#[test]
+fn ha_debug_left_a_successful_monitor_silent() {
+    let tmp = TempDir::new("dbg");
+    let a = single(&tmp);
+    assert_eq!(a.rc("start", &[]), 0);
+    let monitor = |extra: &[(&str, &str)]| {
+        let mut cmd = a.ra_cmd("monitor", extra);
+        for name in ["HA_debug", "HA_DEBUG", "PCMK_debug"] {
+            if !extra.iter().any(|(k, _)| *k == name) {
+                cmd.env_remove(name);
+            }
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {}", text(&out).1);
+        stderr_lines(&out)
+    };
+    assert!(monitor(&[]).is_empty());
+    assert!(monitor(&[("HA_debug", "0")]).is_empty());
+    for debug in [("HA_debug", "1"), ("HA_DEBUG", "true")] {
+        let lines = monitor(&[debug]);
+        assert!(!lines.is_empty(), "{debug:?}: HA_debug printed nothing");
+        let socket = a.socket().display().to_string();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&socket) && l.contains("running, unpromoted")),
+            "{debug:?}: {lines:?}"
+        );
+        assert!(
+            lines.iter().all(|l| !l.starts_with("ocf-exit-reason:")),
+            "{debug:?}: {lines:?}"
+        );
+    }
+    assert_eq!(a.rc("stop", &[]), 0);
+}

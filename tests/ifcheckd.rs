@@ -1438,3 +1438,57 @@ fn verbose_flag_adds_the_debug_lines_to_the_log() {
         }
     }
 }
+
+/// README: "SIGTERM/SIGINT delete the attributes and the pid file and exit 0". An operator's
+/// ^C on `ifcheckd -f` is SIGINT: the rings' attributes must not be left in attrd (read by
+/// constraints as a live ring) nor the pid file and state file on disk. Mock attrd_updater:
+/// as in `attrd_updater_gets_each_change_and_deletes_on_exit` (no cluster stack runs here).
+#[test]
+fn ctrl_c_on_a_foreground_ifcheckd_left_its_attributes_and_pid_file_behind() {
+    let dir = TempDir::new("int");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let calls = dir.path("calls");
+    std::fs::write(
+        bin.join("attrd_updater"),
+        format!("#!/bin/sh\necho \"$*\" >> {}\n", calls.display()),
+    )
+    .unwrap();
+    executable(&bin.join("attrd_updater"));
+    let paths = dir.path("paths");
+    write_paths(&paths, "UP", "UP");
+    let state = dir.path("attributes");
+    let pid_file = dir.path("ifcheckd.pid");
+    let mut d = Running(
+        ifcheckd(&dir, &["-f", "-P", paths.to_str().unwrap()])
+            .env("PATH", bin.display().to_string())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("both rings set in attrd", Duration::from_secs(5), || {
+        let c = std::fs::read_to_string(&calls).unwrap_or_default();
+        c.contains("-n ringnumber_0 -U 198.51.100.1 is UP")
+            && c.contains("-n ringnumber_1 -U hb1 is UP")
+    });
+    assert!(attrs(&state).contains("ringnumber_0 198.51.100.1 is UP"));
+    assert!(pid_file.exists());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = d.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let c = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        c.contains("-n ringnumber_0 -D") && c.contains("-n ringnumber_1 -D"),
+        "{c}"
+    );
+    assert!(!state.exists(), "state file left behind");
+    assert!(!pid_file.exists(), "pid file left behind");
+    let mut log = String::new();
+    use std::io::Read;
+    d.0.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("Exiting ifcheckd"), "{log}");
+}

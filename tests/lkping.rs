@@ -1830,3 +1830,58 @@ fn interval_and_linger_time_set_how_long_a_run_takes() {
         );
     }
 }
+
+/// README, among the differences from Debian 12's iputils: a user (not root) may not ask for
+/// an interval below 200 ms (LifeKeeper's and older iputils' limit), where Debian 12's ping
+/// (20221126) lets a user go down to 2 ms. The README said only "below 0.2 s need root",
+/// which an operator comparing with `ping -i 0.1` as a user read as ping's own rule.
+#[test]
+fn user_interval_below_200ms_is_refused_where_debian_12_ping_allows_2ms() {
+    use std::os::unix::fs::PermissionsExt;
+    let (a, _b) = pair();
+    let dir = std::env::temp_dir().join(format!("hb-lkping-interval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let exe = dir.join("habox");
+    std::fs::copy(common::habox(), &exe).expect("copy habox");
+    for p in [&dir, &exe] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let as_nobody = |prog: &[&str], args: &[&str]| {
+        a.cmd("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(prog)
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let exe = exe.display().to_string();
+    // iputils' ping (cap_net_raw on the file): 100 ms is fine for a user, 1 ms is not.
+    let theirs = as_nobody(&["ping"], &["-i", "0.1", "-c", "2", "198.51.100.2"]);
+    assert_eq!(code(&theirs), 0, "{theirs:?}");
+    assert_eq!(parse(&text(&theirs).0).summary.received, 2, "{theirs:?}");
+    let theirs = as_nobody(&["ping"], &["-i", "0.001", "-c", "2", "198.51.100.2"]);
+    assert_eq!(code(&theirs), 2, "{theirs:?}");
+    assert!(
+        text(&theirs)
+            .1
+            .contains("minimal interval allowed for user is 2ms"),
+        "{theirs:?}"
+    );
+    // lkping: 100 ms is refused for a user before any socket is opened.
+    let ours = as_nobody(&[&exe, "lkping"], &["-i", "0.1", "-c", "2", "198.51.100.2"]);
+    assert_eq!(code(&ours), 2, "{ours:?}");
+    assert_eq!(
+        text(&ours),
+        (
+            String::new(),
+            "lkping: cannot flood; minimal interval allowed for user is 200ms\n".to_string()
+        )
+    );
+}

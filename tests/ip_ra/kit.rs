@@ -1234,3 +1234,84 @@ fn d_level_sets_what_the_kits_actions_log() {
     let errors_only = quick(&["-D", "3"]);
     assert_eq!(errors_only, "", "-D 3");
 }
+
+/// README: "Exit ... 3 unknown action". A typo in the action (`restor`, the OCF `start` under
+/// the kit's parameters is not one: it is the OCF face) must not be taken for a bad parameter
+/// (2) or run anything: exit 3 with the action named, and nothing changed.
+#[test]
+fn a_mistyped_kit_action_exited_otherwise_than_3_or_changed_something() {
+    let p = pair();
+    let before = snapshot(&p.a);
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    for action in ["restor", "Restore", "quick-check"] {
+        let out = ip_ra(&p.a, &[action], &env);
+        assert_eq!(code(&out), 3, "{action}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("ip-ra: unknown action {action}\n")),
+            "{action}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!has_vip(&p.a));
+    assert_eq!(before, snapshot(&p.a));
+}
+
+/// README: remove deletes "the address, any host route to it". A `VIP/32 dev eth0` route left
+/// in the main table (an operator's, or one a script added beside the VIP) kept the node
+/// answering for traffic to the VIP's host route after the address moved to the peer. Only
+/// that route goes: a host route to another address through the device stays.
+#[test]
+fn remove_left_a_host_route_to_the_vip_behind() {
+    let p = pair();
+    let env = [("IP", VIP24), ("DEVICE", "eth0"), ("NOBCASTPING", "1")];
+    let out = ip_ra(&p.a, &["restore"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    p.a.ip(&["route", "add", "198.51.100.10/32", "dev", "eth0"]);
+    p.a.ip(&["route", "add", "198.51.100.11/32", "dev", "eth0"]);
+    let main = || ip_out(&p.a, &["-4", "route", "show", "table", "main"]);
+    assert!(main().contains("198.51.100.10 dev eth0"), "{}", main());
+    let out = ip_ra(&p.a, &["remove"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("remove: host route: deleted 198.51.100.10/32"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!has_vip(&p.a));
+    let after = main();
+    assert!(!after.contains("198.51.100.10 "), "{after}");
+    assert!(after.contains("198.51.100.11 dev eth0"), "{after}");
+}
+
+/// README: "Parameters come from the environment under the kit's names or from the options
+/// (options win)". An operator who tries an address by hand (`ip-ra restore -i ... -d ...`)
+/// in a shell that still holds the kit's environment of another resource must get the address
+/// and device given on the command line, not the environment's.
+#[test]
+fn options_on_the_command_line_lost_to_the_kits_environment() {
+    let p = pair();
+    let env = [
+        ("IP", "198.51.100.20/24"),
+        ("DEVICE", "nosuch0"),
+        ("NOBCASTPING", "0"),
+    ];
+    let out = ip_ra(
+        &p.a,
+        &["restore", "-i", VIP24, "-d", "eth0", "-o", "NOBCASTPING=1"],
+        &env,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(has_vip(&p.a), "{}", addrs(&p.a));
+    assert!(!addrs(&p.a).contains("198.51.100.20"), "{}", addrs(&p.a));
+    // NOBCASTPING=1 from -o: no connectivity check at all (the environment's 0 would
+    // broadcast-ping the subnet).
+    assert!(
+        stderr(&out).contains("no PingList and NOBCASTPING=1: not checked")
+            && !stderr(&out).contains("broadcast ping"),
+        "NOBCASTPING from the environment won: {}",
+        stderr(&out)
+    );
+    let out = ip_ra(&p.a, &["remove", "-i", VIP24, "-d", "eth0"], &env);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!has_vip(&p.a));
+}

@@ -532,3 +532,46 @@ fn ocf_errors_named_the_kits_device_parameter_instead_of_nic() {
         stderr(&out)
     );
 }
+
+/// README: "A successful monitor prints nothing (HA_debug makes it verbose)". An admin who
+/// sets `HA_debug=1` (or `PCMK_debug`) in /etc/default/pacemaker to see why a monitor
+/// passes or fails must get the checks' lines; `HA_debug=0` stays quiet.
+#[test]
+fn ha_debug_left_a_successful_monitor_silent() {
+    let p = pair();
+    let params = [("ip", VIP), ("cidr_netmask", "24"), ("nic", "eth0")];
+    assert_eq!(code(&ocf(&p.a, "start", &params)), 0);
+    let monitor = |debug: Option<(&str, &str)>| {
+        let mut c = p.a.cmd(common::applet("ip-ra"));
+        c.arg("monitor")
+            .env_remove("HA_debug")
+            .env_remove("HA_DEBUG")
+            .env_remove("PCMK_debug");
+        for (k, v) in params {
+            c.env(format!("OCF_RESKEY_{k}"), v);
+        }
+        c.env("OCF_RESKEY_CRM_meta_interval", "10000");
+        if let Some((k, v)) = debug {
+            c.env(k, v);
+        }
+        let out = c.output().expect("run ip-ra");
+        assert_eq!(code(&out), 0, "{debug:?}: {}", stderr(&out));
+        stderr_lines(&out)
+    };
+    assert!(monitor(None).is_empty());
+    assert!(monitor(Some(("HA_debug", "0"))).is_empty());
+    for debug in [("HA_debug", "1"), ("PCMK_debug", "yes")] {
+        let lines = monitor(Some(debug));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("assignment check") && l.contains(VIP)),
+            "{debug:?}: {lines:?}"
+        );
+        assert!(
+            lines.iter().all(|l| !l.starts_with("ocf-exit-reason:")),
+            "{debug:?}: {lines:?}"
+        );
+    }
+    assert_eq!(code(&ocf(&p.a, "stop", &params)), 0);
+}

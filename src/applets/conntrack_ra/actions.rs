@@ -260,7 +260,19 @@ fn monitor(p: &Params) -> Result<Status, Failure> {
         Daemon::Running => {
             // The role is the marker's, and only a statefile that passes its checks has one.
             check_statefile(p)?;
-            if promoted(p)? {
+            let promoted = promoted(p)?;
+            // Silent unless the cluster asks for debug output (HA_debug): then the admin
+            // sees what the answer rests on.
+            log::debug!(
+                "monitor: conntrackd answers on {}: running, {}",
+                cfg.socket.display(),
+                if promoted {
+                    format!("promoted (statefile {})", p.statefile.path.display())
+                } else {
+                    "unpromoted (no statefile)".to_string()
+                }
+            );
+            if promoted {
                 if is_probe {
                     score(p, Some(SCORE_PROMOTED));
                 }
