@@ -2144,6 +2144,48 @@ fn cleanstop_no_leaves_the_table() {
     assert!(!lab.rec().contains("-D"), "{}", lab.rec());
 }
 
+/// `service=none` (the README's service list; the Perl's check_none): the real is up on
+/// every check, with no network activity at all. A listener on the real's port, counting
+/// the connections it accepts, gets none while the real is added and judged up twice.
+#[test]
+fn service_none_connected_to_the_real_or_kept_it_out() {
+    let mut lab = Lab::new("sn");
+    let counter = lab.write(
+        "count.py",
+        "import socket, sys\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', 8081))\ns.listen(16)\nwhile True:\n    c = s.accept()[0]\n\
+         \x20   open(sys.argv[1], 'a').write('accepted\\n')\n    c.close()\n",
+    );
+    let accepted = lab.path("accepted");
+    lab.serve(&[
+        "python3",
+        &counter.to_string_lossy(),
+        &accepted.to_string_lossy(),
+    ]);
+    lab.wait_port("8081");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("sn.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=negotiate\n\tservice=none\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("two results", || lab.read("mon.log").lines().count() >= 2);
+    for l in lab.read("mon.log").lines() {
+        assert!(l.ends_with("[up] service=none"), "{l}");
+    }
+    assert!(
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081"),
+        "{}",
+        lab.rec()
+    );
+    assert!(!accepted.exists(), "{}", lab.read("accepted"));
+}
+
 #[test]
 fn checktypes_connect_ping_external_on_off() {
     let mut lab = Lab::new("ct");
