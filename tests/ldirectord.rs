@@ -307,6 +307,123 @@ fn a_redirecting_real_was_down_where_the_perl_follows_the_redirect() {
     );
 }
 
+/// A real on 127.0.0.1 (python3) that redirects: in clear on port `argv[1]`, `/see` 303 to
+/// `/temp`, 307 to `/perm`, 308 to `https://127.0.0.1/secure` (port 443, TLS with the
+/// certificate and key `argv[2]`, `argv[3]`), which is `Secure Page`; `/slow` and `/quick`
+/// start a chain of three redirects ending in `Slow Page` and `Quick Page`, each of the four
+/// answers sent after 2.5 s (slow) or 1 s (quick). Every answer closes its connection.
+const REDIRECT_KINDS: &str = r#"import http.server, socketserver, ssl, sys, threading, time
+port, crt, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self, code, where=None, body=b''):
+        self.send_response(code)
+        if where:
+            self.send_header('Location', where)
+        self.send_header('Content-Length', str(len(body)))
+        self.send_header('Connection', 'close')
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        p = self.path
+        if p == '/see': return self.answer(303, '/temp')
+        if p == '/temp': return self.answer(307, 'http://127.0.0.1:%d/perm' % port)
+        if p == '/perm': return self.answer(308, 'https://127.0.0.1/secure')
+        if p == '/secure': return self.answer(200, body=b'Secure Page\n')
+        for kind, pause, name in (('slow', 2.5, b'Slow Page\n'), ('quick', 1.0, b'Quick Page\n')):
+            if p.startswith('/' + kind):
+                time.sleep(pause)
+                n = int(p[len(kind) + 1:] or '0')
+                if n < 3:
+                    return self.answer(302, '/%s%d' % (kind, n + 1))
+                return self.answer(200, body=name)
+        self.answer(404)
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+tls = S(('127.0.0.1', 443), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(crt, key)
+tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+threading.Thread(target=tls.serve_forever, daemon=True).start()
+S(('127.0.0.1', port), H).serve_forever()
+"#;
+
+/// The README's redirect promises beyond 301 and 302: a chain of 303, 307 and 308 is
+/// followed, the last from `http://real:8082/` to `https://real/` (port 443, over TLS), and
+/// every hop counts against the check's one negotiatetimeout: four answers of 2.5 s each
+/// (10 s, each under negotiatetimeout=6) time out and the real is down, where four of 1 s
+/// are up. A deadline restarted per hop would keep the slow real up.
+#[test]
+fn redirect_chain_of_303_307_308_to_https_or_past_negotiatetimeout_was_misjudged() {
+    let mut lab = Lab::new("rk");
+    let (key, crt) = (lab.path("key.pem"), lab.path("crt.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+    assert!(out.status.success(), "{out:?}");
+    let server = lab.write("kinds.py", REDIRECT_KINDS);
+    lab.serve(&[
+        "python3",
+        &server.to_string_lossy(),
+        "8082",
+        &crt.to_string_lossy(),
+        &key.to_string_lossy(),
+    ]);
+    lab.wait_port("8082");
+    lab.wait_port("443");
+    let mon = lab.path("mon.log");
+    let mut conf = "checkinterval=1\nnegotiatetimeout=6\n".to_string();
+    for (port, request, receive) in [
+        (80, "see", "Secure Page"),
+        (81, "quick", "Quick Page"),
+        (82, "slow", "Slow Page"),
+    ] {
+        conf.push_str(&format!(
+            "virtual={VIP}:{port}\n\treal=127.0.0.1:8082 masq\n\tservice=http\n\trequest=\"{request}\"\n\treceive=\"{receive}\"\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ));
+    }
+    let c = cfg(&lab, &unique("rk.cf"), &conf);
+    lab.daemon(&c);
+    for port in [80, 81] {
+        wait(&format!("the real of :{port} added"), || {
+            lab.rec()
+                .contains(&format!("-a -t 198.51.100.10:{port} -r 127.0.0.1:8082"))
+        });
+    }
+    let of = |m: &str, request: &str| -> Vec<String> {
+        m.lines()
+            .filter(|l| l.contains(&format!(" masq /{request} ")))
+            .map(str::to_string)
+            .collect()
+    };
+    wait_secs("the slow chain judged twice", 40, || {
+        of(&lab.read("mon.log"), "slow").len() >= 2
+    });
+    let m = lab.read("mon.log");
+    for l in of(&m, "slow") {
+        assert!(l.contains("[down] timed out after 6 s"), "{l}\n{m}");
+    }
+    for request in ["see", "quick"] {
+        let lines = of(&m, request);
+        assert!(!lines.is_empty(), "{request}: {m}");
+        for l in lines {
+            assert!(l.contains("[up] HTTP/1.0 200 OK"), "{l}\n{m}");
+        }
+    }
+    let rec = lab.rec();
+    assert!(!rec.contains("198.51.100.10:82 -r"), "{rec}");
+}
+
 #[test]
 fn failurecount_soft_failures_then_removal() {
     let mut lab = Lab::new("fc");
@@ -2025,6 +2142,48 @@ fn cleanstop_no_leaves_the_table() {
         Some(0)
     );
     assert!(!lab.rec().contains("-D"), "{}", lab.rec());
+}
+
+/// `service=none` (the README's service list; the Perl's check_none): the real is up on
+/// every check, with no network activity at all. A listener on the real's port, counting
+/// the connections it accepts, gets none while the real is added and judged up twice.
+#[test]
+fn service_none_connected_to_the_real_or_kept_it_out() {
+    let mut lab = Lab::new("sn");
+    let counter = lab.write(
+        "count.py",
+        "import socket, sys\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', 8081))\ns.listen(16)\nwhile True:\n    c = s.accept()[0]\n\
+         \x20   open(sys.argv[1], 'a').write('accepted\\n')\n    c.close()\n",
+    );
+    let accepted = lab.path("accepted");
+    lab.serve(&[
+        "python3",
+        &counter.to_string_lossy(),
+        &accepted.to_string_lossy(),
+    ]);
+    lab.wait_port("8081");
+    let mon = lab.path("mon.log");
+    let c = cfg(
+        &lab,
+        &unique("sn.cf"),
+        &format!(
+            "checkinterval=1\nvirtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=negotiate\n\tservice=none\n\tmonitorfile=\"{}\"\n",
+            mon.display()
+        ),
+    );
+    lab.daemon(&c);
+    wait("two results", || lab.read("mon.log").lines().count() >= 2);
+    for l in lab.read("mon.log").lines() {
+        assert!(l.ends_with("[up] service=none"), "{l}");
+    }
+    assert!(
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081"),
+        "{}",
+        lab.rec()
+    );
+    assert!(!accepted.exists(), "{}", lab.read("accepted"));
 }
 
 #[test]

@@ -501,3 +501,144 @@ fn answer_over_the_held_mib_was_reported_as_a_closed_connection() {
         }],
     );
 }
+
+/// `python3 SCRIPT PROTOCOL PORT RECORD [CERT KEY]`: a healthy pop, imap or smtp server
+/// (inside TLS with CERT and KEY) that, once it has read the check's QUIT or LOGOUT, reads
+/// on and appends to RECORD `PROTOCOL PORT` and how the session ended: `fin` (a FIN, after
+/// TLS's close_notify inside TLS), `reset` (by the error or by the socket's TCP state),
+/// `unexpected eof` (a FIN inside TLS without close_notify: OpenSSL 3 servers log "unexpected
+/// eof while reading" and answer with an alert), `more` (more bytes came).
+const COURTESY_SERVER: &str = r#"import socket, ssl, sys, threading, time
+proto, port, record = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = None
+if len(sys.argv) > 5:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+greeting = {'pop': b'+OK POP3 ready\r\n', 'imap': b'* OK IMAP4rev1 ready\r\n',
+            'smtp': b'220 mx.test ready\r\n'}
+def answer(line):
+    w = line.split()
+    if proto == 'pop':
+        cmd = w[0].upper() if w else b''
+        if cmd == b'QUIT': return None
+        return b'+OK send PASS\r\n' if cmd == b'USER' else b'+OK logged in\r\n'
+    if proto == 'imap':
+        if len(w) > 1 and w[1].upper() == b'LOGOUT': return None
+        return w[0] + b' OK LOGIN completed\r\n'
+    if line[:4].upper() == b'QUIT': return None
+    return b'250-mx.test hello\r\n250 8BITMIME\r\n'
+def serve(c):
+    try:
+        if ctx:
+            c = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
+        c.sendall(greeting[proto])
+        buf = b''
+        while True:
+            while b'\n' not in buf:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+            line, buf = buf.split(b'\n', 1)
+            reply = answer(line)
+            if reply is None:
+                break
+            c.sendall(reply)
+        try:
+            what = 'more' if buf or c.recv(1) else 'fin'
+        except ssl.SSLEOFError:
+            what = 'unexpected eof'
+        except ConnectionResetError:
+            what = 'reset'
+        # The kernel's TCP state: CLOSE_WAIT after a FIN, CLOSE after a reset (inside TLS,
+        # close_notify may be read before the FIN arrives: waited for, 2 s at most).
+        for _ in range(200):
+            state = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+            if what != 'fin' or state != 1:
+                break
+            time.sleep(0.01)
+        if what == 'fin' and state != 8:
+            what = 'reset' if state == 7 else 'no end, tcp state %d' % state
+        with open(record, 'a') as f:
+            f.write('%s %d %s\n' % (proto, port, what))
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', port))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// A check that ends with a courtesy (QUIT, LOGOUT) closes with a FIN, so that the server
+/// reads it (the README), where a judged answer closes with a reset. Inside TLS (pops, imaps)
+/// the courtesy went out and then a bare FIN, without TLS's close_notify: a server on
+/// OpenSSL 3 read "unexpected eof while reading" and answered with an alert on every check
+/// (the Perl's IO::Socket::SSL closes with close_notify). Now close_notify follows the
+/// courtesy; pop, imap and smtp in clear end with a FIN as before.
+#[test]
+fn a_pops_or_imaps_check_ended_its_session_without_close_notify() {
+    let mut lab = Lab::new("fin");
+    let script = lab.write("courtesy.py", COURTESY_SERVER);
+    let record = lab.path("record");
+    let cases = [
+        ("pop", "pop", 8110, false),
+        ("pops", "pop", 8995, true),
+        ("imap", "imap", 8143, false),
+        ("imaps", "imap", 8993, true),
+        ("smtp", "smtp", 8025, false),
+    ];
+    let mut conf = String::from("checkinterval=1\nnegotiatetimeout=5\n");
+    for (vport, (service, proto, port, tls)) in (100u16..).zip(cases) {
+        let mut args = vec![
+            script.to_string_lossy().into_owned(),
+            proto.to_string(),
+            port.to_string(),
+            record.to_string_lossy().into_owned(),
+        ];
+        if tls {
+            let (crt, key) = lab.certificate();
+            args.extend([crt, key]);
+        }
+        let child = lab
+            .ns
+            .cmd("python3")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 {args:?}: {e}"));
+        lab.children.push(child);
+        wait(&format!("port {port}"), || {
+            let out = lab.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
+            !text(&out).0.trim().is_empty()
+        });
+        conf.push_str(&format!(
+            "virtual={VIP}:{vport}\n\treal=127.0.0.1:{port} masq\n\tservice={service}\n\
+             \tlogin=\"user\"\n\tpasswd=\"secret\"\n"
+        ));
+    }
+    let cfg = lab.write(&unique("fin.cf"), &conf);
+    lab.daemon(&cfg);
+    wait("every server's courtesy read twice", || {
+        let r = lab.read("record");
+        cases
+            .iter()
+            .all(|(_, proto, port, _)| r.matches(&format!("{proto} {port} ")).count() >= 2)
+    });
+    let r = lab.read("record");
+    for l in r.lines() {
+        assert!(l.ends_with(" fin"), "{l}\n{r}");
+    }
+    let rec = lab.rec();
+    for (_, _, port, _) in cases {
+        assert!(
+            rec.contains(&format!("-r 127.0.0.1:{port} ")),
+            "{port}: {rec}"
+        );
+    }
+}

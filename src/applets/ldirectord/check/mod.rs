@@ -524,6 +524,10 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 (Step::Finish(bytes, o), reset) => {
                     if reset.is_none() {
                         self.out.extend_from_slice(&bytes);
+                        // Inside TLS the courtesy ends with close_notify (as IO::Socket::SSL
+                        // closes): a bare FIN is an unexpected EOF to the server, which
+                        // OpenSSL 3 logs and answers with an alert. In clear, a FIN.
+                        self.shutdown_after = true;
                         let _ = self.flush();
                     }
                     return Poll::Ready(after_reset(o, reset));
