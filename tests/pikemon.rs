@@ -1631,10 +1631,9 @@ fn ctrl_c_on_a_foreground_master_or_sigquit_hands_over_with_goodbye_and_exits_0(
             .unwrap()
     };
     let mut a = fg(&rig);
-    let mut starts = 1;
     rig.start(2);
     rig.wait_roles("Master", "Backup", Duration::from_secs(5));
-    for (sig, whole_group) in [("-INT", true), ("-QUIT", false)] {
+    for (starts, (sig, whole_group)) in (1..).zip([("-INT", true), ("-QUIT", false)]) {
         let pids = rig.pids(1, "pikemon");
         assert!(pids.len() >= 3, "supervisor, worker, acr: {pids:?}");
         let target = if whole_group {
@@ -1683,7 +1682,6 @@ fn ctrl_c_on_a_foreground_master_or_sigquit_hands_over_with_goodbye_and_exits_0(
         assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
         // A started again and given the role back, for the next signal.
         a = fg(&rig);
-        starts += 1;
         rig.wait_roles("Backup", "Master", Duration::from_secs(5));
         let out = rig.control(1, &["take"]);
         assert!(out.status.success(), "{out:?}");
