@@ -1607,6 +1607,91 @@ fn sigterm_hands_over_at_once_with_goodbye() {
     assert!(!rig.dir.join("ctl1").exists());
 }
 
+/// "TERM/INT/QUIT drop Master (GOODBYE) and exit": Ctrl-C on a `pikemon -d` in a terminal
+/// (SIGINT to its whole process group at once: supervisor, worker and ACR) and SIGQUIT to
+/// the supervisor (whose default action would dump core) each hand the role over on the
+/// GOODBYE, not a dead-interval later, and every pikemon process exits 0 with no restart.
+#[test]
+fn ctrl_c_on_a_foreground_master_or_sigquit_hands_over_with_goodbye_and_exits_0() {
+    use std::os::unix::process::CommandExt;
+    let mut rig = Rig::new();
+    let fg = |rig: &Rig| {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rig.dir.join("log1"))
+            .unwrap();
+        rig.ns(1)
+            .cmd(applet("pikemon"))
+            .args(["-f", &rig.cfg(1), "-d"])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    };
+    let mut a = fg(&rig);
+    rig.start(2);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    for (starts, (sig, whole_group)) in (1..).zip([("-INT", true), ("-QUIT", false)]) {
+        let pids = rig.pids(1, "pikemon");
+        assert!(pids.len() >= 3, "supervisor, worker, acr: {pids:?}");
+        let target = if whole_group {
+            format!("-{}", a.id())
+        } else {
+            rig.pids(1, "pikemon: supervisor")[0].to_string()
+        };
+        let said = rig.log(2).matches("=> Master (peer said GOODBYE)").count();
+        let sent = Instant::now();
+        let _ = Command::new("kill").args([sig, "--", &target]).status();
+        rig.wait_role(2, "Master", Duration::from_secs(3));
+        let took = sent.elapsed();
+        eprintln!("{sig}: B Master after {took:?}");
+        assert_eq!(
+            rig.log(2).matches("=> Master (peer said GOODBYE)").count(),
+            said + 1,
+            "{sig}: B took over without the GOODBYE\n{}",
+            rig.log(2)
+        );
+        // A dead-interval is 300 ms; the GOODBYE moves the role within a few hellos.
+        assert!(took < Duration::from_millis(1500), "{sig}: {took:?}");
+        let status = loop {
+            if let Some(s) = a.try_wait().unwrap() {
+                break s;
+            }
+            assert!(sent.elapsed() < Duration::from_secs(5), "{sig}: still runs");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{sig}: {status:?}\n{}", rig.log(1));
+        let start = Instant::now();
+        while !rig.pids(1, "pikemon").is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{sig}: left behind"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!rig.macvlan_up(1), "{sig}");
+        // One worker per start: the stopping supervisor restarted none.
+        assert_eq!(
+            rig.log(1).matches("worker started").count(),
+            starts,
+            "{}",
+            rig.log(1)
+        );
+        assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+        // A started again and given the role back, for the next signal.
+        a = fg(&rig);
+        rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+        let out = rig.control(1, &["take"]);
+        assert!(out.status.success(), "{out:?}");
+        rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    }
+    let _ = a.kill();
+    let _ = a.wait();
+    rig.kids.push(a);
+}
+
 #[test]
 fn worker_sigkill_is_restarted_without_a_role_change() {
     let rig = Rig::new().started_pair();

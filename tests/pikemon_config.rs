@@ -529,3 +529,53 @@ fn config_with_a_byte_order_mark_said_unknown_item_version() {
         "{se}"
     );
 }
+
+/// `cmd` run with its stdout (and, with `stderr_too`, its stderr) on a pipe whose reader is
+/// already gone, as `| head -1` leaves it once `head` has its line; its stderr otherwise.
+fn into_a_closed_pipe(cmd: &mut Command, stderr_too: bool) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    if stderr_too {
+        cmd.stderr(writer.try_clone().unwrap());
+    }
+    cmd.stdout(writer).output().unwrap()
+}
+
+/// `test-pikemon -t 'show-config all;' | head -3` (or `-h`, `-v`) printed "thread 'main'
+/// panicked ... failed printing to stdout: Broken pipe" on the terminal once `head` was gone,
+/// and exited 134 (abort); `pikemon -f BAD.cfg 2>&1 | head -1` aborted the same way instead of
+/// exiting 2. Now the command-line output ends with its reader as a C tool's does (SIGPIPE,
+/// as `pikemon -h`, `-v` and `-c` already did), and the daemon's start, which keeps SIGPIPE
+/// ignored, still exits 2 on a config error whatever became of its stderr.
+#[test]
+fn output_into_a_closed_pipe_panicked_and_aborted() {
+    use std::os::unix::process::ExitStatusExt;
+    let good = write("pipe-good.cfg", GOOD);
+    let good = good.to_str().unwrap();
+    for (applet_name, args) in [
+        ("test-pikemon", &["-f", good, "-t", "show-config all;"][..]),
+        ("test-pikemon", &["-f", good][..]),
+        ("test-pikemon", &["-h"][..]),
+        ("test-pikemon", &["-v"][..]),
+        ("pikemon", &["-h"][..]),
+        ("pikemon", &["-v"][..]),
+    ] {
+        let out = into_a_closed_pipe(Command::new(applet(applet_name)).args(args), false);
+        let (_, se) = text(&out);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{applet_name} {args:?}: {:?}: {se}",
+            out.status
+        );
+        assert!(!se.contains("panicked"), "{applet_name} {args:?}: {se}");
+    }
+    // Errors on a stderr that goes nowhere: test-pikemon ends as a C tool, the daemon's
+    // start says nothing more and exits with its documented code.
+    let bad = write("pipe-bad.cfg", &GOOD.replace("node-id 1;", "node-id x;"));
+    let bad = bad.to_str().unwrap();
+    let out = into_a_closed_pipe(Command::new(applet("test-pikemon")).args(["-f", bad]), true);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    let out = into_a_closed_pipe(Command::new(applet("pikemon")).args(["-f", bad]), true);
+    assert_eq!(out.status.code(), Some(2), "{:?}", out.status);
+}

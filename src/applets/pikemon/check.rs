@@ -184,6 +184,9 @@ pub fn timing_warnings(c: &Config) -> Vec<String> {
 
 /// Entry point of the `test-pikemon` applet.
 pub fn main(args: &[String]) -> ExitCode {
+    // A command-line tool only: its output ends with its reader (`-t 'show-config all;' |
+    // head -3`) as a C tool's does, never with a panic.
+    crate::sys::default_sigpipe();
     let name = args.first().map(String::as_str).unwrap_or("test-pikemon");
     let opts = match parse_args(args.get(1..).unwrap_or(&[])) {
         Ok(Command::Run(o)) => o,

@@ -19,7 +19,7 @@ use crate::sys::addrinfo::{lookup, LookupError};
 /// What earlier virtual clusters claimed, with where.
 #[derive(Default)]
 pub(super) struct Claims {
-    vips: HashMap<Ipv4Addr, (String, Span)>,
+    vips: HashMap<IpAddr, (String, Span)>,
     macvlans: HashMap<String, Span>,
     vmacs: HashMap<(String, [u8; 6]), (String, Span)>,
 }
@@ -58,12 +58,17 @@ impl Reader<'_> {
                     .vmacs
                     .insert(key, (vc.name.clone(), node.span().clone()));
             }
-            let items = node.children().iter().filter(|n| n.key() == "ipv4");
-            for item in items {
+            // IPv4 and IPv6 VIPs alike: each virtual cluster elects its own Master.
+            for item in node.children() {
                 let Some(tok) = item.args.first() else {
                     continue;
                 };
-                let Ok((vip, _)) = values::ipv4_prefix(&tok.text) else {
+                let vip = match item.key() {
+                    "ipv4" => values::ipv4_prefix(&tok.text).map(|(a, _)| IpAddr::V4(a)),
+                    "ipv6" => values::ipv6_prefix(&tok.text).map(|(a, _)| IpAddr::V6(a)),
+                    _ => continue,
+                };
+                let Ok(vip) = vip else {
                     continue;
                 };
                 match claims.vips.get(&vip) {

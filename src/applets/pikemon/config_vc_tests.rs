@@ -75,6 +75,32 @@ fn same_vip_in_two_virtual_clusters_is_refused() {
     );
 }
 
+/// The same IPv6 VIP in two virtual clusters said "configuration OK": each virtual cluster
+/// elects its own Master, so the two could hold one address on both nodes at once, and a
+/// Backup releasing one virtual cluster deleted the address the other still served.
+#[test]
+fn same_ipv6_vip_in_two_virtual_clusters_was_accepted() {
+    let text = with_second_vc("        interface lan1 { ipv6 [2001:db8::10]/64; }").replace(
+        "ipv4 [198.51.100.10]/24; nomadic no;",
+        "ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; nomadic no;",
+    );
+    assert_eq!(
+        errors_of(&text),
+        "t.cfg:21:31: error: 2001:db8::10 is already a virtual address of virtual-cluster \
+         'LAN' (at t.cfg:11:56): an address can move with one virtual cluster only"
+    );
+    // Two spellings of one address are one address.
+    let text = text.replace(
+        "lan1 { ipv6 [2001:db8::10]/64;",
+        "lan1 { ipv6 [2001:db8:0::0:10]/64;",
+    );
+    assert!(
+        errors_of(&text).contains("error: 2001:db8::10 is already a virtual address"),
+        "{}",
+        errors_of(&text)
+    );
+}
+
 /// A ping-group host that is a VIP of another virtual cluster was accepted: this node
 /// answers it itself whenever it is that virtual cluster's Master, so it witnessed nothing.
 #[test]

@@ -216,11 +216,11 @@ pub fn main(args: &[String]) -> ExitCode {
     let (cfg, started) = match loaded {
         Ok(c) => c,
         Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
+            say(&format!("{errors}"));
+            say(&format!(
                 "pikemon: {path}: {} error(s); nothing started",
                 errors.len()
-            );
+            ));
             return ExitCode::from(2);
         }
     };
@@ -231,7 +231,7 @@ pub fn main(args: &[String]) -> ExitCode {
             .into_iter()
             .chain(check::timing_warnings(&cfg))
         {
-            eprintln!("pikemon: {w}");
+            say(&format!("pikemon: {w}"));
         }
     }
     if role != "daemon" {
@@ -251,11 +251,13 @@ pub fn main(args: &[String]) -> ExitCode {
     let sealed = match started.as_ref().map(StartedConfig::seal) {
         Some(Ok(fd)) => fd,
         Some(Err(e)) => {
-            eprintln!("pikemon: cannot keep the config read for the worker: {e}");
+            say(&format!(
+                "pikemon: cannot keep the config read for the worker: {e}"
+            ));
             return ExitCode::from(1);
         }
         None => {
-            eprintln!("pikemon: internal error: the daemon has no config snapshot");
+            say("pikemon: internal error: the daemon has no config snapshot");
             return ExitCode::from(1);
         }
     };
@@ -263,7 +265,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut pidfile = match supervisor::acquire_instance(&cfg.pid_file) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("pikemon: {e}");
+            say(&format!("pikemon: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -272,7 +274,7 @@ pub fn main(args: &[String]) -> ExitCode {
         match crate::sys::daemon::daemonize("pikemon") {
             Ok(d) => detached = Some(d),
             Err(e) => {
-                eprintln!("pikemon: daemonize: {e}");
+                say(&format!("pikemon: daemonize: {e}"));
                 return ExitCode::from(1);
             }
         }
