@@ -3407,3 +3407,93 @@ fn a_virtual_deleted_by_hand_stayed_out_after_an_autoreload() {
     assert!(back(), "not put back:\n{}\n{}", lab.rec(), lab.read("log"));
     assert!(!rec_after(&lab, "-D -t 198.51.100.11:80").contains("198.51.100.10:80"));
 }
+
+/// `supervised=yes` is for a supervisor (runit, s6, an inittab `respawn`, systemd
+/// `Type=simple`) that runs `ldirectord CFG start` itself and keeps its stdout as the log: the
+/// Perl stays in the foreground, prints `[TIME] message` on stdout and leaves `logfile=`
+/// alone (reference §1). Were the directive ignored, `start` would fork away and exit (the
+/// supervisor sees its child end at once and respawns it, over and over) and every line
+/// would go to the logfile. Here the started process is still the daemon (`status` names
+/// its pid), its log is on its stdout in the Perl's layout, the logfile stays empty, and TERM
+/// ends it with exit 0 and its last lines on stdout too.
+#[test]
+fn under_a_supervisor_the_daemon_forked_away_and_its_log_missed_stdout() {
+    let mut lab = Lab::new("sv");
+    let logfile = lab.path("ld.log");
+    let c = cfg(
+        &lab,
+        &unique("sv.cf"),
+        &format!(
+            "checkinterval=1\nsupervised=yes\nlogfile=\"{}\"\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=on\n",
+            logfile.display()
+        ),
+    );
+    let cs = c.to_str().unwrap_or("");
+    let out = fs::File::create(lab.path("stdout")).unwrap_or_else(|e| panic!("{e}"));
+    let err = fs::File::create(lab.path("stderr")).unwrap_or_else(|e| panic!("{e}"));
+    let child = lab
+        .ns
+        .cmd(applet("ldirectord"))
+        .args([cs, "start"])
+        .env("LDIRECTORD_IPVS_RECORD", lab.path("ipvs.rec"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.id();
+    lab.children.push(child);
+    let daemon = lab.children.len() - 1;
+    wait("real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    // The process the supervisor started is the daemon: it neither exited nor forked.
+    assert!(
+        matches!(lab.children[daemon].try_wait(), Ok(None)),
+        "start returned: {}",
+        lab.read("stderr")
+    );
+    let st = lab.ld(&[cs, "status"]);
+    assert_eq!(st.status.code(), Some(0), "{st:?}");
+    assert!(
+        text(&st).1.ends_with(&format!("running with pid: {pid}\n")),
+        "{:?}",
+        text(&st)
+    );
+    wait("the addition logged on stdout", || {
+        lab.read("stdout")
+            .contains("Added real server: 127.0.0.1:8081")
+    });
+    let stdout = lab.read("stdout");
+    // `[Mon Nov 23 13:43:06 2026] message`: a 24-character time, no config name, no pid.
+    for line in stdout.lines() {
+        let time = line
+            .strip_prefix('[')
+            .and_then(|l| l.get(..24))
+            .unwrap_or_default();
+        assert!(
+            time.len() == 24
+                && time.as_bytes()[3] == b' '
+                && time.as_bytes()[13] == b':'
+                && line.get(25..27) == Some("] "),
+            "not `[TIME] message`: {line:?}\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("] Starting Linux Director"), "{stdout}");
+    assert_eq!(lab.read("ld.log"), "", "the logfile was written");
+    lab.signal(daemon, "TERM");
+    wait_secs("daemon exit", 10, || {
+        matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
+    });
+    let code = lab.children[daemon].wait().ok().and_then(|s| s.code());
+    assert_eq!(code, Some(0));
+    assert!(
+        lab.read("stdout").contains("] Linux Director stopped"),
+        "{}",
+        lab.read("stdout")
+    );
+    assert_eq!(lab.read("ld.log"), "");
+    assert_eq!(lab.read("stderr"), "");
+}
