@@ -460,8 +460,9 @@ impl Daemon {
                 Action::Alert {
                     virt,
                     subject,
+                    log,
                     status,
-                } => self.mail(virt, &subject, status.name()),
+                } => self.mail(virt, &subject, &log, status.name()),
                 Action::Monitor { id, up, message } => self.monitor(id, up, &message),
             }
         }
@@ -511,7 +512,9 @@ impl Daemon {
         }
     }
 
-    fn mail(&mut self, virt: usize, subject: &str, status: &str) {
+    /// Starts the delivery of an alert (`lines`: its `Log-Message:` lines), unless too many
+    /// are in flight.
+    fn mail(&mut self, virt: usize, subject: &str, lines: &[String], status: &str) {
         let v = &self.core.config().virtuals[virt];
         let Some(to) = v.emailalert.clone() else {
             return;
@@ -533,7 +536,8 @@ impl Daemon {
             status,
             v.servicename.as_deref(),
             v.comment.as_deref(),
-        );
+        )
+        .with_log_lines(lines);
         let job: std::io::Result<Box<dyn Check>> = match &v.smtp {
             Some(server) => {
                 SmtpDelivery::start(server, msg, &self.host).map(|d| Box::new(d) as Box<dyn Check>)
