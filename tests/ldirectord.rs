@@ -2648,7 +2648,7 @@ fn the_stopping_alert_never_left_and_every_mail_said_daemon_status_running() {
     );
     let mail = lab.read("mails");
     assert!(
-        mail.contains("Subject: Removed virtual service tcp:198.51.100.10:80 (stopping)"),
+        mail.contains("Subject: Purged virtual server (stop): tcp:198.51.100.10:80"),
         "{mail}"
     );
     let statuses: Vec<&str> = mail
@@ -3076,6 +3076,9 @@ fn b10_no_stray_output_with_debug() {
         "Added real server: 127.0.0.1:8081 (tcp:198.51.100.10:80)".to_string(),
         "Real server down: 127.0.0.1:8082 (tcp:198.51.100.10:80) (connect: ".to_string(),
         "Exiting on signal".to_string(),
+        // As the original's ld_stop (cleanstop=yes): the real that was up, then the virtual.
+        "Purged real server (stop): 127.0.0.1:8081 (tcp:198.51.100.10:80)".to_string(),
+        "Purged virtual server (stop): tcp:198.51.100.10:80".to_string(),
         "Linux Director stopped".to_string(),
     ];
     let lines: Vec<&str> = log.lines().collect();
@@ -3565,4 +3568,161 @@ fn a_virtual_deleted_by_hand_stayed_out_after_an_autoreload() {
     }
     assert!(back(), "not put back:\n{}\n{}", lab.rec(), lab.read("log"));
     assert!(!rec_after(&lab, "-D -t 198.51.100.11:80").contains("198.51.100.10:80"));
+}
+
+/// `supervised=yes` is for a supervisor (runit, s6, an inittab `respawn`, systemd
+/// `Type=simple`) that runs `ldirectord CFG start` itself and keeps its stdout as the log: the
+/// Perl stays in the foreground, prints `[TIME] message` on stdout and leaves `logfile=`
+/// alone (reference §1). Were the directive ignored, `start` would fork away and exit (the
+/// supervisor sees its child end at once and respawns it, over and over) and every line
+/// would go to the logfile. Here the started process is still the daemon (`status` names
+/// its pid), its log is on its stdout in the Perl's layout, the logfile stays empty, and TERM
+/// ends it with exit 0 and its last lines on stdout too.
+#[test]
+fn under_a_supervisor_the_daemon_forked_away_and_its_log_missed_stdout() {
+    let mut lab = Lab::new("sv");
+    let logfile = lab.path("ld.log");
+    let c = cfg(
+        &lab,
+        &unique("sv.cf"),
+        &format!(
+            "checkinterval=1\nsupervised=yes\nlogfile=\"{}\"\n\
+             virtual={VIP}:80\n\treal=127.0.0.1:8081 masq\n\tchecktype=on\n",
+            logfile.display()
+        ),
+    );
+    let cs = c.to_str().unwrap_or("");
+    let out = fs::File::create(lab.path("stdout")).unwrap_or_else(|e| panic!("{e}"));
+    let err = fs::File::create(lab.path("stderr")).unwrap_or_else(|e| panic!("{e}"));
+    let child = lab
+        .ns
+        .cmd(applet("ldirectord"))
+        .args([cs, "start"])
+        .env("LDIRECTORD_IPVS_RECORD", lab.path("ipvs.rec"))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = child.id();
+    lab.children.push(child);
+    let daemon = lab.children.len() - 1;
+    wait("real added", || {
+        lab.rec()
+            .contains("-a -t 198.51.100.10:80 -r 127.0.0.1:8081")
+    });
+    // The process the supervisor started is the daemon: it neither exited nor forked.
+    assert!(
+        matches!(lab.children[daemon].try_wait(), Ok(None)),
+        "start returned: {}",
+        lab.read("stderr")
+    );
+    let st = lab.ld(&[cs, "status"]);
+    assert_eq!(st.status.code(), Some(0), "{st:?}");
+    assert!(
+        text(&st).1.ends_with(&format!("running with pid: {pid}\n")),
+        "{:?}",
+        text(&st)
+    );
+    wait("the addition logged on stdout", || {
+        lab.read("stdout")
+            .contains("Added real server: 127.0.0.1:8081")
+    });
+    let stdout = lab.read("stdout");
+    // `[Mon Nov 23 13:43:06 2026] message`: a 24-character time, no config name, no pid.
+    for line in stdout.lines() {
+        let time = line
+            .strip_prefix('[')
+            .and_then(|l| l.get(..24))
+            .unwrap_or_default();
+        assert!(
+            time.len() == 24
+                && time.as_bytes()[3] == b' '
+                && time.as_bytes()[13] == b':'
+                && line.get(25..27) == Some("] "),
+            "not `[TIME] message`: {line:?}\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("] Starting Linux Director"), "{stdout}");
+    assert_eq!(lab.read("ld.log"), "", "the logfile was written");
+    lab.signal(daemon, "TERM");
+    wait_secs("daemon exit", 10, || {
+        matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
+    });
+    let code = lab.children[daemon].wait().ok().and_then(|s| s.code());
+    assert_eq!(code, Some(0));
+    assert!(
+        lab.read("stdout").contains("] Linux Director stopped"),
+        "{}",
+        lab.read("stdout")
+    );
+    assert_eq!(lab.read("ld.log"), "");
+    assert_eq!(lab.read("stderr"), "");
+}
+
+/// At a stop with cleanstop=yes the Perl logs `Purged real server (stop): RIP:PORT (VIP:PORT)`
+/// for every real it believes up, then `Purged virtual server (stop): ...`, and mails the
+/// reals' lines (filtered by emailalertstatus). Ours deleted the service with no line at all
+/// and mailed one `Removed virtual service ... (stopping)`: an operator reading the log
+/// after a stop could not tell which reals had been taking traffic. Now each real up is
+/// logged in the Perl's words, then the virtual; each virtual sends one mail (the count stays
+/// bounded by the virtuals) whose `Log-Message:` lines are those lines, under its
+/// servicename. A real that was down is not named.
+#[test]
+fn a_clean_stop_logged_no_line_for_the_reals_it_removed() {
+    let mut lab = Lab::new("cl");
+    smtp_sink(&mut lab);
+    let c = cfg(
+        &lab,
+        &unique("cl.cf"),
+        &format!(
+            "checkinterval=1\nemailalert=\"ops@example.org\"\nsmtp=127.0.0.1\n\
+             virtual={VIP}:80\n\tservicename=Web\n\treal=127.0.0.1:8081 masq\n\
+             \treal=127.0.0.1:8082 masq\n\tchecktype=on\n\
+             virtual={VIP}:81\n\treal=127.0.0.1:9 masq\n\tchecktype=connect\n"
+        ),
+    );
+    lab.daemon(&c);
+    wait("the reals judged", || {
+        let log = lab.read("log");
+        log.contains("Added real server: 127.0.0.1:8082") && log.contains("127.0.0.1:9")
+    });
+    let daemon = lab.children.len() - 1;
+    lab.signal(daemon, "TERM");
+    wait_secs("daemon exit", 15, || {
+        matches!(lab.children[daemon].try_wait(), Ok(Some(_)))
+    });
+    let log = lab.read("log");
+    let stop = &log[log.find("Exiting on signal").unwrap_or(0)..];
+    let purged: Vec<&str> = stop.lines().filter(|l| l.starts_with("Purged ")).collect();
+    assert_eq!(
+        purged,
+        [
+            "Purged real server (stop): 127.0.0.1:8081 (tcp:198.51.100.10:80)",
+            "Purged real server (stop): 127.0.0.1:8082 (tcp:198.51.100.10:80)",
+            "Purged virtual server (stop): tcp:198.51.100.10:80",
+            "Purged virtual server (stop): tcp:198.51.100.10:81",
+        ],
+        "{log}"
+    );
+    let mails = lab.read("mails");
+    let stopping: Vec<&str> = mails
+        .split("FROM ")
+        .filter(|m| m.contains("Daemon-Status: stopping"))
+        .collect();
+    assert_eq!(stopping.len(), 2, "{mails}");
+    let web = stopping
+        .iter()
+        .find(|m| m.contains("tcp:198.51.100.10:80"))
+        .unwrap_or_else(|| panic!("no stop mail for :80\n{mails}"));
+    assert!(
+        web.contains("Subject: [Web] Purged virtual server (stop): tcp:198.51.100.10:80"),
+        "{web}"
+    );
+    let listed: Vec<&str> = web
+        .lines()
+        .filter_map(|l| l.strip_prefix("Log-Message: "))
+        .collect();
+    assert_eq!(listed, &purged[..3], "{web}");
+    assert!(!mails.contains("127.0.0.1:9 "), "{mails}");
 }

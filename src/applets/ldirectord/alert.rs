@@ -49,6 +49,22 @@ impl Message {
         }
     }
 
+    /// One `Log-Message:` line per entry of `lines` in place of the subject's (a stop's mail
+    /// lists what it logged); no lines leave the subject's. The subject's line is the
+    /// second of the body `new` wrote, after the host's (a host name holds no line end).
+    pub fn with_log_lines(mut self, lines: &[String]) -> Message {
+        if lines.is_empty() {
+            return self;
+        }
+        let one = format!("Log-Message: {}\r\n", self.subject);
+        let many: String = lines
+            .iter()
+            .map(|l| format!("Log-Message: {l}\r\n"))
+            .collect();
+        self.body = self.body.replacen(&one, &many, 1);
+        self
+    }
+
     /// Headers and body as sent after DATA (without the final dot).
     pub fn text(&self) -> String {
         format!(
@@ -268,6 +284,28 @@ mod tests {
         );
         let sm = m.sendmail_text();
         assert!(!sm.contains('\r') && sm.ends_with("\n.three\n"), "{sm:?}");
+    }
+
+    #[test]
+    fn a_listing_puts_a_log_message_line_per_entry_in_the_subjects_place() {
+        let lines = [
+            "Purged real server (stop): a".to_string(),
+            "x\r\n.".to_string(),
+        ];
+        let m = Message::new("h", None, "a@x", "[W] s", "stopping", Some("W"), None)
+            .with_log_lines(&lines);
+        assert_eq!(
+            m.body,
+            "ldirectord host: h\r\nLog-Message: Purged real server (stop): a\r\n\
+             Log-Message: x\r\n.\r\nDaemon-Status: stopping\r\nService-Name: W\r\n"
+        );
+        assert!(
+            m.data().contains("\r\n..\r\nDaemon-Status"),
+            "{:?}",
+            m.data()
+        );
+        let same = Message::new("h", None, "a@x", "s", "running", None, None).with_log_lines(&[]);
+        assert!(same.body.contains("Log-Message: s\r\nDaemon-Status"));
     }
 
     #[test]

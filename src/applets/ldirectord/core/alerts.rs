@@ -8,16 +8,36 @@ use super::table::real_name;
 use super::{Action, Core, RealId, Wake};
 
 impl Core {
+    /// Mails `subject` (its `Log-Message:` too), if the virtual asks for mails in the
+    /// daemon's status.
     pub(super) fn alert(&self, vi: usize, subject: String, actions: &mut Vec<Action>) {
+        self.alert_listing(vi, subject, Vec::new(), actions);
+    }
+
+    /// `alert`, with `lines` as the mail's `Log-Message:` lines (none: the subject). The
+    /// subject is prefixed `[servicename]` as the original's; the lines are as logged.
+    pub(super) fn alert_listing(
+        &self,
+        vi: usize,
+        subject: String,
+        lines: Vec<String>,
+        actions: &mut Vec<Action>,
+    ) {
         let v = &self.cfg.virtuals[vi];
         if v.emailalert.is_some() && v.emailalertstatus & self.status.bit() != 0 {
             let subject = match &v.servicename {
                 Some(s) => format!("[{s}] {subject}"),
                 None => subject,
             };
+            let log = if lines.is_empty() {
+                vec![subject.clone()]
+            } else {
+                lines
+            };
             actions.push(Action::Alert {
                 virt: vi,
                 subject,
+                log,
                 status: self.status,
             });
         }

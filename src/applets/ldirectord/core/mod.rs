@@ -106,11 +106,13 @@ pub enum Action {
         start: bool,
         virt: usize,
     },
-    /// Send `subject` to the virtual's emailalert addresses; `status` is what the daemon
-    /// was doing (the mail's `Daemon-Status:`).
+    /// Send `subject` to the virtual's emailalert addresses; `log` is what the mail's
+    /// `Log-Message:` lines say (the subject, but for a stop's mail: every line it logged),
+    /// `status` what the daemon was doing (the mail's `Daemon-Status:`).
     Alert {
         virt: usize,
         subject: String,
+        log: Vec<String>,
         status: DaemonStatus,
     },
     /// Append a line to the virtual's monitorfile.
@@ -308,21 +310,39 @@ impl Core {
         actions
     }
 
-    /// The changes of a clean stop: every virtual with cleanstop=yes is removed.
+    /// The changes of a clean stop, in the Perl's words (its ld_stop): for every virtual
+    /// with cleanstop=yes, `Purged real server (stop): RIP:PORT (VIRTUAL)` for each real
+    /// believed up, then `Purged virtual server (stop): VIRTUAL`, all logged. The service
+    /// goes with its reals in one deletion (the Perl deletes each real first). One mail per
+    /// virtual carries its lines: the Perl mails each real's, and ours, in flight at once,
+    /// would have run into the cap on mails with a few dozen reals.
     pub fn stop(&mut self) -> Vec<Action> {
         self.status = DaemonStatus::Stopping;
         let mut actions = Vec::new();
         for (vi, v) in self.cfg.virtuals.iter().enumerate() {
-            if v.cleanstop {
-                actions.push(Action::Ipvs(IpvsOp::DelService(service_of(v))));
-                if v.emailalert.is_some() && v.emailalertstatus & alert_status::STOPPING != 0 {
-                    actions.push(Action::Alert {
-                        virt: vi,
-                        subject: format!("Removed virtual service {} (stopping)", v.id()),
-                        status: DaemonStatus::Stopping,
-                    });
-                }
+            if !v.cleanstop {
+                continue;
             }
+            let mut lines: Vec<String> = v
+                .reals
+                .iter()
+                .zip(&self.virtuals[vi].reals)
+                .filter(|(_, rs)| rs.state == State::Up)
+                .map(|(r, _)| {
+                    format!(
+                        "Purged real server (stop): {} ({})",
+                        real_name(v, r),
+                        v.id()
+                    )
+                })
+                .collect();
+            let gone = format!("Purged virtual server (stop): {}", v.id());
+            lines.push(gone.clone());
+            for l in &lines {
+                log::info!("{l}");
+            }
+            actions.push(Action::Ipvs(IpvsOp::DelService(service_of(v))));
+            self.alert_listing(vi, gone, lines, &mut actions);
         }
         actions
     }

@@ -258,6 +258,46 @@ fn cleanstop_removes_only_the_virtuals_that_ask() {
     assert_eq!(ops(&core.stop()), vec!["D -t 198.51.100.10:80"]);
 }
 
+/// The stop names each real it takes out that was up (a quiesced one, at weight 0, is not),
+/// then the virtual, in one mail per virtual; emailalertstatus without `stopping` sends none.
+#[test]
+fn a_stop_lists_the_reals_up_in_one_mail_per_virtual() {
+    let t0 = Instant::now();
+    let text = format!(
+        "quiescent=yes\nemailalert=ops@example.org\n{TWO}\tservicename=Web\n\
+         virtual=198.51.100.11:80\n\temailalertstatus=running\n\treal=198.51.100.23:80 masq\n"
+    );
+    let (mut core, _) = Core::new(cfg(&text), &[], t0);
+    core.handle(t0, Input::Tick);
+    core.handle(t0, Input::Done(id(0, 0), up()));
+    core.handle(t0, Input::Done(id(0, 1), down()));
+    core.handle(t0, Input::Done(id(1, 0), up()));
+    let got = core.stop();
+    assert_eq!(
+        ops(&got),
+        vec![
+            "D -t 198.51.100.10:80",
+            "mail [Web] Purged virtual server (stop): tcp:198.51.100.10:80",
+            "D -t 198.51.100.11:80",
+        ]
+    );
+    let log = got.iter().find_map(|a| match a {
+        Action::Alert {
+            log,
+            status: DaemonStatus::Stopping,
+            ..
+        } => Some(log.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        log,
+        Some(vec![
+            "Purged real server (stop): 198.51.100.21:80 (tcp:198.51.100.10:80)".to_string(),
+            "Purged virtual server (stop): tcp:198.51.100.10:80".to_string(),
+        ])
+    );
+}
+
 #[test]
 fn email_alerts_respect_status_and_resend_frequency() {
     let text = format!(

@@ -3,35 +3,42 @@
 //! CHLD (external checks), autoreload, maintenancedir, monitorfile, fallbackcommand,
 //! callback and e-mail alerts (delivered as jobs too: alert_delivery). Nothing here blocks
 //! except the kernel's netlink answers.
+//!
+//! `jobs` holds the checks and mails in flight and the one dispatch of their events (the
+//! running loop and the stop's wait both use it); `stop` the stop sequence; `monitor` the
+//! monitorfile lines.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
-use super::check::{self, Check, Poll};
+use super::check::{self, Check};
 use super::check_slots::{cap_for, CheckSlots, MAX_CHECKS, RESERVED_FILES};
 use super::config::{Config, Rejected, Virtual};
 use super::config_watch::{fingerprint, ConfigWatch, Version};
 use super::core::{Action, Core, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
-use super::logfile::now_text;
 use super::resolve::SystemResolver;
 use super::server_text::printable;
-use crate::event::{Event, EventLoop, TimerId, Token};
+use crate::event::EventLoop;
 use crate::net::genl::GenlError;
+
+mod jobs;
+mod monitor;
+mod stop;
+
+pub use monitor::monitor_line;
+
+use jobs::{Job, Running};
 
 /// First token used for checks and mails; lower ones are reserved.
 const FIRST_TOKEN: usize = 16;
 /// How long an e-mail may take.
 const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a stop waits for the mails still being sent.
-const STOP_MAIL_WAIT: Duration = Duration::from_secs(10);
 /// How often the config file is looked at (the original: once per loop).
 const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The open-files limit assumed when it cannot be read.
@@ -41,26 +48,6 @@ const DEFAULT_OPEN_FILES: u64 = 1024;
 /// down, 1,200 were in flight, and as they held the check slots, no check ran any more (a
 /// dead real stayed in the table). Mails have slots of their own now, and few.
 const MAX_MAILS_IN_FLIGHT: usize = 16;
-
-/// What a running job is for.
-enum Job {
-    Check(RealId),
-    Mail,
-}
-
-struct Running {
-    job: Job,
-    check: Box<dyn Check>,
-    fd: Option<RawFd>,
-    /// What `fd` is registered for.
-    interest: crate::event::Interest,
-    timer: TimerId,
-    /// The timer after which a paced check (`Poll::Later`) reads again.
-    pace: Option<TimerId>,
-    /// The timer at which a check that asked for it (`Poll::Until`) is advanced again.
-    wake: Option<TimerId>,
-    timeout: Duration,
-}
 
 /// The daemon's whole state.
 pub struct Daemon {
@@ -230,12 +217,12 @@ impl Daemon {
                 continue;
             }
             for ev in events.drain(..) {
-                match ev {
-                    Event::Signal(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
+                match self.io_event(ev) {
+                    Some(libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) => {
                         self.stop();
                         return;
                     }
-                    Event::Signal(libc::SIGHUP) => {
+                    Some(libc::SIGHUP) => {
                         // An edit not seen yet still gets its callback.
                         let changed = self.config_file_changed();
                         self.reload("SIGHUP");
@@ -243,10 +230,7 @@ impl Daemon {
                             self.callback();
                         }
                     }
-                    Event::Signal(libc::SIGCHLD) => self.children(),
-                    Event::Signal(_) => {}
-                    Event::Timer(Token(t), id) => self.timer(t, id),
-                    Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
+                    Some(_) | None => {}
                 }
             }
             if Instant::now() >= self.next_config_look {
@@ -308,56 +292,6 @@ impl Daemon {
                     .core
                     .handle(Instant::now(), Input::Done(id, Outcome::Maintenance));
                 self.apply(more);
-            }
-        }
-    }
-
-    fn stop(&mut self) {
-        log::info!("Exiting on signal");
-        self.slots.drop_waiting();
-        let checks: Vec<usize> = self
-            .running
-            .iter()
-            .filter(|(_, r)| matches!(r.job, Job::Check(_)))
-            .map(|(t, _)| *t)
-            .collect();
-        for t in checks {
-            self.finish(t);
-        }
-        let actions = self.core.stop();
-        self.apply(actions);
-        self.send_last_mails();
-    }
-
-    /// Carries the mails still being sent (the stop's among them) to their end, for at most
-    /// STOP_MAIL_WAIT: the loop ended with `stop`, and a mail it had only begun was lost, so
-    /// `emailalertstatus=stopping` never reached anybody. The Perl sends each mail before it
-    /// goes on (for up to 120 s).
-    fn send_last_mails(&mut self) {
-        let until = Instant::now() + STOP_MAIL_WAIT;
-        let mut events = Vec::new();
-        while self.mails > 0 {
-            let now = Instant::now();
-            if now >= until {
-                log::error!(
-                    "e-mail alert: {} not sent within {} s of the stop",
-                    self.mails,
-                    STOP_MAIL_WAIT.as_secs()
-                );
-                break;
-            }
-            events.clear();
-            if let Err(e) = self.ev.wait(&mut events, Some(until - now)) {
-                log::error!("poll: {e}");
-                break;
-            }
-            for ev in events.drain(..) {
-                match ev {
-                    Event::Signal(libc::SIGCHLD) => self.children(),
-                    Event::Signal(_) => {}
-                    Event::Timer(Token(t), id) => self.timer(t, id),
-                    Event::Readable(Token(t)) | Event::Writable(Token(t)) => self.advance(t),
-                }
             }
         }
     }
@@ -478,176 +412,6 @@ impl Daemon {
         self.apply(reloaded.actions);
     }
 
-    fn children(&mut self) {
-        check::external::reap();
-        let tokens: Vec<usize> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.fd.is_none() && r.pace.is_none())
-            .map(|(t, _)| *t)
-            .collect();
-        for t in tokens {
-            self.advance(t);
-        }
-    }
-
-    /// A job's timer fired: its pause ended (paced check) or its time is up.
-    fn timer(&mut self, token: usize, id: TimerId) {
-        if let Some(r) = self.running.get_mut(&token) {
-            if r.pace == Some(id) {
-                r.pace = None;
-                self.advance(token);
-                return;
-            }
-            if r.wake == Some(id) {
-                r.wake = None;
-                self.advance(token);
-                return;
-            }
-            // Time is up during a pause: what piled up since the last read is read and
-            // judged first. An answer that completed in the pause was marked down
-            // ("timed out") without this.
-            if let Some(p) = r.pace.take() {
-                self.ev.cancel_timer(p);
-                self.advance(token);
-            }
-        }
-        self.timed_out(token);
-    }
-
-    fn timed_out(&mut self, token: usize) {
-        let Some(r) = self.running.get(&token) else {
-            return;
-        };
-        let secs = r.timeout.as_secs();
-        let why = match r.check.note() {
-            Some(note) => format!("timed out after {secs} s; {note}"),
-            None => format!("timed out after {secs} s"),
-        };
-        match self.finish(token) {
-            Some(Job::Check(id)) => {
-                self.record(id, true);
-                let actions = self
-                    .core
-                    .handle(Instant::now(), Input::Done(id, Outcome::Down(why)));
-                self.apply(actions);
-            }
-            Some(Job::Mail) => log::error!("e-mail alert: timed out after {secs} s"),
-            None => {}
-        }
-    }
-
-    /// Removes a job: deregisters its fd, cancels its timer, drops (closes/kills) it.
-    fn finish(&mut self, token: usize) -> Option<Job> {
-        let r = self.running.remove(&token)?;
-        match r.job {
-            Job::Mail => self.mails = self.mails.saturating_sub(1),
-            Job::Check(id) => self.slots.release(id),
-        }
-        if let Some(fd) = r.fd {
-            self.ev.deregister(fd);
-        }
-        self.ev.cancel_timer(r.timer);
-        if let Some(p) = r.pace {
-            self.ev.cancel_timer(p);
-        }
-        if let Some(w) = r.wake {
-            self.ev.cancel_timer(w);
-        }
-        Some(r.job)
-    }
-
-    /// Watches the check's fd for `interest`. A check may move to another fd (ftp: control,
-    /// then data connection). The usual case, the same fd waiting for the same thing again
-    /// (a server sending its answer in many segments), leaves the registration alone: both
-    /// calls walk every registered fd.
-    fn watch(ev: &mut EventLoop, r: &mut Running, token: usize, interest: crate::event::Interest) {
-        let fd = r.check.fd();
-        if fd == r.fd && interest == r.interest {
-            return;
-        }
-        if let Some(old) = r.fd.filter(|_| fd != r.fd) {
-            ev.deregister(old);
-        }
-        r.fd = fd;
-        r.interest = interest;
-        if let Some(fd) = fd {
-            ev.register(fd, Token(token), interest);
-        }
-    }
-
-    fn advance(&mut self, token: usize) {
-        let Some(r) = self.running.get_mut(&token) else {
-            return;
-        };
-        match r.check.advance() {
-            Poll::Wait(interest) => Self::watch(&mut self.ev, r, token, interest),
-            Poll::Until(interest, at) => {
-                if let Some(w) = r.wake.take() {
-                    self.ev.cancel_timer(w);
-                }
-                r.wake = Some(self.ev.set_timer(at, Token(token)));
-                Self::watch(&mut self.ev, r, token, interest);
-            }
-            Poll::Later(interest, after) => {
-                // Not watched until the pause ends; then `advance` reads what piled up.
-                if let Some(fd) = r.fd.take() {
-                    self.ev.deregister(fd);
-                }
-                r.interest = interest;
-                if let Some(p) = r.pace.take() {
-                    self.ev.cancel_timer(p);
-                }
-                // The next point of the grid at least half a pause away: 125–375 ms.
-                let at = check::on_grid(self.pace_epoch, Instant::now() + after / 2, after);
-                r.pace = Some(self.ev.set_timer(at, Token(token)));
-            }
-            Poll::Child => {}
-            Poll::Ready(outcome) => match self.finish(token) {
-                Some(Job::Check(id)) => {
-                    self.record(id, false);
-                    let actions = self.core.handle(Instant::now(), Input::Done(id, outcome));
-                    self.apply(actions);
-                }
-                Some(Job::Mail) => match outcome {
-                    Outcome::Up(_) => log::debug!("e-mail alert sent"),
-                    Outcome::Down(m) => log::error!("e-mail alert: {}", printable(&m)),
-                    Outcome::Maintenance => {}
-                },
-                None => {}
-            },
-        }
-    }
-
-    /// Puts a started job into the loop.
-    fn launch(&mut self, job: Job, check: Box<dyn Check>, timeout: Duration) {
-        if let Job::Mail = job {
-            self.mails += 1;
-        }
-        let token = self.next_token;
-        self.next_token = self.next_token.wrapping_add(1).max(FIRST_TOKEN);
-        let timer = self.ev.set_timer_in(timeout, Token(token));
-        let fd = check.fd();
-        self.running.insert(
-            token,
-            Running {
-                job,
-                check,
-                fd,
-                interest: crate::event::Interest::Write,
-                timer,
-                pace: None,
-                wake: None,
-                timeout,
-            },
-        );
-        if let Some(fd) = fd {
-            self.ev
-                .register(fd, Token(token), crate::event::Interest::Write);
-        }
-        self.advance(token);
-    }
-
     /// Where the check of `id` goes (an id from the core: it names a real of the config).
     fn target_of(&self, id: RealId) -> SocketAddr {
         let v = &self.core.config().virtuals[id.virt];
@@ -696,8 +460,9 @@ impl Daemon {
                 Action::Alert {
                     virt,
                     subject,
+                    log,
                     status,
-                } => self.mail(virt, &subject, status.name()),
+                } => self.mail(virt, &subject, &log, status.name()),
                 Action::Monitor { id, up, message } => self.monitor(id, up, &message),
             }
         }
@@ -747,7 +512,9 @@ impl Daemon {
         }
     }
 
-    fn mail(&mut self, virt: usize, subject: &str, status: &str) {
+    /// Starts the delivery of an alert (`lines`: its `Log-Message:` lines), unless too many
+    /// are in flight.
+    fn mail(&mut self, virt: usize, subject: &str, lines: &[String], status: &str) {
         let v = &self.core.config().virtuals[virt];
         let Some(to) = v.emailalert.clone() else {
             return;
@@ -769,7 +536,8 @@ impl Daemon {
             status,
             v.servicename.as_deref(),
             v.comment.as_deref(),
-        );
+        )
+        .with_log_lines(lines);
         let job: std::io::Result<Box<dyn Check>> = match &v.smtp {
             Some(server) => {
                 SmtpDelivery::start(server, msg, &self.host).map(|d| Box::new(d) as Box<dyn Check>)
@@ -781,60 +549,9 @@ impl Daemon {
             Err(e) => log::error!("e-mail alert: {}", printable(&e.to_string())),
         }
     }
-
-    fn monitor(&mut self, id: RealId, up: bool, message: &str) {
-        let v = &self.core.config().virtuals[id.virt];
-        let Some(path) = &v.monitorfile else { return };
-        let line = monitor_line(v, id.real, up, message);
-        let res = super::logfile::open_append(path).and_then(|mut f| f.write_all(line.as_bytes()));
-        if let Err(e) = res {
-            // The original dies here; a monitor file is not worth the service.
-            log::error!("monitorfile {}: {e}", path.display());
-        }
-    }
 }
 
 /// `RIP:PORT` (`[RIP]:PORT` for IPv6) of a destination, for the log.
 fn dest_name(d: &crate::wire::ipvs::Dest) -> String {
     std::net::SocketAddr::new(d.addr, d.port).to_string()
-}
-
-/// `[TIME] [PID] <real id> [up|down] message` as the original writes it; `%`, `|`, CR and
-/// LF in the message %-escaped.
-pub fn monitor_line(v: &Virtual, real: usize, up: bool, message: &str) -> String {
-    let r = &v.reals[real];
-    let mut parts: Vec<String> = vec![
-        v.checktype.name().to_string(),
-        v.service.name().to_string(),
-        v.protocol.name().to_string(),
-        r.addr.to_string(),
-        r.port.to_string(),
-    ];
-    if let Some(h) = &v.virtualhost {
-        parts.push(h.clone());
-    }
-    if let Some(p) = v.checkport {
-        parts.push(p.to_string());
-    }
-    parts.push(r.weight.to_string());
-    parts.push(r.forward.name().to_string());
-    parts.push(r.request.clone().unwrap_or_else(|| v.request.clone()));
-    if let Some(rcv) = r.receive.as_ref().or(v.receive.as_ref()) {
-        parts.push(rcv.as_str().to_string());
-    }
-    let mut escaped = String::new();
-    for c in message.chars() {
-        match c {
-            '%' | '|' | '\r' | '\n' => escaped.push_str(&format!("%{:02X}", c as u32)),
-            c => escaped.push(c),
-        }
-    }
-    format!(
-        "[{}] [{}] {} [{}] {}\n",
-        now_text(),
-        std::process::id(),
-        parts.join(" "),
-        if up { "up" } else { "down" },
-        escaped
-    )
 }
