@@ -1658,3 +1658,151 @@ fn missing_directories_of_the_pid_and_attribute_files_are_created() {
     assert!(!pid_file.exists() && !state.exists());
     assert!(dir.path("run/a/b").is_dir() && dir.path("run/c/d").is_dir());
 }
+
+/// The "Node Attributes:" section of `crm_mon -1 -A` for a saved CIB holding `nodes` (all
+/// online) and their transient attributes: crm_mon renders a CIB file (`CIB_file`) without a
+/// running cluster.
+fn crm_mon_node_attributes(dir: &TempDir, nodes: &[(&str, &[(&str, &str)])]) -> String {
+    let mut members = String::new();
+    let mut states = String::new();
+    for (id, (name, attrs)) in nodes.iter().enumerate() {
+        let id = id + 1;
+        members.push_str(&format!("<node id=\"{id}\" uname=\"{name}\"/>"));
+        let pairs: String = attrs
+            .iter()
+            .map(|(n, v)| format!("<nvpair id=\"status-{id}-{n}\" name=\"{n}\" value=\"{v}\"/>"))
+            .collect();
+        let transient = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<transient_attributes id=\"{id}\"><instance_attributes id=\"status-{id}\">\
+                 {pairs}</instance_attributes></transient_attributes>"
+            )
+        };
+        states.push_str(&format!(
+            "<node_state id=\"{id}\" uname=\"{name}\" in_ccm=\"true\" crmd=\"online\" \
+             join=\"member\" expected=\"member\">{transient}</node_state>"
+        ));
+    }
+    let cib = dir.path("cib.xml");
+    std::fs::write(
+        &cib,
+        format!(
+            "<cib crm_feature_set=\"3.16.1\" validate-with=\"pacemaker-3.9\" epoch=\"1\" \
+             num_updates=\"0\" admin_epoch=\"0\"><configuration><crm_config/>\
+             <nodes>{members}</nodes><resources/><constraints/></configuration>\
+             <status>{states}</status></cib>\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("crm_mon")
+        .args(["-1", "-A"])
+        .env("CIB_file", &cib)
+        .output()
+        .expect("crm_mon (pacemaker-cli-utils) is not installed");
+    let (shown, err) = text(&out);
+    assert!(out.status.success(), "crm_mon: {err}");
+    // The section runs from its title to the next blank line or the end.
+    shown
+        .split("\n\n")
+        .find(|s| s.starts_with("Node Attributes:"))
+        .map(|s| format!("{}\n", s.trim_end_matches('\n')))
+        .unwrap_or_default()
+}
+
+/// `ifcheckd -s` is documented as `crm_mon -A1`'s layout, but no test compared the two. Given
+/// the same attributes, real crm_mon (rendering a saved CIB) listed the nodes as `fw-2`,
+/// `fw-10`, `fw-a`, `FW-b` (numbers by value, case ignored) where `-s` listed them in byte
+/// order, and left out a node without attributes (the whole section when none has any) that
+/// `-s` showed. The attrd_updater here is a stand-in answering `-Q -A` as Pacemaker 2.1's does
+/// (attrd needs a running cluster stack; tests/pacemaker.rs has one, too slow for this).
+#[test]
+fn show_differed_from_crm_mon_a1_for_the_same_attributes() {
+    let dir = TempDir::new("crmmon");
+    let bin = dir.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let peers = [
+        ("fw-10", "198.51.100.10"),
+        ("FW-b", "198.51.100.11"),
+        ("fw-2", "198.51.100.2"),
+    ];
+    // One case per name, every peer's line for it.
+    let mut by_name: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (host, addr) in peers {
+        by_name.entry("ringnumber_0").or_default().push(format!(
+            "echo 'name=\"ringnumber_0\" host=\"{host}\" value=\"{addr} is UP\"'"
+        ));
+        by_name.entry("ringnumber_1").or_default().push(format!(
+            "echo 'name=\"ringnumber_1\" host=\"{host}\" value=\"hb1 is FAULTY\"'"
+        ));
+    }
+    let cases: String = by_name
+        .iter()
+        .map(|(n, lines)| format!("  {n}) {};;\n", lines.join("; ")))
+        .collect();
+    std::fs::write(
+        bin.join("attrd_updater"),
+        format!(
+            "#!/bin/sh\n[ \"$1 $2 $3\" = \"-Q -A -n\" ] || exit 1\ncase \"$4\" in\n{cases}esac\n"
+        ),
+    )
+    .unwrap();
+    executable(&bin.join("attrd_updater"));
+    let state = dir.path("attributes");
+    std::fs::write(
+        &state,
+        "# ifcheckd ring attributes: ringnumber_N ADDR is UP|FAULTY\nnode fw-a\n\
+         ringnumber_0 198.51.100.1 is UP\nringnumber_1 hb1 is UP\n",
+    )
+    .unwrap();
+    let out = ifcheckd(&dir, &["-s"])
+        .env("PATH", bin.display().to_string())
+        .output()
+        .unwrap();
+    let (shown, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let mut nodes: Vec<(&str, Vec<(&str, String)>)> = vec![(
+        "fw-a",
+        vec![
+            ("ringnumber_0", "198.51.100.1 is UP".to_string()),
+            ("ringnumber_1", "hb1 is UP".to_string()),
+        ],
+    )];
+    for (host, addr) in peers {
+        nodes.push((
+            host,
+            vec![
+                ("ringnumber_0", format!("{addr} is UP")),
+                ("ringnumber_1", "hb1 is FAULTY".to_string()),
+            ],
+        ));
+    }
+    let attrs: Vec<Vec<(&str, &str)>> = nodes
+        .iter()
+        .map(|(_, a)| a.iter().map(|(n, v)| (*n, v.as_str())).collect())
+        .collect();
+    let mut cib: Vec<(&str, &[(&str, &str)])> = nodes
+        .iter()
+        .zip(&attrs)
+        .map(|((n, _), a)| (*n, a.as_slice()))
+        .collect();
+    cib.push(("fw-idle", &[]));
+    let expected = crm_mon_node_attributes(&dir, &cib);
+    assert!(expected.contains("* Node: fw-10:"), "{expected}");
+    assert_eq!(
+        shown, expected,
+        "ifcheckd -s:\n{shown}\ncrm_mon -1 -A:\n{expected}"
+    );
+    // No ring yet on this node, none known to attrd: crm_mon shows no section, -s nothing.
+    std::fs::write(
+        &state,
+        "# ifcheckd ring attributes: ringnumber_N ADDR is UP|FAULTY\nnode fw-a\n",
+    )
+    .unwrap();
+    let out = ifcheckd(&dir, &["-s"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let expected = crm_mon_node_attributes(&dir, &[("fw-a", &[]), ("fw-b", &[])]);
+    assert_eq!(expected, "");
+    assert_eq!(text(&out).0, expected);
+}
