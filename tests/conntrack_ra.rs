@@ -1257,6 +1257,74 @@ fn statefile_that_is_a_directory_was_taken_for_promoted() {
     assert_eq!(a.rc("monitor", &[]), 7);
 }
 
+/// A statefile that is a symlink (even to a real marker) or a file of other content is a
+/// parameter wrong on this host: every action that reads or writes it exits 2 with the reason
+/// on stderr, through the real binary, and changes nothing: conntrackd is neither started nor
+/// stopped by them, nothing is committed, the link and both files stay as they were. stop
+/// still stops conntrackd (exit 0) and leaves them alone. (Covered before at unit level only.)
+#[test]
+fn statefile_that_is_a_symlink_or_another_file_exits_2_and_changes_nothing() {
+    let tmp = TempDir::new("sf");
+    let a = single(&tmp);
+    let real = a.dir.join("real.promoted");
+    let marker = "conntrack-ra promoted\nct\n";
+    std::fs::write(&real, marker).unwrap();
+    let link = a.dir.join("link.promoted");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let other = a.dir.join("other.promoted");
+    std::fs::write(&other, "precious\n").unwrap();
+    let untouched = || {
+        assert_eq!(std::fs::read_link(&link).unwrap(), real);
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), marker);
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious\n");
+        assert!(
+            !a.statefile().exists(),
+            "the agent's own marker was written"
+        );
+    };
+    let cases = [
+        (&link, "a symbolic link"),
+        (&other, "a file of other content"),
+    ];
+    let reason = |path: &Path, what: &str| {
+        format!(
+            "ocf-exit-reason:statefile {} is {what}, not conntrack-ra's promoted marker",
+            path.display()
+        )
+    };
+    // Stopped: nothing starts. (monitor of a stopped conntrackd says 7 without reading the
+    // statefile: a probe's answer is that nothing runs.)
+    for (path, what) in cases {
+        assert_eq!(with_statefile(&a, "monitor", path).0, Some(7), "{what}");
+        for action in ["validate-all", "start", "promote", "demote"] {
+            let (rc, e) = with_statefile(&a, action, path);
+            assert_eq!(rc, Some(2), "{action} {what}: {e}");
+            assert!(e.contains(&reason(path, what)), "{action} {what}: {e}");
+            assert!(
+                a.daemon_pid().is_none(),
+                "{action} {what} started conntrackd"
+            );
+        }
+    }
+    untouched();
+    // Running: the same daemon runs on, unpromoted.
+    assert_eq!(a.rc("start", &[]), 0);
+    let pid = a.daemon_pid().expect("conntrackd runs");
+    for (path, what) in cases {
+        for action in ["start", "monitor", "promote", "demote"] {
+            let (rc, e) = with_statefile(&a, action, path);
+            assert_eq!(rc, Some(2), "{action} {what}: {e}");
+            assert!(e.contains(&reason(path, what)), "{action} {what}: {e}");
+            assert_eq!(a.daemon_pid(), Some(pid), "{action} {what}");
+        }
+    }
+    untouched();
+    assert_eq!(a.rc("monitor", &[]), 0);
+    assert_eq!(with_statefile(&a, "stop", &link).0, Some(0));
+    assert!(a.daemon_pid().is_none());
+    untouched();
+}
+
 #[test]
 fn statefile_equal_to_config_made_demote_delete_the_config() {
     // Regression: with statefile = config, monitor said promoted and demote deleted the

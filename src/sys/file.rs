@@ -19,12 +19,54 @@ pub fn replace(path: &Path, data: &[u8]) -> io::Result<()> {
     write_replacing(path, data, false)
 }
 
-fn write_replacing(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            fs::create_dir_all(dir)?;
+/// Creates the missing directories above `path` (as pikemon, ldirectord and ifcheckd do for
+/// the files they are told to write: their defaults live under /run, a tmpfs). When a part of
+/// the way is not a directory, the error names it (ENOTDIR): `create_dir_all` said only "File
+/// exists" for `FILE/x.pid` with FILE a regular file.
+pub fn create_parent_dirs(path: &Path) -> io::Result<()> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    match fs::create_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // The nearest part of the way that is there (followed through symlinks, as the
+            // kernel does) and is no directory is the reason.
+            let blocking = dir
+                .ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .find_map(|a| fs::metadata(a).ok().map(|m| (a, m)))
+                .filter(|(_, m)| !m.is_dir());
+            match blocking {
+                Some((a, _)) => Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", a.display()),
+                )),
+                None => Err(e),
+            }
         }
     }
+}
+
+/// Checks that `write_atomic` can replace `path`, writing nothing there: its directories are
+/// made (`create_parent_dirs`), a temporary file is created beside it and removed, and a
+/// directory at `path` is refused (the rename would be). A daemon calls it at start, so that
+/// a file it was told to write and cannot fails the start instead of a log line later.
+pub fn check_replaceable(path: &Path) -> io::Result<()> {
+    create_parent_dirs(path)?;
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        ));
+    }
+    let (f, tmp) = create_temp(path)?;
+    drop(f);
+    fs::remove_file(&tmp)
+}
+
+fn write_replacing(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
+    create_parent_dirs(path)?;
     let (mut f, tmp) = create_temp(path)?;
     let result = (|| {
         f.write_all(data)?;
@@ -226,6 +268,23 @@ mod tests {
         let _ = fs::remove_dir_all(&d);
         fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn a_directory_under_a_regular_file_was_refused_as_file_exists() {
+        let d = dir("notdir");
+        fs::write(d.join("FILE"), "x").unwrap();
+        for path in [d.join("FILE/x.pid"), d.join("FILE/sub/x.pid")] {
+            let e = create_parent_dirs(&path).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::NotADirectory, "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!("{} is not a directory", d.join("FILE").display())
+            );
+        }
+        create_parent_dirs(&d.join("new/sub/x.pid")).unwrap();
+        assert!(d.join("new/sub").is_dir());
+        let _ = fs::remove_dir_all(&d);
     }
 
     /// The newest content of a path wins, a removal queued after a write removes, and flush

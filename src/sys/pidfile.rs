@@ -39,9 +39,7 @@ impl PidFile {
     /// holds it.
     pub fn acquire(path: &Path) -> Result<PidFile, PidFileError> {
         let io_err = |e| PidFileError::Io(path.to_path_buf(), e);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err)?;
-        }
+        crate::sys::file::create_parent_dirs(path).map_err(io_err)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -184,6 +182,26 @@ mod tests {
         assert_eq!(empty, 0, "{empty} of {reads} reads found no pid");
         drop(held);
         let _ = std::fs::remove_dir(&dir);
+    }
+
+    #[test]
+    fn a_pid_file_under_a_regular_file_was_refused_as_file_exists() {
+        let dir = std::env::temp_dir().join(format!("habox-pid4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("FILE"), "").unwrap();
+        let path = dir.join("FILE/x.pid");
+        let e = PidFile::acquire(&path)
+            .err()
+            .expect("a pid file under a file");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: {} is not a directory",
+                path.display(),
+                dir.join("FILE").display()
+            )
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -111,11 +111,18 @@ pub fn parse_query(text: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The `crm_mon -A1` layout: `Node Attributes:`, one `* Node: NAME:` list per node, one
-/// `* NAME<pad to 32>\t: VALUE` item per attribute.
+/// The `crm_mon -A1` layout (Pacemaker 2.1): `Node Attributes:`, one `* Node: NAME:` list per
+/// node that has attributes, in crm_mon's node order (`node_order`), one
+/// `* NAME<pad to 32>\t: VALUE<pad to 10>` item per attribute in byte order. With no
+/// attribute at all crm_mon prints no such section, and neither does this.
 pub fn show(nodes: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    let mut listed: Vec<_> = nodes.iter().filter(|(_, a)| !a.is_empty()).collect();
+    if listed.is_empty() {
+        return String::new();
+    }
+    listed.sort_by(|a, b| node_order(a.0, b.0).then_with(|| a.0.cmp(b.0)));
     let mut s = String::from("Node Attributes:\n");
-    for (node, attrs) in nodes {
+    for (node, attrs) in listed {
         let _ = writeln!(s, "  * Node: {}:", escape(node));
         for (name, value) in attrs {
             let (name, value) = (escape(name), escape(value));
@@ -123,6 +130,49 @@ pub fn show(nodes: &BTreeMap<String, BTreeMap<String, String>>) -> String {
         }
     }
     s
+}
+
+/// crm_mon's order of node names (Pacemaker's `pcmk__numeric_strcasecmp`): letters compared
+/// case-insensitively, a run of digits in both names by its value and then by its length
+/// (`7` before `007`), so `fw-2` comes before `fw-10` and `fw-a` before `FW-b`. Bytes are
+/// compared as C's signed `char` on x86 (a non-ASCII byte before any ASCII one). Numbers are
+/// compared whole where strtol stops at LONG_MAX (names with 20-digit runs).
+fn node_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let run = |s: &[u8], at: usize| {
+                let end = s[at..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(s.len(), |n| at + n);
+                (at, end)
+            };
+            let ((sa, ea), (sb, eb)) = (run(a, i), run(b, j));
+            let value = |s: &[u8]| {
+                let zeros = s.iter().take_while(|&&c| c == b'0').count();
+                s[zeros..].to_vec()
+            };
+            let (va, vb) = (value(&a[sa..ea]), value(&b[sb..eb]));
+            let by_value = va.len().cmp(&vb.len()).then_with(|| va.cmp(&vb));
+            let order = by_value.then_with(|| (ea - sa).cmp(&(eb - sb)));
+            if order != Ordering::Equal {
+                return order;
+            }
+            (i, j) = (ea, eb);
+        } else {
+            let lower = |c: u8| c.to_ascii_lowercase() as i8;
+            let order = lower(a[i]).cmp(&lower(b[j]));
+            if order != Ordering::Equal {
+                return order;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).min(1).cmp(&(b.len() - j).min(1))
 }
 
 #[cfg(test)]
@@ -206,7 +256,10 @@ mod tests {
             read,
             [("ringnumber_0".to_string(), "a\\b\x07 is UP".to_string())]
         );
-        let shown = |node: &str| show(&BTreeMap::from([(node.to_string(), BTreeMap::new())]));
+        let shown = |node: &str| {
+            let ring = BTreeMap::from([("ringnumber_0".to_string(), "x is UP".to_string())]);
+            show(&BTreeMap::from([(node.to_string(), ring)]))
+        };
         assert_ne!(
             shown(&read_state(&literal).0),
             shown(&read_state(&newline).0)
@@ -241,6 +294,46 @@ mod tests {
             show(&nodes),
             "Node Attributes:\n  * Node: fw-a:\n    * ringnumber_0                    \t: 198.51.100.1 is UP\n"
         );
+    }
+
+    /// `-s` listed nodes in byte order (`FW-b`, `fw-10`, `fw-2`, `fw-a`) where crm_mon -A1
+    /// lists `fw-2`, `fw-10`, `fw-a`, `FW-b`, and showed a node without attributes (and the
+    /// section with none at all) that crm_mon leaves out. The host test
+    /// `show_differed_from_crm_mon_a1_for_the_same_attributes` compares with crm_mon itself.
+    #[test]
+    fn show_listed_nodes_in_byte_order_where_crm_mon_sorts_numbers_and_ignores_case() {
+        let ring = |v: &str| BTreeMap::from([("ringnumber_0".to_string(), v.to_string())]);
+        let nodes = BTreeMap::from([
+            ("fw-a".to_string(), ring("a")),
+            ("FW-b".to_string(), ring("b")),
+            ("fw-10".to_string(), ring("c")),
+            ("fw-2".to_string(), ring("d")),
+            ("fw-idle".to_string(), BTreeMap::new()),
+        ]);
+        let order: Vec<String> = show(&nodes)
+            .lines()
+            .filter_map(|l| l.strip_prefix("  * Node: ").map(str::to_string))
+            .collect();
+        assert_eq!(order, ["fw-2:", "fw-10:", "fw-a:", "FW-b:"]);
+        let idle = BTreeMap::from([("fw-a".to_string(), BTreeMap::new())]);
+        assert_eq!(show(&idle), "");
+        use std::cmp::Ordering::*;
+        for (a, b, o) in [
+            ("node9", "node10", Less),
+            ("node10", "remotenode9", Less),
+            ("n7", "n007", Less),
+            ("a", "ab", Less),
+            ("AB", "ab", Equal),
+            (
+                "n99999999999999999999999",
+                "n100000000000000000000000",
+                Less,
+            ),
+            ("\u{e9}", "a", Less),
+        ] {
+            assert_eq!(node_order(a, b), o, "{a} {b}");
+            assert_eq!(node_order(b, a), o.reverse(), "{b} {a}");
+        }
     }
 
     #[test]

@@ -64,8 +64,8 @@ Daemon for updating attribute by tracing heart-beat ring (link) status.
   -c, --corosync          Read the rings from Corosync 3 (corosync-cmapctl) instead of pikemon
   -a, --attributes=FILE   Attribute state file [/run/ifcheckd/attributes]
 
-Exit: 0 after SIGTERM/SIGINT (attributes deleted), 1 already running or cannot start,
-2 usage error.
+Exit: 0 after SIGTERM/SIGINT (attributes deleted), 1 already running or cannot start
+(a pid or attribute file that cannot be written), 2 usage error.
 ";
 
 /// Where the rings come from.
@@ -235,6 +235,20 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The attribute file is checked before detaching: one that cannot be written fails the
+    // start (exit 1, the pid file removed, nothing published) instead of a log line later.
+    if let Err(e) = crate::sys::file::check_replaceable(&opts.state_file) {
+        let msg = format!(
+            "cannot write the attribute file {}: {e}",
+            opts.state_file.display()
+        );
+        log::error!("{msg}");
+        if target == logging::Target::Syslog {
+            eprintln!("{NAME}: {msg}");
+        }
+        drop(pid);
+        return ExitCode::from(1);
+    }
     let mut detached = None;
     if !opts.foreground {
         match crate::sys::daemon::daemonize(NAME) {
