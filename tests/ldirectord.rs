@@ -3726,3 +3726,45 @@ fn a_clean_stop_logged_no_line_for_the_reals_it_removed() {
     assert_eq!(listed, &purged[..3], "{web}");
     assert!(!mails.contains("127.0.0.1:9 "), "{mails}");
 }
+
+/// The daemonized process rewrites the pid file with its own pid; when that failed, the error
+/// went to its stderr (/dev/null by then) and `start` still said ready (exit 0), leaving a
+/// file that named the starting process, gone at once: `status` and `stop` then went by a
+/// wrong pid. Here the rewrite meets a file size limit (RLIMIT_FSIZE of 2 bytes, SIGXFSZ
+/// ignored so the write fails with EFBIG): in a pid namespace of its own, `start` runs as
+/// pid 8 ("8\n" fits) while sleepers hold pids 9..99, so the daemon is pid 101 and "101\n"
+/// does not fit.
+#[test]
+fn start_said_ready_when_the_daemon_could_not_write_its_pid_file() {
+    let lab = Lab::new("pf");
+    let (name, c) = one_connect_real(&lab, "pf.cf");
+    let cs = c.to_str().unwrap_or("");
+    let ld = applet("ldirectord");
+    let ld = ld.to_str().unwrap_or("");
+    let rec = lab.path("ipvs.rec");
+    let script = format!(
+        "i=0; while [ $i -lt 98 ]; do sleep 30 & i=$((i+1)); done\n\
+         kill 8; wait 8 2>/dev/null\n\
+         echo 7 > /proc/sys/kernel/ns_last_pid\n\
+         trap '' XFSZ\n\
+         LDIRECTORD_IPVS_RECORD={rec} prlimit --fsize=2 {ld} {cs} start\n\
+         echo \"start=$?\"\n\
+         {ld} {cs} status 2>&1; echo \"status=$?\"\n",
+        rec = rec.display()
+    );
+    let out = lab
+        .ns
+        .cmd("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "sh", "-c", &script])
+        .output()
+        .unwrap_or_else(|e| panic!("unshare: {e}"));
+    let _ = fs::remove_file(format!("/var/run/ldirectord.{name}.pid"));
+    let (o, e) = text(&out);
+    assert!(o.contains("start=1\n"), "stdout {o:?} stderr {e:?}");
+    assert!(
+        e.contains(&format!("/var/run/ldirectord.{name}.pid: File too large")),
+        "stdout {o:?} stderr {e:?}"
+    );
+    // No daemon was left behind under a pid file naming someone else.
+    assert!(o.contains("status=3\n"), "stdout {o:?} stderr {e:?}");
+}

@@ -324,3 +324,91 @@ fn the_open_files_soft_limit_is_raised_towards_the_hard_one() {
     // The most checks fit: nothing to say.
     assert!(!lab.read("log").contains("At most"), "{}", lab.read("log"));
 }
+
+/// TCP sockets the process `pid` holds now: its fds naming a socket of its namespace's
+/// /proc/net/tcp or tcp6 (its other sockets, a unix pair for signals, are not checks').
+fn tcp_sockets_of(pid: u32) -> usize {
+    let mut tcp = std::collections::HashSet::new();
+    for table in ["tcp", "tcp6"] {
+        let text = fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            if let Some(inode) = line.split_whitespace().nth(9) {
+                tcp.insert(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    fs::read_link(e.path()).is_ok_and(|t| tcp.contains(&*t.to_string_lossy()))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The README bounds the checks in flight (at most 2,048, fewer under a low open-files
+/// limit): with 300 reals that never answer and 50 healthy ones due at once under a limit of
+/// 256 (128 checks at once), the daemon, sampled every 10 ms, never held more than 128
+/// TCP sockets, held that many while the black holes waited out their checktimeout, and still
+/// judged every one of the 350 reals.
+#[test]
+fn more_reals_due_at_once_than_check_slots_opened_a_socket_per_real() {
+    let mut lab = Lab::new("cap");
+    lab.dark_rack();
+    lab.acceptor(8093);
+    let mon = lab.path("mon.log");
+    let c = lab.write(
+        &unique("cap.cf"),
+        &format!(
+            "checkinterval=1\nchecktimeout=2\nvirtual={VIP}:80\n\tchecktype=connect\n\
+             \tmonitorfile=\"{}\"\n\
+             \treal=198.18.0.1->198.18.1.44:9800 masq\n\
+             \treal=127.0.3.1->127.0.3.50:8093 masq\n",
+            mon.display()
+        ),
+    );
+    lab.daemon_limited(&c, "256:256");
+    let pid = lab.children[1].id();
+    // As the monitorfile writes them: "tcp ADDRESS PORT ".
+    let dark: Vec<String> = (1..=300)
+        .map(|n| format!("198.18.{}.{} 9800", n / 256, n % 256))
+        .collect();
+    let healthy: Vec<String> = (1..=50).map(|n| format!("127.0.3.{n} 8093")).collect();
+    let mut most = 0;
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        most = most.max(tcp_sockets_of(pid));
+        let judged = lab.read("mon.log");
+        if dark
+            .iter()
+            .chain(&healthy)
+            .all(|a| judged.contains(&format!("tcp {a} ")))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "not every real judged in 60 s (most sockets {most}):\n{judged}\n{}",
+            lab.read("log")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = lab.read("log");
+    assert!(
+        log.contains("At most 128 checks at once (open files limit 256)"),
+        "{log}"
+    );
+    assert!(most <= 128, "{most} sockets held at once\n{log}");
+    // The cap was what held the checks back: the slots were full while the holes waited.
+    assert!(
+        most >= 120,
+        "only {most} sockets at most: the cap was never reached"
+    );
+    assert!(!log.contains("(os error 24)"), "{log}");
+    for n in 1..=50 {
+        let a = format!("127.0.3.{n}:8093");
+        assert!(lab.added(&a), "{a} not added\n{log}");
+    }
+}

@@ -578,3 +578,102 @@ fn pgsql_scram_md5_cleartext_trust_and_failures() {
         wait_rec(&lab, &del(vport, 5432), 1);
     }
 }
+
+/// A PostgreSQL-speaking server (python) that accepts and then stops answering: mode by port.
+/// 5440 answers (trust, one row); 5441 reads the StartupMessage and says nothing; 5442
+/// says AuthenticationOk and ReadyForQuery, reads the Query and says nothing; 5443 answers
+/// the Query with a NoticeResponse dribbled one byte every 200 ms (never idle for long).
+const PG_STALL: &str = r#"
+import socket, struct, sys, threading, time
+def recvn(c, n):
+    b = b""
+    while len(b) < n:
+        x = c.recv(n - len(b))
+        if not x:
+            raise EOFError
+        b += x
+    return b
+def msg(k, body):
+    return k + struct.pack("!I", len(body) + 4) + body
+def handle(c, mode):
+    try:
+        n = struct.unpack("!I", recvn(c, 4))[0]
+        recvn(c, n - 4)
+        if mode == "startup":
+            time.sleep(600)
+        c.sendall(msg(b"R", struct.pack("!I", 0)) + msg(b"Z", b"I"))
+        recvn(c, 1)
+        n = struct.unpack("!I", recvn(c, 4))[0]
+        recvn(c, n - 4)
+        if mode == "query":
+            time.sleep(600)
+        if mode == "dribble":
+            for b in msg(b"N", b"M" + b"x" * 100000 + b"\0\0"):
+                c.sendall(bytes([b]))
+                time.sleep(0.2)
+        row = struct.pack("!HI", 1, 1) + b"1"
+        c.sendall(msg(b"D", row) + msg(b"C", b"SELECT 1\0") + msg(b"Z", b"I"))
+        while c.recv(4096):
+            pass
+    except (EOFError, OSError):
+        pass
+    finally:
+        c.close()
+def serve(port, mode):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=handle, args=(c, mode), daemon=True).start()
+for port, mode in [(5441, "startup"), (5442, "query"), (5443, "dribble")]:
+    threading.Thread(target=serve, args=(port, mode), daemon=True).start()
+serve(5440, "good")
+"#;
+
+/// The README says a pgsql check is bounded by negotiatetimeout (the Perl's DBI blocks in a
+/// hung server, B8); only mysql showed it. Each stall point is down with "timed out after
+/// 2 s", while a good pgsql real and a witness on the same loop go on being checked.
+#[test]
+fn a_pgsql_server_that_stops_answering_hung_the_check() {
+    let mut lab = Lab::new("ps");
+    let script = lab.write("pgstall.py", PG_STALL);
+    let mut py = lab.ns.cmd("python3");
+    py.arg(&script);
+    lab.serve("pgstall", &mut py);
+    for port in [5440, 5441, 5442, 5443] {
+        lab.wait_port(port);
+    }
+    let q = ["login=\"u\"", "request=\"SELECT 1\""];
+    let mut c = String::from("checkinterval=1\nnegotiatetimeout=2\n");
+    for port in [5440, 5441, 5442, 5443] {
+        c += &block(port, port, "pgsql", &q);
+    }
+    let mon = lab.path("on.mon");
+    c += &block(
+        80,
+        8080,
+        "none",
+        &[
+            "checktype=on",
+            &format!("monitorfile=\"{}\"", mon.display()),
+        ],
+    );
+    lab.daemon(&c);
+    wait_rec(&lab, &add(5440, 5440), 1);
+    for port in [5441, 5442, 5443] {
+        wait_log(&lab, &down_line(port, port, "timed out after 2 s"));
+    }
+    // The stalled checks held nobody up: the witness and the good real were checked on.
+    let witnessed = lab.read("on.mon").lines().count();
+    wait_secs("3 more witness checks", 30, || {
+        lab.read("on.mon").lines().count() >= witnessed + 3
+    });
+    for port in [5441, 5442, 5443] {
+        record_has_no_real(&lab, port);
+    }
+    assert!(!lab.rec().contains(&del(5440, 5440)), "{}", lab.rec());
+    let good_down = "Real server down: 127.0.0.1:5440 ";
+    assert!(!lab.log().contains(good_down), "{}", lab.log());
+}

@@ -642,3 +642,132 @@ fn a_pops_or_imaps_check_ended_its_session_without_close_notify() {
         );
     }
 }
+
+/// `python3 SCRIPT PORT RECORD [CERT KEY]`: a healthy LDAP server (inside TLS with CERT and
+/// KEY) answering the check's bind and base search with slapd 2.5's captured bytes (bind
+/// success; entry ou=web,dc=example,dc=test and search done); once it has read the Unbind it
+/// reads on and appends `ldap PORT` and how the session ended, as `COURTESY_SERVER` does.
+const LDAP_COURTESY_SERVER: &str = r#"import socket, ssl, sys, threading, time
+port, record = int(sys.argv[1]), sys.argv[2]
+ctx = None
+if len(sys.argv) > 4:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+BIND_OK = bytes.fromhex('300c02010161070a010004000400')
+ENTRY_AND_DONE = bytes.fromhex('3054020102644f04196f753d7765622c64633d6578616d706c652c64633d7465737430323023040b6f626a656374436c617373311404126f7267616e697a6174696f6e616c556e6974300b04026f7531050403776562300c02010265070a010004000400')
+def message(c, buf):
+    while True:
+        if len(buf) >= 2:
+            n, hdr = buf[1], 2
+            if n & 0x80:
+                hdr = 2 + (n & 0x7f)
+                n = int.from_bytes(buf[2:hdr], 'big') if len(buf) >= hdr else None
+            if n is not None and len(buf) >= hdr + n:
+                return buf[:hdr + n], buf[hdr + n:]
+        d = c.recv(4096)
+        if not d:
+            return None, buf
+        buf += d
+def op(m):
+    # SEQUENCE { INTEGER id, protocolOp }: the tag after the id.
+    hdr = 2 + (m[1] & 0x7f if m[1] & 0x80 else 0)
+    return m[hdr + 2 + m[hdr + 1]]
+def serve(c):
+    try:
+        if ctx:
+            c = ctx.wrap_socket(c, server_side=True, suppress_ragged_eofs=False)
+        buf = b''
+        while True:
+            m, buf = message(c, buf)
+            if m is None:
+                return
+            tag = op(m)
+            if tag == 0x42:
+                break
+            c.sendall(BIND_OK if tag == 0x60 else ENTRY_AND_DONE)
+        try:
+            what = 'more' if buf or c.recv(1) else 'fin'
+        except ssl.SSLEOFError:
+            what = 'unexpected eof'
+        except ConnectionResetError:
+            what = 'reset'
+        for _ in range(200):
+            state = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+            if what != 'fin' or state != 1:
+                break
+            time.sleep(0.01)
+        if what == 'fin' and state != 8:
+            what = 'reset' if state == 7 else 'no end, tcp state %d' % state
+        with open(record, 'a') as f:
+            f.write('ldap %d %s\n' % (port, what))
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', port))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"#;
+
+/// The ldap(s) check ends with an Unbind, a courtesy: it closes with a FIN, inside TLS after
+/// close_notify (as IO::Socket::SSL closes for the Perl's Net::LDAPS). A bare FIN inside TLS
+/// is an "unexpected eof" to an OpenSSL 3 server, logged on every check.
+#[test]
+fn an_ldaps_check_ended_its_session_without_close_notify() {
+    let mut lab = Lab::new("lfin");
+    let script = lab.write("ldap_courtesy.py", LDAP_COURTESY_SERVER);
+    let record = lab.path("record");
+    let cases = [("ldap", 8389, false), ("ldaps", 8636, true)];
+    let mut conf = String::from("checkinterval=1\nnegotiatetimeout=5\n");
+    for (vport, (service, port, tls)) in (100u16..).zip(cases) {
+        let mut args = vec![
+            script.to_string_lossy().into_owned(),
+            port.to_string(),
+            record.to_string_lossy().into_owned(),
+        ];
+        if tls {
+            let (crt, key) = lab.certificate();
+            args.extend([crt, key]);
+        }
+        let child = lab
+            .ns
+            .cmd("python3")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 {args:?}: {e}"));
+        lab.children.push(child);
+        wait(&format!("port {port}"), || {
+            let out = lab.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
+            !text(&out).0.trim().is_empty()
+        });
+        conf.push_str(&format!(
+            "virtual={VIP}:{vport}\n\treal=127.0.0.1:{port} masq\n\tservice={service}\n\
+             \trequest=\"ou=web,dc=example,dc=test\"\n"
+        ));
+    }
+    let cfg = lab.write(&unique("lfin.cf"), &conf);
+    lab.daemon(&cfg);
+    wait("every server's unbind read twice", || {
+        let r = lab.read("record");
+        cases
+            .iter()
+            .all(|(_, port, _)| r.matches(&format!("ldap {port} ")).count() >= 2)
+    });
+    let r = lab.read("record");
+    for l in r.lines() {
+        assert!(l.ends_with(" fin"), "{l}\n{r}");
+    }
+    let rec = lab.rec();
+    for (_, port, _) in cases {
+        assert!(
+            rec.contains(&format!("-r 127.0.0.1:{port} ")),
+            "{port}: {rec}"
+        );
+    }
+}

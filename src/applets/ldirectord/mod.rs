@@ -356,8 +356,14 @@ fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Con
                 return ExitCode::from(1);
             }
         }
+        // A pid file still naming the starting process (gone in a moment) hid the daemon
+        // from `status` and `stop`; the error went to /dev/null and `start` said ready.
         if let Err(e) = pidfile.rewrite_pid() {
-            eprintln!("ldirectord: {e}");
+            let why = format!("{}: {e}", pid_path.display());
+            if let Some(r) = detached.take() {
+                r.fail(&why);
+            }
+            return ExitCode::from(1);
         }
     }
     logfile::init(sink, name, debug);

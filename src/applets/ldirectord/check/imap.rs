@@ -106,4 +106,31 @@ mod tests {
             Step::Done(Outcome::Down(_))
         ));
     }
+
+    /// Untagged lines before the tagged answer, dribbled one byte per segment, are searched
+    /// once each, not again from the start on every segment.
+    #[test]
+    fn a_dribbled_imap_answer_is_read_in_bounded_work_per_byte() {
+        let mut i = imap("u");
+        assert!(matches!(i.received(b"* OK hi\r\n", false), Step::Send(_)));
+        let mut answer = Vec::new();
+        for n in 0..2_000 {
+            answer
+                .extend_from_slice(format!("* CAPABILITY X{n} {}\r\n", "w".repeat(60)).as_bytes());
+        }
+        answer.extend_from_slice(b"a1 OK done\r\n");
+        for end in 0..answer.len() {
+            assert_eq!(i.received(&answer[..end], false), Step::More);
+        }
+        assert!(matches!(
+            i.received(&answer, false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        let all = answer.len() + b"* OK hi\r\n".len();
+        assert!(
+            i.lines.examined() <= 2 * all,
+            "{} looks at {all} bytes",
+            i.lines.examined()
+        );
+    }
 }

@@ -143,6 +143,11 @@ impl Replies {
     pub fn restart(&mut self) {
         self.lines.restart();
     }
+
+    /// Bytes searched or handed out so far (each a bounded number of times).
+    pub fn examined(&self) -> usize {
+        self.lines.examined()
+    }
 }
 
 #[cfg(test)]

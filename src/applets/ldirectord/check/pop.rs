@@ -95,4 +95,25 @@ mod tests {
             Step::Done(Outcome::Down("-ERR auth".into()))
         );
     }
+
+    /// A long greeting dribbled one byte per segment is searched once, not again from its
+    /// start on every segment.
+    #[test]
+    fn a_dribbled_pop_greeting_is_read_in_bounded_work_per_byte() {
+        let mut p = pop("");
+        let line = format!("+OK {}\r\n", "w".repeat(200_000)).into_bytes();
+        for end in 0..line.len() {
+            assert_eq!(p.received(&line[..end], false), Step::More);
+        }
+        assert!(matches!(
+            p.received(&line, false),
+            Step::Finish(_, Outcome::Up(_))
+        ));
+        assert!(
+            p.lines.examined() <= 2 * line.len(),
+            "{} looks at {} bytes",
+            p.lines.examined(),
+            line.len()
+        );
+    }
 }

@@ -350,4 +350,29 @@ mod tests {
             Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
         );
     }
+
+    /// A long head dribbled one byte per segment over TCP is searched once, not again from
+    /// its start on every segment.
+    #[test]
+    fn a_dribbled_sip_head_is_read_in_bounded_work_per_byte() {
+        let mut s = SipTcp::new("ld@test");
+        let mut head = b"SIP/2.0 200 OK\r\n".to_vec();
+        for n in 0..2_000 {
+            head.extend_from_slice(format!("X-Pad-{n}: {}\r\n", "w".repeat(60)).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        for end in 0..head.len() {
+            assert_eq!(s.received(&head[..end], false), Step::More);
+        }
+        assert_eq!(
+            s.received(&head, false),
+            Step::Done(Outcome::Up("SIP/2.0 200 OK".into()))
+        );
+        assert!(
+            s.lines.examined() <= 2 * head.len(),
+            "{} looks at {} bytes",
+            s.lines.examined(),
+            head.len()
+        );
+    }
 }

@@ -99,4 +99,37 @@ mod tests {
             Step::Done(Outcome::Down("554 go away".into()))
         );
     }
+
+    /// A long multi-line EHLO answer dribbled one byte per segment is searched once, not
+    /// again from its start on every segment (the check's CPU grew with the square of it).
+    #[test]
+    fn a_dribbled_multi_line_smtp_reply_is_read_in_bounded_work_per_byte() {
+        let mut s = Smtp::new("lb");
+        let greeting = b"220 ready\r\n";
+        for end in 0..greeting.len() {
+            assert_eq!(s.received(&greeting[..end], false), Step::More);
+        }
+        assert_eq!(
+            s.received(greeting, false),
+            Step::Send(b"EHLO lb\r\n".to_vec())
+        );
+        let mut reply = Vec::new();
+        for i in 0..2_000 {
+            reply.extend_from_slice(format!("250-ext{i} {}\r\n", "w".repeat(60)).as_bytes());
+        }
+        reply.extend_from_slice(b"250 8BITMIME\r\n");
+        for end in 0..reply.len() {
+            assert_eq!(s.received(&reply[..end], false), Step::More);
+        }
+        assert_eq!(
+            s.received(&reply, false),
+            Step::Finish(b"QUIT\r\n".to_vec(), Outcome::Up("250 8BITMIME".into()))
+        );
+        let all = greeting.len() + reply.len();
+        assert!(
+            s.replies.examined() <= 2 * all,
+            "{} looks at {all} bytes",
+            s.replies.examined()
+        );
+    }
 }
