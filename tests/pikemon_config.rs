@@ -219,10 +219,15 @@ fn ipv6_vip_outside_every_subnet_of_its_interface_was_accepted_and_unreachable()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
-        text(&out).1.contains("2001:db8:1::10 is outside every subnet of lan0"),
+        text(&out)
+            .1
+            .contains("2001:db8:1::10 is outside every subnet of lan0"),
         "{out:?}"
     );
-    let (_, out) = check("v6-onlink.cfg", &typo.replace("/64; }", "/64; onlink yes; }"));
+    let (_, out) = check(
+        "v6-onlink.cfg",
+        &typo.replace("/64; }", "/64; onlink yes; }"),
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // No global IPv6 address on the interface: said so.
     ns.ip(&["addr", "del", "2001:db8::2/64", "dev", "lan0"]);

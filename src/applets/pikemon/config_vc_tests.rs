@@ -108,10 +108,9 @@ fn same_ipv6_vip_in_two_virtual_clusters_was_accepted() {
 #[test]
 fn same_link_local_in_two_virtual_clusters_on_one_parent_was_accepted() {
     let lan = "ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; link-local [fe80::1]; nomadic no;";
-    let text = with_second_vc(
-        "        interface lan0 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }",
-    )
-    .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
+    let text =
+        with_second_vc("        interface lan0 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }")
+            .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
     assert_eq!(
         errors_of(&text),
         "t.cfg:21:61: error: link-local fe80::1 on lan0 is already virtual-cluster 'LAN''s \
@@ -135,13 +134,16 @@ fn same_link_local_in_two_virtual_clusters_on_one_parent_was_accepted() {
         errors_of(&text)
     );
     // On another parent, or without IPv6 VIPs (no link-local is added), it is fine.
-    let other = with_second_vc(
-        "        interface lan1 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }",
-    )
-    .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
+    let other =
+        with_second_vc("        interface lan1 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }")
+            .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
     read("t.cfg", &other, ReadOptions::default()).unwrap();
-    let v4 = with_second_vc("        interface lan0 { ipv4 [198.51.100.20]/24; link-local [fe80::1]; }")
-        .replace("ipv4 [198.51.100.10]/24; nomadic no;", "ipv4 [198.51.100.10]/24; link-local [fe80::1];");
+    let v4 =
+        with_second_vc("        interface lan0 { ipv4 [198.51.100.20]/24; link-local [fe80::1]; }")
+            .replace(
+                "ipv4 [198.51.100.10]/24; nomadic no;",
+                "ipv4 [198.51.100.10]/24; link-local [fe80::1];",
+            );
     read("t.cfg", &v4, ReadOptions::default()).unwrap();
 }
 
