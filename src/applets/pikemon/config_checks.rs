@@ -178,10 +178,14 @@ impl Reader<'_> {
                 if same.iter().any(|&&(a, len)| in_subnet(vip, a, len)) {
                     continue;
                 }
+                // A link whose nodes have only link-local IPv6 addresses is a setup of its
+                // own (the VIP's prefix is the link's, and the nodes talk over fe80::): there
+                // is no prefix to hold the VIP against, so it is not checked.
+                if same.is_empty() && vip.is_ipv6() {
+                    continue;
+                }
                 let have: Vec<String> = same.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-                let have = if have.is_empty() && vip.is_ipv6() {
-                    "no global IPv6 address".to_string()
-                } else if have.is_empty() {
+                let have = if have.is_empty() {
                     format!("no {family} address")
                 } else {
                     have.join(", ")
