@@ -2229,7 +2229,20 @@ fn forged_and_replayed_frames_are_counted_and_ignored() {
 /// (about 200 a second here instead of 10). Now B, whose peer lives, answers none of them.
 #[test]
 fn replays_of_two_old_incarnations_in_turn_drew_a_hello_each_from_the_backup() {
-    let rig = Rig::new().started_pair();
+    // Three SIGKILLs in a row: the supervisor restarts the worker at once, then after its
+    // back-off of 100 and 200 ms (`backoff`). At the rig's 300 ms dead-interval the third
+    // restart had 100 ms left to set up before B took over, which it did under load (the
+    // test's premise, A's incarnations from a live Master, was lost). A dead-interval of 1 s
+    // leaves the restart its back-off plus 800 ms; the hellos, which the flood counts, stay.
+    let rig = Rig::new();
+    for n in [1, 2] {
+        rig.edit(
+            n,
+            "hello-interval 100ms;",
+            "hello-interval 100ms; dead-interval 1s;",
+        );
+    }
+    let rig = rig.started_pair();
     let evil = Netns::new("e");
     rig.sw.attach(&evil, "lan0");
     // One HELLO of node 1 (node-id at byte 26) of an incarnation (bytes 30..34) not in `seen`.

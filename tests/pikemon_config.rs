@@ -169,6 +169,75 @@ fn vip_outside_every_subnet_of_its_interface_is_refused_unless_onlink() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
+/// An IPv6 VIP with a typo in its prefix (2001:db8:1::10 where lan0 holds 2001:db8::2/64)
+/// said "configuration OK" and pikemon started with it: hosts on lan0 could never reach it.
+/// IPv6 VIPs now get the IPv4 check (a subnet of a global address of the interface; its
+/// link-local one is no subnet of a VIP), with the same `onlink yes;` override.
+#[test]
+fn ipv6_vip_outside_every_subnet_of_its_interface_was_accepted_and_unreachable() {
+    let ns = common::Netns::new("cf6");
+    ns.ip(&[
+        "link", "add", "lan0", "type", "veth", "peer", "name", "lan0p",
+    ]);
+    ns.ip(&["link", "set", "lan0", "up"]);
+    ns.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    ns.ip(&["addr", "add", "2001:db8::2/64", "dev", "lan0", "nodad"]);
+    ns.ip(&["addr", "add", "fe80::2/64", "dev", "lan0", "nodad"]);
+    let check = |name: &str, body: &str| {
+        let p = write(name, body);
+        let out = ns
+            .cmd(applet("test-pikemon"))
+            .arg("-f")
+            .arg(&p)
+            .output()
+            .unwrap();
+        (p, out)
+    };
+    let good = GOOD.replace("/24; }", "/24; ipv6 [2001:db8::10]/64; }");
+    let (_, out) = check("v6-in-subnet.cfg", &good);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let typo = good.replace("[2001:db8::10]/64", "[2001:db8:1::10]/64");
+    let (p, out) = check("v6-outside.cfg", &typo);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "{}:9:56: error: 2001:db8:1::10 is outside every subnet of lan0 \
+             (2001:db8::2/64): hosts there cannot reach it; add 'onlink yes;' to the \
+             interface if that is intended\ntest-pikemon: {}: 1 error(s)\n",
+            p.display(),
+            p.display()
+        )
+    );
+    // The daemon refuses it the same way, before it starts anything.
+    let out = ns
+        .cmd(applet("pikemon"))
+        .arg("-f")
+        .arg(&p)
+        .arg("-d")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        text(&out)
+            .1
+            .contains("2001:db8:1::10 is outside every subnet of lan0"),
+        "{out:?}"
+    );
+    let (_, out) = check(
+        "v6-onlink.cfg",
+        &typo.replace("/64; }", "/64; onlink yes; }"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // No global IPv6 address on the interface (the nodes talk over link-local only): there
+    // is no prefix to hold the VIP against, so neither the VIP nor the typo is refused.
+    ns.ip(&["addr", "del", "2001:db8::2/64", "dev", "lan0"]);
+    let (_, out) = check("v6-none.cfg", &good);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (_, out) = check("v6-none-typo.cfg", &typo);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 /// A literal ping-group host on one of this node's own addresses was accepted at start:
 /// the node answers it itself, so the group could never fail. test-pikemon and the daemon
 /// now refuse it on the node (IPv4 and IPv6 alike), at its position; elsewhere it is fine.

@@ -1,13 +1,14 @@
 //! Checks across virtual clusters and against this host, for configs that read well item by
 //! item but cannot work: the same VIP in two virtual clusters, a ping-group host on another
 //! virtual cluster's VIP, two macvlans whose names collide once cut to 15 characters, one
-//! virtual MAC twice on a parent (the kernel refuses the second macvlan), and — on the host
-//! that runs pikemon — a VIP outside every subnet of its interface unless the interface says
+//! virtual MAC twice on a parent (the kernel refuses the second macvlan), one virtual
+//! link-local address in two virtual clusters on a parent, and — on the host that runs
+//! pikemon — a VIP (IPv4 or IPv6) outside every subnet of its interface unless the interface says
 //! `onlink yes;`, a control socket path that holds something other than a socket, and
 //! (`test-pikemon -r`) a ping-group host name with no address the daemon would ping.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{values, Config, ControlledInterface, Reader, VirtualCluster};
 use crate::applets::pikemon::acr::{self, Answer};
@@ -22,6 +23,7 @@ pub(super) struct Claims {
     vips: HashMap<IpAddr, (String, Span)>,
     macvlans: HashMap<String, Span>,
     vmacs: HashMap<(String, [u8; 6]), (String, Span)>,
+    link_locals: HashMap<(String, Ipv6Addr), (String, Span)>,
 }
 
 impl Reader<'_> {
@@ -58,6 +60,7 @@ impl Reader<'_> {
                     .vmacs
                     .insert(key, (vc.name.clone(), node.span().clone()));
             }
+            self.link_local_check(node, ci, &vc.name, claims);
             // IPv4 and IPv6 VIPs alike: each virtual cluster elects its own Master.
             for item in node.children() {
                 let Some(tok) = item.args.first() else {
@@ -88,6 +91,45 @@ impl Reader<'_> {
         }
     }
 
+    /// The virtual link-local address of `ci` (configured or derived; carried only with IPv6
+    /// VIPs) on one parent in one virtual cluster only: two virtual clusters elect their own
+    /// Masters, so both nodes could answer it from two virtual MACs at once, and releasing one
+    /// virtual cluster deletes the address the other still serves.
+    fn link_local_check(
+        &mut self,
+        node: &Node,
+        ci: &ControlledInterface,
+        vc: &str,
+        claims: &mut Claims,
+    ) {
+        if ci.ipv6.is_empty() {
+            return;
+        }
+        let ll = ci.virtual_link_local();
+        let at = node
+            .children()
+            .iter()
+            .find(|n| n.key() == "link-local")
+            .and_then(|n| n.args.first())
+            .map_or_else(|| node.span().clone(), |t| t.span.clone());
+        let key = (ci.name.clone(), ll);
+        match claims.link_locals.get(&key) {
+            Some((other, first)) if other != vc => {
+                let msg = format!(
+                    "link-local {ll} on {} is already virtual-cluster '{other}''s (at {first}): \
+                     a virtual link-local address can move with one virtual cluster only; give \
+                     this one another 'link-local'",
+                    ci.name
+                );
+                self.err(&at, msg);
+            }
+            Some(_) => {}
+            None => {
+                claims.link_locals.insert(key, (vc.to_string(), at));
+            }
+        }
+    }
+
     /// On the host that runs pikemon: every VIP lies in a subnet of its interface, unless
     /// the interface says `onlink yes;`. An interface that does not exist here is not
     /// checked (test-pikemon may run elsewhere; the daemon reports it when it starts).
@@ -105,31 +147,55 @@ impl Reader<'_> {
             let Ok(addrs) = rt.addresses(Some(link.index)) else {
                 continue;
             };
-            let subnets: Vec<(Ipv4Addr, u8)> =
-                addrs.iter().map(|a| (a.address, a.prefix_len)).collect();
-            let items = node.children().iter().filter(|n| n.key() == "ipv4");
-            for item in items {
+            let mut subnets: Vec<(IpAddr, u8)> = addrs
+                .iter()
+                .map(|a| (IpAddr::V4(a.address), a.prefix_len))
+                .collect();
+            // Link-local addresses are no subnet of a VIP (a VIP is global unicast).
+            if let Ok(addrs) = rt.addresses6(Some(link.index)) {
+                let global = addrs.iter().filter(|a| !values::is_link_local(a.address));
+                subnets.extend(global.map(|a| (IpAddr::V6(a.address), a.prefix_len)));
+            }
+            for item in node.children() {
                 let Some(tok) = item.args.first() else {
                     continue;
                 };
-                let Ok((vip, _)) = values::ipv4_prefix(&tok.text) else {
-                    continue;
+                let (vip, family) = match item.key() {
+                    "ipv4" => match values::ipv4_prefix(&tok.text) {
+                        Ok((a, _)) => (IpAddr::V4(a), "IPv4"),
+                        Err(_) => continue,
+                    },
+                    "ipv6" => match values::ipv6_prefix(&tok.text) {
+                        Ok((a, _)) => (IpAddr::V6(a), "IPv6"),
+                        Err(_) => continue,
+                    },
+                    _ => continue,
                 };
-                if !subnets.iter().any(|&(a, len)| same_subnet(vip, a, len)) {
-                    let have: Vec<String> =
-                        subnets.iter().map(|(a, l)| format!("{a}/{l}")).collect();
-                    let have = if have.is_empty() {
-                        "no IPv4 address".to_string()
-                    } else {
-                        have.join(", ")
-                    };
-                    let msg = format!(
-                        "{vip} is outside every subnet of {} ({have}): hosts there cannot \
-                         reach it; add 'onlink yes;' to the interface if that is intended",
-                        ci.name
-                    );
-                    self.err(&tok.span, msg);
+                let same: Vec<&(IpAddr, u8)> = subnets
+                    .iter()
+                    .filter(|(a, _)| a.is_ipv4() == vip.is_ipv4())
+                    .collect();
+                if same.iter().any(|&&(a, len)| in_subnet(vip, a, len)) {
+                    continue;
                 }
+                // A link whose nodes have only link-local IPv6 addresses is a setup of its
+                // own (the VIP's prefix is the link's, and the nodes talk over fe80::): there
+                // is no prefix to hold the VIP against, so it is not checked.
+                if same.is_empty() && vip.is_ipv6() {
+                    continue;
+                }
+                let have: Vec<String> = same.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+                let have = if have.is_empty() {
+                    format!("no {family} address")
+                } else {
+                    have.join(", ")
+                };
+                let msg = format!(
+                    "{vip} is outside every subnet of {} ({have}): hosts there cannot \
+                     reach it; add 'onlink yes;' to the interface if that is intended",
+                    ci.name
+                );
+                self.err(&tok.span, msg);
             }
         }
     }
@@ -292,6 +358,20 @@ fn interfaces<'a>(
         })
 }
 
+/// Whether `a` lies in `net/len` (false across families).
+fn in_subnet(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(net)) => same_subnet(a, net, len),
+        (IpAddr::V6(a), IpAddr::V6(net)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(net) & mask
+        }
+        _ => false,
+    }
+}
+
 /// Whether `a` lies in `net/len`.
 pub(super) fn same_subnet(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
     let mask = u32::MAX
@@ -311,6 +391,12 @@ mod tests {
         assert!(!same_subnet(ip("198.51.101.10"), ip("198.51.100.2"), 24));
         assert!(same_subnet(ip("203.0.113.9"), ip("198.51.100.2"), 0));
         assert!(!same_subnet(ip("198.51.100.3"), ip("198.51.100.2"), 32));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(in_subnet(ip("2001:db8::10"), ip("2001:db8::2"), 64));
+        assert!(!in_subnet(ip("2001:db8:1::10"), ip("2001:db8::2"), 64));
+        assert!(in_subnet(ip("2001:db8:1::10"), ip("2001:db8::2"), 0));
+        assert!(!in_subnet(ip("2001:db8::3"), ip("2001:db8::2"), 128));
+        assert!(!in_subnet(ip("198.51.100.10"), ip("::"), 0));
     }
 
     #[test]

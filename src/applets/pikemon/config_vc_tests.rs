@@ -101,6 +101,52 @@ fn same_ipv6_vip_in_two_virtual_clusters_was_accepted() {
     );
 }
 
+/// One explicit `link-local` address in two virtual clusters on one parent said
+/// "configuration OK": each virtual cluster elects its own Master, so both nodes could answer
+/// it at once from two virtual MACs (the hosts' default router flapping between them), and
+/// releasing one virtual cluster deleted the address the other still served.
+#[test]
+fn same_link_local_in_two_virtual_clusters_on_one_parent_was_accepted() {
+    let lan = "ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; link-local [fe80::1]; nomadic no;";
+    let text =
+        with_second_vc("        interface lan0 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }")
+            .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
+    assert_eq!(
+        errors_of(&text),
+        "t.cfg:21:61: error: link-local fe80::1 on lan0 is already virtual-cluster 'LAN''s \
+         (at t.cfg:11:86): a virtual link-local address can move with one virtual cluster \
+         only; give this one another 'link-local'"
+    );
+    // An explicit address equal to the other's derived one (EUI-64 of its virtual MAC).
+    let derived = "fe80::c6:33ff:fe64:a00";
+    let text = with_second_vc(&format!(
+        "        interface lan0 {{ ipv6 [2001:db8::20]/64; link-local [{derived}]; }}"
+    ))
+    .replace(
+        "ipv4 [198.51.100.10]/24; nomadic no;",
+        "ipv4 [198.51.100.10]/24; ipv6 [2001:db8::10]/64; nomadic no;",
+    );
+    assert!(
+        errors_of(&text).contains(&format!(
+            "error: link-local {derived} on lan0 is already virtual-cluster 'LAN''s (at t.cfg:11:9)"
+        )),
+        "{}",
+        errors_of(&text)
+    );
+    // On another parent, or without IPv6 VIPs (no link-local is added), it is fine.
+    let other =
+        with_second_vc("        interface lan1 { ipv6 [2001:db8::20]/64; link-local [fe80::1]; }")
+            .replace("ipv4 [198.51.100.10]/24; nomadic no;", lan);
+    read("t.cfg", &other, ReadOptions::default()).unwrap();
+    let v4 =
+        with_second_vc("        interface lan0 { ipv4 [198.51.100.20]/24; link-local [fe80::1]; }")
+            .replace(
+                "ipv4 [198.51.100.10]/24; nomadic no;",
+                "ipv4 [198.51.100.10]/24; link-local [fe80::1];",
+            );
+    read("t.cfg", &v4, ReadOptions::default()).unwrap();
+}
+
 /// A ping-group host that is a VIP of another virtual cluster was accepted: this node
 /// answers it itself whenever it is that virtual cluster's Master, so it witnessed nothing.
 #[test]

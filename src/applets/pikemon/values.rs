@@ -163,7 +163,7 @@ pub fn ipv6(text: &str) -> Result<Ipv6Addr, String> {
         .map_err(|_| format!("'{text}' is not an IPv6 address"))
 }
 
-fn is_link_local(a: Ipv6Addr) -> bool {
+pub(super) fn is_link_local(a: Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
 }
 
