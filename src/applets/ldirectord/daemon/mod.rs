@@ -5,8 +5,8 @@
 //! except the kernel's netlink answers.
 //!
 //! `jobs` holds the checks and mails in flight and the one dispatch of their events (the
-//! running loop and the stop's wait both use it); `stop` the stop sequence; `monitor` the
-//! monitorfile lines.
+//! running loop and the stop's wait both use it); `mailq` the alerts waiting for a mail
+//! slot; `stop` the stop sequence; `monitor` the monitorfile lines.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,12 +28,14 @@ use crate::event::EventLoop;
 use crate::net::genl::GenlError;
 
 mod jobs;
+mod mailq;
 mod monitor;
 mod stop;
 
 pub use monitor::monitor_line;
 
 use jobs::{Job, Running};
+use mailq::{MailQueue, MAIL_QUEUE_CAP};
 
 /// First token used for checks and mails; lower ones are reserved.
 const FIRST_TOKEN: usize = 16;
@@ -43,10 +45,11 @@ const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONFIG_LOOK_INTERVAL: Duration = Duration::from_secs(1);
 /// The open-files limit assumed when it cannot be read.
 const DEFAULT_OPEN_FILES: u64 = 1024;
-/// The most e-mail alerts being sent at once; more are dropped (and logged). Mails to an
-/// smtp host that never answers each take MAIL_TIMEOUT: with emailalertfreq=1 and 40 reals
-/// down, 1,200 were in flight, and as they held the check slots, no check ran any more (a
-/// dead real stayed in the table). Mails have slots of their own now, and few.
+/// The most e-mail alerts being sent at once; more wait in `mail_queue` (bounded: past
+/// MAIL_QUEUE_CAP they are dropped, and counted in the log). Mails to an smtp host that
+/// never answers each take MAIL_TIMEOUT: with emailalertfreq=1 and 40 reals down, 1,200 were
+/// in flight, and as they held the check slots, no check ran any more (a dead real stayed in
+/// the table). Mails have slots of their own now, and few.
 const MAX_MAILS_IN_FLIGHT: usize = 16;
 
 /// The daemon's whole state.
@@ -57,6 +60,8 @@ pub struct Daemon {
     running: HashMap<usize, Running>,
     /// How many of `running` are mails (the rest are checks).
     mails: usize,
+    /// The alerts waiting for one of the MAX_MAILS_IN_FLIGHT slots.
+    mail_queue: MailQueue<QueuedMail>,
     /// The checks in flight and those waiting for a slot (their number follows the
     /// open-files limit: each check holds a socket).
     slots: CheckSlots,
@@ -181,6 +186,7 @@ impl Daemon {
             ev,
             running: HashMap::new(),
             mails: 0,
+            mail_queue: MailQueue::new(MAIL_QUEUE_CAP),
             slots,
             next_token: FIRST_TOKEN,
             config_watch: ConfigWatch::new(version(&config_path)),
@@ -203,6 +209,7 @@ impl Daemon {
                 self.apply(actions);
             }
             self.start_queued();
+            self.send_queued_mails();
             // At least once a second: the config file is looked at whatever autoreload says.
             let wait = self
                 .core
@@ -512,43 +519,65 @@ impl Daemon {
         }
     }
 
-    /// Starts the delivery of an alert (`lines`: its `Log-Message:` lines), unless too many
-    /// are in flight.
+    /// Queues an alert (`lines`: its `Log-Message:` lines) and starts what slots allow. The
+    /// message is written now, with the status and config of now: it may leave after a
+    /// reload or during the stop.
     fn mail(&mut self, virt: usize, subject: &str, lines: &[String], status: &str) {
         let v = &self.core.config().virtuals[virt];
-        let Some(to) = v.emailalert.clone() else {
+        let Some(to) = v.emailalert.as_deref() else {
             return;
         };
-        if self.mails >= MAX_MAILS_IN_FLIGHT {
-            log::error!(
-                "e-mail alert not sent, {} are still being sent: {}",
-                self.mails,
-                printable(subject)
-            );
-            return;
-        }
         let g = &self.core.config().globals;
         let msg = Message::new(
             &self.host,
             g.emailalertfrom.as_deref(),
-            &to,
+            to,
             subject,
             status,
             v.servicename.as_deref(),
             v.comment.as_deref(),
         )
         .with_log_lines(lines);
-        let job: std::io::Result<Box<dyn Check>> = match &v.smtp {
-            Some(server) => {
-                SmtpDelivery::start(server, msg, &self.host).map(|d| Box::new(d) as Box<dyn Check>)
-            }
-            None => SendmailDelivery::start(&msg).map(|d| Box::new(d) as Box<dyn Check>),
+        let queued = QueuedMail {
+            msg,
+            smtp: v.smtp.clone(),
         };
-        match job {
-            Ok(d) => self.launch(Job::Mail, d, MAIL_TIMEOUT),
-            Err(e) => log::error!("e-mail alert: {}", printable(&e.to_string())),
+        if let Some(line) = self.mail_queue.push(queued, Instant::now(), self.mails) {
+            log::error!("{line}");
+        }
+        self.send_queued_mails();
+    }
+
+    /// Starts the delivery of the alerts waiting, oldest first, while fewer than
+    /// MAX_MAILS_IN_FLIGHT are being sent. A delivery that ends at once frees its slot
+    /// within the loop here (no recursion).
+    fn send_queued_mails(&mut self) {
+        while self.mails < MAX_MAILS_IN_FLIGHT {
+            let Some(QueuedMail { msg, smtp }) = self.mail_queue.pop() else {
+                break;
+            };
+            // The Perl's ld_emailalert_send logs each mail as it sends it.
+            log::info!("emailalert: {}", printable(&msg.subject));
+            let job: std::io::Result<Box<dyn Check>> = match &smtp {
+                Some(server) => SmtpDelivery::start(server, msg, &self.host)
+                    .map(|d| Box::new(d) as Box<dyn Check>),
+                None => SendmailDelivery::start(&msg).map(|d| Box::new(d) as Box<dyn Check>),
+            };
+            match job {
+                Ok(d) => self.launch(Job::Mail, d, MAIL_TIMEOUT),
+                Err(e) => log::error!("e-mail alert: {}", printable(&e.to_string())),
+            }
+        }
+        if let Some(line) = self.mail_queue.drop_report(Instant::now()) {
+            log::error!("{line}");
         }
     }
+}
+
+/// An alert waiting for a mail slot: its message and where it goes (`smtp=`, or sendmail).
+struct QueuedMail {
+    msg: Message,
+    smtp: Option<String>,
 }
 
 /// `RIP:PORT` (`[RIP]:PORT` for IPv6) of a destination, for the log.
