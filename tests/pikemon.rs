@@ -5945,3 +5945,297 @@ fn replies_within_a_timeout_longer_than_the_interval_counted_as_missed() {
     let _ = gw.kill();
     let _ = gw.wait();
 }
+
+/// Both nodes' configs edited by `edit` before the start.
+fn edit_configs(rig: &Rig, edit: &dyn Fn(&str) -> String) {
+    for n in [1, 2] {
+        let path = rig.dir.join(format!("n{n}.cfg"));
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        let edited = edit(&cfg);
+        assert_ne!(cfg, edited);
+        std::fs::write(&path, edited).unwrap();
+    }
+}
+
+/// Runs a python capture in `ns` on `lan0` for `secs` seconds, in the background: its stdout
+/// once it ends.
+fn capture_in(ns: &Netns, script: &str) -> Child {
+    ns.cmd("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The ARP frames that claim the VIP (sender and target address the VIP: gratuitous ARPs)
+/// seen by `lan0` for `secs` seconds, as `ETHER-SOURCE ARP-SENDER-MAC COUNT` lines.
+fn garp_capture(secs: u32) -> String {
+    format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(0x0806))\n\
+         s.bind(('lan0',0))\n\
+         s.settimeout(0.2)\n\
+         vip=bytes([198,51,100,10])\n\
+         seen={{}}\n\
+         end=time.time()+{secs}\n\
+         while time.time()<end:\n\
+         \x20   try: f=s.recv(2048)\n\
+         \x20   except socket.timeout: continue\n\
+         \x20   if len(f)>=42 and f[28:32]==vip and f[38:42]==vip:\n\
+         \x20       k=f[6:12].hex(':')+' '+f[22:28].hex(':')\n\
+         \x20       seen[k]=seen.get(k,0)+1\n\
+         for k,v in seen.items(): print(k,v)\n"
+    )
+}
+
+const MAC_OVERRIDE: &str = "02:5e:00:00:01:0a";
+
+/// doc/pikemon.cfg.5.md, `mac`: the virtual MAC may be set instead of derived from the VIP
+/// (`02:c6:33:64:0a:00` here). Both nodes' macvlans carry the configured MAC; the Master
+/// answers ARP for the VIP from it, and the gratuitous ARPs of both Masters (A, then B after
+/// a SIGKILL of A's pikemon) are sent from it: the client's stale, wrong entry for the VIP is
+/// put back to the configured MAC by B's GARPs alone (nothing solicits it meanwhile), the
+/// switch learns it on B's port, and the derived MAC never appears on the wire.
+#[test]
+fn configured_virtual_mac_was_not_the_one_the_client_learned_before_and_after_a_failover() {
+    let rig = Rig::without_death_watch();
+    edit_configs(&rig, &|c| {
+        c.replace(
+            &format!("ipv4 [{VIP}]/24;"),
+            &format!("ipv4 [{VIP}]/24; mac {MAC_OVERRIDE};"),
+        )
+    });
+    let rig = rig.started_pair();
+    assert_eq!(macvlan_mac(&rig, 1), MAC_OVERRIDE);
+    assert_eq!(macvlan_mac(&rig, 2), MAC_OVERRIDE);
+    assert_eq!(
+        rig.client_vip_mac().as_deref(),
+        Some(MAC_OVERRIDE),
+        "{}",
+        rig.log(1)
+    );
+    let garps = capture_in(&rig.client, &garp_capture(6));
+    // The client's entry made stale and wrong: only a gratuitous ARP can mend it.
+    rig.client.ip(&[
+        "neigh",
+        "replace",
+        VIP,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "lan0",
+        "nud",
+        "stale",
+    ]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let neigh = || text(&rig.client.ip(&["neigh", "show", VIP, "dev", "lan0"])).0;
+    let start = Instant::now();
+    while !neigh().contains(&format!("lladdr {MAC_OVERRIDE}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{}\n{}",
+            neigh(),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    while rig.switch_port_of(MAC_OVERRIDE).as_deref() != Some(rig.b_port.as_str()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the configured MAC stayed on {:?}, not B's port {}",
+            rig.switch_port_of(MAC_OVERRIDE),
+            rig.b_port
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = garps.wait_with_output().unwrap();
+    let (seen, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(lines.len(), 1, "GARPs from more than one MAC:\n{seen}");
+    let mut w = lines[0].split_whitespace();
+    assert_eq!(w.next(), Some(MAC_OVERRIDE), "{seen}");
+    assert_eq!(w.next(), Some(MAC_OVERRIDE), "{seen}");
+    assert!(
+        w.next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) >= 2,
+        "{seen}"
+    );
+    assert!(!seen.contains(VMAC), "{seen}");
+    // B answers ARP from it too.
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(MAC_OVERRIDE));
+    assert_eq!(
+        rig.switch_port_of(MAC_OVERRIDE).as_deref(),
+        Some(rig.b_port.as_str())
+    );
+}
+
+/// A router address behind the pair's virtual link-local gateway: both nodes hold it on `lo`,
+/// so the client reaches it through its default route whichever node is Master.
+const BEHIND: &str = "2001:db8:ff::1";
+
+/// The client's IPv6 default router is the pair's virtual link-local address `ll`
+/// (`configured`: set by `link-local`, else derived from the virtual MAC). Before and after a
+/// SIGKILL of A's pikemon: the gateway answers ping6 at `ll%lan0`, a ping through the default
+/// route is answered, and the client's neighbour entry for `ll` names the virtual MAC (after
+/// the failover put back from a stale wrong one by B's unsolicited advertisements alone).
+fn link_local_gateway_kept_across_a_failover(ll: &str, configured: bool) {
+    let rig = Rig::without_death_watch().with_ipv6();
+    if configured {
+        edit_configs(&rig, &|c| {
+            c.replace(
+                &format!("ipv6 [{VIP6}]/64;"),
+                &format!("ipv6 [{VIP6}]/64; link-local [{ll}];"),
+            )
+        });
+    }
+    for ns in [&rig.a, &rig.b] {
+        ns.ip(&["addr", "add", &format!("{BEHIND}/128"), "dev", "lo"]);
+    }
+    let rig = rig.started_pair();
+    rig.client
+        .ip(&["-6", "route", "add", "default", "via", ll, "dev", "lan0"]);
+    let gateway = format!("{ll}%lan0");
+    for node in [1, 2] {
+        let status = text(&rig.control(node, &["status"])).0;
+        assert!(status.contains(&format!("{ll} (link-local)")), "{status}");
+    }
+    assert!(rig.client_ping6(&gateway), "{}", rig.log(1));
+    assert!(rig.client_ping6(BEHIND), "{}", rig.log(1));
+    assert!(
+        rig.client_neigh6(ll).contains(&format!("lladdr {VMAC}")),
+        "{}",
+        rig.client_neigh6(ll)
+    );
+    rig.client.ip(&[
+        "-6",
+        "neigh",
+        "replace",
+        ll,
+        "lladdr",
+        "02:00:00:00:00:99",
+        "dev",
+        "lan0",
+        "nud",
+        "stale",
+    ]);
+    let all = rig.pids(1, "pikemon");
+    rig.signal(&all, "-KILL");
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
+    assert!(
+        addrs.contains(&format!("inet6 {ll}/64 scope link")),
+        "{addrs}"
+    );
+    let start = Instant::now();
+    while !rig.client_neigh6(ll).contains(&format!("lladdr {VMAC}")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{}\n{}",
+            rig.client_neigh6(ll),
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    while rig.switch_port_of(VMAC).as_deref() != Some(rig.b_port.as_str()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the virtual MAC stayed on {:?}, not B's port {}",
+            rig.switch_port_of(VMAC),
+            rig.b_port
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(rig.client_ping6(&gateway), "{}", rig.log(2));
+    assert!(rig.client_ping6(BEHIND), "{}", rig.log(2));
+    assert!(rig.client_neigh6(ll).contains(&format!("lladdr {VMAC}")));
+    let routes = text(&rig.client.ip(&["-6", "route", "show", "default"])).0;
+    assert!(routes.contains(&format!("via {ll} dev lan0")), "{routes}");
+}
+
+#[test]
+fn configured_link_local_gateway_of_a_client_stopped_answering_after_a_failover() {
+    link_local_gateway_kept_across_a_failover("fe80::1", true);
+}
+
+#[test]
+fn derived_link_local_gateway_of_a_client_stopped_answering_after_a_failover() {
+    link_local_gateway_kept_across_a_failover(VLL, false);
+}
+
+/// `frames` from `forged_goodbye_hex` with `edits` applied (Python statements on `f`, a
+/// bytearray of the frame), sent `count` times each on `lan0` of `ns`.
+fn send_frames(ns: &Netns, kinds: &[(&str, u32)]) {
+    let base = forged_goodbye_hex(7, 0, 0);
+    let mut script = format!(
+        "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         base=bytes.fromhex('{base}')\n"
+    );
+    for (edit, count) in kinds {
+        script.push_str(&format!(
+            "f=bytearray(base)\n{edit}\nfor i in range({count}):\n\
+             \x20   s.send(bytes(f))\n\
+             \x20   time.sleep(0.002)\n"
+        ));
+    }
+    let out = ns.run(&["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// README "Floods": the kernel hands PIKE sockets only frames with PIKE's magic, version and
+/// our cluster-id. A host on the LAN and one on the shared heart-beat segment each send 30
+/// frames of another magic, 30 of version 3, 30 of version 1 and 30 of cluster-id 9 (every
+/// one of them well formed otherwise, with our key-id): none reaches B's worker, whose
+/// `malformed` and `foreign` counters do not move. The counters are live: 5 frames each that
+/// pass the filter, one truncated (malformed) and one from a node-id 9 of our cluster
+/// (foreign), are counted exactly, once per sender.
+#[test]
+fn frames_of_another_magic_version_or_cluster_id_reached_the_worker() {
+    let rig = Rig::with_shared_heart_beat().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let evil_hb = Netns::new("h");
+    if let Some(hb) = &rig.hb_sw {
+        hb.attach(&evil_hb, "lan0");
+    }
+    let before = rig.counters(2);
+    let filtered = [
+        ("f[14:18]=b'PIKX'", 30),
+        ("f[18]=3", 30),
+        ("f[18]=1", 30),
+        ("f[22:26]=bytes([0,0,0,9])", 30),
+    ];
+    for ns in [&evil, &evil_hb] {
+        send_frames(ns, &filtered);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rig.counters(2);
+    for name in ["malformed", "foreign"] {
+        assert_eq!(
+            Rig::counter(&after, name),
+            Rig::counter(&before, name),
+            "{name}: before {before}\nafter {after}"
+        );
+    }
+    let controls = [("f=f[:44]", 5), ("f[26:30]=bytes([0,0,0,9])", 5)];
+    for ns in [&evil, &evil_hb] {
+        send_frames(ns, &controls);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let last = rig.counters(2);
+    for name in ["malformed", "foreign"] {
+        assert_eq!(
+            Rig::counter(&last, name),
+            Rig::counter(&before, name) + 10,
+            "{name}: before {before}\nafter {last}"
+        );
+    }
+    rig.assert_roles("Master", "Backup");
+}
