@@ -6239,3 +6239,208 @@ fn frames_of_another_magic_version_or_cluster_id_reached_the_worker() {
     }
     rig.assert_roles("Master", "Backup");
 }
+
+/// Holds node 1's supervisor, told HUP, in its hand-over for `delay`: strace delays the
+/// return of the rename that writes the namespace's hand-over record (the hand-over thread's
+/// second rename; its first writes `PID_FILE.old`), the last step before the thread lets its
+/// pid file and the namespace's lock go. Both
+/// files name it meanwhile, as in the real window between them. Returns strace (to be
+/// killed) and the instant the record appeared.
+fn hup_and_hold_the_lock(rig: &Rig, delay: Duration) -> (Child, Instant) {
+    let sup = rig.pids(1, "pikemon: supervisor");
+    assert_eq!(sup.len(), 1, "{sup:?}");
+    let record = namespace_record(rig, 1);
+    let inject = format!("inject=rename:delay_exit={}:when=2", delay.as_micros());
+    let strace = Command::new("strace")
+        .args(["-q", "-f", "-o"])
+        .arg(rig.dir.join("strace.out"))
+        .args(["-e", "trace=rename", "-e", &inject])
+        .args(["-p", &sup[0].to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace (installed by make test)");
+    // strace attaches to every thread before it reports; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    rig.signal(&sup, "-HUP");
+    let start = Instant::now();
+    let mine = format!("supervisor {}\n", sup[0]);
+    while !std::fs::read_to_string(&record).is_ok_and(|t| t.contains(&mine)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no hand-over record\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (strace, Instant::now())
+}
+
+/// A config of node 1 with its pid file moved (an upgrade that moves it): the new instance
+/// meets the old one's namespace lock, not its pid file.
+fn moved_pid_file_config(rig: &Rig) -> PathBuf {
+    let other = rig.dir.join("moved.cfg");
+    let d = rig.dir.display().to_string();
+    let cfg = std::fs::read_to_string(rig.cfg(1)).unwrap();
+    let moved = cfg.replace(&format!("{d}/pid1"), &format!("{d}/moved/pid1"));
+    assert_ne!(cfg, moved);
+    std::fs::write(&other, moved).unwrap();
+    other
+}
+
+/// README: a new instance "started before the old supervisor let the lock go waits for it
+/// (up to 5 s)". The old supervisor, told HUP, is held 2.5 s between writing its hand-over
+/// records and releasing its pid file and the namespace's lock (`hup_and_hold_the_lock`); a
+/// new instance started then (with the same config: it meets the pid file; with the pid file
+/// moved: it meets the lock) would have said "already running" and exited 1. It runs on, its
+/// worker comes up only after the lock went, and takes over: the old processes are gone, one
+/// worker, A still Master and B never took over.
+fn new_instance_waits_for_the_lock_of_a_handing_over_one(moved: bool) {
+    let hold = Duration::from_millis(2500);
+    let mut rig = Rig::new().started_pair();
+    let cfg = if moved {
+        moved_pid_file_config(&rig)
+    } else {
+        PathBuf::from(rig.cfg(1))
+    };
+    let old = rig.pids(1, "pikemon");
+    let (mut strace, recorded) = hup_and_hold_the_lock(&rig, hold);
+    rig.start_with(1, &cfg);
+    let new = rig.kids.len() - 1;
+    let start = Instant::now();
+    let new_worker = loop {
+        if let Some(status) = rig.kids[new].try_wait().unwrap() {
+            panic!(
+                "the new instance exited ({status}) instead of waiting\n{}",
+                rig.log(1)
+            );
+        }
+        let workers: Vec<i32> = rig
+            .pids(1, "pikemon: worker")
+            .into_iter()
+            .filter(|p| !old.contains(p))
+            .collect();
+        if !workers.is_empty() {
+            break recorded.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "no new worker\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        new_worker >= hold - Duration::from_millis(200),
+        "a new worker {new_worker:?} after the record, while the old supervisor held its lock \
+         for {hold:?}\n{}\n{}",
+        rig.log(1),
+        std::fs::read_to_string(rig.dir.join("strace.out")).unwrap_or_default()
+    );
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the old instance still runs\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = strace.kill();
+    let _ = strace.wait();
+    assert!(
+        rig.kids[new].try_wait().unwrap().is_none(),
+        "{}",
+        rig.log(1)
+    );
+    assert_eq!(rig.pids(1, "pikemon: worker").len(), 1);
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
+#[test]
+fn new_instance_started_while_the_old_held_its_pid_file_in_the_hand_over_said_already_running() {
+    new_instance_waits_for_the_lock_of_a_handing_over_one(false);
+}
+
+#[test]
+fn new_instance_with_another_pid_file_started_while_the_old_held_the_namespace_lock_said_already_running(
+) {
+    new_instance_waits_for_the_lock_of_a_handing_over_one(true);
+}
+
+/// The other half of the README's promise: the wait is bounded. The old supervisor, told
+/// HUP, holds its pid file and the namespace's lock for 8 s (`hup_and_hold_the_lock`, as a
+/// stopped or stuck supervisor would); a new instance gives up after 5 s with exit 1 and
+/// says that the old instance is handing over and still holds it (it said only "already
+/// running", as when no hand-over was asked for), touching nothing: the old worker stays
+/// Master. Once the old supervisor lets go, the same start takes over.
+fn new_instance_gives_up_on_a_hand_over_that_never_lets_go(moved: bool) {
+    let hold = Duration::from_secs(8);
+    let mut rig = Rig::new().started_pair();
+    let cfg = if moved {
+        moved_pid_file_config(&rig)
+    } else {
+        PathBuf::from(rig.cfg(1))
+    };
+    let old = rig.pids(1, "pikemon");
+    let sup = rig.pids(1, "pikemon: supervisor");
+    let (mut strace, recorded) = hup_and_hold_the_lock(&rig, hold);
+    // The old supervisor and worker (its ACR ends at HUP).
+    let mut held = rig.pids(1, "pikemon");
+    held.sort();
+    let started = Instant::now();
+    let (code, err) = start_bounded(&rig, 1, &cfg, Duration::from_secs(7));
+    let waited = started.elapsed();
+    assert_eq!(code, Some(1), "{err}\n{}", rig.log(1));
+    assert!(
+        waited >= Duration::from_millis(4900) && waited < Duration::from_millis(6500),
+        "gave up after {waited:?}: {err}"
+    );
+    assert!(
+        err.contains(&format!("[pid {}]", sup[0]))
+            && err.contains("is handing over")
+            && err.contains("did not let go within 5 s"),
+        "{err}"
+    );
+    assert!(!err.contains("one pikemon per node"), "{err}");
+    let mut now = rig.pids(1, "pikemon");
+    now.sort();
+    assert_eq!(now, held, "{err}");
+    assert_eq!(rig.pids(1, "pikemon: worker").len(), 1, "{err}");
+    // The old worker still serves (its control socket went at HUP, for the new instance).
+    assert!(rig.macvlan_up(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    assert_eq!(
+        rig.switch_port_of(VMAC).as_deref(),
+        Some(rig.a_port.as_str())
+    );
+    assert_eq!(rig.role(2), "Backup", "{}", rig.log(2));
+    // The old supervisor lets go once its rename returns: then the same start takes over.
+    let left = hold.saturating_sub(recorded.elapsed()) + Duration::from_millis(300);
+    std::thread::sleep(left);
+    rig.start_with(1, &cfg);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the old instance still runs\n{}",
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = strace.kill();
+    let _ = strace.wait();
+    rig.wait_roles("Master", "Backup", Duration::from_secs(3));
+    assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
+}
+
+#[test]
+fn new_instance_meeting_a_hand_over_that_never_let_go_said_only_already_running() {
+    new_instance_gives_up_on_a_hand_over_that_never_lets_go(false);
+}
+
+#[test]
+fn new_instance_with_another_pid_file_meeting_a_stuck_hand_over_blamed_another_pid_file() {
+    new_instance_gives_up_on_a_hand_over_that_never_lets_go(true);
+}
