@@ -173,6 +173,10 @@ pub enum StartRefused {
     /// Another pikemon supervisor runs in this network namespace (its pid when found).
     OtherInstance(Option<i32>),
     Netns(std::io::Error),
+    /// The supervisor (pid) handing over after SIGHUP still held its pid file (`false`) or the
+    /// namespace's lock (`true`) after `HANDOVER_WAIT`: stopped or stuck. It said only
+    /// "already running", as if no hand-over had been asked for.
+    HandOverStuck(i32, bool),
 }
 
 impl std::fmt::Display for StartRefused {
@@ -191,6 +195,18 @@ impl std::fmt::Display for StartRefused {
                 )
             }
             StartRefused::Netns(e) => write!(f, "the network namespace's lock: {e}"),
+            StartRefused::HandOverStuck(pid, lock) => write!(
+                f,
+                "the instance [pid {pid}] is handing over (SIGHUP) but did not let go within \
+                 {} s of {}: stopped or stuck? (nothing started, nothing of it touched; start \
+                 again once it has let go)",
+                HANDOVER_WAIT.as_secs(),
+                if *lock {
+                    "the network namespace's lock"
+                } else {
+                    "its pid file"
+                }
+            ),
         }
     }
 }
@@ -218,7 +234,13 @@ impl InstanceLock {
 /// A lock held by a supervisor that is handing over (the namespace's record names it) is
 /// waited for as its pid file is: a config with another `pid-file` meets only the lock.
 pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
-    let pid_file = acquire_pid_file(path).map_err(StartRefused::PidFile)?;
+    let pid_file = acquire_pid_file(path).map_err(|e| match e {
+        // `acquire_pid_file` waited for it, in vain.
+        PidFileError::AlreadyRunning(Some(pid)) if handing_over(path, pid) => {
+            StartRefused::HandOverStuck(pid, false)
+        }
+        e => StartRefused::PidFile(e),
+    })?;
     let give_up = Instant::now() + HANDOVER_WAIT;
     loop {
         match NetnsLock::acquire(NETNS_LOCK) {
@@ -234,8 +256,12 @@ pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
                     namespace_record()
                         .is_some_and(|(_, text)| OldInstance::parse(&text).supervisors.contains(&p))
                 });
-                if !waiting || Instant::now() >= give_up {
-                    return Err(StartRefused::OtherInstance(other));
+                match other {
+                    Some(pid) if waiting && Instant::now() >= give_up => {
+                        return Err(StartRefused::HandOverStuck(pid, true))
+                    }
+                    _ if !waiting => return Err(StartRefused::OtherInstance(other)),
+                    _ => {}
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
