@@ -5945,3 +5945,81 @@ fn replies_within_a_timeout_longer_than_the_interval_counted_as_missed() {
     let _ = gw.kill();
     let _ = gw.wait();
 }
+
+/// Under load a SIGHUP upgrade moved the role to B: the new worker ends the old instance
+/// (its supervisor too, with SIGKILL), the old supervisor's death-watch connections close,
+/// and B took that for the death of A's daemon although A's new supervisor held a newer
+/// connection to it. B's ARP probe lasts tens of milliseconds; A's new worker, starved, did
+/// not answer within it, and B took over from a live Master. Made deterministic here: A's
+/// kernel holds back the old connections' FIN until B has heard the new worker (as it had
+/// in the logs of the failure), and the switch drops the virtual MAC's ARP frames towards B
+/// (the starved worker's missing answers). Only a real death may start the probe.
+#[test]
+fn upgrade_under_load_moved_the_role_when_the_old_supervisors_death_watch_closed() {
+    let mut rig = Rig::new().started_pair();
+    for node in [1, 2] {
+        rig.wait_log(node, "death-watch: connected to 203.0.113.", Duration::from_secs(5));
+        rig.wait_log(node, "death-watch: connection from 203.0.113.", Duration::from_secs(5));
+    }
+    let pb = rig.b_port.clone();
+    rig.switch_rules(
+        "no-vmac-arp-to-b.nft",
+        &format!(
+            "table bridge starved {{\n chain fw {{\n  type filter hook forward priority 0;\n  \
+             oifname \"{pb}\" ether saddr {VMAC} ether type arp drop\n }}\n}}\n"
+        ),
+    );
+    let hold = rig.dir.join("hold-fin.nft");
+    std::fs::write(
+        &hold,
+        "table inet holdfin {\n chain out {\n  type filter hook output priority 0;\n  \
+         tcp sport 7013 tcp flags & (fin | rst) != 0 drop\n  \
+         tcp dport 7013 tcp flags & (fin | rst) != 0 drop\n }\n}\n",
+    )
+    .unwrap();
+    let out = rig.a.run(&["nft", "-f", &hold.display().to_string()]);
+    assert!(out.status.success(), "{out:?}");
+    let heard = |rig: &Rig| rig.log(2).matches("peer node 1 (incarnation").count();
+    let before = heard(&rig);
+    let old = rig.pids(1, "pikemon");
+    rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
+    rig.wait_log(1, "pid file released", Duration::from_secs(5));
+    rig.start(1);
+    let start = Instant::now();
+    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) || heard(&rig) == before {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // B believes the new worker; now the old connections' FIN goes out (retransmitted).
+    let out = rig.a.run(&["nft", "delete", "table", "inet", "holdfin"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.wait_log(
+        2,
+        "death-watch: the connection from 203.0.113.1 closed",
+        Duration::from_secs(5),
+    );
+    // Well past the probe B would have run (tens of ms) and past a dead-interval (300 ms):
+    // the new worker's HELLOs keep B Backup.
+    std::thread::sleep(Duration::from_millis(700));
+    let out = rig.sw.ns.run(&["nft", "delete", "table", "bridge", "starved"]);
+    assert!(out.status.success(), "{out:?}");
+    rig.assert_roles("Master", "Backup");
+    let log = rig.log(2);
+    assert!(!log.contains("=> Master"), "{log}");
+    assert!(!log.contains("the daemon of peer node 1 exited"), "{log}");
+    assert!(
+        log.contains("another connection from the peer's daemon is open"),
+        "{log}"
+    );
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+    // A real death still starts the probe at once (the new instance's connection closes
+    // with no other one left): B takes over on the hint, not after the dead-interval.
+    rig.kill_daemon(1);
+    rig.wait_role(2, "Master", Duration::from_secs(5));
+    let log = rig.log(2);
+    assert!(
+        log.contains("death-watch: the daemon of peer node 1 exited; probing"),
+        "{log}"
+    );
+    assert!(log.contains("(peer's daemon exited, probe unanswered)"), "{log}");
+}
