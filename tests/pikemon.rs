@@ -5008,7 +5008,9 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
     edit_and_upgrade(&mut rig, &|c: &str| {
         c.replace("198.51.100.12", "198.51.100.11")
     });
-    rig.assert_roles("Master", "Backup");
+    // A new worker whose config changed starts in Init and is Master once it has heard the
+    // peer (a hello or two): the old instance can be gone before that.
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
     let new = wanted(&["198.51.100.10", "198.51.100.11"]);
     // At once: no waiting for the removed VIP's lease.
     let (state, addrs) = macvlan_v4(&rig, 1);
@@ -5043,7 +5045,7 @@ fn sighup_with_a_vip_removed_kept_answering_for_it_on_the_master() {
             &format!("ipv4 [198.51.100.11]/24; mac {vmac2};"),
         )
     });
-    rig.assert_roles("Master", "Backup");
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
     for n in [1, 2] {
         assert_eq!(macvlan_mac(&rig, n), vmac2, "{}", show(&rig, "MAC"));
     }
