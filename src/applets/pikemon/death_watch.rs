@@ -8,6 +8,15 @@
 //! the ARP probe of the VIPs, which a living Master answers, so a forged reset or a broken
 //! connection moves nothing. A machine that loses power sends no FIN: that is still the
 //! dead-interval's job. The supervisor holds the sockets, so a worker restart closes nothing.
+//!
+//! A close is a hint only when no other connection to or from the peer stays open. After a
+//! SIGHUP hand-over the peer's new supervisor connects before its worker ends the old
+//! instance (with SIGKILL, so the old one cannot say goodbye on its sockets): the old
+//! instance's connections then close while the new one's is open, and that is no death. A
+//! starved new worker that missed the short probe let the backup take over from a live Master.
+//! Only connections from the peer's address are kept (others are closed at accept), and a
+//! LAN host cannot open one from that address without receiving the peer's SYN-ACK, so a
+//! stranger cannot hold a connection open to mask a real death.
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -16,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use nix::sys::socket::{
-    bind, connect, getsockopt, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
-    SockaddrIn,
+    bind, connect, getsockopt, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags,
+    SockFlag, SockType, SockaddrIn,
 };
 
 use super::config::DeathWatch as Settings;
@@ -132,7 +141,7 @@ impl DeathWatch {
                     ev.deregister(s.as_raw_fd());
                 }
                 self.arm_retry(ev);
-                self.report(state, format!("to {}", self.peer_addr()))
+                self.report(ev, state, format!("to {}", self.peer_addr()))
             }
             Event::Readable(Token(t)) if (T_IN..T_IN + SLOTS).contains(&t) => {
                 let slot = t - T_IN;
@@ -143,7 +152,7 @@ impl DeathWatch {
                 if let Some(s) = self.inbound[slot].take() {
                     ev.deregister(s.as_raw_fd());
                 }
-                self.report(state, format!("from {}", self.cfg.peer))
+                self.report(ev, state, format!("from {}", self.cfg.peer))
             }
             Event::Timer(T_RETRY, _) => {
                 self.retry_armed = false;
@@ -157,14 +166,66 @@ impl DeathWatch {
         }
     }
 
-    fn report(&self, state: State, which: String) -> Outcome {
-        if state == State::Closed {
-            info!("death-watch: the connection {which} closed: the peer's daemon is gone");
-            Outcome::PeerGone
-        } else {
+    /// What a connection that just ended means: a death only when it closed and no other
+    /// connection to or from the peer stays open.
+    fn report(&mut self, ev: &mut EventLoop, state: State, which: String) -> Outcome {
+        if state != State::Closed {
             info!("death-watch: the connection {which} timed out (keep-alive)");
-            Outcome::Nothing
+            return Outcome::Nothing;
         }
+        // A connection of the peer's new instance may wait in the listener's queue, behind
+        // this close in the same round of events.
+        self.accept(ev);
+        if self.others_open(ev) {
+            info!(
+                "death-watch: the connection {which} closed; another connection from the \
+                 peer's daemon is open (an instance that handed over ended): not a death"
+            );
+            return Outcome::Nothing;
+        }
+        info!("death-watch: the connection {which} closed: the peer's daemon is gone");
+        Outcome::PeerGone
+    }
+
+    /// Whether a connection to or from the peer is still open. One that timed out is dropped
+    /// here (its error is read only once); one that closed is left to its own event.
+    fn others_open(&mut self, ev: &mut EventLoop) -> bool {
+        let mut open = false;
+        for slot in 0..SLOTS {
+            let Some(s) = self.inbound[slot].as_mut() else {
+                continue;
+            };
+            match state(s) {
+                State::Open => open = true,
+                State::Closed => {}
+                State::TimedOut => {
+                    if let Some(s) = self.inbound[slot].take() {
+                        ev.deregister(s.as_raw_fd());
+                    }
+                    info!(
+                        "death-watch: the connection from {} timed out (keep-alive)",
+                        self.cfg.peer
+                    );
+                }
+            }
+        }
+        if let Out::Up(s) = &mut self.out {
+            match state(s) {
+                State::Open => open = true,
+                State::Closed => {}
+                State::TimedOut => {
+                    if let Out::Up(s) = std::mem::replace(&mut self.out, Out::Idle) {
+                        ev.deregister(s.as_raw_fd());
+                    }
+                    info!(
+                        "death-watch: the connection to {} timed out (keep-alive)",
+                        self.peer_addr()
+                    );
+                    self.arm_retry(ev);
+                }
+            }
+        }
+        open
     }
 
     fn peer_addr(&self) -> SocketAddrV4 {
@@ -299,6 +360,32 @@ impl DeathWatch {
             ev.register(s.as_raw_fd(), Token(T_IN + slot), Interest::Read);
             info!("death-watch: connection from {from}");
             self.inbound[slot] = Some(s);
+            self.nudge_others(slot);
+        }
+    }
+
+    /// A new connection from the peer: one byte on each other connection, which a live
+    /// peer reads and drops. A peer machine that rebooted without closing its old ones
+    /// answers with a reset at once, so a stale connection does not count as open (see
+    /// `others_open`) until keep-alive finds it.
+    fn nudge_others(&self, new: usize) {
+        let others = self
+            .inbound
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != new)
+            .filter_map(|(_, c)| c.as_ref());
+        let out = match &self.out {
+            Out::Up(s) => Some(s),
+            _ => None,
+        };
+        for s in others.chain(out) {
+            // MSG_NOSIGNAL: a connection the peer closed meanwhile must not raise SIGPIPE.
+            let _ = send(
+                s.as_raw_fd(),
+                &[0],
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            );
         }
     }
 }
@@ -464,5 +551,101 @@ mod tests {
         let seen = drive(&mut sides, Duration::from_secs(2), |s| s[0].len() >= 2);
         assert_eq!(seen[0], [Outcome::PeerGone, Outcome::PeerGone]);
         assert!(!connected(&a));
+    }
+
+    /// A SIGHUP hand-over on A: the new instance's supervisor connects while the old one
+    /// still holds its connections, then the new worker SIGKILLs the old instance. B read
+    /// the old connections' close as the death of A's daemon and probed; a starved new
+    /// worker missed the probe and B took over from a live Master.
+    #[test]
+    fn the_old_instances_close_after_a_hand_over_was_taken_for_a_death() {
+        in_private_netns(old_instance_close_after_hand_over);
+    }
+
+    fn old_instance_close_after_hand_over() {
+        let port = DEATH_WATCH_PORT_FOR_TEST;
+        let (mut old, mut eo) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
+        b.start(&mut eb);
+        old.start(&mut eo);
+        {
+            let mut sides = [(&mut old, &mut eo), (&mut b, &mut eb)];
+            drive(&mut sides, Duration::from_millis(1500), |_| false);
+        }
+        assert!(connected(&old) && connected(&b), "both directions connect");
+
+        // SIGHUP: the old instance gives up its listener, the new one starts.
+        old.detach(&mut eo);
+        let (mut new, mut en) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        new.start(&mut en);
+        // The new instance's connect is in B's listener queue, not accepted yet, when the
+        // old instance dies: B must find it there before it decides.
+        std::thread::sleep(Duration::from_millis(50));
+        drop(old);
+        drop(eo);
+        let mut sides = [(&mut b, &mut eb), (&mut new, &mut en)];
+        let seen = drive(&mut sides, Duration::from_millis(1500), |_| false);
+        assert!(seen[0].is_empty(), "B: {:?}", seen[0]);
+        assert!(
+            connected(&b) && connected(&new),
+            "B reconnects to the new instance"
+        );
+        assert_eq!(b.inbound.iter().filter(|c| c.is_some()).count(), 1);
+
+        // The new instance dies too (SIGKILL): nothing is left open, that is a death.
+        drop(new);
+        drop(en);
+        let mut sides = [(&mut b, &mut eb)];
+        let seen = drive(&mut sides, Duration::from_secs(2), |s| !s[0].is_empty());
+        // Both of its connections close at once: reported once or twice (the worker's
+        // core takes the first).
+        assert!(
+            !seen[0].is_empty() && seen[0].iter().all(|o| *o == Outcome::PeerGone),
+            "{:?}",
+            seen[0]
+        );
+    }
+
+    /// A LAN host that keeps a connection to B's port open (from its own address) holds
+    /// nothing open for the peer: it is closed at accept, and the peer's death is reported.
+    #[test]
+    fn a_strangers_open_connection_masked_the_peers_death() {
+        in_private_netns(stranger_masks_nothing);
+    }
+
+    fn stranger_masks_nothing() {
+        let port = DEATH_WATCH_PORT_FOR_TEST;
+        let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
+        b.start(&mut eb);
+        a.start(&mut ea);
+        {
+            let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
+            drive(&mut sides, Duration::from_millis(1500), |_| false);
+        }
+        assert!(connected(&a) && connected(&b), "both directions connect");
+        let mut stranger = start_connect(
+            Ipv4Addr::new(127, 0, 0, 3),
+            SocketAddrV4::new(b.cfg.local, port),
+        )
+        .unwrap();
+        {
+            let mut sides = [(&mut b, &mut eb)];
+            drive(&mut sides, Duration::from_millis(200), |_| false);
+        }
+        let mut buf = [0u8; 8];
+        assert!(matches!(stranger.read(&mut buf), Ok(0) | Err(_)));
+        assert_eq!(b.inbound.iter().filter(|c| c.is_some()).count(), 1);
+        drop(a);
+        drop(ea);
+        let mut sides = [(&mut b, &mut eb)];
+        let seen = drive(&mut sides, Duration::from_secs(2), |s| !s[0].is_empty());
+        // Both of its connections close at once: reported once or twice (the worker's
+        // core takes the first).
+        assert!(
+            !seen[0].is_empty() && seen[0].iter().all(|o| *o == Outcome::PeerGone),
+            "{:?}",
+            seen[0]
+        );
     }
 }

@@ -161,6 +161,13 @@ pub fn run(
         report,
     };
 
+    // Before the first worker: after a hand-over that worker ends the old instance, whose
+    // death-watch connections then close; the peer takes that for a death unless this
+    // instance's connection is open by then (see `death_watch`).
+    s.watch = config.death_watch.map(DeathWatch::new);
+    if let Some(w) = s.watch.as_mut() {
+        w.start(&mut s.ev);
+    }
     hand_over_orphan(&config.pid_file);
     let first = s.start_worker();
     if !first {
@@ -170,10 +177,6 @@ pub fn run(
         s.code = ExitCode::from(1);
     } else if !super::acr::names(config).is_empty() {
         s.start_acr();
-    }
-    s.watch = config.death_watch.map(DeathWatch::new);
-    if let Some(w) = s.watch.as_mut() {
-        w.start(&mut s.ev);
     }
 
     let mut events = Vec::new();
