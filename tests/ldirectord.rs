@@ -4002,3 +4002,99 @@ fn a_virtuals_own_checkinterval_quiescent_fallbackcommand_and_emailalert_gave_wa
         }
     }
 }
+
+/// The exit codes and words an init script or Pacemaker acts on, past the plain cases of
+/// `status_stop_and_exit_codes`: a pid file whose process is gone is "stale" at `status`
+/// (exit 1, both lines as the Perl's) and no obstacle to `start`; `stop` and `try-restart`
+/// of a stopped daemon exit 0 and start nothing; `force-reload` is `reload` (HUP, exit 0;
+/// exit 1 when stopped); and a daemon that does not exit within 30 s of `stop` (stopped
+/// with SIGSTOP here) is exit 1 with a line saying so, where exit 0 would have told a
+/// cluster manager the service was stopped while it still held the table.
+#[test]
+fn a_stale_pid_file_or_a_daemon_that_would_not_stop_was_reported_as_stopped() {
+    let mut lab = Lab::new("sx");
+    let (name, c) = one_connect_real(&lab, "sx.cf");
+    let cs = c.to_str().unwrap_or("");
+    let pid_path = format!("/var/run/ldirectord.{name}.pid");
+    fs::write(&pid_path, "999999\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.ld(&[cs, "status"]);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert_eq!(
+        e,
+        format!("ldirectord stale pid file {pid_path} for {cs}\n")
+    );
+    assert_eq!(o, format!("ldirectord is stopped for {cs}\n"));
+    for cmd in ["stop", "try-restart"] {
+        let out = lab.ld(&[cs, cmd]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {:?}", text(&out));
+    }
+    assert!(!lab.rec().contains("-A"), "{}", lab.rec());
+    let out = lab.ld(&[cs, "force-reload"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(
+        text(&out).1,
+        format!("ldirectord for {cs} is not running\n")
+    );
+    lab.daemon(&c);
+    wait("running despite the stale pid file", || {
+        lab.ld(&[cs, "status"]).status.code() == Some(0)
+    });
+    let daemon = lab.children.len() - 1;
+    wait("set up", || lab.read("log").contains("Real server down"));
+    let out = lab.ld(&[cs, "force-reload"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    wait("reloaded", || {
+        lab.read("log").contains("Reloading configuration")
+    });
+    lab.signal(daemon, "STOP");
+    let began = Instant::now();
+    let out = lab.ld(&[cs, "stop"]);
+    let waited = began.elapsed();
+    lab.signal(daemon, "CONT");
+    let pid = lab.children[daemon].id();
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(
+        text(&out).1,
+        format!("ldirectord for {cs} [pid {pid}] did not stop within 30 s\n")
+    );
+    assert!(waited >= Duration::from_secs(29), "{waited:?}");
+    // Let go, it acts on the TERM it was sent and is gone.
+    wait("stopped after SIGCONT", || {
+        lab.ld(&[cs, "status"]).status.code() == Some(3)
+    });
+}
+
+/// `status` says running as soon as the pid file is locked, but SIGHUP and SIGTERM were
+/// only caught once the daemon had read the IPVS table and set up its loop: a `reload`
+/// sent in between (a supervisor's reload right after the start, with `-d` or
+/// `supervised=yes`) killed the daemon by the signal's default action, with no line in the
+/// log and the virtual services left in the table. Those signals now wait, blocked, until
+/// they are caught, and the reload happens.
+#[test]
+fn a_reload_right_after_start_killed_the_daemon() {
+    let mut lab = Lab::new("rk");
+    let (_, c) = one_connect_real(&lab, "rk.cf");
+    let cs = c.to_str().unwrap_or("");
+    for round in 0..10 {
+        lab.daemon(&c);
+        let daemon = lab.children.len() - 1;
+        // `reload` is 1 until the pid file is locked, then sends HUP at once.
+        wait("a reload sent", || {
+            lab.ld(&[cs, "reload"]).status.code() == Some(0)
+        });
+        let mut exited = None;
+        wait("reloaded or gone", || {
+            exited = lab.children[daemon].try_wait().ok().flatten();
+            exited.is_some() || lab.read("log").contains("Reloading configuration (SIGHUP)")
+        });
+        assert_eq!(exited, None, "round {round}: {}", lab.read("log"));
+        let out = lab.ld(&[cs, "stop"]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let status = lab.children[daemon].wait().ok();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "round {round}: {status:?}"
+        );
+    }
+}
