@@ -4069,8 +4069,7 @@ fn a_stale_pid_file_or_a_daemon_that_would_not_stop_was_reported_as_stopped() {
 /// only caught once the daemon had read the IPVS table and set up its loop: a `reload`
 /// sent in between (a supervisor's reload right after the start, with `-d` or
 /// `supervised=yes`) killed the daemon by the signal's default action, with no line in the
-/// log and the virtual services left in the table. Those signals now wait, blocked, until
-/// they are caught, and the reload happens.
+/// log. Those signals now wait, blocked, until they are caught, and the reload happens.
 #[test]
 fn a_reload_right_after_start_killed_the_daemon() {
     let mut lab = Lab::new("rk");

@@ -141,8 +141,8 @@ fn errno_of(e: &IpvsError) -> Option<i32> {
 /// Blocks the signals that stop (TERM, INT, QUIT) or reload (HUP) the daemon, from before
 /// its pid file is taken until `Daemon::new` catches them. `status` says running, and
 /// `reload` and `stop` signal the daemon, from the moment the file is locked; a HUP that
-/// came before the loop caught it killed the daemon (default action), leaving its virtual
-/// services in the table and no line in the log. Held, it is acted on once caught.
+/// came before the loop caught it killed the daemon (default action) without a line in the
+/// log. Held, it is acted on once caught.
 pub fn hold_signals() {
     set_held_signals(nix::sys::signal::SigmaskHow::SIG_BLOCK);
 }
