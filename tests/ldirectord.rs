@@ -3899,3 +3899,201 @@ fn a_stop_with_20_virtuals_mailed_16_and_lost_the_rest() {
     let log = lab.read("log");
     assert!(!log.contains("not sent"), "{log}");
 }
+
+/// What a migrating operator relies on most: directives set inside a `virtual=` block
+/// override the global ones for that virtual only, and the virtuals without them keep the
+/// globals. One daemon, two virtuals, one dead real each: the one that overrides
+/// checkinterval, quiescent, fallbackcommand and emailalert is checked every second (the
+/// Perl honours that checkinterval only with fork=yes; `-t` says so), is quiesced, runs its
+/// own command and mails its own address; the other is checked every 3 s (the global), is
+/// deleted, runs the global command and mails the global address.
+#[test]
+fn a_virtuals_own_checkinterval_quiescent_fallbackcommand_and_emailalert_gave_way_to_the_globals() {
+    let mut lab = Lab::new("ov");
+    smtp_sink(&mut lab);
+    let a = lab.http(8081);
+    let b = lab.http(8082);
+    let fb = lab.write(
+        "fb.sh",
+        &format!("echo \"$*\" >>{}\n", lab.path("fb.log").display()),
+    );
+    let (mon_a, mon_b) = (lab.path("a.mon"), lab.path("b.mon"));
+    let name = unique("ov.cf");
+    let c = cfg(
+        &lab,
+        &name,
+        &format!(
+            "checkinterval=3\nchecktimeout=1\nquiescent=no\nsmtp=127.0.0.1\n\
+             emailalert=\"global@example.org\"\nfallbackcommand=\"/bin/sh {fb} global\"\n\
+             virtual=198.51.100.10:80\n\treal=127.0.0.1:8081 masq 4\n\tchecktype=connect\n\
+             \tcheckinterval=1\n\tquiescent=yes\n\tfallbackcommand=\"/bin/sh {fb} own\"\n\
+             \temailalert=\"own@example.org\"\n\tmonitorfile=\"{}\"\n\
+             virtual=198.51.100.11:80\n\treal=127.0.0.1:8082 masq 4\n\tchecktype=connect\n\
+             \tmonitorfile=\"{}\"\n",
+            mon_a.display(),
+            mon_b.display(),
+            fb = fb.display()
+        ),
+    );
+    let cs = c.to_str().unwrap_or("");
+    let out = lab.ld(&["-t", cs]);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(
+        e.contains(&format!(
+            "{cs}:7:1: warning: checkinterval of tcp:198.51.100.10:80 is honoured (the original ignores it when fork=no)"
+        )),
+        "{e}"
+    );
+    lab.daemon(&c);
+    // Checked every second: 7 results take 6 s at least, in which the other virtual's real,
+    // checked every 3 s, has 3 results, 4 if a check ran late.
+    wait("7 checks of the real with checkinterval=1", || {
+        lab.read("a.mon").lines().count() >= 7
+    });
+    let (n_a, n_b) = (
+        lab.read("a.mon").lines().count(),
+        lab.read("b.mon").lines().count(),
+    );
+    assert!(
+        (2..=4).contains(&n_b),
+        "own interval: {n_a} checks, global: {n_b}"
+    );
+    lab.kill(a);
+    lab.kill(b);
+    wait("own quiescent=yes: weight 0", || {
+        lab.rec()
+            .contains("-e -t 198.51.100.10:80 -r 127.0.0.1:8081 -m -w 0")
+    });
+    wait("global quiescent=no: deleted", || {
+        lab.rec()
+            .contains("-d -t 198.51.100.11:80 -r 127.0.0.1:8082")
+    });
+    let rec = lab.rec();
+    assert!(!rec.contains("-d -t 198.51.100.10:80"), "{rec}");
+    assert!(
+        !rec.contains("-t 198.51.100.11:80 -r 127.0.0.1:8082 -m -w 0"),
+        "{rec}"
+    );
+    wait("both fallbackcommands", || {
+        lab.read("fb.log").lines().count() >= 2
+    });
+    let mut ran: Vec<String> = lab.read("fb.log").lines().map(str::to_string).collect();
+    ran.sort();
+    assert_eq!(
+        ran,
+        [
+            "global start 198.51.100.11:80 tcp",
+            "own start 198.51.100.10:80 tcp"
+        ]
+    );
+    wait("both mails", || {
+        let m = lab.read("mails");
+        m.contains("Quiescent real server: 127.0.0.1:8081")
+            && m.contains("Deleted real server: 127.0.0.1:8082")
+    });
+    for mail in lab.read("mails").split("FROM ").skip(1) {
+        let to = mail.lines().next().unwrap_or("");
+        if mail.contains("127.0.0.1:8081") {
+            assert!(to.ends_with("TO own@example.org"), "{mail}");
+        }
+        if mail.contains("127.0.0.1:8082") {
+            assert!(to.ends_with("TO global@example.org"), "{mail}");
+        }
+    }
+}
+
+/// The exit codes and words an init script or Pacemaker acts on, past the plain cases of
+/// `status_stop_and_exit_codes`: a pid file whose process is gone is "stale" at `status`
+/// (exit 1, both lines as the Perl's) and no obstacle to `start`; `stop` and `try-restart`
+/// of a stopped daemon exit 0 and start nothing; `force-reload` is `reload` (HUP, exit 0;
+/// exit 1 when stopped); and a daemon that does not exit within 30 s of `stop` (stopped
+/// with SIGSTOP here) is exit 1 with a line saying so, where exit 0 would have told a
+/// cluster manager the service was stopped while it still held the table.
+#[test]
+fn a_stale_pid_file_or_a_daemon_that_would_not_stop_was_reported_as_stopped() {
+    let mut lab = Lab::new("sx");
+    let (name, c) = one_connect_real(&lab, "sx.cf");
+    let cs = c.to_str().unwrap_or("");
+    let pid_path = format!("/var/run/ldirectord.{name}.pid");
+    fs::write(&pid_path, "999999\n").unwrap_or_else(|e| panic!("{e}"));
+    let out = lab.ld(&[cs, "status"]);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert_eq!(
+        e,
+        format!("ldirectord stale pid file {pid_path} for {cs}\n")
+    );
+    assert_eq!(o, format!("ldirectord is stopped for {cs}\n"));
+    for cmd in ["stop", "try-restart"] {
+        let out = lab.ld(&[cs, cmd]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {:?}", text(&out));
+    }
+    assert!(!lab.rec().contains("-A"), "{}", lab.rec());
+    let out = lab.ld(&[cs, "force-reload"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(
+        text(&out).1,
+        format!("ldirectord for {cs} is not running\n")
+    );
+    lab.daemon(&c);
+    wait("running despite the stale pid file", || {
+        lab.ld(&[cs, "status"]).status.code() == Some(0)
+    });
+    let daemon = lab.children.len() - 1;
+    wait("set up", || lab.read("log").contains("Real server down"));
+    let out = lab.ld(&[cs, "force-reload"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    wait("reloaded", || {
+        lab.read("log").contains("Reloading configuration")
+    });
+    lab.signal(daemon, "STOP");
+    let began = Instant::now();
+    let out = lab.ld(&[cs, "stop"]);
+    let waited = began.elapsed();
+    lab.signal(daemon, "CONT");
+    let pid = lab.children[daemon].id();
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    assert_eq!(
+        text(&out).1,
+        format!("ldirectord for {cs} [pid {pid}] did not stop within 30 s\n")
+    );
+    assert!(waited >= Duration::from_secs(29), "{waited:?}");
+    // Let go, it acts on the TERM it was sent and is gone.
+    wait("stopped after SIGCONT", || {
+        lab.ld(&[cs, "status"]).status.code() == Some(3)
+    });
+}
+
+/// `status` says running as soon as the pid file is locked, but SIGHUP and SIGTERM were
+/// only caught once the daemon had read the IPVS table and set up its loop: a `reload`
+/// sent in between (a supervisor's reload right after the start, with `-d` or
+/// `supervised=yes`) killed the daemon by the signal's default action, with no line in the
+/// log. Those signals now wait, blocked, until they are caught, and the reload happens.
+#[test]
+fn a_reload_right_after_start_killed_the_daemon() {
+    let mut lab = Lab::new("rk");
+    let (_, c) = one_connect_real(&lab, "rk.cf");
+    let cs = c.to_str().unwrap_or("");
+    for round in 0..10 {
+        lab.daemon(&c);
+        let daemon = lab.children.len() - 1;
+        // `reload` is 1 until the pid file is locked, then sends HUP at once.
+        wait("a reload sent", || {
+            lab.ld(&[cs, "reload"]).status.code() == Some(0)
+        });
+        let mut exited = None;
+        wait("reloaded or gone", || {
+            exited = lab.children[daemon].try_wait().ok().flatten();
+            exited.is_some() || lab.read("log").contains("Reloading configuration (SIGHUP)")
+        });
+        assert_eq!(exited, None, "round {round}: {}", lab.read("log"));
+        let out = lab.ld(&[cs, "stop"]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let status = lab.children[daemon].wait().ok();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "round {round}: {status:?}"
+        );
+    }
+}

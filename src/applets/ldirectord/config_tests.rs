@@ -126,6 +126,28 @@ fn timeouts_default_to_each_other_then_globals_then_5_and_30() {
     );
 }
 
+/// A file that sets none of them gets the Perl code's defaults, not its man page's (which
+/// says quiescent=yes, bug B7): a dead real is deleted, not left at weight 0.
+#[test]
+fn a_file_without_quiescent_left_dead_reals_at_weight_zero_as_the_perl_man_page_says() {
+    let c = parse("virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (g, v) = (&c.globals, &c.virtuals[0]);
+    assert!(!g.quiescent && !v.quiescent && !g.readdquiescent);
+    assert_eq!((g.checkinterval, v.checkinterval), (10, 10));
+    assert_eq!((v.failurecount, v.checkcount), (1, 1));
+    assert!(v.cleanstop);
+    assert_eq!(v.emailalertstatus, alert_status::ALL);
+    assert_eq!((v.emailalert.as_deref(), v.smtp.as_deref()), (None, None));
+    assert!(!g.autoreload && !g.fork && !g.supervised);
+    assert_eq!(
+        g.logfile,
+        LogTarget::File(std::path::PathBuf::from("/var/log/ldirectord.log"))
+    );
+    assert_eq!(v.scheduler, "wrr");
+    assert_eq!(v.checktype, CheckType::Negotiate);
+}
+
 #[test]
 fn globals_after_a_block_still_apply_and_virtual_overrides() {
     let text = "virtual=198.51.100.1:80\n\treal=198.51.100.2 gate\n\tquiescent=yes\n\

@@ -3,7 +3,8 @@
 //! netlink, every check runs concurrently in one poll loop.
 //!
 //! Exit codes as the original: 0 success; 1 config file not found, `reload` of a daemon that
-//! is not running, a stale pid file at `status`, or a start that failed; 2 config error;
+//! is not running, a stale pid file at `status`, a `stop` not obeyed within 30 s, or a start
+//! that failed; 2 config error;
 //! 3 `status` of a stopped daemon; 255 bad command line. `-t` (config test): 0 valid, 1 not
 //! found, 2 errors. Unlike the original, `status` and `stop` work on a running daemon whatever
 //! its config file holds now (errors are reported as warnings), or with the file deleted (they
@@ -314,6 +315,7 @@ fn run_command(
 
 fn start(debug: bool, path: &Path, name: &str, pid_path: &Path, cfg: config::Config) -> ExitCode {
     let foreground = debug || cfg.globals.supervised;
+    daemon::hold_signals();
     // supervised=yes writes no pid file in the original; we keep one for the lock only
     // when daemonizing or with -d, so `status` works in every mode.
     let mut pidfile = match PidFile::acquire(pid_path) {

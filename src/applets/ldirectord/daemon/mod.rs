@@ -138,6 +138,31 @@ fn errno_of(e: &IpvsError) -> Option<i32> {
     }
 }
 
+/// Blocks the signals that stop (TERM, INT, QUIT) or reload (HUP) the daemon, from before
+/// its pid file is taken until `Daemon::new` catches them. `status` says running, and
+/// `reload` and `stop` signal the daemon, from the moment the file is locked; a HUP that
+/// came before the loop caught it killed the daemon (default action) without a line in the
+/// log. Held, it is acted on once caught.
+pub fn hold_signals() {
+    set_held_signals(nix::sys::signal::SigmaskHow::SIG_BLOCK);
+}
+
+fn set_held_signals(how: nix::sys::signal::SigmaskHow) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+    ] {
+        set.add(sig);
+    }
+    if let Err(e) = nix::sys::signal::pthread_sigmask(how, Some(&set), None) {
+        log::warn!("signal mask: {e}");
+    }
+}
+
 impl Daemon {
     /// Reconciles the kernel table with `cfg` and prepares the loop.
     pub fn new(
@@ -159,6 +184,8 @@ impl Daemon {
             libc::SIGCHLD,
         ])
         .map_err(|e| format!("signals: {e}"))?;
+        // Caught now: what `hold_signals` kept pending is delivered (a reload, a stop).
+        set_held_signals(nix::sys::signal::SigmaskHow::SIG_UNBLOCK);
         // Each check holds a socket: 1000 reals due at start-up open 1000 at once. The soft
         // limit (often 1024) is raised towards what the most checks need, up to the hard one.
         let open_files =
