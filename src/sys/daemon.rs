@@ -73,6 +73,14 @@ pub fn daemonize(name: &str) -> io::Result<Detached> {
         daemonize::Outcome::Parent(Err(e)) => Err(io::Error::other(e.to_string())),
         daemonize::Outcome::Parent(Ok(p)) => {
             drop(wr);
+            // The waiting process answers ^C and kill again: a daemon may hold its stop and
+            // reload signals blocked until its loop catches them (ldirectord), and the mask
+            // came with the fork.
+            let _ = nix::sys::signal::pthread_sigmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            );
             if p.first_child_exit_code != 0 {
                 std::process::exit(p.first_child_exit_code);
             }
