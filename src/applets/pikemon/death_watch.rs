@@ -105,8 +105,8 @@ impl DeathWatch {
     }
 
     /// SIGHUP hand-over: the listener goes (the new instance binds it), the established
-    /// connections stay until this process exits — the peer's probe then finds the new
-    /// instance answering.
+    /// connections stay until this process exits — the peer then sees them close while the
+    /// new instance's connection is open, which is no death.
     pub fn detach(&mut self, ev: &mut EventLoop) {
         self.detached = true;
         if let Some(l) = self.listener.take() {
@@ -137,10 +137,7 @@ impl DeathWatch {
                 if state == State::Open {
                     return Outcome::Nothing;
                 }
-                if let Out::Up(s) = std::mem::replace(&mut self.out, Out::Idle) {
-                    ev.deregister(s.as_raw_fd());
-                }
-                self.arm_retry(ev);
+                self.drop_out(ev);
                 self.report(ev, state, format!("to {}", self.peer_addr()))
             }
             Event::Readable(Token(t)) if (T_IN..T_IN + SLOTS).contains(&t) => {
@@ -149,9 +146,7 @@ impl DeathWatch {
                 if state == State::Open {
                     return Outcome::Nothing;
                 }
-                if let Some(s) = self.inbound[slot].take() {
-                    ev.deregister(s.as_raw_fd());
-                }
+                self.drop_in(ev, slot);
                 self.report(ev, state, format!("from {}", self.cfg.peer))
             }
             Event::Timer(T_RETRY, _) => {
@@ -170,7 +165,7 @@ impl DeathWatch {
     /// connection to or from the peer stays open.
     fn report(&mut self, ev: &mut EventLoop, state: State, which: String) -> Outcome {
         if state != State::Closed {
-            info!("death-watch: the connection {which} timed out (keep-alive)");
+            timed_out(&which);
             return Outcome::Nothing;
         }
         // A connection of the peer's new instance may wait in the listener's queue, behind
@@ -199,13 +194,8 @@ impl DeathWatch {
                 State::Open => open = true,
                 State::Closed => {}
                 State::TimedOut => {
-                    if let Some(s) = self.inbound[slot].take() {
-                        ev.deregister(s.as_raw_fd());
-                    }
-                    info!(
-                        "death-watch: the connection from {} timed out (keep-alive)",
-                        self.cfg.peer
-                    );
+                    self.drop_in(ev, slot);
+                    timed_out(&format!("from {}", self.cfg.peer));
                 }
             }
         }
@@ -214,18 +204,27 @@ impl DeathWatch {
                 State::Open => open = true,
                 State::Closed => {}
                 State::TimedOut => {
-                    if let Out::Up(s) = std::mem::replace(&mut self.out, Out::Idle) {
-                        ev.deregister(s.as_raw_fd());
-                    }
-                    info!(
-                        "death-watch: the connection to {} timed out (keep-alive)",
-                        self.peer_addr()
-                    );
-                    self.arm_retry(ev);
+                    self.drop_out(ev);
+                    timed_out(&format!("to {}", self.peer_addr()));
                 }
             }
         }
         open
+    }
+
+    /// Ends the connection to the peer; a new one is tried after the retry interval.
+    fn drop_out(&mut self, ev: &mut EventLoop) {
+        if let Out::Up(s) = std::mem::replace(&mut self.out, Out::Idle) {
+            ev.deregister(s.as_raw_fd());
+        }
+        self.arm_retry(ev);
+    }
+
+    /// Ends the connection from the peer in `slot`.
+    fn drop_in(&mut self, ev: &mut EventLoop, slot: usize) {
+        if let Some(s) = self.inbound[slot].take() {
+            ev.deregister(s.as_raw_fd());
+        }
     }
 
     fn peer_addr(&self) -> SocketAddrV4 {
@@ -401,6 +400,11 @@ enum State {
 }
 
 /// Reads what is there (bytes the peer should never send are dropped).
+/// Logs that the connection `which` ("to ADDR", "from ADDR") was given up by keep-alive.
+fn timed_out(which: &str) {
+    info!("death-watch: the connection {which} timed out (keep-alive)");
+}
+
 fn state(s: &mut TcpStream) -> State {
     let mut buf = [0u8; 256];
     loop {
@@ -562,17 +566,36 @@ mod tests {
         in_private_netns(old_instance_close_after_hand_over);
     }
 
-    fn old_instance_close_after_hand_over() {
+    /// A (node 1) and B (node 2) started, B first, and connected both ways.
+    fn connected_pair() -> ((DeathWatch, EventLoop), (DeathWatch, EventLoop)) {
         let port = DEATH_WATCH_PORT_FOR_TEST;
-        let (mut old, mut eo) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
         let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
         b.start(&mut eb);
-        old.start(&mut eo);
+        a.start(&mut ea);
         {
-            let mut sides = [(&mut old, &mut eo), (&mut b, &mut eb)];
+            let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
             drive(&mut sides, Duration::from_millis(1500), |_| false);
         }
-        assert!(connected(&old) && connected(&b), "both directions connect");
+        assert!(connected(&a) && connected(&b), "both directions connect");
+        ((a, ea), (b, eb))
+    }
+
+    /// The peer's last instance died with both of its connections: `w` reports it, once or
+    /// twice (the worker's core takes the first).
+    fn assert_death_reported(w: &mut DeathWatch, ev: &mut EventLoop) {
+        let mut sides = [(w, ev)];
+        let seen = drive(&mut sides, Duration::from_secs(2), |s| !s[0].is_empty());
+        assert!(
+            !seen[0].is_empty() && seen[0].iter().all(|o| *o == Outcome::PeerGone),
+            "{:?}",
+            seen[0]
+        );
+    }
+
+    fn old_instance_close_after_hand_over() {
+        let port = DEATH_WATCH_PORT_FOR_TEST;
+        let ((mut old, mut eo), (mut b, mut eb)) = connected_pair();
 
         // SIGHUP: the old instance gives up its listener, the new one starts.
         old.detach(&mut eo);
@@ -595,15 +618,7 @@ mod tests {
         // The new instance dies too (SIGKILL): nothing is left open, that is a death.
         drop(new);
         drop(en);
-        let mut sides = [(&mut b, &mut eb)];
-        let seen = drive(&mut sides, Duration::from_secs(2), |s| !s[0].is_empty());
-        // Both of its connections close at once: reported once or twice (the worker's
-        // core takes the first).
-        assert!(
-            !seen[0].is_empty() && seen[0].iter().all(|o| *o == Outcome::PeerGone),
-            "{:?}",
-            seen[0]
-        );
+        assert_death_reported(&mut b, &mut eb);
     }
 
     /// A LAN host that keeps a connection to B's port open (from its own address) holds
@@ -615,15 +630,7 @@ mod tests {
 
     fn stranger_masks_nothing() {
         let port = DEATH_WATCH_PORT_FOR_TEST;
-        let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
-        let (mut b, mut eb) = (DeathWatch::new(settings(2, 1, port)), EventLoop::new());
-        b.start(&mut eb);
-        a.start(&mut ea);
-        {
-            let mut sides = [(&mut a, &mut ea), (&mut b, &mut eb)];
-            drive(&mut sides, Duration::from_millis(1500), |_| false);
-        }
-        assert!(connected(&a) && connected(&b), "both directions connect");
+        let ((a, ea), (mut b, mut eb)) = connected_pair();
         let mut stranger = start_connect(
             Ipv4Addr::new(127, 0, 0, 3),
             SocketAddrV4::new(b.cfg.local, port),
@@ -638,14 +645,6 @@ mod tests {
         assert_eq!(b.inbound.iter().filter(|c| c.is_some()).count(), 1);
         drop(a);
         drop(ea);
-        let mut sides = [(&mut b, &mut eb)];
-        let seen = drive(&mut sides, Duration::from_secs(2), |s| !s[0].is_empty());
-        // Both of its connections close at once: reported once or twice (the worker's
-        // core takes the first).
-        assert!(
-            !seen[0].is_empty() && seen[0].iter().all(|o| *o == Outcome::PeerGone),
-            "{:?}",
-            seen[0]
-        );
+        assert_death_reported(&mut b, &mut eb);
     }
 }
