@@ -178,12 +178,19 @@ impl Lab {
     /// Starts a `PROTOCOL_SERVER` for `proto` on `port` and waits until it listens.
     fn protocol_server(&mut self, proto: &str, port: u16, mode: &str, tls: bool) {
         let script = self.write("server.py", PROTOCOL_SERVER);
-        let mut args = vec![
+        let args = [
             script.to_string_lossy().into_owned(),
             proto.to_string(),
             port.to_string(),
             mode.to_string(),
         ];
+        self.python_server(&args, port, tls);
+    }
+
+    /// Runs `python3 ARGS` (with the lab's certificate and key appended for `tls`) and waits
+    /// until something listens on `port`.
+    fn python_server(&mut self, args: &[String], port: u16, tls: bool) {
+        let mut args = args.to_vec();
         if tls {
             let (crt, key) = self.certificate();
             args.extend([crt, key]);
@@ -593,30 +600,13 @@ fn a_pops_or_imaps_check_ended_its_session_without_close_notify() {
     ];
     let mut conf = String::from("checkinterval=1\nnegotiatetimeout=5\n");
     for (vport, (service, proto, port, tls)) in (100u16..).zip(cases) {
-        let mut args = vec![
+        let args = [
             script.to_string_lossy().into_owned(),
             proto.to_string(),
             port.to_string(),
             record.to_string_lossy().into_owned(),
         ];
-        if tls {
-            let (crt, key) = lab.certificate();
-            args.extend([crt, key]);
-        }
-        let child = lab
-            .ns
-            .cmd("python3")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("python3 {args:?}: {e}"));
-        lab.children.push(child);
-        wait(&format!("port {port}"), || {
-            let out = lab.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
-            !text(&out).0.trim().is_empty()
-        });
+        lab.python_server(&args, port, tls);
         conf.push_str(&format!(
             "virtual={VIP}:{vport}\n\treal=127.0.0.1:{port} masq\n\tservice={service}\n\
              \tlogin=\"user\"\n\tpasswd=\"secret\"\n"
@@ -723,29 +713,12 @@ fn an_ldaps_check_ended_its_session_without_close_notify() {
     let cases = [("ldap", 8389, false), ("ldaps", 8636, true)];
     let mut conf = String::from("checkinterval=1\nnegotiatetimeout=5\n");
     for (vport, (service, port, tls)) in (100u16..).zip(cases) {
-        let mut args = vec![
+        let args = [
             script.to_string_lossy().into_owned(),
             port.to_string(),
             record.to_string_lossy().into_owned(),
         ];
-        if tls {
-            let (crt, key) = lab.certificate();
-            args.extend([crt, key]);
-        }
-        let child = lab
-            .ns
-            .cmd("python3")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("python3 {args:?}: {e}"));
-        lab.children.push(child);
-        wait(&format!("port {port}"), || {
-            let out = lab.ns.run(&["ss", "-Hltn", &format!("sport = :{port}")]);
-            !text(&out).0.trim().is_empty()
-        });
+        lab.python_server(&args, port, tls);
         conf.push_str(&format!(
             "virtual={VIP}:{vport}\n\treal=127.0.0.1:{port} masq\n\tservice={service}\n\
              \trequest=\"ou=web,dc=example,dc=test\"\n"
