@@ -333,6 +333,22 @@ impl Rig {
             .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
     }
 
+    /// Waits up to 3 s until the switch has learned `mac` on B's port, showing where it is
+    /// and B's log if it never does.
+    fn wait_mac_on_b_port(&self, mac: &str) {
+        let start = Instant::now();
+        while self.switch_port_of(mac).as_deref() != Some(self.b_port.as_str()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{mac} stayed on {:?}, not B's port {}\n{}",
+                self.switch_port_of(mac),
+                self.b_port,
+                self.log(2)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn macvlan_up(&self, node: u32) -> bool {
         let out = self.ns(node).ip(&["-br", "link", "show", "pk1-lan0"]);
         let (so, _) = text(&out);
@@ -3216,6 +3232,21 @@ impl Rig {
         .0
     }
 
+    /// Waits up to `limit` until the client's neighbour entry for `addr` names `mac`,
+    /// showing the entry and `node`'s log if it never does.
+    fn wait_client_neigh6(&self, addr: &str, mac: &str, limit: Duration, node: u32) {
+        let start = Instant::now();
+        while !self.client_neigh6(addr).contains(&format!("lladdr {mac}")) {
+            assert!(
+                start.elapsed() < limit,
+                "the client's entry for {addr} is not {mac}: {}\n{}",
+                self.client_neigh6(addr),
+                self.log(node)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn client_ping6(&self, target: &str) -> bool {
         self.client
             .run(&["ping", "-6", "-c", "1", "-W", "1", target])
@@ -3317,30 +3348,12 @@ fn ipv6_vip_moves_on_sigkill_and_the_client_neighbour_entry_follows_the_advertis
     let all = rig.pids(1, "pikemon");
     rig.signal(&all, "-KILL");
     rig.wait_role(2, "Master", Duration::from_secs(5));
-    let start = Instant::now();
-    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC}")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "{}\n{}",
-            rig.client_neigh6(VIP6),
-            rig.log(2)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_client_neigh6(VIP6, VMAC, Duration::from_secs(3), 2);
     // The switch learned the virtual MAC on B's port from the advertisements and the VIP
     // answers from B. Polled: A's kernel, its pikemon killed whole, keeps the VIP on its
     // macvlan until the lease ends and may still send a frame from the virtual MAC (a CI
     // run under load read A's port once, right after the client's entry moved).
-    let start = Instant::now();
-    while rig.switch_port_of(VMAC).as_deref() != Some(rig.b_port.as_str()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the virtual MAC stayed on {:?}, not B's port {}",
-            rig.switch_port_of(VMAC),
-            rig.b_port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_mac_on_b_port(VMAC);
     let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
     assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
     assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
@@ -4527,11 +4540,7 @@ fn ipv6_only_probe_ignores_the_kernel_of_a_sigkilled_master_and_takes_over() {
         "{log}"
     );
     // B's daemon answers now: the switch learned the virtual MAC on B's port.
-    let start = Instant::now();
-    while rig.switch_port_of(VMAC6).as_deref() != Some(rig.b_port.as_str()) {
-        assert!(start.elapsed() < Duration::from_secs(3), "{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_mac_on_b_port(VMAC6);
     let addrs = text(&rig.b.ip(&["-6", "addr", "show", "dev", "pk1-lan0"])).0;
     assert!(addrs.contains(&format!("inet6 {VIP6}/64")), "{addrs}");
     assert!(rig.client_ping6(VIP6), "{}", rig.log(2));
@@ -4757,16 +4766,7 @@ fn ipv6_vip_advertised_from_another_mac_moved_the_client_and_went_unanswered() {
     let na = unsolicited_na("020000000066", 20, 0.005);
     let out = rogue.cmd("python3").args(["-c", &na]).output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let start = Instant::now();
-    while !rig.client_neigh6(VIP6).contains(&format!("lladdr {VMAC6}")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "the client still sends the VIP's traffic to {}\n{}",
-            rig.client_neigh6(VIP6),
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_client_neigh6(VIP6, VMAC6, Duration::from_secs(2), 1);
     let log = rig.log(1);
     assert!(
         log.contains("vc LAN: a VIP claimed by 02:00:00:00:00:66"),
@@ -6039,16 +6039,7 @@ fn configured_virtual_mac_was_not_the_one_the_client_learned_before_and_after_a_
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let start = Instant::now();
-    while rig.switch_port_of(MAC_OVERRIDE).as_deref() != Some(rig.b_port.as_str()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the configured MAC stayed on {:?}, not B's port {}",
-            rig.switch_port_of(MAC_OVERRIDE),
-            rig.b_port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_mac_on_b_port(MAC_OVERRIDE);
     let out = garps.wait_with_output().unwrap();
     let (seen, err) = text(&out);
     assert!(out.status.success(), "{err}");
@@ -6127,26 +6118,8 @@ fn link_local_gateway_kept_across_a_failover(ll: &str, configured: bool) {
         addrs.contains(&format!("inet6 {ll}/64 scope link")),
         "{addrs}"
     );
-    let start = Instant::now();
-    while !rig.client_neigh6(ll).contains(&format!("lladdr {VMAC}")) {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "{}\n{}",
-            rig.client_neigh6(ll),
-            rig.log(2)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let start = Instant::now();
-    while rig.switch_port_of(VMAC).as_deref() != Some(rig.b_port.as_str()) {
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "the virtual MAC stayed on {:?}, not B's port {}",
-            rig.switch_port_of(VMAC),
-            rig.b_port
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_client_neigh6(ll, VMAC, Duration::from_secs(3), 2);
+    rig.wait_mac_on_b_port(VMAC);
     assert!(rig.client_ping6(&gateway), "{}", rig.log(2));
     assert!(rig.client_ping6(BEHIND), "{}", rig.log(2));
     assert!(rig.client_neigh6(ll).contains(&format!("lladdr {VMAC}")));
