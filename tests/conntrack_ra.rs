@@ -1010,22 +1010,11 @@ fn config_naming_a_fifo_hung_every_action_and_dev_zero_ate_the_memory() {
                 ("OCF_RESKEY_CRM_meta_timeout", "2000"),
                 ("OCF_RESKEY_CRM_meta_interval", interval),
             ];
-            let mut child = a
-                .ra_cmd(action, &env)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let start = Instant::now();
-            while child.try_wait().unwrap().is_none() {
-                if start.elapsed() > Duration::from_secs(3) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("{action} with config {config}: still running after 3 s");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let out = child.wait_with_output().unwrap();
+            let out = output_within(
+                a.ra_cmd(action, &env),
+                Duration::from_secs(3),
+                &format!("{action} with config {config}"),
+            );
             let (_, e) = text(&out);
             assert_eq!(out.status.code(), Some(want), "{action} {config}: {e}");
             if want == 7 {
@@ -2023,22 +2012,11 @@ fn a_fifo_at_the_control_socket_path_hung_monitor_and_stop() {
             ("OCF_RESKEY_CRM_meta_timeout", "2000"),
             ("OCF_RESKEY_CRM_meta_interval", interval),
         ];
-        let mut child = a
-            .ra_cmd(action, &env)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > Duration::from_millis(1500) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{action} (interval {interval}): still running after 1.5 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().unwrap();
+        let out = output_within(
+            a.ra_cmd(action, &env),
+            Duration::from_millis(1500),
+            &format!("{action} (interval {interval})"),
+        );
         let (o, e) = text(&out);
         assert_eq!(out.status.code(), Some(want), "{action} {interval}: {e}");
         assert_eq!(o, "", "{action}");
@@ -2133,4 +2111,28 @@ fn ha_debug_left_a_successful_monitor_silent() {
         );
     }
     assert_eq!(a.rc("stop", &[]), 0);
+}
+
+/// Runs `cmd` with its output captured; a run still going after `limit` is killed and the
+/// test fails naming `what`.
+fn output_within(
+    mut cmd: std::process::Command,
+    limit: Duration,
+    what: &str,
+) -> std::process::Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
