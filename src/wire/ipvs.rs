@@ -398,6 +398,12 @@ impl Service {
 }
 
 impl Dest {
+    /// Whether `other` is at the same address and port: the kernel's key of a destination
+    /// within its service.
+    pub fn same_place(&self, other: &Dest) -> bool {
+        self.addr == other.addr && self.port == other.port
+    }
+
     /// The nested IPVS_CMD_ATTR_DEST payload, in libipvs's order.
     pub fn emit_attrs(&self, buf: &mut Vec<u8>) {
         put_attr(buf, DEST_ADDR, &addr16(&self.addr));

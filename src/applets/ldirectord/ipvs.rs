@@ -259,10 +259,6 @@ impl Record {
     }
 }
 
-fn same_dest(a: &Dest, b: &Dest) -> bool {
-    a.addr == b.addr && a.port == b.port
-}
-
 impl Director for Record {
     fn add_service(&mut self, s: &Service) -> Result<(), IpvsError> {
         self.catch_up()?;
@@ -290,7 +286,7 @@ impl Director for Record {
     fn add_dest(&mut self, s: &Service, d: &Dest) -> Result<(), IpvsError> {
         self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
-        if entry.1.iter().any(|o| same_dest(o, d)) {
+        if entry.1.iter().any(|o| o.same_place(d)) {
             return Err(IpvsError::Exists);
         }
         entry.1.push(d.clone());
@@ -311,7 +307,7 @@ impl Director for Record {
         let slot = entry
             .1
             .iter_mut()
-            .find(|o| same_dest(o, d))
+            .find(|o| o.same_place(d))
             .ok_or(IpvsError::NotFound)?;
         *slot = d.clone();
         let line = format!(
@@ -329,7 +325,7 @@ impl Director for Record {
         self.catch_up()?;
         let entry = self.find(&s.key).ok_or(IpvsError::NotFound)?;
         let before = entry.1.len();
-        entry.1.retain(|o| !same_dest(o, d));
+        entry.1.retain(|o| !o.same_place(d));
         if entry.1.len() == before {
             return Err(IpvsError::NotFound);
         }

@@ -212,9 +212,9 @@ impl Core {
         let existing = table::entry(table, v);
         let dests = table::sync_service(v, existing, actions);
         let fb = fallback_dest(v);
-        let fallback_on = dests.iter().any(|d| {
-            fb.as_ref().is_some_and(|f| table::same_place(f, d)) && table::real_at(v, d).is_none()
-        });
+        let fallback_on = dests
+            .iter()
+            .any(|d| fb.as_ref().is_some_and(|f| f.same_place(d)) && !table::has_real_at(v, d));
         self.purge_strays(vi, dests, fallback_on, None, why, actions);
         let reals = v
             .reals
@@ -242,14 +242,14 @@ impl Core {
         let svc = service_of(v);
         let fb = fallback_dest(v);
         for d in dests {
-            if table::real_at(v, d).is_some() {
+            if table::has_real_at(v, d) {
                 continue;
             }
-            let is_fb = fb.as_ref().is_some_and(|f| table::same_place(f, d));
+            let is_fb = fb.as_ref().is_some_and(|f| f.same_place(d));
             if is_fb && fallback_on {
                 continue;
             }
-            let is_fb = is_fb || old_fallback.is_some_and(|f| table::same_place(f, d));
+            let is_fb = is_fb || old_fallback.is_some_and(|f| f.same_place(d));
             actions.push(Action::Ipvs(IpvsOp::DelDest(svc.clone(), d.clone())));
             if is_fb {
                 log::info!("Deleted fallback server for {} ({why})", v.id());
@@ -376,7 +376,7 @@ fn fresh_real(
     actions: &mut Vec<Action>,
 ) -> RealState {
     let want = dest_of(v, r, r.weight);
-    let found = dests.iter().find(|d| table::same_place(d, &want));
+    let found = dests.iter().find(|d| d.same_place(&want));
     let state = match found {
         Some(d) if d.weight > 0 => State::Up,
         Some(_) => State::Down,

@@ -140,10 +140,7 @@ impl Core {
                     .iter()
                     .zip(os.reals.iter())
                     .enumerate()
-                    .find(|(_, (or, _))| {
-                        let od = dest_of(ov, or, 0);
-                        od.addr == nd.addr && od.port == nd.port
-                    });
+                    .find(|(_, (or, _))| dest_of(ov, or, 0).same_place(&nd));
                 let same_check = ov.checktype == nv.checktype && ov.service == nv.service;
                 match prev {
                     Some((ori, (or, ors))) => {
@@ -197,7 +194,7 @@ impl Core {
             // A fallback in use is put back (or swapped in, when the config moved it); the
             // virtual stays without a live real, so fallbackcommand is not run again.
             if let (true, Some(f)) = (fallback_on, fallback_dest(nv)) {
-                match dests.iter().find(|d| table::same_place(d, &f)) {
+                match dests.iter().find(|d| d.same_place(&f)) {
                     Some(d) if table::same_dest(d, &f) => {}
                     Some(_) => actions.push(Action::Ipvs(IpvsOp::EditDest(nsvc.clone(), f))),
                     None => {
@@ -235,7 +232,7 @@ impl Core {
         let svc = service_of(v);
         let name = real_name(v, r);
         let zero = dest_of(v, r, 0);
-        let found = dests.iter().find(|d| table::same_place(d, &zero));
+        let found = dests.iter().find(|d| d.same_place(&zero));
         match rs.state {
             State::Unknown => {}
             State::Up => {

@@ -148,22 +148,15 @@ pub(super) fn sync_service<'t>(
     existing.map(|(_, d)| d.as_slice()).unwrap_or(&[])
 }
 
-/// Whether two destinations are the same address and port (the kernel's key).
-pub(super) fn same_place(a: &Dest, b: &Dest) -> bool {
-    a.addr == b.addr && a.port == b.port
-}
-
 /// Whether a destination in the table is written as `want` says: weight, forwarding method
 /// and thresholds (the counters are the kernel's).
 pub(super) fn same_dest(have: &Dest, want: &Dest) -> bool {
-    same_place(have, want)
+    have.same_place(want)
         && (have.weight, have.fwd, have.u_thresh, have.l_thresh)
             == (want.weight, want.fwd, want.u_thresh, want.l_thresh)
 }
 
-/// The index of the real of `v` whose destination is at `d`'s place, if one is.
-pub(super) fn real_at(v: &Virtual, d: &Dest) -> Option<usize> {
-    v.reals
-        .iter()
-        .position(|r| same_place(&dest_of(v, r, 0), d))
+/// Whether a real of `v` has its destination at `d`'s place.
+pub(super) fn has_real_at(v: &Virtual, d: &Dest) -> bool {
+    v.reals.iter().any(|r| dest_of(v, r, 0).same_place(d))
 }
