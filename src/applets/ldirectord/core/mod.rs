@@ -29,7 +29,7 @@ use crate::wire::ipvs::Dest;
 
 pub use reload::Reloaded;
 use table::fallback_dest;
-pub use table::{dest_of, real_name, service_of, IpvsOp, Table};
+pub use table::{dest_name, dest_of, real_name, service_of, IpvsOp, Table};
 
 /// Index of a virtual in the config, and of a real inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

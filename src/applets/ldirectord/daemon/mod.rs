@@ -20,7 +20,7 @@ use super::check::{self, Check};
 use super::check_slots::{cap_for, CheckSlots, MAX_CHECKS, RESERVED_FILES};
 use super::config::{Config, Rejected, Virtual};
 use super::config_watch::{fingerprint, ConfigWatch, Version};
-use super::core::{Action, Core, Input, IpvsOp, Outcome, Probe, RealId};
+use super::core::{dest_name, Action, Core, Input, IpvsOp, Outcome, Probe, RealId};
 use super::ipvs::{Director, IpvsError};
 use super::resolve::SystemResolver;
 use super::server_text::printable;
@@ -605,9 +605,4 @@ impl Daemon {
 struct QueuedMail {
     msg: Message,
     smtp: Option<String>,
-}
-
-/// `RIP:PORT` (`[RIP]:PORT` for IPv6) of a destination, for the log.
-fn dest_name(d: &crate::wire::ipvs::Dest) -> String {
-    std::net::SocketAddr::new(d.addr, d.port).to_string()
 }
