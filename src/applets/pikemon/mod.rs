@@ -411,7 +411,7 @@ fn exit_of(written: std::io::Result<()>) -> ExitCode {
 }
 
 /// A line on stderr; nowhere to report a failure to write it.
-fn say(line: &str) {
+pub(super) fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

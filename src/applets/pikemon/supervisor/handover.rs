@@ -268,13 +268,10 @@ pub fn acquire_instance(path: &Path) -> Result<InstanceLock, StartRefused> {
             // A system without /run (a bare container): the pid file alone guards, as before.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Not eprintln!: a stderr whose reader is gone must not end the start.
-                let _ = std::io::Write::write_fmt(
-                    &mut std::io::stderr().lock(),
-                    format_args!(
-                        "pikemon: warning: no /run for the network namespace's lock ({e}): only \
-                         the pid file keeps a second instance out\n"
-                    ),
-                );
+                crate::applets::pikemon::say(&format!(
+                    "pikemon: warning: no /run for the network namespace's lock ({e}): only \
+                     the pid file keeps a second instance out"
+                ));
                 return Ok(InstanceLock {
                     netns: None,
                     pid_file,
