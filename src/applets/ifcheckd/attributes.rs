@@ -151,12 +151,13 @@ fn node_order(a: &str, b: &str) -> std::cmp::Ordering {
                 (at, end)
             };
             let ((sa, ea), (sb, eb)) = (run(a, i), run(b, j));
-            let value = |s: &[u8]| {
+            // A run's digits without its leading zeros: longer is greater, then byte order.
+            fn value(s: &[u8]) -> &[u8] {
                 let zeros = s.iter().take_while(|&&c| c == b'0').count();
-                s[zeros..].to_vec()
-            };
+                &s[zeros..]
+            }
             let (va, vb) = (value(&a[sa..ea]), value(&b[sb..eb]));
-            let by_value = va.len().cmp(&vb.len()).then_with(|| va.cmp(&vb));
+            let by_value = va.len().cmp(&vb.len()).then_with(|| va.cmp(vb));
             let order = by_value.then_with(|| (ea - sa).cmp(&(eb - sb)));
             if order != Ordering::Equal {
                 return order;
