@@ -395,10 +395,17 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
         b_kernel.matches("dport=7000").count() >= 20,
         "B's kernel table after the takeover:\n{b_kernel}"
     );
+    // The commit was asked for while B probed, and was in before the addresses came up;
+    // a second one followed beside them.
     let log = rig.log(2);
-    let committed = log.find("conntrackd committed in").expect(&log);
+    let pre = log.find("conntrackd pre-committed in").expect(&log);
+    let decided = log.find("Probing => Master").expect(&log);
     let addresses = log.find("vc FW: Master (").expect(&log);
-    assert!(committed < addresses, "{log}");
+    assert!(pre < decided && decided < addresses, "{log}");
+    wait_for("the second commit", Duration::from_secs(5), || {
+        rig.log(2).contains("conntrackd committed in")
+    });
+    let log = rig.log(2);
     assert!(!log.contains("ignored the cache flush"), "{log}");
     let mut summary = String::new();
     out.read_line(&mut summary).unwrap();
@@ -577,4 +584,74 @@ fn parallel_takeover_with_a_hung_conntrackd_brings_the_addresses_up_at_once() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(!log.contains("did not commit"), "{log}");
     assert!(log.contains("vc FW: Master ("), "{log}");
+}
+
+/// pikemon's HELLOs from node `n` dropped on their way out (netdev egress, PIKE's ether type)
+/// on every heart-beat path, or let through again; everything else passes, the worker's
+/// answer to a probe included.
+fn mute_hellos(rig: &Rig, n: u32, mute: bool) {
+    if !mute {
+        let out = rig
+            .ns(n)
+            .run(&["nft", "delete", "table", "netdev", "hctmute"]);
+        assert!(out.status.success(), "{out:?}");
+        return;
+    }
+    let mut rules = String::from("table netdev hctmute {\n");
+    for dev in ["hb0", "lan0", "wan0"] {
+        rules += &format!(
+            "    chain {dev} {{ type filter hook egress device \"{dev}\" priority 0; \
+             ether type 0x88b5 drop; }}\n"
+        );
+    }
+    rules += "}\n";
+    let file = rig.dir.join(format!("mute{n}.nft"));
+    std::fs::write(&file, rules).unwrap();
+    let out = rig.ns(n).run(&["nft", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The commit now starts with the probe, ahead of a takeover. A probe that a live master
+/// answers ends without one: the master's flows that the pre-commit put into the backup's
+/// kernel table must not stay there, so conntrackd gets `-t -n`, as after a release.
+#[test]
+fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel() {
+    let mut rig = started("commit-timeout 2s;");
+    let (mut client, mut out) = rig.flows(10, 6);
+    wait_for("B's external cache", Duration::from_secs(5), || {
+        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
+    });
+    mute_hellos(&rig, 1, true);
+    wait_for("B's undone pre-commit", Duration::from_secs(5), || {
+        rig.log(2).contains("no takeover after the pre-commit")
+    });
+    mute_hellos(&rig, 1, false);
+    let log = rig.log(2);
+    assert!(log.contains("conntrackd pre-committed in"), "{log}");
+    assert!(
+        log.contains("VIP answered from the virtual MAC elsewhere"),
+        "{log}"
+    );
+    assert!(!log.contains("=> Master"), "{log}");
+    // The pre-commit reached the kernel table, and conntrackd was told to drop it again
+    // (`-t`: flush the table in PurgeTimeout seconds unless a takeover commits first).
+    let b_kernel = text(
+        &rig.ns(2)
+            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
+    )
+    .0;
+    assert!(b_kernel.contains("dport=7000"), "{b_kernel}");
+    let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+    let commit = ctd.find("committing all external caches").expect(&ctd);
+    let flush = ctd.find("flushing conntrack table in").expect(&ctd);
+    let resync = ctd.find("resync requested").expect(&ctd);
+    assert!(commit < flush && flush < resync, "{ctd}");
+    // A stays master, its flows carry on.
+    rig.wait_role(1, "Master", Duration::from_secs(2));
+    rig.wait_role(2, "Backup", Duration::from_secs(2));
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    let _ = client.wait();
+    assert_eq!(field(&summary, "reset"), 0, "{summary}");
+    assert_eq!(field(&summary, "lost"), 0, "{summary}");
 }

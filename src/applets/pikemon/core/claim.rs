@@ -233,6 +233,7 @@ impl Node {
                 let probing = VcRole::Probing {
                     from_init,
                     early: None,
+                    precommit: None,
                 };
                 self.set_role(now, i, probing, reason, out);
                 out.push(Action::Probe { vc: i });
@@ -359,7 +360,7 @@ impl Node {
             }
             _ => role,
         };
-        let name = &self.settings.vcs[i].name;
+        let name = self.settings.vcs[i].name.clone();
         let repeat = self.probe_repeats(i)
             && matches!(
                 (old, role),
@@ -377,6 +378,7 @@ impl Node {
             old.name(),
             role.name()
         );
+        let role = self.with_precommit(now, i, old, role, out);
         let v = &mut self.vcs[i];
         v.role = role;
         v.since = now;
@@ -394,7 +396,13 @@ impl Node {
                     hook: false,
                 });
             }
-            (_, VcRole::Master(_)) => self.begin_takeover(now, i, reason, true, out),
+            (_, VcRole::Master(_)) => {
+                let pre = match old {
+                    VcRole::Probing { precommit, .. } => precommit,
+                    _ => None,
+                };
+                self.begin_takeover(now, i, reason, true, pre, out);
+            }
             (VcRole::Master(_), VcRole::Releasing { .. }) => {
                 info!("vc {name}: Backup ({reason}); addresses kept until the peer's are up");
             }
@@ -416,8 +424,17 @@ impl Node {
                     self.after_release(i, out);
                 }
             }
-            // Backup => Probing => Backup: nothing to carry out.
+            // Backup => Probing => Backup: nothing to carry out, but for a pre-commit.
             _ => {}
+        }
+        if let (
+            VcRole::Probing {
+                precommit: Some(_), ..
+            },
+            VcRole::Backup { .. } | VcRole::Init | VcRole::Releasing { .. },
+        ) = (old, role)
+        {
+            self.precommit_undone(now, i, out);
         }
     }
 

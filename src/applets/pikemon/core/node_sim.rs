@@ -215,6 +215,7 @@ impl Sim {
                     Action::Conntrack { vc, step } => {
                         self.log[from].push(match step {
                             SyncStep::Commit => "commit",
+                            SyncStep::PreCommit => "pre-commit",
                             SyncStep::AfterTakeover => "after-takeover",
                             SyncStep::AfterRelease => "after-release",
                             SyncStep::Bulk => "bulk",

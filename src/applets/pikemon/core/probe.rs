@@ -45,6 +45,7 @@ impl Node {
                 let probing = VcRole::Probing {
                     from_init: false,
                     early,
+                    precommit: None,
                 };
                 self.set_role(now, i, probing, Reason::ProbingSilent, out);
                 out.push(Action::Probe { vc: i });

@@ -35,8 +35,24 @@ pub struct CommitWait {
     pub until: Instant,
     pub reason: Reason,
     pub hook: bool,
-    /// `parallel`: the addresses went up with the request; only `-f -R -B` waits.
+    /// `parallel`, or a pre-commit made before: the addresses went up with the request;
+    /// only `-f -R -B` waits.
     pub addresses_up: bool,
+    /// Waiting for the pre-commit the probe asked for (no commit asked since): when it
+    /// ends, the addresses come up with a second commit beside them.
+    pub on_precommit: bool,
+}
+
+/// A commit of conntrackd's external cache asked for when the probe began (`-c`, the
+/// takeover's own request): a takeover then finds the connections in the kernel table and
+/// brings its addresses up at once, with one more commit beside them for what arrived
+/// during the probe. A probe that ends without a takeover is followed by `-t -n`, as a
+/// release is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreCommit {
+    pub since: Instant,
+    /// None while it runs; then whether conntrackd answered.
+    pub done: Option<bool>,
 }
 
 impl Mastership {
@@ -75,9 +91,11 @@ pub enum VcRole {
     },
     /// ARP-probing the VIPs before taking over; an answered or interrupted probe returns
     /// to Init (`from_init`) or Backup. `early`: started before the dead-interval ran out.
+    /// `precommit`: with state sync, the commit asked for when it began.
     Probing {
         from_init: bool,
         early: Option<EarlyProbe>,
+        precommit: Option<PreCommit>,
     },
     Master(Mastership),
     /// Gave the role to a live peer (the HELLOs say Backup) but keeps the addresses until

@@ -8,6 +8,11 @@
 //!    brings the addresses up at once (a ruleset that drops packets of unknown flows lets TCP
 //!    retransmit them once the commit is in). Either way `-f -R -B`
 //!    (`SyncStep::AfterTakeover`) follows the end of the commit.
+//!    The first probe of a silence asks for the commit already (`SyncStep::PreCommit`): the
+//!    probe and the commit overlap, so a takeover after it finds the connections in the
+//!    kernel table, brings the addresses up at once and commits again beside them (what
+//!    arrived during the probe). A probe that ends without a takeover is followed by
+//!    `-t -n`, as a release is, and no pre-commit follows for `PRECOMMIT_QUIET`.
 //! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`).
 //! 3. Failback gated on state: a Master sends a bulk update (`-B`) to every new incarnation
 //!    of the peer and says so (`BULK_SENT`); that peer watches its external cache settle and
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use super::node::{Action, Node};
-use super::role::{CommitWait, Reason, VcRole};
+use super::role::{CommitWait, PreCommit, Reason, VcRole};
 use crate::wire::pike::{vc_more_flags, Role};
 
 /// What conntrackd is asked at one point of a role change (the worker sends the requests of
@@ -28,9 +33,13 @@ use crate::wire::pike::{vc_more_flags, Role};
 pub enum SyncStep {
     /// `-c`: commit the external cache to the kernel table.
     Commit,
+    /// `-c` while the probe runs, ahead of a takeover (queued behind what is asked
+    /// already, so a `-t` of an earlier release never follows it).
+    PreCommit,
     /// `-f`, `-R`, `-B`: flush the caches, resync with the kernel, bulk update to the peer.
     AfterTakeover,
-    /// `-t`, `-n`: shorten the kernel timers, ask the peer for a resync.
+    /// `-t`, `-n`: flush the kernel table a while later (conntrackd 1.4.7: in PurgeTimeout
+    /// seconds, unless a commit comes first), ask the peer for a resync.
     AfterRelease,
     /// `-B`: a bulk update for a peer that joined.
     Bulk,
@@ -69,7 +78,14 @@ pub struct SyncState {
     /// Bulk updates this node sent (`-B` answered), and received (settled here).
     pub bulk_sent: u64,
     pub bulk_received: u64,
+    /// When a probe last ended without a takeover after its pre-commit.
+    pub(super) precommit_undone: Option<Instant>,
 }
+
+/// After a pre-commit that no takeover followed, the next probes within this span commit
+/// only if they take over (a flapping heart-beat must not make conntrackd commit its whole
+/// external cache, and flush it again, every dead-interval).
+pub const PRECOMMIT_QUIET: Duration = Duration::from_secs(10);
 
 impl Node {
     /// Whether virtual cluster `i` drives conntrackd.
@@ -83,30 +99,55 @@ impl Node {
     /// Becoming Master: with state sync and `commit-first` the commit comes first and the
     /// addresses wait for it (at most commit-timeout); with `parallel` the commit is asked
     /// for and the addresses come up in the same breath; without state sync the addresses
-    /// come up at once.
+    /// come up at once. After a pre-commit (`pre`) that conntrackd answered, the addresses
+    /// come up at once beside a second commit; one still under way is waited for.
     pub(super) fn begin_takeover(
         &mut self,
         now: Instant,
         i: usize,
         reason: Reason,
         hook: bool,
+        pre: Option<PreCommit>,
         out: &mut Vec<Action>,
     ) {
         let timeout = self.settings.vcs[i].commit_timeout;
         let parallel = self.settings.vcs[i].takeover == TakeoverOrder::Parallel;
+        let name = &self.settings.vcs[i].name;
         match (timeout, &mut self.vcs[i].role) {
             (Some(t), VcRole::Master(m)) => {
+                let (until, addresses_up, on_precommit) = match pre {
+                    Some(PreCommit {
+                        done: Some(true), ..
+                    }) => (now + t, true, false),
+                    Some(PreCommit { since, done: None }) if !parallel && now < since + t => {
+                        (since + t, false, true)
+                    }
+                    _ => (now + t, parallel, false),
+                };
                 m.commit = Some(CommitWait {
-                    until: now + t,
+                    until,
                     reason,
                     hook,
-                    addresses_up: parallel,
+                    addresses_up,
+                    on_precommit,
                 });
+                if on_precommit {
+                    info!("vc {name}: the addresses wait for the pre-commit under way");
+                    return;
+                }
+                let when = match (addresses_up, parallel) {
+                    (false, _) => "before the addresses come up",
+                    (true, true) => "while the addresses come up",
+                    (true, false) => {
+                        "again while the addresses come up (pre-committed during the probe)"
+                    }
+                };
+                info!("vc {name}: committing conntrackd's external cache {when}");
                 out.push(Action::Conntrack {
                     vc: i,
                     step: SyncStep::Commit,
                 });
-                if parallel {
+                if addresses_up {
                     out.push(Action::TakeOver {
                         vc: i,
                         reason,
@@ -120,6 +161,63 @@ impl Node {
                 hook,
             }),
         }
+    }
+
+    /// The probe `role` that `set_role` is about to enter from `old`, with a pre-commit
+    /// asked for when the virtual cluster syncs state, the probe is the first of its silence
+    /// and no pre-commit was undone within `PRECOMMIT_QUIET`.
+    pub(super) fn with_precommit(
+        &mut self,
+        now: Instant,
+        i: usize,
+        old: VcRole,
+        role: VcRole,
+        out: &mut Vec<Action>,
+    ) -> VcRole {
+        let VcRole::Probing {
+            from_init,
+            early,
+            precommit: None,
+        } = role
+        else {
+            return role;
+        };
+        let quiet = self.vcs[i]
+            .sync
+            .precommit_undone
+            .is_some_and(|t| now < t + PRECOMMIT_QUIET);
+        if matches!(old, VcRole::Probing { .. }) || !self.syncs(i) || self.probe_repeats(i) || quiet
+        {
+            return role;
+        }
+        info!(
+            "vc {}: committing conntrackd's external cache while the probe runs",
+            self.settings.vcs[i].name
+        );
+        out.push(Action::Conntrack {
+            vc: i,
+            step: SyncStep::PreCommit,
+        });
+        VcRole::Probing {
+            from_init,
+            early,
+            precommit: Some(PreCommit {
+                since: now,
+                done: None,
+            }),
+        }
+    }
+
+    /// A probe with a pre-commit ended without a takeover: `-t -n`, as after a release
+    /// (conntrackd's backup state: the committed entries are flushed from the kernel table
+    /// a while later, unless a takeover commits first).
+    pub(super) fn precommit_undone(&mut self, now: Instant, i: usize, out: &mut Vec<Action>) {
+        self.vcs[i].sync.precommit_undone = Some(now);
+        info!(
+            "vc {}: no takeover after the pre-commit; asking conntrackd for -t -n as after a release",
+            self.settings.vcs[i].name
+        );
+        self.after_release(i, out);
     }
 
     /// The addresses of `i` went: with state sync, `-t -n`.
@@ -145,6 +243,25 @@ impl Node {
             return;
         };
         match step {
+            SyncStep::PreCommit => match &mut self.vcs[vc].role {
+                VcRole::Probing {
+                    precommit: Some(p), ..
+                } => {
+                    if !ok {
+                        warn!("vc {name}: conntrackd did not pre-commit its external cache; a takeover commits first");
+                    }
+                    p.done = Some(ok);
+                }
+                VcRole::Master(m) if m.commit.is_some_and(|w| w.on_precommit) => {
+                    if ok {
+                        self.after_precommit(now, vc, out);
+                    } else {
+                        warn!("vc {name}: conntrackd did not pre-commit its external cache; taking over anyway");
+                        self.end_commit(now, vc, out);
+                    }
+                }
+                _ => {}
+            },
             SyncStep::Commit => {
                 if !ok {
                     warn!("vc {name}: conntrackd did not commit its external cache; taking over anyway");
@@ -182,6 +299,29 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// The pre-commit a takeover waited for is in: the addresses come up now, beside a
+    /// second commit for what arrived since it began (its end brings `-f -R -B`).
+    fn after_precommit(&mut self, now: Instant, vc: usize, out: &mut Vec<Action>) {
+        let t = self.settings.vcs[vc].commit_timeout.unwrap_or_default();
+        let VcRole::Master(m) = &mut self.vcs[vc].role else {
+            return;
+        };
+        let Some(w) = m.commit.as_mut() else { return };
+        w.until = now + t;
+        w.addresses_up = true;
+        w.on_precommit = false;
+        let (reason, hook) = (w.reason, w.hook);
+        info!(
+            "vc {}: committing conntrackd's external cache again while the addresses come up (pre-committed during the probe)",
+            self.settings.vcs[vc].name
+        );
+        out.push(Action::Conntrack {
+            vc,
+            step: SyncStep::Commit,
+        });
+        out.push(Action::TakeOver { vc, reason, hook });
     }
 
     /// The commit is over (answered, failed or timed out): the addresses come up (unless

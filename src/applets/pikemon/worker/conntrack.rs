@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::super::config::Conntrack;
-use super::super::core::{Input, SyncStep, TakeoverOrder};
+use super::super::core::{Input, SyncStep};
 use crate::event::{Interest, Token};
 use crate::net::conntrackd::{self, ControlError, Exchange, Progress, Request};
 
@@ -26,7 +26,7 @@ use super::*;
 /// guarded), and the operator is told.
 fn requests(step: Option<SyncStep>) -> &'static [Request] {
     match step {
-        Some(SyncStep::Commit) => &[Request::CommitAll],
+        Some(SyncStep::Commit | SyncStep::PreCommit) => &[Request::CommitAll],
         Some(SyncStep::AfterTakeover) => &[
             Request::FlushAll,
             Request::Stats,
@@ -37,6 +37,14 @@ fn requests(step: Option<SyncStep>) -> &'static [Request] {
         Some(SyncStep::Bulk) => &[Request::SendBulk],
         None => &[Request::Stats],
     }
+}
+
+/// Where a takeover's commit goes in `queue`: first, but behind the last `-t -n` queued.
+fn commit_slot(queue: &VecDeque<Job>) -> usize {
+    queue
+        .iter()
+        .rposition(|j| j.step == Some(SyncStep::AfterRelease))
+        .map_or(0, |k| k + 1)
 }
 
 /// One step (None: a statistics poll) on its way.
@@ -124,7 +132,10 @@ pub(super) fn token(vi: usize) -> Token {
 }
 
 impl Worker {
-    /// `Action::Conntrack`: queue the step (a commit goes first) and start it if idle.
+    /// `Action::Conntrack`: queue the step and start it if idle. A takeover's commit goes
+    /// first, but never before a queued `-t -n`: conntrackd 1.4 takes `-t` for "flush the
+    /// kernel table in PurgeTimeout seconds" and only a later commit calls that off, so a
+    /// `-t` after the commit would empty the new master's table a minute later.
     pub(super) fn conntrack_step(&mut self, now: Instant, vi: usize, step: SyncStep) {
         let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
             return;
@@ -138,15 +149,8 @@ impl Worker {
             reply: String::new(),
         };
         if step == SyncStep::Commit {
-            let when = match run.conf.takeover {
-                TakeoverOrder::CommitFirst => "before the addresses come up",
-                TakeoverOrder::Parallel => "while the addresses come up",
-            };
-            info!(
-                "vc {}: committing conntrackd's external cache {when}",
-                self.cfg.virtual_clusters[vi].name
-            );
-            run.queue.push_front(job);
+            let at = commit_slot(&run.queue);
+            run.queue.insert(at, job);
         } else {
             run.queue.push_back(job);
         }
@@ -310,13 +314,21 @@ impl Worker {
             }
             Some(step) => {
                 let took = now.saturating_duration_since(job.started);
-                if step == SyncStep::Commit {
+                if matches!(step, SyncStep::Commit | SyncStep::PreCommit) {
                     run.last_commit = Some(CommitResult {
                         took,
                         error: job.error.as_ref().map(|e| e.to_string()),
                     });
+                    let pre = if step == SyncStep::PreCommit {
+                        "pre-"
+                    } else {
+                        ""
+                    };
                     if ok {
-                        info!("vc {name}: conntrackd committed in {} ms", took.as_millis());
+                        info!(
+                            "vc {name}: conntrackd {pre}committed in {} ms",
+                            took.as_millis()
+                        );
                     }
                 } else {
                     debug!(
@@ -331,5 +343,48 @@ impl Worker {
             }
         }
         self.update_health(now, vi);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(step: Option<SyncStep>) -> Job {
+        Job {
+            step,
+            reqs: requests(step).to_vec(),
+            next: 0,
+            started: Instant::now(),
+            error: None,
+            reply: String::new(),
+        }
+    }
+
+    /// A takeover's commit went to the head of the queue, ahead of the `-t -n` of a release
+    /// still waiting behind a statistics poll. conntrackd 1.4 takes `-t` for "flush the
+    /// kernel table in PurgeTimeout seconds" and only a commit after it calls that off: the
+    /// new master's table would have been flushed a minute after it took over.
+    #[test]
+    fn commit_jumped_ahead_of_a_queued_reset_and_would_flush_the_new_masters_table() {
+        let mut q: VecDeque<Job> = [None, Some(SyncStep::AfterRelease), Some(SyncStep::Bulk)]
+            .into_iter()
+            .map(job)
+            .collect();
+        assert_eq!(commit_slot(&q), 2);
+        q.insert(commit_slot(&q), job(Some(SyncStep::Commit)));
+        let order: Vec<_> = q.iter().map(|j| j.step).collect();
+        assert_eq!(
+            order,
+            [
+                None,
+                Some(SyncStep::AfterRelease),
+                Some(SyncStep::Commit),
+                Some(SyncStep::Bulk)
+            ]
+        );
+        // With no reset queued it goes first, as before.
+        let q: VecDeque<Job> = [None, Some(SyncStep::Bulk)].into_iter().map(job).collect();
+        assert_eq!(commit_slot(&q), 0);
     }
 }
