@@ -33,7 +33,7 @@ fn takeover_commits_before_the_addresses_then_flushes_resyncs_and_sends_bulk() {
     s.until(Duration::from_secs(2), |s| s.master[1]);
     assert_eq!(
         s.log[1],
-        ["pre-commit", "commit", "takeover", "after-takeover"]
+        ["pre-commit", "takeover", "commit", "after-takeover"]
     );
 }
 
@@ -200,10 +200,10 @@ fn takeover_waited_for_a_commit_the_probe_could_have_done_already() {
     // The addresses came up at the end of the dead-interval (its last HELLO came at most a
     // hello before the kill), beside a second commit for what arrived meanwhile.
     assert!(s.now - dead_at <= DEAD + STEP, "{:?}", s.now - dead_at);
-    assert_eq!(s.log[1], ["pre-commit", "commit", "takeover"]);
+    assert_eq!(s.log[1], ["pre-commit", "takeover", "commit"]);
     // The flush, resync and bulk update wait for that commit.
     s.run(Duration::from_millis(50));
-    assert_eq!(s.log[1], ["pre-commit", "commit", "takeover"]);
+    assert_eq!(s.log[1], ["pre-commit", "takeover", "commit"]);
     s.input(
         1,
         Input::ConntrackDone {
@@ -214,7 +214,7 @@ fn takeover_waited_for_a_commit_the_probe_could_have_done_already() {
     );
     assert_eq!(
         s.log[1],
-        ["pre-commit", "commit", "takeover", "after-takeover"]
+        ["pre-commit", "takeover", "commit", "after-takeover"]
     );
 }
 
@@ -238,7 +238,7 @@ fn takeover_during_the_precommit_waits_for_it_then_commits_again_beside_the_addr
         },
     );
     assert!(s.master[1]);
-    assert_eq!(s.log[1], ["pre-commit", "commit", "takeover"]);
+    assert_eq!(s.log[1], ["pre-commit", "takeover", "commit"]);
 }
 
 /// A probe answered after its pre-commit left the master's flows in the backup's kernel

@@ -148,6 +148,7 @@ impl Worker {
                     probes6: Vec::new(),
                     // Renewed at once if the role is resumed (below).
                     lease: up.map(|index| (index, now)),
+                    ready: None,
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
