@@ -18,4 +18,6 @@ pub use node::{
     probe_interval_at, Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES,
 };
 pub use role::{CommitWait, EarlyProbe, Mastership, PreCommit, Reason, Refusal, VcRole};
-pub use state_sync::{state_wait, SyncState, SyncStep, TakeoverOrder, PRECOMMIT_QUIET};
+pub use state_sync::{
+    state_wait, SyncState, SyncStep, TakeoverOrder, PRECOMMIT_QUIET, RECOMMIT_AFTER,
+};

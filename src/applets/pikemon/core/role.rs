@@ -39,8 +39,11 @@ pub struct CommitWait {
     /// only `-f -R -B` waits.
     pub addresses_up: bool,
     /// Waiting for the pre-commit the probe asked for (no commit asked since): when it
-    /// ends, the addresses come up with a second commit beside them.
+    /// ends, the addresses come up, and a second commit follows.
     pub on_precommit: bool,
+    /// After a pre-commit: when the second commit is to be asked for (`RECOMMIT_AFTER`
+    /// past the addresses); `until` counts from then.
+    pub recommit_at: Option<Instant>,
 }
 
 /// A commit of conntrackd's external cache asked for when the probe began (`-c`, the

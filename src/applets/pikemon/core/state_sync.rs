@@ -82,6 +82,14 @@ pub struct SyncState {
     pub(super) precommit_undone: Option<Instant>,
 }
 
+/// After a pre-commit, how long after the addresses came up the second commit is asked for,
+/// at most: a hello, up to this. The new master's first moments go to the traffic that just
+/// moved to it (in a one-vCPU guest the second commit, 60-70 ms of conntrackd beside the
+/// kernel's packet processing, held back the client's first echo replies by 20-60 ms), and the
+/// second commit, which only adds what reached the external cache during the probe, takes in
+/// what came meanwhile too.
+pub const RECOMMIT_AFTER: Duration = Duration::from_millis(100);
+
 /// After a pre-commit that no takeover followed, the next probes within this span commit
 /// only if they take over (a flapping heart-beat must not make conntrackd commit its whole
 /// external cache, and flush it again, every dead-interval).
@@ -115,7 +123,11 @@ impl Node {
         let name = &self.settings.vcs[i].name;
         match (timeout, &mut self.vcs[i].role) {
             (Some(t), VcRole::Master(m)) => {
+                let later = now + self.settings.hello.min(RECOMMIT_AFTER);
                 let (until, addresses_up, on_precommit) = match pre {
+                    Some(PreCommit {
+                        done: Some(true), ..
+                    }) if !parallel => (later + t, true, false),
                     Some(PreCommit {
                         done: Some(true), ..
                     }) => (now + t, true, false),
@@ -124,28 +136,19 @@ impl Node {
                     }
                     _ => (now + t, parallel, false),
                 };
+                let recommit_at = (addresses_up && !parallel).then_some(later);
                 m.commit = Some(CommitWait {
                     until,
                     reason,
                     hook,
                     addresses_up,
                     on_precommit,
+                    recommit_at,
                 });
                 if on_precommit {
                     info!("vc {name}: the addresses wait for the pre-commit under way");
                     return;
                 }
-                let when = match (addresses_up, parallel) {
-                    (false, _) => "before the addresses come up",
-                    (true, true) => "while the addresses come up",
-                    (true, false) => {
-                        "again while the addresses come up (pre-committed during the probe)"
-                    }
-                };
-                info!("vc {name}: committing conntrackd's external cache {when}");
-                // After a pre-commit the addresses, HELLO and GARPs go first: the second
-                // commit only adds what came during the probe (its request cost 9-14 ms
-                // of a TCG guest's vCPU before the addresses otherwise).
                 let commit = Action::Conntrack {
                     vc: i,
                     step: SyncStep::Commit,
@@ -156,9 +159,17 @@ impl Node {
                     hook,
                 };
                 match (addresses_up, parallel) {
-                    (false, _) => out.push(commit),
-                    (true, true) => out.extend([commit, take]),
-                    (true, false) => out.extend([take, commit]),
+                    (false, _) => {
+                        info!("vc {name}: committing conntrackd's external cache before the addresses come up");
+                        out.push(commit);
+                    }
+                    (true, true) => {
+                        info!("vc {name}: committing conntrackd's external cache while the addresses come up");
+                        out.extend([commit, take]);
+                    }
+                    // Pre-committed during the probe: the addresses, HELLO and GARPs first;
+                    // the second commit a moment later (`RECOMMIT_AFTER`).
+                    (true, false) => out.push(take),
                 }
             }
             _ => out.push(Action::TakeOver {
@@ -315,19 +326,13 @@ impl Node {
             return;
         };
         let Some(w) = m.commit.as_mut() else { return };
-        w.until = now + t;
+        let later = now + self.settings.hello.min(RECOMMIT_AFTER);
+        w.until = later + t;
         w.addresses_up = true;
         w.on_precommit = false;
+        w.recommit_at = Some(later);
         let (reason, hook) = (w.reason, w.hook);
-        info!(
-            "vc {}: committing conntrackd's external cache again while the addresses come up (pre-committed during the probe)",
-            self.settings.vcs[vc].name
-        );
         out.push(Action::TakeOver { vc, reason, hook });
-        out.push(Action::Conntrack {
-            vc,
-            step: SyncStep::Commit,
-        });
     }
 
     /// The commit is over (answered, failed or timed out): the addresses come up (unless
@@ -465,6 +470,21 @@ impl Node {
             if !self.syncs(i) {
                 continue;
             }
+            if let VcRole::Master(m) = &mut self.vcs[i].role {
+                if let Some(w) = m.commit.as_mut() {
+                    if w.recommit_at.is_some_and(|r| now >= r) {
+                        w.recommit_at = None;
+                        info!(
+                            "vc {}: committing conntrackd's external cache again, for what came during the probe",
+                            self.settings.vcs[i].name
+                        );
+                        out.push(Action::Conntrack {
+                            vc: i,
+                            step: SyncStep::Commit,
+                        });
+                    }
+                }
+            }
             let timed_out = match self.vcs[i].role {
                 VcRole::Master(m) => m.commit.is_some_and(|w| now >= w.until),
                 _ => false,
@@ -511,7 +531,7 @@ impl Node {
         self.vcs
             .iter()
             .filter_map(|v| match v.role {
-                VcRole::Master(m) => m.commit.map(|w| w.until),
+                VcRole::Master(m) => m.commit.map(|w| w.recommit_at.unwrap_or(w.until)),
                 _ => None,
             })
             .min()
