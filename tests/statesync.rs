@@ -80,7 +80,8 @@ General {{
     )
 }
 
-fn pikemon_conf(d: &Path, node: u32, conntrack: &str) -> String {
+/// `extra`: more virtual clusters after FW.
+fn pikemon_conf(d: &Path, node: u32, conntrack: &str, extra: &str) -> String {
     format!(
         r#"version PIKEMON-1;
 pikemon {{
@@ -97,7 +98,7 @@ pikemon {{
         interface lan0 {{ ipv4 [198.51.100.10]/24; }}
         interface wan0 {{ ipv4 [203.0.113.10]/24; }}
     }}
-}}
+{extra}}}
 "#,
         d = d.display()
     )
@@ -116,6 +117,11 @@ const RULES: &str = "table inet hctfw {
 impl Rig {
     /// `conntrack`: the items of the `conntrack` section after `socket`.
     fn new(conntrack: &str) -> Rig {
+        Rig::with_vcs(conntrack, "")
+    }
+
+    /// As `new`, with the virtual clusters `extra` after FW (the same `conntrack`).
+    fn with_vcs(conntrack: &str, extra: &str) -> Rig {
         let lan = Switch::new();
         let wan = Switch::new();
         let fw = [1, 2].map(|node| Fw {
@@ -162,7 +168,7 @@ impl Rig {
             .unwrap();
             std::fs::write(
                 dir.join(format!("pikemon{n}.cfg")),
-                pikemon_conf(&dir, n, conntrack),
+                pikemon_conf(&dir, n, conntrack, extra),
             )
             .unwrap();
         }
@@ -247,9 +253,14 @@ impl Rig {
     }
 
     fn role(&self, node: u32) -> String {
+        self.role_of(node, "vc FW id 1 role ")
+    }
+
+    /// The role in the status line that starts with `prefix` ("vc NAME id N role ").
+    fn role_of(&self, node: u32, prefix: &str) -> String {
         self.status(node, false)
             .lines()
-            .find_map(|l| l.strip_prefix("vc FW id 1 role "))
+            .find_map(|l| l.strip_prefix(prefix))
             .and_then(|r| r.split_whitespace().next())
             .unwrap_or("unreachable")
             .to_string()
@@ -356,7 +367,12 @@ fn field(json: &str, key: &str) -> i64 {
 
 /// The pair up, A Master, both conntrackds syncing.
 fn started(conntrack: &str) -> Rig {
-    let mut rig = Rig::new(conntrack);
+    started_with(conntrack, "")
+}
+
+/// `started` with the virtual clusters `extra` after FW.
+fn started_with(conntrack: &str, extra: &str) -> Rig {
+    let mut rig = Rig::with_vcs(conntrack, extra);
     for n in [1, 2] {
         rig.start_conntrackd(n);
     }
@@ -649,6 +665,80 @@ fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel
     // A stays master, its flows carry on.
     rig.wait_role(1, "Master", Duration::from_secs(2));
     rig.wait_role(2, "Backup", Duration::from_secs(2));
+    let mut summary = String::new();
+    out.read_line(&mut summary).unwrap();
+    let _ = client.wait();
+    assert_eq!(field(&summary, "reset"), 0, "{summary}");
+    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+}
+
+/// Active-active: B serves DMZ, A serves FW, and one conntrackd per firewall syncs both (the
+/// node's `conntrack { }` section). A's HELLOs stop for a while: B probes FW after its
+/// pre-commit and A's VIP answers. B's `-t` for that undone pre-commit made B's conntrackd
+/// schedule the flush of its whole kernel table (DMZ's flows: B is their master, no failover
+/// happened). B asks for `-n` only.
+#[test]
+fn undone_precommit_beside_a_master_vc_flushed_its_kernel_table_a_minute_later() {
+    let mut rig = started_with(
+        "commit-timeout 2s;",
+        "    virtual-cluster DMZ {
+        id 2; primary node 2;
+        interface lan0 { ipv4 [198.51.100.20]/24; }
+    }
+",
+    );
+    let dmz = "vc DMZ id 2 role ";
+    let cfg = rig.dir.join("pikemon2.cfg");
+    let out = rig
+        .ns(2)
+        .cmd(applet("pikemon"))
+        .args(["-f", cfg.to_str().unwrap(), "-c", "take", "DMZ"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    wait_for("B Master of DMZ", Duration::from_secs(5), || {
+        rig.role_of(2, dmz) == "Master"
+    });
+    wait_for("B's commit for DMZ", Duration::from_secs(5), || {
+        rig.log(2).contains("conntrackd committed in")
+    });
+    let (mut client, mut out) = rig.flows(10, 6);
+    wait_for("B's external cache", Duration::from_secs(5), || {
+        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
+    });
+    mute_hellos(&rig, 1, true);
+    wait_for("B's undone pre-commit", Duration::from_secs(5), || {
+        rig.log(2).contains("no takeover after the pre-commit")
+    });
+    mute_hellos(&rig, 1, false);
+    let log = rig.log(2);
+    assert!(log.contains("conntrackd pre-committed in"), "{log}");
+    assert!(!log.contains("vc FW: Probing => Master"), "{log}");
+    assert_eq!(rig.role_of(2, dmz), "Master");
+    // The -n went, no flush was scheduled on B (nor on A, whose release of DMZ to B's
+    // `take` came while it served FW).
+    wait_for("B's resync request", Duration::from_secs(5), || {
+        let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+        ctd.rfind("resync requested") > ctd.rfind("committing all external caches")
+    });
+    for n in [2, 1] {
+        let ctd =
+            std::fs::read_to_string(rig.dir.join(format!("conntrackd{n}.log"))).unwrap_or_default();
+        assert!(
+            !ctd.contains("flushing conntrack table in"),
+            "node {n}: {ctd}"
+        );
+    }
+    assert!(
+        log.contains("vc FW: no -t for conntrackd (it would flush the kernel table, the flows of vc DMZ with it"),
+        "{log}"
+    );
+    let log = rig.log(1);
+    assert!(
+        log.contains("vc DMZ: no -t for conntrackd (it would flush the kernel table, the flows of vc FW with it"),
+        "{log}"
+    );
+    rig.wait_role(1, "Master", Duration::from_secs(2));
     let mut summary = String::new();
     out.read_line(&mut summary).unwrap();
     let _ = client.wait();

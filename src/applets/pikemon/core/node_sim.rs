@@ -218,6 +218,7 @@ impl Sim {
                             SyncStep::PreCommit => "pre-commit",
                             SyncStep::AfterTakeover => "after-takeover",
                             SyncStep::AfterRelease => "after-release",
+                            SyncStep::RequestResync => "request-resync",
                             SyncStep::Bulk => "bulk",
                         });
                         if self.conntrackd_answers {

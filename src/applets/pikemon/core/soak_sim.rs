@@ -458,7 +458,10 @@ impl World {
                 }
                 Action::Conntrack { step, .. } => {
                     let requests = match step {
-                        SyncStep::Commit | SyncStep::PreCommit | SyncStep::Bulk => 1,
+                        SyncStep::Commit
+                        | SyncStep::PreCommit
+                        | SyncStep::Bulk
+                        | SyncStep::RequestResync => 1,
                         SyncStep::AfterRelease => 2,
                         SyncStep::AfterTakeover => 3,
                     };

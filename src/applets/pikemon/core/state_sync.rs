@@ -13,7 +13,9 @@
 //!    kernel table, brings the addresses up at once and commits again beside them (what
 //!    arrived during the probe). A probe that ends without a takeover is followed by
 //!    `-t -n`, as a release is, and no pre-commit follows for `PRECOMMIT_QUIET`.
-//! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`).
+//! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`); only `-n`
+//!    (`SyncStep::RequestResync`) while another virtual cluster is Master here: `-t`
+//!    flushes the whole kernel table, that one's flows with it.
 //! 3. Failback gated on state: a Master sends a bulk update (`-B`) to every new incarnation
 //!    of the peer and says so (`BULK_SENT`); that peer watches its external cache settle and
 //!    says `SYNCED`; a preemptive primary is only handed the role once `SYNCED` (or at the
@@ -41,6 +43,9 @@ pub enum SyncStep {
     /// `-t`, `-n`: flush the kernel table a while later (conntrackd 1.4.7: in PurgeTimeout
     /// seconds, unless a commit comes first), ask the peer for a resync.
     AfterRelease,
+    /// `-n` alone: `AfterRelease` while another virtual cluster is Master (or Releasing)
+    /// here; the `-t` would flush its flows as well.
+    RequestResync,
     /// `-B`: a bulk update for a peer that joined.
     Bulk,
 }
@@ -237,14 +242,37 @@ impl Node {
         self.after_release(i, out);
     }
 
-    /// The addresses of `i` went: with state sync, `-t -n`.
+    /// The addresses of `i` went: with state sync, `-t -n`; only `-n` while another virtual
+    /// cluster holds its addresses here. There is one kernel table, and conntrackd 1.4.7's
+    /// `-t` flushes every forwarded flow in it a minute later (all but its `Filter`'s ignored
+    /// addresses), that one's with them, whichever conntrackd, if any, it syncs through. The
+    /// entries of `i` then leave by their own timers, or with the `-t` of the last release.
     pub(super) fn after_release(&self, i: usize, out: &mut Vec<Action>) {
-        if self.syncs(i) {
-            out.push(Action::Conntrack {
-                vc: i,
-                step: SyncStep::AfterRelease,
-            });
+        if !self.syncs(i) {
+            return;
         }
+        let step = match self.master_beside(i) {
+            Some(j) => {
+                info!(
+                    "vc {}: no -t for conntrackd (it would flush the kernel table, the flows of vc {} with it, Master here); -n only",
+                    self.settings.vcs[i].name, self.settings.vcs[j].name
+                );
+                SyncStep::RequestResync
+            }
+            None => SyncStep::AfterRelease,
+        };
+        out.push(Action::Conntrack { vc: i, step });
+    }
+
+    /// Another virtual cluster than `i` that holds (or is bringing up) its addresses here.
+    fn master_beside(&self, i: usize) -> Option<usize> {
+        (0..self.vcs.len()).find(|&j| {
+            j != i
+                && matches!(
+                    self.vcs[j].role,
+                    VcRole::Master(_) | VcRole::Releasing { .. }
+                )
+        })
     }
 
     /// The worker finished `step` for `vc`; `ok`: conntrackd answered every request.
@@ -313,6 +341,11 @@ impl Node {
             SyncStep::AfterRelease => {
                 if !ok {
                     warn!("vc {name}: conntrackd did not answer -t -n after the release");
+                }
+            }
+            SyncStep::RequestResync => {
+                if !ok {
+                    warn!("vc {name}: conntrackd did not answer -n after the release");
                 }
             }
         }

@@ -457,3 +457,74 @@ fn preempt_deadlines_already_handled_are_not_due_again() {
         }
     }
 }
+
+/// A node with two virtual clusters, LAN (state sync) and DMZ (state sync when
+/// `dmz_syncs`: both through one conntrackd, the node's `conntrack { }`), resumed with the
+/// roles `resume`.
+fn two_vcs(dmz_syncs: bool, resume: [Option<bool>; 2]) -> (Node, Instant) {
+    let mut settings = settings(1, false);
+    settings.vcs[0].commit_timeout = Some(COMMIT);
+    let mut dmz = settings.vcs[0].clone();
+    dmz.vcid = 2;
+    dmz.name = "DMZ".into();
+    dmz.commit_timeout = dmz_syncs.then_some(COMMIT);
+    settings.vcs.push(dmz);
+    let t0 = Instant::now();
+    (Node::new(t0, settings, 1, 0xc1, &resume), t0)
+}
+
+/// The conntrackd steps asked for `vc` in `acts`.
+fn steps_of(acts: &[Action], vc: usize) -> Vec<SyncStep> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Conntrack { vc: v, step } if *v == vc => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One kernel table, two virtual clusters: this node is Master of DMZ, and LAN's probe ends
+/// without a takeover after its pre-commit (the VIP answered). Its `-t` made conntrackd
+/// 1.4.7 flush every forwarded flow a minute later: all of DMZ's, the cluster this node
+/// serves, with no failover at all (whether DMZ syncs state or not). Only `-n` goes now.
+#[test]
+fn undone_precommit_of_one_vc_flushed_the_table_of_the_vc_master_here() {
+    for dmz_syncs in [true, false] {
+        let (mut n, t0) = two_vcs(dmz_syncs, [None, Some(true)]);
+        let mut acts = n.start();
+        let mut now = t0;
+        while !acts.contains(&Action::Probe { vc: 0 }) {
+            now += STEP;
+            assert!(now < t0 + Duration::from_secs(2), "LAN never probed");
+            acts = n.handle(now, Input::Tick);
+        }
+        assert_eq!(steps_of(&acts, 0), [SyncStep::PreCommit]);
+        assert!(n.vc(1).unwrap().role.is_master());
+        let acts = n.handle(
+            now,
+            Input::ProbeDone {
+                vc: 0,
+                answered: true,
+            },
+        );
+        assert!(!n.vc(0).unwrap().role.is_master());
+        assert_eq!(
+            steps_of(&acts, 0),
+            [SyncStep::RequestResync],
+            "DMZ syncs {dmz_syncs}: {acts:?}"
+        );
+        assert!(steps_of(&acts, 1).is_empty(), "{acts:?}");
+    }
+}
+
+/// The same for a release: at shutdown both virtual clusters let their addresses go, and
+/// the first one's `-t` was asked for while the second still served. The last one to go
+/// asks for it, once.
+#[test]
+fn release_of_one_vc_flushed_the_table_of_the_vc_still_master_here() {
+    let (mut n, t0) = two_vcs(true, [Some(true), Some(true)]);
+    n.start();
+    let acts = n.handle(t0 + STEP, Input::Shutdown);
+    assert_eq!(steps_of(&acts, 0), [SyncStep::RequestResync], "{acts:?}");
+    assert_eq!(steps_of(&acts, 1), [SyncStep::AfterRelease], "{acts:?}");
+}

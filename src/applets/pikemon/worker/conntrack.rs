@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -34,6 +35,7 @@ fn requests(step: Option<SyncStep>) -> &'static [Request] {
             Request::SendBulk,
         ],
         Some(SyncStep::AfterRelease) => &[Request::ResetTimers, Request::RequestResync],
+        Some(SyncStep::RequestResync) => &[Request::RequestResync],
         Some(SyncStep::Bulk) => &[Request::SendBulk],
         None => &[Request::Stats],
     }
@@ -47,10 +49,54 @@ fn commit_slot(queue: &VecDeque<Job>) -> usize {
         .map_or(0, |k| k + 1)
 }
 
+/// The order in which the jobs of every virtual cluster were asked for (`Job::seq`).
+static ASKED: AtomicU64 = AtomicU64::new(0);
+
+fn next_seq() -> u64 {
+    ASKED.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Whether a job of `step` commits (`-c`).
+fn commits(step: Option<SyncStep>) -> bool {
+    matches!(step, Some(SyncStep::Commit | SyncStep::PreCommit))
+}
+
+/// Whether `run` (another virtual cluster's) still has a `-t -n` asked for before `seq`
+/// to send or to hear answered.
+fn reset_pending(run: &SyncRun, seq: u64) -> bool {
+    run.current
+        .iter()
+        .map(|(j, _)| j)
+        .chain(run.queue.iter())
+        .any(|j| j.step == Some(SyncStep::AfterRelease) && j.seq < seq)
+}
+
+/// Whether the first job of `runs[vi]` waits: it commits, and another virtual cluster that
+/// drives conntrackd over the same socket asked for `-t -n` before it and is not done with
+/// it. Each virtual cluster has its own queue and connection: a commit for one could reach
+/// conntrackd before the `-t` of another (one release, one probe without a takeover), and
+/// conntrackd 1.4.7 would flush the kernel table a minute after the new master's commit.
+fn commit_held(runs: &[Option<&SyncRun>], vi: usize) -> bool {
+    let Some(Some(run)) = runs.get(vi) else {
+        return false;
+    };
+    let Some(job) = run.queue.front() else {
+        return false;
+    };
+    commits(job.step)
+        && job.next == 0
+        && runs.iter().enumerate().any(|(wi, w)| {
+            wi != vi
+                && w.is_some_and(|w| w.conf.socket == run.conf.socket && reset_pending(w, job.seq))
+        })
+}
+
 /// One step (None: a statistics poll) on its way.
 #[derive(Debug)]
 struct Job {
     step: Option<SyncStep>,
+    /// When it was asked for, among the jobs of every virtual cluster (`next_seq`).
+    seq: u64,
     /// The requests (`requests(step)`, and a `-f internal` when a flush was ignored).
     reqs: Vec<Request>,
     next: usize,
@@ -111,6 +157,9 @@ impl SyncRun {
         }
         match &self.current {
             Some((_, x)) => Some(x.deadline()),
+            // A commit held behind another virtual cluster's `-t` (`commit_held`): started
+            // when that one ends, no poll meanwhile.
+            None if !self.queue.is_empty() => None,
             None => polling.then_some(self.next_poll),
         }
     }
@@ -142,6 +191,7 @@ impl Worker {
         };
         let job = Job {
             step: Some(step),
+            seq: next_seq(),
             reqs: requests(Some(step)).to_vec(),
             next: 0,
             started: now,
@@ -187,6 +237,7 @@ impl Worker {
                 run.next_poll = now + run.poll_every;
                 run.queue.push_back(Job {
                     step: None,
+                    seq: next_seq(),
                     reqs: requests(None).to_vec(),
                     next: 0,
                     started: now,
@@ -245,17 +296,43 @@ impl Worker {
         self.conntrack_pump(now, vi);
     }
 
-    /// Starts the next request of the first job, or moves it to `done`; never blocks.
+    /// Starts the next request of the first job, or moves it to `done`; never blocks. A
+    /// commit waits for the `-t -n` that another virtual cluster on the same socket asked
+    /// for before it (`commit_held`); the end of one starts the commits it held.
     fn conntrack_pump(&mut self, now: Instant, vi: usize) {
+        if !self.conntrack_pump_one(now, vi) {
+            return;
+        }
+        let Some(socket) = self.vcs[vi].sync.as_ref().map(|r| r.conf.socket.clone()) else {
+            return;
+        };
+        for wi in 0..self.vcs.len() {
+            let same = self.vcs[wi]
+                .sync
+                .as_ref()
+                .is_some_and(|r| r.conf.socket == socket);
+            if wi != vi && same {
+                self.conntrack_pump(now, wi);
+            }
+        }
+    }
+
+    /// `conntrack_pump` for `vi` alone; whether a `-t -n` ended.
+    fn conntrack_pump_one(&mut self, now: Instant, vi: usize) -> bool {
+        let mut reset_ended = false;
         loop {
+            let runs: Vec<Option<&SyncRun>> = self.vcs.iter().map(|v| v.sync.as_ref()).collect();
+            if commit_held(&runs, vi) {
+                return reset_ended;
+            }
             let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
-                return;
+                return reset_ended;
             };
             if run.current.is_some() {
-                return;
+                return reset_ended;
             }
             let Some(mut job) = run.queue.pop_front() else {
-                return;
+                return reset_ended;
             };
             if let (None, Some(&req)) = (&job.error, job.reqs.get(job.next)) {
                 job.next += 1;
@@ -264,7 +341,7 @@ impl Worker {
                     Ok(x) => {
                         self.ev.register(x.as_raw_fd(), token(vi), Interest::Read);
                         run.current = Some((job, x));
-                        return;
+                        return reset_ended;
                     }
                     Err(e) => {
                         job.error = Some(e);
@@ -273,6 +350,7 @@ impl Worker {
                     }
                 }
             }
+            reset_ended |= job.step == Some(SyncStep::AfterRelease);
             run.done.push_back(job);
         }
     }
@@ -353,6 +431,7 @@ mod tests {
     fn job(step: Option<SyncStep>) -> Job {
         Job {
             step,
+            seq: next_seq(),
             reqs: requests(step).to_vec(),
             next: 0,
             started: Instant::now(),
@@ -386,5 +465,44 @@ mod tests {
         // With no reset queued it goes first, as before.
         let q: VecDeque<Job> = [None, Some(SyncStep::Bulk)].into_iter().map(job).collect();
         assert_eq!(commit_slot(&q), 0);
+    }
+
+    fn run_with(socket: &str, steps: &[Option<SyncStep>]) -> SyncRun {
+        let conf = Conntrack {
+            socket: socket.into(),
+            ..Conntrack::default()
+        };
+        let mut r = SyncRun::new(conf, Instant::now(), Duration::from_millis(100));
+        r.queue = steps.iter().map(|&s| job(s)).collect();
+        r
+    }
+
+    /// Two virtual clusters drive one conntrackd, each with its own queue and connection.
+    /// LAN's probe ends without a takeover (`-t -n`, behind a statistics poll), then DMZ
+    /// takes over: its commit went out at once and could reach conntrackd before LAN's `-t`,
+    /// which conntrackd 1.4.7 takes for "flush the kernel table in 60 s" — the new master's
+    /// table, with only a commit *after* the `-t` calling it off. The commit now waits for it.
+    #[test]
+    fn commit_of_one_vc_overtook_the_reset_of_another_on_the_same_conntrackd() {
+        let mut lan = run_with("/run/ct.ctl", &[None, Some(SyncStep::AfterRelease)]);
+        for step in [SyncStep::Commit, SyncStep::PreCommit] {
+            let dmz = run_with("/run/ct.ctl", &[Some(step)]);
+            assert!(commit_held(&[Some(&lan), Some(&dmz)], 1), "{step:?}");
+            // Held: nothing to wake up for until LAN's reset ends (no busy loop on the poll).
+            assert_eq!(dmz.next_deadline(Instant::now(), true), None);
+        }
+        let dmz = run_with("/run/ct.ctl", &[Some(SyncStep::Commit)]);
+        // Another conntrackd, or a step that does not commit: not held.
+        let other = run_with("/run/other.ctl", &[Some(SyncStep::Commit)]);
+        assert!(!commit_held(&[Some(&lan), Some(&other)], 1));
+        let bulk = run_with("/run/ct.ctl", &[Some(SyncStep::Bulk)]);
+        assert!(!commit_held(&[Some(&lan), Some(&bulk)], 1));
+        // A reset asked for after the commit does not hold it (and two virtual clusters
+        // never wait for each other).
+        let later = run_with("/run/ct.ctl", &[Some(SyncStep::AfterRelease)]);
+        assert!(!commit_held(&[Some(&later), Some(&dmz)], 1));
+        // LAN's reset answered: the commit goes.
+        lan.queue.clear();
+        assert!(!commit_held(&[Some(&lan), Some(&dmz)], 1));
     }
 }
