@@ -223,8 +223,10 @@ fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
         lab::poll(FAILOVER, || holds_vip(lab.guest(backup).sh())),
         "{backup} never took the VIP"
     );
+    // The last transition to Master (the takeover's later lines, the second conntrackd
+    // commit among them, follow it).
     let log = step(lab.guest(backup).sh().until(
-        "logread | grep 'vc FW:' | tail -n 3",
+        "logread | grep 'vc FW: Probing => Master' | tail -n 1",
         "(peer's daemon exited, probe unanswered)",
         Duration::from_secs(10),
     ));
