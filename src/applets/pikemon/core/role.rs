@@ -48,9 +48,9 @@ pub struct CommitWait {
 
 /// A commit of conntrackd's external cache asked for when the probe began (`-c`, the
 /// takeover's own request): a takeover then finds the connections in the kernel table and
-/// brings its addresses up at once, with one more commit beside them for what arrived
-/// during the probe. A probe that ends without a takeover is followed by `-t -n`, as a
-/// release is.
+/// brings its addresses up at once; one more commit follows for what arrived during the
+/// probe. A probe that ends without a takeover is followed by `-t -n`, as a release is
+/// (only `-n` while another virtual cluster is Master here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PreCommit {
     pub since: Instant,

@@ -10,8 +10,8 @@
 //!    (`SyncStep::AfterTakeover`) follows the end of the commit.
 //!    The first probe of a silence asks for the commit already (`SyncStep::PreCommit`): the
 //!    probe and the commit overlap, so a takeover after it finds the connections in the
-//!    kernel table, brings the addresses up at once and commits again beside them (what
-//!    arrived during the probe). A probe that ends without a takeover is followed by
+//!    kernel table, brings the addresses up at once and commits again a hello later (what
+//!    arrived during the probe and since). A probe that ends without a takeover is followed by
 //!    `-t -n`, as a release is, and no pre-commit follows for `PRECOMMIT_QUIET`.
 //! 2. Release: after the addresses went, `-t -n` (`SyncStep::AfterRelease`); only `-n`
 //!    (`SyncStep::RequestResync`) while another virtual cluster is Master here: `-t`
@@ -113,7 +113,8 @@ impl Node {
     /// addresses wait for it (at most commit-timeout); with `parallel` the commit is asked
     /// for and the addresses come up in the same breath; without state sync the addresses
     /// come up at once. After a pre-commit (`pre`) that conntrackd answered, the addresses
-    /// come up at once beside a second commit; one still under way is waited for.
+    /// come up at once and a second commit follows (`RECOMMIT_AFTER`); a pre-commit still
+    /// under way is waited for.
     pub(super) fn begin_takeover(
         &mut self,
         now: Instant,
@@ -351,8 +352,9 @@ impl Node {
         }
     }
 
-    /// The pre-commit a takeover waited for is in: the addresses come up now, beside a
-    /// second commit for what arrived since it began (its end brings `-f -R -B`).
+    /// The pre-commit a takeover waited for is in: the addresses come up now, and a second
+    /// commit, for what arrived since it began, follows (`RECOMMIT_AFTER`; its end brings
+    /// `-f -R -B`).
     fn after_precommit(&mut self, now: Instant, vc: usize, out: &mut Vec<Action>) {
         let t = self.settings.vcs[vc].commit_timeout.unwrap_or_default();
         let VcRole::Master(m) = &mut self.vcs[vc].role else {

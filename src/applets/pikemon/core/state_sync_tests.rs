@@ -244,7 +244,7 @@ fn second_commit_competed_with_the_new_masters_first_packets() {
 }
 
 #[test]
-fn takeover_during_the_precommit_waits_for_it_then_commits_again_beside_the_addresses() {
+fn takeover_during_the_precommit_waits_for_it_then_commits_again_after_the_addresses() {
     let mut s = Sim::build(false, Some(COMMIT));
     s.run(Duration::from_millis(300));
     s.conntrackd_answers = false;
