@@ -13,4 +13,4 @@ pub mod nd_probe;
 pub mod packet;
 pub mod rtnl;
 #[cfg(test)]
-pub(crate) mod test_ns;
+mod test_ns;

@@ -257,34 +257,14 @@ fn set_vips6(rt: &mut Rtnl, index: u32, c: &Controlled) -> Result<(), String> {
     Ok(())
 }
 
-/// What a takeover can do ahead, while the probe runs: the macvlan found (or made, down)
-/// and its sysctls set; its index, for `to_master_ready`. Nothing in it makes a VIP answer.
-pub fn ready(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
-    let index = macvlan_index(rt, c)?;
-    macvlan_sysctls(c);
-    Ok(index)
-}
-
 /// Plays Master on this interface: the macvlan up with the VIPs; its index for
 /// `settle_master`. Only what makes the addresses answer is done here: the neighbour flushes
 /// wait until the gratuitous ARPs are out (measured under TCG: 4.7 of the 13 ms that the LAN
 /// interface's takeover took, before the switch had heard of the new master).
 pub fn to_master(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
-    let index = ready(rt, c)?;
+    let index = macvlan_index(rt, c)?;
+    macvlan_sysctls(c);
     up(rt, c, index)
-}
-
-/// `to_master` on the macvlan `index` that `ready` gave during the probe (under TCG the
-/// lookup and the sysctls were 4.2-4.7 ms per interface of the takeover); a macvlan gone
-/// since is found or made again.
-pub fn to_master_ready(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
-    match up(rt, c, index) {
-        Ok(index) => Ok(index),
-        Err(e) => {
-            warn!("{}: readied macvlan gone ({e}): made again", c.macvlan);
-            to_master(rt, c)
-        }
-    }
 }
 
 /// The VIPs on macvlan `index`, then its link up.
@@ -632,79 +612,5 @@ mod tests {
         );
         assert!(arp_reply_for(&reply, vmac, &vips).is_none());
         assert!(arp_reply_for(&[0u8; 20], vmac, &vips).is_none());
-    }
-}
-
-#[cfg(test)]
-mod ready_tests {
-    use super::*;
-    use crate::net::test_ns::TempNs;
-    use std::process::Command;
-
-    fn ip(ns: &str, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .arg("-n")
-            .arg(ns)
-            .args(args)
-            .output()
-            .expect("ip");
-        assert!(out.status.success(), "ip {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The macvlan is readied while the probe runs and taken over on its index. If it went
-    /// in between (an operator, a network restart), the addresses must not go to an index
-    /// that is gone with the node claiming Master and nothing up: it is made again.
-    #[test]
-    fn a_macvlan_readied_for_the_takeover_and_deleted_before_it_is_made_again() {
-        let ns = TempNs::new("hbready");
-        ip(
-            &ns.0,
-            &["link", "add", "p", "type", "veth", "peer", "name", "q"],
-        );
-        ip(&ns.0, &["link", "set", "p", "up"]);
-        let name = ns.0.clone();
-        std::thread::spawn(move || {
-            // setns moves only this thread; it ends with the test.
-            crate::sys::netns::enter(&name).expect("enter netns");
-            let mut rt = Rtnl::open().expect("rtnetlink");
-            let p = rt.link_by_name("p").expect("lookup").expect("p");
-            let c = Controlled {
-                ifname: "p".into(),
-                parent: p.index,
-                parent_mac: p.mac.expect("mac"),
-                vmac: MacAddr([2, 198, 51, 100, 10, 0]),
-                macvlan: "pk1-p".into(),
-                vips: vec![(Ipv4Addr::new(198, 51, 100, 10), 24)],
-                vips6: Vec::new(),
-                link_local: Ipv6Addr::UNSPECIFIED,
-                nomadic: true,
-                link_up: true,
-                lease: 10,
-                prune: false,
-            };
-            let readied = ready(&mut rt, &c).expect("ready");
-            let link = rt.link_by_name("pk1-p").expect("lookup").expect("made");
-            assert_eq!(link.index, readied);
-            assert!(!link.is_up(), "readying brought the macvlan up");
-            assert!(!ip(&name, &["addr", "show", "dev", "pk1-p"]).contains("198.51.100.10"));
-            // Readied and used at once: the same link, up, with its VIP.
-            assert_eq!(to_master_ready(&mut rt, &c, readied).expect("up"), readied);
-            to_backup(&mut rt, &c).expect("backup");
-            // Deleted between the probe and the takeover.
-            let readied = ready(&mut rt, &c).expect("ready");
-            ip(&name, &["link", "del", "pk1-p"]);
-            let index = to_master_ready(&mut rt, &c, readied).expect("made again");
-            let link = rt
-                .link_by_name("pk1-p")
-                .expect("lookup")
-                .expect("made again");
-            assert_eq!(link.index, index);
-            assert_ne!(index, readied);
-            assert!(link.is_up());
-            assert!(ip(&name, &["addr", "show", "dev", "pk1-p"]).contains("198.51.100.10/24"));
-        })
-        .join()
-        .expect("the test's thread");
     }
 }

@@ -77,13 +77,7 @@ pub(super) struct Ctl {
     /// While Master here: the macvlan's index and when the lease of its addresses is to be
     /// renewed next (`takeover::vip_lease`).
     pub lease: Option<(u32, Instant)>,
-    /// The macvlan readied while a probe ran (`takeover::ready`): its index and when.
-    pub ready: Option<(u32, Instant)>,
 }
-
-/// How long a macvlan readied for a takeover is taken as it was (a probe lasts at most 3
-/// requests 200 ms apart; an operator may delete or make the link again meanwhile).
-pub(super) const READY_FOR: Duration = Duration::from_secs(1);
 
 /// A virtual cluster at run time.
 pub(super) struct VcRun {

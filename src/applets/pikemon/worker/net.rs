@@ -88,17 +88,6 @@ impl Worker {
             }
         }
         self.probe_tick(now);
-        // While the requests are out, what a takeover can do ahead of its decision.
-        for &ci in &self.vcs[vi].ctls {
-            let c = &mut self.ctls[ci];
-            if c.lease.is_some() {
-                continue;
-            }
-            match takeover::ready(&mut self.rt, &c.c) {
-                Ok(index) => c.ready = Some((index, now)),
-                Err(e) => debug!("readying {} for a takeover: {e}", c.c.macvlan),
-            }
-        }
     }
 
     pub(super) fn probe_tick(&mut self, now: Instant) {

@@ -28,16 +28,8 @@ impl Worker {
         let name = self.cfg.virtual_clusters[vi].name.clone();
         let mut failed = None;
         for &ci in &self.vcs[vi].ctls {
-            let ready = self.ctls[ci]
-                .ready
-                .take()
-                .filter(|&(_, at)| now < at + READY_FOR);
             let c = &self.ctls[ci].c;
-            let result = match ready {
-                Some((index, _)) => takeover::to_master_ready(&mut self.rt, c, index),
-                None => takeover::to_master(&mut self.rt, c),
-            };
-            match result {
+            match takeover::to_master(&mut self.rt, c) {
                 Ok(index) => {
                     self.unsettled.push((ci, index));
                     self.ctls[ci].lease = Some((index, now + takeover::renew_every(c.lease)));

@@ -148,7 +148,6 @@ impl Worker {
                     probes6: Vec::new(),
                     // Renewed at once if the role is resumed (below).
                     lease: up.map(|index| (index, now)),
-                    ready: None,
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
