@@ -205,14 +205,22 @@ fn sigkilled_pikemon_on_the_master_is_taken_over_through_the_death_watch() {
     let (mut lab, master) = cluster("deathwatch");
     let backup = other(master);
     // Both supervisors hold their death-watch connections over hb0 (rcS filled in the
-    // addresses; the firewall lets hb0 in).
+    // addresses; the firewall lets hb0 in). A connect is given up and started again after
+    // 2 s, so this takes seconds; the wait is long for TCG beside other tests, and the time
+    // it took is printed. On a timeout the last death-watch lines show why.
+    let start = Instant::now();
     for node in [master, backup] {
         step(lab.guest(node).sh().until(
-            "logread | grep -q 'death-watch: connected to' && echo watching",
+            "logread | grep -q 'death-watch: connected to' && echo watching || \
+             { logread | grep -e 'death-watch' -e 'pikemon' | tail -n 6; }",
             "watching",
-            Duration::from_secs(20),
+            Duration::from_secs(40),
         ));
     }
+    note(&format!(
+        "deathwatch: both connected {:.1}s after the election",
+        start.elapsed().as_secs_f64()
+    ));
     // The whole daemon dies at once (supervisor and worker; the OOM killer or a crash).
     step(lab.guest(master).sh().ok(
         "kill -9 $(ps -o pid,args | awk '/pikemon: (supervisor|worker)/ && !/awk/ { print $1 }')",

@@ -30,7 +30,7 @@ use nix::sys::socket::{
 };
 
 use super::config::DeathWatch as Settings;
-use crate::event::{Event, EventLoop, Interest, Token};
+use crate::event::{Event, EventLoop, Interest, TimerId, Token};
 
 /// The listener.
 pub const T_LISTEN: Token = Token(100);
@@ -38,12 +38,19 @@ pub const T_LISTEN: Token = Token(100);
 pub const T_OUT: Token = Token(101);
 /// Retry timer: bind the listener, connect again.
 pub const T_RETRY: Token = Token(102);
+/// A connect that has not completed in `CONNECT_TIMEOUT` is given up and started again.
+pub const T_CONNECT: Token = Token(103);
 /// Accepted connections: `T_IN + slot`.
 pub const T_IN: usize = 110;
 /// Accepted connections kept at once (the peer's instances during a hand-over, stale ones).
 const SLOTS: usize = 4;
 /// Between connect or bind attempts.
 const RETRY: Duration = Duration::from_secs(1);
+/// How long one connect may wait for the peer's SYN-ACK. A SYN that is lost (the peer
+/// still booting, its firewall not loaded yet, the heart-beat link down) is otherwise
+/// retransmitted by the kernel's exponential back-off (1, 3, 7, 15, 31 s after the
+/// first): the death-watch would stay closed for half a minute after the peer is there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// At most one warning about refused strangers per this period: any host that routes to
 /// the heart-beat address reaches the port, and a flood must not become a log flood.
 const REFUSED_REPORT: Duration = Duration::from_secs(60);
@@ -53,7 +60,8 @@ const ACCEPTS_PER_EVENT: usize = 32;
 
 enum Out {
     Idle,
-    Connecting(TcpStream),
+    /// With the timer that gives it up (`T_CONNECT`).
+    Connecting(TcpStream, TimerId),
     Up(TcpStream),
 }
 
@@ -112,8 +120,9 @@ impl DeathWatch {
         if let Some(l) = self.listener.take() {
             ev.deregister(l.as_raw_fd());
         }
-        if let Out::Connecting(s) = &self.out {
+        if let Out::Connecting(s, timer) = &self.out {
             ev.deregister(s.as_raw_fd());
+            ev.cancel_timer(*timer);
             self.out = Out::Idle;
         }
     }
@@ -148,6 +157,20 @@ impl DeathWatch {
                 }
                 self.drop_in(ev, slot);
                 self.report(ev, state, format!("from {}", self.cfg.peer))
+            }
+            Event::Timer(T_CONNECT, id) => {
+                match std::mem::replace(&mut self.out, Out::Idle) {
+                    Out::Connecting(s, timer) if timer == id => {
+                        ev.deregister(s.as_raw_fd());
+                        debug!(
+                            "death-watch: connect to {}: no answer in {CONNECT_TIMEOUT:?}; again",
+                            self.peer_addr()
+                        );
+                        self.connect(ev);
+                    }
+                    other => self.out = other,
+                }
+                Outcome::Nothing
             }
             Event::Timer(T_RETRY, _) => {
                 self.retry_armed = false;
@@ -269,7 +292,8 @@ impl DeathWatch {
         match start_connect(self.cfg.local, self.peer_addr()) {
             Ok(s) => {
                 ev.register(s.as_raw_fd(), T_OUT, Interest::Write);
-                self.out = Out::Connecting(s);
+                let timer = ev.set_timer_in(CONNECT_TIMEOUT, T_CONNECT);
+                self.out = Out::Connecting(s, timer);
             }
             Err(e) => {
                 debug!("death-watch: connect to {}: {e}", self.peer_addr());
@@ -279,10 +303,11 @@ impl DeathWatch {
     }
 
     fn connected(&mut self, ev: &mut EventLoop) {
-        let Out::Connecting(s) = std::mem::replace(&mut self.out, Out::Idle) else {
+        let Out::Connecting(s, timer) = std::mem::replace(&mut self.out, Out::Idle) else {
             return;
         };
         ev.deregister(s.as_raw_fd());
+        ev.cancel_timer(timer);
         match getsockopt(&s.as_fd(), sockopt::SocketError) {
             Ok(0) => {
                 keepalive(&s);
@@ -646,5 +671,55 @@ mod tests {
         drop(a);
         drop(ea);
         assert_death_reported(&mut b, &mut eb);
+    }
+
+    /// The peer's SYNs were lost while it booted (here: its accept queue is full, so its
+    /// kernel drops them, as a firewall not loaded yet does). The connect waited for the
+    /// kernel's back-off: SYNs at 1, 3, 7, 15 s (Linux 6.1, the image's), or at 1, 2, 3, 4,
+    /// 6, 10, 18 s (6.5 on, `tcp_syn_linear_timeouts`). When the peer could answer 12 s in,
+    /// the death-watch stayed closed 3 or 6 s more; a QEMU test's 20 s wait ran out.
+    #[test]
+    fn lost_syns_kept_the_death_watch_closed_for_the_kernels_backoff() {
+        in_private_netns(lost_syns);
+    }
+
+    fn lost_syns() {
+        use nix::sys::socket::{listen, Backlog};
+        let port = DEATH_WATCH_PORT_FOR_TEST;
+        let peer = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), port);
+        let fd = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(fd.as_raw_fd(), &SockaddrIn::from(peer)).unwrap();
+        // Room for one connection, which the filler takes.
+        listen(&fd, Backlog::new(0).unwrap()).unwrap();
+        let listener = TcpListener::from(fd);
+        let _filler = start_connect(Ipv4Addr::new(127, 0, 0, 3), peer).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+
+        let (mut a, mut ea) = (DeathWatch::new(settings(1, 2, port)), EventLoop::new());
+        a.start(&mut ea);
+        let up = |a: &DeathWatch| matches!(a.out, Out::Up(_));
+        drive(&mut [(&mut a, &mut ea)], Duration::from_secs(12), |_| false);
+        assert!(!up(&a), "the peer's kernel dropped every SYN");
+
+        // The peer can answer now.
+        let (_accepted, _) = listener.accept().unwrap();
+        let ready = Instant::now();
+        while !up(&a) && ready.elapsed() < Duration::from_secs(5) {
+            drive(&mut [(&mut a, &mut ea)], Duration::from_millis(50), |_| {
+                false
+            });
+        }
+        assert!(
+            up(&a),
+            "connected only {:?} after the peer could answer",
+            ready.elapsed()
+        );
+        assert!(ready.elapsed() < CONNECT_TIMEOUT + Duration::from_millis(500));
     }
 }
