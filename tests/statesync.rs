@@ -298,9 +298,8 @@ impl Rig {
         }
     }
 
-    /// Server, then `n` client flows for `seconds`; returns the client and its stdout once
-    /// every flow is established.
-    fn flows(&mut self, n: usize, seconds: u32) -> (Child, BufReader<ChildStdout>) {
+    /// Server, then `n` client flows for `seconds`; returns once every flow is established.
+    fn flows(&mut self, n: usize, seconds: u32) -> Flows {
         let py = flows_py();
         let mut server = self
             .server
@@ -333,7 +332,55 @@ impl Rig {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready");
-        (client, out)
+        Flows { client, out }
+    }
+
+    /// `node`'s conntrackd log.
+    fn conntrackd_log(&self, node: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("conntrackd{node}.log"))).unwrap_or_default()
+    }
+
+    /// The flows' entries in `node`'s kernel conntrack table (`conntrack -L`).
+    fn kernel_flows(&self, node: u32) -> String {
+        text(
+            &self
+                .ns(node)
+                .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
+        )
+        .0
+    }
+}
+
+/// The client of `Rig::flows`, running.
+struct Flows {
+    client: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Flows {
+    /// Waits for the client's end; its JSON summary.
+    fn summary(mut self) -> String {
+        let mut summary = String::new();
+        self.out.read_line(&mut summary).unwrap();
+        let _ = self.client.wait();
+        summary
+    }
+
+    /// No flow was reset or lost.
+    fn assert_unbroken(self) {
+        let summary = self.summary();
+        for key in ["reset", "lost"] {
+            assert_eq!(field(&summary, key), 0, "{key}: {summary}");
+        }
+    }
+
+    /// All `n` flows connected, and none was reset, stalled, lost or misordered.
+    fn assert_intact(self, n: i64) {
+        let summary = self.summary();
+        assert_eq!(field(&summary, "connected"), n, "{summary}");
+        for key in ["reset", "stalled", "lost", "misordered"] {
+            assert_eq!(field(&summary, key), 0, "{key}: {summary}");
+        }
     }
 }
 
@@ -386,27 +433,19 @@ fn started_with(conntrack: &str, extra: &str) -> Rig {
 #[test]
 fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
     let mut rig = started("commit-timeout 2s;");
-    let (mut client, mut out) = rig.flows(20, 8);
+    let flows = rig.flows(20, 8);
     // The flows run through A; B's conntrackd holds them in its external cache only.
     wait_for("B's external cache", Duration::from_secs(5), || {
         rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
     });
-    let b_kernel = text(
-        &rig.ns(2)
-            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
-    )
-    .0;
+    let b_kernel = rig.kernel_flows(2);
     assert!(!b_kernel.contains("dport=7000"), "{b_kernel}");
     std::thread::sleep(Duration::from_secs(1));
     let a = rig.pids(1, "pikemon");
     assert!(!a.is_empty());
     rig.signal(&a, "-KILL");
     rig.wait_role(2, "Master", Duration::from_secs(5));
-    let b_kernel = text(
-        &rig.ns(2)
-            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
-    )
-    .0;
+    let b_kernel = rig.kernel_flows(2);
     assert!(
         b_kernel.matches("dport=7000").count() >= 20,
         "B's kernel table after the takeover:\n{b_kernel}"
@@ -423,14 +462,7 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
     });
     let log = rig.log(2);
     assert!(!log.contains("ignored the cache flush"), "{log}");
-    let mut summary = String::new();
-    out.read_line(&mut summary).unwrap();
-    let _ = client.wait();
-    assert_eq!(field(&summary, "connected"), 20, "{summary}");
-    assert_eq!(field(&summary, "reset"), 0, "{summary}");
-    assert_eq!(field(&summary, "stalled"), 0, "{summary}");
-    assert_eq!(field(&summary, "lost"), 0, "{summary}");
-    assert_eq!(field(&summary, "misordered"), 0, "{summary}");
+    flows.assert_intact(20);
     // The status shows conntrackd and the commit.
     let st = rig.status(2, false);
     assert!(st.contains("reachable yes"), "{st}");
@@ -458,7 +490,7 @@ fn ignored_flush_after_the_takeover_commit_left_stale_external_entries_unsaid() 
     rig.wait_role(1, "Master", Duration::from_secs(5));
     rig.start_pikemon(2);
     rig.wait_role(2, "Backup", Duration::from_secs(5));
-    let (mut client, mut out) = rig.flows(5, 4);
+    let flows = rig.flows(5, 4);
     wait_for("B's external cache", Duration::from_secs(5), || {
         rig.conntrackd(2, "-e").matches("dport=7000").count() >= 5
     });
@@ -470,17 +502,13 @@ fn ignored_flush_after_the_takeover_commit_left_stale_external_entries_unsaid() 
     });
     let log = rig.log(2);
     assert!(log.contains("set HashSize above 8192"), "{log}");
-    let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+    let ctd = rig.conntrackd_log(2);
     assert!(
         ctd.contains("ignoring flush command, commit still in progress"),
         "{ctd}"
     );
     // The takeover itself went through: the flows were committed and carry on.
-    let mut summary = String::new();
-    out.read_line(&mut summary).unwrap();
-    let _ = client.wait();
-    assert_eq!(field(&summary, "reset"), 0, "{summary}");
-    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+    flows.assert_unbroken();
 }
 
 #[test]
@@ -543,7 +571,7 @@ fn required_conntrackd_gone_makes_the_master_down_and_it_hands_over() {
 #[test]
 fn parallel_takeover_sigkilled_master_flows_survive_the_commit_beside_the_vip_move() {
     let mut rig = started("commit-timeout 2s; takeover parallel;");
-    let (mut client, mut out) = rig.flows(20, 8);
+    let flows = rig.flows(20, 8);
     wait_for("B's external cache", Duration::from_secs(5), || {
         rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
     });
@@ -555,11 +583,7 @@ fn parallel_takeover_sigkilled_master_flows_survive_the_commit_beside_the_vip_mo
     wait_for("the commit on B", Duration::from_secs(3), || {
         rig.log(2).contains("conntrackd committed in")
     });
-    let b_kernel = text(
-        &rig.ns(2)
-            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
-    )
-    .0;
+    let b_kernel = rig.kernel_flows(2);
     assert!(
         b_kernel.matches("dport=7000").count() >= 20,
         "B's kernel table after the takeover:\n{b_kernel}"
@@ -570,14 +594,7 @@ fn parallel_takeover_sigkilled_master_flows_survive_the_commit_beside_the_vip_mo
         "{log}"
     );
     // The ruleset drops the packets that came before the commit; TCP sends them again.
-    let mut summary = String::new();
-    out.read_line(&mut summary).unwrap();
-    let _ = client.wait();
-    assert_eq!(field(&summary, "connected"), 20, "{summary}");
-    assert_eq!(field(&summary, "reset"), 0, "{summary}");
-    assert_eq!(field(&summary, "stalled"), 0, "{summary}");
-    assert_eq!(field(&summary, "lost"), 0, "{summary}");
-    assert_eq!(field(&summary, "misordered"), 0, "{summary}");
+    flows.assert_intact(20);
 }
 
 #[test]
@@ -633,7 +650,7 @@ fn mute_hellos(rig: &Rig, n: u32, mute: bool) {
 #[test]
 fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel() {
     let mut rig = started("commit-timeout 2s;");
-    let (mut client, mut out) = rig.flows(10, 6);
+    let flows = rig.flows(10, 6);
     wait_for("B's external cache", Duration::from_secs(5), || {
         rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
     });
@@ -651,13 +668,9 @@ fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel
     assert!(!log.contains("=> Master"), "{log}");
     // The pre-commit reached the kernel table, and conntrackd was told to drop it again
     // (`-t`: flush the table in PurgeTimeout seconds unless a takeover commits first).
-    let b_kernel = text(
-        &rig.ns(2)
-            .run(&["conntrack", "-L", "-p", "tcp", "--dport", PORT]),
-    )
-    .0;
+    let b_kernel = rig.kernel_flows(2);
     assert!(b_kernel.contains("dport=7000"), "{b_kernel}");
-    let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+    let ctd = rig.conntrackd_log(2);
     let commit = ctd.find("committing all external caches").expect(&ctd);
     let flush = ctd.find("flushing conntrack table in").expect(&ctd);
     let resync = ctd.find("resync requested").expect(&ctd);
@@ -665,11 +678,7 @@ fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel
     // A stays master, its flows carry on.
     rig.wait_role(1, "Master", Duration::from_secs(2));
     rig.wait_role(2, "Backup", Duration::from_secs(2));
-    let mut summary = String::new();
-    out.read_line(&mut summary).unwrap();
-    let _ = client.wait();
-    assert_eq!(field(&summary, "reset"), 0, "{summary}");
-    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+    flows.assert_unbroken();
 }
 
 /// Active-active: B serves DMZ, A serves FW, and one conntrackd per firewall syncs both (the
@@ -702,7 +711,7 @@ fn undone_precommit_beside_a_master_vc_flushed_its_kernel_table_a_minute_later()
     wait_for("B's commit for DMZ", Duration::from_secs(5), || {
         rig.log(2).contains("conntrackd committed in")
     });
-    let (mut client, mut out) = rig.flows(10, 6);
+    let flows = rig.flows(10, 6);
     wait_for("B's external cache", Duration::from_secs(5), || {
         rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
     });
@@ -718,12 +727,11 @@ fn undone_precommit_beside_a_master_vc_flushed_its_kernel_table_a_minute_later()
     // The -n went, no flush was scheduled on B (nor on A, whose release of DMZ to B's
     // `take` came while it served FW).
     wait_for("B's resync request", Duration::from_secs(5), || {
-        let ctd = std::fs::read_to_string(rig.dir.join("conntrackd2.log")).unwrap_or_default();
+        let ctd = rig.conntrackd_log(2);
         ctd.rfind("resync requested") > ctd.rfind("committing all external caches")
     });
     for n in [2, 1] {
-        let ctd =
-            std::fs::read_to_string(rig.dir.join(format!("conntrackd{n}.log"))).unwrap_or_default();
+        let ctd = rig.conntrackd_log(n);
         assert!(
             !ctd.contains("flushing conntrack table in"),
             "node {n}: {ctd}"
@@ -739,9 +747,5 @@ fn undone_precommit_beside_a_master_vc_flushed_its_kernel_table_a_minute_later()
         "{log}"
     );
     rig.wait_role(1, "Master", Duration::from_secs(2));
-    let mut summary = String::new();
-    out.read_line(&mut summary).unwrap();
-    let _ = client.wait();
-    assert_eq!(field(&summary, "reset"), 0, "{summary}");
-    assert_eq!(field(&summary, "lost"), 0, "{summary}");
+    flows.assert_unbroken();
 }

@@ -17,7 +17,9 @@ mod state_sync;
 pub use node::{
     probe_interval_at, Action, Counters, Input, Node, Settings, VcSettings, VcStatus, PROBE_TRIES,
 };
-pub use role::{CommitWait, EarlyProbe, Mastership, PreCommit, Reason, Refusal, VcRole};
+pub use role::{
+    CommitPhase, CommitWait, EarlyProbe, Mastership, PreCommit, Reason, Refusal, VcRole,
+};
 pub use state_sync::{
     state_wait, SyncState, SyncStep, TakeoverOrder, PRECOMMIT_QUIET, RECOMMIT_AFTER,
 };

@@ -28,22 +28,59 @@ pub struct Mastership {
     pub commit: Option<CommitWait>,
 }
 
-/// A takeover held back until conntrackd has committed its external cache (or `until`);
-/// with `parallel` only the flush, resync and bulk update wait.
+/// A takeover's wait for conntrackd (`conntrack { commit-timeout }`): for what, and how it
+/// was ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommitWait {
-    pub until: Instant,
     pub reason: Reason,
     pub hook: bool,
-    /// `parallel`, or a pre-commit made before: the addresses went up with the request;
-    /// only `-f -R -B` waits.
-    pub addresses_up: bool,
-    /// Waiting for the pre-commit the probe asked for (no commit asked since): when it
-    /// ends, the addresses come up, and a second commit follows.
-    pub on_precommit: bool,
-    /// After a pre-commit: when the second commit is to be asked for (`RECOMMIT_AFTER`
-    /// past the addresses); `until` counts from then.
-    pub recommit_at: Option<Instant>,
+    pub phase: CommitPhase,
+}
+
+/// Where a takeover stands with conntrackd's commit. Each phase ends at `until` at the
+/// latest (commit-timeout): the takeover then goes on without the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitPhase {
+    /// `commit-first`: a commit is under way and the addresses wait for it.
+    AddressesWait { until: Instant },
+    /// The addresses wait for the pre-commit the probe asked for (no commit asked since):
+    /// when it ends they come up, and a second commit follows.
+    PreCommitWait { until: Instant },
+    /// Pre-committed: the addresses are up, and the second commit, for what reached the
+    /// external cache during the probe, is asked for `at` (`RECOMMIT_AFTER` past them);
+    /// `until` counts from then.
+    RecommitDue { at: Instant, until: Instant },
+    /// The addresses are up (`parallel`, or the second commit asked for): only `-f -R -B`
+    /// waits for the commit under way.
+    AddressesUp { until: Instant },
+}
+
+impl CommitPhase {
+    /// When the wait gives up on conntrackd.
+    pub fn until(self) -> Instant {
+        match self {
+            CommitPhase::AddressesWait { until }
+            | CommitPhase::PreCommitWait { until }
+            | CommitPhase::RecommitDue { until, .. }
+            | CommitPhase::AddressesUp { until } => until,
+        }
+    }
+
+    /// The next instant the core must act at: the second commit, or the timeout.
+    pub fn deadline(self) -> Instant {
+        match self {
+            CommitPhase::RecommitDue { at, .. } => at,
+            other => other.until(),
+        }
+    }
+
+    /// Whether the addresses are up already (the end of the commit brings only `-f -R -B`).
+    pub fn addresses_up(self) -> bool {
+        matches!(
+            self,
+            CommitPhase::RecommitDue { .. } | CommitPhase::AddressesUp { .. }
+        )
+    }
 }
 
 /// A commit of conntrackd's external cache asked for when the probe began (`-c`, the

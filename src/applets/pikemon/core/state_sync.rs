@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use log::{info, warn};
 
 use super::node::{Action, Node};
-use super::role::{CommitWait, PreCommit, Reason, VcRole};
+use super::role::{CommitPhase, CommitWait, Mastership, PreCommit, Reason, VcRole};
 use crate::wire::pike::{vc_more_flags, Role};
 
 /// What conntrackd is asked at one point of a role change (the worker sends the requests of
@@ -130,31 +130,24 @@ impl Node {
         match (timeout, &mut self.vcs[i].role) {
             (Some(t), VcRole::Master(m)) => {
                 let later = now + self.settings.hello.min(RECOMMIT_AFTER);
-                let (until, addresses_up, on_precommit) = match pre {
+                let phase = match pre {
                     Some(PreCommit {
                         done: Some(true), ..
-                    }) if !parallel => (later + t, true, false),
-                    Some(PreCommit {
-                        done: Some(true), ..
-                    }) => (now + t, true, false),
+                    }) if !parallel => CommitPhase::RecommitDue {
+                        at: later,
+                        until: later + t,
+                    },
                     Some(PreCommit { since, done: None }) if !parallel && now < since + t => {
-                        (since + t, false, true)
+                        CommitPhase::PreCommitWait { until: since + t }
                     }
-                    _ => (now + t, parallel, false),
+                    _ if parallel => CommitPhase::AddressesUp { until: now + t },
+                    _ => CommitPhase::AddressesWait { until: now + t },
                 };
-                let recommit_at = (addresses_up && !parallel).then_some(later);
                 m.commit = Some(CommitWait {
-                    until,
                     reason,
                     hook,
-                    addresses_up,
-                    on_precommit,
-                    recommit_at,
+                    phase,
                 });
-                if on_precommit {
-                    info!("vc {name}: the addresses wait for the pre-commit under way");
-                    return;
-                }
                 let commit = Action::Conntrack {
                     vc: i,
                     step: SyncStep::Commit,
@@ -164,18 +157,21 @@ impl Node {
                     reason,
                     hook,
                 };
-                match (addresses_up, parallel) {
-                    (false, _) => {
+                match phase {
+                    CommitPhase::PreCommitWait { .. } => {
+                        info!("vc {name}: the addresses wait for the pre-commit under way");
+                    }
+                    CommitPhase::AddressesWait { .. } => {
                         info!("vc {name}: committing conntrackd's external cache before the addresses come up");
                         out.push(commit);
                     }
-                    (true, true) => {
+                    CommitPhase::AddressesUp { .. } => {
                         info!("vc {name}: committing conntrackd's external cache while the addresses come up");
                         out.extend([commit, take]);
                     }
                     // Pre-committed during the probe: the addresses, HELLO and GARPs first;
                     // the second commit a moment later (`RECOMMIT_AFTER`).
-                    (true, false) => out.push(take),
+                    CommitPhase::RecommitDue { .. } => out.push(take),
                 }
             }
             _ => out.push(Action::TakeOver {
@@ -298,7 +294,14 @@ impl Node {
                     }
                     p.done = Some(ok);
                 }
-                VcRole::Master(m) if m.commit.is_some_and(|w| w.on_precommit) => {
+                VcRole::Master(Mastership {
+                    commit:
+                        Some(CommitWait {
+                            phase: CommitPhase::PreCommitWait { .. },
+                            ..
+                        }),
+                    ..
+                }) => {
                     if ok {
                         self.after_precommit(now, vc, out);
                     } else {
@@ -362,10 +365,10 @@ impl Node {
         };
         let Some(w) = m.commit.as_mut() else { return };
         let later = now + self.settings.hello.min(RECOMMIT_AFTER);
-        w.until = later + t;
-        w.addresses_up = true;
-        w.on_precommit = false;
-        w.recommit_at = Some(later);
+        w.phase = CommitPhase::RecommitDue {
+            at: later,
+            until: later + t,
+        };
         let (reason, hook) = (w.reason, w.hook);
         out.push(Action::TakeOver { vc, reason, hook });
     }
@@ -384,7 +387,7 @@ impl Node {
             .map(|p| p.incarnation)
             .filter(|_| self.peer_alive(now, Some(vc)));
         self.vcs[vc].sync.bulk_pending = peer;
-        if !w.addresses_up {
+        if !w.phase.addresses_up() {
             out.push(Action::TakeOver {
                 vc,
                 reason: w.reason,
@@ -505,10 +508,13 @@ impl Node {
             if !self.syncs(i) {
                 continue;
             }
-            if let VcRole::Master(m) = &mut self.vcs[i].role {
-                if let Some(w) = m.commit.as_mut() {
-                    if w.recommit_at.is_some_and(|r| now >= r) {
-                        w.recommit_at = None;
+            if let VcRole::Master(Mastership {
+                commit: Some(w), ..
+            }) = &mut self.vcs[i].role
+            {
+                if let CommitPhase::RecommitDue { at, until } = w.phase {
+                    if now >= at {
+                        w.phase = CommitPhase::AddressesUp { until };
                         info!(
                             "vc {}: committing conntrackd's external cache again, for what came during the probe",
                             self.settings.vcs[i].name
@@ -521,7 +527,7 @@ impl Node {
                 }
             }
             let timed_out = match self.vcs[i].role {
-                VcRole::Master(m) => m.commit.is_some_and(|w| now >= w.until),
+                VcRole::Master(m) => m.commit.is_some_and(|w| now >= w.phase.until()),
                 _ => false,
             };
             if timed_out {
@@ -566,7 +572,7 @@ impl Node {
         self.vcs
             .iter()
             .filter_map(|v| match v.role {
-                VcRole::Master(m) => m.commit.map(|w| w.recommit_at.unwrap_or(w.until)),
+                VcRole::Master(m) => m.commit.map(|w| w.phase.deadline()),
                 _ => None,
             })
             .min()

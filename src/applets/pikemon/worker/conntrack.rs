@@ -6,7 +6,6 @@
 
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -49,13 +48,6 @@ fn commit_slot(queue: &VecDeque<Job>) -> usize {
         .map_or(0, |k| k + 1)
 }
 
-/// The order in which the jobs of every virtual cluster were asked for (`Job::seq`).
-static ASKED: AtomicU64 = AtomicU64::new(0);
-
-fn next_seq() -> u64 {
-    ASKED.fetch_add(1, Ordering::Relaxed)
-}
-
 /// Whether a job of `step` commits (`-c`).
 fn commits(step: Option<SyncStep>) -> bool {
     matches!(step, Some(SyncStep::Commit | SyncStep::PreCommit))
@@ -95,7 +87,7 @@ fn commit_held(runs: &[Option<&SyncRun>], vi: usize) -> bool {
 #[derive(Debug)]
 struct Job {
     step: Option<SyncStep>,
-    /// When it was asked for, among the jobs of every virtual cluster (`next_seq`).
+    /// When it was asked for, among the jobs of every virtual cluster (`Worker::job_seq`).
     seq: u64,
     /// The requests (`requests(step)`, and a `-f internal` when a flush was ignored).
     reqs: Vec<Request>,
@@ -103,6 +95,21 @@ struct Job {
     started: Instant,
     error: Option<ControlError>,
     reply: String,
+}
+
+impl Job {
+    /// The job of `step` (None: a statistics poll), number `seq` in the order of asking.
+    fn new(step: Option<SyncStep>, seq: u64, now: Instant) -> Job {
+        Job {
+            step,
+            seq,
+            reqs: requests(step).to_vec(),
+            next: 0,
+            started: now,
+            error: None,
+            reply: String::new(),
+        }
+    }
 }
 
 /// The last commit, for the status.
@@ -181,23 +188,23 @@ pub(super) fn token(vi: usize) -> Token {
 }
 
 impl Worker {
+    /// The next number in the order in which conntrackd jobs are asked for, across the
+    /// virtual clusters (`Job::seq`; `commit_held` compares them).
+    fn job_seq(&mut self) -> u64 {
+        self.conntrack_asked += 1;
+        self.conntrack_asked
+    }
+
     /// `Action::Conntrack`: queue the step and start it if idle. A takeover's commit goes
     /// first, but never before a queued `-t -n`: conntrackd 1.4 takes `-t` for "flush the
     /// kernel table in PurgeTimeout seconds" and only a later commit calls that off, so a
     /// `-t` after the commit would empty the new master's table a minute later.
     pub(super) fn conntrack_step(&mut self, now: Instant, vi: usize, step: SyncStep) {
+        let seq = self.job_seq();
         let Some(run) = self.vcs.get_mut(vi).and_then(|v| v.sync.as_mut()) else {
             return;
         };
-        let job = Job {
-            step: Some(step),
-            seq: next_seq(),
-            reqs: requests(Some(step)).to_vec(),
-            next: 0,
-            started: now,
-            error: None,
-            reply: String::new(),
-        };
+        let job = Job::new(Some(step), seq, now);
         if step == SyncStep::Commit {
             let at = commit_slot(&run.queue);
             run.queue.insert(at, job);
@@ -228,28 +235,26 @@ impl Worker {
     /// Deadlines and polls of every virtual cluster's conntrackd.
     pub(super) fn conntrack_tick(&mut self, now: Instant) {
         for vi in 0..self.vcs.len() {
-            let Some(run) = self.vcs[vi].sync.as_mut() else {
+            let Some(run) = self.vcs[vi].sync.as_ref() else {
                 continue;
             };
             // A stopping worker only finishes what the core asked for (`-t -n`).
-            let poll = !self.stopping && now >= run.next_poll;
-            if poll && run.current.is_none() && run.queue.is_empty() {
-                run.next_poll = now + run.poll_every;
-                run.queue.push_back(Job {
-                    step: None,
-                    seq: next_seq(),
-                    reqs: requests(None).to_vec(),
-                    next: 0,
-                    started: now,
-                    error: None,
-                    reply: String::new(),
-                });
-                self.conntrack_pump(now, vi);
-            } else if run
+            let poll = !self.stopping
+                && now >= run.next_poll
+                && run.current.is_none()
+                && run.queue.is_empty();
+            let late = run
                 .current
                 .as_ref()
-                .is_some_and(|(_, x)| now >= x.deadline())
-            {
+                .is_some_and(|(_, x)| now >= x.deadline());
+            if poll {
+                let seq = self.job_seq();
+                if let Some(run) = self.vcs[vi].sync.as_mut() {
+                    run.next_poll = now + run.poll_every;
+                    run.queue.push_back(Job::new(None, seq, now));
+                }
+                self.conntrack_pump(now, vi);
+            } else if late {
                 self.conntrack_advance(now, vi);
             }
             self.conntrack_drain(now, vi);
@@ -427,17 +432,12 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
+    /// Jobs numbered in the order the test makes them, as `Worker::job_seq` does.
     fn job(step: Option<SyncStep>) -> Job {
-        Job {
-            step,
-            seq: next_seq(),
-            reqs: requests(step).to_vec(),
-            next: 0,
-            started: Instant::now(),
-            error: None,
-            reply: String::new(),
-        }
+        static ASKED: AtomicU64 = AtomicU64::new(0);
+        Job::new(step, ASKED.fetch_add(1, Ordering::Relaxed), Instant::now())
     }
 
     /// A takeover's commit went to the head of the queue, ahead of the `-t -n` of a release

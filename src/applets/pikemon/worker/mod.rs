@@ -137,6 +137,8 @@ pub(super) struct Worker {
     /// Writes the status and paths files off the loop: a busy disk's fsync must not hold
     /// back HELLOs or the sign of life.
     pub files: crate::sys::file::Writer,
+    /// conntrackd jobs asked for so far, every virtual cluster's (`Job::seq`).
+    pub conntrack_asked: u64,
 }
 
 fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {

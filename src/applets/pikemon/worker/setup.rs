@@ -293,6 +293,7 @@ impl Worker {
             beacon: None,
             files: crate::sys::file::Writer::spawn("pikemon-files")
                 .map_err(err("the status file's writer thread"))?,
+            conntrack_asked: 0,
         };
         // Maintenance set before a restart or a reboot stays.
         let kept = old.as_ref().map_or(&[][..], |s| &s.maintenance[..]);
