@@ -298,7 +298,8 @@ impl Rig {
         }
     }
 
-    /// Server, then `n` client flows for `seconds`; returns once every flow is established.
+    /// Server, then `n` client flows for `seconds` through A; returns once every flow is
+    /// established and B's conntrackd holds them in its external cache.
     fn flows(&mut self, n: usize, seconds: u32) -> Flows {
         let py = flows_py();
         let mut server = self
@@ -332,6 +333,9 @@ impl Rig {
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "ready");
+        wait_for("B's external cache", Duration::from_secs(5), || {
+            self.conntrackd(2, "-e").matches("dport=7000").count() >= n
+        });
         Flows { client, out }
     }
 
@@ -435,9 +439,6 @@ fn sigkilled_master_flows_survive_because_the_commit_precedes_the_vip_move() {
     let mut rig = started("commit-timeout 2s;");
     let flows = rig.flows(20, 8);
     // The flows run through A; B's conntrackd holds them in its external cache only.
-    wait_for("B's external cache", Duration::from_secs(5), || {
-        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
-    });
     let b_kernel = rig.kernel_flows(2);
     assert!(!b_kernel.contains("dport=7000"), "{b_kernel}");
     std::thread::sleep(Duration::from_secs(1));
@@ -491,9 +492,6 @@ fn ignored_flush_after_the_takeover_commit_left_stale_external_entries_unsaid() 
     rig.start_pikemon(2);
     rig.wait_role(2, "Backup", Duration::from_secs(5));
     let flows = rig.flows(5, 4);
-    wait_for("B's external cache", Duration::from_secs(5), || {
-        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 5
-    });
     let a = rig.pids(1, "pikemon");
     rig.signal(&a, "-KILL");
     rig.wait_role(2, "Master", Duration::from_secs(5));
@@ -572,9 +570,6 @@ fn required_conntrackd_gone_makes_the_master_down_and_it_hands_over() {
 fn parallel_takeover_sigkilled_master_flows_survive_the_commit_beside_the_vip_move() {
     let mut rig = started("commit-timeout 2s; takeover parallel;");
     let flows = rig.flows(20, 8);
-    wait_for("B's external cache", Duration::from_secs(5), || {
-        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 20
-    });
     std::thread::sleep(Duration::from_secs(1));
     let a = rig.pids(1, "pikemon");
     assert!(!a.is_empty());
@@ -644,6 +639,17 @@ fn mute_hellos(rig: &Rig, n: u32, mute: bool) {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// A's HELLOs stop until B has probed, pre-committed, heard A's worker answer the probe and
+/// given the takeover up; then they go again. B's log.
+fn undone_precommit(rig: &Rig) -> String {
+    mute_hellos(rig, 1, true);
+    wait_for("B's undone pre-commit", Duration::from_secs(5), || {
+        rig.log(2).contains("no takeover after the pre-commit")
+    });
+    mute_hellos(rig, 1, false);
+    rig.log(2)
+}
+
 /// The commit now starts with the probe, ahead of a takeover. A probe that a live master
 /// answers ends without one: the master's flows that the pre-commit put into the backup's
 /// kernel table must not stay there, so conntrackd gets `-t -n`, as after a release.
@@ -651,15 +657,7 @@ fn mute_hellos(rig: &Rig, n: u32, mute: bool) {
 fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel() {
     let mut rig = started("commit-timeout 2s;");
     let flows = rig.flows(10, 6);
-    wait_for("B's external cache", Duration::from_secs(5), || {
-        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
-    });
-    mute_hellos(&rig, 1, true);
-    wait_for("B's undone pre-commit", Duration::from_secs(5), || {
-        rig.log(2).contains("no takeover after the pre-commit")
-    });
-    mute_hellos(&rig, 1, false);
-    let log = rig.log(2);
+    let log = undone_precommit(&rig);
     assert!(log.contains("conntrackd pre-committed in"), "{log}");
     assert!(
         log.contains("VIP answered from the virtual MAC elsewhere"),
@@ -712,15 +710,7 @@ fn undone_precommit_beside_a_master_vc_flushed_its_kernel_table_a_minute_later()
         rig.log(2).contains("conntrackd committed in")
     });
     let flows = rig.flows(10, 6);
-    wait_for("B's external cache", Duration::from_secs(5), || {
-        rig.conntrackd(2, "-e").matches("dport=7000").count() >= 10
-    });
-    mute_hellos(&rig, 1, true);
-    wait_for("B's undone pre-commit", Duration::from_secs(5), || {
-        rig.log(2).contains("no takeover after the pre-commit")
-    });
-    mute_hellos(&rig, 1, false);
-    let log = rig.log(2);
+    let log = undone_precommit(&rig);
     assert!(log.contains("conntrackd pre-committed in"), "{log}");
     assert!(!log.contains("vc FW: Probing => Master"), "{log}");
     assert_eq!(rig.role_of(2, dmz), "Master");

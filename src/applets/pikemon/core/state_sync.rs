@@ -182,6 +182,12 @@ impl Node {
         }
     }
 
+    /// Logs `what` of virtual cluster `i` and asks the worker for conntrackd's `step`.
+    fn ask_conntrackd(&self, i: usize, step: SyncStep, what: &str, out: &mut Vec<Action>) {
+        info!("vc {}: {what}", self.settings.vcs[i].name);
+        out.push(Action::Conntrack { vc: i, step });
+    }
+
     /// The probe `role` that `set_role` is about to enter from `old`, with a pre-commit
     /// asked for when the virtual cluster syncs state, the probe is the first of its silence
     /// and no pre-commit was undone within `PRECOMMIT_QUIET`.
@@ -209,14 +215,12 @@ impl Node {
         {
             return role;
         }
-        info!(
-            "vc {}: committing conntrackd's external cache while the probe runs",
-            self.settings.vcs[i].name
+        self.ask_conntrackd(
+            i,
+            SyncStep::PreCommit,
+            "committing conntrackd's external cache while the probe runs",
+            out,
         );
-        out.push(Action::Conntrack {
-            vc: i,
-            step: SyncStep::PreCommit,
-        });
         VcRole::Probing {
             from_init,
             early,
@@ -508,23 +512,25 @@ impl Node {
             if !self.syncs(i) {
                 continue;
             }
-            if let VcRole::Master(Mastership {
-                commit: Some(w), ..
-            }) = &mut self.vcs[i].role
-            {
-                if let CommitPhase::RecommitDue { at, until } = w.phase {
-                    if now >= at {
+            let recommit = match &mut self.vcs[i].role {
+                VcRole::Master(Mastership {
+                    commit: Some(w), ..
+                }) => match w.phase {
+                    CommitPhase::RecommitDue { at, until } if now >= at => {
                         w.phase = CommitPhase::AddressesUp { until };
-                        info!(
-                            "vc {}: committing conntrackd's external cache again, for what came during the probe",
-                            self.settings.vcs[i].name
-                        );
-                        out.push(Action::Conntrack {
-                            vc: i,
-                            step: SyncStep::Commit,
-                        });
+                        true
                     }
-                }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if recommit {
+                self.ask_conntrackd(
+                    i,
+                    SyncStep::Commit,
+                    "committing conntrackd's external cache again, for what came during the probe",
+                    out,
+                );
             }
             let timed_out = match self.vcs[i].role {
                 VcRole::Master(m) => m.commit.is_some_and(|w| now >= w.phase.until()),
