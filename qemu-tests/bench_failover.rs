@@ -245,6 +245,10 @@ fn trial(lab: &mut Lab, daemon: Daemon, iv: u64, scenario: &str) -> Result<f64, 
         }
         Err(_) => None,
     };
+    if let Ok(cmd) = std::env::var("PRE_CMD") {
+        let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
+        note(&format!("  {backup}$ {cmd}\n{out}"));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     let fault = now_secs();
     match scenario {

@@ -1086,6 +1086,41 @@ fn failed_takeover_is_reported_retried_and_handed_to_a_healthy_peer() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// A client pinging the VIP woke the Master's worker (SCHED_FIFO with `realtime`) once per
+/// echo request: the ping groups' raw ICMP socket took every ICMP message of the host. In
+/// the appliance's one-vCPU guest a client's 200 pings a second kept the new master's worker
+/// at a third of the CPU for seconds after a takeover, and its echo replies waited behind it.
+/// The socket's filter (ICMP_FILTER) passes echo replies and errors only.
+#[test]
+fn echo_requests_to_the_vip_woke_the_masters_worker_once_each() {
+    let rig = Rig::new().started_pair();
+    let worker = rig.pids(1, "pikemon: worker");
+    assert_eq!(worker.len(), 1, "{worker:?}");
+    let wakeups = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
+        status
+            .lines()
+            .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    // The same 2 s without and with 1000 echo requests to the VIP.
+    let t0 = wakeups();
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = wakeups() - t0;
+    let t1 = wakeups();
+    let out = rig
+        .client
+        .run(&["ping", "-q", "-i", "0.002", "-c", "1000", "-W", "1", VIP]);
+    let pinged = wakeups() - t1;
+    let (so, _) = text(&out);
+    assert!(so.contains("1000 received"), "{so}");
+    assert!(
+        pinged < idle + 200,
+        "the worker woke {pinged} times while 1000 echo requests came, {idle} in 2 s without"
+    );
+}
+
 #[test]
 fn realtime_runs_the_worker_sched_fifo_with_memory_locked_and_its_hooks_normal() {
     let mut rig = Rig::new();

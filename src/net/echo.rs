@@ -30,12 +30,27 @@ pub struct EchoReply {
 }
 
 impl EchoSockets {
-    /// Opens the sockets of the families asked for (CAP_NET_RAW).
-    pub fn open(v4: bool, v6: bool) -> io::Result<EchoSockets> {
-        Ok(EchoSockets {
-            v4: if v4 { Some(IcmpSocket::new()?) } else { None },
-            v6: if v6 { Some(Icmp6Socket::new()?) } else { None },
-        })
+    /// Opens the sockets of the families asked for (CAP_NET_RAW), each passing only the
+    /// echo replies that carry `ident`: every other ICMP message of the host (a LAN's pings
+    /// of a VIP, a stranger's replies or errors) stays in the kernel.
+    pub fn open(v4: bool, v6: bool, ident: u16) -> io::Result<EchoSockets> {
+        let v4 = match v4 {
+            true => {
+                let s = IcmpSocket::new()?;
+                s.only_replies_to(ident)?;
+                Some(s)
+            }
+            false => None,
+        };
+        let v6 = match v6 {
+            true => {
+                let s = Icmp6Socket::new()?;
+                s.only_replies_to(ident)?;
+                Some(s)
+            }
+            false => None,
+        };
+        Ok(EchoSockets { v4, v6 })
     }
 
     /// The fds to watch for reading.
@@ -132,7 +147,7 @@ mod tests {
         let name = ns.0.clone();
         let got = std::thread::spawn(move || {
             crate::sys::netns::enter(&name).expect("enter netns");
-            let s = EchoSockets::open(true, true).expect("raw sockets (needs root)");
+            let s = EchoSockets::open(true, true, 0x77).expect("raw sockets (needs root)");
             assert_eq!(s.fds().len(), 2);
             s.send_echo(Ipv4Addr::LOCALHOST.into(), 0x77, 1, b"pikemon")
                 .expect("v4");
@@ -167,5 +182,53 @@ mod tests {
         assert!(only4
             .send_echo(Ipv6Addr::LOCALHOST.into(), 1, 1, b"")
             .is_err());
+    }
+
+    /// The ping groups' raw sockets took every ICMP message of the host: each echo request
+    /// to it (a client pinging a VIP) and each reply to another pinger woke the worker,
+    /// SCHED_FIFO with `realtime`, to be dropped in user space. The kernel drops them now.
+    #[test]
+    fn strangers_echoes_woke_the_ping_groups_sockets() {
+        let ns = TempNs::new("hechoflt");
+        let name = ns.0.clone();
+        let read = std::thread::spawn(move || {
+            crate::sys::netns::enter(&name).expect("enter netns");
+            let s = EchoSockets::open(true, true, 0x77).expect("raw sockets (needs root)");
+            // Another pinger of the host: its requests and the kernel's replies to them.
+            let other = EchoSockets {
+                v4: Some(IcmpSocket::new().expect("v4")),
+                v6: Some(Icmp6Socket::new().expect("v6")),
+            };
+            for seq in 0..5 {
+                other
+                    .send_echo(Ipv4Addr::LOCALHOST.into(), 0x78, seq, b"stranger")
+                    .expect("v4");
+                other
+                    .send_echo(Ipv6Addr::LOCALHOST.into(), 0x78, seq, b"stranger")
+                    .expect("v6");
+            }
+            s.send_echo(Ipv4Addr::LOCALHOST.into(), 0x77, 9, b"ours")
+                .expect("v4");
+            s.send_echo(Ipv6Addr::LOCALHOST.into(), 0x77, 9, b"ours")
+                .expect("v6");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut buf = vec![0u8; 2048];
+            let mut read = (Vec::new(), Vec::new());
+            if let Some(v4) = &s.v4 {
+                while let Ok(Some(r)) = v4.recv(&mut buf) {
+                    read.0.push(r.echo_reply(0x77).map(|(seq, _)| seq));
+                }
+            }
+            if let Some(v6) = &s.v6 {
+                while let Ok(Some(r)) = v6.recv(&mut buf) {
+                    read.1.push(r.echo_reply(0x77).map(|(seq, _)| seq));
+                }
+            }
+            read
+        })
+        .join()
+        .expect("socket thread");
+        // Our two replies, nothing else: not the 20 requests, not the 10 strangers' replies.
+        assert_eq!(read, (vec![Some(9)], vec![Some(9)]));
     }
 }

@@ -3,8 +3,8 @@
 //! it in its own event loop: register `as_raw_fd()` for reading, call `recv` until it returns
 //! `Ok(None)`.
 //!
-//! A raw socket sees every ICMP message reaching the host, other pings' replies included;
-//! `Received::echo_reply` and `Received::error_for` pick out the ones answering our
+//! A raw socket sees every ICMP message reaching the host; the kernel's filter keeps echo
+//! replies and errors only, other pings' replies included; `Received::echo_reply` and `Received::error_for` pick out the ones answering our
 //! identifier. Needs CAP_NET_RAW.
 
 use std::ffi::OsString;
@@ -88,8 +88,8 @@ impl Received<'_> {
 }
 
 impl IcmpSocket {
-    /// Opens a non-blocking, close-on-exec raw ICMP socket with receive timestamps on.
-    /// Fails with EPERM without CAP_NET_RAW.
+    /// Opens a non-blocking, close-on-exec raw ICMP socket with receive timestamps on,
+    /// filtered to echo replies and errors. Fails with EPERM without CAP_NET_RAW.
     pub fn new() -> io::Result<IcmpSocket> {
         let fd = socket(
             AddressFamily::Inet,
@@ -99,7 +99,25 @@ impl IcmpSocket {
         )
         .map_err(io::Error::from)?;
         setsockopt(&fd, sockopt::ReceiveTimestamp, &true).map_err(io::Error::from)?;
+        // Echo replies and the errors `Received::error_for` reads: an echo request to the
+        // host (a client pinging a VIP 200 times a second) no longer wakes the pinger.
+        let pass = [
+            icmp::Message::EchoReply,
+            icmp::Message::DstUnreachable,
+            icmp::Message::SourceQuench,
+            icmp::Message::Redirect,
+            icmp::Message::TimeExceeded,
+            icmp::Message::ParamProblem,
+        ]
+        .map(u8::from);
+        crate::sys::icmp::pass_only(&fd, &pass)?;
         Ok(IcmpSocket { fd })
+    }
+
+    /// Receives only the echo replies that carry `ident` (a pinger that reads no errors:
+    /// pikemon's ping groups); the kernel drops the rest before it wakes anybody.
+    pub fn only_replies_to(&self, ident: u16) -> io::Result<()> {
+        crate::sys::icmp::accept_only_echo_replies(&self.fd, ident)
     }
 
     /// Sends and receives only through `ifname` (SO_BINDTODEVICE).
@@ -267,8 +285,9 @@ mod tests {
         })
         .join()
         .expect("socket thread");
-        // Loopback shows the raw socket our own request (TTL 7) and the kernel's reply.
-        assert!(seen.contains(&(13, 7, None, false)), "{seen:?}");
+        // Loopback shows the raw socket the kernel's reply, and no longer our own request
+        // (TTL 7): the filter keeps echo requests out (`echo_requests_woke_the_pinger`).
+        assert!(!seen.iter().any(|s| s.1 == 7), "{seen:?}");
         assert!(
             seen.iter()
                 .any(|s| s.2 == Some((9, b"habox".to_vec())) && s.0 == 13 && !s.3),

@@ -120,6 +120,24 @@ impl Icmp6Socket {
         Ok(Icmp6Socket { fd })
     }
 
+    /// Receives only the echo replies that carry `ident` (a pinger that reads no errors:
+    /// pikemon's ping groups); the kernel drops the rest before it wakes anybody.
+    pub fn only_replies_to(&self, ident: u16) -> io::Result<()> {
+        use crate::sys::packet::{accept_only, FieldEq};
+        // A raw ICMPv6 socket's filter sees the ICMPv6 header first.
+        let reply = FieldEq {
+            offset: 0,
+            width: 1,
+            value: u32::from(icmpv6::TYPE_ECHO_REPLY),
+        };
+        let id = FieldEq {
+            offset: 4,
+            width: 2,
+            value: u32::from(ident),
+        };
+        accept_only(&self.fd, &[reply, id])
+    }
+
     /// Sends and receives only through `ifname` (SO_BINDTODEVICE).
     pub fn bind_device(&self, ifname: &str) -> io::Result<()> {
         setsockopt(&self.fd, sockopt::BindToDevice, &OsString::from(ifname))

@@ -6,6 +6,7 @@
 pub mod addrinfo;
 pub mod daemon;
 pub mod file;
+pub mod icmp;
 pub mod icmp6;
 pub mod memfd;
 pub mod netns;

@@ -133,6 +133,13 @@ impl Ping {
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
             proto,
         )?;
+        // Echo replies only: every other ICMP message of the host (echo requests to it, the
+        // neighbour discovery of the link) would wake the loop for nothing.
+        if v6 {
+            crate::sys::icmp6::pass_only(&sock, &[crate::wire::icmpv6::TYPE_ECHO_REPLY])?;
+        } else {
+            crate::sys::icmp::pass_only(&sock, &[u8::from(crate::wire::icmp::Message::EchoReply)])?;
+        }
         let asked = Asked {
             id: u16::from_be_bytes(random_bytes::<2>()),
             count: 0,

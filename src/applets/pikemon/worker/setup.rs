@@ -193,9 +193,11 @@ impl Worker {
                 .flat_map(|g| g.config.hosts.iter())
         };
         let v6 = hosts().any(|h| matches!(h, Host::Addr(IpAddr::V6(_))));
+        // The echo identifier of this worker's ping groups: the sockets pass no other.
+        let ident = (std::process::id() & 0xffff) as u16;
         let v4 = hosts().any(|h| !matches!(h, Host::Addr(IpAddr::V6(_))));
         let icmp = if v4 || v6 {
-            let s = EchoSockets::open(v4, v6).map_err(err("ICMP socket"))?;
+            let s = EchoSockets::open(v4, v6, ident).map_err(err("ICMP socket"))?;
             for fd in s.fds() {
                 ev.register(fd, T_ICMP, Interest::Read);
             }
@@ -272,7 +274,7 @@ impl Worker {
             ctls,
             vcs,
             icmp,
-            ident: (std::process::id() & 0xffff) as u16,
+            ident,
             monitor: Some(monitor),
             control,
             conns: Vec::new(),

@@ -1,0 +1,75 @@
+//! The raw ICMP socket option nix does not wrap: `ICMP_FILTER` (raw(7)), the per-type
+//! filter of a raw IPv4 ICMP socket, so a pinger is not woken by every echo request that
+//! reaches the host (a realtime pikemon worker was, once per packet, for each ping of a VIP).
+
+use std::io;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd};
+
+/// `ICMP_FILTER` at level `SOL_RAW` (linux/icmp.h).
+const ICMP_FILTER: libc::c_int = 1;
+
+/// Lets only the ICMP types in `pass` (each below 32) through to the socket; the kernel
+/// passes types from 32 up whatever the filter says (a set bit blocks).
+pub fn pass_only(fd: impl AsFd, pass: &[u8]) -> io::Result<()> {
+    let mut filter: u32 = u32::MAX;
+    for &t in pass.iter().filter(|&&t| t < 32) {
+        filter &= !(1u32 << t);
+    }
+    // We pass a pointer to a live `struct icmp_filter` (one u32) and its exact size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_RAW,
+            ICMP_FILTER,
+            std::ptr::from_ref(&filter).cast(),
+            mem::size_of_val(&filter) as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Attaches a classic BPF program to a raw IPv4 ICMP socket that accepts only echo replies
+/// carrying identifier `ident` (the program sees the IP header first, of any length) and
+/// drops everything else in the kernel, before it wakes anybody: what iputils ping filters.
+pub fn accept_only_echo_replies(fd: impl AsFd, ident: u16) -> io::Result<()> {
+    const MSH: u16 = (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16;
+    const LDB_IND: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_IND) as u16;
+    const LDH_IND: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16;
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        // X = the IP header's length; the ICMP header follows it.
+        insn(MSH, 0, 0, 0),
+        insn(LDB_IND, 0, 0, 0),
+        insn(JEQ_K, 0, 3, 0),
+        insn(LDH_IND, 0, 0, 4),
+        insn(JEQ_K, 0, 1, u32::from(ident)),
+        insn(RET_K, 0, 0, 0xffff),
+        insn(RET_K, 0, 0, 0),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // fprog points at `prog`, which lives until setsockopt returns (the kernel copies it).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::from_ref(&fprog).cast(),
+            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
