@@ -77,6 +77,10 @@ pub(super) struct Ctl {
     /// While Master here: the macvlan's index and when the lease of its addresses is to be
     /// renewed next (`takeover::vip_lease`).
     pub lease: Option<(u32, Instant)>,
+    /// The macvlan's index as last looked up (release, renewal, takeover), for the next
+    /// takeover (`takeover::to_master`); forgotten when the rtnetlink monitor reports that
+    /// link removed, renamed or with another MAC.
+    pub known: Option<u32>,
 }
 
 /// A virtual cluster at run time.
@@ -130,8 +134,10 @@ pub(super) struct Worker {
     pub stopped_at: Option<Instant>,
     pub stop_hooks_queued: bool,
     /// Interfaces taken over whose neighbour tables are still to be flushed (controlled
-    /// interface, macvlan index): done once the takeover's frames and GARPs are out.
+    /// interface, macvlan index), and when: `SETTLE_AFTER` past the takeover's frames and
+    /// GARPs.
     pub unsettled: Vec<(usize, u32)>,
+    pub settle_at: Option<Instant>,
     /// The sign of life to the supervisor's watchdog, at least once per hello-interval.
     pub beacon: Option<super::liveness::Beacon>,
     /// Writes the status and paths files off the loop: a busy disk's fsync must not hold
@@ -156,6 +162,11 @@ pub const FIRST_ENV: &str = "PIKEMON_FIRST_WORKER";
 pub const REPORT_ENV: &str = "PIKEMON_SETUP_REPORT";
 /// The exit status of a first worker whose set-up failed.
 pub const SETUP_FAILED: i32 = 78;
+/// How long after a takeover's frames and GARPs the worker flushes the neighbour tables
+/// (`takeover::settle_master`; 19-25 ms of a SCHED_FIFO worker under TCG). It sleeps
+/// meanwhile, and the kernel answers the first packets to the VIPs: with the flushes right
+/// after the GARPs a client's first echo reply waited for them, about 10 ms in the QEMU pair.
+const SETTLE_AFTER: Duration = Duration::from_millis(10);
 /// How long an exiting worker waits for its last status and paths files to be written: with
 /// `STOP_HOOK_WAIT`, within the 10 s the supervisor gives a stopping worker.
 const FILES_FLUSH_LIMIT: Duration = Duration::from_millis(1500);
@@ -352,6 +363,9 @@ impl Worker {
         if let Some(t) = self.beacon.as_ref().and_then(|b| b.due()) {
             min(t);
         }
+        if let Some(t) = self.settle_at {
+            min(t);
+        }
         d
     }
 
@@ -391,6 +405,9 @@ impl Worker {
             self.update_health(now, vi);
         }
         self.probe_tick(now);
+        if self.settle_at.is_some_and(|t| now >= t) {
+            self.settle();
+        }
         self.conntrack_tick(now);
         self.renew_leases(now);
         // Once a second whatever the paths say: a file left unwritten while no path was up
@@ -437,7 +454,9 @@ impl Worker {
                 }
             }
         }
-        self.settle();
+        if !self.unsettled.is_empty() && self.settle_at.is_none() {
+            self.settle_at = Some(now + SETTLE_AFTER);
+        }
         if roles_changed {
             self.write_status();
             self.set_title();

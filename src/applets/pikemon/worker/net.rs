@@ -274,6 +274,12 @@ impl Worker {
         for e in events {
             match e {
                 RtnlEvent::Link(l) => {
+                    for c in &mut self.ctls {
+                        let other = l.name != c.c.macvlan || l.mac != Some(c.c.vmac);
+                        if c.known == Some(l.index) && other {
+                            c.known = None;
+                        }
+                    }
                     self.follow_recreated_heart_beat(&l);
                     self.follow_recreated_controlled(&l);
                     let carrier = l.is_up() && l.has_carrier();
@@ -305,6 +311,9 @@ impl Worker {
                 }
                 RtnlEvent::LinkRemoved(l) => {
                     for c in &mut self.ctls {
+                        if c.known == Some(l.index) {
+                            c.known = None;
+                        }
                         if c.c.parent == l.index {
                             warn!("link {} removed", c.c.ifname);
                             c.c.link_up = false;
@@ -321,6 +330,9 @@ impl Worker {
                 }
                 RtnlEvent::Overrun => {
                     refresh = true;
+                    for c in &mut self.ctls {
+                        c.known = None;
+                    }
                     if let Ok(links) = self.rt.links() {
                         for c in &mut self.ctls {
                             if let Some(l) = links.iter().find(|l| l.index == c.c.parent) {
@@ -403,7 +415,10 @@ impl Worker {
                 vc.id,
                 takeover::vip_lease(self.cfg.dead_interval, self.cfg.hello_interval),
             ) {
-                Ok(c) => self.ctls[i].c = c,
+                Ok(c) => {
+                    self.ctls[i].c = c;
+                    self.ctls[i].known = None;
+                }
                 Err(e) => {
                     warn!("controlled interface {} is back: {e}", l.name);
                     continue;

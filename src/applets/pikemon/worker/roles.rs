@@ -29,10 +29,11 @@ impl Worker {
         let mut failed = None;
         for &ci in &self.vcs[vi].ctls {
             let c = &self.ctls[ci].c;
-            match takeover::to_master(&mut self.rt, c) {
+            match takeover::to_master(&mut self.rt, c, self.ctls[ci].known) {
                 Ok(index) => {
                     self.unsettled.push((ci, index));
                     self.ctls[ci].lease = Some((index, now + takeover::renew_every(c.lease)));
+                    self.ctls[ci].known = Some(index);
                 }
                 Err(e) => {
                     error!("vc {name}: takeover on {}: {e}", c.ifname);
@@ -52,8 +53,9 @@ impl Worker {
     }
 
     /// The neighbour flushes of the interfaces taken over (`takeover::settle_master`), once
-    /// the frames and GARPs that announce the takeover are out.
+    /// the frames and GARPs that announce the takeover are out (`SETTLE_AFTER`).
     pub(super) fn settle(&mut self) {
+        self.settle_at = None;
         for (ci, index) in std::mem::take(&mut self.unsettled) {
             let c = &self.ctls[ci].c;
             if let Err(e) = takeover::settle_master(&mut self.rt, c, index) {
@@ -76,7 +78,10 @@ impl Worker {
             let next = now + takeover::renew_every(ctl.c.lease);
             ctl.lease = Some((index, next));
             match takeover::renew(&mut self.rt, &ctl.c, index) {
-                Ok(index) => ctl.lease = Some((index, next)),
+                Ok(index) => {
+                    ctl.lease = Some((index, next));
+                    ctl.known = Some(index);
+                }
                 Err(e) => error!("renewing the addresses on {}: {e}", ctl.c.macvlan),
             }
         }
@@ -85,10 +90,18 @@ impl Worker {
     /// Lets the addresses of virtual cluster `vi` go (the Backup hook after, when `hook`).
     pub(super) fn release(&mut self, now: Instant, vi: usize, reason: Reason, hook: bool) {
         self.vcs[vi].takeover_error = None;
+        // Released before its flushes were due: the macvlan is down, and `settle_master`
+        // would put its IPv6 VIPs back.
+        let ctls = &self.vcs[vi].ctls;
+        self.unsettled.retain(|(ci, _)| !ctls.contains(ci));
         for &ci in &self.vcs[vi].ctls {
             self.ctls[ci].lease = None;
-            if let Err(e) = takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
-                error!("release on {}: {e}", self.ctls[ci].c.ifname);
+            match takeover::to_backup(&mut self.rt, &self.ctls[ci].c) {
+                Ok(index) => self.ctls[ci].known = Some(index),
+                Err(e) => {
+                    self.ctls[ci].known = None;
+                    error!("release on {}: {e}", self.ctls[ci].c.ifname);
+                }
             }
         }
         if reason != Reason::Start {

@@ -148,6 +148,7 @@ impl Worker {
                     probes6: Vec::new(),
                     // Renewed at once if the role is resumed (below).
                     lease: up.map(|index| (index, now)),
+                    known: up,
                 });
             }
             // Resume Master only when the saved role says so *and* the addresses are still
@@ -292,6 +293,7 @@ impl Worker {
             stopped_at: None,
             stop_hooks_queued: false,
             unsettled: Vec::new(),
+            settle_at: None,
             beacon: None,
             files: crate::sys::file::Writer::spawn("pikemon-files")
                 .map_err(err("the status file's writer thread"))?,
