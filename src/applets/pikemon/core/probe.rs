@@ -1,5 +1,5 @@
-//! The split-brain probe as the core sees it: started when the peer falls silent, or one
-//! probe-span before its dead-interval ends (an early probe, so that the answer is in when the
+//! The split-brain probe as the core sees it: started when the peer falls silent, or a
+//! little more than one probe-span before its dead-interval ends (an early probe, so that the answer is in when the
 //! interval ends); its outcome moves the role.
 
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ impl Node {
                 let peer_master = self.peer_side(i).is_some_and(|s| s.master);
                 let start = self
                     .peer_deadline(i)
-                    .and_then(|t| t.checked_sub(self.settings.probe_span()));
+                    .and_then(|t| t.checked_sub(self.settings.probe_lead()));
                 let due = start.is_some_and(|t| now >= t);
                 if !peer_master || !due || probe_after.is_some_and(|t| now < t) || p.departed {
                     return false;
@@ -143,7 +143,8 @@ impl Node {
         Some(last + self.dead_for(Some(i)))
     }
 
-    /// When an early probe is due (one probe-span before the peer's dead-interval ends).
+    /// When an early probe is due (`Settings::probe_lead` before the peer's dead-interval
+    /// ends).
     pub(super) fn next_early_probe(&self) -> Option<Instant> {
         let quiet = self
             .peer
@@ -156,7 +157,7 @@ impl Node {
             .filter(|&i| matches!(self.vcs[i].role, VcRole::Backup { .. }))
             .filter_map(|i| {
                 self.peer_deadline(i)?
-                    .checked_sub(self.settings.probe_span())
+                    .checked_sub(self.settings.probe_lead())
             })
             .min()
     }

@@ -48,7 +48,7 @@ fn backup_after_a_while() -> (Sim, Instant) {
 #[test]
 fn the_probe_overlaps_the_end_of_the_dead_interval_and_the_takeover_comes_when_it_ends() {
     let (mut s, last) = backup_after_a_while();
-    let span = settings(2, false).probe_span();
+    let span = settings(2, false).probe_lead();
     s.kill(0);
     let n = s.nodes[1].as_mut().unwrap();
     let probes = |acts: &[Action]| acts.contains(&Action::Probe { vc: 0 });
@@ -74,10 +74,46 @@ fn the_probe_overlaps_the_end_of_the_dead_interval_and_the_takeover_comes_when_i
     assert!(!probes(&acts));
 }
 
+/// The early probe started one probe-span before the dead-interval ended, so any delay of
+/// the worker's timer or sends made "unanswered" come after the end, and the takeover
+/// waited for it (8 ms at 100 ms hellos in the QEMU pair). It starts half a spacing sooner.
+#[test]
+fn early_probe_ended_a_few_ms_late_and_held_the_takeover_past_the_dead_interval() {
+    let (mut s, last) = backup_after_a_while();
+    let st = settings(2, false);
+    s.kill(0);
+    let n = s.nodes[1].as_mut().unwrap();
+    let start = last + DEAD - st.probe_lead();
+    assert!(!n
+        .handle(start - STEP, Input::Tick)
+        .contains(&Action::Probe { vc: 0 }));
+    assert!(n
+        .handle(start, Input::Tick)
+        .contains(&Action::Probe { vc: 0 }));
+    // "Unanswered" 5 ms later than the span: the worker's timer and sends under load.
+    let done = start + st.probe_span() + STEP;
+    assert!(done < last + DEAD);
+    let acts = n.handle(
+        done,
+        Input::ProbeDone {
+            vc: 0,
+            answered: false,
+        },
+    );
+    assert!(!acts.iter().any(|a| matches!(a, Action::TakeOver { .. })));
+    assert!(n
+        .handle(last + DEAD, Input::Tick)
+        .contains(&Action::TakeOver {
+            vc: 0,
+            reason: Reason::PeerSilent,
+            hook: true,
+        }));
+}
+
 #[test]
 fn an_early_probe_is_cancelled_by_a_late_frame_and_an_answered_one_holds_nothing_back() {
     let (mut s, last) = backup_after_a_while();
-    let span = settings(2, false).probe_span();
+    let span = settings(2, false).probe_lead();
     // A's next HELLO is late (kept back), then arrives while B probes early.
     let late = s.undelivered_hello(0);
     let n = s.nodes[1].as_mut().unwrap();
