@@ -226,11 +226,13 @@ impl Settings {
     }
 
     /// How long before the peer's dead-interval ends the early probe starts: its span and
-    /// half a spacing more, for the worker's timer and its sends. Started one span before,
-    /// the probe ended after the interval (8 ms at 100 ms hellos in the QEMU pair, median of
-    /// 10) and the takeover waited for it; now a probe unanswered in time waits for the end.
+    /// half a spacing more (at most hello/8), for the worker's timer and its sends. Started
+    /// one span before, the probe ended after the interval (8 ms at 100 ms hellos in the
+    /// QEMU pair, median of 10) and the takeover waited for it; now a probe unanswered in
+    /// time waits for the end. The bound keeps a probe at 10 ms hellos (spacing 5 ms, more
+    /// than hello/4) from starting sooner after a HELLO that is only a little late.
     pub fn probe_lead(&self) -> Duration {
-        self.probe_span() + self.probe_interval() / 2
+        self.probe_span() + (self.probe_interval() / 2).min(self.hello / 8)
     }
 }
 
