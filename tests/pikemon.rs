@@ -1086,6 +1086,31 @@ fn failed_takeover_is_reported_retried_and_handed_to_a_healthy_peer() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// A release made again the macvlan an operator had deleted from the Master, without its
+/// sysctls, and handed its index to the next takeover, which no longer looks the macvlan up
+/// nor sets them: the macvlan came up with the kernel's `arp_ignore` 0, so the kernel
+/// answered ARP for the VIP from the virtual MAC, also from a node whose pikemon had died.
+#[test]
+fn macvlan_made_again_by_a_release_came_up_at_the_next_takeover_without_its_sysctls() {
+    let rig = Rig::new().started_pair();
+    let arp_ignore = || {
+        let out = rig
+            .a
+            .run(&["cat", "/proc/sys/net/ipv4/conf/pk1-lan0/arp_ignore"]);
+        text(&out).0.trim().to_string()
+    };
+    assert_eq!(arp_ignore(), "8");
+    rig.a.ip(&["link", "del", "pk1-lan0"]);
+    let out = rig.control(1, &["drop"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    rig.wait_roles("Backup", "Master", Duration::from_secs(5));
+    let out = rig.control(1, &["take"]);
+    assert!(out.status.success(), "{out:?}\n{}", rig.log(1));
+    rig.wait_roles("Master", "Backup", Duration::from_secs(5));
+    assert_eq!(arp_ignore(), "8", "{}", rig.log(1));
+    assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
+}
+
 /// A client pinging the VIP woke the Master's worker (SCHED_FIFO with `realtime`) once per
 /// echo request: the ping groups' raw ICMP socket took every ICMP message of the host. In
 /// the appliance's one-vCPU guest a client's 200 pings a second kept the new master's worker

@@ -179,11 +179,16 @@ fn macvlan_index(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
     }
 }
 
+/// The index of the macvlan just made, with its sysctls: a release (`to_backup`) that makes
+/// it again hands its index to the next takeover, which no longer sets them (`known`).
 fn created(rt: &mut Rtnl, c: &Controlled) -> Result<u32, String> {
-    rt.link_by_name(&c.macvlan)
+    let index = rt
+        .link_by_name(&c.macvlan)
         .map_err(|e| e.to_string())?
         .map(|l| l.index)
-        .ok_or_else(|| format!("macvlan {} vanished after it was created", c.macvlan))
+        .ok_or_else(|| format!("macvlan {} vanished after it was created", c.macvlan))?;
+    macvlan_sysctls(c);
+    Ok(index)
 }
 
 /// Deletes from the macvlan (pikemon's own link) every address this config does not name:
@@ -290,15 +295,22 @@ fn up(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<u32, String> {
     Ok(index)
 }
 
-/// After a takeover's first GARPs: the neighbour tables of the parent and the macvlan
-/// flushed, and the IPv6 VIPs put back if the link was cycled meanwhile (renewed: that also
-/// gives back their prefix routes, which the kernel drops at link-up from an address with a
-/// lifetime added while the link was down).
+/// Right after a takeover's first GARPs: the IPv6 VIPs renewed, which gives back their
+/// prefix routes (the kernel drops them at link-up from an address with a lifetime added
+/// while the link was down).
+pub fn routes6_back(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
+    if c.vips6.is_empty() {
+        return Ok(());
+    }
+    set_vips6(rt, index, c)
+}
+
+/// A little after a takeover's first GARPs: the neighbour tables of the parent and the
+/// macvlan flushed.
 pub fn settle_master(rt: &mut Rtnl, c: &Controlled, index: u32) -> Result<(), String> {
     rt.flush_neighbours(c.parent).map_err(|e| e.to_string())?;
     rt.flush_neighbours(index).map_err(|e| e.to_string())?;
     if !c.vips6.is_empty() {
-        set_vips6(rt, index, c)?;
         rt.flush_neighbours6(c.parent).map_err(|e| e.to_string())?;
         rt.flush_neighbours6(index).map_err(|e| e.to_string())?;
     }

@@ -428,11 +428,15 @@ impl Worker {
     fn apply(&mut self, now: Instant, actions: Vec<Action>) {
         let mut queue: std::collections::VecDeque<Action> = actions.into();
         let mut roles_changed = false;
+        // The interfaces this call takes over (`unsettled` entries it adds).
+        let mut fresh = Vec::new();
         while let Some(a) = next_action(&mut queue) {
             match a {
                 Action::Send(repr) => self.send(&repr),
                 Action::TakeOver { vc, reason, hook } => {
+                    let before = self.unsettled.len();
                     let ok = self.take_over(vc, reason, hook, now);
+                    fresh.extend_from_slice(&self.unsettled[before..]);
                     queue.extend(self.node.handle(now, Input::TookOver { vc, ok }));
                     roles_changed = true;
                 }
@@ -454,8 +458,13 @@ impl Worker {
                 }
             }
         }
-        if !self.unsettled.is_empty() && self.settle_at.is_none() {
-            self.settle_at = Some(now + SETTLE_AFTER);
+        // Not those released again meanwhile (`release` drops their entries).
+        fresh.retain(|e| self.unsettled.contains(e));
+        if !fresh.is_empty() {
+            // The IPv6 prefix routes at once; the flushes once the worker has slept, counted
+            // from now: the takeover's netlink work took most of the time since `now`.
+            self.routes6_back(&fresh);
+            self.settle_at = Some(Instant::now() + SETTLE_AFTER);
         }
         if roles_changed {
             self.write_status();

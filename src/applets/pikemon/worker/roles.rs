@@ -52,6 +52,17 @@ impl Worker {
         ok
     }
 
+    /// The IPv6 prefix routes of the interfaces just taken over, `(controlled interface,
+    /// macvlan index)` (`takeover::routes6_back`), right after the GARPs.
+    pub(super) fn routes6_back(&mut self, taken: &[(usize, u32)]) {
+        for &(ci, index) in taken {
+            let c = &self.ctls[ci].c;
+            if let Err(e) = takeover::routes6_back(&mut self.rt, c, index) {
+                error!("after the takeover on {}: {e}", c.ifname);
+            }
+        }
+    }
+
     /// The neighbour flushes of the interfaces taken over (`takeover::settle_master`), once
     /// the frames and GARPs that announce the takeover are out (`SETTLE_AFTER`).
     pub(super) fn settle(&mut self) {
