@@ -34,21 +34,19 @@ impl EchoSockets {
     /// echo replies that carry `ident`: every other ICMP message of the host (a LAN's pings
     /// of a VIP, a stranger's replies or errors) stays in the kernel.
     pub fn open(v4: bool, v6: bool, ident: u16) -> io::Result<EchoSockets> {
-        let v4 = match v4 {
-            true => {
-                let s = IcmpSocket::new()?;
-                s.only_replies_to(ident)?;
-                Some(s)
-            }
-            false => None,
+        let v4 = if v4 {
+            let s = IcmpSocket::new()?;
+            s.only_replies_to(ident)?;
+            Some(s)
+        } else {
+            None
         };
-        let v6 = match v6 {
-            true => {
-                let s = Icmp6Socket::new()?;
-                s.only_replies_to(ident)?;
-                Some(s)
-            }
-            false => None,
+        let v6 = if v6 {
+            let s = Icmp6Socket::new()?;
+            s.only_replies_to(ident)?;
+            Some(s)
+        } else {
+            None
         };
         Ok(EchoSockets { v4, v6 })
     }
@@ -144,9 +142,7 @@ mod tests {
     #[test]
     fn both_families_are_pinged_and_their_replies_drained_together() {
         let ns = TempNs::new("hv6echo");
-        let name = ns.0.clone();
-        let got = std::thread::spawn(move || {
-            crate::sys::netns::enter(&name).expect("enter netns");
+        let got = ns.run(|| {
             let s = EchoSockets::open(true, true, 0x77).expect("raw sockets (needs root)");
             assert_eq!(s.fds().len(), 2);
             s.send_echo(Ipv4Addr::LOCALHOST.into(), 0x77, 1, b"pikemon")
@@ -172,9 +168,7 @@ mod tests {
                 }
             }
             got
-        })
-        .join()
-        .expect("socket thread");
+        });
         assert!(got.contains(&(Ipv4Addr::LOCALHOST.into(), 1)), "{got:?}");
         assert!(got.contains(&(Ipv6Addr::LOCALHOST.into(), 2)), "{got:?}");
         // Only v4 open: an IPv6 destination is refused, not sent.
@@ -190,9 +184,7 @@ mod tests {
     #[test]
     fn strangers_echoes_woke_the_ping_groups_sockets() {
         let ns = TempNs::new("hechoflt");
-        let name = ns.0.clone();
-        let read = std::thread::spawn(move || {
-            crate::sys::netns::enter(&name).expect("enter netns");
+        let read = ns.run(|| {
             let s = EchoSockets::open(true, true, 0x77).expect("raw sockets (needs root)");
             // Another pinger of the host: its requests and the kernel's replies to them.
             let other = EchoSockets {
@@ -225,9 +217,7 @@ mod tests {
                 }
             }
             read
-        })
-        .join()
-        .expect("socket thread");
+        });
         // Our two replies, nothing else: not the 20 requests, not the 10 strangers' replies.
         assert_eq!(read, (vec![Some(9)], vec![Some(9)]));
     }

@@ -255,10 +255,7 @@ mod tests {
     #[test]
     fn echo_over_loopback_is_read_parsed_and_matched() {
         let ns = TempNs::new("hbicmp");
-        let name = ns.0.clone();
-        // setns moves only this thread; it ends with the test.
-        let seen = std::thread::spawn(move || {
-            crate::sys::netns::enter(&name).expect("enter netns");
+        let seen = ns.run(|| {
             let sock = IcmpSocket::new().expect("raw socket (needs root)");
             let mut buf = vec![0u8; MAX_DATAGRAM];
             assert!(
@@ -282,9 +279,7 @@ mod tests {
                 }
             }
             seen
-        })
-        .join()
-        .expect("socket thread");
+        });
         // Loopback shows the raw socket the kernel's reply, and no longer our own request
         // (TTL 7): the filter keeps echo requests out (`echo_requests_woke_the_pinger`).
         assert!(!seen.iter().any(|s| s.1 == 7), "{seen:?}");

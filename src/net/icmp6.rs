@@ -284,10 +284,7 @@ mod tests {
     #[test]
     fn echo6_over_loopback_is_read_with_hop_limit_and_filtered() {
         let ns = TempNs::new("hv6icmp");
-        let name = ns.0.clone();
-        // setns moves only this thread; it ends with the test.
-        let seen = std::thread::spawn(move || {
-            crate::sys::netns::enter(&name).expect("enter netns");
+        let seen = ns.run(|| {
             let sock = Icmp6Socket::new().expect("raw socket (needs root)");
             let mut buf = vec![0u8; MAX_MESSAGE];
             assert!(sock.recv(&mut buf).expect("recv").is_none());
@@ -307,9 +304,7 @@ mod tests {
                 }
             }
             seen
-        })
-        .join()
-        .expect("socket thread");
+        });
         // The filter hides our own request (type 128, hop limit 7); only the kernel's reply
         // is read, with the kernel's default hop limit.
         assert_eq!(

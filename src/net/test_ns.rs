@@ -16,6 +16,19 @@ impl TempNs {
     }
 }
 
+impl TempNs {
+    /// Runs `f` in a thread of its own that enters this namespace first (setns moves only
+    /// the calling thread), and gives back what it returns; a panic in `f` fails the test.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let name = self.0.clone();
+        let t = std::thread::spawn(move || {
+            crate::sys::netns::enter(&name).expect("enter netns");
+            f()
+        });
+        t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}
+
 impl Drop for TempNs {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();

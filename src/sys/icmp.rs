@@ -1,10 +1,13 @@
-//! The raw ICMP socket option nix does not wrap: `ICMP_FILTER` (raw(7)), the per-type
-//! filter of a raw IPv4 ICMP socket, so a pinger is not woken by every echo request that
-//! reaches the host (a realtime pikemon worker was, once per packet, for each ping of a VIP).
+//! Filters of a raw IPv4 ICMP socket: `ICMP_FILTER` (raw(7)), the per-type filter nix does
+//! not wrap, and a BPF program on the echo identifier, so a pinger is not woken by every
+//! echo request that reaches the host (a realtime pikemon worker was, once per packet, for
+//! each ping of a VIP).
 
 use std::io;
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd};
+
+use super::packet::{attach_filter, insn, JEQ_K, RET_K};
 
 /// `ICMP_FILTER` at level `SOL_RAW` (linux/icmp.h).
 const ICMP_FILTER: libc::c_int = 1;
@@ -40,9 +43,6 @@ pub fn accept_only_echo_replies(fd: impl AsFd, ident: u16) -> io::Result<()> {
     const MSH: u16 = (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16;
     const LDB_IND: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_IND) as u16;
     const LDH_IND: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16;
-    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
     let prog = [
         // X = the IP header's length; the ICMP header follows it.
         insn(MSH, 0, 0, 0),
@@ -53,23 +53,5 @@ pub fn accept_only_echo_replies(fd: impl AsFd, ident: u16) -> io::Result<()> {
         insn(RET_K, 0, 0, 0xffff),
         insn(RET_K, 0, 0, 0),
     ];
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    // fprog points at `prog`, which lives until setsockopt returns (the kernel copies it).
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast(),
-            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    attach_filter(fd, &prog)
 }

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 /// Opens a non-blocking, close-on-exec `SOCK_RAW` packet socket for EtherType `ethertype`
 /// (host order; `libc::ETH_P_ALL as u16` for every frame).
@@ -120,9 +120,6 @@ pub fn accept_only_ethertype(fd: &OwnedFd, ethertype: u16) -> io::Result<()> {
 /// Attaches a classic BPF program that accepts only frames carrying every field of `fields`
 /// and drops the rest in the kernel, before they wake anybody (socket(7) SO_ATTACH_FILTER).
 pub fn accept_only(fd: &OwnedFd, fields: &[FieldEq]) -> io::Result<()> {
-    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
     if fields.len() > 60 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -148,17 +145,33 @@ pub fn accept_only(fd: &OwnedFd, fields: &[FieldEq]) -> io::Result<()> {
     }
     prog.push(insn(RET_K, 0, 0, 0xffff));
     prog.push(insn(RET_K, 0, 0, 0));
+    attach_filter(fd, &prog)
+}
+
+/// `jeq #k, jt, jf` of classic BPF.
+pub(super) const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+/// `ret #k` of classic BPF: accept that many bytes (0: drop).
+pub(super) const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// One classic BPF instruction.
+pub(super) fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
+}
+
+/// Attaches the classic BPF program `prog` to the socket `fd` (socket(7) SO_ATTACH_FILTER).
+pub(super) fn attach_filter(fd: impl AsFd, prog: &[libc::sock_filter]) -> io::Result<()> {
     let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
+        len: u16::try_from(prog.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?,
+        filter: prog.as_ptr().cast_mut(),
     };
     // fprog points at `prog`, which lives until setsockopt returns (the kernel copies it).
     let r = unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            fd.as_fd().as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_ATTACH_FILTER,
-            &fprog as *const libc::sock_fprog as *const libc::c_void,
+            std::ptr::from_ref(&fprog).cast(),
             mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
