@@ -1146,6 +1146,59 @@ fn echo_requests_to_the_vip_woke_the_masters_worker_once_each() {
     );
 }
 
+/// A host on the LAN ARPing for other hosts woke both workers once per frame, through
+/// their controlled interface's ARP tap (SCHED_FIFO with `realtime`: an ARP storm kept
+/// them busy). 1000 requests for an address that is no VIP, from a host of the LAN, at
+/// 2 ms: neither worker wakes for them now. The Master still answers ARP for the VIP.
+#[test]
+fn arp_requests_for_other_hosts_woke_both_workers_once_each() {
+    let rig = Rig::new().started_pair();
+    let evil = Netns::new("e");
+    rig.sw.attach(&evil, "lan0");
+    let workers = [
+        rig.pids(1, "pikemon: worker"),
+        rig.pids(2, "pikemon: worker"),
+    ];
+    assert!(workers.iter().all(|w| w.len() == 1), "{workers:?}");
+    let wakeups = |pid: i32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let both = || [wakeups(workers[0][0]), wakeups(workers[1][0])];
+    let t0 = both();
+    std::thread::sleep(Duration::from_secs(2));
+    let t1 = both();
+    let storm = "import socket,time\n\
+         s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n\
+         s.bind(('lan0',0))\n\
+         me=s.getsockname()[4]\n\
+         f=b'\\xff'*6+me+bytes([8,6,0,1,8,0,6,4,0,1])+me+bytes([198,51,100,66])+bytes(6)+bytes([198,51,100,77])\n\
+         for i in range(1000):\n\
+         \x20   s.send(f)\n\
+         \x20   time.sleep(0.002)\n";
+    let out = evil.run(&["python3", "-c", storm]);
+    assert!(out.status.success(), "{out:?}");
+    let t2 = both();
+    for n in 0..2 {
+        let (idle, stormed) = (t1[n] - t0[n], t2[n] - t1[n]);
+        assert!(
+            stormed < idle + 200,
+            "worker of node {}: woke {stormed} times while 1000 ARP requests for another \
+             host came, {idle} in 2 s without",
+            n + 1
+        );
+    }
+    // The VIP is still answered: the client's kernel asks for it again.
+    let out = rig.client.run(&["ip", "neigh", "flush", "all"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = rig.client.run(&["ping", "-c", "1", "-W", "2", VIP]);
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[test]
 fn realtime_runs_the_worker_sched_fifo_with_memory_locked_and_its_hooks_normal() {
     let mut rig = Rig::new();

@@ -13,4 +13,4 @@ pub mod nd_probe;
 pub mod packet;
 pub mod rtnl;
 #[cfg(test)]
-mod test_ns;
+pub(crate) mod test_ns;

@@ -149,6 +149,16 @@ impl PacketSocket {
         sys::packet::accept_only(&self.fd, fields)
     }
 
+    /// Takes only frames carrying every one of `all` and all of at least one group of
+    /// `any` from now on (in the kernel; `sys::packet::accept_only_any`).
+    pub fn filter_any(
+        &self,
+        all: &[sys::packet::FieldEq],
+        any: &[Vec<sys::packet::FieldEq>],
+    ) -> io::Result<()> {
+        sys::packet::accept_only_any(&self.fd, all, any)
+    }
+
     /// The interface this socket is bound to.
     pub fn ifindex(&self) -> u32 {
         self.ifindex

@@ -148,6 +148,55 @@ pub fn accept_only(fd: &OwnedFd, fields: &[FieldEq]) -> io::Result<()> {
     attach_filter(fd, &prog)
 }
 
+/// Attaches a classic BPF program that accepts only frames carrying every field of `all`
+/// and every field of at least one group of `any`, and drops the rest in the kernel. An
+/// error (nothing attached, the old filter stays) when the program would exceed the
+/// kernel's 4096 instructions.
+pub fn accept_only_any(fd: &OwnedFd, all: &[FieldEq], any: &[Vec<FieldEq>]) -> io::Result<()> {
+    attach_filter(fd, &program_any(all, any)?)
+}
+
+/// The program of `accept_only_any`: each field of `all` loaded and compared, a mismatch
+/// jumping to a drop right after it; then each group of `any`, a mismatch jumping over the
+/// rest of the group and its accept. Every jump stays within a group, so no offset
+/// overflows a jump's 8 bits whatever the number of groups.
+fn program_any(all: &[FieldEq], any: &[Vec<FieldEq>]) -> io::Result<Vec<libc::sock_filter>> {
+    const MAX_INSNS: usize = 4096;
+    const GROUP_MAX: usize = 60;
+    let load = |f: &FieldEq| {
+        let size = match f.width {
+            1 => libc::BPF_B,
+            2 => libc::BPF_H,
+            _ => libc::BPF_W,
+        };
+        insn((libc::BPF_LD | size | libc::BPF_ABS) as u16, 0, 0, f.offset)
+    };
+    let len = all.len() * 3 + any.iter().map(|g| g.len() * 2 + 1).sum::<usize>() + 1;
+    if len > MAX_INSNS || any.iter().any(|g| g.len() > GROUP_MAX) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many fields for one filter",
+        ));
+    }
+    let mut prog = Vec::with_capacity(len);
+    for f in all {
+        prog.push(load(f));
+        prog.push(insn(JEQ_K, 1, 0, f.value));
+        prog.push(insn(RET_K, 0, 0, 0));
+    }
+    for group in any {
+        for (i, f) in group.iter().enumerate() {
+            prog.push(load(f));
+            // Over the group's remaining checks and its accept, to the next group.
+            let to_next = ((group.len() - i - 1) * 2 + 1) as u8;
+            prog.push(insn(JEQ_K, 0, to_next, f.value));
+        }
+        prog.push(insn(RET_K, 0, 0, 0xffff));
+    }
+    prog.push(insn(RET_K, 0, 0, 0));
+    Ok(prog)
+}
+
 /// `jeq #k, jt, jf` of classic BPF.
 pub(super) const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 /// `ret #k` of classic BPF: accept that many bytes (0: drop).

@@ -7,6 +7,7 @@
 //! (`--worker` by hand, an interface that appeared later) opens its own, as before.
 
 use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::process::Command;
 
@@ -116,6 +117,85 @@ pub fn open(kind: Kind, ifindex: u32, cluster_id: u32) -> io::Result<PacketSocke
             Ok(s)
         }),
     }
+}
+
+/// Narrows a controlled interface's ARP tap to the frames the worker reads: ARP whose sender
+/// or target address is one of `vips` (requests to answer, probe answers, claims of a VIP)
+/// and any ARP sent from `vmac` (another Master). The rest of the LAN's ARP, a storm
+/// included, is dropped in the kernel and never wakes the worker. An error keeps the tap's
+/// EtherType filter (all ARP).
+pub fn filter_arp(s: &PacketSocket, vips: &[Ipv4Addr], vmac: MacAddr) -> io::Result<()> {
+    // Ethernet header (14), then hardware and protocol types and sizes and the operation
+    // (8), the sender's hardware address (6) and protocol address, the target's.
+    const SENDER_IP: u32 = 28;
+    const TARGET_IP: u32 = 38;
+    let field = |offset, width, value| FieldEq {
+        offset,
+        width,
+        value,
+    };
+    let arp = [field(12, 2, u32::from(ETHERTYPE_ARP))];
+    let mut any: Vec<Vec<FieldEq>> = Vec::with_capacity(vips.len() * 2 + 1);
+    for ip in vips {
+        any.push(vec![field(SENDER_IP, 4, u32::from(*ip))]);
+        any.push(vec![field(TARGET_IP, 4, u32::from(*ip))]);
+    }
+    any.push(sent_from(vmac));
+    s.filter_any(&arp, &any)
+}
+
+/// Narrows a controlled interface's ND tap (`ND_FIELDS`) the same way: Neighbor Discovery
+/// whose target or IPv6 source is one of `addrs` (the IPv6 VIPs and the virtual link-local
+/// address: solicitations to answer, probe answers, claims) and any sent from `vmac`. The
+/// LAN's other neighbour solicitations never wake the worker. An error keeps `ND_FIELDS`.
+pub fn filter_nd(s: &PacketSocket, addrs: &[Ipv6Addr], vmac: MacAddr) -> io::Result<()> {
+    // The IPv6 header's source (8 bytes in) and an NS's or NA's target (8 bytes into the
+    // ICMPv6 message after the 40-byte header), from the Ethernet header's start.
+    const SOURCE: u32 = 14 + 8;
+    const TARGET: u32 = 14 + 40 + 8;
+    let address = |offset: u32, ip: &Ipv6Addr| -> Vec<FieldEq> {
+        let o = ip.octets();
+        (0..4u32)
+            .map(|w| {
+                let b = &o[w as usize * 4..w as usize * 4 + 4];
+                FieldEq {
+                    offset: offset + w * 4,
+                    width: 4,
+                    value: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                }
+            })
+            .collect()
+    };
+    let mut all = vec![FieldEq {
+        offset: 12,
+        width: 2,
+        value: u32::from(ETHERTYPE_IPV6),
+    }];
+    all.extend_from_slice(&ND_FIELDS);
+    let mut any: Vec<Vec<FieldEq>> = Vec::with_capacity(addrs.len() * 2 + 1);
+    for ip in addrs {
+        any.push(address(TARGET, ip));
+        any.push(address(SOURCE, ip));
+    }
+    any.push(sent_from(vmac));
+    s.filter_any(&all, &any)
+}
+
+/// The fields of a frame whose Ethernet source is `mac`.
+fn sent_from(mac: MacAddr) -> Vec<FieldEq> {
+    let m = mac.0;
+    vec![
+        FieldEq {
+            offset: 6,
+            width: 4,
+            value: u32::from_be_bytes([m[0], m[1], m[2], m[3]]),
+        },
+        FieldEq {
+            offset: 10,
+            width: 2,
+            value: u32::from(u16::from_be_bytes([m[4], m[5]])),
+        },
+    ]
 }
 
 /// Every socket a worker of `cfg` opens, by kind and interface name.
@@ -302,6 +382,139 @@ fn parse(text: &str) -> Vec<(String, RawFd)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::test_ns::TempNs;
+    use crate::wire::arp::{ArpRepr, Operation};
+
+    /// The veth pair `arp0`, `arp1` in `ns`, both up.
+    fn veth_pair(ns: &TempNs) {
+        for args in [
+            &[
+                "link", "add", "arp0", "type", "veth", "peer", "name", "arp1",
+            ][..],
+            &["link", "set", "arp0", "up"],
+            &["link", "set", "arp1", "up"],
+        ] {
+            let ok = Command::new("ip")
+                .args(["-n", &ns.0])
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ip {args:?}");
+        }
+    }
+
+    /// Every ARP frame on the LAN woke the worker (SCHED_FIFO with `realtime`) through a
+    /// controlled interface's ARP tap, to be dropped in user space: a host asking for its
+    /// gateway, or an ARP storm. The kernel now hands the tap only ARP about a VIP or sent
+    /// from the virtual MAC. Frames sent on a veth pair, each tagged in its target hardware
+    /// address.
+    #[test]
+    fn arp_about_other_hosts_woke_the_controlled_interfaces_arp_tap() {
+        let ns = TempNs::new("harpflt");
+        veth_pair(&ns);
+        let vmac = MacAddr([0x02, 0xc6, 0x33, 0x64, 0x0a, 0x00]);
+        let host = MacAddr([0x02, 0, 0, 0, 0, 0x50]);
+        let ip = |d| Ipv4Addr::new(198, 51, 100, d);
+        let (vip1, vip2) = (ip(10), ip(11));
+        let frame = |tag: u8, op, eth_src: MacAddr, spa, tpa| {
+            ArpRepr {
+                operation: op,
+                source_hardware_addr: eth_src,
+                source_protocol_addr: spa,
+                target_hardware_addr: MacAddr([0, 0, 0, 0, 0, tag]),
+                target_protocol_addr: tpa,
+            }
+            .to_frame(MacAddr([0xff; 6]), eth_src)
+        };
+        let near = |i: usize| {
+            let mut m = vmac;
+            m.0[i] ^= 1;
+            m
+        };
+        let mut not_arp = frame(9, Operation::Request, host, ip(50), vip1);
+        not_arp[12..14].copy_from_slice(&[0x08, 0x00]);
+        let frames = vec![
+            frame(1, Operation::Request, host, ip(50), ip(1)),
+            frame(2, Operation::Reply, host, ip(60), ip(50)),
+            frame(3, Operation::Request, host, ip(50), vip1),
+            frame(4, Operation::Request, host, ip(50), vip2),
+            frame(5, Operation::Request, host, vip1, vip1),
+            frame(6, Operation::Request, vmac, ip(3), ip(1)),
+            frame(7, Operation::Request, near(5), ip(3), ip(1)),
+            frame(8, Operation::Request, near(0), ip(3), ip(1)),
+            not_arp,
+        ];
+        let got = ns.run(move || {
+            let index = |n| nix::net::if_::if_nametoindex(n).expect("veth");
+            let tap = open(Kind::Arp, index("arp0"), 0).expect("ARP tap (needs root)");
+            filter_arp(&tap, &[vip1, vip2], vmac).expect("filter");
+            let out = PacketSocket::bind(index("arp1"), ETHERTYPE_ARP).expect("sender");
+            for f in &frames {
+                out.send(f).expect("send");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut got = Vec::new();
+            while let Ok(Some((f, _))) = tap.recv() {
+                got.push(f.get(37).copied());
+            }
+            got
+        });
+        // About a VIP (as target or sender) or from the virtual MAC; not the others.
+        assert_eq!(got, [Some(3), Some(4), Some(5), Some(6)]);
+    }
+
+    /// The same for the ND tap of an IPv6 interface: every neighbour solicitation on the LAN
+    /// (hop limit 255, ICMPv6) woke the worker. Now only those about the IPv6 VIPs or the
+    /// virtual link-local address, or sent from the virtual MAC.
+    #[test]
+    fn neighbour_discovery_about_other_hosts_woke_the_nd_tap() {
+        use crate::wire::ndisc;
+        let ns = TempNs::new("hndflt");
+        veth_pair(&ns);
+        let vmac = MacAddr([0x02, 0xc6, 0x33, 0x64, 0x0a, 0x00]);
+        let host = MacAddr([0x02, 0, 0, 0, 0, 0x50]);
+        let ip = |d: u16| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, d);
+        let (vip, ll) = (ip(0x10), ndisc::link_local_of(vmac));
+        let mut near = vmac;
+        near.0[5] ^= 1;
+        let frames = vec![
+            // Not about us: dropped.
+            ndisc::solicitation(host, ip(0x50), ip(1)),
+            ndisc::unsolicited_advertisement(host, ip(0x60), false),
+            ndisc::solicitation(near, ip(3), ip(1)),
+            // About the VIP or the virtual link-local address, or from the virtual MAC.
+            ndisc::solicitation(host, ip(0x50), vip),
+            ndisc::probe_solicitation(host, vip, [1, 2, 3, 4, 5, 6]),
+            ndisc::unsolicited_advertisement(host, vip, false),
+            ndisc::solicitation(host, vip, ip(1)),
+            ndisc::unsolicited_advertisement(host, ll, false),
+            ndisc::solicitation(vmac, ip(3), ip(1)),
+        ];
+        let sent = frames.clone();
+        let got = ns.run(move || {
+            let index = |n| nix::net::if_::if_nametoindex(n).expect("veth");
+            let tap = open(Kind::Nd, index("arp0"), 0).expect("ND tap (needs root)");
+            filter_nd(&tap, &[vip, ll], vmac).expect("filter");
+            let out = PacketSocket::bind(index("arp1"), ETHERTYPE_IPV6).expect("sender");
+            for f in &frames {
+                out.send(f).expect("send");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut got = Vec::new();
+            while let Ok(Some((f, _))) = tap.recv() {
+                got.push(f);
+            }
+            got
+        });
+        let which: Vec<Option<usize>> = got
+            .iter()
+            .map(|f| sent.iter().position(|s| s == f))
+            .collect();
+        assert_eq!(
+            which,
+            [Some(3), Some(4), Some(5), Some(6), Some(7), Some(8)]
+        );
+    }
 
     #[test]
     fn the_hand_over_names_parse_and_junk_is_skipped() {

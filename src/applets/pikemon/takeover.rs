@@ -89,7 +89,7 @@ fn sysctl6(ifname: &str, key: &str, value: &str) {
 }
 
 /// The IPv6 addresses of the macvlan: the VIPs and the virtual link-local address (/64).
-fn addresses6(c: &Controlled) -> Vec<(Ipv6Addr, u8)> {
+pub fn addresses6(c: &Controlled) -> Vec<(Ipv6Addr, u8)> {
     if c.vips6.is_empty() {
         return Vec::new();
     }

@@ -429,6 +429,7 @@ impl Worker {
             }
             match open(Kind::Arp, l.index, 0) {
                 Ok(s) => {
+                    super::setup::narrow_arp(&s, &self.ctls[i].c);
                     self.ev
                         .register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
                     self.ctls[i].arp = Some(s);

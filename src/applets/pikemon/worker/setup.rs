@@ -108,7 +108,10 @@ impl Worker {
                 let held =
                     inherited.take(&sockets::key(Kind::Arp, &c.ifname), c.parent, ETHERTYPE_ARP);
                 let arp = match held.map_or_else(|| sockets::open(Kind::Arp, c.parent, 0), Ok) {
-                    Ok(s) => Some(s),
+                    Ok(s) => {
+                        narrow_arp(&s, &c);
+                        Some(s)
+                    }
                     Err(e) => {
                         warn!("{}: ARP socket: {e}", c.ifname);
                         None
@@ -123,7 +126,10 @@ impl Worker {
                         ETHERTYPE_IPV6,
                     );
                     match held.map_or_else(|| sockets::open(Kind::Nd, c.parent, 0), Ok) {
-                        Ok(s) => Some(s),
+                        Ok(s) => {
+                            narrow_nd(&s, &c);
+                            Some(s)
+                        }
                         Err(e) => {
                             warn!("{}: ND socket: {e}", c.ifname);
                             None
@@ -377,6 +383,25 @@ pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
         .into_iter()
         .find(|a| !a.is_secondary())
         .map(|a| a.address)
+}
+
+/// The ND tap of `c` narrowed to Neighbor Discovery about its IPv6 addresses or from its
+/// virtual MAC (`sockets::filter_nd`); a failure only logged, as `narrow_arp`'s.
+fn narrow_nd(s: &crate::net::packet::PacketSocket, c: &Controlled) {
+    let addrs: Vec<std::net::Ipv6Addr> =
+        takeover::addresses6(c).iter().map(|(ip, _)| *ip).collect();
+    if let Err(e) = sockets::filter_nd(s, &addrs, c.vmac) {
+        warn!("{}: ND socket takes every ND message: {e}", c.ifname);
+    }
+}
+
+/// The ARP tap of `c` narrowed to frames about its VIPs or from its virtual MAC
+/// (`sockets::filter_arp`); a failure only logged: the tap then takes all ARP, as before.
+pub(super) fn narrow_arp(s: &crate::net::packet::PacketSocket, c: &Controlled) {
+    let vips: Vec<Ipv4Addr> = c.vips.iter().map(|(ip, _)| *ip).collect();
+    if let Err(e) = sockets::filter_arp(s, &vips, c.vmac) {
+        warn!("{}: ARP socket takes every ARP frame: {e}", c.ifname);
+    }
 }
 
 /// The macvlan's index when it is up.
