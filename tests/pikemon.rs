@@ -4208,6 +4208,42 @@ fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_health
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// A controlled interface made anew got its ARP and PIKE taps again, but its ND tap stayed
+/// on the deleted interface: an IPv6-only cluster's probe never heard the live Master's
+/// answer (nor would a Master there have answered a probe or seen a claim of its VIP). B's
+/// lan0 made again, then a hint (A's hb0 down) makes B probe: the answer is heard.
+#[test]
+fn controlled_interface_recreated_kept_its_nd_tap_on_the_deleted_interface() {
+    let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
+    rig.b.ip(&["link", "del", "lan0"]);
+    rig.sw.attach(&rig.b, "lan0");
+    rig.b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    rig.b
+        .ip(&["addr", "add", "2001:db8::3/64", "dev", "lan0", "nodad"]);
+    let start = Instant::now();
+    loop {
+        let (so, _) = text(&rig.control(2, &["status"]));
+        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{so}\n{}",
+            rig.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rig.a.ip(&["link", "set", "hb0", "down"]);
+    rig.wait_log(
+        2,
+        "VIP answered from the virtual MAC elsewhere",
+        Duration::from_secs(3),
+    );
+    rig.wait_roles("Master", "Backup", Duration::from_secs(2));
+    assert!(!rig.macvlan_up(2));
+    assert!(rig.client_ping6(VIP6), "{}", rig.log(1));
+}
+
 /// Hostile control clients: a request line of megabytes, one that never ends, a client that
 /// asks for the status in a loop and never reads the replies. The worker answers the others
 /// and keeps its role; nothing of it grows.

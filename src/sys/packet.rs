@@ -159,7 +159,9 @@ pub fn accept_only_any(fd: &OwnedFd, all: &[FieldEq], any: &[Vec<FieldEq>]) -> i
 /// The program of `accept_only_any`: each field of `all` loaded and compared, a mismatch
 /// jumping to a drop right after it; then each group of `any`, a mismatch jumping over the
 /// rest of the group and its accept. Every jump stays within a group, so no offset
-/// overflows a jump's 8 bits whatever the number of groups.
+/// overflows a jump's 8 bits whatever the number of groups. A load past the frame's end
+/// drops the frame at once (classic BPF), later groups unread: put groups of short
+/// offsets first.
 fn program_any(all: &[FieldEq], any: &[Vec<FieldEq>]) -> io::Result<Vec<libc::sock_filter>> {
     const MAX_INSNS: usize = 4096;
     const GROUP_MAX: usize = 60;

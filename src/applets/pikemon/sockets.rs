@@ -135,12 +135,13 @@ pub fn filter_arp(s: &PacketSocket, vips: &[Ipv4Addr], vmac: MacAddr) -> io::Res
         value,
     };
     let arp = [field(12, 2, u32::from(ETHERTYPE_ARP))];
-    let mut any: Vec<Vec<FieldEq>> = Vec::with_capacity(vips.len() * 2 + 1);
+    // From the virtual MAC first: a short frame ends the program at the first load past
+    // its end.
+    let mut any: Vec<Vec<FieldEq>> = vec![sent_from(vmac)];
     for ip in vips {
         any.push(vec![field(SENDER_IP, 4, u32::from(*ip))]);
         any.push(vec![field(TARGET_IP, 4, u32::from(*ip))]);
     }
-    any.push(sent_from(vmac));
     s.filter_any(&arp, &any)
 }
 
@@ -172,12 +173,13 @@ pub fn filter_nd(s: &PacketSocket, addrs: &[Ipv6Addr], vmac: MacAddr) -> io::Res
         value: u32::from(ETHERTYPE_IPV6),
     }];
     all.extend_from_slice(&ND_FIELDS);
-    let mut any: Vec<Vec<FieldEq>> = Vec::with_capacity(addrs.len() * 2 + 1);
+    // From the virtual MAC first: a frame shorter than an NS (a Router Solicitation) ends
+    // the program at the first load past its end.
+    let mut any: Vec<Vec<FieldEq>> = vec![sent_from(vmac)];
     for ip in addrs {
-        any.push(address(TARGET, ip));
         any.push(address(SOURCE, ip));
+        any.push(address(TARGET, ip));
     }
-    any.push(sent_from(vmac));
     s.filter_any(&all, &any)
 }
 
@@ -477,11 +479,24 @@ mod tests {
         let (vip, ll) = (ip(0x10), ndisc::link_local_of(vmac));
         let mut near = vmac;
         near.0[5] ^= 1;
+        // A 70-byte ICMPv6 message from the virtual MAC (a Router Solicitation's size),
+        // shorter than an NS's target, whose bytes where the target would begin are the
+        // VIP's first half: a check of the target loads past its end, which drops the
+        // frame unless the virtual MAC was checked before.
+        let mut short = ndisc::solicitation(vmac, ip(3), ip(1));
+        short.truncate(70);
+        short[18..20].copy_from_slice(&16u16.to_be_bytes());
+        short[54] = 133;
+        short[62..70].copy_from_slice(&vip.octets()[..8]);
+        // A solicitation for the VIP with a hop limit below 255: no ND (RFC 4861 7.1.1).
+        let mut routed = ndisc::solicitation(host, ip(0x50), vip);
+        routed[21] = 64;
         let frames = vec![
-            // Not about us: dropped.
+            // Not about us, or no ND: dropped.
             ndisc::solicitation(host, ip(0x50), ip(1)),
             ndisc::unsolicited_advertisement(host, ip(0x60), false),
             ndisc::solicitation(near, ip(3), ip(1)),
+            routed,
             // About the VIP or the virtual link-local address, or from the virtual MAC.
             ndisc::solicitation(host, ip(0x50), vip),
             ndisc::probe_solicitation(host, vip, [1, 2, 3, 4, 5, 6]),
@@ -489,6 +504,7 @@ mod tests {
             ndisc::solicitation(host, vip, ip(1)),
             ndisc::unsolicited_advertisement(host, ll, false),
             ndisc::solicitation(vmac, ip(3), ip(1)),
+            short,
         ];
         let sent = frames.clone();
         let got = ns.run(move || {
@@ -512,7 +528,15 @@ mod tests {
             .collect();
         assert_eq!(
             which,
-            [Some(3), Some(4), Some(5), Some(6), Some(7), Some(8)]
+            [
+                Some(4),
+                Some(5),
+                Some(6),
+                Some(7),
+                Some(8),
+                Some(9),
+                Some(10)
+            ]
         );
     }
 

@@ -397,7 +397,7 @@ impl Worker {
     }
 
     /// A controlled interface made anew (another index): its sysctls, the macvlan on the new
-    /// parent and the ARP and PIKE taps are made again. Before, its health stayed Down and a
+    /// parent and the ARP, ND and PIKE taps are made again. Before, its health stayed Down and a
     /// takeover failed forever ("create macvlan ... on link index N: No such device").
     fn follow_recreated_controlled(&mut self, l: &crate::net::rtnl::Link) {
         use super::super::sockets::{open, Kind};
@@ -435,6 +435,20 @@ impl Worker {
                     self.ctls[i].arp = Some(s);
                 }
                 Err(e) => warn!("{}: ARP socket: {e}", l.name),
+            }
+            if let Some(old) = self.ctls[i].nd.take() {
+                self.ev.deregister(old.as_raw_fd());
+            }
+            if !self.ctls[i].c.vips6.is_empty() {
+                match open(Kind::Nd, l.index, 0) {
+                    Ok(s) => {
+                        super::setup::narrow_nd(&s, &self.ctls[i].c);
+                        self.ev
+                            .register(s.as_raw_fd(), Token(T_ND + i), Interest::Read);
+                        self.ctls[i].nd = Some(s);
+                    }
+                    Err(e) => warn!("{}: ND socket: {e}", l.name),
+                }
             }
             if let Some(p) = self.paths.iter().position(|p| p.ctl == Some(i)) {
                 if let Some(old) = self.paths[p].sock.take() {

@@ -387,7 +387,7 @@ pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
 
 /// The ND tap of `c` narrowed to Neighbor Discovery about its IPv6 addresses or from its
 /// virtual MAC (`sockets::filter_nd`); a failure only logged, as `narrow_arp`'s.
-fn narrow_nd(s: &crate::net::packet::PacketSocket, c: &Controlled) {
+pub(super) fn narrow_nd(s: &crate::net::packet::PacketSocket, c: &Controlled) {
     let addrs: Vec<std::net::Ipv6Addr> =
         takeover::addresses6(c).iter().map(|(ip, _)| *ip).collect();
     if let Err(e) = sockets::filter_nd(s, &addrs, c.vmac) {
