@@ -568,7 +568,15 @@ impl Lab {
                 node.tag
             ));
             args.push("-device".into());
-            args.push(format!("virtio-net-pci,netdev={nic},mac={}", mac(node, n)));
+            let mut dev = format!("virtio-net-pci,netdev={nic},mac={}", mac(node, n));
+            // Extra virtio-net-pci properties, e.g. `ioeventfd=off` (bench/failover-qemu).
+            if let Ok(extra) = std::env::var("QEMU_NIC_OPTS") {
+                if !extra.is_empty() {
+                    dev.push(',');
+                    dev.push_str(&extra);
+                }
+            }
+            args.push(dev);
         }
         let err = std::fs::File::create(self.dir.join(format!("{}.qemu", node.name)))
             .map_err(|e| format!("qemu log: {e}"))?;

@@ -6,7 +6,8 @@
 #   RUNS=1 INTERVALS=100 SCENARIOS=death bench/failover-qemu/run.sh   # a quick look
 #
 # Knobs: RUNS (5), INTERVALS ("1000 100", ms), SCENARIOS ("death kill link term"), DAEMONS
-# ("pikemon keepalived"), QEMU_ACCEL (tcg). Needs root; builds the image (make image) and a
+# ("pikemon keepalived"), QEMU_ACCEL (tcg), QEMU_NIC_OPTS (extra virtio-net-pci properties, e.g.
+# ioeventfd=off; none by default). Needs root; builds the image (make image) and a
 # directory with Debian's keepalived and the libraries it links (build/bench/keepalived), which
 # the guests get on top of the image.
 set -euo pipefail
@@ -27,4 +28,5 @@ done
 echo "keepalived for the guests: $(du -sh "$tree" | cut -f1) in $tree" >&2
 
 export KEEPALIVED_TREE=$PWD/$tree
+[ -z "${QEMU_NIC_OPTS:-}" ] || echo "virtio-net-pci options: $QEMU_NIC_OPTS" >&2
 exec cargo run --release --locked --quiet --example failover_qemu
