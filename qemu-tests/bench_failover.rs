@@ -219,7 +219,15 @@ fn reply_times(out: &str) -> Vec<f64> {
 }
 
 /// One fault on the current master; the client's outage in ms.
-fn trial(lab: &mut Lab, daemon: Daemon, iv: u64, scenario: &str) -> Result<f64, String> {
+/// `slot` = (this run, the number of runs), both from 0: the fault's phase in the hello
+/// schedule (below).
+fn trial(
+    lab: &mut Lab,
+    daemon: Daemon,
+    iv: u64,
+    scenario: &str,
+    slot: (u64, u64),
+) -> Result<f64, String> {
     let master = settle(lab, Duration::from_secs(60))?;
     let backup = other(master);
     let window = 6 * iv / 1000 + 6;
@@ -249,10 +257,15 @@ fn trial(lab: &mut Lab, daemon: Daemon, iv: u64, scenario: &str) -> Result<f64, 
         let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
         note(&format!("  {backup}$ {cmd}\n{out}"));
     }
-    // The fault at a random phase of the hello (advert) schedule: a fixed delay after the
+    // The fault at a spread phase of the hello (advert) schedule: a fixed delay after the
     // settle put it at nearly the same point of the schedule in every trial, so the median
-    // outage measured that point, not the average (dead-interval - half a hello).
-    std::thread::sleep(Duration::from_millis(1500 + random_below(iv)));
+    // outage measured that point, not the average (dead-interval - half a hello). Run k of n
+    // waits k/n of a hello more, plus a random part of 1/n: the runs' phases cover the
+    // schedule evenly (a purely random phase left the median of 10 runs at 1 s hellos
+    // 270 ms off).
+    let (k, n) = (slot.0, slot.1.max(1));
+    let spread = k * iv / n + random_below(iv / n);
+    std::thread::sleep(Duration::from_millis(1500 + spread));
     let fault = now_secs();
     match scenario {
         "death" => lab.kill_guest(master),
@@ -414,7 +427,8 @@ fn main() -> ExitCode {
                     let mut got = Vec::new();
                     let mut failed = 0;
                     for run in 1..=runs {
-                        match trial(&mut lab, daemon, iv, sc) {
+                        let slot = ((run - 1) as u64, runs as u64);
+                        match trial(&mut lab, daemon, iv, sc, slot) {
                             Ok(ms) => {
                                 println!("{}\t{iv}\t{sc}\t{run}\tok\t{ms:.1}", daemon.name());
                                 got.push(ms);

@@ -403,9 +403,11 @@ trial_once() { # daemon interval scenario run try
     # at most once a second: the daemons' own link changes at start-up (macvlans) would hold
     # the carrier loss back by up to a second. A link-quiet second before the cable fault.
     [ "$sc" = cable ] && pre=1500
-    # At a random phase of the hello (advert) schedule: with a fixed delay every trial's fault
-    # fell at about the same point of it, and the median measured that point.
-    pre=$((pre + RANDOM % iv))
+    # At a spread phase of the hello (advert) schedule: with a fixed delay every trial's fault
+    # fell at about the same point of it, and the median measured that point. Run k of RUNS
+    # waits (k-1)/RUNS of a hello more, plus a random part of 1/RUNS.
+    local slot=$((iv / RUNS > 0 ? iv / RUNS : 1))
+    pre=$((pre + (run - 1) * iv / RUNS + RANDOM % slot))
     local count=$(( (pre + window + 8000) / PROBE_MS ))
     local deadline=$(( (pre + window) / 1000 + 8 ))
     local f_reply='icmp[icmptype] = icmp-echoreply' f_echo='icmp[icmptype] = icmp-echo'
