@@ -232,27 +232,29 @@ fn trial(
     let backup = other(master);
     let window = 6 * iv / 1000 + 6;
     let ping = pinger(lab, window + 2)?;
-    // CAPTURE=DIR: the LAN bridge's frames of each trial, for diagnosis.
-    let capture = match std::env::var("CAPTURE") {
-        Ok(dir) => {
-            let file = format!(
-                "{dir}/{}-{iv}-{scenario}-{}.pcap",
-                daemon.name(),
-                now_secs() as u64
-            );
-            Some(
+    // CAPTURE=DIR: the LAN bridge's frames of each trial, and the heart-beat bridge's in
+    // hb-NAME (keepalived's adverts go there), for diagnosis (bench/failover-qemu/timeline.py).
+    let mut capture = Vec::new();
+    if let Ok(dir) = std::env::var("CAPTURE") {
+        let name = format!(
+            "{}-{iv}-{scenario}-{}.pcap",
+            daemon.name(),
+            now_secs() as u64
+        );
+        for (bridge, file) in [("lan", name.clone()), ("hb", format!("hb-{name}"))] {
+            let file = format!("{dir}/{file}");
+            capture.push(
                 Command::new("ip")
                     .args([
-                        "netns", "exec", &lab.lab, "tcpdump", "-q", "-i", "lan", "-U", "-w", &file,
+                        "netns", "exec", &lab.lab, "tcpdump", "-q", "-i", bridge, "-U", "-w", &file,
                     ])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
                     .map_err(|e| format!("tcpdump: {e}"))?,
-            )
+            );
         }
-        Err(_) => None,
-    };
+    }
     if let Ok(cmd) = std::env::var("PRE_CMD") {
         let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
         note(&format!("  {backup}$ {cmd}\n{out}"));
@@ -281,7 +283,7 @@ fn trial(
         other => return Err(format!("unknown scenario {other}")),
     }
     let out = ping.wait_with_output().map_err(|e| format!("ping: {e}"))?;
-    if let Some(mut c) = capture {
+    for mut c in capture {
         let _ = Command::new("kill").arg(c.id().to_string()).status();
         let _ = c.wait();
     }

@@ -12,8 +12,14 @@ in ms:
   hello->vmac     the dead master's last HELLO to that frame
   vmac->reply     that frame to the client's first echo reply
 
-keepalived sends no HELLO on the LAN (its adverts go over hb0): only outage and vmac->reply
-(the first GARP) mean something there. Reads pcap files with Ethernet frames, nothing else.
+keepalived sends no HELLO on the LAN and owns no virtual MAC: its rows come from the heart-beat
+bridge's capture beside each trial's (hb-NAME.pcap), with its VRRP adverts:
+
+  phase           the dead master's last advert to its last echo reply
+  advert->garp    that advert to the new master's first gratuitous ARP for the VIP
+  garp->reply     that ARP to the client's first echo reply
+
+Reads pcap files with Ethernet frames, nothing else.
 """
 import glob
 import statistics
@@ -22,6 +28,7 @@ import sys
 
 LAN_VIP = bytes([198, 51, 100, 1])
 ARP, IPV4, PIKE = b"\x08\x06", b"\x08\x00", b"\x88\xb5"
+VRRP = 112
 
 
 def frames(path):
@@ -36,7 +43,37 @@ def frames(path):
         off += caplen
 
 
+def keepalived_trial(path):
+    fs = list(frames(path))
+    replies = [t for t, f in fs if f[12:14] == IPV4 and f[23] == 1 and f[26:30] == LAN_VIP
+               and f[34] == 0]
+    hb = path.rsplit("/", 1)
+    hb = f"{hb[0]}/hb-{hb[1]}"
+    try:
+        adverts = [t for t, f in frames(hb) if f[12:14] == IPV4 and f[23] == VRRP]
+    except OSError:
+        return None
+    if len(replies) < 2:
+        return None
+    gap, last_reply, first_reply = max(
+        (b - a, a, b) for a, b in zip(replies, replies[1:]))
+    last_advert = max([t for t in adverts if t < last_reply + 0.001], default=None)
+    garp = min([t for t, f in fs if f[12:14] == ARP and f[28:32] == LAN_VIP
+                and f[38:42] == LAN_VIP and t > last_reply], default=None)
+    if last_advert is None or garp is None:
+        return None
+    ms = lambda a, b: (b - a) * 1000
+    return {
+        "outage": gap * 1000,
+        "phase": ms(last_advert, last_reply),
+        "advert->garp": ms(last_advert, garp),
+        "garp->reply": ms(garp, first_reply),
+    }
+
+
 def trial(path):
+    if path.split("/")[-1].startswith("keepalived-"):
+        return keepalived_trial(path)
     fs = list(frames(path))
     # The virtual MAC: the sender of a gratuitous ARP or an ARP reply for the VIP.
     vmac = next((f[6:12] for _, f in fs if f[12:14] == ARP and f[28:32] == LAN_VIP
@@ -73,7 +110,8 @@ def trial(path):
 def main():
     for d in sys.argv[1:]:
         groups = sorted({tuple(p.split("/")[-1].split("-")[:2])
-                         for p in glob.glob(f"{d}/*-*-*-*.pcap")})
+                         for p in glob.glob(f"{d}/*-*-*-*.pcap")
+                         if not p.split("/")[-1].startswith("hb-")})
         for daemon, hello in groups:
             paths = sorted(glob.glob(f"{d}/{daemon}-{hello}-*.pcap"))
             rows = [r for r in map(trial, paths) if r]
