@@ -219,7 +219,7 @@ fn reply_times(out: &str) -> Vec<f64> {
 }
 
 /// One fault on the current master; the client's outage in ms.
-/// `slot` = (this run, the number of runs), both from 0: the fault's phase in the hello
+/// `slot` = (this run counted from 0, the number of runs): the fault's phase in the hello
 /// schedule (below).
 fn trial(
     lab: &mut Lab,
@@ -243,16 +243,19 @@ fn trial(
         );
         for (bridge, file) in [("lan", name.clone()), ("hb", format!("hb-{name}"))] {
             let file = format!("{dir}/{file}");
-            capture.push(
-                Command::new("ip")
-                    .args([
-                        "netns", "exec", &lab.lab, "tcpdump", "-q", "-i", bridge, "-U", "-w", &file,
-                    ])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .map_err(|e| format!("tcpdump: {e}"))?,
-            );
+            // A capture that does not start is only noted: the trial runs without it, and
+            // the one already started is stopped after the fault as usual.
+            match Command::new("ip")
+                .args([
+                    "netns", "exec", &lab.lab, "tcpdump", "-q", "-i", bridge, "-U", "-w", &file,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+            {
+                Ok(c) => capture.push(c),
+                Err(e) => note(&format!("  tcpdump on {bridge}: {e}")),
+            }
         }
     }
     if let Ok(cmd) = std::env::var("PRE_CMD") {

@@ -32,33 +32,67 @@ VRRP = 112
 
 
 def frames(path):
+    """(time, frame) of a classic pcap file of Ethernet frames; nothing for anything else."""
     with open(path, "rb") as f:
         data = f.read()
-    nano = struct.unpack("<I", data[:4])[0] == 0xA1B23C4D
+    if len(data) < 24:
+        return
+    for order in "<>":
+        magic, = struct.unpack(order + "I", data[:4])
+        if magic in (0xA1B2C3D4, 0xA1B23C4D):
+            break
+    else:
+        return
+    nano = magic == 0xA1B23C4D
+    if struct.unpack(order + "I", data[20:24])[0] != 1:  # LINKTYPE_ETHERNET
+        return
     off = 24
     while off + 16 <= len(data):
-        sec, frac, caplen, _ = struct.unpack("<IIII", data[off:off + 16])
+        sec, frac, caplen, _ = struct.unpack(order + "IIII", data[off:off + 16])
         off += 16
+        if off + caplen > len(data):
+            return  # a record cut off by the capture's end
         yield sec + frac / (1e9 if nano else 1e6), data[off:off + caplen]
         off += caplen
 
 
+def echo_replies(fs):
+    """Times of the echo replies from the LAN VIP (untagged IPv4, any header length)."""
+    out = []
+    for t, f in fs:
+        if len(f) < 34 or f[12:14] != IPV4 or f[23] != 1 or f[26:30] != LAN_VIP:
+            continue
+        icmp = 14 + (f[14] & 15) * 4
+        if len(f) > icmp and f[icmp] == 0:
+            out.append(t)
+    return out
+
+
+def gap_start(times, before):
+    """The time that starts the longest gap in `times` (sorted) among those up to `before`:
+    a dead sender's last HELLO or advert, not the one before it."""
+    times = [t for t in times if t <= before]
+    if not times:
+        return None
+    return max(zip(times, times[1:] + [before]), key=lambda p: p[1] - p[0])[0]
+
+
 def keepalived_trial(path):
     fs = list(frames(path))
-    replies = [t for t, f in fs if f[12:14] == IPV4 and f[23] == 1 and f[26:30] == LAN_VIP
-               and f[34] == 0]
+    replies = echo_replies(fs)
     hb = path.rsplit("/", 1)
     hb = f"{hb[0]}/hb-{hb[1]}"
     try:
-        adverts = [t for t, f in frames(hb) if f[12:14] == IPV4 and f[23] == VRRP]
+        adverts = [t for t, f in frames(hb) if len(f) > 23 and f[12:14] == IPV4
+                   and f[23] == VRRP]
     except OSError:
         return None
     if len(replies) < 2:
         return None
     gap, last_reply, first_reply = max(
         (b - a, a, b) for a, b in zip(replies, replies[1:]))
-    last_advert = max([t for t in adverts if t < last_reply + 0.001], default=None)
-    garp = min([t for t, f in fs if f[12:14] == ARP and f[28:32] == LAN_VIP
+    last_advert = gap_start(adverts, first_reply)
+    garp = min([t for t, f in fs if len(f) >= 42 and f[12:14] == ARP and f[28:32] == LAN_VIP
                 and f[38:42] == LAN_VIP and t > last_reply], default=None)
     if last_advert is None or garp is None:
         return None
@@ -76,10 +110,10 @@ def trial(path):
         return keepalived_trial(path)
     fs = list(frames(path))
     # The virtual MAC: the sender of a gratuitous ARP or an ARP reply for the VIP.
-    vmac = next((f[6:12] for _, f in fs if f[12:14] == ARP and f[28:32] == LAN_VIP
-                 and (f[20:22] == b"\x00\x02" or f[38:42] == LAN_VIP)), None)
-    replies = [t for t, f in fs if f[12:14] == IPV4 and f[23] == 1 and f[26:30] == LAN_VIP
-               and f[34] == 0]
+    vmac = next((f[6:12] for _, f in fs if len(f) >= 42 and f[12:14] == ARP
+                 and f[28:32] == LAN_VIP and (f[20:22] == b"\x00\x02" or f[38:42] == LAN_VIP)),
+                None)
+    replies = echo_replies(fs)
     if vmac is None or len(replies) < 2:
         return None
     gap, last_reply, first_reply = max(
@@ -87,14 +121,14 @@ def trial(path):
     from_vmac = [t for t, f in fs if f[6:12] == vmac]
     # HELLOs only: the Master's macvlan also sends MLD reports from the virtual MAC.
     hellos = [t for t, f in fs if f[6:12] == vmac and f[12:14] == PIKE]
-    last_hello = max([t for t in hellos if t < first_reply - 0.05], default=None)
+    last_hello = gap_start(hellos, first_reply)
     if last_hello is None:
         return None
     # After the dead master's last echo reply: before it, the dying master's own MLD reports.
     first_vmac = min([t for t in from_vmac if t > max(last_hello, last_reply)], default=None)
     if first_vmac is None:
         return None
-    probes = [t for t, f in fs if f[12:14] == ARP and f[28:32] == bytes(4)
+    probes = [t for t, f in fs if len(f) >= 42 and f[12:14] == ARP and f[28:32] == bytes(4)
               and f[38:42] == LAN_VIP and last_hello < t < first_vmac]
     ms = lambda a, b: (b - a) * 1000
     return {
@@ -109,15 +143,15 @@ def trial(path):
 
 def main():
     for d in sys.argv[1:]:
-        groups = sorted({tuple(p.split("/")[-1].split("-")[:2])
+        groups = sorted({tuple(p.split("/")[-1].split("-")[:3])
                          for p in glob.glob(f"{d}/*-*-*-*.pcap")
                          if not p.split("/")[-1].startswith("hb-")})
-        for daemon, hello in groups:
-            paths = sorted(glob.glob(f"{d}/{daemon}-{hello}-*.pcap"))
+        for daemon, hello, scenario in groups:
+            paths = sorted(glob.glob(f"{d}/{daemon}-{hello}-{scenario}-*.pcap"))
             rows = [r for r in map(trial, paths) if r]
             if not rows:
                 continue
-            print(f"{d}: {daemon}, {hello} ms hellos, {len(rows)} trials")
+            print(f"{d}: {daemon}, {hello} ms hellos, {scenario}, {len(rows)} trials")
             for key in rows[0]:
                 vals = [r[key] for r in rows if r[key] is not None]
                 if vals:
