@@ -424,32 +424,26 @@ impl Worker {
                     continue;
                 }
             }
-            if let Some(old) = self.ctls[i].arp.take() {
-                self.ev.deregister(old.as_raw_fd());
-            }
-            match open(Kind::Arp, l.index, 0) {
-                Ok(s) => {
-                    super::setup::narrow_arp(&s, &self.ctls[i].c);
+            // The ARP and ND taps on the new parent (`prepare` gave `c` its index).
+            let c = &self.ctls[i].c;
+            let arp = super::setup::controlled_tap(Kind::Arp, None, c);
+            let nd = (!c.vips6.is_empty())
+                .then(|| super::setup::controlled_tap(Kind::Nd, None, c))
+                .flatten();
+            for (old, new, token) in [
+                (self.ctls[i].arp.take(), &arp, T_ARP + i),
+                (self.ctls[i].nd.take(), &nd, T_ND + i),
+            ] {
+                if let Some(old) = old {
+                    self.ev.deregister(old.as_raw_fd());
+                }
+                if let Some(s) = new {
                     self.ev
-                        .register(s.as_raw_fd(), Token(T_ARP + i), Interest::Read);
-                    self.ctls[i].arp = Some(s);
-                }
-                Err(e) => warn!("{}: ARP socket: {e}", l.name),
-            }
-            if let Some(old) = self.ctls[i].nd.take() {
-                self.ev.deregister(old.as_raw_fd());
-            }
-            if !self.ctls[i].c.vips6.is_empty() {
-                match open(Kind::Nd, l.index, 0) {
-                    Ok(s) => {
-                        super::setup::narrow_nd(&s, &self.ctls[i].c);
-                        self.ev
-                            .register(s.as_raw_fd(), Token(T_ND + i), Interest::Read);
-                        self.ctls[i].nd = Some(s);
-                    }
-                    Err(e) => warn!("{}: ND socket: {e}", l.name),
+                        .register(s.as_raw_fd(), Token(token), Interest::Read);
                 }
             }
+            self.ctls[i].arp = arp;
+            self.ctls[i].nd = nd;
             if let Some(p) = self.paths.iter().position(|p| p.ctl == Some(i)) {
                 if let Some(old) = self.paths[p].sock.take() {
                     self.ev.deregister(old.as_raw_fd());

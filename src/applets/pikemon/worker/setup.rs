@@ -107,16 +107,7 @@ impl Worker {
                 // to our macvlan, not to this socket (see PacketSocket::tap).
                 let held =
                     inherited.take(&sockets::key(Kind::Arp, &c.ifname), c.parent, ETHERTYPE_ARP);
-                let arp = match held.map_or_else(|| sockets::open(Kind::Arp, c.parent, 0), Ok) {
-                    Ok(s) => {
-                        narrow_arp(&s, &c);
-                        Some(s)
-                    }
-                    Err(e) => {
-                        warn!("{}: ARP socket: {e}", c.ifname);
-                        None
-                    }
-                };
+                let arp = controlled_tap(Kind::Arp, held, &c);
                 let nd = if c.vips6.is_empty() {
                     None
                 } else {
@@ -125,16 +116,7 @@ impl Worker {
                         c.parent,
                         ETHERTYPE_IPV6,
                     );
-                    match held.map_or_else(|| sockets::open(Kind::Nd, c.parent, 0), Ok) {
-                        Ok(s) => {
-                            narrow_nd(&s, &c);
-                            Some(s)
-                        }
-                        Err(e) => {
-                            warn!("{}: ND socket: {e}", c.ifname);
-                            None
-                        }
-                    }
+                    controlled_tap(Kind::Nd, held, &c)
                 };
                 let idx = ctls.len();
                 paths.push(open_path(
@@ -385,23 +367,35 @@ pub(super) fn first_ipv4(rt: &mut Rtnl, name: &str) -> Option<Ipv4Addr> {
         .map(|a| a.address)
 }
 
-/// The ND tap of `c` narrowed to Neighbor Discovery about its IPv6 addresses or from its
-/// virtual MAC (`sockets::filter_nd`); a failure only logged, as `narrow_arp`'s.
-pub(super) fn narrow_nd(s: &crate::net::packet::PacketSocket, c: &Controlled) {
-    let addrs: Vec<std::net::Ipv6Addr> =
-        takeover::addresses6(c).iter().map(|(ip, _)| *ip).collect();
-    if let Err(e) = sockets::filter_nd(s, &addrs, c.vmac) {
-        warn!("{}: ND socket takes every ND message: {e}", c.ifname);
+/// The ARP or ND tap (`kind`) of controlled interface `c`: `held` (the supervisor's) or one
+/// opened on its parent, narrowed to the frames about its addresses or from its virtual MAC
+/// (`sockets::filter_arp`, `filter_nd`). A failure to open is logged and gives none; a
+/// failure to narrow is logged and leaves the tap taking every ARP or ND frame, as before.
+pub(super) fn controlled_tap(
+    kind: Kind,
+    held: Option<crate::net::packet::PacketSocket>,
+    c: &Controlled,
+) -> Option<crate::net::packet::PacketSocket> {
+    let what = if kind == Kind::Nd { "ND" } else { "ARP" };
+    let s = match held.map_or_else(|| sockets::open(kind, c.parent, 0), Ok) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("{}: {what} socket: {e}", c.ifname);
+            return None;
+        }
+    };
+    let narrowed = if kind == Kind::Nd {
+        let addrs: Vec<std::net::Ipv6Addr> =
+            takeover::addresses6(c).iter().map(|(ip, _)| *ip).collect();
+        sockets::filter_nd(&s, &addrs, c.vmac)
+    } else {
+        let vips: Vec<Ipv4Addr> = c.vips.iter().map(|(ip, _)| *ip).collect();
+        sockets::filter_arp(&s, &vips, c.vmac)
+    };
+    if let Err(e) = narrowed {
+        warn!("{}: {what} socket takes every {what} frame: {e}", c.ifname);
     }
-}
-
-/// The ARP tap of `c` narrowed to frames about its VIPs or from its virtual MAC
-/// (`sockets::filter_arp`); a failure only logged: the tap then takes all ARP, as before.
-pub(super) fn narrow_arp(s: &crate::net::packet::PacketSocket, c: &Controlled) {
-    let vips: Vec<Ipv4Addr> = c.vips.iter().map(|(ip, _)| *ip).collect();
-    if let Err(e) = sockets::filter_arp(s, &vips, c.vmac) {
-        warn!("{}: ARP socket takes every ARP frame: {e}", c.ifname);
-    }
+    Some(s)
 }
 
 /// The macvlan's index when it is up.
