@@ -1111,6 +1111,17 @@ fn macvlan_made_again_by_a_release_came_up_at_the_next_takeover_without_its_sysc
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
 }
 
+/// How often process `pid` went to sleep of its own accord (its wake-ups):
+/// `voluntary_ctxt_switches` of /proc/PID/status.
+fn wakeups(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .sum::<u64>()
+}
+
 /// A client pinging the VIP woke the Master's worker (SCHED_FIFO with `realtime`) once per
 /// echo request: the ping groups' raw ICMP socket took every ICMP message of the host. In
 /// the appliance's one-vCPU guest a client's 200 pings a second kept the new master's worker
@@ -1121,14 +1132,7 @@ fn echo_requests_to_the_vip_woke_the_masters_worker_once_each() {
     let rig = Rig::new().started_pair();
     let worker = rig.pids(1, "pikemon: worker");
     assert_eq!(worker.len(), 1, "{worker:?}");
-    let wakeups = || {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", worker[0])).unwrap();
-        status
-            .lines()
-            .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum::<u64>()
-    };
+    let wakeups = || wakeups(worker[0]);
     // The same 2 s without and with 1000 echo requests to the VIP.
     let t0 = wakeups();
     std::thread::sleep(Duration::from_secs(2));
@@ -1160,14 +1164,6 @@ fn arp_requests_for_other_hosts_woke_both_workers_once_each() {
         rig.pids(2, "pikemon: worker"),
     ];
     assert!(workers.iter().all(|w| w.len() == 1), "{workers:?}");
-    let wakeups = |pid: i32| {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum::<u64>()
-    };
     let both = || [wakeups(workers[0][0]), wakeups(workers[1][0])];
     let t0 = both();
     std::thread::sleep(Duration::from_secs(2));
@@ -4150,6 +4146,36 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
     rig.signal(&worker, "-CONT");
 }
 
+impl Rig {
+    /// Node `node`'s lan0 deleted and made again (another index), on the switch, with the
+    /// node's IPv4 address.
+    fn recreate_lan(&self, node: u32) {
+        let ns = self.ns(node);
+        ns.ip(&["link", "del", "lan0"]);
+        self.sw.attach(ns, "lan0");
+        let addr = format!("198.51.100.{}/24", node + 1);
+        ns.ip(&["addr", "add", &addr, "dev", "lan0"]);
+    }
+
+    /// Waits (5 s at most) until node `node` reports a healthy Backup whose lan0 path is up:
+    /// its worker follows a lan0 made again.
+    fn wait_healthy_backup_on_new_lan(&self, node: u32) {
+        let start = Instant::now();
+        loop {
+            let (so, _) = text(&self.control(node, &["status"]));
+            if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{so}\n{}",
+                self.log(node)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// A controlled interface deleted and made again (another index) on the backup: its worker
 /// kept the old index, so its health stayed Down, and when the master died the takeover
 /// failed every second ("create macvlan ... on link index N: No such device") — no VIP at
@@ -4157,22 +4183,8 @@ fn stalled_worker_never_blocks_the_supervisor_on_its_stdin() {
 #[test]
 fn controlled_interface_recreated_on_the_backup_is_followed_and_taken_over() {
     let rig = Rig::new().started_pair();
-    rig.b.ip(&["link", "del", "lan0"]);
-    rig.sw.attach(&rig.b, "lan0");
-    rig.b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
-    let start = Instant::now();
-    loop {
-        let (so, _) = text(&rig.control(2, &["status"]));
-        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{so}\n{}",
-            rig.log(2)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    rig.recreate_lan(2);
+    rig.wait_healthy_backup_on_new_lan(2);
     rig.signal(&rig.pids(1, "pikemon"), "-KILL");
     rig.wait_role(2, "Master", Duration::from_secs(3));
     assert!(!rig.log(2).contains("No such device"), "{}", rig.log(2));
@@ -4184,23 +4196,9 @@ fn controlled_interface_recreated_on_the_backup_is_followed_and_taken_over() {
 #[test]
 fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_healthy() {
     let rig = Rig::new().started_pair();
-    rig.a.ip(&["link", "del", "lan0"]);
-    rig.sw.attach(&rig.a, "lan0");
-    rig.a.ip(&["addr", "add", "198.51.100.2/24", "dev", "lan0"]);
+    rig.recreate_lan(1);
     rig.wait_role(2, "Master", Duration::from_secs(3));
-    let start = Instant::now();
-    loop {
-        let (so, _) = text(&rig.control(1, &["status"]));
-        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{so}\n{}",
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    rig.wait_healthy_backup_on_new_lan(1);
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
     // And back: B's daemon dies, A takes the role on its new lan0.
     rig.signal(&rig.pids(2, "pikemon"), "-KILL");
@@ -4215,24 +4213,10 @@ fn controlled_interface_recreated_on_the_master_hands_over_and_comes_back_health
 #[test]
 fn controlled_interface_recreated_kept_its_nd_tap_on_the_deleted_interface() {
     let rig = Rig::without_death_watch().with_ipv6_only().started_pair();
-    rig.b.ip(&["link", "del", "lan0"]);
-    rig.sw.attach(&rig.b, "lan0");
-    rig.b.ip(&["addr", "add", "198.51.100.3/24", "dev", "lan0"]);
+    rig.recreate_lan(2);
     rig.b
         .ip(&["addr", "add", "2001:db8::3/64", "dev", "lan0", "nodad"]);
-    let start = Instant::now();
-    loop {
-        let (so, _) = text(&rig.control(2, &["status"]));
-        if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{so}\n{}",
-            rig.log(2)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    rig.wait_healthy_backup_on_new_lan(2);
     rig.a.ip(&["link", "set", "hb0", "down"]);
     rig.wait_log(
         2,

@@ -387,8 +387,16 @@ mod tests {
     use crate::net::test_ns::TempNs;
     use crate::wire::arp::{ArpRepr, Operation};
 
-    /// The veth pair `arp0`, `arp1` in `ns`, both up.
-    fn veth_pair(ns: &TempNs) {
+    /// The frames of `frames` that reach a tap of `kind` on one end of a veth pair, sent
+    /// from the other end (a namespace of its own, `prefix`), once `narrow` has filtered it.
+    fn through_tap(
+        prefix: &str,
+        kind: Kind,
+        ethertype: u16,
+        frames: Vec<Vec<u8>>,
+        narrow: impl FnOnce(&PacketSocket) -> io::Result<()> + Send + 'static,
+    ) -> Vec<Vec<u8>> {
+        let ns = TempNs::new(prefix);
         for args in [
             &[
                 "link", "add", "arp0", "type", "veth", "peer", "name", "arp1",
@@ -403,6 +411,21 @@ mod tests {
                 .is_ok_and(|s| s.success());
             assert!(ok, "ip {args:?}");
         }
+        ns.run(move || {
+            let index = |n| nix::net::if_::if_nametoindex(n).expect("veth");
+            let tap = open(kind, index("arp0"), 0).expect("tap (needs root)");
+            narrow(&tap).expect("filter");
+            let out = PacketSocket::bind(index("arp1"), ethertype).expect("sender");
+            for f in &frames {
+                out.send(f).expect("send");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let mut got = Vec::new();
+            while let Ok(Some((f, _))) = tap.recv() {
+                got.push(f);
+            }
+            got
+        })
     }
 
     /// Every ARP frame on the LAN woke the worker (SCHED_FIFO with `realtime`) through a
@@ -412,8 +435,6 @@ mod tests {
     /// address.
     #[test]
     fn arp_about_other_hosts_woke_the_controlled_interfaces_arp_tap() {
-        let ns = TempNs::new("harpflt");
-        veth_pair(&ns);
         let vmac = MacAddr([0x02, 0xc6, 0x33, 0x64, 0x0a, 0x00]);
         let host = MacAddr([0x02, 0, 0, 0, 0, 0x50]);
         let ip = |d| Ipv4Addr::new(198, 51, 100, d);
@@ -446,21 +467,13 @@ mod tests {
             frame(8, Operation::Request, near(0), ip(3), ip(1)),
             not_arp,
         ];
-        let got = ns.run(move || {
-            let index = |n| nix::net::if_::if_nametoindex(n).expect("veth");
-            let tap = open(Kind::Arp, index("arp0"), 0).expect("ARP tap (needs root)");
-            filter_arp(&tap, &[vip1, vip2], vmac).expect("filter");
-            let out = PacketSocket::bind(index("arp1"), ETHERTYPE_ARP).expect("sender");
-            for f in &frames {
-                out.send(f).expect("send");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let mut got = Vec::new();
-            while let Ok(Some((f, _))) = tap.recv() {
-                got.push(f.get(37).copied());
-            }
-            got
-        });
+        let got: Vec<Option<u8>> =
+            through_tap("harpflt", Kind::Arp, ETHERTYPE_ARP, frames, move |tap| {
+                filter_arp(tap, &[vip1, vip2], vmac)
+            })
+            .iter()
+            .map(|f| f.get(37).copied())
+            .collect();
         // About a VIP (as target or sender) or from the virtual MAC; not the others.
         assert_eq!(got, [Some(3), Some(4), Some(5), Some(6)]);
     }
@@ -471,8 +484,6 @@ mod tests {
     #[test]
     fn neighbour_discovery_about_other_hosts_woke_the_nd_tap() {
         use crate::wire::ndisc;
-        let ns = TempNs::new("hndflt");
-        veth_pair(&ns);
         let vmac = MacAddr([0x02, 0xc6, 0x33, 0x64, 0x0a, 0x00]);
         let host = MacAddr([0x02, 0, 0, 0, 0, 0x50]);
         let ip = |d: u16| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, d);
@@ -507,20 +518,8 @@ mod tests {
             short,
         ];
         let sent = frames.clone();
-        let got = ns.run(move || {
-            let index = |n| nix::net::if_::if_nametoindex(n).expect("veth");
-            let tap = open(Kind::Nd, index("arp0"), 0).expect("ND tap (needs root)");
-            filter_nd(&tap, &[vip, ll], vmac).expect("filter");
-            let out = PacketSocket::bind(index("arp1"), ETHERTYPE_IPV6).expect("sender");
-            for f in &frames {
-                out.send(f).expect("send");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            let mut got = Vec::new();
-            while let Ok(Some((f, _))) = tap.recv() {
-                got.push(f);
-            }
-            got
+        let got = through_tap("hndflt", Kind::Nd, ETHERTYPE_IPV6, frames, move |tap| {
+            filter_nd(tap, &[vip, ll], vmac)
         });
         let which: Vec<Option<usize>> = got
             .iter()
