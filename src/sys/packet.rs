@@ -120,32 +120,8 @@ pub fn accept_only_ethertype(fd: &OwnedFd, ethertype: u16) -> io::Result<()> {
 /// Attaches a classic BPF program that accepts only frames carrying every field of `fields`
 /// and drops the rest in the kernel, before they wake anybody (socket(7) SO_ATTACH_FILTER).
 pub fn accept_only(fd: &OwnedFd, fields: &[FieldEq]) -> io::Result<()> {
-    if fields.len() > 60 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "too many fields",
-        ));
-    }
-    let mut prog = Vec::with_capacity(fields.len() * 2 + 2);
-    for (i, f) in fields.iter().enumerate() {
-        let size = match f.width {
-            1 => libc::BPF_B,
-            2 => libc::BPF_H,
-            _ => libc::BPF_W,
-        };
-        prog.push(insn(
-            (libc::BPF_LD | size | libc::BPF_ABS) as u16,
-            0,
-            0,
-            f.offset,
-        ));
-        // On a mismatch jump over the remaining checks and the accept, to the drop.
-        let to_drop = ((fields.len() - i - 1) * 2 + 1) as u8;
-        prog.push(insn(JEQ_K, 0, to_drop, f.value));
-    }
-    prog.push(insn(RET_K, 0, 0, 0xffff));
-    prog.push(insn(RET_K, 0, 0, 0));
-    attach_filter(fd, &prog)
+    // One group that must match whole: the program `program_any` writes for it.
+    accept_only_any(fd, &[], &[fields.to_vec()])
 }
 
 /// Attaches a classic BPF program that accepts only frames carrying every field of `all`
