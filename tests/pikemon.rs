@@ -4564,9 +4564,20 @@ fn sighup_then_a_config_with_another_pid_file_left_the_old_worker_beside_the_new
     }
     assert_eq!(rig.pids(1, "pikemon: worker").len(), 1);
     assert!(rig.dir.join("moved/pid1").exists());
-    // Both hand-over records are gone with the hand-over.
-    assert!(!rig.dir.join("pid1.old").exists());
-    assert!(!namespace_record(&rig, 1).exists());
+    // Both hand-over records are gone with the hand-over. The new worker removes them after
+    // it has killed the old processes, deleted their macvlans and waited up to 50 ms for them
+    // to go: a little after the old pids are gone, so the test waits for that too.
+    let start = Instant::now();
+    while rig.dir.join("pid1.old").exists() || namespace_record(&rig, 1).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "hand-over records left: {} {}\n{}",
+            rig.dir.join("pid1.old").exists(),
+            namespace_record(&rig, 1).exists(),
+            rig.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     rig.wait_roles("Master", "Backup", Duration::from_secs(3));
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
