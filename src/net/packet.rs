@@ -103,11 +103,7 @@ impl PacketSocket {
         fields: &[sys::packet::FieldEq],
     ) -> io::Result<PacketSocket> {
         let fd = sys::packet::open_unbound()?;
-        let mut all = vec![sys::packet::FieldEq {
-            offset: 12,
-            width: 2,
-            value: u32::from(ethertype),
-        }];
+        let mut all = vec![sys::packet::FieldEq::ethertype(ethertype)];
         all.extend_from_slice(fields);
         sys::packet::accept_only(&fd, &all)?;
         sys::packet::ignore_outgoing(&fd);

@@ -104,6 +104,38 @@ pub struct FieldEq {
     pub value: u32,
 }
 
+impl FieldEq {
+    /// The EtherType of an untagged frame.
+    pub const fn ethertype(ethertype: u16) -> FieldEq {
+        FieldEq {
+            offset: 12,
+            width: 2,
+            value: ethertype as u32,
+        }
+    }
+
+    /// The fields that together match `bytes` at `offset`: 4-byte words, then a 2-byte and
+    /// a 1-byte rest (an address: 4 words of an IPv6 one, a word and a half of a MAC).
+    pub fn bytes(offset: u32, bytes: &[u8]) -> Vec<FieldEq> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for width in [4usize, 2, 1] {
+            while bytes.len() - at >= width {
+                let value = bytes[at..at + width]
+                    .iter()
+                    .fold(0u32, |v, b| (v << 8) | u32::from(*b));
+                out.push(FieldEq {
+                    offset: offset + at as u32,
+                    width: width as u8,
+                    value,
+                });
+                at += width;
+            }
+        }
+        out
+    }
+}
+
 /// Attaches a classic BPF program that accepts only frames of EtherType `ethertype` (host
 /// order; untagged frames) and drops the rest in the kernel (socket(7) SO_ATTACH_FILTER).
 pub fn accept_only_ethertype(fd: &OwnedFd, ethertype: u16) -> io::Result<()> {
@@ -224,4 +256,42 @@ pub fn ignore_outgoing(fd: &OwnedFd) {
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FieldEq;
+
+    #[test]
+    fn bytes_are_matched_in_words_then_a_half_and_a_byte() {
+        let f = |offset, width, value| FieldEq {
+            offset,
+            width,
+            value,
+        };
+        let mac = [0x02, 0xc6, 0x33, 0x64, 0x0a, 0x01];
+        assert_eq!(
+            FieldEq::bytes(6, &mac),
+            [f(6, 4, 0x02c6_3364), f(10, 2, 0x0a01)]
+        );
+        let ip6: Vec<u8> = (1..=16).collect();
+        assert_eq!(
+            FieldEq::bytes(22, &ip6),
+            [
+                f(22, 4, 0x0102_0304),
+                f(26, 4, 0x0506_0708),
+                f(30, 4, 0x090a_0b0c),
+                f(34, 4, 0x0d0e_0f10)
+            ]
+        );
+        assert_eq!(
+            FieldEq::bytes(0, &[1, 2, 3, 4, 5, 6, 7]),
+            [f(0, 4, 0x0102_0304), f(4, 2, 0x0506), f(6, 1, 7)]
+        );
+        assert_eq!(
+            FieldEq::bytes(28, &[198, 51, 100, 10]),
+            [f(28, 4, 0xc633_640a)]
+        );
+        assert!(FieldEq::bytes(0, &[]).is_empty());
+    }
 }

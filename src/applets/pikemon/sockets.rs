@@ -106,11 +106,7 @@ pub fn open(kind: Kind, ifindex: u32, cluster_id: u32) -> io::Result<PacketSocke
         Kind::PikeTap => PacketSocket::tap_matching(ifindex, pike::ETHERTYPE, &fields)
             .and_then(|s| s.join_multicast(MacAddr(pike::GROUP_MAC)).map(|_| s)),
         Kind::Pike => PacketSocket::bind(ifindex, pike::ETHERTYPE).and_then(|s| {
-            let mut all = vec![FieldEq {
-                offset: 12,
-                width: 2,
-                value: u32::from(pike::ETHERTYPE),
-            }];
+            let mut all = vec![FieldEq::ethertype(pike::ETHERTYPE)];
             all.extend_from_slice(&fields);
             s.filter(&all)?;
             s.join_multicast(MacAddr(pike::GROUP_MAC))?;
@@ -129,20 +125,14 @@ pub fn filter_arp(s: &PacketSocket, vips: &[Ipv4Addr], vmac: MacAddr) -> io::Res
     // (8), the sender's hardware address (6) and protocol address, the target's.
     const SENDER_IP: u32 = 28;
     const TARGET_IP: u32 = 38;
-    let field = |offset, width, value| FieldEq {
-        offset,
-        width,
-        value,
-    };
-    let arp = [field(12, 2, u32::from(ETHERTYPE_ARP))];
     // From the virtual MAC first: a short frame ends the program at the first load past
     // its end.
-    let mut any: Vec<Vec<FieldEq>> = vec![sent_from(vmac)];
+    let mut any = vec![FieldEq::bytes(ETH_SOURCE, &vmac.0)];
     for ip in vips {
-        any.push(vec![field(SENDER_IP, 4, u32::from(*ip))]);
-        any.push(vec![field(TARGET_IP, 4, u32::from(*ip))]);
+        any.push(FieldEq::bytes(SENDER_IP, &ip.octets()));
+        any.push(FieldEq::bytes(TARGET_IP, &ip.octets()));
     }
-    s.filter_any(&arp, &any)
+    s.filter_any(&[FieldEq::ethertype(ETHERTYPE_ARP)], &any)
 }
 
 /// Narrows a controlled interface's ND tap (`ND_FIELDS`) the same way: Neighbor Discovery
@@ -154,51 +144,20 @@ pub fn filter_nd(s: &PacketSocket, addrs: &[Ipv6Addr], vmac: MacAddr) -> io::Res
     // ICMPv6 message after the 40-byte header), from the Ethernet header's start.
     const SOURCE: u32 = 14 + 8;
     const TARGET: u32 = 14 + 40 + 8;
-    let address = |offset: u32, ip: &Ipv6Addr| -> Vec<FieldEq> {
-        let o = ip.octets();
-        (0..4u32)
-            .map(|w| {
-                let b = &o[w as usize * 4..w as usize * 4 + 4];
-                FieldEq {
-                    offset: offset + w * 4,
-                    width: 4,
-                    value: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                }
-            })
-            .collect()
-    };
-    let mut all = vec![FieldEq {
-        offset: 12,
-        width: 2,
-        value: u32::from(ETHERTYPE_IPV6),
-    }];
+    let mut all = vec![FieldEq::ethertype(ETHERTYPE_IPV6)];
     all.extend_from_slice(&ND_FIELDS);
     // From the virtual MAC first: a frame shorter than an NS (a Router Solicitation) ends
     // the program at the first load past its end.
-    let mut any: Vec<Vec<FieldEq>> = vec![sent_from(vmac)];
+    let mut any = vec![FieldEq::bytes(ETH_SOURCE, &vmac.0)];
     for ip in addrs {
-        any.push(address(SOURCE, ip));
-        any.push(address(TARGET, ip));
+        any.push(FieldEq::bytes(SOURCE, &ip.octets()));
+        any.push(FieldEq::bytes(TARGET, &ip.octets()));
     }
     s.filter_any(&all, &any)
 }
 
-/// The fields of a frame whose Ethernet source is `mac`.
-fn sent_from(mac: MacAddr) -> Vec<FieldEq> {
-    let m = mac.0;
-    vec![
-        FieldEq {
-            offset: 6,
-            width: 4,
-            value: u32::from_be_bytes([m[0], m[1], m[2], m[3]]),
-        },
-        FieldEq {
-            offset: 10,
-            width: 2,
-            value: u32::from(u16::from_be_bytes([m[4], m[5]])),
-        },
-    ]
-}
+/// The Ethernet header's source address.
+const ETH_SOURCE: u32 = 6;
 
 /// Every socket a worker of `cfg` opens, by kind and interface name.
 pub fn wanted(cfg: &Config) -> Vec<(Kind, String)> {
