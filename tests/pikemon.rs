@@ -237,6 +237,20 @@ impl Rig {
         }
     }
 
+    /// The text of `name` in the rig's directory once `done` holds for it (files the worker's
+    /// writer thread or a hook writes after the role is visible), showing it if it never does.
+    fn wait_file(&self, name: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            if done(&text) {
+                return text;
+            }
+            assert!(start.elapsed() < limit, "{name} never done:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `node` reports `role`, showing its log if it never does.
     fn wait_role(&self, node: u32, role: &str, limit: Duration) {
         let start = Instant::now();
@@ -478,8 +492,10 @@ fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() 
     assert_eq!(rig.pids(1, "pikemon: worker vc1=PMU").len(), 1);
     assert_eq!(rig.pids(2, "pikemon: worker vc1=SBU").len(), 1);
     assert_eq!(rig.pids(1, "pikemon: supervisor").len(), 1);
-    // The paths file for ifcheckd.
-    let paths = std::fs::read_to_string(rig.dir.join("paths2")).unwrap();
+    // The paths file for ifcheckd (written at the tick after the paths came up).
+    let paths = rig.wait_file("paths2", Duration::from_secs(2), |p| {
+        p.matches("state UP").count() == 2
+    });
     assert!(
         paths.starts_with("# pikemon heart-beat paths\nnode 2\n"),
         "{paths}"
@@ -492,10 +508,10 @@ fn election_at_start_and_vip_answered_from_the_virtual_mac_by_the_master_only() 
         paths.contains("path hb1 ring 1 local - peer 1 state UP"),
         "{paths}"
     );
-    // notify-master ran on A, and its exit was logged.
-    let notify = std::fs::read_to_string(rig.dir.join("notify1")).unwrap_or_default();
+    // notify-master ran on A, and its exit was logged (once reaped).
+    let notify = rig.wait_file("notify1", Duration::from_secs(2), |n| !n.is_empty());
     assert_eq!(notify, "master\n");
-    assert!(rig.log(1).contains("/notify1' exited 0"), "{}", rig.log(1));
+    rig.wait_log(1, "/notify1' exited 0", Duration::from_secs(2));
     // The ACR resolved the ping group's host name for the worker.
     assert_eq!(rig.pids(1, "pikemon: acr").len(), 1);
     let start = Instant::now();

@@ -526,6 +526,10 @@ fn hung_conntrackd_takeover_goes_on_after_commit_timeout_and_says_so() {
     });
     let took = t.elapsed();
     rig.signal(&ctd, "-CONT");
+    // lan0 comes up first; the role's log line follows once every interface is up.
+    wait_for("B's Master line", Duration::from_secs(3), || {
+        rig.log(2).contains("vc FW: Master (")
+    });
     let log = rig.log(2);
     assert!(
         log.contains("conntrackd did not commit within 500ms; taking over anyway"),
@@ -606,12 +610,15 @@ fn parallel_takeover_with_a_hung_conntrackd_brings_the_addresses_up_at_once() {
         text(&out).0.split_whitespace().nth(1) == Some("UP")
     });
     let took = t.elapsed();
+    // lan0 comes up first; the role's log line follows once wan0 is up too.
+    wait_for("B's Master line", Duration::from_secs(3), || {
+        rig.log(2).contains("vc FW: Master (")
+    });
     let log = rig.log(2);
     rig.signal(&ctd, "-CONT");
     // Dead-interval (300 ms) and the probe, well before the 4 s commit-timeout.
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(!log.contains("did not commit"), "{log}");
-    assert!(log.contains("vc FW: Master ("), "{log}");
 }
 
 /// pikemon's HELLOs from node `n` dropped on their way out (netdev egress, PIKE's ether type)
@@ -640,13 +647,19 @@ fn mute_hellos(rig: &Rig, n: u32, mute: bool) {
 }
 
 /// A's HELLOs stop until B has probed, pre-committed, heard A's worker answer the probe and
-/// given the takeover up; then they go again. B's log.
+/// given the takeover up; then they go again. B's log, once conntrackd has answered the
+/// pre-commit too: the probe's answer can come before conntrackd's.
 fn undone_precommit(rig: &Rig) -> String {
     mute_hellos(rig, 1, true);
     wait_for("B's undone pre-commit", Duration::from_secs(5), || {
         rig.log(2).contains("no takeover after the pre-commit")
     });
     mute_hellos(rig, 1, false);
+    wait_for(
+        "conntrackd's answer to B's pre-commit",
+        Duration::from_secs(5),
+        || rig.log(2).contains("conntrackd pre-committed in"),
+    );
     rig.log(2)
 }
 
@@ -668,6 +681,15 @@ fn probe_answered_after_a_precommit_left_the_masters_flows_in_the_backups_kernel
     // (`-t`: flush the table in PurgeTimeout seconds unless a takeover commits first).
     let b_kernel = rig.kernel_flows(2);
     assert!(b_kernel.contains("dport=7000"), "{b_kernel}");
+    // `-t` and `-n` are queued behind the pre-commit's exchange.
+    wait_for(
+        "B's flush and resync requests",
+        Duration::from_secs(5),
+        || {
+            let ctd = rig.conntrackd_log(2);
+            ctd.contains("flushing conntrack table in") && ctd.contains("resync requested")
+        },
+    );
     let ctd = rig.conntrackd_log(2);
     let commit = ctd.find("committing all external caches").expect(&ctd);
     let flush = ctd.find("flushing conntrack table in").expect(&ctd);
