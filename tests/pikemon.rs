@@ -42,6 +42,16 @@ struct Rig {
 }
 
 /// Node `node`'s config; `watch`: with the death-watch over hb0's addresses.
+/// Polls `check` every 20 ms until it says done (`Ok`); fails with what it said last
+/// (`Err`: the state still awaited) once `limit` has passed.
+fn eventually(limit: Duration, mut check: impl FnMut() -> Result<(), String>) {
+    let start = Instant::now();
+    while let Err(state) = check() {
+        assert!(start.elapsed() < limit, "{state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn config(dir: &Path, node: u32, key: &str, watch: bool) -> String {
     let watch = if watch {
         format!(
@@ -226,29 +236,46 @@ impl Rig {
 
     /// Waits until `node`'s log holds `what`, showing the log if it never does.
     fn wait_log(&self, node: u32, what: &str, limit: Duration) {
-        let start = Instant::now();
-        while !self.log(node).contains(what) {
-            assert!(
-                start.elapsed() < limit,
-                "no '{what}' in\n{}",
-                self.log(node)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(limit, || {
+            let log = self.log(node);
+            if log.contains(what) {
+                Ok(())
+            } else {
+                Err(format!("no '{what}' in\n{log}"))
+            }
+        });
     }
 
     /// The text of `name` in the rig's directory once `done` holds for it (files the worker's
     /// writer thread or a hook writes after the role is visible), showing it if it never does.
     fn wait_file(&self, name: &str, limit: Duration, done: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+        let mut text = String::new();
+        eventually(limit, || {
+            text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
             if done(&text) {
-                return text;
+                Ok(())
+            } else {
+                Err(format!("{name} never done:\n{text}"))
             }
-            assert!(start.elapsed() < limit, "{name} never done:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        });
+        text
+    }
+
+    /// Waits (5 s at most) until none of `old` (pids of an instance replaced by a hand-over)
+    /// runs on `node`, showing them, the pikemon processes now and the log if they do.
+    fn wait_old_gone(&self, node: u32, old: &[i32]) {
+        eventually(Duration::from_secs(5), || {
+            let now = self.pids(node, "pikemon");
+            let left: Vec<&i32> = now.iter().filter(|p| old.contains(p)).collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the old instance {left:?} still runs (now {now:?})\n{}",
+                    self.log(node)
+                ))
+            }
+        });
     }
 
     /// Waits until `node` reports `role`, showing its log if it never does.
@@ -881,19 +908,14 @@ fn neighbour_flush_moved_after_the_garps_still_clears_the_new_masters_tables() {
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
     // The flush comes 10 ms after the GARPs (SETTLE_AFTER), after the role is written: read
     // at once, the entry could still be there under load (seen once in CI). 1 s at most.
-    let start = Instant::now();
-    loop {
+    eventually(Duration::from_secs(1), || {
         let after = text(&rig.b.ip(&["neigh", "show", "198.51.100.77", "dev", "lan0"])).0;
-        if !after.contains("02:00:00:00:00:77") {
-            break;
+        if after.contains("02:00:00:00:00:77") {
+            Err(format!("still there: {after}\n{}", rig.log(2)))
+        } else {
+            Ok(())
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(1),
-            "still there: {after}\n{}",
-            rig.log(2)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
 }
 
 #[test]
@@ -2997,23 +3019,7 @@ fn sighup_upgrade_hands_over_without_a_vip_outage() {
     rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
     std::thread::sleep(Duration::from_millis(200));
     rig.start(1);
-    let start = Instant::now();
-    loop {
-        let still: Vec<i32> = rig
-            .pids(1, "pikemon")
-            .into_iter()
-            .filter(|p| old.contains(p))
-            .collect();
-        if still.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "old instance still runs\n{}",
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     let out = ping.wait_with_output().unwrap();
     let (so, _) = text(&out);
     assert!(
@@ -3081,15 +3087,7 @@ fn supervisor_waited_for_the_disk_in_its_loop_writing_the_hand_over_file() {
         "{handover}"
     );
     rig.start(1);
-    let start = Instant::now();
-    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "old instance still runs\n{}",
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     // The old supervisor was killed by the new worker: strace ends with it.
     let _ = strace.wait_with_output();
     let calls = std::fs::read_to_string(&trace).unwrap_or_default();
@@ -4185,19 +4183,14 @@ impl Rig {
     /// Waits (5 s at most) until node `node` reports a healthy Backup whose lan0 path is up:
     /// its worker follows a lan0 made again.
     fn wait_healthy_backup_on_new_lan(&self, node: u32) {
-        let start = Instant::now();
-        loop {
+        eventually(Duration::from_secs(5), || {
             let (so, _) = text(&self.control(node, &["status"]));
             if so.contains(" role Backup health Up ") && so.contains("path 2 lan0 UP") {
-                break;
+                Ok(())
+            } else {
+                Err(format!("{so}\n{}", self.log(node)))
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{so}\n{}",
-                self.log(node)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
     }
 }
 
@@ -4560,40 +4553,19 @@ fn sighup_then_a_config_with_another_pid_file_left_the_old_worker_beside_the_new
     rig.signal(&rig.pids(1, "pikemon: supervisor"), "-HUP");
     rig.wait_log(1, "pid file released", Duration::from_secs(5));
     rig.start_with(1, &other);
-    let start = Instant::now();
-    loop {
-        let left: Vec<i32> = rig
-            .pids(1, "pikemon")
-            .into_iter()
-            .filter(|p| old.contains(p))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the old instance {left:?} runs beside the new: workers {:?}\n{}",
-            rig.pids(1, "pikemon: worker"),
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.wait_old_gone(1, &old);
     assert_eq!(rig.pids(1, "pikemon: worker").len(), 1);
     assert!(rig.dir.join("moved/pid1").exists());
     // Both hand-over records are gone with the hand-over. The new worker removes them after
     // it has killed the old processes, deleted their macvlans and waited up to 50 ms for them
     // to go: a little after the old pids are gone, so the test waits for that too.
-    let start = Instant::now();
-    while rig.dir.join("pid1.old").exists() || namespace_record(&rig, 1).exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "hand-over records left: {} {}\n{}",
-            rig.dir.join("pid1.old").exists(),
-            namespace_record(&rig, 1).exists(),
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(Duration::from_secs(2), || {
+        let left = [rig.dir.join("pid1.old"), namespace_record(&rig, 1)];
+        match left.iter().filter(|f| f.exists()).collect::<Vec<_>>() {
+            files if files.is_empty() => Ok(()),
+            files => Err(format!("hand-over records left: {files:?}\n{}", rig.log(1))),
+        }
+    });
     rig.wait_roles("Master", "Backup", Duration::from_secs(3));
     assert!(!rig.log(2).contains("=> Master"), "{}", rig.log(2));
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
@@ -5052,11 +5024,7 @@ fn renumbered_vc_left_the_old_macvlan_up_and_the_new_one_never_came_up() {
         rig.signal(&rig.pids(n, "pikemon: supervisor"), "-HUP");
         rig.wait_log(n, "pid file released", Duration::from_secs(5));
         rig.start(n);
-        let start = Instant::now();
-        while rig.pids(n, "pikemon").iter().any(|p| old.contains(p)) {
-            assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(n));
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        rig.wait_old_gone(n, &old);
     }
     let role = |n: u32| {
         let (so, _) = text(&rig.control(n, &["status"]));
@@ -5495,11 +5463,7 @@ fn upgrade_after_sighup_with_the_key_file_emptied_deleted_or_world_readable_neve
     std::fs::write(&key, format!("{KEY}\n")).unwrap();
     std::fs::set_permissions(&key, PermissionsExt::from_mode(0o644)).unwrap();
     rig.start(1);
-    let start = Instant::now();
-    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
-        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     assert!(
         rig.log(1).contains(&format!(
             "pikemon: warning: key file {k} is readable by group or others (mode 644)"
@@ -5515,11 +5479,7 @@ fn upgrade_after_sighup_with_the_key_file_emptied_deleted_or_world_readable_neve
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&key, "another-key-of-20-b\n").unwrap();
     rig.start(1);
-    let start = Instant::now();
-    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
-        assert!(start.elapsed() < Duration::from_secs(5), "{}", rig.log(1));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     std::thread::sleep(Duration::from_secs(1));
     rig.assert_roles("Master", "Backup");
     assert_eq!(rig.client_vip_mac().as_deref(), Some(VMAC));
@@ -6501,15 +6461,7 @@ fn new_instance_waits_for_the_lock_of_a_handing_over_one(moved: bool) {
         rig.log(1),
         std::fs::read_to_string(rig.dir.join("strace.out")).unwrap_or_default()
     );
-    let start = Instant::now();
-    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the old instance still runs\n{}",
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     let _ = strace.kill();
     let _ = strace.wait();
     assert!(
@@ -6585,15 +6537,7 @@ fn new_instance_gives_up_on_a_hand_over_that_never_lets_go(moved: bool) {
     let left = hold.saturating_sub(recorded.elapsed()) + Duration::from_millis(300);
     std::thread::sleep(left);
     rig.start_with(1, &cfg);
-    let start = Instant::now();
-    while rig.pids(1, "pikemon").iter().any(|p| old.contains(p)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "the old instance still runs\n{}",
-            rig.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    rig.wait_old_gone(1, &old);
     let _ = strace.kill();
     let _ = strace.wait();
     rig.wait_roles("Master", "Backup", Duration::from_secs(3));
