@@ -12,8 +12,10 @@
 //! medians and the ratio pikemon / keepalived.
 //!
 //! Knobs (environment): RUNS (5), INTERVALS ("1000 100", ms), SCENARIOS ("death kill link
-//! term"), DAEMONS ("pikemon keepalived"), KEEPALIVED_TREE (the directory with keepalived and
-//! its libraries; run.sh builds it). Needs root and build/appliance (`make image`).
+//! term"), DAEMONS ("pikemon keepalived"), FROM (fw-a: the node every fault starts on, the
+//! role is put back there before each trial; `any`: where the last fault left it),
+//! KEEPALIVED_TREE (the directory with keepalived and its libraries; run.sh builds it). Needs
+//! root and build/appliance (`make image`).
 
 mod console;
 mod lab;
@@ -190,6 +192,54 @@ fn start_pair(lab: &mut Lab, daemon: Daemon) -> Result<(), String> {
     settle(lab, Duration::from_secs(60)).map(|_| ())
 }
 
+/// The shell command that stops `daemon` on a node as an operator would (SIGTERM: pikemon hands
+/// its role over, keepalived sends its priority-0 advert).
+fn stop_cmd(daemon: Daemon) -> &'static str {
+    match daemon {
+        Daemon::Pikemon => "kill -TERM $(cat /run/pikemon.pid)",
+        Daemon::Keepalived => "kill -TERM $(cat /run/keepalived.pid)",
+    }
+}
+
+/// Puts the role back on `home` before a trial (`FROM=fw-a`, the default): every fault then
+/// fails over from the same node to the same backup, as in bench/failover, which starts a
+/// fresh pair per trial. Without it the roles swap with each machine death, and keepalived's
+/// backup alternates between priority 100 and 200, whose skew times differ by 0.39 of an
+/// advert: the median then mixes two takeover times. The daemon on the current master is
+/// stopped with SIGTERM (the home node takes over), then started again (as the backup).
+/// `FROM=any` keeps the role where the last fault left it. Returns the master.
+fn home(lab: &mut Lab, daemon: Daemon, from: &str) -> Result<&'static str, String> {
+    let master = settle(lab, Duration::from_secs(90))?;
+    let Some(home) = NODES.iter().map(|n| n.name).find(|n| *n == from) else {
+        return Ok(master);
+    };
+    if master == home {
+        return Ok(master);
+    }
+    lab.guest(master).sh().ok(stop_cmd(daemon))?;
+    let moved = lab::poll(Duration::from_secs(30), || {
+        lab::holds_vip(lab.guest(home).sh()).unwrap_or(false)
+    });
+    if !moved {
+        return Err(format!("{home} did not take the role back from {master}"));
+    }
+    let gone = lab::poll(Duration::from_secs(20), || {
+        lab.guest(master)
+            .sh()
+            .ok(pids_cmd(daemon))
+            .is_ok_and(|out| out.trim().is_empty())
+    });
+    if !gone {
+        return Err(format!("{} on {master} did not stop", daemon.name()));
+    }
+    lab.guest(master).sh().ok(&start_cmd(daemon, master))?;
+    std::thread::sleep(Duration::from_secs(3));
+    match settle(lab, Duration::from_secs(60))? {
+        m if m == home => Ok(m),
+        m => Err(format!("{m} took the role back from {home}")),
+    }
+}
+
 /// A ping of the LAN VIP from the client every 5 ms for `secs` seconds, with reply times.
 fn pinger(lab: &Lab, secs: u64) -> Result<Child, String> {
     Command::new("ip")
@@ -227,8 +277,9 @@ fn trial(
     iv: u64,
     scenario: &str,
     slot: (u64, u64),
+    from: &str,
 ) -> Result<f64, String> {
-    let master = settle(lab, Duration::from_secs(60))?;
+    let master = home(lab, daemon, from)?;
     let backup = other(master);
     let window = 6 * iv / 1000 + 6;
     let ping = pinger(lab, window + 2)?;
@@ -407,11 +458,19 @@ fn main() -> ExitCode {
             .display()
             .to_string(),
     ));
+    let from = knob("FROM", NODES[0].name);
+    if from != "any" && !NODES.iter().any(|n| n.name == from) {
+        eprintln!(
+            "bench/failover-qemu: FROM={from}: expected a node ({}) or any",
+            NODES.map(|n| n.name).join(", ")
+        );
+        return ExitCode::from(2);
+    }
     let work = std::env::temp_dir().join(format!("bench-failover-qemu-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&work);
     println!(
         "bench/failover-qemu: runs {runs}, intervals (ms) {intervals:?}, scenarios {scenarios:?}, \
-         QEMU {}",
+         faults start on {from}, QEMU {}",
         knob("QEMU_ACCEL", "tcg")
     );
     let mut table: Vec<(Daemon, u64, String, Vec<f64>, usize)> = Vec::new();
@@ -433,7 +492,7 @@ fn main() -> ExitCode {
                     let mut failed = 0;
                     for run in 1..=runs {
                         let slot = ((run - 1) as u64, runs as u64);
-                        match trial(&mut lab, daemon, iv, sc, slot) {
+                        match trial(&mut lab, daemon, iv, sc, slot, &from) {
                             Ok(ms) => {
                                 println!("{}\t{iv}\t{sc}\t{run}\tok\t{ms:.1}", daemon.name());
                                 got.push(ms);
