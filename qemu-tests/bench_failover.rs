@@ -313,15 +313,18 @@ fn trial(
         let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
         note(&format!("  {backup}$ {cmd}\n{out}"));
     }
-    // The fault at a spread phase of the hello (advert) schedule: a fixed delay after the
-    // settle put it at nearly the same point of the schedule in every trial, so the median
+    // The fault at a spread phase of the master's hello (advert) schedule: a fixed delay after
+    // the settle put it at nearly the same point of the schedule in every trial, so the median
     // outage measured that point, not the average (dead-interval - half a hello). Run k of n
-    // waits k/n of a hello more, plus a random part of 1/n: the runs' phases cover the
-    // schedule evenly (a purely random phase left the median of 10 runs at 1 s hellos
-    // 270 ms off).
+    // comes k/n of a hello after a HELLO seen on the heart-beat bridge, plus a random part of
+    // 1/n: the runs' phases cover the schedule evenly. (A purely random phase left the median
+    // of 10 runs at 1 s hellos 270 ms off; a delay spread from the settle, without the HELLO,
+    // still drew its phases at random, because the schedule starts anew with every boot.)
     let (k, n) = (slot.0, slot.1.max(1));
     let spread = k * iv / n + random_below(iv / n);
-    std::thread::sleep(Duration::from_millis(1500 + spread));
+    std::thread::sleep(Duration::from_millis(1500));
+    next_hello(lab, daemon, master)?;
+    std::thread::sleep(Duration::from_millis(spread));
     let fault = now_secs();
     match scenario {
         "death" => lab.kill_guest(master),
@@ -394,6 +397,50 @@ fn trial(
         gap * 1000.0
     ));
     Ok(gap * 1000.0)
+}
+
+/// Returns once `master` has sent a HELLO (keepalived: an advert) on the heart-beat bridge,
+/// as a tcpdump in the lab namespace sees it (immediate mode: about a millisecond late).
+/// An error when none comes within 5 s.
+fn next_hello(lab: &Lab, daemon: Daemon, master: &str) -> Result<(), String> {
+    use std::io::BufRead;
+    let proto = match daemon {
+        Daemon::Pikemon => "ether proto 0x88b5",
+        Daemon::Keepalived => "ip proto 112",
+    };
+    let hb = lab::NICS.iter().position(|n| *n == "hb").unwrap_or(2);
+    let filter = format!("ether src {} and {proto}", lab::mac(node(master), hb));
+    let mut dump = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.lab,
+            "tcpdump",
+            "-l",
+            "-n",
+            "--immediate-mode",
+        ])
+        .args(["-c", "1", "-i", "hb", &filter])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("tcpdump: {e}"))?;
+    let out = dump.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(out) = out {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let _ = tx.send(line);
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(5));
+    let _ = dump.kill();
+    let _ = dump.wait();
+    match seen {
+        Ok(line) if !line.is_empty() => Ok(()),
+        _ => Err(format!("no HELLO from {master} on hb within 5 s")),
+    }
 }
 
 /// A random number in `0..n` (0 when `n` is 0), from /dev/urandom.
