@@ -216,23 +216,32 @@ fn home(lab: &mut Lab, daemon: Daemon, from: &str) -> Result<&'static str, Strin
     if master == home {
         return Ok(master);
     }
+    // A home node whose reboot failed has no console (and no daemon): nothing is stopped.
+    if lab.guest(home).console.is_none() {
+        return Err(format!("{home} is not up: the role stays on {master}"));
+    }
     lab.guest(master).sh().ok(stop_cmd(daemon))?;
-    let moved = lab::poll(Duration::from_secs(30), || {
-        lab::holds_vip(lab.guest(home).sh()).unwrap_or(false)
-    });
-    if !moved {
-        return Err(format!("{home} did not take the role back from {master}"));
-    }
-    let gone = lab::poll(Duration::from_secs(20), || {
-        lab.guest(master)
-            .sh()
-            .ok(pids_cmd(daemon))
-            .is_ok_and(|out| out.trim().is_empty())
-    });
-    if !gone {
-        return Err(format!("{} on {master} did not stop", daemon.name()));
-    }
+    let handed = (|| {
+        let moved = lab::poll(Duration::from_secs(30), || {
+            lab::holds_vip(lab.guest(home).sh()).unwrap_or(false)
+        });
+        if !moved {
+            return Err(format!("{home} did not take the role back from {master}"));
+        }
+        let gone = lab::poll(Duration::from_secs(20), || {
+            lab.guest(master)
+                .sh()
+                .ok(pids_cmd(daemon))
+                .is_ok_and(|out| out.trim().is_empty())
+        });
+        if !gone {
+            return Err(format!("{} on {master} did not stop", daemon.name()));
+        }
+        Ok(())
+    })();
+    // Started again whatever happened: a pair left with one daemon fails every later trial.
     lab.guest(master).sh().ok(&start_cmd(daemon, master))?;
+    handed?;
     std::thread::sleep(Duration::from_secs(3));
     match settle(lab, Duration::from_secs(60))? {
         m if m == home => Ok(m),
@@ -282,7 +291,11 @@ fn trial(
     let master = home(lab, daemon, from)?;
     let backup = other(master);
     let window = 6 * iv / 1000 + 6;
-    let ping = pinger(lab, window + 2)?;
+    if let Ok(cmd) = std::env::var("PRE_CMD") {
+        let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
+        note(&format!("  {backup}$ {cmd}\n{out}"));
+    }
+    let mut ping = pinger(lab, window + 2)?;
     // CAPTURE=DIR: the LAN bridge's frames of each trial, and the heart-beat bridge's in
     // hb-NAME (keepalived's adverts go there), for diagnosis (bench/failover-qemu/timeline.py).
     let mut capture = Vec::new();
@@ -309,10 +322,6 @@ fn trial(
             }
         }
     }
-    if let Ok(cmd) = std::env::var("PRE_CMD") {
-        let (_, out) = lab.guest(backup).sh().run(&cmd, Duration::from_secs(30))?;
-        note(&format!("  {backup}$ {cmd}\n{out}"));
-    }
     // The fault at a spread phase of the master's hello (advert) schedule: a fixed delay after
     // the settle put it at nearly the same point of the schedule in every trial, so the median
     // outage measured that point, not the average (dead-interval - half a hello). Run k of n
@@ -323,27 +332,36 @@ fn trial(
     let (k, n) = (slot.0, slot.1.max(1));
     let spread = k * iv / n + random_below(iv / n);
     std::thread::sleep(Duration::from_millis(1500));
-    next_hello(lab, daemon, master)?;
-    std::thread::sleep(Duration::from_millis(spread));
-    let fault = now_secs();
-    match scenario {
-        "death" => lab.kill_guest(master),
-        "kill" => {
-            let cmd = format!("kill -9 $({})", pids_cmd(daemon));
-            lab.guest(master).sh().ok(&cmd)?;
+    let fault = (|| {
+        next_hello(lab, daemon, master)?;
+        std::thread::sleep(Duration::from_millis(spread));
+        let fault = now_secs();
+        match scenario {
+            "death" => lab.kill_guest(master),
+            "kill" => {
+                let cmd = format!("kill -9 $({})", pids_cmd(daemon));
+                lab.guest(master).sh().ok(&cmd)?;
+            }
+            "link" => lab.cable(node(master), "lan", false)?,
+            "term" => {
+                let cmd = format!("kill -TERM $({} | head -n 1)", pids_cmd(daemon));
+                lab.guest(master).sh().ok(&cmd)?;
+            }
+            other => return Err(format!("unknown scenario {other}")),
         }
-        "link" => lab.cable(node(master), "lan", false)?,
-        "term" => {
-            let cmd = format!("kill -TERM $({} | head -n 1)", pids_cmd(daemon));
-            lab.guest(master).sh().ok(&cmd)?;
-        }
-        other => return Err(format!("unknown scenario {other}")),
+        Ok(fault)
+    })();
+    // The ping and the captures end with the trial, also when the fault did not come: a
+    // capture left running would record the next trials too.
+    if fault.is_err() {
+        let _ = ping.kill();
     }
-    let out = ping.wait_with_output().map_err(|e| format!("ping: {e}"))?;
+    let out = ping.wait_with_output().map_err(|e| format!("ping: {e}"));
     for mut c in capture {
         let _ = Command::new("kill").arg(c.id().to_string()).status();
         let _ = c.wait();
     }
+    let (fault, out) = (fault?, out?);
     let times = reply_times(&String::from_utf8_lossy(&out.stdout));
     let before = times.iter().filter(|t| **t < fault).count();
     let after = times.iter().filter(|t| **t > fault).count();

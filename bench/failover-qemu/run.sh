@@ -6,10 +6,10 @@
 #   RUNS=1 INTERVALS=100 SCENARIOS=death bench/failover-qemu/run.sh   # a quick look
 #
 # Knobs: RUNS (5), INTERVALS ("1000 100", ms), SCENARIOS ("death kill link term"), DAEMONS
-# ("pikemon keepalived"), FROM (fw-a: every fault starts there; any), QEMU_ACCEL (tcg), QEMU_NIC_OPTS (extra virtio-net-pci properties, e.g.
-# ioeventfd=off; none by default). Needs root; builds the image (make image) and a
-# directory with Debian's keepalived and the libraries it links (build/bench/keepalived), which
-# the guests get on top of the image.
+# ("pikemon keepalived"), FROM (fw-a: every fault starts there; any), QEMU_ACCEL (tcg),
+# QEMU_NIC_OPTS (extra virtio-net-pci properties, e.g. ioeventfd=off; none by default). Needs
+# root; builds the image (make image) and a directory with Debian's keepalived and the
+# libraries it links (build/bench/keepalived), which the guests get on top of the image.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "bench/failover-qemu: needs root (network namespaces)" >&2; exit 2; }
