@@ -19,6 +19,7 @@ pub mod proctitle;
 pub mod random;
 pub mod rlimit;
 pub mod sched;
+pub mod tcp;
 
 use std::os::fd::{BorrowedFd, RawFd};
 

@@ -30,7 +30,8 @@ use super::core::{Probe, RealId};
 
 /// Open files kept for everything but checks: the mails' sockets and pipes (16 at most, two
 /// files each), the log, netlink, poll, the signal pipe, the pid file, config reads and the
-/// pipes of children being spawned.
+/// pipes of children being spawned. (The checks' spare sockets, `check::conn`, are kept
+/// within the free slots.)
 pub const RESERVED_FILES: u64 = 128;
 /// The most checks in flight whatever the limit: each may hold up to 1 MiB of an answer.
 pub const MAX_CHECKS: usize = 2048;
@@ -156,8 +157,8 @@ impl CheckSlots {
         (self.cap / 2).max(1)
     }
 
-    #[cfg(test)]
-    fn in_flight(&self) -> usize {
+    /// How many checks are in flight (each holds a slot).
+    pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
 

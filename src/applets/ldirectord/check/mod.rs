@@ -7,6 +7,7 @@
 //! TLS) are a `Dialogue`: pure logic over the bytes received so far, driven by `TcpCheck`;
 //! each service lives in its own file with the Perl original's request and success rule.
 
+pub mod conn;
 pub mod connect;
 pub mod dns;
 pub mod external;
@@ -34,13 +35,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{
-    connect as nix_connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage,
-};
-
 use super::config::{CheckType, Real, Service, Virtual, VirtualAddr};
 use super::core::{Outcome, Probe};
 use crate::event::Interest;
+use conn::Conn;
 
 /// What a check needs next.
 #[derive(Debug)]
@@ -130,24 +128,7 @@ pub fn target(v: &Virtual, r: &Real) -> SocketAddr {
     SocketAddr::new(r.addr, v.check_port(r))
 }
 
-/// Starts a TCP connect without waiting for it.
-pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
-    let fam = if addr.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let fd = socket(
-        fam,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    match nix_connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => Ok(TcpStream::from(fd)),
-        Err(e) => Err(e.into()),
-    }
-}
+pub use conn::connect_nonblocking;
 
 /// Whether a non-blocking connect finished: Ok(false) while it is pending, Err when it failed.
 /// A connected socket answers getpeername(2), which settles the usual case in one call; only
@@ -162,21 +143,6 @@ pub fn connect_finished(s: &TcpStream) -> io::Result<bool> {
         },
         Err(e) => Err(e),
     }
-}
-
-/// Closes a check's connection with a reset instead of a FIN, once the server's answer is
-/// judged and nothing is left to send (the server has read our whole request and answered
-/// it). A FIN would leave a TIME_WAIT socket for every check on whichever side closed first,
-/// 60 s each (60,000 of them at a thousand checks a second), and cost both kernels the extra
-/// segments. HTTP servers close after an HTTP/1.0 answer anyway; a server that still reads
-/// gets ECONNRESET instead of end-of-file. A dialogue that ends with a courtesy (QUIT,
-/// LOGOUT: `Step::Finish`) closes with a FIN, so that the server reads it.
-fn reset_on_close(s: &TcpStream) {
-    let linger = nix::libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let _ = nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::Linger, &linger);
 }
 
 /// The next move of a protocol dialogue.
@@ -265,7 +231,12 @@ fn paced(reads: u32, received: usize) -> bool {
 }
 
 enum Phase {
+    /// The connect is pending; the dialogue's opening is asked for once it is done.
     Connecting,
+    /// The connect is pending and the opening waits in `out` (or the TLS hello): the first
+    /// write says whether the connect is done (it would block until then, and fails as the
+    /// connect failed), which saves a getpeername(2) per check.
+    Opening,
     Talking,
 }
 
@@ -307,7 +278,7 @@ fn after_reset(o: Outcome, reset: Option<String>) -> Outcome {
 
 /// Drives a `Dialogue` over TCP, optionally wrapped in TLS.
 pub struct TcpCheck<D: Dialogue> {
-    stream: TcpStream,
+    conn: Conn,
     phase: Phase,
     dialogue: D,
     out: Vec<u8>,
@@ -316,9 +287,6 @@ pub struct TcpCheck<D: Dialogue> {
     /// Reads that left the answer incomplete, and the bytes received in all (for `paced`).
     reads: u32,
     received: usize,
-    /// The dialogue judged the server's answer with nothing left to send: the connection is
-    /// closed with a reset (`reset_on_close`).
-    answered: bool,
     #[cfg(feature = "https")]
     /// Boxed: a rustls connection is over a kilobyte, and inline it made every plain check's
     /// allocation one of a size class that musl's allocator maps and unmaps a page for.
@@ -327,8 +295,22 @@ pub struct TcpCheck<D: Dialogue> {
 
 impl<D: Dialogue> TcpCheck<D> {
     /// Connects to `addr`; with `tls` the dialogue runs inside TLS (server name `sni`).
-    pub fn start(addr: SocketAddr, dialogue: D, tls: bool) -> io::Result<Self> {
-        let stream = connect_nonblocking(addr)?;
+    pub fn start(addr: SocketAddr, mut dialogue: D, tls: bool) -> io::Result<Self> {
+        // The opening is asked for now unless it names the local address (SIP's Via): a
+        // dialogue that speaks first has it written as soon as the connect is done.
+        let early = !dialogue.needs_local_addr();
+        let (out, shutdown_after) = if early {
+            dialogue.opening()
+        } else {
+            (Vec::new(), false)
+        };
+        let speaks_first = early && (tls || !out.is_empty());
+        let phase = if speaks_first {
+            Phase::Opening
+        } else {
+            Phase::Connecting
+        };
+        let conn = Conn::start(addr, speaks_first)?;
         #[cfg(feature = "https")]
         let tls = if tls {
             Some(Box::new(tls::Session::new(addr.ip())?))
@@ -340,15 +322,14 @@ impl<D: Dialogue> TcpCheck<D> {
             return Err(io::Error::other("built without TLS"));
         }
         Ok(TcpCheck {
-            stream,
-            phase: Phase::Connecting,
+            conn,
+            phase,
             dialogue,
-            out: Vec::new(),
-            shutdown_after: false,
+            out,
+            shutdown_after,
             input: Vec::new(),
             reads: 0,
             received: 0,
-            answered: false,
             #[cfg(feature = "https")]
             tls,
         })
@@ -379,8 +360,9 @@ impl<D: Dialogue> TcpCheck<D> {
         }
     }
 
-    /// Writes what is pending; Err on a broken connection.
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes what is pending; says whether anything went out, Err on a broken connection
+    /// (or a failed connect, in `Phase::Opening`).
+    fn flush(&mut self) -> io::Result<bool> {
         #[cfg(feature = "https")]
         if let Some(t) = self.tls.as_mut() {
             if !self.out.is_empty() {
@@ -390,23 +372,25 @@ impl<D: Dialogue> TcpCheck<D> {
                     t.close();
                 }
             }
-            return t.write_tls(&mut self.stream);
+            return t.write_tls(self.conn.stream_mut());
         }
+        let mut wrote = false;
         while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
+            match self.conn.stream_mut().write(&self.out) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);
+                    wrote = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(wrote),
                 Err(e) => return Err(e),
             }
         }
         if self.shutdown_after {
-            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+            let _ = self.conn.stream().shutdown(std::net::Shutdown::Write);
             self.shutdown_after = false;
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Reads what is there; says whether the peer closed (or the input is full and the
@@ -416,7 +400,7 @@ impl<D: Dialogue> TcpCheck<D> {
         if let Some(t) = self.tls.as_mut() {
             loop {
                 let before = self.input.len();
-                let end = t.read(&mut self.stream, &mut self.input, MAX_INPUT);
+                let end = t.read(self.conn.stream_mut(), &mut self.input, MAX_INPUT);
                 self.received += self.input.len().saturating_sub(before);
                 return match end {
                     Ok(true)
@@ -444,7 +428,7 @@ impl<D: Dialogue> TcpCheck<D> {
             }
             // Never more than fits: what is read is never dropped.
             let want = room.min(buf.len());
-            match self.stream.read(&mut buf[..want]) {
+            match self.conn.stream_mut().read(&mut buf[..want]) {
                 Ok(0) => return Ok(Received::End),
                 Ok(n) => {
                     self.input.extend_from_slice(&buf[..n]);
@@ -464,35 +448,37 @@ impl<D: Dialogue> TcpCheck<D> {
     }
 }
 
-impl<D: Dialogue> Drop for TcpCheck<D> {
-    fn drop(&mut self) {
-        if self.answered {
-            reset_on_close(&self.stream);
-        }
-    }
-}
-
 impl<D: Dialogue> Check for TcpCheck<D> {
     fn fd(&self) -> Option<RawFd> {
-        Some(self.stream.as_raw_fd())
+        Some(self.conn.stream().as_raw_fd())
     }
 
     fn advance(&mut self) -> Poll {
-        if let Phase::Connecting = self.phase {
-            match connect_finished(&self.stream) {
-                Ok(true) => {}
-                Ok(false) => return Poll::Wait(Interest::Write),
-                Err(e) => return Self::down(format!("connect: {e}")),
-            }
-            self.phase = Phase::Talking;
-            if self.dialogue.needs_local_addr() {
-                if let Ok(local) = self.stream.local_addr() {
-                    self.dialogue.connected(local);
+        match self.phase {
+            Phase::Connecting => {
+                match connect_finished(self.conn.stream()) {
+                    Ok(true) => {}
+                    Ok(false) => return Poll::Wait(Interest::Write),
+                    Err(e) => return Self::down(format!("connect: {e}")),
+                }
+                self.phase = Phase::Talking;
+                // Not asked for at the start (`TcpCheck::start`).
+                if self.dialogue.needs_local_addr() {
+                    if let Ok(local) = self.conn.stream().local_addr() {
+                        self.dialogue.connected(local);
+                    }
+                    let (bytes, shutdown) = self.dialogue.opening();
+                    self.out = bytes;
+                    self.shutdown_after = shutdown;
                 }
             }
-            let (bytes, shutdown) = self.dialogue.opening();
-            self.out = bytes;
-            self.shutdown_after = shutdown;
+            // A connect still pending makes the write block, a failed one fails it.
+            Phase::Opening => match self.flush() {
+                Ok(true) => self.phase = Phase::Talking,
+                Ok(false) => return Poll::Wait(Interest::Write),
+                Err(e) => return Self::down(format!("connect: {e}")),
+            },
+            Phase::Talking => {}
         }
         loop {
             if let Err(e) = self.flush() {
@@ -518,7 +504,7 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             }
             match (self.dialogue.received(&self.input, eof), reset) {
                 (Step::Done(o), reset) => {
-                    self.answered = true;
+                    self.conn.answered();
                     return Poll::Ready(after_reset(o, reset));
                 }
                 (Step::Finish(bytes, o), reset) => {

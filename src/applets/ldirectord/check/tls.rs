@@ -189,16 +189,18 @@ impl Session {
         self.conn.send_close_notify();
     }
 
-    /// Sends queued TLS records until the socket would block.
-    pub fn write_tls(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    /// Sends queued TLS records until the socket would block; says whether anything went
+    /// out.
+    pub fn write_tls(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
+        let mut wrote = false;
         while self.conn.wants_write() {
             match self.conn.write_tls(stream) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Ok(n) => wrote |= n > 0,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(wrote),
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
     /// Reads records and appends the plaintext to `input` (up to `max`); true at EOF or once
