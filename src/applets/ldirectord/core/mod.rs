@@ -302,12 +302,17 @@ impl Core {
     /// Reacts to one input.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut actions = Vec::new();
+        self.handle_into(now, input, &mut actions);
+        actions
+    }
+
+    /// `handle`, appending the actions to `actions` (a vector the caller keeps).
+    pub fn handle_into(&mut self, now: Instant, input: Input, actions: &mut Vec<Action>) {
         match input {
-            Input::Tick => self.tick(now, &mut actions),
-            Input::Done(id, outcome) => self.done(now, id, outcome, &mut actions),
+            Input::Tick => self.tick(now, actions),
+            Input::Done(id, outcome) => self.done(now, id, outcome, actions),
         }
         self.settle();
-        actions
     }
 
     /// The changes of a clean stop, in the Perl's words (its ld_stop): for every virtual

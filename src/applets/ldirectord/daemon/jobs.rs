@@ -97,10 +97,7 @@ impl Daemon {
         match self.finish(token) {
             Some(Job::Check(id)) => {
                 self.record(id, true);
-                let actions = self
-                    .core
-                    .handle(Instant::now(), Input::Done(id, Outcome::Down(why)));
-                self.apply(actions);
+                self.react(Instant::now(), Input::Done(id, Outcome::Down(why)));
             }
             Some(Job::Mail) => log::error!("e-mail alert: timed out after {secs} s"),
             None => {}
@@ -176,8 +173,7 @@ impl Daemon {
             Poll::Ready(outcome) => match self.finish(token) {
                 Some(Job::Check(id)) => {
                     self.record(id, false);
-                    let actions = self.core.handle(Instant::now(), Input::Done(id, outcome));
-                    self.apply(actions);
+                    self.react(Instant::now(), Input::Done(id, outcome));
                 }
                 Some(Job::Mail) => match outcome {
                     Outcome::Up(_) => log::debug!("e-mail alert sent"),

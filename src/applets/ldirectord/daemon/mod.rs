@@ -73,7 +73,15 @@ pub struct Daemon {
     /// Where the grid of paced reads starts (see `check::on_grid`).
     pace_epoch: Instant,
     host: String,
+    /// The core's actions, kept from one `react` to the next.
+    actions: Vec<Action>,
 }
+
+/// The most actions whose vector `react` keeps (120 bytes each): a tick's burst of
+/// starts (300 of them at N=1000, checkinterval=1) grew a new vector to 32 KiB every time,
+/// which musl's allocator mapped, faulted in and unmapped again, 120 times a second. The
+/// start-up's one burst of every real is let go.
+const KEEP_ACTIONS: usize = 1024;
 
 /// The config file's version now (None when it cannot be stat'ed); its fingerprint is None
 /// when it cannot be read.
@@ -221,6 +229,7 @@ impl Daemon {
             pace_epoch: now,
             config_path,
             host,
+            actions: Vec::new(),
         };
         d.apply(actions);
         Ok(d)
@@ -232,8 +241,7 @@ impl Daemon {
         loop {
             let now = Instant::now();
             if self.core.next_deadline().is_some_and(|d| d <= now) {
-                let actions = self.core.handle(now, Input::Tick);
-                self.apply(actions);
+                self.react(now, Input::Tick);
             }
             self.start_queued();
             self.send_queued_mails();
@@ -324,10 +332,7 @@ impl Daemon {
             None => {
                 self.slots.release(id);
                 self.record(id, false);
-                let more = self
-                    .core
-                    .handle(Instant::now(), Input::Done(id, Outcome::Maintenance));
-                self.apply(more);
+                self.react(Instant::now(), Input::Done(id, Outcome::Maintenance));
             }
         }
     }
@@ -475,7 +480,17 @@ impl Daemon {
         super::maintenance::holds(dir, r.addr, ports)
     }
 
-    fn apply(&mut self, actions: Vec<Action>) {
+    /// Feeds `input` to the core and carries out its actions.
+    fn react(&mut self, now: Instant, input: Input) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.core.handle_into(now, input, &mut actions);
+        self.apply(actions.drain(..));
+        if actions.capacity() <= KEEP_ACTIONS {
+            self.actions = actions;
+        }
+    }
+
+    fn apply(&mut self, actions: impl IntoIterator<Item = Action>) {
         for a in actions {
             match a {
                 // Started by the loop's `start_queued`, in the order check_slots gives.
@@ -607,4 +622,16 @@ impl Daemon {
 struct QueuedMail {
     msg: Message,
     smtp: Option<String>,
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use super::{Action, KEEP_ACTIONS};
+
+    /// What `react` may keep between calls stays small beside the daemon's RSS.
+    #[test]
+    fn the_kept_actions_vector_is_at_most_256_kib() {
+        let bytes = KEEP_ACTIONS * std::mem::size_of::<Action>();
+        assert!(bytes <= 256 << 10, "{bytes}");
+    }
 }
