@@ -60,6 +60,8 @@ PERL_RUNS = int(os.environ.get("PERL_RUNS", str(RUNS)))
 PERL_REACTS = int(os.environ.get("PERL_REACTS", str(REACTS)))
 PERL_STARTUP_MAX = float(os.environ.get("PERL_STARTUP_MAX", "0")) or None
 TAG = os.environ.get("TAG", "hbbench-%d" % os.getpid())
+# PIN="D S" (run.sh): the daemon runs on CPU D only (its children too), the servers on S.
+PIN_DAEMON = int(os.environ["PIN"].split()[0]) if os.environ.get("PIN") else None
 VIP = "198.51.100.10:80"
 CHECKTIMEOUT, CHECKINTERVAL = 3, 1
 HZ = os.sysconf("SC_CLK_TCK")
@@ -163,6 +165,8 @@ class Daemon:
         self.t_exec = time.time()
         self.proc = subprocess.Popen(cmd, env=env, stdout=self.out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
+        if PIN_DAEMON is not None:
+            os.sched_setaffinity(self.proc.pid, {PIN_DAEMON})
         with open(os.path.join(TMP, "pids"), "a") as f:
             f.write("%d\n" % self.proc.pid)
 

@@ -91,6 +91,13 @@ if [ "${SERVER:-c}" = c ]; then
 else
     SERVER_CMD=(python3 "$HERE/realservers.py")
 fi
+# PIN="D S": the daemon on CPU D (measure.py), the servers on CPU S, so that neither
+# preempts the other (unset: wherever the scheduler puts them).
+if [ -n "${PIN:-}" ]; then
+    read -r _ PIN_SERVER <<<"$PIN"
+    [[ "$PIN" =~ ^[0-9]+\ [0-9]+$ ]] || { echo "bench/ldirectord: PIN=\"D S\" (two CPU numbers)" >&2; exit 2; }
+    SERVER_CMD=(taskset -c "$PIN_SERVER" "${SERVER_CMD[@]}")
+fi
 ip netns exec "$NETNS" "${SERVER_CMD[@]}" 80 "$TMP/server.log" "$TMP/server.sock" \
     </dev/null >"$TMP/server.out" 2>&1 &
 SERVER_PID=$!

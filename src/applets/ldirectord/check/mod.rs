@@ -474,15 +474,23 @@ impl<D: Dialogue> Check for TcpCheck<D> {
             }
             // A connect still pending makes the write block, a failed one fails it.
             Phase::Opening => match self.flush() {
-                Ok(true) => self.phase = Phase::Talking,
+                Ok(true) => {
+                    self.phase = Phase::Talking;
+                    return Poll::Wait(self.interest());
+                }
                 Ok(false) => return Poll::Wait(Interest::Write),
                 Err(e) => return Self::down(format!("connect: {e}")),
             },
             Phase::Talking => {}
         }
         loop {
-            if let Err(e) = self.flush() {
-                return Self::down(format!("send: {e}"));
+            match self.flush() {
+                Err(e) => return Self::down(format!("send: {e}")),
+                // What was just sent is answered a round trip later at the earliest: a read
+                // now would be a call that finds nothing (on a real's own loopback too, one
+                // per check). poll(2) says when the answer is there.
+                Ok(true) => return Poll::Wait(self.interest()),
+                Ok(false) => {}
             }
             // `reset`: what ended the connection under what arrived (a reset, a TLS failure).
             let (eof, reset) = match self.fill() {
