@@ -8,14 +8,23 @@
 //!   request, not twice;
 //! - once its answer is judged, the connection is dissolved with a reset (connect(2) to
 //!   AF_UNSPEC: what a close with SO_LINGER 0 does, no TIME_WAIT on either side) and the
-//!   socket is kept for the next such check, so a check costs no socket(2), setsockopt(2) or
-//!   close(2) with its socket teardown.
+//!   socket is kept for the next check *of the same target*, so a check costs no socket(2),
+//!   setsockopt(2) or close(2) with its socket teardown.
+//!
+//! Why the same target only: after a disconnect Linux does not draw the next connection's
+//! initial sequence number afresh but derives it from the last connection's (its last
+//! sequence number plus the peer's largest window plus 2). The real a socket last talked to
+//! knows it. Kept for any target, a socket's next check could go to another real, and that
+//! real (or whoever controls it) could forge the other's SYN-ACK and answer, needing only to
+//! guess the source port: a dead real brought up. Kept for its own target, the number is
+//! known only to the real it goes to, which answers its own check anyway.
 //!
 //! A check whose server speaks first (FTP, SMTP, MySQL, …) gets a new socket without the
 //! option: its ACK must not wait for data it will not send. Any connection not judged (timed
 //! out, failed, ended with a courtesy QUIT) is closed, never kept.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
@@ -30,58 +39,76 @@ use crate::sys::tcp::{defer_handshake_ack, disconnect};
 const DEFAULT_SPARES: usize = 16;
 
 struct Spare {
-    v4: Vec<OwnedFd>,
-    v6: Vec<OwnedFd>,
-    /// The most kept, of both families together.
+    /// By the target each last connected to.
+    by_target: HashMap<SocketAddr, Vec<OwnedFd>>,
+    /// How many in all, and the most kept.
+    len: usize,
     limit: usize,
 }
 
 impl Spare {
-    fn of(&mut self, v6: bool) -> &mut Vec<OwnedFd> {
-        if v6 {
-            &mut self.v6
-        } else {
-            &mut self.v4
+    fn take(&mut self, target: SocketAddr) -> Option<OwnedFd> {
+        let kept = self.by_target.get_mut(&target)?;
+        let fd = kept.pop();
+        if kept.is_empty() {
+            self.by_target.remove(&target);
+        }
+        if fd.is_some() {
+            self.len -= 1;
+        }
+        fd
+    }
+
+    fn keep(&mut self, target: SocketAddr, fd: OwnedFd) {
+        if self.len < self.limit {
+            self.by_target.entry(target).or_default().push(fd);
+            self.len += 1;
         }
     }
 
-    fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+    /// Closes one spare (of any target).
+    fn close_one(&mut self) {
+        if let Some(target) = self.by_target.keys().next().copied() {
+            drop(self.take(target));
+        }
     }
 }
 
 thread_local! {
     /// Disconnected sockets with TCP_DEFER_ACCEPT set, ready to connect again.
-    static SPARE: RefCell<Spare> = const {
-        RefCell::new(Spare {
-            v4: Vec::new(),
-            v6: Vec::new(),
-            limit: DEFAULT_SPARES,
-        })
-    };
+    static SPARE: RefCell<Spare> = RefCell::new(Spare {
+        by_target: HashMap::new(),
+        len: 0,
+        limit: DEFAULT_SPARES,
+    });
 }
 
 /// Keeps at most `n` spare sockets from now on, and closes those beyond. The daemon says
 /// how many of its check slots are free before it starts a check: each check and each spare
 /// holds an open file, and together they stay within the slots (`check_slots::cap_for`).
-/// A burst of checks that start together (300 at N=1000, checkinterval=1) needs as many
-/// spares; 16 left 30 % of the checks making and closing a socket.
+/// Every real of a burst of checks that start together (300 at N=1000, checkinterval=1)
+/// needs its own; a total of 16 left 30 % of the checks making and closing a socket.
 pub fn limit_spares(n: usize) {
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
         s.limit = n;
-        while s.len() > n {
-            let v6 = s.v6.len() > s.v4.len();
-            drop(s.of(v6).pop());
+        while s.len > n {
+            s.close_one();
         }
     });
 }
 
-/// How many spare sockets are kept now (v4, v6), for the tests.
+/// How many spare sockets are kept now (IPv4 targets, IPv6 targets), for the tests.
 pub fn spare_count() -> (usize, usize) {
     SPARE.with(|s| {
         let s = s.borrow();
-        (s.v4.len(), s.v6.len())
+        let v6: usize = s
+            .by_target
+            .iter()
+            .filter(|(t, _)| t.is_ipv6())
+            .map(|(_, k)| k.len())
+            .sum();
+        (s.len - v6, v6)
     })
 }
 
@@ -121,8 +148,8 @@ pub struct Conn {
     stream: Option<TcpStream>,
     /// Made for a check that speaks first: a spare socket, kept again at the end.
     speaks_first: bool,
-    /// Its address family (which spares it joins).
-    v6: bool,
+    /// Where it connects (whose spares it joins).
+    target: SocketAddr,
     /// The answer was judged with nothing left to send: the connection ends with a reset.
     answered: bool,
 }
@@ -132,11 +159,10 @@ impl Conn {
     /// the handshake's last ACK deferred) or of one whose server speaks first.
     pub fn start(addr: SocketAddr, speaks_first: bool) -> io::Result<Conn> {
         let stream = if speaks_first {
-            let v6 = addr.is_ipv6();
-            let fd = match SPARE.with(|s| s.borrow_mut().of(v6).pop()) {
+            let fd = match SPARE.with(|s| s.borrow_mut().take(addr)) {
                 Some(fd) => fd,
                 None => {
-                    let fd = new_socket(v6)?;
+                    let fd = new_socket(addr.is_ipv6())?;
                     // Without it the check works the same, with one more segment.
                     let _ = defer_handshake_ack(&fd);
                     fd
@@ -149,7 +175,7 @@ impl Conn {
         Ok(Conn {
             stream: Some(stream),
             speaks_first,
-            v6: addr.is_ipv6(),
+            target: addr,
             answered: false,
         })
     }
@@ -199,12 +225,7 @@ impl Drop for Conn {
             let fd = OwnedFd::from(stream);
             // The reset goes out here; a socket that cannot be dissolved is closed.
             if disconnect(&fd).is_ok() {
-                SPARE.with(|s| {
-                    let mut s = s.borrow_mut();
-                    if s.len() < s.limit {
-                        s.of(self.v6).push(fd);
-                    }
-                });
+                SPARE.with(|s| s.borrow_mut().keep(self.target, fd));
             }
             return;
         }
@@ -432,6 +453,40 @@ mod tests {
             assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
             drop(c);
             assert_eq!(spare_count(), (0, 0), "kept beyond the limit");
+        });
+    }
+
+    /// Linux starts a disconnected socket's next connection at a sequence number derived
+    /// from its last one, which the real it talked to can work out. Handed to the check of
+    /// another real, a spare let that real forge the other's SYN-ACK and answer with little
+    /// more than the source port to guess. A spare now goes back to its own target only.
+    #[test]
+    fn a_spare_socket_took_a_sequence_number_its_last_real_knew_to_another_real() {
+        let ns = TempNs::new("hbx-target");
+        ns.run(|| {
+            let listen = || {
+                let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+                l.set_nonblocking(true).expect("nonblocking");
+                l
+            };
+            let (a, b) = (listen(), listen());
+            let mut servers = Vec::new();
+            let mut check = |l: &TcpListener, spares_while: (usize, usize)| {
+                let mut c =
+                    TcpCheck::start(l.local_addr().expect("addr"), Ping, false).expect("start");
+                assert_eq!(spare_count(), spares_while);
+                let _ = c.advance();
+                servers.push(answer(l));
+                assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+            };
+            check(&a, (0, 0));
+            assert_eq!(spare_count(), (1, 0));
+            // B's check makes a socket of its own: A's spare stays.
+            check(&b, (1, 0));
+            assert_eq!(spare_count(), (2, 0));
+            // A's next check takes A's.
+            check(&a, (1, 0));
+            assert_eq!(spare_count(), (2, 0));
         });
     }
 }
