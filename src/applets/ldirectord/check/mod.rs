@@ -287,6 +287,8 @@ pub struct TcpCheck<D: Dialogue> {
     /// Reads that left the answer incomplete, and the bytes received in all (for `paced`).
     reads: u32,
     received: usize,
+    /// The peer's end (a close, a reset, a TLS close_notify or failure) was read.
+    ended: bool,
     #[cfg(feature = "https")]
     /// Boxed: a rustls connection is over a kilobyte, and inline it made every plain check's
     /// allocation one of a size class that musl's allocator maps and unmaps a page for.
@@ -330,6 +332,7 @@ impl<D: Dialogue> TcpCheck<D> {
             input: Vec::new(),
             reads: 0,
             received: 0,
+            ended: false,
             #[cfg(feature = "https")]
             tls,
         })
@@ -479,6 +482,8 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                     return Poll::Wait(self.interest());
                 }
                 Ok(false) => return Poll::Wait(Interest::Write),
+                // A reset right after the connect fails the first write too.
+                Err(e) if is_reset(&e) => return Self::down(format!("send: {e}")),
                 Err(e) => return Self::down(format!("connect: {e}")),
             },
             Phase::Talking => {}
@@ -488,9 +493,10 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 Err(e) => return Self::down(format!("send: {e}")),
                 // What was just sent is answered a round trip later at the earliest: a read
                 // now would be a call that finds nothing (on a real's own loopback too, one
-                // per check). poll(2) says when the answer is there.
-                Ok(true) => return Poll::Wait(self.interest()),
-                Ok(false) => {}
+                // per check). poll(2) says when the answer is there; after the peer's end
+                // (a TLS close_notify on an open connection) it would say nothing more.
+                Ok(true) if !self.ended => return Poll::Wait(self.interest()),
+                Ok(_) => {}
             }
             // `reset`: what ended the connection under what arrived (a reset, a TLS failure).
             let (eof, reset) = match self.fill() {
@@ -500,6 +506,7 @@ impl<D: Dialogue> Check for TcpCheck<D> {
                 Ok(Received::Failed(m)) => (false, Some(format!("receive: {m}"))),
                 Err(e) => return Self::down(format!("receive: {e}")),
             };
+            self.ended |= eof || reset.is_some();
             if self.input.is_empty() {
                 match reset {
                     // Nothing ever came. What came and was judged or released already (a big
