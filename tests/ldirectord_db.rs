@@ -335,7 +335,9 @@ fn ftp_retr_content_decides_and_a_dead_server_is_removed() {
     wait_rec(&lab, &del(21, 2121), 1);
     // The check that finds the server gone is refused at connect or, when it was in flight
     // at the kill, reset by the dying server or closed by it mid-dialogue (its kernel sends
-    // a FIN for a socket with nothing unread): each seen in CI, all "gone".
+    // a FIN for a socket with nothing unread): each seen in CI, all "gone". Killed during
+    // the RETR, its data connection ends empty: judged as the (empty) file, as the Perl's
+    // get() into a temp file does (seen in CI once).
     let log = lab.log();
     let deleted = log
         .lines()
@@ -345,7 +347,8 @@ fn ftp_retr_content_decides_and_a_dead_server_is_removed() {
         [
             "connect: Connection refused",
             "Connection reset by peer",
-            "(connection closed)"
+            "(connection closed)",
+            "(content (0 bytes) does not match receive)"
         ]
         .iter()
         .any(|why| deleted.contains(why)),
