@@ -38,31 +38,27 @@ use crate::sys::tcp::{defer_handshake_ack, disconnect};
 /// Spare sockets kept until `limit_spares` says otherwise (tests, a mail's delivery).
 const DEFAULT_SPARES: usize = 16;
 
+/// The most spare sockets the daemon keeps beyond its check slots, whatever the open-files
+/// limit: each is about 3.4 KiB of kernel memory (the TCP socket, its inode and file), so
+/// 10,000 reals that speak first hold about 34 MiB of it.
+pub const MAX_SPARES: usize = 16_384;
+
 struct Spare {
-    /// By the target each last connected to.
-    by_target: HashMap<SocketAddr, Vec<OwnedFd>>,
-    /// How many in all, and the most kept.
-    len: usize,
+    /// By the target each last connected to, one each (two checks of one real and port at
+    /// once, from two virtuals, are rare: the second socket is closed).
+    by_target: HashMap<SocketAddr, OwnedFd>,
+    /// The most kept.
     limit: usize,
 }
 
 impl Spare {
     fn take(&mut self, target: SocketAddr) -> Option<OwnedFd> {
-        let kept = self.by_target.get_mut(&target)?;
-        let fd = kept.pop();
-        if kept.is_empty() {
-            self.by_target.remove(&target);
-        }
-        if fd.is_some() {
-            self.len -= 1;
-        }
-        fd
+        self.by_target.remove(&target)
     }
 
     fn keep(&mut self, target: SocketAddr, fd: OwnedFd) {
-        if self.len < self.limit {
-            self.by_target.entry(target).or_default().push(fd);
-            self.len += 1;
+        if self.by_target.len() < self.limit && !self.by_target.contains_key(&target) {
+            self.by_target.insert(target, fd);
         }
     }
 
@@ -78,21 +74,21 @@ thread_local! {
     /// Disconnected sockets with TCP_DEFER_ACCEPT set, ready to connect again.
     static SPARE: RefCell<Spare> = RefCell::new(Spare {
         by_target: HashMap::new(),
-        len: 0,
         limit: DEFAULT_SPARES,
     });
 }
 
-/// Keeps at most `n` spare sockets from now on, and closes those beyond. The daemon says
-/// how many of its check slots are free before it starts a check: each check and each spare
-/// holds an open file, and together they stay within the slots (`check_slots::cap_for`).
-/// Every real of a burst of checks that start together (300 at N=1000, checkinterval=1)
-/// needs its own; a total of 16 left 30 % of the checks making and closing a socket.
+/// Keeps at most `n` spare sockets from now on, and closes those beyond. The daemon says how
+/// many of the open files it gives to checks are not held by one (the open-files limit less
+/// `check_slots::RESERVED_FILES`, at most `MAX_SPARES` beyond its check slots) before it
+/// starts a check: each check and each spare holds an open file, and together they stay
+/// within that. A spare serves its own target only, so every real that speaks first needs
+/// one: at N=10,000 a limit of 2,048 left 80 % of the checks making and closing a socket.
 pub fn limit_spares(n: usize) {
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
         s.limit = n;
-        while s.len > n {
+        while s.by_target.len() > n {
             s.close_one();
         }
     });
@@ -102,13 +98,8 @@ pub fn limit_spares(n: usize) {
 pub fn spare_count() -> (usize, usize) {
     SPARE.with(|s| {
         let s = s.borrow();
-        let v6: usize = s
-            .by_target
-            .iter()
-            .filter(|(t, _)| t.is_ipv6())
-            .map(|(_, k)| k.len())
-            .sum();
-        (s.len - v6, v6)
+        let v6 = s.by_target.keys().filter(|t| t.is_ipv6()).count();
+        (s.by_target.len() - v6, v6)
     })
 }
 
@@ -418,16 +409,21 @@ mod tests {
     fn spare_sockets_could_hold_the_files_of_the_check_slots() {
         let ns = TempNs::new("hbx-limit");
         ns.run(|| {
-            let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-            l.set_nonblocking(true).expect("nonblocking");
-            let addr = l.local_addr().expect("addr");
-            let mut checks: Vec<_> = (0..3)
-                .map(|_| TcpCheck::start(addr, Ping, false).expect("start"))
+            let reals: Vec<TcpListener> = (0..3)
+                .map(|_| {
+                    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+                    l.set_nonblocking(true).expect("nonblocking");
+                    l
+                })
                 .collect();
+            let addr = |i: usize| reals[i].local_addr().expect("addr");
             let mut servers = Vec::new();
-            for c in &mut checks {
+            let mut checks: Vec<_> = (0..3)
+                .map(|i| TcpCheck::start(addr(i), Ping, false).expect("start"))
+                .collect();
+            for (i, c) in checks.iter_mut().enumerate() {
                 let _ = c.advance();
-                servers.push(answer(&l));
+                servers.push(answer(&reals[i]));
             }
             for c in &mut checks {
                 assert_eq!(outcome(c), Outcome::Up(String::new()));
@@ -436,20 +432,24 @@ mod tests {
             assert_eq!(spare_count(), (3, 0));
             limit_spares(1);
             assert_eq!(spare_count(), (1, 0));
-            // One more check takes the spare, and its end finds the limit full again
-            // only after giving it back.
-            let mut c = TcpCheck::start(addr, Ping, false).expect("start");
+            // Checks of all three: the one kept is taken, the others make sockets; at their
+            // end only one fits the limit again.
+            let mut checks: Vec<_> = (0..3)
+                .map(|i| TcpCheck::start(addr(i), Ping, false).expect("start"))
+                .collect();
             assert_eq!(spare_count(), (0, 0));
-            let _ = c.advance();
-            servers.push(answer(&l));
-            assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
-            drop(c);
+            for (i, c) in checks.iter_mut().enumerate() {
+                let _ = c.advance();
+                servers.push(answer(&reals[i]));
+                assert_eq!(outcome(c), Outcome::Up(String::new()));
+            }
+            drop(checks);
             assert_eq!(spare_count(), (1, 0));
             limit_spares(0);
             assert_eq!(spare_count(), (0, 0));
-            let mut c = TcpCheck::start(addr, Ping, false).expect("start");
+            let mut c = TcpCheck::start(addr(0), Ping, false).expect("start");
             let _ = c.advance();
-            servers.push(answer(&l));
+            servers.push(answer(&reals[0]));
             assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
             drop(c);
             assert_eq!(spare_count(), (0, 0), "kept beyond the limit");

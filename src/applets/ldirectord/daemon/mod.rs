@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::alert::Message;
 use super::alert_delivery::{SendmailDelivery, SmtpDelivery};
+use super::check::conn::MAX_SPARES;
 use super::check::{self, Check};
 use super::check_slots::{cap_for, CheckSlots, MAX_CHECKS, RESERVED_FILES};
 use super::config::{Config, Rejected, Virtual};
@@ -65,6 +66,9 @@ pub struct Daemon {
     /// The checks in flight and those waiting for a slot (their number follows the
     /// open-files limit: each check holds a socket).
     slots: CheckSlots,
+    /// The open files the checks and their spare sockets share (the limit less
+    /// RESERVED_FILES, at most MAX_SPARES more than the slots).
+    check_files: usize,
     next_token: usize,
     config_path: PathBuf,
     config_watch: ConfigWatch,
@@ -205,6 +209,9 @@ impl Daemon {
                 }
             };
         let slots = CheckSlots::new(cap_for(open_files));
+        let check_files = usize::try_from(open_files.saturating_sub(RESERVED_FILES))
+            .unwrap_or(usize::MAX)
+            .min(slots.cap() + MAX_SPARES);
         if slots.cap() < MAX_CHECKS {
             log::info!(
                 "At most {} checks at once (open files limit {open_files})",
@@ -223,6 +230,7 @@ impl Daemon {
             mails: 0,
             mail_queue: MailQueue::new(MAIL_QUEUE_CAP),
             slots,
+            check_files,
             next_token: FIRST_TOKEN,
             config_watch: ConfigWatch::new(version(&config_path)),
             next_config_look: now + CONFIG_LOOK_INTERVAL,
@@ -306,8 +314,8 @@ impl Daemon {
     /// Starts the check of `id` in its slot (taken), or, for a real in maintenancedir,
     /// reports it down at once and frees the slot.
     fn start_check(&mut self, id: RealId, probe: Probe) {
-        // This check holds one of the slots in flight already; a spare socket takes a free one.
-        check::conn::limit_spares(self.slots.cap().saturating_sub(self.slots.in_flight()));
+        // This check holds one of the files in flight already; a spare socket takes a free one.
+        check::conn::limit_spares(self.check_files.saturating_sub(self.slots.in_flight()));
         // Borrowed, not cloned: a copy of the virtual (all its reals) per check was 40 % of
         // the daemon's CPU at 1000 reals (bench/ldirectord).
         let started = {
