@@ -30,8 +30,8 @@ use super::core::{Probe, RealId};
 
 /// Open files kept for everything but checks: the mails' sockets and pipes (16 at most, two
 /// files each), the log, netlink, poll, the signal pipe, the pid file, config reads and the
-/// pipes of children being spawned. (The checks' spare sockets, `check::conn`, are kept
-/// within the free slots.)
+/// pipes of children being spawned. (The checks' spare sockets, `check::conn`, take only
+/// files no check may need.)
 pub const RESERVED_FILES: u64 = 128;
 /// The most checks in flight whatever the limit: each may hold up to 1 MiB of an answer.
 pub const MAX_CHECKS: usize = 2048;
@@ -40,8 +40,11 @@ pub const MIN_CHECKS: usize = 16;
 /// How often `late_report` may speak.
 const LATE_REPORT_EVERY: Duration = Duration::from_secs(60);
 
-/// How many checks may run at once under an open-files limit of `open_files` (one file per
-/// check: ftp's two connections are never open together).
+/// How many checks may run at once under an open-files limit of `open_files`: one file per
+/// check counted. A check may hold two for a while (ftp's control connection stays open
+/// during its data connection, a redirect's next hop opens before the last closes, dns
+/// falls back to TCP with its UDP socket open); the daemon raises the limit towards two per
+/// check, and the spare sockets never take those (`check::conn::limit_spares`).
 pub fn cap_for(open_files: u64) -> usize {
     let room = open_files.saturating_sub(RESERVED_FILES);
     usize::try_from(room)

@@ -24,7 +24,7 @@
 //! out, failed, ended with a courtesy QUIT) is closed, never kept.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
@@ -38,9 +38,9 @@ use crate::sys::tcp::{defer_handshake_ack, disconnect};
 /// Spare sockets kept until `limit_spares` says otherwise (tests, a mail's delivery).
 const DEFAULT_SPARES: usize = 16;
 
-/// The most spare sockets the daemon keeps beyond its check slots, whatever the open-files
-/// limit: each is about 3.4 KiB of kernel memory (the TCP socket, its inode and file), so
-/// 10,000 reals that speak first hold about 34 MiB of it.
+/// The most spare sockets the daemon keeps, whatever the open-files limit: each is about
+/// 3.4 KiB of kernel memory (the TCP socket, its inode and file), so 10,000 reals that speak
+/// first hold about 34 MiB of it.
 pub const MAX_SPARES: usize = 16_384;
 
 struct Spare {
@@ -49,6 +49,8 @@ struct Spare {
     by_target: HashMap<SocketAddr, OwnedFd>,
     /// The most kept.
     limit: usize,
+    /// The only targets spares are kept for, once the daemon named them (`spare_targets`).
+    targets: Option<HashSet<SocketAddr>>,
 }
 
 impl Spare {
@@ -57,6 +59,9 @@ impl Spare {
     }
 
     fn keep(&mut self, target: SocketAddr, fd: OwnedFd) {
+        if self.targets.as_ref().is_some_and(|t| !t.contains(&target)) {
+            return;
+        }
         if self.by_target.len() < self.limit && !self.by_target.contains_key(&target) {
             self.by_target.insert(target, fd);
         }
@@ -75,15 +80,16 @@ thread_local! {
     static SPARE: RefCell<Spare> = RefCell::new(Spare {
         by_target: HashMap::new(),
         limit: DEFAULT_SPARES,
+        targets: None,
     });
 }
 
 /// Keeps at most `n` spare sockets from now on, and closes those beyond. The daemon says how
-/// many of the open files it gives to checks are not held by one (the open-files limit less
-/// `check_slots::RESERVED_FILES`, at most `MAX_SPARES` beyond its check slots) before it
-/// starts a check: each check and each spare holds an open file, and together they stay
-/// within that. A spare serves its own target only, so every real that speaks first needs
-/// one: at N=10,000 a limit of 2,048 left 80 % of the checks making and closing a socket.
+/// many of the open files it gives to checks no check may need (the open-files limit less
+/// `check_slots::RESERVED_FILES`, less two for each check in flight; at most `MAX_SPARES`)
+/// before it starts a check, so checks and spares together stay within the limit. A spare
+/// serves its own target only, so every real that speaks first needs one: at N=10,000 a
+/// limit of 2,048 left 80 % of the checks making and closing a socket.
 pub fn limit_spares(n: usize) {
     SPARE.with(|s| {
         let mut s = s.borrow_mut();
@@ -91,6 +97,18 @@ pub fn limit_spares(n: usize) {
         while s.by_target.len() > n {
             s.close_one();
         }
+    });
+}
+
+/// Keeps spares only for `targets` from now on (the configured checks' targets) and closes
+/// those of any other: a reload that removed a real left its spare open until the limit
+/// pushed it out, and a real's redirects to ports of its own filled the spares with targets
+/// no check has, keeping the configured reals out.
+pub fn spare_targets(targets: HashSet<SocketAddr>) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.by_target.retain(|t, _| targets.contains(t));
+        s.targets = Some(targets);
     });
 }
 
@@ -231,7 +249,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::{Check, Dialogue, Poll, Step, TcpCheck};
-    use super::{limit_spares, spare_count};
+    use super::{limit_spares, spare_count, spare_targets};
     use crate::applets::ldirectord::core::Outcome;
     use crate::net::test_ns::TempNs;
 
@@ -487,6 +505,45 @@ mod tests {
             // A's next check takes A's.
             check(&a, (1, 0));
             assert_eq!(spare_count(), (2, 0));
+        });
+    }
+
+    /// Spares outlived the reals they were kept for: a reload that removed a real left its
+    /// socket open, and a real redirecting to ports of its own could fill the spares with
+    /// targets no check has. Only the configured checks' targets keep spares now.
+    #[test]
+    fn a_reload_left_the_spare_of_a_removed_real_open() {
+        let ns = TempNs::new("hbx-retain");
+        ns.run(|| {
+            let reals: Vec<TcpListener> = (0..3)
+                .map(|_| {
+                    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+                    l.set_nonblocking(true).expect("nonblocking");
+                    l
+                })
+                .collect();
+            let addr = |i: usize| reals[i].local_addr().expect("addr");
+            let mut servers = Vec::new();
+            let mut check = |i: usize| {
+                let mut c = TcpCheck::start(addr(i), Ping, false).expect("start");
+                let _ = c.advance();
+                servers.push(answer(&reals[i]));
+                assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+            };
+            check(0);
+            check(1);
+            assert_eq!(spare_count(), (2, 0));
+            // The config now names only the second and the third.
+            spare_targets([addr(1), addr(2)].into_iter().collect());
+            assert_eq!(spare_count(), (1, 0));
+            check(2);
+            assert_eq!(spare_count(), (2, 0));
+            // A target no check has (a redirect's) keeps nothing.
+            spare_targets([addr(1)].into_iter().collect());
+            assert_eq!(spare_count(), (1, 0));
+            check(0);
+            check(2);
+            assert_eq!(spare_count(), (1, 0));
         });
     }
 }

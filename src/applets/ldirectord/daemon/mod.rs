@@ -67,7 +67,7 @@ pub struct Daemon {
     /// open-files limit: each check holds a socket).
     slots: CheckSlots,
     /// The open files the checks and their spare sockets share (the limit less
-    /// RESERVED_FILES, at most MAX_SPARES more than the slots).
+    /// RESERVED_FILES).
     check_files: usize,
     next_token: usize,
     config_path: PathBuf,
@@ -199,19 +199,19 @@ impl Daemon {
         // Caught now: what `hold_signals` kept pending is delivered (a reload, a stop).
         set_held_signals(nix::sys::signal::SigmaskHow::SIG_UNBLOCK);
         // Each check holds a socket: 1000 reals due at start-up open 1000 at once. The soft
-        // limit (often 1024) is raised towards what the most checks need, up to the hard one.
-        let open_files =
-            match crate::sys::rlimit::raise_open_files(MAX_CHECKS as u64 + RESERVED_FILES) {
-                Ok(n) => n,
-                Err(e) => {
-                    log::warn!("open files limit (RLIMIT_NOFILE): {e}");
-                    DEFAULT_OPEN_FILES
-                }
-            };
+        // limit (often 1024) is raised towards what the most checks need (two files each at
+        // worst, as ftp's) and the spare sockets, up to the hard one.
+        let want = 2 * MAX_CHECKS as u64 + RESERVED_FILES + MAX_SPARES as u64;
+        let open_files = match crate::sys::rlimit::raise_open_files(want) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("open files limit (RLIMIT_NOFILE): {e}");
+                DEFAULT_OPEN_FILES
+            }
+        };
         let slots = CheckSlots::new(cap_for(open_files));
-        let check_files = usize::try_from(open_files.saturating_sub(RESERVED_FILES))
-            .unwrap_or(usize::MAX)
-            .min(slots.cap() + MAX_SPARES);
+        let check_files =
+            usize::try_from(open_files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
         if slots.cap() < MAX_CHECKS {
             log::info!(
                 "At most {} checks at once (open files limit {open_files})",
@@ -239,6 +239,7 @@ impl Daemon {
             host,
             actions: Vec::new(),
         };
+        check::conn::spare_targets(d.check_targets());
         d.apply(actions);
         Ok(d)
     }
@@ -314,8 +315,14 @@ impl Daemon {
     /// Starts the check of `id` in its slot (taken), or, for a real in maintenancedir,
     /// reports it down at once and frees the slot.
     fn start_check(&mut self, id: RealId, probe: Probe) {
-        // This check holds one of the files in flight already; a spare socket takes a free one.
-        check::conn::limit_spares(self.check_files.saturating_sub(self.slots.in_flight()));
+        // Spare sockets take only files no check may need: each check in flight (this one
+        // counted) may hold two at once (ftp's control and data connections, a redirect's
+        // next hop, dns's fallback to TCP).
+        let free = self
+            .check_files
+            .saturating_sub(2 * self.slots.in_flight())
+            .min(MAX_SPARES);
+        check::conn::limit_spares(free);
         // Borrowed, not cloned: a copy of the virtual (all its reals) per check was 40 % of
         // the daemon's CPU at 1000 reals (bench/ldirectord).
         let started = {
@@ -450,18 +457,23 @@ impl Daemon {
                 }
             }
         }
-        let targets = self
-            .core
-            .config()
-            .virtuals
-            .iter()
-            .flat_map(|v| v.reals.iter().map(|r| check::target(v, r)))
-            .collect();
+        let targets = self.check_targets();
+        check::conn::spare_targets(targets.clone());
         self.slots.reloaded(&renumbered, &targets);
         self.apply(reloaded.actions);
     }
 
     /// Where the check of `id` goes (an id from the core: it names a real of the config).
+    /// Where the configured checks go (address, check port).
+    fn check_targets(&self) -> std::collections::HashSet<SocketAddr> {
+        self.core
+            .config()
+            .virtuals
+            .iter()
+            .flat_map(|v| v.reals.iter().map(|r| check::target(v, r)))
+            .collect()
+    }
+
     fn target_of(&self, id: RealId) -> SocketAddr {
         let v = &self.core.config().virtuals[id.virt];
         check::target(v, &v.reals[id.real])
