@@ -4,8 +4,7 @@
 //! each ping of a VIP).
 
 use std::io;
-use std::mem;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 use super::packet::{attach_filter, insn, JEQ_K, RET_K};
 
@@ -19,21 +18,8 @@ pub fn pass_only(fd: impl AsFd, pass: &[u8]) -> io::Result<()> {
     for &t in pass.iter().filter(|&&t| t < 32) {
         filter &= !(1u32 << t);
     }
-    // We pass a pointer to a live `struct icmp_filter` (one u32) and its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::SOL_RAW,
-            ICMP_FILTER,
-            std::ptr::from_ref(&filter).cast(),
-            mem::size_of_val(&filter) as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    // `struct icmp_filter` is one u32.
+    super::set_option(fd, libc::SOL_RAW, ICMP_FILTER, &filter)
 }
 
 /// Attaches a classic BPF program to a raw IPv4 ICMP socket that accepts only echo replies

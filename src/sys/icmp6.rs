@@ -3,8 +3,7 @@
 //! MLD message on the link.
 
 use std::io;
-use std::mem;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 
 /// `ICMP6_FILTER` at level `IPPROTO_ICMPV6` (linux/icmpv6.h).
 const ICMP6_FILTER: libc::c_int = 1;
@@ -15,19 +14,6 @@ pub fn pass_only(fd: impl AsFd, pass: &[u8]) -> io::Result<()> {
     for &t in pass {
         filter[usize::from(t >> 5)] &= !(1u32 << (t & 31));
     }
-    // We pass a pointer to a live `struct icmp6_filter` (eight u32) and its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::IPPROTO_ICMPV6,
-            ICMP6_FILTER,
-            filter.as_ptr().cast(),
-            mem::size_of_val(&filter) as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    // `struct icmp6_filter` is eight u32.
+    super::set_option(fd, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
 }

@@ -21,7 +21,33 @@ pub mod rlimit;
 pub mod sched;
 pub mod tcp;
 
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+/// setsockopt(2) with `value` as the option's bytes: the socket options nix does not wrap
+/// (ICMP filters, BPF programs, packet memberships, TCP_DEFER_ACCEPT).
+pub fn set_option<T: Copy>(
+    fd: impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> std::io::Result<()> {
+    // We pass a pointer to a live `T` and its exact size; the kernel copies it before
+    // returning (a pointer inside it, a BPF program's, is the caller's to keep alive).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            level,
+            name,
+            std::ptr::from_ref(value).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
 
 /// Borrows a raw fd for a call that needs `BorrowedFd` (poll, setsockopt).
 pub fn borrow_fd(fd: RawFd) -> BorrowedFd<'static> {

@@ -72,21 +72,7 @@ pub fn multicast_membership(
     } else {
         libc::PACKET_DROP_MEMBERSHIP
     };
-    // We pass a pointer to a live packet_mreq and its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            opt,
-            &mreq as *const libc::packet_mreq as *const libc::c_void,
-            mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    super::set_option(fd, libc::SOL_PACKET, opt, &mreq)
 }
 
 /// Opens a packet socket that receives nothing until it is bound (protocol 0, packet(7)):
@@ -225,19 +211,7 @@ pub(super) fn attach_filter(fd: impl AsFd, prog: &[libc::sock_filter]) -> io::Re
         filter: prog.as_ptr().cast_mut(),
     };
     // fprog points at `prog`, which lives until setsockopt returns (the kernel copies it).
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast(),
-            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }
 
 /// Stops frames this host sends from being looped back to the socket (PACKET_IGNORE_OUTGOING,
@@ -246,16 +220,7 @@ pub fn ignore_outgoing(fd: &OwnedFd) {
     // linux/if_packet.h; not in the libc crate's Linux module.
     const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
     let one: libc::c_int = 1;
-    // We pass a pointer to a live c_int and its exact size.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            PACKET_IGNORE_OUTGOING,
-            &one as *const libc::c_int as *const libc::c_void,
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
+    let _ = super::set_option(fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, &one);
 }
 
 #[cfg(test)]

@@ -11,21 +11,7 @@ use std::os::fd::{AsFd, AsRawFd};
 /// out after all.
 pub fn defer_handshake_ack(fd: impl AsFd) -> io::Result<()> {
     let secs: libc::c_int = 1;
-    // We pass a pointer to a live c_int and its exact size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            std::ptr::from_ref(&secs).cast(),
-            mem::size_of_val(&secs) as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    super::set_option(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &secs)
 }
 
 /// Dissolves a TCP socket's connection and keeps the socket for another connect(2):
