@@ -458,12 +458,11 @@ impl Daemon {
             }
         }
         let targets = self.check_targets();
-        check::conn::spare_targets(targets.clone());
         self.slots.reloaded(&renumbered, &targets);
+        check::conn::spare_targets(targets);
         self.apply(reloaded.actions);
     }
 
-    /// Where the check of `id` goes (an id from the core: it names a real of the config).
     /// Where the configured checks go (address, check port).
     fn check_targets(&self) -> std::collections::HashSet<SocketAddr> {
         self.core
@@ -474,6 +473,7 @@ impl Daemon {
             .collect()
     }
 
+    /// Where the check of `id` goes (an id from the core: it names a real of the config).
     fn target_of(&self, id: RealId) -> SocketAddr {
         let v = &self.core.config().virtuals[id.virt];
         check::target(v, &v.reals[id.real])
