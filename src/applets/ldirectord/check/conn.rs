@@ -312,6 +312,22 @@ mod tests {
         s
     }
 
+    /// A real's listening socket on `host` (port 0: any), accepting without blocking.
+    fn real(host: &str) -> TcpListener {
+        let l = TcpListener::bind(host).expect("listen");
+        l.set_nonblocking(true).expect("nonblocking");
+        l
+    }
+
+    /// Runs check `c`, started towards `l`, to its end, with `l` answering (`answer`): it must
+    /// be up. Gives back the server's side of the connection.
+    fn judged_up(c: &mut TcpCheck<Ping>, l: &TcpListener) -> std::net::TcpStream {
+        let _ = c.advance();
+        let server = answer(l);
+        assert_eq!(outcome(c), Outcome::Up(String::new()));
+        server
+    }
+
     /// Every check made a socket of its own, set an option on it and closed it: socket(2),
     /// setsockopt(2) and close(2) with the socket's teardown were about a quarter of a
     /// check's CPU at N=1000 (bench/ldirectord). A check that speaks first now takes a
@@ -323,8 +339,7 @@ mod tests {
         let ns = TempNs::new("hbx-spare");
         ns.run(|| {
             for (host, v6) in [("127.0.0.1:0", false), ("[::1]:0", true)] {
-                let l = TcpListener::bind(host).expect("listen");
-                l.set_nonblocking(true).expect("nonblocking");
+                let l = real(host);
                 let addr = l.local_addr().expect("addr");
                 let spares = || {
                     let (v4, v6n) = spare_count();
@@ -339,9 +354,7 @@ mod tests {
                     let mut c = TcpCheck::start(addr, Ping, false).expect("start");
                     // A spare (after the first round) is in use.
                     assert_eq!(spares(), 0, "round {round}");
-                    let _ = c.advance();
-                    let mut server = answer(&l);
-                    assert_eq!(outcome(&mut c), Outcome::Up(String::new()), "{round}");
+                    let mut server = judged_up(&mut c, &l);
                     drop(c);
                     assert_eq!(spares(), 1, "round {round}: the socket was not kept");
                     // The connection ended with a reset, as a close with SO_LINGER 0 did.
@@ -361,8 +374,7 @@ mod tests {
     fn the_handshake_cost_a_segment_of_its_own_before_the_request() {
         let ns = TempNs::new("hbx-defer");
         ns.run(|| {
-            let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-            l.set_nonblocking(true).expect("nonblocking");
+            let l = real("127.0.0.1:0");
             let addr = l.local_addr().expect("addr");
             let started = Instant::now();
             let mut c = TcpCheck::start(addr, Ping, false).expect("start");
@@ -372,9 +384,7 @@ mod tests {
                 assert!(early.is_err(), "the handshake completed before the request");
             }
             drop(early);
-            let _ = c.advance();
-            let _server = answer(&l);
-            assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+            let _server = judged_up(&mut c, &l);
 
             let mut b = TcpCheck::start(addr, Banner, false).expect("start");
             let until = Instant::now() + Duration::from_millis(100);
@@ -412,7 +422,7 @@ mod tests {
             drop(c);
             assert_eq!(spare_count(), (0, 0));
 
-            let l = TcpListener::bind("127.0.0.1:0").expect("listen");
+            let l = real("127.0.0.1:0");
             let mut c = TcpCheck::start(l.local_addr().expect("addr"), Ping, false).expect("start");
             assert!(matches!(c.advance(), Poll::Wait(_)));
             drop(c);
@@ -427,13 +437,7 @@ mod tests {
     fn spare_sockets_could_hold_the_files_of_the_check_slots() {
         let ns = TempNs::new("hbx-limit");
         ns.run(|| {
-            let reals: Vec<TcpListener> = (0..3)
-                .map(|_| {
-                    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-                    l.set_nonblocking(true).expect("nonblocking");
-                    l
-                })
-                .collect();
+            let reals: Vec<TcpListener> = (0..3).map(|_| real("127.0.0.1:0")).collect();
             let addr = |i: usize| reals[i].local_addr().expect("addr");
             let mut servers = Vec::new();
             let mut checks: Vec<_> = (0..3)
@@ -457,18 +461,14 @@ mod tests {
                 .collect();
             assert_eq!(spare_count(), (0, 0));
             for (i, c) in checks.iter_mut().enumerate() {
-                let _ = c.advance();
-                servers.push(answer(&reals[i]));
-                assert_eq!(outcome(c), Outcome::Up(String::new()));
+                servers.push(judged_up(c, &reals[i]));
             }
             drop(checks);
             assert_eq!(spare_count(), (1, 0));
             limit_spares(0);
             assert_eq!(spare_count(), (0, 0));
             let mut c = TcpCheck::start(addr(0), Ping, false).expect("start");
-            let _ = c.advance();
-            servers.push(answer(&reals[0]));
-            assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+            servers.push(judged_up(&mut c, &reals[0]));
             drop(c);
             assert_eq!(spare_count(), (0, 0), "kept beyond the limit");
         });
@@ -482,20 +482,13 @@ mod tests {
     fn a_spare_socket_took_a_sequence_number_its_last_real_knew_to_another_real() {
         let ns = TempNs::new("hbx-target");
         ns.run(|| {
-            let listen = || {
-                let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-                l.set_nonblocking(true).expect("nonblocking");
-                l
-            };
-            let (a, b) = (listen(), listen());
+            let (a, b) = (real("127.0.0.1:0"), real("127.0.0.1:0"));
             let mut servers = Vec::new();
             let mut check = |l: &TcpListener, spares_while: (usize, usize)| {
                 let mut c =
                     TcpCheck::start(l.local_addr().expect("addr"), Ping, false).expect("start");
                 assert_eq!(spare_count(), spares_while);
-                let _ = c.advance();
-                servers.push(answer(l));
-                assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+                servers.push(judged_up(&mut c, l));
             };
             check(&a, (0, 0));
             assert_eq!(spare_count(), (1, 0));
@@ -515,20 +508,12 @@ mod tests {
     fn a_reload_left_the_spare_of_a_removed_real_open() {
         let ns = TempNs::new("hbx-retain");
         ns.run(|| {
-            let reals: Vec<TcpListener> = (0..3)
-                .map(|_| {
-                    let l = TcpListener::bind("127.0.0.1:0").expect("listen");
-                    l.set_nonblocking(true).expect("nonblocking");
-                    l
-                })
-                .collect();
+            let reals: Vec<TcpListener> = (0..3).map(|_| real("127.0.0.1:0")).collect();
             let addr = |i: usize| reals[i].local_addr().expect("addr");
             let mut servers = Vec::new();
             let mut check = |i: usize| {
                 let mut c = TcpCheck::start(addr(i), Ping, false).expect("start");
-                let _ = c.advance();
-                servers.push(answer(&reals[i]));
-                assert_eq!(outcome(&mut c), Outcome::Up(String::new()));
+                servers.push(judged_up(&mut c, &reals[i]));
             };
             check(0);
             check(1);
